@@ -1,0 +1,118 @@
+package gossip
+
+import (
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+)
+
+// BenchmarkConvergence measures how long a Put on one node takes to show up
+// in a Watch on every other node, with DefaultConfig's gossip and failure
+// detection settings on 127.0.0.1. Each iteration writes putsPerOp entries
+// from the nodes in turn, at a steady 20 per second and in a burst of 100 per
+// second; p50-ms and p99-ms are over all of them (the slowest node counts).
+//
+//	go test -run '^$' -bench Convergence ./gossip/
+func BenchmarkConvergence(b *testing.B) {
+	for _, n := range []int{3, 10, 30} {
+		b.Run(fmt.Sprintf("nodes=%d", n), func(b *testing.B) {
+			dbs := newCluster(b, testLogger(b), n, func(c *Config) {
+				d := DefaultConfig() // c is LocalConfig: loopback, free ports
+				c.GossipInterval, c.GossipNodes, c.RetransmitMult = d.GossipInterval, d.GossipNodes, d.RetransmitMult
+				c.ProbeInterval, c.ProbeTimeout, c.SuspicionMult = d.ProbeInterval, d.ProbeTimeout, d.SuspicionMult
+				c.PushPullInterval = d.PushPullInterval
+			})
+			a := watchArrivals(b, dbs)
+			for _, rate := range []int{20, 100} {
+				b.Run(fmt.Sprintf("puts-per-s=%d", rate), func(b *testing.B) {
+					benchConvergence(b, dbs, a, time.Second/time.Duration(rate))
+				})
+			}
+		})
+	}
+}
+
+const putsPerOp = 100
+
+// arrivals records when each key reached the last node.
+type arrivals struct {
+	n       int        // nodes
+	mu      sync.Mutex // guards the fields below
+	writer  map[string]string
+	put     map[string]time.Time // when each key was written
+	last    map[string]time.Time // when it reached the last other node
+	missing map[string]int       // other nodes yet to see it
+	pending int                  // keys of this iteration not yet everywhere
+	done    chan struct{}        // closed when pending reaches 0
+}
+
+func watchArrivals(b *testing.B, dbs []*DB) *arrivals {
+	a := &arrivals{n: len(dbs), writer: map[string]string{}, put: map[string]time.Time{},
+		last: map[string]time.Time{}, missing: map[string]int{}}
+	for _, db := range dbs {
+		go func() {
+			for ev := range db.Watch(b.Context(), "bench") {
+				a.seen(db.LocalName(), ev.Entry.Key, time.Now())
+			}
+		}()
+	}
+	return a
+}
+
+func (a *arrivals) seen(node, key string, at time.Time) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.writer[key] == node || a.missing[key] == 0 {
+		return
+	}
+	a.last[key] = at
+	if a.missing[key]--; a.missing[key] == 0 {
+		if a.pending--; a.pending == 0 {
+			close(a.done)
+		}
+	}
+}
+
+func benchConvergence(b *testing.B, dbs []*DB, a *arrivals, every time.Duration) {
+	var keys []string
+	value := []byte(`{"ip":"10.0.0.5","mac":"02:42:0a:00:00:05","vtep":"192.168.33.11"}`)
+	b.ResetTimer()
+	for range b.N {
+		a.mu.Lock()
+		a.pending, a.done = putsPerOp, make(chan struct{})
+		a.mu.Unlock()
+		for j := range putsPerOp {
+			db := dbs[j%len(dbs)]
+			a.mu.Lock()
+			key := fmt.Sprintf("task%021d", len(a.put)) // 25 characters, like a Swarm task ID
+			keys = append(keys, key)
+			a.writer[key], a.missing[key], a.put[key] = db.LocalName(), a.n-1, time.Now()
+			a.mu.Unlock()
+			if err := db.Put("bench", "", key, value); err != nil {
+				b.Fatal(err)
+			}
+			time.Sleep(every)
+		}
+		select {
+		case <-a.done:
+		case <-time.After(30 * time.Second):
+			a.mu.Lock()
+			b.Fatalf("%d entries not everywhere after 30s", a.pending)
+		}
+	}
+	b.StopTimer()
+	a.mu.Lock()
+	lat := make([]time.Duration, 0, len(keys))
+	for _, key := range keys {
+		lat = append(lat, a.last[key].Sub(a.put[key]))
+	}
+	a.mu.Unlock()
+	slices.Sort(lat)
+	ms := func(p float64) float64 { return float64(lat[int(p*float64(len(lat)-1))]) / float64(time.Millisecond) }
+	b.ReportMetric(0, "ns/op") // the time of a batch says nothing
+	b.ReportMetric(ms(0.50), "p50-ms")
+	b.ReportMetric(ms(0.99), "p99-ms")
+	b.ReportMetric(ms(1), "max-ms")
+}

@@ -1,0 +1,437 @@
+package gossip
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/hashicorp/memberlist"
+)
+
+func TestEntrySeenOnAllNodes(t *testing.T) {
+	dbs := newCluster(t, testLogger(t), 3, stable)
+	for i, db := range dbs {
+		if err := db.Put("endpoint_table", "net1", fmt.Sprintf("ep%d", i), []byte(db.LocalName())); err != nil {
+			t.Fatalf("%s: Put: %v", db.LocalName(), err)
+		}
+	}
+	eventually(t, 5*time.Second, func() error {
+		want := dbs[0].List("endpoint_table", "net1")
+		if len(want) != 3 {
+			return fmt.Errorf("%s lists %d entries, want 3", dbs[0].LocalName(), len(want))
+		}
+		for _, db := range dbs[1:] {
+			if diff := cmp.Diff(want, db.List("endpoint_table", "net1")); diff != "" {
+				return fmt.Errorf("%s differs from %s (-%s +%s):\n%s", db.LocalName(),
+					dbs[0].LocalName(), dbs[0].LocalName(), db.LocalName(), diff)
+			}
+		}
+		return nil
+	})
+	e, _ := dbs[2].Get("endpoint_table", "net1", "ep0")
+	want := Entry{Table: "endpoint_table", Scope: "net1", Key: "ep0", Value: []byte("node1"), Owner: "node1", LTime: e.LTime}
+	if diff := cmp.Diff(want, e); diff != "" {
+		t.Errorf("node3 Get(ep0) (-want +got):\n%s", diff)
+	}
+}
+
+func TestConvergesToNewest(t *testing.T) {
+	dbs := newCluster(t, testLogger(t), 3, stable)
+	tests := []struct {
+		name    string
+		writers []int // index of the node doing each write, in order
+		burst   bool  // all writes at once, from different goroutines
+	}{
+		{name: "successive writes by one node", writers: []int{0, 0, 0, 0}},
+		{name: "successive writes by different nodes", writers: []int{0, 1, 2, 1}},
+		{name: "concurrent writes by every node", writers: []int{0, 1, 2}, burst: true},
+		{name: "concurrent writes, two per node", writers: []int{0, 1, 2, 0, 1, 2}, burst: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			key := strings.ReplaceAll(tc.name, " ", "-")
+			var wg sync.WaitGroup
+			for i, w := range tc.writers {
+				put := func() {
+					if err := dbs[w].Put("services", "", key, fmt.Appendf(nil, "v%d", i)); err != nil {
+						t.Errorf("Put: %v", err)
+					}
+				}
+				if tc.burst {
+					wg.Go(put)
+				} else {
+					put()
+				}
+			}
+			wg.Wait()
+			eventually(t, 5*time.Second, func() error {
+				first, ok := dbs[0].Get("services", "", key)
+				if !ok {
+					return fmt.Errorf("node1 has no %s", key)
+				}
+				for _, db := range dbs[1:] {
+					if e, _ := db.Get("services", "", key); !cmp.Equal(first, e) {
+						return fmt.Errorf("%s has %v %q, node1 has %v %q", db.LocalName(), e, e.Value, first, first.Value)
+					}
+				}
+				return nil
+			})
+			if !tc.burst {
+				last := fmt.Sprintf("v%d", len(tc.writers)-1)
+				if err := sameEverywhere(dbs, "services", "", key, last); err != nil {
+					t.Error(err)
+				}
+			}
+		})
+	}
+}
+
+func TestTombstoneReaped(t *testing.T) {
+	dbs := newCluster(t, testLogger(t), 3, stable, func(c *Config) { c.TombstoneTTL = 500 * time.Millisecond })
+	if err := dbs[0].Put("tasks", "", "t1", []byte("running")); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, func() error { return sameEverywhere(dbs, "tasks", "", "t1", "running") })
+	if err := dbs[1].Delete("tasks", "", "t1"); err != nil {
+		t.Fatal(err)
+	}
+	// Every node holds the tombstone before it is reaped: the TTL counts
+	// from when each node got it.
+	for _, db := range dbs {
+		eventually(t, 5*time.Second, func() error {
+			if e, ok := recordOf(db, "tasks", "", "t1"); !ok || !e.Deleted || e.Owner != "node2" {
+				return fmt.Errorf("%s: record %v (present %v), want a tombstone by node2", db.LocalName(), e, ok)
+			}
+			return nil
+		})
+		if e, ok := db.Get("tasks", "", "t1"); ok {
+			t.Errorf("%s: Get returned tombstone %v", db.LocalName(), e)
+		}
+	}
+	eventually(t, 5*time.Second, func() error {
+		for _, db := range dbs {
+			if e, ok := recordOf(db, "tasks", "", "t1"); ok {
+				return fmt.Errorf("%s still holds %v", db.LocalName(), e)
+			}
+		}
+		return nil
+	})
+}
+
+func TestDepartedOwnerEntriesDroppedAndRestored(t *testing.T) {
+	tests := []struct {
+		name  string
+		stop  func(*DB) error
+		state MemberState
+	}{
+		{name: "leave", state: StateLeft, stop: func(db *DB) error {
+			if err := db.Leave(2 * time.Second); err != nil {
+				return err
+			}
+			return db.Shutdown()
+		}},
+		{name: "die", state: StateDead, stop: (*DB).Shutdown},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			log := testLogger(t)
+			dbs := newCluster(t, log, 3)
+			for _, k := range []string{"k1", "k2"} {
+				if err := dbs[2].Put("overlay_peer_table", "net1", k, []byte("old")); err != nil {
+					t.Fatal(err)
+				}
+				eventually(t, 5*time.Second, func() error { return sameEverywhere(dbs, "overlay_peer_table", "net1", k, "old") })
+			}
+			_, port := dbs[2].LocalAddr()
+			if err := tc.stop(dbs[2]); err != nil {
+				t.Fatalf("stop node3: %v", err)
+			}
+			eventually(t, 10*time.Second, func() error {
+				for _, db := range dbs[:2] {
+					if got := stateOf(db, "node3"); got != tc.state {
+						return fmt.Errorf("%s sees node3 %v, want %v", db.LocalName(), got, tc.state)
+					}
+					if l := db.List("overlay_peer_table", AllScopes); len(l) != 0 {
+						return fmt.Errorf("%s still lists %v", db.LocalName(), l)
+					}
+				}
+				return nil
+			})
+
+			// A new instance under the same name re-writes k1 only.
+			node3 := newNode(t, log, "node3", func(c *Config) { c.BindPort = port })
+			if err := node3.Put("overlay_peer_table", "net1", "k1", []byte("new")); err != nil {
+				t.Fatal(err)
+			}
+			join(t, node3, dbs[0])
+			dbs[2] = node3
+			waitMembers(t, dbs...)
+			eventually(t, 10*time.Second, func() error {
+				if err := sameEverywhere(dbs, "overlay_peer_table", "net1", "k1", "new"); err != nil {
+					return err
+				}
+				return sameEverywhere(dbs, "overlay_peer_table", "net1", "k2", "<none>")
+			})
+		})
+	}
+}
+
+// A node that restarts before the others notice it died finds its old
+// entries still in the cluster. It is their authority: what it re-wrote
+// wins, and what it did not is deleted.
+func TestRestartedOwnerDeletesStaleEntries(t *testing.T) {
+	log := testLogger(t)
+	dbs := newCluster(t, log, 3, stable) // nobody notices node3 is gone
+	for _, k := range []string{"k1", "k2"} {
+		if err := dbs[2].Put("endpoint_table", "", k, []byte("old")); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, 5*time.Second, func() error { return sameEverywhere(dbs, "endpoint_table", "", k, "old") })
+	}
+	_, port := dbs[2].LocalAddr()
+	if err := dbs[2].Shutdown(); err != nil {
+		t.Fatal(err)
+	}
+	node3 := newNode(t, log, "node3", stable, func(c *Config) { c.BindPort = port })
+	if err := node3.Put("endpoint_table", "", "k1", []byte("new")); err != nil {
+		t.Fatal(err)
+	}
+	join(t, node3, dbs[0])
+	dbs[2] = node3
+	eventually(t, 10*time.Second, func() error {
+		if err := sameEverywhere(dbs, "endpoint_table", "", "k1", "new"); err != nil {
+			return err
+		}
+		return sameEverywhere(dbs, "endpoint_table", "", "k2", "<none>")
+	})
+	for _, db := range dbs {
+		if got := stateOf(db, "node3"); got != StateAlive {
+			t.Errorf("%s sees node3 %v, want alive", db.LocalName(), got)
+		}
+	}
+}
+
+func TestLateJoinerGetsEverythingByPushPull(t *testing.T) {
+	log := testLogger(t)
+	dbs := newCluster(t, log, 2, stable)
+	for i, db := range dbs {
+		for _, k := range []string{"a", "b", "gone"} {
+			if err := db.Put("tasks", "net1", fmt.Sprintf("%s-%d", k, i), []byte(k)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := db.Delete("tasks", "net1", fmt.Sprintf("gone-%d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := func(db *DB) []Entry {
+		db.mu.Lock()
+		defer db.mu.Unlock()
+		return db.st.entries(func(Entry) bool { return true })
+	}
+	eventually(t, 5*time.Second, func() error {
+		if diff := cmp.Diff(want(dbs[0]), want(dbs[1])); diff != "" {
+			return fmt.Errorf("node1 and node2 differ (-node1 +node2):\n%s", diff)
+		}
+		return nil
+	})
+
+	late := newNode(t, log, "late", stable)
+	join(t, late, dbs[0])
+	// No waiting: Join returns after the push/pull has been merged.
+	if diff := cmp.Diff(want(dbs[0]), want(late)); diff != "" {
+		t.Errorf("after Join, late differs from node1 (-node1 +late):\n%s", diff)
+	}
+}
+
+func TestEncryption(t *testing.T) {
+	key := bytes.Repeat([]byte{1}, 32)
+	tests := []struct {
+		name string
+		key  []byte
+	}{
+		{name: "other key", key: bytes.Repeat([]byte{2}, 16)},
+		{name: "no key", key: nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			log := testLogger(t)
+			dbs := newCluster(t, log, 2, stable, func(c *Config) { c.SecretKey = key })
+			if err := dbs[0].Put("networks", "", "ovnet", []byte("10.0.0.0/24")); err != nil {
+				t.Fatal(err)
+			}
+			eventually(t, 5*time.Second, func() error { return sameEverywhere(dbs, "networks", "", "ovnet", "10.0.0.0/24") })
+
+			intruder := newNode(t, log, "intruder", stable, func(c *Config) { c.SecretKey = tc.key })
+			if err := intruder.Put("networks", "", "evil", []byte("x")); err != nil {
+				t.Fatal(err)
+			}
+			if n, err := intruder.Join([]string{addrOf(dbs[0])}); err == nil {
+				t.Fatalf("intruder Join = %d, nil; want an error", n)
+			}
+			if got := intruder.List("networks", AllScopes); len(got) != 1 || got[0].Key != "evil" {
+				t.Errorf("intruder lists %v, want only its own entry", got)
+			}
+			for _, db := range dbs {
+				if _, ok := db.Get("networks", "", "evil"); ok {
+					t.Errorf("%s accepted the intruder's entry", db.LocalName())
+				}
+				if got := stateOf(db, "intruder"); got != -1 {
+					t.Errorf("%s knows the intruder as %v", db.LocalName(), got)
+				}
+			}
+		})
+	}
+}
+
+func TestDeleteScope(t *testing.T) {
+	dbs := newCluster(t, testLogger(t), 2, stable)
+	puts := []struct {
+		db                *DB
+		table, scope, key string
+	}{
+		{dbs[0], "endpoint_table", "net1", "mine"},
+		{dbs[0], "overlay_peer_table", "net1", "mine"},
+		{dbs[0], "endpoint_table", "net2", "other-net"},
+		{dbs[0], "networks", "", "cluster-wide"},
+		{dbs[1], "endpoint_table", "net1", "theirs"},
+	}
+	for _, p := range puts {
+		if err := p.db.Put(p.table, p.scope, p.key, []byte("v")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := dbs[0].DeleteScope("net1"); err != nil {
+		t.Fatal(err)
+	}
+	type loc struct{ Table, Scope, Key string }
+	eventually(t, 5*time.Second, func() error {
+		for _, db := range dbs {
+			var got []loc
+			for _, table := range []string{"endpoint_table", "networks", "overlay_peer_table"} {
+				for _, e := range db.List(table, AllScopes) {
+					got = append(got, loc{e.Table, e.Scope, e.Key})
+				}
+			}
+			want := []loc{{"endpoint_table", "net1", "theirs"}, {"endpoint_table", "net2", "other-net"},
+				{"networks", "", "cluster-wide"}}
+			if diff := cmp.Diff(want, got); diff != "" {
+				return fmt.Errorf("%s (-want +got):\n%s", db.LocalName(), diff)
+			}
+		}
+		return nil
+	})
+}
+
+func TestLargeValueGoesOverTCP(t *testing.T) {
+	dbs := newCluster(t, testLogger(t), 3, stable)
+	big := bytes.Repeat([]byte("x"), 8<<10) // far over a UDP packet
+	if err := dbs[0].Put("services", "", "big", big); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, func() error { return sameEverywhere(dbs, "services", "", "big", string(big)) })
+	bigger := append(big, big...)
+	if err := dbs[1].Put("services", "", "big", bigger); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, func() error { return sameEverywhere(dbs, "services", "", "big", string(bigger)) })
+}
+
+func TestMembersAndMeta(t *testing.T) {
+	dbs := newCluster(t, testLogger(t), 2, stable, func(c *Config) { c.Meta = []byte("role=worker") })
+	if err := dbs[0].UpdateMeta([]byte("role=manager")); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, func() error {
+		var got []string
+		for _, m := range dbs[1].Members() {
+			got = append(got, fmt.Sprintf("%s %v %s", m.Name, m.State, m.Meta))
+		}
+		if diff := cmp.Diff([]string{"node1 alive role=manager", "node2 alive role=worker"}, got); diff != "" {
+			return fmt.Errorf("node2 Members (-want +got):\n%s", diff)
+		}
+		return nil
+	})
+	ip, port := dbs[0].LocalAddr()
+	if m := dbs[1].Members()[0]; m.Addr != ip || m.Port != port {
+		t.Errorf("node2 sees node1 at %s:%d, node1 says %s:%d", m.Addr, m.Port, ip, port)
+	}
+}
+
+func TestClosed(t *testing.T) {
+	db := newNode(t, testLogger(t), "node1")
+	if err := db.Leave(time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Put("t", "", "k", nil); err != ErrClosed {
+		t.Errorf("Put after Leave = %v, want ErrClosed", err)
+	}
+	if err := db.Shutdown(); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Shutdown(); err != nil {
+		t.Errorf("second Shutdown = %v, want nil", err)
+	}
+	if _, err := db.Join([]string{"127.0.0.1:1"}); err != ErrClosed {
+		t.Errorf("Join after Shutdown = %v, want ErrClosed", err)
+	}
+	if _, ok := <-db.Watch(t.Context(), "t"); ok {
+		t.Error("Watch after Shutdown delivered an event, want a closed channel")
+	}
+}
+
+func TestWritesRejectBadArguments(t *testing.T) {
+	db := newNode(t, testLogger(t), "node1")
+	tests := []struct {
+		name string
+		do   func() error
+		err  string
+	}{
+		{"empty table", func() error { return db.Put("", "", "k", nil) }, "empty table"},
+		{"empty key", func() error { return db.Put("t", "", "", nil) }, "empty key"},
+		{"reserved scope", func() error { return db.Put("t", AllScopes, "k", nil) }, "reserved"},
+		{"value too big", func() error { return db.Put("t", "", "k", make([]byte, MaxValueSize+1)) }, "limit"},
+		{"key not UTF-8", func() error { return db.Put("t", "", "k\xff", nil) }, "not UTF-8"},
+		{"delete in reserved scope", func() error { return db.Delete("t", AllScopes, "k") }, "reserved"},
+		{"delete all scopes", func() error { return db.DeleteScope(AllScopes) }, "reserved"},
+		{"meta too big", func() error { return db.UpdateMeta(make([]byte, 513)) }, "meta is 513 bytes"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := tc.do(); err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("got %v, want an error containing %q", err, tc.err)
+			}
+		})
+	}
+	if got := db.List("t", AllScopes); got != nil {
+		t.Errorf("List after rejected writes = %v, want nil", got)
+	}
+}
+
+// memberlist's MockNetwork runs a cluster without sockets, as the mesh
+// package's tests do.
+func TestMockNetwork(t *testing.T) {
+	// A MockNetwork must not gain transports while in use.
+	var network memberlist.MockNetwork
+	transports := make([]*memberlist.MockTransport, 3)
+	for i := range transports {
+		transports[i] = network.NewTransport(fmt.Sprintf("node%d", i+1))
+	}
+	log := testLogger(t)
+	var dbs []*DB
+	for i, tr := range transports {
+		dbs = append(dbs, newNode(t, log, fmt.Sprintf("node%d", i+1), stable, func(c *Config) { c.Transport = tr }))
+		if i > 0 {
+			join(t, dbs[i], dbs[0])
+		}
+	}
+	waitMembers(t, dbs...)
+	if err := dbs[2].Put("networks", "", "ingress", []byte("10.255.0.0/16")); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, func() error { return sameEverywhere(dbs, "networks", "", "ingress", "10.255.0.0/16") })
+}

@@ -1,0 +1,286 @@
+package gossip
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log"
+	"log/slog"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+)
+
+// Config configures a [DB]. Start from [DefaultConfig] or [LocalConfig] and
+// set Name. [New] copies it: changing a Config afterwards has no effect.
+//
+// Durations and counts left at zero take their [DefaultConfig] value.
+type Config struct {
+	// Name is this node's name in the cluster, unique among its members and
+	// stable across restarts (a restarted node with the same name takes over
+	// its entries, see [DB]). Required.
+	Name string
+
+	// BindAddr is the IP address to listen on, UDP and TCP. "" means
+	// "0.0.0.0".
+	BindAddr string
+	// BindPort is the port to listen on, UDP and TCP. Default 7946 (Swarm's
+	// gossip port); 0 picks a free port, for tests.
+	BindPort int
+
+	// AdvertiseAddr is the IP address other nodes should use to reach this
+	// one. "" lets memberlist pick: BindAddr, or a private address of this
+	// host when BindAddr is unspecified.
+	AdvertiseAddr string
+	// AdvertisePort is the port advertised with AdvertiseAddr. 0 means the
+	// bound port.
+	AdvertisePort int
+
+	// SecretKey encrypts and authenticates all gossip with AES-GCM. It must
+	// be 16, 24 or 32 bytes (AES-128/192/256); empty means no encryption.
+	// Nodes with different keys cannot talk: Join fails.
+	SecretKey []byte
+
+	// Meta is this node's metadata, seen by every member in [Member].Meta.
+	// At most 512 bytes (memberlist's limit). Change it with [DB.UpdateMeta].
+	Meta []byte
+
+	// GossipInterval is how often this node sends queued updates to
+	// GossipNodes random members. Shorter spreads updates faster and costs
+	// more packets.
+	GossipInterval time.Duration
+	// GossipNodes is how many random members each gossip round goes to.
+	GossipNodes int
+	// RetransmitMult bounds how often an update is retransmitted:
+	// RetransmitMult * ceil(log10(members+1)) sends in total. Higher makes
+	// a lost packet less likely to lose an update, at more bandwidth.
+	RetransmitMult int
+
+	// ProbeInterval is how often this node probes one random member.
+	ProbeInterval time.Duration
+	// ProbeTimeout is how long a probe waits for an ack before asking other
+	// members to try (indirect probes). It should be above the 99th
+	// percentile round-trip time and below ProbeInterval.
+	ProbeTimeout time.Duration
+	// SuspicionMult scales how long a member that failed a probe stays
+	// suspect before it is declared dead: SuspicionMult *
+	// max(1, log10(members)) * ProbeInterval, shortened as other members
+	// confirm. Lower detects failures sooner and risks declaring a slow node
+	// dead.
+	SuspicionMult int
+
+	// PushPullInterval is how often this node exchanges its full state with
+	// one random member (anti-entropy). It repairs whatever gossip lost.
+	PushPullInterval time.Duration
+
+	// TombstoneTTL is how long a deleted entry is remembered as a tombstone,
+	// so that an older copy still travelling cannot bring it back.
+	TombstoneTTL time.Duration
+	// ReapInterval is how often expired tombstones are removed.
+	ReapInterval time.Duration
+
+	// Logger receives the DB's and memberlist's logs. nil discards them.
+	Logger *slog.Logger
+
+	// Transport carries memberlist's packets and streams. nil means
+	// memberlist's UDP+TCP transport on BindAddr:BindPort; with a Transport,
+	// BindAddr and BindPort are ignored. memberlist.MockNetwork gives
+	// in-memory transports for tests; make all of its transports before
+	// starting any node, as it is not safe for concurrent use.
+	Transport memberlist.Transport
+}
+
+// DefaultConfig returns values for a LAN cluster of a handful to a few dozen
+// nodes (BindPort 7946). The gossip timers are more eager than memberlist's
+// LAN defaults: the tables drive the data plane, and an endpoint that takes
+// seconds to reach the other nodes is a visible outage. Clusters are small,
+// so the extra packets cost little.
+func DefaultConfig() Config {
+	return Config{
+		BindAddr: "0.0.0.0",
+		BindPort: 7946, // Swarm's gossip port, as in the tutorials
+		// Four targets every 50 ms reach every node in a few rounds: p99
+		// about 0.1 s at 10 nodes, 0.16 s at 30 (BenchmarkConvergence, 20
+		// puts/s), where memberlist's LAN values (3 targets every 200 ms)
+		// take 0.6 s at 10 nodes and seconds at 30. An idle node sends
+		// nothing, so the short interval costs only timer wake-ups.
+		GossipInterval: 50 * time.Millisecond,
+		GossipNodes:    4,
+		// Each node that gets an update sends it 5 * ceil(log10(n+1)) times
+		// (10 at 10 to 99 nodes). A simulation of this epidemic finds an
+		// update that misses some node, which then waits for push/pull, for
+		// 0.6% of updates at 30 nodes with 4, 0.1% with 5; memberlist's
+		// default is 4.
+		RetransmitMult: 5,
+		// memberlist's LAN failure detector: probe one node a second, allow
+		// 500 ms on a LAN, suspect for 4 intervals or more. A killed node is
+		// dead everywhere after about 6 s at 10 nodes, 8 s at 30.
+		ProbeInterval: time.Second,
+		ProbeTimeout:  500 * time.Millisecond,
+		SuspicionMult: 4,
+		// Full state is small (hundreds of entries), so exchange it three
+		// times as often as memberlist's 30 s: an update gossip missed
+		// arrives within seconds, not half a minute.
+		PushPullInterval: 10 * time.Second,
+		// NetworkDB's values: a tombstone outlives any reasonable partition,
+		// and expiring ones are swept every 5 s.
+		TombstoneTTL: 30 * time.Minute,
+		ReapInterval: 5 * time.Second,
+	}
+}
+
+// LocalConfig returns fast timers for several nodes in one process on
+// 127.0.0.1, as tests use: free ports, updates in tens of milliseconds,
+// a dead node noticed in about two seconds.
+func LocalConfig() Config {
+	c := DefaultConfig()
+	c.BindAddr = "127.0.0.1"
+	c.BindPort = 0                           // tests run many nodes side by side
+	c.GossipInterval = 20 * time.Millisecond // loopback carries it easily
+	// Suspicion lasts 4 * 300 ms: a node is declared dead quickly, yet a
+	// test binary stalled for a second (-race on a busy machine) does not
+	// see its nodes flap.
+	c.ProbeInterval = 300 * time.Millisecond
+	c.ProbeTimeout = 150 * time.Millisecond
+	c.SuspicionMult = 4
+	c.PushPullInterval = 2 * time.Second
+	c.TombstoneTTL = 5 * time.Second
+	c.ReapInterval = 100 * time.Millisecond
+	return c
+}
+
+// withDefaults fills zero durations and counts, then validates.
+func (c Config) withDefaults() (Config, error) {
+	d := DefaultConfig()
+	if c.BindAddr == "" {
+		c.BindAddr = d.BindAddr
+	}
+	fillDuration(&c.GossipInterval, d.GossipInterval)
+	fillDuration(&c.ProbeInterval, d.ProbeInterval)
+	fillDuration(&c.ProbeTimeout, d.ProbeTimeout)
+	fillDuration(&c.PushPullInterval, d.PushPullInterval)
+	fillDuration(&c.TombstoneTTL, d.TombstoneTTL)
+	fillDuration(&c.ReapInterval, d.ReapInterval)
+	fillInt(&c.GossipNodes, d.GossipNodes)
+	fillInt(&c.RetransmitMult, d.RetransmitMult)
+	fillInt(&c.SuspicionMult, d.SuspicionMult)
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	c.SecretKey = clone(c.SecretKey)
+	c.Meta = clone(c.Meta)
+	return c, c.validate()
+}
+
+func fillDuration(v *time.Duration, d time.Duration) {
+	if *v == 0 {
+		*v = d
+	}
+}
+
+func fillInt(v *int, d int) {
+	if *v == 0 {
+		*v = d
+	}
+}
+
+func (c Config) validate() error {
+	for _, n := range []struct {
+		field string
+		v     int64
+	}{
+		{"GossipInterval", int64(c.GossipInterval)}, {"GossipNodes", int64(c.GossipNodes)},
+		{"RetransmitMult", int64(c.RetransmitMult)}, {"ProbeInterval", int64(c.ProbeInterval)},
+		{"ProbeTimeout", int64(c.ProbeTimeout)}, {"SuspicionMult", int64(c.SuspicionMult)},
+		{"PushPullInterval", int64(c.PushPullInterval)}, {"TombstoneTTL", int64(c.TombstoneTTL)},
+		{"ReapInterval", int64(c.ReapInterval)},
+	} {
+		if n.v < 0 {
+			return fmt.Errorf("gossip: config: %s must not be negative", n.field)
+		}
+	}
+	for _, ch := range []struct {
+		bad   bool
+		field string
+		why   string
+	}{
+		{c.Name == "", "Name", "is required"},
+		{len(c.Name) > maxNameSize, "Name", fmt.Sprintf("is longer than %d bytes", maxNameSize)},
+		{net.ParseIP(c.BindAddr) == nil, "BindAddr", fmt.Sprintf("%q is not an IP address", c.BindAddr)},
+		{c.BindPort < 0 || c.BindPort > 65535, "BindPort", fmt.Sprintf("%d is out of range 0-65535", c.BindPort)},
+		{c.AdvertiseAddr != "" && net.ParseIP(c.AdvertiseAddr) == nil, "AdvertiseAddr",
+			fmt.Sprintf("%q is not an IP address", c.AdvertiseAddr)},
+		{c.AdvertisePort < 0 || c.AdvertisePort > 65535, "AdvertisePort",
+			fmt.Sprintf("%d is out of range 0-65535", c.AdvertisePort)},
+		{len(c.SecretKey) > 0 && memberlist.ValidateKey(c.SecretKey) != nil, "SecretKey",
+			fmt.Sprintf("is %d bytes, want 16, 24 or 32", len(c.SecretKey))},
+		{len(c.Meta) > memberlist.MetaMaxSize, "Meta",
+			fmt.Sprintf("is %d bytes, limit %d", len(c.Meta), memberlist.MetaMaxSize)},
+		{c.ProbeTimeout >= c.ProbeInterval, "ProbeTimeout",
+			fmt.Sprintf("%v must be shorter than ProbeInterval %v", c.ProbeTimeout, c.ProbeInterval)},
+	} {
+		if ch.bad {
+			return fmt.Errorf("gossip: config: %s %s", ch.field, ch.why)
+		}
+	}
+	return nil
+}
+
+// memberlistConfig translates c for memberlist. Values not in Config keep
+// memberlist's LAN defaults.
+func (c Config) memberlistConfig(d memberlist.Delegate, ev memberlist.EventDelegate) *memberlist.Config {
+	m := memberlist.DefaultLANConfig()
+	m.Name = c.Name
+	m.BindAddr = c.BindAddr
+	m.BindPort = c.BindPort
+	m.AdvertiseAddr = c.AdvertiseAddr
+	m.AdvertisePort = c.AdvertisePort
+	if m.AdvertisePort == 0 {
+		m.AdvertisePort = c.BindPort // memberlist replaces 0 by the picked port
+	}
+	m.SecretKey = c.SecretKey
+	m.GossipInterval = c.GossipInterval
+	m.GossipNodes = c.GossipNodes
+	m.RetransmitMult = c.RetransmitMult
+	m.ProbeInterval = c.ProbeInterval
+	m.ProbeTimeout = c.ProbeTimeout
+	m.SuspicionMult = c.SuspicionMult
+	m.PushPullInterval = c.PushPullInterval
+	m.Transport = c.Transport
+	m.Delegate = d
+	m.Events = ev
+	m.Logger = log.New(logWriter{c.Logger}, "", 0)
+	return m
+}
+
+// logWriter turns memberlist's "[LEVEL] memberlist: text" lines into slog
+// records.
+type logWriter struct{ l *slog.Logger }
+
+func (w logWriter) Write(p []byte) (int, error) {
+	msg := strings.TrimSpace(string(p))
+	level := slog.LevelInfo
+	for prefix, lv := range map[string]slog.Level{
+		"[DEBUG]": slog.LevelDebug, "[INFO]": slog.LevelInfo,
+		"[WARN]": slog.LevelWarn, "[ERR]": slog.LevelError, "[ERROR]": slog.LevelError,
+	} {
+		if rest, ok := strings.CutPrefix(msg, prefix); ok {
+			msg, level = strings.TrimSpace(rest), lv
+			break
+		}
+	}
+	msg = strings.TrimPrefix(msg, "memberlist: ")
+	w.l.Log(context.Background(), level, msg, "component", "memberlist")
+	return len(p), nil
+}
+
+var _ io.Writer = logWriter{}
+
+func clone(b []byte) []byte {
+	if b == nil {
+		return nil
+	}
+	return append([]byte{}, b...)
+}

@@ -1,0 +1,147 @@
+package gossip
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/hashicorp/memberlist"
+)
+
+// MemberState is a member's health as this node sees it.
+type MemberState int
+
+const (
+	// StateAlive: the member answers probes (or has not yet failed one).
+	StateAlive MemberState = iota
+	// StateSuspect is reserved: memberlist v0.7.0 does not tell its
+	// delegates about suspicion, so a suspect member still shows as alive
+	// until it is declared dead.
+	StateSuspect
+	// StateDead: the member failed its probes and the suspicion timeout.
+	StateDead
+	// StateLeft: the member left with [DB.Leave].
+	StateLeft
+)
+
+func (s MemberState) String() string {
+	switch s {
+	case StateAlive:
+		return "alive"
+	case StateSuspect:
+		return "suspect"
+	case StateDead:
+		return "dead"
+	case StateLeft:
+		return "left"
+	}
+	return fmt.Sprintf("MemberState(%d)", int(s))
+}
+
+// Member is a node of the cluster as this node sees it.
+type Member struct {
+	Name  string
+	Addr  string // advertised IP address
+	Port  int    // advertised gossip port
+	Meta  []byte // the member's [Config].Meta; a copy owned by the caller
+	State MemberState
+}
+
+type memberRecord struct {
+	Member
+	leaving bool // it said it is leaving: its departure is StateLeft
+}
+
+// Members returns every member this node knows, itself included, sorted by
+// name: the alive ones and those seen dead or left since this node started.
+func (db *DB) Members() []Member {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	out := make([]Member, 0, len(db.members))
+	for _, r := range db.members {
+		m := r.Member
+		m.Meta = clone(m.Meta)
+		out = append(out, m)
+	}
+	slices.SortFunc(out, func(a, b Member) int { return strings.Compare(a.Name, b.Name) })
+	return out
+}
+
+// memberUp records a member that joined (or came back) or changed its
+// metadata. On a join it sends the member this node's own entries, which is
+// how a returning node gets back what was dropped when it went away, and how
+// it re-announces its own (it does the same towards us).
+func (db *DB) memberUp(n *memberlist.Node, joined bool) {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	if db.closed {
+		return
+	}
+	r, ok := db.members[n.Name]
+	if !ok {
+		r = &memberRecord{}
+		db.members[n.Name] = r
+	}
+	r.Member = Member{Name: n.Name, Addr: n.Addr.String(), Port: int(n.Port), Meta: clone(n.Meta), State: StateAlive}
+	if joined {
+		r.leaving = false
+		db.log.Info("member joined", "member", n.Name, "addr", r.Addr, "port", r.Port)
+	}
+	db.countAliveLocked()
+	if joined && n.Name != db.cfg.Name {
+		db.announceLocked(n.Name, msgAnnounce)
+	}
+}
+
+// memberDown records a member that died or left and drops its entries: they
+// stop counting until it comes back and announces them again.
+func (db *DB) memberDown(n *memberlist.Node) {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	if db.closed {
+		return
+	}
+	r, ok := db.members[n.Name]
+	if !ok {
+		r = &memberRecord{Member: Member{Name: n.Name, Addr: n.Addr.String(), Port: int(n.Port)}}
+		db.members[n.Name] = r
+	}
+	r.State = StateDead
+	if r.leaving || (n.Name == db.cfg.Name && db.left) {
+		r.State = StateLeft
+	}
+	db.countAliveLocked()
+	db.log.Info("member gone", "member", n.Name, "state", r.State)
+	if n.Name != db.cfg.Name {
+		db.applyLocked(db.st.dropOwner(n.Name))
+	}
+}
+
+// markLeavingLocked records that a member announced its Leave. The message
+// usually arrives before memberlist reports the departure, but gossip may
+// reorder them.
+func (db *DB) markLeavingLocked(name string) {
+	r, ok := db.members[name]
+	if !ok {
+		return
+	}
+	r.leaving = true
+	if r.State == StateDead {
+		r.State = StateLeft
+	}
+}
+
+func (db *DB) aliveLocked(name string) bool {
+	r, ok := db.members[name]
+	return ok && r.State == StateAlive
+}
+
+func (db *DB) countAliveLocked() {
+	n := 0
+	for _, r := range db.members {
+		if r.State == StateAlive {
+			n++
+		}
+	}
+	db.numAlive.Store(int32(n))
+}
