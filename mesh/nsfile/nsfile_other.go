@@ -1,0 +1,15 @@
+//go:build !linux
+
+package nsfile
+
+import "errors"
+
+// ErrNotSupported is returned off Linux.
+var ErrNotSupported = errors.New("nsfile: network namespaces need Linux")
+
+func PrepareDir(string) error               { return ErrNotSupported }
+func Exists(string) bool                    { return false }
+func Ensure(string) (bool, error)           { return false, ErrNotSupported }
+func Remove(string) error                   { return ErrNotSupported }
+func List(string) ([]string, error)         { return nil, ErrNotSupported }
+func Do(path string, fn func() error) error { return ErrNotSupported }

@@ -1,0 +1,121 @@
+//go:build linux
+
+package overlay
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// withLink runs fn with a handle in ns and the index of dev there.
+func withLink(ns, dev string, fn func(h *netlink.Handle, index int) error) error {
+	return withHandle(ns, func(h *netlink.Handle) error {
+		l, err := h.LinkByName(dev)
+		if err != nil {
+			return fmt.Errorf("get link %s in %s: %w", dev, nsLabel(ns), kerr(err))
+		}
+		return fn(h, l.Attrs().Index)
+	})
+}
+
+func family(ip netip.Addr) int {
+	if ip.Is4() {
+		return unix.AF_INET
+	}
+	return unix.AF_INET6
+}
+
+// SetARP implements [Neighbors].
+func (netlinkKernel) SetARP(ns, dev string, ip netip.Addr, mac net.HardwareAddr) error {
+	return withLink(ns, dev, func(h *netlink.Handle, index int) error {
+		err := h.NeighSet(&netlink.Neigh{LinkIndex: index, Family: family(ip),
+			State: netlink.NUD_PERMANENT, IP: ip.AsSlice(), HardwareAddr: mac})
+		if err != nil {
+			return fmt.Errorf("set arp %s lladdr %s on %s in %s: %w", ip, mac, dev, nsLabel(ns), kerr(err))
+		}
+		return nil
+	})
+}
+
+// DelARP implements [Neighbors].
+func (netlinkKernel) DelARP(ns, dev string, ip netip.Addr) error {
+	return withLink(ns, dev, func(h *netlink.Handle, index int) error {
+		err := h.NeighDel(&netlink.Neigh{LinkIndex: index, Family: family(ip), IP: ip.AsSlice()})
+		if err != nil {
+			return fmt.Errorf("del arp %s on %s in %s: %w", ip, dev, nsLabel(ns), kerr(err))
+		}
+		return nil
+	})
+}
+
+// ListARP implements [Neighbors].
+func (netlinkKernel) ListARP(ns, dev string) ([]ARPEntry, error) {
+	var out []ARPEntry
+	err := withLink(ns, dev, func(h *netlink.Handle, index int) error {
+		for _, fam := range []int{unix.AF_INET, unix.AF_INET6} {
+			neighs, err := retryDump(func() ([]netlink.Neigh, error) { return h.NeighList(index, fam) })
+			if err != nil {
+				return fmt.Errorf("list arp on %s in %s: %w", dev, nsLabel(ns), err)
+			}
+			for _, n := range neighs {
+				ip, ok := netip.AddrFromSlice(n.IP)
+				if !ok {
+					continue
+				}
+				out = append(out, ARPEntry{IP: ip.Unmap(), MAC: n.HardwareAddr,
+					Permanent: n.State&netlink.NUD_PERMANENT != 0})
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// SetFDB implements [Neighbors].
+func (netlinkKernel) SetFDB(ns, dev string, mac net.HardwareAddr, dst netip.Addr) error {
+	return withLink(ns, dev, func(h *netlink.Handle, index int) error {
+		err := h.NeighSet(&netlink.Neigh{LinkIndex: index, Family: unix.AF_BRIDGE,
+			State: netlink.NUD_PERMANENT, Flags: netlink.NTF_SELF, IP: dst.AsSlice(), HardwareAddr: mac})
+		if err != nil {
+			return fmt.Errorf("set fdb %s via %s on %s in %s: %w", mac, dst, dev, nsLabel(ns), kerr(err))
+		}
+		return nil
+	})
+}
+
+// DelFDB implements [Neighbors].
+func (netlinkKernel) DelFDB(ns, dev string, mac net.HardwareAddr, dst netip.Addr) error {
+	return withLink(ns, dev, func(h *netlink.Handle, index int) error {
+		err := h.NeighDel(&netlink.Neigh{LinkIndex: index, Family: unix.AF_BRIDGE,
+			Flags: netlink.NTF_SELF, IP: dst.AsSlice(), HardwareAddr: mac})
+		if err != nil {
+			return fmt.Errorf("del fdb %s via %s on %s in %s: %w", mac, dst, dev, nsLabel(ns), kerr(err))
+		}
+		return nil
+	})
+}
+
+// ListFDB implements [Neighbors].
+func (netlinkKernel) ListFDB(ns, dev string) ([]FDBEntry, error) {
+	var out []FDBEntry
+	err := withLink(ns, dev, func(h *netlink.Handle, index int) error {
+		neighs, err := retryDump(func() ([]netlink.Neigh, error) { return h.NeighList(index, unix.AF_BRIDGE) })
+		if err != nil {
+			return fmt.Errorf("list fdb on %s in %s: %w", dev, nsLabel(ns), err)
+		}
+		for _, n := range neighs {
+			dst, ok := netip.AddrFromSlice(n.IP)
+			if n.Flags&netlink.NTF_SELF == 0 || !ok {
+				continue // the bridge's own entries ("master br0") have no dst
+			}
+			out = append(out, FDBEntry{MAC: n.HardwareAddr, Dst: dst.Unmap(),
+				Permanent: n.State&netlink.NUD_PERMANENT != 0})
+		}
+		return nil
+	})
+	return out, err
+}

@@ -1,0 +1,208 @@
+package overlay
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"slices"
+)
+
+// SetPeers makes peers the remote endpoints of network netID: for each, a
+// permanent neighbour entry (IP → MAC) and a permanent FDB entry (MAC →
+// VTEP) on vxlan0. Entries of peers no longer listed are removed, and
+// entries that differ (another MAC or VTEP, not permanent, changed by
+// hand) are replaced; entries that are right are not touched, so an
+// unchanged list makes no kernel call beyond two listings.
+//
+// Peers whose VTEP is this node's own address are local endpoints, reached
+// through the bridge, and are skipped. An invalid peer is reported in the
+// returned error and treated as absent; the others are still applied.
+//
+// Order, as flannel: a peer is added ARP then FDB, and if its FDB entry
+// cannot be set its ARP entry is removed again, so a peer is never
+// half-present; a peer is removed FDB then ARP. One failing peer does not
+// stop the others; all errors are returned.
+func (o *Overlay) SetPeers(netID string, peers []Peer) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if _, ok := o.nets[netID]; !ok {
+		return fmt.Errorf("%w: %s", ErrUnknownNetwork, netID)
+	}
+	ns := o.NamespacePath(netID)
+	want, errs := desiredPeers(peers, o.underlay)
+	arp, err := o.k.ListARP(ns, vxlanName)
+	if err != nil {
+		return fmt.Errorf("overlay: network %s: %w", netID, err)
+	}
+	fdb, err := o.k.ListFDB(ns, vxlanName)
+	if err != nil {
+		return fmt.Errorf("overlay: network %s: %w", netID, err)
+	}
+	plan := diffPeers(want, arp, fdb)
+	for _, err := range o.applyPeers(ns, plan) {
+		errs = append(errs, fmt.Errorf("overlay: network %s: %w", netID, err))
+	}
+	return errors.Join(errs...)
+}
+
+// desiredPeers checks peers, fills in default MACs, drops local ones and
+// duplicates, and sorts them by IP. A peer whose IP or MAC is already
+// taken by an earlier one (in IP order) is an error.
+func desiredPeers(peers []Peer, self netip.Addr) ([]Peer, []error) {
+	var errs []error
+	var want []Peer
+	for _, p := range peers {
+		p.IP, p.VTEP = p.IP.Unmap(), p.VTEP.Unmap()
+		if p.MAC == nil {
+			p.MAC = macFor(p.IP)
+		}
+		switch {
+		case !p.IP.IsValid() || !p.VTEP.IsValid():
+			errs = append(errs, fmt.Errorf("overlay: peer %v at %v: invalid address", p.IP, p.VTEP))
+			continue
+		case len(p.MAC) != 6:
+			errs = append(errs, fmt.Errorf("overlay: peer %v: MAC %q: want 6 bytes", p.IP, p.MAC))
+			continue
+		case p.VTEP == self:
+			continue
+		}
+		want = append(want, p)
+	}
+	slices.SortStableFunc(want, func(a, b Peer) int { return a.IP.Compare(b.IP) })
+	var out []Peer
+	ips, macs := map[netip.Addr]Peer{}, map[string]Peer{}
+	for _, p := range want {
+		if q, ok := ips[p.IP]; ok {
+			if !samePeer(p, q) {
+				errs = append(errs, fmt.Errorf("overlay: peer %v listed twice: %s at %v and %s at %v", p.IP, q.MAC, q.VTEP, p.MAC, p.VTEP))
+			}
+			continue
+		}
+		if q, ok := macs[p.MAC.String()]; ok {
+			errs = append(errs, fmt.Errorf("overlay: peer %v: MAC %s already used by %v", p.IP, p.MAC, q.IP))
+			continue
+		}
+		ips[p.IP], macs[p.MAC.String()] = p, p
+		out = append(out, p)
+	}
+	return out, errs
+}
+
+func samePeer(a, b Peer) bool {
+	return a.IP == b.IP && a.VTEP == b.VTEP && a.MAC.String() == b.MAC.String()
+}
+
+// peerPlan is what SetPeers changes: removals first, then additions.
+type peerPlan struct {
+	delFDB []FDBEntry
+	delARP []ARPEntry
+	set    []peerSet
+}
+
+// peerSet is one peer to add or repair, with the entries it lacks.
+type peerSet struct {
+	Peer
+	arp, fdb bool
+}
+
+// diffPeers compares the desired peers (from desiredPeers) with the
+// entries vxlan0 has. Pure.
+func diffPeers(want []Peer, arp []ARPEntry, fdb []FDBEntry) peerPlan {
+	byIP := make(map[netip.Addr]Peer, len(want))
+	byMAC := make(map[string]Peer, len(want))
+	for _, p := range want {
+		byIP[p.IP], byMAC[p.MAC.String()] = p, p
+	}
+	var plan peerPlan
+	arpOK := map[netip.Addr]bool{}
+	for _, e := range arp {
+		p, ok := byIP[e.IP]
+		switch {
+		case !ok:
+			plan.delARP = append(plan.delARP, e)
+		case e.Permanent && e.MAC.String() == p.MAC.String():
+			arpOK[e.IP] = true
+		}
+	}
+	remotes := map[string]int{}
+	for _, e := range fdb {
+		remotes[e.MAC.String()]++
+	}
+	fdbOK := map[string]bool{}
+	for _, e := range fdb {
+		mac := e.MAC.String()
+		p, ok := byMAC[mac]
+		switch {
+		case !ok:
+			plan.delFDB = append(plan.delFDB, e)
+		case e.Dst == p.VTEP && e.Permanent:
+			fdbOK[mac] = true
+		case remotes[mac] > 1:
+			// "bridge fdb append" by hand: replace would change only
+			// the first remote, so drop the extra ones.
+			plan.delFDB = append(plan.delFDB, e)
+		}
+	}
+	for _, p := range want {
+		s := peerSet{Peer: p, arp: !arpOK[p.IP], fdb: !fdbOK[p.MAC.String()]}
+		if s.arp || s.fdb {
+			plan.set = append(plan.set, s)
+		}
+	}
+	slices.SortFunc(plan.delFDB, func(a, b FDBEntry) int { return compareMAC(a.MAC, b.MAC) })
+	slices.SortFunc(plan.delARP, func(a, b ARPEntry) int { return a.IP.Compare(b.IP) })
+	return plan
+}
+
+func compareMAC(a, b net.HardwareAddr) int {
+	return slices.Compare(a, b)
+}
+
+// applyPeers carries out plan on vxlan0 in ns and returns what failed.
+func (o *Overlay) applyPeers(ns string, plan peerPlan) []error {
+	var errs []error
+	for _, e := range plan.delFDB {
+		if err := o.k.DelFDB(ns, vxlanName, e.MAC, e.Dst); err != nil && !isNotFound(err) {
+			errs = append(errs, err)
+			continue
+		}
+		o.log.Debug("removed fdb entry", "netns", ns, "mac", e.MAC, "dst", e.Dst)
+	}
+	for _, e := range plan.delARP {
+		if err := o.k.DelARP(ns, vxlanName, e.IP); err != nil && !isNotFound(err) {
+			errs = append(errs, err)
+			continue
+		}
+		o.log.Debug("removed neighbour", "netns", ns, "peer", e.IP, "mac", e.MAC)
+	}
+	for _, s := range plan.set {
+		if err := o.setPeer(ns, s); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		o.log.Debug("set peer", "netns", ns, "peer", s.IP, "mac", s.MAC, "vtep", s.VTEP)
+	}
+	return errs
+}
+
+// setPeer adds the entries s lacks, ARP then FDB. If the FDB entry fails,
+// the ARP entry goes, whether it was just set or already there.
+func (o *Overlay) setPeer(ns string, s peerSet) error {
+	if s.arp {
+		if err := o.k.SetARP(ns, vxlanName, s.IP, s.MAC); err != nil {
+			return err
+		}
+	}
+	if !s.fdb {
+		return nil
+	}
+	err := o.k.SetFDB(ns, vxlanName, s.MAC, s.VTEP)
+	if err == nil {
+		return nil
+	}
+	if rerr := o.k.DelARP(ns, vxlanName, s.IP); rerr != nil && !isNotFound(rerr) {
+		return errors.Join(err, fmt.Errorf("roll back: %w", rerr))
+	}
+	return err
+}
