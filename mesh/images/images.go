@@ -1,0 +1,157 @@
+package images
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// Image is a built-in image, as resolved by [Lookup].
+type Image struct {
+	// Name is the canonical name: "whoami", "nginx", "alpine" or "busybox".
+	// [Run] dispatches on it.
+	Name string
+	// Ref is the reference as the user typed it, e.g. "nginx:1.14-alpine";
+	// it is what `service ps` shows in the IMAGE column.
+	Ref string
+	// Ports are the TCP ports the image listens on when run without
+	// arguments, e.g. [80]; empty for an idle image. Arguments such as
+	// whoami's --port can change the real port; this is for docs and inspect.
+	Ports []int
+}
+
+// Errors returned by [Lookup], for errors.Is. They are not package-prefixed
+// because their text is the start of the line meshctl prints.
+var (
+	// ErrUnknown means the name is not one of the built-in images.
+	ErrUnknown = errors.New("unknown image")
+	// ErrInvalidRef means the name is built in but the rest of the
+	// reference (tag, digest) is malformed or unsupported.
+	ErrInvalidRef = errors.New("invalid image reference")
+)
+
+// builtin describes one built-in image: the canonical name, the other
+// repository names that resolve to it, and its default ports.
+type builtin struct {
+	name    string
+	aliases []string
+	// official images are also accepted with Docker Hub's "library/"
+	// prefix, as Docker itself normalises "nginx" to
+	// "docker.io/library/nginx".
+	official bool
+	ports    []int
+}
+
+// builtins is the registry, in the order help texts list it.
+var builtins = []builtin{
+	{name: "whoami", aliases: []string{"containous/whoami", "traefik/whoami"}, ports: []int{80}},
+	{name: "nginx", official: true, ports: []int{80}},
+	{name: "alpine", official: true},
+	{name: "busybox", official: true},
+}
+
+// maxTagLen is Docker's limit on a tag's length.
+const maxTagLen = 128
+
+// Names returns the canonical names of the built-in images, in the order
+// help texts list them. The slice is the caller's.
+func Names() []string {
+	names := make([]string, len(builtins))
+	for i, b := range builtins {
+		names[i] = b.name
+	}
+	return names
+}
+
+// Lookup resolves a reference such as "containous/whoami", "nginx:1.14-alpine"
+// or "docker.io/library/alpine:3.19" to a built-in image.
+//
+// Accepted: a built-in name or alias, optionally prefixed by "docker.io/"
+// (and, for the official images nginx, alpine and busybox, "library/"),
+// optionally followed by ":TAG" where TAG is any Docker-valid tag
+// ([A-Za-z0-9_][A-Za-z0-9_.-]{0,127}); the tag is not interpreted, every
+// tag runs the same program. Names are case-sensitive and not trimmed, as
+// in Docker. An empty tag ("whoami:") is rejected with [ErrInvalidRef], as
+// Docker rejects it ("invalid reference format"), and so is a digest
+// ("nginx@sha256:…"): a built-in image has no digest to match. Every other
+// name, including "", fails with [ErrUnknown] and a one-line message listing
+// the built-ins. Lookup never panics, whatever the string.
+func Lookup(ref string) (Image, error) {
+	name, _, hasDigest := strings.Cut(ref, "@")
+	repo, tag, hasTag := splitTag(name)
+	b, ok := find(repo)
+	if !ok {
+		return Image{}, unknown(ref)
+	}
+	switch {
+	case hasDigest:
+		return Image{}, fmt.Errorf("%w %q: digests are not supported, built-in images have none; use %s or %s:TAG", ErrInvalidRef, ref, b.name, b.name)
+	case hasTag && tag == "":
+		return Image{}, fmt.Errorf("%w %q: empty tag; use %s or %s:TAG", ErrInvalidRef, ref, b.name, b.name)
+	case hasTag && !validTag(tag):
+		return Image{}, fmt.Errorf("%w %q: bad tag %q: want [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}", ErrInvalidRef, ref, tag)
+	}
+	return Image{Name: b.name, Ref: ref, Ports: append([]int(nil), b.ports...)}, nil
+}
+
+// splitTag splits "repo:tag" at the last colon after the last slash, so a
+// registry port ("localhost:5000/nginx") is not taken for a tag.
+func splitTag(ref string) (repo, tag string, ok bool) {
+	i := strings.LastIndexByte(ref, ':')
+	if i < 0 || i < strings.LastIndexByte(ref, '/') {
+		return ref, "", false
+	}
+	return ref[:i], ref[i+1:], true
+}
+
+// find returns the built-in whose name or alias is repo, after stripping
+// the Docker Hub prefixes Docker itself would add.
+func find(repo string) (builtin, bool) {
+	repo = strings.TrimPrefix(repo, "docker.io/")
+	library := strings.HasPrefix(repo, "library/")
+	repo = strings.TrimPrefix(repo, "library/")
+	for _, b := range builtins {
+		if library && !b.official {
+			continue
+		}
+		if repo == b.name {
+			return b, true
+		}
+		for _, a := range b.aliases {
+			if !library && repo == a {
+				return b, true
+			}
+		}
+	}
+	return builtin{}, false
+}
+
+// validTag reports whether tag matches Docker's [\w][\w.-]{0,127}.
+func validTag(tag string) bool {
+	if tag == "" || len(tag) > maxTagLen || tag[0] == '.' || tag[0] == '-' {
+		return false
+	}
+	for i := 0; i < len(tag); i++ {
+		c := tag[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '.' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// unknown is the error for a name that is not built in: one line, listing
+// what is, e.g. `unknown image "redis": meshd runs built-in images only:
+// whoami (containous/whoami, traefik/whoami), nginx, alpine, busybox; or a
+// host command after --`.
+func unknown(ref string) error {
+	list := make([]string, len(builtins))
+	for i, b := range builtins {
+		list[i] = b.name
+		if len(b.aliases) > 0 {
+			list[i] += " (" + strings.Join(b.aliases, ", ") + ")"
+		}
+	}
+	return fmt.Errorf("%w %q: meshd runs built-in images only: %s; or a host command after --",
+		ErrUnknown, ref, strings.Join(list, ", "))
+}

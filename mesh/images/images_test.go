@@ -1,0 +1,140 @@
+package images
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestLookup(t *testing.T) {
+	tests := []struct {
+		ref     string
+		name    string // want Image.Name; "" means want an error
+		ports   []int
+		wantErr error
+	}{
+		// whoami and its Docker Hub names, as the tutorials type them.
+		{ref: "whoami", name: "whoami", ports: []int{80}},
+		{ref: "whoami:latest", name: "whoami", ports: []int{80}},
+		{ref: "containous/whoami", name: "whoami", ports: []int{80}},
+		{ref: "containous/whoami:latest", name: "whoami", ports: []int{80}},
+		{ref: "containous/whoami:v1.5.0", name: "whoami", ports: []int{80}},
+		{ref: "traefik/whoami", name: "whoami", ports: []int{80}},
+		{ref: "traefik/whoami:v1.10", name: "whoami", ports: []int{80}},
+		{ref: "docker.io/traefik/whoami:latest", name: "whoami", ports: []int{80}},
+		// nginx with any tag.
+		{ref: "nginx", name: "nginx", ports: []int{80}},
+		{ref: "nginx:1.14-alpine", name: "nginx", ports: []int{80}},
+		{ref: "nginx:latest", name: "nginx", ports: []int{80}},
+		{ref: "nginx:stable_perl.1", name: "nginx", ports: []int{80}},
+		{ref: "library/nginx", name: "nginx", ports: []int{80}},
+		{ref: "docker.io/library/nginx:1.25", name: "nginx", ports: []int{80}},
+		{ref: "docker.io/nginx", name: "nginx", ports: []int{80}},
+		{ref: "nginx:" + strings.Repeat("a", 128), name: "nginx", ports: []int{80}},
+		// idle images.
+		{ref: "alpine", name: "alpine"},
+		{ref: "alpine:3.19", name: "alpine"},
+		{ref: "busybox", name: "busybox"},
+		{ref: "busybox:1.36-musl", name: "busybox"},
+		{ref: "docker.io/library/busybox", name: "busybox"},
+
+		// Not built in.
+		{ref: "", wantErr: ErrUnknown},
+		{ref: "redis", wantErr: ErrUnknown},
+		{ref: "elasticsearch:2", wantErr: ErrUnknown},
+		{ref: "jpetazzo/trainingwheels", wantErr: ErrUnknown},
+		{ref: "NGINX", wantErr: ErrUnknown},          // Docker names are lowercase
+		{ref: " nginx", wantErr: ErrUnknown},         // not trimmed
+		{ref: "nginx ", wantErr: ErrUnknown},         // not trimmed
+		{ref: "library/whoami", wantErr: ErrUnknown}, // whoami is not an official image
+		{ref: "library/containous/whoami", wantErr: ErrUnknown},
+		{ref: "foo/nginx", wantErr: ErrUnknown},
+		{ref: "containous/nginx", wantErr: ErrUnknown},
+		{ref: "localhost:5000/nginx", wantErr: ErrUnknown}, // a registry port is not a tag
+		{ref: "quay.io/nginx", wantErr: ErrUnknown},
+		{ref: "whoami/", wantErr: ErrUnknown},
+		{ref: ":latest", wantErr: ErrUnknown},
+		{ref: ":", wantErr: ErrUnknown},
+		{ref: "@", wantErr: ErrUnknown},
+		{ref: "nginx\n", wantErr: ErrUnknown},
+		{ref: "\xff\xfe", wantErr: ErrUnknown},
+
+		// Built in, but the reference is malformed. An empty tag is an
+		// error, as in Docker, not "latest".
+		{ref: "whoami:", wantErr: ErrInvalidRef},
+		{ref: "containous/whoami:", wantErr: ErrInvalidRef},
+		{ref: "nginx::1", wantErr: ErrUnknown}, // repo "nginx:" is no name
+		{ref: "nginx:.hidden", wantErr: ErrInvalidRef},
+		{ref: "nginx:-x", wantErr: ErrInvalidRef},
+		{ref: "nginx:a b", wantErr: ErrInvalidRef},
+		{ref: "nginx:ü", wantErr: ErrInvalidRef},
+		{ref: "nginx:" + strings.Repeat("a", 129), wantErr: ErrInvalidRef},
+		{ref: "nginx@sha256:0123456789abcdef", wantErr: ErrInvalidRef},
+		{ref: "alpine:3.19@sha256:0123", wantErr: ErrInvalidRef},
+		{ref: "nginx:1.14@x:y", wantErr: ErrInvalidRef},
+	}
+	for _, tt := range tests {
+		t.Run(tt.ref, func(t *testing.T) {
+			img, err := Lookup(tt.ref)
+			if tt.wantErr != nil {
+				if !errors.Is(err, tt.wantErr) {
+					t.Fatalf("Lookup(%q) = %+v, %v; want error %v", tt.ref, img, err, tt.wantErr)
+				}
+				if diff := cmp.Diff(Image{}, img); diff != "" {
+					t.Errorf("Lookup(%q) image on error (-want +got):\n%s", tt.ref, diff)
+				}
+				if strings.Contains(err.Error(), "\n") {
+					t.Errorf("Lookup(%q) error spans lines: %q", tt.ref, err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Lookup(%q): got error %v, want image %s", tt.ref, err, tt.name)
+			}
+			want := Image{Name: tt.name, Ref: tt.ref, Ports: tt.ports}
+			if diff := cmp.Diff(want, img); diff != "" {
+				t.Errorf("Lookup(%q) (-want +got):\n%s", tt.ref, diff)
+			}
+		})
+	}
+}
+
+func TestLookupUnknownMessage(t *testing.T) {
+	_, err := Lookup("redis")
+	want := `unknown image "redis": meshd runs built-in images only: whoami (containous/whoami, traefik/whoami), nginx, alpine, busybox; or a host command after --`
+	if err == nil || err.Error() != want {
+		t.Fatalf("Lookup(redis) error:\ngot  %v\nwant %s", err, want)
+	}
+}
+
+func TestLookupInvalidMessage(t *testing.T) {
+	_, err := Lookup("whoami:")
+	want := `invalid image reference "whoami:": empty tag; use whoami or whoami:TAG`
+	if err == nil || err.Error() != want {
+		t.Fatalf("Lookup(whoami:) error:\ngot  %v\nwant %s", err, want)
+	}
+}
+
+func TestLookupPortsNotShared(t *testing.T) {
+	a, _ := Lookup("whoami")
+	a.Ports[0] = 1
+	b, _ := Lookup("whoami")
+	if b.Ports[0] != 80 {
+		t.Fatalf("got ports %v after a caller's edit, want [80]", b.Ports)
+	}
+}
+
+func TestNames(t *testing.T) {
+	want := []string{"whoami", "nginx", "alpine", "busybox"}
+	if diff := cmp.Diff(want, Names()); diff != "" {
+		t.Errorf("Names() (-want +got):\n%s", diff)
+	}
+	for _, n := range Names() {
+		img, err := Lookup(n)
+		if err != nil || img.Name != n {
+			t.Errorf("Lookup(%q) = %+v, %v; want the image %s", n, img, err, n)
+		}
+	}
+}

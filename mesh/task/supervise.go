@@ -1,0 +1,158 @@
+package task
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"syscall"
+	"time"
+
+	"github.com/vishvananda/netns"
+)
+
+// Spec is what a task runs and where.
+type Spec struct {
+	ID         string   // task ID, for logs
+	Hostname   string   // 12 hex characters
+	NetNS      string   // network namespace file the task runs in
+	Image      string   // a built-in image; empty when Args is a host command
+	Args       []string // image arguments, or the host command
+	ResolvConf string   // file bound over /etc/resolv.conf
+	LogPath    string   // stdout and stderr go here (appended)
+}
+
+// State is a task's state as Supervise reports it.
+type State struct {
+	State string // starting, running, failed, shutdown
+	PID   int
+	Err   string
+}
+
+// Backoff bounds between restarts of a task that exits.
+var (
+	MinBackoff = 500 * time.Millisecond
+	MaxBackoff = 10 * time.Second
+)
+
+// stopGrace is how long a task has to exit after SIGTERM.
+const stopGrace = 5 * time.Second
+
+// Supervise runs the task until ctx ends, restarting it with exponential
+// backoff when it exits, and calls report on every change. It returns when
+// the task is stopped. report must not block for long.
+func Supervise(ctx context.Context, spec Spec, report func(State)) {
+	backoff := MinBackoff
+	for {
+		report(State{State: "starting"})
+		started := time.Now()
+		err := runOnce(ctx, spec, func(pid int) { report(State{State: "running", PID: pid}) })
+		if ctx.Err() != nil {
+			report(State{State: "shutdown"})
+			return
+		}
+		report(State{State: "failed", Err: err.Error()})
+		if time.Since(started) > MaxBackoff {
+			backoff = MinBackoff // it ran a good while: start afresh
+		}
+		select {
+		case <-ctx.Done():
+			report(State{State: "shutdown"})
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, MaxBackoff)
+	}
+}
+
+// runOnce starts the task and waits for it; it stops the task when ctx
+// ends. The whole life of the child happens on one locked OS thread that
+// has entered the task's network namespace: the child is cloned from it
+// (so it starts in that namespace) and is killed if it ends (Pdeathsig).
+func runOnce(ctx context.Context, spec Spec, started func(pid int)) error {
+	errc := make(chan error, 1)
+	pidc := make(chan int, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread dies with this goroutine
+		errc <- startAndWait(spec, pidc)
+	}()
+	select {
+	case pid := <-pidc:
+		started(pid)
+		return waitOrStop(ctx, pid, errc)
+	case err := <-errc:
+		return err
+	}
+}
+
+func waitOrStop(ctx context.Context, pid int, errc <-chan error) error {
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	_ = syscall.Kill(pid, syscall.SIGTERM)
+	select {
+	case err := <-errc:
+		return err
+	case <-time.After(stopGrace):
+	}
+	_ = syscall.Kill(pid, syscall.SIGKILL)
+	return <-errc
+}
+
+func startAndWait(spec Spec, pidc chan<- int) error {
+	h, err := netns.GetFromPath(spec.NetNS)
+	if err != nil {
+		return fmt.Errorf("open netns %s: %w", spec.NetNS, err)
+	}
+	err = netns.Set(h)
+	h.Close()
+	if err != nil {
+		return fmt.Errorf("enter netns %s: %w", spec.NetNS, err)
+	}
+	if err := os.MkdirAll(filepath.Dir(spec.LogPath), 0o755); err != nil {
+		return fmt.Errorf("log dir: %w", err)
+	}
+	logf, err := os.OpenFile(spec.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return fmt.Errorf("open log %s: %w", spec.LogPath, err)
+	}
+	defer logf.Close()
+	args := []string{"meshd", InitArg, "--hostname", spec.Hostname, "--resolv-conf", spec.ResolvConf}
+	if spec.Image != "" {
+		args = append(args, "--image", spec.Image)
+	}
+	args = append(append(args, "--"), spec.Args...)
+	cmd := &exec.Cmd{Path: "/proc/self/exe", Args: args, Stdout: logf, Stderr: logf,
+		Env: []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
+		SysProcAttr: &syscall.SysProcAttr{
+			Cloneflags: syscall.CLONE_NEWUTS | syscall.CLONE_NEWNS,
+			Pdeathsig:  syscall.SIGKILL,
+			Setsid:     true,
+		}}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start task %s: %w", spec.ID, err)
+	}
+	pidc <- cmd.Process.Pid
+	err = cmd.Wait()
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return fmt.Errorf("task exited: %s", ee.ProcessState)
+	}
+	if err != nil {
+		return fmt.Errorf("wait task %s: %w", spec.ID, err)
+	}
+	return errors.New("task exited: exit status 0")
+}
+
+func lookPath(name string) (string, error) {
+	p, err := exec.LookPath(name)
+	if err != nil {
+		return "", fmt.Errorf("command %q not found on this node", name)
+	}
+	return p, nil
+}
