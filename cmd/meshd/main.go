@@ -1,0 +1,77 @@
+// Command meshd is the mesh daemon: one per node.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/meshd/meshd/mesh"
+	"github.com/meshd/meshd/mesh/task"
+	"github.com/spf13/pflag"
+)
+
+func main() {
+	if len(os.Args) > 1 && os.Args[1] == task.InitArg {
+		os.Exit(task.Main(os.Args[2:]))
+	}
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "meshd:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string) error {
+	var u mesh.UserConfig
+	var debug, version bool
+	fs := pflag.NewFlagSet("meshd", pflag.ContinueOnError)
+	fs.StringVar(&u.NodeName, "node-name", "", "name shown in node ls (default: the hostname)")
+	fs.StringVar(&u.AdvertiseAddr, "advertise-addr", "", "underlay address other nodes reach this one at (default: first private address)")
+	fs.StringVar(&u.ListenAddr, "listen-addr", "0.0.0.0:2377", "address[:port] of the cluster API; gossip binds the same address on 7946")
+	fs.StringVar(&u.Join, "join", "", "manager address[:port] to join; empty starts a new cluster")
+	fs.StringVar(&u.Token, "token", "", "join token (SWMTKN-1-…); required with --join")
+	fs.StringVar(&u.RunDir, "run-dir", mesh.DefaultRunDir, "socket, state and namespace files")
+	fs.IntVar(&u.DataPathPort, "data-path-port", mesh.DefaultDataPathPort, "VXLAN UDP port (1024-49151)")
+	fs.StringVar(&u.LBMode, "lb-mode", "auto", "data plane: auto, ipvs or iptables")
+	fs.DurationVar(&u.JoinTimeout, "join-timeout", 0, "how long to retry an unreachable manager (default 10s)")
+	fs.BoolVar(&debug, "debug", false, "log at debug level")
+	fs.BoolVar(&version, "version", false, "print the version and exit")
+	// Errors are one line; the usage only on --help.
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			fmt.Printf("Usage: meshd [flags]\n\n%s", fs.FlagUsages())
+			return nil
+		}
+		return err
+	}
+	if version {
+		fmt.Println("meshd", mesh.Version)
+		return nil
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	cfg, err := u.ToConfig()
+	if err != nil {
+		return err
+	}
+	level := slog.LevelInfo
+	if debug {
+		level = slog.LevelDebug
+	}
+	cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	d, err := mesh.New(cfg)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	return d.Run(ctx)
+}

@@ -1,0 +1,159 @@
+package mesh
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+
+	"github.com/meshd/meshd/mesh/api"
+	"github.com/meshd/meshd/mesh/nsfile"
+	"github.com/meshd/meshd/mesh/task"
+	"github.com/meshd/meshd/overlay"
+)
+
+// resolvConf is every task's /etc/resolv.conf: the embedded DNS.
+const resolvConf = "nameserver 127.0.0.11\noptions ndots:0\n"
+
+func (a *agent) taskDir(t api.Task) string { return a.d.path(filepath.Join("tasks", t.ID)) }
+
+// startTask builds a task's sandbox and starts supervising its process.
+// A failure removes whatever was built.
+func (a *agent) startTask(ctx context.Context, t api.Task, st State) (err error) {
+	lt := &localTask{spec: t, sandbox: filepath.Join(a.nsDir, t.Hostname()), done: make(chan struct{})}
+	defer func() {
+		if err != nil {
+			a.removeSandbox(lt)
+		}
+	}()
+	if _, err := nsfile.Ensure(lt.sandbox); err != nil {
+		return err
+	}
+	for i, tn := range t.Networks {
+		if err := a.attach(lt, i, tn); err != nil {
+			return err
+		}
+	}
+	if !internalOnly(t, st) {
+		if err := a.attachGateway(lt, len(t.Networks)); err != nil {
+			return err
+		}
+	}
+	dir := a.taskDir(t)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("task dir: %w", err)
+	}
+	resolv := filepath.Join(dir, "resolv.conf")
+	if err := os.WriteFile(resolv, []byte(resolvConf), 0o644); err != nil {
+		return fmt.Errorf("write %s: %w", resolv, err)
+	}
+	spec := task.Spec{ID: t.ID, Hostname: t.Hostname(), NetNS: lt.sandbox, Image: t.Image, Args: t.Args,
+		ResolvConf: resolv, LogPath: filepath.Join(dir, "task.log")}
+	tctx, cancel := context.WithCancel(ctx)
+	lt.cancel = cancel
+	a.tasks[t.ID] = lt
+	go func() {
+		defer close(lt.done)
+		task.Supervise(tctx, spec, func(s task.State) {
+			a.report(t.ID, api.TaskStatus{State: s.State, PID: s.PID, Err: s.Err, Sandbox: lt.sandbox})
+		})
+	}()
+	a.d.log.Info("task started", "task", t.Name(), "service", t.ServiceName, "sandbox", lt.sandbox)
+	return nil
+}
+
+// internalOnly: a task whose networks are all internal gets no gateway.
+func internalOnly(t api.Task, st State) bool {
+	if len(t.Networks) == 0 {
+		return false
+	}
+	for _, tn := range t.Networks {
+		if !st.Networks[tn.NetworkID].Internal {
+			return false
+		}
+	}
+	return true
+}
+
+// attach puts the task on one overlay network as eth<i> and announces
+// its endpoint to the other nodes.
+func (a *agent) attach(lt *localTask, i int, tn api.TaskNetwork) error {
+	p, err := netip.ParsePrefix(tn.Addr)
+	if err != nil {
+		return fmt.Errorf("task address %q: %w", tn.Addr, err)
+	}
+	mac, err := net.ParseMAC(tn.MAC)
+	if err != nil {
+		return fmt.Errorf("task mac %q: %w", tn.MAC, err)
+	}
+	ep := overlay.Endpoint{ID: lt.spec.ID, IP: p.Addr(), MAC: mac, Sandbox: lt.sandbox, IfName: fmt.Sprintf("eth%d", i)}
+	if err := a.ov.EnsureEndpoint(tn.NetworkID, ep); err != nil {
+		return fmt.Errorf("attach %s to %s: %w", lt.spec.Name(), tn.NetworkName, err)
+	}
+	rec, _ := json.Marshal(peerRecord{IP: p.Addr().String(), MAC: tn.MAC, VTEP: a.d.cfg.AdvertiseAddr.String()})
+	if err := a.d.db.Put(tableOverlayPeer, tn.NetworkID, lt.spec.ID, rec); err != nil {
+		return fmt.Errorf("announce %s on %s: %w", lt.spec.Name(), tn.NetworkName, err)
+	}
+	return nil
+}
+
+// attachGateway gives the task its way out through mesh_gwbridge.
+func (a *agent) attachGateway(lt *localTask, i int) error {
+	ip, err := a.gwIPs.Allocate(netip.Addr{})
+	if err != nil {
+		return fmt.Errorf("gateway address for %s: %w", lt.spec.Name(), err)
+	}
+	lt.gwAddr, lt.gwVeth = ip, gatewayVethName(lt.spec.ID)
+	if err := a.gw.Attach(lt.sandbox, fmt.Sprintf("eth%d", i), lt.gwVeth, ip); err != nil {
+		return fmt.Errorf("attach %s to %s: %w", lt.spec.Name(), "mesh_gwbridge", err)
+	}
+	return nil
+}
+
+// gatewayVethName names the host end of a task's gateway veth: "gw" and
+// ten characters of the task ID fit IFNAMSIZ.
+func gatewayVethName(taskID string) string {
+	if len(taskID) > 10 {
+		taskID = taskID[:10]
+	}
+	return "gw" + taskID
+}
+
+// stopTask stops the process, then removes the sandbox and the entries.
+func (a *agent) stopTask(lt *localTask) {
+	if lt.cancel != nil {
+		lt.cancel()
+		<-lt.done
+	}
+	a.removeSandbox(lt)
+	if err := a.d.db.Delete(tableTaskStatus, "", lt.spec.ID); err != nil {
+		a.d.log.Warn("forget task status", "task", lt.spec.Name(), "err", err)
+	}
+	delete(a.tasks, lt.spec.ID)
+	a.d.log.Info("task removed", "task", lt.spec.Name(), "service", lt.spec.ServiceName)
+}
+
+// removeSandbox undoes what startTask built; each step tolerates absence.
+func (a *agent) removeSandbox(lt *localTask) {
+	for _, tn := range lt.spec.Networks {
+		if err := a.d.db.Delete(tableOverlayPeer, tn.NetworkID, lt.spec.ID); err != nil {
+			a.d.log.Debug("withdraw peer", "task", lt.spec.Name(), "err", err)
+		}
+		if err := a.ov.RemoveEndpoint(tn.NetworkID, lt.spec.ID); err != nil {
+			a.d.log.Warn("detach endpoint", "task", lt.spec.Name(), "network", tn.NetworkName, "err", err)
+		}
+	}
+	if lt.gwVeth != "" {
+		if err := a.gw.Detach(lt.gwVeth); err != nil {
+			a.d.log.Warn("detach gateway", "task", lt.spec.Name(), "err", err)
+		}
+		_ = a.gwIPs.Release(lt.gwAddr)
+	}
+	if err := nsfile.Remove(lt.sandbox); err != nil {
+		a.d.log.Warn("remove sandbox", "task", lt.spec.Name(), "err", err)
+	}
+	_ = os.RemoveAll(a.taskDir(lt.spec))
+}

@@ -1,0 +1,227 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"time"
+)
+
+// DefaultSocket is where meshd listens unless --run-dir says otherwise.
+const DefaultSocket = "/var/run/meshd/meshd.sock"
+
+// Client talks to one meshd over its unix socket.
+type Client struct {
+	socket string
+	http   *http.Client
+}
+
+// NewClient returns a client for the meshd listening on socket.
+func NewClient(socket string) *Client {
+	tr := &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", socket)
+		},
+	}
+	return &Client{socket: socket, http: &http.Client{Transport: tr, Timeout: 60 * time.Second}}
+}
+
+// Info returns the answering node's view of itself and the cluster.
+func (c *Client) Info(ctx context.Context) (Info, error) {
+	var out Info
+	err := c.do(ctx, http.MethodGet, "/v1/info", nil, &out)
+	return out, err
+}
+
+// Nodes lists every node the cluster knows, with the status this node sees.
+func (c *Client) Nodes(ctx context.Context) ([]Node, error) {
+	var out []Node
+	err := c.do(ctx, http.MethodGet, "/v1/nodes", nil, &out)
+	return out, err
+}
+
+// Node returns one node by ID, ID prefix or hostname.
+func (c *Client) Node(ctx context.Context, ref string) (Node, error) {
+	var out Node
+	err := c.do(ctx, http.MethodGet, "/v1/nodes/"+url.PathEscape(ref), nil, &out)
+	return out, err
+}
+
+// UpdateNode changes a node's settings (forwarded to the manager).
+func (c *Client) UpdateNode(ctx context.Context, ref string, u NodeUpdate) (Node, error) {
+	var out Node
+	err := c.do(ctx, http.MethodPost, "/v1/nodes/"+url.PathEscape(ref)+"/update", u, &out)
+	return out, err
+}
+
+// RemoveNode forgets a node that is down (forwarded to the manager).
+func (c *Client) RemoveNode(ctx context.Context, ref string, force bool) error {
+	path := "/v1/nodes/" + url.PathEscape(ref)
+	if force {
+		path += "?force=1"
+	}
+	return c.do(ctx, http.MethodDelete, path, nil, nil)
+}
+
+// JoinToken returns the cluster's join token and the manager's address.
+func (c *Client) JoinToken(ctx context.Context) (JoinToken, error) {
+	var out JoinToken
+	err := c.do(ctx, http.MethodGet, "/v1/swarm/join-token", nil, &out)
+	return out, err
+}
+
+func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return fmt.Errorf("encode request: %w", err)
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, "http://meshd"+path, body)
+	if err != nil {
+		return fmt.Errorf("build request: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.http.Do(req)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) || errors.Is(err, os.ErrPermission) || isConnRefused(err) {
+			return fmt.Errorf("cannot reach meshd at %s: is it running? (%w)", c.socket, unwrapURL(err))
+		}
+		return fmt.Errorf("%s %s: %w", method, path, unwrapURL(err))
+	}
+	defer resp.Body.Close()
+	return DecodeResponse(resp, out)
+}
+
+// DecodeResponse reads a meshd answer: the JSON body into out on success,
+// the server's one-line message as the error otherwise.
+func DecodeResponse(resp *http.Response, out any) error {
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return fmt.Errorf("read response: %w", err)
+	}
+	if resp.StatusCode/100 != 2 {
+		var e Error
+		if json.Unmarshal(data, &e) == nil && e.Message != "" {
+			return errors.New(e.Message)
+		}
+		return fmt.Errorf("meshd answered %s", resp.Status)
+	}
+	if out == nil || len(data) == 0 {
+		return nil
+	}
+	if err := json.Unmarshal(data, out); err != nil {
+		return fmt.Errorf("decode response: %w", err)
+	}
+	return nil
+}
+
+func isConnRefused(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
+}
+
+func unwrapURL(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
+}
+
+// Networks lists the overlay networks.
+func (c *Client) Networks(ctx context.Context) ([]Network, error) {
+	var out []Network
+	err := c.do(ctx, http.MethodGet, "/v1/networks", nil, &out)
+	return out, err
+}
+
+// Network returns one network with its endpoints.
+func (c *Client) Network(ctx context.Context, ref string) (Network, error) {
+	var out Network
+	err := c.do(ctx, http.MethodGet, "/v1/networks/"+url.PathEscape(ref), nil, &out)
+	return out, err
+}
+
+// CreateNetwork creates an overlay network.
+func (c *Client) CreateNetwork(ctx context.Context, req NetworkCreate) (Network, error) {
+	var out Network
+	err := c.do(ctx, http.MethodPost, "/v1/networks", req, &out)
+	return out, err
+}
+
+// RemoveNetwork removes a network no service uses.
+func (c *Client) RemoveNetwork(ctx context.Context, ref string) error {
+	return c.do(ctx, http.MethodDelete, "/v1/networks/"+url.PathEscape(ref), nil, nil)
+}
+
+// Services lists the services.
+func (c *Client) Services(ctx context.Context) ([]Service, error) {
+	var out []Service
+	err := c.do(ctx, http.MethodGet, "/v1/services", nil, &out)
+	return out, err
+}
+
+// Service returns one service.
+func (c *Client) Service(ctx context.Context, ref string) (Service, error) {
+	var out Service
+	err := c.do(ctx, http.MethodGet, "/v1/services/"+url.PathEscape(ref), nil, &out)
+	return out, err
+}
+
+// CreateService creates a service and schedules its tasks.
+func (c *Client) CreateService(ctx context.Context, req ServiceCreate) (Service, error) {
+	var out Service
+	err := c.do(ctx, http.MethodPost, "/v1/services", req, &out)
+	return out, err
+}
+
+// ScaleService changes a service's replica count.
+func (c *Client) ScaleService(ctx context.Context, ref string, replicas int) (Service, error) {
+	var out Service
+	err := c.do(ctx, http.MethodPost, "/v1/services/"+url.PathEscape(ref)+"/scale", ServiceScale{Replicas: replicas}, &out)
+	return out, err
+}
+
+// RemoveService removes a service and its tasks.
+func (c *Client) RemoveService(ctx context.Context, ref string) error {
+	return c.do(ctx, http.MethodDelete, "/v1/services/"+url.PathEscape(ref), nil, nil)
+}
+
+// Tasks lists tasks, of one service and/or one node when given.
+func (c *Client) Tasks(ctx context.Context, service, node string) ([]Task, error) {
+	q := url.Values{}
+	if service != "" {
+		q.Set("service", service)
+	}
+	if node != "" {
+		q.Set("node", node)
+	}
+	var out []Task
+	err := c.do(ctx, http.MethodGet, "/v1/tasks?"+q.Encode(), nil, &out)
+	return out, err
+}
+
+// Task returns one task by ID, ID prefix or name (www.1).
+func (c *Client) Task(ctx context.Context, ref string) (Task, error) {
+	var out Task
+	err := c.do(ctx, http.MethodGet, "/v1/tasks/"+url.PathEscape(ref), nil, &out)
+	return out, err
+}
+
+// Namespaces lists the namespace files of the answering node.
+func (c *Client) Namespaces(ctx context.Context) ([]Namespace, error) {
+	var out []Namespace
+	err := c.do(ctx, http.MethodGet, "/v1/namespaces", nil, &out)
+	return out, err
+}

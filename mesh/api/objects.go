@@ -1,0 +1,175 @@
+package api
+
+import "time"
+
+// Network drivers and scopes, as docker network ls prints them.
+const (
+	DriverOverlay = "overlay"
+	ScopeSwarm    = "swarm"
+	IngressName   = "ingress"
+)
+
+// Network is an overlay network as the manager keeps it.
+type Network struct {
+	ID           string            `json:"ID"`
+	Name         string            `json:"Name"`
+	Driver       string            `json:"Driver"`
+	Scope        string            `json:"Scope"`
+	Subnet       string            `json:"Subnet"`
+	Gateway      string            `json:"Gateway"`
+	IPRange      string            `json:"IPRange,omitempty"`
+	AuxAddresses map[string]string `json:"AuxAddresses,omitempty"`
+	VNI          uint32            `json:"VNI"`
+	Ingress      bool              `json:"Ingress,omitempty"`
+	Internal     bool              `json:"Internal,omitempty"`
+	Attachable   bool              `json:"Attachable,omitempty"`
+	CreatedAt    time.Time         `json:"CreatedAt"`
+	// Endpoints is filled by inspect: every task attached, with its node.
+	Endpoints []NetworkEndpoint `json:"Endpoints,omitempty"`
+}
+
+// NetworkEndpoint is one task's interface on a network.
+type NetworkEndpoint struct {
+	Name   string `json:"Name"` // task name: www.1
+	TaskID string `json:"TaskID"`
+	Node   string `json:"Node"`
+	Addr   string `json:"IPv4Address"`
+	MAC    string `json:"MacAddress"`
+}
+
+// NetworkCreate is what network create sends.
+type NetworkCreate struct {
+	Name         string            `json:"Name"`
+	Driver       string            `json:"Driver,omitempty"`
+	Subnet       string            `json:"Subnet,omitempty"`
+	Gateway      string            `json:"Gateway,omitempty"`
+	IPRange      string            `json:"IPRange,omitempty"`
+	AuxAddresses map[string]string `json:"AuxAddresses,omitempty"`
+	Internal     bool              `json:"Internal,omitempty"`
+	Attachable   bool              `json:"Attachable,omitempty"`
+}
+
+// NetworkAttachment ties a service to a network, with its aliases there.
+type NetworkAttachment struct {
+	Target  string   `json:"Target"` // network ID (a name is accepted on create)
+	Aliases []string `json:"Aliases,omitempty"`
+}
+
+// Service is a replicated service as the manager keeps it.
+type Service struct {
+	ID        string              `json:"ID"`
+	Name      string              `json:"Name"`
+	Image     string              `json:"Image"`
+	Args      []string            `json:"Args,omitempty"`
+	Replicas  int                 `json:"Replicas"`
+	Networks  []NetworkAttachment `json:"Networks,omitempty"`
+	Endpoint  Endpoint            `json:"Endpoint"`
+	Version   uint64              `json:"Version"`
+	CreatedAt time.Time           `json:"CreatedAt"`
+	UpdatedAt time.Time           `json:"UpdatedAt"`
+	// Running is filled by ls and inspect: tasks reported running.
+	Running int `json:"Running"`
+}
+
+// Endpoint modes.
+const (
+	EndpointModeVIP   = "vip"
+	EndpointModeDNSRR = "dnsrr"
+)
+
+// Endpoint is how a service is reached.
+type Endpoint struct {
+	Mode       string       `json:"Mode"`
+	Ports      []PortConfig `json:"Ports,omitempty"`
+	VirtualIPs []VirtualIP  `json:"VirtualIPs,omitempty"`
+}
+
+// PortConfig is one published port.
+type PortConfig struct {
+	Protocol      string `json:"Protocol"`      // tcp or udp
+	TargetPort    uint16 `json:"TargetPort"`    // in the task
+	PublishedPort uint16 `json:"PublishedPort"` // on every node (ingress) or on the task's node (host)
+	PublishMode   string `json:"PublishMode"`   // ingress or host
+}
+
+// VirtualIP is a service's address on one network.
+type VirtualIP struct {
+	NetworkID string `json:"NetworkID"`
+	Addr      string `json:"Addr"` // CIDR
+}
+
+// ServiceCreate is what service create sends.
+type ServiceCreate struct {
+	Name         string              `json:"Name"`
+	Image        string              `json:"Image"`
+	Args         []string            `json:"Args,omitempty"`
+	Replicas     *int                `json:"Replicas,omitempty"` // nil: 1
+	Networks     []NetworkAttachment `json:"Networks,omitempty"`
+	EndpointMode string              `json:"EndpointMode,omitempty"`
+	Ports        []PortConfig        `json:"Ports,omitempty"`
+}
+
+// ServiceScale is the body of service scale.
+type ServiceScale struct {
+	Replicas int `json:"Replicas"`
+}
+
+// Task states, in the order a task goes through them.
+const (
+	TaskNew      = "new"
+	TaskAssigned = "assigned"
+	TaskStarting = "starting"
+	TaskRunning  = "running"
+	TaskFailed   = "failed"
+	TaskShutdown = "shutdown"
+)
+
+// Task is one replica of a service, placed on a node.
+type Task struct {
+	ID           string        `json:"ID"`
+	ServiceID    string        `json:"ServiceID"`
+	ServiceName  string        `json:"ServiceName"`
+	Slot         int           `json:"Slot"`
+	NodeID       string        `json:"NodeID"`
+	Image        string        `json:"Image"`
+	Args         []string      `json:"Args,omitempty"`
+	DesiredState string        `json:"DesiredState"`
+	Networks     []TaskNetwork `json:"Networks,omitempty"`
+	CreatedAt    time.Time     `json:"CreatedAt"`
+	// Filled on reads from the node's reports.
+	Status   TaskStatus `json:"Status"`
+	NodeName string     `json:"NodeName,omitempty"`
+}
+
+// Name is the task's name as docker prints it: www.1.
+func (t Task) Name() string { return t.ServiceName + "." + itoa(t.Slot) }
+
+// Hostname is the task's hostname: 12 hex characters.
+func (t Task) Hostname() string {
+	if len(t.ContainerID()) < 12 {
+		return t.ContainerID()
+	}
+	return t.ContainerID()[:12]
+}
+
+// ContainerID is the task's sandbox ID, derived from the task ID so every
+// node computes the same one.
+func (t Task) ContainerID() string { return hexID(t.ID) }
+
+// TaskNetwork is a task's address on one network, in attach order.
+type TaskNetwork struct {
+	NetworkID   string `json:"NetworkID"`
+	NetworkName string `json:"NetworkName"`
+	Addr        string `json:"Addr"` // CIDR
+	MAC         string `json:"MAC"`
+}
+
+// TaskStatus is what the node running a task reports.
+type TaskStatus struct {
+	State     string    `json:"State"`
+	Message   string    `json:"Message,omitempty"`
+	Err       string    `json:"Err,omitempty"`
+	Timestamp time.Time `json:"Timestamp"`
+	PID       int       `json:"PID,omitempty"`
+	Sandbox   string    `json:"Sandbox,omitempty"` // network namespace file
+}

@@ -1,0 +1,189 @@
+package mesh
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/hashicorp/go-sockaddr"
+	"github.com/meshd/meshd/lb"
+)
+
+// Ports the mesh uses unless told otherwise, as Swarm does.
+const (
+	DefaultAPIPort      = 2377 // cluster API: joins and forwarded writes
+	DefaultGossipPort   = 7946 // memberlist, tcp and udp
+	DefaultDataPathPort = 4789 // VXLAN
+	DefaultRunDir       = "/var/run/meshd"
+)
+
+// Version is the meshd version, carried in node metadata.
+var Version = "0.1.0-dev"
+
+// UserConfig is the daemon's configuration as typed on the command line.
+// ToConfig checks it; nothing below cmd/ sees unparsed strings.
+type UserConfig struct {
+	NodeName      string
+	AdvertiseAddr string
+	ListenAddr    string
+	Join          string
+	Token         string
+	RunDir        string
+	DataPathPort  int
+	LBMode        string
+	JoinTimeout   time.Duration
+}
+
+// Config is the checked configuration of one meshd.
+type Config struct {
+	// NodeName is the hostname shown in node ls. Default: the host's name.
+	NodeName string
+	// AdvertiseAddr is the underlay address other nodes reach this one at.
+	// Default: the first private address of the host (go-sockaddr).
+	AdvertiseAddr netip.Addr
+	// ListenAddr is where the cluster API listens (the manager's joins and
+	// forwarded writes); gossip binds the same address on DefaultGossipPort.
+	ListenAddr netip.AddrPort
+	// Join is the manager's cluster API (host:port) to join; empty starts a
+	// new cluster, or rejoins the one recorded in the run dir.
+	Join string
+	// Token is the join token; empty on a new cluster means "generate one".
+	Token string
+	// RunDir holds the socket, the state files and the namespace files.
+	RunDir string
+	// DataPathPort is the VXLAN UDP port, 1024–49151.
+	DataPathPort int
+	// LBMode is the requested data plane.
+	LBMode lb.Mode
+	// JoinTimeout bounds how long a joining node retries an unreachable
+	// manager before giving up. Zero means 10 s.
+	JoinTimeout time.Duration
+	// GossipPort overrides DefaultGossipPort (tests).
+	GossipPort int
+	// Logger receives the daemon's structured logs; nil discards them.
+	Logger *slog.Logger
+}
+
+// ToConfig checks every field and fills in defaults; the error names the flag.
+func (u UserConfig) ToConfig() (Config, error) {
+	c := Config{Join: u.Join, Token: u.Token, RunDir: u.RunDir, DataPathPort: u.DataPathPort,
+		JoinTimeout: u.JoinTimeout, GossipPort: DefaultGossipPort}
+	var err error
+	if c.NodeName, err = nodeName(u.NodeName); err != nil {
+		return c, err
+	}
+	if c.AdvertiseAddr, err = advertiseAddr(u.AdvertiseAddr); err != nil {
+		return c, err
+	}
+	if c.ListenAddr, err = listenAddr(u.ListenAddr); err != nil {
+		return c, err
+	}
+	if c.Join != "" {
+		if c.Join, err = hostPort(c.Join, DefaultAPIPort); err != nil {
+			return c, fmt.Errorf("--join: %w", err)
+		}
+		if c.Token == "" {
+			return c, fmt.Errorf("--join needs --token (print it on the manager with: meshctl swarm join-token)")
+		}
+	}
+	if c.Token != "" {
+		if err := CheckToken(c.Token); err != nil {
+			return c, fmt.Errorf("--token: %w", err)
+		}
+	}
+	if c.RunDir == "" {
+		c.RunDir = DefaultRunDir
+	}
+	if c.DataPathPort == 0 {
+		c.DataPathPort = DefaultDataPathPort
+	}
+	if c.DataPathPort < 1024 || c.DataPathPort > 49151 {
+		return c, fmt.Errorf("--data-path-port %d: want 1024-49151", c.DataPathPort)
+	}
+	if c.LBMode, err = lb.ParseMode(orDefault(u.LBMode, string(lb.ModeAuto))); err != nil {
+		return c, fmt.Errorf("--lb-mode: %w", err)
+	}
+	if c.JoinTimeout < 0 {
+		return c, fmt.Errorf("--join-timeout %s: must not be negative", c.JoinTimeout)
+	}
+	if c.JoinTimeout == 0 {
+		c.JoinTimeout = 10 * time.Second
+	}
+	return c, nil
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+func nodeName(s string) (string, error) {
+	if s == "" {
+		h, err := os.Hostname()
+		if err != nil {
+			return "", fmt.Errorf("--node-name not given and hostname unknown: %w", err)
+		}
+		s = h
+	}
+	if len(s) > 63 {
+		return "", fmt.Errorf("--node-name %q: longer than 63 characters", s)
+	}
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '.' || c == '_') {
+			return "", fmt.Errorf("--node-name %q: only letters, digits, '-', '.' and '_'", s)
+		}
+	}
+	return s, nil
+}
+
+func advertiseAddr(s string) (netip.Addr, error) {
+	if s == "" {
+		ip, err := sockaddr.GetPrivateIP()
+		if err != nil || ip == "" {
+			return netip.Addr{}, fmt.Errorf("--advertise-addr not given and no private address found; give one")
+		}
+		s = ip
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil || !a.Is4() || a.IsUnspecified() || a.IsMulticast() {
+		return netip.Addr{}, fmt.Errorf("--advertise-addr %q: want a unicast IPv4 address", s)
+	}
+	return a, nil
+}
+
+func listenAddr(s string) (netip.AddrPort, error) {
+	if s == "" {
+		s = "0.0.0.0"
+	}
+	hp, err := hostPort(s, DefaultAPIPort)
+	if err != nil {
+		return netip.AddrPort{}, fmt.Errorf("--listen-addr: %w", err)
+	}
+	ap, err := netip.ParseAddrPort(hp)
+	if err != nil || !ap.Addr().Is4() {
+		return netip.AddrPort{}, fmt.Errorf("--listen-addr %q: want an IPv4 address[:port]", s)
+	}
+	return ap, nil
+}
+
+// hostPort adds the default port to "host" and checks "host:port".
+func hostPort(s string, def int) (string, error) {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		host, port = s, strconv.Itoa(def)
+	}
+	if host == "" {
+		return "", fmt.Errorf("%q: missing host", s)
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil || p < 1 || p > 65535 {
+		return "", fmt.Errorf("%q: invalid port", s)
+	}
+	return net.JoinHostPort(host, port), nil
+}

@@ -1,0 +1,58 @@
+package mesh
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestUserConfigToConfig(t *testing.T) {
+	const tok = "SWMTKN-1-0123456789abcdefghij"
+	base := UserConfig{NodeName: "node1", AdvertiseAddr: "192.168.33.10"}
+	tests := []struct {
+		name    string
+		edit    func(u *UserConfig)
+		wantErr string
+		check   func(t *testing.T, c Config)
+	}{
+		{name: "defaults", edit: func(u *UserConfig) {}, check: func(t *testing.T, c Config) {
+			if c.RunDir != DefaultRunDir || c.DataPathPort != 4789 || c.LBMode != "auto" || c.ListenAddr.String() != "0.0.0.0:2377" || c.JoinTimeout != 10*time.Second {
+				t.Errorf("defaults: got %+v", c)
+			}
+		}},
+		{name: "join adds port", edit: func(u *UserConfig) { u.Join, u.Token = "192.168.33.10", tok }, check: func(t *testing.T, c Config) {
+			if c.Join != "192.168.33.10:2377" {
+				t.Errorf("join = %q, want 192.168.33.10:2377", c.Join)
+			}
+		}},
+		{name: "join without token", edit: func(u *UserConfig) { u.Join = "192.168.33.10" }, wantErr: "--join needs --token"},
+		{name: "bad token", edit: func(u *UserConfig) { u.Token = "hunter2" }, wantErr: "--token"},
+		{name: "bad advertise", edit: func(u *UserConfig) { u.AdvertiseAddr = "node1" }, wantErr: "--advertise-addr"},
+		{name: "v6 advertise", edit: func(u *UserConfig) { u.AdvertiseAddr = "fe80::1" }, wantErr: "--advertise-addr"},
+		{name: "data path port low", edit: func(u *UserConfig) { u.DataPathPort = 80 }, wantErr: "--data-path-port"},
+		{name: "data path port high", edit: func(u *UserConfig) { u.DataPathPort = 50000 }, wantErr: "--data-path-port"},
+		{name: "lb mode", edit: func(u *UserConfig) { u.LBMode = "nft" }, wantErr: "--lb-mode"},
+		{name: "listen port", edit: func(u *UserConfig) { u.ListenAddr = "0.0.0.0:99999" }, wantErr: "--listen-addr"},
+		{name: "node name", edit: func(u *UserConfig) { u.NodeName = "node 1" }, wantErr: "--node-name"},
+		{name: "join bad port", edit: func(u *UserConfig) { u.Join, u.Token = "10.0.0.1:x", tok }, wantErr: "--join"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			u := base
+			tt.edit(&u)
+			c, err := u.ToConfig()
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want one containing %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("err = %v, want nil", err)
+			}
+			if tt.check != nil {
+				tt.check(t, c)
+			}
+		})
+	}
+}

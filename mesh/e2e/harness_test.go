@@ -1,0 +1,157 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/meshd/meshd/mesh/lab"
+)
+
+// binDir holds meshd and meshctl for every test of the package.
+var binDir string
+
+func TestMain(m *testing.M) {
+	code, err := setup(m)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		os.Exit(1)
+	}
+	os.Exit(code)
+}
+
+func setup(m *testing.M) (int, error) {
+	if dir := os.Getenv("MESHD_E2E_BIN"); dir != "" {
+		binDir = dir
+		return m.Run(), nil
+	}
+	if os.Geteuid() != 0 {
+		return m.Run(), nil // each test skips or fails on its own
+	}
+	dir, err := os.MkdirTemp("", "meshd-e2e-bin")
+	if err != nil {
+		return 0, err
+	}
+	defer os.RemoveAll(dir)
+	_, file, _, _ := runtime.Caller(0)
+	root := filepath.Join(filepath.Dir(file), "..", "..")
+	for _, name := range []string{"meshd", "meshctl"} {
+		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, name), "./cmd/"+name)
+		cmd.Dir = root
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return 0, fmt.Errorf("build %s: %v\n%s", name, err, out)
+		}
+	}
+	binDir = dir
+	return m.Run(), nil
+}
+
+// needRoot skips without root, except in CI where that is a failure.
+func needRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() == 0 {
+		return
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatal("e2e tests need root (CI is set, so this is a failure, not a skip)")
+	}
+	t.Skip("e2e tests need root")
+}
+
+// testLab is one lab made for one test, with its own prefix.
+type testLab struct {
+	t      *testing.T
+	prefix string
+	root   string
+}
+
+// newLab brings up a lab of n nodes and tears it down when the test ends,
+// failing the test if anything of it is left behind.
+func newLab(t *testing.T, n int) *testLab {
+	t.Helper()
+	needRoot(t)
+	b := make([]byte, 2)
+	_, _ = rand.Read(b)
+	l := &testLab{t: t, prefix: "e" + hex.EncodeToString(b) + "-", root: t.TempDir()}
+	t.Cleanup(l.down)
+	if out, err := l.ctl("lab", "up", "--nodes", fmt.Sprint(n)); err != nil {
+		t.Fatalf("lab up: %v\n%s", err, out)
+	}
+	return l
+}
+
+func (l *testLab) down() {
+	l.t.Helper()
+	if out, err := l.ctl("lab", "down"); err != nil {
+		l.t.Errorf("lab down: %v\n%s", err, out)
+	}
+	dir, err := lab.Dir(l.root, l.prefix)
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	left, err := lab.Leftovers(l.prefix, dir)
+	if err != nil {
+		l.t.Errorf("look for leftovers: %v", err)
+	}
+	if len(left) > 0 {
+		l.t.Errorf("lab down left behind: %v", left)
+	}
+}
+
+// ctl runs meshctl against this lab and returns its combined output.
+func (l *testLab) ctl(args ...string) (string, error) {
+	full := append([]string{"--lab-prefix", l.prefix, "--lab-root", l.root}, args...)
+	return run(60*time.Second, filepath.Join(binDir, "meshctl"), full...)
+}
+
+// on runs meshctl against one node of the lab.
+func (l *testLab) on(node string, args ...string) (string, error) {
+	return l.ctl(append([]string{"--node", node}, args...)...)
+}
+
+func (l *testLab) load() *lab.Lab {
+	l.t.Helper()
+	lb, err := lab.Load(l.root, l.prefix)
+	if err != nil {
+		l.t.Fatalf("load lab: %v", err)
+	}
+	return lb
+}
+
+func run(timeout time.Duration, name string, args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	var buf bytes.Buffer
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Stdout, cmd.Stderr = &buf, &buf
+	cmd.Env = append(os.Environ(), "PATH="+binDir+":"+os.Getenv("PATH"))
+	err := cmd.Run()
+	return buf.String(), err
+}
+
+// eventually polls cond until it holds or the timeout passes; it returns
+// the last description cond gave, for the failure message.
+func eventually(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	var last string
+	for {
+		ok, desc := cond()
+		if ok {
+			return
+		}
+		last = desc
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %s; last seen:\n%s", what, timeout, last)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}

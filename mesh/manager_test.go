@@ -1,0 +1,182 @@
+package mesh
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/meshd/meshd/mesh/api"
+)
+
+// newFakeManager is a manager with a store and three Ready nodes, and no
+// gossip: enough for allocation and scheduling.
+func newFakeManager(t *testing.T) *Daemon {
+	t.Helper()
+	s, err := OpenStore(filepath.Join(t.TempDir(), "state.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &Daemon{store: s, storeChanged: make(chan struct{}, 1)}
+	_, err = s.Update(func(st *State) error {
+		for i, name := range []string{"node1", "node2", "node3"} {
+			id := "n" + name
+			st.Nodes[id] = api.Node{ID: id, Hostname: name, Status: api.StatusReady, Availability: api.AvailabilityActive,
+				Addr: "192.168.33.1" + string(rune('0'+i)), AddrPrefix: "192.168.33.1" + string(rune('0'+i)) + "/24"}
+		}
+		return addIngress(st, time.Now())
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+func replicas(n int) *int { return &n }
+
+func TestNetworkCreateAllocatesInOrder(t *testing.T) {
+	d := newFakeManager(t)
+	var got []string
+	for _, name := range []string{"ovnet", "other"} {
+		n, err := d.createNetwork(api.NetworkCreate{Name: name})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, n.Subnet+" "+n.Gateway+" "+fmt.Sprint(n.VNI))
+	}
+	want := []string{"10.0.0.0/24 10.0.0.1 4097", "10.0.1.0/24 10.0.1.1 4098"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("allocation (-want +got):\n%s", diff)
+	}
+	ing := d.networkView(d.store.Snapshot(), false)[0]
+	if ing.Name != "ingress" || ing.Subnet != "10.255.0.0/16" || ing.VNI != 4096 || !ing.Ingress {
+		t.Errorf("ingress network: got %+v", ing)
+	}
+}
+
+func TestBadRequestsChangeNothing(t *testing.T) {
+	d := newFakeManager(t)
+	if _, err := d.createNetwork(api.NetworkCreate{Name: "ovnet"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.createService(api.ServiceCreate{Name: "demo", Image: "alpine", Networks: []api.NetworkAttachment{{Target: "ovnet"}}}); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		do      func() error
+		wantErr string
+	}{
+		{"overlapping subnet", func() error {
+			_, err := d.createNetwork(api.NetworkCreate{Name: "x", Subnet: "10.0.0.0/16"})
+			return err
+		}, "overlap"},
+		{"subnet over the underlay", func() error {
+			_, err := d.createNetwork(api.NetworkCreate{Name: "x", Subnet: "192.168.33.0/24"})
+			return err
+		}, "overlap"},
+		{"malformed subnet", func() error {
+			_, err := d.createNetwork(api.NetworkCreate{Name: "x", Subnet: "10.20.0.0/33"})
+			return err
+		}, "x"},
+		{"gateway outside", func() error {
+			_, err := d.createNetwork(api.NetworkCreate{Name: "x", Subnet: "10.20.0.0/24", Gateway: "10.21.0.1"})
+			return err
+		}, "gateway"},
+		{"duplicate network", func() error { _, err := d.createNetwork(api.NetworkCreate{Name: "ovnet"}); return err }, "already exists"},
+		{"bad driver", func() error { _, err := d.createNetwork(api.NetworkCreate{Name: "y", Driver: "bridge"}); return err }, "unsupported driver"},
+		{"unknown network", func() error {
+			_, err := d.createService(api.ServiceCreate{Name: "s", Image: "alpine", Networks: []api.NetworkAttachment{{Target: "nope"}}})
+			return err
+		}, "network nope not found"},
+		{"negative replicas", func() error {
+			_, err := d.createService(api.ServiceCreate{Name: "s", Image: "alpine", Replicas: replicas(-1)})
+			return err
+		}, "invalid replicas -1"},
+		{"unknown image", func() error { _, err := d.createService(api.ServiceCreate{Name: "s", Image: "redis"}); return err }, "unknown image"},
+		{"duplicate service", func() error { _, err := d.createService(api.ServiceCreate{Name: "demo", Image: "alpine"}); return err }, "already exists"},
+		{"network in use", func() error { return d.removeNetwork("ovnet") }, "in use by service demo"},
+		{"ingress removal", func() error { return d.removeNetwork("ingress") }, "cannot be removed"},
+		{"bad service name", func() error { _, err := d.createService(api.ServiceCreate{Name: "-x", Image: "alpine"}); return err }, "invalid service name"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := d.store.Snapshot()
+			err := tt.do()
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("err = %v, want one containing %q", err, tt.wantErr)
+			}
+			if !sameJSON(before, d.store.Snapshot()) {
+				t.Errorf("a refused request changed the state")
+			}
+		})
+	}
+}
+
+func TestSpreadSchedulingAndScale(t *testing.T) {
+	d := newFakeManager(t)
+	if _, err := d.createNetwork(api.NetworkCreate{Name: "ovnet"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.createService(api.ServiceCreate{Name: "other", Image: "alpine", Replicas: replicas(1)}); err != nil {
+		t.Fatal(err)
+	}
+	svc, err := d.createService(api.ServiceCreate{Name: "www", Image: "whoami", Replicas: replicas(2),
+		Networks: []api.NetworkAttachment{{Target: "ovnet"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	placement := func() map[string]string {
+		out := map[string]string{}
+		for _, tk := range d.store.Snapshot().Tasks {
+			if tk.ServiceID == svc.ID {
+				out[tk.Name()] = d.store.Snapshot().Nodes[tk.NodeID].Hostname + " " + tk.Networks[0].Addr
+			}
+		}
+		return out
+	}
+	// "other" sits on node1, so www spreads to the two emptier nodes.
+	want := map[string]string{"www.1": "node2 10.0.0.2/24", "www.2": "node3 10.0.0.3/24"}
+	if diff := cmp.Diff(want, placement()); diff != "" {
+		t.Errorf("placement (-want +got):\n%s", diff)
+	}
+	if _, err := d.scaleService("www", 3); err != nil {
+		t.Fatal(err)
+	}
+	want["www.3"] = "node1 10.0.0.4/24"
+	if diff := cmp.Diff(want, placement()); diff != "" {
+		t.Errorf("after scale to 3 (-want +got):\n%s", diff)
+	}
+	if _, err := d.scaleService("www", 1); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(map[string]string{"www.1": "node2 10.0.0.2/24"}, placement()); diff != "" {
+		t.Errorf("after scale to 1, the highest slots go (-want +got):\n%s", diff)
+	}
+	if err := d.removeService("www"); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.removeNetwork("ovnet"); err != nil {
+		t.Errorf("network rm after its service went: %v", err)
+	}
+}
+
+func TestDrainedAndDownNodesGetNoTasks(t *testing.T) {
+	d := newFakeManager(t)
+	_, _ = d.store.Update(func(st *State) error {
+		n1, n2 := st.Nodes["nnode1"], st.Nodes["nnode2"]
+		n1.Availability, n2.Status = api.AvailabilityDrain, api.StatusDown
+		st.Nodes["nnode1"], st.Nodes["nnode2"] = n1, n2
+		return nil
+	})
+	if _, err := d.createService(api.ServiceCreate{Name: "s", Image: "alpine", Replicas: replicas(3)}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tk := range d.store.Snapshot().Tasks {
+		if tk.NodeID != "nnode3" {
+			t.Errorf("task %s on %s, want node3 (the only Ready, Active node)", tk.Name(), tk.NodeID)
+		}
+	}
+}

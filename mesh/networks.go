@@ -1,0 +1,157 @@
+package mesh
+
+import (
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/meshd/meshd/ipam"
+	"github.com/meshd/meshd/mesh/api"
+)
+
+// The manager's network objects. Allocation (subnet, gateway, VNI) is done
+// here, under the state lock, and persisted with the network.
+
+func networkName(n api.Network) string { return n.Name }
+
+// addIngress creates the ingress network when a cluster starts.
+func addIngress(s *State, now time.Time) error {
+	id, err := newID()
+	if err != nil {
+		return err
+	}
+	n, err := s.IPAM.AddIngress(id)
+	if err != nil {
+		return err
+	}
+	s.Networks[id] = networkObject(id, api.IngressName, n, now, api.NetworkCreate{})
+	ingress := s.Networks[id]
+	ingress.Ingress = true
+	s.Networks[id] = ingress
+	return nil
+}
+
+func networkObject(id, name string, n ipam.Network, now time.Time, req api.NetworkCreate) api.Network {
+	out := api.Network{ID: id, Name: name, Driver: api.DriverOverlay, Scope: api.ScopeSwarm,
+		Subnet: n.Subnet.String(), Gateway: n.Gateway.String(), VNI: n.VNI,
+		Internal: req.Internal, Attachable: req.Attachable, CreatedAt: now}
+	if n.IPRange.IsValid() {
+		out.IPRange = n.IPRange.String()
+	}
+	if len(n.Aux) > 0 {
+		out.AuxAddresses = map[string]string{}
+		for k, v := range n.Aux {
+			out.AuxAddresses[k] = v.String()
+		}
+	}
+	return out
+}
+
+// createNetwork checks and allocates a new overlay network.
+func (d *Daemon) createNetwork(req api.NetworkCreate) (api.Network, error) {
+	if err := checkName("network", req.Name); err != nil {
+		return api.Network{}, err
+	}
+	if req.Driver == "" {
+		req.Driver = api.DriverOverlay
+	}
+	if req.Driver != api.DriverOverlay {
+		return api.Network{}, invalid("unsupported driver %q: meshd builds overlay networks only", req.Driver)
+	}
+	id, err := newID()
+	if err != nil {
+		return api.Network{}, err
+	}
+	var created api.Network
+	err = d.updateStore(func(s *State) error {
+		for _, n := range s.Networks {
+			if n.Name == req.Name {
+				return conflict("network with name %s already exists", req.Name)
+			}
+		}
+		n, err := s.IPAM.AddNetwork(id, ipam.Request{Subnet: req.Subnet, Gateway: req.Gateway,
+			IPRange: req.IPRange, AuxAddresses: req.AuxAddresses}, hostPrefixes(s))
+		if err != nil {
+			return invalid("network %s: %v", req.Name, err)
+		}
+		created = networkObject(id, req.Name, n, time.Now().UTC(), req)
+		s.Networks[id] = created
+		return nil
+	})
+	return created, err
+}
+
+// hostPrefixes are the nodes' own underlay prefixes: an overlay subnet
+// must not shadow them.
+func hostPrefixes(s *State) []netip.Prefix {
+	var out []netip.Prefix
+	for _, n := range s.Nodes {
+		if p, err := netip.ParsePrefix(n.AddrPrefix); err == nil {
+			out = append(out, p.Masked())
+		} else if a, err := netip.ParseAddr(n.Addr); err == nil {
+			out = append(out, netip.PrefixFrom(a, 32))
+		}
+	}
+	return out
+}
+
+// removeNetwork deletes a network no service uses.
+func (d *Daemon) removeNetwork(ref string) error {
+	return d.updateStore(func(s *State) error {
+		id, err := resolve("network", s.Networks, networkName, ref)
+		if err != nil {
+			return err
+		}
+		n := s.Networks[id]
+		if n.Ingress {
+			return conflict("network %s is the ingress network of the routing mesh and cannot be removed", n.Name)
+		}
+		var users []string
+		for _, svc := range s.Services {
+			for _, a := range svc.Networks {
+				if a.Target == id {
+					users = append(users, svc.Name)
+				}
+			}
+		}
+		if len(users) > 0 {
+			slices.Sort(users)
+			return conflict("network %s is in use by service %s", n.Name, strings.Join(users, ", "))
+		}
+		if err := s.IPAM.RemoveNetwork(id); err != nil {
+			return err
+		}
+		delete(s.Networks, id)
+		return nil
+	})
+}
+
+// networkView returns networks sorted by name, with their endpoints when
+// detail is set.
+func (d *Daemon) networkView(st State, detail bool) []api.Network {
+	out := make([]api.Network, 0, len(st.Networks))
+	for _, n := range st.Networks {
+		if detail {
+			n.Endpoints = networkEndpoints(st, n.ID)
+		}
+		out = append(out, n)
+	}
+	slices.SortFunc(out, func(a, b api.Network) int { return strings.Compare(a.Name, b.Name) })
+	return out
+}
+
+func networkEndpoints(st State, netID string) []api.NetworkEndpoint {
+	var eps []api.NetworkEndpoint
+	for _, t := range st.Tasks {
+		for _, tn := range t.Networks {
+			if tn.NetworkID != netID {
+				continue
+			}
+			eps = append(eps, api.NetworkEndpoint{Name: t.Name(), TaskID: t.ID,
+				Node: st.Nodes[t.NodeID].Hostname, Addr: tn.Addr, MAC: tn.MAC})
+		}
+	}
+	slices.SortFunc(eps, func(a, b api.NetworkEndpoint) int { return strings.Compare(a.Name, b.Name) })
+	return eps
+}

@@ -1,0 +1,250 @@
+package mesh
+
+import (
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/meshd/meshd/ipam"
+	"github.com/meshd/meshd/mesh/api"
+	"github.com/meshd/meshd/mesh/images"
+)
+
+func serviceName(s api.Service) string { return s.Name }
+
+// createService checks the request, allocates and schedules the tasks.
+// Nothing is kept when any step fails.
+func (d *Daemon) createService(req api.ServiceCreate) (api.Service, error) {
+	if err := checkName("service", req.Name); err != nil {
+		return api.Service{}, err
+	}
+	if err := checkImage(req.Image, req.Args); err != nil {
+		return api.Service{}, err
+	}
+	replicas := 1
+	if req.Replicas != nil {
+		replicas = *req.Replicas
+	}
+	if replicas < 0 || replicas > 1000 {
+		return api.Service{}, invalid("invalid replicas %d: want 0 to 1000", replicas)
+	}
+	mode := req.EndpointMode
+	if mode == "" {
+		mode = api.EndpointModeVIP
+	}
+	if mode != api.EndpointModeVIP && mode != api.EndpointModeDNSRR {
+		return api.Service{}, invalid("invalid endpoint mode %q: want vip or dnsrr", mode)
+	}
+	id, err := newID()
+	if err != nil {
+		return api.Service{}, err
+	}
+	var created api.Service
+	err = d.updateStore(func(s *State) error {
+		for _, svc := range s.Services {
+			if svc.Name == req.Name {
+				return conflict("service %s already exists", req.Name)
+			}
+		}
+		atts, err := attachments(s, req.Networks)
+		if err != nil {
+			return err
+		}
+		now := time.Now().UTC()
+		svc := api.Service{ID: id, Name: req.Name, Image: req.Image, Args: req.Args, Replicas: replicas,
+			Networks: atts, Endpoint: api.Endpoint{Mode: mode}, Version: 1, CreatedAt: now, UpdatedAt: now}
+		s.Services[id] = svc
+		if err := reconcileSlots(s, id, now); err != nil {
+			return err
+		}
+		created = s.Services[id]
+		return nil
+	})
+	return created, err
+}
+
+// checkImage accepts a built-in image, or any host command given after --.
+func checkImage(image string, args []string) error {
+	if image == "" && len(args) > 0 {
+		return nil
+	}
+	if _, err := images.Lookup(image); err != nil {
+		return invalid("%v", err)
+	}
+	return nil
+}
+
+// attachments resolves the networks of a create request, in order.
+func attachments(s *State, reqs []api.NetworkAttachment) ([]api.NetworkAttachment, error) {
+	var out []api.NetworkAttachment
+	seen := map[string]bool{}
+	for _, a := range reqs {
+		id, err := resolve("network", s.Networks, networkName, a.Target)
+		if err != nil {
+			return nil, err
+		}
+		if s.Networks[id].Ingress {
+			return nil, invalid("network %s is the routing mesh's own; publish a port instead", a.Target)
+		}
+		if seen[id] {
+			return nil, invalid("network %s given twice", a.Target)
+		}
+		seen[id] = true
+		out = append(out, api.NetworkAttachment{Target: id, Aliases: a.Aliases})
+	}
+	return out, nil
+}
+
+// scaleService changes the number of replicas.
+func (d *Daemon) scaleService(ref string, replicas int) (api.Service, error) {
+	if replicas < 0 || replicas > 1000 {
+		return api.Service{}, invalid("invalid replicas %d: want 0 to 1000", replicas)
+	}
+	var out api.Service
+	err := d.updateStore(func(s *State) error {
+		id, err := resolve("service", s.Services, serviceName, ref)
+		if err != nil {
+			return err
+		}
+		svc := s.Services[id]
+		if svc.Replicas != replicas {
+			svc.Replicas, svc.Version, svc.UpdatedAt = replicas, svc.Version+1, time.Now().UTC()
+			s.Services[id] = svc
+		}
+		if err := reconcileSlots(s, id, time.Now().UTC()); err != nil {
+			return err
+		}
+		out = s.Services[id]
+		return nil
+	})
+	return out, err
+}
+
+// removeService deletes a service and its tasks, releasing their addresses.
+func (d *Daemon) removeService(ref string) error {
+	return d.updateStore(func(s *State) error {
+		id, err := resolve("service", s.Services, serviceName, ref)
+		if err != nil {
+			return err
+		}
+		for tid, t := range s.Tasks {
+			if t.ServiceID == id {
+				if err := removeTask(s, tid); err != nil {
+					return err
+				}
+			}
+		}
+		delete(s.Services, id)
+		return nil
+	})
+}
+
+// reconcileSlots makes a service's tasks match its replica count: missing
+// slots get a task on the node the spread scheduler picks, extra slots
+// (the highest first, as Swarm does) are removed.
+func reconcileSlots(s *State, svcID string, now time.Time) error {
+	svc := s.Services[svcID]
+	slots := map[int]string{}
+	for id, t := range s.Tasks {
+		if t.ServiceID == svcID {
+			slots[t.Slot] = id
+		}
+	}
+	for slot, tid := range slots {
+		if slot > svc.Replicas {
+			if err := removeTask(s, tid); err != nil {
+				return err
+			}
+		}
+	}
+	for slot := 1; slot <= svc.Replicas; slot++ {
+		if _, ok := slots[slot]; ok {
+			continue
+		}
+		node, err := pickNode(s, svcID)
+		if err != nil {
+			return err
+		}
+		if err := addTask(s, svc, slot, node, now); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// addTask creates a task with an address on each of its networks.
+func addTask(s *State, svc api.Service, slot int, node string, now time.Time) error {
+	id, err := newID()
+	if err != nil {
+		return err
+	}
+	t := api.Task{ID: id, ServiceID: svc.ID, ServiceName: svc.Name, Slot: slot, NodeID: node,
+		Image: svc.Image, Args: svc.Args, DesiredState: api.TaskRunning, CreatedAt: now}
+	for _, a := range svc.Networks {
+		n := s.Networks[a.Target]
+		ip, err := s.IPAM.Allocate(n.ID, netip.Addr{})
+		if err != nil {
+			return conflict("network %s: no address for %s: %v", n.Name, t.Name(), err)
+		}
+		bits := netip.MustParsePrefix(n.Subnet).Bits()
+		t.Networks = append(t.Networks, api.TaskNetwork{NetworkID: n.ID, NetworkName: n.Name,
+			Addr: netip.PrefixFrom(ip, bits).String(), MAC: ipam.MAC(ip).String()})
+	}
+	s.Tasks[id] = t
+	return nil
+}
+
+func removeTask(s *State, id string) error {
+	t := s.Tasks[id]
+	for _, tn := range t.Networks {
+		p, err := netip.ParsePrefix(tn.Addr)
+		if err != nil {
+			continue
+		}
+		if err := s.IPAM.Release(tn.NetworkID, p.Addr()); err != nil {
+			return err
+		}
+	}
+	delete(s.Tasks, id)
+	return nil
+}
+
+// pickNode is the spread scheduler: among Ready, Active nodes, the one
+// with the fewest tasks of this service, then the fewest tasks, then by
+// hostname for a stable choice.
+func pickNode(s *State, svcID string) (string, error) {
+	type load struct{ svc, all int }
+	loads := map[string]*load{}
+	for id, n := range s.Nodes {
+		if n.Availability == api.AvailabilityActive && n.Status != api.StatusDown {
+			loads[id] = &load{}
+		}
+	}
+	for _, t := range s.Tasks {
+		if l, ok := loads[t.NodeID]; ok {
+			l.all++
+			if t.ServiceID == svcID {
+				l.svc++
+			}
+		}
+	}
+	var ids []string
+	for id := range loads {
+		ids = append(ids, id)
+	}
+	if len(ids) == 0 {
+		return "", conflict("no node is ready and active to run tasks")
+	}
+	slices.SortFunc(ids, func(a, b string) int {
+		la, lb := loads[a], loads[b]
+		if la.svc != lb.svc {
+			return la.svc - lb.svc
+		}
+		if la.all != lb.all {
+			return la.all - lb.all
+		}
+		return strings.Compare(s.Nodes[a].Hostname, s.Nodes[b].Hostname)
+	})
+	return ids[0], nil
+}

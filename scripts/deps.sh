@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs, from Debian's packages, the tools meshd, the lab and the tests
+# use that this machine lacks. Each entry is "command:package".
+set -euo pipefail
+need=(
+  ip:iproute2 bridge:iproute2 iptables:iptables iptables-restore:iptables
+  nsenter:util-linux unshare:util-linux curl:curl ping:iputils-ping
+  tcpdump:tcpdump pgrep:procps modprobe:kmod
+)
+missing=()
+for pair in "${need[@]}"; do
+  cmd=${pair%%:*} pkg=${pair#*:}
+  if ! command -v "$cmd" >/dev/null 2>&1 && [[ ! " ${missing[*]-} " == *" $pkg "* ]]; then
+    missing+=("$pkg")
+  fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" -ne 0 ]; then
+  echo "deps: missing packages ${missing[*]}; run as root to install them" >&2
+  exit 1
+fi
+echo "deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
