@@ -5,7 +5,7 @@ PREFIX  ?= /usr/local
 NODES   ?= 3
 GOFLAGS ?=
 
-.PHONY: all build deps install lab lab-down test vet unit bench-gossip clean
+.PHONY: all build deps install lab lab-down test vet unit bench-gossip bench-overlay clean
 
 all: build
 
@@ -50,3 +50,7 @@ bench-gossip:
 
 clean:
 	rm -rf $(BIN)
+
+# TCP throughput task to task over VXLAN vs node to node on the underlay.
+bench-overlay: build
+	$(GO) test -run '^$$' -bench OverlayThroughput -benchtime 3x -timeout 10m ./mesh/e2e/

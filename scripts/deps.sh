@@ -5,7 +5,10 @@ set -euo pipefail
 need=(
   ip:iproute2 bridge:iproute2 iptables:iptables iptables-restore:iptables
   nsenter:util-linux unshare:util-linux curl:curl ping:iputils-ping
-  tcpdump:tcpdump pgrep:procps modprobe:kmod
+  tcpdump:tcpdump pgrep:procps modprobe:kmod iperf3:iperf3 wget:wget
+  dig:dnsutils nslookup:dnsutils
+  qemu-system-x86_64:qemu-system-x86 busybox:busybox-static cpio:cpio
+  ipvsadm:ipvsadm depmod:kmod timeout:coreutils
 )
 missing=()
 for pair in "${need[@]}"; do

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"runtime"
 	"testing"
 	"time"
@@ -68,9 +69,38 @@ func needRoot(t *testing.T) {
 
 // testLab is one lab made for one test, with its own prefix.
 type testLab struct {
-	t      *testing.T
+	tb     testing.TB
 	prefix string
 	root   string
+}
+
+// newBenchLab is newLab for benchmarks.
+func newBenchLab(b *testing.B, n int) *testLab {
+	b.Helper()
+	if os.Geteuid() != 0 {
+		b.Fatal("benchmarks in the lab need root")
+	}
+	l := &testLab{tb: b, prefix: randomPrefix(), root: b.TempDir()}
+	b.Cleanup(l.down)
+	if out, err := l.ctl("lab", "up", "--nodes", fmt.Sprint(n)); err != nil {
+		b.Fatalf("lab up: %v\n%s", err, out)
+	}
+	return l
+}
+
+func (l *testLab) mustB(b *testing.B, args ...string) string {
+	b.Helper()
+	out, err := l.ctl(args...)
+	if err != nil {
+		b.Fatalf("meshctl %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return out
+}
+
+func randomPrefix() string {
+	b := make([]byte, 2)
+	_, _ = rand.Read(b)
+	return "e" + hex.EncodeToString(b) + "-"
 }
 
 // newLab brings up a lab of n nodes and tears it down when the test ends,
@@ -78,9 +108,7 @@ type testLab struct {
 func newLab(t *testing.T, n int) *testLab {
 	t.Helper()
 	needRoot(t)
-	b := make([]byte, 2)
-	_, _ = rand.Read(b)
-	l := &testLab{t: t, prefix: "e" + hex.EncodeToString(b) + "-", root: t.TempDir()}
+	l := &testLab{tb: t, prefix: randomPrefix(), root: t.TempDir()}
 	t.Cleanup(l.down)
 	if out, err := l.ctl("lab", "up", "--nodes", fmt.Sprint(n)); err != nil {
 		t.Fatalf("lab up: %v\n%s", err, out)
@@ -89,20 +117,20 @@ func newLab(t *testing.T, n int) *testLab {
 }
 
 func (l *testLab) down() {
-	l.t.Helper()
+	l.tb.Helper()
 	if out, err := l.ctl("lab", "down"); err != nil {
-		l.t.Errorf("lab down: %v\n%s", err, out)
+		l.tb.Errorf("lab down: %v\n%s", err, out)
 	}
 	dir, err := lab.Dir(l.root, l.prefix)
 	if err != nil {
-		l.t.Fatal(err)
+		l.tb.Fatal(err)
 	}
 	left, err := lab.Leftovers(l.prefix, dir)
 	if err != nil {
-		l.t.Errorf("look for leftovers: %v", err)
+		l.tb.Errorf("look for leftovers: %v", err)
 	}
 	if len(left) > 0 {
-		l.t.Errorf("lab down left behind: %v", left)
+		l.tb.Errorf("lab down left behind: %v", left)
 	}
 }
 
@@ -118,10 +146,10 @@ func (l *testLab) on(node string, args ...string) (string, error) {
 }
 
 func (l *testLab) load() *lab.Lab {
-	l.t.Helper()
+	l.tb.Helper()
 	lb, err := lab.Load(l.root, l.prefix)
 	if err != nil {
-		l.t.Fatalf("load lab: %v", err)
+		l.tb.Fatalf("load lab: %v", err)
 	}
 	return lb
 }

@@ -1,0 +1,89 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"os/exec"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// iperfSeconds is how long each throughput run lasts.
+const iperfSeconds = 4
+
+// iperfRun runs one iperf3 server (in server argv's context) and one
+// client (in client argv's context) and returns the received bit rate.
+func iperfRun(b *testing.B, server, client []string, addr string) float64 {
+	b.Helper()
+	srv := exec.Command(server[0], append(server[1:], "iperf3", "-s", "-1", "-p", "5201")...)
+	if err := srv.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer func() { _ = srv.Process.Kill(); _ = srv.Wait() }()
+	var out []byte
+	var err error
+	for range 20 { // the server needs a moment to listen
+		time.Sleep(150 * time.Millisecond)
+		cmd := exec.Command(client[0], append(client[1:], "iperf3", "-c", addr, "-p", "5201", "-t", fmt.Sprint(iperfSeconds), "-J")...)
+		if out, err = cmd.Output(); err == nil {
+			break
+		}
+	}
+	if err != nil {
+		b.Fatalf("iperf3 -c %s: %v\n%s", addr, err, out)
+	}
+	var res struct {
+		End struct {
+			SumReceived struct {
+				BitsPerSecond float64 `json:"bits_per_second"`
+			} `json:"sum_received"`
+		} `json:"end"`
+	}
+	if err := json.Unmarshal(out, &res); err != nil || res.End.SumReceived.BitsPerSecond == 0 {
+		b.Fatalf("iperf3 output: %v\n%s", err, out)
+	}
+	return res.End.SumReceived.BitsPerSecond
+}
+
+// BenchmarkOverlayThroughput compares TCP throughput between two tasks on
+// different nodes (over VXLAN) with TCP throughput between the two nodes'
+// underlay addresses, in the same run with the same tool (iperf3),
+// alternating the two so that machine noise hits both alike.
+func BenchmarkOverlayThroughput(b *testing.B) {
+	l := newBenchLab(b, 2)
+	l.mustB(b, "--node", "node1", "network", "create", "benchnet")
+	l.mustB(b, "--node", "node1", "service", "create", "--name", "bench", "--replicas", "2", "--network", "benchnet", "alpine")
+	out := l.mustB(b, "--node", "node1", "service", "ps", "bench", "--format", "{{.NodeName}} {{(index .Networks 0).Addr}} {{.Name}}")
+	var onNode1, onNode2, ip2 string
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		f := strings.Fields(line)
+		if f[0] == "node1" {
+			onNode1 = f[2]
+		} else {
+			onNode2, ip2 = f[2], strings.Split(f[1], "/")[0]
+		}
+	}
+	ctl := []string{ctlPath(), "--lab-prefix", l.prefix, "--lab-root", l.root}
+	labExec := func(node string) []string { return append(slices.Clone(ctl), "lab", "exec", node, "--") }
+	taskExec := func(node, task string) []string {
+		return append(slices.Clone(ctl), "--node", node, "exec", task, "--")
+	}
+	var under, over []float64
+	for i := 0; i < b.N; i++ {
+		under = append(under, iperfRun(b, labExec("node2"), labExec("node1"), "192.168.33.11"))
+		over = append(over, iperfRun(b, taskExec("node2", onNode2), taskExec("node1", onNode1), ip2))
+	}
+	u, o := median(under), median(over)
+	b.ReportMetric(u/1e9, "underlay-Gbit/s")
+	b.ReportMetric(o/1e9, "overlay-Gbit/s")
+	b.ReportMetric(o/u, "overlay/underlay")
+	b.Logf("underlay %.2f Gbit/s, overlay %.2f Gbit/s, ratio %.3f (runs: %v / %v)", u/1e9, o/1e9, o/u, under, over)
+}
+
+func median(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
