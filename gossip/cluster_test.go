@@ -137,47 +137,51 @@ func TestDepartedOwnerEntriesDroppedAndRestored(t *testing.T) {
 		{name: "die", state: StateDead, stop: (*DB).Shutdown},
 	}
 	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			log := testLogger(t)
-			dbs := newCluster(t, log, 3)
-			for _, k := range []string{"k1", "k2"} {
-				if err := dbs[2].Put("overlay_peer_table", "net1", k, []byte("old")); err != nil {
-					t.Fatal(err)
-				}
-				eventually(t, 5*time.Second, func() error { return sameEverywhere(dbs, "overlay_peer_table", "net1", k, "old") })
-			}
-			_, port := dbs[2].LocalAddr()
-			if err := tc.stop(dbs[2]); err != nil {
-				t.Fatalf("stop node3: %v", err)
-			}
-			eventually(t, 10*time.Second, func() error {
-				for _, db := range dbs[:2] {
-					if got := stateOf(db, "node3"); got != tc.state {
-						return fmt.Errorf("%s sees node3 %v, want %v", db.LocalName(), got, tc.state)
-					}
-					if l := db.List("overlay_peer_table", AllScopes); len(l) != 0 {
-						return fmt.Errorf("%s still lists %v", db.LocalName(), l)
-					}
-				}
-				return nil
-			})
-
-			// A new instance under the same name re-writes k1 only.
-			node3 := newNode(t, log, "node3", func(c *Config) { c.BindPort = port })
-			if err := node3.Put("overlay_peer_table", "net1", "k1", []byte("new")); err != nil {
-				t.Fatal(err)
-			}
-			join(t, node3, dbs[0])
-			dbs[2] = node3
-			waitMembers(t, dbs...)
-			eventually(t, 10*time.Second, func() error {
-				if err := sameEverywhere(dbs, "overlay_peer_table", "net1", "k1", "new"); err != nil {
-					return err
-				}
-				return sameEverywhere(dbs, "overlay_peer_table", "net1", "k2", "<none>")
-			})
-		})
+		t.Run(tc.name, func(t *testing.T) { testDepartedOwner(t, tc.stop, tc.state) })
 	}
+}
+
+func testDepartedOwner(t *testing.T, stop func(*DB) error, state MemberState) {
+	log := testLogger(t)
+	dbs := newCluster(t, log, 3)
+	for _, k := range []string{"k1", "k2"} {
+		if err := dbs[2].Put("overlay_peer_table", "net1", k, []byte("old")); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, 5*time.Second, func() error { return sameEverywhere(dbs, "overlay_peer_table", "net1", k, "old") })
+	}
+	events := dbs[0].Watch(t.Context(), "overlay_peer_table")
+	_, port := dbs[2].LocalAddr()
+	if err := stop(dbs[2]); err != nil {
+		t.Fatalf("stop node3: %v", err)
+	}
+	eventually(t, 10*time.Second, func() error {
+		for _, db := range dbs[:2] {
+			if got := stateOf(db, "node3"); got != state {
+				return fmt.Errorf("%s sees node3 %v, want %v", db.LocalName(), got, state)
+			}
+			if l := db.List("overlay_peer_table", AllScopes); len(l) != 0 {
+				return fmt.Errorf("%s still lists %v", db.LocalName(), l)
+			}
+		}
+		return nil
+	})
+	waitDeleted(t, events, "k1", "k2")
+
+	// A new instance under the same name re-writes k1 only.
+	node3 := newNode(t, log, "node3", func(c *Config) { c.BindPort = port })
+	if err := node3.Put("overlay_peer_table", "net1", "k1", []byte("new")); err != nil {
+		t.Fatal(err)
+	}
+	join(t, node3, dbs[0])
+	dbs[2] = node3
+	waitMembers(t, dbs...)
+	eventually(t, 10*time.Second, func() error {
+		if err := sameEverywhere(dbs, "overlay_peer_table", "net1", "k1", "new"); err != nil {
+			return err
+		}
+		return sameEverywhere(dbs, "overlay_peer_table", "net1", "k2", "<none>")
+	})
 }
 
 // A node that restarts before the others notice it died finds its old

@@ -40,6 +40,9 @@ type DB struct {
 	ctx    context.Context // ends at Shutdown; every goroutine takes it
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // every goroutine; Shutdown waits
+	// lifecycle serializes Leave and Shutdown: memberlist panics on a Leave
+	// after Shutdown.
+	lifecycle sync.Mutex
 
 	mu       sync.Mutex // guards the fields below
 	st       *store
@@ -115,6 +118,8 @@ func (db *DB) Join(addrs []string) (int, error) {
 // for the news to go out. Afterwards writes fail with [ErrClosed]; call
 // [DB.Shutdown] next.
 func (db *DB) Leave(timeout time.Duration) error {
+	db.lifecycle.Lock()
+	defer db.lifecycle.Unlock()
 	db.mu.Lock()
 	if db.closed {
 		db.mu.Unlock()
@@ -161,8 +166,10 @@ wait:
 // Shutdown stops the node without telling anyone (see [DB.Leave]): the
 // others declare it dead after failure detection. It closes every watch
 // channel and returns once all goroutines have ended. It is safe to call
-// more than once.
+// more than once, also while Leave runs (it waits for Leave).
 func (db *DB) Shutdown() error {
+	db.lifecycle.Lock()
+	defer db.lifecycle.Unlock()
 	db.mu.Lock()
 	if db.closed {
 		db.mu.Unlock()

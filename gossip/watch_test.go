@@ -52,6 +52,34 @@ func waitClosed(t *testing.T, ch <-chan Event) {
 	}
 }
 
+// waitDeleted reads ch until the last event of each key is a Delete that
+// carries its value, failing the test after a few seconds.
+func waitDeleted(t *testing.T, ch <-chan Event, keys ...string) {
+	t.Helper()
+	last := map[string]Event{}
+	deadline := time.After(5 * time.Second)
+	for {
+		done := true
+		for _, k := range keys {
+			if ev := last[k]; ev.Type != Delete || !ev.Entry.Deleted || ev.Entry.Value == nil {
+				done = false
+			}
+		}
+		if done {
+			return
+		}
+		select {
+		case ev, ok := <-ch:
+			if !ok {
+				t.Fatal("watch channel closed")
+			}
+			last[ev.Entry.Key] = ev
+		case <-deadline:
+			t.Fatalf("want deletes of %v; last events: %+v", keys, last)
+		}
+	}
+}
+
 func TestWatchDeliversChangesInOrder(t *testing.T) {
 	dbs := newCluster(t, testLogger(t), 2, stable)
 	if err := dbs[0].Put("tasks", "", "existing", []byte("e")); err != nil {

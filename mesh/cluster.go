@@ -44,7 +44,10 @@ func (d *Daemon) initCluster(ctx context.Context) error {
 	_, err = store.Update(func(s *State) error {
 		s.ClusterID, s.Token, s.ManagerID = clusterID, token, d.id.ID
 		s.Nodes[d.id.ID] = d.selfRecord(time.Now().UTC())
-		return addIngress(s, time.Now().UTC())
+		if err := addIngress(s, time.Now().UTC()); err != nil {
+			return err
+		}
+		return ensureLBAddrs(s)
 	})
 	if err != nil {
 		return err

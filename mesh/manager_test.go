@@ -26,7 +26,10 @@ func newFakeManager(t *testing.T) *Daemon {
 			st.Nodes[id] = api.Node{ID: id, Hostname: name, Status: api.StatusReady, Availability: api.AvailabilityActive,
 				Addr: "192.168.33.1" + string(rune('0'+i)), AddrPrefix: "192.168.33.1" + string(rune('0'+i)) + "/24"}
 		}
-		return addIngress(st, time.Now())
+		if err := addIngress(st, time.Now()); err != nil {
+			return err
+		}
+		return ensureLBAddrs(st)
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -138,21 +141,22 @@ func TestSpreadSchedulingAndScale(t *testing.T) {
 		return out
 	}
 	// "other" sits on node1, so www spreads to the two emptier nodes.
-	want := map[string]string{"www.1": "node2 10.0.0.2/24", "www.2": "node3 10.0.0.3/24"}
+	// The VIP takes 10.0.0.2, the tasks .3 and .4, the LB sandboxes .5, .6.
+	want := map[string]string{"www.1": "node2 10.0.0.3/24", "www.2": "node3 10.0.0.4/24"}
 	if diff := cmp.Diff(want, placement()); diff != "" {
 		t.Errorf("placement (-want +got):\n%s", diff)
 	}
 	if _, err := d.scaleService("www", 3); err != nil {
 		t.Fatal(err)
 	}
-	want["www.3"] = "node1 10.0.0.4/24"
+	want["www.3"] = "node1 10.0.0.7/24"
 	if diff := cmp.Diff(want, placement()); diff != "" {
 		t.Errorf("after scale to 3 (-want +got):\n%s", diff)
 	}
 	if _, err := d.scaleService("www", 1); err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff(map[string]string{"www.1": "node2 10.0.0.2/24"}, placement()); diff != "" {
+	if diff := cmp.Diff(map[string]string{"www.1": "node2 10.0.0.3/24"}, placement()); diff != "" {
 		t.Errorf("after scale to 1, the highest slots go (-want +got):\n%s", diff)
 	}
 	if err := d.removeService("www"); err != nil {
@@ -178,5 +182,72 @@ func TestDrainedAndDownNodesGetNoTasks(t *testing.T) {
 		if tk.NodeID != "nnode3" {
 			t.Errorf("task %s on %s, want node3 (the only Ready, Active node)", tk.Name(), tk.NodeID)
 		}
+	}
+}
+
+func TestPublishedServiceGetsVIPsAndIngress(t *testing.T) {
+	d := newFakeManager(t)
+	ov, err := d.createNetwork(api.NetworkCreate{Name: "ovnet"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := d.createService(api.ServiceCreate{Name: "www", Image: "whoami", Replicas: replicas(2),
+		Networks: []api.NetworkAttachment{{Target: "ovnet"}},
+		Ports:    []api.PortConfig{{PublishedPort: 8888, TargetPort: 80}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := d.store.Snapshot()
+	ing := ingressID(&st)
+	// Three nodes took 10.255.0.2-4 for their ingress sandboxes.
+	want := []api.VirtualIP{{NetworkID: ing, Addr: "10.255.0.5/16"}, {NetworkID: ov.ID, Addr: "10.0.0.2/24"}}
+	if diff := cmp.Diff(want, svc.Endpoint.VirtualIPs); diff != "" {
+		t.Errorf("VIPs (-want +got):\n%s", diff)
+	}
+	if got := svc.Endpoint.Ports[0]; got.Protocol != "tcp" || got.PublishMode != "ingress" {
+		t.Errorf("port defaults: got %+v", got)
+	}
+	for _, tk := range st.Tasks {
+		if len(tk.Networks) != 2 || tk.Networks[0].NetworkID != ing || tk.Networks[1].NetworkID != ov.ID {
+			t.Errorf("task %s networks %+v: want ingress first, then ovnet", tk.Name(), tk.Networks)
+		}
+	}
+	if n := len(st.Networks[ing].LBAddrs); n != 3 {
+		t.Errorf("ingress LB addresses: %d, want one per node (3)", n)
+	}
+	if n := len(st.Networks[ov.ID].LBAddrs); n != 2 {
+		t.Errorf("ovnet LB addresses: %d, want one per node with a task (2)", n)
+	}
+
+	_, err = d.createService(api.ServiceCreate{Name: "clash", Image: "nginx", Ports: []api.PortConfig{{PublishedPort: 8888, TargetPort: 80}}})
+	if err == nil || !strings.Contains(err.Error(), "already published by service www") {
+		t.Errorf("port clash: err %v", err)
+	}
+	_, err = d.createService(api.ServiceCreate{Name: "rr", Image: "nginx", EndpointMode: "dnsrr", Ports: []api.PortConfig{{PublishedPort: 9999, TargetPort: 80}}})
+	if err == nil || !strings.Contains(err.Error(), "dnsrr") {
+		t.Errorf("dnsrr with ingress port: err %v", err)
+	}
+	dnsrr, err := d.createService(api.ServiceCreate{Name: "rr", Image: "nginx", EndpointMode: "dnsrr",
+		Networks: []api.NetworkAttachment{{Target: "ovnet"}}})
+	if err != nil || len(dnsrr.Endpoint.VirtualIPs) != 0 {
+		t.Errorf("dnsrr service: VIPs %v, err %v; want none", dnsrr.Endpoint.VirtualIPs, err)
+	}
+
+	if err := d.removeService("www"); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.removeService("rr"); err != nil {
+		t.Fatal(err)
+	}
+	st = d.store.Snapshot()
+	if n := len(st.Networks[ov.ID].LBAddrs); n != 0 {
+		t.Errorf("ovnet LB addresses after rm: %d, want 0", n)
+	}
+	again, err := d.createService(api.ServiceCreate{Name: "www2", Image: "whoami", Ports: []api.PortConfig{{PublishedPort: 8888, TargetPort: 80}}})
+	if err != nil {
+		t.Fatalf("port reusable after rm: %v", err)
+	}
+	if again.Endpoint.VirtualIPs[0].Addr == "10.255.0.5/16" {
+		t.Errorf("a released VIP came back at once: %v", again.Endpoint.VirtualIPs)
 	}
 }

@@ -1,6 +1,9 @@
 package mesh
 
-import "regexp"
+import (
+	"regexp"
+	"slices"
+)
 
 // objectName is docker's rule for network and service names.
 var objectName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$`)
@@ -40,4 +43,14 @@ func resolve[T any](kind string, objs map[string]T, name func(T) string, ref str
 		}
 	}
 	return "", notFound("%s %s not found", kind, ref)
+}
+
+// sortedKeys returns a set's keys in order, for stable allocation.
+func sortedKeys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
 }

@@ -57,6 +57,9 @@ func (d *Daemon) recordNode(id string, m nodeMeta) error {
 		}
 		next.UpdatedAt = now
 		s.Nodes[id] = next
+		if !ok {
+			return ensureLBAddrs(s) // its ingress sandbox address
+		}
 		return nil
 	})
 }
@@ -257,7 +260,7 @@ func (d *Daemon) removeNode(ref string, force bool) error {
 	}
 	return d.updateStore(func(s *State) error {
 		delete(s.Nodes, n.ID)
-		return nil
+		return ensureLBAddrs(s)
 	})
 }
 

@@ -36,6 +36,10 @@ func (d *Daemon) createService(req api.ServiceCreate) (api.Service, error) {
 	if mode != api.EndpointModeVIP && mode != api.EndpointModeDNSRR {
 		return api.Service{}, invalid("invalid endpoint mode %q: want vip or dnsrr", mode)
 	}
+	ports, err := checkPorts(req.Ports, mode)
+	if err != nil {
+		return api.Service{}, err
+	}
 	id, err := newID()
 	if err != nil {
 		return api.Service{}, err
@@ -51,9 +55,17 @@ func (d *Daemon) createService(req api.ServiceCreate) (api.Service, error) {
 		if err != nil {
 			return err
 		}
+		for _, p := range ports {
+			if other, taken := portTaken(s, p, ""); taken {
+				return conflict("port %s is already published by service %s", portKey(p), other)
+			}
+		}
 		now := time.Now().UTC()
 		svc := api.Service{ID: id, Name: req.Name, Image: req.Image, Args: req.Args, Replicas: replicas,
-			Networks: atts, Endpoint: api.Endpoint{Mode: mode}, Version: 1, CreatedAt: now, UpdatedAt: now}
+			Networks: atts, Endpoint: api.Endpoint{Mode: mode, Ports: ports}, Version: 1, CreatedAt: now, UpdatedAt: now}
+		if err := allocateVIPs(s, &svc); err != nil {
+			return err
+		}
 		s.Services[id] = svc
 		if err := reconcileSlots(s, id, now); err != nil {
 			return err
@@ -135,8 +147,11 @@ func (d *Daemon) removeService(ref string) error {
 				}
 			}
 		}
+		if err := releaseVIPs(s, s.Services[id]); err != nil {
+			return err
+		}
 		delete(s.Services, id)
-		return nil
+		return ensureLBAddrs(s)
 	})
 }
 
@@ -170,7 +185,7 @@ func reconcileSlots(s *State, svcID string, now time.Time) error {
 			return err
 		}
 	}
-	return nil
+	return ensureLBAddrs(s)
 }
 
 // addTask creates a task with an address on each of its networks.
@@ -181,8 +196,8 @@ func addTask(s *State, svc api.Service, slot int, node string, now time.Time) er
 	}
 	t := api.Task{ID: id, ServiceID: svc.ID, ServiceName: svc.Name, Slot: slot, NodeID: node,
 		Image: svc.Image, Args: svc.Args, DesiredState: api.TaskRunning, CreatedAt: now}
-	for _, a := range svc.Networks {
-		n := s.Networks[a.Target]
+	for _, netID := range taskNetworks(s, svc) {
+		n := s.Networks[netID]
 		ip, err := s.IPAM.Allocate(n.ID, netip.Addr{})
 		if err != nil {
 			return conflict("network %s: no address for %s: %v", n.Name, t.Name(), err)

@@ -34,6 +34,7 @@ type serviceCreateOptions struct {
 	networks     []string
 	aliases      []string
 	endpointMode string
+	publish      []string
 	detach       bool
 	timeout      time.Duration
 }
@@ -61,6 +62,7 @@ func newServiceCreateCommand(c *cli) *cobra.Command {
 	f.StringArrayVar(&opts.networks, "network", nil, "network to attach: NAME or name=NAME,alias=ALIAS (repeatable, in order)")
 	f.StringArrayVar(&opts.aliases, "network-alias", nil, "alias of the service on every network it attaches")
 	f.StringVar(&opts.endpointMode, "endpoint-mode", "vip", "vip or dnsrr")
+	f.StringArrayVarP(&opts.publish, "publish", "p", nil, "publish a port: 8888:80[/udp] or mode=host,published=8080,target=80")
 	f.BoolVarP(&opts.detach, "detach", "d", false, "do not wait for the tasks to run")
 	f.DurationVar(&opts.timeout, "timeout", 60*time.Second, "how long to wait for the service to converge")
 	return cmd
@@ -100,6 +102,13 @@ func serviceRequest(opts serviceCreateOptions, replicasSet bool, args []string, 
 		}
 		att.Aliases = append(att.Aliases, opts.aliases...)
 		req.Networks = append(req.Networks, att)
+	}
+	for _, p := range opts.publish {
+		pc, err := parsePublish(p)
+		if err != nil {
+			return req, err
+		}
+		req.Ports = append(req.Ports, pc)
 	}
 	if len(opts.aliases) > 0 && len(opts.networks) == 0 {
 		return req, fmt.Errorf("--network-alias needs a --network")

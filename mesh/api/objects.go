@@ -24,6 +24,9 @@ type Network struct {
 	Internal     bool              `json:"Internal,omitempty"`
 	Attachable   bool              `json:"Attachable,omitempty"`
 	CreatedAt    time.Time         `json:"CreatedAt"`
+	// LBAddrs is each node's own address on the network (node ID → CIDR):
+	// its ingress sandbox's or LB sandbox's eth0, the SNAT source there.
+	LBAddrs map[string]string `json:"LBAddrs,omitempty"`
 	// Endpoints is filled by inspect: every task attached, with its node.
 	Endpoints []NetworkEndpoint `json:"Endpoints,omitempty"`
 }
@@ -70,6 +73,14 @@ type Service struct {
 	// Running is filled by ls and inspect: tasks reported running.
 	Running int `json:"Running"`
 }
+
+// Publish modes and protocols.
+const (
+	PublishIngress = "ingress"
+	PublishHost    = "host"
+	ProtoTCP       = "tcp"
+	ProtoUDP       = "udp"
+)
 
 // Endpoint modes.
 const (

@@ -1,0 +1,122 @@
+package mesh
+
+import (
+	"net/netip"
+
+	"github.com/meshd/meshd/mesh/api"
+)
+
+// ingressID returns the ingress network's ID.
+func ingressID(s *State) string {
+	for id, n := range s.Networks {
+		if n.Ingress {
+			return id
+		}
+	}
+	return ""
+}
+
+// taskNetworks lists the networks a service's tasks attach to, in attach
+// order: the ingress network first when the service publishes through the
+// routing mesh (as Swarm does: eth0 is on ingress), then its own.
+func taskNetworks(s *State, svc api.Service) []string {
+	var out []string
+	if publishesIngress(svc) {
+		out = append(out, ingressID(s))
+	}
+	for _, a := range svc.Networks {
+		out = append(out, a.Target)
+	}
+	return out
+}
+
+// allocateVIPs gives a vip-mode service one address on each network its
+// tasks attach to, ingress included when it publishes ports.
+func allocateVIPs(s *State, svc *api.Service) error {
+	if svc.Endpoint.Mode != api.EndpointModeVIP {
+		return nil
+	}
+	for _, netID := range taskNetworks(s, *svc) {
+		n := s.Networks[netID]
+		ip, err := s.IPAM.Allocate(netID, netip.Addr{})
+		if err != nil {
+			return conflict("network %s: no address for the VIP of %s: %v", n.Name, svc.Name, err)
+		}
+		bits := netip.MustParsePrefix(n.Subnet).Bits()
+		svc.Endpoint.VirtualIPs = append(svc.Endpoint.VirtualIPs,
+			api.VirtualIP{NetworkID: netID, Addr: netip.PrefixFrom(ip, bits).String()})
+	}
+	return nil
+}
+
+func releaseVIPs(s *State, svc api.Service) error {
+	for _, v := range svc.Endpoint.VirtualIPs {
+		p, err := netip.ParsePrefix(v.Addr)
+		if err != nil {
+			continue
+		}
+		if err := s.IPAM.Release(v.NetworkID, p.Addr()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ensureLBAddrs gives every node an address on the ingress network (its
+// ingress sandbox) and on each overlay where it runs a task (its LB
+// sandbox), and releases the addresses nodes no longer need.
+func ensureLBAddrs(s *State) error {
+	need := map[string]map[string]bool{} // network → nodes
+	add := func(netID, nodeID string) {
+		if need[netID] == nil {
+			need[netID] = map[string]bool{}
+		}
+		need[netID][nodeID] = true
+	}
+	if ing := ingressID(s); ing != "" {
+		for id := range s.Nodes {
+			add(ing, id)
+		}
+	}
+	for _, t := range s.Tasks {
+		for _, tn := range t.Networks {
+			add(tn.NetworkID, t.NodeID)
+		}
+	}
+	for netID, n := range s.Networks {
+		if err := syncLBAddrs(s, &n, need[netID]); err != nil {
+			return err
+		}
+		s.Networks[netID] = n
+	}
+	return nil
+}
+
+func syncLBAddrs(s *State, n *api.Network, nodes map[string]bool) error {
+	for node, addr := range n.LBAddrs {
+		if nodes[node] {
+			continue
+		}
+		if p, err := netip.ParsePrefix(addr); err == nil {
+			if err := s.IPAM.Release(n.ID, p.Addr()); err != nil {
+				return err
+			}
+		}
+		delete(n.LBAddrs, node)
+	}
+	bits := netip.MustParsePrefix(n.Subnet).Bits()
+	for _, node := range sortedKeys(nodes) {
+		if _, ok := n.LBAddrs[node]; ok {
+			continue
+		}
+		ip, err := s.IPAM.Allocate(n.ID, netip.Addr{})
+		if err != nil {
+			return conflict("network %s: no address for a load balancer: %v", n.Name, err)
+		}
+		if n.LBAddrs == nil {
+			n.LBAddrs = map[string]string{}
+		}
+		n.LBAddrs[node] = netip.PrefixFrom(ip, bits).String()
+	}
+	return nil
+}
