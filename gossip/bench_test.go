@@ -20,7 +20,7 @@ func BenchmarkConvergence(b *testing.B) {
 		b.Run(fmt.Sprintf("nodes=%d", n), func(b *testing.B) {
 			dbs := newCluster(b, testLogger(b), n, func(c *Config) {
 				d := DefaultConfig() // c is LocalConfig: loopback, free ports
-				c.GossipInterval, c.GossipNodes, c.RetransmitMult = 200*time.Millisecond, 3, 4
+				c.GossipInterval, c.GossipNodes, c.RetransmitMult = d.GossipInterval, d.GossipNodes, d.RetransmitMult
 				c.ProbeInterval, c.ProbeTimeout, c.SuspicionMult = d.ProbeInterval, d.ProbeTimeout, d.SuspicionMult
 				c.PushPullInterval = d.PushPullInterval
 			})

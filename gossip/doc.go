@@ -8,14 +8,15 @@
 // cluster-wide entries or a network ID for per-network ones. Each entry is
 // owned by the node that last wrote it and carries that write's Lamport time.
 // Versions are ordered by Lamport time, a tie broken by owner name, and the
-// newest wins everywhere (last writer wins). Every time received advances
-// the local clock, so a write always beats what its writer has seen.
+// newest wins everywhere (last writer wins). Every Lamport time received
+// advances the local clock, so a write always beats what its writer has seen.
 //
 // Unlike NetworkDB, which sends a network's entries only to the nodes in
 // that network, every node here gets every scope. meshd clusters are small
 // and meant to be taken apart; one flat replica per node is easier to
-// inspect and to reason about. Scope remains a dimension for [DB.List],
-// [DB.Watch] and [DB.DeleteScope] (a node leaving a network).
+// inspect and to reason about. Scope remains a dimension of [DB.List], of
+// the entries [DB.Watch] delivers, and of [DB.DeleteScope] (a node leaving a
+// network).
 //
 // # How versions travel
 //
