@@ -55,14 +55,76 @@ func (a *agent) startTask(ctx context.Context, t api.Task, st State) (err error)
 	tctx, cancel := context.WithCancel(ctx)
 	lt.cancel = cancel
 	a.tasks[t.ID] = lt
+	endpoints := endpointRecords(t, st)
 	go func() {
 		defer close(lt.done)
 		task.Supervise(tctx, spec, func(s task.State) {
 			a.report(t.ID, api.TaskStatus{State: s.State, PID: s.PID, Err: s.Err, Sandbox: lt.sandbox})
+			// Backends are announced only while the process runs.
+			if s.State == api.TaskRunning {
+				a.announce(t, endpoints)
+			} else {
+				a.withdraw(t)
+			}
 		})
 	}()
 	a.d.log.Info("task started", "task", t.Name(), "service", t.ServiceName, "sandbox", lt.sandbox)
 	return nil
+}
+
+// endpointRecords computes a task's endpoint_table entries, by network.
+func endpointRecords(t api.Task, st State) map[string]endpointRecord {
+	svc := st.Services[t.ServiceID]
+	out := map[string]endpointRecord{}
+	for _, tn := range t.Networks {
+		rec := endpointRecord{Name: t.Name() + "." + t.ID, Service: svc.Name, ServiceID: svc.ID,
+			IP: addrOf(tn.Addr)}
+		for _, v := range svc.Endpoint.VirtualIPs {
+			if v.NetworkID == tn.NetworkID {
+				rec.VIP = addrOf(v.Addr)
+			}
+		}
+		for _, a := range svc.Networks {
+			if a.Target == tn.NetworkID {
+				rec.Aliases = a.Aliases
+			}
+		}
+		for _, p := range svc.Endpoint.Ports {
+			if p.PublishMode == api.PublishIngress {
+				rec.Ports = append(rec.Ports, p)
+			}
+		}
+		out[tn.NetworkID] = rec
+	}
+	return out
+}
+
+// addrOf drops the prefix length of a CIDR ("10.0.0.3/24" → "10.0.0.3").
+func addrOf(cidr string) string {
+	if p, err := netip.ParsePrefix(cidr); err == nil {
+		return p.Addr().String()
+	}
+	return cidr
+}
+
+func (a *agent) announce(t api.Task, recs map[string]endpointRecord) {
+	for netID, rec := range recs {
+		b, _ := json.Marshal(rec)
+		if err := a.d.db.Put(tableEndpoints, netID, t.ID, b); err != nil {
+			a.d.log.Warn("announce endpoint", "task", t.Name(), "err", err)
+		}
+	}
+}
+
+func (a *agent) withdraw(t api.Task) {
+	for _, tn := range t.Networks {
+		if _, ok := a.d.db.Get(tableEndpoints, tn.NetworkID, t.ID); !ok {
+			continue
+		}
+		if err := a.d.db.Delete(tableEndpoints, tn.NetworkID, t.ID); err != nil {
+			a.d.log.Warn("withdraw endpoint", "task", t.Name(), "err", err)
+		}
+	}
 }
 
 // internalOnly: a task whose networks are all internal gets no gateway.
@@ -128,6 +190,7 @@ func (a *agent) stopTask(lt *localTask) {
 		lt.cancel()
 		<-lt.done
 	}
+	a.withdraw(lt.spec)
 	a.removeSandbox(lt)
 	if err := a.d.db.Delete(tableTaskStatus, "", lt.spec.ID); err != nil {
 		a.d.log.Warn("forget task status", "task", lt.spec.Name(), "err", err)

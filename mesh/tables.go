@@ -14,7 +14,20 @@ const (
 	tableTasks       = "tasks"
 	tableTaskStatus  = "task_status"
 	tableOverlayPeer = "overlay_peer_table" // per network: (IP, MAC, VTEP) of each endpoint
+	tableEndpoints   = "endpoint_table"     // per network: each running task's service, VIP, IP, ports, aliases
 )
+
+// endpointRecord is the value of an endpoint_table entry: what load
+// balancers and resolvers on every node need to know of a running task.
+type endpointRecord struct {
+	Name      string           `json:"Name"` // www.1.<taskid>
+	Service   string           `json:"Service"`
+	ServiceID string           `json:"ServiceID"`
+	VIP       string           `json:"VIP,omitempty"` // the service's VIP on this network
+	IP        string           `json:"IP"`            // the task's address on this network
+	Ports     []api.PortConfig `json:"Ports,omitempty"`
+	Aliases   []string         `json:"Aliases,omitempty"`
+}
 
 // publisher remembers what the manager last wrote to each table, so a
 // publish writes only what changed.
