@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -124,7 +125,7 @@ func discover(prefix, dir string, recorded []Node) (found, error) {
 			inodes[k] = true
 		}
 	}
-	for _, host := range []string{"/proc/1/ns/net", "/proc/self/ns/net", "/proc/thread-self/ns/net"} {
+	for _, host := range []string{"/proc/1/ns/net", "/proc/thread-self/ns/net"} { // not /proc/self: see hostLinks
 		if k, err := nsID(host); err == nil {
 			delete(inodes, k)
 		}
@@ -251,7 +252,12 @@ func removeDir(dir string) error {
 // hostLinks lists links of the caller's network namespace named like the
 // lab's bridge ports (<prefix>node1, <prefix>client).
 func hostLinks(prefix string) ([]string, error) {
-	ns, err := netns.GetFromPath("/proc/self/ns/net")
+	// This thread's namespace, not /proc/self's: /proc/self is the main
+	// thread, which may have been the one a namespace was unshared on
+	// (the runtime then parks it, in that namespace, for good).
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	ns, err := netns.Get()
 	if err != nil {
 		return nil, fmt.Errorf("open host netns: %w", err)
 	}

@@ -58,6 +58,7 @@ func fakeMeshd(args []string) int {
 
 // makeSandbox is "ip netns add" at path, on a thread that then dies.
 func makeSandbox(path string) error {
+	_ = syscall.Unmount(path, syscall.MNT_DETACH) // an earlier instance's, as meshd sweeps at start
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
