@@ -44,6 +44,12 @@ func (g *GatewayBridge) Ensure(ctx context.Context) error {
 	if err := os.WriteFile("/proc/sys/net/ipv4/ip_forward", []byte("1"), 0o644); err != nil {
 		return fmt.Errorf("enable ip_forward: %w", err)
 	}
+	// "curl localhost:8888" on a node: the DNAT to the ingress sandbox
+	// keeps 127.0.0.1 as the source, which the bridge must route.
+	localnet := "/proc/sys/net/ipv4/conf/" + GatewayBridgeName + "/route_localnet"
+	if err := os.WriteFile(localnet, []byte("1"), 0o644); err != nil {
+		return fmt.Errorf("enable route_localnet on %s: %w", GatewayBridgeName, err)
+	}
 	rules := g.rules()
 	if err := rules.Apply(ctx, renderMasquerade(g.Subnet)); err != nil {
 		return fmt.Errorf("gateway bridge masquerade: %w", err)

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os/exec"
 	"strings"
+
+	"github.com/meshd/meshd/mesh/nsfile"
 )
 
 // Rules applies iptables-restore payloads: "iptables-restore --noflush -w".
@@ -15,33 +17,91 @@ type Rules interface {
 	// EnsureJump makes sure chain in table starts with a rule jumping to
 	// target with the given match ("iptables -C || iptables -I").
 	EnsureJump(ctx context.Context, table, chain string, match []string, target string) error
+	// Save returns every table's rules: "iptables-save". The syncers read
+	// it for a full resync, to find what is really there.
+	Save(ctx context.Context) ([]byte, error)
 }
 
-// IPTables is the real Rules, working in the caller's network namespace.
-type IPTables struct{}
+// IPTables is the real Rules. The zero value works in the caller's network
+// namespace.
+type IPTables struct {
+	// NetNS is the namespace file to work in, e.g.
+	// /var/run/meshd/netns/ingress_sbox; "" is the caller's namespace.
+	// Each call runs one process on a thread that has entered it.
+	NetNS string
+}
 
 var _ Rules = IPTables{}
 
-// Apply runs iptables-restore --noflush with payload on stdin.
-func (IPTables) Apply(ctx context.Context, payload []byte) error {
-	cmd := exec.CommandContext(ctx, "iptables-restore", "--noflush", "-w")
-	cmd.Stdin = bytes.NewReader(payload)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("iptables-restore: %w: %s", err, strings.TrimSpace(string(out)))
+// Apply runs iptables-restore --noflush with payload on stdin. An empty
+// payload runs nothing.
+func (t IPTables) Apply(ctx context.Context, payload []byte) error {
+	if len(payload) == 0 {
+		return nil
+	}
+	out, err := t.run(ctx, payload, "iptables-restore", "--noflush", "-w")
+	if err != nil {
+		return fmt.Errorf("iptables-restore%s: %w: %s", t.where(), err, strings.TrimSpace(string(out)))
 	}
 	return nil
 }
 
 // EnsureJump inserts the jump at the top of chain unless it is there.
-func (IPTables) EnsureJump(ctx context.Context, table, chain string, match []string, target string) error {
+func (t IPTables) EnsureJump(ctx context.Context, table, chain string, match []string, target string) error {
 	rule := append(append([]string{}, match...), "-j", target)
 	check := append([]string{"-w", "-t", table, "-C", chain}, rule...)
-	if exec.CommandContext(ctx, "iptables", check...).Run() == nil {
+	if _, err := t.run(ctx, nil, "iptables", check...); err == nil {
 		return nil
 	}
 	insert := append([]string{"-w", "-t", table, "-I", chain, "1"}, rule...)
-	if out, err := exec.CommandContext(ctx, "iptables", insert...).CombinedOutput(); err != nil {
-		return fmt.Errorf("iptables -t %s -I %s %s: %w: %s", table, chain, strings.Join(rule, " "), err, strings.TrimSpace(string(out)))
+	if out, err := t.run(ctx, nil, "iptables", insert...); err != nil {
+		return fmt.Errorf("iptables -t %s -I %s %s%s: %w: %s", table, chain, strings.Join(rule, " "), t.where(), err, strings.TrimSpace(string(out)))
 	}
 	return nil
+}
+
+// Save runs iptables-save.
+func (t IPTables) Save(ctx context.Context) ([]byte, error) {
+	var stdout, stderr bytes.Buffer
+	err := t.in(func() error {
+		cmd := exec.CommandContext(ctx, "iptables-save")
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		return cmd.Run()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("iptables-save%s: %w: %s", t.where(), err, strings.TrimSpace(stderr.String()))
+	}
+	return stdout.Bytes(), nil
+}
+
+// run runs name with args (and stdin, if not nil) in the namespace and
+// returns its combined output.
+func (t IPTables) run(ctx context.Context, stdin []byte, name string, args ...string) ([]byte, error) {
+	var out []byte
+	err := t.in(func() error {
+		cmd := exec.CommandContext(ctx, name, args...)
+		if stdin != nil {
+			cmd.Stdin = bytes.NewReader(stdin)
+		}
+		var err error
+		out, err = cmd.CombinedOutput()
+		return err
+	})
+	return out, err
+}
+
+// in runs fn in the namespace: a child started from a thread that entered
+// it is born there, so no nsenter process is needed.
+func (t IPTables) in(fn func() error) error {
+	if t.NetNS == "" {
+		return fn()
+	}
+	return nsfile.Do(t.NetNS, fn)
+}
+
+func (t IPTables) where() string {
+	if t.NetNS == "" {
+		return ""
+	}
+	return " in " + t.NetNS
 }

@@ -1,0 +1,143 @@
+package lb
+
+import (
+	"crypto/sha256"
+	"encoding/base32"
+	"strings"
+)
+
+// Every chain the mesh writes, by namespace. A chain exists only while it
+// has rules, and is jumped to from built-in chains only while it exists,
+// so a namespace with nothing to balance holds nothing of ours.
+const (
+	// --- ingress_sbox and lb_<net>: both data planes ---
+
+	// chainMarkPre (mangle, from PREROUTING) marks published ports: the
+	// mark must be set before routing, and for the iptables plane before
+	// nat PREROUTING, where the DNAT happens. The iptables plane marks VIPs
+	// here too for the same reason.
+	chainMarkPre = "MESH-PREROUTING"
+	// chainMarkIn (mangle, from INPUT) marks VIPs for IPVS, as Swarm does:
+	// IPVS takes packets at LOCAL_IN, and the VIP is a local address.
+	chainMarkIn = "MESH-INPUT"
+	// chainMarkOut (mangle, from OUTPUT) marks VIPs for connections the
+	// sandbox opens itself (iptables plane; nsenter … curl VIP).
+	chainMarkOut = "MESH-OUTPUT"
+	// chainSNAT (nat, from POSTROUTING) rewrites the source of balanced
+	// connections to the sandbox's own address on the network, so replies
+	// come back through the sandbox: "-m ipvs --ipvs" for IPVS, conntrack
+	// state DNAT for the iptables plane.
+	chainSNAT = "MESH-SNAT"
+
+	// --- ingress_sbox and lb_<net>: iptables data plane only ---
+
+	// chainServices (nat, from PREROUTING and OUTPUT) holds one jump per
+	// service, by mark, to the service's chain (kube-proxy's KUBE-SERVICES).
+	chainServices = "MESH-SERVICES"
+	// svcChainPrefix + hash(key) (nat) is one service's DNAT rotation; it
+	// is rewritten whole when its backends change, and only then.
+	svcChainPrefix = "MESH-SVC-"
+	// chainReject (filter, from INPUT and OUTPUT) refuses new connections
+	// to a service without a live backend, which would otherwise reach the
+	// sandbox itself. IPVS does this on its own (ICMP port unreachable).
+	chainReject = "MESH-REJECT"
+
+	// --- the node's own namespace ---
+
+	// chainIngress (nat, from PREROUTING and OUTPUT for --dst-type LOCAL)
+	// DNATs published ports to the ingress sandbox and mode=host ports to
+	// their task; (filter, from FORWARD) it accepts that traffic both ways.
+	chainIngress = "MESH-INGRESS"
+	// chainIngressSNAT (nat, from POSTROUTING) masquerades connections the
+	// node opens itself into mesh_gwbridge, so "curl localhost:8888" has
+	// a source the sandbox can answer (the caller sets route_localnet).
+	// It is not gwbridge.go's MESH-POSTROUTING, which GatewayBridge.Ensure
+	// redeclares (thus flushes) whenever it runs.
+	chainIngressSNAT = "MESH-INGRESS-SNAT"
+
+	// --- task sandboxes ---
+
+	// chainRedirect (nat, from PREROUTING) sends the published port to the
+	// target port where they differ.
+	chainRedirect = "MESH-REDIRECT"
+)
+
+// maxChainName is iptables' limit on chain names (XT_EXTENSION_MAXNAMELEN
+// less the NUL).
+const maxChainName = 28
+
+// hookJumps are the jumps from built-in chains to each top chain; they are
+// rendered exactly as iptables-save prints them, so that a full resync can
+// recognise them.
+var hookJumps = map[chainKey][]jump{
+	{"mangle", chainMarkPre}:  {{"mangle", "PREROUTING", "-j " + chainMarkPre}},
+	{"mangle", chainMarkIn}:   {{"mangle", "INPUT", "-j " + chainMarkIn}},
+	{"mangle", chainMarkOut}:  {{"mangle", "OUTPUT", "-j " + chainMarkOut}},
+	{"nat", chainSNAT}:        {{"nat", "POSTROUTING", "-j " + chainSNAT}},
+	{"nat", chainServices}:    {{"nat", "PREROUTING", "-j " + chainServices}, {"nat", "OUTPUT", "-j " + chainServices}},
+	{"filter", chainReject}:   {{"filter", "INPUT", "-j " + chainReject}, {"filter", "OUTPUT", "-j " + chainReject}},
+	{"nat", chainIngress}:     {{"nat", "PREROUTING", localOnly + chainIngress}, {"nat", "OUTPUT", localOnly + chainIngress}},
+	{"filter", chainIngress}:  {{"filter", "FORWARD", "-j " + chainIngress}},
+	{"nat", chainIngressSNAT}: {{"nat", "POSTROUTING", "-j " + chainIngressSNAT}},
+	{"nat", chainRedirect}:    {{"nat", "PREROUTING", "-j " + chainRedirect}},
+}
+
+const localOnly = "-m addrtype --dst-type LOCAL -j "
+
+// owner says which chains one kind of syncer owns: those it may create,
+// and remove when it finds them unwanted (leftovers of an earlier run).
+type owner struct {
+	fixed    map[chainKey]bool
+	prefixes []chainKey // chain is a name prefix
+}
+
+func (o owner) owns(k chainKey) bool {
+	if o.fixed[k] {
+		return true
+	}
+	for _, p := range o.prefixes {
+		if p.table == k.table && strings.HasPrefix(k.chain, p.chain) {
+			return true
+		}
+	}
+	return false
+}
+
+var (
+	sandboxOwner = owner{fixed: map[chainKey]bool{
+		{"mangle", chainMarkPre}: true, {"mangle", chainMarkIn}: true, {"mangle", chainMarkOut}: true,
+		{"nat", chainSNAT}: true, {"nat", chainServices}: true, {"filter", chainReject}: true,
+	}, prefixes: []chainKey{{"nat", svcChainPrefix}}}
+	hostOwner = owner{fixed: map[chainKey]bool{
+		{"nat", chainIngress}: true, {"filter", chainIngress}: true, {"nat", chainIngressSNAT}: true,
+	}}
+	taskOwner = owner{fixed: map[chainKey]bool{{"nat", chainRedirect}: true}}
+)
+
+// svcChain names a service's chain: the prefix and 8 base32 characters of
+// the SHA-256 of its key (40 bits; the sandbox refuses a collision). The
+// name may change between versions: a full resync removes chains of ours
+// it does not want.
+func svcChain(key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return svcChainPrefix + base32.StdEncoding.EncodeToString(sum[:])[:8]
+}
+
+// comment makes s safe as an unquoted "-m comment --comment" argument, so
+// rules read back from iptables-save match what was written.
+func comment(s string) string {
+	if s == "" {
+		return "-"
+	}
+	b := []byte(s)
+	for i, c := range b {
+		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("-_./:@", c) >= 0
+		if !ok {
+			b[i] = '_'
+		}
+	}
+	if len(b) > 64 {
+		b = b[:64]
+	}
+	return string(b)
+}

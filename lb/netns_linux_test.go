@@ -1,0 +1,280 @@
+//go:build linux
+
+package lb
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/meshd/meshd/mesh/nsfile"
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// Tests in real network namespaces. They need root and iptables; with CI
+// set they fail rather than skip. Every namespace lives in a temporary
+// directory and is removed, with all its links and rules, even on failure.
+
+func needRoot(t testing.TB) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		if os.Getenv("CI") != "" {
+			t.Fatal("needs root (CI is set: failing, not skipping)")
+		}
+		t.Skip("needs root")
+	}
+}
+
+// newNamespaces makes fresh network namespaces with the given names and
+// returns their files.
+func newNamespaces(t testing.TB, names ...string) map[string]string {
+	t.Helper()
+	needRoot(t)
+	dir := t.TempDir()
+	if err := nsfile.PrepareDir(dir); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = unix.Unmount(dir, unix.MNT_DETACH) })
+	paths := map[string]string{}
+	for _, n := range names {
+		p := filepath.Join(dir, n)
+		t.Cleanup(func() {
+			if err := nsfile.Remove(p); err != nil {
+				t.Errorf("remove %s: %v", p, err)
+			}
+		})
+		if _, err := nsfile.Ensure(p); err != nil {
+			t.Fatal(err)
+		}
+		paths[n] = p
+	}
+	return paths
+}
+
+// kernelState is a namespace's iptables-save, parsed.
+func kernelState(t testing.TB, r Rules) saved {
+	t.Helper()
+	data, err := r.Save(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := parseSave(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// TestKernelSyncMatchesModel drives the real syncers in a namespace that
+// already holds someone else's rules, and after every step compares the
+// kernel's iptables-save with the FakeRules model given the same steps.
+// Removing everything must give back the namespace's original rules.
+func TestKernelSyncMatchesModel(t *testing.T) {
+	ns := newNamespaces(t, "sbox")["sbox"]
+	ctx := context.Background()
+	kernel := IPTables{NetNS: ns}
+	if err := kernel.Apply(ctx, []byte(foreignRules)); err != nil {
+		t.Fatal(err)
+	}
+	original := kernelState(t, kernel)
+	model := withForeignRules(t)
+
+	realDP, err := NewDataPlane(ModeIPTables, ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	modelDP, _, _, _ := newFakePlane(t, ModeIPTables)
+	modelDP.rules.rules = model
+	realHost, modelHost := NewHostSyncer(kernel), NewHostSyncer(model)
+	realTask, modelTask := NewTaskSyncer(kernel), NewTaskSyncer(model)
+
+	three := ingressSandbox(wwwIngress, apiIngress, dns2Ingress)
+	idle := ingressSandbox(wwwIngress, idleIngress)
+	steps := []struct {
+		name string
+		sb   Sandbox
+		host HostRules
+		task TaskRules
+	}{
+		{"full set", worldTwo.ingress, worldTwo.host, worldTwo.task},
+		{"add a service", three, worldTwo.host, worldTwo.task},
+		{"remove services", worldOne.ingress, worldOne.host, worldOne.task},
+		{"service without backend", idle, worldOne.host, worldOne.task},
+		{"remove everything", ingressSandbox(), HostRules{}, TaskRules{}},
+	}
+	for _, st := range steps {
+		for _, side := range []struct {
+			dp   DataPlane
+			host *HostSyncer
+			task *TaskSyncer
+		}{{realDP, realHost, realTask}, {modelDP, modelHost, modelTask}} {
+			if err := side.dp.Sync(ctx, st.sb); err != nil {
+				t.Fatalf("%s: %v", st.name, err)
+			}
+			if err := side.host.Sync(ctx, st.host); err != nil {
+				t.Fatalf("%s: host: %v", st.name, err)
+			}
+			if err := side.task.Sync(ctx, st.task); err != nil {
+				t.Fatalf("%s: task: %v", st.name, err)
+			}
+		}
+		got := kernelState(t, kernel)
+		if diff := cmp.Diff(kernelState(t, model), got); diff != "" {
+			t.Errorf("%s: kernel differs from the model (-model +kernel):\n%s", st.name, diff)
+		}
+		if _, ok := got["nat"][svcChain(wwwIngress.Key)]; ok != (len(st.sb.Services) > 0) {
+			t.Errorf("%s: chain of www present = %v, want %v", st.name, ok, !ok)
+		}
+	}
+	if diff := cmp.Diff(original, kernelState(t, kernel)); diff != "" {
+		t.Errorf("removing everything left a trace (-original +now):\n%s", diff)
+	}
+	var forward string
+	err = nsfile.Do(ns, func() error {
+		b, err := os.ReadFile("/proc/sys/net/ipv4/ip_forward")
+		forward = strings.TrimSpace(string(b))
+		return err
+	})
+	if err != nil || forward != "1" {
+		t.Errorf("ip_forward in the sandbox = %q, %v; want 1", forward, err)
+	}
+}
+
+// TestKernelEmptyNamespaceStaysClean: from an untouched namespace, a sync
+// and a removal leave no chain or rule at all.
+func TestKernelEmptyNamespaceStaysClean(t *testing.T) {
+	ns := newNamespaces(t, "sbox")["sbox"]
+	ctx := context.Background()
+	dp, err := NewDataPlane(ModeIPTables, ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustSync(t, dp, worldTwo.ingress)
+	mustSync(t, dp, ingressSandbox())
+	if err := NewHostSyncer(IPTables{NetNS: ns}).Sync(ctx, worldTwo.host); err != nil {
+		t.Fatal(err)
+	}
+	if err := NewHostSyncer(IPTables{NetNS: ns}).Sync(ctx, HostRules{}); err != nil {
+		t.Fatal(err) // a new syncer (a restarted agent) finds and removes the old rules
+	}
+	for table, chains := range kernelState(t, IPTables{NetNS: ns}) {
+		for chain, rules := range chains {
+			if !isBuiltin(table, chain) || len(rules) > 0 {
+				t.Errorf("left behind: %s/%s %q", table, chain, rules)
+			}
+		}
+	}
+}
+
+// link is a veth end to configure: its namespace, name, address.
+type link struct {
+	ns, name string
+	addr     netip.Prefix
+	gw       netip.Addr // default route, if valid
+	master   string     // bridge to enslave to
+}
+
+// addVeth makes a veth pair a (in a.ns) — b (in b.ns) and configures both.
+func addVeth(t *testing.T, a, b link) {
+	t.Helper()
+	h, err := nsfile.Handle(a.ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	peer, err := nsfile.Fd(b.ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+	veth := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: a.name}, PeerName: b.name, PeerNamespace: netlink.NsFd(int(peer))}
+	if err := h.LinkAdd(veth); err != nil {
+		t.Fatalf("add veth %s: %v", a.name, err)
+	}
+	configure(t, a)
+	configure(t, b)
+}
+
+func configure(t *testing.T, l link) {
+	t.Helper()
+	h, err := nsfile.Handle(l.ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	dev, err := h.LinkByName(l.name)
+	if err != nil {
+		t.Fatalf("find %s: %v", l.name, err)
+	}
+	if l.master != "" {
+		br, err := h.LinkByName(l.master)
+		if err == nil {
+			err = h.LinkSetMaster(dev, br)
+		}
+		if err != nil {
+			t.Fatalf("enslave %s to %s: %v", l.name, l.master, err)
+		}
+	}
+	if l.addr.IsValid() {
+		a := &netlink.Addr{IPNet: &net.IPNet{IP: l.addr.Addr().AsSlice(), Mask: net.CIDRMask(l.addr.Bits(), 32)}}
+		if err := h.AddrAdd(dev, a); err != nil {
+			t.Fatalf("address %s on %s: %v", l.addr, l.name, err)
+		}
+	}
+	if err := h.LinkSetUp(dev); err != nil {
+		t.Fatal(err)
+	}
+	if l.gw.IsValid() {
+		if err := h.RouteAdd(&netlink.Route{Gw: l.gw.AsSlice(), LinkIndex: dev.Attrs().Index}); err != nil {
+			t.Fatalf("default route via %s: %v", l.gw, err)
+		}
+	}
+}
+
+// serveName listens on port in ns and answers every connection with name.
+func serveName(t *testing.T, ns, name string, port int) {
+	t.Helper()
+	var ln net.Listener
+	err := nsfile.Do(ns, func() (err error) {
+		ln, err = net.Listen("tcp4", fmt.Sprintf(":%d", port))
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			fmt.Fprintln(c, name)
+			c.Close()
+		}
+	}()
+}
+
+// dial opens a connection from ns to addr and returns the first line.
+func dial(ns string, addr netip.AddrPort) (string, error) {
+	var line string
+	err := nsfile.Do(ns, func() error {
+		c, err := net.Dial("tcp4", addr.String())
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		buf := make([]byte, 64)
+		n, err := c.Read(buf)
+		line = strings.TrimSpace(string(buf[:n]))
+		return err
+	})
+	return line, err
+}

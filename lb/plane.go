@@ -1,0 +1,290 @@
+package lb
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/meshd/meshd/mesh/nsfile"
+)
+
+// DataPlane is the load balancing of one sandbox (ingress_sbox or an
+// lb_<net>), whichever the mechanism. Its methods may be called
+// concurrently (Table from the API while the agent syncs).
+type DataPlane interface {
+	// Sync makes the sandbox's load balancing match sb: marks, SNAT and
+	// the backends, and removes what is no longer wanted. It is
+	// idempotent, writes nothing when nothing changed, and repairs drift
+	// at least every DefaultFullResyncPeriod. A Sandbox without services
+	// removes everything of ours.
+	Sync(ctx context.Context, sb Sandbox) error
+	// Table is an "ipvsadm -Ln"-shaped view of what is programmed.
+	Table() (string, error)
+	// Close releases the plane's handles; it leaves the kernel as it is
+	// (the sandbox's namespace usually goes next).
+	Close() error
+}
+
+// Option changes how NewDataPlane reaches the kernel; tests use them to
+// plug in fakes.
+type Option func(*planeOptions)
+
+type planeOptions struct {
+	rules  Rules
+	ipvs   IPVS
+	sysctl func(key, value string) error
+}
+
+// WithRules makes the plane write rules through r instead of
+// iptables-restore inside the namespace.
+func WithRules(r Rules) Option { return func(o *planeOptions) { o.rules = r } }
+
+// WithIPVS makes the IPVS plane program v instead of the kernel's IPVS in
+// the namespace.
+func WithIPVS(v IPVS) Option { return func(o *planeOptions) { o.ipvs = v } }
+
+// WithSysctl makes the plane set sysctls ("net.ipv4.ip_forward", "1")
+// through set instead of /proc/sys inside the namespace.
+func WithSysctl(set func(key, value string) error) Option {
+	return func(o *planeOptions) { o.sysctl = set }
+}
+
+// Swarm's sysctls for a load-balancing sandbox. The vs.* ones exist only
+// where IPVS does.
+var (
+	forwardSysctls = [][2]string{{"net.ipv4.ip_forward", "1"}}
+	ipvsSysctls    = [][2]string{
+		{"net.ipv4.ip_forward", "1"},
+		{"net.ipv4.vs.conntrack", "1"},                 // let iptables (SNAT, conntrack) see IPVS connections
+		{"net.ipv4.vs.conn_reuse_mode", "0"},           // no 1 s stall when a client reuses a port
+		{"net.ipv4.vs.expire_nodest_conn", "1"},        // drop connections of a removed backend at once
+		{"net.ipv4.vs.expire_quiescent_template", "1"}, // weight 0 ends persistence too
+	}
+)
+
+// NewDataPlane returns the data plane mode (ModeIPVS or ModeIPTables; turn
+// ModeAuto into one with ChooseMode first) for the sandbox whose namespace
+// file is nsPath ("" = the caller's namespace). It touches nothing until
+// the first Sync, except that the IPVS plane opens its netlink socket.
+func NewDataPlane(mode Mode, nsPath string, opts ...Option) (DataPlane, error) {
+	if err := checkPlane(mode); err != nil {
+		return nil, err
+	}
+	o := planeOptions{}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.rules == nil {
+		o.rules = IPTables{NetNS: nsPath}
+	}
+	if o.sysctl == nil {
+		o.sysctl = func(key, value string) error { return setSysctl(nsPath, key, value) }
+	}
+	p := &plane{mode: mode, rules: newSyncer(o.rules, sandboxOwner), render: newSandboxRenderer(mode),
+		sysctl: o.sysctl, ipvs: o.ipvs}
+	if mode == ModeIPVS && p.ipvs == nil {
+		k, err := newKernelIPVS(nsPath)
+		if err != nil {
+			return nil, err
+		}
+		p.ipvs, p.closer = k, k
+	}
+	return p, nil
+}
+
+// setSysctl writes /proc/sys/<key> inside the namespace at nsPath.
+func setSysctl(nsPath, key, value string) error {
+	path := filepath.Join("/proc/sys", strings.ReplaceAll(key, ".", "/"))
+	write := func() error { return os.WriteFile(path, []byte(value), 0o644) }
+	var err error
+	if nsPath == "" {
+		err = write()
+	} else {
+		err = nsfile.Do(nsPath, write)
+	}
+	if err != nil {
+		return fmt.Errorf("set sysctl %s=%s in %q: %w", key, value, nsPath, err)
+	}
+	return nil
+}
+
+// plane is both data planes: they share the marks and the syncer; the
+// IPVS one has an IPVS table, the iptables one per-service DNAT chains.
+type plane struct {
+	mode   Mode
+	rules  *syncer
+	sysctl func(key, value string) error
+	ipvs   IPVS      // ModeIPVS only
+	closer io.Closer // the kernel IPVS handle, if we opened it
+
+	mu       sync.Mutex // guards the fields below
+	render   *sandboxRenderer
+	sysctlOK bool      // sysctls set since the last failure
+	ipvsOK   bool      // IPVS holds what the renderer last rendered
+	ipvsFull time.Time // when IPVS was last compared whole
+}
+
+var _ DataPlane = (*plane)(nil)
+
+func (p *plane) Sync(ctx context.Context, sb Sandbox) error {
+	if err := sb.validate(); err != nil {
+		return err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if err := p.sync(ctx, sb); err != nil {
+		p.sysctlOK, p.ipvsOK = false, false // look at everything again next time
+		return err
+	}
+	return nil
+}
+
+// sync sets the sysctls (once, and again after a failure), then for IPVS
+// the services and destinations, so that a new mark finds its service,
+// then the rules, then for IPVS removes the services no mark leads to.
+// IPVS is compared whole on the first sync, after a failure and every
+// full resync period; otherwise only services that changed are looked at.
+func (p *plane) sync(ctx context.Context, sb Sandbox) error {
+	if len(sb.Services) > 0 && !p.sysctlOK {
+		if err := p.setSysctls(); err != nil {
+			return err
+		}
+		p.sysctlOK = true
+	}
+	want, fresh, gone, err := p.render.rules(sb)
+	if err != nil {
+		return err
+	}
+	full := !p.ipvsOK || p.rules.due(p.ipvsFull)
+	if full {
+		fresh = sb.Services
+	}
+	if p.mode == ModeIPVS && len(fresh) > 0 {
+		if err := ensureIPVS(p.ipvs, fresh); err != nil {
+			return err
+		}
+	}
+	if _, err := p.rules.sync(ctx, want); err != nil {
+		return err
+	}
+	if p.mode == ModeIPVS && (full || gone) {
+		if err := removeStaleIPVS(p.ipvs, sb.Services); err != nil {
+			return err
+		}
+	}
+	p.ipvsOK = true
+	if full {
+		p.ipvsFull = p.rules.clock()
+	}
+	return nil
+}
+
+func (p *plane) setSysctls() error {
+	set := forwardSysctls
+	if p.mode == ModeIPVS {
+		set = ipvsSysctls
+	}
+	for _, kv := range set {
+		if err := p.sysctl(kv[0], kv[1]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Table prints the IPVS table, or for the iptables plane the same view of
+// what it programmed (all counters 0; draining backends with weight 0).
+func (p *plane) Table() (string, error) {
+	var b strings.Builder
+	if p.mode == ModeIPVS {
+		err := dumpIPVS(&b, p.ipvs)
+		return b.String(), err
+	}
+	mirror := NewFakeIPVS()
+	p.mu.Lock()
+	err := ensureIPVS(mirror, p.render.services())
+	p.mu.Unlock()
+	if err != nil {
+		return "", err
+	}
+	err = dumpIPVS(&b, mirror)
+	return b.String(), err
+}
+
+func (p *plane) Close() error {
+	if p.closer != nil {
+		return p.closer.Close()
+	}
+	return nil
+}
+
+// ensureIPVS adds or updates a fwmark service per wanted service, with
+// exactly its backends as destinations (port 0, Masq, the backend's
+// weight). It calls the kernel only for what differs.
+func ensureIPVS(v IPVS, want []Service) error {
+	svcs, err := v.Services()
+	if err != nil {
+		return err
+	}
+	for _, s := range want {
+		vs := VirtualService{FWMark: s.FWMark, Scheduler: defaultScheduler}
+		if !slices.Contains(svcs, vs) {
+			if err := v.EnsureService(vs); err != nil {
+				return err
+			}
+		}
+		var have []Destination
+		if slices.ContainsFunc(svcs, func(h VirtualService) bool { return h.FWMark == vs.FWMark }) {
+			if have, err = v.Destinations(vs); err != nil {
+				return err
+			}
+		}
+		weights := map[netip.Addr]int{}
+		for _, h := range have {
+			if h.Port == 0 {
+				weights[h.Addr] = h.Weight
+			}
+		}
+		wanted := map[netip.Addr]bool{}
+		for _, b := range s.Backends {
+			wanted[b.Addr] = true
+			if w, ok := weights[b.Addr]; ok && w == b.Weight {
+				continue
+			}
+			if err := v.EnsureDestination(vs, Destination{Addr: b.Addr, Weight: b.Weight}); err != nil {
+				return err
+			}
+		}
+		for _, h := range have {
+			if h.Port != 0 || !wanted[h.Addr] {
+				if err := v.RemoveDestination(vs, h); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// removeStaleIPVS removes the fwmark services no wanted service has.
+func removeStaleIPVS(v IPVS, want []Service) error {
+	have, err := v.Services()
+	if err != nil {
+		return err
+	}
+	for _, vs := range have {
+		if !slices.ContainsFunc(want, func(s Service) bool { return s.FWMark == vs.FWMark }) {
+			if err := v.RemoveService(vs); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}

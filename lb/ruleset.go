@@ -1,0 +1,281 @@
+package lb
+
+import (
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"strings"
+)
+
+// chainKey names a chain in a table.
+type chainKey struct{ table, chain string }
+
+// jump is a rule in a built-in chain that enters one of our chains.
+type jump struct{ table, from, rule string }
+
+// entry is a rule in a shared chain (MESH-PREROUTING, MESH-SERVICES, …).
+// Shared chains are sets: each entry is independent of the others, is
+// added with -A and removed with -D, so adding a service never flushes
+// them. A shared chain exists, with its jumps from built-in chains, while
+// it has entries.
+type entry struct{ table, chain, rule string }
+
+func (e entry) key() chainKey { return chainKey{e.table, e.chain} }
+
+// unit is the part of a namespace's rules that changes together: one
+// service, or the sandbox-wide SNAT, or all host rules. Units are values:
+// a renderer that reuses a *unit says "unchanged", and the syncer skips it.
+type unit struct {
+	entries []entry
+	// own are chains only this unit uses (a service's rotation), rewritten
+	// whole (declared, thus flushed, and refilled) when they change.
+	own map[chainKey][]string
+}
+
+// ruleset is the wanted state of one namespace: units by key (pure data).
+// Entries must be unique across units.
+type ruleset map[string]*unit
+
+// newUnit collects entries (without duplicates) and own chains.
+func newUnit() *unit { return &unit{own: map[chainKey][]string{}} }
+
+func (u *unit) add(table, chain, rule string) {
+	e := entry{table, chain, rule}
+	if !slices.Contains(u.entries, e) {
+		u.entries = append(u.entries, e)
+	}
+}
+
+// counts is the number of entries in each shared chain.
+type counts map[chainKey]int
+
+func (r ruleset) counts() counts {
+	c := counts{}
+	for _, u := range r {
+		for _, e := range u.entries {
+			c[e.key()]++
+		}
+	}
+	return c
+}
+
+// plan is what one payload does, per table.
+type plan map[string]*tableOps
+
+type tableOps struct {
+	ordered map[string]bool     // own chains: their rules keep their order
+	declare map[string]bool     // chains to create or flush
+	del     []string            // "-D CHAIN RULE"
+	add     map[string][]string // chain → rules to append, in order
+	ins     []string            // "-I CHAIN 1 RULE"
+	drop    []string            // "-X CHAIN"
+}
+
+func (p plan) table(t string) *tableOps {
+	if p[t] == nil {
+		p[t] = &tableOps{ordered: map[string]bool{}, declare: map[string]bool{}, add: map[string][]string{}}
+	}
+	return p[t]
+}
+
+func (p plan) appendRules(k chainKey, rules ...string) {
+	ops := p.table(k.table)
+	ops.add[k.chain] = append(ops.add[k.chain], rules...)
+}
+
+// addOwnChain declares k (creating or flushing it) and fills it in order.
+func (p plan) addOwnChain(k chainKey, rules []string) {
+	p.table(k.table).declare[k.chain] = true
+	p.table(k.table).ordered[k.chain] = true
+	p.appendRules(k, rules...)
+}
+
+// removeChain flushes (by declaring) and deletes k.
+func (p plan) removeChain(k chainKey) {
+	ops := p.table(k.table)
+	ops.declare[k.chain] = true
+	ops.drop = append(ops.drop, "-X "+k.chain)
+}
+
+func (p plan) deleteRule(k chainKey, rule string) {
+	p.table(k.table).del = append(p.table(k.table).del, "-D "+k.chain+" "+rule)
+}
+
+func (p plan) jumps(k chainKey, insert bool) {
+	for _, j := range hookJumps[k] {
+		if insert {
+			p.table(j.table).ins = append(p.table(j.table).ins, "-I "+j.from+" 1 "+j.rule)
+		} else {
+			p.table(j.table).del = append(p.table(j.table).del, "-D "+j.from+" "+j.rule)
+		}
+	}
+}
+
+// diffPlan is the incremental payload from have (applied last, with its
+// counts) to want, and the counts after it. Only units that are not the
+// very same *unit are looked at, so its cost follows what changed, not
+// how much there is: shared chains get -A and -D of single entries, own
+// chains are rewritten whole, and a shared chain is created (with its
+// jumps) when it gets its first entry and removed when it loses its last.
+func diffPlan(have, want ruleset, hc counts) (plan, counts) {
+	p, nc := plan{}, maps.Clone(hc)
+	var changed []string
+	for k, u := range want {
+		if have[k] != u {
+			changed = append(changed, k)
+		}
+	}
+	for k := range have {
+		if want[k] == nil {
+			changed = append(changed, k)
+		}
+	}
+	var dels []entry
+	for _, k := range changed {
+		h, w := have[k], want[k]
+		if h == nil {
+			h = newUnit()
+		}
+		if w == nil {
+			w = newUnit()
+		}
+		for _, e := range h.entries {
+			if !slices.Contains(w.entries, e) {
+				dels = append(dels, e)
+				nc[e.key()]--
+			}
+		}
+		for _, e := range w.entries {
+			if !slices.Contains(h.entries, e) {
+				p.appendRules(e.key(), e.rule)
+				nc[e.key()]++
+			}
+		}
+		for c := range h.own {
+			if _, ok := w.own[c]; !ok {
+				p.removeChain(c)
+			}
+		}
+		for c, rules := range w.own {
+			if old, ok := h.own[c]; !ok || !slices.Equal(old, rules) {
+				p.addOwnChain(c, rules)
+			}
+		}
+	}
+	for k := range nc {
+		before, after := hc[k] > 0, nc[k] > 0
+		switch {
+		case !before && after:
+			p.table(k.table).declare[k.chain] = true
+			p.jumps(k, true)
+		case before && !after:
+			p.removeChain(k)
+			p.jumps(k, false)
+		}
+		if nc[k] == 0 {
+			delete(nc, k)
+		}
+	}
+	for _, e := range dels {
+		if nc[e.key()] > 0 { // a chain that goes is flushed instead
+			p.deleteRule(e.key(), e.rule)
+		}
+	}
+	return p, nc
+}
+
+// fullPlan rebuilds everything: every wanted chain is declared (thus
+// flushed) and refilled, chains of ours the kernel holds but we do not want
+// are removed, and the jumps from built-in chains are made exactly the
+// wanted ones, once each, whatever was there.
+func fullPlan(observed saved, want ruleset, o owner) (plan, counts) {
+	p, wc := plan{}, want.counts()
+	chains := map[chainKey]bool{}
+	wantJumps := map[jump]bool{}
+	for _, u := range want {
+		for _, e := range u.entries {
+			p.table(e.table).declare[e.chain] = true
+			p.appendRules(e.key(), e.rule)
+			chains[e.key()] = true
+		}
+		for c, rules := range u.own {
+			p.addOwnChain(c, rules)
+			chains[c] = true
+		}
+	}
+	for k := range wc {
+		for _, j := range hookJumps[k] {
+			wantJumps[j] = true
+		}
+	}
+	for _, k := range observed.chainKeys() {
+		if o.owns(k) && !chains[k] {
+			p.removeChain(k)
+		}
+	}
+	kept := map[jump]bool{}
+	for _, j := range observed.builtinRules() {
+		if !o.owns(chainKey{j.table, jumpTarget(j.rule)}) {
+			continue
+		}
+		if wantJumps[j] && !kept[j] {
+			kept[j] = true
+			continue
+		}
+		p.table(j.table).del = append(p.table(j.table).del, "-D "+j.from+" "+j.rule)
+	}
+	for j := range wantJumps {
+		if !kept[j] {
+			p.table(j.table).ins = append(p.table(j.table).ins, "-I "+j.from+" 1 "+j.rule)
+		}
+	}
+	return p, wc
+}
+
+// write renders p as iptables-restore input: tables in name order, each
+// with its declarations, deletions, appends (by chain), inserts and chain
+// deletions, then COMMIT. That order is always valid: a chain is declared
+// before anything jumps to it and deleted after the last jump to it is.
+// Shared chains' entries are sorted; own chains keep their order. An empty
+// plan writes nothing.
+func (p plan) write(w io.Writer) error {
+	var b strings.Builder
+	for _, t := range slices.Sorted(maps.Keys(p)) {
+		ops := p[t]
+		if len(ops.declare)+len(ops.del)+len(ops.add)+len(ops.ins)+len(ops.drop) == 0 {
+			continue
+		}
+		fmt.Fprintf(&b, "*%s\n", t)
+		for _, c := range slices.Sorted(maps.Keys(ops.declare)) {
+			fmt.Fprintf(&b, ":%s - [0:0]\n", c)
+		}
+		slices.Sort(ops.del)
+		for _, l := range ops.del {
+			b.WriteString(l + "\n")
+		}
+		for _, c := range slices.Sorted(maps.Keys(ops.add)) {
+			rules := ops.add[c]
+			if !ops.ordered[c] {
+				slices.Sort(rules)
+			}
+			for _, r := range rules {
+				fmt.Fprintf(&b, "-A %s %s\n", c, r)
+			}
+		}
+		slices.Sort(ops.ins)
+		slices.Sort(ops.drop)
+		for _, l := range append(ops.ins, ops.drop...) {
+			b.WriteString(l + "\n")
+		}
+		b.WriteString("COMMIT\n")
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func (p plan) bytes() []byte {
+	var b strings.Builder
+	_ = p.write(&b)
+	return []byte(b.String())
+}

@@ -1,0 +1,140 @@
+package lb
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+)
+
+// DefaultFullResyncPeriod is how often a syncer rebuilds everything from
+// what iptables-save shows even when nothing changed, so that rules lost to
+// a firewall reload or a hand edit come back (docker/cli#2274). A full
+// resync is one iptables-save and one iptables-restore.
+const DefaultFullResyncPeriod = time.Minute
+
+// syncer keeps one namespace's chains of one kind (owner) in step with a
+// wanted ruleset, kube-proxy style: it remembers what it applied and writes
+// only the difference, in one Apply. After a failure, on its first run and
+// every fullPeriod it does a full resync instead: it reads the namespace
+// (Save), then declares (thus flushes) and rebuilds every chain of ours,
+// removes chains of ours it does not want, and makes the jumps from
+// built-in chains exactly the wanted ones.
+type syncer struct {
+	rules      Rules
+	owner      owner
+	fullPeriod time.Duration    // 0: DefaultFullResyncPeriod
+	now        func() time.Time // nil: time.Now
+
+	mu       sync.Mutex // guards the fields below
+	have     ruleset    // what the last successful Apply left
+	counts   counts     // entries per shared chain in have
+	needFull bool       // the next sync is a full resync
+	lastFull time.Time
+}
+
+func newSyncer(r Rules, o owner) *syncer {
+	return &syncer{rules: r, owner: o, have: ruleset{}, counts: counts{}, needFull: true}
+}
+
+// sync makes the namespace hold want. It returns whether it did a full
+// resync.
+func (s *syncer) sync(ctx context.Context, want ruleset) (full bool, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	full = s.needFull || s.due(s.lastFull)
+	var (
+		p  plan
+		nc counts
+	)
+	if full {
+		data, err := s.rules.Save(ctx)
+		if err != nil {
+			s.needFull = true
+			return full, err
+		}
+		observed, err := parseSave(data)
+		if err != nil {
+			s.needFull = true
+			return full, err
+		}
+		p, nc = fullPlan(observed, want, s.owner)
+	} else {
+		p, nc = diffPlan(s.have, want, s.counts)
+	}
+	if payload := p.bytes(); len(payload) > 0 {
+		if err := s.rules.Apply(ctx, payload); err != nil {
+			s.needFull = true // the kernel may hold part of it: look next time
+			return full, fmt.Errorf("apply rules: %w", err)
+		}
+	}
+	s.have, s.counts = want, nc
+	if full {
+		s.needFull, s.lastFull = false, s.clock()
+	}
+	return full, nil
+}
+
+func (s *syncer) clock() time.Time {
+	if s.now != nil {
+		return s.now()
+	}
+	return time.Now()
+}
+
+// due reports whether a full resync last done at last is due again.
+func (s *syncer) due(last time.Time) bool {
+	period := s.fullPeriod
+	if period == 0 {
+		period = DefaultFullResyncPeriod
+	}
+	return s.clock().Sub(last) >= period
+}
+
+// HostSyncer keeps the node's own namespace in step with [HostRules]:
+// nat and filter MESH-INGRESS and nat MESH-INGRESS-SNAT, with their jumps.
+// Its methods may be called concurrently.
+type HostSyncer struct{ s *syncer }
+
+// NewHostSyncer returns a HostSyncer writing through r (nil: iptables in
+// the caller's namespace). It writes nothing until Sync.
+func NewHostSyncer(r Rules) *HostSyncer {
+	if r == nil {
+		r = IPTables{}
+	}
+	return &HostSyncer{newSyncer(r, hostOwner)}
+}
+
+// Sync makes the host rules match h. A zero HostRules removes every chain
+// and jump it owns. The caller sets net.ipv4.conf.mesh_gwbridge.route_localnet=1
+// so that connections to localhost can be DNATed.
+func (h *HostSyncer) Sync(ctx context.Context, want HostRules) error {
+	if err := want.validate(); err != nil {
+		return err
+	}
+	_, err := h.s.sync(ctx, hostRules(want))
+	return err
+}
+
+// TaskSyncer keeps one task sandbox's nat MESH-REDIRECT in step with
+// [TaskRules]. Its methods may be called concurrently.
+type TaskSyncer struct{ s *syncer }
+
+// NewTaskSyncer returns a TaskSyncer writing through r, typically
+// IPTables{NetNS: <task sandbox file>}. It writes nothing until Sync.
+func NewTaskSyncer(r Rules) *TaskSyncer {
+	if r == nil {
+		r = IPTables{}
+	}
+	return &TaskSyncer{newSyncer(r, taskOwner)}
+}
+
+// Sync makes the task's redirects match t. A zero TaskRules removes them.
+// Other rules in the sandbox (the DNS DNAT) are left alone.
+func (t *TaskSyncer) Sync(ctx context.Context, want TaskRules) error {
+	if err := want.validate(); err != nil {
+		return err
+	}
+	_, err := t.s.sync(ctx, taskRules(want))
+	return err
+}

@@ -1,0 +1,150 @@
+package lb
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"strings"
+	"testing"
+)
+
+// Services of the traced node, besides www, api and web of the fixtures:
+// idle publishes 9999 and has a VIP on ovnet but no task; dns publishes
+// 5353/udp.
+var (
+	idleIngress = Service{Key: "idle/ingress", Name: "idle", FWMark: 0x104, Ports: []Port{{"tcp", 9999, 80}}}
+	idleLB      = Service{Key: "idle/ovnet", Name: "idle", FWMark: 0x105, VIP: addr("10.0.0.11")}
+	dns2Ingress = Service{Key: "dns/ingress", Name: "dns", FWMark: 0x106, Ports: []Port{{"udp", 5353, 53}},
+		Backends: backends("10.255.0.8")}
+)
+
+// newFakeNode programs one node through the real syncers and data planes
+// over fakes, and returns its namespaces for the tracer: the host, the
+// ingress sandbox and lb_ovnet (data plane mode), task www.1 (10.255.0.5,
+// 10.0.0.3, redirect 8888→80) and task web.1 (mode=host 8080:80 at
+// 172.18.0.5). Other tasks are on other nodes.
+func newFakeNode(t *testing.T, mode Mode) traceNet {
+	t.Helper()
+	ctx := context.Background()
+	host := &traceNS{name: "host", rules: NewFakeRules(), local: []netip.Addr{nodeIP, addr("127.0.0.1"), addr("172.18.0.1")},
+		ifaces: map[netip.Prefix]iface{netip.MustParsePrefix("172.18.0.0/16"): {GatewayBridgeName, addr("172.18.0.1")}}}
+	hr := HostRules{IngressGW: ingressGW, Published: []Port{{"tcp", 8888, 80}, {"tcp", 9999, 80}, {"udp", 5353, 53}},
+		HostPorts: []HostPort{{Port{"tcp", 8080, 80}, webTaskGW}}}
+	if err := NewHostSyncer(host.rules).Sync(ctx, hr); err != nil {
+		t.Fatal(err)
+	}
+	sandbox := func(name string, sb Sandbox) *traceNS {
+		dp, rules, ipvs, _ := newFakePlane(t, mode)
+		mustSync(t, dp, sb)
+		ns := &traceNS{name: name, rules: rules, local: []netip.Addr{sb.OwnAddr}}
+		if mode == ModeIPVS {
+			ns.ipvs = ipvs
+		}
+		for _, s := range sb.Services {
+			if s.VIP.IsValid() {
+				ns.local = append(ns.local, s.VIP)
+			}
+		}
+		return ns
+	}
+	ingress := sandbox("ingress_sbox", ingressSandbox(wwwIngress, idleIngress, dns2Ingress))
+	ingress.local = append(ingress.local, ingressGW)
+	lb := sandbox("lb_ovnet", lbSandbox(wwwLB, webLB, idleLB))
+	www1 := &traceNS{name: "www.1", rules: NewFakeRules(), task: true,
+		local: []netip.Addr{addr("10.255.0.5"), addr("10.0.0.3"), addr("172.18.0.3")}}
+	if err := NewTaskSyncer(www1.rules).Sync(ctx, worldOne.task); err != nil {
+		t.Fatal(err)
+	}
+	web1 := &traceNS{name: "web.1", task: true, local: []netip.Addr{webTaskGW, addr("10.0.0.8")}}
+	return traceNet{host, ingress, lb, www1, web1}
+}
+
+func TestTrace(t *testing.T) {
+	tests := []struct {
+		name     string
+		src      netip.Addr
+		proto    string
+		dst      netip.Addr
+		port     uint16
+		out      string
+		want     []string // substrings of some match
+		wantNone []string // substrings of no match
+	}{
+		{name: "external to published port", src: extClient, proto: "tcp", dst: nodeIP, port: 8888,
+			out:  "10.255.0.5:80, 10.255.0.6:8888",
+			want: []string{"host nat/MESH-INGRESS", "ingress_sbox mangle/MESH-PREROUTING", "SNAT --to-source 10.255.0.2", "www.1 nat/MESH-REDIRECT"}},
+		{name: "localhost to published port", src: addr("127.0.0.1"), proto: "tcp", dst: addr("127.0.0.1"), port: 8888,
+			out:  "10.255.0.5:80, 10.255.0.6:8888",
+			want: []string{"host nat/MESH-INGRESS-SNAT", "MASQUERADE"}},
+		{name: "published udp", src: extClient, proto: "udp", dst: nodeIP, port: 5353,
+			out: "10.255.0.8:5353"},
+		{name: "tcp to the udp port", src: extClient, proto: "tcp", dst: nodeIP, port: 5353,
+			out: "host 192.168.0.10:5353"},
+		{name: "VIP from a task", src: addr("10.0.0.3"), proto: "tcp", dst: addr("10.0.0.2"), port: 80,
+			out:  "10.0.0.3:80, 10.0.0.4:80",
+			want: []string{"lb_ovnet", "SNAT --to-source 10.0.0.6"}},
+		{name: "host-mode port keeps the client address", src: extClient, proto: "tcp", dst: nodeIP, port: 8080,
+			out:      "172.18.0.5:80",
+			want:     []string{"DNAT --to-destination 172.18.0.5:80"},
+			wantNone: []string{"-j SNAT", "-j MASQUERADE", "ingress_sbox"}},
+		{name: "published port without backend", src: extClient, proto: "tcp", dst: nodeIP, port: 9999,
+			out: "REJECT"},
+		{name: "VIP without backend", src: addr("10.0.0.3"), proto: "tcp", dst: addr("10.0.0.11"), port: 80,
+			out: "REJECT"},
+		{name: "unpublished port stays on the host", src: extClient, proto: "tcp", dst: nodeIP, port: 22,
+			out: "host 192.168.0.10:22", wantNone: []string{"DNAT"}},
+	}
+	for _, mode := range []Mode{ModeIPTables, ModeIPVS} {
+		node := newFakeNode(t, mode)
+		for _, tt := range tests {
+			t.Run(string(mode)+"/"+tt.name, func(t *testing.T) {
+				matches, out := tracePacket(t, node, tt.src, tt.proto, tt.dst, tt.port)
+				all := strings.Join(matches, "\n")
+				if out != tt.out {
+					t.Errorf("out = %q, want %q; matches:\n%s", out, tt.out, all)
+				}
+				for _, w := range tt.want {
+					if !strings.Contains(all, w) {
+						t.Errorf("no match contains %q; matches:\n%s", w, all)
+					}
+				}
+				for _, w := range tt.wantNone {
+					if strings.Contains(all, w) {
+						t.Errorf("a match contains %q; matches:\n%s", w, all)
+					}
+				}
+			})
+		}
+	}
+}
+
+// recordingT is a fataler that stops the trace like t.Fatalf would.
+type recordingT struct{ msg string }
+
+func (*recordingT) Helper() {}
+func (r *recordingT) Fatalf(format string, args ...any) {
+	r.msg = fmt.Sprintf(format, args...)
+	panic(r)
+}
+
+func TestTraceRefusesUnknownShapes(t *testing.T) {
+	rules := NewFakeRules()
+	payload := "*nat\n:MESH-INGRESS - [0:0]\n-A MESH-INGRESS -p tcp -m tcp --dport 80 -j DNAT --to-destination 10.1.1.1\n" +
+		"-I PREROUTING 1 -j MESH-INGRESS\nCOMMIT\n"
+	if err := rules.Apply(context.Background(), []byte(payload)); err != nil {
+		t.Fatal(err)
+	}
+	node := traceNet{{name: "host", rules: rules, local: []netip.Addr{nodeIP}}}
+	rec := &recordingT{}
+	func() {
+		defer func() {
+			if r := recover(); r != nil && r != rec {
+				panic(r)
+			}
+		}()
+		tracePacket(rec, node, extClient, "tcp", nodeIP, 80)
+	}()
+	if !strings.Contains(rec.msg, "unknown rule shape") {
+		t.Errorf("tracer said %q, want it to refuse the unknown shape", rec.msg)
+	}
+}
