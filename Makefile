@@ -5,7 +5,7 @@ PREFIX  ?= /usr/local
 NODES   ?= 3
 GOFLAGS ?=
 
-.PHONY: all build deps install lab lab-down test vet unit bench-gossip bench-overlay clean
+.PHONY: all build deps install lab lab-down test vet unit bench-gossip bench-overlay bench-mesh clean
 
 all: build
 
@@ -22,14 +22,18 @@ install: build
 
 lab: deps install
 	meshctl lab up --nodes $(NODES)
-	@echo
-	@echo '$$ meshctl --node node1 node ls'
-	@meshctl --node node1 node ls
-	@echo
-	@echo '$$ meshctl --node node2 node ls'
-	@meshctl --node node2 node ls
-	@echo
-	@echo 'Try: meshctl lab exec node1 -- ip -br addr ; meshctl --node node1 swarm join-token ; meshctl lab down'
+	@echo; echo '$$ meshctl --node node1 node ls'; meshctl --node node1 node ls
+	@echo; echo '$$ meshctl --node node1 network create --driver overlay ovnet'
+	@meshctl --node node1 network inspect ovnet >/dev/null 2>&1 || meshctl --node node1 network create --driver overlay ovnet
+	@echo; echo '$$ meshctl --node node1 service create --name www --replicas 2 --network ovnet --publish 8888:80 whoami'
+	@meshctl --node node1 service inspect www >/dev/null 2>&1 || meshctl --node node1 service create --name www --replicas 2 --network ovnet --publish 8888:80 whoami
+	@echo; echo '$$ meshctl --node node1 service ps www'; meshctl --node node1 service ps www
+	@for ip in 192.168.33.10 192.168.33.11 192.168.33.12; do \
+	  echo; echo "$$ curl $$ip:8888   # from the client namespace, twice"; \
+	  meshctl lab exec client -- curl -s $$ip:8888 | head -3; meshctl lab exec client -- curl -s $$ip:8888 | head -1; done
+	@echo; echo '$$ meshctl --node node1 lb ls'; meshctl --node node1 lb ls
+	@echo; echo 'Next: meshctl lab exec node1 -- nsenter --net=/var/run/meshd/netns/ingress_sbox iptables -t mangle -nvL'
+	@echo '      meshctl --node node1 exec www.1 -- nslookup www ; meshctl lab down'
 
 lab-down:
 	meshctl lab down
@@ -54,3 +58,19 @@ clean:
 # TCP throughput task to task over VXLAN vs node to node on the underlay.
 bench-overlay: build
 	$(GO) test -run '^$$' -bench OverlayThroughput -benchtime 3x -timeout 10m ./mesh/e2e/
+
+# ---------------------------------------------------------------------------
+# VM suite: the lab e2e tests inside a stock Debian cloud kernel under qemu
+# (software emulation), where IPVS exists. The kernel package is downloaded
+# once into .cache/vm (git-ignored); see vm/build.sh and vm/run.sh.
+# Knobs (environment or make VAR=...): VM_TIMEOUT (seconds, default 900),
+# VM_TEST_RUN (-test.run pattern), VM_TEST_ARGS, VM_DEBUG_CMD, VM_MEM,
+# VM_SMP, VM_ACCEL (tcg; kvm hangs on these machines), VM_KERNEL_PKG.
+.PHONY: test-vm
+test-vm: deps build
+	GO="$(GO)" BIN="$(BIN)" vm/build.sh
+	vm/run.sh
+
+# Requests/s through the routing mesh vs straight to the task vs a userspace proxy.
+bench-mesh: build
+	$(GO) test -run '^$$' -bench 'BenchmarkMesh$$' -benchtime 3x -timeout 10m ./mesh/e2e/

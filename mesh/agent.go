@@ -8,11 +8,13 @@ import (
 	"net/netip"
 	"path/filepath"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/meshd/meshd/ipam"
 	"github.com/meshd/meshd/lb"
 	"github.com/meshd/meshd/mesh/api"
+	"github.com/meshd/meshd/mesh/dns"
 	"github.com/meshd/meshd/mesh/nsfile"
 	"github.com/meshd/meshd/overlay"
 )
@@ -34,6 +36,8 @@ type localTask struct {
 	sandbox string // network namespace file
 	gwVeth  string // host end of the gateway veth, "" when internal only
 	gwAddr  netip.Addr
+	rules   *lb.TaskSyncer // the task's REDIRECTs
+	dns     *dns.Resolver  // its embedded DNS
 	cancel  context.CancelFunc
 	done    chan struct{}
 }
@@ -50,6 +54,22 @@ type agent struct {
 	nets   map[string]api.Network // overlay networks built here
 	wake   chan struct{}
 	frozen bool // the manager is away: keep what runs
+
+	dns       *dns.Server
+	ingressGW netip.Addr            // the ingress sandbox's address on mesh_gwbridge
+	sboxes    map[string]*lbSandbox // by network ID
+	host      *lb.HostSyncer
+	marks     map[string]uint32 // fwmark by service/network key
+	nextMark  uint32
+
+	mu     sync.Mutex // guards the field below, read by the API
+	planes []planeView
+}
+
+// planeView is a sandbox's data plane as the API shows it.
+type planeView struct {
+	sandbox, network string
+	plane            lb.DataPlane
 }
 
 func (d *Daemon) nsDir() string { return d.path("netns") }
@@ -71,9 +91,25 @@ func newAgent(d *Daemon) (*agent, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gateway bridge pool %s: %w", subnet, err)
 	}
+	// The ingress sandbox takes the first address after the bridge's
+	// (172.18.0.2), before any task, as in Swarm.
+	ingressGW, err := gwIPs.Allocate(gwIPs.Gateway().Next())
+	if err != nil {
+		return nil, fmt.Errorf("gateway bridge: reserve the ingress sandbox address: %w", err)
+	}
 	a := &agent{d: d, ov: ov, gwIPs: gwIPs, nsDir: d.nsDir(), tasks: map[string]*localTask{},
 		nets: map[string]api.Network{}, wake: make(chan struct{}, 1),
-		gw: &lb.GatewayBridge{Subnet: subnet, Gateway: gwIPs.Gateway(), MTU: 1500}}
+		gw:        &lb.GatewayBridge{Subnet: subnet, Gateway: gwIPs.Gateway(), MTU: 1500},
+		ingressGW: ingressGW, sboxes: map[string]*lbSandbox{}, host: lb.NewHostSyncer(lb.IPTables{}),
+		marks: map[string]uint32{}, nextMark: firstFWMark}
+	dcfg := dns.DefaultConfig()
+	dcfg.Upstreams, dcfg.Logger = d.cfg.DNSUpstreams, d.log.With("component", "dns")
+	if d.cfg.DNSTTL > 0 {
+		dcfg.TTL = d.cfg.DNSTTL
+	}
+	if a.dns, err = dns.New(dcfg); err != nil {
+		return nil, fmt.Errorf("embedded dns: %w", err)
+	}
 	return a, nil
 }
 
@@ -114,7 +150,7 @@ func (a *agent) run(ctx context.Context) {
 	if err := a.gw.Ensure(ctx); err != nil {
 		a.d.log.Error("gateway bridge", "err", err)
 	}
-	for _, table := range []string{tableTasks, tableNetworks, tableOverlayPeer, tableNodes} {
+	for _, table := range []string{tableTasks, tableNetworks, tableServices, tableOverlayPeer, tableEndpoints, tableNodes} {
 		ch := a.d.db.Watch(ctx, table)
 		go func() {
 			for range ch {
@@ -213,6 +249,9 @@ func (a *agent) reconcile(ctx context.Context) {
 		}
 	}
 	for id, t := range desired {
+		if _, ok := st.Services[t.ServiceID]; !ok || !networksReady(t, needed) {
+			continue // its service or network has not reached this node's tables yet
+		}
 		if _, ok := a.tasks[id]; !ok {
 			if err := a.startTask(ctx, t, st); err != nil {
 				a.d.log.Error("start task", "task", t.Name(), "err", err)
@@ -225,6 +264,8 @@ func (a *agent) reconcile(ctx context.Context) {
 			a.d.log.Error("program peers", "network", n.Name, "err", err)
 		}
 	}
+	a.reconcileLB(ctx, st, needed)
+	a.dns.SetTable(a.dnsTable(st))
 	for id, n := range a.nets {
 		if _, ok := needed[id]; !ok && !a.frozen {
 			if err := a.ov.RemoveNetwork(id); err != nil {
@@ -234,6 +275,16 @@ func (a *agent) reconcile(ctx context.Context) {
 			delete(a.nets, id)
 		}
 	}
+}
+
+// networksReady says whether every network of t is built here.
+func networksReady(t api.Task, built map[string]api.Network) bool {
+	for _, tn := range t.Networks {
+		if _, ok := built[tn.NetworkID]; !ok {
+			return false
+		}
+	}
+	return true
 }
 
 // neededNetworks: the ingress network always, and every network a local
@@ -313,6 +364,13 @@ func (a *agent) teardown() {
 	for _, lt := range a.tasks {
 		a.stopTask(lt)
 	}
+	for _, sb := range a.sboxes {
+		a.removeLBSandbox(sb)
+	}
+	if err := a.host.Sync(context.Background(), lb.HostRules{}); err != nil {
+		a.d.log.Warn("remove host rules", "err", err)
+	}
+	_ = a.dns.Close()
 	for id := range a.nets {
 		if err := a.ov.RemoveNetwork(id); err != nil {
 			a.d.log.Warn("remove overlay network", "network_id", id, "err", err)

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/meshd/meshd/lb"
 	"github.com/meshd/meshd/mesh/api"
 	"github.com/meshd/meshd/mesh/nsfile"
 	"github.com/meshd/meshd/mesh/task"
@@ -26,7 +27,7 @@ func (a *agent) startTask(ctx context.Context, t api.Task, st State) (err error)
 	lt := &localTask{spec: t, sandbox: filepath.Join(a.nsDir, t.Hostname()), done: make(chan struct{})}
 	defer func() {
 		if err != nil {
-			a.removeSandbox(lt)
+			a.removeTaskSandbox(lt)
 		}
 	}()
 	if _, err := nsfile.Ensure(lt.sandbox); err != nil {
@@ -41,6 +42,10 @@ func (a *agent) startTask(ctx context.Context, t api.Task, st State) (err error)
 		if err := a.attachGateway(lt, len(t.Networks)); err != nil {
 			return err
 		}
+	}
+	lt.rules = lb.NewTaskSyncer(lb.IPTables{NetNS: lt.sandbox})
+	if err := a.attachDNS(lt, st); err != nil {
+		return err
 	}
 	dir := a.taskDir(t)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -77,7 +82,7 @@ func endpointRecords(t api.Task, st State) map[string]endpointRecord {
 	svc := st.Services[t.ServiceID]
 	out := map[string]endpointRecord{}
 	for _, tn := range t.Networks {
-		rec := endpointRecord{Name: t.Name() + "." + t.ID, Service: svc.Name, ServiceID: svc.ID,
+		rec := endpointRecord{Name: t.Name() + "." + t.ID, Service: t.ServiceName, ServiceID: t.ServiceID,
 			IP: addrOf(tn.Addr)}
 		for _, v := range svc.Endpoint.VirtualIPs {
 			if v.NetworkID == tn.NetworkID {
@@ -191,7 +196,7 @@ func (a *agent) stopTask(lt *localTask) {
 		<-lt.done
 	}
 	a.withdraw(lt.spec)
-	a.removeSandbox(lt)
+	a.removeTaskSandbox(lt)
 	if err := a.d.db.Delete(tableTaskStatus, "", lt.spec.ID); err != nil {
 		a.d.log.Warn("forget task status", "task", lt.spec.Name(), "err", err)
 	}
@@ -200,7 +205,7 @@ func (a *agent) stopTask(lt *localTask) {
 }
 
 // removeSandbox undoes what startTask built; each step tolerates absence.
-func (a *agent) removeSandbox(lt *localTask) {
+func (a *agent) removeTaskSandbox(lt *localTask) {
 	for _, tn := range lt.spec.Networks {
 		if err := a.d.db.Delete(tableOverlayPeer, tn.NetworkID, lt.spec.ID); err != nil {
 			a.d.log.Debug("withdraw peer", "task", lt.spec.Name(), "err", err)

@@ -36,6 +36,8 @@ type UserConfig struct {
 	DataPathPort  int
 	LBMode        string
 	JoinTimeout   time.Duration
+	DNSUpstreams  []string
+	DNSTTL        time.Duration
 }
 
 // Config is the checked configuration of one meshd.
@@ -62,6 +64,11 @@ type Config struct {
 	// JoinTimeout bounds how long a joining node retries an unreachable
 	// manager before giving up. Zero means 10 s.
 	JoinTimeout time.Duration
+	// DNSUpstreams are where the embedded DNS forwards names it does not
+	// know. Empty means the node's /etc/resolv.conf.
+	DNSUpstreams []netip.AddrPort
+	// DNSTTL is the TTL of the embedded DNS's own answers; zero is 600 s.
+	DNSTTL time.Duration
 	// GossipPort overrides DefaultGossipPort (tests).
 	GossipPort int
 	// Logger receives the daemon's structured logs; nil discards them.
@@ -113,6 +120,21 @@ func (u UserConfig) ToConfig() (Config, error) {
 	if c.JoinTimeout == 0 {
 		c.JoinTimeout = 10 * time.Second
 	}
+	for _, s := range u.DNSUpstreams {
+		hp, err := hostPort(s, 53)
+		if err != nil {
+			return c, fmt.Errorf("--dns-upstream: %w", err)
+		}
+		ap, err := netip.ParseAddrPort(hp)
+		if err != nil {
+			return c, fmt.Errorf("--dns-upstream %q: want an IP address[:port]", s)
+		}
+		c.DNSUpstreams = append(c.DNSUpstreams, ap)
+	}
+	if u.DNSTTL < 0 {
+		return c, fmt.Errorf("--dns-ttl %s: must not be negative", u.DNSTTL)
+	}
+	c.DNSTTL = u.DNSTTL
 	return c, nil
 }
 

@@ -56,6 +56,7 @@ type Daemon struct {
 	id    identity
 	store *Store // manager only
 	db    *gossip.DB
+	agent *agent
 
 	// storeChanged wakes the manager's publisher after a write, so a
 	// change reaches the tables at once rather than on the next tick.
@@ -102,6 +103,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	d.agent = ag
 	agentDone := make(chan struct{})
 	go func() {
 		defer close(agentDone)

@@ -22,6 +22,9 @@ func (d *Daemon) localHandler() http.Handler {
 	mux.HandleFunc("GET /v1/swarm/join-token", d.handleJoinToken)
 	d.objectRoutes(mux)
 	mux.HandleFunc("GET /v1/namespaces", d.handleNamespaces)
+	mux.HandleFunc("GET /v1/lb", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, d.agent.lbTables())
+	})
 	d.writeRoutes(mux, d.managerOrForward)
 	return mux
 }

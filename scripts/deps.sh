@@ -6,7 +6,7 @@ need=(
   ip:iproute2 bridge:iproute2 iptables:iptables iptables-restore:iptables
   nsenter:util-linux unshare:util-linux curl:curl ping:iputils-ping
   tcpdump:tcpdump pgrep:procps modprobe:kmod iperf3:iperf3 wget:wget
-  dig:dnsutils nslookup:dnsutils
+  dig:dnsutils nslookup:dnsutils wrk:wrk dnsmasq:dnsmasq-base
   qemu-system-x86_64:qemu-system-x86 busybox:busybox-static cpio:cpio
   ipvsadm:ipvsadm depmod:kmod timeout:coreutils
 )

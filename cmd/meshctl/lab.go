@@ -49,7 +49,9 @@ func runLabUp(ctx context.Context, c *cli, opts labUpOptions) error {
 	defer cancel()
 	l, err := lab.Up(ctx, lab.Options{
 		Prefix: c.labPrefix, Root: c.labRoot, Nodes: opts.nodes, MeshdPath: meshd,
-		ExtraArgs: []string{"--lb-mode", opts.lbMode},
+		// The lab's "outside world" DNS is the client namespace: no real
+		// resolver is ever asked from inside a lab.
+		ExtraArgs: []string{"--lb-mode", opts.lbMode, "--dns-upstream", "192.168.33.1"},
 		WaitReady: lab.WaitNodes(200*time.Millisecond, nodeSeesAll(opts.nodes)),
 	})
 	if errors.Is(err, lab.ErrAlreadyUp) {

@@ -39,6 +39,8 @@ func run(args []string) error {
 	fs.IntVar(&u.DataPathPort, "data-path-port", mesh.DefaultDataPathPort, "VXLAN UDP port (1024-49151)")
 	fs.StringVar(&u.LBMode, "lb-mode", "auto", "data plane: auto, ipvs or iptables")
 	fs.DurationVar(&u.JoinTimeout, "join-timeout", 0, "how long to retry an unreachable manager (default 10s)")
+	fs.StringArrayVar(&u.DNSUpstreams, "dns-upstream", nil, "where the embedded DNS forwards other names, IP[:port] (repeatable; default: /etc/resolv.conf)")
+	fs.DurationVar(&u.DNSTTL, "dns-ttl", 0, "TTL of the embedded DNS's answers (default 600s)")
 	fs.BoolVar(&debug, "debug", false, "log at debug level")
 	fs.BoolVar(&version, "version", false, "print the version and exit")
 	// Errors are one line; the usage only on --help.

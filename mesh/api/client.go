@@ -225,3 +225,10 @@ func (c *Client) Namespaces(ctx context.Context) ([]Namespace, error) {
 	err := c.do(ctx, http.MethodGet, "/v1/namespaces", nil, &out)
 	return out, err
 }
+
+// LBTables returns the load-balancing tables of the answering node.
+func (c *Client) LBTables(ctx context.Context) ([]LBTable, error) {
+	var out []LBTable
+	err := c.do(ctx, http.MethodGet, "/v1/lb", nil, &out)
+	return out, err
+}

@@ -101,3 +101,12 @@ type Namespace struct {
 	Kind  string `json:"Kind"`  // overlay, task, ingress, lb
 	Owner string `json:"Owner"` // the network or task it belongs to
 }
+
+// LBTable is one load-balancing sandbox's table, ipvsadm-shaped.
+type LBTable struct {
+	Sandbox   string `json:"Sandbox"`
+	Network   string `json:"Network"`
+	DataPlane string `json:"DataPlane"`
+	Table     string `json:"Table"`
+	Error     string `json:"Error,omitempty"`
+}

@@ -9,8 +9,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -21,6 +21,7 @@ import (
 var binDir string
 
 func TestMain(m *testing.M) {
+	runProxyIfAsked()
 	code, err := setup(m)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "e2e:", err)
@@ -110,14 +111,26 @@ func newLab(t *testing.T, n int) *testLab {
 	needRoot(t)
 	l := &testLab{tb: t, prefix: randomPrefix(), root: t.TempDir()}
 	t.Cleanup(l.down)
-	if out, err := l.ctl("lab", "up", "--nodes", fmt.Sprint(n)); err != nil {
+	if out, err := l.ctl("lab", "up", "--nodes", fmt.Sprint(n), "--lb-mode", lbMode()); err != nil {
 		t.Fatalf("lab up: %v\n%s", err, out)
 	}
 	return l
 }
 
+// lbMode is the data plane the suite runs: $MESHD_E2E_LB_MODE (the VM
+// suite sets ipvs), else auto.
+func lbMode() string {
+	if m := os.Getenv("MESHD_E2E_LB_MODE"); m != "" {
+		return m
+	}
+	return "auto"
+}
+
 func (l *testLab) down() {
 	l.tb.Helper()
+	if l.tb.Failed() {
+		l.dumpLogs()
+	}
 	if out, err := l.ctl("lab", "down"); err != nil {
 		l.tb.Errorf("lab down: %v\n%s", err, out)
 	}
@@ -181,5 +194,24 @@ func eventually(t *testing.T, timeout time.Duration, what string, cond func() (b
 			t.Fatalf("%s: not within %s; last seen:\n%s", what, timeout, last)
 		}
 		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// dumpLogs prints the end of every node's log, for a failed test.
+func (l *testLab) dumpLogs() {
+	lb, err := lab.Load(l.root, l.prefix)
+	if err != nil {
+		return
+	}
+	for _, n := range lb.Nodes() {
+		data, err := os.ReadFile(n.Log)
+		if err != nil {
+			continue
+		}
+		lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+		if len(lines) > 40 {
+			lines = lines[len(lines)-40:]
+		}
+		l.tb.Logf("--- %s log (last %d lines) ---\n%s", n.Name, len(lines), strings.Join(lines, "\n"))
 	}
 }

@@ -15,17 +15,21 @@ type taskInfo struct{ name, node, ip, mac, id string }
 func (l *testLab) tasks(t *testing.T, svc string) map[string]taskInfo {
 	t.Helper()
 	out, err := l.on("node1", "service", "ps", svc, "--format",
-		`{{.Name}} {{.NodeName}} {{(index .Networks 0).Addr}} {{(index .Networks 0).MAC}} {{.ID}} {{.Status.State}}`)
+		`{{.Name}} {{.NodeName}} {{.ID}} {{range .Networks}}{{.Addr}} {{.MAC}} {{end}}`)
 	if err != nil {
 		t.Fatalf("service ps %s: %v\n%s", svc, err, out)
 	}
 	got := map[string]taskInfo{}
 	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
 		f := strings.Fields(line)
-		if len(f) < 5 {
+		if len(f) < 3 {
 			continue
 		}
-		got[f[0]] = taskInfo{name: f[0], node: f[1], ip: strings.Split(f[2], "/")[0], mac: f[3], id: f[4]}
+		ti := taskInfo{name: f[0], node: f[1], id: f[2]}
+		if len(f) >= 5 { // its first network's address and MAC
+			ti.ip, ti.mac = strings.Split(f[3], "/")[0], f[4]
+		}
+		got[f[0]] = ti
 	}
 	return got
 }
