@@ -88,6 +88,20 @@ func TestEmbeddedDNS(t *testing.T) {
 		})
 	}
 
+	t.Run("dnsrr answers every task, no VIP", func(t *testing.T) {
+		l.must(t, "--node", "node1", "service", "create", "--name", "rr", "--replicas", "2", "--endpoint-mode", "dnsrr", "--network", "ovnet", "nginx")
+		rr := l.tasks(t, "rr")
+		want := sortedLines(rr["rr.1"].ip + " " + rr["rr.2"].ip)
+		d := demos["demo.1"]
+		eventually(t, time.Second, "rr resolves to both tasks", func() (bool, string) {
+			out, _ := l.on(d.node, "exec", d.name, "--", "dig", "+short", "rr")
+			return sortedLines(out) == want, out
+		})
+		if out := l.in(t, d.node, d.name, "wget", "-qO-", "-T", "3", "http://rr"); !strings.Contains(out, "Welcome to nginx!") {
+			t.Errorf("wget http://rr:\n%s", out)
+		}
+	})
+
 	t.Run("scale is seen on every node within a second", func(t *testing.T) {
 		l.must(t, "--node", "node1", "service", "scale", "www=3")
 		start := time.Now()

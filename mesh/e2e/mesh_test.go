@@ -105,6 +105,12 @@ func TestRoutingMesh(t *testing.T) {
 	})
 
 	t.Run("every node answers, round robin", func(t *testing.T) {
+		for _, n := range nodes { // the backends reach every node within a second
+			eventually(t, time.Second, "two backends in ingress_sbox on "+n, func() (bool, string) {
+				out, _ := l.on(n, "lb", "ls", "--format", `{{if eq .Sandbox "ingress_sbox"}}{{.Table}}{{end}}`)
+				return strings.Count(out, "Masq") == 2, out
+			})
+		}
 		for i, n := range nodes {
 			addr := fmt.Sprintf("192.168.33.1%d", i)
 			got := l.hits(t, 30, curlFrom("client", "http://"+addr+":8888/")...)
@@ -170,8 +176,20 @@ func TestRoutingMesh(t *testing.T) {
 		}
 	})
 
+	t.Run("published UDP", func(t *testing.T) {
+		l.must(t, "--node", "node1", "service", "create", "--name", "udp", "--publish", "5353:53/udp", "--",
+			"dnsmasq", "--keep-in-foreground", "--no-resolv", "--no-hosts", "--address=/probe.test/10.9.9.9", "--port=53", "--user=root", "--pid-file=")
+		for _, a := range []string{"192.168.33.10", "192.168.33.11", "192.168.33.12"} {
+			// The backend reaches every node's tables within a second.
+			eventually(t, 2*time.Second, "dig @"+a+" -p 5353 probe.test", func() (bool, string) {
+				out, err := l.ctl("lab", "exec", "client", "--", "dig", "+short", "+tries=1", "+time=1", "@"+a, "-p", "5353", "probe.test")
+				return err == nil && strings.TrimSpace(out) == "10.9.9.9", out
+			})
+		}
+	})
+
 	t.Run("service rm leaves nothing behind", func(t *testing.T) {
-		for _, s := range []string{"www", "probe", "hm"} {
+		for _, s := range []string{"www", "probe", "hm", "udp"} {
 			l.must(t, "--node", "node2", "service", "rm", s)
 		}
 		for _, n := range nodes {
@@ -179,6 +197,10 @@ func TestRoutingMesh(t *testing.T) {
 				after := l.rulesOf(t, n)
 				return after == before[n], diffLines(before[n], after)
 			})
+			out, err := l.onNode(n, "nsenter", "--net=/var/run/meshd/netns/ingress_sbox", "ip", "-4", "-o", "addr", "show", "dev", "eth0")
+			if err != nil || strings.Count(strings.TrimSpace(out), "\n") != 0 || strings.Contains(out, "/32") {
+				t.Errorf("ingress_sbox eth0 on %s still has VIPs: %v\n%s", n, err, out)
+			}
 		}
 	})
 }
