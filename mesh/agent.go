@@ -7,7 +7,9 @@ import (
 	"net"
 	"net/netip"
 	"path/filepath"
+	"maps"
 	"slices"
+	"sync/atomic"
 	"sync"
 	"time"
 
@@ -37,6 +39,12 @@ type localTask struct {
 	gwVeth  string // host end of the gateway veth, "" when internal only
 	gwAddr  netip.Addr
 	rules   *lb.TaskSyncer // the task's REDIRECTs
+	// Draining: the task left the desired state; its backends have weight
+	// 0 everywhere until drainUntil, then it is stopped. Only the agent
+	// goroutine writes drainUntil; draining is read by the supervisor.
+	drainUntil time.Time
+	draining   atomic.Bool
+	endpoints  map[string]endpointRecord // by network, set before the supervisor starts
 	dns     *dns.Resolver  // its embedded DNS
 	cancel  context.CancelFunc
 	done    chan struct{}
@@ -238,7 +246,7 @@ func (a *agent) reconcile(ctx context.Context) {
 	desired := a.desiredTasks(st)
 	for id, lt := range a.tasks {
 		if _, ok := desired[id]; !ok {
-			a.stopTask(lt)
+			a.drainOrStop(lt)
 		}
 	}
 	needed := a.neededNetworks(st, desired)
@@ -296,7 +304,11 @@ func (a *agent) neededNetworks(st State, desired map[string]api.Task) map[string
 			out[id] = n
 		}
 	}
-	for _, t := range desired {
+	tasks := slices.Collect(maps.Values(desired))
+	for _, lt := range a.tasks { // draining ones keep their networks
+		tasks = append(tasks, lt.spec)
+	}
+	for _, t := range tasks {
 		for _, tn := range t.Networks {
 			if n, ok := st.Networks[tn.NetworkID]; ok {
 				out[n.ID] = n

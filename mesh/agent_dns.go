@@ -97,7 +97,7 @@ func (a *agent) dnsTable(st State) *dns.Table {
 	var eps []dns.Endpoint
 	for _, e := range a.d.db.List(tableEndpoints, "*") {
 		var r endpointRecord
-		if json.Unmarshal(e.Value, &r) != nil {
+		if json.Unmarshal(e.Value, &r) != nil || r.Draining {
 			continue
 		}
 		n := st.Networks[e.Scope]

@@ -155,7 +155,11 @@ func (a *agent) sandboxModel(st State, n api.Network, sb *lbSandbox) lb.Sandbox 
 			continue
 		}
 		if ip, err := netip.ParseAddr(r.IP); err == nil {
-			backends[r.ServiceID] = append(backends[r.ServiceID], lb.Backend{Addr: ip, Weight: 1})
+			w := 1
+			if r.Draining {
+				w = 0
+			}
+			backends[r.ServiceID] = append(backends[r.ServiceID], lb.Backend{Addr: ip, Weight: w})
 		}
 	}
 	for _, svc := range sortedServices(st) {

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/meshd/meshd/lb"
 	"github.com/meshd/meshd/mesh/api"
@@ -61,13 +62,14 @@ func (a *agent) startTask(ctx context.Context, t api.Task, st State) (err error)
 	lt.cancel = cancel
 	a.tasks[t.ID] = lt
 	endpoints := endpointRecords(t, st)
+	lt.endpoints = endpoints
 	go func() {
 		defer close(lt.done)
 		task.Supervise(tctx, spec, func(s task.State) {
 			a.report(t.ID, api.TaskStatus{State: s.State, PID: s.PID, Err: s.Err, Sandbox: lt.sandbox})
 			// Backends are announced only while the process runs.
 			if s.State == api.TaskRunning {
-				a.announce(t, endpoints)
+				a.announce(t, endpoints, lt.draining.Load())
 			} else {
 				a.withdraw(t)
 			}
@@ -112,8 +114,9 @@ func addrOf(cidr string) string {
 	return cidr
 }
 
-func (a *agent) announce(t api.Task, recs map[string]endpointRecord) {
+func (a *agent) announce(t api.Task, recs map[string]endpointRecord, draining bool) {
 	for netID, rec := range recs {
+		rec.Draining = draining
 		b, _ := json.Marshal(rec)
 		if err := a.d.db.Put(tableEndpoints, netID, t.ID, b); err != nil {
 			a.d.log.Warn("announce endpoint", "task", t.Name(), "err", err)
@@ -187,6 +190,36 @@ func gatewayVethName(taskID string) string {
 		taskID = taskID[:10]
 	}
 	return "gw" + taskID
+}
+
+// drainOrStop takes a task out of service: first its backends get
+// weight 0 on every node for the drain delay, so that no new connection
+// goes to it while established ones finish; then it is stopped. A task
+// that never announced a backend is stopped at once.
+func (a *agent) drainOrStop(lt *localTask) {
+	delay := a.d.cfg.DrainDelay
+	switch {
+	case delay <= 0 || !a.announced(lt):
+		a.stopTask(lt)
+	case lt.drainUntil.IsZero():
+		lt.drainUntil = time.Now().Add(delay)
+		lt.draining.Store(true)
+		a.announce(lt.spec, lt.endpoints, true)
+		time.AfterFunc(delay, a.poke)
+		a.d.log.Info("draining task", "task", lt.spec.Name(), "delay", delay)
+	case !time.Now().Before(lt.drainUntil):
+		a.stopTask(lt)
+	}
+}
+
+// announced says whether the task's backends are in the endpoint table.
+func (a *agent) announced(lt *localTask) bool {
+	for netID := range lt.endpoints {
+		if _, ok := a.d.db.Get(tableEndpoints, netID, lt.spec.ID); ok {
+			return true
+		}
+	}
+	return false
 }
 
 // stopTask stops the process, then removes the sandbox and the entries.

@@ -38,6 +38,8 @@ type UserConfig struct {
 	JoinTimeout   time.Duration
 	DNSUpstreams  []string
 	DNSTTL        time.Duration
+	DrainDelay    time.Duration
+	IPVSTimeouts  string
 }
 
 // Config is the checked configuration of one meshd.
@@ -69,6 +71,14 @@ type Config struct {
 	DNSUpstreams []netip.AddrPort
 	// DNSTTL is the TTL of the embedded DNS's own answers; zero is 600 s.
 	DNSTTL time.Duration
+	// DrainDelay is how long a task leaving the desired state keeps its
+	// backends at weight 0 before it is stopped, so established
+	// connections can finish. Zero stops at once. Default 2 s (Swarm's).
+	DrainDelay time.Duration
+	// IPVSTimeouts are the IPVS connection timeouts set in every sandbox
+	// (tcp, tcpfin, udp); zero values leave the kernel's (900 s, 120 s,
+	// 300 s). Swarm cannot change the 900 s that cuts idle connections.
+	IPVSTimeouts lb.Timeouts
 	// GossipPort overrides DefaultGossipPort (tests).
 	GossipPort int
 	// Logger receives the daemon's structured logs; nil discards them.
@@ -135,6 +145,15 @@ func (u UserConfig) ToConfig() (Config, error) {
 		return c, fmt.Errorf("--dns-ttl %s: must not be negative", u.DNSTTL)
 	}
 	c.DNSTTL = u.DNSTTL
+	if u.DrainDelay < 0 {
+		return c, fmt.Errorf("--drain-delay %s: must not be negative", u.DrainDelay)
+	}
+	c.DrainDelay = u.DrainDelay
+	if u.IPVSTimeouts != "" {
+		if c.IPVSTimeouts, err = lb.ParseTimeouts(u.IPVSTimeouts); err != nil {
+			return c, fmt.Errorf("--ipvs-timeouts: %w", err)
+		}
+	}
 	return c, nil
 }
 

@@ -27,6 +27,9 @@ type endpointRecord struct {
 	IP        string           `json:"IP"`            // the task's address on this network
 	Ports     []api.PortConfig `json:"Ports,omitempty"`
 	Aliases   []string         `json:"Aliases,omitempty"`
+	// Draining: the task is leaving; load balancers give it weight 0 and
+	// resolvers no longer name it.
+	Draining bool `json:"Draining,omitempty"`
 }
 
 // publisher remembers what the manager last wrote to each table, so a

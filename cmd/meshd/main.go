@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/meshd/meshd/mesh"
 	"github.com/meshd/meshd/mesh/task"
@@ -41,6 +42,8 @@ func run(args []string) error {
 	fs.DurationVar(&u.JoinTimeout, "join-timeout", 0, "how long to retry an unreachable manager (default 10s)")
 	fs.StringArrayVar(&u.DNSUpstreams, "dns-upstream", nil, "where the embedded DNS forwards other names, IP[:port] (repeatable; default: /etc/resolv.conf)")
 	fs.DurationVar(&u.DNSTTL, "dns-ttl", 0, "TTL of the embedded DNS's answers (default 600s)")
+	fs.DurationVar(&u.DrainDelay, "drain-delay", 2*time.Second, "how long a removed task's backends keep weight 0 before it stops")
+	fs.StringVar(&u.IPVSTimeouts, "ipvs-timeouts", "", "IPVS timeouts tcp,tcpfin,udp (e.g. 3600s,120s,300s); default: the kernel's")
 	fs.BoolVar(&debug, "debug", false, "log at debug level")
 	fs.BoolVar(&version, "version", false, "print the version and exit")
 	// Errors are one line; the usage only on --help.

@@ -1,7 +1,10 @@
 package e2e
 
 import (
+	"os"
+
 	"fmt"
+	"github.com/meshd/meshd/lb"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -43,7 +46,7 @@ func TestClusterLifecycle(t *testing.T) {
 		if len(lines) != 4 || !strings.HasPrefix(lines[0], "ID") || !strings.Contains(lines[0], "MANAGER STATUS") || !strings.Contains(lines[0], "DATAPLANE") {
 			t.Fatalf("node ls output:\n%s", out)
 		}
-		for _, want := range []string{"192.168.33.10", "192.168.33.11", "192.168.33.12", "iptables", "Active"} {
+		for _, want := range []string{"192.168.33.10", "192.168.33.11", "192.168.33.12", expectedPlane(lbMode()), "Active"} {
 			if !strings.Contains(out, want) {
 				t.Errorf("node ls lacks %q:\n%s", want, out)
 			}
@@ -162,5 +165,34 @@ func TestBadInput(t *testing.T) {
 				t.Errorf("exit status 0, want non-zero")
 			}
 		})
+	}
+}
+
+// expectedPlane is the data plane meshd must choose for mode here.
+func expectedPlane(mode string) string {
+	if mode != "auto" {
+		return mode
+	}
+	if lb.KernelHasIPVS() {
+		return "ipvs"
+	}
+	return "iptables"
+}
+
+func TestAutoPicksTheDataPlane(t *testing.T) {
+	needRoot(t)
+	l := &testLab{tb: t, prefix: randomPrefix(), root: t.TempDir()}
+	t.Cleanup(l.down)
+	if out, err := l.ctl("lab", "up", "--nodes", "1", "--lb-mode", "auto"); err != nil {
+		t.Fatalf("lab up: %v\n%s", err, out)
+	}
+	want := expectedPlane("auto")
+	out := l.must(t, "--node", "node1", "node", "ls", "--format", "{{.DataPlane}}")
+	if strings.TrimSpace(out) != want {
+		t.Errorf("node ls DATAPLANE with --lb-mode auto: %q, want %q (this kernel has IPVS: %v)", out, want, lb.KernelHasIPVS())
+	}
+	log, err := os.ReadFile(l.load().Nodes()[0].Log)
+	if err != nil || !strings.Contains(string(log), "dataplane="+want+` reason="auto: kernel has`) {
+		t.Errorf("the log does not say which plane auto chose and why: %v\n%s", err, log)
 	}
 }

@@ -158,6 +158,29 @@ func TestRoutingMesh(t *testing.T) {
 		t.Logf("third backend answered %s after the scale converged", time.Since(start).Round(10*time.Millisecond))
 	})
 
+	t.Run("scale down drains: weight 0, then gone", func(t *testing.T) {
+		ingressTable := func() string {
+			out, _ := l.on(withoutTask, "lb", "ls", "--format", `{{if eq .Sandbox "ingress_sbox"}}{{.Table}}{{end}}`)
+			return out
+		}
+		drained := regexp.MustCompile(`(?m)^  -> 10\.255\.0\.\d+:0 +Masq +0 `)
+		l.must(t, "--node", "node1", "service", "scale", "www=2")
+		start := time.Now()
+		eventually(t, time.Second, "a backend at weight 0", func() (bool, string) {
+			out := ingressTable()
+			return drained.MatchString(out) && strings.Count(out, "Masq") == 3, out
+		})
+		got := l.hits(t, 4, curlFrom("client", "http://192.168.33.12:8888/")...)
+		if got[""] != 0 || len(got) != 2 {
+			t.Errorf("requests while draining: %v, want the two remaining tasks only", got)
+		}
+		eventually(t, 5*time.Second, "the drained backend removed", func() (bool, string) {
+			out := ingressTable()
+			return !drained.MatchString(out) && strings.Count(out, "Masq") == 2, out
+		})
+		t.Logf("backend drained and removed %s after the scale", time.Since(start).Round(100*time.Millisecond))
+	})
+
 	t.Run("host-mode port keeps the client address", func(t *testing.T) {
 		l.must(t, "--node", "node1", "service", "create", "--name", "hm", "--publish", "mode=host,published=8080,target=80", "whoami")
 		hm := l.tasks(t, "hm")["hm.1"]
