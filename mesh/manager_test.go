@@ -251,3 +251,37 @@ func TestPublishedServiceGetsVIPsAndIngress(t *testing.T) {
 		t.Errorf("a released VIP came back at once: %v", again.Endpoint.VirtualIPs)
 	}
 }
+
+func TestTasksOfADownNodeAreRescheduled(t *testing.T) {
+	d := newFakeManager(t)
+	if _, err := d.createService(api.ServiceCreate{Name: "s", Image: "alpine", Replicas: replicas(3)}); err != nil {
+		t.Fatal(err)
+	}
+	down := time.Now().UTC()
+	_, _ = d.store.Update(func(st *State) error {
+		n := st.Nodes["nnode2"]
+		n.Status, n.UpdatedAt = api.StatusDown, down
+		st.Nodes["nnode2"] = n
+		return nil
+	})
+	_, _ = d.store.Update(func(st *State) error { return rescheduleDown(st, down.Add(rescheduleAfter/2)) })
+	onNode2 := func() int {
+		c := 0
+		for _, tk := range d.store.Snapshot().Tasks {
+			if tk.NodeID == "nnode2" {
+				c++
+			}
+		}
+		return c
+	}
+	if onNode2() != 1 {
+		t.Fatalf("a node down for less than %s lost its task", rescheduleAfter)
+	}
+	_, _ = d.store.Update(func(st *State) error { return rescheduleDown(st, down.Add(rescheduleAfter)) })
+	if got := onNode2(); got != 0 {
+		t.Errorf("%d tasks left on the down node, want 0", got)
+	}
+	if got := len(d.store.Snapshot().Tasks); got != 3 {
+		t.Errorf("%d tasks after rescheduling, want 3", got)
+	}
+}

@@ -83,6 +83,11 @@ func (d *Daemon) manageNodes(ctx context.Context) {
 	}
 }
 
+// rescheduleAfter is how long a node may be Down before the manager moves
+// its tasks to other nodes (Swarm waits for its heartbeat period, too): a
+// node that only restarts keeps its tasks.
+const rescheduleAfter = 10 * time.Second
+
 func (d *Daemon) syncNodes() {
 	alive := map[string]bool{d.id.ID: true}
 	for _, m := range d.db.Members() {
@@ -96,17 +101,18 @@ func (d *Daemon) syncNodes() {
 		}
 	}
 	err := d.updateStore(func(s *State) error {
+		now := time.Now().UTC()
 		for id, n := range s.Nodes {
 			status := api.StatusDown
 			if alive[id] {
 				status = api.StatusReady
 			}
 			if n.Status != status {
-				n.Status = status
+				n.Status, n.UpdatedAt = status, now
 				s.Nodes[id] = n
 			}
 		}
-		return nil
+		return rescheduleDown(s, now)
 	})
 	if err != nil {
 		d.log.Error("record node status", "err", err)

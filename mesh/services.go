@@ -263,3 +263,26 @@ func pickNode(s *State, svcID string) (string, error) {
 	})
 	return ids[0], nil
 }
+
+// rescheduleDown moves the tasks of nodes Down for rescheduleAfter to the
+// nodes the scheduler picks now. A node that comes back finds its tasks
+// gone from the table and stops them.
+func rescheduleDown(s *State, now time.Time) error {
+	moved := map[string]bool{}
+	for id, t := range s.Tasks {
+		n, ok := s.Nodes[t.NodeID]
+		if ok && (n.Status != api.StatusDown || now.Sub(n.UpdatedAt) < rescheduleAfter) {
+			continue
+		}
+		if err := removeTask(s, id); err != nil {
+			return err
+		}
+		moved[t.ServiceID] = true
+	}
+	for svcID := range moved {
+		if err := reconcileSlots(s, svcID, now); err != nil {
+			return err
+		}
+	}
+	return nil
+}
