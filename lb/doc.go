@@ -1,8 +1,104 @@
 // Package lb owns the load-balancing side of the mesh: the data plane that
 // spreads a service's traffic over its tasks (IPVS where the kernel has it,
 // an iptables plane with the same fwmarks where it does not), the ingress
-// sandbox, the per-network LB sandboxes and the host chains.
+// sandbox, the per-network LB sandboxes, the host chains and the task
+// redirects.
 //
-// This file set starts with the choice of data plane; the sandboxes and
-// rule rendering arrive with the routing mesh.
+// # The packet path
+//
+// A connection to a published port, and the netfilter hooks it meets
+// (chains in capitals are ours; see chains.go for why each exists):
+//
+//	client 203.0.113.7 ──► node 192.168.0.10:8888                (any node)
+//	┌ host namespace ─────────────────────────────────────────────────────────────┐
+//	│ nat PREROUTING  -m addrtype --dst-type LOCAL ─► MESH-INGRESS                │
+//	│                 -p tcp --dport 8888 DNAT 172.18.0.2:8888                    │
+//	│ filter FORWARD ─► MESH-INGRESS  ACCEPT -d 172.18.0.2 --dport 8888 (+ back)  │
+//	│ (curl localhost:8888: nat OUTPUT ─► MESH-INGRESS, then                      │
+//	│  nat POSTROUTING ─► MESH-INGRESS-SNAT  -o mesh_gwbridge MASQUERADE)         │
+//	└──────────────────────────────── mesh_gwbridge ──────────────────────────────┘
+//	┌ ingress_sbox ───────────────────────────────────────────────────────────────┐
+//	│ mangle PREROUTING ─► MESH-PREROUTING  --dport 8888 MARK 0x100               │
+//	│ IPVS plane:     mangle INPUT ─► MESH-INPUT  -d VIP MARK 0x100 (Swarm's)     │
+//	│                 LOCAL_IN: IPVS FWM 256 rr Masq ─► 10.255.0.5 (port kept)    │
+//	│ iptables plane: mangle PREROUTING/OUTPUT ─► -d VIP MARK 0x100               │
+//	│                 nat PREROUTING/OUTPUT ─► MESH-SERVICES --mark 0x100         │
+//	│                 ─► MESH-SVC-T3B7FZFQ  nth 2: DNAT 10.255.0.5 | DNAT .6      │
+//	│                 filter INPUT/OUTPUT ─► MESH-REJECT (marked, not DNATed)     │
+//	│ nat POSTROUTING ─► MESH-SNAT  -d 10.255.0.0/16 -m ipvs --ipvs          ┐    │
+//	│                               (iptables: -m conntrack --ctstate DNAT)  ┘    │
+//	│                               SNAT --to-source 10.255.0.2                   │
+//	└──────────────────────────────── eth0 ─► overlay (br0, vxlan0) ──────────────┘
+//	┌ task sandbox (10.255.0.5, maybe on another node) ───────────────────────────┐
+//	│ nat PREROUTING ─► MESH-REDIRECT  -d 10.255.0.5 --dport 8888 REDIRECT 80     │
+//	└─────────────────────────────────────────────────────────────────────────────┘
+//
+// A task reaching a VIP (10.0.0.2 on ovnet) takes the same sandbox path in
+// lb_<net>, without published ports: mark by VIP, IPVS or DNAT, SNAT to
+// the LB sandbox's address. mode=host ports skip the sandboxes: the host
+// DNATs straight to the task's gateway-bridge address and target port,
+// without SNAT, so the task sees the client's address.
+//
+// # Where the marks go
+//
+// IPVS takes packets at LOCAL_IN, so for IPVS the VIP mark can wait for
+// mangle INPUT, as in Swarm (and what the tutorials show). The iptables
+// plane DNATs in nat PREROUTING, which runs before routing and before
+// INPUT, so its marks must be set in mangle PREROUTING; mangle OUTPUT
+// marks the VIP for connections the sandbox opens itself. Published ports
+// are marked in mangle PREROUTING by both. Only the address is DNATed, as
+// an IPVS fwmark service with port 0 does, so the task receives the
+// published port and its sandbox redirects it to the target port.
+//
+// The rotation is "-m statistic --mode nth --every n-i --packet 0" on rule
+// i of n, the last rule unconditional: each rule counts only the new
+// connections that reach it, so connections go a, b, c, a, b, c exactly
+// like IPVS rr (checked in real namespaces by TestKernelRoundRobin).
+// Backends of weight 0 (draining) leave the rotation; their connections
+// live on in conntrack. A service with no live backend gets a REJECT for
+// its mark in filter INPUT/OUTPUT rather than reaching the sandbox itself;
+// IPVS answers ICMP port unreachable on its own.
+//
+// # Why per-service chains, and how a change is applied
+//
+// Rules are data: renderers turn the model into units (one per service,
+// plus the sandbox-wide SNAT, or all host rules), each made of entries in
+// shared chains (MESH-PREROUTING, MESH-SERVICES, …) and chains of its own
+// (MESH-SVC-<hash>, the rotation). A syncer per namespace remembers what it
+// applied and writes the difference as one iptables-restore --noflush:
+// shared chains get -A and -D of single entries and are never redeclared
+// (a declaration flushes), a service's own chain is declared and rewritten
+// whole when its backends change, and a shared chain appears with its
+// jumps from built-in chains on its first entry and goes on its last, so
+// a namespace with nothing to balance holds nothing of ours. Per-service
+// chains keep a change to one service from touching the others' rules or
+// resetting their rotation counters, and keep the packet cost one jump
+// per service instead of one rule per backend per service.
+//
+// The renderer hands back the very same unit for an unchanged service, so
+// a sync costs a comparison per service plus the work for what changed.
+// The first sync, any sync after a failure (iptables-nft commits table by
+// table, so a failed payload may be half applied) and one sync per
+// DefaultFullResyncPeriod are full: the syncer reads iptables-save,
+// declares and refills every chain of ours, removes chains of ours it does
+// not want (leftovers of a crashed run), and makes the jumps from built-in
+// chains exactly the wanted ones. That repairs rules lost to a firewall
+// reload or a hand edit, which Swarm never does.
+//
+// Adding one service to a sandbox that already has 1, 100 and 1000
+// (iptables plane, iptables 1.8.9 nf_tables, a 2-vCPU VM) took about 3,
+// 4 and 7 to 10 ms; the Go side is 0.1, 0.3 and 1.5 ms of it, the rest is
+// the iptables-restore process, whose cost grows with the table (most
+// likely nf_tables validating the table's jumps at commit, and
+// iptables-nft reading its cache; not measured further).
+// Removing one costs 25 to 80 ms, nearly all of it in nf_tables' handling
+// of rule and chain deletion. See BenchmarkAddService.
+//
+// # Checked three ways
+//
+// testdata/*.golden hold whole payloads for each scenario and namespace
+// (go test ./lb -update rewrites them); the packet tracer in
+// tracer_test.go follows connections through the rules left in FakeRules
+// and the FakeIPVS tables of a whole node; and the kernel tests apply the
+// same steps to real namespaces and compare iptables-save with the model.
 package lb

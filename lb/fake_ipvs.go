@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 )
 
 // FakeIPVS is an in-memory IPVS table that behaves like the kernel's: it
@@ -17,6 +18,7 @@ type FakeIPVS struct {
 	mu       sync.Mutex // guards the fields below
 	services map[uint32]*fakeService
 	calls    int
+	timeouts Timeouts
 }
 
 type fakeService struct {
@@ -109,6 +111,25 @@ func (f *FakeIPVS) RemoveDestination(v VirtualService, d Destination) error {
 		delete(s.dests, netip.AddrPortFrom(d.Addr, d.Port))
 	}
 	return nil
+}
+
+// SetTimeouts sets the connection timeouts; a zero field is left alone.
+func (f *FakeIPVS) SetTimeouts(t Timeouts) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, p := range []struct{ to, from *time.Duration }{{&f.timeouts.TCP, &t.TCP}, {&f.timeouts.TCPFin, &t.TCPFin}, {&f.timeouts.UDP, &t.UDP}} {
+		if *p.from != 0 {
+			*p.to = *p.from
+		}
+	}
+	return nil
+}
+
+// Timeouts returns the timeouts set so far (zero: never set).
+func (f *FakeIPVS) Timeouts() Timeouts {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.timeouts
 }
 
 // Calls counts the changing calls made so far (Ensure*, Remove*), so tests

@@ -33,6 +33,15 @@ func checkGolden(t *testing.T, name, got string) {
 	}
 }
 
+func testdataText(t *testing.T, name string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", name+".golden"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
 // goldenTargets run a scenario through the real syncers over fakes and
 // return what the last sync wrote (plus extra files: name suffix → text).
 var goldenTargets = []struct {

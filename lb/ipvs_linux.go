@@ -81,18 +81,12 @@ func (k *kernelIPVS) EnsureService(v VirtualService) error {
 	if err := v.check(); err != nil {
 		return err
 	}
-	s := toService(v)
-	if old, err := k.h.GetService(s); err == nil {
-		if old.SchedName == v.Scheduler {
-			return nil
-		}
-		if err := k.h.UpdateService(s); err != nil {
-			return fmt.Errorf("ipvs FWM %d: set scheduler %s: %w", v.FWMark, v.Scheduler, err)
-		}
-		return nil
+	err := k.h.NewService(toService(v))
+	if errors.Is(err, syscall.EEXIST) {
+		err = k.h.UpdateService(toService(v))
 	}
-	if err := k.h.NewService(s); err != nil && !errors.Is(err, syscall.EEXIST) {
-		return fmt.Errorf("ipvs FWM %d: add service: %w", v.FWMark, err)
+	if err != nil {
+		return fmt.Errorf("ipvs FWM %d: set service %s: %w", v.FWMark, v.Scheduler, err)
 	}
 	return nil
 }
@@ -109,15 +103,8 @@ func (k *kernelIPVS) EnsureDestination(v VirtualService, d Destination) error {
 	if err := d.check(v); err != nil {
 		return err
 	}
-	have, err := k.Destinations(v)
-	if err != nil {
-		return err
-	}
-	i := slices.IndexFunc(have, func(h Destination) bool { return h.Addr == d.Addr && h.Port == d.Port })
-	switch {
-	case i < 0:
-		err = k.h.NewDestination(toService(v), toDestination(d))
-	case have[i].Weight != d.Weight:
+	err := k.h.NewDestination(toService(v), toDestination(d))
+	if errors.Is(err, syscall.EEXIST) {
 		err = k.h.UpdateDestination(toService(v), toDestination(d))
 	}
 	if err != nil {
@@ -130,6 +117,15 @@ func (k *kernelIPVS) RemoveDestination(v VirtualService, d Destination) error {
 	err := k.h.DelDestination(toService(v), toDestination(d))
 	if err != nil && !errors.Is(err, syscall.ENOENT) && !errors.Is(err, syscall.ESRCH) {
 		return fmt.Errorf("ipvs FWM %d: del destination %s: %w", v.FWMark, d.Addr, err)
+	}
+	return nil
+}
+
+// SetTimeouts is "ipvsadm --set TCP TCPFIN UDP"; zero leaves one alone.
+func (k *kernelIPVS) SetTimeouts(t Timeouts) error {
+	err := k.h.SetConfig(&ipvs.Config{TimeoutTCP: t.TCP, TimeoutTCPFin: t.TCPFin, TimeoutUDP: t.UDP})
+	if err != nil {
+		return fmt.Errorf("ipvs set timeouts %v %v %v: %w", t.TCP, t.TCPFin, t.UDP, err)
 	}
 	return nil
 }

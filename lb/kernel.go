@@ -31,6 +31,13 @@ type IPVS interface {
 	RemoveDestination(VirtualService, Destination) error
 }
 
+// timeoutSetter is an IPVS table whose connection timeouts can be set:
+// "ipvsadm --set TCP TCPFIN UDP", zero leaving one as it is. The kernel's
+// and the fake implement it.
+type timeoutSetter interface {
+	SetTimeouts(Timeouts) error
+}
+
 // VirtualService is an IPVS fwmark service (IPv4).
 type VirtualService struct {
 	FWMark    uint32

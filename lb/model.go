@@ -154,25 +154,28 @@ func (sb Sandbox) validate() error {
 	return nil
 }
 
-// checkBackends refuses non-IPv4 addresses, negative weights and an
-// address listed twice.
+// checkBackends refuses non-IPv4 addresses and negative weights. An
+// address listed twice is not an error (endpoint records can overlap
+// while a task is replaced): the highest weight counts.
 func checkBackends(s Service) error {
-	var seen map[netip.Addr]bool
-	if len(s.Backends) > 16 {
-		seen = make(map[netip.Addr]bool, len(s.Backends))
-	}
-	for i, b := range s.Backends {
-		dup := seen[b.Addr]
-		if seen == nil {
-			dup = slices.ContainsFunc(s.Backends[:i], func(o Backend) bool { return o.Addr == b.Addr })
-		} else {
-			seen[b.Addr] = true
-		}
-		if !b.Addr.Is4() || b.Weight < 0 || dup {
-			return fmt.Errorf("service %s: backend %v weight %d: want IPv4, once, weight >= 0", s.Key, b.Addr, b.Weight)
+	for _, b := range s.Backends {
+		if !b.Addr.Is4() || b.Weight < 0 {
+			return fmt.Errorf("service %s: backend %v weight %d: want IPv4, weight >= 0", s.Key, b.Addr, b.Weight)
 		}
 	}
 	return nil
+}
+
+// backendWeights are the backends by address, the highest weight of an
+// address listed twice.
+func backendWeights(s Service) map[netip.Addr]int {
+	w := make(map[netip.Addr]int, len(s.Backends))
+	for _, b := range s.Backends {
+		if old, ok := w[b.Addr]; !ok || b.Weight > old {
+			w[b.Addr] = b.Weight
+		}
+	}
+	return w
 }
 
 func (h HostRules) validate() error {
@@ -219,7 +222,7 @@ func (t TaskRules) validate() error {
 }
 
 // liveBackends are the addresses of the backends taking new connections,
-// sorted.
+// sorted, each once.
 func liveBackends(s Service) []netip.Addr {
 	var out []netip.Addr
 	for _, b := range s.Backends {
@@ -228,7 +231,7 @@ func liveBackends(s Service) []netip.Addr {
 		}
 	}
 	slices.SortFunc(out, netip.Addr.Compare)
-	return out
+	return slices.Compact(out)
 }
 
 // equal reports whether s and o render the same rules.

@@ -115,15 +115,7 @@ func TestKernelSyncMatchesModel(t *testing.T) {
 			host *HostSyncer
 			task *TaskSyncer
 		}{{realDP, realHost, realTask}, {modelDP, modelHost, modelTask}} {
-			if err := side.dp.Sync(ctx, st.sb); err != nil {
-				t.Fatalf("%s: %v", st.name, err)
-			}
-			if err := side.host.Sync(ctx, st.host); err != nil {
-				t.Fatalf("%s: host: %v", st.name, err)
-			}
-			if err := side.task.Sync(ctx, st.task); err != nil {
-				t.Fatalf("%s: task: %v", st.name, err)
-			}
+			syncAll(t, st.name, side.dp, side.host, side.task, st.sb, st.host, st.task)
 		}
 		got := kernelState(t, kernel)
 		if diff := cmp.Diff(kernelState(t, model), got); diff != "" {
@@ -144,6 +136,20 @@ func TestKernelSyncMatchesModel(t *testing.T) {
 	})
 	if err != nil || forward != "1" {
 		t.Errorf("ip_forward in the sandbox = %q, %v; want 1", forward, err)
+	}
+}
+
+func syncAll(t *testing.T, step string, dp DataPlane, h *HostSyncer, ts *TaskSyncer, sb Sandbox, hr HostRules, tr TaskRules) {
+	t.Helper()
+	ctx := context.Background()
+	if err := dp.Sync(ctx, sb); err != nil {
+		t.Fatalf("%s: %v", step, err)
+	}
+	if err := h.Sync(ctx, hr); err != nil {
+		t.Fatalf("%s: host: %v", step, err)
+	}
+	if err := ts.Sync(ctx, tr); err != nil {
+		t.Fatalf("%s: task: %v", step, err)
 	}
 }
 

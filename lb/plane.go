@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -37,9 +38,10 @@ type DataPlane interface {
 type Option func(*planeOptions)
 
 type planeOptions struct {
-	rules  Rules
-	ipvs   IPVS
-	sysctl func(key, value string) error
+	rules    Rules
+	ipvs     IPVS
+	sysctl   func(key, value string) error
+	timeouts Timeouts
 }
 
 // WithRules makes the plane write rules through r instead of
@@ -55,6 +57,13 @@ func WithIPVS(v IPVS) Option { return func(o *planeOptions) { o.ipvs = v } }
 func WithSysctl(set func(key, value string) error) Option {
 	return func(o *planeOptions) { o.sysctl = set }
 }
+
+// WithTimeouts sets the IPVS connection timeouts of the sandbox (Swarm
+// leaves the kernel's 900 s TCP idle timeout, which cuts long-lived idle
+// connections: moby#31208). Zero fields keep the kernel's values. The
+// iptables plane has conntrack's timeouts (5 days for an established TCP
+// connection) and ignores this.
+func WithTimeouts(t Timeouts) Option { return func(o *planeOptions) { o.timeouts = t } }
 
 // Swarm's sysctls for a load-balancing sandbox. The vs.* ones exist only
 // where IPVS does.
@@ -88,7 +97,7 @@ func NewDataPlane(mode Mode, nsPath string, opts ...Option) (DataPlane, error) {
 		o.sysctl = func(key, value string) error { return setSysctl(nsPath, key, value) }
 	}
 	p := &plane{mode: mode, rules: newSyncer(o.rules, sandboxOwner), render: newSandboxRenderer(mode),
-		sysctl: o.sysctl, ipvs: o.ipvs}
+		sysctl: o.sysctl, ipvs: o.ipvs, timeouts: o.timeouts}
 	if mode == ModeIPVS && p.ipvs == nil {
 		k, err := newKernelIPVS(nsPath)
 		if err != nil {
@@ -118,11 +127,12 @@ func setSysctl(nsPath, key, value string) error {
 // plane is both data planes: they share the marks and the syncer; the
 // IPVS one has an IPVS table, the iptables one per-service DNAT chains.
 type plane struct {
-	mode   Mode
-	rules  *syncer
-	sysctl func(key, value string) error
-	ipvs   IPVS      // ModeIPVS only
-	closer io.Closer // the kernel IPVS handle, if we opened it
+	mode     Mode
+	rules    *syncer
+	sysctl   func(key, value string) error
+	ipvs     IPVS      // ModeIPVS only
+	closer   io.Closer // the kernel IPVS handle, if we opened it
+	timeouts Timeouts  // ModeIPVS only
 
 	mu       sync.Mutex // guards the fields below
 	render   *sandboxRenderer
@@ -196,25 +206,27 @@ func (p *plane) setSysctls() error {
 			return err
 		}
 	}
+	if ts, ok := p.ipvs.(timeoutSetter); ok && p.mode == ModeIPVS && !p.timeouts.IsZero() {
+		return ts.SetTimeouts(p.timeouts)
+	}
 	return nil
 }
 
 // Table prints the IPVS table, or for the iptables plane the same view of
 // what it programmed (all counters 0; draining backends with weight 0).
 func (p *plane) Table() (string, error) {
+	p.mu.Lock() // also keeps IPVS netlink requests apart
+	defer p.mu.Unlock()
 	var b strings.Builder
 	if p.mode == ModeIPVS {
 		err := dumpIPVS(&b, p.ipvs)
 		return b.String(), err
 	}
 	mirror := NewFakeIPVS()
-	p.mu.Lock()
-	err := ensureIPVS(mirror, p.render.services())
-	p.mu.Unlock()
-	if err != nil {
+	if err := ensureIPVS(mirror, p.render.services()); err != nil {
 		return "", err
 	}
-	err = dumpIPVS(&b, mirror)
+	err := dumpIPVS(&b, mirror)
 	return b.String(), err
 }
 
@@ -252,18 +264,17 @@ func ensureIPVS(v IPVS, want []Service) error {
 				weights[h.Addr] = h.Weight
 			}
 		}
-		wanted := map[netip.Addr]bool{}
-		for _, b := range s.Backends {
-			wanted[b.Addr] = true
-			if w, ok := weights[b.Addr]; ok && w == b.Weight {
+		wanted := backendWeights(s)
+		for _, a := range slices.SortedFunc(maps.Keys(wanted), netip.Addr.Compare) {
+			if w, ok := weights[a]; ok && w == wanted[a] {
 				continue
 			}
-			if err := v.EnsureDestination(vs, Destination{Addr: b.Addr, Weight: b.Weight}); err != nil {
+			if err := v.EnsureDestination(vs, Destination{Addr: a, Weight: wanted[a]}); err != nil {
 				return err
 			}
 		}
 		for _, h := range have {
-			if h.Port != 0 || !wanted[h.Addr] {
+			if _, ok := wanted[h.Addr]; h.Port != 0 || !ok {
 				if err := v.RemoveDestination(vs, h); err != nil {
 					return err
 				}

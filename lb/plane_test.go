@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -110,8 +111,8 @@ func TestSandboxValidate(t *testing.T) {
 	dupPort.Ports = []Port{{"tcp", 8888, 80}}
 	dupMark := apiIngress
 	dupMark.FWMark = wwwIngress.FWMark
-	dupBackend := wwwIngress
-	dupBackend.Backends = backends("10.255.0.5", "10.255.0.5")
+	badBackend := wwwIngress
+	badBackend.Backends = []Backend{{addr("10.255.0.5"), -1}}
 	badProto := wwwIngress
 	badProto.Ports = []Port{{"sctp", 80, 80}}
 	tests := []struct {
@@ -121,7 +122,7 @@ func TestSandboxValidate(t *testing.T) {
 		{"kind", Sandbox{Kind: "bridge"}},
 		{"port published twice", ingressSandbox(wwwIngress, dupPort)},
 		{"fwmark used twice", ingressSandbox(wwwIngress, dupMark)},
-		{"backend twice", ingressSandbox(dupBackend)},
+		{"negative weight", ingressSandbox(badBackend)},
 		{"protocol", ingressSandbox(badProto)},
 		{"no own address", Sandbox{Kind: SandboxLB, Services: []Service{wwwLB}}},
 	}
@@ -130,5 +131,39 @@ func TestSandboxValidate(t *testing.T) {
 		if err := dp.Sync(context.Background(), tt.sb); err == nil {
 			t.Errorf("%s: Sync = nil, want an error", tt.name)
 		}
+	}
+}
+
+// TestBackendListedTwice: overlapping endpoint records do not block the
+// sandbox; the highest weight counts.
+func TestBackendListedTwice(t *testing.T) {
+	www := wwwIngress
+	www.Backends = []Backend{{addr("10.255.0.5"), 0}, {addr("10.255.0.6"), 1}, {addr("10.255.0.5"), 1}}
+	for _, mode := range []Mode{ModeIPTables, ModeIPVS} {
+		dp, rules, ipvs, _ := newFakePlane(t, mode)
+		mustSync(t, dp, ingressSandbox(www))
+		if mode == ModeIPVS {
+			if diff := cmp.Diff(testdataText(t, "one_ingress_ipvs.ipvsadm"), ipvs.Dump()); diff != "" {
+				t.Errorf("ipvs (-want +got):\n%s", diff)
+			}
+			continue
+		}
+		if diff := cmp.Diff(testdataText(t, "one_ingress_iptables"), lastPayload(rules)); diff != "" {
+			t.Errorf("payload (-want +got):\n%s", diff)
+		}
+	}
+}
+
+func TestPlaneTimeouts(t *testing.T) {
+	ipvs := NewFakeIPVS()
+	want := Timeouts{TCP: 3600 * time.Second, UDP: 60 * time.Second}
+	dp, err := NewDataPlane(ModeIPVS, "", WithRules(NewFakeRules()), WithIPVS(ipvs), WithTimeouts(want),
+		WithSysctl(func(string, string) error { return nil }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustSync(t, dp, worldOne.ingress)
+	if got := ipvs.Timeouts(); got != want {
+		t.Errorf("timeouts = %+v, want %+v", got, want)
 	}
 }

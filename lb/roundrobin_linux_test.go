@@ -5,7 +5,10 @@ package lb
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
+	"os"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -26,12 +29,38 @@ import (
 // drained backend gets none; without
 // a backend a connection is refused even though the sandbox itself
 // listens on the port.
+//
+// The IPVS plane runs the same test where the kernel has IPVS (not on the
+// development machines); LB_REQUIRE_IPVS=1 makes its absence a failure.
 func TestKernelRoundRobin(t *testing.T) {
+	for _, mode := range []Mode{ModeIPTables, ModeIPVS} {
+		t.Run(string(mode), func(t *testing.T) {
+			if mode == ModeIPVS {
+				needIPVS(t)
+			}
+			roundRobin(t, mode)
+		})
+	}
+}
+
+// needIPVS skips (or with LB_REQUIRE_IPVS set, fails) without IPVS.
+func needIPVS(t *testing.T) {
+	t.Helper()
+	needRoot(t)
+	if !KernelHasIPVS() {
+		if os.Getenv("LB_REQUIRE_IPVS") != "" {
+			t.Fatal("LB_REQUIRE_IPVS is set but this kernel has no IPVS")
+		}
+		t.Skip("kernel has no IPVS (CONFIG_IP_VS unset)")
+	}
+}
+
+func roundRobin(t *testing.T, mode Mode) {
 	ns := newNamespaces(t, "client", "sbox", "a", "b", "c")
 	ctx := context.Background()
 	buildRoundRobinNet(t, ns)
 
-	dp, err := NewDataPlane(ModeIPTables, ns["sbox"])
+	dp, err := NewDataPlane(mode, ns["sbox"])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,12 +82,17 @@ func TestKernelRoundRobin(t *testing.T) {
 	vip := netip.MustParseAddrPort("10.255.0.4:8888")
 	expectAnswers(t, "published port", ns["client"], published, "a b a b a b a b a b")
 	expectAnswers(t, "VIP", ns["client"], vip, "a b a b")
-	expectAnswers(t, "VIP from the sandbox", ns["sbox"], vip, "a b")
+	if mode == ModeIPTables { // IPVS, as in Swarm, balances only what arrives
+		expectAnswers(t, "VIP from the sandbox", ns["sbox"], vip, "a b")
+	}
 
 	www.Backends = backends("10.255.0.7", "10.255.0.5", "10.255.0.6")
 	sb.Services = []Service{www}
 	mustSync(t, dp, sb)
 	expectAnswers(t, "three backends", ns["client"], published, "a b c a b c a b c")
+	if mode == ModeIPVS {
+		checkIPVSTable(t, dp, "10.255.0.5", "10.255.0.6", "10.255.0.7")
+	}
 
 	www.Backends = []Backend{{addr("10.255.0.5"), 1}, {addr("10.255.0.6"), 0}}
 	sb.Services = []Service{www}
@@ -72,6 +106,29 @@ func TestKernelRoundRobin(t *testing.T) {
 		t.Errorf("no backend: got %q, %v; want connection refused", got, err)
 	}
 	mustSync(t, dp, Sandbox{Kind: SandboxIngress})
+	if table, err := dp.Table(); err != nil || table != ipvsHeader {
+		t.Errorf("table after removing everything = %q, %v; want the header only", table, err)
+	}
+}
+
+// checkIPVSTable compares the kernel's table with what FakeIPVS prints for
+// one fwmark service 256 with these destinations.
+func checkIPVSTable(t *testing.T, dp DataPlane, dests ...string) {
+	t.Helper()
+	want := ipvsHeader + "FWM  256 rr\n"
+	for _, d := range dests {
+		want += fmt.Sprintf("  -> %-28s %-7s %-6d %-10d %-10d\n", d+":0", "Masq", 1, 0, 0)
+	}
+	got, err := dp.Table()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Connection counters are live in the kernel: compare the rest.
+	counters := regexp.MustCompile(`(Masq    \d+\s+)\d+\s+\d+\s*\n`)
+	norm := func(s string) string { return counters.ReplaceAllString(s, "${1}C C\n") }
+	if norm(got) != norm(want) {
+		t.Errorf("ipvsadm table:\n%s\nwant:\n%s", got, want)
+	}
 }
 
 func expectAnswers(t *testing.T, what, from string, to netip.AddrPort, want string) {

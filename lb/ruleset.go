@@ -133,35 +133,7 @@ func diffPlan(have, want ruleset, hc counts) (plan, counts) {
 	}
 	var dels []entry
 	for _, k := range changed {
-		h, w := have[k], want[k]
-		if h == nil {
-			h = newUnit()
-		}
-		if w == nil {
-			w = newUnit()
-		}
-		for _, e := range h.entries {
-			if !slices.Contains(w.entries, e) {
-				dels = append(dels, e)
-				nc[e.key()]--
-			}
-		}
-		for _, e := range w.entries {
-			if !slices.Contains(h.entries, e) {
-				p.appendRules(e.key(), e.rule)
-				nc[e.key()]++
-			}
-		}
-		for c := range h.own {
-			if _, ok := w.own[c]; !ok {
-				p.removeChain(c)
-			}
-		}
-		for c, rules := range w.own {
-			if old, ok := h.own[c]; !ok || !slices.Equal(old, rules) {
-				p.addOwnChain(c, rules)
-			}
-		}
+		dels = append(dels, p.diffUnit(have[k], want[k], nc)...)
 	}
 	for k := range nc {
 		before, after := hc[k] > 0, nc[k] > 0
@@ -183,6 +155,41 @@ func diffPlan(have, want ruleset, hc counts) (plan, counts) {
 		}
 	}
 	return p, nc
+}
+
+// diffUnit plans the change from unit h to unit w (either may be nil),
+// updating the counts, and returns the entries to delete: those are
+// written only for chains that stay.
+func (p plan) diffUnit(h, w *unit, nc counts) (dels []entry) {
+	if h == nil {
+		h = newUnit()
+	}
+	if w == nil {
+		w = newUnit()
+	}
+	for _, e := range h.entries {
+		if !slices.Contains(w.entries, e) {
+			dels = append(dels, e)
+			nc[e.key()]--
+		}
+	}
+	for _, e := range w.entries {
+		if !slices.Contains(h.entries, e) {
+			p.appendRules(e.key(), e.rule)
+			nc[e.key()]++
+		}
+	}
+	for c := range h.own {
+		if _, ok := w.own[c]; !ok {
+			p.removeChain(c)
+		}
+	}
+	for c, rules := range w.own {
+		if old, ok := h.own[c]; !ok || !slices.Equal(old, rules) {
+			p.addOwnChain(c, rules)
+		}
+	}
+	return dels
 }
 
 // fullPlan rebuilds everything: every wanted chain is declared (thus

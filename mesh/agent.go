@@ -4,13 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net"
 	"net/netip"
 	"path/filepath"
-	"maps"
 	"slices"
-	"sync/atomic"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/meshd/meshd/ipam"
@@ -45,9 +45,9 @@ type localTask struct {
 	drainUntil time.Time
 	draining   atomic.Bool
 	endpoints  map[string]endpointRecord // by network, set before the supervisor starts
-	dns     *dns.Resolver  // its embedded DNS
-	cancel  context.CancelFunc
-	done    chan struct{}
+	dns        *dns.Resolver             // its embedded DNS
+	cancel     context.CancelFunc
+	done       chan struct{}
 }
 
 // agent reconciles this node's kernel and tasks towards the tables. Only

@@ -131,7 +131,7 @@ func (a *agent) ensureSandbox(ctx context.Context, n api.Network) (*lbSandbox, e
 		}
 	}
 	if sb.plane == nil {
-		if sb.plane, err = lb.NewDataPlane(a.d.dataPlane, sb.path); err != nil {
+		if sb.plane, err = lb.NewDataPlane(a.d.dataPlane, sb.path, lb.WithTimeouts(a.d.cfg.IPVSTimeouts)); err != nil {
 			return nil, err
 		}
 	}
