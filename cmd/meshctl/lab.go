@@ -24,6 +24,7 @@ type labUpOptions struct {
 	nodes   int
 	meshd   string
 	lbMode  string
+	flags   []string
 	timeout time.Duration
 }
 
@@ -36,6 +37,7 @@ func newLabUpCommand(c *cli) *cobra.Command {
 	cmd.Flags().IntVar(&opts.nodes, "nodes", 3, "number of nodes")
 	cmd.Flags().StringVar(&opts.meshd, "meshd", "", "meshd binary (default: next to meshctl, else on the PATH)")
 	cmd.Flags().StringVar(&opts.lbMode, "lb-mode", "auto", "data plane each meshd runs: auto, ipvs or iptables")
+	cmd.Flags().StringArrayVar(&opts.flags, "meshd-flag", nil, "extra flag for every meshd, e.g. --meshd-flag=--drain-delay=5s (repeatable)")
 	cmd.Flags().DurationVar(&opts.timeout, "timeout", 60*time.Second, "how long to wait for every node to be Ready")
 	return cmd
 }
@@ -51,7 +53,7 @@ func runLabUp(ctx context.Context, c *cli, opts labUpOptions) error {
 		Prefix: c.labPrefix, Root: c.labRoot, Nodes: opts.nodes, MeshdPath: meshd,
 		// The lab's "outside world" DNS is the client namespace: no real
 		// resolver is ever asked from inside a lab.
-		ExtraArgs: []string{"--lb-mode", opts.lbMode, "--dns-upstream", "192.168.33.1"},
+		ExtraArgs: append([]string{"--lb-mode", opts.lbMode, "--dns-upstream", "192.168.33.1"}, opts.flags...),
 		WaitReady: lab.WaitNodes(200*time.Millisecond, nodeSeesAll(opts.nodes)),
 	})
 	if errors.Is(err, lab.ErrAlreadyUp) {

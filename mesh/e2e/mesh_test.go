@@ -137,6 +137,31 @@ func TestRoutingMesh(t *testing.T) {
 		if !re.MatchString(out) {
 			t.Errorf("lb ls on %s:\n%s", withoutTask, out)
 		}
+		if lbMode() != "ipvs" {
+			return
+		}
+		// The kernel's own table, as the tutorials show it.
+		out, err = l.onNode(withoutTask, "nsenter", "--net=/var/run/meshd/netns/ingress_sbox", "ipvsadm", "-Ln")
+		t.Logf("ipvsadm -Ln in ingress_sbox on %s:\n%s", withoutTask, out)
+		if err != nil || !regexp.MustCompile(`FWM  256 rr\s*\n  -> 10\.255\.0\.\d+:0 +Masq +1 .*\n  -> 10\.255\.0\.\d+:0 +Masq +1 `).MatchString(out) {
+			t.Errorf("ipvsadm -Ln in ingress_sbox: %v\n%s", err, out)
+		}
+		lbns := "lb_" + strings.TrimSpace(l.must(t, "--node", "node1", "network", "inspect", "ovnet", "--format", "{{.ID}}"))[:9]
+		node := tasks["www.1"].node
+		out, err = l.onNode(node, "nsenter", "--net=/var/run/meshd/netns/"+lbns, "ipvsadm", "-Ln")
+		if err != nil || !regexp.MustCompile(`FWM  257 rr\s*\n  -> 10\.0\.0\.\d+:0 +Masq +1 .*\n  -> 10\.0\.0\.\d+:0 +Masq +1 `).MatchString(out) {
+			t.Errorf("ipvsadm -Ln in %s on %s: %v\n%s", lbns, node, err, out)
+		}
+		for _, sysctl := range []string{"vs/conntrack", "vs/conn_reuse_mode", "vs/expire_nodest_conn", "vs/expire_quiescent_template"} {
+			want := map[string]string{"vs/conn_reuse_mode": "0"}[sysctl]
+			if want == "" {
+				want = "1"
+			}
+			out, err := l.onNode(withoutTask, "nsenter", "--net=/var/run/meshd/netns/ingress_sbox", "cat", "/proc/sys/net/ipv4/"+sysctl)
+			if err != nil || strings.TrimSpace(out) != want {
+				t.Errorf("net.ipv4.%s in ingress_sbox: %v %q, want %s", sysctl, err, out, want)
+			}
+		}
 	})
 
 	t.Run("VIP inside the overlay", func(t *testing.T) {
@@ -196,6 +221,22 @@ func TestRoutingMesh(t *testing.T) {
 			if out, err := l.ctl(curlFrom("client", "http://"+a+":8080/")...); err == nil {
 				t.Errorf("host-mode port answered on %s, which runs no task:\n%s", n, out)
 			}
+		}
+	})
+
+	t.Run("bad ports are refused", func(t *testing.T) {
+		for _, args := range [][]string{
+			{"service", "create", "--name", "clash", "--publish", "8888:80", "nginx"},
+			{"service", "create", "--name", "far", "--publish", "70000:80", "nginx"},
+			{"service", "create", "--name", "sctp", "--publish", "9999:80/sctp", "nginx"},
+		} {
+			out, err := l.on("node2", args...)
+			if err == nil || strings.Count(strings.TrimSpace(out), "\n") != 0 {
+				t.Errorf("meshctl %s: err %v, want a one-line error; got:\n%s", strings.Join(args, " "), err, out)
+			}
+		}
+		if out := l.must(t, "--node", "node1", "service", "ls", "--filter", "name=clash"); strings.Contains(out, "clash") {
+			t.Errorf("a refused service exists:\n%s", out)
 		}
 	})
 
