@@ -42,9 +42,12 @@ vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 	$(GO) vet ./...
 
-# Every test: unit tests, kernel tests and the lab e2e suite (root).
+# Every test: unit, kernel and lab e2e tests on this kernel (iptables data
+# plane here), then the same e2e suite in a stock Debian kernel under qemu
+# with the IPVS data plane.
 test: deps vet build
 	$(GO) test -count=1 -timeout 20m ./...
+	$(MAKE) --no-print-directory test-vm
 
 unit:
 	$(GO) test -short -count=1 ./...

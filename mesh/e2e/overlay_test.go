@@ -147,10 +147,11 @@ func TestOverlay(t *testing.T) {
 	})
 
 	t.Run("scale down and rm remove the entries everywhere", func(t *testing.T) {
+		// The task drains for --drain-delay (2 s) before it goes.
 		l.must(t, "--node", "node1", "service", "scale", "demo=1")
 		gone := tasks["demo.2"]
 		other := map[string]string{"node1": "node2", "node2": "node1"}[gone.node]
-		eventually(t, 2*time.Second, "fdb entry of demo.2 removed on "+other, func() (bool, string) {
+		eventually(t, 5*time.Second, "fdb entry of demo.2 removed on "+other, func() (bool, string) {
 			fdb := l.fdb(t, other, netID)
 			return !strings.Contains(fdb, gone.mac), fdb
 		})
