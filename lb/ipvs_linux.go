@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"os"
 	"slices"
 	"syscall"
 
@@ -99,9 +100,17 @@ func (k *kernelIPVS) RemoveService(v VirtualService) error {
 	return nil
 }
 
+// faultNoDestinations breaks the kernel backend on purpose, to prove the
+// VM suite can fail: with MESHD_FAULT_IPVS_NO_DESTINATIONS=1 it silently
+// adds no destination. Nothing but that check sets it.
+var faultNoDestinations = os.Getenv("MESHD_FAULT_IPVS_NO_DESTINATIONS") == "1"
+
 func (k *kernelIPVS) EnsureDestination(v VirtualService, d Destination) error {
 	if err := d.check(v); err != nil {
 		return err
+	}
+	if faultNoDestinations {
+		return nil
 	}
 	err := k.h.NewDestination(toService(v), toDestination(d))
 	if errors.Is(err, syscall.EEXIST) {

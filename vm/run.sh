@@ -65,7 +65,12 @@ mkdir -p "$envdir/etc"
   echo "# written by vm/run.sh"
   [ -n "${CI-}" ] && echo "export CI=$(q "$CI")"
   echo "export MESHD_E2E_LB_MODE=$(q "${MESHD_E2E_LB_MODE:-ipvs}")"
+  # Software emulation runs everything 10-30x slower: the suite stretches its
+  # convergence windows ("within a second") by this factor.
+  echo "export MESHD_E2E_TIME_SCALE=$(q "${MESHD_E2E_TIME_SCALE:-5}")"
   echo "export MESHD_E2E_BIN=/usr/local/bin"
+  # Fault injection, to show once that the suite catches a broken IPVS plane.
+  [ -n "${MESHD_FAULT_IPVS_NO_DESTINATIONS-}" ] && echo "export MESHD_FAULT_IPVS_NO_DESTINATIONS=$(q "$MESHD_FAULT_IPVS_NO_DESTINATIONS")"
   # Go's test timeout fires a minute before this script kills the VM, so a
   # hang ends with the goroutine dump in the log instead of nothing.
   echo "VM_TEST_TIMEOUT=$(q "$((timeout_s > 120 ? timeout_s - 60 : timeout_s))s")"

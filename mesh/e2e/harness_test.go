@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -178,10 +179,22 @@ func run(timeout time.Duration, name string, args ...string) (string, error) {
 	return buf.String(), err
 }
 
-// eventually polls cond until it holds or the timeout passes; it returns
-// the last description cond gave, for the failure message.
+// timeScale stretches the convergence windows the tests allow: 1 on real
+// hardware, more under software emulation ($MESHD_E2E_TIME_SCALE, set by
+// the VM suite), where every process start costs 100-350 ms.
+func timeScale() time.Duration {
+	if n, err := strconv.Atoi(os.Getenv("MESHD_E2E_TIME_SCALE")); err == nil && n > 0 {
+		return time.Duration(n)
+	}
+	return 1
+}
+
+// eventually polls cond until it holds or the timeout (times timeScale)
+// passes; it returns the last description cond gave, for the failure
+// message.
 func eventually(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
 	t.Helper()
+	timeout *= timeScale()
 	deadline := time.Now().Add(timeout)
 	var last string
 	for {

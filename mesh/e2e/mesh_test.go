@@ -257,7 +257,7 @@ func TestRoutingMesh(t *testing.T) {
 			l.must(t, "--node", "node2", "service", "rm", s)
 		}
 		for _, n := range nodes {
-			eventually(t, 5*time.Second, "iptables on "+n+" back to the pre-service state", func() (bool, string) {
+			eventually(t, 20*time.Second, "iptables on "+n+" back to the pre-service state", func() (bool, string) {
 				after := l.rulesOf(t, n)
 				return after == before[n], diffLines(before[n], after)
 			})
