@@ -5,7 +5,7 @@ PREFIX  ?= /usr/local
 NODES   ?= 3
 GOFLAGS ?=
 
-.PHONY: all build deps install lab lab-down test vet unit bench-gossip bench-overlay bench-mesh clean
+.PHONY: all build deps install lab lab-down test vet unit bench-gossip bench-overlay bench-mesh bench-dns bench-rules test-vm clean
 
 all: build
 
@@ -77,3 +77,11 @@ test-vm: deps build
 # Requests/s through the routing mesh vs straight to the task vs a userspace proxy.
 bench-mesh: build
 	$(GO) test -run '^$$' -bench 'BenchmarkMesh$$' -benchtime 3x -timeout 10m ./mesh/e2e/
+
+# Queries/s of the embedded DNS beside dnsmasq, same client, same run.
+bench-dns:
+	$(GO) test -run '^$$' -bench BenchmarkResolver -benchtime 400000x ./mesh/dns/
+
+# Time to add one service's rules on a sandbox holding 1, 100, 1000 (root).
+bench-rules:
+	$(GO) test -run '^$$' -bench AddService -benchtime 30x ./lb/
