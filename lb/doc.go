@@ -78,8 +78,8 @@
 // The renderer hands back the very same unit for an unchanged service, so
 // a sync costs a comparison per service plus the work for what changed.
 // The first sync, any sync after a failure (iptables-nft commits table by
-// table, so a failed payload may be half applied) and one sync per
-// DefaultFullResyncPeriod are full: the syncer reads iptables-save,
+// table, so a failed payload may be half applied) and a periodic check
+// (DefaultFullResyncPeriod) that finds drift are full: the syncer reads iptables-save,
 // declares and refills every chain of ours, removes chains of ours it does
 // not want (leftovers of a crashed run), and makes the jumps from built-in
 // chains exactly the wanted ones. That repairs rules lost to a firewall

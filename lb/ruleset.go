@@ -286,3 +286,50 @@ func (p plan) bytes() []byte {
 	_ = p.write(&b)
 	return []byte(b.String())
 }
+
+// inSync says whether the kernel (observed) visibly holds want: the same
+// chains of ours, each with the wanted number of rules, and exactly the
+// wanted jumps from built-in chains, once each. A full resync that finds
+// the namespace in sync writes nothing, so it can run often without
+// resetting rotation counters; what it repairs is what drifts in practice
+// (a flushed chain, a firewall reload, a deleted jump). A rule edited in
+// place, keeping the count, is not seen here; it is the price of not
+// normalising iptables-save's spelling of every match.
+func inSync(observed saved, want ruleset, o owner) bool {
+	wantCount := map[chainKey]int{}
+	wantJumps := map[jump]bool{}
+	for _, u := range want {
+		for _, e := range u.entries {
+			wantCount[e.key()]++
+		}
+		for c, rules := range u.own {
+			wantCount[c] += len(rules)
+		}
+	}
+	for k := range want.counts() {
+		for _, j := range hookJumps[k] {
+			wantJumps[j] = true
+		}
+	}
+	for _, k := range observed.chainKeys() {
+		if n, ok := wantCount[k]; o.owns(k) && (!ok || n != len(observed[k.table][k.chain])) {
+			return false
+		}
+	}
+	for k := range wantCount {
+		if _, ok := observed[k.table][k.chain]; !ok {
+			return false
+		}
+	}
+	seen := map[jump]bool{}
+	for _, j := range observed.builtinRules() {
+		if !o.owns(chainKey{j.table, jumpTarget(j.rule)}) {
+			continue
+		}
+		if !wantJumps[j] || seen[j] {
+			return false
+		}
+		seen[j] = true
+	}
+	return len(seen) == len(wantJumps)
+}

@@ -7,11 +7,12 @@ import (
 	"time"
 )
 
-// DefaultFullResyncPeriod is how often a syncer rebuilds everything from
-// what iptables-save shows even when nothing changed, so that rules lost to
-// a firewall reload or a hand edit come back (docker/cli#2274). A full
-// resync is one iptables-save and one iptables-restore.
-const DefaultFullResyncPeriod = time.Minute
+// DefaultFullResyncPeriod is how often a syncer reads iptables-save even
+// when nothing changed, so that rules lost to a firewall reload or a hand
+// edit come back (docker/cli#2274). It rebuilds everything only when the
+// kernel no longer holds what it applied (see inSync); otherwise the check
+// costs one iptables-save and writes nothing.
+const DefaultFullResyncPeriod = 10 * time.Second
 
 // syncer keeps one namespace's chains of one kind (owner) in step with a
 // wanted ruleset, kube-proxy style: it remembers what it applied and writes
@@ -58,7 +59,13 @@ func (s *syncer) sync(ctx context.Context, want ruleset) (full bool, err error) 
 			s.needFull = true
 			return full, err
 		}
-		p, nc = fullPlan(observed, want, s.owner)
+		if !s.needFull && inSync(observed, s.have, s.owner) {
+			// A periodic check that found what was applied last: no drift,
+			// so only the change, without resetting rotation counters.
+			p, nc = diffPlan(s.have, want, s.counts)
+		} else {
+			p, nc = fullPlan(observed, want, s.owner)
+		}
 	} else {
 		p, nc = diffPlan(s.have, want, s.counts)
 	}

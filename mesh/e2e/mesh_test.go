@@ -224,6 +224,28 @@ func TestRoutingMesh(t *testing.T) {
 		}
 	})
 
+	t.Run("a firewall reload is repaired", func(t *testing.T) {
+		url := "http://192.168.33.1" + map[string]string{"node1": "0", "node2": "1", "node3": "2"}[withoutTask] + ":8888/"
+		for _, argv := range [][]string{
+			{"iptables", "-t", "nat", "-F", "MESH-INGRESS"},
+			{"nsenter", "--net=/var/run/meshd/netns/ingress_sbox", "iptables", "-t", "nat", "-F"},
+			{"nsenter", "--net=/var/run/meshd/netns/ingress_sbox", "iptables", "-t", "mangle", "-F"},
+		} {
+			if out, err := l.onNode(withoutTask, argv...); err != nil {
+				t.Fatalf("%s on %s: %v\n%s", argv, withoutTask, err, out)
+			}
+		}
+		if out, err := l.ctl(curlFrom("client", url)...); err == nil && hostnameRE.MatchString(out) {
+			t.Fatalf("%s still answered with its rules flushed:\n%s", url, out)
+		}
+		start := time.Now()
+		eventually(t, 20*time.Second, "rules restored on "+withoutTask, func() (bool, string) {
+			out, err := l.ctl(curlFrom("client", url)...)
+			return err == nil && hostnameRE.MatchString(out), out
+		})
+		t.Logf("%s answered again %s after its nat and mangle tables were flushed", withoutTask, time.Since(start).Round(100*time.Millisecond))
+	})
+
 	t.Run("bad ports are refused", func(t *testing.T) {
 		for _, args := range [][]string{
 			{"service", "create", "--name", "clash", "--publish", "8888:80", "nginx"},
