@@ -51,15 +51,25 @@ const (
 	// chainIngressSNAT (nat, from POSTROUTING) masquerades connections the
 	// node opens itself into mesh_gwbridge, so "curl localhost:8888" has
 	// a source the sandbox can answer (the caller sets route_localnet).
-	// It is not gwbridge.go's MESH-POSTROUTING, which GatewayBridge.Ensure
-	// redeclares (thus flushes) whenever it runs.
 	chainIngressSNAT = "MESH-INGRESS-SNAT"
+	// chainEgress (nat, from POSTROUTING) masquerades what tasks send out
+	// through mesh_gwbridge (Swarm's "-s 172.18.0.0/16 ! -o docker_gwbridge
+	// -j MASQUERADE").
+	chainEgress = "MESH-POSTROUTING"
 
 	// --- task sandboxes ---
 
 	// chainRedirect (nat, from PREROUTING) sends the published port to the
 	// target port where they differ.
 	chainRedirect = "MESH-REDIRECT"
+	// chainDNSOut (nat, from OUTPUT for 127.0.0.11) DNATs queries to
+	// 127.0.0.11:53 to the resolver's sockets; chainDNSPost (nat, from
+	// POSTROUTING) sets port 53 back on answers (Docker's DOCKER_OUTPUT and
+	// DOCKER_POSTROUTING).
+	chainDNSOut  = "MESH-DNS-OUTPUT"
+	chainDNSPost = "MESH-DNS-POSTROUTING"
+	// embeddedDNS is the resolver's address in every task.
+	embeddedDNS = "127.0.0.11"
 )
 
 // maxChainName is iptables' limit on chain names (XT_EXTENSION_MAXNAMELEN
@@ -80,6 +90,9 @@ var hookJumps = map[chainKey][]jump{
 	{"filter", chainIngress}:  {{"filter", "FORWARD", "-j " + chainIngress}},
 	{"nat", chainIngressSNAT}: {{"nat", "POSTROUTING", "-j " + chainIngressSNAT}},
 	{"nat", chainRedirect}:    {{"nat", "PREROUTING", "-j " + chainRedirect}},
+	{"nat", chainEgress}:      {{"nat", "POSTROUTING", "-j " + chainEgress}},
+	{"nat", chainDNSOut}:      {{"nat", "OUTPUT", "-d " + embeddedDNS + "/32 -j " + chainDNSOut}},
+	{"nat", chainDNSPost}:     {{"nat", "POSTROUTING", "-d " + embeddedDNS + "/32 -j " + chainDNSPost}},
 }
 
 const localOnly = "-m addrtype --dst-type LOCAL -j "
@@ -110,8 +123,11 @@ var (
 	}, prefixes: []chainKey{{"nat", svcChainPrefix}}}
 	hostOwner = owner{fixed: map[chainKey]bool{
 		{"nat", chainIngress}: true, {"filter", chainIngress}: true, {"nat", chainIngressSNAT}: true,
+		{"nat", chainEgress}: true,
 	}}
-	taskOwner = owner{fixed: map[chainKey]bool{{"nat", chainRedirect}: true}}
+	taskOwner = owner{fixed: map[chainKey]bool{
+		{"nat", chainRedirect}: true, {"nat", chainDNSOut}: true, {"nat", chainDNSPost}: true,
+	}}
 )
 
 // svcChain names a service's chain: the prefix and 8 base32 characters of

@@ -103,18 +103,6 @@ func (f *FakeRules) Apply(_ context.Context, payload []byte) error {
 	return nil
 }
 
-// EnsureJump is "iptables -C || iptables -I CHAIN 1".
-func (f *FakeRules) EnsureJump(ctx context.Context, table, chain string, match []string, target string) error {
-	rule := strings.Join(append(slices.Clone(match), "-j", target), " ")
-	f.mu.Lock()
-	present := slices.Contains(f.tables[table][chain], canonicalRule(rule))
-	f.mu.Unlock()
-	if present {
-		return nil
-	}
-	return f.Apply(ctx, []byte(fmt.Sprintf("*%s\n-I %s 1 %s\nCOMMIT\n", table, chain, rule)))
-}
-
 // Save prints every table as iptables-save does: built-in chains in kernel
 // order, then ours sorted; rules in order. Counters are 0.
 func (f *FakeRules) Save(context.Context) ([]byte, error) {

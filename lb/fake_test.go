@@ -60,22 +60,6 @@ func TestFakeRulesCommitsPerTable(t *testing.T) {
 	}
 }
 
-func TestFakeRulesEnsureJump(t *testing.T) {
-	f := NewFakeRules()
-	ctx := context.Background()
-	if err := f.Apply(ctx, []byte("*nat\n:MESH-A - [0:0]\nCOMMIT\n")); err != nil {
-		t.Fatal(err)
-	}
-	for range 2 {
-		if err := f.EnsureJump(ctx, "nat", "POSTROUTING", nil, "MESH-A"); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if n := strings.Count(saveText(t, f), "-A POSTROUTING -j MESH-A"); n != 1 {
-		t.Errorf("jump present %d times, want 1", n)
-	}
-}
-
 func TestFakeRulesSaveCanonical(t *testing.T) {
 	f := NewFakeRules()
 	payload := "*mangle\n:MESH-A - [0:0]\n-A MESH-A -j MARK --set-mark 0x100\nCOMMIT\n" +

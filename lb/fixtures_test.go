@@ -75,16 +75,16 @@ var scenarios = []struct {
 	{name: "udp", world: world{
 		ingress: ingressSandbox(dnsIngress),
 		lb:      lbSandbox(dnsLB),
-		host:    HostRules{IngressGW: ingressGW, Published: []Port{{"udp", 5353, 53}}},
-		task:    TaskRules{Addr: addr("10.255.0.5"), Redirects: []Port{{"udp", 5353, 53}}},
+		host:    HostRules{IngressGW: ingressGW, Published: []Port{{"udp", 5353, 53}}, Egress: gwSubnet},
+		task:    TaskRules{Addr: addr("10.255.0.5"), Redirects: []Port{{"udp", 5353, 53}}, DNS: taskDNS},
 	}},
 	{name: "hostmode", world: world{
 		// web publishes 8080:80 in mode=host and runs here as web.1.
 		ingress: ingressSandbox(wwwIngress),
 		lb:      lbSandbox(wwwLB, webLB),
 		host: HostRules{IngressGW: ingressGW, Published: []Port{{"tcp", 8888, 80}},
-			HostPorts: []HostPort{{Port{"tcp", 8080, 80}, webTaskGW}}},
-		task: TaskRules{}, // web.1: host mode needs no redirect
+			HostPorts: []HostPort{{Port{"tcp", 8080, 80}, webTaskGW}}, Egress: gwSubnet},
+		task: TaskRules{DNS: taskDNS}, // web.1: host mode needs no redirect, only its resolver
 	}},
 	// api is removed; www.1's sandbox loses its redirect (a service update
 	// that stopped publishing).
@@ -96,16 +96,20 @@ var (
 	worldOne = world{
 		ingress: ingressSandbox(wwwIngress),
 		lb:      lbSandbox(wwwLB),
-		host:    HostRules{IngressGW: ingressGW, Published: []Port{{"tcp", 8888, 80}}},
-		task:    TaskRules{Addr: addr("10.255.0.5"), Redirects: []Port{{"tcp", 8888, 80}}},
+		host:    HostRules{IngressGW: ingressGW, Published: []Port{{"tcp", 8888, 80}}, Egress: gwSubnet},
+		task:    TaskRules{Addr: addr("10.255.0.5"), Redirects: []Port{{"tcp", 8888, 80}}, DNS: taskDNS},
 	}
 	// worldTwo adds api; the task is api.1, which publishes two ports.
 	worldTwo = world{
 		ingress: ingressSandbox(wwwIngress, apiIngress),
 		lb:      lbSandbox(wwwLB, apiLB),
-		host:    HostRules{IngressGW: ingressGW, Published: []Port{{"tcp", 8888, 80}, {"tcp", 9090, 8080}, {"tcp", 9443, 8443}}},
-		task:    TaskRules{Addr: addr("10.255.0.8"), Redirects: []Port{{"tcp", 9090, 8080}, {"tcp", 9443, 8443}}},
+		host:    HostRules{IngressGW: ingressGW, Published: []Port{{"tcp", 8888, 80}, {"tcp", 9090, 8080}, {"tcp", 9443, 8443}}, Egress: gwSubnet},
+		task:    TaskRules{Addr: addr("10.255.0.8"), Redirects: []Port{{"tcp", 9090, 8080}, {"tcp", 9443, 8443}}, DNS: taskDNS},
 	}
+	// gwSubnet is mesh_gwbridge's subnet; taskDNS the ports a task's
+	// resolver happened to get on 127.0.0.11.
+	gwSubnet = netip.MustParsePrefix("172.18.0.0/16")
+	taskDNS  = DNSPorts{UDP: 41234, TCP: 38765}
 )
 
 // fixedClock is a clock tests move by hand.

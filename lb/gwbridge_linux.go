@@ -1,7 +1,6 @@
 package lb
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -18,12 +17,11 @@ type GatewayBridge struct {
 	Subnet  netip.Prefix // e.g. 172.18.0.0/16
 	Gateway netip.Addr   // the bridge's address, e.g. 172.18.0.1
 	MTU     int          // 1500 unless the underlay says otherwise
-	Rules   Rules        // nil = iptables
 }
 
-// Ensure creates or repairs the bridge, its address, forwarding and the
-// egress masquerade. It is idempotent.
-func (g *GatewayBridge) Ensure(ctx context.Context) error {
+// Ensure creates or repairs the bridge, its address and forwarding. It is
+// idempotent. The egress masquerade is a host rule ([HostRules.Egress]).
+func (g *GatewayBridge) Ensure() error {
 	link, err := netlink.LinkByName(GatewayBridgeName)
 	if err != nil {
 		br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: GatewayBridgeName, MTU: g.MTU}}
@@ -50,18 +48,7 @@ func (g *GatewayBridge) Ensure(ctx context.Context) error {
 	if err := os.WriteFile(localnet, []byte("1"), 0o644); err != nil {
 		return fmt.Errorf("enable route_localnet on %s: %w", GatewayBridgeName, err)
 	}
-	rules := g.rules()
-	if err := rules.Apply(ctx, renderMasquerade(g.Subnet)); err != nil {
-		return fmt.Errorf("gateway bridge masquerade: %w", err)
-	}
-	return rules.EnsureJump(ctx, "nat", "POSTROUTING", nil, postroutingChain)
-}
-
-func (g *GatewayBridge) rules() Rules {
-	if g.Rules == nil {
-		return IPTables{}
-	}
-	return g.Rules
+	return nil
 }
 
 // Attach connects a task sandbox to the bridge: a veth whose host end

@@ -14,9 +14,6 @@ import (
 // One call per batch, never one process per rule.
 type Rules interface {
 	Apply(ctx context.Context, payload []byte) error
-	// EnsureJump makes sure chain in table starts with a rule jumping to
-	// target with the given match ("iptables -C || iptables -I").
-	EnsureJump(ctx context.Context, table, chain string, match []string, target string) error
 	// Save returns every table's rules: "iptables-save". The syncers read
 	// it for a full resync, to find what is really there.
 	Save(ctx context.Context) ([]byte, error)
@@ -42,20 +39,6 @@ func (t IPTables) Apply(ctx context.Context, payload []byte) error {
 	out, err := t.run(ctx, payload, "iptables-restore", "--noflush", "-w")
 	if err != nil {
 		return fmt.Errorf("iptables-restore%s: %w: %s", t.where(), err, strings.TrimSpace(string(out)))
-	}
-	return nil
-}
-
-// EnsureJump inserts the jump at the top of chain unless it is there.
-func (t IPTables) EnsureJump(ctx context.Context, table, chain string, match []string, target string) error {
-	rule := append(append([]string{}, match...), "-j", target)
-	check := append([]string{"-w", "-t", table, "-C", chain}, rule...)
-	if _, err := t.run(ctx, nil, "iptables", check...); err == nil {
-		return nil
-	}
-	insert := append([]string{"-w", "-t", table, "-I", chain, "1"}, rule...)
-	if out, err := t.run(ctx, nil, "iptables", insert...); err != nil {
-		return fmt.Errorf("iptables -t %s -I %s %s%s: %w: %s", table, chain, strings.Join(rule, " "), t.where(), err, strings.TrimSpace(string(out)))
 	}
 	return nil
 }

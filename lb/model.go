@@ -81,6 +81,10 @@ type HostRules struct {
 	Published []Port
 	// HostPorts are the mode=host ports of tasks on this node.
 	HostPorts []HostPort
+	// Egress is mesh_gwbridge's subnet: traffic from it leaving by
+	// another interface is masqueraded, as Swarm's docker_gwbridge.
+	// Invalid means none.
+	Egress netip.Prefix
 }
 
 // TaskRules are the rules in one task's sandbox.
@@ -92,7 +96,14 @@ type TaskRules struct {
 	// published port, since the load balancer keeps it). Ports whose
 	// Published equals Target need nothing and are skipped.
 	Redirects []Port
+	// DNS are the ports the embedded resolver's sockets have on
+	// 127.0.0.11 in the task; queries to 127.0.0.11:53 are DNATed there.
+	// Zero means no resolver.
+	DNS DNSPorts
 }
+
+// DNSPorts are a task resolver's UDP and TCP ports on 127.0.0.11.
+type DNSPorts struct{ UDP, TCP uint16 }
 
 func (p Port) validate() error {
 	if p.Proto != "tcp" && p.Proto != "udp" {
@@ -182,6 +193,9 @@ func (h HostRules) validate() error {
 	if len(h.Published) > 0 && !h.IngressGW.Is4() {
 		return fmt.Errorf("host rules: ingress gateway %v must be IPv4", h.IngressGW)
 	}
+	if h.Egress.IsValid() && !h.Egress.Addr().Is4() {
+		return fmt.Errorf("host rules: egress subnet %s must be IPv4", h.Egress)
+	}
 	seen := map[portKey]bool{}
 	check := func(p Port) error {
 		if err := p.validate(); err != nil {
@@ -212,6 +226,9 @@ func (h HostRules) validate() error {
 func (t TaskRules) validate() error {
 	if t.Addr.IsValid() && !t.Addr.Is4() {
 		return fmt.Errorf("task rules: address %s must be IPv4", t.Addr)
+	}
+	if (t.DNS.UDP == 0) != (t.DNS.TCP == 0) {
+		return fmt.Errorf("task rules: resolver ports udp %d, tcp %d: both or neither", t.DNS.UDP, t.DNS.TCP)
 	}
 	for _, p := range t.Redirects {
 		if err := p.validate(); err != nil {

@@ -177,7 +177,13 @@ func hostRules(h HostRules) ruleset {
 	if len(h.Published)+len(h.HostPorts) > 0 {
 		rs.add("nat", chainIngressSNAT, fmt.Sprintf("-o %s -m addrtype --src-type LOCAL -j MASQUERADE", GatewayBridgeName))
 	}
-	return ruleset{"host": rs}
+	out := ruleset{"host": rs}
+	if h.Egress.IsValid() {
+		eg := newUnit()
+		eg.add("nat", chainEgress, fmt.Sprintf("-s %s ! -o %s -j MASQUERADE", h.Egress.Masked(), GatewayBridgeName))
+		out["egress"] = eg
+	}
+	return out
 }
 
 // taskRules is what one task sandbox needs.
@@ -194,7 +200,26 @@ func taskRules(t TaskRules) ruleset {
 		rs.add("nat", chainRedirect, fmt.Sprintf("%s-p %s -m %s --dport %d -j REDIRECT --to-ports %d",
 			dst, p.Proto, p.Proto, p.Published, p.Target))
 	}
-	return ruleset{"task": rs}
+	out := ruleset{"task": rs}
+	if t.DNS != (DNSPorts{}) {
+		out["dns"] = dnsRules(t.DNS)
+	}
+	return out
+}
+
+// dnsRules make the resolver's sockets answer on 127.0.0.11:53.
+func dnsRules(d DNSPorts) *unit {
+	u := newUnit()
+	for _, r := range []struct {
+		proto string
+		port  uint16
+	}{{"udp", d.UDP}, {"tcp", d.TCP}} {
+		u.add("nat", chainDNSOut, fmt.Sprintf("-d %s/32 -p %s -m %s --dport 53 -j DNAT --to-destination %s:%d",
+			embeddedDNS, r.proto, r.proto, embeddedDNS, r.port))
+		u.add("nat", chainDNSPost, fmt.Sprintf("-s %s/32 -p %s -m %s --sport %d -j SNAT --to-source :53",
+			embeddedDNS, r.proto, r.proto, r.port))
+	}
+	return u
 }
 
 // RenderSandbox writes the iptables-restore payload that takes an empty

@@ -51,7 +51,7 @@ func newFakeNode(t *testing.T, mode Mode) traceNet {
 	ingress.local = append(ingress.local, ingressGW)
 	lb := sandbox("lb_ovnet", lbSandbox(wwwLB, webLB, idleLB))
 	www1 := &traceNS{name: "www.1", rules: NewFakeRules(), task: true,
-		local: []netip.Addr{addr("10.255.0.5"), addr("10.0.0.3"), addr("172.18.0.3")}}
+		local: []netip.Addr{addr("10.255.0.5"), addr("10.0.0.3"), addr("172.18.0.3"), addr("127.0.0.11")}}
 	if err := NewTaskSyncer(www1.rules).Sync(ctx, worldOne.task); err != nil {
 		t.Fatal(err)
 	}
@@ -91,6 +91,8 @@ func TestTrace(t *testing.T) {
 			out: "REJECT"},
 		{name: "VIP without backend", src: addr("10.0.0.3"), proto: "tcp", dst: addr("10.0.0.11"), port: 80,
 			out: "REJECT"},
+		{name: "DNS query in a task reaches its resolver", src: addr("10.0.0.3"), proto: "udp", dst: addr("127.0.0.11"), port: 53,
+			out: "127.0.0.11:41234", want: []string{"www.1 nat/MESH-DNS-OUTPUT"}},
 		{name: "unpublished port stays on the host", src: extClient, proto: "tcp", dst: nodeIP, port: 22,
 			out: "host 192.168.0.10:22", wantNone: []string{"DNAT"}},
 	}

@@ -285,6 +285,23 @@ var shapes = []shape{
 		}
 		return action{kind: actMark, mark: tr.mark(m[4])}
 	}},
+	{regexp.MustCompile(`^-d ([\d.]+)/32 -j (MESH-[A-Z-]+)$`), func(_ *tracer, _ *traceNS, m []string, p packet) action {
+		if !addrIs(m[1], p.dst) {
+			return action{}
+		}
+		return action{kind: actJump, chain: m[2]}
+	}},
+	{regexp.MustCompile(`^-d ([\d.]+)/32 -p (tcp|udp) -m (?:tcp|udp) --dport (\d+) -j DNAT --to-destination ([\d.]+):(\d+)$`), func(tr *tracer, _ *traceNS, m []string, p packet) action {
+		if !addrIs(m[1], p.dst) || !portIs(m[2], m[3], p) {
+			return action{}
+		}
+		p.dst, p.dport, p.dnat = netip.MustParseAddr(m[4]), tr.port(m[5]), true
+		return action{kind: actFinal, p: p, verdict: "DNAT"}
+	}},
+	// The resolver's answers: never the first packet of a connection.
+	{regexp.MustCompile(`^-s ([\d.]+)/32 -p (tcp|udp) -m (?:tcp|udp) --sport (\d+) -j SNAT --to-source :53$`), func(*tracer, *traceNS, []string, packet) action {
+		return action{}
+	}},
 	{regexp.MustCompile(`^-m mark --mark (0x[0-9a-f]+) -m comment --comment \S+ -j (MESH-SVC-[A-Z2-7]{8})$`), func(tr *tracer, _ *traceNS, m []string, p packet) action {
 		if p.mark != tr.mark(m[1]) {
 			return action{}

@@ -46,6 +46,7 @@ type localTask struct {
 	draining   atomic.Bool
 	endpoints  map[string]endpointRecord // by network, set before the supervisor starts
 	dns        *dns.Resolver             // its embedded DNS
+	dnsPorts   lb.DNSPorts               // the resolver's ports on 127.0.0.11
 	cancel     context.CancelFunc
 	done       chan struct{}
 }
@@ -155,7 +156,7 @@ func localPrefixes() []netip.Prefix {
 // removes what it built.
 func (a *agent) run(ctx context.Context) {
 	a.sweep()
-	if err := a.gw.Ensure(ctx); err != nil {
+	if err := a.gw.Ensure(); err != nil {
 		a.d.log.Error("gateway bridge", "err", err)
 	}
 	for _, table := range []string{tableTasks, tableNetworks, tableServices, tableOverlayPeer, tableEndpoints, tableNodes} {
@@ -176,7 +177,7 @@ func (a *agent) run(ctx context.Context) {
 			return
 		case <-a.wake:
 		case <-t.C:
-			if err := a.gw.Ensure(ctx); err != nil {
+			if err := a.gw.Ensure(); err != nil {
 				a.d.log.Error("gateway bridge", "err", err)
 			}
 		}

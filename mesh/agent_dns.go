@@ -1,12 +1,10 @@
 package mesh
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"net"
 	"net/netip"
-	"strings"
 
 	"github.com/meshd/meshd/lb"
 	"github.com/meshd/meshd/mesh/api"
@@ -17,37 +15,8 @@ import (
 // embeddedDNS is the address every task's resolv.conf names.
 const embeddedDNS = "127.0.0.11"
 
-// Chains of the embedded DNS in a task's namespace, as Docker's
-// DOCKER_OUTPUT and DOCKER_POSTROUTING.
-const (
-	dnsOutputChain      = "MESH-DNS-OUTPUT"
-	dnsPostroutingChain = "MESH-DNS-POSTROUTING"
-)
-
-// renderDNSRules is the nat table that makes the resolver's sockets (on
-// random ports of 127.0.0.11) answer on 127.0.0.11:53: DNAT of queries,
-// SNAT of answers back to port 53.
-func renderDNSRules(udpPort, tcpPort int) []byte {
-	var b strings.Builder
-	b.WriteString("*nat\n")
-	fmt.Fprintf(&b, ":%s - [0:0]\n:%s - [0:0]\n", dnsOutputChain, dnsPostroutingChain)
-	fmt.Fprintf(&b, "-A OUTPUT -d %s/32 -j %s\n", embeddedDNS, dnsOutputChain)
-	fmt.Fprintf(&b, "-A POSTROUTING -d %s/32 -j %s\n", embeddedDNS, dnsPostroutingChain)
-	for _, r := range []struct {
-		proto string
-		port  int
-	}{{"udp", udpPort}, {"tcp", tcpPort}} {
-		fmt.Fprintf(&b, "-A %s -d %s/32 -p %s -m %s --dport 53 -j DNAT --to-destination %s:%d\n",
-			dnsOutputChain, embeddedDNS, r.proto, r.proto, embeddedDNS, r.port)
-		fmt.Fprintf(&b, "-A %s -s %s/32 -p %s -m %s --sport %d -j SNAT --to-source :53\n",
-			dnsPostroutingChain, embeddedDNS, r.proto, r.proto, r.port)
-	}
-	b.WriteString("COMMIT\n")
-	return []byte(b.String())
-}
-
-// attachDNS opens the task's resolver sockets inside its namespace, makes
-// them answer on :53, and serves them.
+// attachDNS opens the task's resolver sockets inside its namespace and
+// serves them; the task's rules (lb.TaskRules.DNS) make them answer on :53.
 func (a *agent) attachDNS(lt *localTask, st State) error {
 	var pc net.PacketConn
 	var ln net.Listener
@@ -65,12 +34,7 @@ func (a *agent) attachDNS(lt *localTask, st State) error {
 	if err != nil {
 		return err
 	}
-	rules := renderDNSRules(pc.LocalAddr().(*net.UDPAddr).Port, ln.Addr().(*net.TCPAddr).Port)
-	if err := (lb.IPTables{NetNS: lt.sandbox}).Apply(context.Background(), rules); err != nil {
-		pc.Close()
-		ln.Close()
-		return fmt.Errorf("embedded dns rules: %w", err)
-	}
+	lt.dnsPorts = lb.DNSPorts{UDP: uint16(pc.LocalAddr().(*net.UDPAddr).Port), TCP: uint16(ln.Addr().(*net.TCPAddr).Port)}
 	res, err := a.dns.Attach(querier(lt.spec, st), pc, ln)
 	if err != nil {
 		return fmt.Errorf("serve embedded dns: %w", err)

@@ -94,7 +94,7 @@ func (a *agent) reconcileLB(ctx context.Context, st State, needed map[string]api
 		if lt.rules == nil {
 			continue
 		}
-		if err := lt.rules.Sync(ctx, taskRules(st, lt.spec)); err != nil {
+		if err := lt.rules.Sync(ctx, taskRules(st, lt)); err != nil {
 			a.d.log.Error("task rules", "task", lt.spec.Name(), "err", err)
 		}
 	}
@@ -283,7 +283,7 @@ func (a *agent) removeLBSandbox(sb *lbSandbox) {
 // hostRules are the node's own rules: every ingress port to the ingress
 // sandbox, and the mode=host ports of the tasks running here.
 func (a *agent) hostRules(st State) lb.HostRules {
-	h := lb.HostRules{IngressGW: a.ingressGW}
+	h := lb.HostRules{IngressGW: a.ingressGW, Egress: a.gw.Subnet}
 	for _, svc := range sortedServices(st) {
 		h.Published = append(h.Published, ingressPorts(svc)...)
 	}
@@ -300,11 +300,13 @@ func (a *agent) hostRules(st State) lb.HostRules {
 	return h
 }
 
-// taskRules redirect a task's published ports to its target ports, for
-// traffic reaching it on the ingress network.
-func taskRules(st State, t api.Task) lb.TaskRules {
+// taskRules are a task's own rules: its resolver on 127.0.0.11:53, and
+// the redirect of its published ports to its target ports for traffic
+// reaching it on the ingress network.
+func taskRules(st State, lt *localTask) lb.TaskRules {
+	t := lt.spec
 	svc := st.Services[t.ServiceID]
-	tr := lb.TaskRules{Redirects: ingressPorts(svc)}
+	tr := lb.TaskRules{Redirects: ingressPorts(svc), DNS: lt.dnsPorts}
 	for _, tn := range t.Networks {
 		if n, ok := st.Networks[tn.NetworkID]; ok && n.Ingress {
 			tr.Addr, _ = netip.ParseAddr(addrOf(tn.Addr))

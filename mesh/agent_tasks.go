@@ -48,6 +48,10 @@ func (a *agent) startTask(ctx context.Context, t api.Task, st State) (err error)
 	if err := a.attachDNS(lt, st); err != nil {
 		return err
 	}
+	// The resolver must answer before the process first asks it.
+	if err := lt.rules.Sync(ctx, taskRules(st, lt)); err != nil {
+		return fmt.Errorf("task rules: %w", err)
+	}
 	dir := a.taskDir(t)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("task dir: %w", err)
