@@ -18,7 +18,7 @@
 #                       make, changes rarely: cached under a key that hashes
 #                       everything that goes in (kernel, tool and library
 #                       contents, this script).
-#   app.cpio            /init, meshd, meshctl and e2e.test, rebuilt on
+#   app.cpio            /init, meshd, meshctl, e2e.test and lb.test, rebuilt on
 #                       every run because the code changes.
 #
 # Only the kernel package is downloaded (apt-get download, from Debian's
@@ -301,18 +301,19 @@ fi
 # ---------------------------------------------------------------------------
 # 4. The app layer (every run): the code under test.
 [ -x "$BIN/meshd" ] && [ -x "$BIN/meshctl" ] || die "$BIN/meshd and $BIN/meshctl missing: run make build"
-log "building e2e.test"
+log "building e2e.test and lb.test"
 "$GO" test -c -o "$cache/e2e.test" ./mesh/e2e
+"$GO" test -c -o "$cache/lb.test" ./lb
 
 app=$(mktemp -d "$cache/app.XXXXXX")
 trap 'rm -rf "$app"' EXIT
 mkdir -p "$app/usr/local/bin" "$app/etc"
 install -m 0755 "$repo/vm/init" "$app/init"
 install -m 0755 "$BIN/meshd" "$BIN/meshctl" "$app/usr/local/bin/"
-install -m 0755 "$cache/e2e.test" "$app/e2e.test"
+install -m 0755 "$cache/e2e.test" "$cache/lb.test" "$app/"
 # The Go binaries are linked against glibc when cgo is on: their libraries
 # must be in the base layer already (they are: libc and the loader).
-for b in "$BIN/meshd" "$BIN/meshctl" "$cache/e2e.test"; do
+for b in "$BIN/meshd" "$BIN/meshctl" "$cache/e2e.test" "$cache/lb.test"; do
   for l in $(libs_of "$b"); do
     [ -n "${libs[$l]-}" ] || die "$b needs $l, which the base layer lacks"
   done
