@@ -257,6 +257,15 @@ func (a *agent) reconcile(ctx context.Context) {
 			delete(needed, id)
 		}
 	}
+	// Peers, balancers and names first: a task that starts now reaches
+	// them with its first packet.
+	for id, n := range needed {
+		if err := a.ov.SetPeers(id, a.peers(id)); err != nil {
+			a.d.log.Error("program peers", "network", n.Name, "err", err)
+		}
+	}
+	a.reconcileSandboxes(ctx, st, needed)
+	a.dns.SetTable(a.dnsTable(st))
 	for id, t := range desired {
 		if _, ok := st.Services[t.ServiceID]; !ok || !networksReady(t, needed) {
 			continue // its service or network has not reached this node's tables yet
@@ -268,13 +277,7 @@ func (a *agent) reconcile(ctx context.Context) {
 			}
 		}
 	}
-	for id, n := range needed {
-		if err := a.ov.SetPeers(id, a.peers(id)); err != nil {
-			a.d.log.Error("program peers", "network", n.Name, "err", err)
-		}
-	}
-	a.reconcileLB(ctx, st, needed)
-	a.dns.SetTable(a.dnsTable(st))
+	a.syncRules(ctx, st)
 	for id, n := range a.nets {
 		if _, ok := needed[id]; !ok && !a.frozen {
 			if err := a.ov.RemoveNetwork(id); err != nil {

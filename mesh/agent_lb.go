@@ -60,10 +60,10 @@ func (a *agent) markFor(key string) uint32 {
 	return m
 }
 
-// reconcileLB builds and syncs the ingress sandbox and the LB sandboxes
-// of the networks this node has tasks on, then the host's and the tasks'
-// rules.
-func (a *agent) reconcileLB(ctx context.Context, st State, needed map[string]api.Network) {
+// reconcileSandboxes builds and syncs the ingress sandbox and the LB
+// sandboxes of the networks this node has tasks on. It runs before new
+// tasks start, so a task's first connection to a VIP finds its balancer.
+func (a *agent) reconcileSandboxes(ctx context.Context, st State, needed map[string]api.Network) {
 	for _, n := range ingressFirst(needed) {
 		sb, err := a.ensureSandbox(ctx, n)
 		if err != nil {
@@ -87,6 +87,11 @@ func (a *agent) reconcileLB(ctx context.Context, st State, needed map[string]api
 		}
 	}
 	a.publishPlanes(st)
+}
+
+// syncRules makes the host's rules and every task's own rules match: they
+// depend on the tasks running here, so they follow the task changes.
+func (a *agent) syncRules(ctx context.Context, st State) {
 	if err := a.host.Sync(ctx, a.hostRules(st)); err != nil {
 		a.d.log.Error("host rules", "err", err)
 	}
