@@ -7,7 +7,7 @@ import (
 	"net/netip"
 	"os"
 
-	"github.com/meshd/meshd/mesh/nsfile"
+	"github.com/meshd/meshd/internal/nsfile"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 )

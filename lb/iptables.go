@@ -7,7 +7,7 @@ import (
 	"os/exec"
 	"strings"
 
-	"github.com/meshd/meshd/mesh/nsfile"
+	"github.com/meshd/meshd/internal/nsfile"
 )
 
 // Rules applies iptables-restore payloads: "iptables-restore --noflush -w".

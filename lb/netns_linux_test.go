@@ -13,7 +13,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/meshd/meshd/mesh/nsfile"
+	"github.com/meshd/meshd/internal/nsfile"
+	"github.com/meshd/meshd/internal/nshandle"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 )
@@ -190,7 +191,7 @@ type link struct {
 // addVeth makes a veth pair a (in a.ns) — b (in b.ns) and configures both.
 func addVeth(t *testing.T, a, b link) {
 	t.Helper()
-	h, err := nsfile.Handle(a.ns)
+	h, err := nshandle.Open(a.ns)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -210,7 +211,7 @@ func addVeth(t *testing.T, a, b link) {
 
 func configure(t *testing.T, l link) {
 	t.Helper()
-	h, err := nsfile.Handle(l.ns)
+	h, err := nshandle.Open(l.ns)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,7 +13,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/meshd/meshd/mesh/nsfile"
+	"github.com/meshd/meshd/internal/nsfile"
 )
 
 // DataPlane is the load balancing of one sandbox (ingress_sbox or an

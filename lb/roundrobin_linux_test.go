@@ -14,7 +14,7 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/meshd/meshd/mesh/nsfile"
+	"github.com/meshd/meshd/internal/nshandle"
 	"github.com/vishvananda/netlink"
 )
 
@@ -176,7 +176,7 @@ func expectAnswers(t *testing.T, what, from string, to netip.AddrPort, want stri
 
 func buildRoundRobinNet(t *testing.T, ns map[string]string) {
 	t.Helper()
-	h, err := nsfile.Handle(ns["sbox"])
+	h, err := nshandle.Open(ns["sbox"])
 	if err != nil {
 		t.Fatal(err)
 	}

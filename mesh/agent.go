@@ -13,11 +13,11 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/meshd/meshd/internal/nsfile"
 	"github.com/meshd/meshd/ipam"
 	"github.com/meshd/meshd/lb"
 	"github.com/meshd/meshd/mesh/api"
 	"github.com/meshd/meshd/mesh/dns"
-	"github.com/meshd/meshd/mesh/nsfile"
 	"github.com/meshd/meshd/overlay"
 )
 

@@ -6,10 +6,10 @@ import (
 	"net"
 	"net/netip"
 
+	"github.com/meshd/meshd/internal/nsfile"
 	"github.com/meshd/meshd/lb"
 	"github.com/meshd/meshd/mesh/api"
 	"github.com/meshd/meshd/mesh/dns"
-	"github.com/meshd/meshd/mesh/nsfile"
 )
 
 // embeddedDNS is the address every task's resolv.conf names.

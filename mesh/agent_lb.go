@@ -10,10 +10,11 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/meshd/meshd/internal/nsfile"
+	"github.com/meshd/meshd/internal/nshandle"
 	"github.com/meshd/meshd/ipam"
 	"github.com/meshd/meshd/lb"
 	"github.com/meshd/meshd/mesh/api"
-	"github.com/meshd/meshd/mesh/nsfile"
 	"github.com/meshd/meshd/overlay"
 	"github.com/vishvananda/netlink"
 )
@@ -241,7 +242,7 @@ func (a *agent) syncVIPs(sb *lbSandbox, model lb.Sandbox) error {
 	if slices.Equal(want, sb.vips) {
 		return nil
 	}
-	h, err := nsfile.Handle(sb.path)
+	h, err := nshandle.Open(sb.path)
 	if err != nil {
 		return err
 	}

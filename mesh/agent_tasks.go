@@ -10,9 +10,9 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/meshd/meshd/internal/nsfile"
 	"github.com/meshd/meshd/lb"
 	"github.com/meshd/meshd/mesh/api"
-	"github.com/meshd/meshd/mesh/nsfile"
 	"github.com/meshd/meshd/mesh/task"
 	"github.com/meshd/meshd/overlay"
 )

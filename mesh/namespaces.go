@@ -5,8 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/meshd/meshd/internal/nsfile"
 	"github.com/meshd/meshd/mesh/api"
-	"github.com/meshd/meshd/mesh/nsfile"
 )
 
 // handleNamespaces lists this node's namespace files with what they are.

@@ -12,7 +12,8 @@ import (
 	"path/filepath"
 	"slices"
 
-	"github.com/meshd/meshd/mesh/nsfile"
+	"github.com/meshd/meshd/internal/nsfile"
+	"github.com/meshd/meshd/internal/nshandle"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 )
@@ -43,7 +44,7 @@ func kerr(err error) error {
 }
 
 func handle(ns string) (*netlink.Handle, error) {
-	h, err := nsfile.Handle(ns)
+	h, err := nshandle.Open(ns)
 	return h, kerr(err)
 }
 

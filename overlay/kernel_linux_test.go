@@ -15,7 +15,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/meshd/meshd/mesh/nsfile"
+	"github.com/meshd/meshd/internal/nsfile"
+	"github.com/meshd/meshd/internal/nshandle"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 )
@@ -94,7 +95,7 @@ func (l *testLab) netns(t *testing.T, name string) string {
 // underlay joins two host namespaces with a veth, ul0 on both sides.
 func (l *testLab) underlay(t *testing.T, ns1 string, a1 netip.Prefix, ns2 string, a2 netip.Prefix) {
 	t.Helper()
-	h1, err := nsfile.Handle(ns1)
+	h1, err := nshandle.Open(ns1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,7 +198,7 @@ var (
 
 func ifindex(t *testing.T, ns, name string) int {
 	t.Helper()
-	h, err := nsfile.Handle(ns)
+	h, err := nshandle.Open(ns)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -310,7 +311,7 @@ func checkPeers(t *testing.T, tn *twoNodes) {
 // overlay namespaces and the underlay veth, so success means VXLAN; the
 // vxlan0 counter says so too.
 func checkPing(t *testing.T, tn *twoNodes) {
-	h, err := nsfile.Handle(tn.ov1)
+	h, err := nshandle.Open(tn.ov1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -456,7 +457,7 @@ func snapshotDiff(want, got []string) string {
 func TestSweepAndRecreate(t *testing.T) {
 	l := newTestLab(t)
 	n := newTestNode(t, l, "node1", labUL1.Addr())
-	h, err := nsfile.Handle(n.host)
+	h, err := nshandle.Open(n.host)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/meshd/meshd/mesh/nsfile"
+	"github.com/meshd/meshd/internal/nsfile"
 	"golang.org/x/sys/unix"
 )
 

@@ -10,7 +10,6 @@ import (
 	"runtime"
 	"sort"
 
-	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 )
@@ -88,14 +87,29 @@ func create(path string) error {
 		}
 	}
 	// lo is down in a new namespace; every sandbox wants it up.
-	lo, err := netlink.LinkByName("lo")
-	if err == nil {
-		err = netlink.LinkSetUp(lo)
-	}
-	if err != nil {
+	if err := setLoUp(); err != nil {
 		return fmt.Errorf("add netns %s: lo up: %w", path, err)
 	}
 	return nil
+}
+
+// setLoUp is "ip link set lo up" in this thread's namespace, through the
+// SIOCSIFFLAGS ioctl: netlink would be a dependency for one call.
+func setLoUp() error {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	ifr, err := unix.NewIfreq("lo")
+	if err != nil {
+		return err
+	}
+	if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr); err != nil {
+		return err
+	}
+	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
+	return unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr)
 }
 
 // Remove deletes the namespace at path: "ip netns del". Absent is fine.
@@ -150,24 +164,6 @@ func Do(path string, fn func() error) error {
 		errc <- fn()
 	}()
 	return <-errc
-}
-
-// Handle returns a netlink handle working in the namespace at path ("" =
-// the caller's own). The caller closes it.
-func Handle(path string) (*netlink.Handle, error) {
-	if path == "" {
-		return netlink.NewHandle()
-	}
-	h, err := netns.GetFromPath(path)
-	if err != nil {
-		return nil, fmt.Errorf("open netns %s: %w", path, err)
-	}
-	defer h.Close()
-	nh, err := netlink.NewHandleAt(h)
-	if err != nil {
-		return nil, fmt.Errorf("netlink in %s: %w", path, err)
-	}
-	return nh, nil
 }
 
 // Fd opens the namespace at path for moving links into it. The caller

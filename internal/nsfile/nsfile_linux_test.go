@@ -1,6 +1,7 @@
 package nsfile
 
 import (
+	"github.com/meshd/meshd/internal/nshandle"
 	"os"
 	"path/filepath"
 	"testing"
@@ -45,7 +46,7 @@ func TestNamespaceFileLifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := Handle(path)
+	h, err := nshandle.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}

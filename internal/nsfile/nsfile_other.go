@@ -13,3 +13,6 @@ func Ensure(string) (bool, error)           { return false, ErrNotSupported }
 func Remove(string) error                   { return ErrNotSupported }
 func List(string) ([]string, error)         { return nil, ErrNotSupported }
 func Do(path string, fn func() error) error { return ErrNotSupported }
+
+// Fd is not supported off Linux.
+func Fd(string) (int, error) { return -1, ErrNotSupported }
