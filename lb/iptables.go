@@ -1,13 +1,9 @@
 package lb
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"os/exec"
 	"strings"
-
-	"github.com/meshd/meshd/internal/nsfile"
 )
 
 // Rules applies iptables-restore payloads: "iptables-restore --noflush -w".
@@ -26,6 +22,8 @@ type IPTables struct {
 	// /var/run/meshd/netns/ingress_sbox; "" is the caller's namespace.
 	// Each call runs one process on a thread that has entered it.
 	NetNS string
+
+	exec execer // nil: nsExec; tests set a fake
 }
 
 var _ Rules = IPTables{}
@@ -36,8 +34,9 @@ func (t IPTables) Apply(ctx context.Context, payload []byte) error {
 	if len(payload) == 0 {
 		return nil
 	}
-	out, err := t.run(ctx, payload, "iptables-restore", "--noflush", "-w")
+	stdout, stderr, err := t.runner().run(ctx, t.NetNS, payload, "iptables-restore", "--noflush", "-w")
 	if err != nil {
+		out := append(append([]byte(nil), stdout...), stderr...)
 		return fmt.Errorf("iptables-restore%s: %w: %s", t.where(), err, strings.TrimSpace(string(out)))
 	}
 	return nil
@@ -45,41 +44,18 @@ func (t IPTables) Apply(ctx context.Context, payload []byte) error {
 
 // Save runs iptables-save.
 func (t IPTables) Save(ctx context.Context) ([]byte, error) {
-	var stdout, stderr bytes.Buffer
-	err := t.in(func() error {
-		cmd := exec.CommandContext(ctx, "iptables-save")
-		cmd.Stdout, cmd.Stderr = &stdout, &stderr
-		return cmd.Run()
-	})
+	stdout, stderr, err := t.runner().run(ctx, t.NetNS, nil, "iptables-save")
 	if err != nil {
-		return nil, fmt.Errorf("iptables-save%s: %w: %s", t.where(), err, strings.TrimSpace(stderr.String()))
+		return nil, fmt.Errorf("iptables-save%s: %w: %s", t.where(), err, strings.TrimSpace(string(stderr)))
 	}
-	return stdout.Bytes(), nil
+	return stdout, nil
 }
 
-// run runs name with args (and stdin, if not nil) in the namespace and
-// returns its combined output.
-func (t IPTables) run(ctx context.Context, stdin []byte, name string, args ...string) ([]byte, error) {
-	var out []byte
-	err := t.in(func() error {
-		cmd := exec.CommandContext(ctx, name, args...)
-		if stdin != nil {
-			cmd.Stdin = bytes.NewReader(stdin)
-		}
-		var err error
-		out, err = cmd.CombinedOutput()
-		return err
-	})
-	return out, err
-}
-
-// in runs fn in the namespace: a child started from a thread that entered
-// it is born there, so no nsenter process is needed.
-func (t IPTables) in(fn func() error) error {
-	if t.NetNS == "" {
-		return fn()
+func (t IPTables) runner() execer {
+	if t.exec == nil {
+		return nsExec{}
 	}
-	return nsfile.Do(t.NetNS, fn)
+	return t.exec
 }
 
 func (t IPTables) where() string {

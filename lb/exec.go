@@ -1,0 +1,43 @@
+package lb
+
+import (
+	"bytes"
+	"context"
+	"os/exec"
+
+	"github.com/meshd/meshd/internal/nsfile"
+)
+
+// execer runs one command in a network namespace: the seam between
+// [IPTables] and the processes it starts, as knftables' exec.go is for
+// nft. Tests swap in a fake that checks the argv and stdin; the real one
+// is nsExec.
+type execer interface {
+	// run runs argv in the namespace file netns ("" = the caller's
+	// namespace) with stdin (nil = none), and returns what the command
+	// wrote to stdout and to stderr, also when it failed.
+	run(ctx context.Context, netns string, stdin []byte, argv ...string) (stdout, stderr []byte, err error)
+}
+
+// nsExec is the real execer. A child started from a thread that entered
+// the namespace is born there, so no nsenter process is needed.
+type nsExec struct{}
+
+func (nsExec) run(ctx context.Context, netns string, stdin []byte, argv ...string) ([]byte, []byte, error) {
+	var stdout, stderr bytes.Buffer
+	start := func() error {
+		cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+		if stdin != nil {
+			cmd.Stdin = bytes.NewReader(stdin)
+		}
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		return cmd.Run()
+	}
+	var err error
+	if netns == "" {
+		err = start()
+	} else {
+		err = nsfile.Do(netns, start)
+	}
+	return stdout.Bytes(), stderr.Bytes(), err
+}

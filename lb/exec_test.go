@@ -1,0 +1,115 @@
+package lb
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// fakeExec is an execer that runs nothing: it records each call and
+// answers with the canned output and error.
+type fakeExec struct {
+	calls          []execCall
+	stdout, stderr string
+	err            error
+}
+
+type execCall struct {
+	NetNS string
+	Argv  string
+	Stdin string
+}
+
+func (f *fakeExec) run(_ context.Context, netns string, stdin []byte, argv ...string) ([]byte, []byte, error) {
+	f.calls = append(f.calls, execCall{NetNS: netns, Argv: strings.Join(argv, " "), Stdin: string(stdin)})
+	return []byte(f.stdout), []byte(f.stderr), f.err
+}
+
+func TestIPTablesExec(t *testing.T) {
+	const ns = "/run/meshd/netns/ingress_sbox"
+	payload := "*nat\n:MESH-INGRESS - [0:0]\nCOMMIT\n"
+	exitErr := errors.New("exit status 1")
+	tests := []struct {
+		name    string
+		netns   string
+		fake    fakeExec
+		do      func(IPTables) (string, error)
+		want    []execCall
+		wantOut string
+		wantErr string
+	}{
+		{
+			name:  "apply",
+			netns: ns,
+			do:    apply(payload),
+			want:  []execCall{{NetNS: ns, Argv: "iptables-restore --noflush -w", Stdin: payload}},
+		},
+		{
+			name: "empty payload runs nothing",
+			do:   apply(""),
+		},
+		{
+			name:    "apply fails",
+			netns:   ns,
+			fake:    fakeExec{stdout: "partial\n", stderr: "iptables-restore: line 2 failed\n", err: exitErr},
+			do:      apply(payload),
+			want:    []execCall{{NetNS: ns, Argv: "iptables-restore --noflush -w", Stdin: payload}},
+			wantErr: "iptables-restore in " + ns + ": exit status 1: partial\niptables-restore: line 2 failed",
+		},
+		{
+			name:    "apply fails in the caller's namespace",
+			fake:    fakeExec{stderr: "Permission denied (you must be root)\n", err: exitErr},
+			do:      apply(payload),
+			want:    []execCall{{Argv: "iptables-restore --noflush -w", Stdin: payload}},
+			wantErr: "iptables-restore: exit status 1: Permission denied (you must be root)",
+		},
+		{
+			name:    "save",
+			netns:   ns,
+			fake:    fakeExec{stdout: "*nat\nCOMMIT\n", stderr: "a warning\n"},
+			do:      save,
+			want:    []execCall{{NetNS: ns, Argv: "iptables-save"}},
+			wantOut: "*nat\nCOMMIT\n",
+		},
+		{
+			name:    "save fails",
+			netns:   ns,
+			fake:    fakeExec{stdout: "*nat\n", stderr: "iptables-save: no tables\n", err: exitErr},
+			do:      save,
+			want:    []execCall{{NetNS: ns, Argv: "iptables-save"}},
+			wantErr: "iptables-save in " + ns + ": exit status 1: iptables-save: no tables",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fake := tt.fake
+			out, err := tt.do(IPTables{NetNS: tt.netns, exec: &fake})
+			if diff := cmp.Diff(tt.want, fake.calls); diff != "" {
+				t.Errorf("calls (-want +got):\n%s", diff)
+			}
+			if out != tt.wantOut {
+				t.Errorf("got output %q, want %q", out, tt.wantOut)
+			}
+			switch {
+			case tt.wantErr == "" && err != nil:
+				t.Errorf("got error %v, want none", err)
+			case tt.wantErr != "" && (err == nil || err.Error() != tt.wantErr):
+				t.Errorf("got error %v, want %q", err, tt.wantErr)
+			case tt.wantErr != "" && !errors.Is(err, exitErr):
+				t.Errorf("error %v does not wrap the command's", err)
+			}
+		})
+	}
+}
+
+func apply(payload string) func(IPTables) (string, error) {
+	return func(r IPTables) (string, error) { return "", r.Apply(context.Background(), []byte(payload)) }
+}
+
+func save(r IPTables) (string, error) {
+	b, err := r.Save(context.Background())
+	return string(b), err
+}
