@@ -13,6 +13,11 @@ import (
 )
 
 // GatewayBridge is mesh_gwbridge in the node's own network namespace.
+//
+// Deprecated: use overlay.GatewayBridge, made by overlay.NewGatewayBridge
+// with Name: GatewayBridgeName. It builds the same devices, addresses,
+// route and sysctls through overlay's kernel seam, so tests can drive it
+// on overlay.FakeKernel without root.
 type GatewayBridge struct {
 	Subnet  netip.Prefix // e.g. 172.18.0.0/16
 	Gateway netip.Addr   // the bridge's address, e.g. 172.18.0.1

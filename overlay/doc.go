@@ -78,7 +78,18 @@
 // Peers are added ARP then FDB and removed FDB then ARP, and a peer whose
 // FDB entry fails loses its ARP entry again, so none is ever half there.
 //
-// The kernel sits behind [Kernel] (namespaces, links, neighbours); the
-// real implementation opens a netlink handle in the namespace each call
-// names, and [FakeKernel] is an in-memory model for tests elsewhere.
+// # Gateway bridge
+//
+// Overlay networks reach only each other. A task's way out, and the
+// ingress sandbox's way in from the node, is [GatewayBridge]: a bridge in
+// the node's namespace (Swarm's docker_gwbridge, here mesh_gwbridge) with
+// a veth into each sandbox holding the default route. It lives here
+// because it is devices on the same kernel seam; the rules that use it
+// (egress masquerade, DNAT into the ingress sandbox) are lb's, and match
+// it by the name the daemon gives both.
+//
+// The kernel sits behind [Kernel] (namespaces, links and their addresses,
+// neighbours, and the stack: default route and sysctls); the real
+// implementation opens a netlink handle in the namespace each call names,
+// and [FakeKernel] is an in-memory model for tests elsewhere.
 package overlay

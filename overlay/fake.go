@@ -36,10 +36,18 @@ var (
 	_ Namespaces = (*FakeKernel)(nil)
 	_ Links      = (*FakeKernel)(nil)
 	_ Neighbors  = (*FakeKernel)(nil)
+	_ Stack      = (*FakeKernel)(nil)
 )
 
 type fakeNS struct {
-	links map[string]*fakeLink
+	links  map[string]*fakeLink
+	route  *fakeRoute        // the default route; nil for none
+	sysctl map[string]string // written values by key; unwritten ones are the kernel's default
+}
+
+type fakeRoute struct {
+	dev string
+	gw  netip.Addr
 }
 
 type fakeLink struct {
@@ -55,7 +63,9 @@ func NewFakeKernel() *FakeKernel {
 	return &FakeKernel{ns: map[string]*fakeNS{"": newFakeNS()}, fail: map[string]error{}}
 }
 
-func newFakeNS() *fakeNS { return &fakeNS{links: map[string]*fakeLink{}} }
+func newFakeNS() *fakeNS {
+	return &fakeNS{links: map[string]*fakeLink{}, sysctl: map[string]string{}}
+}
 
 // Calls returns the journal: one line per successful changing call, e.g.
 // "SetFDB /ns/1-abc vxlan0 02:42:0a:00:00:03 192.168.0.11".
@@ -89,6 +99,7 @@ func (f *FakeKernel) LinkSetDown(ns, name string) error {
 		return err
 	}
 	l.Up = false
+	f.flushRoutes(ns, name) // as IPv4 does when a device goes down
 	f.record("LinkSetDown", ns, name)
 	return nil
 }
@@ -327,8 +338,16 @@ func fixFake(l *fakeLink, mtu int, master *fakeLink, addr netip.Prefix, mac net.
 	if mac != nil {
 		l.MAC = slices.Clone(mac)
 	}
-	if addr.IsValid() && !slices.Contains(l.Addrs, addr) {
-		l.Addrs = append(l.Addrs, addr)
+	if addr.IsValid() {
+		addFakeAddr(l, addr)
+	}
+}
+
+// addFakeAddr gives l the address p unless it holds it. As in IPv4, an
+// address is the pair of IP and prefix length.
+func addFakeAddr(l *fakeLink, p netip.Prefix) {
+	if !slices.Contains(l.Addrs, p) {
+		l.Addrs = append(l.Addrs, p)
 		slices.SortFunc(l.Addrs, func(a, b netip.Prefix) int { return a.Addr().Compare(b.Addr()) })
 	}
 }
@@ -372,6 +391,7 @@ func (f *FakeKernel) RemoveLink(ns, name string) error {
 func (f *FakeKernel) removeLink(ns string, l *fakeLink) {
 	n := f.ns[ns]
 	delete(n.links, l.Name)
+	f.forgetLink(ns, l.Name)
 	for _, p := range n.links {
 		if p.Master == l.Name {
 			p.Master = ""
@@ -380,6 +400,7 @@ func (f *FakeKernel) removeLink(ns string, l *fakeLink) {
 	if l.Kind == "veth" {
 		if pn, ok := f.ns[l.peerNS]; ok {
 			delete(pn.links, l.peerName)
+			f.forgetLink(l.peerNS, l.peerName)
 		}
 	}
 }

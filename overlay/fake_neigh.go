@@ -158,6 +158,7 @@ func (f *FakeKernel) Dump() string {
 				fmt.Fprintf(&b, "  neigh %s dev %s lladdr %s PERMANENT\n", ip, name, l.arp[ip].MAC)
 			}
 		}
+		dumpStack(&b, n)
 	}
 	return b.String()
 }

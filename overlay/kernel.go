@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"path/filepath"
 	"slices"
+	"strings"
 )
 
 // Kernel is everything [Overlay] asks of the kernel. The real
@@ -16,6 +18,7 @@ type Kernel interface {
 	Namespaces
 	Links
 	Neighbors
+	Stack
 }
 
 // Namespaces manages namespace files ("ip netns").
@@ -52,6 +55,24 @@ type Links interface {
 	RemoveLink(ns, name string) error
 	// ListLinks is "ip -d addr" in ns, sorted by name.
 	ListLinks(ns string) ([]Link, error)
+	// SetAddr is "ip addr replace P dev DEV" in ns. The device must exist;
+	// its other addresses stay.
+	SetAddr(ns, dev string, p netip.Prefix) error
+	// DelAddr is "ip addr del P dev DEV" in ns. The device must exist; an
+	// address it does not hold is fine.
+	DelAddr(ns, dev string, p netip.Prefix) error
+}
+
+// Stack is what a namespace's IP stack holds besides its devices: the
+// default route and the sysctls.
+type Stack interface {
+	// SetDefaultRoute is "ip route replace default via GW dev DEV" in ns.
+	// GW must be reachable through an address DEV holds, and DEV up.
+	SetDefaultRoute(ns, dev string, gw netip.Addr) error
+	// SetSysctl is "sysctl -w KEY=VALUE" in ns. key is the path below
+	// /proc/sys, with slashes ("net/ipv4/conf/br0/route_localnet"), so a
+	// device name holding a dot needs no escaping as sysctl(8)'s dots do.
+	SetSysctl(ns, key, value string) error
 }
 
 // Neighbors manages the neighbour (ARP) and forwarding (FDB) entries of a
@@ -261,6 +282,14 @@ func errNotFound(format string, args ...any) error {
 
 func errExists(format string, args ...any) error {
 	return &kernelError{code: codeExists, err: fmt.Errorf(format, args...)}
+}
+
+// checkSysctlKey refuses a key that is not a plain path below /proc/sys.
+func checkSysctlKey(key string) error {
+	if key == "" || !filepath.IsLocal(key) || strings.Contains(key, ".") && !strings.Contains(key, "/") {
+		return fmt.Errorf("sysctl key %q: want a path below /proc/sys such as net/ipv4/ip_forward", key)
+	}
+	return nil
 }
 
 // nsLabel names a namespace path in messages.

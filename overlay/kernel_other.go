@@ -21,6 +21,16 @@ func (unsupportedKernel) EnsureVXLAN(VXLANSpec) error      { return ErrNotSuppor
 func (unsupportedKernel) EnsureVeth(VethSpec) error        { return ErrNotSupported }
 func (unsupportedKernel) RemoveLink(string, string) error  { return ErrNotSupported }
 func (unsupportedKernel) ListLinks(string) ([]Link, error) { return nil, ErrNotSupported }
+func (unsupportedKernel) SetAddr(string, string, netip.Prefix) error {
+	return ErrNotSupported
+}
+func (unsupportedKernel) DelAddr(string, string, netip.Prefix) error {
+	return ErrNotSupported
+}
+func (unsupportedKernel) SetDefaultRoute(string, string, netip.Addr) error {
+	return ErrNotSupported
+}
+func (unsupportedKernel) SetSysctl(string, string, string) error { return ErrNotSupported }
 func (unsupportedKernel) SetARP(string, string, netip.Addr, net.HardwareAddr) error {
 	return ErrNotSupported
 }
