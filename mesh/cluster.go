@@ -1,70 +1,99 @@
 package mesh
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"time"
 
+	"github.com/meshd/meshd/gossip"
+	"github.com/meshd/meshd/internal/atomicfile"
 	"github.com/meshd/meshd/mesh/api"
+	"github.com/meshd/meshd/mesh/apiserver"
+	"github.com/meshd/meshd/mesh/manager"
+	"github.com/meshd/meshd/mesh/records"
 )
 
+// start decides what this node is (a new cluster's manager, a restarted
+// manager, a joining or rejoining worker), brings gossip up accordingly,
+// and returns the API server wired for that role.
+func (d *Daemon) start(ctx context.Context) (*apiserver.Server, error) {
+	if _, err := atomicfile.ReadJSON(d.path(identityName), &d.id); err != nil {
+		return nil, err
+	}
+	_, statErr := os.Stat(d.path(stateName))
+	isManager := statErr == nil
+	var err error
+	switch {
+	case isManager && d.cfg.Join != "":
+		err = fmt.Errorf("this node manages cluster %s (state in %s); it cannot join another", d.id.ClusterID, d.cfg.RunDir)
+	case isManager:
+		err = d.restartManager()
+	case d.cfg.Join != "":
+		err = d.joinCluster(ctx, d.cfg.Join, d.cfg.Token)
+	case d.id.Role == api.RoleWorker && d.id.ManagerAddr != "":
+		d.log.Info("rejoining cluster", "manager", d.id.ManagerAddr)
+		err = d.joinCluster(ctx, d.id.ManagerAddr, d.id.Token)
+	default:
+		err = d.initCluster()
+	}
+	if err != nil {
+		return nil, err
+	}
+	srv, err := d.newServer()
+	if err != nil {
+		return nil, err
+	}
+	if d.mgr != nil {
+		if err := d.startManager(ctx, srv); err != nil {
+			return nil, err
+		}
+	}
+	return srv, nil
+}
+
 // initCluster makes this node the manager of a new cluster.
-func (d *Daemon) initCluster(ctx context.Context) error {
-	if err := d.ensureNodeID(); err != nil {
-		return err
+func (d *Daemon) initCluster() error {
+	if d.id.ID == "" {
+		d.id.ID = api.NewID()
 	}
 	token := d.cfg.Token
 	if token == "" {
-		var err error
-		if token, err = NewToken(); err != nil {
-			return err
-		}
+		token = api.NewToken()
 	}
-	clusterID, err := newID()
+	store, err := manager.OpenStore(d.path(stateName))
 	if err != nil {
 		return err
 	}
-	store, err := OpenStore(d.path(stateName))
-	if err != nil {
-		return err
-	}
-	d.id = identity{ID: d.id.ID, ClusterID: clusterID, Role: api.RoleManager,
-		ManagerAddr: d.managerAPIAddr(), Token: token}
-	if err := d.startManager(ctx, store); err != nil {
+	d.id = identity{ID: d.id.ID, ClusterID: api.NewID(), Role: api.RoleManager, ManagerAddr: d.managerAPIAddr(), Token: token}
+	if err := d.newManager(store); err != nil {
 		return err
 	}
 	// Persist last: a node that failed to start leaves no cluster behind.
-	_, err = store.Update(func(s *State) error {
-		s.ClusterID, s.Token, s.ManagerID = clusterID, token, d.id.ID
-		s.Nodes[d.id.ID] = d.selfRecord(time.Now().UTC())
-		if err := addIngress(s, time.Now().UTC()); err != nil {
-			return err
-		}
-		return ensureLBAddrs(s)
-	})
-	if err != nil {
+	now := time.Now().UTC()
+	m := d.meta()
+	self := api.Node{ID: d.id.ID, Hostname: m.Name, Role: m.Role, Availability: api.AvailabilityActive,
+		Status: api.StatusReady, Addr: m.Addr.String(), AddrPrefix: m.Prefix.String(), DataPlane: m.DataPlane,
+		Version: m.Version, CreatedAt: now, UpdatedAt: now}
+	if err := manager.Bootstrap(store, d.id.ClusterID, token, self); err != nil {
 		return err
 	}
 	if err := d.saveIdentity(); err != nil {
 		return err
 	}
 	d.log.Info("cluster initialized: this node is now the manager",
-		"node_id", d.id.ID, "cluster_id", clusterID,
-		"join_command", d.joinCommand())
+		"node_id", d.id.ID, "cluster_id", d.id.ClusterID, "join_command", d.joinCommand())
 	return nil
 }
 
 // restartManager brings a manager back from its state file and rejoins
 // the nodes it knew.
-func (d *Daemon) restartManager(ctx context.Context) error {
-	store, err := OpenStore(d.path(stateName))
+func (d *Daemon) restartManager() error {
+	store, err := manager.OpenStore(d.path(stateName))
 	if err != nil {
 		return err
 	}
@@ -74,7 +103,7 @@ func (d *Daemon) restartManager(ctx context.Context) error {
 	}
 	d.id = identity{ID: st.ManagerID, ClusterID: st.ClusterID, Role: api.RoleManager,
 		ManagerAddr: d.managerAPIAddr(), Token: st.Token}
-	if err := d.startManager(ctx, store); err != nil {
+	if err := d.newManager(store); err != nil {
 		return err
 	}
 	if err := d.saveIdentity(); err != nil {
@@ -95,22 +124,31 @@ func (d *Daemon) restartManager(ctx context.Context) error {
 	return nil
 }
 
-// startManager starts gossip and the cluster API for a manager.
-func (d *Daemon) startManager(ctx context.Context, store *Store) error {
-	d.store = store
+// newManager starts gossip and makes the manager over store.
+func (d *Daemon) newManager(store *manager.Store) error {
 	if err := d.startGossip(d.id.Token); err != nil {
 		return err
 	}
+	mgr, err := manager.New(manager.Config{Store: store, DB: d.db, NodeID: d.id.ID, APIAddr: d.managerAPIAddr(),
+		Logger: d.log.With("component", "manager")})
+	if err != nil {
+		return err
+	}
+	d.mgr = mgr
+	return nil
+}
+
+// startManager serves the cluster API and runs the manager's loop.
+func (d *Daemon) startManager(ctx context.Context, srv *apiserver.Server) error {
 	ln, err := net.Listen("tcp", d.cfg.ListenAddr.String())
 	if err != nil {
 		return fmt.Errorf("listen for the cluster api on %s: %w", d.cfg.ListenAddr, err)
 	}
-	srv := &http.Server{Handler: d.clusterHandler(), ReadHeaderTimeout: 10 * time.Second}
-	d.goServe(ctx, srv, ln, "cluster api")
+	d.goServe(ctx, &http.Server{Handler: srv.ClusterHandler(), ReadHeaderTimeout: 10 * time.Second}, ln, "cluster api")
 	d.wg.Add(1)
 	go func() {
 		defer d.wg.Done()
-		d.manageNodes(ctx)
+		d.mgr.Run(ctx)
 	}()
 	return nil
 }
@@ -122,7 +160,7 @@ func (d *Daemon) managerAPIAddr() string {
 
 func (d *Daemon) joinCommand() string {
 	join := d.managerAPIAddr()
-	if d.cfg.ListenAddr.Port() == DefaultAPIPort {
+	if d.cfg.ListenAddr.Port() == api.DefaultAPIPort {
 		join = d.cfg.AdvertiseAddr.String()
 	}
 	return fmt.Sprintf("meshd --advertise-addr <ITS-ADDRESS> --join %s --token %s", join, d.id.Token)
@@ -132,15 +170,15 @@ func (d *Daemon) joinCommand() string {
 // The token is checked before anything is started, so a refused node
 // leaves nothing behind.
 func (d *Daemon) joinCluster(ctx context.Context, addr, token string) error {
-	if err := d.ensureNodeID(); err != nil {
-		return err
+	if d.id.ID == "" {
+		d.id.ID = api.NewID()
 	}
 	d.id.Role = api.RoleWorker
 	req := api.JoinRequest{ID: d.id.ID, Hostname: d.cfg.NodeName, Addr: d.cfg.AdvertiseAddr.String(),
-		AddrPrefix: addrPrefix(d.cfg.AdvertiseAddr), GossipPort: d.cfg.GossipPort,
-		DataPlane: string(d.dataPlane), Version: Version}
-	var resp api.JoinResponse
-	if err := d.callManagerRetrying(ctx, addr, token, req, &resp); err != nil {
+		AddrPrefix: addrPrefix(d.cfg.AdvertiseAddr).String(), GossipPort: d.cfg.GossipPort,
+		DataPlane: string(d.dataPlane), Version: api.Version}
+	resp, err := d.joinRetrying(ctx, addr, token, req)
+	if err != nil {
 		return err
 	}
 	if d.id.ClusterID != "" && d.id.ClusterID != resp.ClusterID {
@@ -160,86 +198,65 @@ func (d *Daemon) joinCluster(ctx context.Context, addr, token string) error {
 	return nil
 }
 
-// callManagerRetrying posts a join, retrying while the manager cannot be
-// reached (it may still be starting) and failing at once when it refuses.
-func (d *Daemon) callManagerRetrying(ctx context.Context, addr, token string, in, out any) error {
+// joinRetrying posts a join, retrying while the manager cannot be reached
+// (it may still be starting) and failing at once when it refuses.
+func (d *Daemon) joinRetrying(ctx context.Context, addr, token string, req api.JoinRequest) (api.JoinResponse, error) {
 	deadline := time.Now().Add(d.cfg.JoinTimeout)
 	for {
-		err := callCluster(ctx, addr, token, http.MethodPost, "/v1/cluster/join", in, out)
+		var resp api.JoinResponse
+		err := apiserver.Call(ctx, addr, token, http.MethodPost, "/v1/cluster/join", req, &resp)
 		var netErr net.Error
 		var opErr *net.OpError
 		retryable := errors.As(err, &opErr) || (errors.As(err, &netErr) && netErr.Timeout())
-		if err == nil || !retryable {
-			if err != nil {
-				return fmt.Errorf("join refused by %s: %w", addr, err)
-			}
-			return nil
+		if err == nil {
+			return resp, nil
+		}
+		if !retryable {
+			return resp, fmt.Errorf("join refused by %s: %w", addr, err)
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("join %s: manager unreachable for %s: %w", addr, d.cfg.JoinTimeout, err)
+			return resp, fmt.Errorf("join %s: manager unreachable for %s: %w", addr, d.cfg.JoinTimeout, err)
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("join %s: %w", addr, ctx.Err())
+			return resp, fmt.Errorf("join %s: %w", addr, ctx.Err())
 		case <-time.After(500 * time.Millisecond):
 		}
 	}
 }
 
-// callCluster sends one signed request to a manager's cluster API.
-func callCluster(ctx context.Context, addr, token, method, path string, in, out any) error {
-	var body []byte
-	if in != nil {
-		var err error
-		if body, err = json.Marshal(in); err != nil {
-			return fmt.Errorf("encode request: %w", err)
-		}
-	}
-	resp, err := sendSigned(ctx, addr, token, method, path, body)
+// startGossip brings memberlist up with the key derived from the token.
+func (d *Daemon) startGossip(token string) error {
+	meta, err := records.EncodeMeta(d.meta())
 	if err != nil {
 		return err
 	}
-	defer resp.Body.Close()
-	return api.DecodeResponse(resp, out)
+	gc := gossip.DefaultConfig()
+	gc.Name = d.id.ID
+	gc.BindAddr = d.cfg.ListenAddr.Addr().String()
+	gc.BindPort = d.cfg.GossipPort
+	gc.AdvertiseAddr = d.cfg.AdvertiseAddr.String()
+	gc.AdvertisePort = d.cfg.GossipPort
+	gc.SecretKey = GossipKey(token)
+	gc.Meta = meta
+	gc.Logger = d.log.With("component", "gossip")
+	db, err := gossip.New(gc)
+	if err != nil {
+		return fmt.Errorf("start gossip on %s:%d: %w", gc.BindAddr, gc.BindPort, err)
+	}
+	d.db = db
+	return nil
 }
 
-var clusterHTTP = &http.Client{Timeout: 30 * time.Second,
-	Transport: &http.Transport{DialContext: (&net.Dialer{Timeout: 3 * time.Second}).DialContext}}
-
-func sendSigned(ctx context.Context, addr, token, method, path string, body []byte) (*http.Response, error) {
-	req, err := http.NewRequestWithContext(ctx, method, "http://"+addr+path, bytes.NewReader(body))
-	if err != nil {
-		return nil, fmt.Errorf("build request: %w", err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	signRequest(req, token, body, time.Now())
-	resp, err := clusterHTTP.Do(req)
-	if err != nil {
-		var ue interface{ Unwrap() error }
-		if errors.As(err, &ue) {
-			return nil, ue.Unwrap()
-		}
-		return nil, err
-	}
-	return resp, nil
-}
-
-// forward relays a write received on the local socket to the manager and
-// copies its answer back.
-func (d *Daemon) forward(w http.ResponseWriter, r *http.Request) {
-	body, err := io.ReadAll(io.LimitReader(r.Body, 16<<20))
-	if err != nil {
-		writeError(w, invalid("read request: %v", err))
+func (d *Daemon) stopGossip() {
+	if d.db == nil {
 		return
 	}
-	resp, err := sendSigned(r.Context(), d.id.ManagerAddr, d.id.Token, r.Method, r.URL.RequestURI(), body)
-	if err != nil {
-		writeError(w, &apiError{code: http.StatusBadGateway,
-			msg: fmt.Sprintf("forward to manager %s: %v", d.id.ManagerAddr, err)})
-		return
+	if err := d.db.Leave(2 * time.Second); err != nil {
+		d.log.Warn("leave cluster", "err", err)
 	}
-	defer resp.Body.Close()
-	w.Header().Set("Content-Type", resp.Header.Get("Content-Type"))
-	w.WriteHeader(resp.StatusCode)
-	_, _ = io.Copy(w, resp.Body)
+	if err := d.db.Shutdown(); err != nil {
+		d.log.Warn("stop gossip", "err", err)
+	}
+	d.db = nil
 }

@@ -11,21 +11,51 @@ import (
 
 	"github.com/hashicorp/go-sockaddr"
 	"github.com/meshd/meshd/lb"
+	"github.com/meshd/meshd/mesh/api"
 )
 
-// Ports the mesh uses unless told otherwise, as Swarm does.
+// Ports and places the mesh uses unless told otherwise, as Swarm does.
+// The cluster API's port is api.DefaultAPIPort (2377), which meshctl
+// shares.
 const (
-	DefaultAPIPort      = 2377 // cluster API: joins and forwarded writes
 	DefaultGossipPort   = 7946 // memberlist, tcp and udp
 	DefaultDataPathPort = 4789 // VXLAN
 	DefaultRunDir       = "/var/run/meshd"
 )
 
-// Version is the meshd version, carried in node metadata.
-var Version = "0.1.0-dev"
+// DefaultConfig returns a node's configuration as Swarm's defaults have
+// it, without the fields only the node can know (NodeName,
+// AdvertiseAddr). ToConfig starts from it.
+func DefaultConfig() Config {
+	return Config{
+		ListenAddr:   netip.AddrPortFrom(netip.IPv4Unspecified(), api.DefaultAPIPort),
+		RunDir:       DefaultRunDir,
+		DataPathPort: DefaultDataPathPort,
+		GossipPort:   DefaultGossipPort,
+		LBMode:       lb.ModeAuto,
+		// A joining node retries a manager that may still be starting for
+		// this long: long enough for a lab's first node to come up.
+		JoinTimeout: 10 * time.Second,
+		// Swarm's: established connections get two seconds to finish.
+		DrainDelay: 2 * time.Second,
+	}
+}
+
+// LocalConfig returns DefaultConfig with the timers a test wants: a
+// missing manager is reported within two seconds and removed tasks stop
+// at once.
+func LocalConfig() Config {
+	c := DefaultConfig()
+	c.JoinTimeout = 2 * time.Second
+	c.DrainDelay = 0
+	return c
+}
 
 // UserConfig is the daemon's configuration as typed on the command line.
-// ToConfig checks it; nothing below cmd/ sees unparsed strings.
+// ToConfig checks it; nothing below cmd/ sees unparsed strings. Empty
+// strings and zero numbers take DefaultConfig's values; durations are
+// taken as given (a zero DrainDelay stops removed tasks at once), so a
+// command line shows DefaultConfig's as its flag defaults.
 type UserConfig struct {
 	NodeName      string
 	AdvertiseAddr string
@@ -64,7 +94,7 @@ type Config struct {
 	// LBMode is the requested data plane.
 	LBMode lb.Mode
 	// JoinTimeout bounds how long a joining node retries an unreachable
-	// manager before giving up. Zero means 10 s.
+	// manager before giving up. DefaultConfig: 10 s.
 	JoinTimeout time.Duration
 	// DNSUpstreams are where the embedded DNS forwards names it does not
 	// know. Empty means the node's /etc/resolv.conf.
@@ -73,7 +103,8 @@ type Config struct {
 	DNSTTL time.Duration
 	// DrainDelay is how long a task leaving the desired state keeps its
 	// backends at weight 0 before it is stopped, so established
-	// connections can finish. Zero stops at once. Default 2 s (Swarm's).
+	// connections can finish. Zero stops at once. DefaultConfig: 2 s
+	// (Swarm's).
 	DrainDelay time.Duration
 	// IPVSTimeouts are the IPVS connection timeouts set in every sandbox
 	// (tcp, tcpfin, udp); zero values leave the kernel's (900 s, 120 s,
@@ -87,8 +118,8 @@ type Config struct {
 
 // ToConfig checks every field and fills in defaults; the error names the flag.
 func (u UserConfig) ToConfig() (Config, error) {
-	c := Config{Join: u.Join, Token: u.Token, RunDir: u.RunDir, DataPathPort: u.DataPathPort,
-		JoinTimeout: u.JoinTimeout, GossipPort: DefaultGossipPort}
+	c := DefaultConfig()
+	c.Join, c.Token = u.Join, u.Token
 	var err error
 	if c.NodeName, err = nodeName(u.NodeName); err != nil {
 		return c, err
@@ -100,7 +131,7 @@ func (u UserConfig) ToConfig() (Config, error) {
 		return c, err
 	}
 	if c.Join != "" {
-		if c.Join, err = hostPort(c.Join, DefaultAPIPort); err != nil {
+		if c.Join, err = hostPort(c.Join, api.DefaultAPIPort); err != nil {
 			return c, fmt.Errorf("--join: %w", err)
 		}
 		if c.Token == "" {
@@ -108,27 +139,29 @@ func (u UserConfig) ToConfig() (Config, error) {
 		}
 	}
 	if c.Token != "" {
-		if err := CheckToken(c.Token); err != nil {
+		if err := api.CheckToken(c.Token); err != nil {
 			return c, fmt.Errorf("--token: %w", err)
 		}
 	}
-	if c.RunDir == "" {
-		c.RunDir = DefaultRunDir
+	if u.RunDir != "" {
+		c.RunDir = u.RunDir
 	}
-	if c.DataPathPort == 0 {
-		c.DataPathPort = DefaultDataPathPort
+	if u.DataPathPort != 0 {
+		c.DataPathPort = u.DataPathPort
 	}
 	if c.DataPathPort < 1024 || c.DataPathPort > 49151 {
 		return c, fmt.Errorf("--data-path-port %d: want 1024-49151", c.DataPathPort)
 	}
-	if c.LBMode, err = lb.ParseMode(orDefault(u.LBMode, string(lb.ModeAuto))); err != nil {
-		return c, fmt.Errorf("--lb-mode: %w", err)
+	if u.LBMode != "" {
+		if c.LBMode, err = lb.ParseMode(u.LBMode); err != nil {
+			return c, fmt.Errorf("--lb-mode: %w", err)
+		}
 	}
-	if c.JoinTimeout < 0 {
-		return c, fmt.Errorf("--join-timeout %s: must not be negative", c.JoinTimeout)
+	if u.JoinTimeout < 0 {
+		return c, fmt.Errorf("--join-timeout %s: must not be negative", u.JoinTimeout)
 	}
-	if c.JoinTimeout == 0 {
-		c.JoinTimeout = 10 * time.Second
+	if u.JoinTimeout > 0 {
+		c.JoinTimeout = u.JoinTimeout
 	}
 	for _, s := range u.DNSUpstreams {
 		hp, err := hostPort(s, 53)
@@ -155,13 +188,6 @@ func (u UserConfig) ToConfig() (Config, error) {
 		}
 	}
 	return c, nil
-}
-
-func orDefault(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
 }
 
 func nodeName(s string) (string, error) {
@@ -202,7 +228,7 @@ func listenAddr(s string) (netip.AddrPort, error) {
 	if s == "" {
 		s = "0.0.0.0"
 	}
-	hp, err := hostPort(s, DefaultAPIPort)
+	hp, err := hostPort(s, api.DefaultAPIPort)
 	if err != nil {
 		return netip.AddrPort{}, fmt.Errorf("--listen-addr: %w", err)
 	}

@@ -1,17 +1,18 @@
-// Package mesh is the node agent and the manager: it wires the gossip
-// tables, the cluster API and the local API together, and (in later
-// slices) reconciles the kernel towards the tables.
+// Package mesh is meshd's wiring: it reads the configuration, locks the
+// run dir, decides what this node is (a new cluster's manager, a restarted
+// manager, a joining or rejoining worker), brings gossip up, and starts
+// the parts that do the work: the manager (mesh/manager) on the manager,
+// the node agent (mesh/agent) everywhere, and the API server
+// (mesh/apiserver) on the unix socket and, on the manager, the cluster
+// port. The cluster's records live in mesh/records.
 package mesh
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"math/big"
 	"net"
 	"net/http"
 	"net/netip"
@@ -23,8 +24,13 @@ import (
 	"time"
 
 	"github.com/meshd/meshd/gossip"
+	"github.com/meshd/meshd/internal/atomicfile"
 	"github.com/meshd/meshd/lb"
+	"github.com/meshd/meshd/mesh/agent"
 	"github.com/meshd/meshd/mesh/api"
+	"github.com/meshd/meshd/mesh/apiserver"
+	"github.com/meshd/meshd/mesh/manager"
+	"github.com/meshd/meshd/mesh/records"
 )
 
 // Files in the run dir.
@@ -35,14 +41,14 @@ const (
 	lockName     = "meshd.lock"
 )
 
-// nodeMeta travels in memberlist's node metadata (≤ 512 bytes).
-type nodeMeta struct {
-	Name      string `json:"n"`
-	Role      string `json:"r"`
-	Addr      string `json:"a"`
-	DataPlane string `json:"d"`
-	Version   string `json:"v"`
-	Prefix    string `json:"p,omitempty"` // advertise address with its interface prefix
+// identity is what every node keeps about itself in its run dir, so that a
+// restart comes back as the same node of the same cluster.
+type identity struct {
+	ID          string `json:"ID"`
+	ClusterID   string `json:"ClusterID,omitempty"`
+	Role        string `json:"Role,omitempty"`
+	ManagerAddr string `json:"ManagerAddr,omitempty"` // host:port of the cluster API
+	Token       string `json:"Token,omitempty"`
 }
 
 // Daemon is one running meshd.
@@ -50,17 +56,12 @@ type Daemon struct {
 	cfg       Config
 	log       *slog.Logger
 	dataPlane lb.Mode
-	lock      *os.File
 
 	// Set once during start, read-only afterwards.
 	id    identity
-	store *Store // manager only
 	db    *gossip.DB
-	agent *agent
-
-	// storeChanged wakes the manager's publisher after a write, so a
-	// change reaches the tables at once rather than on the next tick.
-	storeChanged chan struct{}
+	mgr   *manager.Manager // manager only
+	agent *agent.Agent
 
 	wg sync.WaitGroup
 }
@@ -75,16 +76,17 @@ func New(cfg Config) (*Daemon, error) {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	return &Daemon{cfg: cfg, log: log.With("node", cfg.NodeName), storeChanged: make(chan struct{}, 1)}, nil
+	return &Daemon{cfg: cfg, log: log.With("node", cfg.NodeName)}, nil
 }
 
 // Run starts the node, serves until ctx ends, then leaves the cluster
 // cleanly. It returns an error when the node cannot start or join.
 func (d *Daemon) Run(ctx context.Context) error {
-	if err := d.lockRunDir(); err != nil {
+	unlock, err := lockRunDir(d.cfg.RunDir)
+	if err != nil {
 		return err
 	}
-	defer d.unlockRunDir()
+	defer unlock()
 	mode, reason, err := lb.ChooseMode(d.cfg.LBMode, lb.KernelHasIPVS())
 	if err != nil {
 		return err
@@ -94,193 +96,91 @@ func (d *Daemon) Run(ctx context.Context) error {
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer func() { cancel(); d.wg.Wait() }()
-	if err := d.start(ctx); err != nil {
+	srv, err := d.start(ctx)
+	if err != nil {
 		d.stopGossip()
 		return err
 	}
 	defer d.stopGossip()
-	ag, err := newAgent(d)
-	if err != nil {
+	if d.agent, err = d.newAgent(); err != nil {
 		return err
 	}
-	d.agent = ag
 	agentDone := make(chan struct{})
 	go func() {
 		defer close(agentDone)
-		ag.run(ctx)
+		d.agent.Run(ctx)
 	}()
 	// The agent stops its tasks before gossip goes: deferred calls run last in, first out.
 	defer func() { cancel(); <-agentDone }()
-	local, err := d.serveLocal(ctx)
-	if err != nil {
+	sock := d.path(socketName)
+	if err := d.serveLocal(ctx, sock, srv.LocalHandler()); err != nil {
 		return err
 	}
-	defer local.Close()
-	d.log.Info("meshd ready", "role", d.id.Role, "addr", d.cfg.AdvertiseAddr, "socket", d.socketPath())
+	defer os.Remove(sock)
+	d.log.Info("meshd ready", "role", d.id.Role, "addr", d.cfg.AdvertiseAddr, "socket", sock)
 	<-ctx.Done()
 	d.log.Info("shutting down")
 	return nil
 }
 
-// start decides what this node is (a new cluster's manager, a restarted
-// manager, a joining or rejoining worker) and brings gossip up accordingly.
-func (d *Daemon) start(ctx context.Context) error {
-	id, err := loadIdentity(d.path(identityName))
+// newAgent wires the node agent: the manager's store is its desired
+// state on the manager, the tables elsewhere.
+func (d *Daemon) newAgent() (*agent.Agent, error) {
+	subnet, err := gatewaySubnet()
 	if err != nil {
-		return err
+		return nil, err
 	}
-	d.id = id
-	_, statErr := os.Stat(d.path(stateName))
-	isManager := statErr == nil
-	switch {
-	case isManager && d.cfg.Join != "":
-		return fmt.Errorf("this node manages cluster %s (state in %s); it cannot join another", d.id.ClusterID, d.cfg.RunDir)
-	case isManager:
-		return d.restartManager(ctx)
-	case d.cfg.Join != "":
-		return d.joinCluster(ctx, d.cfg.Join, d.cfg.Token)
-	case d.id.Role == api.RoleWorker && d.id.ManagerAddr != "":
-		d.log.Info("rejoining cluster", "manager", d.id.ManagerAddr)
-		return d.joinCluster(ctx, d.id.ManagerAddr, d.id.Token)
-	default:
-		return d.initCluster(ctx)
-	}
+	return agent.New(agent.Config{NodeID: d.id.ID, AdvertiseAddr: d.cfg.AdvertiseAddr, RunDir: d.cfg.RunDir,
+		DataPlane: d.dataPlane, DataPathPort: d.cfg.DataPathPort, UnderlayMTU: underlayMTU(d.cfg.AdvertiseAddr),
+		GatewaySubnet: subnet, DrainDelay: d.cfg.DrainDelay, IPVSTimeouts: d.cfg.IPVSTimeouts,
+		DNSUpstreams: d.cfg.DNSUpstreams, DNSTTL: d.cfg.DNSTTL, DB: d.db, Desired: d.Objects,
+		Manager: d.mgr != nil, Logger: d.log.With("component", "agent")})
 }
 
 func (d *Daemon) path(name string) string { return filepath.Join(d.cfg.RunDir, name) }
 
-func (d *Daemon) socketPath() string { return d.path(socketName) }
-
-func (d *Daemon) isManager() bool { return d.store != nil }
-
-// lockRunDir makes the run dir ours: two daemons on one run dir would fight
-// over the same namespaces and state.
-func (d *Daemon) lockRunDir() error {
-	if err := os.MkdirAll(d.cfg.RunDir, 0o711); err != nil {
-		return fmt.Errorf("create run dir %s: %w", d.cfg.RunDir, err)
+// lockRunDir makes the run dir ours: two daemons on one run dir would
+// fight over the same namespaces and state. It returns the unlock.
+func lockRunDir(dir string) (func(), error) {
+	if err := os.MkdirAll(dir, 0o711); err != nil {
+		return nil, fmt.Errorf("create run dir %s: %w", dir, err)
 	}
-	f, err := os.OpenFile(d.path(lockName), os.O_CREATE|os.O_RDWR, 0o600)
+	path := filepath.Join(dir, lockName)
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
-		return fmt.Errorf("open lock %s: %w", d.path(lockName), err)
+		return nil, fmt.Errorf("open lock %s: %w", path, err)
 	}
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		f.Close()
-		return fmt.Errorf("another meshd is running with run dir %s", d.cfg.RunDir)
+		return nil, fmt.Errorf("another meshd is running with run dir %s", dir)
 	}
 	_ = f.Truncate(0)
 	_, _ = f.WriteString(strconv.Itoa(os.Getpid()) + "\n")
-	d.lock = f
-	return nil
-}
-
-func (d *Daemon) unlockRunDir() {
-	if d.lock != nil {
-		d.lock.Close()
-	}
-}
-
-// newID returns a docker-shaped 25-character node or cluster ID.
-func newID() (string, error) {
-	const alphabet = "0123456789abcdefghijklmnopqrstuvwxyz"
-	b := make([]byte, 25)
-	max := big.NewInt(int64(len(alphabet)))
-	for i := range b {
-		n, err := rand.Int(rand.Reader, max)
-		if err != nil {
-			return "", fmt.Errorf("generate id: %w", err)
-		}
-		b[i] = alphabet[n.Int64()]
-	}
-	return string(b), nil
-}
-
-func (d *Daemon) ensureNodeID() error {
-	if d.id.ID != "" {
-		return nil
-	}
-	id, err := newID()
-	if err != nil {
-		return err
-	}
-	d.id.ID = id
-	return nil
+	return func() { f.Close() }, nil
 }
 
 func (d *Daemon) saveIdentity() error {
-	return writeFileAtomic(d.path(identityName), d.id, 0o600)
+	return atomicfile.WriteJSON(d.path(identityName), d.id, 0o600)
 }
 
-func (d *Daemon) meta() nodeMeta {
-	return nodeMeta{Name: d.cfg.NodeName, Role: d.id.Role, Addr: d.cfg.AdvertiseAddr.String(),
-		DataPlane: string(d.dataPlane), Version: Version, Prefix: addrPrefix(d.cfg.AdvertiseAddr)}
+func (d *Daemon) meta() records.NodeMeta {
+	return records.NodeMeta{Name: d.cfg.NodeName, Role: d.id.Role, Addr: d.cfg.AdvertiseAddr,
+		DataPlane: string(d.dataPlane), Version: api.Version, Prefix: addrPrefix(d.cfg.AdvertiseAddr)}
 }
 
-// addrPrefix finds the interface prefix holding addr ("192.168.33.10/24"),
-// or addr/32 when no interface has it.
-func addrPrefix(addr netip.Addr) string {
-	addrs, _ := net.InterfaceAddrs()
-	for _, a := range addrs {
-		if ipn, ok := a.(*net.IPNet); ok {
-			if ip, ok := netip.AddrFromSlice(ipn.IP.To4()); ok && ip == addr {
-				ones, _ := ipn.Mask.Size()
-				return netip.PrefixFrom(addr, ones).String()
-			}
-		}
-	}
-	return netip.PrefixFrom(addr, 32).String()
-}
-
-// startGossip brings memberlist up with the key derived from the token.
-func (d *Daemon) startGossip(token string) error {
-	meta, err := json.Marshal(d.meta())
-	if err != nil {
-		return fmt.Errorf("encode node meta: %w", err)
-	}
-	gc := gossip.DefaultConfig()
-	gc.Name = d.id.ID
-	gc.BindAddr = d.cfg.ListenAddr.Addr().String()
-	gc.BindPort = d.cfg.GossipPort
-	gc.AdvertiseAddr = d.cfg.AdvertiseAddr.String()
-	gc.AdvertisePort = d.cfg.GossipPort
-	gc.SecretKey = GossipKey(token)
-	gc.Meta = meta
-	gc.Logger = d.log.With("component", "gossip")
-	db, err := gossip.New(gc)
-	if err != nil {
-		return fmt.Errorf("start gossip on %s:%d: %w", gc.BindAddr, gc.BindPort, err)
-	}
-	d.db = db
-	return nil
-}
-
-func (d *Daemon) stopGossip() {
-	if d.db == nil {
-		return
-	}
-	if err := d.db.Leave(2 * time.Second); err != nil {
-		d.log.Warn("leave cluster", "err", err)
-	}
-	if err := d.db.Shutdown(); err != nil {
-		d.log.Warn("stop gossip", "err", err)
-	}
-	d.db = nil
-}
-
-// serveLocal answers the root-only unix socket.
-func (d *Daemon) serveLocal(ctx context.Context) (io.Closer, error) {
-	sock := d.socketPath()
+// serveLocal answers the root-only unix socket at sock until ctx ends.
+func (d *Daemon) serveLocal(ctx context.Context, sock string, h http.Handler) error {
 	if err := os.Remove(sock); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("remove stale socket %s: %w", sock, err)
+		return fmt.Errorf("remove stale socket %s: %w", sock, err)
 	}
 	old := syscall.Umask(0o177) // the socket is created 0600: root only
 	ln, err := net.Listen("unix", sock)
 	syscall.Umask(old)
 	if err != nil {
-		return nil, fmt.Errorf("listen on %s: %w", sock, err)
+		return fmt.Errorf("listen on %s: %w", sock, err)
 	}
-	srv := &http.Server{Handler: d.localHandler(), ReadHeaderTimeout: 10 * time.Second}
-	d.goServe(ctx, srv, ln, "local api")
-	return closerFunc(func() error { os.Remove(sock); return nil }), nil
+	d.goServe(ctx, &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}, ln, "local api")
+	return nil
 }
 
 // goServe runs srv on ln until ctx ends.
@@ -301,6 +201,35 @@ func (d *Daemon) goServe(ctx context.Context, srv *http.Server, ln net.Listener,
 	}()
 }
 
-type closerFunc func() error
+// newServer wires the API server: writes go to the manager on the
+// manager, and are forwarded to it elsewhere.
+func (d *Daemon) newServer() (*apiserver.Server, error) {
+	cfg := apiserver.Config{Node: nodeReads{d}, Token: func() string { return d.id.Token },
+		Logger: d.log.With("component", "api")}
+	if d.mgr != nil {
+		cfg.Writes, cfg.Joiner = d.mgr, d.mgr
+	} else {
+		cfg.Writes = &apiserver.Forwarder{Addr: d.id.ManagerAddr, Token: d.id.Token}
+	}
+	return apiserver.New(cfg)
+}
 
-func (f closerFunc) Close() error { return f() }
+// Objects is the desired state as this node knows it: the store on the
+// manager, the manager's tables elsewhere.
+func (d *Daemon) Objects() records.Objects {
+	if d.mgr != nil {
+		return d.mgr.Objects()
+	}
+	return records.ReadObjects(d.db)
+}
+
+// addrPrefix finds the interface prefix holding addr (192.168.33.10/24),
+// or addr/32 when no interface has it.
+func addrPrefix(addr netip.Addr) netip.Prefix {
+	for _, p := range localPrefixes(false) {
+		if p.Addr() == addr {
+			return p
+		}
+	}
+	return netip.PrefixFrom(addr, 32)
+}

@@ -10,9 +10,9 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
 
 	"github.com/meshd/meshd/mesh"
+	"github.com/meshd/meshd/mesh/api"
 	"github.com/meshd/meshd/mesh/task"
 	"github.com/spf13/pflag"
 )
@@ -29,20 +29,21 @@ func main() {
 
 func run(args []string) error {
 	var u mesh.UserConfig
+	def := mesh.DefaultConfig()
 	var debug, version bool
 	fs := pflag.NewFlagSet("meshd", pflag.ContinueOnError)
 	fs.StringVar(&u.NodeName, "node-name", "", "name shown in node ls (default: the hostname)")
 	fs.StringVar(&u.AdvertiseAddr, "advertise-addr", "", "underlay address other nodes reach this one at (default: first private address)")
-	fs.StringVar(&u.ListenAddr, "listen-addr", "0.0.0.0:2377", "address[:port] of the cluster API; gossip binds the same address on 7946")
+	fs.StringVar(&u.ListenAddr, "listen-addr", def.ListenAddr.String(), "address[:port] of the cluster API; gossip binds the same address on 7946")
 	fs.StringVar(&u.Join, "join", "", "manager address[:port] to join; empty starts a new cluster")
 	fs.StringVar(&u.Token, "token", "", "join token (SWMTKN-1-…); required with --join")
-	fs.StringVar(&u.RunDir, "run-dir", mesh.DefaultRunDir, "socket, state and namespace files")
-	fs.IntVar(&u.DataPathPort, "data-path-port", mesh.DefaultDataPathPort, "VXLAN UDP port (1024-49151)")
-	fs.StringVar(&u.LBMode, "lb-mode", "auto", "data plane: auto, ipvs or iptables")
+	fs.StringVar(&u.RunDir, "run-dir", def.RunDir, "socket, state and namespace files")
+	fs.IntVar(&u.DataPathPort, "data-path-port", def.DataPathPort, "VXLAN UDP port (1024-49151)")
+	fs.StringVar(&u.LBMode, "lb-mode", string(def.LBMode), "data plane: auto, ipvs or iptables")
 	fs.DurationVar(&u.JoinTimeout, "join-timeout", 0, "how long to retry an unreachable manager (default 10s)")
 	fs.StringArrayVar(&u.DNSUpstreams, "dns-upstream", nil, "where the embedded DNS forwards other names, IP[:port] (repeatable; default: /etc/resolv.conf)")
 	fs.DurationVar(&u.DNSTTL, "dns-ttl", 0, "TTL of the embedded DNS's answers (default 600s)")
-	fs.DurationVar(&u.DrainDelay, "drain-delay", 2*time.Second, "how long a removed task's backends keep weight 0 before it stops")
+	fs.DurationVar(&u.DrainDelay, "drain-delay", def.DrainDelay, "how long a removed task's backends keep weight 0 before it stops")
 	fs.StringVar(&u.IPVSTimeouts, "ipvs-timeouts", "", "IPVS timeouts tcp,tcpfin,udp (e.g. 3600s,120s,300s); default: the kernel's")
 	fs.BoolVar(&debug, "debug", false, "log at debug level")
 	fs.BoolVar(&version, "version", false, "print the version and exit")
@@ -57,7 +58,7 @@ func run(args []string) error {
 		return err
 	}
 	if version {
-		fmt.Println("meshd", mesh.Version)
+		fmt.Println("meshd", api.Version)
 		return nil
 	}
 	if fs.NArg() > 0 {

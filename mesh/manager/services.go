@@ -1,6 +1,7 @@
-package mesh
+package manager
 
 import (
+	"context"
 	"net/netip"
 	"slices"
 	"strings"
@@ -9,13 +10,12 @@ import (
 	"github.com/meshd/meshd/ipam"
 	"github.com/meshd/meshd/mesh/api"
 	"github.com/meshd/meshd/mesh/images"
+	"github.com/meshd/meshd/mesh/records"
 )
-
-func serviceName(s api.Service) string { return s.Name }
 
 // createService checks the request, allocates and schedules the tasks.
 // Nothing is kept when any step fails.
-func (d *Daemon) createService(req api.ServiceCreate) (api.Service, error) {
+func (m *Manager) CreateService(_ context.Context, req api.ServiceCreate) (api.Service, error) {
 	if err := checkName("service", req.Name); err != nil {
 		return api.Service{}, err
 	}
@@ -27,28 +27,25 @@ func (d *Daemon) createService(req api.ServiceCreate) (api.Service, error) {
 		replicas = *req.Replicas
 	}
 	if replicas < 0 || replicas > 1000 {
-		return api.Service{}, invalid("invalid replicas %d: want 0 to 1000", replicas)
+		return api.Service{}, api.Invalid("invalid replicas %d: want 0 to 1000", replicas)
 	}
 	mode := req.EndpointMode
 	if mode == "" {
 		mode = api.EndpointModeVIP
 	}
 	if mode != api.EndpointModeVIP && mode != api.EndpointModeDNSRR {
-		return api.Service{}, invalid("invalid endpoint mode %q: want vip or dnsrr", mode)
+		return api.Service{}, api.Invalid("invalid endpoint mode %q: want vip or dnsrr", mode)
 	}
 	ports, err := checkPorts(req.Ports, mode)
 	if err != nil {
 		return api.Service{}, err
 	}
-	id, err := newID()
-	if err != nil {
-		return api.Service{}, err
-	}
+	id := api.NewID()
 	var created api.Service
-	err = d.updateStore(func(s *State) error {
+	err = m.update(func(s *State) error {
 		for _, svc := range s.Services {
 			if svc.Name == req.Name {
-				return conflict("service %s already exists", req.Name)
+				return api.Conflict("service %s already exists", req.Name)
 			}
 		}
 		atts, err := attachments(s, req.Networks)
@@ -57,7 +54,7 @@ func (d *Daemon) createService(req api.ServiceCreate) (api.Service, error) {
 		}
 		for _, p := range ports {
 			if other, taken := portTaken(s, p, ""); taken {
-				return conflict("port %s is already published by service %s", portKey(p), other)
+				return api.Conflict("port %s is already published by service %s", portKey(p), other)
 			}
 		}
 		now := time.Now().UTC()
@@ -82,7 +79,7 @@ func checkImage(image string, args []string) error {
 		return nil
 	}
 	if _, err := images.Lookup(image); err != nil {
-		return invalid("%v", err)
+		return api.Invalid("%v", err)
 	}
 	return nil
 }
@@ -92,15 +89,15 @@ func attachments(s *State, reqs []api.NetworkAttachment) ([]api.NetworkAttachmen
 	var out []api.NetworkAttachment
 	seen := map[string]bool{}
 	for _, a := range reqs {
-		id, err := resolve("network", s.Networks, networkName, a.Target)
+		id, err := records.Resolve("network", s.Networks, records.NetworkName, a.Target)
 		if err != nil {
 			return nil, err
 		}
 		if s.Networks[id].Ingress {
-			return nil, invalid("network %s is the routing mesh's own; publish a port instead", a.Target)
+			return nil, api.Invalid("network %s is the routing mesh's own; publish a port instead", a.Target)
 		}
 		if seen[id] {
-			return nil, invalid("network %s given twice", a.Target)
+			return nil, api.Invalid("network %s given twice", a.Target)
 		}
 		seen[id] = true
 		out = append(out, api.NetworkAttachment{Target: id, Aliases: a.Aliases})
@@ -109,13 +106,13 @@ func attachments(s *State, reqs []api.NetworkAttachment) ([]api.NetworkAttachmen
 }
 
 // scaleService changes the number of replicas.
-func (d *Daemon) scaleService(ref string, replicas int) (api.Service, error) {
+func (m *Manager) ScaleService(_ context.Context, ref string, replicas int) (api.Service, error) {
 	if replicas < 0 || replicas > 1000 {
-		return api.Service{}, invalid("invalid replicas %d: want 0 to 1000", replicas)
+		return api.Service{}, api.Invalid("invalid replicas %d: want 0 to 1000", replicas)
 	}
 	var out api.Service
-	err := d.updateStore(func(s *State) error {
-		id, err := resolve("service", s.Services, serviceName, ref)
+	err := m.update(func(s *State) error {
+		id, err := records.Resolve("service", s.Services, records.ServiceName, ref)
 		if err != nil {
 			return err
 		}
@@ -134,9 +131,9 @@ func (d *Daemon) scaleService(ref string, replicas int) (api.Service, error) {
 }
 
 // removeService deletes a service and its tasks, releasing their addresses.
-func (d *Daemon) removeService(ref string) error {
-	return d.updateStore(func(s *State) error {
-		id, err := resolve("service", s.Services, serviceName, ref)
+func (m *Manager) RemoveService(_ context.Context, ref string) error {
+	return m.update(func(s *State) error {
+		id, err := records.Resolve("service", s.Services, records.ServiceName, ref)
 		if err != nil {
 			return err
 		}
@@ -190,21 +187,17 @@ func reconcileSlots(s *State, svcID string, now time.Time) error {
 
 // addTask creates a task with an address on each of its networks.
 func addTask(s *State, svc api.Service, slot int, node string, now time.Time) error {
-	id, err := newID()
-	if err != nil {
-		return err
-	}
+	id := api.NewID()
 	t := api.Task{ID: id, ServiceID: svc.ID, ServiceName: svc.Name, Slot: slot, NodeID: node,
 		Image: svc.Image, Args: svc.Args, DesiredState: api.TaskRunning, CreatedAt: now}
 	for _, netID := range taskNetworks(s, svc) {
 		n := s.Networks[netID]
-		ip, err := s.IPAM.Allocate(n.ID, netip.Addr{})
+		addr, err := allocate(s, netID)
 		if err != nil {
-			return conflict("network %s: no address for %s: %v", n.Name, t.Name(), err)
+			return api.Conflict("network %s: no address for %s: %v", n.Name, t.Name(), err)
 		}
-		bits := netip.MustParsePrefix(n.Subnet).Bits()
 		t.Networks = append(t.Networks, api.TaskNetwork{NetworkID: n.ID, NetworkName: n.Name,
-			Addr: netip.PrefixFrom(ip, bits).String(), MAC: ipam.MAC(ip).String()})
+			Addr: addr, MAC: ipam.MAC(netip.MustParsePrefix(addr).Addr()).String()})
 	}
 	s.Tasks[id] = t
 	return nil
@@ -213,11 +206,7 @@ func addTask(s *State, svc api.Service, slot int, node string, now time.Time) er
 func removeTask(s *State, id string) error {
 	t := s.Tasks[id]
 	for _, tn := range t.Networks {
-		p, err := netip.ParsePrefix(tn.Addr)
-		if err != nil {
-			continue
-		}
-		if err := s.IPAM.Release(tn.NetworkID, p.Addr()); err != nil {
+		if err := release(s, tn.NetworkID, tn.Addr); err != nil {
 			return err
 		}
 	}
@@ -249,7 +238,7 @@ func pickNode(s *State, svcID string) (string, error) {
 		ids = append(ids, id)
 	}
 	if len(ids) == 0 {
-		return "", conflict("no node is ready and active to run tasks")
+		return "", api.Conflict("no node is ready and active to run tasks")
 	}
 	slices.SortFunc(ids, func(a, b string) int {
 		la, lb := loads[a], loads[b]
@@ -264,14 +253,14 @@ func pickNode(s *State, svcID string) (string, error) {
 	return ids[0], nil
 }
 
-// rescheduleDown moves the tasks of nodes Down for rescheduleAfter to the
+// rescheduleDown moves the tasks of nodes Down for longer than after to the
 // nodes the scheduler picks now. A node that comes back finds its tasks
 // gone from the table and stops them.
-func rescheduleDown(s *State, now time.Time) error {
+func rescheduleDown(s *State, now time.Time, after time.Duration) error {
 	moved := map[string]bool{}
 	for id, t := range s.Tasks {
 		n, ok := s.Nodes[t.NodeID]
-		if ok && (n.Status != api.StatusDown || now.Sub(n.UpdatedAt) < rescheduleAfter) {
+		if ok && (n.Status != api.StatusDown || now.Sub(n.UpdatedAt) < after) {
 			continue
 		}
 		if err := removeTask(s, id); err != nil {

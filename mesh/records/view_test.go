@@ -1,4 +1,4 @@
-package mesh
+package records
 
 import (
 	"strings"
@@ -30,7 +30,7 @@ func TestBuildView(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var got []string
-			for _, n := range buildView(records, tt.alive, tt.self) {
+			for _, n := range BuildView(records, tt.alive, tt.self) {
 				mark := ""
 				if n.Self {
 					mark = "*"
@@ -65,7 +65,7 @@ func TestFindNode(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.ref, func(t *testing.T) {
-			n, err := findNode(nodes, tt.ref)
+			n, err := FindNode(nodes, tt.ref)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("err = %v, want %q", err, tt.wantErr)

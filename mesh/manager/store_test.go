@@ -1,4 +1,4 @@
-package mesh
+package manager
 
 import (
 	"errors"

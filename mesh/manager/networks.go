@@ -1,6 +1,7 @@
-package mesh
+package manager
 
 import (
+	"context"
 	"net/netip"
 	"slices"
 	"strings"
@@ -8,19 +9,15 @@ import (
 
 	"github.com/meshd/meshd/ipam"
 	"github.com/meshd/meshd/mesh/api"
+	"github.com/meshd/meshd/mesh/records"
 )
 
 // The manager's network objects. Allocation (subnet, gateway, VNI) is done
 // here, under the state lock, and persisted with the network.
 
-func networkName(n api.Network) string { return n.Name }
-
 // addIngress creates the ingress network when a cluster starts.
 func addIngress(s *State, now time.Time) error {
-	id, err := newID()
-	if err != nil {
-		return err
-	}
+	id := api.NewID()
 	n, err := s.IPAM.AddIngress(id)
 	if err != nil {
 		return err
@@ -49,7 +46,7 @@ func networkObject(id, name string, n ipam.Network, now time.Time, req api.Netwo
 }
 
 // createNetwork checks and allocates a new overlay network.
-func (d *Daemon) createNetwork(req api.NetworkCreate) (api.Network, error) {
+func (m *Manager) CreateNetwork(_ context.Context, req api.NetworkCreate) (api.Network, error) {
 	if err := checkName("network", req.Name); err != nil {
 		return api.Network{}, err
 	}
@@ -57,23 +54,20 @@ func (d *Daemon) createNetwork(req api.NetworkCreate) (api.Network, error) {
 		req.Driver = api.DriverOverlay
 	}
 	if req.Driver != api.DriverOverlay {
-		return api.Network{}, invalid("unsupported driver %q: meshd builds overlay networks only", req.Driver)
+		return api.Network{}, api.Invalid("unsupported driver %q: meshd builds overlay networks only", req.Driver)
 	}
-	id, err := newID()
-	if err != nil {
-		return api.Network{}, err
-	}
+	id := api.NewID()
 	var created api.Network
-	err = d.updateStore(func(s *State) error {
+	err := m.update(func(s *State) error {
 		for _, n := range s.Networks {
 			if n.Name == req.Name {
-				return conflict("network with name %s already exists", req.Name)
+				return api.Conflict("network with name %s already exists", req.Name)
 			}
 		}
 		n, err := s.IPAM.AddNetwork(id, ipam.Request{Subnet: req.Subnet, Gateway: req.Gateway,
 			IPRange: req.IPRange, AuxAddresses: req.AuxAddresses}, hostPrefixes(s))
 		if err != nil {
-			return invalid("network %s: %v", req.Name, err)
+			return api.Invalid("network %s: %v", req.Name, err)
 		}
 		created = networkObject(id, req.Name, n, time.Now().UTC(), req)
 		s.Networks[id] = created
@@ -97,15 +91,15 @@ func hostPrefixes(s *State) []netip.Prefix {
 }
 
 // removeNetwork deletes a network no service uses.
-func (d *Daemon) removeNetwork(ref string) error {
-	return d.updateStore(func(s *State) error {
-		id, err := resolve("network", s.Networks, networkName, ref)
+func (m *Manager) RemoveNetwork(_ context.Context, ref string) error {
+	return m.update(func(s *State) error {
+		id, err := records.Resolve("network", s.Networks, records.NetworkName, ref)
 		if err != nil {
 			return err
 		}
 		n := s.Networks[id]
 		if n.Ingress {
-			return conflict("network %s is the ingress network of the routing mesh and cannot be removed", n.Name)
+			return api.Conflict("network %s is the ingress network of the routing mesh and cannot be removed", n.Name)
 		}
 		var users []string
 		for _, svc := range s.Services {
@@ -117,7 +111,7 @@ func (d *Daemon) removeNetwork(ref string) error {
 		}
 		if len(users) > 0 {
 			slices.Sort(users)
-			return conflict("network %s is in use by service %s", n.Name, strings.Join(users, ", "))
+			return api.Conflict("network %s is in use by service %s", n.Name, strings.Join(users, ", "))
 		}
 		if err := s.IPAM.RemoveNetwork(id); err != nil {
 			return err
@@ -125,33 +119,4 @@ func (d *Daemon) removeNetwork(ref string) error {
 		delete(s.Networks, id)
 		return nil
 	})
-}
-
-// networkView returns networks sorted by name, with their endpoints when
-// detail is set.
-func (d *Daemon) networkView(st State, detail bool) []api.Network {
-	out := make([]api.Network, 0, len(st.Networks))
-	for _, n := range st.Networks {
-		if detail {
-			n.Endpoints = networkEndpoints(st, n.ID)
-		}
-		out = append(out, n)
-	}
-	slices.SortFunc(out, func(a, b api.Network) int { return strings.Compare(a.Name, b.Name) })
-	return out
-}
-
-func networkEndpoints(st State, netID string) []api.NetworkEndpoint {
-	var eps []api.NetworkEndpoint
-	for _, t := range st.Tasks {
-		for _, tn := range t.Networks {
-			if tn.NetworkID != netID {
-				continue
-			}
-			eps = append(eps, api.NetworkEndpoint{Name: t.Name(), TaskID: t.ID,
-				Node: st.Nodes[t.NodeID].Hostname, Addr: tn.Addr, MAC: tn.MAC})
-		}
-	}
-	slices.SortFunc(eps, func(a, b api.NetworkEndpoint) int { return strings.Compare(a.Name, b.Name) })
-	return eps
 }

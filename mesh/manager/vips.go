@@ -1,8 +1,6 @@
-package mesh
+package manager
 
 import (
-	"net/netip"
-
 	"github.com/meshd/meshd/mesh/api"
 )
 
@@ -37,25 +35,18 @@ func allocateVIPs(s *State, svc *api.Service) error {
 		return nil
 	}
 	for _, netID := range taskNetworks(s, *svc) {
-		n := s.Networks[netID]
-		ip, err := s.IPAM.Allocate(netID, netip.Addr{})
+		addr, err := allocate(s, netID)
 		if err != nil {
-			return conflict("network %s: no address for the VIP of %s: %v", n.Name, svc.Name, err)
+			return api.Conflict("network %s: no address for the VIP of %s: %v", s.Networks[netID].Name, svc.Name, err)
 		}
-		bits := netip.MustParsePrefix(n.Subnet).Bits()
-		svc.Endpoint.VirtualIPs = append(svc.Endpoint.VirtualIPs,
-			api.VirtualIP{NetworkID: netID, Addr: netip.PrefixFrom(ip, bits).String()})
+		svc.Endpoint.VirtualIPs = append(svc.Endpoint.VirtualIPs, api.VirtualIP{NetworkID: netID, Addr: addr})
 	}
 	return nil
 }
 
 func releaseVIPs(s *State, svc api.Service) error {
 	for _, v := range svc.Endpoint.VirtualIPs {
-		p, err := netip.ParsePrefix(v.Addr)
-		if err != nil {
-			continue
-		}
-		if err := s.IPAM.Release(v.NetworkID, p.Addr()); err != nil {
+		if err := release(s, v.NetworkID, v.Addr); err != nil {
 			return err
 		}
 	}
@@ -97,26 +88,23 @@ func syncLBAddrs(s *State, n *api.Network, nodes map[string]bool) error {
 		if nodes[node] {
 			continue
 		}
-		if p, err := netip.ParsePrefix(addr); err == nil {
-			if err := s.IPAM.Release(n.ID, p.Addr()); err != nil {
-				return err
-			}
+		if err := release(s, n.ID, addr); err != nil {
+			return err
 		}
 		delete(n.LBAddrs, node)
 	}
-	bits := netip.MustParsePrefix(n.Subnet).Bits()
 	for _, node := range sortedKeys(nodes) {
 		if _, ok := n.LBAddrs[node]; ok {
 			continue
 		}
-		ip, err := s.IPAM.Allocate(n.ID, netip.Addr{})
+		addr, err := allocate(s, n.ID)
 		if err != nil {
-			return conflict("network %s: no address for a load balancer: %v", n.Name, err)
+			return api.Conflict("network %s: no address for a load balancer: %v", n.Name, err)
 		}
 		if n.LBAddrs == nil {
 			n.LBAddrs = map[string]string{}
 		}
-		n.LBAddrs[node] = netip.PrefixFrom(ip, bits).String()
+		n.LBAddrs[node] = addr
 	}
 	return nil
 }

@@ -1,25 +1,33 @@
-package mesh
+package manager
 
 import (
+	"context"
 	"fmt"
+	"net/netip"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/meshd/meshd/gossip"
 	"github.com/meshd/meshd/mesh/api"
+	"github.com/meshd/meshd/mesh/records"
 )
 
-// newFakeManager is a manager with a store and three Ready nodes, and no
-// gossip: enough for allocation and scheduling.
-func newFakeManager(t *testing.T) *Daemon {
+// newFakeManager is a manager with a store and three Ready nodes (node1
+// is the manager itself) over a fake gossip store that hears all three.
+func newFakeManager(t *testing.T) *fakeManager {
 	t.Helper()
 	s, err := OpenStore(filepath.Join(t.TempDir(), "state.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := &Daemon{store: s, storeChanged: make(chan struct{}, 1)}
+	db := records.NewFakeDB("nnode1")
+	m, err := New(Config{Store: s, DB: db, NodeID: "nnode1", APIAddr: "192.168.33.10:2377"})
+	if err != nil {
+		t.Fatal(err)
+	}
 	_, err = s.Update(func(st *State) error {
 		for i, name := range []string{"node1", "node2", "node3"} {
 			id := "n" + name
@@ -34,7 +42,29 @@ func newFakeManager(t *testing.T) *Daemon {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return d
+	var members []gossip.Member
+	for i, name := range []string{"node1", "node2", "node3"} {
+		members = append(members, member("n"+name, name, fmt.Sprintf("192.168.33.1%d", i), gossip.StateAlive))
+	}
+	db.SetMembers(members...)
+	return &fakeManager{Manager: m, store: s, db: db, ctx: context.Background()}
+}
+
+// fakeManager is a Manager with its store and gossip at hand.
+type fakeManager struct {
+	*Manager
+	store *Store
+	db    *records.FakeDB
+	ctx   context.Context
+}
+
+func member(id, name, addr string, state gossip.MemberState) gossip.Member {
+	meta, err := records.EncodeMeta(records.NodeMeta{Name: name, Role: api.RoleWorker, Addr: netip.MustParseAddr(addr),
+		Prefix: netip.MustParsePrefix(addr + "/24"), DataPlane: "iptables", Version: "test"})
+	if err != nil {
+		panic(err)
+	}
+	return gossip.Member{Name: id, Addr: addr, Port: 7946, Meta: meta, State: state}
 }
 
 func replicas(n int) *int { return &n }
@@ -43,7 +73,7 @@ func TestNetworkCreateAllocatesInOrder(t *testing.T) {
 	d := newFakeManager(t)
 	var got []string
 	for _, name := range []string{"ovnet", "other"} {
-		n, err := d.createNetwork(api.NetworkCreate{Name: name})
+		n, err := d.CreateNetwork(d.ctx, api.NetworkCreate{Name: name})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -53,7 +83,7 @@ func TestNetworkCreateAllocatesInOrder(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("allocation (-want +got):\n%s", diff)
 	}
-	ing := d.networkView(d.store.Snapshot(), false)[0]
+	ing := d.store.Snapshot().Networks[ingressID(ptr(d.store.Snapshot()))]
 	if ing.Name != "ingress" || ing.Subnet != "10.255.0.0/16" || ing.VNI != 4096 || !ing.Ingress {
 		t.Errorf("ingress network: got %+v", ing)
 	}
@@ -61,10 +91,10 @@ func TestNetworkCreateAllocatesInOrder(t *testing.T) {
 
 func TestBadRequestsChangeNothing(t *testing.T) {
 	d := newFakeManager(t)
-	if _, err := d.createNetwork(api.NetworkCreate{Name: "ovnet"}); err != nil {
+	if _, err := d.CreateNetwork(d.ctx, api.NetworkCreate{Name: "ovnet"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := d.createService(api.ServiceCreate{Name: "demo", Image: "alpine", Networks: []api.NetworkAttachment{{Target: "ovnet"}}}); err != nil {
+	if _, err := d.CreateService(d.ctx, api.ServiceCreate{Name: "demo", Image: "alpine", Networks: []api.NetworkAttachment{{Target: "ovnet"}}}); err != nil {
 		t.Fatal(err)
 	}
 	tests := []struct {
@@ -73,36 +103,48 @@ func TestBadRequestsChangeNothing(t *testing.T) {
 		wantErr string
 	}{
 		{"overlapping subnet", func() error {
-			_, err := d.createNetwork(api.NetworkCreate{Name: "x", Subnet: "10.0.0.0/16"})
+			_, err := d.CreateNetwork(d.ctx, api.NetworkCreate{Name: "x", Subnet: "10.0.0.0/16"})
 			return err
 		}, "overlap"},
 		{"subnet over the underlay", func() error {
-			_, err := d.createNetwork(api.NetworkCreate{Name: "x", Subnet: "192.168.33.0/24"})
+			_, err := d.CreateNetwork(d.ctx, api.NetworkCreate{Name: "x", Subnet: "192.168.33.0/24"})
 			return err
 		}, "overlap"},
 		{"malformed subnet", func() error {
-			_, err := d.createNetwork(api.NetworkCreate{Name: "x", Subnet: "10.20.0.0/33"})
+			_, err := d.CreateNetwork(d.ctx, api.NetworkCreate{Name: "x", Subnet: "10.20.0.0/33"})
 			return err
 		}, "x"},
 		{"gateway outside", func() error {
-			_, err := d.createNetwork(api.NetworkCreate{Name: "x", Subnet: "10.20.0.0/24", Gateway: "10.21.0.1"})
+			_, err := d.CreateNetwork(d.ctx, api.NetworkCreate{Name: "x", Subnet: "10.20.0.0/24", Gateway: "10.21.0.1"})
 			return err
 		}, "gateway"},
-		{"duplicate network", func() error { _, err := d.createNetwork(api.NetworkCreate{Name: "ovnet"}); return err }, "already exists"},
-		{"bad driver", func() error { _, err := d.createNetwork(api.NetworkCreate{Name: "y", Driver: "bridge"}); return err }, "unsupported driver"},
+		{"duplicate network", func() error { _, err := d.CreateNetwork(d.ctx, api.NetworkCreate{Name: "ovnet"}); return err }, "already exists"},
+		{"bad driver", func() error {
+			_, err := d.CreateNetwork(d.ctx, api.NetworkCreate{Name: "y", Driver: "bridge"})
+			return err
+		}, "unsupported driver"},
 		{"unknown network", func() error {
-			_, err := d.createService(api.ServiceCreate{Name: "s", Image: "alpine", Networks: []api.NetworkAttachment{{Target: "nope"}}})
+			_, err := d.CreateService(d.ctx, api.ServiceCreate{Name: "s", Image: "alpine", Networks: []api.NetworkAttachment{{Target: "nope"}}})
 			return err
 		}, "network nope not found"},
 		{"negative replicas", func() error {
-			_, err := d.createService(api.ServiceCreate{Name: "s", Image: "alpine", Replicas: replicas(-1)})
+			_, err := d.CreateService(d.ctx, api.ServiceCreate{Name: "s", Image: "alpine", Replicas: replicas(-1)})
 			return err
 		}, "invalid replicas -1"},
-		{"unknown image", func() error { _, err := d.createService(api.ServiceCreate{Name: "s", Image: "redis"}); return err }, "unknown image"},
-		{"duplicate service", func() error { _, err := d.createService(api.ServiceCreate{Name: "demo", Image: "alpine"}); return err }, "already exists"},
-		{"network in use", func() error { return d.removeNetwork("ovnet") }, "in use by service demo"},
-		{"ingress removal", func() error { return d.removeNetwork("ingress") }, "cannot be removed"},
-		{"bad service name", func() error { _, err := d.createService(api.ServiceCreate{Name: "-x", Image: "alpine"}); return err }, "invalid service name"},
+		{"unknown image", func() error {
+			_, err := d.CreateService(d.ctx, api.ServiceCreate{Name: "s", Image: "redis"})
+			return err
+		}, "unknown image"},
+		{"duplicate service", func() error {
+			_, err := d.CreateService(d.ctx, api.ServiceCreate{Name: "demo", Image: "alpine"})
+			return err
+		}, "already exists"},
+		{"network in use", func() error { return d.RemoveNetwork(d.ctx, "ovnet") }, "in use by service demo"},
+		{"ingress removal", func() error { return d.RemoveNetwork(d.ctx, "ingress") }, "cannot be removed"},
+		{"bad service name", func() error {
+			_, err := d.CreateService(d.ctx, api.ServiceCreate{Name: "-x", Image: "alpine"})
+			return err
+		}, "invalid service name"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -120,13 +162,13 @@ func TestBadRequestsChangeNothing(t *testing.T) {
 
 func TestSpreadSchedulingAndScale(t *testing.T) {
 	d := newFakeManager(t)
-	if _, err := d.createNetwork(api.NetworkCreate{Name: "ovnet"}); err != nil {
+	if _, err := d.CreateNetwork(d.ctx, api.NetworkCreate{Name: "ovnet"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := d.createService(api.ServiceCreate{Name: "other", Image: "alpine", Replicas: replicas(1)}); err != nil {
+	if _, err := d.CreateService(d.ctx, api.ServiceCreate{Name: "other", Image: "alpine", Replicas: replicas(1)}); err != nil {
 		t.Fatal(err)
 	}
-	svc, err := d.createService(api.ServiceCreate{Name: "www", Image: "whoami", Replicas: replicas(2),
+	svc, err := d.CreateService(d.ctx, api.ServiceCreate{Name: "www", Image: "whoami", Replicas: replicas(2),
 		Networks: []api.NetworkAttachment{{Target: "ovnet"}}})
 	if err != nil {
 		t.Fatal(err)
@@ -146,23 +188,23 @@ func TestSpreadSchedulingAndScale(t *testing.T) {
 	if diff := cmp.Diff(want, placement()); diff != "" {
 		t.Errorf("placement (-want +got):\n%s", diff)
 	}
-	if _, err := d.scaleService("www", 3); err != nil {
+	if _, err := d.ScaleService(d.ctx, "www", 3); err != nil {
 		t.Fatal(err)
 	}
 	want["www.3"] = "node1 10.0.0.7/24"
 	if diff := cmp.Diff(want, placement()); diff != "" {
 		t.Errorf("after scale to 3 (-want +got):\n%s", diff)
 	}
-	if _, err := d.scaleService("www", 1); err != nil {
+	if _, err := d.ScaleService(d.ctx, "www", 1); err != nil {
 		t.Fatal(err)
 	}
 	if diff := cmp.Diff(map[string]string{"www.1": "node2 10.0.0.3/24"}, placement()); diff != "" {
 		t.Errorf("after scale to 1, the highest slots go (-want +got):\n%s", diff)
 	}
-	if err := d.removeService("www"); err != nil {
+	if err := d.RemoveService(d.ctx, "www"); err != nil {
 		t.Fatal(err)
 	}
-	if err := d.removeNetwork("ovnet"); err != nil {
+	if err := d.RemoveNetwork(d.ctx, "ovnet"); err != nil {
 		t.Errorf("network rm after its service went: %v", err)
 	}
 }
@@ -175,7 +217,7 @@ func TestDrainedAndDownNodesGetNoTasks(t *testing.T) {
 		st.Nodes["nnode1"], st.Nodes["nnode2"] = n1, n2
 		return nil
 	})
-	if _, err := d.createService(api.ServiceCreate{Name: "s", Image: "alpine", Replicas: replicas(3)}); err != nil {
+	if _, err := d.CreateService(d.ctx, api.ServiceCreate{Name: "s", Image: "alpine", Replicas: replicas(3)}); err != nil {
 		t.Fatal(err)
 	}
 	for _, tk := range d.store.Snapshot().Tasks {
@@ -187,11 +229,11 @@ func TestDrainedAndDownNodesGetNoTasks(t *testing.T) {
 
 func TestPublishedServiceGetsVIPsAndIngress(t *testing.T) {
 	d := newFakeManager(t)
-	ov, err := d.createNetwork(api.NetworkCreate{Name: "ovnet"})
+	ov, err := d.CreateNetwork(d.ctx, api.NetworkCreate{Name: "ovnet"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc, err := d.createService(api.ServiceCreate{Name: "www", Image: "whoami", Replicas: replicas(2),
+	svc, err := d.CreateService(d.ctx, api.ServiceCreate{Name: "www", Image: "whoami", Replicas: replicas(2),
 		Networks: []api.NetworkAttachment{{Target: "ovnet"}},
 		Ports:    []api.PortConfig{{PublishedPort: 8888, TargetPort: 80}}})
 	if err != nil {
@@ -219,31 +261,31 @@ func TestPublishedServiceGetsVIPsAndIngress(t *testing.T) {
 		t.Errorf("ovnet LB addresses: %d, want one per node with a task (2)", n)
 	}
 
-	_, err = d.createService(api.ServiceCreate{Name: "clash", Image: "nginx", Ports: []api.PortConfig{{PublishedPort: 8888, TargetPort: 80}}})
+	_, err = d.CreateService(d.ctx, api.ServiceCreate{Name: "clash", Image: "nginx", Ports: []api.PortConfig{{PublishedPort: 8888, TargetPort: 80}}})
 	if err == nil || !strings.Contains(err.Error(), "already published by service www") {
 		t.Errorf("port clash: err %v", err)
 	}
-	_, err = d.createService(api.ServiceCreate{Name: "rr", Image: "nginx", EndpointMode: "dnsrr", Ports: []api.PortConfig{{PublishedPort: 9999, TargetPort: 80}}})
+	_, err = d.CreateService(d.ctx, api.ServiceCreate{Name: "rr", Image: "nginx", EndpointMode: "dnsrr", Ports: []api.PortConfig{{PublishedPort: 9999, TargetPort: 80}}})
 	if err == nil || !strings.Contains(err.Error(), "dnsrr") {
 		t.Errorf("dnsrr with ingress port: err %v", err)
 	}
-	dnsrr, err := d.createService(api.ServiceCreate{Name: "rr", Image: "nginx", EndpointMode: "dnsrr",
+	dnsrr, err := d.CreateService(d.ctx, api.ServiceCreate{Name: "rr", Image: "nginx", EndpointMode: "dnsrr",
 		Networks: []api.NetworkAttachment{{Target: "ovnet"}}})
 	if err != nil || len(dnsrr.Endpoint.VirtualIPs) != 0 {
 		t.Errorf("dnsrr service: VIPs %v, err %v; want none", dnsrr.Endpoint.VirtualIPs, err)
 	}
 
-	if err := d.removeService("www"); err != nil {
+	if err := d.RemoveService(d.ctx, "www"); err != nil {
 		t.Fatal(err)
 	}
-	if err := d.removeService("rr"); err != nil {
+	if err := d.RemoveService(d.ctx, "rr"); err != nil {
 		t.Fatal(err)
 	}
 	st = d.store.Snapshot()
 	if n := len(st.Networks[ov.ID].LBAddrs); n != 0 {
 		t.Errorf("ovnet LB addresses after rm: %d, want 0", n)
 	}
-	again, err := d.createService(api.ServiceCreate{Name: "www2", Image: "whoami", Ports: []api.PortConfig{{PublishedPort: 8888, TargetPort: 80}}})
+	again, err := d.CreateService(d.ctx, api.ServiceCreate{Name: "www2", Image: "whoami", Ports: []api.PortConfig{{PublishedPort: 8888, TargetPort: 80}}})
 	if err != nil {
 		t.Fatalf("port reusable after rm: %v", err)
 	}
@@ -254,17 +296,18 @@ func TestPublishedServiceGetsVIPsAndIngress(t *testing.T) {
 
 func TestTasksOfADownNodeAreRescheduled(t *testing.T) {
 	d := newFakeManager(t)
-	if _, err := d.createService(api.ServiceCreate{Name: "s", Image: "alpine", Replicas: replicas(3)}); err != nil {
+	if _, err := d.CreateService(d.ctx, api.ServiceCreate{Name: "s", Image: "alpine", Replicas: replicas(3)}); err != nil {
 		t.Fatal(err)
 	}
 	down := time.Now().UTC()
+	const after = 10 * time.Second
 	_, _ = d.store.Update(func(st *State) error {
 		n := st.Nodes["nnode2"]
 		n.Status, n.UpdatedAt = api.StatusDown, down
 		st.Nodes["nnode2"] = n
 		return nil
 	})
-	_, _ = d.store.Update(func(st *State) error { return rescheduleDown(st, down.Add(rescheduleAfter/2)) })
+	_, _ = d.store.Update(func(st *State) error { return rescheduleDown(st, down.Add(after/2), after) })
 	onNode2 := func() int {
 		c := 0
 		for _, tk := range d.store.Snapshot().Tasks {
@@ -275,9 +318,9 @@ func TestTasksOfADownNodeAreRescheduled(t *testing.T) {
 		return c
 	}
 	if onNode2() != 1 {
-		t.Fatalf("a node down for less than %s lost its task", rescheduleAfter)
+		t.Fatalf("a node down for less than %s lost its task", after)
 	}
-	_, _ = d.store.Update(func(st *State) error { return rescheduleDown(st, down.Add(rescheduleAfter)) })
+	_, _ = d.store.Update(func(st *State) error { return rescheduleDown(st, down.Add(after), after) })
 	if got := onNode2(); got != 0 {
 		t.Errorf("%d tasks left on the down node, want 0", got)
 	}
@@ -285,3 +328,5 @@ func TestTasksOfADownNodeAreRescheduled(t *testing.T) {
 		t.Errorf("%d tasks after rescheduling, want 3", got)
 	}
 }
+
+func ptr[T any](v T) *T { return &v }

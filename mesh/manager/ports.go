@@ -1,4 +1,4 @@
-package mesh
+package manager
 
 import (
 	"fmt"
@@ -19,23 +19,23 @@ func checkPorts(ports []api.PortConfig, endpointMode string) ([]api.PortConfig, 
 			p.PublishMode = api.PublishIngress
 		}
 		if p.TargetPort == 0 {
-			return nil, invalid("invalid port %d: the target port must be 1-65535", p.TargetPort)
+			return nil, api.Invalid("invalid port %d: the target port must be 1-65535", p.TargetPort)
 		}
 		if p.PublishedPort == 0 {
-			return nil, invalid("invalid published port for target %d: must be 1-65535", p.TargetPort)
+			return nil, api.Invalid("invalid published port for target %d: must be 1-65535", p.TargetPort)
 		}
 		if p.Protocol != api.ProtoTCP && p.Protocol != api.ProtoUDP {
-			return nil, invalid("invalid protocol %q: want tcp or udp", p.Protocol)
+			return nil, api.Invalid("invalid protocol %q: want tcp or udp", p.Protocol)
 		}
 		if p.PublishMode != api.PublishIngress && p.PublishMode != api.PublishHost {
-			return nil, invalid("invalid publish mode %q: want ingress or host", p.PublishMode)
+			return nil, api.Invalid("invalid publish mode %q: want ingress or host", p.PublishMode)
 		}
 		if p.PublishMode == api.PublishIngress && endpointMode == api.EndpointModeDNSRR {
-			return nil, invalid("port %d published in ingress mode cannot be used with endpoint mode dnsrr", p.PublishedPort)
+			return nil, api.Invalid("port %d published in ingress mode cannot be used with endpoint mode dnsrr", p.PublishedPort)
 		}
 		key := portKey(p)
 		if seen[key] {
-			return nil, invalid("port %s given twice", key)
+			return nil, api.Invalid("port %s given twice", key)
 		}
 		seen[key] = true
 		out = append(out, p)

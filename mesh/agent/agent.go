@@ -1,0 +1,271 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/meshd/meshd/ipam"
+	"github.com/meshd/meshd/lb"
+	"github.com/meshd/meshd/mesh/api"
+	"github.com/meshd/meshd/mesh/dns"
+	"github.com/meshd/meshd/mesh/records"
+	"github.com/meshd/meshd/overlay"
+)
+
+// Agent reconciles this node's kernel and tasks towards the tables. Only
+// its Run goroutine touches its fields, except those under mu.
+type Agent struct {
+	cfg   Config
+	log   *slog.Logger
+	nsDir string
+	ov    *overlay.Overlay
+	gw    *overlay.GatewayBridge
+	gwIPs *ipam.Pool
+	dns   *dns.Server
+	host  *lb.HostSyncer
+	wake  chan struct{}
+
+	tasks     map[string]*localTask
+	nets      map[string]api.Network // overlay networks built here
+	frozen    bool                   // the manager is away: keep what runs
+	ingressGW netip.Addr             // the ingress sandbox's address on mesh_gwbridge
+	sboxes    map[string]*lbSandbox  // by network ID
+	marks     marks
+
+	mu     sync.Mutex // guards the field below, read by the API
+	planes []planeView
+}
+
+// planeView is a sandbox's data plane as the API shows it.
+type planeView struct {
+	sandbox, network string
+	plane            lb.DataPlane
+}
+
+// New checks cfg and returns an agent; it touches nothing until Run.
+func New(cfg Config) (*Agent, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	nsDir := filepath.Join(cfg.RunDir, "netns")
+	ov, err := overlay.New(overlay.Config{NSDir: nsDir, UnderlayAddr: cfg.AdvertiseAddr, UnderlayMTU: cfg.UnderlayMTU,
+		VXLANPort: cfg.DataPathPort, Kernel: cfg.Kernel, Logger: log.With("component", "overlay")})
+	if err != nil {
+		return nil, err
+	}
+	gwIPs, err := ipam.NewPool(cfg.GatewaySubnet, netip.Addr{})
+	if err != nil {
+		return nil, fmt.Errorf("gateway bridge pool %s: %w", cfg.GatewaySubnet, err)
+	}
+	// The ingress sandbox takes the first address after the bridge's
+	// (172.18.0.2), before any task, as in Swarm.
+	ingressGW, err := gwIPs.Allocate(gwIPs.Gateway().Next())
+	if err != nil {
+		return nil, fmt.Errorf("gateway bridge: reserve the ingress sandbox address: %w", err)
+	}
+	dcfg := dns.DefaultConfig()
+	dcfg.Upstreams, dcfg.Logger = cfg.DNSUpstreams, log.With("component", "dns")
+	if cfg.DNSTTL > 0 {
+		dcfg.TTL = cfg.DNSTTL
+	}
+	resolver, err := dns.New(dcfg)
+	if err != nil {
+		return nil, fmt.Errorf("embedded dns: %w", err)
+	}
+	gw, err := overlay.NewGatewayBridge(overlay.GatewayBridgeConfig{Name: lb.GatewayBridgeName, Subnet: cfg.GatewaySubnet,
+		Gateway: gwIPs.Gateway(), MTU: gatewayMTU, Kernel: cfg.Kernel, Logger: log.With("component", "gateway")})
+	if err != nil {
+		return nil, err
+	}
+	return &Agent{cfg: cfg, log: log, nsDir: nsDir, ov: ov, gwIPs: gwIPs, dns: resolver, gw: gw,
+		host: lb.NewHostSyncer(cfg.Rules("")), wake: make(chan struct{}, 1),
+		tasks: map[string]*localTask{}, nets: map[string]api.Network{}, ingressGW: ingressGW,
+		sboxes: map[string]*lbSandbox{}, marks: newMarks()}, nil
+}
+
+// Run sweeps what an earlier run left, then reconciles on every table
+// change and on a timer until ctx ends; then it stops every task and
+// removes what it built.
+func (a *Agent) Run(ctx context.Context) {
+	a.sweep()
+	a.ensureGateway()
+	for _, table := range []string{records.TableTasks, records.TableNetworks, records.TableServices,
+		records.TableOverlayPeer, records.TableEndpoints, records.TableNodes} {
+		ch := a.cfg.DB.Watch(ctx, table)
+		go func() {
+			for range ch {
+				a.poke()
+			}
+		}()
+	}
+	t := time.NewTicker(a.cfg.ResyncInterval)
+	defer t.Stop()
+	for {
+		a.Reconcile(ctx)
+		select {
+		case <-ctx.Done():
+			a.teardown()
+			return
+		case <-a.wake:
+		case <-t.C:
+			a.ensureGateway()
+		}
+	}
+}
+
+func (a *Agent) poke() {
+	select {
+	case a.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (a *Agent) ensureGateway() {
+	if err := a.gw.Ensure(); err != nil {
+		a.log.Error("gateway bridge", "err", err)
+	}
+}
+
+// sweep removes namespaces and devices an earlier run left behind.
+func (a *Agent) sweep() {
+	names, err := a.cfg.Kernel.ListNS(a.nsDir)
+	if err != nil {
+		a.log.Warn("sweep namespaces", "err", err)
+	}
+	for _, n := range names {
+		if err := a.cfg.Kernel.RemoveNS(filepath.Join(a.nsDir, n)); err != nil {
+			a.log.Warn("sweep namespace", "netns", n, "err", err)
+		}
+	}
+	if err := a.ov.Sweep(nil); err != nil {
+		a.log.Warn("sweep overlay", "err", err)
+	}
+	if err := a.gw.Sweep(); err != nil {
+		a.log.Warn("sweep gateway bridge", "err", err)
+	}
+}
+
+// Reconcile brings networks, sandboxes, tasks, peers and rules to the
+// desired state once. Run calls it; tests call it to step the agent.
+func (a *Agent) Reconcile(ctx context.Context) {
+	st := a.cfg.Desired()
+	desired := a.desiredTasks(st)
+	for id, lt := range a.tasks {
+		if _, ok := desired[id]; !ok {
+			a.drainOrStop(lt)
+		}
+	}
+	needed := neededNetworks(st, desired, a.runningSpecs(), a.nets)
+	for id, n := range needed {
+		if err := a.ensureNetwork(n); err != nil {
+			a.log.Error("build overlay network", "network", n.Name, "err", err)
+			delete(needed, id)
+		}
+	}
+	// Peers, balancers and names first: a task that starts now reaches
+	// them with its first packet.
+	for id, n := range needed {
+		peers, bad := records.RemotePeers(a.cfg.DB, id, a.cfg.NodeID)
+		for _, key := range bad {
+			a.log.Warn("bad peer entry", "network", n.Name, "key", key)
+		}
+		if err := a.ov.SetPeers(id, overlayPeers(peers)); err != nil {
+			a.log.Error("program peers", "network", n.Name, "err", err)
+		}
+	}
+	a.reconcileSandboxes(ctx, st, needed)
+	a.dns.SetTable(dnsTable(st, records.Endpoints(a.cfg.DB, records.AllNetworks)))
+	for id, t := range desired {
+		if _, ok := st.Services[t.ServiceID]; !ok || !networksReady(t, needed) {
+			continue // its service or network has not reached this node's tables yet
+		}
+		if _, ok := a.tasks[id]; !ok {
+			if err := a.startTask(ctx, t, st); err != nil {
+				a.log.Error("start task", "task", t.Name(), "err", err)
+				a.report(t.ID, api.TaskStatus{State: api.TaskFailed, Err: err.Error()})
+			}
+		}
+	}
+	a.syncRules(ctx, st)
+	for id, n := range a.nets {
+		if _, ok := needed[id]; !ok && !a.frozen {
+			if err := a.ov.RemoveNetwork(id); err != nil {
+				a.log.Error("remove overlay network", "network", n.Name, "err", err)
+				continue
+			}
+			delete(a.nets, id)
+		}
+	}
+}
+
+// desiredTasks returns the tasks this node should run. Without the
+// manager its tables are gone: keep what runs rather than tear the node
+// down, as Swarm workers do.
+func (a *Agent) desiredTasks(st records.Objects) map[string]api.Task {
+	if !a.cfg.Manager && !records.ManagerReachable(a.cfg.DB) {
+		if !a.frozen {
+			a.log.Warn("manager unreachable: keeping the running tasks")
+		}
+		a.frozen = true
+		return a.runningSpecs()
+	}
+	a.frozen = false
+	return tasksOf(st, a.cfg.NodeID)
+}
+
+// runningSpecs are the tasks this node runs, draining ones included.
+func (a *Agent) runningSpecs() map[string]api.Task {
+	out := make(map[string]api.Task, len(a.tasks))
+	for id, lt := range a.tasks {
+		out[id] = lt.spec
+	}
+	return out
+}
+
+func (a *Agent) ensureNetwork(n api.Network) error {
+	on, err := overlayNetwork(n)
+	if err != nil {
+		return err
+	}
+	if err := a.ov.EnsureNetwork(on); err != nil {
+		return err
+	}
+	a.nets[n.ID] = n
+	return nil
+}
+
+func (a *Agent) report(taskID string, s api.TaskStatus) {
+	if err := records.PutTaskStatus(a.cfg.DB, taskID, s, time.Now()); err != nil {
+		a.log.Warn("report task status", "task_id", taskID, "err", err)
+	}
+}
+
+// teardown stops every task and removes the networks built here.
+func (a *Agent) teardown() {
+	for _, lt := range a.tasks {
+		a.stopTask(lt)
+	}
+	for _, sb := range a.sboxes {
+		a.removeLBSandbox(sb)
+	}
+	if err := a.host.Sync(context.Background(), lb.HostRules{}); err != nil {
+		a.log.Warn("remove host rules", "err", err)
+	}
+	_ = a.dns.Close()
+	for id := range a.nets {
+		if err := a.ov.RemoveNetwork(id); err != nil {
+			a.log.Warn("remove overlay network", "network_id", id, "err", err)
+		}
+	}
+}

@@ -1,0 +1,138 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"path/filepath"
+	"time"
+
+	"github.com/meshd/meshd/lb"
+	"github.com/meshd/meshd/mesh/records"
+	"github.com/meshd/meshd/mesh/task"
+	"github.com/meshd/meshd/overlay"
+)
+
+// Config configures an [Agent]. It is copied by [New] and must not change
+// afterwards.
+type Config struct {
+	// NodeID is this node's ID: the owner of its table entries. Required.
+	NodeID string
+	// AdvertiseAddr is this node's underlay address, the VTEP of its
+	// endpoints. Required.
+	AdvertiseAddr netip.Addr
+	// RunDir holds the namespace files (RunDir/netns) and the tasks' files
+	// (RunDir/tasks). Required, absolute.
+	RunDir string
+	// DataPlane is lb.ModeIPVS or lb.ModeIPTables (resolve auto first).
+	DataPlane lb.Mode
+	// DataPathPort is the VXLAN UDP port; zero means 4789.
+	DataPathPort int
+	// UnderlayMTU is the MTU of the underlay interface; zero means 1500.
+	UnderlayMTU int
+	// GatewaySubnet is mesh_gwbridge's subnet (ipam.GatewayBridgePool):
+	// the bridge takes its first address, the ingress sandbox the second.
+	// Required.
+	GatewaySubnet netip.Prefix
+	// DrainDelay is how long a task leaving the desired state keeps its
+	// backends at weight 0 before it is stopped; zero stops at once.
+	DrainDelay time.Duration
+	// IPVSTimeouts are set in every sandbox's IPVS; zero fields keep the
+	// kernel's.
+	IPVSTimeouts lb.Timeouts
+	// DNSUpstreams are where the embedded DNS forwards other names; empty
+	// means the node's resolv.conf. DNSTTL is its answers' TTL; zero means
+	// 600 s.
+	DNSUpstreams []netip.AddrPort
+	DNSTTL       time.Duration
+	// ResyncInterval is how often the agent reconciles without being woken,
+	// so drift (a link or entry removed by hand) is repaired. Zero means 5 s.
+	ResyncInterval time.Duration
+
+	// DB is the gossip store the agent reads and announces into. Required.
+	DB records.DB
+	// Desired returns the desired objects: the manager's store on the
+	// manager, the manager's tables elsewhere. Required.
+	Desired func() records.Objects
+	// Manager says this node is the manager: it never loses the tables.
+	Manager bool
+	// Logger receives the agent's logs; nil discards them.
+	Logger *slog.Logger
+
+	// The kernel seams. nil means the real one.
+
+	// Kernel builds namespaces, links, addresses and peers.
+	Kernel overlay.Kernel
+	// Rules returns the iptables of a namespace ("" = the node's own).
+	Rules func(nsPath string) lb.Rules
+	// IPVS returns the IPVS table of a sandbox (IPVS data plane only).
+	IPVS func(nsPath string) (lb.IPVS, error)
+	// Sysctl writes a sysctl inside a sandbox.
+	Sysctl func(nsPath, key, value string) error
+	// Runner runs a task's process until ctx ends, reporting its states.
+	Runner func(ctx context.Context, spec task.Spec, report func(task.State))
+	// Listen opens the embedded DNS's UDP and TCP sockets on 127.0.0.11
+	// inside a task's sandbox.
+	Listen func(sandbox string) (net.PacketConn, net.Listener, error)
+}
+
+// Defaults, one place for each.
+const (
+	defaultResyncInterval = 5 * time.Second
+	// gatewayMTU is mesh_gwbridge's MTU: it carries the node's own traffic,
+	// not VXLAN, so the Ethernet default.
+	gatewayMTU = 1500
+)
+
+// withDefaults checks cfg and fills the nil plug points with the real ones.
+func (c Config) withDefaults() (Config, error) {
+	switch {
+	case c.NodeID == "":
+		return c, errors.New("agent: NodeID is required")
+	case !c.AdvertiseAddr.IsValid():
+		return c, errors.New("agent: AdvertiseAddr is required")
+	case !filepath.IsAbs(c.RunDir):
+		return c, fmt.Errorf("agent: RunDir %q: want an absolute path", c.RunDir)
+	case c.DataPlane != lb.ModeIPVS && c.DataPlane != lb.ModeIPTables:
+		return c, fmt.Errorf("agent: DataPlane %q: want ipvs or iptables", c.DataPlane)
+	case !c.GatewaySubnet.IsValid():
+		return c, errors.New("agent: GatewaySubnet is required")
+	case c.DB == nil || c.Desired == nil:
+		return c, errors.New("agent: DB and Desired are required")
+	}
+	if c.ResyncInterval <= 0 {
+		c.ResyncInterval = defaultResyncInterval
+	}
+	if c.Kernel == nil {
+		c.Kernel = overlay.NewKernel()
+	}
+	if c.Rules == nil {
+		c.Rules = func(ns string) lb.Rules { return lb.IPTables{NetNS: ns} }
+	}
+	if c.Runner == nil {
+		c.Runner = task.Supervise
+	}
+	if c.Listen == nil {
+		c.Listen = listenInSandbox
+	}
+	return c, nil
+}
+
+// planeOptions are the seams a sandbox's data plane is built with.
+func (c Config) planeOptions(ns string) ([]lb.Option, error) {
+	opts := []lb.Option{lb.WithTimeouts(c.IPVSTimeouts), lb.WithRules(c.Rules(ns))}
+	if c.Sysctl != nil {
+		opts = append(opts, lb.WithSysctl(func(k, v string) error { return c.Sysctl(ns, k, v) }))
+	}
+	if c.IPVS != nil && c.DataPlane == lb.ModeIPVS {
+		v, err := c.IPVS(ns)
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, lb.WithIPVS(v))
+	}
+	return opts, nil
+}

@@ -1,0 +1,340 @@
+package agent
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+
+	"github.com/meshd/meshd/lb"
+	"github.com/meshd/meshd/mesh/api"
+	"github.com/meshd/meshd/mesh/dns"
+	"github.com/meshd/meshd/mesh/records"
+	"github.com/meshd/meshd/overlay"
+)
+
+// The pure half of the agent: what this node must have, computed from the
+// desired objects and the tables. Nothing here touches the kernel.
+
+// Names of the load-balancing sandboxes, as Swarm names them, and the
+// first fwmark.
+const (
+	ingressSandbox  = "ingress_sbox"
+	lbSandboxPrefix = "lb_"
+	lbSandboxIDLen  = 9
+	firstFWMark     = 0x100 // per node, one per (service, network), never reused
+	ingressGWVeth   = "gwingress"
+)
+
+// tasksOf returns the tasks the objects assign to node.
+func tasksOf(st records.Objects, node string) map[string]api.Task {
+	out := map[string]api.Task{}
+	for id, t := range st.Tasks {
+		if t.NodeID == node && t.DesiredState == api.TaskRunning {
+			out[id] = t
+		}
+	}
+	return out
+}
+
+// neededNetworks: the ingress network always, and every network a
+// desired or running (draining) task is attached to. A network gone from
+// the objects stays while a task needs it (built: what this node built).
+func neededNetworks(st records.Objects, desired, running map[string]api.Task, built map[string]api.Network) map[string]api.Network {
+	out := map[string]api.Network{}
+	for id, n := range st.Networks {
+		if n.Ingress {
+			out[id] = n
+		}
+	}
+	for _, tasks := range []map[string]api.Task{desired, running} {
+		for _, t := range tasks {
+			for _, tn := range t.Networks {
+				if n, ok := st.Networks[tn.NetworkID]; ok {
+					out[n.ID] = n
+				} else if n, ok := built[tn.NetworkID]; ok {
+					out[n.ID] = n
+				}
+			}
+		}
+	}
+	return out
+}
+
+// networksReady says whether every network of t is built.
+func networksReady(t api.Task, built map[string]api.Network) bool {
+	for _, tn := range t.Networks {
+		if _, ok := built[tn.NetworkID]; !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// overlayNetwork is the overlay library's view of a network object.
+func overlayNetwork(n api.Network) (overlay.Network, error) {
+	subnet, err := netip.ParsePrefix(n.Subnet)
+	if err != nil {
+		return overlay.Network{}, fmt.Errorf("network %s subnet %q: %w", n.Name, n.Subnet, err)
+	}
+	gw, err := netip.ParseAddr(n.Gateway)
+	if err != nil {
+		return overlay.Network{}, fmt.Errorf("network %s gateway %q: %w", n.Name, n.Gateway, err)
+	}
+	return overlay.Network{ID: n.ID, VNI: n.VNI, Subnet: subnet, Gateway: gw}, nil
+}
+
+func overlayPeers(ps []records.Peer) []overlay.Peer {
+	out := make([]overlay.Peer, 0, len(ps))
+	for _, p := range ps {
+		out = append(out, overlay.Peer{IP: p.IP, MAC: p.MAC, VTEP: p.VTEP})
+	}
+	return out
+}
+
+func lbSandboxName(n api.Network) string {
+	if n.Ingress {
+		return ingressSandbox
+	}
+	id := n.ID
+	if len(id) > lbSandboxIDLen {
+		id = id[:lbSandboxIDLen]
+	}
+	return lbSandboxPrefix + id
+}
+
+// sandboxEndpointID names a node's sandbox endpoint on a network.
+func sandboxEndpointID(netID, node string) string { return "lb-" + netID + "-" + node }
+
+// marks hands out this node's fwmarks: one per (service, network) key,
+// from 0x100 up, never reused while meshd runs.
+type marks struct {
+	next uint32
+	by   map[string]uint32
+}
+
+func newMarks() marks { return marks{next: firstFWMark, by: map[string]uint32{}} }
+
+func (m *marks) For(key string) uint32 {
+	if v, ok := m.by[key]; ok {
+		return v
+	}
+	v := m.next
+	m.next++
+	m.by[key] = v
+	return v
+}
+
+// sandboxModel computes what a sandbox must do: every service with a VIP
+// on the network (and, in the ingress sandbox, every published port),
+// with the backends the endpoint table lists for that network.
+func sandboxModel(st records.Objects, n api.Network, own netip.Addr, eps []records.EndpointEntry, mark func(string) uint32) lb.Sandbox {
+	subnet, _ := netip.ParsePrefix(n.Subnet)
+	model := lb.Sandbox{Kind: lb.SandboxLB, OwnAddr: own, Subnet: subnet.Masked()}
+	if n.Ingress {
+		model.Kind = lb.SandboxIngress
+	}
+	backends := map[string][]lb.Backend{}
+	for _, e := range eps {
+		w := 1
+		if e.Draining {
+			w = 0
+		}
+		backends[e.ServiceID] = append(backends[e.ServiceID], lb.Backend{Addr: e.IP, Weight: w})
+	}
+	for _, svc := range sortedServices(st) {
+		s := lb.Service{Key: svc.ID + "/" + n.ID, Name: svc.Name, VIP: vipOn(svc, n.ID)}
+		if n.Ingress {
+			s.Ports = ingressPorts(svc)
+			if len(s.Ports) == 0 {
+				continue
+			}
+		} else if !s.VIP.IsValid() {
+			continue
+		}
+		s.FWMark = mark(s.Key)
+		s.Backends = backends[svc.ID]
+		slices.SortFunc(s.Backends, func(x, y lb.Backend) int { return x.Addr.Compare(y.Addr) })
+		model.Services = append(model.Services, s)
+	}
+	return model
+}
+
+// vipOn is a service's VIP on a network, invalid when it has none.
+func vipOn(svc api.Service, netID string) netip.Addr {
+	for _, v := range svc.Endpoint.VirtualIPs {
+		if v.NetworkID == netID {
+			return addrOf(v.Addr)
+		}
+	}
+	return netip.Addr{}
+}
+
+// vips are the /32s a sandbox's eth0 must hold, sorted.
+func vips(model lb.Sandbox) []netip.Addr {
+	var out []netip.Addr
+	for _, s := range model.Services {
+		if s.VIP.IsValid() {
+			out = append(out, s.VIP)
+		}
+	}
+	slices.SortFunc(out, netip.Addr.Compare)
+	return out
+}
+
+// ingressFirst orders networks so that the ingress sandbox takes the
+// first fwmarks, as in the tutorials (0x100 for the first published port).
+func ingressFirst(nets map[string]api.Network) []api.Network {
+	out := make([]api.Network, 0, len(nets))
+	for _, n := range nets {
+		out = append(out, n)
+	}
+	slices.SortFunc(out, func(x, y api.Network) int {
+		if x.Ingress != y.Ingress {
+			if x.Ingress {
+				return -1
+			}
+			return 1
+		}
+		return strings.Compare(x.Name, y.Name)
+	})
+	return out
+}
+
+func sortedServices(st records.Objects) []api.Service {
+	out := make([]api.Service, 0, len(st.Services))
+	for _, s := range st.Services {
+		out = append(out, s)
+	}
+	slices.SortFunc(out, func(x, y api.Service) int { return strings.Compare(x.Name, y.Name) })
+	return out
+}
+
+func ingressPorts(svc api.Service) []lb.Port {
+	var out []lb.Port
+	for _, p := range svc.Endpoint.Ports {
+		if p.PublishMode == api.PublishIngress {
+			out = append(out, lb.Port{Proto: p.Protocol, Published: p.PublishedPort, Target: p.TargetPort})
+		}
+	}
+	return out
+}
+
+// hostRules are the node's own rules: every ingress port to the ingress
+// sandbox, and the mode=host ports of the tasks running here (gw: each
+// local task's address on mesh_gwbridge, by task ID).
+func hostRules(st records.Objects, ingressGW netip.Addr, egress netip.Prefix, local map[string]api.Task, gw map[string]netip.Addr) lb.HostRules {
+	h := lb.HostRules{IngressGW: ingressGW, Egress: egress}
+	for _, svc := range sortedServices(st) {
+		h.Published = append(h.Published, ingressPorts(svc)...)
+	}
+	for id, t := range local {
+		addr, ok := gw[id]
+		if !ok {
+			continue
+		}
+		for _, p := range st.Services[t.ServiceID].Endpoint.Ports {
+			if p.PublishMode == api.PublishHost {
+				h.HostPorts = append(h.HostPorts, lb.HostPort{Port: lb.Port{Proto: p.Protocol,
+					Published: p.PublishedPort, Target: p.TargetPort}, Dest: addr})
+			}
+		}
+	}
+	slices.SortFunc(h.HostPorts, func(x, y lb.HostPort) int { return int(x.Published) - int(y.Published) })
+	return h
+}
+
+// taskRules are a task's own rules: its resolver on 127.0.0.11:53, and
+// the redirect of its published ports to its target ports for traffic
+// reaching it on the ingress network.
+func taskRules(st records.Objects, t api.Task, dnsPorts lb.DNSPorts) lb.TaskRules {
+	tr := lb.TaskRules{Redirects: ingressPorts(st.Services[t.ServiceID]), DNS: dnsPorts}
+	for _, tn := range t.Networks {
+		if n, ok := st.Networks[tn.NetworkID]; ok && n.Ingress {
+			tr.Addr = addrOf(tn.Addr)
+		}
+	}
+	return tr
+}
+
+// endpointRecords computes a task's endpoint_table entries, by network.
+func endpointRecords(t api.Task, st records.Objects) map[string]records.Endpoint {
+	svc := st.Services[t.ServiceID]
+	out := map[string]records.Endpoint{}
+	for _, tn := range t.Networks {
+		rec := records.Endpoint{Name: t.Name() + "." + t.ID, Service: t.ServiceName, ServiceID: t.ServiceID,
+			IP: addrOf(tn.Addr), VIP: vipOn(svc, tn.NetworkID)}
+		for _, a := range svc.Networks {
+			if a.Target == tn.NetworkID {
+				rec.Aliases = a.Aliases
+			}
+		}
+		for _, p := range svc.Endpoint.Ports {
+			if p.PublishMode == api.PublishIngress {
+				rec.Ports = append(rec.Ports, p)
+			}
+		}
+		out[tn.NetworkID] = rec
+	}
+	return out
+}
+
+// dnsTable builds the embedded DNS's records from every network's
+// endpoints; draining tasks are no longer named.
+func dnsTable(st records.Objects, eps []records.EndpointEntry) *dns.Table {
+	var out []dns.Endpoint
+	for _, e := range eps {
+		if e.Draining {
+			continue
+		}
+		n := st.Networks[e.Network]
+		out = append(out, dns.Endpoint{NetworkID: e.Network, Network: n.Name, Ingress: n.Ingress,
+			Service: e.Service, TaskName: e.Name, IP: e.IP, VIP: e.VIP, Aliases: e.Aliases})
+	}
+	return dns.NewTable(out)
+}
+
+// querier lists the networks whose names a task sees, in attach order;
+// the ingress network has no names.
+func querier(t api.Task, st records.Objects) dns.Querier {
+	var q dns.Querier
+	for _, tn := range t.Networks {
+		if n, ok := st.Networks[tn.NetworkID]; ok && n.Ingress {
+			continue
+		}
+		q.Networks = append(q.Networks, tn.NetworkID)
+	}
+	return q
+}
+
+// internalOnly: a task whose networks are all internal gets no gateway.
+func internalOnly(t api.Task, st records.Objects) bool {
+	if len(t.Networks) == 0 {
+		return false
+	}
+	for _, tn := range t.Networks {
+		if !st.Networks[tn.NetworkID].Internal {
+			return false
+		}
+	}
+	return true
+}
+
+// addrOf is the address of a CIDR as objects keep them ("10.0.0.3/24");
+// invalid for anything else.
+func addrOf(cidr string) netip.Addr {
+	p, err := netip.ParsePrefix(cidr)
+	if err != nil {
+		return netip.Addr{}
+	}
+	return p.Addr()
+}
+
+// gatewayVethName names the host end of a task's gateway veth: "gw" and
+// ten characters of the task ID fit IFNAMSIZ.
+func gatewayVethName(taskID string) string {
+	if len(taskID) > 10 {
+		taskID = taskID[:10]
+	}
+	return "gw" + taskID
+}

@@ -1,0 +1,24 @@
+// Package agent is the node agent: it reconciles this node's kernel and
+// tasks towards the cluster's tables, on every table change and every
+// few seconds, so drift is repaired.
+//
+// Each pass computes what the node must have from the desired objects and
+// the endpoint and peer tables, with pure functions (desired.go: the tasks
+// to run, the networks to build, each sandbox's load-balancer model, the
+// host and task rules, the DNS records), then lets the libraries diff that
+// against the kernel and apply the difference: overlay for namespaces,
+// links and peers, lb for rules and IPVS, dns for the resolvers. The order
+// is the one a packet needs: overlay peers, balancers and names first, so
+// a task that starts now reaches them with its first packet; then the new
+// tasks; then the host and task rules, which depend on the tasks running.
+//
+// The kernel is reached only through Config's plug points (overlay.Kernel,
+// lb.Rules and lb.IPVS per namespace, the sysctl writer, the task runner
+// and the resolver's socket opener); nil means the real ones. Tests plug
+// overlay.FakeKernel, lb.FakeRules and lb.FakeIPVS in and run the agent
+// without root.
+//
+// When the manager is unreachable its tables are gone: the agent then
+// keeps what runs (tasks, networks, sandboxes) rather than tear the node
+// down, as Swarm's workers do.
+package agent

@@ -1,0 +1,189 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"path/filepath"
+	"slices"
+
+	"github.com/meshd/meshd/ipam"
+	"github.com/meshd/meshd/lb"
+	"github.com/meshd/meshd/mesh/api"
+	"github.com/meshd/meshd/mesh/records"
+	"github.com/meshd/meshd/overlay"
+)
+
+// lbSandbox is a load-balancing namespace this node built.
+type lbSandbox struct {
+	netID string
+	path  string
+	addr  netip.Prefix // this node's address on the network (eth0)
+	vips  []netip.Addr // the /32s currently on eth0
+	plane lb.DataPlane
+}
+
+// reconcileSandboxes builds and syncs the ingress sandbox and the LB
+// sandboxes of the networks this node has tasks on. It runs before new
+// tasks start, so a task's first connection to a VIP finds its balancer.
+func (a *Agent) reconcileSandboxes(ctx context.Context, st records.Objects, needed map[string]api.Network) {
+	for _, n := range ingressFirst(needed) {
+		sb, err := a.ensureSandbox(n)
+		if err != nil {
+			a.log.Error("build load-balancer sandbox", "network", n.Name, "err", err)
+			continue
+		}
+		if sb == nil {
+			continue // no address allocated here yet
+		}
+		model := sandboxModel(st, n, sb.addr.Addr(), records.Endpoints(a.cfg.DB, n.ID), a.marks.For)
+		if err := a.syncVIPs(sb, vips(model)); err != nil {
+			a.log.Error("sandbox VIPs", "network", n.Name, "err", err)
+		}
+		if err := sb.plane.Sync(ctx, model); err != nil {
+			a.log.Error("sync data plane", "network", n.Name, "sandbox", filepath.Base(sb.path), "err", err)
+		}
+	}
+	for id, sb := range a.sboxes {
+		if _, ok := needed[id]; !ok && !a.frozen {
+			a.removeLBSandbox(sb)
+		}
+	}
+	a.publishPlanes(st)
+}
+
+// syncRules makes the host's rules and every task's own rules match: they
+// depend on the tasks running here, so they follow the task changes.
+func (a *Agent) syncRules(ctx context.Context, st records.Objects) {
+	local, gw := map[string]api.Task{}, map[string]netip.Addr{}
+	for id, lt := range a.tasks {
+		local[id] = lt.spec
+		if lt.gwAddr.IsValid() {
+			gw[id] = lt.gwAddr
+		}
+	}
+	if err := a.host.Sync(ctx, hostRules(st, a.ingressGW, a.cfg.GatewaySubnet, local, gw)); err != nil {
+		a.log.Error("host rules", "err", err)
+	}
+	for _, lt := range a.tasks {
+		if lt.rules == nil {
+			continue
+		}
+		if err := lt.rules.Sync(ctx, taskRules(st, lt.spec, lt.dnsPorts)); err != nil {
+			a.log.Error("task rules", "task", lt.spec.Name(), "err", err)
+		}
+	}
+}
+
+// ensureSandbox builds a network's load-balancing namespace: eth0 on the
+// network with this node's address, and for ingress eth1 on the gateway
+// bridge with the default route. It returns nil when the manager has not
+// given this node an address on the network yet.
+func (a *Agent) ensureSandbox(n api.Network) (*lbSandbox, error) {
+	addr, err := netip.ParsePrefix(n.LBAddrs[a.cfg.NodeID])
+	if err != nil {
+		return nil, nil
+	}
+	sb := a.sboxes[n.ID]
+	if sb == nil {
+		sb = &lbSandbox{netID: n.ID, path: filepath.Join(a.nsDir, lbSandboxName(n)), addr: addr}
+	}
+	if err := a.cfg.Kernel.EnsureNS(sb.path); err != nil {
+		return nil, err
+	}
+	epID := sandboxEndpointID(n.ID, a.cfg.NodeID)
+	ep := overlay.Endpoint{ID: epID, IP: addr.Addr(), MAC: ipam.MAC(addr.Addr()), Sandbox: sb.path, IfName: "eth0"}
+	if err := a.ov.EnsureEndpoint(n.ID, ep); err != nil {
+		return nil, err
+	}
+	if n.Ingress && a.sboxes[n.ID] == nil {
+		if err := a.gw.Attach(sb.path, "eth1", ingressGWVeth, a.ingressGW); err != nil {
+			return nil, err
+		}
+	}
+	peer := records.Peer{IP: addr.Addr(), MAC: ipam.MAC(addr.Addr()), VTEP: a.cfg.AdvertiseAddr}
+	if err := records.SetPeer(a.cfg.DB, n.ID, epID, peer); err != nil {
+		return nil, fmt.Errorf("announce sandbox: %w", err)
+	}
+	if sb.plane == nil {
+		opts, err := a.cfg.planeOptions(sb.path)
+		if err != nil {
+			return nil, err
+		}
+		if sb.plane, err = lb.NewDataPlane(a.cfg.DataPlane, sb.path, opts...); err != nil {
+			return nil, err
+		}
+	}
+	a.sboxes[n.ID] = sb
+	return sb, nil
+}
+
+// syncVIPs puts the services' VIPs on the sandbox's eth0 as /32s and
+// removes the ones no longer wanted.
+func (a *Agent) syncVIPs(sb *lbSandbox, want []netip.Addr) error {
+	if slices.Equal(want, sb.vips) {
+		return nil
+	}
+	for _, v := range want {
+		if err := a.cfg.Kernel.SetAddr(sb.path, "eth0", netip.PrefixFrom(v, 32)); err != nil {
+			return fmt.Errorf("add VIP %s: %w", v, err)
+		}
+	}
+	for _, v := range sb.vips {
+		if !slices.Contains(want, v) {
+			_ = a.cfg.Kernel.DelAddr(sb.path, "eth0", netip.PrefixFrom(v, 32)) // gone already is fine
+		}
+	}
+	sb.vips = want
+	return nil
+}
+
+// removeLBSandbox takes down a load-balancing sandbox no longer needed.
+func (a *Agent) removeLBSandbox(sb *lbSandbox) {
+	if sb.plane != nil {
+		_ = sb.plane.Close()
+	}
+	epID := sandboxEndpointID(sb.netID, a.cfg.NodeID)
+	if err := records.DeletePeer(a.cfg.DB, sb.netID, epID); err != nil {
+		a.log.Debug("withdraw sandbox peer", "err", err)
+	}
+	if err := a.ov.RemoveEndpoint(sb.netID, epID); err != nil {
+		a.log.Warn("detach sandbox", "sandbox", filepath.Base(sb.path), "err", err)
+	}
+	if err := a.cfg.Kernel.RemoveNS(sb.path); err != nil {
+		a.log.Warn("remove sandbox", "sandbox", filepath.Base(sb.path), "err", err)
+	}
+	delete(a.sboxes, sb.netID)
+}
+
+// publishPlanes records the sandboxes for LBTables.
+func (a *Agent) publishPlanes(st records.Objects) {
+	var views []planeView
+	for _, n := range ingressFirst(st.Networks) {
+		if sb, ok := a.sboxes[n.ID]; ok {
+			views = append(views, planeView{sandbox: filepath.Base(sb.path), network: n.Name, plane: sb.plane})
+		}
+	}
+	a.mu.Lock()
+	a.planes = views
+	a.mu.Unlock()
+}
+
+// LBTables returns every sandbox's ipvsadm-shaped table, for meshctl lb
+// ls. It may be called from any goroutine.
+func (a *Agent) LBTables() []api.LBTable {
+	a.mu.Lock()
+	views := a.planes
+	a.mu.Unlock()
+	out := make([]api.LBTable, 0, len(views))
+	for _, v := range views {
+		t := api.LBTable{Sandbox: v.sandbox, Network: v.network, DataPlane: string(a.cfg.DataPlane)}
+		text, err := v.plane.Table()
+		if err != nil {
+			t.Error = err.Error()
+		}
+		t.Table = text
+		out = append(out, t)
+	}
+	return out
+}

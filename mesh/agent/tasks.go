@@ -1,0 +1,230 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"time"
+
+	"github.com/meshd/meshd/lb"
+	"github.com/meshd/meshd/mesh/api"
+	"github.com/meshd/meshd/mesh/dns"
+	"github.com/meshd/meshd/mesh/records"
+	"github.com/meshd/meshd/mesh/task"
+	"github.com/meshd/meshd/overlay"
+)
+
+// resolvConf is every task's /etc/resolv.conf: the embedded DNS.
+const resolvConf = "nameserver 127.0.0.11\noptions ndots:0\n"
+
+// localTask is a task this node runs.
+type localTask struct {
+	spec    api.Task
+	sandbox string // network namespace file
+	gwVeth  string // host end of the gateway veth, "" when internal only
+	gwAddr  netip.Addr
+	rules   *lb.TaskSyncer // the task's REDIRECTs and resolver DNAT
+	// Draining: the task left the desired state; its backends have weight
+	// 0 everywhere until drainUntil, then it is stopped. Only the agent
+	// goroutine writes drainUntil; draining is read by the supervisor.
+	drainUntil time.Time
+	draining   atomic.Bool
+	endpoints  map[string]records.Endpoint // by network, set before the supervisor starts
+	dns        *dns.Resolver               // its embedded DNS
+	dnsPorts   lb.DNSPorts                 // the resolver's ports on 127.0.0.11
+	cancel     context.CancelFunc
+	done       chan struct{}
+}
+
+func (a *Agent) taskDir(t api.Task) string { return filepath.Join(a.cfg.RunDir, "tasks", t.ID) }
+
+// startTask builds a task's sandbox and starts supervising its process.
+// A failure removes whatever was built.
+func (a *Agent) startTask(ctx context.Context, t api.Task, st records.Objects) (err error) {
+	lt := &localTask{spec: t, sandbox: filepath.Join(a.nsDir, t.Hostname()), done: make(chan struct{})}
+	defer func() {
+		if err != nil {
+			a.removeTaskSandbox(lt)
+		}
+	}()
+	if err := a.cfg.Kernel.EnsureNS(lt.sandbox); err != nil {
+		return err
+	}
+	for i, tn := range t.Networks {
+		if err := a.attach(lt, i, tn); err != nil {
+			return err
+		}
+	}
+	if !internalOnly(t, st) {
+		if err := a.attachGateway(lt, len(t.Networks)); err != nil {
+			return err
+		}
+	}
+	lt.rules = lb.NewTaskSyncer(a.cfg.Rules(lt.sandbox))
+	if err := a.attachDNS(lt, st); err != nil {
+		return err
+	}
+	// The resolver must answer before the process first asks it.
+	if err := lt.rules.Sync(ctx, taskRules(st, t, lt.dnsPorts)); err != nil {
+		return fmt.Errorf("task rules: %w", err)
+	}
+	dir := a.taskDir(t)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("task dir: %w", err)
+	}
+	resolv := filepath.Join(dir, "resolv.conf")
+	if err := os.WriteFile(resolv, []byte(resolvConf), 0o644); err != nil {
+		return fmt.Errorf("write %s: %w", resolv, err)
+	}
+	spec := task.Spec{ID: t.ID, Hostname: t.Hostname(), NetNS: lt.sandbox, Image: t.Image, Args: t.Args,
+		ResolvConf: resolv, LogPath: filepath.Join(dir, "task.log")}
+	tctx, cancel := context.WithCancel(ctx)
+	lt.cancel = cancel
+	a.tasks[t.ID] = lt
+	lt.endpoints = endpointRecords(t, st)
+	go func() {
+		defer close(lt.done)
+		a.cfg.Runner(tctx, spec, func(s task.State) {
+			a.report(t.ID, api.TaskStatus{State: s.State, PID: s.PID, Err: s.Err, Sandbox: lt.sandbox})
+			// Backends are announced only while the process runs.
+			if s.State == api.TaskRunning {
+				a.announce(lt, lt.draining.Load())
+			} else {
+				a.withdraw(lt.spec)
+			}
+		})
+	}()
+	a.log.Info("task started", "task", t.Name(), "service", t.ServiceName, "sandbox", lt.sandbox)
+	return nil
+}
+
+func (a *Agent) announce(lt *localTask, draining bool) {
+	for netID, rec := range lt.endpoints {
+		rec.Draining = draining
+		if err := records.PutEndpoint(a.cfg.DB, netID, lt.spec.ID, rec); err != nil {
+			a.log.Warn("announce endpoint", "task", lt.spec.Name(), "err", err)
+		}
+	}
+}
+
+func (a *Agent) withdraw(t api.Task) {
+	for _, tn := range t.Networks {
+		if err := records.DeleteEndpoint(a.cfg.DB, tn.NetworkID, t.ID); err != nil {
+			a.log.Warn("withdraw endpoint", "task", t.Name(), "err", err)
+		}
+	}
+}
+
+// attach puts the task on one overlay network as eth<i> and announces
+// its endpoint to the other nodes.
+func (a *Agent) attach(lt *localTask, i int, tn api.TaskNetwork) error {
+	p, err := netip.ParsePrefix(tn.Addr)
+	if err != nil {
+		return fmt.Errorf("task address %q: %w", tn.Addr, err)
+	}
+	mac, err := net.ParseMAC(tn.MAC)
+	if err != nil {
+		return fmt.Errorf("task mac %q: %w", tn.MAC, err)
+	}
+	ep := overlay.Endpoint{ID: lt.spec.ID, IP: p.Addr(), MAC: mac, Sandbox: lt.sandbox, IfName: fmt.Sprintf("eth%d", i)}
+	if err := a.ov.EnsureEndpoint(tn.NetworkID, ep); err != nil {
+		return fmt.Errorf("attach %s to %s: %w", lt.spec.Name(), tn.NetworkName, err)
+	}
+	peer := records.Peer{IP: p.Addr(), MAC: mac, VTEP: a.cfg.AdvertiseAddr}
+	if err := records.SetPeer(a.cfg.DB, tn.NetworkID, lt.spec.ID, peer); err != nil {
+		return fmt.Errorf("announce %s on %s: %w", lt.spec.Name(), tn.NetworkName, err)
+	}
+	return nil
+}
+
+// attachGateway gives the task its way out through mesh_gwbridge.
+func (a *Agent) attachGateway(lt *localTask, i int) error {
+	ip, err := a.gwIPs.Allocate(netip.Addr{})
+	if err != nil {
+		return fmt.Errorf("gateway address for %s: %w", lt.spec.Name(), err)
+	}
+	lt.gwAddr, lt.gwVeth = ip, gatewayVethName(lt.spec.ID)
+	if err := a.gw.Attach(lt.sandbox, fmt.Sprintf("eth%d", i), lt.gwVeth, ip); err != nil {
+		return fmt.Errorf("attach %s to %s: %w", lt.spec.Name(), lb.GatewayBridgeName, err)
+	}
+	return nil
+}
+
+// drainOrStop takes a task out of service: first its backends get
+// weight 0 on every node for the drain delay, so that no new connection
+// goes to it while established ones finish; then it is stopped. A task
+// that never announced a backend is stopped at once.
+func (a *Agent) drainOrStop(lt *localTask) {
+	delay := a.cfg.DrainDelay
+	switch {
+	case delay <= 0 || !a.announced(lt):
+		a.stopTask(lt)
+	case lt.drainUntil.IsZero():
+		lt.drainUntil = time.Now().Add(delay)
+		lt.draining.Store(true)
+		a.announce(lt, true)
+		time.AfterFunc(delay, a.poke)
+		a.log.Info("draining task", "task", lt.spec.Name(), "delay", delay)
+	case !time.Now().Before(lt.drainUntil):
+		a.stopTask(lt)
+	}
+}
+
+// announced says whether the task's backends are in the endpoint table.
+func (a *Agent) announced(lt *localTask) bool {
+	for netID := range lt.endpoints {
+		if records.HasEndpoint(a.cfg.DB, netID, lt.spec.ID) {
+			return true
+		}
+	}
+	return false
+}
+
+// stopTask stops the process, then removes the sandbox and the entries.
+func (a *Agent) stopTask(lt *localTask) {
+	if lt.cancel != nil {
+		lt.cancel()
+		<-lt.done
+	}
+	a.withdraw(lt.spec)
+	a.removeTaskSandbox(lt)
+	if err := records.DeleteTaskStatus(a.cfg.DB, lt.spec.ID); err != nil {
+		a.log.Warn("forget task status", "task", lt.spec.Name(), "err", err)
+	}
+	delete(a.tasks, lt.spec.ID)
+	a.log.Info("task removed", "task", lt.spec.Name(), "service", lt.spec.ServiceName)
+}
+
+// removeTaskSandbox undoes what startTask built; each step tolerates
+// absence. The task's resolver goes first: its sockets live in the
+// sandbox and would keep the namespace alive.
+func (a *Agent) removeTaskSandbox(lt *localTask) {
+	if lt.dns != nil {
+		if err := lt.dns.Close(); err != nil {
+			a.log.Warn("close resolver", "task", lt.spec.Name(), "err", err)
+		}
+		lt.dns = nil
+	}
+	for _, tn := range lt.spec.Networks {
+		if err := records.DeletePeer(a.cfg.DB, tn.NetworkID, lt.spec.ID); err != nil {
+			a.log.Debug("withdraw peer", "task", lt.spec.Name(), "err", err)
+		}
+		if err := a.ov.RemoveEndpoint(tn.NetworkID, lt.spec.ID); err != nil {
+			a.log.Warn("detach endpoint", "task", lt.spec.Name(), "network", tn.NetworkName, "err", err)
+		}
+	}
+	if lt.gwVeth != "" {
+		if err := a.gw.Detach(lt.gwVeth); err != nil {
+			a.log.Warn("detach gateway", "task", lt.spec.Name(), "err", err)
+		}
+		_ = a.gwIPs.Release(lt.gwAddr)
+	}
+	if err := a.cfg.Kernel.RemoveNS(lt.sandbox); err != nil {
+		a.log.Warn("remove sandbox", "task", lt.spec.Name(), "err", err)
+	}
+	_ = os.RemoveAll(a.taskDir(lt.spec))
+}

@@ -1,0 +1,102 @@
+package apiserver
+
+import (
+	"slices"
+	"strings"
+
+	"github.com/meshd/meshd/mesh/api"
+	"github.com/meshd/meshd/mesh/records"
+)
+
+// The read views: pure functions of the objects and the task reports.
+
+// networkView returns networks sorted by name.
+func networkView(st records.Objects) []api.Network {
+	out := make([]api.Network, 0, len(st.Networks))
+	for _, n := range st.Networks {
+		out = append(out, n)
+	}
+	slices.SortFunc(out, func(a, b api.Network) int { return strings.Compare(a.Name, b.Name) })
+	return out
+}
+
+// networkEndpoints lists the tasks attached to a network, by name.
+func networkEndpoints(st records.Objects, netID string) []api.NetworkEndpoint {
+	var eps []api.NetworkEndpoint
+	for _, t := range st.Tasks {
+		for _, tn := range t.Networks {
+			if tn.NetworkID != netID {
+				continue
+			}
+			eps = append(eps, api.NetworkEndpoint{Name: t.Name(), TaskID: t.ID,
+				Node: st.Nodes[t.NodeID].Hostname, Addr: tn.Addr, MAC: tn.MAC})
+		}
+	}
+	slices.SortFunc(eps, func(a, b api.NetworkEndpoint) int { return strings.Compare(a.Name, b.Name) })
+	return eps
+}
+
+// serviceView returns services sorted by name with their running count.
+func serviceView(st records.Objects, statuses map[string]api.TaskStatus) []api.Service {
+	out := make([]api.Service, 0, len(st.Services))
+	for _, s := range st.Services {
+		s.Running = 0
+		for _, t := range st.Tasks {
+			if t.ServiceID == s.ID && statuses[t.ID].State == api.TaskRunning {
+				s.Running++
+			}
+		}
+		out = append(out, s)
+	}
+	slices.SortFunc(out, func(a, b api.Service) int { return strings.Compare(a.Name, b.Name) })
+	return out
+}
+
+// taskView returns tasks with their reported status and node name,
+// sorted by service, then slot.
+func taskView(st records.Objects, statuses map[string]api.TaskStatus) []api.Task {
+	out := make([]api.Task, 0, len(st.Tasks))
+	for _, t := range st.Tasks {
+		t.Status = statuses[t.ID]
+		if t.Status.State == "" {
+			t.Status.State = api.TaskAssigned
+		}
+		t.NodeName = st.Nodes[t.NodeID].Hostname
+		out = append(out, t)
+	}
+	slices.SortFunc(out, func(a, b api.Task) int {
+		if c := strings.Compare(a.ServiceName, b.ServiceName); c != 0 {
+			return c
+		}
+		return a.Slot - b.Slot
+	})
+	return out
+}
+
+// describeNamespace tells what a namespace file name stands for: its kind
+// and the object that owns it.
+func describeNamespace(st records.Objects, name string) (kind, owner string) {
+	switch {
+	case name == "ingress_sbox":
+		return "ingress", api.IngressName
+	case strings.HasPrefix(name, "1-"):
+		return "overlay", networkByIDPrefix(st, name[2:])
+	case strings.HasPrefix(name, "lb_"):
+		return "lb", networkByIDPrefix(st, name[3:])
+	}
+	for _, t := range st.Tasks {
+		if t.Hostname() == name {
+			return "task", t.Name()
+		}
+	}
+	return "", ""
+}
+
+func networkByIDPrefix(st records.Objects, prefix string) string {
+	for id, n := range st.Networks {
+		if strings.HasPrefix(id, prefix) {
+			return n.Name
+		}
+	}
+	return ""
+}

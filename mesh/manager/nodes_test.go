@@ -1,0 +1,170 @@
+package manager
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/meshd/meshd/gossip"
+	"github.com/meshd/meshd/mesh/api"
+	"github.com/meshd/meshd/mesh/records"
+)
+
+func TestJoinRecordsTheNodeAndAnswersGossipAddrs(t *testing.T) {
+	d := newFakeManager(t)
+	req := api.JoinRequest{ID: "nnode4", Hostname: "node4", Addr: "192.168.33.13", AddrPrefix: "192.168.33.13/24",
+		GossipPort: 7946, DataPlane: "iptables", Version: "test"}
+	resp, err := d.Join(d.ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.ManagerID != "nnode1" || resp.ManagerAddr != "192.168.33.10:2377" || len(resp.GossipAddrs) != 3 {
+		t.Errorf("join answer: got %+v", resp)
+	}
+	st := d.store.Snapshot()
+	n := st.Nodes["nnode4"]
+	if n.Hostname != "node4" || n.Role != api.RoleWorker || n.AddrPrefix != "192.168.33.13/24" || n.Availability != api.AvailabilityActive {
+		t.Errorf("node4 record: got %+v", n)
+	}
+	if _, ok := st.Networks[ingressID(&st)].LBAddrs["nnode4"]; !ok {
+		t.Error("a joined node got no ingress sandbox address")
+	}
+	for _, tt := range []struct {
+		name string
+		req  api.JoinRequest
+		want string
+	}{
+		{"no address", api.JoinRequest{ID: "x", Hostname: "x", GossipPort: 7946}, "join request needs"},
+		{"bad port", api.JoinRequest{ID: "x", Hostname: "x", Addr: "10.0.0.1", GossipPort: 70000}, "join request needs"},
+		{"the manager's own ID", api.JoinRequest{ID: "nnode1", Hostname: "x", Addr: "10.0.0.1", GossipPort: 7946}, "manager's own"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			before := d.store.Snapshot()
+			_, err := d.Join(d.ctx, tt.req)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want one containing %q", err, tt.want)
+			}
+			if !sameJSON(before, d.store.Snapshot()) {
+				t.Error("a refused join changed the state")
+			}
+		})
+	}
+}
+
+func TestSyncNodesFollowsGossip(t *testing.T) {
+	d := newFakeManager(t)
+	if _, err := d.CreateService(d.ctx, api.ServiceCreate{Name: "s", Image: "alpine", Replicas: replicas(3)}); err != nil {
+		t.Fatal(err)
+	}
+	// node3 dies; node2 comes back on another data plane.
+	m2 := member("nnode2", "node2", "192.168.33.11", gossip.StateAlive)
+	meta, _ := records.DecodeMeta(m2.Meta)
+	meta.DataPlane = "ipvs"
+	m2.Meta, _ = records.EncodeMeta(meta)
+	d.db.SetMembers(member("nnode1", "node1", "192.168.33.10", gossip.StateAlive), m2,
+		member("nnode3", "node3", "192.168.33.12", gossip.StateDead))
+	now := time.Now().UTC()
+	d.syncNodes(now)
+	st := d.store.Snapshot()
+	if st.Nodes["nnode3"].Status != api.StatusDown || st.Nodes["nnode2"].DataPlane != "ipvs" {
+		t.Errorf("after sync: node3 %s (want Down), node2 plane %q (want ipvs)", st.Nodes["nnode3"].Status, st.Nodes["nnode2"].DataPlane)
+	}
+	d.syncNodes(now.Add(11 * time.Second))
+	for _, tk := range d.store.Snapshot().Tasks {
+		if tk.NodeID == "nnode3" {
+			t.Errorf("task %s still on node3 after 11 s down", tk.Name())
+		}
+	}
+	view := d.Nodes()
+	if len(view) != 3 || view[2].Status != api.StatusDown || !view[0].Self {
+		t.Errorf("node view: got %+v", view)
+	}
+}
+
+func TestUpdateAndRemoveNode(t *testing.T) {
+	d := newFakeManager(t)
+	n, err := d.UpdateNode(d.ctx, "node2", api.NodeUpdate{Availability: "drain"})
+	if err != nil || n.Availability != api.AvailabilityDrain {
+		t.Fatalf("update node2 to drain: %+v, %v", n, err)
+	}
+	tests := []struct {
+		name string
+		do   func() error
+		want string
+	}{
+		{"bad availability", func() error {
+			_, err := d.UpdateNode(d.ctx, "node2", api.NodeUpdate{Availability: "sleep"})
+			return err
+		}, "invalid availability"},
+		{"unknown node", func() error { _, err := d.UpdateNode(d.ctx, "node9", api.NodeUpdate{}); return err }, "node node9 not found"},
+		{"remove the manager", func() error { return d.RemoveNode(d.ctx, "node1", true) }, "is the manager"},
+		{"remove a live node", func() error { return d.RemoveNode(d.ctx, "node2", false) }, "not down"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := d.store.Snapshot()
+			if err := tt.do(); err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want one containing %q", err, tt.want)
+			}
+			if !sameJSON(before, d.store.Snapshot()) {
+				t.Error("a refused request changed the state")
+			}
+		})
+	}
+	if err := d.RemoveNode(d.ctx, "node3", true); err != nil {
+		t.Fatal(err)
+	}
+	st := d.store.Snapshot()
+	if _, ok := st.Nodes["nnode3"]; ok {
+		t.Error("node3 still recorded after rm --force")
+	}
+	if _, ok := st.Networks[ingressID(&st)].LBAddrs["nnode3"]; ok {
+		t.Error("node3 kept its ingress address after rm")
+	}
+}
+
+func TestRunPublishesWhatChanged(t *testing.T) {
+	d := newFakeManager(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); d.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	svc, err := d.CreateService(d.ctx, api.ServiceCreate{Name: "www", Image: "whoami", Replicas: replicas(2)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "www and its 2 tasks in the tables", func() bool {
+		o := records.ReadObjects(d.db)
+		_, ok := o.Services[svc.ID]
+		return ok && len(o.Tasks) == 2 && len(o.Nodes) == 3
+	})
+	if err := d.RemoveService(d.ctx, "www"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "www gone from the tables", func() bool {
+		o := records.ReadObjects(d.db)
+		return len(o.Services) == 0 && len(o.Tasks) == 0
+	})
+	var ing api.Network
+	for _, e := range d.db.List(records.TableNetworks, "") {
+		_ = json.Unmarshal(e.Value, &ing)
+	}
+	if ing.Name != api.IngressName {
+		t.Errorf("published network: got %q, want ingress", ing.Name)
+	}
+}
+
+// waitFor waits for cond, which a publisher woken by a write makes true
+// within milliseconds.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within 5s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

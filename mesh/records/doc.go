@@ -1,0 +1,11 @@
+// Package records is the cluster's data as the gossip tables carry it:
+// every table name, every record type, and the only code that encodes or
+// decodes them. The manager publishes the desired state (nodes, networks,
+// services, tasks); each node owns its entries in task_status,
+// overlay_peer_table and endpoint_table. Readers get typed values with
+// netip fields; the JSON shapes on the wire are private to this package.
+//
+// It also holds the read model every node serves from those tables: the
+// objects ([Objects]), the node list as this node sees it ([NodeView]) and
+// the resolution of a reference to an object ([Resolve], [FindNode]).
+package records

@@ -1,0 +1,43 @@
+package records
+
+import (
+	"context"
+
+	"github.com/meshd/meshd/gossip"
+)
+
+// The gossip tables, as the design notes name them. The manager owns the
+// first four (the desired state); each node owns its entries in the rest.
+// The names MUST NOT change: nodes of one cluster must agree on them.
+const (
+	TableNodes       = "nodes" // cluster scope, by node ID
+	TableNetworks    = "networks"
+	TableServices    = "services"
+	TableTasks       = "tasks"
+	TableTaskStatus  = "task_status"
+	TableOverlayPeer = "overlay_peer_table" // per network: (IP, MAC, VTEP) of each endpoint
+	TableEndpoints   = "endpoint_table"     // per network: each running task's service, VIP, IP, ports, aliases
+)
+
+// AllNetworks is the scope that lists a per-network table across every
+// network.
+const AllNetworks = gossip.AllScopes
+
+// DB is what this package asks of the gossip store; *gossip.DB is the real
+// one.
+type DB interface {
+	Put(table, scope, key string, value []byte) error
+	Delete(table, scope, key string) error
+	Get(table, scope, key string) (gossip.Entry, bool)
+	List(table, scope string) []gossip.Entry
+	Members() []gossip.Member
+	Watch(ctx context.Context, table string) <-chan gossip.Event
+}
+
+var _ DB = (*gossip.DB)(nil)
+
+// Reachable says whether a member counts as Ready: a suspect is still
+// Ready until memberlist declares it dead, as docker shows it.
+func Reachable(s gossip.MemberState) bool {
+	return s == gossip.StateAlive || s == gossip.StateSuspect
+}

@@ -1,0 +1,120 @@
+package records
+
+import (
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/meshd/meshd/mesh/api"
+)
+
+// NodeView is node ls as this node sees it: the manager's records joined
+// with this node's gossip view of who is alive. Members without a record
+// (the manager is away, or has not recorded them yet) are shown from their
+// metadata.
+func NodeView(db DB, recs map[string]api.Node, self string) []api.Node {
+	recs = maps.Clone(recs)
+	if recs == nil {
+		recs = map[string]api.Node{}
+	}
+	alive := map[string]bool{}
+	for _, m := range db.Members() {
+		alive[m.Name] = Reachable(m.State)
+		if _, ok := recs[m.Name]; ok {
+			continue
+		}
+		if meta, ok := DecodeMeta(m.Meta); ok {
+			recs[m.Name] = api.Node{ID: m.Name, Hostname: meta.Name, Role: meta.Role,
+				Availability: api.AvailabilityActive, Addr: meta.Addr.String(), DataPlane: meta.DataPlane, Version: meta.Version}
+		}
+	}
+	return BuildView(recs, alive, self)
+}
+
+// BuildView sets status, manager status and self on each record and sorts
+// them by hostname, then ID.
+func BuildView(recs map[string]api.Node, alive map[string]bool, self string) []api.Node {
+	out := make([]api.Node, 0, len(recs))
+	for id, n := range recs {
+		n.Status = api.StatusDown
+		if alive[id] || id == self {
+			n.Status = api.StatusReady
+		}
+		n.ManagerStatus = ""
+		if n.Role == api.RoleManager {
+			n.ManagerStatus = api.ManagerLeader
+			if n.Status != api.StatusReady {
+				n.ManagerStatus = "Unreachable"
+			}
+		}
+		n.Self = id == self
+		out = append(out, n)
+	}
+	slices.SortFunc(out, func(a, b api.Node) int {
+		if c := strings.Compare(a.Hostname, b.Hostname); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	return out
+}
+
+// FindNode resolves a node reference: an ID, "self", a unique hostname,
+// or a unique ID prefix.
+func FindNode(nodes []api.Node, ref string) (api.Node, error) {
+	if ref == "" {
+		return api.Node{}, api.Invalid("empty node reference")
+	}
+	byID := map[string]api.Node{}
+	for _, n := range nodes {
+		if n.ID == ref || (ref == "self" && n.Self) {
+			return n, nil
+		}
+		byID[n.ID] = n
+	}
+	id, err := resolve("node", byID, func(n api.Node) string { return n.Hostname }, ref, 1, "nodes match")
+	if err != nil {
+		return api.Node{}, err
+	}
+	return byID[id], nil
+}
+
+// Resolve finds an object by ID, unique name, or unique ID prefix of at
+// least three characters.
+func Resolve[T any](kind string, objs map[string]T, name func(T) string, ref string) (string, error) {
+	return resolve(kind, objs, name, ref, 3, "match")
+}
+
+func resolve[T any](kind string, objs map[string]T, name func(T) string, ref string, minPrefix int, matching string) (string, error) {
+	if ref == "" {
+		return "", api.Invalid("empty %s reference", kind)
+	}
+	if _, ok := objs[ref]; ok {
+		return ref, nil
+	}
+	var byName, byPrefix []string
+	for id, o := range objs {
+		if name(o) == ref {
+			byName = append(byName, id)
+		}
+		if len(ref) >= minPrefix && len(id) >= len(ref) && strings.HasPrefix(id, ref) {
+			byPrefix = append(byPrefix, id)
+		}
+	}
+	for _, c := range [][]string{byName, byPrefix} {
+		switch len(c) {
+		case 0:
+			continue
+		case 1:
+			return c[0], nil
+		default:
+			return "", api.Conflict("%s %q is ambiguous: %d %s", kind, ref, len(c), matching)
+		}
+	}
+	return "", api.NotFound("%s %s not found", kind, ref)
+}
+
+// NetworkName, ServiceName and TaskName name objects for Resolve.
+func NetworkName(n api.Network) string { return n.Name }
+func ServiceName(s api.Service) string { return s.Name }
+func TaskName(t api.Task) string       { return t.Name() }
