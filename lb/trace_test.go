@@ -23,40 +23,40 @@ var (
 // ingress sandbox and lb_ovnet (data plane mode), task www.1 (10.255.0.5,
 // 10.0.0.3, redirect 8888→80) and task web.1 (mode=host 8080:80 at
 // 172.18.0.5). Other tasks are on other nodes.
-func newFakeNode(t *testing.T, mode Mode) traceNet {
+func newFakeNode(t *testing.T, mode Mode) TraceNet {
 	t.Helper()
 	ctx := context.Background()
-	host := &traceNS{name: "host", rules: NewFakeRules(), local: []netip.Addr{nodeIP, addr("127.0.0.1"), addr("172.18.0.1")},
-		ifaces: map[netip.Prefix]iface{netip.MustParsePrefix("172.18.0.0/16"): {GatewayBridgeName, addr("172.18.0.1")}}}
-	hr := HostRules{IngressGW: ingressGW, Published: []Port{{"tcp", 8888, 80}, {"tcp", 9999, 80}, {"udp", 5353, 53}},
+	host := &TraceNS{Name: "host", Rules: NewFakeRules(), Local: []netip.Addr{nodeIP, addr("127.0.0.1"), addr("172.18.0.1")},
+		Ifaces: map[netip.Prefix]Iface{netip.MustParsePrefix("172.18.0.0/16"): {GatewayBridgeName, addr("172.18.0.1")}}}
+	hr := HostRules{IngressGW: ingressGW, Egress: netip.MustParsePrefix("172.18.0.0/16"), Published: []Port{{"tcp", 8888, 80}, {"tcp", 9999, 80}, {"udp", 5353, 53}},
 		HostPorts: []HostPort{{Port{"tcp", 8080, 80}, webTaskGW}}}
-	if err := NewHostSyncer(host.rules).Sync(ctx, hr); err != nil {
+	if err := NewHostSyncer(host.Rules).Sync(ctx, hr); err != nil {
 		t.Fatal(err)
 	}
-	sandbox := func(name string, sb Sandbox) *traceNS {
+	sandbox := func(name string, sb Sandbox) *TraceNS {
 		dp, rules, ipvs, _ := newFakePlane(t, mode)
 		mustSync(t, dp, sb)
-		ns := &traceNS{name: name, rules: rules, local: []netip.Addr{sb.OwnAddr}}
+		ns := &TraceNS{Name: name, Rules: rules, Local: []netip.Addr{sb.OwnAddr}}
 		if mode == ModeIPVS {
-			ns.ipvs = ipvs
+			ns.IPVS = ipvs
 		}
 		for _, s := range sb.Services {
 			if s.VIP.IsValid() {
-				ns.local = append(ns.local, s.VIP)
+				ns.Local = append(ns.Local, s.VIP)
 			}
 		}
 		return ns
 	}
 	ingress := sandbox("ingress_sbox", ingressSandbox(wwwIngress, idleIngress, dns2Ingress))
-	ingress.local = append(ingress.local, ingressGW)
+	ingress.Local = append(ingress.Local, ingressGW)
 	lb := sandbox("lb_ovnet", lbSandbox(wwwLB, webLB, idleLB))
-	www1 := &traceNS{name: "www.1", rules: NewFakeRules(), task: true,
-		local: []netip.Addr{addr("10.255.0.5"), addr("10.0.0.3"), addr("172.18.0.3"), addr("127.0.0.11")}}
-	if err := NewTaskSyncer(www1.rules).Sync(ctx, worldOne.task); err != nil {
+	www1 := &TraceNS{Name: "www.1", Rules: NewFakeRules(), Task: true,
+		Local: []netip.Addr{addr("10.255.0.5"), addr("10.0.0.3"), addr("172.18.0.3"), addr("127.0.0.11")}}
+	if err := NewTaskSyncer(www1.Rules).Sync(ctx, worldOne.task); err != nil {
 		t.Fatal(err)
 	}
-	web1 := &traceNS{name: "web.1", task: true, local: []netip.Addr{webTaskGW, addr("10.0.0.8")}}
-	return traceNet{host, ingress, lb, www1, web1}
+	web1 := &TraceNS{Name: "web.1", Task: true, Local: []netip.Addr{webTaskGW, addr("10.0.0.8")}}
+	return TraceNet{host, ingress, lb, www1, web1}
 }
 
 func TestTrace(t *testing.T) {
@@ -100,7 +100,7 @@ func TestTrace(t *testing.T) {
 		node := newFakeNode(t, mode)
 		for _, tt := range tests {
 			t.Run(string(mode)+"/"+tt.name, func(t *testing.T) {
-				matches, out := tracePacket(t, node, tt.src, tt.proto, tt.dst, tt.port)
+				matches, out := TracePacket(t, node, tt.src, tt.proto, tt.dst, tt.port)
 				all := strings.Join(matches, "\n")
 				if out != tt.out {
 					t.Errorf("out = %q, want %q; matches:\n%s", out, tt.out, all)
@@ -136,7 +136,7 @@ func TestTraceRefusesUnknownShapes(t *testing.T) {
 	if err := rules.Apply(context.Background(), []byte(payload)); err != nil {
 		t.Fatal(err)
 	}
-	node := traceNet{{name: "host", rules: rules, local: []netip.Addr{nodeIP}}}
+	node := TraceNet{{Name: "host", Rules: rules, Local: []netip.Addr{nodeIP}}}
 	rec := &recordingT{}
 	func() {
 		defer func() {
@@ -144,7 +144,7 @@ func TestTraceRefusesUnknownShapes(t *testing.T) {
 				panic(r)
 			}
 		}()
-		tracePacket(rec, node, extClient, "tcp", nodeIP, 80)
+		TracePacket(rec, node, extClient, "tcp", nodeIP, 80)
 	}()
 	if !strings.Contains(rec.msg, "unknown rule shape") {
 		t.Errorf("tracer said %q, want it to refuse the unknown shape", rec.msg)

@@ -99,7 +99,6 @@ func New(cfg Config) (*Agent, error) {
 // removes what it built.
 func (a *Agent) Run(ctx context.Context) {
 	a.sweep()
-	a.ensureGateway()
 	for _, table := range []string{records.TableTasks, records.TableNetworks, records.TableServices,
 		records.TableOverlayPeer, records.TableEndpoints, records.TableNodes} {
 		ch := a.cfg.DB.Watch(ctx, table)
@@ -119,7 +118,6 @@ func (a *Agent) Run(ctx context.Context) {
 			return
 		case <-a.wake:
 		case <-t.C:
-			a.ensureGateway()
 		}
 	}
 }
@@ -159,6 +157,7 @@ func (a *Agent) sweep() {
 // Reconcile brings networks, sandboxes, tasks, peers and rules to the
 // desired state once. Run calls it; tests call it to step the agent.
 func (a *Agent) Reconcile(ctx context.Context) {
+	a.ensureGateway() // every sandbox and task hangs off it
 	st := a.cfg.Desired()
 	desired := a.desiredTasks(st)
 	for id, lt := range a.tasks {

@@ -1,10 +1,10 @@
 package apiserver
 
 import (
-"bytes"
-"net/http"
-"testing"
-"time"
+	"bytes"
+	"net/http"
+	"testing"
+	"time"
 )
 
 func TestSignedRequests(t *testing.T) {

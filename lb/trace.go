@@ -10,31 +10,33 @@ import (
 	"strings"
 )
 
-// The packet tracer follows the first packet of a new connection through
+// TracePacket, the packet tracer, follows the first packet of a new connection through
 // the namespaces of one node, reading the rules the syncers left in each
 // namespace's FakeRules. It understands only the rule shapes the renderers
 // emit (as iptables-save spells them) and fails the test on any other. A
 // fwmark lookup in a FakeIPVS and a rotation chain both fan out to every
 // backend, so one trace shows every place a connection can end.
 
-// traceNS is one network namespace as the tracer sees it.
-type traceNS struct {
-	name  string
-	rules *FakeRules // nil: no rules
-	ipvs  *FakeIPVS  // nil: no IPVS
-	local []netip.Addr
-	task  bool // delivering here reaches a task (else it is a leak)
-	// ifaces maps destination prefixes to an output interface and that
+// TraceNS is one network namespace as the tracer sees it.
+type TraceNS struct {
+	Name  string
+	Rules *FakeRules // nil: no rules
+	IPVS  *FakeIPVS  // nil: no IPVS
+	Local []netip.Addr
+	Task  bool // delivering here reaches a task (else it is a leak)
+	// Ifaces maps destination prefixes to an output interface and that
 	// interface's address (for -o and MASQUERADE); the default is eth0.
-	ifaces map[netip.Prefix]iface
+	Ifaces map[netip.Prefix]Iface
 }
 
-type iface struct {
-	name string
-	addr netip.Addr
+// Iface is an output interface and its address.
+type Iface struct {
+	Name string
+	Addr netip.Addr
 }
 
-type traceNet []*traceNS
+// TraceNet is every namespace a traced packet may cross.
+type TraceNet []*TraceNS
 
 type packet struct {
 	src, dst netip.Addr
@@ -47,29 +49,29 @@ type packet struct {
 
 func (p packet) String() string { return fmt.Sprintf("%s:%d", p.dst, p.dport) }
 
-// fataler is the part of testing.TB the tracer needs.
-type fataler interface {
+// Fataler is the part of testing.TB the tracer needs.
+type Fataler interface {
 	Helper()
 	Fatalf(format string, args ...any)
 }
 
 type tracer struct {
-	t       fataler
-	net     traceNet
-	saved   map[*traceNS]saved
+	t       Fataler
+	net     TraceNet
+	saved   map[*TraceNS]saved
 	matches []string
 	outs    []string
 }
 
-// tracePacket traces a new connection from src to dst:port. It starts in
+// TracePacket traces a new connection from src to dst:port. It starts in
 // the namespace that owns src (OUTPUT) or else in the one that owns dst
 // (PREROUTING). matches lists every rule that matched, as "ns table/chain:
 // rule"; out lists where the connection ends: "addr:port" in a task (or on
 // a node outside rules), "REJECT", or "<ns> addr:port" when it is
 // delivered to a namespace that is not a task.
-func tracePacket(t fataler, rules traceNet, src netip.Addr, proto string, dst netip.Addr, port uint16) (matches []string, out string) {
+func TracePacket(t Fataler, rules TraceNet, src netip.Addr, proto string, dst netip.Addr, port uint16) (matches []string, out string) {
 	t.Helper()
-	tr := &tracer{t: t, net: rules, saved: map[*traceNS]saved{}}
+	tr := &tracer{t: t, net: rules, saved: map[*TraceNS]saved{}}
 	p := packet{src: src, dst: dst, proto: proto, dport: port}
 	if ns := rules.owner(src, nil); ns != nil {
 		tr.output(ns, p, 0)
@@ -81,33 +83,33 @@ func tracePacket(t fataler, rules traceNet, src netip.Addr, proto string, dst ne
 	return tr.matches, strings.Join(tr.outs, ", ")
 }
 
-func (n traceNet) owner(a netip.Addr, except *traceNS) *traceNS {
+func (n TraceNet) owner(a netip.Addr, except *TraceNS) *TraceNS {
 	for _, ns := range n {
-		if ns != except && slices.Contains(ns.local, a) {
+		if ns != except && slices.Contains(ns.Local, a) {
 			return ns
 		}
 	}
 	return nil
 }
 
-func (ns *traceNS) isLocal(a netip.Addr) bool { return slices.Contains(ns.local, a) }
+func (ns *TraceNS) isLocal(a netip.Addr) bool { return slices.Contains(ns.Local, a) }
 
-func (ns *traceNS) outIface(dst netip.Addr) iface {
-	for pfx, ifc := range ns.ifaces {
+func (ns *TraceNS) outIface(dst netip.Addr) Iface {
+	for pfx, ifc := range ns.Ifaces {
 		if pfx.Contains(dst) {
 			return ifc
 		}
 	}
-	return iface{name: "eth0"}
+	return Iface{Name: "eth0"}
 }
 
 const maxHops = 8
 
 // arrive is a packet entering ns from a link: mangle and nat PREROUTING,
 // then routing. Marks and conntrack state do not cross namespaces.
-func (tr *tracer) arrive(ns *traceNS, p packet, hops int) {
+func (tr *tracer) arrive(ns *TraceNS, p packet, hops int) {
 	if hops > maxHops {
-		tr.t.Fatalf("tracer: more than %d hops at %s", maxHops, ns.name)
+		tr.t.Fatalf("tracer: more than %d hops at %s", maxHops, ns.Name)
 	}
 	p.mark, p.dnat, p.ipvs = 0, false, false
 	for _, q := range tr.hook(ns, "mangle", "PREROUTING", p) {
@@ -122,7 +124,7 @@ func (tr *tracer) arrive(ns *traceNS, p packet, hops int) {
 }
 
 // output is a packet the namespace sends itself.
-func (tr *tracer) output(ns *traceNS, p packet, hops int) {
+func (tr *tracer) output(ns *TraceNS, p packet, hops int) {
 	for _, q := range tr.hook(ns, "mangle", "OUTPUT", p) {
 		for _, r := range tr.hook(ns, "nat", "OUTPUT", q) {
 			for _, s := range tr.hook(ns, "filter", "OUTPUT", r) {
@@ -137,35 +139,35 @@ func (tr *tracer) output(ns *traceNS, p packet, hops int) {
 }
 
 // input is local delivery: mangle and filter INPUT, then IPVS by mark.
-func (tr *tracer) input(ns *traceNS, p packet, hops int) {
+func (tr *tracer) input(ns *TraceNS, p packet, hops int) {
 	for _, q := range tr.hook(ns, "mangle", "INPUT", p) {
 		for _, r := range tr.hook(ns, "filter", "INPUT", q) {
 			dests, ok := []Destination(nil), false
-			if ns.ipvs != nil && r.mark != 0 {
-				dests, ok = ns.ipvs.lookup(r.mark)
+			if ns.IPVS != nil && r.mark != 0 {
+				dests, ok = ns.IPVS.lookup(r.mark)
 			}
 			switch {
 			case ok && len(dests) == 0:
-				tr.matches = append(tr.matches, fmt.Sprintf("%s ipvs: FWM %d, no destination", ns.name, r.mark))
+				tr.matches = append(tr.matches, fmt.Sprintf("%s ipvs: FWM %d, no destination", ns.Name, r.mark))
 				tr.outs = append(tr.outs, "REJECT")
 			case ok:
 				for _, d := range dests {
-					tr.matches = append(tr.matches, fmt.Sprintf("%s ipvs: FWM %d -> %s", ns.name, r.mark, d.Addr))
+					tr.matches = append(tr.matches, fmt.Sprintf("%s ipvs: FWM %d -> %s", ns.Name, r.mark, d.Addr))
 					s := r
 					s.dst, s.ipvs = d.Addr, true
 					tr.leave(ns, s, hops)
 				}
-			case ns.task:
+			case ns.Task:
 				tr.outs = append(tr.outs, r.String())
 			default:
-				tr.outs = append(tr.outs, ns.name+" "+r.String())
+				tr.outs = append(tr.outs, ns.Name+" "+r.String())
 			}
 		}
 	}
 }
 
 // leave is nat POSTROUTING, then the next namespace, or the wire.
-func (tr *tracer) leave(ns *traceNS, p packet, hops int) {
+func (tr *tracer) leave(ns *TraceNS, p packet, hops int) {
 	for _, q := range tr.hook(ns, "nat", "POSTROUTING", p) {
 		if next := tr.net.owner(q.dst, ns); next != nil {
 			tr.arrive(next, q, hops+1)
@@ -177,7 +179,7 @@ func (tr *tracer) leave(ns *traceNS, p packet, hops int) {
 
 // hook runs a built-in chain and returns the packets that go on (none if
 // rejected; several where a rotation fans out).
-func (tr *tracer) hook(ns *traceNS, table, chain string, p packet) []packet {
+func (tr *tracer) hook(ns *TraceNS, table, chain string, p packet) []packet {
 	var out []packet
 	for _, r := range tr.walk(ns, table, chain, p, 0) {
 		if r.verdict == "REJECT" {
@@ -196,25 +198,25 @@ type result struct {
 	verdict string
 }
 
-func (tr *tracer) rulesOf(ns *traceNS, table, chain string) []string {
-	if ns.rules == nil {
+func (tr *tracer) rulesOf(ns *TraceNS, table, chain string) []string {
+	if ns.Rules == nil {
 		return nil
 	}
 	s, ok := tr.saved[ns]
 	if !ok {
-		data, _ := ns.rules.Save(context.Background())
+		data, _ := ns.Rules.Save(context.Background())
 		var err error
 		if s, err = parseSave(data); err != nil {
-			tr.t.Fatalf("tracer: %s: %v", ns.name, err)
+			tr.t.Fatalf("tracer: %s: %v", ns.Name, err)
 		}
 		tr.saved[ns] = s
 	}
 	return s[table][chain]
 }
 
-func (tr *tracer) walk(ns *traceNS, table, chain string, p packet, depth int) []result {
+func (tr *tracer) walk(ns *TraceNS, table, chain string, p packet, depth int) []result {
 	if depth > 8 {
-		tr.t.Fatalf("tracer: %s %s/%s: too deep", ns.name, table, chain)
+		tr.t.Fatalf("tracer: %s %s/%s: too deep", ns.Name, table, chain)
 	}
 	var out []result
 	for _, rule := range tr.rulesOf(ns, table, chain) {
@@ -222,7 +224,7 @@ func (tr *tracer) walk(ns *traceNS, table, chain string, p packet, depth int) []
 		if a.kind == actNone {
 			continue
 		}
-		tr.matches = append(tr.matches, fmt.Sprintf("%s %s/%s: %s", ns.name, table, chain, rule))
+		tr.matches = append(tr.matches, fmt.Sprintf("%s %s/%s: %s", ns.Name, table, chain, rule))
 		switch a.kind {
 		case actMark:
 			p.mark = a.mark
@@ -269,29 +271,29 @@ type action struct {
 // shape is one rule shape the renderers emit, with what it does.
 type shape struct {
 	re *regexp.Regexp
-	do func(tr *tracer, ns *traceNS, m []string, p packet) action
+	do func(tr *tracer, ns *TraceNS, m []string, p packet) action
 }
 
 var shapes = []shape{
-	{regexp.MustCompile(`^(-m addrtype --dst-type LOCAL )?-j (MESH-[A-Z-]+)$`), func(_ *tracer, ns *traceNS, m []string, p packet) action {
+	{regexp.MustCompile(`^(-m addrtype --dst-type LOCAL )?-j (MESH-[A-Z-]+)$`), func(_ *tracer, ns *TraceNS, m []string, p packet) action {
 		if m[1] != "" && !ns.isLocal(p.dst) {
 			return action{}
 		}
 		return action{kind: actJump, chain: m[2]}
 	}},
-	{regexp.MustCompile(`^(?:-d ([\d.]+)/32 )?(?:-p (tcp|udp) -m (?:tcp|udp) --dport (\d+) )?-m comment --comment \S+ -j MARK --set-xmark (0x[0-9a-f]+)/0xffffffff$`), func(tr *tracer, _ *traceNS, m []string, p packet) action {
+	{regexp.MustCompile(`^(?:-d ([\d.]+)/32 )?(?:-p (tcp|udp) -m (?:tcp|udp) --dport (\d+) )?-m comment --comment \S+ -j MARK --set-xmark (0x[0-9a-f]+)/0xffffffff$`), func(tr *tracer, _ *TraceNS, m []string, p packet) action {
 		if !addrIs(m[1], p.dst) || !portIs(m[2], m[3], p) {
 			return action{}
 		}
 		return action{kind: actMark, mark: tr.mark(m[4])}
 	}},
-	{regexp.MustCompile(`^-d ([\d.]+)/32 -j (MESH-[A-Z-]+)$`), func(_ *tracer, _ *traceNS, m []string, p packet) action {
+	{regexp.MustCompile(`^-d ([\d.]+)/32 -j (MESH-[A-Z-]+)$`), func(_ *tracer, _ *TraceNS, m []string, p packet) action {
 		if !addrIs(m[1], p.dst) {
 			return action{}
 		}
 		return action{kind: actJump, chain: m[2]}
 	}},
-	{regexp.MustCompile(`^-d ([\d.]+)/32 -p (tcp|udp) -m (?:tcp|udp) --dport (\d+) -j DNAT --to-destination ([\d.]+):(\d+)$`), func(tr *tracer, _ *traceNS, m []string, p packet) action {
+	{regexp.MustCompile(`^-d ([\d.]+)/32 -p (tcp|udp) -m (?:tcp|udp) --dport (\d+) -j DNAT --to-destination ([\d.]+):(\d+)$`), func(tr *tracer, _ *TraceNS, m []string, p packet) action {
 		if !addrIs(m[1], p.dst) || !portIs(m[2], m[3], p) {
 			return action{}
 		}
@@ -299,61 +301,71 @@ var shapes = []shape{
 		return action{kind: actFinal, p: p, verdict: "DNAT"}
 	}},
 	// The resolver's answers: never the first packet of a connection.
-	{regexp.MustCompile(`^-s ([\d.]+)/32 -p (tcp|udp) -m (?:tcp|udp) --sport (\d+) -j SNAT --to-source :53$`), func(*tracer, *traceNS, []string, packet) action {
+	{regexp.MustCompile(`^-s ([\d.]+)/32 -p (tcp|udp) -m (?:tcp|udp) --sport (\d+) -j SNAT --to-source :53$`), func(*tracer, *TraceNS, []string, packet) action {
 		return action{}
 	}},
-	{regexp.MustCompile(`^-m mark --mark (0x[0-9a-f]+) -m comment --comment \S+ -j (MESH-SVC-[A-Z2-7]{8})$`), func(tr *tracer, _ *traceNS, m []string, p packet) action {
+	{regexp.MustCompile(`^-m mark --mark (0x[0-9a-f]+) -m comment --comment \S+ -j (MESH-SVC-[A-Z2-7]{8})$`), func(tr *tracer, _ *TraceNS, m []string, p packet) action {
 		if p.mark != tr.mark(m[1]) {
 			return action{}
 		}
 		return action{kind: actJump, chain: m[2]}
 	}},
-	{regexp.MustCompile(`^(-m statistic --mode nth --every \d+ --packet 0 )?-j DNAT --to-destination ([\d.]+)$`), func(_ *tracer, _ *traceNS, m []string, p packet) action {
+	{regexp.MustCompile(`^(-m statistic --mode nth --every \d+ --packet 0 )?-j DNAT --to-destination ([\d.]+)$`), func(_ *tracer, _ *TraceNS, m []string, p packet) action {
 		p.dst, p.dnat = netip.MustParseAddr(m[2]), true
 		if m[1] != "" {
 			return action{kind: actMaybe, p: p, verdict: "DNAT"}
 		}
 		return action{kind: actFinal, p: p, verdict: "DNAT"}
 	}},
-	{regexp.MustCompile(`^-d ([\d./]+) -m (conntrack --ctstate DNAT|ipvs --ipvs) -j SNAT --to-source ([\d.]+)$`), func(_ *tracer, _ *traceNS, m []string, p packet) action {
+	{regexp.MustCompile(`^-d ([\d./]+) -m (conntrack --ctstate DNAT|ipvs --ipvs) -j SNAT --to-source ([\d.]+)$`), func(_ *tracer, _ *TraceNS, m []string, p packet) action {
 		if !netip.MustParsePrefix(m[1]).Contains(p.dst) || m[2] == "ipvs --ipvs" && !p.ipvs || m[2] != "ipvs --ipvs" && !p.dnat {
 			return action{}
 		}
 		p.src = netip.MustParseAddr(m[3])
 		return action{kind: actFinal, p: p, verdict: "SNAT"}
 	}},
-	{regexp.MustCompile(`^-m mark --mark (0x[0-9a-f]+) -m conntrack ! --ctstate DNAT -m comment --comment \S+ -j REJECT --reject-with icmp-port-unreachable$`), func(tr *tracer, _ *traceNS, m []string, p packet) action {
+	{regexp.MustCompile(`^-m mark --mark (0x[0-9a-f]+) -m conntrack ! --ctstate DNAT -m comment --comment \S+ -j REJECT --reject-with icmp-port-unreachable$`), func(tr *tracer, _ *TraceNS, m []string, p packet) action {
 		if p.mark != tr.mark(m[1]) || p.dnat {
 			return action{}
 		}
 		return action{kind: actFinal, p: p, verdict: "REJECT"}
 	}},
-	{regexp.MustCompile(`^-p (tcp|udp) -m (?:tcp|udp) --dport (\d+) -j DNAT --to-destination ([\d.]+):(\d+)$`), func(tr *tracer, _ *traceNS, m []string, p packet) action {
+	{regexp.MustCompile(`^-p (tcp|udp) -m (?:tcp|udp) --dport (\d+) -j DNAT --to-destination ([\d.]+):(\d+)$`), func(tr *tracer, _ *TraceNS, m []string, p packet) action {
 		if !portIs(m[1], m[2], p) {
 			return action{}
 		}
 		p.dst, p.dport, p.dnat = netip.MustParseAddr(m[3]), tr.port(m[4]), true
 		return action{kind: actFinal, p: p, verdict: "DNAT"}
 	}},
-	{regexp.MustCompile(`^-d ([\d.]+)/32 -p (tcp|udp) -m (?:tcp|udp) --dport (\d+) -j ACCEPT$`), func(_ *tracer, _ *traceNS, m []string, p packet) action {
+	{regexp.MustCompile(`^-d ([\d.]+)/32 -p (tcp|udp) -m (?:tcp|udp) --dport (\d+) -j ACCEPT$`), func(_ *tracer, _ *TraceNS, m []string, p packet) action {
 		if !addrIs(m[1], p.dst) || !portIs(m[2], m[3], p) {
 			return action{}
 		}
 		return action{kind: actFinal, p: p, verdict: "ACCEPT"}
 	}},
 	// The way back: never the first packet of a connection.
-	{regexp.MustCompile(`^-s ([\d.]+)/32 -p (tcp|udp) -m (?:tcp|udp) --sport (\d+) -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT$`), func(*tracer, *traceNS, []string, packet) action {
+	{regexp.MustCompile(`^-s ([\d.]+)/32 -p (tcp|udp) -m (?:tcp|udp) --sport (\d+) -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT$`), func(*tracer, *TraceNS, []string, packet) action {
 		return action{}
 	}},
-	{regexp.MustCompile(`^-o (\S+) -m addrtype --src-type LOCAL -j MASQUERADE$`), func(_ *tracer, ns *traceNS, m []string, p packet) action {
+	{regexp.MustCompile(`^-o (\S+) -m addrtype --src-type LOCAL -j MASQUERADE$`), func(_ *tracer, ns *TraceNS, m []string, p packet) action {
 		out := ns.outIface(p.dst)
-		if out.name != m[1] || !ns.isLocal(p.src) {
+		if out.Name != m[1] || !ns.isLocal(p.src) {
 			return action{}
 		}
-		p.src = out.addr
+		p.src = out.Addr
 		return action{kind: actFinal, p: p, verdict: "MASQUERADE"}
 	}},
-	{regexp.MustCompile(`^(?:-d ([\d.]+)/32 )?-p (tcp|udp) -m (?:tcp|udp) --dport (\d+) -j REDIRECT --to-ports (\d+)$`), func(tr *tracer, _ *traceNS, m []string, p packet) action {
+	// The tasks' way out: their gateway-bridge addresses leaving by
+	// another interface.
+	{regexp.MustCompile(`^-s ([\d./]+) ! -o (\S+) -j MASQUERADE$`), func(_ *tracer, ns *TraceNS, m []string, p packet) action {
+		out := ns.outIface(p.dst)
+		if !netip.MustParsePrefix(m[1]).Contains(p.src) || out.Name == m[2] {
+			return action{}
+		}
+		p.src = out.Addr
+		return action{kind: actFinal, p: p, verdict: "MASQUERADE"}
+	}},
+	{regexp.MustCompile(`^(?:-d ([\d.]+)/32 )?-p (tcp|udp) -m (?:tcp|udp) --dport (\d+) -j REDIRECT --to-ports (\d+)$`), func(tr *tracer, _ *TraceNS, m []string, p packet) action {
 		if !addrIs(m[1], p.dst) || !portIs(m[2], m[3], p) {
 			return action{}
 		}
@@ -362,13 +374,13 @@ var shapes = []shape{
 	}},
 }
 
-func (tr *tracer) match(ns *traceNS, rule string, p packet) action {
+func (tr *tracer) match(ns *TraceNS, rule string, p packet) action {
 	for _, s := range shapes {
 		if m := s.re.FindStringSubmatch(rule); m != nil {
 			return s.do(tr, ns, m, p)
 		}
 	}
-	tr.t.Fatalf("tracer: %s: unknown rule shape %q", ns.name, rule)
+	tr.t.Fatalf("tracer: %s: unknown rule shape %q", ns.Name, rule)
 	return action{}
 }
 

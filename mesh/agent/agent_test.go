@@ -1,0 +1,426 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/meshd/meshd/gossip"
+	"github.com/meshd/meshd/internal/testutil"
+	"github.com/meshd/meshd/lb"
+	"github.com/meshd/meshd/mesh/api"
+	"github.com/meshd/meshd/mesh/manager"
+	"github.com/meshd/meshd/mesh/records"
+	"github.com/meshd/meshd/mesh/task"
+	"github.com/meshd/meshd/overlay"
+)
+
+// The address plan is the tutorials': node1 (this agent, also the
+// manager) at 192.168.33.10, node2 at .11, the client at .1; ingress
+// 10.255.0.0/16, ovnet 10.0.0.0/24, mesh_gwbridge 172.18.0.0/16.
+var (
+	node1Addr = netip.MustParseAddr("192.168.33.10")
+	node2Addr = netip.MustParseAddr("192.168.33.11")
+	client    = netip.MustParseAddr("192.168.33.1")
+)
+
+// fakeNode is an agent wired to fakes, with the manager whose objects it
+// follows and the fakes to look into.
+type fakeNode struct {
+	t      *testing.T
+	ctx    context.Context
+	agent  *Agent
+	mgr    *manager.Manager
+	db     *records.FakeDB
+	kernel *overlay.FakeKernel
+	runDir string
+
+	mu    sync.Mutex               // guards the fields below, written by the agent's task goroutines
+	rules map[string]*lb.FakeRules // by namespace path, "" = the host
+	ipvs  map[string]*lb.FakeIPVS
+	runs  map[string]bool // task ID → running
+}
+
+func newFakeNode(t *testing.T, mode lb.Mode) *fakeNode {
+	t.Helper()
+	runDir := t.TempDir()
+	store, err := manager.OpenStore(filepath.Join(runDir, "state.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC()
+	self := api.Node{ID: "node1id", Hostname: "node1", Role: api.RoleManager, Availability: api.AvailabilityActive,
+		Status: api.StatusReady, Addr: node1Addr.String(), AddrPrefix: "192.168.33.10/24", CreatedAt: now}
+	if err := manager.Bootstrap(store, "cluster", api.NewToken(), self); err != nil {
+		t.Fatal(err)
+	}
+	f := &fakeNode{t: t, ctx: context.Background(), db: records.NewFakeDB("node1id"), kernel: overlay.NewFakeKernel(),
+		runDir: runDir, rules: map[string]*lb.FakeRules{}, ipvs: map[string]*lb.FakeIPVS{}, runs: map[string]bool{}}
+	if f.mgr, err = manager.New(manager.Config{Store: store, DB: f.db, NodeID: "node1id"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.mgr.Join(f.ctx, api.JoinRequest{ID: "node2id", Hostname: "node2", Addr: node2Addr.String(),
+		AddrPrefix: "192.168.33.11/24", GossipPort: 7946}); err != nil {
+		t.Fatal(err)
+	}
+	f.agent, err = New(Config{NodeID: "node1id", AdvertiseAddr: node1Addr, RunDir: runDir, DataPlane: mode,
+		GatewaySubnet: netip.MustParsePrefix("172.18.0.0/16"), DB: f.db, Desired: f.mgr.Objects, Manager: true, Logger: testLogger(t),
+		DNSUpstreams: []netip.AddrPort{netip.MustParseAddrPort("192.0.2.53:53")},
+		Kernel:       f.kernel,
+		Rules:        f.rulesOf,
+		IPVS:         func(ns string) (lb.IPVS, error) { return f.ipvsOf(ns), nil },
+		Sysctl:       func(ns, key, value string) error { return nil },
+		Runner:       f.run,
+		Listen: func(string) (net.PacketConn, net.Listener, error) {
+			pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+			if err != nil {
+				return nil, nil, err
+			}
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				pc.Close()
+				return nil, nil, err
+			}
+			return pc, ln, nil
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(f.agent.teardown)
+	return f
+}
+
+func (f *fakeNode) rulesOf(ns string) lb.Rules {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.rules[ns] == nil {
+		f.rules[ns] = lb.NewFakeRules()
+	}
+	return f.rules[ns]
+}
+
+func (f *fakeNode) ipvsOf(ns string) *lb.FakeIPVS {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.ipvs[ns] == nil {
+		f.ipvs[ns] = lb.NewFakeIPVS()
+	}
+	return f.ipvs[ns]
+}
+
+// run stands for a task's process: running until stopped.
+func (f *fakeNode) run(ctx context.Context, spec task.Spec, report func(task.State)) {
+	f.setRunning(spec.ID, true)
+	report(task.State{State: api.TaskRunning, PID: 4242})
+	<-ctx.Done()
+	f.setRunning(spec.ID, false)
+	report(task.State{State: api.TaskShutdown})
+}
+
+func (f *fakeNode) setRunning(id string, on bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.runs[id] = on
+}
+
+func (f *fakeNode) running() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []string
+	for id, on := range f.runs {
+		if on {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// tasks returns the manager's tasks of a service by node.
+func (f *fakeNode) tasks(svc string) map[string]api.Task {
+	out := map[string]api.Task{}
+	for _, t := range f.mgr.Objects().Tasks {
+		if t.ServiceName == svc {
+			out[t.NodeID] = t
+		}
+	}
+	return out
+}
+
+func (f *fakeNode) netID(name string) string {
+	for id, n := range f.mgr.Objects().Networks {
+		if n.Name == name {
+			return id
+		}
+	}
+	f.t.Fatalf("no network %s", name)
+	return ""
+}
+
+// announceRemote makes node2's task appear in this node's tables as
+// gossip would bring it: its peers and, once running, its endpoints.
+func (f *fakeNode) announceRemote(t api.Task) {
+	f.t.Helper()
+	st := f.mgr.Objects()
+	node2 := records.NewFakeDB("node2id")
+	for netID, e := range endpointRecords(t, st) {
+		if err := records.PutEndpoint(node2, netID, t.ID, e); err != nil {
+			f.t.Fatal(err)
+		}
+		p := records.Peer{IP: e.IP, MAC: macOf(t, netID), VTEP: node2Addr}
+		if err := records.SetPeer(node2, netID, t.ID, p); err != nil {
+			f.t.Fatal(err)
+		}
+	}
+	for _, table := range []string{records.TableEndpoints, records.TableOverlayPeer} {
+		for _, e := range node2.List(table, records.AllNetworks) {
+			if err := f.db.PutAs("node2id", table, e.Scope, e.Key, e.Value); err != nil {
+				f.t.Fatal(err)
+			}
+		}
+	}
+}
+
+func macOf(t api.Task, netID string) net.HardwareAddr {
+	for _, tn := range t.Networks {
+		if tn.NetworkID == netID {
+			mac, _ := net.ParseMAC(tn.MAC)
+			return mac
+		}
+	}
+	return nil
+}
+
+// traceNet is this node's namespaces as the lb tracer sees them.
+func (f *fakeNode) traceNet(mode lb.Mode) lb.TraceNet {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	gwIface := map[netip.Prefix]lb.Iface{netip.MustParsePrefix("172.18.0.0/16"): {Name: lb.GatewayBridgeName, Addr: netip.MustParseAddr("172.18.0.1")}}
+	net := lb.TraceNet{{Name: "host", Rules: f.rules[""], Local: []netip.Addr{node1Addr, netip.MustParseAddr("127.0.0.1"), netip.MustParseAddr("172.18.0.1")}, Ifaces: gwIface}}
+	for _, sb := range f.agent.sboxes {
+		ns := &lb.TraceNS{Name: filepath.Base(sb.path), Rules: f.rules[sb.path], Local: append([]netip.Addr{sb.addr.Addr()}, sb.vips...)}
+		if mode == lb.ModeIPVS {
+			ns.IPVS = f.ipvs[sb.path]
+		}
+		if filepath.Base(sb.path) == ingressSandbox {
+			ns.Local = append(ns.Local, f.agent.ingressGW)
+		}
+		net = append(net, ns)
+	}
+	for _, lt := range f.agent.tasks {
+		ns := &lb.TraceNS{Name: lt.spec.Name(), Rules: f.rules[lt.sandbox], Task: true, Local: []netip.Addr{lt.gwAddr, netip.MustParseAddr("127.0.0.11")}}
+		for _, tn := range lt.spec.Networks {
+			ns.Local = append(ns.Local, addrOf(tn.Addr))
+		}
+		net = append(net, ns)
+	}
+	return net
+}
+
+func replicas(n int) *int { return &n }
+
+// TestServiceLifecycle drives the agent through what a user does: a
+// service is created, a task lands on this node, the other node's task
+// appears in the tables, a packet is traced from the client to both
+// tasks, and the service is removed, leaving nothing behind.
+func TestServiceLifecycle(t *testing.T) {
+	for _, mode := range []lb.Mode{lb.ModeIPTables, lb.ModeIPVS} {
+		t.Run(string(mode), func(t *testing.T) { testServiceLifecycle(t, mode) })
+	}
+}
+
+func testServiceLifecycle(t *testing.T, mode lb.Mode) {
+	f := newFakeNode(t, mode)
+	f.agent.Reconcile(f.ctx)
+	ingress := f.netID(api.IngressName)
+	nsDir := filepath.Join(f.runDir, "netns")
+	if got, _ := f.kernel.ListNS(nsDir); !slices.Equal(got, []string{"1-" + ingress[:10], ingressSandbox}) {
+		t.Fatalf("namespaces before any service: %v, want the ingress network's and ingress_sbox", got)
+	}
+
+	if _, err := f.mgr.CreateNetwork(f.ctx, api.NetworkCreate{Name: "ovnet"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.mgr.CreateService(f.ctx, api.ServiceCreate{Name: "www", Image: "whoami", Replicas: replicas(2),
+		Networks: []api.NetworkAttachment{{Target: "ovnet"}}, Ports: []api.PortConfig{{PublishedPort: 8888, TargetPort: 80}}}); err != nil {
+		t.Fatal(err)
+	}
+	ovnet := f.netID("ovnet")
+	tasks := f.tasks("www")
+	local, remote := tasks["node1id"], tasks["node2id"]
+	if local.ID == "" || remote.ID == "" {
+		t.Fatalf("www tasks %v: want one on each node", tasks)
+	}
+	f.agent.Reconcile(f.ctx)
+	testutil.Eventually(t, 5*time.Second, "www.1 running and announced", func() error {
+		if !slices.Contains(f.running(), local.ID) {
+			return fmt.Errorf("running %v", f.running())
+		}
+		if !records.HasEndpoint(f.db, ovnet, local.ID) || !records.HasEndpoint(f.db, ingress, local.ID) {
+			return fmt.Errorf("endpoints %v", records.Endpoints(f.db, records.AllNetworks))
+		}
+		return nil
+	})
+	if s := records.TaskStatuses(f.db)[local.ID]; s.State != api.TaskRunning || s.PID != 4242 {
+		t.Errorf("task status: got %+v, want running, pid 4242", s)
+	}
+
+	f.announceRemote(remote)
+	f.agent.Reconcile(f.ctx)
+	dump := f.kernel.Dump()
+	for _, want := range []string{
+		// node2's task behind its VTEP, on both of its networks
+		macOf(remote, ovnet).String() + " dev vxlan0 dst " + node2Addr.String(),
+		macOf(remote, ingress).String() + " dev vxlan0 dst " + node2Addr.String(),
+	} {
+		if !strings.Contains(dump, want) {
+			t.Errorf("kernel has no %q:\n%s", want, dump)
+		}
+	}
+	if strings.Contains(dump, macOf(local, ovnet).String()+" dev vxlan0") {
+		t.Errorf("the local task's MAC has an FDB entry:\n%s", dump)
+	}
+	lbName := lbSandboxPrefix + ovnet[:lbSandboxIDLen]
+	vip := vipOn(f.mgr.Objects().Services[local.ServiceID], ovnet)
+	if sb := f.agent.sboxes[ovnet]; sb == nil || filepath.Base(sb.path) != lbName || !slices.Equal(sb.vips, []netip.Addr{vip}) {
+		t.Errorf("lb sandbox of ovnet: got %+v, want %s holding %s", f.agent.sboxes[ovnet], lbName, vip)
+	}
+
+	// A client on the underlay reaches both tasks through node1's mesh,
+	// and a task reaches both through the VIP.
+	trace := func(src, dst netip.Addr, port uint16) string {
+		_, out := lb.TracePacket(t, f.traceNet(mode), src, "tcp", dst, port)
+		return out
+	}
+	localIng, remoteIng := addrOf(local.Networks[0].Addr), addrOf(remote.Networks[0].Addr)
+	want := []string{localIng.String() + ":80", remoteIng.String() + ":8888"}
+	slices.Sort(want)
+	if got := sortedOut(trace(client, node1Addr, 8888)); got != strings.Join(want, ", ") {
+		t.Errorf("client to node1:8888 ends at %q, want %q (the local task redirected to 80)", got, strings.Join(want, ", "))
+	}
+	localOv, remoteOv := addrOf(local.Networks[1].Addr), addrOf(remote.Networks[1].Addr)
+	want = []string{localOv.String() + ":80", remoteOv.String() + ":80"}
+	slices.Sort(want)
+	if got := sortedOut(trace(localOv, vip, 80)); got != strings.Join(want, ", ") {
+		t.Errorf("www.1 to the VIP ends at %q, want %q", got, strings.Join(want, ", "))
+	}
+
+	if err := f.mgr.RemoveService(f.ctx, "www"); err != nil {
+		t.Fatal(err)
+	}
+	_ = f.db.Delete(records.TableEndpoints, ovnet, remote.ID) // node2 withdraws, as gossip would show
+	for _, table := range []string{records.TableEndpoints, records.TableOverlayPeer} {
+		for _, netID := range []string{ovnet, ingress} {
+			_ = f.db.Delete(table, netID, remote.ID)
+		}
+	}
+	f.agent.Reconcile(f.ctx)
+	if got := f.running(); len(got) != 0 {
+		t.Errorf("tasks still running after service rm: %v", got)
+	}
+	if got, _ := f.kernel.ListNS(nsDir); !slices.Equal(got, []string{"1-" + ingress[:10], ingressSandbox}) {
+		t.Errorf("namespaces after service rm: %v, want only the ingress network's and ingress_sbox", got)
+	}
+	if eps := records.Endpoints(f.db, records.AllNetworks); len(eps) != 0 {
+		t.Errorf("endpoints left: %v", eps)
+	}
+	if got := trace(client, node1Addr, 8888); got != "host 192.168.33.10:8888" {
+		t.Errorf("client to node1:8888 after rm ends at %q, want the host itself", got)
+	}
+}
+
+func sortedOut(s string) string {
+	parts := strings.Split(s, ", ")
+	slices.Sort(parts)
+	return strings.Join(parts, ", ")
+}
+
+// TestStoppedTaskClosesItsResolver checks that a task's embedded DNS
+// sockets go with the task: open, they keep its namespace alive.
+func TestStoppedTaskClosesItsResolver(t *testing.T) {
+	f := newFakeNode(t, lb.ModeIPTables)
+	var mu sync.Mutex
+	var socks []string
+	listen := f.agent.cfg.Listen
+	f.agent.cfg.Listen = func(ns string) (net.PacketConn, net.Listener, error) {
+		pc, ln, err := listen(ns)
+		if err == nil {
+			mu.Lock()
+			socks = append(socks, pc.LocalAddr().String(), ln.Addr().String())
+			mu.Unlock()
+		}
+		return pc, ln, err
+	}
+	if _, err := f.mgr.CreateService(f.ctx, api.ServiceCreate{Name: "one", Image: "alpine", Replicas: replicas(1)}); err != nil {
+		t.Fatal(err)
+	}
+	f.agent.Reconcile(f.ctx)
+	if len(socks) != 2 {
+		t.Fatalf("resolver sockets opened: %v, want a UDP and a TCP one", socks)
+	}
+	udp, tcp := socks[0], socks[1]
+	if c, err := net.Dial("tcp", tcp); err != nil {
+		t.Fatalf("resolver's TCP socket %s not answering while the task runs: %v", tcp, err)
+	} else {
+		c.Close()
+	}
+	if _, err := f.mgr.ScaleService(f.ctx, "one", 0); err != nil {
+		t.Fatal(err)
+	}
+	f.agent.Reconcile(f.ctx)
+	if _, err := net.Dial("tcp", tcp); err == nil {
+		t.Errorf("resolver's TCP socket %s still accepts after the task stopped", tcp)
+	}
+	pc, err := net.ListenPacket("udp", udp)
+	if err != nil {
+		t.Errorf("resolver's UDP port %s still bound after the task stopped: %v", udp, err)
+	} else {
+		pc.Close()
+	}
+}
+
+// TestFrozenWithoutManager checks that a worker that hears no manager
+// keeps its task and its sandboxes, and follows the tables again when the
+// manager comes back.
+func TestFrozenWithoutManager(t *testing.T) {
+	f := newFakeNode(t, lb.ModeIPTables)
+	f.agent.cfg.Manager = false
+	meta, _ := records.EncodeMeta(records.NodeMeta{Name: "node1", Role: api.RoleManager, Addr: node1Addr})
+	manager := gossip.Member{Name: "node1id", Addr: node1Addr.String(), Meta: meta, State: gossip.StateAlive}
+	f.db.SetMembers(manager)
+	if _, err := f.mgr.CreateService(f.ctx, api.ServiceCreate{Name: "one", Image: "alpine", Replicas: replicas(1)}); err != nil {
+		t.Fatal(err)
+	}
+	f.agent.Reconcile(f.ctx)
+	if len(f.agent.tasks) != 1 {
+		t.Fatalf("tasks: %d, want 1", len(f.agent.tasks))
+	}
+	manager.State = gossip.StateDead
+	f.db.SetMembers(manager)
+	if _, err := f.mgr.ScaleService(f.ctx, "one", 0); err != nil { // as if the tables were gone
+		t.Fatal(err)
+	}
+	f.agent.Reconcile(f.ctx)
+	if len(f.agent.tasks) != 1 || !f.agent.frozen {
+		t.Errorf("without a manager: %d tasks, frozen %v; want the task kept", len(f.agent.tasks), f.agent.frozen)
+	}
+	manager.State = gossip.StateAlive
+	f.db.SetMembers(manager)
+	f.agent.Reconcile(f.ctx)
+	if len(f.agent.tasks) != 0 || f.agent.frozen {
+		t.Errorf("manager back: %d tasks, frozen %v; want the scale to 0 applied", len(f.agent.tasks), f.agent.frozen)
+	}
+}
+
+// testLogger sends the agent's log to the test's, so a failing test shows
+// what the agent refused.
+func testLogger(t *testing.T) *slog.Logger {
+	return slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
