@@ -47,7 +47,9 @@ func GatewayBridgePool(taken []netip.Prefix) (netip.Prefix, error) {
 // 02:42 followed by the four bytes of ip (Docker's rule), so that a peer's
 // MAC follows from its IP. It MUST NOT change: nodes program the static
 // neighbour and FDB entries of remote endpoints with it, and nodes of
-// different versions must agree. A non-IPv4 ip gives nil.
+// different versions must agree. This is the rule's only home: overlay
+// fills in an Endpoint's or Peer's missing MAC with it. A non-IPv4 ip
+// gives nil.
 func MAC(ip netip.Addr) net.HardwareAddr {
 	ip = ip.Unmap()
 	if !ip.Is4() {

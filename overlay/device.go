@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/meshd/meshd/ipam"
 )
 
 // The desired devices of a network and an endpoint; pure.
@@ -36,7 +38,7 @@ func (o *Overlay) vxlanSpec(n Network) VXLANSpec {
 func (o *Overlay) vethSpec(n Network, ep Endpoint) VethSpec {
 	mac := ep.MAC
 	if mac == nil {
-		mac = macFor(ep.IP)
+		mac = ipam.MAC(ep.IP)
 	}
 	return VethSpec{
 		NS:       o.NamespacePath(n.ID),

@@ -84,12 +84,17 @@ func (f *FakeKernel) SetDefaultRoute(ns, dev string, gw netip.Addr) error {
 	return nil
 }
 
-// fakeSysctlLeaves are the per-device IPv4 settings the model knows
-// (net/ipv4/conf/DEV/LEAF); other keys are refused as the kernel refuses
-// a path that does not exist.
-var fakeSysctlLeaves = []string{"accept_local", "forwarding", "proxy_arp", "route_localnet", "rp_filter", "send_redirects"}
+// The sysctls the model knows; other keys are refused as the kernel
+// refuses a path that does not exist. The vs ones are those lb's IPVS
+// plane sets, so one FakeKernel can take every sysctl of a node's tests.
+var (
+	fakeSysctlGlobals = []string{"net/ipv4/ip_forward", "net/ipv4/vs/conn_reuse_mode", "net/ipv4/vs/conntrack",
+		"net/ipv4/vs/expire_nodest_conn", "net/ipv4/vs/expire_quiescent_template"}
+	// fakeSysctlLeaves are per device: net/ipv4/conf/DEV/LEAF.
+	fakeSysctlLeaves = []string{"accept_local", "forwarding", "proxy_arp", "route_localnet", "rp_filter", "send_redirects"}
+)
 
-// SetSysctl implements [Stack]. It knows net/ipv4/ip_forward and
+// SetSysctl implements [Stack]. It knows the keys above, per device
 // net/ipv4/conf/{all,default,DEV}/LEAF for an existing DEV, and wants an
 // integer, as those files do.
 func (f *FakeKernel) SetSysctl(ns, key, value string) error {
@@ -121,7 +126,7 @@ func (f *FakeKernel) SetSysctl(ns, key, value string) error {
 }
 
 func (f *FakeKernel) knownSysctl(n *fakeNS, key string) bool {
-	if key == "net/ipv4/ip_forward" {
+	if slices.Contains(fakeSysctlGlobals, key) {
 		return true
 	}
 	dev, leaf, ok := strings.Cut(strings.TrimPrefix(key, "net/ipv4/conf/"), "/")

@@ -16,6 +16,7 @@ import (
 	"github.com/meshd/meshd/internal/nsfile"
 	"github.com/meshd/meshd/internal/nshandle"
 	"github.com/meshd/meshd/internal/testutil"
+	"github.com/meshd/meshd/ipam"
 	"github.com/vishvananda/netlink"
 )
 
@@ -187,8 +188,8 @@ func newTwoNodes(t *testing.T) *twoNodes {
 	tn.ep1 = Endpoint{ID: "ep1", IP: netip.MustParseAddr("10.0.0.2"), Sandbox: tn.n1.sb, IfName: "eth0"}
 	tn.ep2 = Endpoint{ID: "ep2", IP: netip.MustParseAddr("10.0.0.3"), Sandbox: tn.n2.sb, IfName: "eth0"}
 	tn.peers = []Peer{
-		{IP: tn.ep1.IP, MAC: macFor(tn.ep1.IP), VTEP: labUL1.Addr()},
-		{IP: tn.ep2.IP, MAC: macFor(tn.ep2.IP), VTEP: labUL2.Addr()},
+		{IP: tn.ep1.IP, MAC: ipam.MAC(tn.ep1.IP), VTEP: labUL1.Addr()},
+		{IP: tn.ep2.IP, MAC: ipam.MAC(tn.ep2.IP), VTEP: labUL2.Addr()},
 	}
 	tn.ov1 = tn.n1.o.NamespacePath(labNet.ID)
 	return tn

@@ -90,7 +90,7 @@ type Network struct {
 type Endpoint struct {
 	ID      string           // endpoint ID; names the bridge-side veth end
 	IP      netip.Addr       // inside the network's subnet
-	MAC     net.HardwareAddr // nil means 02:42 followed by the IPv4 address
+	MAC     net.HardwareAddr // nil means ipam.MAC(IP): 02:42 followed by the IPv4 address
 	Sandbox string           // path of the task's namespace file; must exist
 	IfName  string           // name in the sandbox: "eth0", "eth1", …
 }
@@ -98,7 +98,7 @@ type Endpoint struct {
 // Peer is a remote endpoint: IP behind MAC behind the node at VTEP.
 type Peer struct {
 	IP   netip.Addr
-	MAC  net.HardwareAddr // nil means 02:42 followed by the IPv4 address
+	MAC  net.HardwareAddr // nil means ipam.MAC(IP), as for an Endpoint
 	VTEP netip.Addr       // the remote node's underlay address
 }
 
@@ -177,15 +177,6 @@ func namespaceName(netID string) string {
 func vethName(epID string) string {
 	sum := sha256.Sum256([]byte(epID))
 	return vethPrefix + hex.EncodeToString(sum[:])[:vethHashLen]
-}
-
-// macFor is Swarm's endpoint MAC: 02:42 followed by the IPv4 address.
-func macFor(ip netip.Addr) net.HardwareAddr {
-	if !ip.Unmap().Is4() {
-		return nil
-	}
-	a := ip.Unmap().As4()
-	return net.HardwareAddr{0x02, 0x42, a[0], a[1], a[2], a[3]}
 }
 
 func (n Network) validate() error {

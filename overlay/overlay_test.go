@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/meshd/meshd/ipam"
 )
 
 // Address plan of the unit tests: underlay 192.168.0.0/24 (this node .10,
@@ -69,7 +70,7 @@ func ep(id, addr, sandbox, ifname string) Endpoint {
 
 // peer is a remote endpoint at addr with Swarm's MAC, on node vtep.
 func peer(addr string, vtep netip.Addr) Peer {
-	return Peer{IP: ip(addr), MAC: macFor(ip(addr)), VTEP: vtep}
+	return Peer{IP: ip(addr), MAC: ipam.MAC(ip(addr)), VTEP: vtep}
 }
 
 // mustNoCalls fails if the fake saw any changing call since the last reset.
@@ -124,9 +125,6 @@ func TestNames(t *testing.T) {
 		if len(n) > maxIfName || !strings.HasPrefix(n, "veth") || n != vethName(id) {
 			t.Errorf("vethName(%q) = %q, want veth+7 hex, ≤ 15 characters, stable", id, n)
 		}
-	}
-	if got, want := macFor(ip("10.255.0.2")).String(), "02:42:0a:ff:00:02"; got != want {
-		t.Errorf("macFor = %s, want %s", got, want)
 	}
 }
 

@@ -6,6 +6,8 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+
+	"github.com/meshd/meshd/ipam"
 )
 
 // SetPeers makes peers the remote endpoints of network netID: for each, a
@@ -55,7 +57,7 @@ func desiredPeers(peers []Peer, self netip.Addr) ([]Peer, []error) {
 	for _, p := range peers {
 		p.IP, p.VTEP = p.IP.Unmap(), p.VTEP.Unmap()
 		if p.MAC == nil {
-			p.MAC = macFor(p.IP)
+			p.MAC = ipam.MAC(p.IP)
 		}
 		switch {
 		case !p.IP.IsValid() || !p.VTEP.IsValid():

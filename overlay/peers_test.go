@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/meshd/meshd/ipam"
 )
 
 // newPeeredOverlay returns a fixture with net1 built and peers set.
@@ -139,7 +140,7 @@ netns /sb/task2
 func TestSetPeersRepairsDrift(t *testing.T) {
 	const ns, dev = "/ns/1-net1aaaaaa", "vxlan0"
 	peers := []Peer{peer("10.0.0.3", node2), peer("10.0.0.4", node3)}
-	m3 := macFor(ip("10.0.0.3"))
+	m3 := ipam.MAC(ip("10.0.0.3"))
 	tests := []struct {
 		name      string
 		breakIt   func(k *FakeKernel) error
