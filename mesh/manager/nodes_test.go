@@ -3,11 +3,13 @@ package manager
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/meshd/meshd/gossip"
+	"github.com/meshd/meshd/internal/testutil"
 	"github.com/meshd/meshd/mesh/api"
 	"github.com/meshd/meshd/mesh/records"
 )
@@ -135,17 +137,21 @@ func TestRunPublishesWhatChanged(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "www and its 2 tasks in the tables", func() bool {
+	testutil.Eventually(t, 5*time.Second, "www and its 2 tasks in the tables", func() error {
 		o := records.ReadObjects(d.db)
-		_, ok := o.Services[svc.ID]
-		return ok && len(o.Tasks) == 2 && len(o.Nodes) == 3
+		if _, ok := o.Services[svc.ID]; !ok || len(o.Tasks) != 2 || len(o.Nodes) != 3 {
+			return fmt.Errorf("%d services, %d tasks, %d nodes", len(o.Services), len(o.Tasks), len(o.Nodes))
+		}
+		return nil
 	})
 	if err := d.RemoveService(d.ctx, "www"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "www gone from the tables", func() bool {
-		o := records.ReadObjects(d.db)
-		return len(o.Services) == 0 && len(o.Tasks) == 0
+	testutil.Eventually(t, 5*time.Second, "www gone from the tables", func() error {
+		if o := records.ReadObjects(d.db); len(o.Services) != 0 || len(o.Tasks) != 0 {
+			return fmt.Errorf("%d services, %d tasks", len(o.Services), len(o.Tasks))
+		}
+		return nil
 	})
 	var ing api.Network
 	for _, e := range d.db.List(records.TableNetworks, "") {
@@ -153,18 +159,5 @@ func TestRunPublishesWhatChanged(t *testing.T) {
 	}
 	if ing.Name != api.IngressName {
 		t.Errorf("published network: got %q, want ingress", ing.Name)
-	}
-}
-
-// waitFor waits for cond, which a publisher woken by a write makes true
-// within milliseconds.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within 5s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }
