@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"net"
 
-	"github.com/meshd/meshd/mesh"
+	"github.com/meshd/meshd/mesh/api"
 	"github.com/spf13/cobra"
 )
 
@@ -35,7 +35,7 @@ func newJoinTokenCommand(c *cli) *cobra.Command {
 				return nil
 			}
 			join := jt.ManagerAddr
-			if host, port, err := net.SplitHostPort(join); err == nil && port == fmt.Sprint(mesh.DefaultAPIPort) {
+			if host, port, err := net.SplitHostPort(join); err == nil && port == fmt.Sprint(api.DefaultAPIPort) {
 				join = host
 			}
 			fmt.Fprintf(c.out, "To add a worker to this cluster, run the following command on it:\n\n"+
@@ -51,7 +51,7 @@ func newVersionCommand(c *cli) *cobra.Command {
 	return &cobra.Command{
 		Use: "version", Short: "Print the version", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			fmt.Fprintln(c.out, "meshctl", mesh.Version)
+			fmt.Fprintln(c.out, "meshctl", api.Version)
 			return nil
 		},
 	}
