@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/meshd/meshd/mesh/api"
 	"github.com/vishvananda/netlink"
 )
 
@@ -95,7 +96,7 @@ func needRoot(t *testing.T) {
 
 // testPrefix is "t" + 4 random characters + "-": never a user's lab.
 func testPrefix() string {
-	return "t" + NewToken()[len(tokenPrefix):][:4] + "-"
+	return "t" + api.NewToken()[len(api.TokenPrefix):][:4] + "-"
 }
 
 // testOptions is a lab of n nodes under a fresh root, run by fakeMeshd.
