@@ -13,6 +13,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/meshd/meshd/internal/nsfile"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 )
@@ -40,7 +41,7 @@ func Down(ctx context.Context, root, prefix string) (removed bool, err error) {
 	}
 	errs := []error{stopProcs(ctx, f.procs, stopTimeout), unmountUnder(dir)}
 	for _, ns := range f.netns {
-		errs = append(errs, deleteNetns(ns))
+		errs = append(errs, nsfile.Remove(netnsPath(ns)))
 	}
 	errs = append(errs, removeDir(dir))
 	if root == "" || filepath.Clean(root) == DefaultRoot {

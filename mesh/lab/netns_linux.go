@@ -3,91 +3,26 @@ package lab
 import (
 	"errors"
 	"fmt"
-	"io/fs"
 	"net"
 	"net/netip"
-	"os"
-	"path/filepath"
-	"runtime"
 	"syscall"
 
+	"github.com/meshd/meshd/internal/nsfile"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 )
 
-// ensureNetnsDir makes /run/netns a shared mount point, as "ip netns add"
-// does, so that unmounting a namespace there also unmounts the copies that
-// mount namespaces made since hold, and the namespace really goes away.
-func ensureNetnsDir() error {
-	if err := os.MkdirAll(netnsDir, 0o755); err != nil {
-		return fmt.Errorf("mkdir %s: %w", netnsDir, err)
-	}
-	for range 2 {
-		err := syscall.Mount("", netnsDir, "none", syscall.MS_SHARED|syscall.MS_REC, "")
-		if err == nil {
-			return nil
-		}
-		if !errors.Is(err, syscall.EINVAL) { // EINVAL: not a mount point yet
-			return fmt.Errorf("make %s shared: %w", netnsDir, err)
-		}
-		if err := syscall.Mount(netnsDir, netnsDir, "none", syscall.MS_BIND|syscall.MS_REC, ""); err != nil {
-			return fmt.Errorf("bind %s: %w", netnsDir, err)
-		}
-	}
-	return fmt.Errorf("make %s shared: still not a mount point", netnsDir)
-}
-
-// createNetns is "ip netns add NAME" with IPv6 off inside. It unshares on a
-// locked thread it never unlocks: the runtime ends that thread with the
-// goroutine, so no other goroutine ever runs in the new namespace and
-// there is nothing to restore.
-func createNetns(name string) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		errc <- unshareNamed(name)
-	}()
-	return <-errc
-}
-
-func unshareNamed(name string) error {
-	path := netnsPath(name)
-	f, err := os.OpenFile(path, os.O_RDONLY|os.O_CREATE|os.O_EXCL, 0o444)
+// addNetns is "ip netns add NAME": [nsfile.Ensure] in /run/netns, which
+// also turns IPv6 off (the underlay is IPv4, as in the tutorials: no
+// link-local routes, no router solicitations) and brings lo up. Like ip, it
+// fails if the namespace exists.
+func addNetns(name string) error {
+	created, err := nsfile.Ensure(netnsPath(name))
 	if err != nil {
-		return fmt.Errorf("add netns %s: %w", name, err)
+		return err
 	}
-	f.Close()
-	if err := syscall.Unshare(syscall.CLONE_NEWNET); err != nil {
-		os.Remove(path)
-		return fmt.Errorf("add netns %s: unshare: %w", name, err)
-	}
-	self := fmt.Sprintf("/proc/self/task/%d/ns/net", syscall.Gettid())
-	if err := syscall.Mount(self, path, "none", syscall.MS_BIND, ""); err != nil {
-		os.Remove(path)
-		return fmt.Errorf("add netns %s: bind: %w", name, err)
-	}
-	// The underlay is IPv4, as in the tutorials. IPv6 would add link-local
-	// routes and router solicitations; "default" covers links made later.
-	// /proc/sys/net is the namespace of the calling thread: this one.
-	for _, conf := range []string{"all", "default"} {
-		p := filepath.Join("/proc/sys/net/ipv6/conf", conf, "disable_ipv6")
-		if err := os.WriteFile(p, []byte("1"), 0o644); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("add netns %s: disable ipv6: %w", name, err)
-		}
-	}
-	return nil
-}
-
-// deleteNetns is "ip netns del NAME", also for a file left unmounted. The
-// namespace itself goes when its last process and mount are gone.
-func deleteNetns(name string) error {
-	path := netnsPath(name)
-	err := syscall.Unmount(path, syscall.MNT_DETACH)
-	if err != nil && !errors.Is(err, syscall.EINVAL) && !errors.Is(err, syscall.ENOENT) {
-		return fmt.Errorf("del netns %s: %w", name, err)
-	}
-	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("del netns %s: %w", name, err)
+	if !created {
+		return fmt.Errorf("add netns %s: already exists", name)
 	}
 	return nil
 }
@@ -115,6 +50,10 @@ func withHandle(name string, fn func(h *netlink.Handle) error) error {
 func (l *Lab) wire() error {
 	underlay := l.prefix + underlaySuffix
 	return withHandle(underlay, func(h *netlink.Handle) error {
+		// The underlay is only a wire: no address at all, not even lo's.
+		if lo, err := h.LinkByName("lo"); err != nil || h.LinkSetDown(lo) != nil {
+			return fmt.Errorf("set lo down in %s: %v", underlay, err)
+		}
 		br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: bridgeName, MTU: mtu}}
 		if err := h.LinkAdd(br); err != nil {
 			return fmt.Errorf("add bridge %s in %s: %w", bridgeName, underlay, err)
