@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/hashicorp/memberlist"
+	"github.com/meshd/meshd/internal/testutil"
 )
 
 func TestEntrySeenOnAllNodes(t *testing.T) {
@@ -19,7 +20,7 @@ func TestEntrySeenOnAllNodes(t *testing.T) {
 			t.Fatalf("%s: Put: %v", db.LocalName(), err)
 		}
 	}
-	eventually(t, 5*time.Second, func() error {
+	testutil.Eventually(t, 5*time.Second, "entries spread", func() error {
 		want := dbs[0].List("endpoint_table", "net1")
 		if len(want) != 3 {
 			return fmt.Errorf("%s lists %d entries, want 3", dbs[0].LocalName(), len(want))
@@ -68,7 +69,7 @@ func TestConvergesToNewest(t *testing.T) {
 				}
 			}
 			wg.Wait()
-			eventually(t, 5*time.Second, func() error {
+			testutil.Eventually(t, 5*time.Second, "concurrent writes converge", func() error {
 				first, ok := dbs[0].Get("services", "", key)
 				if !ok {
 					return fmt.Errorf("node1 has no %s", key)
@@ -95,14 +96,14 @@ func TestTombstoneReaped(t *testing.T) {
 	if err := dbs[0].Put("tasks", "", "t1", []byte("running")); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 5*time.Second, func() error { return sameEverywhere(dbs, "tasks", "", "t1", "running") })
+	testutil.Eventually(t, 5*time.Second, "t1 spread", func() error { return sameEverywhere(dbs, "tasks", "", "t1", "running") })
 	if err := dbs[1].Delete("tasks", "", "t1"); err != nil {
 		t.Fatal(err)
 	}
 	// Every node holds the tombstone before it is reaped: the TTL counts
 	// from when each node got it.
 	for _, db := range dbs {
-		eventually(t, 5*time.Second, func() error {
+		testutil.Eventually(t, 5*time.Second, "tombstone reaches every node", func() error {
 			if e, ok := recordOf(db, "tasks", "", "t1"); !ok || !e.Deleted || e.Owner != "node2" {
 				return fmt.Errorf("%s: record %v (present %v), want a tombstone by node2", db.LocalName(), e, ok)
 			}
@@ -112,7 +113,7 @@ func TestTombstoneReaped(t *testing.T) {
 			t.Errorf("%s: Get returned tombstone %v", db.LocalName(), e)
 		}
 	}
-	eventually(t, 5*time.Second, func() error {
+	testutil.Eventually(t, 5*time.Second, "tombstone reaped", func() error {
 		for _, db := range dbs {
 			if e, ok := recordOf(db, "tasks", "", "t1"); ok {
 				return fmt.Errorf("%s still holds %v", db.LocalName(), e)
@@ -148,14 +149,14 @@ func testDepartedOwner(t *testing.T, stop func(*DB) error, state MemberState) {
 		if err := dbs[2].Put("overlay_peer_table", "net1", k, []byte("old")); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, 5*time.Second, func() error { return sameEverywhere(dbs, "overlay_peer_table", "net1", k, "old") })
+		testutil.Eventually(t, 5*time.Second, "old value spread", func() error { return sameEverywhere(dbs, "overlay_peer_table", "net1", k, "old") })
 	}
 	events := dbs[0].Watch(t.Context(), "overlay_peer_table")
 	_, port := dbs[2].LocalAddr()
 	if err := stop(dbs[2]); err != nil {
 		t.Fatalf("stop node3: %v", err)
 	}
-	eventually(t, 10*time.Second, func() error {
+	testutil.Eventually(t, 10*time.Second, "node3 seen leaving", func() error {
 		for _, db := range dbs[:2] {
 			if got := stateOf(db, "node3"); got != state {
 				return fmt.Errorf("%s sees node3 %v, want %v", db.LocalName(), got, state)
@@ -176,7 +177,7 @@ func testDepartedOwner(t *testing.T, stop func(*DB) error, state MemberState) {
 	join(t, node3, dbs[0])
 	dbs[2] = node3
 	waitMembers(t, dbs...)
-	eventually(t, 10*time.Second, func() error {
+	testutil.Eventually(t, 10*time.Second, "restarted node3's value wins", func() error {
 		if err := sameEverywhere(dbs, "overlay_peer_table", "net1", "k1", "new"); err != nil {
 			return err
 		}
@@ -194,7 +195,7 @@ func TestRestartedOwnerDeletesStaleEntries(t *testing.T) {
 		if err := dbs[2].Put("endpoint_table", "", k, []byte("old")); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, 5*time.Second, func() error { return sameEverywhere(dbs, "endpoint_table", "", k, "old") })
+		testutil.Eventually(t, 5*time.Second, "old value spread", func() error { return sameEverywhere(dbs, "endpoint_table", "", k, "old") })
 	}
 	_, port := dbs[2].LocalAddr()
 	if err := dbs[2].Shutdown(); err != nil {
@@ -206,7 +207,7 @@ func TestRestartedOwnerDeletesStaleEntries(t *testing.T) {
 	}
 	join(t, node3, dbs[0])
 	dbs[2] = node3
-	eventually(t, 10*time.Second, func() error {
+	testutil.Eventually(t, 10*time.Second, "restarted node3's value wins", func() error {
 		if err := sameEverywhere(dbs, "endpoint_table", "", "k1", "new"); err != nil {
 			return err
 		}
@@ -237,7 +238,7 @@ func TestLateJoinerGetsEverythingByPushPull(t *testing.T) {
 		defer db.mu.Unlock()
 		return db.st.entries(func(Entry) bool { return true })
 	}
-	eventually(t, 5*time.Second, func() error {
+	testutil.Eventually(t, 5*time.Second, "node1 and node2 agree", func() error {
 		if diff := cmp.Diff(want(dbs[0]), want(dbs[1])); diff != "" {
 			return fmt.Errorf("node1 and node2 differ (-node1 +node2):\n%s", diff)
 		}
@@ -268,7 +269,7 @@ func TestEncryption(t *testing.T) {
 			if err := dbs[0].Put("networks", "", "ovnet", []byte("10.0.0.0/24")); err != nil {
 				t.Fatal(err)
 			}
-			eventually(t, 5*time.Second, func() error { return sameEverywhere(dbs, "networks", "", "ovnet", "10.0.0.0/24") })
+			testutil.Eventually(t, 5*time.Second, "network spread", func() error { return sameEverywhere(dbs, "networks", "", "ovnet", "10.0.0.0/24") })
 
 			intruder := newNode(t, log, "intruder", stable, func(c *Config) { c.SecretKey = tc.key })
 			if err := intruder.Put("networks", "", "evil", []byte("x")); err != nil {
@@ -313,7 +314,7 @@ func TestDeleteScope(t *testing.T) {
 		t.Fatal(err)
 	}
 	type loc struct{ Table, Scope, Key string }
-	eventually(t, 5*time.Second, func() error {
+	testutil.Eventually(t, 5*time.Second, "scope deleted everywhere", func() error {
 		for _, db := range dbs {
 			var got []loc
 			for _, table := range []string{"endpoint_table", "networks", "overlay_peer_table"} {
@@ -337,12 +338,12 @@ func TestLargeValueGoesOverTCP(t *testing.T) {
 	if err := dbs[0].Put("services", "", "big", big); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 5*time.Second, func() error { return sameEverywhere(dbs, "services", "", "big", string(big)) })
+	testutil.Eventually(t, 5*time.Second, "big value spread", func() error { return sameEverywhere(dbs, "services", "", "big", string(big)) })
 	bigger := append(big, big...)
 	if err := dbs[1].Put("services", "", "big", bigger); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 5*time.Second, func() error { return sameEverywhere(dbs, "services", "", "big", string(bigger)) })
+	testutil.Eventually(t, 5*time.Second, "bigger value spread", func() error { return sameEverywhere(dbs, "services", "", "big", string(bigger)) })
 }
 
 func TestMembersAndMeta(t *testing.T) {
@@ -350,7 +351,7 @@ func TestMembersAndMeta(t *testing.T) {
 	if err := dbs[0].UpdateMeta([]byte("role=manager")); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 5*time.Second, func() error {
+	testutil.Eventually(t, 5*time.Second, "meta spread", func() error {
 		var got []string
 		for _, m := range dbs[1].Members() {
 			got = append(got, fmt.Sprintf("%s %v %s", m.Name, m.State, m.Meta))
@@ -437,5 +438,5 @@ func TestMockNetwork(t *testing.T) {
 	if err := dbs[2].Put("networks", "", "ingress", []byte("10.255.0.0/16")); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 5*time.Second, func() error { return sameEverywhere(dbs, "networks", "", "ingress", "10.255.0.0/16") })
+	testutil.Eventually(t, 5*time.Second, "ingress spread", func() error { return sameEverywhere(dbs, "networks", "", "ingress", "10.255.0.0/16") })
 }

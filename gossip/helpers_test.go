@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/meshd/meshd/internal/testutil"
 )
 
 // Address plan: every node listens on 127.0.0.1 with a port the kernel
@@ -109,7 +111,7 @@ func addrOf(db *DB) string {
 // waitMembers waits until every node sees every other one alive.
 func waitMembers(t testing.TB, dbs ...*DB) {
 	t.Helper()
-	eventually(t, 5*time.Second, func() error {
+	testutil.Eventually(t, 5*time.Second, "every member alive everywhere", func() error {
 		for _, db := range dbs {
 			for _, other := range dbs {
 				if got := stateOf(db, other.LocalName()); got != StateAlive {
@@ -129,23 +131,6 @@ func stateOf(db *DB, name string) MemberState {
 		}
 	}
 	return -1
-}
-
-// eventually polls cond until it returns nil, and fails the test with
-// cond's last error if that takes longer than timeout.
-func eventually(t testing.TB, timeout time.Duration, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %v: %v", timeout, err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 // valueOn says what each node holds at (table, scope, key): its value, or

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/meshd/meshd/internal/testutil"
 )
 
 // change is the part of an Event the tests predict.
@@ -85,7 +86,7 @@ func TestWatchDeliversChangesInOrder(t *testing.T) {
 	if err := dbs[0].Put("tasks", "", "existing", []byte("e")); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 5*time.Second, func() error { return sameEverywhere(dbs, "tasks", "", "existing", "e") })
+	testutil.Eventually(t, 5*time.Second, "existing entry spread", func() error { return sameEverywhere(dbs, "tasks", "", "existing", "e") })
 
 	local := dbs[0].Watch(t.Context(), "tasks")
 	remote := dbs[1].Watch(t.Context(), "tasks")

@@ -3,39 +3,23 @@ package lb
 import (
 	"bytes"
 	"context"
-	"flag"
 	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/meshd/meshd/internal/testutil"
 )
 
-var update = flag.Bool("update", false, "rewrite testdata/*.golden")
-
-// checkGolden compares got with testdata/name.golden (rewriting it under
-// -update).
-func checkGolden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", name+".golden")
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test ./lb -update)", err)
-	}
-	if diff := cmp.Diff(string(want), got); diff != "" {
-		t.Errorf("%s mismatch (-want +got):\n%s", path, diff)
-	}
+// goldenPath is where the golden file name lives; "go test ./lb -update"
+// rewrites them (the flag is testutil's).
+func goldenPath(name string) string {
+	return filepath.Join("testdata", name+".golden")
 }
 
 func testdataText(t *testing.T, name string) string {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", name+".golden"))
+	b, err := os.ReadFile(goldenPath(name))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,9 +98,9 @@ func TestGolden(t *testing.T) {
 			name := sc.name + "_" + tg.name
 			t.Run(name, func(t *testing.T) {
 				payload, extra := tg.run(t, sc.before, sc.world)
-				checkGolden(t, name, payload)
+				testutil.Golden(t, goldenPath(name), payload)
 				for suffix, text := range extra {
-					checkGolden(t, name+"."+suffix, text)
+					testutil.Golden(t, goldenPath(name+"."+suffix), text)
 				}
 			})
 		}

@@ -8,53 +8,28 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/meshd/meshd/internal/nsfile"
 	"github.com/meshd/meshd/internal/nshandle"
+	"github.com/meshd/meshd/internal/testutil"
 	"github.com/vishvananda/netlink"
-	"golang.org/x/sys/unix"
 )
 
 // Tests in real network namespaces. They need root and iptables; with CI
 // set they fail rather than skip. Every namespace lives in a temporary
 // directory and is removed, with all its links and rules, even on failure.
 
-func needRoot(t testing.TB) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") != "" {
-			t.Fatal("needs root (CI is set: failing, not skipping)")
-		}
-		t.Skip("needs root")
-	}
-}
-
 // newNamespaces makes fresh network namespaces with the given names and
 // returns their files.
 func newNamespaces(t testing.TB, names ...string) map[string]string {
 	t.Helper()
-	needRoot(t)
-	dir := t.TempDir()
-	if err := nsfile.PrepareDir(dir); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = unix.Unmount(dir, unix.MNT_DETACH) })
+	dir := testutil.NetNSDir(t)
 	paths := map[string]string{}
 	for _, n := range names {
-		p := filepath.Join(dir, n)
-		t.Cleanup(func() {
-			if err := nsfile.Remove(p); err != nil {
-				t.Errorf("remove %s: %v", p, err)
-			}
-		})
-		if _, err := nsfile.Ensure(p); err != nil {
-			t.Fatal(err)
-		}
-		paths[n] = p
+		paths[n] = testutil.NetNS(t, dir, n)
 	}
 	return paths
 }

@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/meshd/meshd/internal/nshandle"
+	"github.com/meshd/meshd/internal/testutil"
 	"github.com/vishvananda/netlink"
 )
 
@@ -47,7 +48,7 @@ func TestKernelRoundRobin(t *testing.T) {
 // needIPVS skips (or with LB_REQUIRE_IPVS set, fails) without IPVS.
 func needIPVS(t *testing.T) {
 	t.Helper()
-	needRoot(t)
+	testutil.RequireRoot(t)
 	if !KernelHasIPVS() {
 		if os.Getenv("LB_REQUIRE_IPVS") != "" {
 			t.Fatal("LB_REQUIRE_IPVS is set but this kernel has no IPVS")

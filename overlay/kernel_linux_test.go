@@ -5,10 +5,8 @@ package overlay
 import (
 	"bytes"
 	"errors"
-	"io/fs"
 	"log/slog"
 	"net/netip"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -17,8 +15,8 @@ import (
 
 	"github.com/meshd/meshd/internal/nsfile"
 	"github.com/meshd/meshd/internal/nshandle"
+	"github.com/meshd/meshd/internal/testutil"
 	"github.com/vishvananda/netlink"
-	"golang.org/x/sys/unix"
 )
 
 // The root tests build everything in namespace files under a temporary
@@ -27,14 +25,9 @@ import (
 // are joined by a veth underlay 192.168.33.0/24 as in the tutorials, and
 // each task sandbox is one more namespace.
 
-func needRoot(t *testing.T) {
+// needTools fails the test when a tool the checks shell out to is missing.
+func needTools(t *testing.T) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") != "" {
-			t.Fatal("needs root (CI is set: failing, not skipping)")
-		}
-		t.Skip("needs root")
-	}
 	for _, tool := range []string{"nsenter", "ip", "bridge", "ping"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Fatalf("%s missing (make deps installs it): %v", tool, err)
@@ -50,46 +43,14 @@ type testLab struct {
 
 func newTestLab(t *testing.T) *testLab {
 	t.Helper()
-	needRoot(t)
-	l := &testLab{dir: t.TempDir()}
-	if err := nsfile.PrepareDir(l.dir); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.teardown(t) })
+	l := &testLab{dir: testutil.NetNSDir(t)}
+	needTools(t)
 	return l
-}
-
-// teardown removes every namespace file under the directory (overlay
-// dirs included) and unmounts the directories that became mount points.
-func (l *testLab) teardown(t *testing.T) {
-	var dirs []string
-	err := filepath.WalkDir(l.dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.IsDir() {
-			dirs = append(dirs, path)
-			return nil
-		}
-		return nsfile.Remove(path)
-	})
-	if err != nil {
-		t.Errorf("teardown: %v", err)
-	}
-	for i := len(dirs) - 1; i >= 0; i-- {
-		if err := unix.Unmount(dirs[i], unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) {
-			t.Errorf("teardown: umount %s: %v", dirs[i], err)
-		}
-	}
 }
 
 func (l *testLab) netns(t *testing.T, name string) string {
 	t.Helper()
-	path := filepath.Join(l.dir, name)
-	if _, err := nsfile.Ensure(path); err != nil {
-		t.Fatal(err)
-	}
-	return path
+	return testutil.NetNS(t, l.dir, name)
 }
 
 // underlay joins two host namespaces with a veth, ul0 on both sides.

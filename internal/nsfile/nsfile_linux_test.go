@@ -1,46 +1,31 @@
-package nsfile
+package nsfile_test
 
 import (
-	"github.com/meshd/meshd/internal/nshandle"
-	"os"
 	"path/filepath"
 	"testing"
 
+	"github.com/meshd/meshd/internal/nsfile"
+	"github.com/meshd/meshd/internal/nshandle"
+	"github.com/meshd/meshd/internal/testutil"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 )
 
-func needRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") != "" {
-			t.Fatal("needs root (CI is set: failing, not skipping)")
-		}
-		t.Skip("needs root")
-	}
-}
-
 func TestNamespaceFileLifecycle(t *testing.T) {
-	needRoot(t)
-	dir := t.TempDir()
-	if err := PrepareDir(dir); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = unix.Unmount(dir, unix.MNT_DETACH) })
+	dir := testutil.NetNSDir(t) // removes what is left on failure
 	path := filepath.Join(dir, "1-abcdef0123")
-	t.Cleanup(func() { _ = Remove(path) })
 
-	created, err := Ensure(path)
+	created, err := nsfile.Ensure(path)
 	if err != nil || !created {
 		t.Fatalf("Ensure = %v, %v; want true, nil", created, err)
 	}
-	if created, err := Ensure(path); err != nil || created {
+	if created, err := nsfile.Ensure(path); err != nil || created {
 		t.Fatalf("second Ensure = %v, %v; want false, nil", created, err)
 	}
-	if !Exists(path) {
+	if !nsfile.Exists(path) {
 		t.Fatal("Exists = false after Ensure")
 	}
-	err = Do(path, func() error {
+	err = nsfile.Do(path, func() error {
 		return netlink.LinkAdd(&netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: "probe0"}})
 	})
 	if err != nil {
@@ -61,17 +46,17 @@ func TestNamespaceFileLifecycle(t *testing.T) {
 	if err != nil || lo.Attrs().Flags&unix.IFF_UP == 0 {
 		t.Errorf("lo not up in the new namespace: %v", err)
 	}
-	names, err := List(dir)
+	names, err := nsfile.List(dir)
 	if err != nil || len(names) != 1 || names[0] != "1-abcdef0123" {
 		t.Errorf("List = %v, %v", names, err)
 	}
-	if err := Remove(path); err != nil {
+	if err := nsfile.Remove(path); err != nil {
 		t.Fatal(err)
 	}
-	if Exists(path) {
+	if nsfile.Exists(path) {
 		t.Error("namespace still there after Remove")
 	}
-	if err := Remove(path); err != nil {
+	if err := nsfile.Remove(path); err != nil {
 		t.Errorf("second Remove = %v, want nil", err)
 	}
 }

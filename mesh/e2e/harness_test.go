@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/meshd/meshd/internal/testutil"
 	"github.com/meshd/meshd/mesh/lab"
 )
 
@@ -57,16 +58,11 @@ func setup(m *testing.M) (int, error) {
 	return m.Run(), nil
 }
 
-// needRoot skips without root, except in CI where that is a failure.
+// needRoot is testutil.RequireRoot under the name this package's tests
+// call.
 func needRoot(t *testing.T) {
 	t.Helper()
-	if os.Geteuid() == 0 {
-		return
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatal("e2e tests need root (CI is set, so this is a failure, not a skip)")
-	}
-	t.Skip("e2e tests need root")
+	testutil.RequireRoot(t)
 }
 
 // testLab is one lab made for one test, with its own prefix.
@@ -189,25 +185,16 @@ func timeScale() time.Duration {
 	return 1
 }
 
-// eventually polls cond until it holds or the timeout (times timeScale)
-// passes; it returns the last description cond gave, for the failure
-// message.
+// eventually is testutil.Eventually with the timeout stretched by
+// timeScale, for conditions that report (holds, what was seen).
 func eventually(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
 	t.Helper()
-	timeout *= timeScale()
-	deadline := time.Now().Add(timeout)
-	var last string
-	for {
-		ok, desc := cond()
-		if ok {
-			return
+	testutil.Eventually(t, timeout*timeScale(), what, func() error {
+		if ok, desc := cond(); !ok {
+			return fmt.Errorf("last seen:\n%s", desc)
 		}
-		last = desc
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %s; last seen:\n%s", what, timeout, last)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 // dumpLogs prints the end of every node's log, for a failed test.

@@ -10,8 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/meshd/meshd/internal/nsfile"
-	"golang.org/x/sys/unix"
+	"github.com/meshd/meshd/internal/testutil"
 )
 
 // The test binary stands in for meshd: Supervise re-executes
@@ -23,31 +22,11 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-func needRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") != "" {
-			t.Fatal("needs root (CI is set: failing, not skipping)")
-		}
-		t.Skip("needs root")
-	}
-}
-
 // newSpec makes a namespace and a resolv.conf for one test task.
 func newSpec(t *testing.T, args ...string) Spec {
 	t.Helper()
+	ns := testutil.NetNS(t, testutil.NetNSDir(t), "abcdef012345")
 	dir := t.TempDir()
-	if err := nsfile.PrepareDir(filepath.Join(dir, "netns")); err != nil {
-		t.Fatal(err)
-	}
-	ns := filepath.Join(dir, "netns", "abcdef012345")
-	t.Cleanup(func() {
-		_ = nsfile.Remove(ns)
-		_ = unix.Unmount(filepath.Join(dir, "netns"), unix.MNT_DETACH)
-	})
-	if _, err := nsfile.Ensure(ns); err != nil {
-		t.Fatal(err)
-	}
 	resolv := filepath.Join(dir, "resolv.conf")
 	if err := os.WriteFile(resolv, []byte("nameserver 127.0.0.11\noptions ndots:0\n"), 0o644); err != nil {
 		t.Fatal(err)
@@ -77,7 +56,7 @@ func (r *recorder) names() []string {
 }
 
 func TestSuperviseRestartsAFailingTask(t *testing.T) {
-	needRoot(t)
+	testutil.RequireRoot(t)
 	old := MinBackoff
 	MinBackoff = 50 * time.Millisecond
 	t.Cleanup(func() { MinBackoff = old })
@@ -114,7 +93,7 @@ func TestSuperviseRestartsAFailingTask(t *testing.T) {
 }
 
 func TestSuperviseStopsARunningTask(t *testing.T) {
-	needRoot(t)
+	testutil.RequireRoot(t)
 	spec := newSpec(t, "sleep", "1000")
 	ctx, cancel := context.WithCancel(context.Background())
 	var rec recorder
