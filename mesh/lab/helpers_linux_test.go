@@ -75,16 +75,6 @@ func readyFile(_ context.Context, n Node) error {
 	return err
 }
 
-func needRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") != "" {
-			t.Fatal("needs root")
-		}
-		t.Skip("needs root")
-	}
-}
-
 // testPrefix is "t" + 4 random characters + "-": never a user's lab.
 func testPrefix() string {
 	return "t" + api.NewToken()[len(api.TokenPrefix):][:4] + "-"
