@@ -9,11 +9,6 @@ import (
 	"text/template"
 )
 
-const (
-	flagFormat = "format"
-	flagQuiet  = "quiet"
-)
-
 // formatJSON as a --format value prints the objects as JSON.
 const formatJSON = "json"
 
@@ -32,6 +27,25 @@ func (t *table) write(out io.Writer) error {
 		fmt.Fprintln(tw, strings.Join(r, "\t"))
 	}
 	return tw.Flush()
+}
+
+// printList prints items as an ls does: with --quiet the id of each, with
+// --format each through it, else a table with header and a row per item.
+func printList[T any](out io.Writer, opts listOptions, items []T, id func(T) string, header []string, row func(T) []string) error {
+	switch {
+	case opts.quiet:
+		for _, it := range items {
+			fmt.Fprintln(out, id(it))
+		}
+		return nil
+	case opts.format != "":
+		return printEach(out, opts.format, items)
+	}
+	t := table{header: header}
+	for _, it := range items {
+		t.add(row(it)...)
+	}
+	return t.write(out)
 }
 
 // printEach renders items with a --format value: "json" prints one JSON
@@ -61,20 +75,6 @@ func printEach[T any](out io.Writer, format string, items []T) error {
 	return nil
 }
 
-// printInspect renders inspect output: an indented JSON array by default,
-// as docker inspect does, or a template per object.
-func printInspect[T any](out io.Writer, format string, items []T) error {
-	if format == "" || format == formatJSON {
-		b, err := json.MarshalIndent(items, "", "    ")
-		if err != nil {
-			return fmt.Errorf("encode json: %w", err)
-		}
-		_, err = fmt.Fprintln(out, string(b))
-		return err
-	}
-	return printEach(out, format, items)
-}
-
 func parseTemplate(format string) (*template.Template, error) {
 	tmpl, err := template.New("format").Funcs(template.FuncMap{
 		"json": func(v any) (string, error) {
@@ -89,4 +89,12 @@ func parseTemplate(format string) (*template.Template, error) {
 		return nil, fmt.Errorf("invalid --format template: %w", err)
 	}
 	return tmpl, nil
+}
+
+// shortID is the 12-character ID docker prints in lists.
+func shortID(id string) string {
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
 }

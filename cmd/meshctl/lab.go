@@ -1,18 +1,9 @@
 package main
 
-import (
-	"context"
-	"errors"
-	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"time"
+import "github.com/spf13/cobra"
 
-	"github.com/meshd/meshd/mesh/api"
-	"github.com/meshd/meshd/mesh/lab"
-	"github.com/spf13/cobra"
-)
+// The lab commands build and use a cluster on this machine (package lab);
+// they do not talk to meshd, except lab up to see every node Ready.
 
 func newLabCommand(c *cli) *cobra.Command {
 	cmd := &cobra.Command{Use: "lab", Short: "A whole cluster on this machine, in network namespaces", Args: cobra.NoArgs}
@@ -20,134 +11,9 @@ func newLabCommand(c *cli) *cobra.Command {
 	return cmd
 }
 
-type labUpOptions struct {
-	nodes   int
-	meshd   string
-	lbMode  string
-	flags   []string
-	timeout time.Duration
+// labOptions say which lab: --lab-root and --lab-prefix.
+type labOptions struct {
+	root, prefix string
 }
 
-func newLabUpCommand(c *cli) *cobra.Command {
-	var opts labUpOptions
-	cmd := &cobra.Command{
-		Use: "up", Short: "Start a lab: node1..N at 192.168.33.10.., a client at .1", Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return runLabUp(cmd.Context(), c, opts) },
-	}
-	cmd.Flags().IntVar(&opts.nodes, "nodes", 3, "number of nodes")
-	cmd.Flags().StringVar(&opts.meshd, "meshd", "", "meshd binary (default: next to meshctl, else on the PATH)")
-	cmd.Flags().StringVar(&opts.lbMode, "lb-mode", "auto", "data plane each meshd runs: auto, ipvs or iptables")
-	cmd.Flags().StringArrayVar(&opts.flags, "meshd-flag", nil, "extra flag for every meshd, e.g. --meshd-flag=--drain-delay=5s (repeatable)")
-	cmd.Flags().DurationVar(&opts.timeout, "timeout", 60*time.Second, "how long to wait for every node to be Ready")
-	return cmd
-}
-
-func runLabUp(ctx context.Context, c *cli, opts labUpOptions) error {
-	meshd, err := findMeshd(opts.meshd)
-	if err != nil {
-		return err
-	}
-	ctx, cancel := context.WithTimeout(ctx, opts.timeout)
-	defer cancel()
-	l, err := lab.Up(ctx, lab.Options{
-		Prefix: c.labPrefix, Root: c.labRoot, Nodes: opts.nodes, MeshdPath: meshd,
-		// The lab's "outside world" DNS is the client namespace: no real
-		// resolver is ever asked from inside a lab.
-		ExtraArgs: append([]string{"--lb-mode", opts.lbMode, "--dns-upstream", "192.168.33.1"}, opts.flags...),
-		WaitReady: lab.WaitNodes(200*time.Millisecond, nodeSeesAll(opts.nodes)),
-	})
-	if errors.Is(err, lab.ErrAlreadyUp) {
-		fmt.Fprintf(c.out, "%v: nothing to do\n", err)
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(c.out, "lab up: %d nodes Ready (%s), client at 192.168.33.1\n", l.Size(), nodeNames(l))
-	return nil
-}
-
-// nodeSeesAll is ready when a node's meshd answers and sees n nodes Ready.
-func nodeSeesAll(n int) func(ctx context.Context, node lab.Node) error {
-	return func(ctx context.Context, node lab.Node) error {
-		info, err := api.NewClient(filepath.Join(node.RunDir, "meshd.sock")).Info(ctx)
-		if err != nil {
-			return err
-		}
-		if info.NodesReady != n {
-			return fmt.Errorf("%s sees %d of %d nodes Ready", node.Name, info.NodesReady, n)
-		}
-		return nil
-	}
-}
-
-func nodeNames(l *lab.Lab) string {
-	nodes := l.Nodes()
-	if len(nodes) == 1 {
-		return nodes[0].Name
-	}
-	return nodes[0].Name + ".." + nodes[len(nodes)-1].Name
-}
-
-// findMeshd picks the meshd binary the lab starts.
-func findMeshd(flag string) (string, error) {
-	if flag != "" {
-		return filepath.Abs(flag)
-	}
-	if self, err := os.Executable(); err == nil {
-		p := filepath.Join(filepath.Dir(self), "meshd")
-		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() {
-			return p, nil
-		}
-	}
-	p, err := exec.LookPath("meshd")
-	if err != nil {
-		return "", fmt.Errorf("meshd not found next to meshctl nor on the PATH; give --meshd")
-	}
-	return filepath.Abs(p)
-}
-
-func newLabDownCommand(c *cli) *cobra.Command {
-	return &cobra.Command{
-		Use: "down", Short: "Remove the lab: processes, namespaces, links, mounts", Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			removed, err := lab.Down(cmd.Context(), c.labRoot, c.labPrefix)
-			if err != nil {
-				return err
-			}
-			if !removed {
-				fmt.Fprintln(c.out, "no lab is up: nothing to do")
-				return nil
-			}
-			fmt.Fprintln(c.out, "lab down: everything removed")
-			return nil
-		},
-	}
-}
-
-func newLabExecCommand(c *cli) *cobra.Command {
-	return &cobra.Command{
-		Use:   "exec NODE -- COMMAND [ARG...]",
-		Short: "Run a command on a lab node (its network, with its run dir at /var/run/meshd)",
-		Args:  cobra.MinimumNArgs(2),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			l, err := lab.Load(c.labRoot, c.labPrefix)
-			if err != nil {
-				return err
-			}
-			if _, ok := l.Node(args[0]); !ok {
-				return fmt.Errorf("no node %q in the lab", args[0])
-			}
-			x := l.ExecCmd(args[0], args[1:])
-			x.Stdin, x.Stdout, x.Stderr = os.Stdin, c.out, c.errOut
-			if err := x.Run(); err != nil {
-				var ee *exec.ExitError
-				if errors.As(err, &ee) {
-					return exitCode(ee.ExitCode())
-				}
-				return fmt.Errorf("exec on %s: %w", args[0], err)
-			}
-			return nil
-		},
-	}
-}
+func (c *cli) labOptions() labOptions { return labOptions{root: c.labRoot, prefix: c.labPrefix} }

@@ -4,7 +4,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"os/signal"
 	"syscall"
@@ -13,36 +12,6 @@ import (
 	"github.com/meshd/meshd/mesh/lab"
 	"github.com/spf13/cobra"
 )
-
-// cli holds what every command needs: where to talk and where to write.
-type cli struct {
-	out, errOut io.Writer
-	socket      string // --socket
-	node        string // --node: a lab node
-	labPrefix   string // --lab-prefix
-	labRoot     string // --lab-root
-}
-
-// client returns a client for the meshd chosen by --socket, --node,
-// $MESHD_SOCKET or the default socket, in that order.
-func (c *cli) client() (*api.Client, error) {
-	switch {
-	case c.socket != "":
-		return api.NewClient(c.socket), nil
-	case c.node != "":
-		l, err := lab.Load(c.labRoot, c.labPrefix)
-		if err != nil {
-			return nil, fmt.Errorf("--node %s: %w", c.node, err)
-		}
-		if _, ok := l.Node(c.node); !ok || c.node == "client" {
-			return nil, fmt.Errorf("--node %s: no such node in the lab", c.node)
-		}
-		return api.NewClient(l.Socket(c.node)), nil
-	case os.Getenv("MESHD_SOCKET") != "":
-		return api.NewClient(os.Getenv("MESHD_SOCKET")), nil
-	}
-	return api.NewClient(api.DefaultSocket), nil
-}
 
 func newRootCommand(c *cli) *cobra.Command {
 	root := &cobra.Command{
@@ -64,7 +33,7 @@ func newRootCommand(c *cli) *cobra.Command {
 }
 
 func main() {
-	c := &cli{out: os.Stdout, errOut: os.Stderr}
+	c := &cli{in: os.Stdin, out: os.Stdout, errOut: os.Stderr}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	root := newRootCommand(c)
 	err := root.ExecuteContext(ctx)

@@ -79,12 +79,12 @@ func TestNodeLs(t *testing.T) {
 	fake := &fakeAPI{nodesFunc: func() ([]api.Node, error) { return threeNodes, nil }}
 	tests := []struct {
 		name string
-		opts nodeLsOptions
+		opts listOptions
 	}{
-		{name: "node-ls", opts: nodeLsOptions{}},
-		{name: "node-ls-quiet", opts: nodeLsOptions{quiet: true}},
-		{name: "node-ls-format", opts: nodeLsOptions{format: "{{.Hostname}}: {{.Status}} {{.DataPlane}}"}},
-		{name: "node-ls-json", opts: nodeLsOptions{format: "json"}},
+		{name: "node-ls", opts: listOptions{}},
+		{name: "node-ls-quiet", opts: listOptions{quiet: true}},
+		{name: "node-ls-format", opts: listOptions{format: "{{.Hostname}}: {{.Status}} {{.DataPlane}}"}},
+		{name: "node-ls-json", opts: listOptions{format: "json"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -101,18 +101,18 @@ func TestNodeErrors(t *testing.T) {
 	tests := []struct {
 		name    string
 		fake    *fakeAPI
-		run     func(cl nodeAPI) error
+		run     func(cl *fakeAPI) error
 		wantErr string
 	}{
 		{name: "ls api error", fake: &fakeAPI{nodesFunc: func() ([]api.Node, error) { return nil, errors.New("cannot reach meshd") }},
-			run: func(cl nodeAPI) error { return runNodeLs(context.Background(), cl, &bytes.Buffer{}, nodeLsOptions{}) }, wantErr: "cannot reach meshd"},
+			run: func(cl *fakeAPI) error { return runNodeLs(context.Background(), cl, &bytes.Buffer{}, listOptions{}) }, wantErr: "cannot reach meshd"},
 		{name: "ls bad template", fake: &fakeAPI{},
-			run: func(cl nodeAPI) error {
-				return runNodeLs(context.Background(), cl, &bytes.Buffer{}, nodeLsOptions{format: "{{.Nope"})
+			run: func(cl *fakeAPI) error {
+				return runNodeLs(context.Background(), cl, &bytes.Buffer{}, listOptions{format: "{{.Nope"})
 			}, wantErr: "invalid --format template"},
 		{name: "inspect missing", fake: &fakeAPI{nodeFunc: func(ref string) (api.Node, error) { return api.Node{}, errors.New("node " + ref + " not found") }},
-			run: func(cl nodeAPI) error {
-				return runNodeInspect(context.Background(), cl, &bytes.Buffer{}, "", []string{"node9"})
+			run: func(cl *fakeAPI) error {
+				return runInspect(context.Background(), cl.Node, &bytes.Buffer{}, inspectOptions{refs: []string{"node9"}})
 			}, wantErr: "node node9 not found"},
 	}
 	for _, tt := range tests {
@@ -133,7 +133,7 @@ func TestNodeInspectSelfFormat(t *testing.T) {
 		return threeNodes[0], nil
 	}}
 	var out bytes.Buffer
-	if err := runNodeInspect(context.Background(), fake, &out, "{{.ID}} {{.Addr}}", []string{"self"}); err != nil {
+	if err := runInspect(context.Background(), fake.Node, &out, inspectOptions{format: "{{.ID}} {{.Addr}}", refs: []string{"self"}}); err != nil {
 		t.Fatal(err)
 	}
 	if got, want := out.String(), "vrto8yiuht7u28ey3faajwvr8 192.168.33.10\n"; got != want {

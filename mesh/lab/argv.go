@@ -1,7 +1,6 @@
 package lab
 
 import (
-	"crypto/rand"
 	"fmt"
 	"net/netip"
 	"path/filepath"
@@ -39,8 +38,6 @@ const (
 	meshdRunDir = "/var/run/meshd" // meshd's default run dir; ExecCmd mounts the node's there
 	maxSunPath  = 107              // sockaddr_un.sun_path minus the NUL
 
-	tokenPrefix = "SWMTKN-1-"
-	tokenLen    = 50
 	stopTimeout = 10 * time.Second // SIGTERM grace before SIGKILL, as docker stop
 )
 
@@ -63,25 +60,6 @@ func DaemonArgv(meshd string, i int, runDir, token string, extra []string) []str
 		argv = append(argv, "--join", nodeAddr(1).String())
 	}
 	return append(argv, extra...)
-}
-
-// NewToken returns a fresh join token in Swarm's shape: "SWMTKN-1-" and 50
-// lowercase base-36 characters from crypto/rand.
-func NewToken() string {
-	const alphabet = "0123456789abcdefghijklmnopqrstuvwxyz"
-	out := make([]byte, 0, len(tokenPrefix)+tokenLen)
-	out = append(out, tokenPrefix...)
-	buf := make([]byte, 2*tokenLen)
-	for len(out) < cap(out) {
-		rand.Read(buf) // never fails since Go 1.24
-		for _, c := range buf {
-			// 252 = 7*36: rejecting the rest keeps every character equally likely.
-			if c < 252 && len(out) < cap(out) {
-				out = append(out, alphabet[c%36])
-			}
-		}
-	}
-	return string(out)
 }
 
 func nodeName(i int) string { return nodeBase + strconv.Itoa(i) }

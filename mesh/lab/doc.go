@@ -18,11 +18,17 @@
 //
 // Hermetic. The tutorials' addresses must never reach the machine's own
 // network, so nothing is created in the host network namespace: each veth
-// is created by a netlink socket inside the underlay namespace with its
-// eth0 end placed directly in the node's namespace. No namespace gets a
-// default route and IPv6 is off in all of them. [Lab.CheckHermetic] proves
+// is created by "ip -n <underlay> link add" inside the underlay namespace
+// with its eth0 end placed directly in the node's namespace. No namespace
+// gets a default route and IPv6 is off in all of them. [Lab.CheckHermetic] proves
 // it for a lab, and the tests compare the host's links and routes before and
 // after.
+//
+// iproute2, not netlink. The underlay is built and checked by running "ip
+// -n NS …" (iproute2 is a declared dependency), and namespace files come
+// from internal/nsfile, so meshctl, which imports this package, links no
+// netlink library and builds on any OS. The commands are listed by a pure
+// function, which the unit tests read without root.
 //
 // Daemons in the host mount namespace. meshd bind-mounts the namespaces it
 // makes (ingress_sbox, 1-<netid>, lb_<netid>) under its run dir. Started

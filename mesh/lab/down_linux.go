@@ -7,14 +7,12 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"strconv"
 	"strings"
 	"syscall"
 
-	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
+	"github.com/meshd/meshd/internal/nsfile"
 )
 
 // Down removes the lab under root (empty means [DefaultRoot]) with prefix:
@@ -40,7 +38,7 @@ func Down(ctx context.Context, root, prefix string) (removed bool, err error) {
 	}
 	errs := []error{stopProcs(ctx, f.procs, stopTimeout), unmountUnder(dir)}
 	for _, ns := range f.netns {
-		errs = append(errs, deleteNetns(ns))
+		errs = append(errs, nsfile.Remove(netnsPath(ns)))
 	}
 	errs = append(errs, removeDir(dir))
 	if root == "" || filepath.Clean(root) == DefaultRoot {
@@ -125,7 +123,10 @@ func discover(prefix, dir string, recorded []Node) (found, error) {
 			inodes[k] = true
 		}
 	}
-	for _, host := range []string{"/proc/1/ns/net", "/proc/thread-self/ns/net"} { // not /proc/self: see hostLinks
+	// This thread's namespace, not /proc/self's: /proc/self is the main
+	// thread, which may have been the one a namespace was unshared on (the
+	// runtime then parks it, in that namespace, for good).
+	for _, host := range []string{"/proc/1/ns/net", "/proc/thread-self/ns/net"} {
 		if k, err := nsID(host); err == nil {
 			delete(inodes, k)
 		}
@@ -252,30 +253,15 @@ func removeDir(dir string) error {
 // hostLinks lists links of the caller's network namespace named like the
 // lab's bridge ports (<prefix>node1, <prefix>client).
 func hostLinks(prefix string) ([]string, error) {
-	// This thread's namespace, not /proc/self's: /proc/self is the main
-	// thread, which may have been the one a namespace was unshared on
-	// (the runtime then parks it, in that namespace, for good).
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	ns, err := netns.Get()
-	if err != nil {
-		return nil, fmt.Errorf("open host netns: %w", err)
-	}
-	defer ns.Close()
-	h, err := netlink.NewHandleAt(ns)
-	if err != nil {
-		return nil, fmt.Errorf("netlink in host netns: %w", err)
-	}
-	defer h.Close()
-	links, err := h.LinkList()
+	all, err := links("")
 	if err != nil {
 		return nil, fmt.Errorf("list host links: %w", err)
 	}
 	re := labNetnsRE(prefix)
 	var out []string
-	for _, l := range links {
-		if re.MatchString(l.Attrs().Name) {
-			out = append(out, l.Attrs().Name)
+	for _, l := range all {
+		if re.MatchString(l.Name) {
+			out = append(out, l.Name)
 		}
 	}
 	return out, nil

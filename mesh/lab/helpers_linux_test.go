@@ -7,7 +7,6 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"syscall"
@@ -15,7 +14,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/vishvananda/netlink"
+	"github.com/meshd/meshd/internal/nsfile"
+	"github.com/meshd/meshd/mesh/api"
 )
 
 // TestMain lets the test binary stand in for meshd: Up starts
@@ -56,25 +56,17 @@ func fakeMeshd(args []string) int {
 	return 0
 }
 
-// makeSandbox is "ip netns add" at path, on a thread that then dies.
+// makeSandbox makes a namespace at path, replacing an earlier instance's
+// as meshd sweeps at start.
 func makeSandbox(path string) error {
-	_ = syscall.Unmount(path, syscall.MNT_DETACH) // an earlier instance's, as meshd sweeps at start
+	if err := nsfile.Remove(path); err != nil {
+		return err
+	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	if err := os.WriteFile(path, nil, 0o444); err != nil {
-		return err
-	}
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread() // never unlocked: the thread exits with us
-		if err := syscall.Unshare(syscall.CLONE_NEWNET); err != nil {
-			errc <- err
-			return
-		}
-		errc <- syscall.Mount("/proc/thread-self/ns/net", path, "none", syscall.MS_BIND, "")
-	}()
-	return <-errc
+	_, err := nsfile.Ensure(path)
+	return err
 }
 
 // readyFile is a WaitNodes check: the fake writes <run dir>/ready.
@@ -83,19 +75,9 @@ func readyFile(_ context.Context, n Node) error {
 	return err
 }
 
-func needRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") != "" {
-			t.Fatal("needs root")
-		}
-		t.Skip("needs root")
-	}
-}
-
 // testPrefix is "t" + 4 random characters + "-": never a user's lab.
 func testPrefix() string {
-	return "t" + NewToken()[len(tokenPrefix):][:4] + "-"
+	return "t" + api.NewToken()[len(api.TokenPrefix):][:4] + "-"
 }
 
 // testOptions is a lab of n nodes under a fresh root, run by fakeMeshd.
@@ -180,38 +162,23 @@ func checkLayout(t *testing.T, l *Lab) {
 // [master]", sorted.
 func describeLinks(t *testing.T, ns string) []string {
 	t.Helper()
-	var out []string
-	err := withHandle(ns, func(h *netlink.Handle) error {
-		links, err := h.LinkList()
-		if err != nil {
-			return err
-		}
-		names := map[int]string{}
-		for _, lk := range links {
-			names[lk.Attrs().Index] = lk.Attrs().Name
-		}
-		for _, lk := range links {
-			a := lk.Attrs()
-			s := a.Name + map[bool]string{true: " up", false: " down"}[a.Flags&1 != 0]
-			addrs, err := h.AddrList(lk, netlink.FAMILY_ALL)
-			if err != nil {
-				return err
-			}
-			for _, ad := range addrs {
-				s += " " + ad.IPNet.String()
-			}
-			if a.Name == ifName {
-				s += fmt.Sprintf(" mtu%d", a.MTU)
-			}
-			if a.MasterIndex != 0 {
-				s += " " + names[a.MasterIndex]
-			}
-			out = append(out, s)
-		}
-		return nil
-	})
+	all, err := links(ns)
 	if err != nil {
 		t.Fatalf("list links of %s: %v", ns, err)
+	}
+	var out []string
+	for _, lk := range all {
+		s := lk.Name + map[bool]string{true: " up", false: " down"}[lk.Up()]
+		for _, a := range lk.Addrs {
+			s += fmt.Sprintf(" %s/%d", a.Local, a.PrefixLen)
+		}
+		if lk.Name == ifName {
+			s += fmt.Sprintf(" mtu%d", lk.MTU)
+		}
+		if lk.Master != "" {
+			s += " " + lk.Master
+		}
+		out = append(out, s)
 	}
 	slices.Sort(out)
 	return out

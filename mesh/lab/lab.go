@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+
+	"github.com/meshd/meshd/mesh/api"
 )
 
 var (
@@ -218,7 +220,7 @@ func cloneNodes(ns []Node) []Node {
 
 // newLab lays out the lab opts asks for, without touching the system.
 func newLab(opts Options, dir string) (*Lab, error) {
-	l := &Lab{prefix: opts.Prefix, dir: dir, token: NewToken(), n: opts.Nodes, logger: opts.Logger}
+	l := &Lab{prefix: opts.Prefix, dir: dir, token: api.NewToken(), n: opts.Nodes, logger: opts.Logger}
 	for i := 1; i <= opts.Nodes; i++ {
 		run := filepath.Join(dir, nodeName(i))
 		n := Node{Name: nodeName(i), Netns: opts.Prefix + nodeName(i), Addr: nodeAddr(i),

@@ -11,12 +11,13 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/meshd/meshd/internal/testutil"
 )
 
 // TestLab builds a 3-node lab run by fakeMeshd and walks through what the
 // CLI and the tutorials do with it.
 func TestLab(t *testing.T) {
-	needRoot(t)
+	testutil.RequireRoot(t)
 	before := hostSnapshot(t)
 	opts := testOptions(t, 3)
 	l := upLab(t, opts)
@@ -179,7 +180,7 @@ func mustLoad(t *testing.T, opts Options) *Lab {
 // TestTwoLabs runs two labs side by side with sleep as the daemon, which
 // Down can find only through lab.json or the node's namespace.
 func TestTwoLabs(t *testing.T) {
-	needRoot(t)
+	testutil.RequireRoot(t)
 	var labs []*Lab
 	for range 2 {
 		opts := testOptions(t, 2)
@@ -211,7 +212,7 @@ func TestTwoLabs(t *testing.T) {
 // TestUpFailsReady checks that Up whose WaitReady fails leaves nothing and
 // says which node failed and where its log is.
 func TestUpFailsReady(t *testing.T) {
-	needRoot(t)
+	testutil.RequireRoot(t)
 	opts := testOptions(t, 3)
 	opts.ExtraArgs = []string{"--fail", "node2"}
 	dir, err := labDir(opts.Root, opts.Prefix)
@@ -235,7 +236,7 @@ func TestUpFailsReady(t *testing.T) {
 // TestDownWithoutState checks that Down finds everything by name when
 // lab.json is lost, including the namespaces the daemons mounted.
 func TestDownWithoutState(t *testing.T) {
-	needRoot(t)
+	testutil.RequireRoot(t)
 	opts := testOptions(t, 2)
 	l := upLab(t, opts)
 	ps := pids(l)

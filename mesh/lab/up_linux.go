@@ -10,6 +10,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/meshd/meshd/internal/nsfile"
 )
 
 // Up builds the lab opts describes and starts a daemon per node; see the
@@ -98,7 +100,7 @@ func (l *Lab) build(ctx context.Context) error {
 	if err := os.MkdirAll(l.dir, 0o755); err != nil {
 		return fmt.Errorf("mkdir %s: %w", l.dir, err)
 	}
-	if err := ensureNetnsDir(); err != nil {
+	if err := nsfile.PrepareDir(netnsDir); err != nil {
 		return err
 	}
 	if err := l.save(); err != nil {
@@ -108,7 +110,7 @@ func (l *Lab) build(ctx context.Context) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if err := createNetns(ns); err != nil {
+		if err := addNetns(ns); err != nil {
 			return err
 		}
 	}

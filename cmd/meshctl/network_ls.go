@@ -1,0 +1,36 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/meshd/meshd/mesh/api"
+	"github.com/spf13/cobra"
+)
+
+func newNetworkLsCommand(c *cli) *cobra.Command {
+	var opts listOptions
+	cmd := &cobra.Command{
+		Use: "ls", Aliases: []string{"list"}, Short: "List networks", Args: cobra.NoArgs,
+		RunE: c.withAPI(func(ctx context.Context, cl *api.Client, _ []string) error {
+			return runNetworkLs(ctx, cl, c.out, opts)
+		}),
+	}
+	addListFlags(cmd, &opts)
+	return cmd
+}
+
+// runNetworkLs prints the networks as docker network ls does, with the
+// subnet and VNI.
+func runNetworkLs(ctx context.Context, cl networkAPI, out io.Writer, opts listOptions) error {
+	nets, err := listByName(ctx, cl.Networks, opts.filter, func(n api.Network) string { return n.Name })
+	if err != nil {
+		return err
+	}
+	return printList(out, opts, nets, func(n api.Network) string { return shortID(n.ID) },
+		[]string{"NETWORK ID", "NAME", "DRIVER", "SCOPE", "SUBNET", "VNI"},
+		func(n api.Network) []string {
+			return []string{shortID(n.ID), n.Name, n.Driver, n.Scope, n.Subnet, fmt.Sprint(n.VNI)}
+		})
+}

@@ -1,0 +1,133 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/meshd/meshd/mesh/api"
+	"github.com/spf13/cobra"
+)
+
+type serviceCreateOptions struct {
+	name         string
+	replicas     int
+	networks     []string
+	aliases      []string
+	endpointMode string
+	publish      []string
+	wait         waitOptions
+	// req is what the flags and arguments ask for, built before meshd is
+	// reached (see serviceRequest).
+	req api.ServiceCreate
+}
+
+func newServiceCreateCommand(c *cli) *cobra.Command {
+	var opts serviceCreateOptions
+	cmd := &cobra.Command{
+		Use:   "create [OPTIONS] IMAGE [-- ARG...] | create [OPTIONS] -- COMMAND [ARG...]",
+		Short: "Create a service from a built-in image or a host command",
+		PreRunE: func(cmd *cobra.Command, args []string) (err error) {
+			opts.req, err = serviceRequest(opts, cmd.Flags().Changed("replicas"), args, cmd.ArgsLenAtDash())
+			return err
+		},
+		RunE: c.withAPI(func(ctx context.Context, cl *api.Client, _ []string) error {
+			return runServiceCreate(ctx, cl, c.out, opts)
+		}),
+	}
+	f := cmd.Flags()
+	f.StringVar(&opts.name, "name", "", "service name")
+	f.IntVar(&opts.replicas, "replicas", 1, "number of tasks")
+	f.StringArrayVar(&opts.networks, "network", nil, "network to attach: NAME or name=NAME,alias=ALIAS (repeatable, in order)")
+	f.StringArrayVar(&opts.aliases, "network-alias", nil, "alias of the service on every network it attaches")
+	f.StringVar(&opts.endpointMode, "endpoint-mode", "vip", "vip or dnsrr")
+	f.StringArrayVarP(&opts.publish, "publish", "p", nil, "publish a port: 8888:80[/udp] or mode=host,published=8080,target=80")
+	addWaitFlags(cmd, &opts.wait, "do not wait for the tasks to run", "how long to wait for the service to converge")
+	return cmd
+}
+
+// serviceRequest turns flags and arguments into a create request: what
+// stands before "--" is the image, what follows is its arguments (or the
+// host command when no image is given).
+func serviceRequest(opts serviceCreateOptions, replicasSet bool, args []string, dash int) (api.ServiceCreate, error) {
+	req := api.ServiceCreate{Name: opts.name, EndpointMode: opts.endpointMode}
+	if replicasSet {
+		r := opts.replicas
+		req.Replicas = &r
+	}
+	before, after := args, []string(nil)
+	if dash >= 0 {
+		before, after = args[:dash], args[dash:]
+	}
+	switch len(before) {
+	case 0:
+		if len(after) == 0 {
+			return req, fmt.Errorf("service create needs an image or a command after --")
+		}
+	case 1:
+		req.Image = before[0]
+	default:
+		return req, fmt.Errorf("unexpected arguments %q: put the command or image arguments after --", strings.Join(before[1:], " "))
+	}
+	req.Args = after
+	if req.Name == "" {
+		return req, fmt.Errorf("service create needs --name")
+	}
+	for _, n := range opts.networks {
+		att, err := parseNetworkFlag(n)
+		if err != nil {
+			return req, err
+		}
+		att.Aliases = append(att.Aliases, opts.aliases...)
+		req.Networks = append(req.Networks, att)
+	}
+	for _, p := range opts.publish {
+		pc, err := parsePublish(p)
+		if err != nil {
+			return req, err
+		}
+		req.Ports = append(req.Ports, pc)
+	}
+	if len(opts.aliases) > 0 && len(opts.networks) == 0 {
+		return req, fmt.Errorf("--network-alias needs a --network")
+	}
+	return req, nil
+}
+
+// parseNetworkFlag reads "ovnet" or "name=ovnet,alias=web,alias=www".
+func parseNetworkFlag(s string) (api.NetworkAttachment, error) {
+	if !strings.Contains(s, "=") {
+		return api.NetworkAttachment{Target: s}, nil
+	}
+	var att api.NetworkAttachment
+	for _, kv := range strings.Split(s, ",") {
+		k, v, _ := strings.Cut(kv, "=")
+		switch k {
+		case "name", "target":
+			att.Target = v
+		case "alias":
+			att.Aliases = append(att.Aliases, v)
+		default:
+			return att, fmt.Errorf("invalid --network %q: unknown key %q (want name=, alias=)", s, k)
+		}
+	}
+	if att.Target == "" {
+		return att, fmt.Errorf("invalid --network %q: no name=", s)
+	}
+	return att, nil
+}
+
+// runServiceCreate sends opts.req, prints the new service's ID and,
+// unless detached, waits for it to converge.
+func runServiceCreate(ctx context.Context, cl serviceAPI, out io.Writer, opts serviceCreateOptions) error {
+	svc, err := cl.CreateService(ctx, opts.req)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(out, svc.ID)
+	if opts.wait.detach {
+		return nil
+	}
+	return waitConverged(ctx, cl, out, svc.ID, opts.wait.timeout)
+}

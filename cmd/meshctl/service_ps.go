@@ -1,0 +1,89 @@
+package main
+
+import (
+	"context"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/meshd/meshd/mesh/api"
+	"github.com/spf13/cobra"
+)
+
+type servicePsOptions struct {
+	service string
+	list    listOptions
+	// now is the clock CURRENT STATE ages are measured with; nil is
+	// time.Now.
+	now func() time.Time
+}
+
+func newServicePsCommand(c *cli) *cobra.Command {
+	var opts servicePsOptions
+	cmd := &cobra.Command{
+		Use: "ps SERVICE", Short: "List a service's tasks", Args: cobra.ExactArgs(1),
+		RunE: c.withAPI(func(ctx context.Context, cl *api.Client, args []string) error {
+			opts.service = args[0]
+			return runServicePs(ctx, cl, c.out, opts)
+		}),
+	}
+	addFormatFlags(cmd, &opts.list, "only IDs")
+	return cmd
+}
+
+// runServicePs prints a service's tasks as docker service ps does.
+func runServicePs(ctx context.Context, cl serviceAPI, out io.Writer, opts servicePsOptions) error {
+	tasks, err := cl.Tasks(ctx, opts.service, "")
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	if opts.now != nil {
+		now = opts.now()
+	}
+	return printList(out, opts.list, tasks, func(t api.Task) string { return shortID(t.ID) },
+		[]string{"ID", "NAME", "IMAGE", "NODE", "DESIRED STATE", "CURRENT STATE", "ERROR", "PORTS"},
+		func(t api.Task) []string {
+			return []string{shortID(t.ID), t.Name(), imageOf(t.Image, t.Args), t.NodeName, title(t.DesiredState),
+				currentState(t.Status, now), oneLine(t.Status.Err), ""}
+		})
+}
+
+func title(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}
+
+// currentState is "Running 42 seconds ago".
+func currentState(s api.TaskStatus, now time.Time) string {
+	if s.Timestamp.IsZero() {
+		return title(s.State)
+	}
+	return title(s.State) + " " + ago(now.Sub(s.Timestamp))
+}
+
+func ago(d time.Duration) string {
+	switch {
+	case d < 2*time.Second:
+		return "less than a second ago"
+	case d < 2*time.Minute:
+		return strconv.Itoa(int(d.Seconds())) + " seconds ago"
+	case d < 2*time.Hour:
+		return strconv.Itoa(int(d.Minutes())) + " minutes ago"
+	}
+	return strconv.Itoa(int(d.Hours())) + " hours ago"
+}
+
+// oneLine is the ERROR column: the first line, at most 60 characters.
+func oneLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = s[:i]
+	}
+	if len(s) > 60 {
+		s = s[:57] + "..."
+	}
+	return s
+}
