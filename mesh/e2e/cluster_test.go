@@ -4,12 +4,14 @@ import (
 	"os"
 
 	"fmt"
-	"github.com/meshd/meshd/lb"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/meshd/meshd/internal/testutil"
+	"github.com/meshd/meshd/lb"
 )
 
 const nodeFormat = "{{.Hostname}} {{.Status}} {{.ManagerStatus}}"
@@ -138,7 +140,7 @@ func TestClusterLifecycle(t *testing.T) {
 }
 
 func TestBadInput(t *testing.T) {
-	needRoot(t)
+	testutil.RequireRoot(t)
 	tests := []struct {
 		name string
 		bin  string
@@ -180,7 +182,7 @@ func expectedPlane(mode string) string {
 }
 
 func TestAutoPicksTheDataPlane(t *testing.T) {
-	needRoot(t)
+	testutil.RequireRoot(t)
 	l := &testLab{tb: t, prefix: randomPrefix(), root: t.TempDir()}
 	t.Cleanup(l.down)
 	if out, err := l.ctl("lab", "up", "--nodes", "1", "--lb-mode", "auto"); err != nil {

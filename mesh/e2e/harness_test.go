@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -37,7 +38,8 @@ func setup(m *testing.M) (int, error) {
 		binDir = dir
 		return m.Run(), nil
 	}
-	if os.Geteuid() != 0 {
+	flag.Parse() // for testing.Short
+	if os.Geteuid() != 0 || testing.Short() {
 		return m.Run(), nil // each test skips or fails on its own
 	}
 	dir, err := os.MkdirTemp("", "meshd-e2e-bin")
@@ -56,13 +58,6 @@ func setup(m *testing.M) (int, error) {
 	}
 	binDir = dir
 	return m.Run(), nil
-}
-
-// needRoot is testutil.RequireRoot under the name this package's tests
-// call.
-func needRoot(t *testing.T) {
-	t.Helper()
-	testutil.RequireRoot(t)
 }
 
 // testLab is one lab made for one test, with its own prefix.
@@ -105,7 +100,7 @@ func randomPrefix() string {
 // failing the test if anything of it is left behind.
 func newLab(t *testing.T, n int) *testLab {
 	t.Helper()
-	needRoot(t)
+	testutil.RequireRoot(t)
 	l := &testLab{tb: t, prefix: randomPrefix(), root: t.TempDir()}
 	t.Cleanup(l.down)
 	if out, err := l.ctl("lab", "up", "--nodes", fmt.Sprint(n), "--lb-mode", lbMode()); err != nil {

@@ -4,13 +4,15 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/meshd/meshd/internal/testutil"
 )
 
 // TestIPVSTimeouts checks that --ipvs-timeouts reaches every sandbox, so
 // the 900 s idle cut Swarm users hit can be lifted. It needs the IPVS
 // plane: the VM suite (make test-vm) runs it with MESHD_E2E_LB_MODE=ipvs.
 func TestIPVSTimeouts(t *testing.T) {
-	needRoot(t)
+	testutil.RequireRoot(t)
 	if lbMode() != "ipvs" {
 		t.Skip("IPVS timeouts need the IPVS data plane; the VM suite runs this test")
 	}

@@ -113,7 +113,7 @@ func TestBadRequestsChangeNothing(t *testing.T) {
 		{"malformed subnet", func() error {
 			_, err := d.CreateNetwork(d.ctx, api.NetworkCreate{Name: "x", Subnet: "10.20.0.0/33"})
 			return err
-		}, "x"},
+		}, `subnet "10.20.0.0/33" is not a CIDR`},
 		{"gateway outside", func() error {
 			_, err := d.CreateNetwork(d.ctx, api.NetworkCreate{Name: "x", Subnet: "10.20.0.0/24", Gateway: "10.21.0.1"})
 			return err
