@@ -10,9 +10,10 @@ import (
 	"strings"
 )
 
-// TracePacket, the packet tracer, follows the first packet of a new connection through
-// the namespaces of one node, reading the rules the syncers left in each
-// namespace's FakeRules. It understands only the rule shapes the renderers
+// TracePacket, the packet tracer, follows the first packet of a new
+// connection through the namespaces of one node, reading the rules the
+// syncers left in each namespace's FakeRules (the agent's tests use it to
+// follow a packet from the client to a task). It understands only the rule shapes the renderers
 // emit (as iptables-save spells them) and fails the test on any other. A
 // fwmark lookup in a FakeIPVS and a rotation chain both fan out to every
 // backend, so one trace shows every place a connection can end.
