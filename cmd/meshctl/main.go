@@ -1,4 +1,3 @@
-// Command meshctl drives meshd the way docker drives Swarm.
 package main
 
 import (

@@ -1,0 +1,298 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/meshd/meshd/mesh/api"
+)
+
+// The commands whose output is short or depends on what they sent: the
+// expectations stay inline.
+
+// failed checks err against wantErr, a substring ("" = no error wanted),
+// and reports whether the call failed, which ends a table case.
+func failed(t *testing.T, err error, wantErr string) bool {
+	t.Helper()
+	switch {
+	case wantErr == "" && err != nil:
+		t.Fatalf("got error %v, want none", err)
+	case wantErr != "" && (err == nil || !strings.Contains(err.Error(), wantErr)):
+		t.Fatalf("got error %v, want one containing %q", err, wantErr)
+	}
+	return err != nil
+}
+
+func TestServiceRequest(t *testing.T) {
+	two := 2
+	tests := []struct {
+		name        string
+		opts        serviceCreateOptions
+		replicasSet bool
+		args        []string
+		dash        int
+		want        api.ServiceCreate
+		wantErr     string
+	}{
+		{name: "image", opts: serviceCreateOptions{name: "www", endpointMode: "vip"}, args: []string{"whoami"}, dash: -1,
+			want: api.ServiceCreate{Name: "www", Image: "whoami", EndpointMode: "vip"}},
+		{name: "image with arguments and replicas", opts: serviceCreateOptions{name: "web", replicas: 2, endpointMode: "vip"}, replicasSet: true,
+			args: []string{"nginx:1.25", "-g", "daemon off;"}, dash: 1,
+			want: api.ServiceCreate{Name: "web", Image: "nginx:1.25", Args: []string{"-g", "daemon off;"}, Replicas: &two, EndpointMode: "vip"}},
+		{name: "host command", opts: serviceCreateOptions{name: "dns", endpointMode: "dnsrr"}, args: []string{"dnsmasq", "-k"}, dash: 0,
+			want: api.ServiceCreate{Name: "dns", Args: []string{"dnsmasq", "-k"}, EndpointMode: "dnsrr"}},
+		{name: "networks, aliases and ports", opts: serviceCreateOptions{name: "www",
+			networks: []string{"ovnet", "name=backend,alias=api"}, aliases: []string{"web"}, publish: []string{"8888:80", "5353:53/udp"}},
+			args: []string{"whoami"}, dash: -1,
+			want: api.ServiceCreate{Name: "www", Image: "whoami",
+				Networks: []api.NetworkAttachment{{Target: "ovnet", Aliases: []string{"web"}}, {Target: "backend", Aliases: []string{"api", "web"}}},
+				Ports: []api.PortConfig{{Protocol: "tcp", TargetPort: 80, PublishedPort: 8888, PublishMode: "ingress"},
+					{Protocol: "udp", TargetPort: 53, PublishedPort: 5353, PublishMode: "ingress"}}}},
+		{name: "nothing to run", opts: serviceCreateOptions{name: "x"}, dash: -1, wantErr: "service create needs an image or a command after --"},
+		{name: "two images", opts: serviceCreateOptions{name: "x"}, args: []string{"whoami", "extra", "more"}, dash: -1,
+			wantErr: `unexpected arguments "extra more": put the command or image arguments after --`},
+		{name: "no name", args: []string{"whoami"}, dash: -1, wantErr: "service create needs --name"},
+		{name: "bad network", opts: serviceCreateOptions{name: "x", networks: []string{"name=ovnet,color=red"}}, args: []string{"whoami"}, dash: -1,
+			wantErr: `invalid --network "name=ovnet,color=red": unknown key "color" (want name=, alias=)`},
+		{name: "network without name", opts: serviceCreateOptions{name: "x", networks: []string{"alias=a"}}, args: []string{"whoami"}, dash: -1,
+			wantErr: `invalid --network "alias=a": no name=`},
+		{name: "bad port", opts: serviceCreateOptions{name: "x", publish: []string{"8888:80/sctp"}}, args: []string{"whoami"}, dash: -1,
+			wantErr: "unknown protocol"},
+		{name: "alias without network", opts: serviceCreateOptions{name: "x", aliases: []string{"a"}}, args: []string{"whoami"}, dash: -1,
+			wantErr: "--network-alias needs a --network"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := serviceRequest(tt.opts, tt.replicasSet, tt.args, tt.dash)
+			if failed(t, err, tt.wantErr) {
+				return
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("request mismatch (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestServiceCreateWaits(t *testing.T) {
+	fake := newFakeAPI()
+	var sent api.ServiceCreate
+	fake.createServiceFunc = func(req api.ServiceCreate) (api.Service, error) {
+		sent = req
+		return api.Service{ID: "newsvc0000000000000000000", Name: req.Name}, nil
+	}
+	fake.serviceFunc = func(string) (api.Service, error) {
+		return api.Service{ID: "newsvc0000000000000000000", Name: "www", Replicas: 2, Running: 2}, nil
+	}
+	fake.tasksFunc = func(service, node string) ([]api.Task, error) {
+		if service != "newsvc0000000000000000000" || node != "" {
+			t.Errorf("Tasks(%q, %q), want the new service's on every node", service, node)
+		}
+		return []api.Task{{Slot: 1, Status: api.TaskStatus{State: "running"}}, {Slot: 2, Status: api.TaskStatus{State: "running"}}}, nil
+	}
+	req := api.ServiceCreate{Name: "www", Image: "whoami"}
+	var out bytes.Buffer
+	err := runServiceCreate(context.Background(), fake, &out, serviceCreateOptions{req: req, wait: waitOptions{timeout: time.Second}})
+	if err != nil {
+		t.Fatalf("got error %v, want none", err)
+	}
+	if diff := cmp.Diff(req, sent); diff != "" {
+		t.Errorf("sent request mismatch (-want +got):\n%s", diff)
+	}
+	want := "newsvc0000000000000000000\noverall progress: 2 out of 2 tasks\n1/2: running\n2/2: running\nverify: Service converged\n"
+	if got := out.String(); got != want {
+		t.Errorf("got output %q, want %q", got, want)
+	}
+}
+
+func TestServiceScale(t *testing.T) {
+	fake := newFakeAPI()
+	var scaled []string
+	fake.scaleServiceFunc = func(ref string, n int) (api.Service, error) {
+		scaled = append(scaled, ref+"="+strconv.Itoa(n))
+		return lookup(testServices, "service", ref, func(s api.Service) (string, string) { return s.ID, s.Name })
+	}
+	var out bytes.Buffer
+	err := runServiceScale(context.Background(), fake, &out, serviceScaleOptions{scales: []string{"www=3", "idle=0"}, wait: waitOptions{detach: true}})
+	if err != nil {
+		t.Fatalf("got error %v, want none", err)
+	}
+	if diff := cmp.Diff([]string{"www=3", "idle=0"}, scaled); diff != "" {
+		t.Errorf("scale calls mismatch (-want +got):\n%s", diff)
+	}
+	if got, want := out.String(), "www scaled to 3\nidle scaled to 0\n"; got != want {
+		t.Errorf("got output %q, want %q", got, want)
+	}
+	// Waiting: www has 1 of 2 tasks running and one failed, so it times
+	// out naming the failure, after saying what it scaled.
+	out.Reset()
+	err = runServiceScale(context.Background(), fake, &out, serviceScaleOptions{scales: []string{"www=2"}})
+	want := "service www did not converge in 0s: 1 out of 2 tasks running (www.2: start task: exec whoami: the network ovnet has no address left for this task, try a larger subnet\nsecond line)"
+	if err == nil || err.Error() != want {
+		t.Errorf("got error %v, want %q", err, want)
+	}
+	if got, want := out.String(), "www scaled to 2\n"; got != want {
+		t.Errorf("got output %q, want %q", got, want)
+	}
+}
+
+func TestRm(t *testing.T) {
+	var removed []string
+	rm := func(_ context.Context, ref string) error {
+		if ref == "ingress" {
+			return errors.New("network ingress is in use by service www")
+		}
+		removed = append(removed, ref)
+		return nil
+	}
+	var out bytes.Buffer
+	err := runRm(context.Background(), rm, &out, []string{"ovnet", "ingress", "backend"})
+	if want := "network ingress is in use by service www"; err == nil || err.Error() != want {
+		t.Errorf("got error %v, want %q", err, want)
+	}
+	if got, want := out.String(), "ovnet\nbackend\n"; got != want {
+		t.Errorf("got output %q, want %q", got, want)
+	}
+	if diff := cmp.Diff([]string{"ovnet", "backend"}, removed); diff != "" {
+		t.Errorf("removed mismatch (-want +got):\n%s", diff)
+	}
+}
+
+func TestNodeRmForce(t *testing.T) {
+	fake := newFakeAPI()
+	var got []string
+	fake.removeNodeFunc = func(ref string, force bool) error {
+		if !force {
+			t.Errorf("RemoveNode(%q) without force, want force", ref)
+		}
+		got = append(got, ref)
+		return nil
+	}
+	var out bytes.Buffer
+	if err := runNodeRm(context.Background(), fake, &out, nodeRmOptions{refs: []string{"node2", "node3"}, force: true}); err != nil {
+		t.Fatalf("got error %v, want none", err)
+	}
+	if out.String() != "node2\nnode3\n" || len(got) != 2 {
+		t.Errorf("got output %q after removing %q, want both nodes", out.String(), got)
+	}
+}
+
+func TestNodeUpdate(t *testing.T) {
+	fake := newFakeAPI()
+	fake.updateNodeFunc = func(ref string, u api.NodeUpdate) (api.Node, error) {
+		if ref != "w1iw" || u.Availability != "drain" {
+			t.Errorf("UpdateNode(%q, %+v), want w1iw to drain", ref, u)
+		}
+		n := threeNodes[2]
+		n.Availability = "Drain"
+		return n, nil
+	}
+	var out bytes.Buffer
+	if err := runNodeUpdate(context.Background(), fake, &out, nodeUpdateOptions{ref: "w1iw", availability: "drain"}); err != nil {
+		t.Fatalf("got error %v, want none", err)
+	}
+	if got, want := out.String(), "node3\n"; got != want {
+		t.Errorf("got output %q, want %q", got, want)
+	}
+}
+
+func TestNetworkCreate(t *testing.T) {
+	fake := newFakeAPI()
+	var sent api.NetworkCreate
+	fake.createNetworkFunc = func(req api.NetworkCreate) (api.Network, error) {
+		sent = req
+		return api.Network{ID: "newnet0000000000000000000"}, nil
+	}
+	opts := networkCreateOptions{name: "backend", driver: "overlay", subnet: "10.0.2.0/24", ipRange: "10.0.2.128/25",
+		aux: []string{"router=10.0.2.254", "dns=10.0.2.253"}, internal: true, attachable: true}
+	var out bytes.Buffer
+	if err := runNetworkCreate(context.Background(), fake, &out, opts); err != nil {
+		t.Fatalf("got error %v, want none", err)
+	}
+	want := api.NetworkCreate{Name: "backend", Driver: "overlay", Subnet: "10.0.2.0/24", IPRange: "10.0.2.128/25",
+		AuxAddresses: map[string]string{"router": "10.0.2.254", "dns": "10.0.2.253"}, Internal: true, Attachable: true}
+	if diff := cmp.Diff(want, sent); diff != "" {
+		t.Errorf("sent request mismatch (-want +got):\n%s", diff)
+	}
+	if got, want := out.String(), "newnet0000000000000000000\n"; got != want {
+		t.Errorf("got output %q, want %q", got, want)
+	}
+}
+
+func TestJoinToken(t *testing.T) {
+	const tok = "SWMTKN-1-0123456789abcdefghijklmnopqrstuvwxyz0123456789abcd"
+	tests := []struct {
+		name    string
+		manager string
+		quiet   bool
+		want    string
+	}{
+		{name: "quiet", manager: "192.168.33.10:2377", quiet: true, want: tok + "\n"},
+		{name: "other port kept", manager: "192.168.33.10:4000",
+			want: "To add a worker to this cluster, run the following command on it:\n\n" +
+				"    meshd --advertise-addr <ITS-ADDRESS> --join 192.168.33.10:4000 --token " + tok + "\n\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fake := &fakeAPI{joinTokenFunc: func() (api.JoinToken, error) { return api.JoinToken{Token: tok, ManagerAddr: tt.manager}, nil }}
+			var out bytes.Buffer
+			if err := runJoinToken(context.Background(), fake, &out, joinTokenOptions{quiet: tt.quiet}); err != nil {
+				t.Fatalf("got error %v, want none", err)
+			}
+			if got := out.String(); got != tt.want {
+				t.Errorf("got output %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestExec(t *testing.T) {
+	tests := []struct {
+		name string
+		run  func(ctx context.Context, fake *fakeAPI, m *fakeMachine) error
+		lab  []string
+		want []string
+	}{
+		{name: "task on this node", run: func(ctx context.Context, fake *fakeAPI, m *fakeMachine) error {
+			return runExec(ctx, fake, m, execOptions{task: "www.1", argv: []string{"dig", "+short", "tasks.www"}})
+		}, want: []string{"nsenter", "-t", "4242", "-n", "-u", "-m", "--", "dig", "+short", "tasks.www"}},
+		{name: "task on another node of the lab", lab: []string{"node1", "node2"}, run: func(ctx context.Context, fake *fakeAPI, m *fakeMachine) error {
+			fake.taskFunc = func(string) (api.Task, error) {
+				tk := testTasks[1]
+				tk.Status = api.TaskStatus{State: "running", PID: 77}
+				return tk, nil
+			}
+			return runExec(ctx, fake, m, execOptions{task: "www.2", argv: []string{"sh"}})
+		}, want: []string{"nsenter", "-t", "77", "-n", "-u", "-m", "--", "sh"}},
+		{name: "ns exec", run: func(ctx context.Context, fake *fakeAPI, m *fakeMachine) error {
+			return runNsExec(ctx, fake, m, nsExecOptions{name: "ingress_sbox", argv: []string{"iptables", "-t", "mangle", "-nvL"}})
+		}, want: []string{"nsenter", "--net=/var/run/meshd/netns/ingress_sbox", "--", "iptables", "-t", "mangle", "-nvL"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := &fakeMachine{labNodes: tt.lab}
+			if err := tt.run(context.Background(), newFakeAPI(), m); err != nil {
+				t.Fatalf("got error %v, want none", err)
+			}
+			if diff := cmp.Diff([][]string{tt.want}, m.ran); diff != "" {
+				t.Errorf("ran mismatch (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestVersion(t *testing.T) {
+	var out bytes.Buffer
+	if err := runVersion(&out); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := out.String(), "meshctl "+api.Version+"\n"; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}

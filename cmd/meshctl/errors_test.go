@@ -1,0 +1,166 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+
+	"github.com/meshd/meshd/mesh/api"
+)
+
+var errDown = errors.New("cannot reach meshd at /var/run/meshd/meshd.sock: is it running? (dial unix /var/run/meshd/meshd.sock: connect: no such file or directory)")
+
+// TestErrors checks that every failure is one line, as meshctl prints it
+// after "meshctl: ", and that nothing was written before it.
+func TestErrors(t *testing.T) {
+	// broken is the fixtures with every call failing as when meshd is down.
+	broken := &fakeAPI{
+		infoFunc:          func() (api.Info, error) { return api.Info{}, errDown },
+		nodesFunc:         func() ([]api.Node, error) { return nil, errDown },
+		updateNodeFunc:    func(string, api.NodeUpdate) (api.Node, error) { return api.Node{}, errDown },
+		networksFunc:      func() ([]api.Network, error) { return nil, errDown },
+		createNetworkFunc: func(api.NetworkCreate) (api.Network, error) { return api.Network{}, errDown },
+		servicesFunc:      func() ([]api.Service, error) { return nil, errDown },
+		createServiceFunc: func(api.ServiceCreate) (api.Service, error) { return api.Service{}, errDown },
+		scaleServiceFunc:  func(string, int) (api.Service, error) { return api.Service{}, errDown },
+		tasksFunc:         func(string, string) ([]api.Task, error) { return nil, errDown },
+		taskFunc:          func(string) (api.Task, error) { return api.Task{}, errDown },
+		namespacesFunc:    func() ([]api.Namespace, error) { return nil, errDown },
+		lbTablesFunc:      func() ([]api.LBTable, error) { return nil, errDown },
+		joinTokenFunc:     func() (api.JoinToken, error) { return api.JoinToken{}, errDown },
+	}
+	// untouchable fails the test if meshd is asked anything.
+	untouchable := &fakeAPI{
+		networksFunc: func() ([]api.Network, error) { t.Error("Networks called"); return nil, nil },
+		createNetworkFunc: func(api.NetworkCreate) (api.Network, error) {
+			t.Error("CreateNetwork called")
+			return api.Network{}, nil
+		},
+		servicesFunc:     func() ([]api.Service, error) { t.Error("Services called"); return nil, nil },
+		scaleServiceFunc: func(string, int) (api.Service, error) { t.Error("ScaleService called"); return api.Service{}, nil },
+		updateNodeFunc:   func(string, api.NodeUpdate) (api.Node, error) { t.Error("UpdateNode called"); return api.Node{}, nil },
+	}
+	fake := newFakeAPI()
+	halfTasks := newFakeAPI()
+	halfTasks.tasksFunc = broken.tasksFunc
+	m := &fakeMachine{}
+	type run = func(ctx context.Context, out io.Writer) error
+	tests := []struct {
+		name    string
+		run     run
+		wantErr string
+	}{
+		{"node ls: meshd down", func(ctx context.Context, out io.Writer) error { return runNodeLs(ctx, broken, out, listOptions{}) }, "cannot reach meshd"},
+		{"node ls: bad template", func(ctx context.Context, out io.Writer) error {
+			return runNodeLs(ctx, fake, out, listOptions{format: "{{.Nope"})
+		}, "invalid --format template: template: format:1: unclosed action"},
+		{"node ls: unknown field", func(ctx context.Context, out io.Writer) error {
+			return runNodeLs(ctx, fake, out, listOptions{format: "{{.Nope}}"})
+		}, "template: template: format:1:2: executing"},
+		{"node inspect: second missing", func(ctx context.Context, out io.Writer) error {
+			return runInspect(ctx, fake.Node, out, inspectOptions{refs: []string{"node1", "node9"}})
+		}, "node node9 not found"},
+		{"node update: nothing to update", func(ctx context.Context, out io.Writer) error {
+			return runNodeUpdate(ctx, untouchable, out, nodeUpdateOptions{ref: "node2"})
+		}, "nothing to update: give --availability active, pause or drain"},
+		{"node update: meshd down", func(ctx context.Context, out io.Writer) error {
+			return runNodeUpdate(ctx, broken, out, nodeUpdateOptions{ref: "node2", availability: "drain"})
+		}, "cannot reach meshd"},
+		{"node rm: all fail", func(ctx context.Context, out io.Writer) error {
+			return runRm(ctx, func(_ context.Context, ref string) error { return errors.New("node " + ref + " is not down") }, out, []string{"node1", "node3"})
+		}, "node node1 is not down; node node3 is not down"},
+		{"network ls: other filter key", func(ctx context.Context, out io.Writer) error {
+			return runNetworkLs(ctx, untouchable, out, listOptions{filter: []string{"driver=overlay"}})
+		}, `invalid filter "driver=overlay": meshctl filters by name=VALUE`},
+		{"network ls: filter without =", func(ctx context.Context, out io.Writer) error {
+			return runNetworkLs(ctx, untouchable, out, listOptions{filter: []string{"ovnet"}})
+		}, `invalid filter "ovnet"`},
+		{"network ls: meshd down", func(ctx context.Context, out io.Writer) error { return runNetworkLs(ctx, broken, out, listOptions{}) }, "cannot reach meshd"},
+		{"network create: bad aux address", func(ctx context.Context, out io.Writer) error {
+			return runNetworkCreate(ctx, untouchable, out, networkCreateOptions{name: "x", aux: []string{"router=10.0.9.1", "=10.0.9.2"}})
+		}, `invalid --aux-address "=10.0.9.2": want name=ip`},
+		{"network create: meshd down", func(ctx context.Context, out io.Writer) error {
+			return runNetworkCreate(ctx, broken, out, networkCreateOptions{name: "x"})
+		}, "cannot reach meshd"},
+		{"network inspect: missing", func(ctx context.Context, out io.Writer) error {
+			return runInspect(ctx, fake.Network, out, inspectOptions{refs: []string{"nope"}})
+		}, "network nope not found"},
+		{"service ls: other filter key", func(ctx context.Context, out io.Writer) error {
+			return runServiceLs(ctx, untouchable, out, listOptions{filter: []string{"name=www", "label=x"}})
+		}, `invalid filter "label=x"`},
+		{"service ls: meshd down", func(ctx context.Context, out io.Writer) error { return runServiceLs(ctx, broken, out, listOptions{}) }, "cannot reach meshd"},
+		{"service ps: meshd down", func(ctx context.Context, out io.Writer) error {
+			return runServicePs(ctx, broken, out, servicePsOptions{service: "www"})
+		}, "cannot reach meshd"},
+		{"service ps: bad template", func(ctx context.Context, out io.Writer) error {
+			return runServicePs(ctx, fake, out, servicePsOptions{service: "www", list: listOptions{format: "{{"}})
+		}, "invalid --format template"},
+		{"service inspect: bad template", func(ctx context.Context, out io.Writer) error {
+			return runInspect(ctx, fake.Service, out, inspectOptions{format: "{{.Name", refs: []string{"www"}})
+		}, "invalid --format template"},
+		{"service create: meshd down", func(ctx context.Context, out io.Writer) error {
+			return runServiceCreate(ctx, broken, out, serviceCreateOptions{req: api.ServiceCreate{Name: "www", Image: "whoami"}})
+		}, "cannot reach meshd"},
+		{"service scale: not a number", func(ctx context.Context, out io.Writer) error {
+			return runServiceScale(ctx, untouchable, out, serviceScaleOptions{scales: []string{"www=2", "dns=two"}})
+		}, `invalid scale "dns=two": want SERVICE=REPLICAS with REPLICAS ≥ 0`},
+		{"service scale: no service", func(ctx context.Context, out io.Writer) error {
+			return runServiceScale(ctx, untouchable, out, serviceScaleOptions{scales: []string{"=2"}})
+		}, `invalid scale "=2"`},
+		{"service scale: negative", func(ctx context.Context, out io.Writer) error {
+			return runServiceScale(ctx, untouchable, out, serviceScaleOptions{scales: []string{"www=-1"}})
+		}, `invalid scale "www=-1"`},
+		{"service scale: no =", func(ctx context.Context, out io.Writer) error {
+			return runServiceScale(ctx, untouchable, out, serviceScaleOptions{scales: []string{"www"}})
+		}, `invalid scale "www"`},
+		{"service scale: meshd down", func(ctx context.Context, out io.Writer) error {
+			return runServiceScale(ctx, broken, out, serviceScaleOptions{scales: []string{"www=2"}})
+		}, "cannot reach meshd"},
+		{"ps: meshd down", func(ctx context.Context, out io.Writer) error { return runPs(ctx, broken, out, listOptions{}) }, "cannot reach meshd"},
+		{"ps: tasks fail", func(ctx context.Context, out io.Writer) error { return runPs(ctx, halfTasks, out, listOptions{}) }, "cannot reach meshd"},
+		{"lb ls: meshd down", func(ctx context.Context, out io.Writer) error { return runLBLs(ctx, broken, out, lbLsOptions{}) }, "cannot reach meshd"},
+		{"lb ls: bad template", func(ctx context.Context, out io.Writer) error {
+			return runLBLs(ctx, fake, out, lbLsOptions{format: "{{.Sandbox"})
+		}, "invalid --format template"},
+		{"ns ls: meshd down", func(ctx context.Context, out io.Writer) error { return runNsLs(ctx, broken, out) }, "cannot reach meshd"},
+		{"ns exec: no such namespace", func(ctx context.Context, _ io.Writer) error {
+			return runNsExec(ctx, fake, m, nsExecOptions{name: "lb_nope", argv: []string{"ip", "a"}})
+		}, `no namespace "lb_nope" on this node (see meshctl ns ls)`},
+		{"exec: no such task", func(ctx context.Context, _ io.Writer) error {
+			return runExec(ctx, fake, m, execOptions{task: "www.9", argv: []string{"sh"}})
+		}, "task www.9 not found"},
+		{"exec: task on another machine", func(ctx context.Context, _ io.Writer) error {
+			return runExec(ctx, fake, m, execOptions{task: "www.2", argv: []string{"sh"}})
+		}, "task www.2 runs on node2: run meshctl exec there"},
+		{"exec: task not running", func(ctx context.Context, _ io.Writer) error {
+			return runExec(ctx, fake, m, execOptions{task: "dns.1", argv: []string{"sh"}})
+		}, "task dns.1 is not running (starting)"},
+		{"exec: meshd down", func(ctx context.Context, _ io.Writer) error {
+			return runExec(ctx, broken, m, execOptions{task: "www.1", argv: []string{"sh"}})
+		}, "cannot reach meshd"},
+		{"join-token: meshd down", func(ctx context.Context, out io.Writer) error {
+			return runJoinToken(ctx, broken, out, joinTokenOptions{})
+		}, "cannot reach meshd"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out bytes.Buffer
+			err := tt.run(context.Background(), &out)
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("got error %v, want one containing %q", err, tt.wantErr)
+			}
+			if strings.Contains(err.Error(), "\n") {
+				t.Errorf("got a multi-line error %q, want one line", err)
+			}
+			if out.Len() > 0 {
+				t.Errorf("got output %q before the error, want none", out.String())
+			}
+		})
+	}
+	if len(m.ran) > 0 {
+		t.Errorf("ran %q, want nothing run after a failure", m.ran)
+	}
+}

@@ -1,0 +1,107 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/meshd/meshd/internal/testutil"
+)
+
+// TestGolden runs each command's runX against the fixtures and compares
+// what it prints with testdata/<name>.golden; "go test ./cmd/meshctl
+// -update" rewrites them.
+func TestGolden(t *testing.T) {
+	fake := newFakeAPI()
+	clock := func() time.Time { return testNow }
+	tests := []struct {
+		name string
+		run  func(ctx context.Context, out io.Writer) error
+	}{
+		{"node-ls", func(ctx context.Context, out io.Writer) error { return runNodeLs(ctx, fake, out, listOptions{}) }},
+		{"node-ls-quiet", func(ctx context.Context, out io.Writer) error {
+			return runNodeLs(ctx, fake, out, listOptions{quiet: true})
+		}},
+		{"node-ls-format", func(ctx context.Context, out io.Writer) error {
+			return runNodeLs(ctx, fake, out, listOptions{format: "{{.Hostname}}: {{.Status}} {{.DataPlane}}"})
+		}},
+		{"node-ls-json", func(ctx context.Context, out io.Writer) error {
+			return runNodeLs(ctx, fake, out, listOptions{format: "json"})
+		}},
+		{"node-inspect", func(ctx context.Context, out io.Writer) error {
+			return runInspect(ctx, fake.Node, out, inspectOptions{refs: []string{"node1", "w1iw"}})
+		}},
+		{"node-inspect-format", func(ctx context.Context, out io.Writer) error {
+			return runInspect(ctx, fake.Node, out, inspectOptions{format: "{{.ID}} {{.Addr}} {{.Role}}", refs: []string{"node1", "node3"}})
+		}},
+		{"network-ls", func(ctx context.Context, out io.Writer) error { return runNetworkLs(ctx, fake, out, listOptions{}) }},
+		{"network-ls-filter", func(ctx context.Context, out io.Writer) error {
+			return runNetworkLs(ctx, fake, out, listOptions{filter: []string{"name=ov", "name=back"}})
+		}},
+		{"network-ls-quiet", func(ctx context.Context, out io.Writer) error {
+			return runNetworkLs(ctx, fake, out, listOptions{quiet: true})
+		}},
+		{"network-ls-json", func(ctx context.Context, out io.Writer) error {
+			return runNetworkLs(ctx, fake, out, listOptions{format: "json", filter: []string{"name=ingress"}})
+		}},
+		{"network-inspect", func(ctx context.Context, out io.Writer) error {
+			return runInspect(ctx, fake.Network, out, inspectOptions{refs: []string{"ovnet", "ingress", "backend"}})
+		}},
+		{"network-inspect-format", func(ctx context.Context, out io.Writer) error {
+			return runInspect(ctx, fake.Network, out, inspectOptions{format: "{{.Name}} {{.VNI}} {{json .Endpoints}}", refs: []string{"ovnet", "ingress"}})
+		}},
+		{"service-ls", func(ctx context.Context, out io.Writer) error { return runServiceLs(ctx, fake, out, listOptions{}) }},
+		{"service-ls-quiet", func(ctx context.Context, out io.Writer) error {
+			return runServiceLs(ctx, fake, out, listOptions{quiet: true, filter: []string{"name=w", "name=i"}})
+		}},
+		{"service-ls-json", func(ctx context.Context, out io.Writer) error {
+			return runServiceLs(ctx, fake, out, listOptions{format: "json"})
+		}},
+		{"service-ps", func(ctx context.Context, out io.Writer) error {
+			return runServicePs(ctx, fake, out, servicePsOptions{service: "www", now: clock})
+		}},
+		{"service-ps-host-command", func(ctx context.Context, out io.Writer) error {
+			return runServicePs(ctx, fake, out, servicePsOptions{service: "dns", now: clock})
+		}},
+		{"service-ps-quiet", func(ctx context.Context, out io.Writer) error {
+			return runServicePs(ctx, fake, out, servicePsOptions{service: "www", list: listOptions{quiet: true}})
+		}},
+		{"service-ps-json", func(ctx context.Context, out io.Writer) error {
+			return runServicePs(ctx, fake, out, servicePsOptions{service: "www", list: listOptions{format: "json"}})
+		}},
+		{"service-inspect", func(ctx context.Context, out io.Writer) error {
+			return runInspect(ctx, fake.Service, out, inspectOptions{refs: []string{"www", "dns"}})
+		}},
+		{"service-inspect-json", func(ctx context.Context, out io.Writer) error {
+			return runInspect(ctx, fake.Service, out, inspectOptions{format: "json", refs: []string{"www", "dns"}})
+		}},
+		{"service-inspect-template", func(ctx context.Context, out io.Writer) error {
+			return runInspect(ctx, fake.Service, out, inspectOptions{format: "{{.Name}} {{.Endpoint.Mode}} {{json .Endpoint.VirtualIPs}} {{join .Args \" \"}}", refs: []string{"www", "dns"}})
+		}},
+		{"ps", func(ctx context.Context, out io.Writer) error { return runPs(ctx, fake, out, listOptions{}) }},
+		{"ps-quiet", func(ctx context.Context, out io.Writer) error { return runPs(ctx, fake, out, listOptions{quiet: true}) }},
+		{"ps-format", func(ctx context.Context, out io.Writer) error {
+			return runPs(ctx, fake, out, listOptions{format: "{{.Name}} {{.Hostname}} {{upper .Status.State}}"})
+		}},
+		{"lb-ls", func(ctx context.Context, out io.Writer) error { return runLBLs(ctx, fake, out, lbLsOptions{}) }},
+		{"lb-ls-json", func(ctx context.Context, out io.Writer) error {
+			return runLBLs(ctx, fake, out, lbLsOptions{format: "json"})
+		}},
+		{"ns-ls", func(ctx context.Context, out io.Writer) error { return runNsLs(ctx, fake, out) }},
+		{"join-token", func(ctx context.Context, out io.Writer) error {
+			return runJoinToken(ctx, fake, out, joinTokenOptions{})
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out bytes.Buffer
+			if err := tt.run(context.Background(), &out); err != nil {
+				t.Fatalf("got error %v, want none", err)
+			}
+			testutil.Golden(t, filepath.Join("testdata", tt.name+".golden"), out.String())
+		})
+	}
+}
