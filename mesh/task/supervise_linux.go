@@ -14,33 +14,6 @@ import (
 	"github.com/vishvananda/netns"
 )
 
-// Spec is what a task runs and where.
-type Spec struct {
-	ID         string   // task ID, for logs
-	Hostname   string   // 12 hex characters
-	NetNS      string   // network namespace file the task runs in
-	Image      string   // a built-in image; empty when Args is a host command
-	Args       []string // image arguments, or the host command
-	ResolvConf string   // file bound over /etc/resolv.conf
-	LogPath    string   // stdout and stderr go here (appended)
-}
-
-// State is a task's state as Supervise reports it.
-type State struct {
-	State string // starting, running, failed, shutdown
-	PID   int
-	Err   string
-}
-
-// Backoff bounds between restarts of a task that exits.
-var (
-	MinBackoff = 500 * time.Millisecond
-	MaxBackoff = 10 * time.Second
-)
-
-// stopGrace is how long a task has to exit after SIGTERM.
-const stopGrace = 5 * time.Second
-
 // Supervise runs the task until ctx ends, restarting it with exponential
 // backoff when it exits, and calls report on every change. It returns when
 // the task is stopped. report must not block for long.

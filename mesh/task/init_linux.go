@@ -12,9 +12,6 @@ import (
 	"github.com/spf13/pflag"
 )
 
-// InitArg is the hidden first argument that makes meshd a task's init.
-const InitArg = "__task-init"
-
 // Main is the child side: it prepares the namespaces it was cloned into
 // and runs the task. It returns the process exit status.
 func Main(args []string) int {
