@@ -29,8 +29,10 @@ func (n fakeNode) JoinToken() api.JoinToken                { return api.JoinToke
 func (n fakeNode) Objects() records.Objects                { return n.m.Objects() }
 func (n fakeNode) TaskStatuses() map[string]api.TaskStatus { return records.TaskStatuses(n.db) }
 func (n fakeNode) Nodes() []api.Node                       { return n.m.Nodes() }
-func (n fakeNode) Namespaces() (string, []string, error)   { return "/run/x", []string{"ingress_sbox"}, nil }
-func (n fakeNode) LBTables() []api.LBTable                 { return nil }
+func (n fakeNode) Namespaces() (string, []string, error) {
+	return "/run/x", []string{"ingress_sbox"}, nil
+}
+func (n fakeNode) LBTables() []api.LBTable { return nil }
 
 // newTestServers starts the manager's cluster API and a worker's local
 // API whose writes are forwarded to it, both over HTTP on loopback.
