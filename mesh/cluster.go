@@ -202,9 +202,9 @@ func (d *Daemon) joinCluster(ctx context.Context, addr, token string) error {
 // (it may still be starting) and failing at once when it refuses.
 func (d *Daemon) joinRetrying(ctx context.Context, addr, token string, req api.JoinRequest) (api.JoinResponse, error) {
 	deadline := time.Now().Add(d.cfg.JoinTimeout)
+	manager := apiserver.NewClusterClient(addr, token)
 	for {
-		var resp api.JoinResponse
-		err := apiserver.Call(ctx, addr, token, http.MethodPost, "/v1/cluster/join", req, &resp)
+		resp, err := manager.Join(ctx, req)
 		var netErr net.Error
 		var opErr *net.OpError
 		retryable := errors.As(err, &opErr) || (errors.As(err, &netErr) && netErr.Timeout())

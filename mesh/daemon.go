@@ -209,7 +209,7 @@ func (d *Daemon) newServer() (*apiserver.Server, error) {
 	if d.mgr != nil {
 		cfg.Writes, cfg.Joiner = d.mgr, d.mgr
 	} else {
-		cfg.Writes = &apiserver.Forwarder{Addr: d.id.ManagerAddr, Token: d.id.Token}
+		cfg.Writes = apiserver.NewForwarder(d.id.ManagerAddr, d.id.Token)
 	}
 	return apiserver.New(cfg)
 }

@@ -17,10 +17,14 @@ import (
 // DefaultSocket is where meshd listens unless --run-dir says otherwise.
 const DefaultSocket = "/var/run/meshd/meshd.sock"
 
-// Client talks to one meshd over its unix socket.
+// Client talks to one meshd: over its unix socket (NewClient, what
+// meshctl uses), or to a manager's cluster port (NewClusterClient, what a
+// worker forwards its writes through).
 type Client struct {
-	socket string
-	http   *http.Client
+	base  string // URL prefix of every path
+	where string // what an unreachable meshd is named by: the socket or host:port
+	sign  func(req *http.Request, body []byte)
+	http  *http.Client
 }
 
 // NewClient returns a client for the meshd listening on socket.
@@ -31,7 +35,23 @@ func NewClient(socket string) *Client {
 			return d.DialContext(ctx, "unix", socket)
 		},
 	}
-	return &Client{socket: socket, http: &http.Client{Transport: tr, Timeout: 60 * time.Second}}
+	return &Client{base: "http://meshd", where: socket, http: &http.Client{Transport: tr, Timeout: 60 * time.Second}}
+}
+
+// NewClusterClient returns a client for a manager's cluster API at addr
+// (host:port). sign is called on every request with its body, to add what
+// the cluster port requires (the token's signature); the client never
+// sees the token.
+func NewClusterClient(addr string, sign func(req *http.Request, body []byte)) *Client {
+	tr := &http.Transport{DialContext: (&net.Dialer{Timeout: 3 * time.Second}).DialContext}
+	return &Client{base: "http://" + addr, where: addr, sign: sign, http: &http.Client{Transport: tr, Timeout: 30 * time.Second}}
+}
+
+// Join asks the manager to admit this node (cluster port only).
+func (c *Client) Join(ctx context.Context, req JoinRequest) (JoinResponse, error) {
+	var out JoinResponse
+	err := c.do(ctx, http.MethodPost, "/v1/cluster/join", req, &out)
+	return out, err
 }
 
 // Info returns the answering node's view of itself and the cluster.
@@ -79,23 +99,25 @@ func (c *Client) JoinToken(ctx context.Context) (JoinToken, error) {
 }
 
 func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
-	var body io.Reader
+	var body []byte
 	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
+		var err error
+		if body, err = json.Marshal(in); err != nil {
 			return fmt.Errorf("encode request: %w", err)
 		}
-		body = bytes.NewReader(b)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, "http://meshd"+path, body)
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, bytes.NewReader(body))
 	if err != nil {
 		return fmt.Errorf("build request: %w", err)
 	}
 	req.Header.Set("Content-Type", "application/json")
+	if c.sign != nil {
+		c.sign(req, body)
+	}
 	resp, err := c.http.Do(req)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) || errors.Is(err, os.ErrPermission) || isConnRefused(err) {
-			return fmt.Errorf("cannot reach meshd at %s: is it running? (%w)", c.socket, unwrapURL(err))
+			return fmt.Errorf("cannot reach meshd at %s: is it running? (%w)", c.where, unwrapURL(err))
 		}
 		return fmt.Errorf("%s %s: %w", method, path, unwrapURL(err))
 	}
@@ -104,7 +126,8 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 }
 
 // DecodeResponse reads a meshd answer: the JSON body into out on success,
-// the server's one-line message as the error otherwise.
+// otherwise a *StatusError with the answer's code and the server's
+// one-line message.
 func DecodeResponse(resp *http.Response, out any) error {
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 	if err != nil {
@@ -112,10 +135,10 @@ func DecodeResponse(resp *http.Response, out any) error {
 	}
 	if resp.StatusCode/100 != 2 {
 		var e Error
-		if json.Unmarshal(data, &e) == nil && e.Message != "" {
-			return errors.New(e.Message)
+		if json.Unmarshal(data, &e) != nil || e.Message == "" {
+			e.Message = "meshd answered " + resp.Status
 		}
-		return fmt.Errorf("meshd answered %s", resp.Status)
+		return &StatusError{Code: resp.StatusCode, Msg: e.Message}
 	}
 	if out == nil || len(data) == 0 {
 		return nil

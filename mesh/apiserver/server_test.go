@@ -1,8 +1,10 @@
 package apiserver
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -58,7 +60,7 @@ func newTestServers(t *testing.T) (worker *api.Client, clusterURL string) {
 	}
 	cluster := httptest.NewServer(mgr.ClusterHandler())
 	t.Cleanup(cluster.Close)
-	fwd := &Forwarder{Addr: strings.TrimPrefix(cluster.URL, "http://"), Token: testToken}
+	fwd := NewForwarder(strings.TrimPrefix(cluster.URL, "http://"), testToken)
 	wrk, err := New(Config{Node: fakeNode{m, db}, Writes: fwd, Token: func() string { return testToken }})
 	if err != nil {
 		t.Fatal(err)
@@ -118,27 +120,39 @@ func TestClusterPortRefusesUnsignedAndUnknown(t *testing.T) {
 		t.Errorf("unsigned write: %s, want 401", resp.Status)
 	}
 	addr := strings.TrimPrefix(url, "http://")
-	err = Call(context.Background(), addr, testToken+"x", http.MethodPost, "/v1/networks", api.NetworkCreate{Name: "x"}, nil)
+	_, err = NewClusterClient(addr, testToken+"x").CreateNetwork(context.Background(), api.NetworkCreate{Name: "x"})
 	var se *api.StatusError
 	if !errors.As(err, &se) || se.Code != http.StatusUnauthorized || se.Msg != "invalid join token" {
 		t.Errorf("wrong token: %v, want a 401 saying invalid join token", err)
 	}
-	err = Call(context.Background(), addr, testToken, http.MethodPost, "/v1/networks", map[string]any{"Name": "x", "Bogus": 1}, nil)
-	if !errors.As(err, &se) || se.Code != http.StatusBadRequest || !strings.Contains(se.Msg, "unknown field") {
-		t.Errorf("unknown field: %v, want a 400 naming it", err)
+	body := []byte(`{"Name":"x","Bogus":1}`)
+	req, _ := http.NewRequest(http.MethodPost, url+"/v1/networks", bytes.NewReader(body))
+	signRequest(req, testToken, body, time.Now())
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
 	}
-	var resp2 api.JoinResponse
-	err = Call(context.Background(), addr, testToken, http.MethodPost, "/v1/cluster/join",
-		api.JoinRequest{ID: "w2", Hostname: "node2", Addr: "192.168.33.11", GossipPort: 7946}, &resp2)
-	if err != nil || resp2.ClusterID != "c1" {
-		t.Errorf("signed join: %+v, %v", resp2, err)
+	msg, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(msg), "unknown field") {
+		t.Errorf("signed, unknown field: %s %s, want a 400 naming it", resp.Status, msg)
+	}
+	joined, err := NewClusterClient(addr, testToken).Join(context.Background(),
+		api.JoinRequest{ID: "w2", Hostname: "node2", Addr: "192.168.33.11", GossipPort: 7946})
+	if err != nil || joined.ClusterID != "c1" {
+		t.Errorf("signed join: %+v, %v", joined, err)
 	}
 }
 
 func TestForwarderWithoutManager(t *testing.T) {
-	f := &Forwarder{Addr: "127.0.0.1:1", Token: testToken}
-	_, err := f.CreateNetwork(context.Background(), api.NetworkCreate{Name: "x"})
-	if api.StatusCode(err) != http.StatusBadGateway || !strings.HasPrefix(err.Error(), "forward to manager 127.0.0.1:1: ") {
+	ln, err := net.Listen("tcp", "127.0.0.1:0") // a port nobody listens on once closed
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	_, err = NewForwarder(addr, testToken).CreateNetwork(context.Background(), api.NetworkCreate{Name: "x"})
+	if api.StatusCode(err) != http.StatusBadGateway || !strings.HasPrefix(err.Error(), "forward to manager: cannot reach meshd at "+addr) {
 		t.Errorf("unreachable manager: %v (code %d), want a 502 naming it", err, api.StatusCode(err))
 	}
 }
