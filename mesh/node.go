@@ -35,7 +35,7 @@ func (n nodeReads) Nodes() []api.Node {
 	if n.d.mgr != nil {
 		return n.d.mgr.Nodes()
 	}
-	return records.NodeView(n.d.db, records.ReadObjects(n.d.db).Nodes, n.d.id.ID)
+	return records.NodeView(n.d.db, records.ReadNodes(n.d.db), n.d.id.ID)
 }
 
 func (n nodeReads) Namespaces() (string, []string, error) {

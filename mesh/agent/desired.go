@@ -142,7 +142,7 @@ func sandboxModel(st records.Objects, n api.Network, own netip.Addr, eps []recor
 		}
 		backends[e.ServiceID] = append(backends[e.ServiceID], lb.Backend{Addr: e.IP, Weight: w})
 	}
-	for _, svc := range sortedServices(st) {
+	for _, svc := range st.ServicesByName() {
 		s := lb.Service{Key: svc.ID + "/" + n.ID, Name: svc.Name, VIP: vipOn(svc, n.ID)}
 		if n.Ingress {
 			s.Ports = ingressPorts(svc)
@@ -201,15 +201,6 @@ func ingressFirst(nets map[string]api.Network) []api.Network {
 	return out
 }
 
-func sortedServices(st records.Objects) []api.Service {
-	out := make([]api.Service, 0, len(st.Services))
-	for _, s := range st.Services {
-		out = append(out, s)
-	}
-	slices.SortFunc(out, func(x, y api.Service) int { return strings.Compare(x.Name, y.Name) })
-	return out
-}
-
 func ingressPorts(svc api.Service) []lb.Port {
 	var out []lb.Port
 	for _, p := range svc.Endpoint.Ports {
@@ -225,7 +216,7 @@ func ingressPorts(svc api.Service) []lb.Port {
 // local task's address on mesh_gwbridge, by task ID).
 func hostRules(st records.Objects, ingressGW netip.Addr, egress netip.Prefix, local map[string]api.Task, gw map[string]netip.Addr) lb.HostRules {
 	h := lb.HostRules{IngressGW: ingressGW, Egress: egress}
-	for _, svc := range sortedServices(st) {
+	for _, svc := range st.ServicesByName() {
 		h.Published = append(h.Published, ingressPorts(svc)...)
 	}
 	for id, t := range local {

@@ -32,12 +32,12 @@ func (s *Server) node(r *http.Request) (any, error) {
 func (s *Server) joinToken(*http.Request) (any, error) { return s.cfg.Node.JoinToken(), nil }
 
 func (s *Server) networks(*http.Request) (any, error) {
-	return networkView(s.cfg.Node.Objects()), nil
+	return s.cfg.Node.Objects().NetworksByName(), nil
 }
 
 func (s *Server) network(r *http.Request) (any, error) {
 	st := s.cfg.Node.Objects()
-	id, err := records.Resolve("network", st.Networks, records.NetworkName, r.PathValue("ref"))
+	id, err := st.NetworkID(r.PathValue("ref"))
 	if err != nil {
 		return nil, err
 	}
@@ -52,7 +52,7 @@ func (s *Server) services(*http.Request) (any, error) {
 
 func (s *Server) service(r *http.Request) (any, error) {
 	st := s.cfg.Node.Objects()
-	id, err := records.Resolve("service", st.Services, records.ServiceName, r.PathValue("ref"))
+	id, err := st.ServiceID(r.PathValue("ref"))
 	if err != nil {
 		return nil, err
 	}
@@ -68,7 +68,7 @@ func (s *Server) tasks(r *http.Request) (any, error) {
 	st := s.cfg.Node.Objects()
 	tasks := taskView(st, s.cfg.Node.TaskStatuses())
 	if ref := r.URL.Query().Get("service"); ref != "" {
-		id, err := records.Resolve("service", st.Services, records.ServiceName, ref)
+		id, err := st.ServiceID(ref)
 		if err != nil {
 			return nil, err
 		}
@@ -85,7 +85,7 @@ func (s *Server) task(r *http.Request) (any, error) {
 	for _, t := range taskView(s.cfg.Node.Objects(), s.cfg.Node.TaskStatuses()) {
 		tasks[t.ID] = t
 	}
-	id, err := records.Resolve("task", tasks, records.TaskName, r.PathValue("ref"))
+	id, err := records.Resolve("task", tasks, api.Task.Name, r.PathValue("ref"))
 	if err != nil {
 		return nil, err
 	}

@@ -10,16 +10,6 @@ import (
 
 // The read views: pure functions of the objects and the task reports.
 
-// networkView returns networks sorted by name.
-func networkView(st records.Objects) []api.Network {
-	out := make([]api.Network, 0, len(st.Networks))
-	for _, n := range st.Networks {
-		out = append(out, n)
-	}
-	slices.SortFunc(out, func(a, b api.Network) int { return strings.Compare(a.Name, b.Name) })
-	return out
-}
-
 // networkEndpoints lists the tasks attached to a network, by name.
 func networkEndpoints(st records.Objects, netID string) []api.NetworkEndpoint {
 	var eps []api.NetworkEndpoint
@@ -38,17 +28,16 @@ func networkEndpoints(st records.Objects, netID string) []api.NetworkEndpoint {
 
 // serviceView returns services sorted by name with their running count.
 func serviceView(st records.Objects, statuses map[string]api.TaskStatus) []api.Service {
-	out := make([]api.Service, 0, len(st.Services))
-	for _, s := range st.Services {
+	out := st.ServicesByName()
+	for i, s := range out {
 		s.Running = 0
 		for _, t := range st.Tasks {
 			if t.ServiceID == s.ID && statuses[t.ID].State == api.TaskRunning {
 				s.Running++
 			}
 		}
-		out = append(out, s)
+		out[i] = s
 	}
-	slices.SortFunc(out, func(a, b api.Service) int { return strings.Compare(a.Name, b.Name) })
 	return out
 }
 

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"strconv"
 	"time"
 
@@ -127,8 +128,8 @@ func (m *Manager) Join(_ context.Context, req api.JoinRequest) (api.JoinResponse
 		return api.JoinResponse{}, err
 	}
 	meta := records.NodeMeta{Name: req.Hostname, Role: api.RoleWorker, DataPlane: req.DataPlane, Version: req.Version}
-	meta.Addr, _ = parseAddr(req.Addr)
-	meta.Prefix, _ = parsePrefix(req.AddrPrefix)
+	meta.Addr, _ = netip.ParseAddr(req.Addr)
+	meta.Prefix, _ = netip.ParsePrefix(req.AddrPrefix)
 	if err := m.recordNode(req.ID, meta, time.Now().UTC()); err != nil {
 		return api.JoinResponse{}, err
 	}
@@ -143,7 +144,7 @@ func (m *Manager) Join(_ context.Context, req api.JoinRequest) (api.JoinResponse
 }
 
 func checkJoin(req api.JoinRequest, self string) error {
-	if _, err := parseAddr(req.Addr); err != nil || req.ID == "" || req.Hostname == "" || req.GossipPort <= 0 || req.GossipPort > 65535 {
+	if _, err := netip.ParseAddr(req.Addr); err != nil || req.ID == "" || req.Hostname == "" || req.GossipPort <= 0 || req.GossipPort > 65535 {
 		return api.Invalid("join request needs ID, Hostname, Addr and GossipPort")
 	}
 	if req.ID == self {

@@ -9,7 +9,6 @@ import (
 
 	"github.com/meshd/meshd/ipam"
 	"github.com/meshd/meshd/mesh/api"
-	"github.com/meshd/meshd/mesh/records"
 )
 
 // The manager's network objects. Allocation (subnet, gateway, VNI) is done
@@ -93,7 +92,7 @@ func hostPrefixes(s *State) []netip.Prefix {
 // removeNetwork deletes a network no service uses.
 func (m *Manager) RemoveNetwork(_ context.Context, ref string) error {
 	return m.update(func(s *State) error {
-		id, err := records.Resolve("network", s.Networks, records.NetworkName, ref)
+		id, err := s.NetworkID(ref)
 		if err != nil {
 			return err
 		}

@@ -123,9 +123,6 @@ func (m *Manager) RemoveNode(_ context.Context, ref string, force bool) error {
 	})
 }
 
-func parseAddr(s string) (netip.Addr, error)     { return netip.ParseAddr(s) }
-func parsePrefix(s string) (netip.Prefix, error) { return netip.ParsePrefix(s) }
-
 func addrString(a netip.Addr) string {
 	if !a.IsValid() {
 		return ""

@@ -10,7 +10,6 @@ import (
 	"github.com/meshd/meshd/ipam"
 	"github.com/meshd/meshd/mesh/api"
 	"github.com/meshd/meshd/mesh/images"
-	"github.com/meshd/meshd/mesh/records"
 )
 
 // createService checks the request, allocates and schedules the tasks.
@@ -89,7 +88,7 @@ func attachments(s *State, reqs []api.NetworkAttachment) ([]api.NetworkAttachmen
 	var out []api.NetworkAttachment
 	seen := map[string]bool{}
 	for _, a := range reqs {
-		id, err := records.Resolve("network", s.Networks, records.NetworkName, a.Target)
+		id, err := s.NetworkID(a.Target)
 		if err != nil {
 			return nil, err
 		}
@@ -112,7 +111,7 @@ func (m *Manager) ScaleService(_ context.Context, ref string, replicas int) (api
 	}
 	var out api.Service
 	err := m.update(func(s *State) error {
-		id, err := records.Resolve("service", s.Services, records.ServiceName, ref)
+		id, err := s.ServiceID(ref)
 		if err != nil {
 			return err
 		}
@@ -133,7 +132,7 @@ func (m *Manager) ScaleService(_ context.Context, ref string, replicas int) (api
 // removeService deletes a service and its tasks, releasing their addresses.
 func (m *Manager) RemoveService(_ context.Context, ref string) error {
 	return m.update(func(s *State) error {
-		id, err := records.Resolve("service", s.Services, records.ServiceName, ref)
+		id, err := s.ServiceID(ref)
 		if err != nil {
 			return err
 		}

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/netip"
+
+	"github.com/meshd/meshd/mesh/api"
 )
 
 // NodeMeta is what a node says of itself in memberlist's node metadata
@@ -63,7 +65,7 @@ func DecodeMeta(b []byte) (m NodeMeta, ok bool) {
 // ManagerReachable says whether this node hears a manager through gossip.
 func ManagerReachable(db DB) bool {
 	for _, m := range db.Members() {
-		if meta, ok := DecodeMeta(m.Meta); ok && meta.Role == RoleManager && Reachable(m.State) {
+		if meta, ok := DecodeMeta(m.Meta); ok && meta.Role == api.RoleManager && Reachable(m.State) {
 			return true
 		}
 	}

@@ -7,9 +7,6 @@ import (
 	"github.com/meshd/meshd/mesh/api"
 )
 
-// RoleManager is api.RoleManager, named here for the metadata checks.
-const RoleManager = api.RoleManager
-
 // Objects is the desired state: what the manager owns and publishes.
 type Objects struct {
 	Nodes    map[string]api.Node    `json:"Nodes"` // by node ID; Status is not stored
@@ -36,9 +33,12 @@ func (o *Objects) Init() {
 
 // ReadObjects decodes the manager's tables as this node sees them.
 func ReadObjects(db DB) Objects {
-	return Objects{Nodes: readTable[api.Node](db, TableNodes), Networks: readTable[api.Network](db, TableNetworks),
+	return Objects{Nodes: ReadNodes(db), Networks: readTable[api.Network](db, TableNetworks),
 		Services: readTable[api.Service](db, TableServices), Tasks: readTable[api.Task](db, TableTasks)}
 }
+
+// ReadNodes decodes the manager's node records alone, for node ls.
+func ReadNodes(db DB) map[string]api.Node { return readTable[api.Node](db, TableNodes) }
 
 func readTable[T any](db DB, table string) map[string]T {
 	out := map[string]T{}

@@ -114,7 +114,24 @@ func resolve[T any](kind string, objs map[string]T, name func(T) string, ref str
 	return "", api.NotFound("%s %s not found", kind, ref)
 }
 
-// NetworkName, ServiceName and TaskName name objects for Resolve.
-func NetworkName(n api.Network) string { return n.Name }
-func ServiceName(s api.Service) string { return s.Name }
-func TaskName(t api.Task) string       { return t.Name() }
+// NetworkID resolves a network reference: an ID, a name or a unique ID
+// prefix.
+func (o Objects) NetworkID(ref string) (string, error) {
+	return Resolve("network", o.Networks, func(n api.Network) string { return n.Name }, ref)
+}
+
+// ServiceID resolves a service reference: an ID, a name or a unique ID
+// prefix.
+func (o Objects) ServiceID(ref string) (string, error) {
+	return Resolve("service", o.Services, func(s api.Service) string { return s.Name }, ref)
+}
+
+// NetworksByName returns the networks sorted by name.
+func (o Objects) NetworksByName() []api.Network {
+	return slices.SortedFunc(maps.Values(o.Networks), func(a, b api.Network) int { return strings.Compare(a.Name, b.Name) })
+}
+
+// ServicesByName returns the services sorted by name.
+func (o Objects) ServicesByName() []api.Service {
+	return slices.SortedFunc(maps.Values(o.Services), func(a, b api.Service) int { return strings.Compare(a.Name, b.Name) })
+}
