@@ -34,6 +34,7 @@ type Agent struct {
 	tasks     map[string]*localTask
 	nets      map[string]api.Network // overlay networks built here
 	frozen    bool                   // the manager is away: keep what runs
+	gwChecked bool                   // mesh_gwbridge is known good since the last resync tick
 	ingressGW netip.Addr             // the ingress sandbox's address on mesh_gwbridge
 	sboxes    map[string]*lbSandbox  // by network ID
 	marks     marks
@@ -118,6 +119,7 @@ func (a *Agent) Run(ctx context.Context) {
 			return
 		case <-a.wake:
 		case <-t.C:
+			a.gwChecked = false // look for drift
 		}
 	}
 }
@@ -129,10 +131,18 @@ func (a *Agent) poke() {
 	}
 }
 
+// ensureGateway builds or repairs mesh_gwbridge when it has not been
+// checked since the last resync tick: a wake-up from the tables needs no
+// netlink round trips for it.
 func (a *Agent) ensureGateway() {
+	if a.gwChecked {
+		return
+	}
 	if err := a.gw.Ensure(); err != nil {
 		a.log.Error("gateway bridge", "err", err)
+		return
 	}
+	a.gwChecked = true
 }
 
 // sweep removes namespaces and devices an earlier run left behind.
@@ -183,8 +193,9 @@ func (a *Agent) Reconcile(ctx context.Context) {
 			a.log.Error("program peers", "network", n.Name, "err", err)
 		}
 	}
-	a.reconcileSandboxes(ctx, st, needed)
-	a.dns.SetTable(dnsTable(st, records.Endpoints(a.cfg.DB, records.AllNetworks)))
+	eps := records.Endpoints(a.cfg.DB, records.AllNetworks) // decoded once for balancers and names
+	a.reconcileSandboxes(ctx, st, needed, eps)
+	a.dns.SetTable(dnsTable(st, eps))
 	for id, t := range desired {
 		if _, ok := st.Services[t.ServiceID]; !ok || !networksReady(t, needed) {
 			continue // its service or network has not reached this node's tables yet

@@ -424,3 +424,33 @@ func TestFrozenWithoutManager(t *testing.T) {
 func testLogger(t *testing.T) *slog.Logger {
 	return slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
 }
+
+// TestGatewayBridgeCheckedOnResync checks the bridge's cost and repair:
+// a wake-up from the tables does not look at mesh_gwbridge again, the
+// resync tick does, and rebuilds it.
+func TestGatewayBridgeCheckedOnResync(t *testing.T) {
+	f := newFakeNode(t, lb.ModeIPTables)
+	f.agent.Reconcile(f.ctx)
+	hasBridge := func() bool {
+		links, err := f.kernel.ListLinks("")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return slices.ContainsFunc(links, func(l overlay.Link) bool { return l.Name == lb.GatewayBridgeName })
+	}
+	if !hasBridge() {
+		t.Fatal("no mesh_gwbridge after the first reconcile")
+	}
+	if err := f.kernel.RemoveLink("", lb.GatewayBridgeName); err != nil {
+		t.Fatal(err)
+	}
+	f.agent.Reconcile(f.ctx) // woken by a table change
+	if hasBridge() {
+		t.Error("a wake-up from the tables looked at mesh_gwbridge again")
+	}
+	f.agent.gwChecked = false // what the resync tick does
+	f.agent.Reconcile(f.ctx)
+	if !hasBridge() {
+		t.Error("mesh_gwbridge not rebuilt on resync")
+	}
+}

@@ -127,7 +127,8 @@ func (m *marks) For(key string) uint32 {
 
 // sandboxModel computes what a sandbox must do: every service with a VIP
 // on the network (and, in the ingress sandbox, every published port),
-// with the backends the endpoint table lists for that network.
+// with the backends the endpoint table lists for that network (eps may
+// hold every network's).
 func sandboxModel(st records.Objects, n api.Network, own netip.Addr, eps []records.EndpointEntry, mark func(string) uint32) lb.Sandbox {
 	subnet, _ := netip.ParsePrefix(n.Subnet)
 	model := lb.Sandbox{Kind: lb.SandboxLB, OwnAddr: own, Subnet: subnet.Masked()}
@@ -136,6 +137,9 @@ func sandboxModel(st records.Objects, n api.Network, own netip.Addr, eps []recor
 	}
 	backends := map[string][]lb.Backend{}
 	for _, e := range eps {
+		if e.Network != n.ID {
+			continue
+		}
 		w := 1
 		if e.Draining {
 			w = 0

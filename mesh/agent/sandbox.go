@@ -26,7 +26,7 @@ type lbSandbox struct {
 // reconcileSandboxes builds and syncs the ingress sandbox and the LB
 // sandboxes of the networks this node has tasks on. It runs before new
 // tasks start, so a task's first connection to a VIP finds its balancer.
-func (a *Agent) reconcileSandboxes(ctx context.Context, st records.Objects, needed map[string]api.Network) {
+func (a *Agent) reconcileSandboxes(ctx context.Context, st records.Objects, needed map[string]api.Network, eps []records.EndpointEntry) {
 	for _, n := range ingressFirst(needed) {
 		sb, err := a.ensureSandbox(n)
 		if err != nil {
@@ -36,7 +36,7 @@ func (a *Agent) reconcileSandboxes(ctx context.Context, st records.Objects, need
 		if sb == nil {
 			continue // no address allocated here yet
 		}
-		model := sandboxModel(st, n, sb.addr.Addr(), records.Endpoints(a.cfg.DB, n.ID), a.marks.For)
+		model := sandboxModel(st, n, sb.addr.Addr(), eps, a.marks.For)
 		if err := a.syncVIPs(sb, vips(model)); err != nil {
 			a.log.Error("sandbox VIPs", "network", n.Name, "err", err)
 		}
