@@ -12,7 +12,7 @@ import (
 
 // swarmAPI is what the swarm commands need from meshd.
 type swarmAPI interface {
-	JoinToken(ctx context.Context) (api.JoinToken, error)
+	JoinToken(ctx context.Context, role string, rotate bool) (api.JoinToken, error)
 }
 
 var _ swarmAPI = (*api.Client)(nil)
@@ -52,7 +52,7 @@ func newJoinTokenCommand(c *cli) *cobra.Command {
 // swarm join-token prints docker's; the API port is left out when it is
 // the default.
 func runJoinToken(ctx context.Context, cl swarmAPI, out io.Writer, opts joinTokenOptions) error {
-	jt, err := cl.JoinToken(ctx)
+	jt, err := cl.JoinToken(ctx, api.RoleWorker, false)
 	if err != nil {
 		return err
 	}

@@ -91,11 +91,37 @@ func (c *Client) RemoveNode(ctx context.Context, ref string, force bool) error {
 	return c.do(ctx, http.MethodDelete, path, nil, nil)
 }
 
-// JoinToken returns the cluster's join token and the manager's address.
-func (c *Client) JoinToken(ctx context.Context) (JoinToken, error) {
+// JoinToken returns the join token for role (worker or manager) and the
+// address to join; rotate replaces that token first (a cluster write).
+func (c *Client) JoinToken(ctx context.Context, role string, rotate bool) (JoinToken, error) {
 	var out JoinToken
-	err := c.do(ctx, http.MethodGet, "/v1/swarm/join-token", nil, &out)
+	if rotate {
+		err := c.do(ctx, http.MethodPost, "/v1/swarm/join-token/"+url.PathEscape(role)+"/rotate", nil, &out)
+		return out, err
+	}
+	err := c.do(ctx, http.MethodGet, "/v1/swarm/join-token/"+url.PathEscape(role), nil, &out)
 	return out, err
+}
+
+// SwarmInit makes the answering node the first manager of a new cluster.
+func (c *Client) SwarmInit(ctx context.Context, req SwarmInit) (SwarmInitResponse, error) {
+	var out SwarmInitResponse
+	err := c.do(ctx, http.MethodPost, "/v1/swarm/init", req, &out)
+	return out, err
+}
+
+// SwarmJoin joins the answering node to the cluster of the manager at
+// req.RemoteAddr, as a worker or a manager as the token says.
+func (c *Client) SwarmJoin(ctx context.Context, req SwarmJoin) (SwarmJoinResponse, error) {
+	var out SwarmJoinResponse
+	err := c.do(ctx, http.MethodPost, "/v1/swarm/join", req, &out)
+	return out, err
+}
+
+// SwarmLeave takes the answering node out of its cluster: its tasks stop
+// and its namespaces go. A manager must be forced.
+func (c *Client) SwarmLeave(ctx context.Context, req SwarmLeave) error {
+	return c.do(ctx, http.MethodPost, "/v1/swarm/leave", req, nil)
 }
 
 func (c *Client) do(ctx context.Context, method, path string, in, out any) error {

@@ -40,3 +40,16 @@ func StatusCode(err error) int {
 	}
 	return http.StatusInternalServerError
 }
+
+// The refusals docker prints, with meshctl named instead of docker.
+var (
+	// ErrNotManager answers a cluster read or write on a worker.
+	ErrNotManager = Errorf(http.StatusServiceUnavailable, "This node is not a swarm manager. Worker nodes can't be used to view or modify cluster state. Please run this command on a manager node or promote the current node to a manager.")
+	// ErrNotInSwarm answers a cluster command on a node that has neither
+	// initialised nor joined a cluster.
+	ErrNotInSwarm = Errorf(http.StatusServiceUnavailable, "This node is not a swarm manager. Use \"meshctl swarm init\" or \"meshctl swarm join\" to connect this node to swarm and try again.")
+	// ErrAlreadyInSwarm answers swarm init or join on a clustered node.
+	ErrAlreadyInSwarm = Errorf(http.StatusServiceUnavailable, "This node is already part of a swarm. Use \"meshctl swarm leave\" to leave this swarm and join another one.")
+	// ErrNoLeader answers a write when the managers have lost quorum.
+	ErrNoLeader = Errorf(http.StatusServiceUnavailable, "The swarm does not have a leader. It's possible that too few managers are online. Make sure more than half of the managers are online.")
+)

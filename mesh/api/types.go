@@ -20,9 +20,11 @@ const (
 
 // Roles and the manager status column.
 const (
-	RoleManager   = "manager"
-	RoleWorker    = "worker"
-	ManagerLeader = "Leader"
+	RoleManager        = "manager"
+	RoleWorker         = "worker"
+	ManagerLeader      = "Leader"
+	ManagerReachable   = "Reachable"
+	ManagerUnreachable = "Unreachable"
 )
 
 // Node is one member of the cluster as the manager records it, with the
@@ -45,29 +47,88 @@ type Node struct {
 }
 
 // NodeUpdate is the body of a node update; empty fields are left alone.
+// Role is how node promote and demote are sent.
 type NodeUpdate struct {
 	Availability string `json:"Availability,omitempty"`
+	Role         string `json:"Role,omitempty"`
 }
 
 // Info describes the answering node and its cluster.
 type Info struct {
-	NodeID      string `json:"NodeID"`
-	NodeName    string `json:"NodeName"`
-	NodeAddr    string `json:"NodeAddr"`
-	Role        string `json:"Role"`
-	ClusterID   string `json:"ClusterID"`
+	NodeID   string `json:"NodeID"`
+	NodeName string `json:"NodeName"`
+	NodeAddr string `json:"NodeAddr"`
+	// LocalNodeState is "inactive" before swarm init or join, "active"
+	// after, as docker info's "Swarm:" line.
+	LocalNodeState string `json:"LocalNodeState"`
+	Role           string `json:"Role"`
+	ClusterID      string `json:"ClusterID"`
+	// ManagerAddr is the cluster API of a manager this node knows (the
+	// leader when known).
 	ManagerAddr string `json:"ManagerAddr"`
-	DataPlane   string `json:"DataPlane"`
-	Version     string `json:"Version"`
-	RunDir      string `json:"RunDir"`
-	Nodes       int    `json:"Nodes"`
-	NodesReady  int    `json:"NodesReady"`
+	// Managers lists the managers' cluster API addresses (host:port) as
+	// this node last knew them.
+	Managers []string `json:"Managers,omitempty"`
+	// ControlAvailable is true on a manager: cluster reads and writes work
+	// here.
+	ControlAvailable bool `json:"ControlAvailable"`
+	// Leader is the leader's node name, empty when there is none (quorum
+	// lost) or this node is not a manager.
+	Leader string `json:"Leader,omitempty"`
+	// ManagerReachable says whether this node hears a manager through
+	// gossip; false means it serves the last desired state it knew.
+	ManagerReachable bool   `json:"ManagerReachable"`
+	DataPlane        string `json:"DataPlane"`
+	Version          string `json:"Version"`
+	RunDir           string `json:"RunDir"`
+	Nodes            int    `json:"Nodes"`
+	NodesReady       int    `json:"NodesReady"`
+	// Warning explains a degraded state in one line ("manager
+	// unreachable: serving the last desired state", "no leader: …").
+	Warning string `json:"Warning,omitempty"`
 }
 
 // JoinToken is what `swarm join-token` prints from.
 type JoinToken struct {
+	Role        string `json:"Role"` // worker or manager
 	Token       string `json:"Token"`
 	ManagerAddr string `json:"ManagerAddr"` // host:port of the cluster API
+}
+
+// SwarmInit is the body of swarm init.
+type SwarmInit struct {
+	// AdvertiseAddr is the address other nodes reach this one at; empty
+	// keeps meshd's --advertise-addr. A port, if given, must be the
+	// cluster API's.
+	AdvertiseAddr string `json:"AdvertiseAddr,omitempty"`
+	// ForceNewCluster is not supported yet; refused when set.
+	ForceNewCluster bool `json:"ForceNewCluster,omitempty"`
+}
+
+// SwarmInitResponse is what swarm init prints from.
+type SwarmInitResponse struct {
+	NodeID      string `json:"NodeID"`
+	ClusterID   string `json:"ClusterID"`
+	WorkerToken string `json:"WorkerToken"`
+	ManagerAddr string `json:"ManagerAddr"` // host:port of the cluster API
+}
+
+// SwarmJoin is the body of swarm join.
+type SwarmJoin struct {
+	RemoteAddr    string `json:"RemoteAddr"` // a manager's host[:port]
+	Token         string `json:"Token"`
+	AdvertiseAddr string `json:"AdvertiseAddr,omitempty"`
+}
+
+// SwarmJoinResponse is what swarm join prints from.
+type SwarmJoinResponse struct {
+	NodeID string `json:"NodeID"`
+	Role   string `json:"Role"` // the role the token gave
+}
+
+// SwarmLeave is the body of swarm leave.
+type SwarmLeave struct {
+	Force bool `json:"Force,omitempty"`
 }
 
 // JoinRequest is sent by a joining node to the manager's cluster API.
@@ -81,12 +142,19 @@ type JoinRequest struct {
 	Version    string `json:"Version"`
 }
 
-// JoinResponse tells the joiner where to gossip.
+// JoinResponse tells the joiner its role, the managers and where to
+// gossip.
 type JoinResponse struct {
 	ClusterID   string   `json:"ClusterID"`
-	ManagerID   string   `json:"ManagerID"`
-	ManagerAddr string   `json:"ManagerAddr"`
+	Role        string   `json:"Role"`        // the role the presented token gives
+	ManagerID   string   `json:"ManagerID"`   // the leader that admitted the node
+	ManagerAddr string   `json:"ManagerAddr"` // its cluster API
+	Managers    []string `json:"Managers"`    // every manager's cluster API (host:port)
 	GossipAddrs []string `json:"GossipAddrs"` // host:port of live members
+	// SealedGossipKey is the cluster's gossip key sealed with a key
+	// derived from the token the joiner presented: only the joiner can
+	// open it.
+	SealedGossipKey []byte `json:"SealedGossipKey"`
 }
 
 // Error is the body of every non-2xx answer.

@@ -98,7 +98,7 @@ var routes = []route{
 	{"GET /v1/info", local, (*Server).info},
 	{"GET /v1/nodes", local, (*Server).nodes},
 	{"GET /v1/nodes/{ref}", local, (*Server).node},
-	{"GET /v1/swarm/join-token", local, (*Server).joinToken},
+	{"GET /v1/swarm/join-token/{role}", local, (*Server).joinToken},
 	{"GET /v1/networks", local, (*Server).networks},
 	{"GET /v1/networks/{ref}", local, (*Server).network},
 	{"GET /v1/services", local, (*Server).services},
