@@ -202,3 +202,31 @@ func TestReap(t *testing.T) {
 		}
 	}
 }
+
+// A node may delete an entry another node owns (a new leader removing a
+// former leader's leftovers): its tombstone is stamped past the owner's
+// version, so it wins on every node, the owner's included, and the
+// owner's old version coming back later changes nothing.
+func TestDeleteOfAnotherNodesEntryWins(t *testing.T) {
+	k := entryKey{"t", "", "k"}
+	owner, deleter, other := newStore("beta"), newStore("me"), newStore("gamma")
+	orig := owner.write(k, []byte("v"), false, t0).gossip[0]
+	for _, s := range []*store{deleter, other} {
+		s.merge(orig, true, t0)
+	}
+	tomb := deleter.write(k, nil, true, t0).gossip[0]
+	if tomb.Owner != "me" || !newer(tomb, orig) {
+		t.Fatalf("tombstone %v does not win over %v", tomb, orig)
+	}
+	for _, s := range []*store{owner, other} {
+		if _, stored := s.merge(tomb, true, t0); !stored {
+			t.Errorf("%s refused the tombstone", s.self)
+		}
+	}
+	for _, s := range []*store{owner, deleter, other} {
+		s.merge(orig, true, t0) // the owner's version again, by push/pull
+		if e, ok := s.live(k); ok {
+			t.Errorf("%s holds %v after the delete", s.self, e)
+		}
+	}
+}
