@@ -96,7 +96,7 @@ func (m *Manager) Run(ctx context.Context) {
 	defer t.Stop()
 	for {
 		m.syncNodes(time.Now().UTC())
-		if err := pub.Publish(m.cfg.DB, m.Objects()); err != nil {
+		if err := pub.Publish(m.cfg.DB, m.Objects(), 0); err != nil { // not a counter: it would restart lower, and readers refuse an older head
 			m.log.Error("publish objects", "err", err)
 		}
 		select {

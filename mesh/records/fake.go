@@ -30,6 +30,9 @@ func NewFakeDB(self string) *FakeDB {
 	return &FakeDB{self: self, entries: map[[3]string]gossip.Entry{}, watchers: map[string][]chan gossip.Event{}}
 }
 
+// LocalName returns the node name the store was made for.
+func (f *FakeDB) LocalName() string { return f.self }
+
 // Put writes an entry owned by this node.
 func (f *FakeDB) Put(table, scope, key string, value []byte) error {
 	return f.PutAs(f.self, table, scope, key, value)

@@ -2,6 +2,8 @@ package records
 
 import (
 	"encoding/json"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/meshd/meshd/mesh/api"
@@ -51,43 +53,114 @@ func readTable[T any](db DB, table string) map[string]T {
 	return out
 }
 
-// Publisher mirrors the manager's objects into the tables. It remembers
-// what it last wrote, so a publish writes only what changed.
+// Publisher mirrors the leader's objects into the tables and certifies
+// them with a head (see [Desired]). It remembers what it last wrote, so a
+// publish writes only what changed.
 type Publisher struct {
-	last map[string]map[string][]byte // table → key → value
+	last  map[string]map[string][]byte // table → key → value
+	swept bool                         // the tables held nothing this publisher did not write
+	head  Head                         // the last head written; zero before any
 }
 
-// NewPublisher returns a publisher that has written nothing yet.
+// NewPublisher returns a publisher that has written nothing yet: a new
+// leader, or a manager that restarted.
 func NewPublisher() *Publisher { return &Publisher{last: map[string]map[string][]byte{}} }
 
-// Publish writes changed objects and deletes removed ones. It goes on past
-// a failed write, which the next publish retries, and returns the first
-// error with its table and key.
-func (p *Publisher) Publish(db DB, o Objects) error {
-	return firstErr(publish(p, db, TableNodes, o.Nodes), publish(p, db, TableNetworks, o.Networks),
-		publish(p, db, TableServices, o.Services), publish(p, db, TableTasks, o.Tasks))
+// Publish writes the objects that changed and deletes the removed ones,
+// then writes the head when anything changed or the one in the tables is
+// missing, another node's, or not the one it would write. version is the
+// manager state's version, which never goes back.
+//
+// A new publisher first deletes every entry of the four tables that o
+// does not hold, whoever owns it: a former leader's leftovers would
+// otherwise stay, and since a gossip delete is a tombstone owned by the
+// deleter with a later clock, it wins over the former owner's copy. It
+// also rewrites every object, so the whole state is this node's and does
+// not vanish with a former leader.
+//
+// It goes on past a failed write, which the next publish retries, and
+// returns the first error with its table and key. The head is then not
+// written: it would certify tables that do not hold o.
+func (p *Publisher) Publish(db DB, o Objects, version uint64) error {
+	nodes, err1 := encodeTable(TableNodes, o.Nodes)
+	nets, err2 := encodeTable(TableNetworks, o.Networks)
+	svcs, err3 := encodeTable(TableServices, o.Services)
+	tasks, err4 := encodeTable(TableTasks, o.Tasks)
+	if err := firstErr(err1, err2, err3, err4); err != nil {
+		return err
+	}
+	want := map[string]map[string][]byte{TableNodes: nodes, TableNetworks: nets, TableServices: svcs, TableTasks: tasks}
+	var errs []error
+	changed := false
+	if !p.swept {
+		c, err := sweepStale(db, want)
+		changed = changed || c
+		errs = append(errs, err)
+		p.swept = err == nil
+	}
+	for _, table := range desiredTables {
+		c, err := p.publishTable(db, table, want[table])
+		changed = changed || c
+		errs = append(errs, err)
+	}
+	if err := firstErr(errs...); err != nil {
+		return err
+	}
+	return p.publishHead(db, version, changed)
 }
 
-func publish[T any](p *Publisher, db DB, table string, objs map[string]T) error {
+func encodeTable[T any](table string, objs map[string]T) (map[string][]byte, error) {
+	out := make(map[string][]byte, len(objs))
+	for id, o := range objs {
+		b, err := json.Marshal(o)
+		if err != nil {
+			return nil, tableErr("encode", table, id, err)
+		}
+		out[id] = b
+	}
+	return out, nil
+}
+
+// sweepStale deletes the entries of the four tables that want does not
+// hold. It reports whether it deleted any.
+func sweepStale(db DB, want map[string]map[string][]byte) (bool, error) {
+	var errs []error
+	changed := false
+	for _, table := range desiredTables {
+		for _, e := range db.List(table, "") {
+			if _, ok := want[table][e.Key]; ok {
+				continue
+			}
+			if err := db.Delete(table, "", e.Key); err != nil {
+				errs = append(errs, tableErr("unpublish", table, e.Key, err))
+				continue
+			}
+			changed = true
+		}
+	}
+	return changed, firstErr(errs...)
+}
+
+func (p *Publisher) publishTable(db DB, table string, want map[string][]byte) (bool, error) {
 	last := p.last[table]
 	if last == nil {
 		last = map[string][]byte{}
 		p.last[table] = last
 	}
 	var errs []error
-	for id, o := range objs {
-		b, err := json.Marshal(o)
-		if err != nil || string(last[id]) == string(b) {
+	changed := false
+	for id, b := range want {
+		if old, ok := last[id]; ok && string(old) == string(b) {
 			continue
 		}
 		if err := db.Put(table, "", id, b); err != nil {
 			errs = append(errs, tableErr("publish", table, id, err))
 			continue
 		}
-		last[id] = b
+		last[id], changed = b, true
 	}
 	for id := range last {
-		if _, ok := objs[id]; ok {
+		if _, ok := want[id]; ok {
 			continue
 		}
 		if err := db.Delete(table, "", id); err != nil {
@@ -95,8 +168,41 @@ func publish[T any](p *Publisher, db DB, table string, objs map[string]T) error 
 			continue
 		}
 		delete(last, id)
+		changed = true
 	}
-	return firstErr(errs...)
+	return changed, firstErr(errs...)
+}
+
+// publishHead certifies what the tables now hold from this publisher.
+func (p *Publisher) publishHead(db DB, version uint64, changed bool) error {
+	h := p.head
+	if changed || h.Digest == "" {
+		d := newDigester()
+		for _, table := range desiredTables {
+			for _, key := range slices.Sorted(maps.Keys(p.last[table])) {
+				d.add(table, key, p.last[table][key])
+			}
+		}
+		h.Digest, h.Entries = d.sum(), d.n
+	}
+	h.Leader, h.Version = db.LocalName(), version
+	if !changed {
+		if e, ok := db.Get(TableCluster, "", HeadKey); ok && e.Owner == h.Leader {
+			if cur, err := decodeHead(e.Value); err == nil && cur == h {
+				p.head = h
+				return nil
+			}
+		}
+	}
+	b, err := encodeHead(h)
+	if err != nil {
+		return err
+	}
+	if err := db.Put(TableCluster, "", HeadKey, b); err != nil {
+		return tableErr("publish", TableCluster, HeadKey, err)
+	}
+	p.head = h
+	return nil
 }
 
 // TaskStatuses returns every node's task reports, by task ID.

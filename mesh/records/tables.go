@@ -6,14 +6,16 @@ import (
 	"github.com/meshd/meshd/gossip"
 )
 
-// The gossip tables, as the design notes name them. The manager owns the
-// first four (the desired state); each node owns its entries in the rest.
-// The names MUST NOT change: nodes of one cluster must agree on them.
+// The gossip tables, as the design notes name them. The leading manager
+// owns the first five (the desired state and its head); each node owns its
+// entries in the rest. The names MUST NOT change: nodes of one cluster
+// must agree on them.
 const (
 	TableNodes       = "nodes" // cluster scope, by node ID
 	TableNetworks    = "networks"
 	TableServices    = "services"
 	TableTasks       = "tasks"
+	TableCluster     = "cluster" // one entry, HeadKey: the [Head] of the four above
 	TableTaskStatus  = "task_status"
 	TableOverlayPeer = "overlay_peer_table" // per network: (IP, MAC, VTEP) of each endpoint
 	TableEndpoints   = "endpoint_table"     // per network: each running task's service, VIP, IP, ports, aliases
@@ -26,6 +28,8 @@ const AllNetworks = gossip.AllScopes
 // DB is what this package asks of the gossip store; *gossip.DB is the real
 // one.
 type DB interface {
+	// LocalName is this node's name: the owner of what it writes.
+	LocalName() string
 	Put(table, scope, key string, value []byte) error
 	Delete(table, scope, key string) error
 	Get(table, scope, key string) (gossip.Entry, bool)
@@ -35,6 +39,9 @@ type DB interface {
 }
 
 var _ DB = (*gossip.DB)(nil)
+
+// HeadKey is the key of the one entry of TableCluster.
+const HeadKey = "head"
 
 // Reachable says whether a member counts as Ready: a suspect is still
 // Ready until memberlist declares it dead, as docker shows it.

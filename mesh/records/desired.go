@@ -1,0 +1,362 @@
+package records
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/meshd/meshd/gossip"
+	"github.com/meshd/meshd/internal/atomicfile"
+)
+
+// The desired state must outlive its publisher. Gossip drops every entry
+// of a node that dies or restarts, and a leader that republishes is seen
+// in pieces, so the tables alone cannot tell a removed task from one not
+// gossiped yet. The leader therefore writes the four tables first, then a
+// head (TableCluster/HeadKey) certifying them: its node ID, the state's
+// version, and the digest and count of the entries. A reader adopts the
+// tables only when they hash to the head's digest, and otherwise keeps
+// serving the last state it verified ([Desired]), which it persists so a
+// restarted node serves it too, manager or not.
+
+// desiredTables are the tables a head certifies, in the order they are
+// hashed.
+var desiredTables = []string{TableNetworks, TableNodes, TableServices, TableTasks}
+
+// Head certifies the desired state the tables hold.
+type Head struct {
+	Leader  string // the publishing manager's node ID
+	Version uint64 // the version of the manager state published; never goes back
+	Digest  string // hex SHA-256 of the four tables' entries (see digester)
+	Entries int    // how many entries the four tables hold
+}
+
+// headWire is the JSON on the wire and in the persisted file; its field
+// names MUST NOT change.
+type headWire struct {
+	Leader  string `json:"Leader"`
+	Version uint64 `json:"Version"`
+	Digest  string `json:"Digest"`
+	Entries int    `json:"Entries"`
+}
+
+func encodeHead(h Head) ([]byte, error) {
+	b, err := json.Marshal(headWire(h))
+	if err != nil {
+		return nil, tableErr("encode", TableCluster, HeadKey, err)
+	}
+	return b, nil
+}
+
+// decodeHead reads a head and checks it could certify anything: a head
+// that fails is treated as no head.
+func decodeHead(b []byte) (Head, error) {
+	var w headWire
+	if err := json.Unmarshal(b, &w); err != nil {
+		return Head{}, fmt.Errorf("decode head: %w", err)
+	}
+	h := Head(w)
+	if err := h.validate(); err != nil {
+		return Head{}, err
+	}
+	return h, nil
+}
+
+func (h Head) validate() error {
+	switch {
+	case h.Leader == "":
+		return errors.New("head names no leader")
+	case h.Entries < 0:
+		return fmt.Errorf("head counts %d entries", h.Entries)
+	}
+	// Lower-case hex only, as digester writes it: the digest is compared
+	// as a string.
+	if b, err := hex.DecodeString(h.Digest); err != nil || len(b) != sha256.Size || hex.EncodeToString(b) != h.Digest {
+		return fmt.Errorf("head digest %q: want %d lower-case hex digits", h.Digest, 2*sha256.Size)
+	}
+	return nil
+}
+
+// digester hashes the entries of the four tables, fed in table then key
+// order. Every field is length-prefixed, so two different sets of entries
+// never feed the hash the same bytes.
+type digester struct {
+	h hash.Hash
+	n int
+}
+
+func newDigester() *digester { return &digester{h: sha256.New()} }
+
+func (d *digester) add(table, key string, value []byte) {
+	d.field(table)
+	d.field(key)
+	d.field(string(value))
+	d.n++
+}
+
+func (d *digester) field(s string) {
+	var n [8]byte
+	binary.BigEndian.PutUint64(n[:], uint64(len(s)))
+	d.h.Write(n[:])
+	_, _ = io.WriteString(d.h, s)
+}
+
+func (d *digester) sum() string { return hex.EncodeToString(d.h.Sum(nil)) }
+
+// listDesired returns the four tables' cluster-scope entries, each sorted
+// by key, in desiredTables order.
+func listDesired(db DB) [][]gossip.Entry {
+	out := make([][]gossip.Entry, len(desiredTables))
+	for i, table := range desiredTables {
+		es := db.List(table, "")
+		slices.SortFunc(es, func(a, b gossip.Entry) int { return strings.Compare(a.Key, b.Key) })
+		out[i] = es
+	}
+	return out
+}
+
+func digestEntries(tables [][]gossip.Entry) (digest string, n int) {
+	d := newDigester()
+	for _, es := range tables {
+		for _, e := range es {
+			d.add(e.Table, e.Key, e.Value)
+		}
+	}
+	return d.sum(), d.n
+}
+
+// decodeObjects decodes every entry; one that does not decode fails the
+// whole state, which a digest that matched makes a publisher's bug.
+func decodeObjects(tables [][]gossip.Entry) (Objects, error) {
+	var o Objects
+	o.Init()
+	for _, es := range tables {
+		for _, e := range es {
+			var err error
+			switch e.Table {
+			case TableNodes:
+				err = decodeInto(o.Nodes, e)
+			case TableNetworks:
+				err = decodeInto(o.Networks, e)
+			case TableServices:
+				err = decodeInto(o.Services, e)
+			case TableTasks:
+				err = decodeInto(o.Tasks, e)
+			}
+			if err != nil {
+				return Objects{}, err
+			}
+		}
+	}
+	return o, nil
+}
+
+func decodeInto[T any](m map[string]T, e gossip.Entry) error {
+	var v T
+	if err := json.Unmarshal(e.Value, &v); err != nil {
+		return tableErr("decode", e.Table, e.Key, err)
+	}
+	m[e.Key] = v
+	return nil
+}
+
+// maxDesiredFile bounds the persisted state read back: far above any
+// cluster's (a few hundred entries of at most gossip.MaxValueSize), low
+// enough that a stray huge file is refused rather than read.
+const maxDesiredFile = 64 << 20
+
+// desiredFile is the persisted state: what was served and the head it was
+// verified against.
+type desiredFile struct {
+	Head    headWire `json:"Head"`
+	Objects Objects  `json:"Objects"`
+}
+
+// Desired is the desired state this node serves: the tables' while they
+// hold exactly what their head certifies, else the last state verified,
+// so that a manager that dies, restarts or hands over to another leader
+// never makes the node drop what is still desired. It persists what it
+// serves, so a restarted node serves it before any manager is back. Its
+// methods are safe for concurrent use.
+type Desired struct {
+	db   DB
+	path string
+
+	mu     sync.Mutex // guards the fields below
+	objs   Objects    // the state served
+	head   Head       // the head objs was verified against; zero before any
+	fresh  bool       // the tables matched a head at the last look
+	stale  string     // why they did not, when not fresh
+	dirty  bool       // objs or head differ from the file
+	errPer error      // the last failure to persist, until one succeeds
+}
+
+// NewDesired returns a tracker serving the state persisted at path (mode
+// 0600); a missing file is an empty state. A file that cannot be read or
+// decoded, or is too large, is an error naming it.
+func NewDesired(db DB, path string) (*Desired, error) {
+	d := &Desired{db: db, path: path, stale: "not looked at the tables yet"}
+	f, found, err := readDesiredFile(path)
+	if err != nil {
+		return nil, err
+	}
+	if found {
+		d.objs, d.head = f.Objects, Head(f.Head)
+	}
+	d.objs.Init()
+	return d, nil
+}
+
+func readDesiredFile(path string) (desiredFile, bool, error) {
+	var f desiredFile
+	fh, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return f, false, nil
+	}
+	if err != nil {
+		return f, false, fmt.Errorf("desired state: %w", err)
+	}
+	defer fh.Close()
+	// The size is checked before reading, and the read is bounded too in
+	// case the file grows meanwhile.
+	if fi, err := fh.Stat(); err == nil && fi.Size() > maxDesiredFile {
+		return f, false, fmt.Errorf("desired state: %s is %d bytes, limit %d", path, fi.Size(), maxDesiredFile)
+	}
+	data, err := io.ReadAll(io.LimitReader(fh, maxDesiredFile+1))
+	if err != nil {
+		return f, false, fmt.Errorf("desired state: read %s: %w", path, err)
+	}
+	if len(data) > maxDesiredFile {
+		return f, false, fmt.Errorf("desired state: %s is over %d bytes", path, maxDesiredFile)
+	}
+	if err := json.Unmarshal(data, &f); err != nil {
+		return f, false, fmt.Errorf("desired state: decode %s: %w", path, err)
+	}
+	if err := Head(f.Head).validate(); err != nil {
+		return f, false, fmt.Errorf("desired state: %s: %w", path, err)
+	}
+	return f, true, nil
+}
+
+// Current looks at the tables and returns the state to serve. When the
+// head is there, is not older than the state served, and the four tables
+// hash to its digest, their entries are decoded (only when the digest
+// changed), adopted and persisted. Otherwise (no head: its publisher died
+// or restarted; a partial view while a leader republishes; an older head)
+// the state served stays as it is. The maps returned are shared: callers
+// must not modify them.
+func (d *Desired) Current() Objects {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.stale = d.refresh()
+	d.fresh = d.stale == ""
+	if d.dirty {
+		// A failed write is retried at the next look; the state is served
+		// from memory meanwhile.
+		if err := atomicfile.WriteJSON(d.path, desiredFile{Head: headWire(d.head), Objects: d.objs}, 0o600); err != nil {
+			d.errPer = fmt.Errorf("save desired state: %w", err)
+		} else {
+			d.dirty, d.errPer = false, nil
+		}
+	}
+	return d.objs
+}
+
+// refresh adopts the tables' state when their head certifies it, and
+// otherwise says why not.
+func (d *Desired) refresh() (stale string) {
+	e, ok := d.db.Get(TableCluster, "", HeadKey)
+	if !ok {
+		return "no head in the tables"
+	}
+	h, err := decodeHead(e.Value)
+	if err != nil {
+		return err.Error()
+	}
+	if h.Version < d.head.Version {
+		return fmt.Sprintf("the head of %s is at version %d, older than the state served (%d)", h.Leader, h.Version, d.head.Version)
+	}
+	tables := listDesired(d.db)
+	digest, n := digestEntries(tables)
+	switch {
+	case n != h.Entries:
+		return fmt.Sprintf("the tables hold %d entries, the head of %s counts %d", n, h.Leader, h.Entries)
+	case digest != h.Digest:
+		return fmt.Sprintf("the tables do not match the digest of the head of %s", h.Leader)
+	case digest == d.head.Digest:
+		// The state served, maybe under a new leader or version: nothing
+		// to decode. A version alone is not worth a write.
+		if h.Leader != d.head.Leader {
+			d.dirty = true
+		}
+		d.head = h
+		return ""
+	}
+	objs, err := decodeObjects(tables)
+	if err != nil {
+		return fmt.Sprintf("the state of %s at version %d: %v", h.Leader, h.Version, err)
+	}
+	d.objs, d.head, d.dirty = objs, h, true
+	return ""
+}
+
+// Fresh says whether the tables matched their head at the last
+// [Desired.Current]: false means no manager's state is visible and the
+// node serves the last one it verified.
+func (d *Desired) Fresh() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.fresh
+}
+
+// DesiredInfo says where the desired state a node serves comes from, as
+// of the last [Desired.Current].
+type DesiredInfo struct {
+	// Fresh: the tables hold exactly what their head certifies.
+	Fresh bool
+	// Leader and Version are the publisher and version of the state
+	// served; Leader is empty before any state was verified.
+	Leader  string
+	Version uint64
+	Entries int
+	// Stale says why the tables were not adopted, when not Fresh.
+	Stale string
+	// PersistErr is the last failure to save the state served, until a
+	// save succeeds.
+	PersistErr string
+}
+
+// Info returns where the state served comes from.
+func (d *Desired) Info() DesiredInfo {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	i := DesiredInfo{Fresh: d.fresh, Leader: d.head.Leader, Version: d.head.Version, Entries: d.head.Entries}
+	if !d.fresh {
+		i.Stale = d.stale
+	}
+	if d.errPer != nil {
+		i.PersistErr = d.errPer.Error()
+	}
+	return i
+}
+
+// Warning is the one line docker info-like output shows for a node not
+// following a manager, or "" when it is.
+func (i DesiredInfo) Warning() string {
+	switch {
+	case i.Fresh:
+		return ""
+	case i.Leader == "":
+		return "manager unreachable: no desired state known yet"
+	}
+	return "manager unreachable: serving the last desired state"
+}
