@@ -191,13 +191,14 @@ type Desired struct {
 	db   DB
 	path string
 
-	mu     sync.Mutex // guards the fields below
-	objs   Objects    // the state served
-	head   Head       // the head objs was verified against; zero before any
-	fresh  bool       // the tables matched a head at the last look
-	stale  string     // why they did not, when not fresh
-	dirty  bool       // objs or head differ from the file
-	errPer error      // the last failure to persist, until one succeeds
+	mu      sync.Mutex // guards the fields below
+	objs    Objects    // the state served
+	head    Head       // the head objs was verified against; zero before any
+	fresh   bool       // the tables matched a head at the last look
+	partial bool       // they held a head not older than objs, but not all its entries
+	stale   string     // why they did not match, when not fresh
+	dirty   bool       // objs or head differ from the file
+	errPer  error      // the last failure to persist, until one succeeds
 }
 
 // NewDesired returns a tracker serving the state persisted at path (mode
@@ -257,6 +258,7 @@ func readDesiredFile(path string) (desiredFile, bool, error) {
 func (d *Desired) Current() Objects {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	d.partial = false
 	d.stale = d.refresh()
 	d.fresh = d.stale == ""
 	if d.dirty {
@@ -289,8 +291,10 @@ func (d *Desired) refresh() (stale string) {
 	digest, n := digestEntries(tables)
 	switch {
 	case n != h.Entries:
+		d.partial = true
 		return fmt.Sprintf("the tables hold %d entries, the head of %s counts %d", n, h.Leader, h.Entries)
 	case digest != h.Digest:
+		d.partial = true
 		return fmt.Sprintf("the tables do not match the digest of the head of %s", h.Leader)
 	case digest == d.head.Digest:
 		// The state served, maybe under a new leader or version: nothing
@@ -323,6 +327,11 @@ func (d *Desired) Fresh() bool {
 type DesiredInfo struct {
 	// Fresh: the tables hold exactly what their head certifies.
 	Fresh bool
+	// Partial: not fresh because the tables do not hold what their head
+	// certifies yet, as while a leader's publish is being gossiped; a
+	// state that lasts means entries are lost. Not fresh and not partial
+	// means no head, or one that cannot be adopted.
+	Partial bool
 	// Leader and Version are the publisher and version of the state
 	// served; Leader is empty before any state was verified.
 	Leader  string
@@ -339,7 +348,7 @@ type DesiredInfo struct {
 func (d *Desired) Info() DesiredInfo {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	i := DesiredInfo{Fresh: d.fresh, Leader: d.head.Leader, Version: d.head.Version, Entries: d.head.Entries}
+	i := DesiredInfo{Fresh: d.fresh, Partial: d.partial, Leader: d.head.Leader, Version: d.head.Version, Entries: d.head.Entries}
 	if !d.fresh {
 		i.Stale = d.stale
 	}
