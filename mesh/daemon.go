@@ -123,8 +123,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 	return nil
 }
 
-// newAgent wires the node agent: the manager's store is its desired
-// state on the manager, the tables elsewhere.
+// newAgent wires the node agent. It follows the desired state in the
+// tables on every node, managers included, so that a manager's node
+// serves the same verified state as the others and keeps serving it when
+// its manager restarts or loses the leadership.
 func (d *Daemon) newAgent() (*agent.Agent, error) {
 	subnet, err := gatewaySubnet()
 	if err != nil {
@@ -133,8 +135,7 @@ func (d *Daemon) newAgent() (*agent.Agent, error) {
 	return agent.New(agent.Config{NodeID: d.id.ID, AdvertiseAddr: d.cfg.AdvertiseAddr, RunDir: d.cfg.RunDir,
 		DataPlane: d.dataPlane, DataPathPort: d.cfg.DataPathPort, UnderlayMTU: underlayMTU(d.cfg.AdvertiseAddr),
 		GatewaySubnet: subnet, DrainDelay: d.cfg.DrainDelay, IPVSTimeouts: d.cfg.IPVSTimeouts,
-		DNSUpstreams: d.cfg.DNSUpstreams, DNSTTL: d.cfg.DNSTTL, DB: d.db, Desired: d.Objects,
-		Manager: d.mgr != nil, Logger: d.log.With("component", "agent")})
+		DNSUpstreams: d.cfg.DNSUpstreams, DNSTTL: d.cfg.DNSTTL, DB: d.db, Logger: d.log.With("component", "agent")})
 }
 
 func (d *Daemon) path(name string) string { return filepath.Join(d.cfg.RunDir, name) }

@@ -30,14 +30,19 @@ type Agent struct {
 	dns   *dns.Server
 	host  *lb.HostSyncer
 	wake  chan struct{}
+	// desired is the desired state served: the tables' when their head
+	// certifies them, else the last one verified.
+	desired *records.Desired
+	now     func() time.Time // the drain clock; tests step it
 
-	tasks     map[string]*localTask
-	nets      map[string]api.Network // overlay networks built here
-	frozen    bool                   // the manager is away: keep what runs
-	gwChecked bool                   // mesh_gwbridge is known good since the last resync tick
-	ingressGW netip.Addr             // the ingress sandbox's address on mesh_gwbridge
-	sboxes    map[string]*lbSandbox  // by network ID
-	marks     marks
+	tasks      map[string]*localTask
+	nets       map[string]api.Network // overlay networks built here
+	following  string                 // the desired state's source as last logged
+	persistErr string                 // the desired state's save failure as last logged
+	gwChecked  bool                   // mesh_gwbridge is known good since the last resync tick
+	ingressGW  netip.Addr             // the ingress sandbox's address on mesh_gwbridge
+	sboxes     map[string]*lbSandbox  // by network ID
+	marks      marks
 
 	mu     sync.Mutex // guards the field below, read by the API
 	planes []planeView
@@ -49,11 +54,18 @@ type planeView struct {
 	plane            lb.DataPlane
 }
 
-// New checks cfg and returns an agent; it touches nothing until Run.
+// New checks cfg, loads the desired state last verified from RunDir and
+// returns an agent; it touches nothing else until Run. A desired state
+// file that cannot be read is an error: it is the state this node serves
+// while no manager is reachable.
 func New(cfg Config) (*Agent, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
 		return nil, err
+	}
+	desired, err := records.NewDesired(cfg.DB, filepath.Join(cfg.RunDir, desiredFile))
+	if err != nil {
+		return nil, fmt.Errorf("agent: %w", err)
 	}
 	log := cfg.Logger
 	if log == nil {
@@ -90,7 +102,7 @@ func New(cfg Config) (*Agent, error) {
 		return nil, err
 	}
 	return &Agent{cfg: cfg, log: log, nsDir: nsDir, ov: ov, gwIPs: gwIPs, dns: resolver, gw: gw,
-		host: lb.NewHostSyncer(cfg.Rules("")), wake: make(chan struct{}, 1),
+		host: lb.NewHostSyncer(cfg.Rules("")), wake: make(chan struct{}, 1), desired: desired, now: time.Now,
 		tasks: map[string]*localTask{}, nets: map[string]api.Network{}, ingressGW: ingressGW,
 		sboxes: map[string]*lbSandbox{}, marks: newMarks()}, nil
 }
@@ -100,7 +112,7 @@ func New(cfg Config) (*Agent, error) {
 // removes what it built.
 func (a *Agent) Run(ctx context.Context) {
 	a.sweep()
-	for _, table := range []string{records.TableTasks, records.TableNetworks, records.TableServices,
+	for _, table := range []string{records.TableCluster, records.TableTasks, records.TableNetworks, records.TableServices,
 		records.TableOverlayPeer, records.TableEndpoints, records.TableNodes} {
 		ch := a.cfg.DB.Watch(ctx, table)
 		go func() {
@@ -168,10 +180,12 @@ func (a *Agent) sweep() {
 // desired state once. Run calls it; tests call it to step the agent.
 func (a *Agent) Reconcile(ctx context.Context) {
 	a.ensureGateway() // every sandbox and task hangs off it
-	st := a.cfg.Desired()
-	desired := a.desiredTasks(st)
+	st := a.desiredState()
+	desired := tasksOf(st, a.cfg.NodeID)
 	for id, lt := range a.tasks {
-		if _, ok := desired[id]; !ok {
+		if _, ok := desired[id]; ok {
+			a.undrain(lt)
+		} else {
 			a.drainOrStop(lt)
 		}
 	}
@@ -209,7 +223,7 @@ func (a *Agent) Reconcile(ctx context.Context) {
 	}
 	a.syncRules(ctx, st)
 	for id, n := range a.nets {
-		if _, ok := needed[id]; !ok && !a.frozen {
+		if _, ok := needed[id]; !ok {
 			if err := a.ov.RemoveNetwork(id); err != nil {
 				a.log.Error("remove overlay network", "network", n.Name, "err", err)
 				continue
@@ -219,20 +233,44 @@ func (a *Agent) Reconcile(ctx context.Context) {
 	}
 }
 
-// desiredTasks returns the tasks this node should run. Without the
-// manager its tables are gone: keep what runs rather than tear the node
-// down, as Swarm workers do.
-func (a *Agent) desiredTasks(st records.Objects) map[string]api.Task {
-	if !a.cfg.Manager && !records.ManagerReachable(a.cfg.DB) {
-		if !a.frozen {
-			a.log.Warn("manager unreachable: keeping the running tasks")
+// desiredState returns the desired state to serve (see records.Desired)
+// and logs when its source changes. Tables short of what their head
+// certifies last a gossip round at every change the manager publishes, so
+// only the rest (no head: the manager's entries gone; a head that cannot
+// be adopted) is a warning.
+func (a *Agent) desiredState() records.Objects {
+	st := a.desired.Current()
+	info := a.desired.Info()
+	following := "fresh"
+	switch {
+	case info.Fresh:
+		if following != a.following {
+			a.log.Info("following the desired state", "leader", info.Leader, "version", info.Version, "entries", info.Entries)
 		}
-		a.frozen = true
-		return a.runningSpecs()
+	case info.Partial:
+		following = "partial"
+		if following != a.following {
+			a.log.Debug("desired state incomplete in the tables: serving the last one verified", "why", info.Stale)
+		}
+	default:
+		following = "headless"
+		if following != a.following {
+			a.log.Warn(info.Warning(), "leader", info.Leader, "version", info.Version, "why", info.Stale)
+		}
 	}
-	a.frozen = false
-	return tasksOf(st, a.cfg.NodeID)
+	a.following = following
+	if info.PersistErr != a.persistErr && info.PersistErr != "" {
+		a.log.Error("desired state not saved: a restart would not serve it", "err", info.PersistErr)
+	}
+	a.persistErr = info.PersistErr
+	return st
 }
+
+// DesiredInfo says where the desired state this node serves comes from:
+// the manager's tables right now (Fresh) or the last state verified, and
+// that state's leader and version. Its Warning is the line to show when
+// no manager is followed. It may be called from any goroutine.
+func (a *Agent) DesiredInfo() records.DesiredInfo { return a.desired.Info() }
 
 // runningSpecs are the tasks this node runs, draining ones included.
 func (a *Agent) runningSpecs() map[string]api.Task {

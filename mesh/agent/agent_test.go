@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/meshd/meshd/gossip"
 	"github.com/meshd/meshd/internal/testutil"
 	"github.com/meshd/meshd/lb"
 	"github.com/meshd/meshd/mesh/api"
@@ -33,20 +32,28 @@ var (
 )
 
 // fakeNode is an agent wired to fakes, with the manager whose objects it
-// follows and the fakes to look into.
+// follows and the fakes to look into. The manager does not run: tests
+// publish its objects into the tables ([fakeNode.publish]) when they
+// choose, as its Run loop would.
 type fakeNode struct {
-	t      *testing.T
-	ctx    context.Context
-	agent  *Agent
-	mgr    *manager.Manager
-	db     *records.FakeDB
-	kernel *overlay.FakeKernel
-	runDir string
+	t       *testing.T
+	ctx     context.Context
+	mode    lb.Mode
+	agent   *Agent
+	mgr     *manager.Manager
+	pub     *records.Publisher
+	version uint64 // of the last publish
+	db      *records.FakeDB
+	kernel  *overlay.FakeKernel
+	runDir  string
+	clock   time.Time // the agent's drain clock
 
-	mu    sync.Mutex               // guards the fields below, written by the agent's task goroutines
-	rules map[string]*lb.FakeRules // by namespace path, "" = the host
-	ipvs  map[string]*lb.FakeIPVS
-	runs  map[string]bool // task ID → running
+	mu        sync.Mutex               // guards the fields below, written by the agent's task goroutines
+	rules     map[string]*lb.FakeRules // by namespace path, "" = the host
+	ipvs      map[string]*lb.FakeIPVS
+	runs      map[string]bool   // task ID → running
+	starts    map[string]int    // task ID → how often its process was started
+	resolvers map[string]string // task sandbox → its resolver's UDP address
 }
 
 func newFakeNode(t *testing.T, mode lb.Mode) *fakeNode {
@@ -62,8 +69,9 @@ func newFakeNode(t *testing.T, mode lb.Mode) *fakeNode {
 	if err := manager.Bootstrap(store, "cluster", api.NewToken(), self); err != nil {
 		t.Fatal(err)
 	}
-	f := &fakeNode{t: t, ctx: context.Background(), db: records.NewFakeDB("node1id"), kernel: overlay.NewFakeKernel(),
-		runDir: runDir, rules: map[string]*lb.FakeRules{}, ipvs: map[string]*lb.FakeIPVS{}, runs: map[string]bool{}}
+	f := &fakeNode{t: t, ctx: context.Background(), mode: mode, db: records.NewFakeDB("node1id"), kernel: overlay.NewFakeKernel(),
+		runDir: runDir, clock: now, pub: records.NewPublisher(), rules: map[string]*lb.FakeRules{}, ipvs: map[string]*lb.FakeIPVS{},
+		runs: map[string]bool{}, starts: map[string]int{}, resolvers: map[string]string{}}
 	if f.mgr, err = manager.New(manager.Config{Store: store, DB: f.db, NodeID: "node1id"}); err != nil {
 		t.Fatal(err)
 	}
@@ -71,15 +79,24 @@ func newFakeNode(t *testing.T, mode lb.Mode) *fakeNode {
 		AddrPrefix: "192.168.33.11/24", GossipPort: 7946}); err != nil {
 		t.Fatal(err)
 	}
-	f.agent, err = New(Config{NodeID: "node1id", AdvertiseAddr: node1Addr, RunDir: runDir, DataPlane: mode,
-		GatewaySubnet: netip.MustParsePrefix("172.18.0.0/16"), DB: f.db, Desired: f.mgr.Objects, Manager: true, Logger: testLogger(t),
+	f.agent = f.newAgent()
+	t.Cleanup(func() { f.agent.teardown() })
+	return f
+}
+
+// newAgent builds an agent over the node's run dir, tables and kernel, as
+// meshd does at every start.
+func (f *fakeNode) newAgent() *Agent {
+	f.t.Helper()
+	a, err := New(Config{NodeID: "node1id", AdvertiseAddr: node1Addr, RunDir: f.runDir, DataPlane: f.mode,
+		GatewaySubnet: netip.MustParsePrefix("172.18.0.0/16"), DB: f.db, Logger: testLogger(f.t),
 		DNSUpstreams: []netip.AddrPort{netip.MustParseAddrPort("192.0.2.53:53")},
 		Kernel:       f.kernel,
 		Rules:        f.rulesOf,
 		IPVS:         func(ns string) (lb.IPVS, error) { return f.ipvsOf(ns), nil },
 		Sysctl:       func(ns, key, value string) error { return nil },
 		Runner:       f.run,
-		Listen: func(string) (net.PacketConn, net.Listener, error) {
+		Listen: func(sandbox string) (net.PacketConn, net.Listener, error) {
 			pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 			if err != nil {
 				return nil, nil, err
@@ -89,13 +106,36 @@ func newFakeNode(t *testing.T, mode lb.Mode) *fakeNode {
 				pc.Close()
 				return nil, nil, err
 			}
+			f.mu.Lock()
+			f.resolvers[sandbox] = pc.LocalAddr().String()
+			f.mu.Unlock()
 			return pc, ln, nil
 		}})
 	if err != nil {
-		t.Fatal(err)
+		f.t.Fatal(err)
 	}
-	t.Cleanup(f.agent.teardown)
-	return f
+	a.now = func() time.Time { return f.clock }
+	return a
+}
+
+// publish puts the manager's objects into the tables, as its Run loop
+// does after every change.
+func (f *fakeNode) publish() { f.publishObjects(f.mgr.Objects()) }
+
+// publishObjects puts o into the tables as the leader, at the next
+// version.
+func (f *fakeNode) publishObjects(o records.Objects) {
+	f.t.Helper()
+	f.version++
+	if err := f.pub.Publish(f.db, o, f.version); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+// reconcile publishes the manager's objects and reconciles once.
+func (f *fakeNode) reconcile() {
+	f.publish()
+	f.agent.Reconcile(f.ctx)
 }
 
 func (f *fakeNode) rulesOf(ns string) lb.Rules {
@@ -118,6 +158,9 @@ func (f *fakeNode) ipvsOf(ns string) *lb.FakeIPVS {
 
 // run stands for a task's process: running until stopped.
 func (f *fakeNode) run(ctx context.Context, spec task.Spec, report func(task.State)) {
+	f.mu.Lock()
+	f.starts[spec.ID]++
+	f.mu.Unlock()
 	f.setRunning(spec.ID, true)
 	report(task.State{State: api.TaskRunning, PID: 4242})
 	<-ctx.Done()
@@ -238,7 +281,7 @@ func TestServiceLifecycle(t *testing.T) {
 
 func testServiceLifecycle(t *testing.T, mode lb.Mode) {
 	f := newFakeNode(t, mode)
-	f.agent.Reconcile(f.ctx)
+	f.reconcile()
 	ingress := f.netID(api.IngressName)
 	nsDir := filepath.Join(f.runDir, "netns")
 	if got, _ := f.kernel.ListNS(nsDir); !slices.Equal(got, []string{"1-" + ingress[:10], ingressSandbox}) {
@@ -258,7 +301,7 @@ func testServiceLifecycle(t *testing.T, mode lb.Mode) {
 	if local.ID == "" || remote.ID == "" {
 		t.Fatalf("www tasks %v: want one on each node", tasks)
 	}
-	f.agent.Reconcile(f.ctx)
+	f.reconcile()
 	testutil.Eventually(t, 5*time.Second, "www.1 running and announced", func() error {
 		if !slices.Contains(f.running(), local.ID) {
 			return fmt.Errorf("running %v", f.running())
@@ -273,7 +316,7 @@ func testServiceLifecycle(t *testing.T, mode lb.Mode) {
 	}
 
 	f.announceRemote(remote)
-	f.agent.Reconcile(f.ctx)
+	f.reconcile()
 	dump := f.kernel.Dump()
 	for _, want := range []string{
 		// node2's task behind its VTEP, on both of its networks
@@ -321,7 +364,7 @@ func testServiceLifecycle(t *testing.T, mode lb.Mode) {
 			_ = f.db.Delete(table, netID, remote.ID)
 		}
 	}
-	f.agent.Reconcile(f.ctx)
+	f.reconcile()
 	if got := f.running(); len(got) != 0 {
 		t.Errorf("tasks still running after service rm: %v", got)
 	}
@@ -361,7 +404,7 @@ func TestStoppedTaskClosesItsResolver(t *testing.T) {
 	if _, err := f.mgr.CreateService(f.ctx, api.ServiceCreate{Name: "one", Image: "alpine", Replicas: replicas(1)}); err != nil {
 		t.Fatal(err)
 	}
-	f.agent.Reconcile(f.ctx)
+	f.reconcile()
 	if len(socks) != 2 {
 		t.Fatalf("resolver sockets opened: %v, want a UDP and a TCP one", socks)
 	}
@@ -374,7 +417,7 @@ func TestStoppedTaskClosesItsResolver(t *testing.T) {
 	if _, err := f.mgr.ScaleService(f.ctx, "one", 0); err != nil {
 		t.Fatal(err)
 	}
-	f.agent.Reconcile(f.ctx)
+	f.reconcile()
 	if _, err := net.Dial("tcp", tcp); err == nil {
 		t.Errorf("resolver's TCP socket %s still accepts after the task stopped", tcp)
 	}
@@ -383,39 +426,6 @@ func TestStoppedTaskClosesItsResolver(t *testing.T) {
 		t.Errorf("resolver's UDP port %s still bound after the task stopped: %v", udp, err)
 	} else {
 		pc.Close()
-	}
-}
-
-// TestFrozenWithoutManager checks that a worker that hears no manager
-// keeps its task and its sandboxes, and follows the tables again when the
-// manager comes back.
-func TestFrozenWithoutManager(t *testing.T) {
-	f := newFakeNode(t, lb.ModeIPTables)
-	f.agent.cfg.Manager = false
-	meta, _ := records.EncodeMeta(records.NodeMeta{Name: "node1", Role: api.RoleManager, Addr: node1Addr})
-	manager := gossip.Member{Name: "node1id", Addr: node1Addr.String(), Meta: meta, State: gossip.StateAlive}
-	f.db.SetMembers(manager)
-	if _, err := f.mgr.CreateService(f.ctx, api.ServiceCreate{Name: "one", Image: "alpine", Replicas: replicas(1)}); err != nil {
-		t.Fatal(err)
-	}
-	f.agent.Reconcile(f.ctx)
-	if len(f.agent.tasks) != 1 {
-		t.Fatalf("tasks: %d, want 1", len(f.agent.tasks))
-	}
-	manager.State = gossip.StateDead
-	f.db.SetMembers(manager)
-	if _, err := f.mgr.ScaleService(f.ctx, "one", 0); err != nil { // as if the tables were gone
-		t.Fatal(err)
-	}
-	f.agent.Reconcile(f.ctx)
-	if len(f.agent.tasks) != 1 || !f.agent.frozen {
-		t.Errorf("without a manager: %d tasks, frozen %v; want the task kept", len(f.agent.tasks), f.agent.frozen)
-	}
-	manager.State = gossip.StateAlive
-	f.db.SetMembers(manager)
-	f.agent.Reconcile(f.ctx)
-	if len(f.agent.tasks) != 0 || f.agent.frozen {
-		t.Errorf("manager back: %d tasks, frozen %v; want the scale to 0 applied", len(f.agent.tasks), f.agent.frozen)
 	}
 }
 
@@ -430,7 +440,7 @@ func testLogger(t *testing.T) *slog.Logger {
 // resync tick does, and rebuilds it.
 func TestGatewayBridgeCheckedOnResync(t *testing.T) {
 	f := newFakeNode(t, lb.ModeIPTables)
-	f.agent.Reconcile(f.ctx)
+	f.reconcile()
 	hasBridge := func() bool {
 		links, err := f.kernel.ListLinks("")
 		if err != nil {
@@ -444,12 +454,12 @@ func TestGatewayBridgeCheckedOnResync(t *testing.T) {
 	if err := f.kernel.RemoveLink("", lb.GatewayBridgeName); err != nil {
 		t.Fatal(err)
 	}
-	f.agent.Reconcile(f.ctx) // woken by a table change
+	f.reconcile() // woken by a table change
 	if hasBridge() {
 		t.Error("a wake-up from the tables looked at mesh_gwbridge again")
 	}
 	f.agent.gwChecked = false // what the resync tick does
-	f.agent.Reconcile(f.ctx)
+	f.reconcile()
 	if !hasBridge() {
 		t.Error("mesh_gwbridge not rebuilt on resync")
 	}

@@ -24,8 +24,9 @@ type Config struct {
 	// AdvertiseAddr is this node's underlay address, the VTEP of its
 	// endpoints. Required.
 	AdvertiseAddr netip.Addr
-	// RunDir holds the namespace files (RunDir/netns) and the tasks' files
-	// (RunDir/tasks). Required, absolute.
+	// RunDir holds the namespace files (RunDir/netns), the tasks' files
+	// (RunDir/tasks) and the last desired state verified (desired.json,
+	// 0600), served while no manager is. Required, absolute.
 	RunDir string
 	// DataPlane is lb.ModeIPVS or lb.ModeIPTables (resolve auto first).
 	DataPlane lb.Mode
@@ -52,13 +53,9 @@ type Config struct {
 	// so drift (a link or entry removed by hand) is repaired. Zero means 5 s.
 	ResyncInterval time.Duration
 
-	// DB is the gossip store the agent reads and announces into. Required.
+	// DB is the gossip store the agent reads the desired state from and
+	// announces into. Required.
 	DB records.DB
-	// Desired returns the desired objects: the manager's store on the
-	// manager, the manager's tables elsewhere. Required.
-	Desired func() records.Objects
-	// Manager says this node is the manager: it never loses the tables.
-	Manager bool
 	// Logger receives the agent's logs; nil discards them.
 	Logger *slog.Logger
 
@@ -82,6 +79,8 @@ type Config struct {
 // Defaults, one place for each.
 const (
 	defaultResyncInterval = 5 * time.Second
+	// desiredFile, in RunDir, keeps the last desired state verified.
+	desiredFile = "desired.json"
 	// gatewayMTU is mesh_gwbridge's MTU: it carries the node's own traffic,
 	// not VXLAN, so the Ethernet default.
 	gatewayMTU = 1500
@@ -100,8 +99,8 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("agent: DataPlane %q: want ipvs or iptables", c.DataPlane)
 	case !c.GatewaySubnet.IsValid():
 		return c, errors.New("agent: GatewaySubnet is required")
-	case c.DB == nil || c.Desired == nil:
-		return c, errors.New("agent: DB and Desired are required")
+	case c.DB == nil:
+		return c, errors.New("agent: DB is required")
 	}
 	if c.ResyncInterval <= 0 {
 		c.ResyncInterval = defaultResyncInterval

@@ -18,7 +18,13 @@
 // overlay.FakeKernel, lb.FakeRules and lb.FakeIPVS in and run the agent
 // without root.
 //
-// When the manager is unreachable its tables are gone: the agent then
-// keeps what runs (tasks, networks, sandboxes) rather than tear the node
-// down, as Swarm's workers do.
+// The desired state comes from records.Desired, on managers and workers
+// alike: the manager's tables while they hold exactly what their head
+// certifies, else the last state verified, persisted in RunDir. A manager
+// that dies, restarts or hands over to a new leader takes its entries
+// with it or shows them in pieces; the node then goes on serving what it
+// knew (tasks, VIPs, backends, names) and converges on the republished
+// state without draining or restarting anything still desired. Backends
+// leave only with their task or their node. A task drained because it
+// left the desired state and then came back is put back at weight 1.
 package agent

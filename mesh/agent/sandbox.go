@@ -45,7 +45,7 @@ func (a *Agent) reconcileSandboxes(ctx context.Context, st records.Objects, need
 		}
 	}
 	for id, sb := range a.sboxes {
-		if _, ok := needed[id]; !ok && !a.frozen {
+		if _, ok := needed[id]; !ok {
 			a.removeLBSandbox(sb)
 		}
 	}

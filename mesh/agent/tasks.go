@@ -7,7 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"sync/atomic"
+	"sync"
 	"time"
 
 	"github.com/meshd/meshd/lb"
@@ -28,16 +28,22 @@ type localTask struct {
 	gwVeth  string // host end of the gateway veth, "" when internal only
 	gwAddr  netip.Addr
 	rules   *lb.TaskSyncer // the task's REDIRECTs and resolver DNAT
-	// Draining: the task left the desired state; its backends have weight
-	// 0 everywhere until drainUntil, then it is stopped. Only the agent
-	// goroutine writes drainUntil; draining is read by the supervisor.
+	// drainUntil: the task left the desired state; its backends have
+	// weight 0 everywhere until then, and it is stopped. Zero when not
+	// draining; only the agent goroutine touches it.
 	drainUntil time.Time
-	draining   atomic.Bool
-	endpoints  map[string]records.Endpoint // by network, set before the supervisor starts
-	dns        *dns.Resolver               // its embedded DNS
-	dnsPorts   lb.DNSPorts                 // the resolver's ports on 127.0.0.11
-	cancel     context.CancelFunc
-	done       chan struct{}
+	// mu orders the announcements of the agent (a drain starts or is
+	// cancelled) and of the supervisor (the process starts or ends), so
+	// that the last one says what is true: no backend for a process that
+	// ended, and the weight of the current drain.
+	mu        sync.Mutex
+	running   bool // the process runs: its backends are announced
+	draining  bool
+	endpoints map[string]records.Endpoint // by network, set before the supervisor starts
+	dns       *dns.Resolver               // its embedded DNS
+	dnsPorts  lb.DNSPorts                 // the resolver's ports on 127.0.0.11
+	cancel    context.CancelFunc
+	done      chan struct{}
 }
 
 func (a *Agent) taskDir(t api.Task) string { return filepath.Join(a.cfg.RunDir, "tasks", t.ID) }
@@ -91,8 +97,11 @@ func (a *Agent) startTask(ctx context.Context, t api.Task, st records.Objects) (
 		a.cfg.Runner(tctx, spec, func(s task.State) {
 			a.report(t.ID, api.TaskStatus{State: s.State, PID: s.PID, Err: s.Err, Sandbox: lt.sandbox})
 			// Backends are announced only while the process runs.
-			if s.State == api.TaskRunning {
-				a.announce(lt, lt.draining.Load())
+			lt.mu.Lock()
+			defer lt.mu.Unlock()
+			lt.running = s.State == api.TaskRunning
+			if lt.running {
+				a.announce(lt, lt.draining)
 			} else {
 				a.withdraw(lt.spec)
 			}
@@ -164,13 +173,36 @@ func (a *Agent) drainOrStop(lt *localTask) {
 	case delay <= 0 || !a.announced(lt):
 		a.stopTask(lt)
 	case lt.drainUntil.IsZero():
-		lt.drainUntil = time.Now().Add(delay)
-		lt.draining.Store(true)
-		a.announce(lt, true)
+		lt.drainUntil = a.now().Add(delay)
+		a.setDraining(lt, true)
 		time.AfterFunc(delay, a.poke)
 		a.log.Info("draining task", "task", lt.spec.Name(), "delay", delay)
-	case !time.Now().Before(lt.drainUntil):
+	case !a.now().Before(lt.drainUntil):
 		a.stopTask(lt)
+	}
+}
+
+// undrain puts a draining task that is desired again back in service, at
+// weight 1 on every node: a task may leave the state served and come back
+// (a scale down undone, a leader that republishes an older view), and a
+// drain that is never cancelled would keep it at weight 0 for good.
+func (a *Agent) undrain(lt *localTask) {
+	if lt.drainUntil.IsZero() {
+		return
+	}
+	lt.drainUntil = time.Time{}
+	a.setDraining(lt, false)
+	a.log.Info("task desired again: drain cancelled", "task", lt.spec.Name())
+}
+
+// setDraining sets the weight every node gives the task's backends (0
+// when draining, else 1) by announcing them again, if the process runs.
+func (a *Agent) setDraining(lt *localTask, on bool) {
+	lt.mu.Lock()
+	defer lt.mu.Unlock()
+	lt.draining = on
+	if lt.running {
+		a.announce(lt, on)
 	}
 }
 

@@ -4,8 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/netip"
-
-	"github.com/meshd/meshd/mesh/api"
 )
 
 // NodeMeta is what a node says of itself in memberlist's node metadata
@@ -60,14 +58,4 @@ func DecodeMeta(b []byte) (m NodeMeta, ok bool) {
 		}
 	}
 	return m, true
-}
-
-// ManagerReachable says whether this node hears a manager through gossip.
-func ManagerReachable(db DB) bool {
-	for _, m := range db.Members() {
-		if meta, ok := DecodeMeta(m.Meta); ok && meta.Role == api.RoleManager && Reachable(m.State) {
-			return true
-		}
-	}
-	return false
 }
