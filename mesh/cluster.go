@@ -7,256 +7,353 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/meshd/meshd/gossip"
-	"github.com/meshd/meshd/internal/atomicfile"
+	"github.com/meshd/meshd/internal/portmux"
+	"github.com/meshd/meshd/mesh/agent"
 	"github.com/meshd/meshd/mesh/api"
-	"github.com/meshd/meshd/mesh/apiserver"
 	"github.com/meshd/meshd/mesh/manager"
 	"github.com/meshd/meshd/mesh/records"
 )
 
-// start decides what this node is (a new cluster's manager, a restarted
-// manager, a joining or rejoining worker), brings gossip up accordingly,
-// and returns the API server wired for that role.
-func (d *Daemon) start(ctx context.Context) (*apiserver.Server, error) {
-	if _, err := atomicfile.ReadJSON(d.path(identityName), &d.id); err != nil {
-		return nil, err
+// session is this node's life in a cluster: gossip, the agent, and on a
+// manager its raft replica and cluster port.
+type session struct {
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	db     *gossip.DB
+	agent  *agent.Agent
+	mgr    *managerRole // nil on a worker; changed under Daemon.mu
+}
+
+// managerRole is what a manager runs besides the agent.
+type managerRole struct {
+	store  *manager.Store
+	m      *manager.Manager
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// current returns the session and manager role, either nil.
+func (d *Daemon) current() (*session, *managerRole) {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	if d.sess == nil {
+		return nil, nil
 	}
-	_, statErr := os.Stat(d.path(stateName))
-	isManager := statErr == nil
+	return d.sess, d.sess.mgr
+}
+
+// startSessionLocked brings up gossip, the manager role if this node is a
+// manager, and the agent, from the identity. Any failure stops what was
+// started.
+func (d *Daemon) startSessionLocked(ctx context.Context) error {
+	if len(d.id.GossipKey) == 0 && d.id.Token != "" {
+		d.id.GossipKey = GossipKey(d.id.Token) // a node of a cluster made before raft
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	s := &session{cancel: cancel}
 	var err error
-	switch {
-	case isManager && d.cfg.Join != "":
-		err = fmt.Errorf("this node manages cluster %s (state in %s); it cannot join another", d.id.ClusterID, d.cfg.RunDir)
-	case isManager:
-		err = d.restartManager()
-	case d.cfg.Join != "":
-		err = d.joinCluster(ctx, d.cfg.Join, d.cfg.Token)
-	case d.id.Role == api.RoleWorker && d.id.ManagerAddr != "":
-		d.log.Info("rejoining cluster", "manager", d.id.ManagerAddr)
-		err = d.joinCluster(ctx, d.id.ManagerAddr, d.id.Token)
-	default:
-		err = d.initCluster()
+	if s.db, err = d.startGossip(); err != nil {
+		cancel()
+		return err
 	}
-	if err != nil {
-		return nil, err
-	}
-	srv, err := d.newServer()
-	if err != nil {
-		return nil, err
-	}
-	if d.mgr != nil {
-		if err := d.startManager(ctx, srv); err != nil {
-			return nil, err
+	d.sess = s
+	if d.id.Role == api.RoleManager {
+		if err := d.startManagerLocked(); err != nil {
+			d.stopSessionLocked(false)
+			return err
 		}
 	}
-	return srv, nil
-}
-
-// initCluster makes this node the manager of a new cluster.
-func (d *Daemon) initCluster() error {
-	if d.id.ID == "" {
-		d.id.ID = api.NewID()
-	}
-	token := d.cfg.Token
-	if token == "" {
-		token = api.NewToken()
-	}
-	store, err := manager.OpenStore(d.path(stateName))
-	if err != nil {
+	if s.agent, err = d.newAgent(s.db); err != nil {
+		d.stopSessionLocked(false)
 		return err
 	}
-	d.id = identity{ID: d.id.ID, ClusterID: api.NewID(), Role: api.RoleManager, ManagerAddr: d.managerAPIAddr(), Token: token}
-	if err := d.newManager(store); err != nil {
-		return err
+	s.wg.Add(2)
+	go func() {
+		defer s.wg.Done()
+		s.agent.Run(ctx)
+	}()
+	go func() {
+		defer s.wg.Done()
+		d.watchRole(ctx, s)
+	}()
+	peers := slices.Clone(d.id.Peers)
+	if d.id.ManagerAddr != "" { // before raft, a worker knew the manager only
+		if host, _, err := net.SplitHostPort(d.id.ManagerAddr); err == nil {
+			peers = append(peers, net.JoinHostPort(host, strconv.Itoa(d.cfg.GossipPort)))
+		}
 	}
-	// Persist last: a node that failed to start leaves no cluster behind.
-	now := time.Now().UTC()
-	m := d.meta()
-	self := api.Node{ID: d.id.ID, Hostname: m.Name, Role: m.Role, Availability: api.AvailabilityActive,
-		Status: api.StatusReady, Addr: m.Addr.String(), AddrPrefix: m.Prefix.String(), DataPlane: m.DataPlane,
-		Version: m.Version, CreatedAt: now, UpdatedAt: now}
-	if err := manager.Bootstrap(store, d.id.ClusterID, token, self); err != nil {
-		return err
-	}
-	if err := d.saveIdentity(); err != nil {
-		return err
-	}
-	d.log.Info("cluster initialized: this node is now the manager",
-		"node_id", d.id.ID, "cluster_id", d.id.ClusterID, "join_command", d.joinCommand())
+	go d.rejoinGossip(ctx, s.db, peers)
 	return nil
 }
 
-// restartManager brings a manager back from its state file and rejoins
-// the nodes it knew.
-func (d *Daemon) restartManager() error {
-	store, err := manager.OpenStore(d.path(stateName))
-	if err != nil {
-		return err
+// rejoinGossip finds the cluster again after a restart from the members
+// it last saw, without needing a manager, retrying until one answers.
+func (d *Daemon) rejoinGossip(ctx context.Context, db *gossip.DB, peers []string) {
+	self := net.JoinHostPort(d.advertise().String(), strconv.Itoa(d.cfg.GossipPort))
+	peers = slices.DeleteFunc(peers, func(p string) bool { return p == self })
+	if len(peers) == 0 {
+		return
 	}
-	st := store.Snapshot()
-	if st.ManagerID == "" || st.Token == "" {
-		return fmt.Errorf("state %s has no cluster; remove it to start a new one", d.path(stateName))
-	}
-	d.id = identity{ID: st.ManagerID, ClusterID: st.ClusterID, Role: api.RoleManager,
-		ManagerAddr: d.managerAPIAddr(), Token: st.Token}
-	if err := d.newManager(store); err != nil {
-		return err
-	}
-	if err := d.saveIdentity(); err != nil {
-		return err
-	}
-	var peers []string
-	for id, n := range st.Nodes {
-		if id != d.id.ID && n.Addr != "" {
-			peers = append(peers, net.JoinHostPort(n.Addr, strconv.Itoa(d.cfg.GossipPort)))
+	for delay := 200 * time.Millisecond; ; delay = min(2*delay, 5*time.Second) {
+		if n, err := db.Join(peers); err == nil && n > 0 {
+			d.log.Info("rejoined the cluster's gossip", "reached", n, "of", len(peers))
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(delay):
 		}
 	}
-	if len(peers) > 0 {
-		if n, err := d.db.Join(peers); err != nil {
-			d.log.Warn("rejoin known nodes", "reached", n, "of", len(peers), "err", err)
+}
+
+// stopSessionLocked stops the agent (and its tasks), the manager role and
+// gossip. leave says the node leaves the cluster for good: gossip says
+// goodbye and the run dir forgets the cluster.
+func (d *Daemon) stopSessionLocked(leave bool) {
+	s := d.sess
+	if s == nil {
+		return
+	}
+	s.cancel()
+	s.wg.Wait() // the agent stops its tasks before gossip goes
+	d.stopManagerLocked()
+	if leave {
+		if err := s.db.Leave(2 * time.Second); err != nil {
+			d.log.Warn("leave gossip", "err", err)
 		}
 	}
-	d.log.Info("manager restarted from state", "cluster_id", st.ClusterID, "nodes", len(st.Nodes))
-	return nil
+	if err := s.db.Shutdown(); err != nil {
+		d.log.Warn("stop gossip", "err", err)
+	}
+	d.sess = nil
 }
 
-// newManager starts gossip and makes the manager over store.
-func (d *Daemon) newManager(store *manager.Store) error {
-	if err := d.startGossip(d.id.Token); err != nil {
-		return err
-	}
-	mgr, err := manager.New(manager.Config{Store: store, DB: d.db, NodeID: d.id.ID, APIAddr: d.managerAPIAddr(),
-		Logger: d.log.With("component", "manager")})
-	if err != nil {
-		return err
-	}
-	d.mgr = mgr
-	return nil
+func (d *Daemon) stopSession(leave bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.stopSessionLocked(leave)
 }
 
-// startManager serves the cluster API and runs the manager's loop.
-func (d *Daemon) startManager(ctx context.Context, srv *apiserver.Server) error {
+// startManagerLocked opens this node's raft replica over the cluster
+// port and runs the manager. A new replica waits for the leader to add
+// it; Bootstrap makes a new cluster's first.
+func (d *Daemon) startManagerLocked() error {
+	s := d.sess
 	ln, err := net.Listen("tcp", d.cfg.ListenAddr.String())
 	if err != nil {
 		return fmt.Errorf("listen for the cluster api on %s: %w", d.cfg.ListenAddr, err)
 	}
-	d.goServe(ctx, &http.Server{Handler: srv.ClusterHandler(), ReadHeaderTimeout: 10 * time.Second}, ln, "cluster api")
-	d.wg.Add(1)
-	go func() {
-		defer d.wg.Done()
-		d.mgr.Run(ctx)
-	}()
-	return nil
-}
-
-// managerAPIAddr is where other nodes reach this manager's cluster API.
-func (d *Daemon) managerAPIAddr() string {
-	return net.JoinHostPort(d.cfg.AdvertiseAddr.String(), strconv.Itoa(int(d.cfg.ListenAddr.Port())))
-}
-
-func (d *Daemon) joinCommand() string {
-	join := d.managerAPIAddr()
-	if d.cfg.ListenAddr.Port() == api.DefaultAPIPort {
-		join = d.cfg.AdvertiseAddr.String()
-	}
-	return fmt.Sprintf("meshd --advertise-addr <ITS-ADDRESS> --join %s --token %s", join, d.id.Token)
-}
-
-// joinCluster asks the manager at addr to admit this node, then gossips.
-// The token is checked before anything is started, so a refused node
-// leaves nothing behind.
-func (d *Daemon) joinCluster(ctx context.Context, addr, token string) error {
-	if d.id.ID == "" {
-		d.id.ID = api.NewID()
-	}
-	d.id.Role = api.RoleWorker
-	req := api.JoinRequest{ID: d.id.ID, Hostname: d.cfg.NodeName, Addr: d.cfg.AdvertiseAddr.String(),
-		AddrPrefix: addrPrefix(d.cfg.AdvertiseAddr).String(), GossipPort: d.cfg.GossipPort,
-		DataPlane: string(d.dataPlane), Version: api.Version}
-	resp, err := d.joinRetrying(ctx, addr, token, req)
+	mux := portmux.New(ln, portmux.Config{Magic: manager.RaftMagic})
+	secrets := &raftSecrets{own: []byte(d.id.NodeSecret)}
+	trans, err := manager.NewTransport(mux.Magic(), d.apiAddr(), secrets, d.log.With("component", "raft"))
 	if err != nil {
+		ln.Close()
 		return err
 	}
-	if d.id.ClusterID != "" && d.id.ClusterID != resp.ClusterID {
-		d.log.Warn("joining another cluster than the one recorded", "old", d.id.ClusterID, "new", resp.ClusterID)
-	}
-	d.id.ClusterID, d.id.ManagerAddr, d.id.Token = resp.ClusterID, addr, token
-	if err := d.startGossip(token); err != nil {
+	store, err := manager.OpenStore(manager.StoreConfig{NodeID: d.id.ID, Dir: d.path(raftDirName), Transport: trans,
+		Logger: d.log.With("component", "raft")})
+	if err != nil {
+		ln.Close()
 		return err
 	}
-	if _, err := d.db.Join(resp.GossipAddrs); err != nil {
-		return fmt.Errorf("gossip with %v: %w", resp.GossipAddrs, err)
-	}
-	if err := d.saveIdentity(); err != nil {
+	secrets.store.Store(store)
+	m, err := manager.New(manager.Config{Store: store, DB: s.db, NodeID: d.id.ID, APIAddr: d.apiAddr(),
+		Logger: d.log.With("component", "manager")})
+	if err != nil {
+		_ = store.Close()
+		ln.Close()
 		return err
 	}
-	d.log.Info("joined cluster", "cluster_id", resp.ClusterID, "manager", addr, "node_id", d.id.ID)
+	ctx, cancel := context.WithCancel(d.runCtx)
+	r := &managerRole{store: store, m: m, cancel: cancel}
+	r.wg.Add(2)
+	go func() {
+		defer r.wg.Done()
+		_ = mux.Serve() // ends when the listener closes
+	}()
+	go func() {
+		defer r.wg.Done()
+		m.Run(ctx)
+	}()
+	goServe(ctx, &r.wg, d.log, &http.Server{Handler: d.srv.ClusterHandler(), ReadHeaderTimeout: 10 * time.Second},
+		mux.Default(), "cluster api")
+	s.mgr = r
 	return nil
 }
 
-// joinRetrying posts a join, retrying while the manager cannot be reached
-// (it may still be starting) and failing at once when it refuses.
-func (d *Daemon) joinRetrying(ctx context.Context, addr, token string, req api.JoinRequest) (api.JoinResponse, error) {
-	deadline := time.Now().Add(d.cfg.JoinTimeout)
-	manager := apiserver.NewClusterClient(addr, token)
+// stopManagerLocked stops the manager, the cluster port and raft.
+func (d *Daemon) stopManagerLocked() {
+	if d.sess == nil || d.sess.mgr == nil {
+		return
+	}
+	r := d.sess.mgr
+	r.cancel()
+	if err := r.store.Close(); err != nil {
+		d.log.Warn("stop raft", "err", err)
+	}
+	r.wg.Wait()
+	d.sess.mgr = nil
+}
+
+// watchRole follows this node's role in the cluster's state: a promoted
+// worker starts its manager role, a demoted manager stops it and forgets
+// its replica. It also keeps the identity's peers and managers current,
+// for a restart with no manager reachable.
+func (d *Daemon) watchRole(ctx context.Context, s *session) {
+	t := time.NewTicker(roleCheckEvery)
+	defer t.Stop()
 	for {
-		resp, err := manager.Join(ctx, req)
-		var netErr net.Error
-		var opErr *net.OpError
-		retryable := errors.As(err, &opErr) || (errors.As(err, &netErr) && netErr.Timeout())
-		if err == nil {
-			return resp, nil
-		}
-		if !retryable {
-			return resp, fmt.Errorf("join refused by %s: %w", addr, err)
-		}
-		if time.Now().After(deadline) {
-			return resp, fmt.Errorf("join %s: manager unreachable for %s: %w", addr, d.cfg.JoinTimeout, err)
-		}
 		select {
 		case <-ctx.Done():
-			return resp, fmt.Errorf("join %s: %w", addr, ctx.Err())
-		case <-time.After(500 * time.Millisecond):
+			return
+		case <-t.C:
+		}
+		d.checkRole(ctx, s)
+	}
+}
+
+func (d *Daemon) checkRole(ctx context.Context, s *session) {
+	// A transition in progress (a leave waiting for this goroutine, say)
+	// holds the lock: look again on the next tick.
+	if !d.mu.TryLock() {
+		return
+	}
+	defer d.mu.Unlock()
+	if d.sess != s || ctx.Err() != nil {
+		return
+	}
+	nodes := s.agent.Desired().Nodes
+	if s.mgr != nil {
+		nodes = s.mgr.m.Objects().Nodes
+	}
+	self, ok := nodes[d.id.ID]
+	changed := false
+	switch {
+	case !ok:
+	case self.Role == api.RoleManager && s.mgr == nil:
+		d.log.Info("promoted: starting the manager role")
+		if err := d.startManagerLocked(); err != nil {
+			d.log.Error("promote", "err", err)
+			return
+		}
+		d.id.Role, changed = api.RoleManager, true
+	case self.Role == api.RoleWorker && s.mgr != nil:
+		d.log.Info("demoted: stopping the manager role")
+		d.stopManagerLocked()
+		if err := os.RemoveAll(d.path(raftDirName)); err != nil {
+			d.log.Warn("remove raft dir", "err", err)
+		}
+		d.id.Role, changed = api.RoleWorker, true
+	}
+	if changed {
+		if err := s.db.UpdateMeta(d.metaBytes()); err != nil {
+			d.log.Warn("gossip the new role", "err", err)
+		}
+	}
+	var managers, peers []string
+	for _, n := range nodes {
+		if n.Role == api.RoleManager && n.APIAddr != "" {
+			managers = append(managers, n.APIAddr)
+		}
+	}
+	for _, m := range s.db.Members() {
+		if records.Reachable(m.State) && m.Name != d.id.ID {
+			peers = append(peers, net.JoinHostPort(m.Addr, strconv.Itoa(m.Port)))
+		}
+	}
+	slices.Sort(managers)
+	slices.Sort(peers)
+	if len(managers) > 0 && !slices.Equal(managers, d.id.Managers) {
+		d.id.Managers, changed = managers, true
+	}
+	if len(peers) > 0 && !slices.Equal(peers, d.id.Peers) {
+		d.id.Peers, changed = peers, true
+	}
+	if changed {
+		if err := d.saveIdentityLocked(); err != nil {
+			d.log.Warn("save identity", "err", err)
 		}
 	}
 }
 
-// startGossip brings memberlist up with the key derived from the token.
-func (d *Daemon) startGossip(token string) error {
-	meta, err := records.EncodeMeta(d.meta())
-	if err != nil {
-		return err
+// startGossip brings memberlist up with the cluster's gossip key.
+func (d *Daemon) startGossip() (*gossip.DB, error) {
+	if len(d.id.GossipKey) != 32 {
+		return nil, errors.New("no gossip key: the run dir's node.json is damaged; leave and join again")
 	}
 	gc := gossip.DefaultConfig()
 	gc.Name = d.id.ID
 	gc.BindAddr = d.cfg.ListenAddr.Addr().String()
 	gc.BindPort = d.cfg.GossipPort
-	gc.AdvertiseAddr = d.cfg.AdvertiseAddr.String()
+	gc.AdvertiseAddr = d.advertise().String()
 	gc.AdvertisePort = d.cfg.GossipPort
-	gc.SecretKey = GossipKey(token)
-	gc.Meta = meta
+	gc.SecretKey = d.id.GossipKey
+	gc.Meta = d.metaBytes()
 	gc.Logger = d.log.With("component", "gossip")
 	db, err := gossip.New(gc)
 	if err != nil {
-		return fmt.Errorf("start gossip on %s:%d: %w", gc.BindAddr, gc.BindPort, err)
+		return nil, fmt.Errorf("start gossip on %s:%d: %w", gc.BindAddr, gc.BindPort, err)
 	}
-	d.db = db
-	return nil
+	return db, nil
 }
 
-func (d *Daemon) stopGossip() {
-	if d.db == nil {
-		return
+func (d *Daemon) meta() records.NodeMeta {
+	a := d.advertise()
+	return records.NodeMeta{Name: d.cfg.NodeName, Role: d.id.Role, Addr: a,
+		DataPlane: string(d.dataPlane), Version: api.Version, Prefix: addrPrefix(a)}
+}
+
+func (d *Daemon) metaBytes() []byte {
+	b, err := records.EncodeMeta(d.meta())
+	if err != nil {
+		panic(err) // a programming error: the fields are ours
 	}
-	if err := d.db.Leave(2 * time.Second); err != nil {
-		d.log.Warn("leave cluster", "err", err)
+	return b
+}
+
+// newAgent wires the node agent over the session's gossip.
+func (d *Daemon) newAgent(db *gossip.DB) (*agent.Agent, error) {
+	subnet, err := gatewaySubnet()
+	if err != nil {
+		return nil, err
 	}
-	if err := d.db.Shutdown(); err != nil {
-		d.log.Warn("stop gossip", "err", err)
+	a := d.advertise()
+	return agent.New(agent.Config{NodeID: d.id.ID, AdvertiseAddr: a, RunDir: d.cfg.RunDir,
+		DataPlane: d.dataPlane, DataPathPort: d.cfg.DataPathPort, UnderlayMTU: underlayMTU(a),
+		GatewaySubnet: subnet, DrainDelay: d.cfg.DrainDelay, IPVSTimeouts: d.cfg.IPVSTimeouts,
+		DNSUpstreams: d.cfg.DNSUpstreams, DNSTTL: d.cfg.DNSTTL, DB: db,
+		Logger: d.log.With("component", "agent")})
+}
+
+// raftSecrets authenticate raft connections: this node's own secret, and
+// the secrets of the managers at other raft addresses from the replica.
+// They take no daemon lock: raft dials while a transition holds it.
+type raftSecrets struct {
+	own   []byte
+	store atomic.Pointer[manager.Store]
+}
+
+func (r *raftSecrets) Own() []byte { return r.own }
+
+func (r *raftSecrets) Of(addr string) ([]byte, bool) {
+	store := r.store.Load()
+	if store == nil {
+		return nil, false
 	}
-	d.db = nil
+	st := store.Snapshot()
+	for id, n := range st.Nodes {
+		if n.APIAddr == addr {
+			s, ok := st.NodeSecrets[id]
+			return []byte(s), ok
+		}
+	}
+	return nil, false
 }

@@ -60,6 +60,7 @@ type UserConfig struct {
 	NodeName      string
 	AdvertiseAddr string
 	ListenAddr    string
+	Init          bool
 	Join          string
 	Token         string
 	RunDir        string
@@ -82,10 +83,15 @@ type Config struct {
 	// ListenAddr is where the cluster API listens (the manager's joins and
 	// forwarded writes); gossip binds the same address on DefaultGossipPort.
 	ListenAddr netip.AddrPort
-	// Join is the manager's cluster API (host:port) to join; empty starts a
-	// new cluster, or rejoins the one recorded in the run dir.
+	// Init starts a new cluster at the first start, as swarm init does, for
+	// scripted starts; without Init or Join meshd waits, in no cluster,
+	// for swarm init or swarm join through its socket.
+	Init bool
+	// Join is a manager's cluster API (host:port) to join at the first
+	// start, with Token; a node already in a cluster rejoins the one
+	// recorded in its run dir.
 	Join string
-	// Token is the join token; empty on a new cluster means "generate one".
+	// Token is the join token for Join.
 	Token string
 	// RunDir holds the socket, the state files and the namespace files.
 	RunDir string
@@ -119,7 +125,13 @@ type Config struct {
 // ToConfig checks every field and fills in defaults; the error names the flag.
 func (u UserConfig) ToConfig() (Config, error) {
 	c := DefaultConfig()
-	c.Join, c.Token = u.Join, u.Token
+	c.Init, c.Join, c.Token = u.Init, u.Join, u.Token
+	if c.Init && c.Join != "" {
+		return c, fmt.Errorf("--init and --join exclude each other")
+	}
+	if c.Init && c.Token != "" {
+		return c, fmt.Errorf("--token is for --join; swarm init makes the cluster's tokens")
+	}
 	var err error
 	if c.NodeName, err = nodeName(u.NodeName); err != nil {
 		return c, err

@@ -1,10 +1,11 @@
 // Package mesh is meshd's wiring: it reads the configuration, locks the
-// run dir, decides what this node is (a new cluster's manager, a restarted
-// manager, a joining or rejoining worker), brings gossip up, and starts
-// the parts that do the work: the manager (mesh/manager) on the manager,
-// the node agent (mesh/agent) everywhere, and the API server
-// (mesh/apiserver) on the unix socket and, on the manager, the cluster
-// port. The cluster's records live in mesh/records.
+// run dir, serves the unix socket, and takes the node in and out of a
+// cluster (swarm init, join, leave, promote, demote, and a restart from
+// what the run dir holds). A node in a cluster runs a session: gossip,
+// the node agent (mesh/agent) and, on a manager, a raft replica with the
+// manager (mesh/manager) and the cluster port. The API server
+// (mesh/apiserver) answers both sockets; the cluster's records live in
+// mesh/records.
 package mesh
 
 import (
@@ -23,32 +24,38 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/meshd/meshd/gossip"
 	"github.com/meshd/meshd/internal/atomicfile"
 	"github.com/meshd/meshd/lb"
-	"github.com/meshd/meshd/mesh/agent"
 	"github.com/meshd/meshd/mesh/api"
 	"github.com/meshd/meshd/mesh/apiserver"
-	"github.com/meshd/meshd/mesh/manager"
-	"github.com/meshd/meshd/mesh/records"
 )
 
 // Files in the run dir.
 const (
-	socketName   = "meshd.sock"
-	stateName    = "state.json" // the manager's objects
-	identityName = "node.json"  // every node: who it is, which cluster
-	lockName     = "meshd.lock"
+	socketName     = "meshd.sock"
+	legacyState    = "state.json" // a single manager's objects before raft: migrated on start
+	identityName   = "node.json"  // every node: who it is, which cluster, its secrets
+	lockName       = "meshd.lock"
+	raftDirName    = "raft"         // a manager's raft log and snapshots
+	desiredName    = "desired.json" // the last desired state the agent verified
+	roleCheckEvery = time.Second
 )
 
-// identity is what every node keeps about itself in its run dir, so that a
-// restart comes back as the same node of the same cluster.
+// identity is what every node keeps about itself in its run dir (0600),
+// so that a restart comes back as the same node of the same cluster
+// without asking a manager.
 type identity struct {
-	ID          string `json:"ID"`
-	ClusterID   string `json:"ClusterID,omitempty"`
-	Role        string `json:"Role,omitempty"`
-	ManagerAddr string `json:"ManagerAddr,omitempty"` // host:port of the cluster API
+	ID            string   `json:"ID"`
+	ClusterID     string   `json:"ClusterID,omitempty"`
+	Role          string   `json:"Role,omitempty"`
+	AdvertiseAddr string   `json:"AdvertiseAddr,omitempty"`
+	NodeSecret    string   `json:"NodeSecret,omitempty"`
+	GossipKey     []byte   `json:"GossipKey,omitempty"`
+	Managers      []string `json:"Managers,omitempty"` // cluster API addresses last known
+	Peers         []string `json:"Peers,omitempty"`    // gossip addresses last seen, for a restart
+	// Token and ManagerAddr are read from run dirs written before raft.
 	Token       string `json:"Token,omitempty"`
+	ManagerAddr string `json:"ManagerAddr,omitempty"`
 }
 
 // Daemon is one running meshd.
@@ -56,14 +63,15 @@ type Daemon struct {
 	cfg       Config
 	log       *slog.Logger
 	dataPlane lb.Mode
+	srv       *apiserver.Server
+	runCtx    context.Context // Run's: sessions live inside it
 
-	// Set once during start, read-only afterwards.
-	id    identity
-	db    *gossip.DB
-	mgr   *manager.Manager // manager only
-	agent *agent.Agent
-
-	wg sync.WaitGroup
+	// mu serialises the changes of the node's place in a cluster (init,
+	// join, leave, promote, demote) and guards the fields below; API
+	// reads take it briefly to find the session.
+	mu   sync.RWMutex
+	id   identity
+	sess *session // nil while the node is in no cluster
 }
 
 // New checks cfg and returns a daemon ready to Run. cfg must not change
@@ -79,8 +87,11 @@ func New(cfg Config) (*Daemon, error) {
 	return &Daemon{cfg: cfg, log: log.With("node", cfg.NodeName)}, nil
 }
 
-// Run starts the node, serves until ctx ends, then leaves the cluster
-// cleanly. It returns an error when the node cannot start or join.
+// Run serves the unix socket and, once the node is in a cluster (from its
+// run dir, --init, --join, or swarm init/join through the socket), its
+// session, until ctx ends; then it stops the session without leaving the
+// cluster, as a restart expects. It returns an error when the node cannot
+// start.
 func (d *Daemon) Run(ctx context.Context) error {
 	unlock, err := lockRunDir(d.cfg.RunDir)
 	if err != nil {
@@ -93,52 +104,82 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	d.dataPlane = mode
 	d.log.Info("data plane chosen", "dataplane", mode, "reason", reason)
-
+	if _, err := atomicfile.ReadJSON(d.path(identityName), &d.id); err != nil {
+		return err
+	}
 	ctx, cancel := context.WithCancel(ctx)
-	defer func() { cancel(); d.wg.Wait() }()
-	srv, err := d.start(ctx)
-	if err != nil {
-		d.stopGossip()
+	var wg sync.WaitGroup
+	defer func() { cancel(); wg.Wait() }()
+	d.runCtx = ctx
+	if d.srv, err = apiserver.New(apiserver.Config{Node: nodeReads{d}, Swarm: swarmOps{d}, Keys: clusterKeys{d},
+		Logger: d.log.With("component", "api")}); err != nil {
 		return err
 	}
-	defer d.stopGossip()
-	if d.agent, err = d.newAgent(); err != nil {
+	if err := d.resume(ctx); err != nil {
 		return err
 	}
-	agentDone := make(chan struct{})
-	go func() {
-		defer close(agentDone)
-		d.agent.Run(ctx)
-	}()
-	// The agent stops its tasks before gossip goes: deferred calls run last in, first out.
-	defer func() { cancel(); <-agentDone }()
+	defer d.stopSession(false)
 	sock := d.path(socketName)
-	if err := d.serveLocal(ctx, sock, srv.LocalHandler()); err != nil {
+	if err := serveLocal(ctx, &wg, d.log, sock, d.srv.LocalHandler()); err != nil {
 		return err
 	}
 	defer os.Remove(sock)
-	d.log.Info("meshd ready", "role", d.id.Role, "addr", d.cfg.AdvertiseAddr, "socket", sock)
+	d.mu.RLock()
+	role := d.id.Role
+	d.mu.RUnlock()
+	if role == "" {
+		d.log.Info("meshd ready, in no cluster: waiting for swarm init or swarm join", "socket", sock)
+	} else {
+		d.log.Info("meshd ready", "role", role, "addr", d.advertise(), "socket", sock)
+	}
 	<-ctx.Done()
 	d.log.Info("shutting down")
 	return nil
 }
 
-// newAgent wires the node agent. It follows the desired state in the
-// tables on every node, managers included, so that a manager's node
-// serves the same verified state as the others and keeps serving it when
-// its manager restarts or loses the leadership.
-func (d *Daemon) newAgent() (*agent.Agent, error) {
-	subnet, err := gatewaySubnet()
-	if err != nil {
-		return nil, err
+// resume brings the node back as its run dir says, or does what --init
+// and --join ask of a node in no cluster.
+func (d *Daemon) resume(ctx context.Context) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	_, legacyErr := os.Stat(d.path(legacyState))
+	switch {
+	case legacyErr == nil:
+		return d.migrateLocked(ctx)
+	case d.id.ClusterID != "":
+		if d.cfg.Join != "" || d.cfg.Init {
+			d.log.Warn("already in a cluster: --join and --init ignored", "cluster_id", d.id.ClusterID)
+		}
+		return d.startSessionLocked(ctx)
+	case d.cfg.Init:
+		_, err := d.initLocked(ctx, api.SwarmInit{})
+		return err
+	case d.cfg.Join != "":
+		_, err := d.joinLocked(ctx, api.SwarmJoin{RemoteAddr: d.cfg.Join, Token: d.cfg.Token})
+		return err
 	}
-	return agent.New(agent.Config{NodeID: d.id.ID, AdvertiseAddr: d.cfg.AdvertiseAddr, RunDir: d.cfg.RunDir,
-		DataPlane: d.dataPlane, DataPathPort: d.cfg.DataPathPort, UnderlayMTU: underlayMTU(d.cfg.AdvertiseAddr),
-		GatewaySubnet: subnet, DrainDelay: d.cfg.DrainDelay, IPVSTimeouts: d.cfg.IPVSTimeouts,
-		DNSUpstreams: d.cfg.DNSUpstreams, DNSTTL: d.cfg.DNSTTL, DB: d.db, Logger: d.log.With("component", "agent")})
+	return nil
+}
+
+// advertise is the address this node is reached at: the one swarm init or
+// join chose, else --advertise-addr.
+func (d *Daemon) advertise() netip.Addr {
+	if a, err := netip.ParseAddr(d.id.AdvertiseAddr); err == nil {
+		return a
+	}
+	return d.cfg.AdvertiseAddr
+}
+
+// apiAddr is where this node serves the cluster API when it manages.
+func (d *Daemon) apiAddr() string {
+	return net.JoinHostPort(d.advertise().String(), strconv.Itoa(int(d.cfg.ListenAddr.Port())))
 }
 
 func (d *Daemon) path(name string) string { return filepath.Join(d.cfg.RunDir, name) }
+
+func (d *Daemon) saveIdentityLocked() error {
+	return atomicfile.WriteJSON(d.path(identityName), d.id, 0o600)
+}
 
 // lockRunDir makes the run dir ours: two daemons on one run dir would
 // fight over the same namespaces and state. It returns the unlock.
@@ -160,17 +201,8 @@ func lockRunDir(dir string) (func(), error) {
 	return func() { f.Close() }, nil
 }
 
-func (d *Daemon) saveIdentity() error {
-	return atomicfile.WriteJSON(d.path(identityName), d.id, 0o600)
-}
-
-func (d *Daemon) meta() records.NodeMeta {
-	return records.NodeMeta{Name: d.cfg.NodeName, Role: d.id.Role, Addr: d.cfg.AdvertiseAddr,
-		DataPlane: string(d.dataPlane), Version: api.Version, Prefix: addrPrefix(d.cfg.AdvertiseAddr)}
-}
-
 // serveLocal answers the root-only unix socket at sock until ctx ends.
-func (d *Daemon) serveLocal(ctx context.Context, sock string, h http.Handler) error {
+func serveLocal(ctx context.Context, wg *sync.WaitGroup, log *slog.Logger, sock string, h http.Handler) error {
 	if err := os.Remove(sock); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("remove stale socket %s: %w", sock, err)
 	}
@@ -180,48 +212,26 @@ func (d *Daemon) serveLocal(ctx context.Context, sock string, h http.Handler) er
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", sock, err)
 	}
-	d.goServe(ctx, &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}, ln, "local api")
+	goServe(ctx, wg, log, &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}, ln, "local api")
 	return nil
 }
 
 // goServe runs srv on ln until ctx ends.
-func (d *Daemon) goServe(ctx context.Context, srv *http.Server, ln net.Listener, what string) {
-	d.wg.Add(2)
+func goServe(ctx context.Context, wg *sync.WaitGroup, log *slog.Logger, srv *http.Server, ln net.Listener, what string) {
+	wg.Add(2)
 	go func() {
-		defer d.wg.Done()
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			d.log.Error("serve "+what, "err", err)
+		defer wg.Done()
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
+			log.Error("serve "+what, "err", err)
 		}
 	}()
 	go func() {
-		defer d.wg.Done()
+		defer wg.Done()
 		<-ctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		_ = srv.Shutdown(sctx)
 	}()
-}
-
-// newServer wires the API server: writes go to the manager on the
-// manager, and are forwarded to it elsewhere.
-func (d *Daemon) newServer() (*apiserver.Server, error) {
-	cfg := apiserver.Config{Node: nodeReads{d}, Token: func() string { return d.id.Token },
-		Logger: d.log.With("component", "api")}
-	if d.mgr != nil {
-		cfg.Writes, cfg.Joiner = d.mgr, d.mgr
-	} else {
-		cfg.Writes = apiserver.NewForwarder(d.id.ManagerAddr, d.id.Token)
-	}
-	return apiserver.New(cfg)
-}
-
-// Objects is the desired state as this node knows it: the store on the
-// manager, the manager's tables elsewhere.
-func (d *Daemon) Objects() records.Objects {
-	if d.mgr != nil {
-		return d.mgr.Objects()
-	}
-	return records.ReadObjects(d.db)
 }
 
 // addrPrefix finds the interface prefix holding addr (192.168.33.10/24),

@@ -1,6 +1,7 @@
 package mesh
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"net/netip"
@@ -8,34 +9,109 @@ import (
 	"github.com/meshd/meshd/internal/nsfile"
 	"github.com/meshd/meshd/ipam"
 	"github.com/meshd/meshd/mesh/api"
+	"github.com/meshd/meshd/mesh/apiserver"
 	"github.com/meshd/meshd/mesh/records"
 )
 
-// nodeReads answers the API server's reads from this daemon.
+// nodeReads answers the API server's reads from this daemon: a manager
+// from its replica, a worker from the last desired state it verified.
 type nodeReads struct{ d *Daemon }
 
 func (n nodeReads) Info() api.Info {
 	d := n.d
-	return api.Info{NodeID: d.id.ID, NodeName: d.cfg.NodeName, NodeAddr: d.cfg.AdvertiseAddr.String(), Role: d.id.Role,
-		ClusterID: d.id.ClusterID, ManagerAddr: d.id.ManagerAddr, RunDir: d.cfg.RunDir, DataPlane: string(d.dataPlane),
-		Version: api.Version}
-}
-
-func (n nodeReads) JoinToken() api.JoinToken {
-	return api.JoinToken{Token: n.d.id.Token, ManagerAddr: n.d.id.ManagerAddr}
-}
-
-func (n nodeReads) Objects() records.Objects { return n.d.Objects() }
-
-func (n nodeReads) TaskStatuses() map[string]api.TaskStatus { return records.TaskStatuses(n.d.db) }
-
-// Nodes is node ls: the manager's records (its store on the manager, the
-// gossiped table elsewhere) joined with this node's view of who is alive.
-func (n nodeReads) Nodes() []api.Node {
-	if n.d.mgr != nil {
-		return n.d.mgr.Nodes()
+	d.mu.RLock()
+	id := d.id
+	d.mu.RUnlock()
+	sess, mgr := d.current()
+	info := api.Info{NodeID: id.ID, NodeName: d.cfg.NodeName, NodeAddr: d.advertise().String(), LocalNodeState: "inactive",
+		Role: id.Role, ClusterID: id.ClusterID, Managers: id.Managers, RunDir: d.cfg.RunDir,
+		DataPlane: string(d.dataPlane), Version: api.Version}
+	if len(id.Managers) > 0 {
+		info.ManagerAddr = id.Managers[0]
 	}
-	return records.NodeView(n.d.db, records.ReadNodes(n.d.db), n.d.id.ID)
+	if sess == nil {
+		return info
+	}
+	info.LocalNodeState = "active"
+	di := sess.agent.DesiredInfo()
+	info.ManagerReachable = di.Fresh
+	if mgr != nil {
+		info.ControlAvailable, info.ManagerReachable = true, true
+		leader, addr := mgr.m.Leader()
+		if leader == "" {
+			info.Warning = "no leader: too few managers are reachable for a quorum; writes are refused, the data plane keeps serving"
+		} else {
+			info.ManagerAddr = addr
+			info.Leader = mgr.m.State().Nodes[leader].Hostname
+		}
+	} else {
+		info.Warning = di.Warning()
+	}
+	return info
+}
+
+// Control returns the cluster's writes on a manager: the manager itself
+// on the leader, a forwarder to the leader elsewhere.
+func (n nodeReads) Control() (apiserver.Writes, error) {
+	sess, mgr := n.d.current()
+	switch {
+	case sess == nil:
+		return nil, api.ErrNotInSwarm
+	case mgr == nil:
+		return nil, api.ErrNotManager
+	case mgr.m.IsLeader():
+		return mgr.m, nil
+	}
+	id, addr := mgr.m.Leader()
+	secret, ok := mgr.m.NodeSecret(id)
+	if id == "" || !ok {
+		return noLeader{}, nil
+	}
+	return apiserver.NewForwarder(addr, secret), nil
+}
+
+func (n nodeReads) JoinToken(role string) (api.JoinToken, error) {
+	_, mgr := n.d.current()
+	if mgr == nil {
+		return api.JoinToken{}, api.ErrNotManager
+	}
+	jt, err := mgr.m.JoinToken(role)
+	if err != nil {
+		return jt, err
+	}
+	if _, addr := mgr.m.Leader(); addr != "" {
+		jt.ManagerAddr = addr // a worker joins where writes land at once
+	}
+	return jt, nil
+}
+
+func (n nodeReads) Objects() records.Objects {
+	sess, mgr := n.d.current()
+	switch {
+	case mgr != nil:
+		return mgr.m.Objects()
+	case sess != nil:
+		return sess.agent.Desired()
+	}
+	var o records.Objects
+	o.Init()
+	return o
+}
+
+func (n nodeReads) TaskStatuses() map[string]api.TaskStatus {
+	if sess, _ := n.d.current(); sess != nil {
+		return records.TaskStatuses(sess.db)
+	}
+	return map[string]api.TaskStatus{}
+}
+
+// Nodes is node ls as a manager sees it: its records joined with its
+// gossip view of who is alive.
+func (n nodeReads) Nodes() []api.Node {
+	if _, mgr := n.d.current(); mgr != nil {
+		return mgr.m.Nodes()
+	}
+	return nil
 }
 
 func (n nodeReads) Namespaces() (string, []string, error) {
@@ -44,7 +120,55 @@ func (n nodeReads) Namespaces() (string, []string, error) {
 	return dir, names, err
 }
 
-func (n nodeReads) LBTables() []api.LBTable { return n.d.agent.LBTables() }
+func (n nodeReads) LBTables() []api.LBTable {
+	if sess, _ := n.d.current(); sess != nil {
+		return sess.agent.LBTables()
+	}
+	return nil
+}
+
+// noLeader is the writes of a manager that knows no leader: refused, with
+// docker's words.
+type noLeader struct{}
+
+func (noLeader) UpdateNode(context.Context, string, api.NodeUpdate) (api.Node, error) {
+	return api.Node{}, api.ErrNoLeader
+}
+func (noLeader) RemoveNode(context.Context, string, bool) error { return api.ErrNoLeader }
+func (noLeader) CreateNetwork(context.Context, api.NetworkCreate) (api.Network, error) {
+	return api.Network{}, api.ErrNoLeader
+}
+func (noLeader) RemoveNetwork(context.Context, string) error { return api.ErrNoLeader }
+func (noLeader) CreateService(context.Context, api.ServiceCreate) (api.Service, error) {
+	return api.Service{}, api.ErrNoLeader
+}
+func (noLeader) ScaleService(context.Context, string, int) (api.Service, error) {
+	return api.Service{}, api.ErrNoLeader
+}
+func (noLeader) RemoveService(context.Context, string) error { return api.ErrNoLeader }
+func (noLeader) RotateJoinToken(context.Context, string) (api.JoinToken, error) {
+	return api.JoinToken{}, api.ErrNoLeader
+}
+func (noLeader) Join(context.Context, api.JoinRequest, string) (api.JoinResponse, error) {
+	return api.JoinResponse{}, api.ErrNoLeader
+}
+
+// clusterKeys are what the cluster port checks signatures against.
+type clusterKeys struct{ d *Daemon }
+
+func (k clusterKeys) Tokens() (worker, manager string) {
+	if _, mgr := k.d.current(); mgr != nil {
+		st := mgr.m.State()
+		return st.WorkerToken, st.ManagerToken
+	}
+	return "", ""
+}
+
+func (k clusterKeys) NodeSecret() string {
+	k.d.mu.RLock()
+	defer k.d.mu.RUnlock()
+	return k.d.id.NodeSecret
+}
 
 // The host facts the wiring needs.
 

@@ -272,6 +272,10 @@ func (a *Agent) desiredState() records.Objects {
 // no manager is followed. It may be called from any goroutine.
 func (a *Agent) DesiredInfo() records.DesiredInfo { return a.desired.Info() }
 
+// Desired is the desired state this node serves, for the API's reads on a
+// worker; safe from any goroutine. The maps are shared: read only.
+func (a *Agent) Desired() records.Objects { return a.desired.Current() }
+
 // runningSpecs are the tasks this node runs, draining ones included.
 func (a *Agent) runningSpecs() map[string]api.Task {
 	out := make(map[string]api.Task, len(a.tasks))

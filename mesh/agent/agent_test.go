@@ -59,14 +59,19 @@ type fakeNode struct {
 func newFakeNode(t *testing.T, mode lb.Mode) *fakeNode {
 	t.Helper()
 	runDir := t.TempDir()
-	store, err := manager.OpenStore(filepath.Join(runDir, "state.json"))
+	store, err := manager.OpenStore(manager.StoreConfig{NodeID: "node1id", Fast: true})
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { _ = store.Close() })
 	now := time.Now().UTC()
 	self := api.Node{ID: "node1id", Hostname: "node1", Role: api.RoleManager, Availability: api.AvailabilityActive,
-		Status: api.StatusReady, Addr: node1Addr.String(), AddrPrefix: "192.168.33.10/24", CreatedAt: now}
-	if err := manager.Bootstrap(store, "cluster", api.NewToken(), self); err != nil {
+		Status: api.StatusReady, Addr: node1Addr.String(), AddrPrefix: "192.168.33.10/24", APIAddr: "192.168.33.10:2377", CreatedAt: now}
+	st, err := manager.NewCluster(self)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := store.Bootstrap("node1id", st); err != nil {
 		t.Fatal(err)
 	}
 	f := &fakeNode{t: t, ctx: context.Background(), mode: mode, db: records.NewFakeDB("node1id"), kernel: overlay.NewFakeKernel(),
@@ -76,7 +81,7 @@ func newFakeNode(t *testing.T, mode lb.Mode) *fakeNode {
 		t.Fatal(err)
 	}
 	if _, err := f.mgr.Join(f.ctx, api.JoinRequest{ID: "node2id", Hostname: "node2", Addr: node2Addr.String(),
-		AddrPrefix: "192.168.33.11/24", GossipPort: 7946}); err != nil {
+		AddrPrefix: "192.168.33.11/24", GossipPort: 7946, APIAddr: "192.168.33.11:2377"}, api.RoleWorker); err != nil {
 		t.Fatal(err)
 	}
 	f.agent = f.newAgent()

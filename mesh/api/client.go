@@ -47,10 +47,19 @@ func NewClusterClient(addr string, sign func(req *http.Request, body []byte)) *C
 	return &Client{base: "http://" + addr, where: addr, sign: sign, http: &http.Client{Transport: tr, Timeout: 30 * time.Second}}
 }
 
-// Join asks the manager to admit this node (cluster port only).
+// Join asks a manager to admit this node (cluster port only); the token
+// the request is signed with gives the role.
 func (c *Client) Join(ctx context.Context, req JoinRequest) (JoinResponse, error) {
 	var out JoinResponse
 	err := c.do(ctx, http.MethodPost, "/v1/cluster/join", req, &out)
+	return out, err
+}
+
+// JoinAs forwards a join the caller verified, with the role its token
+// gave, to the leader (signed with the leader's node secret).
+func (c *Client) JoinAs(ctx context.Context, req JoinRequest, role string) (JoinResponse, error) {
+	var out JoinResponse
+	err := c.do(ctx, http.MethodPost, "/v1/cluster/join?role="+url.QueryEscape(role), req, &out)
 	return out, err
 }
 

@@ -1,7 +1,12 @@
 package api
 
 import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/hkdf"
 	"crypto/rand"
+	"crypto/sha256"
+	"errors"
 	"fmt"
 	"strings"
 )
@@ -68,4 +73,49 @@ func short(s string) string {
 		return s[:24] + "…"
 	}
 	return s
+}
+
+// Seal encrypts and authenticates plaintext for a holder of secret (a
+// join token or a node secret): AES-256-GCM under a key derived from the
+// secret with HKDF-SHA256, with a random nonce in front. It is how a join
+// response carries the gossip key and the node's secret over the cluster
+// port until that port is TLS.
+func Seal(secret string, plaintext []byte) ([]byte, error) {
+	aead, err := sealer(secret)
+	if err != nil {
+		return nil, err
+	}
+	nonce := make([]byte, aead.NonceSize(), aead.NonceSize()+len(plaintext)+aead.Overhead())
+	rand.Read(nonce) // never fails since Go 1.24
+	return aead.Seal(nonce, nonce, plaintext, []byte(sealLabel)), nil
+}
+
+// Open reverses [Seal]; it fails on anything not sealed for secret.
+func Open(secret string, sealed []byte) ([]byte, error) {
+	aead, err := sealer(secret)
+	if err != nil {
+		return nil, err
+	}
+	if len(sealed) < aead.NonceSize()+aead.Overhead() {
+		return nil, errors.New("open sealed secrets: too short")
+	}
+	out, err := aead.Open(nil, sealed[:aead.NonceSize()], sealed[aead.NonceSize():], []byte(sealLabel))
+	if err != nil {
+		return nil, errors.New("open sealed secrets: not sealed with this token")
+	}
+	return out, nil
+}
+
+const sealLabel = "meshd-join-secrets-v1"
+
+func sealer(secret string) (cipher.AEAD, error) {
+	key, err := hkdf.Key(sha256.New, []byte(secret), nil, sealLabel, 32)
+	if err != nil {
+		return nil, fmt.Errorf("derive seal key: %w", err)
+	}
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, fmt.Errorf("seal cipher: %w", err)
+	}
+	return cipher.NewGCM(block)
 }

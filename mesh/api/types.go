@@ -38,7 +38,10 @@ type Node struct {
 	ManagerStatus string    `json:"ManagerStatus,omitempty"`
 	Addr          string    `json:"Addr"`
 	AddrPrefix    string    `json:"AddrPrefix,omitempty"` // the advertise address with its interface prefix
-	DataPlane     string    `json:"DataPlane"`
+	// APIAddr is where the node serves the cluster API (and raft) when it
+	// is a manager: host:port.
+	APIAddr   string `json:"APIAddr,omitempty"`
+	DataPlane string `json:"DataPlane"`
 	Version       string    `json:"Version"`
 	CreatedAt     time.Time `json:"CreatedAt"`
 	UpdatedAt     time.Time `json:"UpdatedAt"`
@@ -138,8 +141,17 @@ type JoinRequest struct {
 	Addr       string `json:"Addr"`
 	AddrPrefix string `json:"AddrPrefix,omitempty"`
 	GossipPort int    `json:"GossipPort"`
-	DataPlane  string `json:"DataPlane"`
-	Version    string `json:"Version"`
+	// APIAddr is where the joiner serves the cluster API if it is or
+	// becomes a manager (host:port).
+	APIAddr   string `json:"APIAddr"`
+	DataPlane string `json:"DataPlane"`
+	Version   string `json:"Version"`
+}
+
+// JoinSecrets is what a join response carries sealed (see [Seal]).
+type JoinSecrets struct {
+	GossipKey  []byte `json:"GossipKey"`
+	NodeSecret string `json:"NodeSecret"`
 }
 
 // JoinResponse tells the joiner its role, the managers and where to
@@ -151,10 +163,9 @@ type JoinResponse struct {
 	ManagerAddr string   `json:"ManagerAddr"` // its cluster API
 	Managers    []string `json:"Managers"`    // every manager's cluster API (host:port)
 	GossipAddrs []string `json:"GossipAddrs"` // host:port of live members
-	// SealedGossipKey is the cluster's gossip key sealed with a key
-	// derived from the token the joiner presented: only the joiner can
-	// open it.
-	SealedGossipKey []byte `json:"SealedGossipKey"`
+	// Sealed is the [JoinSecrets] sealed with the token the joiner
+	// presented: only a holder of that token can open it.
+	Sealed []byte `json:"Sealed"`
 }
 
 // Error is the body of every non-2xx answer.

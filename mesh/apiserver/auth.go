@@ -2,6 +2,7 @@ package apiserver
 
 import (
 	"bytes"
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
@@ -63,8 +64,14 @@ func verifyRequest(req *http.Request, token string, body []byte, now time.Time) 
 	return nil
 }
 
+// roleKey carries, in a verified join's context, the role its signature
+// gives.
+type roleKey struct{}
+
 // requireSignature reads the body (bounded) and refuses a request whose
-// signature does not match the token.
+// signature matches none of the keys it may be signed with. A join signed
+// with a join token gets that token's role; one signed with this node's
+// secret was forwarded by another manager and says its role in the query.
 func (s *Server) requireSignature(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, err := io.ReadAll(io.LimitReader(r.Body, maxBody))
@@ -72,12 +79,35 @@ func (s *Server) requireSignature(next http.Handler) http.Handler {
 			writeError(w, api.Invalid("read request: %v", err))
 			return
 		}
-		if err := verifyRequest(r, s.cfg.Token(), body, time.Now()); err != nil {
+		if s.cfg.Keys == nil {
+			writeError(w, api.Errorf(http.StatusServiceUnavailable, "this node serves no cluster API"))
+			return
+		}
+		now := time.Now()
+		role := ""
+		err = errBadSignature
+		if secret := s.cfg.Keys.NodeSecret(); secret != "" && verifyRequest(r, secret, body, now) == nil {
+			role, err = r.URL.Query().Get("role"), nil
+		} else if r.URL.Path == "/v1/cluster/join" {
+			worker, manager := s.cfg.Keys.Tokens()
+			for tok, rl := range map[string]string{worker: api.RoleWorker, manager: api.RoleManager} {
+				if tok == "" {
+					continue
+				}
+				if e := verifyRequest(r, tok, body, now); e == nil {
+					role, err = rl, nil
+					break
+				} else if !errors.Is(e, errBadSignature) {
+					err = e
+				}
+			}
+		}
+		if err != nil {
 			s.log.Warn("refused cluster request", "remote", r.RemoteAddr, "path", r.URL.Path, "err", err)
 			writeError(w, api.Errorf(http.StatusUnauthorized, "%v", err))
 			return
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
-		next.ServeHTTP(w, r)
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), roleKey{}, role)))
 	})
 }

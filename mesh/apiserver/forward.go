@@ -10,24 +10,36 @@ import (
 )
 
 // NewClusterClient returns the api client for a manager's cluster API at
-// addr, signing every request with token: how a worker forwards writes
-// and how a node asks to join.
-func NewClusterClient(addr, token string) *api.Client {
+// addr, signing every request with key: a join token when a node asks to
+// join, the leader's node secret when a manager forwards a write to it.
+func NewClusterClient(addr, key string) *api.Client {
 	return api.NewClusterClient(addr, func(req *http.Request, body []byte) {
-		signRequest(req, token, body, time.Now())
+		signRequest(req, key, body, time.Now())
 	})
 }
 
-// Forwarder implements [Writes] on a worker: each write goes to the
-// manager's cluster API through a [NewClusterClient]. The manager's
-// refusals come back as they are; a manager that cannot be reached is a
-// 502.
+// Forwarder implements [Writes] on a manager that does not lead: each
+// write goes to the leader's cluster API, signed with the leader's node
+// secret. The leader's refusals come back as they are; a leader that
+// cannot be reached is a 502.
 type Forwarder struct{ c *api.Client }
 
 var _ Writes = (*Forwarder)(nil)
 
-// NewForwarder returns a forwarder to the manager at addr.
-func NewForwarder(addr, token string) *Forwarder { return &Forwarder{NewClusterClient(addr, token)} }
+// NewForwarder returns a forwarder to the leader at addr.
+func NewForwarder(addr, leaderSecret string) *Forwarder {
+	return &Forwarder{NewClusterClient(addr, leaderSecret)}
+}
+
+func (f *Forwarder) Join(ctx context.Context, req api.JoinRequest, role string) (api.JoinResponse, error) {
+	resp, err := f.c.JoinAs(ctx, req, role)
+	return resp, badGateway(err)
+}
+
+func (f *Forwarder) RotateJoinToken(ctx context.Context, role string) (api.JoinToken, error) {
+	jt, err := f.c.JoinToken(ctx, role, true)
+	return jt, badGateway(err)
+}
 
 func (f *Forwarder) UpdateNode(ctx context.Context, ref string, u api.NodeUpdate) (api.Node, error) {
 	n, err := f.c.UpdateNode(ctx, ref, u)
@@ -68,5 +80,5 @@ func badGateway(err error) error {
 	if err == nil || errors.As(err, &se) {
 		return err
 	}
-	return api.Errorf(http.StatusBadGateway, "forward to manager: %v", err)
+	return api.Errorf(http.StatusBadGateway, "forward to the leader: %v", err)
 }

@@ -23,19 +23,44 @@ func (s *Server) info(*http.Request) (any, error) {
 	return info, nil
 }
 
-func (s *Server) nodes(*http.Request) (any, error) { return s.cfg.Node.Nodes(), nil }
+// manager refuses a cluster read on a node that is not a manager.
+func (s *Server) manager() error {
+	_, err := s.cfg.Node.Control()
+	return err
+}
+
+func (s *Server) nodes(*http.Request) (any, error) {
+	if err := s.manager(); err != nil {
+		return nil, err
+	}
+	return s.cfg.Node.Nodes(), nil
+}
 
 func (s *Server) node(r *http.Request) (any, error) {
+	if err := s.manager(); err != nil {
+		return nil, err
+	}
 	return records.FindNode(s.cfg.Node.Nodes(), r.PathValue("ref"))
 }
 
-func (s *Server) joinToken(*http.Request) (any, error) { return s.cfg.Node.JoinToken(), nil }
+func (s *Server) joinToken(r *http.Request) (any, error) {
+	if err := s.manager(); err != nil {
+		return nil, err
+	}
+	return s.cfg.Node.JoinToken(r.PathValue("role"))
+}
 
 func (s *Server) networks(*http.Request) (any, error) {
+	if err := s.manager(); err != nil {
+		return nil, err
+	}
 	return s.cfg.Node.Objects().NetworksByName(), nil
 }
 
 func (s *Server) network(r *http.Request) (any, error) {
+	if err := s.manager(); err != nil {
+		return nil, err
+	}
 	st := s.cfg.Node.Objects()
 	id, err := st.NetworkID(r.PathValue("ref"))
 	if err != nil {
@@ -47,10 +72,16 @@ func (s *Server) network(r *http.Request) (any, error) {
 }
 
 func (s *Server) services(*http.Request) (any, error) {
+	if err := s.manager(); err != nil {
+		return nil, err
+	}
 	return serviceView(s.cfg.Node.Objects(), s.cfg.Node.TaskStatuses()), nil
 }
 
 func (s *Server) service(r *http.Request) (any, error) {
+	if err := s.manager(); err != nil {
+		return nil, err
+	}
 	st := s.cfg.Node.Objects()
 	id, err := st.ServiceID(r.PathValue("ref"))
 	if err != nil {
@@ -64,7 +95,16 @@ func (s *Server) service(r *http.Request) (any, error) {
 	return nil, api.NotFound("service %s not found", r.PathValue("ref"))
 }
 
+// tasks lists tasks; any node lists its own (meshctl ps), only a
+// manager the cluster's.
 func (s *Server) tasks(r *http.Request) (any, error) {
+	self := s.cfg.Node.Info()
+	node := r.URL.Query().Get("node")
+	if own := node != "" && (node == self.NodeID || node == self.NodeName); !own {
+		if err := s.manager(); err != nil {
+			return nil, err
+		}
+	}
 	st := s.cfg.Node.Objects()
 	tasks := taskView(st, s.cfg.Node.TaskStatuses())
 	if ref := r.URL.Query().Get("service"); ref != "" {
@@ -74,16 +114,22 @@ func (s *Server) tasks(r *http.Request) (any, error) {
 		}
 		tasks = slices.DeleteFunc(tasks, func(t api.Task) bool { return t.ServiceID != id })
 	}
-	if node := r.URL.Query().Get("node"); node != "" {
+	if node != "" {
 		tasks = slices.DeleteFunc(tasks, func(t api.Task) bool { return t.NodeID != node && t.NodeName != node })
 	}
 	return tasks, nil
 }
 
+// task finds one task: among the cluster's on a manager, among its own
+// on a worker (meshctl exec).
 func (s *Server) task(r *http.Request) (any, error) {
+	ownOnly := s.manager() != nil
+	self := s.cfg.Node.Info().NodeID
 	tasks := map[string]api.Task{}
 	for _, t := range taskView(s.cfg.Node.Objects(), s.cfg.Node.TaskStatuses()) {
-		tasks[t.ID] = t
+		if !ownOnly || t.NodeID == self {
+			tasks[t.ID] = t
+		}
 	}
 	id, err := records.Resolve("task", tasks, api.Task.Name, r.PathValue("ref"))
 	if err != nil {
@@ -111,15 +157,50 @@ func (s *Server) lbTables(*http.Request) (any, error) { return s.cfg.Node.LBTabl
 
 // Writes.
 
-func (s *Server) join(r *http.Request) (any, error) {
-	if s.cfg.Joiner == nil {
-		return nil, api.Errorf(http.StatusServiceUnavailable, "this node does not admit joins")
+func (s *Server) swarmInit(r *http.Request) (any, error) {
+	var req api.SwarmInit
+	if err := decodeBody(r, &req); err != nil {
+		return nil, err
 	}
+	return s.cfg.Swarm.Init(r.Context(), req)
+}
+
+func (s *Server) swarmJoin(r *http.Request) (any, error) {
+	var req api.SwarmJoin
+	if err := decodeBody(r, &req); err != nil {
+		return nil, err
+	}
+	return s.cfg.Swarm.Join(r.Context(), req)
+}
+
+func (s *Server) swarmLeave(r *http.Request) (any, error) {
+	var req api.SwarmLeave
+	if err := decodeBody(r, &req); err != nil {
+		return nil, err
+	}
+	return struct{}{}, s.cfg.Swarm.Leave(r.Context(), req)
+}
+
+func (s *Server) rotateJoinToken(r *http.Request) (any, error) {
+	w, err := s.cfg.Node.Control()
+	if err != nil {
+		return nil, err
+	}
+	return w.RotateJoinToken(r.Context(), r.PathValue("role"))
+}
+
+// join admits a node; the signature check put the role in the context.
+func (s *Server) join(r *http.Request) (any, error) {
+	role, _ := r.Context().Value(roleKey{}).(string)
 	var req api.JoinRequest
 	if err := decodeBody(r, &req); err != nil {
 		return nil, err
 	}
-	return s.cfg.Joiner.Join(r.Context(), req)
+	w, err := s.cfg.Node.Control()
+	if err != nil {
+		return nil, err
+	}
+	return w.Join(r.Context(), req, role)
 }
 
 func (s *Server) updateNode(r *http.Request) (any, error) {
@@ -127,11 +208,19 @@ func (s *Server) updateNode(r *http.Request) (any, error) {
 	if err := decodeBody(r, &u); err != nil {
 		return nil, err
 	}
-	return s.cfg.Writes.UpdateNode(r.Context(), r.PathValue("ref"), u)
+	w, err := s.cfg.Node.Control()
+	if err != nil {
+		return nil, err
+	}
+	return w.UpdateNode(r.Context(), r.PathValue("ref"), u)
 }
 
 func (s *Server) removeNode(r *http.Request) (any, error) {
-	return struct{}{}, s.cfg.Writes.RemoveNode(r.Context(), r.PathValue("ref"), r.URL.Query().Get("force") != "")
+	w, err := s.cfg.Node.Control()
+	if err != nil {
+		return nil, err
+	}
+	return struct{}{}, w.RemoveNode(r.Context(), r.PathValue("ref"), r.URL.Query().Get("force") != "")
 }
 
 func (s *Server) createNetwork(r *http.Request) (any, error) {
@@ -139,11 +228,19 @@ func (s *Server) createNetwork(r *http.Request) (any, error) {
 	if err := decodeBody(r, &req); err != nil {
 		return nil, err
 	}
-	return s.cfg.Writes.CreateNetwork(r.Context(), req)
+	w, err := s.cfg.Node.Control()
+	if err != nil {
+		return nil, err
+	}
+	return w.CreateNetwork(r.Context(), req)
 }
 
 func (s *Server) removeNetwork(r *http.Request) (any, error) {
-	return struct{}{}, s.cfg.Writes.RemoveNetwork(r.Context(), r.PathValue("ref"))
+	w, err := s.cfg.Node.Control()
+	if err != nil {
+		return nil, err
+	}
+	return struct{}{}, w.RemoveNetwork(r.Context(), r.PathValue("ref"))
 }
 
 func (s *Server) createService(r *http.Request) (any, error) {
@@ -151,7 +248,11 @@ func (s *Server) createService(r *http.Request) (any, error) {
 	if err := decodeBody(r, &req); err != nil {
 		return nil, err
 	}
-	return s.cfg.Writes.CreateService(r.Context(), req)
+	w, err := s.cfg.Node.Control()
+	if err != nil {
+		return nil, err
+	}
+	return w.CreateService(r.Context(), req)
 }
 
 func (s *Server) scaleService(r *http.Request) (any, error) {
@@ -159,9 +260,17 @@ func (s *Server) scaleService(r *http.Request) (any, error) {
 	if err := decodeBody(r, &req); err != nil {
 		return nil, err
 	}
-	return s.cfg.Writes.ScaleService(r.Context(), r.PathValue("ref"), req.Replicas)
+	w, err := s.cfg.Node.Control()
+	if err != nil {
+		return nil, err
+	}
+	return w.ScaleService(r.Context(), r.PathValue("ref"), req.Replicas)
 }
 
 func (s *Server) removeService(r *http.Request) (any, error) {
-	return struct{}{}, s.cfg.Writes.RemoveService(r.Context(), r.PathValue("ref"))
+	w, err := s.cfg.Node.Control()
+	if err != nil {
+		return nil, err
+	}
+	return struct{}{}, w.RemoveService(r.Context(), r.PathValue("ref"))
 }

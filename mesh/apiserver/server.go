@@ -15,7 +15,8 @@ import (
 // maxBody bounds a request body, read before any work is done on it.
 const maxBody = 16 << 20
 
-// Writes are the operations that change the desired state.
+// Writes are the operations that change the cluster's state: the
+// leader's manager, or a [Forwarder] to it from another manager.
 type Writes interface {
 	UpdateNode(ctx context.Context, ref string, u api.NodeUpdate) (api.Node, error)
 	RemoveNode(ctx context.Context, ref string, force bool) error
@@ -24,18 +25,22 @@ type Writes interface {
 	CreateService(ctx context.Context, req api.ServiceCreate) (api.Service, error)
 	ScaleService(ctx context.Context, ref string, replicas int) (api.Service, error)
 	RemoveService(ctx context.Context, ref string) error
-}
-
-// Joiner admits nodes: the manager.
-type Joiner interface {
-	Join(ctx context.Context, req api.JoinRequest) (api.JoinResponse, error)
+	RotateJoinToken(ctx context.Context, role string) (api.JoinToken, error)
+	// Join admits a node with the role its token gave (cluster port).
+	Join(ctx context.Context, req api.JoinRequest, role string) (api.JoinResponse, error)
 }
 
 // Node is what this node knows, for the reads.
 type Node interface {
 	Info() api.Info
-	JoinToken() api.JoinToken
-	// Objects is the desired state as this node knows it.
+	// Control returns the cluster's writes when this node is a manager;
+	// on a worker it fails with api.ErrNotManager, before init or join
+	// with api.ErrNotInSwarm. Cluster reads ask it first too.
+	Control() (Writes, error)
+	// JoinToken returns the token for role (a manager's read).
+	JoinToken(role string) (api.JoinToken, error)
+	// Objects is the desired state as this node knows it: a manager's
+	// replica, or the last state a worker verified.
 	Objects() records.Objects
 	// TaskStatuses are every node's task reports, by task ID.
 	TaskStatuses() map[string]api.TaskStatus
@@ -47,15 +52,28 @@ type Node interface {
 	LBTables() []api.LBTable
 }
 
+// Swarm takes the node in and out of a cluster.
+type Swarm interface {
+	Init(ctx context.Context, req api.SwarmInit) (api.SwarmInitResponse, error)
+	Join(ctx context.Context, req api.SwarmJoin) (api.SwarmJoinResponse, error)
+	Leave(ctx context.Context, req api.SwarmLeave) error
+}
+
+// Keys are what cluster-port requests are signed with.
+type Keys interface {
+	// Tokens are the current worker and manager join tokens; a join signed
+	// with one gets its role.
+	Tokens() (worker, manager string)
+	// NodeSecret is this node's secret: requests other managers forward
+	// to it are signed with it.
+	NodeSecret() string
+}
+
 // Config configures a [Server].
 type Config struct {
-	Node   Node   // required
-	Writes Writes // required: the manager, or a Forwarder to it
-	// Joiner answers joins on the cluster port; nil on workers, which do
-	// not serve it.
-	Joiner Joiner
-	// Token returns the join token cluster requests are signed with.
-	Token func() string
+	Node  Node  // required
+	Swarm Swarm // required
+	Keys  Keys  // required to serve the cluster port
 	// Logger receives refused cluster requests; nil discards.
 	Logger *slog.Logger
 }
@@ -69,8 +87,8 @@ type Server struct {
 // New returns a server; it listens on nothing (see LocalHandler and
 // ClusterHandler).
 func New(cfg Config) (*Server, error) {
-	if cfg.Node == nil || cfg.Writes == nil || cfg.Token == nil {
-		return nil, errors.New("apiserver: config needs Node, Writes and Token")
+	if cfg.Node == nil || cfg.Swarm == nil {
+		return nil, errors.New("apiserver: config needs Node and Swarm")
 	}
 	log := cfg.Logger
 	if log == nil {
@@ -108,6 +126,10 @@ var routes = []route{
 	{"GET /v1/namespaces", local, (*Server).namespaces},
 	{"GET /v1/lb", local, (*Server).lbTables},
 
+	{"POST /v1/swarm/init", local, (*Server).swarmInit},
+	{"POST /v1/swarm/join", local, (*Server).swarmJoin},
+	{"POST /v1/swarm/leave", local, (*Server).swarmLeave},
+	{"POST /v1/swarm/join-token/{role}/rotate", local | cluster, (*Server).rotateJoinToken},
 	{"POST /v1/cluster/join", cluster, (*Server).join},
 	{"POST /v1/nodes/{ref}/update", local | cluster, (*Server).updateNode},
 	{"DELETE /v1/nodes/{ref}", local | cluster, (*Server).removeNode},
@@ -122,8 +144,9 @@ var routes = []route{
 // applied through Writes.
 func (s *Server) LocalHandler() http.Handler { return s.mux(local) }
 
-// ClusterHandler serves the cluster port: every request must carry the
-// token's signature.
+// ClusterHandler serves the cluster port: a join must be signed with a
+// join token, anything else with this node's secret (by another manager
+// forwarding to the leader).
 func (s *Server) ClusterHandler() http.Handler { return s.requireSignature(s.mux(cluster)) }
 
 func (s *Server) mux(on exposure) *http.ServeMux {

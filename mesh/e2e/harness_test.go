@@ -100,10 +100,17 @@ func randomPrefix() string {
 // failing the test if anything of it is left behind.
 func newLab(t *testing.T, n int) *testLab {
 	t.Helper()
+	return newLabWith(t, n)
+}
+
+// newLabWith is newLab with more lab up flags (--managers 3, --no-swarm).
+func newLabWith(t *testing.T, n int, flags ...string) *testLab {
+	t.Helper()
 	testutil.RequireRoot(t)
 	l := &testLab{tb: t, prefix: randomPrefix(), root: t.TempDir()}
 	t.Cleanup(l.down)
-	if out, err := l.ctl("lab", "up", "--nodes", fmt.Sprint(n), "--lb-mode", lbMode()); err != nil {
+	args := append([]string{"lab", "up", "--nodes", fmt.Sprint(n), "--lb-mode", lbMode()}, flags...)
+	if out, err := l.ctl(args...); err != nil {
 		t.Fatalf("lab up: %v\n%s", err, out)
 	}
 	return l

@@ -4,13 +4,13 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/meshd/meshd/gossip"
+	"github.com/meshd/meshd/internal/testutil"
 	"github.com/meshd/meshd/mesh/api"
 	"github.com/meshd/meshd/mesh/records"
 )
@@ -19,10 +19,7 @@ import (
 // is the manager itself) over a fake gossip store that hears all three.
 func newFakeManager(t *testing.T) *fakeManager {
 	t.Helper()
-	s, err := OpenStore(filepath.Join(t.TempDir(), "state.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := newTestStore(t)
 	db := records.NewFakeDB("nnode1")
 	m, err := New(Config{Store: s, DB: db, NodeID: "nnode1", APIAddr: "192.168.33.10:2377"})
 	if err != nil {
@@ -31,9 +28,13 @@ func newFakeManager(t *testing.T) *fakeManager {
 	_, err = s.Update(func(st *State) error {
 		for i, name := range []string{"node1", "node2", "node3"} {
 			id := "n" + name
-			st.Nodes[id] = api.Node{ID: id, Hostname: name, Status: api.StatusReady, Availability: api.AvailabilityActive,
-				Addr: "192.168.33.1" + string(rune('0'+i)), AddrPrefix: "192.168.33.1" + string(rune('0'+i)) + "/24"}
+			addr := "192.168.33.1" + string(rune('0'+i))
+			st.Nodes[id] = api.Node{ID: id, Hostname: name, Role: api.RoleWorker, Status: api.StatusReady,
+				Availability: api.AvailabilityActive, Addr: addr, AddrPrefix: addr + "/24", APIAddr: addr + ":2377"}
+			st.NodeSecrets[id] = "secret-" + id
 		}
+		st.Nodes["nnode1"] = withRole(st.Nodes["nnode1"], api.RoleManager)
+		st.WorkerToken, st.ManagerToken = "SWMTKN-1-worker", "SWMTKN-1-manager"
 		if err := addIngress(st, time.Now()); err != nil {
 			return err
 		}
@@ -68,6 +69,28 @@ func member(id, name, addr string, state gossip.MemberState) gossip.Member {
 }
 
 func replicas(n int) *int { return &n }
+
+func withRole(n api.Node, role string) api.Node { n.Role = role; return n }
+
+// newTestStore is a one-manager store in memory that leads already.
+func newTestStore(t *testing.T) *Store {
+	t.Helper()
+	s, err := OpenStore(StoreConfig{NodeID: "nnode1", Fast: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	if err := s.Bootstrap("nnode1", State{}); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 5*time.Second, "the store leads", func() error {
+		if !s.IsLeader() {
+			return fmt.Errorf("not leader yet")
+		}
+		return nil
+	})
+	return s
+}
 
 func TestNetworkCreateAllocatesInOrder(t *testing.T) {
 	d := newFakeManager(t)

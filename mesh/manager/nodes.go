@@ -10,24 +10,23 @@ import (
 	"github.com/meshd/meshd/mesh/records"
 )
 
-// recordNode creates or refreshes the manager's record of a node.
+// recordNode refreshes the record of a node that joined from what it
+// gossips of itself (a restart with another data plane). Its role is the
+// state's, never its own say: promote and demote change it.
 func (m *Manager) recordNode(id string, meta records.NodeMeta, now time.Time) error {
 	return m.update(func(s *State) error {
 		n, ok := s.Nodes[id]
 		if !ok {
-			n = api.Node{ID: id, Availability: api.AvailabilityActive, CreatedAt: now}
+			return nil // not admitted (or removed): gossip alone admits no one
 		}
 		next := n
-		next.Hostname, next.Role, next.DataPlane, next.Version = meta.Name, meta.Role, meta.DataPlane, meta.Version
+		next.Hostname, next.DataPlane, next.Version = meta.Name, meta.DataPlane, meta.Version
 		next.Addr, next.AddrPrefix = addrString(meta.Addr), prefixString(meta.Prefix)
-		if ok && next == n {
+		if next == n {
 			return nil
 		}
 		next.UpdatedAt = now
 		s.Nodes[id] = next
-		if !ok {
-			return ensureLBAddrs(s) // its ingress sandbox address
-		}
 		return nil
 	})
 }
@@ -70,8 +69,12 @@ func markLiveness(s *State, alive map[string]bool, now time.Time) {
 	}
 }
 
-// UpdateNode applies a node update (availability).
+// UpdateNode applies a node update: availability, or a role (node
+// promote and demote).
 func (m *Manager) UpdateNode(_ context.Context, ref string, u api.NodeUpdate) (api.Node, error) {
+	if u.Role != "" && u.Role != api.RoleManager && u.Role != api.RoleWorker {
+		return api.Node{}, api.Invalid("invalid role %q: want manager or worker", u.Role)
+	}
 	avail := ""
 	if u.Availability != "" {
 		for _, a := range []string{api.AvailabilityActive, api.AvailabilityPause, api.AvailabilityDrain} {
@@ -96,12 +99,60 @@ func (m *Manager) UpdateNode(_ context.Context, ref string, u api.NodeUpdate) (a
 			rec.Availability, rec.UpdatedAt = avail, time.Now().UTC()
 			s.Nodes[n.ID] = rec
 		}
+		if u.Role != "" && rec.Role != u.Role {
+			if err := checkRoleChange(s, rec, u.Role, m.alive()); err != nil {
+				return err
+			}
+			rec.Role, rec.UpdatedAt = u.Role, time.Now().UTC()
+			s.Nodes[n.ID] = rec
+		}
 		return nil
 	})
 	if err != nil {
 		return api.Node{}, err
 	}
 	return records.FindNode(m.Nodes(), n.ID)
+}
+
+// alive is who gossip says is reachable, this manager included.
+func (m *Manager) alive() map[string]bool {
+	alive := map[string]bool{m.cfg.NodeID: true}
+	for _, mb := range m.cfg.DB.Members() {
+		alive[mb.Name] = alive[mb.Name] || records.Reachable(mb.State)
+	}
+	return alive
+}
+
+// checkRoleChange refuses a promotion the node cannot carry out and a
+// demotion that would leave the cluster without a manager or a quorum,
+// as Swarm does.
+func checkRoleChange(s *State, n api.Node, role string, alive map[string]bool) error {
+	if role == api.RoleManager {
+		if _, ok := s.NodeSecrets[n.ID]; !ok || n.APIAddr == "" {
+			return api.Conflict("node %s joined before node secrets existed: make it leave and join again, then promote it", n.Hostname)
+		}
+		if !alive[n.ID] {
+			return api.Conflict("node %s is down and can't be promoted", n.Hostname)
+		}
+		return nil
+	}
+	total, up := 0, 0
+	for id, o := range s.Nodes {
+		if o.Role != api.RoleManager || id == n.ID {
+			continue
+		}
+		total++
+		if alive[id] {
+			up++
+		}
+	}
+	if total == 0 {
+		return api.Conflict("can't demote %s: it is the last manager of the swarm", n.Hostname)
+	}
+	if up < total/2+1 {
+		return api.Conflict("can't demote %s: it would result in loss of quorum (%d of the %d remaining managers reachable)", n.Hostname, up, total)
+	}
+	return nil
 }
 
 // RemoveNode forgets a node, which must be down unless forced; the
@@ -111,14 +162,15 @@ func (m *Manager) RemoveNode(_ context.Context, ref string, force bool) error {
 	if err != nil {
 		return err
 	}
-	if n.ID == m.cfg.NodeID {
-		return api.Conflict("node %s is the manager and cannot be removed", n.Hostname)
+	if n.Role == api.RoleManager {
+		return api.Conflict("node %s is a manager: demote it before removing it", n.Hostname)
 	}
 	if n.Status != api.StatusDown && !force {
 		return api.Conflict("node %s is not down and can't be removed (use --force)", n.Hostname)
 	}
 	return m.update(func(s *State) error {
 		delete(s.Nodes, n.ID)
+		delete(s.NodeSecrets, n.ID)
 		return ensureLBAddrs(s)
 	})
 }

@@ -17,13 +17,29 @@ import (
 func TestJoinRecordsTheNodeAndAnswersGossipAddrs(t *testing.T) {
 	d := newFakeManager(t)
 	req := api.JoinRequest{ID: "nnode4", Hostname: "node4", Addr: "192.168.33.13", AddrPrefix: "192.168.33.13/24",
-		GossipPort: 7946, DataPlane: "iptables", Version: "test"}
-	resp, err := d.Join(d.ctx, req)
+		GossipPort: 7946, APIAddr: "192.168.33.13:2377", DataPlane: "iptables", Version: "test"}
+	resp, err := d.Join(d.ctx, req, api.RoleWorker)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if resp.ManagerID != "nnode1" || resp.ManagerAddr != "192.168.33.10:2377" || len(resp.GossipAddrs) != 3 {
+	if resp.ManagerID != "nnode1" || resp.ManagerAddr != "192.168.33.10:2377" || len(resp.GossipAddrs) != 3 ||
+		resp.Role != api.RoleWorker || strings.Join(resp.Managers, ",") != "192.168.33.10:2377" {
 		t.Errorf("join answer: got %+v", resp)
+	}
+	// The secrets open with the worker token only.
+	if _, err := api.Open("SWMTKN-1-manager", resp.Sealed); err == nil {
+		t.Error("join secrets open with another token")
+	}
+	plain, err := api.Open("SWMTKN-1-worker", resp.Sealed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var secrets api.JoinSecrets
+	if err := json.Unmarshal(plain, &secrets); err != nil {
+		t.Fatal(err)
+	}
+	if got := d.store.Snapshot().NodeSecrets["nnode4"]; secrets.NodeSecret == "" || got != secrets.NodeSecret {
+		t.Errorf("node secret: sealed %q, recorded %q", secrets.NodeSecret, got)
 	}
 	st := d.store.Snapshot()
 	n := st.Nodes["nnode4"]
@@ -38,13 +54,14 @@ func TestJoinRecordsTheNodeAndAnswersGossipAddrs(t *testing.T) {
 		req  api.JoinRequest
 		want string
 	}{
-		{"no address", api.JoinRequest{ID: "x", Hostname: "x", GossipPort: 7946}, "join request needs"},
-		{"bad port", api.JoinRequest{ID: "x", Hostname: "x", Addr: "10.0.0.1", GossipPort: 70000}, "join request needs"},
-		{"the manager's own ID", api.JoinRequest{ID: "nnode1", Hostname: "x", Addr: "10.0.0.1", GossipPort: 7946}, "manager's own"},
+		{"no address", api.JoinRequest{ID: "x", Hostname: "x", GossipPort: 7946, APIAddr: "10.0.0.1:2377"}, "join request needs"},
+		{"bad port", api.JoinRequest{ID: "x", Hostname: "x", Addr: "10.0.0.1", GossipPort: 70000, APIAddr: "10.0.0.1:2377"}, "join request needs"},
+		{"no api address", api.JoinRequest{ID: "x", Hostname: "x", Addr: "10.0.0.1", GossipPort: 7946}, "needs APIAddr"},
+		{"the manager's own ID", api.JoinRequest{ID: "nnode1", Hostname: "x", Addr: "10.0.0.1", GossipPort: 7946, APIAddr: "10.0.0.1:2377"}, "manager's own"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			before := d.store.Snapshot()
-			_, err := d.Join(d.ctx, tt.req)
+			_, err := d.Join(d.ctx, tt.req, api.RoleWorker)
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("err = %v, want one containing %q", err, tt.want)
 			}
@@ -101,7 +118,12 @@ func TestUpdateAndRemoveNode(t *testing.T) {
 			return err
 		}, "invalid availability"},
 		{"unknown node", func() error { _, err := d.UpdateNode(d.ctx, "node9", api.NodeUpdate{}); return err }, "node node9 not found"},
-		{"remove the manager", func() error { return d.RemoveNode(d.ctx, "node1", true) }, "is the manager"},
+		{"remove the manager", func() error { return d.RemoveNode(d.ctx, "node1", true) }, "demote it before"},
+		{"demote the last manager", func() error {
+			_, err := d.UpdateNode(d.ctx, "node1", api.NodeUpdate{Role: api.RoleWorker})
+			return err
+		}, "last manager"},
+		{"bad role", func() error { _, err := d.UpdateNode(d.ctx, "node2", api.NodeUpdate{Role: "boss"}); return err }, "invalid role"},
 		{"remove a live node", func() error { return d.RemoveNode(d.ctx, "node2", false) }, "not down"},
 	}
 	for _, tt := range tests {

@@ -1,29 +1,48 @@
 package manager
 
 import (
-	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
 	"sync"
+	"time"
 
-	"github.com/meshd/meshd/internal/atomicfile"
+	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	"github.com/meshd/meshd/ipam"
+	"github.com/meshd/meshd/mesh/api"
 	"github.com/meshd/meshd/mesh/records"
 )
 
-// State is what the manager owns and persists: the cluster's identity, its
-// objects and their allocations, so that one crash-safe file holds the
-// whole desired state.
+// State is what the managers replicate: the cluster's identity and
+// secrets, its objects and their allocations.
 type State struct {
-	ClusterID string `json:"ClusterID"`
-	Token     string `json:"Token"`
-	ManagerID string `json:"ManagerID"`
+	// Version counts the writes applied; publishers stamp the tables with
+	// it so nodes can tell a newer desired state from an older one.
+	Version      uint64 `json:"Version"`
+	ClusterID    string `json:"ClusterID"`
+	WorkerToken  string `json:"WorkerToken"`
+	ManagerToken string `json:"ManagerToken"`
+	// GossipKey encrypts memberlist traffic (AES-256).
+	GossipKey []byte `json:"GossipKey"`
+	// NodeSecrets are the per-node secrets given at join: a node proves
+	// who it is with its own, and managers reach each other's raft with
+	// them.
+	NodeSecrets map[string]string `json:"NodeSecrets"`
 	records.Objects
 	IPAM *ipam.Allocator `json:"IPAM"`
 }
 
 func (s *State) init() {
 	s.Objects.Init()
+	if s.NodeSecrets == nil {
+		s.NodeSecrets = map[string]string{}
+	}
 	if s.IPAM == nil {
 		a, err := ipam.New(ipam.DefaultConfig())
 		if err != nil {
@@ -48,58 +67,279 @@ func (s State) clone() State {
 	return c
 }
 
-// Store keeps State in memory and in a file that is replaced atomically
-// (write a temporary file, fsync, rename, fsync the directory), so a crash
-// leaves either the old or the new state, never a torn one.
-type Store struct {
-	path string
+// ErrNotLeader is returned by [Store.Update] on a manager that is not the
+// leader: the write must go to the leader.
+var ErrNotLeader = errors.New("not the raft leader")
 
-	mu      sync.Mutex // guards the fields below
-	st      State
-	written bool // st is on disk
+// StoreConfig configures a [Store].
+type StoreConfig struct {
+	// NodeID is this manager's node ID: its raft server ID. Required.
+	NodeID string
+	// Dir holds the raft log, stable store and snapshots; empty keeps
+	// everything in memory (tests).
+	Dir string
+	// Transport carries raft between managers; nil makes an in-memory
+	// transport (tests, see [ConnectInmem]).
+	Transport raft.Transport
+	// Fast shortens raft's timeouts for tests on one machine.
+	Fast bool
+	// ApplyTimeout bounds a write waiting for a quorum; zero means 5 s.
+	ApplyTimeout time.Duration
+	Logger       *slog.Logger
 }
 
-// OpenStore loads the state file at path; a missing file is an empty state.
-func OpenStore(path string) (*Store, error) {
-	s := &Store{path: path}
-	found, err := atomicfile.ReadJSON(path, &s.st)
-	if err != nil {
-		return nil, fmt.Errorf("state: %w", err)
+// Store is the replicated state: a raft node and its state machine. Every
+// manager has one; only the leader's Update succeeds, and every
+// manager's Snapshot is the state its log has applied.
+type Store struct {
+	cfg   StoreConfig
+	fsm   *fsm
+	raft  *raft.Raft
+	trans raft.Transport
+	close []func() error
+
+	// writeMu serialises writes on the leader, so a command is always
+	// computed against the state it will be applied to.
+	writeMu sync.Mutex
+}
+
+// OpenStore starts this manager's raft node over what Dir holds. A new
+// store has no configuration: call [Store.Bootstrap] on the first manager
+// of a new cluster; a manager joining one is added by the leader.
+func OpenStore(cfg StoreConfig) (*Store, error) {
+	if cfg.NodeID == "" {
+		return nil, errors.New("manager store: config needs NodeID")
 	}
-	s.st.init()
-	s.written = found
+	if cfg.ApplyTimeout <= 0 {
+		cfg.ApplyTimeout = 5 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	s := &Store{cfg: cfg, fsm: newFSM()}
+	rc := raft.DefaultConfig()
+	rc.LocalID = raft.ServerID(cfg.NodeID)
+	rc.Logger = newRaftLogger(cfg.Logger)
+	// Snapshot often: the state is small, and a joining manager then
+	// catches up from one snapshot rather than the whole log.
+	rc.SnapshotThreshold, rc.TrailingLogs = 256, 512
+	if cfg.Fast {
+		rc.HeartbeatTimeout, rc.ElectionTimeout, rc.LeaderLeaseTimeout = 50*time.Millisecond, 50*time.Millisecond, 50*time.Millisecond
+		rc.CommitTimeout = 5 * time.Millisecond
+	}
+	var (
+		logs   raft.LogStore
+		stable raft.StableStore
+		snaps  raft.SnapshotStore
+	)
+	if cfg.Dir == "" {
+		mem := raft.NewInmemStore()
+		logs, stable, snaps = mem, mem, raft.NewInmemSnapshotStore()
+	} else {
+		if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
+			return nil, fmt.Errorf("raft dir %s: %w", cfg.Dir, err)
+		}
+		bolt, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(cfg.Dir, "raft.db")})
+		if err != nil {
+			return nil, fmt.Errorf("open raft log %s: %w", filepath.Join(cfg.Dir, "raft.db"), err)
+		}
+		s.close = append(s.close, bolt.Close)
+		fss, err := raft.NewFileSnapshotStoreWithLogger(cfg.Dir, 2, rc.Logger)
+		if err != nil {
+			_ = bolt.Close()
+			return nil, fmt.Errorf("raft snapshots in %s: %w", cfg.Dir, err)
+		}
+		logs, stable, snaps = bolt, bolt, fss
+	}
+	s.trans = cfg.Transport
+	if s.trans == nil {
+		_, s.trans = raft.NewInmemTransport(raft.ServerAddress(cfg.NodeID))
+	}
+	r, err := raft.NewRaft(rc, s.fsm, logs, stable, snaps, s.trans)
+	if err != nil {
+		s.closeStores()
+		return nil, fmt.Errorf("start raft: %w", err)
+	}
+	s.raft = r
 	return s, nil
 }
 
-// Snapshot returns a copy of the current state.
-func (s *Store) Snapshot() State {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.st.clone()
+// Bootstrap makes this manager the only voter of a new cluster, with st
+// as its first state. It fails on a store that already has a
+// configuration.
+func (s *Store) Bootstrap(addr string, st State) error {
+	cfg := raft.Configuration{Servers: []raft.Server{{ID: raft.ServerID(s.cfg.NodeID), Address: raft.ServerAddress(addr)}}}
+	if err := s.raft.BootstrapCluster(cfg).Error(); err != nil {
+		return fmt.Errorf("bootstrap raft: %w", err)
+	}
+	if err := s.WaitLeader(10 * time.Second); err != nil {
+		return err
+	}
+	st.init()
+	return s.Replace(st)
 }
 
+// Replace writes a whole state (bootstrap and migration) through the log.
+func (s *Store) Replace(st State) error {
+	b, err := json.Marshal(st)
+	if err != nil {
+		return fmt.Errorf("encode state: %w", err)
+	}
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	return s.propose(command{Base: s.fsm.state().Version, Replace: b})
+}
+
+// HasState says whether this store was ever part of a cluster (a log, a
+// snapshot or a configuration on disk).
+func (s *Store) HasState() bool {
+	return s.raft.LastIndex() > 0
+}
+
+// Snapshot returns a copy of the state this manager has applied.
+func (s *Store) Snapshot() State { return s.fsm.state() }
+
+// Changed is signalled after every applied change, without blocking.
+func (s *Store) Changed() <-chan struct{} { return s.fsm.changed }
+
 // Update applies fn to a copy of the state and, when fn succeeds and
-// changed something, persists the copy before making it current. A failed
-// fn or write changes nothing. It reports whether the state changed.
+// changed something, replicates the change to a quorum before it is
+// current. A failed fn or write changes nothing. It reports whether the
+// state changed. Only the leader writes: elsewhere it returns
+// [ErrNotLeader].
 func (s *Store) Update(fn func(*State) error) (bool, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	next := s.st.clone()
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	if s.raft.State() != raft.Leader {
+		return false, ErrNotLeader
+	}
+	cur := s.fsm.state()
+	next := cur.clone()
 	if err := fn(&next); err != nil {
 		return false, err
 	}
-	if s.written && sameJSON(next, s.st) {
-		return false, nil
-	}
-	if err := atomicfile.WriteJSON(s.path, next, 0o600); err != nil {
+	cmd, err := diff(cur, next)
+	if err != nil {
 		return false, err
 	}
-	s.st, s.written = next, true
-	return true, nil
+	if cmd.empty() {
+		return false, nil
+	}
+	return true, s.propose(cmd)
 }
 
-func sameJSON(a, b State) bool {
-	x, err1 := json.Marshal(a)
-	y, err2 := json.Marshal(b)
-	return err1 == nil && err2 == nil && bytes.Equal(x, y)
+// propose replicates cmd and waits until it is applied here.
+func (s *Store) propose(cmd command) error {
+	b, err := json.Marshal(cmd)
+	if err != nil {
+		return fmt.Errorf("encode command: %w", err)
+	}
+	f := s.raft.Apply(b, s.cfg.ApplyTimeout)
+	if err := f.Error(); err != nil {
+		return raftError(err)
+	}
+	if err, ok := f.Response().(error); ok && err != nil {
+		return err
+	}
+	return nil
+}
+
+// raftError turns raft's failures into what a caller is told: without a
+// leader or a quorum, docker's "does not have a leader".
+func raftError(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrLeadershipLost), errors.Is(err, raft.ErrEnqueueTimeout),
+		errors.Is(err, raft.ErrLeadershipTransferInProgress), errors.Is(err, raft.ErrAbortedByRestore):
+		return api.ErrNoLeader
+	case errors.Is(err, raft.ErrRaftShutdown):
+		return api.Errorf(http.StatusServiceUnavailable, "this manager is shutting down")
+	}
+	return fmt.Errorf("replicate: %w", err)
+}
+
+// IsLeader says whether this manager leads.
+func (s *Store) IsLeader() bool { return s.raft.State() == raft.Leader }
+
+// Leader returns the leader's node ID and raft address, empty when there
+// is none that this manager knows.
+func (s *Store) Leader() (id, addr string) {
+	a, i := s.raft.LeaderWithID()
+	return string(i), string(a)
+}
+
+// WaitLeader waits until some manager leads (this one or another).
+func (s *Store) WaitLeader(timeout time.Duration) error {
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if id, _ := s.Leader(); id != "" {
+			return nil
+		}
+		select {
+		case <-deadline.C:
+			return fmt.Errorf("no raft leader after %s", timeout)
+		case <-tick.C:
+		}
+	}
+}
+
+// Barrier waits until every entry committed before it is applied here: a
+// new leader calls it before publishing, so it never publishes a state
+// older than one a former leader published.
+func (s *Store) Barrier(timeout time.Duration) error {
+	return raftError(s.raft.Barrier(timeout).Error())
+}
+
+// LeaderCh reports this manager gaining and losing leadership.
+func (s *Store) LeaderCh() <-chan bool { return s.raft.LeaderCh() }
+
+// Server is one member of the raft configuration.
+type Server struct {
+	ID, Addr string
+	Voter    bool
+}
+
+// Servers returns the raft configuration as this manager knows it.
+func (s *Store) Servers() ([]Server, error) {
+	f := s.raft.GetConfiguration()
+	if err := f.Error(); err != nil {
+		return nil, raftError(err)
+	}
+	var out []Server
+	for _, sv := range f.Configuration().Servers {
+		out = append(out, Server{ID: string(sv.ID), Addr: string(sv.Address), Voter: sv.Suffrage == raft.Voter})
+	}
+	return out, nil
+}
+
+// AddVoter adds a manager to the configuration (leader only); it returns
+// once the change is committed, which needs the new manager to answer.
+func (s *Store) AddVoter(id, addr string, timeout time.Duration) error {
+	return raftError(s.raft.AddVoter(raft.ServerID(id), raft.ServerAddress(addr), 0, timeout).Error())
+}
+
+// RemoveServer takes a manager out of the configuration (leader only).
+func (s *Store) RemoveServer(id string, timeout time.Duration) error {
+	return raftError(s.raft.RemoveServer(raft.ServerID(id), 0, timeout).Error())
+}
+
+// Close stops raft and closes its files.
+func (s *Store) Close() error {
+	err := s.raft.Shutdown().Error()
+	if c, ok := s.trans.(io.Closer); ok {
+		_ = c.Close()
+	}
+	s.closeStores()
+	return err
+}
+
+func (s *Store) closeStores() {
+	for _, c := range s.close {
+		_ = c()
+	}
+	s.close = nil
 }

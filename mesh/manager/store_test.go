@@ -1,53 +1,64 @@
 package manager
 
 import (
+	"encoding/json"
 	"errors"
+	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
+	"github.com/google/go-cmp/cmp"
+	"github.com/hashicorp/raft"
+	"github.com/meshd/meshd/internal/testutil"
 	"github.com/meshd/meshd/mesh/api"
 )
 
 func TestStorePersistsAndSurvivesReopen(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "state.json")
-	s, err := OpenStore(path)
+	dir := t.TempDir()
+	s, err := OpenStore(StoreConfig{NodeID: "n1", Dir: dir, Fast: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = s.Update(func(st *State) error {
-		st.ClusterID = "c1"
-		st.Nodes["n1"] = api.Node{ID: "n1", Hostname: "node1"}
+	if err := s.Bootstrap("n1", State{ClusterID: "c1"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Update(func(st *State) error { st.Nodes["n1"] = api.Node{ID: "n1", Hostname: "node1"}; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	before := s.Snapshot()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	again, err := OpenStore(StoreConfig{NodeID: "n1", Dir: dir, Fast: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer again.Close()
+	if !again.HasState() {
+		t.Fatal("reopened store has no state")
+	}
+	testutil.Eventually(t, 5*time.Second, "the replayed state", func() error {
+		if d := stateDiff(before, again.Snapshot()); d != "" {
+			return fmt.Errorf("(-before +after):\n%s", d)
+		}
 		return nil
 	})
+	fi, err := os.Stat(filepath.Join(dir, "raft.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	again, err := OpenStore(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !sameJSON(s.Snapshot(), again.Snapshot()) {
-		t.Errorf("reopened state differs")
-	}
-	fi, err := os.Stat(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if fi.Mode().Perm() != 0o600 {
-		t.Errorf("state mode %v, want 0600 (it holds the token)", fi.Mode().Perm())
-	}
-	left, _ := filepath.Glob(filepath.Join(filepath.Dir(path), ".state.json.tmp*"))
-	if len(left) != 0 {
-		t.Errorf("temporary files left: %v", left)
+	if fi.Mode().Perm()&0o077 != 0 {
+		t.Errorf("raft log mode %v: others may read it (it holds the tokens)", fi.Mode().Perm())
 	}
 }
 
 func TestStoreFailedUpdateChangesNothing(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "state.json")
-	s, _ := OpenStore(path)
+	s := newTestStore(t)
 	_, _ = s.Update(func(st *State) error { st.Nodes["n1"] = api.Node{ID: "n1"}; return nil })
-	before := s.Snapshot()
+	before, index := s.Snapshot(), s.raft.LastIndex()
 	_, err := s.Update(func(st *State) error {
 		st.Nodes["n2"] = api.Node{ID: "n2"}
 		delete(st.Nodes, "n1")
@@ -56,43 +67,183 @@ func TestStoreFailedUpdateChangesNothing(t *testing.T) {
 	if err == nil {
 		t.Fatal("update error swallowed")
 	}
-	if !sameJSON(before, s.Snapshot()) {
-		t.Errorf("failed update changed memory")
+	if d := stateDiff(before, s.Snapshot()); d != "" || s.raft.LastIndex() != index {
+		t.Errorf("failed update changed the state or the log (-before +after):\n%s", d)
 	}
-	if _, ok := s.Snapshot().Nodes["n1"]; !ok {
-		t.Errorf("failed update lost n1")
-	}
-	again, _ := OpenStore(path)
-	if !sameJSON(before, again.Snapshot()) {
-		t.Errorf("failed update changed the file")
-	}
-}
-
-func TestOpenStoreRejectsGarbage(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "state.json")
-	if err := os.WriteFile(path, []byte("{not json"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := OpenStore(path); err == nil {
-		t.Error("OpenStore on garbage = nil error, want one")
-	}
-}
-
-func TestStoreUnchangedUpdateWritesNothing(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "state.json")
-	s, _ := OpenStore(path)
-	if changed, err := s.Update(func(st *State) error { st.ClusterID = "c1"; return nil }); !changed || err != nil {
-		t.Fatalf("first update: changed %v, err %v; want true, nil", changed, err)
-	}
-	fi, _ := os.Stat(path)
-	if err := os.Chmod(path, 0o400); err != nil {
-		t.Fatal(err)
-	}
-	changed, err := s.Update(func(st *State) error { st.ClusterID = "c1"; return nil })
-	if changed || err != nil {
+	if changed, err := s.Update(func(st *State) error { st.Nodes["n1"] = api.Node{ID: "n1"}; return nil }); changed || err != nil {
 		t.Errorf("same-value update: changed %v, err %v; want false, nil", changed, err)
 	}
-	if after, _ := os.Stat(path); !after.ModTime().Equal(fi.ModTime()) || after.Mode().Perm() != 0o400 {
-		t.Error("same-value update rewrote the file")
+	if s.raft.LastIndex() != index {
+		t.Error("a same-value update was logged")
 	}
+}
+
+func TestCommandRefusesAStaleBase(t *testing.T) {
+	var a State
+	a.init()
+	b := a.clone()
+	b.ClusterID = "c"
+	cmd, err := diff(a, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Version = 7
+	if _, err := cmd.apply(a); !errors.Is(err, errStaleBase) {
+		t.Errorf("apply on another version: err %v, want errStaleBase", err)
+	}
+}
+
+// TestDiffApplyRoundTrip checks on random states that applying the diff
+// of a and b to a gives b, and that the diff carries only what changed.
+func TestDiffApplyRoundTrip(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	randomState := func() State {
+		var s State
+		s.init()
+		s.ClusterID = fmt.Sprint("c", r.IntN(2))
+		s.WorkerToken = fmt.Sprint("w", r.IntN(2))
+		for i := range r.IntN(6) {
+			id := fmt.Sprint("n", i+r.IntN(3))
+			s.Nodes[id] = api.Node{ID: id, Hostname: fmt.Sprint("h", r.IntN(3))}
+			s.NodeSecrets[id] = fmt.Sprint("s", r.IntN(2))
+		}
+		for i := range r.IntN(6) {
+			id := fmt.Sprint("s", i+r.IntN(3))
+			s.Services[id] = api.Service{ID: id, Name: id, Replicas: r.IntN(3)}
+		}
+		return s
+	}
+	for i := range 500 {
+		a, b := randomState(), randomState()
+		a.Version = uint64(i)
+		cmd, err := diff(a, b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := cmd.apply(a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := stateDiff(b, got); d != "" || got.Version != a.Version+1 {
+			t.Fatalf("case %d: apply(diff(a, b), a) != b (-want +got):\n%s", i, d)
+		}
+		for k := range cmd.Put["Services"] {
+			if ok := a.Services[k]; cmp.Equal(ok, b.Services[k]) {
+				t.Fatalf("case %d: unchanged service %s in the diff", i, k)
+			}
+		}
+	}
+}
+
+// cluster is n in-memory managers wired to each other.
+func newTestCluster(t *testing.T, n int) []*Store {
+	t.Helper()
+	trans := make([]*raft.InmemTransport, n)
+	for i := range trans {
+		_, trans[i] = raft.NewInmemTransport(raft.ServerAddress(fmt.Sprint("m", i)))
+	}
+	for i := range trans {
+		for j := range trans {
+			if i != j {
+				trans[i].Connect(trans[j].LocalAddr(), trans[j])
+			}
+		}
+	}
+	stores := make([]*Store, n)
+	for i := range stores {
+		s, err := OpenStore(StoreConfig{NodeID: fmt.Sprint("m", i), Transport: trans[i], Fast: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = s.Close() })
+		stores[i] = s
+	}
+	if err := stores[0].Bootstrap("m0", State{ClusterID: "c1"}); err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i < n; i++ {
+		if err := stores[0].AddVoter(fmt.Sprint("m", i), fmt.Sprint("m", i), 5*time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return stores
+}
+
+func leaderOf(t *testing.T, stores []*Store, skip int) *Store {
+	t.Helper()
+	var leader *Store
+	testutil.Eventually(t, 10*time.Second, "a leader", func() error {
+		for i, s := range stores {
+			if i != skip && s.IsLeader() {
+				leader = s
+				return nil
+			}
+		}
+		return errors.New("none leads")
+	})
+	return leader
+}
+
+func TestThreeManagersReplicateAndFailOver(t *testing.T) {
+	stores := newTestCluster(t, 3)
+	if _, err := stores[0].Update(func(st *State) error { st.Services["s1"] = api.Service{ID: "s1", Name: "www"}; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	for i, s := range stores {
+		testutil.Eventually(t, 5*time.Second, fmt.Sprint("m", i, " has www"), func() error {
+			if s.Snapshot().Services["s1"].Name != "www" {
+				return errors.New("not yet")
+			}
+			return nil
+		})
+	}
+	if _, err := stores[1].Update(func(st *State) error { st.ClusterID = "x"; return nil }); !errors.Is(err, ErrNotLeader) {
+		t.Errorf("write on a follower: err %v, want ErrNotLeader", err)
+	}
+	if err := stores[0].Close(); err != nil {
+		t.Fatal(err)
+	}
+	next := leaderOf(t, stores, 0)
+	if _, err := next.Update(func(st *State) error { st.Services["s2"] = api.Service{ID: "s2", Name: "db"}; return nil }); err != nil {
+		t.Fatalf("write through the new leader: %v", err)
+	}
+	if got := next.Snapshot(); got.Services["s1"].Name != "www" || got.ClusterID != "c1" {
+		t.Errorf("the new leader lost the state: %+v", got.Services)
+	}
+}
+
+func TestLostQuorumRefusesWrites(t *testing.T) {
+	stores := newTestCluster(t, 3)
+	leader := leaderOf(t, stores, -1)
+	for _, s := range stores {
+		if s != leader {
+			_ = s.Close()
+		}
+	}
+	before := leader.Snapshot()
+	testutil.Eventually(t, 10*time.Second, "the lone manager refuses writes", func() error {
+		_, err := leader.Update(func(st *State) error { st.ClusterID = "y"; return nil })
+		if err == nil {
+			return errors.New("a write succeeded without a quorum")
+		}
+		if !errors.Is(err, ErrNotLeader) && !errors.Is(err, api.ErrNoLeader) {
+			return fmt.Errorf("err %v, want ErrNotLeader or ErrNoLeader", err)
+		}
+		return nil
+	})
+	if leader.Snapshot().ClusterID != before.ClusterID {
+		t.Error("a refused write changed the state")
+	}
+}
+
+// sameJSON says whether two states are the same, Version aside.
+func sameJSON(a, b State) bool { return stateDiff(a, b) == "" }
+
+// stateDiff compares two states through their JSON (the allocator has no
+// exported fields), Version aside.
+func stateDiff(a, b State) string {
+	a.Version, b.Version = 0, 0
+	x, _ := json.MarshalIndent(a, "", " ")
+	y, _ := json.MarshalIndent(b, "", " ")
+	return cmp.Diff(string(x), string(y))
 }

@@ -12,7 +12,7 @@ import (
 // with this node's gossip view of who is alive. Members without a record
 // (the manager is away, or has not recorded them yet) are shown from their
 // metadata.
-func NodeView(db DB, recs map[string]api.Node, self string) []api.Node {
+func NodeView(db DB, recs map[string]api.Node, self, leader string) []api.Node {
 	recs = maps.Clone(recs)
 	if recs == nil {
 		recs = map[string]api.Node{}
@@ -28,12 +28,13 @@ func NodeView(db DB, recs map[string]api.Node, self string) []api.Node {
 				Availability: api.AvailabilityActive, Addr: meta.Addr.String(), DataPlane: meta.DataPlane, Version: meta.Version}
 		}
 	}
-	return BuildView(recs, alive, self)
+	return BuildView(recs, alive, self, leader)
 }
 
 // BuildView sets status, manager status and self on each record and sorts
-// them by hostname, then ID.
-func BuildView(recs map[string]api.Node, alive map[string]bool, self string) []api.Node {
+// them by hostname, then ID. leader is the raft leader's node ID, empty
+// when there is none.
+func BuildView(recs map[string]api.Node, alive map[string]bool, self, leader string) []api.Node {
 	out := make([]api.Node, 0, len(recs))
 	for id, n := range recs {
 		n.Status = api.StatusDown
@@ -42,9 +43,13 @@ func BuildView(recs map[string]api.Node, alive map[string]bool, self string) []a
 		}
 		n.ManagerStatus = ""
 		if n.Role == api.RoleManager {
-			n.ManagerStatus = api.ManagerLeader
-			if n.Status != api.StatusReady {
-				n.ManagerStatus = "Unreachable"
+			switch {
+			case n.Status != api.StatusReady:
+				n.ManagerStatus = api.ManagerUnreachable
+			case id == leader:
+				n.ManagerStatus = api.ManagerLeader
+			default:
+				n.ManagerStatus = api.ManagerReachable
 			}
 		}
 		n.Self = id == self

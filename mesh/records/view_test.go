@@ -13,24 +13,26 @@ func TestBuildView(t *testing.T) {
 		"m1": {ID: "m1", Hostname: "node1", Role: api.RoleManager},
 		"w2": {ID: "w2", Hostname: "node2", Role: api.RoleWorker},
 		"w3": {ID: "w3", Hostname: "node3", Role: api.RoleWorker},
+		"m4": {ID: "m4", Hostname: "node4", Role: api.RoleManager},
 	}
 	tests := []struct {
-		name  string
-		alive map[string]bool
-		self  string
-		want  []string // hostname/status/manager status/self
+		name   string
+		alive  map[string]bool
+		self   string
+		leader string
+		want   []string // hostname/status/manager status/self
 	}{
-		{name: "all alive", alive: map[string]bool{"m1": true, "w2": true, "w3": true}, self: "m1",
-			want: []string{"node1 Ready Leader *", "node2 Ready  ", "node3 Ready  "}},
-		{name: "worker dead", alive: map[string]bool{"m1": true, "w3": true}, self: "w3",
-			want: []string{"node1 Ready Leader ", "node2 Down  ", "node3 Ready  *"}},
-		{name: "manager unreachable", alive: map[string]bool{"w2": true}, self: "w2",
-			want: []string{"node1 Down Unreachable ", "node2 Ready  *", "node3 Down  "}},
+		{name: "all alive", alive: map[string]bool{"m1": true, "w2": true, "w3": true, "m4": true}, self: "m1", leader: "m1",
+			want: []string{"node1 Ready Leader *", "node2 Ready  ", "node3 Ready  ", "node4 Ready Reachable "}},
+		{name: "worker dead", alive: map[string]bool{"m1": true, "w3": true, "m4": true}, self: "w3", leader: "m4",
+			want: []string{"node1 Ready Reachable ", "node2 Down  ", "node3 Ready  *", "node4 Ready Leader "}},
+		{name: "leader dead, no new one yet", alive: map[string]bool{"w2": true, "m4": true}, self: "m4", leader: "",
+			want: []string{"node1 Down Unreachable ", "node2 Ready  ", "node3 Down  ", "node4 Ready Reachable *"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var got []string
-			for _, n := range BuildView(records, tt.alive, tt.self) {
+			for _, n := range BuildView(records, tt.alive, tt.self, tt.leader) {
 				mark := ""
 				if n.Self {
 					mark = "*"

@@ -1,0 +1,279 @@
+package mesh
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/meshd/meshd/internal/atomicfile"
+	"github.com/meshd/meshd/ipam"
+	"github.com/meshd/meshd/mesh/api"
+	"github.com/meshd/meshd/mesh/apiserver"
+	"github.com/meshd/meshd/mesh/manager"
+	"github.com/meshd/meshd/mesh/records"
+)
+
+// swarmOps are swarm init, join and leave, for the API server.
+type swarmOps struct{ d *Daemon }
+
+func (o swarmOps) Init(ctx context.Context, req api.SwarmInit) (api.SwarmInitResponse, error) {
+	o.d.mu.Lock()
+	defer o.d.mu.Unlock()
+	return o.d.initLocked(o.d.runCtx, req)
+}
+
+func (o swarmOps) Join(ctx context.Context, req api.SwarmJoin) (api.SwarmJoinResponse, error) {
+	o.d.mu.Lock()
+	defer o.d.mu.Unlock()
+	return o.d.joinLocked(o.d.runCtx, req)
+}
+
+func (o swarmOps) Leave(ctx context.Context, req api.SwarmLeave) error {
+	o.d.mu.Lock()
+	defer o.d.mu.Unlock()
+	return o.d.leaveLocked(req)
+}
+
+// chooseAdvertise applies swarm init's or join's --advertise-addr: an
+// address of this node, with the cluster API's port if one is given.
+func (d *Daemon) chooseAdvertise(s string) error {
+	if s == "" {
+		d.id.AdvertiseAddr = d.cfg.AdvertiseAddr.String()
+		return nil
+	}
+	host := s
+	if h, port, err := net.SplitHostPort(s); err == nil {
+		if port != strconv.Itoa(int(d.cfg.ListenAddr.Port())) {
+			return api.Invalid("--advertise-addr %s: the port must be the cluster API's, %d (meshd --listen-addr)", s, d.cfg.ListenAddr.Port())
+		}
+		host = h
+	}
+	a, err := netip.ParseAddr(host)
+	if err != nil || !a.Is4() {
+		return api.Invalid("--advertise-addr %q: want an IPv4 address of this node", s)
+	}
+	if p := addrPrefix(a); p.Bits() == 32 && a != d.cfg.AdvertiseAddr {
+		return api.Invalid("--advertise-addr %s: no interface of this node has that address", a)
+	}
+	d.id.AdvertiseAddr = a.String()
+	return nil
+}
+
+// initLocked makes this node the first manager of a new cluster.
+func (d *Daemon) initLocked(ctx context.Context, req api.SwarmInit) (api.SwarmInitResponse, error) {
+	if d.sess != nil || d.id.ClusterID != "" {
+		return api.SwarmInitResponse{}, api.ErrAlreadyInSwarm
+	}
+	if req.ForceNewCluster {
+		return api.SwarmInitResponse{}, api.Invalid("--force-new-cluster is not supported")
+	}
+	saved := d.id
+	fail := func(err error) (api.SwarmInitResponse, error) {
+		d.stopSessionLocked(false)
+		_ = os.RemoveAll(d.path(raftDirName))
+		d.id = saved
+		return api.SwarmInitResponse{}, err
+	}
+	if err := d.chooseAdvertise(req.AdvertiseAddr); err != nil {
+		return fail(err)
+	}
+	if d.id.ID == "" {
+		d.id.ID = api.NewID()
+	}
+	now := time.Now().UTC()
+	a := d.advertise()
+	self := api.Node{ID: d.id.ID, Hostname: d.cfg.NodeName, Role: api.RoleManager, Availability: api.AvailabilityActive,
+		Status: api.StatusReady, Addr: a.String(), AddrPrefix: addrPrefix(a).String(), APIAddr: d.apiAddr(),
+		DataPlane: string(d.dataPlane), Version: api.Version, CreatedAt: now, UpdatedAt: now}
+	st, err := manager.NewCluster(self)
+	if err != nil {
+		return fail(err)
+	}
+	d.id.ClusterID, d.id.Role, d.id.GossipKey, d.id.NodeSecret = st.ClusterID, api.RoleManager, st.GossipKey, st.NodeSecrets[self.ID]
+	d.id.Managers = []string{d.apiAddr()}
+	if err := d.bootstrapLocked(ctx, st); err != nil {
+		return fail(err)
+	}
+	// Persist last: a node that failed to start leaves no cluster behind.
+	if err := d.saveIdentityLocked(); err != nil {
+		return fail(err)
+	}
+	d.log.Info("swarm initialized: this node is now a manager", "node_id", d.id.ID, "cluster_id", st.ClusterID,
+		"join_with", "meshctl swarm join-token worker")
+	return api.SwarmInitResponse{NodeID: d.id.ID, ClusterID: st.ClusterID, WorkerToken: st.WorkerToken, ManagerAddr: d.apiAddr()}, nil
+}
+
+// bootstrapLocked starts a session whose manager is the only voter of a
+// cluster whose first state is st.
+func (d *Daemon) bootstrapLocked(ctx context.Context, st manager.State) error {
+	d.id.Role = api.RoleManager
+	if err := d.startSessionLocked(ctx); err != nil {
+		return err
+	}
+	return d.sess.mgr.store.Bootstrap(d.apiAddr(), st)
+}
+
+// joinLocked joins the cluster of the manager at req.RemoteAddr with the
+// role the token gives.
+func (d *Daemon) joinLocked(ctx context.Context, req api.SwarmJoin) (api.SwarmJoinResponse, error) {
+	if d.sess != nil || d.id.ClusterID != "" {
+		return api.SwarmJoinResponse{}, api.ErrAlreadyInSwarm
+	}
+	if err := api.CheckToken(req.Token); err != nil {
+		return api.SwarmJoinResponse{}, api.Invalid("%v", err)
+	}
+	remote, err := hostPort(req.RemoteAddr, api.DefaultAPIPort)
+	if err != nil {
+		return api.SwarmJoinResponse{}, api.Invalid("%v", err)
+	}
+	saved := d.id
+	fail := func(err error) (api.SwarmJoinResponse, error) {
+		d.stopSessionLocked(false)
+		_ = os.RemoveAll(d.path(raftDirName))
+		d.id = saved
+		return api.SwarmJoinResponse{}, err
+	}
+	if err := d.chooseAdvertise(req.AdvertiseAddr); err != nil {
+		return fail(err)
+	}
+	if d.id.ID == "" {
+		d.id.ID = api.NewID()
+	}
+	a := d.advertise()
+	jr := api.JoinRequest{ID: d.id.ID, Hostname: d.cfg.NodeName, Addr: a.String(), AddrPrefix: addrPrefix(a).String(),
+		GossipPort: d.cfg.GossipPort, APIAddr: d.apiAddr(), DataPlane: string(d.dataPlane), Version: api.Version}
+	resp, err := d.joinRetrying(ctx, remote, req.Token, jr)
+	if err != nil {
+		return fail(err)
+	}
+	plain, err := api.Open(req.Token, resp.Sealed)
+	if err != nil {
+		return fail(fmt.Errorf("join %s: %w", remote, err))
+	}
+	var secrets api.JoinSecrets
+	if err := json.Unmarshal(plain, &secrets); err != nil || len(secrets.GossipKey) != 32 || secrets.NodeSecret == "" {
+		return fail(fmt.Errorf("join %s: the manager's answer carries no usable secrets", remote))
+	}
+	d.id.ClusterID, d.id.Role, d.id.GossipKey, d.id.NodeSecret = resp.ClusterID, resp.Role, secrets.GossipKey, secrets.NodeSecret
+	d.id.Managers, d.id.Peers = resp.Managers, resp.GossipAddrs
+	if err := d.startSessionLocked(ctx); err != nil {
+		return fail(err)
+	}
+	if _, err := d.sess.db.Join(resp.GossipAddrs); err != nil {
+		return fail(fmt.Errorf("gossip with %v: %w", resp.GossipAddrs, err))
+	}
+	if err := d.saveIdentityLocked(); err != nil {
+		return fail(err)
+	}
+	d.log.Info("joined the swarm", "cluster_id", resp.ClusterID, "manager", remote, "node_id", d.id.ID, "role", resp.Role)
+	return api.SwarmJoinResponse{NodeID: d.id.ID, Role: resp.Role}, nil
+}
+
+// joinRetrying posts a join, retrying while the manager cannot be reached
+// (it may still be starting) and failing at once when it refuses.
+func (d *Daemon) joinRetrying(ctx context.Context, addr, token string, req api.JoinRequest) (api.JoinResponse, error) {
+	deadline := time.Now().Add(d.cfg.JoinTimeout)
+	client := apiserver.NewClusterClient(addr, token)
+	for {
+		resp, err := client.Join(ctx, req)
+		if err == nil {
+			return resp, nil
+		}
+		var se *api.StatusError
+		if errors.As(err, &se) {
+			if se.Code == http.StatusUnauthorized {
+				return resp, api.Errorf(http.StatusBadRequest, "join %s: the manager refused the token", addr)
+			}
+			return resp, api.Errorf(se.Code, "join %s: %s", addr, se.Msg)
+		}
+		if time.Now().After(deadline) {
+			return resp, api.Errorf(http.StatusBadGateway, "join %s: manager unreachable for %s: %v", addr, d.cfg.JoinTimeout, err)
+		}
+		select {
+		case <-ctx.Done():
+			return resp, fmt.Errorf("join %s: %w", addr, ctx.Err())
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+// leaveLocked takes the node out of its cluster: its tasks stop, its
+// namespaces go, and the run dir forgets the cluster.
+func (d *Daemon) leaveLocked(req api.SwarmLeave) error {
+	if d.sess == nil && d.id.ClusterID == "" {
+		return api.Errorf(http.StatusServiceUnavailable, "This node is not part of a swarm")
+	}
+	if d.id.Role == api.RoleManager && !req.Force {
+		return api.Errorf(http.StatusServiceUnavailable, "You are attempting to leave the swarm on a node that is participating as a manager. "+
+			"Removing this node leaves the remaining managers to keep a quorum. Use `--force` to ignore this message.")
+	}
+	d.stopSessionLocked(true)
+	for _, name := range []string{raftDirName, desiredName} {
+		if err := os.RemoveAll(d.path(name)); err != nil {
+			return fmt.Errorf("leave: remove %s: %w", name, err)
+		}
+	}
+	d.id = identity{ID: d.id.ID}
+	if err := d.saveIdentityLocked(); err != nil {
+		return err
+	}
+	d.log.Info("left the swarm")
+	return nil
+}
+
+// migrateLocked turns a single manager's state file, written before the
+// managers were replicated, into the first state of a one-manager raft
+// cluster with the same IDs and allocations. The workers keep their gossip
+// key (derived from the old token, which stays the worker token).
+func (d *Daemon) migrateLocked(ctx context.Context) error {
+	var old struct {
+		ClusterID string `json:"ClusterID"`
+		Token     string `json:"Token"`
+		ManagerID string `json:"ManagerID"`
+		records.Objects
+		IPAM *ipam.Allocator `json:"IPAM"`
+	}
+	if _, err := atomicfile.ReadJSON(d.path(legacyState), &old); err != nil {
+		return fmt.Errorf("migrate %s: %w", d.path(legacyState), err)
+	}
+	if old.ManagerID == "" || old.Token == "" {
+		return fmt.Errorf("migrate %s: it has no cluster; remove it to start afresh", d.path(legacyState))
+	}
+	if _, err := os.Stat(d.path(raftDirName)); err == nil {
+		return fmt.Errorf("migrate %s: %s exists too; remove one of them", d.path(legacyState), d.path(raftDirName))
+	}
+	st := manager.State{ClusterID: old.ClusterID, WorkerToken: old.Token, ManagerToken: api.NewToken(),
+		GossipKey: GossipKey(old.Token), Objects: old.Objects, IPAM: old.IPAM,
+		NodeSecrets: map[string]string{old.ManagerID: api.NewToken()}}
+	st.Objects.Init()
+	self := st.Nodes[old.ManagerID]
+	self.ID, self.Role, self.APIAddr = old.ManagerID, api.RoleManager, d.apiAddr()
+	st.Nodes[old.ManagerID] = self
+	d.id = identity{ID: old.ManagerID, ClusterID: old.ClusterID, Role: api.RoleManager, AdvertiseAddr: d.cfg.AdvertiseAddr.String(),
+		NodeSecret: st.NodeSecrets[old.ManagerID], GossipKey: st.GossipKey, Managers: []string{d.apiAddr()}}
+	for id, n := range st.Nodes {
+		if id != old.ManagerID && n.Addr != "" {
+			d.id.Peers = append(d.id.Peers, net.JoinHostPort(n.Addr, strconv.Itoa(d.cfg.GossipPort)))
+		}
+	}
+	if err := d.bootstrapLocked(ctx, st); err != nil {
+		d.stopSessionLocked(false)
+		_ = os.RemoveAll(d.path(raftDirName))
+		return fmt.Errorf("migrate to raft: %w", err)
+	}
+	if err := d.saveIdentityLocked(); err != nil {
+		return err
+	}
+	if err := os.Rename(d.path(legacyState), d.path(legacyState+".migrated")); err != nil {
+		return fmt.Errorf("migrate: keep the old state aside: %w", err)
+	}
+	d.log.Info("state migrated to a one-manager raft cluster", "cluster_id", st.ClusterID, "nodes", len(st.Nodes))
+	return nil
+}
