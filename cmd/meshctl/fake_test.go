@@ -133,8 +133,10 @@ func (f *fakeAPI) Task(_ context.Context, ref string) (api.Task, error) {
 func (f *fakeAPI) Namespaces(context.Context) ([]api.Namespace, error) {
 	return call0(f.namespacesFunc)
 }
-func (f *fakeAPI) LBTables(context.Context) ([]api.LBTable, error)  { return call0(f.lbTablesFunc) }
-func (f *fakeAPI) JoinToken(context.Context, string, bool) (api.JoinToken, error) { return call0(f.joinTokenFunc) }
+func (f *fakeAPI) LBTables(context.Context) ([]api.LBTable, error) { return call0(f.lbTablesFunc) }
+func (f *fakeAPI) JoinToken(context.Context, string, bool) (api.JoinToken, error) {
+	return call0(f.joinTokenFunc)
+}
 
 // fakeMachine records what the exec commands run instead of running it.
 type fakeMachine struct {

@@ -30,21 +30,21 @@ const (
 // Node is one member of the cluster as the manager records it, with the
 // status the answering node sees through gossip.
 type Node struct {
-	ID            string    `json:"ID"`
-	Hostname      string    `json:"Hostname"`
-	Role          string    `json:"Role"`
-	Status        string    `json:"Status"`
-	Availability  string    `json:"Availability"`
-	ManagerStatus string    `json:"ManagerStatus,omitempty"`
-	Addr          string    `json:"Addr"`
-	AddrPrefix    string    `json:"AddrPrefix,omitempty"` // the advertise address with its interface prefix
+	ID            string `json:"ID"`
+	Hostname      string `json:"Hostname"`
+	Role          string `json:"Role"`
+	Status        string `json:"Status"`
+	Availability  string `json:"Availability"`
+	ManagerStatus string `json:"ManagerStatus,omitempty"`
+	Addr          string `json:"Addr"`
+	AddrPrefix    string `json:"AddrPrefix,omitempty"` // the advertise address with its interface prefix
 	// APIAddr is where the node serves the cluster API (and raft) when it
 	// is a manager: host:port.
-	APIAddr   string `json:"APIAddr,omitempty"`
-	DataPlane string `json:"DataPlane"`
-	Version       string    `json:"Version"`
-	CreatedAt     time.Time `json:"CreatedAt"`
-	UpdatedAt     time.Time `json:"UpdatedAt"`
+	APIAddr   string    `json:"APIAddr,omitempty"`
+	DataPlane string    `json:"DataPlane"`
+	Version   string    `json:"Version"`
+	CreatedAt time.Time `json:"CreatedAt"`
+	UpdatedAt time.Time `json:"UpdatedAt"`
 	// Self is true on the entry of the node that answered (the `*` in node ls).
 	Self bool `json:"Self,omitempty"`
 }
