@@ -6,7 +6,7 @@ import "github.com/spf13/cobra"
 // they do not talk to meshd, except lab up to see every node Ready.
 
 func newLabCommand(c *cli) *cobra.Command {
-	cmd := &cobra.Command{Use: "lab", Short: "A whole cluster on this machine, in network namespaces", Args: cobra.NoArgs}
+	cmd := &cobra.Command{Use: "lab", Short: "A whole cluster on this machine, in network namespaces"}
 	cmd.AddCommand(newLabUpCommand(c), newLabDownCommand(c), newLabExecCommand(c))
 	return cmd
 }

@@ -18,7 +18,7 @@ type nodeAPI interface {
 var _ nodeAPI = (*api.Client)(nil)
 
 func newNodeCommand(c *cli) *cobra.Command {
-	cmd := &cobra.Command{Use: "node", Short: "Manage the cluster's nodes", Args: cobra.NoArgs}
+	cmd := &cobra.Command{Use: "node", Short: "Manage the cluster's nodes"}
 	cmd.AddCommand(newNodeLsCommand(c), newInspectCommand(c, "inspect NODE [NODE...]", "Show nodes in detail", (*api.Client).Node), newNodeUpdateCommand(c), newNodeRmCommand(c))
 	return cmd
 }

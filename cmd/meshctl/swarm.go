@@ -18,7 +18,7 @@ type swarmAPI interface {
 var _ swarmAPI = (*api.Client)(nil)
 
 func newSwarmCommand(c *cli) *cobra.Command {
-	cmd := &cobra.Command{Use: "swarm", Short: "Manage the cluster", Args: cobra.NoArgs}
+	cmd := &cobra.Command{Use: "swarm", Short: "Manage the cluster"}
 	cmd.AddCommand(newJoinTokenCommand(c))
 	return cmd
 }
