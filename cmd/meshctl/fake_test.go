@@ -34,7 +34,10 @@ type fakeAPI struct {
 	taskFunc          func(ref string) (api.Task, error)
 	namespacesFunc    func() ([]api.Namespace, error)
 	lbTablesFunc      func() ([]api.LBTable, error)
-	joinTokenFunc     func() (api.JoinToken, error)
+	joinTokenFunc     func(role string, rotate bool) (api.JoinToken, error)
+	swarmInitFunc     func(req api.SwarmInit) (api.SwarmInitResponse, error)
+	swarmJoinFunc     func(req api.SwarmJoin) (api.SwarmJoinResponse, error)
+	swarmLeaveFunc    func(req api.SwarmLeave) error
 }
 
 var (
@@ -133,8 +136,20 @@ func (f *fakeAPI) Task(_ context.Context, ref string) (api.Task, error) {
 func (f *fakeAPI) Namespaces(context.Context) ([]api.Namespace, error) {
 	return call0(f.namespacesFunc)
 }
-func (f *fakeAPI) LBTables(context.Context) ([]api.LBTable, error)  { return call0(f.lbTablesFunc) }
-func (f *fakeAPI) JoinToken(context.Context, string, bool) (api.JoinToken, error) { return call0(f.joinTokenFunc) }
+func (f *fakeAPI) LBTables(context.Context) ([]api.LBTable, error) { return call0(f.lbTablesFunc) }
+func (f *fakeAPI) JoinToken(_ context.Context, role string, rotate bool) (api.JoinToken, error) {
+	return call2(f.joinTokenFunc, role, rotate)
+}
+func (f *fakeAPI) SwarmInit(_ context.Context, req api.SwarmInit) (api.SwarmInitResponse, error) {
+	return call1(f.swarmInitFunc, req)
+}
+func (f *fakeAPI) SwarmJoin(_ context.Context, req api.SwarmJoin) (api.SwarmJoinResponse, error) {
+	return call1(f.swarmJoinFunc, req)
+}
+func (f *fakeAPI) SwarmLeave(_ context.Context, req api.SwarmLeave) error {
+	_, err := call1(noResult(f.swarmLeaveFunc), req)
+	return err
+}
 
 // fakeMachine records what the exec commands run instead of running it.
 type fakeMachine struct {
@@ -154,6 +169,11 @@ func (m *fakeMachine) run(x *exec.Cmd, _ string) error {
 // The fixtures: a three-node cluster at a fixed time, so that goldens are
 // stable. Address plan (the tutorials'): underlay 192.168.33.0/24, node<i>
 // at .(9+i); ingress 10.255.0.0/16; overlays 10.0.<n>.0/24.
+const (
+	workerToken  = "SWMTKN-1-0123456789abcdefghijklmnopqrstuvwxyz0123456789abcd"
+	managerToken = "SWMTKN-1-zyxwvutsrqponmlkjihgfedcba9876543210zyxwvutsrqponmlkji"
+)
+
 var (
 	t0      = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	testNow = t0.Add(3 * time.Hour)
@@ -246,8 +266,24 @@ func newFakeAPI() *fakeAPI {
 				{Sandbox: "lb_kq0b2hbd7c", Network: "ovnet", DataPlane: "ipvs", Error: "netlink: no such file or directory"},
 			}, nil
 		},
-		joinTokenFunc: func() (api.JoinToken, error) {
-			return api.JoinToken{Token: "SWMTKN-1-0123456789abcdefghijklmnopqrstuvwxyz0123456789abcd", ManagerAddr: "192.168.33.10:2377"}, nil
+		// Rotation gives the next token: a fixture that cannot be mistaken
+		// for the one before.
+		joinTokenFunc: func(role string, rotate bool) (api.JoinToken, error) {
+			tok := map[string]string{api.RoleWorker: workerToken, api.RoleManager: managerToken}[role]
+			if rotate {
+				tok = tok[:len(tok)-4] + "next"
+			}
+			return api.JoinToken{Role: role, Token: tok, ManagerAddr: "192.168.33.10:2377"}, nil
+		},
+		swarmInitFunc: func(api.SwarmInit) (api.SwarmInitResponse, error) {
+			return api.SwarmInitResponse{NodeID: threeNodes[0].ID, ClusterID: testInfo.ClusterID, WorkerToken: workerToken, ManagerAddr: "192.168.33.10:2377"}, nil
+		},
+		swarmJoinFunc: func(req api.SwarmJoin) (api.SwarmJoinResponse, error) {
+			role := api.RoleWorker
+			if req.Token == managerToken {
+				role = api.RoleManager
+			}
+			return api.SwarmJoinResponse{NodeID: threeNodes[1].ID, Role: role}, nil
 		},
 	}
 }

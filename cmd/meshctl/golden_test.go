@@ -92,7 +92,16 @@ func TestGolden(t *testing.T) {
 		}},
 		{"ns-ls", func(ctx context.Context, out io.Writer) error { return runNsLs(ctx, fake, out) }},
 		{"join-token", func(ctx context.Context, out io.Writer) error {
-			return runJoinToken(ctx, fake, out, joinTokenOptions{})
+			return runJoinToken(ctx, fake, out, joinTokenOptions{role: "worker"})
+		}},
+		{"join-token-manager", func(ctx context.Context, out io.Writer) error {
+			return runJoinToken(ctx, fake, out, joinTokenOptions{role: "manager"})
+		}},
+		{"join-token-rotate", func(ctx context.Context, out io.Writer) error {
+			return runJoinToken(ctx, fake, out, joinTokenOptions{role: "worker", rotate: true})
+		}},
+		{"swarm-init", func(ctx context.Context, out io.Writer) error {
+			return runSwarmInit(ctx, fake, out, swarmInitOptions{advertiseAddr: "192.168.33.10"})
 		}},
 	}
 	for _, tt := range tests {

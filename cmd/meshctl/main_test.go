@@ -73,3 +73,31 @@ func TestGroupHelp(t *testing.T) {
 		t.Errorf("got output %q, want the swarm group's help", out)
 	}
 }
+
+// TestArgs checks the argument errors of the commands that word them as
+// docker does; none of them reaches meshd.
+func TestArgs(t *testing.T) {
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"swarm", "join-token"}, `"meshctl swarm join-token" requires exactly 1 argument (see 'meshctl swarm join-token --help')`},
+		{[]string{"swarm", "join-token", "-q", "worker", "manager"}, `"meshctl swarm join-token" requires exactly 1 argument`},
+		{[]string{"swarm", "join-token", "--rotate", "leader"}, `unknown role "leader": want worker or manager`},
+		{[]string{"swarm", "join", "--token", workerToken}, `"meshctl swarm join" requires exactly 1 argument`},
+		{[]string{"swarm", "join", "192.168.33.10"}, "swarm join needs --token"},
+		{[]string{"swarm", "init", "192.168.33.10"}, `unknown command "192.168.33.10" for "meshctl swarm init"`},
+		{[]string{"swarm", "leave", "now"}, `unknown command "now" for "meshctl swarm leave"`},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			out, err := execute(t, append([]string{"--socket", "/nonexistent/meshd.sock"}, tt.args...)...)
+			if err == nil || !strings.HasPrefix(err.Error(), tt.want) {
+				t.Errorf("got error %v, want one starting with %q", err, tt.want)
+			}
+			if out != "" {
+				t.Errorf("got output %q, want none", out)
+			}
+		})
+	}
+}
