@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 	"testing"
@@ -200,6 +201,61 @@ func TestNodeUpdate(t *testing.T) {
 	}
 	if got, want := out.String(), "node3\n"; got != want {
 		t.Errorf("got output %q, want %q", got, want)
+	}
+}
+
+func TestNodeRoles(t *testing.T) {
+	tests := []struct {
+		name    string
+		run     func(ctx context.Context, cl nodeAPI, out io.Writer, refs []string) error
+		refs    []string
+		updated []string // UpdateNode calls, ref=role
+		want    string
+		wantErr string
+	}{
+		{name: "promote", run: runNodePromote, refs: []string{"node3", "8bau"},
+			updated: []string{"node3=manager", "8bau=manager"},
+			want:    "Node node3 promoted to a manager in the swarm.\nNode 8bau promoted to a manager in the swarm.\n"},
+		{name: "promote a manager", run: runNodePromote, refs: []string{"node1"},
+			want: "Node vrto8yiuht7u28ey3faajwvr8 is already a manager.\n"},
+		{name: "demote", run: runNodeDemote, refs: []string{"node1"}, updated: []string{"node1=worker"},
+			want: "Manager node1 demoted in the swarm.\n"},
+		{name: "demote a worker", run: runNodeDemote, refs: []string{"node2"},
+			want: "Node 8bau2aslhpnjxxq1e0p5ohm3u is already a worker.\n"},
+		// One failure does not stop the others; each is in the error.
+		{name: "failures", run: runNodePromote, refs: []string{"node9", "node2", "node3"}, updated: []string{"node2=manager", "node3=manager"},
+			want:    "Node node2 promoted to a manager in the swarm.\n",
+			wantErr: "node node9 not found; " + api.ErrNoLeader.Error()},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fake := newFakeAPI()
+			var updated []string
+			fake.updateNodeFunc = func(ref string, u api.NodeUpdate) (api.Node, error) {
+				updated = append(updated, ref+"="+u.Role)
+				if u.Availability != "" {
+					t.Errorf("UpdateNode(%q, %+v) changes the availability, want the role only", ref, u)
+				}
+				if tt.wantErr != "" && ref == "node3" {
+					return api.Node{}, api.ErrNoLeader
+				}
+				return api.Node{}, nil
+			}
+			var out bytes.Buffer
+			err := tt.run(context.Background(), fake, &out, tt.refs)
+			switch {
+			case tt.wantErr == "" && err != nil:
+				t.Errorf("got error %v, want none", err)
+			case tt.wantErr != "" && (err == nil || err.Error() != tt.wantErr):
+				t.Errorf("got error %v, want %q", err, tt.wantErr)
+			}
+			if diff := cmp.Diff(tt.updated, updated); diff != "" {
+				t.Errorf("UpdateNode calls mismatch (-want +got):\n%s", diff)
+			}
+			if got := out.String(); got != tt.want {
+				t.Errorf("got output %q, want %q", got, tt.want)
+			}
+		})
 	}
 }
 

@@ -80,6 +80,12 @@ func TestErrors(t *testing.T) {
 		{"node update: meshd down", func(ctx context.Context, out io.Writer) error {
 			return runNodeUpdate(ctx, broken, out, nodeUpdateOptions{ref: "node2", availability: "drain"})
 		}, "cannot reach meshd"},
+		{"node promote: meshd down", func(ctx context.Context, out io.Writer) error {
+			return runNodePromote(ctx, &fakeAPI{nodeFunc: func(string) (api.Node, error) { return api.Node{}, errDown }}, out, []string{"node2"})
+		}, "cannot reach meshd"},
+		{"node demote: on a worker", func(ctx context.Context, out io.Writer) error {
+			return runNodeDemote(ctx, &fakeAPI{nodeFunc: func(string) (api.Node, error) { return api.Node{}, api.ErrNotManager }}, out, []string{"node1", "node2"})
+		}, api.ErrNotManager.Error() + "; " + api.ErrNotManager.Error()},
 		{"node rm: all fail", func(ctx context.Context, out io.Writer) error {
 			return runRm(ctx, func(_ context.Context, ref string) error { return errors.New("node " + ref + " is not down") }, out, []string{"node1", "node3"})
 		}, "node node1 is not down; node node3 is not down"},

@@ -183,6 +183,14 @@ var (
 		{ID: "8bau2aslhpnjxxq1e0p5ohm3u", Hostname: "node2", Role: "worker", Status: "Down", Availability: "Active", Addr: "192.168.33.11", DataPlane: "iptables"},
 		{ID: "w1iwcy57ihkj0s0x6k3b4ig1c", Hostname: "node3", Role: "worker", Status: "Ready", Availability: "Drain", Addr: "192.168.33.12", DataPlane: "ipvs"},
 	}
+	// managerNodes is a swarm of three managers, one of them gone, and a
+	// worker, as node ls shows it on the leader.
+	managerNodes = []api.Node{
+		{ID: "vrto8yiuht7u28ey3faajwvr8", Hostname: "node1", Role: "manager", Status: "Ready", Availability: "Active", ManagerStatus: "Leader", Addr: "192.168.33.10", DataPlane: "iptables", Self: true},
+		{ID: "8bau2aslhpnjxxq1e0p5ohm3u", Hostname: "node2", Role: "manager", Status: "Ready", Availability: "Active", ManagerStatus: "Reachable", Addr: "192.168.33.11", DataPlane: "iptables"},
+		{ID: "w1iwcy57ihkj0s0x6k3b4ig1c", Hostname: "node3", Role: "manager", Status: "Down", Availability: "Active", ManagerStatus: "Unreachable", Addr: "192.168.33.12", DataPlane: "ipvs"},
+		{ID: "q2p8c4x6v1n3m5b7z9l0k2j4h", Hostname: "node4", Role: "worker", Status: "Ready", Availability: "Active", Addr: "192.168.33.13", DataPlane: "ipvs"},
+	}
 	testNetworks = []api.Network{
 		{ID: "x2nd1o7i0nqvz6tb1y2omqawh", Name: "ingress", Driver: "overlay", Scope: "swarm", Subnet: "10.255.0.0/16", Gateway: "10.255.0.1",
 			VNI: 4096, Ingress: true, CreatedAt: t0, LBAddrs: map[string]string{"vrto8yiuht7u28ey3faajwvr8": "10.255.0.2/16", "w1iwcy57ihkj0s0x6k3b4ig1c": "10.255.0.3/16"}},

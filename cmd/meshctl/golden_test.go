@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/meshd/meshd/internal/testutil"
+	"github.com/meshd/meshd/mesh/api"
 )
 
 // TestGolden runs each command's runX against the fixtures and compares
@@ -30,6 +31,9 @@ func TestGolden(t *testing.T) {
 		}},
 		{"node-ls-json", func(ctx context.Context, out io.Writer) error {
 			return runNodeLs(ctx, fake, out, listOptions{format: "json"})
+		}},
+		{"node-ls-managers", func(ctx context.Context, out io.Writer) error {
+			return runNodeLs(ctx, &fakeAPI{nodesFunc: func() ([]api.Node, error) { return managerNodes, nil }}, out, listOptions{})
 		}},
 		{"node-inspect", func(ctx context.Context, out io.Writer) error {
 			return runInspect(ctx, fake.Node, out, inspectOptions{refs: []string{"node1", "w1iw"}})

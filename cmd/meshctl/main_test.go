@@ -88,6 +88,8 @@ func TestArgs(t *testing.T) {
 		{[]string{"swarm", "join", "192.168.33.10"}, "swarm join needs --token"},
 		{[]string{"swarm", "init", "192.168.33.10"}, `unknown command "192.168.33.10" for "meshctl swarm init"`},
 		{[]string{"swarm", "leave", "now"}, `unknown command "now" for "meshctl swarm leave"`},
+		{[]string{"node", "promote"}, `"meshctl node promote" requires at least 1 argument (see 'meshctl node promote --help')`},
+		{[]string{"node", "demote"}, `"meshctl node demote" requires at least 1 argument`},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
