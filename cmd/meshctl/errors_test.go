@@ -64,6 +64,10 @@ func TestErrors(t *testing.T) {
 		run     run
 		wantErr string
 	}{
+		{"info: meshd down", func(ctx context.Context, out io.Writer) error { return runInfo(ctx, broken, out, out, infoOptions{}) }, "cannot reach meshd"},
+		{"info: bad template", func(ctx context.Context, out io.Writer) error {
+			return runInfo(ctx, fake, out, out, infoOptions{format: "{{.Swarm"})
+		}, "invalid --format template"},
 		{"node ls: meshd down", func(ctx context.Context, out io.Writer) error { return runNodeLs(ctx, broken, out, listOptions{}) }, "cannot reach meshd"},
 		{"node ls: bad template", func(ctx context.Context, out io.Writer) error {
 			return runNodeLs(ctx, fake, out, listOptions{format: "{{.Nope"})

@@ -225,9 +225,20 @@ var (
 			Args: []string{"dnsmasq", "--keep-in-foreground"}, DesiredState: "running", CreatedAt: t0,
 			Status: api.TaskStatus{State: "starting"}},
 	}
-	testInfo = api.Info{NodeID: "vrto8yiuht7u28ey3faajwvr8", NodeName: "node1", NodeAddr: "192.168.33.10", Role: "manager",
-		ClusterID: "c0c0c0c0c0c0c0c0c0c0c0c0c", ManagerAddr: "192.168.33.10:2377", DataPlane: "iptables", Version: "0.1.0-dev",
-		RunDir: "/var/run/meshd", Nodes: 3, NodesReady: 2}
+	testInfo = api.Info{NodeID: "vrto8yiuht7u28ey3faajwvr8", NodeName: "node1", NodeAddr: "192.168.33.10", LocalNodeState: "active", Role: "manager",
+		ClusterID: "c0c0c0c0c0c0c0c0c0c0c0c0c", ManagerAddr: "192.168.33.10:2377",
+		Managers:         []string{"192.168.33.10:2377", "192.168.33.11:2377", "192.168.33.12:2377"},
+		ControlAvailable: true, Leader: "node1", ManagerReachable: true,
+		DataPlane: "iptables", Version: "0.1.0-dev", RunDir: "/var/run/meshd", Nodes: 3, NodesReady: 2}
+	// workerInfo is node4 of managerNodes once every manager is gone.
+	workerInfo = api.Info{NodeID: "q2p8c4x6v1n3m5b7z9l0k2j4h", NodeName: "node4", NodeAddr: "192.168.33.13", LocalNodeState: "active", Role: "worker",
+		ClusterID: "c0c0c0c0c0c0c0c0c0c0c0c0c", ManagerAddr: "192.168.33.10:2377",
+		Managers:  []string{"192.168.33.10:2377", "192.168.33.11:2377", "192.168.33.12:2377"},
+		DataPlane: "ipvs", Version: "0.1.0-dev", RunDir: "/var/run/meshd",
+		Warning: "manager unreachable: serving the last desired state"}
+	// inactiveInfo is a meshd that has neither initialised nor joined a swarm.
+	inactiveInfo = api.Info{NodeID: "vrto8yiuht7u28ey3faajwvr8", NodeName: "node1", NodeAddr: "192.168.33.10", LocalNodeState: "inactive",
+		DataPlane: "iptables", Version: "0.1.0-dev", RunDir: "/var/run/meshd"}
 )
 
 // newFakeAPI is a fakeAPI serving the fixtures, looking objects up as

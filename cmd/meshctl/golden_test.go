@@ -32,6 +32,16 @@ func TestGolden(t *testing.T) {
 		{"node-ls-json", func(ctx context.Context, out io.Writer) error {
 			return runNodeLs(ctx, fake, out, listOptions{format: "json"})
 		}},
+		{"info", func(ctx context.Context, out io.Writer) error { return runInfo(ctx, fake, out, out, infoOptions{}) }},
+		{"info-worker", func(ctx context.Context, out io.Writer) error {
+			return runInfo(ctx, &fakeAPI{infoFunc: func() (api.Info, error) { return workerInfo, nil }}, out, out, infoOptions{})
+		}},
+		{"info-inactive", func(ctx context.Context, out io.Writer) error {
+			return runInfo(ctx, &fakeAPI{infoFunc: func() (api.Info, error) { return inactiveInfo, nil }}, out, out, infoOptions{})
+		}},
+		{"info-format", func(ctx context.Context, out io.Writer) error {
+			return runInfo(ctx, fake, out, out, infoOptions{format: "{{.LocalNodeState}} {{.ControlAvailable}} {{.Leader}} {{len .Managers}}"})
+		}},
 		{"node-ls-managers", func(ctx context.Context, out io.Writer) error {
 			return runNodeLs(ctx, &fakeAPI{nodesFunc: func() ([]api.Node, error) { return managerNodes, nil }}, out, listOptions{})
 		}},

@@ -27,7 +27,7 @@ func newRootCommand(c *cli) *cobra.Command {
 	pf.StringVar(&c.labRoot, "lab-root", lab.DefaultRoot, "where labs keep their state")
 	_ = pf.MarkHidden("lab-root")
 	root.AddCommand(newNodeCommand(c), newNetworkCommand(c), newServiceCommand(c), newPsCommand(c), newExecCommand(c),
-		newNsCommand(c), newLBCommand(c), newSwarmCommand(c), newLabCommand(c), newVersionCommand(c))
+		newNsCommand(c), newLBCommand(c), newSwarmCommand(c), newInfoCommand(c), newLabCommand(c), newVersionCommand(c))
 	root.SetOut(c.out)
 	root.SetErr(c.errOut)
 	strictGroups(root)
