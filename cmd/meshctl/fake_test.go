@@ -3,12 +3,15 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"os/exec"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/meshd/meshd/mesh/api"
+	"github.com/meshd/meshd/mesh/lab"
 )
 
 // fakeAPI answers with its funcs, as docker/cli's fakeClient does; a nil
@@ -149,6 +152,41 @@ func (f *fakeAPI) SwarmJoin(_ context.Context, req api.SwarmJoin) (api.SwarmJoin
 func (f *fakeAPI) SwarmLeave(_ context.Context, req api.SwarmLeave) error {
 	_, err := call1(noResult(f.swarmLeaveFunc), req)
 	return err
+}
+
+// fakeLab is a lab of three nodes whose daemons are only recorded: what
+// was asked of them, in order, as "stop node2 killed", "start node2",
+// "wait node2". errs fails the call of that text.
+type fakeLab struct {
+	calls []string
+	errs  map[string]error
+}
+
+var _ labDaemons = (*fakeLab)(nil)
+
+func (l *fakeLab) Nodes() []lab.Node {
+	var nodes []lab.Node
+	for i := 1; i <= 3; i++ {
+		name := fmt.Sprintf("node%d", i)
+		nodes = append(nodes, lab.Node{Name: name, Netns: name, Addr: netip.AddrFrom4([4]byte{192, 168, 33, byte(9 + i)}),
+			RunDir: "/run/meshd-lab/default/" + name, Log: "/run/meshd-lab/default/" + name + "/meshd.log"})
+	}
+	return nodes
+}
+
+func (l *fakeLab) call(c string) error {
+	l.calls = append(l.calls, c)
+	return l.errs[c]
+}
+
+func (l *fakeLab) StopNode(name string, sig syscall.Signal) error {
+	return l.call("stop " + name + " " + sig.String())
+}
+
+func (l *fakeLab) StartNode(_ context.Context, name string) error { return l.call("start " + name) }
+
+func (l *fakeLab) WaitNode(_ context.Context, name string, _ time.Duration, _ func(context.Context, lab.Node) error) error {
+	return l.call("wait " + name)
 }
 
 // fakeMachine records what the exec commands run instead of running it.

@@ -124,7 +124,13 @@ func TestGolden(t *testing.T) {
 			if err := tt.run(context.Background(), &out); err != nil {
 				t.Fatalf("got error %v, want none", err)
 			}
-			testutil.Golden(t, filepath.Join("testdata", tt.name+".golden"), out.String())
+			golden(t, tt.name, out.String())
 		})
 	}
+}
+
+// golden compares got with testdata/<name>.golden.
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	testutil.Golden(t, filepath.Join("testdata", name+".golden"), got)
 }

@@ -90,6 +90,13 @@ func TestArgs(t *testing.T) {
 		{[]string{"swarm", "leave", "now"}, `unknown command "now" for "meshctl swarm leave"`},
 		{[]string{"node", "promote"}, `"meshctl node promote" requires at least 1 argument (see 'meshctl node promote --help')`},
 		{[]string{"node", "demote"}, `"meshctl node demote" requires at least 1 argument`},
+		{[]string{"lab", "stop"}, `"meshctl lab stop" requires exactly 1 argument (see 'meshctl lab stop --help')`},
+		{[]string{"lab", "start", "node1", "node2"}, `"meshctl lab start" requires exactly 1 argument`},
+		{[]string{"lab", "restart", "--kill"}, `"meshctl lab restart" requires exactly 1 argument`},
+		{[]string{"lab", "start", "--kill", "node1"}, "unknown flag: --kill"},
+		{[]string{"lab", "stop", "node2"}, "no lab is up"},
+		{[]string{"lab", "up", "--nodes", "2", "--managers", "3"}, "--managers 3: want 1 to 2 (--nodes)"},
+		{[]string{"lab", "up", "--managers", "1", "--no-swarm"}, "--managers and --no-swarm cannot be used together"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
