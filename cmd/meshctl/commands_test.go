@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"strconv"
 	"strings"
 	"testing"
@@ -202,6 +204,61 @@ func TestNodeUpdate(t *testing.T) {
 	}
 }
 
+func TestNodeRoles(t *testing.T) {
+	tests := []struct {
+		name    string
+		run     func(ctx context.Context, cl nodeAPI, out io.Writer, refs []string) error
+		refs    []string
+		updated []string // UpdateNode calls, ref=role
+		want    string
+		wantErr string
+	}{
+		{name: "promote", run: runNodePromote, refs: []string{"node3", "8bau"},
+			updated: []string{"node3=manager", "8bau=manager"},
+			want:    "Node node3 promoted to a manager in the swarm.\nNode 8bau promoted to a manager in the swarm.\n"},
+		{name: "promote a manager", run: runNodePromote, refs: []string{"node1"},
+			want: "Node vrto8yiuht7u28ey3faajwvr8 is already a manager.\n"},
+		{name: "demote", run: runNodeDemote, refs: []string{"node1"}, updated: []string{"node1=worker"},
+			want: "Manager node1 demoted in the swarm.\n"},
+		{name: "demote a worker", run: runNodeDemote, refs: []string{"node2"},
+			want: "Node 8bau2aslhpnjxxq1e0p5ohm3u is already a worker.\n"},
+		// One failure does not stop the others; each is in the error.
+		{name: "failures", run: runNodePromote, refs: []string{"node9", "node2", "node3"}, updated: []string{"node2=manager", "node3=manager"},
+			want:    "Node node2 promoted to a manager in the swarm.\n",
+			wantErr: "node node9 not found; " + api.ErrNoLeader.Error()},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fake := newFakeAPI()
+			var updated []string
+			fake.updateNodeFunc = func(ref string, u api.NodeUpdate) (api.Node, error) {
+				updated = append(updated, ref+"="+u.Role)
+				if u.Availability != "" {
+					t.Errorf("UpdateNode(%q, %+v) changes the availability, want the role only", ref, u)
+				}
+				if tt.wantErr != "" && ref == "node3" {
+					return api.Node{}, api.ErrNoLeader
+				}
+				return api.Node{}, nil
+			}
+			var out bytes.Buffer
+			err := tt.run(context.Background(), fake, &out, tt.refs)
+			switch {
+			case tt.wantErr == "" && err != nil:
+				t.Errorf("got error %v, want none", err)
+			case tt.wantErr != "" && (err == nil || err.Error() != tt.wantErr):
+				t.Errorf("got error %v, want %q", err, tt.wantErr)
+			}
+			if diff := cmp.Diff(tt.updated, updated); diff != "" {
+				t.Errorf("UpdateNode calls mismatch (-want +got):\n%s", diff)
+			}
+			if got := out.String(); got != tt.want {
+				t.Errorf("got output %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
 func TestNetworkCreate(t *testing.T) {
 	fake := newFakeAPI()
 	var sent api.NetworkCreate
@@ -226,29 +283,111 @@ func TestNetworkCreate(t *testing.T) {
 }
 
 func TestJoinToken(t *testing.T) {
-	const tok = "SWMTKN-1-0123456789abcdefghijklmnopqrstuvwxyz0123456789abcd"
 	tests := []struct {
-		name    string
-		manager string
-		quiet   bool
-		want    string
+		name string
+		opts joinTokenOptions
+		want string
 	}{
-		{name: "quiet", manager: "192.168.33.10:2377", quiet: true, want: tok + "\n"},
-		{name: "other port kept", manager: "192.168.33.10:4000",
-			want: "To add a worker to this cluster, run the following command on it:\n\n" +
-				"    meshd --advertise-addr <ITS-ADDRESS> --join 192.168.33.10:4000 --token " + tok + "\n\n"},
+		{name: "quiet", opts: joinTokenOptions{role: "worker", quiet: true}, want: workerToken + "\n"},
+		{name: "quiet manager", opts: joinTokenOptions{role: "manager", quiet: true}, want: managerToken + "\n"},
+		// docker prints only the new token, without the rotation notice.
+		{name: "quiet rotate", opts: joinTokenOptions{role: "worker", quiet: true, rotate: true},
+			want: workerToken[:len(workerToken)-4] + "next\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			fake := &fakeAPI{joinTokenFunc: func() (api.JoinToken, error) { return api.JoinToken{Token: tok, ManagerAddr: tt.manager}, nil }}
+			fake := newFakeAPI()
+			var calls []string
+			get := fake.joinTokenFunc
+			fake.joinTokenFunc = func(role string, rotate bool) (api.JoinToken, error) {
+				calls = append(calls, fmt.Sprintf("%s rotate=%v", role, rotate))
+				return get(role, rotate)
+			}
 			var out bytes.Buffer
-			if err := runJoinToken(context.Background(), fake, &out, joinTokenOptions{quiet: tt.quiet}); err != nil {
+			if err := runJoinToken(context.Background(), fake, &out, tt.opts); err != nil {
 				t.Fatalf("got error %v, want none", err)
 			}
 			if got := out.String(); got != tt.want {
 				t.Errorf("got output %q, want %q", got, tt.want)
 			}
+			want := []string{fmt.Sprintf("%s rotate=%v", tt.opts.role, tt.opts.rotate)}
+			if diff := cmp.Diff(want, calls); diff != "" {
+				t.Errorf("JoinToken calls mismatch (-want +got):\n%s", diff)
+			}
 		})
+	}
+}
+
+func TestSwarmInit(t *testing.T) {
+	fake := newFakeAPI()
+	var sent []api.SwarmInit
+	fake.swarmInitFunc = func(req api.SwarmInit) (api.SwarmInitResponse, error) {
+		sent = append(sent, req)
+		return newFakeAPI().swarmInitFunc(req)
+	}
+	var out bytes.Buffer
+	if err := runSwarmInit(context.Background(), fake, &out, swarmInitOptions{advertiseAddr: "192.168.33.10"}); err != nil {
+		t.Fatalf("got error %v, want none", err)
+	}
+	if diff := cmp.Diff([]api.SwarmInit{{AdvertiseAddr: "192.168.33.10"}}, sent); diff != "" {
+		t.Errorf("sent mismatch (-want +got):\n%s", diff)
+	}
+}
+
+func TestSwarmJoin(t *testing.T) {
+	tests := []struct {
+		name   string
+		opts   swarmJoinOptions
+		remote string // RemoteAddr sent
+		want   string
+	}{
+		{name: "worker, default port", opts: swarmJoinOptions{token: workerToken, remote: "192.168.33.10"},
+			remote: "192.168.33.10:2377", want: "This node joined a swarm as a worker.\n"},
+		{name: "manager, port kept", opts: swarmJoinOptions{token: managerToken, remote: "192.168.33.10:4000", advertiseAddr: "192.168.33.11"},
+			remote: "192.168.33.10:4000", want: "This node joined a swarm as a manager.\n"},
+		{name: "name", opts: swarmJoinOptions{token: workerToken, remote: "node1"}, remote: "node1:2377", want: "This node joined a swarm as a worker.\n"},
+		{name: "IPv6 bare", opts: swarmJoinOptions{token: workerToken, remote: "fd00::10"}, remote: "[fd00::10]:2377", want: "This node joined a swarm as a worker.\n"},
+		{name: "IPv6 in brackets", opts: swarmJoinOptions{token: workerToken, remote: "[fd00::10]"}, remote: "[fd00::10]:2377", want: "This node joined a swarm as a worker.\n"},
+		{name: "IPv6 with port", opts: swarmJoinOptions{token: workerToken, remote: "[fd00::10]:2378"}, remote: "[fd00::10]:2378", want: "This node joined a swarm as a worker.\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fake := newFakeAPI()
+			var sent []api.SwarmJoin
+			fake.swarmJoinFunc = func(req api.SwarmJoin) (api.SwarmJoinResponse, error) {
+				sent = append(sent, req)
+				return newFakeAPI().swarmJoinFunc(req)
+			}
+			var out bytes.Buffer
+			if err := runSwarmJoin(context.Background(), fake, &out, tt.opts); err != nil {
+				t.Fatalf("got error %v, want none", err)
+			}
+			want := []api.SwarmJoin{{RemoteAddr: tt.remote, Token: tt.opts.token, AdvertiseAddr: tt.opts.advertiseAddr}}
+			if diff := cmp.Diff(want, sent); diff != "" {
+				t.Errorf("sent mismatch (-want +got):\n%s", diff)
+			}
+			if got := out.String(); got != tt.want {
+				t.Errorf("got output %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestSwarmLeave(t *testing.T) {
+	for _, force := range []bool{false, true} {
+		fake := newFakeAPI()
+		var sent []api.SwarmLeave
+		fake.swarmLeaveFunc = func(req api.SwarmLeave) error { sent = append(sent, req); return nil }
+		var out bytes.Buffer
+		if err := runSwarmLeave(context.Background(), fake, &out, swarmLeaveOptions{force: force}); err != nil {
+			t.Fatalf("got error %v, want none", err)
+		}
+		if diff := cmp.Diff([]api.SwarmLeave{{Force: force}}, sent); diff != "" {
+			t.Errorf("sent mismatch (-want +got):\n%s", diff)
+		}
+		if got, want := out.String(), "Node left the swarm.\n"; got != want {
+			t.Errorf("got output %q, want %q", got, want)
+		}
 	}
 }
 

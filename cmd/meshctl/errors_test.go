@@ -30,7 +30,10 @@ func TestErrors(t *testing.T) {
 		taskFunc:          func(string) (api.Task, error) { return api.Task{}, errDown },
 		namespacesFunc:    func() ([]api.Namespace, error) { return nil, errDown },
 		lbTablesFunc:      func() ([]api.LBTable, error) { return nil, errDown },
-		joinTokenFunc:     func() (api.JoinToken, error) { return api.JoinToken{}, errDown },
+		joinTokenFunc:     func(string, bool) (api.JoinToken, error) { return api.JoinToken{}, errDown },
+		swarmInitFunc:     func(api.SwarmInit) (api.SwarmInitResponse, error) { return api.SwarmInitResponse{}, errDown },
+		swarmJoinFunc:     func(api.SwarmJoin) (api.SwarmJoinResponse, error) { return api.SwarmJoinResponse{}, errDown },
+		swarmLeaveFunc:    func(api.SwarmLeave) error { return errDown },
 	}
 	// untouchable fails the test if meshd is asked anything.
 	untouchable := &fakeAPI{
@@ -42,6 +45,14 @@ func TestErrors(t *testing.T) {
 		servicesFunc:     func() ([]api.Service, error) { t.Error("Services called"); return nil, nil },
 		scaleServiceFunc: func(string, int) (api.Service, error) { t.Error("ScaleService called"); return api.Service{}, nil },
 		updateNodeFunc:   func(string, api.NodeUpdate) (api.Node, error) { t.Error("UpdateNode called"); return api.Node{}, nil },
+		joinTokenFunc: func(string, bool) (api.JoinToken, error) {
+			t.Error("JoinToken called")
+			return api.JoinToken{}, nil
+		},
+		swarmJoinFunc: func(api.SwarmJoin) (api.SwarmJoinResponse, error) {
+			t.Error("SwarmJoin called")
+			return api.SwarmJoinResponse{}, nil
+		},
 	}
 	fake := newFakeAPI()
 	halfTasks := newFakeAPI()
@@ -53,6 +64,10 @@ func TestErrors(t *testing.T) {
 		run     run
 		wantErr string
 	}{
+		{"info: meshd down", func(ctx context.Context, out io.Writer) error { return runInfo(ctx, broken, out, out, infoOptions{}) }, "cannot reach meshd"},
+		{"info: bad template", func(ctx context.Context, out io.Writer) error {
+			return runInfo(ctx, fake, out, out, infoOptions{format: "{{.Swarm"})
+		}, "invalid --format template"},
 		{"node ls: meshd down", func(ctx context.Context, out io.Writer) error { return runNodeLs(ctx, broken, out, listOptions{}) }, "cannot reach meshd"},
 		{"node ls: bad template", func(ctx context.Context, out io.Writer) error {
 			return runNodeLs(ctx, fake, out, listOptions{format: "{{.Nope"})
@@ -69,6 +84,12 @@ func TestErrors(t *testing.T) {
 		{"node update: meshd down", func(ctx context.Context, out io.Writer) error {
 			return runNodeUpdate(ctx, broken, out, nodeUpdateOptions{ref: "node2", availability: "drain"})
 		}, "cannot reach meshd"},
+		{"node promote: meshd down", func(ctx context.Context, out io.Writer) error {
+			return runNodePromote(ctx, &fakeAPI{nodeFunc: func(string) (api.Node, error) { return api.Node{}, errDown }}, out, []string{"node2"})
+		}, "cannot reach meshd"},
+		{"node demote: on a worker", func(ctx context.Context, out io.Writer) error {
+			return runNodeDemote(ctx, &fakeAPI{nodeFunc: func(string) (api.Node, error) { return api.Node{}, api.ErrNotManager }}, out, []string{"node1", "node2"})
+		}, api.ErrNotManager.Error() + "; " + api.ErrNotManager.Error()},
 		{"node rm: all fail", func(ctx context.Context, out io.Writer) error {
 			return runRm(ctx, func(_ context.Context, ref string) error { return errors.New("node " + ref + " is not down") }, out, []string{"node1", "node3"})
 		}, "node node1 is not down; node node3 is not down"},
@@ -142,7 +163,43 @@ func TestErrors(t *testing.T) {
 			return runExec(ctx, broken, m, execOptions{task: "www.1", argv: []string{"sh"}})
 		}, "cannot reach meshd"},
 		{"join-token: meshd down", func(ctx context.Context, out io.Writer) error {
-			return runJoinToken(ctx, broken, out, joinTokenOptions{})
+			return runJoinToken(ctx, broken, out, joinTokenOptions{role: "worker"})
+		}, "cannot reach meshd"},
+		{"join-token: unknown role", func(ctx context.Context, out io.Writer) error {
+			return runJoinToken(ctx, untouchable, out, joinTokenOptions{role: "leader", quiet: true})
+		}, `unknown role "leader": want worker or manager`},
+		{"join-token: refused on a worker", func(ctx context.Context, out io.Writer) error {
+			return runJoinToken(ctx, &fakeAPI{joinTokenFunc: func(string, bool) (api.JoinToken, error) { return api.JoinToken{}, api.ErrNotManager }},
+				out, joinTokenOptions{role: "manager", rotate: true})
+		}, "This node is not a swarm manager. Worker nodes can't be used to view or modify cluster state."},
+		{"swarm init: meshd down", func(ctx context.Context, out io.Writer) error {
+			return runSwarmInit(ctx, broken, out, swarmInitOptions{})
+		}, "cannot reach meshd"},
+		{"swarm init: already in a swarm", func(ctx context.Context, out io.Writer) error {
+			return runSwarmInit(ctx, &fakeAPI{swarmInitFunc: func(api.SwarmInit) (api.SwarmInitResponse, error) {
+				return api.SwarmInitResponse{}, api.ErrAlreadyInSwarm
+			}}, out, swarmInitOptions{})
+		}, "This node is already part of a swarm."},
+		{"swarm join: meshd down", func(ctx context.Context, out io.Writer) error {
+			return runSwarmJoin(ctx, broken, out, swarmJoinOptions{token: workerToken, remote: "192.168.33.10"})
+		}, "cannot reach meshd"},
+		{"swarm join: no token", func(ctx context.Context, out io.Writer) error {
+			return runSwarmJoin(ctx, untouchable, out, swarmJoinOptions{remote: "192.168.33.10"})
+		}, "swarm join needs --token: run 'meshctl swarm join-token worker' (or manager) on a manager"},
+		{"swarm join: not a token", func(ctx context.Context, out io.Writer) error {
+			return runSwarmJoin(ctx, untouchable, out, swarmJoinOptions{token: "hunter2", remote: "192.168.33.10"})
+		}, `invalid token "hunter2": want SWMTKN-1- followed by at least 16 characters`},
+		{"swarm join: bad port", func(ctx context.Context, out io.Writer) error {
+			return runSwarmJoin(ctx, untouchable, out, swarmJoinOptions{token: workerToken, remote: "192.168.33.10:http"})
+		}, `invalid manager address "192.168.33.10:http": port "http": want 1 to 65535`},
+		{"swarm join: no host", func(ctx context.Context, out io.Writer) error {
+			return runSwarmJoin(ctx, untouchable, out, swarmJoinOptions{token: workerToken, remote: ":2377"})
+		}, `invalid manager address ":2377": no host`},
+		{"swarm join: not an address", func(ctx context.Context, out io.Writer) error {
+			return runSwarmJoin(ctx, untouchable, out, swarmJoinOptions{token: workerToken, remote: "a:b:c"})
+		}, `invalid manager address "a:b:c": want HOST[:PORT]`},
+		{"swarm leave: meshd down", func(ctx context.Context, out io.Writer) error {
+			return runSwarmLeave(ctx, broken, out, swarmLeaveOptions{})
 		}, "cannot reach meshd"},
 	}
 	for _, tt := range tests {

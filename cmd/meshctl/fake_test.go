@@ -3,12 +3,15 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"os/exec"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/meshd/meshd/mesh/api"
+	"github.com/meshd/meshd/mesh/lab"
 )
 
 // fakeAPI answers with its funcs, as docker/cli's fakeClient does; a nil
@@ -34,7 +37,10 @@ type fakeAPI struct {
 	taskFunc          func(ref string) (api.Task, error)
 	namespacesFunc    func() ([]api.Namespace, error)
 	lbTablesFunc      func() ([]api.LBTable, error)
-	joinTokenFunc     func() (api.JoinToken, error)
+	joinTokenFunc     func(role string, rotate bool) (api.JoinToken, error)
+	swarmInitFunc     func(req api.SwarmInit) (api.SwarmInitResponse, error)
+	swarmJoinFunc     func(req api.SwarmJoin) (api.SwarmJoinResponse, error)
+	swarmLeaveFunc    func(req api.SwarmLeave) error
 }
 
 var (
@@ -134,8 +140,53 @@ func (f *fakeAPI) Namespaces(context.Context) ([]api.Namespace, error) {
 	return call0(f.namespacesFunc)
 }
 func (f *fakeAPI) LBTables(context.Context) ([]api.LBTable, error) { return call0(f.lbTablesFunc) }
-func (f *fakeAPI) JoinToken(context.Context, string, bool) (api.JoinToken, error) {
-	return call0(f.joinTokenFunc)
+func (f *fakeAPI) JoinToken(_ context.Context, role string, rotate bool) (api.JoinToken, error) {
+	return call2(f.joinTokenFunc, role, rotate)
+}
+func (f *fakeAPI) SwarmInit(_ context.Context, req api.SwarmInit) (api.SwarmInitResponse, error) {
+	return call1(f.swarmInitFunc, req)
+}
+func (f *fakeAPI) SwarmJoin(_ context.Context, req api.SwarmJoin) (api.SwarmJoinResponse, error) {
+	return call1(f.swarmJoinFunc, req)
+}
+func (f *fakeAPI) SwarmLeave(_ context.Context, req api.SwarmLeave) error {
+	_, err := call1(noResult(f.swarmLeaveFunc), req)
+	return err
+}
+
+// fakeLab is a lab of three nodes whose daemons are only recorded: what
+// was asked of them, in order, as "stop node2 killed", "start node2",
+// "wait node2". errs fails the call of that text.
+type fakeLab struct {
+	calls []string
+	errs  map[string]error
+}
+
+var _ labDaemons = (*fakeLab)(nil)
+
+func (l *fakeLab) Nodes() []lab.Node {
+	var nodes []lab.Node
+	for i := 1; i <= 3; i++ {
+		name := fmt.Sprintf("node%d", i)
+		nodes = append(nodes, lab.Node{Name: name, Netns: name, Addr: netip.AddrFrom4([4]byte{192, 168, 33, byte(9 + i)}),
+			RunDir: "/run/meshd-lab/default/" + name, Log: "/run/meshd-lab/default/" + name + "/meshd.log"})
+	}
+	return nodes
+}
+
+func (l *fakeLab) call(c string) error {
+	l.calls = append(l.calls, c)
+	return l.errs[c]
+}
+
+func (l *fakeLab) StopNode(name string, sig syscall.Signal) error {
+	return l.call("stop " + name + " " + sig.String())
+}
+
+func (l *fakeLab) StartNode(_ context.Context, name string) error { return l.call("start " + name) }
+
+func (l *fakeLab) WaitNode(_ context.Context, name string, _ time.Duration, _ func(context.Context, lab.Node) error) error {
+	return l.call("wait " + name)
 }
 
 // fakeMachine records what the exec commands run instead of running it.
@@ -156,6 +207,11 @@ func (m *fakeMachine) run(x *exec.Cmd, _ string) error {
 // The fixtures: a three-node cluster at a fixed time, so that goldens are
 // stable. Address plan (the tutorials'): underlay 192.168.33.0/24, node<i>
 // at .(9+i); ingress 10.255.0.0/16; overlays 10.0.<n>.0/24.
+const (
+	workerToken  = "SWMTKN-1-0123456789abcdefghijklmnopqrstuvwxyz0123456789abcd"
+	managerToken = "SWMTKN-1-zyxwvutsrqponmlkjihgfedcba9876543210zyxwvutsrqponmlkji"
+)
+
 var (
 	t0      = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	testNow = t0.Add(3 * time.Hour)
@@ -164,6 +220,14 @@ var (
 		{ID: "vrto8yiuht7u28ey3faajwvr8", Hostname: "node1", Role: "manager", Status: "Ready", Availability: "Active", ManagerStatus: "Leader", Addr: "192.168.33.10", DataPlane: "iptables", Self: true},
 		{ID: "8bau2aslhpnjxxq1e0p5ohm3u", Hostname: "node2", Role: "worker", Status: "Down", Availability: "Active", Addr: "192.168.33.11", DataPlane: "iptables"},
 		{ID: "w1iwcy57ihkj0s0x6k3b4ig1c", Hostname: "node3", Role: "worker", Status: "Ready", Availability: "Drain", Addr: "192.168.33.12", DataPlane: "ipvs"},
+	}
+	// managerNodes is a swarm of three managers, one of them gone, and a
+	// worker, as node ls shows it on the leader.
+	managerNodes = []api.Node{
+		{ID: "vrto8yiuht7u28ey3faajwvr8", Hostname: "node1", Role: "manager", Status: "Ready", Availability: "Active", ManagerStatus: "Leader", Addr: "192.168.33.10", DataPlane: "iptables", Self: true},
+		{ID: "8bau2aslhpnjxxq1e0p5ohm3u", Hostname: "node2", Role: "manager", Status: "Ready", Availability: "Active", ManagerStatus: "Reachable", Addr: "192.168.33.11", DataPlane: "iptables"},
+		{ID: "w1iwcy57ihkj0s0x6k3b4ig1c", Hostname: "node3", Role: "manager", Status: "Down", Availability: "Active", ManagerStatus: "Unreachable", Addr: "192.168.33.12", DataPlane: "ipvs"},
+		{ID: "q2p8c4x6v1n3m5b7z9l0k2j4h", Hostname: "node4", Role: "worker", Status: "Ready", Availability: "Active", Addr: "192.168.33.13", DataPlane: "ipvs"},
 	}
 	testNetworks = []api.Network{
 		{ID: "x2nd1o7i0nqvz6tb1y2omqawh", Name: "ingress", Driver: "overlay", Scope: "swarm", Subnet: "10.255.0.0/16", Gateway: "10.255.0.1",
@@ -199,9 +263,20 @@ var (
 			Args: []string{"dnsmasq", "--keep-in-foreground"}, DesiredState: "running", CreatedAt: t0,
 			Status: api.TaskStatus{State: "starting"}},
 	}
-	testInfo = api.Info{NodeID: "vrto8yiuht7u28ey3faajwvr8", NodeName: "node1", NodeAddr: "192.168.33.10", Role: "manager",
-		ClusterID: "c0c0c0c0c0c0c0c0c0c0c0c0c", ManagerAddr: "192.168.33.10:2377", DataPlane: "iptables", Version: "0.1.0-dev",
-		RunDir: "/var/run/meshd", Nodes: 3, NodesReady: 2}
+	testInfo = api.Info{NodeID: "vrto8yiuht7u28ey3faajwvr8", NodeName: "node1", NodeAddr: "192.168.33.10", LocalNodeState: "active", Role: "manager",
+		ClusterID: "c0c0c0c0c0c0c0c0c0c0c0c0c", ManagerAddr: "192.168.33.10:2377",
+		Managers:         []string{"192.168.33.10:2377", "192.168.33.11:2377", "192.168.33.12:2377"},
+		ControlAvailable: true, Leader: "node1", ManagerReachable: true,
+		DataPlane: "iptables", Version: "0.1.0-dev", RunDir: "/var/run/meshd", Nodes: 3, NodesReady: 2}
+	// workerInfo is node4 of managerNodes once every manager is gone.
+	workerInfo = api.Info{NodeID: "q2p8c4x6v1n3m5b7z9l0k2j4h", NodeName: "node4", NodeAddr: "192.168.33.13", LocalNodeState: "active", Role: "worker",
+		ClusterID: "c0c0c0c0c0c0c0c0c0c0c0c0c", ManagerAddr: "192.168.33.10:2377",
+		Managers:  []string{"192.168.33.10:2377", "192.168.33.11:2377", "192.168.33.12:2377"},
+		DataPlane: "ipvs", Version: "0.1.0-dev", RunDir: "/var/run/meshd",
+		Warning: "manager unreachable: serving the last desired state"}
+	// inactiveInfo is a meshd that has neither initialised nor joined a swarm.
+	inactiveInfo = api.Info{NodeID: "vrto8yiuht7u28ey3faajwvr8", NodeName: "node1", NodeAddr: "192.168.33.10", LocalNodeState: "inactive",
+		DataPlane: "iptables", Version: "0.1.0-dev", RunDir: "/var/run/meshd"}
 )
 
 // newFakeAPI is a fakeAPI serving the fixtures, looking objects up as
@@ -248,8 +323,24 @@ func newFakeAPI() *fakeAPI {
 				{Sandbox: "lb_kq0b2hbd7c", Network: "ovnet", DataPlane: "ipvs", Error: "netlink: no such file or directory"},
 			}, nil
 		},
-		joinTokenFunc: func() (api.JoinToken, error) {
-			return api.JoinToken{Token: "SWMTKN-1-0123456789abcdefghijklmnopqrstuvwxyz0123456789abcd", ManagerAddr: "192.168.33.10:2377"}, nil
+		// Rotation gives the next token: a fixture that cannot be mistaken
+		// for the one before.
+		joinTokenFunc: func(role string, rotate bool) (api.JoinToken, error) {
+			tok := map[string]string{api.RoleWorker: workerToken, api.RoleManager: managerToken}[role]
+			if rotate {
+				tok = tok[:len(tok)-4] + "next"
+			}
+			return api.JoinToken{Role: role, Token: tok, ManagerAddr: "192.168.33.10:2377"}, nil
+		},
+		swarmInitFunc: func(api.SwarmInit) (api.SwarmInitResponse, error) {
+			return api.SwarmInitResponse{NodeID: threeNodes[0].ID, ClusterID: testInfo.ClusterID, WorkerToken: workerToken, ManagerAddr: "192.168.33.10:2377"}, nil
+		},
+		swarmJoinFunc: func(req api.SwarmJoin) (api.SwarmJoinResponse, error) {
+			role := api.RoleWorker
+			if req.Token == managerToken {
+				role = api.RoleManager
+			}
+			return api.SwarmJoinResponse{NodeID: threeNodes[1].ID, Role: role}, nil
 		},
 	}
 }

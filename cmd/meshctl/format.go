@@ -98,3 +98,11 @@ func shortID(id string) string {
 	}
 	return id
 }
+
+// plural is "1 node", "3 nodes".
+func plural(n int, noun string) string {
+	if n != 1 {
+		noun += "s"
+	}
+	return fmt.Sprintf("%d %s", n, noun)
+}

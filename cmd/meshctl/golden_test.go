@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/meshd/meshd/internal/testutil"
+	"github.com/meshd/meshd/mesh/api"
 )
 
 // TestGolden runs each command's runX against the fixtures and compares
@@ -30,6 +31,19 @@ func TestGolden(t *testing.T) {
 		}},
 		{"node-ls-json", func(ctx context.Context, out io.Writer) error {
 			return runNodeLs(ctx, fake, out, listOptions{format: "json"})
+		}},
+		{"info", func(ctx context.Context, out io.Writer) error { return runInfo(ctx, fake, out, out, infoOptions{}) }},
+		{"info-worker", func(ctx context.Context, out io.Writer) error {
+			return runInfo(ctx, &fakeAPI{infoFunc: func() (api.Info, error) { return workerInfo, nil }}, out, out, infoOptions{})
+		}},
+		{"info-inactive", func(ctx context.Context, out io.Writer) error {
+			return runInfo(ctx, &fakeAPI{infoFunc: func() (api.Info, error) { return inactiveInfo, nil }}, out, out, infoOptions{})
+		}},
+		{"info-format", func(ctx context.Context, out io.Writer) error {
+			return runInfo(ctx, fake, out, out, infoOptions{format: "{{.LocalNodeState}} {{.ControlAvailable}} {{.Leader}} {{len .Managers}}"})
+		}},
+		{"node-ls-managers", func(ctx context.Context, out io.Writer) error {
+			return runNodeLs(ctx, &fakeAPI{nodesFunc: func() ([]api.Node, error) { return managerNodes, nil }}, out, listOptions{})
 		}},
 		{"node-inspect", func(ctx context.Context, out io.Writer) error {
 			return runInspect(ctx, fake.Node, out, inspectOptions{refs: []string{"node1", "w1iw"}})
@@ -92,7 +106,16 @@ func TestGolden(t *testing.T) {
 		}},
 		{"ns-ls", func(ctx context.Context, out io.Writer) error { return runNsLs(ctx, fake, out) }},
 		{"join-token", func(ctx context.Context, out io.Writer) error {
-			return runJoinToken(ctx, fake, out, joinTokenOptions{})
+			return runJoinToken(ctx, fake, out, joinTokenOptions{role: "worker"})
+		}},
+		{"join-token-manager", func(ctx context.Context, out io.Writer) error {
+			return runJoinToken(ctx, fake, out, joinTokenOptions{role: "manager"})
+		}},
+		{"join-token-rotate", func(ctx context.Context, out io.Writer) error {
+			return runJoinToken(ctx, fake, out, joinTokenOptions{role: "worker", rotate: true})
+		}},
+		{"swarm-init", func(ctx context.Context, out io.Writer) error {
+			return runSwarmInit(ctx, fake, out, swarmInitOptions{advertiseAddr: "192.168.33.10"})
 		}},
 	}
 	for _, tt := range tests {
@@ -101,7 +124,13 @@ func TestGolden(t *testing.T) {
 			if err := tt.run(context.Background(), &out); err != nil {
 				t.Fatalf("got error %v, want none", err)
 			}
-			testutil.Golden(t, filepath.Join("testdata", tt.name+".golden"), out.String())
+			golden(t, tt.name, out.String())
 		})
 	}
+}
+
+// golden compares got with testdata/<name>.golden.
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	testutil.Golden(t, filepath.Join("testdata", name+".golden"), got)
 }

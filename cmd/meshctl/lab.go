@@ -3,11 +3,13 @@ package main
 import "github.com/spf13/cobra"
 
 // The lab commands build and use a cluster on this machine (package lab);
-// they do not talk to meshd, except lab up to see every node Ready.
+// they talk to meshd only to form the swarm and see every node ready (lab
+// up) and to see a started meshd answer (lab start, restart).
 
 func newLabCommand(c *cli) *cobra.Command {
-	cmd := &cobra.Command{Use: "lab", Short: "A whole cluster on this machine, in network namespaces", Args: cobra.NoArgs}
-	cmd.AddCommand(newLabUpCommand(c), newLabDownCommand(c), newLabExecCommand(c))
+	cmd := &cobra.Command{Use: "lab", Short: "A whole cluster on this machine, in network namespaces"}
+	cmd.AddCommand(newLabUpCommand(c), newLabDownCommand(c), newLabExecCommand(c),
+		newLabStopCommand(c), newLabStartCommand(c), newLabRestartCommand(c))
 	return cmd
 }
 

@@ -16,18 +16,25 @@ import (
 )
 
 type labUpOptions struct {
-	lab     labOptions
-	nodes   int
-	meshd   string
-	lbMode  string
-	flags   []string
-	timeout time.Duration
+	lab         labOptions
+	nodes       int
+	managers    int
+	managersSet bool // --managers given, which --no-swarm refuses
+	noSwarm     bool
+	meshd       string
+	lbMode      string
+	flags       []string
+	timeout     time.Duration
 }
 
 func newLabUpCommand(c *cli) *cobra.Command {
 	var opts labUpOptions
 	cmd := &cobra.Command{
-		Use: "up", Short: "Start a lab: node1..N at 192.168.33.10.., a client at .1", Args: cobra.NoArgs,
+		Use: "up", Short: "Start a lab: node1..N at 192.168.33.10.., a client at .1, and their swarm", Args: cobra.NoArgs,
+		PreRunE: func(cmd *cobra.Command, _ []string) error {
+			opts.managersSet = cmd.Flags().Changed("managers")
+			return opts.validate()
+		},
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			opts.lab = c.labOptions()
 			return runLabUp(cmd.Context(), c.out, opts)
@@ -35,6 +42,8 @@ func newLabUpCommand(c *cli) *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.IntVar(&opts.nodes, "nodes", 3, "number of nodes")
+	f.IntVar(&opts.managers, "managers", 1, "number of managers, node1 first (1 to --nodes); the other nodes join as workers")
+	f.BoolVar(&opts.noSwarm, "no-swarm", false, "start every meshd outside any swarm, to form it with swarm init and swarm join")
 	f.StringVar(&opts.meshd, "meshd", "", "meshd binary (default: next to meshctl, else on the PATH)")
 	f.StringVar(&opts.lbMode, "lb-mode", "auto", "data plane each meshd runs: auto, ipvs or iptables")
 	f.StringArrayVar(&opts.flags, "meshd-flag", nil, "extra flag for every meshd, e.g. --meshd-flag=--drain-delay=5s (repeatable)")
@@ -42,21 +51,46 @@ func newLabUpCommand(c *cli) *cobra.Command {
 	return cmd
 }
 
-// runLabUp starts the lab and waits until every node sees every other
-// Ready; a lab already up is nothing to do.
+// validate checks the flags before anything is built.
+func (o labUpOptions) validate() error {
+	switch {
+	case o.noSwarm && o.managersSet:
+		return errors.New("--managers and --no-swarm cannot be used together: --no-swarm forms no swarm")
+	case !o.noSwarm && (o.managers < 1 || o.managers > o.nodes):
+		return fmt.Errorf("--managers %d: want 1 to %d (--nodes)", o.managers, o.nodes)
+	}
+	return nil
+}
+
+// swarmManagers is lab.Options.Managers: 0 for no swarm.
+func (o labUpOptions) swarmManagers() int {
+	if o.noSwarm {
+		return 0
+	}
+	return o.managers
+}
+
+// runLabUp starts the lab, forms its swarm unless told not to, printing
+// each swarm command as it goes, and waits until every node is ready; a
+// lab already up the same way is nothing to do.
 func runLabUp(ctx context.Context, out io.Writer, opts labUpOptions) error {
+	if err := opts.validate(); err != nil {
+		return err
+	}
 	meshd, err := findMeshd(opts.meshd)
 	if err != nil {
 		return err
 	}
 	ctx, cancel := context.WithTimeout(ctx, opts.timeout)
 	defer cancel()
+	managers := opts.swarmManagers()
 	l, err := lab.Up(ctx, lab.Options{
-		Prefix: opts.lab.prefix, Root: opts.lab.root, Nodes: opts.nodes, MeshdPath: meshd,
+		Prefix: opts.lab.prefix, Root: opts.lab.root, Nodes: opts.nodes, Managers: managers, MeshdPath: meshd,
 		// The lab's "outside world" DNS is the client namespace: no real
 		// resolver is ever asked from inside a lab.
 		ExtraArgs: append([]string{"--lb-mode", opts.lbMode, "--dns-upstream", "192.168.33.1"}, opts.flags...),
-		WaitReady: lab.WaitNodes(200*time.Millisecond, nodeSeesAll(opts.nodes)),
+		Progress:  out,
+		WaitReady: lab.WaitNodes(200*time.Millisecond, labNodeReady(opts.nodes, managers > 0, socketInfo)),
 	})
 	if errors.Is(err, lab.ErrAlreadyUp) {
 		fmt.Fprintf(out, "%v: nothing to do\n", err)
@@ -65,26 +99,50 @@ func runLabUp(ctx context.Context, out io.Writer, opts labUpOptions) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "lab up: %d nodes Ready (%s), client at 192.168.33.1\n", l.Size(), nodeNames(l))
+	printLabUp(out, l.Nodes(), l.Managers(), l.Prefix())
 	return nil
 }
 
-// nodeSeesAll is ready when a node's meshd answers and sees n nodes Ready.
-func nodeSeesAll(n int) func(ctx context.Context, node lab.Node) error {
+// printLabUp says what is up and, without a swarm, how to start one.
+func printLabUp(out io.Writer, nodes []lab.Node, managers int, prefix string) {
+	if managers > 0 {
+		fmt.Fprintf(out, "lab up: %s Ready (%s), %s, client at 192.168.33.1\n",
+			plural(len(nodes), "node"), nodeNames(nodes), plural(managers, "manager"))
+		return
+	}
+	ctl := "meshctl"
+	if prefix != "" {
+		ctl += " --lab-prefix " + prefix
+	}
+	fmt.Fprintf(out, "lab up: %s (%s) outside any swarm, client at 192.168.33.1; start one with:\n\n"+
+		"    %s --node %s swarm init --advertise-addr %s\n\n", plural(len(nodes), "node"), nodeNames(nodes), ctl, nodes[0].Name, nodes[0].Addr)
+}
+
+// labNodeReady is lab up's check of a node. With a swarm, node1, the
+// first manager, must see all n nodes Ready and every other node must say
+// it is in the swarm: a worker can no longer read the cluster's state, so
+// it is not asked for it. Without one, every meshd must answer.
+func labNodeReady(n int, swarm bool, connect func(lab.Node) infoAPI) func(ctx context.Context, node lab.Node) error {
 	return func(ctx context.Context, node lab.Node) error {
-		info, err := api.NewClient(filepath.Join(node.RunDir, "meshd.sock")).Info(ctx)
-		if err != nil {
+		info, err := connect(node).Info(ctx)
+		switch {
+		case err != nil:
 			return err
-		}
-		if info.NodesReady != n {
+		case !swarm:
+			return nil
+		case info.LocalNodeState != localNodeActive:
+			return fmt.Errorf("%s is not in the swarm yet (%s)", node.Name, info.LocalNodeState)
+		case node.Name == "node1" && info.NodesReady != n:
 			return fmt.Errorf("%s sees %d of %d nodes Ready", node.Name, info.NodesReady, n)
 		}
 		return nil
 	}
 }
 
-func nodeNames(l *lab.Lab) string {
-	nodes := l.Nodes()
+// socketInfo is the meshd of a lab node, through its socket.
+func socketInfo(n lab.Node) infoAPI { return api.NewClient(filepath.Join(n.RunDir, "meshd.sock")) }
+
+func nodeNames(nodes []lab.Node) string {
 	if len(nodes) == 1 {
 		return nodes[0].Name
 	}

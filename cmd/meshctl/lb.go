@@ -17,7 +17,7 @@ type lbAPI interface {
 var _ lbAPI = (*api.Client)(nil)
 
 func newLBCommand(c *cli) *cobra.Command {
-	cmd := &cobra.Command{Use: "lb", Short: "The load balancers of this node", Args: cobra.NoArgs}
+	cmd := &cobra.Command{Use: "lb", Short: "The load balancers of this node"}
 	cmd.AddCommand(newLBLsCommand(c))
 	return cmd
 }

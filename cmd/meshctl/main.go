@@ -27,8 +27,29 @@ func newRootCommand(c *cli) *cobra.Command {
 	pf.StringVar(&c.labRoot, "lab-root", lab.DefaultRoot, "where labs keep their state")
 	_ = pf.MarkHidden("lab-root")
 	root.AddCommand(newNodeCommand(c), newNetworkCommand(c), newServiceCommand(c), newPsCommand(c), newExecCommand(c),
-		newNsCommand(c), newLBCommand(c), newSwarmCommand(c), newLabCommand(c), newVersionCommand(c))
+		newNsCommand(c), newLBCommand(c), newSwarmCommand(c), newInfoCommand(c), newLabCommand(c), newVersionCommand(c))
+	root.SetOut(c.out)
+	root.SetErr(c.errOut)
+	strictGroups(root)
 	return root
+}
+
+// strictGroups makes every command that only groups others (meshctl
+// itself, node, swarm, lab, …) print its help when run bare and fail on
+// an unknown subcommand with one line, as docker does. Left alone, cobra
+// prints the group's help and exits 0 for "meshctl swarm frobnicate": it
+// checks Args only of commands that run something. Doing it here, over
+// the whole tree, covers groups added later too.
+func strictGroups(cmd *cobra.Command) {
+	for _, sub := range cmd.Commands() {
+		strictGroups(sub)
+	}
+	if cmd.HasSubCommands() && !cmd.Runnable() {
+		cmd.Args = cobra.NoArgs // unknown command "frobnicate" for "meshctl swarm"
+		cmd.RunE = func(cmd *cobra.Command, _ []string) error { return cmd.Help() }
+		// Runnable now, it would be shown as "meshctl swarm [flags]" in its usage.
+		cmd.DisableFlagsInUseLine = true
+	}
 }
 
 func main() {

@@ -17,7 +17,7 @@ type networkAPI interface {
 var _ networkAPI = (*api.Client)(nil)
 
 func newNetworkCommand(c *cli) *cobra.Command {
-	cmd := &cobra.Command{Use: "network", Short: "Manage overlay networks", Args: cobra.NoArgs}
+	cmd := &cobra.Command{Use: "network", Short: "Manage overlay networks"}
 	cmd.AddCommand(newNetworkCreateCommand(c), newNetworkLsCommand(c),
 		newInspectCommand(c, "inspect NETWORK [NETWORK...]", "Show networks in detail", (*api.Client).Network),
 		newRmCommand(c, "rm NETWORK [NETWORK...]", "Remove networks", (*api.Client).RemoveNetwork))

@@ -17,7 +17,7 @@ type nsAPI interface {
 var _ nsAPI = (*api.Client)(nil)
 
 func newNsCommand(c *cli) *cobra.Command {
-	cmd := &cobra.Command{Use: "ns", Short: "The network namespaces meshd made on this node", Args: cobra.NoArgs}
+	cmd := &cobra.Command{Use: "ns", Short: "The network namespaces meshd made on this node"}
 	cmd.AddCommand(newNsLsCommand(c), newNsExecCommand(c))
 	return cmd
 }

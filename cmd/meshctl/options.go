@@ -79,3 +79,32 @@ func listByName[T any](ctx context.Context, list func(context.Context) ([]T, err
 	}
 	return out, nil
 }
+
+// exactArgs and minArgs check the number of arguments as docker's
+// cli.ExactArgs and cli.RequiresMinArgs do, with their wording, but on
+// one line like every meshctl error.
+func exactArgs(n int) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) != n {
+			return argsError(cmd, "exactly", n)
+		}
+		return nil
+	}
+}
+
+func minArgs(n int) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) < n {
+			return argsError(cmd, "at least", n)
+		}
+		return nil
+	}
+}
+
+func argsError(cmd *cobra.Command, how string, n int) error {
+	noun := "arguments"
+	if n == 1 {
+		noun = "argument"
+	}
+	return fmt.Errorf("%q requires %s %d %s (see '%s --help')", cmd.CommandPath(), how, n, noun, cmd.CommandPath())
+}

@@ -24,7 +24,7 @@ type serviceAPI interface {
 var _ serviceAPI = (*api.Client)(nil)
 
 func newServiceCommand(c *cli) *cobra.Command {
-	cmd := &cobra.Command{Use: "service", Short: "Manage services", Args: cobra.NoArgs}
+	cmd := &cobra.Command{Use: "service", Short: "Manage services"}
 	cmd.AddCommand(newServiceCreateCommand(c), newServiceLsCommand(c), newServicePsCommand(c),
 		newInspectCommand(c, "inspect SERVICE [SERVICE...]", "Show services in detail", (*api.Client).Service),
 		newServiceScaleCommand(c),

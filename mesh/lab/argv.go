@@ -46,18 +46,18 @@ var (
 	prefixRE    = regexp.MustCompile(`^[a-z0-9-]{0,8}$`)
 )
 
-// DaemonArgv returns the meshd command line of node i (1-based) in a lab.
-// node1 starts the cluster with token; every other node joins node1. extra
-// is appended unchanged. It is pure: the same inputs give the same argv.
-func DaemonArgv(meshd string, i int, runDir, token string, extra []string) []string {
+// DaemonArgv returns the meshd command line of node i (1-based) in a lab:
+// its name, address and run dir, then extra unchanged. No node is told to
+// start or join a swarm: every meshd starts outside one, as on a machine
+// just installed, and the swarm is formed through the API afterwards (see
+// [FormSwarm]), or by hand. Restarted with the same argv, a daemon comes
+// back into its swarm from its run dir. It is pure: the same inputs give
+// the same argv.
+func DaemonArgv(meshd string, i int, runDir string, extra []string) []string {
 	argv := []string{meshd,
 		"--node-name", nodeName(i),
 		"--advertise-addr", nodeAddr(i).String(),
 		"--run-dir", runDir,
-		"--token", token,
-	}
-	if i > 1 {
-		argv = append(argv, "--join", nodeAddr(1).String())
 	}
 	return append(argv, extra...)
 }

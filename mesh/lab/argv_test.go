@@ -12,8 +12,6 @@ import (
 // Address plan (the tutorials'): underlay 192.168.33.0/24, client .1,
 // node<i> .(9+i).
 
-const testToken = "SWMTKN-1-0123456789abcdefghijklmnopqrstuvwxyz0123456789abcd"
-
 func TestDaemonArgv(t *testing.T) {
 	tests := []struct {
 		name  string
@@ -22,30 +20,29 @@ func TestDaemonArgv(t *testing.T) {
 		want  []string
 	}{
 		{
-			name: "first node starts the cluster",
+			name: "first node: no swarm on the command line",
 			i:    1,
 			want: []string{"/usr/bin/meshd", "--node-name", "node1", "--advertise-addr", "192.168.33.10",
-				"--run-dir", "/run/meshd-lab/default/node1", "--token", testToken},
+				"--run-dir", "/run/meshd-lab/default/node1"},
 		},
 		{
-			name:  "third node joins node1, extra args last",
+			name:  "third node: no join either, extra args last",
 			i:     3,
 			extra: []string{"--lb-mode", "iptables"},
 			want: []string{"/usr/bin/meshd", "--node-name", "node3", "--advertise-addr", "192.168.33.12",
-				"--run-dir", "/run/meshd-lab/default/node3", "--token", testToken,
-				"--join", "192.168.33.10", "--lb-mode", "iptables"},
+				"--run-dir", "/run/meshd-lab/default/node3", "--lb-mode", "iptables"},
 		},
 		{
 			name: "last node",
 			i:    MaxNodes,
 			want: []string{"/usr/bin/meshd", "--node-name", "node50", "--advertise-addr", "192.168.33.59",
-				"--run-dir", "/run/meshd-lab/default/node50", "--token", testToken, "--join", "192.168.33.10"},
+				"--run-dir", "/run/meshd-lab/default/node50"},
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			run := filepath.Join("/run/meshd-lab/default", nodeName(tt.i))
-			got := DaemonArgv("/usr/bin/meshd", tt.i, run, testToken, tt.extra)
+			got := DaemonArgv("/usr/bin/meshd", tt.i, run, tt.extra)
 			if diff := cmp.Diff(tt.want, got); diff != "" {
 				t.Errorf("DaemonArgv(%d) mismatch (-want +got):\n%s", tt.i, diff)
 			}
@@ -131,6 +128,9 @@ func TestOptionsWithDefaults(t *testing.T) {
 		{name: "path lookup", opts: Options{Nodes: 1, MeshdPath: "sh"}},
 		{name: "zero nodes", opts: Options{Nodes: 0, MeshdPath: exe}, err: "Options.Nodes 0"},
 		{name: "too many nodes", opts: Options{Nodes: 51, MeshdPath: exe}, err: "Options.Nodes 51"},
+		{name: "every node a manager", opts: Options{Nodes: 3, Managers: 3, MeshdPath: exe}},
+		{name: "more managers than nodes", opts: Options{Nodes: 3, Managers: 4, MeshdPath: exe}, err: "Options.Managers 4: want 0 (no swarm) to 3"},
+		{name: "negative managers", opts: Options{Nodes: 3, Managers: -1, MeshdPath: exe}, err: "Options.Managers -1"},
 		{name: "bad prefix", opts: Options{Prefix: "A", Nodes: 1, MeshdPath: exe}, err: "Options.Prefix"},
 		{name: "no meshd", opts: Options{Nodes: 1}, err: "Options.MeshdPath"},
 		{name: "meshd not executable", opts: Options{Nodes: 1, MeshdPath: plain}, err: "not an executable"},

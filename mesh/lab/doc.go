@@ -7,8 +7,8 @@
 // namespaces, visible to "ip netns list":
 //
 //	Plab-underlay    br0 (up), no address, no route: the "wire", 192.168.33.0/24
-//	  ├─ Pnode1 ──── Pnode1: lo, eth0 192.168.33.10/24   meshd --node-name node1 (manager)
-//	  ├─ Pnode2 ──── Pnode2: lo, eth0 192.168.33.11/24   meshd … --join 192.168.33.10
+//	  ├─ Pnode1 ──── Pnode1: lo, eth0 192.168.33.10/24   meshd --node-name node1 …   swarm init
+//	  ├─ Pnode2 ──── Pnode2: lo, eth0 192.168.33.11/24   meshd --node-name node2 …   swarm join 192.168.33.10:2377
 //	  └─ Pclient ─── Pclient: lo, eth0 192.168.33.1/24   the tutorials' workstation
 //
 // and a directory <Root>/<P or "default"> holding lab.json and one run dir
@@ -29,6 +29,15 @@
 // from internal/nsfile, so meshctl, which imports this package, links no
 // netlink library and builds on any OS. The commands are listed by a pure
 // function, which the unit tests read without root.
+//
+// The swarm through the API. Every meshd starts as on a machine just
+// installed, outside any swarm; [FormSwarm] then sends swarm init to node1
+// and swarm join to the others through their sockets, what "meshctl swarm
+// init" and "meshctl swarm join" send. So the lab exercises the path a
+// user takes, nothing of the swarm is on a command line, and a daemon
+// stopped and started again with the same argv comes back into its swarm
+// from its run dir. "meshctl lab up --no-swarm" (Options.Managers 0) stops
+// before, for the tutorials that form the swarm by hand.
 //
 // Daemons in the host mount namespace. meshd bind-mounts the namespaces it
 // makes (ingress_sbox, 1-<netid>, lb_<netid>) under its run dir. Started

@@ -28,9 +28,10 @@ func TestMain(m *testing.M) {
 }
 
 // fakeMeshd does what the lab relies on of meshd: it bind-mounts a network
-// namespace under its run dir (as meshd does with ingress_sbox), says it is
-// ready, and exits on SIGTERM, leaving the mount behind for Down to clean.
-// "--fail nodeX" makes nodeX log an error and exit 1 instead.
+// namespace under its run dir (as meshd does with ingress_sbox), serves
+// the swarm API on its socket (fakeSwarmd), says it is ready, and exits on
+// SIGTERM, leaving the mount behind for Down to clean. "--fail nodeX"
+// makes nodeX log an error and exit 1 instead.
 func fakeMeshd(args []string) int {
 	flags := map[string]string{}
 	for i := 0; i+1 < len(args); i += 2 {
@@ -45,6 +46,10 @@ func fakeMeshd(args []string) int {
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
 	if err := makeSandbox(filepath.Join(run, "netns", "ingress_sbox")); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	if _, err := serveFakeSwarmd(name, run); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}

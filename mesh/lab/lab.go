@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/netip"
 	"os"
@@ -11,8 +12,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-
-	"github.com/meshd/meshd/mesh/api"
 )
 
 var (
@@ -39,6 +38,15 @@ type Options struct {
 	MeshdPath string
 	// ExtraArgs is appended to every node's meshd command line.
 	ExtraArgs []string
+	// Managers is how many nodes, node1 first, are managers of the swarm
+	// Up forms with [FormSwarm] once every daemon runs; the other nodes
+	// join it as workers. 0 forms no swarm: every meshd then waits, as it
+	// does on a machine just installed, for swarm init or join. At most
+	// Nodes.
+	Managers int
+	// Progress, if not nil, receives a line for each swarm command Up
+	// sends (see [FormSwarm]).
+	Progress io.Writer
 	// Root holds the lab directories; empty means [DefaultRoot]. It must be
 	// absolute and short: each node's socket path must fit 107 bytes.
 	Root string
@@ -46,10 +54,11 @@ type Options struct {
 	// the meshd command line [DaemonArgv] built. Tests use it to start
 	// stand-ins. It must not return an empty slice.
 	Daemon func(n Node, argv []string) []string
-	// WaitReady is called once every daemon is started, with the lab; nil
-	// means no wait. When it fails Up tears the lab down and reports the
-	// failing node's log: return a [*NodeError] to name the node. See
-	// [WaitNodes]. It runs with Up's ctx, which should carry the deadline.
+	// WaitReady is called once every daemon is started and the swarm, if
+	// any, formed, with the lab; nil means no wait. When it fails Up tears
+	// the lab down and reports the failing node's log: return a
+	// [*NodeError] to name the node. See [WaitNodes]. It runs with Up's
+	// ctx, which should carry the deadline.
 	WaitReady func(ctx context.Context, l *Lab) error
 	// Logger receives progress at Info and Debug; nil discards.
 	Logger *slog.Logger
@@ -81,11 +90,11 @@ func (e *NodeError) Unwrap() error { return e.Err }
 
 // Lab is a lab that is up. Its methods may be called concurrently.
 type Lab struct {
-	prefix string
-	dir    string
-	token  string
-	n      int
-	logger *slog.Logger
+	prefix   string
+	dir      string
+	n        int
+	managers int // Options.Managers: 0 when Up formed no swarm
+	logger   *slog.Logger
 
 	mu    sync.Mutex // guards the fields below and the state file
 	nodes []Node     // node1…nodeN, then client
@@ -106,7 +115,7 @@ func Load(root, prefix string) (*Lab, error) {
 	if st.Prefix != prefix {
 		return nil, fmt.Errorf("lab state in %s is for prefix %q, not %q", dir, st.Prefix, prefix)
 	}
-	return &Lab{prefix: prefix, dir: dir, token: st.Token, n: st.NodeCount,
+	return &Lab{prefix: prefix, dir: dir, n: st.NodeCount, managers: st.Managers,
 		logger: slog.New(slog.DiscardHandler), nodes: st.Nodes}, nil
 }
 
@@ -116,11 +125,30 @@ func (l *Lab) Prefix() string { return l.prefix }
 // Dir returns the lab's directory: lab.json and one run dir per node.
 func (l *Lab) Dir() string { return l.dir }
 
-// Token returns the cluster join token every node was started with.
-func (l *Lab) Token() string { return l.token }
-
 // Size returns the number of meshd nodes.
 func (l *Lab) Size() int { return l.n }
+
+// Managers returns how many nodes, node1 first, Up made managers of the
+// swarm it formed; 0 when it formed none. Later swarm init, join,
+// promote or leave sent by hand are not recorded.
+func (l *Lab) Managers() int { return l.managers }
+
+// describe says what the lab is made of: "3 nodes, 1 manager",
+// "2 nodes, no swarm".
+func (l *Lab) describe() string {
+	s := plural(l.n, "node")
+	if l.managers == 0 {
+		return s + ", no swarm"
+	}
+	return s + ", " + plural(l.managers, "manager")
+}
+
+func plural(n int, noun string) string {
+	if n != 1 {
+		noun += "s"
+	}
+	return fmt.Sprintf("%d %s", n, noun)
+}
 
 // Nodes returns the meshd nodes in order, without the client.
 func (l *Lab) Nodes() []Node {
@@ -195,8 +223,8 @@ func (l *Lab) state() state {
 	return state{
 		Version:    stateVersion,
 		Prefix:     l.prefix,
-		Token:      l.token,
 		NodeCount:  l.n,
+		Managers:   l.managers,
 		Namespaces: netnsNames(l.prefix, l.n),
 		Nodes:      l.nodes,
 	}
@@ -220,12 +248,12 @@ func cloneNodes(ns []Node) []Node {
 
 // newLab lays out the lab opts asks for, without touching the system.
 func newLab(opts Options, dir string) (*Lab, error) {
-	l := &Lab{prefix: opts.Prefix, dir: dir, token: api.NewToken(), n: opts.Nodes, logger: opts.Logger}
+	l := &Lab{prefix: opts.Prefix, dir: dir, n: opts.Nodes, managers: opts.Managers, logger: opts.Logger}
 	for i := 1; i <= opts.Nodes; i++ {
 		run := filepath.Join(dir, nodeName(i))
 		n := Node{Name: nodeName(i), Netns: opts.Prefix + nodeName(i), Addr: nodeAddr(i),
 			RunDir: run, Log: filepath.Join(run, logFile)}
-		n.Argv = DaemonArgv(opts.MeshdPath, i, run, l.token, opts.ExtraArgs)
+		n.Argv = DaemonArgv(opts.MeshdPath, i, run, opts.ExtraArgs)
 		if opts.Daemon != nil {
 			n.Argv = opts.Daemon(n, n.Argv)
 		}
@@ -245,6 +273,9 @@ func (opts Options) withDefaults() (Options, error) {
 	}
 	if opts.Nodes < 1 || opts.Nodes > MaxNodes {
 		return opts, fmt.Errorf("lab: Options.Nodes %d: want 1 to %d", opts.Nodes, MaxNodes)
+	}
+	if opts.Managers < 0 || opts.Managers > opts.Nodes {
+		return opts, fmt.Errorf("lab: Options.Managers %d: want 0 (no swarm) to %d (Options.Nodes)", opts.Managers, opts.Nodes)
 	}
 	if opts.Root == "" {
 		opts.Root = DefaultRoot

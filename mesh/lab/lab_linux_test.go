@@ -3,6 +3,7 @@ package lab
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,14 +13,18 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/meshd/meshd/internal/testutil"
+	"github.com/meshd/meshd/mesh/api"
 )
 
-// TestLab builds a 3-node lab run by fakeMeshd and walks through what the
-// CLI and the tutorials do with it.
+// TestLab builds a 3-node lab with 2 managers run by fakeMeshd and walks
+// through what the CLI and the tutorials do with it.
 func TestLab(t *testing.T) {
 	testutil.RequireRoot(t)
 	before := hostSnapshot(t)
 	opts := testOptions(t, 3)
+	opts.Managers = 2
+	var progress strings.Builder
+	opts.Progress = &progress
 	l := upLab(t, opts)
 
 	t.Run("layout", func(t *testing.T) {
@@ -49,6 +54,20 @@ func TestLab(t *testing.T) {
 			if log, _ := os.ReadFile(n.Log); !strings.Contains(string(log), "fake meshd "+n.Name+" at "+n.Addr.String()) {
 				t.Errorf("%s log %q, want the daemon's greeting", n.Name, log)
 			}
+		}
+	})
+	t.Run("swarm", func(t *testing.T) {
+		for _, n := range l.Nodes() {
+			if strings.Contains(strings.Join(n.Argv, " "), "--join") || strings.Contains(strings.Join(n.Argv, " "), "--token") {
+				t.Errorf("%s argv %q, want no swarm on the command line", n.Name, n.Argv)
+			}
+		}
+		checkSwarmCalls(t, l)
+		if got, want := strings.Count(progress.String(), "\n"), 3; got != want {
+			t.Errorf("progress %q: %d lines, want %d (init and two joins)", progress.String(), got, want)
+		}
+		if m := mustLoad(t, opts).Managers(); m != 2 {
+			t.Errorf("recorded managers %d, want 2", m)
 		}
 	})
 	t.Run("ping", func(t *testing.T) {
@@ -111,20 +130,54 @@ func testExec(t *testing.T, l *Lab) {
 	}
 }
 
+// checkSwarmCalls checks what FormSwarm sent each daemon of TestLab's lab:
+// node1 made the swarm, node2 joined as a manager and node3 as a worker,
+// each once.
+func checkSwarmCalls(t *testing.T, l *Lab) {
+	t.Helper()
+	want := map[string][]string{
+		"node1": {"init 192.168.33.10", "join-token manager", "join-token worker"},
+		"node2": {"join 192.168.33.10:2377 manager"},
+		"node3": {"join 192.168.33.10:2377 worker"},
+	}
+	got := map[string][]string{}
+	for _, n := range l.Nodes() {
+		got[n.Name] = calls(t, n)
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("swarm requests mismatch (-want +got):\n%s", diff)
+	}
+}
+
 func testUpAgain(t *testing.T, l *Lab, opts Options) {
 	again, err := Up(context.Background(), opts)
-	if !errors.Is(err, ErrAlreadyUp) || err.Error() != "lab already up with 3 nodes" {
-		t.Errorf("second Up error = %v, want %q", err, "lab already up with 3 nodes")
+	if want := "lab already up with 3 nodes, 2 managers"; !errors.Is(err, ErrAlreadyUp) || err.Error() != want {
+		t.Errorf("second Up error = %v, want %q", err, want)
 	}
-	if again == nil || again.Token() != l.Token() {
+	if again == nil || again.Dir() != l.Dir() || again.Managers() != 2 {
 		t.Errorf("second Up returned %v, want the running lab", again)
 	}
-	other := opts
-	other.Nodes = 2
-	_, err = Up(context.Background(), other)
-	if want := "lab is up with 3 nodes; run 'meshctl lab down' first"; err == nil || err.Error() != want {
-		t.Errorf("Up with 2 nodes: got %v, want %q", err, want)
+	checkSwarmCalls(t, l) // nothing sent again
+	for _, other := range []Options{{Nodes: 2, Managers: 2}, {Nodes: 3, Managers: 1}, {Nodes: 3}} {
+		o := opts
+		o.Nodes, o.Managers = other.Nodes, other.Managers
+		_, err = Up(context.Background(), o)
+		if want := "lab is up with 3 nodes, 2 managers; run 'meshctl lab down' first"; err == nil || err.Error() != want {
+			t.Errorf("Up with %d nodes, %d managers: got %v, want %q", o.Nodes, o.Managers, err, want)
+		}
 	}
+}
+
+// swarmActive is a WaitNodes check: the node's daemon says it is in a swarm.
+func swarmActive(ctx context.Context, n Node) error {
+	info, err := api.NewClient(filepath.Join(n.RunDir, socketFile)).Info(ctx)
+	if err != nil {
+		return err
+	}
+	if info.LocalNodeState != "active" {
+		return fmt.Errorf("%s is %s", n.Name, info.LocalNodeState)
+	}
+	return nil
 }
 
 func testStopStart(t *testing.T, l *Lab, opts Options) {
@@ -147,6 +200,12 @@ func testStopStart(t *testing.T, l *Lab, opts Options) {
 		if err := l.StartNode(context.Background(), "node2"); err != nil {
 			t.Fatalf("StartNode: %v", err)
 		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		err = l.WaitNode(ctx, "node2", 20*time.Millisecond, swarmActive)
+		cancel()
+		if err != nil {
+			t.Errorf("node2 not back in its swarm: %v", err)
+		}
 		n, _ := l.Node("node2")
 		if !alive(n.PID, n.Start) || n.PID == old.PID {
 			t.Errorf("node2 after StartNode: pid %d (was %d), want a new live daemon", n.PID, old.PID)
@@ -158,8 +217,22 @@ func testStopStart(t *testing.T, l *Lab, opts Options) {
 			t.Errorf("second StartNode succeeded, want already running")
 		}
 	}
+	checkSwarmCalls(t, l) // the restarts sent no init or join
 	if err := l.StopNode("client", syscall.SIGTERM); err == nil {
 		t.Errorf("StopNode(client) succeeded, want error")
+	}
+	if err := l.WaitNode(context.Background(), "client", time.Millisecond, swarmActive); err == nil {
+		t.Errorf("WaitNode(client) succeeded, want error")
+	}
+	// A stopped daemon is never ready: WaitNode says so at once.
+	if err := l.StopNode("node3", syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.WaitNode(context.Background(), "node3", time.Millisecond, swarmActive); err == nil || err.Error() != "node3: daemon exited" {
+		t.Errorf("WaitNode on a stopped node: got %v, want %q", err, "node3: daemon exited")
+	}
+	if err := l.StartNode(context.Background(), "node3"); err != nil {
+		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -230,6 +303,33 @@ func TestUpFailsReady(t *testing.T) {
 	}
 	if left, err := Leftovers(opts.Prefix, dir); len(left) > 0 || err != nil {
 		t.Errorf("Leftovers after failed Up = %q, %v, want none", left, err)
+	}
+}
+
+// TestUpFailsSwarm checks that a daemon dying while the swarm is formed
+// ends Up at once, naming it, instead of Up waiting for its socket until
+// the deadline.
+func TestUpFailsSwarm(t *testing.T) {
+	testutil.RequireRoot(t)
+	opts := testOptions(t, 2)
+	opts.Managers = 1
+	opts.ExtraArgs = []string{"--fail", "node2"}
+	dir, err := labDir(opts.Root, opts.Prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { downClean(t, opts.Root, opts.Prefix, dir) })
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	start := time.Now()
+	_, err = Up(ctx, opts)
+	for _, want := range []string{"form the swarm: node2: daemon exited", "boom"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Up error = %v, want it to contain %q", err, want)
+		}
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("Up took %v to fail, want it to see the daemon exit", d)
 	}
 }
 

@@ -22,6 +22,11 @@ func WaitNodes(time.Duration, func(context.Context, Node) error) func(context.Co
 	return func(context.Context, *Lab) error { return ErrNotSupported }
 }
 
+// WaitNode fails with [ErrNotSupported] off Linux.
+func (l *Lab) WaitNode(context.Context, string, time.Duration, func(context.Context, Node) error) error {
+	return ErrNotSupported
+}
+
 // StopNode fails with [ErrNotSupported] off Linux.
 func (l *Lab) StopNode(name string, sig syscall.Signal) error { return ErrNotSupported }
 

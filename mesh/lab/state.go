@@ -11,15 +11,20 @@ import (
 
 // stateVersion is bumped when lab.json changes incompatibly; Load refuses
 // other versions rather than guess, and Down does not need the file at all.
-const stateVersion = 1
+// Version 2: daemons start outside any swarm and Up forms it through the
+// API; a version 1 lab's daemons were started with --join and a token.
+const stateVersion = 2
 
 // state is lab.json: what Up built, so that later commands (often other
 // processes) find namespaces, daemons and logs without searching.
 type state struct {
-	Version    int      `json:"version"`
-	Prefix     string   `json:"prefix"`
-	Token      string   `json:"token"`
-	NodeCount  int      `json:"node_count"`
+	Version   int    `json:"version"`
+	Prefix    string `json:"prefix"`
+	NodeCount int    `json:"node_count"`
+	// Managers is how many nodes Up made managers of the swarm it formed,
+	// 0 for none (lab up --no-swarm): lab up on a lab that is up compares
+	// it with what it is asked for.
+	Managers   int      `json:"managers"`
 	Namespaces []string `json:"namespaces"` // every namespace Up created, underlay last
 	Nodes      []Node   `json:"nodes"`      // node1…nodeN, then client
 }
@@ -91,6 +96,9 @@ func (st state) check() error {
 	}
 	if st.NodeCount < 1 || st.NodeCount > MaxNodes || len(st.Nodes) != st.NodeCount+1 {
 		return fmt.Errorf("%d nodes recorded for node_count %d", len(st.Nodes), st.NodeCount)
+	}
+	if st.Managers < 0 || st.Managers > st.NodeCount {
+		return fmt.Errorf("%d managers recorded for node_count %d", st.Managers, st.NodeCount)
 	}
 	re := labNetnsRE(st.Prefix)
 	for _, ns := range st.Namespaces {

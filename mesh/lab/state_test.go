@@ -20,7 +20,7 @@ func TestStateRoundTrip(t *testing.T) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	l, err := newLab(Options{Prefix: "tq-", Nodes: 3, MeshdPath: "/bin/meshd", ExtraArgs: []string{"-v"}}, dir)
+	l, err := newLab(Options{Prefix: "tq-", Nodes: 3, Managers: 2, MeshdPath: "/bin/meshd", ExtraArgs: []string{"-v"}}, dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -32,8 +32,8 @@ func TestStateRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Load: %v", err)
 	}
-	if got.Token() != l.Token() || got.Size() != 3 || got.Dir() != dir || got.Prefix() != "tq-" {
-		t.Errorf("got lab %q/%d/%q/%q, want %q/3/%q/tq-", got.Token(), got.Size(), got.Dir(), got.Prefix(), l.Token(), dir)
+	if got.Managers() != 2 || got.Size() != 3 || got.Dir() != dir || got.Prefix() != "tq-" {
+		t.Errorf("got lab %d/%d/%q/%q, want 2/3/%q/tq-", got.Managers(), got.Size(), got.Dir(), got.Prefix(), dir)
 	}
 	if diff := cmp.Diff(l.nodes, got.nodes, cmp.Comparer(func(a, b netip.Addr) bool { return a == b })); diff != "" {
 		t.Errorf("nodes mismatch (-want +got):\n%s", diff)
@@ -54,13 +54,18 @@ func TestLoadErrors(t *testing.T) {
 		err     string
 	}{
 		{name: "no lab", err: "no lab is up"},
-		{name: "damaged", content: `{"version": 1, "nodes": [`, err: "parse lab state"},
-		{name: "future version", content: `{"version": 9}`, err: "version 9, want 1"},
-		{name: "foreign namespace", content: `{"version": 1, "prefix": "tq-", "node_count": 1,
+		{name: "damaged", content: `{"version": 2, "nodes": [`, err: "parse lab state"},
+		{name: "future version", content: `{"version": 9}`, err: "version 9, want 2"},
+		// A lab whose daemons were started with --join and a token.
+		{name: "version 1", content: `{"version": 1, "token": "SWMTKN-1-x"}`, err: "version 1, want 2"},
+		{name: "foreign namespace", content: `{"version": 2, "prefix": "tq-", "node_count": 1,
 			"namespaces": ["node1"], "nodes": [{"name":"node1","netns":"tq-node1"},{"name":"client","netns":"tq-client"}]}`,
 			err: `namespace "node1" is not this lab's`},
-		{name: "short node list", content: `{"version": 1, "prefix": "tq-", "node_count": 2, "nodes": []}`,
+		{name: "short node list", content: `{"version": 2, "prefix": "tq-", "node_count": 2, "nodes": []}`,
 			err: "0 nodes recorded"},
+		{name: "more managers than nodes", content: `{"version": 2, "prefix": "tq-", "node_count": 1, "managers": 2,
+			"nodes": [{"name":"node1","netns":"tq-node1"},{"name":"client","netns":"tq-client"}]}`,
+			err: "2 managers recorded for node_count 1"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,13 +15,17 @@ import (
 	"github.com/meshd/meshd/internal/nsfile"
 )
 
-// Up builds the lab opts describes and starts a daemon per node; see the
-// package doc for the layout. It never leaves a half-built lab: if any step
-// or opts.WaitReady fails, it tears down what it built and returns the cause.
+// Up builds the lab opts describes, starts a daemon per node and, when
+// opts.Managers is not 0, forms the swarm with [FormSwarm]; see the
+// package doc for the layout. It never leaves a half-built lab: if any
+// step or opts.WaitReady fails, it tears down what it built and returns
+// the cause.
 //
-// If the lab is already up, complete and the same size, Up returns it with
-// an error wrapping [ErrAlreadyUp]; any other lab with this prefix (another
-// size, a dead daemon, leftovers) is an error asking for "meshctl lab down".
+// If the lab is already up, complete, the same size and with as many
+// managers, Up returns it with an error wrapping [ErrAlreadyUp], and sends
+// nothing to its daemons; any other lab with this prefix (another size or
+// swarm, a dead daemon, leftovers) is an error asking for "meshctl lab
+// down".
 func Up(ctx context.Context, opts Options) (*Lab, error) {
 	opts, err := opts.withDefaults()
 	if err != nil {
@@ -41,9 +46,14 @@ func Up(ctx context.Context, opts Options) (*Lab, error) {
 	if err := l.build(ctx); err != nil {
 		return nil, l.abort(err)
 	}
+	if l.managers > 0 {
+		if err := l.formSwarm(ctx, opts.Progress); err != nil {
+			return nil, l.abort(l.nodeError("form the swarm", err))
+		}
+	}
 	if opts.WaitReady != nil {
 		if err := opts.WaitReady(ctx, l); err != nil {
-			return nil, l.abort(l.readyError(err))
+			return nil, l.abort(l.nodeError("wait for lab ready", err))
 		}
 	}
 	l.logger.Info("lab ready", "prefix", l.prefix, "nodes", l.n)
@@ -68,13 +78,13 @@ func existing(opts Options, dir string) (*Lab, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w; %s", err, hint)
 	}
-	if l.n != opts.Nodes {
-		return nil, fmt.Errorf("lab is up with %d nodes; %s", l.n, hint)
+	if l.n != opts.Nodes || l.managers != opts.Managers {
+		return nil, fmt.Errorf("lab is up with %s; %s", l.describe(), hint)
 	}
 	if p := l.problems(); len(p) > 0 {
 		return nil, fmt.Errorf("lab is up but broken (%s); %s", strings.Join(p, ", "), hint)
 	}
-	return l, fmt.Errorf("%w with %d nodes", ErrAlreadyUp, l.n)
+	return l, fmt.Errorf("%w with %s", ErrAlreadyUp, l.describe())
 }
 
 // problems lists what of a recorded lab is missing: namespaces and daemons.
@@ -138,9 +148,38 @@ func (l *Lab) abort(cause error) error {
 	return cause
 }
 
-// readyError adds to a WaitReady error the last line of the log of the node
-// it names, or else of the first node whose daemon died.
-func (l *Lab) readyError(err error) error {
+// formSwarm is FormSwarm cut short when a daemon exits, which it would
+// otherwise take for one still starting and wait for until ctx ends.
+func (l *Lab) formSwarm(ctx context.Context, progress io.Writer) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	go func() {
+		for ctx.Err() == nil {
+			for _, n := range l.Nodes() {
+				if !alive(n.PID, n.Start) {
+					cancel(&NodeError{Node: n.Name, Err: errExited})
+					return
+				}
+			}
+			select {
+			case <-ctx.Done():
+			case <-time.After(dialRetry):
+			}
+		}
+	}()
+	err := FormSwarm(ctx, l, l.managers, progress)
+	if cause := context.Cause(ctx); err != nil && errors.Is(cause, errExited) {
+		return cause
+	}
+	return err
+}
+
+// errExited is why a node is not ready when its daemon is gone.
+var errExited = errors.New("daemon exited")
+
+// nodeError adds to an error of what Up was doing the last line of the
+// log of the node it names, or else of the first node whose daemon died.
+func (l *Lab) nodeError(what string, err error) error {
 	name := ""
 	var ne *NodeError
 	if errors.As(err, &ne) {
@@ -155,9 +194,9 @@ func (l *Lab) readyError(err error) error {
 	}
 	n, ok := l.Node(name)
 	if !ok || n.Log == "" {
-		return fmt.Errorf("wait for lab ready: %w (logs under %s)", err, l.dir)
+		return fmt.Errorf("%s: %w (logs under %s)", what, err, l.dir)
 	}
-	return fmt.Errorf("wait for lab ready: %w; %s log ends %q (see %s)", err, n.Name, lastLine(n.Log), n.Log)
+	return fmt.Errorf("%s: %w; %s log ends %q (see %s)", what, err, n.Name, lastLine(n.Log), n.Log)
 }
 
 func lastLine(path string) string {
@@ -218,7 +257,9 @@ func (l *Lab) StopNode(name string, sig syscall.Signal) error {
 }
 
 // StartNode starts the daemon of node name again with the argv Up gave it,
-// appending to the same log. It fails if the daemon is running.
+// appending to the same log. It sends no swarm init or join: the daemon
+// comes back into its swarm, if it was in one, from its run dir, as a
+// restarted meshd does. It fails if the daemon is running.
 func (l *Lab) StartNode(ctx context.Context, name string) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -243,29 +284,41 @@ func (l *Lab) StartNode(ctx context.Context, name string) error {
 // goroutine at a time and should honour ctx.
 func WaitNodes(interval time.Duration, ready func(ctx context.Context, n Node) error) func(context.Context, *Lab) error {
 	return func(ctx context.Context, l *Lab) error {
-		pending := l.Nodes()
-		var last error
-		for {
-			var still []Node
-			for _, n := range pending {
-				if !alive(n.PID, n.Start) {
-					return &NodeError{Node: n.Name, Err: errors.New("daemon exited")}
+		return waitReady(ctx, l.Nodes(), interval, ready)
+	}
+}
+
+// WaitNode is [WaitNodes] for node name alone, as after [Lab.StartNode].
+func (l *Lab) WaitNode(ctx context.Context, name string, interval time.Duration, ready func(ctx context.Context, n Node) error) error {
+	n, ok := l.Node(name)
+	if !ok || n.RunDir == "" {
+		return fmt.Errorf("wait for %s: no such node", name)
+	}
+	return waitReady(ctx, []Node{n}, interval, ready)
+}
+
+func waitReady(ctx context.Context, pending []Node, interval time.Duration, ready func(ctx context.Context, n Node) error) error {
+	var last error
+	for {
+		var still []Node
+		for _, n := range pending {
+			if !alive(n.PID, n.Start) {
+				return &NodeError{Node: n.Name, Err: errExited}
+			}
+			if err := ready(ctx, n); err != nil {
+				if len(still) == 0 {
+					last = err
 				}
-				if err := ready(ctx, n); err != nil {
-					if len(still) == 0 {
-						last = err
-					}
-					still = append(still, n)
-				}
+				still = append(still, n)
 			}
-			if pending = still; len(pending) == 0 {
-				return nil
-			}
-			select {
-			case <-ctx.Done():
-				return &NodeError{Node: pending[0].Name, Err: fmt.Errorf("not ready: %w (last: %w)", ctx.Err(), last)}
-			case <-time.After(interval):
-			}
+		}
+		if pending = still; len(pending) == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return &NodeError{Node: pending[0].Name, Err: fmt.Errorf("not ready: %w (last: %w)", ctx.Err(), last)}
+		case <-time.After(interval):
 		}
 	}
 }
