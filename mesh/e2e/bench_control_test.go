@@ -8,12 +8,6 @@ import (
 	"time"
 )
 
-func median(d []time.Duration) time.Duration {
-	s := slices.Clone(d)
-	slices.Sort(s)
-	return s[len(s)/2]
-}
-
 // newBenchLabWith is newBenchLab with more lab up flags.
 func newBenchLabWith(b *testing.B, n int, flags ...string) *testLab {
 	b.Helper()

@@ -85,7 +85,8 @@ func BenchmarkOverlayThroughput(b *testing.B) {
 	b.Logf("underlay %.2f Gbit/s, overlay %.2f Gbit/s, ratio %.3f (runs: %v / %v)", u/1e9, o/1e9, o/u, under, over)
 }
 
-func median(xs []float64) float64 {
+// median is the middle value (the upper one of an even count).
+func median[T int64 | float64 | time.Duration](xs []T) T {
 	s := slices.Clone(xs)
 	slices.Sort(s)
 	return s[len(s)/2]
