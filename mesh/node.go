@@ -67,7 +67,14 @@ func (n nodeReads) Control() (apiserver.Writes, error) {
 	if id == "" || !ok {
 		return noLeader{}, nil
 	}
-	return apiserver.NewForwarder(addr, secret), nil
+	return apiserver.NewForwarder(addr, secret, mgr.store.WaitVersion), nil
+}
+
+func (n nodeReads) StateVersion() uint64 {
+	if _, mgr := n.d.current(); mgr != nil {
+		return mgr.store.Version()
+	}
+	return 0
 }
 
 func (n nodeReads) JoinToken(role string) (api.JoinToken, error) {

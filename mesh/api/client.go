@@ -25,6 +25,20 @@ type Client struct {
 	where string // what an unreachable meshd is named by: the socket or host:port
 	sign  func(req *http.Request, body []byte)
 	http  *http.Client
+	// seen, when set, is called with every answer's header.
+	seen func(http.Header)
+}
+
+// StateVersionHeader carries, on a manager's answer to a write, the
+// version of its state after the write: a manager that forwarded the
+// write waits until its own replica has applied that much, so that a
+// read after a write sees the write.
+const StateVersionHeader = "X-Meshd-State-Version"
+
+// OnAnswer makes c call f with the header of every answer; it returns c.
+func (c *Client) OnAnswer(f func(http.Header)) *Client {
+	c.seen = f
+	return c
 }
 
 // NewClient returns a client for the meshd listening on socket.
@@ -157,6 +171,9 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 		return fmt.Errorf("%s %s: %w", method, path, unwrapURL(err))
 	}
 	defer resp.Body.Close()
+	if c.seen != nil {
+		c.seen(resp.Header)
+	}
 	return DecodeResponse(resp, out)
 }
 

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 
 	"github.com/meshd/meshd/mesh/api"
 	"github.com/meshd/meshd/mesh/records"
@@ -50,6 +51,9 @@ type Node interface {
 	Namespaces() (dir string, names []string, err error)
 	// LBTables are this node's load balancers, ipvsadm-shaped.
 	LBTables() []api.LBTable
+	// StateVersion is the version of a manager's replica (0 elsewhere),
+	// sent with every answer to a write.
+	StateVersion() uint64
 }
 
 // Swarm takes the node in and out of a cluster.
@@ -160,6 +164,11 @@ func (s *Server) mux(on exposure) *http.ServeMux {
 			if err != nil {
 				writeError(w, err)
 				return
+			}
+			if r.Method != http.MethodGet {
+				if v := s.cfg.Node.StateVersion(); v > 0 {
+					w.Header().Set(api.StateVersionHeader, strconv.FormatUint(v, 10))
+				}
 			}
 			writeJSON(w, http.StatusOK, v)
 		})

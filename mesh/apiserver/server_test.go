@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -43,6 +44,7 @@ func (n fakeNode) Namespaces() (string, []string, error) {
 	return "/run/x", []string{"ingress_sbox"}, nil
 }
 func (n fakeNode) LBTables() []api.LBTable { return nil }
+func (n fakeNode) StateVersion() uint64    { return n.m.State().Version }
 
 type fakeSwarm struct{}
 
@@ -67,6 +69,7 @@ type testCluster struct {
 	follower, worker, outside *api.Client
 	m                         *manager.Manager
 	db                        *records.FakeDB
+	waited                    *atomic.Uint64 // the last version the follower waited for
 }
 
 func newTestCluster(t *testing.T) *testCluster {
@@ -109,8 +112,12 @@ func newTestCluster(t *testing.T) *testCluster {
 	leader, _ := serve(fakeNode{m, db, func() (Writes, error) { return m, nil }}, fakeKeys{leaderSecret})
 	cluster := httptest.NewServer(leader.ClusterHandler())
 	t.Cleanup(cluster.Close)
-	fwd := NewForwarder(strings.TrimPrefix(cluster.URL, "http://"), leaderSecret)
-	tc := &testCluster{leaderURL: cluster.URL, m: m, db: db}
+	var waited atomic.Uint64
+	fwd := NewForwarder(strings.TrimPrefix(cluster.URL, "http://"), leaderSecret, func(_ context.Context, v uint64) error {
+		waited.Store(v)
+		return nil
+	})
+	tc := &testCluster{leaderURL: cluster.URL, m: m, db: db, waited: &waited}
 	_, tc.follower = serve(fakeNode{m, db, func() (Writes, error) { return fwd, nil }}, fakeKeys{"other"})
 	_, tc.worker = serve(fakeNode{m, db, func() (Writes, error) { return nil, api.ErrNotManager }}, fakeKeys{})
 	_, tc.outside = serve(fakeNode{m, db, func() (Writes, error) { return nil, api.ErrNotInSwarm }}, fakeKeys{})
@@ -118,11 +125,15 @@ func newTestCluster(t *testing.T) *testCluster {
 }
 
 func TestFollowerForwardsWritesToTheLeader(t *testing.T) {
-	c := newTestCluster(t).follower
+	tc := newTestCluster(t)
+	c := tc.follower
 	ctx := context.Background()
 	n, err := c.CreateNetwork(ctx, api.NetworkCreate{Name: "ovnet"})
 	if err != nil || n.Subnet != "10.0.0.0/24" {
 		t.Fatalf("network create through a follower: %+v, %v", n, err)
+	}
+	if got, want := tc.waited.Load(), tc.m.State().Version; got != want || got == 0 {
+		t.Errorf("the follower waited for version %d, want the leader's %d after the write", got, want)
 	}
 	if _, err := c.CreateService(ctx, api.ServiceCreate{Name: "www", Image: "whoami", Networks: []api.NetworkAttachment{{Target: "ovnet"}}}); err != nil {
 		t.Fatal(err)
@@ -267,7 +278,7 @@ func TestForwarderWithoutManager(t *testing.T) {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	_, err = NewForwarder(addr, leaderSecret).CreateNetwork(context.Background(), api.NetworkCreate{Name: "x"})
+	_, err = NewForwarder(addr, leaderSecret, nil).CreateNetwork(context.Background(), api.NetworkCreate{Name: "x"})
 	if api.StatusCode(err) != http.StatusBadGateway || !strings.HasPrefix(err.Error(), "forward to the leader: cannot reach meshd at "+addr) {
 		t.Errorf("unreachable manager: %v (code %d), want a 502 naming it", err, api.StatusCode(err))
 	}

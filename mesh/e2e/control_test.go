@@ -227,10 +227,9 @@ func TestThreeManagers(t *testing.T) {
 	})
 
 	t.Run("two of three down", func(t *testing.T) {
-		l.must(t, "--node", "node1", "service", "scale", "www=3") // a backend on each node
 		l.must(t, "--node", "node1", "node", "update", "--availability", "active", "node1")
 		l.must(t, "--node", "node1", "service", "rm", "www")
-		l.must(t, "--node", "node1", "service", "create", "--name", "web", "--mode", "global", "--publish", "8080:80", "whoami")
+		l.must(t, "--node", "node1", "service", "create", "--name", "web", "--replicas", "3", "--publish", "8080:80", "whoami") // spread: one per node
 		survivor := "node3"
 		for _, n := range []string{"node1", "node2"} {
 			l.must(t, "lab", "stop", n, "--kill")

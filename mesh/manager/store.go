@@ -1,6 +1,7 @@
 package manager
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -198,6 +199,31 @@ func (s *Store) HasState() bool {
 
 // Snapshot returns a copy of the state this manager has applied.
 func (s *Store) Snapshot() State { return s.fsm.state() }
+
+// Version is the version of the state this manager has applied.
+func (s *Store) Version() uint64 {
+	s.fsm.mu.RLock()
+	defer s.fsm.mu.RUnlock()
+	return s.fsm.st.Version
+}
+
+// WaitVersion waits until this manager has applied version v, or ctx ends
+// or 5 s pass; a follower calls it after forwarding a write so that a read
+// that follows sees the write.
+func (s *Store) WaitVersion(ctx context.Context, v uint64) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for s.Version() < v {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("the write is done, but this manager has not applied it yet: %w", ctx.Err())
+		case <-tick.C:
+		}
+	}
+	return nil
+}
 
 // Changed is signalled after every applied change, without blocking.
 func (s *Store) Changed() <-chan struct{} { return s.fsm.changed }

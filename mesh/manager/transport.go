@@ -253,6 +253,6 @@ func (w slogWriter) Write(p []byte) (int, error) {
 	if i := strings.Index(line, "raft: "); i >= 0 {
 		line = line[i+len("raft: "):]
 	}
-	w.log.Log(context.Background(), level, line, "component", "raft")
+	w.log.Log(context.Background(), level, line)
 	return len(p), nil
 }
