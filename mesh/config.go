@@ -2,11 +2,13 @@ package mesh
 
 import (
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/netip"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/go-sockaddr"
@@ -63,6 +65,7 @@ type UserConfig struct {
 	Init          bool
 	Join          string
 	Token         string
+	TokenFile     string
 	RunDir        string
 	DataPathPort  int
 	LBMode        string
@@ -126,6 +129,15 @@ type Config struct {
 func (u UserConfig) ToConfig() (Config, error) {
 	c := DefaultConfig()
 	c.Init, c.Join, c.Token = u.Init, u.Join, u.Token
+	if u.TokenFile != "" {
+		if c.Token != "" {
+			return c, fmt.Errorf("--token and --token-file exclude each other")
+		}
+		var err error
+		if c.Token, err = readTokenFile(u.TokenFile); err != nil {
+			return c, err
+		}
+	}
 	if c.Init && c.Join != "" {
 		return c, fmt.Errorf("--init and --join exclude each other")
 	}
@@ -265,4 +277,23 @@ func hostPort(s string, def int) (string, error) {
 		return "", fmt.Errorf("%q: invalid port", s)
 	}
 	return net.JoinHostPort(host, port), nil
+}
+
+// readTokenFile reads a join token from a small file, so that it never
+// shows in the command line.
+func readTokenFile(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", fmt.Errorf("--token-file: %w", err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, 4096))
+	if err != nil {
+		return "", fmt.Errorf("--token-file %s: %w", path, err)
+	}
+	tok := strings.TrimSpace(string(b))
+	if tok == "" {
+		return "", fmt.Errorf("--token-file %s: empty", path)
+	}
+	return tok, nil
 }

@@ -1,6 +1,8 @@
 package mesh
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -9,6 +11,10 @@ import (
 func TestUserConfigToConfig(t *testing.T) {
 	const tok = "SWMTKN-1-0123456789abcdefghij"
 	base := UserConfig{NodeName: "node1", AdvertiseAddr: "192.168.33.10"}
+	tokenFile := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(tokenFile, []byte(tok+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name    string
 		edit    func(u *UserConfig)
@@ -35,6 +41,15 @@ func TestUserConfigToConfig(t *testing.T) {
 		{name: "listen port", edit: func(u *UserConfig) { u.ListenAddr = "0.0.0.0:99999" }, wantErr: "--listen-addr"},
 		{name: "node name", edit: func(u *UserConfig) { u.NodeName = "node 1" }, wantErr: "--node-name"},
 		{name: "join bad port", edit: func(u *UserConfig) { u.Join, u.Token = "10.0.0.1:x", tok }, wantErr: "--join"},
+		{name: "init and join", edit: func(u *UserConfig) { u.Init, u.Join, u.Token = true, "192.168.33.10", tok }, wantErr: "exclude"},
+		{name: "init with a token", edit: func(u *UserConfig) { u.Init, u.Token = true, tok }, wantErr: "--token is for --join"},
+		{name: "token file", edit: func(u *UserConfig) { u.Join, u.TokenFile = "192.168.33.10", tokenFile }, check: func(t *testing.T, c Config) {
+			if c.Token != tok {
+				t.Errorf("token from the file = %q, want %q", c.Token, tok)
+			}
+		}},
+		{name: "token and token file", edit: func(u *UserConfig) { u.Token, u.TokenFile = tok, tokenFile }, wantErr: "exclude"},
+		{name: "missing token file", edit: func(u *UserConfig) { u.TokenFile = "/nonexistent/token" }, wantErr: "--token-file"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

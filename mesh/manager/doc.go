@@ -1,12 +1,27 @@
-// Package manager is the cluster's manager: it owns the desired state
-// (nodes, networks, services, tasks and their allocations) in a
-// crash-safe [Store], checks and applies every write, schedules tasks
-// (spread over Ready, Active nodes; rescheduled off a node Down for
-// Config.RescheduleAfter), folds gossip liveness into its node records,
-// and publishes the objects into the gossip tables ([records.Publisher]).
+// Package manager is the cluster's managers: 1, 3 or 5 replicas of the
+// cluster's state (identity, tokens and secrets, nodes and their roles,
+// networks, services, tasks and their allocations), kept in step by raft
+// (hashicorp/raft, a raft-boltdb log, snapshots of the state as JSON).
 //
-// The state functions are pure: each takes a *State under the store's
-// lock and either changes it whole or fails and changes nothing, so they
-// are tested directly on a Store in a temporary directory, without gossip
-// and without a daemon.
+// A write is checked and computed on the leader by a pure function of the
+// state; the [Store] logs the change as a diff against the version it was
+// computed from, and every manager applies the same diffs in the same
+// order, so a new leader continues with the same IDs, VIPs, fwmarks and
+// task IPs. Without a quorum a write is refused with docker's "does not
+// have a leader"; nothing else changes, and the data plane, which serves
+// the published state, does not notice.
+//
+// While it leads, a manager schedules tasks (spread over Ready, Active
+// nodes; rescheduled off a node Down for Config.RescheduleAfter), folds
+// gossip liveness into its node records, makes the raft voters follow the
+// manager roles (promote, demote) and publishes the objects into the
+// gossip tables ([records.Publisher]).
+//
+// Raft runs on the cluster port beside the HTTP API (internal/portmux):
+// each connection is TLS, and both ends prove they know the accepting
+// manager's node secret over the session's exported keying material.
+//
+// The state functions are pure: each takes a *State and either changes it
+// whole or fails and changes nothing, so they are tested directly on an
+// in-memory store, without gossip and without a daemon.
 package manager

@@ -155,7 +155,9 @@ func (l *raftLayer) Dial(address raft.ServerAddress, timeout time.Duration) (net
 	}
 	got := make([]byte, sha256.Size)
 	if err == nil {
-		_, err = io.ReadFull(tc, got)
+		if _, rerr := io.ReadFull(tc, got); rerr != nil {
+			err = fmt.Errorf("no proof back (the manager refused this node's, or it is not a manager): %w", rerr)
+		}
 	}
 	if err == nil && !hmac.Equal(got, proof(key, "server", ekm)) {
 		err = errors.New("wrong proof: not the manager this cluster knows at that address")
