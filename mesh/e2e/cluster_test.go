@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -35,12 +34,11 @@ func (l *testLab) waitNodes(t *testing.T, on []string, want string, timeout time
 
 func TestClusterLifecycle(t *testing.T) {
 	l := newLab(t, 3)
-	all := []string{"node1", "node2", "node3"}
 	ready := "node1 Ready Leader\nnode2 Ready \nnode3 Ready"
-	l.waitNodes(t, all, ready, 10*time.Second)
+	l.waitNodes(t, []string{"node1"}, ready, 10*time.Second)
 
 	t.Run("node ls table", func(t *testing.T) {
-		out, err := l.on("node2", "node", "ls")
+		out, err := l.on("node1", "node", "ls")
 		if err != nil {
 			t.Fatalf("node ls: %v\n%s", err, out)
 		}
@@ -53,15 +51,23 @@ func TestClusterLifecycle(t *testing.T) {
 				t.Errorf("node ls lacks %q:\n%s", want, out)
 			}
 		}
-		if !strings.Contains(lines[2], " * ") || !strings.Contains(lines[2], "node2") {
-			t.Errorf("node ls on node2 does not mark node2 with *:\n%s", out)
+		if !strings.Contains(lines[1], " * ") || !strings.Contains(lines[1], "node1") {
+			t.Errorf("node ls on node1 does not mark node1 with *:\n%s", out)
 		}
 	})
 
 	t.Run("join-token", func(t *testing.T) {
-		out, err := l.on("node1", "swarm", "join-token")
-		if err != nil || !strings.Contains(out, "meshd --advertise-addr <ITS-ADDRESS> --join 192.168.33.10 --token SWMTKN-1-") {
-			t.Errorf("join-token: %v\n%s", err, out)
+		for _, role := range []string{"worker", "manager"} {
+			out, err := l.on("node1", "swarm", "join-token", role)
+			want := "To add a " + role + " to this swarm, run the following command:\n\n    meshctl swarm join --token SWMTKN-1-"
+			if err != nil || !strings.HasPrefix(out, want) || !strings.HasSuffix(out, " 192.168.33.10:2377\n\n") {
+				t.Errorf("join-token %s: %v\n%s", role, err, out)
+			}
+		}
+		w, _ := l.on("node1", "swarm", "join-token", "-q", "worker")
+		m, _ := l.on("node1", "swarm", "join-token", "-q", "manager")
+		if w == m {
+			t.Errorf("worker and manager tokens are the same: %s", w)
 		}
 	})
 
@@ -76,54 +82,60 @@ func TestClusterLifecycle(t *testing.T) {
 		l.waitNodes(t, []string{"node1"}, ready, 5*time.Second)
 	})
 
-	t.Run("write forwarded to the manager", func(t *testing.T) {
-		if out, err := l.on("node2", "node", "update", "--availability", "drain", "node3"); err != nil {
-			t.Fatalf("node update on node2: %v\n%s", err, out)
+	t.Run("workers refuse cluster reads and writes", func(t *testing.T) {
+		const refusal = "This node is not a swarm manager. Worker nodes can't be used to view or modify cluster state."
+		for _, args := range [][]string{{"node", "ls"}, {"service", "ls"}, {"node", "update", "--availability", "drain", "node3"}} {
+			out, err := l.on("node2", args...)
+			if err == nil || !strings.Contains(out, refusal) || strings.Count(strings.TrimSpace(out), "\n") != 0 {
+				t.Errorf("%s on node2: err %v, want docker's one-line refusal:\n%s", strings.Join(args, " "), err, out)
+			}
 		}
-		eventually(t, 5*time.Second, "node3 drained, seen from node3", func() (bool, string) {
-			out, _ := l.on("node3", "node", "inspect", "node3", "--format", "{{.Availability}}")
-			return strings.TrimSpace(out) == "Drain", out
-		})
-		out, err := l.on("node3", "node", "update", "--availability", "sideways", "node3")
+		if out, err := l.on("node1", "node", "update", "--availability", "drain", "node3"); err != nil {
+			t.Fatalf("node update on node1: %v\n%s", err, out)
+		}
+		out := l.must(t, "--node", "node1", "node", "inspect", "node3", "--format", "{{.Availability}}")
+		if strings.TrimSpace(out) != "Drain" {
+			t.Errorf("node3 availability after the update: %q", out)
+		}
+		out, err := l.on("node1", "node", "update", "--availability", "sideways", "node3")
 		if err == nil || !strings.Contains(out, "invalid availability") {
 			t.Errorf("bad availability: err %v, output %q", err, out)
 		}
-		if out, err := l.on("node1", "node", "update", "--availability", "active", "node3"); err != nil {
-			t.Errorf("node update back: %v\n%s", err, out)
-		}
+		l.must(t, "--node", "node1", "node", "update", "--availability", "active", "node3")
 	})
 
 	t.Run("killed node is Down, restarted node is Ready", func(t *testing.T) {
-		lb := l.load()
-		if err := lb.StopNode("node2", syscall.SIGKILL); err != nil {
-			t.Fatalf("kill node2: %v", err)
-		}
+		l.must(t, "lab", "stop", "node2", "--kill")
 		start := time.Now()
-		l.waitNodes(t, []string{"node1", "node3"}, "node1 Ready Leader\nnode2 Down \nnode3 Ready", 20*time.Second)
-		t.Logf("node2 seen Down on node1 and node3 after %s", time.Since(start).Round(100*time.Millisecond))
-		if err := lb.StartNode(t.Context(), "node2"); err != nil {
-			t.Fatalf("restart node2: %v", err)
-		}
-		l.waitNodes(t, all, ready, 20*time.Second)
+		l.waitNodes(t, []string{"node1"}, "node1 Ready Leader\nnode2 Down \nnode3 Ready", 20*time.Second)
+		t.Logf("node2 seen Down on node1 after %s", time.Since(start).Round(100*time.Millisecond))
+		l.must(t, "lab", "start", "node2")
+		l.waitNodes(t, []string{"node1"}, ready, 20*time.Second)
 	})
 
 	t.Run("restarted manager comes back with its state", func(t *testing.T) {
-		lb := l.load()
-		if err := lb.StopNode("node1", syscall.SIGTERM); err != nil {
-			t.Fatalf("stop node1: %v", err)
+		before := l.must(t, "--node", "node1", "network", "inspect", "ingress")
+		l.must(t, "lab", "stop", "node1")
+		eventually(t, 10*time.Second, "node2 says the manager is unreachable", func() (bool, string) {
+			out, _ := l.on("node2", "info")
+			return strings.Contains(out, "WARNING: manager unreachable"), out
+		})
+		l.must(t, "lab", "start", "node1")
+		l.waitNodes(t, []string{"node1"}, ready, 20*time.Second)
+		if after := l.must(t, "--node", "node1", "network", "inspect", "ingress"); after != before {
+			t.Errorf("ingress changed over the manager's restart:\n%s\n---\n%s", before, after)
 		}
-		l.waitNodes(t, []string{"node2", "node3"}, "node1 Down Unreachable\nnode2 Ready \nnode3 Ready", 10*time.Second)
-		if err := lb.StartNode(t.Context(), "node1"); err != nil {
-			t.Fatalf("restart node1: %v", err)
-		}
-		l.waitNodes(t, all, ready, 20*time.Second)
+		eventually(t, 10*time.Second, "node2 hears the manager again", func() (bool, string) {
+			out, _ := l.on("node2", "info")
+			return !strings.Contains(out, "WARNING"), out
+		})
 	})
 
 	t.Run("wrong token is refused", func(t *testing.T) {
 		out, err := l.ctl("lab", "exec", "node3", "--", filepath.Join(binDir, "meshd"), "--node-name", "intruder",
 			"--advertise-addr", "192.168.33.12", "--join", "192.168.33.10",
 			"--token", "SWMTKN-1-thisisnotthetoken0000000000", "--run-dir", t.TempDir())
-		if err == nil || !strings.Contains(out, "join refused by 192.168.33.10:2377: invalid join token") {
+		if err == nil || !strings.Contains(out, "join 192.168.33.10:2377: the manager refused the token") {
 			t.Errorf("join with a wrong token: err %v, output:\n%s", err, out)
 		}
 		l.waitNodes(t, []string{"node1"}, ready, 2*time.Second)
@@ -135,6 +147,30 @@ func TestClusterLifecycle(t *testing.T) {
 			"--token", "SWMTKN-1-0000000000000000000000000", "--run-dir", t.TempDir())
 		if err == nil || !strings.Contains(out, "manager unreachable") || strings.Count(strings.TrimSpace(out), "\n") > 3 {
 			t.Errorf("join to nowhere: err %v, output:\n%s", err, out)
+		}
+	})
+
+	t.Run("promote and demote", func(t *testing.T) {
+		out := l.must(t, "--node", "node1", "node", "promote", "node2")
+		if strings.TrimSpace(out) != "Node node2 promoted to a manager in the swarm." {
+			t.Errorf("promote: %q", out)
+		}
+		eventually(t, 10*time.Second, "node2 Reachable, answering node ls", func() (bool, string) {
+			got, err := l.nodeStatus("node2")
+			return err == nil && got == "node1 Ready Leader\nnode2 Ready Reachable\nnode3 Ready", got
+		})
+		out = l.must(t, "--node", "node2", "node", "demote", "node2")
+		if strings.TrimSpace(out) != "Manager node2 demoted in the swarm." {
+			t.Errorf("demote: %q", out)
+		}
+		l.waitNodes(t, []string{"node1"}, ready, 10*time.Second)
+		eventually(t, 10*time.Second, "node2 a worker again", func() (bool, string) {
+			out, err := l.on("node2", "node", "ls")
+			return err != nil && strings.Contains(out, "Worker nodes can't be used"), out
+		})
+		out, err := l.on("node1", "node", "demote", "node1")
+		if err == nil || !strings.Contains(out, "last manager") {
+			t.Errorf("demote the last manager: err %v\n%s", err, out)
 		}
 	})
 }

@@ -98,7 +98,7 @@ func TestRoutingMesh(t *testing.T) {
 	t.Logf("tasks on %s and %s; %s has none", tasks["www.1"].node, tasks["www.2"].node, withoutTask)
 
 	t.Run("service inspect shows the VIPs", func(t *testing.T) {
-		out := l.must(t, "--node", "node2", "service", "inspect", "www", "--format", "{{range .Endpoint.VirtualIPs}}{{.Addr}} {{end}}")
+		out := l.must(t, "--node", "node1", "service", "inspect", "www", "--format", "{{range .Endpoint.VirtualIPs}}{{.Addr}} {{end}}")
 		if !regexp.MustCompile(`^10\.255\.0\.\d+/16 10\.0\.0\.2/24 $`).MatchString(strings.TrimRight(out, "\n")) {
 			t.Errorf("VirtualIPs: %q, want an ingress /16 address then 10.0.0.2/24", out)
 		}
@@ -252,7 +252,7 @@ func TestRoutingMesh(t *testing.T) {
 			{"service", "create", "--name", "far", "--publish", "70000:80", "nginx"},
 			{"service", "create", "--name", "sctp", "--publish", "9999:80/sctp", "nginx"},
 		} {
-			out, err := l.on("node2", args...)
+			out, err := l.on("node1", args...)
 			if err == nil || strings.Count(strings.TrimSpace(out), "\n") != 0 {
 				t.Errorf("meshctl %s: err %v, want a one-line error; got:\n%s", strings.Join(args, " "), err, out)
 			}
@@ -276,7 +276,7 @@ func TestRoutingMesh(t *testing.T) {
 
 	t.Run("service rm leaves nothing behind", func(t *testing.T) {
 		for _, s := range []string{"www", "probe", "hm", "udp"} {
-			l.must(t, "--node", "node2", "service", "rm", s)
+			l.must(t, "--node", "node1", "service", "rm", s)
 		}
 		for _, n := range nodes {
 			eventually(t, 20*time.Second, "iptables on "+n+" back to the pre-service state", func() (bool, string) {

@@ -62,7 +62,7 @@ func TestOverlay(t *testing.T) {
 	l := newLab(t, 2)
 	netID := strings.TrimSpace(l.must(t, "--node", "node1", "network", "create", "--driver", "overlay", "ovnet"))
 	eventually(t, time.Second, "ovnet in network ls on node2", func() (bool, string) {
-		out := l.must(t, "--node", "node2", "network", "ls", "--filter", "name=ovnet")
+		out := l.must(t, "--node", "node1", "network", "ls", "--filter", "name=ovnet")
 		return strings.Contains(out, "10.0.0.0/24") && strings.Contains(out, "4097"), out
 	})
 	l.must(t, "--node", "node1", "service", "create", "--name", "demo", "--replicas", "2", "--network", "ovnet", "alpine")
@@ -118,8 +118,8 @@ func TestOverlay(t *testing.T) {
 		if err == nil || !strings.Contains(out, "100% packet loss") {
 			t.Errorf("ping across networks %s -> %s: err %v, want 100%% packet loss:\n%s", local.name, iso.ip, err, out)
 		}
-		l.must(t, "--node", "node2", "service", "rm", "iso")
-		l.must(t, "--node", "node2", "network", "rm", "other")
+		l.must(t, "--node", "node1", "service", "rm", "iso")
+		l.must(t, "--node", "node1", "network", "rm", "other")
 	})
 
 	t.Run("bad input is refused and changes nothing", func(t *testing.T) {
@@ -133,7 +133,7 @@ func TestOverlay(t *testing.T) {
 			{"service", "create", "--name", "x", "redis"},
 			{"network", "rm", "ovnet"},
 		} {
-			out, err := l.on("node2", args...)
+			out, err := l.on("node1", args...)
 			if err == nil || strings.Count(strings.TrimSpace(out), "\n") != 0 {
 				t.Errorf("meshctl %s: err %v, want a one-line error; got:\n%s", strings.Join(args, " "), err, out)
 			}
@@ -155,8 +155,8 @@ func TestOverlay(t *testing.T) {
 			fdb := l.fdb(t, other, netID)
 			return !strings.Contains(fdb, gone.mac), fdb
 		})
-		l.must(t, "--node", "node2", "service", "rm", "demo")
-		l.must(t, "--node", "node2", "network", "rm", "ovnet")
+		l.must(t, "--node", "node1", "service", "rm", "demo")
+		l.must(t, "--node", "node1", "network", "rm", "ovnet")
 		for _, node := range []string{"node1", "node2"} {
 			eventually(t, 5*time.Second, "overlay namespace gone on "+node, func() (bool, string) {
 				out, _ := l.onNode(node, "ls", "/var/run/meshd/netns")
