@@ -37,7 +37,15 @@ type managerRole struct {
 	m      *manager.Manager
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+	// demotedAt is when this manager first saw itself demoted.
+	demotedAt time.Time
 }
+
+// leaveRaftWithin bounds how long a demoted manager keeps its replica
+// waiting for the leader to take it out of the raft configuration: going
+// earlier could leave a two-voter configuration without a quorum to
+// commit the removal.
+const leaveRaftWithin = 10 * time.Second
 
 // current returns the session and manager role, either nil.
 func (d *Daemon) current() (*session, *managerRole) {
@@ -189,6 +197,27 @@ func (d *Daemon) startManagerLocked() error {
 	return nil
 }
 
+// stillVoter says whether a demoted manager is still in the raft
+// configuration it knows, for at most leaveRaftWithin.
+func (r *managerRole) stillVoter() bool {
+	if r.demotedAt.IsZero() {
+		r.demotedAt = time.Now()
+	}
+	if time.Since(r.demotedAt) > leaveRaftWithin {
+		return false
+	}
+	servers, err := r.store.Servers()
+	if err != nil {
+		return false
+	}
+	for _, sv := range servers {
+		if sv.ID == r.m.NodeID() {
+			return true
+		}
+	}
+	return false
+}
+
 // stopManagerLocked stops the manager, the cluster port and raft.
 func (d *Daemon) stopManagerLocked() {
 	if d.sess == nil || d.sess.mgr == nil {
@@ -245,6 +274,8 @@ func (d *Daemon) checkRole(ctx context.Context, s *session) {
 			return
 		}
 		d.id.Role, changed = api.RoleManager, true
+	case self.Role == api.RoleWorker && s.mgr != nil && s.mgr.stillVoter():
+		// The leader removes it from raft next; it answers until then.
 	case self.Role == api.RoleWorker && s.mgr != nil:
 		d.log.Info("demoted: stopping the manager role")
 		d.stopManagerLocked()

@@ -100,6 +100,9 @@ func (m *Manager) State() State { return m.cfg.Store.Snapshot() }
 // there is none.
 func (m *Manager) Leader() (id, addr string) { return m.cfg.Store.Leader() }
 
+// NodeID is this manager's node ID.
+func (m *Manager) NodeID() string { return m.cfg.NodeID }
+
 // IsLeader says whether this manager leads.
 func (m *Manager) IsLeader() bool { return m.cfg.Store.IsLeader() }
 
