@@ -183,3 +183,118 @@ func TestRunPublishesWhatChanged(t *testing.T) {
 		t.Errorf("published network: got %q, want ingress", ing.Name)
 	}
 }
+
+func TestRoleChangesAreChecked(t *testing.T) {
+	node := func(id, role string) api.Node {
+		return api.Node{ID: id, Hostname: id, Role: role, APIAddr: id + ":2377"}
+	}
+	state := func(nodes ...api.Node) *State {
+		var s State
+		s.init()
+		for _, n := range nodes {
+			s.Nodes[n.ID] = n
+			s.NodeSecrets[n.ID] = "secret"
+		}
+		return &s
+	}
+	all := map[string]bool{"m1": true, "m2": true, "m3": true, "w4": true}
+	tests := []struct {
+		name  string
+		s     *State
+		node  string
+		role  string
+		alive map[string]bool
+		want  string // "" = allowed
+	}{
+		{"promote a live worker", state(node("m1", api.RoleManager), node("w4", api.RoleWorker)), "w4", api.RoleManager, all, ""},
+		{"promote a dead worker", state(node("m1", api.RoleManager), node("w4", api.RoleWorker)), "w4", api.RoleManager,
+			map[string]bool{"m1": true}, "is down"},
+		{"demote the last manager", state(node("m1", api.RoleManager), node("w4", api.RoleWorker)), "m1", api.RoleWorker, all, "last manager"},
+		{"demote one of three", state(node("m1", api.RoleManager), node("m2", api.RoleManager), node("m3", api.RoleManager)), "m3",
+			api.RoleWorker, all, ""},
+		{"demote one of three with another down", state(node("m1", api.RoleManager), node("m2", api.RoleManager), node("m3", api.RoleManager)),
+			"m3", api.RoleWorker, map[string]bool{"m1": true, "m3": true}, "loss of quorum"},
+		{"demote one of two", state(node("m1", api.RoleManager), node("m2", api.RoleManager)), "m2", api.RoleWorker, all, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := checkRoleChange(tt.s, tt.s.Nodes[tt.node], tt.role, tt.alive)
+			if tt.want == "" && err != nil || tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)) {
+				t.Errorf("err = %v, want %q", err, tt.want)
+			}
+		})
+	}
+	// A node without a secret (joined before secrets existed) cannot be promoted.
+	s := state(node("m1", api.RoleManager), node("w4", api.RoleWorker))
+	delete(s.NodeSecrets, "w4")
+	if err := checkRoleChange(s, s.Nodes["w4"], api.RoleManager, all); err == nil || !strings.Contains(err.Error(), "leave and join again") {
+		t.Errorf("promote a node without a secret: %v", err)
+	}
+}
+
+func TestJoinTokens(t *testing.T) {
+	d := newFakeManager(t)
+	w, err := d.JoinToken(api.RoleWorker)
+	if err != nil || w.Token != "SWMTKN-1-worker" || w.ManagerAddr != "192.168.33.10:2377" {
+		t.Fatalf("worker token: %+v, %v", w, err)
+	}
+	if _, err := d.JoinToken("boss"); err == nil {
+		t.Error("a token for an unknown role")
+	}
+	rotated, err := d.RotateJoinToken(d.ctx, api.RoleWorker)
+	if err != nil || rotated.Token == w.Token || api.CheckToken(rotated.Token) != nil {
+		t.Fatalf("rotate: %+v, %v", rotated, err)
+	}
+	if d.TokenRole(w.Token) != "" || d.TokenRole(rotated.Token) != api.RoleWorker || d.TokenRole("SWMTKN-1-manager") != api.RoleManager {
+		t.Error("TokenRole does not follow the rotation")
+	}
+	if m, _ := d.JoinToken(api.RoleManager); m.Token != "SWMTKN-1-manager" {
+		t.Errorf("rotating the worker token changed the manager's: %s", m.Token)
+	}
+}
+
+// TestVotersFollowRoles promotes and demotes managers of an in-memory
+// three-store cluster through the leader's manager and checks the raft
+// configuration follows.
+func TestVotersFollowRoles(t *testing.T) {
+	stores := newTestCluster(t, 3)
+	// All three start as voters; m2 is recorded a worker, so a sync removes it.
+	db := records.NewFakeDB("m0")
+	m, err := New(Config{Store: stores[0], DB: db, NodeID: "m0", APIAddr: "m0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = stores[0].Update(func(s *State) error {
+		for i, role := range []string{api.RoleManager, api.RoleManager, api.RoleWorker} {
+			id := fmt.Sprint("m", i)
+			s.Nodes[id] = api.Node{ID: id, Hostname: id, Role: role, Status: api.StatusReady, APIAddr: id}
+			s.NodeSecrets[id] = "secret"
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	voters := func() string {
+		servers, err := stores[0].Servers()
+		if err != nil {
+			return err.Error()
+		}
+		var ids []string
+		for _, sv := range servers {
+			ids = append(ids, sv.ID)
+		}
+		return strings.Join(ids, " ")
+	}
+	m.syncVoters()
+	if got := voters(); got != "m0 m1" {
+		t.Errorf("voters after a sync with m2 a worker: %q, want m0 m1", got)
+	}
+	if _, err := stores[0].Update(func(s *State) error { s.Nodes["m2"] = withRole(s.Nodes["m2"], api.RoleManager); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	m.syncVoters()
+	if got := voters(); got != "m0 m1 m2" {
+		t.Errorf("voters after promoting m2: %q, want m0 m1 m2", got)
+	}
+}
