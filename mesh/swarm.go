@@ -12,7 +12,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/meshd/meshd/internal/atomicfile"
 	"github.com/meshd/meshd/ipam"
 	"github.com/meshd/meshd/mesh/api"
 	"github.com/meshd/meshd/mesh/apiserver"
@@ -228,11 +227,12 @@ func (d *Daemon) leaveLocked(req api.SwarmLeave) error {
 	return nil
 }
 
-// migrateLocked turns a single manager's state file, written before the
-// managers were replicated, into the first state of a one-manager raft
-// cluster with the same IDs and allocations. The workers keep their gossip
-// key (derived from the old token, which stays the worker token).
-func (d *Daemon) migrateLocked(ctx context.Context) error {
+// legacyToState reads a single manager's state file, written before the
+// managers were replicated, as the first state of a one-manager raft
+// cluster: same IDs and allocations, the old token as the worker token
+// (and the key of the gossip the workers already speak), a new manager
+// token and a secret for the manager. It returns the manager's node ID.
+func legacyToState(data []byte, apiAddr string) (manager.State, string, error) {
 	var old struct {
 		ClusterID string `json:"ClusterID"`
 		Token     string `json:"Token"`
@@ -240,26 +240,42 @@ func (d *Daemon) migrateLocked(ctx context.Context) error {
 		records.Objects
 		IPAM *ipam.Allocator `json:"IPAM"`
 	}
-	if _, err := atomicfile.ReadJSON(d.path(legacyState), &old); err != nil {
-		return fmt.Errorf("migrate %s: %w", d.path(legacyState), err)
+	if err := json.Unmarshal(data, &old); err != nil {
+		return manager.State{}, "", fmt.Errorf("decode: %w", err)
 	}
-	if old.ManagerID == "" || old.Token == "" {
-		return fmt.Errorf("migrate %s: it has no cluster; remove it to start afresh", d.path(legacyState))
-	}
-	if _, err := os.Stat(d.path(raftDirName)); err == nil {
-		return fmt.Errorf("migrate %s: %s exists too; remove one of them", d.path(legacyState), d.path(raftDirName))
+	if old.ManagerID == "" || old.Token == "" || old.ClusterID == "" {
+		return manager.State{}, "", errors.New("it has no cluster; remove it to start afresh")
 	}
 	st := manager.State{ClusterID: old.ClusterID, WorkerToken: old.Token, ManagerToken: api.NewToken(),
 		GossipKey: GossipKey(old.Token), Objects: old.Objects, IPAM: old.IPAM,
 		NodeSecrets: map[string]string{old.ManagerID: api.NewToken()}}
 	st.Objects.Init()
 	self := st.Nodes[old.ManagerID]
-	self.ID, self.Role, self.APIAddr = old.ManagerID, api.RoleManager, d.apiAddr()
+	self.ID, self.Role, self.APIAddr = old.ManagerID, api.RoleManager, apiAddr
 	st.Nodes[old.ManagerID] = self
-	d.id = identity{ID: old.ManagerID, ClusterID: old.ClusterID, Role: api.RoleManager, AdvertiseAddr: d.cfg.AdvertiseAddr.String(),
-		NodeSecret: st.NodeSecrets[old.ManagerID], GossipKey: st.GossipKey, Managers: []string{d.apiAddr()}}
+	return st, old.ManagerID, nil
+}
+
+// migrateLocked turns a single manager's state file, written before the
+// managers were replicated, into the first state of a one-manager raft
+// cluster with the same IDs and allocations. The workers keep their gossip
+// key (derived from the old token, which stays the worker token).
+func (d *Daemon) migrateLocked(ctx context.Context) error {
+	if _, err := os.Stat(d.path(raftDirName)); err == nil {
+		return fmt.Errorf("migrate %s: %s exists too; remove one of them", d.path(legacyState), d.path(raftDirName))
+	}
+	data, err := os.ReadFile(d.path(legacyState))
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	st, managerID, err := legacyToState(data, d.apiAddr())
+	if err != nil {
+		return fmt.Errorf("migrate %s: %w", d.path(legacyState), err)
+	}
+	d.id = identity{ID: managerID, ClusterID: st.ClusterID, Role: api.RoleManager, AdvertiseAddr: d.cfg.AdvertiseAddr.String(),
+		NodeSecret: st.NodeSecrets[managerID], GossipKey: st.GossipKey, Managers: []string{d.apiAddr()}}
 	for id, n := range st.Nodes {
-		if id != old.ManagerID && n.Addr != "" {
+		if id != managerID && n.Addr != "" {
 			d.id.Peers = append(d.id.Peers, net.JoinHostPort(n.Addr, strconv.Itoa(d.cfg.GossipPort)))
 		}
 	}
