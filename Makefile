@@ -5,7 +5,7 @@ PREFIX  ?= /usr/local
 NODES   ?= 3
 GOFLAGS ?=
 
-.PHONY: all build deps install lab lab-down test vet unit bench-gossip bench-overlay bench-mesh bench-dns bench-rules test-vm clean
+.PHONY: all build deps install lab lab-down test vet unit bench-gossip bench-control bench-overlay bench-mesh bench-dns bench-rules test-vm clean
 
 all: build
 
@@ -73,6 +73,12 @@ bench-overlay: build
 test-vm: deps build
 	GO="$(GO)" BIN="$(BIN)" vm/build.sh
 	vm/run.sh
+
+# Raft leader failover (median of 5 kills) and service create -d latency on
+# one manager vs three (median of 20, side by side).
+bench-control: build
+	$(GO) test -run '^$$' -bench LeaderFailover -benchtime 5x -timeout 10m ./mesh/e2e/
+	$(GO) test -run '^$$' -bench WriteLatency -benchtime 20x -timeout 10m ./mesh/e2e/
 
 # Requests/s through the routing mesh vs straight to the task vs a userspace proxy.
 bench-mesh: build
