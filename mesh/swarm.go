@@ -171,6 +171,9 @@ func (d *Daemon) joinLocked(ctx context.Context, req api.SwarmJoin) (api.SwarmJo
 	if err := d.saveIdentityLocked(); err != nil {
 		return fail(err)
 	}
+	if resp.Role == api.RoleManager {
+		d.waitVoterLocked(ctx)
+	}
 	d.log.Info("joined the swarm", "cluster_id", resp.ClusterID, "manager", remote, "node_id", d.id.ID, "role", resp.Role)
 	return api.SwarmJoinResponse{NodeID: d.id.ID, Role: resp.Role}, nil
 }
@@ -292,4 +295,28 @@ func (d *Daemon) migrateLocked(ctx context.Context) error {
 	}
 	d.log.Info("state migrated to a one-manager raft cluster", "cluster_id", st.ClusterID, "nodes", len(st.Nodes))
 	return nil
+}
+
+// waitVoterLocked waits, as docker's swarm join does for a manager, until
+// the leader has made this manager a raft voter and its replica has caught
+// up, so that it counts in the quorum when the join returns. The leader
+// keeps trying past the wait; a manager still waiting is only logged.
+func (d *Daemon) waitVoterLocked(ctx context.Context) {
+	store := d.sess.mgr.store
+	ctx, cancel := context.WithTimeout(ctx, 2*d.cfg.JoinTimeout)
+	defer cancel()
+	for {
+		servers, _ := store.Servers()
+		for _, sv := range servers {
+			if sv.ID == d.id.ID && sv.Voter && store.Version() > 0 {
+				return
+			}
+		}
+		select {
+		case <-ctx.Done():
+			d.log.Warn("joined, but not a raft voter yet: the leader adds it when it can reach this node's cluster port", "wait", 2*d.cfg.JoinTimeout)
+			return
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }

@@ -106,10 +106,23 @@ func (m *Manager) NodeID() string { return m.cfg.NodeID }
 // IsLeader says whether this manager leads.
 func (m *Manager) IsLeader() bool { return m.cfg.Store.IsLeader() }
 
-// Nodes is node ls as this manager sees it.
+// Nodes is node ls as this manager sees it. A manager is Reachable only
+// once it is a raft voter and gossip hears it, as Swarm's are.
 func (m *Manager) Nodes() []api.Node {
 	leader, _ := m.cfg.Store.Leader()
-	return records.NodeView(m.cfg.DB, m.cfg.Store.Snapshot().Nodes, m.cfg.NodeID, leader)
+	nodes := records.NodeView(m.cfg.DB, m.cfg.Store.Snapshot().Nodes, m.cfg.NodeID, leader)
+	voters := map[string]bool{}
+	if servers, err := m.cfg.Store.Servers(); err == nil {
+		for _, sv := range servers {
+			voters[sv.ID] = sv.Voter
+		}
+	}
+	for i, n := range nodes {
+		if n.ManagerStatus == api.ManagerReachable && !voters[n.ID] {
+			nodes[i].ManagerStatus = api.ManagerUnreachable
+		}
+	}
+	return nodes
 }
 
 // Run publishes and keeps the records in step while this manager leads,
