@@ -284,4 +284,25 @@ func TestTutorialSwarmInit(t *testing.T) {
 	if err == nil || !strings.Contains(out, "This node is not a swarm manager. Worker nodes can't be used to view or modify cluster state.") {
 		t.Errorf("service ls on the worker: err %v\n%s", err, out)
 	}
+
+	// Leave and come back; the manager must be forced.
+	out, err = l.on("node1", "swarm", "leave")
+	if err == nil || !strings.Contains(out, "Use `--force` to ignore this message.") {
+		t.Errorf("swarm leave on the only manager: err %v\n%s", err, out)
+	}
+	if out := l.must(t, "--node", "node2", "swarm", "leave"); strings.TrimSpace(out) != "Node left the swarm." {
+		t.Errorf("swarm leave: %q", out)
+	}
+	if out := l.must(t, "--node", "node2", "info"); !strings.Contains(out, "Swarm: inactive") {
+		t.Errorf("info after leave:\n%s", out)
+	}
+	eventually(t, 10*time.Second, "node2 Down on node1", func() (bool, string) {
+		out, _ := l.on("node1", "node", "ls", "--format", "{{.Hostname}} {{.Status}}")
+		return strings.Contains(out, "node2 Down"), out
+	})
+	l.must(t, "--node", "node2", "swarm", "join", "--token", m[2], "192.168.33.10:2377")
+	eventually(t, 10*time.Second, "node2 Ready again", func() (bool, string) {
+		out, _ := l.on("node1", "node", "ls", "--format", "{{.Hostname}} {{.Status}}")
+		return strings.Contains(out, "node2 Ready"), out
+	})
 }
