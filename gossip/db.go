@@ -33,6 +33,7 @@ type DB struct {
 	cfg      Config
 	log      *slog.Logger
 	ml       *memberlist.Memberlist // set before ready is closed
+	keyring  *memberlist.Keyring    // nil without encryption
 	ready    chan struct{}
 	queue    *memberlist.TransmitLimitedQueue
 	numAlive atomic.Int32 // alive members, this node included; read by queue
@@ -78,7 +79,8 @@ func New(cfg Config) (*DB, error) {
 		NumNodes:       func() int { return int(db.numAlive.Load()) },
 		RetransmitMult: cfg.RetransmitMult,
 	}
-	ml, err := memberlist.Create(cfg.memberlistConfig(delegate{db}, events{db}))
+	mc := cfg.memberlistConfig(delegate{db}, events{db})
+	ml, err := memberlist.Create(mc)
 	if err != nil {
 		db.mu.Lock()
 		db.closed = true
@@ -87,7 +89,7 @@ func New(cfg Config) (*DB, error) {
 		db.wg.Wait()
 		return nil, fmt.Errorf("gossip: start memberlist for %s: %w", cfg.Name, err)
 	}
-	db.ml = ml
+	db.ml, db.keyring = ml, mc.Keyring // memberlist makes the keyring from SecretKey
 	close(db.ready)
 	db.mu.Lock()
 	db.goLocked(db.reapLoop)

@@ -13,10 +13,13 @@ import (
 	"sync/atomic"
 	"time"
 
+	"crypto/tls"
+
 	"github.com/meshd/meshd/gossip"
 	"github.com/meshd/meshd/internal/portmux"
 	"github.com/meshd/meshd/mesh/agent"
 	"github.com/meshd/meshd/mesh/api"
+	"github.com/meshd/meshd/mesh/ca"
 	"github.com/meshd/meshd/mesh/manager"
 	"github.com/meshd/meshd/mesh/records"
 )
@@ -29,6 +32,11 @@ type session struct {
 	db     *gossip.DB
 	agent  *agent.Agent
 	mgr    *managerRole // nil on a worker; changed under Daemon.mu
+	// renewDue asks for a certificate renewal at the next check (at a
+	// restart: keys may have rotated while the node was down); renewing
+	// is set while one is in flight. renewDue is guarded by Daemon.mu.
+	renewDue bool
+	renewing atomic.Bool
 }
 
 // managerRole is what a manager runs besides the agent.
@@ -61,8 +69,15 @@ func (d *Daemon) current() (*session, *managerRole) {
 // manager, and the agent, from the identity. Any failure stops what was
 // started.
 func (d *Daemon) startSessionLocked(ctx context.Context) error {
-	if len(d.id.GossipKey) == 0 && d.id.Token != "" {
-		d.id.GossipKey = GossipKey(d.id.Token) // a node of a cluster made before raft
+	if len(d.id.GossipKeys) == 0 && d.id.Token != "" {
+		d.id.GossipKeys = [][]byte{GossipKey(d.id.Token)} // a node of a cluster made before raft
+	}
+	if d.id.Cert != nil {
+		id, err := ca.NewIdentity(d.id.Cert, d.id.Key, d.id.CACerts)
+		if err != nil {
+			return fmt.Errorf("this node's certificate (%s): %w", d.path(identityName), err)
+		}
+		d.tls = id
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	s := &session{cancel: cancel}
@@ -155,13 +170,16 @@ func (d *Daemon) stopSession(leave bool) {
 // it; Bootstrap makes a new cluster's first.
 func (d *Daemon) startManagerLocked() error {
 	s := d.sess
+	if d.tls == nil || d.tls.Peer().Role != api.RoleManager {
+		return errors.New("no manager certificate yet")
+	}
 	ln, err := net.Listen("tcp", d.cfg.ListenAddr.String())
 	if err != nil {
 		return fmt.Errorf("listen for the cluster api on %s: %w", d.cfg.ListenAddr, err)
 	}
 	mux := portmux.New(ln, portmux.Config{Magic: manager.RaftMagic})
-	secrets := &raftSecrets{own: []byte(d.id.NodeSecret)}
-	trans, err := manager.NewTransport(mux.Magic(), d.apiAddr(), secrets, d.log.With("component", "raft"))
+	var storeRef atomic.Pointer[manager.Store]
+	trans, err := manager.NewTransport(mux.Magic(), d.apiAddr(), d.tls, d.raftPeer(&storeRef), d.log.With("component", "raft"))
 	if err != nil {
 		ln.Close()
 		return err
@@ -172,9 +190,9 @@ func (d *Daemon) startManagerLocked() error {
 		ln.Close()
 		return err
 	}
-	secrets.store.Store(store)
+	storeRef.Store(store)
 	m, err := manager.New(manager.Config{Store: store, DB: s.db, NodeID: d.id.ID, APIAddr: d.apiAddr(),
-		Logger: d.log.With("component", "manager")})
+		Ready: d.managerReady, Logger: d.log.With("component", "manager")})
 	if err != nil {
 		_ = store.Close()
 		ln.Close()
@@ -192,7 +210,7 @@ func (d *Daemon) startManagerLocked() error {
 		m.Run(ctx)
 	}()
 	goServe(ctx, &r.wg, d.log, &http.Server{Handler: d.srv.ClusterHandler(), ReadHeaderTimeout: 10 * time.Second},
-		mux.Default(), "cluster api")
+		tls.NewListener(mux.Default(), d.tls.ServerConfig(false)), "cluster api")
 	s.mgr = r
 	return nil
 }
@@ -216,6 +234,16 @@ func (r *managerRole) stillVoter() bool {
 		}
 	}
 	return false
+}
+
+// managerReady checks that the node at addr answers on its cluster port
+// with a manager's certificate of this cluster.
+func (d *Daemon) managerReady(addr string) error {
+	conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 2 * time.Second}, "tcp", addr, d.tls.ClientConfig())
+	if err != nil {
+		return err
+	}
+	return conn.Close()
 }
 
 // stopManagerLocked stops the manager, the cluster port and raft.
@@ -263,11 +291,23 @@ func (d *Daemon) checkRole(ctx context.Context, s *session) {
 	if s.mgr != nil {
 		nodes = s.mgr.m.Objects().Nodes
 	}
-	self, ok := nodes[d.id.ID]
+	self, known := nodes[d.id.ID]
+	if d.tls != nil && (s.renewDue || d.renewNeeded(s, self, known)) && s.renewing.CompareAndSwap(false, true) {
+		go func() {
+			defer s.renewing.Store(false)
+			if err := d.renew(ctx, s); err != nil {
+				d.log.Warn("renew the node certificate", "err", err)
+			}
+		}()
+	}
 	changed := false
+	certRole := ""
+	if d.tls != nil {
+		certRole = d.tls.Peer().Role
+	}
 	switch {
-	case !ok:
-	case self.Role == api.RoleManager && s.mgr == nil:
+	case !known:
+	case self.Role == api.RoleManager && s.mgr == nil && certRole == api.RoleManager:
 		d.log.Info("promoted: starting the manager role")
 		if err := d.startManagerLocked(); err != nil {
 			d.log.Error("promote", "err", err)
@@ -315,9 +355,68 @@ func (d *Daemon) checkRole(ctx context.Context, s *session) {
 	}
 }
 
+// renewNeeded says whether the node certificate must be renewed: its role
+// is not the one the cluster gives the node, the published trust (roots,
+// gossip keys) is not the one held, or two thirds of its life are gone.
+func (d *Daemon) renewNeeded(s *session, self api.Node, known bool) bool {
+	peer := d.tls.Peer()
+	if known && self.Role != peer.Role {
+		return true
+	}
+	if info := s.agent.DesiredInfo(); info.Fresh && info.Trust != "" && info.Trust != d.id.Trust {
+		return true
+	}
+	issued := d.tls.Leaf().NotBefore
+	return time.Since(issued) > 2*peer.NotAfter.Sub(issued)/3
+}
+
+// renew asks the managers in turn for a new certificate for this node's
+// key, and takes the roots and gossip keys that come with it. The
+// requests are made without the daemon's lock; the answer is applied
+// under it, to the session that asked.
+func (d *Daemon) renew(ctx context.Context, s *session) error {
+	d.mu.RLock()
+	key, nodeID, managers, conf := d.id.Key, d.id.ID, slices.Clone(d.id.Managers), d.tls.ClientConfig()
+	d.mu.RUnlock()
+	csr, err := ca.CSRFor(key, nodeID)
+	if err != nil {
+		return err
+	}
+	if len(managers) == 0 {
+		return errors.New("no manager known")
+	}
+	var last error
+	for _, addr := range managers {
+		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		resp, err := api.NewClusterClient(addr, conf).Renew(rctx, api.RenewRequest{CSR: csr})
+		cancel()
+		if err != nil {
+			last = fmt.Errorf("%s: %w", addr, err)
+			continue
+		}
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		if d.sess != s {
+			return nil // left or stopped meanwhile
+		}
+		if err := d.tls.Set(resp.Cert, key, resp.CACerts); err != nil {
+			return fmt.Errorf("renewed certificate from %s: %w", addr, err)
+		}
+		if err := s.db.SetKeys(resp.GossipKeys); err != nil {
+			return err
+		}
+		d.id.Cert, d.id.CACerts, d.id.GossipKeys = resp.Cert, resp.CACerts, resp.GossipKeys
+		d.id.Trust = ca.Trust(resp.CACerts, resp.GossipKeys)
+		s.renewDue = false
+		d.log.Info("node certificate renewed", "role", resp.Role, "from", addr, "expires", d.tls.Peer().NotAfter.Format(time.RFC3339))
+		return d.saveIdentityLocked()
+	}
+	return last
+}
+
 // startGossip brings memberlist up with the cluster's gossip key.
 func (d *Daemon) startGossip() (*gossip.DB, error) {
-	if len(d.id.GossipKey) != 32 {
+	if len(d.id.GossipKeys) == 0 || len(d.id.GossipKeys[0]) != 32 {
 		return nil, errors.New("no gossip key: the run dir's node.json is damaged; leave and join again")
 	}
 	gc := gossip.DefaultConfig()
@@ -326,12 +425,16 @@ func (d *Daemon) startGossip() (*gossip.DB, error) {
 	gc.BindPort = d.cfg.GossipPort
 	gc.AdvertiseAddr = d.advertise().String()
 	gc.AdvertisePort = d.cfg.GossipPort
-	gc.SecretKey = d.id.GossipKey
+	gc.SecretKey = d.id.GossipKeys[0]
 	gc.Meta = d.metaBytes()
 	gc.Logger = d.log.With("component", "gossip")
 	db, err := gossip.New(gc)
 	if err != nil {
 		return nil, fmt.Errorf("start gossip on %s:%d: %w", gc.BindAddr, gc.BindPort, err)
+	}
+	if err := db.SetKeys(d.id.GossipKeys); err != nil {
+		_ = db.Shutdown()
+		return nil, err
 	}
 	return db, nil
 }
@@ -364,27 +467,20 @@ func (d *Daemon) newAgent(db *gossip.DB) (*agent.Agent, error) {
 		Logger: d.log.With("component", "agent")})
 }
 
-// raftSecrets authenticate raft connections: this node's own secret, and
-// the secrets of the managers at other raft addresses from the replica.
-// They take no daemon lock: raft dials while a transition holds it.
-type raftSecrets struct {
-	own   []byte
-	store atomic.Pointer[manager.Store]
-}
-
-func (r *raftSecrets) Own() []byte { return r.own }
-
-func (r *raftSecrets) Of(addr string) ([]byte, bool) {
-	store := r.store.Load()
-	if store == nil {
-		return nil, false
-	}
-	st := store.Snapshot()
-	for id, n := range st.Nodes {
-		if n.APIAddr == addr {
-			s, ok := st.NodeSecrets[id]
-			return []byte(s), ok
+// raftPeer admits a raft connection from a manager of this cluster: its
+// certificate says so, and so does the replica once it knows the node (a
+// new replica, before its first snapshot, goes by the certificate).
+func (d *Daemon) raftPeer(store *atomic.Pointer[manager.Store]) func(ca.Peer) error {
+	clusterID := d.id.ClusterID
+	return func(p ca.Peer) error {
+		if p.ClusterID != clusterID || p.Role != api.RoleManager {
+			return fmt.Errorf("node %s is not a manager of this cluster", p.NodeID)
 		}
+		if st := store.Load(); st != nil {
+			if n, ok := st.Snapshot().Nodes[p.NodeID]; ok && n.Role != api.RoleManager {
+				return fmt.Errorf("node %s was demoted", p.NodeID)
+			}
+		}
+		return nil
 	}
-	return nil, false
 }

@@ -28,6 +28,7 @@ import (
 	"github.com/meshd/meshd/lb"
 	"github.com/meshd/meshd/mesh/api"
 	"github.com/meshd/meshd/mesh/apiserver"
+	"github.com/meshd/meshd/mesh/ca"
 )
 
 // Files in the run dir.
@@ -45,14 +46,20 @@ const (
 // so that a restart comes back as the same node of the same cluster
 // without asking a manager.
 type identity struct {
-	ID            string   `json:"ID"`
-	ClusterID     string   `json:"ClusterID,omitempty"`
-	Role          string   `json:"Role,omitempty"`
-	AdvertiseAddr string   `json:"AdvertiseAddr,omitempty"`
-	NodeSecret    string   `json:"NodeSecret,omitempty"`
-	GossipKey     []byte   `json:"GossipKey,omitempty"`
-	Managers      []string `json:"Managers,omitempty"` // cluster API addresses last known
-	Peers         []string `json:"Peers,omitempty"`    // gossip addresses last seen, for a restart
+	ID            string `json:"ID"`
+	ClusterID     string `json:"ClusterID,omitempty"`
+	Role          string `json:"Role,omitempty"`
+	AdvertiseAddr string `json:"AdvertiseAddr,omitempty"`
+	// The node's key (PKCS #8), certificate and the roots it trusts, DER.
+	Key     []byte   `json:"Key,omitempty"`
+	Cert    []byte   `json:"Cert,omitempty"`
+	CACerts [][]byte `json:"CACerts,omitempty"`
+	// GossipKeys encrypt gossip, the primary first; Trust names the roots
+	// and keys held (the leader publishes the current one).
+	GossipKeys [][]byte `json:"GossipKeys,omitempty"`
+	Trust      string   `json:"Trust,omitempty"`
+	Managers   []string `json:"Managers,omitempty"` // cluster API addresses last known
+	Peers      []string `json:"Peers,omitempty"`    // gossip addresses last seen, for a restart
 	// Token and ManagerAddr are read from run dirs written before raft.
 	Token       string `json:"Token,omitempty"`
 	ManagerAddr string `json:"ManagerAddr,omitempty"`
@@ -72,6 +79,9 @@ type Daemon struct {
 	mu   sync.RWMutex
 	id   identity
 	sess *session // nil while the node is in no cluster
+	// tls is the node's TLS identity from id, nil while in no cluster;
+	// itself safe to use from any goroutine.
+	tls *ca.Identity
 }
 
 // New checks cfg and returns a daemon ready to Run. cfg must not change
@@ -111,7 +121,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	defer func() { cancel(); wg.Wait() }()
 	d.runCtx = ctx
-	if d.srv, err = apiserver.New(apiserver.Config{Node: nodeReads{d}, Swarm: swarmOps{d}, Keys: clusterKeys{d},
+	if d.srv, err = apiserver.New(apiserver.Config{Node: nodeReads{d}, Swarm: swarmOps{d}, Peers: clusterPeers{d},
 		Logger: d.log.With("component", "api")}); err != nil {
 		return err
 	}
@@ -150,7 +160,12 @@ func (d *Daemon) resume(ctx context.Context) error {
 		if d.cfg.Join != "" || d.cfg.Init {
 			d.log.Warn("already in a cluster: --join and --init ignored", "cluster_id", d.id.ClusterID)
 		}
-		return d.startSessionLocked(ctx)
+		if err := d.startSessionLocked(ctx); err != nil {
+			return err
+		}
+		// Roots or gossip keys may have rotated while it was down.
+		d.sess.renewDue = true
+		return nil
 	case d.cfg.Init:
 		_, err := d.initLocked(ctx, api.SwarmInit{})
 		return err

@@ -3,6 +3,7 @@ package mesh
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"net"
 	"net/netip"
 
@@ -10,6 +11,7 @@ import (
 	"github.com/meshd/meshd/ipam"
 	"github.com/meshd/meshd/mesh/api"
 	"github.com/meshd/meshd/mesh/apiserver"
+	"github.com/meshd/meshd/mesh/ca"
 	"github.com/meshd/meshd/mesh/records"
 )
 
@@ -63,11 +65,18 @@ func (n nodeReads) Control() (apiserver.Writes, error) {
 		return mgr.m, nil
 	}
 	id, addr := mgr.m.Leader()
-	secret, ok := mgr.m.NodeSecret(id)
-	if id == "" || !ok {
+	if id == "" {
 		return noLeader{}, nil
 	}
-	return apiserver.NewForwarder(addr, secret, mgr.store.WaitVersion), nil
+	return apiserver.NewForwarder(addr, n.d.tls.ClientConfig(), mgr.store.WaitVersion), nil
+}
+
+func (n nodeReads) CA() (api.SwarmCA, error) {
+	_, mgr := n.d.current()
+	if mgr == nil {
+		return api.SwarmCA{}, api.ErrNotManager
+	}
+	return mgr.m.CA(), nil
 }
 
 func (n nodeReads) StateVersion() uint64 {
@@ -156,25 +165,39 @@ func (noLeader) RemoveService(context.Context, string) error { return api.ErrNoL
 func (noLeader) RotateJoinToken(context.Context, string) (api.JoinToken, error) {
 	return api.JoinToken{}, api.ErrNoLeader
 }
-func (noLeader) Join(context.Context, api.JoinRequest, string) (api.JoinResponse, error) {
+func (noLeader) Join(context.Context, api.JoinRequest) (api.JoinResponse, error) {
 	return api.JoinResponse{}, api.ErrNoLeader
 }
-
-// clusterKeys are what the cluster port checks signatures against.
-type clusterKeys struct{ d *Daemon }
-
-func (k clusterKeys) Tokens() (worker, manager string) {
-	if _, mgr := k.d.current(); mgr != nil {
-		st := mgr.m.State()
-		return st.WorkerToken, st.ManagerToken
-	}
-	return "", ""
+func (noLeader) Renew(context.Context, string, api.RenewRequest) (api.RenewResponse, error) {
+	return api.RenewResponse{}, api.ErrNoLeader
 }
+func (noLeader) RotateCA(context.Context) (api.SwarmCA, error) { return api.SwarmCA{}, api.ErrNoLeader }
 
-func (k clusterKeys) NodeSecret() string {
-	k.d.mu.RLock()
-	defer k.d.mu.RUnlock()
-	return k.d.id.NodeSecret
+// clusterPeers admits callers of the cluster port whose certificate
+// verified: nodes of this cluster that its state still holds, managers
+// only while the state says they are.
+type clusterPeers struct{ d *Daemon }
+
+func (c clusterPeers) Check(p ca.Peer, manager bool) error {
+	_, mgr := c.d.current()
+	if mgr == nil {
+		return api.ErrNotManager
+	}
+	st := mgr.m.State()
+	if st.ClusterID == "" {
+		return api.Errorf(http.StatusServiceUnavailable, "this manager is still replaying its log")
+	}
+	if p.ClusterID != st.ClusterID {
+		return api.Errorf(http.StatusForbidden, "certificate of another cluster")
+	}
+	n, ok := st.Nodes[p.NodeID]
+	if !ok {
+		return api.Errorf(http.StatusForbidden, "node %s is not part of this swarm", p.NodeID)
+	}
+	if manager && n.Role != api.RoleManager {
+		return api.Errorf(http.StatusForbidden, "node %s is no longer a manager", n.Hostname)
+	}
+	return nil
 }
 
 // The host facts the wiring needs.

@@ -14,7 +14,7 @@ import (
 
 	"github.com/meshd/meshd/ipam"
 	"github.com/meshd/meshd/mesh/api"
-	"github.com/meshd/meshd/mesh/apiserver"
+	"github.com/meshd/meshd/mesh/ca"
 	"github.com/meshd/meshd/mesh/manager"
 	"github.com/meshd/meshd/mesh/records"
 )
@@ -91,11 +91,13 @@ func (d *Daemon) initLocked(ctx context.Context, req api.SwarmInit) (api.SwarmIn
 	self := api.Node{ID: d.id.ID, Hostname: d.cfg.NodeName, Role: api.RoleManager, Availability: api.AvailabilityActive,
 		Status: api.StatusReady, Addr: a.String(), AddrPrefix: addrPrefix(a).String(), APIAddr: d.apiAddr(),
 		DataPlane: string(d.dataPlane), Version: api.Version, CreatedAt: now, UpdatedAt: now}
-	st, err := manager.NewCluster(self)
+	st, err := manager.NewCluster(self, req.CertExpiry, now)
 	if err != nil {
 		return fail(err)
 	}
-	d.id.ClusterID, d.id.Role, d.id.GossipKey, d.id.NodeSecret = st.ClusterID, api.RoleManager, st.GossipKey, st.NodeSecrets[self.ID]
+	if err := d.certifySelfLocked(&st, now); err != nil {
+		return fail(err)
+	}
 	d.id.Managers = []string{d.apiAddr()}
 	if err := d.bootstrapLocked(ctx, st); err != nil {
 		return fail(err)
@@ -107,6 +109,27 @@ func (d *Daemon) initLocked(ctx context.Context, req api.SwarmInit) (api.SwarmIn
 	d.log.Info("swarm initialized: this node is now a manager", "node_id", d.id.ID, "cluster_id", st.ClusterID,
 		"join_with", "meshctl swarm join-token worker")
 	return api.SwarmInitResponse{NodeID: d.id.ID, ClusterID: st.ClusterID, WorkerToken: st.WorkerToken, ManagerAddr: d.apiAddr()}, nil
+}
+
+// certifySelfLocked gives the first manager its key and certificate from
+// the new state's CA, and the cluster's trust.
+func (d *Daemon) certifySelfLocked(st *manager.State, now time.Time) error {
+	root, err := st.Root()
+	if err != nil {
+		return err
+	}
+	key, csr, err := ca.NewKey(d.id.ID)
+	if err != nil {
+		return err
+	}
+	cert, err := root.Issue(csr, d.id.ID, api.RoleManager, st.ClusterID, st.CertExpiry, now)
+	if err != nil {
+		return err
+	}
+	st.Trusted[d.id.ID] = st.Trust()
+	d.id.ClusterID, d.id.Role, d.id.Key, d.id.Cert = st.ClusterID, api.RoleManager, key, cert
+	d.id.CACerts, d.id.GossipKeys, d.id.Trust = st.CACerts, st.GossipKeys, st.Trust()
+	return nil
 }
 
 // bootstrapLocked starts a session whose manager is the only voter of a
@@ -125,7 +148,8 @@ func (d *Daemon) joinLocked(ctx context.Context, req api.SwarmJoin) (api.SwarmJo
 	if d.sess != nil || d.id.ClusterID != "" {
 		return api.SwarmJoinResponse{}, api.ErrAlreadyInSwarm
 	}
-	if err := api.CheckToken(req.Token); err != nil {
+	digest, _, err := api.ParseJoinToken(req.Token)
+	if err != nil {
 		return api.SwarmJoinResponse{}, api.Invalid("%v", err)
 	}
 	remote, err := hostPort(req.RemoteAddr, api.DefaultAPIPort)
@@ -145,22 +169,22 @@ func (d *Daemon) joinLocked(ctx context.Context, req api.SwarmJoin) (api.SwarmJo
 	if d.id.ID == "" {
 		d.id.ID = api.NewID()
 	}
-	a := d.advertise()
-	jr := api.JoinRequest{ID: d.id.ID, Hostname: d.cfg.NodeName, Addr: a.String(), AddrPrefix: addrPrefix(a).String(),
-		GossipPort: d.cfg.GossipPort, APIAddr: d.apiAddr(), DataPlane: string(d.dataPlane), Version: api.Version}
-	resp, err := d.joinRetrying(ctx, remote, req.Token, jr)
+	key, csr, err := ca.NewKey(d.id.ID)
 	if err != nil {
 		return fail(err)
 	}
-	plain, err := api.Open(req.Token, resp.Sealed)
+	a := d.advertise()
+	jr := api.JoinRequest{Token: req.Token, ID: d.id.ID, Hostname: d.cfg.NodeName, Addr: a.String(), AddrPrefix: addrPrefix(a).String(),
+		GossipPort: d.cfg.GossipPort, APIAddr: d.apiAddr(), DataPlane: string(d.dataPlane), Version: api.Version, CSR: csr}
+	resp, err := d.joinRetrying(ctx, remote, digest, jr)
 	if err != nil {
-		return fail(fmt.Errorf("join %s: %w", remote, err))
+		return fail(err)
 	}
-	var secrets api.JoinSecrets
-	if err := json.Unmarshal(plain, &secrets); err != nil || len(secrets.GossipKey) != 32 || secrets.NodeSecret == "" {
-		return fail(fmt.Errorf("join %s: the manager's answer carries no usable secrets", remote))
+	if len(resp.GossipKeys) == 0 || len(resp.GossipKeys[0]) != 32 {
+		return fail(fmt.Errorf("join %s: the manager's answer carries no usable gossip key", remote))
 	}
-	d.id.ClusterID, d.id.Role, d.id.GossipKey, d.id.NodeSecret = resp.ClusterID, resp.Role, secrets.GossipKey, secrets.NodeSecret
+	d.id.ClusterID, d.id.Role, d.id.Key, d.id.Cert = resp.ClusterID, resp.Role, key, resp.Cert
+	d.id.CACerts, d.id.GossipKeys, d.id.Trust = resp.CACerts, resp.GossipKeys, ca.Trust(resp.CACerts, resp.GossipKeys)
 	d.id.Managers, d.id.Peers = resp.Managers, resp.GossipAddrs
 	if err := d.startSessionLocked(ctx); err != nil {
 		return fail(err)
@@ -180,13 +204,18 @@ func (d *Daemon) joinLocked(ctx context.Context, req api.SwarmJoin) (api.SwarmJo
 
 // joinRetrying posts a join, retrying while the manager cannot be reached
 // (it may still be starting) and failing at once when it refuses.
-func (d *Daemon) joinRetrying(ctx context.Context, addr, token string, req api.JoinRequest) (api.JoinResponse, error) {
+// The manager's certificate is checked against the CA the token names
+// before the token is sent.
+func (d *Daemon) joinRetrying(ctx context.Context, addr, digest string, req api.JoinRequest) (api.JoinResponse, error) {
 	deadline := time.Now().Add(d.cfg.JoinTimeout)
-	client := apiserver.NewClusterClient(addr, token)
+	client := api.NewClusterClient(addr, ca.PinnedConfig(digest))
 	for {
 		resp, err := client.Join(ctx, req)
 		if err == nil {
 			return resp, nil
+		}
+		if errors.Is(err, ca.ErrWrongCA) {
+			return resp, api.Errorf(http.StatusBadRequest, "join %s: %v", addr, ca.ErrWrongCA)
 		}
 		var se *api.StatusError
 		if errors.As(err, &se) {
@@ -232,10 +261,11 @@ func (d *Daemon) leaveLocked(req api.SwarmLeave) error {
 
 // legacyToState reads a single manager's state file, written before the
 // managers were replicated, as the first state of a one-manager raft
-// cluster: same IDs and allocations, the old token as the worker token
-// (and the key of the gossip the workers already speak), a new manager
-// token and a secret for the manager. It returns the manager's node ID.
-func legacyToState(data []byte, apiAddr string) (manager.State, string, error) {
+// cluster: same IDs and allocations, the old token's
+// gossip key (the one the workers already speak, derived from the old
+// token), a new root CA and new join tokens. It returns the manager's node
+// ID.
+func legacyToState(data []byte, apiAddr string, now time.Time) (manager.State, string, error) {
 	var old struct {
 		ClusterID string `json:"ClusterID"`
 		Token     string `json:"Token"`
@@ -249,9 +279,14 @@ func legacyToState(data []byte, apiAddr string) (manager.State, string, error) {
 	if old.ManagerID == "" || old.Token == "" || old.ClusterID == "" {
 		return manager.State{}, "", errors.New("it has no cluster; remove it to start afresh")
 	}
-	st := manager.State{ClusterID: old.ClusterID, WorkerToken: old.Token, ManagerToken: api.NewToken(),
-		GossipKey: GossipKey(old.Token), Objects: old.Objects, IPAM: old.IPAM,
-		NodeSecrets: map[string]string{old.ManagerID: api.NewToken()}}
+	root, err := ca.NewRoot(old.ClusterID, now)
+	if err != nil {
+		return manager.State{}, "", err
+	}
+	st := manager.State{ClusterID: old.ClusterID, WorkerToken: api.NewJoinToken(root.Digest()),
+		ManagerToken: api.NewJoinToken(root.Digest()), CACerts: [][]byte{root.CertDER}, CAKey: root.KeyDER,
+		CertExpiry: ca.DefaultCertExpiry, GossipKeys: [][]byte{GossipKey(old.Token)}, GossipRotatedAt: now,
+		Objects: old.Objects, IPAM: old.IPAM, Trusted: map[string]string{}}
 	st.Objects.Init()
 	self := st.Nodes[old.ManagerID]
 	self.ID, self.Role, self.APIAddr = old.ManagerID, api.RoleManager, apiAddr
@@ -271,12 +306,15 @@ func (d *Daemon) migrateLocked(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
-	st, managerID, err := legacyToState(data, d.apiAddr())
+	now := time.Now().UTC()
+	st, managerID, err := legacyToState(data, d.apiAddr(), now)
 	if err != nil {
 		return fmt.Errorf("migrate %s: %w", d.path(legacyState), err)
 	}
-	d.id = identity{ID: managerID, ClusterID: st.ClusterID, Role: api.RoleManager, AdvertiseAddr: d.cfg.AdvertiseAddr.String(),
-		NodeSecret: st.NodeSecrets[managerID], GossipKey: st.GossipKey, Managers: []string{d.apiAddr()}}
+	d.id = identity{ID: managerID, AdvertiseAddr: d.cfg.AdvertiseAddr.String(), Managers: []string{d.apiAddr()}}
+	if err := d.certifySelfLocked(&st, now); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
 	for id, n := range st.Nodes {
 		if id != managerID && n.Addr != "" {
 			d.id.Peers = append(d.id.Peers, net.JoinHostPort(n.Addr, strconv.Itoa(d.cfg.GossipPort)))

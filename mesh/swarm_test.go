@@ -3,6 +3,7 @@ package mesh
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/meshd/meshd/mesh/api"
 )
@@ -15,27 +16,33 @@ const legacyStateFile = `{"ClusterID":"c0ffee","Token":"SWMTKN-1-oldtoken0123456
  "Services":{"s1":{"ID":"s1","Name":"www","Replicas":2}},"Tasks":{},"IPAM":null}`
 
 func TestLegacyStateMigrates(t *testing.T) {
-	st, managerID, err := legacyToState([]byte(legacyStateFile), "192.168.33.10:2377")
+	st, managerID, err := legacyToState([]byte(legacyStateFile), "192.168.33.10:2377", time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
 	if managerID != "m1" || st.ClusterID != "c0ffee" || st.Services["s1"].Name != "www" || st.Networks["n1"].Subnet != "10.0.0.0/24" {
 		t.Errorf("objects lost in the migration: manager %q, %+v", managerID, st)
 	}
-	if st.WorkerToken != "SWMTKN-1-oldtoken0123456789abcdef" || string(st.GossipKey) != string(GossipKey(st.WorkerToken)) {
-		t.Error("the workers' token and gossip key must stay what they were")
+	if len(st.GossipKeys) != 1 || string(st.GossipKeys[0]) != string(GossipKey("SWMTKN-1-oldtoken0123456789abcdef")) {
+		t.Error("the workers' gossip key must stay what it was")
 	}
-	if st.ManagerToken == st.WorkerToken || api.CheckToken(st.ManagerToken) != nil {
-		t.Errorf("manager token %q", st.ManagerToken)
+	root, err := st.Root()
+	if err != nil {
+		t.Fatal(err)
 	}
-	if m := st.Nodes["m1"]; m.Role != api.RoleManager || m.APIAddr != "192.168.33.10:2377" || st.NodeSecrets["m1"] == "" {
-		t.Errorf("the manager's record: %+v, secret %q", m, st.NodeSecrets["m1"])
+	for _, tok := range []string{st.WorkerToken, st.ManagerToken} {
+		if digest, _, err := api.ParseJoinToken(tok); err != nil || digest != root.Digest() {
+			t.Errorf("token %q does not name the new CA: %v", tok, err)
+		}
 	}
-	if _, ok := st.NodeSecrets["w2"]; ok {
-		t.Error("a worker got a secret it was never given")
+	if st.ManagerToken == st.WorkerToken {
+		t.Error("one token for both roles")
+	}
+	if m := st.Nodes["m1"]; m.Role != api.RoleManager || m.APIAddr != "192.168.33.10:2377" {
+		t.Errorf("the manager's record: %+v", m)
 	}
 	for _, bad := range []string{`{`, `{"ClusterID":"c"}`, `{"ClusterID":"c","Token":"t"}`} {
-		if _, _, err := legacyToState([]byte(bad), "x:2377"); err == nil {
+		if _, _, err := legacyToState([]byte(bad), "x:2377", time.Now()); err == nil {
 			t.Errorf("legacy state %s accepted", bad)
 		} else if strings.Count(err.Error(), "\n") != 0 {
 			t.Errorf("error on more than one line: %v", err)

@@ -188,7 +188,7 @@ func TestErrors(t *testing.T) {
 		}, "swarm join needs --token: run 'meshctl swarm join-token worker' (or manager) on a manager"},
 		{"swarm join: not a token", func(ctx context.Context, out io.Writer) error {
 			return runSwarmJoin(ctx, untouchable, out, swarmJoinOptions{token: "hunter2", remote: "192.168.33.10"})
-		}, `invalid token "hunter2": want SWMTKN-1- followed by at least 16 characters`},
+		}, `invalid join token "hunter2": want SWMTKN-1-, 50 and 25 characters of 0-9a-z joined by -`},
 		{"swarm join: bad port", func(ctx context.Context, out io.Writer) error {
 			return runSwarmJoin(ctx, untouchable, out, swarmJoinOptions{token: workerToken, remote: "192.168.33.10:http"})
 		}, `invalid manager address "192.168.33.10:http": port "http": want 1 to 65535`},

@@ -208,8 +208,8 @@ func (m *fakeMachine) run(x *exec.Cmd, _ string) error {
 // stable. Address plan (the tutorials'): underlay 192.168.33.0/24, node<i>
 // at .(9+i); ingress 10.255.0.0/16; overlays 10.0.<n>.0/24.
 const (
-	workerToken  = "SWMTKN-1-0123456789abcdefghijklmnopqrstuvwxyz0123456789abcd"
-	managerToken = "SWMTKN-1-zyxwvutsrqponmlkjihgfedcba9876543210zyxwvutsrqponmlkji"
+	workerToken  = "SWMTKN-1-0123456789abcdefghijklmnopqrstuvwxyz0123456789abcd-1awxwuwd3z9j1z3puu7rcgdbx"
+	managerToken = "SWMTKN-1-0123456789abcdefghijklmnopqrstuvwxyz0123456789abcd-8dnbvjhk4bj3o4u2o4fz2zl5m"
 )
 
 var (

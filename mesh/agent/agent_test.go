@@ -16,6 +16,7 @@ import (
 	"github.com/meshd/meshd/internal/testutil"
 	"github.com/meshd/meshd/lb"
 	"github.com/meshd/meshd/mesh/api"
+	"github.com/meshd/meshd/mesh/ca"
 	"github.com/meshd/meshd/mesh/manager"
 	"github.com/meshd/meshd/mesh/records"
 	"github.com/meshd/meshd/mesh/task"
@@ -67,7 +68,7 @@ func newFakeNode(t *testing.T, mode lb.Mode) *fakeNode {
 	now := time.Now().UTC()
 	self := api.Node{ID: "node1id", Hostname: "node1", Role: api.RoleManager, Availability: api.AvailabilityActive,
 		Status: api.StatusReady, Addr: node1Addr.String(), AddrPrefix: "192.168.33.10/24", APIAddr: "192.168.33.10:2377", CreatedAt: now}
-	st, err := manager.NewCluster(self)
+	st, err := manager.NewCluster(self, 0, now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,8 +81,12 @@ func newFakeNode(t *testing.T, mode lb.Mode) *fakeNode {
 	if f.mgr, err = manager.New(manager.Config{Store: store, DB: f.db, NodeID: "node1id"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.mgr.Join(f.ctx, api.JoinRequest{ID: "node2id", Hostname: "node2", Addr: node2Addr.String(),
-		AddrPrefix: "192.168.33.11/24", GossipPort: 7946, APIAddr: "192.168.33.11:2377"}, api.RoleWorker); err != nil {
+	_, csr, err := ca.NewKey("node2id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.mgr.Join(f.ctx, api.JoinRequest{Token: st.WorkerToken, ID: "node2id", Hostname: "node2", Addr: node2Addr.String(),
+		AddrPrefix: "192.168.33.11/24", GossipPort: 7946, APIAddr: "192.168.33.11:2377", CSR: csr}); err != nil {
 		t.Fatal(err)
 	}
 	f.agent = f.newAgent()
@@ -132,7 +137,7 @@ func (f *fakeNode) publish() { f.publishObjects(f.mgr.Objects()) }
 func (f *fakeNode) publishObjects(o records.Objects) {
 	f.t.Helper()
 	f.version++
-	if err := f.pub.Publish(f.db, o, f.version); err != nil {
+	if err := f.pub.Publish(f.db, o, f.version, ""); err != nil {
 		f.t.Fatal(err)
 	}
 }

@@ -268,7 +268,7 @@ func TestRepublishInPiecesChangesNothing(t *testing.T) {
 			// The manager restarted: a new publisher, in a store of its
 			// own from which gossip brings one entry at a time.
 			restarted := records.NewFakeDB("node1id")
-			if err := records.NewPublisher().Publish(restarted, f.mgr.Objects(), f.version+1); err != nil {
+			if err := records.NewPublisher().Publish(restarted, f.mgr.Objects(), f.version+1, ""); err != nil {
 				t.Fatal(err)
 			}
 			var entries []piece

@@ -3,6 +3,7 @@ package api
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -23,7 +24,6 @@ const DefaultSocket = "/var/run/meshd/meshd.sock"
 type Client struct {
 	base  string // URL prefix of every path
 	where string // what an unreachable meshd is named by: the socket or host:port
-	sign  func(req *http.Request, body []byte)
 	http  *http.Client
 	// seen, when set, is called with every answer's header.
 	seen func(http.Header)
@@ -34,6 +34,10 @@ type Client struct {
 // write waits until its own replica has applied that much, so that a
 // read after a write sees the write.
 const StateVersionHeader = "X-Meshd-State-Version"
+
+// RenewForHeader names the node a manager forwards a renewal for; the
+// leader believes it only from a manager's certificate.
+const RenewForHeader = "X-Meshd-Renew-For"
 
 // OnAnswer makes c call f with the header of every answer; it returns c.
 func (c *Client) OnAnswer(f func(http.Header)) *Client {
@@ -53,27 +57,36 @@ func NewClient(socket string) *Client {
 }
 
 // NewClusterClient returns a client for a manager's cluster API at addr
-// (host:port). sign is called on every request with its body, to add what
-// the cluster port requires (the token's signature); the client never
-// sees the token.
-func NewClusterClient(addr string, sign func(req *http.Request, body []byte)) *Client {
-	tr := &http.Transport{DialContext: (&net.Dialer{Timeout: 3 * time.Second}).DialContext}
-	return &Client{base: "http://" + addr, where: addr, sign: sign, http: &http.Client{Transport: tr, Timeout: 30 * time.Second}}
+// (host:port) over TLS with conf: a joining node's pinned to the CA its
+// token names, a node's with its certificate.
+func NewClusterClient(addr string, conf *tls.Config) *Client {
+	tr := &http.Transport{DialContext: (&net.Dialer{Timeout: 3 * time.Second}).DialContext, TLSClientConfig: conf,
+		TLSHandshakeTimeout: 5 * time.Second, ForceAttemptHTTP2: false}
+	return &Client{base: "https://" + addr, where: addr, http: &http.Client{Transport: tr, Timeout: 30 * time.Second}}
 }
 
 // Join asks a manager to admit this node (cluster port only); the token
-// the request is signed with gives the role.
+// in the request gives the role.
 func (c *Client) Join(ctx context.Context, req JoinRequest) (JoinResponse, error) {
 	var out JoinResponse
 	err := c.do(ctx, http.MethodPost, "/v1/cluster/join", req, &out)
 	return out, err
 }
 
-// JoinAs forwards a join the caller verified, with the role its token
-// gave, to the leader (signed with the leader's node secret).
-func (c *Client) JoinAs(ctx context.Context, req JoinRequest, role string) (JoinResponse, error) {
-	var out JoinResponse
-	err := c.do(ctx, http.MethodPost, "/v1/cluster/join?role="+url.QueryEscape(role), req, &out)
+// RenewFor forwards a renewal for another node to the leader (a
+// manager's, with its own certificate).
+func (c *Client) RenewFor(ctx context.Context, nodeID string, req RenewRequest) (RenewResponse, error) {
+	var out RenewResponse
+	err := c.doWith(ctx, http.MethodPost, "/v1/cluster/renew", http.Header{RenewForHeader: {nodeID}}, req, &out)
+	return out, err
+}
+
+// Renew asks a manager for a new certificate for this node's key, with
+// the role the cluster now gives it, and the current roots and gossip
+// keys (cluster port, with this node's certificate).
+func (c *Client) Renew(ctx context.Context, req RenewRequest) (RenewResponse, error) {
+	var out RenewResponse
+	err := c.do(ctx, http.MethodPost, "/v1/cluster/renew", req, &out)
 	return out, err
 }
 
@@ -126,6 +139,18 @@ func (c *Client) JoinToken(ctx context.Context, role string, rotate bool) (JoinT
 	return out, err
 }
 
+// CA returns the cluster's root CA; rotate makes a new one first (the
+// join tokens change with it).
+func (c *Client) CA(ctx context.Context, rotate bool) (SwarmCA, error) {
+	var out SwarmCA
+	if rotate {
+		err := c.do(ctx, http.MethodPost, "/v1/swarm/ca/rotate", nil, &out)
+		return out, err
+	}
+	err := c.do(ctx, http.MethodGet, "/v1/swarm/ca", nil, &out)
+	return out, err
+}
+
 // SwarmInit makes the answering node the first manager of a new cluster.
 func (c *Client) SwarmInit(ctx context.Context, req SwarmInit) (SwarmInitResponse, error) {
 	var out SwarmInitResponse
@@ -148,6 +173,10 @@ func (c *Client) SwarmLeave(ctx context.Context, req SwarmLeave) error {
 }
 
 func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
+	return c.doWith(ctx, method, path, nil, in, out)
+}
+
+func (c *Client) doWith(ctx context.Context, method, path string, hdr http.Header, in, out any) error {
 	var body []byte
 	if in != nil {
 		var err error
@@ -160,8 +189,8 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 		return fmt.Errorf("build request: %w", err)
 	}
 	req.Header.Set("Content-Type", "application/json")
-	if c.sign != nil {
-		c.sign(req, body)
+	for k, v := range hdr {
+		req.Header[k] = v
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {

@@ -1,12 +1,7 @@
 package api
 
 import (
-	"crypto/aes"
-	"crypto/cipher"
-	"crypto/hkdf"
 	"crypto/rand"
-	"crypto/sha256"
-	"errors"
 	"fmt"
 	"strings"
 )
@@ -17,9 +12,11 @@ const (
 	DefaultAPIPort = 2377
 	// TokenPrefix marks a join token, as docker's SWMTKN-1- does.
 	TokenPrefix = "SWMTKN-1-"
-	// tokenSecretLen is the number of base-36 characters after the
-	// prefix: about 258 bits of randomness.
-	tokenSecretLen = 50
+	// digestLen is the length of the root CA digest in a token.
+	digestLen = 50
+	// tokenSecretLen is the number of base-36 characters of a token's
+	// secret: about 129 bits of randomness, as Swarm's.
+	tokenSecretLen = 25
 	// idLen is the length of a node, cluster, network, service or task ID,
 	// as docker's 25-character swarm IDs.
 	idLen = 25
@@ -32,9 +29,16 @@ var Version = "0.1.0-dev"
 // NewID returns a docker-shaped 25-character base-36 object ID.
 func NewID() string { return base36(idLen) }
 
-// NewToken returns a fresh join token in Swarm's shape: "SWMTKN-1-" and 50
-// base-36 characters from crypto/rand.
-func NewToken() string { return TokenPrefix + base36(tokenSecretLen) }
+// NewJoinToken returns a join token in Swarm's shape:
+// "SWMTKN-1-<root CA digest, 50 base-36 characters>-<secret, 25 base-36
+// characters from crypto/rand>". The digest lets a joining node check the
+// manager's CA before it sends the secret.
+func NewJoinToken(caDigest string) string {
+	return TokenPrefix + caDigest + "-" + base36(tokenSecretLen)
+}
+
+// NewSecret returns a random base-36 secret as long as a token's.
+func NewSecret() string { return base36(tokenSecretLen) }
 
 // base36 returns n characters from 0-9a-z, each equally likely.
 func base36(n int) string {
@@ -53,19 +57,30 @@ func base36(n int) string {
 	return string(out)
 }
 
-// CheckToken says why s is not a join token, or nil. The error never
-// quotes more than the token's first characters.
-func CheckToken(s string) error {
-	secret, ok := strings.CutPrefix(s, TokenPrefix)
-	if !ok || len(secret) < 16 {
-		return fmt.Errorf("invalid token %q: want %s followed by at least 16 characters", short(s), TokenPrefix)
+// ParseJoinToken splits a join token into the root CA digest and the
+// secret. The error never quotes more than the token's first characters.
+func ParseJoinToken(s string) (digest, secret string, err error) {
+	rest, ok := strings.CutPrefix(s, TokenPrefix)
+	digest, secret, ok2 := strings.Cut(rest, "-")
+	if !ok || !ok2 || len(digest) != digestLen || len(secret) != tokenSecretLen || !isBase36(digest) || !isBase36(secret) {
+		return "", "", fmt.Errorf("invalid join token %q: want %s, 50 and 25 characters of 0-9a-z joined by -", short(s), TokenPrefix)
 	}
-	for _, c := range secret {
-		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c == '-') {
-			return fmt.Errorf("invalid token %q: only 0-9, a-z and - may follow %s", short(s), TokenPrefix)
+	return digest, secret, nil
+}
+
+// CheckToken says why s is not a join token, or nil.
+func CheckToken(s string) error {
+	_, _, err := ParseJoinToken(s)
+	return err
+}
+
+func isBase36(s string) bool {
+	for _, c := range s {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'z') {
+			return false
 		}
 	}
-	return nil
+	return true
 }
 
 func short(s string) string {
@@ -73,49 +88,4 @@ func short(s string) string {
 		return s[:24] + "…"
 	}
 	return s
-}
-
-// Seal encrypts and authenticates plaintext for a holder of secret (a
-// join token or a node secret): AES-256-GCM under a key derived from the
-// secret with HKDF-SHA256, with a random nonce in front. It is how a join
-// response carries the gossip key and the node's secret over the cluster
-// port until that port is TLS.
-func Seal(secret string, plaintext []byte) ([]byte, error) {
-	aead, err := sealer(secret)
-	if err != nil {
-		return nil, err
-	}
-	nonce := make([]byte, aead.NonceSize(), aead.NonceSize()+len(plaintext)+aead.Overhead())
-	rand.Read(nonce) // never fails since Go 1.24
-	return aead.Seal(nonce, nonce, plaintext, []byte(sealLabel)), nil
-}
-
-// Open reverses [Seal]; it fails on anything not sealed for secret.
-func Open(secret string, sealed []byte) ([]byte, error) {
-	aead, err := sealer(secret)
-	if err != nil {
-		return nil, err
-	}
-	if len(sealed) < aead.NonceSize()+aead.Overhead() {
-		return nil, errors.New("open sealed secrets: too short")
-	}
-	out, err := aead.Open(nil, sealed[:aead.NonceSize()], sealed[aead.NonceSize():], []byte(sealLabel))
-	if err != nil {
-		return nil, errors.New("open sealed secrets: not sealed with this token")
-	}
-	return out, nil
-}
-
-const sealLabel = "meshd-join-secrets-v1"
-
-func sealer(secret string) (cipher.AEAD, error) {
-	key, err := hkdf.Key(sha256.New, []byte(secret), nil, sealLabel, 32)
-	if err != nil {
-		return nil, fmt.Errorf("derive seal key: %w", err)
-	}
-	block, err := aes.NewCipher(key)
-	if err != nil {
-		return nil, fmt.Errorf("seal cipher: %w", err)
-	}
-	return cipher.NewGCM(block)
 }

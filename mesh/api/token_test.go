@@ -6,19 +6,22 @@ import (
 	"testing"
 )
 
-func TestNewTokenIsValidAndRandom(t *testing.T) {
-	re := regexp.MustCompile(`^SWMTKN-1-[0-9a-z]{50}$`)
+const testDigest = "0123456789abcdefghijklmnopqrstuvwxyz0123456789abcd"
+
+func TestNewJoinTokenIsValidAndRandom(t *testing.T) {
+	re := regexp.MustCompile(`^SWMTKN-1-` + testDigest + `-[0-9a-z]{25}$`)
 	seen := map[string]bool{}
 	for range 100 {
-		tok := NewToken()
+		tok := NewJoinToken(testDigest)
 		if !re.MatchString(tok) {
-			t.Fatalf("NewToken() = %q, want match of %s", tok, re)
+			t.Fatalf("NewJoinToken() = %q, want match of %s", tok, re)
 		}
-		if err := CheckToken(tok); err != nil {
-			t.Fatalf("CheckToken(NewToken()) = %v, want nil", err)
+		digest, secret, err := ParseJoinToken(tok)
+		if err != nil || digest != testDigest || len(secret) != 25 {
+			t.Fatalf("ParseJoinToken(%q) = %q, %q, %v", tok, digest, secret, err)
 		}
 		if seen[tok] {
-			t.Fatalf("NewToken() repeated %q", tok)
+			t.Fatalf("NewJoinToken() repeated %q", tok)
 		}
 		seen[tok] = true
 	}
@@ -33,9 +36,11 @@ func TestNewID(t *testing.T) {
 }
 
 func TestCheckToken(t *testing.T) {
-	for _, tok := range []string{"", "SWMTKN-1-", "SWMTKN-1-short", "swmtkn-1-aaaaaaaaaaaaaaaaaaaa",
-		"SWMTKN-1-AAAAAAAAAAAAAAAAAAAA", "SWMTKN-1-aaaaaaaaaaaaaaaaaaa!"} {
-		if err := CheckToken(tok); err == nil {
+	good := NewJoinToken(testDigest)
+	for _, tok := range []string{"", "SWMTKN-1-", "SWMTKN-1-short", strings.ToLower(good[:9]) + good[9:],
+		strings.ToUpper(good), good + "x", good[:len(good)-1], strings.Replace(good, "-", "", 2),
+		"SWMTKN-1-" + testDigest + "-aaaaaaaaaaaaaaaaaaaaaaaa!"} {
+		if err := CheckToken(tok); err == nil && tok != good {
 			t.Errorf("CheckToken(%q) = nil, want an error", tok)
 		}
 	}
@@ -43,4 +48,22 @@ func TestCheckToken(t *testing.T) {
 	if err := CheckToken(long); err == nil || len(err.Error()) > 200 {
 		t.Errorf("CheckToken(1009 bytes) = %v, want a short error", err)
 	}
+}
+
+func FuzzParseJoinToken(f *testing.F) {
+	f.Add(NewJoinToken(testDigest))
+	f.Add("SWMTKN-1-")
+	f.Add("SWMTKN-1-" + testDigest + "-" + strings.Repeat("z", 25))
+	f.Fuzz(func(t *testing.T, s string) {
+		digest, secret, err := ParseJoinToken(s)
+		if err != nil {
+			if len(err.Error()) > 200 {
+				t.Errorf("error quotes too much: %d bytes", len(err.Error()))
+			}
+			return
+		}
+		if TokenPrefix+digest+"-"+secret != s {
+			t.Errorf("parse(%q) = %q, %q: does not rebuild the token", s, digest, secret)
+		}
+	})
 }

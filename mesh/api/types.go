@@ -3,7 +3,10 @@
 // package: what crosses the socket is defined here and nowhere else.
 package api
 
-import "time"
+import (
+	"log/slog"
+	"time"
+)
 
 // Node status values, as docker node ls prints them.
 const (
@@ -106,6 +109,8 @@ type SwarmInit struct {
 	AdvertiseAddr string `json:"AdvertiseAddr,omitempty"`
 	// ForceNewCluster is not supported yet; refused when set.
 	ForceNewCluster bool `json:"ForceNewCluster,omitempty"`
+	// CertExpiry is the node certificates' lifetime; zero means 90 days.
+	CertExpiry time.Duration `json:"CertExpiry,omitempty"`
 }
 
 // SwarmInitResponse is what swarm init prints from.
@@ -129,13 +134,23 @@ type SwarmJoinResponse struct {
 	Role   string `json:"Role"` // the role the token gave
 }
 
+// SwarmCA is the cluster's root CA as swarm ca prints it.
+type SwarmCA struct {
+	Certs    [][]byte `json:"Certs"`    // DER, the signing root first
+	Rotating bool     `json:"Rotating"` // an old root is still trusted while nodes renew
+}
+
 // SwarmLeave is the body of swarm leave.
 type SwarmLeave struct {
 	Force bool `json:"Force,omitempty"`
 }
 
-// JoinRequest is sent by a joining node to the manager's cluster API.
+// JoinRequest is sent by a joining node to a manager's cluster API, over
+// TLS pinned to the CA its token names.
 type JoinRequest struct {
+	// Token is the join token; its secret gives the role. It is never
+	// logged.
+	Token      string `json:"Token"`
 	ID         string `json:"ID"`
 	Hostname   string `json:"Hostname"`
 	Addr       string `json:"Addr"`
@@ -146,26 +161,41 @@ type JoinRequest struct {
 	APIAddr   string `json:"APIAddr"`
 	DataPlane string `json:"DataPlane"`
 	Version   string `json:"Version"`
+	// CSR is a PKCS #10 request for the joiner's node key.
+	CSR []byte `json:"CSR"`
 }
 
-// JoinSecrets is what a join response carries sealed (see [Seal]).
-type JoinSecrets struct {
-	GossipKey  []byte `json:"GossipKey"`
-	NodeSecret string `json:"NodeSecret"`
+// LogValue keeps the token out of logs.
+func (r JoinRequest) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("id", r.ID), slog.String("hostname", r.Hostname), slog.String("addr", r.Addr))
 }
 
-// JoinResponse tells the joiner its role, the managers and where to
-// gossip.
+// JoinResponse admits the joiner: its role, its certificate, the roots to
+// trust, the gossip keys, the managers and where to gossip.
 type JoinResponse struct {
 	ClusterID   string   `json:"ClusterID"`
-	Role        string   `json:"Role"`        // the role the presented token gives
+	Role        string   `json:"Role"`        // the role the token gives
 	ManagerID   string   `json:"ManagerID"`   // the leader that admitted the node
 	ManagerAddr string   `json:"ManagerAddr"` // its cluster API
 	Managers    []string `json:"Managers"`    // every manager's cluster API (host:port)
 	GossipAddrs []string `json:"GossipAddrs"` // host:port of live members
-	// Sealed is the [JoinSecrets] sealed with the token the joiner
-	// presented: only a holder of that token can open it.
-	Sealed []byte `json:"Sealed"`
+	Cert        []byte   `json:"Cert"`        // the node certificate, DER
+	CACerts     [][]byte `json:"CACerts"`     // the roots to trust, DER
+	GossipKeys  [][]byte `json:"GossipKeys"`  // memberlist keys, the primary first
+}
+
+// RenewRequest asks for a new node certificate for the same key.
+type RenewRequest struct {
+	CSR []byte `json:"CSR"`
+}
+
+// RenewResponse is a renewed node certificate with the cluster's current
+// trust and gossip keys.
+type RenewResponse struct {
+	Role       string   `json:"Role"`
+	Cert       []byte   `json:"Cert"`
+	CACerts    [][]byte `json:"CACerts"`
+	GossipKeys [][]byte `json:"GossipKeys"`
 }
 
 // Error is the body of every non-2xx answer.

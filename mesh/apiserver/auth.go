@@ -1,113 +1,85 @@
 package apiserver
 
 import (
-	"bytes"
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
-	"fmt"
-	"io"
 	"net/http"
-	"strconv"
-	"strings"
-	"time"
 
 	"github.com/meshd/meshd/mesh/api"
+	"github.com/meshd/meshd/mesh/ca"
 )
 
-// authHeader carries the HMAC that proves a cluster API caller knows the
-// token. The token itself never crosses the wire.
-const authHeader = "X-Meshd-Auth"
+// The cluster port's paths that need no manager's certificate.
+const (
+	joinPath  = "/v1/cluster/join"
+	renewPath = "/v1/cluster/renew"
+)
 
-// maxClockSkew bounds how old a signed cluster request may be.
-const maxClockSkew = 5 * time.Minute
-
-var errBadSignature = errors.New("invalid join token")
-
-func apiKey(token string) []byte {
-	sum := sha256.Sum256([]byte("meshd-cluster-api\x00" + token))
-	return sum[:]
+// Peers decides whether a node whose certificate verified may call the
+// cluster port: it must still be part of the cluster and, where manager
+// says so, be a manager by its certificate and in the cluster's state
+// (a demoted manager's certificate loses its rights at once, and its
+// renewal gives it a worker's).
+type Peers interface {
+	Check(p ca.Peer, manager bool) error
 }
 
-func signature(token, method, path string, ts int64, body []byte) string {
-	bodySum := sha256.Sum256(body)
-	mac := hmac.New(sha256.New, apiKey(token))
-	fmt.Fprintf(mac, "%s\n%s\n%d\n%x", method, path, ts, bodySum)
-	return hex.EncodeToString(mac.Sum(nil))
-}
+// peerKey carries the verified caller in a request's context.
+type peerKey struct{}
 
-// signRequest adds the token's HMAC over method, path, time and body.
-func signRequest(req *http.Request, token string, body []byte, now time.Time) {
-	ts := now.Unix()
-	req.Header.Set(authHeader, strconv.FormatInt(ts, 10)+":"+signature(token, req.Method, req.URL.RequestURI(), ts, body))
-}
-
-// verifyRequest checks a signed request against the token.
-func verifyRequest(req *http.Request, token string, body []byte, now time.Time) error {
-	tsText, sig, ok := strings.Cut(req.Header.Get(authHeader), ":")
-	if !ok {
-		return errBadSignature
-	}
-	ts, err := strconv.ParseInt(tsText, 10, 64)
-	if err != nil {
-		return errBadSignature
-	}
-	if d := now.Sub(time.Unix(ts, 0)); d > maxClockSkew || d < -maxClockSkew {
-		return fmt.Errorf("request time is %s off the manager's clock", d.Round(time.Second))
-	}
-	want := signature(token, req.Method, req.URL.RequestURI(), ts, body)
-	if !hmac.Equal([]byte(want), []byte(sig)) {
-		return errBadSignature
-	}
-	return nil
-}
-
-// roleKey carries, in a verified join's context, the role its signature
-// gives.
-type roleKey struct{}
-
-// requireSignature reads the body (bounded) and refuses a request whose
-// signature matches none of the keys it may be signed with. A join signed
-// with a join token gets that token's role; one signed with this node's
-// secret was forwarded by another manager and says its role in the query.
-func (s *Server) requireSignature(next http.Handler) http.Handler {
+// authorize admits a cluster-port request by the certificate the TLS
+// handshake verified: a join needs none (its token is checked by the
+// manager), a renewal any node's, anything else a manager's.
+func (s *Server) authorize(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, err := io.ReadAll(io.LimitReader(r.Body, maxBody))
-		if err != nil {
-			writeError(w, api.Invalid("read request: %v", err))
+		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+		if r.URL.Path == joinPath {
+			next.ServeHTTP(w, r)
 			return
 		}
-		if s.cfg.Keys == nil {
-			writeError(w, api.Errorf(http.StatusServiceUnavailable, "this node serves no cluster API"))
-			return
-		}
-		now := time.Now()
-		role := ""
-		err = errBadSignature
-		if secret := s.cfg.Keys.NodeSecret(); secret != "" && verifyRequest(r, secret, body, now) == nil {
-			role, err = r.URL.Query().Get("role"), nil
-		} else if r.URL.Path == "/v1/cluster/join" {
-			worker, manager := s.cfg.Keys.Tokens()
-			for tok, rl := range map[string]string{worker: api.RoleWorker, manager: api.RoleManager} {
-				if tok == "" {
-					continue
-				}
-				if e := verifyRequest(r, tok, body, now); e == nil {
-					role, err = rl, nil
-					break
-				} else if !errors.Is(e, errBadSignature) {
-					err = e
-				}
-			}
-		}
+		peer, err := s.peerOf(r, r.URL.Path != renewPath || r.Header.Get(api.RenewForHeader) != "")
 		if err != nil {
 			s.log.Warn("refused cluster request", "remote", r.RemoteAddr, "path", r.URL.Path, "err", err)
-			writeError(w, api.Errorf(http.StatusUnauthorized, "%v", err))
+			writeError(w, err)
 			return
 		}
-		r.Body = io.NopCloser(bytes.NewReader(body))
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), roleKey{}, role)))
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), peerKey{}, peer)))
 	})
+}
+
+// peerOf is the caller the TLS handshake verified.
+func (s *Server) peerOf(r *http.Request, manager bool) (ca.Peer, error) {
+	if r.TLS == nil || len(r.TLS.VerifiedChains) == 0 || len(r.TLS.VerifiedChains[0]) == 0 {
+		return ca.Peer{}, api.Errorf(http.StatusUnauthorized, "a node certificate of this cluster is required")
+	}
+	peer, err := ca.PeerOf(r.TLS.VerifiedChains[0][0])
+	if err != nil {
+		return ca.Peer{}, api.Errorf(http.StatusUnauthorized, "%v", err)
+	}
+	if s.cfg.Peers == nil {
+		return ca.Peer{}, errors.New("this node serves no cluster API")
+	}
+	if manager && peer.Role != api.RoleManager {
+		return ca.Peer{}, api.Errorf(http.StatusForbidden, "only managers may call %s", r.URL.Path)
+	}
+	if err := s.cfg.Peers.Check(peer, manager); err != nil {
+		return ca.Peer{}, err
+	}
+	return peer, nil
+}
+
+// renewFor is the node a renewal is for: the caller, or, when a manager
+// forwards it to the leader, the node it names.
+func renewFor(r *http.Request) (string, error) {
+	peer, _ := r.Context().Value(peerKey{}).(ca.Peer)
+	if fwd := r.Header.Get(api.RenewForHeader); fwd != "" {
+		if peer.Role != api.RoleManager {
+			return "", api.Errorf(http.StatusForbidden, "only managers forward renewals")
+		}
+		return fwd, nil
+	}
+	if peer.NodeID == "" {
+		return "", api.Errorf(http.StatusUnauthorized, "a node certificate of this cluster is required")
+	}
+	return peer.NodeID, nil
 }

@@ -2,28 +2,19 @@ package apiserver
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"net/http"
 	"strconv"
 	"sync/atomic"
-	"time"
 
 	"github.com/meshd/meshd/mesh/api"
 )
 
-// NewClusterClient returns the api client for a manager's cluster API at
-// addr, signing every request with key: a join token when a node asks to
-// join, the leader's node secret when a manager forwards a write to it.
-func NewClusterClient(addr, key string) *api.Client {
-	return api.NewClusterClient(addr, func(req *http.Request, body []byte) {
-		signRequest(req, key, body, time.Now())
-	})
-}
-
 // Forwarder implements [Writes] on a manager that does not lead: each
-// write goes to the leader's cluster API, signed with the leader's node
-// secret, and returns once this manager's replica has applied it, so that
-// a read that follows sees it. The leader's refusals come back as they
+// write goes to the leader's cluster API over mutual TLS with this
+// manager's certificate, and returns once this manager's replica has
+// applied it, so that a read that follows sees it. The leader's refusals come back as they
 // are; a leader that cannot be reached is a 502.
 type Forwarder struct {
 	c       *api.Client
@@ -33,11 +24,12 @@ type Forwarder struct {
 
 var _ Writes = (*Forwarder)(nil)
 
-// NewForwarder returns a forwarder to the leader at addr; applied waits
-// until the local replica has applied a state version (nil: no wait).
-func NewForwarder(addr, leaderSecret string, applied func(ctx context.Context, version uint64) error) *Forwarder {
+// NewForwarder returns a forwarder to the leader at addr, connecting with
+// conf; applied waits until the local replica has applied a state
+// version (nil: no wait).
+func NewForwarder(addr string, conf *tls.Config, applied func(ctx context.Context, version uint64) error) *Forwarder {
 	f := &Forwarder{applied: applied}
-	f.c = NewClusterClient(addr, leaderSecret).OnAnswer(func(h http.Header) {
+	f.c = api.NewClusterClient(addr, conf).OnAnswer(func(h http.Header) {
 		if v, err := strconv.ParseUint(h.Get(api.StateVersionHeader), 10, 64); err == nil {
 			f.version.Store(v)
 		}
@@ -45,17 +37,30 @@ func NewForwarder(addr, leaderSecret string, applied func(ctx context.Context, v
 	return f
 }
 
-// done waits for the write's version here, after a successful write.
+// done waits for the write's version here, after a successful write. The
+// write is done whatever the wait gives: a manager being demoted by this
+// very write may never apply it.
 func (f *Forwarder) done(ctx context.Context, err error) error {
 	if err != nil || f.applied == nil || f.version.Load() == 0 {
 		return err
 	}
-	return f.applied(ctx, f.version.Load())
+	_ = f.applied(ctx, f.version.Load())
+	return nil
 }
 
-func (f *Forwarder) Join(ctx context.Context, req api.JoinRequest, role string) (api.JoinResponse, error) {
-	resp, err := f.c.JoinAs(ctx, req, role)
+func (f *Forwarder) Join(ctx context.Context, req api.JoinRequest) (api.JoinResponse, error) {
+	resp, err := f.c.Join(ctx, req)
 	return resp, f.done(ctx, badGateway(err))
+}
+
+func (f *Forwarder) Renew(ctx context.Context, nodeID string, req api.RenewRequest) (api.RenewResponse, error) {
+	resp, err := f.c.RenewFor(ctx, nodeID, req)
+	return resp, f.done(ctx, badGateway(err))
+}
+
+func (f *Forwarder) RotateCA(ctx context.Context) (api.SwarmCA, error) {
+	out, err := f.c.CA(ctx, true)
+	return out, f.done(ctx, badGateway(err))
 }
 
 func (f *Forwarder) RotateJoinToken(ctx context.Context, role string) (api.JoinToken, error) {

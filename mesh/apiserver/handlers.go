@@ -189,9 +189,8 @@ func (s *Server) rotateJoinToken(r *http.Request) (any, error) {
 	return w.RotateJoinToken(r.Context(), r.PathValue("role"))
 }
 
-// join admits a node; the signature check put the role in the context.
+// join admits a node with the role its token gives.
 func (s *Server) join(r *http.Request) (any, error) {
-	role, _ := r.Context().Value(roleKey{}).(string)
 	var req api.JoinRequest
 	if err := decodeBody(r, &req); err != nil {
 		return nil, err
@@ -200,7 +199,35 @@ func (s *Server) join(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return w.Join(r.Context(), req, role)
+	return w.Join(r.Context(), req)
+}
+
+// renew signs a new certificate for the calling node (or the one a
+// forwarding manager names).
+func (s *Server) renew(r *http.Request) (any, error) {
+	nodeID, err := renewFor(r)
+	if err != nil {
+		return nil, err
+	}
+	var req api.RenewRequest
+	if err := decodeBody(r, &req); err != nil {
+		return nil, err
+	}
+	w, err := s.cfg.Node.Control()
+	if err != nil {
+		return nil, err
+	}
+	return w.Renew(r.Context(), nodeID, req)
+}
+
+func (s *Server) swarmCA(*http.Request) (any, error) { return s.cfg.Node.CA() }
+
+func (s *Server) rotateCA(r *http.Request) (any, error) {
+	w, err := s.cfg.Node.Control()
+	if err != nil {
+		return nil, err
+	}
+	return w.RotateCA(r.Context())
 }
 
 func (s *Server) updateNode(r *http.Request) (any, error) {

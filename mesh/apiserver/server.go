@@ -27,8 +27,11 @@ type Writes interface {
 	ScaleService(ctx context.Context, ref string, replicas int) (api.Service, error)
 	RemoveService(ctx context.Context, ref string) error
 	RotateJoinToken(ctx context.Context, role string) (api.JoinToken, error)
-	// Join admits a node with the role its token gave (cluster port).
-	Join(ctx context.Context, req api.JoinRequest, role string) (api.JoinResponse, error)
+	RotateCA(ctx context.Context) (api.SwarmCA, error)
+	// Join admits a node with the role its token gives (cluster port).
+	Join(ctx context.Context, req api.JoinRequest) (api.JoinResponse, error)
+	// Renew signs a new certificate for a node (cluster port).
+	Renew(ctx context.Context, nodeID string, req api.RenewRequest) (api.RenewResponse, error)
 }
 
 // Node is what this node knows, for the reads.
@@ -40,6 +43,8 @@ type Node interface {
 	Control() (Writes, error)
 	// JoinToken returns the token for role (a manager's read).
 	JoinToken(role string) (api.JoinToken, error)
+	// CA returns the cluster's roots (a manager's read).
+	CA() (api.SwarmCA, error)
 	// Objects is the desired state as this node knows it: a manager's
 	// replica, or the last state a worker verified.
 	Objects() records.Objects
@@ -63,21 +68,11 @@ type Swarm interface {
 	Leave(ctx context.Context, req api.SwarmLeave) error
 }
 
-// Keys are what cluster-port requests are signed with.
-type Keys interface {
-	// Tokens are the current worker and manager join tokens; a join signed
-	// with one gets its role.
-	Tokens() (worker, manager string)
-	// NodeSecret is this node's secret: requests other managers forward
-	// to it are signed with it.
-	NodeSecret() string
-}
-
 // Config configures a [Server].
 type Config struct {
 	Node  Node  // required
 	Swarm Swarm // required
-	Keys  Keys  // required to serve the cluster port
+	Peers Peers // required to serve the cluster port
 	// Logger receives refused cluster requests; nil discards.
 	Logger *slog.Logger
 }
@@ -134,7 +129,10 @@ var routes = []route{
 	{"POST /v1/swarm/join", local, (*Server).swarmJoin},
 	{"POST /v1/swarm/leave", local, (*Server).swarmLeave},
 	{"POST /v1/swarm/join-token/{role}/rotate", local | cluster, (*Server).rotateJoinToken},
+	{"GET /v1/swarm/ca", local, (*Server).swarmCA},
+	{"POST /v1/swarm/ca/rotate", local | cluster, (*Server).rotateCA},
 	{"POST /v1/cluster/join", cluster, (*Server).join},
+	{"POST /v1/cluster/renew", cluster, (*Server).renew},
 	{"POST /v1/nodes/{ref}/update", local | cluster, (*Server).updateNode},
 	{"DELETE /v1/nodes/{ref}", local | cluster, (*Server).removeNode},
 	{"POST /v1/networks", local | cluster, (*Server).createNetwork},
@@ -148,10 +146,11 @@ var routes = []route{
 // applied through Writes.
 func (s *Server) LocalHandler() http.Handler { return s.mux(local) }
 
-// ClusterHandler serves the cluster port: a join must be signed with a
-// join token, anything else with this node's secret (by another manager
-// forwarding to the leader).
-func (s *Server) ClusterHandler() http.Handler { return s.requireSignature(s.mux(cluster)) }
+// ClusterHandler serves the cluster port, behind TLS with client
+// certificates: a join carries a join token, a renewal needs a node's
+// certificate, anything else (writes forwarded to the leader) a
+// manager's.
+func (s *Server) ClusterHandler() http.Handler { return s.authorize(s.mux(cluster)) }
 
 func (s *Server) mux(on exposure) *http.ServeMux {
 	mux := http.NewServeMux()

@@ -15,14 +15,9 @@ import (
 	"time"
 
 	"github.com/meshd/meshd/mesh/api"
+	"github.com/meshd/meshd/mesh/ca"
 	"github.com/meshd/meshd/mesh/manager"
 	"github.com/meshd/meshd/mesh/records"
-)
-
-const (
-	workerToken  = "SWMTKN-1-worker0123456789abcdefghij"
-	managerToken = "SWMTKN-1-manager0123456789abcdefghi"
-	leaderSecret = "SWMTKN-1-leadersecret0123456789abcd"
 )
 
 // fakeNode answers the reads of a node whose role is given: a manager
@@ -43,8 +38,9 @@ func (n fakeNode) Nodes() []api.Node                            { return n.m.Nod
 func (n fakeNode) Namespaces() (string, []string, error) {
 	return "/run/x", []string{"ingress_sbox"}, nil
 }
-func (n fakeNode) LBTables() []api.LBTable { return nil }
-func (n fakeNode) StateVersion() uint64    { return n.m.State().Version }
+func (n fakeNode) LBTables() []api.LBTable  { return nil }
+func (n fakeNode) StateVersion() uint64     { return n.m.State().Version }
+func (n fakeNode) CA() (api.SwarmCA, error) { return n.m.CA(), nil }
 
 type fakeSwarm struct{}
 
@@ -56,20 +52,33 @@ func (fakeSwarm) Join(context.Context, api.SwarmJoin) (api.SwarmJoinResponse, er
 }
 func (fakeSwarm) Leave(context.Context, api.SwarmLeave) error { return nil }
 
-type fakeKeys struct{ secret string }
+// fakePeers admits nodes the manager's state holds, managers only while
+// it says they are, as the daemon's does.
+type fakePeers struct{ m *manager.Manager }
 
-func (fakeKeys) Tokens() (string, string) { return workerToken, managerToken }
-func (k fakeKeys) NodeSecret() string     { return k.secret }
+func (p fakePeers) Check(peer ca.Peer, mgr bool) error {
+	st := p.m.State()
+	n, ok := st.Nodes[peer.NodeID]
+	if peer.ClusterID != st.ClusterID || !ok {
+		return api.Errorf(http.StatusForbidden, "node %s is not part of this swarm", peer.NodeID)
+	}
+	if mgr && n.Role != api.RoleManager {
+		return api.Errorf(http.StatusForbidden, "node %s is no longer a manager", peer.NodeID)
+	}
+	return nil
+}
 
-// testCluster is a leader's manager behind its cluster port, and the
-// local APIs of a follower manager (forwarding to it), a worker and a node
-// in no cluster, all over real HTTP.
+// testCluster is a leader's manager behind its cluster port (TLS with
+// client certificates), and the local APIs of a follower manager
+// (forwarding to it), a worker and a node in no cluster.
 type testCluster struct {
-	leaderURL                 string
+	leaderAddr                string
 	follower, worker, outside *api.Client
 	m                         *manager.Manager
 	db                        *records.FakeDB
 	waited                    *atomic.Uint64 // the last version the follower waited for
+	root                      *ca.Root
+	ids                       map[string]*ca.Identity // m1 the leader, m2 a manager, w2 a worker
 }
 
 func newTestCluster(t *testing.T) *testCluster {
@@ -79,14 +88,19 @@ func newTestCluster(t *testing.T) *testCluster {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = store.Close() })
+	now := time.Now()
 	self := api.Node{ID: "m1", Hostname: "node1", Role: api.RoleManager, Availability: api.AvailabilityActive,
-		Addr: "192.168.33.10", AddrPrefix: "192.168.33.10/24", APIAddr: "192.168.33.10:2377", CreatedAt: time.Now()}
-	st, err := manager.NewCluster(self)
+		Addr: "192.168.33.10", AddrPrefix: "192.168.33.10/24", APIAddr: "192.168.33.10:2377", CreatedAt: now}
+	st, err := manager.NewCluster(self, time.Hour, now)
 	if err != nil {
 		t.Fatal(err)
 	}
-	st.WorkerToken, st.ManagerToken, st.NodeSecrets["m1"] = workerToken, managerToken, leaderSecret
+	st.Nodes["m2"] = api.Node{ID: "m2", Hostname: "node2m", Role: api.RoleManager, Status: api.StatusReady, APIAddr: "192.168.33.13:2377"}
 	if err := store.Bootstrap("m1", st); err != nil {
+		t.Fatal(err)
+	}
+	root, err := st.Root()
+	if err != nil {
 		t.Fatal(err)
 	}
 	db := records.NewFakeDB("m1")
@@ -94,8 +108,15 @@ func newTestCluster(t *testing.T) *testCluster {
 	if err != nil {
 		t.Fatal(err)
 	}
-	serve := func(node fakeNode, keys Keys) (*Server, *api.Client) {
-		srv, err := New(Config{Node: node, Swarm: fakeSwarm{}, Keys: keys})
+	tc := &testCluster{m: m, db: db, root: root, ids: map[string]*ca.Identity{}}
+	if _, err := m.Join(context.Background(), joinRequest(t, st.WorkerToken, "w2", "node2")); err != nil {
+		t.Fatal(err)
+	}
+	for id, role := range map[string]string{"m1": api.RoleManager, "m2": api.RoleManager, "w2": api.RoleWorker} {
+		tc.ids[id] = identity(t, root, id, role, st.ClusterID)
+	}
+	serve := func(node fakeNode) (*Server, *api.Client) {
+		srv, err := New(Config{Node: node, Swarm: fakeSwarm{}, Peers: fakePeers{m}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -109,19 +130,50 @@ func newTestCluster(t *testing.T) *testCluster {
 		t.Cleanup(func() { hs.Close() })
 		return srv, api.NewClient(sock)
 	}
-	leader, _ := serve(fakeNode{m, db, func() (Writes, error) { return m, nil }}, fakeKeys{leaderSecret})
-	cluster := httptest.NewServer(leader.ClusterHandler())
+	leader, _ := serve(fakeNode{m, db, func() (Writes, error) { return m, nil }})
+	cluster := httptest.NewUnstartedServer(leader.ClusterHandler())
+	cluster.TLS = tc.ids["m1"].ServerConfig(false)
+	cluster.StartTLS()
 	t.Cleanup(cluster.Close)
+	tc.leaderAddr = strings.TrimPrefix(cluster.URL, "https://")
 	var waited atomic.Uint64
-	fwd := NewForwarder(strings.TrimPrefix(cluster.URL, "http://"), leaderSecret, func(_ context.Context, v uint64) error {
+	fwd := NewForwarder(tc.leaderAddr, tc.ids["m2"].ClientConfig(), func(_ context.Context, v uint64) error {
 		waited.Store(v)
 		return nil
 	})
-	tc := &testCluster{leaderURL: cluster.URL, m: m, db: db, waited: &waited}
-	_, tc.follower = serve(fakeNode{m, db, func() (Writes, error) { return fwd, nil }}, fakeKeys{"other"})
-	_, tc.worker = serve(fakeNode{m, db, func() (Writes, error) { return nil, api.ErrNotManager }}, fakeKeys{})
-	_, tc.outside = serve(fakeNode{m, db, func() (Writes, error) { return nil, api.ErrNotInSwarm }}, fakeKeys{})
+	tc.waited = &waited
+	_, tc.follower = serve(fakeNode{m, db, func() (Writes, error) { return fwd, nil }})
+	_, tc.worker = serve(fakeNode{m, db, func() (Writes, error) { return nil, api.ErrNotManager }})
+	_, tc.outside = serve(fakeNode{m, db, func() (Writes, error) { return nil, api.ErrNotInSwarm }})
 	return tc
+}
+
+// identity issues a node certificate from root.
+func identity(t *testing.T, root *ca.Root, nodeID, role, cluster string) *ca.Identity {
+	t.Helper()
+	key, csr, err := ca.NewKey(nodeID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := root.Issue(csr, nodeID, role, cluster, time.Hour, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := ca.NewIdentity(cert, key, [][]byte{root.CertDER})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+func joinRequest(t *testing.T, token, id, host string) api.JoinRequest {
+	t.Helper()
+	_, csr, err := ca.NewKey(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return api.JoinRequest{Token: token, ID: id, Hostname: host, Addr: "192.168.33.11", GossipPort: 7946,
+		APIAddr: "192.168.33.11:2377", CSR: csr}
 }
 
 func TestFollowerForwardsWritesToTheLeader(t *testing.T) {
@@ -167,10 +219,6 @@ func TestFollowerForwardsWritesToTheLeader(t *testing.T) {
 func TestWorkersRefuseClusterReadsAndWrites(t *testing.T) {
 	tc := newTestCluster(t)
 	ctx := context.Background()
-	if _, err := tc.m.Join(ctx, api.JoinRequest{ID: "w2", Hostname: "node2", Addr: "192.168.33.11", GossipPort: 7946,
-		APIAddr: "192.168.33.11:2377"}, api.RoleWorker); err != nil {
-		t.Fatal(err)
-	}
 	if _, err := tc.m.CreateService(ctx, api.ServiceCreate{Name: "www", Image: "whoami", Replicas: ptr(2)}); err != nil {
 		t.Fatal(err)
 	}
@@ -219,56 +267,87 @@ func TestWorkersRefuseClusterReadsAndWrites(t *testing.T) {
 	}
 }
 
-func TestClusterPortRefusesUnsignedAndUnknown(t *testing.T) {
-	url := newTestCluster(t).leaderURL
-	resp, err := http.Post(url+"/v1/networks", "application/json", strings.NewReader(`{"Name":"x"}`))
+// TestClusterPortChecksCertificates calls the leader's cluster port as
+// nodes with and without certificates would.
+func TestClusterPortChecksCertificates(t *testing.T) {
+	tc := newTestCluster(t)
+	ctx := context.Background()
+	other, err := ca.NewRoot("c2", time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusUnauthorized {
-		t.Errorf("unsigned write: %s, want 401", resp.Status)
+	st := tc.m.State()
+	digest := ca.Digest(st.CACerts[0])
+	as := func(id *ca.Identity) *api.Client { return api.NewClusterClient(tc.leaderAddr, id.ClientConfig()) }
+	pinned := api.NewClusterClient(tc.leaderAddr, ca.PinnedConfig(digest))
+	write := func(c *api.Client) error { _, err := c.CreateNetwork(ctx, api.NetworkCreate{Name: "x"}); return err }
+	tests := []struct {
+		name string
+		do   func() error
+		want string // "" = allowed
+	}{
+		{"write by a manager", func() error { return write(as(tc.ids["m2"])) }, ""},
+		{"write without a certificate", func() error { return write(pinned) }, "a node certificate of this cluster is required"},
+		{"write by a worker", func() error { return write(as(tc.ids["w2"])) }, "only managers may call /v1/networks"},
+		{"write by another cluster's manager", func() error {
+			return write(as(identity(t, other, "x1", api.RoleManager, "c2")))
+		}, "certificate"},
+		{"write by a removed manager", func() error { return write(as(identity(t, tc.root, "gone", api.RoleManager, st.ClusterID))) }, "not part of this swarm"},
+		{"join with the worker token", func() error {
+			resp, err := pinned.Join(ctx, joinRequest(t, st.WorkerToken, "w4", "node4"))
+			if err == nil && resp.Role != api.RoleWorker {
+				err = errors.New("role " + resp.Role)
+			}
+			return err
+		}, ""},
+		{"join with a wrong token", func() error {
+			_, err := pinned.Join(ctx, joinRequest(t, api.NewJoinToken(digest), "w5", "node5"))
+			return err
+		}, "invalid join token"},
+		{"join pinned to another CA", func() error {
+			_, err := api.NewClusterClient(tc.leaderAddr, ca.PinnedConfig(other.Digest())).Join(ctx, joinRequest(t, st.WorkerToken, "w6", "node6"))
+			return err
+		}, "not the one the token names"},
+		{"renew by a worker", func() error {
+			csr, _ := ca.CSRFor(mustKeyOf(t), "w2")
+			_, err := as(tc.ids["w2"]).Renew(ctx, api.RenewRequest{CSR: csr})
+			return err
+		}, ""},
+		{"a worker renewing for another node", func() error {
+			_, err := as(tc.ids["w2"]).RenewFor(ctx, "m2", api.RenewRequest{})
+			return err
+		}, "only managers"},
 	}
-	addr := strings.TrimPrefix(url, "http://")
-	for _, key := range []string{leaderSecret + "x", workerToken, managerToken} {
-		_, err = NewClusterClient(addr, key).CreateNetwork(context.Background(), api.NetworkCreate{Name: "x"})
-		var se *api.StatusError
-		if !errors.As(err, &se) || se.Code != http.StatusUnauthorized || se.Msg != "invalid join token" {
-			t.Errorf("write signed with %.12s…: %v, want a 401 saying invalid join token", key, err)
-		}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.do()
+			if tt.want == "" && err != nil || tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)) {
+				t.Errorf("err = %v, want %q", err, tt.want)
+			}
+		})
 	}
-	body := []byte(`{"Name":"x","Bogus":1}`)
-	req, _ := http.NewRequest(http.MethodPost, url+"/v1/networks", bytes.NewReader(body))
-	signRequest(req, leaderSecret, body, time.Now())
-	resp, err = http.DefaultClient.Do(req)
+	// A manager's request with an unknown field is refused by the decoder.
+	body := []byte(`{"Name":"y","Bogus":1}`)
+	req, _ := http.NewRequest(http.MethodPost, "https://"+tc.leaderAddr+"/v1/networks", bytes.NewReader(body))
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: tc.ids["m2"].ClientConfig()}}
+	resp, err := client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	msg, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(msg), "unknown field") {
-		t.Errorf("signed, unknown field: %s %s, want a 400 naming it", resp.Status, msg)
+		t.Errorf("unknown field: %s %s, want a 400 naming it", resp.Status, msg)
 	}
-	req4 := api.JoinRequest{ID: "w4", Hostname: "node4", Addr: "192.168.33.13", GossipPort: 7946, APIAddr: "192.168.33.13:2377"}
-	for _, tt := range []struct {
-		name, key, role string
-		join            func(c *api.Client) (api.JoinResponse, error)
-	}{
-		{"worker token", workerToken, api.RoleWorker, func(c *api.Client) (api.JoinResponse, error) { return c.Join(context.Background(), req4) }},
-		{"manager token", managerToken, api.RoleManager, func(c *api.Client) (api.JoinResponse, error) { return c.Join(context.Background(), req4) }},
-		// A worker token cannot ask for more than it gives.
-		{"worker token asking for manager", workerToken, api.RoleWorker, func(c *api.Client) (api.JoinResponse, error) {
-			return c.JoinAs(context.Background(), req4, api.RoleManager)
-		}},
-		{"forwarded by a manager", leaderSecret, api.RoleManager, func(c *api.Client) (api.JoinResponse, error) {
-			return c.JoinAs(context.Background(), req4, api.RoleManager)
-		}},
-	} {
-		joined, err := tt.join(NewClusterClient(addr, tt.key))
-		if err != nil || joined.Role != tt.role {
-			t.Errorf("join with %s: role %q, %v; want %s", tt.name, joined.Role, err, tt.role)
-		}
+}
+
+func mustKeyOf(t *testing.T) []byte {
+	t.Helper()
+	key, _, err := ca.NewKey("w2")
+	if err != nil {
+		t.Fatal(err)
 	}
+	return key
 }
 
 func TestForwarderWithoutManager(t *testing.T) {
@@ -278,7 +357,7 @@ func TestForwarderWithoutManager(t *testing.T) {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	_, err = NewForwarder(addr, leaderSecret, nil).CreateNetwork(context.Background(), api.NetworkCreate{Name: "x"})
+	_, err = NewForwarder(addr, nil, nil).CreateNetwork(context.Background(), api.NetworkCreate{Name: "x"})
 	if api.StatusCode(err) != http.StatusBadGateway || !strings.HasPrefix(err.Error(), "forward to the leader: cannot reach meshd at "+addr) {
 		t.Errorf("unreachable manager: %v (code %d), want a 502 naming it", err, api.StatusCode(err))
 	}

@@ -131,12 +131,18 @@ func TestClusterLifecycle(t *testing.T) {
 		})
 	})
 
-	t.Run("wrong token is refused", func(t *testing.T) {
-		out, err := l.ctl("lab", "exec", "node3", "--", filepath.Join(binDir, "meshd"), "--node-name", "intruder",
-			"--advertise-addr", "192.168.33.12", "--join", "192.168.33.10",
-			"--token", "SWMTKN-1-thisisnotthetoken0000000000", "--run-dir", t.TempDir())
-		if err == nil || !strings.Contains(out, "join 192.168.33.10:2377: the manager refused the token") {
-			t.Errorf("join with a wrong token: err %v, output:\n%s", err, out)
+	t.Run("wrong tokens are refused", func(t *testing.T) {
+		good := strings.TrimSpace(l.must(t, "--node", "node1", "swarm", "join-token", "-q", "worker"))
+		digest := strings.Split(strings.TrimPrefix(good, "SWMTKN-1-"), "-")[0]
+		for _, tt := range []struct{ token, want string }{
+			{"SWMTKN-1-" + digest + "-" + strings.Repeat("0", 25), "join 192.168.33.10:2377: the manager refused the token"},
+			{"SWMTKN-1-" + strings.Repeat("0", 50) + "-" + strings.Split(good, "-")[3], "the manager's CA is not the one the token names"},
+		} {
+			out, err := l.ctl("lab", "exec", "node3", "--", filepath.Join(binDir, "meshd"), "--node-name", "intruder",
+				"--advertise-addr", "192.168.33.12", "--join", "192.168.33.10", "--token", tt.token, "--run-dir", t.TempDir())
+			if err == nil || !strings.Contains(out, tt.want) {
+				t.Errorf("join with %.30s…: err %v, want %q; output:\n%s", tt.token, err, tt.want, out)
+			}
 		}
 		l.waitNodes(t, []string{"node1"}, ready, 2*time.Second)
 	})
@@ -144,7 +150,7 @@ func TestClusterLifecycle(t *testing.T) {
 	t.Run("unreachable manager", func(t *testing.T) {
 		out, err := l.ctl("lab", "exec", "node3", "--", filepath.Join(binDir, "meshd"), "--node-name", "lost",
 			"--advertise-addr", "192.168.33.12", "--join", "192.168.33.99", "--join-timeout", "2s",
-			"--token", "SWMTKN-1-0000000000000000000000000", "--run-dir", t.TempDir())
+			"--token", "SWMTKN-1-"+strings.Repeat("0", 50)+"-"+strings.Repeat("1", 25), "--run-dir", t.TempDir())
 		if err == nil || !strings.Contains(out, "manager unreachable") || strings.Count(strings.TrimSpace(out), "\n") > 3 {
 			t.Errorf("join to nowhere: err %v, output:\n%s", err, out)
 		}

@@ -20,7 +20,7 @@ const maxStateBytes = 64 << 20
 
 // keyedFields are the State fields that are maps of objects: a command
 // carries only the keys that changed in them, not the whole map.
-var keyedFields = []string{"Nodes", "Networks", "Services", "Tasks", "NodeSecrets"}
+var keyedFields = []string{"Nodes", "Networks", "Services", "Tasks", "Trusted"}
 
 // command is one raft log entry: the change a write made to the state,
 // computed by the leader. Replaying the same commands in the same order

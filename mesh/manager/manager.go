@@ -2,15 +2,10 @@ package manager
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
-	"net"
-	"net/netip"
 	"slices"
-	"strconv"
 	"sync"
 	"time"
 
@@ -38,6 +33,14 @@ type Config struct {
 	// to other nodes (Swarm waits for its heartbeat period too): a node
 	// that only restarts keeps its tasks. Zero means 10 s.
 	RescheduleAfter time.Duration
+	// GossipKeyRotation is how often the leader rotates the gossip key
+	// (Swarm: 12 h). Zero means 12 h; negative never.
+	GossipKeyRotation time.Duration
+	// Ready checks that a promoted manager answers as one at its cluster
+	// address (its cluster port is up with a manager's certificate); it
+	// becomes a raft voter only then, since a voter that cannot answer
+	// counts against the quorum. Nil skips the check.
+	Ready func(addr string) error
 	// Logger receives the manager's logs; nil discards them.
 	Logger *slog.Logger
 }
@@ -64,30 +67,14 @@ func New(cfg Config) (*Manager, error) {
 	if cfg.RescheduleAfter <= 0 {
 		cfg.RescheduleAfter = 10 * time.Second
 	}
+	if cfg.GossipKeyRotation == 0 {
+		cfg.GossipKeyRotation = 12 * time.Hour
+	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	return &Manager{cfg: cfg, log: log}, nil
-}
-
-// NewCluster returns the first state of a new cluster: its identity and
-// secrets, the first manager's node record and the ingress network.
-func NewCluster(self api.Node) (State, error) {
-	st := State{ClusterID: api.NewID(), WorkerToken: api.NewToken(), ManagerToken: api.NewToken(),
-		GossipKey: make([]byte, 32)}
-	rand.Read(st.GossipKey) // never fails since Go 1.24
-	st.init()
-	self.Role = api.RoleManager
-	st.Nodes[self.ID] = self
-	st.NodeSecrets[self.ID] = api.NewToken()
-	if err := addIngress(&st, self.CreatedAt); err != nil {
-		return State{}, err
-	}
-	if err := ensureLBAddrs(&st); err != nil {
-		return State{}, err
-	}
-	return st, nil
 }
 
 // Objects returns a copy of the desired state as this manager has applied it.
@@ -146,11 +133,12 @@ func (m *Manager) Run(ctx context.Context) {
 					pub = records.NewPublisher()
 				}
 			}
-			if pub != nil {
+			// A new cluster's leader leads before its first state is in.
+			if pub != nil && m.cfg.Store.Version() > 0 {
 				m.syncNodes(time.Now().UTC())
 				go m.syncVoters()
 				st := m.cfg.Store.Snapshot()
-				if err := pub.Publish(m.cfg.DB, st.Objects, st.Version); err != nil {
+				if err := pub.Publish(m.cfg.DB, st.Objects, st.Version, st.Trust()); err != nil {
 					m.log.Error("publish objects", "err", err)
 				}
 			}
@@ -208,6 +196,12 @@ func (m *Manager) syncVoters() {
 		if n.Role != api.RoleManager || in[id] || n.APIAddr == "" || n.Status != api.StatusReady {
 			continue
 		}
+		if m.cfg.Ready != nil {
+			if err := m.cfg.Ready(n.APIAddr); err != nil {
+				m.log.Debug("promoted manager not ready yet", "peer", n.Hostname, "err", err)
+				continue
+			}
+		}
 		m.log.Info("adding a manager to raft", "peer", n.Hostname, "addr", n.APIAddr)
 		if err := m.cfg.Store.AddVoter(id, n.APIAddr, 30*time.Second); err != nil {
 			m.log.Warn("add raft voter", "peer", n.Hostname, "err", err)
@@ -224,60 +218,6 @@ func sortedNodeIDs(st State) []string {
 	return ids
 }
 
-// Join admits a node with the role its token gives. It is recorded at
-// once, so node ls shows it even before gossip has spread its arrival; a
-// manager is added to raft by the leader's loop once it answers there.
-func (m *Manager) Join(_ context.Context, req api.JoinRequest, role string) (api.JoinResponse, error) {
-	if err := checkJoin(req, m.cfg.NodeID); err != nil {
-		return api.JoinResponse{}, err
-	}
-	if role != api.RoleWorker && role != api.RoleManager {
-		return api.JoinResponse{}, api.Invalid("invalid role %q", role)
-	}
-	now := time.Now().UTC()
-	secret := api.NewToken()
-	var st State
-	err := m.update(func(s *State) error {
-		n, ok := s.Nodes[req.ID]
-		if !ok {
-			n = api.Node{ID: req.ID, Availability: api.AvailabilityActive, CreatedAt: now}
-		}
-		n.Hostname, n.Role, n.DataPlane, n.Version, n.APIAddr = req.Hostname, role, req.DataPlane, req.Version, req.APIAddr
-		n.Addr, n.AddrPrefix, n.Status, n.UpdatedAt = req.Addr, req.AddrPrefix, api.StatusReady, now
-		s.Nodes[req.ID] = n
-		s.NodeSecrets[req.ID] = secret
-		if err := ensureLBAddrs(s); err != nil {
-			return err
-		}
-		st = *s
-		return nil
-	})
-	if err != nil {
-		return api.JoinResponse{}, err
-	}
-	token := st.WorkerToken
-	if role == api.RoleManager {
-		token = st.ManagerToken
-	}
-	secrets, err := json.Marshal(api.JoinSecrets{GossipKey: st.GossipKey, NodeSecret: secret})
-	if err != nil {
-		return api.JoinResponse{}, err
-	}
-	sealed, err := api.Seal(token, secrets)
-	if err != nil {
-		return api.JoinResponse{}, err
-	}
-	m.log.Info("node joined", "joiner", req.Hostname, "joiner_id", req.ID, "addr", req.Addr, "role", role)
-	resp := api.JoinResponse{ClusterID: st.ClusterID, Role: role, ManagerID: m.cfg.NodeID, ManagerAddr: m.cfg.APIAddr,
-		Managers: managerAddrs(st), Sealed: sealed}
-	for _, mb := range m.cfg.DB.Members() {
-		if records.Reachable(mb.State) {
-			resp.GossipAddrs = append(resp.GossipAddrs, net.JoinHostPort(mb.Addr, strconv.Itoa(mb.Port)))
-		}
-	}
-	return resp, nil
-}
-
 // managerAddrs are the cluster API addresses of the managers, sorted.
 func managerAddrs(st State) []string {
 	var out []string
@@ -288,70 +228,4 @@ func managerAddrs(st State) []string {
 	}
 	slices.Sort(out)
 	return out
-}
-
-// TokenRole says which role a join token gives, or "" for neither.
-func (m *Manager) TokenRole(token string) string {
-	st := m.cfg.Store.Snapshot()
-	switch token {
-	case "":
-		return ""
-	case st.WorkerToken:
-		return api.RoleWorker
-	case st.ManagerToken:
-		return api.RoleManager
-	}
-	return ""
-}
-
-// JoinToken returns the token for role.
-func (m *Manager) JoinToken(role string) (api.JoinToken, error) {
-	st := m.cfg.Store.Snapshot()
-	switch role {
-	case api.RoleWorker:
-		return api.JoinToken{Role: role, Token: st.WorkerToken, ManagerAddr: m.cfg.APIAddr}, nil
-	case api.RoleManager:
-		return api.JoinToken{Role: role, Token: st.ManagerToken, ManagerAddr: m.cfg.APIAddr}, nil
-	}
-	return api.JoinToken{}, api.Invalid("unknown role %q: want worker or manager", role)
-}
-
-// RotateJoinToken replaces the token for role: nodes that joined keep
-// their place; the old token admits no one.
-func (m *Manager) RotateJoinToken(_ context.Context, role string) (api.JoinToken, error) {
-	if _, err := m.JoinToken(role); err != nil {
-		return api.JoinToken{}, err
-	}
-	err := m.update(func(s *State) error {
-		if role == api.RoleWorker {
-			s.WorkerToken = api.NewToken()
-		} else {
-			s.ManagerToken = api.NewToken()
-		}
-		return nil
-	})
-	if err != nil {
-		return api.JoinToken{}, err
-	}
-	return m.JoinToken(role)
-}
-
-// NodeSecret returns a node's secret, for the raft transport and for
-// signing requests to that node.
-func (m *Manager) NodeSecret(id string) (string, bool) {
-	s, ok := m.cfg.Store.Snapshot().NodeSecrets[id]
-	return s, ok
-}
-
-func checkJoin(req api.JoinRequest, self string) error {
-	if _, err := netip.ParseAddr(req.Addr); err != nil || req.ID == "" || req.Hostname == "" || req.GossipPort <= 0 || req.GossipPort > 65535 {
-		return api.Invalid("join request needs ID, Hostname, Addr and GossipPort")
-	}
-	if _, err := netip.ParseAddrPort(req.APIAddr); err != nil {
-		return api.Invalid("join request needs APIAddr (host:port)")
-	}
-	if req.ID == self {
-		return api.Conflict("node ID %s is this manager's own", req.ID)
-	}
-	return nil
 }

@@ -1,6 +1,7 @@
 package manager
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net/netip"
@@ -12,6 +13,7 @@ import (
 	"github.com/meshd/meshd/gossip"
 	"github.com/meshd/meshd/internal/testutil"
 	"github.com/meshd/meshd/mesh/api"
+	"github.com/meshd/meshd/mesh/ca"
 	"github.com/meshd/meshd/mesh/records"
 )
 
@@ -31,10 +33,16 @@ func newFakeManager(t *testing.T) *fakeManager {
 			addr := "192.168.33.1" + string(rune('0'+i))
 			st.Nodes[id] = api.Node{ID: id, Hostname: name, Role: api.RoleWorker, Status: api.StatusReady,
 				Availability: api.AvailabilityActive, Addr: addr, AddrPrefix: addr + "/24", APIAddr: addr + ":2377"}
-			st.NodeSecrets[id] = "secret-" + id
+			st.Trusted[id] = "trust"
 		}
 		st.Nodes["nnode1"] = withRole(st.Nodes["nnode1"], api.RoleManager)
-		st.WorkerToken, st.ManagerToken = "SWMTKN-1-worker", "SWMTKN-1-manager"
+		root, err := ca.NewRoot("c1", time.Now())
+		if err != nil {
+			return err
+		}
+		st.ClusterID, st.CACerts, st.CAKey, st.CertExpiry = "c1", [][]byte{root.CertDER}, root.KeyDER, time.Hour
+		st.WorkerToken, st.ManagerToken = api.NewJoinToken(root.Digest()), api.NewJoinToken(root.Digest())
+		st.GossipKeys = [][]byte{bytes.Repeat([]byte{7}, 32)}
 		if err := addIngress(st, time.Now()); err != nil {
 			return err
 		}

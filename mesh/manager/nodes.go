@@ -48,6 +48,11 @@ func (m *Manager) syncNodes(now time.Time) {
 	}
 	err := m.update(func(s *State) error {
 		markLiveness(s, alive, now)
+		advanceTrust(s)
+		if every := m.cfg.GossipKeyRotation; every > 0 && len(s.GossipKeys) > 0 && s.GossipRotation == 0 && now.Sub(s.GossipRotatedAt) >= every {
+			s.GossipKeys = append(s.GossipKeys[:1:1], newGossipKey())
+			s.GossipRotation, s.GossipRotatedAt = gossipKeyAdded, now
+		}
 		return rescheduleDown(s, now, m.cfg.RescheduleAfter)
 	})
 	if err != nil {
@@ -128,8 +133,8 @@ func (m *Manager) alive() map[string]bool {
 // as Swarm does.
 func checkRoleChange(s *State, n api.Node, role string, alive map[string]bool) error {
 	if role == api.RoleManager {
-		if _, ok := s.NodeSecrets[n.ID]; !ok || n.APIAddr == "" {
-			return api.Conflict("node %s joined before node secrets existed: make it leave and join again, then promote it", n.Hostname)
+		if _, ok := s.Trusted[n.ID]; !ok || n.APIAddr == "" {
+			return api.Conflict("node %s has no certificate from this cluster's CA: make it leave and join again, then promote it", n.Hostname)
 		}
 		if !alive[n.ID] {
 			return api.Conflict("node %s is down and can't be promoted", n.Hostname)
@@ -170,7 +175,7 @@ func (m *Manager) RemoveNode(_ context.Context, ref string, force bool) error {
 	}
 	return m.update(func(s *State) error {
 		delete(s.Nodes, n.ID)
-		delete(s.NodeSecrets, n.ID)
+		delete(s.Trusted, n.ID)
 		return ensureLBAddrs(s)
 	})
 }

@@ -1,7 +1,9 @@
 package manager
 
 import (
+	"bytes"
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -11,37 +13,39 @@ import (
 	"github.com/meshd/meshd/gossip"
 	"github.com/meshd/meshd/internal/testutil"
 	"github.com/meshd/meshd/mesh/api"
+	"github.com/meshd/meshd/mesh/ca"
 	"github.com/meshd/meshd/mesh/records"
 )
 
-func TestJoinRecordsTheNodeAndAnswersGossipAddrs(t *testing.T) {
+func TestJoinRecordsTheNodeAndSignsItsCertificate(t *testing.T) {
 	d := newFakeManager(t)
-	req := api.JoinRequest{ID: "nnode4", Hostname: "node4", Addr: "192.168.33.13", AddrPrefix: "192.168.33.13/24",
-		GossipPort: 7946, APIAddr: "192.168.33.13:2377", DataPlane: "iptables", Version: "test"}
-	resp, err := d.Join(d.ctx, req, api.RoleWorker)
+	st := d.store.Snapshot()
+	_, csr, err := ca.NewKey("nnode4")
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := api.JoinRequest{Token: st.WorkerToken, ID: "nnode4", Hostname: "node4", Addr: "192.168.33.13", AddrPrefix: "192.168.33.13/24",
+		GossipPort: 7946, APIAddr: "192.168.33.13:2377", DataPlane: "iptables", Version: "test", CSR: csr}
+	resp, err := d.Join(d.ctx, req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if resp.ManagerID != "nnode1" || resp.ManagerAddr != "192.168.33.10:2377" || len(resp.GossipAddrs) != 3 ||
-		resp.Role != api.RoleWorker || strings.Join(resp.Managers, ",") != "192.168.33.10:2377" {
+		resp.Role != api.RoleWorker || strings.Join(resp.Managers, ",") != "192.168.33.10:2377" || len(resp.GossipKeys) != 1 {
 		t.Errorf("join answer: got %+v", resp)
 	}
-	// The secrets open with the worker token only.
-	if _, err := api.Open("SWMTKN-1-manager", resp.Sealed); err == nil {
-		t.Error("join secrets open with another token")
-	}
-	plain, err := api.Open("SWMTKN-1-worker", resp.Sealed)
+	cert, err := x509.ParseCertificate(resp.Cert)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var secrets api.JoinSecrets
-	if err := json.Unmarshal(plain, &secrets); err != nil {
-		t.Fatal(err)
+	peer, err := ca.PeerOf(cert)
+	if err != nil || peer != (ca.Peer{NodeID: "nnode4", Role: api.RoleWorker, ClusterID: "c1", NotAfter: cert.NotAfter}) {
+		t.Errorf("certificate says %+v, %v", peer, err)
 	}
-	if got := d.store.Snapshot().NodeSecrets["nnode4"]; secrets.NodeSecret == "" || got != secrets.NodeSecret {
-		t.Errorf("node secret: sealed %q, recorded %q", secrets.NodeSecret, got)
+	if _, err := ca.NewIdentity(resp.Cert, mustKey(t), resp.CACerts); err == nil {
+		t.Error("a certificate accepted with another node's key")
 	}
-	st := d.store.Snapshot()
+	st = d.store.Snapshot()
 	n := st.Nodes["nnode4"]
 	if n.Hostname != "node4" || n.Role != api.RoleWorker || n.AddrPrefix != "192.168.33.13/24" || n.Availability != api.AvailabilityActive {
 		t.Errorf("node4 record: got %+v", n)
@@ -49,19 +53,35 @@ func TestJoinRecordsTheNodeAndAnswersGossipAddrs(t *testing.T) {
 	if _, ok := st.Networks[ingressID(&st)].LBAddrs["nnode4"]; !ok {
 		t.Error("a joined node got no ingress sandbox address")
 	}
+	if st.Trusted["nnode4"] != st.Trust() {
+		t.Error("the join is not recorded as holding the current trust")
+	}
+	// The manager token gives a manager's certificate.
+	req.ID, req.Hostname, req.Token = "nnode5", "node5", st.ManagerToken
+	if resp, err := d.Join(d.ctx, req); err != nil || resp.Role != api.RoleManager {
+		t.Errorf("join with the manager token: %+v, %v", resp.Role, err)
+	}
+	good := req
 	for _, tt := range []struct {
 		name string
-		req  api.JoinRequest
+		req  func(r *api.JoinRequest)
 		want string
 	}{
-		{"no address", api.JoinRequest{ID: "x", Hostname: "x", GossipPort: 7946, APIAddr: "10.0.0.1:2377"}, "join request needs"},
-		{"bad port", api.JoinRequest{ID: "x", Hostname: "x", Addr: "10.0.0.1", GossipPort: 70000, APIAddr: "10.0.0.1:2377"}, "join request needs"},
-		{"no api address", api.JoinRequest{ID: "x", Hostname: "x", Addr: "10.0.0.1", GossipPort: 7946}, "needs APIAddr"},
-		{"the manager's own ID", api.JoinRequest{ID: "nnode1", Hostname: "x", Addr: "10.0.0.1", GossipPort: 7946, APIAddr: "10.0.0.1:2377"}, "manager's own"},
+		{"no address", func(r *api.JoinRequest) { r.Addr = "" }, "join request needs"},
+		{"bad port", func(r *api.JoinRequest) { r.GossipPort = 70000 }, "join request needs"},
+		{"no api address", func(r *api.JoinRequest) { r.APIAddr = "" }, "needs APIAddr"},
+		{"no csr", func(r *api.JoinRequest) { r.CSR = nil }, "certificate request"},
+		{"bad csr", func(r *api.JoinRequest) { r.CSR = []byte("nope") }, "certificate request"},
+		{"the manager's own ID", func(r *api.JoinRequest) { r.ID = "nnode1" }, "manager's own"},
+		{"wrong token", func(r *api.JoinRequest) { r.Token = api.NewJoinToken(strings.Repeat("0", 50)) }, "invalid join token"},
+		{"no token", func(r *api.JoinRequest) { r.Token = "" }, "invalid join token"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
+			req := good
+			req.ID, req.Hostname = "nnode6", "node6"
+			tt.req(&req)
 			before := d.store.Snapshot()
-			_, err := d.Join(d.ctx, tt.req, api.RoleWorker)
+			_, err := d.Join(d.ctx, req)
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("err = %v, want one containing %q", err, tt.want)
 			}
@@ -69,6 +89,112 @@ func TestJoinRecordsTheNodeAndAnswersGossipAddrs(t *testing.T) {
 				t.Error("a refused join changed the state")
 			}
 		})
+	}
+}
+
+func mustKey(t *testing.T) []byte {
+	t.Helper()
+	key, _, err := ca.NewKey("other")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return key
+}
+
+func TestRenewFollowsTheRole(t *testing.T) {
+	d := newFakeManager(t)
+	_, csr, err := ca.NewKey("nnode2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, role := range []string{api.RoleWorker, api.RoleManager} {
+		if role == api.RoleManager {
+			if _, err := d.UpdateNode(d.ctx, "node2", api.NodeUpdate{Role: api.RoleManager}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		resp, err := d.Renew(d.ctx, "nnode2", api.RenewRequest{CSR: csr})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cert, _ := x509.ParseCertificate(resp.Cert)
+		if peer, err := ca.PeerOf(cert); err != nil || peer.Role != role || resp.Role != role {
+			t.Errorf("renewal for a %s: certificate %+v (%v), answer %s", role, peer, err, resp.Role)
+		}
+	}
+	if _, err := d.Renew(d.ctx, "gone", api.RenewRequest{CSR: csr}); err == nil || !strings.Contains(err.Error(), "not part of this swarm") {
+		t.Errorf("renewal for a removed node: %v", err)
+	}
+}
+
+func TestRotations(t *testing.T) {
+	d := newFakeManager(t)
+	before := d.store.Snapshot()
+	if _, err := d.RotateCA(d.ctx); err != nil {
+		t.Fatal(err)
+	}
+	st := d.store.Snapshot()
+	if len(st.CACerts) != 2 || st.WorkerToken == before.WorkerToken || st.Trust() == before.Trust() {
+		t.Fatalf("after ca rotate: %d roots, tokens changed %v", len(st.CACerts), st.WorkerToken != before.WorkerToken)
+	}
+	root, _ := st.Root()
+	if digest, _, _ := api.ParseJoinToken(st.WorkerToken); digest != root.Digest() {
+		t.Error("the worker token does not name the new root")
+	}
+	// Nodes renew; once all Ready ones hold the new trust, the old root goes.
+	advance := func() {
+		t.Helper()
+		if _, err := d.store.Update(func(s *State) error { advanceTrust(s); return nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	advance()
+	if got := len(d.store.Snapshot().CACerts); got != 2 {
+		t.Fatalf("old root dropped before the nodes renewed: %d roots", got)
+	}
+	holdAll := func() {
+		t.Helper()
+		_, err := d.store.Update(func(s *State) error {
+			for id := range s.Nodes {
+				s.Trusted[id] = s.Trust()
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	holdAll()
+	advance()
+	if got := len(d.store.Snapshot().CACerts); got != 1 {
+		t.Fatalf("old root kept after every node renewed: %d roots", got)
+	}
+	// Gossip key: added as secondary, then primary, then the old one goes.
+	oldKey := d.store.Snapshot().GossipKeys[0]
+	if err := d.RotateGossipKey(d.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.RotateGossipKey(d.ctx); err == nil {
+		t.Error("a second rotation started during the first")
+	}
+	var steps []string
+	for range 3 {
+		holdAll()
+		advance()
+		st := d.store.Snapshot()
+		steps = append(steps, fmt.Sprintf("%d keys, old primary %v", len(st.GossipKeys), bytes.Equal(st.GossipKeys[0], oldKey)))
+	}
+	want := []string{"2 keys, old primary false", "1 keys, old primary false", "1 keys, old primary false"}
+	if strings.Join(steps, "; ") != strings.Join(want, "; ") {
+		t.Errorf("gossip key rotation steps: %v, want %v", steps, want)
+	}
+	// A join token rotation keeps the root.
+	jt, err := d.RotateJoinToken(d.ctx, api.RoleManager)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if digest, _, _ := api.ParseJoinToken(jt.Token); digest != ca.Digest(d.store.Snapshot().CACerts[0]) {
+		t.Error("the rotated token names another root")
 	}
 }
 
@@ -193,7 +319,7 @@ func TestRoleChangesAreChecked(t *testing.T) {
 		s.init()
 		for _, n := range nodes {
 			s.Nodes[n.ID] = n
-			s.NodeSecrets[n.ID] = "secret"
+			s.Trusted[n.ID] = "trust"
 		}
 		return &s
 	}
@@ -226,7 +352,7 @@ func TestRoleChangesAreChecked(t *testing.T) {
 	}
 	// A node without a secret (joined before secrets existed) cannot be promoted.
 	s := state(node("m1", api.RoleManager), node("w4", api.RoleWorker))
-	delete(s.NodeSecrets, "w4")
+	delete(s.Trusted, "w4")
 	if err := checkRoleChange(s, s.Nodes["w4"], api.RoleManager, all); err == nil || !strings.Contains(err.Error(), "leave and join again") {
 		t.Errorf("promote a node without a secret: %v", err)
 	}
@@ -234,8 +360,9 @@ func TestRoleChangesAreChecked(t *testing.T) {
 
 func TestJoinTokens(t *testing.T) {
 	d := newFakeManager(t)
+	st := d.store.Snapshot()
 	w, err := d.JoinToken(api.RoleWorker)
-	if err != nil || w.Token != "SWMTKN-1-worker" || w.ManagerAddr != "192.168.33.10:2377" {
+	if err != nil || w.Token != st.WorkerToken || w.ManagerAddr != "192.168.33.10:2377" {
 		t.Fatalf("worker token: %+v, %v", w, err)
 	}
 	if _, err := d.JoinToken("boss"); err == nil {
@@ -245,11 +372,9 @@ func TestJoinTokens(t *testing.T) {
 	if err != nil || rotated.Token == w.Token || api.CheckToken(rotated.Token) != nil {
 		t.Fatalf("rotate: %+v, %v", rotated, err)
 	}
-	if d.TokenRole(w.Token) != "" || d.TokenRole(rotated.Token) != api.RoleWorker || d.TokenRole("SWMTKN-1-manager") != api.RoleManager {
-		t.Error("TokenRole does not follow the rotation")
-	}
-	if m, _ := d.JoinToken(api.RoleManager); m.Token != "SWMTKN-1-manager" {
-		t.Errorf("rotating the worker token changed the manager's: %s", m.Token)
+	st = d.store.Snapshot()
+	if roleOfToken(&st, w.Token) != "" || roleOfToken(&st, rotated.Token) != api.RoleWorker || roleOfToken(&st, st.ManagerToken) != api.RoleManager {
+		t.Error("the tokens' roles do not follow the rotation")
 	}
 }
 
@@ -268,7 +393,7 @@ func TestVotersFollowRoles(t *testing.T) {
 		for i, role := range []string{api.RoleManager, api.RoleManager, api.RoleWorker} {
 			id := fmt.Sprint("m", i)
 			s.Nodes[id] = api.Node{ID: id, Hostname: id, Role: role, Status: api.StatusReady, APIAddr: id}
-			s.NodeSecrets[id] = "secret"
+			s.Trusted[id] = "trust"
 		}
 		return nil
 	})

@@ -29,20 +29,31 @@ type State struct {
 	ClusterID    string `json:"ClusterID"`
 	WorkerToken  string `json:"WorkerToken"`
 	ManagerToken string `json:"ManagerToken"`
-	// GossipKey encrypts memberlist traffic (AES-256).
-	GossipKey []byte `json:"GossipKey"`
-	// NodeSecrets are the per-node secrets given at join: a node proves
-	// who it is with its own, and managers reach each other's raft with
-	// them.
-	NodeSecrets map[string]string `json:"NodeSecrets"`
+	// CACerts are the roots nodes trust, the one that signs first; more
+	// than one while a CA rotation is under way. CAKey is the signer's
+	// key (PKCS #8): managers only, never published.
+	CACerts [][]byte `json:"CACerts"`
+	CAKey   []byte   `json:"CAKey"`
+	// CertExpiry is the lifetime of the node certificates issued.
+	CertExpiry time.Duration `json:"CertExpiry"`
+	// GossipKeys encrypt memberlist traffic (AES-256), the primary first.
+	// GossipRotation is the step of a rotation under way (0: none), and
+	// GossipRotatedAt when the last one started.
+	GossipKeys      [][]byte  `json:"GossipKeys"`
+	GossipRotation  int       `json:"GossipRotation"`
+	GossipRotatedAt time.Time `json:"GossipRotatedAt"`
+	// Trusted is, by node, the trust (see [State.Trust]) the node last
+	// received at join or renewal: a rotation moves on once every node
+	// has the current one.
+	Trusted map[string]string `json:"Trusted"`
 	records.Objects
 	IPAM *ipam.Allocator `json:"IPAM"`
 }
 
 func (s *State) init() {
 	s.Objects.Init()
-	if s.NodeSecrets == nil {
-		s.NodeSecrets = map[string]string{}
+	if s.Trusted == nil {
+		s.Trusted = map[string]string{}
 	}
 	if s.IPAM == nil {
 		a, err := ipam.New(ipam.DefaultConfig())

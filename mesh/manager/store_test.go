@@ -105,7 +105,7 @@ func TestDiffApplyRoundTrip(t *testing.T) {
 		for i := range r.IntN(6) {
 			id := fmt.Sprint("n", i+r.IntN(3))
 			s.Nodes[id] = api.Node{ID: id, Hostname: fmt.Sprint("h", r.IntN(3))}
-			s.NodeSecrets[id] = fmt.Sprint("s", r.IntN(2))
+			s.Trusted[id] = fmt.Sprint("s", r.IntN(2))
 		}
 		for i := range r.IntN(6) {
 			id := fmt.Sprint("s", i+r.IntN(3))

@@ -1,6 +1,7 @@
 package manager
 
 import (
+	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -10,21 +11,30 @@ import (
 
 	"github.com/hashicorp/raft"
 	"github.com/meshd/meshd/internal/portmux"
+	"github.com/meshd/meshd/mesh/api"
+	"github.com/meshd/meshd/mesh/ca"
 )
 
-type staticSecrets struct {
-	own  string
-	peer map[string]string
-}
-
-func (s staticSecrets) Own() []byte { return []byte(s.own) }
-func (s staticSecrets) Of(addr string) ([]byte, bool) {
-	v, ok := s.peer[addr]
-	return []byte(v), ok
+// nodeIdentity issues a node certificate from root.
+func nodeIdentity(t *testing.T, root *ca.Root, nodeID, role, cluster string) *ca.Identity {
+	t.Helper()
+	key, csr, err := ca.NewKey(nodeID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := root.Issue(csr, nodeID, role, cluster, time.Hour, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := ca.NewIdentity(cert, key, [][]byte{root.CertDER})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
 }
 
 // newLayer is a raft layer on a loopback cluster port.
-func newLayer(t *testing.T, secrets Secrets) (*raftLayer, string) {
+func newLayer(t *testing.T, id *ca.Identity) (*raftLayer, string) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -33,64 +43,78 @@ func newLayer(t *testing.T, secrets Secrets) (*raftLayer, string) {
 	mux := portmux.New(ln, portmux.Config{Magic: RaftMagic})
 	go mux.Serve()
 	t.Cleanup(func() { ln.Close() })
-	cert, err := ephemeralCert()
-	if err != nil {
-		t.Fatal(err)
+	authorize := func(p ca.Peer) error {
+		if p.Role != api.RoleManager || p.ClusterID != "c1" {
+			return errors.New("not a manager of c1")
+		}
+		return nil
 	}
-	l := &raftLayer{ln: mux.Magic(), addr: ln.Addr(), secrets: secrets, cert: cert, ready: make(chan net.Conn),
+	l := &raftLayer{ln: mux.Magic(), addr: ln.Addr(), id: id, authorize: authorize, ready: make(chan net.Conn),
 		done: make(chan struct{}), log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	go l.acceptLoop()
-	return l, ln.Addr().String()
-}
-
-func TestRaftLayerAuthenticatesBothEnds(t *testing.T) {
-	server, addr := newLayer(t, staticSecrets{own: "server-secret"})
 	go func() {
 		for {
-			c, err := server.Accept()
+			c, err := l.Accept()
 			if err != nil {
 				return
 			}
 			go func() { defer c.Close(); io.Copy(c, c) }()
 		}
 	}()
+	return l, ln.Addr().String()
+}
+
+func TestRaftLayerIsMutualTLSBetweenManagers(t *testing.T) {
+	root, err := ca.NewRoot("c1", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := ca.NewRoot("c2", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, managerAddr := newLayer(t, nodeIdentity(t, root, "m1", api.RoleManager, "c1"))
+	_, workerAddr := newLayer(t, nodeIdentity(t, root, "w9", api.RoleWorker, "c1"))
 	tests := []struct {
 		name    string
-		secret  string // what the dialer believes the server's secret is
-		wantErr string
+		client  *ca.Identity
+		addr    string
+		wantErr string // "" = the echo works
 	}{
-		{"right secret", "server-secret", ""},
-		{"wrong secret", "guessed", "refused this node's"},
+		{"manager to manager", nodeIdentity(t, root, "m2", api.RoleManager, "c1"), managerAddr, ""},
+		{"worker to manager", nodeIdentity(t, root, "w3", api.RoleWorker, "c1"), managerAddr, "closed"},
+		{"another cluster's manager", nodeIdentity(t, other, "x1", api.RoleManager, "c2"), managerAddr, "tls"},
+		{"manager to a worker", nodeIdentity(t, root, "m2", api.RoleManager, "c1"), workerAddr, "swarm-manager"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			client, _ := newLayer(t, staticSecrets{own: "client", peer: map[string]string{addr: tt.secret}})
-			c, err := client.Dial(raft.ServerAddress(addr), 2*time.Second)
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("dial: err %v, want one containing %q", err, tt.wantErr)
+			client, _ := newLayer(t, tt.client)
+			c, err := client.Dial(raft.ServerAddress(tt.addr), 2*time.Second)
+			if err == nil {
+				defer c.Close()
+				_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+				_, err = io.WriteString(c, "ping")
+				buf := make([]byte, 4)
+				if err == nil {
+					_, err = io.ReadFull(c, buf)
 				}
-				return
+				if err == nil && string(buf) != "ping" {
+					err = errors.New("echo mangled")
+				}
+				if err != nil && strings.Contains(err.Error(), "EOF") || err != nil && strings.Contains(err.Error(), "reset") {
+					err = errors.New("connection closed by the server: " + err.Error())
+				}
 			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
-			io.WriteString(c, "ping")
-			buf := make([]byte, 4)
-			if _, err := io.ReadFull(c, buf); err != nil || string(buf) != "ping" {
-				t.Errorf("echo over the authenticated connection: %q, %v", buf, err)
+			switch {
+			case tt.wantErr == "" && err != nil:
+				t.Errorf("echo over raft's connection: %v", err)
+			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
+				t.Errorf("err %v, want one containing %q", err, tt.wantErr)
 			}
 		})
 	}
-	t.Run("unknown address", func(t *testing.T) {
-		client, _ := newLayer(t, staticSecrets{own: "client"})
-		if _, err := client.Dial(raft.ServerAddress(addr), time.Second); err == nil || !strings.Contains(err.Error(), "no manager known") {
-			t.Errorf("dial an unknown manager: %v", err)
-		}
-	})
-	t.Run("plain raft without tls", func(t *testing.T) {
-		c, err := net.Dial("tcp", addr)
+	t.Run("raft without tls", func(t *testing.T) {
+		c, err := net.Dial("tcp", managerAddr)
 		if err != nil {
 			t.Fatal(err)
 		}

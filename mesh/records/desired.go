@@ -38,6 +38,9 @@ type Head struct {
 	Version uint64 // the version of the manager state published; never goes back
 	Digest  string // hex SHA-256 of the four tables' entries (see digester)
 	Entries int    // how many entries the four tables hold
+	// Trust names the roots and gossip keys a node must hold (see
+	// manager.State.Trust): a node holding another renews its certificate.
+	Trust string
 }
 
 // headWire is the JSON on the wire and in the persisted file; its field
@@ -47,6 +50,7 @@ type headWire struct {
 	Version uint64 `json:"Version"`
 	Digest  string `json:"Digest"`
 	Entries int    `json:"Entries"`
+	Trust   string `json:"Trust,omitempty"`
 }
 
 func encodeHead(h Head) ([]byte, error) {
@@ -337,6 +341,8 @@ type DesiredInfo struct {
 	Leader  string
 	Version uint64
 	Entries int
+	// Trust is the head's trust (see Head.Trust).
+	Trust string
 	// Stale says why the tables were not adopted, when not Fresh.
 	Stale string
 	// PersistErr is the last failure to save the state served, until a
@@ -348,7 +354,8 @@ type DesiredInfo struct {
 func (d *Desired) Info() DesiredInfo {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	i := DesiredInfo{Fresh: d.fresh, Partial: d.partial, Leader: d.head.Leader, Version: d.head.Version, Entries: d.head.Entries}
+	i := DesiredInfo{Fresh: d.fresh, Partial: d.partial, Leader: d.head.Leader, Version: d.head.Version, Entries: d.head.Entries,
+		Trust: d.head.Trust}
 	if !d.fresh {
 		i.Stale = d.stale
 	}

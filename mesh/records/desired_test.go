@@ -43,7 +43,7 @@ func objects(tasks ...string) Objects {
 // publish publishes o as leader into db, failing the test on error.
 func publish(t *testing.T, p *Publisher, db DB, o Objects, version uint64) {
 	t.Helper()
-	if err := p.Publish(db, o, version); err != nil {
+	if err := p.Publish(db, o, version, ""); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -185,7 +185,7 @@ func TestPublishFailureWritesNoHead(t *testing.T) {
 	d := newDesired(t, db, t.TempDir())
 	d.Current()
 	failing := &countingDB{FakeDB: db, failKey: "t3"}
-	err := p.Publish(failing, objects("t1", "t2", "t3"), 2)
+	err := p.Publish(failing, objects("t1", "t2", "t3"), 2, "")
 	if err == nil || !strings.Contains(err.Error(), "publish tasks/t3") {
 		t.Fatalf("err = %v, want the failed table and key", err)
 	}

@@ -81,7 +81,7 @@ func NewPublisher() *Publisher { return &Publisher{last: map[string]map[string][
 // It goes on past a failed write, which the next publish retries, and
 // returns the first error with its table and key. The head is then not
 // written: it would certify tables that do not hold o.
-func (p *Publisher) Publish(db DB, o Objects, version uint64) error {
+func (p *Publisher) Publish(db DB, o Objects, version uint64, trust string) error {
 	nodes, err1 := encodeTable(TableNodes, o.Nodes)
 	nets, err2 := encodeTable(TableNetworks, o.Networks)
 	svcs, err3 := encodeTable(TableServices, o.Services)
@@ -106,7 +106,7 @@ func (p *Publisher) Publish(db DB, o Objects, version uint64) error {
 	if err := firstErr(errs...); err != nil {
 		return err
 	}
-	return p.publishHead(db, version, changed)
+	return p.publishHead(db, version, trust, changed)
 }
 
 func encodeTable[T any](table string, objs map[string]T) (map[string][]byte, error) {
@@ -174,7 +174,7 @@ func (p *Publisher) publishTable(db DB, table string, want map[string][]byte) (b
 }
 
 // publishHead certifies what the tables now hold from this publisher.
-func (p *Publisher) publishHead(db DB, version uint64, changed bool) error {
+func (p *Publisher) publishHead(db DB, version uint64, trust string, changed bool) error {
 	h := p.head
 	if changed || h.Digest == "" {
 		d := newDigester()
@@ -185,7 +185,7 @@ func (p *Publisher) publishHead(db DB, version uint64, changed bool) error {
 		}
 		h.Digest, h.Entries = d.sum(), d.n
 	}
-	h.Leader, h.Version = db.LocalName(), version
+	h.Leader, h.Version, h.Trust = db.LocalName(), version, trust
 	if !changed {
 		if e, ok := db.Get(TableCluster, "", HeadKey); ok && e.Owner == h.Leader {
 			if cur, err := decodeHead(e.Value); err == nil && cur == h {
