@@ -435,3 +435,32 @@ func TestVersion(t *testing.T) {
 		t.Errorf("got %q, want %q", got, want)
 	}
 }
+
+func TestSwarmCA(t *testing.T) {
+	calls := 0
+	fake := &fakeAPI{caFunc: func(rotate bool) (api.SwarmCA, error) {
+		calls++
+		if rotate {
+			return api.SwarmCA{Certs: [][]byte{[]byte("new"), []byte("old")}, Rotating: true}, nil
+		}
+		return api.SwarmCA{Certs: [][]byte{[]byte("old")}}, nil
+	}}
+	var out strings.Builder
+	if err := runSwarmCA(context.Background(), fake, &out, swarmCAOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := out.String(); got != "-----BEGIN CERTIFICATE-----\nb2xk\n-----END CERTIFICATE-----\n" {
+		t.Errorf("swarm ca:\n%s", got)
+	}
+	out.Reset()
+	if err := runSwarmCA(context.Background(), fake, &out, swarmCAOptions{rotate: true}); err != nil {
+		t.Fatal(err)
+	}
+	if got := out.String(); !strings.HasPrefix(got, "Root CA rotated") || strings.Count(got, "BEGIN CERTIFICATE") != 2 {
+		t.Errorf("swarm ca --rotate:\n%s", got)
+	}
+	if err := runSwarmInit(context.Background(), fake, &out, swarmInitOptions{certExpiry: time.Minute}); err == nil ||
+		!strings.Contains(err.Error(), "--cert-expiry") {
+		t.Errorf("swarm init --cert-expiry 1m: %v", err)
+	}
+}

@@ -38,6 +38,7 @@ type fakeAPI struct {
 	namespacesFunc    func() ([]api.Namespace, error)
 	lbTablesFunc      func() ([]api.LBTable, error)
 	joinTokenFunc     func(role string, rotate bool) (api.JoinToken, error)
+	caFunc            func(rotate bool) (api.SwarmCA, error)
 	swarmInitFunc     func(req api.SwarmInit) (api.SwarmInitResponse, error)
 	swarmJoinFunc     func(req api.SwarmJoin) (api.SwarmJoinResponse, error)
 	swarmLeaveFunc    func(req api.SwarmLeave) error
@@ -142,6 +143,9 @@ func (f *fakeAPI) Namespaces(context.Context) ([]api.Namespace, error) {
 func (f *fakeAPI) LBTables(context.Context) ([]api.LBTable, error) { return call0(f.lbTablesFunc) }
 func (f *fakeAPI) JoinToken(_ context.Context, role string, rotate bool) (api.JoinToken, error) {
 	return call2(f.joinTokenFunc, role, rotate)
+}
+func (f *fakeAPI) CA(_ context.Context, rotate bool) (api.SwarmCA, error) {
+	return call1(f.caFunc, rotate)
 }
 func (f *fakeAPI) SwarmInit(_ context.Context, req api.SwarmInit) (api.SwarmInitResponse, error) {
 	return call1(f.swarmInitFunc, req)

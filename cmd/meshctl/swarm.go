@@ -15,13 +15,14 @@ type swarmAPI interface {
 	SwarmJoin(ctx context.Context, req api.SwarmJoin) (api.SwarmJoinResponse, error)
 	SwarmLeave(ctx context.Context, req api.SwarmLeave) error
 	JoinToken(ctx context.Context, role string, rotate bool) (api.JoinToken, error)
+	CA(ctx context.Context, rotate bool) (api.SwarmCA, error)
 }
 
 var _ swarmAPI = (*api.Client)(nil)
 
 func newSwarmCommand(c *cli) *cobra.Command {
 	cmd := &cobra.Command{Use: "swarm", Short: "Manage the swarm"}
-	cmd.AddCommand(newSwarmInitCommand(c), newSwarmJoinCommand(c), newJoinTokenCommand(c), newSwarmLeaveCommand(c))
+	cmd.AddCommand(newSwarmInitCommand(c), newSwarmJoinCommand(c), newJoinTokenCommand(c), newSwarmLeaveCommand(c), newSwarmCACommand(c))
 	return cmd
 }
 

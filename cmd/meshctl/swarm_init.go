@@ -4,13 +4,15 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/meshd/meshd/mesh/api"
 	"github.com/spf13/cobra"
 )
 
 type swarmInitOptions struct {
-	advertiseAddr string // --advertise-addr; empty keeps meshd's own
+	advertiseAddr string        // --advertise-addr; empty keeps meshd's own
+	certExpiry    time.Duration // --cert-expiry; zero is meshd's default, 90 days
 }
 
 func newSwarmInitCommand(c *cli) *cobra.Command {
@@ -22,6 +24,7 @@ func newSwarmInitCommand(c *cli) *cobra.Command {
 		}),
 	}
 	cmd.Flags().StringVar(&opts.advertiseAddr, "advertise-addr", "", "address other nodes reach this one at (default: meshd's --advertise-addr)")
+	cmd.Flags().DurationVar(&opts.certExpiry, "cert-expiry", 0, "validity period for node certificates (default 2160h0m0s)")
 	return cmd
 }
 
@@ -29,7 +32,10 @@ func newSwarmInitCommand(c *cli) *cobra.Command {
 // prints: the worker join command from the answer itself, so that it
 // needs no second request, and where to find the manager's.
 func runSwarmInit(ctx context.Context, cl swarmAPI, out io.Writer, opts swarmInitOptions) error {
-	resp, err := cl.SwarmInit(ctx, api.SwarmInit{AdvertiseAddr: opts.advertiseAddr})
+	if opts.certExpiry < 0 || opts.certExpiry > 0 && opts.certExpiry < time.Hour {
+		return fmt.Errorf("invalid --cert-expiry %s: want at least 1h", opts.certExpiry)
+	}
+	resp, err := cl.SwarmInit(ctx, api.SwarmInit{AdvertiseAddr: opts.advertiseAddr, CertExpiry: opts.certExpiry})
 	if err != nil {
 		return err
 	}
