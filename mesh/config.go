@@ -20,8 +20,8 @@ import (
 // The cluster API's port is api.DefaultAPIPort (2377), which meshctl
 // shares.
 const (
-	DefaultGossipPort   = 7946 // memberlist, tcp and udp
-	DefaultDataPathPort = 4789 // VXLAN
+	DefaultGossipPort   = api.DefaultGossipPort   // memberlist, tcp and udp
+	DefaultDataPathPort = api.DefaultDataPathPort // VXLAN
 	DefaultRunDir       = "/var/run/meshd"
 )
 
