@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/memberlist"
+	"github.com/meshd/meshd/internal/ratelog"
 )
 
 // Config configures a [DB]. Start from [DefaultConfig] or [LocalConfig] and
@@ -230,7 +231,7 @@ func (c Config) validate() error {
 
 // memberlistConfig translates c for memberlist. Values not in Config keep
 // memberlist's LAN defaults.
-func (c Config) memberlistConfig(d memberlist.Delegate, ev memberlist.EventDelegate) *memberlist.Config {
+func (c Config) memberlistConfig(d memberlist.Delegate, ev memberlist.EventDelegate, limit *ratelog.Limiter) *memberlist.Config {
 	m := memberlist.DefaultLANConfig()
 	m.Name = c.Name
 	m.BindAddr = c.BindAddr
@@ -251,13 +252,20 @@ func (c Config) memberlistConfig(d memberlist.Delegate, ev memberlist.EventDeleg
 	m.Transport = c.Transport
 	m.Delegate = d
 	m.Events = ev
-	m.Logger = log.New(logWriter{c.Logger}, "", 0)
+	m.Logger = log.New(logWriter{l: c.Logger, limit: limit}, "", 0)
 	return m
 }
 
 // logWriter turns memberlist's "[LEVEL] memberlist: text" lines into slog
-// records.
-type logWriter struct{ l *slog.Logger }
+// records. memberlist logs an error for every packet it cannot decrypt or
+// decode, so anyone who can send to the gossip port could fill the log:
+// warnings and errors go through a limiter, keyed by the source address
+// (memberlist's "from=host:port", the port aside, as a sender can vary
+// it) and the message's leading phrase.
+type logWriter struct {
+	l     *slog.Logger
+	limit *ratelog.Limiter
+}
 
 func (w logWriter) Write(p []byte) (int, error) {
 	msg := strings.TrimSpace(string(p))
@@ -272,11 +280,33 @@ func (w logWriter) Write(p []byte) (int, error) {
 		}
 	}
 	msg = strings.TrimPrefix(msg, "memberlist: ")
-	w.l.Log(context.Background(), level, msg, "component", "memberlist")
+	if level < slog.LevelWarn {
+		w.l.Log(context.Background(), level, msg, "component", "memberlist")
+		return len(p), nil
+	}
+	w.limit.Log(context.Background(), w.l, level, logKey(level, msg), msg, "component", "memberlist")
 	return len(p), nil
 }
 
 var _ io.Writer = logWriter{}
+
+// logKey is what a memberlist line is rate-limited by: its level, the
+// host of its "from=" address and its text up to the first ": " without
+// that address, so "Decrypt packet failed: … from=10.0.0.9:40000" from
+// any port of 10.0.0.9 is one line.
+func logKey(level slog.Level, msg string) string {
+	host := ""
+	if i := strings.LastIndex(msg, "from="); i >= 0 {
+		addr, _, _ := strings.Cut(msg[i+len("from="):], " ")
+		host = addr
+		if h, _, err := net.SplitHostPort(addr); err == nil {
+			host = h
+		}
+		msg = msg[:i]
+	}
+	phrase, _, _ := strings.Cut(msg, ": ")
+	return level.String() + "|" + host + "|" + strings.TrimSpace(phrase)
+}
 
 func clone(b []byte) []byte {
 	if b == nil {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/memberlist"
+	"github.com/meshd/meshd/internal/ratelog"
 )
 
 // ErrClosed is returned by writes after [DB.Leave] and by every call after
@@ -23,6 +24,11 @@ var ErrClosed = errors.New("gossip: db has left the cluster or is shut down")
 // member over TCP instead.
 const maxGossipSize = 1024
 
+// logEvery is how often a repeated warning (a bogus packet from one
+// address, a message that does not decode) is logged; the repeats in
+// between are counted.
+const logEvery = time.Minute
+
 // metaUpdateTimeout bounds how long UpdateMeta waits for the change to be
 // gossiped. The change is applied anyway and push/pull carries it later.
 const metaUpdateTimeout = 5 * time.Second
@@ -32,6 +38,7 @@ const metaUpdateTimeout = 5 * time.Second
 type DB struct {
 	cfg      Config
 	log      *slog.Logger
+	limit    *ratelog.Limiter       // of warnings a peer can provoke
 	ml       *memberlist.Memberlist // set before ready is closed
 	keyring  *memberlist.Keyring    // nil without encryption
 	ready    chan struct{}
@@ -67,6 +74,7 @@ func New(cfg Config) (*DB, error) {
 	db := &DB{
 		cfg:      cfg,
 		log:      cfg.Logger.With("node", cfg.Name),
+		limit:    ratelog.New(logEvery),
 		ready:    make(chan struct{}),
 		ctx:      ctx,
 		cancel:   cancel,
@@ -79,7 +87,7 @@ func New(cfg Config) (*DB, error) {
 		NumNodes:       func() int { return int(db.numAlive.Load()) },
 		RetransmitMult: cfg.RetransmitMult,
 	}
-	mc := cfg.memberlistConfig(delegate{db}, events{db})
+	mc := cfg.memberlistConfig(delegate{db}, events{db}, db.limit)
 	ml, err := memberlist.Create(mc)
 	if err != nil {
 		db.mu.Lock()

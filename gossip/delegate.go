@@ -2,6 +2,7 @@ package gossip
 
 import (
 	"context"
+	"log/slog"
 	"net"
 	"time"
 
@@ -83,7 +84,7 @@ func (b *broadcast) Invalidates(o memberlist.Broadcast) bool {
 func (db *DB) handle(b []byte) {
 	m, err := decodeMessage(b)
 	if err != nil {
-		db.log.Warn("dropped message", "err", err)
+		db.limit.Log(context.Background(), db.log, slog.LevelWarn, "dropped message", "dropped message", "err", err)
 		return
 	}
 	db.mu.Lock()

@@ -40,6 +40,11 @@
 // but readable in a packet capture, which suits a teaching tool; decoding
 // validates everything and never panics (see fuzz_test.go).
 //
+// Anyone who can reach the gossip port can make memberlist log an error per
+// packet (one no key decrypts, say). Warnings and errors are therefore
+// logged at most once a minute per source address and message, the next
+// line counting the ones left out (internal/ratelog).
+//
 // # Deletes and departures
 //
 // A delete leaves a tombstone so that an older copy still travelling cannot

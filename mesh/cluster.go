@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"slices"
 	"strconv"
@@ -209,7 +208,7 @@ func (d *Daemon) startManagerLocked() error {
 		defer r.wg.Done()
 		m.Run(ctx)
 	}()
-	goServe(ctx, &r.wg, d.log, &http.Server{Handler: d.srv.ClusterHandler(), ReadHeaderTimeout: 10 * time.Second},
+	goServe(ctx, &r.wg, d.log, newHTTPServer(d.srv.ClusterHandler(), d.log.With("component", "cluster api")),
 		tls.NewListener(mux.Default(), d.tls.ServerConfig(false)), "cluster api")
 	s.mgr = r
 	return nil
@@ -442,7 +441,7 @@ func (d *Daemon) startGossip() (*gossip.DB, error) {
 func (d *Daemon) meta() records.NodeMeta {
 	a := d.advertise()
 	return records.NodeMeta{Name: d.cfg.NodeName, Role: d.id.Role, Addr: a,
-		DataPlane: string(d.dataPlane), Version: api.Version, Prefix: addrPrefix(a)}
+		DataPlane: string(d.dataPlane), Version: api.Version, Prefix: addrPrefix(a), DataPathPort: d.cfg.DataPathPort}
 }
 
 func (d *Daemon) metaBytes() []byte {

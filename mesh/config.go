@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"os/user"
 	"strconv"
 	"strings"
 	"time"
@@ -20,8 +21,8 @@ import (
 // The cluster API's port is api.DefaultAPIPort (2377), which meshctl
 // shares.
 const (
-	DefaultGossipPort   = 7946 // memberlist, tcp and udp
-	DefaultDataPathPort = 4789 // VXLAN
+	DefaultGossipPort   = api.DefaultGossipPort   // memberlist, tcp and udp
+	DefaultDataPathPort = api.DefaultDataPathPort // VXLAN
 	DefaultRunDir       = "/var/run/meshd"
 )
 
@@ -74,6 +75,9 @@ type UserConfig struct {
 	DNSTTL        time.Duration
 	DrainDelay    time.Duration
 	IPVSTimeouts  string
+	// TokenEnv is $MESHD_TOKEN as the command line found it.
+	TokenEnv    string
+	SocketGroup string
 }
 
 // Config is the checked configuration of one meshd.
@@ -121,6 +125,11 @@ type Config struct {
 	IPVSTimeouts lb.Timeouts
 	// GossipPort overrides DefaultGossipPort (tests).
 	GossipPort int
+	// SocketGroup, when set, is the group that shares the unix socket
+	// (0660) and may cross the run dir (0710), as dockerd's -G; SocketGID
+	// is its ID. Empty: both are root's alone (0600, 0700).
+	SocketGroup string
+	SocketGID   int
 	// Logger receives the daemon's structured logs; nil discards them.
 	Logger *slog.Logger
 }
@@ -128,15 +137,10 @@ type Config struct {
 // ToConfig checks every field and fills in defaults; the error names the flag.
 func (u UserConfig) ToConfig() (Config, error) {
 	c := DefaultConfig()
-	c.Init, c.Join, c.Token = u.Init, u.Join, u.Token
-	if u.TokenFile != "" {
-		if c.Token != "" {
-			return c, fmt.Errorf("--token and --token-file exclude each other")
-		}
-		var err error
-		if c.Token, err = readTokenFile(u.TokenFile); err != nil {
-			return c, err
-		}
+	c.Init, c.Join = u.Init, u.Join
+	var err error
+	if c.Token, err = u.token(); err != nil {
+		return c, err
 	}
 	if c.Init && c.Join != "" {
 		return c, fmt.Errorf("--init and --join exclude each other")
@@ -144,7 +148,6 @@ func (u UserConfig) ToConfig() (Config, error) {
 	if c.Init && c.Token != "" {
 		return c, fmt.Errorf("--token is for --join; swarm init makes the cluster's tokens")
 	}
-	var err error
 	if c.NodeName, err = nodeName(u.NodeName); err != nil {
 		return c, err
 	}
@@ -194,7 +197,7 @@ func (u UserConfig) ToConfig() (Config, error) {
 		}
 		ap, err := netip.ParseAddrPort(hp)
 		if err != nil {
-			return c, fmt.Errorf("--dns-upstream %q: want an IP address[:port]", s)
+			return c, fmt.Errorf("--dns-upstream %s: want an IP address[:port]", api.Quote(s))
 		}
 		c.DNSUpstreams = append(c.DNSUpstreams, ap)
 	}
@@ -211,7 +214,48 @@ func (u UserConfig) ToConfig() (Config, error) {
 			return c, fmt.Errorf("--ipvs-timeouts: %w", err)
 		}
 	}
+	if u.SocketGroup != "" {
+		if c.SocketGroup, c.SocketGID, err = lookupGroup(u.SocketGroup); err != nil {
+			return c, err
+		}
+	}
 	return c, nil
+}
+
+// token is the join token from whichever of --token, --token-file and
+// $MESHD_TOKEN was given; more than one is an error, so that it is never
+// unclear which token a node joined with.
+func (u UserConfig) token() (string, error) {
+	var given []string
+	for _, g := range []struct{ name, v string }{{"--token", u.Token}, {"--token-file", u.TokenFile}, {"$MESHD_TOKEN", u.TokenEnv}} {
+		if g.v != "" {
+			given = append(given, g.name)
+		}
+	}
+	switch {
+	case len(given) > 1:
+		return "", fmt.Errorf("%s exclude each other", strings.Join(given, " and "))
+	case u.TokenFile != "":
+		return readTokenFile(u.TokenFile)
+	case u.TokenEnv != "":
+		return strings.TrimSpace(u.TokenEnv), nil
+	}
+	return u.Token, nil
+}
+
+// lookupGroup resolves --socket-group, a group name or ID.
+func lookupGroup(s string) (name string, gid int, err error) {
+	g, err := user.LookupGroup(s)
+	if err != nil {
+		if g, err = user.LookupGroupId(s); err != nil {
+			return "", 0, fmt.Errorf("--socket-group %s: no such group", api.Quote(s))
+		}
+	}
+	gid, err = strconv.Atoi(g.Gid)
+	if err != nil || gid < 0 {
+		return "", 0, fmt.Errorf("--socket-group %s: group ID %q is not a number", api.Quote(s), g.Gid)
+	}
+	return g.Name, gid, nil
 }
 
 func nodeName(s string) (string, error) {
@@ -223,11 +267,11 @@ func nodeName(s string) (string, error) {
 		s = h
 	}
 	if len(s) > 63 {
-		return "", fmt.Errorf("--node-name %q: longer than 63 characters", s)
+		return "", fmt.Errorf("--node-name %s: longer than 63 characters", api.Quote(s))
 	}
 	for _, c := range s {
 		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '.' || c == '_') {
-			return "", fmt.Errorf("--node-name %q: only letters, digits, '-', '.' and '_'", s)
+			return "", fmt.Errorf("--node-name %s: only letters, digits, '-', '.' and '_'", api.Quote(s))
 		}
 	}
 	return s, nil
@@ -243,7 +287,7 @@ func advertiseAddr(s string) (netip.Addr, error) {
 	}
 	a, err := netip.ParseAddr(s)
 	if err != nil || !a.Is4() || a.IsUnspecified() || a.IsMulticast() {
-		return netip.Addr{}, fmt.Errorf("--advertise-addr %q: want a unicast IPv4 address", s)
+		return netip.Addr{}, fmt.Errorf("--advertise-addr %s: want a unicast IPv4 address", api.Quote(s))
 	}
 	return a, nil
 }
@@ -258,7 +302,7 @@ func listenAddr(s string) (netip.AddrPort, error) {
 	}
 	ap, err := netip.ParseAddrPort(hp)
 	if err != nil || !ap.Addr().Is4() {
-		return netip.AddrPort{}, fmt.Errorf("--listen-addr %q: want an IPv4 address[:port]", s)
+		return netip.AddrPort{}, fmt.Errorf("--listen-addr %s: want an IPv4 address[:port]", api.Quote(s))
 	}
 	return ap, nil
 }
@@ -270,11 +314,11 @@ func hostPort(s string, def int) (string, error) {
 		host, port = s, strconv.Itoa(def)
 	}
 	if host == "" {
-		return "", fmt.Errorf("%q: missing host", s)
+		return "", fmt.Errorf("%s: missing host", api.Quote(s))
 	}
 	p, err := strconv.Atoi(port)
 	if err != nil || p < 1 || p > 65535 {
-		return "", fmt.Errorf("%q: invalid port", s)
+		return "", fmt.Errorf("%s: invalid port", api.Quote(s))
 	}
 	return net.JoinHostPort(host, port), nil
 }

@@ -2,15 +2,21 @@ package mesh
 
 import (
 	"os"
+	"os/user"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 )
 
 func TestUserConfigToConfig(t *testing.T) {
-	const tok = "SWMTKN-1-0123456789abcdefghij"
+	const tok = "SWMTKN-1-0123456789abcdefghijklmnopqrstuvwxyz0123456789abcd-1awxwuwd3z9j1z3puu7rcgdbx"
 	base := UserConfig{NodeName: "node1", AdvertiseAddr: "192.168.33.10"}
+	ownGroup, err := user.LookupGroupId(strconv.Itoa(os.Getgid()))
+	if err != nil {
+		t.Fatalf("this process's group: %v", err)
+	}
 	tokenFile := filepath.Join(t.TempDir(), "token")
 	if err := os.WriteFile(tokenFile, []byte(tok+"\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -49,6 +55,32 @@ func TestUserConfigToConfig(t *testing.T) {
 			}
 		}},
 		{name: "token and token file", edit: func(u *UserConfig) { u.Token, u.TokenFile = tok, tokenFile }, wantErr: "exclude"},
+		{name: "token from the environment", edit: func(u *UserConfig) { u.Join, u.TokenEnv = "192.168.33.10", tok+"\n" }, check: func(t *testing.T, c Config) {
+			if c.Token != tok {
+				t.Errorf("token from $MESHD_TOKEN = %q, want %q", c.Token, tok)
+			}
+		}},
+		{name: "environment and token file", edit: func(u *UserConfig) { u.TokenEnv, u.TokenFile = tok, tokenFile },
+			wantErr: "--token-file and $MESHD_TOKEN exclude each other"},
+		{name: "environment and token", edit: func(u *UserConfig) { u.TokenEnv, u.Token = tok, tok },
+			wantErr: "--token and $MESHD_TOKEN exclude each other"},
+		{name: "bad token from the environment", edit: func(u *UserConfig) { u.Join, u.TokenEnv = "192.168.33.10", "hunter2" }, wantErr: "--token"},
+		{name: "no socket group", edit: func(u *UserConfig) {}, check: func(t *testing.T, c Config) {
+			if c.SocketGroup != "" {
+				t.Errorf("socket group %q by default, want none (root only)", c.SocketGroup)
+			}
+		}},
+		{name: "socket group by name", edit: func(u *UserConfig) { u.SocketGroup = ownGroup.Name }, check: func(t *testing.T, c Config) {
+			if c.SocketGroup != ownGroup.Name || strconv.Itoa(c.SocketGID) != ownGroup.Gid {
+				t.Errorf("socket group %q (%d), want %s (%s)", c.SocketGroup, c.SocketGID, ownGroup.Name, ownGroup.Gid)
+			}
+		}},
+		{name: "socket group by ID", edit: func(u *UserConfig) { u.SocketGroup = ownGroup.Gid }, check: func(t *testing.T, c Config) {
+			if c.SocketGroup != ownGroup.Name || strconv.Itoa(c.SocketGID) != ownGroup.Gid {
+				t.Errorf("socket group %q (%d), want %s (%s)", c.SocketGroup, c.SocketGID, ownGroup.Name, ownGroup.Gid)
+			}
+		}},
+		{name: "unknown socket group", edit: func(u *UserConfig) { u.SocketGroup = "no-such-group-x9" }, wantErr: `--socket-group "no-such-group-x9": no such group`},
 		{name: "missing token file", edit: func(u *UserConfig) { u.TokenFile = "/nonexistent/token" }, wantErr: "--token-file"},
 	}
 	for _, tt := range tests {

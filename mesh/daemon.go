@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	stdlog "log"
 	"log/slog"
 	"net"
 	"net/http"
@@ -20,11 +21,13 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/meshd/meshd/internal/atomicfile"
+	"github.com/meshd/meshd/internal/ratelog"
 	"github.com/meshd/meshd/lb"
 	"github.com/meshd/meshd/mesh/api"
 	"github.com/meshd/meshd/mesh/apiserver"
@@ -103,7 +106,7 @@ func New(cfg Config) (*Daemon, error) {
 // cluster, as a restart expects. It returns an error when the node cannot
 // start.
 func (d *Daemon) Run(ctx context.Context) error {
-	unlock, err := lockRunDir(d.cfg.RunDir)
+	unlock, err := lockRunDir(d.cfg.RunDir, d.socketGID())
 	if err != nil {
 		return err
 	}
@@ -130,7 +133,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	defer d.stopSession(false)
 	sock := d.path(socketName)
-	if err := serveLocal(ctx, &wg, d.log, sock, d.srv.LocalHandler()); err != nil {
+	if err := serveLocal(ctx, &wg, d.log, sock, d.srv.LocalHandler(), d.socketGID()); err != nil {
 		return err
 	}
 	defer os.Remove(sock)
@@ -196,11 +199,19 @@ func (d *Daemon) saveIdentityLocked() error {
 	return atomicfile.WriteJSON(d.path(identityName), d.id, 0o600)
 }
 
+// socketGID is the group the socket is shared with, -1 for none.
+func (d *Daemon) socketGID() int {
+	if d.cfg.SocketGroup == "" {
+		return -1
+	}
+	return d.cfg.SocketGID
+}
+
 // lockRunDir makes the run dir ours: two daemons on one run dir would
 // fight over the same namespaces and state. It returns the unlock.
-func lockRunDir(dir string) (func(), error) {
-	if err := os.MkdirAll(dir, 0o711); err != nil {
-		return nil, fmt.Errorf("create run dir %s: %w", dir, err)
+func lockRunDir(dir string, gid int) (func(), error) {
+	if err := prepareRunDir(dir, gid); err != nil {
+		return nil, err
 	}
 	path := filepath.Join(dir, lockName)
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
@@ -216,8 +227,99 @@ func lockRunDir(dir string) (func(), error) {
 	return func() { f.Close() }, nil
 }
 
-// serveLocal answers the root-only unix socket at sock until ctx ends.
-func serveLocal(ctx context.Context, wg *sync.WaitGroup, log *slog.Logger, sock string, h http.Handler) error {
+// Run dir and socket modes: root's alone, or shared with the group of
+// meshd --socket-group as dockerd's -G shares docker.sock: the group may
+// then cross the run dir (not list it) and use the socket.
+const (
+	runDirMode      = 0o700
+	runDirGroupMode = 0o710
+	socketGroupMode = 0o660 // alone, the socket is created 0600
+)
+
+// prepareRunDir creates the run dir, or checks the one there. A dir meshd
+// made (it is new, or holds meshd's lock) gets its mode, and its group
+// with a socket group (gid ≥ 0); any other dir is left as it is, as it
+// may serve others too (say --run-dir /run), and the socket's own mode
+// still guards the API. A dir others may write to is refused: anyone
+// could replace the socket or the namespace files in it.
+func prepareRunDir(dir string, gid int) error {
+	_, err := os.Stat(filepath.Join(dir, lockName))
+	ours := err == nil
+	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
+		ours = true
+	}
+	if err := os.MkdirAll(dir, runDirMode); err != nil {
+		return fmt.Errorf("create run dir %s: %w", dir, err)
+	}
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("run dir %s: %w", dir, err)
+	}
+	if fi.Mode().Perm()&0o002 != 0 {
+		return fmt.Errorf("run dir %s is writable by every user (mode %v): give meshd a directory of its own", dir, fi.Mode().Perm())
+	}
+	if !ours {
+		return nil
+	}
+	mode := os.FileMode(runDirMode)
+	if gid >= 0 {
+		if err := os.Chown(dir, -1, gid); err != nil {
+			return fmt.Errorf("run dir %s: give it to the socket group: %w", dir, err)
+		}
+		mode = runDirGroupMode
+	}
+	if err := os.Chmod(dir, mode); err != nil {
+		return fmt.Errorf("run dir %s: %w", dir, err)
+	}
+	return nil
+}
+
+// HTTP limits of the unix socket and the cluster port alike: a client has
+// 5 s to send its headers and 10 s for its whole request, an answer
+// 30 s to be written (swarm init, join and leave lift theirs: see
+// mesh/apiserver), and an idle connection is closed after a minute.
+const (
+	readHeaderTimeout = 5 * time.Second
+	readTimeout       = 10 * time.Second
+	writeTimeout      = 30 * time.Second
+	idleTimeout       = 60 * time.Second
+	maxHeaderBytes    = 64 << 10
+	// httpErrorLogEvery is how often the server's own errors (a bad TLS
+	// handshake, say) are logged per remote host; the rest are counted.
+	httpErrorLogEvery = time.Minute
+)
+
+// newHTTPServer returns a server of h with the limits above, whose own
+// error lines go to log, at most one a minute per remote host and message.
+func newHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
+	return &http.Server{Handler: h, ReadHeaderTimeout: readHeaderTimeout, ReadTimeout: readTimeout,
+		WriteTimeout: writeTimeout, IdleTimeout: idleTimeout, MaxHeaderBytes: maxHeaderBytes,
+		ErrorLog: stdlog.New(httpErrorLog{log: log, limit: ratelog.New(httpErrorLogEvery)}, "", 0)}
+}
+
+// httpErrorLog writes net/http's error lines ("http: TLS handshake error
+// from 10.0.0.9:40000: EOF") as warnings, rate-limited by the line with
+// each host:port in it reduced to its host, as a sender may vary its port.
+type httpErrorLog struct {
+	log   *slog.Logger
+	limit *ratelog.Limiter
+}
+
+func (w httpErrorLog) Write(p []byte) (int, error) {
+	msg := strings.TrimSpace(string(p))
+	fields := strings.Fields(msg)
+	for i, f := range fields {
+		if host, _, err := net.SplitHostPort(strings.TrimSuffix(f, ":")); err == nil {
+			fields[i] = host
+		}
+	}
+	w.limit.Log(context.Background(), w.log, slog.LevelWarn, strings.Join(fields, " "), msg)
+	return len(p), nil
+}
+
+// serveLocal answers the unix socket at sock until ctx ends: root's
+// alone, or shared with group gid (≥ 0).
+func serveLocal(ctx context.Context, wg *sync.WaitGroup, log *slog.Logger, sock string, h http.Handler, gid int) error {
 	if err := os.Remove(sock); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("remove stale socket %s: %w", sock, err)
 	}
@@ -227,7 +329,26 @@ func serveLocal(ctx context.Context, wg *sync.WaitGroup, log *slog.Logger, sock 
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", sock, err)
 	}
-	goServe(ctx, wg, log, &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}, ln, "local api")
+	if err := shareSocket(sock, gid); err != nil {
+		ln.Close()
+		return err
+	}
+	goServe(ctx, wg, log, newHTTPServer(h, log.With("component", "local api")), ln, "local api")
+	return nil
+}
+
+// shareSocket gives the socket to group gid, read-write, when gid ≥ 0;
+// until then it is root's alone.
+func shareSocket(sock string, gid int) error {
+	if gid < 0 {
+		return nil
+	}
+	if err := os.Chown(sock, -1, gid); err != nil {
+		return fmt.Errorf("socket %s: give it to the socket group: %w", sock, err)
+	}
+	if err := os.Chmod(sock, socketGroupMode); err != nil {
+		return fmt.Errorf("socket %s: %w", sock, err)
+	}
 	return nil
 }
 

@@ -27,8 +27,15 @@ func main() {
 	}
 }
 
+// tokenEnv may hold the join token for --join instead of --token or
+// --token-file: unlike an argument it does not show in ps.
+const tokenEnv = "MESHD_TOKEN"
+
 func run(args []string) error {
 	var u mesh.UserConfig
+	// Read once, then gone: nothing meshd starts inherits the token.
+	u.TokenEnv = os.Getenv(tokenEnv)
+	os.Unsetenv(tokenEnv)
 	def := mesh.DefaultConfig()
 	var debug, version bool
 	fs := pflag.NewFlagSet("meshd", pflag.ContinueOnError)
@@ -38,8 +45,9 @@ func run(args []string) error {
 	fs.BoolVar(&u.Init, "init", false, "start a new cluster at the first start, as swarm init (for scripted starts)")
 	fs.StringVar(&u.Join, "join", "", "manager address[:port] to join at the first start, as swarm join (for scripted starts)")
 	fs.StringVar(&u.TokenFile, "token-file", "", "file holding the join token for --join (keeps it out of the command line)")
-	fs.StringVar(&u.Token, "token", "", "join token (SWMTKN-1-…) for --join; --token-file keeps it out of ps")
+	fs.StringVar(&u.Token, "token", "", "join token (SWMTKN-1-…) for --join; --token-file or $"+tokenEnv+" keeps it out of ps")
 	fs.StringVar(&u.RunDir, "run-dir", def.RunDir, "socket, state and namespace files")
+	fs.StringVar(&u.SocketGroup, "socket-group", "", "group that may use the socket, as dockerd's -G (default: root only)")
 	fs.IntVar(&u.DataPathPort, "data-path-port", def.DataPathPort, "VXLAN UDP port (1024-49151)")
 	fs.StringVar(&u.LBMode, "lb-mode", string(def.LBMode), "data plane: auto, ipvs or iptables")
 	fs.DurationVar(&u.JoinTimeout, "join-timeout", 0, "how long to retry an unreachable manager (default 10s)")

@@ -4,7 +4,6 @@
 package api
 
 import (
-	"log/slog"
 	"time"
 )
 
@@ -43,11 +42,16 @@ type Node struct {
 	AddrPrefix    string `json:"AddrPrefix,omitempty"` // the advertise address with its interface prefix
 	// APIAddr is where the node serves the cluster API (and raft) when it
 	// is a manager: host:port.
-	APIAddr   string    `json:"APIAddr,omitempty"`
-	DataPlane string    `json:"DataPlane"`
-	Version   string    `json:"Version"`
-	CreatedAt time.Time `json:"CreatedAt"`
-	UpdatedAt time.Time `json:"UpdatedAt"`
+	APIAddr string `json:"APIAddr,omitempty"`
+	// GossipPort (tcp and udp) and DataPathPort (VXLAN, udp) are the
+	// node's own as it gossips them; 0 before it has. No service may
+	// publish them.
+	GossipPort   int       `json:"GossipPort,omitempty"`
+	DataPathPort int       `json:"DataPathPort,omitempty"`
+	DataPlane    string    `json:"DataPlane"`
+	Version      string    `json:"Version"`
+	CreatedAt    time.Time `json:"CreatedAt"`
+	UpdatedAt    time.Time `json:"UpdatedAt"`
 	// Self is true on the entry of the node that answered (the `*` in node ls).
 	Self bool `json:"Self,omitempty"`
 }
@@ -163,11 +167,6 @@ type JoinRequest struct {
 	Version   string `json:"Version"`
 	// CSR is a PKCS #10 request for the joiner's node key.
 	CSR []byte `json:"CSR"`
-}
-
-// LogValue keeps the token out of logs.
-func (r JoinRequest) LogValue() slog.Value {
-	return slog.GroupValue(slog.String("id", r.ID), slog.String("hostname", r.Hostname), slog.String("addr", r.Addr))
 }
 
 // JoinResponse admits the joiner: its role, its certificate, the roots to

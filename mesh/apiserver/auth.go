@@ -32,14 +32,13 @@ type peerKey struct{}
 // manager), a renewal any node's, anything else a manager's.
 func (s *Server) authorize(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
 		if r.URL.Path == joinPath {
 			next.ServeHTTP(w, r)
 			return
 		}
 		peer, err := s.peerOf(r, r.URL.Path != renewPath || r.Header.Get(api.RenewForHeader) != "")
 		if err != nil {
-			s.log.Warn("refused cluster request", "remote", r.RemoteAddr, "path", r.URL.Path, "err", err)
+			s.refused(r, err)
 			writeError(w, err)
 			return
 		}

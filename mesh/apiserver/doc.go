@@ -15,4 +15,18 @@
 // join token, whose role (worker or manager) it gets; a write another
 // manager forwards with this node's secret. The leader's api.StatusError
 // crosses the wire as it is, so a refusal reads the same on any manager.
+//
+// # Limits
+//
+// A request body is read whole before any work is done on it, and refused
+// with a 413 over its cap: 1 MiB on the cluster port, 4 MiB on the unix
+// socket ([LimitBody]). A body is one JSON value, decoded strictly:
+// unknown fields, and anything after the value but white space, are
+// refused with a 400, and each request type is held to mesh/api's field
+// limits (names, aliases, arguments, ports, networks), which keep every
+// record replicable. Errors repeat at most 64 bytes of the caller's input
+// (api.Quote), on one line. The daemon gives both servers read, write and
+// idle timeouts; swarm init, join and leave, which may wait for a manager
+// far longer, lift their write deadline. Refused cluster requests are
+// logged at most once a minute per remote host, with a count of the rest.
 package apiserver

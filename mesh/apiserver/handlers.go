@@ -92,7 +92,7 @@ func (s *Server) service(r *http.Request) (any, error) {
 			return svc, nil
 		}
 	}
-	return nil, api.NotFound("service %s not found", r.PathValue("ref"))
+	return nil, api.NotFound("service %s not found", api.Clip(r.PathValue("ref")))
 }
 
 // tasks lists tasks; any node lists its own (meshctl ps), only a

@@ -1,20 +1,37 @@
 package apiserver
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"strconv"
+	"strings"
+	"time"
 
+	"github.com/meshd/meshd/internal/ratelog"
 	"github.com/meshd/meshd/mesh/api"
 	"github.com/meshd/meshd/mesh/records"
 )
 
-// maxBody bounds a request body, read before any work is done on it.
-const maxBody = 16 << 20
+// Request bodies are read whole, and refused with a 413 over their cap,
+// before any work is done on them ([LimitBody]). The cluster port answers
+// any host that reaches it, so its cap is tight; the local socket is
+// root's, and its cap only stops a runaway script. Both are far above the
+// largest request the field limits allow (mesh/api's MaxArgs and the
+// rest).
+const (
+	maxBody      = 1 << 20 // the cluster port's cap
+	maxLocalBody = 4 << 20 // the unix socket's cap
+)
+
+// refusedLogEvery is how often a remote address's refused cluster
+// requests are logged; the ones in between are counted.
+const refusedLogEvery = time.Minute
 
 // Writes are the operations that change the cluster's state: the
 // leader's manager, or a [Forwarder] to it from another manager.
@@ -79,8 +96,9 @@ type Config struct {
 
 // Server holds the handlers of both APIs.
 type Server struct {
-	cfg Config
-	log *slog.Logger
+	cfg      Config
+	log      *slog.Logger
+	refusals *ratelog.Limiter // of refused cluster requests, per remote address
 }
 
 // New returns a server; it listens on nothing (see LocalHandler and
@@ -93,7 +111,19 @@ func New(cfg Config) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	return &Server{cfg: cfg, log: log}, nil
+	return &Server{cfg: cfg, log: log, refusals: ratelog.New(refusedLogEvery)}, nil
+}
+
+// refused logs a refused cluster request: at most once a minute per
+// remote host, whatever the reason, so that a host sending bad requests
+// in a loop costs one line a minute, which counts the rest.
+func (s *Server) refused(r *http.Request, err error) {
+	host := r.RemoteAddr
+	if h, _, e := net.SplitHostPort(host); e == nil {
+		host = h
+	}
+	s.refusals.Log(r.Context(), s.log, slog.LevelWarn, host, "refused cluster request",
+		"remote", r.RemoteAddr, "path", api.Clip(r.URL.Path), "err", err)
 }
 
 // Where a route is served.
@@ -142,15 +172,64 @@ var routes = []route{
 	{"DELETE /v1/services/{ref}", local | cluster, (*Server).removeService},
 }
 
+// slowRoutes may run longer than the server's WriteTimeout: swarm join
+// retries an unreachable manager for meshd's --join-timeout, and a
+// manager's join then waits up to twice that to be a raft voter; init and
+// leave start and stop a whole session. They are served on the root-only
+// socket alone and bounded by those timeouts, so their write deadline is
+// lifted.
+var slowRoutes = map[string]bool{"POST /v1/swarm/init": true, "POST /v1/swarm/join": true, "POST /v1/swarm/leave": true}
+
 // LocalHandler serves the unix socket: reads answered here, writes
-// applied through Writes.
-func (s *Server) LocalHandler() http.Handler { return s.mux(local) }
+// applied through Writes. Bodies are capped at 4 MiB.
+func (s *Server) LocalHandler() http.Handler { return LimitBody(s.mux(local), maxLocalBody) }
 
 // ClusterHandler serves the cluster port, behind TLS with client
 // certificates: a join carries a join token, a renewal needs a node's
 // certificate, anything else (writes forwarded to the leader) a
-// manager's.
-func (s *Server) ClusterHandler() http.Handler { return s.authorize(s.mux(cluster)) }
+// manager's. The caller is checked first, from the TLS handshake; bodies
+// are then capped at 1 MiB.
+func (s *Server) ClusterHandler() http.Handler {
+	return s.authorize(LimitBody(s.mux(cluster), maxBody))
+}
+
+// LimitBody reads a request's body whole before h sees it, and answers a
+// body over n bytes with a 413 instead; h reads the body from memory.
+// Reading it first makes the cap exact whatever reads it downstream and
+// however it is framed.
+func LimitBody(h http.Handler, n int64) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tooLarge := api.Errorf(http.StatusRequestEntityTooLarge, "request body over %s", sizeString(n))
+		if r.ContentLength > n {
+			writeError(w, tooLarge)
+			return
+		}
+		if r.Body == nil { // a request made in a test; a server's always has one
+			h.ServeHTTP(w, r)
+			return
+		}
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, n))
+		var mbe *http.MaxBytesError
+		switch {
+		case errors.As(err, &mbe):
+			writeError(w, tooLarge)
+			return
+		case err != nil:
+			writeError(w, api.Invalid("read request: %v", err))
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		h.ServeHTTP(w, r)
+	})
+}
+
+// sizeString writes a cap in MiB when it is a whole number of them.
+func sizeString(n int64) string {
+	if n >= 1<<20 && n%(1<<20) == 0 {
+		return strconv.FormatInt(n>>20, 10) + " MiB"
+	}
+	return strconv.FormatInt(n, 10) + " bytes"
+}
 
 func (s *Server) mux(on exposure) *http.ServeMux {
 	mux := http.NewServeMux()
@@ -158,7 +237,13 @@ func (s *Server) mux(on exposure) *http.ServeMux {
 		if rt.on&on == 0 {
 			continue
 		}
+		slow := slowRoutes[rt.pattern]
 		mux.HandleFunc(rt.pattern, func(w http.ResponseWriter, r *http.Request) {
+			if slow {
+				// Fails only on a writer without deadlines (a test's
+				// recorder), which has none to lift.
+				_ = http.NewResponseController(w).SetWriteDeadline(time.Time{})
+			}
 			v, err := rt.handle(s, r)
 			if err != nil {
 				writeError(w, err)
@@ -185,12 +270,46 @@ func writeError(w http.ResponseWriter, err error) {
 	writeJSON(w, api.StatusCode(err), api.Error{Message: err.Error()})
 }
 
-// decodeBody decodes a request body strictly: unknown fields are refused.
-func decodeBody(r *http.Request, v any) error {
-	dec := json.NewDecoder(io.LimitReader(r.Body, maxBody))
+// decodeBody decodes a request body (already capped by LimitBody) with
+// decodeJSON.
+func decodeBody(r *http.Request, v any) error { return decodeJSON(r.Body, v) }
+
+// maxDecodeError bounds the decoder's error in a 400: it may quote a
+// field name or a value of the request.
+const maxDecodeError = 160
+
+// decodeJSON decodes one JSON value strictly: unknown fields are refused,
+// and so is anything after the value but white space, so that `{...}
+// trailing` is not taken for the object alone. An empty body is the zero
+// value. A request type with CheckSizes (mesh/api's) is held to its field
+// limits. Every refusal is a one-line 400.
+func decodeJSON(r io.Reader, v any) error {
+	dec := json.NewDecoder(r)
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil && err != io.EOF {
-		return api.Invalid("decode request: %v", err)
+	if err := dec.Decode(v); err == io.EOF {
+		return nil
+	} else if err != nil {
+		return api.Invalid("decode request: %s", oneLine(err.Error()))
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return api.Invalid("decode request: data after the JSON value")
+	}
+	if c, ok := v.(interface{ CheckSizes() error }); ok {
+		return c.CheckSizes()
 	}
 	return nil
+}
+
+// oneLine cuts a message to maxDecodeError bytes on one line.
+func oneLine(msg string) string {
+	cut := api.Cut(msg, maxDecodeError)
+	if len(cut) < len(msg) {
+		cut += "…"
+	}
+	return strings.Map(func(r rune) rune {
+		if r == '\n' || r == '\r' {
+			return ' '
+		}
+		return r
+	}, cut)
 }

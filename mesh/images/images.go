@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/meshd/meshd/mesh/api"
 )
 
 // Image is a built-in image, as resolved by [Lookup].
@@ -85,11 +87,11 @@ func Lookup(ref string) (Image, error) {
 	}
 	switch {
 	case hasDigest:
-		return Image{}, fmt.Errorf("%w %q: digests are not supported, built-in images have none; use %s or %s:TAG", ErrInvalidRef, ref, b.name, b.name)
+		return Image{}, fmt.Errorf("%w %s: digests are not supported, built-in images have none; use %s or %s:TAG", ErrInvalidRef, api.Quote(ref), b.name, b.name)
 	case hasTag && tag == "":
-		return Image{}, fmt.Errorf("%w %q: empty tag; use %s or %s:TAG", ErrInvalidRef, ref, b.name, b.name)
+		return Image{}, fmt.Errorf("%w %s: empty tag; use %s or %s:TAG", ErrInvalidRef, api.Quote(ref), b.name, b.name)
 	case hasTag && !validTag(tag):
-		return Image{}, fmt.Errorf("%w %q: bad tag %q: want [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}", ErrInvalidRef, ref, tag)
+		return Image{}, fmt.Errorf("%w %s: bad tag %s: want [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}", ErrInvalidRef, api.Quote(ref), api.Quote(tag))
 	}
 	return Image{Name: b.name, Ref: ref, Ports: append([]int(nil), b.ports...)}, nil
 }
@@ -152,6 +154,6 @@ func unknown(ref string) error {
 			list[i] += " (" + strings.Join(b.aliases, ", ") + ")"
 		}
 	}
-	return fmt.Errorf("%w %q: meshd runs built-in images only: %s; or a host command after --",
-		ErrUnknown, ref, strings.Join(list, ", "))
+	return fmt.Errorf("%w %s: meshd runs built-in images only: %s; or a host command after --",
+		ErrUnknown, api.Quote(ref), strings.Join(list, ", "))
 }

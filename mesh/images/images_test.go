@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/meshd/meshd/mesh/api"
 )
 
 func TestLookup(t *testing.T) {
@@ -114,6 +115,17 @@ func TestLookupInvalidMessage(t *testing.T) {
 	want := `invalid image reference "whoami:": empty tag; use whoami or whoami:TAG`
 	if err == nil || err.Error() != want {
 		t.Fatalf("Lookup(whoami:) error:\ngot  %v\nwant %s", err, want)
+	}
+}
+
+// TestLookupQuotesLittle checks that an error repeats at most
+// api.MaxQuoted bytes of a reference, however long.
+func TestLookupQuotesLittle(t *testing.T) {
+	for _, ref := range []string{strings.Repeat("r", 300), "nginx:" + strings.Repeat("t", 300), "nginx@" + strings.Repeat("d", 300)} {
+		_, err := Lookup(ref)
+		if err == nil || strings.Contains(err.Error(), strings.Repeat(ref[len(ref)-1:], api.MaxQuoted+1)) {
+			t.Errorf("Lookup(%.10q…) = %v, want an error quoting at most %d bytes of it", ref, err, api.MaxQuoted)
+		}
 	}
 }
 

@@ -101,10 +101,12 @@ func runDirUnder(argv []string, dir string) bool {
 // session of its own so that it outlives the caller, with stdout and stderr
 // appended to n.Log. It records the PID and start time in n.
 func startDaemon(n *Node) error {
-	if err := os.MkdirAll(n.RunDir, 0o755); err != nil {
+	// Root's alone, as meshd makes its run dir: it holds the node's
+	// secrets and socket.
+	if err := os.MkdirAll(n.RunDir, 0o700); err != nil {
 		return fmt.Errorf("start %s: %w", n.Name, err)
 	}
-	logf, err := os.OpenFile(n.Log, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	logf, err := openDaemonLog(n.Log)
 	if err != nil {
 		return fmt.Errorf("start %s: %w", n.Name, err)
 	}
@@ -124,6 +126,21 @@ func startDaemon(n *Node) error {
 	}
 	n.PID, n.Start = pid, start
 	return nil
+}
+
+// openDaemonLog opens a daemon's log for appending, root's alone (0600),
+// a log an older lab left readable included: a daemon's log is no one
+// else's to read.
+func openDaemonLog(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := f.Chmod(0o600); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("log %s: %w", path, err)
+	}
+	return f, nil
 }
 
 // stopProcs sends SIGTERM to ps, waits up to timeout (less if ctx ends) and

@@ -11,6 +11,12 @@
 // have a leader"; nothing else changes, and the data plane, which serves
 // the published state, does not notice.
 //
+// A write is also refused, before anything is logged, when its request is
+// over mesh/api's field limits, when a record it makes would not fit a
+// gossip entry (records.CheckSize), or when a service would publish a port
+// meshd uses on the nodes (2377/tcp, 7946/tcp and udp, 4789/udp, and each
+// node's own, which gossip tells the manager).
+//
 // While it leads, a manager schedules tasks (spread over Ready, Active
 // nodes; rescheduled off a node Down for Config.RescheduleAfter), folds
 // gossip liveness into its node records, makes the raft voters follow the

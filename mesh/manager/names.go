@@ -13,7 +13,21 @@ var objectName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$`)
 
 func checkName(kind, name string) error {
 	if !objectName.MatchString(name) {
-		return api.Invalid("invalid %s name %q: want letters, digits, '_', '.', '-', starting with a letter or digit, at most 63", kind, name)
+		return api.Invalid("invalid %s name %s: want letters, digits, '_', '.', '-', starting with a letter or digit, at most 63", kind, api.Quote(name))
+	}
+	return nil
+}
+
+// checkAliases holds a network attachment's aliases to the rule of names:
+// the embedded DNS answers them as it answers service names.
+func checkAliases(aliases []string) error {
+	if len(aliases) > api.MaxAliases {
+		return api.Invalid("too many aliases: %d, at most %d", len(aliases), api.MaxAliases)
+	}
+	for _, a := range aliases {
+		if !objectName.MatchString(a) {
+			return api.Invalid("invalid alias %s: want letters, digits, '_', '.', '-', starting with a letter or digit, at most 63", api.Quote(a))
+		}
 	}
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/meshd/meshd/ipam"
 	"github.com/meshd/meshd/mesh/api"
+	"github.com/meshd/meshd/mesh/records"
 )
 
 // The manager's network objects. Allocation (subnet, gateway, VNI) is done
@@ -46,6 +47,9 @@ func networkObject(id, name string, n ipam.Network, now time.Time, req api.Netwo
 
 // createNetwork checks and allocates a new overlay network.
 func (m *Manager) CreateNetwork(_ context.Context, req api.NetworkCreate) (api.Network, error) {
+	if err := req.CheckSizes(); err != nil {
+		return api.Network{}, err
+	}
 	if err := checkName("network", req.Name); err != nil {
 		return api.Network{}, err
 	}
@@ -53,7 +57,7 @@ func (m *Manager) CreateNetwork(_ context.Context, req api.NetworkCreate) (api.N
 		req.Driver = api.DriverOverlay
 	}
 	if req.Driver != api.DriverOverlay {
-		return api.Network{}, api.Invalid("unsupported driver %q: meshd builds overlay networks only", req.Driver)
+		return api.Network{}, api.Invalid("unsupported driver %s: meshd builds overlay networks only", api.Quote(req.Driver))
 	}
 	id := api.NewID()
 	var created api.Network
@@ -70,7 +74,7 @@ func (m *Manager) CreateNetwork(_ context.Context, req api.NetworkCreate) (api.N
 		}
 		created = networkObject(id, req.Name, n, time.Now().UTC(), req)
 		s.Networks[id] = created
-		return nil
+		return records.CheckSize("network", req.Name, created)
 	})
 	return created, err
 }

@@ -6,27 +6,36 @@ import (
 	"strings"
 	"time"
 
+	"github.com/meshd/meshd/gossip"
 	"github.com/meshd/meshd/mesh/api"
 	"github.com/meshd/meshd/mesh/records"
 )
 
 // recordNode refreshes the record of a node that joined from what it
-// gossips of itself (a restart with another data plane). Its role is the
-// state's, never its own say: promote and demote change it.
-func (m *Manager) recordNode(id string, meta records.NodeMeta, now time.Time) error {
+// gossips of itself (a restart with another data plane, gossip or data
+// path port). Its role is the state's, never its own say: promote and
+// demote change it. A name no join would have accepted is not taken.
+func (m *Manager) recordNode(mb gossip.Member, meta records.NodeMeta, now time.Time) error {
 	return m.update(func(s *State) error {
-		n, ok := s.Nodes[id]
+		n, ok := s.Nodes[mb.Name]
 		if !ok {
 			return nil // not admitted (or removed): gossip alone admits no one
 		}
 		next := n
-		next.Hostname, next.DataPlane, next.Version = meta.Name, meta.DataPlane, meta.Version
+		if objectName.MatchString(meta.Name) {
+			next.Hostname = meta.Name
+		}
+		next.DataPlane, next.Version = api.Cut(meta.DataPlane, api.MaxRefLen), api.Cut(meta.Version, api.MaxRefLen)
 		next.Addr, next.AddrPrefix = addrString(meta.Addr), prefixString(meta.Prefix)
+		next.GossipPort = mb.Port
+		if meta.DataPathPort > 0 { // a node that does not say keeps what it said
+			next.DataPathPort = meta.DataPathPort
+		}
 		if next == n {
 			return nil
 		}
 		next.UpdatedAt = now
-		s.Nodes[id] = next
+		s.Nodes[mb.Name] = next
 		return nil
 	})
 }
@@ -42,7 +51,7 @@ func (m *Manager) syncNodes(now time.Time) {
 		if !ok || !records.Reachable(mb.State) {
 			continue
 		}
-		if err := m.recordNode(mb.Name, meta, now); err != nil {
+		if err := m.recordNode(mb, meta, now); err != nil {
 			m.log.Error("record node", "peer", meta.Name, "err", err)
 		}
 	}
@@ -78,7 +87,7 @@ func markLiveness(s *State, alive map[string]bool, now time.Time) {
 // promote and demote).
 func (m *Manager) UpdateNode(_ context.Context, ref string, u api.NodeUpdate) (api.Node, error) {
 	if u.Role != "" && u.Role != api.RoleManager && u.Role != api.RoleWorker {
-		return api.Node{}, api.Invalid("invalid role %q: want manager or worker", u.Role)
+		return api.Node{}, api.Invalid("invalid role %s: want manager or worker", api.Quote(u.Role))
 	}
 	avail := ""
 	if u.Availability != "" {
@@ -88,7 +97,7 @@ func (m *Manager) UpdateNode(_ context.Context, ref string, u api.NodeUpdate) (a
 			}
 		}
 		if avail == "" {
-			return api.Node{}, api.Invalid("invalid availability %q: want active, pause or drain", u.Availability)
+			return api.Node{}, api.Invalid("invalid availability %s: want active, pause or drain", api.Quote(u.Availability))
 		}
 	}
 	n, err := records.FindNode(m.Nodes(), ref)
@@ -98,7 +107,7 @@ func (m *Manager) UpdateNode(_ context.Context, ref string, u api.NodeUpdate) (a
 	err = m.update(func(s *State) error {
 		rec, ok := s.Nodes[n.ID]
 		if !ok {
-			return api.NotFound("node %s not found", ref)
+			return api.NotFound("node %s not found", api.Clip(ref))
 		}
 		if avail != "" && rec.Availability != avail {
 			rec.Availability, rec.UpdatedAt = avail, time.Now().UTC()

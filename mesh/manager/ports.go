@@ -2,6 +2,7 @@ package manager
 
 import (
 	"fmt"
+	"net/netip"
 
 	"github.com/meshd/meshd/mesh/api"
 )
@@ -25,10 +26,10 @@ func checkPorts(ports []api.PortConfig, endpointMode string) ([]api.PortConfig, 
 			return nil, api.Invalid("invalid published port for target %d: must be 1-65535", p.TargetPort)
 		}
 		if p.Protocol != api.ProtoTCP && p.Protocol != api.ProtoUDP {
-			return nil, api.Invalid("invalid protocol %q: want tcp or udp", p.Protocol)
+			return nil, api.Invalid("invalid protocol %s: want tcp or udp", api.Quote(p.Protocol))
 		}
 		if p.PublishMode != api.PublishIngress && p.PublishMode != api.PublishHost {
-			return nil, api.Invalid("invalid publish mode %q: want ingress or host", p.PublishMode)
+			return nil, api.Invalid("invalid publish mode %s: want ingress or host", api.Quote(p.PublishMode))
 		}
 		if p.PublishMode == api.PublishIngress && endpointMode == api.EndpointModeDNSRR {
 			return nil, api.Invalid("port %d published in ingress mode cannot be used with endpoint mode dnsrr", p.PublishedPort)
@@ -68,4 +69,35 @@ func publishesIngress(svc api.Service) bool {
 		}
 	}
 	return false
+}
+
+// reservedPorts are the ports meshd itself uses on the nodes, by portKey,
+// with what uses them: a service publishing one would take the node's own
+// traffic (ingress publishes on every node, host mode on the task's).
+// Swarm's defaults are always reserved, whatever the nodes say: the
+// cluster API (2377/tcp), gossip (7946/tcp and udp) and VXLAN (4789/udp);
+// so are the ports of each node's record: its APIAddr's, and the gossip
+// and data path ports it gossips (meshd --listen-addr, --data-path-port).
+func reservedPorts(s *State) map[string]string {
+	out := map[string]string{}
+	add := func(port int, proto, what string) {
+		if port > 0 && port <= 65535 {
+			out[portKey(api.PortConfig{PublishedPort: uint16(port), Protocol: proto})] = what
+		}
+	}
+	// Swarm's defaults go last: they name what the port is without a node.
+	for _, id := range sortedNodeIDs(*s) {
+		n := s.Nodes[id]
+		if ap, err := netip.ParseAddrPort(n.APIAddr); err == nil {
+			add(int(ap.Port()), api.ProtoTCP, "cluster API of "+n.Hostname)
+		}
+		add(n.GossipPort, api.ProtoTCP, "gossip of "+n.Hostname)
+		add(n.GossipPort, api.ProtoUDP, "gossip of "+n.Hostname)
+		add(n.DataPathPort, api.ProtoUDP, "VXLAN data path of "+n.Hostname)
+	}
+	add(api.DefaultAPIPort, api.ProtoTCP, "cluster API")
+	add(api.DefaultGossipPort, api.ProtoTCP, "gossip")
+	add(api.DefaultGossipPort, api.ProtoUDP, "gossip")
+	add(api.DefaultDataPathPort, api.ProtoUDP, "VXLAN data path")
+	return out
 }

@@ -10,11 +10,15 @@ import (
 	"github.com/meshd/meshd/ipam"
 	"github.com/meshd/meshd/mesh/api"
 	"github.com/meshd/meshd/mesh/images"
+	"github.com/meshd/meshd/mesh/records"
 )
 
 // createService checks the request, allocates and schedules the tasks.
 // Nothing is kept when any step fails.
 func (m *Manager) CreateService(_ context.Context, req api.ServiceCreate) (api.Service, error) {
+	if err := req.CheckSizes(); err != nil {
+		return api.Service{}, err
+	}
 	if err := checkName("service", req.Name); err != nil {
 		return api.Service{}, err
 	}
@@ -33,7 +37,7 @@ func (m *Manager) CreateService(_ context.Context, req api.ServiceCreate) (api.S
 		mode = api.EndpointModeVIP
 	}
 	if mode != api.EndpointModeVIP && mode != api.EndpointModeDNSRR {
-		return api.Service{}, api.Invalid("invalid endpoint mode %q: want vip or dnsrr", mode)
+		return api.Service{}, api.Invalid("invalid endpoint mode %s: want vip or dnsrr", api.Quote(mode))
 	}
 	ports, err := checkPorts(req.Ports, mode)
 	if err != nil {
@@ -51,7 +55,11 @@ func (m *Manager) CreateService(_ context.Context, req api.ServiceCreate) (api.S
 		if err != nil {
 			return err
 		}
+		reserved := reservedPorts(s)
 		for _, p := range ports {
+			if what, ok := reserved[portKey(p)]; ok {
+				return api.Invalid("port %s is reserved for meshd (%s)", portKey(p), what)
+			}
 			if other, taken := portTaken(s, p, ""); taken {
 				return api.Conflict("port %s is already published by service %s", portKey(p), other)
 			}
@@ -67,13 +75,37 @@ func (m *Manager) CreateService(_ context.Context, req api.ServiceCreate) (api.S
 			return err
 		}
 		created = s.Services[id]
-		return nil
+		return checkServiceSizes(s, id)
 	})
 	return created, err
 }
 
+// checkServiceSizes is the last check of a write that made or changed a
+// service: its record and its tasks' must fit a table entry, or they
+// could never be published.
+func checkServiceSizes(s *State, id string) error {
+	svc := s.Services[id]
+	if err := records.CheckSize("service", svc.Name, svc); err != nil {
+		return err
+	}
+	for _, t := range s.Tasks {
+		if t.ServiceID != id {
+			continue
+		}
+		if err := records.CheckSize("task", t.Name(), t); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // checkImage accepts a built-in image, or any host command given after --.
 func checkImage(image string, args []string) error {
+	for _, a := range args {
+		if strings.IndexByte(a, 0) >= 0 {
+			return api.Invalid("invalid argument %s: a NUL byte cannot be passed to a command", api.Quote(a))
+		}
+	}
 	if image == "" && len(args) > 0 {
 		return nil
 	}
@@ -93,10 +125,13 @@ func attachments(s *State, reqs []api.NetworkAttachment) ([]api.NetworkAttachmen
 			return nil, err
 		}
 		if s.Networks[id].Ingress {
-			return nil, api.Invalid("network %s is the routing mesh's own; publish a port instead", a.Target)
+			return nil, api.Invalid("network %s is the routing mesh's own; publish a port instead", api.Clip(a.Target))
 		}
 		if seen[id] {
-			return nil, api.Invalid("network %s given twice", a.Target)
+			return nil, api.Invalid("network %s given twice", api.Clip(a.Target))
+		}
+		if err := checkAliases(a.Aliases); err != nil {
+			return nil, api.Invalid("network %s: %v", api.Clip(a.Target), err)
 		}
 		seen[id] = true
 		out = append(out, api.NetworkAttachment{Target: id, Aliases: a.Aliases})
@@ -124,7 +159,7 @@ func (m *Manager) ScaleService(_ context.Context, ref string, replicas int) (api
 			return err
 		}
 		out = s.Services[id]
-		return nil
+		return checkServiceSizes(s, id)
 	})
 	return out, err
 }

@@ -169,7 +169,7 @@ func (m *Manager) JoinToken(role string) (api.JoinToken, error) {
 	case api.RoleManager:
 		return api.JoinToken{Role: role, Token: st.ManagerToken, ManagerAddr: m.cfg.APIAddr}, nil
 	}
-	return api.JoinToken{}, api.Invalid("unknown role %q: want worker or manager", role)
+	return api.JoinToken{}, api.Invalid("unknown role %s: want worker or manager", api.Quote(role))
 }
 
 // RotateJoinToken replaces the token for role: nodes that joined keep
@@ -278,6 +278,9 @@ func advanceTrust(s *State) {
 }
 
 func checkJoin(req api.JoinRequest, self string) error {
+	if err := req.CheckSizes(); err != nil {
+		return err
+	}
 	if _, err := netip.ParseAddr(req.Addr); err != nil || req.ID == "" || req.Hostname == "" || req.GossipPort <= 0 || req.GossipPort > 65535 {
 		return api.Invalid("join request needs ID, Hostname, Addr and GossipPort")
 	}

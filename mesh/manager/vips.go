@@ -2,6 +2,7 @@ package manager
 
 import (
 	"github.com/meshd/meshd/mesh/api"
+	"github.com/meshd/meshd/mesh/records"
 )
 
 // ingressID returns the ingress network's ID.
@@ -75,8 +76,16 @@ func ensureLBAddrs(s *State) error {
 		}
 	}
 	for netID, n := range s.Networks {
+		before := len(n.LBAddrs)
 		if err := syncLBAddrs(s, &n, need[netID]); err != nil {
 			return err
+		}
+		// The record grows with the nodes it serves: one that could no
+		// longer be published refuses the write that grows it.
+		if len(n.LBAddrs) > before {
+			if err := records.CheckSize("network", n.Name, n); err != nil {
+				return err
+			}
 		}
 		s.Networks[netID] = n
 	}

@@ -15,6 +15,9 @@ type NodeMeta struct {
 	Prefix    netip.Prefix // the advertise address with its interface prefix
 	DataPlane string
 	Version   string
+	// DataPathPort is the node's VXLAN port (meshd --data-path-port); 0
+	// from a node that does not say.
+	DataPathPort int
 }
 
 // metaWire is the JSON on the wire; its field names MUST NOT change.
@@ -25,11 +28,13 @@ type metaWire struct {
 	DataPlane string `json:"d"`
 	Version   string `json:"v"`
 	Prefix    string `json:"p,omitempty"`
+	DataPath  int    `json:"dp,omitempty"`
 }
 
 // EncodeMeta returns the metadata bytes a node gossips.
 func EncodeMeta(m NodeMeta) ([]byte, error) {
-	w := metaWire{Name: m.Name, Role: m.Role, Addr: m.Addr.String(), DataPlane: m.DataPlane, Version: m.Version}
+	w := metaWire{Name: m.Name, Role: m.Role, Addr: m.Addr.String(), DataPlane: m.DataPlane, Version: m.Version,
+		DataPath: m.DataPathPort}
 	if m.Prefix.IsValid() {
 		w.Prefix = m.Prefix.String()
 	}
@@ -44,14 +49,14 @@ func EncodeMeta(m NodeMeta) ([]byte, error) {
 // not a meshd node's.
 func DecodeMeta(b []byte) (m NodeMeta, ok bool) {
 	var w metaWire
-	if err := json.Unmarshal(b, &w); err != nil || w.Name == "" {
+	if err := json.Unmarshal(b, &w); err != nil || w.Name == "" || w.DataPath < 0 || w.DataPath > 65535 {
 		return m, false
 	}
 	addr, err := netip.ParseAddr(w.Addr)
 	if err != nil {
 		return m, false
 	}
-	m = NodeMeta{Name: w.Name, Role: w.Role, Addr: addr, DataPlane: w.DataPlane, Version: w.Version}
+	m = NodeMeta{Name: w.Name, Role: w.Role, Addr: addr, DataPlane: w.DataPlane, Version: w.Version, DataPathPort: w.DataPath}
 	if w.Prefix != "" {
 		if m.Prefix, err = netip.ParsePrefix(w.Prefix); err != nil {
 			return m, false

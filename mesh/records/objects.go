@@ -2,10 +2,12 @@ package records
 
 import (
 	"encoding/json"
+	"fmt"
 	"maps"
 	"slices"
 	"time"
 
+	"github.com/meshd/meshd/gossip"
 	"github.com/meshd/meshd/mesh/api"
 )
 
@@ -109,10 +111,32 @@ func (p *Publisher) Publish(db DB, o Objects, version uint64, trust string) erro
 	return p.publishHead(db, version, trust, changed)
 }
 
+// MaxRecordSize is the largest object a table entry carries, encoded: the
+// gossip store's limit on a value.
+const MaxRecordSize = gossip.MaxValueSize
+
+// CheckSize refuses, with a 400, an object that once encoded would not fit
+// a table entry: the manager's last check before it accepts a write, so
+// that nothing is replicated that could not be published. kind and name
+// say what it is in the error ("service", "www").
+func CheckSize(kind, name string, o any) error {
+	b, err := encode(o)
+	if err != nil {
+		return fmt.Errorf("encode %s %s: %w", kind, name, err)
+	}
+	if len(b) > MaxRecordSize {
+		return api.Invalid("%s %s is %d bytes encoded, over the %d a table entry carries", kind, api.Clip(name), len(b), MaxRecordSize)
+	}
+	return nil
+}
+
+// encode is how every object is written into its table.
+func encode(o any) ([]byte, error) { return json.Marshal(o) }
+
 func encodeTable[T any](table string, objs map[string]T) (map[string][]byte, error) {
 	out := make(map[string][]byte, len(objs))
 	for id, o := range objs {
-		b, err := json.Marshal(o)
+		b, err := encode(o)
 		if err != nil {
 			return nil, tableErr("encode", table, id, err)
 		}

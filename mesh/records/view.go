@@ -113,10 +113,10 @@ func resolve[T any](kind string, objs map[string]T, name func(T) string, ref str
 		case 1:
 			return c[0], nil
 		default:
-			return "", api.Conflict("%s %q is ambiguous: %d %s", kind, ref, len(c), matching)
+			return "", api.Conflict("%s %s is ambiguous: %d %s", kind, api.Quote(ref), len(c), matching)
 		}
 	}
-	return "", api.NotFound("%s %s not found", kind, ref)
+	return "", api.NotFound("%s %s not found", kind, api.Clip(ref))
 }
 
 // NetworkID resolves a network reference: an ID, a name or a unique ID

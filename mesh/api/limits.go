@@ -1,0 +1,154 @@
+package api
+
+// Limits on what a request may carry. Everything the managers accept is
+// replicated through raft and published as gossip table entries, which
+// carry at most 64 KiB encoded (gossip.MaxValueSize): these bounds keep
+// the largest service record well inside, and a manager still measures
+// each record before it accepts a write. Refusals are 400s that quote the
+// offending input cut to [MaxQuoted] bytes.
+const (
+	// MaxNameLen bounds service, network and node names, as docker's.
+	MaxNameLen = 63
+	// MaxAliases bounds a service's aliases on one network; MaxAliasLen
+	// bounds each, a DNS label's length.
+	MaxAliases  = 32
+	MaxAliasLen = 63
+	// MaxNetworks bounds the networks a service attaches to (ingress,
+	// which publishing adds, aside).
+	MaxNetworks = 16
+	// MaxPorts bounds a service's published ports.
+	MaxPorts = 64
+	// MaxArgs bounds a service's arguments (a host command and its
+	// arguments), MaxArgsBytes their total length.
+	MaxArgs      = 64
+	MaxArgsBytes = 4 << 10
+	// MaxImageLen bounds an image reference, as docker's.
+	MaxImageLen = 255
+	// MaxAuxAddresses bounds a network's --aux-address entries.
+	MaxAuxAddresses = 32
+	// MaxRefLen bounds a reference to an object (an ID, a name or an ID
+	// prefix) and the short fields: addresses, prefixes, drivers,
+	// versions.
+	MaxRefLen = 64
+	// MaxHostPortLen bounds a host:port (a DNS name and a port).
+	MaxHostPortLen = 255 + 6
+	// MaxTokenLen bounds a join token.
+	MaxTokenLen = 256
+)
+
+// sizeCheck is one field against its bound.
+type sizeCheck struct {
+	what  string // "service name"
+	value string
+	max   int
+}
+
+func checkLens(checks ...sizeCheck) error {
+	for _, c := range checks {
+		if len(c.value) > c.max {
+			return Invalid("invalid %s %s: longer than %d bytes", c.what, Quote(c.value), c.max)
+		}
+	}
+	return nil
+}
+
+func checkCount(what string, n, max int) error {
+	if n > max {
+		return Invalid("too many %s: %d, at most %d", what, n, max)
+	}
+	return nil
+}
+
+// CheckSizes refuses a service create whose fields are over the limits
+// above; what the fields mean is the manager's to check.
+func (r ServiceCreate) CheckSizes() error {
+	if err := checkLens(sizeCheck{"service name", r.Name, MaxNameLen}, sizeCheck{"image", r.Image, MaxImageLen}); err != nil {
+		return err
+	}
+	if err := checkCount("arguments", len(r.Args), MaxArgs); err != nil {
+		return err
+	}
+	total := 0
+	for _, a := range r.Args {
+		total += len(a)
+	}
+	if total > MaxArgsBytes {
+		return Invalid("arguments too long: %d bytes, at most %d", total, MaxArgsBytes)
+	}
+	if err := checkCount("networks", len(r.Networks), MaxNetworks); err != nil {
+		return err
+	}
+	for _, a := range r.Networks {
+		if err := checkLens(sizeCheck{"network", a.Target, MaxRefLen}); err != nil {
+			return err
+		}
+		if err := checkCount("aliases on network "+Clip(a.Target), len(a.Aliases), MaxAliases); err != nil {
+			return err
+		}
+		for _, al := range a.Aliases {
+			if err := checkLens(sizeCheck{"alias", al, MaxAliasLen}); err != nil {
+				return err
+			}
+		}
+	}
+	if err := checkLens(sizeCheck{"endpoint mode", r.EndpointMode, MaxRefLen}); err != nil {
+		return err
+	}
+	if err := checkCount("published ports", len(r.Ports), MaxPorts); err != nil {
+		return err
+	}
+	for _, p := range r.Ports {
+		if err := checkLens(sizeCheck{"protocol", p.Protocol, MaxRefLen}, sizeCheck{"publish mode", p.PublishMode, MaxRefLen}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// CheckSizes refuses a network create whose fields are over the limits.
+func (r NetworkCreate) CheckSizes() error {
+	err := checkLens(sizeCheck{"network name", r.Name, MaxNameLen}, sizeCheck{"driver", r.Driver, MaxRefLen},
+		sizeCheck{"subnet", r.Subnet, MaxRefLen}, sizeCheck{"gateway", r.Gateway, MaxRefLen},
+		sizeCheck{"ip range", r.IPRange, MaxRefLen})
+	if err != nil {
+		return err
+	}
+	if err := checkCount("aux addresses", len(r.AuxAddresses), MaxAuxAddresses); err != nil {
+		return err
+	}
+	for k, v := range r.AuxAddresses {
+		if err := checkLens(sizeCheck{"aux address name", k, MaxNameLen}, sizeCheck{"aux address", v, MaxRefLen}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// CheckSizes refuses a join whose fields are over the limits: the node's
+// record is replicated like any object.
+func (r JoinRequest) CheckSizes() error {
+	return checkLens(sizeCheck{"node ID", r.ID, MaxRefLen}, sizeCheck{"node name", r.Hostname, MaxNameLen},
+		sizeCheck{"address", r.Addr, MaxRefLen}, sizeCheck{"address prefix", r.AddrPrefix, MaxRefLen},
+		sizeCheck{"API address", r.APIAddr, MaxHostPortLen}, sizeCheck{"data plane", r.DataPlane, MaxRefLen},
+		sizeCheck{"version", r.Version, MaxRefLen})
+}
+
+// CheckSizes refuses a node update whose fields are over the limits.
+func (u NodeUpdate) CheckSizes() error {
+	return checkLens(sizeCheck{"availability", u.Availability, MaxRefLen}, sizeCheck{"role", u.Role, MaxRefLen})
+}
+
+// CheckSizes refuses a swarm init whose fields are over the limits.
+func (r SwarmInit) CheckSizes() error {
+	return checkLens(sizeCheck{"advertise address", r.AdvertiseAddr, MaxHostPortLen})
+}
+
+// CheckSizes refuses a swarm join whose fields are over the limits. The
+// token is never quoted back.
+func (r SwarmJoin) CheckSizes() error {
+	if len(r.Token) > MaxTokenLen {
+		return Invalid("invalid token: longer than %d bytes", MaxTokenLen)
+	}
+	return checkLens(sizeCheck{"remote address", r.RemoteAddr, MaxHostPortLen},
+		sizeCheck{"advertise address", r.AdvertiseAddr, MaxHostPortLen})
+}
