@@ -74,11 +74,11 @@ test-vm: deps build
 	GO="$(GO)" BIN="$(BIN)" vm/build.sh
 	vm/run.sh
 
-# Raft leader failover (median of 5 kills) and service create -d latency on
-# one manager vs three (median of 20, side by side).
+# Raft leader failover (median of 5 kills), service create -d latency on
+# one manager vs three (median of 20, side by side), swarm join (median of 20).
 bench-control: build
 	$(GO) test -run '^$$' -bench LeaderFailover -benchtime 5x -timeout 10m ./mesh/e2e/
-	$(GO) test -run '^$$' -bench WriteLatency -benchtime 20x -timeout 10m ./mesh/e2e/
+	$(GO) test -run '^$$' -bench 'WriteLatency|Join$$' -benchtime 20x -timeout 10m ./mesh/e2e/
 
 # Requests/s through the routing mesh vs straight to the task vs a userspace proxy.
 bench-mesh: build

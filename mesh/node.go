@@ -3,8 +3,8 @@ package mesh
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"net"
+	"net/http"
 	"net/netip"
 
 	"github.com/meshd/meshd/internal/nsfile"

@@ -292,6 +292,9 @@ func TestClusterPortChecksCertificates(t *testing.T) {
 		{"write by another cluster's manager", func() error {
 			return write(as(identity(t, other, "x1", api.RoleManager, "c2")))
 		}, "certificate"},
+		// w2 is a worker in the state: a manager's certificate it kept from
+		// before a demotion gives it nothing.
+		{"write by a demoted manager", func() error { return write(as(identity(t, tc.root, "w2", api.RoleManager, st.ClusterID))) }, "no longer a manager"},
 		{"write by a removed manager", func() error { return write(as(identity(t, tc.root, "gone", api.RoleManager, st.ClusterID))) }, "not part of this swarm"},
 		{"join with the worker token", func() error {
 			resp, err := pinned.Join(ctx, joinRequest(t, st.WorkerToken, "w4", "node4"))

@@ -85,3 +85,20 @@ func BenchmarkWriteLatency(b *testing.B) {
 	b.ReportMetric(float64(m3)/float64(m1), "ratio")
 	b.Logf("service create -d over %d writes: 1 manager %s, 3 managers %s (ratio %.2f)", b.N, m1, m3, float64(m3)/float64(m1))
 }
+
+// BenchmarkJoin times swarm join (the whole meshctl command) of node2 to
+// node1's swarm, leaving between joins, and reports the median.
+func BenchmarkJoin(b *testing.B) {
+	l := newBenchLabWith(b, 2, "--no-swarm")
+	l.mustB(b, "--node", "node1", "swarm", "init", "--advertise-addr", "192.168.33.10")
+	token := strings.TrimSpace(l.mustB(b, "--node", "node1", "swarm", "join-token", "-q", "worker"))
+	var took []time.Duration
+	for i := 0; i < b.N; i++ {
+		start := time.Now()
+		l.mustB(b, "--node", "node2", "swarm", "join", "--token", token, "192.168.33.10:2377")
+		took = append(took, time.Since(start))
+		l.mustB(b, "--node", "node2", "swarm", "leave")
+	}
+	b.ReportMetric(float64(median(took).Microseconds())/1000, "join-ms")
+	b.Logf("swarm join over %d joins: median %s", b.N, median(took))
+}
