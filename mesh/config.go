@@ -41,6 +41,8 @@ func DefaultConfig() Config {
 		JoinTimeout: 10 * time.Second,
 		// Swarm's: established connections get two seconds to finish.
 		DrainDelay: 2 * time.Second,
+		// Swarm rotates its gossip key every 12 hours.
+		GossipKeyRotation: 12 * time.Hour,
 	}
 }
 
@@ -74,6 +76,9 @@ type UserConfig struct {
 	DNSUpstreams  []string
 	DNSTTL        time.Duration
 	DrainDelay    time.Duration
+	// GossipKeyRotation is how often a leading manager rotates the gossip
+	// key; zero keeps the default.
+	GossipKeyRotation time.Duration
 	IPVSTimeouts  string
 	// TokenEnv is $MESHD_TOKEN as the command line found it.
 	TokenEnv    string
@@ -114,6 +119,8 @@ type Config struct {
 	DNSUpstreams []netip.AddrPort
 	// DNSTTL is the TTL of the embedded DNS's own answers; zero is 600 s.
 	DNSTTL time.Duration
+	// GossipKeyRotation is how often the leader rotates the gossip key.
+	GossipKeyRotation time.Duration
 	// DrainDelay is how long a task leaving the desired state keeps its
 	// backends at weight 0 before it is stopped, so established
 	// connections can finish. Zero stops at once. DefaultConfig: 2 s
@@ -209,6 +216,12 @@ func (u UserConfig) ToConfig() (Config, error) {
 		return c, fmt.Errorf("--drain-delay %s: must not be negative", u.DrainDelay)
 	}
 	c.DrainDelay = u.DrainDelay
+	if u.GossipKeyRotation < 0 || u.GossipKeyRotation > 0 && u.GossipKeyRotation < time.Second {
+		return c, fmt.Errorf("--gossip-key-rotation %s: want at least 1s", u.GossipKeyRotation)
+	}
+	if u.GossipKeyRotation > 0 {
+		c.GossipKeyRotation = u.GossipKeyRotation
+	}
 	if u.IPVSTimeouts != "" {
 		if c.IPVSTimeouts, err = lb.ParseTimeouts(u.IPVSTimeouts); err != nil {
 			return c, fmt.Errorf("--ipvs-timeouts: %w", err)

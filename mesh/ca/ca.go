@@ -60,7 +60,9 @@ func NewRoot(clusterID string, now time.Time) (*Root, error) {
 	tmpl := &x509.Certificate{SerialNumber: serial,
 		Subject:   pkix.Name{CommonName: "swarm-ca", Organization: []string{clusterID}},
 		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(rootLifetime),
-		IsCA: true, BasicConstraintsValid: true, MaxPathLenZero: true,
+		// One intermediate below it: the next root, cross-signed, while a
+		// rotation is under way.
+		IsCA: true, BasicConstraintsValid: true, MaxPathLen: 1,
 		KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
 	if err != nil {
@@ -146,6 +148,34 @@ func (r *Root) Issue(csrDER []byte, nodeID, role, clusterID string, expiry time.
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, r.Cert, csr.PublicKey, r.Key)
 	if err != nil {
 		return nil, fmt.Errorf("issue certificate: %w", err)
+	}
+	return der, nil
+}
+
+// CrossSign certifies next's key with this root: the same subject and key
+// as next, issued by this root. During a rotation managers send it with
+// their certificates, so that a node still trusting only this root can
+// verify a certificate of the next one (Swarm's rotation does the same).
+func (r *Root) CrossSign(next *Root, now time.Time) ([]byte, error) {
+	if r.Key == nil {
+		return nil, errors.New("cross-sign: this node has no CA key")
+	}
+	serial, err := serialNumber()
+	if err != nil {
+		return nil, err
+	}
+	tmpl := *next.Cert
+	tmpl.SerialNumber, tmpl.NotBefore = serial, now.Add(-time.Hour)
+	// Both roots have the same name, so x509 would keep the template's
+	// authority key ID (next's own): name this root as the signer.
+	tmpl.AuthorityKeyId = r.Cert.SubjectKeyId
+	tmpl.MaxPathLen, tmpl.MaxPathLenZero = 0, true // only node certificates below it
+	if tmpl.NotAfter.After(r.Cert.NotAfter) {
+		tmpl.NotAfter = r.Cert.NotAfter
+	}
+	der, err := x509.CreateCertificate(rand.Reader, &tmpl, r.Cert, next.Cert.PublicKey, r.Key)
+	if err != nil {
+		return nil, fmt.Errorf("cross-sign the new root: %w", err)
 	}
 	return der, nil
 }

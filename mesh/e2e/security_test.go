@@ -169,3 +169,52 @@ func TestSecurity(t *testing.T) {
 		}
 	})
 }
+
+// TestTrustRotation rotates the gossip key every few seconds and the root
+// CA once on a two-node cluster: the nodes renew each time, gossip keeps
+// working through every step, the old root goes once both nodes hold
+// certificates of the new one, and the new tokens join a third node.
+func TestTrustRotation(t *testing.T) {
+	l := newLabWith(t, 3, "--no-swarm", "--meshd-flag=--gossip-key-rotation=4s")
+	lb := l.load()
+	l.must(t, "--node", "node1", "swarm", "init", "--advertise-addr", "192.168.33.10")
+	token := strings.TrimSpace(l.must(t, "--node", "node1", "swarm", "join-token", "-q", "worker"))
+	l.must(t, "--node", "node2", "swarm", "join", "--token", token, "192.168.33.10:2377")
+	steps := func() int {
+		data, _ := os.ReadFile(lb.Nodes()[0].Log)
+		return bytes.Count(data, []byte("gossip_rotation_step=0"))
+	}
+	eventually(t, 30*time.Second, "a gossip key rotation through its three steps", func() (bool, string) {
+		return steps() >= 1, fmt.Sprint(steps(), " rotations done")
+	})
+	for i := range 3 { // gossip carries new objects to node2 after the rotation
+		name := fmt.Sprint("after-rotation-", i)
+		l.must(t, "--node", "node1", "service", "create", "-d", "--name", name, "alpine")
+	}
+	eventually(t, 10*time.Second, "node2 runs what was created after the rotation", func() (bool, string) {
+		out, _ := l.on("node2", "ps", "--format", "{{.Name}}")
+		return strings.Count(out, "after-rotation-") >= 1, out
+	})
+
+	before := l.must(t, "--node", "node1", "swarm", "ca")
+	out := l.must(t, "--node", "node1", "swarm", "ca", "--rotate")
+	if strings.Count(out, "BEGIN CERTIFICATE") != 2 {
+		t.Errorf("swarm ca --rotate: want the new and the old root:\n%s", out)
+	}
+	eventually(t, 30*time.Second, "the old root dropped once both nodes renewed", func() (bool, string) {
+		now, _ := l.on("node1", "swarm", "ca")
+		return strings.Count(now, "BEGIN CERTIFICATE") == 1 && now != before, now
+	})
+	newToken := strings.TrimSpace(l.must(t, "--node", "node1", "swarm", "join-token", "-q", "worker"))
+	if newToken == token {
+		t.Fatal("the worker token did not change with the root")
+	}
+	if out, err := l.on("node3", "swarm", "join", "--token", token, "192.168.33.10:2377"); err == nil {
+		t.Errorf("the token of the old root still joins:\n%s", out)
+	}
+	l.must(t, "--node", "node3", "swarm", "join", "--token", newToken, "192.168.33.10:2377")
+	eventually(t, 10*time.Second, "three nodes Ready", func() (bool, string) {
+		out, _ := l.on("node1", "node", "ls", "--format", "{{.Hostname}} {{.Status}}")
+		return strings.Count(out, "Ready") == 3, out
+	})
+}

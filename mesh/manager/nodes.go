@@ -55,17 +55,24 @@ func (m *Manager) syncNodes(now time.Time) {
 			m.log.Error("record node", "peer", meta.Name, "err", err)
 		}
 	}
+	var before, after string
 	err := m.update(func(s *State) error {
 		markLiveness(s, alive, now)
+		before = s.Trust()
 		advanceTrust(s)
 		if every := m.cfg.GossipKeyRotation; every > 0 && len(s.GossipKeys) > 0 && s.GossipRotation == 0 && now.Sub(s.GossipRotatedAt) >= every {
 			s.GossipKeys = append(s.GossipKeys[:1:1], newGossipKey())
 			s.GossipRotation, s.GossipRotatedAt = gossipKeyAdded, now
 		}
+		after = s.Trust()
 		return rescheduleDown(s, now, m.cfg.RescheduleAfter)
 	})
 	if err != nil {
 		m.log.Error("record node status", "err", err)
+	} else if before != after {
+		st := m.cfg.Store.Snapshot()
+		m.log.Info("trust changed: nodes renew their certificates", "trust", after, "roots", len(st.CACerts),
+			"gossip_keys", len(st.GossipKeys), "gossip_rotation_step", st.GossipRotation)
 	}
 }
 

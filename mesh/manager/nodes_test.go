@@ -134,7 +134,7 @@ func TestRotations(t *testing.T) {
 		t.Fatal(err)
 	}
 	st := d.store.Snapshot()
-	if len(st.CACerts) != 2 || st.WorkerToken == before.WorkerToken || st.Trust() == before.Trust() {
+	if len(st.CACerts) != 3 || st.WorkerToken == before.WorkerToken || st.Trust() == before.Trust() {
 		t.Fatalf("after ca rotate: %d roots, tokens changed %v", len(st.CACerts), st.WorkerToken != before.WorkerToken)
 	}
 	root, _ := st.Root()
@@ -149,7 +149,7 @@ func TestRotations(t *testing.T) {
 		}
 	}
 	advance()
-	if got := len(d.store.Snapshot().CACerts); got != 2 {
+	if got := len(d.store.Snapshot().CACerts); got != 3 {
 		t.Fatalf("old root dropped before the nodes renewed: %d roots", got)
 	}
 	holdAll := func() {

@@ -203,11 +203,23 @@ func (m *Manager) RotateJoinToken(_ context.Context, role string) (api.JoinToken
 func (m *Manager) RotateCA(_ context.Context) (api.SwarmCA, error) {
 	var out api.SwarmCA
 	err := m.update(func(s *State) error {
-		root, err := ca.NewRoot(s.ClusterID, time.Now().UTC())
+		now := time.Now().UTC()
+		old, err := s.Root()
 		if err != nil {
 			return err
 		}
-		s.CACerts = append([][]byte{root.CertDER}, s.CACerts...)
+		root, err := ca.NewRoot(s.ClusterID, now)
+		if err != nil {
+			return err
+		}
+		cross, err := old.CrossSign(root, now)
+		if err != nil {
+			return err
+		}
+		// The new root, the new root certified by the old one, the old
+		// root: nodes not yet renewed verify new certificates through the
+		// second; a rotation before the last ended drops its leftovers.
+		s.CACerts = [][]byte{root.CertDER, cross, old.CertDER}
 		s.CAKey = root.KeyDER
 		s.WorkerToken, s.ManagerToken = api.NewJoinToken(root.Digest()), api.NewJoinToken(root.Digest())
 		out = caView(s)
@@ -222,10 +234,14 @@ func (m *Manager) CA() api.SwarmCA {
 	return caView(&st)
 }
 
+// caView is the roots swarm ca prints: the signing one, and the old one
+// while a rotation is under way (not the cross-signed certificate).
 func caView(s *State) api.SwarmCA {
 	out := api.SwarmCA{Rotating: len(s.CACerts) > 1}
-	for _, c := range s.CACerts {
-		out.Certs = append(out.Certs, c)
+	for i, c := range s.CACerts {
+		if i == 0 || i == len(s.CACerts)-1 {
+			out.Certs = append(out.Certs, c)
+		}
 	}
 	return out
 }
