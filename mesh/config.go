@@ -79,7 +79,7 @@ type UserConfig struct {
 	// GossipKeyRotation is how often a leading manager rotates the gossip
 	// key; zero keeps the default.
 	GossipKeyRotation time.Duration
-	IPVSTimeouts  string
+	IPVSTimeouts      string
 	// TokenEnv is $MESHD_TOKEN as the command line found it.
 	TokenEnv    string
 	SocketGroup string
