@@ -48,6 +48,13 @@ type managerRole struct {
 	demotedAt time.Time
 }
 
+// The cluster port's TLS handshakes: at most maxHandshakes under way at
+// once (callers not yet authenticated), each within handshakeTimeout.
+const (
+	maxHandshakes    = 64
+	handshakeTimeout = 5 * time.Second
+)
+
 // leaveRaftWithin bounds how long a demoted manager keeps its replica
 // waiting for the leader to take it out of the raft configuration: going
 // earlier could leave a two-voter configuration without a quorum to
@@ -209,7 +216,7 @@ func (d *Daemon) startManagerLocked() error {
 		m.Run(ctx)
 	}()
 	goServe(ctx, &r.wg, d.log, newHTTPServer(d.srv.ClusterHandler(), d.log.With("component", "cluster api")),
-		tls.NewListener(mux.Default(), d.tls.ServerConfig(false)), "cluster api")
+		ca.Listener(mux.Default(), d.tls.ServerConfig(false), maxHandshakes, handshakeTimeout), "cluster api")
 	s.mgr = r
 	return nil
 }

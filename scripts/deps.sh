@@ -8,7 +8,7 @@ need=(
   tcpdump:tcpdump pgrep:procps modprobe:kmod iperf3:iperf3 wget:wget
   dig:dnsutils nslookup:dnsutils wrk:wrk dnsmasq:dnsmasq-base
   qemu-system-x86_64:qemu-system-x86 busybox:busybox-static cpio:cpio
-  ipvsadm:ipvsadm depmod:kmod timeout:coreutils
+  ipvsadm:ipvsadm depmod:kmod timeout:coreutils bash:bash setpriv:util-linux
 )
 missing=()
 for pair in "${need[@]}"; do

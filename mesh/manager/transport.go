@@ -35,8 +35,12 @@ type raftLayer struct {
 	authorize func(ca.Peer) error
 	ready     chan net.Conn
 	done      chan struct{}
+	slots     chan struct{} // handshakes under way
 	log       *slog.Logger
 }
+
+// maxRaftHandshakes bounds the raft handshakes under way at once.
+const maxRaftHandshakes = 16
 
 // NewTransport returns raft's network transport over ln (the cluster
 // port's raft side), advertising addr. authorize decides whether a caller
@@ -46,7 +50,8 @@ func NewTransport(ln net.Listener, addr string, id *ca.Identity, authorize func(
 	if err != nil {
 		return nil, fmt.Errorf("raft address %s: %w", addr, err)
 	}
-	l := &raftLayer{ln: ln, addr: tcp, id: id, authorize: authorize, ready: make(chan net.Conn), done: make(chan struct{}), log: log}
+	l := &raftLayer{ln: ln, addr: tcp, id: id, authorize: authorize, ready: make(chan net.Conn), done: make(chan struct{}),
+		slots: make(chan struct{}, maxRaftHandshakes), log: log}
 	go l.acceptLoop()
 	return raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{Stream: l, MaxPool: 3,
 		Timeout: 10 * time.Second, Logger: newRaftLogger(log)}), nil
@@ -63,7 +68,14 @@ func (l *raftLayer) acceptLoop() {
 			}
 			return
 		}
+		select {
+		case l.slots <- struct{}{}:
+		default:
+			c.Close() // too many handshakes under way
+			continue
+		}
 		go func() {
+			defer func() { <-l.slots }()
 			tc, err := l.serverHandshake(c)
 			if err != nil {
 				l.log.Warn("refused raft connection", "remote", c.RemoteAddr().String(), "err", err)

@@ -50,7 +50,7 @@ func newLayer(t *testing.T, id *ca.Identity) (*raftLayer, string) {
 		return nil
 	}
 	l := &raftLayer{ln: mux.Magic(), addr: ln.Addr(), id: id, authorize: authorize, ready: make(chan net.Conn),
-		done: make(chan struct{}), log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+		done: make(chan struct{}), slots: make(chan struct{}, maxRaftHandshakes), log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	go l.acceptLoop()
 	go func() {
 		for {
