@@ -49,12 +49,14 @@ type fakeNode struct {
 	runDir  string
 	clock   time.Time // the agent's drain clock
 
-	mu        sync.Mutex               // guards the fields below, written by the agent's task goroutines
-	rules     map[string]*lb.FakeRules // by namespace path, "" = the host
-	ipvs      map[string]*lb.FakeIPVS
-	runs      map[string]bool   // task ID → running
-	starts    map[string]int    // task ID → how often its process was started
-	resolvers map[string]string // task sandbox → its resolver's UDP address
+	mu           sync.Mutex               // guards the fields below, written by the agent's task goroutines
+	rules        map[string]*lb.FakeRules // by namespace path, "" = the host
+	ipvs         map[string]*lb.FakeIPVS
+	deaf         bool              // the tasks' processes do not listen on their ports
+	listenChecks int               // how often the agent looked
+	runs         map[string]bool   // task ID → running
+	starts       map[string]int    // task ID → how often its process was started
+	resolvers    map[string]string // task sandbox → its resolver's UDP address
 }
 
 func newFakeNode(t *testing.T, mode lb.Mode) *fakeNode {
@@ -106,6 +108,12 @@ func (f *fakeNode) newAgent() *Agent {
 		IPVS:         func(ns string) (lb.IPVS, error) { return f.ipvsOf(ns), nil },
 		Sysctl:       func(ns, key, value string) error { return nil },
 		Runner:       f.run,
+		Listening: func(int, uint16, string) bool {
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			f.listenChecks++
+			return !f.deaf
+		},
 		Listen: func(sandbox string) (net.PacketConn, net.Listener, error) {
 			pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 			if err != nil {

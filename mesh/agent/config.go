@@ -71,6 +71,11 @@ type Config struct {
 	Sysctl func(nsPath, key, value string) error
 	// Runner runs a task's process until ctx ends, reporting its states.
 	Runner func(ctx context.Context, spec task.Spec, report func(task.State))
+	// Listening says whether the network namespace of process pid has a
+	// socket on port (tcp: listening, udp: bound): a task's backends are
+	// announced once it listens on its target ports, so that no request
+	// reaches a process that is not ready. Nil looks in /proc.
+	Listening func(pid int, port uint16, protocol string) bool
 	// Listen opens the embedded DNS's UDP and TCP sockets on 127.0.0.11
 	// inside a task's sandbox.
 	Listen func(sandbox string) (net.PacketConn, net.Listener, error)
@@ -110,6 +115,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.Rules == nil {
 		c.Rules = func(ns string) lb.Rules { return lb.IPTables{NetNS: ns} }
+	}
+	if c.Listening == nil {
+		c.Listening = listeningInProc
 	}
 	if c.Runner == nil {
 		c.Runner = task.Supervise

@@ -37,7 +37,9 @@ type localTask struct {
 	// that the last one says what is true: no backend for a process that
 	// ended, and the weight of the current drain.
 	mu        sync.Mutex
-	running   bool // the process runs: its backends are announced
+	running   bool   // the process runs
+	listening bool   // ... and listens on its target ports: its backends are announced
+	gen       uint64 // counts the process's state changes, so a late readiness check is dropped
 	draining  bool
 	endpoints map[string]records.Endpoint // by network, set before the supervisor starts
 	dns       *dns.Resolver               // its embedded DNS
@@ -100,11 +102,31 @@ func (a *Agent) startTask(ctx context.Context, t api.Task, st records.Objects) (
 			lt.mu.Lock()
 			defer lt.mu.Unlock()
 			lt.running = s.State == api.TaskRunning
-			if lt.running {
-				a.announce(lt, lt.draining)
-			} else {
+			lt.gen++
+			if !lt.running {
+				lt.listening = false
 				a.withdraw(lt.spec)
+				return
 			}
+			gen, ports := lt.gen, targetPorts(lt)
+			if len(ports) == 0 || s.PID == 0 {
+				lt.listening = true
+				a.announce(lt, lt.draining)
+				return
+			}
+			go func() {
+				ok := a.waitListening(s.PID, ports, lt.done)
+				lt.mu.Lock()
+				defer lt.mu.Unlock()
+				if lt.gen != gen || !lt.running {
+					return // the process ended or restarted meanwhile
+				}
+				if !ok {
+					a.log.Warn("task not listening on its target ports: announced anyway", "task", lt.spec.Name(), "wait", readyTimeout)
+				}
+				lt.listening = true
+				a.announce(lt, lt.draining)
+			}()
 		})
 	}()
 	a.log.Info("task started", "task", t.Name(), "service", t.ServiceName, "sandbox", lt.sandbox)
@@ -201,7 +223,7 @@ func (a *Agent) setDraining(lt *localTask, on bool) {
 	lt.mu.Lock()
 	defer lt.mu.Unlock()
 	lt.draining = on
-	if lt.running {
+	if lt.running && lt.listening {
 		a.announce(lt, on)
 	}
 }
