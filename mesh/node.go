@@ -9,6 +9,7 @@ import (
 
 	"github.com/meshd/meshd/internal/nsfile"
 	"github.com/meshd/meshd/ipam"
+	"github.com/meshd/meshd/lb"
 	"github.com/meshd/meshd/mesh/api"
 	"github.com/meshd/meshd/mesh/apiserver"
 	"github.com/meshd/meshd/mesh/ca"
@@ -216,22 +217,41 @@ func underlayMTU(addr netip.Addr) int {
 	return 1500
 }
 
+// ifaceAddr is one IPv4 address of one of this node's interfaces.
+type ifaceAddr struct {
+	iface  string
+	prefix netip.Prefix // the address with its prefix length, not masked
+}
+
+// interfaceAddrs are this node's own IPv4 interface addresses, in the
+// order of the interfaces.
+func interfaceAddrs() []ifaceAddr {
+	var out []ifaceAddr
+	ifs, _ := net.Interfaces()
+	for _, ifc := range ifs {
+		addrs, _ := ifc.Addrs()
+		for _, a := range addrs {
+			if ipn, ok := a.(*net.IPNet); ok {
+				if ip, ok := netip.AddrFromSlice(ipn.IP.To4()); ok {
+					ones, _ := ipn.Mask.Size()
+					out = append(out, ifaceAddr{iface: ifc.Name, prefix: netip.PrefixFrom(ip, ones)})
+				}
+			}
+		}
+	}
+	return out
+}
+
 // localPrefixes are this node's own IPv4 interface addresses with their
 // prefix lengths, masked to the network when masked is set.
 func localPrefixes(masked bool) []netip.Prefix {
 	var out []netip.Prefix
-	addrs, _ := net.InterfaceAddrs()
-	for _, a := range addrs {
-		if ipn, ok := a.(*net.IPNet); ok {
-			if ip, ok := netip.AddrFromSlice(ipn.IP.To4()); ok {
-				ones, _ := ipn.Mask.Size()
-				p := netip.PrefixFrom(ip, ones)
-				if masked {
-					p = p.Masked()
-				}
-				out = append(out, p)
-			}
+	for _, a := range interfaceAddrs() {
+		p := a.prefix
+		if masked {
+			p = p.Masked()
 		}
+		out = append(out, p)
 	}
 	return out
 }
@@ -239,9 +259,26 @@ func localPrefixes(masked bool) []netip.Prefix {
 // gatewaySubnet picks mesh_gwbridge's subnet: 172.18.0.0/16 unless this
 // node already uses it.
 func gatewaySubnet() (netip.Prefix, error) {
-	subnet, err := ipam.GatewayBridgePool(localPrefixes(true))
+	return chooseGatewaySubnet(interfaceAddrs(), lb.GatewayBridgeName)
+}
+
+// chooseGatewaySubnet picks the gateway bridge's subnet among the local
+// pools, leaving out those that addrs use, except the addresses held by
+// the bridge named own. The subnet is chosen before the agent repairs the
+// bridge an earlier run left: counting its address as taken would move
+// each start to the next pool (and leave one more address on the bridge,
+// until the pools ran out), where the bridge's own subnet is the one to
+// keep. GatewayBridge.Ensure then removes whatever else it holds.
+func chooseGatewaySubnet(addrs []ifaceAddr, own string) (netip.Prefix, error) {
+	var taken []netip.Prefix
+	for _, a := range addrs {
+		if a.iface != own {
+			taken = append(taken, a.prefix.Masked())
+		}
+	}
+	subnet, err := ipam.GatewayBridgePool(taken)
 	if err != nil {
-		return netip.Prefix{}, fmt.Errorf("gateway bridge: %w", err)
+		return netip.Prefix{}, fmt.Errorf("gateway bridge %s: %w", own, err)
 	}
 	return subnet, nil
 }

@@ -87,15 +87,28 @@ func (g *GatewayBridge) Name() string { return g.name }
 // masquerade covers.
 func (g *GatewayBridge) Subnet() netip.Prefix { return g.subnet }
 
-// Ensure creates or repairs the bridge (Gateway/bits, MTU, up) and turns
-// on forwarding in its namespace and route_localnet on the bridge. The
-// egress masquerade is a host rule (lb.HostRules.Egress), not made here.
+// Ensure creates or repairs the bridge (Gateway/bits, MTU, up, and no
+// address but that one) and turns on forwarding in its namespace and
+// route_localnet on the bridge. The egress masquerade is a host rule
+// (lb.HostRules.Egress), not made here.
 func (g *GatewayBridge) Ensure() error {
 	spec := BridgeSpec{NS: g.ns, Name: g.name, MTU: g.mtu, Addr: netip.PrefixFrom(g.gateway, g.subnet.Bits())}
 	if err := g.k.EnsureBridge(spec); err != nil {
 		// An incompatible device of that name is someone else's: it is
 		// reported, not removed.
 		return fmt.Errorf("gateway bridge: %w", err)
+	}
+	removed, err := g.removeStrayAddrs(spec.Addr)
+	if err != nil {
+		return err
+	}
+	if removed {
+		// Deleting an IPv4 primary address takes its subnet's secondaries
+		// with it (unless promote_secondaries is on), and ours may have
+		// been one of them: ensure it again.
+		if err := g.k.EnsureBridge(spec); err != nil {
+			return fmt.Errorf("gateway bridge: %w", err)
+		}
 	}
 	keys := []string{
 		// Tasks' traffic leaves through the bridge and the host's uplink.
@@ -110,6 +123,35 @@ func (g *GatewayBridge) Ensure() error {
 		}
 	}
 	return nil
+}
+
+// removeStrayAddrs deletes every address of the bridge but want. The
+// bridge is meshd's own device, so anything else on it is left by an
+// earlier run that picked another subnet (or added by hand): sandboxes
+// only ever route via Gateway, and each stray subnet would otherwise count
+// as taken on the next start and push the pool further along.
+func (g *GatewayBridge) removeStrayAddrs(want netip.Prefix) (bool, error) {
+	links, err := g.k.ListLinks(g.ns)
+	if err != nil {
+		return false, fmt.Errorf("gateway bridge %s: %w", g.name, err)
+	}
+	removed := false
+	for _, l := range links {
+		if l.Name != g.name {
+			continue
+		}
+		for _, p := range l.Addrs {
+			if p == want {
+				continue
+			}
+			g.log.Info("removing stray gateway bridge address", "link", g.name, "addr", p)
+			if err := g.k.DelAddr(g.ns, g.name, p); err != nil {
+				return removed, fmt.Errorf("gateway bridge %s: remove stray address %s: %w", g.name, p, err)
+			}
+			removed = true
+		}
+	}
+	return removed, nil
 }
 
 // Attach connects the sandbox (a namespace file) to the bridge: a veth

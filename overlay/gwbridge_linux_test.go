@@ -86,3 +86,31 @@ func TestKernelGatewayBridge(t *testing.T) {
 	mustNotContain(t, "after Sweep", run(t, host, "ip", "-o", "link"), "gwveth0")
 	mustHaveLine(t, "after Sweep", run(t, host, "ip", "-o", "link"), "mesh_gwbridge")
 }
+
+// TestKernelGatewayBridgeStrayAddrs leaves on a bridge of the right name
+// what earlier runs that picked other subnets would have left, with the
+// gateway's own address a secondary of another address of its subnet
+// (deleting that primary takes the secondary with it), and checks that
+// Ensure leaves exactly the gateway's address.
+func TestKernelGatewayBridgeStrayAddrs(t *testing.T) {
+	l := newTestLab(t)
+	host := l.netns(t, "host")
+	run(t, host, "ip", "link", "add", "mesh_gwbridge", "type", "bridge")
+	for _, a := range []string{"172.18.0.7/16", "172.19.0.1/16", "192.168.0.1/20", "172.18.0.1/16"} {
+		run(t, host, "ip", "addr", "add", a, "dev", "mesh_gwbridge")
+	}
+	g, err := NewGatewayBridge(GatewayBridgeConfig{Name: "mesh_gwbridge", NS: host,
+		Subnet: netip.MustParsePrefix("172.18.0.0/16"), Gateway: ip("172.18.0.1")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 { // the second round must change nothing and not fail
+		if err := g.Ensure(); err != nil {
+			t.Fatal(err)
+		}
+		out := run(t, host, "ip", "-o", "-4", "addr", "show", "mesh_gwbridge")
+		if n := strings.Count(out, " inet "); n != 1 || !strings.Contains(out, "inet 172.18.0.1/16") {
+			t.Errorf("after Ensure, mesh_gwbridge holds:\n%s\nwant 172.18.0.1/16 alone", out)
+		}
+	}
+}

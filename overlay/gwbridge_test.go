@@ -192,6 +192,39 @@ func TestGatewayBridgeAttachFailures(t *testing.T) {
 
 // TestGatewayBridgeLeftover: a bridge end left from an earlier attempt,
 // whose sandbox has gone, is made again for the new sandbox.
+// TestGatewayBridgeStrayAddrs puts on the bridge what earlier runs that
+// picked other subnets left (one per restart) and checks that Ensure
+// leaves the gateway's address alone on it, whatever the order.
+func TestGatewayBridgeStrayAddrs(t *testing.T) {
+	tests := []struct {
+		name  string
+		stray []string
+	}{
+		{"none", nil},
+		{"next subnets", []string{"172.19.0.1/16", "172.20.0.1/16", "192.168.0.1/20"}},
+		{"same subnet, other address", []string{"172.18.0.7/16"}},
+		{"our address, other length", []string{"172.18.0.1/24"}},
+		{"a host route", []string{"10.0.0.9/32"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			g, fk := newFakeGatewayBridge(t)
+			if err := g.Ensure(); err != nil {
+				t.Fatal(err)
+			}
+			for _, a := range tt.stray {
+				if err := fk.SetAddr("", "gw0", netip.MustParsePrefix(a)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			attachTwo(t, g)
+			if diff := cmp.Diff(twoAttached, fk.Dump()); diff != "" {
+				t.Errorf("Dump (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
 func TestGatewayBridgeLeftover(t *testing.T) {
 	g, fk := newFakeGatewayBridge(t)
 	if err := g.Ensure(); err != nil {

@@ -41,8 +41,8 @@ func (m *Manager) recordNode(mb gossip.Member, meta records.NodeMeta, now time.T
 }
 
 // syncNodes folds gossip membership into the records: metadata of
-// reachable members, Ready or Down for every record, and the tasks of
-// nodes Down too long moved elsewhere.
+// reachable members, Ready or Down for every record, the tasks of nodes
+// Down too long or drained moved elsewhere, and pending slots placed.
 func (m *Manager) syncNodes(now time.Time) {
 	alive := map[string]bool{m.cfg.NodeID: true}
 	for _, mb := range m.cfg.DB.Members() {
@@ -65,7 +65,16 @@ func (m *Manager) syncNodes(now time.Time) {
 			s.GossipRotation, s.GossipRotatedAt = gossipKeyAdded, now
 		}
 		after = s.Trust()
-		return rescheduleDown(s, now, m.cfg.RescheduleAfter)
+		if err := rescheduleDown(s, now, m.cfg.RescheduleAfter); err != nil {
+			return err
+		}
+		// UpdateNode moves a drained node's tasks in its own write; this
+		// converges if a placement raced it, and places the slots left
+		// pending once a node can take them.
+		if err := rescheduleDrained(s, now); err != nil {
+			return err
+		}
+		return fillPending(s, now)
 	})
 	if err != nil {
 		m.log.Error("record node status", "err", err)
@@ -117,8 +126,18 @@ func (m *Manager) UpdateNode(_ context.Context, ref string, u api.NodeUpdate) (a
 			return api.NotFound("node %s not found", api.Clip(ref))
 		}
 		if avail != "" && rec.Availability != avail {
-			rec.Availability, rec.UpdatedAt = avail, time.Now().UTC()
+			now := time.Now().UTC()
+			rec.Availability, rec.UpdatedAt = avail, now
 			s.Nodes[n.ID] = rec
+			// In the same write: a drained node's tasks go elsewhere, and a
+			// node made active again takes pending slots (tasks that run
+			// elsewhere stay there: Swarm does not rebalance).
+			if err := rescheduleDrained(s, now); err != nil {
+				return err
+			}
+			if err := fillPending(s, now); err != nil {
+				return err
+			}
 		}
 		if u.Role != "" && rec.Role != u.Role {
 			if err := checkRoleChange(s, rec, u.Role, m.alive()); err != nil {

@@ -2,6 +2,7 @@ package manager
 
 import (
 	"context"
+	"maps"
 	"net/netip"
 	"slices"
 	"strings"
@@ -188,8 +189,17 @@ func (m *Manager) RemoveService(_ context.Context, ref string) error {
 
 // reconcileSlots makes a service's tasks match its replica count: missing
 // slots get a task on the node the spread scheduler picks, extra slots
-// (the highest first, as Swarm does) are removed.
+// (the highest first, as Swarm does) are removed. A slot no node can take
+// fails the write: the request asked for it.
 func reconcileSlots(s *State, svcID string, now time.Time) error {
+	return placeSlots(s, svcID, now, false)
+}
+
+// placeSlots is reconcileSlots; with pending set, slots no node can take
+// stay without a task (Swarm's pending tasks) instead of failing the
+// write, for placements nobody asked for in this write: [fillPending]
+// places them once a node can take them.
+func placeSlots(s *State, svcID string, now time.Time, pending bool) error {
 	svc := s.Services[svcID]
 	slots := map[int]string{}
 	for id, t := range s.Tasks {
@@ -210,6 +220,9 @@ func reconcileSlots(s *State, svcID string, now time.Time) error {
 		}
 		node, err := pickNode(s, svcID)
 		if err != nil {
+			if pending {
+				break // no node can take any slot: they all wait
+			}
 			return err
 		}
 		if err := addTask(s, svc, slot, node, now); err != nil {
@@ -217,6 +230,23 @@ func reconcileSlots(s *State, svcID string, now time.Time) error {
 		}
 	}
 	return ensureLBAddrs(s)
+}
+
+// fillPending places the slots that have no task (left pending when no
+// node could take them) on the nodes that can take them now.
+func fillPending(s *State, now time.Time) error {
+	running := map[string]int{}
+	for _, t := range s.Tasks {
+		running[t.ServiceID]++
+	}
+	for _, id := range slices.Sorted(maps.Keys(s.Services)) {
+		if running[id] < s.Services[id].Replicas {
+			if err := placeSlots(s, id, now, true); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // addTask creates a task with an address on each of its networks.
@@ -287,14 +317,37 @@ func pickNode(s *State, svcID string) (string, error) {
 	return ids[0], nil
 }
 
-// rescheduleDown moves the tasks of nodes Down for longer than after to the
-// nodes the scheduler picks now. A node that comes back finds its tasks
-// gone from the table and stops them.
+// rescheduleDown moves the tasks of nodes Down for longer than after (or
+// gone from the records) to the nodes the scheduler picks now. A node that
+// comes back finds its tasks gone from the table and stops them.
 func rescheduleDown(s *State, now time.Time, after time.Duration) error {
+	return moveTasks(s, now, func(n api.Node, ok bool) bool {
+		return !ok || (n.Status == api.StatusDown && now.Sub(n.UpdatedAt) >= after)
+	})
+}
+
+// rescheduleDrained moves the tasks of drained nodes elsewhere, as Swarm
+// does; a paused node keeps its tasks and only gets no new ones. The
+// drained node's agent sees its tasks leave the table and takes them out
+// of the load balancer (weight 0) before stopping them.
+func rescheduleDrained(s *State, now time.Time) error {
+	return moveTasks(s, now, func(n api.Node, ok bool) bool {
+		return ok && n.Availability == api.AvailabilityDrain
+	})
+}
+
+// moveTasks is the one home of moving tasks off nodes: it removes every
+// task whose node leave says must give it up (ok is false for a node no
+// longer recorded) and places the slots again with new tasks on the nodes
+// the scheduler picks; the tasks left in place keep their IDs and
+// addresses. A slot no node can take now stays pending rather than
+// failing the write, which also carries the change that made the tasks
+// move.
+func moveTasks(s *State, now time.Time, leave func(n api.Node, ok bool) bool) error {
 	moved := map[string]bool{}
 	for id, t := range s.Tasks {
 		n, ok := s.Nodes[t.NodeID]
-		if ok && (n.Status != api.StatusDown || now.Sub(n.UpdatedAt) < after) {
+		if !leave(n, ok) {
 			continue
 		}
 		if err := removeTask(s, id); err != nil {
@@ -302,8 +355,8 @@ func rescheduleDown(s *State, now time.Time, after time.Duration) error {
 		}
 		moved[t.ServiceID] = true
 	}
-	for svcID := range moved {
-		if err := reconcileSlots(s, svcID, now); err != nil {
+	for _, svcID := range slices.Sorted(maps.Keys(moved)) {
+		if err := placeSlots(s, svcID, now, true); err != nil {
 			return err
 		}
 	}
