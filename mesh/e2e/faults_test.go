@@ -1,0 +1,53 @@
+package e2e
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestFaults checks the faults fixed so far: mesh_gwbridge keeps one
+// address over restarts, and draining a node moves its tasks.
+func TestFaults(t *testing.T) {
+	l := newLab(t, 3)
+
+	t.Run("restarts leave one address on mesh_gwbridge", func(t *testing.T) {
+		for range 3 {
+			l.must(t, "lab", "restart", "node2")
+		}
+		eventually(t, 10*time.Second, "mesh_gwbridge with 172.18.0.1/16 alone", func() (bool, string) {
+			out, _ := l.onNode("node2", "ip", "-4", "-br", "addr", "show", "mesh_gwbridge")
+			f := strings.Fields(out)
+			return len(f) == 3 && f[2] == "172.18.0.1/16", out
+		})
+	})
+
+	t.Run("drain moves the node's tasks", func(t *testing.T) {
+		l.must(t, "--node", "node1", "service", "create", "--name", "spread", "--replicas", "3", "--publish", "8181:80", "whoami")
+		onNode := func(node string) (int, string) {
+			out, _ := l.on("node1", "service", "ps", "spread", "--format", "{{.NodeName}} {{.Status.State}}")
+			n := 0
+			for _, line := range strings.Split(out, "\n") {
+				if strings.HasPrefix(line, node+" ") && strings.Contains(strings.ToLower(line), "running") {
+					n++
+				}
+			}
+			return n, out
+		}
+		if n, out := onNode("node2"); n != 1 {
+			t.Fatalf("before the drain: %d tasks of spread on node2, want 1\n%s", n, out)
+		}
+		l.must(t, "--node", "node1", "node", "update", "--availability", "drain", "node2")
+		eventually(t, 10*time.Second, "spread gone from node2, three running elsewhere", func() (bool, string) {
+			n2, out := onNode("node2")
+			n1, _ := onNode("node1")
+			n3, _ := onNode("node3")
+			return n2 == 0 && n1+n3 == 3, fmt.Sprintf("node1 %d node2 %d node3 %d\n%s", n1, n2, n3, out)
+		})
+		eventually(t, 10*time.Second, "node2's own tasks stopped", func() (bool, string) {
+			out, _ := l.on("node2", "ps", "--format", "{{.Name}}")
+			return !strings.Contains(out, "spread."), out
+		})
+	})
+}
