@@ -20,7 +20,8 @@ import (
 // SIGTERM to every process of the lab (10 s, then SIGKILL), every mount
 // below its directory unmounted, its namespaces deleted, its directory
 // removed. It does not need lab.json: namespaces are found by name,
-// processes by their --run-dir or their network namespace, mounts in
+// processes by their --run-dir, network namespace, log (stdout or stderr
+// in the lab dir) or PID namespace (a task's), mounts in
 // /proc/self/mountinfo. removed is false if nothing of the lab existed.
 // Running it twice is fine. ctx only shortens the SIGTERM grace.
 func Down(ctx context.Context, root, prefix string) (removed bool, err error) {
