@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/meshd/meshd/internal/nsfile"
 )
@@ -19,7 +20,8 @@ import (
 // SIGTERM to every process of the lab (10 s, then SIGKILL), every mount
 // below its directory unmounted, its namespaces deleted, its directory
 // removed. It does not need lab.json: namespaces are found by name,
-// processes by their --run-dir or their network namespace, mounts in
+// processes by their --run-dir, network namespace, log (stdout or stderr
+// in the lab dir) or PID namespace (a task's), mounts in
 // /proc/self/mountinfo. removed is false if nothing of the lab existed.
 // Running it twice is fine. ctx only shortens the SIGTERM grace.
 func Down(ctx context.Context, root, prefix string) (removed bool, err error) {
@@ -36,7 +38,7 @@ func Down(ctx context.Context, root, prefix string) (removed bool, err error) {
 	if len(f.netns) == 0 && len(f.procs) == 0 && len(f.mounts) == 0 && errors.Is(statErr, fs.ErrNotExist) {
 		return false, nil
 	}
-	errs := []error{stopProcs(ctx, f.procs, stopTimeout), unmountUnder(dir)}
+	errs := []error{stopProcs(ctx, f.procs, stopTimeout), stopStragglers(prefix, dir, st.Nodes), unmountUnder(dir)}
 	for _, ns := range f.netns {
 		errs = append(errs, nsfile.Remove(netnsPath(ns)))
 	}
@@ -48,6 +50,31 @@ func Down(ctx context.Context, root, prefix string) (removed bool, err error) {
 		return true, fmt.Errorf("lab down: %w", err)
 	}
 	return true, nil
+}
+
+// stopStragglers looks for the lab's processes again once those first
+// found are stopped: one forked meanwhile, or one found only now, would
+// otherwise outlive a "lab down" that said everything was removed. It
+// SIGKILLs them, a few rounds while new ones show up, and fails naming
+// those still alive after that.
+func stopStragglers(prefix, dir string, recorded []Node) error {
+	var left []proc
+	for range 3 {
+		f, err := discover(prefix, dir, recorded)
+		if err != nil {
+			return err
+		}
+		if left = f.procs; len(left) == 0 {
+			return nil
+		}
+		signalProcs(left, syscall.SIGKILL)
+		left = waitGone(context.Background(), left, 5*time.Second)
+	}
+	var errs []error
+	for _, p := range left {
+		errs = append(errs, fmt.Errorf("pid %d (%s) still runs after the lab's processes were stopped", p.pid, strings.Join(p.argv, " ")))
+	}
+	return errors.Join(errs...)
 }
 
 // Leftovers lists what still exists of the lab with prefix whose directory
@@ -155,7 +182,11 @@ func labNetns(prefix string) ([]string, error) {
 }
 
 // labProcs scans /proc for processes of the lab: recorded daemons, any
-// process whose --run-dir is in dir, and any process in one of inodes.
+// process whose --run-dir is in dir, any process in one of inodes, any
+// process whose stdout or stderr is a file in dir (a task's, whose log is
+// in its node's run dir, even once its network namespace is gone), and
+// every process in the PID namespace of one of those (a task's init
+// found, all of its task is).
 func labProcs(dir string, recorded []Node, inodes map[nsKey]bool) ([]proc, error) {
 	ents, err := os.ReadDir("/proc")
 	if err != nil {
@@ -167,7 +198,15 @@ func labProcs(dir string, recorded []Node, inodes map[nsKey]bool) ([]proc, error
 			rec[n.PID] = n.Start
 		}
 	}
-	var out []proc
+	// The host's PID namespace is everyone's: never a reason to match.
+	hostPID := map[nsKey]bool{}
+	for _, host := range []string{"/proc/1/ns/pid", "/proc/self/ns/pid"} {
+		if k, err := nsID(host); err == nil {
+			hostPID[k] = true
+		}
+	}
+	var out, rest []proc
+	pidns := map[nsKey]bool{}
 	for _, e := range ents {
 		pid, err := strconv.Atoi(e.Name())
 		if err != nil || pid <= 1 || pid == os.Getpid() {
@@ -177,18 +216,41 @@ func labProcs(dir string, recorded []Node, inodes map[nsKey]bool) ([]proc, error
 		if err != nil || !alive(pid, start) {
 			continue
 		}
-		argv := cmdline(pid)
+		p := proc{pid: pid, start: start, argv: cmdline(pid)}
 		s, ok := rec[pid]
-		match := ok && s == start || runDirUnder(argv, dir)
+		match := ok && s == start || runDirUnder(p.argv, dir) || stdioUnder(pid, dir)
 		if !match {
 			k, err := nsID("/proc/" + e.Name() + "/ns/net")
 			match = err == nil && inodes[k]
 		}
-		if match {
-			out = append(out, proc{pid: pid, start: start, argv: argv})
+		if !match {
+			rest = append(rest, p)
+			continue
+		}
+		out = append(out, p)
+		if k, err := nsID("/proc/" + e.Name() + "/ns/pid"); err == nil && !hostPID[k] {
+			pidns[k] = true
+		}
+	}
+	for _, p := range rest {
+		if k, err := nsID("/proc/" + strconv.Itoa(p.pid) + "/ns/pid"); err == nil && pidns[k] {
+			out = append(out, p)
 		}
 	}
 	return out, nil
+}
+
+// stdioUnder reports whether pid's stdout or stderr is a file in dir. Only
+// those two: a process merely reading a lab file (a tail -f of a log) is
+// not the lab's.
+func stdioUnder(pid int, dir string) bool {
+	for _, fd := range []string{"1", "2"} {
+		target, err := os.Readlink("/proc/" + strconv.Itoa(pid) + "/fd/" + fd)
+		if err == nil && strings.HasPrefix(target, dir+"/") {
+			return true
+		}
+	}
+	return false
 }
 
 func nsID(path string) (nsKey, error) {

@@ -13,40 +13,49 @@ import (
 )
 
 // Main is the child side: it prepares the namespaces it was cloned into
-// and runs the task. It returns the process exit status.
+// and runs the task. It returns the process exit status: the host
+// command's own, as a shell reports it (128+N when signal N killed it).
 func Main(args []string) int {
-	if err := initTask(args); err != nil {
+	code, err := initTask(args)
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "task:", err)
 		return 1
 	}
-	return 0
+	return code
 }
 
-func initTask(args []string) error {
+func initTask(args []string) (int, error) {
 	fs := pflag.NewFlagSet(InitArg, pflag.ContinueOnError)
 	hostname := fs.String("hostname", "", "")
 	resolv := fs.String("resolv-conf", "", "")
 	image := fs.String("image", "", "")
 	if err := fs.Parse(args); err != nil {
-		return err
+		return 0, err
 	}
 	if err := syscall.Sethostname([]byte(*hostname)); err != nil {
-		return fmt.Errorf("set hostname %s: %w", *hostname, err)
+		return 0, fmt.Errorf("set hostname %s: %w", *hostname, err)
+	}
+	// Nothing mounted here may reach the host: stop propagation first.
+	if err := syscall.Mount("", "/", "", syscall.MS_REC|syscall.MS_PRIVATE, ""); err != nil {
+		return 0, fmt.Errorf("make / private: %w", err)
 	}
 	if err := bindResolvConf(*resolv); err != nil {
-		return err
+		return 0, err
+	}
+	if err := mountProc(); err != nil {
+		return 0, err
 	}
 	os.Setenv("HOSTNAME", *hostname)
 	if *image == "" {
-		return execCommand(fs.Args())
+		return runCommand(fs.Args())
 	}
 	img, err := images.Lookup(*image)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	return images.Run(ctx, img, fs.Args(), os.Stdout, os.Stderr)
+	return 0, images.Run(ctx, img, fs.Args(), os.Stdout, os.Stderr)
 }
 
 // bindResolvConf makes the task's own resolv.conf visible at
@@ -54,10 +63,6 @@ func initTask(args []string) error {
 func bindResolvConf(path string) error {
 	if path == "" {
 		return nil
-	}
-	// Nothing mounted here may reach the host: stop propagation first.
-	if err := syscall.Mount("", "/", "", syscall.MS_REC|syscall.MS_PRIVATE, ""); err != nil {
-		return fmt.Errorf("make / private: %w", err)
 	}
 	target := "/etc/resolv.conf"
 	if _, err := os.Stat(target); errors.Is(err, os.ErrNotExist) {
@@ -71,13 +76,71 @@ func bindResolvConf(path string) error {
 	return nil
 }
 
-func execCommand(argv []string) error {
+// mountProc mounts a /proc of the task's PID namespace over the host's, in
+// the task's mount namespace only: ps and /proc/<pid> inside the task then
+// show the task's processes, numbered from 1, and nothing of the host.
+func mountProc() error {
+	if err := syscall.Mount("proc", "/proc", "proc", syscall.MS_NOSUID|syscall.MS_NODEV|syscall.MS_NOEXEC, ""); err != nil {
+		return fmt.Errorf("mount /proc of the task's PID namespace: %w", err)
+	}
+	return nil
+}
+
+// forwarded are the signals the init passes on to the task's command: as
+// PID 1 of its namespace it is the one meshd signals to stop the task.
+var forwarded = []os.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2}
+
+// runCommand runs argv as the only child of this init, PID 1 of the task's
+// PID namespace, and reaps every process orphaned inside the namespace
+// until argv's process exits. It then returns that process's status; the
+// init exits with it and the kernel kills whatever else still runs in the
+// namespace, so nothing the command forked outlives the task.
+func runCommand(argv []string) (int, error) {
 	if len(argv) == 0 {
-		return errors.New("no image and no command")
+		return 0, errors.New("no image and no command")
 	}
 	path, err := lookPath(argv[0])
 	if err != nil {
-		return err
+		return 0, err
 	}
-	return syscall.Exec(path, argv, os.Environ())
+	// Before the fork: a signal that comes before the child exists is
+	// queued, not lost.
+	sigc := make(chan os.Signal, 8)
+	signal.Notify(sigc, forwarded...)
+	child, err := syscall.ForkExec(path, argv, &syscall.ProcAttr{Env: os.Environ(), Files: []uintptr{0, 1, 2}})
+	if err != nil {
+		return 0, fmt.Errorf("start %s: %w", argv[0], err)
+	}
+	go func() {
+		for s := range sigc {
+			_ = syscall.Kill(child, s.(syscall.Signal)) // ESRCH: it has just exited
+		}
+	}()
+	for {
+		var ws syscall.WaitStatus
+		pid, err := syscall.Wait4(-1, &ws, 0, nil)
+		if errors.Is(err, syscall.EINTR) {
+			continue
+		}
+		if err != nil {
+			return 0, fmt.Errorf("wait for %s: %w", argv[0], err)
+		}
+		if pid == child {
+			return exitCode(ws), nil
+		}
+		// Any other pid was an orphan reparented to this init: reaped, done.
+	}
+}
+
+// exitCode is the status a shell gives for ws: the exit code, or 128+N
+// when signal N killed the process (an init cannot die of the signal
+// itself: the kernel ignores a PID namespace init's own default signals).
+func exitCode(ws syscall.WaitStatus) int {
+	switch {
+	case ws.Exited():
+		return ws.ExitStatus()
+	case ws.Signaled():
+		return 128 + int(ws.Signal())
+	}
+	return 1
 }

@@ -45,6 +45,8 @@ func Supervise(ctx context.Context, spec Spec, report func(State)) {
 // ends. The whole life of the child happens on one locked OS thread that
 // has entered the task's network namespace: the child is cloned from it
 // (so it starts in that namespace) and is killed if it ends (Pdeathsig).
+// The child is the init of the task's PID namespace, so killing it kills
+// all of the task.
 func runOnce(ctx context.Context, spec Spec, started func(pid int)) error {
 	errc := make(chan error, 1)
 	pidc := make(chan int, 1)
@@ -103,7 +105,10 @@ func startAndWait(spec Spec, pidc chan<- int) error {
 	cmd := &exec.Cmd{Path: "/proc/self/exe", Args: args, Stdout: logf, Stderr: logf,
 		Env: []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
 		SysProcAttr: &syscall.SysProcAttr{
-			Cloneflags: syscall.CLONE_NEWUTS | syscall.CLONE_NEWNS,
+			// A PID namespace of its own, with the init as its PID 1:
+			// when the init dies, however it dies, the kernel kills every
+			// process the task forked.
+			Cloneflags: syscall.CLONE_NEWUTS | syscall.CLONE_NEWNS | syscall.CLONE_NEWPID,
 			Pdeathsig:  syscall.SIGKILL,
 			Setsid:     true,
 		}}

@@ -19,6 +19,10 @@ func TestMain(m *testing.M) {
 	if len(os.Args) > 1 && os.Args[1] == InitArg {
 		os.Exit(Main(os.Args[2:]))
 	}
+	if v := os.Getenv(superviseEnv); v != "" {
+		superviseMain(v)
+		os.Exit(0)
+	}
 	os.Exit(m.Run())
 }
 

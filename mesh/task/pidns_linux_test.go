@@ -1,0 +1,260 @@
+package task
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/meshd/meshd/internal/testutil"
+)
+
+// forking is a task whose command leaves a child behind: the shell's
+// background sleep is not the process the init waits for.
+var forking = []string{"sh", "-c", "sleep 1000 & exec sleep 1001"}
+
+// runningPID starts Supervise on spec and returns the init's PID once it
+// runs, with a stop function that cancels and waits for Supervise.
+func runningPID(t *testing.T, spec Spec) (int, *recorder, func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	rec := &recorder{}
+	done := make(chan struct{})
+	go func() { Supervise(ctx, spec, rec.report); close(done) }()
+	stop := func() { cancel(); <-done }
+	t.Cleanup(stop)
+	var pid int
+	for deadline := time.Now().Add(5 * time.Second); pid == 0 && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		rec.mu.Lock()
+		for _, s := range rec.states {
+			pid = max(pid, s.PID)
+		}
+		rec.mu.Unlock()
+	}
+	if pid == 0 {
+		t.Fatalf("no running state: %v", rec.names())
+	}
+	return pid, rec, stop
+}
+
+// sleeps waits until both sleeps of forking run in the PID namespace of
+// init and returns their host PIDs.
+func sleeps(t *testing.T, init int) []int {
+	t.Helper()
+	ns, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/pid", init))
+	if err != nil {
+		t.Fatalf("task init %d: %v", init, err)
+	}
+	host, _ := os.Readlink("/proc/self/ns/pid")
+	if ns == host {
+		t.Fatalf("task init %d runs in the host's PID namespace %s", init, ns)
+	}
+	var got map[string]int
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		got = map[string]int{}
+		ents, _ := os.ReadDir("/proc")
+		for _, e := range ents {
+			pid, err := strconv.Atoi(e.Name())
+			if err != nil {
+				continue
+			}
+			if l, _ := os.Readlink("/proc/" + e.Name() + "/ns/pid"); l != ns {
+				continue
+			}
+			argv, _ := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+			got[strings.ReplaceAll(strings.TrimSuffix(string(argv), "\x00"), "\x00", " ")] = pid
+		}
+		if got["sleep 1000"] != 0 && got["sleep 1001"] != 0 {
+			return []int{got["sleep 1000"], got["sleep 1001"]}
+		}
+	}
+	t.Fatalf("the task's sleeps never both ran in its PID namespace: %v", got)
+	return nil
+}
+
+// gone reports whether pid no longer exists, as a process or a zombie.
+func gone(pid int) bool {
+	return errors.Is(syscall.Kill(pid, 0), syscall.ESRCH)
+}
+
+// requireGone polls, as the kernel gives no event for another process's
+// end, until every one of pids is gone.
+func requireGone(t *testing.T, what string, pids ...int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for _, pid := range pids {
+		for !gone(pid) && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond)
+		}
+		if !gone(pid) {
+			argv, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+			t.Errorf("%s: pid %d (%q) still exists", what, pid, argv)
+		}
+	}
+}
+
+func TestStopKillsEveryProcessOfTheTask(t *testing.T) {
+	testutil.RequireRoot(t)
+	init, rec, stop := runningPID(t, newSpec(t, forking...))
+	kids := sleeps(t, init)
+	start := time.Now()
+	stop()
+	if d := time.Since(start); d > stopGrace+time.Second {
+		t.Errorf("stop took %s", d)
+	}
+	requireGone(t, "after stop", append(kids, init)...)
+	if got := rec.names(); got[len(got)-1] != "shutdown" {
+		t.Errorf("states %v, want shutdown last", got)
+	}
+}
+
+// SIGKILL of the init is what meshd's end does to it (Pdeathsig).
+func TestKilledInitTakesTheTaskWithIt(t *testing.T) {
+	testutil.RequireRoot(t)
+	init, rec, _ := runningPID(t, newSpec(t, forking...))
+	kids := sleeps(t, init)
+	if err := syscall.Kill(init, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	requireGone(t, "after SIGKILL of the init", append(kids, init)...)
+	testutil.Eventually(t, 5*time.Second, "a failed state", func() error {
+		rec.mu.Lock()
+		defer rec.mu.Unlock()
+		for _, s := range rec.states {
+			if s.State == "failed" {
+				if !strings.Contains(s.Err, "signal: killed") {
+					return fmt.Errorf("failure reason %q, want signal: killed", s.Err)
+				}
+				return nil
+			}
+		}
+		return errors.New("none yet")
+	})
+}
+
+// The command's status is the task's, even when its forked children run
+// on; they do not once it has exited.
+func TestTaskExitStatusWithChildrenLeft(t *testing.T) {
+	testutil.RequireRoot(t)
+	old := MinBackoff
+	MinBackoff = time.Minute // one run is enough
+	t.Cleanup(func() { MinBackoff = old })
+	for _, tc := range []struct {
+		cmd, want string
+	}{
+		{"sleep 1000 & echo $! > /dev/null; exit 7", "exit status 7"},
+		{"sleep 1000 & kill -9 $$", "exit status 137"},
+	} {
+		t.Run(tc.want, func(t *testing.T) {
+			init, rec, stop := runningPID(t, newSpec(t, "sh", "-c", tc.cmd))
+			var reason string
+			testutil.Eventually(t, 5*time.Second, "a failed state", func() error {
+				rec.mu.Lock()
+				defer rec.mu.Unlock()
+				for _, s := range rec.states {
+					if s.State == "failed" {
+						reason = s.Err
+						return nil
+					}
+				}
+				return errors.New("none yet")
+			})
+			if !strings.Contains(reason, tc.want) {
+				t.Errorf("failure reason %q, want %q", reason, tc.want)
+			}
+			requireGone(t, "after the command exited", init)
+			stop()
+		})
+	}
+}
+
+func TestTaskSeesItsOwnProcesses(t *testing.T) {
+	testutil.RequireRoot(t)
+	old := MinBackoff
+	MinBackoff = time.Minute
+	t.Cleanup(func() { MinBackoff = old })
+	spec := newSpec(t, "sh", "-c", "echo pid=$$; for p in /proc/[0-9]*; do echo proc=${p#/proc/}; done")
+	_, rec, stop := runningPID(t, spec)
+	testutil.Eventually(t, 5*time.Second, "the command's end", func() error {
+		if !strings.Contains(strings.Join(rec.names(), " "), "failed") {
+			return errors.New("still running")
+		}
+		return nil
+	})
+	stop()
+	f, err := os.Open(spec.LogPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var procs []string
+	var pid string
+	for sc := bufio.NewScanner(f); sc.Scan(); {
+		if v, ok := strings.CutPrefix(sc.Text(), "proc="); ok {
+			procs = append(procs, v)
+		}
+		if v, ok := strings.CutPrefix(sc.Text(), "pid="); ok {
+			pid = v
+		}
+	}
+	// The init is 1 and the shell it started the only other process (its
+	// PID is not 2: the init's Go runtime threads took some); the host's
+	// processes are not there at all.
+	if pid == "" || pid == "1" || strings.Join(procs, " ") != "1 "+pid {
+		t.Errorf("the task's shell is pid %q and sees /proc %v, want 1 and itself only", pid, procs)
+	}
+}
+
+// meshd's crash, for real: a process running Supervise is SIGKILLed, and
+// every process of its task dies with it.
+func TestSupervisorCrashTakesTheTaskWithIt(t *testing.T) {
+	testutil.RequireRoot(t)
+	spec := newSpec(t, forking...)
+	cmd := exec.Command("/proc/self/exe", "-test.run=^$")
+	cmd.Env = append(os.Environ(), superviseEnv+"="+strings.Join([]string{spec.NetNS, spec.ResolvConf, spec.LogPath}, "|"))
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	var init int
+	for sc := bufio.NewScanner(out); sc.Scan(); {
+		if v, ok := strings.CutPrefix(sc.Text(), "running "); ok {
+			init, _ = strconv.Atoi(v)
+			break
+		}
+	}
+	if init == 0 {
+		t.Fatal("the supervisor never reported a running task")
+	}
+	kids := sleeps(t, init)
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Wait()
+	requireGone(t, "after the supervisor's SIGKILL", append(kids, init)...)
+}
+
+// superviseEnv makes the test binary a stand-in meshd that supervises the
+// forking task in the namespace, resolv.conf and log its value names.
+const superviseEnv = "MESHD_TEST_SUPERVISE"
+
+func superviseMain(v string) {
+	f := strings.Split(v, "|")
+	spec := Spec{ID: "t1", Hostname: "abcdef012345", NetNS: f[0], ResolvConf: f[1], LogPath: f[2], Args: forking}
+	Supervise(context.Background(), spec, func(s State) {
+		if s.State == "running" {
+			fmt.Printf("running %d\n", s.PID)
+		}
+	})
+}
