@@ -400,7 +400,7 @@ func TestExec(t *testing.T) {
 	}{
 		{name: "task on this node", run: func(ctx context.Context, fake *fakeAPI, m *fakeMachine) error {
 			return runExec(ctx, fake, m, execOptions{task: "www.1", argv: []string{"dig", "+short", "tasks.www"}})
-		}, want: []string{"nsenter", "-t", "4242", "-n", "-u", "-m", "--", "dig", "+short", "tasks.www"}},
+		}, want: []string{"nsenter", "-t", "4242", "-n", "-u", "-m", "-p", "--", "dig", "+short", "tasks.www"}},
 		{name: "task on another node of the lab", lab: []string{"node1", "node2"}, run: func(ctx context.Context, fake *fakeAPI, m *fakeMachine) error {
 			fake.taskFunc = func(string) (api.Task, error) {
 				tk := testTasks[1]
@@ -408,7 +408,7 @@ func TestExec(t *testing.T) {
 				return tk, nil
 			}
 			return runExec(ctx, fake, m, execOptions{task: "www.2", argv: []string{"sh"}})
-		}, want: []string{"nsenter", "-t", "77", "-n", "-u", "-m", "--", "sh"}},
+		}, want: []string{"nsenter", "-t", "77", "-n", "-u", "-m", "-p", "--", "sh"}},
 		{name: "ns exec", run: func(ctx context.Context, fake *fakeAPI, m *fakeMachine) error {
 			return runNsExec(ctx, fake, m, nsExecOptions{name: "ingress_sbox", argv: []string{"iptables", "-t", "mangle", "-nvL"}})
 		}, want: []string{"nsenter", "--net=/var/run/meshd/netns/ingress_sbox", "--", "iptables", "-t", "mangle", "-nvL"}},

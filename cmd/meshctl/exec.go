@@ -28,7 +28,7 @@ func newExecCommand(c *cli) *cobra.Command {
 	}
 }
 
-// runExec runs the command in the task's network, UTS and mount
+// runExec runs the command in the task's network, UTS, mount and PID
 // namespaces with nsenter, passing its exit status through.
 func runExec(ctx context.Context, cl taskAPI, m machine, opts execOptions) error {
 	t, err := cl.Task(ctx, opts.task)
@@ -42,7 +42,7 @@ func runExec(ctx context.Context, cl taskAPI, m machine, opts execOptions) error
 		return fmt.Errorf("task %s is not running (%s)", t.Name(), t.Status.State)
 	}
 	pid := strconv.Itoa(t.Status.PID)
-	return passthrough(m, append([]string{"nsenter", "-t", pid, "-n", "-u", "-m", "--"}, opts.argv...))
+	return passthrough(m, append([]string{"nsenter", "-t", pid, "-n", "-u", "-m", "-p", "--"}, opts.argv...))
 }
 
 // checkLocal refuses a task on another machine: its process is not here.

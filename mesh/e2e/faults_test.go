@@ -8,7 +8,8 @@ import (
 )
 
 // TestFaults checks the faults fixed so far: mesh_gwbridge keeps one
-// address over restarts, and draining a node moves its tasks.
+// address over restarts, draining a node moves its tasks, and every
+// process a task forks dies with it.
 func TestFaults(t *testing.T) {
 	l := newLab(t, 3)
 
@@ -49,5 +50,38 @@ func TestFaults(t *testing.T) {
 			out, _ := l.on("node2", "ps", "--format", "{{.Name}}")
 			return !strings.Contains(out, "spread."), out
 		})
+	})
+
+	t.Run("every process of a task dies with it", func(t *testing.T) {
+		// A marker no other process has: the two sleeps of the task.
+		procs := func() (int, string) {
+			out, _ := run(5*time.Second, "pgrep", "-f", "^sleep 777[12]$")
+			return len(strings.Fields(out)), out
+		}
+		create := func() string {
+			l.must(t, "--node", "node1", "service", "create", "--name", "forky", "--", "sh", "-c", "sleep 7771 & exec sleep 7772")
+			eventually(t, 10*time.Second, "the task and its child running", func() (bool, string) {
+				n, out := procs()
+				return n == 2, out
+			})
+			out := l.must(t, "--node", "node1", "service", "ps", "forky", "--format", "{{.NodeName}}")
+			return strings.TrimSpace(out)
+		}
+		create()
+		l.must(t, "--node", "node1", "service", "rm", "forky")
+		eventually(t, 10*time.Second, "no process of the removed task left", func() (bool, string) {
+			n, out := procs()
+			return n == 0, out
+		})
+		node := create()
+		if node == "node1" {
+			t.Logf("forky on the manager itself: its crash is the manager's")
+		}
+		l.must(t, "lab", "stop", node, "--kill")
+		eventually(t, 10*time.Second, "no process of the task left after its meshd was killed", func() (bool, string) {
+			n, out := procs()
+			return n == 0, out
+		})
+		l.must(t, "lab", "start", node)
 	})
 }
