@@ -29,13 +29,10 @@ const handshakeTimeout = 5 * time.Second
 // (the dialer asks for a manager's certificate by its DNS name; the
 // acceptor checks the caller's role with authorize).
 type raftLayer struct {
-	ln        net.Listener // connections that sent RaftMagic, magic consumed
+	ln        net.Listener // TLS, handshakes bounded and done (ca.Listener)
 	addr      net.Addr
 	id        *ca.Identity
 	authorize func(ca.Peer) error
-	ready     chan net.Conn
-	done      chan struct{}
-	slots     chan struct{} // handshakes under way
 	log       *slog.Logger
 }
 
@@ -46,70 +43,54 @@ const maxRaftHandshakes = 16
 // port's raft side), advertising addr. authorize decides whether a caller
 // whose certificate verified may take part in raft.
 func NewTransport(ln net.Listener, addr string, id *ca.Identity, authorize func(ca.Peer) error, log *slog.Logger) (raft.Transport, error) {
-	tcp, err := net.ResolveTCPAddr("tcp", addr)
+	l, err := newRaftLayer(ln, addr, id, authorize, log)
 	if err != nil {
-		return nil, fmt.Errorf("raft address %s: %w", addr, err)
+		return nil, err
 	}
-	l := &raftLayer{ln: ln, addr: tcp, id: id, authorize: authorize, ready: make(chan net.Conn), done: make(chan struct{}),
-		slots: make(chan struct{}, maxRaftHandshakes), log: log}
-	go l.acceptLoop()
 	return raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{Stream: l, MaxPool: 3,
 		Timeout: 10 * time.Second, Logger: newRaftLogger(log)}), nil
 }
 
-func (l *raftLayer) acceptLoop() {
+func newRaftLayer(ln net.Listener, addr string, id *ca.Identity, authorize func(ca.Peer) error, log *slog.Logger) (*raftLayer, error) {
+	tcp, err := net.ResolveTCPAddr("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("raft address %s: %w", addr, err)
+	}
+	return &raftLayer{ln: ca.Listener(ln, id.ServerConfig(true), maxRaftHandshakes, handshakeTimeout),
+		addr: tcp, id: id, authorize: authorize, log: log}, nil
+}
+
+// Accept returns the next connection whose caller may take part in raft;
+// the others are closed.
+func (l *raftLayer) Accept() (net.Conn, error) {
 	for {
 		c, err := l.ln.Accept()
 		if err != nil {
-			select {
-			case <-l.done:
-			default:
-				close(l.done)
-			}
-			return
+			return nil, err
 		}
-		select {
-		case l.slots <- struct{}{}:
-		default:
-			c.Close() // too many handshakes under way
+		if err := l.admit(c); err != nil {
+			l.log.Warn("refused raft connection", "remote", c.RemoteAddr().String(), "err", err)
+			c.Close()
 			continue
 		}
-		go func() {
-			defer func() { <-l.slots }()
-			tc, err := l.serverHandshake(c)
-			if err != nil {
-				l.log.Warn("refused raft connection", "remote", c.RemoteAddr().String(), "err", err)
-				c.Close()
-				return
-			}
-			select {
-			case l.ready <- tc:
-			case <-l.done:
-				tc.Close()
-			}
-		}()
+		return c, nil
 	}
 }
 
-func (l *raftLayer) serverHandshake(c net.Conn) (net.Conn, error) {
-	tc := tls.Server(c, l.id.ServerConfig(true))
-	ctx, cancel := context.WithTimeout(context.Background(), handshakeTimeout)
-	defer cancel()
-	if err := tc.HandshakeContext(ctx); err != nil {
-		return nil, fmt.Errorf("tls handshake: %w", err)
+func (l *raftLayer) admit(c net.Conn) error {
+	tc, ok := c.(*tls.Conn)
+	if !ok {
+		return errors.New("not a TLS connection")
 	}
 	certs := tc.ConnectionState().PeerCertificates
 	if len(certs) == 0 {
-		return nil, errors.New("no client certificate")
+		return errors.New("no client certificate")
 	}
 	peer, err := ca.PeerOf(certs[0])
-	if err == nil {
-		err = l.authorize(peer)
-	}
 	if err != nil {
-		return nil, err
+		return err
 	}
-	return tc, nil
+	return l.authorize(peer)
 }
 
 // Dial connects to the manager at address over mutual TLS.
@@ -132,23 +113,7 @@ func (l *raftLayer) Dial(address raft.ServerAddress, timeout time.Duration) (net
 	return tc, nil
 }
 
-func (l *raftLayer) Accept() (net.Conn, error) {
-	select {
-	case c := <-l.ready:
-		return c, nil
-	case <-l.done:
-		return nil, net.ErrClosed
-	}
-}
-
-func (l *raftLayer) Close() error {
-	select {
-	case <-l.done:
-	default:
-		close(l.done)
-	}
-	return l.ln.Close()
-}
+func (l *raftLayer) Close() error { return l.ln.Close() }
 
 func (l *raftLayer) Addr() net.Addr { return l.addr }
 

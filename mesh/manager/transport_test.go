@@ -49,9 +49,10 @@ func newLayer(t *testing.T, id *ca.Identity) (*raftLayer, string) {
 		}
 		return nil
 	}
-	l := &raftLayer{ln: mux.Magic(), addr: ln.Addr(), id: id, authorize: authorize, ready: make(chan net.Conn),
-		done: make(chan struct{}), slots: make(chan struct{}, maxRaftHandshakes), log: slog.New(slog.NewTextHandler(io.Discard, nil))}
-	go l.acceptLoop()
+	l, err := newRaftLayer(mux.Magic(), ln.Addr().String(), id, authorize, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
 	go func() {
 		for {
 			c, err := l.Accept()
