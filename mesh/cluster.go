@@ -295,7 +295,7 @@ func (d *Daemon) checkRole(ctx context.Context, s *session) {
 	}
 	nodes := s.agent.Desired().Nodes
 	if s.mgr != nil {
-		nodes = s.mgr.m.Objects().Nodes
+		nodes = s.mgr.m.Read().Nodes // read only
 	}
 	self, known := nodes[d.id.ID]
 	if d.tls != nil && (s.renewDue || d.renewNeeded(s, self, known)) && s.renewing.CompareAndSwap(false, true) {
@@ -483,7 +483,7 @@ func (d *Daemon) raftPeer(store *atomic.Pointer[manager.Store]) func(ca.Peer) er
 			return fmt.Errorf("node %s is not a manager of this cluster", p.NodeID)
 		}
 		if st := store.Load(); st != nil {
-			if n, ok := st.Snapshot().Nodes[p.NodeID]; ok && n.Role != api.RoleManager {
+			if n, ok := st.Read().Nodes[p.NodeID]; ok && n.Role != api.RoleManager {
 				return fmt.Errorf("node %s was demoted", p.NodeID)
 			}
 		}

@@ -45,7 +45,7 @@ func (n nodeReads) Info() api.Info {
 			info.Warning = "no leader: too few managers are reachable for a quorum; writes are refused, the data plane keeps serving"
 		} else {
 			info.ManagerAddr = addr
-			info.Leader = mgr.m.State().Nodes[leader].Hostname
+			info.Leader = mgr.m.Read().Nodes[leader].Hostname
 		}
 	} else {
 		info.Warning = di.Warning()
@@ -184,7 +184,7 @@ func (c clusterPeers) Check(p ca.Peer, manager bool) error {
 	if mgr == nil {
 		return api.ErrNotManager
 	}
-	st := mgr.m.State()
+	st := mgr.m.Read()
 	if st.ClusterID == "" {
 		return api.Errorf(http.StatusServiceUnavailable, "this manager is still replaying its log")
 	}

@@ -158,7 +158,9 @@ func fields(s State) (map[string]json.RawMessage, error) {
 }
 
 // fsm is the raft state machine: the State every manager replays from the
-// log. Its snapshots are the state file.
+// log. Its snapshots are the state file. An applied state is never
+// changed: each command or restore installs a new one, so readers may
+// share it (Store.Read).
 type fsm struct {
 	mu sync.RWMutex
 	st State

@@ -77,11 +77,17 @@ func New(cfg Config) (*Manager, error) {
 	return &Manager{cfg: cfg, log: log}, nil
 }
 
-// Objects returns a copy of the desired state as this manager has applied it.
+// Objects returns a copy of the desired state as this manager has
+// applied it.
 func (m *Manager) Objects() records.Objects { return m.cfg.Store.Snapshot().Objects }
 
 // State returns a copy of this manager's replica.
 func (m *Manager) State() State { return m.cfg.Store.Snapshot() }
+
+// Read returns this manager's replica without copying it, for the reads
+// every request makes (who a caller is, its role): shared, read only
+// (see Store.Read).
+func (m *Manager) Read() State { return m.cfg.Store.Read() }
 
 // Leader returns the leader's node ID and cluster API address, empty when
 // there is none.
@@ -97,7 +103,7 @@ func (m *Manager) IsLeader() bool { return m.cfg.Store.IsLeader() }
 // once it is a raft voter and gossip hears it, as Swarm's are.
 func (m *Manager) Nodes() []api.Node {
 	leader, _ := m.cfg.Store.Leader()
-	nodes := records.NodeView(m.cfg.DB, m.cfg.Store.Snapshot().Nodes, m.cfg.NodeID, leader)
+	nodes := records.NodeView(m.cfg.DB, m.cfg.Store.Read().Nodes, m.cfg.NodeID, leader)
 	voters := map[string]bool{}
 	if servers, err := m.cfg.Store.Servers(); err == nil {
 		for _, sv := range servers {
@@ -137,7 +143,7 @@ func (m *Manager) Run(ctx context.Context) {
 			if pub != nil && m.cfg.Store.Version() > 0 {
 				m.syncNodes(time.Now().UTC())
 				go m.syncVoters()
-				st := m.cfg.Store.Snapshot()
+				st := m.cfg.Store.Read()
 				if err := pub.Publish(m.cfg.DB, st.Objects, st.Version, st.Trust()); err != nil {
 					m.log.Error("publish objects", "err", err)
 				}
@@ -171,7 +177,7 @@ func (m *Manager) syncVoters() {
 	if err != nil {
 		return
 	}
-	st := m.cfg.Store.Snapshot()
+	st := m.cfg.Store.Read()
 	in := map[string]bool{}
 	for _, sv := range servers {
 		in[sv.ID] = true

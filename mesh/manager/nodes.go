@@ -79,7 +79,7 @@ func (m *Manager) syncNodes(now time.Time) {
 	if err != nil {
 		m.log.Error("record node status", "err", err)
 	} else if before != after {
-		st := m.cfg.Store.Snapshot()
+		st := m.cfg.Store.Read()
 		m.log.Info("trust changed: nodes renew their certificates", "trust", after, "roots", len(st.CACerts),
 			"gossip_keys", len(st.GossipKeys), "gossip_rotation_step", st.GossipRotation)
 	}

@@ -199,7 +199,7 @@ func (s *Store) Replace(st State) error {
 	}
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
-	return s.propose(command{Base: s.fsm.state().Version, Replace: b})
+	return s.propose(command{Base: s.Version(), Replace: b})
 }
 
 // HasState says whether this store was ever part of a cluster (a log, a
@@ -208,8 +208,18 @@ func (s *Store) HasState() bool {
 	return s.raft.LastIndex() > 0
 }
 
-// Snapshot returns a copy of the state this manager has applied.
+// Snapshot returns a deep copy of the state this manager has applied, for
+// a caller that changes it.
 func (s *Store) Snapshot() State { return s.fsm.state() }
+
+// Read returns the state this manager has applied, shared: a state is
+// never changed once applied (a command makes a new one), so reading it
+// needs no copy, but the caller must not change it.
+func (s *Store) Read() State {
+	s.fsm.mu.RLock()
+	defer s.fsm.mu.RUnlock()
+	return s.fsm.st
+}
 
 // Version is the version of the state this manager has applied.
 func (s *Store) Version() uint64 {
@@ -250,7 +260,7 @@ func (s *Store) Update(fn func(*State) error) (bool, error) {
 	if s.raft.State() != raft.Leader {
 		return false, ErrNotLeader
 	}
-	cur := s.fsm.state()
+	cur := s.Read()
 	next := cur.clone()
 	if err := fn(&next); err != nil {
 		return false, err

@@ -162,7 +162,7 @@ func (m *Manager) Renew(_ context.Context, nodeID string, req api.RenewRequest) 
 
 // JoinToken returns the token for role.
 func (m *Manager) JoinToken(role string) (api.JoinToken, error) {
-	st := m.cfg.Store.Snapshot()
+	st := m.cfg.Store.Read()
 	switch role {
 	case api.RoleWorker:
 		return api.JoinToken{Role: role, Token: st.WorkerToken, ManagerAddr: m.cfg.APIAddr}, nil
@@ -230,7 +230,7 @@ func (m *Manager) RotateCA(_ context.Context) (api.SwarmCA, error) {
 
 // CA returns the roots as swarm ca prints them.
 func (m *Manager) CA() api.SwarmCA {
-	st := m.cfg.Store.Snapshot()
+	st := m.cfg.Store.Read()
 	return caView(&st)
 }
 
