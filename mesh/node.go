@@ -1,7 +1,6 @@
 package mesh
 
 import (
-	"context"
 	"fmt"
 	"net"
 	"net/http"
@@ -53,21 +52,30 @@ func (n nodeReads) Info() api.Info {
 	return info
 }
 
-// Control returns the cluster's writes on a manager: the manager itself
-// on the leader, a forwarder to the leader elsewhere.
-func (n nodeReads) Control() (apiserver.Writes, error) {
+func (n nodeReads) Manager() error {
 	sess, mgr := n.d.current()
 	switch {
 	case sess == nil:
-		return nil, api.ErrNotInSwarm
+		return api.ErrNotInSwarm
 	case mgr == nil:
-		return nil, api.ErrNotManager
-	case mgr.m.IsLeader():
+		return api.ErrNotManager
+	}
+	return nil
+}
+
+// Control returns the cluster's writes on a manager: the manager itself
+// on the leader, a forwarder to the leader elsewhere.
+func (n nodeReads) Control() (apiserver.Writes, error) {
+	if err := n.Manager(); err != nil {
+		return nil, err
+	}
+	_, mgr := n.d.current()
+	if mgr.m.IsLeader() {
 		return mgr.m, nil
 	}
 	id, addr := mgr.m.Leader()
 	if id == "" {
-		return noLeader{}, nil
+		return nil, api.ErrNoLeader
 	}
 	return apiserver.NewForwarder(addr, n.d.tls.ClientConfig(), mgr.store.WaitVersion), nil
 }
@@ -143,36 +151,6 @@ func (n nodeReads) LBTables() []api.LBTable {
 	}
 	return nil
 }
-
-// noLeader is the writes of a manager that knows no leader: refused, with
-// docker's words.
-type noLeader struct{}
-
-func (noLeader) UpdateNode(context.Context, string, api.NodeUpdate) (api.Node, error) {
-	return api.Node{}, api.ErrNoLeader
-}
-func (noLeader) RemoveNode(context.Context, string, bool) error { return api.ErrNoLeader }
-func (noLeader) CreateNetwork(context.Context, api.NetworkCreate) (api.Network, error) {
-	return api.Network{}, api.ErrNoLeader
-}
-func (noLeader) RemoveNetwork(context.Context, string) error { return api.ErrNoLeader }
-func (noLeader) CreateService(context.Context, api.ServiceCreate) (api.Service, error) {
-	return api.Service{}, api.ErrNoLeader
-}
-func (noLeader) ScaleService(context.Context, string, int) (api.Service, error) {
-	return api.Service{}, api.ErrNoLeader
-}
-func (noLeader) RemoveService(context.Context, string) error { return api.ErrNoLeader }
-func (noLeader) RotateJoinToken(context.Context, string) (api.JoinToken, error) {
-	return api.JoinToken{}, api.ErrNoLeader
-}
-func (noLeader) Join(context.Context, api.JoinRequest) (api.JoinResponse, error) {
-	return api.JoinResponse{}, api.ErrNoLeader
-}
-func (noLeader) Renew(context.Context, string, api.RenewRequest) (api.RenewResponse, error) {
-	return api.RenewResponse{}, api.ErrNoLeader
-}
-func (noLeader) RotateCA(context.Context) (api.SwarmCA, error) { return api.SwarmCA{}, api.ErrNoLeader }
 
 // clusterPeers admits callers of the cluster port whose certificate
 // verified: nodes of this cluster that its state still holds, managers

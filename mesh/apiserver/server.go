@@ -54,9 +54,12 @@ type Writes interface {
 // Node is what this node knows, for the reads.
 type Node interface {
 	Info() api.Info
-	// Control returns the cluster's writes when this node is a manager;
-	// on a worker it fails with api.ErrNotManager, before init or join
-	// with api.ErrNotInSwarm. Cluster reads ask it first too.
+	// Manager says whether cluster reads are served here: nil on a
+	// manager, api.ErrNotManager on a worker, api.ErrNotInSwarm before
+	// init or join.
+	Manager() error
+	// Control returns the cluster's writes: Manager's refusals, and
+	// api.ErrNoLeader on a manager that knows no leader.
 	Control() (Writes, error)
 	// JoinToken returns the token for role (a manager's read).
 	JoinToken(role string) (api.JoinToken, error)

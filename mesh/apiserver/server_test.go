@@ -31,6 +31,7 @@ type fakeNode struct {
 
 func (n fakeNode) Info() api.Info                               { return api.Info{NodeID: "w2", NodeName: "node2"} }
 func (n fakeNode) Control() (Writes, error)                     { return n.control() }
+func (n fakeNode) Manager() error                               { _, err := n.control(); return err }
 func (n fakeNode) JoinToken(role string) (api.JoinToken, error) { return n.m.JoinToken(role) }
 func (n fakeNode) Objects() records.Objects                     { return n.m.Objects() }
 func (n fakeNode) TaskStatuses() map[string]api.TaskStatus      { return records.TaskStatuses(n.db) }
