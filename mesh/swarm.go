@@ -118,11 +118,7 @@ func (d *Daemon) certifySelfLocked(st *manager.State, now time.Time) error {
 	if err != nil {
 		return err
 	}
-	key, csr, err := ca.NewKey(d.id.ID)
-	if err != nil {
-		return err
-	}
-	cert, err := root.Issue(csr, d.id.ID, api.RoleManager, st.ClusterID, st.CertExpiry, now)
+	key, cert, err := root.NewNode(d.id.ID, api.RoleManager, st.ClusterID, st.CertExpiry, now)
 	if err != nil {
 		return err
 	}

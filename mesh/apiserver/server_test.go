@@ -152,11 +152,7 @@ func newTestCluster(t *testing.T) *testCluster {
 // identity issues a node certificate from root.
 func identity(t *testing.T, root *ca.Root, nodeID, role, cluster string) *ca.Identity {
 	t.Helper()
-	key, csr, err := ca.NewKey(nodeID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := root.Issue(csr, nodeID, role, cluster, time.Hour, time.Now())
+	key, cert, err := root.NewNode(nodeID, role, cluster, time.Hour, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

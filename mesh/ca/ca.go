@@ -180,6 +180,20 @@ func (r *Root) CrossSign(next *Root, now time.Time) ([]byte, error) {
 	return der, nil
 }
 
+// NewNode makes a key for a node and signs its certificate at once: the
+// first manager's, whose CA is made on the same machine (and tests').
+func (r *Root) NewNode(nodeID, role, clusterID string, expiry time.Duration, now time.Time) (keyDER, certDER []byte, err error) {
+	keyDER, csr, err := NewKey(nodeID)
+	if err != nil {
+		return nil, nil, err
+	}
+	certDER, err = r.Issue(csr, nodeID, role, clusterID, expiry, now)
+	if err != nil {
+		return nil, nil, err
+	}
+	return keyDER, certDER, nil
+}
+
 // Peer is who a verified node certificate says its holder is.
 type Peer struct {
 	NodeID, Role, ClusterID string

@@ -12,11 +12,7 @@ import (
 
 func issueFor(t *testing.T, r *Root, nodeID, role string) (cert, key []byte) {
 	t.Helper()
-	key, csr, err := NewKey(nodeID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err = r.Issue(csr, nodeID, role, "c1", time.Hour, time.Now())
+	key, cert, err := r.NewNode(nodeID, role, "c1", time.Hour, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,11 +18,7 @@ import (
 // nodeIdentity issues a node certificate from root.
 func nodeIdentity(t *testing.T, root *ca.Root, nodeID, role, cluster string) *ca.Identity {
 	t.Helper()
-	key, csr, err := ca.NewKey(nodeID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := root.Issue(csr, nodeID, role, cluster, time.Hour, time.Now())
+	key, cert, err := root.NewNode(nodeID, role, cluster, time.Hour, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
