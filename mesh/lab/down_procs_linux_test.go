@@ -41,9 +41,9 @@ func startLogged(t *testing.T, log string, argv ...string) *exec.Cmd {
 func TestDownStopsEveryProcessOfATask(t *testing.T) {
 	testutil.RequireRoot(t)
 	if _, err := exec.LookPath("unshare"); err != nil {
-		t.Skip("needs unshare")
+		t.Fatal("unshare (util-linux, installed by scripts/deps.sh) is needed")
 	}
-	root, prefix := t.TempDir(), "tpid"
+	root, prefix := t.TempDir(), testPrefix()
 	dir, err := labDir(root, prefix)
 	if err != nil {
 		t.Fatal(err)
