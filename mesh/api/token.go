@@ -37,9 +37,6 @@ func NewJoinToken(caDigest string) string {
 	return TokenPrefix + caDigest + "-" + base36(tokenSecretLen)
 }
 
-// NewSecret returns a random base-36 secret as long as a token's.
-func NewSecret() string { return base36(tokenSecretLen) }
-
 // base36 returns n characters from 0-9a-z, each equally likely.
 func base36(n int) string {
 	const alphabet = "0123456789abcdefghijklmnopqrstuvwxyz"

@@ -82,7 +82,7 @@ func readyFile(_ context.Context, n Node) error {
 
 // testPrefix is "t" + 4 random characters + "-": never a user's lab.
 func testPrefix() string {
-	return "t" + api.NewSecret()[:4] + "-"
+	return "t" + api.NewID()[:4] + "-"
 }
 
 // testOptions is a lab of n nodes under a fresh root, run by fakeMeshd.

@@ -202,12 +202,6 @@ func (s *Store) Replace(st State) error {
 	return s.propose(command{Base: s.Version(), Replace: b})
 }
 
-// HasState says whether this store was ever part of a cluster (a log, a
-// snapshot or a configuration on disk).
-func (s *Store) HasState() bool {
-	return s.raft.LastIndex() > 0
-}
-
 // Snapshot returns a deep copy of the state this manager has applied, for
 // a caller that changes it.
 func (s *Store) Snapshot() State { return s.fsm.state() }
