@@ -18,14 +18,18 @@ type load struct {
 }
 
 // steadyLoad sends rate requests a second to each url for d, each a new
-// connection (the server closes it), with curl's own pacing.
+// connection (the server closes it), with curl's own pacing. A request
+// gets 3 s: a refused or unrouted connection fails at once, and a
+// blackhole still fails, but the CPU of this machine, shared with the
+// other test packages `go test ./...` runs at the same time, may delay
+// an answer past a second.
 func (l *testLab) steadyLoad(t *testing.T, d time.Duration, rate int, urls ...string) *load {
 	t.Helper()
 	n := int(d.Seconds()) * rate
 	ld := &load{}
 	for _, u := range urls {
 		args := []string{"--lab-prefix", l.prefix, "--lab-root", l.root, "lab", "exec", "client", "--",
-			"curl", "-s", "--rate", fmt.Sprintf("%d/s", rate), "-m", "1", "-H", "Connection: close",
+			"curl", "-s", "--rate", fmt.Sprintf("%d/s", rate), "-m", "3", "-H", "Connection: close",
 			"-w", `code=%{http_code}\n`, fmt.Sprintf("%s?n=[1-%d]", u, n)}
 		cmd := exec.Command(filepath.Join(binDir, "meshctl"), args...)
 		var out strings.Builder
