@@ -1,0 +1,19 @@
+// Package kwatch tells which network namespaces the kernel changed in a
+// way that may undo what meshd built, so that the agent checks those
+// namespaces at once instead of reading every one of them on a timer.
+//
+// In each watched namespace it holds two netlink sockets: rtnetlink
+// (links, IPv4 addresses and routes, neighbours) and nfnetlink's nftables
+// group, which iptables-nft, Debian's default iptables, writes through.
+// It reports removals (a link, address, route, neighbour or FDB entry,
+// rule, chain or table deleted) and link changes (down, MTU, master),
+// saying whether they touched the network stack or the rules, which cost
+// differently to check; additions are what meshd itself makes, so they are not
+// reported and a repair does not wake the check that made it. A socket
+// that overflowed (ENOBUFS) lost notifications: its namespace is reported.
+//
+// The sockets are non-blocking and read through the Go runtime's poller:
+// a hundred namespaces cost no thread and no CPU while nothing changes.
+// The kernel sends nothing for IPVS tables or for iptables-legacy rules;
+// those still need a periodic check, which can then be rare.
+package kwatch

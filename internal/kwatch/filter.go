@@ -1,0 +1,78 @@
+package kwatch
+
+import "syscall"
+
+// rtnetlink message types and multicast groups (linux/rtnetlink.h).
+const (
+	rtmNewLink  = 16
+	rtmDelLink  = 17
+	rtmDelAddr  = 21
+	rtmDelRoute = 25
+	rtmDelNeigh = 29
+
+	rtmgrpLink      = 0x1
+	rtmgrpNeigh     = 0x4
+	rtmgrpIPv4Addr  = 0x10
+	rtmgrpIPv4Route = 0x40
+)
+
+// nfnetlink: the nftables subsystem and its multicast group
+// (linux/netfilter/nfnetlink.h, nf_tables.h).
+const (
+	nfnlSubsysNFTables = 10
+	nfnlgrpNFTables    = 7
+
+	nftMsgDelTable     = 2
+	nftMsgDelChain     = 5
+	nftMsgDelRule      = 8
+	nftMsgDestroyTable = 26
+	nftMsgDestroyChain = 27
+	nftMsgDestroyRule  = 28
+)
+
+// routeGroups are the rtnetlink groups a watch joins.
+const routeGroups = rtmgrpLink | rtmgrpNeigh | rtmgrpIPv4Addr | rtmgrpIPv4Route
+
+// nftGroups is nfnetlink's nftables group as a bind mask.
+const nftGroups = 1 << (nfnlgrpNFTables - 1)
+
+// routeChanged reports whether a datagram of rtnetlink notifications
+// holds one that may undo meshd's work: a link changed or removed, an
+// IPv4 address, route, neighbour or FDB entry removed. A datagram that does not parse counts as a change: what it
+// said is unknown.
+func routeChanged(b []byte) bool {
+	msgs, err := syscall.ParseNetlinkMessage(b)
+	if err != nil || len(msgs) == 0 {
+		return true
+	}
+	for _, m := range msgs {
+		switch m.Header.Type {
+		case rtmNewLink, rtmDelLink, rtmDelAddr, rtmDelRoute, rtmDelNeigh:
+			// A removed neighbour comes as FAILED whatever it was, so
+			// a removed static entry cannot be told from an expired
+			// learnt one: both are reported, and checking the
+			// neighbours of a namespace is a netlink dump.
+			return true
+		}
+	}
+	return false
+}
+
+// nftChanged reports whether a datagram of nftables notifications removes
+// a rule, chain or table. A datagram that does not parse counts as one.
+func nftChanged(b []byte) bool {
+	msgs, err := syscall.ParseNetlinkMessage(b)
+	if err != nil || len(msgs) == 0 {
+		return true
+	}
+	for _, m := range msgs {
+		if m.Header.Type>>8 != nfnlSubsysNFTables {
+			continue
+		}
+		switch m.Header.Type & 0xff {
+		case nftMsgDelTable, nftMsgDelChain, nftMsgDelRule, nftMsgDestroyTable, nftMsgDestroyChain, nftMsgDestroyRule:
+			return true
+		}
+	}
+	return false
+}

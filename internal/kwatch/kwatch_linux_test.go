@@ -1,0 +1,98 @@
+//go:build linux
+
+package kwatch
+
+import (
+	"fmt"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/meshd/meshd/internal/testutil"
+)
+
+// counter counts the notifications per namespace.
+type counter struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func (c *counter) notify(ns string, k Kind) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.n[ns+" "+k.String()]++
+}
+
+func (c *counter) get(key string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n[key]
+}
+
+func sh(t *testing.T, ns string, args ...string) {
+	t.Helper()
+	full := append([]string{"--net=" + ns}, args...)
+	if out, err := exec.Command("nsenter", full...).CombinedOutput(); err != nil {
+		t.Fatalf("nsenter %s: %v\n%s", strings.Join(full, " "), err, out)
+	}
+}
+
+// TestWatchReportsRemovals removes, by hand, each kind of object meshd
+// makes in a namespace and waits for the watcher to say so.
+func TestWatchReportsRemovals(t *testing.T) {
+	testutil.RequireRoot(t)
+	ns := testutil.NetNS(t, testutil.NetNSDir(t), "kw")
+	c := &counter{n: map[string]int{}}
+	w := New(c.notify)
+	defer w.Close()
+	sh(t, ns, "ip", "link", "add", "d0", "type", "veth", "peer", "name", "d1")
+	sh(t, ns, "ip", "link", "set", "d0", "up")
+	sh(t, ns, "ip", "addr", "add", "10.9.0.1/24", "dev", "d0")
+	sh(t, ns, "ip", "addr", "add", "10.9.0.2/32", "dev", "d0")
+	sh(t, ns, "ip", "neigh", "add", "10.9.0.9", "lladdr", "02:00:00:00:00:09", "dev", "d0", "nud", "permanent")
+	sh(t, ns, "iptables", "-t", "nat", "-N", "KWATCH")
+	sh(t, ns, "iptables", "-t", "nat", "-A", "KWATCH", "-j", "RETURN")
+	if err := w.Watch(ns); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Watch(ns); err != nil {
+		t.Fatalf("watching twice: %v", err)
+	}
+	steps := []struct {
+		what string
+		kind Kind
+		argv []string
+	}{
+		{"address removed", Stack, []string{"ip", "addr", "del", "10.9.0.2/32", "dev", "d0"}},
+		{"permanent neighbour removed", Stack, []string{"ip", "neigh", "del", "10.9.0.9", "dev", "d0"}},
+		{"chain flushed", Rules, []string{"iptables", "-t", "nat", "-F", "KWATCH"}},
+		{"link down", Stack, []string{"ip", "link", "set", "d0", "down"}},
+		{"link removed", Stack, []string{"ip", "link", "del", "d0"}},
+	}
+	for _, s := range steps {
+		key := ns + " " + s.kind.String()
+		before := c.get(key)
+		sh(t, ns, s.argv...)
+		testutil.Eventually(t, 2*time.Second, s.what+" reported", func() error {
+			if c.get(key) == before {
+				return fmt.Errorf("no notification after %s", strings.Join(s.argv, " "))
+			}
+			return nil
+		})
+	}
+	w.Unwatch(ns)
+	if w.Watching(ns) {
+		t.Fatal("still watching after Unwatch")
+	}
+}
+
+func TestWatchMissingNamespace(t *testing.T) {
+	testutil.RequireRoot(t)
+	w := New(func(string, Kind) {})
+	defer w.Close()
+	if err := w.Watch("/nonexistent/kwatch-ns"); err == nil {
+		t.Fatal("watching a missing namespace: no error")
+	}
+}
