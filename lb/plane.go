@@ -23,11 +23,16 @@ type DataPlane interface {
 	// Sync makes the sandbox's load balancing match sb: marks, SNAT and
 	// the backends, and removes what is no longer wanted. It is
 	// idempotent, writes nothing when nothing changed, and repairs drift
-	// at least every DefaultFullResyncPeriod. A Sandbox without services
+	// of the rules at least every DefaultFullResyncPeriod and of IPVS
+	// every IPVSCheckPeriod. A Sandbox without services
 	// removes everything of ours.
 	Sync(ctx context.Context, sb Sandbox) error
 	// Table is an "ipvsadm -Ln"-shaped view of what is programmed.
 	Table() (string, error)
+	// Recheck makes the next Sync compare the kernel's rules and IPVS
+	// table with what it wants and repair them, as a full resync does:
+	// the kernel said something was removed.
+	Recheck()
 	// Close releases the plane's handles; it leaves the kernel as it is
 	// (the sandbox's namespace usually goes next).
 	Close() error
@@ -124,6 +129,13 @@ func setSysctl(nsPath, key, value string) error {
 	return nil
 }
 
+// IPVSCheckPeriod is how often the IPVS plane compares the whole IPVS
+// table with what it wants. The kernel sends no notification when an IPVS
+// service or destination is removed, and the comparison is netlink dumps,
+// so it is done as often as the agent reconciles, which it does every few
+// seconds.
+const IPVSCheckPeriod = 2 * time.Second
+
 // plane is both data planes: they share the marks and the syncer; the
 // IPVS one has an IPVS table, the iptables one per-service DNAT chains.
 type plane struct {
@@ -172,7 +184,7 @@ func (p *plane) sync(ctx context.Context, sb Sandbox) error {
 	if err != nil {
 		return err
 	}
-	full := !p.ipvsOK || p.rules.due(p.ipvsFull)
+	full := !p.ipvsOK || p.rules.clock().Sub(p.ipvsFull) >= IPVSCheckPeriod
 	if full {
 		fresh = sb.Services
 	}
@@ -194,6 +206,13 @@ func (p *plane) sync(ctx context.Context, sb Sandbox) error {
 		p.ipvsFull = p.rules.clock()
 	}
 	return nil
+}
+
+func (p *plane) Recheck() {
+	p.rules.recheck()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.ipvsOK = false
 }
 
 func (p *plane) setSysctls() error {

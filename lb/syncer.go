@@ -11,8 +11,13 @@ import (
 // when nothing changed, so that rules lost to a firewall reload or a hand
 // edit come back (docker/cli#2274). It rebuilds everything only when the
 // kernel no longer holds what it applied (see inSync); otherwise the check
-// costs one iptables-save and writes nothing.
-const DefaultFullResyncPeriod = 10 * time.Second
+// costs one iptables-save and writes nothing. The agent also calls Recheck
+// as soon as the kernel reports rules removed in a namespace (nftables
+// notifications), so this period is the safety net for changes that come
+// without one (iptables-legacy, a rule inserted by hand): a save per
+// namespace costs a process, and a node with a hundred services has some
+// seventy namespaces.
+const DefaultFullResyncPeriod = time.Minute
 
 // syncer keeps one namespace's chains of one kind (owner) in step with a
 // wanted ruleset, kube-proxy style: it remembers what it applied and writes
@@ -31,6 +36,7 @@ type syncer struct {
 	have     ruleset    // what the last successful Apply left
 	counts   counts     // entries per shared chain in have
 	needFull bool       // the next sync is a full resync
+	check    bool       // the next sync compares with the kernel first
 	lastFull time.Time
 }
 
@@ -43,7 +49,7 @@ func newSyncer(r Rules, o owner) *syncer {
 func (s *syncer) sync(ctx context.Context, want ruleset) (full bool, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	full = s.needFull || s.due(s.lastFull)
+	full = s.needFull || s.check || s.due(s.lastFull)
 	var (
 		p  plan
 		nc counts
@@ -77,9 +83,18 @@ func (s *syncer) sync(ctx context.Context, want ruleset) (full bool, err error) 
 	}
 	s.have, s.counts = want, nc
 	if full {
-		s.needFull, s.lastFull = false, s.clock()
+		s.needFull, s.check, s.lastFull = false, false, s.clock()
 	}
 	return full, nil
+}
+
+// recheck makes the next sync read the kernel's rules, as the periodic
+// check does: it rebuilds only if they differ from what it applied. (A
+// rebuild would itself remove rules and be reported again.)
+func (s *syncer) recheck() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.check = true
 }
 
 func (s *syncer) clock() time.Time {
@@ -123,6 +138,10 @@ func (h *HostSyncer) Sync(ctx context.Context, want HostRules) error {
 	return err
 }
 
+// Recheck makes the next Sync read the kernel's rules and repair them:
+// the kernel said some were removed.
+func (h *HostSyncer) Recheck() { h.s.recheck() }
+
 // TaskSyncer keeps one task sandbox's nat MESH-REDIRECT in step with
 // [TaskRules]. Its methods may be called concurrently.
 type TaskSyncer struct{ s *syncer }
@@ -145,3 +164,6 @@ func (t *TaskSyncer) Sync(ctx context.Context, want TaskRules) error {
 	_, err := t.s.sync(ctx, taskRules(want))
 	return err
 }
+
+// Recheck makes the next Sync read the kernel's rules and repair them.
+func (t *TaskSyncer) Recheck() { t.s.recheck() }

@@ -206,6 +206,30 @@ func TestSyncerRepairsDrift(t *testing.T) {
 	}
 }
 
+// TestRecheck: after Recheck the next sync reads the kernel; rules that
+// are as applied are left alone (a rewrite would remove rules, which the
+// kernel reports, which asks for another Recheck), a flushed chain is
+// rebuilt at once.
+func TestRecheck(t *testing.T) {
+	dp, rules, _, _ := newFakePlane(t, ModeIPTables)
+	mustSync(t, dp, worldOne.ingress)
+	want := saveText(t, rules)
+	applied := len(rules.Payloads())
+	dp.Recheck()
+	mustSync(t, dp, worldOne.ingress)
+	if n := len(rules.Payloads()); n != applied {
+		t.Fatalf("a recheck of rules in place wrote %d payloads:\n%s", n-applied, rules.Payloads()[applied:])
+	}
+	if err := rules.Apply(context.Background(), []byte("*nat\n:MESH-SERVICES - [0:0]\nCOMMIT\n")); err != nil {
+		t.Fatal(err)
+	}
+	dp.Recheck()
+	mustSync(t, dp, worldOne.ingress)
+	if diff := cmp.Diff(want, saveText(t, rules)); diff != "" {
+		t.Errorf("flushed chain not rebuilt on recheck (-want +got):\n%s", diff)
+	}
+}
+
 func TestSyncerSaveError(t *testing.T) {
 	s := newSyncer(failingSave{NewFakeRules()}, sandboxOwner)
 	want, err := sandboxRules(ModeIPTables, worldOne.ingress)

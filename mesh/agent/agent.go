@@ -30,6 +30,9 @@ type Agent struct {
 	dns   *dns.Server
 	host  *lb.HostSyncer
 	wake  chan struct{}
+	// watcher reports the namespaces the kernel changed into drift.
+	watcher Watcher
+	drift   drifted
 	// desired is the desired state served: the tables' when their head
 	// certifies them, else the last one verified.
 	desired *records.Desired
@@ -101,10 +104,12 @@ func New(cfg Config) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Agent{cfg: cfg, log: log, nsDir: nsDir, ov: ov, gwIPs: gwIPs, dns: resolver, gw: gw,
+	a := &Agent{cfg: cfg, log: log, nsDir: nsDir, ov: ov, gwIPs: gwIPs, dns: resolver, gw: gw,
 		host: lb.NewHostSyncer(cfg.Rules("")), wake: make(chan struct{}, 1), desired: desired, now: time.Now,
 		tasks: map[string]*localTask{}, nets: map[string]api.Network{}, ingressGW: ingressGW,
-		sboxes: map[string]*lbSandbox{}, marks: newMarks()}, nil
+		sboxes: map[string]*lbSandbox{}, marks: newMarks()}
+	a.watcher = cfg.Watch(a.kernelChanged)
+	return a, nil
 }
 
 // Run sweeps what an earlier run left, then reconciles on every table
@@ -112,6 +117,7 @@ func New(cfg Config) (*Agent, error) {
 // removes what it built.
 func (a *Agent) Run(ctx context.Context) {
 	a.sweep()
+	defer a.watcher.Close()
 	for _, table := range []string{records.TableCluster, records.TableTasks, records.TableNetworks, records.TableServices,
 		records.TableOverlayPeer, records.TableEndpoints, records.TableNodes} {
 		ch := a.cfg.DB.Watch(ctx, table)
@@ -150,6 +156,7 @@ func (a *Agent) ensureGateway() {
 	if a.gwChecked {
 		return
 	}
+	a.watch("") // mesh_gwbridge and the host's MESH-INGRESS chains
 	if err := a.gw.Ensure(); err != nil {
 		a.log.Error("gateway bridge", "err", err)
 		return
@@ -179,6 +186,7 @@ func (a *Agent) sweep() {
 // Reconcile brings networks, sandboxes, tasks, peers and rules to the
 // desired state once. Run calls it; tests call it to step the agent.
 func (a *Agent) Reconcile(ctx context.Context) {
+	a.markDrift()
 	a.ensureGateway() // every sandbox and task hangs off it
 	st := a.desiredState()
 	desired := tasksOf(st, a.cfg.NodeID)
@@ -209,6 +217,7 @@ func (a *Agent) Reconcile(ctx context.Context) {
 	}
 	eps := records.Endpoints(a.cfg.DB, records.AllNetworks) // decoded once for balancers and names
 	a.reconcileSandboxes(ctx, st, needed, eps)
+	a.repairTasks()
 	a.dns.SetTable(dnsTable(st, eps))
 	for id, t := range desired {
 		if _, ok := st.Services[t.ServiceID]; !ok || !networksReady(t, needed) {
@@ -224,6 +233,7 @@ func (a *Agent) Reconcile(ctx context.Context) {
 	a.syncRules(ctx, st)
 	for id, n := range a.nets {
 		if _, ok := needed[id]; !ok {
+			a.watcher.Unwatch(a.ov.NamespacePath(id))
 			if err := a.ov.RemoveNetwork(id); err != nil {
 				a.log.Error("remove overlay network", "network", n.Name, "err", err)
 				continue
@@ -293,6 +303,7 @@ func (a *Agent) ensureNetwork(n api.Network) error {
 	if err := a.ov.EnsureNetwork(on); err != nil {
 		return err
 	}
+	a.watch(a.ov.NamespacePath(n.ID))
 	a.nets[n.ID] = n
 	return nil
 }
@@ -315,6 +326,7 @@ func (a *Agent) teardown() {
 		a.log.Warn("remove host rules", "err", err)
 	}
 	_ = a.dns.Close()
+	a.watcher.Close() // its sockets would keep the namespaces alive
 	for id := range a.nets {
 		if err := a.ov.RemoveNetwork(id); err != nil {
 			a.log.Warn("remove overlay network", "network_id", id, "err", err)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/meshd/meshd/internal/testutil"
+	"github.com/meshd/meshd/internal/kwatch"
 	"github.com/meshd/meshd/lb"
 	"github.com/meshd/meshd/mesh/api"
 	"github.com/meshd/meshd/mesh/ca"
@@ -57,7 +58,28 @@ type fakeNode struct {
 	runs         map[string]bool   // task ID → running
 	starts       map[string]int    // task ID → how often its process was started
 	resolvers    map[string]string // task sandbox → its resolver's UDP address
+	watched      map[string]bool   // namespaces the agent watches
+	notify       func(ns string, k kwatch.Kind)
 }
+
+// fakeWatcher records the namespaces watched; tests report kernel changes
+// through fakeNode.notify.
+type fakeWatcher struct{ f *fakeNode }
+
+func (w fakeWatcher) Watch(ns string) error {
+	w.f.mu.Lock()
+	defer w.f.mu.Unlock()
+	w.f.watched[ns] = true
+	return nil
+}
+
+func (w fakeWatcher) Unwatch(ns string) {
+	w.f.mu.Lock()
+	defer w.f.mu.Unlock()
+	delete(w.f.watched, ns)
+}
+
+func (w fakeWatcher) Close() {}
 
 func newFakeNode(t *testing.T, mode lb.Mode) *fakeNode {
 	t.Helper()
@@ -79,7 +101,7 @@ func newFakeNode(t *testing.T, mode lb.Mode) *fakeNode {
 	}
 	f := &fakeNode{t: t, ctx: context.Background(), mode: mode, db: records.NewFakeDB("node1id"), kernel: overlay.NewFakeKernel(),
 		runDir: runDir, clock: now, pub: records.NewPublisher(), rules: map[string]*lb.FakeRules{}, ipvs: map[string]*lb.FakeIPVS{},
-		runs: map[string]bool{}, starts: map[string]int{}, resolvers: map[string]string{}}
+		runs: map[string]bool{}, starts: map[string]int{}, resolvers: map[string]string{}, watched: map[string]bool{}}
 	if f.mgr, err = manager.New(manager.Config{Store: store, DB: f.db, NodeID: "node1id"}); err != nil {
 		t.Fatal(err)
 	}
@@ -113,6 +135,10 @@ func (f *fakeNode) newAgent() *Agent {
 			defer f.mu.Unlock()
 			f.listenChecks++
 			return !f.deaf
+		},
+		Watch: func(notify func(string, kwatch.Kind)) Watcher {
+			f.notify = notify
+			return fakeWatcher{f}
 		},
 		Listen: func(sandbox string) (net.PacketConn, net.Listener, error) {
 			pc, err := net.ListenPacket("udp", "127.0.0.1:0")

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/meshd/meshd/internal/kwatch"
 	"github.com/meshd/meshd/lb"
 	"github.com/meshd/meshd/mesh/records"
 	"github.com/meshd/meshd/mesh/task"
@@ -76,9 +77,20 @@ type Config struct {
 	// announced once it listens on its target ports, so that no request
 	// reaches a process that is not ready. Nil looks in /proc.
 	Listening func(pid int, port uint16, protocol string) bool
+	// Watch returns what tells the agent, through notify, in which
+	// namespace the kernel removed something (kwatch.Watcher); the agent
+	// repairs that namespace at once instead of at its next resync.
+	Watch func(notify func(ns string, k kwatch.Kind)) Watcher
 	// Listen opens the embedded DNS's UDP and TCP sockets on 127.0.0.11
 	// inside a task's sandbox.
 	Listen func(sandbox string) (net.PacketConn, net.Listener, error)
+}
+
+// Watcher is the agent's view of kwatch.Watcher.
+type Watcher interface {
+	Watch(ns string) error
+	Unwatch(ns string)
+	Close()
 }
 
 // Defaults, one place for each.
@@ -124,6 +136,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.Listen == nil {
 		c.Listen = listenInSandbox
+	}
+	if c.Watch == nil {
+		c.Watch = func(notify func(string, kwatch.Kind)) Watcher { return kwatch.New(notify) }
 	}
 	return c, nil
 }

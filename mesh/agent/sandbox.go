@@ -21,6 +21,10 @@ type lbSandbox struct {
 	addr  netip.Prefix // this node's address on the network (eth0)
 	vips  []netip.Addr // the /32s currently on eth0
 	plane lb.DataPlane
+	// checkStack: the kernel reported a change in the namespace, so the
+	// VIPs and the gateway link are compared with the kernel, not with
+	// what was last set.
+	checkStack bool
 }
 
 // reconcileSandboxes builds and syncs the ingress sandbox and the LB
@@ -96,7 +100,8 @@ func (a *Agent) ensureSandbox(n api.Network) (*lbSandbox, error) {
 	if err := a.ov.EnsureEndpoint(n.ID, ep); err != nil {
 		return nil, err
 	}
-	if n.Ingress && a.sboxes[n.ID] == nil {
+	a.watch(sb.path)
+	if n.Ingress && (a.sboxes[n.ID] == nil || sb.checkStack) {
 		if err := a.gw.Attach(sb.path, "eth1", ingressGWVeth, a.ingressGW); err != nil {
 			return nil, err
 		}
@@ -119,17 +124,30 @@ func (a *Agent) ensureSandbox(n api.Network) (*lbSandbox, error) {
 }
 
 // syncVIPs puts the services' VIPs on the sandbox's eth0 as /32s and
-// removes the ones no longer wanted.
+// removes the ones no longer wanted. It compares with what it last set,
+// or with the kernel when the kernel reported a change in the sandbox.
 func (a *Agent) syncVIPs(sb *lbSandbox, want []netip.Addr) error {
-	if slices.Equal(want, sb.vips) {
+	have := sb.vips
+	if sb.checkStack {
+		var err error
+		if have, err = a.kernelVIPs(sb); err != nil {
+			return err
+		}
+		sb.checkStack = false
+	}
+	if slices.Equal(want, have) {
+		sb.vips = want
 		return nil
 	}
 	for _, v := range want {
-		if err := a.cfg.Kernel.SetAddr(sb.path, "eth0", netip.PrefixFrom(v, 32)); err != nil {
-			return fmt.Errorf("add VIP %s: %w", v, err)
+		if !slices.Contains(have, v) {
+			if err := a.cfg.Kernel.SetAddr(sb.path, "eth0", netip.PrefixFrom(v, 32)); err != nil {
+				sb.checkStack = true // look again next time
+				return fmt.Errorf("add VIP %s: %w", v, err)
+			}
 		}
 	}
-	for _, v := range sb.vips {
+	for _, v := range have {
 		if !slices.Contains(want, v) {
 			_ = a.cfg.Kernel.DelAddr(sb.path, "eth0", netip.PrefixFrom(v, 32)) // gone already is fine
 		}
@@ -138,8 +156,31 @@ func (a *Agent) syncVIPs(sb *lbSandbox, want []netip.Addr) error {
 	return nil
 }
 
+// kernelVIPs are the /32s on the sandbox's eth0, sorted as vips sorts
+// them; the sandbox's own address is not one.
+func (a *Agent) kernelVIPs(sb *lbSandbox) ([]netip.Addr, error) {
+	links, err := a.cfg.Kernel.ListLinks(sb.path)
+	if err != nil {
+		return nil, fmt.Errorf("list VIPs: %w", err)
+	}
+	var out []netip.Addr
+	for _, l := range links {
+		if l.Name != "eth0" {
+			continue
+		}
+		for _, p := range l.Addrs {
+			if p.Bits() == 32 && p.Addr() != sb.addr.Addr() {
+				out = append(out, p.Addr())
+			}
+		}
+	}
+	slices.SortFunc(out, netip.Addr.Compare)
+	return out, nil
+}
+
 // removeLBSandbox takes down a load-balancing sandbox no longer needed.
 func (a *Agent) removeLBSandbox(sb *lbSandbox) {
+	a.watcher.Unwatch(sb.path)
 	if sb.plane != nil {
 		_ = sb.plane.Close()
 	}

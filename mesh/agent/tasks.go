@@ -41,6 +41,9 @@ type localTask struct {
 	listening bool   // ... and listens on its target ports: its backends are announced
 	gen       uint64 // counts the process's state changes, so a late readiness check is dropped
 	draining  bool
+	// checkStack: the kernel reported a change in the sandbox; its links
+	// are compared with what they should be at the next reconcile.
+	checkStack bool
 	endpoints map[string]records.Endpoint // by network, set before the supervisor starts
 	dns       *dns.Resolver               // its embedded DNS
 	dnsPorts  lb.DNSPorts                 // the resolver's ports on 127.0.0.11
@@ -62,6 +65,7 @@ func (a *Agent) startTask(ctx context.Context, t api.Task, st records.Objects) (
 	if err := a.cfg.Kernel.EnsureNS(lt.sandbox); err != nil {
 		return err
 	}
+	a.watch(lt.sandbox)
 	for i, tn := range t.Networks {
 		if err := a.attach(lt, i, tn); err != nil {
 			return err
@@ -277,6 +281,7 @@ func (a *Agent) removeTaskSandbox(lt *localTask) {
 		}
 		_ = a.gwIPs.Release(lt.gwAddr)
 	}
+	a.watcher.Unwatch(lt.sandbox) // its sockets would keep the namespace alive
 	if err := a.cfg.Kernel.RemoveNS(lt.sandbox); err != nil {
 		a.log.Warn("remove sandbox", "task", lt.spec.Name(), "err", err)
 	}
