@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/meshd/meshd/internal/testutil"
 	"github.com/meshd/meshd/internal/kwatch"
+	"github.com/meshd/meshd/internal/testutil"
 	"github.com/meshd/meshd/lb"
 	"github.com/meshd/meshd/mesh/api"
 	"github.com/meshd/meshd/mesh/ca"

@@ -44,11 +44,11 @@ type localTask struct {
 	// checkStack: the kernel reported a change in the sandbox; its links
 	// are compared with what they should be at the next reconcile.
 	checkStack bool
-	endpoints map[string]records.Endpoint // by network, set before the supervisor starts
-	dns       *dns.Resolver               // its embedded DNS
-	dnsPorts  lb.DNSPorts                 // the resolver's ports on 127.0.0.11
-	cancel    context.CancelFunc
-	done      chan struct{}
+	endpoints  map[string]records.Endpoint // by network, set before the supervisor starts
+	dns        *dns.Resolver               // its embedded DNS
+	dnsPorts   lb.DNSPorts                 // the resolver's ports on 127.0.0.11
+	cancel     context.CancelFunc
+	done       chan struct{}
 }
 
 func (a *Agent) taskDir(t api.Task) string { return filepath.Join(a.cfg.RunDir, "tasks", t.ID) }
