@@ -6,6 +6,8 @@ import (
 	"net"
 	"net/netip"
 	"path/filepath"
+	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -13,6 +15,13 @@ import (
 	"github.com/meshd/meshd/internal/nsfile"
 	"github.com/miekg/dns"
 )
+
+// The probers open their sockets inside lab namespaces with nsfile.Do,
+// whose goroutine ends its thread. Were that thread the process's main
+// one, which cannot end, the process would stay in the namespace, and
+// "lab down", which stops every process in a lab namespace, would stop
+// the tests. Locking the main goroutine to it keeps other goroutines off.
+func init() { runtime.LockOSThread() }
 
 // udpProber asks one DNS question every interval from one fixed source
 // port, as a game client or a syslog sender does, and keeps the time of
@@ -113,52 +122,86 @@ func (p *udpProber) counts() (sent, answered int) {
 	return p.sent, len(p.answers)
 }
 
+// dnsmasqArgs run a DNS server on port 53 that knows probe.test.
+var dnsmasqArgs = []string{"dnsmasq", "--keep-in-foreground", "--no-resolv", "--no-hosts",
+	"--address=/probe.test/10.9.9.9", "--port=53", "--user=root", "--pid-file="}
+
 // TestConntrackUDPBackendReplaced is the lab's measurement of a stale UDP
-// conntrack entry: a client asks a published UDP service from one fixed
-// source port every 200 ms while the service's only task is replaced
-// (scale to 0, then to 1). Every query refreshes the conntrack entry made
-// for the old task, so without the data plane deleting it no answer ever
-// comes back; with it, the new task must answer within a second of the
-// scale command reporting it running.
+// conntrack entry: a client asks a UDP service from one fixed source port
+// every 200 ms while the service's only task is replaced (scale to 0,
+// then to 1). Every query refreshes the conntrack entry made for the old
+// task (or, in between, for no task), so without the data plane deleting
+// it no answer ever comes back; with it, the new task must answer within
+// a second of the scale command reporting it running. The client is
+// outside, on a published port, and then a task asking a VIP.
 func TestConntrackUDPBackendReplaced(t *testing.T) {
 	l := newLab(t, 3)
-	l.must(t, "--node", "node1", "service", "create", "--name", "udp", "--publish", "5353:53/udp", "--",
-		"dnsmasq", "--keep-in-foreground", "--no-resolv", "--no-hosts", "--address=/probe.test/10.9.9.9", "--port=53", "--user=root", "--pid-file=")
-	client, ok := l.load().Node("client")
-	if !ok {
-		t.Fatal("the lab has no client")
-	}
-	p := startProber(t, filepath.Join("/run/netns", client.Netns), 40053,
-		netip.MustParseAddrPort("192.168.33.10:5353"), "probe.test", "10.9.9.9", 200*time.Millisecond)
+	l.must(t, "--node", "node1", "network", "create", "--driver", "overlay", "ovnet")
+
+	t.Run("published port", func(t *testing.T) {
+		l.must(t, append([]string{"--node", "node1", "service", "create", "--name", "udp", "--publish", "5353:53/udp", "--"}, dnsmasqArgs...)...)
+		client, ok := l.load().Node("client")
+		if !ok {
+			t.Fatal("the lab has no client")
+		}
+		p := startProber(t, filepath.Join("/run/netns", client.Netns), 40053,
+			netip.MustParseAddrPort("192.168.33.10:5353"), "probe.test", "10.9.9.9", 200*time.Millisecond)
+		l.replaceAndMeasure(t, "udp", p)
+	})
+
+	t.Run("VIP from a task", func(t *testing.T) {
+		l.must(t, append([]string{"--node", "node1", "service", "create", "--name", "udpv", "--network", "ovnet", "--"}, dnsmasqArgs...)...)
+		l.must(t, "--node", "node1", "service", "create", "--name", "asker", "--network", "ovnet", "alpine")
+		vip, err := netip.ParsePrefix(strings.TrimSpace(l.must(t, "--node", "node1", "service", "inspect", "udpv",
+			"--format", "{{range .Endpoint.VirtualIPs}}{{.Addr}}{{end}}")))
+		if err != nil {
+			t.Fatalf("VIP of udpv: %v", err)
+		}
+		asker := l.tasks(t, "asker")["asker.1"]
+		node, ok := l.load().Node(asker.node)
+		if !ok {
+			t.Fatalf("asker.1 runs on %q, not a lab node", asker.node)
+		}
+		// The task's sandbox is <run dir>/netns/<its hostname>.
+		host := strings.TrimSpace(l.must(t, "--node", asker.node, "exec", "asker.1", "--", "hostname"))
+		p := startProber(t, filepath.Join(node.RunDir, "netns", host), 40053,
+			netip.AddrPortFrom(vip.Addr(), 53), "probe.test", "10.9.9.9", 200*time.Millisecond)
+		l.replaceAndMeasure(t, "udpv", p)
+	})
+}
+
+// replaceAndMeasure waits for p's answers, replaces svc's only task
+// through zero and checks that the new one answers p within a second of
+// running.
+func (l *testLab) replaceAndMeasure(t *testing.T, svc string, p *udpProber) {
+	t.Helper()
 	start := time.Now()
 	eventually(t, 5*time.Second, "answers from the first task", func() (bool, string) {
 		_, ok := p.firstAnswerAfter(start)
-		sent, answered := p.counts()
-		return ok, sprintCounts(sent, answered)
+		return ok, sprintCounts(p.counts())
 	})
 
-	l.must(t, "--node", "node1", "service", "scale", "udp=0")
+	l.must(t, "--node", "node1", "service", "scale", svc+"=0")
 	// Ask on while nothing serves: without the cleanup, each query keeps
 	// the old entry alive.
 	idle := time.Now()
-	eventually(t, 5*time.Second, "no answer while scaled to 0", func() (bool, string) {
-		_, ok := p.firstAnswerAfter(idle)
-		if ok {
+	eventually(t, 5*time.Second, "no answer for 2s while scaled to 0", func() (bool, string) {
+		if _, ok := p.firstAnswerAfter(idle); ok {
 			idle = time.Now()
 		}
 		return time.Since(idle) >= 2*time.Second, "answers went on"
 	})
 
-	l.must(t, "--node", "node1", "service", "scale", "udp=1")
+	l.must(t, "--node", "node1", "service", "scale", svc+"=1")
 	running := time.Now()
 	var first time.Time
 	eventually(t, 10*time.Second, "an answer from the new task", func() (bool, string) {
+		var ok bool
 		first, ok = p.firstAnswerAfter(running)
-		sent, answered := p.counts()
-		return ok, sprintCounts(sent, answered)
+		return ok, sprintCounts(p.counts())
 	})
 	took := first.Sub(running)
-	t.Logf("first answer from the new task %s after scale udp=1 returned", took.Round(10*time.Millisecond))
+	t.Logf("first answer from the new task %s after scale %s=1 returned", took.Round(10*time.Millisecond), svc)
 	if took > time.Second*timeScale() {
 		t.Errorf("the new task answered %s after it was running, want within 1s", took.Round(10*time.Millisecond))
 	}
