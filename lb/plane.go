@@ -163,14 +163,16 @@ func (p *plane) Sync(ctx context.Context, sb Sandbox) error {
 		p.sysctlOK, p.ipvsOK = false, false // look at everything again next time
 		return err
 	}
-	return nil
+	// Only now does a new packet get NATed to a live backend. A failure
+	// leaves the deletions owed to the next Sync; rules and IPVS are fine.
+	return p.ct.flush(fmt.Sprintf("%s sandbox %q", sb.Kind, p.nsPath))
 }
 
 // sync sets the sysctls (once, and again after a failure), then for IPVS
 // the services and destinations, so that a new mark finds its service,
-// then the rules, then for IPVS removes the services no mark leads to,
-// then deletes the UDP conntrack entries that would keep packets off the
-// new backends: only now does a new entry get NATed to a live one.
+// then the rules, then for IPVS removes the services no mark leads to.
+// It notes the UDP conntrack entries that would keep packets off the new
+// backends; Sync deletes them once all of this is done.
 // IPVS is compared whole on the first sync, after a failure and every
 // full resync period; otherwise only services that changed are looked at.
 func (p *plane) sync(ctx context.Context, sb Sandbox) error {
@@ -211,7 +213,7 @@ func (p *plane) sync(ctx context.Context, sb Sandbox) error {
 	if full {
 		p.ipvsFull = p.rules.clock()
 	}
-	return p.ct.flush(fmt.Sprintf("%s sandbox %q", sb.Kind, p.nsPath))
+	return nil
 }
 
 func (p *plane) setSysctls() error {
