@@ -122,8 +122,8 @@ func cmpBool(a, b bool) int {
 // ctCleanup holds the conntrack deletions a namespace owes: they are
 // added as soon as the model changes and kept until a deletion succeeds,
 // so a failed Sync (rules or conntrack) makes the next one try again even
-// when the model has moved on meanwhile. An extra deletion costs at most
-// one packet's trip through the rules again.
+// when the model has moved on meanwhile. An extra deletion only makes a
+// flow's next packet pick its backend again.
 type ctCleanup struct {
 	ct      Conntrack
 	pending []ConntrackFilter // sorted, each once
