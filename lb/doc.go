@@ -94,6 +94,23 @@
 // Removing one costs 25 to 80 ms, nearly all of it in nf_tables' handling
 // of rule and chain deletion. See BenchmarkAddService.
 //
+// # Stale UDP conntrack entries
+//
+// The nat table sees only the first packet of a connection, and a UDP
+// client that keeps one source port keeps its conntrack entry for ever
+// (every packet refreshes it). After the rules and IPVS change, a sync
+// therefore deletes, in the sandbox, the UDP entries replied by a backend
+// that left a service (a draining one has not), and, when a service gets
+// its first live backend, the entries to it that nothing NATed (its VIP
+// in an LB sandbox, its published UDP ports in the ingress sandbox); the
+// host syncer does the latter for a UDP port it starts forwarding. This
+// is kube-proxy's conntrack cleanup, with one narrowing: the second kind
+// is deleted un-NATed only, so that NATed entries survive: those of
+// draining backends, and at an agent restart, when every service is new,
+// those of live ones. Deletions that fail stay owed and are retried by the
+// next sync. LB sandboxes have no ports, so every VIP service counts as
+// one that may carry UDP there. See conntrack.go.
+//
 // # Checked three ways
 //
 // testdata/*.golden hold whole payloads for each scenario and namespace

@@ -9,14 +9,15 @@ import (
 )
 
 // A data plane on fakes needs no root and no IPVS in the kernel: the
-// rules go to a FakeRules, the services to a FakeIPVS and the sysctls to
-// any function (an overlay.FakeKernel's SetSysctl, say). The namespace
-// path is then only a name.
+// rules go to a FakeRules, the services to a FakeIPVS, the conntrack
+// deletions to a FakeConntrack and the sysctls to any function (an
+// overlay.FakeKernel's SetSysctl, say). The namespace path is then only a
+// name.
 func ExampleNewDataPlane() {
 	rules, ipvs := lb.NewFakeRules(), lb.NewFakeIPVS()
 	sysctls := map[string]string{}
 	dp, err := lb.NewDataPlane(lb.ModeIPVS, "/run/meshd/netns/ingress_sbox",
-		lb.WithRules(rules), lb.WithIPVS(ipvs),
+		lb.WithRules(rules), lb.WithIPVS(ipvs), lb.WithConntrack(lb.NewFakeConntrack()),
 		lb.WithSysctl(func(key, value string) error { sysctls[key] = value; return nil }))
 	if err != nil {
 		panic(err)

@@ -62,7 +62,7 @@ var goldenTargets = []struct {
 	}},
 	{"host", func(t *testing.T, before *world, w world) (string, map[string]string) {
 		rules := NewFakeRules()
-		h := NewHostSyncer(rules)
+		h := NewHostSyncer(rules, WithConntrack(NewFakeConntrack()))
 		for _, hr := range worldsOf(before, w, func(w world) HostRules { return w.host }) {
 			if err := h.Sync(context.Background(), hr); err != nil {
 				t.Fatal(err)
@@ -126,7 +126,7 @@ func TestRenderMatchesFirstSync(t *testing.T) {
 		t.Fatal(err)
 	}
 	rules := NewFakeRules()
-	if err := NewHostSyncer(rules).Sync(context.Background(), worldTwo.host); err != nil {
+	if err := NewHostSyncer(rules, WithConntrack(NewFakeConntrack())).Sync(context.Background(), worldTwo.host); err != nil {
 		t.Fatal(err)
 	}
 	if diff := cmp.Diff(lastPayload(rules), b.String()); diff != "" {

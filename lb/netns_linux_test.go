@@ -68,7 +68,7 @@ func TestKernelSyncMatchesModel(t *testing.T) {
 	}
 	modelDP, _, _, _ := newFakePlane(t, ModeIPTables)
 	modelDP.rules.rules = model
-	realHost, modelHost := NewHostSyncer(kernel), NewHostSyncer(model)
+	realHost, modelHost := NewHostSyncer(kernel, WithConntrack(KernelConntrack{NetNS: ns})), NewHostSyncer(model, WithConntrack(NewFakeConntrack()))
 	realTask, modelTask := NewTaskSyncer(kernel), NewTaskSyncer(model)
 
 	three := ingressSandbox(wwwIngress, apiIngress, dns2Ingress)
@@ -140,10 +140,10 @@ func TestKernelEmptyNamespaceStaysClean(t *testing.T) {
 	}
 	mustSync(t, dp, worldTwo.ingress)
 	mustSync(t, dp, ingressSandbox())
-	if err := NewHostSyncer(IPTables{NetNS: ns}).Sync(ctx, worldTwo.host); err != nil {
+	if err := NewHostSyncer(IPTables{NetNS: ns}, WithConntrack(KernelConntrack{NetNS: ns})).Sync(ctx, worldTwo.host); err != nil {
 		t.Fatal(err)
 	}
-	if err := NewHostSyncer(IPTables{NetNS: ns}).Sync(ctx, HostRules{}); err != nil {
+	if err := NewHostSyncer(IPTables{NetNS: ns}, WithConntrack(KernelConntrack{NetNS: ns})).Sync(ctx, HostRules{}); err != nil {
 		t.Fatal(err) // a new syncer (a restarted agent) finds and removes the old rules
 	}
 	for table, chains := range kernelState(t, IPTables{NetNS: ns}) {

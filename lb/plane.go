@@ -47,6 +47,7 @@ type planeOptions struct {
 	ipvs     IPVS
 	sysctl   func(key, value string) error
 	timeouts Timeouts
+	ct       Conntrack
 }
 
 // WithRules makes the plane write rules through r instead of
@@ -56,6 +57,10 @@ func WithRules(r Rules) Option { return func(o *planeOptions) { o.rules = r } }
 // WithIPVS makes the IPVS plane program v instead of the kernel's IPVS in
 // the namespace.
 func WithIPVS(v IPVS) Option { return func(o *planeOptions) { o.ipvs = v } }
+
+// WithConntrack makes the plane (or a [HostSyncer]) delete conntrack
+// entries through c instead of the kernel's table in the namespace.
+func WithConntrack(c Conntrack) Option { return func(o *planeOptions) { o.ct = c } }
 
 // WithSysctl makes the plane set sysctls ("net.ipv4.ip_forward", "1")
 // through set instead of /proc/sys inside the namespace.
@@ -98,11 +103,14 @@ func NewDataPlane(mode Mode, nsPath string, opts ...Option) (DataPlane, error) {
 	if o.rules == nil {
 		o.rules = IPTables{NetNS: nsPath}
 	}
+	if o.ct == nil {
+		o.ct = KernelConntrack{NetNS: nsPath}
+	}
 	if o.sysctl == nil {
 		o.sysctl = func(key, value string) error { return setSysctl(nsPath, key, value) }
 	}
 	p := &plane{mode: mode, rules: newSyncer(o.rules, sandboxOwner), render: newSandboxRenderer(mode),
-		sysctl: o.sysctl, ipvs: o.ipvs, timeouts: o.timeouts}
+		sysctl: o.sysctl, ipvs: o.ipvs, timeouts: o.timeouts, ct: ctCleanup{ct: o.ct}, nsPath: nsPath}
 	if mode == ModeIPVS && p.ipvs == nil {
 		k, err := newKernelIPVS(nsPath)
 		if err != nil {
@@ -145,9 +153,11 @@ type plane struct {
 	ipvs     IPVS      // ModeIPVS only
 	closer   io.Closer // the kernel IPVS handle, if we opened it
 	timeouts Timeouts  // ModeIPVS only
+	nsPath   string    // for errors
 
 	mu       sync.Mutex // guards the fields below
 	render   *sandboxRenderer
+	ct       ctCleanup // UDP conntrack entries still to delete
 	sysctlOK bool      // sysctls set since the last failure
 	ipvsOK   bool      // IPVS holds what the renderer last rendered
 	ipvsFull time.Time // when IPVS was last compared whole
@@ -165,12 +175,16 @@ func (p *plane) Sync(ctx context.Context, sb Sandbox) error {
 		p.sysctlOK, p.ipvsOK = false, false // look at everything again next time
 		return err
 	}
-	return nil
+	// Only now does a new packet get NATed to a live backend. A failure
+	// leaves the deletions owed to the next Sync; rules and IPVS are fine.
+	return p.ct.flush(fmt.Sprintf("%s sandbox %q", sb.Kind, p.nsPath))
 }
 
 // sync sets the sysctls (once, and again after a failure), then for IPVS
 // the services and destinations, so that a new mark finds its service,
 // then the rules, then for IPVS removes the services no mark leads to.
+// It notes the UDP conntrack entries that would keep packets off the new
+// backends; Sync deletes them once all of this is done.
 // IPVS is compared whole on the first sync, after a failure and every
 // full resync period; otherwise only services that changed are looked at.
 func (p *plane) sync(ctx context.Context, sb Sandbox) error {
@@ -180,10 +194,16 @@ func (p *plane) sync(ctx context.Context, sb Sandbox) error {
 		}
 		p.sysctlOK = true
 	}
+	old := p.render.cache
+	if p.render.kind != sb.Kind {
+		old = nil
+	}
 	want, fresh, gone, err := p.render.rules(sb)
 	if err != nil {
 		return err
 	}
+	// Owed from now on, whatever fails below: the renderer has moved on.
+	p.ct.add(udpCleanup(sb.Kind, old, sb.Services, fresh)...)
 	full := !p.ipvsOK || p.rules.clock().Sub(p.ipvsFull) >= IPVSCheckPeriod
 	if full {
 		fresh = sb.Services

@@ -82,7 +82,7 @@ func TestPlaneSysctls(t *testing.T) {
 			"net.ipv4.vs.expire_nodest_conn=1", "net.ipv4.vs.expire_quiescent_template=1"}},
 	} {
 		var got []string
-		opts := []Option{WithRules(NewFakeRules()), WithIPVS(NewFakeIPVS()),
+		opts := []Option{WithRules(NewFakeRules()), WithIPVS(NewFakeIPVS()), WithConntrack(NewFakeConntrack()),
 			WithSysctl(func(k, v string) error { got = append(got, k+"="+v); return nil })}
 		dp, err := NewDataPlane(tt.mode, "", opts...)
 		if err != nil {
@@ -157,7 +157,7 @@ func TestBackendListedTwice(t *testing.T) {
 func TestPlaneTimeouts(t *testing.T) {
 	ipvs := NewFakeIPVS()
 	want := Timeouts{TCP: 3600 * time.Second, UDP: 60 * time.Second}
-	dp, err := NewDataPlane(ModeIPVS, "", WithRules(NewFakeRules()), WithIPVS(ipvs), WithTimeouts(want),
+	dp, err := NewDataPlane(ModeIPVS, "", WithRules(NewFakeRules()), WithIPVS(ipvs), WithTimeouts(want), WithConntrack(NewFakeConntrack()),
 		WithSysctl(func(string, string) error { return nil }))
 	if err != nil {
 		t.Fatal(err)

@@ -116,26 +116,57 @@ func (s *syncer) due(last time.Time) bool {
 // HostSyncer keeps the node's own namespace in step with [HostRules]:
 // nat and filter MESH-INGRESS and nat MESH-INGRESS-SNAT, with their jumps.
 // Its methods may be called concurrently.
-type HostSyncer struct{ s *syncer }
+type HostSyncer struct {
+	s *syncer
+
+	mu  sync.Mutex      // guards the fields below
+	udp map[uint16]bool // the UDP ports the last Sync forwarded
+	ct  ctCleanup
+}
 
 // NewHostSyncer returns a HostSyncer writing through r (nil: iptables in
-// the caller's namespace). It writes nothing until Sync.
-func NewHostSyncer(r Rules) *HostSyncer {
+// the caller's namespace). Of opts, only [WithConntrack] applies; without
+// it, conntrack entries are deleted in the caller's namespace. It writes
+// nothing until Sync.
+func NewHostSyncer(r Rules, opts ...Option) *HostSyncer {
 	if r == nil {
 		r = IPTables{}
 	}
-	return &HostSyncer{newSyncer(r, hostOwner)}
+	var o planeOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.ct == nil {
+		o.ct = KernelConntrack{}
+	}
+	return &HostSyncer{s: newSyncer(r, hostOwner), ct: ctCleanup{ct: o.ct}}
 }
 
 // Sync makes the host rules match h. A zero HostRules removes every chain
 // and jump it owns. The caller sets net.ipv4.conf.mesh_gwbridge.route_localnet=1
 // so that connections to localhost can be DNATed.
+//
+// When a UDP port starts being forwarded, Sync then deletes the entries
+// to that port that nothing NATed: packets that came while it was not
+// forwarded made them, and a client sending on would keep them, and miss
+// the new DNAT, forever.
 func (h *HostSyncer) Sync(ctx context.Context, want HostRules) error {
 	if err := want.validate(); err != nil {
 		return err
 	}
-	_, err := h.s.sync(ctx, hostRules(want))
-	return err
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	udp := hostUDPPorts(want)
+	for port := range udp {
+		if !h.udp[port] {
+			h.ct.add(ConntrackFilter{OrigDstPort: port, NotNATed: true})
+		}
+	}
+	h.udp = udp
+	if _, err := h.s.sync(ctx, hostRules(want)); err != nil {
+		return err
+	}
+	return h.ct.flush("the host namespace")
 }
 
 // Recheck makes the next Sync read the kernel's rules and repair them:

@@ -129,7 +129,7 @@ func TestSyncerRemovesEverything(t *testing.T) {
 	}
 	rules := withForeignRules(t)
 	before := saveText(t, rules)
-	h := NewHostSyncer(rules)
+	h := NewHostSyncer(rules, WithConntrack(NewFakeConntrack()))
 	for _, hr := range []HostRules{worldTwo.host, {}} {
 		if err := h.Sync(context.Background(), hr); err != nil {
 			t.Fatal(err)

@@ -30,7 +30,7 @@ func newFakeNode(t *testing.T, mode Mode) TraceNet {
 		Ifaces: map[netip.Prefix]Iface{netip.MustParsePrefix("172.18.0.0/16"): {GatewayBridgeName, addr("172.18.0.1")}}}
 	hr := HostRules{IngressGW: ingressGW, Egress: netip.MustParsePrefix("172.18.0.0/16"), Published: []Port{{"tcp", 8888, 80}, {"tcp", 9999, 80}, {"udp", 5353, 53}},
 		HostPorts: []HostPort{{Port{"tcp", 8080, 80}, webTaskGW}}}
-	if err := NewHostSyncer(host.Rules).Sync(ctx, hr); err != nil {
+	if err := NewHostSyncer(host.Rules, WithConntrack(NewFakeConntrack())).Sync(ctx, hr); err != nil {
 		t.Fatal(err)
 	}
 	sandbox := func(name string, sb Sandbox) *TraceNS {

@@ -105,7 +105,7 @@ func New(cfg Config) (*Agent, error) {
 		return nil, err
 	}
 	a := &Agent{cfg: cfg, log: log, nsDir: nsDir, ov: ov, gwIPs: gwIPs, dns: resolver, gw: gw,
-		host: lb.NewHostSyncer(cfg.Rules("")), wake: make(chan struct{}, 1), desired: desired, now: time.Now,
+		host: lb.NewHostSyncer(cfg.Rules(""), lb.WithConntrack(cfg.Conntrack(""))), wake: make(chan struct{}, 1), desired: desired, now: time.Now,
 		tasks: map[string]*localTask{}, nets: map[string]api.Network{}, ingressGW: ingressGW,
 		sboxes: map[string]*lbSandbox{}, marks: newMarks()}
 	a.watcher = cfg.Watch(a.kernelChanged)

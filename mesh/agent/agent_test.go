@@ -129,6 +129,7 @@ func (f *fakeNode) newAgent() *Agent {
 		Rules:        f.rulesOf,
 		IPVS:         func(ns string) (lb.IPVS, error) { return f.ipvsOf(ns), nil },
 		Sysctl:       func(ns, key, value string) error { return nil },
+		Conntrack:    func(string) lb.Conntrack { return lb.NewFakeConntrack() },
 		Runner:       f.run,
 		Listening: func(int, uint16, string) bool {
 			f.mu.Lock()

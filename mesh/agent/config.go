@@ -68,6 +68,9 @@ type Config struct {
 	Rules func(nsPath string) lb.Rules
 	// IPVS returns the IPVS table of a sandbox (IPVS data plane only).
 	IPVS func(nsPath string) (lb.IPVS, error)
+	// Conntrack returns the conntrack table of a namespace ("" = the
+	// node's own), where stale UDP entries are deleted.
+	Conntrack func(nsPath string) lb.Conntrack
 	// Sysctl writes a sysctl inside a sandbox.
 	Sysctl func(nsPath, key, value string) error
 	// Runner runs a task's process until ctx ends, reporting its states.
@@ -128,6 +131,9 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Rules == nil {
 		c.Rules = func(ns string) lb.Rules { return lb.IPTables{NetNS: ns} }
 	}
+	if c.Conntrack == nil {
+		c.Conntrack = func(ns string) lb.Conntrack { return lb.KernelConntrack{NetNS: ns} }
+	}
 	if c.Listening == nil {
 		c.Listening = listeningInProc
 	}
@@ -145,7 +151,7 @@ func (c Config) withDefaults() (Config, error) {
 
 // planeOptions are the seams a sandbox's data plane is built with.
 func (c Config) planeOptions(ns string) ([]lb.Option, error) {
-	opts := []lb.Option{lb.WithTimeouts(c.IPVSTimeouts), lb.WithRules(c.Rules(ns))}
+	opts := []lb.Option{lb.WithTimeouts(c.IPVSTimeouts), lb.WithRules(c.Rules(ns)), lb.WithConntrack(c.Conntrack(ns))}
 	if c.Sysctl != nil {
 		opts = append(opts, lb.WithSysctl(func(k, v string) error { return c.Sysctl(ns, k, v) }))
 	}
