@@ -69,6 +69,15 @@ func taskView(st records.Objects, statuses map[string]api.TaskStatus) []api.Task
 	return out
 }
 
+// currentName is the name a task is found by: www.1 names the slot's
+// current task; its history is found by ID only.
+func currentName(t api.Task) string {
+	if t.Current() {
+		return t.Name()
+	}
+	return ""
+}
+
 // historyOrder puts a slot's current task first, then its history, the
 // newest first (the manager's order: a slot's restart count never goes
 // down).

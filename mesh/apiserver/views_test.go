@@ -39,4 +39,9 @@ func TestTaskViewKeepsHistory(t *testing.T) {
 	if svcs := serviceView(st, statuses); svcs[0].Running != 1 {
 		t.Errorf("running %d, want 1: history does not count", svcs[0].Running)
 	}
+	for ref, want := range map[string]string{"www.1": "c", "b": "b"} {
+		if id, err := records.Resolve("task", st.Tasks, currentName, ref); id != want || err != nil {
+			t.Errorf("task %s is %q (%v), want %s: a name is its slot's current task", ref, id, err, want)
+		}
+	}
 }
