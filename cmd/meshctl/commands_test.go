@@ -68,6 +68,18 @@ func TestServiceRequest(t *testing.T) {
 			wantErr: "unknown protocol"},
 		{name: "alias without network", opts: serviceCreateOptions{name: "x", aliases: []string{"a"}}, args: []string{"whoami"}, dash: -1,
 			wantErr: "--network-alias needs a --network"},
+		{name: "restart policy", opts: serviceCreateOptions{name: "t", restart: restartOptions{set: true, condition: "on-failure",
+			delay: time.Second, maxAttempts: 2, window: time.Minute}}, args: []string{"sh", "-c", "exit 3"}, dash: 0,
+			want: api.ServiceCreate{Name: "t", Args: []string{"sh", "-c", "exit 3"},
+				RestartPolicy: &api.RestartPolicy{Condition: "on-failure", Delay: time.Second, MaxAttempts: 2, Window: time.Minute}}},
+		{name: "bad restart condition", opts: serviceCreateOptions{name: "t", restart: restartOptions{set: true, condition: "always"}},
+			args: []string{"whoami"}, dash: -1, wantErr: `invalid --restart-condition "always": want none, on-failure or any`},
+		{name: "negative restart delay", opts: serviceCreateOptions{name: "t", restart: restartOptions{set: true, condition: "any", delay: -time.Second}},
+			args: []string{"whoami"}, dash: -1, wantErr: "invalid --restart-delay -1s"},
+		{name: "negative max attempts", opts: serviceCreateOptions{name: "t", restart: restartOptions{set: true, condition: "any", maxAttempts: -1}},
+			args: []string{"whoami"}, dash: -1, wantErr: "invalid --restart-max-attempts -1"},
+		{name: "negative window", opts: serviceCreateOptions{name: "t", restart: restartOptions{set: true, condition: "any", window: -time.Second}},
+			args: []string{"whoami"}, dash: -1, wantErr: "invalid --restart-window -1s"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -96,7 +108,7 @@ func TestServiceCreateWaits(t *testing.T) {
 		if service != "newsvc0000000000000000000" || node != "" {
 			t.Errorf("Tasks(%q, %q), want the new service's on every node", service, node)
 		}
-		return []api.Task{{Slot: 1, Status: api.TaskStatus{State: "running"}}, {Slot: 2, Status: api.TaskStatus{State: "running"}}}, nil
+		return []api.Task{{Slot: 1, DesiredState: "running", Status: api.TaskStatus{State: "running"}}, {Slot: 2, DesiredState: "running", Status: api.TaskStatus{State: "running"}}}, nil
 	}
 	req := api.ServiceCreate{Name: "www", Image: "whoami"}
 	var out bytes.Buffer

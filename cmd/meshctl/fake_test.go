@@ -248,9 +248,11 @@ var (
 			Endpoint: api.Endpoint{Mode: "vip",
 				Ports: []api.PortConfig{{Protocol: "tcp", TargetPort: 80, PublishedPort: 8888, PublishMode: "ingress"},
 					{Protocol: "udp", TargetPort: 53, PublishedPort: 5353, PublishMode: "ingress"}},
-				VirtualIPs: []api.VirtualIP{{NetworkID: "x2nd1o7i0nqvz6tb1y2omqawh", Addr: "10.255.0.4/16"}, {NetworkID: "kq0b2hbd7c4h5dqwlq4x9s0r3", Addr: "10.0.1.2/24"}}}},
+				VirtualIPs: []api.VirtualIP{{NetworkID: "x2nd1o7i0nqvz6tb1y2omqawh", Addr: "10.255.0.4/16"}, {NetworkID: "kq0b2hbd7c4h5dqwlq4x9s0r3", Addr: "10.0.1.2/24"}}},
+			RestartPolicy: api.RestartPolicy{Condition: "any", Delay: 5 * time.Second}},
 		{ID: "b5n7q9s1u3w5y7a9c1e3g5i7k", Name: "dns", Args: []string{"dnsmasq", "--keep-in-foreground"}, Replicas: 1, Running: 0, Version: 1,
-			CreatedAt: t0, UpdatedAt: t0, Endpoint: api.Endpoint{Mode: "dnsrr"}},
+			CreatedAt: t0, UpdatedAt: t0, Endpoint: api.Endpoint{Mode: "dnsrr"},
+			RestartPolicy: api.RestartPolicy{Condition: "on-failure", Delay: time.Second, MaxAttempts: 3}},
 		{ID: "m1o3q5s7u9w1y3a5c7e9g1i3k", Name: "idle", Image: "alpine", Replicas: 0, Version: 2, CreatedAt: t0, UpdatedAt: t0, Endpoint: api.Endpoint{Mode: "vip"}},
 	}
 	testTasks = []api.Task{
@@ -259,6 +261,15 @@ var (
 			Networks: []api.TaskNetwork{{NetworkID: "x2nd1o7i0nqvz6tb1y2omqawh", NetworkName: "ingress", Addr: "10.255.0.5/16", MAC: "02:42:0a:ff:00:05"},
 				{NetworkID: "kq0b2hbd7c4h5dqwlq4x9s0r3", NetworkName: "ovnet", Addr: "10.0.1.3/24", MAC: "02:42:0a:00:01:03"}},
 			Status: api.TaskStatus{State: "running", Timestamp: testNow.Add(-42 * time.Second), PID: 4242, Sandbox: "/var/run/meshd/netns/p7b0d3zr5n6h"}},
+		// www.1's history: the task before it failed, and the one before
+		// that was moved off node2. Listed out of order, as a map gives
+		// them.
+		{ID: "k3m5o7q9s1u3w5y7a9c1e3g5i", ServiceID: "9d2k4m6p8r0t1v3x5z7b9c1e3", ServiceName: "www", Slot: 1, NodeID: "8bau2aslhpnjxxq1e0p5ohm3u", NodeName: "node2",
+			Image: "whoami", DesiredState: "shutdown", CreatedAt: t0, EndedAt: testNow.Add(-10 * time.Minute),
+			Status: api.TaskStatus{State: "shutdown", Message: "moved off its node", Timestamp: testNow.Add(-10 * time.Minute)}},
+		{ID: "d2f4h6j8l0n2p4r6t8v0x2z4b", ServiceID: "9d2k4m6p8r0t1v3x5z7b9c1e3", ServiceName: "www", Slot: 1, NodeID: "vrto8yiuht7u28ey3faajwvr8", NodeName: "node1",
+			Image: "whoami", DesiredState: "shutdown", CreatedAt: t0.Add(time.Minute), EndedAt: testNow.Add(-47 * time.Second),
+			Status: api.TaskStatus{State: "failed", Err: "task: non-zero exit (1)", Timestamp: testNow.Add(-48 * time.Second)}},
 		{ID: "h4j6l8n0p2r4t6v8x0z2b4d6f", ServiceID: "9d2k4m6p8r0t1v3x5z7b9c1e3", ServiceName: "www", Slot: 2, NodeID: "8bau2aslhpnjxxq1e0p5ohm3u", NodeName: "node2",
 			Image: "whoami", DesiredState: "running", CreatedAt: t0,
 			Status: api.TaskStatus{State: "failed", Timestamp: testNow.Add(-5 * time.Minute),

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/meshd/meshd/mesh/api"
@@ -42,6 +43,9 @@ func runPs(ctx context.Context, cl taskAPI, out io.Writer, opts listOptions) err
 	if err != nil {
 		return err
 	}
+	// The node runs its current tasks (one that just ended shows until
+	// the manager shuts it down); the history is service ps's.
+	tasks = slices.DeleteFunc(tasks, func(t api.Task) bool { return !t.Current() })
 	return printList(out, opts, tasks, api.Task.Hostname,
 		[]string{"CONTAINER ID", "IMAGE", "STATUS", "NETWORKS", "NAMES"},
 		func(t api.Task) []string {

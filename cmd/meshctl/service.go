@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -44,9 +45,13 @@ func addWaitFlags(cmd *cobra.Command, opts *waitOptions, detachUsage, timeoutUsa
 	cmd.Flags().DurationVar(&opts.timeout, flagTimeout, 60*time.Second, timeoutUsage)
 }
 
-// waitConverged waits until every task of the service runs, then prints
-// docker's progress summary.
-func waitConverged(ctx context.Context, cl serviceAPI, out io.Writer, id string, timeout time.Duration) error {
+// waitConverged waits until every slot of the service has a running
+// task, then prints docker's progress summary. A task that fails meanwhile
+// ends the wait at once with its error: with a restart policy it would
+// only fail again. ended are the IDs of tasks that had ended before the
+// wait (a scale's), whose failures are old news. A slot whose task
+// completed and that the policy does not restart counts as settled.
+func waitConverged(ctx context.Context, cl serviceAPI, out io.Writer, id string, timeout time.Duration, ended map[string]bool) error {
 	deadline := time.Now().Add(timeout)
 	for {
 		svc, err := cl.Service(ctx, id)
@@ -57,11 +62,15 @@ func waitConverged(ctx context.Context, cl serviceAPI, out io.Writer, id string,
 		if err != nil {
 			return err
 		}
-		if svc.Running == svc.Replicas && len(tasks) == svc.Replicas {
-			fmt.Fprintf(out, "overall progress: %d out of %d tasks\n", svc.Running, svc.Replicas)
-			for _, t := range tasks {
-				fmt.Fprintf(out, "%d/%d: %s\n", t.Slot, svc.Replicas, t.Status.State)
+		slots := newestBySlot(tasks, svc.Replicas)
+		for _, t := range tasks {
+			if t.Status.State == api.TaskFailed && !ended[t.ID] {
+				printProgress(out, svc, slots)
+				return fmt.Errorf("service %s: task %s failed: %s", svc.Name, t.Name(), oneLine(t.Status.Err))
 			}
+		}
+		if settled(svc, slots) {
+			printProgress(out, svc, slots)
 			fmt.Fprintln(out, "verify: Service converged")
 			return nil
 		}
@@ -76,9 +85,85 @@ func waitConverged(ctx context.Context, cl serviceAPI, out io.Writer, id string,
 	}
 }
 
+// endedTasks are the IDs of a service's tasks that have ended (history,
+// or reported complete or failed), for a wait to ignore.
+func endedTasks(ctx context.Context, cl serviceAPI, ref string) (map[string]bool, error) {
+	tasks, err := cl.Tasks(ctx, ref, "")
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]bool{}
+	for _, t := range tasks {
+		if !t.Current() || api.Terminal(t.Status.State) {
+			out[t.ID] = true
+		}
+	}
+	return out, nil
+}
+
+// newestBySlot is each slot's newest task (1 to replicas), its current
+// one when it has one; a slot without any task is left out.
+func newestBySlot(tasks []api.Task, replicas int) []api.Task {
+	sorted := slices.Clone(tasks)
+	slices.SortStableFunc(sorted, bySlotNewestFirst)
+	var out []api.Task
+	for _, t := range sorted {
+		if t.Slot >= 1 && t.Slot <= replicas && (len(out) == 0 || out[len(out)-1].Slot != t.Slot) {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// settled says whether every slot has its task running, or completed
+// without a restart to come.
+func settled(svc api.Service, slots []api.Task) bool {
+	if len(slots) != svc.Replicas {
+		return false
+	}
+	cond := svc.RestartPolicy.Condition
+	for _, t := range slots {
+		running := t.Current() && t.Status.State == api.TaskRunning
+		done := t.Status.State == api.TaskComplete && (cond == api.RestartNone || cond == api.RestartOnFailure)
+		if !running && !done {
+			return false
+		}
+	}
+	return true
+}
+
+// printProgress is docker's summary: the tasks running, then each slot's
+// state, or its error.
+func printProgress(out io.Writer, svc api.Service, slots []api.Task) {
+	running := 0
+	for _, t := range slots {
+		if t.Current() && t.Status.State == api.TaskRunning {
+			running++
+		}
+	}
+	fmt.Fprintf(out, "overall progress: %d out of %d tasks\n", running, svc.Replicas)
+	for _, t := range slots {
+		state := t.Status.State
+		if t.Status.Err != "" {
+			state += " " + oneLine(t.Status.Err)
+		}
+		fmt.Fprintf(out, "%d/%d: %s\n", t.Slot, svc.Replicas, state)
+	}
+}
+
+// oneLine is an error's first line, at most 200 bytes: a node's text in
+// a one-line message.
+func oneLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = s[:i]
+	}
+	return api.Cut(s, 200)
+}
+
+// firstTaskError is the error of the first current task that has one.
 func firstTaskError(tasks []api.Task) string {
 	for _, t := range tasks {
-		if t.Status.Err != "" {
+		if t.Current() && t.Status.Err != "" {
 			return fmt.Sprintf(" (%s: %s)", t.Name(), t.Status.Err)
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/meshd/meshd/mesh/api"
 	"github.com/spf13/cobra"
@@ -17,6 +18,7 @@ type serviceCreateOptions struct {
 	aliases      []string
 	endpointMode string
 	publish      []string
+	restart      restartOptions
 	wait         waitOptions
 	// req is what the flags and arguments ask for, built before meshd is
 	// reached (see serviceRequest).
@@ -29,6 +31,9 @@ func newServiceCreateCommand(c *cli) *cobra.Command {
 		Use:   "create [OPTIONS] IMAGE [-- ARG...] | create [OPTIONS] -- COMMAND [ARG...]",
 		Short: "Create a service from a built-in image or a host command",
 		PreRunE: func(cmd *cobra.Command, args []string) (err error) {
+			for _, name := range restartFlags {
+				opts.restart.set = opts.restart.set || cmd.Flags().Changed(name)
+			}
 			opts.req, err = serviceRequest(opts, cmd.Flags().Changed("replicas"), args, cmd.ArgsLenAtDash())
 			return err
 		},
@@ -43,8 +48,44 @@ func newServiceCreateCommand(c *cli) *cobra.Command {
 	f.StringArrayVar(&opts.aliases, "network-alias", nil, "alias of the service on every network it attaches")
 	f.StringVar(&opts.endpointMode, "endpoint-mode", "vip", "vip or dnsrr")
 	f.StringArrayVarP(&opts.publish, "publish", "p", nil, "publish a port: 8888:80[/udp] or mode=host,published=8080,target=80")
+	f.StringVar(&opts.restart.condition, restartFlags[0], api.RestartAny, "restart when a task exits: none, on-failure or any")
+	f.DurationVar(&opts.restart.delay, restartFlags[1], api.DefaultRestartDelay, "delay between restarts")
+	f.IntVar(&opts.restart.maxAttempts, restartFlags[2], 0, "restarts of a slot before giving up (0: no limit)")
+	f.DurationVar(&opts.restart.window, restartFlags[3], 0, "window the restarts are counted in (0: all of them)")
 	addWaitFlags(cmd, &opts.wait, "do not wait for the tasks to run", "how long to wait for the service to converge")
 	return cmd
+}
+
+// restartFlags are the restart policy's flags, as docker names them.
+var restartFlags = []string{"restart-condition", "restart-delay", "restart-max-attempts", "restart-window"}
+
+// restartOptions are the restart policy's flags; set says whether any was
+// given (none: meshd's default, Docker's).
+type restartOptions struct {
+	set         bool
+	condition   string
+	delay       time.Duration
+	maxAttempts int
+	window      time.Duration
+}
+
+// policy checks the flags as meshd would, so that a bad value is refused
+// before anything is sent.
+func (o restartOptions) policy() (*api.RestartPolicy, error) {
+	if !o.set {
+		return nil, nil
+	}
+	switch {
+	case o.condition != api.RestartNone && o.condition != api.RestartOnFailure && o.condition != api.RestartAny:
+		return nil, fmt.Errorf("invalid --restart-condition %q: want none, on-failure or any", o.condition)
+	case o.delay < 0:
+		return nil, fmt.Errorf("invalid --restart-delay %s: want 0 or more", o.delay)
+	case o.maxAttempts < 0:
+		return nil, fmt.Errorf("invalid --restart-max-attempts %d: want 0 (no limit) or more", o.maxAttempts)
+	case o.window < 0:
+		return nil, fmt.Errorf("invalid --restart-window %s: want 0 or more", o.window)
+	}
+	return &api.RestartPolicy{Condition: o.condition, Delay: o.delay, MaxAttempts: o.maxAttempts, Window: o.window}, nil
 }
 
 // serviceRequest turns flags and arguments into a create request: what
@@ -92,6 +133,11 @@ func serviceRequest(opts serviceCreateOptions, replicasSet bool, args []string, 
 	if len(opts.aliases) > 0 && len(opts.networks) == 0 {
 		return req, fmt.Errorf("--network-alias needs a --network")
 	}
+	policy, err := opts.restart.policy()
+	if err != nil {
+		return req, err
+	}
+	req.RestartPolicy = policy
 	return req, nil
 }
 
@@ -129,5 +175,5 @@ func runServiceCreate(ctx context.Context, cl serviceAPI, out io.Writer, opts se
 	if opts.wait.detach {
 		return nil
 	}
-	return waitConverged(ctx, cl, out, svc.ID, opts.wait.timeout)
+	return waitConverged(ctx, cl, out, svc.ID, opts.wait.timeout, nil)
 }

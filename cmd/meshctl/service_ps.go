@@ -1,8 +1,10 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -32,22 +34,47 @@ func newServicePsCommand(c *cli) *cobra.Command {
 	return cmd
 }
 
-// runServicePs prints a service's tasks as docker service ps does.
+// runServicePs prints a service's tasks as docker service ps does: per
+// slot, its current task, then its history, newest first, named
+// " \_ www.1".
 func runServicePs(ctx context.Context, cl serviceAPI, out io.Writer, opts servicePsOptions) error {
 	tasks, err := cl.Tasks(ctx, opts.service, "")
 	if err != nil {
 		return err
 	}
+	slices.SortStableFunc(tasks, bySlotNewestFirst)
 	now := time.Now()
 	if opts.now != nil {
 		now = opts.now()
 	}
+	prev := ""
 	return printList(out, opts.list, tasks, func(t api.Task) string { return shortID(t.ID) },
 		[]string{"ID", "NAME", "IMAGE", "NODE", "DESIRED STATE", "CURRENT STATE", "ERROR", "PORTS"},
 		func(t api.Task) []string {
-			return []string{shortID(t.ID), t.Name(), imageOf(t.Image, t.Args), t.NodeName, title(t.DesiredState),
-				currentState(t.Status, now), oneLine(t.Status.Err), ""}
+			name := t.Name()
+			if name == prev {
+				name = ` \_ ` + name
+			} else {
+				prev = name
+			}
+			return []string{shortID(t.ID), name, imageOf(t.Image, t.Args), t.NodeName, title(t.DesiredState),
+				currentState(t.Status, now), taskError(t.Status.Err), ""}
 		})
+}
+
+// bySlotNewestFirst orders tasks by service and slot, a slot's current
+// task first, then its history, newest first (as meshd lists them).
+func bySlotNewestFirst(a, b api.Task) int {
+	if c := cmp.Or(strings.Compare(a.ServiceName, b.ServiceName), cmp.Compare(a.Slot, b.Slot)); c != 0 {
+		return c
+	}
+	if a.Current() != b.Current() {
+		if a.Current() {
+			return -1
+		}
+		return 1
+	}
+	return cmp.Or(cmp.Compare(b.Restarts, a.Restarts), b.CreatedAt.Compare(a.CreatedAt))
 }
 
 func title(s string) string {
@@ -77,13 +104,17 @@ func ago(d time.Duration) string {
 	return strconv.Itoa(int(d.Hours())) + " hours ago"
 }
 
-// oneLine is the ERROR column: the first line, at most 60 characters.
-func oneLine(s string) string {
+// taskError is the ERROR column: the first line, at most 60 characters,
+// quoted as docker quotes it; empty when there is none.
+func taskError(s string) string {
+	if s == "" {
+		return ""
+	}
 	if i := strings.IndexByte(s, '\n'); i >= 0 {
 		s = s[:i]
 	}
 	if len(s) > 60 {
 		s = s[:57] + "..."
 	}
-	return s
+	return strconv.Quote(s)
 }

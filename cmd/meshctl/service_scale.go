@@ -46,13 +46,20 @@ func runServiceScale(ctx context.Context, cl serviceAPI, out io.Writer, opts ser
 		scales = append(scales, scale{ref, n})
 	}
 	for _, s := range scales {
+		var ended map[string]bool
+		if !opts.wait.detach {
+			var err error
+			if ended, err = endedTasks(ctx, cl, s.ref); err != nil {
+				return err
+			}
+		}
 		svc, err := cl.ScaleService(ctx, s.ref, s.n)
 		if err != nil {
 			return err
 		}
 		fmt.Fprintf(out, "%s scaled to %d\n", s.ref, s.n)
 		if !opts.wait.detach {
-			if err := waitConverged(ctx, cl, out, svc.ID, opts.wait.timeout); err != nil {
+			if err := waitConverged(ctx, cl, out, svc.ID, opts.wait.timeout, ended); err != nil {
 				return err
 			}
 		}

@@ -53,12 +53,13 @@ type fakeNode struct {
 	mu           sync.Mutex               // guards the fields below, written by the agent's task goroutines
 	rules        map[string]*lb.FakeRules // by namespace path, "" = the host
 	ipvs         map[string]*lb.FakeIPVS
-	deaf         bool              // the tasks' processes do not listen on their ports
-	listenChecks int               // how often the agent looked
-	runs         map[string]bool   // task ID → running
-	starts       map[string]int    // task ID → how often its process was started
-	resolvers    map[string]string // task sandbox → its resolver's UDP address
-	watched      map[string]bool   // namespaces the agent watches
+	deaf         bool                       // the tasks' processes do not listen on their ports
+	listenChecks int                        // how often the agent looked
+	runs         map[string]bool            // task ID → running
+	starts       map[string]int             // task ID → how often its process was started
+	exits        map[string]chan task.State // task ID → ends its process (see exitTask)
+	resolvers    map[string]string          // task sandbox → its resolver's UDP address
+	watched      map[string]bool            // namespaces the agent watches
 	notify       func(ns string, k kwatch.Kind)
 }
 
@@ -101,7 +102,7 @@ func newFakeNode(t *testing.T, mode lb.Mode) *fakeNode {
 	}
 	f := &fakeNode{t: t, ctx: context.Background(), mode: mode, db: records.NewFakeDB("node1id"), kernel: overlay.NewFakeKernel(),
 		runDir: runDir, clock: now, pub: records.NewPublisher(), rules: map[string]*lb.FakeRules{}, ipvs: map[string]*lb.FakeIPVS{},
-		runs: map[string]bool{}, starts: map[string]int{}, resolvers: map[string]string{}, watched: map[string]bool{}}
+		runs: map[string]bool{}, starts: map[string]int{}, exits: map[string]chan task.State{}, resolvers: map[string]string{}, watched: map[string]bool{}}
 	if f.mgr, err = manager.New(manager.Config{Store: store, DB: f.db, NodeID: "node1id"}); err != nil {
 		t.Fatal(err)
 	}
@@ -201,16 +202,23 @@ func (f *fakeNode) ipvsOf(ns string) *lb.FakeIPVS {
 	return f.ipvs[ns]
 }
 
-// run stands for a task's process: running until stopped.
+// run stands for a task's process: running until stopped, or until the
+// test ends it with the state its end reports (exitTask).
 func (f *fakeNode) run(ctx context.Context, spec task.Spec, report func(task.State)) {
+	exit := make(chan task.State, 1)
 	f.mu.Lock()
 	f.starts[spec.ID]++
+	f.exits[spec.ID] = exit
 	f.mu.Unlock()
 	f.setRunning(spec.ID, true)
 	report(task.State{State: api.TaskRunning, PID: 4242})
-	<-ctx.Done()
+	end := task.State{State: api.TaskShutdown}
+	select {
+	case <-ctx.Done():
+	case end = <-exit:
+	}
 	f.setRunning(spec.ID, false)
-	report(task.State{State: api.TaskShutdown})
+	report(end)
 }
 
 func (f *fakeNode) setRunning(id string, on bool) {

@@ -73,7 +73,8 @@ type Config struct {
 	Conntrack func(nsPath string) lb.Conntrack
 	// Sysctl writes a sysctl inside a sandbox.
 	Sysctl func(nsPath, key, value string) error
-	// Runner runs a task's process until ctx ends, reporting its states.
+	// Runner runs a task's process once, until it exits or ctx ends,
+	// reporting its states; it never restarts it.
 	Runner func(ctx context.Context, spec task.Spec, report func(task.State))
 	// Listening says whether the network namespace of process pid has a
 	// socket on port (tcp: listening, udp: bound): a task's backends are
@@ -138,7 +139,7 @@ func (c Config) withDefaults() (Config, error) {
 		c.Listening = listeningInProc
 	}
 	if c.Runner == nil {
-		c.Runner = task.Supervise
+		c.Runner = task.Run
 	}
 	if c.Listen == nil {
 		c.Listen = listenInSandbox

@@ -38,6 +38,7 @@ type localTask struct {
 	// ended, and the weight of the current drain.
 	mu        sync.Mutex
 	running   bool   // the process runs
+	exited    bool   // the process ended (or never started): it is not run again
 	listening bool   // ... and listens on its target ports: its backends are announced
 	gen       uint64 // counts the process's state changes, so a late readiness check is dropped
 	draining  bool
@@ -53,13 +54,18 @@ type localTask struct {
 
 func (a *Agent) taskDir(t api.Task) string { return filepath.Join(a.cfg.RunDir, "tasks", t.ID) }
 
-// startTask builds a task's sandbox and starts supervising its process.
-// A failure removes whatever was built.
+// startTask builds a task's sandbox and starts its process, which runs
+// once. A failure removes whatever was built and keeps the task as one
+// that exited, so that it is not started again: like a process that
+// ended, it waits for the manager to shut it down and maybe replace it.
 func (a *Agent) startTask(ctx context.Context, t api.Task, st records.Objects) (err error) {
 	lt := &localTask{spec: t, sandbox: filepath.Join(a.nsDir, t.Hostname()), done: make(chan struct{})}
 	defer func() {
 		if err != nil {
 			a.removeTaskSandbox(lt)
+			done := make(chan struct{})
+			close(done)
+			a.tasks[t.ID] = &localTask{spec: t, exited: true, done: done}
 		}
 	}()
 	if err := a.cfg.Kernel.EnsureNS(lt.sandbox); err != nil {
@@ -106,6 +112,7 @@ func (a *Agent) startTask(ctx context.Context, t api.Task, st records.Objects) (
 			lt.mu.Lock()
 			defer lt.mu.Unlock()
 			lt.running = s.State == api.TaskRunning
+			lt.exited = lt.exited || api.Terminal(s.State)
 			lt.gen++
 			if !lt.running {
 				lt.listening = false
@@ -192,11 +199,12 @@ func (a *Agent) attachGateway(lt *localTask, i int) error {
 // drainOrStop takes a task out of service: first its backends get
 // weight 0 on every node for the drain delay, so that no new connection
 // goes to it while established ones finish; then it is stopped. A task
-// that never announced a backend is stopped at once.
+// that never announced a backend, or whose process already ended, is
+// stopped at once.
 func (a *Agent) drainOrStop(lt *localTask) {
 	delay := a.cfg.DrainDelay
 	switch {
-	case delay <= 0 || !a.announced(lt):
+	case delay <= 0 || a.hasExited(lt) || !a.announced(lt):
 		a.stopTask(lt)
 	case lt.drainUntil.IsZero():
 		lt.drainUntil = a.now().Add(delay)
@@ -232,6 +240,12 @@ func (a *Agent) setDraining(lt *localTask, on bool) {
 	}
 }
 
+func (a *Agent) hasExited(lt *localTask) bool {
+	lt.mu.Lock()
+	defer lt.mu.Unlock()
+	return lt.exited
+}
+
 // announced says whether the task's backends are in the endpoint table.
 func (a *Agent) announced(lt *localTask) bool {
 	for netID := range lt.endpoints {
@@ -243,13 +257,15 @@ func (a *Agent) announced(lt *localTask) bool {
 }
 
 // stopTask stops the process, then removes the sandbox and the entries.
+// A task that failed to start (no process: cancel is nil) had its
+// sandbox removed then.
 func (a *Agent) stopTask(lt *localTask) {
 	if lt.cancel != nil {
 		lt.cancel()
 		<-lt.done
+		a.withdraw(lt.spec)
+		a.removeTaskSandbox(lt)
 	}
-	a.withdraw(lt.spec)
-	a.removeTaskSandbox(lt)
 	if err := records.DeleteTaskStatus(a.cfg.DB, lt.spec.ID); err != nil {
 		a.log.Warn("forget task status", "task", lt.spec.Name(), "err", err)
 	}

@@ -60,18 +60,43 @@ type NetworkAttachment struct {
 
 // Service is a replicated service as the manager keeps it.
 type Service struct {
-	ID        string              `json:"ID"`
-	Name      string              `json:"Name"`
-	Image     string              `json:"Image"`
-	Args      []string            `json:"Args,omitempty"`
-	Replicas  int                 `json:"Replicas"`
-	Networks  []NetworkAttachment `json:"Networks,omitempty"`
-	Endpoint  Endpoint            `json:"Endpoint"`
-	Version   uint64              `json:"Version"`
-	CreatedAt time.Time           `json:"CreatedAt"`
-	UpdatedAt time.Time           `json:"UpdatedAt"`
+	ID       string              `json:"ID"`
+	Name     string              `json:"Name"`
+	Image    string              `json:"Image"`
+	Args     []string            `json:"Args,omitempty"`
+	Replicas int                 `json:"Replicas"`
+	Networks []NetworkAttachment `json:"Networks,omitempty"`
+	Endpoint Endpoint            `json:"Endpoint"`
+	// RestartPolicy says what the manager does when a task exits.
+	RestartPolicy RestartPolicy `json:"RestartPolicy"`
+	Version       uint64        `json:"Version"`
+	CreatedAt     time.Time     `json:"CreatedAt"`
+	UpdatedAt     time.Time     `json:"UpdatedAt"`
 	// Running is filled by ls and inspect: tasks reported running.
 	Running int `json:"Running"`
+}
+
+// Restart conditions, as docker service create --restart-condition.
+const (
+	RestartNone      = "none"
+	RestartOnFailure = "on-failure"
+	RestartAny       = "any"
+)
+
+// DefaultRestartDelay is Docker's --restart-delay default.
+const DefaultRestartDelay = 5 * time.Second
+
+// RestartPolicy is what happens to a slot whose task exited: a new task
+// (new ID, same slot) is made after Delay when Condition allows it and
+// the slot has had fewer than MaxAttempts restarts.
+type RestartPolicy struct {
+	Condition string        `json:"Condition"` // none, on-failure or any
+	Delay     time.Duration `json:"Delay"`
+	// MaxAttempts bounds the restarts of a slot; 0 means no bound.
+	MaxAttempts int `json:"MaxAttempts"`
+	// Window, when set, counts only the restarts of the last Window
+	// against MaxAttempts (Docker's --restart-window).
+	Window time.Duration `json:"Window,omitempty"`
 }
 
 // Publish modes and protocols.
@@ -118,6 +143,8 @@ type ServiceCreate struct {
 	Networks     []NetworkAttachment `json:"Networks,omitempty"`
 	EndpointMode string              `json:"EndpointMode,omitempty"`
 	Ports        []PortConfig        `json:"Ports,omitempty"`
+	// RestartPolicy is nil for Docker's: any, 5 s, no bound.
+	RestartPolicy *RestartPolicy `json:"RestartPolicy,omitempty"`
 }
 
 // ServiceScale is the body of service scale.
@@ -131,26 +158,43 @@ const (
 	TaskAssigned = "assigned"
 	TaskStarting = "starting"
 	TaskRunning  = "running"
+	TaskComplete = "complete" // the process exited with status 0
 	TaskFailed   = "failed"
 	TaskShutdown = "shutdown"
 )
 
 // Task is one replica of a service, placed on a node.
 type Task struct {
-	ID           string        `json:"ID"`
-	ServiceID    string        `json:"ServiceID"`
-	ServiceName  string        `json:"ServiceName"`
-	Slot         int           `json:"Slot"`
-	NodeID       string        `json:"NodeID"`
-	Image        string        `json:"Image"`
-	Args         []string      `json:"Args,omitempty"`
+	ID          string   `json:"ID"`
+	ServiceID   string   `json:"ServiceID"`
+	ServiceName string   `json:"ServiceName"`
+	Slot        int      `json:"Slot"`
+	NodeID      string   `json:"NodeID"`
+	Image       string   `json:"Image"`
+	Args        []string `json:"Args,omitempty"`
+	// DesiredState is running for a slot's current task and shutdown
+	// for the ones kept as its history.
 	DesiredState string        `json:"DesiredState"`
 	Networks     []TaskNetwork `json:"Networks,omitempty"`
 	CreatedAt    time.Time     `json:"CreatedAt"`
-	// Filled on reads from the node's reports.
+	// Restarts counts the restarts of the slot before this task, which
+	// RestartPolicy.MaxAttempts bounds.
+	Restarts int `json:"Restarts,omitempty"`
+	// EndedAt is when the manager shut the task down; zero while it is
+	// current.
+	EndedAt time.Time `json:"EndedAt,omitzero"`
+	// Status is the node's report, filled on reads; a task shut down
+	// keeps its last report in the manager's state.
 	Status   TaskStatus `json:"Status"`
 	NodeName string     `json:"NodeName,omitempty"`
 }
+
+// Current says whether the task is its slot's current one rather than
+// history.
+func (t Task) Current() bool { return t.DesiredState == TaskRunning }
+
+// Terminal says whether a reported state is final: the process ended.
+func Terminal(state string) bool { return state == TaskComplete || state == TaskFailed }
 
 // Name is the task's name as docker prints it: www.1.
 func (t Task) Name() string { return t.ServiceName + "." + itoa(t.Slot) }

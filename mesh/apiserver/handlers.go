@@ -128,7 +128,7 @@ func (s *Server) task(r *http.Request) (any, error) {
 			tasks[t.ID] = t
 		}
 	}
-	id, err := records.Resolve("task", tasks, api.Task.Name, r.PathValue("ref"))
+	id, err := records.Resolve("task", tasks, currentName, r.PathValue("ref"))
 	if err != nil {
 		return nil, err
 	}

@@ -1,6 +1,7 @@
 package apiserver
 
 import (
+	"cmp"
 	"slices"
 	"strings"
 
@@ -32,7 +33,7 @@ func serviceView(st records.Objects, statuses map[string]api.TaskStatus) []api.S
 	for i, s := range out {
 		s.Running = 0
 		for _, t := range st.Tasks {
-			if t.ServiceID == s.ID && statuses[t.ID].State == api.TaskRunning {
+			if t.ServiceID == s.ID && t.Current() && statuses[t.ID].State == api.TaskRunning {
 				s.Running++
 			}
 		}
@@ -42,11 +43,14 @@ func serviceView(st records.Objects, statuses map[string]api.TaskStatus) []api.S
 }
 
 // taskView returns tasks with their reported status and node name,
-// sorted by service, then slot.
+// sorted by service, then slot. A task shut down keeps the status the
+// manager stored: its node forgets the task once it stopped it.
 func taskView(st records.Objects, statuses map[string]api.TaskStatus) []api.Task {
 	out := make([]api.Task, 0, len(st.Tasks))
 	for _, t := range st.Tasks {
-		t.Status = statuses[t.ID]
+		if t.Current() || t.Status.State == "" {
+			t.Status = statuses[t.ID]
+		}
 		if t.Status.State == "" {
 			t.Status.State = api.TaskAssigned
 		}
@@ -57,9 +61,34 @@ func taskView(st records.Objects, statuses map[string]api.TaskStatus) []api.Task
 		if c := strings.Compare(a.ServiceName, b.ServiceName); c != 0 {
 			return c
 		}
-		return a.Slot - b.Slot
+		if a.Slot != b.Slot {
+			return a.Slot - b.Slot
+		}
+		return historyOrder(a, b)
 	})
 	return out
+}
+
+// currentName is the name a task is found by: www.1 names the slot's
+// current task; its history is found by ID only.
+func currentName(t api.Task) string {
+	if t.Current() {
+		return t.Name()
+	}
+	return ""
+}
+
+// historyOrder puts a slot's current task first, then its history, the
+// newest first (the manager's order: a slot's restart count never goes
+// down).
+func historyOrder(a, b api.Task) int {
+	if a.Current() != b.Current() {
+		if a.Current() {
+			return -1
+		}
+		return 1
+	}
+	return cmp.Or(cmp.Compare(b.Restarts, a.Restarts), b.CreatedAt.Compare(a.CreatedAt), strings.Compare(a.ID, b.ID))
 }
 
 // describeNamespace tells what a namespace file name stands for: its kind

@@ -23,6 +23,12 @@
 // manager roles (promote, demote) and publishes the objects into the
 // gossip tables ([records.Publisher]).
 //
+// A task's process runs once, as a container does. When its node reports
+// it complete or failed, the leader shuts it down (its report kept in the
+// state, its addresses released) and the service's restart policy says
+// whether and when a new task takes its slot; each slot keeps at most 5
+// tasks, the ended ones as its history (see restart.go).
+//
 // Raft runs on the cluster port beside the HTTP API (internal/portmux):
 // each connection is TLS, and both ends prove they know the accepting
 // manager's node secret over the session's exported keying material.

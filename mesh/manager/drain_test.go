@@ -83,7 +83,7 @@ func TestDrainMovesTasks(t *testing.T) {
 			after := d.store.Snapshot()
 
 			on := map[string]int{}
-			for _, tk := range after.Tasks {
+			for _, tk := range current(after) {
 				on[after.Nodes[tk.NodeID].Hostname]++
 			}
 			if diff := cmp.Diff(tt.wantOn, on); diff != "" {

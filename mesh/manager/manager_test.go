@@ -341,7 +341,7 @@ func TestTasksOfADownNodeAreRescheduled(t *testing.T) {
 	_, _ = d.store.Update(func(st *State) error { return rescheduleDown(st, down.Add(after/2), after) })
 	onNode2 := func() int {
 		c := 0
-		for _, tk := range d.store.Snapshot().Tasks {
+		for _, tk := range current(d.store.Snapshot()) {
 			if tk.NodeID == "nnode2" {
 				c++
 			}
@@ -355,9 +355,26 @@ func TestTasksOfADownNodeAreRescheduled(t *testing.T) {
 	if got := onNode2(); got != 0 {
 		t.Errorf("%d tasks left on the down node, want 0", got)
 	}
-	if got := len(d.store.Snapshot().Tasks); got != 3 {
+	if got := len(current(d.store.Snapshot())); got != 3 {
 		t.Errorf("%d tasks after rescheduling, want 3", got)
 	}
+	// The task moved stays as its slot's history, without addresses.
+	for _, tk := range d.store.Snapshot().Tasks {
+		if tk.NodeID == "nnode2" && (tk.DesiredState != api.TaskShutdown || tk.Networks != nil || tk.Status.State != api.TaskShutdown) {
+			t.Errorf("moved task %s: desired %s, status %s, networks %v; want shut down, no addresses", tk.Name(), tk.DesiredState, tk.Status.State, tk.Networks)
+		}
+	}
+}
+
+// current is a state's current tasks, without the history.
+func current(st State) map[string]api.Task {
+	out := map[string]api.Task{}
+	for id, tk := range st.Tasks {
+		if tk.Current() {
+			out[id] = tk
+		}
+	}
+	return out
 }
 
 func ptr[T any](v T) *T { return &v }

@@ -41,8 +41,9 @@ func (m *Manager) recordNode(mb gossip.Member, meta records.NodeMeta, now time.T
 }
 
 // syncNodes folds gossip membership into the records: metadata of
-// reachable members, Ready or Down for every record, the tasks of nodes
-// Down too long or drained moved elsewhere, and pending slots placed.
+// reachable members, Ready or Down for every record, the tasks that ended
+// shut down, the tasks of nodes Down too long or drained moved elsewhere,
+// and pending slots placed (restarts due included).
 func (m *Manager) syncNodes(now time.Time) {
 	alive := map[string]bool{m.cfg.NodeID: true}
 	for _, mb := range m.cfg.DB.Members() {
@@ -56,6 +57,7 @@ func (m *Manager) syncNodes(now time.Time) {
 		}
 	}
 	var before, after string
+	statuses := records.TaskStatuses(m.cfg.DB)
 	err := m.update(func(s *State) error {
 		markLiveness(s, alive, now)
 		before = s.Trust()
@@ -65,6 +67,11 @@ func (m *Manager) syncNodes(now time.Time) {
 			s.GossipRotation, s.GossipRotatedAt = gossipKeyAdded, now
 		}
 		after = s.Trust()
+		// Tasks that ended become history first: their slots are then
+		// restarted as the policy says, with the pending ones.
+		if err := reapTasks(s, statuses, now); err != nil {
+			return err
+		}
 		if err := rescheduleDown(s, now, m.cfg.RescheduleAfter); err != nil {
 			return err
 		}

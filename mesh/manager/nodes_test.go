@@ -217,7 +217,7 @@ func TestSyncNodesFollowsGossip(t *testing.T) {
 		t.Errorf("after sync: node3 %s (want Down), node2 plane %q (want ipvs)", st.Nodes["nnode3"].Status, st.Nodes["nnode2"].DataPlane)
 	}
 	d.syncNodes(now.Add(11 * time.Second))
-	for _, tk := range d.store.Snapshot().Tasks {
+	for _, tk := range current(d.store.Snapshot()) {
 		if tk.NodeID == "nnode3" {
 			t.Errorf("task %s still on node3 after 11 s down", tk.Name())
 		}

@@ -44,6 +44,10 @@ func (m *Manager) CreateService(_ context.Context, req api.ServiceCreate) (api.S
 	if err != nil {
 		return api.Service{}, err
 	}
+	policy, err := restartPolicy(req.RestartPolicy)
+	if err != nil {
+		return api.Service{}, err
+	}
 	id := api.NewID()
 	var created api.Service
 	err = m.update(func(s *State) error {
@@ -67,7 +71,7 @@ func (m *Manager) CreateService(_ context.Context, req api.ServiceCreate) (api.S
 		}
 		now := time.Now().UTC()
 		svc := api.Service{ID: id, Name: req.Name, Image: req.Image, Args: req.Args, Replicas: replicas,
-			Networks: atts, Endpoint: api.Endpoint{Mode: mode, Ports: ports}, Version: 1, CreatedAt: now, UpdatedAt: now}
+			Networks: atts, Endpoint: api.Endpoint{Mode: mode, Ports: ports}, RestartPolicy: policy, Version: 1, CreatedAt: now, UpdatedAt: now}
 		if err := allocateVIPs(s, &svc); err != nil {
 			return err
 		}
@@ -165,7 +169,8 @@ func (m *Manager) ScaleService(_ context.Context, ref string, replicas int) (api
 	return out, err
 }
 
-// removeService deletes a service and its tasks, releasing their addresses.
+// removeService deletes a service and its tasks, history included,
+// releasing their addresses.
 func (m *Manager) RemoveService(_ context.Context, ref string) error {
 	return m.update(func(s *State) error {
 		id, err := s.ServiceID(ref)
@@ -189,8 +194,8 @@ func (m *Manager) RemoveService(_ context.Context, ref string) error {
 
 // reconcileSlots makes a service's tasks match its replica count: missing
 // slots get a task on the node the spread scheduler picks, extra slots
-// (the highest first, as Swarm does) are removed. A slot no node can take
-// fails the write: the request asked for it.
+// (the highest first, as Swarm does) are removed with their history. A
+// slot no node can take fails the write: the request asked for it.
 func reconcileSlots(s *State, svcID string, now time.Time) error {
 	return placeSlots(s, svcID, now, false)
 }
@@ -198,24 +203,29 @@ func reconcileSlots(s *State, svcID string, now time.Time) error {
 // placeSlots is reconcileSlots; with pending set, slots no node can take
 // stay without a task (Swarm's pending tasks) instead of failing the
 // write, for placements nobody asked for in this write: [fillPending]
-// places them once a node can take them.
+// places them once a node can take them. A slot whose last task exited
+// gets a new one only as the restart policy says (see [slotDue]).
 func placeSlots(s *State, svcID string, now time.Time, pending bool) error {
 	svc := s.Services[svcID]
-	slots := map[int]string{}
+	current := map[int]bool{}
 	for id, t := range s.Tasks {
-		if t.ServiceID == svcID {
-			slots[t.Slot] = id
+		if t.ServiceID != svcID {
+			continue
 		}
-	}
-	for slot, tid := range slots {
-		if slot > svc.Replicas {
-			if err := removeTask(s, tid); err != nil {
+		if t.Slot > svc.Replicas {
+			if err := removeTask(s, id); err != nil {
 				return err
 			}
+			continue
 		}
+		current[t.Slot] = current[t.Slot] || t.Current()
 	}
 	for slot := 1; slot <= svc.Replicas; slot++ {
-		if _, ok := slots[slot]; ok {
+		if current[slot] {
+			continue
+		}
+		due, restarts := slotDue(s, svc, slot, now)
+		if !due {
 			continue
 		}
 		node, err := pickNode(s, svcID)
@@ -225,19 +235,25 @@ func placeSlots(s *State, svcID string, now time.Time, pending bool) error {
 			}
 			return err
 		}
-		if err := addTask(s, svc, slot, node, now); err != nil {
+		if err := addTask(s, svc, slot, node, restarts, now); err != nil {
+			return err
+		}
+		if err := pruneHistory(s, svcID, slot); err != nil {
 			return err
 		}
 	}
 	return ensureLBAddrs(s)
 }
 
-// fillPending places the slots that have no task (left pending when no
-// node could take them) on the nodes that can take them now.
+// fillPending places the slots that have no current task: left pending
+// when no node could take them, or whose task exited and is due a
+// restart.
 func fillPending(s *State, now time.Time) error {
 	running := map[string]int{}
 	for _, t := range s.Tasks {
-		running[t.ServiceID]++
+		if t.Current() {
+			running[t.ServiceID]++
+		}
 	}
 	for _, id := range slices.Sorted(maps.Keys(s.Services)) {
 		if running[id] < s.Services[id].Replicas {
@@ -250,10 +266,11 @@ func fillPending(s *State, now time.Time) error {
 }
 
 // addTask creates a task with an address on each of its networks.
-func addTask(s *State, svc api.Service, slot int, node string, now time.Time) error {
+// restarts counts the slot's restarts before it.
+func addTask(s *State, svc api.Service, slot int, node string, restarts int, now time.Time) error {
 	id := api.NewID()
 	t := api.Task{ID: id, ServiceID: svc.ID, ServiceName: svc.Name, Slot: slot, NodeID: node,
-		Image: svc.Image, Args: svc.Args, DesiredState: api.TaskRunning, CreatedAt: now}
+		Image: svc.Image, Args: svc.Args, DesiredState: api.TaskRunning, CreatedAt: now, Restarts: restarts}
 	for _, netID := range taskNetworks(s, svc) {
 		n := s.Networks[netID]
 		addr, err := allocate(s, netID)
@@ -267,6 +284,7 @@ func addTask(s *State, svc api.Service, slot int, node string, now time.Time) er
 	return nil
 }
 
+// removeTask forgets a task, current or history, releasing its addresses.
 func removeTask(s *State, id string) error {
 	t := s.Tasks[id]
 	for _, tn := range t.Networks {
@@ -290,7 +308,7 @@ func pickNode(s *State, svcID string) (string, error) {
 		}
 	}
 	for _, t := range s.Tasks {
-		if l, ok := loads[t.NodeID]; ok {
+		if l, ok := loads[t.NodeID]; ok && t.Current() {
 			l.all++
 			if t.ServiceID == svcID {
 				l.svc++
@@ -336,21 +354,23 @@ func rescheduleDrained(s *State, now time.Time) error {
 	})
 }
 
-// moveTasks is the one home of moving tasks off nodes: it removes every
-// task whose node leave says must give it up (ok is false for a node no
-// longer recorded) and places the slots again with new tasks on the nodes
-// the scheduler picks; the tasks left in place keep their IDs and
-// addresses. A slot no node can take now stays pending rather than
+// moveTasks is the one home of moving tasks off nodes: it shuts down
+// every current task whose node leave says must give it up (ok is false
+// for a node no longer recorded), keeping it as its slot's history, and
+// places the slots again with new tasks on the nodes the scheduler picks;
+// the tasks left in place keep their IDs and addresses. A slot no node can take now stays pending rather than
 // failing the write, which also carries the change that made the tasks
 // move.
 func moveTasks(s *State, now time.Time, leave func(n api.Node, ok bool) bool) error {
 	moved := map[string]bool{}
-	for id, t := range s.Tasks {
+	for _, id := range slices.Sorted(maps.Keys(s.Tasks)) {
+		t := s.Tasks[id]
 		n, ok := s.Nodes[t.NodeID]
-		if !leave(n, ok) {
+		if !t.Current() || !leave(n, ok) {
 			continue
 		}
-		if err := removeTask(s, id); err != nil {
+		st := api.TaskStatus{State: api.TaskShutdown, Message: "moved off its node", Timestamp: now}
+		if err := shutdownTask(s, id, st, now); err != nil {
 			return err
 		}
 		moved[t.ServiceID] = true

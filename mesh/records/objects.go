@@ -16,7 +16,7 @@ type Objects struct {
 	Nodes    map[string]api.Node    `json:"Nodes"` // by node ID; Status is not stored
 	Networks map[string]api.Network `json:"Networks"`
 	Services map[string]api.Service `json:"Services"`
-	Tasks    map[string]api.Task    `json:"Tasks"` // Status is not stored
+	Tasks    map[string]api.Task    `json:"Tasks"` // Status is stored only once a task is shut down
 }
 
 // Init makes every map non-nil.

@@ -20,14 +20,14 @@ import (
 // background sleep is not the process the init waits for.
 var forking = []string{"sh", "-c", "sleep 1000 & exec sleep 1001"}
 
-// runningPID starts Supervise on spec and returns the init's PID once it
-// runs, with a stop function that cancels and waits for Supervise.
+// runningPID starts Run on spec and returns the init's PID once it
+// runs, with a stop function that cancels and waits for Run.
 func runningPID(t *testing.T, spec Spec) (int, *recorder, func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	rec := &recorder{}
 	done := make(chan struct{})
-	go func() { Supervise(ctx, spec, rec.report); close(done) }()
+	go func() { Run(ctx, spec, rec.report); close(done) }()
 	stop := func() { cancel(); <-done }
 	t.Cleanup(stop)
 	var pid int
@@ -129,8 +129,8 @@ func TestKilledInitTakesTheTaskWithIt(t *testing.T) {
 		defer rec.mu.Unlock()
 		for _, s := range rec.states {
 			if s.State == "failed" {
-				if !strings.Contains(s.Err, "signal: killed") {
-					return fmt.Errorf("failure reason %q, want signal: killed", s.Err)
+				if s.Err != "task: non-zero exit (137)" {
+					return fmt.Errorf("failure reason %q, want task: non-zero exit (137)", s.Err)
 				}
 				return nil
 			}
@@ -143,14 +143,11 @@ func TestKilledInitTakesTheTaskWithIt(t *testing.T) {
 // on; they do not once it has exited.
 func TestTaskExitStatusWithChildrenLeft(t *testing.T) {
 	testutil.RequireRoot(t)
-	old := MinBackoff
-	MinBackoff = time.Minute // one run is enough
-	t.Cleanup(func() { MinBackoff = old })
 	for _, tc := range []struct {
 		cmd, want string
 	}{
-		{"sleep 1000 & echo $! > /dev/null; exit 7", "exit status 7"},
-		{"sleep 1000 & kill -9 $$", "exit status 137"},
+		{"sleep 1000 & echo $! > /dev/null; exit 7", "task: non-zero exit (7)"},
+		{"sleep 1000 & kill -9 $$", "task: non-zero exit (137)"},
 	} {
 		t.Run(tc.want, func(t *testing.T) {
 			init, rec, stop := runningPID(t, newSpec(t, "sh", "-c", tc.cmd))
@@ -177,13 +174,10 @@ func TestTaskExitStatusWithChildrenLeft(t *testing.T) {
 
 func TestTaskSeesItsOwnProcesses(t *testing.T) {
 	testutil.RequireRoot(t)
-	old := MinBackoff
-	MinBackoff = time.Minute
-	t.Cleanup(func() { MinBackoff = old })
 	spec := newSpec(t, "sh", "-c", "echo pid=$$; for p in /proc/[0-9]*; do echo proc=${p#/proc/}; done")
 	_, rec, stop := runningPID(t, spec)
 	testutil.Eventually(t, 5*time.Second, "the command's end", func() error {
-		if !strings.Contains(strings.Join(rec.names(), " "), "failed") {
+		if !strings.Contains(strings.Join(rec.names(), " "), "complete") {
 			return errors.New("still running")
 		}
 		return nil
@@ -212,7 +206,7 @@ func TestTaskSeesItsOwnProcesses(t *testing.T) {
 	}
 }
 
-// meshd's crash, for real: a process running Supervise is SIGKILLed, and
+// meshd's crash, for real: a process running Run is SIGKILLed, and
 // every process of its task dies with it.
 func TestSupervisorCrashTakesTheTaskWithIt(t *testing.T) {
 	testutil.RequireRoot(t)
@@ -252,7 +246,7 @@ const superviseEnv = "MESHD_TEST_SUPERVISE"
 func superviseMain(v string) {
 	f := strings.Split(v, "|")
 	spec := Spec{ID: "t1", Hostname: "abcdef012345", NetNS: f[0], ResolvConf: f[1], LogPath: f[2], Args: forking}
-	Supervise(context.Background(), spec, func(s State) {
+	Run(context.Background(), spec, func(s State) {
 		if s.State == "running" {
 			fmt.Printf("running %d\n", s.PID)
 		}

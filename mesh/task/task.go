@@ -16,18 +16,12 @@ type Spec struct {
 	LogPath    string   // stdout and stderr go here (appended)
 }
 
-// State is a task's state as Supervise reports it.
+// State is a task's state as Run reports it.
 type State struct {
-	State string // starting, running, failed, shutdown
+	State string // starting, running, complete, failed, shutdown
 	PID   int
 	Err   string
 }
-
-// Backoff bounds between restarts of a task that exits.
-var (
-	MinBackoff = 500 * time.Millisecond
-	MaxBackoff = 10 * time.Second
-)
 
 // stopGrace is how long a task has to exit after SIGTERM.
 const stopGrace = 5 * time.Second

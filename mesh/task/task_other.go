@@ -8,9 +8,9 @@ import (
 	"os"
 )
 
-// Supervise reports at once that tasks need Linux: they run in network,
+// Run reports at once that tasks need Linux: they run in network,
 // UTS and mount namespaces.
-func Supervise(ctx context.Context, spec Spec, report func(State)) {
+func Run(ctx context.Context, spec Spec, report func(State)) {
 	report(State{State: "failed", Err: "tasks need Linux namespaces"})
 }
 

@@ -13,7 +13,7 @@ import (
 	"github.com/meshd/meshd/internal/testutil"
 )
 
-// The test binary stands in for meshd: Supervise re-executes
+// The test binary stands in for meshd: Run re-executes
 // /proc/self/exe with InitArg.
 func TestMain(m *testing.M) {
 	if len(os.Args) > 1 && os.Args[1] == InitArg {
@@ -59,29 +59,49 @@ func (r *recorder) names() []string {
 	return out
 }
 
-func TestSuperviseRestartsAFailingTask(t *testing.T) {
+// A task runs once: its end is reported as Docker does, and nothing
+// starts it again.
+func TestRunReportsTheEndOnce(t *testing.T) {
 	testutil.RequireRoot(t)
-	old := MinBackoff
-	MinBackoff = 50 * time.Millisecond
-	t.Cleanup(func() { MinBackoff = old })
-	spec := newSpec(t, "sh", "-c", "hostname; cat /etc/resolv.conf; ip -o link show | cut -d: -f2; exit 3")
-	ctx, cancel := context.WithCancel(context.Background())
+	for _, tc := range []struct {
+		name, cmd, want, err string
+	}{
+		{"exit 3", "exit 3", "failed", "task: non-zero exit (3)"},
+		{"exit 0", "true", "complete", ""},
+		{"killed", "kill -9 $$", "failed", "task: non-zero exit (137)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			spec := newSpec(t, "sh", "-c", tc.cmd)
+			var rec recorder
+			Run(context.Background(), spec, rec.report) // returns once the process ended
+			got := strings.Join(rec.names(), " ")
+			if want := "starting running " + tc.want; got != want {
+				t.Errorf("states %q, want %q", got, want)
+			}
+			if last := rec.states[len(rec.states)-1]; last.Err != tc.err {
+				t.Errorf("error %q, want %q", last.Err, tc.err)
+			}
+		})
+	}
+}
+
+func TestRunFailsToStart(t *testing.T) {
+	testutil.RequireRoot(t)
+	spec := newSpec(t, "true")
+	spec.NetNS = filepath.Join(t.TempDir(), "missing")
 	var rec recorder
-	done := make(chan struct{})
-	go func() { Supervise(ctx, spec, rec.report); close(done) }()
-	deadline := time.Now().Add(10 * time.Second)
-	for strings.Count(strings.Join(rec.names(), " "), "failed") < 2 && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
+	Run(context.Background(), spec, rec.report)
+	got := rec.names()
+	if strings.Join(got, " ") != "starting failed" || !strings.Contains(rec.states[1].Err, "open netns") {
+		t.Errorf("states %v (%q), want starting failed with the reason", got, rec.states[len(rec.states)-1].Err)
 	}
-	cancel()
-	<-done
-	got := strings.Join(rec.names(), " ")
-	if !strings.HasPrefix(got, "starting running failed starting running failed") || !strings.HasSuffix(got, "shutdown") {
-		t.Errorf("states %q, want starting running failed, again, ..., shutdown", got)
-	}
-	if err := rec.states[2].Err; !strings.Contains(err, "exit status 3") {
-		t.Errorf("failure reason %q, want the exit status", err)
-	}
+}
+
+func TestTaskSeesItsOwnSandbox(t *testing.T) {
+	testutil.RequireRoot(t)
+	spec := newSpec(t, "sh", "-c", "hostname; cat /etc/resolv.conf; ip -o link show | cut -d: -f2")
+	var rec recorder
+	Run(context.Background(), spec, rec.report)
 	log, _ := os.ReadFile(spec.LogPath)
 	for _, want := range []string{"abcdef012345\n", "nameserver 127.0.0.11", " lo\n"} {
 		if !strings.Contains(string(log), want) {
@@ -96,13 +116,13 @@ func TestSuperviseRestartsAFailingTask(t *testing.T) {
 	}
 }
 
-func TestSuperviseStopsARunningTask(t *testing.T) {
+func TestRunStopsARunningTask(t *testing.T) {
 	testutil.RequireRoot(t)
 	spec := newSpec(t, "sleep", "1000")
 	ctx, cancel := context.WithCancel(context.Background())
 	var rec recorder
 	done := make(chan struct{})
-	go func() { Supervise(ctx, spec, rec.report); close(done) }()
+	go func() { Run(ctx, spec, rec.report); close(done) }()
 	var pid int
 	for deadline := time.Now().Add(5 * time.Second); pid == 0 && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 		rec.mu.Lock()

@@ -14,32 +14,40 @@ import (
 	"github.com/vishvananda/netns"
 )
 
-// Supervise runs the task until ctx ends, restarting it with exponential
-// backoff when it exits, and calls report on every change. It returns when
-// the task is stopped. report must not block for long.
-func Supervise(ctx context.Context, spec Spec, report func(State)) {
-	backoff := MinBackoff
-	for {
-		report(State{State: "starting"})
-		started := time.Now()
-		err := runOnce(ctx, spec, func(pid int) { report(State{State: "running", PID: pid}) })
-		if ctx.Err() != nil {
-			report(State{State: "shutdown"})
-			return
-		}
-		report(State{State: "failed", Err: err.Error()})
-		if time.Since(started) > MaxBackoff {
-			backoff = MinBackoff // it ran a good while: start afresh
-		}
-		select {
-		case <-ctx.Done():
-			report(State{State: "shutdown"})
-			return
-		case <-time.After(backoff):
-		}
-		backoff = min(backoff*2, MaxBackoff)
+// Run runs the task's process once, as a Docker container runs, and
+// calls report on every change: starting, running, then complete (exit
+// status 0), failed (a non-zero status, or a failure to start) or, when
+// ctx ends first, shutdown. It returns when the process has ended. It
+// never restarts the process: whether a new task replaces it is the
+// manager's restart policy. report must not block for long.
+func Run(ctx context.Context, spec Spec, report func(State)) {
+	report(State{State: "starting"})
+	err := runOnce(ctx, spec, func(pid int) { report(State{State: "running", PID: pid}) })
+	if ctx.Err() != nil {
+		report(State{State: "shutdown"})
+		return
 	}
+	report(exitState(err))
 }
+
+// exitState turns how the process ended into the state reported, with
+// Docker's text for a non-zero status.
+func exitState(err error) State {
+	var ee *exitError
+	if !errors.As(err, &ee) {
+		return State{State: "failed", Err: err.Error()}
+	}
+	if ee.code == 0 {
+		return State{State: "complete"}
+	}
+	return State{State: "failed", Err: fmt.Sprintf("task: non-zero exit (%d)", ee.code)}
+}
+
+// exitError is a process that ran and exited with code: its status, or
+// 128+N for a death by signal N as a shell reports it.
+type exitError struct{ code int }
+
+func (e *exitError) Error() string { return fmt.Sprintf("task exited: exit status %d", e.code) }
 
 // runOnce starts the task and waits for it; it stops the task when ctx
 // ends. The whole life of the child happens on one locked OS thread that
@@ -119,12 +127,16 @@ func startAndWait(spec Spec, pidc chan<- int) error {
 	err = cmd.Wait()
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
-		return fmt.Errorf("task exited: %s", ee.ProcessState)
+		code := ee.ExitCode()
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			code = 128 + int(ws.Signal())
+		}
+		return &exitError{code: code}
 	}
 	if err != nil {
 		return fmt.Errorf("wait task %s: %w", spec.ID, err)
 	}
-	return errors.New("task exited: exit status 0")
+	return &exitError{code: 0}
 }
 
 func lookPath(name string) (string, error) {
