@@ -198,7 +198,7 @@ func (d *Daemon) startManagerLocked() error {
 	}
 	storeRef.Store(store)
 	m, err := manager.New(manager.Config{Store: store, DB: s.db, NodeID: d.id.ID, APIAddr: d.apiAddr(),
-		Ready: d.managerReady, GossipKeyRotation: d.cfg.GossipKeyRotation, Logger: d.log.With("component", "manager")})
+		Ready: d.managerReady, GossipKeyRotation: d.cfg.GossipKeyRotation, RescheduleAfter: d.cfg.RescheduleDelay, Logger: d.log.With("component", "manager")})
 	if err != nil {
 		_ = store.Close()
 		ln.Close()

@@ -43,6 +43,9 @@ func DefaultConfig() Config {
 		DrainDelay: 2 * time.Second,
 		// Swarm rotates its gossip key every 12 hours.
 		GossipKeyRotation: 12 * time.Hour,
+		// A node declared dead (2 s or so) that does not come back
+		// within 5 s more loses its tasks: a restart keeps them.
+		RescheduleDelay: 5 * time.Second,
 	}
 }
 
@@ -79,7 +82,10 @@ type UserConfig struct {
 	// GossipKeyRotation is how often a leading manager rotates the gossip
 	// key; zero keeps the default.
 	GossipKeyRotation time.Duration
-	IPVSTimeouts      string
+	// RescheduleDelay is how long a node may be down before its tasks
+	// move; zero keeps the default.
+	RescheduleDelay time.Duration
+	IPVSTimeouts    string
 	// TokenEnv is $MESHD_TOKEN as the command line found it.
 	TokenEnv    string
 	SocketGroup string
@@ -121,6 +127,9 @@ type Config struct {
 	DNSTTL time.Duration
 	// GossipKeyRotation is how often the leader rotates the gossip key.
 	GossipKeyRotation time.Duration
+	// RescheduleDelay is how long a node may be down before a leading
+	// manager moves its tasks to other nodes. DefaultConfig: 5 s.
+	RescheduleDelay time.Duration
 	// DrainDelay is how long a task leaving the desired state keeps its
 	// backends at weight 0 before it is stopped, so established
 	// connections can finish. Zero stops at once. DefaultConfig: 2 s
@@ -221,6 +230,12 @@ func (u UserConfig) ToConfig() (Config, error) {
 	}
 	if u.GossipKeyRotation > 0 {
 		c.GossipKeyRotation = u.GossipKeyRotation
+	}
+	if u.RescheduleDelay < 0 || u.RescheduleDelay > 0 && u.RescheduleDelay < time.Second || u.RescheduleDelay > time.Hour {
+		return c, fmt.Errorf("--reschedule-delay %s: want 1s to 1h", u.RescheduleDelay)
+	}
+	if u.RescheduleDelay > 0 {
+		c.RescheduleDelay = u.RescheduleDelay
 	}
 	if u.IPVSTimeouts != "" {
 		if c.IPVSTimeouts, err = lb.ParseTimeouts(u.IPVSTimeouts); err != nil {

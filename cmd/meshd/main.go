@@ -55,6 +55,7 @@ func run(args []string) error {
 	fs.DurationVar(&u.DNSTTL, "dns-ttl", 0, "TTL of the embedded DNS's answers (default 600s)")
 	fs.DurationVar(&u.DrainDelay, "drain-delay", def.DrainDelay, "how long a removed task's backends keep weight 0 before it stops")
 	fs.DurationVar(&u.GossipKeyRotation, "gossip-key-rotation", def.GossipKeyRotation, "how often the leading manager rotates the gossip key")
+	fs.DurationVar(&u.RescheduleDelay, "reschedule-delay", def.RescheduleDelay, "how long a node may be down before its tasks move to other nodes")
 	fs.StringVar(&u.IPVSTimeouts, "ipvs-timeouts", "", "IPVS timeouts tcp,tcpfin,udp (e.g. 3600s,120s,300s); default: the kernel's")
 	fs.BoolVar(&debug, "debug", false, "log at debug level")
 	fs.BoolVar(&version, "version", false, "print the version and exit")

@@ -31,7 +31,7 @@ type Config struct {
 	SyncInterval time.Duration
 	// RescheduleAfter is how long a node may be Down before its tasks move
 	// to other nodes (Swarm waits for its heartbeat period too): a node
-	// that only restarts keeps its tasks. Zero means 10 s.
+	// that only restarts keeps its tasks. Zero means 5 s.
 	RescheduleAfter time.Duration
 	// GossipKeyRotation is how often the leader rotates the gossip key
 	// (Swarm: 12 h). Zero means 12 h; negative never.
@@ -65,7 +65,7 @@ func New(cfg Config) (*Manager, error) {
 		cfg.SyncInterval = time.Second
 	}
 	if cfg.RescheduleAfter <= 0 {
-		cfg.RescheduleAfter = 10 * time.Second
+		cfg.RescheduleAfter = 5 * time.Second
 	}
 	if cfg.GossipKeyRotation == 0 {
 		cfg.GossipKeyRotation = 12 * time.Hour
