@@ -206,6 +206,7 @@ func (a *Agent) Reconcile(ctx context.Context) {
 	}
 	// Peers, balancers and names first: a task that starts now reaches
 	// them with its first packet.
+	peered := map[string]map[netip.Addr]bool{} // by network: the remote addresses programmed
 	for id, n := range needed {
 		peers, bad := records.RemotePeers(a.cfg.DB, id, a.cfg.NodeID)
 		for _, key := range bad {
@@ -214,8 +215,13 @@ func (a *Agent) Reconcile(ctx context.Context) {
 		if err := a.ov.SetPeers(id, overlayPeers(peers)); err != nil {
 			a.log.Error("program peers", "network", n.Name, "err", err)
 		}
+		peered[id] = map[netip.Addr]bool{}
+		for _, p := range peers {
+			peered[id][p.IP] = true
+		}
 	}
-	eps := records.Endpoints(a.cfg.DB, records.AllNetworks) // decoded once for balancers and names
+	// Decoded once for balancers and names.
+	eps := reachable(records.Endpoints(a.cfg.DB, records.AllNetworks), peered, a.cfg.NodeID)
 	a.reconcileSandboxes(ctx, st, needed, eps)
 	a.repairTasks()
 	a.dns.SetTable(dnsTable(st, eps))

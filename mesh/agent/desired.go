@@ -125,6 +125,23 @@ func (m *marks) For(key string) uint32 {
 	return v
 }
 
+// reachable drops the endpoints of other nodes whose address has no peer
+// entry (ARP and FDB) on this node yet: an endpoint and its peer are
+// separate gossip entries and may arrive in either order, and a backend
+// whose peer is missing takes connections that go nowhere. peered holds,
+// for each network this node has built, the remote addresses programmed;
+// endpoints on other networks have no use here and are kept as they are.
+func reachable(eps []records.EndpointEntry, peered map[string]map[netip.Addr]bool, self string) []records.EndpointEntry {
+	out := eps[:0:0]
+	for _, e := range eps {
+		if ips, built := peered[e.Network]; built && e.Owner != self && !ips[e.IP] {
+			continue
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
 // sandboxModel computes what a sandbox must do: every service with a VIP
 // on the network (and, in the ingress sandbox, every published port),
 // with the backends the endpoint table lists for that network (eps may

@@ -12,6 +12,7 @@ import (
 	"github.com/meshd/meshd/internal/kwatch"
 	"github.com/meshd/meshd/lb"
 	"github.com/meshd/meshd/mesh/api"
+	"github.com/meshd/meshd/mesh/records"
 	"github.com/meshd/meshd/overlay"
 )
 
@@ -234,5 +235,29 @@ func TestNamespacesWatched(t *testing.T) {
 		if e.f.watched[ns] {
 			t.Errorf("%q still watched after service rm", ns)
 		}
+	}
+}
+
+// TestReachable: another node's endpoint is a backend only once its peer
+// entry is programmed here; this node's own, and endpoints on networks
+// not built here, are kept.
+func TestReachable(t *testing.T) {
+	ip := netip.MustParseAddr
+	ep := func(netID, owner, addr string) records.EndpointEntry {
+		return records.EndpointEntry{Network: netID, Owner: owner, TaskID: owner + addr, Endpoint: records.Endpoint{IP: ip(addr)}}
+	}
+	eps := []records.EndpointEntry{
+		ep("ov", "node2", "10.0.0.5"), // peer programmed
+		ep("ov", "node2", "10.0.0.6"), // peer not yet here
+		ep("ov", "node1", "10.0.0.7"), // this node's own
+		ep("other", "node2", "10.1.0.5"),
+	}
+	got := reachable(eps, map[string]map[netip.Addr]bool{"ov": {ip("10.0.0.5"): true}}, "node1")
+	var addrs []string
+	for _, e := range got {
+		addrs = append(addrs, e.IP.String())
+	}
+	if want := []string{"10.0.0.5", "10.0.0.7", "10.1.0.5"}; !slices.Equal(addrs, want) {
+		t.Errorf("reachable endpoints %v, want %v", addrs, want)
 	}
 }

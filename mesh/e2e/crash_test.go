@@ -1,0 +1,126 @@
+package e2e
+
+import (
+	"fmt"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// requestLog is a client loop's requests: when each started (the
+// kernel's clock, which the test shares) and its HTTP code.
+type requestLog struct {
+	cmd *exec.Cmd
+	out strings.Builder
+}
+
+// timedRequests sends requests to url from the client, one after the
+// other with 20 ms between them, each given 2 s, for d. Several loops
+// run side by side for more samples.
+func (l *testLab) timedRequests(t *testing.T, url string, d time.Duration) *requestLog {
+	t.Helper()
+	script := fmt.Sprintf(`end=$(( $(date +%%s%%N) + %d ))
+while [ "$(date +%%s%%N)" -lt "$end" ]; do
+	s=$(date +%%s%%N)
+	c=$(curl -s -m 2 -o /dev/null -w '%%{http_code}' %s)
+	echo "$s $c"
+	sleep 0.02
+done`, d.Nanoseconds(), url)
+	rl := &requestLog{}
+	rl.cmd = exec.Command(filepath.Join(binDir, "meshctl"), "--lab-prefix", l.prefix, "--lab-root", l.root,
+		"lab", "exec", "client", "--", "sh", "-c", script)
+	rl.cmd.Stdout = &rl.out
+	if err := rl.cmd.Start(); err != nil {
+		t.Fatalf("start requests: %v", err)
+	}
+	t.Cleanup(func() { _ = rl.cmd.Process.Kill(); _ = rl.cmd.Wait() })
+	return rl
+}
+
+// failures waits for the loop and returns how many requests it sent, the
+// start times of those that failed, relative to t0.
+func (rl *requestLog) failures(t0 time.Time) (sent int, failed []time.Duration) {
+	_ = rl.cmd.Wait()
+	for _, line := range strings.Split(rl.out.String(), "\n") {
+		f := strings.Fields(line)
+		if len(f) != 2 {
+			continue
+		}
+		ns, err := strconv.ParseInt(f[0], 10, 64)
+		if err != nil {
+			continue
+		}
+		sent++
+		if f[1] != "200" {
+			failed = append(failed, time.Unix(0, ns).Sub(t0))
+		}
+	}
+	return sent, failed
+}
+
+// TestNodeCrash kills a worker's meshd (SIGKILL: its tasks die with it)
+// while a client sends requests through the manager's routing mesh, five
+// times: no request that starts 3 s after the kill fails, and the crashed
+// node's tasks run again elsewhere within 10 s.
+func TestNodeCrash(t *testing.T) {
+	l := newLab(t, 3)
+	l.must(t, "--node", "node1", "service", "create", "--name", "www", "--replicas", "6", "--publish", "8888:80", "whoami")
+	running := func() (map[string]int, string) {
+		out, _ := l.on("node1", "service", "ps", "www", "--format", "{{.NodeName}} {{.DesiredState}} {{.Status.State}}")
+		on := map[string]int{}
+		for _, line := range strings.Split(out, "\n") {
+			if f := strings.Fields(line); len(f) == 3 && f[1] == "running" && f[2] == "running" {
+				on[f[0]]++
+			}
+		}
+		return on, out
+	}
+	var lastFail, replaced []time.Duration
+	for i := range repairRuns {
+		victim := []string{"node2", "node3"}[i%2]
+		eventually(t, 15*time.Second, "six tasks running, some on "+victim, func() (bool, string) {
+			on, out := running()
+			return on["node1"]+on["node2"]+on["node3"] == 6 && on[victim] > 0, out
+		})
+		for _, n := range []string{"node1", "node2", "node3"} {
+			eventually(t, 10*time.Second, "six backends on "+n, func() (bool, string) {
+				w, out := l.ingressBackends(n)
+				return len(w) == 6, out
+			})
+		}
+		rl := l.timedRequests(t, "http://192.168.33.10:8888/", 14*time.Second)
+		time.Sleep(2 * time.Second) // requests before the crash
+		t0 := time.Now()
+		l.must(t, "lab", "stop", victim, "--kill")
+		eventually(t, 15*time.Second, "six tasks running again, none on "+victim, func() (bool, string) {
+			on, out := running()
+			return on["node1"]+on["node2"]+on["node3"] == 6 && on[victim] == 0, out
+		})
+		replaced = append(replaced, time.Since(t0))
+		sent, failed := rl.failures(t0)
+		last := time.Duration(0)
+		if len(failed) > 0 {
+			last = failed[len(failed)-1]
+		}
+		lastFail = append(lastFail, last)
+		t.Logf("crash %d of %s: %d requests, %d failed, the last starting %v after the kill; tasks running elsewhere after %v",
+			i+1, victim, sent, len(failed), last.Round(time.Millisecond), replaced[i].Round(100*time.Millisecond))
+		if last > 3*time.Second*timeScale() {
+			t.Errorf("a request that started %v after the crash failed: want none after 3 s (failed at %v)", last, failed)
+		}
+		l.must(t, "lab", "start", victim)
+		// Spread the tasks again so the next victim runs some.
+		l.must(t, "--node", "node1", "service", "scale", "www=3")
+		l.must(t, "--node", "node1", "service", "scale", "www=6")
+	}
+	m, w := medianWorst(lastFail)
+	t.Logf("last failed request after the kill: median %v, worst %v of %d", m, w, repairRuns)
+	m, w = medianWorst(replaced)
+	t.Logf("tasks running elsewhere after: median %v, worst %v of %d", m.Round(100*time.Millisecond), w.Round(100*time.Millisecond), repairRuns)
+	if w > 10*time.Second*timeScale() {
+		t.Errorf("replacement running after %v, want within 10 s", w)
+	}
+}
