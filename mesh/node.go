@@ -145,6 +145,13 @@ func (n nodeReads) Namespaces() (string, []string, error) {
 	return dir, names, err
 }
 
+func (n nodeReads) NetworkBuilt(id string) bool {
+	if sess, _ := n.d.current(); sess != nil {
+		return sess.agent.NetworkBuilt(id)
+	}
+	return false
+}
+
 func (n nodeReads) LBTables() []api.LBTable {
 	if sess, _ := n.d.current(); sess != nil {
 		return sess.agent.LBTables()

@@ -47,8 +47,9 @@ type Agent struct {
 	sboxes     map[string]*lbSandbox  // by network ID
 	marks      marks
 
-	mu     sync.Mutex // guards the field below, read by the API
+	mu     sync.Mutex // guards the fields below, read by the API
 	planes []planeView
+	built  map[string]bool // networks with a namespace here, by ID
 }
 
 // planeView is a sandbox's data plane as the API shows it.
@@ -237,6 +238,7 @@ func (a *Agent) Reconcile(ctx context.Context) {
 		}
 	}
 	a.syncRules(ctx, st)
+	defer a.publishBuilt()
 	for id, n := range a.nets {
 		if _, ok := needed[id]; !ok {
 			a.watcher.Unwatch(a.ov.NamespacePath(id))
@@ -247,6 +249,30 @@ func (a *Agent) Reconcile(ctx context.Context) {
 			delete(a.nets, id)
 		}
 	}
+}
+
+// publishBuilt records the networks that have a namespace here, for
+// NetworkBuilt.
+func (a *Agent) publishBuilt() {
+	built := map[string]bool{}
+	for id := range a.nets {
+		built[id] = true
+	}
+	for id := range a.sboxes {
+		built[id] = true
+	}
+	a.mu.Lock()
+	a.built = built
+	a.mu.Unlock()
+}
+
+// NetworkBuilt says whether network id has a namespace on this node (its
+// overlay or its load-balancer sandbox) as of the last reconcile. It may
+// be called from any goroutine.
+func (a *Agent) NetworkBuilt(id string) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.built[id]
 }
 
 // desiredState returns the desired state to serve (see records.Desired)

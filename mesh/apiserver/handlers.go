@@ -1,9 +1,11 @@
 package apiserver
 
 import (
+	"context"
 	"net/http"
 	"path/filepath"
 	"slices"
+	"time"
 
 	"github.com/meshd/meshd/mesh/api"
 	"github.com/meshd/meshd/mesh/records"
@@ -264,8 +266,27 @@ func (s *Server) removeNetwork(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return struct{}{}, w.RemoveNetwork(r.Context(), r.PathValue("ref"))
+	id, _ := s.cfg.Node.Objects().NetworkID(r.PathValue("ref"))
+	if err := w.RemoveNetwork(r.Context(), r.PathValue("ref")); err != nil {
+		return nil, err
+	}
+	// As docker's: when the command returns, the network is gone from
+	// this node (ns ls, ip netns); the others follow within a second.
+	ctx, cancel := context.WithTimeout(r.Context(), networkGoneWait)
+	defer cancel()
+	for id != "" && s.cfg.Node.NetworkBuilt(id) {
+		select {
+		case <-ctx.Done():
+			return struct{}{}, nil // removed from the cluster; this node is late
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	return struct{}{}, nil
 }
+
+// networkGoneWait bounds how long network rm waits for this node to take
+// the network down.
+const networkGoneWait = 5 * time.Second
 
 func (s *Server) createService(r *http.Request) (any, error) {
 	var req api.ServiceCreate

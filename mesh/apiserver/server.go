@@ -76,6 +76,9 @@ type Node interface {
 	Namespaces() (dir string, names []string, err error)
 	// LBTables are this node's load balancers, ipvsadm-shaped.
 	LBTables() []api.LBTable
+	// NetworkBuilt says whether this node still has network id's
+	// namespaces (its overlay, its load-balancer sandbox).
+	NetworkBuilt(id string) bool
 	// StateVersion is the version of a manager's replica (0 elsewhere),
 	// sent with every answer to a write.
 	StateVersion() uint64

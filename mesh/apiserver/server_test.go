@@ -40,6 +40,7 @@ func (n fakeNode) Namespaces() (string, []string, error) {
 	return "/run/x", []string{"ingress_sbox"}, nil
 }
 func (n fakeNode) LBTables() []api.LBTable  { return nil }
+func (n fakeNode) NetworkBuilt(string) bool { return false }
 func (n fakeNode) StateVersion() uint64     { return n.m.State().Version }
 func (n fakeNode) CA() (api.SwarmCA, error) { return n.m.CA(), nil }
 

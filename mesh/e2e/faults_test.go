@@ -84,4 +84,36 @@ func TestFaults(t *testing.T) {
 		})
 		l.must(t, "lab", "start", node)
 	})
+
+	t.Run("network rm takes the namespaces down", func(t *testing.T) {
+		var others []time.Duration
+		for i := range repairRuns {
+			name := fmt.Sprintf("gone%d", i)
+			id := strings.TrimSpace(l.must(t, "--node", "node1", "network", "create", "--driver", "overlay", name))
+			l.must(t, "--node", "node1", "service", "create", "--name", name, "--replicas", "3", "--network", name, "whoami")
+			has := func(node string) (bool, string) {
+				out, _ := l.on(node, "ns", "ls")
+				return strings.Contains(out, id[:9]), out
+			}
+			for _, n := range []string{"node1", "node2", "node3"} {
+				eventually(t, 10*time.Second, name+"'s namespaces on "+n, func() (bool, string) { return has(n) })
+			}
+			l.must(t, "--node", "node1", "service", "rm", name)
+			l.must(t, "--node", "node1", "network", "rm", name)
+			t0 := time.Now()
+			if ok, out := has("node1"); ok {
+				t.Fatalf("network rm returned with %s's namespaces still on the manager:\n%s", name, out)
+			}
+			for _, n := range []string{"node2", "node3"} {
+				eventually(t, time.Second, name+"'s namespaces gone from "+n, func() (bool, string) {
+					ok, out := has(n)
+					return !ok, out
+				})
+			}
+			others = append(others, time.Since(t0))
+		}
+		m, w := medianWorst(others)
+		t.Logf("network rm: gone on the manager when it returned, on the other nodes after median %v, worst %v of %d (polled through meshctl)",
+			m.Round(time.Millisecond), w.Round(time.Millisecond), repairRuns)
+	})
 }
