@@ -145,6 +145,13 @@ func (n nodeReads) Namespaces() (string, []string, error) {
 	return dir, names, err
 }
 
+func (n nodeReads) Programmed() map[string]map[string][]string {
+	if sess, _ := n.d.current(); sess != nil {
+		return records.Programmed(sess.db)
+	}
+	return nil
+}
+
 func (n nodeReads) NetworkBuilt(id string) bool {
 	if sess, _ := n.d.current(); sess != nil {
 		return sess.agent.NetworkBuilt(id)

@@ -101,8 +101,12 @@ func TestServiceCreateWaits(t *testing.T) {
 		sent = req
 		return api.Service{ID: "newsvc0000000000000000000", Name: req.Name}, nil
 	}
+	polls := 0
 	fake.serviceFunc = func(string) (api.Service, error) {
-		return api.Service{ID: "newsvc0000000000000000000", Name: "www", Replicas: 2, Running: 2}, nil
+		// Running at once, reachable from every node only later: the
+		// wait goes on until then.
+		polls++
+		return api.Service{ID: "newsvc0000000000000000000", Name: "www", Replicas: 2, Running: 2, Reachable: min(2, polls-1)}, nil
 	}
 	fake.tasksFunc = func(service, node string) ([]api.Task, error) {
 		if service != "newsvc0000000000000000000" || node != "" {
@@ -112,9 +116,12 @@ func TestServiceCreateWaits(t *testing.T) {
 	}
 	req := api.ServiceCreate{Name: "www", Image: "whoami"}
 	var out bytes.Buffer
-	err := runServiceCreate(context.Background(), fake, &out, serviceCreateOptions{req: req, wait: waitOptions{timeout: time.Second}})
+	err := runServiceCreate(context.Background(), fake, &out, serviceCreateOptions{req: req, wait: waitOptions{timeout: 5 * time.Second}})
 	if err != nil {
 		t.Fatalf("got error %v, want none", err)
+	}
+	if polls < 3 {
+		t.Errorf("converged after %d polls, before every task was reachable", polls)
 	}
 	if diff := cmp.Diff(req, sent); diff != "" {
 		t.Errorf("sent request mismatch (-want +got):\n%s", diff)
@@ -147,7 +154,7 @@ func TestServiceScale(t *testing.T) {
 	// out naming the failure, after saying what it scaled.
 	out.Reset()
 	err = runServiceScale(context.Background(), fake, &out, serviceScaleOptions{scales: []string{"www=2"}})
-	want := "service www did not converge in 0s: 1 out of 2 tasks running (www.2: start task: exec whoami: the network ovnet has no address left for this task, try a larger subnet\nsecond line)"
+	want := "service www did not converge in 0s: 1 out of 2 tasks running, 0 reachable from every node (www.2: start task: exec whoami: the network ovnet has no address left for this task, try a larger subnet\nsecond line)"
 	if err == nil || err.Error() != want {
 		t.Errorf("got error %v, want %q", err, want)
 	}

@@ -75,7 +75,8 @@ func waitConverged(ctx context.Context, cl serviceAPI, out io.Writer, id string,
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("service %s did not converge in %s: %d out of %d tasks running%s", svc.Name, timeout, svc.Running, svc.Replicas, firstTaskError(tasks))
+			return fmt.Errorf("service %s did not converge in %s: %d out of %d tasks running, %d reachable from every node%s",
+				svc.Name, timeout, svc.Running, svc.Replicas, svc.Reachable, firstTaskError(tasks))
 		}
 		select {
 		case <-ctx.Done():
@@ -122,14 +123,20 @@ func settled(svc api.Service, slots []api.Task) bool {
 		return false
 	}
 	cond := svc.RestartPolicy.Condition
+	n := 0
 	for _, t := range slots {
 		running := t.Current() && t.Status.State == api.TaskRunning
 		done := t.Status.State == api.TaskComplete && (cond == api.RestartNone || cond == api.RestartOnFailure)
 		if !running && !done {
 			return false
 		}
+		if running {
+			n++
+		}
 	}
-	return true
+	// Converged means reachable: every node that sends to the tasks has
+	// programmed them (svc.Reachable, from the nodes' reports).
+	return svc.Reachable >= n
 }
 
 // printProgress is docker's summary: the tasks running, then each slot's

@@ -46,7 +46,7 @@ func TestWaitEndsOnAFailedTask(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			fake := newFakeAPI()
 			fake.serviceFunc = func(string) (api.Service, error) {
-				return api.Service{ID: svcID, Name: "t", Replicas: 1, RestartPolicy: api.RestartPolicy{Condition: tt.cond}}, nil
+				return api.Service{ID: svcID, Name: "t", Replicas: 1, Reachable: 1, RestartPolicy: api.RestartPolicy{Condition: tt.cond}}, nil
 			}
 			poll := 0
 			fake.tasksFunc = func(string, string) ([]api.Task, error) {

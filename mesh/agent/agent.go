@@ -45,6 +45,7 @@ type Agent struct {
 	gwChecked  bool                   // mesh_gwbridge is known good since the last resync tick
 	ingressGW  netip.Addr             // the ingress sandbox's address on mesh_gwbridge
 	sboxes     map[string]*lbSandbox  // by network ID
+	programmed map[string]string      // by service: the task IDs last reported programmed, joined
 	marks      marks
 
 	mu     sync.Mutex // guards the fields below, read by the API
@@ -108,7 +109,7 @@ func New(cfg Config) (*Agent, error) {
 	a := &Agent{cfg: cfg, log: log, nsDir: nsDir, ov: ov, gwIPs: gwIPs, dns: resolver, gw: gw,
 		host: lb.NewHostSyncer(cfg.Rules(""), lb.WithConntrack(cfg.Conntrack(""))), wake: make(chan struct{}, 1), desired: desired, now: time.Now,
 		tasks: map[string]*localTask{}, nets: map[string]api.Network{}, ingressGW: ingressGW,
-		sboxes: map[string]*lbSandbox{}, marks: newMarks()}
+		sboxes: map[string]*lbSandbox{}, marks: newMarks(), programmed: map[string]string{}}
 	a.watcher = cfg.Watch(a.kernelChanged)
 	return a, nil
 }
@@ -223,9 +224,10 @@ func (a *Agent) Reconcile(ctx context.Context) {
 	}
 	// Decoded once for balancers and names.
 	eps := reachable(records.Endpoints(a.cfg.DB, records.AllNetworks), peered, a.cfg.NodeID)
-	a.reconcileSandboxes(ctx, st, needed, eps)
+	synced := a.reconcileSandboxes(ctx, st, needed, eps)
 	a.repairTasks()
 	a.dns.SetTable(dnsTable(st, eps))
+	a.reportProgrammed(eps, synced)
 	for id, t := range desired {
 		if _, ok := st.Services[t.ServiceID]; !ok || !networksReady(t, needed) {
 			continue // its service or network has not reached this node's tables yet

@@ -28,9 +28,11 @@ type lbSandbox struct {
 }
 
 // reconcileSandboxes builds and syncs the ingress sandbox and the LB
-// sandboxes of the networks this node has tasks on. It runs before new
-// tasks start, so a task's first connection to a VIP finds its balancer.
-func (a *Agent) reconcileSandboxes(ctx context.Context, st records.Objects, needed map[string]api.Network, eps []records.EndpointEntry) {
+// sandboxes of the networks this node has tasks on, and returns the
+// networks whose sandbox is in step. It runs before new tasks start, so a
+// task's first connection to a VIP finds its balancer.
+func (a *Agent) reconcileSandboxes(ctx context.Context, st records.Objects, needed map[string]api.Network, eps []records.EndpointEntry) (synced map[string]bool) {
+	synced = map[string]bool{}
 	for _, n := range ingressFirst(needed) {
 		sb, err := a.ensureSandbox(n)
 		if err != nil {
@@ -46,7 +48,9 @@ func (a *Agent) reconcileSandboxes(ctx context.Context, st records.Objects, need
 		}
 		if err := sb.plane.Sync(ctx, model); err != nil {
 			a.log.Error("sync data plane", "network", n.Name, "sandbox", filepath.Base(sb.path), "err", err)
+			continue
 		}
+		synced[n.ID] = true
 	}
 	for id, sb := range a.sboxes {
 		if _, ok := needed[id]; !ok {
@@ -54,6 +58,7 @@ func (a *Agent) reconcileSandboxes(ctx context.Context, st records.Objects, need
 		}
 	}
 	a.publishPlanes(st)
+	return synced
 }
 
 // syncRules makes the host's rules and every task's own rules match: they

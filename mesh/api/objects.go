@@ -74,6 +74,10 @@ type Service struct {
 	UpdatedAt     time.Time     `json:"UpdatedAt"`
 	// Running is filled by ls and inspect: tasks reported running.
 	Running int `json:"Running"`
+	// Reachable is filled by ls and inspect: the running tasks that every
+	// ready node balancing or resolving to them has programmed (peer,
+	// backend, name), so that a first packet from anywhere reaches them.
+	Reachable int `json:"Reachable,omitempty"`
 }
 
 // Restart conditions, as docker service create --restart-condition.

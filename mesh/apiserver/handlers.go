@@ -74,7 +74,18 @@ func (s *Server) services(*http.Request) (any, error) {
 	if err := s.manager(); err != nil {
 		return nil, err
 	}
-	return serviceView(s.cfg.Node.Objects(), s.cfg.Node.TaskStatuses()), nil
+	return s.serviceView(s.cfg.Node.Objects()), nil
+}
+
+// serviceView is [serviceView] with this node's reads.
+func (s *Server) serviceView(st records.Objects) []api.Service {
+	ready := map[string]bool{}
+	for _, n := range s.cfg.Node.Nodes() {
+		if n.Status == api.StatusReady {
+			ready[n.ID] = true
+		}
+	}
+	return serviceView(st, s.cfg.Node.TaskStatuses(), s.cfg.Node.Programmed(), ready)
 }
 
 func (s *Server) service(r *http.Request) (any, error) {
@@ -86,7 +97,7 @@ func (s *Server) service(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, svc := range serviceView(st, s.cfg.Node.TaskStatuses()) {
+	for _, svc := range s.serviceView(st) {
 		if svc.ID == id {
 			return svc, nil
 		}

@@ -70,6 +70,9 @@ type Node interface {
 	Objects() records.Objects
 	// TaskStatuses are every node's task reports, by task ID.
 	TaskStatuses() map[string]api.TaskStatus
+	// Programmed are every node's reports of the tasks it balances and
+	// resolves to: by service ID, then node ID.
+	Programmed() map[string]map[string][]string
 	// Nodes is node ls as this node sees it.
 	Nodes() []api.Node
 	// Namespaces are this node's namespace files: their directory and names.

@@ -39,10 +39,11 @@ func (n fakeNode) Nodes() []api.Node                            { return n.m.Nod
 func (n fakeNode) Namespaces() (string, []string, error) {
 	return "/run/x", []string{"ingress_sbox"}, nil
 }
-func (n fakeNode) LBTables() []api.LBTable  { return nil }
-func (n fakeNode) NetworkBuilt(string) bool { return false }
-func (n fakeNode) StateVersion() uint64     { return n.m.State().Version }
-func (n fakeNode) CA() (api.SwarmCA, error) { return n.m.CA(), nil }
+func (n fakeNode) LBTables() []api.LBTable                    { return nil }
+func (n fakeNode) NetworkBuilt(string) bool                   { return false }
+func (n fakeNode) Programmed() map[string]map[string][]string { return nil }
+func (n fakeNode) StateVersion() uint64                       { return n.m.State().Version }
+func (n fakeNode) CA() (api.SwarmCA, error)                   { return n.m.CA(), nil }
 
 type fakeSwarm struct{}
 

@@ -36,12 +36,59 @@ func TestTaskViewKeepsHistory(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("tasks (-want +got):\n%s", diff)
 	}
-	if svcs := serviceView(st, statuses); svcs[0].Running != 1 {
+	if svcs := serviceView(st, statuses, nil, nil); svcs[0].Running != 1 {
 		t.Errorf("running %d, want 1: history does not count", svcs[0].Running)
 	}
 	for ref, want := range map[string]string{"www.1": "c", "b": "b"} {
 		if id, err := records.Resolve("task", st.Tasks, currentName, ref); id != want || err != nil {
 			t.Errorf("task %s is %q (%v), want %s: a name is its slot's current task", ref, id, err, want)
+		}
+	}
+}
+
+// TestServiceReachable: a running task counts as reachable once every
+// ready node that sends to it reports it programmed: every node for a
+// published port, the nodes with tasks on its network for a VIP.
+func TestServiceReachable(t *testing.T) {
+	running := api.TaskStatus{State: api.TaskRunning}
+	task := func(id, svc, node, netID string) api.Task {
+		return api.Task{ID: id, ServiceID: svc, Slot: 1, NodeID: node, DesiredState: api.TaskRunning,
+			Networks: []api.TaskNetwork{{NetworkID: netID, NetworkName: "ovnet"}}}
+	}
+	st := records.Objects{
+		Services: map[string]api.Service{
+			"pub": {ID: "pub", Name: "pub", Replicas: 1, Endpoint: api.Endpoint{Ports: []api.PortConfig{{PublishedPort: 80, PublishMode: api.PublishIngress}}}},
+			"vip": {ID: "vip", Name: "vip", Replicas: 2, Networks: []api.NetworkAttachment{{Target: "ov"}}},
+		},
+		Tasks: map[string]api.Task{
+			"p1": task("p1", "pub", "n1", "ingress"),
+			"v1": task("v1", "vip", "n1", "ov"),
+			"v2": task("v2", "vip", "n2", "ov"),
+		},
+	}
+	statuses := map[string]api.TaskStatus{"p1": running, "v1": running, "v2": running}
+	ready := map[string]bool{"n1": true, "n2": true, "n3": true}
+	for _, tc := range []struct {
+		name       string
+		programmed map[string]map[string][]string
+		pub, vip   int
+	}{
+		{"nothing reported", nil, 0, 0},
+		{"all but n3", map[string]map[string][]string{
+			"pub": {"n1": {"p1"}, "n2": {"p1"}},
+			"vip": {"n1": {"v1", "v2"}, "n2": {"v1"}},
+		}, 0, 1},
+		{"everywhere needed", map[string]map[string][]string{
+			"pub": {"n1": {"p1"}, "n2": {"p1"}, "n3": {"p1"}},
+			"vip": {"n1": {"v1", "v2"}, "n2": {"v1", "v2"}}, // n3 runs nothing on ov
+		}, 1, 2},
+	} {
+		got := map[string]int{}
+		for _, s := range serviceView(st, statuses, tc.programmed, ready) {
+			got[s.Name] = s.Reachable
+		}
+		if got["pub"] != tc.pub || got["vip"] != tc.vip {
+			t.Errorf("%s: reachable pub %d vip %d, want %d and %d", tc.name, got["pub"], got["vip"], tc.pub, tc.vip)
 		}
 	}
 }

@@ -19,6 +19,7 @@ const (
 	TableTaskStatus  = "task_status"
 	TableOverlayPeer = "overlay_peer_table" // per network: (IP, MAC, VTEP) of each endpoint
 	TableEndpoints   = "endpoint_table"     // per network: each running task's service, VIP, IP, ports, aliases
+	TableProgrammed  = "programmed"         // per service, by node: the tasks its balancers and DNS send to
 )
 
 // AllNetworks is the scope that lists a per-network table across every
