@@ -124,6 +124,10 @@ func (m *Manager) Run(ctx context.Context) {
 	var pub *records.Publisher // non-nil while leading
 	t := time.NewTicker(m.cfg.SyncInterval)
 	defer t.Stop()
+	// A task's report changing (it ended; its node died and its reports
+	// went with it) is acted on at once, not at the next tick; a burst
+	// of reports makes one sync.
+	reports := m.cfg.DB.Watch(ctx, records.TableTaskStatus)
 	for {
 		if !m.cfg.Store.IsLeader() {
 			pub = nil
@@ -149,15 +153,32 @@ func (m *Manager) Run(ctx context.Context) {
 				}
 			}
 		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		case <-m.cfg.Store.Changed():
-		case <-m.cfg.Store.LeaderCh():
+		var soon <-chan time.Time // set by a report: sync shortly
+		for woken := false; !woken; {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				woken = true
+			case <-m.cfg.Store.Changed():
+				woken = true
+			case <-m.cfg.Store.LeaderCh():
+				woken = true
+			case _, ok := <-reports:
+				if !ok {
+					reports = nil
+				} else if soon == nil {
+					soon = time.After(reportsDebounce)
+				}
+			case <-soon:
+				woken = true
+			}
 		}
 	}
 }
+
+// reportsDebounce gathers a burst of task reports into one sync.
+const reportsDebounce = 50 * time.Millisecond
 
 // update changes the state through the log.
 func (m *Manager) update(fn func(*State) error) error {

@@ -16,21 +16,17 @@ import (
 // path port). Its role is the state's, never its own say: promote and
 // demote change it. A name no join would have accepted is not taken.
 func (m *Manager) recordNode(mb gossip.Member, meta records.NodeMeta, now time.Time) error {
+	// Read first: members say the same thing every second, and a write
+	// that changes nothing still copies the whole state.
+	if n, ok := m.cfg.Store.Read().Nodes[mb.Name]; !ok || nodeRecord(n, mb, meta) == n {
+		return nil
+	}
 	return m.update(func(s *State) error {
 		n, ok := s.Nodes[mb.Name]
 		if !ok {
 			return nil // not admitted (or removed): gossip alone admits no one
 		}
-		next := n
-		if objectName.MatchString(meta.Name) {
-			next.Hostname = meta.Name
-		}
-		next.DataPlane, next.Version = api.Cut(meta.DataPlane, api.MaxRefLen), api.Cut(meta.Version, api.MaxRefLen)
-		next.Addr, next.AddrPrefix = addrString(meta.Addr), prefixString(meta.Prefix)
-		next.GossipPort = mb.Port
-		if meta.DataPathPort > 0 { // a node that does not say keeps what it said
-			next.DataPathPort = meta.DataPathPort
-		}
+		next := nodeRecord(n, mb, meta)
 		if next == n {
 			return nil
 		}
@@ -38,6 +34,21 @@ func (m *Manager) recordNode(mb gossip.Member, meta records.NodeMeta, now time.T
 		s.Nodes[mb.Name] = next
 		return nil
 	})
+}
+
+// nodeRecord is n updated with what the member gossips of itself.
+func nodeRecord(n api.Node, mb gossip.Member, meta records.NodeMeta) api.Node {
+	next := n
+	if objectName.MatchString(meta.Name) {
+		next.Hostname = meta.Name
+	}
+	next.DataPlane, next.Version = api.Cut(meta.DataPlane, api.MaxRefLen), api.Cut(meta.Version, api.MaxRefLen)
+	next.Addr, next.AddrPrefix = addrString(meta.Addr), prefixString(meta.Prefix)
+	next.GossipPort = mb.Port
+	if meta.DataPathPort > 0 { // a node that does not say keeps what it said
+		next.DataPathPort = meta.DataPathPort
+	}
+	return next
 }
 
 // syncNodes folds gossip membership into the records: metadata of
