@@ -5,7 +5,7 @@ PREFIX  ?= /usr/local
 NODES   ?= 3
 GOFLAGS ?=
 
-.PHONY: all build deps install lab lab-down test vet unit bench-gossip bench-control bench-overlay bench-mesh bench-dns bench-rules test-vm clean
+.PHONY: all build deps install lab lab-down test vet unit bench-gossip bench-control bench-overlay bench-mesh bench-dns bench-rules bench-idle test-vm clean
 
 all: build
 
@@ -79,6 +79,10 @@ test-vm: deps build
 bench-control: build
 	$(GO) test -run '^$$' -bench LeaderFailover -benchtime 5x -timeout 10m ./mesh/e2e/
 	$(GO) test -run '^$$' -bench 'WriteLatency|Join$$' -benchtime 20x -timeout 10m ./mesh/e2e/
+
+# CPU of each meshd at idle in a 3-node lab with 100 services (30 s).
+bench-idle: build
+	$(GO) test -run '^$$' -bench IdleCPU -benchtime 1x -timeout 10m ./mesh/e2e/
 
 # Requests/s through the routing mesh vs straight to the task vs a userspace proxy.
 bench-mesh: build

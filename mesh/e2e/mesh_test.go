@@ -235,9 +235,9 @@ func TestRoutingMesh(t *testing.T) {
 				t.Fatalf("%s on %s: %v\n%s", argv, withoutTask, err, out)
 			}
 		}
-		if out, err := l.ctl(curlFrom("client", url)...); err == nil && hostnameRE.MatchString(out) {
-			t.Fatalf("%s still answered with its rules flushed:\n%s", url, out)
-		}
+		// The node is told of the flush by the kernel and rebuilds the rules
+		// in tens of milliseconds, usually before a request could notice
+		// (TestDriftRepaired times it); what matters is that it answers.
 		start := time.Now()
 		eventually(t, 20*time.Second, "rules restored on "+withoutTask, func() (bool, string) {
 			out, err := l.ctl(curlFrom("client", url)...)
