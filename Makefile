@@ -80,7 +80,7 @@ bench-control: build
 	$(GO) test -run '^$$' -bench LeaderFailover -benchtime 5x -timeout 10m ./mesh/e2e/
 	$(GO) test -run '^$$' -bench 'WriteLatency|Join$$' -benchtime 20x -timeout 10m ./mesh/e2e/
 
-# CPU of each meshd at idle in a 3-node lab with 100 services (30 s).
+# CPU of each meshd at idle in a 3-node lab with 100 services (60 s).
 bench-idle: build
 	$(GO) test -run '^$$' -bench IdleCPU -benchtime 1x -timeout 10m ./mesh/e2e/
 

@@ -33,6 +33,10 @@ type DataPlane interface {
 	// table with what it wants and repair them, as a full resync does:
 	// the kernel said something was removed.
 	Recheck()
+	// VerifyIPVS compares the IPVS table, which the kernel reports no
+	// change of, with what the last Sync wanted, and repairs it; netlink
+	// dumps only. The iptables plane has nothing to do.
+	VerifyIPVS() error
 	// Close releases the plane's handles; it leaves the kernel as it is
 	// (the sandbox's namespace usually goes next).
 	Close() error
@@ -137,11 +141,10 @@ func setSysctl(nsPath, key, value string) error {
 	return nil
 }
 
-// IPVSCheckPeriod is how often the IPVS plane compares the whole IPVS
-// table with what it wants. The kernel sends no notification when an IPVS
-// service or destination is removed, and the comparison is netlink dumps,
-// so it is done as often as the agent reconciles, which it does every few
-// seconds.
+// IPVSCheckPeriod is how often the IPVS table is compared whole with what
+// is wanted: by Sync when it last did so longer ago, and by the agent
+// through VerifyIPVS. The kernel sends no notification when an IPVS
+// service or destination is removed, and the comparison is netlink dumps.
 const IPVSCheckPeriod = 2 * time.Second
 
 // plane is both data planes: they share the marks and the syncer; the
@@ -233,6 +236,27 @@ func (p *plane) Recheck() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.ipvsOK = false
+}
+
+func (p *plane) VerifyIPVS() error {
+	if p.mode != ModeIPVS {
+		return nil
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.ipvsOK {
+		return nil // the next Sync compares it whole anyway
+	}
+	want := p.render.services()
+	if err := ensureIPVS(p.ipvs, want); err != nil {
+		p.ipvsOK = false
+		return err
+	}
+	if err := removeStaleIPVS(p.ipvs, want); err != nil {
+		p.ipvsOK = false
+		return err
+	}
+	return nil
 }
 
 func (p *plane) setSysctls() error {

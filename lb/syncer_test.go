@@ -275,3 +275,42 @@ func TestDiffFromNothingIsFull(t *testing.T) {
 		}
 	}
 }
+
+// TestVerifyIPVS: an IPVS destination or service removed by hand
+// (ipvsadm -d, -D) comes back on VerifyIPVS, without a Sync; the iptables
+// plane has nothing to verify.
+func TestVerifyIPVS(t *testing.T) {
+	dp, _, ipvs, _ := newFakePlane(t, ModeIPVS)
+	mustSync(t, dp, worldOne.ingress)
+	want := ipvs.Dump()
+	svcs, err := ipvs.Services()
+	if err != nil || len(svcs) == 0 {
+		t.Fatalf("services %v, %v", svcs, err)
+	}
+	dests, err := ipvs.Destinations(svcs[0])
+	if err != nil || len(dests) == 0 {
+		t.Fatalf("destinations %v, %v", dests, err)
+	}
+	if err := ipvs.RemoveDestination(svcs[0], dests[0]); err != nil {
+		t.Fatal(err)
+	}
+	if err := dp.VerifyIPVS(); err != nil {
+		t.Fatal(err)
+	}
+	if got := ipvs.Dump(); got != want {
+		t.Errorf("destination not restored:\n--- want\n%s--- got\n%s", want, got)
+	}
+	if err := ipvs.RemoveService(svcs[0]); err != nil {
+		t.Fatal(err)
+	}
+	if err := dp.VerifyIPVS(); err != nil {
+		t.Fatal(err)
+	}
+	if got := ipvs.Dump(); got != want {
+		t.Errorf("service not restored:\n--- want\n%s--- got\n%s", want, got)
+	}
+	ipt, _, _, _ := newFakePlane(t, ModeIPTables)
+	if err := ipt.VerifyIPVS(); err != nil {
+		t.Errorf("iptables plane: %v", err)
+	}
+}

@@ -131,15 +131,38 @@ func (a *Agent) Run(ctx context.Context) {
 	}
 	t := time.NewTicker(a.cfg.ResyncInterval)
 	defer t.Stop()
+	// IPVS tables change without a word from the kernel: they are
+	// compared on their own, cheaply, between reconciles.
+	var ipvsTick <-chan time.Time
+	if a.cfg.DataPlane == lb.ModeIPVS {
+		it := time.NewTicker(lb.IPVSCheckPeriod)
+		defer it.Stop()
+		ipvsTick = it.C
+	}
 	for {
 		a.Reconcile(ctx)
-		select {
-		case <-ctx.Done():
-			a.teardown()
-			return
-		case <-a.wake:
-		case <-t.C:
-			a.gwChecked = false // look for drift
+		for woken := false; !woken; {
+			select {
+			case <-ctx.Done():
+				a.teardown()
+				return
+			case <-a.wake:
+				woken = true
+			case <-t.C:
+				a.gwChecked = false // look for drift
+				woken = true
+			case <-ipvsTick:
+				a.verifyIPVS()
+			}
+		}
+	}
+}
+
+// verifyIPVS repairs the sandboxes' IPVS tables against their last sync.
+func (a *Agent) verifyIPVS() {
+	for _, sb := range a.sboxes {
+		if err := sb.plane.VerifyIPVS(); err != nil {
+			a.log.Error("verify IPVS", "sandbox", filepath.Base(sb.path), "err", err)
 		}
 	}
 }

@@ -50,8 +50,10 @@ type Config struct {
 	// 600 s.
 	DNSUpstreams []netip.AddrPort
 	DNSTTL       time.Duration
-	// ResyncInterval is how often the agent reconciles without being woken,
-	// so drift (a link or entry removed by hand) is repaired. Zero means 5 s.
+	// ResyncInterval is how often the agent reconciles without being woken:
+	// the kernel reports what it removes (see Watch) and IPVS tables are
+	// verified every lb.IPVSCheckPeriod, so this is the safety net for
+	// the rest. Zero means 30 s.
 	ResyncInterval time.Duration
 
 	// DB is the gossip store the agent reads the desired state from and
@@ -99,7 +101,7 @@ type Watcher interface {
 
 // Defaults, one place for each.
 const (
-	defaultResyncInterval = 5 * time.Second
+	defaultResyncInterval = 30 * time.Second
 	// desiredFile, in RunDir, keeps the last desired state verified.
 	desiredFile = "desired.json"
 	// gatewayMTU is mesh_gwbridge's MTU: it carries the node's own traffic,

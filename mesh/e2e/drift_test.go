@@ -82,7 +82,8 @@ func TestDriftRepaired(t *testing.T) {
 	}
 	answers(t)
 	nsenter := func(ns, cmd string) string { return "nsenter --net=" + ns + " " + cmd }
-	for _, tc := range []struct{ name, breakIt, check string }{
+	type fault struct{ name, breakIt, check string }
+	faults := []fault{
 		{"VIP removed from the lb sandbox",
 			nsenter(lbNS, "ip addr del "+vip+"/32 dev eth0"),
 			nsenter(lbNS, "ip -4 -o addr show dev eth0") + " | grep -q ' " + vip + "/32 '"},
@@ -97,7 +98,16 @@ func TestDriftRepaired(t *testing.T) {
 		{"host's MESH-INGRESS flushed",
 			"iptables -t nat -F MESH-INGRESS",
 			"iptables -t nat -S MESH-INGRESS | grep -q -- '--dport 8080'"},
-	} {
+	}
+	if lbMode() == "ipvs" {
+		// The kernel reports no IPVS change: the agent compares the table
+		// every 2 s.
+		ingress := "/var/run/meshd/netns/ingress_sbox"
+		faults = append(faults, fault{"IPVS service deleted in ingress_sbox",
+			nsenter(ingress, "ipvsadm -D -f 256"),
+			nsenter(ingress, "ipvsadm -Ln") + " | grep -q 'FWM  256'"})
+	}
+	for _, tc := range faults {
 		t.Run(tc.name, func(t *testing.T) {
 			var ds []time.Duration
 			for range repairRuns {
