@@ -37,7 +37,7 @@ func TestSecurity(t *testing.T) {
 	lb := l.load()
 	node1 := lb.Nodes()[0]
 	capture := filepath.Join(t.TempDir(), "2377.pcap")
-	dump := exec.Command("ip", "netns", "exec", l.prefix+"node1", "tcpdump", "-i", "eth0", "-U", "-w", capture, "tcp port 2377")
+	dump := exec.Command("ip", "netns", "exec", l.prefix+"node1", "tcpdump", "--immediate-mode", "-i", "eth0", "-U", "-w", capture, "tcp port 2377")
 	var dumpErr bytes.Buffer
 	dump.Stderr = &dumpErr
 	if err := dump.Start(); err != nil {
@@ -53,6 +53,13 @@ func TestSecurity(t *testing.T) {
 	l.must(t, "--node", "node2", "service", "create", "--name", "topsecretsvc", "--", "/bin/sleep", "1000")
 
 	t.Run("the cluster port carries only TLS", func(t *testing.T) {
+		// Packets reach the file as they come (--immediate-mode, -U), but
+		// an interrupt stops tcpdump before it reads what the kernel
+		// still holds: wait for the traffic of the joins in the file.
+		eventually(t, 5*time.Second, "the joins' traffic captured", func() (bool, string) {
+			fi, err := os.Stat(capture)
+			return err == nil && fi.Size() >= 1000, fmt.Sprint(fi, err)
+		})
 		_ = dump.Process.Signal(os.Interrupt)
 		_ = dump.Wait()
 		pcap, err := os.ReadFile(capture)
