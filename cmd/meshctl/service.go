@@ -45,6 +45,13 @@ func addWaitFlags(cmd *cobra.Command, opts *waitOptions, detachUsage, timeoutUsa
 	cmd.Flags().DurationVar(&opts.timeout, flagTimeout, 60*time.Second, timeoutUsage)
 }
 
+// stableFor is how long a service must stay settled before the wait says
+// it converged, so that a task that runs for a moment and exits is caught
+// as the failure it is. Docker waits 5 s ("verify: Waiting 5 seconds to
+// verify that tasks are stable"); a second catches a command that fails
+// at once and keeps labs and scripts quick.
+var stableFor = time.Second
+
 // waitConverged waits until every slot of the service has a running
 // task, then prints docker's progress summary. A task that fails meanwhile
 // ends the wait at once with its error: with a restart policy it would
@@ -53,6 +60,7 @@ func addWaitFlags(cmd *cobra.Command, opts *waitOptions, detachUsage, timeoutUsa
 // completed and that the policy does not restart counts as settled.
 func waitConverged(ctx context.Context, cl serviceAPI, out io.Writer, id string, timeout time.Duration, ended map[string]bool) error {
 	deadline := time.Now().Add(timeout)
+	var stableSince time.Time // when the service was last seen settled, after not being
 	for {
 		svc, err := cl.Service(ctx, id)
 		if err != nil {
@@ -69,7 +77,13 @@ func waitConverged(ctx context.Context, cl serviceAPI, out io.Writer, id string,
 				return fmt.Errorf("service %s: task %s failed: %s", svc.Name, t.Name(), oneLine(t.Status.Err))
 			}
 		}
-		if settled(svc, slots) {
+		switch {
+		case !settled(svc, slots):
+			stableSince = time.Time{}
+		case stableSince.IsZero():
+			stableSince = time.Now()
+		}
+		if !stableSince.IsZero() && time.Since(stableSince) >= stableFor {
 			printProgress(out, svc, slots)
 			fmt.Fprintln(out, "verify: Service converged")
 			return nil

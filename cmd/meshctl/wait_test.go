@@ -39,6 +39,11 @@ func TestWaitEndsOnAFailedTask(t *testing.T) {
 		{name: "an old failure does not end a scale's wait", cond: "any", polls: [][]api.Task{{running, oldFailed}},
 			ended: map[string]bool{"a0": true},
 			want:  "overall progress: 1 out of 1 tasks\n1/1: running\nverify: Service converged\n"},
+		// A command that runs for a moment, then fails, as sh -c 'exit 3'
+		// does: running is not converged until it has lasted stableFor.
+		{name: "runs a moment then fails", cond: "any", polls: [][]api.Task{{running}, {running}, {failed}},
+			want:    "overall progress: 0 out of 1 tasks\n1/1: failed task: non-zero exit (1)\n",
+			wantErr: "service t: task t.1 failed: task: non-zero exit (1)"},
 		{name: "complete, not restarted", cond: "on-failure", polls: [][]api.Task{{starting}, {complete}},
 			want: "overall progress: 0 out of 1 tasks\n1/1: complete\nverify: Service converged\n"},
 	}
