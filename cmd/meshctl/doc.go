@@ -8,4 +8,15 @@
 // is built in one place, cli.withAPI, and inspect and rm, which differ
 // only in the object, are one command each that takes the single client
 // method it calls, as docker/cli's inspect package takes a getter.
+//
+// Flags follow docker's split: on a list (ls, ps) -f is --filter and
+// --format has no shorthand; on inspect and info -f is --format. The
+// filters take docker's keys and match as docker's daemon and swarmkit do
+// (filter.go says how, per list), but meshctl applies them to what meshd
+// lists rather than asking meshd to: meshd's lists are small, and the keys
+// and values are checked, with docker's words, before meshd is asked.
+// Where meshd has less than docker the filter says so by matching nothing:
+// meshd keeps no labels, has no global services and no pending nodes. A
+// node= filter takes a hostname or an ID prefix; docker's "self" is not
+// resolved.
 package main

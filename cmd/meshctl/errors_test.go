@@ -43,6 +43,10 @@ func TestErrors(t *testing.T) {
 			return api.Network{}, nil
 		},
 		servicesFunc:     func() ([]api.Service, error) { t.Error("Services called"); return nil, nil },
+		nodesFunc:        func() ([]api.Node, error) { t.Error("Nodes called"); return nil, nil },
+		infoFunc:         func() (api.Info, error) { t.Error("Info called"); return api.Info{}, nil },
+		tasksFunc:        func(string, string) ([]api.Task, error) { t.Error("Tasks called"); return nil, nil },
+		lbTablesFunc:     func() ([]api.LBTable, error) { t.Error("LBTables called"); return nil, nil },
 		scaleServiceFunc: func(string, int) (api.Service, error) { t.Error("ScaleService called"); return api.Service{}, nil },
 		updateNodeFunc:   func(string, api.NodeUpdate) (api.Node, error) { t.Error("UpdateNode called"); return api.Node{}, nil },
 		joinTokenFunc: func(string, bool) (api.JoinToken, error) {
@@ -93,12 +97,12 @@ func TestErrors(t *testing.T) {
 		{"node rm: all fail", func(ctx context.Context, out io.Writer) error {
 			return runRm(ctx, func(_ context.Context, ref string) error { return errors.New("node " + ref + " is not down") }, out, []string{"node1", "node3"})
 		}, "node node1 is not down; node node3 is not down"},
-		{"network ls: other filter key", func(ctx context.Context, out io.Writer) error {
-			return runNetworkLs(ctx, untouchable, out, listOptions{filter: []string{"driver=overlay"}})
-		}, `invalid filter "driver=overlay": meshctl filters by name=VALUE`},
+		{"network ls: unknown filter key", func(ctx context.Context, out io.Writer) error {
+			return runNetworkLs(ctx, untouchable, out, listOptions{filter: []string{"name=ovnet", "mode=replicated"}})
+		}, "invalid filter 'mode'"},
 		{"network ls: filter without =", func(ctx context.Context, out io.Writer) error {
-			return runNetworkLs(ctx, untouchable, out, listOptions{filter: []string{"ovnet"}})
-		}, `invalid filter "ovnet"`},
+			return runNetworkLs(ctx, untouchable, out, listOptions{filter: []string{"ovnet"}, quiet: true})
+		}, "bad format of filter (expected name=value)"},
 		{"network ls: meshd down", func(ctx context.Context, out io.Writer) error { return runNetworkLs(ctx, broken, out, listOptions{}) }, "cannot reach meshd"},
 		{"network create: bad aux address", func(ctx context.Context, out io.Writer) error {
 			return runNetworkCreate(ctx, untouchable, out, networkCreateOptions{name: "x", aux: []string{"router=10.0.9.1", "=10.0.9.2"}})
@@ -109,9 +113,36 @@ func TestErrors(t *testing.T) {
 		{"network inspect: missing", func(ctx context.Context, out io.Writer) error {
 			return runInspect(ctx, fake.Network, out, inspectOptions{refs: []string{"nope"}})
 		}, "network nope not found"},
-		{"service ls: other filter key", func(ctx context.Context, out io.Writer) error {
-			return runServiceLs(ctx, untouchable, out, listOptions{filter: []string{"name=www", "label=x"}})
-		}, `invalid filter "label=x"`},
+		{"service ls: unknown filter key", func(ctx context.Context, out io.Writer) error {
+			return runServiceLs(ctx, untouchable, out, listOptions{filter: []string{"name=www", "driver=overlay"}})
+		}, "invalid filter 'driver'"},
+		{"service ps: unknown filter key", func(ctx context.Context, out io.Writer) error {
+			return runServicePs(ctx, untouchable, out, servicePsOptions{service: "www", list: listOptions{filter: []string{"mode=global"}}})
+		}, "invalid filter 'mode'"},
+		{"service ps: unknown desired state", func(ctx context.Context, out io.Writer) error {
+			return runServicePs(ctx, untouchable, out, servicePsOptions{service: "www", list: listOptions{filter: []string{"desired-state=sleeping"}}})
+		}, "Invalid desired-state filter: 'sleeping'"},
+		{"node ls: unknown filter key", func(ctx context.Context, out io.Writer) error {
+			return runNodeLs(ctx, untouchable, out, listOptions{filter: []string{"status=ready"}})
+		}, "invalid filter 'status'"},
+		{"node ls: unknown role", func(ctx context.Context, out io.Writer) error {
+			return runNodeLs(ctx, untouchable, out, listOptions{filter: []string{"role=worker", "role=boss"}})
+		}, "Invalid role filter: 'boss'"},
+		{"node ls: unknown membership", func(ctx context.Context, out io.Writer) error {
+			return runNodeLs(ctx, untouchable, out, listOptions{filter: []string{"membership=maybe"}})
+		}, "Invalid membership filter: 'maybe'"},
+		{"node ls: filter without =", func(ctx context.Context, out io.Writer) error {
+			return runNodeLs(ctx, untouchable, out, listOptions{filter: []string{"role"}})
+		}, "bad format of filter (expected name=value)"},
+		{"ps: unknown filter key", func(ctx context.Context, out io.Writer) error {
+			return runPs(ctx, untouchable, out, listOptions{filter: []string{"desired-state=running"}})
+		}, "invalid filter 'desired-state'"},
+		{"ps: unknown status", func(ctx context.Context, out io.Writer) error {
+			return runPs(ctx, untouchable, out, listOptions{filter: []string{"status=up"}})
+		}, "invalid filter 'status=up'"},
+		{"lb ls: unknown filter key", func(ctx context.Context, out io.Writer) error {
+			return runLBLs(ctx, untouchable, out, lbLsOptions{filter: []string{"scope=swarm"}})
+		}, "invalid filter 'scope'"},
 		{"service ls: meshd down", func(ctx context.Context, out io.Writer) error { return runServiceLs(ctx, broken, out, listOptions{}) }, "cannot reach meshd"},
 		{"service ps: meshd down", func(ctx context.Context, out io.Writer) error {
 			return runServicePs(ctx, broken, out, servicePsOptions{service: "www"})

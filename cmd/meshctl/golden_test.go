@@ -29,6 +29,9 @@ func TestGolden(t *testing.T) {
 		{"node-ls-format", func(ctx context.Context, out io.Writer) error {
 			return runNodeLs(ctx, fake, out, listOptions{format: "{{.Hostname}}: {{.Status}} {{.DataPlane}}"})
 		}},
+		{"node-ls-filter-role", func(ctx context.Context, out io.Writer) error {
+			return runNodeLs(ctx, fake, out, listOptions{filter: []string{"role=worker"}})
+		}},
 		{"node-ls-json", func(ctx context.Context, out io.Writer) error {
 			return runNodeLs(ctx, fake, out, listOptions{format: "json"})
 		}},
@@ -55,6 +58,9 @@ func TestGolden(t *testing.T) {
 		{"network-ls-filter", func(ctx context.Context, out io.Writer) error {
 			return runNetworkLs(ctx, fake, out, listOptions{filter: []string{"name=ov", "name=back"}})
 		}},
+		{"network-ls-filter-driver", func(ctx context.Context, out io.Writer) error {
+			return runNetworkLs(ctx, fake, out, listOptions{filter: []string{"driver=overlay", "scope=swarm", "name=^in", "name=end$"}})
+		}},
 		{"network-ls-quiet", func(ctx context.Context, out io.Writer) error {
 			return runNetworkLs(ctx, fake, out, listOptions{quiet: true})
 		}},
@@ -77,6 +83,9 @@ func TestGolden(t *testing.T) {
 		{"service-ps", func(ctx context.Context, out io.Writer) error {
 			return runServicePs(ctx, fake, out, servicePsOptions{service: "www", now: clock})
 		}},
+		{"service-ps-filter", func(ctx context.Context, out io.Writer) error {
+			return runServicePs(ctx, fake, out, servicePsOptions{service: "www", now: clock, list: listOptions{filter: []string{"name=www.1", "node=node1"}}})
+		}},
 		{"service-ps-host-command", func(ctx context.Context, out io.Writer) error {
 			return runServicePs(ctx, fake, out, servicePsOptions{service: "dns", now: clock})
 		}},
@@ -97,6 +106,9 @@ func TestGolden(t *testing.T) {
 		}},
 		{"ps", func(ctx context.Context, out io.Writer) error { return runPs(ctx, fake, out, listOptions{}) }},
 		{"ps-quiet", func(ctx context.Context, out io.Writer) error { return runPs(ctx, fake, out, listOptions{quiet: true}) }},
+		{"ps-filter-status", func(ctx context.Context, out io.Writer) error {
+			return runPs(ctx, fake, out, listOptions{filter: []string{"status=created"}})
+		}},
 		{"ps-format", func(ctx context.Context, out io.Writer) error {
 			return runPs(ctx, fake, out, listOptions{format: "{{.Name}} {{.Hostname}} {{upper .Status.State}}"})
 		}},

@@ -23,7 +23,15 @@ func newLBCommand(c *cli) *cobra.Command {
 }
 
 type lbLsOptions struct {
-	format string // --format: a Go template or json; empty prints the tables
+	format string   // --format: a Go template or json; empty prints the tables
+	filter []string // --filter KEY=VALUE, as given
+}
+
+// lbFilters pick tables as docker's lists pick rows: the sandbox's name
+// as network ls matches names, the network by its name.
+var lbFilters = filterSpec[api.LBTable]{
+	"name":    func(t api.LBTable, v string) bool { return matchName(t.Sandbox, v) },
+	"network": func(t api.LBTable, v string) bool { return t.Network == v },
 }
 
 func newLBLsCommand(c *cli) *cobra.Command {
@@ -34,13 +42,15 @@ func newLBLsCommand(c *cli) *cobra.Command {
 			return runLBLs(ctx, cl, c.out, opts)
 		}),
 	}
-	addFormatFlag(cmd, &opts.format)
+	// A list: --format has no shorthand, -f is --filter.
+	cmd.Flags().StringVar(&opts.format, flagFormat, "", "Go template or json")
+	addFilterFlag(cmd, &opts.filter, lbFilters.keys())
 	return cmd
 }
 
 // runLBLs prints each sandbox's table under a "# sandbox" line.
 func runLBLs(ctx context.Context, cl lbAPI, out io.Writer, opts lbLsOptions) error {
-	tables, err := cl.LBTables(ctx)
+	tables, err := listFiltered(ctx, cl.LBTables, lbFilters, opts.filter, nil)
 	if err != nil {
 		return err
 	}

@@ -36,20 +36,34 @@ func newRootCommand(c *cli) *cobra.Command {
 
 // strictGroups makes every command that only groups others (meshctl
 // itself, node, swarm, lab, …) print its help when run bare and fail on
-// an unknown subcommand with one line, as docker does. Left alone, cobra
-// prints the group's help and exits 0 for "meshctl swarm frobnicate": it
-// checks Args only of commands that run something. Doing it here, over
-// the whole tree, covers groups added later too.
+// an unknown subcommand, as docker does. Left alone, cobra prints the
+// group's help and exits 0 for "meshctl swarm frobnicate": it checks Args
+// only of commands that run something. Doing it here, over the whole
+// tree, covers groups added later too.
 func strictGroups(cmd *cobra.Command) {
 	for _, sub := range cmd.Commands() {
 		strictGroups(sub)
 	}
 	if cmd.HasSubCommands() && !cmd.Runnable() {
-		cmd.Args = cobra.NoArgs // unknown command "frobnicate" for "meshctl swarm"
+		cmd.Args = unknownCommand
 		cmd.RunE = func(cmd *cobra.Command, _ []string) error { return cmd.Help() }
 		// Runnable now, it would be shown as "meshctl swarm [flags]" in its usage.
 		cmd.DisableFlagsInUseLine = true
 	}
+}
+
+// unknownCommand refuses an unknown subcommand of a group in two lines:
+// for meshctl itself docker's own ("docker: 'x' is not a docker
+// command." and "See 'docker --help'"), for a group cobra's first line,
+// which says which group, then docker's hint.
+func unknownCommand(cmd *cobra.Command, args []string) error {
+	switch {
+	case len(args) == 0:
+		return nil
+	case !cmd.HasParent():
+		return fmt.Errorf("'%s' is not a %s command.\nSee '%s --help'", args[0], cmd.Name(), cmd.Name())
+	}
+	return fmt.Errorf("unknown command %q for %q\nRun '%s --help' for more information", args[0], cmd.CommandPath(), cmd.CommandPath())
 }
 
 func main() {

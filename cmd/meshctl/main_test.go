@@ -34,8 +34,9 @@ func groups(cmd *cobra.Command, path []string) [][]string {
 }
 
 // TestUnknownSubcommand checks that every group, however it is built,
-// refuses a subcommand it lacks with one line and no help, so that a typo
-// or a docker command meshctl lacks fails instead of exiting 0.
+// refuses a subcommand it lacks with docker's two lines and no help, so
+// that a typo or a docker command meshctl lacks fails instead of exiting
+// 0.
 func TestUnknownSubcommand(t *testing.T) {
 	all := groups(newRootCommand(&cli{}), nil)
 	if len(all) < 8 {
@@ -45,7 +46,10 @@ func TestUnknownSubcommand(t *testing.T) {
 		name := strings.TrimSpace("meshctl " + strings.Join(path, " "))
 		t.Run(name, func(t *testing.T) {
 			out, err := execute(t, append(path, "frobnicate", "x")...)
-			want := `unknown command "frobnicate" for "` + name + `"`
+			want := `unknown command "frobnicate" for "` + name + `"` + "\nRun '" + name + " --help' for more information"
+			if len(path) == 0 {
+				want = "'frobnicate' is not a meshctl command.\nSee 'meshctl --help'"
+			}
 			if err == nil || err.Error() != want {
 				t.Errorf("got error %v, want %q", err, want)
 			}
@@ -55,7 +59,7 @@ func TestUnknownSubcommand(t *testing.T) {
 		})
 	}
 	// docker's commands meshctl does not have are unknown, not help.
-	for _, args := range [][]string{{"network", "connect", "ovnet", "www"}, {"service", "update", "www"}} {
+	for _, args := range [][]string{{"network", "connect", "ovnet", "www"}, {"service", "update", "www"}, {"service", "logs", "web"}} {
 		if _, err := execute(t, args...); err == nil || !strings.HasPrefix(err.Error(), "unknown command") {
 			t.Errorf("meshctl %s: got error %v, want unknown command", strings.Join(args, " "), err)
 		}

@@ -17,14 +17,23 @@ func newNetworkLsCommand(c *cli) *cobra.Command {
 			return runNetworkLs(ctx, cl, c.out, opts)
 		}),
 	}
-	addListFlags(cmd, &opts)
+	addListFlags(cmd, &opts, "only IDs", networkFilters.keys())
 	return cmd
+}
+
+// networkFilters are docker network ls's, matched as its daemon does.
+var networkFilters = filterSpec[api.Network]{
+	"name":   func(n api.Network, v string) bool { return matchName(n.Name, v) },
+	"id":     func(n api.Network, v string) bool { return matchPrefix(n.ID, v) },
+	"driver": func(n api.Network, v string) bool { return n.Driver == v },
+	"scope":  func(n api.Network, v string) bool { return n.Scope == v },
+	"label":  noLabel[api.Network],
 }
 
 // runNetworkLs prints the networks as docker network ls does, with the
 // subnet and VNI.
 func runNetworkLs(ctx context.Context, cl networkAPI, out io.Writer, opts listOptions) error {
-	nets, err := listByName(ctx, cl.Networks, opts.filter, func(n api.Network) string { return n.Name })
+	nets, err := listFiltered(ctx, cl.Networks, networkFilters, opts.filter, nil)
 	if err != nil {
 		return err
 	}

@@ -3,13 +3,12 @@ package main
 import (
 	"context"
 	"fmt"
-	"strings"
 
 	"github.com/spf13/cobra"
 )
 
 // What several command groups share: flag names, list options and
-// filters.
+// argument checks.
 
 // Flag names more than one command uses.
 const (
@@ -24,60 +23,38 @@ const (
 type listOptions struct {
 	format string   // --format: a Go template or json; empty prints the table
 	quiet  bool     // --quiet: IDs only
-	filter []string // --filter name=VALUE, where the command has it
+	filter []string // --filter KEY=VALUE, as given
 }
 
-// addFormatFlags adds --format and --quiet; quietUsage says what -q prints.
-func addFormatFlags(cmd *cobra.Command, opts *listOptions, quietUsage string) {
-	addFormatFlag(cmd, &opts.format)
+// addListFlags adds a list's flags as docker has them: --format without
+// a shorthand, since -f is --filter on lists; -q, quietUsage saying what
+// it prints; -f/--filter with the keys the list accepts.
+func addListFlags(cmd *cobra.Command, opts *listOptions, quietUsage string, keys []string) {
+	cmd.Flags().StringVar(&opts.format, flagFormat, "", "Go template or json")
 	cmd.Flags().BoolVarP(&opts.quiet, flagQuiet, "q", false, quietUsage)
+	addFilterFlag(cmd, &opts.filter, keys)
 }
 
+// addFormatFlag adds -f/--format, as docker's inspect and info have it.
 func addFormatFlag(cmd *cobra.Command, format *string) {
 	cmd.Flags().StringVarP(format, flagFormat, "f", "", "Go template or json")
 }
 
-// addListFlags adds --format, --quiet and --filter.
-func addListFlags(cmd *cobra.Command, opts *listOptions) {
-	addFormatFlags(cmd, opts, "only IDs")
-	cmd.Flags().StringArrayVar(&opts.filter, flagFilter, nil, "name=VALUE (substring), repeatable")
-}
-
-// nameFilter returns the name= filters, or an error for other keys.
-func nameFilter(filters []string) ([]string, error) {
-	var names []string
-	for _, f := range filters {
-		k, v, ok := strings.Cut(f, "=")
-		if !ok || k != "name" {
-			return nil, fmt.Errorf("invalid filter %q: meshctl filters by name=VALUE", f)
-		}
-		names = append(names, v)
+// listFiltered checks the filters against spec, then lists and keeps the
+// items that match. Filters that fail fail before meshd is asked.
+func listFiltered[T any](ctx context.Context, list func(context.Context) ([]T, error), spec filterSpec[T], args []string, check func(filters) error) ([]T, error) {
+	f, err := spec.parse(args)
+	if err == nil && check != nil {
+		err = check(f)
 	}
-	return names, nil
-}
-
-// listByName fetches objects with list and keeps those whose name
-// contains the value of one of the name= filters; all of them without
-// filters. A filter on another key fails before meshd is asked.
-func listByName[T any](ctx context.Context, list func(context.Context) ([]T, error), filters []string, name func(T) string) ([]T, error) {
-	names, err := nameFilter(filters)
 	if err != nil {
 		return nil, err
 	}
 	items, err := list(ctx)
-	if err != nil || len(names) == 0 {
-		return items, err
+	if err != nil {
+		return nil, err
 	}
-	var out []T
-	for _, it := range items {
-		for _, n := range names {
-			if strings.Contains(name(it), n) {
-				out = append(out, it)
-				break
-			}
-		}
-	}
-	return out, nil
+	return spec.keep(items, f), nil
 }
 
 // exactArgs and minArgs check the number of arguments as docker's

@@ -18,20 +18,32 @@ func newServiceLsCommand(c *cli) *cobra.Command {
 			return runServiceLs(ctx, cl, c.out, opts)
 		}),
 	}
-	addListFlags(cmd, &opts)
+	addListFlags(cmd, &opts, "only IDs", serviceFilters.keys())
 	return cmd
+}
+
+// serviceMode is the MODE of every meshd service: it has no global ones.
+const serviceMode = "replicated"
+
+// serviceFilters are docker service ls's, matched as swarmkit does: names
+// and IDs by prefix, the mode exactly (so an unknown mode matches none).
+var serviceFilters = filterSpec[api.Service]{
+	"name":  func(s api.Service, v string) bool { return matchPrefix(s.Name, v) },
+	"id":    func(s api.Service, v string) bool { return matchPrefix(s.ID, v) },
+	"mode":  func(_ api.Service, v string) bool { return v == serviceMode },
+	"label": noLabel[api.Service],
 }
 
 // runServiceLs prints the services as docker service ls does.
 func runServiceLs(ctx context.Context, cl serviceAPI, out io.Writer, opts listOptions) error {
-	svcs, err := listByName(ctx, cl.Services, opts.filter, func(s api.Service) string { return s.Name })
+	svcs, err := listFiltered(ctx, cl.Services, serviceFilters, opts.filter, nil)
 	if err != nil {
 		return err
 	}
 	return printList(out, opts, svcs, func(s api.Service) string { return shortID(s.ID) },
 		[]string{"ID", "NAME", "MODE", "REPLICAS", "IMAGE", "PORTS"},
 		func(s api.Service) []string {
-			return []string{shortID(s.ID), s.Name, "replicated", fmt.Sprintf("%d/%d", s.Running, s.Replicas),
+			return []string{shortID(s.ID), s.Name, serviceMode, fmt.Sprintf("%d/%d", s.Running, s.Replicas),
 				imageOf(s.Image, s.Args), portsOf(s.Endpoint.Ports)}
 		})
 }

@@ -30,15 +30,36 @@ func newServicePsCommand(c *cli) *cobra.Command {
 			return runServicePs(ctx, cl, c.out, opts)
 		}),
 	}
-	addFormatFlags(cmd, &opts.list, "only IDs")
+	addListFlags(cmd, &opts.list, "only IDs", taskFilters.keys())
 	return cmd
+}
+
+// taskStates are swarmkit's task states, the values docker's
+// desired-state filter takes; meshd's tasks are desired running or
+// shutdown.
+var taskStates = []string{"new", "pending", "assigned", "accepted", "preparing", "ready", "starting",
+	"running", "complete", "shutdown", "failed", "rejected", "remove", "orphaned"}
+
+// taskFilters are docker service ps's, matched as swarmkit does. A name is
+// matched by prefix against swarmkit's full task name, www.1.<task ID>, so
+// that name=www.1 is the slot's current task and its history (and, as in
+// docker, www.10's once there are ten slots). A node is its hostname or an
+// ID prefix.
+var taskFilters = filterSpec[api.Task]{
+	"name": func(t api.Task, v string) bool { return matchPrefix(t.Name()+"."+t.ID, v) },
+	"id":   func(t api.Task, v string) bool { return matchPrefix(t.ID, v) },
+	"node": func(t api.Task, v string) bool { return t.NodeName == v || matchPrefix(t.NodeID, v) },
+	"desired-state": func(t api.Task, v string) bool {
+		return strings.EqualFold(t.DesiredState, v)
+	},
 }
 
 // runServicePs prints a service's tasks as docker service ps does: per
 // slot, its current task, then its history, newest first, named
 // " \_ www.1".
 func runServicePs(ctx context.Context, cl serviceAPI, out io.Writer, opts servicePsOptions) error {
-	tasks, err := cl.Tasks(ctx, opts.service, "")
+	tasks, err := listFiltered(ctx, func(ctx context.Context) ([]api.Task, error) { return cl.Tasks(ctx, opts.service, "") },
+		taskFilters, opts.list.filter, func(f filters) error { return f.oneOf("desired-state", taskStates...) })
 	if err != nil {
 		return err
 	}
