@@ -154,6 +154,15 @@ func (m *Manager) Run(ctx context.Context) {
 			}
 		}
 		var soon <-chan time.Time // set by a report: sync shortly
+		// Something due before the next tick (tasks to move off a down
+		// node, a restart delay ending) is done on time, not up to a
+		// tick late.
+		var due <-chan time.Time
+		if pub != nil {
+			if at := nextDue(m.cfg.Store.Read(), time.Now().UTC(), m.cfg.RescheduleAfter); !at.IsZero() && time.Until(at) < m.cfg.SyncInterval {
+				due = time.After(time.Until(at) + 10*time.Millisecond)
+			}
+		}
 		for woken := false; !woken; {
 			select {
 			case <-ctx.Done():
@@ -171,6 +180,8 @@ func (m *Manager) Run(ctx context.Context) {
 					soon = time.After(reportsDebounce)
 				}
 			case <-soon:
+				woken = true
+			case <-due:
 				woken = true
 			}
 		}

@@ -103,6 +103,43 @@ func (m *Manager) syncNodes(now time.Time) {
 	}
 }
 
+// nextDue is the earliest time after now at which a sync has something to
+// do that no event announces: a down node's tasks to move (after
+// RescheduleAfter) or a slot's restart delay ending. Zero if none.
+func nextDue(s State, now time.Time, after time.Duration) time.Time {
+	var next time.Time
+	consider := func(t time.Time) {
+		if t.After(now) && (next.IsZero() || t.Before(next)) {
+			next = t
+		}
+	}
+	type slot struct {
+		svc string
+		n   int
+	}
+	current := map[slot]bool{}
+	downWithTasks := map[string]bool{}
+	for _, t := range s.Tasks {
+		if t.Current() {
+			current[slot{t.ServiceID, t.Slot}] = true
+			if n, ok := s.Nodes[t.NodeID]; ok && n.Status == api.StatusDown {
+				downWithTasks[t.NodeID] = true
+			}
+		}
+	}
+	for id := range downWithTasks {
+		consider(s.Nodes[id].UpdatedAt.Add(after))
+	}
+	for _, t := range s.Tasks {
+		if !t.Current() && !t.EndedAt.IsZero() && !current[slot{t.ServiceID, t.Slot}] {
+			if svc, ok := s.Services[t.ServiceID]; ok && t.Slot <= svc.Replicas {
+				consider(t.EndedAt.Add(svc.RestartPolicy.Delay))
+			}
+		}
+	}
+	return next
+}
+
 // markLiveness sets each record Ready or Down, stamping changes.
 func markLiveness(s *State, alive map[string]bool, now time.Time) {
 	for id, n := range s.Nodes {

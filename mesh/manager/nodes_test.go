@@ -423,3 +423,26 @@ func TestVotersFollowRoles(t *testing.T) {
 		t.Errorf("voters after promoting m2: %q, want m0 m1 m2", got)
 	}
 }
+
+// TestNextDue: the next sync with work no event announces is the earliest
+// of a down node's reschedule time (if it has tasks) and a slot's restart
+// delay end; nothing due is zero.
+func TestNextDue(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 10, 0, time.UTC)
+	st := State{}
+	st.init()
+	if got := nextDue(st, now, 5*time.Second); !got.IsZero() {
+		t.Fatalf("empty state: %v, want zero", got)
+	}
+	st.Nodes["n1"] = api.Node{ID: "n1", Status: api.StatusDown, UpdatedAt: now.Add(-2 * time.Second)}
+	st.Nodes["n2"] = api.Node{ID: "n2", Status: api.StatusDown, UpdatedAt: now.Add(-4 * time.Second)} // no tasks
+	st.Services["s"] = api.Service{ID: "s", Replicas: 2, RestartPolicy: api.RestartPolicy{Delay: 5 * time.Second}}
+	st.Tasks["a"] = api.Task{ID: "a", ServiceID: "s", Slot: 1, NodeID: "n1", DesiredState: api.TaskRunning}
+	if got, want := nextDue(st, now, 5*time.Second), now.Add(3*time.Second); !got.Equal(want) {
+		t.Errorf("down node with a task: %v, want %v", got, want)
+	}
+	st.Tasks["b"] = api.Task{ID: "b", ServiceID: "s", Slot: 2, DesiredState: api.TaskShutdown, EndedAt: now.Add(-4 * time.Second)}
+	if got, want := nextDue(st, now, 5*time.Second), now.Add(time.Second); !got.Equal(want) {
+		t.Errorf("a restart due sooner: %v, want %v", got, want)
+	}
+}
