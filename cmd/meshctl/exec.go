@@ -110,8 +110,10 @@ func runExec(ctx context.Context, cl taskAPI, m execMachine, opts execOptions) e
 	}
 	argv := []string{"-t", strconv.Itoa(t.Status.PID), "-n", "-u", "-m", "-p"}
 	if opts.workdir != "" {
-		// nsenter changes directory after entering the mount namespace,
-		// so the path is the task's.
+		// --wd opens the directory before entering the namespaces: the
+		// same one, since a task's mounts are a copy of this machine's
+		// (only its resolv.conf differs). --wdns would be exact, but
+		// util-linux before 2.38 lacks it.
 		argv = append(argv, "--wd="+opts.workdir)
 	}
 	x := exec.Command("nsenter", append(append(argv, "--"), opts.argv...)...)
