@@ -112,7 +112,7 @@ func runExec(ctx context.Context, cl taskAPI, m execMachine, opts execOptions) e
 	if opts.workdir != "" {
 		// --wd opens the directory before entering the namespaces: the
 		// same one, since a task's mounts are a copy of this machine's
-		// (only its resolv.conf differs). --wdns would be exact, but
+		// (only its resolv.conf and /proc differ). --wdns would be exact, but
 		// util-linux before 2.38 lacks it.
 		argv = append(argv, "--wd="+opts.workdir)
 	}
