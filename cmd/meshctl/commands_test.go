@@ -421,11 +421,9 @@ func TestExec(t *testing.T) {
 			return runExec(ctx, fake, m, execOptions{task: "www.1", argv: []string{"dig", "+short", "tasks.www"}})
 		}, want: []string{"nsenter", "-t", "4242", "-n", "-u", "-m", "-p", "--", "dig", "+short", "tasks.www"}},
 		{name: "task on another node of the lab", lab: []string{"node1", "node2"}, run: func(ctx context.Context, fake *fakeAPI, m *fakeMachine) error {
-			fake.taskFunc = func(string) (api.Task, error) {
-				tk := testTasks[1]
-				tk.Status = api.TaskStatus{State: "running", PID: 77}
-				return tk, nil
-			}
+			tk := testTasks[3] // www.2, on node2
+			tk.Status = api.TaskStatus{State: "running", PID: 77}
+			fake.tasksFunc = func(string, string) ([]api.Task, error) { return []api.Task{testTasks[0], tk}, nil }
 			return runExec(ctx, fake, m, execOptions{task: "www.2", argv: []string{"sh"}})
 		}, want: []string{"nsenter", "-t", "77", "-n", "-u", "-m", "-p", "--", "sh"}},
 		{name: "ns exec", run: func(ctx context.Context, fake *fakeAPI, m *fakeMachine) error {

@@ -183,7 +183,7 @@ func TestErrors(t *testing.T) {
 		}, `no namespace "lb_nope" on this node (see meshctl ns ls)`},
 		{"exec: no such task", func(ctx context.Context, _ io.Writer) error {
 			return runExec(ctx, fake, m, execOptions{task: "www.9", argv: []string{"sh"}})
-		}, "task www.9 not found"},
+		}, "No such container: www.9"},
 		{"exec: task on another machine", func(ctx context.Context, _ io.Writer) error {
 			return runExec(ctx, fake, m, execOptions{task: "www.2", argv: []string{"sh"}})
 		}, "task www.2 runs on node2: run meshctl exec there"},

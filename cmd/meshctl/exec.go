@@ -2,60 +2,208 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net/http"
+	"os"
 	"os/exec"
+	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/meshd/meshd/mesh/api"
 	"github.com/spf13/cobra"
 )
 
 type execOptions struct {
-	task string   // ID, ID prefix or name (www.1)
-	argv []string // the command to run in it
+	task        string   // CONTAINER: see [matchContainer]
+	argv        []string // the command to run in it
+	interactive bool     // -i: give it meshctl's stdin
+	tty         bool     // -t: run it on a pseudo-terminal
+	env         []string // -e KEY=VALUE, or KEY to pass meshctl's own value
+	workdir     string   // -w: its working directory, in the task's mounts
 }
 
 func newExecCommand(c *cli) *cobra.Command {
+	return execCommand(c, func(ctx context.Context, cl *api.Client, opts execOptions) error {
+		return runExec(ctx, cl, c, opts)
+	})
+}
+
+// execCommand is exec's command line; run gets what it parsed, so a test
+// can see where each word went without a meshd.
+func execCommand(c *cli, run func(context.Context, *api.Client, execOptions) error) *cobra.Command {
 	var opts execOptions
-	return &cobra.Command{
-		Use:   "exec TASK -- COMMAND [ARG...]",
-		Short: "Run a command inside a task (its network, hostname and mounts)",
+	cmd := &cobra.Command{
+		Use:   "exec [OPTIONS] CONTAINER COMMAND [ARG...]",
+		Short: "Execute a command in a running task (its network, hostname, mounts and processes)",
 		Args:  cobra.MinimumNArgs(2),
-		RunE: c.withAPI(func(ctx context.Context, cl *api.Client, args []string) error {
+		PreRunE: func(_ *cobra.Command, args []string) error {
 			opts.task, opts.argv = args[0], args[1:]
-			return runExec(ctx, cl, c, opts)
+			// "exec www.1 -- cmd", the only form before flags stopped
+			// at CONTAINER, still works.
+			if opts.argv[0] == "--" {
+				opts.argv = opts.argv[1:]
+			}
+			if len(opts.argv) == 0 {
+				return errors.New(`"meshctl exec" requires at least 2 arguments: CONTAINER COMMAND`)
+			}
+			for _, kv := range opts.env {
+				if strings.HasPrefix(kv, "=") || kv == "" {
+					return fmt.Errorf("invalid environment variable: %s", kv)
+				}
+			}
+			// docker's check: raw input from a pipe makes no sense.
+			if opts.interactive && opts.tty && terminalFd(c.in) < 0 {
+				return errors.New("the input device is not a TTY")
+			}
+			return nil
+		},
+		RunE: c.withAPI(func(ctx context.Context, cl *api.Client, _ []string) error {
+			return run(ctx, cl, opts)
 		}),
 	}
+	cmd.DisableFlagsInUseLine = true // [OPTIONS] says it
+	f := cmd.Flags()
+	// Everything after CONTAINER is the command's, as docker exec has it:
+	// "exec www.1 sh -c 'echo hi'" gives -c to sh.
+	f.SetInterspersed(false)
+	f.BoolVarP(&opts.interactive, "interactive", "i", false, "Keep STDIN open")
+	f.BoolVarP(&opts.tty, "tty", "t", false, "Allocate a pseudo-TTY")
+	f.StringArrayVarP(&opts.env, "env", "e", nil, "Set environment variables (KEY=VALUE, or KEY for meshctl's own)")
+	f.StringVarP(&opts.workdir, "workdir", "w", "", "Working directory inside the task")
+	return cmd
 }
+
+// execMachine runs a command attached to meshctl's stdio as -i and -t
+// ask. *cli is the real one.
+type execMachine interface {
+	machine
+	// attach runs x as run does, except that x gets meshctl's stdin only
+	// when s.stdin, and a pseudo-terminal for its stdio when s.tty.
+	attach(x *exec.Cmd, s stdio, what string) error
+}
+
+// stdio is how a command is attached: docker exec's -i and -t.
+type stdio struct{ stdin, tty bool }
+
+var _ execMachine = (*cli)(nil)
 
 // runExec runs the command in the task's network, UTS, mount and PID
 // namespaces with nsenter, passing its exit status through.
-func runExec(ctx context.Context, cl taskAPI, m machine, opts execOptions) error {
-	t, err := cl.Task(ctx, opts.task)
-	if err != nil {
-		return err
-	}
-	if err := checkLocal(ctx, cl, m, t); err != nil {
-		return err
-	}
-	if t.Status.State != api.TaskRunning || t.Status.PID == 0 {
-		return fmt.Errorf("task %s is not running (%s)", t.Name(), t.Status.State)
-	}
-	pid := strconv.Itoa(t.Status.PID)
-	return passthrough(m, append([]string{"nsenter", "-t", pid, "-n", "-u", "-m", "-p", "--"}, opts.argv...))
-}
-
-// checkLocal refuses a task on another machine: its process is not here.
-// Lab nodes all live on this machine, so any of them will do.
-func checkLocal(ctx context.Context, cl taskAPI, m machine, t api.Task) error {
+func runExec(ctx context.Context, cl taskAPI, m execMachine, opts execOptions) error {
 	info, err := cl.Info(ctx)
 	if err != nil {
 		return err
 	}
-	if t.NodeID == info.NodeID || m.labNode(t.NodeName) {
-		return nil
+	t, err := resolveContainer(ctx, cl, info, opts.task)
+	if err != nil {
+		return err
 	}
-	return fmt.Errorf("task %s runs on %s: run meshctl exec there", t.Name(), t.NodeName)
+	if t.NodeID != info.NodeID && !m.labNode(t.NodeName) {
+		// Lab nodes all live on this machine, so any of them will do;
+		// on another machine the process is not here.
+		return fmt.Errorf("task %s runs on %s: run meshctl exec there", t.Name(), t.NodeName)
+	}
+	if t.Status.State != api.TaskRunning || t.Status.PID == 0 {
+		return fmt.Errorf("task %s is not running (%s)", t.Name(), t.Status.State)
+	}
+	argv := []string{"-t", strconv.Itoa(t.Status.PID), "-n", "-u", "-m", "-p"}
+	if opts.workdir != "" {
+		// --wd opens the directory before entering the namespaces: the
+		// same one, since a task's mounts are a copy of this machine's
+		// (only its resolv.conf and /proc differ). --wdns would be exact, but
+		// util-linux before 2.38 lacks it.
+		argv = append(argv, "--wd="+opts.workdir)
+	}
+	x := exec.Command("nsenter", append(append(argv, "--"), opts.argv...)...)
+	if len(opts.env) > 0 {
+		x.Env = append(os.Environ(), execEnv(opts.env, os.LookupEnv)...)
+	}
+	return m.attach(x, stdio{stdin: opts.interactive, tty: opts.tty}, "run nsenter")
+}
+
+// execEnv turns -e values into environment entries: KEY=VALUE as given,
+// a bare KEY takes meshctl's own value and is dropped when unset, as
+// docker does.
+func execEnv(flags []string, lookup func(string) (string, bool)) []string {
+	var env []string
+	for _, kv := range flags {
+		if strings.Contains(kv, "=") {
+			env = append(env, kv)
+		} else if v, ok := lookup(kv); ok {
+			env = append(env, kv+"="+v)
+		}
+	}
+	return env
+}
+
+// resolveContainer finds the task ref names among those the answering
+// meshd lists: the cluster's on a manager, its own on a node that cannot
+// list the cluster's (a worker, or a manager without a leader), as the
+// API's own task lookup does. Resolving here rather than in meshd lets
+// one list serve the container IDs and names ps prints as well as task
+// references.
+func resolveContainer(ctx context.Context, cl taskAPI, info api.Info, ref string) (api.Task, error) {
+	tasks, err := cl.Tasks(ctx, "", "")
+	if api.StatusCode(err) == http.StatusServiceUnavailable {
+		tasks, err = cl.Tasks(ctx, "", info.NodeID)
+	}
+	if err != nil {
+		return api.Task{}, err
+	}
+	return matchContainer(tasks, ref)
+}
+
+// containerName is the name ps prints for a task, docker's
+// <service>.<slot>.<task ID>.
+func containerName(t api.Task) string { return t.Name() + "." + t.ID }
+
+// matchContainer picks the task ref names, in docker's order: a full ID
+// (the 64-hex container ID or the task ID), then a name (the container
+// name ps prints, or the task name www.1, which only the current task of
+// a slot answers to), then a unique prefix of either ID.
+func matchContainer(tasks []api.Task, ref string) (api.Task, error) {
+	steps := []func(api.Task) bool{
+		func(t api.Task) bool { return ref == t.ContainerID() || ref == t.ID },
+		func(t api.Task) bool { return ref == containerName(t) || (t.Current() && ref == t.Name()) },
+		func(t api.Task) bool {
+			return ref != "" && (strings.HasPrefix(t.ContainerID(), ref) || strings.HasPrefix(t.ID, ref))
+		},
+	}
+	for _, match := range steps {
+		var found []api.Task
+		for _, t := range tasks {
+			if match(t) {
+				found = append(found, t)
+			}
+		}
+		switch len(found) {
+		case 0:
+			continue
+		case 1:
+			return found[0], nil
+		}
+		return api.Task{}, ambiguous(ref, found)
+	}
+	return api.Task{}, fmt.Errorf("No such container: %s", api.Clip(ref))
+}
+
+// ambiguous is the one-line error for a reference several tasks answer
+// to, naming a few of them so the user can pick a longer prefix.
+func ambiguous(ref string, found []api.Task) error {
+	names := make([]string, len(found))
+	for i, t := range found {
+		names[i] = containerName(t)
+	}
+	slices.Sort(names)
+	const shown = 3
+	more := ""
+	if len(names) > shown {
+		more = fmt.Sprintf(" and %d more", len(names)-shown)
+		names = names[:shown]
+	}
+	return fmt.Errorf("multiple containers match %s: %s%s", api.Quote(ref), strings.Join(names, ", "), more)
 }
 
 // passthrough runs argv on m with meshctl's stdio, exiting with its status.

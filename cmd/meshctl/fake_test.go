@@ -197,15 +197,22 @@ func (l *fakeLab) WaitNode(_ context.Context, name string, _ time.Duration, _ fu
 type fakeMachine struct {
 	labNodes []string   // nodes of the local lab
 	ran      [][]string // argv of every run, in order
+	attached []stdio    // how each attach would attach, in order
+	envs     [][]string // the Env of each attach, nil for meshctl's
 }
 
-var _ machine = (*fakeMachine)(nil)
+var _ execMachine = (*fakeMachine)(nil)
 
 func (m *fakeMachine) labNode(name string) bool { return slices.Contains(m.labNodes, name) }
 
 func (m *fakeMachine) run(x *exec.Cmd, _ string) error {
 	m.ran = append(m.ran, x.Args)
 	return nil
+}
+
+func (m *fakeMachine) attach(x *exec.Cmd, s stdio, what string) error {
+	m.attached, m.envs = append(m.attached, s), append(m.envs, x.Env)
+	return m.run(x, what)
 }
 
 // The fixtures: a three-node cluster at a fixed time, so that goldens are
