@@ -77,10 +77,11 @@ func initTask(args []string) (int, error) {
 //
 // A bind needs an existing target, and the task's mount namespace shares
 // the host's filesystems: making a missing target would write a file into
-// the host's /etc that outlives the task. So a missing target is skipped
-// unless create says the file is worth that (the task then sees no such
-// file, as on its host: hostname(1) reads the UTS name, not /etc/hostname,
-// and a resolver without /etc/hosts asks DNS).
+// the host's /etc that outlives the task. So a missing target is skipped:
+// the task sees no such file, as its host does, and loses little
+// (hostname(1) reads the UTS name, not /etc/hostname; a resolver without
+// /etc/hosts asks DNS). create makes the target first instead, for a file
+// worth leaving on the host.
 func bindFile(src, target string, create bool) error {
 	if src == "" {
 		return nil
