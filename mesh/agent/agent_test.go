@@ -57,6 +57,7 @@ type fakeNode struct {
 	listenChecks int                        // how often the agent looked
 	runs         map[string]bool            // task ID → running
 	starts       map[string]int             // task ID → how often its process was started
+	specs        map[string]task.Spec       // task ID → what its process was last started with
 	exits        map[string]chan task.State // task ID → ends its process (see exitTask)
 	resolvers    map[string]string          // task sandbox → its resolver's UDP address
 	watched      map[string]bool            // namespaces the agent watches
@@ -102,7 +103,7 @@ func newFakeNode(t *testing.T, mode lb.Mode) *fakeNode {
 	}
 	f := &fakeNode{t: t, ctx: context.Background(), mode: mode, db: records.NewFakeDB("node1id"), kernel: overlay.NewFakeKernel(),
 		runDir: runDir, clock: now, pub: records.NewPublisher(), rules: map[string]*lb.FakeRules{}, ipvs: map[string]*lb.FakeIPVS{},
-		runs: map[string]bool{}, starts: map[string]int{}, exits: map[string]chan task.State{}, resolvers: map[string]string{}, watched: map[string]bool{}}
+		runs: map[string]bool{}, starts: map[string]int{}, specs: map[string]task.Spec{}, exits: map[string]chan task.State{}, resolvers: map[string]string{}, watched: map[string]bool{}}
 	if f.mgr, err = manager.New(manager.Config{Store: store, DB: f.db, NodeID: "node1id"}); err != nil {
 		t.Fatal(err)
 	}
@@ -208,6 +209,7 @@ func (f *fakeNode) run(ctx context.Context, spec task.Spec, report func(task.Sta
 	exit := make(chan task.State, 1)
 	f.mu.Lock()
 	f.starts[spec.ID]++
+	f.specs[spec.ID] = spec
 	f.exits[spec.ID] = exit
 	f.mu.Unlock()
 	f.setRunning(spec.ID, true)

@@ -18,9 +18,6 @@ import (
 	"github.com/meshd/meshd/overlay"
 )
 
-// resolvConf is every task's /etc/resolv.conf: the embedded DNS.
-const resolvConf = "nameserver 127.0.0.11\noptions ndots:0\n"
-
 // localTask is a task this node runs.
 type localTask struct {
 	spec    api.Task
@@ -94,12 +91,12 @@ func (a *Agent) startTask(ctx context.Context, t api.Task, st records.Objects) (
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("task dir: %w", err)
 	}
-	resolv := filepath.Join(dir, "resolv.conf")
-	if err := os.WriteFile(resolv, []byte(resolvConf), 0o644); err != nil {
-		return fmt.Errorf("write %s: %w", resolv, err)
+	etc, err := writeEtcFiles(dir, t, st)
+	if err != nil {
+		return err
 	}
 	spec := task.Spec{ID: t.ID, Hostname: t.Hostname(), NetNS: lt.sandbox, Image: t.Image, Args: t.Args,
-		ResolvConf: resolv, LogPath: filepath.Join(dir, "task.log")}
+		ResolvConf: etc.resolvConf, HostsFile: etc.hosts, HostnameFile: etc.hostname, LogPath: filepath.Join(dir, "task.log")}
 	tctx, cancel := context.WithCancel(ctx)
 	lt.cancel = cancel
 	a.tasks[t.ID] = lt

@@ -1,13 +1,14 @@
 // Package task runs a task's process inside its sandbox: the task's
 // network namespace (made by the node agent), plus a UTS namespace (the
 // hostname is the task's 12-hex ID), a mount namespace (its own
-// /etc/resolv.conf pointing at the embedded DNS, its own /proc) and a PID
-// namespace (the task sees its own processes only).
+// /etc/resolv.conf pointing at the embedded DNS, its own /etc/hosts and
+// /etc/hostname as Docker writes them for a container, its own /proc) and
+// a PID namespace (the task sees its own processes only).
 //
 // meshd starts a task by re-executing itself as "meshd __task-init" from
 // an OS thread that has entered the task's network namespace, with new
 // UTS, mount and PID namespaces. The child, PID 1 of its namespace, sets
-// the hostname, binds the resolv.conf, mounts /proc, then either serves a
+// the hostname, binds the /etc files, mounts /proc, then either serves a
 // built-in image in-process or runs the host command as its child, as
 // "docker run --init" does: it passes on signals, reaps orphans, and exits
 // with the command's status when the command exits. The kernel then kills

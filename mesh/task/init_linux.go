@@ -28,6 +28,8 @@ func initTask(args []string) (int, error) {
 	fs := pflag.NewFlagSet(InitArg, pflag.ContinueOnError)
 	hostname := fs.String("hostname", "", "")
 	resolv := fs.String("resolv-conf", "", "")
+	hosts := fs.String("hosts", "", "")
+	hostnameFile := fs.String("hostname-file", "", "")
 	image := fs.String("image", "", "")
 	if err := fs.Parse(args); err != nil {
 		return 0, err
@@ -39,8 +41,19 @@ func initTask(args []string) (int, error) {
 	if err := syscall.Mount("", "/", "", syscall.MS_REC|syscall.MS_PRIVATE, ""); err != nil {
 		return 0, fmt.Errorf("make / private: %w", err)
 	}
-	if err := bindResolvConf(*resolv); err != nil {
-		return 0, err
+	for _, f := range []struct {
+		src, target string
+		create      bool
+	}{
+		// Without a resolv.conf the task resolves no service name: worth
+		// an empty file on a host that has none (it stays there).
+		{*resolv, "/etc/resolv.conf", true},
+		{*hosts, "/etc/hosts", false},
+		{*hostnameFile, "/etc/hostname", false},
+	} {
+		if err := bindFile(f.src, f.target, f.create); err != nil {
+			return 0, err
+		}
 	}
 	if err := mountProc(); err != nil {
 		return 0, err
@@ -58,20 +71,33 @@ func initTask(args []string) (int, error) {
 	return 0, images.Run(ctx, img, fs.Args(), os.Stdout, os.Stderr)
 }
 
-// bindResolvConf makes the task's own resolv.conf visible at
-// /etc/resolv.conf, in the task's mount namespace only.
-func bindResolvConf(path string) error {
-	if path == "" {
+// bindFile makes src visible at target, in the task's mount namespace
+// only: the host and other tasks keep seeing their own file. An empty src
+// binds nothing.
+//
+// A bind needs an existing target, and the task's mount namespace shares
+// the host's filesystems: making a missing target would write a file into
+// the host's /etc that outlives the task. So a missing target is skipped:
+// the task sees no such file, as its host does, and loses little
+// (hostname(1) reads the UTS name, not /etc/hostname; a resolver without
+// /etc/hosts asks DNS). create makes the target first instead, for a file
+// worth leaving on the host.
+func bindFile(src, target string, create bool) error {
+	if src == "" {
 		return nil
 	}
-	target := "/etc/resolv.conf"
 	if _, err := os.Stat(target); errors.Is(err, os.ErrNotExist) {
-		if f, err := os.OpenFile(target, os.O_CREATE|os.O_RDONLY, 0o644); err == nil {
-			f.Close()
+		if !create {
+			return nil
 		}
+		f, err := os.OpenFile(target, os.O_CREATE|os.O_RDONLY, 0o644)
+		if err != nil {
+			return fmt.Errorf("create %s to bind %s on: %w", target, src, err)
+		}
+		f.Close()
 	}
-	if err := syscall.Mount(path, target, "", syscall.MS_BIND, ""); err != nil {
-		return fmt.Errorf("bind %s on %s: %w", path, target, err)
+	if err := syscall.Mount(src, target, "", syscall.MS_BIND, ""); err != nil {
+		return fmt.Errorf("bind %s on %s: %w", src, target, err)
 	}
 	return nil
 }

@@ -105,7 +105,8 @@ func startAndWait(spec Spec, pidc chan<- int) error {
 		return fmt.Errorf("open log %s: %w", spec.LogPath, err)
 	}
 	defer logf.Close()
-	args := []string{"meshd", InitArg, "--hostname", spec.Hostname, "--resolv-conf", spec.ResolvConf}
+	args := []string{"meshd", InitArg, "--hostname", spec.Hostname, "--resolv-conf", spec.ResolvConf,
+		"--hosts", spec.HostsFile, "--hostname-file", spec.HostnameFile}
 	if spec.Image != "" {
 		args = append(args, "--image", spec.Image)
 	}

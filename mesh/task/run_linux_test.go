@@ -26,16 +26,28 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// newSpec makes a namespace and a resolv.conf for one test task.
+// testHosts is the hosts file of the test tasks, as the agent writes it.
+const testHosts = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n" +
+	"fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n" +
+	"10.0.0.5\tabcdef012345\n"
+
+// newSpec makes a namespace and the /etc files for one test task.
 func newSpec(t *testing.T, args ...string) Spec {
 	t.Helper()
 	ns := testutil.NetNS(t, testutil.NetNSDir(t), "abcdef012345")
 	dir := t.TempDir()
-	resolv := filepath.Join(dir, "resolv.conf")
-	if err := os.WriteFile(resolv, []byte("nameserver 127.0.0.11\noptions ndots:0\n"), 0o644); err != nil {
-		t.Fatal(err)
+	spec := Spec{ID: "t1", Hostname: "abcdef012345", NetNS: ns, Args: args, LogPath: filepath.Join(dir, "task.log"),
+		ResolvConf: filepath.Join(dir, "resolv.conf"), HostsFile: filepath.Join(dir, "hosts"), HostnameFile: filepath.Join(dir, "hostname")}
+	for path, content := range map[string]string{
+		spec.ResolvConf:   "nameserver 127.0.0.11\noptions ndots:0\n",
+		spec.HostsFile:    testHosts,
+		spec.HostnameFile: spec.Hostname + "\n",
+	} {
+		if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
-	return Spec{ID: "t1", Hostname: "abcdef012345", NetNS: ns, Args: args, ResolvConf: resolv, LogPath: filepath.Join(dir, "task.log")}
+	return spec
 }
 
 type recorder struct {

@@ -7,13 +7,17 @@ const InitArg = "__task-init"
 
 // Spec is what a task runs and where.
 type Spec struct {
-	ID         string   // task ID, for logs
-	Hostname   string   // 12 hex characters
-	NetNS      string   // network namespace file the task runs in
-	Image      string   // a built-in image; empty when Args is a host command
-	Args       []string // image arguments, or the host command
-	ResolvConf string   // file bound over /etc/resolv.conf
-	LogPath    string   // stdout and stderr go here (appended)
+	ID       string   // task ID, for logs
+	Hostname string   // 12 hex characters
+	NetNS    string   // network namespace file the task runs in
+	Image    string   // a built-in image; empty when Args is a host command
+	Args     []string // image arguments, or the host command
+	// The task's own /etc files, bound over the host's in the task's
+	// mount namespace only. Empty means the host's file shows through.
+	ResolvConf   string // bound over /etc/resolv.conf (created if the host has none)
+	HostsFile    string // bound over /etc/hosts, if the host has one
+	HostnameFile string // bound over /etc/hostname, if the host has one
+	LogPath      string // stdout and stderr go here (appended)
 }
 
 // State is a task's state as Run reports it.
