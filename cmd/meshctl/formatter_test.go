@@ -153,3 +153,53 @@ func TestIsTableFormat(t *testing.T) {
 		}
 	}
 }
+
+// TestE2ETemplates runs the list templates mesh/e2e uses, so that one
+// that no longer works with docker's fields fails here, not in a lab.
+func TestE2ETemplates(t *testing.T) {
+	fake := newFakeAPI()
+	clock := func() time.Time { return testNow }
+	servicePs := func(format string) func(context.Context, io.Writer) error {
+		return func(ctx context.Context, out io.Writer) error {
+			return runServicePs(ctx, fake, out, servicePsOptions{service: "www", now: clock, list: listOptions{format: format}})
+		}
+	}
+	ps := func(format string) func(context.Context, io.Writer) error {
+		return func(ctx context.Context, out io.Writer) error {
+			return runPs(ctx, fake, out, listOptions{now: clock, format: format})
+		}
+	}
+	nodeLs := func(format string) func(context.Context, io.Writer) error {
+		return func(ctx context.Context, out io.Writer) error { return runNodeLs(ctx, fake, out, listOptions{format: format}) }
+	}
+	// bench's template needs a task with a network: www.1's current one.
+	runs := []func(context.Context, io.Writer) error{func(ctx context.Context, out io.Writer) error {
+		return runServicePs(ctx, fake, out, servicePsOptions{service: "www", now: clock, list: listOptions{
+			format: "{{.NodeName}} {{(index .Networks 0).Addr}} {{.Name}}", filter: []string{"name=www.1", "desired-state=running"}}})
+	}}
+	for _, f := range []string{
+		"{{.NodeName}}",
+		"{{.Name}} {{.Node}} {{.DesiredState}} {{range .Networks}}{{.Addr}}{{end}}",
+		"{{.Node}} {{.DesiredState}} {{.CurrentState}}",
+		"{{.NodeName}} {{.Status.State}}",
+		`{{range .Networks}}{{.NetworkName}}={{.Addr}} {{end}}`,
+		`{{.Name}} {{.Node}} {{.Task.ID}} {{range .Networks}}{{.Addr}} {{.MAC}} {{end}}`,
+	} {
+		runs = append(runs, servicePs(f))
+	}
+	runs = append(runs, ps("{{.Task.Status.Sandbox}}"), ps("{{.Name}}"))
+	for _, f := range []string{"{{.ManagerStatus}}", "{{.Hostname}} {{.Status}} {{.ManagerStatus}}", "{{.DataPlane}}", "{{.Hostname}} {{.Status}}"} {
+		runs = append(runs, nodeLs(f))
+	}
+	runs = append(runs, func(ctx context.Context, out io.Writer) error {
+		return runLBLs(ctx, fake, out, lbLsOptions{format: `{{if eq .Sandbox "ingress_sbox"}}{{.Table}}{{end}}`})
+	})
+	var out bytes.Buffer
+	for _, run := range runs {
+		if err := run(context.Background(), &out); err != nil {
+			t.Fatalf("got error %v, want none", err)
+		}
+		out.WriteString("--\n")
+	}
+	golden(t, "format-e2e-templates", out.String())
+}
