@@ -170,7 +170,9 @@ func TestE2ETemplates(t *testing.T) {
 		}
 	}
 	nodeLs := func(format string) func(context.Context, io.Writer) error {
-		return func(ctx context.Context, out io.Writer) error { return runNodeLs(ctx, fake, out, listOptions{format: format}) }
+		return func(ctx context.Context, out io.Writer) error {
+			return runNodeLs(ctx, fake, out, listOptions{format: format})
+		}
 	}
 	// bench's template needs a task with a network: www.1's current one.
 	runs := []func(context.Context, io.Writer) error{func(ctx context.Context, out io.Writer) error {
