@@ -78,7 +78,7 @@ func TestErrors(t *testing.T) {
 		}, "template parsing error: template: :1: unclosed action"},
 		{"node ls: unknown field", func(ctx context.Context, out io.Writer) error {
 			return runNodeLs(ctx, fake, out, listOptions{format: "{{.Nope}}"})
-		}, `template: :1:2: executing "" at <.Nope>: can't evaluate field Nope`},
+		}, `template parsing error: template: :1:2: executing "" at <.Nope>: can't evaluate field Nope`},
 		{"node inspect: second missing", func(ctx context.Context, out io.Writer) error {
 			return runInspect(ctx, fake.Node, out, inspectOptions{refs: []string{"node1", "node9"}})
 		}, "node node9 not found"},

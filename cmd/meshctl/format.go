@@ -57,7 +57,7 @@ func printList[T, C any](out io.Writer, opts listOptions, items []T, v listView[
 		return nil
 	case opts.format == formatJSON:
 		return printEach(out, opts.format, items)
-	case opts.format != "" && strings.TrimSpace(opts.format) != tableFormat:
+	case opts.format != "" && opts.format != tableFormat:
 		ctxs := make([]C, len(items))
 		for i, it := range items {
 			ctxs[i] = v.context(it)
@@ -102,10 +102,10 @@ func printEach[T any](out io.Writer, format string, items []T) error {
 // alone it is the default table.
 const tableFormat = "table"
 
-// isTableFormat says whether a --format is docker's "table TEMPLATE".
+// isTableFormat says whether a --format is docker's "table TEMPLATE": it
+// starts with "table", as docker checks it.
 func isTableFormat(format string) bool {
-	format = strings.TrimSpace(format)
-	return format == tableFormat || strings.HasPrefix(format, tableFormat+" ")
+	return strings.HasPrefix(format, tableFormat)
 }
 
 // printFormat runs a --format template on every item as docker's
@@ -113,10 +113,11 @@ func isTableFormat(format string) bool {
 // ends a line, and a "table TEMPLATE" first prints the template run on
 // fields (field name → header) and aligns the columns. Every item is
 // rendered before anything is printed, so a template that fails prints
-// nothing but the error.
+// nothing but the error, docker's "template parsing error: template: …"
+// (docker words a failed execution so too).
 func printFormat[C any](out io.Writer, format string, items []C, fields map[string]string) error {
 	isTable := isTableFormat(format)
-	text := strings.TrimSpace(format)
+	text := format
 	if isTable {
 		text = strings.TrimPrefix(text, tableFormat)
 	}
@@ -128,7 +129,7 @@ func printFormat[C any](out io.Writer, format string, items []C, fields map[stri
 	var body bytes.Buffer
 	for _, it := range items {
 		if err := tmpl.Execute(&body, it); err != nil {
-			return err
+			return fmt.Errorf("template parsing error: %w", err)
 		}
 		body.WriteByte('\n')
 	}
@@ -161,13 +162,23 @@ var templateFuncs = template.FuncMap{
 	"join":  strings.Join,
 }
 
-// listFuncs are templateFuncs for lists, whose json, as docker's, does not
-// escape <, > and & (a port is "*:8888->80/tcp").
+// listFuncs are the functions docker's --format templates have: its json
+// does not escape <, > and & (a port is "*:8888->80/tcp"); pad surrounds a
+// value that is not empty with spaces; truncate keeps the first n bytes.
 var listFuncs = template.FuncMap{
 	"json":  func(v any) (string, error) { b, err := marshalJSON(v); return string(b), err },
-	"upper": strings.ToUpper,
-	"lower": strings.ToLower,
+	"split": strings.Split,
 	"join":  strings.Join,
+	"title": title,
+	"lower": strings.ToLower,
+	"upper": strings.ToUpper,
+	"pad":   pad,
+	"truncate": func(s string, n int) string {
+		if len(s) < n {
+			return s
+		}
+		return s[:n]
+	},
 }
 
 // marshalJSON is json.Marshal without HTML escaping.
@@ -181,13 +192,25 @@ func marshalJSON(v any) ([]byte, error) {
 	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
 }
 
-// headerFuncs stand for templateFuncs in a table's header: each prints
-// the header name it is given, as docker's do.
+// headerFuncs stand for listFuncs in a table's header: each prints the
+// header name it is given, as docker's do (pad still pads, keeping the
+// header over its column).
 var headerFuncs = template.FuncMap{
-	"json":  func(v any) string { return fmt.Sprint(v) },
-	"upper": func(v any) string { return fmt.Sprint(v) },
-	"lower": func(v any) string { return fmt.Sprint(v) },
-	"join":  func(v any, _ ...any) string { return fmt.Sprint(v) },
+	"json":     func(v any) string { return fmt.Sprint(v) },
+	"split":    func(v any, _ ...any) string { return fmt.Sprint(v) },
+	"join":     func(v any, _ ...any) string { return fmt.Sprint(v) },
+	"title":    func(v any) string { return fmt.Sprint(v) },
+	"lower":    func(v any) string { return fmt.Sprint(v) },
+	"upper":    func(v any) string { return fmt.Sprint(v) },
+	"truncate": func(v any, _ ...any) string { return fmt.Sprint(v) },
+	"pad":      pad,
+}
+
+func pad(s string, before, after int) string {
+	if s == "" {
+		return s
+	}
+	return strings.Repeat(" ", before) + s + strings.Repeat(" ", after)
 }
 
 func parseTemplate(format string) (*template.Template, error) {

@@ -24,6 +24,10 @@ func TestFormatGolden(t *testing.T) {
 		{"service-ls-table", func(ctx context.Context, out io.Writer) error {
 			return runServiceLs(ctx, fake, out, listOptions{format: `table {{.ID}}\t{{.Name}}\t{{.Mode}}\t{{.Replicas}}\t{{.Image}}\t{{.Ports}}`})
 		}},
+		{"service-ls-funcs", func(ctx context.Context, out io.Writer) error {
+			return runServiceLs(ctx, fake, out, listOptions{
+				format: `table {{upper .Name}}\t{{pad .Mode 1 1}}|\t{{truncate .ID 4}}\t{{title .Mode}}\t{{join (split .Ports ", ") ";"}}\t{{json .Endpoint.Ports}}`})
+		}},
 		{"service-ls-json-template", func(ctx context.Context, out io.Writer) error {
 			return runServiceLs(ctx, fake, out, listOptions{format: "{{json .}}"})
 		}},
@@ -127,8 +131,8 @@ func TestFormatFails(t *testing.T) {
 			t.Run(tt.name+" "+format, func(t *testing.T) {
 				var out bytes.Buffer
 				err := tt.run(context.Background(), &out, format)
-				if err == nil || !strings.HasPrefix(err.Error(), "template: ") || strings.Contains(err.Error(), "\n") {
-					t.Fatalf("got error %v, want one line starting with template: ", err)
+				if err == nil || !strings.HasPrefix(err.Error(), "template parsing error: template: ") || strings.Contains(err.Error(), "\n") {
+					t.Fatalf("got error %v, want one line starting with template parsing error: template: ", err)
 				}
 				if out.Len() != 0 {
 					t.Errorf("got output %q, want none", out.String())
@@ -146,7 +150,7 @@ func TestFormatFails(t *testing.T) {
 
 func TestIsTableFormat(t *testing.T) {
 	for format, want := range map[string]bool{
-		"table": true, "table {{.ID}}": true, " table {{.ID}}": true, "tablex": false, "{{.ID}} table": false, "": false, "json": false,
+		"table": true, "table {{.ID}}": true, " table {{.ID}}": false, "table{{.ID}}": true, "{{.ID}} table": false, "": false, "json": false,
 	} {
 		if got := isTableFormat(format); got != want {
 			t.Errorf("isTableFormat(%q): got %v, want %v", format, got, want)
