@@ -44,13 +44,13 @@ type listView[T, C any] struct {
 	fields map[string]string
 }
 
-// printList prints items as an ls does: with --quiet the id of each, with
-// --format json each as JSON, with another --format each through it (a
-// "table" format with a header), else a table with header and a row per
-// item.
+// printList prints items as an ls does: with --format json each as JSON,
+// with another --format each through it (a "table" format with a header),
+// else with --quiet the id of each, else a table with header and a row per
+// item. As in docker, a --format other than "table" wins over --quiet.
 func printList[T, C any](out io.Writer, opts listOptions, items []T, v listView[T, C]) error {
 	switch {
-	case opts.quiet:
+	case opts.quiet && (opts.format == "" || opts.format == tableFormat):
 		for _, it := range items {
 			fmt.Fprintln(out, v.id(it))
 		}

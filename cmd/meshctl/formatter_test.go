@@ -80,6 +80,12 @@ func TestFormatGolden(t *testing.T) {
 		{"ps-json-template", func(ctx context.Context, out io.Writer) error {
 			return runPs(ctx, fake, out, listOptions{now: clock, format: "{{json .}}"})
 		}},
+		{"service-ps-quiet-format", func(ctx context.Context, out io.Writer) error {
+			return runServicePs(ctx, fake, out, servicePsOptions{service: "www", now: clock, list: listOptions{quiet: true, format: "{{.Name}} {{.Node}}"}})
+		}},
+		{"service-ps-quiet-no-trunc", func(ctx context.Context, out io.Writer) error {
+			return runServicePs(ctx, fake, out, servicePsOptions{service: "www", now: clock, list: listOptions{quiet: true, noTrunc: true}})
+		}},
 		{"ps-no-trunc", func(ctx context.Context, out io.Writer) error {
 			return runPs(ctx, fake, out, listOptions{now: clock, noTrunc: true, format: "{{.ID}} {{.Command}}"})
 		}},
