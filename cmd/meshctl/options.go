@@ -36,7 +36,7 @@ type listOptions struct {
 // a shorthand, since -f is --filter on lists; -q, quietUsage saying what
 // it prints; -f/--filter with the keys the list accepts.
 func addListFlags(cmd *cobra.Command, opts *listOptions, quietUsage string, keys []string) {
-	cmd.Flags().StringVar(&opts.format, flagFormat, "", "Go template or json")
+	cmd.Flags().StringVar(&opts.format, flagFormat, "", "Go template on docker's fields, table TEMPLATE with a header, or json")
 	cmd.Flags().BoolVarP(&opts.quiet, flagQuiet, "q", false, quietUsage)
 	addFilterFlag(cmd, &opts.filter, keys)
 }
