@@ -19,4 +19,10 @@
 // meshd keeps no labels, has no global services and no pending nodes. A
 // node= filter takes a hostname or an ID prefix; docker's "self" is not
 // resolved.
+//
+// A list's --format template runs on a context with docker's formatter
+// fields (formatter.go), embedding meshd's object so that its other fields
+// stay reachable; "table TEMPLATE", \t, {{json .}} and the error wording
+// are docker's (format.go). --format json prints meshd's objects, and
+// inspect and info templates run on them.
 package main

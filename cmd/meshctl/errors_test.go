@@ -75,10 +75,10 @@ func TestErrors(t *testing.T) {
 		{"node ls: meshd down", func(ctx context.Context, out io.Writer) error { return runNodeLs(ctx, broken, out, listOptions{}) }, "cannot reach meshd"},
 		{"node ls: bad template", func(ctx context.Context, out io.Writer) error {
 			return runNodeLs(ctx, fake, out, listOptions{format: "{{.Nope"})
-		}, "invalid --format template: template: format:1: unclosed action"},
+		}, "template parsing error: template: :1: unclosed action"},
 		{"node ls: unknown field", func(ctx context.Context, out io.Writer) error {
 			return runNodeLs(ctx, fake, out, listOptions{format: "{{.Nope}}"})
-		}, "template: template: format:1:2: executing"},
+		}, `template parsing error: template: :1:2: executing "" at <.Nope>: can't evaluate field Nope`},
 		{"node inspect: second missing", func(ctx context.Context, out io.Writer) error {
 			return runInspect(ctx, fake.Node, out, inspectOptions{refs: []string{"node1", "node9"}})
 		}, "node node9 not found"},
@@ -149,7 +149,7 @@ func TestErrors(t *testing.T) {
 		}, "cannot reach meshd"},
 		{"service ps: bad template", func(ctx context.Context, out io.Writer) error {
 			return runServicePs(ctx, fake, out, servicePsOptions{service: "www", list: listOptions{format: "{{"}})
-		}, "invalid --format template"},
+		}, "template parsing error"},
 		{"service inspect: bad template", func(ctx context.Context, out io.Writer) error {
 			return runInspect(ctx, fake.Service, out, inspectOptions{format: "{{.Name", refs: []string{"www"}})
 		}, "invalid --format template"},
@@ -176,7 +176,7 @@ func TestErrors(t *testing.T) {
 		{"lb ls: meshd down", func(ctx context.Context, out io.Writer) error { return runLBLs(ctx, broken, out, lbLsOptions{}) }, "cannot reach meshd"},
 		{"lb ls: bad template", func(ctx context.Context, out io.Writer) error {
 			return runLBLs(ctx, fake, out, lbLsOptions{format: "{{.Sandbox"})
-		}, "invalid --format template"},
+		}, "template parsing error"},
 		{"ns ls: meshd down", func(ctx context.Context, out io.Writer) error { return runNsLs(ctx, broken, out) }, "cannot reach meshd"},
 		{"ns exec: no such namespace", func(ctx context.Context, _ io.Writer) error {
 			return runNsExec(ctx, fake, m, nsExecOptions{name: "lb_nope", argv: []string{"ip", "a"}})

@@ -110,7 +110,7 @@ func TestGolden(t *testing.T) {
 			return runPs(ctx, fake, out, listOptions{filter: []string{"status=created"}})
 		}},
 		{"ps-format", func(ctx context.Context, out io.Writer) error {
-			return runPs(ctx, fake, out, listOptions{format: "{{.Name}} {{.Hostname}} {{upper .Status.State}}"})
+			return runPs(ctx, fake, out, listOptions{format: "{{.Name}} {{.Hostname}} {{upper .Task.Status.State}}"})
 		}},
 		{"lb-ls", func(ctx context.Context, out io.Writer) error { return runLBLs(ctx, fake, out, lbLsOptions{}) }},
 		{"lb-ls-json", func(ctx context.Context, out io.Writer) error {

@@ -55,7 +55,10 @@ func runLBLs(ctx context.Context, cl lbAPI, out io.Writer, opts lbLsOptions) err
 		return err
 	}
 	if opts.format != "" {
-		return printEach(out, opts.format, tables)
+		if opts.format == formatJSON {
+			return printEach(out, opts.format, tables)
+		}
+		return printFormat(out, opts.format, tables, lbFields)
 	}
 	for i, t := range tables {
 		if i > 0 {

@@ -18,6 +18,7 @@ func newNetworkLsCommand(c *cli) *cobra.Command {
 		}),
 	}
 	addListFlags(cmd, &opts, "only IDs", networkFilters.keys())
+	addNoTruncFlag(cmd, &opts)
 	return cmd
 }
 
@@ -37,9 +38,14 @@ func runNetworkLs(ctx context.Context, cl networkAPI, out io.Writer, opts listOp
 	if err != nil {
 		return err
 	}
-	return printList(out, opts, nets, func(n api.Network) string { return shortID(n.ID) },
-		[]string{"NETWORK ID", "NAME", "DRIVER", "SCOPE", "SUBNET", "VNI"},
-		func(n api.Network) []string {
-			return []string{shortID(n.ID), n.Name, n.Driver, n.Scope, n.Subnet, fmt.Sprint(n.VNI)}
-		})
+	rowOf := func(n api.Network) networkRow { return networkRow{Network: n, noTrunc: opts.noTrunc} }
+	return printList(out, opts, nets, listView[api.Network, networkRow]{
+		id:     func(n api.Network) string { return rowOf(n).ID() },
+		header: []string{"NETWORK ID", "NAME", "DRIVER", "SCOPE", "SUBNET", "VNI"},
+		row: func(n api.Network) []string {
+			return []string{rowOf(n).ID(), n.Name, n.Driver, n.Scope, n.Subnet, fmt.Sprint(n.VNI)}
+		},
+		context: rowOf,
+		fields:  networkFields,
+	})
 }

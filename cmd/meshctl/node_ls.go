@@ -45,13 +45,17 @@ func runNodeLs(ctx context.Context, cl nodeAPI, out io.Writer, opts listOptions)
 	if err != nil {
 		return err
 	}
-	return printList(out, opts, nodes, func(n api.Node) string { return n.ID },
-		[]string{"ID", "HOSTNAME", "STATUS", "AVAILABILITY", "MANAGER STATUS", "ADDR", "DATAPLANE"},
-		func(n api.Node) []string {
+	return printList(out, opts, nodes, listView[api.Node, nodeRow]{
+		id:     func(n api.Node) string { return n.ID },
+		header: []string{"ID", "HOSTNAME", "STATUS", "AVAILABILITY", "MANAGER STATUS", "ADDR", "DATAPLANE"},
+		row: func(n api.Node) []string {
 			id := n.ID
 			if n.Self {
 				id += " *"
 			}
 			return []string{id, n.Hostname, n.Status, n.Availability, n.ManagerStatus, n.Addr, n.DataPlane}
-		})
+		},
+		context: func(n api.Node) nodeRow { return nodeRow{n} },
+		fields:  nodeFields,
+	})
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/spf13/cobra"
 )
@@ -24,15 +25,26 @@ type listOptions struct {
 	format string   // --format: a Go template or json; empty prints the table
 	quiet  bool     // --quiet: IDs only
 	filter []string // --filter KEY=VALUE, as given
+	// noTrunc (--no-trunc, where docker has it) prints full IDs, commands
+	// and errors.
+	noTrunc bool
+	// now is the clock ages are measured with; nil is time.Now.
+	now func() time.Time
 }
 
 // addListFlags adds a list's flags as docker has them: --format without
 // a shorthand, since -f is --filter on lists; -q, quietUsage saying what
 // it prints; -f/--filter with the keys the list accepts.
 func addListFlags(cmd *cobra.Command, opts *listOptions, quietUsage string, keys []string) {
-	cmd.Flags().StringVar(&opts.format, flagFormat, "", "Go template or json")
+	cmd.Flags().StringVar(&opts.format, flagFormat, "", "Go template on docker's fields, table TEMPLATE with a header, or json")
 	cmd.Flags().BoolVarP(&opts.quiet, flagQuiet, "q", false, quietUsage)
 	addFilterFlag(cmd, &opts.filter, keys)
+}
+
+// addNoTruncFlag adds --no-trunc, as docker's service ps, ps and network
+// ls have it.
+func addNoTruncFlag(cmd *cobra.Command, opts *listOptions) {
+	cmd.Flags().BoolVar(&opts.noTrunc, "no-trunc", false, "Do not truncate output")
 }
 
 // addFormatFlag adds -f/--format, as docker's inspect and info have it.

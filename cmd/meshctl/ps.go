@@ -6,6 +6,7 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/meshd/meshd/mesh/api"
 	"github.com/spf13/cobra"
@@ -30,6 +31,7 @@ func newPsCommand(c *cli) *cobra.Command {
 		}),
 	}
 	addListFlags(cmd, &opts, "only container IDs", containerFilters.keys())
+	addNoTruncFlag(cmd, &opts)
 	return cmd
 }
 
@@ -85,15 +87,25 @@ func runPs(ctx context.Context, cl taskAPI, out io.Writer, opts listOptions) err
 	if err != nil {
 		return err
 	}
-	return printList(out, opts, tasks, api.Task.Hostname,
-		[]string{"CONTAINER ID", "IMAGE", "STATUS", "NETWORKS", "NAMES"},
-		func(t api.Task) []string {
+	now := time.Now()
+	if opts.now != nil {
+		now = opts.now()
+	}
+	rowOf := func(t api.Task) containerRow { return containerRow{Task: t, now: now, noTrunc: opts.noTrunc} }
+	return printList(out, opts, tasks, listView[api.Task, containerRow]{
+		id:     func(t api.Task) string { return rowOf(t).ID() },
+		header: []string{"CONTAINER ID", "IMAGE", "STATUS", "NETWORKS", "NAMES"},
+		row: func(t api.Task) []string {
 			var nets []string
 			for _, tn := range t.Networks {
 				nets = append(nets, tn.NetworkName+"="+tn.Addr)
 			}
-			return []string{t.Hostname(), imageOf(t.Image, t.Args), title(t.Status.State), joinOr(nets, "-"), t.Name() + "." + t.ID}
-		})
+			c := rowOf(t)
+			return []string{c.ID(), c.Image(), c.Status(), joinOr(nets, "-"), c.Names()}
+		},
+		context: rowOf,
+		fields:  containerFields,
+	})
 }
 
 // nodeTasks returns the current tasks of the answering node: it runs them

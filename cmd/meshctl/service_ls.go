@@ -40,12 +40,16 @@ func runServiceLs(ctx context.Context, cl serviceAPI, out io.Writer, opts listOp
 	if err != nil {
 		return err
 	}
-	return printList(out, opts, svcs, func(s api.Service) string { return shortID(s.ID) },
-		[]string{"ID", "NAME", "MODE", "REPLICAS", "IMAGE", "PORTS"},
-		func(s api.Service) []string {
-			return []string{shortID(s.ID), s.Name, serviceMode, fmt.Sprintf("%d/%d", s.Running, s.Replicas),
-				imageOf(s.Image, s.Args), portsOf(s.Endpoint.Ports)}
-		})
+	return printList(out, opts, svcs, listView[api.Service, serviceRow]{
+		id:     func(s api.Service) string { return shortID(s.ID) },
+		header: []string{"ID", "NAME", "MODE", "REPLICAS", "IMAGE", "PORTS"},
+		row: func(s api.Service) []string {
+			r := serviceRow{s}
+			return []string{r.ID(), s.Name, r.Mode(), r.Replicas(), r.Image(), r.Ports()}
+		},
+		context: func(s api.Service) serviceRow { return serviceRow{s} },
+		fields:  serviceFields,
+	})
 }
 
 // portsOf is the PORTS column: "*:8888->80/tcp, …".

@@ -31,6 +31,7 @@ func newServicePsCommand(c *cli) *cobra.Command {
 		}),
 	}
 	addListFlags(cmd, &opts.list, "only IDs", taskFilters.keys())
+	addNoTruncFlag(cmd, &opts.list)
 	return cmd
 }
 
@@ -68,19 +69,32 @@ func runServicePs(ctx context.Context, cl serviceAPI, out io.Writer, opts servic
 	if opts.now != nil {
 		now = opts.now()
 	}
+	// As in docker, a slot's history is named " \_ www.1" in a table, and
+	// www.1 in a --format that is not one.
+	indent := ` \_ `
+	if opts.list.format != "" && !isTableFormat(opts.list.format) {
+		indent = ""
+	}
+	rows := make(map[string]taskRow, len(tasks))
 	prev := ""
-	return printList(out, opts.list, tasks, func(t api.Task) string { return shortID(t.ID) },
-		[]string{"ID", "NAME", "IMAGE", "NODE", "DESIRED STATE", "CURRENT STATE", "ERROR", "PORTS"},
-		func(t api.Task) []string {
-			name := t.Name()
-			if name == prev {
-				name = ` \_ ` + name
-			} else {
-				prev = name
-			}
-			return []string{shortID(t.ID), name, imageOf(t.Image, t.Args), t.NodeName, title(t.DesiredState),
-				currentState(t.Status, now), taskError(t.Status.Err), ""}
-		})
+	for _, t := range tasks {
+		name := t.Name()
+		if name == prev {
+			name = indent + name
+		}
+		prev = t.Name()
+		rows[t.ID] = taskRow{Task: t, name: name, now: now, noTrunc: opts.list.noTrunc}
+	}
+	return printList(out, opts.list, tasks, listView[api.Task, taskRow]{
+		id:     func(t api.Task) string { return rows[t.ID].ID() },
+		header: []string{"ID", "NAME", "IMAGE", "NODE", "DESIRED STATE", "CURRENT STATE", "ERROR", "PORTS"},
+		row: func(t api.Task) []string {
+			r := rows[t.ID]
+			return []string{r.ID(), r.Name(), r.Image(), r.Node(), r.DesiredState(), r.CurrentState(), r.Error(), r.Ports()}
+		},
+		context: func(t api.Task) taskRow { return rows[t.ID] },
+		fields:  taskFields,
+	})
 }
 
 // bySlotNewestFirst orders tasks by service and slot, a slot's current
@@ -125,11 +139,14 @@ func ago(d time.Duration) string {
 	return strconv.Itoa(int(d.Hours())) + " hours ago"
 }
 
-// taskError is the ERROR column: the first line, at most 60 characters,
-// quoted as docker quotes it; empty when there is none.
-func taskError(s string) string {
+// taskError is the ERROR column: the first line, at most 60 characters
+// unless noTrunc, quoted as docker quotes it; empty when there is none.
+func taskError(s string, noTrunc bool) string {
 	if s == "" {
 		return ""
+	}
+	if noTrunc {
+		return strconv.Quote(s)
 	}
 	if i := strings.IndexByte(s, '\n'); i >= 0 {
 		s = s[:i]

@@ -16,9 +16,9 @@ func TestConvergedMeansReachable(t *testing.T) {
 	l.must(t, "--node", "node1", "network", "create", "--driver", "overlay", "ovnet")
 	l.must(t, "--node", "node1", "service", "create", "--name", "probe", "--replicas", "3", "--network", "ovnet", "whoami")
 	taskOn := func(svc, node string) (name, ip string) {
-		out := l.must(t, "--node", "node1", "service", "ps", svc, "--format", "{{.Name}} {{.NodeName}} {{.DesiredState}} {{range .Networks}}{{.Addr}}{{end}}")
+		out := l.must(t, "--node", "node1", "service", "ps", svc, "--format", "{{.Name}} {{.Node}} {{.DesiredState}} {{range .Networks}}{{.Addr}}{{end}}")
 		for _, line := range strings.Split(out, "\n") {
-			if f := strings.Fields(line); len(f) == 4 && f[1] == node && f[2] == "running" {
+			if f := strings.Fields(line); len(f) == 4 && f[1] == node && f[2] == "Running" {
 				return f[0], strings.Split(f[3], "/")[0]
 			}
 		}

@@ -69,10 +69,11 @@ func TestNodeCrash(t *testing.T) {
 	l := newLab(t, 3)
 	l.must(t, "--node", "node1", "service", "create", "--name", "www", "--replicas", "6", "--publish", "8888:80", "whoami")
 	running := func() (map[string]int, string) {
-		out, _ := l.on("node1", "service", "ps", "www", "--format", "{{.NodeName}} {{.DesiredState}} {{.Status.State}}")
+		out, _ := l.on("node1", "service", "ps", "www", "--format", "{{.Node}} {{.DesiredState}} {{.CurrentState}}")
 		on := map[string]int{}
 		for _, line := range strings.Split(out, "\n") {
-			if f := strings.Fields(line); len(f) == 3 && f[1] == "running" && f[2] == "running" {
+			// CurrentState is "Running 3 seconds ago": its first word.
+			if f := strings.Fields(line); len(f) >= 3 && f[1] == "Running" && f[2] == "Running" {
 				on[f[0]]++
 			}
 		}

@@ -66,7 +66,7 @@ func TestDriftRepaired(t *testing.T) {
 		}
 		return vip != "", out
 	})
-	task, _ := l.on("node1", "ps", "--format", "{{.Status.Sandbox}}")
+	task, _ := l.on("node1", "ps", "--format", "{{.Task.Status.Sandbox}}")
 	taskNS := strings.ReplaceAll(strings.Fields(task + " ")[0], l.load().Nodes()[0].RunDir, "/var/run/meshd")
 	if !strings.HasPrefix(taskNS, "/var/run/meshd/netns/") {
 		t.Fatalf("node1's task sandbox: %q", task)

@@ -15,7 +15,7 @@ type taskInfo struct{ name, node, ip, mac, id string }
 func (l *testLab) tasks(t *testing.T, svc string) map[string]taskInfo {
 	t.Helper()
 	out, err := l.on("node1", "service", "ps", svc, "--format",
-		`{{.Name}} {{.NodeName}} {{.ID}} {{range .Networks}}{{.Addr}} {{.MAC}} {{end}}`)
+		`{{.Name}} {{.Node}} {{.Task.ID}} {{range .Networks}}{{.Addr}} {{.MAC}} {{end}}`)
 	if err != nil {
 		t.Fatalf("service ps %s: %v\n%s", svc, err, out)
 	}
