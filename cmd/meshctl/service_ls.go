@@ -30,7 +30,7 @@ const serviceMode = "replicated"
 var serviceFilters = filterSpec[api.Service]{
 	"name":  func(s api.Service, v string) bool { return matchPrefix(s.Name, v) },
 	"id":    func(s api.Service, v string) bool { return matchPrefix(s.ID, v) },
-	"mode":  func(_ api.Service, v string) bool { return v == serviceMode },
+	"mode":  func(s api.Service, v string) bool { return v == modeOf(s) },
 	"label": noLabel[api.Service],
 }
 
@@ -43,7 +43,7 @@ func runServiceLs(ctx context.Context, cl serviceAPI, out io.Writer, opts listOp
 	return printList(out, opts, svcs, func(s api.Service) string { return shortID(s.ID) },
 		[]string{"ID", "NAME", "MODE", "REPLICAS", "IMAGE", "PORTS"},
 		func(s api.Service) []string {
-			return []string{shortID(s.ID), s.Name, serviceMode, fmt.Sprintf("%d/%d", s.Running, s.Replicas),
+			return []string{shortID(s.ID), s.Name, modeOf(s), fmt.Sprintf("%d/%d", s.Running, s.Replicas),
 				imageOf(s.Image, s.Args), portsOf(s.Endpoint.Ports)}
 		})
 }

@@ -206,7 +206,7 @@ func TestBadModesConstraintsAndLabelsChangeNothing(t *testing.T) {
 	}{
 		{"replicas with global", create(api.ServiceCreate{Mode: api.ModeGlobal, Replicas: replicas(2)}), "replicas can only be used with replicated mode"},
 		{"unknown mode", create(api.ServiceCreate{Mode: "spread"}), `invalid mode "spread": want replicated or global`},
-		{"scale global", func() error { _, err := d.ScaleService(d.ctx, "g", 2); return err }, "scale can only be used with replicated mode"},
+		{"scale global", func() error { _, err := d.ScaleService(d.ctx, "g", 2); return err }, "g: scale can only be used with replicated mode"},
 		{"no operator", create(api.ServiceCreate{Constraints: []string{"node.hostname"}}), "constraint expected one operator from ==, !="},
 		{"one bad of two", create(api.ServiceCreate{Constraints: []string{"node.role==worker", "node.role>worker"}}), "constraint expected one operator from ==, !="},
 		{"bad key", create(api.ServiceCreate{Constraints: []string{"1node==x"}}), "key '1node' is invalid"},

@@ -180,7 +180,8 @@ func (m *Manager) ScaleService(_ context.Context, ref string, replicas int) (api
 		}
 		svc := s.Services[id]
 		if svc.Mode == api.ModeGlobal {
-			return api.Invalid("scale can only be used with replicated mode")
+			// Docker's line, which names the service as it was given.
+			return api.Invalid("%s: scale can only be used with replicated mode", api.Clip(ref))
 		}
 		if svc.Replicas != replicas {
 			svc.Replicas, svc.Version, svc.UpdatedAt = replicas, svc.Version+1, time.Now().UTC()
