@@ -260,3 +260,72 @@ func TestNodeLabels(t *testing.T) {
 		}
 	}
 }
+
+// TestNextDueGlobal: a global task's slot is its node's, so another
+// node's current task does not hide an ended one's restart delay.
+func TestNextDueGlobal(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 10, 0, time.UTC)
+	st := State{}
+	st.init()
+	st.Services["g"] = api.Service{ID: "g", Mode: api.ModeGlobal, Replicas: 2, RestartPolicy: api.RestartPolicy{Delay: 5 * time.Second}}
+	st.Tasks["a"] = api.Task{ID: "a", ServiceID: "g", NodeID: "n3", DesiredState: api.TaskRunning}
+	st.Tasks["b"] = api.Task{ID: "b", ServiceID: "g", NodeID: "n4", DesiredState: api.TaskShutdown, EndedAt: now.Add(-4 * time.Second)}
+	if got, want := nextDue(st, now, 5*time.Second), now.Add(time.Second); !got.Equal(want) {
+		t.Errorf("n4's restart: %v, want %v", got, want)
+	}
+	st.Tasks["c"] = api.Task{ID: "c", ServiceID: "g", NodeID: "n4", DesiredState: api.TaskRunning, Restarts: 1}
+	if got := nextDue(st, now, 5*time.Second); !got.IsZero() {
+		t.Errorf("restarted already: %v, want zero", got)
+	}
+}
+
+// TestGlobalTaskRestartsOnItsNode: a global task that fails is replaced
+// on its node as the restart policy says, counting that node's restarts;
+// the other nodes' tasks stay as they were.
+func TestGlobalTaskRestartsOnItsNode(t *testing.T) {
+	d := newFakeManager(t)
+	svc, err := d.CreateService(d.ctx, api.ServiceCreate{Name: "g", Image: "whoami", Mode: api.ModeGlobal,
+		RestartPolicy: &api.RestartPolicy{Condition: api.RestartOnFailure, Delay: time.Second}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := current(d.store.Snapshot())
+	var failedID string
+	for id, tk := range before {
+		if tk.NodeID == "nnode2" {
+			failedID = id
+		}
+	}
+	now := time.Now().UTC()
+	place := func(at time.Time, statuses map[string]api.TaskStatus) {
+		t.Helper()
+		if _, err := d.store.Update(func(st *State) error {
+			if err := reapTasks(st, statuses, at); err != nil {
+				return err
+			}
+			return fillPending(st, at)
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	place(now, map[string]api.TaskStatus{failedID: {State: api.TaskFailed, Err: "exit 1", Timestamp: now}})
+	if got := placed(d, svc.ID); !maps.Equal(got, map[string]int{"node1": 1, "node3": 1}) {
+		t.Fatalf("before the delay: %v, want node2's task waiting", got)
+	}
+	place(now.Add(time.Second), nil)
+	after := current(d.store.Snapshot())
+	for id, tk := range before {
+		if id != failedID && after[id].ID != id {
+			t.Errorf("%s's task %s replaced", tk.NodeID, id)
+		}
+	}
+	var restarted []api.Task
+	for _, tk := range after {
+		if tk.NodeID == "nnode2" {
+			restarted = append(restarted, tk)
+		}
+	}
+	if len(restarted) != 1 || restarted[0].ID == failedID || restarted[0].Restarts != 1 || restarted[0].Name() != "g.nnode2" {
+		t.Errorf("node2's tasks after the delay: %+v, want one new g.nnode2 with 1 restart", restarted)
+	}
+}
