@@ -27,7 +27,7 @@ var serviceFields = map[string]string{
 
 // ID is the 12-character ID: docker's service ls has no --no-trunc.
 func (s serviceRow) ID() string       { return shortID(s.Service.ID) }
-func (s serviceRow) Mode() string     { return serviceMode }
+func (s serviceRow) Mode() string     { return modeOf(s.Service) }
 func (s serviceRow) Replicas() string { return fmt.Sprintf("%d/%d", s.Running, s.Service.Replicas) }
 func (s serviceRow) Image() string    { return imageOf(s.Service.Image, s.Args) }
 func (s serviceRow) Ports() string    { return portsOf(s.Endpoint.Ports) }

@@ -117,12 +117,23 @@ func endedTasks(ctx context.Context, cl serviceAPI, ref string) (map[string]bool
 }
 
 // newestBySlot is each slot's newest task (1 to replicas), its current
-// one when it has one; a slot without any task is left out.
+// one when it has one; a slot without any task is left out. A global
+// service's slots are its nodes (slot 0): a node counts while it has a
+// current task, or one that ended on its own (a task stopped because the
+// node was drained or left is no slot of the service any more).
 func newestBySlot(tasks []api.Task, replicas int) []api.Task {
 	sorted := slices.Clone(tasks)
 	slices.SortStableFunc(sorted, bySlotNewestFirst)
 	var out []api.Task
+	seen := map[string]bool{}
 	for _, t := range sorted {
+		if t.Slot == 0 {
+			if !seen[t.NodeID] && (t.Current() || api.Terminal(t.Status.State)) {
+				out = append(out, t)
+			}
+			seen[t.NodeID] = true
+			continue
+		}
 		if t.Slot >= 1 && t.Slot <= replicas && (len(out) == 0 || out[len(out)-1].Slot != t.Slot) {
 			out = append(out, t)
 		}
@@ -167,6 +178,10 @@ func printProgress(out io.Writer, svc api.Service, slots []api.Task) {
 		state := t.Status.State
 		if t.Status.Err != "" {
 			state += " " + oneLine(t.Status.Err)
+		}
+		if t.Slot == 0 { // docker's global progress: a line per node
+			fmt.Fprintf(out, "%s: %s\n", shortID(t.NodeID), state)
+			continue
 		}
 		fmt.Fprintf(out, "%d/%d: %s\n", t.Slot, svc.Replicas, state)
 	}

@@ -13,7 +13,9 @@ import (
 
 type serviceCreateOptions struct {
 	name         string
+	mode         string // --mode: replicated or global
 	replicas     int
+	constraints  []string
 	networks     []string
 	aliases      []string
 	endpointMode string
@@ -43,7 +45,9 @@ func newServiceCreateCommand(c *cli) *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.StringVar(&opts.name, "name", "", "service name")
+	f.StringVar(&opts.mode, "mode", api.ModeReplicated, "service mode (replicated or global)")
 	f.IntVar(&opts.replicas, "replicas", 1, "number of tasks")
+	f.StringArrayVar(&opts.constraints, "constraint", nil, "placement constraint: node.hostname|node.id|node.role|node.labels.KEY ==|!= VALUE (repeatable)")
 	f.StringArrayVar(&opts.networks, "network", nil, "network to attach: NAME or name=NAME,alias=ALIAS (repeatable, in order)")
 	f.StringArrayVar(&opts.aliases, "network-alias", nil, "alias of the service on every network it attaches")
 	f.StringVar(&opts.endpointMode, "endpoint-mode", "vip", "vip or dnsrr")
@@ -92,7 +96,17 @@ func (o restartOptions) policy() (*api.RestartPolicy, error) {
 // stands before "--" is the image, what follows is its arguments (or the
 // host command when no image is given).
 func serviceRequest(opts serviceCreateOptions, replicasSet bool, args []string, dash int) (api.ServiceCreate, error) {
-	req := api.ServiceCreate{Name: opts.name, EndpointMode: opts.endpointMode}
+	req := api.ServiceCreate{Name: opts.name, EndpointMode: opts.endpointMode, Constraints: opts.constraints}
+	switch opts.mode {
+	case "", api.ModeReplicated:
+	case api.ModeGlobal:
+		req.Mode = api.ModeGlobal
+		if replicasSet {
+			return req, fmt.Errorf("replicas can only be used with replicated mode") // docker's words
+		}
+	default:
+		return req, fmt.Errorf("invalid --mode %q: want replicated or global", opts.mode)
+	}
 	if replicasSet {
 		r := opts.replicas
 		req.Replicas = &r

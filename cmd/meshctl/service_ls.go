@@ -22,15 +22,12 @@ func newServiceLsCommand(c *cli) *cobra.Command {
 	return cmd
 }
 
-// serviceMode is the MODE of every meshd service: it has no global ones.
-const serviceMode = "replicated"
-
 // serviceFilters are docker service ls's, matched as swarmkit does: names
 // and IDs by prefix, the mode exactly (so an unknown mode matches none).
 var serviceFilters = filterSpec[api.Service]{
 	"name":  func(s api.Service, v string) bool { return matchPrefix(s.Name, v) },
 	"id":    func(s api.Service, v string) bool { return matchPrefix(s.ID, v) },
-	"mode":  func(_ api.Service, v string) bool { return v == serviceMode },
+	"mode":  func(s api.Service, v string) bool { return v == modeOf(s) },
 	"label": noLabel[api.Service],
 }
 

@@ -34,6 +34,13 @@ const (
 	MaxHostPortLen = 255 + 6
 	// MaxTokenLen bounds a join token.
 	MaxTokenLen = 256
+	// MaxLabels bounds a node's labels, MaxLabelLen each key and value;
+	// MaxConstraints bounds a service's constraints, each at most
+	// MaxConstraintLen (a label's key and value and an operator).
+	MaxLabels        = 64
+	MaxLabelLen      = 128
+	MaxConstraints   = 64
+	MaxConstraintLen = 2*MaxLabelLen + 16
 )
 
 // sizeCheck is one field against its bound.
@@ -91,8 +98,16 @@ func (r ServiceCreate) CheckSizes() error {
 			}
 		}
 	}
-	if err := checkLens(sizeCheck{"endpoint mode", r.EndpointMode, MaxRefLen}); err != nil {
+	if err := checkLens(sizeCheck{"endpoint mode", r.EndpointMode, MaxRefLen}, sizeCheck{"mode", r.Mode, MaxRefLen}); err != nil {
 		return err
+	}
+	if err := checkCount("constraints", len(r.Constraints), MaxConstraints); err != nil {
+		return err
+	}
+	for _, c := range r.Constraints {
+		if err := checkLens(sizeCheck{"constraint", c, MaxConstraintLen}); err != nil {
+			return err
+		}
 	}
 	if err := checkCount("published ports", len(r.Ports), MaxPorts); err != nil {
 		return err
@@ -133,11 +148,6 @@ func (r JoinRequest) CheckSizes() error {
 		sizeCheck{"version", r.Version, MaxRefLen})
 }
 
-// CheckSizes refuses a node update whose fields are over the limits.
-func (u NodeUpdate) CheckSizes() error {
-	return checkLens(sizeCheck{"availability", u.Availability, MaxRefLen}, sizeCheck{"role", u.Role, MaxRefLen})
-}
-
 // CheckSizes refuses a swarm init whose fields are over the limits.
 func (r SwarmInit) CheckSizes() error {
 	return checkLens(sizeCheck{"advertise address", r.AdvertiseAddr, MaxHostPortLen})
@@ -151,4 +161,30 @@ func (r SwarmJoin) CheckSizes() error {
 	}
 	return checkLens(sizeCheck{"remote address", r.RemoteAddr, MaxHostPortLen},
 		sizeCheck{"advertise address", r.AdvertiseAddr, MaxHostPortLen})
+}
+
+// CheckSizes refuses a node update whose labels are over the limits; the
+// manager checks the node's labels after the update too.
+func (u NodeUpdate) CheckSizes() error {
+	err := checkLens(sizeCheck{"availability", u.Availability, MaxRefLen}, sizeCheck{"role", u.Role, MaxRefLen})
+	if err != nil {
+		return err
+	}
+	if err := checkCount("labels to add", len(u.LabelAdd), MaxLabels); err != nil {
+		return err
+	}
+	if err := checkCount("labels to remove", len(u.LabelRm), MaxLabels); err != nil {
+		return err
+	}
+	for k, v := range u.LabelAdd {
+		if err := checkLens(sizeCheck{"label key", k, MaxLabelLen}, sizeCheck{"label value", v, MaxLabelLen}); err != nil {
+			return err
+		}
+	}
+	for _, k := range u.LabelRm {
+		if err := checkLens(sizeCheck{"label key", k, MaxLabelLen}); err != nil {
+			return err
+		}
+	}
+	return nil
 }

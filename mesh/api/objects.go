@@ -60,13 +60,19 @@ type NetworkAttachment struct {
 
 // Service is a replicated service as the manager keeps it.
 type Service struct {
-	ID       string              `json:"ID"`
-	Name     string              `json:"Name"`
-	Image    string              `json:"Image"`
-	Args     []string            `json:"Args,omitempty"`
-	Replicas int                 `json:"Replicas"`
-	Networks []NetworkAttachment `json:"Networks,omitempty"`
-	Endpoint Endpoint            `json:"Endpoint"`
+	ID    string   `json:"ID"`
+	Name  string   `json:"Name"`
+	Image string   `json:"Image"`
+	Args  []string `json:"Args,omitempty"`
+	// Mode is replicated or global (Docker's --mode). Replicas of a global
+	// service is kept by the manager: the nodes eligible to run it.
+	Mode     string `json:"Mode,omitempty"`
+	Replicas int    `json:"Replicas"`
+	// Constraints are Docker's placement constraints (node.hostname==x):
+	// a task goes only to a node that satisfies all of them.
+	Constraints []string            `json:"Constraints,omitempty"`
+	Networks    []NetworkAttachment `json:"Networks,omitempty"`
+	Endpoint    Endpoint            `json:"Endpoint"`
 	// RestartPolicy says what the manager does when a task exits.
 	RestartPolicy RestartPolicy `json:"RestartPolicy"`
 	Version       uint64        `json:"Version"`
@@ -143,7 +149,9 @@ type ServiceCreate struct {
 	Name         string              `json:"Name"`
 	Image        string              `json:"Image"`
 	Args         []string            `json:"Args,omitempty"`
-	Replicas     *int                `json:"Replicas,omitempty"` // nil: 1
+	Mode         string              `json:"Mode,omitempty"`     // "" is replicated
+	Replicas     *int                `json:"Replicas,omitempty"` // nil: 1; set only in replicated mode
+	Constraints  []string            `json:"Constraints,omitempty"`
 	Networks     []NetworkAttachment `json:"Networks,omitempty"`
 	EndpointMode string              `json:"EndpointMode,omitempty"`
 	Ports        []PortConfig        `json:"Ports,omitempty"`
@@ -200,8 +208,21 @@ func (t Task) Current() bool { return t.DesiredState == TaskRunning }
 // Terminal says whether a reported state is final: the process ended.
 func Terminal(state string) bool { return state == TaskComplete || state == TaskFailed }
 
-// Name is the task's name as docker prints it: www.1.
-func (t Task) Name() string { return t.ServiceName + "." + itoa(t.Slot) }
+// Service modes, as docker service create --mode.
+const (
+	ModeReplicated = "replicated"
+	ModeGlobal     = "global"
+)
+
+// Name is the task's name as docker prints it: www.1, or for a global
+// service's task (slot 0, one per node) www.NODEID, as docker service ps
+// names them.
+func (t Task) Name() string {
+	if t.Slot == 0 {
+		return t.ServiceName + "." + t.NodeID
+	}
+	return t.ServiceName + "." + itoa(t.Slot)
+}
 
 // Hostname is the task's hostname: 12 hex characters.
 func (t Task) Hostname() string {

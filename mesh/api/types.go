@@ -46,12 +46,15 @@ type Node struct {
 	// GossipPort (tcp and udp) and DataPathPort (VXLAN, udp) are the
 	// node's own as it gossips them; 0 before it has. No service may
 	// publish them.
-	GossipPort   int       `json:"GossipPort,omitempty"`
-	DataPathPort int       `json:"DataPathPort,omitempty"`
-	DataPlane    string    `json:"DataPlane"`
-	Version      string    `json:"Version"`
-	CreatedAt    time.Time `json:"CreatedAt"`
-	UpdatedAt    time.Time `json:"UpdatedAt"`
+	GossipPort   int    `json:"GossipPort,omitempty"`
+	DataPathPort int    `json:"DataPathPort,omitempty"`
+	DataPlane    string `json:"DataPlane"`
+	Version      string `json:"Version"`
+	// Labels are the node's own (node update --label-add), which
+	// placement constraints node.labels.KEY match.
+	Labels    map[string]string `json:"Labels,omitempty"`
+	CreatedAt time.Time         `json:"CreatedAt"`
+	UpdatedAt time.Time         `json:"UpdatedAt"`
 	// Self is true on the entry of the node that answered (the `*` in node ls).
 	Self bool `json:"Self,omitempty"`
 }
@@ -61,6 +64,9 @@ type Node struct {
 type NodeUpdate struct {
 	Availability string `json:"Availability,omitempty"`
 	Role         string `json:"Role,omitempty"`
+	// LabelAdd sets labels (KEY=VALUE's parts); LabelRm removes keys.
+	LabelAdd map[string]string `json:"LabelAdd,omitempty"`
+	LabelRm  []string          `json:"LabelRm,omitempty"`
 }
 
 // Info describes the answering node and its cluster.

@@ -96,7 +96,7 @@ func programmedEverywhere(byNode map[string][]string, nodes []string, taskID str
 }
 
 // taskView returns tasks with their reported status and node name,
-// sorted by service, then slot. A task shut down keeps the status the
+// sorted by service, then slot (node, for a global service's). A task shut down keeps the status the
 // manager stored: its node forgets the task once it stopped it.
 func taskView(st records.Objects, statuses map[string]api.TaskStatus) []api.Task {
 	out := make([]api.Task, 0, len(st.Tasks))
@@ -116,6 +116,12 @@ func taskView(st records.Objects, statuses map[string]api.TaskStatus) []api.Task
 		}
 		if a.Slot != b.Slot {
 			return a.Slot - b.Slot
+		}
+		// A global service's slot is its node: its tasks group by node.
+		if a.Slot == 0 {
+			if c := cmp.Or(strings.Compare(a.NodeName, b.NodeName), strings.Compare(a.NodeID, b.NodeID)); c != 0 {
+				return c
+			}
 		}
 		return historyOrder(a, b)
 	})

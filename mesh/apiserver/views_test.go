@@ -92,3 +92,30 @@ func TestServiceReachable(t *testing.T) {
 		}
 	}
 }
+
+// TestTaskViewGroupsGlobalTasksByNode: a global service's tasks (slot 0)
+// are listed node by node, each node's current task before its history,
+// and www.NODEID finds the node's current task.
+func TestTaskViewGroupsGlobalTasksByNode(t *testing.T) {
+	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	st := records.Objects{
+		Nodes:    map[string]api.Node{"n1": {ID: "n1", Hostname: "node1"}, "n2": {ID: "n2", Hostname: "node2"}},
+		Services: map[string]api.Service{"s1": {ID: "s1", Name: "g", Mode: api.ModeGlobal, Replicas: 2}},
+		Tasks: map[string]api.Task{
+			"a": {ID: "a", ServiceID: "s1", ServiceName: "g", NodeID: "n2", DesiredState: api.TaskShutdown, CreatedAt: t0},
+			"b": {ID: "b", ServiceID: "s1", ServiceName: "g", NodeID: "n1", DesiredState: api.TaskRunning, CreatedAt: t0.Add(time.Second)},
+			"c": {ID: "c", ServiceID: "s1", ServiceName: "g", NodeID: "n2", DesiredState: api.TaskRunning, Restarts: 1, CreatedAt: t0.Add(2 * time.Second)},
+		},
+	}
+	var got []string
+	for _, tk := range taskView(st, nil) {
+		got = append(got, tk.Name()+" "+tk.ID+" "+tk.DesiredState)
+	}
+	want := []string{"g.n1 b running", "g.n2 c running", "g.n2 a shutdown"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("tasks (-want +got):\n%s", diff)
+	}
+	if id, err := records.Resolve("task", st.Tasks, currentName, "g.n2"); id != "c" || err != nil {
+		t.Errorf("task g.n2 is %q (%v), want c", id, err)
+	}
+}

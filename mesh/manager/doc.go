@@ -29,6 +29,17 @@
 // whether and when a new task takes its slot; each slot keeps at most 5
 // tasks, the ended ones as its history (see restart.go).
 //
+// A service is replicated (Replicas slots, numbered from 1, tasks named
+// www.1) or global (one task on every Ready, Active node that satisfies
+// its constraints). A global task has slot 0 and its node stands for the
+// slot: it is named SERVICE.NODEID, as docker service ps names it (the
+// agent's endpoint name, SERVICE.NODEID.TASKID, is docker's container
+// name), and its restart history is kept per node. Placement constraints
+// are swarmkit's expressions on node.id, node.hostname, node.role and
+// node.labels.KEY; a slot no node satisfies waits, and a node whose labels
+// or role stop satisfying a task's constraints loses it as a drained node
+// does (see global.go, constraints.go).
+//
 // Raft runs on the cluster port beside the HTTP API (internal/portmux):
 // each connection is TLS, and both ends prove they know the accepting
 // manager's node secret over the session's exported keying material.

@@ -2,7 +2,9 @@ package manager
 
 import (
 	"context"
+	"maps"
 	"net/netip"
+	"reflect"
 	"strings"
 	"time"
 
@@ -18,7 +20,7 @@ import (
 func (m *Manager) recordNode(mb gossip.Member, meta records.NodeMeta, now time.Time) error {
 	// Read first: members say the same thing every second, and a write
 	// that changes nothing still copies the whole state.
-	if n, ok := m.cfg.Store.Read().Nodes[mb.Name]; !ok || nodeRecord(n, mb, meta) == n {
+	if n, ok := m.cfg.Store.Read().Nodes[mb.Name]; !ok || reflect.DeepEqual(nodeRecord(n, mb, meta), n) {
 		return nil
 	}
 	return m.update(func(s *State) error {
@@ -27,7 +29,7 @@ func (m *Manager) recordNode(mb gossip.Member, meta records.NodeMeta, now time.T
 			return nil // not admitted (or removed): gossip alone admits no one
 		}
 		next := nodeRecord(n, mb, meta)
-		if next == n {
+		if reflect.DeepEqual(next, n) {
 			return nil
 		}
 		next.UpdatedAt = now
@@ -92,6 +94,9 @@ func (m *Manager) syncNodes(now time.Time) {
 		if err := rescheduleDrained(s, now); err != nil {
 			return err
 		}
+		if err := rescheduleUnfit(s, now); err != nil {
+			return err
+		}
 		return fillPending(s, now)
 	})
 	if err != nil {
@@ -114,14 +119,21 @@ func nextDue(s State, now time.Time, after time.Duration) time.Time {
 		}
 	}
 	type slot struct {
-		svc string
-		n   int
+		svc  string
+		n    int
+		node string // a global task's slot is its node's
+	}
+	key := func(t api.Task) slot {
+		if t.Slot == 0 {
+			return slot{t.ServiceID, 0, t.NodeID}
+		}
+		return slot{t.ServiceID, t.Slot, ""}
 	}
 	current := map[slot]bool{}
 	downWithTasks := map[string]bool{}
 	for _, t := range s.Tasks {
 		if t.Current() {
-			current[slot{t.ServiceID, t.Slot}] = true
+			current[key(t)] = true
 			if n, ok := s.Nodes[t.NodeID]; ok && n.Status == api.StatusDown {
 				downWithTasks[t.NodeID] = true
 			}
@@ -131,7 +143,7 @@ func nextDue(s State, now time.Time, after time.Duration) time.Time {
 		consider(s.Nodes[id].UpdatedAt.Add(after))
 	}
 	for _, t := range s.Tasks {
-		if !t.Current() && !t.EndedAt.IsZero() && !current[slot{t.ServiceID, t.Slot}] {
+		if !t.Current() && !t.EndedAt.IsZero() && !current[key(t)] {
 			if svc, ok := s.Services[t.ServiceID]; ok && t.Slot <= svc.Replicas {
 				consider(t.EndedAt.Add(svc.RestartPolicy.Delay))
 			}
@@ -154,9 +166,13 @@ func markLiveness(s *State, alive map[string]bool, now time.Time) {
 	}
 }
 
-// UpdateNode applies a node update: availability, or a role (node
-// promote and demote).
+// UpdateNode applies a node update: availability, labels, or a role
+// (node promote and demote). Everything is checked before anything is
+// kept.
 func (m *Manager) UpdateNode(_ context.Context, ref string, u api.NodeUpdate) (api.Node, error) {
+	if err := u.CheckSizes(); err != nil {
+		return api.Node{}, err
+	}
 	if u.Role != "" && u.Role != api.RoleManager && u.Role != api.RoleWorker {
 		return api.Node{}, api.Invalid("invalid role %s: want manager or worker", api.Quote(u.Role))
 	}
@@ -180,33 +196,76 @@ func (m *Manager) UpdateNode(_ context.Context, ref string, u api.NodeUpdate) (a
 		if !ok {
 			return api.NotFound("node %s not found", api.Clip(ref))
 		}
-		if avail != "" && rec.Availability != avail {
-			now := time.Now().UTC()
-			rec.Availability, rec.UpdatedAt = avail, now
-			s.Nodes[n.ID] = rec
-			// In the same write: a drained node's tasks go elsewhere, and a
-			// node made active again takes pending slots (tasks that run
-			// elsewhere stay there: Swarm does not rebalance).
-			if err := rescheduleDrained(s, now); err != nil {
-				return err
-			}
-			if err := fillPending(s, now); err != nil {
+		now := time.Now().UTC()
+		next, err := nodeUpdated(rec, u, avail)
+		if err != nil {
+			return err
+		}
+		if next.Role != rec.Role {
+			if err := checkRoleChange(s, rec, next.Role, m.alive()); err != nil {
 				return err
 			}
 		}
-		if u.Role != "" && rec.Role != u.Role {
-			if err := checkRoleChange(s, rec, u.Role, m.alive()); err != nil {
-				return err
-			}
-			rec.Role, rec.UpdatedAt = u.Role, time.Now().UTC()
-			s.Nodes[n.ID] = rec
+		if reflect.DeepEqual(next, rec) {
+			return nil
 		}
-		return nil
+		next.UpdatedAt = now
+		s.Nodes[n.ID] = next
+		return replaceForNode(s, now)
 	})
 	if err != nil {
 		return api.Node{}, err
 	}
 	return records.FindNode(m.Nodes(), n.ID)
+}
+
+// nodeUpdated is rec with the update applied: labels added, then removed
+// (docker's order; removing a key the node lacks is docker's error),
+// availability (already checked) and role.
+func nodeUpdated(rec api.Node, u api.NodeUpdate, avail string) (api.Node, error) {
+	next := rec
+	if len(u.LabelAdd) > 0 || len(u.LabelRm) > 0 {
+		labels := maps.Clone(rec.Labels)
+		if labels == nil {
+			labels = map[string]string{}
+		}
+		maps.Copy(labels, u.LabelAdd)
+		for _, k := range u.LabelRm {
+			if _, ok := labels[k]; !ok {
+				return rec, api.Invalid("key %s doesn't exist in node's labels", api.Quote(k))
+			}
+			delete(labels, k)
+		}
+		if err := checkLabels(u.LabelAdd, u.LabelRm, labels); err != nil {
+			return rec, err
+		}
+		next.Labels = labels
+		if len(labels) == 0 {
+			next.Labels = nil
+		}
+	}
+	if avail != "" {
+		next.Availability = avail
+	}
+	if u.Role != "" {
+		next.Role = u.Role
+	}
+	return next, nil
+}
+
+// replaceForNode places tasks again after a node changed, in the same
+// write: a drained node's tasks go elsewhere, tasks whose node no longer
+// satisfies their constraints move, and a node made active (or given a
+// matching label) takes pending slots and global tasks. Tasks that run
+// elsewhere stay there: Swarm does not rebalance.
+func replaceForNode(s *State, now time.Time) error {
+	if err := rescheduleDrained(s, now); err != nil {
+		return err
+	}
+	if err := rescheduleUnfit(s, now); err != nil {
+		return err
+	}
+	return fillPending(s, now)
 }
 
 // alive is who gossip says is reachable, this manager included.

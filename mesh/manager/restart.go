@@ -82,17 +82,18 @@ func shutdownTask(s *State, id string, st api.TaskStatus, now time.Time) error {
 	}
 	t.Networks, t.DesiredState, t.Status, t.EndedAt = nil, api.TaskShutdown, st, now
 	s.Tasks[id] = t
-	return pruneHistory(s, t.ServiceID, t.Slot)
+	return pruneHistory(s, t.ServiceID, t.Slot, t.NodeID)
 }
 
 // slotTasks are a slot's tasks, the newest first: the current one, then
 // the history. A slot's tasks form a chain whose restart count never goes
 // down, so it orders them before the time they were made: that survives
-// clocks that differ between managers.
-func slotTasks(s *State, svcID string, slot int) []api.Task {
+// clocks that differ between managers. A global service's slot is its
+// node's: slot 0 and the node's ID (node is ignored for other slots).
+func slotTasks(s *State, svcID string, slot int, node string) []api.Task {
 	var out []api.Task
 	for _, t := range s.Tasks {
-		if t.ServiceID == svcID && t.Slot == slot {
+		if t.ServiceID == svcID && t.Slot == slot && (slot != 0 || t.NodeID == node) {
 			out = append(out, t)
 		}
 	}
@@ -110,8 +111,8 @@ func slotTasks(s *State, svcID string, slot int) []api.Task {
 }
 
 // pruneHistory keeps a slot's newest historyLimit tasks.
-func pruneHistory(s *State, svcID string, slot int) error {
-	tasks := slotTasks(s, svcID, slot)
+func pruneHistory(s *State, svcID string, slot int, node string) error {
+	tasks := slotTasks(s, svcID, slot, node)
 	for _, t := range tasks[min(len(tasks), historyLimit):] {
 		if err := removeTask(s, t.ID); err != nil {
 			return err
@@ -125,8 +126,8 @@ func pruneHistory(s *State, svcID string, slot int) error {
 // or whose last task was stopped by the cluster (moved off a node), gets
 // one at once and it is no restart; one whose last task exited gets one
 // only as the restart policy says, after the delay.
-func slotDue(s *State, svc api.Service, slot int, now time.Time) (bool, int) {
-	tasks := slotTasks(s, svc.ID, slot)
+func slotDue(s *State, svc api.Service, slot int, node string, now time.Time) (bool, int) {
+	tasks := slotTasks(s, svc.ID, slot, node)
 	if len(tasks) == 0 {
 		return true, 0
 	}

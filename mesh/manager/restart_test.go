@@ -29,7 +29,7 @@ func newRestartService(t *testing.T, d *fakeManager, replicas int, p *api.Restar
 // slotOf is a slot's tasks, the current one first, then the history.
 func (d *fakeManager) slotOf(svc api.Service, slot int) []api.Task {
 	st := d.store.Snapshot()
-	return slotTasks(&st, svc.ID, slot)
+	return slotTasks(&st, svc.ID, slot, "")
 }
 
 // end makes the node of the slot's current task report it ended (state,

@@ -26,12 +26,12 @@ func (m *Manager) CreateService(_ context.Context, req api.ServiceCreate) (api.S
 	if err := checkImage(req.Image, req.Args); err != nil {
 		return api.Service{}, err
 	}
-	replicas := 1
-	if req.Replicas != nil {
-		replicas = *req.Replicas
+	svcMode, replicas, err := serviceMode(req)
+	if err != nil {
+		return api.Service{}, err
 	}
-	if replicas < 0 || replicas > 1000 {
-		return api.Service{}, api.Invalid("invalid replicas %d: want 0 to 1000", replicas)
+	if _, err := parseConstraints(req.Constraints); err != nil {
+		return api.Service{}, err
 	}
 	mode := req.EndpointMode
 	if mode == "" {
@@ -70,8 +70,8 @@ func (m *Manager) CreateService(_ context.Context, req api.ServiceCreate) (api.S
 			}
 		}
 		now := time.Now().UTC()
-		svc := api.Service{ID: id, Name: req.Name, Image: req.Image, Args: req.Args, Replicas: replicas,
-			Networks: atts, Endpoint: api.Endpoint{Mode: mode, Ports: ports}, RestartPolicy: policy, Version: 1, CreatedAt: now, UpdatedAt: now}
+		svc := api.Service{ID: id, Name: req.Name, Image: req.Image, Args: req.Args, Mode: svcMode, Replicas: replicas,
+			Constraints: req.Constraints, Networks: atts, Endpoint: api.Endpoint{Mode: mode, Ports: ports}, RestartPolicy: policy, Version: 1, CreatedAt: now, UpdatedAt: now}
 		if err := allocateVIPs(s, &svc); err != nil {
 			return err
 		}
@@ -83,6 +83,29 @@ func (m *Manager) CreateService(_ context.Context, req api.ServiceCreate) (api.S
 		return checkServiceSizes(s, id)
 	})
 	return created, err
+}
+
+// serviceMode is a create request's mode and replica count: replicated
+// (the default, Docker's) with 1 replica unless told, or global, which
+// takes no count (Docker's error).
+func serviceMode(req api.ServiceCreate) (string, int, error) {
+	switch req.Mode {
+	case "", api.ModeReplicated:
+		replicas := 1
+		if req.Replicas != nil {
+			replicas = *req.Replicas
+		}
+		if replicas < 0 || replicas > 1000 {
+			return "", 0, api.Invalid("invalid replicas %d: want 0 to 1000", replicas)
+		}
+		return api.ModeReplicated, replicas, nil
+	case api.ModeGlobal:
+		if req.Replicas != nil {
+			return "", 0, api.Invalid("replicas can only be used with replicated mode")
+		}
+		return api.ModeGlobal, 0, nil
+	}
+	return "", 0, api.Invalid("invalid mode %s: want replicated or global", api.Quote(req.Mode))
 }
 
 // checkServiceSizes is the last check of a write that made or changed a
@@ -156,6 +179,10 @@ func (m *Manager) ScaleService(_ context.Context, ref string, replicas int) (api
 			return err
 		}
 		svc := s.Services[id]
+		if svc.Mode == api.ModeGlobal {
+			// Docker's line, which names the service as it was given.
+			return api.Invalid("%s: scale can only be used with replicated mode", api.Clip(ref))
+		}
 		if svc.Replicas != replicas {
 			svc.Replicas, svc.Version, svc.UpdatedAt = replicas, svc.Version+1, time.Now().UTC()
 			s.Services[id] = svc
@@ -195,9 +222,11 @@ func (m *Manager) RemoveService(_ context.Context, ref string) error {
 // reconcileSlots makes a service's tasks match its replica count: missing
 // slots get a task on the node the spread scheduler picks, extra slots
 // (the highest first, as Swarm does) are removed with their history. A
-// slot no node can take fails the write: the request asked for it.
+// slot no node can take fails the write: the request asked for it. With
+// constraints it stays pending instead, as Swarm's: a node may satisfy
+// them later (a label added, a node joining).
 func reconcileSlots(s *State, svcID string, now time.Time) error {
-	return placeSlots(s, svcID, now, false)
+	return placeSlots(s, svcID, now, len(s.Services[svcID].Constraints) > 0)
 }
 
 // placeSlots is reconcileSlots; with pending set, slots no node can take
@@ -207,6 +236,9 @@ func reconcileSlots(s *State, svcID string, now time.Time) error {
 // gets a new one only as the restart policy says (see [slotDue]).
 func placeSlots(s *State, svcID string, now time.Time, pending bool) error {
 	svc := s.Services[svcID]
+	if svc.Mode == api.ModeGlobal {
+		return placeGlobal(s, svcID, now)
+	}
 	current := map[int]bool{}
 	for id, t := range s.Tasks {
 		if t.ServiceID != svcID {
@@ -224,7 +256,7 @@ func placeSlots(s *State, svcID string, now time.Time, pending bool) error {
 		if current[slot] {
 			continue
 		}
-		due, restarts := slotDue(s, svc, slot, now)
+		due, restarts := slotDue(s, svc, slot, "", now)
 		if !due {
 			continue
 		}
@@ -238,7 +270,7 @@ func placeSlots(s *State, svcID string, now time.Time, pending bool) error {
 		if err := addTask(s, svc, slot, node, restarts, now); err != nil {
 			return err
 		}
-		if err := pruneHistory(s, svcID, slot); err != nil {
+		if err := pruneHistory(s, svcID, slot, ""); err != nil {
 			return err
 		}
 	}
@@ -256,7 +288,9 @@ func fillPending(s *State, now time.Time) error {
 		}
 	}
 	for _, id := range slices.Sorted(maps.Keys(s.Services)) {
-		if running[id] < s.Services[id].Replicas {
+		// A global service is placed every time: nodes that became
+		// eligible change its count.
+		if svc := s.Services[id]; running[id] < svc.Replicas || svc.Mode == api.ModeGlobal {
 			if err := placeSlots(s, id, now, true); err != nil {
 				return err
 			}
@@ -296,14 +330,20 @@ func removeTask(s *State, id string) error {
 	return nil
 }
 
-// pickNode is the spread scheduler: among Ready, Active nodes, the one
-// with the fewest tasks of this service, then the fewest tasks, then by
-// hostname for a stable choice.
+// pickNode is the spread scheduler: among Ready, Active nodes that
+// satisfy the service's constraints, the one with the fewest tasks of
+// this service, then the fewest tasks, then by hostname for a stable
+// choice.
 func pickNode(s *State, svcID string) (string, error) {
 	type load struct{ svc, all int }
 	loads := map[string]*load{}
+	ready := 0
 	for id, n := range s.Nodes {
-		if n.Availability == api.AvailabilityActive && n.Status != api.StatusDown {
+		if !schedulable(n) {
+			continue
+		}
+		ready++
+		if fits(s.Services[svcID], n) {
 			loads[id] = &load{}
 		}
 	}
@@ -318,6 +358,10 @@ func pickNode(s *State, svcID string) (string, error) {
 	var ids []string
 	for id := range loads {
 		ids = append(ids, id)
+	}
+	if len(ids) == 0 && ready > 0 {
+		// Swarm's words for a task left pending by its constraints.
+		return "", api.Conflict("no suitable node (scheduling constraints not satisfied on %d nodes)", ready)
 	}
 	if len(ids) == 0 {
 		return "", api.Conflict("no node is ready and active to run tasks")
@@ -339,7 +383,7 @@ func pickNode(s *State, svcID string) (string, error) {
 // gone from the records) to the nodes the scheduler picks now. A node that
 // comes back finds its tasks gone from the table and stops them.
 func rescheduleDown(s *State, now time.Time, after time.Duration) error {
-	return moveTasks(s, now, func(n api.Node, ok bool) bool {
+	return moveTasks(s, now, func(_ api.Task, n api.Node, ok bool) bool {
 		return !ok || (n.Status == api.StatusDown && now.Sub(n.UpdatedAt) >= after)
 	})
 }
@@ -349,24 +393,24 @@ func rescheduleDown(s *State, now time.Time, after time.Duration) error {
 // drained node's agent sees its tasks leave the table and takes them out
 // of the load balancer (weight 0) before stopping them.
 func rescheduleDrained(s *State, now time.Time) error {
-	return moveTasks(s, now, func(n api.Node, ok bool) bool {
+	return moveTasks(s, now, func(_ api.Task, n api.Node, ok bool) bool {
 		return ok && n.Availability == api.AvailabilityDrain
 	})
 }
 
 // moveTasks is the one home of moving tasks off nodes: it shuts down
-// every current task whose node leave says must give it up (ok is false
+// every current task that leave says must give its node up (ok is false
 // for a node no longer recorded), keeping it as its slot's history, and
 // places the slots again with new tasks on the nodes the scheduler picks;
 // the tasks left in place keep their IDs and addresses. A slot no node can take now stays pending rather than
 // failing the write, which also carries the change that made the tasks
 // move.
-func moveTasks(s *State, now time.Time, leave func(n api.Node, ok bool) bool) error {
+func moveTasks(s *State, now time.Time, leave func(t api.Task, n api.Node, ok bool) bool) error {
 	moved := map[string]bool{}
 	for _, id := range slices.Sorted(maps.Keys(s.Tasks)) {
 		t := s.Tasks[id]
 		n, ok := s.Nodes[t.NodeID]
-		if !t.Current() || !leave(n, ok) {
+		if !t.Current() || !leave(t, n, ok) {
 			continue
 		}
 		st := api.TaskStatus{State: api.TaskShutdown, Message: "moved off its node", Timestamp: now}
