@@ -25,7 +25,7 @@ func TestGlobalAndConstraints(t *testing.T) {
 	}
 	// running is where a service's current tasks run: hostname → names.
 	running := func(svc string) (map[string][]string, string) {
-		out, _ := l.on("node1", "service", "ps", svc, "--format", "{{.NodeName}} {{.Name}} {{.DesiredState}} {{.Status.State}}")
+		out, _ := l.on("node1", "service", "ps", svc, "--format", "{{.NodeName}} {{.Name}} {{.Task.DesiredState}} {{.Task.Status.State}}")
 		m := map[string][]string{}
 		for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
 			if f := strings.Fields(line); len(f) == 4 && f[2] == "running" && f[3] == "running" {
@@ -117,8 +117,8 @@ func TestGlobalAndConstraints(t *testing.T) {
 		// Down past the reschedule delay, node3's task is given up: a
 		// global task moves nowhere.
 		eventually(t, 30*time.Second, "g's task on node3 shut down, g 2/2", func() (bool, string) {
-			out, _ := l.on("node1", "service", "ps", "g", "--format", "{{.NodeName}} {{.DesiredState}}")
-			ls, _ := l.on("node1", "service", "ls", "--filter", "name=g", "--format", "{{.Running}}/{{.Replicas}}")
+			out, _ := l.on("node1", "service", "ps", "g", "--format", "{{.NodeName}} {{.Task.DesiredState}}")
+			ls, _ := l.on("node1", "service", "ls", "--filter", "name=g", "--format", "{{.Replicas}}")
 			return !strings.Contains(out, "node3 running") && strings.Contains(ls, "2/2"), out + ls
 		})
 		l.must(t, "lab", "start", "node3")
