@@ -28,6 +28,19 @@ func TestRestartPolicy(t *testing.T) {
 		}
 	}
 
+	// reaches waits until service ps svc satisfies cond, logs it, and
+	// checks it stays so.
+	reaches := func(t *testing.T, svc string, timeout time.Duration, what string, cond func(string) bool) {
+		t.Helper()
+		var ps string
+		eventually(t, timeout, what, func() (bool, string) {
+			ps, _ = l.on("node1", "service", "ps", svc)
+			return cond(ps), ps
+		})
+		t.Logf("service ps %s:\n%s", svc, ps)
+		settled(t, svc, cond)
+	}
+
 	t.Run("a failing task is restarted max attempts times", func(t *testing.T) {
 		start := time.Now()
 		out, err := l.on("node1", "service", "create", "--name", "fail", "--restart-delay", "1s", "--restart-max-attempts", "2",
@@ -44,13 +57,7 @@ func TestRestartPolicy(t *testing.T) {
 			return strings.Count(ps, "fail.1") == 3 && strings.Count(ps, `\_ fail.1`) == 2 &&
 				strings.Count(ps, `"task: non-zero exit (3)"`) == 3 && strings.Count(ps, "Shutdown") == 3
 		}
-		var ps string
-		eventually(t, 20*time.Second, "slot 1: the task and its two restarts, all failed and shut down", func() (bool, string) {
-			ps, _ = l.on("node1", "service", "ps", "fail")
-			return three(ps), ps
-		})
-		t.Logf("service ps fail:\n%s", ps)
-		settled(t, "fail", three)
+		reaches(t, "fail", 20*time.Second, "slot 1: the task and its two restarts, all failed and shut down", three)
 	})
 
 	t.Run("a task that completes is not restarted on-failure", func(t *testing.T) {
@@ -60,12 +67,6 @@ func TestRestartPolicy(t *testing.T) {
 		complete := func(ps string) bool {
 			return strings.Count(ps, "once.1") == 1 && strings.Contains(ps, "Shutdown") && strings.Contains(ps, "Complete ")
 		}
-		var ps string
-		eventually(t, 10*time.Second, "once.1 complete and shut down", func() (bool, string) {
-			ps, _ = l.on("node1", "service", "ps", "once")
-			return complete(ps), ps
-		})
-		t.Logf("service ps once:\n%s", ps)
-		settled(t, "once", complete)
+		reaches(t, "once", 10*time.Second, "once.1 complete and shut down", complete)
 	})
 }
