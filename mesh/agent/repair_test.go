@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/meshd/meshd/internal/kwatch"
+	"github.com/meshd/meshd/internal/testutil"
 	"github.com/meshd/meshd/lb"
 	"github.com/meshd/meshd/mesh/api"
 	"github.com/meshd/meshd/mesh/records"
@@ -35,6 +36,15 @@ func driftNodeEnv(t *testing.T) driftEnv {
 	for _, l := range f.agent.tasks {
 		lt = l
 	}
+	// Its endpoints are announced by its supervisor, once it listens:
+	// the balancers take it at the reconcile after that.
+	testutil.Eventually(t, 5*time.Second, "the task announced", func() error {
+		if lt == nil || !records.HasEndpoint(f.db, f.netID(api.IngressName), lt.spec.ID) {
+			return fmt.Errorf("endpoints %v", records.Endpoints(f.db, records.AllNetworks))
+		}
+		return nil
+	})
+	f.reconcile()
 	sb := f.agent.sboxes[f.netID("ovnet")]
 	ingress := f.agent.sboxes[f.netID(api.IngressName)]
 	if lt == nil || sb == nil || len(sb.vips) != 1 || ingress == nil {
