@@ -107,8 +107,10 @@ func TestFaults(t *testing.T) {
 			if ok, out := has("node1"); ok {
 				t.Fatalf("network rm returned with %s's namespaces still on the manager:\n%s", name, out)
 			}
+			// The goal, 1 s, is checked on the median below; a single run
+			// may lose a second on a busy machine.
 			for _, n := range []string{"node2", "node3"} {
-				eventually(t, time.Second, name+"'s namespaces gone from "+n, func() (bool, string) {
+				eventually(t, 5*time.Second, name+"'s namespaces gone from "+n, func() (bool, string) {
 					ok, out := has(n)
 					return !ok, out
 				})
@@ -118,5 +120,8 @@ func TestFaults(t *testing.T) {
 		m, w := medianWorst(others)
 		t.Logf("network rm: gone on the manager when it returned, on the other nodes after median %v, worst %v of %d (polled through meshctl)",
 			m.Round(time.Millisecond), w.Round(time.Millisecond), repairRuns)
+		if m > time.Second*timeScale() {
+			t.Errorf("network rm: the other nodes took median %v, want ≤ 1s", m.Round(time.Millisecond))
+		}
 	})
 }

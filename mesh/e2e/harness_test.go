@@ -199,7 +199,9 @@ func eventually(t *testing.T, timeout time.Duration, what string, cond func() (b
 	})
 }
 
-// dumpLogs prints the end of every node's log, for a failed test.
+// dumpLogs prints, for a failed test, every node's warnings and errors
+// and the last lines of its log. It stays short so that a CI excerpt
+// still shows the failing assertion printed before it.
 func (l *testLab) dumpLogs() {
 	lb, err := lab.Load(l.root, l.prefix)
 	if err != nil {
@@ -210,10 +212,32 @@ func (l *testLab) dumpLogs() {
 		if err != nil {
 			continue
 		}
-		lines := strings.Split(strings.TrimSpace(string(data)), "\n")
-		if len(lines) > 40 {
-			lines = lines[len(lines)-40:]
-		}
-		l.tb.Logf("--- %s log (last %d lines) ---\n%s", n.Name, len(lines), strings.Join(lines, "\n"))
+		l.tb.Logf("--- %s log ---\n%s", n.Name, logExcerpt(string(data), 12, 8))
 	}
+}
+
+// logExcerpt returns the last tail lines of a log, preceded by at most
+// warns of its WARN and ERROR lines that come before them.
+func logExcerpt(log string, tail, warns int) string {
+	lines := strings.Split(strings.TrimSpace(log), "\n")
+	cut := max(len(lines)-tail, 0)
+	var bad []string
+	for _, ln := range lines[:cut] {
+		if strings.Contains(ln, "level=WARN") || strings.Contains(ln, "level=ERROR") {
+			bad = append(bad, ln)
+		}
+	}
+	var b strings.Builder
+	if len(bad) > warns {
+		fmt.Fprintf(&b, "[%d earlier warnings]\n", len(bad)-warns)
+		bad = bad[len(bad)-warns:]
+	}
+	for _, ln := range bad {
+		b.WriteString(ln + "\n")
+	}
+	if cut > 0 {
+		fmt.Fprintf(&b, "[… last %d of %d lines:]\n", len(lines)-cut, len(lines))
+	}
+	b.WriteString(strings.Join(lines[cut:], "\n"))
+	return b.String()
 }
