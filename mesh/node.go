@@ -159,6 +159,15 @@ func (n nodeReads) NetworkBuilt(id string) bool {
 	return false
 }
 
+func (n nodeReads) Gateway() (apiserver.Gateway, bool) {
+	sess, _ := n.d.current()
+	if sess == nil {
+		return apiserver.Gateway{}, false
+	}
+	g := sess.agent.Gateway()
+	return apiserver.Gateway{Name: g.Name, Subnet: g.Subnet, Gateway: g.Gateway, Created: g.Created, Ingress: g.Ingress, Tasks: g.Tasks}, true
+}
+
 func (n nodeReads) LBTables() []api.LBTable {
 	if sess, _ := n.d.current(); sess != nil {
 		return sess.agent.LBTables()

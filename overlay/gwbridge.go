@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+
+	"github.com/meshd/meshd/ipam"
 )
 
 // GatewayBridgeConfig configures a [GatewayBridge]. It is copied by
@@ -169,8 +171,10 @@ func (g *GatewayBridge) Attach(sandbox, ifName, hostVeth string, addr netip.Addr
 	case !g.subnet.Contains(addr) || addr == g.gateway:
 		return fmt.Errorf("overlay: gateway bridge attach: address %v: want one of %s other than %s", addr, g.subnet, g.gateway)
 	}
+	// The sandbox end's MAC derives from its address, as on the overlays
+	// and as Docker's do on its gateway bridge (02:42:ac:12:00:02).
 	spec := VethSpec{NS: g.ns, Name: hostVeth, Master: g.name, MTU: g.mtu,
-		PeerNS: sandbox, PeerName: ifName, PeerAddr: netip.PrefixFrom(addr, g.subnet.Bits())}
+		PeerNS: sandbox, PeerName: ifName, PeerMAC: ipam.MAC(addr), PeerAddr: netip.PrefixFrom(addr, g.subnet.Bits())}
 	err := g.k.EnsureVeth(spec)
 	if isExists(err) {
 		g.log.Info("recreating gateway veth", "link", hostVeth, "sandbox", sandbox, "reason", err)

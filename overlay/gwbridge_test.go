@@ -52,10 +52,10 @@ const twoAttached = `netns host
   sysctl net/ipv4/conf/gw0/route_localnet=1
   sysctl net/ipv4/ip_forward=1
 netns /sb/task1
-  eth1: mtu 1500 UP veth peer gwveth1 in host inet 172.18.0.2/16
+  eth1: mtu 1500 UP veth peer gwveth1 in host address 02:42:ac:12:00:02 inet 172.18.0.2/16
   route default via 172.18.0.1 dev eth1
 netns /sb/task2
-  eth2: mtu 1500 UP veth peer gwveth2 in host inet 172.18.0.3/16
+  eth2: mtu 1500 UP veth peer gwveth2 in host address 02:42:ac:12:00:03 inet 172.18.0.3/16
   route default via 172.18.0.1 dev eth2
 `
 

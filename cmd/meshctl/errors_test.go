@@ -21,7 +21,7 @@ func TestErrors(t *testing.T) {
 		infoFunc:          func() (api.Info, error) { return api.Info{}, errDown },
 		nodesFunc:         func() ([]api.Node, error) { return nil, errDown },
 		updateNodeFunc:    func(string, api.NodeUpdate) (api.Node, error) { return api.Node{}, errDown },
-		networksFunc:      func() ([]api.Network, error) { return nil, errDown },
+		networksFunc:      func() ([]api.NetworkResource, error) { return nil, errDown },
 		createNetworkFunc: func(api.NetworkCreate) (api.Network, error) { return api.Network{}, errDown },
 		servicesFunc:      func() ([]api.Service, error) { return nil, errDown },
 		createServiceFunc: func(api.ServiceCreate) (api.Service, error) { return api.Service{}, errDown },
@@ -37,7 +37,7 @@ func TestErrors(t *testing.T) {
 	}
 	// untouchable fails the test if meshd is asked anything.
 	untouchable := &fakeAPI{
-		networksFunc: func() ([]api.Network, error) { t.Error("Networks called"); return nil, nil },
+		networksFunc: func() ([]api.NetworkResource, error) { t.Error("Networks called"); return nil, nil },
 		createNetworkFunc: func(api.NetworkCreate) (api.Network, error) {
 			t.Error("CreateNetwork called")
 			return api.Network{}, nil

@@ -24,8 +24,8 @@ type fakeAPI struct {
 	nodeFunc          func(ref string) (api.Node, error)
 	updateNodeFunc    func(ref string, u api.NodeUpdate) (api.Node, error)
 	removeNodeFunc    func(ref string, force bool) error
-	networksFunc      func() ([]api.Network, error)
-	networkFunc       func(ref string) (api.Network, error)
+	networksFunc      func() ([]api.NetworkResource, error)
+	networkFunc       func(ref string) (api.NetworkResource, error)
 	createNetworkFunc func(req api.NetworkCreate) (api.Network, error)
 	removeNetworkFunc func(ref string) error
 	servicesFunc      func() ([]api.Service, error)
@@ -106,8 +106,10 @@ func (f *fakeAPI) RemoveNode(_ context.Context, ref string, force bool) error {
 	_, err := call2(noResult2(f.removeNodeFunc), ref, force)
 	return err
 }
-func (f *fakeAPI) Networks(context.Context) ([]api.Network, error) { return call0(f.networksFunc) }
-func (f *fakeAPI) Network(_ context.Context, ref string) (api.Network, error) {
+func (f *fakeAPI) Networks(context.Context) ([]api.NetworkResource, error) {
+	return call0(f.networksFunc)
+}
+func (f *fakeAPI) Network(_ context.Context, ref string) (api.NetworkResource, error) {
 	return call1(f.networkFunc, ref)
 }
 func (f *fakeAPI) CreateNetwork(_ context.Context, req api.NetworkCreate) (api.Network, error) {
@@ -240,15 +242,6 @@ var (
 		{ID: "w1iwcy57ihkj0s0x6k3b4ig1c", Hostname: "node3", Role: "manager", Status: "Down", Availability: "Active", ManagerStatus: "Unreachable", Addr: "192.168.33.12", DataPlane: "ipvs"},
 		{ID: "q2p8c4x6v1n3m5b7z9l0k2j4h", Hostname: "node4", Role: "worker", Status: "Ready", Availability: "Active", Addr: "192.168.33.13", DataPlane: "ipvs"},
 	}
-	testNetworks = []api.Network{
-		{ID: "x2nd1o7i0nqvz6tb1y2omqawh", Name: "ingress", Driver: "overlay", Scope: "swarm", Subnet: "10.255.0.0/16", Gateway: "10.255.0.1",
-			VNI: 4096, Ingress: true, CreatedAt: t0, LBAddrs: map[string]string{"vrto8yiuht7u28ey3faajwvr8": "10.255.0.2/16", "w1iwcy57ihkj0s0x6k3b4ig1c": "10.255.0.3/16"}},
-		{ID: "kq0b2hbd7c4h5dqwlq4x9s0r3", Name: "ovnet", Driver: "overlay", Scope: "swarm", Subnet: "10.0.1.0/24", Gateway: "10.0.1.1",
-			VNI: 4097, AuxAddresses: map[string]string{"router": "10.0.1.254"}, CreatedAt: t0.Add(time.Minute),
-			Endpoints: []api.NetworkEndpoint{{Name: "www.1", TaskID: "p7b0d3zr5n6hq1w8y2k4c9m0a", Node: "node1", Addr: "10.0.1.3/24", MAC: "02:42:0a:00:01:03"}}},
-		{ID: "f3t8v0c5x1m9q2w7e4r6y0u8i", Name: "backend", Driver: "overlay", Scope: "swarm", Subnet: "10.0.2.0/24", Gateway: "10.0.2.1",
-			IPRange: "10.0.2.128/25", VNI: 4098, Internal: true, Attachable: true, CreatedAt: t0.Add(2 * time.Minute)},
-	}
 	testServices = []api.Service{
 		{ID: "9d2k4m6p8r0t1v3x5z7b9c1e3", Name: "www", Image: "whoami", Replicas: 2, Running: 1, Version: 7, CreatedAt: t0, UpdatedAt: t0.Add(time.Hour),
 			Networks: []api.NetworkAttachment{{Target: "kq0b2hbd7c4h5dqwlq4x9s0r3", Aliases: []string{"web"}}},
@@ -310,9 +303,9 @@ func newFakeAPI() *fakeAPI {
 		nodeFunc: func(ref string) (api.Node, error) {
 			return lookup(threeNodes, "node", ref, func(n api.Node) (string, string) { return n.ID, n.Hostname })
 		},
-		networksFunc: func() ([]api.Network, error) { return testNetworks, nil },
-		networkFunc: func(ref string) (api.Network, error) {
-			return lookup(testNetworks, "network", ref, func(n api.Network) (string, string) { return n.ID, n.Name })
+		networksFunc: func() ([]api.NetworkResource, error) { return networkList(testNetworks), nil },
+		networkFunc: func(ref string) (api.NetworkResource, error) {
+			return lookup(testNetworks, "network", ref, func(n api.NetworkResource) (string, string) { return n.ID, n.Name })
 		},
 		servicesFunc: func() ([]api.Service, error) { return testServices, nil },
 		serviceFunc: func(ref string) (api.Service, error) {

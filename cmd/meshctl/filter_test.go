@@ -43,6 +43,7 @@ func TestFilters(t *testing.T) {
 	}
 	const (
 		ingress, ovnet, backend = "x2nd1o7i0nqv", "kq0b2hbd7c4h", "f3t8v0c5x1m9"
+		host, gwbridge, none    = "ee31504851b9", "2774905f26eb", "094cd4c2e15d"
 		www, dns, idle          = "9d2k4m6p8r0t", "b5n7q9s1u3w5", "m1o3q5s7u9w1"
 		www1, www1failed        = "p7b0d3zr5n6h", "d2f4h6j8l0n2"
 		www1moved, www2         = "k3m5o7q9s1u3", "h4j6l8n0p2r4"
@@ -55,14 +56,15 @@ func TestFilters(t *testing.T) {
 		filter []string
 		want   []string
 	}{
-		{"network ls: name, a substring", networkLs, []string{"name=ne"}, []string{ovnet}},
-		{"network ls: name, a regular expression", networkLs, []string{"name=^(in|back)"}, []string{ingress, backend}},
-		{"network ls: names are OR'ed", networkLs, []string{"name=ov", "name=back"}, []string{ovnet, backend}},
+		{"network ls: name, a substring", networkLs, []string{"name=ne"}, []string{none, ovnet}},
+		{"network ls: name, a regular expression", networkLs, []string{"name=^(in|back)"}, []string{backend, ingress}},
+		{"network ls: names are OR'ed", networkLs, []string{"name=ov", "name=back"}, []string{backend, ovnet}},
 		{"network ls: id, a prefix", networkLs, []string{"id=kq0b"}, []string{ovnet}},
 		{"network ls: id, not a substring", networkLs, []string{"id=0b2h"}, nil},
-		{"network ls: driver", networkLs, []string{"driver=overlay"}, []string{ingress, ovnet, backend}},
-		{"network ls: another driver", networkLs, []string{"driver=bridge"}, nil},
-		{"network ls: scope", networkLs, []string{"scope=local"}, nil},
+		{"network ls: driver", networkLs, []string{"driver=overlay"}, []string{backend, ingress, ovnet}},
+		{"network ls: the gateway bridge's driver", networkLs, []string{"driver=bridge"}, []string{gwbridge}},
+		{"network ls: another driver", networkLs, []string{"driver=macvlan"}, nil},
+		{"network ls: scope", networkLs, []string{"scope=local"}, []string{host, gwbridge, none}},
 		{"network ls: keys are AND'ed", networkLs, []string{"driver=overlay", "scope=swarm", "name=ingress"}, []string{ingress}},
 		{"network ls: label, which no network has", networkLs, []string{"label=com.example.team"}, nil},
 		{"network ls: the key's case and spaces", networkLs, []string{" Name = ingress "}, []string{ingress}},
@@ -170,7 +172,8 @@ func TestFilterFlags(t *testing.T) {
 		{[]string{"service", "ls", "-f", "name=d", "--format", "{{.Name}} {{.Endpoint.Mode}}"}, "dns dnsrr\n"},
 		{[]string{"service", "ps", "www", "-f", "desired-state=running", "--format", "{{.NodeName}} {{.Status.State}}"}, "node1 running\nnode2 failed\n"},
 		{[]string{"ps", "-f", "status=running", "--format", "{{.Name}}"}, "www.1\n"},
-		{[]string{"network", "inspect", "-f", "{{.Name}} {{.VNI}}", "ovnet"}, "ovnet 4097\n"},
+		{[]string{"network", "inspect", "-f", "{{.Name}} {{.Id}} {{index .Options \"com.docker.network.driver.overlay.vxlanid_list\"}}", "ovnet"},
+			"ovnet kq0b2hbd7c4h5dqwlq4x9s0r3 4097\n"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {

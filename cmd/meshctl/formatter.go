@@ -149,7 +149,7 @@ func (c containerRow) MarshalJSON() ([]byte, error) {
 
 // networkRow is a network for network ls --format.
 type networkRow struct {
-	api.Network
+	api.NetworkResource
 	noTrunc bool
 }
 
@@ -160,17 +160,16 @@ var networkFields = map[string]string{
 
 func (n networkRow) ID() string {
 	if n.noTrunc {
-		return n.Network.ID
+		return n.NetworkResource.ID
 	}
-	return shortID(n.Network.ID)
+	return shortID(n.NetworkResource.ID)
 }
 
-// IPv6 is false: meshd's networks are IPv4.
-func (n networkRow) IPv6() string { return "false" }
+func (n networkRow) IPv6() string { return strconv.FormatBool(n.EnableIPv6) }
 
 // Internal is "true" or "false", as docker prints it.
-func (n networkRow) Internal() string  { return strconv.FormatBool(n.Network.Internal) }
-func (n networkRow) CreatedAt() string { return n.Network.CreatedAt.String() }
+func (n networkRow) Internal() string  { return strconv.FormatBool(n.NetworkResource.Internal) }
+func (n networkRow) CreatedAt() string { return n.Created.String() }
 func (n networkRow) Labels() string    { return "" }
 
 func (n networkRow) MarshalJSON() ([]byte, error) {

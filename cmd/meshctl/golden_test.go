@@ -67,11 +67,21 @@ func TestGolden(t *testing.T) {
 		{"network-ls-json", func(ctx context.Context, out io.Writer) error {
 			return runNetworkLs(ctx, fake, out, listOptions{format: "json", filter: []string{"name=ingress"}})
 		}},
+		{"network-ls-filter-local", func(ctx context.Context, out io.Writer) error {
+			return runNetworkLs(ctx, fake, out, listOptions{filter: []string{"scope=local", "driver=bridge"}})
+		}},
 		{"network-inspect", func(ctx context.Context, out io.Writer) error {
 			return runInspect(ctx, fake.Network, out, inspectOptions{refs: []string{"ovnet", "ingress", "backend"}})
 		}},
+		{"network-inspect-local", func(ctx context.Context, out io.Writer) error {
+			return runInspect(ctx, fake.Network, out, inspectOptions{refs: []string{"mesh_gwbridge", "host", "none"}})
+		}},
+		// The tutorials' templates: Go's map print and JSON.
 		{"network-inspect-format", func(ctx context.Context, out io.Writer) error {
-			return runInspect(ctx, fake.Network, out, inspectOptions{format: "{{.Name}} {{.VNI}} {{json .Endpoints}}", refs: []string{"ovnet", "ingress"}})
+			return runInspect(ctx, fake.Network, out, inspectOptions{format: "{{.Name}} {{.Id}} {{.VNI}} {{ .Containers }}", refs: []string{"ovnet", "mesh_gwbridge"}})
+		}},
+		{"network-inspect-format-json", func(ctx context.Context, out io.Writer) error {
+			return runInspect(ctx, fake.Network, out, inspectOptions{format: "{{json .Containers}}", refs: []string{"ingress"}})
 		}},
 		{"service-ls", func(ctx context.Context, out io.Writer) error { return runServiceLs(ctx, fake, out, listOptions{}) }},
 		{"service-ls-quiet", func(ctx context.Context, out io.Writer) error {

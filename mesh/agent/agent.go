@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/netip"
 	"path/filepath"
 	"sync"
@@ -48,9 +49,12 @@ type Agent struct {
 	programmed map[string]string      // by service: the task IDs last reported programmed, joined
 	marks      marks
 
-	mu     sync.Mutex // guards the fields below, read by the API
-	planes []planeView
-	built  map[string]bool // networks with a namespace here, by ID
+	started time.Time // when New made the agent: the gateway bridge's birth, as the API shows it
+
+	mu      sync.Mutex // guards the fields below, read by the API
+	planes  []planeView
+	built   map[string]bool       // networks with a namespace here, by ID
+	gwTasks map[string]netip.Addr // tasks with a sandbox here: their mesh_gwbridge address
 }
 
 // planeView is a sandbox's data plane as the API shows it.
@@ -109,7 +113,7 @@ func New(cfg Config) (*Agent, error) {
 	a := &Agent{cfg: cfg, log: log, nsDir: nsDir, ov: ov, gwIPs: gwIPs, dns: resolver, gw: gw,
 		host: lb.NewHostSyncer(cfg.Rules(""), lb.WithConntrack(cfg.Conntrack(""))), wake: make(chan struct{}, 1), desired: desired, now: time.Now,
 		tasks: map[string]*localTask{}, nets: map[string]api.Network{}, ingressGW: ingressGW,
-		sboxes: map[string]*lbSandbox{}, marks: newMarks(), programmed: map[string]string{}}
+		sboxes: map[string]*lbSandbox{}, marks: newMarks(), programmed: map[string]string{}, started: time.Now()}
 	a.watcher = cfg.Watch(a.kernelChanged)
 	return a, nil
 }
@@ -286,9 +290,37 @@ func (a *Agent) publishBuilt() {
 	for id := range a.sboxes {
 		built[id] = true
 	}
+	gwTasks := map[string]netip.Addr{}
+	for id, lt := range a.tasks {
+		if lt.sandbox != "" {
+			gwTasks[id] = lt.gwAddr
+		}
+	}
 	a.mu.Lock()
-	a.built = built
+	a.built, a.gwTasks = built, gwTasks
 	a.mu.Unlock()
+}
+
+// Gateway is mesh_gwbridge as the API shows it (network inspect).
+type Gateway struct {
+	Name    string
+	Subnet  netip.Prefix
+	Gateway netip.Addr
+	Created time.Time  // when the agent started, which builds the bridge first
+	Ingress netip.Addr // the ingress sandbox's address
+	// Tasks are the tasks with a sandbox here, by ID, with their address
+	// on the bridge: invalid for a task on internal networks only, which
+	// has no gateway link.
+	Tasks map[string]netip.Addr
+}
+
+// Gateway returns the gateway bridge and its endpoints as of the last
+// reconcile. It may be called from any goroutine.
+func (a *Agent) Gateway() Gateway {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return Gateway{Name: lb.GatewayBridgeName, Subnet: a.cfg.GatewaySubnet, Gateway: a.gwIPs.Gateway(), Created: a.started,
+		Ingress: a.ingressGW, Tasks: maps.Clone(a.gwTasks)}
 }
 
 // NetworkBuilt says whether network id has a namespace on this node (its

@@ -243,16 +243,18 @@ func unwrapURL(err error) error {
 	return err
 }
 
-// Networks lists the overlay networks.
-func (c *Client) Networks(ctx context.Context) ([]Network, error) {
-	var out []Network
+// Networks lists the networks as the node shows them: the swarm's it
+// knows and its local ones, without their endpoints.
+func (c *Client) Networks(ctx context.Context) ([]NetworkResource, error) {
+	var out []NetworkResource
 	err := c.do(ctx, http.MethodGet, "/v1/networks", nil, &out)
 	return out, err
 }
 
-// Network returns one network with its endpoints.
-func (c *Client) Network(ctx context.Context, ref string) (Network, error) {
-	var out Network
+// Network returns one network with its endpoints on the node, and its
+// peers.
+func (c *Client) Network(ctx context.Context, ref string) (NetworkResource, error) {
+	var out NetworkResource
 	err := c.do(ctx, http.MethodGet, "/v1/networks/"+url.PathEscape(ref), nil, &out)
 	return out, err
 }

@@ -9,7 +9,8 @@ const (
 	IngressName   = "ingress"
 )
 
-// Network is an overlay network as the manager keeps it.
+// Network is an overlay network as the manager keeps it; the API shows
+// it as a [NetworkResource].
 type Network struct {
 	ID           string            `json:"ID"`
 	Name         string            `json:"Name"`
@@ -27,17 +28,6 @@ type Network struct {
 	// LBAddrs is each node's own address on the network (node ID → CIDR):
 	// its ingress sandbox's or LB sandbox's eth0, the SNAT source there.
 	LBAddrs map[string]string `json:"LBAddrs,omitempty"`
-	// Endpoints is filled by inspect: every task attached, with its node.
-	Endpoints []NetworkEndpoint `json:"Endpoints,omitempty"`
-}
-
-// NetworkEndpoint is one task's interface on a network.
-type NetworkEndpoint struct {
-	Name   string `json:"Name"` // task name: www.1
-	TaskID string `json:"TaskID"`
-	Node   string `json:"Node"`
-	Addr   string `json:"IPv4Address"`
-	MAC    string `json:"MacAddress"`
 }
 
 // NetworkCreate is what network create sends.

@@ -1,6 +1,7 @@
 package apiserver
 
 import (
+	"cmp"
 	"context"
 	"net/http"
 	"path/filepath"
@@ -49,25 +50,36 @@ func (s *Server) joinToken(r *http.Request) (any, error) {
 	return s.cfg.Node.JoinToken(r.PathValue("role"))
 }
 
+// networks lists the networks on any node, as Docker's do: the swarm's
+// this node knows (a worker's from the desired state it verified) and its
+// local ones.
 func (s *Server) networks(*http.Request) (any, error) {
-	if err := s.manager(); err != nil {
-		return nil, err
-	}
-	return s.cfg.Node.Objects().NetworksByName(), nil
+	return networkResources(s.cfg.Node.Objects(), s.networkSite(), false), nil
 }
 
+// network shows one network as this node sees it: its endpoints here.
 func (s *Server) network(r *http.Request) (any, error) {
-	if err := s.manager(); err != nil {
-		return nil, err
+	site := s.networkSite()
+	nets := map[string]api.NetworkResource{}
+	for _, n := range networkResources(s.cfg.Node.Objects(), site, true) {
+		nets[n.ID] = n
 	}
-	st := s.cfg.Node.Objects()
-	id, err := st.NetworkID(r.PathValue("ref"))
+	ref := r.PathValue("ref")
+	if ref == gatewayAlias && site.inSwarm {
+		ref = site.gateway.Name
+	}
+	id, err := records.Resolve("network", nets, func(n api.NetworkResource) string { return n.Name }, ref)
 	if err != nil {
 		return nil, err
 	}
-	n := st.Networks[id]
-	n.Endpoints = networkEndpoints(st, id)
-	return n, nil
+	return nets[id], nil
+}
+
+// networkSite gathers this node's side of the network views.
+func (s *Server) networkSite() networkSite {
+	info := s.cfg.Node.Info()
+	gw, ok := s.cfg.Node.Gateway()
+	return networkSite{self: cmp.Or(info.NodeID, info.NodeName), gateway: gw, inSwarm: ok, built: s.cfg.Node.NetworkBuilt}
 }
 
 func (s *Server) services(*http.Request) (any, error) {

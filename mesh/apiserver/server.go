@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -82,9 +83,25 @@ type Node interface {
 	// NetworkBuilt says whether this node still has network id's
 	// namespaces (its overlay, its load-balancer sandbox).
 	NetworkBuilt(id string) bool
+	// Gateway is this node's gateway bridge and its endpoints; false
+	// outside a swarm, where there is none.
+	Gateway() (Gateway, bool)
 	// StateVersion is the version of a manager's replica (0 elsewhere),
 	// sent with every answer to a write.
 	StateVersion() uint64
+}
+
+// Gateway is a node's gateway bridge (mesh_gwbridge) as its agent built
+// it, for network ls and inspect.
+type Gateway struct {
+	Name    string
+	Subnet  netip.Prefix
+	Gateway netip.Addr
+	Created time.Time
+	Ingress netip.Addr // the ingress sandbox's address on it
+	// Tasks are the tasks with a sandbox on this node, by ID, with their
+	// address on the bridge: invalid for a task without a gateway link.
+	Tasks map[string]netip.Addr
 }
 
 // Swarm takes the node in and out of a cluster.

@@ -2,29 +2,138 @@ package apiserver
 
 import (
 	"cmp"
+	"maps"
+	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
+	"time"
 
+	"github.com/meshd/meshd/ipam"
 	"github.com/meshd/meshd/mesh/api"
 	"github.com/meshd/meshd/mesh/records"
 )
 
 // The read views: pure functions of the objects and the task reports.
 
-// networkEndpoints lists the tasks attached to a network, by name.
-func networkEndpoints(st records.Objects, netID string) []api.NetworkEndpoint {
-	var eps []api.NetworkEndpoint
-	for _, t := range st.Tasks {
+// networkSite is what a node knows of itself for its network views.
+type networkSite struct {
+	self    string // this node's ID, or its name outside a swarm
+	gateway Gateway
+	inSwarm bool
+	built   func(netID string) bool // the node has the network's namespaces
+}
+
+// gatewayAlias is Docker's name of the gateway bridge, which network
+// inspect accepts for it: the tutorials inspect docker_gwbridge.
+const gatewayAlias = "docker_gwbridge"
+
+// Docker's bridge options for its gateway bridge.
+const (
+	optionBridgeName = "com.docker.network.bridge.name"
+	optionMasquerade = "com.docker.network.bridge.enable_ip_masquerade"
+)
+
+// networkResources are the networks as this node shows them, sorted by
+// name: the swarm's it knows, its gateway bridge, host and none. With
+// detail (inspect), each has its endpoints on this node and its peers, as
+// docker network inspect; without (ls), as docker's list, none.
+func networkResources(st records.Objects, site networkSite, detail bool) []api.NetworkResource {
+	out := make([]api.NetworkResource, 0, len(st.Networks)+3)
+	for _, n := range st.Networks {
+		out = append(out, swarmNetwork(st, n, site, detail))
+	}
+	local := func(name, driver string, created time.Time) api.NetworkResource {
+		return api.NetworkResource{Name: name, ID: api.LocalNetworkID(site.self, name), Created: created, Scope: api.ScopeLocal,
+			Driver: driver, IPAM: api.IPAM{Driver: "default", Config: []api.IPAMConfig{}},
+			Containers: map[string]api.EndpointResource{}, Options: map[string]string{}, Labels: map[string]string{}}
+	}
+	gw := site.gateway
+	if site.inSwarm {
+		b := local(gw.Name, api.DriverBridge, gw.Created)
+		b.IPAM.Config = []api.IPAMConfig{{Subnet: gw.Subnet.String(), Gateway: gw.Gateway.String()}}
+		b.Options = map[string]string{optionBridgeName: gw.Name, optionMasquerade: "true"}
+		if detail {
+			b.Containers = gatewayEndpoints(st, b.ID, gw, site.built)
+		}
+		out = append(out, b)
+	}
+	out = append(out, local(api.HostNetworkName, api.DriverHost, gw.Created), local(api.NoneNetworkName, api.DriverNull, gw.Created))
+	slices.SortFunc(out, func(a, b api.NetworkResource) int {
+		return cmp.Or(strings.Compare(a.Name, b.Name), strings.Compare(a.ID, b.ID))
+	})
+	return out
+}
+
+// swarmNetwork is a swarm network as this node shows it: Containers are
+// the endpoints of the tasks whose sandbox is here, and of this node's
+// ingress or load-balancer sandbox once built; Peers are the nodes that
+// have the network (an address on it), at their underlay address.
+func swarmNetwork(st records.Objects, n api.Network, site networkSite, detail bool) api.NetworkResource {
+	r := api.NetworkResource{Name: n.Name, ID: n.ID, Created: n.CreatedAt, Scope: n.Scope, Driver: n.Driver,
+		IPAM: api.IPAM{Driver: "default", Config: []api.IPAMConfig{{Subnet: n.Subnet, IPRange: n.IPRange, Gateway: n.Gateway,
+			AuxAddress: maps.Clone(n.AuxAddresses)}}},
+		Internal: n.Internal, Attachable: n.Attachable, Ingress: n.Ingress,
+		Containers: map[string]api.EndpointResource{}, Options: map[string]string{api.OptionVXLANIDs: strconv.FormatUint(uint64(n.VNI), 10)},
+		Labels: map[string]string{}}
+	if !detail {
+		return r
+	}
+	for id := range site.gateway.Tasks {
+		t, ok := st.Tasks[id]
+		if !ok {
+			continue // draining out of the desired state
+		}
 		for _, tn := range t.Networks {
-			if tn.NetworkID != netID {
-				continue
+			if tn.NetworkID == n.ID {
+				r.Containers[t.ContainerID()] = endpoint(n.ID, t.ContainerID(), t.Name()+"."+t.ID, tn.Addr)
 			}
-			eps = append(eps, api.NetworkEndpoint{Name: t.Name(), TaskID: t.ID,
-				Node: st.Nodes[t.NodeID].Hostname, Addr: tn.Addr, MAC: tn.MAC})
 		}
 	}
-	slices.SortFunc(eps, func(a, b api.NetworkEndpoint) int { return strings.Compare(a.Name, b.Name) })
+	if addr := n.LBAddrs[site.self]; addr != "" && site.built(n.ID) {
+		key, name := "lb-"+n.Name, n.Name+"-endpoint"
+		if n.Ingress {
+			key, name = api.IngressSandboxKey, api.IngressEndpoint
+		}
+		r.Containers[key] = endpoint(n.ID, key, name, addr)
+	}
+	for _, id := range slices.Sorted(maps.Keys(n.LBAddrs)) {
+		if node, ok := st.Nodes[id]; ok {
+			r.Peers = append(r.Peers, api.PeerInfo{Name: api.PeerName(id, node.Hostname), IP: node.Addr})
+		}
+	}
+	return r
+}
+
+// gatewayEndpoints are the gateway bridge's endpoints: the ingress
+// sandbox's once the ingress network is built here, and each task's with
+// a gateway link, keyed by container ID as Docker keys them.
+func gatewayEndpoints(st records.Objects, netID string, gw Gateway, built func(string) bool) map[string]api.EndpointResource {
+	eps := map[string]api.EndpointResource{}
+	bits := gw.Subnet.Bits()
+	for _, n := range st.Networks {
+		if n.Ingress && built(n.ID) && gw.Ingress.IsValid() {
+			eps[api.IngressSandboxKey] = endpoint(netID, api.IngressSandboxKey, api.GatewayIngressName, netip.PrefixFrom(gw.Ingress, bits).String())
+		}
+	}
+	for id, addr := range gw.Tasks {
+		if !addr.IsValid() {
+			continue // internal networks only: no way out
+		}
+		cid := api.Task{ID: id}.ContainerID()
+		eps[cid] = endpoint(netID, cid, "gateway_"+cid[:12], netip.PrefixFrom(addr, bits).String())
+	}
 	return eps
+}
+
+// endpoint is one entry of Containers; its MAC derives from its address
+// as the kernel's does (ipam.MAC).
+func endpoint(netID, key, name, cidr string) api.EndpointResource {
+	ep := api.EndpointResource{Name: name, EndpointID: api.EndpointID(netID, key), IPv4Address: cidr}
+	if p, err := netip.ParsePrefix(cidr); err == nil {
+		ep.MacAddress = ipam.MAC(p.Addr()).String()
+	}
+	return ep
 }
 
 // serviceView returns services sorted by name with their running count

@@ -114,7 +114,9 @@ func TestClusterLifecycle(t *testing.T) {
 	})
 
 	t.Run("restarted manager comes back with its state", func(t *testing.T) {
-		before := l.must(t, "--node", "node1", "network", "inspect", "ingress")
+		// The network as the cluster keeps it: Containers are node1's
+		// endpoints, whose tasks may be new ones after the restart.
+		before := l.must(t, "--node", "node1", "network", "inspect", "ingress", "--format", networkProjection)
 		l.must(t, "lab", "stop", "node1")
 		eventually(t, 10*time.Second, "node2 says the manager is unreachable", func() (bool, string) {
 			out, _ := l.on("node2", "info")
@@ -122,7 +124,7 @@ func TestClusterLifecycle(t *testing.T) {
 		})
 		l.must(t, "lab", "start", "node1")
 		l.waitNodes(t, []string{"node1"}, ready, 20*time.Second)
-		if after := l.must(t, "--node", "node1", "network", "inspect", "ingress"); after != before {
+		if after := l.must(t, "--node", "node1", "network", "inspect", "ingress", "--format", networkProjection); after != before {
 			t.Errorf("ingress changed over the manager's restart:\n%s\n---\n%s", before, after)
 		}
 		eventually(t, 10*time.Second, "node2 hears the manager again", func() (bool, string) {

@@ -222,7 +222,9 @@ func TestThreeManagers(t *testing.T) {
 			out, _ := l.on("node2", "node", "ls", "--format", "{{.Hostname}} {{.ManagerStatus}}")
 			return strings.Contains(out, "node1 Reachable") || strings.Contains(out, "node1 Leader"), out
 		})
-		for _, what := range [][]string{{"service", "inspect", "www"}, {"network", "inspect", "ingress"}} {
+		// network inspect's Containers are each node's own endpoints: the
+		// managers agree on the network itself.
+		for _, what := range [][]string{{"service", "inspect", "www"}, {"network", "inspect", "ingress", "--format", networkProjection}} {
 			eventually(t, 10*time.Second, strings.Join(what, " ")+" identical on the three managers", func() (bool, string) {
 				var outs []string
 				for _, n := range []string{"node1", "node2", "node3"} {

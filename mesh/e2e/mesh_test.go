@@ -146,7 +146,7 @@ func TestRoutingMesh(t *testing.T) {
 		if err != nil || !regexp.MustCompile(`FWM  256 rr\s*\n  -> 10\.255\.0\.\d+:0 +Masq +1 .*\n  -> 10\.255\.0\.\d+:0 +Masq +1 `).MatchString(out) {
 			t.Errorf("ipvsadm -Ln in ingress_sbox: %v\n%s", err, out)
 		}
-		lbns := "lb_" + strings.TrimSpace(l.must(t, "--node", "node1", "network", "inspect", "ovnet", "--format", "{{.ID}}"))[:9]
+		lbns := "lb_" + strings.TrimSpace(l.must(t, "--node", "node1", "network", "inspect", "ovnet", "--format", "{{.Id}}"))[:9]
 		node := tasks["www.1"].node
 		out, err = l.onNode(node, "nsenter", "--net=/var/run/meshd/netns/"+lbns, "ipvsadm", "-Ln")
 		if err != nil || !regexp.MustCompile(`FWM  257 rr\s*\n  -> 10\.0\.0\.\d+:0 +Masq +1 .*\n  -> 10\.0\.0\.\d+:0 +Masq +1 `).MatchString(out) {
