@@ -159,6 +159,13 @@ func (n nodeReads) NetworkBuilt(id string) bool {
 	return false
 }
 
+func (n nodeReads) TaskLogPath(taskID string) string {
+	if sess, _ := n.d.current(); sess != nil {
+		return sess.agent.TaskLogPath(taskID)
+	}
+	return ""
+}
+
 func (n nodeReads) LBTables() []api.LBTable {
 	if sess, _ := n.d.current(); sess != nil {
 		return sess.agent.LBTables()

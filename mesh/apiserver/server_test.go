@@ -40,6 +40,7 @@ func (n fakeNode) Namespaces() (string, []string, error) {
 	return "/run/x", []string{"ingress_sbox"}, nil
 }
 func (n fakeNode) LBTables() []api.LBTable                    { return nil }
+func (n fakeNode) TaskLogPath(string) string                  { return "" }
 func (n fakeNode) NetworkBuilt(string) bool                   { return false }
 func (n fakeNode) Programmed() map[string]map[string][]string { return nil }
 func (n fakeNode) StateVersion() uint64                       { return n.m.State().Version }
