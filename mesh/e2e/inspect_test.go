@@ -129,4 +129,15 @@ nsenter --net=$NAMESPACE_CTN ip a`
 			t.Errorf("logs www.1 on node2: got %q, want a failure: the task is node1's", out)
 		}
 	})
+
+	t.Run("logs -f ends with the task", func(t *testing.T) {
+		l.must(t, "--node", "node1", "service", "create", "--name", "talk", "--restart-condition", "none",
+			"--constraint", "node.hostname==node1", "--", "sh", "-c", "echo hello; sleep 3; echo bye")
+		start := time.Now()
+		out, err := l.on("node1", "logs", "-f", "talk.1")
+		if err != nil || out != "hello\nbye\n" {
+			t.Errorf("logs -f talk.1: got %q (%v), want hello and bye", out, err)
+		}
+		t.Logf("logs -f returned after %s", time.Since(start).Round(time.Millisecond))
+	})
 }
