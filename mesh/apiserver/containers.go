@@ -15,8 +15,8 @@ import (
 
 // Tasks as docker's containers: inspect, ps's ports, logs.
 
-// visibleTasks are the tasks a container reference resolves among: the
-// cluster's on a manager, the node's own elsewhere, as [Server.task].
+// visibleTasks are the tasks a task or container reference resolves
+// among: the cluster's on a manager, the node's own elsewhere.
 func (s *Server) visibleTasks(st records.Objects) []api.Task {
 	ownOnly := s.manager() != nil
 	self := s.cfg.Node.Info().NodeID
