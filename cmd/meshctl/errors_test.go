@@ -135,10 +135,10 @@ func TestErrors(t *testing.T) {
 			return runNodeLs(ctx, untouchable, out, listOptions{filter: []string{"role"}})
 		}, "bad format of filter (expected name=value)"},
 		{"ps: unknown filter key", func(ctx context.Context, out io.Writer) error {
-			return runPs(ctx, untouchable, out, listOptions{filter: []string{"desired-state=running"}})
+			return runPs(ctx, untouchable, out, psOptions{listOptions: listOptions{filter: []string{"desired-state=running"}}})
 		}, "invalid filter 'desired-state'"},
 		{"ps: unknown status", func(ctx context.Context, out io.Writer) error {
-			return runPs(ctx, untouchable, out, listOptions{filter: []string{"status=up"}})
+			return runPs(ctx, untouchable, out, psOptions{listOptions: listOptions{filter: []string{"status=up"}}})
 		}, "invalid filter 'status=up'"},
 		{"lb ls: unknown filter key", func(ctx context.Context, out io.Writer) error {
 			return runLBLs(ctx, untouchable, out, lbLsOptions{filter: []string{"scope=swarm"}})
@@ -171,8 +171,12 @@ func TestErrors(t *testing.T) {
 		{"service scale: meshd down", func(ctx context.Context, out io.Writer) error {
 			return runServiceScale(ctx, broken, out, serviceScaleOptions{scales: []string{"www=2"}})
 		}, "cannot reach meshd"},
-		{"ps: meshd down", func(ctx context.Context, out io.Writer) error { return runPs(ctx, broken, out, listOptions{}) }, "cannot reach meshd"},
-		{"ps: tasks fail", func(ctx context.Context, out io.Writer) error { return runPs(ctx, halfTasks, out, listOptions{}) }, "cannot reach meshd"},
+		{"ps: meshd down", func(ctx context.Context, out io.Writer) error {
+			return runPs(ctx, broken, out, psOptions{listOptions: listOptions{}})
+		}, "cannot reach meshd"},
+		{"ps: tasks fail", func(ctx context.Context, out io.Writer) error {
+			return runPs(ctx, halfTasks, out, psOptions{listOptions: listOptions{}})
+		}, "cannot reach meshd"},
 		{"lb ls: meshd down", func(ctx context.Context, out io.Writer) error { return runLBLs(ctx, broken, out, lbLsOptions{}) }, "cannot reach meshd"},
 		{"lb ls: bad template", func(ctx context.Context, out io.Writer) error {
 			return runLBLs(ctx, fake, out, lbLsOptions{format: "{{.Sandbox"})

@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -16,7 +15,7 @@ import (
 )
 
 type execOptions struct {
-	task        string   // CONTAINER: see [matchContainer]
+	task        string   // CONTAINER: see [api.MatchContainer]
 	argv        []string // the command to run in it
 	interactive bool     // -i: give it meshctl's stdin
 	tty         bool     // -t: run it on a pseudo-terminal
@@ -152,58 +151,7 @@ func resolveContainer(ctx context.Context, cl taskAPI, info api.Info, ref string
 	if err != nil {
 		return api.Task{}, err
 	}
-	return matchContainer(tasks, ref)
-}
-
-// containerName is the name ps prints for a task, docker's
-// <service>.<slot>.<task ID>.
-func containerName(t api.Task) string { return t.Name() + "." + t.ID }
-
-// matchContainer picks the task ref names, in docker's order: a full ID
-// (the 64-hex container ID or the task ID), then a name (the container
-// name ps prints, or the task name www.1, which only the current task of
-// a slot answers to), then a unique prefix of either ID.
-func matchContainer(tasks []api.Task, ref string) (api.Task, error) {
-	steps := []func(api.Task) bool{
-		func(t api.Task) bool { return ref == t.ContainerID() || ref == t.ID },
-		func(t api.Task) bool { return ref == containerName(t) || (t.Current() && ref == t.Name()) },
-		func(t api.Task) bool {
-			return ref != "" && (strings.HasPrefix(t.ContainerID(), ref) || strings.HasPrefix(t.ID, ref))
-		},
-	}
-	for _, match := range steps {
-		var found []api.Task
-		for _, t := range tasks {
-			if match(t) {
-				found = append(found, t)
-			}
-		}
-		switch len(found) {
-		case 0:
-			continue
-		case 1:
-			return found[0], nil
-		}
-		return api.Task{}, ambiguous(ref, found)
-	}
-	return api.Task{}, fmt.Errorf("No such container: %s", api.Clip(ref))
-}
-
-// ambiguous is the one-line error for a reference several tasks answer
-// to, naming a few of them so the user can pick a longer prefix.
-func ambiguous(ref string, found []api.Task) error {
-	names := make([]string, len(found))
-	for i, t := range found {
-		names[i] = containerName(t)
-	}
-	slices.Sort(names)
-	const shown = 3
-	more := ""
-	if len(names) > shown {
-		more = fmt.Sprintf(" and %d more", len(names)-shown)
-		names = names[:shown]
-	}
-	return fmt.Errorf("multiple containers match %s: %s%s", api.Quote(ref), strings.Join(names, ", "), more)
+	return api.MatchContainer(tasks, ref)
 }
 
 // passthrough runs argv on m with meshctl's stdio, exiting with its status.

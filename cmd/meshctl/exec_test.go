@@ -41,7 +41,7 @@ func TestMatchContainer(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := matchContainer(testTasks, tt.ref)
+			got, err := api.MatchContainer(testTasks, tt.ref)
 			if tt.wantErr != "" {
 				if err == nil || err.Error() != tt.wantErr {
 					t.Fatalf("got error %v, want %q", err, tt.wantErr)
@@ -65,7 +65,7 @@ func TestMatchContainerManyMatches(t *testing.T) {
 	for i, id := range []string{"aaa1", "aaa2", "aaa3", "aaa4", "aaa5"} {
 		tasks = append(tasks, api.Task{ID: id, ServiceName: "www", Slot: i + 1, DesiredState: api.TaskRunning})
 	}
-	_, err := matchContainer(tasks, "aaa")
+	_, err := api.MatchContainer(tasks, "aaa")
 	want := `multiple containers match "aaa": www.1.aaa1, www.2.aaa2, www.3.aaa3 and 2 more`
 	if err == nil || err.Error() != want {
 		t.Errorf("got error %v, want %q", err, want)

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/netip"
 	"os/exec"
 	"slices"
@@ -35,6 +36,9 @@ type fakeAPI struct {
 	removeServiceFunc func(ref string) error
 	tasksFunc         func(service, node string) ([]api.Task, error)
 	taskFunc          func(ref string) (api.Task, error)
+	containerFunc     func(ref string) (api.Container, error)
+	containersFunc    func() ([]api.Container, error)
+	taskLogsFunc      func(ref, tail string, follow bool) (string, error)
 	namespacesFunc    func() ([]api.Namespace, error)
 	lbTablesFunc      func() ([]api.LBTable, error)
 	joinTokenFunc     func(role string, rotate bool) (api.JoinToken, error)
@@ -49,6 +53,9 @@ var (
 	_ networkAPI = (*fakeAPI)(nil)
 	_ serviceAPI = (*fakeAPI)(nil)
 	_ taskAPI    = (*fakeAPI)(nil)
+	_ psAPI      = (*fakeAPI)(nil)
+	_ anyAPI     = (*fakeAPI)(nil)
+	_ logsAPI    = (*fakeAPI)(nil)
 	_ nsAPI      = (*fakeAPI)(nil)
 	_ lbAPI      = (*fakeAPI)(nil)
 	_ swarmAPI   = (*fakeAPI)(nil)
@@ -138,6 +145,22 @@ func (f *fakeAPI) Tasks(_ context.Context, service, node string) ([]api.Task, er
 }
 func (f *fakeAPI) Task(_ context.Context, ref string) (api.Task, error) {
 	return call1(f.taskFunc, ref)
+}
+func (f *fakeAPI) Container(_ context.Context, ref string) (api.Container, error) {
+	return call1(f.containerFunc, ref)
+}
+func (f *fakeAPI) Containers(context.Context) ([]api.Container, error) {
+	return call0(f.containersFunc)
+}
+func (f *fakeAPI) TaskLogs(_ context.Context, ref, tail string, follow bool) (io.ReadCloser, error) {
+	if f.taskLogsFunc == nil {
+		return io.NopCloser(strings.NewReader("")), nil
+	}
+	out, err := f.taskLogsFunc(ref, tail, follow)
+	if err != nil {
+		return nil, err
+	}
+	return io.NopCloser(strings.NewReader(out)), nil
 }
 func (f *fakeAPI) Namespaces(context.Context) ([]api.Namespace, error) {
 	return call0(f.namespacesFunc)
@@ -323,6 +346,22 @@ func newFakeAPI() *fakeAPI {
 		taskFunc: func(ref string) (api.Task, error) {
 			return lookup(testTasks, "task", ref, func(t api.Task) (string, string) { return t.ID, t.Name() })
 		},
+		containerFunc: func(ref string) (api.Container, error) {
+			t, err := api.MatchContainer(testTasks, ref)
+			if err != nil {
+				return api.Container{}, err
+			}
+			return testContainer(t), nil
+		},
+		containersFunc: func() ([]api.Container, error) {
+			var out []api.Container
+			for _, t := range testTasks {
+				if t.NodeID == testInfo.NodeID {
+					out = append(out, testContainer(t))
+				}
+			}
+			return out, nil
+		},
 		namespacesFunc: func() ([]api.Namespace, error) {
 			return []api.Namespace{
 				{Name: "ingress_sbox", Path: "/var/run/meshd/netns/ingress_sbox", Kind: "ingress", Owner: "ingress"},
@@ -369,5 +408,5 @@ func lookup[T any](items []T, kind, ref string, keys func(T) (id, name string)) 
 		}
 	}
 	var zero T
-	return zero, fmt.Errorf("%s %s not found", kind, ref)
+	return zero, api.NotFound("%s %s not found", kind, ref)
 }

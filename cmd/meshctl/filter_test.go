@@ -36,7 +36,7 @@ func TestFilters(t *testing.T) {
 		return runNodeLs(ctx, fake, out, listOptions{quiet: true, filter: f})
 	}
 	ps := func(ctx context.Context, out io.Writer, f ...string) error {
-		return runPs(ctx, fake, out, listOptions{quiet: true, filter: f})
+		return runPs(ctx, fake, out, psOptions{listOptions: listOptions{quiet: true, filter: f}})
 	}
 	lbLs := func(ctx context.Context, out io.Writer, f ...string) error {
 		return runLBLs(ctx, fake, out, lbLsOptions{format: "{{.Sandbox}}", filter: f})
@@ -94,7 +94,9 @@ func TestFilters(t *testing.T) {
 		{"node ls: label", nodeLs, []string{"label=zone"}, nil},
 		{"ps: status running", ps, []string{"status=running"}, []string{www1c}},
 		{"ps: status created, a task starting", ps, []string{"status=created"}, []string{dns1c}},
-		{"ps: status exited", ps, []string{"status=exited"}, nil},
+		// As docker's: a status filter looks at ended containers too,
+		// here www.1's failed task before it.
+		{"ps: status exited", ps, []string{"status=exited"}, []string{"82445fe66ffd"}},
 		{"ps: name", ps, []string{"name=^dns"}, []string{dns1c}},
 		{"ps: name with the task ID", ps, []string{"name=www.1.p7b0"}, []string{www1c}},
 		{"ps: id", ps, []string{"id=3ad5"}, []string{www1c}},
@@ -144,6 +146,11 @@ func serveFixtures(t *testing.T) string {
 		v, err := fake.Tasks(ctx, r.URL.Query().Get("service"), r.URL.Query().Get("node"))
 		reply(w, v, err)
 	})
+	mux.HandleFunc("GET /v1/containers", func(w http.ResponseWriter, r *http.Request) { v, err := fake.Containers(ctx); reply(w, v, err) })
+	mux.HandleFunc("GET /v1/containers/{ref}", func(w http.ResponseWriter, r *http.Request) {
+		v, err := fake.Container(ctx, r.PathValue("ref"))
+		reply(w, v, err)
+	})
 	sock := filepath.Join(t.TempDir(), "meshd.sock")
 	ln, err := net.Listen("unix", sock)
 	if err != nil {
@@ -174,6 +181,8 @@ func TestFilterFlags(t *testing.T) {
 		{[]string{"ps", "-f", "status=running", "--format", "{{.Name}}"}, "www.1\n"},
 		{[]string{"network", "inspect", "-f", "{{.Name}} {{.Id}} {{index .Options \"com.docker.network.driver.overlay.vxlanid_list\"}}", "ovnet"},
 			"ovnet kq0b2hbd7c4h5dqwlq4x9s0r3 4097\n"},
+		// The tutorial's: inspect -f '{{ .NetworkSettings.SandboxKey }}' www.1.$(service ps -f name=www.1 -q www).
+		{[]string{"inspect", "-f", "{{ .NetworkSettings.SandboxKey }}", "www.1.p7b0d3zr5n6h"}, "/var/run/meshd/netns/p7b0d3zr5n6h\n"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {

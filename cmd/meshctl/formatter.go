@@ -81,6 +81,7 @@ func (t taskRow) MarshalJSON() ([]byte, error) {
 // ({{.Task.Status.Sandbox}} is its network namespace file).
 type containerRow struct {
 	api.Task
+	ports   string // the PORTS column, from the task's container
 	now     time.Time
 	noTrunc bool
 }
@@ -119,14 +120,42 @@ func (c containerRow) Command() string {
 // CreatedAt is when the task was created, as Go prints a time (docker's
 // "2006-01-02 15:04:05 -0700 MST"), to the second.
 func (c containerRow) CreatedAt() string { return c.Task.CreatedAt.Truncate(time.Second).String() }
-func (c containerRow) RunningFor() string {
-	return ago(c.now.Sub(c.Task.CreatedAt))
+
+// RunningFor is the CREATED column: "3 hours ago".
+func (c containerRow) RunningFor() string { return humanDuration(c.now.Sub(c.Task.CreatedAt)) + " ago" }
+
+// Ports are the host-mode ports the task publishes while it runs:
+// "0.0.0.0:8080->80/tcp".
+func (c containerRow) Ports() string { return c.ports }
+func (c containerRow) State() string { return api.ContainerStatus(c.Task.Status.State) }
+
+// Status is docker's: "Up 3 hours", "Exited (3) 2 minutes ago" (no
+// status when the node stopped the task), "Created".
+func (c containerRow) Status() string {
+	s := c.Task.Status
+	since := func() string {
+		if s.Timestamp.IsZero() {
+			return ""
+		}
+		return " " + humanDuration(c.now.Sub(s.Timestamp))
+	}
+	switch api.ContainerStatus(s.State) {
+	case "running":
+		return "Up" + since()
+	case "exited":
+		out := "Exited"
+		if code, ok := api.ExitCode(s); ok {
+			out += fmt.Sprintf(" (%d)", code)
+		}
+		if ago := since(); ago != "" {
+			out += ago + " ago"
+		}
+		return out
+	}
+	return "Created"
 }
-func (c containerRow) Ports() string  { return "" }
-func (c containerRow) State() string  { return containerState(c.Task.Status.State) }
-func (c containerRow) Status() string { return title(c.Task.Status.State) }
 func (c containerRow) Size() string   { return "" }
-func (c containerRow) Names() string  { return c.Task.Name() + "." + c.Task.ID }
+func (c containerRow) Names() string  { return api.ContainerName(c.Task) }
 func (c containerRow) Labels() string { return "" }
 func (c containerRow) Mounts() string { return "" }
 

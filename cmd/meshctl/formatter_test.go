@@ -70,15 +70,15 @@ func TestFormatGolden(t *testing.T) {
 			return runNodeLs(ctx, fake, out, listOptions{format: "{{json .}}"})
 		}},
 		{"ps-table", func(ctx context.Context, out io.Writer) error {
-			return runPs(ctx, fake, out, listOptions{now: clock,
-				format: `table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.State}}\t{{.Status}}\t{{.Names}}\t{{.Networks}}`})
+			return runPs(ctx, fake, out, psOptions{listOptions: listOptions{now: clock,
+				format: `table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.State}}\t{{.Status}}\t{{.Names}}\t{{.Networks}}`}})
 		}},
 		{"ps-format", func(ctx context.Context, out io.Writer) error {
-			return runPs(ctx, fake, out, listOptions{now: clock,
-				format: "{{.ID}}|{{.CreatedAt}}|{{.Ports}}|{{.Mounts}}|{{.Labels}}|{{.Size}}|{{.Task.Status.Sandbox}}"})
+			return runPs(ctx, fake, out, psOptions{listOptions: listOptions{now: clock,
+				format: "{{.ID}}|{{.CreatedAt}}|{{.Ports}}|{{.Mounts}}|{{.Labels}}|{{.Size}}|{{.Task.Status.Sandbox}}"}})
 		}},
 		{"ps-json-template", func(ctx context.Context, out io.Writer) error {
-			return runPs(ctx, fake, out, listOptions{now: clock, format: "{{json .}}"})
+			return runPs(ctx, fake, out, psOptions{listOptions: listOptions{now: clock, format: "{{json .}}"}})
 		}},
 		{"service-ps-quiet-format", func(ctx context.Context, out io.Writer) error {
 			return runServicePs(ctx, fake, out, servicePsOptions{service: "www", now: clock, list: listOptions{quiet: true, format: "{{.Name}} {{.Node}}"}})
@@ -87,7 +87,7 @@ func TestFormatGolden(t *testing.T) {
 			return runServicePs(ctx, fake, out, servicePsOptions{service: "www", now: clock, list: listOptions{quiet: true, noTrunc: true}})
 		}},
 		{"ps-no-trunc", func(ctx context.Context, out io.Writer) error {
-			return runPs(ctx, fake, out, listOptions{now: clock, noTrunc: true, format: "{{.ID}} {{.Command}}"})
+			return runPs(ctx, fake, out, psOptions{listOptions: listOptions{now: clock, noTrunc: true, format: "{{.ID}} {{.Command}}"}})
 		}},
 		{"lb-ls-table", func(ctx context.Context, out io.Writer) error {
 			return runLBLs(ctx, fake, out, lbLsOptions{format: `table {{.Sandbox}}\t{{.Network}}\t{{.DataPlane}}`})
@@ -126,7 +126,7 @@ func TestFormatFails(t *testing.T) {
 			return runNodeLs(ctx, fake, out, listOptions{format: format})
 		}},
 		{"ps", func(ctx context.Context, out io.Writer, format string) error {
-			return runPs(ctx, fake, out, listOptions{format: format})
+			return runPs(ctx, fake, out, psOptions{listOptions: listOptions{format: format}})
 		}},
 		{"lb ls", func(ctx context.Context, out io.Writer, format string) error {
 			return runLBLs(ctx, fake, out, lbLsOptions{format: format})
@@ -176,7 +176,7 @@ func TestE2ETemplates(t *testing.T) {
 	}
 	ps := func(format string) func(context.Context, io.Writer) error {
 		return func(ctx context.Context, out io.Writer) error {
-			return runPs(ctx, fake, out, listOptions{now: clock, format: format})
+			return runPs(ctx, fake, out, psOptions{listOptions: listOptions{now: clock, format: format}})
 		}
 	}
 	nodeLs := func(format string) func(context.Context, io.Writer) error {

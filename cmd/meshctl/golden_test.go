@@ -114,13 +114,17 @@ func TestGolden(t *testing.T) {
 		{"service-inspect-template", func(ctx context.Context, out io.Writer) error {
 			return runInspect(ctx, fake.Service, out, inspectOptions{format: "{{.Name}} {{.Endpoint.Mode}} {{json .Endpoint.VirtualIPs}} {{join .Args \" \"}}", refs: []string{"www", "dns"}})
 		}},
-		{"ps", func(ctx context.Context, out io.Writer) error { return runPs(ctx, fake, out, listOptions{}) }},
-		{"ps-quiet", func(ctx context.Context, out io.Writer) error { return runPs(ctx, fake, out, listOptions{quiet: true}) }},
+		{"ps", func(ctx context.Context, out io.Writer) error {
+			return runPs(ctx, fake, out, psOptions{listOptions: listOptions{now: clock}})
+		}},
+		{"ps-quiet", func(ctx context.Context, out io.Writer) error {
+			return runPs(ctx, fake, out, psOptions{listOptions: listOptions{quiet: true}})
+		}},
 		{"ps-filter-status", func(ctx context.Context, out io.Writer) error {
-			return runPs(ctx, fake, out, listOptions{filter: []string{"status=created"}})
+			return runPs(ctx, fake, out, psOptions{listOptions: listOptions{now: clock, filter: []string{"status=created"}}})
 		}},
 		{"ps-format", func(ctx context.Context, out io.Writer) error {
-			return runPs(ctx, fake, out, listOptions{format: "{{.Name}} {{.Hostname}} {{upper .Task.Status.State}}"})
+			return runPs(ctx, fake, out, psOptions{listOptions: listOptions{format: "{{.Name}} {{.Hostname}} {{upper .Task.Status.State}}"}})
 		}},
 		{"lb-ls", func(ctx context.Context, out io.Writer) error { return runLBLs(ctx, fake, out, lbLsOptions{}) }},
 		{"lb-ls-json", func(ctx context.Context, out io.Writer) error {

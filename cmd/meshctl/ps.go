@@ -20,18 +20,38 @@ type taskAPI interface {
 	Task(ctx context.Context, ref string) (api.Task, error)
 }
 
-var _ taskAPI = (*api.Client)(nil)
+// psAPI is what ps needs: the node's tasks, and their containers for the
+// ports they publish.
+type psAPI interface {
+	taskAPI
+	Containers(ctx context.Context) ([]api.Container, error)
+}
+
+var _ psAPI = (*api.Client)(nil)
+
+// psOptions are docker ps's flags.
+type psOptions struct {
+	listOptions
+	all    bool // -a: the node's ended tasks too
+	latest bool // -l: the latest created task only
+	last   int  // -n: the last n created tasks
+}
 
 func newPsCommand(c *cli) *cobra.Command {
-	var opts listOptions
+	var opts psOptions
 	cmd := &cobra.Command{
-		Use: "ps", Short: "List the tasks running on this node", Args: cobra.NoArgs,
+		Use: "ps [OPTIONS]", Short: "List the tasks of this node as containers", Args: cobra.NoArgs,
 		RunE: c.withAPI(func(ctx context.Context, cl *api.Client, _ []string) error {
 			return runPs(ctx, cl, c.out, opts)
 		}),
 	}
-	addListFlags(cmd, &opts, "only container IDs", containerFilters.keys())
-	addNoTruncFlag(cmd, &opts)
+	cmd.DisableFlagsInUseLine = true
+	addListFlags(cmd, &opts.listOptions, "Only display container IDs", containerFilters.keys())
+	addNoTruncFlag(cmd, &opts.listOptions)
+	f := cmd.Flags()
+	f.BoolVarP(&opts.all, "all", "a", false, "Show all tasks of this node (default shows the current ones)")
+	f.BoolVarP(&opts.latest, "latest", "l", false, "Show the latest created task (includes all states)")
+	f.IntVarP(&opts.last, "last", "n", -1, "Show n last created tasks (includes all states)")
 	return cmd
 }
 
@@ -46,22 +66,10 @@ var containerStates = []string{"created", "restarting", "running", "removing", "
 // container's state; network by name or ID prefix.
 var containerFilters = filterSpec[api.Task]{
 	"id":      func(t api.Task, v string) bool { return matchName(t.ContainerID(), v) },
-	"name":    func(t api.Task, v string) bool { return matchName(t.Name()+"."+t.ID, v) },
-	"status":  func(t api.Task, v string) bool { return containerState(t.Status.State) == v },
+	"name":    func(t api.Task, v string) bool { return matchName(api.ContainerName(t), v) },
+	"status":  func(t api.Task, v string) bool { return api.ContainerStatus(t.Status.State) == v },
 	"network": matchTaskNetwork,
 	"label":   noLabel[api.Task],
-}
-
-// containerState is docker's name for the state of a task's container:
-// created until its process runs, exited once it has ended.
-func containerState(taskState string) string {
-	switch taskState {
-	case api.TaskRunning:
-		return "running"
-	case api.TaskComplete, api.TaskFailed, api.TaskShutdown:
-		return "exited"
-	}
-	return "created"
 }
 
 // checkStatus refuses a status docker does not know, with its daemon's
@@ -80,38 +88,64 @@ func matchTaskNetwork(t api.Task, v string) bool {
 }
 
 // runPs prints the tasks of the answering node as docker ps prints
-// containers.
-func runPs(ctx context.Context, cl taskAPI, out io.Writer, opts listOptions) error {
-	tasks, err := listFiltered(ctx, func(ctx context.Context) ([]api.Task, error) { return nodeTasks(ctx, cl) },
-		containerFilters, opts.filter, checkStatus)
+// containers: the current ones, or with -a, -l, -n or a status filter
+// also those ended that the cluster still keeps, newest first for -l and
+// -n.
+func runPs(ctx context.Context, cl psAPI, out io.Writer, opts psOptions) error {
+	if opts.latest {
+		opts.last = 1
+	}
+	f, err := containerFilters.parse(opts.filter)
+	if err == nil {
+		err = checkStatus(f)
+	}
 	if err != nil {
 		return err
+	}
+	// As docker's daemon: a status filter looks at every container.
+	all := opts.all || opts.last > 0 || len(f["status"]) > 0
+	tasks, err := nodeTasks(ctx, cl, all)
+	if err != nil {
+		return err
+	}
+	tasks = containerFilters.keep(tasks, f)
+	if opts.last > 0 {
+		slices.SortStableFunc(tasks, func(a, b api.Task) int { return b.CreatedAt.Compare(a.CreatedAt) })
+		tasks = tasks[:min(opts.last, len(tasks))]
+	}
+	ports := map[string]string{}
+	if !opts.quiet || opts.format != "" {
+		cs, err := cl.Containers(ctx)
+		if err != nil {
+			return err
+		}
+		for _, c := range cs {
+			ports[c.ID] = containerPorts(c.NetworkSettings.Ports)
+		}
 	}
 	now := time.Now()
 	if opts.now != nil {
 		now = opts.now()
 	}
-	rowOf := func(t api.Task) containerRow { return containerRow{Task: t, now: now, noTrunc: opts.noTrunc} }
-	return printList(out, opts, tasks, listView[api.Task, containerRow]{
+	rowOf := func(t api.Task) containerRow {
+		return containerRow{Task: t, ports: ports[t.ContainerID()], now: now, noTrunc: opts.noTrunc}
+	}
+	return printList(out, opts.listOptions, tasks, listView[api.Task, containerRow]{
 		id:     func(t api.Task) string { return rowOf(t).ID() },
-		header: []string{"CONTAINER ID", "IMAGE", "STATUS", "NETWORKS", "NAMES"},
+		header: []string{"CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"},
 		row: func(t api.Task) []string {
-			var nets []string
-			for _, tn := range t.Networks {
-				nets = append(nets, tn.NetworkName+"="+tn.Addr)
-			}
 			c := rowOf(t)
-			return []string{c.ID(), c.Image(), c.Status(), joinOr(nets, "-"), c.Names()}
+			return []string{c.ID(), c.Image(), c.Command(), c.RunningFor(), c.Status(), c.Ports(), c.Names()}
 		},
 		context: rowOf,
 		fields:  containerFields,
 	})
 }
 
-// nodeTasks returns the current tasks of the answering node: it runs them
-// (one that just ended shows until the manager shuts it down); the history
-// is service ps's.
-func nodeTasks(ctx context.Context, cl taskAPI) ([]api.Task, error) {
+// nodeTasks returns the tasks of the answering node: the current ones,
+// which it runs (one that just ended shows until the manager shuts it
+// down), and with all those the cluster keeps as history too.
+func nodeTasks(ctx context.Context, cl taskAPI, all bool) ([]api.Task, error) {
 	info, err := cl.Info(ctx)
 	if err != nil {
 		return nil, err
@@ -120,12 +154,51 @@ func nodeTasks(ctx context.Context, cl taskAPI) ([]api.Task, error) {
 	if err != nil {
 		return nil, err
 	}
+	if all {
+		return tasks, nil
+	}
 	return slices.DeleteFunc(tasks, func(t api.Task) bool { return !t.Current() }), nil
 }
 
-func joinOr(s []string, empty string) string {
-	if len(s) == 0 {
-		return empty
+// containerPorts is the PORTS column: 0.0.0.0:8080->80/tcp, sorted.
+func containerPorts(ports map[string][]api.PortBinding) string {
+	var out []string
+	for target, bs := range ports {
+		for _, b := range bs {
+			out = append(out, b.HostIP+":"+b.HostPort+"->"+target)
+		}
 	}
-	return strings.Join(s, ",")
+	slices.Sort(out)
+	return strings.Join(out, ", ")
+}
+
+// humanDuration is docker's (go-units HumanDuration): how ps says how
+// long ago, or for how long.
+func humanDuration(d time.Duration) string {
+	seconds := int(d.Seconds())
+	minutes := int(d.Minutes())
+	hours := int(d.Round(time.Hour).Hours())
+	switch {
+	case seconds < 1:
+		return "Less than a second"
+	case seconds == 1:
+		return "1 second"
+	case seconds < 60:
+		return fmt.Sprintf("%d seconds", seconds)
+	case minutes == 1:
+		return "About a minute"
+	case minutes < 60:
+		return fmt.Sprintf("%d minutes", minutes)
+	case hours == 1:
+		return "About an hour"
+	case hours < 48:
+		return fmt.Sprintf("%d hours", hours)
+	case hours < 24*7*2:
+		return fmt.Sprintf("%d days", hours/24)
+	case hours < 24*30*2:
+		return fmt.Sprintf("%d weeks", hours/24/7)
+	case hours < 24*365*2:
+		return fmt.Sprintf("%d months", hours/24/30)
+	}
+	return fmt.Sprintf("%d years", int(d.Hours())/24/365)
 }

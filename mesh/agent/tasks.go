@@ -51,6 +51,13 @@ type localTask struct {
 
 func (a *Agent) taskDir(t api.Task) string { return filepath.Join(a.cfg.RunDir, "tasks", t.ID) }
 
+// TaskLogPath is the file a task's stdout and stderr go to while this
+// node keeps the task (it goes with the task's directory); safe from any
+// goroutine.
+func (a *Agent) TaskLogPath(taskID string) string {
+	return filepath.Join(a.cfg.RunDir, "tasks", taskID, "task.log")
+}
+
 // startTask builds a task's sandbox and starts its process, which runs
 // once. A failure removes whatever was built and keeps the task as one
 // that exited, so that it is not started again: like a process that
@@ -96,7 +103,7 @@ func (a *Agent) startTask(ctx context.Context, t api.Task, st records.Objects) (
 		return err
 	}
 	spec := task.Spec{ID: t.ID, Hostname: t.Hostname(), NetNS: lt.sandbox, Image: t.Image, Args: t.Args,
-		ResolvConf: etc.resolvConf, HostsFile: etc.hosts, HostnameFile: etc.hostname, LogPath: filepath.Join(dir, "task.log")}
+		ResolvConf: etc.resolvConf, HostsFile: etc.hosts, HostnameFile: etc.hostname, LogPath: a.TaskLogPath(t.ID)}
 	tctx, cancel := context.WithCancel(ctx)
 	lt.cancel = cancel
 	a.tasks[t.ID] = lt

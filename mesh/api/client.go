@@ -194,16 +194,21 @@ func (c *Client) doWith(ctx context.Context, method, path string, hdr http.Heade
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		if errors.Is(err, os.ErrNotExist) || errors.Is(err, os.ErrPermission) || isConnRefused(err) {
-			return fmt.Errorf("cannot reach meshd at %s: is it running? (%w)", c.where, unwrapURL(err))
-		}
-		return fmt.Errorf("%s %s: %w", method, path, unwrapURL(err))
+		return c.sendError(method, path, err)
 	}
 	defer resp.Body.Close()
 	if c.seen != nil {
 		c.seen(resp.Header)
 	}
 	return DecodeResponse(resp, out)
+}
+
+// sendError is the error of a request that got no answer.
+func (c *Client) sendError(method, path string, err error) error {
+	if errors.Is(err, os.ErrNotExist) || errors.Is(err, os.ErrPermission) || isConnRefused(err) {
+		return fmt.Errorf("cannot reach meshd at %s: is it running? (%w)", c.where, unwrapURL(err))
+	}
+	return fmt.Errorf("%s %s: %w", method, path, unwrapURL(err))
 }
 
 // DecodeResponse reads a meshd answer: the JSON body into out on success,
@@ -337,4 +342,51 @@ func (c *Client) LBTables(ctx context.Context) ([]LBTable, error) {
 	var out []LBTable
 	err := c.do(ctx, http.MethodGet, "/v1/lb", nil, &out)
 	return out, err
+}
+
+// Container returns a task as docker inspect shows a container, by
+// container ID or name, task ID or name, or a prefix (see
+// [MatchContainer]).
+func (c *Client) Container(ctx context.Context, ref string) (Container, error) {
+	var out Container
+	err := c.do(ctx, http.MethodGet, "/v1/containers/"+url.PathEscape(ref), nil, &out)
+	return out, err
+}
+
+// Containers returns the answering node's tasks as containers, the ended
+// ones it still knows included.
+func (c *Client) Containers(ctx context.Context) ([]Container, error) {
+	var out []Container
+	err := c.do(ctx, http.MethodGet, "/v1/containers", nil, &out)
+	return out, err
+}
+
+// TaskLogs streams the output of a task the answering node runs: the
+// last tail lines ("" or "all" for all of it), then, with follow, what
+// it writes until it ends or ctx does. The caller closes the stream.
+func (c *Client) TaskLogs(ctx context.Context, ref, tail string, follow bool) (io.ReadCloser, error) {
+	q := url.Values{}
+	if tail != "" {
+		q.Set("tail", tail)
+	}
+	if follow {
+		q.Set("follow", "1")
+	}
+	path := "/v1/tasks/" + url.PathEscape(ref) + "/logs?" + q.Encode()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+path, nil)
+	if err != nil {
+		return nil, fmt.Errorf("build request: %w", err)
+	}
+	// The client's timeout would cut a followed log; ctx bounds it.
+	hc := *c.http
+	hc.Timeout = 0
+	resp, err := hc.Do(req)
+	if err != nil {
+		return nil, c.sendError(http.MethodGet, path, err)
+	}
+	if resp.StatusCode/100 != 2 {
+		defer resp.Body.Close()
+		return nil, DecodeResponse(resp, nil)
+	}
+	return resp.Body, nil
 }

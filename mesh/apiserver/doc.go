@@ -9,7 +9,8 @@
 // the leader from another manager); a worker refuses cluster reads and
 // writes with docker's words (api.ErrNotManager), a node in no cluster
 // with api.ErrNotInSwarm. Any node answers for itself: info, its own
-// tasks (ps, exec), namespaces, load balancers.
+// tasks (ps, exec) and their containers (inspect) and output (logs),
+// namespaces, load balancers.
 //
 // On the cluster port every request is signed ([Keys]): a join with a
 // join token, whose role (worker or manager) it gets; a write another
@@ -27,6 +28,7 @@
 // record replicable. Errors repeat at most 64 bytes of the caller's input
 // (api.Quote), on one line. The daemon gives both servers read, write and
 // idle timeouts; swarm init, join and leave, which may wait for a manager
-// far longer, lift their write deadline. Refused cluster requests are
+// far longer, lift their write deadline, and so does a task's output,
+// which is streamed as it is (logs --follow lasts as long as the task). Refused cluster requests are
 // logged at most once a minute per remote host, with a count of the rest.
 package apiserver

@@ -145,13 +145,9 @@ func (s *Server) tasks(r *http.Request) (any, error) {
 // task finds one task: among the cluster's on a manager, among its own
 // on a worker (meshctl exec).
 func (s *Server) task(r *http.Request) (any, error) {
-	ownOnly := s.manager() != nil
-	self := s.cfg.Node.Info().NodeID
 	tasks := map[string]api.Task{}
-	for _, t := range taskView(s.cfg.Node.Objects(), s.cfg.Node.TaskStatuses()) {
-		if !ownOnly || t.NodeID == self {
-			tasks[t.ID] = t
-		}
+	for _, t := range s.visibleTasks(s.cfg.Node.Objects()) {
+		tasks[t.ID] = t
 	}
 	id, err := records.Resolve("task", tasks, currentName, r.PathValue("ref"))
 	if err != nil {

@@ -78,6 +78,9 @@ type Node interface {
 	Nodes() []api.Node
 	// Namespaces are this node's namespace files: their directory and names.
 	Namespaces() (dir string, names []string, err error)
+	// TaskLogPath is the file holding the output of a task this node
+	// runs; "" outside a cluster.
+	TaskLogPath(taskID string) string
 	// LBTables are this node's load balancers, ipvsadm-shaped.
 	LBTables() []api.LBTable
 	// NetworkBuilt says whether this node still has network id's
@@ -178,6 +181,9 @@ var routes = []route{
 	{"GET /v1/services/{ref}", local, (*Server).service},
 	{"GET /v1/tasks", local, (*Server).tasks},
 	{"GET /v1/tasks/{ref}", local, (*Server).task},
+	{"GET /v1/tasks/{ref}/logs", local, (*Server).taskLogs},
+	{"GET /v1/containers", local, (*Server).containers},
+	{"GET /v1/containers/{ref}", local, (*Server).container},
 	{"GET /v1/namespaces", local, (*Server).namespaces},
 	{"GET /v1/lb", local, (*Server).lbTables},
 
@@ -273,6 +279,10 @@ func (s *Server) mux(on exposure) *http.ServeMux {
 			v, err := rt.handle(s, r)
 			if err != nil {
 				writeError(w, err)
+				return
+			}
+			if st, ok := v.(streamer); ok {
+				st.stream(w, r)
 				return
 			}
 			if r.Method != http.MethodGet {
