@@ -82,6 +82,7 @@ func (t taskRow) MarshalJSON() ([]byte, error) {
 type containerRow struct {
 	api.Task
 	ports   string // the PORTS column, from the task's container
+	command string // the COMMAND column, from the task's container
 	now     time.Time
 	noTrunc bool
 }
@@ -107,9 +108,9 @@ func (c containerRow) Image() string { return imageOf(c.Task.Image, c.Args) }
 
 // Command is the task's command line, quoted, cut as docker cuts it.
 func (c containerRow) Command() string {
-	cmd := strings.Join(c.Args, " ")
-	if c.Task.Image != "" {
-		cmd = strings.TrimSpace(c.Task.Image + " " + cmd)
+	cmd := c.command
+	if cmd == "" { // a node that did not say
+		cmd = strings.TrimSpace(c.Task.Image + " " + strings.Join(c.Args, " "))
 	}
 	if !c.noTrunc {
 		cmd = ellipsis(cmd, commandWidth)

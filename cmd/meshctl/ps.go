@@ -113,7 +113,7 @@ func runPs(ctx context.Context, cl psAPI, out io.Writer, opts psOptions) error {
 		slices.SortStableFunc(tasks, func(a, b api.Task) int { return b.CreatedAt.Compare(a.CreatedAt) })
 		tasks = tasks[:min(opts.last, len(tasks))]
 	}
-	ports := map[string]string{}
+	ports, commands := map[string]string{}, map[string]string{}
 	if !opts.quiet || opts.format != "" {
 		cs, err := cl.Containers(ctx)
 		if err != nil {
@@ -121,6 +121,7 @@ func runPs(ctx context.Context, cl psAPI, out io.Writer, opts psOptions) error {
 		}
 		for _, c := range cs {
 			ports[c.ID] = containerPorts(c.NetworkSettings.Ports)
+			commands[c.ID] = strings.TrimSpace(c.Path + " " + strings.Join(c.Args, " "))
 		}
 	}
 	now := time.Now()
@@ -128,7 +129,7 @@ func runPs(ctx context.Context, cl psAPI, out io.Writer, opts psOptions) error {
 		now = opts.now()
 	}
 	rowOf := func(t api.Task) containerRow {
-		return containerRow{Task: t, ports: ports[t.ContainerID()], now: now, noTrunc: opts.noTrunc}
+		return containerRow{Task: t, ports: ports[t.ContainerID()], command: commands[t.ContainerID()], now: now, noTrunc: opts.noTrunc}
 	}
 	return printList(out, opts.listOptions, tasks, listView[api.Task, containerRow]{
 		id:     func(t api.Task) string { return rowOf(t).ID() },

@@ -30,7 +30,7 @@ type serviceCreateOptions struct {
 func newServiceCreateCommand(c *cli) *cobra.Command {
 	var opts serviceCreateOptions
 	cmd := &cobra.Command{
-		Use:   "create [OPTIONS] IMAGE [-- ARG...] | create [OPTIONS] -- COMMAND [ARG...]",
+		Use:   "create [OPTIONS] IMAGE [COMMAND] [ARG...] | create [OPTIONS] -- COMMAND [ARG...]",
 		Short: "Create a service from a built-in image or a host command",
 		PreRunE: func(cmd *cobra.Command, args []string) (err error) {
 			for _, name := range restartFlags {
@@ -44,6 +44,7 @@ func newServiceCreateCommand(c *cli) *cobra.Command {
 		}),
 	}
 	f := cmd.Flags()
+	f.SetInterspersed(false) // the image's arguments are not meshctl's flags
 	f.StringVar(&opts.name, "name", "", "service name")
 	f.StringVar(&opts.mode, "mode", api.ModeReplicated, "service mode (replicated or global)")
 	f.IntVar(&opts.replicas, "replicas", 1, "number of tasks")
@@ -111,21 +112,26 @@ func serviceRequest(opts serviceCreateOptions, replicasSet bool, args []string, 
 		r := opts.replicas
 		req.Replicas = &r
 	}
+	// IMAGE [COMMAND] [ARG...] as docker's, or -- COMMAND [ARG...] for a
+	// host command. Flags end at the image, so an argument of the
+	// command may look like a flag; an old "IMAGE -- ARG..." still works.
 	before, after := args, []string(nil)
 	if dash >= 0 {
 		before, after = args[:dash], args[dash:]
 	}
-	switch len(before) {
-	case 0:
-		if len(after) == 0 {
-			return req, fmt.Errorf("service create needs an image or a command after --")
-		}
-	case 1:
-		req.Image = before[0]
-	default:
-		return req, fmt.Errorf("unexpected arguments %q: put the command or image arguments after --", strings.Join(before[1:], " "))
+	if len(before) == 0 && len(after) == 0 {
+		return req, fmt.Errorf("service create needs an image or a command after --")
 	}
-	req.Args = after
+	if len(before) > 0 {
+		req.Image, before = before[0], before[1:]
+		if len(before) > 0 && before[0] == "--" {
+			before = before[1:]
+		}
+	}
+	req.Args = append(before, after...)
+	if len(req.Args) == 0 {
+		req.Args = nil
+	}
 	if req.Name == "" {
 		return req, fmt.Errorf("service create needs --name")
 	}

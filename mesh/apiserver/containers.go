@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/meshd/meshd/mesh/api"
+	"github.com/meshd/meshd/mesh/images"
 	"github.com/meshd/meshd/mesh/records"
 )
 
@@ -36,7 +37,17 @@ func (s *Server) container(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return api.NewContainer(t, st.Services[t.ServiceID]), nil
+	return newContainer(t, st.Services[t.ServiceID]), nil
+}
+
+// newContainer is api.NewContainer with the command line a container of
+// a built-in image runs, as docker inspect shows it.
+func newContainer(t api.Task, svc api.Service) api.Container {
+	c := api.NewContainer(t, svc)
+	if path, args, ok := images.CommandLine(t.Image, t.Args); ok {
+		c.Path, c.Args = path, args
+	}
+	return c
 }
 
 // containers are this node's tasks as containers, its ended ones
@@ -47,7 +58,7 @@ func (s *Server) containers(*http.Request) (any, error) {
 	out := []api.Container{}
 	for _, t := range taskView(st, s.cfg.Node.TaskStatuses()) {
 		if t.NodeID == self {
-			out = append(out, api.NewContainer(t, st.Services[t.ServiceID]))
+			out = append(out, newContainer(t, st.Services[t.ServiceID]))
 		}
 	}
 	return out, nil

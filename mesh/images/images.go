@@ -3,6 +3,7 @@ package images
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/meshd/meshd/mesh/api"
@@ -42,14 +43,45 @@ type builtin struct {
 	// "docker.io/library/nginx".
 	official bool
 	ports    []int
+	// entrypoint and cmd are the real image's, as docker inspect shows
+	// them: the service's arguments follow the entrypoint, or replace the
+	// cmd when there is none.
+	entrypoint, cmd []string
 }
 
 // builtins is the registry, in the order help texts list it.
 var builtins = []builtin{
-	{name: "whoami", aliases: []string{"containous/whoami", "traefik/whoami"}, ports: []int{80}},
-	{name: "nginx", official: true, ports: []int{80}},
-	{name: "alpine", official: true},
-	{name: "busybox", official: true},
+	{name: "whoami", aliases: []string{"containous/whoami", "traefik/whoami"}, ports: []int{80}, entrypoint: []string{"/whoami"}},
+	{name: "nginx", official: true, ports: []int{80}, cmd: []string{"nginx", "-g", "daemon off;"}},
+	{name: "alpine", official: true, cmd: []string{"/bin/sh"}},
+	{name: "busybox", official: true, cmd: []string{"sh"}},
+}
+
+// CommandLine is the command a container of image ref runs with the
+// service's args, as Docker composes it from the image's entrypoint and
+// cmd: what docker ps shows as COMMAND and docker inspect as Path and
+// Args. ok is false for an image that is not built in.
+func CommandLine(ref string, args []string) (path string, argv []string, ok bool) {
+	img, err := Lookup(ref)
+	if err != nil {
+		return "", nil, false
+	}
+	b, _ := find(img.Name)
+	line := append(slices.Clone(b.entrypoint), args...)
+	if len(args) == 0 {
+		line = append(line, b.cmd...)
+	}
+	if len(line) == 0 {
+		return "", []string{}, true
+	}
+	return line[0], append([]string{}, line[1:]...), true
+}
+
+// RunsCommand says whether a task of img with args runs args as a
+// command rather than the image's own program: alpine and busybox stand
+// for a userland, so "alpine sleep 50000" runs sleep, as Docker's would.
+func (img Image) RunsCommand(args []string) bool {
+	return len(args) > 0 && (img.Name == "alpine" || img.Name == "busybox")
 }
 
 // maxTagLen is Docker's limit on a tag's length.

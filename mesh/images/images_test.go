@@ -150,3 +150,51 @@ func TestNames(t *testing.T) {
 		}
 	}
 }
+
+func TestCommandLine(t *testing.T) {
+	tests := []struct {
+		ref  string
+		args []string
+		want string // path, then args, space-separated; "-" when not built in
+	}{
+		{"containous/whoami", nil, "/whoami"},
+		{"whoami", []string{"--port", "8080"}, "/whoami --port 8080"},
+		{"nginx:1.14-alpine", nil, "nginx -g daemon off;"},
+		{"alpine", []string{"sleep", "50000"}, "sleep 50000"},
+		{"alpine:latest", nil, "/bin/sh"},
+		{"busybox", nil, "sh"},
+		{"redis", nil, "-"},
+	}
+	for _, tt := range tests {
+		path, args, ok := CommandLine(tt.ref, tt.args)
+		got := "-"
+		if ok {
+			got = strings.Join(append([]string{path}, args...), " ")
+		}
+		if got != tt.want {
+			t.Errorf("CommandLine(%q, %q) = %q, want %q", tt.ref, tt.args, got, tt.want)
+		}
+	}
+}
+
+func TestRunsCommand(t *testing.T) {
+	for _, tt := range []struct {
+		ref  string
+		args []string
+		want bool
+	}{
+		{"alpine", []string{"sleep", "1"}, true},
+		{"busybox:1.36", []string{"sh"}, true},
+		{"alpine", nil, false},
+		{"whoami", []string{"--port", "81"}, false},
+		{"nginx", []string{"nginx"}, false},
+	} {
+		img, err := Lookup(tt.ref)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := img.RunsCommand(tt.args); got != tt.want {
+			t.Errorf("%s %q: RunsCommand = %v, want %v", tt.ref, tt.args, got, tt.want)
+		}
+	}
+}

@@ -66,6 +66,9 @@ func initTask(args []string) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	if img.RunsCommand(fs.Args()) {
+		return runCommand(fs.Args())
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	return 0, images.Run(ctx, img, fs.Args(), os.Stdout, os.Stderr)
