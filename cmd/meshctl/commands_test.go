@@ -43,7 +43,7 @@ func TestServiceRequest(t *testing.T) {
 		wantErr     string
 	}{
 		{name: "image", opts: serviceCreateOptions{name: "www", endpointMode: "vip"}, args: []string{"whoami"}, dash: -1,
-			want: api.ServiceCreate{Name: "www", Image: "whoami", EndpointMode: "vip"}},
+			want: api.ServiceCreate{Name: "www", Image: "whoami:latest", EndpointMode: "vip"}},
 		{name: "image with arguments and replicas", opts: serviceCreateOptions{name: "web", replicas: 2, endpointMode: "vip"}, replicasSet: true,
 			args: []string{"nginx:1.25", "-g", "daemon off;"}, dash: 1,
 			want: api.ServiceCreate{Name: "web", Image: "nginx:1.25", Args: []string{"-g", "daemon off;"}, Replicas: &two, EndpointMode: "vip"}},
@@ -52,15 +52,15 @@ func TestServiceRequest(t *testing.T) {
 		{name: "networks, aliases and ports", opts: serviceCreateOptions{name: "www",
 			networks: []string{"ovnet", "name=backend,alias=api"}, aliases: []string{"web"}, publish: []string{"8888:80", "5353:53/udp"}},
 			args: []string{"whoami"}, dash: -1,
-			want: api.ServiceCreate{Name: "www", Image: "whoami",
+			want: api.ServiceCreate{Name: "www", Image: "whoami:latest",
 				Networks: []api.NetworkAttachment{{Target: "ovnet", Aliases: []string{"web"}}, {Target: "backend", Aliases: []string{"api", "web"}}},
 				Ports: []api.PortConfig{{Protocol: "tcp", TargetPort: 80, PublishedPort: 8888, PublishMode: "ingress"},
 					{Protocol: "udp", TargetPort: 53, PublishedPort: 5353, PublishMode: "ingress"}}}},
 		{name: "nothing to run", opts: serviceCreateOptions{name: "x"}, dash: -1, wantErr: "service create needs an image or a command after --"},
 		{name: "image and command, as docker's", opts: serviceCreateOptions{name: "x"}, args: []string{"alpine", "sleep", "50000"}, dash: -1,
-			want: api.ServiceCreate{Name: "x", Image: "alpine", Args: []string{"sleep", "50000"}}},
+			want: api.ServiceCreate{Name: "x", Image: "alpine:latest", Args: []string{"sleep", "50000"}}},
 		{name: "image, then --", opts: serviceCreateOptions{name: "x"}, args: []string{"whoami", "--", "--port", "81"}, dash: -1,
-			want: api.ServiceCreate{Name: "x", Image: "whoami", Args: []string{"--port", "81"}}},
+			want: api.ServiceCreate{Name: "x", Image: "whoami:latest", Args: []string{"--port", "81"}}},
 		{name: "no name", args: []string{"whoami"}, dash: -1, wantErr: "service create needs --name"},
 		{name: "bad network", opts: serviceCreateOptions{name: "x", networks: []string{"name=ovnet,color=red"}}, args: []string{"whoami"}, dash: -1,
 			wantErr: `invalid --network "name=ovnet,color=red": unknown key "color" (want name=, alias=)`},
@@ -116,7 +116,7 @@ func TestServiceCreateWaits(t *testing.T) {
 		}
 		return []api.Task{{Slot: 1, DesiredState: "running", Status: api.TaskStatus{State: "running"}}, {Slot: 2, DesiredState: "running", Status: api.TaskStatus{State: "running"}}}, nil
 	}
-	req := api.ServiceCreate{Name: "www", Image: "whoami"}
+	req := api.ServiceCreate{Name: "www", Image: "whoami:latest"}
 	var out bytes.Buffer
 	err := runServiceCreate(context.Background(), fake, &out, serviceCreateOptions{req: req, wait: waitOptions{timeout: 5 * time.Second}})
 	if err != nil {

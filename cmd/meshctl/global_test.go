@@ -21,11 +21,11 @@ func TestServiceCreateModeAndConstraints(t *testing.T) {
 		wantErr string
 	}{
 		{name: "global", args: []string{"--mode", "global", "--name", "g", "whoami"},
-			want: api.ServiceCreate{Name: "g", Image: "whoami", Mode: "global", EndpointMode: "vip"}},
+			want: api.ServiceCreate{Name: "g", Image: "whoami:latest", Mode: "global", EndpointMode: "vip"}},
 		{name: "replicated is the default, sent as before", args: []string{"--mode", "replicated", "--name", "r", "whoami"},
-			want: api.ServiceCreate{Name: "r", Image: "whoami", EndpointMode: "vip"}},
+			want: api.ServiceCreate{Name: "r", Image: "whoami:latest", EndpointMode: "vip"}},
 		{name: "constraints, in order", args: []string{"--name", "c", "--constraint", "node.hostname==node2", "--constraint", "node.labels.zone != b", "whoami"},
-			want: api.ServiceCreate{Name: "c", Image: "whoami", EndpointMode: "vip", Constraints: []string{"node.hostname==node2", "node.labels.zone != b"}}},
+			want: api.ServiceCreate{Name: "c", Image: "whoami:latest", EndpointMode: "vip", Constraints: []string{"node.hostname==node2", "node.labels.zone != b"}}},
 		{name: "replicas with global", args: []string{"--mode", "global", "--replicas", "2", "--name", "g", "whoami"},
 			wantErr: "replicas can only be used with replicated mode"},
 		{name: "unknown mode", args: []string{"--mode", "spread", "--name", "g", "whoami"},
@@ -113,7 +113,7 @@ func TestNodeUpdateLabels(t *testing.T) {
 func TestServiceLsGlobal(t *testing.T) {
 	fake := newFakeAPI()
 	fake.servicesFunc = func() ([]api.Service, error) {
-		return append(testServices[:1:1], api.Service{ID: "g1o3q5s7u9w1y3a5c7e9g1i3k", Name: "agent", Image: "whoami", Mode: api.ModeGlobal,
+		return append(testServices[:1:1], api.Service{ID: "g1o3q5s7u9w1y3a5c7e9g1i3k", Name: "agent", Image: "whoami:latest", Mode: api.ModeGlobal,
 			Replicas: 3, Running: 3, Endpoint: api.Endpoint{Mode: "vip"}}), nil
 	}
 	var out bytes.Buffer

@@ -123,7 +123,7 @@ func serviceRequest(opts serviceCreateOptions, replicasSet bool, args []string, 
 		return req, fmt.Errorf("service create needs an image or a command after --")
 	}
 	if len(before) > 0 {
-		req.Image, before = before[0], before[1:]
+		req.Image, before = normalizeImage(before[0]), before[1:]
 		if len(before) > 0 && before[0] == "--" {
 			before = before[1:]
 		}
@@ -196,4 +196,15 @@ func runServiceCreate(ctx context.Context, cl serviceAPI, out io.Writer, opts se
 		return nil
 	}
 	return waitConverged(ctx, cl, out, svc.ID, opts.wait.timeout, nil)
+}
+
+// normalizeImage names an image as docker's CLI sends it: with the tag
+// latest when the reference has neither a tag nor a digest, so that
+// service ls and ps show "containous/whoami:latest".
+func normalizeImage(ref string) string {
+	name := ref[strings.LastIndexByte(ref, '/')+1:]
+	if ref == "" || strings.ContainsAny(name, ":@") {
+		return ref
+	}
+	return ref + ":latest"
 }

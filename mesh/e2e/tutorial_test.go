@@ -299,7 +299,7 @@ func TestTutorial002(t *testing.T) {
 		out := l.sh(t, node, "meshctl ps")
 		matchLines(t, "ps on "+node, out,
 			row("CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"),
-			row(`([0-9a-f]{12})`, `alpine(?::latest)?`, `"sleep 50000"`, `(?:\d+ seconds?|About a minute|Less than a second) ago`,
+			row(`([0-9a-f]{12})`, `alpine:latest`, `"sleep 50000"`, `(?:\d+ seconds?|About a minute|Less than a second) ago`,
 				`Up (?:\d+ seconds?|About a minute|Less than a second)`, `demoservice\.[12]\.`+swarmID))
 		cids[node] = strings.Fields(strings.Split(out, "\n")[1])[0]
 	}
@@ -329,11 +329,11 @@ func TestTutorial003(t *testing.T) {
 		`1/2: running(?: +\[=+>\])?`, `2/2: running(?: +\[=+>\])?`, `verify: Service converged`)
 	matchLines(t, "service ls", l.sh(t, "node1", "meshctl service ls"),
 		row("ID", "NAME", "MODE", "REPLICAS", "IMAGE", "PORTS"),
-		row(shortID, "web", "replicated", "2/2", `containous/whoami(?::latest)?`, `\*:8080->80/tcp`))
+		row(shortID, "web", "replicated", "2/2", `containous/whoami:latest`, `\*:8080->80/tcp`))
 	matchLines(t, "service ps", l.sh(t, "node1", "meshctl service ps web"),
 		row("ID", "NAME", "IMAGE", "NODE", "DESIRED STATE", "CURRENT STATE", "ERROR", "PORTS"),
-		row(shortID, `web\.1`, `containous/whoami(?::latest)?`, `node[123]`, "Running", "Running "+ago),
-		row(shortID, `web\.2`, `containous/whoami(?::latest)?`, `node[123]`, "Running", "Running "+ago))
+		row(shortID, `web\.1`, `containous/whoami:latest`, `node[123]`, "Running", "Running "+ago),
+		row(shortID, `web\.2`, `containous/whoami:latest`, `node[123]`, "Running", "Running "+ago))
 
 	// Every node answers, and the answers come from both tasks.
 	hostnames := map[string]bool{}
