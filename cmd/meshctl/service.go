@@ -28,22 +28,25 @@ func newServiceCommand(c *cli) *cobra.Command {
 	cmd := &cobra.Command{Use: "service", Short: "Manage services"}
 	cmd.AddCommand(newServiceCreateCommand(c), newServiceLsCommand(c), newServicePsCommand(c),
 		newInspectCommand(c, "inspect SERVICE [SERVICE...]", "Show services in detail", (*api.Client).Service),
-		newServiceScaleCommand(c),
+		newServiceScaleCommand(c), newServiceUpdateCommand(c), newServiceRollbackCommand(c),
 		newRmCommand(c, "rm SERVICE [SERVICE...]", "Remove services", (*api.Client).RemoveService))
 	return cmd
 }
 
-// waitOptions say whether and how long create and scale wait for the
-// service to converge.
+// waitOptions say whether and how long create, scale, update and
+// rollback wait for the service to converge.
 type waitOptions struct {
 	detach  bool          // --detach: do not wait
 	timeout time.Duration // --timeout
 }
 
-func addWaitFlags(cmd *cobra.Command, opts *waitOptions, detachUsage, timeoutUsage string) {
+func addWaitFlags(cmd *cobra.Command, opts *waitOptions, detachUsage, timeoutUsage string, timeout time.Duration) {
 	cmd.Flags().BoolVarP(&opts.detach, flagDetach, "d", false, detachUsage)
-	cmd.Flags().DurationVar(&opts.timeout, flagTimeout, 60*time.Second, timeoutUsage)
+	cmd.Flags().DurationVar(&opts.timeout, flagTimeout, timeout, timeoutUsage)
 }
+
+// defaultWaitTimeout is how long create and scale wait by default.
+const defaultWaitTimeout = 60 * time.Second
 
 // stableFor is how long a service must stay settled before the wait says
 // it converged, so that a task that runs for a moment and exits is caught
@@ -59,6 +62,17 @@ var stableFor = time.Second
 // wait (a scale's), whose failures are old news. A slot whose task
 // completed and that the policy does not restart counts as settled.
 func waitConverged(ctx context.Context, cl serviceAPI, out io.Writer, id string, timeout time.Duration, ended map[string]bool) error {
+	return waitService(ctx, cl, out, id, timeout, ended, false)
+}
+
+// waitUpdated is [waitConverged] for an update or rollback: it also waits
+// for every task to be replaced, and ends with Docker's error when the
+// update pauses.
+func waitUpdated(ctx context.Context, cl serviceAPI, out io.Writer, id string, timeout time.Duration, ended map[string]bool) error {
+	return waitService(ctx, cl, out, id, timeout, ended, true)
+}
+
+func waitService(ctx context.Context, cl serviceAPI, out io.Writer, id string, timeout time.Duration, ended map[string]bool, update bool) error {
 	deadline := time.Now().Add(timeout)
 	var stableSince time.Time // when the service was last seen settled, after not being
 	for {
@@ -77,8 +91,16 @@ func waitConverged(ctx context.Context, cl serviceAPI, out io.Writer, id string,
 				return fmt.Errorf("service %s: task %s failed: %s", svc.Name, t.Name(), oneLine(t.Status.Err))
 			}
 		}
+		if us := svc.UpdateStatus; update && us != nil && (us.State == api.UpdatePaused || us.State == api.UpdateRollbackPaused) {
+			printProgress(out, svc, slots)
+			what := "update"
+			if us.State == api.UpdateRollbackPaused {
+				what = "rollback"
+			}
+			return fmt.Errorf("service %s paused: %s", what, oneLine(us.Message)) // Docker's words
+		}
 		switch {
-		case !settled(svc, slots):
+		case !settled(svc, slots) || (update && svc.UpdateStatus.Rolling()):
 			stableSince = time.Time{}
 		case stableSince.IsZero():
 			stableSince = time.Now()
@@ -89,6 +111,9 @@ func waitConverged(ctx context.Context, cl serviceAPI, out io.Writer, id string,
 			return nil
 		}
 		if time.Now().After(deadline) {
+			if update && svc.UpdateStatus.Rolling() {
+				return fmt.Errorf("service %s did not converge in %s: %s", svc.Name, timeout, svc.UpdateStatus.Message)
+			}
 			return fmt.Errorf("service %s did not converge in %s: %d out of %d tasks running, %d reachable from every node%s",
 				svc.Name, timeout, svc.Running, svc.Replicas, svc.Reachable, firstTaskError(tasks))
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"time"
 
@@ -21,6 +22,9 @@ type serviceCreateOptions struct {
 	endpointMode string
 	publish      []string
 	restart      restartOptions
+	env          []string
+	update       updateConfigFlags
+	rollback     updateConfigFlags
 	wait         waitOptions
 	// req is what the flags and arguments ask for, built before meshd is
 	// reached (see serviceRequest).
@@ -36,7 +40,16 @@ func newServiceCreateCommand(c *cli) *cobra.Command {
 			for _, name := range restartFlags {
 				opts.restart.set = opts.restart.set || cmd.Flags().Changed(name)
 			}
-			opts.req, err = serviceRequest(opts, cmd.Flags().Changed("replicas"), args, cmd.ArgsLenAtDash())
+			if opts.req, err = serviceRequest(opts, cmd.Flags().Changed("replicas"), args, cmd.ArgsLenAtDash()); err != nil {
+				return err
+			}
+			if opts.req.Env, err = envList(opts.env, os.LookupEnv); err != nil {
+				return err
+			}
+			if opts.req.UpdateConfig, err = opts.update.config(cmd.Flags()); err != nil {
+				return err
+			}
+			opts.req.RollbackConfig, err = opts.rollback.config(cmd.Flags())
 			return err
 		},
 		RunE: c.withAPI(func(ctx context.Context, cl *api.Client, _ []string) error {
@@ -56,7 +69,10 @@ func newServiceCreateCommand(c *cli) *cobra.Command {
 	f.DurationVar(&opts.restart.delay, restartFlags[1], api.DefaultRestartDelay, "delay between restarts")
 	f.IntVar(&opts.restart.maxAttempts, restartFlags[2], 0, "restarts of a slot before giving up (0: no limit)")
 	f.DurationVar(&opts.restart.window, restartFlags[3], 0, "window the restarts are counted in (0: all of them)")
-	addWaitFlags(cmd, &opts.wait, "do not wait for the tasks to run", "how long to wait for the service to converge")
+	f.StringArrayVarP(&opts.env, "env", "e", nil, "set an environment variable: KEY=VALUE (repeatable)")
+	addUpdateConfigFlags(cmd, &opts.update, "update")
+	addUpdateConfigFlags(cmd, &opts.rollback, "rollback")
+	addWaitFlags(cmd, &opts.wait, "do not wait for the tasks to run", "how long to wait for the service to converge", defaultWaitTimeout)
 	return cmd
 }
 
