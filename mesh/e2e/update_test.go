@@ -1,0 +1,113 @@
+package e2e
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestRollingUpdate updates a published service's image one task at a
+// time, then rolls it back, while a client sends 10 requests a second
+// through every node: no request fails, each task ends on the new image
+// (then the old one again), and the replaced tasks stay as their slots'
+// history.
+func TestRollingUpdate(t *testing.T) {
+	l := newLab(t, 3)
+	l.must(t, "--node", "node1", "service", "create", "--name", "www", "--replicas", "3", "--publish", "8888:80", "nginx:1.14-alpine")
+	for _, n := range []string{"node1", "node2", "node3"} {
+		eventually(t, 15*time.Second, "three backends at weight 1 on "+n, func() (bool, string) {
+			w, out := l.ingressBackends(n)
+			return strings.Join(w, " ") == "1 1 1", out
+		})
+	}
+	urls := []string{"http://192.168.33.10:8888/", "http://192.168.33.11:8888/", "http://192.168.33.12:8888/"}
+	// images are the service's tasks' images by desired state.
+	images := func() (map[string]int, string) {
+		out, _ := l.on("node1", "service", "ps", "www", "--format", "{{.Image}} {{.DesiredState}}")
+		n := map[string]int{}
+		for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+			n[line]++
+		}
+		return n, out
+	}
+	steps := []struct {
+		name    string
+		args    []string
+		want    []string // lines of its output, in order
+		image   string   // every running task's after it
+		history string   // the image of the tasks it shut down
+		status  string   // UpdateStatus.State after it
+	}{
+		{"update", []string{"service", "update", "--image", "nginx:1.15", "--update-parallelism", "1", "--update-delay", "1s", "www"},
+			[]string{"www", "overall progress: 3 out of 3 tasks", "verify: Service converged"}, "nginx:1.15", "nginx:1.14-alpine", "completed"},
+		{"rollback", []string{"service", "rollback", "www"},
+			[]string{"www", "rollback: manually requested rollback", "overall progress: 3 out of 3 tasks", "verify: Service converged"},
+			"nginx:1.14-alpine", "nginx:1.15", "rollback_completed"},
+	}
+	const window = 40 * time.Second // longer than an update takes
+	for _, s := range steps {
+		t.Run(s.name, func(t *testing.T) {
+			ld := l.steadyLoad(t, window, 10, urls...)
+			time.Sleep(2 * time.Second) // load generation, not synchronisation: requests before the update too
+			start := time.Now()
+			out := l.must(t, append([]string{"--node", "node1"}, s.args...)...)
+			took := time.Since(start)
+			t.Logf("%s (%s):\n%s", strings.Join(s.args, " "), took.Round(100*time.Millisecond), out)
+			rest := out
+			for _, w := range s.want {
+				i := strings.Index(rest, w+"\n")
+				if i < 0 {
+					t.Fatalf("output lacks %q (in order):\n%s", w, out)
+				}
+				rest = rest[i+len(w):]
+			}
+			if took > window-5*time.Second {
+				t.Errorf("%s took %s: the requests stopped before it ended", s.name, took)
+			}
+			ok, failed := ld.wait()
+			t.Logf("%d requests answered, %d failed", ok, failed)
+			if failed > 0 || ok < 3*10*int(window.Seconds())*9/10 {
+				t.Errorf("%d requests failed, %d answered, during the %s: want none failed", failed, ok, s.name)
+			}
+			// The update is done: each slot runs the image, its
+			// predecessor shut down as its history.
+			n, ps := images()
+			if n[s.image+" Running"] != 3 || n[s.history+" Shutdown"] < 3 {
+				t.Errorf("after the %s, tasks by image and desired state %v, want 3 %s running and 3 %s shut down:\n%s", s.name, n, s.image, s.history, ps)
+			}
+			table := l.must(t, "--node", "node1", "service", "ps", "www")
+			t.Logf("service ps www:\n%s", table)
+			if strings.Count(table, `\_ www.`) < 3 {
+				t.Errorf("service ps lists no history rows:\n%s", table)
+			}
+			st := strings.TrimSpace(l.must(t, "--node", "node1", "service", "inspect", "www", "--format", "{{.UpdateStatus.State}} {{.PreviousSpec.Image}}"))
+			if want := s.status + " " + s.history; st != want {
+				t.Errorf("service inspect: %q, want %q", st, want)
+			}
+		})
+	}
+}
+
+// TestServiceEnv: -e reaches a host command's environment, and inspect
+// shows it; update --env-add changes it in the replacing task.
+func TestServiceEnv(t *testing.T) {
+	l := newLab(t, 1)
+	l.must(t, "--node", "node1", "service", "create", "--name", "envy", "-e", "FOO=bar", "--", "sh", "-c", `echo "FOO is $FOO"; sleep 1000`)
+	logs := func() (bool, string) {
+		out, _ := l.onNode("node1", "sh", "-c", "cat /var/run/meshd/tasks/*/task.log")
+		return true, out
+	}
+	eventually(t, 10*time.Second, "the task printed its FOO", func() (bool, string) {
+		_, out := logs()
+		return strings.Contains(out, "FOO is bar\n"), out
+	})
+	if got := strings.TrimSpace(l.must(t, "--node", "node1", "service", "inspect", "envy", "--format", "{{json .Env}}")); got != `["FOO=bar"]` {
+		t.Errorf("service inspect .Env: %s, want [\"FOO=bar\"]", got)
+	}
+	out := l.must(t, "--node", "node1", "service", "update", "--env-add", "FOO=baz", "envy")
+	t.Logf("service update --env-add:\n%s", out)
+	eventually(t, 10*time.Second, "the replacing task printed the new FOO", func() (bool, string) {
+		_, out := logs()
+		return strings.Contains(out, "FOO is baz\n"), out
+	})
+}
