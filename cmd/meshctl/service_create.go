@@ -10,6 +10,7 @@ import (
 
 	"github.com/meshd/meshd/mesh/api"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 type serviceCreateOptions struct {
@@ -37,25 +38,18 @@ func newServiceCreateCommand(c *cli) *cobra.Command {
 		Use:   "create [OPTIONS] IMAGE [-- ARG...] | create [OPTIONS] -- COMMAND [ARG...]",
 		Short: "Create a service from a built-in image or a host command",
 		PreRunE: func(cmd *cobra.Command, args []string) (err error) {
-			for _, name := range restartFlags {
-				opts.restart.set = opts.restart.set || cmd.Flags().Changed(name)
-			}
-			if opts.req, err = serviceRequest(opts, cmd.Flags().Changed("replicas"), args, cmd.ArgsLenAtDash()); err != nil {
-				return err
-			}
-			if opts.req.Env, err = envList(opts.env, os.LookupEnv); err != nil {
-				return err
-			}
-			if opts.req.UpdateConfig, err = opts.update.config(cmd.Flags()); err != nil {
-				return err
-			}
-			opts.req.RollbackConfig, err = opts.rollback.config(cmd.Flags())
+			opts.req, err = createRequest(opts, cmd.Flags(), args, cmd.ArgsLenAtDash(), os.LookupEnv)
 			return err
 		},
 		RunE: c.withAPI(func(ctx context.Context, cl *api.Client, _ []string) error {
 			return runServiceCreate(ctx, cl, c.out, opts)
 		}),
 	}
+	addServiceCreateFlags(cmd, &opts)
+	return cmd
+}
+
+func addServiceCreateFlags(cmd *cobra.Command, opts *serviceCreateOptions) {
 	f := cmd.Flags()
 	f.StringVar(&opts.name, "name", "", "service name")
 	f.StringVar(&opts.mode, "mode", api.ModeReplicated, "service mode (replicated or global)")
@@ -73,7 +67,26 @@ func newServiceCreateCommand(c *cli) *cobra.Command {
 	addUpdateConfigFlags(cmd, &opts.update, "update")
 	addUpdateConfigFlags(cmd, &opts.rollback, "rollback")
 	addWaitFlags(cmd, &opts.wait, "do not wait for the tasks to run", "how long to wait for the service to converge", defaultWaitTimeout)
-	return cmd
+}
+
+// createRequest is the request the flags and arguments ask for; lookup
+// reads this machine's environment, for -e KEY.
+func createRequest(opts serviceCreateOptions, flags *pflag.FlagSet, args []string, dash int, lookup func(string) (string, bool)) (api.ServiceCreate, error) {
+	for _, name := range restartFlags {
+		opts.restart.set = opts.restart.set || flags.Changed(name)
+	}
+	req, err := serviceRequest(opts, flags.Changed("replicas"), args, dash)
+	if err != nil {
+		return req, err
+	}
+	if req.Env, err = envList(opts.env, lookup); err != nil {
+		return req, err
+	}
+	if req.UpdateConfig, err = opts.update.config(flags); err != nil {
+		return req, err
+	}
+	req.RollbackConfig, err = opts.rollback.config(flags)
+	return req, err
 }
 
 // restartFlags are the restart policy's flags, as docker names them.

@@ -61,6 +61,11 @@ func newServiceUpdateCommand(c *cli) *cobra.Command {
 			return runServiceUpdate(ctx, cl, c.out, opts)
 		}),
 	}
+	addServiceUpdateFlags(cmd, &opts)
+	return cmd
+}
+
+func addServiceUpdateFlags(cmd *cobra.Command, opts *serviceUpdateOptions) {
 	f := cmd.Flags()
 	f.StringVar(&opts.image, "image", "", "service image (a built-in image)")
 	f.IntVar(&opts.replicas, "replicas", 0, "number of tasks")
@@ -75,7 +80,6 @@ func newServiceUpdateCommand(c *cli) *cobra.Command {
 	addUpdateConfigFlags(cmd, &opts.update, "update")
 	addUpdateConfigFlags(cmd, &opts.rollbackC, "rollback")
 	addWaitFlags(cmd, &opts.wait, "do not wait for the update", "how long to wait for the update to converge", updateWaitTimeout)
-	return cmd
 }
 
 // updateConfigFlags are the --update-* or --rollback-* flags.
