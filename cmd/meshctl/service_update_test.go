@@ -259,8 +259,10 @@ func TestServiceUpdateGolden(t *testing.T) {
 func TestServiceUpdateErrors(t *testing.T) {
 	refuse := errors.New("service nope not found")
 	fake := &updateFake{fakeAPI: newFakeAPI(),
-		updateFunc:   func(string, api.ServiceUpdate) (api.Service, error) { return api.Service{}, refuse },
-		rollbackFunc: func(string) (api.Service, error) { return api.Service{}, errors.New("service www does not have a previous spec") }}
+		updateFunc: func(string, api.ServiceUpdate) (api.Service, error) { return api.Service{}, refuse },
+		rollbackFunc: func(string) (api.Service, error) {
+			return api.Service{}, errors.New("service www does not have a previous spec")
+		}}
 	var out bytes.Buffer
 	if err := runServiceUpdate(context.Background(), fake, &out, serviceUpdateOptions{service: "nope", wait: waitOptions{detach: true}}); err != refuse {
 		t.Errorf("update: got error %v, want meshd's", err)
