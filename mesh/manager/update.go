@@ -560,17 +560,12 @@ func advanceUpdate(s *State, id string, r nodeReports, now time.Time) error {
 		}
 		if !reachable(s, svc, t, r) {
 			pending = append(pending, tid)
-			continue
 		}
-		// start-first: the old task goes once its replacement serves.
-		for _, old := range slotTasks(s, id, t.Slot, t.NodeID) {
-			if old.Current() && outdated(s, svc, old) {
-				st := api.TaskStatus{State: api.TaskShutdown, Message: "shutdown for update", Timestamp: now}
-				if err := shutdownTask(s, old.ID, st, now); err != nil {
-					return err
-				}
-			}
-		}
+	}
+	// start-first: an old task goes once its slot's new one serves (so
+	// does one left by an update that a newer one replaced).
+	if err := retireReplaced(s, svc, r, now); err != nil {
+		return err
 	}
 	if len(pending) > 0 {
 		ro.Batch = pending
@@ -589,7 +584,13 @@ func advanceUpdate(s *State, id string, r nodeReports, now time.Time) error {
 	}
 	slots := outdatedSlots(s, svc)
 	if len(slots) == 0 {
-		finishRollout(s, id, now)
+		// Done once no old task is left; one whose slot's new task is not
+		// reachable yet waits for it.
+		if !slices.ContainsFunc(slices.Collect(maps.Values(s.Tasks)), func(t api.Task) bool {
+			return t.ServiceID == id && t.Current() && outdated(s, svc, t)
+		}) {
+			finishRollout(s, id, now)
+		}
 		return nil
 	}
 	if n := int(cfg.Parallelism); n > 0 && n < len(slots) {
@@ -609,29 +610,61 @@ func advanceUpdate(s *State, id string, r nodeReports, now time.Time) error {
 	return ensureLBAddrs(s)
 }
 
-// replaceSlot starts a slot's new task, shutting the old one down first
-// when stop-first. It returns the new task's ID; none when no node can
-// take it now (the slot is then placed as a pending one is).
+// retireReplaced shuts down the outdated current tasks of the slots whose
+// up-to-date task is reachable.
+func retireReplaced(s *State, svc api.Service, r nodeReports, now time.Time) error {
+	serving := map[slotKey]bool{}
+	for _, t := range s.Tasks {
+		if t.ServiceID == svc.ID && t.Current() && !outdated(s, svc, t) && reachable(s, svc, t, r) {
+			serving[keyOf(t)] = true
+		}
+	}
+	for _, id := range slices.Sorted(maps.Keys(s.Tasks)) {
+		t := s.Tasks[id]
+		if t.ServiceID == svc.ID && t.Current() && serving[keyOf(t)] && outdated(s, svc, t) {
+			if err := shutdownTask(s, id, updateShutdown(now), now); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func updateShutdown(now time.Time) api.TaskStatus {
+	return api.TaskStatus{State: api.TaskShutdown, Message: "shutdown for update", Timestamp: now}
+}
+
+// replaceSlot starts a slot's new task, shutting its current tasks down
+// first when stop-first (always for a global service: its node holds one
+// task). It returns the new task's ID; none when no node can take it now,
+// and the slot is then left as it is.
 func replaceSlot(s *State, svc api.Service, k slotKey, order string, now time.Time) (string, error) {
 	tasks := slotTasks(s, svc.ID, k.slot, k.node)
 	if len(tasks) == 0 {
 		return "", nil
 	}
-	old := tasks[0]
-	if order != api.OrderStartFirst {
-		st := api.TaskStatus{State: api.TaskShutdown, Message: "shutdown for update", Timestamp: now}
-		if err := shutdownTask(s, old.ID, st, now); err != nil {
-			return "", err
+	if k.slot != 0 {
+		if _, err := pickNode(s, svc.ID); err != nil {
+			return "", nil
+		}
+	}
+	if order != api.OrderStartFirst || k.slot == 0 {
+		for _, t := range tasks {
+			if t.Current() {
+				if err := shutdownTask(s, t.ID, updateShutdown(now), now); err != nil {
+					return "", err
+				}
+			}
 		}
 	}
 	node := k.node
 	if k.slot != 0 {
 		var err error
 		if node, err = pickNode(s, svc.ID); err != nil {
-			return "", nil
+			return "", err // a node could take it a moment ago
 		}
 	}
-	id, err := addTask(s, svc, k.slot, node, old.Restarts, now)
+	id, err := addTask(s, svc, k.slot, node, tasks[0].Restarts, now)
 	if err != nil {
 		return "", err
 	}

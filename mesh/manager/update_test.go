@@ -535,3 +535,83 @@ func TestUpdateSurvivesALeaderChange(t *testing.T) {
 		t.Errorf("status %+v, want completed", us)
 	}
 }
+
+// TestUpdateSupersededMidBatch: an update made while a start-first batch
+// is under way leaves no task of either older spec running.
+func TestUpdateSupersededMidBatch(t *testing.T) {
+	st, id := newUpdateState(t, &api.UpdateConfig{Parallelism: 1, Order: api.OrderStartFirst, FailureAction: api.ActionPause})
+	now := time.Now().UTC()
+	mustUpdate(t, &st, api.ServiceUpdate{Image: ptr("nginx:1.15")}, now)
+	if err := advanceUpdates(&st, serving(&st), now); err != nil {
+		t.Fatal(err)
+	}
+	if imgs, _ := census(&st, id); imgs["nginx:1.15"] != 1 || imgs["nginx:1.14-alpine"] != 3 {
+		t.Fatalf("first start-first batch: %v, want the new task beside the 3 old", imgs)
+	}
+	// The second is stop-first: the slot's two tasks both go first.
+	mustUpdate(t, &st, api.ServiceUpdate{Image: ptr("nginx"), Update: &api.UpdateConfigChange{Order: ptr(api.OrderStopFirst)}}, now)
+	for i := 0; st.Services[id].UpdateStatus.Rolling(); i++ {
+		if i > 10 {
+			t.Fatal("the second update never completes")
+		}
+		if err := advanceUpdates(&st, serving(&st), now); err != nil {
+			t.Fatal(err)
+		}
+		if imgs, _ := census(&st, id); imgs["nginx"]+imgs["nginx:1.15"]+imgs["nginx:1.14-alpine"] < 3 {
+			t.Errorf("step %d: %v, fewer than 3 tasks", i, imgs)
+		}
+	}
+	if imgs, _ := census(&st, id); !cmp.Equal(imgs, map[string]int{"nginx": 3}) {
+		t.Errorf("after both updates: %v, want 3 nginx and nothing older running", imgs)
+	}
+}
+
+// TestGlobalServiceUpdate: a global service's tasks are replaced on
+// their nodes, one node at a time, never two on a node.
+func TestGlobalServiceUpdate(t *testing.T) {
+	d := newFakeManager(t)
+	svc, err := d.CreateService(d.ctx, api.ServiceCreate{Name: "agent", Image: "whoami", Mode: api.ModeGlobal,
+		UpdateConfig: &api.UpdateConfig{Parallelism: 1, Order: api.OrderStartFirst, FailureAction: api.ActionPause}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := d.store.Snapshot()
+	before := map[string]string{} // node → task
+	for _, tk := range st.Tasks {
+		before[tk.NodeID] = tk.ID
+	}
+	now := time.Now().UTC()
+	if _, err := updateService(&st, "agent", api.ServiceUpdate{Image: ptr("alpine")}, now); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; st.Services[svc.ID].UpdateStatus.Rolling(); i++ {
+		if i > 10 {
+			t.Fatal("the update never completes")
+		}
+		if err := advanceUpdates(&st, serving(&st), now); err != nil {
+			t.Fatal(err)
+		}
+		if err := placeGlobal(&st, svc.ID, now); err != nil {
+			t.Fatal(err)
+		}
+		perNode := map[string]int{}
+		for _, tk := range st.Tasks {
+			if tk.Current() {
+				perNode[tk.NodeID]++
+			}
+		}
+		for n, c := range perNode {
+			if c > 1 {
+				t.Errorf("step %d: %d current tasks on %s", i, c, n)
+			}
+		}
+	}
+	for _, tk := range st.Tasks {
+		if tk.Current() && (tk.Image != "alpine" || before[tk.NodeID] == "") {
+			t.Errorf("task %s on %s runs %s, want alpine on a node that had the old task", tk.ID, tk.NodeID, tk.Image)
+		}
+		if !tk.Current() && before[tk.NodeID] != tk.ID {
+			t.Errorf("history task %s on %s: not the node's old task", tk.ID, tk.NodeID)
+		}
+	}
+}
