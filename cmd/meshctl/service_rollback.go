@@ -45,9 +45,8 @@ func runServiceRollback(ctx context.Context, cl serviceUpdateAPI, out io.Writer,
 		return err
 	}
 	fmt.Fprintln(out, opts.service)
-	if svc.UpdateStatus != nil {
-		fmt.Fprintf(out, "rollback: %s\n", svc.UpdateStatus.Message)
-	}
+	// Docker's line, whether or not any task has to be replaced.
+	fmt.Fprintln(out, "rollback: manually requested rollback")
 	if opts.wait.detach {
 		return nil
 	}
