@@ -111,3 +111,37 @@ func TestServiceEnv(t *testing.T) {
 		return strings.Contains(out, "FOO is baz\n"), out
 	})
 }
+
+// TestServiceUpdateRefusals: bad input to update and rollback is one
+// line and changes nothing.
+func TestServiceUpdateRefusals(t *testing.T) {
+	l := newLab(t, 1)
+	l.must(t, "--node", "node1", "service", "create", "--name", "www", "--publish", "8888:80", "nginx:1.14-alpine")
+	l.must(t, "--node", "node1", "service", "create", "--name", "agent", "--mode", "global", "whoami")
+	version := func() string {
+		return strings.TrimSpace(l.must(t, "--node", "node1", "service", "inspect", "www", "agent", "--format", "{{.Version}} {{.Image}}"))
+	}
+	before := version()
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"service", "update", "--image", "nginx:1.15", "nope"}, "service nope not found"},
+		{[]string{"service", "update", "--update-order", "x", "www"}, `invalid --update-order "x": want stop-first or start-first`},
+		{[]string{"service", "update", "--update-parallelism", "-1", "www"}, `invalid argument "-1" for "--update-parallelism" flag`},
+		{[]string{"service", "update", "--replicas", "2", "agent"}, "replicas can only be used with replicated mode"},
+		{[]string{"service", "update", "--network-add", "nonet", "www"}, "network nonet not found"},
+		{[]string{"service", "update", "--publish-rm", "9999", "www"}, "port 9999/tcp is not published by service www"},
+		{[]string{"service", "update", "--image", "postgres:16", "www"}, "postgres:16"},
+		{[]string{"service", "rollback", "www"}, "service www does not have a previous spec"},
+	} {
+		out, err := l.on("node1", tt.args...)
+		t.Logf("meshctl %s: %s", strings.Join(tt.args, " "), strings.TrimSpace(out))
+		if err == nil || !strings.Contains(out, tt.want) || strings.Count(strings.TrimSpace(out), "\n") > 0 {
+			t.Errorf("meshctl %s: err %v, output %q; want one line with %q", strings.Join(tt.args, " "), err, out, tt.want)
+		}
+	}
+	if after := version(); after != before {
+		t.Errorf("services changed by refused updates: %q, was %q", after, before)
+	}
+}
