@@ -62,17 +62,31 @@ var stableFor = time.Second
 // wait (a scale's), whose failures are old news. A slot whose task
 // completed and that the policy does not restart counts as settled.
 func waitConverged(ctx context.Context, cl serviceAPI, out io.Writer, id string, timeout time.Duration, ended map[string]bool) error {
-	return waitService(ctx, cl, out, id, timeout, ended, false)
+	return waitService(ctx, cl, out, id, timeout, ended, waitCreate)
 }
+
+// waitKind says what a wait follows: a create or scale, an update, or a
+// rollback asked for.
+type waitKind int
+
+const (
+	waitCreate waitKind = iota
+	waitUpdate
+	waitRollback
+)
 
 // waitUpdated is [waitConverged] for an update or rollback: it also waits
 // for every task to be replaced, and ends with Docker's error when the
-// update pauses.
-func waitUpdated(ctx context.Context, cl serviceAPI, out io.Writer, id string, timeout time.Duration, ended map[string]bool) error {
-	return waitService(ctx, cl, out, id, timeout, ended, true)
+// update pauses. An update that its failure rolls back says so, as
+// Docker's progress does: "rollback: REASON" when the rollback starts,
+// and the error "service rolled back: ..." once it is done.
+func waitUpdated(ctx context.Context, cl serviceAPI, out io.Writer, id string, timeout time.Duration, ended map[string]bool, kind waitKind) error {
+	return waitService(ctx, cl, out, id, timeout, ended, kind)
 }
 
-func waitService(ctx context.Context, cl serviceAPI, out io.Writer, id string, timeout time.Duration, ended map[string]bool, update bool) error {
+func waitService(ctx context.Context, cl serviceAPI, out io.Writer, id string, timeout time.Duration, ended map[string]bool, kind waitKind) error {
+	update := kind != waitCreate
+	rollbackSaid := kind == waitRollback // its command printed the line
 	deadline := time.Now().Add(timeout)
 	var stableSince time.Time // when the service was last seen settled, after not being
 	for {
@@ -98,6 +112,16 @@ func waitService(ctx context.Context, cl serviceAPI, out io.Writer, id string, t
 				what = "rollback"
 			}
 			return fmt.Errorf("service %s paused: %s", what, oneLine(us.Message)) // Docker's words
+		}
+		if us := svc.UpdateStatus; kind == waitUpdate && us != nil {
+			if us.State == api.UpdateRollbackStarted && !rollbackSaid {
+				fmt.Fprintf(out, "rollback: %s\n", oneLine(us.Message))
+				rollbackSaid = true
+			}
+			if us.State == api.UpdateRollbackCompleted {
+				printProgress(out, svc, slots)
+				return fmt.Errorf("service rolled back: %s", oneLine(us.Message))
+			}
 		}
 		switch {
 		case !settled(svc, slots) || (update && svc.UpdateStatus.Rolling()):

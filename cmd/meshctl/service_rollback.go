@@ -50,5 +50,5 @@ func runServiceRollback(ctx context.Context, cl serviceUpdateAPI, out io.Writer,
 	if opts.wait.detach {
 		return nil
 	}
-	return waitUpdated(ctx, cl, out, svc.ID, opts.wait.timeout, ended)
+	return waitUpdated(ctx, cl, out, svc.ID, opts.wait.timeout, ended, waitRollback)
 }

@@ -275,5 +275,5 @@ func runServiceUpdate(ctx context.Context, cl serviceUpdateAPI, out io.Writer, o
 	if opts.wait.detach {
 		return nil
 	}
-	return waitUpdated(ctx, cl, out, svc.ID, opts.wait.timeout, ended)
+	return waitUpdated(ctx, cl, out, svc.ID, opts.wait.timeout, ended, waitUpdate)
 }

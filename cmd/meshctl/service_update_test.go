@@ -141,7 +141,7 @@ func ptrTo[T any](v T) *T { return &v }
 // rollingFake is a service www of 3 tasks under an update: each poll of
 // the service moves it one step (a task replaced), until the update is
 // done with the state final; the tasks follow.
-func rollingFake(t *testing.T, final string, message string) (*updateFake, *int) {
+func rollingFake(t *testing.T, final string, message string, mid *api.UpdateStatus) (*updateFake, *int) {
 	t.Helper()
 	const id = "9d2k4m6p8r0t1v3x5z7b9c1e3"
 	polls := 0
@@ -149,8 +149,11 @@ func rollingFake(t *testing.T, final string, message string) (*updateFake, *int)
 	svcAt := func() api.Service {
 		svc := api.Service{ID: id, Name: "www", Image: "nginx:1.15", Replicas: 3, Running: 3, Reachable: 3,
 			UpdateStatus: &api.UpdateStatus{State: api.UpdateUpdating, Message: "update in progress"}}
-		if step() == 3 {
+		switch {
+		case step() == 3:
 			svc.UpdateStatus = &api.UpdateStatus{State: final, Message: message}
+		case step() == 2 && mid != nil:
+			svc.UpdateStatus = mid
 		}
 		return svc
 	}
@@ -207,7 +210,8 @@ func TestServiceUpdateGolden(t *testing.T) {
 		message   string
 		run       func(ctx context.Context, cl serviceUpdateAPI, out *bytes.Buffer) error
 		wantErr   string
-		wantPolls int // at least
+		wantPolls int               // at least
+		mid       *api.UpdateStatus // the status on the second poll, if not updating
 	}{
 		{name: "service-update", final: api.UpdateCompleted, message: "update completed", wantPolls: 3,
 			run: func(ctx context.Context, cl serviceUpdateAPI, out *bytes.Buffer) error {
@@ -224,6 +228,12 @@ func TestServiceUpdateGolden(t *testing.T) {
 			run: func(ctx context.Context, cl serviceUpdateAPI, out *bytes.Buffer) error {
 				return runServiceUpdate(ctx, cl, out, update)
 			}},
+		{name: "service-update-rolled-back", final: api.UpdateRollbackCompleted, message: "rollback completed",
+			wantErr: "service rolled back: rollback completed", wantPolls: 3,
+			mid: &api.UpdateStatus{State: api.UpdateRollbackStarted, Message: "update rolled back due to failure or early termination of task 7yl0emw4fe3xq2ha0nc8w1s5t"},
+			run: func(ctx context.Context, cl serviceUpdateAPI, out *bytes.Buffer) error {
+				return runServiceUpdate(ctx, cl, out, update)
+			}},
 		{name: "service-rollback", final: api.UpdateRollbackCompleted, message: "rollback completed", wantPolls: 3,
 			run: func(ctx context.Context, cl serviceUpdateAPI, out *bytes.Buffer) error {
 				return runServiceRollback(ctx, cl, out, serviceRollbackOptions{service: "www", wait: waitOptions{timeout: 10 * time.Second}})
@@ -235,7 +245,7 @@ func TestServiceUpdateGolden(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			fake, polls := rollingFake(t, tt.final, tt.message)
+			fake, polls := rollingFake(t, tt.final, tt.message, tt.mid)
 			var out bytes.Buffer
 			err := tt.run(context.Background(), fake, &out)
 			if tt.wantErr != "" {
