@@ -82,7 +82,7 @@ func updateService(s *State, ref string, u api.ServiceUpdate, now time.Time) (ap
 		return api.Service{}, err
 	}
 	svc := s.Services[id]
-	next, err := updatedSpec(s, svc, specOf(svc), ref, u)
+	next, err := updatedSpec(s, svc, specOf(svc), u)
 	if err != nil {
 		return api.Service{}, err
 	}
@@ -136,7 +136,7 @@ func startRollout(s *State, id, state, msg string, now time.Time) error {
 	svc.UpdateStatus = &api.UpdateStatus{State: state, StartedAt: now, Message: msg}
 	s.Services[id] = svc
 	delete(s.Rollouts, id)
-	if len(outdatedSlots(s, svc)) > 0 {
+	if hasOutdated(s, svc) {
 		s.Rollouts[id] = Rollout{}
 		return nil
 	}
@@ -202,9 +202,8 @@ func setSpec(s *State, svc *api.Service, sp api.ServiceSpec) error {
 	return nil
 }
 
-// updatedSpec is sp with the update's changes, each checked; ref is the
-// service as the user named it, for Docker's errors.
-func updatedSpec(s *State, svc api.Service, sp api.ServiceSpec, ref string, u api.ServiceUpdate) (api.ServiceSpec, error) {
+// updatedSpec is sp with the update's changes, each checked.
+func updatedSpec(s *State, svc api.Service, sp api.ServiceSpec, u api.ServiceUpdate) (api.ServiceSpec, error) {
 	if u.Image != nil {
 		sp.Image = *u.Image
 	}
@@ -428,6 +427,17 @@ func outdated(s *State, svc api.Service, t api.Task) bool {
 	return !slices.Equal(nets, taskNetworks(s, svc))
 }
 
+// hasOutdated says whether any current task of the service runs another
+// spec than its own.
+func hasOutdated(s *State, svc api.Service) bool {
+	for _, t := range s.Tasks {
+		if t.ServiceID == svc.ID && t.Current() && outdated(s, svc, t) {
+			return true
+		}
+	}
+	return false
+}
+
 // outdatedSlots are the slots whose current tasks are all outdated, in
 // order; a slot with both an old and a new task (start-first, under way)
 // is the batch's.
@@ -586,9 +596,7 @@ func advanceUpdate(s *State, id string, r nodeReports, now time.Time) error {
 	if len(slots) == 0 {
 		// Done once no old task is left; one whose slot's new task is not
 		// reachable yet waits for it.
-		if !slices.ContainsFunc(slices.Collect(maps.Values(s.Tasks)), func(t api.Task) bool {
-			return t.ServiceID == id && t.Current() && outdated(s, svc, t)
-		}) {
+		if !hasOutdated(s, svc) {
 			finishRollout(s, id, now)
 		}
 		return nil
