@@ -174,3 +174,63 @@ func TestServiceUpdateRefusals(t *testing.T) {
 		t.Errorf("services changed by refused updates: %q, was %q", after, before)
 	}
 }
+
+// TestUpdateContinuesUnderANewLeader kills the leader of three managers
+// in the middle of a rolling update (after its first batch, during its
+// update delay): the manager that leads next finishes the update from
+// the replicated state, and the published port keeps answering.
+func TestUpdateContinuesUnderANewLeader(t *testing.T) {
+	l := newLabWith(t, 3, "--managers", "3")
+	eventually(t, 10*time.Second, "node ls: three managers", func() (bool, string) {
+		out, _ := l.on("node1", "node", "ls", "--format", "{{.Hostname}} {{.ManagerStatus}}")
+		return strings.Count(out, "Reachable") == 2 && strings.Count(out, "Leader") == 1, out
+	})
+	if leader := l.leaderOf("node1"); leader != "node1" {
+		t.Fatalf("leader after lab up: %q, want node1", leader)
+	}
+	// The leader runs no task: its crash takes none with it.
+	l.must(t, "--node", "node1", "node", "update", "--availability", "drain", "node1")
+	l.must(t, "--node", "node1", "service", "create", "--name", "www", "--replicas", "2", "--publish", "8888:80", "nginx:1.14-alpine")
+	for _, n := range []string{"node2", "node3"} {
+		eventually(t, 15*time.Second, "two backends at weight 1 on "+n, func() (bool, string) {
+			w, out := l.ingressBackends(n)
+			return strings.Join(w, " ") == "1 1", out
+		})
+	}
+	running := func(node string) (map[string]int, string) {
+		out, _ := l.on(node, "service", "ps", "www", "--format", "{{.Image}} {{.DesiredState}} {{.CurrentState}}")
+		n := map[string]int{}
+		for _, line := range strings.Split(out, "\n") {
+			if f := strings.Fields(line); len(f) >= 3 && f[1] == "Running" && f[2] == "Running" {
+				n[f[0]]++
+			}
+		}
+		return n, out
+	}
+	ld := l.strictLoad(t, 30*time.Second, 10, "http://192.168.33.11:8888/", "http://192.168.33.12:8888/")
+	time.Sleep(2 * time.Second) // load generation, not synchronisation: requests before the update too
+	l.must(t, "--node", "node1", "service", "update", "-d", "--image", "nginx:1.15", "--update-delay", "10s", "www")
+	eventually(t, 10*time.Second, "the first batch running", func() (bool, string) {
+		n, out := running("node1")
+		return n["nginx:1.15"] == 1 && n["nginx:1.14-alpine"] == 1, out
+	})
+	// Still within the delay: the rest is the next leader's to do.
+	if st := strings.TrimSpace(l.must(t, "--node", "node1", "service", "inspect", "www", "--format", "{{.UpdateStatus.State}}")); st != "updating" {
+		t.Fatalf("update state before the leader's crash: %q, want updating", st)
+	}
+	l.must(t, "lab", "stop", "node1", "--kill")
+	eventually(t, 10*time.Second, "a new leader seen from node2", func() (bool, string) {
+		next := l.leaderOf("node2")
+		return next != "" && next != "node1", next
+	})
+	eventually(t, 25*time.Second, "the update finished by the new leader", func() (bool, string) {
+		n, out := running("node2")
+		st, _ := l.on("node2", "service", "inspect", "www", "--format", "{{.UpdateStatus.State}}")
+		return n["nginx:1.15"] == 2 && n["nginx:1.14-alpine"] == 0 && strings.TrimSpace(st) == "completed", out + st
+	})
+	ok, failed := ld.wait()
+	t.Logf("%d requests answered, %d failed", ok, failed)
+	if failed > 0 || ok == 0 {
+		t.Errorf("%d requests failed, %d answered, during the update and the leader change: want none failed", failed, ok)
+	}
+}
