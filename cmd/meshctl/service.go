@@ -99,12 +99,6 @@ func waitService(ctx context.Context, cl serviceAPI, out io.Writer, id string, t
 			return err
 		}
 		slots := newestBySlot(tasks, svc.Replicas)
-		for _, t := range tasks {
-			if t.Status.State == api.TaskFailed && !ended[t.ID] {
-				printProgress(out, svc, slots)
-				return fmt.Errorf("service %s: task %s failed: %s", svc.Name, t.Name(), oneLine(t.Status.Err))
-			}
-		}
 		if us := svc.UpdateStatus; update && us != nil && (us.State == api.UpdatePaused || us.State == api.UpdateRollbackPaused) {
 			printProgress(out, svc, slots)
 			what := "update"
@@ -121,6 +115,14 @@ func waitService(ctx context.Context, cl serviceAPI, out io.Writer, id string, t
 			if us.State == api.UpdateRollbackCompleted {
 				printProgress(out, svc, slots)
 				return fmt.Errorf("service rolled back: %s", oneLine(us.Message))
+			}
+		}
+		// While an update rolls, a new task's failure is the update's to
+		// act on: its status then says paused or rolled back.
+		for _, t := range tasks {
+			if t.Status.State == api.TaskFailed && !ended[t.ID] && !(update && svc.UpdateStatus.Rolling()) {
+				printProgress(out, svc, slots)
+				return fmt.Errorf("service %s: task %s failed: %s", svc.Name, t.Name(), oneLine(t.Status.Err))
 			}
 		}
 		switch {

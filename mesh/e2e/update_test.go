@@ -234,3 +234,49 @@ func TestUpdateContinuesUnderANewLeader(t *testing.T) {
 		t.Errorf("%d requests failed, %d answered, during the update and the leader change: want none failed", failed, ok)
 	}
 }
+
+// TestUpdateFailureAction: an update whose new task fails is rolled back
+// (--update-failure-action rollback) or paused (the default), with
+// Docker's errors, and service rollback then restores the spec.
+func TestUpdateFailureAction(t *testing.T) {
+	l := newLab(t, 1)
+	l.must(t, "--node", "node1", "service", "create", "--name", "cmd", "--replicas", "2", "-e", "MODE=good",
+		"--", "sh", "-c", `test "$MODE" != bad || exit 3; sleep 1000`)
+	inspect := func() string {
+		return strings.TrimSpace(l.must(t, "--node", "node1", "service", "inspect", "cmd", "--format", "{{.UpdateStatus.State}} {{json .Env}}"))
+	}
+	converged := func() {
+		t.Helper()
+		eventually(t, 15*time.Second, "cmd 2/2", func() (bool, string) {
+			out, _ := l.on("node1", "service", "ls", "--filter", "name=cmd", "--format", "{{.Replicas}}")
+			return strings.TrimSpace(out) == "2/2", out
+		})
+	}
+
+	out, err := l.on("node1", "service", "update", "--env-add", "MODE=bad", "--update-failure-action", "rollback", "cmd")
+	t.Logf("update rolled back (err %v):\n%s", err, out)
+	if err == nil || !strings.Contains(out, "service rolled back: rollback completed") {
+		t.Errorf("update with a failing task and failure action rollback: err %v, want Docker's rolled back error\n%s", err, out)
+	}
+	if got, want := inspect(), `rollback_completed ["MODE=good"]`; got != want {
+		t.Errorf("after the rollback: %s, want %s", got, want)
+	}
+	converged()
+
+	out, err = l.on("node1", "service", "update", "--env-add", "MODE=bad", "--update-failure-action", "pause", "cmd")
+	t.Logf("update paused (err %v):\n%s", err, out)
+	if err == nil || !strings.Contains(out, "service update paused: update paused due to failure or early termination of task ") {
+		t.Errorf("update with a failing task: err %v, want Docker's paused error\n%s", err, out)
+	}
+	if got, want := inspect(), `paused ["MODE=bad"]`; got != want {
+		t.Errorf("after the pause: %s, want %s", got, want)
+	}
+	out = l.must(t, "--node", "node1", "service", "rollback", "cmd")
+	t.Logf("service rollback:\n%s", out)
+	if !strings.Contains(out, "rollback: manually requested rollback\n") || !strings.Contains(out, "verify: Service converged") {
+		t.Errorf("service rollback output:\n%s", out)
+	}
+	if got, want := inspect(), `rollback_completed ["MODE=good"]`; got != want {
+		t.Errorf("after service rollback: %s, want %s", got, want)
+	}
+}
