@@ -312,3 +312,33 @@ func TestServiceInspectUpdated(t *testing.T) {
 	}
 	golden(t, "service-inspect-updated", out.String())
 }
+
+// TestUpdateWaitFollowsTheStatus: a new task that fails while the update
+// rolls does not end the wait with its own error: the update's status
+// (paused here) says what became of the update.
+func TestUpdateWaitFollowsTheStatus(t *testing.T) {
+	fake := &updateFake{fakeAPI: newFakeAPI()}
+	polls := 0
+	fake.serviceFunc = func(string) (api.Service, error) {
+		polls++
+		st := &api.UpdateStatus{State: api.UpdateUpdating, Message: "update in progress"}
+		if polls > 2 {
+			st = &api.UpdateStatus{State: api.UpdatePaused, Message: "update paused due to failure or early termination of task n1"}
+		}
+		return api.Service{ID: "s", Name: "www", Replicas: 1, UpdateStatus: st}, nil
+	}
+	fake.tasksFunc = func(string, string) ([]api.Task, error) {
+		return []api.Task{{ID: "n1", ServiceName: "www", Slot: 1, DesiredState: "running", Status: api.TaskStatus{State: "failed", Err: "task: non-zero exit (3)"}}}, nil
+	}
+	fake.updateFunc = func(string, api.ServiceUpdate) (api.Service, error) { return api.Service{ID: "s", Name: "www"}, nil }
+	var out bytes.Buffer
+	err := runServiceUpdate(context.Background(), fake, &out, serviceUpdateOptions{service: "www", wait: waitOptions{timeout: 5 * time.Second}})
+	if want := "service update paused: update paused due to failure or early termination of task n1"; err == nil || err.Error() != want {
+		t.Errorf("got error %v, want %q", err, want)
+	}
+	// A create's wait ends on the failure at once.
+	err = waitConverged(context.Background(), fake, &out, "s", 5*time.Second, nil)
+	if want := "service www: task www.1 failed: task: non-zero exit (3)"; err == nil || err.Error() != want {
+		t.Errorf("create's wait: got error %v, want %q", err, want)
+	}
+}
