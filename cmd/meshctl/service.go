@@ -28,22 +28,25 @@ func newServiceCommand(c *cli) *cobra.Command {
 	cmd := &cobra.Command{Use: "service", Short: "Manage services"}
 	cmd.AddCommand(newServiceCreateCommand(c), newServiceLsCommand(c), newServicePsCommand(c),
 		newInspectCommand(c, "inspect SERVICE [SERVICE...]", "Show services in detail", (*api.Client).Service),
-		newServiceScaleCommand(c),
+		newServiceScaleCommand(c), newServiceUpdateCommand(c), newServiceRollbackCommand(c),
 		newRmCommand(c, "rm SERVICE [SERVICE...]", "Remove services", (*api.Client).RemoveService))
 	return cmd
 }
 
-// waitOptions say whether and how long create and scale wait for the
-// service to converge.
+// waitOptions say whether and how long create, scale, update and
+// rollback wait for the service to converge.
 type waitOptions struct {
 	detach  bool          // --detach: do not wait
 	timeout time.Duration // --timeout
 }
 
-func addWaitFlags(cmd *cobra.Command, opts *waitOptions, detachUsage, timeoutUsage string) {
+func addWaitFlags(cmd *cobra.Command, opts *waitOptions, detachUsage, timeoutUsage string, timeout time.Duration) {
 	cmd.Flags().BoolVarP(&opts.detach, flagDetach, "d", false, detachUsage)
-	cmd.Flags().DurationVar(&opts.timeout, flagTimeout, 60*time.Second, timeoutUsage)
+	cmd.Flags().DurationVar(&opts.timeout, flagTimeout, timeout, timeoutUsage)
 }
+
+// defaultWaitTimeout is how long create and scale wait by default.
+const defaultWaitTimeout = 60 * time.Second
 
 // stableFor is how long a service must stay settled before the wait says
 // it converged, so that a task that runs for a moment and exits is caught
@@ -59,6 +62,31 @@ var stableFor = time.Second
 // wait (a scale's), whose failures are old news. A slot whose task
 // completed and that the policy does not restart counts as settled.
 func waitConverged(ctx context.Context, cl serviceAPI, out io.Writer, id string, timeout time.Duration, ended map[string]bool) error {
+	return waitService(ctx, cl, out, id, timeout, ended, waitCreate)
+}
+
+// waitKind says what a wait follows: a create or scale, an update, or a
+// rollback asked for.
+type waitKind int
+
+const (
+	waitCreate waitKind = iota
+	waitUpdate
+	waitRollback
+)
+
+// waitUpdated is [waitConverged] for an update or rollback: it also waits
+// for every task to be replaced, and ends with Docker's error when the
+// update pauses. An update that its failure rolls back says so, as
+// Docker's progress does: "rollback: REASON" when the rollback starts,
+// and the error "service rolled back: ..." once it is done.
+func waitUpdated(ctx context.Context, cl serviceAPI, out io.Writer, id string, timeout time.Duration, ended map[string]bool, kind waitKind) error {
+	return waitService(ctx, cl, out, id, timeout, ended, kind)
+}
+
+func waitService(ctx context.Context, cl serviceAPI, out io.Writer, id string, timeout time.Duration, ended map[string]bool, kind waitKind) error {
+	update := kind != waitCreate
+	rollbackSaid := kind == waitRollback // its command printed the line
 	deadline := time.Now().Add(timeout)
 	var stableSince time.Time // when the service was last seen settled, after not being
 	for {
@@ -71,14 +99,34 @@ func waitConverged(ctx context.Context, cl serviceAPI, out io.Writer, id string,
 			return err
 		}
 		slots := newestBySlot(tasks, svc.Replicas)
+		if us := svc.UpdateStatus; update && us != nil && (us.State == api.UpdatePaused || us.State == api.UpdateRollbackPaused) {
+			printProgress(out, svc, slots)
+			what := "update"
+			if us.State == api.UpdateRollbackPaused {
+				what = "rollback"
+			}
+			return fmt.Errorf("service %s paused: %s", what, oneLine(us.Message)) // Docker's words
+		}
+		if us := svc.UpdateStatus; kind == waitUpdate && us != nil {
+			if us.State == api.UpdateRollbackStarted && !rollbackSaid {
+				fmt.Fprintf(out, "rollback: %s\n", oneLine(us.Message))
+				rollbackSaid = true
+			}
+			if us.State == api.UpdateRollbackCompleted {
+				printProgress(out, svc, slots)
+				return fmt.Errorf("service rolled back: %s", oneLine(us.Message))
+			}
+		}
+		// While an update rolls, a new task's failure is the update's to
+		// act on: its status then says paused or rolled back.
 		for _, t := range tasks {
-			if t.Status.State == api.TaskFailed && !ended[t.ID] {
+			if t.Status.State == api.TaskFailed && !ended[t.ID] && !(update && svc.UpdateStatus.Rolling()) {
 				printProgress(out, svc, slots)
 				return fmt.Errorf("service %s: task %s failed: %s", svc.Name, t.Name(), oneLine(t.Status.Err))
 			}
 		}
 		switch {
-		case !settled(svc, slots):
+		case !settled(svc, slots) || (update && svc.UpdateStatus.Rolling()):
 			stableSince = time.Time{}
 		case stableSince.IsZero():
 			stableSince = time.Now()
@@ -89,6 +137,9 @@ func waitConverged(ctx context.Context, cl serviceAPI, out io.Writer, id string,
 			return nil
 		}
 		if time.Now().After(deadline) {
+			if update && svc.UpdateStatus.Rolling() {
+				return fmt.Errorf("service %s did not converge in %s: %s", svc.Name, timeout, svc.UpdateStatus.Message)
+			}
 			return fmt.Errorf("service %s did not converge in %s: %d out of %d tasks running, %d reachable from every node%s",
 				svc.Name, timeout, svc.Running, svc.Replicas, svc.Reachable, firstTaskError(tasks))
 		}

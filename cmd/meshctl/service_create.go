@@ -4,11 +4,13 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"time"
 
 	"github.com/meshd/meshd/mesh/api"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 type serviceCreateOptions struct {
@@ -21,6 +23,9 @@ type serviceCreateOptions struct {
 	endpointMode string
 	publish      []string
 	restart      restartOptions
+	env          []string
+	update       updateConfigFlags
+	rollback     updateConfigFlags
 	wait         waitOptions
 	// req is what the flags and arguments ask for, built before meshd is
 	// reached (see serviceRequest).
@@ -33,16 +38,18 @@ func newServiceCreateCommand(c *cli) *cobra.Command {
 		Use:   "create [OPTIONS] IMAGE [COMMAND] [ARG...] | create [OPTIONS] -- COMMAND [ARG...]",
 		Short: "Create a service from a built-in image or a host command",
 		PreRunE: func(cmd *cobra.Command, args []string) (err error) {
-			for _, name := range restartFlags {
-				opts.restart.set = opts.restart.set || cmd.Flags().Changed(name)
-			}
-			opts.req, err = serviceRequest(opts, cmd.Flags().Changed("replicas"), args, cmd.ArgsLenAtDash())
+			opts.req, err = createRequest(opts, cmd.Flags(), args, cmd.ArgsLenAtDash(), os.LookupEnv)
 			return err
 		},
 		RunE: c.withAPI(func(ctx context.Context, cl *api.Client, _ []string) error {
 			return runServiceCreate(ctx, cl, c.out, opts)
 		}),
 	}
+	addServiceCreateFlags(cmd, &opts)
+	return cmd
+}
+
+func addServiceCreateFlags(cmd *cobra.Command, opts *serviceCreateOptions) {
 	f := cmd.Flags()
 	f.SetInterspersed(false) // the image's arguments are not meshctl's flags
 	f.StringVar(&opts.name, "name", "", "service name")
@@ -57,8 +64,30 @@ func newServiceCreateCommand(c *cli) *cobra.Command {
 	f.DurationVar(&opts.restart.delay, restartFlags[1], api.DefaultRestartDelay, "delay between restarts")
 	f.IntVar(&opts.restart.maxAttempts, restartFlags[2], 0, "restarts of a slot before giving up (0: no limit)")
 	f.DurationVar(&opts.restart.window, restartFlags[3], 0, "window the restarts are counted in (0: all of them)")
-	addWaitFlags(cmd, &opts.wait, "do not wait for the tasks to run", "how long to wait for the service to converge")
-	return cmd
+	f.StringArrayVarP(&opts.env, "env", "e", nil, "set an environment variable: KEY=VALUE (repeatable)")
+	addUpdateConfigFlags(cmd, &opts.update, "update")
+	addUpdateConfigFlags(cmd, &opts.rollback, "rollback")
+	addWaitFlags(cmd, &opts.wait, "do not wait for the tasks to run", "how long to wait for the service to converge", defaultWaitTimeout)
+}
+
+// createRequest is the request the flags and arguments ask for; lookup
+// reads this machine's environment, for -e KEY.
+func createRequest(opts serviceCreateOptions, flags *pflag.FlagSet, args []string, dash int, lookup func(string) (string, bool)) (api.ServiceCreate, error) {
+	for _, name := range restartFlags {
+		opts.restart.set = opts.restart.set || flags.Changed(name)
+	}
+	req, err := serviceRequest(opts, flags.Changed("replicas"), args, dash)
+	if err != nil {
+		return req, err
+	}
+	if req.Env, err = envList(opts.env, lookup); err != nil {
+		return req, err
+	}
+	if req.UpdateConfig, err = opts.update.config(flags); err != nil {
+		return req, err
+	}
+	req.RollbackConfig, err = opts.rollback.config(flags)
+	return req, err
 }
 
 // restartFlags are the restart policy's flags, as docker names them.

@@ -25,7 +25,7 @@ func newServiceScaleCommand(c *cli) *cobra.Command {
 			return runServiceScale(ctx, cl, c.out, opts)
 		}),
 	}
-	addWaitFlags(cmd, &opts.wait, "do not wait for the tasks", "how long to wait for convergence")
+	addWaitFlags(cmd, &opts.wait, "do not wait for the tasks", "how long to wait for convergence", defaultWaitTimeout)
 	return cmd
 }
 

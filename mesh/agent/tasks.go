@@ -102,7 +102,7 @@ func (a *Agent) startTask(ctx context.Context, t api.Task, st records.Objects) (
 	if err != nil {
 		return err
 	}
-	spec := task.Spec{ID: t.ID, Hostname: t.Hostname(), NetNS: lt.sandbox, Image: t.Image, Args: t.Args,
+	spec := task.Spec{ID: t.ID, Hostname: t.Hostname(), NetNS: lt.sandbox, Image: t.Image, Args: t.Args, Env: t.Env,
 		ResolvConf: etc.resolvConf, HostsFile: etc.hosts, HostnameFile: etc.hostname, LogPath: a.TaskLogPath(t.ID)}
 	tctx, cancel := context.WithCancel(ctx)
 	lt.cancel = cancel

@@ -304,6 +304,21 @@ func (c *Client) ScaleService(ctx context.Context, ref string, replicas int) (Se
 	return out, err
 }
 
+// UpdateService changes a service's spec; its tasks are replaced as its
+// update config says.
+func (c *Client) UpdateService(ctx context.Context, ref string, u ServiceUpdate) (Service, error) {
+	var out Service
+	err := c.do(ctx, http.MethodPost, "/v1/services/"+url.PathEscape(ref)+"/update", u, &out)
+	return out, err
+}
+
+// RollbackService restores a service's previous spec.
+func (c *Client) RollbackService(ctx context.Context, ref string) (Service, error) {
+	var out Service
+	err := c.do(ctx, http.MethodPost, "/v1/services/"+url.PathEscape(ref)+"/rollback", nil, &out)
+	return out, err
+}
+
 // RemoveService removes a service and its tasks.
 func (c *Client) RemoveService(ctx context.Context, ref string) error {
 	return c.do(ctx, http.MethodDelete, "/v1/services/"+url.PathEscape(ref), nil, nil)

@@ -1,6 +1,10 @@
 package api
 
-import "time"
+import (
+	"slices"
+	"strings"
+	"time"
+)
 
 // Network drivers and scopes, as docker network ls prints them.
 const (
@@ -54,6 +58,8 @@ type Service struct {
 	Name  string   `json:"Name"`
 	Image string   `json:"Image"`
 	Args  []string `json:"Args,omitempty"`
+	// Env is the tasks' environment, KEY=VALUE (Docker's --env).
+	Env []string `json:"Env,omitempty"`
 	// Mode is replicated or global (Docker's --mode). Replicas of a global
 	// service is kept by the manager: the nodes eligible to run it.
 	Mode     string `json:"Mode,omitempty"`
@@ -65,9 +71,20 @@ type Service struct {
 	Endpoint    Endpoint            `json:"Endpoint"`
 	// RestartPolicy says what the manager does when a task exits.
 	RestartPolicy RestartPolicy `json:"RestartPolicy"`
-	Version       uint64        `json:"Version"`
-	CreatedAt     time.Time     `json:"CreatedAt"`
-	UpdatedAt     time.Time     `json:"UpdatedAt"`
+	// UpdateConfig says how an update replaces the tasks, RollbackConfig
+	// how a rollback does.
+	UpdateConfig   UpdateConfig `json:"UpdateConfig,omitzero"`
+	RollbackConfig UpdateConfig `json:"RollbackConfig,omitzero"`
+	// ForceUpdate counts the updates forced (--force): a task made before
+	// the last one is replaced even if nothing else changed.
+	ForceUpdate uint64 `json:"ForceUpdate,omitempty"`
+	// PreviousSpec is the spec before the last update, which a rollback
+	// restores; UpdateStatus is the last update's or rollback's progress.
+	PreviousSpec *ServiceSpec  `json:"PreviousSpec,omitempty"`
+	UpdateStatus *UpdateStatus `json:"UpdateStatus,omitempty"`
+	Version      uint64        `json:"Version"`
+	CreatedAt    time.Time     `json:"CreatedAt"`
+	UpdatedAt    time.Time     `json:"UpdatedAt"`
 	// Running is filled by ls and inspect: tasks reported running.
 	Running int `json:"Running"`
 	// Reachable is filled by ls and inspect: the running tasks that every
@@ -147,6 +164,176 @@ type ServiceCreate struct {
 	Ports        []PortConfig        `json:"Ports,omitempty"`
 	// RestartPolicy is nil for Docker's: any, 5 s, no bound.
 	RestartPolicy *RestartPolicy `json:"RestartPolicy,omitempty"`
+	Env           []string       `json:"Env,omitempty"`
+	// UpdateConfig and RollbackConfig are nil for Docker's defaults
+	// (see [DefaultUpdateConfig]).
+	UpdateConfig   *UpdateConfig `json:"UpdateConfig,omitempty"`
+	RollbackConfig *UpdateConfig `json:"RollbackConfig,omitempty"`
+}
+
+// Update orders and failure actions, as docker service update's
+// --update-order and --update-failure-action.
+const (
+	OrderStopFirst  = "stop-first"
+	OrderStartFirst = "start-first"
+	ActionPause     = "pause"
+	ActionContinue  = "continue"
+	ActionRollback  = "rollback"
+)
+
+// UpdateConfig is how an update (or a rollback) replaces a service's
+// tasks: Parallelism at a time (0: all at once), waiting Delay after each
+// batch is running and reachable; stop-first stops the old task before
+// its replacement starts, start-first the other way round.
+type UpdateConfig struct {
+	Parallelism   uint64        `json:"Parallelism"`
+	Delay         time.Duration `json:"Delay,omitempty"`
+	FailureAction string        `json:"FailureAction"`
+	Order         string        `json:"Order"`
+}
+
+// DefaultUpdateConfig is Docker's: one task at a time, no delay, pause
+// on failure, stop-first.
+func DefaultUpdateConfig() UpdateConfig {
+	return UpdateConfig{Parallelism: 1, FailureAction: ActionPause, Order: OrderStopFirst}
+}
+
+// ServiceSpec is the part of a service an update changes and a rollback
+// restores.
+type ServiceSpec struct {
+	Image          string              `json:"Image"`
+	Args           []string            `json:"Args,omitempty"`
+	Env            []string            `json:"Env,omitempty"`
+	Replicas       int                 `json:"Replicas"`
+	Networks       []NetworkAttachment `json:"Networks,omitempty"`
+	Ports          []PortConfig        `json:"Ports,omitempty"`
+	RestartPolicy  RestartPolicy       `json:"RestartPolicy"`
+	UpdateConfig   UpdateConfig        `json:"UpdateConfig,omitzero"`
+	RollbackConfig UpdateConfig        `json:"RollbackConfig,omitzero"`
+	ForceUpdate    uint64              `json:"ForceUpdate,omitempty"`
+}
+
+// Update states, as Docker's UpdateStatus.State.
+const (
+	UpdateUpdating          = "updating"
+	UpdatePaused            = "paused"
+	UpdateCompleted         = "completed"
+	UpdateRollbackStarted   = "rollback_started"
+	UpdateRollbackPaused    = "rollback_paused"
+	UpdateRollbackCompleted = "rollback_completed"
+)
+
+// UpdateStatus is the progress of a service's last update or rollback.
+type UpdateStatus struct {
+	State       string    `json:"State"`
+	StartedAt   time.Time `json:"StartedAt"`
+	CompletedAt time.Time `json:"CompletedAt,omitzero"`
+	Message     string    `json:"Message"`
+}
+
+// Rolling says whether an update or rollback is replacing tasks.
+func (u *UpdateStatus) Rolling() bool {
+	return u != nil && (u.State == UpdateUpdating || u.State == UpdateRollbackStarted)
+}
+
+// ServiceUpdate is the body of service update: each field set changes
+// the spec, the others keep it.
+type ServiceUpdate struct {
+	Image      *string             `json:"Image,omitempty"`
+	Args       *[]string           `json:"Args,omitempty"`
+	Replicas   *int                `json:"Replicas,omitempty"`
+	EnvAdd     []string            `json:"EnvAdd,omitempty"`
+	EnvRm      []string            `json:"EnvRm,omitempty"`
+	PublishAdd []PortConfig        `json:"PublishAdd,omitempty"`
+	PublishRm  []PortConfig        `json:"PublishRm,omitempty"` // by published port and protocol
+	NetworkAdd []NetworkAttachment `json:"NetworkAdd,omitempty"`
+	NetworkRm  []string            `json:"NetworkRm,omitempty"`
+	// Update and Rollback change the fields of the configs they set.
+	Update   *UpdateConfigChange `json:"UpdateConfig,omitempty"`
+	Rollback *UpdateConfigChange `json:"RollbackConfig,omitempty"`
+	// Force replaces the tasks even if nothing else changed.
+	Force bool `json:"Force,omitempty"`
+}
+
+// UpdateConfigChange sets the fields of an [UpdateConfig] that are not nil.
+type UpdateConfigChange struct {
+	Parallelism   *uint64        `json:"Parallelism,omitempty"`
+	Delay         *time.Duration `json:"Delay,omitempty"`
+	FailureAction *string        `json:"FailureAction,omitempty"`
+	Order         *string        `json:"Order,omitempty"`
+}
+
+// MaxEnv bounds a service's environment entries, MaxEnvBytes their total
+// length.
+const (
+	MaxEnv      = 64
+	MaxEnvBytes = 8 << 10
+)
+
+// CheckEnv refuses an environment over the bounds, or with an entry that
+// is not KEY=VALUE with a KEY, or that holds a NUL byte.
+func CheckEnv(env []string) error {
+	if err := checkCount("environment variables", len(env), MaxEnv); err != nil {
+		return err
+	}
+	total := 0
+	for _, e := range env {
+		total += len(e)
+		k, _, ok := strings.Cut(e, "=")
+		if !ok || k == "" || strings.IndexByte(e, 0) >= 0 {
+			return Invalid("invalid environment variable %s: want KEY=VALUE", Quote(e))
+		}
+	}
+	if total > MaxEnvBytes {
+		return Invalid("environment too long: %d bytes, at most %d", total, MaxEnvBytes)
+	}
+	return nil
+}
+
+// CheckSizes refuses a service update whose fields are over the limits.
+func (u ServiceUpdate) CheckSizes() error {
+	if u.Image != nil {
+		if err := checkLens(sizeCheck{"image", *u.Image, MaxImageLen}); err != nil {
+			return err
+		}
+	}
+	if u.Args != nil {
+		if err := (ServiceCreate{Args: *u.Args}).CheckSizes(); err != nil {
+			return err
+		}
+	}
+	if err := checkCount("environment variables", len(u.EnvAdd)+len(u.EnvRm), 2*MaxEnv); err != nil {
+		return err
+	}
+	for _, e := range append(slices.Clone(u.EnvAdd), u.EnvRm...) {
+		if err := checkLens(sizeCheck{"environment variable", e, MaxEnvBytes}); err != nil {
+			return err
+		}
+	}
+	if err := (ServiceCreate{Ports: append(slices.Clone(u.PublishAdd), u.PublishRm...), Networks: u.NetworkAdd}).CheckSizes(); err != nil {
+		return err
+	}
+	if err := checkCount("networks", len(u.NetworkRm), MaxNetworks); err != nil {
+		return err
+	}
+	for _, n := range u.NetworkRm {
+		if err := checkLens(sizeCheck{"network", n, MaxRefLen}); err != nil {
+			return err
+		}
+	}
+	for _, c := range []*UpdateConfigChange{u.Update, u.Rollback} {
+		if c == nil {
+			continue
+		}
+		for _, v := range []*string{c.FailureAction, c.Order} {
+			if v != nil {
+				if err := checkLens(sizeCheck{"update setting", *v, MaxRefLen}); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
 }
 
 // ServiceScale is the body of service scale.
@@ -174,6 +361,10 @@ type Task struct {
 	NodeID      string   `json:"NodeID"`
 	Image       string   `json:"Image"`
 	Args        []string `json:"Args,omitempty"`
+	Env         []string `json:"Env,omitempty"`
+	// ForceUpdate is the service's when the task was made (see
+	// Service.ForceUpdate).
+	ForceUpdate uint64 `json:"ForceUpdate,omitempty"`
 	// DesiredState is running for a slot's current task and shutdown
 	// for the ones kept as its history.
 	DesiredState string        `json:"DesiredState"`

@@ -96,6 +96,16 @@ func (f *Forwarder) ScaleService(ctx context.Context, ref string, replicas int) 
 	return s, f.done(ctx, badGateway(err))
 }
 
+func (f *Forwarder) UpdateService(ctx context.Context, ref string, u api.ServiceUpdate) (api.Service, error) {
+	s, err := f.c.UpdateService(ctx, ref, u)
+	return s, f.done(ctx, badGateway(err))
+}
+
+func (f *Forwarder) RollbackService(ctx context.Context, ref string) (api.Service, error) {
+	s, err := f.c.RollbackService(ctx, ref)
+	return s, f.done(ctx, badGateway(err))
+}
+
 func (f *Forwarder) RemoveService(ctx context.Context, ref string) error {
 	return f.done(ctx, badGateway(f.c.RemoveService(ctx, ref)))
 }

@@ -331,6 +331,26 @@ func (s *Server) scaleService(r *http.Request) (any, error) {
 	return w.ScaleService(r.Context(), r.PathValue("ref"), req.Replicas)
 }
 
+func (s *Server) updateService(r *http.Request) (any, error) {
+	var req api.ServiceUpdate
+	if err := decodeBody(r, &req); err != nil {
+		return nil, err
+	}
+	w, err := s.cfg.Node.Control()
+	if err != nil {
+		return nil, err
+	}
+	return w.UpdateService(r.Context(), r.PathValue("ref"), req)
+}
+
+func (s *Server) rollbackService(r *http.Request) (any, error) {
+	w, err := s.cfg.Node.Control()
+	if err != nil {
+		return nil, err
+	}
+	return w.RollbackService(r.Context(), r.PathValue("ref"))
+}
+
 func (s *Server) removeService(r *http.Request) (any, error) {
 	w, err := s.cfg.Node.Control()
 	if err != nil {

@@ -44,6 +44,8 @@ type Writes interface {
 	CreateService(ctx context.Context, req api.ServiceCreate) (api.Service, error)
 	ScaleService(ctx context.Context, ref string, replicas int) (api.Service, error)
 	RemoveService(ctx context.Context, ref string) error
+	UpdateService(ctx context.Context, ref string, u api.ServiceUpdate) (api.Service, error)
+	RollbackService(ctx context.Context, ref string) (api.Service, error)
 	RotateJoinToken(ctx context.Context, role string) (api.JoinToken, error)
 	RotateCA(ctx context.Context) (api.SwarmCA, error)
 	// Join admits a node with the role its token gives (cluster port).
@@ -202,6 +204,8 @@ var routes = []route{
 	{"POST /v1/services", local | cluster, (*Server).createService},
 	{"POST /v1/services/{ref}/scale", local | cluster, (*Server).scaleService},
 	{"DELETE /v1/services/{ref}", local | cluster, (*Server).removeService},
+	{"POST /v1/services/{ref}/update", local | cluster, (*Server).updateService},
+	{"POST /v1/services/{ref}/rollback", local | cluster, (*Server).rollbackService},
 }
 
 // slowRoutes may run longer than the server's WriteTimeout: swarm join

@@ -40,6 +40,17 @@
 // or role stop satisfying a task's constraints loses it as a drained node
 // does (see global.go, constraints.go).
 //
+// A service update changes the spec at once, keeping the one it replaced
+// (PreviousSpec, which a rollback swaps back in), and the leader replaces
+// the tasks whose spec changed (image, arguments, environment, networks,
+// --force) a batch at a time at each sync, as Swarm's updater does: a
+// batch's new tasks must run and be programmed by every node that sends
+// to them before the next batch starts (then the update delay), an old
+// task shut down drains first on its node, and a new task that fails does
+// the failure action (pause, continue, rollback). The progress is in the
+// state (the service's UpdateStatus, the batch under way in Rollouts), so
+// a new leader continues an update (see update.go).
+//
 // Raft runs on the cluster port beside the HTTP API (internal/portmux):
 // each connection is TLS, and both ends prove they know the accepting
 // manager's node secret over the session's exported keying material.

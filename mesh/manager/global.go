@@ -56,7 +56,7 @@ func placeGlobal(s *State, svcID string, now time.Time) error {
 		if !due {
 			continue
 		}
-		if err := addTask(s, svc, 0, id, restarts, now); err != nil {
+		if _, err := addTask(s, svc, 0, id, restarts, now); err != nil {
 			return err
 		}
 		if err := pruneHistory(s, svcID, 0, id); err != nil {

@@ -128,6 +128,9 @@ func (m *Manager) Run(ctx context.Context) {
 	// went with it) is acted on at once, not at the next tick; a burst
 	// of reports makes one sync.
 	reports := m.cfg.DB.Watch(ctx, records.TableTaskStatus)
+	// An update waits for the nodes to program its new tasks: their
+	// reports move it on at once too.
+	programmed := m.cfg.DB.Watch(ctx, records.TableProgrammed)
 	for {
 		if !m.cfg.Store.IsLeader() {
 			pub = nil
@@ -177,6 +180,12 @@ func (m *Manager) Run(ctx context.Context) {
 				if !ok {
 					reports = nil
 				} else if soon == nil {
+					soon = time.After(reportsDebounce)
+				}
+			case _, ok := <-programmed:
+				if !ok {
+					programmed = nil
+				} else if soon == nil && pub != nil && len(m.cfg.Store.Read().Rollouts) > 0 {
 					soon = time.After(reportsDebounce)
 				}
 			case <-soon:

@@ -71,6 +71,7 @@ func (m *Manager) syncNodes(now time.Time) {
 	}
 	var before, after string
 	statuses := records.TaskStatuses(m.cfg.DB)
+	r := nodeReports{statuses: statuses, programmed: records.Programmed(m.cfg.DB)}
 	err := m.update(func(s *State) error {
 		markLiveness(s, alive, now)
 		before = s.Trust()
@@ -97,6 +98,11 @@ func (m *Manager) syncNodes(now time.Time) {
 		if err := rescheduleUnfit(s, now); err != nil {
 			return err
 		}
+		// Updates move on before the pending slots are placed: a new task
+		// that failed pauses its update rather than restart at once.
+		if err := advanceUpdates(s, r, now); err != nil {
+			return err
+		}
 		return fillPending(s, now)
 	})
 	if err != nil {
@@ -110,7 +116,8 @@ func (m *Manager) syncNodes(now time.Time) {
 
 // nextDue is the earliest time after now at which a sync has something to
 // do that no event announces: a down node's tasks to move (after
-// RescheduleAfter) or a slot's restart delay ending. Zero if none.
+// RescheduleAfter), a slot's restart delay ending, or an update's delay
+// between batches. Zero if none.
 func nextDue(s State, now time.Time, after time.Duration) time.Time {
 	var next time.Time
 	consider := func(t time.Time) {
@@ -148,6 +155,9 @@ func nextDue(s State, now time.Time, after time.Duration) time.Time {
 				consider(t.EndedAt.Add(svc.RestartPolicy.Delay))
 			}
 		}
+	}
+	for _, ro := range s.Rollouts {
+		consider(ro.NextBatchAt)
 	}
 	return next
 }

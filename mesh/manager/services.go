@@ -48,6 +48,17 @@ func (m *Manager) CreateService(_ context.Context, req api.ServiceCreate) (api.S
 	if err != nil {
 		return api.Service{}, err
 	}
+	if err := api.CheckEnv(req.Env); err != nil {
+		return api.Service{}, err
+	}
+	upd, err := updateConfig(req.UpdateConfig, "update")
+	if err != nil {
+		return api.Service{}, err
+	}
+	rb, err := updateConfig(req.RollbackConfig, "rollback")
+	if err != nil {
+		return api.Service{}, err
+	}
 	id := api.NewID()
 	var created api.Service
 	err = m.update(func(s *State) error {
@@ -70,8 +81,9 @@ func (m *Manager) CreateService(_ context.Context, req api.ServiceCreate) (api.S
 			}
 		}
 		now := time.Now().UTC()
-		svc := api.Service{ID: id, Name: req.Name, Image: req.Image, Args: req.Args, Mode: svcMode, Replicas: replicas,
-			Constraints: req.Constraints, Networks: atts, Endpoint: api.Endpoint{Mode: mode, Ports: ports}, RestartPolicy: policy, Version: 1, CreatedAt: now, UpdatedAt: now}
+		svc := api.Service{ID: id, Name: req.Name, Image: req.Image, Args: req.Args, Env: req.Env, Mode: svcMode, Replicas: replicas,
+			Constraints: req.Constraints, Networks: atts, Endpoint: api.Endpoint{Mode: mode, Ports: ports}, RestartPolicy: policy,
+			UpdateConfig: upd, RollbackConfig: rb, Version: 1, CreatedAt: now, UpdatedAt: now}
 		if err := allocateVIPs(s, &svc); err != nil {
 			return err
 		}
@@ -215,6 +227,7 @@ func (m *Manager) RemoveService(_ context.Context, ref string) error {
 			return err
 		}
 		delete(s.Services, id)
+		delete(s.Rollouts, id)
 		return ensureLBAddrs(s)
 	})
 }
@@ -267,7 +280,7 @@ func placeSlots(s *State, svcID string, now time.Time, pending bool) error {
 			}
 			return err
 		}
-		if err := addTask(s, svc, slot, node, restarts, now); err != nil {
+		if _, err := addTask(s, svc, slot, node, restarts, now); err != nil {
 			return err
 		}
 		if err := pruneHistory(s, svcID, slot, ""); err != nil {
@@ -301,21 +314,22 @@ func fillPending(s *State, now time.Time) error {
 
 // addTask creates a task with an address on each of its networks.
 // restarts counts the slot's restarts before it.
-func addTask(s *State, svc api.Service, slot int, node string, restarts int, now time.Time) error {
+func addTask(s *State, svc api.Service, slot int, node string, restarts int, now time.Time) (string, error) {
 	id := api.NewID()
 	t := api.Task{ID: id, ServiceID: svc.ID, ServiceName: svc.Name, Slot: slot, NodeID: node,
-		Image: svc.Image, Args: svc.Args, DesiredState: api.TaskRunning, CreatedAt: now, Restarts: restarts}
+		Image: svc.Image, Args: svc.Args, Env: svc.Env, ForceUpdate: svc.ForceUpdate, DesiredState: api.TaskRunning,
+		CreatedAt: now, Restarts: restarts}
 	for _, netID := range taskNetworks(s, svc) {
 		n := s.Networks[netID]
 		addr, err := allocate(s, netID)
 		if err != nil {
-			return api.Conflict("network %s: no address for %s: %v", n.Name, t.Name(), err)
+			return "", api.Conflict("network %s: no address for %s: %v", n.Name, t.Name(), err)
 		}
 		t.Networks = append(t.Networks, api.TaskNetwork{NetworkID: n.ID, NetworkName: n.Name,
 			Addr: addr, MAC: ipam.MAC(netip.MustParsePrefix(addr).Addr()).String()})
 	}
 	s.Tasks[id] = t
-	return nil
+	return id, nil
 }
 
 // removeTask forgets a task, current or history, releasing its addresses.

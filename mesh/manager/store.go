@@ -46,6 +46,8 @@ type State struct {
 	// received at join or renewal: a rotation moves on once every node
 	// has the current one.
 	Trusted map[string]string `json:"Trusted"`
+	// Rollouts are the updates and rollbacks under way, by service ID.
+	Rollouts map[string]Rollout `json:"Rollouts,omitempty"`
 	records.Objects
 	IPAM *ipam.Allocator `json:"IPAM"`
 }
@@ -54,6 +56,9 @@ func (s *State) init() {
 	s.Objects.Init()
 	if s.Trusted == nil {
 		s.Trusted = map[string]string{}
+	}
+	if s.Rollouts == nil {
+		s.Rollouts = map[string]Rollout{}
 	}
 	if s.IPAM == nil {
 		a, err := ipam.New(ipam.DefaultConfig())

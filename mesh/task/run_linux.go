@@ -112,7 +112,7 @@ func startAndWait(spec Spec, pidc chan<- int) error {
 	}
 	args = append(append(args, "--"), spec.Args...)
 	cmd := &exec.Cmd{Path: "/proc/self/exe", Args: args, Stdout: logf, Stderr: logf,
-		Env: []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
+		Env: taskEnv(spec.Env),
 		SysProcAttr: &syscall.SysProcAttr{
 			// A PID namespace of its own, with the init as its PID 1:
 			// when the init dies, however it dies, the kernel kills every
@@ -146,4 +146,11 @@ func lookPath(name string) (string, error) {
 		return "", fmt.Errorf("command %q not found on this node", name)
 	}
 	return p, nil
+}
+
+// taskEnv is a task's environment: a PATH, then the service's variables
+// (one of them may set PATH), which the init passes on to the image or
+// command.
+func taskEnv(env []string) []string {
+	return append([]string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}, env...)
 }

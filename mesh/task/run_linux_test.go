@@ -159,3 +159,18 @@ func TestRunStopsARunningTask(t *testing.T) {
 		t.Errorf("last state %q, want shutdown", got[len(got)-1])
 	}
 }
+
+// TestTaskGetsItsEnvironment: the service's variables reach the command
+// (one may override PATH), and the host's environment does not.
+func TestTaskGetsItsEnvironment(t *testing.T) {
+	testutil.RequireRoot(t)
+	t.Setenv("HOST_ONLY", "leak")
+	spec := newSpec(t, "sh", "-c", `echo "FOO=$FOO EQ=$EQ HOST_ONLY=$HOST_ONLY PATH=$PATH"`)
+	spec.Env = []string{"FOO=bar", "EQ=a=b", "PATH=/bin:/usr/bin"}
+	var rec recorder
+	Run(context.Background(), spec, rec.report)
+	log, _ := os.ReadFile(spec.LogPath)
+	if want := "FOO=bar EQ=a=b HOST_ONLY= PATH=/bin:/usr/bin\n"; !strings.Contains(string(log), want) {
+		t.Errorf("task log %q, want %q", log, want)
+	}
+}

@@ -12,6 +12,7 @@ type Spec struct {
 	NetNS    string   // network namespace file the task runs in
 	Image    string   // a built-in image; empty when Args is a host command
 	Args     []string // image arguments, or the host command
+	Env      []string // KEY=VALUE, added to the task's environment
 	// The task's own /etc files, bound over the host's in the task's
 	// mount namespace only. Empty means the host's file shows through.
 	ResolvConf   string // bound over /etc/resolv.conf (created if the host has none)
