@@ -1,0 +1,230 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/meshd/meshd/mesh/api"
+	"github.com/meshd/meshd/mesh/records"
+	"github.com/meshd/meshd/mesh/task"
+)
+
+// service logs: a manager publishes a log subscription naming this node's
+// tasks (mesh/records); the node reads their output files and pushes them
+// to the manager's cluster API with one long POST per subscription, as
+// Docker's workers push logs over their session. Workers listen on no
+// port, so the node opens the connection. The push ends when every task
+// has given its tail (without follow), or when the subscription goes
+// (its manager withdrew it, died, or let it expire).
+
+// logSubCheck is how often subscriptions are looked at without a change
+// in their table: for their expiry.
+const logSubCheck = 5 * time.Second
+
+// PushLogsFunc sends a node's records for log subscription id to the
+// manager at addr, reading body (JSON lines of api.LogPush) until it ends
+// or ctx does.
+type PushLogsFunc func(ctx context.Context, addr netip.AddrPort, id string, body io.Reader) error
+
+// logPusher answers the log subscriptions that name this node's tasks.
+// Only its run goroutine touches its maps.
+type logPusher struct {
+	db      records.DB
+	nodeID  string
+	logPath func(taskID string) string
+	ended   func(taskID string) bool // the task will write no more here
+	push    PushLogsFunc
+	log     *slog.Logger
+	now     func() time.Time
+
+	running  map[string]context.CancelFunc // by subscription ID
+	answered map[string]bool               // pushes that ended while their entry lasts
+	finished chan string                   // subscription IDs whose push ended
+	wg       sync.WaitGroup
+}
+
+func newLogPusher(db records.DB, nodeID string, logPath func(string) string, ended func(string) bool,
+	push PushLogsFunc, log *slog.Logger) *logPusher {
+	return &logPusher{db: db, nodeID: nodeID, logPath: logPath, ended: ended, push: push, log: log, now: time.Now,
+		running: map[string]context.CancelFunc{}, answered: map[string]bool{}, finished: make(chan string)}
+}
+
+// run answers subscriptions until ctx ends, then waits for its pushes.
+func (p *logPusher) run(ctx context.Context) {
+	defer p.wg.Wait()
+	changes := p.db.Watch(ctx, records.TableLogSubs)
+	t := time.NewTicker(logSubCheck)
+	defer t.Stop()
+	for {
+		p.sync(ctx)
+		select {
+		case <-ctx.Done():
+			for _, cancel := range p.running {
+				cancel()
+			}
+			return
+		case _, ok := <-changes:
+			if !ok {
+				changes = nil // ctx ended: the case above comes next
+			}
+		case <-t.C:
+		case id := <-p.finished:
+			if cancel, ok := p.running[id]; ok {
+				cancel()
+				delete(p.running, id)
+				p.answered[id] = true
+			}
+		}
+	}
+}
+
+// sync starts a push for each live subscription naming this node's tasks
+// and stops those whose subscription went.
+func (p *logPusher) sync(ctx context.Context) {
+	live := map[string]bool{}
+	for _, sub := range records.LogSubs(p.db) {
+		if len(sub.Tasks[p.nodeID]) == 0 || !p.now().Before(sub.Expires) {
+			continue
+		}
+		live[sub.ID] = true
+		if _, ok := p.running[sub.ID]; ok || p.answered[sub.ID] {
+			continue
+		}
+		pctx, cancel := context.WithCancel(ctx)
+		p.running[sub.ID] = cancel
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			p.pushSub(pctx, sub)
+			select {
+			case p.finished <- sub.ID:
+			case <-ctx.Done():
+			}
+		}()
+	}
+	for id, cancel := range p.running {
+		if !live[id] {
+			cancel()
+			delete(p.running, id)
+		}
+	}
+	for id := range p.answered {
+		if !live[id] {
+			delete(p.answered, id)
+		}
+	}
+}
+
+// pushSub streams the subscription's tasks of this node to its manager
+// until they are all read (without follow) or ctx ends.
+func (p *logPusher) pushSub(ctx context.Context, sub records.LogSub) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	pr, pw := io.Pipe()
+	var mu sync.Mutex // one record at a time on the pipe
+	enc := json.NewEncoder(pw)
+	send := func(rec api.LogPush) error {
+		mu.Lock()
+		defer mu.Unlock()
+		return enc.Encode(rec)
+	}
+	var tasks sync.WaitGroup
+	for _, id := range sub.Tasks[p.nodeID] {
+		tasks.Add(1)
+		go func() {
+			defer tasks.Done()
+			p.copyTask(ctx, sub, id, send)
+		}()
+	}
+	go func() {
+		tasks.Wait()
+		pw.Close() // the push's body ends: the manager counts this node done
+	}()
+	err := p.push(ctx, sub.Manager, sub.ID, pr)
+	cancel()
+	pr.CloseWithError(io.ErrClosedPipe) // a task still writing stops
+	tasks.Wait()
+	if err != nil && ctx.Err() == nil {
+		p.log.Warn("push task output to a manager", "subscription", sub.ID, "manager", sub.Manager, "err", err)
+	}
+}
+
+// copyTask sends one task's output, line by line.
+func (p *logPusher) copyTask(ctx context.Context, sub records.LogSub, id string, send func(api.LogPush) error) {
+	lr := &task.LogReader{Path: p.logPath(id), Tail: sub.Tail, Follow: sub.Follow, Ended: func() bool { return p.ended(id) }}
+	if err := lr.Open(); err != nil {
+		_ = send(api.LogPush{Task: id, Err: err.Error()})
+		return
+	}
+	if !lr.Exists() && p.ended(id) {
+		_ = send(api.LogPush{Task: id, Err: "this node no longer keeps its output"})
+		return
+	}
+	lw := &lineWriter{task: id, send: send}
+	if err := lr.CopyTo(ctx, lw); err == nil {
+		_ = lw.flush()
+	}
+}
+
+// lineWriter cuts a task's output into records of one line each, at most
+// api.MaxLogLine bytes: a longer line goes in pieces.
+type lineWriter struct {
+	task    string
+	send    func(api.LogPush) error
+	partial []byte // the start of a line whose newline has not come yet
+}
+
+func (w *lineWriter) Write(b []byte) (int, error) {
+	n := len(b)
+	for len(b) > 0 {
+		i := bytes.IndexByte(b, '\n')
+		end := i
+		if i < 0 {
+			end = len(b)
+		}
+		w.partial = append(w.partial, b[:end]...)
+		for len(w.partial) > api.MaxLogLine {
+			if err := w.send(api.LogPush{Task: w.task, Line: string(w.partial[:api.MaxLogLine])}); err != nil {
+				return 0, err
+			}
+			w.partial = w.partial[api.MaxLogLine:]
+		}
+		if i < 0 {
+			break
+		}
+		if err := w.send(api.LogPush{Task: w.task, Line: string(w.partial)}); err != nil {
+			return 0, err
+		}
+		w.partial = w.partial[:0]
+		b = b[i+1:]
+	}
+	return n, nil
+}
+
+// flush sends a last line that has no newline.
+func (w *lineWriter) flush() error {
+	if len(w.partial) == 0 {
+		return nil
+	}
+	err := w.send(api.LogPush{Task: w.task, Line: string(w.partial)})
+	w.partial = nil
+	return err
+}
+
+// taskEnded says whether a task will write no more on this node: its
+// process ended, or it is no longer this node's current task. Safe from
+// any goroutine.
+func (a *Agent) taskEnded(id string) bool {
+	st := records.TaskStatuses(a.cfg.DB)[id].State
+	if api.Terminal(st) || st == api.TaskShutdown {
+		return true
+	}
+	t, ok := a.desired.Current().Tasks[id]
+	return !ok || !t.Current() || t.NodeID != a.cfg.NodeID
+}

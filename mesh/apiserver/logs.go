@@ -1,0 +1,480 @@
+package apiserver
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/meshd/meshd/mesh/api"
+	"github.com/meshd/meshd/mesh/ca"
+	"github.com/meshd/meshd/mesh/records"
+)
+
+// service logs, as Docker's: the manager meshctl asks (any manager) reads
+// no file itself. It publishes a log subscription naming each node's
+// tasks (mesh/records), every node named pushes those tasks' output to
+// this manager's cluster port (mesh/agent), and the records it accepts go
+// to meshctl as JSON lines, which meshctl formats. A node may push only
+// the tasks the manager's state gives it.
+
+// Bounds of service logs on one manager.
+const (
+	maxLogSubs = 32 // service logs requests served at once
+	// logLinesPerSecond is what one request takes from the nodes at most,
+	// all together: a task printing faster is slowed down, through its
+	// node's push, not dropped.
+	logLinesPerSecond = 5000
+	// logSubTTL is how long a subscription counts without being
+	// refreshed, for a manager that died: the request refreshes it every
+	// third of that.
+	logSubTTL = time.Minute
+	// logAnswerWithin is how long a node has to start pushing: then a
+	// warning names it, and a request without follow stops waiting for it.
+	logAnswerWithin = 10 * time.Second
+)
+
+// logPushPrefix is the cluster route nodes push to, followed by the
+// subscription ID. Its body is a stream: it is read line by line (each
+// bounded by api.MaxLogRecord), not whole as other bodies are.
+const logPushPrefix = "/v1/cluster/logs/"
+
+func isLogPush(path string) bool { return strings.HasPrefix(path, logPushPrefix) }
+
+// clusterBodies caps the cluster port's bodies (see LimitBody), except a
+// log push's, which is a stream.
+func clusterBodies(mux http.Handler) http.Handler {
+	limited := LimitBody(mux, maxBody)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if isLogPush(r.URL.Path) {
+			mux.ServeHTTP(w, r)
+			return
+		}
+		limited.ServeHTTP(w, r)
+	})
+}
+
+// logHub holds the subscriptions this manager serves. Its zero value is
+// ready.
+type logHub struct {
+	mu   sync.Mutex // guards subs
+	subs map[string]*logSub
+}
+
+// logSub is one service logs request: the tasks it reads, and the
+// records the nodes pushed, on their way to meshctl.
+type logSub struct {
+	id     string
+	tasks  map[string]api.Task // by ID, as the request found them
+	out    chan api.LogRecord
+	done   chan struct{} // closed when the request ends
+	budget *lineBudget
+
+	mu       sync.Mutex      // guards the fields below
+	answered map[string]bool // nodes that started pushing, by ID
+	finished map[string]bool // nodes that pushed all they had
+	changed  chan struct{}   // holds a token after answered or finished changed
+}
+
+func (h *logHub) add(tasks map[string]api.Task) (*logSub, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.subs) >= maxLogSubs {
+		return nil, api.Errorf(http.StatusTooManyRequests, "this manager already serves %d service logs: try again later", maxLogSubs)
+	}
+	if h.subs == nil {
+		h.subs = map[string]*logSub{}
+	}
+	sub := &logSub{id: api.NewID(), tasks: tasks, out: make(chan api.LogRecord, 256), done: make(chan struct{}),
+		budget: newLineBudget(logLinesPerSecond), answered: map[string]bool{}, finished: map[string]bool{},
+		changed: make(chan struct{}, 1)}
+	h.subs[sub.id] = sub
+	return sub, nil
+}
+
+func (h *logHub) get(id string) (*logSub, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	sub, ok := h.subs[id]
+	return sub, ok
+}
+
+func (h *logHub) has(id string) bool {
+	_, ok := h.get(id)
+	return ok
+}
+
+func (h *logHub) remove(sub *logSub) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.subs[sub.id] == sub {
+		delete(h.subs, sub.id)
+		close(sub.done)
+	}
+}
+
+// byNode are the subscription's task IDs by the node that runs them.
+func (sub *logSub) byNode() map[string][]string {
+	out := map[string][]string{}
+	for id, t := range sub.tasks {
+		out[t.NodeID] = append(out[t.NodeID], id)
+	}
+	for _, ids := range out {
+		slices.Sort(ids)
+	}
+	return out
+}
+
+// mark records that node answered (finished: and pushed everything).
+func (sub *logSub) mark(node string, finished bool) {
+	sub.mu.Lock()
+	sub.answered[node] = true
+	if finished {
+		sub.finished[node] = true
+	}
+	sub.mu.Unlock()
+	select {
+	case sub.changed <- struct{}{}:
+	default:
+	}
+}
+
+// pending are the nodes that have not finished, and among them those
+// that never answered.
+func (sub *logSub) pending() (unfinished, silent []string) {
+	sub.mu.Lock()
+	defer sub.mu.Unlock()
+	for node := range sub.byNode() {
+		if !sub.finished[node] {
+			unfinished = append(unfinished, node)
+		}
+		if !sub.answered[node] {
+			silent = append(silent, node)
+		}
+	}
+	slices.Sort(unfinished)
+	slices.Sort(silent)
+	return unfinished, silent
+}
+
+// serviceLogs is docker service logs: the output of a service's current
+// tasks, or of one task, from the nodes that run them. A manager's read.
+func (s *Server) serviceLogs(r *http.Request) (any, error) {
+	if err := s.manager(); err != nil {
+		return nil, err
+	}
+	q := r.URL.Query()
+	tail, err := parseTail(q.Get("tail"))
+	if err != nil {
+		return nil, err
+	}
+	follow, _ := strconv.ParseBool(q.Get("follow"))
+	db, addr := s.cfg.Node.LogSubs()
+	if db == nil {
+		return nil, api.ErrNotManager
+	}
+	tasks, replicas, err := s.logTasks(r.PathValue("ref"))
+	if err != nil {
+		return nil, err
+	}
+	sub, err := s.logs.add(tasks)
+	if err != nil {
+		return nil, err
+	}
+	s.sweepLogSubs(db)
+	ls := records.LogSub{ID: sub.id, Manager: addr, Tasks: sub.byNode(), Tail: tail, Follow: follow, Expires: time.Now().Add(logSubTTL)}
+	if err := records.PutLogSub(db, ls); err != nil {
+		s.logs.remove(sub)
+		return nil, fmt.Errorf("publish log subscription: %w", err)
+	}
+	return &logsStream{s: s, db: db, entry: ls, sub: sub, replicas: replicas}, nil
+}
+
+// logTasks are the tasks ref names: a service's current tasks that have
+// a node, or one task (by ID, ID prefix or name www.1), as docker service
+// logs takes either.
+func (s *Server) logTasks(ref string) (map[string]api.Task, int, error) {
+	st := s.cfg.Node.Objects()
+	view := taskView(st, s.cfg.Node.TaskStatuses())
+	out := map[string]api.Task{}
+	svcID, err := st.ServiceID(ref)
+	if err == nil {
+		for _, t := range view {
+			if t.ServiceID == svcID && t.Current() && t.NodeID != "" {
+				out[t.ID] = t
+			}
+		}
+		svc := st.Services[svcID]
+		replicas := svc.Replicas
+		if svc.Mode == api.ModeGlobal {
+			replicas = 0
+		}
+		return out, replicas, nil
+	}
+	if api.StatusCode(err) != http.StatusNotFound {
+		return nil, 0, err
+	}
+	all := map[string]api.Task{}
+	for _, t := range view {
+		all[t.ID] = t
+	}
+	id, err := records.Resolve("task", all, currentName, ref)
+	switch {
+	case api.StatusCode(err) == http.StatusNotFound:
+		return nil, 0, api.NotFound("no such task or service: %s", api.Clip(ref))
+	case err != nil:
+		return nil, 0, err
+	case all[id].NodeID == "":
+		return nil, 0, api.Conflict("task %s has no node yet: it has no output", all[id].Name())
+	}
+	out[id] = all[id]
+	return out, 0, nil
+}
+
+// sweepLogSubs withdraws this manager's subscriptions that no request
+// serves: left by an earlier run of meshd.
+func (s *Server) sweepLogSubs(db records.DB) {
+	for _, e := range records.LogSubs(db) {
+		if e.Owner == db.LocalName() && !s.logs.has(e.ID) {
+			_ = records.DeleteLogSub(db, e.ID) // the next sweep tries again
+		}
+	}
+}
+
+// logsStream writes a service logs answer: the header, then the records
+// as they come, until every node has pushed its tail (without follow) or
+// the client goes.
+type logsStream struct {
+	s        *Server
+	db       records.DB
+	entry    records.LogSub
+	sub      *logSub
+	replicas int
+}
+
+func (l *logsStream) stream(w http.ResponseWriter, r *http.Request) {
+	defer func() {
+		l.s.logs.remove(l.sub)
+		if err := records.DeleteLogSub(l.db, l.sub.id); err != nil {
+			l.s.log.Warn("withdraw log subscription", "id", l.sub.id, "err", err)
+		}
+	}()
+	rc := http.NewResponseController(w)
+	_ = rc.SetWriteDeadline(time.Time{}) // a follow lasts as long as the client
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	w.WriteHeader(http.StatusOK)
+	enc := json.NewEncoder(w)
+	if enc.Encode(api.LogsHeader{Replicas: l.replicas}) != nil {
+		return
+	}
+	_ = rc.Flush()
+	refresh := time.NewTicker(logSubTTL / 3)
+	defer refresh.Stop()
+	answerBy := time.NewTimer(logAnswerWithin)
+	defer answerBy.Stop()
+	waiting := true // for the nodes that never answered
+	for {
+		if !l.entry.Follow && l.complete(waiting) {
+			l.drain(enc)
+			_ = rc.Flush()
+			return
+		}
+		select {
+		case <-r.Context().Done():
+			return
+		case rec := <-l.sub.out:
+			if enc.Encode(rec) != nil {
+				return
+			}
+			l.drain(enc)
+			_ = rc.Flush()
+		case <-l.sub.changed:
+		case <-answerBy.C:
+			waiting = false
+			_, silent := l.sub.pending()
+			for _, node := range silent {
+				if enc.Encode(api.LogRecord{Warning: l.silentWarning(node)}) != nil {
+					return
+				}
+			}
+			_ = rc.Flush()
+		case <-refresh.C:
+			l.entry.Expires = time.Now().Add(logSubTTL)
+			if err := records.PutLogSub(l.db, l.entry); err != nil {
+				l.s.log.Warn("refresh log subscription", "id", l.sub.id, "err", err)
+			}
+		}
+	}
+}
+
+// complete says whether every node has pushed all it had; once waiting
+// is over, the nodes that never answered do not count.
+func (l *logsStream) complete(waiting bool) bool {
+	unfinished, silent := l.sub.pending()
+	if waiting {
+		return len(unfinished) == 0
+	}
+	return len(unfinished) == len(silent)
+}
+
+// drain writes the records already received.
+func (l *logsStream) drain(enc *json.Encoder) {
+	for {
+		select {
+		case rec := <-l.sub.out:
+			if enc.Encode(rec) != nil {
+				return
+			}
+		default:
+			return
+		}
+	}
+}
+
+func (l *logsStream) silentWarning(node string) string {
+	name := node
+	for _, t := range l.sub.tasks {
+		if t.NodeID == node && t.NodeName != "" {
+			name = t.NodeName
+		}
+	}
+	return fmt.Sprintf("node %s did not answer within %s: its tasks' output is missing", name, logAnswerWithin)
+}
+
+// pushLogs takes a node's records for a subscription of this manager
+// (cluster port, any node's certificate): JSON lines of api.LogPush,
+// for the tasks the subscription gives that node only.
+func (s *Server) pushLogs(r *http.Request) (any, error) {
+	peer, _ := r.Context().Value(peerKey{}).(ca.Peer)
+	id := r.PathValue("id")
+	sub, ok := s.logs.get(id)
+	if !ok {
+		return nil, api.NotFound("no log subscription %s on this manager", api.Clip(id))
+	}
+	if _, named := sub.byNode()[peer.NodeID]; !named || peer.NodeID == "" {
+		return nil, api.Errorf(http.StatusForbidden, "node %s runs no task of log subscription %s", api.Clip(peer.NodeID), id)
+	}
+	return logPush{sub: sub, node: peer.NodeID}, nil
+}
+
+// errLogSubEnded answers a push whose subscription ended meanwhile.
+var errLogSubEnded = api.Errorf(http.StatusGone, "the log subscription has ended")
+
+// logPush reads one node's push.
+type logPush struct {
+	sub  *logSub
+	node string
+}
+
+func (p logPush) stream(w http.ResponseWriter, r *http.Request) {
+	rc := http.NewResponseController(w)
+	// The push lasts as long as the subscription: the server's read and
+	// write deadlines would cut it.
+	_ = rc.SetReadDeadline(time.Time{})
+	_ = rc.SetWriteDeadline(time.Time{})
+	p.sub.mark(p.node, false)
+	if err := p.receive(r); err != nil {
+		writeError(w, err)
+		return
+	}
+	p.sub.mark(p.node, true)
+	writeJSON(w, http.StatusOK, struct{}{})
+}
+
+// receive forwards the records until the body ends; a record for a task
+// of another node ends the push with a refusal.
+func (p logPush) receive(r *http.Request) error {
+	br := bufio.NewReaderSize(r.Body, 64<<10)
+	for {
+		line, err := api.ReadLine(br, api.MaxLogRecord)
+		switch {
+		case errors.Is(err, io.EOF):
+			return nil
+		case err != nil:
+			return api.Invalid("read log records: %s", oneLine(err.Error()))
+		}
+		var push api.LogPush
+		if err := decodeJSON(bytes.NewReader(line), &push); err != nil {
+			return err
+		}
+		rec, err := p.record(push)
+		if err != nil {
+			return err
+		}
+		if err := p.sub.budget.wait(r.Context(), p.sub.done); err != nil {
+			return errLogSubEnded
+		}
+		select {
+		case p.sub.out <- rec:
+		case <-p.sub.done:
+			return errLogSubEnded
+		case <-r.Context().Done():
+			return errLogSubEnded
+		}
+	}
+}
+
+// record checks a pushed record against the subscription and gives it
+// the task's context.
+func (p logPush) record(push api.LogPush) (api.LogRecord, error) {
+	t, ok := p.sub.tasks[push.Task]
+	if !ok || t.NodeID != p.node {
+		return api.LogRecord{}, api.Errorf(http.StatusForbidden, "task %s is not node %s's in this log subscription",
+			api.Clip(push.Task), api.Clip(p.node))
+	}
+	rec := api.LogRecord{TaskID: t.ID, TaskName: t.Name(), Slot: t.Slot, NodeName: t.NodeName}
+	if push.Err != "" {
+		rec.Warning = fmt.Sprintf("%s on %s: %s", t.Name(), t.NodeName, oneLine(push.Err))
+		return rec, nil
+	}
+	rec.Line = api.Cut(push.Line, api.MaxLogLine)
+	return rec, nil
+}
+
+// lineBudget lets through at most rate lines a second, with a burst of
+// a second's worth: a token bucket.
+type lineBudget struct {
+	rate float64
+
+	mu     sync.Mutex // guards the fields below
+	tokens float64
+	last   time.Time
+}
+
+func newLineBudget(rate float64) *lineBudget {
+	return &lineBudget{rate: rate, tokens: rate, last: time.Now()}
+}
+
+// wait takes one line from the budget, waiting for it if need be; it
+// fails when ctx ends or stop is closed first.
+func (b *lineBudget) wait(ctx context.Context, stop <-chan struct{}) error {
+	for {
+		b.mu.Lock()
+		now := time.Now()
+		b.tokens = min(b.rate, b.tokens+now.Sub(b.last).Seconds()*b.rate)
+		b.last = now
+		if b.tokens >= 1 {
+			b.tokens--
+			b.mu.Unlock()
+			return nil
+		}
+		need := time.Duration((1 - b.tokens) / b.rate * float64(time.Second))
+		b.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-stop:
+			return errLogSubEnded
+		case <-time.After(need):
+		}
+	}
+}
