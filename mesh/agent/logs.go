@@ -146,6 +146,8 @@ func (p *logPusher) pushSub(ctx context.Context, sub records.LogSub) {
 		tasks.Wait()
 		pw.Close() // the push's body ends: the manager counts this node done
 	}()
+	p.log.Info("pushing task output to a manager", "subscription", sub.ID, "manager", sub.Manager,
+		"tasks", len(sub.Tasks[p.nodeID]), "tail", sub.Tail, "follow", sub.Follow)
 	err := p.push(ctx, sub.Manager, sub.ID, pr)
 	cancel()
 	pr.CloseWithError(io.ErrClosedPipe) // a task still writing stops
@@ -153,6 +155,7 @@ func (p *logPusher) pushSub(ctx context.Context, sub records.LogSub) {
 	if err != nil && ctx.Err() == nil {
 		p.log.Warn("push task output to a manager", "subscription", sub.ID, "manager", sub.Manager, "err", err)
 	}
+	p.log.Info("task output push ended", "subscription", sub.ID)
 }
 
 // copyTask sends one task's output, line by line.
