@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net/http"
 	"net/netip"
 	"sync"
 	"time"
@@ -152,7 +153,9 @@ func (p *logPusher) pushSub(ctx context.Context, sub records.LogSub) {
 	cancel()
 	pr.CloseWithError(io.ErrClosedPipe) // a task still writing stops
 	tasks.Wait()
-	if err != nil && ctx.Err() == nil {
+	// 410: the subscription ended first, as a request does when its
+	// client goes.
+	if err != nil && ctx.Err() == nil && api.StatusCode(err) != http.StatusGone {
 		p.log.Warn("push task output to a manager", "subscription", sub.ID, "manager", sub.Manager, "err", err)
 	}
 	p.log.Info("task output push ended", "subscription", sub.ID)

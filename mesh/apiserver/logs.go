@@ -38,10 +38,12 @@ const (
 	// refreshed, for a manager that died: the request refreshes it every
 	// third of that.
 	logSubTTL = time.Minute
-	// logAnswerWithin is how long a node has to start pushing: then a
-	// warning names it, and a request without follow stops waiting for it.
-	logAnswerWithin = 10 * time.Second
 )
+
+// logAnswerWithin is how long a node has to start pushing: then a warning
+// names it, and a request without follow stops waiting for it. Tests
+// shorten it.
+var logAnswerWithin = 10 * time.Second
 
 // logPushPrefix is the cluster route nodes push to, followed by the
 // subscription ID. Its body is a stream: it is read line by line (each
@@ -382,11 +384,13 @@ func (p logPush) stream(w http.ResponseWriter, r *http.Request) {
 	_ = rc.SetReadDeadline(time.Time{})
 	_ = rc.SetWriteDeadline(time.Time{})
 	p.sub.mark(p.node, false)
+	// Whatever ends the push, the node has given all it will: a request
+	// without follow stops waiting for it.
+	defer p.sub.mark(p.node, true)
 	if err := p.receive(r); err != nil {
 		writeError(w, err)
 		return
 	}
-	p.sub.mark(p.node, true)
 	writeJSON(w, http.StatusOK, struct{}{})
 }
 
