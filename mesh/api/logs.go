@@ -15,6 +15,10 @@ import (
 // run them and streams it to meshctl as JSON lines: a [LogsHeader], then
 // [LogRecord]s.
 
+// MaxTail bounds a --tail count: the lines are found by reading the file
+// backwards, and a count above this is a typo.
+const MaxTail = 1_000_000
+
 // MaxLogLine bounds one line of a task's output as service logs carries
 // it: a longer line comes as several records.
 const MaxLogLine = 16 << 10

@@ -64,8 +64,8 @@ func parseTail(v string) (int, error) {
 		return -1, nil
 	}
 	n, err := strconv.Atoi(v)
-	if err != nil || n < 0 || n > task.MaxTail {
-		return 0, api.Invalid("invalid tail %s: want a number of lines from 0 to %d, or all", api.Quote(v), task.MaxTail)
+	if err != nil || n < 0 || n > api.MaxTail {
+		return 0, api.Invalid("invalid tail %s: want a number of lines from 0 to %d, or all", api.Quote(v), api.MaxTail)
 	}
 	return n, nil
 }

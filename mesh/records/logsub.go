@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/netip"
 	"time"
+
+	"github.com/meshd/meshd/mesh/api"
 )
 
 // A log subscription is how a manager serving service logs asks the nodes
@@ -13,14 +15,13 @@ import (
 // The manager that serves the request owns the entry and removes it when
 // the request ends; gossip removes it if that manager dies, and Expires
 // covers a manager that restarted before it was found dead (it refreshes
-// the entry while the request lasts).
+// the entry while the request lasts; nodes' clocks are taken to agree
+// within much less than the minute an entry lasts unrefreshed).
 
 // Bounds of a subscription, checked on writing and on decoding.
 const (
 	maxLogSubTasks = 1000 // task IDs in one subscription, all nodes together
 	maxLogSubID    = 64   // bytes of an ID (subscription, node, task)
-	// MaxLogSubTail bounds the tail a subscription asks for.
-	MaxLogSubTail = 1_000_000
 )
 
 // LogSub is a log subscription: the tasks whose output a manager wants,
@@ -52,8 +53,8 @@ func (s LogSub) check() error {
 		return fmt.Errorf("log subscription ID %q: want 1 to %d bytes", s.ID, maxLogSubID)
 	case !s.Manager.IsValid() || s.Manager.Port() == 0:
 		return fmt.Errorf("log subscription %s: no manager address", s.ID)
-	case s.Tail > MaxLogSubTail:
-		return fmt.Errorf("log subscription %s: tail %d over %d", s.ID, s.Tail, MaxLogSubTail)
+	case s.Tail > api.MaxTail:
+		return fmt.Errorf("log subscription %s: tail %d over %d", s.ID, s.Tail, api.MaxTail)
 	case s.Expires.IsZero():
 		return fmt.Errorf("log subscription %s: no expiry", s.ID)
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/meshd/meshd/mesh/api"
 )
 
 func TestLogSubRoundTrip(t *testing.T) {
@@ -48,7 +49,7 @@ func TestLogSubBounds(t *testing.T) {
 		{"no ID", func(s *LogSub) { s.ID = "" }, "ID"},
 		{"long ID", func(s *LogSub) { s.ID = long }, "ID"},
 		{"no manager", func(s *LogSub) { s.Manager = netip.AddrPort{} }, "manager"},
-		{"tail too big", func(s *LogSub) { s.Tail = MaxLogSubTail + 1 }, "tail"},
+		{"tail too big", func(s *LogSub) { s.Tail = api.MaxTail + 1 }, "tail"},
 		{"no expiry", func(s *LogSub) { s.Expires = time.Time{} }, "expiry"},
 		{"empty node ID", func(s *LogSub) { s.Tasks = map[string][]string{"": {"t1"}} }, "node ID"},
 		{"long task ID", func(s *LogSub) { s.Tasks = map[string][]string{"n1": {long}} }, "task ID"},

@@ -13,10 +13,6 @@ import (
 // that runs the task, and the agent's pushes for service logs, read it
 // the same way, here.
 
-// MaxTail bounds a --tail count: the lines are found by reading the file
-// backwards, and a count above this is a typo.
-const MaxTail = 1_000_000
-
 // LogPoll is how often a followed log is read for more output: the file
 // gives no event when it grows.
 const LogPoll = 200 * time.Millisecond
@@ -26,7 +22,7 @@ const LogPoll = 200 * time.Millisecond
 // more or ctx ends.
 type LogReader struct {
 	Path   string
-	Tail   int  // the last lines to start from; negative: the whole file
+	Tail   int  // the last lines to start from (at most api.MaxTail); negative: the whole file
 	Follow bool // keep reading what the task appends
 	// Ended says whether the task will write no more; nil means never
 	// (only ctx ends a follow). It is asked before each read, so that
