@@ -104,6 +104,18 @@ func TestServiceLogsAcrossNodes(t *testing.T) {
 			t.Errorf("got %q (%v), want docker's refusal", out, err)
 		}
 	})
+	t.Run("on a follower manager", func(t *testing.T) {
+		// node2 promoted: the nodes push to it, not to the leader.
+		l.must(t, "--node", "node1", "node", "promote", "node2")
+		eventually(t, 30*time.Second, "service logs on node2 once it manages", func() (bool, string) {
+			out, err := l.on("node2", "service", "logs", "web")
+			if err != nil {
+				return false, fmt.Sprintf("%v\n%s", err, out)
+			}
+			cerr := check(t, out, 3, true)
+			return cerr == nil, fmt.Sprintf("%v\n%s", cerr, out)
+		})
+	})
 	t.Run("follow a worker's task", func(t *testing.T) {
 		l.must(t, "--node", "node1", "service", "create", "--name", "tick", "--constraint", "node.hostname==node3",
 			"--", "sh", "-c", "i=0; while :; do echo tick $i; i=$((i+1)); sleep 0.2; done")
