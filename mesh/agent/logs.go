@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 
@@ -44,16 +45,25 @@ type logPusher struct {
 	log     *slog.Logger
 	now     func() time.Time
 
-	running  map[string]context.CancelFunc // by subscription ID
-	answered map[string]bool               // pushes that ended while their entry lasts
-	finished chan string                   // subscription IDs whose push ended
+	running  map[string]*subPushes // by subscription ID
+	answered map[string]bool       // subscriptions without follow whose pushes ended, while their entry lasts
+	finished chan string           // subscription IDs of which a push ended
 	wg       sync.WaitGroup
+}
+
+// subPushes are the pushes of one subscription: one at first, then one
+// more each time a followed service gives this node a new task.
+type subPushes struct {
+	ctx    context.Context
+	cancel context.CancelFunc // ends them all
+	pushed map[string]bool    // the tasks pushed, by ID
+	active int
 }
 
 func newLogPusher(db records.DB, nodeID string, logPath func(string) string, ended func(string) bool,
 	push PushLogsFunc, log *slog.Logger) *logPusher {
 	return &logPusher{db: db, nodeID: nodeID, logPath: logPath, ended: ended, push: push, log: log, now: time.Now,
-		running: map[string]context.CancelFunc{}, answered: map[string]bool{}, finished: make(chan string)}
+		running: map[string]*subPushes{}, answered: map[string]bool{}, finished: make(chan string)}
 }
 
 // run answers subscriptions until ctx ends, then waits for its pushes.
@@ -62,12 +72,15 @@ func (p *logPusher) run(ctx context.Context) {
 	changes := p.db.Watch(ctx, records.TableLogSubs)
 	t := time.NewTicker(logSubCheck)
 	defer t.Stop()
+	follow := map[string]bool{} // by subscription ID, as last seen
 	for {
-		p.sync(ctx)
+		for _, sub := range p.sync(ctx) {
+			follow[sub.ID] = sub.Follow
+		}
 		select {
 		case <-ctx.Done():
-			for _, cancel := range p.running {
-				cancel()
+			for _, sp := range p.running {
+				sp.cancel()
 			}
 			return
 		case _, ok := <-changes:
@@ -76,55 +89,87 @@ func (p *logPusher) run(ctx context.Context) {
 			}
 		case <-t.C:
 		case id := <-p.finished:
-			if cancel, ok := p.running[id]; ok {
-				cancel()
+			sp, ok := p.running[id]
+			if !ok {
+				continue
+			}
+			// Without follow a subscription is answered once; a followed
+			// one may give this node new tasks until it goes.
+			if sp.active--; sp.active == 0 && !follow[id] {
+				sp.cancel()
 				delete(p.running, id)
 				p.answered[id] = true
+			}
+		}
+		for id := range follow {
+			if _, ok := p.running[id]; !ok {
+				delete(follow, id)
 			}
 		}
 	}
 }
 
-// sync starts a push for each live subscription naming this node's tasks
-// and stops those whose subscription went.
-func (p *logPusher) sync(ctx context.Context) {
-	live := map[string]bool{}
+// sync starts a push for the tasks of this node that each live
+// subscription names and no push reads yet, and stops the pushes of
+// subscriptions that went. It returns the live subscriptions.
+func (p *logPusher) sync(ctx context.Context) []records.LogSub {
+	var live []records.LogSub
 	for _, sub := range records.LogSubs(p.db) {
 		if len(sub.Tasks[p.nodeID]) == 0 || !p.now().Before(sub.Expires) {
 			continue
 		}
-		live[sub.ID] = true
-		if _, ok := p.running[sub.ID]; ok || p.answered[sub.ID] {
+		live = append(live, sub)
+		if p.answered[sub.ID] {
 			continue
 		}
-		pctx, cancel := context.WithCancel(ctx)
-		p.running[sub.ID] = cancel
+		sp := p.running[sub.ID]
+		if sp == nil {
+			sctx, cancel := context.WithCancel(ctx)
+			sp = &subPushes{ctx: sctx, cancel: cancel, pushed: map[string]bool{}}
+			p.running[sub.ID] = sp
+		}
+		var ids []string
+		for _, id := range sub.Tasks[p.nodeID] {
+			if !sp.pushed[id] {
+				sp.pushed[id] = true
+				ids = append(ids, id)
+			}
+		}
+		if len(ids) == 0 {
+			continue
+		}
+		sp.active++
 		p.wg.Add(1)
 		go func() {
 			defer p.wg.Done()
-			p.pushSub(pctx, sub)
+			p.pushSub(sp.ctx, sub, ids)
 			select {
 			case p.finished <- sub.ID:
 			case <-ctx.Done():
 			}
 		}()
 	}
-	for id, cancel := range p.running {
-		if !live[id] {
-			cancel()
+	isLive := map[string]bool{}
+	for _, sub := range live {
+		isLive[sub.ID] = true
+	}
+	for id, sp := range p.running {
+		if !isLive[id] {
+			sp.cancel()
 			delete(p.running, id)
 		}
 	}
 	for id := range p.answered {
-		if !live[id] {
+		if !isLive[id] {
 			delete(p.answered, id)
 		}
 	}
+	return live
 }
 
-// pushSub streams the subscription's tasks of this node to its manager
-// until they are all read (without follow) or ctx ends.
-func (p *logPusher) pushSub(ctx context.Context, sub records.LogSub) {
+// pushSub streams tasks ids of the subscription to its manager until
+// they are all read (without follow) or ctx ends.
+func (p *logPusher) pushSub(ctx context.Context, sub records.LogSub, ids []string) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	pr, pw := io.Pipe()
@@ -136,7 +181,7 @@ func (p *logPusher) pushSub(ctx context.Context, sub records.LogSub) {
 		return enc.Encode(rec)
 	}
 	var tasks sync.WaitGroup
-	for _, id := range sub.Tasks[p.nodeID] {
+	for _, id := range ids {
 		tasks.Add(1)
 		go func() {
 			defer tasks.Done()
@@ -148,7 +193,7 @@ func (p *logPusher) pushSub(ctx context.Context, sub records.LogSub) {
 		pw.Close() // the push's body ends: the manager counts this node done
 	}()
 	p.log.Info("pushing task output to a manager", "subscription", sub.ID, "manager", sub.Manager,
-		"tasks", len(sub.Tasks[p.nodeID]), "tail", sub.Tail, "follow", sub.Follow)
+		"tasks", len(ids), "tail", sub.Tail, "follow", sub.Follow)
 	err := p.push(ctx, sub.Manager, sub.ID, pr)
 	cancel()
 	pr.CloseWithError(io.ErrClosedPipe) // a task still writing stops
@@ -163,7 +208,11 @@ func (p *logPusher) pushSub(ctx context.Context, sub records.LogSub) {
 
 // copyTask sends one task's output, line by line.
 func (p *logPusher) copyTask(ctx context.Context, sub records.LogSub, id string, send func(api.LogPush) error) {
-	lr := &task.LogReader{Path: p.logPath(id), Tail: sub.Tail, Follow: sub.Follow, Ended: func() bool { return p.ended(id) }}
+	tail := sub.Tail
+	if slices.Contains(sub.Whole, id) {
+		tail = -1
+	}
+	lr := &task.LogReader{Path: p.logPath(id), Tail: tail, Follow: sub.Follow, Ended: func() bool { return p.ended(id) }}
 	if err := lr.Open(); err != nil {
 		_ = send(api.LogPush{Task: id, Err: err.Error()})
 		return

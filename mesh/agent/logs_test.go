@@ -110,7 +110,7 @@ func putSub(t *testing.T, db *records.FakeDB, s records.LogSub) {
 	if s.Expires.IsZero() {
 		s.Expires = time.Now().Add(time.Minute)
 	}
-	b, err := json.Marshal(map[string]any{"Manager": s.Manager.String(), "Tasks": s.Tasks, "Tail": s.Tail, "Follow": s.Follow, "Expires": s.Expires})
+	b, err := json.Marshal(map[string]any{"Manager": s.Manager.String(), "Tasks": s.Tasks, "Tail": s.Tail, "Follow": s.Follow, "Whole": s.Whole, "Expires": s.Expires})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -185,12 +185,24 @@ func TestPushFollow(t *testing.T) {
 	if got["t1"] != "new" || got["t2"] != "late start" {
 		t.Errorf("got %q, want t1's new line and t2's first", got)
 	}
-	// The subscription goes: the push ends.
+	// The followed service gives this node a new task: a second push
+	// reads it from its start.
+	write("t3", "first\nsecond\n")
+	putSub(t, db, records.LogSub{ID: "s1", Tail: 1, Follow: true, Whole: []string{"t3"}, Tasks: map[string][]string{"n1": {"t1", "t3"}}})
+	for _, want := range []string{"first", "second"} {
+		if rec := m.next(t); rec.Task != "t3" || rec.Line != want {
+			t.Errorf("got %+v, want t3's %q", rec, want)
+		}
+	}
+	if started, _ := m.counts("s1"); started != 2 {
+		t.Errorf("got %d pushes, want 2", started)
+	}
+	// The subscription goes: the pushes end.
 	if err := db.Delete(records.TableLogSubs, "", "s1"); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(5 * time.Second)
-	for _, done := m.counts("s1"); done != 1; _, done = m.counts("s1") {
+	for _, done := m.counts("s1"); done != 2; _, done = m.counts("s1") {
 		if time.Now().After(deadline) {
 			t.Fatal("the push did not end with its subscription")
 		}

@@ -32,8 +32,11 @@ type LogSub struct {
 	Tasks   map[string][]string // node ID → the task IDs it runs
 	Tail    int                 // the last lines of each task; negative: all
 	Follow  bool                // then what the tasks write, until the entry goes
-	Expires time.Time           // the entry counts until then
-	Owner   string              // the manager that wrote it (from gossip)
+	// Whole are tasks among Tasks read from their start whatever Tail
+	// says: those a followed service started after the request.
+	Whole   []string
+	Expires time.Time // the entry counts until then
+	Owner   string    // the manager that wrote it (from gossip)
 }
 
 // logSubWire is the JSON on the wire; its field names MUST NOT change.
@@ -42,6 +45,7 @@ type logSubWire struct {
 	Tasks   map[string][]string `json:"Tasks"`
 	Tail    int                 `json:"Tail"`
 	Follow  bool                `json:"Follow,omitempty"`
+	Whole   []string            `json:"Whole,omitempty"`
 	Expires time.Time           `json:"Expires"`
 }
 
@@ -72,6 +76,14 @@ func (s LogSub) check() error {
 			return fmt.Errorf("log subscription %s: over %d tasks", s.ID, maxLogSubTasks)
 		}
 	}
+	if len(s.Whole) > n {
+		return fmt.Errorf("log subscription %s: more tasks read whole than tasks", s.ID)
+	}
+	for _, id := range s.Whole {
+		if id == "" || len(id) > maxLogSubID {
+			return fmt.Errorf("log subscription %s: task ID %q: want 1 to %d bytes", s.ID, id, maxLogSubID)
+		}
+	}
 	return nil
 }
 
@@ -83,7 +95,8 @@ func PutLogSub(db DB, s LogSub) error {
 	if err := s.check(); err != nil {
 		return err
 	}
-	b, err := json.Marshal(logSubWire{Manager: s.Manager.String(), Tasks: s.Tasks, Tail: s.Tail, Follow: s.Follow, Expires: s.Expires.UTC()})
+	b, err := json.Marshal(logSubWire{Manager: s.Manager.String(), Tasks: s.Tasks, Tail: s.Tail, Follow: s.Follow,
+		Whole: s.Whole, Expires: s.Expires.UTC()})
 	if err != nil {
 		return tableErr("encode", TableLogSubs, s.ID, err)
 	}
@@ -115,7 +128,7 @@ func decodeLogSub(id string, b []byte) (LogSub, error) {
 	if err != nil {
 		return LogSub{}, fmt.Errorf("log subscription %s: manager %q: %w", id, w.Manager, err)
 	}
-	s := LogSub{ID: id, Manager: addr, Tasks: w.Tasks, Tail: w.Tail, Follow: w.Follow, Expires: w.Expires}
+	s := LogSub{ID: id, Manager: addr, Tasks: w.Tasks, Tail: w.Tail, Follow: w.Follow, Whole: w.Whole, Expires: w.Expires}
 	if s.Tail < 0 {
 		s.Tail = -1
 	}

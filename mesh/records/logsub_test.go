@@ -17,7 +17,7 @@ func TestLogSubRoundTrip(t *testing.T) {
 	db := NewFakeDB("m1")
 	exp := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	want := LogSub{ID: "sub1", Manager: netip.MustParseAddrPort("192.168.33.10:2377"),
-		Tasks: map[string][]string{"n1": {"t1"}, "n2": {"t2", "t3"}}, Tail: -1, Follow: true, Expires: exp}
+		Tasks: map[string][]string{"n1": {"t1"}, "n2": {"t2", "t3"}}, Tail: -1, Follow: true, Whole: []string{"t3"}, Expires: exp}
 	if err := PutLogSub(db, want); err != nil {
 		t.Fatal(err)
 	}
@@ -55,6 +55,8 @@ func TestLogSubBounds(t *testing.T) {
 		{"empty node ID", func(s *LogSub) { s.Tasks = map[string][]string{"": {"t1"}} }, "node ID"},
 		{"long task ID", func(s *LogSub) { s.Tasks = map[string][]string{"n1": {long}} }, "task ID"},
 		{"too many tasks", func(s *LogSub) { s.Tasks = map[string][]string{"n1": many[:500], "n2": many[500:]} }, "over 1000 tasks"},
+		{"too many read whole", func(s *LogSub) { s.Whole = []string{"t1", "t2"} }, "read whole"},
+		{"long task ID read whole", func(s *LogSub) { s.Whole = []string{long} }, "task ID"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			s := ok()
@@ -64,7 +66,7 @@ func TestLogSubBounds(t *testing.T) {
 				t.Errorf("put: got %v, want an error about %s", err, tt.want)
 			}
 			// The same entry, gossiped by a node that skips the checks.
-			b, err := json.Marshal(logSubWire{Manager: s.Manager.String(), Tasks: s.Tasks, Tail: s.Tail, Expires: s.Expires})
+			b, err := json.Marshal(logSubWire{Manager: s.Manager.String(), Tasks: s.Tasks, Tail: s.Tail, Whole: s.Whole, Expires: s.Expires})
 			if err != nil {
 				t.Fatal(err)
 			}
