@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"slices"
 	"strconv"
@@ -45,6 +46,10 @@ const (
 // shorten it.
 var logAnswerWithin = 10 * time.Second
 
+// logNewTasksEvery is how often a followed service is looked at for new
+// tasks.
+const logNewTasksEvery = time.Second
+
 // logPushPrefix is the cluster route nodes push to, followed by the
 // subscription ID. Its body is a stream: it is read line by line (each
 // bounded by api.MaxLogRecord), not whole as other bodies are.
@@ -76,12 +81,14 @@ type logHub struct {
 // records the nodes pushed, on their way to meshctl.
 type logSub struct {
 	id     string
-	tasks  map[string]api.Task // by ID, as the request found them
 	out    chan api.LogRecord
 	done   chan struct{} // closed when the request ends
 	budget *lineBudget
 
-	mu       sync.Mutex      // guards the fields below
+	mu sync.Mutex // guards the fields below
+	// tasks are the tasks read, by ID: those the request found, and those
+	// a followed service started since.
+	tasks    map[string]api.Task
 	answered map[string]bool // nodes that started pushing, by ID
 	finished map[string]bool // nodes that pushed all they had
 	changed  chan struct{}   // holds a token after answered or finished changed
@@ -124,16 +131,51 @@ func (h *logHub) remove(sub *logSub) {
 	}
 }
 
-// byNode are the subscription's task IDs by the node that runs them.
-func (sub *logSub) byNode() map[string][]string {
+// byNode are task IDs by the node that runs them.
+func byNode(tasks map[string]api.Task) map[string][]string {
 	out := map[string][]string{}
-	for id, t := range sub.tasks {
+	for id, t := range tasks {
 		out[t.NodeID] = append(out[t.NodeID], id)
 	}
 	for _, ids := range out {
 		slices.Sort(ids)
 	}
 	return out
+}
+
+// task is one of the subscription's tasks.
+func (sub *logSub) task(id string) (api.Task, bool) {
+	sub.mu.Lock()
+	defer sub.mu.Unlock()
+	t, ok := sub.tasks[id]
+	return t, ok
+}
+
+// names says whether the subscription reads a task of node.
+func (sub *logSub) names(node string) bool {
+	sub.mu.Lock()
+	defer sub.mu.Unlock()
+	for _, t := range sub.tasks {
+		if t.NodeID == node {
+			return true
+		}
+	}
+	return false
+}
+
+// add takes the tasks of tasks it does not read yet, and returns their IDs.
+func (sub *logSub) add(tasks map[string]api.Task) []string {
+	sub.mu.Lock()
+	defer sub.mu.Unlock()
+	var added []string
+	for id, t := range tasks {
+		if _, ok := sub.tasks[id]; !ok {
+			sub.tasks[id] = t
+			added = append(added, id)
+		}
+	}
+	slices.Sort(added)
+	return added
 }
 
 // mark records that node answered (finished: and pushed everything).
@@ -155,7 +197,7 @@ func (sub *logSub) mark(node string, finished bool) {
 func (sub *logSub) pending() (unfinished, silent []string) {
 	sub.mu.Lock()
 	defer sub.mu.Unlock()
-	for node := range sub.byNode() {
+	for node := range byNode(sub.tasks) {
 		if !sub.finished[node] {
 			unfinished = append(unfinished, node)
 		}
@@ -184,7 +226,7 @@ func (s *Server) serviceLogs(r *http.Request) (any, error) {
 	if db == nil {
 		return nil, api.ErrNotManager
 	}
-	tasks, replicas, err := s.logTasks(r.PathValue("ref"))
+	tasks, replicas, service, err := s.logTasks(r.PathValue("ref"))
 	if err != nil {
 		return nil, err
 	}
@@ -193,18 +235,21 @@ func (s *Server) serviceLogs(r *http.Request) (any, error) {
 		return nil, err
 	}
 	s.sweepLogSubs(db)
-	ls := records.LogSub{ID: sub.id, Manager: addr, Tasks: sub.byNode(), Tail: tail, Follow: follow, Expires: time.Now().Add(logSubTTL)}
+	ls := records.LogSub{ID: sub.id, Manager: addr, Tasks: byNode(tasks), Tail: tail, Follow: follow, Expires: time.Now().Add(logSubTTL)}
 	if err := records.PutLogSub(db, ls); err != nil {
 		s.logs.remove(sub)
 		return nil, fmt.Errorf("publish log subscription: %w", err)
 	}
-	return &logsStream{s: s, db: db, entry: ls, sub: sub, replicas: replicas}, nil
+	if !follow {
+		service = ""
+	}
+	return &logsStream{s: s, db: db, entry: ls, sub: sub, replicas: replicas, service: service}, nil
 }
 
 // logTasks are the tasks ref names: a service's current tasks that have
-// a node, or one task (by ID, ID prefix or name www.1), as docker service
-// logs takes either.
-func (s *Server) logTasks(ref string) (map[string]api.Task, int, error) {
+// a node, with the service's replica count and ID, or one task (by ID,
+// ID prefix or name www.1), as docker service logs takes either.
+func (s *Server) logTasks(ref string) (tasks map[string]api.Task, replicas int, serviceID string, err error) {
 	st := s.cfg.Node.Objects()
 	view := taskView(st, s.cfg.Node.TaskStatuses())
 	out := map[string]api.Task{}
@@ -220,10 +265,10 @@ func (s *Server) logTasks(ref string) (map[string]api.Task, int, error) {
 		if svc.Mode == api.ModeGlobal {
 			replicas = 0
 		}
-		return out, replicas, nil
+		return out, replicas, svcID, nil
 	}
 	if api.StatusCode(err) != http.StatusNotFound {
-		return nil, 0, err
+		return nil, 0, "", err
 	}
 	all := map[string]api.Task{}
 	for _, t := range view {
@@ -232,14 +277,14 @@ func (s *Server) logTasks(ref string) (map[string]api.Task, int, error) {
 	id, err := records.Resolve("task", all, currentName, ref)
 	switch {
 	case api.StatusCode(err) == http.StatusNotFound:
-		return nil, 0, api.NotFound("no such task or service: %s", api.Clip(ref))
+		return nil, 0, "", api.NotFound("no such task or service: %s", api.Clip(ref))
 	case err != nil:
-		return nil, 0, err
+		return nil, 0, "", err
 	case all[id].NodeID == "":
-		return nil, 0, api.Conflict("task %s has no node yet: it has no output", all[id].Name())
+		return nil, 0, "", api.Conflict("task %s has no node yet: it has no output", all[id].Name())
 	}
 	out[id] = all[id]
-	return out, 0, nil
+	return out, 0, "", nil
 }
 
 // sweepLogSubs withdraws this manager's subscriptions that no request
@@ -261,6 +306,10 @@ type logsStream struct {
 	entry    records.LogSub
 	sub      *logSub
 	replicas int
+	// service is the ID of a followed service, whose new tasks are added
+	// as they come, as docker follows them; "" for a task or without
+	// follow.
+	service string
 }
 
 func (l *logsStream) stream(w http.ResponseWriter, r *http.Request) {
@@ -283,6 +332,12 @@ func (l *logsStream) stream(w http.ResponseWriter, r *http.Request) {
 	defer refresh.Stop()
 	answerBy := time.NewTimer(logAnswerWithin)
 	defer answerBy.Stop()
+	var newTasks <-chan time.Time
+	if l.service != "" {
+		nt := time.NewTicker(logNewTasksEvery)
+		defer nt.Stop()
+		newTasks = nt.C
+	}
 	waiting := true // for the nodes that never answered
 	for {
 		if !l.entry.Follow && l.complete(waiting) {
@@ -314,7 +369,35 @@ func (l *logsStream) stream(w http.ResponseWriter, r *http.Request) {
 			if err := records.PutLogSub(l.db, l.entry); err != nil {
 				l.s.log.Warn("refresh log subscription", "id", l.sub.id, "err", err)
 			}
+		case <-newTasks:
+			l.followNewTasks()
 		}
+	}
+}
+
+// followNewTasks adds the followed service's tasks that started since the
+// request (a restart, a scale, an update) to the subscription: the entry
+// then names the service's current tasks, the new ones read from their
+// start.
+func (l *logsStream) followNewTasks() {
+	cur, _, _, err := l.s.logTasks(l.service)
+	if err != nil {
+		return // the service went: what its tasks still write comes
+	}
+	added := l.sub.add(cur)
+	if len(added) == 0 {
+		return
+	}
+	whole := map[string]bool{}
+	for _, id := range append(l.entry.Whole, added...) {
+		if _, ok := cur[id]; ok {
+			whole[id] = true
+		}
+	}
+	l.entry.Tasks, l.entry.Whole = byNode(cur), slices.Sorted(maps.Keys(whole))
+	l.entry.Expires = time.Now().Add(logSubTTL)
+	if err := records.PutLogSub(l.db, l.entry); err != nil {
+		l.s.log.Warn("add tasks to log subscription", "id", l.sub.id, "err", err)
 	}
 }
 
@@ -344,11 +427,13 @@ func (l *logsStream) drain(enc *json.Encoder) {
 
 func (l *logsStream) silentWarning(node string) string {
 	name := node
+	l.sub.mu.Lock()
 	for _, t := range l.sub.tasks {
 		if t.NodeID == node && t.NodeName != "" {
 			name = t.NodeName
 		}
 	}
+	l.sub.mu.Unlock()
 	return fmt.Sprintf("node %s did not answer within %s: its tasks' output is missing", name, logAnswerWithin)
 }
 
@@ -362,7 +447,7 @@ func (s *Server) pushLogs(r *http.Request) (any, error) {
 	if !ok {
 		return nil, api.NotFound("no log subscription %s on this manager", api.Clip(id))
 	}
-	if _, named := sub.byNode()[peer.NodeID]; !named || peer.NodeID == "" {
+	if peer.NodeID == "" || !sub.names(peer.NodeID) {
 		return nil, api.Errorf(http.StatusForbidden, "node %s runs no task of log subscription %s", api.Clip(peer.NodeID), id)
 	}
 	return logPush{sub: sub, node: peer.NodeID}, nil
@@ -430,7 +515,7 @@ func (p logPush) receive(r *http.Request) error {
 // record checks a pushed record against the subscription and gives it
 // the task's context.
 func (p logPush) record(push api.LogPush) (api.LogRecord, error) {
-	t, ok := p.sub.tasks[push.Task]
+	t, ok := p.sub.task(push.Task)
 	if !ok || t.NodeID != p.node {
 		return api.LogRecord{}, api.Errorf(http.StatusForbidden, "task %s is not node %s's in this log subscription",
 			api.Clip(push.Task), api.Clip(p.node))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -11,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -20,15 +22,35 @@ import (
 )
 
 // logNode is a taskNode (www.1 = t1 on n1, www.2 = t2 on n2) serving
-// service logs over a fake gossip store.
+// service logs over a fake gossip store, whose tasks a test may add to.
 type logNode struct {
 	*taskNode
 	db *records.FakeDB
+
+	mu    sync.Mutex // guards added
+	added []api.Task
+}
+
+func (n *logNode) Objects() records.Objects {
+	st := n.taskNode.Objects()
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	st.Tasks = maps.Clone(st.Tasks)
+	for _, t := range n.added {
+		st.Tasks[t.ID] = t
+	}
+	return st
+}
+
+func (n *logNode) addTask(t api.Task) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.added = append(n.added, t)
 }
 
 var testManagerAddr = netip.MustParseAddrPort("192.168.33.10:2377")
 
-func (n logNode) LogSubs() (records.DB, netip.AddrPort) {
+func (n *logNode) LogSubs() (records.DB, netip.AddrPort) {
 	if !n.manager {
 		return nil, netip.AddrPort{}
 	}
@@ -38,10 +60,10 @@ func (n logNode) LogSubs() (records.DB, netip.AddrPort) {
 // newLogServer serves service logs on a unix socket (the client's) and
 // returns the cluster port's handler, which the test calls as a node
 // whose certificate verified.
-func newLogServer(t *testing.T, manager bool) (*records.FakeDB, *api.Client, func(node, sub, body string) (int, string)) {
+func newLogServer(t *testing.T, manager bool) (*logNode, *api.Client, func(node, sub, body string) (int, string)) {
 	t.Helper()
 	tn, _ := newTaskNode(t, manager)
-	n := logNode{taskNode: tn, db: records.NewFakeDB("n1")}
+	n := &logNode{taskNode: tn, db: records.NewFakeDB("n1")}
 	srv, err := New(Config{Node: n, Swarm: fakeSwarm{}})
 	if err != nil {
 		t.Fatal(err)
@@ -62,7 +84,7 @@ func newLogServer(t *testing.T, manager bool) (*records.FakeDB, *api.Client, fun
 		cluster.ServeHTTP(w, r)
 		return w.Code, w.Body.String()
 	}
-	return n.db, api.NewClient(sock), push
+	return n, api.NewClient(sock), push
 }
 
 // readAll reads a stream to its end: each record as "name@node: line" or
@@ -98,7 +120,8 @@ func onlySub(t *testing.T, db *records.FakeDB) records.LogSub {
 
 func TestServiceLogs(t *testing.T) {
 	ctx := context.Background()
-	db, cl, push := newLogServer(t, true)
+	n, cl, push := newLogServer(t, true)
+	db := n.db
 	s, err := cl.ServiceLogs(ctx, "www", api.ServiceLogsOptions{Tail: "2"})
 	if err != nil {
 		t.Fatal(err)
@@ -137,7 +160,8 @@ func TestServiceLogs(t *testing.T) {
 
 func TestServiceLogsTaskAndRefusals(t *testing.T) {
 	ctx := context.Background()
-	db, cl, _ := newLogServer(t, true)
+	n, cl, _ := newLogServer(t, true)
+	db := n.db
 	s, err := cl.ServiceLogs(ctx, "www.2", api.ServiceLogsOptions{Follow: true})
 	if err != nil {
 		t.Fatal(err)
@@ -172,7 +196,8 @@ func TestServiceLogsTaskAndRefusals(t *testing.T) {
 func TestServiceLogsSilentNode(t *testing.T) {
 	defer func(d time.Duration) { logAnswerWithin = d }(logAnswerWithin)
 	logAnswerWithin = 100 * time.Millisecond
-	db, cl, push := newLogServer(t, true)
+	n, cl, push := newLogServer(t, true)
+	db := n.db
 	s, err := cl.ServiceLogs(context.Background(), "www", api.ServiceLogsOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -185,5 +210,39 @@ func TestServiceLogsSilentNode(t *testing.T) {
 	want := []string{"warning: node node2 did not answer within 100ms: its tasks' output is missing", "www.1.t1@node1: one"}
 	if !slices.Equal(got, want) {
 		t.Errorf("got %q, want %q", got, want)
+	}
+}
+
+// TestServiceLogsFollowNewTasks: a followed service's task that starts
+// after the request is added to the subscription, read from its start,
+// and its node's records for it are taken.
+func TestServiceLogsFollowNewTasks(t *testing.T) {
+	n, cl, push := newLogServer(t, true)
+	s, err := cl.ServiceLogs(context.Background(), "www", api.ServiceLogsOptions{Tail: "0", Follow: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	id := onlySub(t, n.db).ID
+	if code, _ := push("n2", id, `{"Task":"t3","Line":"too early"}`+"\n"); code != http.StatusForbidden {
+		t.Errorf("push of a task not yet read: got %d, want 403", code)
+	}
+	n.addTask(api.Task{ID: "t3", ServiceID: "s1", ServiceName: "www", Slot: 3, NodeID: "n2", Image: "whoami", DesiredState: api.TaskRunning})
+	deadline := time.Now().Add(5 * time.Second)
+	for sub := onlySub(t, n.db); strings.Join(sub.Tasks["n2"], ",") != "t2,t3"; sub = onlySub(t, n.db) {
+		if time.Now().After(deadline) {
+			t.Fatalf("subscription %+v, want t3 added on n2", sub)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if sub := onlySub(t, n.db); strings.Join(sub.Whole, ",") != "t3" || sub.Tail != 0 {
+		t.Errorf("subscription %+v, want t3 read whole, the others from their end", sub)
+	}
+	if code, body := push("n2", id, `{"Task":"t3","Line":"first"}`+"\n"); code != http.StatusOK {
+		t.Fatalf("push of t3: got %d %s", code, body)
+	}
+	rec, err := s.Next()
+	if err != nil || rec.TaskName != "www.3" || rec.NodeName != "node2" || rec.Line != "first" {
+		t.Errorf("got %+v, %v, want www.3's first line from node2", rec, err)
 	}
 }
