@@ -124,8 +124,8 @@ func TestServiceLogsAcrossNodes(t *testing.T) {
 }
 
 // followWorker runs service logs -f tick on node1 and reads lines from
-// node3's task as they come, then interrupts it: it must exit at once,
-// and node3 must end its push.
+// node3's task as they come, and from the task a scale starts, then
+// interrupts it: it must exit at once, and node3 must end its pushes.
 func followWorker(t *testing.T, l *testLab) {
 	cmd := exec.Command(filepath.Join(binDir, "meshctl"), "--lab-prefix", l.prefix, "--lab-root", l.root,
 		"--node", "node1", "service", "logs", "-f", "--tail", "1", "tick")
@@ -175,6 +175,21 @@ func followWorker(t *testing.T, l *testLab) {
 		}
 	}
 	t.Logf("followed: %q", got)
+	// A task that starts meanwhile is followed too, from its first line.
+	l.must(t, "--node", "node1", "service", "scale", "tick=2")
+	deadline := time.After(15 * time.Second * timeScale())
+	for seen := false; !seen; {
+		select {
+		case ln, ok := <-lines:
+			if !ok {
+				t.Fatal("service logs -f ended")
+			}
+			m := logLine.FindStringSubmatch(ln)
+			seen = m != nil && m[1] == "tick" && m[2] == "2" && m[5] == "tick 0"
+		case <-deadline:
+			t.Fatal("no line from tick.2 after scaling to 2")
+		}
+	}
 	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
 	}
