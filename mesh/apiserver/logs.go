@@ -246,20 +246,17 @@ func (s *Server) serviceLogs(r *http.Request) (any, error) {
 func (s *Server) logTasks(ref string) (tasks map[string]api.Task, replicas int, serviceID string, err error) {
 	st := s.cfg.Node.Objects()
 	view := taskView(st, s.cfg.Node.TaskStatuses())
-	out := map[string]api.Task{}
-	svcID, err := st.ServiceID(ref)
-	if err == nil {
+	tasks = map[string]api.Task{}
+	if serviceID, err = st.ServiceID(ref); err == nil {
 		for _, t := range view {
-			if t.ServiceID == svcID && t.Current() && t.NodeID != "" {
-				out[t.ID] = t
+			if t.ServiceID == serviceID && t.Current() && t.NodeID != "" {
+				tasks[t.ID] = t
 			}
 		}
-		svc := st.Services[svcID]
-		replicas := svc.Replicas
-		if svc.Mode == api.ModeGlobal {
-			replicas = 0
+		if svc := st.Services[serviceID]; svc.Mode != api.ModeGlobal {
+			replicas = svc.Replicas
 		}
-		return out, replicas, svcID, nil
+		return tasks, replicas, serviceID, nil
 	}
 	if api.StatusCode(err) != http.StatusNotFound {
 		return nil, 0, "", err
@@ -277,8 +274,8 @@ func (s *Server) logTasks(ref string) (tasks map[string]api.Task, replicas int, 
 	case all[id].NodeID == "":
 		return nil, 0, "", api.Conflict("task %s has no node yet: it has no output", all[id].Name())
 	}
-	out[id] = all[id]
-	return out, 0, "", nil
+	tasks[id] = all[id]
+	return tasks, 0, "", nil
 }
 
 // sweepLogSubs withdraws this manager's subscriptions that no request
