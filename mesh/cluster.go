@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/netip"
 	"os"
 	"slices"
 	"strconv"
@@ -469,8 +471,20 @@ func (d *Daemon) newAgent(db *gossip.DB) (*agent.Agent, error) {
 	return agent.New(agent.Config{NodeID: d.id.ID, AdvertiseAddr: a, RunDir: d.cfg.RunDir,
 		DataPlane: d.dataPlane, DataPathPort: d.cfg.DataPathPort, UnderlayMTU: underlayMTU(a),
 		GatewaySubnet: subnet, DrainDelay: d.cfg.DrainDelay, IPVSTimeouts: d.cfg.IPVSTimeouts,
-		DNSUpstreams: d.cfg.DNSUpstreams, DNSTTL: d.cfg.DNSTTL, DB: db,
+		DNSUpstreams: d.cfg.DNSUpstreams, DNSTTL: d.cfg.DNSTTL, DB: db, PushLogs: d.pushLogs(d.tls),
 		Logger: d.log.With("component", "agent")})
+}
+
+// pushLogs sends this node's tasks' output to a manager's cluster API
+// with the node's certificate (id, whose renewals it follows), for
+// service logs; nil without a certificate.
+func (d *Daemon) pushLogs(id *ca.Identity) agent.PushLogsFunc {
+	if id == nil {
+		return nil
+	}
+	return func(ctx context.Context, addr netip.AddrPort, sub string, body io.Reader) error {
+		return api.NewClusterClient(addr.String(), id.ClientConfig()).PushLogs(ctx, sub, body)
+	}
 }
 
 // raftPeer admits a raft connection from a manager of this cluster: its

@@ -175,6 +175,20 @@ func (n nodeReads) TaskLogPath(taskID string) string {
 	return ""
 }
 
+// LogSubs is the gossip store and this manager's cluster API address,
+// for service logs; a nil store off a manager.
+func (n nodeReads) LogSubs() (records.DB, netip.AddrPort) {
+	sess, mgr := n.d.current()
+	if sess == nil || mgr == nil {
+		return nil, netip.AddrPort{}
+	}
+	addr, err := netip.ParseAddrPort(n.d.apiAddr())
+	if err != nil {
+		return nil, netip.AddrPort{}
+	}
+	return sess.db, addr
+}
+
 func (n nodeReads) LBTables() []api.LBTable {
 	if sess, _ := n.d.current(); sess != nil {
 		return sess.agent.LBTables()

@@ -28,7 +28,7 @@ func newServiceCommand(c *cli) *cobra.Command {
 	cmd := &cobra.Command{Use: "service", Short: "Manage services"}
 	cmd.AddCommand(newServiceCreateCommand(c), newServiceLsCommand(c), newServicePsCommand(c),
 		newInspectCommand(c, "inspect SERVICE [SERVICE...]", "Show services in detail", (*api.Client).Service),
-		newServiceScaleCommand(c), newServiceUpdateCommand(c), newServiceRollbackCommand(c),
+		newServiceScaleCommand(c), newServiceUpdateCommand(c), newServiceRollbackCommand(c), newServiceLogsCommand(c),
 		newRmCommand(c, "rm SERVICE [SERVICE...]", "Remove services", (*api.Client).RemoveService))
 	return cmd
 }

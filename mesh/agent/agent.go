@@ -133,6 +133,16 @@ func (a *Agent) Run(ctx context.Context) {
 			}
 		}()
 	}
+	if a.cfg.PushLogs != nil {
+		logs := newLogPusher(a.cfg.DB, a.cfg.NodeID, a.TaskLogPath, a.taskEnded, a.cfg.PushLogs, a.log.With("component", "logs"))
+		done := make(chan struct{})
+		lctx, stop := context.WithCancel(ctx)
+		go func() {
+			defer close(done)
+			logs.run(lctx)
+		}()
+		defer func() { stop(); <-done }()
+	}
 	t := time.NewTicker(a.cfg.ResyncInterval)
 	defer t.Stop()
 	// IPVS tables change without a word from the kernel: they are

@@ -59,6 +59,9 @@ type Config struct {
 	// DB is the gossip store the agent reads the desired state from and
 	// announces into. Required.
 	DB records.DB
+	// PushLogs sends this node's tasks' output to a manager that asked for
+	// it (service logs); nil answers no log subscription.
+	PushLogs PushLogsFunc
 	// Logger receives the agent's logs; nil discards them.
 	Logger *slog.Logger
 

@@ -29,14 +29,16 @@ type peerKey struct{}
 
 // authorize admits a cluster-port request by the certificate the TLS
 // handshake verified: a join needs none (its token is checked by the
-// manager), a renewal any node's, anything else a manager's.
+// manager), a renewal or a log push any node's, anything else a
+// manager's.
 func (s *Server) authorize(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == joinPath {
 			next.ServeHTTP(w, r)
 			return
 		}
-		peer, err := s.peerOf(r, r.URL.Path != renewPath || r.Header.Get(api.RenewForHeader) != "")
+		needManager := (r.URL.Path != renewPath || r.Header.Get(api.RenewForHeader) != "") && !isLogPush(r.URL.Path)
+		peer, err := s.peerOf(r, needManager)
 		if err != nil {
 			s.refused(r, err)
 			writeError(w, err)

@@ -1,17 +1,14 @@
 package apiserver
 
 import (
-	"errors"
-	"io"
-	"io/fs"
 	"net/http"
-	"os"
 	"strconv"
 	"time"
 
 	"github.com/meshd/meshd/mesh/api"
 	"github.com/meshd/meshd/mesh/images"
 	"github.com/meshd/meshd/mesh/records"
+	"github.com/meshd/meshd/mesh/task"
 )
 
 // Tasks as docker's containers: inspect, ps's ports, logs.
@@ -66,17 +63,22 @@ func (s *Server) containers(*http.Request) (any, error) {
 
 // Logs.
 
-// maxTail bounds logs --tail: the lines are found by reading the file
-// backwards, and a count above this is a typo.
-const maxTail = 1_000_000
-
-// logPoll is how often a followed log is read for more output.
-const logPoll = 200 * time.Millisecond
-
 // streamer is a handler's answer that is not JSON: it writes the whole
 // response itself.
 type streamer interface {
 	stream(w http.ResponseWriter, r *http.Request)
+}
+
+// parseTail reads a tail query value: "all" or empty is every line (-1).
+func parseTail(v string) (int, error) {
+	if v == "" || v == "all" {
+		return -1, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 || n > api.MaxTail {
+		return 0, api.Invalid("invalid tail %s: want a number of lines from 0 to %d, or all", api.Quote(v), api.MaxTail)
+	}
+	return n, nil
 }
 
 // taskLogs is docker logs of a task this node runs: its output file,
@@ -84,13 +86,9 @@ type streamer interface {
 // until the task ends or the client goes when follow is set.
 func (s *Server) taskLogs(r *http.Request) (any, error) {
 	q := r.URL.Query()
-	tail := -1
-	if v := q.Get("tail"); v != "" && v != "all" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 0 || n > maxTail {
-			return nil, api.Invalid("invalid tail %s: want a number of lines from 0 to %d, or all", api.Quote(v), maxTail)
-		}
-		tail = n
+	tail, err := parseTail(q.Get("tail"))
+	if err != nil {
+		return nil, err
 	}
 	follow, _ := strconv.ParseBool(q.Get("follow"))
 	st := s.cfg.Node.Objects()
@@ -105,121 +103,37 @@ func (s *Server) taskLogs(r *http.Request) (any, error) {
 	if path == "" {
 		return nil, api.ErrNotInSwarm
 	}
-	f, err := os.Open(path)
-	switch {
-	case errors.Is(err, fs.ErrNotExist) && t.Current():
-		f = nil // not started yet: nothing so far
-	case errors.Is(err, fs.ErrNotExist):
-		return nil, api.NotFound("task %s has ended and this node no longer keeps its output", t.Name())
-	case err != nil:
+	lr := &task.LogReader{Path: path, Tail: tail, Follow: follow, Ended: func() bool { return s.taskEnded(t.ID) }}
+	if err := lr.Open(); err != nil {
 		return nil, err
 	}
-	ls := &logStream{s: s, taskID: t.ID, path: path, f: f, follow: follow}
-	if f != nil && tail >= 0 {
-		off, err := tailOffset(f, tail)
-		if err != nil {
-			f.Close()
-			return nil, err
-		}
-		if _, err := f.Seek(off, io.SeekStart); err != nil {
-			f.Close()
-			return nil, err
-		}
+	if !lr.Exists() && !t.Current() {
+		return nil, api.NotFound("task %s has ended and this node no longer keeps its output", t.Name())
 	}
-	return ls, nil
+	return logStream{lr}, nil
 }
 
 // logStream writes a task's output as it is, without framing.
-type logStream struct {
-	s      *Server
-	taskID string
-	path   string
-	f      *os.File // nil until the task has written its first byte
-	follow bool
-}
+type logStream struct{ lr *task.LogReader }
 
-func (l *logStream) stream(w http.ResponseWriter, r *http.Request) {
-	defer func() {
-		if l.f != nil {
-			l.f.Close()
-		}
-	}()
+func (l logStream) stream(w http.ResponseWriter, r *http.Request) {
 	rc := http.NewResponseController(w)
 	// A followed log lasts as long as the task; the write deadline would
 	// cut it. It fails only on a writer without deadlines.
 	_ = rc.SetWriteDeadline(time.Time{})
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.WriteHeader(http.StatusOK)
-	for {
-		ended := l.ended() // before reading: whatever it wrote is in the file by now
-		if l.f == nil {
-			if f, err := os.Open(l.path); err == nil {
-				l.f = f
-			}
-		}
-		if l.f != nil {
-			if _, err := io.Copy(w, l.f); err != nil {
-				return // the client went away
-			}
-		}
-		_ = rc.Flush()
-		if !l.follow || ended {
-			return
-		}
-		select {
-		case <-r.Context().Done():
-			return
-		case <-time.After(logPoll):
-		}
-	}
+	l.lr.Flush = func() { _ = rc.Flush() }
+	_ = l.lr.CopyTo(r.Context(), w) // an error is the client gone
 }
 
-// ended says whether the task will write no more: its process ended, or
-// it is no longer this node's current task.
-func (l *logStream) ended() bool {
-	st := l.s.cfg.Node.TaskStatuses()[l.taskID].State
+// taskEnded says whether the task will write no more: its process ended,
+// or it is no longer this node's current task.
+func (s *Server) taskEnded(taskID string) bool {
+	st := s.cfg.Node.TaskStatuses()[taskID].State
 	if api.Terminal(st) || st == api.TaskShutdown {
 		return true
 	}
-	t, ok := l.s.cfg.Node.Objects().Tasks[l.taskID]
-	return !ok || !t.Current() || t.NodeID != l.s.cfg.Node.Info().NodeID
-}
-
-// tailOffset is where the last n lines of f start; a last line without
-// its newline counts as a line.
-func tailOffset(f *os.File, n int) (int64, error) {
-	fi, err := f.Stat()
-	if err != nil {
-		return 0, err
-	}
-	size := fi.Size()
-	if n == 0 || size == 0 {
-		return size, nil
-	}
-	const chunk = 64 << 10
-	buf := make([]byte, chunk)
-	end, seen := size, 0
-	skipLast := true // the newline that ends the last line starts no line
-	for end > 0 {
-		start := max(0, end-chunk)
-		b := buf[:end-start]
-		if _, err := f.ReadAt(b, start); err != nil && err != io.EOF {
-			return 0, err
-		}
-		for i := len(b) - 1; i >= 0; i-- {
-			if b[i] != '\n' {
-				skipLast = false
-				continue
-			}
-			if skipLast {
-				skipLast = false
-				continue
-			}
-			if seen++; seen == n {
-				return start + int64(i) + 1, nil
-			}
-		}
-		end = start
-	}
-	return 0, nil
+	t, ok := s.cfg.Node.Objects().Tasks[taskID]
+	return !ok || !t.Current() || t.NodeID != s.cfg.Node.Info().NodeID
 }

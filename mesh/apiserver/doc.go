@@ -10,7 +10,8 @@
 // writes with docker's words (api.ErrNotManager), a node in no cluster
 // with api.ErrNotInSwarm. Any node answers for itself: info, its own
 // tasks (ps, exec) and their containers (inspect) and output (logs),
-// namespaces, load balancers.
+// namespaces, load balancers. service logs is a manager's read of files
+// it does not hold: the nodes push their tasks' output to it (logs.go).
 //
 // On the cluster port every request is signed ([Keys]): a join with a
 // join token, whose role (worker or manager) it gets; a write another
@@ -21,7 +22,9 @@
 //
 // A request body is read whole before any work is done on it, and refused
 // with a 413 over its cap: 1 MiB on the cluster port, 4 MiB on the unix
-// socket ([LimitBody]). A body is one JSON value, decoded strictly:
+// socket ([LimitBody]); a node's log push alone is a stream, read line by
+// line, each line bounded (api.MaxLogRecord) and the lines of one request
+// rate-limited. A body is one JSON value, decoded strictly:
 // unknown fields, and anything after the value but white space, are
 // refused with a 400, and each request type is held to mesh/api's field
 // limits (names, aliases, arguments, ports, networks), which keep every

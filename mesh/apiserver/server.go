@@ -83,6 +83,10 @@ type Node interface {
 	// TaskLogPath is the file holding the output of a task this node
 	// runs; "" outside a cluster.
 	TaskLogPath(taskID string) string
+	// LogSubs is where service logs asks the nodes for their tasks'
+	// output: the gossip store and the address of this manager's cluster
+	// API, which the nodes push to; a nil store off a manager.
+	LogSubs() (records.DB, netip.AddrPort)
 	// LBTables are this node's load balancers, ipvsadm-shaped.
 	LBTables() []api.LBTable
 	// NetworkBuilt says whether this node still has network id's
@@ -130,6 +134,7 @@ type Server struct {
 	cfg      Config
 	log      *slog.Logger
 	refusals *ratelog.Limiter // of refused cluster requests, per remote address
+	logs     logHub           // the service logs requests served here
 }
 
 // New returns a server; it listens on nothing (see LocalHandler and
@@ -184,6 +189,7 @@ var routes = []route{
 	{"GET /v1/tasks", local, (*Server).tasks},
 	{"GET /v1/tasks/{ref}", local, (*Server).task},
 	{"GET /v1/tasks/{ref}/logs", local, (*Server).taskLogs},
+	{"GET /v1/services/{ref}/logs", local, (*Server).serviceLogs},
 	{"GET /v1/containers", local, (*Server).containers},
 	{"GET /v1/containers/{ref}", local, (*Server).container},
 	{"GET /v1/namespaces", local, (*Server).namespaces},
@@ -197,6 +203,7 @@ var routes = []route{
 	{"POST /v1/swarm/ca/rotate", local | cluster, (*Server).rotateCA},
 	{"POST /v1/cluster/join", cluster, (*Server).join},
 	{"POST /v1/cluster/renew", cluster, (*Server).renew},
+	{"POST " + logPushPrefix + "{id}", cluster, (*Server).pushLogs},
 	{"POST /v1/nodes/{ref}/update", local | cluster, (*Server).updateNode},
 	{"DELETE /v1/nodes/{ref}", local | cluster, (*Server).removeNode},
 	{"POST /v1/networks", local | cluster, (*Server).createNetwork},
@@ -224,9 +231,9 @@ func (s *Server) LocalHandler() http.Handler { return LimitBody(s.mux(local), ma
 // certificates: a join carries a join token, a renewal needs a node's
 // certificate, anything else (writes forwarded to the leader) a
 // manager's. The caller is checked first, from the TLS handshake; bodies
-// are then capped at 1 MiB.
+// are then capped at 1 MiB, but for a node's log push, a stream.
 func (s *Server) ClusterHandler() http.Handler {
-	return s.authorize(LimitBody(s.mux(cluster), maxBody))
+	return s.authorize(clusterBodies(s.mux(cluster)))
 }
 
 // LimitBody reads a request's body whole before h sees it, and answers a

@@ -20,6 +20,7 @@ const (
 	TableOverlayPeer = "overlay_peer_table" // per network: (IP, MAC, VTEP) of each endpoint
 	TableEndpoints   = "endpoint_table"     // per network: each running task's service, VIP, IP, ports, aliases
 	TableProgrammed  = "programmed"         // per service, by node: the tasks its balancers and DNS send to
+	TableLogSubs     = "log_subscriptions"  // cluster scope, by subscription ID: a manager asking nodes for task output
 )
 
 // AllNetworks is the scope that lists a per-network table across every
