@@ -138,70 +138,24 @@ func endpoint(netID, key, name, cidr string) api.EndpointResource {
 
 // serviceView returns services sorted by name with their running count
 // and how many of those are reachable: programmed by every ready node
-// that needs them (see [expectedNodes]), as the nodes report it.
+// that needs them (see [api.Service.SendingNodes]), as the nodes report it.
 func serviceView(st records.Objects, statuses map[string]api.TaskStatus, programmed map[string]map[string][]string, ready map[string]bool) []api.Service {
 	out := st.ServicesByName()
 	for i, s := range out {
 		s.Running, s.Reachable = 0, 0
-		nodes := expectedNodes(st, s, ready)
+		nodes := s.SendingNodes(st.Tasks, ready)
 		for _, t := range st.Tasks {
 			if t.ServiceID != s.ID || !t.Current() || statuses[t.ID].State != api.TaskRunning {
 				continue
 			}
 			s.Running++
-			if programmedEverywhere(programmed[s.ID], nodes, t.ID) {
+			if api.ProgrammedBy(programmed[s.ID], nodes, t.ID) {
 				s.Reachable++
 			}
 		}
 		out[i] = s
 	}
 	return out
-}
-
-// expectedNodes are the ready nodes that send to a service's tasks: every
-// node when it publishes a port through the ingress routing mesh, and
-// every node that runs a task on one of its other networks (the VIP's
-// balancer and the names are there).
-func expectedNodes(st records.Objects, svc api.Service, ready map[string]bool) []string {
-	want := map[string]bool{}
-	for _, p := range svc.Endpoint.Ports {
-		if p.PublishMode != api.PublishHost {
-			for id := range ready {
-				want[id] = true
-			}
-			break
-		}
-	}
-	nets := map[string]bool{}
-	for _, a := range svc.Networks {
-		nets[a.Target] = true
-	}
-	for _, t := range st.Tasks {
-		if !t.Current() {
-			continue
-		}
-		for _, tn := range t.Networks {
-			if nets[tn.NetworkID] || nets[tn.NetworkName] {
-				want[t.NodeID] = true
-			}
-		}
-	}
-	var out []string
-	for id := range want {
-		if ready[id] {
-			out = append(out, id)
-		}
-	}
-	return out
-}
-
-func programmedEverywhere(byNode map[string][]string, nodes []string, taskID string) bool {
-	for _, n := range nodes {
-		if !slices.Contains(byNode[n], taskID) {
-			return false
-		}
-	}
-	return true
 }
 
 // taskView returns tasks with their reported status and node name,

@@ -61,16 +61,6 @@ func portTaken(s *State, p api.PortConfig, except string) (string, bool) {
 	return "", false
 }
 
-// publishesIngress says whether a service uses the routing mesh.
-func publishesIngress(svc api.Service) bool {
-	for _, p := range svc.Endpoint.Ports {
-		if p.PublishMode == api.PublishIngress {
-			return true
-		}
-	}
-	return false
-}
-
 // reservedPorts are the ports meshd itself uses on the nodes, by portKey,
 // with what uses them: a service publishing one would take the node's own
 // traffic (ingress publishes on every node, host mode on the task's).

@@ -483,46 +483,17 @@ func reachable(s *State, svc api.Service, t api.Task, r nodeReports) bool {
 	if r.statuses[t.ID].State != api.TaskRunning {
 		return false
 	}
-	for _, n := range sendingNodes(s, svc) {
-		if !slices.Contains(r.programmed[svc.ID][n], t.ID) {
-			return false
-		}
-	}
-	return true
+	return api.ProgrammedBy(r.programmed[svc.ID], sendingNodes(s, svc), t.ID)
 }
 
-// sendingNodes are the ready nodes that send to a service's tasks: all of
-// them when it publishes through the routing mesh, and those that run a
-// task on one of its own networks (the VIP's balancer and the names are
-// there). The API's Reachable count reads the same reports the same way.
+// sendingNodes are [api.Service.SendingNodes] in the state: the ready
+// nodes that must program a task before it counts as reachable.
 func sendingNodes(s *State, svc api.Service) []string {
-	want := map[string]bool{}
-	if publishesIngress(svc) {
-		for id := range s.Nodes {
-			want[id] = true
-		}
+	ready := map[string]bool{}
+	for id, n := range s.Nodes {
+		ready[id] = n.Status == api.StatusReady
 	}
-	nets := map[string]bool{}
-	for _, a := range svc.Networks {
-		nets[a.Target] = true
-	}
-	for _, t := range s.Tasks {
-		if !t.Current() {
-			continue
-		}
-		for _, tn := range t.Networks {
-			if nets[tn.NetworkID] {
-				want[t.NodeID] = true
-			}
-		}
-	}
-	var out []string
-	for _, id := range slices.Sorted(maps.Keys(want)) {
-		if n, ok := s.Nodes[id]; ok && n.Status == api.StatusReady {
-			out = append(out, id)
-		}
-	}
-	return out
+	return svc.SendingNodes(s.Tasks, ready)
 }
 
 // advanceUpdates moves every update or rollback under way one step.

@@ -20,7 +20,7 @@ func ingressID(s *State) string {
 // routing mesh (as Swarm does: eth0 is on ingress), then its own.
 func taskNetworks(s *State, svc api.Service) []string {
 	var out []string
-	if publishesIngress(svc) {
+	if svc.PublishesIngress() {
 		out = append(out, ingressID(s))
 	}
 	for _, a := range svc.Networks {
