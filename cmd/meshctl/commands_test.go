@@ -128,7 +128,7 @@ func TestServiceCreateWaits(t *testing.T) {
 	if diff := cmp.Diff(req, sent); diff != "" {
 		t.Errorf("sent request mismatch (-want +got):\n%s", diff)
 	}
-	want := "newsvc0000000000000000000\noverall progress: 2 out of 2 tasks\n1/2: running\n2/2: running\nverify: Service converged\n"
+	want := "newsvc0000000000000000000\noverall progress: 2 out of 2 tasks\n1/2: running   [==================================================>]\n2/2: running   [==================================================>]\nverify: Service converged\n"
 	if got := out.String(); got != want {
 		t.Errorf("got output %q, want %q", got, want)
 	}

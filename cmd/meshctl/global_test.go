@@ -161,7 +161,7 @@ func TestWaitGlobal(t *testing.T) {
 	if err := waitConverged(context.Background(), fake, &out, "g", 10*time.Second, nil); err != nil {
 		t.Fatal(err)
 	}
-	want := "overall progress: 2 out of 2 tasks\nvrto8yiuht7u: running\nw1iwq0mxp5dk: running\nverify: Service converged\n"
+	want := "overall progress: 2 out of 2 tasks\nvrto8yiuht7u: running   [==================================================>]\nw1iwq0mxp5dk: running   [==================================================>]\nverify: Service converged\n"
 	if got := out.String(); got != want {
 		t.Errorf("got %q, want %q", got, want)
 	}

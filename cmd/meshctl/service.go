@@ -226,16 +226,28 @@ func printProgress(out io.Writer, svc api.Service, slots []api.Task) {
 	}
 	fmt.Fprintf(out, "overall progress: %d out of %d tasks\n", running, svc.Replicas)
 	for _, t := range slots {
-		state := t.Status.State
-		if t.Status.Err != "" {
-			state += " " + oneLine(t.Status.Err)
-		}
+		id := fmt.Sprintf("%d/%d", t.Slot, svc.Replicas)
 		if t.Slot == 0 { // docker's global progress: a line per node
-			fmt.Fprintf(out, "%s: %s\n", shortID(t.NodeID), state)
-			continue
+			id = shortID(t.NodeID)
 		}
-		fmt.Fprintf(out, "%d/%d: %s\n", t.Slot, svc.Replicas, state)
+		fmt.Fprintln(out, progressLine(id, t.Status.State, t.Status.Err))
 	}
+}
+
+// progressSteps number the states a task goes through on its way to
+// running, as docker's progress bar counts them.
+var progressSteps = map[string]int{api.TaskNew: 1, api.TaskAssigned: 4, api.TaskStarting: 8, api.TaskRunning: 9}
+
+// progressLine is one slot's line as docker prints it: the state padded
+// to the longest one docker knows ("preparing"), then a bar of 50 for
+// how far along it is; an ended task shows its error instead.
+func progressLine(id, state, errText string) string {
+	step, ok := progressSteps[state]
+	if !ok || errText != "" {
+		return strings.TrimRight(fmt.Sprintf("%s: %s %s", id, state, oneLine(errText)), " ")
+	}
+	filled := step * 100 / progressSteps[api.TaskRunning] / 2 // of 50, as docker's
+	return fmt.Sprintf("%s: %-9s [%s>%s]", id, state, strings.Repeat("=", filled), strings.Repeat(" ", 50-filled))
 }
 
 // oneLine is an error's first line, at most 200 bytes: a node's text in

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -38,7 +39,7 @@ func TestWaitEndsOnAFailedTask(t *testing.T) {
 			wantErr: "service t: task t.1 failed: task: non-zero exit (1)"},
 		{name: "an old failure does not end a scale's wait", cond: "any", polls: [][]api.Task{{running, oldFailed}},
 			ended: map[string]bool{"a0": true},
-			want:  "overall progress: 1 out of 1 tasks\n1/1: running\nverify: Service converged\n"},
+			want:  "overall progress: 1 out of 1 tasks\n1/1: running   [==================================================>]\nverify: Service converged\n"},
 		// A command that runs for a moment, then fails, as sh -c 'exit 3'
 		// does: running is not converged until it has lasted stableFor.
 		{name: "runs a moment then fails", cond: "any", polls: [][]api.Task{{running}, {running}, {failed}},
@@ -72,5 +73,21 @@ func TestWaitEndsOnAFailedTask(t *testing.T) {
 				t.Errorf("got output %q, want %q", got, tt.want)
 			}
 		})
+	}
+}
+
+func TestProgressLine(t *testing.T) {
+	bar := func(n int) string { return "[" + strings.Repeat("=", n) + ">" + strings.Repeat(" ", 50-n) + "]" }
+	for _, tt := range []struct{ state, err, want string }{
+		{api.TaskNew, "", "1/2: new       " + bar(5)},
+		{api.TaskAssigned, "", "1/2: assigned  " + bar(22)},
+		{api.TaskStarting, "", "1/2: starting  " + bar(44)},
+		{api.TaskRunning, "", "1/2: running   " + bar(50)},
+		{api.TaskFailed, "task: non-zero exit (3)", "1/2: failed task: non-zero exit (3)"},
+		{api.TaskComplete, "", "1/2: complete"},
+	} {
+		if got := progressLine("1/2", tt.state, tt.err); got != tt.want {
+			t.Errorf("%s %q:\n got %q\nwant %q", tt.state, tt.err, got, tt.want)
+		}
 	}
 }

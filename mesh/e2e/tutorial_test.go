@@ -80,7 +80,7 @@ func TestTutorial000(t *testing.T) {
   --publish 8888:80 \
   nginx:1.14-alpine`)
 	matchLines(t, "service create", out, swarmID, `overall progress: 2 out of 2 tasks`,
-		`1/2: running(?: +\[=+>\])?`, `2/2: running(?: +\[=+>\])?`, `verify: Service converged`)
+		`1/2: running   \[={50}>\]`, `2/2: running   \[={50}>\]`, `verify: Service converged`)
 
 	// The scheduler spreads: one replica on each node.
 	matchLines(t, "service ps", l.sh(t, "node1", "meshctl service ps www"),
@@ -326,7 +326,7 @@ func TestTutorial003(t *testing.T) {
 	l.must(t, "--node", "node1", "network", "create", "-d", "overlay", "mynet")
 	out := l.sh(t, "node1", "meshctl service create --name web --network mynet -p 8080:80 --replicas 2 containous/whoami")
 	matchLines(t, "service create", out, swarmID, `overall progress: 2 out of 2 tasks`,
-		`1/2: running(?: +\[=+>\])?`, `2/2: running(?: +\[=+>\])?`, `verify: Service converged`)
+		`1/2: running   \[={50}>\]`, `2/2: running   \[={50}>\]`, `verify: Service converged`)
 	matchLines(t, "service ls", l.sh(t, "node1", "meshctl service ls"),
 		row("ID", "NAME", "MODE", "REPLICAS", "IMAGE", "PORTS"),
 		row(shortID, "web", "replicated", "2/2", `containous/whoami:latest`, `\*:8080->80/tcp`))
