@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"io"
@@ -82,7 +83,7 @@ func TestContainerGoldens(t *testing.T) {
 		{"inspect-type-task", inspect(inspectAnyOptions{kind: "task", inspectOptions: inspectOptions{
 			format: "{{.ID}} {{.Status.State}}", refs: []string{"www.1"}}})},
 		{"inspect-type-service", inspect(inspectAnyOptions{kind: "service", inspectOptions: inspectOptions{
-			format: "{{.Name}} {{.ID}}", refs: []string{"www"}}})},
+			format: "{{.Spec.Name}} {{.ID}}", refs: []string{"www"}}})},
 		{"logs", func(ctx context.Context, out io.Writer) error {
 			fake := &fakeAPI{taskLogsFunc: func(ref, tail string, follow bool) (string, error) {
 				return "Listening on :80\nGET / from 10.255.0.2\n", nil
@@ -122,13 +123,14 @@ func TestInspectAnyOrder(t *testing.T) {
 		opts    inspectAnyOptions
 		want    string
 		wantErr string
+		format  string // the template; {{.Name}} when empty
 	}{
 		{name: "a task name is a container", fake: newFakeAPI(), opts: inspectAnyOptions{inspectOptions: inspectOptions{refs: []string{"www.1"}}},
 			want: "/www.1.p7b0d3zr5n6hq1w8y2k4c9m0a"},
 		{name: "a network name", fake: newFakeAPI(), opts: inspectAnyOptions{inspectOptions: inspectOptions{refs: []string{"ovnet"}}},
 			want: "ovnet"},
 		{name: "a service before a task", fake: newFakeAPI(), opts: inspectAnyOptions{inspectOptions: inspectOptions{refs: []string{"www"}}},
-			want: "www"},
+			format: "{{.Spec.Name}}", want: "www"},
 		{name: "nothing", fake: newFakeAPI(), opts: inspectAnyOptions{inspectOptions: inspectOptions{refs: []string{"www.1", "nosuch"}}},
 			wantErr: "No such object: nosuch"},
 		{name: "empty", fake: newFakeAPI(), opts: inspectAnyOptions{inspectOptions: inspectOptions{refs: []string{""}}},
@@ -148,7 +150,7 @@ func TestInspectAnyOrder(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			tt.opts.format = "{{.Name}}"
+			tt.opts.format = cmp.Or(tt.format, "{{.Name}}")
 			var out bytes.Buffer
 			err := runInspectAny(context.Background(), tt.fake, &out, tt.opts)
 			if tt.wantErr != "" {

@@ -206,6 +206,12 @@ func TestE2ETemplates(t *testing.T) {
 	runs = append(runs, func(ctx context.Context, out io.Writer) error {
 		return runLBLs(ctx, fake, out, lbLsOptions{format: `{{if eq .Sandbox "ingress_sbox"}}{{.Table}}{{end}}`})
 	})
+	for _, f := range []string{"{{range .Endpoint.VirtualIPs}}{{.Addr}} {{end}}", "{{.Version.Index}} {{.Spec.TaskTemplate.ContainerSpec.Image}}",
+		"{{.UpdateStatus}} {{json .Spec.TaskTemplate.ContainerSpec.Env}}"} {
+		runs = append(runs, func(ctx context.Context, out io.Writer) error {
+			return runInspect(ctx, asResource(fake.Service), out, inspectOptions{format: f, refs: []string{"www"}})
+		})
+	}
 	var out bytes.Buffer
 	for _, run := range runs {
 		if err := run(context.Background(), &out); err != nil {

@@ -106,13 +106,13 @@ func TestGolden(t *testing.T) {
 			return runServicePs(ctx, fake, out, servicePsOptions{service: "www", list: listOptions{format: "json"}})
 		}},
 		{"service-inspect", func(ctx context.Context, out io.Writer) error {
-			return runInspect(ctx, fake.Service, out, inspectOptions{refs: []string{"www", "dns"}})
+			return runInspect(ctx, asResource(fake.Service), out, inspectOptions{refs: []string{"www", "dns"}})
 		}},
 		{"service-inspect-json", func(ctx context.Context, out io.Writer) error {
-			return runInspect(ctx, fake.Service, out, inspectOptions{format: "json", refs: []string{"www", "dns"}})
+			return runInspect(ctx, asResource(fake.Service), out, inspectOptions{format: "json", refs: []string{"www", "dns"}})
 		}},
 		{"service-inspect-template", func(ctx context.Context, out io.Writer) error {
-			return runInspect(ctx, fake.Service, out, inspectOptions{format: "{{.Name}} {{.Endpoint.Mode}} {{json .Endpoint.VirtualIPs}} {{join .Args \" \"}}", refs: []string{"www", "dns"}})
+			return runInspect(ctx, asResource(fake.Service), out, inspectOptions{format: "{{.Spec.Name}} {{.Spec.EndpointSpec.Mode}} {{json .Endpoint.VirtualIPs}} {{join .Spec.TaskTemplate.ContainerSpec.Args \" \"}} {{json .Spec.TaskTemplate.ContainerSpec.Command}}", refs: []string{"www", "dns"}})
 		}},
 		{"ps", func(ctx context.Context, out io.Writer) error {
 			return runPs(ctx, fake, out, psOptions{listOptions: listOptions{now: clock}})

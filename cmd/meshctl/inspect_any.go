@@ -44,7 +44,7 @@ var objectKinds = []objectKind{
 	{"container", false, getAs(anyAPI.Container)},
 	{"network", false, getAs(anyAPI.Network)},
 	{"node", true, getAs(anyAPI.Node)},
-	{"service", true, getAs(anyAPI.Service)},
+	{"service", true, func(cl anyAPI, ctx context.Context, ref string) (any, error) { return asResource(cl.Service)(ctx, ref) }},
 	{"task", true, getAs(anyAPI.Task)},
 }
 

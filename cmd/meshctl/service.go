@@ -27,7 +27,7 @@ var _ serviceAPI = (*api.Client)(nil)
 func newServiceCommand(c *cli) *cobra.Command {
 	cmd := &cobra.Command{Use: "service", Short: "Manage services"}
 	cmd.AddCommand(newServiceCreateCommand(c), newServiceLsCommand(c), newServicePsCommand(c),
-		newInspectCommand(c, "inspect SERVICE [SERVICE...]", "Show services in detail", (*api.Client).Service),
+		newInspectCommand(c, "inspect SERVICE [SERVICE...]", "Show services in detail", inspectService),
 		newServiceScaleCommand(c), newServiceUpdateCommand(c), newServiceRollbackCommand(c), newServiceLogsCommand(c),
 		newRmCommand(c, "rm SERVICE [SERVICE...]", "Remove services", (*api.Client).RemoveService))
 	return cmd
@@ -276,4 +276,20 @@ func imageOf(image string, args []string) string {
 		return "-- " + strings.Join(args, " ")
 	}
 	return image
+}
+
+// inspectService fetches a service for inspect, in docker's shape.
+func inspectService(cl *api.Client, ctx context.Context, ref string) (api.ServiceResource, error) {
+	return asResource(cl.Service)(ctx, ref)
+}
+
+// asResource turns a service getter into inspect's: docker's shape.
+func asResource(get func(context.Context, string) (api.Service, error)) func(context.Context, string) (api.ServiceResource, error) {
+	return func(ctx context.Context, ref string) (api.ServiceResource, error) {
+		svc, err := get(ctx, ref)
+		if err != nil {
+			return api.ServiceResource{}, err
+		}
+		return svc.Resource(), nil
+	}
 }

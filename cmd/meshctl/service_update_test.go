@@ -300,14 +300,14 @@ func TestServiceInspectUpdated(t *testing.T) {
 			RestartPolicy: api.RestartPolicy{Condition: "any", Delay: 5 * time.Second}, UpdateConfig: api.DefaultUpdateConfig(), RollbackConfig: api.DefaultUpdateConfig()},
 		UpdateStatus: &api.UpdateStatus{State: "completed", StartedAt: t0, CompletedAt: t0.Add(7 * time.Second), Message: "update completed"},
 		Version:      2, CreatedAt: t0.Add(-time.Hour), UpdatedAt: t0, Running: 3, Reachable: 3}
-	get := func(context.Context, string) (api.Service, error) { return svc, nil }
+	get := asResource(func(context.Context, string) (api.Service, error) { return svc, nil })
 	var out bytes.Buffer
 	if err := runInspect(context.Background(), get, &out, inspectOptions{refs: []string{"www"}}); err != nil {
 		t.Fatal(err)
 	}
 	out.WriteString("--- --format\n")
 	if err := runInspect(context.Background(), get, &out, inspectOptions{refs: []string{"www"},
-		format: "{{.UpdateStatus.State}} {{.PreviousSpec.Image}} {{json .Env}}"}); err != nil {
+		format: "{{.UpdateStatus.State}} {{.PreviousSpec.TaskTemplate.ContainerSpec.Image}} {{json .Spec.TaskTemplate.ContainerSpec.Env}}"}); err != nil {
 		t.Fatal(err)
 	}
 	golden(t, "service-inspect-updated", out.String())

@@ -109,7 +109,7 @@ func TestRollingUpdate(t *testing.T) {
 			if strings.Count(table, `\_ www.`) < 3 {
 				t.Errorf("service ps lists no history rows:\n%s", table)
 			}
-			st := strings.TrimSpace(l.must(t, "--node", "node1", "service", "inspect", "www", "--format", "{{.UpdateStatus.State}} {{.PreviousSpec.Image}}"))
+			st := strings.TrimSpace(l.must(t, "--node", "node1", "service", "inspect", "www", "--format", "{{.UpdateStatus.State}} {{.PreviousSpec.TaskTemplate.ContainerSpec.Image}}"))
 			if want := s.status + " " + s.history; st != want {
 				t.Errorf("service inspect: %q, want %q", st, want)
 			}
@@ -130,7 +130,7 @@ func TestServiceEnv(t *testing.T) {
 		_, out := logs()
 		return strings.Contains(out, "FOO is bar\n"), out
 	})
-	if got := strings.TrimSpace(l.must(t, "--node", "node1", "service", "inspect", "envy", "--format", "{{json .Env}}")); got != `["FOO=bar"]` {
+	if got := strings.TrimSpace(l.must(t, "--node", "node1", "service", "inspect", "envy", "--format", "{{json .Spec.TaskTemplate.ContainerSpec.Env}}")); got != `["FOO=bar"]` {
 		t.Errorf("service inspect .Env: %s, want [\"FOO=bar\"]", got)
 	}
 	out := l.must(t, "--node", "node1", "service", "update", "--env-add", "FOO=baz", "envy")
@@ -148,7 +148,7 @@ func TestServiceUpdateRefusals(t *testing.T) {
 	l.must(t, "--node", "node1", "service", "create", "--name", "www", "--publish", "8888:80", "nginx:1.14-alpine")
 	l.must(t, "--node", "node1", "service", "create", "--name", "agent", "--mode", "global", "whoami")
 	version := func() string {
-		return strings.TrimSpace(l.must(t, "--node", "node1", "service", "inspect", "www", "agent", "--format", "{{.Version}} {{.Image}}"))
+		return strings.TrimSpace(l.must(t, "--node", "node1", "service", "inspect", "www", "agent", "--format", "{{.Version.Index}} {{.Spec.TaskTemplate.ContainerSpec.Image}}"))
 	}
 	before := version()
 	for _, tt := range []struct {
@@ -243,7 +243,7 @@ func TestUpdateFailureAction(t *testing.T) {
 	l.must(t, "--node", "node1", "service", "create", "--name", "cmd", "--replicas", "2", "-e", "MODE=good",
 		"--", "sh", "-c", `test "$MODE" != bad || exit 3; sleep 1000`)
 	inspect := func() string {
-		return strings.TrimSpace(l.must(t, "--node", "node1", "service", "inspect", "cmd", "--format", "{{.UpdateStatus.State}} {{json .Env}}"))
+		return strings.TrimSpace(l.must(t, "--node", "node1", "service", "inspect", "cmd", "--format", "{{.UpdateStatus.State}} {{json .Spec.TaskTemplate.ContainerSpec.Env}}"))
 	}
 	converged := func() {
 		t.Helper()
