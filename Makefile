@@ -69,6 +69,12 @@ bench-overlay: build
 # Knobs (environment or make VAR=...): VM_TIMEOUT (seconds, default 900),
 # VM_TEST_RUN (-test.run pattern), VM_TEST_ARGS, VM_DEBUG_CMD, VM_MEM,
 # VM_SMP, VM_ACCEL (tcg; kvm hangs on these machines), VM_KERNEL_PKG.
+# The tests of the CLI's shapes and of the control plane's refusals
+# exercise nothing the data plane or the kernel changes: the host suite
+# runs them, the VM does not (VM_TEST_SKIP= runs them there too).
+VM_TEST_SKIP ?= ^(TestTutorial002|TestTutorial003|TestInspectPsLogsLikeDocker|TestNetworkInspectPerNode|TestServiceLogsAcrossNodes|TestServiceEnv|TestServiceUpdateRefusals|TestUpdateFailureAction|TestUpdateContinuesUnderANewLeader)$$
+export VM_TEST_SKIP
+
 .PHONY: test-vm
 test-vm: deps build
 	GO="$(GO)" BIN="$(BIN)" vm/build.sh

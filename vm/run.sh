@@ -20,6 +20,8 @@
 #   CI                 as on the host, so tests fail rather than skip in CI
 #   MESHD_E2E_LB_MODE  data plane the suite is to exercise (default ipvs)
 #   VM_TEST_RUN        -test.run pattern (default: every test)
+#   VM_TEST_SKIP       -test.skip pattern (default: none; the Makefile's
+#                      test-vm skips the tests no data plane changes)
 #   VM_TEST_ARGS       more flags for e2e.test, split on blanks
 #   VM_DEBUG_CMD       a shell command /init runs before the suite, to look
 #                      around the VM (e.g. 'ls -l /usr/sbin; lsmod')
@@ -75,6 +77,7 @@ mkdir -p "$envdir/etc"
   # hang ends with the goroutine dump in the log instead of nothing.
   echo "VM_TEST_TIMEOUT=$(q "$((timeout_s > 120 ? timeout_s - 60 : timeout_s))s")"
   echo "VM_TEST_RUN=$(q "${VM_TEST_RUN-}")"
+  echo "VM_TEST_SKIP=$(q "${VM_TEST_SKIP-}")"
   echo "VM_TEST_ARGS=$(q "${VM_TEST_ARGS-}")"
   echo "VM_DEBUG_CMD=$(q "${VM_DEBUG_CMD-}")"
 } >"$envdir/etc/vm-env"

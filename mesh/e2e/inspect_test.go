@@ -53,7 +53,7 @@ nsenter --net=$NAMESPACE_CTN ip a`
 		}{
 			{[]string{"-f", "{{.Name}}", "ovnet"}, "ovnet"},
 			{[]string{"-f", "{{.Hostname}}", "node2"}, "node2"},
-			{[]string{"-f", "{{.Name}}", "www"}, "www"},
+			{[]string{"-f", "{{.Spec.Name}}", "www"}, "www"},
 			{[]string{"--type", "task", "-f", "{{.ServiceName}}", "www.1"}, "www"},
 			{[]string{"-f", `{{index .Config.Labels "com.docker.swarm.service.name"}}`, "www.1"}, "www"},
 		} {
@@ -90,7 +90,7 @@ nsenter --net=$NAMESPACE_CTN ip a`
 		if h := strings.Join(strings.Fields(lines[0]), " "); h != "CONTAINER ID IMAGE COMMAND CREATED STATUS PORTS NAMES" {
 			t.Errorf("header %q, want docker's", lines[0])
 		}
-		if len(lines) != 2 || !strings.Contains(lines[1], `"whoami"`) || !strings.Contains(lines[1], "0.0.0.0:8081->80/tcp") {
+		if len(lines) != 2 || !strings.Contains(lines[1], `"/whoami"`) || !strings.Contains(lines[1], "0.0.0.0:8081->80/tcp") {
 			t.Errorf("want one row, hostweb.1's, with its command and its host port")
 		}
 	})

@@ -65,8 +65,8 @@ func TestOverlay(t *testing.T) {
 	l := newLab(t, 2)
 	netID := strings.TrimSpace(l.must(t, "--node", "node1", "network", "create", "--driver", "overlay", "ovnet"))
 	eventually(t, time.Second, "ovnet in network ls on node2", func() (bool, string) {
-		out := l.must(t, "--node", "node1", "network", "ls", "--filter", "name=ovnet")
-		return strings.Contains(out, "10.0.0.0/24") && strings.Contains(out, "4097"), out
+		out := l.must(t, "--node", "node2", "network", "ls", "--filter", "name=ovnet", "--format", "{{.Name}} {{.Subnet}} {{.VNI}}")
+		return strings.TrimSpace(out) == "ovnet 10.0.0.0/24 4097", out
 	})
 	l.must(t, "--node", "node1", "service", "create", "--name", "demo", "--replicas", "2", "--network", "ovnet", "alpine")
 	tasks := l.tasks(t, "demo")
