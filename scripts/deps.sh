@@ -9,7 +9,7 @@ need=(
   dig:dnsutils nslookup:dnsutils wrk:wrk dnsmasq:dnsmasq-base
   qemu-system-x86_64:qemu-system-x86 busybox:busybox-static cpio:cpio
   ipvsadm:ipvsadm depmod:kmod timeout:coreutils bash:bash setpriv:util-linux
-  date:coreutils sleep:coreutils
+  date:coreutils sleep:coreutils jq:jq
 )
 missing=()
 for pair in "${need[@]}"; do

@@ -121,7 +121,7 @@ func runPs(ctx context.Context, cl psAPI, out io.Writer, opts psOptions) error {
 		}
 		for _, c := range cs {
 			ports[c.ID] = containerPorts(c.NetworkSettings.Ports)
-			commands[c.ID] = strings.TrimSpace(c.Path + " " + strings.Join(c.Args, " "))
+			commands[c.ID] = commandLine(c.Path, c.Args)
 		}
 	}
 	now := time.Now()
@@ -202,4 +202,17 @@ func humanDuration(d time.Duration) string {
 		return fmt.Sprintf("%d months", hours/24/30)
 	}
 	return fmt.Sprintf("%d years", int(d.Hours())/24/365)
+}
+
+// commandLine is a container's command as docker's daemon lists it: an
+// argument holding a blank is single-quoted ("nginx -g 'daemon off;'").
+func commandLine(path string, args []string) string {
+	line := []string{path}
+	for _, a := range args {
+		if strings.Contains(a, " ") {
+			a = "'" + a + "'"
+		}
+		line = append(line, a)
+	}
+	return strings.TrimSpace(strings.Join(line, " "))
 }
