@@ -213,6 +213,13 @@ type ServiceSpec struct {
 	ForceUpdate    uint64              `json:"ForceUpdate,omitempty"`
 }
 
+// Spec is the part of the service an update changes.
+func (s Service) Spec() ServiceSpec {
+	return ServiceSpec{Image: s.Image, Args: s.Args, Env: s.Env, Replicas: s.Replicas,
+		Networks: s.Networks, Ports: s.Endpoint.Ports, RestartPolicy: s.RestartPolicy,
+		UpdateConfig: s.UpdateConfig, RollbackConfig: s.RollbackConfig, ForceUpdate: s.ForceUpdate}
+}
+
 // Update states, as Docker's UpdateStatus.State.
 const (
 	UpdateUpdating          = "updating"

@@ -99,11 +99,8 @@ type ServiceStatus struct {
 
 // Resource shows the service as docker service inspect does.
 func (s Service) Resource() ServiceResource {
-	cur := ServiceSpec{Image: s.Image, Args: s.Args, Env: s.Env, Replicas: s.Replicas, Networks: s.Networks,
-		Ports: s.Endpoint.Ports, RestartPolicy: s.RestartPolicy, UpdateConfig: s.UpdateConfig,
-		RollbackConfig: s.RollbackConfig, ForceUpdate: s.ForceUpdate}
 	r := ServiceResource{ID: s.ID, Version: ObjectVersion{Index: s.Version}, CreatedAt: s.CreatedAt, UpdatedAt: s.UpdatedAt,
-		Spec: s.specDoc(cur), UpdateStatus: s.UpdateStatus,
+		Spec: s.specDoc(s.Spec()), UpdateStatus: s.UpdateStatus,
 		Endpoint: ServiceEndpoint{Spec: EndpointSpec{Mode: s.Endpoint.Mode, Ports: s.Endpoint.Ports},
 			Ports: s.Endpoint.Ports, VirtualIPs: s.Endpoint.VirtualIPs},
 		ServiceStatus: ServiceStatus{RunningTasks: s.Running, DesiredTasks: s.Replicas}}

@@ -61,6 +61,20 @@ func portTaken(s *State, p api.PortConfig, except string) (string, bool) {
 	return "", false
 }
 
+// checkPublishable refuses ports meshd uses or another service publishes.
+func checkPublishable(s *State, id string, ports []api.PortConfig) error {
+	reserved := reservedPorts(s)
+	for _, p := range ports {
+		if what, ok := reserved[portKey(p)]; ok {
+			return api.Invalid("port %s is reserved for meshd (%s)", portKey(p), what)
+		}
+		if other, taken := portTaken(s, p, id); taken {
+			return api.Conflict("port %s is already published by service %s", portKey(p), other)
+		}
+	}
+	return nil
+}
+
 // reservedPorts are the ports meshd itself uses on the nodes, by portKey,
 // with what uses them: a service publishing one would take the node's own
 // traffic (ingress publishes on every node, host mode on the task's).

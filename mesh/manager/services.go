@@ -71,20 +71,14 @@ func (m *Manager) CreateService(_ context.Context, req api.ServiceCreate) (api.S
 		if err != nil {
 			return err
 		}
-		reserved := reservedPorts(s)
-		for _, p := range ports {
-			if what, ok := reserved[portKey(p)]; ok {
-				return api.Invalid("port %s is reserved for meshd (%s)", portKey(p), what)
-			}
-			if other, taken := portTaken(s, p, ""); taken {
-				return api.Conflict("port %s is already published by service %s", portKey(p), other)
-			}
+		if err := checkPublishable(s, "", ports); err != nil {
+			return err
 		}
 		now := time.Now().UTC()
 		svc := api.Service{ID: id, Name: req.Name, Image: req.Image, Args: req.Args, Env: req.Env, Mode: svcMode, Replicas: replicas,
 			Constraints: req.Constraints, Networks: atts, Endpoint: api.Endpoint{Mode: mode, Ports: ports}, RestartPolicy: policy,
 			UpdateConfig: upd, RollbackConfig: rb, Version: 1, CreatedAt: now, UpdatedAt: now}
-		if err := allocateVIPs(s, &svc); err != nil {
+		if err := syncVIPs(s, &svc); err != nil {
 			return err
 		}
 		s.Services[id] = svc

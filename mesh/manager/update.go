@@ -82,11 +82,11 @@ func updateService(s *State, ref string, u api.ServiceUpdate, now time.Time) (ap
 		return api.Service{}, err
 	}
 	svc := s.Services[id]
-	next, err := updatedSpec(s, svc, specOf(svc), u)
+	next, err := updatedSpec(s, svc, svc.Spec(), u)
 	if err != nil {
 		return api.Service{}, err
 	}
-	prev := specOf(svc)
+	prev := svc.Spec()
 	if err := setSpec(s, &svc, next); err != nil {
 		return api.Service{}, err
 	}
@@ -107,7 +107,7 @@ func rollbackService(s *State, id, msg string, now time.Time) error {
 	if svc.PreviousSpec == nil {
 		return api.Invalid("service %s does not have a previous spec", svc.Name)
 	}
-	cur, prev := specOf(svc), *svc.PreviousSpec
+	cur, prev := svc.Spec(), *svc.PreviousSpec
 	if err := checkPublishable(s, id, prev.Ports); err != nil {
 		return err
 	}
@@ -159,13 +159,6 @@ func finishRollout(s *State, id string, now time.Time) {
 	delete(s.Rollouts, id)
 }
 
-// specOf is the part of a service an update changes.
-func specOf(svc api.Service) api.ServiceSpec {
-	return api.ServiceSpec{Image: svc.Image, Args: svc.Args, Env: svc.Env, Replicas: svc.Replicas,
-		Networks: svc.Networks, Ports: svc.Endpoint.Ports, RestartPolicy: svc.RestartPolicy,
-		UpdateConfig: svc.UpdateConfig, RollbackConfig: svc.RollbackConfig, ForceUpdate: svc.ForceUpdate}
-}
-
 // setSpec gives svc the spec sp, with a VIP on each network its tasks
 // attach to then: the VIPs of the networks kept stay, those of the
 // networks left are released.
@@ -176,30 +169,7 @@ func setSpec(s *State, svc *api.Service, sp api.ServiceSpec) error {
 	}
 	svc.Networks, svc.Endpoint.Ports, svc.RestartPolicy = sp.Networks, sp.Ports, sp.RestartPolicy
 	svc.UpdateConfig, svc.RollbackConfig, svc.ForceUpdate = sp.UpdateConfig, sp.RollbackConfig, sp.ForceUpdate
-	if svc.Endpoint.Mode != api.EndpointModeVIP {
-		return nil
-	}
-	want := taskNetworks(s, *svc)
-	var vips []api.VirtualIP
-	for _, v := range svc.Endpoint.VirtualIPs {
-		if slices.Contains(want, v.NetworkID) {
-			vips = append(vips, v)
-		} else if err := release(s, v.NetworkID, v.Addr); err != nil {
-			return err
-		}
-	}
-	for _, netID := range want {
-		if slices.ContainsFunc(vips, func(v api.VirtualIP) bool { return v.NetworkID == netID }) {
-			continue
-		}
-		addr, err := allocate(s, netID)
-		if err != nil {
-			return api.Conflict("network %s: no address for the VIP of %s: %v", s.Networks[netID].Name, svc.Name, err)
-		}
-		vips = append(vips, api.VirtualIP{NetworkID: netID, Addr: addr})
-	}
-	svc.Endpoint.VirtualIPs = vips
-	return nil
+	return syncVIPs(s, svc)
 }
 
 // updatedSpec is sp with the update's changes, each checked.
@@ -296,20 +266,6 @@ func updatedPorts(s *State, svc api.Service, ports, add, rm []api.PortConfig) ([
 		return nil, nil
 	}
 	return out, nil
-}
-
-// checkPublishable refuses ports meshd uses or another service publishes.
-func checkPublishable(s *State, id string, ports []api.PortConfig) error {
-	reserved := reservedPorts(s)
-	for _, p := range ports {
-		if what, ok := reserved[portKey(p)]; ok {
-			return api.Invalid("port %s is reserved for meshd (%s)", portKey(p), what)
-		}
-		if other, taken := portTaken(s, p, id); taken {
-			return api.Conflict("port %s is already published by service %s", portKey(p), other)
-		}
-	}
-	return nil
 }
 
 // updatedNetworks detaches the networks of rm (each must be attached) and

@@ -1,6 +1,8 @@
 package manager
 
 import (
+	"slices"
+
 	"github.com/meshd/meshd/mesh/api"
 	"github.com/meshd/meshd/mesh/records"
 )
@@ -29,19 +31,34 @@ func taskNetworks(s *State, svc api.Service) []string {
 	return out
 }
 
-// allocateVIPs gives a vip-mode service one address on each network its
-// tasks attach to, ingress included when it publishes ports.
-func allocateVIPs(s *State, svc *api.Service) error {
+// syncVIPs gives a vip-mode service one address on each network its
+// tasks attach to, ingress included when it publishes ports: the VIPs of
+// the networks it keeps stay, those of the networks it left are released.
+// A new service gets them all.
+func syncVIPs(s *State, svc *api.Service) error {
 	if svc.Endpoint.Mode != api.EndpointModeVIP {
 		return nil
 	}
-	for _, netID := range taskNetworks(s, *svc) {
+	want := taskNetworks(s, *svc)
+	var vips []api.VirtualIP
+	for _, v := range svc.Endpoint.VirtualIPs {
+		if slices.Contains(want, v.NetworkID) {
+			vips = append(vips, v)
+		} else if err := release(s, v.NetworkID, v.Addr); err != nil {
+			return err
+		}
+	}
+	for _, netID := range want {
+		if slices.ContainsFunc(vips, func(v api.VirtualIP) bool { return v.NetworkID == netID }) {
+			continue
+		}
 		addr, err := allocate(s, netID)
 		if err != nil {
 			return api.Conflict("network %s: no address for the VIP of %s: %v", s.Networks[netID].Name, svc.Name, err)
 		}
-		svc.Endpoint.VirtualIPs = append(svc.Endpoint.VirtualIPs, api.VirtualIP{NetworkID: netID, Addr: addr})
+		vips = append(vips, api.VirtualIP{NetworkID: netID, Addr: addr})
 	}
+	svc.Endpoint.VirtualIPs = vips
 	return nil
 }
 
