@@ -168,6 +168,13 @@ func (n nodeReads) Gateway() (apiserver.Gateway, bool) {
 	return apiserver.Gateway{Name: g.Name, Subnet: g.Subnet, Gateway: g.Gateway, Created: g.Created, Ingress: g.Ingress, Tasks: g.Tasks}, true
 }
 
+func (n nodeReads) TaskEnded(taskID string) bool {
+	if sess, _ := n.d.current(); sess != nil {
+		return sess.agent.TaskEnded(taskID)
+	}
+	return true
+}
+
 func (n nodeReads) TaskLogPath(taskID string) string {
 	if sess, _ := n.d.current(); sess != nil {
 		return sess.agent.TaskLogPath(taskID)

@@ -134,7 +134,7 @@ func (a *Agent) Run(ctx context.Context) {
 		}()
 	}
 	if a.cfg.PushLogs != nil {
-		logs := newLogPusher(a.cfg.DB, a.cfg.NodeID, a.TaskLogPath, a.taskEnded, a.cfg.PushLogs, a.log.With("component", "logs"))
+		logs := newLogPusher(a.cfg.DB, a.cfg.NodeID, a.TaskLogPath, a.TaskEnded, a.cfg.PushLogs, a.log.With("component", "logs"))
 		done := make(chan struct{})
 		lctx, stop := context.WithCancel(ctx)
 		go func() {

@@ -272,10 +272,10 @@ func (w *lineWriter) flush() error {
 	return err
 }
 
-// taskEnded says whether a task will write no more on this node: its
+// TaskEnded says whether a task will write no more on this node: its
 // process ended, or it is no longer this node's current task. Safe from
 // any goroutine.
-func (a *Agent) taskEnded(id string) bool {
+func (a *Agent) TaskEnded(id string) bool {
 	st := records.TaskStatuses(a.cfg.DB)[id].State
 	if api.Terminal(st) || st == api.TaskShutdown {
 		return true

@@ -103,7 +103,7 @@ func (s *Server) taskLogs(r *http.Request) (any, error) {
 	if path == "" {
 		return nil, api.ErrNotInSwarm
 	}
-	lr := &task.LogReader{Path: path, Tail: tail, Follow: follow, Ended: func() bool { return s.taskEnded(t.ID) }}
+	lr := &task.LogReader{Path: path, Tail: tail, Follow: follow, Ended: func() bool { return s.cfg.Node.TaskEnded(t.ID) }}
 	if err := lr.Open(); err != nil {
 		return nil, err
 	}
@@ -125,15 +125,4 @@ func (l logStream) stream(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 	l.lr.Flush = func() { _ = rc.Flush() }
 	_ = l.lr.CopyTo(r.Context(), w) // an error is the client gone
-}
-
-// taskEnded says whether the task will write no more: its process ended,
-// or it is no longer this node's current task.
-func (s *Server) taskEnded(taskID string) bool {
-	st := s.cfg.Node.TaskStatuses()[taskID].State
-	if api.Terminal(st) || st == api.TaskShutdown {
-		return true
-	}
-	t, ok := s.cfg.Node.Objects().Tasks[taskID]
-	return !ok || !t.Current() || t.NodeID != s.cfg.Node.Info().NodeID
 }

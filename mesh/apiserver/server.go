@@ -83,6 +83,9 @@ type Node interface {
 	// TaskLogPath is the file holding the output of a task this node
 	// runs; "" outside a cluster.
 	TaskLogPath(taskID string) string
+	// TaskEnded says whether a task will write no more output here: its
+	// process ended, or it is no longer this node's current task.
+	TaskEnded(taskID string) bool
 	// LogSubs is where service logs asks the nodes for their tasks'
 	// output: the gossip store and the address of this manager's cluster
 	// API, which the nodes push to; a nil store off a manager.

@@ -82,6 +82,7 @@ func (n fakeNode) Gateway() (Gateway, bool) {
 	return gw, true
 }
 func (n fakeNode) TaskLogPath(string) string                  { return "" }
+func (n fakeNode) TaskEnded(string) bool                      { return true }
 func (n fakeNode) LogSubs() (records.DB, netip.AddrPort)      { return nil, netip.AddrPort{} }
 func (n fakeNode) Programmed() map[string]map[string][]string { return nil }
 func (n fakeNode) StateVersion() uint64                       { return n.m.State().Version }
