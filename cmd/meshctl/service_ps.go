@@ -47,7 +47,7 @@ var taskStates = []string{"new", "pending", "assigned", "accepted", "preparing",
 // docker, www.10's once there are ten slots). A node is its hostname or an
 // ID prefix.
 var taskFilters = filterSpec[api.Task]{
-	"name": func(t api.Task, v string) bool { return matchPrefix(t.Name()+"."+t.ID, v) },
+	"name": func(t api.Task, v string) bool { return matchPrefix(api.ContainerName(t), v) },
 	"id":   func(t api.Task, v string) bool { return matchPrefix(t.ID, v) },
 	"node": func(t api.Task, v string) bool { return t.NodeName == v || matchPrefix(t.NodeID, v) },
 	"desired-state": func(t api.Task, v string) bool {

@@ -274,7 +274,7 @@ func endpointRecords(t api.Task, st records.Objects) map[string]records.Endpoint
 	svc := st.Services[t.ServiceID]
 	out := map[string]records.Endpoint{}
 	for _, tn := range t.Networks {
-		rec := records.Endpoint{Name: t.Name() + "." + t.ID, Service: t.ServiceName, ServiceID: t.ServiceID,
+		rec := records.Endpoint{Name: api.ContainerName(t), Service: t.ServiceName, ServiceID: t.ServiceID,
 			IP: addrOf(tn.Addr), VIP: vipOn(svc, tn.NetworkID)}
 		for _, a := range svc.Networks {
 			if a.Target == tn.NetworkID {

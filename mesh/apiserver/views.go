@@ -86,7 +86,7 @@ func swarmNetwork(st records.Objects, n api.Network, site networkSite, detail bo
 		}
 		for _, tn := range t.Networks {
 			if tn.NetworkID == n.ID {
-				r.Containers[t.ContainerID()] = endpoint(n.ID, t.ContainerID(), t.Name()+"."+t.ID, tn.Addr)
+				r.Containers[t.ContainerID()] = endpoint(n.ID, t.ContainerID(), api.ContainerName(t), tn.Addr)
 			}
 		}
 	}
