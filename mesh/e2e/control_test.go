@@ -25,12 +25,18 @@ type load struct {
 // an answer past a second.
 func (l *testLab) steadyLoad(t *testing.T, d time.Duration, rate int, urls ...string) *load {
 	t.Helper()
+	return l.startLoad(t, d, rate, nil, urls)
+}
+
+// startLoad is steadyLoad with more curl flags.
+func (l *testLab) startLoad(t *testing.T, d time.Duration, rate int, flags []string, urls []string) *load {
+	t.Helper()
 	n := int(d.Seconds()) * rate
 	ld := &load{}
 	for _, u := range urls {
 		args := []string{"--lab-prefix", l.prefix, "--lab-root", l.root, "lab", "exec", "client", "--",
-			"curl", "-s", "--rate", fmt.Sprintf("%d/s", rate), "-m", "3", "-H", "Connection: close",
-			"-w", `code=%{http_code}\n`, fmt.Sprintf("%s?n=[1-%d]", u, n)}
+			"curl", "-s", "--rate", fmt.Sprintf("%d/s", rate), "-m", "3", "-H", "Connection: close"}
+		args = append(append(args, flags...), "-w", `code=%{http_code}\n`, fmt.Sprintf("%s?n=[1-%d]", u, n))
 		cmd := exec.Command(filepath.Join(binDir, "meshctl"), args...)
 		var out strings.Builder
 		cmd.Stdout, cmd.Stderr = &out, &out

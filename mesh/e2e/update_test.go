@@ -1,9 +1,6 @@
 package e2e
 
 import (
-	"fmt"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -14,22 +11,7 @@ import (
 // backend for a moment, which the retransmission would hide, fails.
 func (l *testLab) strictLoad(t *testing.T, d time.Duration, rate int, urls ...string) *load {
 	t.Helper()
-	n := int(d.Seconds()) * rate
-	ld := &load{}
-	for _, u := range urls {
-		args := []string{"--lab-prefix", l.prefix, "--lab-root", l.root, "lab", "exec", "client", "--",
-			"curl", "-s", "--rate", fmt.Sprintf("%d/s", rate), "--connect-timeout", "0.9", "-m", "3", "-H", "Connection: close",
-			"-w", `code=%{http_code}\n`, fmt.Sprintf("%s?n=[1-%d]", u, n)}
-		cmd := exec.Command(filepath.Join(binDir, "meshctl"), args...)
-		var out strings.Builder
-		cmd.Stdout, cmd.Stderr = &out, &out
-		if err := cmd.Start(); err != nil {
-			t.Fatalf("start load on %s: %v", u, err)
-		}
-		t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-		ld.cmds, ld.outs = append(ld.cmds, cmd), append(ld.outs, &out)
-	}
-	return ld
+	return l.startLoad(t, d, rate, []string{"--connect-timeout", "0.9"}, urls)
 }
 
 // TestRollingUpdate updates a published service's image one task at a
