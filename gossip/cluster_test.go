@@ -3,6 +3,8 @@ package gossip
 import (
 	"bytes"
 	"fmt"
+	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -439,4 +441,126 @@ func TestMockNetwork(t *testing.T) {
 		t.Fatal(err)
 	}
 	testutil.Eventually(t, 5*time.Second, "ingress spread", func() error { return sameEverywhere(dbs, "networks", "", "ingress", "10.255.0.0/16") })
+}
+
+// Updates written after a member died reach the live ones by gossip alone,
+// not half of them waiting for push/pull: memberlist shares an update's
+// retransmissions among its gossip targets, and one spent on a dead node is
+// one a live node does not get.
+func TestUpdatesAfterADeathReachTheLiveByGossip(t *testing.T) {
+	noPushPull := func(c *Config) { c.PushPullInterval = time.Hour }
+	dbs := newCluster(t, testLogger(t), 3, noPushPull)
+	if err := dbs[1].Shutdown(); err != nil {
+		t.Fatalf("stop node2: %v", err)
+	}
+	testutil.Eventually(t, 10*time.Second, "node2 dead", func() error {
+		for _, db := range []*DB{dbs[0], dbs[2]} {
+			if got := stateOf(db, "node2"); got != StateDead {
+				return fmt.Errorf("%s sees node2 %v, want dead", db.LocalName(), got)
+			}
+		}
+		return nil
+	})
+	// A rescheduling's worth of writes, each too big to share a packet
+	// with more than a few others.
+	const n = 60
+	value := bytes.Repeat([]byte("x"), 300)
+	for i := range n {
+		if err := dbs[0].Put("task_table", "", fmt.Sprintf("task%02d", i), value); err != nil {
+			t.Fatal(err)
+		}
+	}
+	testutil.Eventually(t, 3*time.Second, "every write on node3", func() error {
+		if got := len(dbs[2].List("task_table", "")); got != n {
+			return fmt.Errorf("node3 lists %d of %d entries", got, n)
+		}
+		return nil
+	})
+}
+
+// cuttable is a MockTransport whose sends to the addresses in cut are lost,
+// as through a partition: packets vanish, streams cannot be opened.
+type cuttable struct {
+	*memberlist.MockTransport
+	self string          // this transport's "ip:port"
+	mu   *sync.Mutex     // guards cut
+	cut  map[string]bool // the addresses on the far side; shared by every transport
+}
+
+func newCuttable(network *memberlist.MockNetwork, name string, mu *sync.Mutex, cut map[string]bool) cuttable {
+	tr := network.NewTransport(name)
+	ip, port, _ := tr.FinalAdvertiseAddr("", 0)
+	return cuttable{tr, net.JoinHostPort(ip.String(), strconv.Itoa(port)), mu, cut}
+}
+
+// blocked says whether addr is on the other side of the partition.
+func (c cuttable) blocked(addr string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.cut[addr] != c.cut[c.self]
+}
+
+func (c cuttable) WriteTo(b []byte, addr string) (time.Time, error) {
+	return c.WriteToAddress(b, memberlist.Address{Addr: addr})
+}
+
+func (c cuttable) WriteToAddress(b []byte, a memberlist.Address) (time.Time, error) {
+	if c.blocked(a.Addr) {
+		return time.Now(), nil
+	}
+	return c.MockTransport.WriteToAddress(b, a)
+}
+
+func (c cuttable) DialTimeout(addr string, timeout time.Duration) (net.Conn, error) {
+	return c.DialAddressTimeout(memberlist.Address{Addr: addr}, timeout)
+}
+
+func (c cuttable) DialAddressTimeout(a memberlist.Address, timeout time.Duration) (net.Conn, error) {
+	if c.blocked(a.Addr) {
+		return nil, fmt.Errorf("dial %s: no route to host", a.Addr)
+	}
+	return c.MockTransport.DialAddressTimeout(a, timeout)
+}
+
+// Two sides that declared each other dead find each other again when the
+// partition heals, however long it lasted, and the entries each side
+// dropped come back.
+func TestPartitionHeals(t *testing.T) {
+	var network memberlist.MockNetwork
+	var mu sync.Mutex
+	cut := map[string]bool{}
+	transports := make([]cuttable, 3)
+	for i := range transports {
+		transports[i] = newCuttable(&network, fmt.Sprintf("node%d", i+1), &mu, cut)
+	}
+	log := testLogger(t)
+	var dbs []*DB
+	for i, tr := range transports {
+		dbs = append(dbs, newNode(t, log, fmt.Sprintf("node%d", i+1), func(c *Config) { c.Transport = tr }))
+		if i > 0 {
+			join(t, dbs[i], dbs[0])
+		}
+	}
+	waitMembers(t, dbs...)
+	if err := dbs[2].Put("endpoint_table", "net1", "ep3", []byte("node3")); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 5*time.Second, "ep3 spread", func() error { return sameEverywhere(dbs, "endpoint_table", "net1", "ep3", "node3") })
+
+	mu.Lock()
+	cut[addrOf(dbs[2])] = true
+	mu.Unlock()
+	testutil.Eventually(t, 10*time.Second, "each side sees the other dead", func() error {
+		for _, c := range []struct{ db, other *DB }{{dbs[0], dbs[2]}, {dbs[1], dbs[2]}, {dbs[2], dbs[0]}, {dbs[2], dbs[1]}} {
+			if got := stateOf(c.db, c.other.LocalName()); got != StateDead {
+				return fmt.Errorf("%s sees %s %v, want dead", c.db.LocalName(), c.other.LocalName(), got)
+			}
+		}
+		return sameEverywhere(dbs[:2], "endpoint_table", "net1", "ep3", "<none>")
+	})
+	mu.Lock()
+	clear(cut)
+	mu.Unlock()
+	waitMembers(t, dbs...)
+	testutil.Eventually(t, 5*time.Second, "ep3 back", func() error { return sameEverywhere(dbs, "endpoint_table", "net1", "ep3", "node3") })
 }

@@ -76,6 +76,16 @@ type Config struct {
 	// one random member (anti-entropy). It repairs whatever gossip lost.
 	PushPullInterval time.Duration
 
+	// ReconnectInterval is how often this node tries to reach one member
+	// it saw die (not leave), by a push/pull to its address. memberlist
+	// forgets a dead member at once and gossips no more to it, so this is
+	// how a partition heals once the network does, and how a member that
+	// was declared dead while alive (a stall) is taken back.
+	ReconnectInterval time.Duration
+	// ReconnectTimeout is how long a dead member is tried; after it, the
+	// member must join again.
+	ReconnectTimeout time.Duration
+
 	// TombstoneTTL is how long a deleted entry is remembered as a tombstone,
 	// so that an older copy still travelling cannot bring it back.
 	TombstoneTTL time.Duration
@@ -123,9 +133,9 @@ func DefaultConfig() Config {
 		// nodes, and its backends leave every balancer with it; memberlist's
 		// values take 6 to 8 s, a visible outage. The cost: a node that
 		// cannot answer for over a second (a stall, a saturated link) is
-		// declared dead too; it comes back as soon as it answers, with its
-		// entries, and loses its tasks only if it stays away for the
-		// manager's reschedule delay.
+		// declared dead too; it comes back within a ReconnectInterval of
+		// answering, with its entries, and loses its tasks only if it
+		// stays away for the manager's reschedule delay.
 		ProbeInterval: 500 * time.Millisecond,
 		ProbeTimeout:  250 * time.Millisecond,
 		SuspicionMult: 2,
@@ -133,6 +143,10 @@ func DefaultConfig() Config {
 		// times as often as memberlist's 30 s: an update gossip missed
 		// arrives within seconds, not half a minute.
 		PushPullInterval: 10 * time.Second,
+		// A dead member is retried every 2 s for NetworkDB's 24 h: one
+		// connection attempt per interval, whatever the number of dead.
+		ReconnectInterval: 2 * time.Second,
+		ReconnectTimeout:  24 * time.Hour,
 		// NetworkDB's values: a tombstone outlives any reasonable partition,
 		// and expiring ones are swept every 5 s.
 		TombstoneTTL: 30 * time.Minute,
@@ -155,6 +169,7 @@ func LocalConfig() Config {
 	c.ProbeTimeout = 150 * time.Millisecond
 	c.SuspicionMult = 4
 	c.PushPullInterval = 2 * time.Second
+	c.ReconnectInterval = 500 * time.Millisecond
 	c.TombstoneTTL = 5 * time.Second
 	c.ReapInterval = 100 * time.Millisecond
 	return c
@@ -170,6 +185,8 @@ func (c Config) withDefaults() (Config, error) {
 	fillDuration(&c.ProbeInterval, d.ProbeInterval)
 	fillDuration(&c.ProbeTimeout, d.ProbeTimeout)
 	fillDuration(&c.PushPullInterval, d.PushPullInterval)
+	fillDuration(&c.ReconnectInterval, d.ReconnectInterval)
+	fillDuration(&c.ReconnectTimeout, d.ReconnectTimeout)
 	fillDuration(&c.TombstoneTTL, d.TombstoneTTL)
 	fillDuration(&c.ReapInterval, d.ReapInterval)
 	fillInt(&c.GossipNodes, d.GossipNodes)
@@ -203,7 +220,8 @@ func (c Config) validate() error {
 		{"GossipInterval", int64(c.GossipInterval)}, {"GossipNodes", int64(c.GossipNodes)},
 		{"RetransmitMult", int64(c.RetransmitMult)}, {"ProbeInterval", int64(c.ProbeInterval)},
 		{"ProbeTimeout", int64(c.ProbeTimeout)}, {"SuspicionMult", int64(c.SuspicionMult)},
-		{"PushPullInterval", int64(c.PushPullInterval)}, {"TombstoneTTL", int64(c.TombstoneTTL)},
+		{"PushPullInterval", int64(c.PushPullInterval)}, {"ReconnectInterval", int64(c.ReconnectInterval)},
+		{"ReconnectTimeout", int64(c.ReconnectTimeout)}, {"TombstoneTTL", int64(c.TombstoneTTL)},
 		{"ReapInterval", int64(c.ReapInterval)},
 	} {
 		if n.v < 0 {
@@ -257,6 +275,13 @@ func (c Config) memberlistConfig(d memberlist.Delegate, ev memberlist.EventDeleg
 	m.ProbeTimeout = c.ProbeTimeout
 	m.SuspicionMult = c.SuspicionMult
 	m.PushPullInterval = c.PushPullInterval
+	// memberlist shares an update's retransmissions among its gossip
+	// targets and, for GossipToTheDeadTime (30 s), counts dead members
+	// among them: with one member of three dead, about one update in
+	// thirty missed the live one and waited for push/pull (up to
+	// PushPullInterval; TestUpdatesAfterADeathReachTheLiveByGossip). No
+	// gossip goes to the dead here; the reconnect loop tells them instead.
+	m.GossipToTheDeadTime = 0
 	m.Transport = c.Transport
 	m.Delegate = d
 	m.Events = ev

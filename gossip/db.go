@@ -101,6 +101,7 @@ func New(cfg Config) (*DB, error) {
 	close(db.ready)
 	db.mu.Lock()
 	db.goLocked(db.reapLoop)
+	db.goLocked(db.reconnectLoop)
 	db.mu.Unlock()
 	return db, nil
 }

@@ -67,6 +67,14 @@
 //
 // # Membership
 //
+// memberlist forgets a dead member at once here and sends it no gossip: it
+// would count the dead among the targets that use up an update's
+// retransmissions, and live nodes would miss updates. Instead, as in
+// NetworkDB, every node tries one member it saw die every ReconnectInterval
+// (a push/pull to its address) for ReconnectTimeout. This is how the two
+// sides of a healed partition find each other, and how a node declared
+// dead while it was only slow learns it and comes back.
+//
 // memberlist v0.7.0 reports joins, departures and metadata changes but not
 // suspicion, nor whether a departure was a failure or a leave. [DB.Leave]
 // therefore first tells every member over TCP that it is leaving, and

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/hashicorp/memberlist"
 )
@@ -49,7 +50,8 @@ type Member struct {
 
 type memberRecord struct {
 	Member
-	leaving bool // it said it is leaving: its departure is StateLeft
+	leaving bool      // it said it is leaving: its departure is StateLeft
+	downAt  time.Time // when it was last seen dead or left
 }
 
 // Members returns every member this node knows, itself included, sorted by
@@ -106,7 +108,7 @@ func (db *DB) memberDown(n *memberlist.Node) {
 		r = &memberRecord{Member: Member{Name: n.Name, Addr: n.Addr.String(), Port: int(n.Port)}}
 		db.members[n.Name] = r
 	}
-	r.State = StateDead
+	r.State, r.downAt = StateDead, time.Now()
 	if r.leaving || (n.Name == db.cfg.Name && db.left) {
 		r.State = StateLeft
 	}

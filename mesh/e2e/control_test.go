@@ -159,12 +159,17 @@ func TestManagerRestartManyServices(t *testing.T) {
 	l.must(t, "lab", "restart", "node1")
 	start := time.Now()
 	allUp(10 * time.Second)
+	// The balancers are checked; the host's DNAT rules to them may follow
+	// within the same reconcile.
+	deadline := start.Add(10 * time.Second * timeScale())
 	for i := range n {
 		for _, addr := range []string{"192.168.33.10", "192.168.33.11", "192.168.33.12"} {
 			url := fmt.Sprintf("http://%s:%d/", addr, 9000+i)
-			if got := l.hits(t, 1, curlFrom("client", url)...); got[""] != 0 {
-				t.Errorf("s%d does not answer on %s after the manager restart", i, addr)
-			}
+			eventually(t, max(time.Until(deadline)/timeScale(), 0), fmt.Sprintf("s%d answers on %s within 10 s of the manager restart", i, addr),
+				func() (bool, string) {
+					got := l.hits(t, 1, curlFrom("client", url)...)
+					return got[""] == 0, fmt.Sprint(got)
+				})
 		}
 	}
 	t.Logf("%d services: every backend at weight 1 on every node %s after the restart", n, time.Since(start).Round(100*time.Millisecond))
