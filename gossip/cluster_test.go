@@ -564,3 +564,45 @@ func TestPartitionHeals(t *testing.T) {
 	waitMembers(t, dbs...)
 	testutil.Eventually(t, 5*time.Second, "ep3 back", func() error { return sameEverywhere(dbs, "endpoint_table", "net1", "ep3", "node3") })
 }
+
+// SyncWith brings what gossip lost at once, without waiting for push/pull.
+func TestSyncWithBringsWhatGossipLost(t *testing.T) {
+	var network memberlist.MockNetwork
+	var mu sync.Mutex
+	cut := map[string]bool{}
+	transports := []cuttable{newCuttable(&network, "node1", &mu, cut), newCuttable(&network, "node2", &mu, cut)}
+	log := testLogger(t)
+	noPushPull := func(c *Config) { c.PushPullInterval = time.Hour }
+	node1 := newNode(t, log, "node1", stable, noPushPull, func(c *Config) { c.Transport = transports[0] })
+	node2 := newNode(t, log, "node2", stable, noPushPull, func(c *Config) { c.Transport = transports[1] })
+	join(t, node2, node1)
+	waitMembers(t, node1, node2)
+
+	mu.Lock()
+	cut[transports[1].self] = true
+	mu.Unlock()
+	if err := node1.Put("task_table", "", "t1", []byte("running")); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 5*time.Second, "node1's retransmissions spent", func() error {
+		if n := node1.queue.NumQueued(); n != 0 {
+			return fmt.Errorf("%d updates queued", n)
+		}
+		return nil
+	})
+	mu.Lock()
+	clear(cut)
+	mu.Unlock()
+	if err := sameEverywhere([]*DB{node2}, "task_table", "", "t1", "<none>"); err != nil {
+		t.Fatalf("before SyncWith: %v", err)
+	}
+	if err := node2.SyncWith("node1"); err != nil {
+		t.Fatalf("SyncWith: %v", err)
+	}
+	if err := sameEverywhere([]*DB{node2}, "task_table", "", "t1", "running"); err != nil {
+		t.Errorf("when SyncWith returned: %v", err)
+	}
+	if err := node2.SyncWith("node9"); err == nil {
+		t.Errorf("SyncWith(node9), no such member: no error")
+	}
+}

@@ -2,6 +2,7 @@ package gossip
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"net"
 	"strconv"
@@ -52,4 +53,27 @@ func (db *DB) reconnectTarget(now time.Time) (addr, name string, ok bool) {
 	}
 	m := dead[rand.IntN(len(dead))]
 	return net.JoinHostPort(m.Addr, strconv.Itoa(m.Port)), m.Name, true
+}
+
+// SyncWith exchanges full state with the alive member name now, as
+// memberlist's periodic push/pull does with a random one: for a reader
+// that knows what it lacks and who has it, instead of waiting up to
+// PushPullInterval. It returns once both sides have merged.
+func (db *DB) SyncWith(name string) error {
+	db.mu.Lock()
+	if err := db.writableLocked(); err != nil {
+		db.mu.Unlock()
+		return err
+	}
+	r, ok := db.members[name]
+	if !ok || r.State != StateAlive || name == db.cfg.Name {
+		db.mu.Unlock()
+		return fmt.Errorf("sync with %s: not an alive member", name)
+	}
+	addr := net.JoinHostPort(r.Addr, strconv.Itoa(r.Port))
+	db.mu.Unlock()
+	if _, err := db.ml.Join([]string{addr}); err != nil {
+		return fmt.Errorf("sync with %s at %s: %w", name, addr, err)
+	}
+	return nil
 }

@@ -37,7 +37,15 @@ type Agent struct {
 	// desired is the desired state served: the tables' when their head
 	// certifies them, else the last one verified.
 	desired *records.Desired
-	now     func() time.Time // the drain clock; tests step it
+	now     func() time.Time // the drain and pull clock; tests step it
+
+	// partialSince is when the tables were first seen short of what
+	// their head certifies (zero: they are not); pulling says a pull from
+	// the head's publisher runs, and pulled reports its end.
+	partialSince time.Time
+	pulling      bool
+	pulled       chan struct{}
+	pulls        sync.WaitGroup
 
 	tasks      map[string]*localTask
 	nets       map[string]api.Network // overlay networks built here
@@ -111,7 +119,7 @@ func New(cfg Config) (*Agent, error) {
 		return nil, err
 	}
 	a := &Agent{cfg: cfg, log: log, nsDir: nsDir, ov: ov, gwIPs: gwIPs, dns: resolver, gw: gw,
-		host: lb.NewHostSyncer(cfg.Rules(""), lb.WithConntrack(cfg.Conntrack(""))), wake: make(chan struct{}, 1), desired: desired, now: time.Now,
+		host: lb.NewHostSyncer(cfg.Rules(""), lb.WithConntrack(cfg.Conntrack(""))), wake: make(chan struct{}, 1), desired: desired, now: time.Now, pulled: make(chan struct{}, 1),
 		tasks: map[string]*localTask{}, nets: map[string]api.Network{}, ingressGW: ingressGW,
 		sboxes: map[string]*lbSandbox{}, marks: newMarks(), programmed: map[string]string{}, started: time.Now()}
 	a.watcher = cfg.Watch(a.kernelChanged)
@@ -124,6 +132,7 @@ func New(cfg Config) (*Agent, error) {
 func (a *Agent) Run(ctx context.Context) {
 	a.sweep()
 	defer a.watcher.Close()
+	defer a.pulls.Wait()
 	for _, table := range []string{records.TableCluster, records.TableTasks, records.TableNetworks, records.TableServices,
 		records.TableOverlayPeer, records.TableEndpoints, records.TableNodes} {
 		ch := a.cfg.DB.Watch(ctx, table)
@@ -153,14 +162,24 @@ func (a *Agent) Run(ctx context.Context) {
 		defer it.Stop()
 		ipvsTick = it.C
 	}
+	pull := time.NewTimer(time.Hour) // armed while the tables are partial
+	pull.Stop()
 	for {
 		a.Reconcile(ctx)
+		if !a.partialSince.IsZero() && !a.pulling {
+			pull.Reset(max(time.Until(a.partialSince.Add(pullAfter)), 0))
+		}
 		for woken := false; !woken; {
 			select {
 			case <-ctx.Done():
 				a.teardown()
 				return
 			case <-a.wake:
+				woken = true
+			case <-pull.C:
+				woken = true
+			case <-a.pulled:
+				a.pulling = false
 				woken = true
 			case <-t.C:
 				a.gwChecked = false // look for drift
@@ -228,6 +247,7 @@ func (a *Agent) Reconcile(ctx context.Context) {
 	a.markDrift()
 	a.ensureGateway() // every sandbox and task hangs off it
 	st := a.desiredState()
+	a.pullIfStuck()
 	desired := tasksOf(st, a.cfg.NodeID)
 	for id, lt := range a.tasks {
 		if _, ok := desired[id]; ok {

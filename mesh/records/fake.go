@@ -21,6 +21,7 @@ type FakeDB struct {
 	entries  map[[3]string]gossip.Entry
 	members  []gossip.Member
 	watchers map[string][]chan gossip.Event
+	synced   []string // the members SyncWith was called with, in order
 }
 
 var _ DB = (*FakeDB)(nil)
@@ -129,4 +130,20 @@ func (f *FakeDB) notifyLocked(ev gossip.Event) {
 		default:
 		}
 	}
+}
+
+// SyncWith records the call: a FakeDB holds what the test put, so there
+// is nothing to exchange.
+func (f *FakeDB) SyncWith(member string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.synced = append(f.synced, member)
+	return nil
+}
+
+// Synced returns the members SyncWith was called with, in order.
+func (f *FakeDB) Synced() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.synced)
 }

@@ -38,6 +38,9 @@ type DB interface {
 	List(table, scope string) []gossip.Entry
 	Members() []gossip.Member
 	Watch(ctx context.Context, table string) <-chan gossip.Event
+	// SyncWith exchanges full state with the member now (anti-entropy
+	// on demand, see gossip.DB.SyncWith).
+	SyncWith(member string) error
 }
 
 var _ DB = (*gossip.DB)(nil)
