@@ -76,6 +76,15 @@ type Config struct {
 	// one random member (anti-entropy). It repairs whatever gossip lost.
 	PushPullInterval time.Duration
 
+	// GossipToTheDeadTime is how long a member declared dead is still
+	// gossiped to, and remembered by memberlist as dead. It must let every
+	// member hear of the death (a gossip round or two), or a member that
+	// has forgotten it takes another's stale "alive" for news and the dead
+	// member comes back. It should be short: memberlist shares an update's
+	// retransmissions among its targets, dead ones included, so an update
+	// written meanwhile may miss a live member and wait for push/pull.
+	GossipToTheDeadTime time.Duration
+
 	// ReconnectInterval is how often this node tries to reach one member
 	// it saw die (not leave), by a push/pull to its address. memberlist
 	// forgets a dead member at once and gossips no more to it, so this is
@@ -143,6 +152,13 @@ func DefaultConfig() Config {
 		// times as often as memberlist's 30 s: an update gossip missed
 		// arrives within seconds, not half a minute.
 		PushPullInterval: 10 * time.Second,
+		// memberlist's 30 s lost about one update in thirty to the only
+		// live member of a cluster of three with one dead, for 30 s after
+		// each death: it covered the rescheduling of the dead node's tasks
+		// (RescheduleDelay, 5 s). Two seconds are ten times what a death
+		// takes to reach every member (TestPartitionHeals relies on it;
+		// TestUpdatesAfterADeathReachTheLiveByGossip measures the loss).
+		GossipToTheDeadTime: 2 * time.Second,
 		// A dead member is retried every 2 s for NetworkDB's 24 h: one
 		// connection attempt per interval, whatever the number of dead.
 		ReconnectInterval: 2 * time.Second,
@@ -169,6 +185,7 @@ func LocalConfig() Config {
 	c.ProbeTimeout = 150 * time.Millisecond
 	c.SuspicionMult = 4
 	c.PushPullInterval = 2 * time.Second
+	c.GossipToTheDeadTime = time.Second
 	c.ReconnectInterval = 500 * time.Millisecond
 	c.TombstoneTTL = 5 * time.Second
 	c.ReapInterval = 100 * time.Millisecond
@@ -185,6 +202,7 @@ func (c Config) withDefaults() (Config, error) {
 	fillDuration(&c.ProbeInterval, d.ProbeInterval)
 	fillDuration(&c.ProbeTimeout, d.ProbeTimeout)
 	fillDuration(&c.PushPullInterval, d.PushPullInterval)
+	fillDuration(&c.GossipToTheDeadTime, d.GossipToTheDeadTime)
 	fillDuration(&c.ReconnectInterval, d.ReconnectInterval)
 	fillDuration(&c.ReconnectTimeout, d.ReconnectTimeout)
 	fillDuration(&c.TombstoneTTL, d.TombstoneTTL)
@@ -220,7 +238,8 @@ func (c Config) validate() error {
 		{"GossipInterval", int64(c.GossipInterval)}, {"GossipNodes", int64(c.GossipNodes)},
 		{"RetransmitMult", int64(c.RetransmitMult)}, {"ProbeInterval", int64(c.ProbeInterval)},
 		{"ProbeTimeout", int64(c.ProbeTimeout)}, {"SuspicionMult", int64(c.SuspicionMult)},
-		{"PushPullInterval", int64(c.PushPullInterval)}, {"ReconnectInterval", int64(c.ReconnectInterval)},
+		{"PushPullInterval", int64(c.PushPullInterval)}, {"GossipToTheDeadTime", int64(c.GossipToTheDeadTime)},
+		{"ReconnectInterval", int64(c.ReconnectInterval)},
 		{"ReconnectTimeout", int64(c.ReconnectTimeout)}, {"TombstoneTTL", int64(c.TombstoneTTL)},
 		{"ReapInterval", int64(c.ReapInterval)},
 	} {
@@ -275,13 +294,7 @@ func (c Config) memberlistConfig(d memberlist.Delegate, ev memberlist.EventDeleg
 	m.ProbeTimeout = c.ProbeTimeout
 	m.SuspicionMult = c.SuspicionMult
 	m.PushPullInterval = c.PushPullInterval
-	// memberlist shares an update's retransmissions among its gossip
-	// targets and, for GossipToTheDeadTime (30 s), counts dead members
-	// among them: with one member of three dead, about one update in
-	// thirty missed the live one and waited for push/pull (up to
-	// PushPullInterval; TestUpdatesAfterADeathReachTheLiveByGossip). No
-	// gossip goes to the dead here; the reconnect loop tells them instead.
-	m.GossipToTheDeadTime = 0
+	m.GossipToTheDeadTime = c.GossipToTheDeadTime
 	m.Transport = c.Transport
 	m.Delegate = d
 	m.Events = ev

@@ -67,13 +67,14 @@
 //
 // # Membership
 //
-// memberlist forgets a dead member at once here and sends it no gossip: it
-// would count the dead among the targets that use up an update's
-// retransmissions, and live nodes would miss updates. Instead, as in
-// NetworkDB, every node tries one member it saw die every ReconnectInterval
-// (a push/pull to its address) for ReconnectTimeout. This is how the two
-// sides of a healed partition find each other, and how a node declared
-// dead while it was only slow learns it and comes back.
+// memberlist gossips to a dead member, and remembers it, for
+// GossipToTheDeadTime: 2 s here, where memberlist's 30 s counted the dead
+// among the targets that use up an update's retransmissions, and live
+// nodes missed updates. After that, as in NetworkDB, every node tries one
+// member it saw die every ReconnectInterval (a push/pull to its address)
+// for ReconnectTimeout. This is how the two sides of a healed partition
+// find each other, whatever its length, and how a node declared dead while
+// it was only slow learns it and comes back.
 //
 // memberlist v0.7.0 reports joins, departures and metadata changes but not
 // suspicion, nor whether a departure was a failure or a leave. [DB.Leave]

@@ -10,9 +10,9 @@ import (
 )
 
 // reconnectLoop tries one dead member every ReconnectInterval, as
-// NetworkDB does: memberlist neither probes nor gossips to the dead, so
-// without it two sides of a healed partition would never find each other
-// again. A push/pull with the member is enough: each side learns the other
+// NetworkDB does: memberlist never probes the dead and stops gossiping to
+// them after GossipToTheDeadTime, so without it two sides of a healed
+// partition would never find each other again. A push/pull with the member is enough: each side learns the other
 // is alive, memberlist reports the join and the announcements bring the
 // entries back.
 func (db *DB) reconnectLoop(ctx context.Context) {
