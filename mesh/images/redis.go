@@ -85,7 +85,9 @@ func serveRedis(ctx context.Context, addr string, stdout, stderr io.Writer, opts
 		// and will see this connection.
 		if ctx.Err() != nil || len(conns) >= redisMaxClients {
 			mu.Unlock()
-			_, _ = io.WriteString(c, "-ERR max number of clients reached\r\n")
+			if ctx.Err() == nil {
+				_, _ = io.WriteString(c, "-ERR max number of clients reached\r\n")
+			}
 			c.Close()
 			continue
 		}
