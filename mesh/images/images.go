@@ -120,9 +120,8 @@ func Names() []string {
 // or "docker.io/library/alpine:3.19" to a built-in image.
 //
 // Accepted: a built-in name or alias, optionally prefixed by "docker.io/"
-// (and, for the official images, all but whoami and trainingwheels,
-// "library/"),
-// optionally followed by ":TAG" where TAG is any Docker-valid tag
+// (and, for the official images, which all are but whoami and
+// jpetazzo/trainingwheels, "library/"), optionally followed by ":TAG" where TAG is any Docker-valid tag
 // ([A-Za-z0-9_][A-Za-z0-9_.-]{0,127}); the tag is not interpreted, every
 // tag runs the same program. Names are case-sensitive and not trimmed, as
 // in Docker. An empty tag ("whoami:") is rejected with [ErrInvalidRef], as

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 )
 
 // Limits of the redis stand-in. Every size is checked before anything of
@@ -72,14 +73,28 @@ func serveRedis(ctx context.Context, addr string, stdout, stderr io.Writer, opts
 		wg.Wait()
 	}()
 
+	backoff := 5 * time.Millisecond
 	for {
 		c, err := ln.Accept()
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
-			return fmt.Errorf("redis: serve on %s: %w", addr, err)
+			// Out of file descriptors and the like: wait and retry, as
+			// net/http's server does, rather than end the task.
+			var temp interface{ Temporary() bool }
+			if !errors.As(err, &temp) || !temp.Temporary() {
+				return fmt.Errorf("redis: serve on %s: %w", addr, err)
+			}
+			fmt.Fprintf(stderr, "redis: accept: %v; retrying in %v\n", err, backoff)
+			select {
+			case <-time.After(backoff):
+			case <-ctx.Done():
+			}
+			backoff = min(2*backoff, time.Second)
+			continue
 		}
+		backoff = 5 * time.Millisecond
 		mu.Lock()
 		// Under mu, a context not yet done means closeAll has yet to run
 		// and will see this connection.
@@ -96,11 +111,9 @@ func serveRedis(ctx context.Context, addr string, stdout, stderr io.Writer, opts
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			err := store.session(bufio.NewReader(c), bufio.NewWriter(c))
-			var perr redisProtocolError
-			if errors.As(err, &perr) {
-				fmt.Fprintf(stderr, "redis: %s: %v\n", c.RemoteAddr(), err)
-			}
+			// A client's protocol error is the client's business: redis
+			// logs it only at verbose level, we not at all.
+			_ = store.session(bufio.NewReader(c), bufio.NewWriter(c))
 			mu.Lock()
 			delete(conns, c)
 			mu.Unlock()
