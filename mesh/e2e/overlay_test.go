@@ -133,7 +133,7 @@ func TestOverlay(t *testing.T) {
 			{"network", "create", "--subnet", "nonsense", "bad"},
 			{"service", "create", "--name", "x", "--network", "nope", "alpine"},
 			{"service", "create", "--name", "x", "--replicas", "-1", "alpine"},
-			{"service", "create", "--name", "x", "redis"},
+			{"service", "create", "--name", "x", "postgres"},
 			{"network", "rm", "ovnet"},
 		} {
 			out, err := l.on("node1", args...)

@@ -14,7 +14,7 @@ func FuzzLookup(f *testing.F) {
 	for _, s := range []string{
 		"", "whoami", "whoami:", "containous/whoami:latest", "traefik/whoami:v1",
 		"nginx:1.14-alpine", "docker.io/library/nginx", "alpine", "busybox:1.36",
-		"redis", "localhost:5000/nginx", "nginx@sha256:00", ":", "@", "/", "a/b/c:d@e",
+		"redis", "elasticsearch:2", "jpetazzo/trainingwheels", "library/jpetazzo/trainingwheels", "postgres", "localhost:5000/nginx", "nginx@sha256:00", ":", "@", "/", "a/b/c:d@e",
 		"library/", "docker.io/", "nginx\x00", "\xff",
 	} {
 		f.Add(s)

@@ -11,8 +11,8 @@ import (
 
 // Image is a built-in image, as resolved by [Lookup].
 type Image struct {
-	// Name is the canonical name: "whoami", "nginx", "alpine" or "busybox".
-	// [Run] dispatches on it.
+	// Name is the canonical name, one of [Names]: "whoami", "nginx",
+	// "redis", "jpetazzo/trainingwheels", … [Run] dispatches on it.
 	Name string
 	// Ref is the reference as the user typed it, e.g. "nginx:1.14-alpine";
 	// it is what `service ps` shows in the IMAGE column.
@@ -55,6 +55,14 @@ var builtins = []builtin{
 	{name: "nginx", official: true, ports: []int{80}, cmd: []string{"nginx", "-g", "daemon off;"}},
 	{name: "alpine", official: true, cmd: []string{"/bin/sh"}},
 	{name: "busybox", official: true, cmd: []string{"sh"}},
+	// The real elasticsearch also listens on 9300 (transport), which a
+	// single node without a cluster does not need.
+	{name: "elasticsearch", official: true, ports: []int{9200}, entrypoint: []string{"/docker-entrypoint.sh"}, cmd: []string{"elasticsearch"}},
+	{name: "redis", official: true, ports: []int{6379}, entrypoint: []string{"docker-entrypoint.sh"}, cmd: []string{"redis-server"}},
+	{name: "jpetazzo/trainingwheels", ports: []int{5000}, cmd: []string{"python", "app.py"}},
+	{name: "centos", official: true, cmd: []string{"/bin/bash"}},
+	{name: "ubuntu", official: true, cmd: []string{"/bin/bash"}},
+	{name: "debian", official: true, cmd: []string{"bash"}},
 }
 
 // CommandLine is the command a container of image ref runs with the
@@ -78,10 +86,21 @@ func CommandLine(ref string, args []string) (path string, argv []string, ok bool
 }
 
 // RunsCommand says whether a task of img with args runs args as a
-// command rather than the image's own program: alpine and busybox stand
-// for a userland, so "alpine sleep 50000" runs sleep, as Docker's would.
+// command rather than the image's own program: the shell images (alpine,
+// busybox, centos, ubuntu, debian) stand for a userland, so "alpine sleep
+// 50000" runs sleep, as Docker's would.
 func (img Image) RunsCommand(args []string) bool {
-	return len(args) > 0 && (img.Name == "alpine" || img.Name == "busybox")
+	return len(args) > 0 && isShell(img.Name)
+}
+
+// isShell reports whether name is one of the images that are only a
+// userland: without a command they idle, with one they run it.
+func isShell(name string) bool {
+	switch name {
+	case "alpine", "busybox", "centos", "ubuntu", "debian":
+		return true
+	}
+	return false
 }
 
 // maxTagLen is Docker's limit on a tag's length.
@@ -101,8 +120,8 @@ func Names() []string {
 // or "docker.io/library/alpine:3.19" to a built-in image.
 //
 // Accepted: a built-in name or alias, optionally prefixed by "docker.io/"
-// (and, for the official images nginx, alpine and busybox, "library/"),
-// optionally followed by ":TAG" where TAG is any Docker-valid tag
+// (and, for the official images, which all are but whoami and
+// jpetazzo/trainingwheels, "library/"), optionally followed by ":TAG" where TAG is any Docker-valid tag
 // ([A-Za-z0-9_][A-Za-z0-9_.-]{0,127}); the tag is not interpreted, every
 // tag runs the same program. Names are case-sensitive and not trimmed, as
 // in Docker. An empty tag ("whoami:") is rejected with [ErrInvalidRef], as
@@ -175,9 +194,9 @@ func validTag(tag string) bool {
 }
 
 // unknown is the error for a name that is not built in: one line, listing
-// what is, e.g. `unknown image "redis": meshd runs built-in images only:
-// whoami (containous/whoami, traefik/whoami), nginx, alpine, busybox; or a
-// host command after --`.
+// what is, e.g. `unknown image "postgres": meshd runs built-in images only:
+// whoami (containous/whoami, traefik/whoami), nginx, alpine, …; or a host
+// command after --`.
 func unknown(ref string) error {
 	list := make([]string, len(builtins))
 	for i, b := range builtins {

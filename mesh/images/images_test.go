@@ -40,12 +40,35 @@ func TestLookup(t *testing.T) {
 		{ref: "busybox", name: "busybox"},
 		{ref: "busybox:1.36-musl", name: "busybox"},
 		{ref: "docker.io/library/busybox", name: "busybox"},
+		{ref: "centos", name: "centos"},
+		{ref: "centos:7", name: "centos"},
+		{ref: "ubuntu", name: "ubuntu"},
+		{ref: "ubuntu:22.04", name: "ubuntu"},
+		{ref: "library/ubuntu", name: "ubuntu"},
+		{ref: "debian", name: "debian"},
+		{ref: "docker.io/library/debian:bookworm-slim", name: "debian"},
+		// The French CNM deck's servers.
+		{ref: "elasticsearch", name: "elasticsearch", ports: []int{9200}},
+		{ref: "elasticsearch:2", name: "elasticsearch", ports: []int{9200}},
+		{ref: "library/elasticsearch:2.4", name: "elasticsearch", ports: []int{9200}},
+		{ref: "docker.io/library/elasticsearch:2", name: "elasticsearch", ports: []int{9200}},
+		{ref: "redis", name: "redis", ports: []int{6379}},
+		{ref: "redis:7-alpine", name: "redis", ports: []int{6379}},
+		{ref: "docker.io/redis", name: "redis", ports: []int{6379}},
+		{ref: "library/redis", name: "redis", ports: []int{6379}},
+		{ref: "jpetazzo/trainingwheels", name: "jpetazzo/trainingwheels", ports: []int{5000}},
+		{ref: "jpetazzo/trainingwheels:latest", name: "jpetazzo/trainingwheels", ports: []int{5000}},
+		{ref: "docker.io/jpetazzo/trainingwheels", name: "jpetazzo/trainingwheels", ports: []int{5000}},
 
 		// Not built in.
 		{ref: "", wantErr: ErrUnknown},
-		{ref: "redis", wantErr: ErrUnknown},
-		{ref: "elasticsearch:2", wantErr: ErrUnknown},
-		{ref: "jpetazzo/trainingwheels", wantErr: ErrUnknown},
+		{ref: "postgres", wantErr: ErrUnknown},
+		{ref: "trainingwheels", wantErr: ErrUnknown},                  // only under its Docker Hub name
+		{ref: "library/jpetazzo/trainingwheels", wantErr: ErrUnknown}, // not an official image
+		{ref: "library/trainingwheels", wantErr: ErrUnknown},
+		{ref: "elastic/elasticsearch", wantErr: ErrUnknown},
+		{ref: "docker.elastic.co/elasticsearch/elasticsearch", wantErr: ErrUnknown},
+		{ref: "bitnami/redis", wantErr: ErrUnknown},
 		{ref: "NGINX", wantErr: ErrUnknown},          // Docker names are lowercase
 		{ref: " nginx", wantErr: ErrUnknown},         // not trimmed
 		{ref: "nginx ", wantErr: ErrUnknown},         // not trimmed
@@ -103,10 +126,11 @@ func TestLookup(t *testing.T) {
 }
 
 func TestLookupUnknownMessage(t *testing.T) {
-	_, err := Lookup("redis")
-	want := `unknown image "redis": meshd runs built-in images only: whoami (containous/whoami, traefik/whoami), nginx, alpine, busybox; or a host command after --`
+	_, err := Lookup("postgres")
+	want := `unknown image "postgres": meshd runs built-in images only: whoami (containous/whoami, traefik/whoami), nginx, alpine, busybox, ` +
+		`elasticsearch, redis, jpetazzo/trainingwheels, centos, ubuntu, debian; or a host command after --`
 	if err == nil || err.Error() != want {
-		t.Fatalf("Lookup(redis) error:\ngot  %v\nwant %s", err, want)
+		t.Fatalf("Lookup(postgres) error:\ngot  %v\nwant %s", err, want)
 	}
 }
 
@@ -139,7 +163,7 @@ func TestLookupPortsNotShared(t *testing.T) {
 }
 
 func TestNames(t *testing.T) {
-	want := []string{"whoami", "nginx", "alpine", "busybox"}
+	want := []string{"whoami", "nginx", "alpine", "busybox", "elasticsearch", "redis", "jpetazzo/trainingwheels", "centos", "ubuntu", "debian"}
 	if diff := cmp.Diff(want, Names()); diff != "" {
 		t.Errorf("Names() (-want +got):\n%s", diff)
 	}
@@ -163,7 +187,15 @@ func TestCommandLine(t *testing.T) {
 		{"alpine", []string{"sleep", "50000"}, "sleep 50000"},
 		{"alpine:latest", nil, "/bin/sh"},
 		{"busybox", nil, "sh"},
-		{"redis", nil, "-"},
+		{"elasticsearch:2", nil, "/docker-entrypoint.sh elasticsearch"},
+		{"elasticsearch:2", []string{"-Des.node.name=es1"}, "/docker-entrypoint.sh -Des.node.name=es1"},
+		{"redis", nil, "docker-entrypoint.sh redis-server"},
+		{"redis", []string{"redis-server", "--appendonly", "yes"}, "docker-entrypoint.sh redis-server --appendonly yes"},
+		{"jpetazzo/trainingwheels", nil, "python app.py"},
+		{"centos", nil, "/bin/bash"},
+		{"ubuntu", []string{"sleep", "1d"}, "sleep 1d"},
+		{"debian", nil, "bash"},
+		{"postgres", nil, "-"},
 	}
 	for _, tt := range tests {
 		path, args, ok := CommandLine(tt.ref, tt.args)
@@ -188,6 +220,12 @@ func TestRunsCommand(t *testing.T) {
 		{"alpine", nil, false},
 		{"whoami", []string{"--port", "81"}, false},
 		{"nginx", []string{"nginx"}, false},
+		{"centos", []string{"ping", "-c", "1", "redis"}, true},
+		{"ubuntu:22.04", []string{"bash"}, true},
+		{"debian", nil, false},
+		{"redis", []string{"redis-server"}, false},
+		{"elasticsearch:2", []string{"elasticsearch"}, false},
+		{"jpetazzo/trainingwheels", []string{"python", "app.py"}, false},
 	} {
 		img, err := Lookup(tt.ref)
 		if err != nil {

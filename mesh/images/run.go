@@ -26,8 +26,8 @@ const (
 
 // Run runs img, in the calling process, until ctx is done. args are the
 // arguments after the image name (the container's CMD): whoami takes
-// --port N and --name S (and --verbose) as containous/whoami does, nginx,
-// alpine and busybox ignore them. stdout and stderr are the task's output;
+// --port N and --name S (and --verbose) as containous/whoami does, the
+// other images ignore them. stdout and stderr are the task's output;
 // a server writes one line to stdout when it listens and its errors to
 // stderr. Writes to them are serialised.
 //
@@ -76,7 +76,14 @@ func run(ctx context.Context, img Image, args []string, stdout, stderr io.Writer
 		return serve(ctx, "whoami", ":"+strconv.Itoa(cfg.port), newWhoami(cfg, stdout), stdout, stderr, opts)
 	case "nginx":
 		return serve(ctx, "nginx", ":80", newNginx(time.Now()), stdout, stderr, opts)
-	case "alpine", "busybox":
+	case "elasticsearch":
+		return serve(ctx, "elasticsearch", ":9200", newElasticsearch(), stdout, stderr, opts)
+	case "redis":
+		return serveRedis(ctx, ":6379", stdout, stderr, opts)
+	case "jpetazzo/trainingwheels":
+		return serve(ctx, "trainingwheels", ":5000", newTrainingWheels(), stdout, stderr, opts)
+	}
+	if isShell(img.Name) {
 		<-ctx.Done()
 		return nil
 	}

@@ -110,7 +110,7 @@ func startImage(t *testing.T, ref string, args ...string) *running {
 }
 
 func TestIdleRunsUntilCancelled(t *testing.T) {
-	for _, ref := range []string{"alpine", "alpine:3.19", "busybox", "busybox:1.36"} {
+	for _, ref := range []string{"alpine", "alpine:3.19", "busybox", "busybox:1.36", "centos:7", "ubuntu", "debian"} {
 		t.Run(ref, func(t *testing.T) {
 			r := startImage(t, ref, "sh", "-c", "exit 1") // args are ignored
 			select {
@@ -132,7 +132,7 @@ func TestIdleRunsUntilCancelled(t *testing.T) {
 // connection and a request in flight that would wait an hour, and checks
 // that Run returns nil in time and leaves no goroutine behind.
 func TestServerStopsPromptly(t *testing.T) {
-	for _, ref := range []string{"whoami", "nginx"} {
+	for _, ref := range []string{"whoami", "nginx", "elasticsearch"} {
 		t.Run(ref, func(t *testing.T) {
 			before := runtime.NumGoroutine()
 			r := startImage(t, ref)
@@ -208,7 +208,7 @@ func TestRunErrors(t *testing.T) {
 		wantErr string
 	}{
 		{name: "zero image", img: Image{}, wantErr: `unknown image ""`},
-		{name: "made-up image", img: Image{Name: "redis", Ref: "redis"}, wantErr: `unknown image "redis"`},
+		{name: "made-up image", img: Image{Name: "postgres", Ref: "postgres"}, wantErr: `unknown image "postgres"`},
 		{name: "port not a number", img: whoami, args: []string{"--port", "http"}, wantErr: `invalid --port "http"`},
 		{name: "port too big", img: whoami, args: []string{"--port=65536"}, wantErr: `invalid --port "65536"`},
 		{name: "negative port", img: whoami, args: []string{"-port", "-1"}, wantErr: `invalid --port "-1"`},

@@ -163,7 +163,7 @@ func TestBadRequestsChangeNothing(t *testing.T) {
 			return err
 		}, "invalid replicas -1"},
 		{"unknown image", func() error {
-			_, err := d.CreateService(d.ctx, api.ServiceCreate{Name: "s", Image: "redis"})
+			_, err := d.CreateService(d.ctx, api.ServiceCreate{Name: "s", Image: "postgres"})
 			return err
 		}, "unknown image"},
 		{"duplicate service", func() error {
