@@ -96,7 +96,12 @@ const (
 
 // ContainerName is docker's name for a task's container:
 // <service>.<slot>.<task ID>, as ps prints it.
-func ContainerName(t Task) string { return t.Name() + "." + t.ID }
+func ContainerName(t Task) string {
+	if t.Standalone != nil {
+		return t.Standalone.Name
+	}
+	return t.Name() + "." + t.ID
+}
 
 // ContainerStatus is docker's word for the state of a task's container:
 // created until its process runs, exited once it has ended.
@@ -150,6 +155,23 @@ func NewContainer(t Task, svc Service) Container {
 		c.Args = []string{}
 	}
 	c.State = containerState(t.Status)
+	if sa := t.Standalone; sa != nil {
+		c.Config.Labels = map[string]string{}
+		if sa.ExitCode != nil && c.State.Status == "exited" {
+			c.State.ExitCode = sa.ExitCode
+		}
+		if c.State.Running {
+			for _, p := range sa.Ports {
+				key := strconv.Itoa(int(p.Port)) + "/" + p.Proto
+				ip := p.HostIP
+				if ip == "" {
+					ip = "0.0.0.0"
+				}
+				c.NetworkSettings.Ports[key] = append(c.NetworkSettings.Ports[key],
+					PortBinding{HostIP: ip, HostPort: strconv.Itoa(int(p.HostPort))})
+			}
+		}
+	}
 	if c.State.Running {
 		for _, p := range svc.Endpoint.Ports {
 			if p.PublishMode == PublishHost {
@@ -165,6 +187,7 @@ func NewContainer(t Task, svc Service) Container {
 		if p, err := netip.ParsePrefix(tn.Addr); err == nil {
 			ep.IPAddress, ep.IPPrefixLen = p.Addr().String(), p.Bits()
 		}
+		ep.Aliases = append(ep.Aliases, tn.Aliases...)
 		for _, a := range svc.Networks {
 			if a.Target == tn.NetworkID || a.Target == tn.NetworkName {
 				ep.Aliases = append(ep.Aliases, a.Aliases...)

@@ -387,6 +387,9 @@ type Task struct {
 	// keeps its last report in the manager's state.
 	Status   TaskStatus `json:"Status"`
 	NodeName string     `json:"NodeName,omitempty"`
+	// Standalone is set for a container meshctl run made on NodeID: it
+	// belongs to no service.
+	Standalone *Standalone `json:"Standalone,omitempty"`
 }
 
 // Current says whether the task is its slot's current one rather than
@@ -406,14 +409,21 @@ const (
 // service's task (slot 0, one per node) www.NODEID, as docker service ps
 // names them.
 func (t Task) Name() string {
+	if t.Standalone != nil {
+		return t.Standalone.Name
+	}
 	if t.Slot == 0 {
 		return t.ServiceName + "." + t.NodeID
 	}
 	return t.ServiceName + "." + itoa(t.Slot)
 }
 
-// Hostname is the task's hostname: 12 hex characters.
+// Hostname is the task's hostname: 12 hex characters, or a standalone
+// container's --hostname.
 func (t Task) Hostname() string {
+	if t.Standalone != nil && t.Standalone.Hostname != "" {
+		return t.Standalone.Hostname
+	}
 	if len(t.ContainerID()) < 12 {
 		return t.ContainerID()
 	}
@@ -430,6 +440,9 @@ type TaskNetwork struct {
 	NetworkName string `json:"NetworkName"`
 	Addr        string `json:"Addr"` // CIDR
 	MAC         string `json:"MAC"`
+	// Aliases are a standalone container's names on the network
+	// (--net-alias); a service's are its attachment's.
+	Aliases []string `json:"Aliases,omitempty"`
 }
 
 // TaskStatus is what the node running a task reports.
