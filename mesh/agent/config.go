@@ -12,6 +12,7 @@ import (
 
 	"github.com/meshd/meshd/internal/kwatch"
 	"github.com/meshd/meshd/lb"
+	"github.com/meshd/meshd/mesh/dns"
 	"github.com/meshd/meshd/mesh/records"
 	"github.com/meshd/meshd/mesh/task"
 	"github.com/meshd/meshd/overlay"
@@ -147,7 +148,7 @@ func (c Config) withDefaults() (Config, error) {
 		c.Runner = task.Run
 	}
 	if c.Listen == nil {
-		c.Listen = listenInSandbox
+		c.Listen = dns.ListenIn
 	}
 	if c.Watch == nil {
 		c.Watch = func(notify func(string, kwatch.Kind)) Watcher { return kwatch.New(notify) }

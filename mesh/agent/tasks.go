@@ -103,7 +103,7 @@ func (a *Agent) startTask(ctx context.Context, t api.Task, st records.Objects) (
 		return err
 	}
 	spec := task.Spec{ID: t.ID, Hostname: t.Hostname(), NetNS: lt.sandbox, Image: t.Image, Args: t.Args, Env: t.Env,
-		ResolvConf: etc.resolvConf, HostsFile: etc.hosts, HostnameFile: etc.hostname, LogPath: a.TaskLogPath(t.ID)}
+		ResolvConf: etc.ResolvConf, HostsFile: etc.Hosts, HostnameFile: etc.Hostname, LogPath: a.TaskLogPath(t.ID)}
 	tctx, cancel := context.WithCancel(ctx)
 	lt.cancel = cancel
 	a.tasks[t.ID] = lt
