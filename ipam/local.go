@@ -27,20 +27,39 @@ var localPools = []struct {
 // and routes, as prefixes), or [ErrExhausted]. Hand its addresses out
 // with [NewPool].
 func GatewayBridgePool(taken []netip.Prefix) (netip.Prefix, error) {
-	overlap := func(c netip.Prefix) (netip.Prefix, bool) {
-		for _, t := range taken {
-			if t.IsValid() && t.Masked().Overlaps(c) {
-				return t.Masked(), true
-			}
-		}
-		return netip.Prefix{}, false
-	}
+	overlap := func(c netip.Prefix) (netip.Prefix, bool) { return firstOverlap(c, taken) }
 	for _, lp := range localPools {
 		if p, ok := carve(lp.pool, lp.bits, overlap); ok {
 			return p, nil
 		}
 	}
 	return netip.Prefix{}, fmt.Errorf("gateway bridge pool: %w: every local pool overlaps a taken prefix", ErrExhausted)
+}
+
+// BridgeNetworkPool returns the subnet of a new local bridge network
+// (meshctl network create dev, and the default bridge): Docker's local
+// pools in order, 172.17.0.0/16 first, the first that overlaps none of
+// taken, or [ErrExhausted].
+func BridgeNetworkPool(taken []netip.Prefix) (netip.Prefix, error) {
+	docker0 := netip.MustParsePrefix("172.17.0.0/16")
+	if _, taken := firstOverlap(docker0, taken); !taken {
+		return docker0, nil
+	}
+	p, err := GatewayBridgePool(taken)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("bridge network pool: %w: every local pool overlaps a taken prefix", ErrExhausted)
+	}
+	return p, nil
+}
+
+// firstOverlap returns the first of taken that overlaps p, masked.
+func firstOverlap(p netip.Prefix, taken []netip.Prefix) (netip.Prefix, bool) {
+	for _, t := range taken {
+		if t.IsValid() && t.Masked().Overlaps(p) {
+			return t.Masked(), true
+		}
+	}
+	return netip.Prefix{}, false
 }
 
 // MAC returns the MAC address of an endpoint with IPv4 address ip:

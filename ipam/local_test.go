@@ -61,3 +61,27 @@ func TestMAC(t *testing.T) {
 		})
 	}
 }
+
+func TestBridgeNetworkPool(t *testing.T) {
+	for _, tc := range []struct {
+		taken []string
+		want  string
+	}{
+		{nil, "172.17.0.0/16"},
+		{[]string{"172.17.0.1/16"}, "172.18.0.0/16"},
+		{[]string{"172.17.0.1/16", "172.18.0.1/16", "10.0.2.15/24"}, "172.19.0.0/16"},
+		{[]string{"172.16.0.0/12"}, "192.168.0.0/20"},
+	} {
+		var taken []netip.Prefix
+		for _, s := range tc.taken {
+			taken = append(taken, netip.MustParsePrefix(s))
+		}
+		got, err := BridgeNetworkPool(taken)
+		if err != nil || got.String() != tc.want {
+			t.Errorf("BridgeNetworkPool(%v) = %v, %v; want %s", tc.taken, got, err, tc.want)
+		}
+	}
+	if _, err := BridgeNetworkPool([]netip.Prefix{netip.MustParsePrefix("172.16.0.0/12"), netip.MustParsePrefix("192.168.0.0/16")}); !errors.Is(err, ErrExhausted) {
+		t.Errorf("every pool taken: err %v, want ErrExhausted", err)
+	}
+}

@@ -163,6 +163,13 @@ func (g *GatewayBridge) removeStrayAddrs(want netip.Prefix) (bool, error) {
 // lead to ifName in this sandbox is removed and made again. If the route
 // cannot be set, the veth is removed.
 func (g *GatewayBridge) Attach(sandbox, ifName, hostVeth string, addr netip.Addr) error {
+	return g.Connect(sandbox, ifName, hostVeth, addr, true)
+}
+
+// Connect is Attach, with the default route via Gateway only when route
+// is set: a container's second bridge network, or an --internal one,
+// gives it an interface and no way out.
+func (g *GatewayBridge) Connect(sandbox, ifName, hostVeth string, addr netip.Addr, route bool) error {
 	switch {
 	case sandbox == "":
 		return errors.New("overlay: gateway bridge attach: sandbox is empty")
@@ -184,6 +191,9 @@ func (g *GatewayBridge) Attach(sandbox, ifName, hostVeth string, addr netip.Addr
 	}
 	if err != nil {
 		return fmt.Errorf("attach %s to %s: %w", sandbox, g.name, err)
+	}
+	if !route {
+		return nil
 	}
 	if err := g.k.SetDefaultRoute(sandbox, ifName, g.gateway); err != nil {
 		_ = g.k.RemoveLink(g.ns, hostVeth) // the error to report is err

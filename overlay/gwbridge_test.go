@@ -273,3 +273,27 @@ func TestNewGatewayBridge(t *testing.T) {
 		})
 	}
 }
+
+// A second bridge network, or an internal one, gives a sandbox an
+// interface and no default route.
+func TestGatewayBridgeConnectWithoutRoute(t *testing.T) {
+	g, fk := newFakeGatewayBridge(t)
+	if err := g.Ensure(); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Connect("/sb/task1", "eth1", "gwveth1", ip("172.18.0.2"), false); err != nil {
+		t.Fatal(err)
+	}
+	want := `netns host
+  gw0: mtu 1500 UP bridge inet 172.18.0.1/16
+  gwveth1: mtu 1500 master gw0 UP veth peer eth1 in /sb/task1
+  sysctl net/ipv4/conf/gw0/route_localnet=1
+  sysctl net/ipv4/ip_forward=1
+netns /sb/task1
+  eth1: mtu 1500 UP veth peer gwveth1 in host address 02:42:ac:12:00:02 inet 172.18.0.2/16
+netns /sb/task2
+`
+	if diff := cmp.Diff(want, fk.Dump()); diff != "" {
+		t.Errorf("Dump (-want +got):\n%s", diff)
+	}
+}
