@@ -1,6 +1,8 @@
 package images
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
@@ -17,6 +19,8 @@ type Image struct {
 	// Ref is the reference as the user typed it, e.g. "nginx:1.14-alpine";
 	// it is what `service ps` shows in the IMAGE column.
 	Ref string
+	// Tag is the reference's tag, "" when it has none.
+	Tag string
 	// Ports are the TCP ports the image listens on when run without
 	// arguments, e.g. [80]; empty for an idle image. Arguments such as
 	// whoami's --port can change the real port; this is for docs and inspect.
@@ -144,7 +148,7 @@ func Lookup(ref string) (Image, error) {
 	case hasTag && !validTag(tag):
 		return Image{}, fmt.Errorf("%w %s: bad tag %s: want [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}", ErrInvalidRef, api.Quote(ref), api.Quote(tag))
 	}
-	return Image{Name: b.name, Ref: ref, Ports: append([]int(nil), b.ports...)}, nil
+	return Image{Name: b.name, Ref: ref, Tag: tag, Ports: append([]int(nil), b.ports...)}, nil
 }
 
 // splitTag splits "repo:tag" at the last colon after the last slash, so a
@@ -207,4 +211,12 @@ func unknown(ref string) error {
 	}
 	return fmt.Errorf("%w %s: meshd runs built-in images only: %s; or a host command after --",
 		ErrUnknown, api.Quote(ref), strings.Join(list, ", "))
+}
+
+// ID is a built-in image's ID, as `meshctl images` shows it: "sha256:"
+// and the SHA-256 of its canonical name. A built-in has no layers to
+// hash; its name is what identifies the program it runs.
+func ID(name string) string {
+	sum := sha256.Sum256([]byte("meshd built-in image " + name))
+	return "sha256:" + hex.EncodeToString(sum[:])
 }

@@ -13,51 +13,52 @@ func TestLookup(t *testing.T) {
 	tests := []struct {
 		ref     string
 		name    string // want Image.Name; "" means want an error
+		tag     string // want Image.Tag
 		ports   []int
 		wantErr error
 	}{
 		// whoami and its Docker Hub names, as the tutorials type them.
 		{ref: "whoami", name: "whoami", ports: []int{80}},
-		{ref: "whoami:latest", name: "whoami", ports: []int{80}},
+		{ref: "whoami:latest", tag: "latest", name: "whoami", ports: []int{80}},
 		{ref: "containous/whoami", name: "whoami", ports: []int{80}},
-		{ref: "containous/whoami:latest", name: "whoami", ports: []int{80}},
-		{ref: "containous/whoami:v1.5.0", name: "whoami", ports: []int{80}},
+		{ref: "containous/whoami:latest", tag: "latest", name: "whoami", ports: []int{80}},
+		{ref: "containous/whoami:v1.5.0", tag: "v1.5.0", name: "whoami", ports: []int{80}},
 		{ref: "traefik/whoami", name: "whoami", ports: []int{80}},
-		{ref: "traefik/whoami:v1.10", name: "whoami", ports: []int{80}},
-		{ref: "docker.io/traefik/whoami:latest", name: "whoami", ports: []int{80}},
+		{ref: "traefik/whoami:v1.10", tag: "v1.10", name: "whoami", ports: []int{80}},
+		{ref: "docker.io/traefik/whoami:latest", tag: "latest", name: "whoami", ports: []int{80}},
 		// nginx with any tag.
 		{ref: "nginx", name: "nginx", ports: []int{80}},
-		{ref: "nginx:1.14-alpine", name: "nginx", ports: []int{80}},
-		{ref: "nginx:latest", name: "nginx", ports: []int{80}},
-		{ref: "nginx:stable_perl.1", name: "nginx", ports: []int{80}},
+		{ref: "nginx:1.14-alpine", tag: "1.14-alpine", name: "nginx", ports: []int{80}},
+		{ref: "nginx:latest", tag: "latest", name: "nginx", ports: []int{80}},
+		{ref: "nginx:stable_perl.1", tag: "stable_perl.1", name: "nginx", ports: []int{80}},
 		{ref: "library/nginx", name: "nginx", ports: []int{80}},
-		{ref: "docker.io/library/nginx:1.25", name: "nginx", ports: []int{80}},
+		{ref: "docker.io/library/nginx:1.25", tag: "1.25", name: "nginx", ports: []int{80}},
 		{ref: "docker.io/nginx", name: "nginx", ports: []int{80}},
-		{ref: "nginx:" + strings.Repeat("a", 128), name: "nginx", ports: []int{80}},
+		{ref: "nginx:" + strings.Repeat("a", 128), tag: strings.Repeat("a", 128), name: "nginx", ports: []int{80}},
 		// idle images.
 		{ref: "alpine", name: "alpine"},
-		{ref: "alpine:3.19", name: "alpine"},
+		{ref: "alpine:3.19", tag: "3.19", name: "alpine"},
 		{ref: "busybox", name: "busybox"},
-		{ref: "busybox:1.36-musl", name: "busybox"},
+		{ref: "busybox:1.36-musl", tag: "1.36-musl", name: "busybox"},
 		{ref: "docker.io/library/busybox", name: "busybox"},
 		{ref: "centos", name: "centos"},
-		{ref: "centos:7", name: "centos"},
+		{ref: "centos:7", tag: "7", name: "centos"},
 		{ref: "ubuntu", name: "ubuntu"},
-		{ref: "ubuntu:22.04", name: "ubuntu"},
+		{ref: "ubuntu:22.04", tag: "22.04", name: "ubuntu"},
 		{ref: "library/ubuntu", name: "ubuntu"},
 		{ref: "debian", name: "debian"},
-		{ref: "docker.io/library/debian:bookworm-slim", name: "debian"},
+		{ref: "docker.io/library/debian:bookworm-slim", tag: "bookworm-slim", name: "debian"},
 		// The French CNM deck's servers.
 		{ref: "elasticsearch", name: "elasticsearch", ports: []int{9200}},
-		{ref: "elasticsearch:2", name: "elasticsearch", ports: []int{9200}},
-		{ref: "library/elasticsearch:2.4", name: "elasticsearch", ports: []int{9200}},
-		{ref: "docker.io/library/elasticsearch:2", name: "elasticsearch", ports: []int{9200}},
+		{ref: "elasticsearch:2", tag: "2", name: "elasticsearch", ports: []int{9200}},
+		{ref: "library/elasticsearch:2.4", tag: "2.4", name: "elasticsearch", ports: []int{9200}},
+		{ref: "docker.io/library/elasticsearch:2", tag: "2", name: "elasticsearch", ports: []int{9200}},
 		{ref: "redis", name: "redis", ports: []int{6379}},
-		{ref: "redis:7-alpine", name: "redis", ports: []int{6379}},
+		{ref: "redis:7-alpine", tag: "7-alpine", name: "redis", ports: []int{6379}},
 		{ref: "docker.io/redis", name: "redis", ports: []int{6379}},
 		{ref: "library/redis", name: "redis", ports: []int{6379}},
 		{ref: "jpetazzo/trainingwheels", name: "jpetazzo/trainingwheels", ports: []int{5000}},
-		{ref: "jpetazzo/trainingwheels:latest", name: "jpetazzo/trainingwheels", ports: []int{5000}},
+		{ref: "jpetazzo/trainingwheels:latest", tag: "latest", name: "jpetazzo/trainingwheels", ports: []int{5000}},
 		{ref: "docker.io/jpetazzo/trainingwheels", name: "jpetazzo/trainingwheels", ports: []int{5000}},
 
 		// Not built in.
@@ -117,7 +118,7 @@ func TestLookup(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Lookup(%q): got error %v, want image %s", tt.ref, err, tt.name)
 			}
-			want := Image{Name: tt.name, Ref: tt.ref, Ports: tt.ports}
+			want := Image{Name: tt.name, Ref: tt.ref, Tag: tt.tag, Ports: tt.ports}
 			if diff := cmp.Diff(want, img); diff != "" {
 				t.Errorf("Lookup(%q) (-want +got):\n%s", tt.ref, diff)
 			}
