@@ -131,8 +131,9 @@ func Names() []string {
 // in Docker. An empty tag ("whoami:") is rejected with [ErrInvalidRef], as
 // Docker rejects it ("invalid reference format"), and so is a digest
 // ("nginx@sha256:…"): a built-in image has no digest to match. Every other
-// name, including "", fails with [ErrUnknown] and a one-line message listing
-// the built-ins. Lookup never panics, whatever the string.
+// name, including "", fails with [ErrUnknown] and Docker's one-line
+// message, "Unable to find image 'postgres:latest' locally: …" (see
+// [Check]). Lookup never panics, whatever the string.
 func Lookup(ref string) (Image, error) {
 	name, _, hasDigest := strings.Cut(ref, "@")
 	repo, tag, hasTag := splitTag(name)
@@ -197,20 +198,51 @@ func validTag(tag string) bool {
 	return true
 }
 
-// unknown is the error for a name that is not built in: one line, listing
-// what is, e.g. `unknown image "postgres": meshd runs built-in images only:
-// whoami (containous/whoami, traefik/whoami), nginx, alpine, …; or a host
-// command after --`.
-func unknown(ref string) error {
-	list := make([]string, len(builtins))
-	for i, b := range builtins {
-		list[i] = b.name
-		if len(b.aliases) > 0 {
-			list[i] += " (" + strings.Join(b.aliases, ", ") + ")"
-		}
+// Check returns nil when ref names a built-in image, else [Lookup]'s
+// error: for a name that is not built in, Docker's "Unable to find image
+// 'nosuch:latest' locally", which is where a pull would start, then why
+// meshd does not pull.
+func Check(ref string) error {
+	_, err := Lookup(ref)
+	return err
+}
+
+// unknownError is [ErrUnknown] for one reference.
+type unknownError struct{ ref string }
+
+func unknown(ref string) error { return &unknownError{ref: ref} }
+
+// Error is one line: `Unable to find image 'postgres:latest' locally:
+// meshd runs built-in images only (meshctl images lists them), or a host
+// command given after --`.
+func (e *unknownError) Error() string {
+	return "Unable to find image " + quoteRef(normalizeRef(e.ref)) +
+		" locally: meshd runs built-in images only (meshctl images lists them), or a host command given after --"
+}
+
+func (e *unknownError) Is(target error) bool { return target == ErrUnknown }
+
+// normalizeRef adds the tag Docker adds to a reference without one:
+// "nosuch" is "nosuch:latest". A digest is left as it is, as in Docker.
+func normalizeRef(ref string) string {
+	if ref == "" || strings.Contains(ref, "@") {
+		return ref
 	}
-	return fmt.Errorf("%w %s: meshd runs built-in images only: %s; or a host command after --",
-		ErrUnknown, api.Quote(ref), strings.Join(list, ", "))
+	if _, _, hasTag := splitTag(ref); hasTag {
+		return ref
+	}
+	return ref + ":latest"
+}
+
+// quoteRef quotes ref as Docker does, 'nosuch:latest', unless it holds
+// something that would not read back (a quote, a blank, a control or
+// non-ASCII byte) or is long: then it is Go-quoted and clipped, so the
+// message stays one bounded line.
+func quoteRef(ref string) string {
+	if c := api.Clip(ref); c != ref || strings.ContainsRune(ref, '\'') {
+		return api.Quote(ref)
+	}
+	return "'" + ref + "'"
 }
 
 // ID is a built-in image's ID, as `meshctl images` shows it: "sha256:"

@@ -126,12 +126,37 @@ func TestLookup(t *testing.T) {
 	}
 }
 
-func TestLookupUnknownMessage(t *testing.T) {
-	_, err := Lookup("postgres")
-	want := `unknown image "postgres": meshd runs built-in images only: whoami (containous/whoami, traefik/whoami), nginx, alpine, busybox, ` +
-		`elasticsearch, redis, jpetazzo/trainingwheels, centos, ubuntu, debian; or a host command after --`
-	if err == nil || err.Error() != want {
-		t.Fatalf("Lookup(postgres) error:\ngot  %v\nwant %s", err, want)
+// An unknown image gets Docker's first words, with Docker's ":latest"
+// added to a reference without a tag, on one bounded line.
+func TestCheckUnknownMessage(t *testing.T) {
+	const why = " locally: meshd runs built-in images only (meshctl images lists them), or a host command given after --"
+	for _, tt := range []struct{ ref, want string }{
+		{"postgres", "Unable to find image 'postgres:latest'" + why},
+		{"nosuch:1.2", "Unable to find image 'nosuch:1.2'" + why},
+		{"foo/nginx", "Unable to find image 'foo/nginx:latest'" + why},
+		{"localhost:5000/nginx", "Unable to find image 'localhost:5000/nginx:latest'" + why},
+		{"nosuch@sha256:abc", "Unable to find image 'nosuch@sha256:abc'" + why},
+		{"", `Unable to find image ""` + why},
+		{"nginx\n", `Unable to find image "nginx\n:latest"` + why},
+		{"it's", `Unable to find image "it's:latest"` + why},
+		{strings.Repeat("x", 300), `Unable to find image "` + strings.Repeat("x", api.MaxQuoted) + `"…` + why},
+	} {
+		err := Check(tt.ref)
+		if !errors.Is(err, ErrUnknown) {
+			t.Errorf("Check(%q) = %v, want ErrUnknown", tt.ref, err)
+			continue
+		}
+		if err.Error() != tt.want {
+			t.Errorf("Check(%q):\ngot  %s\nwant %s", tt.ref, err, tt.want)
+		}
+	}
+	for _, ref := range []string{"redis", "nginx:1.14-alpine", "docker.io/library/alpine"} {
+		if err := Check(ref); err != nil {
+			t.Errorf("Check(%q) = %v, want nil", ref, err)
+		}
+	}
+	if err := Check("whoami:"); !errors.Is(err, ErrInvalidRef) {
+		t.Errorf("Check(whoami:) = %v, want ErrInvalidRef", err)
 	}
 }
 
