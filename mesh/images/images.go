@@ -62,7 +62,10 @@ var builtins = []builtin{
 	// The real elasticsearch also listens on 9300 (transport), which a
 	// single node without a cluster does not need.
 	{name: "elasticsearch", official: true, ports: []int{9200}, entrypoint: []string{"/docker-entrypoint.sh"}, cmd: []string{"elasticsearch"}},
-	{name: "redis", official: true, ports: []int{6379}, entrypoint: []string{"docker-entrypoint.sh"}, cmd: []string{"redis-server"}},
+	// Docker's redis image runs "docker-entrypoint.sh redis-server"; here
+	// there is no entrypoint script, and redis-server is what runs,
+	// Debian's (see [Program]) or the built-in one.
+	{name: "redis", official: true, ports: []int{6379}, entrypoint: []string{"redis-server"}},
 	{name: "jpetazzo/trainingwheels", ports: []int{5000}, cmd: []string{"python", "app.py"}},
 	{name: "centos", official: true, cmd: []string{"/bin/bash"}},
 	{name: "ubuntu", official: true, cmd: []string{"/bin/bash"}},
@@ -72,13 +75,18 @@ var builtins = []builtin{
 // CommandLine is the command a container of image ref runs with the
 // service's args, as Docker composes it from the image's entrypoint and
 // cmd: what docker ps shows as COMMAND and docker inspect as Path and
-// Args. ok is false for an image that is not built in.
+// Args. ok is false for an image that is not built in. For redis it is
+// "redis-server" and its arguments whether or not the node has Debian's
+// redis-server, as it is the command on every node.
 func CommandLine(ref string, args []string) (path string, argv []string, ok bool) {
 	img, err := Lookup(ref)
 	if err != nil {
 		return "", nil, false
 	}
 	b, _ := find(img.Name)
+	if img.Name == "redis" {
+		args = redisServerArgs(args)
+	}
 	line := append(slices.Clone(b.entrypoint), args...)
 	if len(args) == 0 {
 		line = append(line, b.cmd...)
