@@ -9,7 +9,7 @@ need=(
   dig:dnsutils nslookup:dnsutils wrk:wrk dnsmasq:dnsmasq-base
   qemu-system-x86_64:qemu-system-x86 busybox:busybox-static cpio:cpio
   ipvsadm:ipvsadm depmod:kmod timeout:coreutils bash:bash setpriv:util-linux
-  date:coreutils sleep:coreutils jq:jq
+  date:coreutils sleep:coreutils jq:jq redis-server:redis-server
 )
 missing=()
 for pair in "${need[@]}"; do
@@ -27,3 +27,14 @@ echo "deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# Debian starts redis-server as a service on install, on the host's
+# 127.0.0.1:6379: the redis image runs its own in each task's namespaces, so
+# no daemon should stay behind on the machine.
+if [[ " ${missing[*]} " == *" redis-server "* ]]; then
+  if [ -d /run/systemd/system ]; then
+    systemctl disable --now redis-server.service >/dev/null 2>&1 || true
+  elif [ -x /etc/init.d/redis-server ]; then
+    /etc/init.d/redis-server stop >/dev/null 2>&1 || true
+    update-rc.d redis-server disable >/dev/null 2>&1 || true
+  fi
+fi

@@ -103,6 +103,12 @@ func TestErrors(t *testing.T) {
 		{"network ls: filter without =", func(ctx context.Context, out io.Writer) error {
 			return runNetworkLs(ctx, untouchable, out, listOptions{filter: []string{"ovnet"}, quiet: true})
 		}, "bad format of filter (expected name=value)"},
+		{"images: unknown filter key", func(_ context.Context, out io.Writer) error {
+			return runImages(out, listOptions{filter: []string{"before=nginx"}}, nil)
+		}, "invalid filter 'before'"},
+		{"images: bad reference pattern", func(_ context.Context, out io.Writer) error {
+			return runImages(out, listOptions{filter: []string{"reference=["}}, nil)
+		}, "invalid reference filter \"[\": syntax error in pattern"},
 		{"network ls: meshd down", func(ctx context.Context, out io.Writer) error { return runNetworkLs(ctx, broken, out, listOptions{}) }, "cannot reach meshd"},
 		{"network create: bad aux address", func(ctx context.Context, out io.Writer) error {
 			return runNetworkCreate(ctx, untouchable, out, networkCreateOptions{name: "x", aux: []string{"router=10.0.9.1", "=10.0.9.2"}})

@@ -131,6 +131,19 @@ func TestGolden(t *testing.T) {
 			return runLBLs(ctx, fake, out, lbLsOptions{format: "json"})
 		}},
 		{"ns-ls", func(ctx context.Context, out io.Writer) error { return runNsLs(ctx, fake, out) }},
+		{"images", func(_ context.Context, out io.Writer) error { return runImages(out, listOptions{}, nil) }},
+		{"images-one-tag", func(_ context.Context, out io.Writer) error {
+			return runImages(out, listOptions{}, []string{"docker.io/library/elasticsearch:2"})
+		}},
+		{"images-unknown", func(_ context.Context, out io.Writer) error {
+			return runImages(out, listOptions{}, []string{"postgres"})
+		}},
+		{"images-filter-quiet", func(_ context.Context, out io.Writer) error {
+			return runImages(out, listOptions{quiet: true, filter: []string{"reference=*/*"}}, nil)
+		}},
+		{"images-format", func(_ context.Context, out io.Writer) error {
+			return runImages(out, listOptions{format: "table {{.Repository}}:{{.Tag}}\t{{.ID}}\t{{.Size}}", noTrunc: true, filter: []string{"reference=redis"}}, nil)
+		}},
 		{"join-token", func(ctx context.Context, out io.Writer) error {
 			return runJoinToken(ctx, fake, out, joinTokenOptions{role: "worker"})
 		}},

@@ -26,7 +26,7 @@ func newRootCommand(c *cli) *cobra.Command {
 	pf.StringVar(&c.labPrefix, "lab-prefix", os.Getenv("MESHD_LAB_PREFIX"), "prefix of the lab's namespaces, for several labs at once")
 	pf.StringVar(&c.labRoot, "lab-root", lab.DefaultRoot, "where labs keep their state")
 	_ = pf.MarkHidden("lab-root")
-	root.AddCommand(newNodeCommand(c), newNetworkCommand(c), newServiceCommand(c), newPsCommand(c), newInspectAnyCommand(c), newLogsCommand(c), newExecCommand(c),
+	root.AddCommand(newNodeCommand(c), newNetworkCommand(c), newServiceCommand(c), newPsCommand(c), newImagesCommand(c), newInspectAnyCommand(c), newLogsCommand(c), newExecCommand(c),
 		newNsCommand(c), newLBCommand(c), newSwarmCommand(c), newInfoCommand(c), newLabCommand(c), newVersionCommand(c))
 	root.SetOut(c.out)
 	root.SetErr(c.errOut)

@@ -25,6 +25,8 @@
 // meshd starts a task by re-executing itself inside the task's network, UTS
 // and mount namespaces; that child looks the image up with [Lookup] and
 // calls [Run], in-process, until the task is stopped (its context ends).
+// An image whose real program the node has is that program instead: the
+// child execs what [Program] names (Debian's redis-server for redis).
 // Because the child is inside the namespaces, [os.Hostname] is the task's
 // 12-hex id and [net.Interfaces] lists the task's eth0, eth1, … exactly as
 // a container would see them, so whoami's answer needs no help from meshd.
@@ -57,7 +59,10 @@
 //     other path is a missing index (404, Elasticsearch's JSON error), other
 //     methods 405. Nothing is indexed or searched, and the transport port
 //     9300 is not opened.
-//   - redis speaks RESP on 6379, also inline ("PING" typed in telnet):
+//   - redis is Debian's redis-server where it is installed (make deps
+//     installs it): the real server, as Docker's redis image runs it, but
+//     keeping nothing on disk (see [Program]). Elsewhere the built-in one
+//     speaks RESP on 6379, also inline ("PING" typed in telnet):
 //     PING, ECHO, GET, SET (without options), INCR, INCRBY, DEL, EXISTS,
 //     COMMAND (an empty list), QUIT, with redis's replies and error wording.
 //     Values are strings kept in memory; there are no other types, no

@@ -1,6 +1,8 @@
 package images
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
@@ -17,6 +19,8 @@ type Image struct {
 	// Ref is the reference as the user typed it, e.g. "nginx:1.14-alpine";
 	// it is what `service ps` shows in the IMAGE column.
 	Ref string
+	// Tag is the reference's tag, "" when it has none.
+	Tag string
 	// Ports are the TCP ports the image listens on when run without
 	// arguments, e.g. [80]; empty for an idle image. Arguments such as
 	// whoami's --port can change the real port; this is for docs and inspect.
@@ -58,7 +62,10 @@ var builtins = []builtin{
 	// The real elasticsearch also listens on 9300 (transport), which a
 	// single node without a cluster does not need.
 	{name: "elasticsearch", official: true, ports: []int{9200}, entrypoint: []string{"/docker-entrypoint.sh"}, cmd: []string{"elasticsearch"}},
-	{name: "redis", official: true, ports: []int{6379}, entrypoint: []string{"docker-entrypoint.sh"}, cmd: []string{"redis-server"}},
+	// Docker's redis image runs "docker-entrypoint.sh redis-server"; here
+	// there is no entrypoint script, and redis-server is what runs,
+	// Debian's (see [Program]) or the built-in one.
+	{name: "redis", official: true, ports: []int{6379}, entrypoint: []string{"redis-server"}},
 	{name: "jpetazzo/trainingwheels", ports: []int{5000}, cmd: []string{"python", "app.py"}},
 	{name: "centos", official: true, cmd: []string{"/bin/bash"}},
 	{name: "ubuntu", official: true, cmd: []string{"/bin/bash"}},
@@ -68,13 +75,18 @@ var builtins = []builtin{
 // CommandLine is the command a container of image ref runs with the
 // service's args, as Docker composes it from the image's entrypoint and
 // cmd: what docker ps shows as COMMAND and docker inspect as Path and
-// Args. ok is false for an image that is not built in.
+// Args. ok is false for an image that is not built in. For redis it is
+// "redis-server" and its arguments whether or not the node has Debian's
+// redis-server, as it is the command on every node.
 func CommandLine(ref string, args []string) (path string, argv []string, ok bool) {
 	img, err := Lookup(ref)
 	if err != nil {
 		return "", nil, false
 	}
 	b, _ := find(img.Name)
+	if img.Name == "redis" {
+		args = redisServerArgs(args)
+	}
 	line := append(slices.Clone(b.entrypoint), args...)
 	if len(args) == 0 {
 		line = append(line, b.cmd...)
@@ -127,8 +139,9 @@ func Names() []string {
 // in Docker. An empty tag ("whoami:") is rejected with [ErrInvalidRef], as
 // Docker rejects it ("invalid reference format"), and so is a digest
 // ("nginx@sha256:…"): a built-in image has no digest to match. Every other
-// name, including "", fails with [ErrUnknown] and a one-line message listing
-// the built-ins. Lookup never panics, whatever the string.
+// name, including "", fails with [ErrUnknown] and Docker's one-line
+// message, "Unable to find image 'postgres:latest' locally: …" (see
+// [Check]). Lookup never panics, whatever the string.
 func Lookup(ref string) (Image, error) {
 	name, _, hasDigest := strings.Cut(ref, "@")
 	repo, tag, hasTag := splitTag(name)
@@ -144,7 +157,7 @@ func Lookup(ref string) (Image, error) {
 	case hasTag && !validTag(tag):
 		return Image{}, fmt.Errorf("%w %s: bad tag %s: want [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}", ErrInvalidRef, api.Quote(ref), api.Quote(tag))
 	}
-	return Image{Name: b.name, Ref: ref, Ports: append([]int(nil), b.ports...)}, nil
+	return Image{Name: b.name, Ref: ref, Tag: tag, Ports: append([]int(nil), b.ports...)}, nil
 }
 
 // splitTag splits "repo:tag" at the last colon after the last slash, so a
@@ -193,18 +206,57 @@ func validTag(tag string) bool {
 	return true
 }
 
-// unknown is the error for a name that is not built in: one line, listing
-// what is, e.g. `unknown image "postgres": meshd runs built-in images only:
-// whoami (containous/whoami, traefik/whoami), nginx, alpine, …; or a host
-// command after --`.
-func unknown(ref string) error {
-	list := make([]string, len(builtins))
-	for i, b := range builtins {
-		list[i] = b.name
-		if len(b.aliases) > 0 {
-			list[i] += " (" + strings.Join(b.aliases, ", ") + ")"
-		}
+// Check returns nil when ref names a built-in image, else [Lookup]'s
+// error: for a name that is not built in, Docker's "Unable to find image
+// 'nosuch:latest' locally", which is where a pull would start, then why
+// meshd does not pull.
+func Check(ref string) error {
+	_, err := Lookup(ref)
+	return err
+}
+
+// unknownError is [ErrUnknown] for one reference.
+type unknownError struct{ ref string }
+
+func unknown(ref string) error { return &unknownError{ref: ref} }
+
+// Error is one line: `Unable to find image 'postgres:latest' locally:
+// meshd runs built-in images only (meshctl images lists them), or a host
+// command given after --`.
+func (e *unknownError) Error() string {
+	return "Unable to find image " + quoteRef(normalizeRef(e.ref)) +
+		" locally: meshd runs built-in images only (meshctl images lists them), or a host command given after --"
+}
+
+func (e *unknownError) Is(target error) bool { return target == ErrUnknown }
+
+// normalizeRef adds the tag Docker adds to a reference without one:
+// "nosuch" is "nosuch:latest". A digest is left as it is, as in Docker.
+func normalizeRef(ref string) string {
+	if ref == "" || strings.Contains(ref, "@") {
+		return ref
 	}
-	return fmt.Errorf("%w %s: meshd runs built-in images only: %s; or a host command after --",
-		ErrUnknown, api.Quote(ref), strings.Join(list, ", "))
+	if _, _, hasTag := splitTag(ref); hasTag {
+		return ref
+	}
+	return ref + ":latest"
+}
+
+// quoteRef quotes ref as Docker does, 'nosuch:latest', unless it holds
+// something that would not read back (a quote, a blank, a control or
+// non-ASCII byte) or is long: then it is Go-quoted and clipped, so the
+// message stays one bounded line.
+func quoteRef(ref string) string {
+	if c := api.Clip(ref); c != ref || strings.ContainsRune(ref, '\'') {
+		return api.Quote(ref)
+	}
+	return "'" + ref + "'"
+}
+
+// ID is a built-in image's ID, as `meshctl images` shows it: "sha256:"
+// and the SHA-256 of its canonical name. A built-in has no layers to
+// hash; its name is what identifies the program it runs.
+func ID(name string) string {
+	sum := sha256.Sum256([]byte("meshd built-in image " + name))
+	return "sha256:" + hex.EncodeToString(sum[:])
 }

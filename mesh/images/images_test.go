@@ -13,51 +13,52 @@ func TestLookup(t *testing.T) {
 	tests := []struct {
 		ref     string
 		name    string // want Image.Name; "" means want an error
+		tag     string // want Image.Tag
 		ports   []int
 		wantErr error
 	}{
 		// whoami and its Docker Hub names, as the tutorials type them.
 		{ref: "whoami", name: "whoami", ports: []int{80}},
-		{ref: "whoami:latest", name: "whoami", ports: []int{80}},
+		{ref: "whoami:latest", tag: "latest", name: "whoami", ports: []int{80}},
 		{ref: "containous/whoami", name: "whoami", ports: []int{80}},
-		{ref: "containous/whoami:latest", name: "whoami", ports: []int{80}},
-		{ref: "containous/whoami:v1.5.0", name: "whoami", ports: []int{80}},
+		{ref: "containous/whoami:latest", tag: "latest", name: "whoami", ports: []int{80}},
+		{ref: "containous/whoami:v1.5.0", tag: "v1.5.0", name: "whoami", ports: []int{80}},
 		{ref: "traefik/whoami", name: "whoami", ports: []int{80}},
-		{ref: "traefik/whoami:v1.10", name: "whoami", ports: []int{80}},
-		{ref: "docker.io/traefik/whoami:latest", name: "whoami", ports: []int{80}},
+		{ref: "traefik/whoami:v1.10", tag: "v1.10", name: "whoami", ports: []int{80}},
+		{ref: "docker.io/traefik/whoami:latest", tag: "latest", name: "whoami", ports: []int{80}},
 		// nginx with any tag.
 		{ref: "nginx", name: "nginx", ports: []int{80}},
-		{ref: "nginx:1.14-alpine", name: "nginx", ports: []int{80}},
-		{ref: "nginx:latest", name: "nginx", ports: []int{80}},
-		{ref: "nginx:stable_perl.1", name: "nginx", ports: []int{80}},
+		{ref: "nginx:1.14-alpine", tag: "1.14-alpine", name: "nginx", ports: []int{80}},
+		{ref: "nginx:latest", tag: "latest", name: "nginx", ports: []int{80}},
+		{ref: "nginx:stable_perl.1", tag: "stable_perl.1", name: "nginx", ports: []int{80}},
 		{ref: "library/nginx", name: "nginx", ports: []int{80}},
-		{ref: "docker.io/library/nginx:1.25", name: "nginx", ports: []int{80}},
+		{ref: "docker.io/library/nginx:1.25", tag: "1.25", name: "nginx", ports: []int{80}},
 		{ref: "docker.io/nginx", name: "nginx", ports: []int{80}},
-		{ref: "nginx:" + strings.Repeat("a", 128), name: "nginx", ports: []int{80}},
+		{ref: "nginx:" + strings.Repeat("a", 128), tag: strings.Repeat("a", 128), name: "nginx", ports: []int{80}},
 		// idle images.
 		{ref: "alpine", name: "alpine"},
-		{ref: "alpine:3.19", name: "alpine"},
+		{ref: "alpine:3.19", tag: "3.19", name: "alpine"},
 		{ref: "busybox", name: "busybox"},
-		{ref: "busybox:1.36-musl", name: "busybox"},
+		{ref: "busybox:1.36-musl", tag: "1.36-musl", name: "busybox"},
 		{ref: "docker.io/library/busybox", name: "busybox"},
 		{ref: "centos", name: "centos"},
-		{ref: "centos:7", name: "centos"},
+		{ref: "centos:7", tag: "7", name: "centos"},
 		{ref: "ubuntu", name: "ubuntu"},
-		{ref: "ubuntu:22.04", name: "ubuntu"},
+		{ref: "ubuntu:22.04", tag: "22.04", name: "ubuntu"},
 		{ref: "library/ubuntu", name: "ubuntu"},
 		{ref: "debian", name: "debian"},
-		{ref: "docker.io/library/debian:bookworm-slim", name: "debian"},
+		{ref: "docker.io/library/debian:bookworm-slim", tag: "bookworm-slim", name: "debian"},
 		// The French CNM deck's servers.
 		{ref: "elasticsearch", name: "elasticsearch", ports: []int{9200}},
-		{ref: "elasticsearch:2", name: "elasticsearch", ports: []int{9200}},
-		{ref: "library/elasticsearch:2.4", name: "elasticsearch", ports: []int{9200}},
-		{ref: "docker.io/library/elasticsearch:2", name: "elasticsearch", ports: []int{9200}},
+		{ref: "elasticsearch:2", tag: "2", name: "elasticsearch", ports: []int{9200}},
+		{ref: "library/elasticsearch:2.4", tag: "2.4", name: "elasticsearch", ports: []int{9200}},
+		{ref: "docker.io/library/elasticsearch:2", tag: "2", name: "elasticsearch", ports: []int{9200}},
 		{ref: "redis", name: "redis", ports: []int{6379}},
-		{ref: "redis:7-alpine", name: "redis", ports: []int{6379}},
+		{ref: "redis:7-alpine", tag: "7-alpine", name: "redis", ports: []int{6379}},
 		{ref: "docker.io/redis", name: "redis", ports: []int{6379}},
 		{ref: "library/redis", name: "redis", ports: []int{6379}},
 		{ref: "jpetazzo/trainingwheels", name: "jpetazzo/trainingwheels", ports: []int{5000}},
-		{ref: "jpetazzo/trainingwheels:latest", name: "jpetazzo/trainingwheels", ports: []int{5000}},
+		{ref: "jpetazzo/trainingwheels:latest", tag: "latest", name: "jpetazzo/trainingwheels", ports: []int{5000}},
 		{ref: "docker.io/jpetazzo/trainingwheels", name: "jpetazzo/trainingwheels", ports: []int{5000}},
 
 		// Not built in.
@@ -117,7 +118,7 @@ func TestLookup(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Lookup(%q): got error %v, want image %s", tt.ref, err, tt.name)
 			}
-			want := Image{Name: tt.name, Ref: tt.ref, Ports: tt.ports}
+			want := Image{Name: tt.name, Ref: tt.ref, Tag: tt.tag, Ports: tt.ports}
 			if diff := cmp.Diff(want, img); diff != "" {
 				t.Errorf("Lookup(%q) (-want +got):\n%s", tt.ref, diff)
 			}
@@ -125,12 +126,37 @@ func TestLookup(t *testing.T) {
 	}
 }
 
-func TestLookupUnknownMessage(t *testing.T) {
-	_, err := Lookup("postgres")
-	want := `unknown image "postgres": meshd runs built-in images only: whoami (containous/whoami, traefik/whoami), nginx, alpine, busybox, ` +
-		`elasticsearch, redis, jpetazzo/trainingwheels, centos, ubuntu, debian; or a host command after --`
-	if err == nil || err.Error() != want {
-		t.Fatalf("Lookup(postgres) error:\ngot  %v\nwant %s", err, want)
+// An unknown image gets Docker's first words, with Docker's ":latest"
+// added to a reference without a tag, on one bounded line.
+func TestCheckUnknownMessage(t *testing.T) {
+	const why = " locally: meshd runs built-in images only (meshctl images lists them), or a host command given after --"
+	for _, tt := range []struct{ ref, want string }{
+		{"postgres", "Unable to find image 'postgres:latest'" + why},
+		{"nosuch:1.2", "Unable to find image 'nosuch:1.2'" + why},
+		{"foo/nginx", "Unable to find image 'foo/nginx:latest'" + why},
+		{"localhost:5000/nginx", "Unable to find image 'localhost:5000/nginx:latest'" + why},
+		{"nosuch@sha256:abc", "Unable to find image 'nosuch@sha256:abc'" + why},
+		{"", `Unable to find image ""` + why},
+		{"nginx\n", `Unable to find image "nginx\n:latest"` + why},
+		{"it's", `Unable to find image "it's:latest"` + why},
+		{strings.Repeat("x", 300), `Unable to find image "` + strings.Repeat("x", api.MaxQuoted) + `"…` + why},
+	} {
+		err := Check(tt.ref)
+		if !errors.Is(err, ErrUnknown) {
+			t.Errorf("Check(%q) = %v, want ErrUnknown", tt.ref, err)
+			continue
+		}
+		if err.Error() != tt.want {
+			t.Errorf("Check(%q):\ngot  %s\nwant %s", tt.ref, err, tt.want)
+		}
+	}
+	for _, ref := range []string{"redis", "nginx:1.14-alpine", "docker.io/library/alpine"} {
+		if err := Check(ref); err != nil {
+			t.Errorf("Check(%q) = %v, want nil", ref, err)
+		}
+	}
+	if err := Check("whoami:"); !errors.Is(err, ErrInvalidRef) {
+		t.Errorf("Check(whoami:) = %v, want ErrInvalidRef", err)
 	}
 }
 
@@ -189,8 +215,9 @@ func TestCommandLine(t *testing.T) {
 		{"busybox", nil, "sh"},
 		{"elasticsearch:2", nil, "/docker-entrypoint.sh elasticsearch"},
 		{"elasticsearch:2", []string{"-Des.node.name=es1"}, "/docker-entrypoint.sh -Des.node.name=es1"},
-		{"redis", nil, "docker-entrypoint.sh redis-server"},
-		{"redis", []string{"redis-server", "--appendonly", "yes"}, "docker-entrypoint.sh redis-server --appendonly yes"},
+		{"redis", nil, "redis-server"},
+		{"redis:7", []string{"redis-server", "--appendonly", "yes"}, "redis-server --appendonly yes"},
+		{"redis", []string{"--maxmemory", "1mb"}, "redis-server --maxmemory 1mb"},
 		{"jpetazzo/trainingwheels", nil, "python app.py"},
 		{"centos", nil, "/bin/bash"},
 		{"ubuntu", []string{"sleep", "1d"}, "sleep 1d"},

@@ -118,7 +118,7 @@ func TestOversizedRequestsChangeNothing(t *testing.T) {
 	}{
 		{"service name", svc(func(r *api.ServiceCreate) { r.Name = long }), "invalid service name"},
 		{"image", svc(func(r *api.ServiceCreate) { r.Image = strings.Repeat(long, 3) }), "invalid image"},
-		{"unknown long image", svc(func(r *api.ServiceCreate) { r.Image = long + "\n" }), "unknown image"},
+		{"unknown long image", svc(func(r *api.ServiceCreate) { r.Image = long + "\n" }), "Unable to find image"},
 		{"arguments", svc(func(r *api.ServiceCreate) { r.Image, r.Args = "", many(65) }), "too many arguments"},
 		{"argument bytes", svc(func(r *api.ServiceCreate) { r.Image, r.Args = "", []string{strings.Repeat(long, 41)} }), "arguments too long"},
 		{"NUL in an argument", svc(func(r *api.ServiceCreate) { r.Image, r.Args = "", []string{"sh", "a\x00b"} }), "invalid argument"},

@@ -165,7 +165,7 @@ func TestBadRequestsChangeNothing(t *testing.T) {
 		{"unknown image", func() error {
 			_, err := d.CreateService(d.ctx, api.ServiceCreate{Name: "s", Image: "postgres"})
 			return err
-		}, "unknown image"},
+		}, "Unable to find image 'postgres:latest' locally"},
 		{"duplicate service", func() error {
 			_, err := d.CreateService(d.ctx, api.ServiceCreate{Name: "demo", Image: "alpine"})
 			return err

@@ -462,7 +462,7 @@ func TestBadUpdatesChangeNothing(t *testing.T) {
 		{"unknown network", "www", api.ServiceUpdate{NetworkAdd: []api.NetworkAttachment{{Target: "nonet"}}}, "network nonet not found"},
 		{"port not published", "www", api.ServiceUpdate{PublishRm: []api.PortConfig{{PublishedPort: 9999}}}, "port 9999/tcp is not published by service www"},
 		{"port taken", "agent", api.ServiceUpdate{PublishAdd: []api.PortConfig{{PublishedPort: 8888, TargetPort: 80}}}, "port 8888/tcp is already published by service www"},
-		{"unknown image", "www", api.ServiceUpdate{Image: ptr("postgres:16")}, "postgres"},
+		{"unknown image", "www", api.ServiceUpdate{Image: ptr("postgres:16")}, "Unable to find image 'postgres:16' locally"},
 		{"bad env", "www", api.ServiceUpdate{EnvAdd: []string{"=x"}}, `invalid environment variable "=x": want KEY=VALUE`},
 		{"env rm of nothing", "www", api.ServiceUpdate{EnvRm: []string{strings.Repeat("x", api.MaxEnvBytes+1)}}, "longer than"},
 	}

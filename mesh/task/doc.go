@@ -9,7 +9,9 @@
 // an OS thread that has entered the task's network namespace, with new
 // UTS, mount and PID namespaces. The child, PID 1 of its namespace, sets
 // the hostname, binds the /etc files, mounts /proc, then either serves a
-// built-in image in-process or runs the host command as its child, as
+// built-in image in-process, or execs the image's real program where the
+// host has it (Debian's redis-server for redis: it becomes the task's
+// PID 1, as in a container), or runs the host command as its child, as
 // "docker run --init" does: it passes on signals, reaps orphans, and exits
 // with the command's status when the command exits. The kernel then kills
 // whatever else runs in the namespace, so a task's forked children die

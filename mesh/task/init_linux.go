@@ -31,6 +31,7 @@ func initTask(args []string) (int, error) {
 	hosts := fs.String("hosts", "", "")
 	hostnameFile := fs.String("hostname-file", "", "")
 	image := fs.String("image", "", "")
+	dir := fs.String("dir", "", "")
 	if err := fs.Parse(args); err != nil {
 		return 0, err
 	}
@@ -69,9 +70,29 @@ func initTask(args []string) (int, error) {
 	if img.RunsCommand(fs.Args()) {
 		return runCommand(fs.Args())
 	}
+	if path, argv, ok := images.Program(img, fs.Args(), *dir); ok {
+		return 0, execProgram(path, argv, *dir)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	return 0, images.Run(ctx, img, fs.Args(), os.Stdout, os.Stderr)
+}
+
+// execProgram replaces this init with an image's host program (see
+// images.Program), in dir, so that the program is the task's process and
+// PID 1 of its namespace, as a container's entrypoint is: ps shows it and
+// meshd's SIGTERM reaches it. Such a program handles SIGTERM itself (as
+// PID 1 it gets no signal it has no handler for) and reaps its own
+// children; Pdeathsig survives the exec, so it still dies with meshd. It
+// returns only if the exec fails.
+func execProgram(path string, argv []string, dir string) error {
+	if err := os.Chdir(dir); err != nil {
+		return fmt.Errorf("run %s: %w", argv[0], err)
+	}
+	if err := syscall.Exec(path, argv, os.Environ()); err != nil {
+		return fmt.Errorf("run %s: exec %s: %w", argv[0], path, err)
+	}
+	return nil
 }
 
 // bindFile makes src visible at target, in the task's mount namespace

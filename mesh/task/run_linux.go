@@ -106,7 +106,7 @@ func startAndWait(spec Spec, pidc chan<- int) error {
 	}
 	defer logf.Close()
 	args := []string{"meshd", InitArg, "--hostname", spec.Hostname, "--resolv-conf", spec.ResolvConf,
-		"--hosts", spec.HostsFile, "--hostname-file", spec.HostnameFile}
+		"--hosts", spec.HostsFile, "--hostname-file", spec.HostnameFile, "--dir", filepath.Dir(spec.LogPath)}
 	if spec.Image != "" {
 		args = append(args, "--image", spec.Image)
 	}

@@ -18,7 +18,10 @@ type Spec struct {
 	ResolvConf   string // bound over /etc/resolv.conf (created if the host has none)
 	HostsFile    string // bound over /etc/hosts, if the host has one
 	HostnameFile string // bound over /etc/hostname, if the host has one
-	LogPath      string // stdout and stderr go here (appended)
+	// LogPath is where stdout and stderr go (appended). Its directory is
+	// the task's own: an image's program that writes files (redis-server's
+	// working directory) writes them there.
+	LogPath string
 }
 
 // State is a task's state as Run reports it.
