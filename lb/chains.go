@@ -57,6 +57,35 @@ const (
 	// -j MASQUERADE").
 	chainEgress = "MESH-POSTROUTING"
 
+	// --- the node's own namespace: local bridge networks ---
+	// (Docker's single-host networks; see bridge.go.) A second syncer, not
+	// the agent's HostSyncer, owns these, so their names share nothing
+	// with the host chains above.
+
+	// chainBridgeForward (filter, from FORWARD) is fixed and ordered:
+	// isolation first, then the accepts, as Docker's FORWARD runs
+	// DOCKER-ISOLATION-STAGE-1 before its per-bridge accepts. A single
+	// jump from FORWARD keeps that order whatever else inserts there or
+	// which jump a resync restores.
+	chainBridgeForward = "MESH-BRIDGE-FORWARD"
+	// chainIsolation1 (filter) sends what leaves a bridge for another
+	// interface to chainIsolation2, which drops it if that interface is
+	// another bridge network (Docker's DOCKER-ISOLATION-STAGE-1/2);
+	// --internal networks drop what crosses their subnet's edge here.
+	chainIsolation1 = "MESH-ISOLATION-STAGE-1"
+	chainIsolation2 = "MESH-ISOLATION-STAGE-2"
+	// chainBridgeAccept (filter) holds the per-bridge accepts of Docker's
+	// FORWARD chain: replies into the bridge, the bridge's way out, traffic
+	// within the bridge, and the jump to chainBridge for published ports.
+	chainBridgeAccept = "MESH-BRIDGE-ACCEPT"
+	// chainBridge is Docker's DOCKER chain: (nat, from PREROUTING and
+	// OUTPUT for --dst-type LOCAL) one DNAT per published port; (filter,
+	// from chainBridgeAccept) the accept for it.
+	chainBridge = "MESH-BRIDGE"
+	// chainBridgePost (nat, from POSTROUTING) masquerades what containers
+	// send out and what the node itself sends to a published port.
+	chainBridgePost = "MESH-BRIDGE-POSTROUTING"
+
 	// --- task sandboxes ---
 
 	// chainRedirect (nat, from PREROUTING) sends the published port to the
@@ -93,6 +122,13 @@ var hookJumps = map[chainKey][]jump{
 	{"nat", chainEgress}:      {{"nat", "POSTROUTING", "-j " + chainEgress}},
 	{"nat", chainDNSOut}:      {{"nat", "OUTPUT", "-d " + embeddedDNS + "/32 -j " + chainDNSOut}},
 	{"nat", chainDNSPost}:     {{"nat", "POSTROUTING", "-d " + embeddedDNS + "/32 -j " + chainDNSPost}},
+	// chainBridgeForward is an own (ordered) chain, which has no jumps of
+	// its own: its jump hangs on chainBridgeAccept, which has an entry
+	// (the bridge's own traffic) exactly while there is a network, as
+	// chainBridgeForward does.
+	{"filter", chainBridgeAccept}: {{"filter", "FORWARD", "-j " + chainBridgeForward}},
+	{"nat", chainBridge}:          {{"nat", "PREROUTING", localOnly + chainBridge}, {"nat", "OUTPUT", localOnly + chainBridge}},
+	{"nat", chainBridgePost}:      {{"nat", "POSTROUTING", "-j " + chainBridgePost}},
 }
 
 const localOnly = "-m addrtype --dst-type LOCAL -j "
@@ -124,6 +160,11 @@ var (
 	hostOwner = owner{fixed: map[chainKey]bool{
 		{"nat", chainIngress}: true, {"filter", chainIngress}: true, {"nat", chainIngressSNAT}: true,
 		{"nat", chainEgress}: true,
+	}}
+	bridgeOwner = owner{fixed: map[chainKey]bool{
+		{"filter", chainBridgeForward}: true, {"filter", chainIsolation1}: true, {"filter", chainIsolation2}: true,
+		{"filter", chainBridgeAccept}: true, {"filter", chainBridge}: true,
+		{"nat", chainBridge}: true, {"nat", chainBridgePost}: true,
 	}}
 	taskOwner = owner{fixed: map[chainKey]bool{
 		{"nat", chainRedirect}: true, {"nat", chainDNSOut}: true, {"nat", chainDNSPost}: true,
