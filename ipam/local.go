@@ -77,3 +77,30 @@ func MAC(ip netip.Addr) net.HardwareAddr {
 	b := ip.As4()
 	return net.HardwareAddr{0x02, 0x42, b[0], b[1], b[2], b[3]}
 }
+
+// LocalNetwork checks a bridge network's request and returns its
+// allocation, with the subnet from carve when the request names none. No
+// VNI: a bridge network is one node's.
+func LocalNetwork(r Request, carve func() (netip.Prefix, error)) (Network, error) {
+	n, err := r.parse()
+	if err != nil {
+		return n, err
+	}
+	if !n.Subnet.IsValid() {
+		if n.Subnet, err = carve(); err != nil {
+			return n, err
+		}
+		n.Gateway = n.Subnet.Addr().Next()
+	}
+	return n, nil
+}
+
+// NewNetworkPool returns a Pool for n, checked as a request is: its
+// range, gateway and auxiliary addresses are kept out of automatic
+// allocation.
+func NewNetworkPool(n Network) (*Pool, error) {
+	if err := checkNetwork(n); err != nil {
+		return nil, err
+	}
+	return newPool(n), nil
+}

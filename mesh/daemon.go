@@ -32,6 +32,7 @@ import (
 	"github.com/meshd/meshd/mesh/api"
 	"github.com/meshd/meshd/mesh/apiserver"
 	"github.com/meshd/meshd/mesh/ca"
+	"github.com/meshd/meshd/mesh/container"
 )
 
 // Files in the run dir.
@@ -124,8 +125,16 @@ func (d *Daemon) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	defer func() { cancel(); wg.Wait() }()
 	d.runCtx = ctx
+	ctrs, err := d.newContainers()
+	if err != nil {
+		return err
+	}
+	// The bridges are up before a session picks mesh_gwbridge's subnet.
+	ctrs.Up(ctx)
+	wg.Add(1)
+	go func() { defer wg.Done(); _ = ctrs.Serve(ctx) }()
 	if d.srv, err = apiserver.New(apiserver.Config{Node: nodeReads{d}, Swarm: swarmOps{d}, Peers: clusterPeers{d},
-		Logger: d.log.With("component", "api")}); err != nil {
+		Containers: ctrs, Logger: d.log.With("component", "api")}); err != nil {
 		return err
 	}
 	if err := d.resume(ctx); err != nil {
@@ -379,4 +388,22 @@ func addrPrefix(addr netip.Addr) netip.Prefix {
 		}
 	}
 	return netip.PrefixFrom(addr, 32)
+}
+
+// newContainers is the node's engine of bridge networks and standalone
+// containers. A host port a service publishes is not free for them.
+func (d *Daemon) newContainers() (*container.Engine, error) {
+	return container.New(container.Config{RunDir: d.cfg.RunDir, DNSUpstreams: d.cfg.DNSUpstreams, DNSTTL: d.cfg.DNSTTL,
+		Taken: func() []netip.Prefix { return localPrefixes(true) },
+		PortFree: func(proto string, port uint16) bool {
+			for _, svc := range (nodeReads{d}).Objects().Services {
+				for _, p := range svc.Endpoint.Ports {
+					if p.Protocol == proto && p.PublishedPort == port {
+						return false
+					}
+				}
+			}
+			return true
+		},
+		Logger: d.log.With("component", "containers")})
 }

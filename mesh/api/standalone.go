@@ -36,6 +36,9 @@ type Standalone struct {
 	Entrypoint string `json:"Entrypoint,omitempty"`
 	WorkingDir string `json:"WorkingDir,omitempty"`
 	Hostname   string `json:"Hostname,omitempty"`
+	// Command is what a foreground run executes in an idle container:
+	// the command as the image runs it (alpine's ping is BusyBox's).
+	Command []string `json:"Command,omitempty"`
 	// ExitCode is the status a foreground command reported at its end
 	// (ContainerStop's ExitCode); nil when the process's own is known.
 	ExitCode *int `json:"ExitCode,omitempty"`

@@ -24,7 +24,7 @@ func (s *Server) visibleTasks(st records.Objects) []api.Task {
 			out = append(out, t)
 		}
 	}
-	return out
+	return append(out, s.standaloneTasks()...)
 }
 
 // container is docker inspect of a task's container.
@@ -57,6 +57,9 @@ func (s *Server) containers(*http.Request) (any, error) {
 		if t.NodeID == self {
 			out = append(out, newContainer(t, st.Services[t.ServiceID]))
 		}
+	}
+	for _, t := range s.standaloneTasks() {
+		out = append(out, newContainer(t, api.Service{}))
 	}
 	return out, nil
 }
@@ -99,11 +102,15 @@ func (s *Server) taskLogs(r *http.Request) (any, error) {
 	if self := s.cfg.Node.Info(); t.NodeID != self.NodeID {
 		return nil, api.Conflict("task %s runs on %s: its output is there", t.Name(), t.NodeName)
 	}
-	path := s.cfg.Node.TaskLogPath(t.ID)
+	path, ended := s.cfg.Node.TaskLogPath(t.ID), func() bool { return s.cfg.Node.TaskEnded(t.ID) }
+	if t.Standalone != nil && s.cfg.Containers != nil {
+		path = s.cfg.Containers.TaskLogPath(t.ID)
+		ended = func() bool { e, _ := s.cfg.Containers.Ended(t.ID); return e }
+	}
 	if path == "" {
 		return nil, api.ErrNotInSwarm
 	}
-	lr := &task.LogReader{Path: path, Tail: tail, Follow: follow, Ended: func() bool { return s.cfg.Node.TaskEnded(t.ID) }}
+	lr := &task.LogReader{Path: path, Tail: tail, Follow: follow, Ended: ended}
 	if err := lr.Open(); err != nil {
 		return nil, err
 	}

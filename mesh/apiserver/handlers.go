@@ -79,7 +79,11 @@ func (s *Server) network(r *http.Request) (any, error) {
 func (s *Server) networkSite() networkSite {
 	info := s.cfg.Node.Info()
 	gw, ok := s.cfg.Node.Gateway()
-	return networkSite{self: cmp.Or(info.NodeID, info.NodeName), gateway: gw, inSwarm: ok, built: s.cfg.Node.NetworkBuilt}
+	site := networkSite{self: cmp.Or(info.NodeID, info.NodeName), gateway: gw, inSwarm: ok, built: s.cfg.Node.NetworkBuilt}
+	if s.cfg.Containers != nil {
+		site.local = s.cfg.Containers.Networks
+	}
+	return site
 }
 
 func (s *Server) services(*http.Request) (any, error) {
@@ -138,6 +142,9 @@ func (s *Server) tasks(r *http.Request) (any, error) {
 	}
 	if node != "" {
 		tasks = slices.DeleteFunc(tasks, func(t api.Task) bool { return t.NodeID != node && t.NodeName != node })
+	}
+	if r.URL.Query().Get("service") == "" && (node == "" || node == self.NodeID || node == self.NodeName) {
+		tasks = append(tasks, s.standaloneTasks()...)
 	}
 	return tasks, nil
 }
@@ -273,6 +280,10 @@ func (s *Server) createNetwork(r *http.Request) (any, error) {
 	if err := decodeBody(r, &req); err != nil {
 		return nil, err
 	}
+	// A write another manager forwards (over TLS) is the swarm's.
+	if isBridge(req) && r.TLS == nil {
+		return s.createLocalNetwork(req)
+	}
 	w, err := s.cfg.Node.Control()
 	if err != nil {
 		return nil, err
@@ -281,6 +292,11 @@ func (s *Server) createNetwork(r *http.Request) (any, error) {
 }
 
 func (s *Server) removeNetwork(r *http.Request) (any, error) {
+	if s.cfg.Containers != nil {
+		if found, err := s.cfg.Containers.RemoveNetwork(r.PathValue("ref")); found {
+			return struct{}{}, err
+		}
+	}
 	w, err := s.cfg.Node.Control()
 	if err != nil {
 		return nil, err

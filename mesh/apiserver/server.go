@@ -128,6 +128,9 @@ type Config struct {
 	Node  Node  // required
 	Swarm Swarm // required
 	Peers Peers // required to serve the cluster port
+	// Containers are the node's bridge networks and standalone
+	// containers; nil refuses them.
+	Containers Containers
 	// Logger receives refused cluster requests; nil discards.
 	Logger *slog.Logger
 }
@@ -195,6 +198,10 @@ var routes = []route{
 	{"GET /v1/services/{ref}/logs", local, (*Server).serviceLogs},
 	{"GET /v1/containers", local, (*Server).containers},
 	{"GET /v1/containers/{ref}", local, (*Server).container},
+	{"POST /v1/containers", local, (*Server).runContainer},
+	{"POST /v1/containers/{ref}/stop", local, (*Server).stopContainer},
+	{"POST /v1/containers/{ref}/start", local, (*Server).startContainer},
+	{"DELETE /v1/containers/{ref}", local, (*Server).removeContainer},
 	{"GET /v1/namespaces", local, (*Server).namespaces},
 	{"GET /v1/lb", local, (*Server).lbTables},
 
@@ -211,6 +218,8 @@ var routes = []route{
 	{"DELETE /v1/nodes/{ref}", local | cluster, (*Server).removeNode},
 	{"POST /v1/networks", local | cluster, (*Server).createNetwork},
 	{"DELETE /v1/networks/{ref}", local | cluster, (*Server).removeNetwork},
+	{"POST /v1/networks/{ref}/connect", local, (*Server).connectNetwork},
+	{"POST /v1/networks/{ref}/disconnect", local, (*Server).disconnectNetwork},
 	{"POST /v1/services", local | cluster, (*Server).createService},
 	{"POST /v1/services/{ref}/scale", local | cluster, (*Server).scaleService},
 	{"DELETE /v1/services/{ref}", local | cluster, (*Server).removeService},

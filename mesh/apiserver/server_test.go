@@ -222,7 +222,7 @@ func TestFollowerForwardsWritesToTheLeader(t *testing.T) {
 	tc := newTestCluster(t)
 	c := tc.follower
 	ctx := context.Background()
-	n, err := c.CreateNetwork(ctx, api.NetworkCreate{Name: "ovnet"})
+	n, err := c.CreateNetwork(ctx, api.NetworkCreate{Name: "ovnet", Driver: api.DriverOverlay})
 	if err != nil || n.Subnet != "10.0.0.0/24" {
 		t.Fatalf("network create through a follower: %+v, %v", n, err)
 	}
@@ -241,7 +241,10 @@ func TestFollowerForwardsWritesToTheLeader(t *testing.T) {
 		do   func() error
 		want string
 	}{
-		{"the leader's refusal comes back as it is", func() error { _, err := c.CreateNetwork(ctx, api.NetworkCreate{Name: "ovnet"}); return err },
+		{"the leader's refusal comes back as it is", func() error {
+			_, err := c.CreateNetwork(ctx, api.NetworkCreate{Name: "ovnet", Driver: api.DriverOverlay})
+			return err
+		},
 			"network with name ovnet already exists"},
 		{"a read's not found", func() error { _, err := c.Service(ctx, "nope"); return err }, "service nope not found"},
 		{"in use", func() error { return c.RemoveNetwork(ctx, "ovnet") }, "network ovnet is in use by service www"},

@@ -22,6 +22,9 @@ type networkSite struct {
 	gateway Gateway
 	inSwarm bool
 	built   func(netID string) bool // the node has the network's namespaces
+	// local are the node's bridge networks (the default bridge and
+	// network create's), with their endpoints when detail is set.
+	local func(detail bool) []api.NetworkResource
 }
 
 // gatewayAlias is Docker's name of the gateway bridge, which network
@@ -59,6 +62,9 @@ func networkResources(st records.Objects, site networkSite, detail bool) []api.N
 		out = append(out, b)
 	}
 	out = append(out, local(api.HostNetworkName, api.DriverHost, gw.Created), local(api.NoneNetworkName, api.DriverNull, gw.Created))
+	if site.local != nil {
+		out = append(out, site.local(detail)...)
+	}
 	slices.SortFunc(out, func(a, b api.NetworkResource) int {
 		return cmp.Or(strings.Compare(a.Name, b.Name), strings.Compare(a.ID, b.ID))
 	})

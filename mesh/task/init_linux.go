@@ -68,7 +68,7 @@ func initTask(args []string) (int, error) {
 		return 0, err
 	}
 	if img.RunsCommand(fs.Args()) {
-		return runCommand(fs.Args())
+		return runCommand(images.Command(*image, fs.Args()))
 	}
 	if path, argv, ok := images.Program(img, fs.Args(), *dir); ok {
 		return 0, execProgram(path, argv, *dir)

@@ -1,0 +1,188 @@
+package apiserver
+
+import (
+	"net/http"
+	"strconv"
+
+	"github.com/meshd/meshd/mesh/api"
+)
+
+// Containers are this node's local bridge networks and standalone
+// containers (mesh/container's Engine).
+type Containers interface {
+	CreateNetwork(req api.NetworkCreate) (api.NetworkResource, error)
+	// RemoveNetwork says false when ref names no local network.
+	RemoveNetwork(ref string) (bool, error)
+	Networks(detail bool) []api.NetworkResource
+	Run(req api.ContainerCreate) (api.Task, error)
+	Stop(ref string, exitCode *int) (api.Task, error)
+	Start(ref string) (api.Task, error)
+	Remove(ref string, force bool) error
+	Has(ref string) bool
+	Connect(network, ref string, a api.ContainerAttach) error
+	Disconnect(network, ref string) error
+	Tasks() []api.Task
+	TaskLogPath(id string) string
+	Ended(id string) (ended, ok bool)
+}
+
+// errNoContainers answers where the node runs no container engine.
+var errNoContainers = api.Errorf(http.StatusServiceUnavailable, "this meshd runs no standalone containers")
+
+func (s *Server) engine() (Containers, error) {
+	if s.cfg.Containers == nil {
+		return nil, errNoContainers
+	}
+	return s.cfg.Containers, nil
+}
+
+// standaloneTasks are the standalone containers as this node's tasks.
+func (s *Server) standaloneTasks() []api.Task {
+	if s.cfg.Containers == nil {
+		return nil
+	}
+	self := s.cfg.Node.Info()
+	tasks := s.cfg.Containers.Tasks()
+	for i := range tasks {
+		tasks[i].NodeID, tasks[i].NodeName = self.NodeID, self.NodeName
+	}
+	return tasks
+}
+
+// isBridge says whether a network create asks for a local network:
+// bridge is the default driver, as Docker's.
+func isBridge(req api.NetworkCreate) bool {
+	return req.Driver == "" || req.Driver == api.DriverBridge
+}
+
+// createLocalNetwork makes a bridge network on this node, refusing a
+// name a swarm network has.
+func (s *Server) createLocalNetwork(req api.NetworkCreate) (any, error) {
+	e, err := s.engine()
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s.cfg.Node.Objects().NetworkID(req.Name); err == nil && req.Name != "" {
+		return nil, api.Conflict("network with name %s already exists", req.Name)
+	}
+	r, err := e.CreateNetwork(req)
+	if err != nil {
+		return nil, err
+	}
+	n := api.Network{ID: r.ID, Name: r.Name, Driver: r.Driver, Scope: r.Scope, Internal: r.Internal, CreatedAt: r.Created}
+	if len(r.IPAM.Config) > 0 {
+		n.Subnet, n.Gateway, n.IPRange = r.IPAM.Config[0].Subnet, r.IPAM.Config[0].Gateway, r.IPAM.Config[0].IPRange
+	}
+	return n, nil
+}
+
+func (s *Server) runContainer(r *http.Request) (any, error) {
+	var req api.ContainerCreate
+	if err := decodeBody(r, &req); err != nil {
+		return nil, err
+	}
+	e, err := s.engine()
+	if err != nil {
+		return nil, err
+	}
+	t, err := e.Run(req)
+	if err != nil {
+		return nil, err
+	}
+	self := s.cfg.Node.Info()
+	t.NodeID, t.NodeName = self.NodeID, self.NodeName
+	return t, nil
+}
+
+func (s *Server) stopContainer(r *http.Request) (any, error) {
+	var req api.ContainerStop
+	if err := decodeBody(r, &req); err != nil {
+		return nil, err
+	}
+	e, err := s.engine()
+	if err != nil {
+		return nil, err
+	}
+	if err := s.standaloneOnly(e, r.PathValue("ref")); err != nil {
+		return nil, err
+	}
+	if _, err := e.Stop(r.PathValue("ref"), req.ExitCode); err != nil {
+		return nil, err
+	}
+	return struct{}{}, nil
+}
+
+func (s *Server) startContainer(r *http.Request) (any, error) {
+	e, err := s.engine()
+	if err != nil {
+		return nil, err
+	}
+	if err := s.standaloneOnly(e, r.PathValue("ref")); err != nil {
+		return nil, err
+	}
+	t, err := e.Start(r.PathValue("ref"))
+	if err != nil {
+		return nil, err
+	}
+	self := s.cfg.Node.Info()
+	t.NodeID, t.NodeName = self.NodeID, self.NodeName
+	return t, nil
+}
+
+func (s *Server) removeContainer(r *http.Request) (any, error) {
+	e, err := s.engine()
+	if err != nil {
+		return nil, err
+	}
+	if err := s.standaloneOnly(e, r.PathValue("ref")); err != nil {
+		return nil, err
+	}
+	force, _ := strconv.ParseBool(r.URL.Query().Get("force"))
+	if err := e.Remove(r.PathValue("ref"), force); err != nil {
+		return nil, err
+	}
+	return struct{}{}, nil
+}
+
+// standaloneOnly refuses a service's task: its manager decides its fate.
+func (s *Server) standaloneOnly(e Containers, ref string) error {
+	if e.Has(ref) {
+		return nil
+	}
+	if t, err := api.MatchContainer(s.visibleTasks(s.cfg.Node.Objects()), ref); err == nil && t.Standalone == nil {
+		return api.Conflict("container %s is a task of service %s: use meshctl service scale, update or rm", api.ContainerName(t), t.ServiceName)
+	}
+	return api.NotFound("No such container: %s", api.Clip(ref))
+}
+
+func (s *Server) connectNetwork(r *http.Request) (any, error) {
+	return s.connection(r, true)
+}
+
+func (s *Server) disconnectNetwork(r *http.Request) (any, error) {
+	return s.connection(r, false)
+}
+
+// connection connects or disconnects a standalone container.
+func (s *Server) connection(r *http.Request, connect bool) (any, error) {
+	var req api.NetworkConnect
+	if err := decodeBody(r, &req); err != nil {
+		return nil, err
+	}
+	e, err := s.engine()
+	if err != nil {
+		return nil, err
+	}
+	if err := s.standaloneOnly(e, req.Container); err != nil {
+		return nil, err
+	}
+	if connect {
+		err = e.Connect(r.PathValue("ref"), req.Container, req.Attach)
+	} else {
+		err = e.Disconnect(r.PathValue("ref"), req.Container)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return struct{}{}, nil
+}

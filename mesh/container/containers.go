@@ -1,0 +1,545 @@
+package container
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+
+	"github.com/meshd/meshd/ipam"
+	"github.com/meshd/meshd/lb"
+	"github.com/meshd/meshd/mesh/api"
+	"github.com/meshd/meshd/mesh/images"
+	"github.com/meshd/meshd/mesh/task"
+)
+
+// Bounds on one run request, checked before anything is allocated.
+const (
+	maxArgs     = 1024
+	maxEnv      = 1024
+	maxNetworks = 16
+	maxAliases  = 32
+	maxPorts    = 256
+)
+
+// idleImage is what an idle container runs: a shell image without a
+// command idles, holding the namespaces a foreground run executes in.
+const idleImage = "busybox"
+
+func (e *Engine) containerDir(t api.Task) string {
+	return filepath.Join(e.cfg.RunDir, "containers", t.ID)
+}
+
+// TaskLogPath is the file a standalone container's output goes to; ""
+// when id is none of them.
+func (e *Engine) TaskLogPath(id string) string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, c := range e.st.Containers {
+		if c.Task.ID == id {
+			return filepath.Join(e.containerDir(c.Task), "container.log")
+		}
+	}
+	return ""
+}
+
+// Ended says whether id is a standalone container whose process is not
+// running; ok is false when id is none of them.
+func (e *Engine) Ended(id string) (ended, ok bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, c := range e.st.Containers {
+		if c.Task.ID == id {
+			return e.boxes[id] == nil, true
+		}
+	}
+	return false, false
+}
+
+// Tasks are the standalone containers as tasks, oldest first.
+func (e *Engine) Tasks() []api.Task {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := make([]api.Task, 0, len(e.st.Containers))
+	for _, c := range e.st.Containers {
+		out = append(out, e.viewLocked(c))
+	}
+	return out
+}
+
+func (e *Engine) viewLocked(c *container) api.Task {
+	t := c.Task
+	sa := *t.Standalone
+	t.Standalone = &sa
+	t.NodeID, t.NodeName = e.cfg.NodeID, e.cfg.NodeName
+	return t
+}
+
+// Run creates a container and starts it.
+func (e *Engine) Run(req api.ContainerCreate) (api.Task, error) {
+	if err := checkRequest(req); err != nil {
+		return api.Task{}, err
+	}
+	img, err := images.Lookup(req.Image)
+	if err != nil {
+		return api.Task{}, api.NotFound("%v", err)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.ctx == nil {
+		return api.Task{}, api.Errorf(503, "containers are not ready yet: meshd is starting")
+	}
+	c, err := e.createContainerLocked(req, img)
+	if err != nil {
+		return api.Task{}, err
+	}
+	if err := e.startLocked(e.ctx, c); err != nil {
+		e.forgetLocked(c)
+		_ = e.saveLocked()
+		return api.Task{}, fmt.Errorf("start container %s: %w", c.Task.Name(), err)
+	}
+	if err := e.saveLocked(); err != nil {
+		return api.Task{}, err
+	}
+	e.syncRulesLocked(e.ctx)
+	return e.viewLocked(c), nil
+}
+
+func checkRequest(req api.ContainerCreate) error {
+	switch {
+	case len(req.Cmd) > maxArgs:
+		return api.Invalid("too many arguments: %d, at most %d", len(req.Cmd), maxArgs)
+	case len(req.Env) > maxEnv:
+		return api.Invalid("too many environment variables: %d, at most %d", len(req.Env), maxEnv)
+	case len(req.Networks) > maxNetworks:
+		return api.Invalid("too many networks: %d, at most %d", len(req.Networks), maxNetworks)
+	case len(req.Publish) > maxPorts:
+		return api.Invalid("too many published ports: %d, at most %d", len(req.Publish), maxPorts)
+	case req.Name != "" && (len(req.Name) > maxNameLen || !validContainerName.MatchString(req.Name)):
+		return api.Invalid("Invalid container name (%s), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", api.Clip(req.Name))
+	}
+	for _, a := range req.Networks {
+		if len(a.Aliases) > maxAliases {
+			return api.Invalid("too many aliases on %s: %d, at most %d", api.Clip(a.Network), len(a.Aliases), maxAliases)
+		}
+		for _, al := range a.Aliases {
+			if len(al) > 255 || !validContainerName.MatchString(al) && !validName.MatchString(al) {
+				return api.Invalid("invalid alias %s", api.Quote(al))
+			}
+		}
+	}
+	for _, p := range req.Publish {
+		if p.Proto != api.ProtoTCP && p.Proto != api.ProtoUDP {
+			return api.Invalid("invalid proto: %s", api.Clip(p.Proto))
+		}
+		if p.Port == 0 {
+			return api.Invalid("invalid containerPort: 0")
+		}
+		if p.HostIP != "" {
+			if a, err := netip.ParseAddr(p.HostIP); err != nil || !a.Is4() {
+				return api.Invalid("invalid IP address: %s", api.Clip(p.HostIP))
+			}
+		}
+	}
+	return nil
+}
+
+// createContainerLocked allocates a container: its name, its addresses, its host
+// ports. A failure gives back whatever it took.
+func (e *Engine) createContainerLocked(req api.ContainerCreate, img images.Image) (c *container, err error) {
+	name := req.Name
+	if name != "" {
+		if o := e.byContainerName(name); o != nil {
+			return nil, api.Conflict(`Conflict. The container name "/%s" is already in use by container "%s". You have to remove (or rename) that container to be able to reuse that name.`,
+				name, o.Task.ContainerID())
+		}
+	} else {
+		name = makeName(func(n string) bool { return e.byContainerName(n) != nil })
+	}
+	t := api.Task{ID: newID()[:25], Image: req.Image, Args: slices.Clone(req.Cmd), Env: slices.Clone(req.Env),
+		DesiredState: api.TaskRunning, CreatedAt: e.cfg.Now().UTC(),
+		Standalone: &api.Standalone{Name: name, AutoRemove: req.AutoRemove, Idle: req.Idle, Entrypoint: req.Entrypoint,
+			WorkingDir: req.WorkingDir, Hostname: req.Hostname}}
+	if req.Idle {
+		cmd := req.Cmd
+		if req.Entrypoint != "" {
+			cmd = append([]string{req.Entrypoint}, cmd...)
+		}
+		t.Standalone.Command = images.Command(req.Image, cmd)
+		if len(t.Standalone.Command) == 0 {
+			return nil, api.Invalid("no command to run in %s: give one after the image", img.Ref)
+		}
+	}
+	made := &container{Task: t, Run: true, Named: req.Name != ""}
+	c = made
+	defer func() {
+		if err != nil {
+			e.releaseLocked(made)
+		}
+	}()
+	attach := req.Networks
+	if len(attach) == 0 {
+		attach = []api.ContainerAttach{{Network: api.DefaultBridge}}
+	}
+	for _, a := range attach {
+		if err := e.attachLocked(c, a); err != nil {
+			return nil, err
+		}
+	}
+	if c.Task.Standalone.Ports, err = e.portsLocked(req, img); err != nil {
+		return nil, err
+	}
+	e.st.Containers = append(e.st.Containers, c)
+	return c, nil
+}
+
+// attachLocked gives c an address on one more network.
+func (e *Engine) attachLocked(c *container, a api.ContainerAttach) error {
+	n := e.resolveNetworkLocked(a.Network)
+	if n == nil {
+		return api.NotFound("network %s not found", api.Clip(a.Network))
+	}
+	for _, tn := range c.Task.Networks {
+		if tn.NetworkID == n.ID {
+			return api.Conflict("container %s is already attached to network %s", c.Task.Name(), n.Name)
+		}
+	}
+	if n.Default && len(a.Aliases) > 0 {
+		return api.Invalid("network-scoped alias is supported only for containers in user defined networks")
+	}
+	var want netip.Addr
+	if a.IP != "" {
+		if n.Default {
+			return api.Invalid("user specified IP address is supported on user defined networks only")
+		}
+		var err error
+		if want, err = netip.ParseAddr(a.IP); err != nil || !want.Is4() {
+			return api.Invalid("invalid IPv4 address: %s", api.Clip(a.IP))
+		}
+		if !n.IPAM.Subnet.Contains(want) {
+			return api.Invalid("Invalid address %s: It does not belong to any of this network's subnets", want)
+		}
+	}
+	addr, err := e.pools[n.ID].Allocate(want)
+	if err != nil {
+		if want.IsValid() {
+			return api.Conflict("Address already in use: %s on %s", want, n.Name)
+		}
+		return api.Conflict("no address left on network %s: %v", n.Name, err)
+	}
+	c.Task.Networks = append(c.Task.Networks, api.TaskNetwork{NetworkID: n.ID, NetworkName: n.Name,
+		Addr: netip.PrefixFrom(addr, n.IPAM.Subnet.Bits()).String(), MAC: ipam.MAC(addr).String(), Aliases: slices.Clone(a.Aliases)})
+	return nil
+}
+
+// portsLocked fixes the host ports: -p's, then -P's for the image's
+// ports not published yet; a host port 0 takes the first free one from
+// 32768, as Docker's ephemeral range.
+func (e *Engine) portsLocked(req api.ContainerCreate, img images.Image) ([]api.ContainerPort, error) {
+	ports := slices.Clone(req.Publish)
+	if req.PublishAll {
+		for _, p := range img.Ports {
+			if !slices.ContainsFunc(ports, func(q api.ContainerPort) bool { return int(q.Port) == p && q.Proto == api.ProtoTCP }) {
+				ports = append(ports, api.ContainerPort{Proto: api.ProtoTCP, Port: uint16(p)})
+			}
+		}
+	}
+	used := map[string]bool{}
+	key := func(proto string, port uint16) string { return proto + "/" + strconv.Itoa(int(port)) }
+	for _, o := range e.st.Containers {
+		for _, p := range o.Task.Standalone.Ports {
+			used[key(p.Proto, p.HostPort)] = true
+		}
+	}
+	for i, p := range ports {
+		if p.HostPort != 0 {
+			if used[key(p.Proto, p.HostPort)] || !e.cfg.PortFree(p.Proto, p.HostPort) {
+				return nil, api.Conflict("Bind for %s:%d failed: port is already allocated", cmpOr(p.HostIP, "0.0.0.0"), p.HostPort)
+			}
+			used[key(p.Proto, p.HostPort)] = true
+			continue
+		}
+		for hp := api.EphemeralPortFirst; hp <= 65535; hp++ {
+			if !used[key(p.Proto, uint16(hp))] && e.cfg.PortFree(p.Proto, uint16(hp)) {
+				ports[i].HostPort = uint16(hp)
+				used[key(p.Proto, uint16(hp))] = true
+				break
+			}
+		}
+		if ports[i].HostPort == 0 {
+			return nil, api.Conflict("no free host port for %d/%s", p.Port, p.Proto)
+		}
+	}
+	return ports, nil
+}
+
+func cmpOr(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+// releaseLocked gives back c's addresses.
+func (e *Engine) releaseLocked(c *container) {
+	for _, tn := range c.Task.Networks {
+		if p := e.pools[tn.NetworkID]; p != nil {
+			_ = p.Release(addrOf(tn.Addr))
+		}
+	}
+}
+
+// forgetLocked drops c from the state and gives back what it held.
+func (e *Engine) forgetLocked(c *container) {
+	e.releaseLocked(c)
+	e.st.Containers = slices.DeleteFunc(e.st.Containers, func(o *container) bool { return o == c })
+	_ = os.RemoveAll(e.containerDir(c.Task))
+}
+
+func (e *Engine) byContainerName(name string) *container {
+	for _, c := range e.st.Containers {
+		if c.Task.Standalone.Name == name {
+			return c
+		}
+	}
+	return nil
+}
+
+// resolveLocked finds a container as docker does: ID, name, unique
+// prefix.
+func (e *Engine) resolveLocked(ref string) (*container, error) {
+	tasks := make([]api.Task, len(e.st.Containers))
+	for i, c := range e.st.Containers {
+		tasks[i] = c.Task
+	}
+	t, err := api.MatchContainer(tasks, ref)
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range e.st.Containers {
+		if c.Task.ID == t.ID {
+			return c, nil
+		}
+	}
+	return nil, api.NotFound("No such container: %s", api.Clip(ref))
+}
+
+// Has says whether ref names a standalone container.
+func (e *Engine) Has(ref string) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	_, err := e.resolveLocked(ref)
+	return err == nil
+}
+
+// vethName is the host end of c's veth on a network: veth + 7 hex, as
+// Docker's.
+func vethName(taskID, netID string) string {
+	sum := sha256.Sum256([]byte(taskID + "\x00" + netID))
+	return "veth" + hex.EncodeToString(sum[:])[:7]
+}
+
+// startLocked builds c's sandbox and starts its process.
+func (e *Engine) startLocked(ctx context.Context, c *container) (err error) {
+	t := c.Task
+	sb := &sandbox{path: filepath.Join(e.nsDir, t.ContainerID()[:12]), veths: map[string]string{}, ifs: map[string]string{}, done: make(chan struct{})}
+	defer func() {
+		if err != nil {
+			e.removeSandbox(c, sb)
+		}
+	}()
+	if err := e.cfg.Kernel.EnsureNS(sb.path); err != nil {
+		return err
+	}
+	routed := false
+	var addrs []netip.Addr
+	for i, tn := range t.Networks {
+		n := e.resolveNetworkLocked(tn.NetworkID)
+		if n == nil {
+			return fmt.Errorf("network %s is gone", tn.NetworkName)
+		}
+		route := !routed && !n.Internal
+		veth := vethName(t.ID, n.ID)
+		sb.veths[n.ID], sb.ifs[n.ID] = veth, "eth"+strconv.Itoa(i)
+		if err := e.bridges[n.ID].Connect(sb.path, sb.ifs[n.ID], veth, addrOf(tn.Addr), route); err != nil {
+			return err
+		}
+		routed = routed || route
+		addrs = append(addrs, addrOf(tn.Addr))
+	}
+	pc, ln, err := e.cfg.Listen(sb.path)
+	if err != nil {
+		return err
+	}
+	sb.dnsPts = lb.DNSPorts{UDP: uint16(pc.LocalAddr().(*net.UDPAddr).Port), TCP: uint16(ln.Addr().(*net.TCPAddr).Port)}
+	if sb.res, err = e.dns.Attach(querier(e.st, c), pc, ln); err != nil {
+		pc.Close()
+		ln.Close()
+		return fmt.Errorf("serve embedded dns: %w", err)
+	}
+	sb.rules = lb.NewTaskSyncer(e.cfg.Rules(sb.path))
+	if err := sb.rules.Sync(ctx, lb.TaskRules{DNS: sb.dnsPts}); err != nil {
+		return fmt.Errorf("container rules: %w", err)
+	}
+	dir := e.containerDir(t)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("container dir: %w", err)
+	}
+	etc, err := task.WriteEtcFiles(dir, t.Hostname(), addrs)
+	if err != nil {
+		return err
+	}
+	spec := task.Spec{ID: t.ID, Hostname: t.Hostname(), NetNS: sb.path, Image: t.Image, Args: t.Args, Env: t.Env,
+		ResolvConf: etc.ResolvConf, HostsFile: etc.Hosts, HostnameFile: etc.Hostname, LogPath: filepath.Join(dir, "container.log")}
+	switch sa := t.Standalone; {
+	case sa.Idle:
+		spec.Image, spec.Args = idleImage, nil
+	case sa.Entrypoint != "":
+		spec.Image, spec.Args = "", append([]string{sa.Entrypoint}, t.Args...)
+	}
+	c.Task.Status = api.TaskStatus{State: api.TaskStarting, Timestamp: e.cfg.Now().UTC(), Sandbox: sb.path}
+	c.Run = true
+	tctx, cancel := context.WithCancel(ctx)
+	sb.cancel = cancel
+	e.boxes[t.ID] = sb
+	go e.supervise(tctx, c, sb, spec)
+	e.log.Info("container started", "container", t.Standalone.Name, "sandbox", sb.path)
+	return nil
+}
+
+// supervise runs c's process; when it ends, the sandbox goes, and with
+// --rm the container.
+func (e *Engine) supervise(ctx context.Context, c *container, sb *sandbox, spec task.Spec) {
+	e.cfg.Runner(ctx, spec, func(s task.State) {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		if e.boxes[c.Task.ID] != sb {
+			return
+		}
+		c.Task.Status = api.TaskStatus{State: s.State, PID: s.PID, Err: s.Err, Timestamp: e.cfg.Now().UTC(), Sandbox: sb.path}
+	})
+	e.mu.Lock()
+	shuttingDown := e.ctx.Err() != nil
+	if e.boxes[c.Task.ID] == sb {
+		e.removeSandbox(c, sb)
+		if !shuttingDown {
+			c.Run = false
+		}
+		_ = e.saveLocked()
+		if !shuttingDown {
+			e.syncRulesLocked(e.ctx)
+		}
+	}
+	remove := c.Task.Standalone.AutoRemove && !shuttingDown && slices.Contains(e.st.Containers, c)
+	if remove {
+		e.forgetLocked(c)
+		_ = e.saveLocked()
+		e.log.Info("container removed (--rm)", "container", c.Task.Standalone.Name)
+	}
+	e.mu.Unlock()
+	close(sb.done)
+}
+
+// removeSandbox undoes startLocked; each step tolerates absence.
+func (e *Engine) removeSandbox(c *container, sb *sandbox) {
+	if sb.res != nil {
+		if err := sb.res.Close(); err != nil {
+			e.log.Warn("close resolver", "container", c.Task.Standalone.Name, "err", err)
+		}
+		sb.res = nil
+	}
+	for _, veth := range sb.veths {
+		if err := e.cfg.Kernel.RemoveLink("", veth); err != nil {
+			e.log.Warn("remove veth", "container", c.Task.Standalone.Name, "link", veth, "err", err)
+		}
+	}
+	if err := e.cfg.Kernel.RemoveNS(sb.path); err != nil {
+		e.log.Warn("remove sandbox", "container", c.Task.Standalone.Name, "err", err)
+	}
+	if e.boxes[c.Task.ID] == sb {
+		delete(e.boxes, c.Task.ID)
+	}
+}
+
+// Stop stops a running container; exitCode, from a foreground run, is
+// the status its command ended with.
+func (e *Engine) Stop(ref string, exitCode *int) (api.Task, error) {
+	e.mu.Lock()
+	c, err := e.resolveLocked(ref)
+	if err != nil {
+		e.mu.Unlock()
+		return api.Task{}, err
+	}
+	c.Run = false
+	if exitCode != nil {
+		code := *exitCode
+		c.Task.Standalone.ExitCode = &code
+	}
+	sb := e.boxes[c.Task.ID]
+	e.mu.Unlock()
+	if sb != nil {
+		sb.cancel()
+		<-sb.done
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	_ = e.saveLocked()
+	return e.viewLocked(c), nil
+}
+
+// Start starts a stopped container again, on the addresses it kept.
+func (e *Engine) Start(ref string) (api.Task, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	c, err := e.resolveLocked(ref)
+	if err != nil {
+		return api.Task{}, err
+	}
+	if e.boxes[c.Task.ID] != nil {
+		return e.viewLocked(c), nil
+	}
+	c.Task.Standalone.ExitCode = nil
+	if err := e.startLocked(e.ctx, c); err != nil {
+		return api.Task{}, fmt.Errorf("start container %s: %w", c.Task.Name(), err)
+	}
+	_ = e.saveLocked()
+	e.syncRulesLocked(e.ctx)
+	return e.viewLocked(c), nil
+}
+
+// Remove removes a container; a running one only with force, which
+// stops it first.
+func (e *Engine) Remove(ref string, force bool) error {
+	e.mu.Lock()
+	c, err := e.resolveLocked(ref)
+	if err != nil {
+		e.mu.Unlock()
+		return err
+	}
+	sb := e.boxes[c.Task.ID]
+	if sb != nil && !force {
+		e.mu.Unlock()
+		return api.Conflict("You cannot remove a running container %s. Stop the container before attempting removal or force remove", c.Task.ContainerID())
+	}
+	c.Run = false
+	c.Task.Standalone.AutoRemove = false // removed here, not by the supervisor
+	e.mu.Unlock()
+	if sb != nil {
+		sb.cancel()
+		<-sb.done
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.forgetLocked(c)
+	e.log.Info("container removed", "container", c.Task.Standalone.Name)
+	if e.ctx != nil {
+		e.syncRulesLocked(e.ctx)
+	}
+	return e.saveLocked()
+}

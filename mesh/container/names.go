@@ -1,0 +1,36 @@
+package container
+
+import (
+	"math/rand/v2"
+	"regexp"
+	"strconv"
+)
+
+// A container run without --name gets one made of an adjective and the
+// surname of someone who shaped networking, as Docker's are shaped
+// (adjective_surname).
+var (
+	adjectives = []string{"brave", "calm", "clever", "curious", "eager", "gentle", "happy", "jolly", "keen", "kind",
+		"lucid", "merry", "nifty", "patient", "quick", "quiet", "serene", "sharp", "steady", "tender",
+		"upbeat", "vibrant", "wise", "witty", "zealous"}
+	surnames = []string{"baran", "berners_lee", "bosack", "cerf", "clark", "davies", "estrin", "floyd", "hinden", "jacobson",
+		"kahn", "kleinrock", "lampson", "metcalfe", "mockapetris", "perlman", "postel", "pouzin", "reynolds", "roberts",
+		"saltzer", "shannon", "stallings", "tanenbaum", "zhang"}
+)
+
+// makeName returns a name taken returns false for, retrying a few times
+// and then adding a digit, as Docker does.
+func makeName(taken func(string) bool) string {
+	for i := 0; ; i++ {
+		name := adjectives[rand.IntN(len(adjectives))] + "_" + surnames[rand.IntN(len(surnames))]
+		if i >= 10 {
+			name += "_" + strconv.Itoa(rand.IntN(1_000_000))
+		}
+		if !taken(name) {
+			return name
+		}
+	}
+}
+
+// validContainerName is Docker's rule for container names.
+var validContainerName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]+$`)

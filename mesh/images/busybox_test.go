@@ -1,0 +1,31 @@
+package images
+
+import (
+	"os/exec"
+	"slices"
+	"testing"
+)
+
+func TestCommand(t *testing.T) {
+	busybox, err := exec.LookPath("busybox")
+	if err != nil {
+		t.Fatal("no busybox on this machine: make deps installs it")
+	}
+	for _, tc := range []struct {
+		ref  string
+		argv []string
+		want []string
+	}{
+		{"alpine", []string{"ping", "es"}, []string{busybox, "ping", "es"}},
+		{"alpine:3.19", nil, []string{busybox, "sh"}},
+		{"busybox", []string{"nslookup", "es"}, []string{busybox, "nslookup", "es"}},
+		{"alpine", []string{"no-such-applet"}, []string{"no-such-applet"}},
+		{"centos", []string{"curl", "-s", "es:9200"}, []string{"curl", "-s", "es:9200"}},
+		{"debian", nil, []string{"sh"}},
+		{"nginx", []string{"x"}, []string{"x"}},
+	} {
+		if got := Command(tc.ref, tc.argv); !slices.Equal(got, tc.want) {
+			t.Errorf("Command(%s, %q) = %q, want %q", tc.ref, tc.argv, got, tc.want)
+		}
+	}
+}
