@@ -7,10 +7,13 @@ import (
 	"sync"
 )
 
-// Alpine's and BusyBox's userland is BusyBox: their commands are its
-// applets ("ping: bad address 'es'", busybox nslookup's answers), where
-// the other shell images run the host's GNU tools. With no busybox
-// binary on the host, they run the host's tools too.
+// Alpine's and BusyBox's userland is BusyBox: the commands they run are
+// its applets ("ping: bad address 'es'", busybox nslookup's answers),
+// where the other shell images run the host's GNU tools. Their shell is
+// the host's, though: Debian's busybox runs its own applets before any
+// program on PATH, and the deck's "/ # ping es" answers in iputils' words,
+// naming the peer by its PTR record ("64 bytes from es.dev"). With no
+// busybox binary on the host, everything is the host's.
 
 // busyboxApplets lists the host busybox's applets, once.
 var busyboxApplets = sync.OnceValues(func() (string, []string) {
@@ -41,7 +44,7 @@ func Command(ref string, argv []string) []string {
 		return argv
 	}
 	path, applets := busyboxApplets()
-	if path != "" && slices.Contains(applets, argv[0]) {
+	if path != "" && argv[0] != "sh" && argv[0] != "ash" && slices.Contains(applets, argv[0]) {
 		return append([]string{path}, argv...)
 	}
 	return argv

@@ -17,7 +17,8 @@ func TestCommand(t *testing.T) {
 		want []string
 	}{
 		{"alpine", []string{"ping", "es"}, []string{busybox, "ping", "es"}},
-		{"alpine:3.19", nil, []string{busybox, "sh"}},
+		{"alpine:3.19", nil, []string{"sh"}},
+		{"busybox", []string{"sh", "-c", "ping es"}, []string{"sh", "-c", "ping es"}},
 		{"busybox", []string{"nslookup", "es"}, []string{busybox, "nslookup", "es"}},
 		{"alpine", []string{"no-such-applet"}, []string{"no-such-applet"}},
 		{"centos", []string{"curl", "-s", "es:9200"}, []string{"curl", "-s", "es:9200"}},
