@@ -432,7 +432,7 @@ func TestBridgeValidate(t *testing.T) {
 		{"no container address", port(func(p *BridgePort) { p.Dest = netip.Addr{} }),
 			"bridge rules: port 32768:5000/tcp: container address invalid IP is not in br-3f2a1b4c5d6e's subnet 172.19.0.0/16"},
 		{"IPv6 host address", port(func(p *BridgePort) { p.HostIP = addr("::1") }),
-			"bridge rules: port ::1:32768:5000/tcp: host address ::1 is not IPv4"},
+			"bridge rules: port [::1]:32768:5000/tcp: host address ::1 is not IPv4"},
 		{"duplicate binding", BridgeRules{Networks: []BridgeNetwork{defaultNet, devNet}, Ports: []BridgePort{webPort,
 			{Proto: "tcp", HostPort: 8080, Bridge: devNet.Bridge, Dest: addr("172.19.0.2"), Port: 80}}},
 			"bridge rules: Bind for 0.0.0.0:8080 failed: port is already allocated"},
