@@ -11,8 +11,13 @@ import (
 // Local bridge networks are Docker's single-host networks: "network
 // create dev" makes a Linux bridge br-<id12>, and the default "bridge"
 // network is mesh0. Their rules live in the node's own namespace, in
-// Docker's shapes (userland proxy off), in chains of their own (see
-// chains.go): the standalone-container side syncs them with a
+// Docker's shapes, in chains of their own (see chains.go). There is no
+// userland proxy: the node reaches its own published ports through the
+// DNAT and a masquerade, as Docker without one. The DNAT skips packets
+// from the container's own bridge ("! -i br", Docker's with a proxy), so
+// a container reaching a port of its own network through the node's
+// address gets the node, not the port. The standalone-container side
+// syncs these rules with a
 // BridgeSyncer while the agent's HostSyncer syncs its host chains in the
 // same namespace, and neither touches the other's chains or jumps.
 //
