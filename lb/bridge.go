@@ -11,8 +11,13 @@ import (
 // Local bridge networks are Docker's single-host networks: "network
 // create dev" makes a Linux bridge br-<id12>, and the default "bridge"
 // network is mesh0. Their rules live in the node's own namespace, in
-// Docker's shapes (userland proxy off), in chains of their own (see
-// chains.go): the standalone-container side syncs them with a
+// Docker's shapes, in chains of their own (see chains.go). There is no
+// userland proxy: the node reaches its own published ports through the
+// DNAT and a masquerade, as Docker without one. The DNAT skips packets
+// from the container's own bridge ("! -i br", Docker's with a proxy), so
+// a container reaching a port of its own network through the node's
+// address gets the node, not the port. The standalone-container side
+// syncs these rules with a
 // BridgeSyncer while the agent's HostSyncer syncs its host chains in the
 // same namespace, and neither touches the other's chains or jumps.
 //
@@ -44,12 +49,13 @@ type BridgePort struct {
 	Port     uint16     // the port in the container
 }
 
+// String is the port as -p spells it: [HOSTIP:]HOSTPORT:PORT/PROTO.
 func (p BridgePort) String() string {
-	s := fmt.Sprintf("%d:%d/%s", p.HostPort, p.Port, p.Proto)
+	host := fmt.Sprint(p.HostPort)
 	if hostIP(p).IsValid() {
-		s = p.HostIP.String() + ":" + s
+		host = netip.AddrPortFrom(p.HostIP, p.HostPort).String()
 	}
-	return s
+	return fmt.Sprintf("%s:%d/%s", host, p.Port, p.Proto)
 }
 
 // BridgeRules are the rules of every local bridge network on the node.
@@ -87,7 +93,7 @@ func hostIP(p BridgePort) netip.Addr {
 
 func (b BridgeRules) validate() error {
 	nets := make(map[string]BridgeNetwork, len(b.Networks))
-	for _, n := range b.Networks {
+	for i, n := range b.Networks {
 		if err := checkBridgeName(n.Bridge); err != nil {
 			return fmt.Errorf("bridge rules: %w", err)
 		}
@@ -97,7 +103,7 @@ func (b BridgeRules) validate() error {
 		if !n.Subnet.IsValid() || !n.Subnet.Addr().Is4() {
 			return fmt.Errorf("bridge rules: network %s: subnet %v must be IPv4", n.Bridge, n.Subnet)
 		}
-		for _, o := range b.Networks[:len(nets)] {
+		for _, o := range b.Networks[:i] {
 			if o.Subnet.Overlaps(n.Subnet) {
 				return fmt.Errorf("bridge rules: network %s: subnet %s overlaps %s of %s", n.Bridge, n.Subnet, o.Subnet, o.Bridge)
 			}
@@ -238,7 +244,10 @@ func NewBridgeSyncer(r Rules, opts ...Option) *BridgeSyncer {
 }
 
 // Sync makes the bridge networks' rules match want. A zero BridgeRules
-// removes every chain and jump it owns. Bad input changes nothing.
+// removes every chain and jump it owns. Bad input changes nothing. The
+// caller sets net.ipv4.conf.<bridge>.route_localnet=1 on each bridge, so
+// that connections to 127.0.0.1:<published port> can be DNATed, and
+// net.ipv4.ip_forward=1.
 //
 // As [HostSyncer.Sync], when a UDP port starts being published, Sync then
 // deletes the entries to it that nothing NATed, or a client that sent to

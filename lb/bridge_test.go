@@ -3,6 +3,7 @@ package lb
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net/netip"
 	"slices"
 	"strings"
@@ -431,7 +432,7 @@ func TestBridgeValidate(t *testing.T) {
 		{"no container address", port(func(p *BridgePort) { p.Dest = netip.Addr{} }),
 			"bridge rules: port 32768:5000/tcp: container address invalid IP is not in br-3f2a1b4c5d6e's subnet 172.19.0.0/16"},
 		{"IPv6 host address", port(func(p *BridgePort) { p.HostIP = addr("::1") }),
-			"bridge rules: port ::1:32768:5000/tcp: host address ::1 is not IPv4"},
+			"bridge rules: port [::1]:32768:5000/tcp: host address ::1 is not IPv4"},
 		{"duplicate binding", BridgeRules{Networks: []BridgeNetwork{defaultNet, devNet}, Ports: []BridgePort{webPort,
 			{Proto: "tcp", HostPort: 8080, Bridge: devNet.Bridge, Dest: addr("172.19.0.2"), Port: 80}}},
 			"bridge rules: Bind for 0.0.0.0:8080 failed: port is already allocated"},
@@ -543,6 +544,137 @@ func TestBridgeChainNamesFit(t *testing.T) {
 		}
 		if hostOwner.owns(k) || sandboxOwner.owns(k) || taskOwner.owns(k) {
 			t.Errorf("chain %s/%s has two owners", k.table, k.chain)
+		}
+	}
+}
+
+// newBridgeNode is a node whose host namespace holds the agent's host
+// rules and the bridge networks' rules (bridgeThree plus secret), each
+// written by its own syncer, with a container namespace per network
+// whose default route is the node.
+func newBridgeNode(t *testing.T) TraceNet {
+	t.Helper()
+	ctx := context.Background()
+	ifaces := map[netip.Prefix]Iface{gwSubnet: {GatewayBridgeName, addr("172.18.0.1")}}
+	local := []netip.Addr{nodeIP, addr("127.0.0.1"), addr("172.18.0.1")}
+	nets := append(slices.Clone(bridgeThree.Networks), secretNet)
+	for _, n := range nets {
+		gw := n.Subnet.Addr().Next()
+		ifaces[n.Subnet] = Iface{n.Bridge, gw}
+		local = append(local, gw)
+	}
+	host := &TraceNS{Name: "host", Rules: NewFakeRules(), Local: local, Ifaces: ifaces}
+	if err := NewHostSyncer(host.Rules, WithConntrack(NewFakeConntrack())).Sync(ctx, worldOne.host); err != nil {
+		t.Fatal(err)
+	}
+	mustSyncBridge(t, NewBridgeSyncer(host.Rules, WithConntrack(NewFakeConntrack())),
+		BridgeRules{Networks: nets, Ports: bridgeThree.Ports})
+	container := func(name, a string, n BridgeNetwork) *TraceNS {
+		return &TraceNS{Name: name, Task: true, Local: []netip.Addr{addr(a)}, Gateway: host,
+			Ifaces: map[netip.Prefix]Iface{n.Subnet: {"eth0", addr(a)}}}
+	}
+	return TraceNet{host,
+		container("web", "172.17.0.2", defaultNet), container("idle", "172.17.0.3", defaultNet),
+		container("api", "172.19.0.2", devNet), container("shop", "172.20.0.5", prodNet),
+		container("vault", "172.21.0.2", secretNet)}
+}
+
+func TestTraceBridge(t *testing.T) {
+	node := newBridgeNode(t)
+	tests := []struct {
+		name     string
+		src      netip.Addr
+		proto    string
+		dst      netip.Addr
+		port     uint16
+		out      string
+		want     []string // substrings of some match
+		wantNone []string // substrings of no match
+	}{
+		{name: "client to a -P port", src: extClient, proto: "tcp", dst: nodeIP, port: 32768,
+			out: "172.19.0.2:5000",
+			want: []string{"host nat/MESH-BRIDGE: ! -i br-3f2a1b4c5d6e -p tcp -m tcp --dport 32768 -j DNAT --to-destination 172.19.0.2:5000",
+				"host filter/MESH-BRIDGE-FORWARD: -j MESH-ISOLATION-STAGE-1",
+				"host filter/MESH-BRIDGE: -d 172.19.0.2/32 ! -i br-3f2a1b4c5d6e -o br-3f2a1b4c5d6e -p tcp -m tcp --dport 5000 -j ACCEPT"},
+			wantNone: []string{"MASQUERADE"}},
+		{name: "the node to its own -P port", src: addr("127.0.0.1"), proto: "tcp", dst: addr("127.0.0.1"), port: 32768,
+			out: "172.19.0.2:5000",
+			want: []string{"host nat/MESH-BRIDGE: ! -i br-3f2a1b4c5d6e",
+				"host nat/MESH-BRIDGE-POSTROUTING: -o br-3f2a1b4c5d6e -m addrtype --src-type LOCAL -j MASQUERADE"}},
+		{name: "client to -p 8080:80", src: extClient, proto: "tcp", dst: nodeIP, port: 8080,
+			out: "172.17.0.2:80"},
+		{name: "the agent's published port still goes to the ingress sandbox", src: extClient, proto: "tcp", dst: nodeIP, port: 8888,
+			out: "172.18.0.2:8888", want: []string{"host nat/MESH-INGRESS"}, wantNone: []string{"MESH-BRIDGE:"}},
+		{name: "unpublished port stays on the node", src: extClient, proto: "tcp", dst: nodeIP, port: 5000,
+			out: "host 192.168.0.10:5000", wantNone: []string{"DNAT"}},
+		{name: "a container goes out, masqueraded", src: addr("172.17.0.3"), proto: "tcp", dst: extClient, port: 80,
+			out: "203.0.113.7:80",
+			want: []string{"host filter/MESH-BRIDGE-ACCEPT: -i mesh0 ! -o mesh0 -j ACCEPT",
+				"host nat/MESH-BRIDGE-POSTROUTING: -s 172.17.0.0/16 ! -o mesh0 -j MASQUERADE"}},
+		{name: "another network is out of reach", src: addr("172.17.0.3"), proto: "tcp", dst: addr("172.19.0.2"), port: 5000,
+			out: "DROP",
+			want: []string{"host filter/MESH-ISOLATION-STAGE-1: -i mesh0 ! -o mesh0 -j MESH-ISOLATION-STAGE-2",
+				"host filter/MESH-ISOLATION-STAGE-2: -o br-3f2a1b4c5d6e -j DROP"},
+			wantNone: []string{"ACCEPT"}},
+		{name: "so is its published port, from a container", src: addr("172.20.0.5"), proto: "tcp", dst: nodeIP, port: 32768,
+			out: "DROP", want: []string{"DNAT --to-destination 172.19.0.2:5000", "MESH-ISOLATION-STAGE-2: -o br-3f2a1b4c5d6e -j DROP"}},
+		{name: "an internal network cannot go out", src: addr("172.21.0.2"), proto: "tcp", dst: extClient, port: 443,
+			out: "DROP", want: []string{"! -d 172.21.0.0/16 -i br-5e4d3c2b1a09 -j DROP"}},
+		{name: "nor be reached from another network", src: addr("172.17.0.3"), proto: "tcp", dst: addr("172.21.0.2"), port: 8200,
+			out: "DROP", want: []string{"! -s 172.21.0.0/16 -o br-5e4d3c2b1a09 -j DROP"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			matches, out := TracePacket(t, node, tt.src, tt.proto, tt.dst, tt.port)
+			all := strings.Join(matches, "\n")
+			if out != tt.out {
+				t.Errorf("out = %q, want %q; matches:\n%s", out, tt.out, all)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(all, w) {
+					t.Errorf("no match contains %q; matches:\n%s", w, all)
+				}
+			}
+			for _, w := range tt.wantNone {
+				if strings.Contains(all, w) {
+					t.Errorf("a match contains %q; matches:\n%s", w, all)
+				}
+			}
+		})
+	}
+}
+
+// The tracer knows the bridge shapes meshd writes, not Docker's others.
+func TestTraceBridgeRefusesUnknownShapes(t *testing.T) {
+	for _, tt := range []struct{ table, hook, rule string }{
+		{"nat", "PREROUTING", "-i mesh0 -j RETURN"},                                                        // Docker's nat DOCKER chain
+		{"nat", "PREROUTING", "! -i mesh0 -p tcp -m tcp --dport 8080 -j DNAT --to-destination 172.17.0.2"}, // no port
+		{"filter", "FORWARD", "-i mesh0 ! -o mesh0 -j DROP"},                                               // a DROP where a jump to stage 2 belongs
+	} {
+		rules := NewFakeRules()
+		payload := fmt.Sprintf("*%s\n:MESH-BRIDGE - [0:0]\n-A MESH-BRIDGE %s\n-I %s 1 -j MESH-BRIDGE\nCOMMIT\n", tt.table, tt.rule, tt.hook)
+		if err := rules.Apply(context.Background(), []byte(payload)); err != nil {
+			t.Fatal(err)
+		}
+		host := &TraceNS{Name: "host", Rules: rules, Local: []netip.Addr{nodeIP},
+			Ifaces: map[netip.Prefix]Iface{defaultNet.Subnet: {"mesh0", addr("172.17.0.1")}}}
+		web := &TraceNS{Name: "web", Local: []netip.Addr{addr("172.17.0.2")}, Gateway: host,
+			Ifaces: map[netip.Prefix]Iface{defaultNet.Subnet: {"eth0", addr("172.17.0.2")}}}
+		rec := &recordingT{}
+		func() {
+			defer func() {
+				if r := recover(); r != nil && r != rec {
+					panic(r)
+				}
+			}()
+			if tt.table == "nat" {
+				TracePacket(rec, TraceNet{host, web}, extClient, "tcp", nodeIP, 8080)
+			} else {
+				TracePacket(rec, TraceNet{host, web}, addr("172.17.0.2"), "tcp", extClient, 80)
+			}
+		}()
+		if !strings.Contains(rec.msg, "unknown rule shape") {
+			t.Errorf("%q: tracer said %q, want it to refuse the unknown shape", tt.rule, rec.msg)
 		}
 	}
 }

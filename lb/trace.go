@@ -27,7 +27,13 @@ type TraceNS struct {
 	Task  bool // delivering here reaches a task (else it is a leak)
 	// Ifaces maps destination prefixes to an output interface and that
 	// interface's address (for -o and MASQUERADE); the default is eth0.
+	// A packet arriving from an address comes in by the interface that
+	// leads back to it (for -i).
 	Ifaces map[netip.Prefix]Iface
+	// Gateway, when set, is where packets to addresses outside Ifaces'
+	// prefixes go first (a container's default route through the node);
+	// nil: straight to the namespace that owns the destination.
+	Gateway *TraceNS
 }
 
 // Iface is an output interface and its address.
@@ -41,6 +47,7 @@ type TraceNet []*TraceNS
 
 type packet struct {
 	src, dst netip.Addr
+	in       string // input interface; "" for a packet the namespace sends
 	proto    string
 	dport    uint16
 	mark     uint32
@@ -68,7 +75,7 @@ type tracer struct {
 // the namespace that owns src (OUTPUT) or else in the one that owns dst
 // (PREROUTING). matches lists every rule that matched, as "ns table/chain:
 // rule"; out lists where the connection ends: "addr:port" in a task (or on
-// a node outside rules), "REJECT", or "<ns> addr:port" when it is
+// a node outside rules), "REJECT", "DROP", or "<ns> addr:port" when it is
 // delivered to a namespace that is not a task.
 func TracePacket(t Fataler, rules TraceNet, src netip.Addr, proto string, dst netip.Addr, port uint16) (matches []string, out string) {
 	t.Helper()
@@ -95,6 +102,15 @@ func (n TraceNet) owner(a netip.Addr, except *TraceNS) *TraceNS {
 
 func (ns *TraceNS) isLocal(a netip.Addr) bool { return slices.Contains(ns.Local, a) }
 
+func (ns *TraceNS) onLink(dst netip.Addr) bool {
+	for pfx := range ns.Ifaces {
+		if pfx.Contains(dst) {
+			return true
+		}
+	}
+	return false
+}
+
 func (ns *TraceNS) outIface(dst netip.Addr) Iface {
 	for pfx, ifc := range ns.Ifaces {
 		if pfx.Contains(dst) {
@@ -113,6 +129,7 @@ func (tr *tracer) arrive(ns *TraceNS, p packet, hops int) {
 		tr.t.Fatalf("tracer: more than %d hops at %s", maxHops, ns.Name)
 	}
 	p.mark, p.dnat, p.ipvs = 0, false, false
+	p.in = ns.outIface(p.src).Name
 	for _, q := range tr.hook(ns, "mangle", "PREROUTING", p) {
 		for _, r := range tr.hook(ns, "nat", "PREROUTING", q) {
 			if ns.isLocal(r.dst) {
@@ -170,7 +187,9 @@ func (tr *tracer) input(ns *TraceNS, p packet, hops int) {
 // leave is nat POSTROUTING, then the next namespace, or the wire.
 func (tr *tracer) leave(ns *TraceNS, p packet, hops int) {
 	for _, q := range tr.hook(ns, "nat", "POSTROUTING", p) {
-		if next := tr.net.owner(q.dst, ns); next != nil {
+		if ns.Gateway != nil && !ns.onLink(q.dst) {
+			tr.arrive(ns.Gateway, q, hops+1)
+		} else if next := tr.net.owner(q.dst, ns); next != nil {
 			tr.arrive(next, q, hops+1)
 		} else {
 			tr.outs = append(tr.outs, q.String())
@@ -183,8 +202,8 @@ func (tr *tracer) leave(ns *TraceNS, p packet, hops int) {
 func (tr *tracer) hook(ns *TraceNS, table, chain string, p packet) []packet {
 	var out []packet
 	for _, r := range tr.walk(ns, table, chain, p, 0) {
-		if r.verdict == "REJECT" {
-			tr.outs = append(tr.outs, "REJECT")
+		if r.verdict == "REJECT" || r.verdict == "DROP" {
+			tr.outs = append(tr.outs, r.verdict)
 			continue
 		}
 		out = append(out, r.p)
@@ -276,7 +295,7 @@ type shape struct {
 }
 
 var shapes = []shape{
-	{regexp.MustCompile(`^(-m addrtype --dst-type LOCAL )?-j (MESH-[A-Z-]+)$`), func(_ *tracer, ns *TraceNS, m []string, p packet) action {
+	{regexp.MustCompile(`^(-m addrtype --dst-type LOCAL )?-j (MESH-[A-Z0-9-]+)$`), func(_ *tracer, ns *TraceNS, m []string, p packet) action {
 		if m[1] != "" && !ns.isLocal(p.dst) {
 			return action{}
 		}
@@ -365,6 +384,55 @@ var shapes = []shape{
 		}
 		p.src = out.Addr
 		return action{kind: actFinal, p: p, verdict: "MASQUERADE"}
+	}},
+	// Local bridge networks (bridge.go), in Docker's shapes.
+	{regexp.MustCompile(`^(?:-d ([\d.]+)/32 )?! -i (\S+) -p (tcp|udp) -m (?:tcp|udp) --dport (\d+) -j DNAT --to-destination ([\d.]+):(\d+)$`), func(tr *tracer, _ *TraceNS, m []string, p packet) action {
+		if !addrIs(m[1], p.dst) || p.in == m[2] || !portIs(m[3], m[4], p) {
+			return action{}
+		}
+		p.dst, p.dport, p.dnat = netip.MustParseAddr(m[5]), tr.port(m[6]), true
+		return action{kind: actFinal, p: p, verdict: "DNAT"}
+	}},
+	{regexp.MustCompile(`^-d ([\d.]+)/32 ! -i (\S+) -o (\S+) -p (tcp|udp) -m (?:tcp|udp) --dport (\d+) -j ACCEPT$`), func(_ *tracer, ns *TraceNS, m []string, p packet) action {
+		if !addrIs(m[1], p.dst) || p.in == m[2] || ns.outIface(p.dst).Name != m[3] || !portIs(m[4], m[5], p) {
+			return action{}
+		}
+		return action{kind: actFinal, p: p, verdict: "ACCEPT"}
+	}},
+	{regexp.MustCompile(`^-i (\S+) (! )?-o (\S+) -j (ACCEPT|MESH-[A-Z0-9-]+)$`), func(_ *tracer, ns *TraceNS, m []string, p packet) action {
+		if p.in != m[1] || (ns.outIface(p.dst).Name == m[3]) == (m[2] != "") {
+			return action{}
+		}
+		if m[4] == "ACCEPT" {
+			return action{kind: actFinal, p: p, verdict: "ACCEPT"}
+		}
+		return action{kind: actJump, chain: m[4]}
+	}},
+	{regexp.MustCompile(`^-o (\S+) -j (DROP|MESH-[A-Z0-9-]+)$`), func(_ *tracer, ns *TraceNS, m []string, p packet) action {
+		if ns.outIface(p.dst).Name != m[1] {
+			return action{}
+		}
+		if m[2] == "DROP" {
+			return action{kind: actFinal, p: p, verdict: "DROP"}
+		}
+		return action{kind: actJump, chain: m[2]}
+	}},
+	// --internal: nothing crosses the subnet's edge.
+	{regexp.MustCompile(`^! -s ([\d./]+) -o (\S+) -j DROP$`), func(_ *tracer, ns *TraceNS, m []string, p packet) action {
+		if netip.MustParsePrefix(m[1]).Contains(p.src) || ns.outIface(p.dst).Name != m[2] {
+			return action{}
+		}
+		return action{kind: actFinal, p: p, verdict: "DROP"}
+	}},
+	{regexp.MustCompile(`^! -d ([\d./]+) -i (\S+) -j DROP$`), func(_ *tracer, _ *TraceNS, m []string, p packet) action {
+		if netip.MustParsePrefix(m[1]).Contains(p.dst) || p.in != m[2] {
+			return action{}
+		}
+		return action{kind: actFinal, p: p, verdict: "DROP"}
+	}},
+	// Replies into a bridge: never the first packet of a connection.
+	{regexp.MustCompile(`^-o (\S+) -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT$`), func(*tracer, *TraceNS, []string, packet) action {
+		return action{}
 	}},
 	{regexp.MustCompile(`^(?:-d ([\d.]+)/32 )?-p (tcp|udp) -m (?:tcp|udp) --dport (\d+) -j REDIRECT --to-ports (\d+)$`), func(tr *tracer, _ *TraceNS, m []string, p packet) action {
 		if !addrIs(m[1], p.dst) || !portIs(m[2], m[3], p) {
