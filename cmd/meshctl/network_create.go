@@ -33,10 +33,10 @@ func newNetworkCreateCommand(c *cli) *cobra.Command {
 	f := cmd.Flags()
 	// bridge by default, as docker: an overlay, for services across the
 	// swarm, is asked for with -d overlay.
-	f.StringVarP(&opts.driver, "driver", "d", driverBridge, "network driver: bridge (containers on this node) or overlay (services and attachable containers across the swarm)")
+	f.StringVarP(&opts.driver, "driver", "d", driverBridge, "network driver: bridge (on this node) or overlay (across the swarm, for services)")
 	f.StringVar(&opts.subnet, "subnet", "", "subnet in CIDR format (default: the next free one of the driver's pool)")
 	f.StringVar(&opts.gateway, "gateway", "", "gateway address (default: the first address of the subnet)")
-	f.StringVar(&opts.ipRange, "ip-range", "", "allocate task addresses from this sub-range")
+	f.StringVar(&opts.ipRange, "ip-range", "", "allocate container addresses from this sub-range")
 	f.StringArrayVar(&opts.aux, "aux-address", nil, "reserved address name=ip (repeatable)")
 	f.BoolVar(&opts.internal, "internal", false, "no outside access: containers only reach the network")
 	f.BoolVar(&opts.attachable, "attachable", false, "allow standalone containers to attach (overlay)")
