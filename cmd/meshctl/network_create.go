@@ -10,10 +10,6 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// driverBridge is network create's default driver, as docker's: a Linux
-// bridge on the node meshd runs on.
-const driverBridge = "bridge"
-
 type networkCreateOptions struct {
 	name                             string
 	driver, subnet, gateway, ipRange string
@@ -33,7 +29,7 @@ func newNetworkCreateCommand(c *cli) *cobra.Command {
 	f := cmd.Flags()
 	// bridge by default, as docker: an overlay, for services across the
 	// swarm, is asked for with -d overlay.
-	f.StringVarP(&opts.driver, "driver", "d", driverBridge, "network driver: bridge (on this node) or overlay (across the swarm, for services)")
+	f.StringVarP(&opts.driver, "driver", "d", api.DriverBridge, "network driver: bridge (on this node) or overlay (across the swarm, for services)")
 	f.StringVar(&opts.subnet, "subnet", "", "subnet in CIDR format (default: the next free one of the driver's pool)")
 	f.StringVar(&opts.gateway, "gateway", "", "gateway address (default: the first address of the subnet)")
 	f.StringVar(&opts.ipRange, "ip-range", "", "allocate container addresses from this sub-range")
@@ -48,7 +44,7 @@ func runNetworkCreate(ctx context.Context, cl networkAPI, out io.Writer, opts ne
 	req := api.NetworkCreate{Name: opts.name, Driver: opts.driver, Subnet: opts.subnet, Gateway: opts.gateway,
 		IPRange: opts.ipRange, Internal: opts.internal, Attachable: opts.attachable}
 	if req.Driver == "" {
-		req.Driver = driverBridge
+		req.Driver = api.DriverBridge
 	}
 	for _, a := range opts.aux {
 		k, v, ok := strings.Cut(a, "=")

@@ -20,6 +20,9 @@ type runFixture struct {
 	m     *fakeMachine
 	calls []string
 	task  api.Task // what RunContainer answers, with the request's Standalone part
+	// command is the Standalone.Command RunContainer answers: what meshd
+	// says the image runs for the command.
+	command []string
 }
 
 // standaloneID is the task ID of the fixtures' standalone container; its
@@ -38,7 +41,7 @@ func newRunFixture(state string, status int) *runFixture {
 		f.calls = append(f.calls, fmt.Sprintf("run %s idle=%v rm=%v cmd=%q", req.Image, req.Idle, req.AutoRemove, req.Cmd))
 		t := f.task
 		t.Image, t.Args = req.Image, req.Cmd
-		t.Standalone = &api.Standalone{Name: "es", Idle: req.Idle, AutoRemove: req.AutoRemove}
+		t.Standalone = &api.Standalone{Name: "es", Idle: req.Idle, AutoRemove: req.AutoRemove, Command: f.command}
 		return t, nil
 	}
 	f.fake.stopContainerFunc = func(ref string, req api.ContainerStop) error {
@@ -71,6 +74,7 @@ func TestRunForeground(t *testing.T) {
 		args    []string
 		status  int
 		state   string // what RunContainer reports; running has PID 5151
+		command []string
 		calls   []string
 		stdio   stdio
 		wantErr string
@@ -79,6 +83,9 @@ func TestRunForeground(t *testing.T) {
 			`run alpine idle=true rm=false cmd=[]`, nsenter + "sh", "stop " + id + " exit=0"}},
 		{name: "deck: a failing ping with --rm", args: []string{"--rm", "alpine", "ping", "es"}, status: 1, wantErr: "exit status 1", calls: []string{
 			`run alpine idle=true rm=true cmd=["ping" "es"]`, nsenter + "ping es", "stop " + id + " exit=1", "rm " + id + " force=true"}},
+		{name: "the command as meshd says the image runs it", args: []string{"--net", "dev", "alpine", "ping", "es"},
+			command: []string{"/usr/bin/busybox", "ping", "es"}, calls: []string{
+				`run alpine idle=true rm=false cmd=["ping" "es"]`, nsenter + "/usr/bin/busybox ping es", "stop " + id + " exit=0"}},
 		{name: "deck: curl from centos", args: []string{"--rm", "--net", "dev", "centos", "curl", "-s", "es:9200"}, calls: []string{
 			`run centos idle=true rm=true cmd=["curl" "-s" "es:9200"]`, nsenter + "curl -s es:9200", "stop " + id + " exit=0", "rm " + id + " force=true"}},
 		{name: "-i, -e and -w reach the command", args: []string{"-i", "-e", "A=1", "-w", "/tmp", "busybox", "cat"}, stdio: stdio{stdin: true}, calls: []string{
@@ -98,6 +105,7 @@ func TestRunForeground(t *testing.T) {
 				state = api.TaskRunning
 			}
 			f := newRunFixture(state, tt.status)
+			f.command = tt.command
 			opts := runOptions{}
 			parseRunArgs(t, &opts, tt.args)
 			var out bytes.Buffer

@@ -45,6 +45,11 @@ func runForeground(ctx context.Context, cl containerAPI, m execMachine, opts run
 		return err
 	}
 	ref := t.ContainerID()
+	if t.Standalone != nil && len(t.Standalone.Command) > 0 {
+		// meshd's word for how the image runs it: alpine's ping is
+		// BusyBox's where the host has busybox.
+		argv = t.Standalone.Command
+	}
 	if t, err = waitRunning(ctx, cl, info, t); err == nil {
 		err = execIn(m, info, t, execOptions{task: ref, argv: argv, interactive: opts.interactive, tty: opts.tty,
 			env: opts.env, workdir: opts.workdir})
