@@ -47,16 +47,10 @@ func execCommand(c *cli, run func(context.Context, *api.Client, execOptions) err
 			if len(opts.argv) == 0 {
 				return errors.New(`"meshctl exec" requires at least 2 arguments: CONTAINER COMMAND`)
 			}
-			for _, kv := range opts.env {
-				if strings.HasPrefix(kv, "=") || kv == "" {
-					return fmt.Errorf("invalid environment variable: %s", kv)
-				}
+			if err := checkEnv(opts.env); err != nil {
+				return err
 			}
-			// docker's check: raw input from a pipe makes no sense.
-			if opts.interactive && opts.tty && terminalFd(c.in) < 0 {
-				return errors.New("the input device is not a TTY")
-			}
-			return nil
+			return checkTTY(c, opts.interactive, opts.tty)
 		},
 		RunE: c.withAPI(func(ctx context.Context, cl *api.Client, _ []string) error {
 			return run(ctx, cl, opts)
@@ -99,6 +93,13 @@ func runExec(ctx context.Context, cl taskAPI, m execMachine, opts execOptions) e
 	if err != nil {
 		return err
 	}
+	return execIn(m, info, t, opts)
+}
+
+// execIn runs opts.argv in the namespaces of task t, which the meshd
+// that info describes listed; opts.task is not looked at. run executes
+// a foreground container's command through it too.
+func execIn(m execMachine, info api.Info, t api.Task, opts execOptions) error {
 	if t.NodeID != info.NodeID && !m.labNode(t.NodeName) {
 		// Lab nodes all live on this machine, so any of them will do;
 		// on another machine the process is not here.
@@ -120,6 +121,25 @@ func runExec(ctx context.Context, cl taskAPI, m execMachine, opts execOptions) e
 		x.Env = append(os.Environ(), execEnv(opts.env, os.LookupEnv)...)
 	}
 	return m.attach(x, stdio{stdin: opts.interactive, tty: opts.tty}, "run nsenter")
+}
+
+// checkEnv refuses a -e value with no name, in docker's words.
+func checkEnv(env []string) error {
+	for _, kv := range env {
+		if strings.HasPrefix(kv, "=") || kv == "" {
+			return fmt.Errorf("invalid environment variable: %s", kv)
+		}
+	}
+	return nil
+}
+
+// checkTTY is docker's check on -it: raw input from a pipe makes no
+// sense.
+func checkTTY(c *cli, interactive, tty bool) error {
+	if interactive && tty && terminalFd(c.in) < 0 {
+		return errors.New("the input device is not a TTY")
+	}
+	return nil
 }
 
 // execEnv turns -e values into environment entries: KEY=VALUE as given,

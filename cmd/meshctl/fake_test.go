@@ -20,45 +20,53 @@ import (
 // commands, and its methods serve runInspect and runRm as *api.Client's
 // do.
 type fakeAPI struct {
-	infoFunc          func() (api.Info, error)
-	nodesFunc         func() ([]api.Node, error)
-	nodeFunc          func(ref string) (api.Node, error)
-	updateNodeFunc    func(ref string, u api.NodeUpdate) (api.Node, error)
-	removeNodeFunc    func(ref string, force bool) error
-	networksFunc      func() ([]api.NetworkResource, error)
-	networkFunc       func(ref string) (api.NetworkResource, error)
-	createNetworkFunc func(req api.NetworkCreate) (api.Network, error)
-	removeNetworkFunc func(ref string) error
-	servicesFunc      func() ([]api.Service, error)
-	serviceFunc       func(ref string) (api.Service, error)
-	createServiceFunc func(req api.ServiceCreate) (api.Service, error)
-	scaleServiceFunc  func(ref string, replicas int) (api.Service, error)
-	removeServiceFunc func(ref string) error
-	tasksFunc         func(service, node string) ([]api.Task, error)
-	taskFunc          func(ref string) (api.Task, error)
-	containerFunc     func(ref string) (api.Container, error)
-	containersFunc    func() ([]api.Container, error)
-	taskLogsFunc      func(ref, tail string, follow bool) (string, error)
-	namespacesFunc    func() ([]api.Namespace, error)
-	lbTablesFunc      func() ([]api.LBTable, error)
-	joinTokenFunc     func(role string, rotate bool) (api.JoinToken, error)
-	caFunc            func(rotate bool) (api.SwarmCA, error)
-	swarmInitFunc     func(req api.SwarmInit) (api.SwarmInitResponse, error)
-	swarmJoinFunc     func(req api.SwarmJoin) (api.SwarmJoinResponse, error)
-	swarmLeaveFunc    func(req api.SwarmLeave) error
+	infoFunc            func() (api.Info, error)
+	nodesFunc           func() ([]api.Node, error)
+	nodeFunc            func(ref string) (api.Node, error)
+	updateNodeFunc      func(ref string, u api.NodeUpdate) (api.Node, error)
+	removeNodeFunc      func(ref string, force bool) error
+	networksFunc        func() ([]api.NetworkResource, error)
+	networkFunc         func(ref string) (api.NetworkResource, error)
+	createNetworkFunc   func(req api.NetworkCreate) (api.Network, error)
+	removeNetworkFunc   func(ref string) error
+	servicesFunc        func() ([]api.Service, error)
+	serviceFunc         func(ref string) (api.Service, error)
+	createServiceFunc   func(req api.ServiceCreate) (api.Service, error)
+	scaleServiceFunc    func(ref string, replicas int) (api.Service, error)
+	removeServiceFunc   func(ref string) error
+	tasksFunc           func(service, node string) ([]api.Task, error)
+	taskFunc            func(ref string) (api.Task, error)
+	containerFunc       func(ref string) (api.Container, error)
+	containersFunc      func() ([]api.Container, error)
+	taskLogsFunc        func(ref, tail string, follow bool) (string, error)
+	namespacesFunc      func() ([]api.Namespace, error)
+	lbTablesFunc        func() ([]api.LBTable, error)
+	joinTokenFunc       func(role string, rotate bool) (api.JoinToken, error)
+	caFunc              func(rotate bool) (api.SwarmCA, error)
+	swarmInitFunc       func(req api.SwarmInit) (api.SwarmInitResponse, error)
+	swarmJoinFunc       func(req api.SwarmJoin) (api.SwarmJoinResponse, error)
+	swarmLeaveFunc      func(req api.SwarmLeave) error
+	runContainerFunc    func(req api.ContainerCreate) (api.Task, error)
+	stopContainerFunc   func(ref string, req api.ContainerStop) error
+	startContainerFunc  func(ref string) (api.Task, error)
+	removeContainerFunc func(ref string, force bool) error
+	connectFunc         func(network string, req api.NetworkConnect) error
+	disconnectFunc      func(network string, req api.NetworkConnect) error
 }
 
 var (
-	_ nodeAPI    = (*fakeAPI)(nil)
-	_ networkAPI = (*fakeAPI)(nil)
-	_ serviceAPI = (*fakeAPI)(nil)
-	_ taskAPI    = (*fakeAPI)(nil)
-	_ psAPI      = (*fakeAPI)(nil)
-	_ anyAPI     = (*fakeAPI)(nil)
-	_ logsAPI    = (*fakeAPI)(nil)
-	_ nsAPI      = (*fakeAPI)(nil)
-	_ lbAPI      = (*fakeAPI)(nil)
-	_ swarmAPI   = (*fakeAPI)(nil)
+	_ nodeAPI      = (*fakeAPI)(nil)
+	_ networkAPI   = (*fakeAPI)(nil)
+	_ serviceAPI   = (*fakeAPI)(nil)
+	_ taskAPI      = (*fakeAPI)(nil)
+	_ psAPI        = (*fakeAPI)(nil)
+	_ anyAPI       = (*fakeAPI)(nil)
+	_ logsAPI      = (*fakeAPI)(nil)
+	_ nsAPI        = (*fakeAPI)(nil)
+	_ lbAPI        = (*fakeAPI)(nil)
+	_ swarmAPI     = (*fakeAPI)(nil)
+	_ containerAPI = (*fakeAPI)(nil)
+	_ connectAPI   = (*fakeAPI)(nil)
 )
 
 func call0[T any](f func() (T, error)) (T, error) {
@@ -183,6 +191,29 @@ func (f *fakeAPI) SwarmLeave(_ context.Context, req api.SwarmLeave) error {
 	return err
 }
 
+func (f *fakeAPI) RunContainer(_ context.Context, req api.ContainerCreate) (api.Task, error) {
+	return call1(f.runContainerFunc, req)
+}
+func (f *fakeAPI) StopContainer(_ context.Context, ref string, req api.ContainerStop) error {
+	_, err := call2(noResult2(f.stopContainerFunc), ref, req)
+	return err
+}
+func (f *fakeAPI) StartContainer(_ context.Context, ref string) (api.Task, error) {
+	return call1(f.startContainerFunc, ref)
+}
+func (f *fakeAPI) RemoveContainer(_ context.Context, ref string, force bool) error {
+	_, err := call2(noResult2(f.removeContainerFunc), ref, force)
+	return err
+}
+func (f *fakeAPI) ConnectNetwork(_ context.Context, network string, req api.NetworkConnect) error {
+	_, err := call2(noResult2(f.connectFunc), network, req)
+	return err
+}
+func (f *fakeAPI) DisconnectNetwork(_ context.Context, network string, req api.NetworkConnect) error {
+	_, err := call2(noResult2(f.disconnectFunc), network, req)
+	return err
+}
+
 // fakeLab is a lab of three nodes whose daemons are only recorded: what
 // was asked of them, in order, as "stop node2 killed", "start node2",
 // "wait node2". errs fails the call of that text.
@@ -224,6 +255,10 @@ type fakeMachine struct {
 	ran      [][]string // argv of every run, in order
 	attached []stdio    // how each attach would attach, in order
 	envs     [][]string // the Env of each attach, nil for meshctl's
+	status   int        // what every command exits with
+	// log, when set, gets "exec ARGV..." for each run, so that a test
+	// can put it in order among the API's calls.
+	log *[]string
 }
 
 var _ execMachine = (*fakeMachine)(nil)
@@ -232,6 +267,12 @@ func (m *fakeMachine) labNode(name string) bool { return slices.Contains(m.labNo
 
 func (m *fakeMachine) run(x *exec.Cmd, _ string) error {
 	m.ran = append(m.ran, x.Args)
+	if m.log != nil {
+		*m.log = append(*m.log, "exec "+strings.Join(x.Args, " "))
+	}
+	if m.status != 0 {
+		return exitCode(m.status)
+	}
 	return nil
 }
 

@@ -27,6 +27,7 @@ func newRootCommand(c *cli) *cobra.Command {
 	pf.StringVar(&c.labRoot, "lab-root", lab.DefaultRoot, "where labs keep their state")
 	_ = pf.MarkHidden("lab-root")
 	root.AddCommand(newNodeCommand(c), newNetworkCommand(c), newServiceCommand(c), newPsCommand(c), newImagesCommand(c), newInspectAnyCommand(c), newLogsCommand(c), newExecCommand(c),
+		newRunCommand(c), newStopCommand(c), newStartCommand(c), newRestartCommand(c), newContainerRmCommand(c), newPortCommand(c),
 		newNsCommand(c), newLBCommand(c), newSwarmCommand(c), newInfoCommand(c), newLabCommand(c), newVersionCommand(c))
 	root.SetOut(c.out)
 	root.SetErr(c.errOut)

@@ -59,7 +59,7 @@ func TestUnknownSubcommand(t *testing.T) {
 		})
 	}
 	// docker's commands meshctl does not have are unknown, not help.
-	for _, args := range [][]string{{"network", "connect", "ovnet", "www"}, {"swarm", "unlock"}, {"network", "prune"}} {
+	for _, args := range [][]string{{"node", "ps", "node1"}, {"swarm", "unlock"}, {"network", "prune"}} {
 		if _, err := execute(t, args...); err == nil || !strings.HasPrefix(err.Error(), "unknown command") {
 			t.Errorf("meshctl %s: got error %v, want unknown command", strings.Join(args, " "), err)
 		}

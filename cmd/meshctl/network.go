@@ -20,6 +20,7 @@ func newNetworkCommand(c *cli) *cobra.Command {
 	cmd := &cobra.Command{Use: "network", Short: "Manage networks"}
 	cmd.AddCommand(newNetworkCreateCommand(c), newNetworkLsCommand(c),
 		newInspectCommand(c, "inspect NETWORK [NETWORK...]", "Show networks in detail, with their endpoints on this node", (*api.Client).Network),
-		newRmCommand(c, "rm NETWORK [NETWORK...]", "Remove networks", (*api.Client).RemoveNetwork))
+		newRmCommand(c, "rm NETWORK [NETWORK...]", "Remove networks", (*api.Client).RemoveNetwork),
+		newNetworkConnectCommand(c), newNetworkDisconnectCommand(c))
 	return cmd
 }

@@ -20,20 +20,22 @@ type networkCreateOptions struct {
 func newNetworkCreateCommand(c *cli) *cobra.Command {
 	var opts networkCreateOptions
 	cmd := &cobra.Command{
-		Use: "create [OPTIONS] NETWORK", Short: "Create an overlay network", Args: cobra.ExactArgs(1),
+		Use: "create [OPTIONS] NETWORK", Short: "Create a network: a bridge on this node, or an overlay across the swarm", Args: cobra.ExactArgs(1),
 		RunE: c.withAPI(func(ctx context.Context, cl *api.Client, args []string) error {
 			opts.name = args[0]
 			return runNetworkCreate(ctx, cl, c.out, opts)
 		}),
 	}
 	f := cmd.Flags()
-	f.StringVarP(&opts.driver, "driver", "d", "overlay", "network driver (overlay)")
-	f.StringVar(&opts.subnet, "subnet", "", "subnet in CIDR format (default: the next /24 of 10.0.0.0/8)")
+	// bridge by default, as docker: an overlay, for services across the
+	// swarm, is asked for with -d overlay.
+	f.StringVarP(&opts.driver, "driver", "d", api.DriverBridge, "network driver: bridge (on this node) or overlay (across the swarm, for services)")
+	f.StringVar(&opts.subnet, "subnet", "", "subnet in CIDR format (default: the next free one of the driver's pool)")
 	f.StringVar(&opts.gateway, "gateway", "", "gateway address (default: the first address of the subnet)")
-	f.StringVar(&opts.ipRange, "ip-range", "", "allocate task addresses from this sub-range")
+	f.StringVar(&opts.ipRange, "ip-range", "", "allocate container addresses from this sub-range")
 	f.StringArrayVar(&opts.aux, "aux-address", nil, "reserved address name=ip (repeatable)")
-	f.BoolVar(&opts.internal, "internal", false, "no gateway bridge: tasks only reach the network")
-	f.BoolVar(&opts.attachable, "attachable", false, "allow standalone tasks to attach")
+	f.BoolVar(&opts.internal, "internal", false, "no outside access: containers only reach the network")
+	f.BoolVar(&opts.attachable, "attachable", false, "allow standalone containers to attach (overlay)")
 	return cmd
 }
 
@@ -41,6 +43,9 @@ func newNetworkCreateCommand(c *cli) *cobra.Command {
 func runNetworkCreate(ctx context.Context, cl networkAPI, out io.Writer, opts networkCreateOptions) error {
 	req := api.NetworkCreate{Name: opts.name, Driver: opts.driver, Subnet: opts.subnet, Gateway: opts.gateway,
 		IPRange: opts.ipRange, Internal: opts.internal, Attachable: opts.attachable}
+	if req.Driver == "" {
+		req.Driver = api.DriverBridge
+	}
 	for _, a := range opts.aux {
 		k, v, ok := strings.Cut(a, "=")
 		if !ok || k == "" || v == "" {

@@ -25,7 +25,8 @@ func newRmCommand(c *cli, use, short string, rm func(*api.Client, context.Contex
 }
 
 // runRm removes every ref with rm, printing the ones removed and
-// returning the failures as one line.
+// returning the failures as one line. stop, start and restart report the
+// same way, docker's, and pass their own call as rm.
 func runRm(ctx context.Context, rm func(context.Context, string) error, out io.Writer, refs []string) error {
 	var failed []string
 	for _, ref := range refs {

@@ -56,7 +56,7 @@ func iperfRun(b *testing.B, server, client []string, addr string) float64 {
 // alternating the two so that machine noise hits both alike.
 func BenchmarkOverlayThroughput(b *testing.B) {
 	l := newBenchLab(b, 2)
-	l.mustB(b, "--node", "node1", "network", "create", "benchnet")
+	l.mustB(b, "--node", "node1", "network", "create", "--driver", "overlay", "benchnet")
 	l.mustB(b, "--node", "node1", "service", "create", "--name", "bench", "--replicas", "2", "--network", "benchnet", "alpine")
 	out := l.mustB(b, "--node", "node1", "service", "ps", "bench", "--format", "{{.NodeName}} {{(index .Networks 0).Addr}} {{.Name}}")
 	var onNode1, onNode2, ip2 string

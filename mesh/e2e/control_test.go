@@ -259,7 +259,7 @@ func TestThreeManagers(t *testing.T) {
 			l.must(t, "lab", "stop", n, "--kill")
 		}
 		eventually(t, 15*time.Second, "a write refused for want of a quorum", func() (bool, string) {
-			out, err := l.on(survivor, "network", "create", "late")
+			out, err := l.on(survivor, "network", "create", "--driver", "overlay", "late")
 			return err != nil && strings.Count(strings.TrimSpace(out), "\n") == 0 &&
 				strings.Contains(out, "The swarm does not have a leader"), out
 		})

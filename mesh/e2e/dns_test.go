@@ -48,8 +48,8 @@ func sortedLines(s string) string {
 func TestEmbeddedDNS(t *testing.T) {
 	l := newLab(t, 2)
 	l.startUpstreamDNS(t)
-	l.must(t, "--node", "node1", "network", "create", "ovnet")
-	l.must(t, "--node", "node1", "network", "create", "other")
+	l.must(t, "--node", "node1", "network", "create", "--driver", "overlay", "ovnet")
+	l.must(t, "--node", "node1", "network", "create", "--driver", "overlay", "other")
 	l.must(t, "--node", "node1", "service", "create", "--name", "www", "--replicas", "2", "--network", "ovnet", "whoami")
 	l.must(t, "--node", "node1", "service", "create", "--name", "demo", "--replicas", "2", "--network", "ovnet", "alpine")
 	l.must(t, "--node", "node1", "service", "create", "--name", "hidden", "--network", "other", "alpine")

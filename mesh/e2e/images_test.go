@@ -14,7 +14,7 @@ var viewedRE = regexp.MustCompile(`This page has been viewed (\d+) times`)
 // views there, across the overlay, seen through the routing mesh.
 func TestTrainingWheels(t *testing.T) {
 	l := newLab(t, 1)
-	l.must(t, "--node", "node1", "network", "create", "dev")
+	l.must(t, "--node", "node1", "network", "create", "--driver", "overlay", "dev")
 	l.must(t, "--node", "node1", "service", "create", "--name", "redis", "--network", "dev", "redis")
 	l.must(t, "--node", "node1", "service", "create", "--name", "tw", "--network", "dev", "--publish", "8000:5000", "jpetazzo/trainingwheels")
 

@@ -114,7 +114,7 @@ func TestOverlay(t *testing.T) {
 	})
 
 	t.Run("networks are isolated", func(t *testing.T) {
-		l.must(t, "--node", "node1", "network", "create", "other")
+		l.must(t, "--node", "node1", "network", "create", "--driver", "overlay", "other")
 		l.must(t, "--node", "node1", "service", "create", "--name", "iso", "--network", "other", "alpine")
 		iso := l.tasks(t, "iso")["iso.1"]
 		out, err := l.on("node1", "exec", local.name, "--", "ping", "-c", "1", "-W", "1", iso.ip)
@@ -128,9 +128,9 @@ func TestOverlay(t *testing.T) {
 	t.Run("bad input is refused and changes nothing", func(t *testing.T) {
 		before := l.must(t, "--node", "node1", "network", "ls")
 		for _, args := range [][]string{
-			{"network", "create", "--subnet", "10.0.0.0/16", "overlapping"},
-			{"network", "create", "--subnet", "10.30.0.0/24", "--gateway", "10.31.0.1", "gwout"},
-			{"network", "create", "--subnet", "nonsense", "bad"},
+			{"network", "create", "--driver", "overlay", "--subnet", "10.0.0.0/16", "overlapping"},
+			{"network", "create", "--driver", "overlay", "--subnet", "10.30.0.0/24", "--gateway", "10.31.0.1", "gwout"},
+			{"network", "create", "--driver", "overlay", "--subnet", "nonsense", "bad"},
 			{"service", "create", "--name", "x", "--network", "nope", "alpine"},
 			{"service", "create", "--name", "x", "--replicas", "-1", "alpine"},
 			{"service", "create", "--name", "x", "postgres"},
