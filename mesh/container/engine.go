@@ -193,13 +193,38 @@ func (e *Engine) reconcileLocked(ctx context.Context) {
 		}
 	}
 	for _, c := range e.st.Containers {
-		if c.Run && e.boxes[c.Task.ID] == nil {
+		sb := e.boxes[c.Task.ID]
+		switch {
+		case c.Run && sb == nil:
 			if err := e.startLocked(ctx, c); err != nil {
 				e.log.Error("start container", "container", c.Task.Name(), "err", err)
 			}
+		case sb != nil:
+			e.repairLocked(ctx, c, sb)
 		}
 	}
 	e.syncRulesLocked(ctx)
+}
+
+// repairLocked puts back what a running container's sandbox lost: its
+// links (Connect repairs a veth, an address, a route) and its resolver's
+// rules.
+func (e *Engine) repairLocked(ctx context.Context, c *container, sb *sandbox) {
+	routed := false
+	for _, tn := range c.Task.Networks {
+		n := e.resolveNetworkLocked(tn.NetworkID)
+		if n == nil || sb.ifs[n.ID] == "" {
+			continue
+		}
+		route := !routed && !n.Internal
+		routed = routed || route
+		if err := e.bridges[n.ID].Connect(sb.path, sb.ifs[n.ID], sb.veths[n.ID], addrOf(tn.Addr), route); err != nil {
+			e.log.Warn("repair container link", "container", c.Task.Standalone.Name, "network", n.Name, "err", err)
+		}
+	}
+	if err := sb.rules.Sync(ctx, lb.TaskRules{DNS: sb.dnsPts}); err != nil {
+		e.log.Warn("repair container rules", "container", c.Task.Standalone.Name, "err", err)
+	}
 }
 
 // syncRulesLocked writes the host rules and the DNS table the state

@@ -352,3 +352,30 @@ func TestProcessEnd(t *testing.T) {
 		t.Errorf("after start: %s", got)
 	}
 }
+
+// What drifts is repaired at the next resync: a bridge deleted by hand,
+// a container's veth deleted by hand.
+func TestDriftRepaired(t *testing.T) {
+	h := newFakeHost(t)
+	e, _ := h.engine()
+	dev := mustNetwork(t, e, api.NetworkCreate{Name: "dev"})
+	c := mustRun(t, e, api.ContainerCreate{Name: "es", Image: "elasticsearch:2", Networks: []api.ContainerAttach{{Network: "dev"}}})
+	want := h.kernel.Dump()
+	for _, breakIt := range []func() error{
+		func() error { return h.kernel.RemoveLink("", vethName(c.ID, dev.ID)) },
+		func() error { return h.kernel.RemoveLink("", "br-"+dev.ID[:12]) },
+	} {
+		if err := breakIt(); err != nil {
+			t.Fatal(err)
+		}
+		if h.kernel.Dump() == want {
+			t.Fatal("breaking it changed nothing")
+		}
+		e.mu.Lock()
+		e.reconcileLocked(context.Background())
+		e.mu.Unlock()
+		if got := h.kernel.Dump(); got != want {
+			t.Errorf("after a resync:\n%s\nwant:\n%s", got, want)
+		}
+	}
+}
