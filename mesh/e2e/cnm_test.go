@@ -274,3 +274,17 @@ func linkNames(links string) string {
 func upRE(name string) *regexp.Regexp {
 	return regexp.MustCompile(`(?m)\sUp .*\s` + regexp.QuoteMeta(name) + `$`)
 }
+
+// Outside a swarm a node runs containers on its bridges too, as docker
+// does before swarm init: ps lists them, run in the foreground works.
+func TestContainersWithoutSwarm(t *testing.T) {
+	l := newLabWith(t, 1, "--no-swarm")
+	l.must(t, "--node", "node1", "network", "create", "dev")
+	l.must(t, "--node", "node1", "run", "-d", "--name", "es", "--net", "dev", "elasticsearch:2")
+	if out := l.must(t, "--node", "node1", "ps"); !upRE("es").MatchString(out) {
+		t.Errorf("ps outside a swarm:\n%s\nwant es up", out)
+	}
+	if out := l.must(t, "--node", "node1", "run", "--rm", "--net", "dev", "alpine", "sh", "-c", "ping -c 1 es"); !strings.Contains(out, "64 bytes from es.dev") {
+		t.Errorf("ping es outside a swarm:\n%s", out)
+	}
+}
