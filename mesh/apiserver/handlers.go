@@ -128,7 +128,7 @@ func (s *Server) tasks(r *http.Request) (any, error) {
 	self := s.cfg.Node.Info()
 	node := r.URL.Query().Get("node")
 	if own := node != "" && (node == self.NodeID || node == self.NodeName); !own {
-		if err := s.manager(); errors.Is(err, api.ErrNotInSwarm) && r.URL.Query().Get("service") == "" {
+		if err := s.manager(); errors.Is(err, api.ErrNotInSwarm) && node == "" && r.URL.Query().Get("service") == "" {
 			// Outside a swarm a node has its standalone containers
 			// alone: ps and run work there, as docker's do.
 			return s.standaloneTasks(), nil
