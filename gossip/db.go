@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -122,6 +124,29 @@ func (db *DB) Join(addrs []string) (int, error) {
 		return n, fmt.Errorf("join %s: %w", strings.Join(addrs, ","), err)
 	}
 	return n, nil
+}
+
+// SyncWith exchanges full state with the alive member name now, as
+// memberlist's periodic push/pull does with a random one: for a reader
+// that knows what it lacks and who has it, instead of waiting up to
+// PushPullInterval. It returns once both sides have merged.
+func (db *DB) SyncWith(name string) error {
+	db.mu.Lock()
+	if err := db.writableLocked(); err != nil {
+		db.mu.Unlock()
+		return err
+	}
+	r, ok := db.members[name]
+	if !ok || r.State != StateAlive || name == db.cfg.Name {
+		db.mu.Unlock()
+		return fmt.Errorf("sync with %s: not an alive member", name)
+	}
+	addr := net.JoinHostPort(r.Addr, strconv.Itoa(r.Port))
+	db.mu.Unlock()
+	if _, err := db.ml.Join([]string{addr}); err != nil {
+		return fmt.Errorf("sync with %s at %s: %w", name, addr, err)
+	}
+	return nil
 }
 
 // Leave tells the cluster this node is going away: the others record it as
@@ -330,21 +355,29 @@ func (db *DB) goLocked(f func(ctx context.Context)) bool {
 	return true
 }
 
-// reapLoop removes expired tombstones every ReapInterval.
-func (db *DB) reapLoop(ctx context.Context) {
-	t := time.NewTicker(db.cfg.ReapInterval)
+// every runs f every interval until ctx ends: the frame of the
+// background loops.
+func every(ctx context.Context, interval time.Duration, f func(now time.Time)) {
+	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case now := <-t.C:
-			db.mu.Lock()
-			n := db.st.reap(now, db.cfg.TombstoneTTL)
-			db.mu.Unlock()
-			if n > 0 {
-				db.log.Debug("reaped tombstones", "count", n)
-			}
+			f(now)
 		}
 	}
+}
+
+// reapLoop removes expired tombstones every ReapInterval.
+func (db *DB) reapLoop(ctx context.Context) {
+	every(ctx, db.cfg.ReapInterval, func(now time.Time) {
+		db.mu.Lock()
+		n := db.st.reap(now, db.cfg.TombstoneTTL)
+		db.mu.Unlock()
+		if n > 0 {
+			db.log.Debug("reaped tombstones", "count", n)
+		}
+	})
 }

@@ -2,7 +2,6 @@ package gossip
 
 import (
 	"context"
-	"fmt"
 	"math/rand/v2"
 	"net"
 	"strconv"
@@ -12,26 +11,19 @@ import (
 // reconnectLoop tries one dead member every ReconnectInterval, as
 // NetworkDB does: memberlist never probes the dead and stops gossiping to
 // them after GossipToTheDeadTime, so without it two sides of a healed
-// partition would never find each other again. A push/pull with the member is enough: each side learns the other
-// is alive, memberlist reports the join and the announcements bring the
-// entries back.
+// partition would never find each other again. A push/pull with the
+// member is enough: each side learns the other is alive, memberlist
+// reports the join and the announcements bring the entries back.
 func (db *DB) reconnectLoop(ctx context.Context) {
-	t := time.NewTicker(db.cfg.ReconnectInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
+	every(ctx, db.cfg.ReconnectInterval, func(now time.Time) {
+		addr, name, ok := db.reconnectTarget(now)
+		if !ok {
 			return
-		case now := <-t.C:
-			addr, name, ok := db.reconnectTarget(now)
-			if !ok {
-				continue
-			}
-			if _, err := db.ml.Join([]string{addr}); err != nil {
-				db.log.Debug("reconnect to a dead member", "member", name, "addr", addr, "err", err)
-			}
 		}
-	}
+		if _, err := db.ml.Join([]string{addr}); err != nil {
+			db.log.Debug("reconnect to a dead member", "member", name, "addr", addr, "err", err)
+		}
+	})
 }
 
 // reconnectTarget picks a random member that died (did not leave) less
@@ -53,27 +45,4 @@ func (db *DB) reconnectTarget(now time.Time) (addr, name string, ok bool) {
 	}
 	m := dead[rand.IntN(len(dead))]
 	return net.JoinHostPort(m.Addr, strconv.Itoa(m.Port)), m.Name, true
-}
-
-// SyncWith exchanges full state with the alive member name now, as
-// memberlist's periodic push/pull does with a random one: for a reader
-// that knows what it lacks and who has it, instead of waiting up to
-// PushPullInterval. It returns once both sides have merged.
-func (db *DB) SyncWith(name string) error {
-	db.mu.Lock()
-	if err := db.writableLocked(); err != nil {
-		db.mu.Unlock()
-		return err
-	}
-	r, ok := db.members[name]
-	if !ok || r.State != StateAlive || name == db.cfg.Name {
-		db.mu.Unlock()
-		return fmt.Errorf("sync with %s: not an alive member", name)
-	}
-	addr := net.JoinHostPort(r.Addr, strconv.Itoa(r.Port))
-	db.mu.Unlock()
-	if _, err := db.ml.Join([]string{addr}); err != nil {
-		return fmt.Errorf("sync with %s at %s: %w", name, addr, err)
-	}
-	return nil
 }
