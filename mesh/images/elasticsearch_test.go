@@ -2,29 +2,10 @@ package images
 
 import (
 	"encoding/json"
-	"io"
-	"net/http"
 	"slices"
 	"strings"
 	"testing"
 )
-
-// esDo sends a request with no body and returns the status, the
-// Content-Type and the body.
-func esDo(t *testing.T, method, url string) (int, string, string) {
-	t.Helper()
-	req, _ := http.NewRequest(method, url, nil)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp.StatusCode, resp.Header.Get("Content-Type"), string(body)
-}
 
 func TestElasticsearchRoot(t *testing.T) {
 	r := startImage(t, "elasticsearch:2", "elasticsearch") // args are ignored
@@ -33,7 +14,8 @@ func TestElasticsearchRoot(t *testing.T) {
 	}
 	var first string
 	for i, path := range []string{"/", "/?pretty", "/"} {
-		code, ctype, body := esDo(t, "GET", r.url+path)
+		code, hdr, body := fetch(t, "GET", r.url+path)
+		ctype := hdr.Get("Content-Type")
 		if code != 200 || ctype != "application/json; charset=UTF-8" {
 			t.Fatalf("GET %s: %d %q, want 200 application/json; charset=UTF-8", path, code, ctype)
 		}
@@ -66,7 +48,7 @@ func TestElasticsearchRoot(t *testing.T) {
 			t.Errorf("GET %s changed between requests:\n%s\nthen\n%s", path, first, body)
 		}
 	}
-	if code, _, body := esDo(t, "HEAD", r.url+"/"); code != 200 || body != "" {
+	if code, _, body := fetch(t, "HEAD", r.url+"/"); code != 200 || body != "" {
 		t.Errorf("HEAD /: %d %q, want 200 and no body", code, body)
 	}
 	if got, want := r.stdout.String(), "elasticsearch: listening on :"+portOf(t, r.url)+"\n"; got != want {
@@ -112,7 +94,8 @@ func TestElasticsearchPaths(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.method+" "+tt.path[:min(len(tt.path), 30)], func(t *testing.T) {
-			code, ctype, body := esDo(t, tt.method, r.url+tt.path)
+			code, hdr, body := fetch(t, tt.method, r.url+tt.path)
+			ctype := hdr.Get("Content-Type")
 			if code != tt.code || ctype != "application/json; charset=UTF-8" {
 				t.Errorf("got %d %q, want %d application/json; charset=UTF-8", code, ctype, tt.code)
 			}

@@ -1,8 +1,7 @@
 package images
 
 import (
-	"io"
-	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -27,24 +26,18 @@ func TestNginx(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.method+" "+tt.path, func(t *testing.T) {
-			req, _ := http.NewRequest(tt.method, r.url+tt.path, nil)
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
+			code, hdr, body := fetch(t, tt.method, r.url+tt.path)
+			if code != tt.code {
+				t.Errorf("got status %d, want %d", code, tt.code)
 			}
-			defer resp.Body.Close()
-			body, _ := io.ReadAll(resp.Body)
-			if resp.StatusCode != tt.code {
-				t.Errorf("got status %d, want %d", resp.StatusCode, tt.code)
-			}
-			if got := resp.Header.Get("Server"); got != "nginx" {
+			if got := hdr.Get("Server"); got != "nginx" {
 				t.Errorf("got Server %q, want nginx", got)
 			}
-			if got := resp.Header.Get("Content-Type"); got != "text/html" {
+			if got := hdr.Get("Content-Type"); got != "text/html" {
 				t.Errorf("got Content-Type %q, want text/html", got)
 			}
 			for _, want := range tt.contains {
-				if !strings.Contains(string(body), want) {
+				if !strings.Contains(body, want) {
 					t.Errorf("body lacks %q:\n%s", want, body)
 				}
 			}
@@ -52,8 +45,8 @@ func TestNginx(t *testing.T) {
 				if len(body) != 0 {
 					t.Errorf("HEAD body %q, want none", body)
 				}
-				if resp.ContentLength != int64(len(nginxPage)) {
-					t.Errorf("HEAD Content-Length %d, want %d", resp.ContentLength, len(nginxPage))
+				if got := hdr.Get("Content-Length"); got != strconv.Itoa(len(nginxPage)) {
+					t.Errorf("HEAD Content-Length %s, want %d", got, len(nginxPage))
 				}
 			}
 		})

@@ -52,22 +52,14 @@ func fakeRedis(t *testing.T, reply string) string {
 	return ln.Addr().String()
 }
 
-// getPage GETs url and returns the status and body.
+// getPage GETs url and returns the status and body; a page is HTML.
 func getPage(t *testing.T, url string) (int, string) {
 	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if ct := resp.Header.Get("Content-Type"); resp.StatusCode == 200 && ct != "text/html; charset=utf-8" {
+	code, hdr, body := fetch(t, "GET", url)
+	if ct := hdr.Get("Content-Type"); code == 200 && ct != "text/html; charset=utf-8" {
 		t.Errorf("GET %s: Content-Type %q, want text/html; charset=utf-8", url, ct)
 	}
-	return resp.StatusCode, string(body)
+	return code, body
 }
 
 // TestTrainingWheelsCounts runs trainingwheels against the built-in redis:
