@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/meshd/meshd/ipam"
@@ -40,11 +41,11 @@ type Agent struct {
 	now     func() time.Time // the drain and pull clock; tests step it
 
 	// partialSince is when the tables were first seen short of what
-	// their head certifies (zero: they are not); pulling says a pull from
-	// the head's publisher runs, and pulled reports its end.
+	// their head certifies (zero: they are not), pullDue when a pull from
+	// the head's publisher may start; pulling says one runs.
 	partialSince time.Time
-	pulling      bool
-	pulled       chan struct{}
+	pullDue      time.Time
+	pulling      atomic.Bool
 	pulls        sync.WaitGroup
 
 	tasks      map[string]*localTask
@@ -119,7 +120,7 @@ func New(cfg Config) (*Agent, error) {
 		return nil, err
 	}
 	a := &Agent{cfg: cfg, log: log, nsDir: nsDir, ov: ov, gwIPs: gwIPs, dns: resolver, gw: gw,
-		host: lb.NewHostSyncer(cfg.Rules(""), lb.WithConntrack(cfg.Conntrack(""))), wake: make(chan struct{}, 1), desired: desired, now: time.Now, pulled: make(chan struct{}, 1),
+		host: lb.NewHostSyncer(cfg.Rules(""), lb.WithConntrack(cfg.Conntrack(""))), wake: make(chan struct{}, 1), desired: desired, now: time.Now,
 		tasks: map[string]*localTask{}, nets: map[string]api.Network{}, ingressGW: ingressGW,
 		sboxes: map[string]*lbSandbox{}, marks: newMarks(), programmed: map[string]string{}, started: time.Now()}
 	a.watcher = cfg.Watch(a.kernelChanged)
@@ -166,8 +167,8 @@ func (a *Agent) Run(ctx context.Context) {
 	pull.Stop()
 	for {
 		a.Reconcile(ctx)
-		if !a.partialSince.IsZero() && !a.pulling {
-			pull.Reset(max(time.Until(a.partialSince.Add(pullAfter)), 0))
+		if !a.pullDue.IsZero() && !a.pulling.Load() {
+			pull.Reset(max(a.pullDue.Sub(a.now()), 0))
 		}
 		for woken := false; !woken; {
 			select {
@@ -177,9 +178,6 @@ func (a *Agent) Run(ctx context.Context) {
 			case <-a.wake:
 				woken = true
 			case <-pull.C:
-				woken = true
-			case <-a.pulled:
-				a.pulling = false
 				woken = true
 			case <-t.C:
 				a.gwChecked = false // look for drift

@@ -15,31 +15,27 @@ import (
 const pullAfter = 500 * time.Millisecond
 
 // pullIfStuck starts a pull from the head's publisher once the tables
-// have been partial for pullAfter, one at a time. Run's timer brings it
-// back when no table changes.
+// have been partial for pullAfter, and again every pullAfter while they
+// stay so, one at a time. Run's timer brings it back when no table
+// changes; the pull's end wakes Run.
 func (a *Agent) pullIfStuck() {
-	select {
-	case <-a.pulled:
-		a.pulling = false
-	default:
-	}
 	if !a.desired.Info().Partial {
-		a.partialSince = time.Time{}
+		a.partialSince, a.pullDue = time.Time{}, time.Time{}
 		return
 	}
 	now := a.now()
 	if a.partialSince.IsZero() {
-		a.partialSince = now
+		a.partialSince, a.pullDue = now, now.Add(pullAfter)
 	}
-	if a.pulling || now.Sub(a.partialSince) < pullAfter {
+	if a.pulling.Load() || now.Before(a.pullDue) {
 		return
 	}
 	head, ok := a.cfg.DB.Get(records.TableCluster, "", records.HeadKey)
 	if !ok || head.Owner == a.cfg.NodeID {
 		return
 	}
-	a.pulling = true
-	a.partialSince = now // the next pull, if this one does not help
+	a.pulling.Store(true)
+	a.pullDue = now.Add(pullAfter) // the next pull, if this one does not help
 	a.pulls.Add(1)
 	go func() {
 		defer a.pulls.Done()
@@ -48,6 +44,7 @@ func (a *Agent) pullIfStuck() {
 		} else {
 			a.log.Info("pulled the desired state from its publisher: gossip had not brought all of it", "leader", head.Owner)
 		}
-		a.pulled <- struct{}{}
+		a.pulling.Store(false)
+		a.poke()
 	}()
 }
