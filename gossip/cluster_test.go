@@ -424,19 +424,11 @@ func TestWritesRejectBadArguments(t *testing.T) {
 func TestMockNetwork(t *testing.T) {
 	// A MockNetwork must not gain transports while in use.
 	var network memberlist.MockNetwork
-	transports := make([]*memberlist.MockTransport, 3)
+	transports := make([]memberlist.Transport, 3)
 	for i := range transports {
 		transports[i] = network.NewTransport(fmt.Sprintf("node%d", i+1))
 	}
-	log := testLogger(t)
-	var dbs []*DB
-	for i, tr := range transports {
-		dbs = append(dbs, newNode(t, log, fmt.Sprintf("node%d", i+1), stable, func(c *Config) { c.Transport = tr }))
-		if i > 0 {
-			join(t, dbs[i], dbs[0])
-		}
-	}
-	waitMembers(t, dbs...)
+	dbs := newMockCluster(t, testLogger(t), transports, stable)
 	if err := dbs[2].Put("networks", "", "ingress", []byte("10.255.0.0/16")); err != nil {
 		t.Fatal(err)
 	}
@@ -534,19 +526,11 @@ func TestPartitionHeals(t *testing.T) {
 	var network memberlist.MockNetwork
 	var mu sync.Mutex
 	cut := map[string]bool{}
-	transports := make([]cuttable, 3)
+	transports := make([]memberlist.Transport, 3)
 	for i := range transports {
 		transports[i] = newCuttable(&network, fmt.Sprintf("node%d", i+1), &mu, cut)
 	}
-	log := testLogger(t)
-	var dbs []*DB
-	for i, tr := range transports {
-		dbs = append(dbs, newNode(t, log, fmt.Sprintf("node%d", i+1), func(c *Config) { c.Transport = tr }))
-		if i > 0 {
-			join(t, dbs[i], dbs[0])
-		}
-	}
-	waitMembers(t, dbs...)
+	dbs := newMockCluster(t, testLogger(t), transports)
 	if err := dbs[2].Put("endpoint_table", "net1", "ep3", []byte("node3")); err != nil {
 		t.Fatal(err)
 	}

@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/hashicorp/memberlist"
 	"github.com/meshd/meshd/internal/testutil"
 )
 
@@ -85,9 +87,20 @@ func stable(c *Config) {
 // newCluster starts n nodes named node1…nodeN, all joined through node1.
 func newCluster(t testing.TB, log *slog.Logger, n int, mods ...func(*Config)) []*DB {
 	t.Helper()
-	dbs := make([]*DB, n)
-	for i := range dbs {
-		dbs[i] = newNode(t, log, "node"+strconv.Itoa(i+1), mods...)
+	return newMockCluster(t, log, make([]memberlist.Transport, n), mods...)
+}
+
+// newMockCluster is newCluster with one memberlist transport per node
+// (a MockNetwork's, without sockets); a nil one is a real UDP and TCP one.
+func newMockCluster(t testing.TB, log *slog.Logger, transports []memberlist.Transport, mods ...func(*Config)) []*DB {
+	t.Helper()
+	dbs := make([]*DB, len(transports))
+	for i, tr := range transports {
+		nodeMods := mods
+		if tr != nil {
+			nodeMods = append(slices.Clone(mods), func(c *Config) { c.Transport = tr })
+		}
+		dbs[i] = newNode(t, log, "node"+strconv.Itoa(i+1), nodeMods...)
 		if i > 0 {
 			join(t, dbs[i], dbs[0])
 		}
