@@ -148,6 +148,28 @@ func TestCNMSlides(t *testing.T) {
 		}
 	}
 
+	// A container on two networks resolves in connection order, and
+	// es.dev, es.prod by network.
+	both := ctl("run", "--rm", "--net", "dev", "--net", "prod", "debian", "sh", "-c",
+		"getent hosts es | head -1; getent ahostsv4 es.prod | cut -d' ' -f1 | sort -u; getent hosts es.dev")
+	var first []string // each line's address
+	for _, line := range strings.Split(both, "\n") {
+		if f := strings.Fields(line); len(f) > 0 {
+			first = append(first, f[0])
+		}
+	}
+	prodSet := []string{prod1, prod2}
+	slices.Sort(prodSet)
+	if len(first) != 4 || first[0] != esIP || !slices.Equal(first[1:3], prodSet) || first[3] != esIP {
+		t.Errorf("on dev then prod, es, es.prod and es.dev gave:\n%s\nwant %s, then %v, then %s", both, esIP, prodSet, esIP)
+	}
+	if out := ctl("network", "inspect", "dev", "-f", "{{range .Containers}}{{.Name}} {{end}}"); !strings.Contains(out, "es ") {
+		t.Errorf("network inspect dev lists %q, want es among its containers", out)
+	}
+	if out, err := try("network", "rm", "dev"); err == nil || !strings.Contains(out, "has active endpoints") {
+		t.Errorf("network rm dev with containers on it: %v\n%s", err, out)
+	}
+
 	// "Choisir l'adresse IP des containers".
 	isID("network create pubnet", ctl("network", "create", "--subnet", "10.66.0.0/16", "pubnet"))
 	isID("run --ip", ctl("run", "--net", "pubnet", "--ip", "10.66.66.66", "-d", "--name", "pub", "nginx"))
