@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
-	"sync"
 )
 
 // Local bridge networks are Docker's single-host networks: "network
@@ -217,74 +216,44 @@ func RenderBridge(w io.Writer, b BridgeRules) error {
 // namespace in step with [BridgeRules]. It owns only those chains and
 // their jumps, so it runs beside the agent's [HostSyncer] in the same
 // namespace. Its methods may be called concurrently.
-type BridgeSyncer struct {
-	s *syncer
-
-	mu  sync.Mutex       // guards the fields below
-	udp map[portKey]bool // the UDP ports the last Sync forwarded
-	ct  ctCleanup
-}
+type BridgeSyncer struct{ p *portSyncer }
 
 // NewBridgeSyncer returns a BridgeSyncer writing through r (nil: iptables
 // in the caller's namespace). Of opts, only [WithConntrack] applies;
 // without it, conntrack entries are deleted in the caller's namespace. It
 // writes nothing until Sync.
 func NewBridgeSyncer(r Rules, opts ...Option) *BridgeSyncer {
-	if r == nil {
-		r = IPTables{}
-	}
-	var o planeOptions
-	for _, opt := range opts {
-		opt(&o)
-	}
-	if o.ct == nil {
-		o.ct = KernelConntrack{}
-	}
-	return &BridgeSyncer{s: newSyncer(r, bridgeOwner), ct: ctCleanup{ct: o.ct}}
+	return &BridgeSyncer{newPortSyncer(r, bridgeOwner, "the host namespace (bridge networks)", opts)}
 }
 
 // Sync makes the bridge networks' rules match want. A zero BridgeRules
 // removes every chain and jump it owns. Bad input changes nothing. The
 // caller sets net.ipv4.conf.<bridge>.route_localnet=1 on each bridge, so
 // that connections to 127.0.0.1:<published port> can be DNATed, and
-// net.ipv4.ip_forward=1.
-//
-// As [HostSyncer.Sync], when a UDP port starts being published, Sync then
-// deletes the entries to it that nothing NATed, or a client that sent to
-// it before would never meet the new DNAT.
+// net.ipv4.ip_forward=1. As [HostSyncer.Sync], when a UDP port starts
+// being published, Sync then deletes the entries to it that nothing
+// NATed.
 func (s *BridgeSyncer) Sync(ctx context.Context, want BridgeRules) error {
 	if err := want.validate(); err != nil {
 		return err
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	udp := bridgeUDPPorts(want)
-	for k := range udp {
-		if !s.udp[k] {
-			s.ct.add(ConntrackFilter{OrigDstPort: k.port, NotNATed: true})
-		}
-	}
-	s.udp = udp
-	if _, err := s.s.sync(ctx, bridgeRules(want)); err != nil {
-		return err
-	}
-	return s.ct.flush("the host namespace (bridge networks)")
+	return s.p.sync(ctx, bridgeRules(want), bridgeUDPPorts(want))
 }
 
 // Recheck makes the next Sync read the kernel's rules and repair them:
 // the kernel said some were removed.
-func (s *BridgeSyncer) Recheck() { s.s.recheck() }
+func (s *BridgeSyncer) Recheck() { s.p.s.recheck() }
 
 // bridgeUDPPorts are the UDP host ports b DNATs.
-func bridgeUDPPorts(b BridgeRules) map[portKey]bool {
+func bridgeUDPPorts(b BridgeRules) map[uint16]bool {
 	internal := map[string]bool{}
 	for _, n := range b.Networks {
 		internal[n.Bridge] = n.Internal
 	}
-	out := map[portKey]bool{}
+	out := map[uint16]bool{}
 	for _, p := range b.Ports {
 		if p.Proto == "udp" && !internal[p.Bridge] {
-			out[portKey{p.Proto, p.HostPort}] = true
+			out[p.HostPort] = true
 		}
 	}
 	return out

@@ -349,7 +349,7 @@ func TestBridgeSyncerRepairsDrift(t *testing.T) {
 				clock := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 				host := NewHostSyncer(rules, WithConntrack(NewFakeConntrack()))
 				s := NewBridgeSyncer(rules, WithConntrack(NewFakeConntrack()))
-				s.s.now = func() time.Time { return clock }
+				s.p.s.now = func() time.Time { return clock }
 				mustSyncBridge(t, s, bridgeAll)
 				if err := host.Sync(ctx, worldOne.host); err != nil {
 					t.Fatal(err)

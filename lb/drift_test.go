@@ -13,7 +13,7 @@ func TestPeriodicCheckRepairsDriftOnly(t *testing.T) {
 	rules := NewFakeRules()
 	clock := time.Unix(1_800_000_000, 0)
 	h := NewHostSyncer(rules, WithConntrack(NewFakeConntrack()))
-	h.s.now = func() time.Time { return clock }
+	h.p.s.now = func() time.Time { return clock }
 	want := HostRules{IngressGW: netip.MustParseAddr("172.18.0.2"),
 		Published: []Port{{Proto: "tcp", Published: 8888, Target: 80}}}
 	ctx := context.Background()

@@ -113,65 +113,81 @@ func (s *syncer) due(last time.Time) bool {
 	return s.clock().Sub(last) >= period
 }
 
+// portSyncer is the part HostSyncer and BridgeSyncer share: a syncer of
+// host chains that forward published ports, which also forgets the
+// conntrack entries a UDP port had before it was forwarded. Packets that
+// came while it was not made them, and a client sending on would keep
+// them, and miss the new DNAT, forever.
+type portSyncer struct {
+	s     *syncer
+	where string // the namespace, for errors
+
+	mu  sync.Mutex      // guards the fields below
+	udp map[uint16]bool // the UDP ports the last sync forwarded
+	ct  ctCleanup
+}
+
+// newPortSyncer writes through r (nil: iptables in the caller's
+// namespace). Of opts, only [WithConntrack] applies; without it,
+// conntrack entries are deleted in the caller's namespace.
+func newPortSyncer(r Rules, o owner, where string, opts []Option) *portSyncer {
+	if r == nil {
+		r = IPTables{}
+	}
+	var po planeOptions
+	for _, opt := range opts {
+		opt(&po)
+	}
+	if po.ct == nil {
+		po.ct = KernelConntrack{}
+	}
+	return &portSyncer{s: newSyncer(r, o), where: where, ct: ctCleanup{ct: po.ct}}
+}
+
+// sync applies rs, udp being the UDP ports it forwards.
+func (p *portSyncer) sync(ctx context.Context, rs ruleset, udp map[uint16]bool) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for port := range udp {
+		if !p.udp[port] {
+			p.ct.add(ConntrackFilter{OrigDstPort: port, NotNATed: true})
+		}
+	}
+	p.udp = udp
+	if _, err := p.s.sync(ctx, rs); err != nil {
+		return err
+	}
+	return p.ct.flush(p.where)
+}
+
 // HostSyncer keeps the node's own namespace in step with [HostRules]:
 // nat and filter MESH-INGRESS and nat MESH-INGRESS-SNAT, with their jumps.
 // Its methods may be called concurrently.
-type HostSyncer struct {
-	s *syncer
-
-	mu  sync.Mutex      // guards the fields below
-	udp map[uint16]bool // the UDP ports the last Sync forwarded
-	ct  ctCleanup
-}
+type HostSyncer struct{ p *portSyncer }
 
 // NewHostSyncer returns a HostSyncer writing through r (nil: iptables in
 // the caller's namespace). Of opts, only [WithConntrack] applies; without
 // it, conntrack entries are deleted in the caller's namespace. It writes
 // nothing until Sync.
 func NewHostSyncer(r Rules, opts ...Option) *HostSyncer {
-	if r == nil {
-		r = IPTables{}
-	}
-	var o planeOptions
-	for _, opt := range opts {
-		opt(&o)
-	}
-	if o.ct == nil {
-		o.ct = KernelConntrack{}
-	}
-	return &HostSyncer{s: newSyncer(r, hostOwner), ct: ctCleanup{ct: o.ct}}
+	return &HostSyncer{newPortSyncer(r, hostOwner, "the host namespace", opts)}
 }
 
 // Sync makes the host rules match h. A zero HostRules removes every chain
 // and jump it owns. The caller sets net.ipv4.conf.mesh_gwbridge.route_localnet=1
-// so that connections to localhost can be DNATed.
-//
-// When a UDP port starts being forwarded, Sync then deletes the entries
-// to that port that nothing NATed: packets that came while it was not
-// forwarded made them, and a client sending on would keep them, and miss
-// the new DNAT, forever.
+// so that connections to localhost can be DNATed. When a UDP port starts
+// being forwarded, Sync then deletes the entries to that port that
+// nothing NATed (see portSyncer).
 func (h *HostSyncer) Sync(ctx context.Context, want HostRules) error {
 	if err := want.validate(); err != nil {
 		return err
 	}
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	udp := hostUDPPorts(want)
-	for port := range udp {
-		if !h.udp[port] {
-			h.ct.add(ConntrackFilter{OrigDstPort: port, NotNATed: true})
-		}
-	}
-	h.udp = udp
-	if _, err := h.s.sync(ctx, hostRules(want)); err != nil {
-		return err
-	}
-	return h.ct.flush("the host namespace")
+	return h.p.sync(ctx, hostRules(want), hostUDPPorts(want))
 }
 
 // Recheck makes the next Sync read the kernel's rules and repair them:
 // the kernel said some were removed.
-func (h *HostSyncer) Recheck() { h.s.recheck() }
+func (h *HostSyncer) Recheck() { h.p.s.recheck() }
 
 // TaskSyncer keeps one task sandbox's nat MESH-REDIRECT in step with
 // [TaskRules]. Its methods may be called concurrently.
