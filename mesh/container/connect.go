@@ -15,13 +15,9 @@ import (
 func (e *Engine) Connect(netRef, ref string, a api.ContainerAttach) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	c, err := e.resolveLocked(ref)
+	c, n, err := e.pairLocked(netRef, ref)
 	if err != nil {
 		return err
-	}
-	n := e.resolveNetworkLocked(netRef)
-	if n == nil {
-		return api.NotFound("network %s not found", api.Clip(netRef))
 	}
 	if len(a.Aliases) > maxAliases {
 		return api.Invalid("too many aliases: %d, at most %d", len(a.Aliases), maxAliases)
@@ -58,13 +54,9 @@ func (e *Engine) Connect(netRef, ref string, a api.ContainerAttach) error {
 func (e *Engine) Disconnect(netRef, ref string) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	c, err := e.resolveLocked(ref)
+	c, n, err := e.pairLocked(netRef, ref)
 	if err != nil {
 		return err
-	}
-	n := e.resolveNetworkLocked(netRef)
-	if n == nil {
-		return api.NotFound("network %s not found", api.Clip(netRef))
 	}
 	i := slices.IndexFunc(c.Task.Networks, func(tn api.TaskNetwork) bool { return tn.NetworkID == n.ID })
 	if i < 0 {
@@ -96,4 +88,17 @@ func freeIfName(sb *sandbox) string {
 			return name
 		}
 	}
+}
+
+// pairLocked resolves a container and a network.
+func (e *Engine) pairLocked(netRef, ref string) (*container, *network, error) {
+	c, err := e.resolveLocked(ref)
+	if err != nil {
+		return nil, nil, err
+	}
+	n := e.resolveNetworkLocked(netRef)
+	if n == nil {
+		return nil, nil, api.NotFound("network %s not found", api.Clip(netRef))
+	}
+	return c, n, nil
 }

@@ -467,20 +467,20 @@ func (e *Engine) removeSandbox(c *container, sb *sandbox) {
 	}
 }
 
-// Stop stops a running container; exitCode, from a foreground run, is
-// the status its command ended with.
-func (e *Engine) Stop(ref string, exitCode *int) (api.Task, error) {
+// halt resolves ref, lets prepare see the container (and refuse) under
+// the lock, then marks it not to run and stops its process, waiting for
+// its sandbox to go. On success it returns with e.mu held.
+func (e *Engine) halt(ref string, prepare func(c *container, running bool) error) (*container, error) {
 	e.mu.Lock()
 	c, err := e.resolveLocked(ref)
+	if err == nil {
+		err = prepare(c, e.boxes[c.Task.ID] != nil)
+	}
 	if err != nil {
 		e.mu.Unlock()
-		return api.Task{}, err
+		return nil, err
 	}
 	c.Run = false
-	if exitCode != nil {
-		code := *exitCode
-		c.Task.Standalone.ExitCode = &code
-	}
 	sb := e.boxes[c.Task.ID]
 	e.mu.Unlock()
 	if sb != nil {
@@ -488,6 +488,22 @@ func (e *Engine) Stop(ref string, exitCode *int) (api.Task, error) {
 		<-sb.done
 	}
 	e.mu.Lock()
+	return c, nil
+}
+
+// Stop stops a running container; exitCode, from a foreground run, is
+// the status its command ended with.
+func (e *Engine) Stop(ref string, exitCode *int) (api.Task, error) {
+	c, err := e.halt(ref, func(c *container, _ bool) error {
+		if exitCode != nil {
+			code := *exitCode
+			c.Task.Standalone.ExitCode = &code
+		}
+		return nil
+	})
+	if err != nil {
+		return api.Task{}, err
+	}
 	defer e.mu.Unlock()
 	_ = e.saveLocked()
 	return e.viewLocked(c), nil
@@ -516,25 +532,16 @@ func (e *Engine) Start(ref string) (api.Task, error) {
 // Remove removes a container; a running one only with force, which
 // stops it first.
 func (e *Engine) Remove(ref string, force bool) error {
-	e.mu.Lock()
-	c, err := e.resolveLocked(ref)
+	c, err := e.halt(ref, func(c *container, running bool) error {
+		if running && !force {
+			return api.Conflict("You cannot remove a running container %s. Stop the container before attempting removal or force remove", c.Task.ContainerID())
+		}
+		c.Task.Standalone.AutoRemove = false // removed here, not by the supervisor
+		return nil
+	})
 	if err != nil {
-		e.mu.Unlock()
 		return err
 	}
-	sb := e.boxes[c.Task.ID]
-	if sb != nil && !force {
-		e.mu.Unlock()
-		return api.Conflict("You cannot remove a running container %s. Stop the container before attempting removal or force remove", c.Task.ContainerID())
-	}
-	c.Run = false
-	c.Task.Standalone.AutoRemove = false // removed here, not by the supervisor
-	e.mu.Unlock()
-	if sb != nil {
-		sb.cancel()
-		<-sb.done
-	}
-	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.forgetLocked(c)
 	e.log.Info("container removed", "container", c.Task.Standalone.Name)

@@ -379,3 +379,49 @@ func TestDriftRepaired(t *testing.T) {
 		}
 	}
 }
+
+// network connect gives a running container a new interface and its
+// names at once; disconnect takes both away and gives the address back.
+func TestConnectDisconnect(t *testing.T) {
+	h := newFakeHost(t)
+	e, _ := h.engine()
+	dev := mustNetwork(t, e, api.NetworkCreate{Name: "dev"})
+	c := mustRun(t, e, api.ContainerCreate{Name: "lone", Image: "alpine"})
+	veth := vethName(c.ID, dev.ID)
+	if err := e.Connect("dev", "lone", api.ContainerAttach{Aliases: []string{"box"}}); err != nil {
+		t.Fatal(err)
+	}
+	if dump := h.kernel.Dump(); !strings.Contains(dump, veth+": mtu 1500 master br-"+dev.ID[:12]+" UP veth peer eth1") {
+		t.Errorf("no eth1 on dev after connect:\n%s", dump)
+	}
+	names := func() []string {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		var out []string
+		for _, ep := range dnsEndpoints(e.st, e.running()) {
+			out = append(out, ep.Network+":"+ep.TaskName+":"+strings.Join(ep.TaskAliases, ","))
+		}
+		return out
+	}
+	if got := names(); len(got) != 1 || !strings.HasPrefix(got[0], "dev:lone:box,") {
+		t.Errorf("names after connect: %v, want lone and box on dev", got)
+	}
+	if err := e.Connect("dev", "lone", api.ContainerAttach{}); err == nil || !strings.Contains(err.Error(), "already attached") {
+		t.Errorf("a second connect: %v", err)
+	}
+	if err := e.Disconnect("dev", "lone"); err != nil {
+		t.Fatal(err)
+	}
+	if dump := h.kernel.Dump(); strings.Contains(dump, veth) {
+		t.Errorf("the veth on dev is left after disconnect:\n%s", dump)
+	}
+	if got := names(); len(got) != 0 {
+		t.Errorf("names after disconnect: %v, want none", got)
+	}
+	if got := allocated(e, "dev"); got != "[]" {
+		t.Errorf("addresses on dev after disconnect: %s", got)
+	}
+	if err := e.Disconnect("dev", "lone"); err == nil || !strings.Contains(err.Error(), "is not connected") {
+		t.Errorf("a second disconnect: %v", err)
+	}
+}
