@@ -120,7 +120,7 @@ func TestNetworkInspectPerNode(t *testing.T) {
 				}
 				rows[f[1]] = f[2] + " " + f[3]
 			}
-			want := map[string]string{"ingress": "overlay swarm", "ovnet": "overlay swarm", "mesh_gwbridge": "bridge local",
+			want := map[string]string{"bridge": "bridge local", "ingress": "overlay swarm", "ovnet": "overlay swarm", "mesh_gwbridge": "bridge local",
 				"host": "host local", "none": "null local"}
 			if !maps.Equal(rows, want) || !strings.HasPrefix(out, "NETWORK ID     NAME ") {
 				t.Errorf("network ls on %s, want %v:\n%s", node, want, out)

@@ -62,8 +62,8 @@ func TestTutorial000(t *testing.T) {
 
 	matchLines(t, "network ls", l.sh(t, "node1", "meshctl network ls"),
 		row("NETWORK ID", "NAME", "DRIVER", "SCOPE"),
-		// bridge, docker's default bridge network, comes with the
-		// single-host network model.
+		// bridge is docker's default bridge network, as the tutorial shows.
+		row(`[0-9a-f]{12}`, "bridge", "bridge", "local"),
 		row(`[0-9a-f]{12}`, "host", "host", "local"),
 		row(shortID, "ingress", "overlay", "swarm"),
 		row(`[0-9a-f]{12}`, "mesh_gwbridge", "bridge", "local"),
@@ -136,6 +136,7 @@ func TestTutorial000(t *testing.T) {
 		}
 		matchLines(t, "network ls", l.sh(t, "node1", "meshctl network ls"),
 			row("NETWORK ID", "NAME", "DRIVER", "SCOPE"),
+			row(`[0-9a-f]{12}`, "bridge", "bridge", "local"),
 			row(`[0-9a-f]{12}`, "host", "host", "local"),
 			row(shortID, "ingress", "overlay", "swarm"),
 			row(`[0-9a-f]{12}`, "mesh_gwbridge", "bridge", "local"),
