@@ -188,3 +188,75 @@ func (u NodeUpdate) CheckSizes() error {
 	}
 	return nil
 }
+
+// CheckSizes refuses a run whose fields are over the limits; what they
+// mean is for the node (or, on an overlay, the manager) to check.
+func (r ContainerCreate) CheckSizes() error {
+	err := checkLens(sizeCheck{"container name", r.Name, MaxNameLen}, sizeCheck{"image", r.Image, MaxImageLen},
+		sizeCheck{"entrypoint", r.Entrypoint, MaxArgsBytes}, sizeCheck{"working directory", r.WorkingDir, MaxArgsBytes},
+		sizeCheck{"hostname", r.Hostname, MaxNameLen})
+	if err != nil {
+		return err
+	}
+	if err := checkStrings("arguments", r.Cmd, MaxArgs, MaxArgsBytes); err != nil {
+		return err
+	}
+	if err := CheckEnv(r.Env); err != nil {
+		return err
+	}
+	if err := checkCount("networks", len(r.Networks), MaxNetworks); err != nil {
+		return err
+	}
+	for _, a := range r.Networks {
+		if err := a.checkSizes(); err != nil {
+			return err
+		}
+	}
+	if err := checkCount("published ports", len(r.Publish), MaxPorts); err != nil {
+		return err
+	}
+	for _, p := range r.Publish {
+		if err := checkLens(sizeCheck{"protocol", p.Proto, MaxRefLen}, sizeCheck{"host IP", p.HostIP, MaxRefLen}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// CheckSizes refuses a network connect or disconnect over the limits.
+func (r NetworkConnect) CheckSizes() error {
+	if err := checkLens(sizeCheck{"container", r.Container, MaxRefLen}); err != nil {
+		return err
+	}
+	return r.Attach.checkSizes()
+}
+
+func (a ContainerAttach) checkSizes() error {
+	if err := checkLens(sizeCheck{"network", a.Network, MaxRefLen}, sizeCheck{"IP address", a.IP, MaxRefLen}); err != nil {
+		return err
+	}
+	if err := checkCount("aliases on network "+Clip(a.Network), len(a.Aliases), MaxAliases); err != nil {
+		return err
+	}
+	for _, al := range a.Aliases {
+		if err := checkLens(sizeCheck{"alias", al, MaxAliasLen}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkStrings bounds a list's length and total size.
+func checkStrings(what string, list []string, maxN, maxBytes int) error {
+	if err := checkCount(what, len(list), maxN); err != nil {
+		return err
+	}
+	total := 0
+	for _, s := range list {
+		total += len(s)
+	}
+	if total > maxBytes {
+		return Invalid("%s too long: %d bytes, at most %d", what, total, maxBytes)
+	}
+	return nil
+}

@@ -54,6 +54,18 @@ func TestCheckSizes(t *testing.T) {
 		{"swarm init", SwarmInit{AdvertiseAddr: long(300)}, "invalid advertise address"},
 		{"swarm join token", SwarmJoin{Token: "SWMTKN-1-" + long(300)}, "invalid token: longer than 256 bytes"},
 		{"swarm join remote", SwarmJoin{RemoteAddr: long(300)}, "invalid remote address"},
+		{"run at the limits", ContainerCreate{Name: long(63), Image: "alpine", Cmd: many(64, "x"), Env: many(64, "K=v"),
+			Networks: append(make([]ContainerAttach, 15), ContainerAttach{Network: "dev", Aliases: many(32, long(63))}),
+			Publish: make([]ContainerPort, 64)}, ""},
+		{"run name", ContainerCreate{Name: long(64)}, "invalid container name"},
+		{"run arguments", ContainerCreate{Cmd: many(65, "x")}, "too many arguments: 65, at most 64"},
+		{"run argument bytes", ContainerCreate{Cmd: []string{long(4097)}}, "arguments too long: 4097 bytes"},
+		{"run environment", ContainerCreate{Env: []string{"novalue"}}, "invalid environment variable"},
+		{"run networks", ContainerCreate{Networks: make([]ContainerAttach, 17)}, "too many networks: 17"},
+		{"run aliases", ContainerCreate{Networks: []ContainerAttach{{Network: "dev", Aliases: many(33, "a")}}}, "too many aliases on network dev"},
+		{"run ports", ContainerCreate{Publish: make([]ContainerPort, 65)}, "too many published ports: 65"},
+		{"connect alias", NetworkConnect{Container: "x", Attach: ContainerAttach{Aliases: []string{long(64)}}}, "invalid alias"},
+		{"connect container", NetworkConnect{Container: long(65)}, "invalid container"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -27,6 +27,8 @@ func FuzzDecodeRequest(f *testing.F) {
 		`{"Name":"www","Bogus":1}`, `{"Name":"` + strings.Repeat("n", 64) + `"}`,
 		`{"Name":"www","Args":["sh","-c","sleep 1"],"Replicas":3,"Networks":[{"Target":"ovnet","Aliases":["a","b"]}],"Ports":[{"PublishedPort":8888,"TargetPort":80}]}`,
 		`{"Name":"ovnet","Subnet":"10.0.9.0/24","AuxAddresses":{"h":"10.0.9.2"}}`,
+		`{"Name":"es","Image":"elasticsearch:2","Networks":[{"Network":"dev","Aliases":["es"],"IP":"172.19.0.9"}],"Publish":[{"Proto":"tcp","Port":9200}],"PublishAll":true}`,
+		`{"Container":"lone","Attach":{"Aliases":["box"]}}`,
 		`{"Name":"x","Replicas":1e999}`, `{"Name":"\u0000\ud800"}`, `{"Name":1}`, `{"Networks":[{"Aliases":null}]}`,
 		`{"Name":"x"` + strings.Repeat(" ", 100), strings.Repeat("[", 10000),
 	} {
@@ -38,6 +40,8 @@ func FuzzDecodeRequest(f *testing.F) {
 			_, _ = raw.ReadFrom(r.Body)
 			checkDecode(t, raw.Bytes(), &api.ServiceCreate{})
 			checkDecode(t, raw.Bytes(), &api.NetworkCreate{})
+			checkDecode(t, raw.Bytes(), &api.ContainerCreate{})
+			checkDecode(t, raw.Bytes(), &api.NetworkConnect{})
 			w.WriteHeader(http.StatusNoContent)
 		}), maxBody)
 		rec := httptest.NewRecorder()

@@ -19,8 +19,11 @@ func (e *Engine) Connect(netRef, ref string, a api.ContainerAttach) error {
 	if err != nil {
 		return err
 	}
-	if len(a.Aliases) > maxAliases {
-		return api.Invalid("too many aliases: %d, at most %d", len(a.Aliases), maxAliases)
+	if err := (api.NetworkConnect{Attach: a}).CheckSizes(); err != nil {
+		return err
+	}
+	if err := checkAliases(a.Aliases); err != nil {
+		return err
 	}
 	a.Network = n.ID
 	if err := e.attachLocked(c, a); err != nil {

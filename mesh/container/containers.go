@@ -19,15 +19,6 @@ import (
 	"github.com/meshd/meshd/mesh/task"
 )
 
-// Bounds on one run request, checked before anything is allocated.
-const (
-	maxArgs     = 1024
-	maxEnv      = 1024
-	maxNetworks = 16
-	maxAliases  = 32
-	maxPorts    = 256
-)
-
 // idleImage is what an idle container runs: a shell image without a
 // command idles, holding the namespaces a foreground run executes in.
 const idleImage = "busybox"
@@ -112,26 +103,15 @@ func (e *Engine) Run(req api.ContainerCreate) (api.Task, error) {
 }
 
 func checkRequest(req api.ContainerCreate) error {
-	switch {
-	case len(req.Cmd) > maxArgs:
-		return api.Invalid("too many arguments: %d, at most %d", len(req.Cmd), maxArgs)
-	case len(req.Env) > maxEnv:
-		return api.Invalid("too many environment variables: %d, at most %d", len(req.Env), maxEnv)
-	case len(req.Networks) > maxNetworks:
-		return api.Invalid("too many networks: %d, at most %d", len(req.Networks), maxNetworks)
-	case len(req.Publish) > maxPorts:
-		return api.Invalid("too many published ports: %d, at most %d", len(req.Publish), maxPorts)
-	case req.Name != "" && (len(req.Name) > maxNameLen || !validContainerName.MatchString(req.Name)):
+	if err := req.CheckSizes(); err != nil {
+		return err
+	}
+	if req.Name != "" && !validContainerName.MatchString(req.Name) {
 		return api.Invalid("Invalid container name (%s), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", api.Clip(req.Name))
 	}
 	for _, a := range req.Networks {
-		if len(a.Aliases) > maxAliases {
-			return api.Invalid("too many aliases on %s: %d, at most %d", api.Clip(a.Network), len(a.Aliases), maxAliases)
-		}
-		for _, al := range a.Aliases {
-			if len(al) > 255 || !validContainerName.MatchString(al) && !validName.MatchString(al) {
-				return api.Invalid("invalid alias %s", api.Quote(al))
-			}
+		if err := checkAliases(a.Aliases); err != nil {
+			return err
 		}
 	}
 	for _, p := range req.Publish {
@@ -145,6 +125,16 @@ func checkRequest(req api.ContainerCreate) error {
 			if a, err := netip.ParseAddr(p.HostIP); err != nil || !a.Is4() {
 				return api.Invalid("invalid IP address: %s", api.Clip(p.HostIP))
 			}
+		}
+	}
+	return nil
+}
+
+// checkAliases refuses an alias that is no DNS name.
+func checkAliases(aliases []string) error {
+	for _, al := range aliases {
+		if !validName.MatchString(al) {
+			return api.Invalid("invalid alias %s", api.Quote(al))
 		}
 	}
 	return nil
