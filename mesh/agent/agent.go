@@ -286,7 +286,7 @@ func (a *Agent) Reconcile(ctx context.Context) {
 	a.dns.SetTable(dnsTable(st, eps))
 	a.reportProgrammed(eps, synced)
 	for id, t := range desired {
-		if _, ok := st.Services[t.ServiceID]; !ok || !networksReady(t, needed) {
+		if _, ok := st.Services[t.ServiceID]; (!ok && t.Standalone == nil) || !networksReady(t, needed) {
 			continue // its service or network has not reached this node's tables yet
 		}
 		if _, ok := a.tasks[id]; !ok {
