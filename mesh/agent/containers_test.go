@@ -2,6 +2,8 @@ package agent
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -102,6 +104,22 @@ func TestContainerOnAnOverlay(t *testing.T) {
 	}
 	if _, ok := f.agent.tasks[c1.ID]; ok {
 		t.Errorf("a stopped container's sandbox kept")
+	}
+	// Its output stays for docker logs until it is removed.
+	logPath := f.agent.TaskLogPath(c1.ID)
+	if err := os.WriteFile(logPath, []byte("hello\n"), 0o644); err != nil {
+		t.Fatalf("a stopped container's directory is gone: %v", err)
+	}
+	f.reconcile()
+	if _, err := os.Stat(logPath); err != nil {
+		t.Errorf("a stopped container's output went before its rm: %v", err)
+	}
+	if err := f.mgr.RemoveContainer(f.ctx, "node1id", "c1", false); err != nil {
+		t.Fatal(err)
+	}
+	f.reconcile()
+	if _, err := os.Stat(filepath.Dir(logPath)); !os.IsNotExist(err) {
+		t.Errorf("a removed container's output kept: %v", err)
 	}
 }
 

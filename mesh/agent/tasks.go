@@ -307,5 +307,23 @@ func (a *Agent) removeTaskSandbox(lt *localTask) {
 	if err := a.cfg.Kernel.RemoveNS(lt.sandbox); err != nil {
 		a.log.Warn("remove sandbox", "task", lt.spec.Name(), "err", err)
 	}
+	if lt.spec.Standalone != nil {
+		// docker logs reads a stopped container's output until it is
+		// removed (see dropLogs).
+		a.keptLogs[lt.spec.ID] = true
+		return
+	}
 	_ = os.RemoveAll(a.taskDir(lt.spec))
+}
+
+// dropLogs removes the output kept of the stopped standalone containers
+// that are no longer this node's in st.
+func (a *Agent) dropLogs(st records.Objects) {
+	for id := range a.keptLogs {
+		if t, ok := st.Tasks[id]; ok && t.NodeID == a.cfg.NodeID {
+			continue
+		}
+		_ = os.RemoveAll(filepath.Join(a.cfg.RunDir, "tasks", id))
+		delete(a.keptLogs, id)
+	}
 }

@@ -78,10 +78,16 @@ func (s *Server) isSwarmNetwork(ref string) bool {
 	return err == nil
 }
 
-// onSwarm says whether a run goes to the cluster: its networks are swarm
-// networks. Bridge networks and overlays in one container are refused
-// for now.
+// onSwarm says whether a run goes to the cluster: on a node in a swarm,
+// its networks are no bridge networks of this node. A network this node
+// does not know is asked of the cluster too, which knows every overlay
+// at once (this node's state may not have a new one yet) and says
+// Docker's "not found" otherwise. Bridge networks and overlays in one
+// container are refused for now.
 func (s *Server) onSwarm(req api.ContainerCreate) (bool, error) {
+	if len(req.Networks) == 0 || errors.Is(s.manager(), api.ErrNotInSwarm) {
+		return false, nil
+	}
 	var local, swarm string
 	for _, a := range req.Networks {
 		switch {
@@ -91,11 +97,14 @@ func (s *Server) onSwarm(req api.ContainerCreate) (bool, error) {
 			swarm = a.Network
 		}
 	}
-	if local != "" && swarm != "" {
+	switch {
+	case local != "" && swarm != "":
 		return false, api.Invalid("a container cannot join both a bridge network (%s) and a swarm network (%s) yet: run it on one kind",
 			api.Clip(local), api.Clip(swarm))
+	case local != "":
+		return false, nil // the local engine names the networks it lacks
 	}
-	return swarm != "", nil
+	return true, nil
 }
 
 // clusterContainers are this node's standalone containers of the

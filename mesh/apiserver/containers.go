@@ -103,7 +103,7 @@ func (s *Server) taskLogs(r *http.Request) (any, error) {
 		return nil, api.Conflict("task %s runs on %s: its output is there", t.Name(), t.NodeName)
 	}
 	path, ended := s.cfg.Node.TaskLogPath(t.ID), func() bool { return s.cfg.Node.TaskEnded(t.ID) }
-	if t.Standalone != nil && s.cfg.Containers != nil {
+	if t.Standalone != nil && s.cfg.Containers != nil && s.cfg.Containers.TaskLogPath(t.ID) != "" { // the local engine's
 		path = s.cfg.Containers.TaskLogPath(t.ID)
 		ended = func() bool { e, _ := s.cfg.Containers.Ended(t.ID); return e }
 	}

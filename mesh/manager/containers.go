@@ -2,6 +2,7 @@ package manager
 
 import (
 	"context"
+	"fmt"
 	"maps"
 	"net/http"
 	"net/netip"
@@ -32,6 +33,9 @@ const (
 	maxContainerArgs     = 1024
 	maxContainerEnv      = 1024
 	maxContainerNetworks = 16
+	// maxNodeContainers bounds what one node's certificate can grow the
+	// replicated state by.
+	maxNodeContainers = 1000
 )
 
 // containerName is Docker's rule for container names.
@@ -104,7 +108,11 @@ func (m *Manager) RunContainer(_ context.Context, nodeID string, req api.Contain
 		if _, ok := s.Nodes[nodeID]; !ok {
 			return api.NotFound("node %s is not part of the swarm", api.Clip(nodeID))
 		}
-		for _, o := range nodeContainers(s, nodeID) {
+		mine := nodeContainers(s, nodeID)
+		if len(mine) >= maxNodeContainers {
+			return api.Conflict("node %s has %d containers on swarm networks, the most it may have: remove some first", s.Nodes[nodeID].Hostname, len(mine))
+		}
+		for _, o := range mine {
 			if o.Standalone.Name == req.Name {
 				return api.Conflict(`Conflict. The container name "/%s" is already in use by container "%s". You have to remove (or rename) that container to be able to reuse that name.`,
 					req.Name, o.ContainerID())
@@ -212,7 +220,15 @@ func (m *Manager) StopContainer(_ context.Context, nodeID, ref string, exitCode 
 			return nil
 		}
 		st, ok := report[t.ID]
-		if !ok || !api.Terminal(st.State) {
+		switch {
+		case ok && api.Terminal(st.State):
+		case exitCode != nil && *exitCode == 0:
+			st = api.TaskStatus{State: api.TaskComplete, Message: "stopped"}
+		case exitCode != nil:
+			// What mesh/task reports of a process that exited so, which
+			// ps and inspect read the status from (api.ExitCode).
+			st = api.TaskStatus{State: api.TaskFailed, Message: "stopped", Err: fmt.Sprintf("task: non-zero exit (%d)", *exitCode)}
+		default:
 			st = api.TaskStatus{State: api.TaskShutdown, Message: "stopped"}
 		}
 		stopContainer(s, t.ID, st, time.Now().UTC())
@@ -252,7 +268,7 @@ func (m *Manager) StartContainer(_ context.Context, nodeID, ref string) (api.Tas
 		sa.ExitCode = nil
 		next := t
 		next.ID, next.Standalone, next.DesiredState = api.NewID(), &sa, api.TaskRunning
-		next.CreatedAt, next.EndedAt, next.Status = time.Now().UTC(), time.Time{}, api.TaskStatus{}
+		next.EndedAt, next.Status = time.Time{}, api.TaskStatus{} // created when run made it, as docker's
 		delete(s.Tasks, t.ID)
 		s.Tasks[next.ID] = next
 		out = next

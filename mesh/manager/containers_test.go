@@ -123,6 +123,9 @@ func TestContainerLifecycle(t *testing.T) {
 	if stopped.DesiredState != api.TaskShutdown || stopped.Networks[0].Addr != "10.0.0.77/24" || *stopped.Standalone.ExitCode != 3 {
 		t.Errorf("stopped: %+v", stopped)
 	}
+	if code, ok := api.ExitCode(stopped.Status); !ok || code != 3 {
+		t.Errorf("a foreground run's status 3 is not the stopped container's (%+v)", stopped.Status)
+	}
 	if _, err := d.RunContainer(d.ctx, "nnode2", ovRun("c9", func(r *api.ContainerCreate) { r.Networks[0].IP = "10.0.0.77" })); err == nil {
 		t.Errorf("a stopped container's address was given away")
 	}
