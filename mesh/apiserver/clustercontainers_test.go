@@ -87,6 +87,20 @@ func TestContainersOnOverlays(t *testing.T) {
 	if _, ok := tc.m.State().Tasks[mine.ID]; !ok {
 		t.Errorf("the manager's container went")
 	}
+	// Another node's containers are its own: a manager lists and finds
+	// its own only (names are per node).
+	all, err := tc.follower.Tasks(ctx, "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tk := range all {
+		if tk.Standalone != nil && tk.NodeID != "w2" {
+			t.Errorf("the task list of node w2 has %s of %s", tk.Standalone.Name, tk.NodeID)
+		}
+	}
+	if _, err := tc.follower.Container(ctx, "mc"); api.StatusCode(err) != http.StatusNotFound {
+		t.Errorf("inspect of another node's container: %v, want 404", err)
+	}
 	if _, err := tc.outside.RunContainer(ctx, api.ContainerCreate{Image: "alpine", Networks: []api.ContainerAttach{{Network: "ovnet"}}}); err == nil {
 		t.Errorf("a node in no swarm ran a container on a swarm network")
 	}

@@ -20,7 +20,8 @@ func (s *Server) visibleTasks(st records.Objects) []api.Task {
 	self := s.cfg.Node.Info().NodeID
 	var out []api.Task
 	for _, t := range taskView(st, s.cfg.Node.TaskStatuses()) {
-		if !ownOnly || t.NodeID == self {
+		// Another node's standalone containers are its own (see tasks).
+		if (!ownOnly && t.Standalone == nil) || t.NodeID == self {
 			out = append(out, t)
 		}
 	}

@@ -137,6 +137,13 @@ func (s *Server) startContainer(r *http.Request) (any, error) {
 		if err != nil {
 			return nil, err
 		}
+		if t.Current() && api.Terminal(t.Status.State) {
+			// Its process ended and the managers have not heard yet: it
+			// is stopped first, so that start runs it again.
+			if err := cw.StopContainer(r.Context(), s.cfg.Node.Info().NodeID, t.ID, nil); err != nil {
+				return nil, err
+			}
+		}
 		t, err := cw.StartContainer(r.Context(), s.cfg.Node.Info().NodeID, t.ID)
 		if err != nil {
 			return nil, err
@@ -166,6 +173,9 @@ func (s *Server) removeContainer(r *http.Request) (any, error) {
 			return nil, err
 		}
 		force, _ := strconv.ParseBool(r.URL.Query().Get("force"))
+		// This node knows first that its process ended: the managers hear
+		// it through gossip.
+		force = force || api.Terminal(t.Status.State)
 		if err := cw.RemoveContainer(r.Context(), s.cfg.Node.Info().NodeID, t.ID, force); err != nil {
 			return nil, err
 		}

@@ -127,6 +127,17 @@ func TestContainersOnAttachableOverlay(t *testing.T) {
 	if ps := on("node2", "ps", "-a", "--format", "{{.Names}}"); strings.Contains(ps, "c1") {
 		t.Errorf("ps -a on node2 after rm -f c1:\n%s", ps)
 	}
+	// A container whose process ended is Exited, its output kept until rm.
+	on("node2", "run", "-d", "--name", "lg", "--net", "ovnet", "alpine", "sh", "-c", "echo hello; exit 3")
+	eventually(t, 10*time.Second, "lg exited (3)", func() (bool, string) {
+		ps, _ := l.on("node2", "ps", "-a", "--filter", "name=lg")
+		return strings.Contains(ps, "Exited (3)"), ps
+	})
+	if logs := on("node2", "logs", "lg"); logs != "hello" {
+		t.Errorf("logs of an exited container: %q, want hello", logs)
+	}
+	on("node2", "rm", "lg")
+
 	// The address is free again: a container may take it.
 	on("node2", "run", "-d", "--name", "again", "--net", "ovnet", "--ip", c1IP, "alpine", "sleep", "1000")
 	on("node2", "rm", "-f", "again")

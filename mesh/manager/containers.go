@@ -280,12 +280,15 @@ func (m *Manager) StartContainer(_ context.Context, nodeID, ref string) (api.Tas
 // RemoveContainer removes one of nodeID's containers and gives back its
 // addresses; a running one only with force (its node stops it).
 func (m *Manager) RemoveContainer(_ context.Context, nodeID, ref string, force bool) error {
+	// A process its node reports ended is not running, even before the
+	// leader's sync stops its task.
+	report := records.TaskStatuses(m.cfg.DB)
 	return m.update(func(s *State) error {
 		t, err := nodeContainer(s, nodeID, ref)
 		if err != nil {
 			return err
 		}
-		if t.Current() && !force {
+		if t.Current() && !api.Terminal(report[t.ID].State) && !force {
 			return api.Conflict("You cannot remove a running container %s. Stop the container before attempting removal or force remove", t.ContainerID())
 		}
 		if err := removeTask(s, t.ID); err != nil {

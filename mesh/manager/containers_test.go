@@ -116,6 +116,16 @@ func TestContainerLifecycle(t *testing.T) {
 	if err := d.RemoveContainer(d.ctx, "nnode3", "c1", false); err == nil || !strings.Contains(err.Error(), "You cannot remove a running container") {
 		t.Errorf("rm without -f of a running container: %v", err)
 	}
+	ended, err := d.RunContainer(d.ctx, "nnode3", ovRun("ended"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := records.PutTaskStatus(d.db, ended.ID, api.TaskStatus{State: api.TaskFailed}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.RemoveContainer(d.ctx, "nnode3", "ended", false); err != nil {
+		t.Errorf("rm without -f of a container whose process ended, before the sync: %v", err)
+	}
 	if err := d.StopContainer(d.ctx, "nnode3", "c1", new(int(3))); err != nil {
 		t.Fatal(err)
 	}
