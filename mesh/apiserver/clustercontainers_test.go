@@ -87,6 +87,9 @@ func TestContainersOnOverlays(t *testing.T) {
 	if _, ok := tc.m.State().Tasks[mine.ID]; !ok {
 		t.Errorf("the manager's container went")
 	}
+	if err := tc.follower.ConnectNetwork(ctx, "ovnet", api.NetworkConnect{Container: "local"}); err == nil || !strings.Contains(err.Error(), "is a swarm network") {
+		t.Errorf("network connect to an overlay: %v", err)
+	}
 	// Another node's containers are its own: a manager lists and finds
 	// its own only (names are per node).
 	all, err := tc.follower.Tasks(ctx, "", "")

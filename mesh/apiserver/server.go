@@ -250,9 +250,9 @@ var slowRoutes = map[string]bool{"POST /v1/swarm/init": true, "POST /v1/swarm/jo
 func (s *Server) LocalHandler() http.Handler { return LimitBody(s.mux(local), maxLocalBody) }
 
 // ClusterHandler serves the cluster port, behind TLS with client
-// certificates: a join carries a join token, a renewal needs a node's
-// certificate, anything else (writes forwarded to the leader) a
-// manager's. The caller is checked first, from the TLS handshake; bodies
+// certificates: a join carries a join token, a renewal, a log push or a
+// node's request on its own containers needs a node's certificate,
+// anything else (writes forwarded to the leader) a manager's. The caller is checked first, from the TLS handshake; bodies
 // are then capped at 1 MiB, but for a node's log push, a stream.
 func (s *Server) ClusterHandler() http.Handler {
 	return s.authorize(clusterBodies(s.mux(cluster)))
