@@ -1,10 +1,12 @@
 package mesh
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"net/netip"
+	"slices"
 
 	"github.com/meshd/meshd/internal/nsfile"
 	"github.com/meshd/meshd/ipam"
@@ -78,6 +80,24 @@ func (n nodeReads) Control() (apiserver.Writes, error) {
 		return nil, api.ErrNoLeader
 	}
 	return apiserver.NewForwarder(addr, n.d.tls.ClientConfig(), mgr.store.WaitVersion), nil
+}
+
+// ClusterContainers returns the cluster's writes on this node's own
+// standalone containers: Control's on a manager; on a worker, requests
+// to the managers it knows with its certificate, which names it.
+func (n nodeReads) ClusterContainers() (apiserver.ContainerWrites, error) {
+	err := n.Manager()
+	if err == nil {
+		return n.Control()
+	}
+	if !errors.Is(err, api.ErrNotManager) {
+		return nil, err
+	}
+	d := n.d
+	d.mu.RLock()
+	managers := slices.Clone(d.id.Managers)
+	d.mu.RUnlock()
+	return apiserver.NewNodeForwarder(managers, d.tls.ClientConfig()), nil
 }
 
 func (n nodeReads) CA() (api.SwarmCA, error) {

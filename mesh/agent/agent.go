@@ -57,6 +57,9 @@ type Agent struct {
 	sboxes     map[string]*lbSandbox  // by network ID
 	programmed map[string]string      // by service: the task IDs last reported programmed, joined
 	marks      marks
+	// keptLogs are the standalone containers stopped here whose output
+	// is kept for docker logs until they leave the desired state.
+	keptLogs map[string]bool
 
 	started time.Time // when New made the agent: the gateway bridge's birth, as the API shows it
 
@@ -122,7 +125,7 @@ func New(cfg Config) (*Agent, error) {
 	a := &Agent{cfg: cfg, log: log, nsDir: nsDir, ov: ov, gwIPs: gwIPs, dns: resolver, gw: gw,
 		host: lb.NewHostSyncer(cfg.Rules(""), lb.WithConntrack(cfg.Conntrack(""))), wake: make(chan struct{}, 1), desired: desired, now: time.Now,
 		tasks: map[string]*localTask{}, nets: map[string]api.Network{}, ingressGW: ingressGW,
-		sboxes: map[string]*lbSandbox{}, marks: newMarks(), programmed: map[string]string{}, started: time.Now()}
+		sboxes: map[string]*lbSandbox{}, marks: newMarks(), programmed: map[string]string{}, keptLogs: map[string]bool{}, started: time.Now()}
 	a.watcher = cfg.Watch(a.kernelChanged)
 	return a, nil
 }
@@ -247,6 +250,7 @@ func (a *Agent) Reconcile(ctx context.Context) {
 	st := a.desiredState()
 	a.pullIfStuck()
 	desired := tasksOf(st, a.cfg.NodeID)
+	a.dropLogs(st)
 	for id, lt := range a.tasks {
 		if _, ok := desired[id]; ok {
 			a.undrain(lt)
@@ -284,7 +288,7 @@ func (a *Agent) Reconcile(ctx context.Context) {
 	a.dns.SetTable(dnsTable(st, eps))
 	a.reportProgrammed(eps, synced)
 	for id, t := range desired {
-		if _, ok := st.Services[t.ServiceID]; !ok || !networksReady(t, needed) {
+		if _, ok := st.Services[t.ServiceID]; (!ok && t.Standalone == nil) || !networksReady(t, needed) {
 			continue // its service or network has not reached this node's tables yet
 		}
 		if _, ok := a.tasks[id]; !ok {
@@ -436,6 +440,8 @@ func (a *Agent) teardown() {
 	for _, lt := range a.tasks {
 		a.stopTask(lt)
 	}
+	var none records.Objects
+	a.dropLogs(none)
 	for _, sb := range a.sboxes {
 		a.removeLBSandbox(sb)
 	}

@@ -269,10 +269,51 @@ func taskRules(st records.Objects, t api.Task, dnsPorts lb.DNSPorts) lb.TaskRule
 	return tr
 }
 
+// idleImage is what an idle standalone container runs, as mesh/container
+// runs it: a shell image without a command only holds the namespaces a
+// foreground run executes in.
+const idleImage = "busybox"
+
+// processOf is the image and arguments a task's process runs: a
+// service's, or a standalone container's as run said (idle, or its
+// --entrypoint as a host command with the arguments after it).
+func processOf(t api.Task) (image string, args []string) {
+	switch sa := t.Standalone; {
+	case sa == nil:
+		return t.Image, t.Args
+	case sa.Idle:
+		return idleImage, nil
+	case sa.Entrypoint != "":
+		return "", append([]string{sa.Entrypoint}, t.Args...)
+	}
+	return t.Image, t.Args
+}
+
+// shortID is a task's container ID as docker shortens it: its
+// sandbox's name, and a standalone container's name in DNS (a
+// container's --hostname may be anything, so it names neither).
+func shortID(t api.Task) string {
+	id := t.ContainerID()
+	if len(id) > 12 {
+		id = id[:12]
+	}
+	return id
+}
+
 // endpointRecords computes a task's endpoint_table entries, by network.
+// A standalone container's name them with no service: its name, its
+// aliases on the network and its short ID, which dnsTable gives it as
+// its own names (see [dns.Endpoint.TaskAliases]).
 func endpointRecords(t api.Task, st records.Objects) map[string]records.Endpoint {
-	svc := st.Services[t.ServiceID]
 	out := map[string]records.Endpoint{}
+	if t.Standalone != nil {
+		for _, tn := range t.Networks {
+			out[tn.NetworkID] = records.Endpoint{Name: t.Standalone.Name, IP: addrOf(tn.Addr),
+				Aliases: append(slices.Clone(tn.Aliases), shortID(t))}
+		}
+		return out
+	}
+	svc := st.Services[t.ServiceID]
 	for _, tn := range t.Networks {
 		rec := records.Endpoint{Name: api.ContainerName(t), Service: t.ServiceName, ServiceID: t.ServiceID,
 			IP: addrOf(tn.Addr), VIP: vipOn(svc, tn.NetworkID)}
@@ -300,6 +341,12 @@ func dnsTable(st records.Objects, eps []records.EndpointEntry) *dns.Table {
 			continue
 		}
 		n := st.Networks[e.Network]
+		if e.ServiceID == "" {
+			// A standalone container's: its aliases are its own names.
+			out = append(out, dns.Endpoint{NetworkID: e.Network, Network: n.Name, Ingress: n.Ingress,
+				TaskName: e.Name, IP: e.IP, TaskAliases: e.Aliases})
+			continue
+		}
 		out = append(out, dns.Endpoint{NetworkID: e.Network, Network: n.Name, Ingress: n.Ingress,
 			Service: e.Service, TaskName: e.Name, IP: e.IP, VIP: e.VIP, Aliases: e.Aliases})
 	}

@@ -63,7 +63,7 @@ func (a *Agent) TaskLogPath(taskID string) string {
 // that exited, so that it is not started again: like a process that
 // ended, it waits for the manager to shut it down and maybe replace it.
 func (a *Agent) startTask(ctx context.Context, t api.Task, st records.Objects) (err error) {
-	lt := &localTask{spec: t, sandbox: filepath.Join(a.nsDir, t.Hostname()), done: make(chan struct{})}
+	lt := &localTask{spec: t, sandbox: filepath.Join(a.nsDir, shortID(t)), done: make(chan struct{})}
 	defer func() {
 		if err != nil {
 			a.removeTaskSandbox(lt)
@@ -104,6 +104,7 @@ func (a *Agent) startTask(ctx context.Context, t api.Task, st records.Objects) (
 	}
 	spec := task.Spec{ID: t.ID, Hostname: t.Hostname(), NetNS: lt.sandbox, Image: t.Image, Args: t.Args, Env: t.Env,
 		ResolvConf: etc.ResolvConf, HostsFile: etc.Hosts, HostnameFile: etc.Hostname, LogPath: a.TaskLogPath(t.ID)}
+	spec.Image, spec.Args = processOf(t)
 	tctx, cancel := context.WithCancel(ctx)
 	lt.cancel = cancel
 	a.tasks[t.ID] = lt
@@ -208,7 +209,8 @@ func (a *Agent) attachGateway(lt *localTask, i int) error {
 func (a *Agent) drainOrStop(lt *localTask) {
 	delay := a.cfg.DrainDelay
 	switch {
-	case delay <= 0 || a.hasExited(lt) || !a.announced(lt):
+	// A container is no service's backend: docker stop stops it at once.
+	case delay <= 0 || lt.spec.Standalone != nil || a.hasExited(lt) || !a.announced(lt):
 		a.stopTask(lt)
 	case lt.drainUntil.IsZero():
 		lt.drainUntil = a.now().Add(delay)
@@ -305,5 +307,23 @@ func (a *Agent) removeTaskSandbox(lt *localTask) {
 	if err := a.cfg.Kernel.RemoveNS(lt.sandbox); err != nil {
 		a.log.Warn("remove sandbox", "task", lt.spec.Name(), "err", err)
 	}
+	if lt.spec.Standalone != nil {
+		// docker logs reads a stopped container's output until it is
+		// removed (see dropLogs).
+		a.keptLogs[lt.spec.ID] = true
+		return
+	}
 	_ = os.RemoveAll(a.taskDir(lt.spec))
+}
+
+// dropLogs removes the output kept of the stopped standalone containers
+// that are no longer this node's in st.
+func (a *Agent) dropLogs(st records.Objects) {
+	for id := range a.keptLogs {
+		if t, ok := st.Tasks[id]; ok && t.NodeID == a.cfg.NodeID {
+			continue
+		}
+		_ = os.RemoveAll(filepath.Join(a.cfg.RunDir, "tasks", id))
+		delete(a.keptLogs, id)
+	}
 }

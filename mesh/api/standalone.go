@@ -140,3 +140,62 @@ func (c *Client) ConnectNetwork(ctx context.Context, network string, req Network
 func (c *Client) DisconnectNetwork(ctx context.Context, network string, req NetworkConnect) error {
 	return c.do(ctx, http.MethodPost, "/v1/networks/"+url.PathEscape(network)+"/disconnect", req, nil)
 }
+
+// The cluster's side of the standalone containers on attachable overlays
+// (cluster port): a node asks a manager to make, stop, start or remove
+// one of its own containers. The node is the one the caller's
+// certificate names; a manager forwarding a node's request to the leader
+// names it in NodeForHeader, which the leader believes from a manager's
+// certificate only.
+
+// ClusterContainersPath is where the cluster port takes them.
+const ClusterContainersPath = "/v1/cluster/containers"
+
+// NodeForHeader names the node a manager forwards a container request
+// for.
+const NodeForHeader = "X-Meshd-Node-For"
+
+// NodeContainerStop is a cluster stop's request.
+type NodeContainerStop struct {
+	ExitCode *int `json:"ExitCode,omitempty"`
+}
+
+// nodeFor is the header naming nodeID; none when nodeID is empty (the
+// caller's certificate then names it).
+func nodeFor(nodeID string) http.Header {
+	if nodeID == "" {
+		return nil
+	}
+	return http.Header{NodeForHeader: {nodeID}}
+}
+
+// RunNodeContainer makes a container of nodeID ("" for the caller) on
+// the cluster's attachable overlays.
+func (c *Client) RunNodeContainer(ctx context.Context, nodeID string, req ContainerCreate) (Task, error) {
+	var t Task
+	err := c.doWith(ctx, http.MethodPost, ClusterContainersPath, nodeFor(nodeID), req, &t)
+	return t, err
+}
+
+// StopNodeContainer stops one of nodeID's containers of the cluster.
+func (c *Client) StopNodeContainer(ctx context.Context, nodeID, ref string, exitCode *int) error {
+	return c.doWith(ctx, http.MethodPost, ClusterContainersPath+"/"+url.PathEscape(ref)+"/stop", nodeFor(nodeID),
+		NodeContainerStop{ExitCode: exitCode}, nil)
+}
+
+// StartNodeContainer starts one of nodeID's stopped containers again.
+func (c *Client) StartNodeContainer(ctx context.Context, nodeID, ref string) (Task, error) {
+	var t Task
+	err := c.doWith(ctx, http.MethodPost, ClusterContainersPath+"/"+url.PathEscape(ref)+"/start", nodeFor(nodeID), nil, &t)
+	return t, err
+}
+
+// RemoveNodeContainer removes one of nodeID's containers; a running one
+// only with force.
+func (c *Client) RemoveNodeContainer(ctx context.Context, nodeID, ref string, force bool) error {
+	q := ""
+	if force {
+		q = "?force=1"
+	}
+	return c.doWith(ctx, http.MethodDelete, ClusterContainersPath+"/"+url.PathEscape(ref)+q, nodeFor(nodeID), nil, nil)
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strings"
 
 	"github.com/meshd/meshd/mesh/api"
 	"github.com/meshd/meshd/mesh/ca"
@@ -29,15 +30,16 @@ type peerKey struct{}
 
 // authorize admits a cluster-port request by the certificate the TLS
 // handshake verified: a join needs none (its token is checked by the
-// manager), a renewal or a log push any node's, anything else a
-// manager's.
+// manager), a renewal, a log push or a request on the caller's own
+// containers any node's, anything else a manager's.
 func (s *Server) authorize(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == joinPath {
 			next.ServeHTTP(w, r)
 			return
 		}
-		needManager := (r.URL.Path != renewPath || r.Header.Get(api.RenewForHeader) != "") && !isLogPush(r.URL.Path)
+		needManager := (r.URL.Path != renewPath || r.Header.Get(api.RenewForHeader) != "") && !isLogPush(r.URL.Path) &&
+			(!isNodeContainers(r.URL.Path) || r.Header.Get(api.NodeForHeader) != "")
 		peer, err := s.peerOf(r, needManager)
 		if err != nil {
 			s.refused(r, err)
@@ -76,6 +78,28 @@ func renewFor(r *http.Request) (string, error) {
 	if fwd := r.Header.Get(api.RenewForHeader); fwd != "" {
 		if peer.Role != api.RoleManager {
 			return "", api.Errorf(http.StatusForbidden, "only managers forward renewals")
+		}
+		return fwd, nil
+	}
+	if peer.NodeID == "" {
+		return "", api.Errorf(http.StatusUnauthorized, "a node certificate of this cluster is required")
+	}
+	return peer.NodeID, nil
+}
+
+// isNodeContainers says whether a cluster path is a node's request on
+// its own standalone containers.
+func isNodeContainers(path string) bool {
+	return path == api.ClusterContainersPath || strings.HasPrefix(path, api.ClusterContainersPath+"/")
+}
+
+// nodeFor is the node a container request is for: the caller, or, when
+// a manager forwards it to the leader, the node it names.
+func nodeFor(r *http.Request) (string, error) {
+	peer, _ := r.Context().Value(peerKey{}).(ca.Peer)
+	if fwd := r.Header.Get(api.NodeForHeader); fwd != "" {
+		if peer.Role != api.RoleManager {
+			return "", api.Errorf(http.StatusForbidden, "only managers forward a node's container requests")
 		}
 		return fwd, nil
 	}

@@ -20,7 +20,8 @@ func (s *Server) visibleTasks(st records.Objects) []api.Task {
 	self := s.cfg.Node.Info().NodeID
 	var out []api.Task
 	for _, t := range taskView(st, s.cfg.Node.TaskStatuses()) {
-		if !ownOnly || t.NodeID == self {
+		// Another node's standalone containers are its own (see tasks).
+		if (!ownOnly && t.Standalone == nil) || t.NodeID == self {
 			out = append(out, t)
 		}
 	}
@@ -103,7 +104,7 @@ func (s *Server) taskLogs(r *http.Request) (any, error) {
 		return nil, api.Conflict("task %s runs on %s: its output is there", t.Name(), t.NodeName)
 	}
 	path, ended := s.cfg.Node.TaskLogPath(t.ID), func() bool { return s.cfg.Node.TaskEnded(t.ID) }
-	if t.Standalone != nil && s.cfg.Containers != nil {
+	if t.Standalone != nil && s.cfg.Containers != nil && s.cfg.Containers.TaskLogPath(t.ID) != "" { // the local engine's
 		path = s.cfg.Containers.TaskLogPath(t.ID)
 		ended = func() bool { e, _ := s.cfg.Containers.Ended(t.ID); return e }
 	}

@@ -110,6 +110,85 @@ func (f *Forwarder) RemoveService(ctx context.Context, ref string) error {
 	return f.done(ctx, badGateway(f.c.RemoveService(ctx, ref)))
 }
 
+func (f *Forwarder) RunContainer(ctx context.Context, nodeID string, req api.ContainerCreate) (api.Task, error) {
+	t, err := f.c.RunNodeContainer(ctx, nodeID, req)
+	return t, f.done(ctx, badGateway(err))
+}
+
+func (f *Forwarder) StopContainer(ctx context.Context, nodeID, ref string, exitCode *int) error {
+	return f.done(ctx, badGateway(f.c.StopNodeContainer(ctx, nodeID, ref, exitCode)))
+}
+
+func (f *Forwarder) StartContainer(ctx context.Context, nodeID, ref string) (api.Task, error) {
+	t, err := f.c.StartNodeContainer(ctx, nodeID, ref)
+	return t, f.done(ctx, badGateway(err))
+}
+
+func (f *Forwarder) RemoveContainer(ctx context.Context, nodeID, ref string, force bool) error {
+	return f.done(ctx, badGateway(f.c.RemoveNodeContainer(ctx, nodeID, ref, force)))
+}
+
+// NodeForwarder implements [ContainerWrites] on a worker: each request
+// goes to a manager's cluster port with the node's certificate, which
+// names the node (the nodeID given is not sent: a node acts on its own
+// containers only). The managers are tried in turn while they cannot be
+// reached; a manager's answer, refusal or not, is final.
+type NodeForwarder struct {
+	managers []string
+	conf     *tls.Config
+}
+
+var _ ContainerWrites = (*NodeForwarder)(nil)
+
+// NewNodeForwarder returns a forwarder to the managers at addrs
+// (host:port), connecting with the node's client configuration conf.
+func NewNodeForwarder(addrs []string, conf *tls.Config) *NodeForwarder {
+	return &NodeForwarder{managers: addrs, conf: conf}
+}
+
+// each calls do with a client for each manager until one answers.
+func (f *NodeForwarder) each(do func(c *api.Client) error) error {
+	if len(f.managers) == 0 {
+		return api.Errorf(http.StatusServiceUnavailable, "no manager known to reach")
+	}
+	var last error
+	for _, addr := range f.managers {
+		err := do(api.NewClusterClient(addr, f.conf))
+		var se *api.StatusError
+		if err == nil || errors.As(err, &se) {
+			return err
+		}
+		last = err
+	}
+	return api.Errorf(http.StatusBadGateway, "reach a manager: %v", last)
+}
+
+func (f *NodeForwarder) RunContainer(ctx context.Context, _ string, req api.ContainerCreate) (api.Task, error) {
+	var t api.Task
+	err := f.each(func(c *api.Client) (err error) {
+		t, err = c.RunNodeContainer(ctx, "", req)
+		return err
+	})
+	return t, err
+}
+
+func (f *NodeForwarder) StopContainer(ctx context.Context, _, ref string, exitCode *int) error {
+	return f.each(func(c *api.Client) error { return c.StopNodeContainer(ctx, "", ref, exitCode) })
+}
+
+func (f *NodeForwarder) StartContainer(ctx context.Context, _, ref string) (api.Task, error) {
+	var t api.Task
+	err := f.each(func(c *api.Client) (err error) {
+		t, err = c.StartNodeContainer(ctx, "", ref)
+		return err
+	})
+	return t, err
+}
+
+func (f *NodeForwarder) RemoveContainer(ctx context.Context, _, ref string, force bool) error {
+	return f.each(func(c *api.Client) error { return c.RemoveNodeContainer(ctx, "", ref, force) })
+}
+
 // badGateway keeps the manager's own answer and makes any other failure
 // (the manager unreachable) a 502.
 func badGateway(err error) error {

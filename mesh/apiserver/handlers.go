@@ -147,6 +147,10 @@ func (s *Server) tasks(r *http.Request) (any, error) {
 	}
 	if node != "" {
 		tasks = slices.DeleteFunc(tasks, func(t api.Task) bool { return t.NodeID != node && t.NodeName != node })
+	} else {
+		// Another node's standalone containers are its own, as docker
+		// ps's: names are per node, and exec reaches them there only.
+		tasks = slices.DeleteFunc(tasks, func(t api.Task) bool { return t.Standalone != nil && t.NodeID != self.NodeID })
 	}
 	if r.URL.Query().Get("service") == "" && (node == "" || node == self.NodeID || node == self.NodeName) {
 		tasks = append(tasks, s.standaloneTasks()...)

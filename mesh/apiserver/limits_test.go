@@ -27,7 +27,7 @@ type unsized struct{ io.Reader }
 // each refusal is one line with its status, and changes nothing.
 func TestRequestLimits(t *testing.T) {
 	tc := newTestCluster(t)
-	leader, err := New(Config{Node: fakeNode{tc.m, tc.db, func() (Writes, error) { return tc.m, nil }}, Swarm: fakeSwarm{},
+	leader, err := New(Config{Node: fakeNode{tc.m, tc.db, func() (Writes, error) { return tc.m, nil }, nil}, Swarm: fakeSwarm{},
 		Peers: fakePeers{tc.m}})
 	if err != nil {
 		t.Fatal(err)
@@ -107,7 +107,7 @@ func TestRequestLimits(t *testing.T) {
 // not.
 func TestSlowRoutesOutliveTheWriteTimeout(t *testing.T) {
 	tc := newTestCluster(t)
-	srv, err := New(Config{Node: fakeNode{tc.m, tc.db, func() (Writes, error) { return tc.m, nil }}, Swarm: fakeSwarm{}})
+	srv, err := New(Config{Node: fakeNode{tc.m, tc.db, func() (Writes, error) { return tc.m, nil }, nil}, Swarm: fakeSwarm{}})
 	if err != nil {
 		t.Fatal(err)
 	}

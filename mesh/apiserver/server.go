@@ -52,6 +52,7 @@ type Writes interface {
 	Join(ctx context.Context, req api.JoinRequest) (api.JoinResponse, error)
 	// Renew signs a new certificate for a node (cluster port).
 	Renew(ctx context.Context, nodeID string, req api.RenewRequest) (api.RenewResponse, error)
+	ContainerWrites
 }
 
 // Node is what this node knows, for the reads.
@@ -64,6 +65,11 @@ type Node interface {
 	// Control returns the cluster's writes: Manager's refusals, and
 	// api.ErrNoLeader on a manager that knows no leader.
 	Control() (Writes, error)
+	// ClusterContainers returns the cluster's writes on this node's
+	// standalone containers on attachable overlays: Control's on a
+	// manager, a [NodeForwarder] to the managers on a worker,
+	// api.ErrNotInSwarm outside a swarm.
+	ClusterContainers() (ContainerWrites, error)
 	// JoinToken returns the token for role (a manager's read).
 	JoinToken(role string) (api.JoinToken, error)
 	// CA returns the cluster's roots (a manager's read).
@@ -214,6 +220,10 @@ var routes = []route{
 	{"POST /v1/cluster/join", cluster, (*Server).join},
 	{"POST /v1/cluster/renew", cluster, (*Server).renew},
 	{"POST " + logPushPrefix + "{id}", cluster, (*Server).pushLogs},
+	{"POST " + api.ClusterContainersPath, cluster, (*Server).runNodeContainer},
+	{"POST " + api.ClusterContainersPath + "/{ref}/stop", cluster, (*Server).stopNodeContainer},
+	{"POST " + api.ClusterContainersPath + "/{ref}/start", cluster, (*Server).startNodeContainer},
+	{"DELETE " + api.ClusterContainersPath + "/{ref}", cluster, (*Server).removeNodeContainer},
 	{"POST /v1/nodes/{ref}/update", local | cluster, (*Server).updateNode},
 	{"DELETE /v1/nodes/{ref}", local | cluster, (*Server).removeNode},
 	{"POST /v1/networks", local | cluster, (*Server).createNetwork},
@@ -240,9 +250,9 @@ var slowRoutes = map[string]bool{"POST /v1/swarm/init": true, "POST /v1/swarm/jo
 func (s *Server) LocalHandler() http.Handler { return LimitBody(s.mux(local), maxLocalBody) }
 
 // ClusterHandler serves the cluster port, behind TLS with client
-// certificates: a join carries a join token, a renewal needs a node's
-// certificate, anything else (writes forwarded to the leader) a
-// manager's. The caller is checked first, from the TLS handshake; bodies
+// certificates: a join carries a join token, a renewal, a log push or a
+// node's request on its own containers needs a node's certificate,
+// anything else (writes forwarded to the leader) a manager's. The caller is checked first, from the TLS handshake; bodies
 // are then capped at 1 MiB, but for a node's log push, a stream.
 func (s *Server) ClusterHandler() http.Handler {
 	return s.authorize(clusterBodies(s.mux(cluster)))

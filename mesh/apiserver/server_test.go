@@ -30,6 +30,16 @@ type fakeNode struct {
 	m       *manager.Manager
 	db      *records.FakeDB
 	control func() (Writes, error)
+	// worker is a worker's way to the cluster for its containers.
+	worker ContainerWrites
+}
+
+func (n fakeNode) ClusterContainers() (ContainerWrites, error) {
+	w, err := n.control()
+	if errors.Is(err, api.ErrNotManager) && n.worker != nil {
+		return n.worker, nil
+	}
+	return w, err
 }
 
 func (n fakeNode) Info() api.Info                               { return api.Info{NodeID: "w2", NodeName: "node2"} }
@@ -176,7 +186,7 @@ func newTestCluster(t *testing.T) *testCluster {
 		t.Cleanup(func() { hs.Close() })
 		return srv, api.NewClient(sock)
 	}
-	leader, _ := serve(fakeNode{m, db, func() (Writes, error) { return m, nil }})
+	leader, _ := serve(fakeNode{m, db, func() (Writes, error) { return m, nil }, nil})
 	cluster := httptest.NewUnstartedServer(leader.ClusterHandler())
 	cluster.TLS = tc.ids["m1"].ServerConfig(false)
 	cluster.StartTLS()
@@ -188,9 +198,10 @@ func newTestCluster(t *testing.T) *testCluster {
 		return nil
 	})
 	tc.waited = &waited
-	_, tc.follower = serve(fakeNode{m, db, func() (Writes, error) { return fwd, nil }})
-	_, tc.worker = serve(fakeNode{m, db, func() (Writes, error) { return nil, api.ErrNotManager }})
-	_, tc.outside = serve(fakeNode{m, db, func() (Writes, error) { return nil, api.ErrNotInSwarm }})
+	_, tc.follower = serve(fakeNode{m, db, func() (Writes, error) { return fwd, nil }, nil})
+	worker := NewNodeForwarder([]string{"127.0.0.1:1", tc.leaderAddr}, tc.ids["w2"].ClientConfig()) // the first manager is down
+	_, tc.worker = serve(fakeNode{m, db, func() (Writes, error) { return nil, api.ErrNotManager }, worker})
+	_, tc.outside = serve(fakeNode{m, db, func() (Writes, error) { return nil, api.ErrNotInSwarm }, nil})
 	return tc
 }
 

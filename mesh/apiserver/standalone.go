@@ -5,6 +5,7 @@ import (
 	"strconv"
 
 	"github.com/meshd/meshd/mesh/api"
+	"github.com/meshd/meshd/mesh/records"
 )
 
 // Containers are this node's local bridge networks and standalone
@@ -81,9 +82,19 @@ func (s *Server) runContainer(r *http.Request) (any, error) {
 	if err := decodeBody(r, &req); err != nil {
 		return nil, err
 	}
+	onSwarm, err := s.onSwarm(req)
+	if err != nil {
+		return nil, err
+	}
+	if onSwarm {
+		return s.runClusterContainer(r.Context(), req)
+	}
 	e, err := s.engine()
 	if err != nil {
 		return nil, err
+	}
+	if o, ok := s.clusterContainer(req.Name); ok && req.Name != "" {
+		return nil, nameInUse(req.Name, o)
 	}
 	t, err := e.Run(req)
 	if err != nil {
@@ -99,6 +110,15 @@ func (s *Server) stopContainer(r *http.Request) (any, error) {
 	if err := decodeBody(r, &req); err != nil {
 		return nil, err
 	}
+	if cw, t, ok, err := s.ofCluster(r.PathValue("ref")); ok || err != nil {
+		if err != nil {
+			return nil, err
+		}
+		if err := cw.StopContainer(r.Context(), s.cfg.Node.Info().NodeID, t.ID, req.ExitCode); err != nil {
+			return nil, err
+		}
+		return struct{}{}, s.seen(r.Context(), func(o records.Objects) bool { return !o.Tasks[t.ID].Current() })
+	}
 	e, err := s.engine()
 	if err != nil {
 		return nil, err
@@ -113,6 +133,24 @@ func (s *Server) stopContainer(r *http.Request) (any, error) {
 }
 
 func (s *Server) startContainer(r *http.Request) (any, error) {
+	if cw, t, ok, err := s.ofCluster(r.PathValue("ref")); ok || err != nil {
+		if err != nil {
+			return nil, err
+		}
+		if t.Current() && api.Terminal(t.Status.State) {
+			// Its process ended and the managers have not heard yet: it
+			// is stopped first, so that start runs it again.
+			if err := cw.StopContainer(r.Context(), s.cfg.Node.Info().NodeID, t.ID, nil); err != nil {
+				return nil, err
+			}
+		}
+		t, err := cw.StartContainer(r.Context(), s.cfg.Node.Info().NodeID, t.ID)
+		if err != nil {
+			return nil, err
+		}
+		t.NodeName = s.cfg.Node.Info().NodeName
+		return t, s.seen(r.Context(), func(o records.Objects) bool { return o.Tasks[t.ID].Current() })
+	}
 	e, err := s.engine()
 	if err != nil {
 		return nil, err
@@ -130,6 +168,19 @@ func (s *Server) startContainer(r *http.Request) (any, error) {
 }
 
 func (s *Server) removeContainer(r *http.Request) (any, error) {
+	if cw, t, ok, err := s.ofCluster(r.PathValue("ref")); ok || err != nil {
+		if err != nil {
+			return nil, err
+		}
+		force, _ := strconv.ParseBool(r.URL.Query().Get("force"))
+		// This node knows first that its process ended: the managers hear
+		// it through gossip.
+		force = force || api.Terminal(t.Status.State)
+		if err := cw.RemoveContainer(r.Context(), s.cfg.Node.Info().NodeID, t.ID, force); err != nil {
+			return nil, err
+		}
+		return struct{}{}, s.seen(r.Context(), func(o records.Objects) bool { _, ok := o.Tasks[t.ID]; return !ok })
+	}
 	e, err := s.engine()
 	if err != nil {
 		return nil, err
@@ -168,6 +219,12 @@ func (s *Server) connection(r *http.Request, connect bool) (any, error) {
 	var req api.NetworkConnect
 	if err := decodeBody(r, &req); err != nil {
 		return nil, err
+	}
+	if _, t, ok, _ := s.ofCluster(req.Container); ok {
+		return nil, api.Conflict("container %s is on a swarm network: network connect and disconnect are not supported for it yet; run it again with the networks it needs", t.Standalone.Name)
+	}
+	if s.isSwarmNetwork(r.PathValue("ref")) {
+		return nil, api.Conflict("network %s is a swarm network: network connect and disconnect are not supported on it yet; run the container with --network %s", api.Clip(r.PathValue("ref")), api.Clip(r.PathValue("ref")))
 	}
 	e, err := s.engine()
 	if err != nil {

@@ -116,6 +116,9 @@ func (m *Manager) RemoveNetwork(_ context.Context, ref string) error {
 			slices.Sort(users)
 			return api.Conflict("network %s is in use by service %s", n.Name, strings.Join(users, ", "))
 		}
+		if users := containerUsers(s, id); len(users) > 0 {
+			return containerNetworkInUse(n, users)
+		}
 		if err := s.IPAM.RemoveNetwork(id); err != nil {
 			return err
 		}

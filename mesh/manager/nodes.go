@@ -139,7 +139,7 @@ func nextDue(s State, now time.Time, after time.Duration) time.Time {
 	current := map[slot]bool{}
 	downWithTasks := map[string]bool{}
 	for _, t := range s.Tasks {
-		if t.Current() {
+		if t.Current() && t.Standalone == nil { // a container never moves
 			current[key(t)] = true
 			if n, ok := s.Nodes[t.NodeID]; ok && n.Status == api.StatusDown {
 				downWithTasks[t.NodeID] = true
@@ -335,6 +335,9 @@ func (m *Manager) RemoveNode(_ context.Context, ref string, force bool) error {
 	return m.update(func(s *State) error {
 		delete(s.Nodes, n.ID)
 		delete(s.Trusted, n.ID)
+		if err := removeNodeContainers(s, n.ID); err != nil {
+			return err
+		}
 		return ensureLBAddrs(s)
 	})
 }

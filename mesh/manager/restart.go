@@ -57,6 +57,12 @@ func reapTasks(s *State, statuses map[string]api.TaskStatus, now time.Time) erro
 		if !t.Current() || !ok || !api.Terminal(st.State) {
 			continue
 		}
+		if t.Standalone != nil {
+			if err := reapContainer(s, id, st, now); err != nil {
+				return err
+			}
+			continue
+		}
 		if err := shutdownTask(s, id, st, now); err != nil {
 			return err
 		}

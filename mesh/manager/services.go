@@ -418,6 +418,15 @@ func moveTasks(s *State, now time.Time, leave func(t api.Task, n api.Node, ok bo
 	for _, id := range slices.Sorted(maps.Keys(s.Tasks)) {
 		t := s.Tasks[id]
 		n, ok := s.Nodes[t.NodeID]
+		if t.Standalone != nil {
+			// A container stays on its node: it goes only with it.
+			if !ok {
+				if err := removeTask(s, id); err != nil {
+					return err
+				}
+			}
+			continue
+		}
 		if !t.Current() || !leave(t, n, ok) {
 			continue
 		}

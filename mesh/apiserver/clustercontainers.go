@@ -1,0 +1,252 @@
+package apiserver
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/meshd/meshd/mesh/api"
+	"github.com/meshd/meshd/mesh/container"
+	"github.com/meshd/meshd/mesh/records"
+)
+
+// Standalone containers on the cluster's attachable overlays. meshctl
+// run on a node whose --net names swarm overlays makes the container a
+// task of no service on this node, through the cluster (the leader
+// allocates its addresses); the node's agent then runs it like a
+// service's task. Its stop, start and rm go the same way; ps, inspect,
+// exec and logs find it among the node's tasks. The cluster port takes
+// these requests from any node for its own containers only: the node is
+// the one its certificate names.
+
+// ContainerWrites are the cluster's writes on one node's standalone
+// containers (see mesh/manager's RunContainer and the rest).
+type ContainerWrites interface {
+	RunContainer(ctx context.Context, nodeID string, req api.ContainerCreate) (api.Task, error)
+	StopContainer(ctx context.Context, nodeID, ref string, exitCode *int) error
+	StartContainer(ctx context.Context, nodeID, ref string) (api.Task, error)
+	RemoveContainer(ctx context.Context, nodeID, ref string, force bool) error
+}
+
+// seenTimeout bounds the wait for this node's desired state to show a
+// container write: run, stop, start and rm return once the node's agent
+// has it, so that the ps or exec that follows finds it.
+const seenTimeout = 10 * time.Second
+
+// seen waits until this node's desired state satisfies ok. The write is
+// done whatever the wait gives: a late state only delays the agent.
+func (s *Server) seen(ctx context.Context, ok func(records.Objects) bool) error {
+	ctx, cancel := context.WithTimeout(ctx, seenTimeout)
+	defer cancel()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for !ok(s.cfg.Node.Objects()) {
+		select {
+		case <-ctx.Done():
+			s.log.Warn("a container write is not in this node's desired state yet", "wait", seenTimeout)
+			return nil
+		case <-tick.C:
+		}
+	}
+	return nil
+}
+
+// isLocalNetwork says whether ref names one of this node's bridge
+// networks.
+func (s *Server) isLocalNetwork(ref string) bool {
+	if s.cfg.Containers == nil || ref == "" {
+		return false
+	}
+	for _, n := range s.cfg.Containers.Networks(false) {
+		if n.Name == ref || n.ID == ref || strings.HasPrefix(n.ID, ref) {
+			return true
+		}
+	}
+	return false
+}
+
+// isSwarmNetwork says whether ref names a network of the swarm this node
+// is in.
+func (s *Server) isSwarmNetwork(ref string) bool {
+	if s.isLocalNetwork(ref) {
+		return false
+	}
+	_, err := s.cfg.Node.Objects().NetworkID(ref)
+	return err == nil
+}
+
+// onSwarm says whether a run goes to the cluster: on a node in a swarm,
+// its networks are no bridge networks of this node. A network this node
+// does not know is asked of the cluster too, which knows every overlay
+// at once (this node's state may not have a new one yet) and says
+// Docker's "not found" otherwise. Bridge networks and overlays in one
+// container are refused for now.
+func (s *Server) onSwarm(req api.ContainerCreate) (bool, error) {
+	if len(req.Networks) == 0 || errors.Is(s.manager(), api.ErrNotInSwarm) {
+		return false, nil
+	}
+	var local, swarm string
+	for _, a := range req.Networks {
+		switch {
+		case s.isLocalNetwork(a.Network):
+			local = a.Network
+		case s.isSwarmNetwork(a.Network):
+			swarm = a.Network
+		}
+	}
+	switch {
+	case local != "" && swarm != "":
+		return false, api.Invalid("a container cannot join both a bridge network (%s) and a swarm network (%s) yet: run it on one kind",
+			api.Clip(local), api.Clip(swarm))
+	case local != "":
+		return false, nil // the local engine names the networks it lacks
+	}
+	return true, nil
+}
+
+// clusterContainers are this node's standalone containers of the
+// cluster, stopped ones included.
+func (s *Server) clusterContainers() []api.Task {
+	if errors.Is(s.manager(), api.ErrNotInSwarm) {
+		return nil
+	}
+	self := s.cfg.Node.Info().NodeID
+	var out []api.Task
+	for _, t := range taskView(s.cfg.Node.Objects(), s.cfg.Node.TaskStatuses()) {
+		if t.Standalone != nil && t.NodeID == self {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// clusterContainer finds one of them by its name.
+func (s *Server) clusterContainer(name string) (api.Task, bool) {
+	for _, t := range s.clusterContainers() {
+		if t.Standalone.Name == name {
+			return t, true
+		}
+	}
+	return api.Task{}, false
+}
+
+// localContainer finds one of the local engine's containers by its name.
+func (s *Server) localContainer(name string) (api.Task, bool) {
+	if s.cfg.Containers == nil {
+		return api.Task{}, false
+	}
+	for _, t := range s.cfg.Containers.Tasks() {
+		if t.Standalone != nil && t.Standalone.Name == name {
+			return t, true
+		}
+	}
+	return api.Task{}, false
+}
+
+// nameInUse is Docker's conflict on a container name.
+func nameInUse(name string, o api.Task) error {
+	return api.Conflict(`Conflict. The container name "/%s" is already in use by container "%s". You have to remove (or rename) that container to be able to reuse that name.`,
+		name, o.ContainerID())
+}
+
+// ofCluster finds ref among this node's containers of the cluster: false
+// when the local engine has it or the cluster has none of that name.
+func (s *Server) ofCluster(ref string) (ContainerWrites, api.Task, bool, error) {
+	if s.cfg.Containers != nil && s.cfg.Containers.Has(ref) {
+		return nil, api.Task{}, false, nil
+	}
+	t, err := api.MatchContainer(s.clusterContainers(), ref)
+	if err != nil {
+		return nil, api.Task{}, false, nil
+	}
+	cw, err := s.cfg.Node.ClusterContainers()
+	return cw, t, true, err
+}
+
+// runClusterContainer makes a container on this node through the
+// cluster, named as the local engine names its own when run names none.
+func (s *Server) runClusterContainer(ctx context.Context, req api.ContainerCreate) (any, error) {
+	cw, err := s.cfg.Node.ClusterContainers()
+	if err != nil {
+		return nil, err
+	}
+	if req.Name == "" {
+		req.Name = container.MakeName(func(n string) bool {
+			_, local := s.localContainer(n)
+			_, cluster := s.clusterContainer(n)
+			return local || cluster
+		})
+	} else if o, ok := s.localContainer(req.Name); ok {
+		return nil, nameInUse(req.Name, o)
+	}
+	self := s.cfg.Node.Info()
+	t, err := cw.RunContainer(ctx, self.NodeID, req)
+	if err != nil {
+		return nil, err
+	}
+	t.NodeName = self.NodeName
+	return t, s.seen(ctx, func(o records.Objects) bool { _, ok := o.Tasks[t.ID]; return ok })
+}
+
+// The cluster port's side: a node's requests on its own containers,
+// applied by the leader (forwarded there by another manager).
+
+func (s *Server) runNodeContainer(r *http.Request) (any, error) {
+	node, err := nodeFor(r)
+	if err != nil {
+		return nil, err
+	}
+	var req api.ContainerCreate
+	if err := decodeBody(r, &req); err != nil {
+		return nil, err
+	}
+	w, err := s.cfg.Node.Control()
+	if err != nil {
+		return nil, err
+	}
+	return w.RunContainer(r.Context(), node, req)
+}
+
+func (s *Server) stopNodeContainer(r *http.Request) (any, error) {
+	node, err := nodeFor(r)
+	if err != nil {
+		return nil, err
+	}
+	var req api.NodeContainerStop
+	if err := decodeBody(r, &req); err != nil {
+		return nil, err
+	}
+	w, err := s.cfg.Node.Control()
+	if err != nil {
+		return nil, err
+	}
+	return struct{}{}, w.StopContainer(r.Context(), node, r.PathValue("ref"), req.ExitCode)
+}
+
+func (s *Server) startNodeContainer(r *http.Request) (any, error) {
+	node, err := nodeFor(r)
+	if err != nil {
+		return nil, err
+	}
+	w, err := s.cfg.Node.Control()
+	if err != nil {
+		return nil, err
+	}
+	return w.StartContainer(r.Context(), node, r.PathValue("ref"))
+}
+
+func (s *Server) removeNodeContainer(r *http.Request) (any, error) {
+	node, err := nodeFor(r)
+	if err != nil {
+		return nil, err
+	}
+	w, err := s.cfg.Node.Control()
+	if err != nil {
+		return nil, err
+	}
+	force, _ := strconv.ParseBool(r.URL.Query().Get("force"))
+	return struct{}{}, w.RemoveContainer(r.Context(), node, r.PathValue("ref"), force)
+}

@@ -1,0 +1,241 @@
+package manager
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/meshd/meshd/mesh/api"
+	"github.com/meshd/meshd/mesh/records"
+)
+
+// newContainerCluster is the fake manager with an attachable overlay
+// (ovnet, 10.0.0.0/24), a plain one (plain) and a service on ovnet.
+func newContainerCluster(t *testing.T) *fakeManager {
+	t.Helper()
+	d := newFakeManager(t)
+	if _, err := d.CreateNetwork(d.ctx, api.NetworkCreate{Name: "ovnet", Attachable: true, Subnet: "10.0.0.0/24"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.CreateNetwork(d.ctx, api.NetworkCreate{Name: "plain"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.CreateService(d.ctx, api.ServiceCreate{Name: "www", Image: "whoami", Replicas: replicas(1),
+		Networks: []api.NetworkAttachment{{Target: "ovnet"}}}); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+func ovRun(name string, mod ...func(*api.ContainerCreate)) api.ContainerCreate {
+	req := api.ContainerCreate{Name: name, Image: "alpine", Cmd: []string{"sleep", "1000"},
+		Networks: []api.ContainerAttach{{Network: "ovnet", Aliases: []string{"box"}}}}
+	for _, m := range mod {
+		m(&req)
+	}
+	return req
+}
+
+// TestRunContainerRefusals: every bad request is refused with its one
+// line and changes nothing.
+func TestRunContainerRefusals(t *testing.T) {
+	d := newContainerCluster(t)
+	if _, err := d.RunContainer(d.ctx, "nnode2", ovRun("c1", func(r *api.ContainerCreate) {
+		r.Networks[0].IP = "10.0.0.50"
+	})); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, node string
+		req        api.ContainerCreate
+		want       string
+	}{
+		{"not attachable", "nnode2", ovRun("c2", func(r *api.ContainerCreate) { r.Networks[0].Network = "plain" }),
+			"Could not attach to network plain: rpc error: code = PermissionDenied desc = network plain not manually attachable"},
+		{"ingress", "nnode2", ovRun("c2", func(r *api.ContainerCreate) { r.Networks[0].Network = "ingress" }), "routing mesh's own"},
+		{"no network", "nnode2", ovRun("c2", func(r *api.ContainerCreate) { r.Networks = nil }), "needs a swarm network"},
+		{"unknown network", "nnode2", ovRun("c2", func(r *api.ContainerCreate) { r.Networks[0].Network = "nope" }), "not found"},
+		{"twice", "nnode2", ovRun("c2", func(r *api.ContainerCreate) { r.Networks = append(r.Networks, r.Networks[0]) }), "already attached"},
+		{"name taken on the node", "nnode2", ovRun("c1"), `The container name "/c1" is already in use`},
+		{"bad name", "nnode2", ovRun("/c2"), "Invalid container name"},
+		{"unknown image", "nnode2", ovRun("c2", func(r *api.ContainerCreate) { r.Image = "nosuchimage" }), "nosuchimage"},
+		{"ip outside", "nnode2", ovRun("c2", func(r *api.ContainerCreate) { r.Networks[0].IP = "10.9.0.5" }), "does not belong"},
+		{"ip taken", "nnode2", ovRun("c2", func(r *api.ContainerCreate) { r.Networks[0].IP = "10.0.0.50" }), "Address already in use: 10.0.0.50"},
+		{"ip garbage", "nnode2", ovRun("c2", func(r *api.ContainerCreate) { r.Networks[0].IP = "x" }), "invalid IPv4 address"},
+		{"bad alias", "nnode2", ovRun("c2", func(r *api.ContainerCreate) { r.Networks[0].Aliases = []string{"-x"} }), "invalid alias"},
+		{"publish", "nnode2", ovRun("c2", func(r *api.ContainerCreate) { r.PublishAll = true }), "not supported"},
+		{"too many args", "nnode2", ovRun("c2", func(r *api.ContainerCreate) { r.Cmd = make([]string, maxContainerArgs+1) }), "too many arguments"},
+		{"unknown node", "nope", ovRun("c2"), "not part of the swarm"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := d.store.Snapshot()
+			_, err := d.RunContainer(d.ctx, tt.node, tt.req)
+			if err == nil || !strings.Contains(err.Error(), tt.want) || strings.Contains(err.Error(), "\n") {
+				t.Fatalf("got %v, want one line with %q", err, tt.want)
+			}
+			if diff := stateDiff(before, d.store.Snapshot()); diff != "" {
+				t.Errorf("a refused run changed the state:\n%s", diff)
+			}
+		})
+	}
+	// Another node may use the name: names are the node's, as docker's.
+	if _, err := d.RunContainer(d.ctx, "nnode3", ovRun("c1")); err != nil {
+		t.Errorf("the same name on another node: %v", err)
+	}
+}
+
+// TestContainerLifecycle: run gives the container an address and its
+// node an LB address; stop keeps the addresses, start makes a new task on
+// them, rm gives them back, all on the node that asked only.
+func TestContainerLifecycle(t *testing.T) {
+	d := newContainerCluster(t)
+	ovID, _ := d.store.Read().NetworkID("ovnet")
+	c, err := d.RunContainer(d.ctx, "nnode3", ovRun("c1", func(r *api.ContainerCreate) { r.Networks[0].IP = "10.0.0.77" }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := d.store.Snapshot()
+	got := st.Tasks[c.ID]
+	if got.ServiceID != "" || got.Standalone == nil || got.NodeID != "nnode3" || got.DesiredState != api.TaskRunning ||
+		len(got.Networks) != 1 || got.Networks[0].Addr != "10.0.0.77/24" || got.Networks[0].Aliases[0] != "box" {
+		t.Fatalf("container task: %+v", got)
+	}
+	if _, ok := st.Networks[ovID].LBAddrs["nnode3"]; !ok {
+		t.Errorf("node3 got no LB address on ovnet: %v", st.Networks[ovID].LBAddrs)
+	}
+	// Only its node sees it.
+	for _, err := range []error{
+		d.StopContainer(d.ctx, "nnode2", "c1", nil),
+		d.RemoveContainer(d.ctx, "nnode2", "c1", true),
+	} {
+		if err == nil || !strings.Contains(err.Error(), "No such container: c1") {
+			t.Errorf("another node's call: %v, want No such container", err)
+		}
+	}
+	if err := d.RemoveContainer(d.ctx, "nnode3", "c1", false); err == nil || !strings.Contains(err.Error(), "You cannot remove a running container") {
+		t.Errorf("rm without -f of a running container: %v", err)
+	}
+	ended, err := d.RunContainer(d.ctx, "nnode3", ovRun("ended"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := records.PutTaskStatus(d.db, ended.ID, api.TaskStatus{State: api.TaskFailed}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.RemoveContainer(d.ctx, "nnode3", "ended", false); err != nil {
+		t.Errorf("rm without -f of a container whose process ended, before the sync: %v", err)
+	}
+	if err := d.StopContainer(d.ctx, "nnode3", "c1", new(int(3))); err != nil {
+		t.Fatal(err)
+	}
+	stopped := d.store.Snapshot().Tasks[c.ID]
+	if stopped.DesiredState != api.TaskShutdown || stopped.Networks[0].Addr != "10.0.0.77/24" || *stopped.Standalone.ExitCode != 3 {
+		t.Errorf("stopped: %+v", stopped)
+	}
+	if code, ok := api.ExitCode(stopped.Status); !ok || code != 3 {
+		t.Errorf("a foreground run's status 3 is not the stopped container's (%+v)", stopped.Status)
+	}
+	if _, err := d.RunContainer(d.ctx, "nnode2", ovRun("c9", func(r *api.ContainerCreate) { r.Networks[0].IP = "10.0.0.77" })); err == nil {
+		t.Errorf("a stopped container's address was given away")
+	}
+	started, err := d.StartContainer(d.ctx, "nnode3", "c1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st = d.store.Snapshot()
+	if _, ok := st.Tasks[c.ID]; ok || started.ID == c.ID || !st.Tasks[started.ID].Current() ||
+		st.Tasks[started.ID].Networks[0].Addr != "10.0.0.77/24" || st.Tasks[started.ID].Standalone.ExitCode != nil {
+		t.Errorf("start: old kept %v, new %+v", ok, st.Tasks[started.ID])
+	}
+	if err := d.RemoveContainer(d.ctx, "nnode3", "c1", true); err != nil {
+		t.Fatal(err)
+	}
+	st = d.store.Snapshot()
+	if len(st.Tasks) != 1 {
+		t.Errorf("tasks after rm: %d, want the service's 1", len(st.Tasks))
+	}
+	if _, ok := st.Networks[ovID].LBAddrs["nnode3"]; ok && !runsServiceTask(st, "nnode3") {
+		t.Errorf("node3 kept its LB address on ovnet")
+	}
+	if _, err := d.RunContainer(d.ctx, "nnode2", ovRun("c9", func(r *api.ContainerCreate) { r.Networks[0].IP = "10.0.0.77" })); err != nil {
+		t.Errorf("the removed container's address: %v", err)
+	}
+}
+
+func runsServiceTask(st State, node string) bool {
+	for _, t := range st.Tasks {
+		if t.NodeID == node && t.ServiceID != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// TestContainersAreNeverScheduled: a container whose process ended is
+// stopped (removed with --rm), never restarted; a Down or drained node
+// keeps its containers; a removed node takes them; a network in use by
+// one is not removed.
+func TestContainersAreNeverScheduled(t *testing.T) {
+	d := newContainerCluster(t)
+	c1, err := d.RunContainer(d.ctx, "nnode2", ovRun("c1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rm, err := d.RunContainer(d.ctx, "nnode2", ovRun("rm", func(r *api.ContainerCreate) { r.AutoRemove = true }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC()
+	for _, id := range []string{c1.ID, rm.ID} {
+		if err := records.PutTaskStatus(d.db, id, api.TaskStatus{State: api.TaskComplete}, now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d.syncNodes(now)
+	st := d.store.Snapshot()
+	if got := st.Tasks[c1.ID]; got.DesiredState != api.TaskShutdown || got.Status.State != api.TaskComplete || len(got.Networks) != 1 {
+		t.Errorf("ended container: desired %s, status %s, networks %v", got.DesiredState, got.Status.State, got.Networks)
+	}
+	if _, ok := st.Tasks[rm.ID]; ok {
+		t.Errorf("ended --rm container kept")
+	}
+	if got := nodeContainers(&st, "nnode2"); len(got) != 1 {
+		t.Errorf("containers of node2 after the sync: %d, want 1 (nothing restarted)", len(got))
+	}
+
+	c2, err := d.RunContainer(d.ctx, "nnode2", ovRun("c2"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.UpdateNode(d.ctx, "node2", api.NodeUpdate{Availability: api.AvailabilityDrain}); err != nil {
+		t.Fatal(err)
+	}
+	down := time.Now().UTC()
+	_, _ = d.store.Update(func(s *State) error {
+		n := s.Nodes["nnode2"]
+		n.Status, n.UpdatedAt = api.StatusDown, down
+		s.Nodes["nnode2"] = n
+		return rescheduleDown(s, down.Add(time.Hour), time.Second)
+	})
+	st = d.store.Snapshot()
+	if got := st.Tasks[c2.ID]; !got.Current() || got.NodeID != "nnode2" {
+		t.Errorf("a drained, down node's container: %+v", got)
+	}
+	if at := nextDue(st, down.Add(time.Hour), time.Second); !at.IsZero() {
+		t.Errorf("a down node with a container only is due at %v, want never", at)
+	}
+	if err := d.RemoveService(d.ctx, "www"); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.RemoveNetwork(d.ctx, "ovnet"); err == nil || !strings.Contains(err.Error(), "has active endpoints") {
+		t.Errorf("rm of a network a container uses: %v", err)
+	}
+	if err := d.RemoveNode(d.ctx, "node2", true); err != nil {
+		t.Fatal(err)
+	}
+	st = d.store.Snapshot()
+	if got := nodeContainers(&st, "nnode2"); len(got) != 0 {
+		t.Errorf("a removed node's containers kept: %d", len(got))
+	}
+}
