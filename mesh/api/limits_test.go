@@ -56,7 +56,7 @@ func TestCheckSizes(t *testing.T) {
 		{"swarm join remote", SwarmJoin{RemoteAddr: long(300)}, "invalid remote address"},
 		{"run at the limits", ContainerCreate{Name: long(63), Image: "alpine", Cmd: many(64, "x"), Env: many(64, "K=v"),
 			Networks: append(make([]ContainerAttach, 15), ContainerAttach{Network: "dev", Aliases: many(32, long(63))}),
-			Publish: make([]ContainerPort, 64)}, ""},
+			Publish:  make([]ContainerPort, 64)}, ""},
 		{"run name", ContainerCreate{Name: long(64)}, "invalid container name"},
 		{"run arguments", ContainerCreate{Cmd: many(65, "x")}, "too many arguments: 65, at most 64"},
 		{"run argument bytes", ContainerCreate{Cmd: []string{long(4097)}}, "arguments too long: 4097 bytes"},
