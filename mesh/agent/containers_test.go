@@ -12,6 +12,7 @@ import (
 	"github.com/meshd/meshd/lb"
 	"github.com/meshd/meshd/mesh/api"
 	"github.com/meshd/meshd/mesh/records"
+	"github.com/meshd/meshd/mesh/task"
 )
 
 // TestContainerOnAnOverlay: a standalone container the manager put on
@@ -64,8 +65,8 @@ func TestContainerOnAnOverlay(t *testing.T) {
 	if c1Spec.Image != "alpine" || !slices.Equal(c1Spec.Args, []string{"sleep", "1000"}) || c1Spec.Hostname != c1.ContainerID()[:12] {
 		t.Errorf("c1's process: %+v", c1Spec)
 	}
-	if idleSpec.Image != idleImage || len(idleSpec.Args) != 0 {
-		t.Errorf("an idle container runs %s %v, want %s alone", idleSpec.Image, idleSpec.Args, idleImage)
+	if idleSpec.Image != task.IdleImage || len(idleSpec.Args) != 0 {
+		t.Errorf("an idle container runs %s %v, want %s alone", idleSpec.Image, idleSpec.Args, task.IdleImage)
 	}
 	for _, e := range records.Endpoints(f.db, ovnet) {
 		if e.TaskID == c1.ID && (e.Name != "c1" || e.ServiceID != "" || e.Service != "" || e.VIP.IsValid() ||

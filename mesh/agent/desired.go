@@ -269,26 +269,6 @@ func taskRules(st records.Objects, t api.Task, dnsPorts lb.DNSPorts) lb.TaskRule
 	return tr
 }
 
-// idleImage is what an idle standalone container runs, as mesh/container
-// runs it: a shell image without a command only holds the namespaces a
-// foreground run executes in.
-const idleImage = "busybox"
-
-// processOf is the image and arguments a task's process runs: a
-// service's, or a standalone container's as run said (idle, or its
-// --entrypoint as a host command with the arguments after it).
-func processOf(t api.Task) (image string, args []string) {
-	switch sa := t.Standalone; {
-	case sa == nil:
-		return t.Image, t.Args
-	case sa.Idle:
-		return idleImage, nil
-	case sa.Entrypoint != "":
-		return "", append([]string{sa.Entrypoint}, t.Args...)
-	}
-	return t.Image, t.Args
-}
-
 // shortID is a task's container ID as docker shortens it: its
 // sandbox's name, and a standalone container's name in DNS (a
 // container's --hostname may be anything, so it names neither).

@@ -104,7 +104,7 @@ func (a *Agent) startTask(ctx context.Context, t api.Task, st records.Objects) (
 	}
 	spec := task.Spec{ID: t.ID, Hostname: t.Hostname(), NetNS: lt.sandbox, Image: t.Image, Args: t.Args, Env: t.Env,
 		ResolvConf: etc.ResolvConf, HostsFile: etc.Hosts, HostnameFile: etc.Hostname, LogPath: a.TaskLogPath(t.ID)}
-	spec.Image, spec.Args = processOf(t)
+	spec.Image, spec.Args, spec.WorkDir = task.ProcessOf(t)
 	tctx, cancel := context.WithCancel(ctx)
 	lt.cancel = cancel
 	a.tasks[t.ID] = lt

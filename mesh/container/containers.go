@@ -19,10 +19,6 @@ import (
 	"github.com/meshd/meshd/mesh/task"
 )
 
-// idleImage is what an idle container runs: a shell image without a
-// command idles, holding the namespaces a foreground run executes in.
-const idleImage = "busybox"
-
 func (e *Engine) containerDir(t api.Task) string {
 	return filepath.Join(e.cfg.RunDir, "containers", t.ID)
 }
@@ -387,12 +383,7 @@ func (e *Engine) startLocked(ctx context.Context, c *container) (err error) {
 	}
 	spec := task.Spec{ID: t.ID, Hostname: t.Hostname(), NetNS: sb.path, Image: t.Image, Args: t.Args, Env: t.Env,
 		ResolvConf: etc.ResolvConf, HostsFile: etc.Hosts, HostnameFile: etc.Hostname, LogPath: filepath.Join(dir, "container.log")}
-	switch sa := t.Standalone; {
-	case sa.Idle:
-		spec.Image, spec.Args = idleImage, nil
-	case sa.Entrypoint != "":
-		spec.Image, spec.Args = "", append([]string{sa.Entrypoint}, t.Args...)
-	}
+	spec.Image, spec.Args, spec.WorkDir = task.ProcessOf(t)
 	c.Task.Status = api.TaskStatus{State: api.TaskStarting, Timestamp: e.cfg.Now().UTC(), Sandbox: sb.path}
 	c.Run = true
 	tctx, cancel := context.WithCancel(ctx)

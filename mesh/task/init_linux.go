@@ -32,6 +32,7 @@ func initTask(args []string) (int, error) {
 	hostnameFile := fs.String("hostname-file", "", "")
 	image := fs.String("image", "", "")
 	dir := fs.String("dir", "", "")
+	workDir := fs.String("workdir", "", "")
 	if err := fs.Parse(args); err != nil {
 		return 0, err
 	}
@@ -60,6 +61,11 @@ func initTask(args []string) (int, error) {
 		return 0, err
 	}
 	os.Setenv("HOSTNAME", *hostname)
+	if *workDir != "" {
+		if err := os.Chdir(*workDir); err != nil {
+			return 0, fmt.Errorf("working directory: %w", err)
+		}
+	}
 	if *image == "" {
 		return runCommand(fs.Args())
 	}

@@ -110,6 +110,9 @@ func startAndWait(spec Spec, pidc chan<- int) error {
 	if spec.Image != "" {
 		args = append(args, "--image", spec.Image)
 	}
+	if spec.WorkDir != "" {
+		args = append(args, "--workdir", spec.WorkDir)
+	}
 	args = append(append(args, "--"), spec.Args...)
 	cmd := &exec.Cmd{Path: "/proc/self/exe", Args: args, Stdout: logf, Stderr: logf,
 		Env: taskEnv(spec.Env),

@@ -174,3 +174,26 @@ func TestTaskGetsItsEnvironment(t *testing.T) {
 		t.Errorf("task log %q, want %q", log, want)
 	}
 }
+
+// run -w: a host command starts in its working directory; one that does
+// not exist fails the task rather than being made on the host.
+func TestTaskStartsInItsWorkDir(t *testing.T) {
+	testutil.RequireRoot(t)
+	spec := newSpec(t, "pwd")
+	spec.WorkDir = "/usr/share"
+	var rec recorder
+	Run(context.Background(), spec, rec.report)
+	if log, _ := os.ReadFile(spec.LogPath); string(log) != "/usr/share\n" {
+		t.Errorf("pwd with WorkDir /usr/share printed %q", log)
+	}
+	missing := newSpec(t, "pwd")
+	missing.WorkDir = "/no/such/dir"
+	var rec2 recorder
+	Run(context.Background(), missing, rec2.report)
+	if last := rec2.names(); len(last) == 0 || last[len(last)-1] != "failed" {
+		t.Errorf("a missing WorkDir: states %v, want the task failed", last)
+	}
+	if _, err := os.Stat("/no/such/dir"); !os.IsNotExist(err) {
+		t.Errorf("the missing WorkDir was made on the host: %v", err)
+	}
+}

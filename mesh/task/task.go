@@ -1,6 +1,10 @@
 package task
 
-import "time"
+import (
+	"time"
+
+	"github.com/meshd/meshd/mesh/api"
+)
 
 // InitArg is the hidden first argument that makes meshd a task's init.
 const InitArg = "__task-init"
@@ -22,6 +26,31 @@ type Spec struct {
 	// the task's own: an image's program that writes files (redis-server's
 	// working directory) writes them there.
 	LogPath string
+	// WorkDir is where a host command starts (run's -w); it must exist
+	// (the task's mounts are the host's: nothing is made). Empty: /.
+	WorkDir string
+}
+
+// IdleImage is what an idle standalone container runs: a shell image
+// without a command only holds the namespaces a foreground run executes
+// in.
+const IdleImage = "busybox"
+
+// ProcessOf is the image and arguments a task's process runs: a
+// service's, or a standalone container's as run said (idle, or its
+// --entrypoint as a host command with the arguments after it), and the
+// directory it starts in.
+func ProcessOf(t api.Task) (image string, args []string, workDir string) {
+	switch sa := t.Standalone; {
+	case sa == nil:
+		return t.Image, t.Args, ""
+	case sa.Idle:
+		return IdleImage, nil, sa.WorkingDir
+	case sa.Entrypoint != "":
+		return "", append([]string{sa.Entrypoint}, t.Args...), sa.WorkingDir
+	default:
+		return t.Image, t.Args, sa.WorkingDir
+	}
 }
 
 // State is a task's state as Run reports it.
