@@ -463,7 +463,11 @@ func (d *Daemon) metaBytes() []byte {
 
 // newAgent wires the node agent over the session's gossip.
 func (d *Daemon) newAgent(db *gossip.DB) (*agent.Agent, error) {
-	subnet, err := gatewaySubnet()
+	var bridges []netip.Prefix
+	if d.ctrs != nil {
+		bridges = d.ctrs.Subnets()
+	}
+	subnet, err := gatewaySubnet(bridges)
 	if err != nil {
 		return nil, err
 	}

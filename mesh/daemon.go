@@ -75,6 +75,7 @@ type Daemon struct {
 	log       *slog.Logger
 	dataPlane lb.Mode
 	srv       *apiserver.Server
+	ctrs      *container.Engine // the bridge networks and standalone containers
 	runCtx    context.Context // Run's: sessions live inside it
 
 	// mu serialises the changes of the node's place in a cluster (init,
@@ -125,22 +126,24 @@ func (d *Daemon) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	defer func() { cancel(); wg.Wait() }()
 	d.runCtx = ctx
-	ctrs, err := d.newContainers()
-	if err != nil {
+	if d.ctrs, err = d.newContainers(); err != nil {
 		return err
 	}
-	// The bridges are up before a session picks mesh_gwbridge's subnet.
-	ctrs.Up(ctx)
-	wg.Add(1)
-	go func() { defer wg.Done(); _ = ctrs.Serve(ctx) }()
 	if d.srv, err = apiserver.New(apiserver.Config{Node: nodeReads{d}, Swarm: swarmOps{d}, Peers: clusterPeers{d},
-		Containers: ctrs, Logger: d.log.With("component", "api")}); err != nil {
+		Containers: d.ctrs, Logger: d.log.With("component", "api")}); err != nil {
 		return err
 	}
 	if err := d.resume(ctx); err != nil {
 		return err
 	}
 	defer d.stopSession(false)
+	// The bridges come up once the node is what its run dir or flags
+	// say: a meshd that fails to join changes nothing. A session picks
+	// mesh_gwbridge's subnet among those the bridges leave (see
+	// gatewaySubnet), built or not.
+	d.ctrs.Up(ctx)
+	wg.Add(1)
+	go func() { defer wg.Done(); _ = d.ctrs.Serve(ctx) }()
 	sock := d.path(socketName)
 	if err := serveLocal(ctx, &wg, d.log, sock, d.srv.LocalHandler(), d.socketGID()); err != nil {
 		return err

@@ -306,9 +306,13 @@ func localPrefixes(masked bool) []netip.Prefix {
 }
 
 // gatewaySubnet picks mesh_gwbridge's subnet: 172.18.0.0/16 unless this
-// node already uses it.
-func gatewaySubnet() (netip.Prefix, error) {
-	return chooseGatewaySubnet(interfaceAddrs(), lb.GatewayBridgeName)
+// node already uses it, or one of its bridge networks (bridges) does.
+func gatewaySubnet(bridges []netip.Prefix) (netip.Prefix, error) {
+	addrs := interfaceAddrs()
+	for _, b := range bridges {
+		addrs = append(addrs, ifaceAddr{iface: "bridge network", prefix: b})
+	}
+	return chooseGatewaySubnet(addrs, lb.GatewayBridgeName)
 }
 
 // chooseGatewaySubnet picks the gateway bridge's subnet among the local

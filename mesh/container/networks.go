@@ -156,6 +156,17 @@ func (e *Engine) RemoveNetwork(ref string) (bool, error) {
 	return true, e.saveLocked()
 }
 
+// Subnets are the local networks' subnets, built or not yet.
+func (e *Engine) Subnets() []netip.Prefix {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := make([]netip.Prefix, 0, len(e.st.Networks))
+	for _, n := range e.st.Networks {
+		out = append(out, n.IPAM.Subnet)
+	}
+	return out
+}
+
 func (e *Engine) byName(name string) *network {
 	for _, n := range e.st.Networks {
 		if n.Name == name {
