@@ -199,3 +199,21 @@ func (c *Client) RemoveNodeContainer(ctx context.Context, nodeID, ref string, fo
 	}
 	return c.doWith(ctx, http.MethodDelete, ClusterContainersPath+"/"+url.PathEscape(ref)+q, nodeFor(nodeID), nil, nil)
 }
+
+// ConnectNodeContainer attaches one of nodeID's containers to one more
+// attachable overlay (a.Network), live.
+func (c *Client) ConnectNodeContainer(ctx context.Context, nodeID, ref string, a ContainerAttach) (Task, error) {
+	var t Task
+	err := c.doWith(ctx, http.MethodPost, ClusterContainersPath+"/"+url.PathEscape(ref)+"/connect", nodeFor(nodeID),
+		NetworkConnect{Attach: a}, &t)
+	return t, err
+}
+
+// DisconnectNodeContainer detaches one of nodeID's containers from one of
+// its overlays, live.
+func (c *Client) DisconnectNodeContainer(ctx context.Context, nodeID, ref, network string) (Task, error) {
+	var t Task
+	err := c.doWith(ctx, http.MethodPost, ClusterContainersPath+"/"+url.PathEscape(ref)+"/disconnect", nodeFor(nodeID),
+		NetworkConnect{Attach: ContainerAttach{Network: network}}, &t)
+	return t, err
+}
