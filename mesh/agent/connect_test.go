@@ -5,7 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -142,6 +145,10 @@ func TestContainerConnectLive(t *testing.T) {
 	if _, ok := f.agent.sboxes[ov2]; !ok {
 		t.Errorf("no ov2 sandbox on this node after connect")
 	}
+	hostsFile := filepath.Join(f.agent.taskDir(c1), "hosts")
+	if b, _ := os.ReadFile(hostsFile); !strings.Contains(string(b), c1Ov2.String()+"\t") {
+		t.Errorf("c1's /etc/hosts after connect lacks %s:\n%s", c1Ov2, b)
+	}
 	for _, tt := range []struct {
 		name string
 		want []string
@@ -169,6 +176,9 @@ func TestContainerConnectLive(t *testing.T) {
 	}
 	if slices.Contains(ownPeers(f, ov2), c1Ov2) {
 		t.Errorf("c1's VXLAN peer entry on ov2 kept")
+	}
+	if b, _ := os.ReadFile(hostsFile); strings.Contains(string(b), c1Ov2.String()) || !strings.Contains(string(b), addrOf(c1.Networks[0].Addr).String()) {
+		t.Errorf("c1's /etc/hosts after disconnect:\n%s", b)
 	}
 	f.mu.Lock()
 	starts = f.starts[c1.ID]

@@ -48,6 +48,10 @@ func TestNetworkConnectOnAttachableOverlay(t *testing.T) {
 		out, _ := l.on("node2", "exec", "c1", "--", "ip", "-o", "-4", "addr", "show", "dev", "eth2")
 		return strings.Contains(out, " "+ov2IP+"/"), out
 	})
+	eventually(t, 10*time.Second, "c1's /etc/hosts names its ov2 address", func() (bool, string) {
+		out, _ := l.on("node2", "exec", "c1", "--", "cat", "/etc/hosts")
+		return strings.Contains(out, ov2IP+"\t"), out
+	})
 	eventually(t, 20*time.Second, "wget http://www/ from c1", func() (bool, string) {
 		out, _ := l.on("node2", "exec", "c1", "--", "wget", "-qO-", "-T", "3", "http://www/")
 		return strings.Contains(out, "Hostname: "), out
@@ -75,6 +79,10 @@ func TestNetworkConnectOnAttachableOverlay(t *testing.T) {
 	eventually(t, 10*time.Second, "c1's eth2 gone", func() (bool, string) {
 		out, err := l.on("node2", "exec", "c1", "--", "ip", "-o", "link")
 		return err == nil && !strings.Contains(out, "eth2"), out
+	})
+	eventually(t, 10*time.Second, "c1's /etc/hosts without its ov2 address", func() (bool, string) {
+		out, err := l.on("node2", "exec", "c1", "--", "cat", "/etc/hosts")
+		return err == nil && !strings.Contains(out, ov2IP), out
 	})
 	eventually(t, 40*time.Second, "box no longer answers from "+www.name, func() (bool, string) {
 		out, _ := l.on("node1", "exec", www.name, "--", "ping", "-c1", "-W2", "box")
