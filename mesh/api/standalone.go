@@ -142,8 +142,8 @@ func (c *Client) DisconnectNetwork(ctx context.Context, network string, req Netw
 }
 
 // The cluster's side of the standalone containers on attachable overlays
-// (cluster port): a node asks a manager to make, stop, start or remove
-// one of its own containers. The node is the one the caller's
+// (cluster port): a node asks a manager to make, stop, start, remove,
+// connect or disconnect one of its own containers. The node is the one the caller's
 // certificate names; a manager forwarding a node's request to the leader
 // names it in NodeForHeader, which the leader believes from a manager's
 // certificate only.

@@ -18,10 +18,10 @@ import (
 // run on a node whose --net names swarm overlays makes the container a
 // task of no service on this node, through the cluster (the leader
 // allocates its addresses); the node's agent then runs it like a
-// service's task. Its stop, start and rm go the same way; ps, inspect,
-// exec and logs find it among the node's tasks. The cluster port takes
-// these requests from any node for its own containers only: the node is
-// the one its certificate names.
+// service's task. Its stop, start, rm, network connect and disconnect go
+// the same way; ps, inspect, exec and logs find it among the node's
+// tasks. The cluster port takes these requests from any node for its own
+// containers only: the node is the one its certificate names.
 
 // ContainerWrites are the cluster's writes on one node's standalone
 // containers (see mesh/manager's RunContainer and the rest).

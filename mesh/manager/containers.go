@@ -23,7 +23,8 @@ import (
 // are allocated here like a service task's, its node's agent builds it a
 // task's sandbox, and its name and aliases are gossiped like a task's. It
 // is never scheduled, moved, restarted or rolled: it lives on its node
-// until that node stops, starts or removes it (or the node is removed).
+// until that node stops, starts or removes it (or the node is removed);
+// network connect and disconnect change its networks in place.
 // Every method acts on the standalone tasks of one node only, the one
 // that asks.
 
