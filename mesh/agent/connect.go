@@ -62,6 +62,18 @@ func (a *Agent) reconnect(lt *localTask, t api.Task, st records.Objects) {
 	}
 	spec := t
 	spec.Networks = slices.DeleteFunc(slices.Clone(t.Networks), func(tn api.TaskNetwork) bool { return !attached[tn.NetworkID] })
+	// A container on internal networks only has no way out: it gets one
+	// with its first other network and loses it with its last, as
+	// docker's.
+	switch wantGW := !internalOnly(spec, st); {
+	case wantGW && lt.gwVeth == "":
+		if err := a.attachGateway(lt, freeIfName(lt)); err != nil {
+			a.log.Error("connect container to the gateway bridge", "task", t.Name(), "err", err)
+			a.detachGateway(lt) // tried again at the next change
+		}
+	case !wantGW && lt.gwVeth != "":
+		a.detachGateway(lt)
+	}
 	lt.mu.Lock()
 	lt.spec = spec
 	lt.endpoints = endpointRecords(spec, st)

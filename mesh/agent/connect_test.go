@@ -214,3 +214,62 @@ func TestContainerConnectLive(t *testing.T) {
 		t.Errorf("c1's links after a repair: %v", l)
 	}
 }
+
+// TestContainerConnectGateway: a container on an internal overlay only
+// has no gateway link; a connect to a network that is not internal gives
+// it one (a free ethN, after the new network's), a disconnect from it
+// takes it away again, still without a restart.
+func TestContainerConnectGateway(t *testing.T) {
+	f := newFakeNode(t, lb.ModeIPTables)
+	for _, req := range []api.NetworkCreate{{Name: "secret", Attachable: true, Internal: true}, {Name: "ovnet", Attachable: true}} {
+		if _, err := f.mgr.CreateNetwork(f.ctx, req); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c1, err := f.mgr.RunContainer(f.ctx, "node1id", api.ContainerCreate{Name: "c1", Image: "alpine", Cmd: []string{"sleep", "1000"},
+		Networks: []api.ContainerAttach{{Network: "secret"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.reconcile()
+	testutil.Eventually(t, 5*time.Second, "c1 running", func() error {
+		if !slices.Contains(f.running(), c1.ID) {
+			return fmt.Errorf("running %v", f.running())
+		}
+		return nil
+	})
+	lt := f.agent.tasks[c1.ID]
+	gwNet := netip.MustParsePrefix("172.18.0.0/16")
+	onGateway := func(l map[string][]netip.Prefix) string {
+		for name, addrs := range l {
+			for _, p := range addrs {
+				if gwNet.Contains(p.Addr()) {
+					return name
+				}
+			}
+		}
+		return ""
+	}
+	if l := f.links(lt.sandbox); len(l) != 1 || onGateway(l) != "" || lt.gwVeth != "" {
+		t.Fatalf("c1 on an internal network only: links %v, gateway veth %q", l, lt.gwVeth)
+	}
+	if _, err := f.mgr.ConnectContainer(f.ctx, "node1id", "c1", api.ContainerAttach{Network: "ovnet"}); err != nil {
+		t.Fatal(err)
+	}
+	f.reconcile()
+	if l := f.links(lt.sandbox); len(l) != 3 || l["eth1"] == nil || onGateway(l) != "eth2" || !f.agent.Gateway().Tasks[c1.ID].IsValid() {
+		t.Errorf("after a connect to ovnet: links %v, want eth1 on ovnet and eth2 on the gateway bridge (gateway %v)", l, f.agent.Gateway().Tasks)
+	}
+	if _, err := f.mgr.DisconnectContainer(f.ctx, "node1id", "c1", "ovnet"); err != nil {
+		t.Fatal(err)
+	}
+	f.reconcile()
+	if l := f.links(lt.sandbox); len(l) != 1 || l["eth0"] == nil || lt.gwVeth != "" || f.agent.Gateway().Tasks[c1.ID].IsValid() {
+		t.Errorf("after a disconnect from ovnet: links %v, gateway veth %q", l, lt.gwVeth)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.starts[c1.ID] != 1 {
+		t.Errorf("c1 started %d times", f.starts[c1.ID])
+	}
+}

@@ -207,6 +207,19 @@ func (a *Agent) attachGateway(lt *localTask, ifName string) error {
 	return nil
 }
 
+// detachGateway takes the task's link to mesh_gwbridge away, if it has
+// one, and gives its address back.
+func (a *Agent) detachGateway(lt *localTask) {
+	if lt.gwVeth == "" {
+		return
+	}
+	if err := a.gw.Detach(lt.gwVeth); err != nil {
+		a.log.Warn("detach gateway", "task", lt.spec.Name(), "err", err)
+	}
+	_ = a.gwIPs.Release(lt.gwAddr)
+	lt.gwVeth, lt.gwAddr, lt.gwIf = "", netip.Addr{}, ""
+}
+
 // drainOrStop takes a task out of service: first its backends get
 // weight 0 on every node for the drain delay, so that no new connection
 // goes to it while established ones finish; then it is stopped. A task
@@ -303,12 +316,7 @@ func (a *Agent) removeTaskSandbox(lt *localTask) {
 			a.log.Warn("detach endpoint", "task", lt.spec.Name(), "network", tn.NetworkName, "err", err)
 		}
 	}
-	if lt.gwVeth != "" {
-		if err := a.gw.Detach(lt.gwVeth); err != nil {
-			a.log.Warn("detach gateway", "task", lt.spec.Name(), "err", err)
-		}
-		_ = a.gwIPs.Release(lt.gwAddr)
-	}
+	a.detachGateway(lt)
 	a.watcher.Unwatch(lt.sandbox) // its sockets would keep the namespace alive
 	if err := a.cfg.Kernel.RemoveNS(lt.sandbox); err != nil {
 		a.log.Warn("remove sandbox", "task", lt.spec.Name(), "err", err)
