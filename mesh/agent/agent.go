@@ -285,6 +285,7 @@ func (a *Agent) Reconcile(ctx context.Context) {
 	eps := reachable(records.Endpoints(a.cfg.DB, records.AllNetworks), peered, a.cfg.NodeID)
 	synced := a.reconcileSandboxes(ctx, st, needed, eps)
 	a.repairTasks()
+	a.reconnectTasks(st, desired, needed)
 	a.dns.SetTable(dnsTable(st, eps))
 	a.reportProgrammed(eps, synced)
 	for id, t := range desired {

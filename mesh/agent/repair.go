@@ -1,7 +1,6 @@
 package agent
 
 import (
-	"fmt"
 	"sync"
 
 	"github.com/meshd/meshd/internal/kwatch"
@@ -97,17 +96,18 @@ func (a *Agent) repairTasks() {
 			continue
 		}
 		lt.checkStack = false
-		for i, tn := range lt.spec.Networks {
-			if _, ok := a.nets[tn.NetworkID]; !ok {
+		for _, tn := range lt.spec.Networks {
+			ifName, ok := lt.ifNames[tn.NetworkID]
+			if _, built := a.nets[tn.NetworkID]; !built || !ok {
 				continue
 			}
-			if err := a.attach(lt, i, tn); err != nil {
+			if err := a.attach(lt, ifName, tn); err != nil {
 				a.log.Error("repair task link", "task", lt.spec.Name(), "network", tn.NetworkName, "err", err)
 				lt.checkStack = true
 			}
 		}
 		if lt.gwVeth != "" {
-			if err := a.gw.Attach(lt.sandbox, fmt.Sprintf("eth%d", len(lt.spec.Networks)), lt.gwVeth, lt.gwAddr); err != nil {
+			if err := a.gw.Attach(lt.sandbox, lt.gwIf, lt.gwVeth, lt.gwAddr); err != nil {
 				a.log.Error("repair task gateway link", "task", lt.spec.Name(), "err", err)
 				lt.checkStack = true
 			}

@@ -24,6 +24,11 @@ type localTask struct {
 	sandbox string // network namespace file
 	gwVeth  string // host end of the gateway veth, "" when internal only
 	gwAddr  netip.Addr
+	// ifNames are the sandbox's links: by network ID, and the gateway's
+	// (gwIf). At the start eth<i> is the i-th network and the gateway the
+	// next; a network connected later takes the first free ethN.
+	ifNames map[string]string
+	gwIf    string
 	rules   *lb.TaskSyncer // the task's REDIRECTs and resolver DNAT
 	// drainUntil: the task left the desired state; its backends have
 	// weight 0 everywhere until then, and it is stopped. Zero when not
@@ -63,7 +68,7 @@ func (a *Agent) TaskLogPath(taskID string) string {
 // that exited, so that it is not started again: like a process that
 // ended, it waits for the manager to shut it down and maybe replace it.
 func (a *Agent) startTask(ctx context.Context, t api.Task, st records.Objects) (err error) {
-	lt := &localTask{spec: t, sandbox: filepath.Join(a.nsDir, shortID(t)), done: make(chan struct{})}
+	lt := &localTask{spec: t, sandbox: filepath.Join(a.nsDir, shortID(t)), done: make(chan struct{}), ifNames: map[string]string{}}
 	defer func() {
 		if err != nil {
 			a.removeTaskSandbox(lt)
@@ -77,12 +82,12 @@ func (a *Agent) startTask(ctx context.Context, t api.Task, st records.Objects) (
 	}
 	a.watch(lt.sandbox)
 	for i, tn := range t.Networks {
-		if err := a.attach(lt, i, tn); err != nil {
+		if err := a.attach(lt, fmt.Sprintf("eth%d", i), tn); err != nil {
 			return err
 		}
 	}
 	if !internalOnly(t, st) {
-		if err := a.attachGateway(lt, len(t.Networks)); err != nil {
+		if err := a.attachGateway(lt, fmt.Sprintf("eth%d", len(t.Networks))); err != nil {
 			return err
 		}
 	}
@@ -166,9 +171,9 @@ func (a *Agent) withdraw(t api.Task) {
 	}
 }
 
-// attach puts the task on one overlay network as eth<i> and announces
+// attach puts the task on one overlay network as ifName and announces
 // its endpoint to the other nodes.
-func (a *Agent) attach(lt *localTask, i int, tn api.TaskNetwork) error {
+func (a *Agent) attach(lt *localTask, ifName string, tn api.TaskNetwork) error {
 	p, err := netip.ParsePrefix(tn.Addr)
 	if err != nil {
 		return fmt.Errorf("task address %q: %w", tn.Addr, err)
@@ -177,10 +182,11 @@ func (a *Agent) attach(lt *localTask, i int, tn api.TaskNetwork) error {
 	if err != nil {
 		return fmt.Errorf("task mac %q: %w", tn.MAC, err)
 	}
-	ep := overlay.Endpoint{ID: lt.spec.ID, IP: p.Addr(), MAC: mac, Sandbox: lt.sandbox, IfName: fmt.Sprintf("eth%d", i)}
+	ep := overlay.Endpoint{ID: lt.spec.ID, IP: p.Addr(), MAC: mac, Sandbox: lt.sandbox, IfName: ifName}
 	if err := a.ov.EnsureEndpoint(tn.NetworkID, ep); err != nil {
 		return fmt.Errorf("attach %s to %s: %w", lt.spec.Name(), tn.NetworkName, err)
 	}
+	lt.ifNames[tn.NetworkID] = ifName
 	peer := records.Peer{IP: p.Addr(), MAC: mac, VTEP: a.cfg.AdvertiseAddr}
 	if err := records.SetPeer(a.cfg.DB, tn.NetworkID, lt.spec.ID, peer); err != nil {
 		return fmt.Errorf("announce %s on %s: %w", lt.spec.Name(), tn.NetworkName, err)
@@ -189,16 +195,29 @@ func (a *Agent) attach(lt *localTask, i int, tn api.TaskNetwork) error {
 }
 
 // attachGateway gives the task its way out through mesh_gwbridge.
-func (a *Agent) attachGateway(lt *localTask, i int) error {
+func (a *Agent) attachGateway(lt *localTask, ifName string) error {
 	ip, err := a.gwIPs.Allocate(netip.Addr{})
 	if err != nil {
 		return fmt.Errorf("gateway address for %s: %w", lt.spec.Name(), err)
 	}
-	lt.gwAddr, lt.gwVeth = ip, gatewayVethName(lt.spec.ID)
-	if err := a.gw.Attach(lt.sandbox, fmt.Sprintf("eth%d", i), lt.gwVeth, ip); err != nil {
+	lt.gwAddr, lt.gwVeth, lt.gwIf = ip, gatewayVethName(lt.spec.ID), ifName
+	if err := a.gw.Attach(lt.sandbox, ifName, lt.gwVeth, ip); err != nil {
 		return fmt.Errorf("attach %s to %s: %w", lt.spec.Name(), lb.GatewayBridgeName, err)
 	}
 	return nil
+}
+
+// detachGateway takes the task's link to mesh_gwbridge away, if it has
+// one, and gives its address back.
+func (a *Agent) detachGateway(lt *localTask) {
+	if lt.gwVeth == "" {
+		return
+	}
+	if err := a.gw.Detach(lt.gwVeth); err != nil {
+		a.log.Warn("detach gateway", "task", lt.spec.Name(), "err", err)
+	}
+	_ = a.gwIPs.Release(lt.gwAddr)
+	lt.gwVeth, lt.gwAddr, lt.gwIf = "", netip.Addr{}, ""
 }
 
 // drainOrStop takes a task out of service: first its backends get
@@ -297,12 +316,7 @@ func (a *Agent) removeTaskSandbox(lt *localTask) {
 			a.log.Warn("detach endpoint", "task", lt.spec.Name(), "network", tn.NetworkName, "err", err)
 		}
 	}
-	if lt.gwVeth != "" {
-		if err := a.gw.Detach(lt.gwVeth); err != nil {
-			a.log.Warn("detach gateway", "task", lt.spec.Name(), "err", err)
-		}
-		_ = a.gwIPs.Release(lt.gwAddr)
-	}
+	a.detachGateway(lt)
 	a.watcher.Unwatch(lt.sandbox) // its sockets would keep the namespace alive
 	if err := a.cfg.Kernel.RemoveNS(lt.sandbox); err != nil {
 		a.log.Warn("remove sandbox", "task", lt.spec.Name(), "err", err)

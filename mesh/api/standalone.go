@@ -142,8 +142,8 @@ func (c *Client) DisconnectNetwork(ctx context.Context, network string, req Netw
 }
 
 // The cluster's side of the standalone containers on attachable overlays
-// (cluster port): a node asks a manager to make, stop, start or remove
-// one of its own containers. The node is the one the caller's
+// (cluster port): a node asks a manager to make, stop, start, remove,
+// connect or disconnect one of its own containers. The node is the one the caller's
 // certificate names; a manager forwarding a node's request to the leader
 // names it in NodeForHeader, which the leader believes from a manager's
 // certificate only.
@@ -198,4 +198,22 @@ func (c *Client) RemoveNodeContainer(ctx context.Context, nodeID, ref string, fo
 		q = "?force=1"
 	}
 	return c.doWith(ctx, http.MethodDelete, ClusterContainersPath+"/"+url.PathEscape(ref)+q, nodeFor(nodeID), nil, nil)
+}
+
+// ConnectNodeContainer attaches one of nodeID's containers to one more
+// attachable overlay (a.Network), live.
+func (c *Client) ConnectNodeContainer(ctx context.Context, nodeID, ref string, a ContainerAttach) (Task, error) {
+	var t Task
+	err := c.doWith(ctx, http.MethodPost, ClusterContainersPath+"/"+url.PathEscape(ref)+"/connect", nodeFor(nodeID),
+		NetworkConnect{Attach: a}, &t)
+	return t, err
+}
+
+// DisconnectNodeContainer detaches one of nodeID's containers from one of
+// its overlays, live.
+func (c *Client) DisconnectNodeContainer(ctx context.Context, nodeID, ref, network string) (Task, error) {
+	var t Task
+	err := c.doWith(ctx, http.MethodPost, ClusterContainersPath+"/"+url.PathEscape(ref)+"/disconnect", nodeFor(nodeID),
+		NetworkConnect{Attach: ContainerAttach{Network: network}}, &t)
+	return t, err
 }

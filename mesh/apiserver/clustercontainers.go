@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -17,10 +18,10 @@ import (
 // run on a node whose --net names swarm overlays makes the container a
 // task of no service on this node, through the cluster (the leader
 // allocates its addresses); the node's agent then runs it like a
-// service's task. Its stop, start and rm go the same way; ps, inspect,
-// exec and logs find it among the node's tasks. The cluster port takes
-// these requests from any node for its own containers only: the node is
-// the one its certificate names.
+// service's task. Its stop, start, rm, network connect and disconnect go
+// the same way; ps, inspect, exec and logs find it among the node's
+// tasks. The cluster port takes these requests from any node for its own
+// containers only: the node is the one its certificate names.
 
 // ContainerWrites are the cluster's writes on one node's standalone
 // containers (see mesh/manager's RunContainer and the rest).
@@ -29,6 +30,8 @@ type ContainerWrites interface {
 	StopContainer(ctx context.Context, nodeID, ref string, exitCode *int) error
 	StartContainer(ctx context.Context, nodeID, ref string) (api.Task, error)
 	RemoveContainer(ctx context.Context, nodeID, ref string, force bool) error
+	ConnectContainer(ctx context.Context, nodeID, ref string, a api.ContainerAttach) (api.Task, error)
+	DisconnectContainer(ctx context.Context, nodeID, ref, network string) (api.Task, error)
 }
 
 // seenTimeout bounds the wait for this node's desired state to show a
@@ -191,6 +194,36 @@ func (s *Server) runClusterContainer(ctx context.Context, req api.ContainerCreat
 	return t, s.seen(ctx, func(o records.Objects) bool { _, ok := o.Tasks[t.ID]; return ok })
 }
 
+// clusterConnection connects or disconnects one of this node's
+// containers of the cluster, live, through the cluster; it returns once
+// this node's desired state has the change, so that the exec that follows
+// finds the network. A bridge network of this node is refused: a
+// container is on one kind of network.
+func (s *Server) clusterConnection(ctx context.Context, cw ContainerWrites, t api.Task, network string, a api.ContainerAttach, connect bool) (any, error) {
+	if s.isLocalNetwork(network) {
+		return nil, api.Invalid("container %s is on swarm networks: it cannot join a bridge network (%s) yet", t.Standalone.Name, api.Clip(network))
+	}
+	self := s.cfg.Node.Info().NodeID
+	var (
+		after api.Task
+		err   error
+	)
+	if connect {
+		a.Network = network
+		after, err = cw.ConnectContainer(ctx, self, t.ID, a)
+	} else {
+		after, err = cw.DisconnectContainer(ctx, self, t.ID, network)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return struct{}{}, s.seen(ctx, func(o records.Objects) bool {
+		return slices.EqualFunc(o.Tasks[t.ID].Networks, after.Networks, func(x, y api.TaskNetwork) bool {
+			return x.NetworkID == y.NetworkID && x.Addr == y.Addr
+		})
+	})
+}
+
 // The cluster port's side: a node's requests on its own containers,
 // applied by the leader (forwarded there by another manager).
 
@@ -249,4 +282,33 @@ func (s *Server) removeNodeContainer(r *http.Request) (any, error) {
 	}
 	force, _ := strconv.ParseBool(r.URL.Query().Get("force"))
 	return struct{}{}, w.RemoveContainer(r.Context(), node, r.PathValue("ref"), force)
+}
+
+func (s *Server) connectNodeContainer(r *http.Request) (any, error) {
+	return s.nodeConnection(r, true)
+}
+
+func (s *Server) disconnectNodeContainer(r *http.Request) (any, error) {
+	return s.nodeConnection(r, false)
+}
+
+// nodeConnection is a node's network connect or disconnect of its own
+// container; the request's Attach names the network.
+func (s *Server) nodeConnection(r *http.Request, connect bool) (any, error) {
+	node, err := nodeFor(r)
+	if err != nil {
+		return nil, err
+	}
+	var req api.NetworkConnect
+	if err := decodeBody(r, &req); err != nil {
+		return nil, err
+	}
+	w, err := s.cfg.Node.Control()
+	if err != nil {
+		return nil, err
+	}
+	if connect {
+		return w.ConnectContainer(r.Context(), node, r.PathValue("ref"), req.Attach)
+	}
+	return w.DisconnectContainer(r.Context(), node, r.PathValue("ref"), req.Attach.Network)
 }

@@ -16,7 +16,7 @@ import (
 func TestContainersOnOverlays(t *testing.T) {
 	tc := newTestCluster(t)
 	ctx := context.Background()
-	for _, req := range []api.NetworkCreate{{Name: "ovnet", Attachable: true}, {Name: "plain"}} {
+	for _, req := range []api.NetworkCreate{{Name: "ovnet", Attachable: true}, {Name: "ov2", Attachable: true}, {Name: "plain"}} {
 		if _, err := tc.m.CreateNetwork(ctx, req); err != nil {
 			t.Fatal(err)
 		}
@@ -45,8 +45,28 @@ func TestContainersOnOverlays(t *testing.T) {
 			if err := c.client.RemoveContainer(ctx, name, false); api.StatusCode(err) != http.StatusConflict {
 				t.Errorf("rm of a running container without -f: %v", err)
 			}
-			if err := c.client.ConnectNetwork(ctx, "ovnet", api.NetworkConnect{Container: name}); err == nil || !strings.Contains(err.Error(), "not supported") {
-				t.Errorf("network connect: %v", err)
+			if err := c.client.ConnectNetwork(ctx, "ov2", api.NetworkConnect{Container: name, Attach: api.ContainerAttach{Aliases: []string{"box2"}}}); err != nil {
+				t.Fatalf("network connect: %v", err)
+			}
+			if got := tc.m.State().Tasks[made.ID].Networks; len(got) != 2 || got[1].NetworkName != "ov2" || got[1].Aliases[0] != "box2" {
+				t.Errorf("after connect, the leader has %+v", got)
+			}
+			for _, network := range []string{"ov2", "ovnet"} {
+				if err := c.client.ConnectNetwork(ctx, network, api.NetworkConnect{Container: name}); err == nil || !strings.Contains(err.Error(), "already attached") {
+					t.Errorf("network connect to %s again: %v", network, err)
+				}
+			}
+			if err := c.client.ConnectNetwork(ctx, "plain", api.NetworkConnect{Container: name}); err == nil || !strings.Contains(err.Error(), "not manually attachable") {
+				t.Errorf("network connect to a plain overlay: %v", err)
+			}
+			if err := c.client.DisconnectNetwork(ctx, "ov2", api.NetworkConnect{Container: name}); err != nil {
+				t.Fatalf("network disconnect: %v", err)
+			}
+			if got := tc.m.State().Tasks[made.ID].Networks; len(got) != 1 || got[0].NetworkName != "ovnet" {
+				t.Errorf("after disconnect, the leader has %+v", got)
+			}
+			if err := c.client.DisconnectNetwork(ctx, "ov2", api.NetworkConnect{Container: name}); err == nil || !strings.Contains(err.Error(), "is not connected to network ov2") {
+				t.Errorf("network disconnect again: %v", err)
 			}
 			if err := c.client.StopContainer(ctx, name, api.ContainerStop{}); err != nil {
 				t.Fatal(err)
@@ -83,6 +103,12 @@ func TestContainersOnOverlays(t *testing.T) {
 	}
 	if err := asWorker.RemoveNodeContainer(ctx, "m1", "mc", true); api.StatusCode(err) != http.StatusForbidden {
 		t.Errorf("a worker naming another node: %v, want 403", err)
+	}
+	if _, err := asWorker.ConnectNodeContainer(ctx, "", "mc", api.ContainerAttach{Network: "ov2"}); api.StatusCode(err) != http.StatusNotFound {
+		t.Errorf("a worker connecting a manager's container: %v, want 404", err)
+	}
+	if _, err := asWorker.DisconnectNodeContainer(ctx, "m1", "mc", "ovnet"); api.StatusCode(err) != http.StatusForbidden {
+		t.Errorf("a worker disconnecting another node's container: %v, want 403", err)
 	}
 	if _, ok := tc.m.State().Tasks[mine.ID]; !ok {
 		t.Errorf("the manager's container went")

@@ -128,6 +128,16 @@ func (f *Forwarder) RemoveContainer(ctx context.Context, nodeID, ref string, for
 	return f.done(ctx, badGateway(f.c.RemoveNodeContainer(ctx, nodeID, ref, force)))
 }
 
+func (f *Forwarder) ConnectContainer(ctx context.Context, nodeID, ref string, a api.ContainerAttach) (api.Task, error) {
+	t, err := f.c.ConnectNodeContainer(ctx, nodeID, ref, a)
+	return t, f.done(ctx, badGateway(err))
+}
+
+func (f *Forwarder) DisconnectContainer(ctx context.Context, nodeID, ref, network string) (api.Task, error) {
+	t, err := f.c.DisconnectNodeContainer(ctx, nodeID, ref, network)
+	return t, f.done(ctx, badGateway(err))
+}
+
 // NodeForwarder implements [ContainerWrites] on a worker: each request
 // goes to a manager's cluster port with the node's certificate, which
 // names the node (the nodeID given is not sent: a node acts on its own
@@ -187,6 +197,24 @@ func (f *NodeForwarder) StartContainer(ctx context.Context, _, ref string) (api.
 
 func (f *NodeForwarder) RemoveContainer(ctx context.Context, _, ref string, force bool) error {
 	return f.each(func(c *api.Client) error { return c.RemoveNodeContainer(ctx, "", ref, force) })
+}
+
+func (f *NodeForwarder) ConnectContainer(ctx context.Context, _, ref string, a api.ContainerAttach) (api.Task, error) {
+	var t api.Task
+	err := f.each(func(c *api.Client) (err error) {
+		t, err = c.ConnectNodeContainer(ctx, "", ref, a)
+		return err
+	})
+	return t, err
+}
+
+func (f *NodeForwarder) DisconnectContainer(ctx context.Context, _, ref, network string) (api.Task, error) {
+	var t api.Task
+	err := f.each(func(c *api.Client) (err error) {
+		t, err = c.DisconnectNodeContainer(ctx, "", ref, network)
+		return err
+	})
+	return t, err
 }
 
 // badGateway keeps the manager's own answer and makes any other failure

@@ -224,6 +224,8 @@ var routes = []route{
 	{"POST " + api.ClusterContainersPath + "/{ref}/stop", cluster, (*Server).stopNodeContainer},
 	{"POST " + api.ClusterContainersPath + "/{ref}/start", cluster, (*Server).startNodeContainer},
 	{"DELETE " + api.ClusterContainersPath + "/{ref}", cluster, (*Server).removeNodeContainer},
+	{"POST " + api.ClusterContainersPath + "/{ref}/connect", cluster, (*Server).connectNodeContainer},
+	{"POST " + api.ClusterContainersPath + "/{ref}/disconnect", cluster, (*Server).disconnectNodeContainer},
 	{"POST /v1/nodes/{ref}/update", local | cluster, (*Server).updateNode},
 	{"DELETE /v1/nodes/{ref}", local | cluster, (*Server).removeNode},
 	{"POST /v1/networks", local | cluster, (*Server).createNetwork},

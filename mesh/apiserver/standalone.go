@@ -220,11 +220,19 @@ func (s *Server) connection(r *http.Request, connect bool) (any, error) {
 	if err := decodeBody(r, &req); err != nil {
 		return nil, err
 	}
-	if _, t, ok, _ := s.ofCluster(req.Container); ok {
-		return nil, api.Conflict("container %s is on a swarm network: network connect and disconnect are not supported for it yet; run it again with the networks it needs", t.Standalone.Name)
+	network := r.PathValue("ref")
+	if cw, t, ok, err := s.ofCluster(req.Container); ok || err != nil {
+		if err != nil {
+			return nil, err
+		}
+		return s.clusterConnection(r.Context(), cw, t, network, req.Attach, connect)
 	}
-	if s.isSwarmNetwork(r.PathValue("ref")) {
-		return nil, api.Conflict("network %s is a swarm network: network connect and disconnect are not supported on it yet; run the container with --network %s", api.Clip(r.PathValue("ref")), api.Clip(r.PathValue("ref")))
+	if t, err := api.MatchContainer(s.visibleTasks(s.cfg.Node.Objects()), req.Container); err == nil && t.Standalone == nil {
+		return nil, api.Conflict("container %s is a task of service %s: its networks are the service's: use meshctl service update --network-add or --network-rm",
+			api.ContainerName(t), t.ServiceName)
+	}
+	if s.isSwarmNetwork(network) {
+		return nil, api.Conflict("network %s is a swarm network: a container on bridge networks cannot join it yet; run the container with --network %s", api.Clip(network), api.Clip(network))
 	}
 	e, err := s.engine()
 	if err != nil {
@@ -234,9 +242,9 @@ func (s *Server) connection(r *http.Request, connect bool) (any, error) {
 		return nil, err
 	}
 	if connect {
-		err = e.Connect(r.PathValue("ref"), req.Container, req.Attach)
+		err = e.Connect(network, req.Container, req.Attach)
 	} else {
-		err = e.Disconnect(r.PathValue("ref"), req.Container)
+		err = e.Disconnect(network, req.Container)
 	}
 	if err != nil {
 		return nil, err

@@ -23,7 +23,8 @@ import (
 // are allocated here like a service task's, its node's agent builds it a
 // task's sandbox, and its name and aliases are gossiped like a task's. It
 // is never scheduled, moved, restarted or rolled: it lives on its node
-// until that node stops, starts or removes it (or the node is removed).
+// until that node stops, starts or removes it (or the node is removed);
+// network connect and disconnect change its networks in place.
 // Every method acts on the standalone tasks of one node only, the one
 // that asks.
 
@@ -296,6 +297,84 @@ func (m *Manager) RemoveContainer(_ context.Context, nodeID, ref string, force b
 		}
 		return ensureLBAddrs(s)
 	})
+}
+
+// ConnectContainer attaches one of nodeID's containers to one more
+// attachable overlay, in place: same task, one more network, its address
+// allocated here. Its node attaches the running container live (a new
+// ethN) and names it on that network; a stopped one gets it at its start.
+func (m *Manager) ConnectContainer(_ context.Context, nodeID, ref string, a api.ContainerAttach) (api.Task, error) {
+	if err := (api.NetworkConnect{Attach: a}).CheckSizes(); err != nil {
+		return api.Task{}, err
+	}
+	var out api.Task
+	err := m.update(func(s *State) error {
+		t, err := nodeContainer(s, nodeID, ref)
+		if err != nil {
+			return err
+		}
+		if len(t.Networks) >= maxContainerNetworks {
+			return api.Invalid("container %s is on %d networks, the most it may be on", t.Standalone.Name, len(t.Networks))
+		}
+		tn, err := attachContainer(s, t, a)
+		if err != nil {
+			return err
+		}
+		t.Networks = append(slices.Clone(t.Networks), tn)
+		s.Tasks[t.ID] = t
+		if err := records.CheckSize("task", t.Standalone.Name, t); err != nil {
+			return err
+		}
+		out = t
+		return ensureLBAddrs(s)
+	})
+	if err != nil {
+		return api.Task{}, err
+	}
+	return out, nil
+}
+
+// DisconnectContainer detaches one of nodeID's containers from one of
+// its networks, in place, and gives back its address there; its node
+// detaches the running container live. The last network stays: a
+// container of the cluster is on one at least.
+func (m *Manager) DisconnectContainer(_ context.Context, nodeID, ref, network string) (api.Task, error) {
+	if len(network) > api.MaxRefLen {
+		return api.Task{}, api.Invalid("network reference too long: %d bytes, at most %d", len(network), api.MaxRefLen)
+	}
+	var out api.Task
+	err := m.update(func(s *State) error {
+		t, err := nodeContainer(s, nodeID, ref)
+		if err != nil {
+			return err
+		}
+		// The task's own view first: a network is not removed while a
+		// container is on it, but its name is matched as the task keeps it.
+		i := slices.IndexFunc(t.Networks, func(tn api.TaskNetwork) bool { return tn.NetworkID == network || tn.NetworkName == network })
+		if i < 0 {
+			id, err := s.NetworkID(network)
+			if err != nil {
+				return err
+			}
+			if i = slices.IndexFunc(t.Networks, func(tn api.TaskNetwork) bool { return tn.NetworkID == id }); i < 0 {
+				return api.Invalid("container %s is not connected to network %s", t.ContainerID(), s.Networks[id].Name)
+			}
+		}
+		if len(t.Networks) == 1 {
+			return api.Invalid("container %s is on network %s only: a container of the cluster keeps one swarm network at least; remove it instead", t.Standalone.Name, t.Networks[i].NetworkName)
+		}
+		if err := release(s, t.Networks[i].NetworkID, t.Networks[i].Addr); err != nil {
+			return err
+		}
+		t.Networks = slices.Delete(slices.Clone(t.Networks), i, i+1)
+		s.Tasks[t.ID] = t
+		out = t
+		return ensureLBAddrs(s)
+	})
+	if err != nil {
+		return api.Task{}, err
+	}
+	return out, nil
 }
 
 // reapContainer is reapTasks for a standalone task whose process ended:

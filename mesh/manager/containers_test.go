@@ -239,3 +239,137 @@ func TestContainersAreNeverScheduled(t *testing.T) {
 		t.Errorf("a removed node's containers kept: %d", len(got))
 	}
 }
+
+// TestConnectContainer: connect and disconnect change a container's
+// networks in place (the same task): connect allocates an address on the
+// new network and gives the node an LB address there, disconnect gives
+// both back and keeps the rest; every refusal is one line and changes
+// nothing.
+func TestConnectContainer(t *testing.T) {
+	d := newContainerCluster(t)
+	if _, err := d.CreateNetwork(d.ctx, api.NetworkCreate{Name: "ov2", Attachable: true, Subnet: "10.0.2.0/24"}); err != nil {
+		t.Fatal(err)
+	}
+	c, err := d.RunContainer(d.ctx, "nnode3", ovRun("c1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.RunContainer(d.ctx, "nnode2", ovRun("other", func(r *api.ContainerCreate) { r.Networks[0].IP = "10.0.0.60" })); err != nil {
+		t.Fatal(err)
+	}
+	ovID, _ := d.store.Read().NetworkID("ovnet")
+	ov2ID, _ := d.store.Read().NetworkID("ov2")
+	lbBefore := d.store.Snapshot().Networks[ovID].LBAddrs["nnode3"]
+
+	refusals := []struct {
+		name, node, ref string
+		a               api.ContainerAttach
+		want            string
+	}{
+		{"another node's", "nnode2", "c1", api.ContainerAttach{Network: "ov2"}, "No such container: c1"},
+		{"a service task", "nnode3", "www", api.ContainerAttach{Network: "ov2"}, "No such container"},
+		{"unknown container", "nnode3", "nope", api.ContainerAttach{Network: "ov2"}, "No such container: nope"},
+		{"unknown network", "nnode3", "c1", api.ContainerAttach{Network: "nope"}, "not found"},
+		{"not attachable", "nnode3", "c1", api.ContainerAttach{Network: "plain"}, "network plain not manually attachable"},
+		{"ingress", "nnode3", "c1", api.ContainerAttach{Network: "ingress"}, "routing mesh's own"},
+		{"already attached", "nnode3", "c1", api.ContainerAttach{Network: "ovnet"}, "already attached to network ovnet"},
+		{"ip outside", "nnode3", "c1", api.ContainerAttach{Network: "ov2", IP: "10.0.0.9"}, "does not belong"},
+		{"ip garbage", "nnode3", "c1", api.ContainerAttach{Network: "ov2", IP: "x"}, "invalid IPv4 address"},
+		{"bad alias", "nnode3", "c1", api.ContainerAttach{Network: "ov2", Aliases: []string{"-x"}}, "invalid alias"},
+		{"too many aliases", "nnode3", "c1", api.ContainerAttach{Network: "ov2", Aliases: make([]string, api.MaxAliases+1)}, "aliases"},
+		{"long network", "nnode3", "c1", api.ContainerAttach{Network: strings.Repeat("n", 300)}, "network"},
+	}
+	for _, tt := range refusals {
+		t.Run("connect "+tt.name, func(t *testing.T) {
+			before := d.store.Snapshot()
+			_, err := d.ConnectContainer(d.ctx, tt.node, tt.ref, tt.a)
+			if err == nil || !strings.Contains(err.Error(), tt.want) || strings.Contains(err.Error(), "\n") {
+				t.Fatalf("got %v, want one line with %q", err, tt.want)
+			}
+			if diff := stateDiff(before, d.store.Snapshot()); diff != "" {
+				t.Errorf("a refused connect changed the state:\n%s", diff)
+			}
+		})
+	}
+
+	got, err := d.ConnectContainer(d.ctx, "nnode3", "c1", api.ContainerAttach{Network: "ov2", Aliases: []string{"box2"}, IP: "10.0.2.40"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := d.store.Snapshot()
+	task, ok := st.Tasks[c.ID]
+	if !ok || !task.Current() || len(task.Networks) != 2 || got.ID != c.ID {
+		t.Fatalf("connect did not change the task in place: %+v", task)
+	}
+	if n := task.Networks[1]; n.NetworkID != ov2ID || n.Addr != "10.0.2.40/24" || n.Aliases[0] != "box2" || n.MAC == "" {
+		t.Errorf("new attachment: %+v", n)
+	}
+	if task.Networks[0].NetworkID != c.Networks[0].NetworkID || task.Networks[0].Addr != c.Networks[0].Addr {
+		t.Errorf("the first network changed: %+v, was %+v", task.Networks[0], c.Networks[0])
+	}
+	if _, ok := st.Networks[ov2ID].LBAddrs["nnode3"]; !ok {
+		t.Errorf("node3 got no LB address on ov2: %v", st.Networks[ov2ID].LBAddrs)
+	}
+	if st.Networks[ovID].LBAddrs["nnode3"] != lbBefore {
+		t.Errorf("node3's LB address on ovnet changed: %s, was %s", st.Networks[ovID].LBAddrs["nnode3"], lbBefore)
+	}
+	if _, err := d.ConnectContainer(d.ctx, "nnode2", "other", api.ContainerAttach{Network: "ov2", IP: "10.0.2.40"}); err == nil ||
+		!strings.Contains(err.Error(), "Address already in use: 10.0.2.40") {
+		t.Errorf("a connected container's address was given away: %v", err)
+	}
+
+	disconnects := []struct {
+		name, node, ref, network, want string
+	}{
+		{"another node's", "nnode2", "c1", "ov2", "No such container: c1"},
+		{"unknown network", "nnode3", "c1", "nope", "not found"},
+		{"not connected", "nnode3", "other", "nope", "No such container"},
+		{"not on it", "nnode2", "other", "ov2", "is not connected to network ov2"},
+		{"the last network", "nnode2", "other", "ovnet", "keeps one swarm network at least"},
+		{"long network", "nnode3", "c1", strings.Repeat("n", 300), "too long"},
+	}
+	for _, tt := range disconnects {
+		t.Run("disconnect "+tt.name, func(t *testing.T) {
+			before := d.store.Snapshot()
+			_, err := d.DisconnectContainer(d.ctx, tt.node, tt.ref, tt.network)
+			if err == nil || !strings.Contains(err.Error(), tt.want) || strings.Contains(err.Error(), "\n") {
+				t.Fatalf("got %v, want one line with %q", err, tt.want)
+			}
+			if diff := stateDiff(before, d.store.Snapshot()); diff != "" {
+				t.Errorf("a refused disconnect changed the state:\n%s", diff)
+			}
+		})
+	}
+
+	if _, err := d.DisconnectContainer(d.ctx, "nnode3", "c1", ov2ID[:12]); err != nil {
+		t.Fatal(err)
+	}
+	st = d.store.Snapshot()
+	task = st.Tasks[c.ID]
+	if !task.Current() || len(task.Networks) != 1 || task.Networks[0].NetworkID != ovID {
+		t.Errorf("after disconnect: %+v", task.Networks)
+	}
+	if _, ok := st.Networks[ov2ID].LBAddrs["nnode3"]; ok {
+		t.Errorf("node3 kept its LB address on ov2, with no container there")
+	}
+	if st.Networks[ovID].LBAddrs["nnode3"] != lbBefore {
+		t.Errorf("node3's LB address on ovnet changed: %s, was %s", st.Networks[ovID].LBAddrs["nnode3"], lbBefore)
+	}
+	if _, err := d.ConnectContainer(d.ctx, "nnode2", "other", api.ContainerAttach{Network: "ov2", IP: "10.0.2.40"}); err != nil {
+		t.Errorf("the disconnected address was not given back: %v", err)
+	}
+	// A stopped container keeps its networks for its start, as docker's.
+	if err := d.StopContainer(d.ctx, "nnode3", "c1", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.ConnectContainer(d.ctx, "nnode3", "c1", api.ContainerAttach{Network: "ov2"}); err != nil {
+		t.Fatal(err)
+	}
+	started, err := d.StartContainer(d.ctx, "nnode3", "c1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(started.Networks) != 2 || started.Networks[1].NetworkID != ov2ID {
+		t.Errorf("start after a connect while stopped: %+v", started.Networks)
+	}
+}
