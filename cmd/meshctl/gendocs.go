@@ -51,11 +51,12 @@ func genDocs(root *cobra.Command, dir string) error {
 			return err
 		}
 	}
-	// This command documents nothing: hidden, and gone from the pages.
+	// This command is hidden and documents nothing: gone from the pages.
 	if self, _, err := root.Find([]string{"__gendocs"}); err == nil && self != root {
 		root.RemoveCommand(self)
 	}
-	header := &doc.GenManHeader{Title: "MESHCTL", Section: "1", Date: &date, Source: "meshd " + api.Version, Manual: "meshd manual"}
+	// No Title: each page is titled by its command (MESHCTL-SERVICE-CREATE).
+	header := &doc.GenManHeader{Section: "1", Date: &date, Source: "meshd " + api.Version, Manual: "meshd manual"}
 	if err := doc.GenManTree(root, header, man); err != nil {
 		return fmt.Errorf("man pages: %w", err)
 	}

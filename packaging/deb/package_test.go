@@ -263,7 +263,7 @@ func TestPackage(t *testing.T) {
 			t.Skipf("man not found (scripts/deps.sh installs man-db): %v", err)
 		}
 		for page, want := range map[string][]string{
-			"usr/share/man/man1/meshctl-service-create.1.gz": {"meshctl-service-create - Create a service", "--replicas", "--publish"},
+			"usr/share/man/man1/meshctl-service-create.1.gz": {"MESHCTL-SERVICE-CREATE(1)", "meshctl-service-create - Create a service", "--replicas", "--publish"},
 			"usr/share/man/man1/meshctl.1.gz":                {"meshctl-swarm(1)"},
 			"usr/share/man/man8/meshd.8.gz":                  {"--advertise-addr", "--token-file", "MESHD_TOKEN_FILE"},
 		} {
