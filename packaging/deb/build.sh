@@ -36,8 +36,8 @@ arm) arch=armhf ;;
 esac
 
 # The tools run here, on the machine that builds, whatever it is.
-hostos=$(GOOS= GOARCH= "$GO" env GOHOSTOS)
-hostarch=$(GOOS= GOARCH= "$GO" env GOHOSTARCH)
+hostos=$("$GO" env GOHOSTOS)
+hostarch=$("$GO" env GOHOSTARCH)
 
 if [ -z "${SOURCE_DATE_EPOCH:-}" ]; then
 	SOURCE_DATE_EPOCH=$(git log -1 --format=%ct 2>/dev/null || date +%s)
@@ -51,18 +51,20 @@ root="$work/root"
 
 # meshctl with its hidden documentation command (-tags gendocs), for this
 # machine: it prints the version and writes the man pages and completion.
-GOOS=$hostos GOARCH=$hostarch CGO_ENABLED=0 "$GO" build -tags gendocs -o "$work/meshctl-gendocs" ./cmd/meshctl
+# Built as the package's binaries are, it shares their compiled packages
+# when this machine is the target.
+# shellcheck disable=SC2086 # DEB_GOFLAGS is a list of flags
+GOOS=$hostos GOARCH=$hostarch CGO_ENABLED=0 "$GO" build $DEB_GOFLAGS -tags gendocs -o "$work/meshctl-gendocs" ./cmd/meshctl
 upstream=$("$work/meshctl-gendocs" version | awk '{print $2}')
 [ -n "$upstream" ] || die "no version from meshctl version"
 version=${DEB_VERSION:-$(echo "$upstream" | tr - '~')-1}
 "$work/meshctl-gendocs" __gendocs "$work/docs"
 
 # The binaries, static (no libc to match on the target), stripped.
-for cmd in meshd meshctl; do
-	# shellcheck disable=SC2086 # DEB_GOFLAGS is a list of flags
-	GOOS=linux GOARCH=$goarch CGO_ENABLED=0 "$GO" build $DEB_GOFLAGS -ldflags "-s -w -buildid=" \
-		-o "$work/bin/$cmd" "./cmd/$cmd"
-done
+mkdir -p "$work/bin"
+# shellcheck disable=SC2086
+GOOS=linux GOARCH=$goarch CGO_ENABLED=0 "$GO" build $DEB_GOFLAGS -ldflags "-s -w -buildid=" \
+	-o "$work/bin/" ./cmd/meshd ./cmd/meshctl
 
 d() { install -d -m 0755 "$root/$1"; }
 f() { install -m "$1" "$2" "$root/$3"; }
