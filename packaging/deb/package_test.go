@@ -290,7 +290,10 @@ func TestPackage(t *testing.T) {
 	t.Run("dpkg install and purge", func(t *testing.T) {
 		// A throwaway dpkg root: its own database, no dependencies there,
 		// maintainer scripts run from outside it (they do nothing under
-		// $DPKG_ROOT).
+		// $DPKG_ROOT). dpkg makes the files root's, which takes root.
+		if os.Geteuid() != 0 {
+			t.Skip("dpkg --install into a root of its own needs root")
+		}
 		inst := t.TempDir()
 		admin := filepath.Join(inst, "var/lib/dpkg")
 		for _, d := range []string{"info", "updates", "triggers"} {
