@@ -5,7 +5,7 @@ PREFIX  ?= /usr/local
 NODES   ?= 3
 GOFLAGS ?=
 
-.PHONY: all build deps install lab lab-down test vet unit bench-gossip bench-control bench-overlay bench-mesh bench-dns bench-rules bench-idle test-vm clean
+.PHONY: all build deps install lab lab-down test vet unit bench-gossip bench-control bench-overlay bench-mesh bench-dns bench-rules bench-idle test-vm clean deb
 
 all: build
 
@@ -57,6 +57,15 @@ bench-gossip:
 
 clean:
 	rm -rf $(BIN)
+
+# The Debian package (dpkg-deb alone) in $(DIST): meshd, meshctl,
+# meshd.service, /etc/default/meshd, man pages, bash completion. For
+# another machine: GOOS=linux GOARCH=arm64 make deb (on macOS too, with
+# Homebrew's dpkg). packaging/deb/package_test.go, in make test, checks
+# it. DEB_VERSION overrides the version taken from meshd's own.
+DIST ?= dist
+deb:
+	@GO="$(GO)" DIST="$(DIST)" packaging/deb/build.sh
 
 # TCP throughput task to task over VXLAN vs node to node on the underlay.
 bench-overlay: build

@@ -359,6 +359,11 @@ func readTokenFile(path string) (string, error) {
 		return "", fmt.Errorf("--token-file: %w", err)
 	}
 	defer f.Close()
+	// A join token lets anyone who reads it into the cluster: one every
+	// user of the machine can read is refused, as ssh refuses such a key.
+	if fi, err := f.Stat(); err == nil && fi.Mode().Perm()&0o004 != 0 {
+		return "", fmt.Errorf("--token-file %s: readable by every user (mode %04o); chmod 600 it", path, fi.Mode().Perm())
+	}
 	b, err := io.ReadAll(io.LimitReader(f, 4096))
 	if err != nil {
 		return "", fmt.Errorf("--token-file %s: %w", path, err)

@@ -21,6 +21,13 @@ func TestUserConfigToConfig(t *testing.T) {
 	if err := os.WriteFile(tokenFile, []byte(tok+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	worldReadable := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(worldReadable, []byte(tok+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(worldReadable, 0o644); err != nil { // whatever the umask
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name    string
 		edit    func(u *UserConfig)
@@ -82,6 +89,8 @@ func TestUserConfigToConfig(t *testing.T) {
 		}},
 		{name: "unknown socket group", edit: func(u *UserConfig) { u.SocketGroup = "no-such-group-x9" }, wantErr: `--socket-group "no-such-group-x9": no such group`},
 		{name: "missing token file", edit: func(u *UserConfig) { u.TokenFile = "/nonexistent/token" }, wantErr: "--token-file"},
+		{name: "world-readable token file", edit: func(u *UserConfig) { u.Join, u.TokenFile = "192.168.33.10", worldReadable },
+			wantErr: "readable by every user (mode 0644); chmod 600 it"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

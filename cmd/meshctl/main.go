@@ -29,11 +29,18 @@ func newRootCommand(c *cli) *cobra.Command {
 	root.AddCommand(newNodeCommand(c), newNetworkCommand(c), newServiceCommand(c), newPsCommand(c), newImagesCommand(c), newInspectAnyCommand(c), newLogsCommand(c), newExecCommand(c),
 		newRunCommand(c), newStopCommand(c), newStartCommand(c), newRestartCommand(c), newContainerRmCommand(c), newPortCommand(c),
 		newNsCommand(c), newLBCommand(c), newSwarmCommand(c), newInfoCommand(c), newLabCommand(c), newVersionCommand(c))
+	for _, extra := range extraCommands {
+		root.AddCommand(extra(c))
+	}
 	root.SetOut(c.out)
 	root.SetErr(c.errOut)
 	strictGroups(root)
 	return root
 }
+
+// extraCommands are hidden commands that only some builds carry (the
+// package's documentation generator, built with -tags gendocs).
+var extraCommands []func(*cli) *cobra.Command
 
 // strictGroups makes every command that only groups others (meshctl
 // itself, node, swarm, lab, …) print its help when run bare and fail on
