@@ -76,7 +76,7 @@ type Daemon struct {
 	dataPlane lb.Mode
 	srv       *apiserver.Server
 	ctrs      *container.Engine // the bridge networks and standalone containers
-	runCtx    context.Context // Run's: sessions live inside it
+	runCtx    context.Context   // Run's: sessions live inside it
 
 	// mu serialises the changes of the node's place in a cluster (init,
 	// join, leave, promote, demote) and guards the fields below; API
