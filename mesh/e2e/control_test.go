@@ -36,7 +36,10 @@ func (l *testLab) startLoad(t *testing.T, d time.Duration, rate int, flags []str
 	for _, u := range urls {
 		args := []string{"--lab-prefix", l.prefix, "--lab-root", l.root, "lab", "exec", "client", "--",
 			"curl", "-s", "--rate", fmt.Sprintf("%d/s", rate), "-m", "3", "-H", "Connection: close"}
-		args = append(append(args, flags...), "-w", `code=%{http_code}\n`, fmt.Sprintf("%s?n=[1-%d]", u, n))
+		// Each request's line says enough to follow a failure: which
+		// request, from which local port, how long, and curl's error.
+		args = append(append(args, flags...), "-w", `code=%{http_code} url=%{url_effective} port=%{local_port} time=%{time_total} err=%{errormsg}\n`,
+			fmt.Sprintf("%s?n=[1-%d]", u, n))
 		cmd := exec.Command(filepath.Join(binDir, "meshctl"), args...)
 		var out strings.Builder
 		cmd.Stdout, cmd.Stderr = &out, &out
@@ -49,19 +52,28 @@ func (l *testLab) startLoad(t *testing.T, d time.Duration, rate int, flags []str
 	return ld
 }
 
-var codeRE = regexp.MustCompile(`code=(\d+)`)
+var codeRE = regexp.MustCompile(`(?m)^code=(\d+) .*$`)
 
-// wait returns how many requests were answered 200 and how many failed.
-func (ld *load) wait() (ok, failed int) {
+// wait returns how many requests were answered 200 and how many failed,
+// and logs the first failures' lines (which request, from which local
+// port, how long, curl's error) for whoever reads a failure.
+func (ld *load) wait(t testing.TB) (ok, failed int) {
+	t.Helper()
+	var sample []string
 	for i, cmd := range ld.cmds {
 		_ = cmd.Wait() // curl's status is the last transfer's; the codes tell all
 		for _, m := range codeRE.FindAllStringSubmatch(ld.outs[i].String(), -1) {
 			if m[1] == "200" {
 				ok++
-			} else {
-				failed++
+				continue
+			}
+			if failed++; len(sample) < 10 {
+				sample = append(sample, m[0])
 			}
 		}
+	}
+	if failed > 0 {
+		t.Logf("%d requests failed; the first ones:\n%s", failed, strings.Join(sample, "\n"))
 	}
 	return ok, failed
 }
@@ -109,7 +121,7 @@ func TestManagerOutage(t *testing.T) {
 				return strings.Contains(out, "manager unreachable"), out
 			})
 			l.must(t, "lab", "start", "node1")
-			ok, failed := ld.wait()
+			ok, failed := ld.wait(t)
 			t.Logf("%s of the manager: %d requests answered, %d failed", how, ok, failed)
 			if failed != 0 || ok == 0 {
 				t.Errorf("%s of the manager: %d of %d requests failed, want 0", how, failed, ok+failed)
@@ -214,7 +226,7 @@ func TestThreeManagers(t *testing.T) {
 			return next != "" && next != "node1", next
 		})
 		t.Logf("new leader %s %s after the kill", next, time.Since(killed).Round(100*time.Millisecond))
-		ok, failed := ld.wait()
+		ok, failed := ld.wait(t)
 		t.Logf("leader killed: %d requests answered, %d failed", ok, failed)
 		if failed != 0 || ok == 0 {
 			t.Errorf("leader killed: %d of %d requests failed, want 0", failed, ok+failed)

@@ -77,7 +77,7 @@ func TestRollingUpdate(t *testing.T) {
 			if took > window-5*time.Second {
 				t.Errorf("%s took %s: the requests stopped before it ended", s.name, took)
 			}
-			ok, failed := ld.wait()
+			ok, failed := ld.wait(t)
 			t.Logf("%d requests answered, %d failed", ok, failed)
 			if failed > 0 || ok < 3*10*int(window.Seconds())*9/10 {
 				t.Errorf("%d requests failed, %d answered, during the %s: want none failed", failed, ok, s.name)
@@ -212,7 +212,7 @@ func TestUpdateContinuesUnderANewLeader(t *testing.T) {
 		st, _ := l.on("node2", "service", "inspect", "www", "--format", "{{.UpdateStatus.State}}")
 		return n["nginx:1.15"] == 2 && n["nginx:1.14-alpine"] == 0 && strings.TrimSpace(st) == "completed", out + st
 	})
-	ok, failed := ld.wait()
+	ok, failed := ld.wait(t)
 	t.Logf("%d requests answered, %d failed", ok, failed)
 	if failed > 0 || ok == 0 {
 		t.Errorf("%d requests failed, %d answered, during the update and the leader change: want none failed", failed, ok)
