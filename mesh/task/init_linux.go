@@ -33,6 +33,7 @@ func initTask(args []string) (int, error) {
 	image := fs.String("image", "", "")
 	dir := fs.String("dir", "", "")
 	workDir := fs.String("workdir", "", "")
+	readyFD := fs.Int("ready-fd", -1, "")
 	if err := fs.Parse(args); err != nil {
 		return 0, err
 	}
@@ -65,6 +66,13 @@ func initTask(args []string) (int, error) {
 		if err := os.Chdir(*workDir); err != nil {
 			return 0, fmt.Errorf("working directory: %w", err)
 		}
+	}
+	if *readyFD >= 0 {
+		// Set up: the task may be entered now. The fd is closed, so the
+		// task's programs do not inherit it.
+		f := os.NewFile(uintptr(*readyFD), "ready")
+		_, _ = f.Write([]byte{1})
+		f.Close()
 	}
 	if *image == "" {
 		return runCommand(fs.Args())

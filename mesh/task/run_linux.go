@@ -113,6 +113,15 @@ func startAndWait(spec Spec, pidc chan<- int) error {
 	if spec.WorkDir != "" {
 		args = append(args, "--workdir", spec.WorkDir)
 	}
+	// The init says on this pipe when its mounts and hostname are set:
+	// the task is reported running only then, so that an exec entering
+	// its namespaces at once finds its resolv.conf, not the host's.
+	ready, readyW, err := os.Pipe()
+	if err != nil {
+		return fmt.Errorf("start task %s: %w", spec.ID, err)
+	}
+	defer ready.Close()
+	args = append(args, "--ready-fd", "3")
 	args = append(append(args, "--"), spec.Args...)
 	cmd := &exec.Cmd{Path: "/proc/self/exe", Args: args, Stdout: logf, Stderr: logf,
 		Env: taskEnv(spec.Env),
@@ -124,9 +133,15 @@ func startAndWait(spec Spec, pidc chan<- int) error {
 			Pdeathsig:  syscall.SIGKILL,
 			Setsid:     true,
 		}}
-	if err := cmd.Start(); err != nil {
+	cmd.ExtraFiles = []*os.File{readyW} // fd 3
+	err = cmd.Start()
+	readyW.Close()
+	if err != nil {
 		return fmt.Errorf("start task %s: %w", spec.ID, err)
 	}
+	// A byte when ready; EOF when the init failed before (it exits,
+	// and Wait reports why).
+	_, _ = ready.Read(make([]byte, 1))
 	pidc <- cmd.Process.Pid
 	err = cmd.Wait()
 	var ee *exec.ExitError

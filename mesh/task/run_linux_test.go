@@ -2,6 +2,7 @@ package task
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -195,5 +196,37 @@ func TestTaskStartsInItsWorkDir(t *testing.T) {
 	}
 	if _, err := os.Stat("/no/such/dir"); !os.IsNotExist(err) {
 		t.Errorf("the missing WorkDir was made on the host: %v", err)
+	}
+}
+
+// A task is reported running once its init has set it up: whoever enters
+// it then (meshctl exec, a foreground run) sees its own resolv.conf, not
+// the host's.
+func TestRunningMeansSetUp(t *testing.T) {
+	testutil.RequireRoot(t)
+	for i := range 20 {
+		spec := newSpec(t, "sleep", "5")
+		ctx, cancel := context.WithCancel(context.Background())
+		seen := make(chan string, 1)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			Run(ctx, spec, func(s State) {
+				if s.State == "running" {
+					b, err := os.ReadFile(fmt.Sprintf("/proc/%d/root/etc/resolv.conf", s.PID))
+					if err != nil {
+						seen <- err.Error()
+					} else {
+						seen <- string(b)
+					}
+				}
+			})
+		}()
+		got := <-seen
+		cancel()
+		<-done
+		if got != "nameserver 127.0.0.11\noptions ndots:0\n" {
+			t.Fatalf("run %d: resolv.conf when reported running: %q, want the task's", i, got)
+		}
 	}
 }
