@@ -148,20 +148,12 @@ func (e *Engine) createContainerLocked(req api.ContainerCreate, img images.Image
 	} else {
 		name = makeName(func(n string) bool { return e.byContainerName(n) != nil })
 	}
-	t := api.Task{ID: newID()[:25], Image: req.Image, Args: slices.Clone(req.Cmd), Env: slices.Clone(req.Env),
-		DesiredState: api.TaskRunning, CreatedAt: e.cfg.Now().UTC(),
-		Standalone: &api.Standalone{Name: name, AutoRemove: req.AutoRemove, Idle: req.Idle, Entrypoint: req.Entrypoint,
-			WorkingDir: req.WorkingDir, Hostname: req.Hostname}}
-	if req.Idle {
-		cmd := req.Cmd
-		if req.Entrypoint != "" {
-			cmd = append([]string{req.Entrypoint}, cmd...)
-		}
-		t.Standalone.Command = images.Command(req.Image, cmd)
-		if len(t.Standalone.Command) == 0 {
-			return nil, api.Invalid("no command to run in %s: give one after the image", img.Ref)
-		}
+	sa, err := task.StandaloneOf(req, name)
+	if err != nil {
+		return nil, err
 	}
+	t := api.Task{ID: newID()[:25], Image: req.Image, Args: slices.Clone(req.Cmd), Env: slices.Clone(req.Env),
+		DesiredState: api.TaskRunning, CreatedAt: e.cfg.Now().UTC(), Standalone: sa}
 	made := &container{Task: t, Run: true, Named: req.Name != ""}
 	c = made
 	defer func() {

@@ -15,6 +15,7 @@ import (
 	"github.com/meshd/meshd/mesh/api"
 	"github.com/meshd/meshd/mesh/images"
 	"github.com/meshd/meshd/mesh/records"
+	"github.com/meshd/meshd/mesh/task"
 )
 
 // Standalone containers on attachable overlays. meshctl run on a node,
@@ -84,27 +85,17 @@ func checkContainer(req api.ContainerCreate) (images.Image, error) {
 // attachable overlays req names, in order. Its node runs it once it sees
 // the task.
 func (m *Manager) RunContainer(_ context.Context, nodeID string, req api.ContainerCreate) (api.Task, error) {
-	img, err := checkContainer(req)
+	_, err := checkContainer(req)
 	if err != nil {
 		return api.Task{}, err
 	}
 	now := time.Now().UTC()
-	t := api.Task{ID: api.NewID(), NodeID: nodeID, Image: req.Image, Args: slices.Clone(req.Cmd), Env: slices.Clone(req.Env),
-		DesiredState: api.TaskRunning, CreatedAt: now,
-		Standalone: &api.Standalone{Name: req.Name, AutoRemove: req.AutoRemove, Idle: req.Idle, Entrypoint: req.Entrypoint,
-			WorkingDir: req.WorkingDir, Hostname: req.Hostname}}
-	if req.Idle {
-		cmd := req.Cmd
-		if req.Entrypoint != "" {
-			cmd = append([]string{req.Entrypoint}, cmd...)
-		}
-		// As mesh/container says it: the command a foreground run
-		// executes in the idle container.
-		t.Standalone.Command = images.Command(req.Image, cmd)
-		if len(t.Standalone.Command) == 0 {
-			return api.Task{}, api.Invalid("no command to run in %s: give one after the image", img.Ref)
-		}
+	sa, err := task.StandaloneOf(req, req.Name)
+	if err != nil {
+		return api.Task{}, err
 	}
+	t := api.Task{ID: api.NewID(), NodeID: nodeID, Image: req.Image, Args: slices.Clone(req.Cmd), Env: slices.Clone(req.Env),
+		DesiredState: api.TaskRunning, CreatedAt: now, Standalone: sa}
 	err = m.update(func(s *State) error {
 		if _, ok := s.Nodes[nodeID]; !ok {
 			return api.NotFound("node %s is not part of the swarm", api.Clip(nodeID))

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/meshd/meshd/mesh/api"
+	"github.com/meshd/meshd/mesh/images"
 )
 
 // InitArg is the hidden first argument that makes meshd a task's init.
@@ -62,3 +63,24 @@ type State struct {
 
 // stopGrace is how long a task has to exit after SIGTERM.
 const stopGrace = 5 * time.Second
+
+// StandaloneOf is the standalone part of a container run asks for, named
+// name: what the node's engine and the managers both keep. An idle
+// container gets the command a foreground run executes in it, as the
+// image runs it (images.Command); ref is the image as given, for the
+// error.
+func StandaloneOf(req api.ContainerCreate, name string) (*api.Standalone, error) {
+	sa := &api.Standalone{Name: name, AutoRemove: req.AutoRemove, Idle: req.Idle, Entrypoint: req.Entrypoint,
+		WorkingDir: req.WorkingDir, Hostname: req.Hostname}
+	if req.Idle {
+		cmd := req.Cmd
+		if req.Entrypoint != "" {
+			cmd = append([]string{req.Entrypoint}, cmd...)
+		}
+		sa.Command = images.Command(req.Image, cmd)
+		if len(sa.Command) == 0 {
+			return nil, api.Invalid("no command to run in %s: give one after the image", api.Clip(req.Image))
+		}
+	}
+	return sa, nil
+}
