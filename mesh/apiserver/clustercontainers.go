@@ -227,16 +227,25 @@ func (s *Server) clusterConnection(ctx context.Context, cw ContainerWrites, t ap
 // The cluster port's side: a node's requests on its own containers,
 // applied by the leader (forwarded there by another manager).
 
-func (s *Server) runNodeContainer(r *http.Request) (any, error) {
+// nodeWrites is the node a cluster-port container request is for and
+// the writes that apply it, decoding the body into req when it is not nil.
+func (s *Server) nodeWrites(r *http.Request, req any) (string, Writes, error) {
 	node, err := nodeFor(r)
 	if err != nil {
-		return nil, err
+		return "", nil, err
 	}
-	var req api.ContainerCreate
-	if err := decodeBody(r, &req); err != nil {
-		return nil, err
+	if req != nil {
+		if err := decodeBody(r, req); err != nil {
+			return "", nil, err
+		}
 	}
 	w, err := s.cfg.Node.Control()
+	return node, w, err
+}
+
+func (s *Server) runNodeContainer(r *http.Request) (any, error) {
+	var req api.ContainerCreate
+	node, w, err := s.nodeWrites(r, &req)
 	if err != nil {
 		return nil, err
 	}
@@ -244,15 +253,8 @@ func (s *Server) runNodeContainer(r *http.Request) (any, error) {
 }
 
 func (s *Server) stopNodeContainer(r *http.Request) (any, error) {
-	node, err := nodeFor(r)
-	if err != nil {
-		return nil, err
-	}
 	var req api.NodeContainerStop
-	if err := decodeBody(r, &req); err != nil {
-		return nil, err
-	}
-	w, err := s.cfg.Node.Control()
+	node, w, err := s.nodeWrites(r, &req)
 	if err != nil {
 		return nil, err
 	}
@@ -260,11 +262,7 @@ func (s *Server) stopNodeContainer(r *http.Request) (any, error) {
 }
 
 func (s *Server) startNodeContainer(r *http.Request) (any, error) {
-	node, err := nodeFor(r)
-	if err != nil {
-		return nil, err
-	}
-	w, err := s.cfg.Node.Control()
+	node, w, err := s.nodeWrites(r, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -272,11 +270,7 @@ func (s *Server) startNodeContainer(r *http.Request) (any, error) {
 }
 
 func (s *Server) removeNodeContainer(r *http.Request) (any, error) {
-	node, err := nodeFor(r)
-	if err != nil {
-		return nil, err
-	}
-	w, err := s.cfg.Node.Control()
+	node, w, err := s.nodeWrites(r, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -295,15 +289,8 @@ func (s *Server) disconnectNodeContainer(r *http.Request) (any, error) {
 // nodeConnection is a node's network connect or disconnect of its own
 // container; the request's Attach names the network.
 func (s *Server) nodeConnection(r *http.Request, connect bool) (any, error) {
-	node, err := nodeFor(r)
-	if err != nil {
-		return nil, err
-	}
 	var req api.NetworkConnect
-	if err := decodeBody(r, &req); err != nil {
-		return nil, err
-	}
-	w, err := s.cfg.Node.Control()
+	node, w, err := s.nodeWrites(r, &req)
 	if err != nil {
 		return nil, err
 	}
