@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"time"
 
 	"github.com/meshd/meshd/ipam"
 	"github.com/meshd/meshd/lb"
@@ -77,25 +78,51 @@ func (e *Engine) Run(req api.ContainerCreate) (api.Task, error) {
 	if err != nil {
 		return api.Task{}, api.NotFound("%v", err)
 	}
+	c, sb, err := e.createAndStart(req, img)
+	if err != nil {
+		return api.Task{}, err
+	}
+	return e.settle(c, sb), nil
+}
+
+func (e *Engine) createAndStart(req api.ContainerCreate, img images.Image) (*container, *sandbox, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.ctx == nil {
-		return api.Task{}, api.Errorf(503, "containers are not ready yet: meshd is starting")
+		return nil, nil, api.Errorf(503, "containers are not ready yet: meshd is starting")
 	}
 	c, err := e.createContainerLocked(req, img)
 	if err != nil {
-		return api.Task{}, err
+		return nil, nil, err
 	}
 	if err := e.startLocked(e.ctx, c); err != nil {
 		e.forgetLocked(c)
 		_ = e.saveLocked()
-		return api.Task{}, fmt.Errorf("start container %s: %w", c.Task.Name(), err)
+		return nil, nil, fmt.Errorf("start container %s: %w", c.Task.Name(), err)
 	}
 	if err := e.saveLocked(); err != nil {
-		return api.Task{}, err
+		return nil, nil, err
 	}
 	e.syncRulesLocked(e.ctx)
-	return e.viewLocked(c), nil
+	return c, e.boxes[c.Task.ID], nil
+}
+
+// settle waits until c's process is past starting, as docker run and
+// start return once the container runs, and returns c as it is then.
+// The wait is bounded: a process that hangs in its set-up shows as
+// starting.
+func (e *Engine) settle(c *container, sb *sandbox) api.Task {
+	if sb != nil {
+		t := time.NewTimer(settleWait)
+		defer t.Stop()
+		select {
+		case <-sb.up:
+		case <-t.C:
+		}
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.viewLocked(c)
 }
 
 func checkRequest(req api.ContainerCreate) error {
@@ -326,7 +353,7 @@ func vethName(taskID, netID string) string {
 // startLocked builds c's sandbox and starts its process.
 func (e *Engine) startLocked(ctx context.Context, c *container) (err error) {
 	t := c.Task
-	sb := &sandbox{path: filepath.Join(e.nsDir, t.ContainerID()[:12]), veths: map[string]string{}, ifs: map[string]string{}, done: make(chan struct{})}
+	sb := &sandbox{path: filepath.Join(e.nsDir, t.ContainerID()[:12]), veths: map[string]string{}, ifs: map[string]string{}, done: make(chan struct{}), up: make(chan struct{})}
 	defer func() {
 		if err != nil {
 			e.removeSandbox(c, sb)
@@ -396,7 +423,11 @@ func (e *Engine) supervise(ctx context.Context, c *container, sb *sandbox, spec 
 			return
 		}
 		c.Task.Status = api.TaskStatus{State: s.State, PID: s.PID, Err: s.Err, Timestamp: e.cfg.Now().UTC(), Sandbox: sb.path}
+		if s.State != api.TaskStarting {
+			sb.settled()
+		}
 	})
+	defer sb.settled()
 	e.mu.Lock()
 	shuttingDown := e.ctx.Err() != nil
 	if e.boxes[c.Task.ID] == sb {
@@ -484,22 +515,30 @@ func (e *Engine) Stop(ref string, exitCode *int) (api.Task, error) {
 
 // Start starts a stopped container again, on the addresses it kept.
 func (e *Engine) Start(ref string) (api.Task, error) {
+	c, sb, err := e.start(ref)
+	if err != nil {
+		return api.Task{}, err
+	}
+	return e.settle(c, sb), nil
+}
+
+func (e *Engine) start(ref string) (*container, *sandbox, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	c, err := e.resolveLocked(ref)
 	if err != nil {
-		return api.Task{}, err
+		return nil, nil, err
 	}
-	if e.boxes[c.Task.ID] != nil {
-		return e.viewLocked(c), nil
+	if sb := e.boxes[c.Task.ID]; sb != nil {
+		return c, sb, nil
 	}
 	c.Task.Standalone.ExitCode = nil
 	if err := e.startLocked(e.ctx, c); err != nil {
-		return api.Task{}, fmt.Errorf("start container %s: %w", c.Task.Name(), err)
+		return nil, nil, fmt.Errorf("start container %s: %w", c.Task.Name(), err)
 	}
 	_ = e.saveLocked()
 	e.syncRulesLocked(e.ctx)
-	return e.viewLocked(c), nil
+	return c, e.boxes[c.Task.ID], nil
 }
 
 // Remove removes a container; a running one only with force, which

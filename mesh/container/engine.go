@@ -22,6 +22,10 @@ import (
 // containers, what a restart brings back.
 const stateFile = "containers.json"
 
+// settleWait bounds how long run and start wait for a process to be
+// past starting.
+const settleWait = 10 * time.Second
+
 // state is what the engine keeps on disk.
 type state struct {
 	Networks   []*network   `json:"Networks"`
@@ -61,7 +65,12 @@ type sandbox struct {
 	dnsPts lb.DNSPorts
 	cancel context.CancelFunc
 	done   chan struct{}
+	up     chan struct{} // closed once the process is past starting (or gone)
+	upOnce sync.Once
 }
+
+// settled closes sb.up, once.
+func (sb *sandbox) settled() { sb.upOnce.Do(func() { close(sb.up) }) }
 
 // Engine runs a node's local networks and standalone containers. Its
 // methods may be called from any goroutine.

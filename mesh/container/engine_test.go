@@ -348,8 +348,21 @@ func TestProcessEnd(t *testing.T) {
 	if _, err := e.Start(keep.ID); err != nil {
 		t.Fatal(err)
 	}
-	if got := e.Tasks()[0].Status.State; got != api.TaskStarting && got != api.TaskRunning {
-		t.Errorf("after start: %s", got)
+	if got := e.Tasks()[0].Status.State; got != api.TaskRunning {
+		t.Errorf("after start: %s, want running", got)
+	}
+}
+
+// Run returns once the process is past starting, as docker run -d does:
+// a ps right after it shows the container up. The fake's report of
+// running waits for the engine's lock, which Run holds while it starts
+// the process, so a Run that did not wait would return it starting.
+func TestRunReturnsOnceRunning(t *testing.T) {
+	h := newFakeHost(t)
+	e, _ := h.engine()
+	c := mustRun(t, e, api.ContainerCreate{Image: "alpine", Cmd: []string{"sleep", "1000"}})
+	if c.Status.State != api.TaskRunning || c.Status.PID != 4242 {
+		t.Errorf("run returned %s (pid %d), want running (pid 4242)", c.Status.State, c.Status.PID)
 	}
 }
 
