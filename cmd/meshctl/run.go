@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"strings"
 
@@ -159,6 +160,18 @@ func runRun(ctx context.Context, cl containerAPI, m execMachine, out io.Writer, 
 	t, err := cl.RunContainer(ctx, opts.req)
 	if err != nil {
 		return err
+	}
+	// docker run -d returns once the container runs, so that the ps
+	// that follows shows it up. A --rm container that ended at once is
+	// gone: its ID is printed all the same.
+	if !pastStarting(t) {
+		info, err := cl.Info(ctx)
+		if err != nil {
+			return err
+		}
+		if _, err := waitStarted(ctx, cl, info, t); err != nil && api.StatusCode(err) != http.StatusNotFound {
+			return err
+		}
 	}
 	fmt.Fprintln(out, t.ContainerID())
 	return nil

@@ -176,6 +176,53 @@ func TestRunDetach(t *testing.T) {
 	}
 }
 
+// TestRunDetachWaits checks that run -d returns once the container is
+// past starting (a container on a swarm overlay is run by its node's
+// agent after meshd answers), and that one that ended at once, even
+// removed with --rm, is no error.
+func TestRunDetachWaits(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		later func(api.Task) ([]api.Task, error)
+	}{
+		{"runs", func(t api.Task) ([]api.Task, error) {
+			t.Status.State, t.Status.PID = api.TaskRunning, 6161
+			return []api.Task{t}, nil
+		}},
+		{"ended", func(t api.Task) ([]api.Task, error) {
+			t.Status.State = api.TaskComplete
+			return []api.Task{t}, nil
+		}},
+		{"removed", func(api.Task) ([]api.Task, error) { return nil, nil }},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newRunFixture(api.TaskStarting, 0)
+			asked := 0
+			f.fake.tasksFunc = func(string, string) ([]api.Task, error) {
+				asked++
+				task := f.task
+				task.Standalone = &api.Standalone{Name: "es"}
+				if asked > 1 {
+					return tt.later(task)
+				}
+				return []api.Task{task}, nil
+			}
+			opts := runOptions{}
+			parseRunArgs(t, &opts, []string{"-d", "--rm", "alpine", "sleep", "1"})
+			var out bytes.Buffer
+			if err := runRun(context.Background(), f.fake, f.m, &out, opts); err != nil {
+				t.Fatalf("got error %v, want none", err)
+			}
+			if asked != 2 {
+				t.Errorf("asked for the tasks %d times, want 2 (starting, then past it)", asked)
+			}
+			if got, want := strings.TrimSpace(out.String()), (api.Task{ID: standaloneID}).ContainerID(); got != want {
+				t.Errorf("printed %q, want the container ID %q", got, want)
+			}
+		})
+	}
+}
+
 // TestRunFollow checks a foreground run of a server image without a
 // command: its program runs, its output is followed until it ends (or
 // ^C), then the container is stopped, removed with --rm, and its status

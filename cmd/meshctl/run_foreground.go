@@ -113,20 +113,42 @@ func runFollow(ctx context.Context, cl containerAPI, out io.Writer, opts runOpti
 // waitRunning returns the container t once its node reports its process
 // running: meshd's answer to RunContainer may come before.
 func waitRunning(ctx context.Context, cl taskAPI, info api.Info, t api.Task) (api.Task, error) {
+	t, err := waitStarted(ctx, cl, info, t)
+	switch {
+	case err != nil:
+		return t, err
+	case api.Terminal(t.Status.State):
+		return t, fmt.Errorf("container %s ended before its command ran (%s)", api.ContainerName(t), t.Status.State)
+	case t.Status.State != api.TaskRunning || t.Status.PID == 0:
+		return t, fmt.Errorf("container %s is not running (%s): %w", api.ContainerName(t), t.Status.State, context.DeadlineExceeded)
+	}
+	return t, nil
+}
+
+// pastStarting says whether t's process runs or has ended.
+func pastStarting(t api.Task) bool {
+	return (t.Status.State == api.TaskRunning && t.Status.PID != 0) || api.Terminal(t.Status.State)
+}
+
+// waitStarted returns the container t once its process is past
+// starting: running, or ended already. A container on a swarm overlay
+// is run by its node's agent after meshd has answered. The wait ends,
+// without an error, after runStartTimeout.
+func waitStarted(ctx context.Context, cl taskAPI, info api.Info, t api.Task) (api.Task, error) {
 	ctx, cancel := context.WithTimeout(ctx, runStartTimeout)
 	defer cancel()
 	tick := time.NewTicker(runPollInterval)
 	defer tick.Stop()
 	for {
-		switch {
-		case t.Status.State == api.TaskRunning && t.Status.PID != 0:
+		if pastStarting(t) {
 			return t, nil
-		case api.Terminal(t.Status.State):
-			return t, fmt.Errorf("container %s ended before its command ran (%s)", api.ContainerName(t), t.Status.State)
 		}
 		select {
 		case <-ctx.Done():
-			return t, fmt.Errorf("container %s is not running (%s): %w", api.ContainerName(t), t.Status.State, context.Cause(ctx))
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				return t, nil
+			}
+			return t, context.Cause(ctx)
 		case <-tick.C:
 		}
 		next, err := resolveContainer(ctx, cl, info, t.ContainerID())
