@@ -522,6 +522,12 @@ func (c cuttable) DialAddressTimeout(a memberlist.Address, timeout time.Duration
 // Two sides that declared each other dead find each other again when the
 // partition heals, however long it lasted, and the entries each side
 // dropped come back.
+// partitionWait bounds each step of TestPartitionHeals. Failure
+// detection and push/pull are timed by the memberlist's clocks, which a
+// machine running the e2e suites beside this test stretches: a step
+// takes a second or two when idle, and ten seconds was once not enough.
+const partitionWait = 30 * time.Second
+
 func TestPartitionHeals(t *testing.T) {
 	var network memberlist.MockNetwork
 	var mu sync.Mutex
@@ -534,12 +540,12 @@ func TestPartitionHeals(t *testing.T) {
 	if err := dbs[2].Put("endpoint_table", "net1", "ep3", []byte("node3")); err != nil {
 		t.Fatal(err)
 	}
-	testutil.Eventually(t, 5*time.Second, "ep3 spread", func() error { return sameEverywhere(dbs, "endpoint_table", "net1", "ep3", "node3") })
+	testutil.Eventually(t, partitionWait, "ep3 spread", func() error { return sameEverywhere(dbs, "endpoint_table", "net1", "ep3", "node3") })
 
 	mu.Lock()
 	cut[addrOf(dbs[2])] = true
 	mu.Unlock()
-	testutil.Eventually(t, 10*time.Second, "each side sees the other dead", func() error {
+	testutil.Eventually(t, partitionWait, "each side sees the other dead", func() error {
 		for _, c := range []struct{ db, other *DB }{{dbs[0], dbs[2]}, {dbs[1], dbs[2]}, {dbs[2], dbs[0]}, {dbs[2], dbs[1]}} {
 			if got := stateOf(c.db, c.other.LocalName()); got != StateDead {
 				return fmt.Errorf("%s sees %s %v, want dead", c.db.LocalName(), c.other.LocalName(), got)
@@ -551,7 +557,7 @@ func TestPartitionHeals(t *testing.T) {
 	clear(cut)
 	mu.Unlock()
 	waitMembers(t, dbs...)
-	testutil.Eventually(t, 5*time.Second, "ep3 back", func() error { return sameEverywhere(dbs, "endpoint_table", "net1", "ep3", "node3") })
+	testutil.Eventually(t, partitionWait, "ep3 back", func() error { return sameEverywhere(dbs, "endpoint_table", "net1", "ep3", "node3") })
 }
 
 // SyncWith brings what gossip lost at once, without waiting for push/pull.
