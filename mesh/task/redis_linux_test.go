@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -18,21 +17,6 @@ import (
 	"github.com/meshd/meshd/internal/testutil"
 	"github.com/vishvananda/netlink"
 )
-
-// requireRedisServer fails in CI (make deps installs Debian's
-// redis-server) and skips elsewhere when the machine lacks it.
-func requireRedisServer(t *testing.T) string {
-	t.Helper()
-	path, err := exec.LookPath("redis-server")
-	if err == nil {
-		return path
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatalf("redis-server not installed (make deps installs it): %v", err)
-	}
-	t.Skipf("redis-server not installed (make deps installs it): %v", err)
-	return ""
-}
 
 // taskAddr is an address the test gives the task's namespace, as a
 // network attachment would give eth0 one: not a loopback address, so a
@@ -133,7 +117,7 @@ func (rc *redisClient) reply() (string, error) {
 // and writing nothing there, and stopped by meshd's SIGTERM.
 func TestRedisImageRunsRedisServer(t *testing.T) {
 	testutil.RequireRoot(t)
-	server := requireRedisServer(t)
+	server := testutil.RequireTool(t, "redis-server")
 	spec := newSpec(t)
 	spec.Image = "redis"
 	addAddr(t, spec.NetNS)

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/meshd/meshd/internal/testutil"
 	"github.com/meshd/meshd/mesh/api"
 )
 
@@ -18,9 +19,7 @@ import (
 func buildPackage(t *testing.T) string {
 	t.Helper()
 	for _, tool := range []string{"dpkg-deb", "dpkg"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s not found (scripts/deps.sh installs it): %v", tool, err)
-		}
+		testutil.RequireTool(t, tool)
 	}
 	gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
 	if _, err := os.Stat(gobin); err != nil {
@@ -259,9 +258,7 @@ func TestPackage(t *testing.T) {
 	})
 
 	t.Run("man", func(t *testing.T) {
-		if _, err := exec.LookPath("man"); err != nil {
-			t.Skipf("man not found (scripts/deps.sh installs man-db): %v", err)
-		}
+		testutil.RequireTool(t, "man")
 		for page, want := range map[string][]string{
 			"usr/share/man/man1/meshctl-service-create.1.gz": {"MESHCTL-SERVICE-CREATE(1)", "meshctl-service-create - Create a service", "--replicas", "--publish"},
 			"usr/share/man/man1/meshctl.1.gz":                {"meshctl-swarm(1)"},
@@ -291,9 +288,7 @@ func TestPackage(t *testing.T) {
 		// A throwaway dpkg root: its own database, no dependencies there,
 		// maintainer scripts run from outside it (they do nothing under
 		// $DPKG_ROOT). dpkg makes the files root's, which takes root.
-		if os.Geteuid() != 0 {
-			t.Skip("dpkg --install into a root of its own needs root")
-		}
+		testutil.RequireRoot(t)
 		inst := t.TempDir()
 		admin := filepath.Join(inst, "var/lib/dpkg")
 		for _, d := range []string{"info", "updates", "triggers"} {
