@@ -29,6 +29,8 @@
 #   VM_KERNEL_PKG   kernel package to use (default: the one the meta-package
 #                   linux-image-cloud-amd64 points at right now)
 #   VM_CACHE        cache folder (default <repo>/.cache/vm)
+#   VM_DEB          the Debian package (make deb) the two-VM suite installs
+#                   (make test-vms sets it; without it there is none)
 #   GO, BIN         go command and the folder holding meshd and meshctl,
 #                   as in the Makefile (default go, bin)
 # What the VM run is told (CI, test selection, ...) is set by vm/run.sh at
@@ -123,6 +125,7 @@ module_paths=(
   net/xfrm/ net/key/       # xfrm_user: netlink handles open NETLINK_XFRM sockets; IPsec for encrypted overlays
   drivers/net/vxlan/ drivers/net/veth.ko drivers/net/dummy.ko
   drivers/net/macvlan.ko drivers/net/ipvlan/
+  drivers/virtio/ drivers/net/virtio_net.ko # the two-VM suite's NICs (virtio-net-pci)
 )
 
 # Loaded by /init before the suite (the rest autoloads on demand).
@@ -151,6 +154,7 @@ host_cmds=(
   ipvsadm tcpdump ping timeout
   ps pkill sysctl ss                                   # procps, iproute2: to look around
   modprobe depmod lsmod insmod rmmod modinfo           # kmod (handles aliases for autoload)
+  dpkg dpkg-split dpkg-query ldconfig tar              # the two-VM suite installs the package
 )
 # And every command scripts/deps.sh installs for the lab and the tests (curl,
 # wget, iperf3, dig...): a tool a test starts using is then in the VM as soon
@@ -301,14 +305,20 @@ fi
 # ---------------------------------------------------------------------------
 # 4. The app layer (every run): the code under test.
 [ -x "$BIN/meshd" ] && [ -x "$BIN/meshctl" ] || die "$BIN/meshd and $BIN/meshctl missing: run make build"
-log "building e2e.test and lb.test"
+log "building e2e.test, lb.test and vm-agent"
 "$GO" test -c -o "$cache/e2e.test" ./mesh/e2e
 "$GO" test -c -o "$cache/lb.test" ./lb
+CGO_ENABLED=0 "$GO" build -o "$cache/vm-agent" ./vm/agent
 
 app=$(mktemp -d "$cache/app.XXXXXX")
 trap 'rm -rf "$app"' EXIT
 mkdir -p "$app/usr/local/bin" "$app/etc"
 install -m 0755 "$repo/vm/init" "$app/init"
+install -m 0755 "$repo/vm/init-node" "$app/init-node" # the two-VM suite's (rdinit=/init-node)
+install -m 0644 "$repo/vm/boot.sh" "$app/vm-boot.sh"
+install -m 0755 "$cache/vm-agent" "$app/usr/local/bin/"
+# The Debian package the two-VM suite installs, when make test-vms made one.
+if [ -n "${VM_DEB:-}" ]; then install -m 0644 "$VM_DEB" "$app/meshd.deb"; fi
 install -m 0755 "$BIN/meshd" "$BIN/meshctl" "$app/usr/local/bin/"
 install -m 0755 "$cache/e2e.test" "$cache/lb.test" "$app/"
 # The Go binaries are linked against glibc when cgo is on: their libraries
