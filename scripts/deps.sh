@@ -10,7 +10,7 @@ need=(
   qemu-system-x86_64:qemu-system-x86 busybox:busybox-static cpio:cpio
   ipvsadm:ipvsadm depmod:kmod timeout:coreutils bash:bash setpriv:util-linux
   date:coreutils sleep:coreutils jq:jq redis-server:redis-server
-  dpkg-deb:dpkg man:man-db groff:groff-base
+  dpkg-deb:dpkg man:man-db groff:groff-base lintian:lintian systemd-analyze:systemd
 )
 missing=()
 for pair in "${need[@]}"; do

@@ -160,7 +160,7 @@ host_cmds=(
 # wget, iperf3, dig...): a tool a test starts using is then in the VM as soon
 # as it is on the host, with no second list to keep. Left out: what only the
 # harness itself runs on the host.
-harness_only=" qemu-system-x86_64 busybox cpio "
+harness_only=" qemu-system-x86_64 busybox cpio lintian systemd-analyze "
 for c in $(sed -n '/^need=(/,/^)/p' "$repo/scripts/deps.sh" | tr ' ' '\n' | sed -n 's/^\([^:(]*\):.*/\1/p'); do
   [[ $harness_only == *" $c "* ]] || host_cmds+=("$c")
 done

@@ -191,10 +191,7 @@ func TestPackage(t *testing.T) {
 				t.Errorf("%s=%s would hide meshd's namespace mounts from the host", k, v)
 			}
 		}
-		if _, err := exec.LookPath("systemd-analyze"); err != nil {
-			t.Log("systemd-analyze not found: key checks only")
-			return
-		}
+		testutil.RequireTool(t, "systemd-analyze")
 		// The unit as installed, but for the path of the binary, which is
 		// the package's in the temporary root. Warnings do not change the
 		// exit status: any output is a failure.
@@ -281,6 +278,18 @@ func TestPackage(t *testing.T) {
 					t.Errorf("man -l %s lacks %q:\n%s", page, w, text)
 				}
 			}
+		}
+	})
+
+	t.Run("lintian", func(t *testing.T) {
+		// Clean but for the overrides the package carries, each explained
+		// in packaging/deb/lintian-overrides. (As root lintian says it
+		// would rather not be, on stderr: only its tags count.)
+		testutil.RequireTool(t, "lintian")
+		cmd := exec.Command("lintian", "--fail-on", "error,warning", deb)
+		out, err := cmd.Output()
+		if err != nil || regexp.MustCompile(`(?m)^[EW]: `).Match(out) {
+			t.Errorf("lintian %s: %v\n%s", filepath.Base(deb), err, out)
 		}
 	})
 
