@@ -431,8 +431,14 @@ func (t Task) Hostname() string {
 }
 
 // ContainerID is the task's sandbox ID, derived from the task ID so every
-// node computes the same one.
-func (t Task) ContainerID() string { return hexID(t.ID) }
+// node computes the same one; a standalone container restarted under a
+// new task keeps the one it had (Standalone.ContainerID).
+func (t Task) ContainerID() string {
+	if t.Standalone != nil && t.Standalone.ContainerID != "" {
+		return t.Standalone.ContainerID
+	}
+	return hexID(t.ID)
+}
 
 // TaskNetwork is a task's address on one network, in attach order.
 type TaskNetwork struct {

@@ -42,6 +42,11 @@ type Standalone struct {
 	// ExitCode is the status a foreground command reported at its end
 	// (ContainerStop's ExitCode); nil when the process's own is known.
 	ExitCode *int `json:"ExitCode,omitempty"`
+	// ContainerID is the container's ID when it outlives its first task:
+	// a start of a stopped container on a swarm overlay runs a new task
+	// (a task runs once), and the container keeps its ID, its sandbox's
+	// name and its hostname, as docker start keeps them.
+	ContainerID string `json:"ContainerID,omitempty"`
 }
 
 // ContainerPort is one published port of a standalone container:

@@ -127,6 +127,9 @@ func gatewayEndpoints(st records.Objects, netID string, gw Gateway, built func(s
 			continue // internal networks only: no way out
 		}
 		cid := api.Task{ID: id}.ContainerID()
+		if t, ok := st.Tasks[id]; ok {
+			cid = t.ContainerID() // a restarted container's is its first task's
+		}
 		eps[cid] = endpoint(netID, cid, "gateway_"+cid[:12], netip.PrefixFrom(addr, bits).String())
 	}
 	return eps

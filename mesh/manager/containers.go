@@ -257,7 +257,7 @@ func (m *Manager) StartContainer(_ context.Context, nodeID, ref string) (api.Tas
 			return nil
 		}
 		sa := *t.Standalone
-		sa.ExitCode = nil
+		sa.ExitCode, sa.ContainerID = nil, t.ContainerID()
 		next := t
 		next.ID, next.Standalone, next.DesiredState = api.NewID(), &sa, api.TaskRunning
 		next.EndedAt, next.Status = time.Time{}, api.TaskStatus{} // created when run made it, as docker's

@@ -148,6 +148,13 @@ func TestContainerLifecycle(t *testing.T) {
 		st.Tasks[started.ID].Networks[0].Addr != "10.0.0.77/24" || st.Tasks[started.ID].Standalone.ExitCode != nil {
 		t.Errorf("start: old kept %v, new %+v", ok, st.Tasks[started.ID])
 	}
+	// A new task, the same container, as docker start keeps its ID.
+	if started.ContainerID() != c.ContainerID() {
+		t.Errorf("start changed the container ID: %s, was %s", started.ContainerID(), c.ContainerID())
+	}
+	if again, err := d.StartContainer(d.ctx, "nnode3", c.ContainerID()); err != nil || again.ID != started.ID {
+		t.Errorf("start by the container ID: %+v, %v", again, err)
+	}
 	if err := d.RemoveContainer(d.ctx, "nnode3", "c1", true); err != nil {
 		t.Fatal(err)
 	}
