@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"github.com/meshd/meshd/mesh/api"
 	"io"
 	"strings"
 	"testing"
@@ -220,4 +221,22 @@ func TestE2ETemplates(t *testing.T) {
 		out.WriteString("--\n")
 	}
 	golden(t, "format-e2e-templates", out.String())
+}
+
+// TestInspectTemplateOnJSON checks docker inspect's fallback: a template
+// the typed object fails is run on its JSON, where {{.Id}} is the ID.
+func TestInspectTemplateOnJSON(t *testing.T) {
+	items := []api.Container{{ID: "4fa6e0f0c6786287e131c3852c58a2e01cc697a68231826813597e4994f1d6e2", Name: "/c1"}}
+	for _, tc := range []struct{ format, want, err string }{
+		{"{{.Id}}", "4fa6e0f0c6786287e131c3852c58a2e01cc697a68231826813597e4994f1d6e2\n", ""},
+		{"{{.ID}} {{.Name}}", "4fa6e0f0c6786287e131c3852c58a2e01cc697a68231826813597e4994f1d6e2 /c1\n", ""},
+		{"{{.Nope}}", "", `template: template: format:1:2: executing "format" at <.Nope>: map has no entry for key "Nope"`},
+		{"{{.State.Pid}}", "0\n", ""},
+	} {
+		var out bytes.Buffer
+		err := printInspect(&out, tc.format, items)
+		if out.String() != tc.want || errString(err) != tc.err {
+			t.Errorf("%s: %q, %v; want %q, %q", tc.format, out.String(), err, tc.want, tc.err)
+		}
+	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -60,5 +61,52 @@ func printInspect[T any](out io.Writer, format string, items []T) error {
 		_, err = fmt.Fprintln(out, string(b))
 		return err
 	}
-	return printEach(out, format, items)
+	if format == formatJSON {
+		return printEach(out, format, items)
+	}
+	tmpl, err := parseTemplate(format)
+	if err != nil {
+		return err
+	}
+	// As docker inspect: a template the typed object fails is tried on
+	// its JSON, where the fields have their JSON names ({{.Id}} beside
+	// the struct's ID) and a missing key is an error.
+	onRaw, err := tmpl.Clone()
+	if err != nil {
+		return err
+	}
+	onRaw.Option("missingkey=error")
+	for _, it := range items {
+		var b bytes.Buffer
+		if err := tmpl.Execute(&b, it); err != nil {
+			b.Reset()
+			raw, err := rawJSON(it)
+			if err != nil {
+				return err
+			}
+			if err := onRaw.Execute(&b, raw); err != nil {
+				return fmt.Errorf("template: %w", err)
+			}
+		}
+		b.WriteByte('\n')
+		if _, err := out.Write(b.Bytes()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// rawJSON is v's JSON decoded into an any, numbers kept as written.
+func rawJSON(v any) (any, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("encode json: %w", err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	var raw any
+	if err := dec.Decode(&raw); err != nil {
+		return nil, fmt.Errorf("decode json: %w", err)
+	}
+	return raw, nil
 }
