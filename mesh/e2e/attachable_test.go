@@ -109,12 +109,21 @@ func TestContainersOnAttachableOverlay(t *testing.T) {
 		t.Errorf("run on a bridge network and an overlay: %v\n%s", err, out)
 	}
 
-	// stop and start keep the address; rm -f gives it back.
+	// stop and start keep the ID, the hostname and the address; rm -f
+	// gives the address back.
+	c1ID := on("node2", "inspect", "-f", "{{.Id}}", "c1")
 	on("node2", "stop", "c1")
 	on("node2", "start", "c1")
 	if ip := ipOf("node2", "c1"); ip != c1IP {
 		t.Errorf("c1's address after stop and start: %s, want %s", ip, c1IP)
 	}
+	if id := on("node2", "inspect", "-f", "{{.Id}}", "c1"); id != c1ID {
+		t.Errorf("c1's ID after stop and start: %s, was %s", id, c1ID)
+	}
+	eventually(t, 10*time.Second, "c1's hostname after start", func() (bool, string) {
+		out, _ := l.on("node2", "exec", "c1", "hostname")
+		return strings.TrimSpace(out) == c1ID[:12], out
+	})
 	eventually(t, 10*time.Second, "c1 running again and named", func() (bool, string) {
 		out, _ := l.on("node1", "exec", onNode1.name, "--", "ping", "-c1", "-W2", "c1")
 		return answered(out, c1IP), out
