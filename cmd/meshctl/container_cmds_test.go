@@ -161,7 +161,7 @@ func TestContainerCommands(t *testing.T) {
 			}
 			fake.startContainerFunc = func(ref string) (api.Task, error) {
 				calls = append(calls, "start "+ref)
-				return api.Task{}, fail(ref)
+				return api.Task{Status: api.TaskStatus{State: api.TaskRunning, PID: 4242}}, fail(ref)
 			}
 			fake.removeContainerFunc = func(ref string, force bool) error {
 				calls = append(calls, fmt.Sprintf("rm %s force=%v", ref, force))
@@ -179,6 +179,30 @@ func TestContainerCommands(t *testing.T) {
 				t.Errorf("got output %q, want %q", out.String(), tt.out)
 			}
 		})
+	}
+}
+
+// TestStartWaits checks that start returns once the container runs: a
+// container on a swarm overlay is started by its node's agent after
+// meshd answers.
+func TestStartWaits(t *testing.T) {
+	fake := newFakeAPI()
+	task := api.Task{ID: standaloneID, NodeID: testInfo.NodeID, DesiredState: api.TaskRunning,
+		Standalone: &api.Standalone{Name: "c1"}, Status: api.TaskStatus{State: api.TaskStarting}}
+	fake.startContainerFunc = func(string) (api.Task, error) { return task, nil }
+	asked := 0
+	fake.tasksFunc = func(string, string) ([]api.Task, error) {
+		asked++
+		t := task
+		t.Status.State, t.Status.PID = api.TaskRunning, 77
+		return []api.Task{t}, nil
+	}
+	var out bytes.Buffer
+	if err := runStart(context.Background(), fake, &out, []string{"c1"}); err != nil {
+		t.Fatal(err)
+	}
+	if asked != 1 || out.String() != "c1\n" {
+		t.Errorf("asked for the tasks %d times, printed %q; want once, c1", asked, out.String())
 	}
 }
 

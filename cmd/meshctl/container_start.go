@@ -22,8 +22,11 @@ func newStartCommand(c *cli) *cobra.Command {
 // does.
 func runStart(ctx context.Context, cl containerAPI, out io.Writer, refs []string) error {
 	start := func(ctx context.Context, ref string) error {
-		_, err := cl.StartContainer(ctx, ref)
-		return err
+		t, err := cl.StartContainer(ctx, ref)
+		if err != nil {
+			return err
+		}
+		return awaitStarted(ctx, cl, t)
 	}
 	return runRm(ctx, start, out, refs)
 }

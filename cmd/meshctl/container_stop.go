@@ -65,8 +65,11 @@ func runRestart(ctx context.Context, cl containerAPI, out io.Writer, opts stopOp
 		if err := cl.StopContainer(ctx, ref, api.ContainerStop{Timeout: opts.timeout}); err != nil {
 			return err
 		}
-		_, err := cl.StartContainer(ctx, ref)
-		return err
+		t, err := cl.StartContainer(ctx, ref)
+		if err != nil {
+			return err
+		}
+		return awaitStarted(ctx, cl, t)
 	}
 	return runRm(ctx, restart, out, opts.refs)
 }

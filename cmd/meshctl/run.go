@@ -164,16 +164,27 @@ func runRun(ctx context.Context, cl containerAPI, m execMachine, out io.Writer, 
 	// docker run -d returns once the container runs, so that the ps
 	// that follows shows it up. A --rm container that ended at once is
 	// gone: its ID is printed all the same.
-	if !pastStarting(t) {
-		info, err := cl.Info(ctx)
-		if err != nil {
-			return err
-		}
-		if _, err := waitStarted(ctx, cl, info, t); err != nil && api.StatusCode(err) != http.StatusNotFound {
-			return err
-		}
+	if err := awaitStarted(ctx, cl, t); err != nil {
+		return err
 	}
 	fmt.Fprintln(out, t.ContainerID())
+	return nil
+}
+
+// awaitStarted returns once the container t, just run or started, is past
+// starting (see waitStarted). One that ended at once and is gone (--rm)
+// is no error.
+func awaitStarted(ctx context.Context, cl containerAPI, t api.Task) error {
+	if pastStarting(t) {
+		return nil
+	}
+	info, err := cl.Info(ctx)
+	if err != nil {
+		return err
+	}
+	if _, err := waitStarted(ctx, cl, info, t); err != nil && api.StatusCode(err) != http.StatusNotFound {
+		return err
+	}
 	return nil
 }
 
