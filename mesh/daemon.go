@@ -394,19 +394,14 @@ func addrPrefix(addr netip.Addr) netip.Prefix {
 }
 
 // newContainers is the node's engine of bridge networks and standalone
-// containers. A host port a service publishes is not free for them.
+// containers. A host port a service or a container of this node on a
+// swarm network publishes is not free for them.
 func (d *Daemon) newContainers() (*container.Engine, error) {
 	return container.New(container.Config{RunDir: d.cfg.RunDir, DNSUpstreams: d.cfg.DNSUpstreams, DNSTTL: d.cfg.DNSTTL,
 		Taken: func() []netip.Prefix { return localPrefixes(true) },
 		PortFree: func(proto string, port uint16) bool {
-			for _, svc := range (nodeReads{d}).Objects().Services {
-				for _, p := range svc.Endpoint.Ports {
-					if p.Protocol == proto && p.PublishedPort == port {
-						return false
-					}
-				}
-			}
-			return true
+			n := nodeReads{d}
+			return !n.Objects().HostPortTaken(n.Info().NodeID, proto, port)
 		},
 		Logger: d.log.With("component", "containers")})
 }

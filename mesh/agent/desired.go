@@ -233,7 +233,8 @@ func ingressPorts(svc api.Service) []lb.Port {
 }
 
 // hostRules are the node's own rules: every ingress port to the ingress
-// sandbox, and the mode=host ports of the tasks running here (gw: each
+// sandbox, and the mode=host ports of the tasks running here and the
+// ports of its containers on swarm networks (gw: each
 // local task's address on mesh_gwbridge, by task ID).
 func hostRules(st records.Objects, ingressGW netip.Addr, egress netip.Prefix, local map[string]api.Task, gw map[string]netip.Addr) lb.HostRules {
 	h := lb.HostRules{IngressGW: ingressGW, Egress: egress}
@@ -249,6 +250,14 @@ func hostRules(st records.Objects, ingressGW netip.Addr, egress netip.Prefix, lo
 			if p.PublishMode == api.PublishHost {
 				h.HostPorts = append(h.HostPorts, lb.HostPort{Port: lb.Port{Proto: p.Protocol,
 					Published: p.PublishedPort, Target: p.TargetPort}, Dest: addr})
+			}
+		}
+		// A container on a swarm network publishes as a task in host mode
+		// does: its node's port to its address on mesh_gwbridge.
+		if t.Standalone != nil {
+			for _, p := range t.Standalone.Ports {
+				h.HostPorts = append(h.HostPorts, lb.HostPort{Port: lb.Port{Proto: p.Proto,
+					Published: p.HostPort, Target: p.Port}, Dest: addr})
 			}
 		}
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/meshd/meshd/mesh/api"
 	"github.com/meshd/meshd/mesh/container"
+	"github.com/meshd/meshd/mesh/images"
 	"github.com/meshd/meshd/mesh/records"
 )
 
@@ -186,12 +187,38 @@ func (s *Server) runClusterContainer(ctx context.Context, req api.ContainerCreat
 		return nil, nameInUse(req.Name, o)
 	}
 	self := s.cfg.Node.Info()
+	if len(req.Publish) > 0 || req.PublishAll {
+		// The host ports are this node's: it fixes them, free of its
+		// bridge containers' and of what the cluster publishes here, and
+		// the leader checks them against the cluster's state.
+		img, err := images.Lookup(req.Image)
+		if err != nil {
+			return nil, api.NotFound("%v", err)
+		}
+		if req.Publish, err = container.AllocatePorts(req, img, s.hostPortTaken(self.NodeID)); err != nil {
+			return nil, err
+		}
+		req.PublishAll = false
+	}
 	t, err := cw.RunContainer(ctx, self.NodeID, req)
 	if err != nil {
 		return nil, err
 	}
 	t.NodeName = self.NodeName
 	return t, s.seen(ctx, func(o records.Objects) bool { _, ok := o.Tasks[t.ID]; return ok })
+}
+
+// hostPortTaken says whether a host port of nodeID (this node) is in use:
+// by one of its bridge containers, a service (ingress publishes on every
+// node) or one of its containers on a swarm network.
+func (s *Server) hostPortTaken(nodeID string) func(proto string, port uint16) bool {
+	st := s.cfg.Node.Objects()
+	return func(proto string, port uint16) bool {
+		if s.cfg.Containers != nil && s.cfg.Containers.PortTaken(proto, port) {
+			return true
+		}
+		return st.HostPortTaken(nodeID, proto, port)
+	}
 }
 
 // clusterConnection connects or disconnects one of this node's

@@ -25,6 +25,8 @@ type Containers interface {
 	Tasks() []api.Task
 	TaskLogPath(id string) string
 	Ended(id string) (ended, ok bool)
+	// PortTaken says whether a container publishes a host port.
+	PortTaken(proto string, port uint16) bool
 }
 
 // errNoContainers answers where the node runs no container engine.

@@ -243,10 +243,42 @@ func (e *Engine) attachLocked(c *container, a api.ContainerAttach) error {
 	return nil
 }
 
-// portsLocked fixes the host ports: -p's, then -P's for the image's
-// ports not published yet; a host port 0 takes the first free one from
-// 32768, as Docker's ephemeral range.
+// portsLocked fixes a bridge container's host ports (AllocatePorts),
+// free of the node's other containers' and of what PortFree refuses.
 func (e *Engine) portsLocked(req api.ContainerCreate, img images.Image) ([]api.ContainerPort, error) {
+	used := e.portsInUseLocked()
+	return AllocatePorts(req, img, func(proto string, port uint16) bool {
+		return used[portKey(proto, port)] || !e.cfg.PortFree(proto, port)
+	})
+}
+
+// portKey names a host port: "tcp/8080".
+func portKey(proto string, port uint16) string { return proto + "/" + strconv.Itoa(int(port)) }
+
+// portsInUseLocked are the host ports the node's containers publish.
+func (e *Engine) portsInUseLocked() map[string]bool {
+	used := map[string]bool{}
+	for _, o := range e.st.Containers {
+		for _, p := range o.Task.Standalone.Ports {
+			used[portKey(p.Proto, p.HostPort)] = true
+		}
+	}
+	return used
+}
+
+// PortTaken says whether one of the node's containers publishes a host
+// port.
+func (e *Engine) PortTaken(proto string, port uint16) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.portsInUseLocked()[portKey(proto, port)]
+}
+
+// AllocatePorts fixes a run's host ports: -p's as given, then -P's for
+// the image's ports (TCP), each without a host port given the first free
+// one from api.EphemeralPortFirst, as Docker does. taken says whether a
+// host port is in use already.
+func AllocatePorts(req api.ContainerCreate, img images.Image, taken func(proto string, port uint16) bool) ([]api.ContainerPort, error) {
 	ports := slices.Clone(req.Publish)
 	if req.PublishAll {
 		for _, p := range img.Ports {
@@ -256,24 +288,19 @@ func (e *Engine) portsLocked(req api.ContainerCreate, img images.Image) ([]api.C
 		}
 	}
 	used := map[string]bool{}
-	key := func(proto string, port uint16) string { return proto + "/" + strconv.Itoa(int(port)) }
-	for _, o := range e.st.Containers {
-		for _, p := range o.Task.Standalone.Ports {
-			used[key(p.Proto, p.HostPort)] = true
-		}
-	}
+	busy := func(proto string, port uint16) bool { return used[portKey(proto, port)] || taken(proto, port) }
 	for i, p := range ports {
 		if p.HostPort != 0 {
-			if used[key(p.Proto, p.HostPort)] || !e.cfg.PortFree(p.Proto, p.HostPort) {
+			if busy(p.Proto, p.HostPort) {
 				return nil, api.Conflict("Bind for %s:%d failed: port is already allocated", cmpOr(p.HostIP, "0.0.0.0"), p.HostPort)
 			}
-			used[key(p.Proto, p.HostPort)] = true
+			used[portKey(p.Proto, p.HostPort)] = true
 			continue
 		}
 		for hp := api.EphemeralPortFirst; hp <= 65535; hp++ {
-			if !used[key(p.Proto, uint16(hp))] && e.cfg.PortFree(p.Proto, uint16(hp)) {
+			if !busy(p.Proto, uint16(hp)) {
 				ports[i].HostPort = uint16(hp)
-				used[key(p.Proto, uint16(hp))] = true
+				used[portKey(p.Proto, uint16(hp))] = true
 				break
 			}
 		}

@@ -63,8 +63,9 @@ func checkContainer(req api.ContainerCreate) (images.Image, error) {
 		return images.Image{}, api.Invalid("too many networks: %d, at most %d", len(req.Networks), maxContainerNetworks)
 	case !containerName.MatchString(req.Name):
 		return images.Image{}, api.Invalid("Invalid container name (%s), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", api.Clip(req.Name))
-	case len(req.Publish) > 0 || req.PublishAll:
-		return images.Image{}, api.Invalid("publishing the ports of a container on a swarm network is not supported: publish them with a service")
+	case req.PublishAll:
+		// The node expands -P into -p's before it asks (AllocatePorts).
+		return images.Image{}, api.Invalid("-P is expanded by the container's node: send its ports")
 	case len(req.Entrypoint) > api.MaxRefLen || len(req.WorkingDir) > 4096 || len(req.Hostname) > 255:
 		return images.Image{}, api.Invalid("entrypoint, working directory or hostname too long")
 	}
@@ -94,11 +95,15 @@ func (m *Manager) RunContainer(_ context.Context, nodeID string, req api.Contain
 	if err != nil {
 		return api.Task{}, err
 	}
+	sa.Ports = slices.Clone(req.Publish)
 	t := api.Task{ID: api.NewID(), NodeID: nodeID, Image: req.Image, Args: slices.Clone(req.Cmd), Env: slices.Clone(req.Env),
 		DesiredState: api.TaskRunning, CreatedAt: now, Standalone: sa}
 	err = m.update(func(s *State) error {
 		if _, ok := s.Nodes[nodeID]; !ok {
 			return api.NotFound("node %s is not part of the swarm", api.Clip(nodeID))
+		}
+		if err := checkContainerPorts(s, nodeID, sa.Ports); err != nil {
+			return err
 		}
 		mine := nodeContainers(s, nodeID)
 		if len(mine) >= maxNodeContainers {

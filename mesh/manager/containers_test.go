@@ -1,6 +1,7 @@
 package manager
 
 import (
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -42,8 +43,18 @@ func TestRunContainerRefusals(t *testing.T) {
 	d := newContainerCluster(t)
 	if _, err := d.RunContainer(d.ctx, "nnode2", ovRun("c1", func(r *api.ContainerCreate) {
 		r.Networks[0].IP = "10.0.0.50"
+		r.Publish = []api.ContainerPort{{Proto: api.ProtoTCP, Port: 80, HostPort: 8080}}
 	})); err != nil {
 		t.Fatal(err)
+	}
+	if _, err := d.CreateService(d.ctx, api.ServiceCreate{Name: "pub", Image: "whoami", Replicas: replicas(1),
+		Ports: []api.PortConfig{{PublishedPort: 8888, TargetPort: 80}}}); err != nil {
+		t.Fatal(err)
+	}
+	publish := func(proto string, host uint16) func(*api.ContainerCreate) {
+		return func(r *api.ContainerCreate) {
+			r.Publish = []api.ContainerPort{{Proto: proto, Port: 80, HostPort: host}}
+		}
 	}
 	tests := []struct {
 		name, node string
@@ -63,7 +74,12 @@ func TestRunContainerRefusals(t *testing.T) {
 		{"ip taken", "nnode2", ovRun("c2", func(r *api.ContainerCreate) { r.Networks[0].IP = "10.0.0.50" }), "Address already in use: 10.0.0.50"},
 		{"ip garbage", "nnode2", ovRun("c2", func(r *api.ContainerCreate) { r.Networks[0].IP = "x" }), "invalid IPv4 address"},
 		{"bad alias", "nnode2", ovRun("c2", func(r *api.ContainerCreate) { r.Networks[0].Aliases = []string{"-x"} }), "invalid alias"},
-		{"publish", "nnode2", ovRun("c2", func(r *api.ContainerCreate) { r.PublishAll = true }), "not supported"},
+		{"-P not expanded", "nnode2", ovRun("c2", func(r *api.ContainerCreate) { r.PublishAll = true }), "-P is expanded by the container's node"},
+		{"host port of another container", "nnode2", ovRun("c2", publish(api.ProtoTCP, 8080)), "Bind for 0.0.0.0:8080 failed: port is already allocated"},
+		{"host port of a service", "nnode3", ovRun("c2", publish(api.ProtoTCP, 8888)), "Bind for 0.0.0.0:8888 failed: port is already allocated"},
+		{"host port of meshd", "nnode2", ovRun("c2", publish(api.ProtoUDP, 4789)), "port 4789/udp is reserved for meshd"},
+		{"no host port", "nnode2", ovRun("c2", publish(api.ProtoTCP, 0)), "the host and container ports must be 1-65535"},
+		{"bad protocol", "nnode2", ovRun("c2", publish("sctp", 9000)), "invalid protocol"},
 		{"too many args", "nnode2", ovRun("c2", func(r *api.ContainerCreate) { r.Cmd = make([]string, maxContainerArgs+1) }), "too many arguments"},
 		{"unknown node", "nope", ovRun("c2"), "not part of the swarm"},
 	}
@@ -378,5 +394,30 @@ func TestConnectContainer(t *testing.T) {
 	}
 	if len(started.Networks) != 2 || started.Networks[1].NetworkID != ov2ID {
 		t.Errorf("start after a connect while stopped: %+v", started.Networks)
+	}
+}
+
+// A container's host port is its node's: another node's container may
+// publish the same one, and no service may publish it (ingress publishes
+// on every node).
+func TestContainerHostPorts(t *testing.T) {
+	d := newContainerCluster(t)
+	on8080 := func(r *api.ContainerCreate) {
+		r.Publish = []api.ContainerPort{{Proto: api.ProtoTCP, Port: 80, HostPort: 8080}}
+	}
+	if _, err := d.RunContainer(d.ctx, "nnode2", ovRun("c1", on8080)); err != nil {
+		t.Fatal(err)
+	}
+	c3, err := d.RunContainer(d.ctx, "nnode3", ovRun("c3", on8080))
+	if err != nil {
+		t.Fatalf("the same host port on another node: %v", err)
+	}
+	if got := c3.Standalone.Ports; len(got) != 1 || got[0].HostPort != 8080 || got[0].Port != 80 {
+		t.Errorf("c3's ports: %+v", got)
+	}
+	_, err = d.CreateService(d.ctx, api.ServiceCreate{Name: "pub", Image: "whoami", Replicas: replicas(1),
+		Ports: []api.PortConfig{{PublishedPort: 8080, TargetPort: 80}}})
+	if err == nil || !regexp.MustCompile(`^port 8080/tcp is already published by container c[13] on node[23]$`).MatchString(err.Error()) {
+		t.Errorf("service publishing a container's host port: %v", err)
 	}
 }

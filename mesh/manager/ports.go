@@ -1,6 +1,7 @@
 package manager
 
 import (
+	"cmp"
 	"fmt"
 	"net/netip"
 
@@ -46,8 +47,21 @@ func checkPorts(ports []api.PortConfig, endpointMode string) ([]api.PortConfig, 
 
 func portKey(p api.PortConfig) string { return fmt.Sprintf("%d/%s", p.PublishedPort, p.Protocol) }
 
-// portTaken says which service already publishes p, if any.
+// portTaken says which service already publishes p, if any, or which
+// container on a swarm network: as "service www", "container c1 on
+// node2".
 func portTaken(s *State, p api.PortConfig, except string) (string, bool) {
+	if name, ok := servicePortTaken(s, p, except); ok {
+		return "service " + name, true
+	}
+	if t, ok := containerPortTaken(s, "", p); ok {
+		return fmt.Sprintf("container %s on %s", t.Standalone.Name, s.Nodes[t.NodeID].Hostname), true
+	}
+	return "", false
+}
+
+// servicePortTaken says which service but except publishes p, if any.
+func servicePortTaken(s *State, p api.PortConfig, except string) (string, bool) {
 	for _, svc := range s.Services {
 		if svc.ID == except {
 			continue
@@ -61,7 +75,24 @@ func portTaken(s *State, p api.PortConfig, except string) (string, bool) {
 	return "", false
 }
 
-// checkPublishable refuses ports meshd uses or another service publishes.
+// containerPortTaken says which container on a swarm network publishes
+// p as a host port, on nodeID ("": on any node).
+func containerPortTaken(s *State, nodeID string, p api.PortConfig) (api.Task, bool) {
+	for _, t := range s.Tasks {
+		if t.Standalone == nil || (nodeID != "" && t.NodeID != nodeID) {
+			continue
+		}
+		for _, q := range t.Standalone.Ports {
+			if q.Proto == p.Protocol && q.HostPort == p.PublishedPort {
+				return t, true
+			}
+		}
+	}
+	return api.Task{}, false
+}
+
+// checkPublishable refuses ports meshd uses or another service (or a
+// container) publishes.
 func checkPublishable(s *State, id string, ports []api.PortConfig) error {
 	reserved := reservedPorts(s)
 	for _, p := range ports {
@@ -69,8 +100,36 @@ func checkPublishable(s *State, id string, ports []api.PortConfig) error {
 			return api.Invalid("port %s is reserved for meshd (%s)", portKey(p), what)
 		}
 		if other, taken := portTaken(s, p, id); taken {
-			return api.Conflict("port %s is already published by service %s", portKey(p), other)
+			return api.Conflict("port %s is already published by %s", portKey(p), other)
 		}
+	}
+	return nil
+}
+
+// checkContainerPorts checks the host ports a container on a swarm
+// network publishes on nodeID (its node fixed them): none reserved for
+// meshd, published by a service (ingress publishes on every node) or by
+// another of the node's containers. Docker's words for a port in use.
+func checkContainerPorts(s *State, nodeID string, ports []api.ContainerPort) error {
+	reserved := reservedPorts(s)
+	seen := map[string]bool{}
+	for _, cp := range ports {
+		p := api.PortConfig{Protocol: cp.Proto, PublishedPort: cp.HostPort, TargetPort: cp.Port}
+		switch {
+		case p.Protocol != api.ProtoTCP && p.Protocol != api.ProtoUDP:
+			return api.Invalid("invalid protocol %s: want tcp or udp", api.Quote(p.Protocol))
+		case p.PublishedPort == 0 || p.TargetPort == 0:
+			return api.Invalid("invalid port %d:%d: the host and container ports must be 1-65535", p.PublishedPort, p.TargetPort)
+		}
+		if what, ok := reserved[portKey(p)]; ok {
+			return api.Invalid("port %s is reserved for meshd (%s)", portKey(p), what)
+		}
+		_, bySvc := servicePortTaken(s, p, "")
+		_, byContainer := containerPortTaken(s, nodeID, p)
+		if bySvc || byContainer || seen[portKey(p)] {
+			return api.Conflict("Bind for %s:%d failed: port is already allocated", cmp.Or(cp.HostIP, "0.0.0.0"), cp.HostPort)
+		}
+		seen[portKey(p)] = true
 	}
 	return nil
 }

@@ -248,3 +248,28 @@ func PutTaskStatus(db DB, taskID string, s api.TaskStatus, now time.Time) error 
 func DeleteTaskStatus(db DB, taskID string) error {
 	return db.Delete(TableTaskStatus, "", taskID)
 }
+
+// HostPortTaken says whether a host port of nodeID is published by the
+// cluster: by a service (ingress publishes on every node; host mode is
+// counted everywhere too, wherever its tasks go) or by one of nodeID's
+// containers on a swarm network.
+func (o Objects) HostPortTaken(nodeID, proto string, port uint16) bool {
+	for _, svc := range o.Services {
+		for _, p := range svc.Endpoint.Ports {
+			if p.Protocol == proto && p.PublishedPort == port {
+				return true
+			}
+		}
+	}
+	for _, t := range o.Tasks {
+		if t.Standalone == nil || t.NodeID != nodeID {
+			continue
+		}
+		for _, p := range t.Standalone.Ports {
+			if p.Proto == proto && p.HostPort == port {
+				return true
+			}
+		}
+	}
+	return false
+}
