@@ -29,6 +29,7 @@ func (l *testLab) scrape(t *testing.T, from, host string) testutil.Scrape {
 // programming. node2's metrics are scraped from the client, at its
 // underlay address: each node serves its own.
 func TestMetrics(t *testing.T) {
+	testutil.RequireRoot(t) // -short skips before looking for curl
 	testutil.RequireTool(t, "curl")
 	l := newLabWith(t, 2, "--meshd-flag=--metrics-addr=0.0.0.0:"+metricsPort)
 	const syncs = "meshd_sync_proxy_rules_duration_seconds"
