@@ -163,6 +163,9 @@ func testDepartedOwner(t *testing.T, stop func(*DB) error, state MemberState) {
 			if got := stateOf(db, "node3"); got != state {
 				return fmt.Errorf("%s sees node3 %v, want %v", db.LocalName(), got, state)
 			}
+			if got := db.NumAlive(); got != 2 {
+				return fmt.Errorf("%s: NumAlive = %d, want 2", db.LocalName(), got)
+			}
 			if l := db.List("overlay_peer_table", AllScopes); len(l) != 0 {
 				return fmt.Errorf("%s still lists %v", db.LocalName(), l)
 			}
@@ -363,6 +366,9 @@ func TestMembersAndMeta(t *testing.T) {
 		}
 		return nil
 	})
+	if got := dbs[1].NumAlive(); got != 2 {
+		t.Errorf("node2: NumAlive = %d, want 2", got)
+	}
 	ip, port := dbs[0].LocalAddr()
 	if m := dbs[1].Members()[0]; m.Addr != ip || m.Port != port {
 		t.Errorf("node2 sees node1 at %s:%d, node1 says %s:%d", m.Addr, m.Port, ip, port)

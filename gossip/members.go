@@ -69,6 +69,11 @@ func (db *DB) Members() []Member {
 	return out
 }
 
+// NumAlive returns how many members this node sees alive, itself
+// included: [DB.Members] counted without copying them. It may be called
+// from any goroutine, also after Shutdown.
+func (db *DB) NumAlive() int { return int(db.numAlive.Load()) }
+
 // memberUp records a member that joined (or came back) or changed its
 // metadata. On a join it sends the member this node's own entries, which is
 // how a returning node gets back what was dropped when it went away, and how

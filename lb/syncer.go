@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -18,6 +19,19 @@ import (
 // namespace costs a process, and a node with a hundred services has some
 // seventy namespaces.
 const DefaultFullResyncPeriod = time.Minute
+
+// rulesRebuilt counts the rebuilds of drifted chains; see RulesRebuilt.
+var rulesRebuilt atomic.Uint64
+
+// RulesRebuilt returns how many times, since the process started, a syncer
+// of this package (host, sandbox, task or bridge chains) found that the
+// kernel no longer held the rules it had applied (a firewall reload, a hand
+// edit) and rebuilt them. A first sync and the full resync that follows a
+// failure are not drift and are not counted. It is one count for the
+// process rather than a callback per syncer because syncers are made in
+// many places that a callback would have to reach; it is safe from any
+// goroutine.
+func RulesRebuilt() uint64 { return rulesRebuilt.Load() }
 
 // syncer keeps one namespace's chains of one kind (owner) in step with a
 // wanted ruleset, kube-proxy style: it remembers what it applied and writes
@@ -51,8 +65,9 @@ func (s *syncer) sync(ctx context.Context, want ruleset) (full bool, err error) 
 	defer s.mu.Unlock()
 	full = s.needFull || s.check || s.due(s.lastFull)
 	var (
-		p  plan
-		nc counts
+		p     plan
+		nc    counts
+		drift bool // the kernel lost what the last sync applied
 	)
 	if full {
 		data, err := s.rules.Save(ctx)
@@ -70,6 +85,7 @@ func (s *syncer) sync(ctx context.Context, want ruleset) (full bool, err error) 
 			// so only the change, without resetting rotation counters.
 			p, nc = diffPlan(s.have, want, s.counts)
 		} else {
+			drift = !s.needFull
 			p, nc = fullPlan(observed, want, s.owner)
 		}
 	} else {
@@ -82,6 +98,9 @@ func (s *syncer) sync(ctx context.Context, want ruleset) (full bool, err error) 
 		}
 	}
 	s.have, s.counts = want, nc
+	if drift {
+		rulesRebuilt.Add(1)
+	}
 	if full {
 		s.needFull, s.check, s.lastFull = false, false, s.clock()
 	}

@@ -141,6 +141,7 @@ func TestSyncerRemovesEverything(t *testing.T) {
 }
 
 func TestSyncerFailureForcesFullResync(t *testing.T) {
+	rebuilt := RulesRebuilt()
 	dp, rules, _, _ := newFakePlane(t, ModeIPTables)
 	mustSync(t, dp, worldOne.ingress)
 	rules.FailNext(errors.New("xtables lock held"))
@@ -148,6 +149,10 @@ func TestSyncerFailureForcesFullResync(t *testing.T) {
 		t.Fatal("sync = nil, want the Apply error")
 	}
 	mustSync(t, dp, worldTwo.ingress)
+	// Neither the first sync nor the resync after a failure is drift.
+	if got := RulesRebuilt() - rebuilt; got != 0 {
+		t.Errorf("RulesRebuilt went up by %d, want 0", got)
+	}
 	last := lastPayload(rules)
 	for _, decl := range []string{":MESH-SERVICES - [0:0]", ":MESH-PREROUTING - [0:0]", ":" + svcChain(wwwIngress.Key)} {
 		if !strings.Contains(last, decl) {
@@ -191,6 +196,7 @@ func TestSyncerRepairsDrift(t *testing.T) {
 	dp, rules, _, clock := newFakePlane(t, ModeIPTables)
 	mustSync(t, dp, worldOne.ingress)
 	want := saveText(t, rules)
+	rebuilt := RulesRebuilt()
 	if err := rules.Apply(context.Background(), []byte("*nat\n:MESH-SERVICES - [0:0]\nCOMMIT\n")); err != nil {
 		t.Fatal(err)
 	}
@@ -204,6 +210,9 @@ func TestSyncerRepairsDrift(t *testing.T) {
 	if diff := cmp.Diff(want, saveText(t, rules)); diff != "" {
 		t.Errorf("drift not repaired (-want +got):\n%s", diff)
 	}
+	if got := RulesRebuilt() - rebuilt; got != 1 {
+		t.Errorf("RulesRebuilt went up by %d, want 1", got)
+	}
 }
 
 // TestRecheck: after Recheck the next sync reads the kernel; rules that
@@ -214,11 +223,14 @@ func TestRecheck(t *testing.T) {
 	dp, rules, _, _ := newFakePlane(t, ModeIPTables)
 	mustSync(t, dp, worldOne.ingress)
 	want := saveText(t, rules)
-	applied := len(rules.Payloads())
+	applied, rebuilt := len(rules.Payloads()), RulesRebuilt()
 	dp.Recheck()
 	mustSync(t, dp, worldOne.ingress)
 	if n := len(rules.Payloads()); n != applied {
 		t.Fatalf("a recheck of rules in place wrote %d payloads:\n%s", n-applied, rules.Payloads()[applied:])
+	}
+	if got := RulesRebuilt() - rebuilt; got != 0 {
+		t.Errorf("a recheck without drift counted %d rebuilds, want 0", got)
 	}
 	if err := rules.Apply(context.Background(), []byte("*nat\n:MESH-SERVICES - [0:0]\nCOMMIT\n")); err != nil {
 		t.Fatal(err)
@@ -227,6 +239,9 @@ func TestRecheck(t *testing.T) {
 	mustSync(t, dp, worldOne.ingress)
 	if diff := cmp.Diff(want, saveText(t, rules)); diff != "" {
 		t.Errorf("flushed chain not rebuilt on recheck (-want +got):\n%s", diff)
+	}
+	if got := RulesRebuilt() - rebuilt; got != 1 {
+		t.Errorf("RulesRebuilt went up by %d after a flush, want 1", got)
 	}
 }
 

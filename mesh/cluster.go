@@ -95,6 +95,7 @@ func (d *Daemon) startSessionLocked(ctx context.Context) error {
 		return err
 	}
 	d.sess = s
+	d.gossip.Store(s.db)
 	if d.id.Role == api.RoleManager {
 		if err := d.startManagerLocked(); err != nil {
 			d.stopSessionLocked(false)
@@ -161,6 +162,7 @@ func (d *Daemon) stopSessionLocked(leave bool) {
 			d.log.Warn("leave gossip", "err", err)
 		}
 	}
+	d.gossip.Store(nil)
 	if err := s.db.Shutdown(); err != nil {
 		d.log.Warn("stop gossip", "err", err)
 	}
@@ -476,7 +478,7 @@ func (d *Daemon) newAgent(db *gossip.DB) (*agent.Agent, error) {
 		DataPlane: d.dataPlane, DataPathPort: d.cfg.DataPathPort, UnderlayMTU: underlayMTU(a),
 		GatewaySubnet: subnet, DrainDelay: d.cfg.DrainDelay, IPVSTimeouts: d.cfg.IPVSTimeouts,
 		DNSUpstreams: d.cfg.DNSUpstreams, DNSTTL: d.cfg.DNSTTL, DB: db, PushLogs: d.pushLogs(d.tls),
-		Logger: d.log.With("component", "agent")})
+		Metrics: d.metrics, Logger: d.log.With("component", "agent")})
 }
 
 // pushLogs sends this node's tasks' output to a manager's cluster API

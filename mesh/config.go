@@ -89,6 +89,8 @@ type UserConfig struct {
 	// TokenEnv is $MESHD_TOKEN as the command line found it.
 	TokenEnv    string
 	SocketGroup string
+	// MetricsAddr is --metrics-addr, IP:port; empty serves no metrics.
+	MetricsAddr string
 }
 
 // Config is the checked configuration of one meshd.
@@ -146,6 +148,11 @@ type Config struct {
 	// is its ID. Empty: both are root's alone (0600, 0700).
 	SocketGroup string
 	SocketGID   int
+	// MetricsAddr is where /metrics is served in Prometheus' text format
+	// (plain HTTP, no authentication: bind it to an address only those who
+	// may read it reach). The zero value, the default, serves none, as
+	// dockerd's --metrics-addr; Docker's port is 9323.
+	MetricsAddr netip.AddrPort
 	// Logger receives the daemon's structured logs; nil discards them.
 	Logger *slog.Logger
 }
@@ -247,7 +254,28 @@ func (u UserConfig) ToConfig() (Config, error) {
 			return c, err
 		}
 	}
+	if u.MetricsAddr != "" {
+		if c.MetricsAddr, err = metricsAddr(u.MetricsAddr, c); err != nil {
+			return c, err
+		}
+	}
 	return c, nil
+}
+
+// metricsAddr checks --metrics-addr against the TCP ports meshd itself
+// listens on (the cluster API's, gossip's), which it would take first.
+func metricsAddr(s string, c Config) (netip.AddrPort, error) {
+	ap, err := netip.ParseAddrPort(s)
+	if err != nil || ap.Port() == 0 {
+		return netip.AddrPort{}, fmt.Errorf("--metrics-addr %s: want IP:port, e.g. 127.0.0.1:9323", api.Quote(s))
+	}
+	switch int(ap.Port()) {
+	case int(c.ListenAddr.Port()):
+		return netip.AddrPort{}, fmt.Errorf("--metrics-addr %s: port %d is the cluster API's (--listen-addr)", api.Quote(s), ap.Port())
+	case c.GossipPort:
+		return netip.AddrPort{}, fmt.Errorf("--metrics-addr %s: port %d is gossip's", api.Quote(s), ap.Port())
+	}
+	return ap, nil
 }
 
 // token is the join token from whichever of --token, --token-file and

@@ -89,6 +89,20 @@ func TestUserConfigToConfig(t *testing.T) {
 		}},
 		{name: "unknown socket group", edit: func(u *UserConfig) { u.SocketGroup = "no-such-group-x9" }, wantErr: `--socket-group "no-such-group-x9": no such group`},
 		{name: "missing token file", edit: func(u *UserConfig) { u.TokenFile = "/nonexistent/token" }, wantErr: "--token-file"},
+		{name: "metrics off by default", edit: func(u *UserConfig) {}, check: func(t *testing.T, c Config) {
+			if c.MetricsAddr.IsValid() {
+				t.Errorf("metrics addr %v by default, want none", c.MetricsAddr)
+			}
+		}},
+		{name: "metrics addr", edit: func(u *UserConfig) { u.MetricsAddr = "127.0.0.1:9323" }, check: func(t *testing.T, c Config) {
+			if got := c.MetricsAddr.String(); got != "127.0.0.1:9323" {
+				t.Errorf("metrics addr = %s, want 127.0.0.1:9323", got)
+			}
+		}},
+		{name: "metrics addr without port", edit: func(u *UserConfig) { u.MetricsAddr = "127.0.0.1" }, wantErr: `--metrics-addr "127.0.0.1": want IP:port`},
+		{name: "metrics addr by name", edit: func(u *UserConfig) { u.MetricsAddr = "localhost:9323" }, wantErr: "want IP:port"},
+		{name: "metrics on the cluster port", edit: func(u *UserConfig) { u.MetricsAddr = "0.0.0.0:2377" }, wantErr: "port 2377 is the cluster API's"},
+		{name: "metrics on the gossip port", edit: func(u *UserConfig) { u.MetricsAddr = "[::1]:7946" }, wantErr: "port 7946 is gossip's"},
 		{name: "world-readable token file", edit: func(u *UserConfig) { u.Join, u.TokenFile = "192.168.33.10", worldReadable },
 			wantErr: "readable by every user (mode 0644); chmod 600 it"},
 	}

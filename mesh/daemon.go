@@ -23,9 +23,11 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
+	"github.com/meshd/meshd/gossip"
 	"github.com/meshd/meshd/internal/atomicfile"
 	"github.com/meshd/meshd/internal/ratelog"
 	"github.com/meshd/meshd/lb"
@@ -33,6 +35,7 @@ import (
 	"github.com/meshd/meshd/mesh/apiserver"
 	"github.com/meshd/meshd/mesh/ca"
 	"github.com/meshd/meshd/mesh/container"
+	"github.com/meshd/meshd/mesh/metrics"
 )
 
 // Files in the run dir.
@@ -77,6 +80,10 @@ type Daemon struct {
 	srv       *apiserver.Server
 	ctrs      *container.Engine // the bridge networks and standalone containers
 	runCtx    context.Context   // Run's: sessions live inside it
+	metrics   *metrics.Metrics  // nil without --metrics-addr
+	// gossip is the session's gossip, nil in no cluster: read by the
+	// metrics without d.mu.
+	gossip atomic.Pointer[gossip.DB]
 
 	// mu serialises the changes of the node's place in a cluster (init,
 	// join, leave, promote, demote) and guards the fields below; API
@@ -99,7 +106,9 @@ func New(cfg Config) (*Daemon, error) {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	return &Daemon{cfg: cfg, log: log.With("node", cfg.NodeName)}, nil
+	d := &Daemon{cfg: cfg, log: log.With("node", cfg.NodeName)}
+	d.metrics = d.newMetrics()
+	return d, nil
 }
 
 // Run serves the unix socket and, once the node is in a cluster (from its
@@ -126,6 +135,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	defer func() { cancel(); wg.Wait() }()
 	d.runCtx = ctx
+	if d.metrics != nil {
+		if err := d.serveMetrics(ctx, &wg); err != nil {
+			return err
+		}
+	}
 	if d.ctrs, err = d.newContainers(); err != nil {
 		return err
 	}
@@ -398,7 +412,7 @@ func addrPrefix(addr netip.Addr) netip.Prefix {
 // swarm network publishes is not free for them.
 func (d *Daemon) newContainers() (*container.Engine, error) {
 	return container.New(container.Config{RunDir: d.cfg.RunDir, DNSUpstreams: d.cfg.DNSUpstreams, DNSTTL: d.cfg.DNSTTL,
-		Taken: func() []netip.Prefix { return localPrefixes(true) },
+		DNSObserve: d.metrics.DNSObserver(), Taken: func() []netip.Prefix { return localPrefixes(true) },
 		PortFree: func(proto string, port uint16) bool {
 			n := nodeReads{d}
 			return !n.Objects().HostPortTaken(n.Info().NodeID, proto, port)

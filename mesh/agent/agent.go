@@ -60,6 +60,9 @@ type Agent struct {
 	// keptLogs are the standalone containers stopped here whose output
 	// is kept for docker logs until they leave the desired state.
 	keptLogs map[string]bool
+	// timed are the programmed tasks whose programming time was measured
+	// (or cannot be), kept while their endpoint lasts.
+	timed map[string]bool
 
 	started time.Time // when New made the agent: the gateway bridge's birth, as the API shows it
 
@@ -109,7 +112,7 @@ func New(cfg Config) (*Agent, error) {
 		return nil, fmt.Errorf("gateway bridge: reserve the ingress sandbox address: %w", err)
 	}
 	dcfg := dns.DefaultConfig()
-	dcfg.Upstreams, dcfg.Logger = cfg.DNSUpstreams, log.With("component", "dns")
+	dcfg.Upstreams, dcfg.Logger, dcfg.Observe = cfg.DNSUpstreams, log.With("component", "dns"), cfg.Metrics.DNSObserver()
 	if cfg.DNSTTL > 0 {
 		dcfg.TTL = cfg.DNSTTL
 	}
@@ -125,7 +128,7 @@ func New(cfg Config) (*Agent, error) {
 	a := &Agent{cfg: cfg, log: log, nsDir: nsDir, ov: ov, gwIPs: gwIPs, dns: resolver, gw: gw,
 		host: lb.NewHostSyncer(cfg.Rules(""), lb.WithConntrack(cfg.Conntrack(""))), wake: make(chan struct{}, 1), desired: desired, now: time.Now,
 		tasks: map[string]*localTask{}, nets: map[string]api.Network{}, ingressGW: ingressGW,
-		sboxes: map[string]*lbSandbox{}, marks: newMarks(), programmed: map[string]string{}, keptLogs: map[string]bool{}, started: time.Now()}
+		sboxes: map[string]*lbSandbox{}, marks: newMarks(), programmed: map[string]string{}, timed: map[string]bool{}, keptLogs: map[string]bool{}, started: time.Now()}
 	a.watcher = cfg.Watch(a.kernelChanged)
 	return a, nil
 }
@@ -283,7 +286,7 @@ func (a *Agent) Reconcile(ctx context.Context) {
 	}
 	// Decoded once for balancers and names.
 	eps := reachable(records.Endpoints(a.cfg.DB, records.AllNetworks), peered, a.cfg.NodeID)
-	synced := a.reconcileSandboxes(ctx, st, needed, eps)
+	synced, rulesTook := a.reconcileSandboxes(ctx, st, needed, eps)
 	a.repairTasks()
 	a.reconnectTasks(st, desired, needed)
 	a.dns.SetTable(dnsTable(st, eps))
@@ -299,7 +302,9 @@ func (a *Agent) Reconcile(ctx context.Context) {
 			}
 		}
 	}
+	start := time.Now()
 	a.syncRules(ctx, st)
+	a.cfg.Metrics.ObserveRuleSync(rulesTook + time.Since(start))
 	defer a.publishBuilt()
 	for id, n := range a.nets {
 		if _, ok := needed[id]; !ok {
@@ -446,6 +451,7 @@ func (a *Agent) teardown() {
 	for _, sb := range a.sboxes {
 		a.removeLBSandbox(sb)
 	}
+	a.cfg.Metrics.SetServiceBackends(nil) // nothing balanced here any more
 	if err := a.host.Sync(context.Background(), lb.HostRules{}); err != nil {
 		a.log.Warn("remove host rules", "err", err)
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/meshd/meshd/mesh/api"
 	"github.com/meshd/meshd/mesh/ca"
 	"github.com/meshd/meshd/mesh/manager"
+	"github.com/meshd/meshd/mesh/metrics"
 	"github.com/meshd/meshd/mesh/records"
 	"github.com/meshd/meshd/mesh/task"
 	"github.com/meshd/meshd/overlay"
@@ -48,7 +49,8 @@ type fakeNode struct {
 	db      *records.FakeDB
 	kernel  *overlay.FakeKernel
 	runDir  string
-	clock   time.Time // the agent's drain clock
+	clock   time.Time        // the agent's drain clock
+	metrics *metrics.Metrics // what the agent measured (see scrape)
 
 	mu           sync.Mutex               // guards the fields below, written by the agent's task goroutines
 	rules        map[string]*lb.FakeRules // by namespace path, "" = the host
@@ -102,7 +104,7 @@ func newFakeNode(t *testing.T, mode lb.Mode) *fakeNode {
 		t.Fatal(err)
 	}
 	f := &fakeNode{t: t, ctx: context.Background(), mode: mode, db: records.NewFakeDB("node1id"), kernel: overlay.NewFakeKernel(),
-		runDir: runDir, clock: now, pub: records.NewPublisher(), rules: map[string]*lb.FakeRules{}, ipvs: map[string]*lb.FakeIPVS{},
+		runDir: runDir, clock: now, metrics: metrics.New(metrics.Config{}), pub: records.NewPublisher(), rules: map[string]*lb.FakeRules{}, ipvs: map[string]*lb.FakeIPVS{},
 		runs: map[string]bool{}, starts: map[string]int{}, specs: map[string]task.Spec{}, exits: map[string]chan task.State{}, resolvers: map[string]string{}, watched: map[string]bool{}}
 	if f.mgr, err = manager.New(manager.Config{Store: store, DB: f.db, NodeID: "node1id"}); err != nil {
 		t.Fatal(err)
@@ -125,7 +127,7 @@ func newFakeNode(t *testing.T, mode lb.Mode) *fakeNode {
 func (f *fakeNode) newAgent() *Agent {
 	f.t.Helper()
 	a, err := New(Config{NodeID: "node1id", AdvertiseAddr: node1Addr, RunDir: f.runDir, DataPlane: f.mode,
-		GatewaySubnet: netip.MustParsePrefix("172.18.0.0/16"), DB: f.db, Logger: testLogger(f.t),
+		GatewaySubnet: netip.MustParsePrefix("172.18.0.0/16"), DB: f.db, Logger: testLogger(f.t), Metrics: f.metrics,
 		DNSUpstreams: []netip.AddrPort{netip.MustParseAddrPort("192.0.2.53:53")},
 		Kernel:       f.kernel,
 		Rules:        f.rulesOf,

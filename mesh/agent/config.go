@@ -13,6 +13,7 @@ import (
 	"github.com/meshd/meshd/internal/kwatch"
 	"github.com/meshd/meshd/lb"
 	"github.com/meshd/meshd/mesh/dns"
+	"github.com/meshd/meshd/mesh/metrics"
 	"github.com/meshd/meshd/mesh/records"
 	"github.com/meshd/meshd/mesh/task"
 	"github.com/meshd/meshd/overlay"
@@ -65,6 +66,9 @@ type Config struct {
 	PushLogs PushLogsFunc
 	// Logger receives the agent's logs; nil discards them.
 	Logger *slog.Logger
+	// Metrics records the agent's and its DNS's measures; nil records
+	// nothing.
+	Metrics *metrics.Metrics
 
 	// The kernel seams. nil means the real one.
 

@@ -4,7 +4,9 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"time"
 
+	"github.com/meshd/meshd/mesh/api"
 	"github.com/meshd/meshd/mesh/records"
 )
 
@@ -14,16 +16,20 @@ import (
 // is programmed too). service create and scale report "converged" once
 // every node that needs a task has it. Only changes are written.
 func (a *Agent) reportProgrammed(eps []records.EndpointEntry, synced map[string]bool) {
-	now := map[string][]string{}
+	now, names := map[string][]string{}, map[string]string{}
 	for _, e := range eps {
 		if synced[e.Network] && !e.Draining && e.ServiceID != "" {
 			now[e.ServiceID] = append(now[e.ServiceID], e.TaskID)
+			names[e.ServiceID] = e.Service
 		}
 	}
+	a.timeProgramming(eps, now)
+	backends := map[string]int{}
 	for _, svc := range slices.Sorted(maps.Keys(now)) {
 		ids := now[svc]
 		slices.Sort(ids)
 		ids = slices.Compact(ids)
+		backends[names[svc]] = len(ids)
 		key := strings.Join(ids, ",")
 		if a.programmed[svc] == key {
 			continue
@@ -41,6 +47,41 @@ func (a *Agent) reportProgrammed(eps []records.EndpointEntry, synced map[string]
 				continue
 			}
 			delete(a.programmed, svc)
+		}
+	}
+	a.cfg.Metrics.SetServiceBackends(backends)
+}
+
+// timeProgramming measures, once per task, how long a task newly among
+// the programmed ones took from its Running status (stamped by the node
+// that runs it) to being programmed here. Tasks that were running before
+// this agent started are not measured, as kube-proxy leaves out changes
+// older than itself: their time would be this node's start-up, not
+// programming. A task is remembered while its endpoint is in the table,
+// so a drain cancelled does not measure it again. Metrics aside, this
+// costs a status read per task newly programmed.
+func (a *Agent) timeProgramming(eps []records.EndpointEntry, programmed map[string][]string) {
+	live := map[string]bool{}
+	for _, e := range eps {
+		live[e.TaskID] = true
+	}
+	maps.DeleteFunc(a.timed, func(id string, _ bool) bool { return !live[id] })
+	now := time.Now() // the clock a.report stamps statuses with
+	for _, ids := range programmed {
+		for _, id := range ids {
+			if a.timed[id] {
+				continue
+			}
+			// Gossip may bring the endpoint before the status: look again
+			// at the next pass.
+			s, ok := records.TaskStatus(a.cfg.DB, id)
+			if !ok || s.State != api.TaskRunning {
+				continue
+			}
+			a.timed[id] = true
+			if !s.Timestamp.Before(a.started) {
+				a.cfg.Metrics.ObserveProgramming(now.Sub(s.Timestamp))
+			}
 		}
 	}
 }

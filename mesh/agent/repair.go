@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"reflect"
 	"sync"
 
 	"github.com/meshd/meshd/internal/kwatch"
@@ -96,21 +97,33 @@ func (a *Agent) repairTasks() {
 			continue
 		}
 		lt.checkStack = false
-		for _, tn := range lt.spec.Networks {
-			ifName, ok := lt.ifNames[tn.NetworkID]
-			if _, built := a.nets[tn.NetworkID]; !built || !ok {
-				continue
-			}
-			if err := a.attach(lt, ifName, tn); err != nil {
-				a.log.Error("repair task link", "task", lt.spec.Name(), "network", tn.NetworkName, "err", err)
-				lt.checkStack = true
-			}
+		// The kernel also reports the agent's own changes (a task just
+		// built): a repair counts only if the links came out different.
+		before, err := a.cfg.Kernel.ListLinks(lt.sandbox)
+		a.repairTask(lt)
+		if after, err2 := a.cfg.Kernel.ListLinks(lt.sandbox); err == nil && err2 == nil && !reflect.DeepEqual(before, after) {
+			a.cfg.Metrics.LinkRepair()
 		}
-		if lt.gwVeth != "" {
-			if err := a.gw.Attach(lt.sandbox, lt.gwIf, lt.gwVeth, lt.gwAddr); err != nil {
-				a.log.Error("repair task gateway link", "task", lt.spec.Name(), "err", err)
-				lt.checkStack = true
-			}
+	}
+}
+
+// repairTask makes a task's links again where they differ from what they
+// should be; a failure asks for another look at the next reconcile.
+func (a *Agent) repairTask(lt *localTask) {
+	for _, tn := range lt.spec.Networks {
+		ifName, ok := lt.ifNames[tn.NetworkID]
+		if _, built := a.nets[tn.NetworkID]; !built || !ok {
+			continue
+		}
+		if err := a.attach(lt, ifName, tn); err != nil {
+			a.log.Error("repair task link", "task", lt.spec.Name(), "network", tn.NetworkName, "err", err)
+			lt.checkStack = true
+		}
+	}
+	if lt.gwVeth != "" {
+		if err := a.gw.Attach(lt.sandbox, lt.gwIf, lt.gwVeth, lt.gwAddr); err != nil {
+			a.log.Error("repair task gateway link", "task", lt.spec.Name(), "err", err)
+			lt.checkStack = true
 		}
 	}
 }

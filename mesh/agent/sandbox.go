@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"path/filepath"
 	"slices"
+	"time"
 
 	"github.com/meshd/meshd/ipam"
 	"github.com/meshd/meshd/lb"
@@ -29,9 +30,10 @@ type lbSandbox struct {
 
 // reconcileSandboxes builds and syncs the ingress sandbox and the LB
 // sandboxes of the networks this node has tasks on, and returns the
-// networks whose sandbox is in step. It runs before new tasks start, so a
-// task's first connection to a VIP finds its balancer.
-func (a *Agent) reconcileSandboxes(ctx context.Context, st records.Objects, needed map[string]api.Network, eps []records.EndpointEntry) (synced map[string]bool) {
+// networks whose sandbox is in step, and the time their data planes took
+// to sync. It runs before new tasks start, so a task's first connection to
+// a VIP finds its balancer.
+func (a *Agent) reconcileSandboxes(ctx context.Context, st records.Objects, needed map[string]api.Network, eps []records.EndpointEntry) (synced map[string]bool, took time.Duration) {
 	synced = map[string]bool{}
 	for _, n := range ingressFirst(needed) {
 		sb, err := a.ensureSandbox(n)
@@ -46,7 +48,10 @@ func (a *Agent) reconcileSandboxes(ctx context.Context, st records.Objects, need
 		if err := a.syncVIPs(sb, vips(model)); err != nil {
 			a.log.Error("sandbox VIPs", "network", n.Name, "err", err)
 		}
-		if err := sb.plane.Sync(ctx, model); err != nil {
+		start := time.Now()
+		err = sb.plane.Sync(ctx, model)
+		took += time.Since(start)
+		if err != nil {
 			a.log.Error("sync data plane", "network", n.Name, "sandbox", filepath.Base(sb.path), "err", err)
 			continue
 		}
@@ -58,7 +63,7 @@ func (a *Agent) reconcileSandboxes(ctx context.Context, st records.Objects, need
 		}
 	}
 	a.publishPlanes(st)
-	return synced
+	return synced, took
 }
 
 // syncRules makes the host's rules and every task's own rules match: they

@@ -121,6 +121,9 @@ func (a *Agent) startTask(ctx context.Context, t api.Task, st records.Objects) (
 			// Backends are announced only while the process runs.
 			lt.mu.Lock()
 			defer lt.mu.Unlock()
+			if s.State == api.TaskRunning && !lt.running {
+				a.cfg.Metrics.TaskStarted()
+			}
 			lt.running = s.State == api.TaskRunning
 			lt.exited = lt.exited || api.Terminal(s.State)
 			lt.gen++

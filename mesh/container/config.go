@@ -28,6 +28,9 @@ type Config struct {
 	// go; empty reads /etc/resolv.conf.
 	DNSUpstreams []netip.AddrPort
 	DNSTTL       time.Duration
+	// DNSObserve is told of every query the containers' resolvers answer
+	// (metrics); nil times nothing.
+	DNSObserve dns.ObserveFunc
 	// ResyncInterval is how often the bridges and rules are compared with
 	// the kernel and repaired. Zero means 10 s.
 	ResyncInterval time.Duration

@@ -97,7 +97,7 @@ func New(cfg Config) (*Engine, error) {
 		return nil, err
 	}
 	dcfg := dns.DefaultConfig()
-	dcfg.Upstreams, dcfg.Logger = cfg.DNSUpstreams, cfg.Logger.With("component", "dns")
+	dcfg.Upstreams, dcfg.Logger, dcfg.Observe = cfg.DNSUpstreams, cfg.Logger.With("component", "dns"), cfg.DNSObserve
 	if cfg.DNSTTL > 0 {
 		dcfg.TTL = cfg.DNSTTL
 	}

@@ -33,6 +33,13 @@ const (
 // in: the node's, as forwarded queries must leave from there.
 type ExchangeFunc func(ctx context.Context, m *dns.Msg, upstream netip.AddrPort, proto string) (*dns.Msg, error)
 
+// ObserveFunc is told of each query a [Resolver] answered: the answer's
+// rcode as dig prints it ("NOERROR", "NXDOMAIN", "SERVFAIL", …) and how
+// long the answer took from reading the query to being ready to send,
+// forwarded ones included. Dropped queries (no answer) are not reported.
+// It is called from many goroutines at once and must not block.
+type ObserveFunc func(rcode string, took time.Duration)
+
 // Config configures a [Server]. [New] copies it: later changes have no
 // effect.
 type Config struct {
@@ -63,6 +70,9 @@ type Config struct {
 	// Exchange sends one forwarded query. Nil means a net.Dialer from the
 	// calling goroutine (see ExchangeFunc).
 	Exchange ExchangeFunc
+	// Observe, when set, is told of every answered query (metrics). Nil
+	// times nothing.
+	Observe ObserveFunc
 	// Logger receives warnings (unusable upstreams, dropped queries) and
 	// debug lines per forward failure. Nil means slog.Default().
 	Logger *slog.Logger

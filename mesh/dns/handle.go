@@ -3,6 +3,7 @@ package dns
 import (
 	"context"
 	"runtime/debug"
+	"strconv"
 	"time"
 
 	"github.com/miekg/dns"
@@ -24,6 +25,9 @@ const overloadLogEvery = 10 * time.Second
 //   - a name or address of the table for this task: the local answer;
 //   - anything else: the upstreams' answer, REFUSED past MaxInFlight.
 func (r *Resolver) handle(ctx context.Context, raw []byte, proto string, out []byte, done func([]byte)) {
+	if r.srv.observe != nil {
+		done = observed(r.srv.observe, done)
+	}
 	answered := false
 	reply := func(b []byte) { answered = true; done(b) }
 	defer func() {
@@ -67,6 +71,27 @@ func (r *Resolver) handle(ctx context.Context, raw []byte, proto string, out []b
 	}
 	answered = true // from here on the goroutine answers
 	r.wg.Go(func() { r.forward(ctx, req, proto, done) })
+}
+
+// observed wraps done so that obs is told of each answer sent: its rcode,
+// read from the packed header (the low four bits; an extended rcode in an
+// OPT record is not looked at), and the time since the query was read.
+func observed(obs ObserveFunc, done func([]byte)) func([]byte) {
+	start := time.Now()
+	return func(b []byte) {
+		if len(b) >= 4 {
+			obs(rcodeName(int(b[3]&0x0f)), time.Since(start))
+		}
+		done(b)
+	}
+}
+
+// rcodeName is rcode as dig prints it; the 16 header rcodes bound the names.
+func rcodeName(rcode int) string {
+	if s, ok := dns.RcodeToString[rcode]; ok {
+		return s
+	}
+	return "RCODE" + strconv.Itoa(rcode)
 }
 
 // forward answers req from the upstreams and releases its in-flight slot.

@@ -18,6 +18,7 @@ type Server struct {
 	ttl         uint32
 	maxInFlight int
 	fwd         *forwarder
+	observe     ObserveFunc // nil: none
 	log         *slog.Logger
 	table       atomic.Pointer[Table] // swapped whole; nil answers nothing
 	// lastOverloadLog is when a Resolver last warned that it refuses
@@ -41,6 +42,7 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{
 		ttl:         uint32(c.TTL.Seconds()),
 		maxInFlight: c.MaxInFlight,
+		observe:     c.Observe,
 		log:         c.Logger,
 		resolvers:   map[*Resolver]struct{}{},
 	}

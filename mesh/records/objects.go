@@ -234,6 +234,16 @@ func TaskStatuses(db DB) map[string]api.TaskStatus {
 	return readTable[api.TaskStatus](db, TableTaskStatus)
 }
 
+// TaskStatus returns one task's report, if its node made one that decodes.
+func TaskStatus(db DB, taskID string) (api.TaskStatus, bool) {
+	var s api.TaskStatus
+	e, ok := db.Get(TableTaskStatus, "", taskID)
+	if !ok || json.Unmarshal(e.Value, &s) != nil {
+		return api.TaskStatus{}, false
+	}
+	return s, true
+}
+
 // PutTaskStatus reports a task's state, stamped now.
 func PutTaskStatus(db DB, taskID string, s api.TaskStatus, now time.Time) error {
 	s.Timestamp = now.UTC()
