@@ -1,5 +1,7 @@
 package api
 
+import "regexp"
+
 // Limits on what a request may carry. Everything the managers accept is
 // replicated through raft and published as gossip table entries, which
 // carry at most 64 KiB encoded (gossip.MaxValueSize): these bounds keep
@@ -185,6 +187,17 @@ func (u NodeUpdate) CheckSizes() error {
 		if err := checkLens(sizeCheck{"label key", k, MaxLabelLen}); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// validContainerName is Docker's rule for container names.
+var validContainerName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]+$`)
+
+// CheckContainerName refuses a container name Docker would, in its words.
+func CheckContainerName(name string) error {
+	if !validContainerName.MatchString(name) {
+		return Invalid("Invalid container name (%s), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", Clip(name))
 	}
 	return nil
 }

@@ -129,8 +129,10 @@ func checkRequest(req api.ContainerCreate) error {
 	if err := req.CheckSizes(); err != nil {
 		return err
 	}
-	if req.Name != "" && !validContainerName.MatchString(req.Name) {
-		return api.Invalid("Invalid container name (%s), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", api.Clip(req.Name))
+	if req.Name != "" {
+		if err := api.CheckContainerName(req.Name); err != nil {
+			return err
+		}
 	}
 	for _, a := range req.Networks {
 		if err := checkAliases(a.Aliases); err != nil {

@@ -2,7 +2,6 @@ package container
 
 import (
 	"math/rand/v2"
-	"regexp"
 	"strconv"
 )
 
@@ -31,9 +30,6 @@ func makeName(taken func(string) bool) string {
 		}
 	}
 }
-
-// validContainerName is Docker's rule for container names.
-var validContainerName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]+$`)
 
 // MakeName is makeName for the containers meshd runs on the cluster's
 // attachable overlays, which the API server names as this engine names

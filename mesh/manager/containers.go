@@ -6,7 +6,6 @@ import (
 	"maps"
 	"net/http"
 	"net/netip"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -29,19 +28,10 @@ import (
 // Every method acts on the standalone tasks of one node only, the one
 // that asks.
 
-// Bounds of a run request the cluster keeps (the record's size is checked
-// too, see records.CheckSize).
-const (
-	maxContainerArgs     = 1024
-	maxContainerEnv      = 1024
-	maxContainerNetworks = 16
-	// maxNodeContainers bounds what one node's certificate can grow the
-	// replicated state by.
-	maxNodeContainers = 1000
-)
-
-// containerName is Docker's rule for container names.
-var containerName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$`)
+// maxNodeContainers bounds what one node's certificate can grow the
+// replicated state by. A run's own sizes are api.ContainerCreate's
+// (CheckSizes), and the record's too (records.CheckSize).
+const maxNodeContainers = 1000
 
 // notAttachable is Docker's refusal of a swarm network not made
 // --attachable, word for word.
@@ -52,27 +42,20 @@ func notAttachable(name string) error {
 // checkContainer checks what a run request says before the state is
 // read: sizes, name, image, environment.
 func checkContainer(req api.ContainerCreate) (images.Image, error) {
+	if err := req.CheckSizes(); err != nil {
+		return images.Image{}, err
+	}
+	if err := api.CheckContainerName(req.Name); err != nil {
+		return images.Image{}, err
+	}
 	switch {
-	case len(req.Cmd) > maxContainerArgs:
-		return images.Image{}, api.Invalid("too many arguments: %d, at most %d", len(req.Cmd), maxContainerArgs)
-	case len(req.Env) > maxContainerEnv:
-		return images.Image{}, api.Invalid("too many environment variables: %d, at most %d", len(req.Env), maxContainerEnv)
 	case len(req.Networks) == 0:
 		return images.Image{}, api.Invalid("a container of the cluster needs a swarm network")
-	case len(req.Networks) > maxContainerNetworks:
-		return images.Image{}, api.Invalid("too many networks: %d, at most %d", len(req.Networks), maxContainerNetworks)
-	case !containerName.MatchString(req.Name):
-		return images.Image{}, api.Invalid("Invalid container name (%s), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", api.Clip(req.Name))
 	case req.PublishAll:
 		// The node expands -P into -p's before it asks (AllocatePorts).
 		return images.Image{}, api.Invalid("-P is expanded by the container's node: send its ports")
-	case len(req.Entrypoint) > api.MaxRefLen || len(req.WorkingDir) > 4096 || len(req.Hostname) > 255:
-		return images.Image{}, api.Invalid("entrypoint, working directory or hostname too long")
 	}
 	if err := checkImage(req.Image, req.Cmd); err != nil {
-		return images.Image{}, err
-	}
-	if err := api.CheckEnv(req.Env); err != nil {
 		return images.Image{}, err
 	}
 	img, err := images.Lookup(req.Image)
@@ -309,7 +292,7 @@ func (m *Manager) ConnectContainer(_ context.Context, nodeID, ref string, a api.
 		if err != nil {
 			return err
 		}
-		if len(t.Networks) >= maxContainerNetworks {
+		if len(t.Networks) >= api.MaxNetworks {
 			return api.Invalid("container %s is on %d networks, the most it may be on", t.Standalone.Name, len(t.Networks))
 		}
 		tn, err := attachContainer(s, t, a)

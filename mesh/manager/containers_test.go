@@ -80,7 +80,7 @@ func TestRunContainerRefusals(t *testing.T) {
 		{"host port of meshd", "nnode2", ovRun("c2", publish(api.ProtoUDP, 4789)), "port 4789/udp is reserved for meshd"},
 		{"no host port", "nnode2", ovRun("c2", publish(api.ProtoTCP, 0)), "the host and container ports must be 1-65535"},
 		{"bad protocol", "nnode2", ovRun("c2", publish("sctp", 9000)), "invalid protocol"},
-		{"too many args", "nnode2", ovRun("c2", func(r *api.ContainerCreate) { r.Cmd = make([]string, maxContainerArgs+1) }), "too many arguments"},
+		{"too many args", "nnode2", ovRun("c2", func(r *api.ContainerCreate) { r.Cmd = make([]string, api.MaxArgs+1) }), "too many arguments"},
 		{"unknown node", "nope", ovRun("c2"), "not part of the swarm"},
 	}
 	for _, tt := range tests {
