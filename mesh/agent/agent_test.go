@@ -317,7 +317,7 @@ func (f *fakeNode) traceNet(mode lb.Mode) lb.TraceNet {
 	for _, lt := range f.agent.tasks {
 		ns := &lb.TraceNS{Name: lt.spec.Name(), Rules: f.rules[lt.sandbox], Task: true, Local: []netip.Addr{lt.gwAddr, netip.MustParseAddr("127.0.0.11")}}
 		for _, tn := range lt.spec.Networks {
-			ns.Local = append(ns.Local, addrOf(tn.Addr))
+			ns.Local = append(ns.Local, api.AddrOf(tn.Addr))
 		}
 		net = append(net, ns)
 	}
@@ -399,13 +399,13 @@ func testServiceLifecycle(t *testing.T, mode lb.Mode) {
 		_, out := lb.TracePacket(t, f.traceNet(mode), src, "tcp", dst, port)
 		return out
 	}
-	localIng, remoteIng := addrOf(local.Networks[0].Addr), addrOf(remote.Networks[0].Addr)
+	localIng, remoteIng := api.AddrOf(local.Networks[0].Addr), api.AddrOf(remote.Networks[0].Addr)
 	want := []string{localIng.String() + ":80", remoteIng.String() + ":8888"}
 	slices.Sort(want)
 	if got := sortedOut(trace(client, node1Addr, 8888)); got != strings.Join(want, ", ") {
 		t.Errorf("client to node1:8888 ends at %q, want %q (the local task redirected to 80)", got, strings.Join(want, ", "))
 	}
-	localOv, remoteOv := addrOf(local.Networks[1].Addr), addrOf(remote.Networks[1].Addr)
+	localOv, remoteOv := api.AddrOf(local.Networks[1].Addr), api.AddrOf(remote.Networks[1].Addr)
 	want = []string{localOv.String() + ":80", remoteOv.String() + ":80"}
 	slices.Sort(want)
 	if got := sortedOut(trace(localOv, vip, 80)); got != strings.Join(want, ", ") {

@@ -103,7 +103,7 @@ func TestContainerConnectLive(t *testing.T) {
 	f.reconcile()
 	box := f.agent.tasks[c1.ID].sandbox
 	vip := vipOn(f.mgr.Objects().Services[www.ServiceID], ov2).String()
-	wwwAddr := addrOf(www.Networks[0].Addr).String()
+	wwwAddr := api.AddrOf(www.Networks[0].Addr).String()
 	if got := f.resolve(box, "www."); got != nil {
 		t.Fatalf("before connect, c1 resolves www to %v", got)
 	}
@@ -120,7 +120,7 @@ func TestContainerConnectLive(t *testing.T) {
 	}
 	f.reconcile()
 	f.reconcile() // the names announced since
-	c1Ov2 := addrOf(connected.Networks[1].Addr)
+	c1Ov2 := api.AddrOf(connected.Networks[1].Addr)
 	if l := f.links(box); !slices.Contains(l["eth2"], netip.MustParsePrefix(connected.Networks[1].Addr)) || l["eth1"] == nil {
 		t.Errorf("c1's links after connect: %v, want eth2 with %s", l, connected.Networks[1].Addr)
 	}
@@ -156,7 +156,7 @@ func TestContainerConnectLive(t *testing.T) {
 		{"www.", []string{vip}},
 		{"tasks.www.", []string{wwwAddr}},
 		{"box2.", []string{c1Ov2.String()}},
-		{"box.", []string{addrOf(c1.Networks[0].Addr).String()}},
+		{"box.", []string{api.AddrOf(c1.Networks[0].Addr).String()}},
 	} {
 		if got := f.resolve(box, tt.name); !slices.Equal(got, tt.want) {
 			t.Errorf("after connect, c1 asks %s: %v, want %v", tt.name, got, tt.want)
@@ -177,7 +177,7 @@ func TestContainerConnectLive(t *testing.T) {
 	if slices.Contains(ownPeers(f, ov2), c1Ov2) {
 		t.Errorf("c1's VXLAN peer entry on ov2 kept")
 	}
-	if b, _ := os.ReadFile(hostsFile); strings.Contains(string(b), c1Ov2.String()) || !strings.Contains(string(b), addrOf(c1.Networks[0].Addr).String()) {
+	if b, _ := os.ReadFile(hostsFile); strings.Contains(string(b), c1Ov2.String()) || !strings.Contains(string(b), api.AddrOf(c1.Networks[0].Addr).String()) {
 		t.Errorf("c1's /etc/hosts after disconnect:\n%s", b)
 	}
 	f.mu.Lock()

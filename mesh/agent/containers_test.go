@@ -74,7 +74,7 @@ func TestContainerOnAnOverlay(t *testing.T) {
 			t.Errorf("c1's endpoint: %+v", e)
 		}
 	}
-	c1Addr, rcAddr := addrOf(c1.Networks[0].Addr).String(), addrOf(remote.Networks[0].Addr).String()
+	c1Addr, rcAddr := api.AddrOf(c1.Networks[0].Addr).String(), api.AddrOf(remote.Networks[0].Addr).String()
 	vip := vipOn(f.mgr.Objects().Services[www.ServiceID], ovnet).String()
 	c1Box, wwwBox := f.agent.tasks[c1.ID].sandbox, f.agent.tasks[www.ID].sandbox
 	tests := []struct {
@@ -128,7 +128,7 @@ func TestContainerOnAnOverlay(t *testing.T) {
 func wwwAddrs(f *fakeNode) []string {
 	var out []string
 	for _, t := range f.tasks("www") {
-		out = append(out, addrOf(t.Networks[0].Addr).String())
+		out = append(out, api.AddrOf(t.Networks[0].Addr).String())
 	}
 	slices.Sort(out)
 	return out

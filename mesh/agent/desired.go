@@ -185,7 +185,7 @@ func sandboxModel(st records.Objects, n api.Network, own netip.Addr, eps []recor
 func vipOn(svc api.Service, netID string) netip.Addr {
 	for _, v := range svc.Endpoint.VirtualIPs {
 		if v.NetworkID == netID {
-			return addrOf(v.Addr)
+			return api.AddrOf(v.Addr)
 		}
 	}
 	return netip.Addr{}
@@ -272,7 +272,7 @@ func taskRules(st records.Objects, t api.Task, dnsPorts lb.DNSPorts) lb.TaskRule
 	tr := lb.TaskRules{Redirects: ingressPorts(st.Services[t.ServiceID]), DNS: dnsPorts}
 	for _, tn := range t.Networks {
 		if n, ok := st.Networks[tn.NetworkID]; ok && n.Ingress {
-			tr.Addr = addrOf(tn.Addr)
+			tr.Addr = api.AddrOf(tn.Addr)
 		}
 	}
 	return tr
@@ -297,7 +297,7 @@ func endpointRecords(t api.Task, st records.Objects) map[string]records.Endpoint
 	out := map[string]records.Endpoint{}
 	if t.Standalone != nil {
 		for _, tn := range t.Networks {
-			out[tn.NetworkID] = records.Endpoint{Name: t.Standalone.Name, IP: addrOf(tn.Addr),
+			out[tn.NetworkID] = records.Endpoint{Name: t.Standalone.Name, IP: api.AddrOf(tn.Addr),
 				Aliases: append(slices.Clone(tn.Aliases), shortID(t))}
 		}
 		return out
@@ -305,7 +305,7 @@ func endpointRecords(t api.Task, st records.Objects) map[string]records.Endpoint
 	svc := st.Services[t.ServiceID]
 	for _, tn := range t.Networks {
 		rec := records.Endpoint{Name: api.ContainerName(t), Service: t.ServiceName, ServiceID: t.ServiceID,
-			IP: addrOf(tn.Addr), VIP: vipOn(svc, tn.NetworkID)}
+			IP: api.AddrOf(tn.Addr), VIP: vipOn(svc, tn.NetworkID)}
 		for _, a := range svc.Networks {
 			if a.Target == tn.NetworkID {
 				rec.Aliases = a.Aliases
@@ -366,16 +366,6 @@ func internalOnly(t api.Task, st records.Objects) bool {
 		}
 	}
 	return true
-}
-
-// addrOf is the address of a CIDR as objects keep them ("10.0.0.3/24");
-// invalid for anything else.
-func addrOf(cidr string) netip.Addr {
-	p, err := netip.ParsePrefix(cidr)
-	if err != nil {
-		return netip.Addr{}
-	}
-	return p.Addr()
 }
 
 // gatewayVethName names the host end of a task's gateway veth: "gw" and

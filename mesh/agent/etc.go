@@ -16,7 +16,7 @@ import (
 func hostsAddrs(t api.Task, st records.Objects) []netip.Addr {
 	var out []netip.Addr
 	for _, tn := range t.Networks {
-		if a := addrOf(tn.Addr); a.IsValid() && !st.Networks[tn.NetworkID].Ingress {
+		if a := api.AddrOf(tn.Addr); a.IsValid() && !st.Networks[tn.NetworkID].Ingress {
 			out = append(out, a)
 		}
 	}

@@ -46,7 +46,7 @@ func TestTaskEtcFilesWritten(t *testing.T) {
 		var ov netip.Addr
 		for _, tn := range tk.Networks {
 			if !st.Networks[tn.NetworkID].Ingress {
-				ov = addrOf(tn.Addr)
+				ov = api.AddrOf(tn.Addr)
 			}
 		}
 		if !ov.IsValid() {

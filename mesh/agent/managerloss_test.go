@@ -171,7 +171,7 @@ func (f *fakeNode) weights(task api.Task) []string {
 			dests, _ := v.Destinations(s)
 			for _, d := range dests {
 				for _, tn := range task.Networks {
-					if d.Addr == addrOf(tn.Addr) {
+					if d.Addr == api.AddrOf(tn.Addr) {
 						out = append(out, fmt.Sprintf("%s %s=%d", filepath.Base(ns), d.Addr, d.Weight))
 					}
 				}
@@ -210,7 +210,7 @@ func wantWeights(task api.Task, weight int) []string {
 		if tn.NetworkName == api.IngressName {
 			name = ingressSandbox
 		}
-		out = append(out, fmt.Sprintf("%s %s=%d", name, addrOf(tn.Addr), weight))
+		out = append(out, fmt.Sprintf("%s %s=%d", name, api.AddrOf(tn.Addr), weight))
 	}
 	slices.Sort(out)
 	return out
@@ -332,7 +332,7 @@ func TestRepublishWithoutATaskDrainsItThenStops(t *testing.T) {
 		strings.Contains(strings.Join(got, " "), "draining=false") {
 		t.Errorf("endpoints of the task gone: %v, want both draining", got)
 	}
-	if names := f.resolve(f.agent.tasks[kept.ID].sandbox, "tasks.www."); slices.Contains(names, addrOf(gone.Networks[1].Addr).String()) {
+	if names := f.resolve(f.agent.tasks[kept.ID].sandbox, "tasks.www."); slices.Contains(names, api.AddrOf(gone.Networks[1].Addr).String()) {
 		t.Errorf("tasks.www still names the draining task: %v", names)
 	}
 	if !slices.Contains(f.running(), gone.ID) {
@@ -387,7 +387,7 @@ func TestTaskDesiredAgainIsUndrained(t *testing.T) {
 		if got := strings.Join(f.endpointsOf(gone.ID), " "); strings.Contains(got, "draining=true") || strings.Count(got, "draining=false") != 2 {
 			t.Errorf("%s: endpoints %q, want both announced, not draining", when, got)
 		}
-		if names := f.resolve(f.agent.tasks[kept.ID].sandbox, "tasks.www."); !slices.Contains(names, addrOf(gone.Networks[1].Addr).String()) {
+		if names := f.resolve(f.agent.tasks[kept.ID].sandbox, "tasks.www."); !slices.Contains(names, api.AddrOf(gone.Networks[1].Addr).String()) {
 			t.Errorf("%s: tasks.www does not name the task: %v", when, names)
 		}
 		if !slices.Contains(f.running(), gone.ID) || f.startsOf(gone.ID) != 1 {

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"net/netip"
 	"slices"
 	"strings"
 	"time"
@@ -438,6 +439,16 @@ func (t Task) ContainerID() string {
 		return t.Standalone.ContainerID
 	}
 	return hexID(t.ID)
+}
+
+// AddrOf is the address of a CIDR as objects keep them ("10.0.0.3/24",
+// a TaskNetwork's or a VirtualIP's Addr); invalid for anything else.
+func AddrOf(cidr string) netip.Addr {
+	p, err := netip.ParsePrefix(cidr)
+	if err != nil {
+		return netip.Addr{}
+	}
+	return p.Addr()
 }
 
 // TaskNetwork is a task's address on one network, in attach order.

@@ -39,9 +39,9 @@ func (e *Engine) Connect(netRef, ref string, a api.ContainerAttach) error {
 				routed = true
 			}
 		}
-		if err := e.bridges[n.ID].Connect(sb.path, ifName, veth, addrOf(tn.Addr), !routed && !n.Internal); err != nil {
+		if err := e.bridges[n.ID].Connect(sb.path, ifName, veth, api.AddrOf(tn.Addr), !routed && !n.Internal); err != nil {
 			c.Task.Networks = c.Task.Networks[:len(c.Task.Networks)-1]
-			_ = e.pools[n.ID].Release(addrOf(tn.Addr))
+			_ = e.pools[n.ID].Release(api.AddrOf(tn.Addr))
 			return fmt.Errorf("connect %s to %s: %w", c.Task.Standalone.Name, n.Name, err)
 		}
 		sb.veths[n.ID], sb.ifs[n.ID] = veth, ifName
@@ -74,7 +74,7 @@ func (e *Engine) Disconnect(netRef, ref string) error {
 		delete(sb.ifs, n.ID)
 	}
 	c.Task.Networks = slices.Delete(c.Task.Networks, i, i+1)
-	_ = e.pools[n.ID].Release(addrOf(tn.Addr))
+	_ = e.pools[n.ID].Release(api.AddrOf(tn.Addr))
 	if sb := e.boxes[c.Task.ID]; sb != nil {
 		sb.res.SetQuerier(querier(e.st, c))
 	}

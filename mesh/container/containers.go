@@ -324,7 +324,7 @@ func cmpOr(s, def string) string {
 func (e *Engine) releaseLocked(c *container) {
 	for _, tn := range c.Task.Networks {
 		if p := e.pools[tn.NetworkID]; p != nil {
-			_ = p.Release(addrOf(tn.Addr))
+			_ = p.Release(api.AddrOf(tn.Addr))
 		}
 	}
 }
@@ -401,11 +401,11 @@ func (e *Engine) startLocked(ctx context.Context, c *container) (err error) {
 		route := !routed && !n.Internal
 		veth := vethName(t.ID, n.ID)
 		sb.veths[n.ID], sb.ifs[n.ID] = veth, "eth"+strconv.Itoa(i)
-		if err := e.bridges[n.ID].Connect(sb.path, sb.ifs[n.ID], veth, addrOf(tn.Addr), route); err != nil {
+		if err := e.bridges[n.ID].Connect(sb.path, sb.ifs[n.ID], veth, api.AddrOf(tn.Addr), route); err != nil {
 			return err
 		}
 		routed = routed || route
-		addrs = append(addrs, addrOf(tn.Addr))
+		addrs = append(addrs, api.AddrOf(tn.Addr))
 	}
 	pc, ln, err := e.cfg.Listen(sb.path)
 	if err != nil {

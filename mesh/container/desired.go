@@ -4,6 +4,7 @@ import (
 	"net/netip"
 
 	"github.com/meshd/meshd/lb"
+	"github.com/meshd/meshd/mesh/api"
 	"github.com/meshd/meshd/mesh/dns"
 )
 
@@ -29,7 +30,7 @@ func bridgeRules(st state, running map[string]bool) lb.BridgeRules {
 		for _, p := range sa.Ports {
 			hostIP, _ := netip.ParseAddr(p.HostIP)
 			out.Ports = append(out.Ports, lb.BridgePort{Proto: p.Proto, HostIP: hostIP, HostPort: p.HostPort,
-				Bridge: bridges[first.NetworkID], Dest: addrOf(first.Addr), Port: p.Port})
+				Bridge: bridges[first.NetworkID], Dest: api.AddrOf(first.Addr), Port: p.Port})
 		}
 	}
 	return out
@@ -55,7 +56,7 @@ func dnsEndpoints(st state, running map[string]bool) []dns.Endpoint {
 			if isDefault[tn.NetworkID] {
 				continue
 			}
-			ep := dns.Endpoint{NetworkID: tn.NetworkID, Network: tn.NetworkName, IP: addrOf(tn.Addr)}
+			ep := dns.Endpoint{NetworkID: tn.NetworkID, Network: tn.NetworkName, IP: api.AddrOf(tn.Addr)}
 			ep.TaskAliases = append(ep.TaskAliases, tn.Aliases...)
 			if c.Named {
 				ep.TaskName = t.Standalone.Name
@@ -83,13 +84,4 @@ func querier(st state, c *container) dns.Querier {
 		}
 	}
 	return q
-}
-
-// addrOf is the address of a CIDR string; invalid when it is none.
-func addrOf(cidr string) netip.Addr {
-	p, err := netip.ParsePrefix(cidr)
-	if err != nil {
-		return netip.Addr{}
-	}
-	return p.Addr()
 }

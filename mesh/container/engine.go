@@ -119,7 +119,7 @@ func New(cfg Config) (*Engine, error) {
 	for _, c := range e.st.Containers {
 		for _, tn := range c.Task.Networks {
 			if p := e.pools[tn.NetworkID]; p != nil {
-				if _, err := p.Allocate(addrOf(tn.Addr)); err != nil {
+				if _, err := p.Allocate(api.AddrOf(tn.Addr)); err != nil {
 					return nil, fmt.Errorf("container state: container %s on %s: %w", c.Task.Name(), tn.NetworkName, err)
 				}
 			}
@@ -227,7 +227,7 @@ func (e *Engine) repairLocked(ctx context.Context, c *container, sb *sandbox) {
 		}
 		route := !routed && !n.Internal
 		routed = routed || route
-		if err := e.bridges[n.ID].Connect(sb.path, sb.ifs[n.ID], sb.veths[n.ID], addrOf(tn.Addr), route); err != nil {
+		if err := e.bridges[n.ID].Connect(sb.path, sb.ifs[n.ID], sb.veths[n.ID], api.AddrOf(tn.Addr), route); err != nil {
 			e.log.Warn("repair container link", "container", c.Task.Standalone.Name, "network", n.Name, "err", err)
 		}
 	}
