@@ -51,18 +51,15 @@ type fakeNode struct {
 	runDir  string
 	clock   time.Time        // the agent's drain clock
 	metrics *metrics.Metrics // what the agent measured (see scrape)
+	runner  *task.FakeRunner // the tasks' processes
 
 	mu           sync.Mutex               // guards the fields below, written by the agent's task goroutines
 	rules        map[string]*lb.FakeRules // by namespace path, "" = the host
 	ipvs         map[string]*lb.FakeIPVS
-	deaf         bool                       // the tasks' processes do not listen on their ports
-	listenChecks int                        // how often the agent looked
-	runs         map[string]bool            // task ID → running
-	starts       map[string]int             // task ID → how often its process was started
-	specs        map[string]task.Spec       // task ID → what its process was last started with
-	exits        map[string]chan task.State // task ID → ends its process (see exitTask)
-	resolvers    map[string]string          // task sandbox → its resolver's UDP address
-	watched      map[string]bool            // namespaces the agent watches
+	deaf         bool              // the tasks' processes do not listen on their ports
+	listenChecks int               // how often the agent looked
+	resolvers    map[string]string // task sandbox → its resolver's UDP address
+	watched      map[string]bool   // namespaces the agent watches
 	notify       func(ns string, k kwatch.Kind)
 }
 
@@ -104,8 +101,8 @@ func newFakeNode(t *testing.T, mode lb.Mode) *fakeNode {
 		t.Fatal(err)
 	}
 	f := &fakeNode{t: t, ctx: context.Background(), mode: mode, db: records.NewFakeDB("node1id"), kernel: overlay.NewFakeKernel(),
-		runDir: runDir, clock: now, metrics: metrics.New(metrics.Config{}), pub: records.NewPublisher(), rules: map[string]*lb.FakeRules{}, ipvs: map[string]*lb.FakeIPVS{},
-		runs: map[string]bool{}, starts: map[string]int{}, specs: map[string]task.Spec{}, exits: map[string]chan task.State{}, resolvers: map[string]string{}, watched: map[string]bool{}}
+		runDir: runDir, clock: now, metrics: metrics.New(metrics.Config{}), runner: task.NewFakeRunner(), pub: records.NewPublisher(), rules: map[string]*lb.FakeRules{}, ipvs: map[string]*lb.FakeIPVS{},
+		resolvers: map[string]string{}, watched: map[string]bool{}}
 	if f.mgr, err = manager.New(manager.Config{Store: store, DB: f.db, NodeID: "node1id"}); err != nil {
 		t.Fatal(err)
 	}
@@ -134,7 +131,7 @@ func (f *fakeNode) newAgent() *Agent {
 		IPVS:         func(ns string) (lb.IPVS, error) { return f.ipvsOf(ns), nil },
 		Sysctl:       func(ns, key, value string) error { return nil },
 		Conntrack:    func(string) lb.Conntrack { return lb.NewFakeConntrack() },
-		Runner:       f.run,
+		Runner:       f.runner.Run,
 		Listening: func(int, uint16, string) bool {
 			f.mu.Lock()
 			defer f.mu.Unlock()
@@ -203,44 +200,6 @@ func (f *fakeNode) ipvsOf(ns string) *lb.FakeIPVS {
 		f.ipvs[ns] = lb.NewFakeIPVS()
 	}
 	return f.ipvs[ns]
-}
-
-// run stands for a task's process: running until stopped, or until the
-// test ends it with the state its end reports (exitTask).
-func (f *fakeNode) run(ctx context.Context, spec task.Spec, report func(task.State)) {
-	exit := make(chan task.State, 1)
-	f.mu.Lock()
-	f.starts[spec.ID]++
-	f.specs[spec.ID] = spec
-	f.exits[spec.ID] = exit
-	f.mu.Unlock()
-	f.setRunning(spec.ID, true)
-	report(task.State{State: api.TaskRunning, PID: 4242})
-	end := task.State{State: api.TaskShutdown}
-	select {
-	case <-ctx.Done():
-	case end = <-exit:
-	}
-	f.setRunning(spec.ID, false)
-	report(end)
-}
-
-func (f *fakeNode) setRunning(id string, on bool) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.runs[id] = on
-}
-
-func (f *fakeNode) running() []string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	var out []string
-	for id, on := range f.runs {
-		if on {
-			out = append(out, id)
-		}
-	}
-	return out
 }
 
 // tasks returns the manager's tasks of a service by node.
@@ -360,16 +319,16 @@ func testServiceLifecycle(t *testing.T, mode lb.Mode) {
 	}
 	f.reconcile()
 	testutil.Eventually(t, 5*time.Second, "www.1 running and announced", func() error {
-		if !slices.Contains(f.running(), local.ID) {
-			return fmt.Errorf("running %v", f.running())
+		if !slices.Contains(f.runner.Running(), local.ID) {
+			return fmt.Errorf("running %v", f.runner.Running())
 		}
 		if !records.HasEndpoint(f.db, ovnet, local.ID) || !records.HasEndpoint(f.db, ingress, local.ID) {
 			return fmt.Errorf("endpoints %v", records.Endpoints(f.db, records.AllNetworks))
 		}
 		return nil
 	})
-	if s := records.TaskStatuses(f.db)[local.ID]; s.State != api.TaskRunning || s.PID != 4242 {
-		t.Errorf("task status: got %+v, want running, pid 4242", s)
+	if s := records.TaskStatuses(f.db)[local.ID]; s.State != api.TaskRunning || s.PID != task.FakePID {
+		t.Errorf("task status: got %+v, want running, pid %d", s, task.FakePID)
 	}
 
 	f.announceRemote(remote)
@@ -422,7 +381,7 @@ func testServiceLifecycle(t *testing.T, mode lb.Mode) {
 		}
 	}
 	f.reconcile()
-	if got := f.running(); len(got) != 0 {
+	if got := f.runner.Running(); len(got) != 0 {
 		t.Errorf("tasks still running after service rm: %v", got)
 	}
 	if got, _ := f.kernel.ListNS(nsDir); !slices.Equal(got, []string{"1-" + ingress[:10], ingressSandbox}) {

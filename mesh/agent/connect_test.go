@@ -95,8 +95,8 @@ func TestContainerConnectLive(t *testing.T) {
 	}
 	f.reconcile()
 	testutil.Eventually(t, 5*time.Second, "c1 running and announced", func() error {
-		if !slices.Contains(f.running(), c1.ID) || !records.HasEndpoint(f.db, ovnet, c1.ID) {
-			return fmt.Errorf("running %v, endpoints %v", f.running(), records.Endpoints(f.db, records.AllNetworks))
+		if !slices.Contains(f.runner.Running(), c1.ID) || !records.HasEndpoint(f.db, ovnet, c1.ID) {
+			return fmt.Errorf("running %v, endpoints %v", f.runner.Running(), records.Endpoints(f.db, records.AllNetworks))
 		}
 		return nil
 	})
@@ -124,11 +124,9 @@ func TestContainerConnectLive(t *testing.T) {
 	if l := f.links(box); !slices.Contains(l["eth2"], netip.MustParsePrefix(connected.Networks[1].Addr)) || l["eth1"] == nil {
 		t.Errorf("c1's links after connect: %v, want eth2 with %s", l, connected.Networks[1].Addr)
 	}
-	f.mu.Lock()
-	starts := f.starts[c1.ID]
-	f.mu.Unlock()
-	if starts != 1 || !slices.Contains(f.running(), c1.ID) {
-		t.Errorf("c1 started %d times, running %v: a connect restarted it", starts, slices.Contains(f.running(), c1.ID))
+	starts := f.runner.Starts(c1.ID)
+	if starts != 1 || !slices.Contains(f.runner.Running(), c1.ID) {
+		t.Errorf("c1 started %d times, running %v: a connect restarted it", starts, slices.Contains(f.runner.Running(), c1.ID))
 	}
 	var rec records.Endpoint
 	for _, e := range records.Endpoints(f.db, ov2) {
@@ -180,10 +178,8 @@ func TestContainerConnectLive(t *testing.T) {
 	if b, _ := os.ReadFile(hostsFile); strings.Contains(string(b), c1Ov2.String()) || !strings.Contains(string(b), api.AddrOf(c1.Networks[0].Addr).String()) {
 		t.Errorf("c1's /etc/hosts after disconnect:\n%s", b)
 	}
-	f.mu.Lock()
-	starts = f.starts[c1.ID]
-	f.mu.Unlock()
-	if starts != 1 || !slices.Contains(f.running(), c1.ID) {
+	starts = f.runner.Starts(c1.ID)
+	if starts != 1 || !slices.Contains(f.runner.Running(), c1.ID) {
 		t.Errorf("c1 started %d times: a disconnect restarted it", starts)
 	}
 	for _, name := range []string{"www.", "box2."} {
@@ -233,8 +229,8 @@ func TestContainerConnectGateway(t *testing.T) {
 	}
 	f.reconcile()
 	testutil.Eventually(t, 5*time.Second, "c1 running", func() error {
-		if !slices.Contains(f.running(), c1.ID) {
-			return fmt.Errorf("running %v", f.running())
+		if !slices.Contains(f.runner.Running(), c1.ID) {
+			return fmt.Errorf("running %v", f.runner.Running())
 		}
 		return nil
 	})
@@ -267,9 +263,7 @@ func TestContainerConnectGateway(t *testing.T) {
 	if l := f.links(lt.sandbox); len(l) != 1 || l["eth0"] == nil || lt.gwVeth != "" || f.agent.Gateway().Tasks[c1.ID].IsValid() {
 		t.Errorf("after a disconnect from ovnet: links %v, gateway veth %q", l, lt.gwVeth)
 	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.starts[c1.ID] != 1 {
-		t.Errorf("c1 started %d times", f.starts[c1.ID])
+	if n := f.runner.Starts(c1.ID); n != 1 {
+		t.Errorf("c1 started %d times", n)
 	}
 }

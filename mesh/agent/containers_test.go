@@ -52,16 +52,14 @@ func TestContainerOnAnOverlay(t *testing.T) {
 	f.reconcile()
 	testutil.Eventually(t, 5*time.Second, "c1, fg and www.1 running and announced", func() error {
 		for _, id := range []string{c1.ID, idle.ID, www.ID} {
-			if !slices.Contains(f.running(), id) || !records.HasEndpoint(f.db, ovnet, id) {
-				return fmt.Errorf("running %v, endpoints %v", f.running(), records.Endpoints(f.db, records.AllNetworks))
+			if !slices.Contains(f.runner.Running(), id) || !records.HasEndpoint(f.db, ovnet, id) {
+				return fmt.Errorf("running %v, endpoints %v", f.runner.Running(), records.Endpoints(f.db, records.AllNetworks))
 			}
 		}
 		return nil
 	})
 	f.reconcile() // the names announced since
-	f.mu.Lock()
-	c1Spec, idleSpec := f.specs[c1.ID], f.specs[idle.ID]
-	f.mu.Unlock()
+	c1Spec, idleSpec := f.runner.Spec(c1.ID), f.runner.Spec(idle.ID)
 	if c1Spec.Image != "alpine" || !slices.Equal(c1Spec.Args, []string{"sleep", "1000"}) || c1Spec.Hostname != c1.ContainerID()[:12] {
 		t.Errorf("c1's process: %+v", c1Spec)
 	}
@@ -100,7 +98,7 @@ func TestContainerOnAnOverlay(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.reconcile()
-	if slices.Contains(f.running(), c1.ID) || records.HasEndpoint(f.db, ovnet, c1.ID) {
+	if slices.Contains(f.runner.Running(), c1.ID) || records.HasEndpoint(f.db, ovnet, c1.ID) {
 		t.Errorf("a stopped container still runs or is named (drained like a service's task?)")
 	}
 	if _, ok := f.agent.tasks[c1.ID]; ok {

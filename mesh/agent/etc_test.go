@@ -39,9 +39,7 @@ func TestTaskEtcFilesWritten(t *testing.T) {
 		t.Fatal("no task on this node")
 	}
 	for _, tk := range f.localTasks() {
-		f.mu.Lock()
-		spec := f.specs[tk.ID]
-		f.mu.Unlock()
+		spec := f.runner.Spec(tk.ID)
 		dir := filepath.Join(f.runDir, "tasks", tk.ID)
 		var ov netip.Addr
 		for _, tn := range tk.Networks {

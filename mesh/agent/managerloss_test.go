@@ -73,8 +73,8 @@ func (f *fakeNode) waitServing() {
 			return fmt.Errorf("no task started")
 		}
 		for id, lt := range f.agent.tasks {
-			if !slices.Contains(f.running(), id) {
-				return fmt.Errorf("%s not running: %v", lt.spec.Name(), f.running())
+			if !slices.Contains(f.runner.Running(), id) {
+				return fmt.Errorf("%s not running: %v", lt.spec.Name(), f.runner.Running())
 			}
 			for _, tn := range lt.spec.Networks {
 				if !records.HasEndpoint(f.db, tn.NetworkID, id) {
@@ -103,10 +103,8 @@ func (f *fakeNode) dropManager() {
 func (f *fakeNode) dataPlane() string {
 	f.t.Helper()
 	var b strings.Builder
+	b.WriteString(f.runner.Dump())
 	f.mu.Lock()
-	for _, id := range slices.Sorted(maps.Keys(f.starts)) {
-		fmt.Fprintf(&b, "task %s: started %d, running %v\n", id, f.starts[id], f.runs[id])
-	}
 	rules, ipvs := maps.Clone(f.rules), maps.Clone(f.ipvs)
 	f.mu.Unlock()
 	b.WriteString(f.kernel.Dump())
@@ -180,13 +178,6 @@ func (f *fakeNode) weights(task api.Task) []string {
 	}
 	slices.Sort(out)
 	return out
-}
-
-// startsOf says how often a task's process was started.
-func (f *fakeNode) startsOf(id string) int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.starts[id]
 }
 
 // endpointsOf lists a task's entries in the endpoint table with their
@@ -335,7 +326,7 @@ func TestRepublishWithoutATaskDrainsItThenStops(t *testing.T) {
 	if names := f.resolve(f.agent.tasks[kept.ID].sandbox, "tasks.www."); slices.Contains(names, api.AddrOf(gone.Networks[1].Addr).String()) {
 		t.Errorf("tasks.www still names the draining task: %v", names)
 	}
-	if !slices.Contains(f.running(), gone.ID) {
+	if !slices.Contains(f.runner.Running(), gone.ID) {
 		t.Errorf("the task gone stopped before its drain delay")
 	}
 	checkUntouched := func(when string) {
@@ -348,15 +339,15 @@ func TestRepublishWithoutATaskDrainsItThenStops(t *testing.T) {
 				t.Errorf("%s: weights of %s: %v, want %v", when, task.Name(), got, wantWeights(task, 1))
 			}
 		}
-		if !slices.Contains(f.running(), kept.ID) || f.startsOf(kept.ID) != 1 {
-			t.Errorf("%s: the task kept: running %v, started %d times; want running, started once", when, f.running(), f.startsOf(kept.ID))
+		if !slices.Contains(f.runner.Running(), kept.ID) || f.runner.Starts(kept.ID) != 1 {
+			t.Errorf("%s: the task kept: running %v, started %d times; want running, started once", when, f.runner.Running(), f.runner.Starts(kept.ID))
 		}
 	}
 	checkUntouched("draining")
 
 	f.clock = f.clock.Add(time.Hour)
 	f.agent.Reconcile(f.ctx)
-	if slices.Contains(f.running(), gone.ID) || f.agent.tasks[gone.ID] != nil {
+	if slices.Contains(f.runner.Running(), gone.ID) || f.agent.tasks[gone.ID] != nil {
 		t.Errorf("the task gone still runs after its drain delay")
 	}
 	if got := f.weights(gone); len(got) != 0 {
@@ -390,8 +381,8 @@ func TestTaskDesiredAgainIsUndrained(t *testing.T) {
 		if names := f.resolve(f.agent.tasks[kept.ID].sandbox, "tasks.www."); !slices.Contains(names, api.AddrOf(gone.Networks[1].Addr).String()) {
 			t.Errorf("%s: tasks.www does not name the task: %v", when, names)
 		}
-		if !slices.Contains(f.running(), gone.ID) || f.startsOf(gone.ID) != 1 {
-			t.Errorf("%s: running %v, started %d times; want running, started once", when, f.running(), f.startsOf(gone.ID))
+		if !slices.Contains(f.runner.Running(), gone.ID) || f.runner.Starts(gone.ID) != 1 {
+			t.Errorf("%s: running %v, started %d times; want running, started once", when, f.runner.Running(), f.runner.Starts(gone.ID))
 		}
 	}
 	check("desired again")
@@ -415,8 +406,8 @@ func TestRestartWithoutManagerServesThePersistedState(t *testing.T) {
 	f.agent.Reconcile(f.ctx)
 	f.waitServing()
 	f.agent.Reconcile(f.ctx)
-	if lt := f.agent.tasks[local.ID]; lt == nil || f.startsOf(local.ID) != 2 {
-		t.Fatalf("after the restart: task %s started %d times, want twice", local.Name(), f.startsOf(local.ID))
+	if lt := f.agent.tasks[local.ID]; lt == nil || f.runner.Starts(local.ID) != 2 {
+		t.Fatalf("after the restart: task %s started %d times, want twice", local.Name(), f.runner.Starts(local.ID))
 	}
 	if got := f.weights(local); !slices.Equal(got, wantWeights(local, 1)) {
 		t.Errorf("weights: %v, want %v", got, wantWeights(local, 1))

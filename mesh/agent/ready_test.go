@@ -59,8 +59,8 @@ func TestBackendAnnouncedOnceListening(t *testing.T) {
 	ingress := f.netID(api.IngressName)
 	f.reconcile()
 	testutil.Eventually(t, 5*time.Second, "www.1 running", func() error {
-		if !slices.Contains(f.running(), local.ID) {
-			return fmt.Errorf("running %v", f.running())
+		if !slices.Contains(f.runner.Running(), local.ID) {
+			return fmt.Errorf("running %v", f.runner.Running())
 		}
 		return nil
 	})

@@ -20,13 +20,9 @@ import (
 // reports, as task.Run does when the process exits.
 func (f *fakeNode) exitTask(id string, s task.State) {
 	f.t.Helper()
-	f.mu.Lock()
-	exit := f.exits[id]
-	f.mu.Unlock()
-	if exit == nil {
-		f.t.Fatalf("task %s has no process", id)
+	if err := f.runner.Exit(id, s); err != nil {
+		f.t.Fatal(err)
 	}
-	exit <- s
 }
 
 // shutDown publishes the manager's objects with the task's desired
@@ -71,8 +67,8 @@ func TestExitedTaskIsNotRestarted(t *testing.T) {
 			if got := f.weights(local); len(got) != 0 {
 				t.Errorf("the ended task is still a backend: %v", got)
 			}
-			if n := f.startsOf(local.ID); n != 1 || slices.Contains(f.running(), local.ID) {
-				t.Errorf("started %d times, running %v; want once, not running", n, f.running())
+			if n := f.runner.Starts(local.ID); n != 1 || slices.Contains(f.runner.Running(), local.ID) {
+				t.Errorf("started %d times, running %v; want once, not running", n, f.runner.Running())
 			}
 
 			f.shutDown(local.ID)
@@ -108,7 +104,7 @@ func TestTaskThatFailsToStartIsNotRetried(t *testing.T) {
 	if got.State != api.TaskFailed || !strings.Contains(got.Err, "no veth today") {
 		t.Errorf("status %s %q, want failed with the reason", got.State, got.Err)
 	}
-	if n := f.startsOf(local.ID); n != 0 {
+	if n := f.runner.Starts(local.ID); n != 0 {
 		t.Errorf("started %d times after its sandbox failed, want 0", n)
 	}
 	f.shutDown(local.ID)

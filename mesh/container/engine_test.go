@@ -24,16 +24,15 @@ type fakeHost struct {
 	t      *testing.T
 	runDir string
 	kernel *overlay.FakeKernel
+	runner *task.FakeRunner
 
 	mu    sync.Mutex
 	rules map[string]*lb.FakeRules
-	specs map[string]task.Spec
-	exits map[string]chan task.State
 }
 
 func newFakeHost(t *testing.T) *fakeHost {
-	return &fakeHost{t: t, runDir: t.TempDir(), kernel: overlay.NewFakeKernel(), rules: map[string]*lb.FakeRules{},
-		specs: map[string]task.Spec{}, exits: map[string]chan task.State{}}
+	return &fakeHost{t: t, runDir: t.TempDir(), kernel: overlay.NewFakeKernel(), runner: task.NewFakeRunner(),
+		rules: map[string]*lb.FakeRules{}}
 }
 
 func (h *fakeHost) rulesOf(ns string) lb.Rules {
@@ -45,33 +44,19 @@ func (h *fakeHost) rulesOf(ns string) lb.Rules {
 	return h.rules[ns]
 }
 
-func (h *fakeHost) run(ctx context.Context, spec task.Spec, report func(task.State)) {
-	exit := make(chan task.State, 1)
-	h.mu.Lock()
-	h.specs[spec.ID], h.exits[spec.ID] = spec, exit
-	h.mu.Unlock()
-	report(task.State{State: api.TaskRunning, PID: 4242})
-	end := task.State{State: api.TaskShutdown}
-	select {
-	case <-ctx.Done():
-	case end = <-exit:
-	}
-	report(end)
-}
-
 // exit ends a container's process with state.
 func (h *fakeHost) exit(id string, s task.State) {
-	h.mu.Lock()
-	ch := h.exits[id]
-	h.mu.Unlock()
-	ch <- s
+	h.t.Helper()
+	if err := h.runner.Exit(id, s); err != nil {
+		h.t.Fatal(err)
+	}
 }
 
 // engine starts an engine on the host's run dir, as meshd does at every
 // start; it is stopped at the end of the test.
 func (h *fakeHost) engine() (*Engine, context.CancelFunc) {
 	h.t.Helper()
-	e, err := New(Config{RunDir: h.runDir, Kernel: h.kernel, Rules: h.rulesOf, Runner: h.run,
+	e, err := New(Config{RunDir: h.runDir, Kernel: h.kernel, Rules: h.rulesOf, Runner: h.runner.Run,
 		DNSUpstreams: []netip.AddrPort{netip.MustParseAddrPort("192.0.2.53:53")},
 		Listen: func(string) (net.PacketConn, net.Listener, error) {
 			pc, err := net.ListenPacket("udp", "127.0.0.1:0")
@@ -361,8 +346,8 @@ func TestRunReturnsOnceRunning(t *testing.T) {
 	h := newFakeHost(t)
 	e, _ := h.engine()
 	c := mustRun(t, e, api.ContainerCreate{Image: "alpine", Cmd: []string{"sleep", "1000"}})
-	if c.Status.State != api.TaskRunning || c.Status.PID != 4242 {
-		t.Errorf("run returned %s (pid %d), want running (pid 4242)", c.Status.State, c.Status.PID)
+	if c.Status.State != api.TaskRunning || c.Status.PID != task.FakePID {
+		t.Errorf("run returned %s (pid %d), want running (pid %d)", c.Status.State, c.Status.PID, task.FakePID)
 	}
 }
 
