@@ -74,17 +74,7 @@ func (s *Server) peerOf(r *http.Request, manager bool) (ca.Peer, error) {
 // renewFor is the node a renewal is for: the caller, or, when a manager
 // forwards it to the leader, the node it names.
 func renewFor(r *http.Request) (string, error) {
-	peer, _ := r.Context().Value(peerKey{}).(ca.Peer)
-	if fwd := r.Header.Get(api.RenewForHeader); fwd != "" {
-		if peer.Role != api.RoleManager {
-			return "", api.Errorf(http.StatusForbidden, "only managers forward renewals")
-		}
-		return fwd, nil
-	}
-	if peer.NodeID == "" {
-		return "", api.Errorf(http.StatusUnauthorized, "a node certificate of this cluster is required")
-	}
-	return peer.NodeID, nil
+	return forwardedFor(r, api.RenewForHeader, "renewals")
 }
 
 // isNodeContainers says whether a cluster path is a node's request on
@@ -96,10 +86,17 @@ func isNodeContainers(path string) bool {
 // nodeFor is the node a container request is for: the caller, or, when
 // a manager forwards it to the leader, the node it names.
 func nodeFor(r *http.Request) (string, error) {
+	return forwardedFor(r, api.NodeForHeader, "a node's container requests")
+}
+
+// forwardedFor is the node a request acts for: the node header names,
+// which only a manager forwarding the request may set (what names the
+// requests in the refusal), or else the caller.
+func forwardedFor(r *http.Request, header, what string) (string, error) {
 	peer, _ := r.Context().Value(peerKey{}).(ca.Peer)
-	if fwd := r.Header.Get(api.NodeForHeader); fwd != "" {
+	if fwd := r.Header.Get(header); fwd != "" {
 		if peer.Role != api.RoleManager {
-			return "", api.Errorf(http.StatusForbidden, "only managers forward a node's container requests")
+			return "", api.Errorf(http.StatusForbidden, "only managers forward %s", what)
 		}
 		return fwd, nil
 	}
