@@ -5,7 +5,6 @@ package lb
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net"
 	"net/netip"
 	"os"
@@ -15,8 +14,6 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/meshd/meshd/internal/nsfile"
-	"github.com/meshd/meshd/internal/nshandle"
-	"github.com/vishvananda/netlink"
 )
 
 // TestKernelBridgeMatchesModel drives a BridgeSyncer and the agent's
@@ -32,7 +29,7 @@ func TestKernelBridgeMatchesModel(t *testing.T) {
 	if err := kernel.Apply(ctx, []byte(foreignRules)); err != nil {
 		t.Fatal(err)
 	}
-	original := kernelState(t, kernel)
+	original := rawState(t, kernel)
 	model := withForeignRules(t)
 	realHost, modelHost := NewHostSyncer(kernel, WithConntrack(KernelConntrack{NetNS: ns})), NewHostSyncer(model, WithConntrack(NewFakeConntrack()))
 	realBridge, modelBridge := NewBridgeSyncer(kernel, WithConntrack(KernelConntrack{NetNS: ns})), NewBridgeSyncer(model, WithConntrack(NewFakeConntrack()))
@@ -67,11 +64,11 @@ func TestKernelBridgeMatchesModel(t *testing.T) {
 				t.Fatalf("%s: bridge: %v", st.name, err)
 			}
 		}
-		if diff := cmp.Diff(kernelState(t, model), kernelState(t, kernel)); diff != "" {
+		if diff := cmp.Diff(rawState(t, model), rawState(t, kernel)); diff != "" {
 			t.Errorf("%s: kernel differs from the model (-model +kernel):\n%s", st.name, diff)
 		}
 	}
-	if diff := cmp.Diff(original, kernelState(t, kernel)); diff != "" {
+	if diff := cmp.Diff(original, rawState(t, kernel)); diff != "" {
 		t.Errorf("removing everything left a trace (-original +now):\n%s", diff)
 	}
 }
@@ -86,17 +83,9 @@ func TestKernelBridgeMatchesModel(t *testing.T) {
 // (32768), web with -p 8080:80.
 func TestKernelBridgeTraffic(t *testing.T) {
 	ns := newNamespaces(t, "client", "node", "web", "api")
-	h, err := nshandle.Open(ns["node"])
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
 	for _, n := range []BridgeNetwork{defaultNet, devNet} {
-		if err := h.LinkAdd(&netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: n.Bridge}}); err != nil {
-			t.Fatal(err)
-		}
 		gw := netip.PrefixFrom(n.Subnet.Addr().Next(), n.Subnet.Bits())
-		configure(t, link{ns: ns["node"], name: n.Bridge, addr: gw})
+		addBridge(t, link{ns: ns["node"], name: n.Bridge, addr: gw})
 	}
 	addVeth(t, link{ns: ns["node"], name: "eth0", addr: netip.MustParsePrefix("203.0.113.1/24")},
 		link{ns: ns["client"], name: "eth0", addr: netip.MustParsePrefix("203.0.113.7/24"), gw: addr("203.0.113.1")})
@@ -106,7 +95,7 @@ func TestKernelBridgeTraffic(t *testing.T) {
 		link{ns: ns["api"], name: "eth0", addr: netip.MustParsePrefix("172.19.0.2/16"), gw: addr("172.19.0.1")})
 	// What the device side does: forwarding, and route_localnet on each
 	// bridge so that 127.0.0.1 can be DNATed to a container.
-	err = nsfile.Do(ns["node"], func() error {
+	err := nsfile.Do(ns["node"], func() error {
 		for _, f := range []string{"ip_forward", "conf/mesh0/route_localnet", "conf/" + devNet.Bridge + "/route_localnet"} {
 			if err := os.WriteFile(filepath.Join("/proc/sys/net/ipv4", f), []byte("1"), 0o644); err != nil {
 				return err
@@ -181,23 +170,5 @@ func dialTimeout(ns string, addr netip.AddrPort) (string, error) {
 // the address it came from.
 func serveRemoteAddr(t *testing.T, ns string, port int) {
 	t.Helper()
-	var ln net.Listener
-	err := nsfile.Do(ns, func() (err error) {
-		ln, err = net.Listen("tcp4", fmt.Sprintf(":%d", port))
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			fmt.Fprintln(c, c.RemoteAddr().(*net.TCPAddr).IP)
-			c.Close()
-		}
-	}()
+	serveLines(t, ns, port, func(c net.Conn) string { return c.RemoteAddr().(*net.TCPAddr).IP.String() })
 }

@@ -100,16 +100,6 @@ func mustSyncBridge(t *testing.T, s *BridgeSyncer, b BridgeRules) {
 	}
 }
 
-// rawState is the namespace's rules in kernel order.
-func rawState(t *testing.T, r Rules) saved {
-	t.Helper()
-	s, err := parseSave([]byte(saveText(t, r)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
 // ownedBy is the part of s that o owns: its chains, and the rules of
 // built-in chains that jump to them, in kernel order.
 func ownedBy(s saved, o owner) saved {
@@ -135,19 +125,6 @@ func ownedBy(s saved, o owner) saved {
 		}
 	}
 	return out
-}
-
-// sortedSets sorts every chain but the ordered MESH-BRIDGE-FORWARD: the
-// others' rules are independent, and an incremental change appends.
-func sortedSets(s saved) saved {
-	for _, chains := range s {
-		for c, rules := range chains {
-			if c != chainBridgeForward {
-				slices.Sort(rules)
-			}
-		}
-	}
-	return s
 }
 
 // freshBridge is what a new BridgeSyncer makes of b in an empty namespace.

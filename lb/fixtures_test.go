@@ -3,6 +3,8 @@ package lb
 import (
 	"context"
 	"net/netip"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -152,11 +154,37 @@ func lastPayload(r *FakeRules) string {
 	return p[len(p)-1]
 }
 
-func saveText(t *testing.T, r Rules) string {
+func saveText(t testing.TB, r Rules) string {
 	t.Helper()
 	b, err := r.Save(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// rawState is a namespace's rules as iptables-save gives them, parsed:
+// in kernel order.
+func rawState(t testing.TB, r Rules) saved {
+	t.Helper()
+	s, err := parseSave([]byte(saveText(t, r)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// sortedSets sorts the rules of every chain but those whose order is
+// their meaning (a service chain's rotation, the ordered
+// MESH-BRIDGE-FORWARD): the others' rules are independent, and an
+// incremental change appends.
+func sortedSets(s saved) saved {
+	for _, chains := range s {
+		for c, rules := range chains {
+			if !strings.HasPrefix(c, svcChainPrefix) && c != chainBridgeForward {
+				slices.Sort(rules)
+			}
+		}
+	}
+	return s
 }

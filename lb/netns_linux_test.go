@@ -34,20 +34,6 @@ func newNamespaces(t testing.TB, names ...string) map[string]string {
 	return paths
 }
 
-// kernelState is a namespace's iptables-save, parsed.
-func kernelState(t testing.TB, r Rules) saved {
-	t.Helper()
-	data, err := r.Save(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := parseSave(data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
 // TestKernelSyncMatchesModel drives the real syncers in a namespace that
 // already holds someone else's rules, and after every step compares the
 // kernel's iptables-save with the FakeRules model given the same steps.
@@ -59,7 +45,7 @@ func TestKernelSyncMatchesModel(t *testing.T) {
 	if err := kernel.Apply(ctx, []byte(foreignRules)); err != nil {
 		t.Fatal(err)
 	}
-	original := kernelState(t, kernel)
+	original := rawState(t, kernel)
 	model := withForeignRules(t)
 
 	realDP, err := NewDataPlane(ModeIPTables, ns)
@@ -93,15 +79,15 @@ func TestKernelSyncMatchesModel(t *testing.T) {
 		}{{realDP, realHost, realTask}, {modelDP, modelHost, modelTask}} {
 			syncAll(t, st.name, side.dp, side.host, side.task, st.sb, st.host, st.task)
 		}
-		got := kernelState(t, kernel)
-		if diff := cmp.Diff(kernelState(t, model), got); diff != "" {
+		got := rawState(t, kernel)
+		if diff := cmp.Diff(rawState(t, model), got); diff != "" {
 			t.Errorf("%s: kernel differs from the model (-model +kernel):\n%s", st.name, diff)
 		}
 		if _, ok := got["nat"][svcChain(wwwIngress.Key)]; ok != (len(st.sb.Services) > 0) {
 			t.Errorf("%s: chain of www present = %v, want %v", st.name, ok, !ok)
 		}
 	}
-	if diff := cmp.Diff(original, kernelState(t, kernel)); diff != "" {
+	if diff := cmp.Diff(original, rawState(t, kernel)); diff != "" {
 		t.Errorf("removing everything left a trace (-original +now):\n%s", diff)
 	}
 	var forward string
@@ -146,7 +132,7 @@ func TestKernelEmptyNamespaceStaysClean(t *testing.T) {
 	if err := NewHostSyncer(IPTables{NetNS: ns}, WithConntrack(KernelConntrack{NetNS: ns})).Sync(ctx, HostRules{}); err != nil {
 		t.Fatal(err) // a new syncer (a restarted agent) finds and removes the old rules
 	}
-	for table, chains := range kernelState(t, IPTables{NetNS: ns}) {
+	for table, chains := range rawState(t, IPTables{NetNS: ns}) {
 		for chain, rules := range chains {
 			if !isBuiltin(table, chain) || len(rules) > 0 {
 				t.Errorf("left behind: %s/%s %q", table, chain, rules)
@@ -182,6 +168,20 @@ func addVeth(t *testing.T, a, b link) {
 	}
 	configure(t, a)
 	configure(t, b)
+}
+
+// addBridge makes bridge l.name in l.ns and configures it.
+func addBridge(t *testing.T, l link) {
+	t.Helper()
+	h, err := nshandle.Open(l.ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	if err := h.LinkAdd(&netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: l.name}}); err != nil {
+		t.Fatalf("add bridge %s: %v", l.name, err)
+	}
+	configure(t, l)
 }
 
 func configure(t *testing.T, l link) {
@@ -223,6 +223,13 @@ func configure(t *testing.T, l link) {
 // serveName listens on port in ns and answers every connection with name.
 func serveName(t *testing.T, ns, name string, port int) {
 	t.Helper()
+	serveLines(t, ns, port, func(net.Conn) string { return name })
+}
+
+// serveLines listens on port in ns and answers every connection with the
+// line answer gives it.
+func serveLines(t *testing.T, ns string, port int, answer func(net.Conn) string) {
+	t.Helper()
 	var ln net.Listener
 	err := nsfile.Do(ns, func() (err error) {
 		ln, err = net.Listen("tcp4", fmt.Sprintf(":%d", port))
@@ -238,7 +245,7 @@ func serveName(t *testing.T, ns, name string, port int) {
 			if err != nil {
 				return
 			}
-			fmt.Fprintln(c, name)
+			fmt.Fprintln(c, answer(c))
 			c.Close()
 		}
 	}()

@@ -14,9 +14,7 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/meshd/meshd/internal/nshandle"
 	"github.com/meshd/meshd/internal/testutil"
-	"github.com/vishvananda/netlink"
 )
 
 // TestKernelRoundRobin sends real connections through the iptables data
@@ -177,15 +175,7 @@ func expectAnswers(t *testing.T, what, from string, to netip.AddrPort, want stri
 
 func buildRoundRobinNet(t *testing.T, ns map[string]string) {
 	t.Helper()
-	h, err := nshandle.Open(ns["sbox"])
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
-	if err := h.LinkAdd(&netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: "br0"}}); err != nil {
-		t.Fatal(err)
-	}
-	configure(t, link{ns: ns["sbox"], name: "br0", addr: netip.MustParsePrefix("10.255.0.2/16")})
+	addBridge(t, link{ns: ns["sbox"], name: "br0", addr: netip.MustParsePrefix("10.255.0.2/16")})
 	configure(t, link{ns: ns["sbox"], name: "lo", addr: netip.MustParsePrefix("10.255.0.4/32")}) // the VIP
 	addVeth(t, link{ns: ns["sbox"], name: "vcli", addr: netip.MustParsePrefix("203.0.113.1/24")},
 		link{ns: ns["client"], name: "eth0", addr: netip.MustParsePrefix("203.0.113.7/24"), gw: addr("203.0.113.1")})

@@ -3,7 +3,6 @@ package lb
 import (
 	"context"
 	"errors"
-	"slices"
 	"strings"
 	"testing"
 
@@ -26,24 +25,6 @@ COMMIT
 -A OUTPUT -d 127.0.0.11/32 -j DOCKER_OUTPUT
 COMMIT
 `
-
-// stateOf is the namespace's rules with every chain's rules sorted but
-// those of the service chains, whose order is their meaning.
-func stateOf(t *testing.T, r Rules) saved {
-	t.Helper()
-	s, err := parseSave([]byte(saveText(t, r)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, chains := range s {
-		for c, rules := range chains {
-			if !strings.HasPrefix(c, svcChainPrefix) {
-				slices.Sort(rules)
-			}
-		}
-	}
-	return s
-}
 
 func withForeignRules(t *testing.T) *FakeRules {
 	t.Helper()
@@ -103,7 +84,7 @@ func TestSyncerTouchesOnlyChangedChains(t *testing.T) {
 			// the order of independent rules).
 			fresh, freshRules, _, _ := newFakePlane(t, ModeIPTables)
 			mustSync(t, fresh, tt.to)
-			if diff := cmp.Diff(stateOf(t, freshRules), stateOf(t, rules)); diff != "" {
+			if diff := cmp.Diff(sortedSets(rawState(t, freshRules)), sortedSets(rawState(t, rules))); diff != "" {
 				t.Errorf("state after the change differs from a fresh sync (-fresh +changed):\n%s", diff)
 			}
 		})
