@@ -5,12 +5,10 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"flag"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -34,28 +32,11 @@ func TestMain(m *testing.M) {
 }
 
 func setup(m *testing.M) (int, error) {
-	if dir := os.Getenv("MESHD_E2E_BIN"); dir != "" {
-		binDir = dir
-		return m.Run(), nil
-	}
-	flag.Parse() // for testing.Short
-	if os.Geteuid() != 0 || testing.Short() {
-		return m.Run(), nil // each test skips or fails on its own
-	}
-	dir, err := os.MkdirTemp("", "meshd-e2e-bin")
+	dir, remove, err := testutil.LabCommands()
 	if err != nil {
 		return 0, err
 	}
-	defer os.RemoveAll(dir)
-	_, file, _, _ := runtime.Caller(0)
-	root := filepath.Join(filepath.Dir(file), "..", "..")
-	for _, name := range []string{"meshd", "meshctl"} {
-		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, name), "./cmd/"+name)
-		cmd.Dir = root
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return 0, fmt.Errorf("build %s: %v\n%s", name, err, out)
-		}
-	}
+	defer remove()
 	binDir = dir
 	return m.Run(), nil
 }
