@@ -6,22 +6,10 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/meshd/meshd/mesh/api"
 )
 
 var t0 = time.Date(2026, 12, 4, 12, 0, 0, 123456789, time.UTC)
-
-func TestString(t *testing.T) {
-	e := Event{Time: t0, Type: TypeNode, Action: "down", ID: "zdmlglriwe5dyidfi6rjv7epo",
-		Attributes: map[string]string{"state.old": "alive", "name": "node2", "state.new": "dead"}}
-	want := "2026-12-04T12:00:00.123456789Z node down zdmlglriwe5dyidfi6rjv7epo (name=node2, state.new=dead, state.old=alive)"
-	if got := e.String(); got != want {
-		t.Errorf("got %q, want %q", got, want)
-	}
-	e.Attributes = nil
-	if got, want := e.String(), "2026-12-04T12:00:00.123456789Z node down zdmlglriwe5dyidfi6rjv7epo"; got != want {
-		t.Errorf("got %q, want %q", got, want)
-	}
-}
 
 func ev(i int, typ string) Event {
 	return Event{Time: t0.Add(time.Duration(i) * time.Second), Type: typ, Action: "a", ID: fmt.Sprint(i)}
@@ -38,7 +26,7 @@ func ids(es []Event) []string {
 func TestLogBoundedAndQuery(t *testing.T) {
 	l := New(3)
 	for i := range 5 {
-		l.Add(ev(i, Types[i%len(Types)]))
+		l.Add(ev(i, api.EventTypes[i%len(api.EventTypes)]))
 	}
 	tests := []struct {
 		name string
@@ -48,8 +36,8 @@ func TestLogBoundedAndQuery(t *testing.T) {
 		{"all kept", Query{}, []string{"2", "3", "4"}},
 		{"since", Query{Since: t0.Add(3 * time.Second)}, []string{"3", "4"}},
 		{"until", Query{Until: t0.Add(3 * time.Second)}, []string{"2", "3"}},
-		{"type", Query{Types: []string{Types[3]}}, []string{"3"}},
-		{"two types", Query{Types: []string{Types[0], Types[2]}}, []string{"2", "4"}},
+		{"type", Query{Types: []string{api.EventTypes[3]}}, []string{"3"}},
+		{"two types", Query{Types: []string{api.EventTypes[0], api.EventTypes[2]}}, []string{"2", "4"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -12,22 +12,19 @@ package events
 
 import (
 	"slices"
-	"sort"
-	"strings"
 	"sync"
 	"time"
+
+	"github.com/meshd/meshd/mesh/api"
 )
 
-// Types of events. The set is closed: a filter naming another is an error.
+// Types of events, as the API names them.
 const (
-	TypeNode    = "node"
-	TypeTask    = "task"
-	TypeBackend = "backend"
-	TypeDrift   = "drift"
+	TypeNode    = api.EventNode
+	TypeTask    = api.EventTask
+	TypeBackend = api.EventBackend
+	TypeDrift   = api.EventDrift
 )
-
-// Types lists every type, sorted.
-var Types = []string{TypeBackend, TypeDrift, TypeNode, TypeTask}
 
 // DefaultSize is how many events a [Log] keeps: enough for a lab's
 // minutes of churn, and at a few hundred bytes each well under a megabyte.
@@ -37,39 +34,9 @@ const DefaultSize = 1000
 // next ones are dropped for it.
 const subBuffer = 256
 
-// Event is one thing that happened, as this node saw it.
-type Event struct {
-	Time       time.Time         `json:"time"`
-	Type       string            `json:"type"`   // one of the Type constants
-	Action     string            `json:"action"` // e.g. "down", "running", "added", "repaired"
-	ID         string            `json:"id"`     // the node, task or service ID it is about
-	Attributes map[string]string `json:"attributes,omitempty"`
-}
-
-// String is Docker's text shape for an event:
-// "2026-12-04T12:00:00.123456789Z node down ID (name=node2, state.new=dead)",
-// attributes sorted by key.
-func (e Event) String() string {
-	var b strings.Builder
-	b.WriteString(e.Time.UTC().Format(time.RFC3339Nano))
-	b.WriteString(" " + e.Type + " " + e.Action + " " + e.ID)
-	if len(e.Attributes) > 0 {
-		keys := make([]string, 0, len(e.Attributes))
-		for k := range e.Attributes {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		b.WriteString(" (")
-		for i, k := range keys {
-			if i > 0 {
-				b.WriteString(", ")
-			}
-			b.WriteString(k + "=" + e.Attributes[k])
-		}
-		b.WriteString(")")
-	}
-	return b.String()
-}
+// Event is one thing that happened, as this node saw it; the API's type,
+// so that what is kept is what is served.
+type Event = api.Event
 
 // Query selects events: those at or after Since and at or before Until
 // (zero: unbounded), of one of Types (empty: all).
