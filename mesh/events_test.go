@@ -32,10 +32,10 @@ func TestMemberEvent(t *testing.T) {
 		got = append(got, e.String())
 	}
 	want := []string{
-		"0001-01-01T00:00:00Z node join zdmlglriwe5dyidfi6rjv7epo (addr=192.168.33.11, name=node2, state.new=alive)",
-		"0001-01-01T00:00:00Z node down zdmlglriwe5dyidfi6rjv7epo (addr=192.168.33.11, name=node2, state.new=dead, state.old=alive)",
-		"0001-01-01T00:00:00Z node join zdmlglriwe5dyidfi6rjv7epo (addr=192.168.33.11, name=node2, state.new=alive, state.old=dead)",
-		"0001-01-01T00:00:00Z node leave zdmlglriwe5dyidfi6rjv7epo (addr=192.168.33.11, name=node2, state.new=left, state.old=alive)",
+		"0001-01-01T00:00:00.000000000Z node join zdmlglriwe5dyidfi6rjv7epo (addr=192.168.33.11, name=node2, state.new=alive)",
+		"0001-01-01T00:00:00.000000000Z node down zdmlglriwe5dyidfi6rjv7epo (addr=192.168.33.11, name=node2, state.new=dead, state.old=alive)",
+		"0001-01-01T00:00:00.000000000Z node join zdmlglriwe5dyidfi6rjv7epo (addr=192.168.33.11, name=node2, state.new=alive, state.old=dead)",
+		"0001-01-01T00:00:00.000000000Z node leave zdmlglriwe5dyidfi6rjv7epo (addr=192.168.33.11, name=node2, state.new=left, state.old=alive)",
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("events (-want +got):\n%s", diff)

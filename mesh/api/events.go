@@ -39,12 +39,16 @@ type Event struct {
 	Attributes map[string]string `json:"attributes,omitempty"`
 }
 
+// eventTimeFormat is docker events's: RFC 3339 with nanoseconds always
+// printed, so that lines align.
+const eventTimeFormat = "2006-01-02T15:04:05.000000000Z07:00"
+
 // String is Docker's text shape for an event:
 // "2026-12-04T12:00:00.123456789Z node down ID (name=node2, state.new=dead)",
 // attributes sorted by key.
 func (e Event) String() string {
 	var b strings.Builder
-	b.WriteString(e.Time.UTC().Format(time.RFC3339Nano))
+	b.WriteString(e.Time.UTC().Format(eventTimeFormat))
 	b.WriteString(" " + e.Type + " " + e.Action + " " + e.ID)
 	if len(e.Attributes) > 0 {
 		keys := make([]string, 0, len(e.Attributes))
