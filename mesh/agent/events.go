@@ -58,8 +58,10 @@ func (a *Agent) driftEvent(what, netns string, attrs map[string]string) {
 type rebuilder interface{ Rebuilt() uint64 }
 
 // watchRebuild runs sync and records a drift event if the syncer rebuilt
-// drifted rules meanwhile. The agent's syncers are synced only from its
-// reconcile loop, so the count that moved is this call's.
+// drifted rules meanwhile. The count is the syncer's own (not the process'
+// lb.RulesRebuilt, which the container engine's bridge syncers move too),
+// and each syncer owns one namespace, so the namespace named is right; the
+// agent syncs from its reconcile loop alone, so the rebuild is this call's.
 func (a *Agent) watchRebuild(r rebuilder, netns string, attrs map[string]string, sync func()) {
 	before := r.Rebuilt()
 	sync()
