@@ -12,7 +12,8 @@ import (
 // events is docker events for this node: what it saw happen, from its
 // in-memory log. With until it answers the events kept in [since, until]
 // (waiting for until if it is still ahead); without, it follows new ones
-// until the client goes.
+// until the client goes. As dockerd, with neither since nor until it
+// answers only the events that come after the request.
 func (s *Server) events(r *http.Request) (any, error) {
 	q := r.URL.Query()
 	if len(q["since"]) > 1 || len(q["until"]) > 1 {
@@ -45,6 +46,9 @@ type eventsStream struct {
 func (e *eventsStream) stream(w http.ResponseWriter, r *http.Request) {
 	past, sub := e.log.Subscribe(e.q)
 	defer sub.Close()
+	if e.q.Since.IsZero() && e.q.Until.IsZero() {
+		past = nil
+	}
 	rc := http.NewResponseController(w)
 	_ = rc.SetWriteDeadline(time.Time{}) // a follow lasts as long as the client
 	w.Header().Set("Content-Type", "application/x-ndjson")

@@ -83,7 +83,7 @@ func TestEventsFollow(t *testing.T) {
 	defer cancel()
 	errStop := errors.New("stop")
 	var got []string
-	err := c.Events(ctx, api.EventsOptions{}, func(e api.Event) error {
+	err := c.Events(ctx, api.EventsOptions{Since: "1h"}, func(e api.Event) error {
 		got = append(got, e.ID)
 		if e.ID == "old" {
 			l.Add(events.Event{Type: "task", Action: "running", ID: "new"})
@@ -93,5 +93,35 @@ func TestEventsFollow(t *testing.T) {
 	})
 	if !errors.Is(err, errStop) || !slices.Equal(got, []string{"old", "new"}) {
 		t.Errorf("got %v, %v; want [old new] and the callback's error", got, err)
+	}
+}
+
+// TestEventsOnlyNew: with neither since nor until, as docker events, only
+// what comes after the request.
+func TestEventsOnlyNew(t *testing.T) {
+	l := events.New(0)
+	l.Add(events.Event{Type: "node", Action: "join", ID: "old"})
+	c := eventsClient(t, l)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	// The client cannot tell when the server has subscribed: add new
+	// events until one arrives.
+	go func() {
+		tick := time.NewTicker(10 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				l.Add(events.Event{Type: "task", Action: "running", ID: "new"})
+			}
+		}
+	}()
+	errStop := errors.New("stop")
+	var first string
+	err := c.Events(ctx, api.EventsOptions{}, func(e api.Event) error { first = e.ID; return errStop })
+	if !errors.Is(err, errStop) || first != "new" {
+		t.Errorf("first event %q (%v), want new", first, err)
 	}
 }
