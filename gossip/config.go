@@ -104,6 +104,13 @@ type Config struct {
 	// Logger receives the DB's and memberlist's logs. nil discards them.
 	Logger *slog.Logger
 
+	// MemberChanged, if set, is told when a member joins (or comes back),
+	// dies or leaves, as this node sees it; metadata updates of a live
+	// member are not reported. It is called with the DB's lock held, in
+	// the order of the changes: it must not block nor call the DB. The
+	// Member (and its Meta) is the callee's.
+	MemberChanged func(MemberChange)
+
 	// Transport carries memberlist's packets and streams. nil means
 	// memberlist's UDP+TCP transport on BindAddr:BindPort; with a Transport,
 	// BindAddr and BindPort are ignored. memberlist.MockNetwork gives

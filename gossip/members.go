@@ -48,6 +48,25 @@ type Member struct {
 	State MemberState
 }
 
+// MemberChange is a member's change of state, for [Config].MemberChanged.
+type MemberChange struct {
+	Member
+	// Old is the state before the change; New reports a member this node
+	// had not seen before (Old is then meaningless).
+	Old MemberState
+	New bool
+}
+
+// notifyLocked reports a change of a member's state to the config's
+// callback.
+func (db *DB) notifyLocked(m Member, old MemberState, isNew bool) {
+	if db.cfg.MemberChanged == nil || (!isNew && old == m.State) {
+		return
+	}
+	m.Meta = clone(m.Meta)
+	db.cfg.MemberChanged(MemberChange{Member: m, Old: old, New: isNew})
+}
+
 type memberRecord struct {
 	Member
 	leaving bool      // it said it is leaving: its departure is StateLeft
@@ -89,12 +108,16 @@ func (db *DB) memberUp(n *memberlist.Node, joined bool) {
 		r = &memberRecord{}
 		db.members[n.Name] = r
 	}
+	old := r.State
 	r.Member = Member{Name: n.Name, Addr: n.Addr.String(), Port: int(n.Port), Meta: clone(n.Meta), State: StateAlive}
 	if joined {
 		r.leaving = false
 		db.log.Info("member joined", "member", n.Name, "addr", r.Addr, "port", r.Port)
 	}
 	db.countAliveLocked()
+	if joined {
+		db.notifyLocked(r.Member, old, !ok)
+	}
 	if joined && n.Name != db.cfg.Name {
 		db.announceLocked(n.Name, msgAnnounce)
 	}
@@ -110,15 +133,17 @@ func (db *DB) memberDown(n *memberlist.Node) {
 	}
 	r, ok := db.members[n.Name]
 	if !ok {
-		r = &memberRecord{Member: Member{Name: n.Name, Addr: n.Addr.String(), Port: int(n.Port)}}
+		r = &memberRecord{Member: Member{Name: n.Name, Addr: n.Addr.String(), Port: int(n.Port), Meta: clone(n.Meta)}}
 		db.members[n.Name] = r
 	}
+	old := r.State
 	r.State, r.downAt = StateDead, time.Now()
 	if r.leaving || (n.Name == db.cfg.Name && db.left) {
 		r.State = StateLeft
 	}
 	db.countAliveLocked()
 	db.log.Info("member gone", "member", n.Name, "state", r.State)
+	db.notifyLocked(r.Member, old, !ok)
 	if n.Name != db.cfg.Name {
 		db.applyLocked(db.st.dropOwner(n.Name))
 	}
@@ -135,6 +160,7 @@ func (db *DB) markLeavingLocked(name string) {
 	r.leaving = true
 	if r.State == StateDead {
 		r.State = StateLeft
+		db.notifyLocked(r.Member, StateDead, false)
 	}
 }
 

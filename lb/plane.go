@@ -33,6 +33,9 @@ type DataPlane interface {
 	// table with what it wants and repair them, as a full resync does:
 	// the kernel said something was removed.
 	Recheck()
+	// Rebuilt returns how many times the sandbox's rules were found
+	// drifted and rebuilt, as [HostSyncer.Rebuilt].
+	Rebuilt() uint64
 	// VerifyIPVS compares the IPVS table, which the kernel reports no
 	// change of, with what the last Sync wanted, and repairs it; netlink
 	// dumps only. The iptables plane has nothing to do.
@@ -230,6 +233,8 @@ func (p *plane) sync(ctx context.Context, sb Sandbox) error {
 	}
 	return nil
 }
+
+func (p *plane) Rebuilt() uint64 { return p.rules.rebuilt.Load() }
 
 func (p *plane) Recheck() {
 	p.rules.recheck()

@@ -45,6 +45,7 @@ type syncer struct {
 	owner      owner
 	fullPeriod time.Duration    // 0: DefaultFullResyncPeriod
 	now        func() time.Time // nil: time.Now
+	rebuilt    atomic.Uint64    // this syncer's share of rulesRebuilt
 
 	mu       sync.Mutex // guards the fields below
 	have     ruleset    // what the last successful Apply left
@@ -100,6 +101,7 @@ func (s *syncer) sync(ctx context.Context, want ruleset) (full bool, err error) 
 	s.have, s.counts = want, nc
 	if drift {
 		rulesRebuilt.Add(1)
+		s.rebuilt.Add(1)
 	}
 	if full {
 		s.needFull, s.check, s.lastFull = false, false, s.clock()
@@ -208,6 +210,11 @@ func (h *HostSyncer) Sync(ctx context.Context, want HostRules) error {
 // the kernel said some were removed.
 func (h *HostSyncer) Recheck() { h.p.s.recheck() }
 
+// Rebuilt returns how many times this syncer rebuilt drifted rules (its
+// part of [RulesRebuilt]). A caller that compares it around its own Sync
+// calls knows which namespace drifted. Safe from any goroutine.
+func (h *HostSyncer) Rebuilt() uint64 { return h.p.s.rebuilt.Load() }
+
 // TaskSyncer keeps one task sandbox's nat MESH-REDIRECT in step with
 // [TaskRules]. Its methods may be called concurrently.
 type TaskSyncer struct{ s *syncer }
@@ -233,3 +240,7 @@ func (t *TaskSyncer) Sync(ctx context.Context, want TaskRules) error {
 
 // Recheck makes the next Sync read the kernel's rules and repair them.
 func (t *TaskSyncer) Recheck() { t.s.recheck() }
+
+// Rebuilt returns how many times this syncer rebuilt drifted rules, as
+// [HostSyncer.Rebuilt].
+func (t *TaskSyncer) Rebuilt() uint64 { return t.s.rebuilt.Load() }

@@ -194,6 +194,9 @@ func TestSyncerRepairsDrift(t *testing.T) {
 	if got := RulesRebuilt() - rebuilt; got != 1 {
 		t.Errorf("RulesRebuilt went up by %d, want 1", got)
 	}
+	if got := dp.Rebuilt(); got != 1 {
+		t.Errorf("the plane's Rebuilt = %d, want 1", got)
+	}
 }
 
 // TestRecheck: after Recheck the next sync reads the kernel; rules that

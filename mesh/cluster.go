@@ -438,6 +438,7 @@ func (d *Daemon) startGossip() (*gossip.DB, error) {
 	gc.SecretKey = d.id.GossipKeys[0]
 	gc.Meta = d.metaBytes()
 	gc.Logger = d.log.With("component", "gossip")
+	gc.MemberChanged = d.memberEvent
 	db, err := gossip.New(gc)
 	if err != nil {
 		return nil, fmt.Errorf("start gossip on %s:%d: %w", gc.BindAddr, gc.BindPort, err)
@@ -478,7 +479,7 @@ func (d *Daemon) newAgent(db *gossip.DB) (*agent.Agent, error) {
 		DataPlane: d.dataPlane, DataPathPort: d.cfg.DataPathPort, UnderlayMTU: underlayMTU(a),
 		GatewaySubnet: subnet, DrainDelay: d.cfg.DrainDelay, IPVSTimeouts: d.cfg.IPVSTimeouts,
 		DNSUpstreams: d.cfg.DNSUpstreams, DNSTTL: d.cfg.DNSTTL, DB: db, PushLogs: d.pushLogs(d.tls),
-		Metrics: d.metrics, Logger: d.log.With("component", "agent")})
+		Metrics: d.metrics, Events: d.events, Logger: d.log.With("component", "agent")})
 }
 
 // pushLogs sends this node's tasks' output to a manager's cluster API

@@ -35,6 +35,7 @@ import (
 	"github.com/meshd/meshd/mesh/apiserver"
 	"github.com/meshd/meshd/mesh/ca"
 	"github.com/meshd/meshd/mesh/container"
+	"github.com/meshd/meshd/mesh/events"
 	"github.com/meshd/meshd/mesh/metrics"
 )
 
@@ -81,6 +82,7 @@ type Daemon struct {
 	ctrs      *container.Engine // the bridge networks and standalone containers
 	runCtx    context.Context   // Run's: sessions live inside it
 	metrics   *metrics.Metrics  // nil without --metrics-addr
+	events    *events.Log       // what this node saw happen (meshctl events)
 	// gossip is the session's gossip, nil in no cluster: read by the
 	// metrics without d.mu.
 	gossip atomic.Pointer[gossip.DB]
@@ -108,6 +110,7 @@ func New(cfg Config) (*Daemon, error) {
 	}
 	d := &Daemon{cfg: cfg, log: log.With("node", cfg.NodeName)}
 	d.metrics = d.newMetrics()
+	d.events = events.New(events.DefaultSize)
 	return d, nil
 }
 
@@ -144,7 +147,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		return err
 	}
 	if d.srv, err = apiserver.New(apiserver.Config{Node: nodeReads{d}, Swarm: swarmOps{d}, Peers: clusterPeers{d},
-		Containers: d.ctrs, Logger: d.log.With("component", "api")}); err != nil {
+		Containers: d.ctrs, Events: d.events, Logger: d.log.With("component", "api")}); err != nil {
 		return err
 	}
 	if err := d.resume(ctx); err != nil {

@@ -298,7 +298,7 @@ func (a *Agent) Reconcile(ctx context.Context) {
 		if _, ok := a.tasks[id]; !ok {
 			if err := a.startTask(ctx, t, st); err != nil {
 				a.log.Error("start task", "task", t.Name(), "err", err)
-				a.report(t.ID, api.TaskStatus{State: api.TaskFailed, Err: err.Error()})
+				a.report(t, api.TaskStatus{State: api.TaskFailed, Err: err.Error()})
 			}
 		}
 	}
@@ -435,9 +435,10 @@ func (a *Agent) ensureNetwork(n api.Network) error {
 	return nil
 }
 
-func (a *Agent) report(taskID string, s api.TaskStatus) {
-	if err := records.PutTaskStatus(a.cfg.DB, taskID, s, time.Now()); err != nil {
-		a.log.Warn("report task status", "task_id", taskID, "err", err)
+func (a *Agent) report(t api.Task, s api.TaskStatus) {
+	a.taskEvent(t, s)
+	if err := records.PutTaskStatus(a.cfg.DB, t.ID, s, time.Now()); err != nil {
+		a.log.Warn("report task status", "task_id", t.ID, "err", err)
 	}
 }
 

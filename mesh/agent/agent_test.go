@@ -18,6 +18,7 @@ import (
 	"github.com/meshd/meshd/lb"
 	"github.com/meshd/meshd/mesh/api"
 	"github.com/meshd/meshd/mesh/ca"
+	"github.com/meshd/meshd/mesh/events"
 	"github.com/meshd/meshd/mesh/manager"
 	"github.com/meshd/meshd/mesh/metrics"
 	"github.com/meshd/meshd/mesh/records"
@@ -52,6 +53,7 @@ type fakeNode struct {
 	clock   time.Time        // the agent's drain clock
 	metrics *metrics.Metrics // what the agent measured (see scrape)
 	runner  *task.FakeRunner // the tasks' processes
+	events  *events.Log      // what the agent reported happening
 
 	mu           sync.Mutex               // guards the fields below, written by the agent's task goroutines
 	rules        map[string]*lb.FakeRules // by namespace path, "" = the host
@@ -101,7 +103,7 @@ func newFakeNode(t *testing.T, mode lb.Mode) *fakeNode {
 		t.Fatal(err)
 	}
 	f := &fakeNode{t: t, ctx: context.Background(), mode: mode, db: records.NewFakeDB("node1id"), kernel: overlay.NewFakeKernel(),
-		runDir: runDir, clock: now, metrics: metrics.New(metrics.Config{}), runner: task.NewFakeRunner(), pub: records.NewPublisher(), rules: map[string]*lb.FakeRules{}, ipvs: map[string]*lb.FakeIPVS{},
+		runDir: runDir, clock: now, metrics: metrics.New(metrics.Config{}), events: events.New(0), runner: task.NewFakeRunner(), pub: records.NewPublisher(), rules: map[string]*lb.FakeRules{}, ipvs: map[string]*lb.FakeIPVS{},
 		resolvers: map[string]string{}, watched: map[string]bool{}}
 	if f.mgr, err = manager.New(manager.Config{Store: store, DB: f.db, NodeID: "node1id"}); err != nil {
 		t.Fatal(err)
@@ -124,7 +126,7 @@ func newFakeNode(t *testing.T, mode lb.Mode) *fakeNode {
 func (f *fakeNode) newAgent() *Agent {
 	f.t.Helper()
 	a, err := New(Config{NodeID: "node1id", AdvertiseAddr: node1Addr, RunDir: f.runDir, DataPlane: f.mode,
-		GatewaySubnet: netip.MustParsePrefix("172.18.0.0/16"), DB: f.db, Logger: testLogger(f.t), Metrics: f.metrics,
+		GatewaySubnet: netip.MustParsePrefix("172.18.0.0/16"), DB: f.db, Logger: testLogger(f.t), Metrics: f.metrics, Events: f.events,
 		DNSUpstreams: []netip.AddrPort{netip.MustParseAddrPort("192.0.2.53:53")},
 		Kernel:       f.kernel,
 		Rules:        f.rulesOf,

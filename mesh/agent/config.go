@@ -13,6 +13,7 @@ import (
 	"github.com/meshd/meshd/internal/kwatch"
 	"github.com/meshd/meshd/lb"
 	"github.com/meshd/meshd/mesh/dns"
+	"github.com/meshd/meshd/mesh/events"
 	"github.com/meshd/meshd/mesh/metrics"
 	"github.com/meshd/meshd/mesh/records"
 	"github.com/meshd/meshd/mesh/task"
@@ -69,6 +70,9 @@ type Config struct {
 	// Metrics records the agent's and its DNS's measures; nil records
 	// nothing.
 	Metrics *metrics.Metrics
+	// Events receives the agent's events (task states, backends, drift
+	// repaired); nil records none.
+	Events *events.Log
 
 	// The kernel seams. nil means the real one.
 

@@ -103,6 +103,7 @@ func (a *Agent) repairTasks() {
 		a.repairTask(lt)
 		if after, err2 := a.cfg.Kernel.ListLinks(lt.sandbox); err == nil && err2 == nil && !reflect.DeepEqual(before, after) {
 			a.cfg.Metrics.LinkRepair()
+			a.driftEvent("links", lt.sandbox, map[string]string{"task": lt.spec.Name()})
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -13,6 +14,7 @@ import (
 	"github.com/meshd/meshd/internal/testutil"
 	"github.com/meshd/meshd/lb"
 	"github.com/meshd/meshd/mesh/api"
+	"github.com/meshd/meshd/mesh/events"
 	"github.com/meshd/meshd/mesh/records"
 	"github.com/meshd/meshd/overlay"
 )
@@ -200,8 +202,30 @@ func TestDriftRepairedOnNotice(t *testing.T) {
 			if after := e.f.kernel.Dump(); after != before {
 				t.Errorf("kernel after the repair differs from before the fault:\n--- before\n%s\n--- after\n%s", before, after)
 			}
+			if got := driftEvents(e.f, "rules"); len(got) != 0 {
+				t.Errorf("rules drift events in %q, want none", got)
+			}
+			var wantLinks []string // a task's links repaired are an event
+			if tc.ns(e) == e.task.sandbox {
+				wantLinks = []string{filepath.Base(e.task.sandbox)}
+			}
+			if got := driftEvents(e.f, "links"); !slices.Equal(got, wantLinks) {
+				t.Errorf("links drift events in %q, want %q", got, wantLinks)
+			}
 		})
 	}
+}
+
+// driftEvents returns the namespaces of the drift events of one kind the
+// agent recorded.
+func driftEvents(f *fakeNode, kind string) []string {
+	var out []string
+	for _, e := range f.events.Events(events.Query{Types: []string{events.TypeDrift}}) {
+		if e.Attributes["kind"] == kind {
+			out = append(out, e.Attributes["netns"])
+		}
+	}
+	return out
 }
 
 // TestRulesRepairedOnNotice flushes the nat chains of the host and of the
@@ -221,6 +245,10 @@ func TestRulesRepairedOnNotice(t *testing.T) {
 			e.f.agent.Reconcile(e.f.ctx)
 			if after := saved(t, r); after != before {
 				t.Errorf("rules not rebuilt:\n--- before\n%s\n--- after\n%s", before, after)
+			}
+			wantNS := map[string]string{"host": "host", "ingress_sbox": "ingress_sbox", "task": filepath.Base(e.task.sandbox)}[which]
+			if got := driftEvents(e.f, "rules"); !slices.Equal(got, []string{wantNS}) {
+				t.Errorf("rules drift events in namespaces %q, want [%q]", got, wantNS)
 			}
 		})
 	}

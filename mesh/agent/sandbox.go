@@ -49,7 +49,7 @@ func (a *Agent) reconcileSandboxes(ctx context.Context, st records.Objects, need
 			a.log.Error("sandbox VIPs", "network", n.Name, "err", err)
 		}
 		start := time.Now()
-		err = sb.plane.Sync(ctx, model)
+		a.watchRebuild(sb.plane, sb.path, map[string]string{"network": n.Name}, func() { err = sb.plane.Sync(ctx, model) })
 		took += time.Since(start)
 		if err != nil {
 			a.log.Error("sync data plane", "network", n.Name, "sandbox", filepath.Base(sb.path), "err", err)
@@ -76,16 +76,20 @@ func (a *Agent) syncRules(ctx context.Context, st records.Objects) {
 			gw[id] = lt.gwAddr
 		}
 	}
-	if err := a.host.Sync(ctx, hostRules(st, a.ingressGW, a.cfg.GatewaySubnet, local, gw)); err != nil {
-		a.log.Error("host rules", "err", err)
-	}
+	a.watchRebuild(a.host, "", nil, func() {
+		if err := a.host.Sync(ctx, hostRules(st, a.ingressGW, a.cfg.GatewaySubnet, local, gw)); err != nil {
+			a.log.Error("host rules", "err", err)
+		}
+	})
 	for _, lt := range a.tasks {
 		if lt.rules == nil {
 			continue
 		}
-		if err := lt.rules.Sync(ctx, taskRules(st, lt.spec, lt.dnsPorts)); err != nil {
-			a.log.Error("task rules", "task", lt.spec.Name(), "err", err)
-		}
+		a.watchRebuild(lt.rules, lt.sandbox, map[string]string{"task": lt.spec.Name()}, func() {
+			if err := lt.rules.Sync(ctx, taskRules(st, lt.spec, lt.dnsPorts)); err != nil {
+				a.log.Error("task rules", "task", lt.spec.Name(), "err", err)
+			}
+		})
 	}
 }
 

@@ -117,7 +117,7 @@ func (a *Agent) startTask(ctx context.Context, t api.Task, st records.Objects) (
 	go func() {
 		defer close(lt.done)
 		a.cfg.Runner(tctx, spec, func(s task.State) {
-			a.report(t.ID, api.TaskStatus{State: s.State, PID: s.PID, Err: s.Err, Sandbox: lt.sandbox})
+			a.report(t, api.TaskStatus{State: s.State, PID: s.PID, Err: s.Err, Sandbox: lt.sandbox})
 			// Backends are announced only while the process runs.
 			lt.mu.Lock()
 			defer lt.mu.Unlock()
@@ -162,14 +162,25 @@ func (a *Agent) announce(lt *localTask, draining bool) {
 		rec.Draining = draining
 		if err := records.PutEndpoint(a.cfg.DB, netID, lt.spec.ID, rec); err != nil {
 			a.log.Warn("announce endpoint", "task", lt.spec.Name(), "err", err)
+			continue
 		}
+		action := "added"
+		if draining {
+			action = "drained"
+		}
+		a.backendEvent(action, lt.spec, netID)
 	}
 }
 
 func (a *Agent) withdraw(t api.Task) {
 	for _, tn := range t.Networks {
+		had := records.HasEndpoint(a.cfg.DB, tn.NetworkID, t.ID)
 		if err := records.DeleteEndpoint(a.cfg.DB, tn.NetworkID, t.ID); err != nil {
 			a.log.Warn("withdraw endpoint", "task", t.Name(), "err", err)
+			continue
+		}
+		if had {
+			a.backendEvent("removed", t, tn.NetworkID)
 		}
 	}
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/meshd/meshd/internal/ratelog"
 	"github.com/meshd/meshd/mesh/api"
+	"github.com/meshd/meshd/mesh/events"
 	"github.com/meshd/meshd/mesh/records"
 )
 
@@ -137,6 +138,9 @@ type Config struct {
 	// Containers are the node's bridge networks and standalone
 	// containers; nil refuses them.
 	Containers Containers
+	// Events is the node's event log (GET /v1/events); nil answers
+	// none.
+	Events *events.Log
 	// Logger receives refused cluster requests; nil discards.
 	Logger *slog.Logger
 }
@@ -210,6 +214,7 @@ var routes = []route{
 	{"DELETE /v1/containers/{ref}", local, (*Server).removeContainer},
 	{"GET /v1/namespaces", local, (*Server).namespaces},
 	{"GET /v1/lb", local, (*Server).lbTables},
+	{"GET /v1/events", local, (*Server).events},
 
 	{"POST /v1/swarm/init", local, (*Server).swarmInit},
 	{"POST /v1/swarm/join", local, (*Server).swarmJoin},
