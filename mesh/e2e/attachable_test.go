@@ -35,7 +35,7 @@ func TestContainersOnAttachableOverlay(t *testing.T) {
 		t.Fatalf("no www task on node1: %+v", www)
 	}
 
-	out, err := l.on("node2", "run", "-d", "--name", "x", "--net", "plain", "alpine", "sleep", "1000")
+	out, err := l.on("node2", "run", "-d", "--name", "xx", "--net", "plain", "alpine", "sleep", "1000")
 	if want := "Could not attach to network plain: rpc error: code = PermissionDenied desc = network plain not manually attachable"; err == nil || !strings.Contains(out, want) {
 		t.Errorf("run on a plain overlay: %v, want %q in:\n%s", err, want, out)
 	}
