@@ -20,7 +20,14 @@ import (
 // does, and returns a client of it.
 func eventsClient(t *testing.T, l *events.Log) *api.Client {
 	t.Helper()
-	srv, err := New(Config{Node: fakeNode{}, Swarm: fakeSwarm{}, Events: l})
+	return serveLocal(t, Config{Node: fakeNode{}, Swarm: fakeSwarm{}, Events: l}, time.Minute)
+}
+
+// serveLocal serves a server of cfg's local API on a unix socket of the
+// test's, with writeTimeout, and returns a client of it.
+func serveLocal(t *testing.T, cfg Config, writeTimeout time.Duration) *api.Client {
+	t.Helper()
+	srv, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -29,7 +36,7 @@ func eventsClient(t *testing.T, l *events.Log) *api.Client {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hs := &http.Server{Handler: srv.LocalHandler(), WriteTimeout: time.Minute}
+	hs := &http.Server{Handler: srv.LocalHandler(), WriteTimeout: writeTimeout}
 	go hs.Serve(ln)
 	t.Cleanup(func() { hs.Close() })
 	return api.NewClient(sock)

@@ -7,10 +7,8 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -107,21 +105,9 @@ func TestRequestLimits(t *testing.T) {
 // not.
 func TestSlowRoutesOutliveTheWriteTimeout(t *testing.T) {
 	tc := newTestCluster(t)
-	srv, err := New(Config{Node: fakeNode{tc.m, tc.db, func() (Writes, error) { return tc.m, nil }, nil}, Swarm: fakeSwarm{}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sock := filepath.Join(t.TempDir(), "meshd.sock")
-	ln, err := net.Listen("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := &http.Server{Handler: srv.LocalHandler(), WriteTimeout: time.Nanosecond}
-	go hs.Serve(ln)
-	t.Cleanup(func() { hs.Close() })
-	c := api.NewClient(sock)
+	c := serveLocal(t, Config{Node: fakeNode{tc.m, tc.db, func() (Writes, error) { return tc.m, nil }, nil}, Swarm: fakeSwarm{}}, time.Nanosecond)
 	ctx := context.Background()
-	_, err = c.SwarmJoin(ctx, api.SwarmJoin{RemoteAddr: "192.168.33.10", Token: tc.m.State().WorkerToken})
+	_, err := c.SwarmJoin(ctx, api.SwarmJoin{RemoteAddr: "192.168.33.10", Token: tc.m.State().WorkerToken})
 	if err == nil || err.Error() != api.ErrAlreadyInSwarm.Error() {
 		t.Errorf("swarm join past the write timeout: %v, want the fake's answer %q", err, api.ErrAlreadyInSwarm)
 	}
