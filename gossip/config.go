@@ -283,7 +283,7 @@ func (c Config) validate() error {
 
 // memberlistConfig translates c for memberlist. Values not in Config keep
 // memberlist's LAN defaults.
-func (c Config) memberlistConfig(d memberlist.Delegate, ev memberlist.EventDelegate, limit *ratelog.Limiter) *memberlist.Config {
+func (c Config) memberlistConfig(d memberlist.Delegate, ev memberlist.EventDelegate, ping memberlist.PingDelegate, lw logWriter) *memberlist.Config {
 	m := memberlist.DefaultLANConfig()
 	m.Name = c.Name
 	m.BindAddr = c.BindAddr
@@ -305,7 +305,8 @@ func (c Config) memberlistConfig(d memberlist.Delegate, ev memberlist.EventDeleg
 	m.Transport = c.Transport
 	m.Delegate = d
 	m.Events = ev
-	m.Logger = log.New(logWriter{l: c.Logger, limit: limit}, "", 0)
+	m.Ping = ping
+	m.Logger = log.New(lw, "", 0)
 	return m
 }
 
@@ -315,10 +316,19 @@ func (c Config) memberlistConfig(d memberlist.Delegate, ev memberlist.EventDeleg
 // warnings and errors go through a limiter, keyed by the source address
 // (memberlist's "from=host:port", the port aside, as a sender can vary
 // it) and the message's leading phrase.
+//
+// It is also how this node learns that its probe of a member failed:
+// memberlist logs "Suspect NAME has failed, no acks received" and tells
+// its delegates nothing, so suspect, if set, gets NAME from that line.
 type logWriter struct {
-	l     *slog.Logger
-	limit *ratelog.Limiter
+	l       *slog.Logger
+	limit   *ratelog.Limiter
+	suspect func(name string)
 }
+
+// suspectPrefix and suspectSuffix frame memberlist's line (v0.5 to v0.7) for a probe that got
+// no ack; TestSuspectEvent fails if a new version changes it.
+const suspectPrefix, suspectSuffix = "Suspect ", " has failed, no acks received"
 
 func (w logWriter) Write(p []byte) (int, error) {
 	msg := strings.TrimSpace(string(p))
@@ -333,6 +343,11 @@ func (w logWriter) Write(p []byte) (int, error) {
 		}
 	}
 	msg = strings.TrimPrefix(msg, "memberlist: ")
+	if name, ok := strings.CutPrefix(msg, suspectPrefix); ok && w.suspect != nil {
+		if name, ok = strings.CutSuffix(name, suspectSuffix); ok {
+			w.suspect(name)
+		}
+	}
 	if level < slog.LevelWarn {
 		w.l.Log(context.Background(), level, msg, "component", "memberlist")
 		return len(p), nil

@@ -89,7 +89,7 @@ func New(cfg Config) (*DB, error) {
 		NumNodes:       func() int { return int(db.numAlive.Load()) },
 		RetransmitMult: cfg.RetransmitMult,
 	}
-	mc := cfg.memberlistConfig(delegate{db}, events{db}, db.limit)
+	mc := cfg.memberlistConfig(delegate{db}, events{db}, pings{db}, logWriter{l: cfg.Logger, limit: db.limit, suspect: db.memberSuspect})
 	ml, err := memberlist.Create(mc)
 	if err != nil {
 		db.mu.Lock()
@@ -137,7 +137,7 @@ func (db *DB) SyncWith(name string) error {
 		return err
 	}
 	r, ok := db.members[name]
-	if !ok || r.State != StateAlive || name == db.cfg.Name {
+	if !ok || !r.State.up() || name == db.cfg.Name {
 		db.mu.Unlock()
 		return fmt.Errorf("sync with %s: not an alive member", name)
 	}
@@ -168,7 +168,7 @@ func (db *DB) Leave(timeout time.Duration) error {
 	db.left = true
 	var done []<-chan struct{}
 	for _, r := range db.members {
-		if r.Name != db.cfg.Name && r.State == StateAlive {
+		if r.Name != db.cfg.Name && r.State.up() {
 			done = append(done, db.sendLocked(r.Member, message{Type: msgLeaving, From: db.cfg.Name}))
 		}
 	}

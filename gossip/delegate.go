@@ -62,6 +62,17 @@ func (e events) NotifyJoin(n *memberlist.Node)   { e.db.memberUp(n, true) }
 func (e events) NotifyUpdate(n *memberlist.Node) { e.db.memberUp(n, false) }
 func (e events) NotifyLeave(n *memberlist.Node)  { e.db.memberDown(n) }
 
+// pings is the DB as memberlist's PingDelegate: an answered probe ends
+// this node's suspicion of the member.
+type pings struct{ db *DB }
+
+var _ memberlist.PingDelegate = pings{}
+
+func (pings) AckPayload() []byte { return nil }
+func (p pings) NotifyPingComplete(n *memberlist.Node, _ time.Duration, _ []byte) {
+	p.db.memberAnswered(n.Name)
+}
+
 // broadcast is one update in memberlist's transmit queue. A newer update of
 // the same entry replaces it.
 type broadcast struct {
@@ -142,7 +153,7 @@ func (db *DB) broadcastLocked(e Entry) {
 		return
 	}
 	for _, r := range db.members {
-		if r.Name != db.cfg.Name && r.State == StateAlive {
+		if r.Name != db.cfg.Name && r.State.up() {
 			db.sendLocked(r.Member, m)
 		}
 	}
@@ -166,7 +177,7 @@ func (db *DB) relayLocked(e Entry) {
 // alive member named to.
 func (db *DB) announceLocked(to string, typ msgType) {
 	r, ok := db.members[to]
-	if db.left || !ok || to == db.cfg.Name || r.State != StateAlive {
+	if db.left || !ok || to == db.cfg.Name || !r.State.up() {
 		return
 	}
 	own := db.st.entries(func(e Entry) bool { return e.Owner == db.cfg.Name })

@@ -15,9 +15,12 @@ type MemberState int
 const (
 	// StateAlive: the member answers probes (or has not yet failed one).
 	StateAlive MemberState = iota
-	// StateSuspect is reserved: memberlist v0.7.0 does not tell its
-	// delegates about suspicion, so a suspect member still shows as alive
-	// until it is declared dead.
+	// StateSuspect: a probe from this node to the member went unanswered;
+	// it is dead unless it refutes before the suspicion timeout. It
+	// still counts as a member. Only this node's own failed probes make
+	// a member suspect here (memberlist tells its delegates nothing about
+	// suspicion; see [logWriter]), and the member is alive again at this
+	// node's next probe it answers.
 	StateSuspect
 	// StateDead: the member failed its probes and the suspicion timeout.
 	StateDead
@@ -166,13 +169,41 @@ func (db *DB) markLeavingLocked(name string) {
 
 func (db *DB) aliveLocked(name string) bool {
 	r, ok := db.members[name]
-	return ok && r.State == StateAlive
+	return ok && r.State.up()
+}
+
+// up reports a state that counts as a member: alive or suspect.
+func (s MemberState) up() bool { return s == StateAlive || s == StateSuspect }
+
+// memberSuspect records that this node's probe of an alive member failed.
+func (db *DB) memberSuspect(name string) {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	r, ok := db.members[name]
+	if db.closed || !ok || r.State != StateAlive {
+		return
+	}
+	r.State = StateSuspect
+	db.notifyLocked(r.Member, StateAlive, false)
+}
+
+// memberAnswered records that a member answered this node's probe: a
+// suspect one is alive again (it refuted the suspicion).
+func (db *DB) memberAnswered(name string) {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	r, ok := db.members[name]
+	if db.closed || !ok || r.State != StateSuspect {
+		return
+	}
+	r.State = StateAlive
+	db.notifyLocked(r.Member, StateSuspect, false)
 }
 
 func (db *DB) countAliveLocked() {
 	n := 0
 	for _, r := range db.members {
-		if r.State == StateAlive {
+		if r.State.up() {
 			n++
 		}
 	}

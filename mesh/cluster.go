@@ -195,7 +195,7 @@ func (d *Daemon) startManagerLocked() error {
 		return err
 	}
 	store, err := manager.OpenStore(manager.StoreConfig{NodeID: d.id.ID, Dir: d.path(raftDirName), Transport: trans,
-		Logger: d.log.With("component", "raft")})
+		LeaderChanged: func(id string) { d.leaderEvent(id, storeRef.Load()) }, Logger: d.log.With("component", "raft")})
 	if err != nil {
 		ln.Close()
 		return err

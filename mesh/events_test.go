@@ -20,7 +20,10 @@ func TestMemberEvent(t *testing.T) {
 	d := &Daemon{events: events.New(0)}
 	for _, ch := range []gossip.MemberChange{
 		{Member: withState(m, gossip.StateAlive), New: true},
-		{Member: withState(m, gossip.StateDead), Old: gossip.StateAlive},
+		{Member: withState(m, gossip.StateSuspect), Old: gossip.StateAlive},
+		{Member: withState(m, gossip.StateAlive), Old: gossip.StateSuspect},
+		{Member: withState(m, gossip.StateSuspect), Old: gossip.StateAlive},
+		{Member: withState(m, gossip.StateDead), Old: gossip.StateSuspect},
 		{Member: withState(m, gossip.StateAlive), Old: gossip.StateDead},
 		{Member: withState(m, gossip.StateLeft), Old: gossip.StateAlive},
 	} {
@@ -33,7 +36,10 @@ func TestMemberEvent(t *testing.T) {
 	}
 	want := []string{
 		"0001-01-01T00:00:00.000000000Z node join zdmlglriwe5dyidfi6rjv7epo (addr=192.168.33.11, name=node2, state.new=alive)",
-		"0001-01-01T00:00:00.000000000Z node down zdmlglriwe5dyidfi6rjv7epo (addr=192.168.33.11, name=node2, state.new=dead, state.old=alive)",
+		"0001-01-01T00:00:00.000000000Z node suspect zdmlglriwe5dyidfi6rjv7epo (addr=192.168.33.11, name=node2, state.new=suspect, state.old=alive)",
+		"0001-01-01T00:00:00.000000000Z node alive zdmlglriwe5dyidfi6rjv7epo (addr=192.168.33.11, name=node2, state.new=alive, state.old=suspect)",
+		"0001-01-01T00:00:00.000000000Z node suspect zdmlglriwe5dyidfi6rjv7epo (addr=192.168.33.11, name=node2, state.new=suspect, state.old=alive)",
+		"0001-01-01T00:00:00.000000000Z node down zdmlglriwe5dyidfi6rjv7epo (addr=192.168.33.11, name=node2, state.new=dead, state.old=suspect)",
 		"0001-01-01T00:00:00.000000000Z node join zdmlglriwe5dyidfi6rjv7epo (addr=192.168.33.11, name=node2, state.new=alive, state.old=dead)",
 		"0001-01-01T00:00:00.000000000Z node leave zdmlglriwe5dyidfi6rjv7epo (addr=192.168.33.11, name=node2, state.new=left, state.old=alive)",
 	}

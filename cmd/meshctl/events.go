@@ -31,7 +31,7 @@ func newEventsCommand(c *cli) *cobra.Command {
 		Use:   "events [OPTIONS]",
 		Short: "Get real time events from this node: nodes, tasks, backends and drift repaired",
 		Long: "Prints what this node saw happen, one line per event as docker events prints them:\n" +
-			"node join|down|leave, task states, backend added|drained|removed, drift repaired.\n" +
+			"node join|suspect|alive|down|leave|leader, task states, backend added|drained|removed, drift repaired.\n" +
 			"Without --until it follows new events until interrupted; without --since and --until\n" +
 			"it shows only those, as docker events does. The node keeps its last\n" +
 			"1000 events in memory; a restarted meshd starts with none.",

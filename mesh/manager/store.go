@@ -102,7 +102,10 @@ type StoreConfig struct {
 	Fast bool
 	// ApplyTimeout bounds a write waiting for a quorum; zero means 5 s.
 	ApplyTimeout time.Duration
-	Logger       *slog.Logger
+	// LeaderChanged, if set, is told the node ID of each new leader this
+	// manager learns of ("" while there is none), from one goroutine.
+	LeaderChanged func(id string)
+	Logger        *slog.Logger
 }
 
 // Store is the replicated state: a raft node and its state machine. Every
@@ -178,7 +181,39 @@ func OpenStore(cfg StoreConfig) (*Store, error) {
 		return nil, fmt.Errorf("start raft: %w", err)
 	}
 	s.raft = r
+	if cfg.LeaderChanged != nil {
+		s.observeLeader(cfg.LeaderChanged)
+	}
 	return s, nil
+}
+
+// observeLeader calls fn with each leader raft observes, until Close.
+// raft drops observations a slow observer has not taken, so a burst of
+// elections may be reported by its last leader only.
+func (s *Store) observeLeader(fn func(id string)) {
+	ch := make(chan raft.Observation, 16)
+	obs := raft.NewObserver(ch, false, func(o *raft.Observation) bool {
+		_, ok := o.Data.(raft.LeaderObservation)
+		return ok
+	})
+	s.raft.RegisterObserver(obs)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		last := "\x00" // no leader reported yet
+		for o := range ch {
+			if id := string(o.Data.(raft.LeaderObservation).LeaderID); id != last {
+				last = id
+				fn(id)
+			}
+		}
+	}()
+	s.close = append(s.close, func() error {
+		s.raft.DeregisterObserver(obs)
+		close(ch)
+		<-done
+		return nil
+	})
 }
 
 // Bootstrap makes this manager the only voter of a new cluster, with st

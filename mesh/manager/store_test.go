@@ -7,6 +7,8 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -133,7 +135,7 @@ func TestDiffApplyRoundTrip(t *testing.T) {
 }
 
 // cluster is n in-memory managers wired to each other.
-func newTestCluster(t *testing.T, n int) []*Store {
+func newTestCluster(t *testing.T, n int, mods ...func(i int, c *StoreConfig)) []*Store {
 	t.Helper()
 	trans := make([]*raft.InmemTransport, n)
 	for i := range trans {
@@ -148,7 +150,11 @@ func newTestCluster(t *testing.T, n int) []*Store {
 	}
 	stores := make([]*Store, n)
 	for i := range stores {
-		s, err := OpenStore(StoreConfig{NodeID: fmt.Sprint("m", i), Transport: trans[i], Fast: true})
+		cfg := StoreConfig{NodeID: fmt.Sprint("m", i), Transport: trans[i], Fast: true}
+		for _, mod := range mods {
+			mod(i, &cfg)
+		}
+		s, err := OpenStore(cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -206,6 +212,48 @@ func TestThreeManagersReplicateAndFailOver(t *testing.T) {
 	}
 	if got := next.Snapshot(); got.Services["s1"].Name != "www" || got.ClusterID != "c1" {
 		t.Errorf("the new leader lost the state: %+v", got.Services)
+	}
+}
+
+// TestLeaderChanged: every manager is told the first leader, and the
+// others the next one when it goes.
+func TestLeaderChanged(t *testing.T) {
+	var mu sync.Mutex
+	seen := make([][]string, 3)
+	stores := newTestCluster(t, 3, func(i int, c *StoreConfig) {
+		c.LeaderChanged = func(id string) {
+			mu.Lock()
+			defer mu.Unlock()
+			if id != "" {
+				seen[i] = append(seen[i], id)
+			}
+		}
+	})
+	leaders := func(i int) []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(seen[i])
+	}
+	for i := range stores {
+		testutil.Eventually(t, 5*time.Second, fmt.Sprint("m", i, " told m0 leads"), func() error {
+			if got := leaders(i); !slices.Equal(got, []string{"m0"}) {
+				return fmt.Errorf("leaders %q", got)
+			}
+			return nil
+		})
+	}
+	if err := stores[0].Close(); err != nil {
+		t.Fatal(err)
+	}
+	next := leaderOf(t, stores, 0)
+	for i := 1; i < 3; i++ {
+		testutil.Eventually(t, 5*time.Second, fmt.Sprint("m", i, " told the new leader"), func() error {
+			got := leaders(i)
+			if got[len(got)-1] != next.cfg.NodeID {
+				return fmt.Errorf("leaders %q, want the last %s", got, next.cfg.NodeID)
+			}
+			return nil
+		})
 	}
 }
 
