@@ -121,6 +121,9 @@ bench-mesh: build
 bench-dns:
 	$(GO) test -run '^$$' -bench BenchmarkResolver -benchtime 400000x ./mesh/dns/
 
-# Time to add one service's rules on a sandbox holding 1, 100, 1000 (root).
+# Time to add one service's rules on a sandbox holding 1, 100, 1000, and
+# the round trip of an established connection through a sandbox of 1000
+# services as a share of that through one of 1 (root).
 bench-rules:
 	$(GO) test -run '^$$' -bench AddService -benchtime 30x ./lb/
+	$(GO) test -run '^$$' -bench EstablishedPacket -benchtime 3x -count 3 ./lb/

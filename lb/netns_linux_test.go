@@ -150,7 +150,7 @@ type link struct {
 }
 
 // addVeth makes a veth pair a (in a.ns) — b (in b.ns) and configures both.
-func addVeth(t *testing.T, a, b link) {
+func addVeth(t testing.TB, a, b link) {
 	t.Helper()
 	h, err := nshandle.Open(a.ns)
 	if err != nil {
@@ -171,7 +171,7 @@ func addVeth(t *testing.T, a, b link) {
 }
 
 // addBridge makes bridge l.name in l.ns and configures it.
-func addBridge(t *testing.T, l link) {
+func addBridge(t testing.TB, l link) {
 	t.Helper()
 	h, err := nshandle.Open(l.ns)
 	if err != nil {
@@ -184,7 +184,7 @@ func addBridge(t *testing.T, l link) {
 	configure(t, l)
 }
 
-func configure(t *testing.T, l link) {
+func configure(t testing.TB, l link) {
 	t.Helper()
 	h, err := nshandle.Open(l.ns)
 	if err != nil {

@@ -163,10 +163,6 @@ func hostRules(h HostRules) ruleset {
 	forward := func(p Port, dest netip.Addr, port uint16) {
 		rs.add("nat", chainIngress, fmt.Sprintf("-p %s -m %s --dport %d -j DNAT --to-destination %s:%d",
 			p.Proto, p.Proto, p.Published, dest, port))
-		rs.add("filter", chainIngress, fmt.Sprintf("-d %s/32 -p %s -m %s --dport %d -j ACCEPT",
-			dest, p.Proto, p.Proto, port))
-		rs.add("filter", chainIngress, fmt.Sprintf("-s %s/32 -p %s -m %s --sport %d -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
-			dest, p.Proto, p.Proto, port))
 	}
 	for _, p := range h.Published {
 		forward(p, h.IngressGW, p.Published)
@@ -175,6 +171,12 @@ func hostRules(h HostRules) ruleset {
 		forward(hp.Port, hp.Dest, hp.Target)
 	}
 	if len(h.Published)+len(h.HostPorts) > 0 {
+		// What these DNATs send into mesh_gwbridge, and its way back: two
+		// rules whatever the number of ports, as conntrack knows which
+		// connections were DNATed (rules per port would be walked by
+		// every forwarded packet).
+		rs.add("filter", chainIngress, fmt.Sprintf("-o %s -m conntrack --ctstate DNAT -j ACCEPT", GatewayBridgeName))
+		rs.add("filter", chainIngress, fmt.Sprintf("-i %s -m conntrack --ctstate DNAT -j ACCEPT", GatewayBridgeName))
 		rs.add("nat", chainIngressSNAT, fmt.Sprintf("-o %s -m addrtype --src-type LOCAL -j MASQUERADE", GatewayBridgeName))
 	}
 	out := ruleset{"host": rs}

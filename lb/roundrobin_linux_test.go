@@ -173,7 +173,7 @@ func expectAnswers(t *testing.T, what, from string, to netip.AddrPort, want stri
 	}
 }
 
-func buildRoundRobinNet(t *testing.T, ns map[string]string) {
+func buildRoundRobinNet(t testing.TB, ns map[string]string) {
 	t.Helper()
 	addBridge(t, link{ns: ns["sbox"], name: "br0", addr: netip.MustParsePrefix("10.255.0.2/16")})
 	configure(t, link{ns: ns["sbox"], name: "lo", addr: netip.MustParsePrefix("10.255.0.4/32")}) // the VIP

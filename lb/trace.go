@@ -295,8 +295,9 @@ type shape struct {
 }
 
 var shapes = []shape{
-	{regexp.MustCompile(`^(-m addrtype --dst-type LOCAL )?-j (MESH-[A-Z0-9-]+)$`), func(_ *tracer, ns *TraceNS, m []string, p packet) action {
-		if m[1] != "" && !ns.isLocal(p.dst) {
+	// A traced packet opens a connection: not RELATED or ESTABLISHED.
+	{regexp.MustCompile(`^(-m addrtype --dst-type LOCAL |-m conntrack ! --ctstate RELATED,ESTABLISHED )?-j (MESH-[A-Z0-9-]+)$`), func(_ *tracer, ns *TraceNS, m []string, p packet) action {
+		if m[1] == "-m addrtype --dst-type LOCAL " && !ns.isLocal(p.dst) {
 			return action{}
 		}
 		return action{kind: actJump, chain: m[2]}
@@ -363,9 +364,13 @@ var shapes = []shape{
 		}
 		return action{kind: actFinal, p: p, verdict: "ACCEPT"}
 	}},
-	// The way back: never the first packet of a connection.
-	{regexp.MustCompile(`^-s ([\d.]+)/32 -p (tcp|udp) -m (?:tcp|udp) --sport (\d+) -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT$`), func(*tracer, *TraceNS, []string, packet) action {
-		return action{}
+	// Into mesh_gwbridge after a DNAT, or out of it (a task reaching a
+	// published port).
+	{regexp.MustCompile(`^-(o|i) (\S+) -m conntrack --ctstate DNAT -j ACCEPT$`), func(_ *tracer, ns *TraceNS, m []string, p packet) action {
+		if !p.dnat || m[1] == "o" && ns.outIface(p.dst).Name != m[2] || m[1] == "i" && p.in != m[2] {
+			return action{}
+		}
+		return action{kind: actFinal, p: p, verdict: "ACCEPT"}
 	}},
 	{regexp.MustCompile(`^-o (\S+) -m addrtype --src-type LOCAL -j MASQUERADE$`), func(_ *tracer, ns *TraceNS, m []string, p packet) action {
 		out := ns.outIface(p.dst)
