@@ -212,7 +212,7 @@ func (o *Overlay) setPeer(ns string, s peerSet) error {
 // PeerDiff is one entry of a vxlan0 that differs from what [Overlay.SetPeers]
 // would leave there.
 type PeerDiff struct {
-	Kind  string // "fdb" or "neigh"
+	Kind  string // "fdb", "neigh" or "link" (br0 or vxlan0 itself)
 	State string // "missing", "extra" or "differs"
 	// Entry is the entry as bridge fdb and ip neigh print it: for fdb
 	// "MAC dst VTEP", for neigh "IP lladdr MAC"; the wanted one when it is
@@ -226,11 +226,26 @@ type PeerDiff struct {
 // CheckPeers is SetPeers' dry run: it compares the entries on network
 // netID's vxlan0 with those SetPeers(netID, peers) would leave, by the
 // same rules, and returns what differs instead of changing it. It changes
-// nothing; invalid peers are left out, as SetPeers leaves them out.
+// nothing; invalid peers are left out, as SetPeers leaves them out. When
+// br0 or vxlan0 is missing it says so, and nothing of the entries, which
+// went with vxlan0.
 func (o *Overlay) CheckPeers(netID string, peers []Peer) ([]PeerDiff, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	ns := o.NamespacePath(netID)
+	links, err := o.k.ListLinks(ns)
+	if err != nil {
+		return nil, fmt.Errorf("overlay: network %s: %w", netID, err)
+	}
+	var missing []PeerDiff
+	for _, name := range []string{bridgeName, vxlanName} {
+		if !slices.ContainsFunc(links, func(l Link) bool { return l.Name == name }) {
+			missing = append(missing, PeerDiff{Kind: "link", State: "missing", Entry: name})
+		}
+	}
+	if len(missing) > 0 {
+		return missing, nil
+	}
 	want, _ := desiredPeers(peers, o.underlay)
 	arp, err := o.k.ListARP(ns, vxlanName)
 	if err != nil {

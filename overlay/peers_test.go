@@ -303,6 +303,11 @@ func TestCheckPeers(t *testing.T) {
 				Have: "10.0.0.4 lladdr 02:42:de:ad:be:ef"}},
 		},
 		{
+			name:    "vxlan0 deleted",
+			breakIt: func(k *FakeKernel) error { return k.RemoveLink(ns, dev) },
+			want:    []PeerDiff{{Kind: "link", State: "missing", Entry: "vxlan0"}},
+		},
+		{
 			name: "foreign entries",
 			breakIt: func(k *FakeKernel) error {
 				return errors.Join(k.SetFDB(ns, dev, mac("02:42:0a:00:00:09"), node2),
@@ -331,7 +336,8 @@ func TestCheckPeers(t *testing.T) {
 			if calls := f.k.Calls(); slices.ContainsFunc(calls, func(c string) bool { return !strings.HasPrefix(c, "List") }) {
 				t.Errorf("CheckPeers changed the kernel: %v", calls)
 			}
-			if err := f.o.SetPeers(net1.ID, peers); err != nil {
+			// What the node agent's reconcile pass does.
+			if err := errors.Join(f.o.EnsureNetwork(net1), f.o.SetPeers(net1.ID, peers)); err != nil {
 				t.Fatal(err)
 			}
 			if (len(f.k.Calls()) > 0) != (len(tt.want) > 0) {
