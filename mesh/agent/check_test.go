@@ -158,9 +158,6 @@ func testCheck(t *testing.T, mode lb.Mode) {
 		want: func(e checkEnv) []string {
 			return []string{"lb_" + e.ovnet[:9] + " netns missing lb_" + e.ovnet[:9] + " (" + e.nsPath("lb_"+e.ovnet[:9]) + ")"}
 		},
-		// The agent trusts the namespaces it made: a deleted one comes
-		// back with a restart, not a reconcile.
-		stays: true,
 	}, {
 		name: "a stray overlay namespace",
 		breakIt: func(t *testing.T, e checkEnv) string {
