@@ -40,6 +40,10 @@ type DataPlane interface {
 	// change of, with what the last Sync wanted, and repairs it; netlink
 	// dumps only. The iptables plane has nothing to do.
 	VerifyIPVS() error
+	// Check compares the sandbox's rules and IPVS table with what
+	// Sync(sb) would make them and returns the differences, changing
+	// nothing (a dry run: see check.go).
+	Check(ctx context.Context, sb Sandbox) ([]Diff, error)
 	// Close releases the plane's handles; it leaves the kernel as it is
 	// (the sandbox's namespace usually goes next).
 	Close() error

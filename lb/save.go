@@ -100,3 +100,18 @@ func (s saved) builtinRules() []jump {
 	}
 	return out
 }
+
+// canonicalRule spells rule as iptables-save prints it: the renderers
+// write two things their own way (see render.go). It is idempotent.
+func canonicalRule(rule string) string {
+	f := strings.Fields(rule)
+	for i := 0; i+1 < len(f); i++ {
+		if f[i] == "--set-mark" && !strings.Contains(f[i+1], "/") {
+			f[i], f[i+1] = "--set-xmark", f[i+1]+"/0xffffffff"
+		}
+	}
+	if len(f) >= 2 && f[len(f)-2] == "-j" && f[len(f)-1] == "REJECT" {
+		f = append(f, "--reject-with", "icmp-port-unreachable")
+	}
+	return strings.Join(f, " ")
+}

@@ -91,6 +91,8 @@ type UserConfig struct {
 	SocketGroup string
 	// MetricsAddr is --metrics-addr, IP:port; empty serves no metrics.
 	MetricsAddr string
+	// TestHooks is --test-hooks.
+	TestHooks bool
 }
 
 // Config is the checked configuration of one meshd.
@@ -153,6 +155,12 @@ type Config struct {
 	// may read it reach). The zero value, the default, serves none, as
 	// dockerd's --metrics-addr; Docker's port is 9323.
 	MetricsAddr netip.AddrPort
+	// TestHooks offers on the local socket what only tests should use:
+	// POST /v1/debug/repair, which pauses the agent's reconciling so that
+	// a change made by hand to the kernel stays for a test to look at
+	// (meshctl debug repair pause). Off by default; a node refuses the
+	// hooks without it, so a production node cannot be paused by mistake.
+	TestHooks bool
 	// Logger receives the daemon's structured logs; nil discards them.
 	Logger *slog.Logger
 }
@@ -160,7 +168,7 @@ type Config struct {
 // ToConfig checks every field and fills in defaults; the error names the flag.
 func (u UserConfig) ToConfig() (Config, error) {
 	c := DefaultConfig()
-	c.Init, c.Join = u.Init, u.Join
+	c.Init, c.Join, c.TestHooks = u.Init, u.Join, u.TestHooks
 	var err error
 	if c.Token, err = u.token(); err != nil {
 		return c, err

@@ -208,3 +208,96 @@ func (o *Overlay) setPeer(ns string, s peerSet) error {
 	}
 	return err
 }
+
+// PeerDiff is one entry of a vxlan0 that differs from what [Overlay.SetPeers]
+// would leave there.
+type PeerDiff struct {
+	Kind  string // "fdb", "neigh" or "link" (br0 or vxlan0 itself)
+	State string // "missing", "extra" or "differs"
+	// Entry is the entry as bridge fdb and ip neigh print it: for fdb
+	// "MAC dst VTEP", for neigh "IP lladdr MAC"; the wanted one when it is
+	// missing or differs, the kernel's when it is extra.
+	Entry string
+	// Have is, when State is "differs", the kernel's entry for the same
+	// MAC (fdb) or IP (neigh), with "not permanent" when it is not.
+	Have string
+}
+
+// CheckPeers is SetPeers' dry run: it compares the entries on network
+// netID's vxlan0 with those SetPeers(netID, peers) would leave, by the
+// same rules, and returns what differs instead of changing it. It changes
+// nothing; invalid peers are left out, as SetPeers leaves them out. When
+// br0 or vxlan0 is missing it says so, and nothing of the entries, which
+// went with vxlan0.
+func (o *Overlay) CheckPeers(netID string, peers []Peer) ([]PeerDiff, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	ns := o.NamespacePath(netID)
+	links, err := o.k.ListLinks(ns)
+	if err != nil {
+		return nil, fmt.Errorf("overlay: network %s: %w", netID, err)
+	}
+	var missing []PeerDiff
+	for _, name := range []string{bridgeName, vxlanName} {
+		if !slices.ContainsFunc(links, func(l Link) bool { return l.Name == name }) {
+			missing = append(missing, PeerDiff{Kind: "link", State: "missing", Entry: name})
+		}
+	}
+	if len(missing) > 0 {
+		return missing, nil
+	}
+	want, _ := desiredPeers(peers, o.underlay)
+	arp, err := o.k.ListARP(ns, vxlanName)
+	if err != nil {
+		return nil, fmt.Errorf("overlay: network %s: %w", netID, err)
+	}
+	fdb, err := o.k.ListFDB(ns, vxlanName)
+	if err != nil {
+		return nil, fmt.Errorf("overlay: network %s: %w", netID, err)
+	}
+	return peerDiffs(diffPeers(want, arp, fdb), arp, fdb), nil
+}
+
+// peerDiffs describes plan, which diffPeers made from arp and fdb: FDB
+// entries first, then neighbours, each in the plan's order.
+func peerDiffs(plan peerPlan, arp []ARPEntry, fdb []FDBEntry) []PeerDiff {
+	var fdbs, neighs []PeerDiff
+	for _, e := range plan.delFDB {
+		fdbs = append(fdbs, PeerDiff{Kind: "fdb", State: "extra", Entry: fdbString(e.MAC, e.Dst, e.Permanent)})
+	}
+	for _, e := range plan.delARP {
+		neighs = append(neighs, PeerDiff{Kind: "neigh", State: "extra", Entry: neighString(e.IP, e.MAC, e.Permanent)})
+	}
+	for _, s := range plan.set {
+		if s.fdb {
+			d := PeerDiff{Kind: "fdb", State: "missing", Entry: fdbString(s.MAC, s.VTEP, true)}
+			if i := slices.IndexFunc(fdb, func(e FDBEntry) bool { return slices.Equal(e.MAC, s.MAC) }); i >= 0 {
+				d.State, d.Have = "differs", fdbString(fdb[i].MAC, fdb[i].Dst, fdb[i].Permanent)
+			}
+			fdbs = append(fdbs, d)
+		}
+		if s.arp {
+			d := PeerDiff{Kind: "neigh", State: "missing", Entry: neighString(s.IP, s.MAC, true)}
+			if i := slices.IndexFunc(arp, func(e ARPEntry) bool { return e.IP == s.IP }); i >= 0 {
+				d.State, d.Have = "differs", neighString(arp[i].IP, arp[i].MAC, arp[i].Permanent)
+			}
+			neighs = append(neighs, d)
+		}
+	}
+	return append(fdbs, neighs...)
+}
+
+func fdbString(mac net.HardwareAddr, dst netip.Addr, permanent bool) string {
+	return fmt.Sprintf("%s dst %s%s", mac, dst, notPermanent(permanent))
+}
+
+func neighString(ip netip.Addr, mac net.HardwareAddr, permanent bool) string {
+	return fmt.Sprintf("%s lladdr %s%s", ip, mac, notPermanent(permanent))
+}
+
+func notPermanent(permanent bool) string {
+	if permanent {
+		return ""
+	}
+	return " not permanent"
+}

@@ -3,6 +3,7 @@ package overlay
 import (
 	"errors"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 
@@ -264,5 +265,91 @@ func TestDiffPeersExtraRemotes(t *testing.T) {
 	if diff := cmp.Diff(want, got, cmp.AllowUnexported(peerPlan{}, peerSet{}),
 		cmp.Comparer(func(a, b netip.Addr) bool { return a == b })); diff != "" {
 		t.Errorf("plan (-want +got):\n%s", diff)
+	}
+}
+
+// TestCheckPeers: CheckPeers names what SetPeers would change, changes
+// nothing, and finds nothing once SetPeers has run.
+func TestCheckPeers(t *testing.T) {
+	const ns, dev = "/ns/1-net1aaaaaa", "vxlan0"
+	peers := []Peer{peer("10.0.0.3", node2), peer("10.0.0.4", node3)}
+	m3 := ipam.MAC(ip("10.0.0.3"))
+	tests := []struct {
+		name    string
+		breakIt func(k *FakeKernel) error
+		want    []PeerDiff
+	}{
+		{name: "in step", breakIt: func(*FakeKernel) error { return nil }},
+		{
+			name:    "FDB entry deleted by hand",
+			breakIt: func(k *FakeKernel) error { return k.DelFDB(ns, dev, m3, node2) },
+			want:    []PeerDiff{{Kind: "fdb", State: "missing", Entry: "02:42:0a:00:00:03 dst 192.168.0.11"}},
+		},
+		{
+			name:    "FDB entry pointed elsewhere",
+			breakIt: func(k *FakeKernel) error { return k.SetFDB(ns, dev, m3, ip("192.168.0.99")) },
+			want: []PeerDiff{{Kind: "fdb", State: "differs", Entry: "02:42:0a:00:00:03 dst 192.168.0.11",
+				Have: "02:42:0a:00:00:03 dst 192.168.0.99"}},
+		},
+		{
+			name:    "neighbour deleted",
+			breakIt: func(k *FakeKernel) error { return k.DelARP(ns, dev, ip("10.0.0.4")) },
+			want:    []PeerDiff{{Kind: "neigh", State: "missing", Entry: "10.0.0.4 lladdr 02:42:0a:00:00:04"}},
+		},
+		{
+			name:    "neighbour with another MAC",
+			breakIt: func(k *FakeKernel) error { return k.SetARP(ns, dev, ip("10.0.0.4"), mac("02:42:de:ad:be:ef")) },
+			want: []PeerDiff{{Kind: "neigh", State: "differs", Entry: "10.0.0.4 lladdr 02:42:0a:00:00:04",
+				Have: "10.0.0.4 lladdr 02:42:de:ad:be:ef"}},
+		},
+		{
+			name:    "vxlan0 deleted",
+			breakIt: func(k *FakeKernel) error { return k.RemoveLink(ns, dev) },
+			want:    []PeerDiff{{Kind: "link", State: "missing", Entry: "vxlan0"}},
+		},
+		{
+			name: "foreign entries",
+			breakIt: func(k *FakeKernel) error {
+				return errors.Join(k.SetFDB(ns, dev, mac("02:42:0a:00:00:09"), node2),
+					k.SetARP(ns, dev, ip("10.0.0.9"), mac("02:42:0a:00:00:09")))
+			},
+			want: []PeerDiff{
+				{Kind: "fdb", State: "extra", Entry: "02:42:0a:00:00:09 dst 192.168.0.11"},
+				{Kind: "neigh", State: "extra", Entry: "10.0.0.9 lladdr 02:42:0a:00:00:09"},
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newPeeredOverlay(t, peers)
+			if err := tt.breakIt(f.k); err != nil {
+				t.Fatal(err)
+			}
+			f.k.ResetCalls()
+			got, err := f.o.CheckPeers(net1.ID, peers)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("CheckPeers (-want +got):\n%s", diff)
+			}
+			if calls := f.k.Calls(); slices.ContainsFunc(calls, func(c string) bool { return !strings.HasPrefix(c, "List") }) {
+				t.Errorf("CheckPeers changed the kernel: %v", calls)
+			}
+			// What the node agent's reconcile pass does.
+			if err := errors.Join(f.o.EnsureNetwork(net1), f.o.SetPeers(net1.ID, peers)); err != nil {
+				t.Fatal(err)
+			}
+			if (len(f.k.Calls()) > 0) != (len(tt.want) > 0) {
+				t.Errorf("SetPeers made calls %v, CheckPeers found %d differences", f.k.Calls(), len(tt.want))
+			}
+			if got, err := f.o.CheckPeers(net1.ID, peers); err != nil || len(got) > 0 {
+				t.Errorf("after SetPeers: got %v, %v, want no difference", got, err)
+			}
+		})
+	}
+	f := newFakeOverlay(t)
+	if _, err := f.o.CheckPeers(net1.ID, peers); err == nil {
+		t.Error("CheckPeers on a network never built: no error")
 	}
 }

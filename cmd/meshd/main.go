@@ -103,6 +103,8 @@ func newFlagSet(u *mesh.UserConfig, debug, version *bool, tokenFile string) *pfl
 	fs.DurationVar(&u.RescheduleDelay, "reschedule-delay", def.RescheduleDelay, "how long a node may be down before its tasks move to other nodes")
 	fs.StringVar(&u.IPVSTimeouts, "ipvs-timeouts", "", "IPVS timeouts tcp,tcpfin,udp (e.g. 3600s,120s,300s); default: the kernel's")
 	fs.StringVar(&u.MetricsAddr, "metrics-addr", "", "serve Prometheus metrics at http://IP:PORT/metrics, e.g. 127.0.0.1:9323 (default: off)")
+	fs.BoolVar(&u.TestHooks, "test-hooks", false, "offer the tests' hooks on the socket (pausing repairs); never in production")
+	_ = fs.MarkHidden("test-hooks") // for the e2e tests, not for users
 	fs.BoolVar(debug, "debug", false, "log at debug level")
 	fs.BoolVar(version, "version", false, "print the version and exit")
 	return fs

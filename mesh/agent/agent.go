@@ -32,6 +32,11 @@ type Agent struct {
 	dns   *dns.Server
 	host  *lb.HostSyncer
 	wake  chan struct{}
+	// calls are functions to run in Run's goroutine between reconciles
+	// (Check, PauseRepair).
+	calls chan func()
+	// paused: the test hook stopped the reconcile passes (PauseRepair).
+	paused bool
 	// watcher reports the namespaces the kernel changed into drift.
 	watcher Watcher
 	drift   drifted
@@ -126,7 +131,7 @@ func New(cfg Config) (*Agent, error) {
 		return nil, err
 	}
 	a := &Agent{cfg: cfg, log: log, nsDir: nsDir, ov: ov, gwIPs: gwIPs, dns: resolver, gw: gw,
-		host: lb.NewHostSyncer(cfg.Rules(""), lb.WithConntrack(cfg.Conntrack(""))), wake: make(chan struct{}, 1), desired: desired, now: time.Now,
+		host: lb.NewHostSyncer(cfg.Rules(""), lb.WithConntrack(cfg.Conntrack(""))), wake: make(chan struct{}, 1), calls: make(chan func()), desired: desired, now: time.Now,
 		tasks: map[string]*localTask{}, nets: map[string]api.Network{}, ingressGW: ingressGW,
 		sboxes: map[string]*lbSandbox{}, marks: newMarks(), programmed: map[string]string{}, timed: map[string]bool{}, keptLogs: map[string]bool{}, started: time.Now()}
 	a.watcher = cfg.Watch(a.kernelChanged)
@@ -172,7 +177,9 @@ func (a *Agent) Run(ctx context.Context) {
 	pull := time.NewTimer(time.Hour) // armed while the tables are partial
 	pull.Stop()
 	for {
-		a.Reconcile(ctx)
+		if !a.paused {
+			a.Reconcile(ctx)
+		}
 		if !a.pullDue.IsZero() && !a.pulling.Load() {
 			pull.Reset(max(a.pullDue.Sub(a.now()), 0))
 		}
@@ -189,7 +196,11 @@ func (a *Agent) Run(ctx context.Context) {
 				a.gwChecked = false // look for drift
 				woken = true
 			case <-ipvsTick:
-				a.verifyIPVS()
+				if !a.paused {
+					a.verifyIPVS()
+				}
+			case f := <-a.calls:
+				f()
 			}
 		}
 	}

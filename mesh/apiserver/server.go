@@ -105,6 +105,12 @@ type Node interface {
 	// Gateway is this node's gateway bridge and its endpoints; false
 	// outside a swarm, where there is none.
 	Gateway() (Gateway, bool)
+	// Check compares this node's desired state with its kernel (meshctl
+	// check); api.ErrNotInSwarm outside a swarm.
+	Check(ctx context.Context) (api.Check, error)
+	// PauseRepair pauses or resumes the agent's reconciling, a test hook
+	// refused unless meshd runs with --test-hooks.
+	PauseRepair(ctx context.Context, paused bool) error
 	// StateVersion is the version of a manager's replica (0 elsewhere),
 	// sent with every answer to a write.
 	StateVersion() uint64
@@ -215,6 +221,8 @@ var routes = []route{
 	{"GET /v1/namespaces", local, (*Server).namespaces},
 	{"GET /v1/lb", local, (*Server).lbTables},
 	{"GET /v1/events", local, (*Server).events},
+	{"GET /v1/check", local, (*Server).check},
+	{"POST /v1/debug/repair", local, (*Server).pauseRepair},
 
 	{"POST /v1/swarm/init", local, (*Server).swarmInit},
 	{"POST /v1/swarm/join", local, (*Server).swarmJoin},

@@ -52,6 +52,12 @@ func (n fakeNode) Namespaces() (string, []string, error) {
 	return "/run/x", []string{"ingress_sbox"}, nil
 }
 func (n fakeNode) LBTables() []api.LBTable { return nil }
+func (n fakeNode) Check(context.Context) (api.Check, error) {
+	return api.Check{Node: "node2", Diffs: []api.CheckDiff{{Netns: "ingress_sbox", Kind: api.DiffVIP, State: "missing", Object: "10.255.0.4/32", Where: "eth0"}}}, nil
+}
+func (n fakeNode) PauseRepair(context.Context, bool) error {
+	return api.Errorf(http.StatusForbidden, "test hooks are off: start meshd with --test-hooks")
+}
 
 // Objects: a node in no swarm knows no state, as the daemon's.
 func (n fakeNode) Objects() records.Objects {
