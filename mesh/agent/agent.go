@@ -154,6 +154,10 @@ func (a *Agent) Run(ctx context.Context) {
 			}
 		}()
 	}
+	if a.cfg.Metrics != nil {
+		statuses := a.cfg.DB.Watch(ctx, records.TableTaskStatus)
+		go a.timeConvergence(statuses)
+	}
 	if a.cfg.PushLogs != nil {
 		logs := newLogPusher(a.cfg.DB, a.cfg.NodeID, a.TaskLogPath, a.TaskEnded, a.cfg.PushLogs, a.log.With("component", "logs"))
 		done := make(chan struct{})

@@ -1,11 +1,13 @@
 package agent
 
 import (
+	"encoding/json"
 	"maps"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/meshd/meshd/gossip"
 	"github.com/meshd/meshd/mesh/api"
 	"github.com/meshd/meshd/mesh/records"
 )
@@ -83,5 +85,23 @@ func (a *Agent) timeProgramming(eps []records.EndpointEntry, programmed map[stri
 				a.cfg.Metrics.ObserveProgramming(now.Sub(s.Timestamp))
 			}
 		}
+	}
+}
+
+// timeConvergence measures gossip's convergence as task statuses show it:
+// for each status another node wrote (and stamped) after this agent
+// started, the time from its stamp to its arrival here. Statuses are
+// written at every state change of every task, so they sample gossip all
+// the time; across nodes the figure depends on their clocks agreeing.
+func (a *Agent) timeConvergence(events <-chan gossip.Event) {
+	for ev := range events {
+		if ev.Type == gossip.Delete || ev.Entry.Owner == a.cfg.DB.LocalName() {
+			continue
+		}
+		var s api.TaskStatus
+		if json.Unmarshal(ev.Entry.Value, &s) != nil || s.Timestamp.Before(a.started) {
+			continue
+		}
+		a.cfg.Metrics.ObserveGossipConvergence(time.Since(s.Timestamp))
 	}
 }

@@ -122,7 +122,7 @@ func (a *Agent) startTask(ctx context.Context, t api.Task, st records.Objects) (
 			lt.mu.Lock()
 			defer lt.mu.Unlock()
 			if s.State == api.TaskRunning && !lt.running {
-				a.cfg.Metrics.TaskStarted()
+				a.cfg.Metrics.TaskStarted(t.Restarts > 0)
 			}
 			lt.running = s.State == api.TaskRunning
 			lt.exited = lt.exited || api.Terminal(s.State)

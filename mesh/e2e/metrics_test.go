@@ -59,6 +59,11 @@ func TestMetrics(t *testing.T) {
 	if n, _ := during.Value("meshd_gossip_members"); n != 2 {
 		t.Errorf("gossip members seen by node1: got %v, want 2", n)
 	}
+	// node2's task reported Running, and node1 programmed it: its status
+	// came to node1 by gossip.
+	if n, _ := during.Value("meshd_gossip_convergence_seconds"); n < 1 {
+		t.Errorf("gossip convergence observations on node1: got %v, want node2's task statuses", n)
+	}
 
 	var node2 testutil.Scrape
 	eventually(t, 10*time.Second, "node2's metrics, scraped from the client, show www's two backends", func() (bool, string) {

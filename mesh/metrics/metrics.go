@@ -49,6 +49,9 @@ type Metrics struct {
 	dnsQueries   *prometheus.CounterVec
 	dnsDuration  prometheus.Histogram
 	tasksStarted prometheus.Counter
+	taskRestarts prometheus.Counter
+	// gossipConvergence: see ObserveGossipConvergence.
+	gossipConvergence prometheus.Histogram
 
 	mu       sync.Mutex // guards the field below
 	services map[string]bool
@@ -106,12 +109,25 @@ func New(cfg Config) *Metrics {
 			Help: "Task processes the node agent started and saw running on this node (a restart by the " +
 				"restart policy is a new task, so it counts again).",
 		}),
+		taskRestarts: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: namespace, Name: "task_restarts_total",
+			Help: "Tasks started on this node that replace an ended task of their slot, as the service's " +
+				"restart policy asks (a new task for a slot that had restarts before it).",
+		}),
+		gossipConvergence: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: namespace, Name: "gossip_convergence_seconds",
+			Help: "Time from another node stamping a task's status (in the task_status table) to this node " +
+				"receiving it by gossip: the spread of a change, sampled at every task state change. " +
+				"Statuses stamped before this meshd started are left out; across nodes it depends on their clocks agreeing.",
+			// 1 ms to 16 s.
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 15),
+		}),
 		services: map[string]bool{},
 	}
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.ruleSync, m.programming, m.backends, m.dnsQueries, m.dnsDuration, m.tasksStarted)
+		m.ruleSync, m.programming, m.backends, m.dnsQueries, m.dnsDuration, m.tasksStarted, m.taskRestarts, m.gossipConvergence)
 	m.reg.MustRegister(m.funcs(cfg)...)
 	return m
 }
@@ -194,12 +210,25 @@ func (m *Metrics) SetServiceBackends(byName map[string]int) {
 	}
 }
 
-// TaskStarted counts one task process started.
-func (m *Metrics) TaskStarted() {
+// TaskStarted counts one task process started, and a restart if the task
+// replaces an ended one of its slot.
+func (m *Metrics) TaskStarted(restart bool) {
 	if m == nil {
 		return
 	}
 	m.tasksStarted.Inc()
+	if restart {
+		m.taskRestarts.Inc()
+	}
+}
+
+// ObserveGossipConvergence records how long a change written on another
+// node took to arrive here. A negative d (clocks apart) is dropped.
+func (m *Metrics) ObserveGossipConvergence(d time.Duration) {
+	if m == nil || d < 0 {
+		return
+	}
+	m.gossipConvergence.Observe(d.Seconds())
 }
 
 // DNSObserver returns the embedded DNS's observer (dns.Config.Observe):

@@ -32,7 +32,8 @@ func TestNilRecordsNothing(t *testing.T) {
 	m.ObserveProgramming(time.Second)
 	m.LinkRepair()
 	m.SetServiceBackends(map[string]int{"www": 2})
-	m.TaskStarted()
+	m.TaskStarted(true)
+	m.ObserveGossipConvergence(time.Second)
 	if obs := m.DNSObserver(); obs != nil {
 		t.Error("DNSObserver of nil metrics is not nil: the DNS would time queries for nothing")
 	}
@@ -52,7 +53,10 @@ func TestMetrics(t *testing.T) {
 	m.ObserveProgramming(-time.Second) // clocks apart: dropped
 	m.LinkRepair()
 	m.LinkRepair()
-	m.TaskStarted()
+	m.TaskStarted(false)
+	m.TaskStarted(true)
+	m.ObserveGossipConvergence(30 * time.Millisecond)
+	m.ObserveGossipConvergence(-time.Second) // clocks apart: dropped
 	obs := m.DNSObserver()
 	obs("NOERROR", time.Millisecond)
 	obs("NOERROR", time.Millisecond)
@@ -75,7 +79,9 @@ func TestMetrics(t *testing.T) {
 		{name: "meshd_dns_queries_total", labels: []string{"rcode", "NOERROR"}, want: 2},
 		{name: "meshd_dns_queries_total", labels: []string{"rcode", "NXDOMAIN"}, want: 1},
 		{name: "meshd_dns_query_duration_seconds", want: 3},
-		{name: "meshd_tasks_started_total", want: 1},
+		{name: "meshd_tasks_started_total", want: 2},
+		{name: "meshd_task_restarts_total", want: 1},
+		{name: "meshd_gossip_convergence_seconds", want: 1},
 	}
 	for _, tt := range tests {
 		got, ok := s.Value(tt.name, tt.labels...)
@@ -118,7 +124,8 @@ func TestHelpAndNames(t *testing.T) {
 	slices.Sort(ours)
 	// Vectors show no series before their first value.
 	want := []string{"meshd_drift_repairs_total", "meshd_gossip_members", "meshd_network_programming_duration_seconds",
-		"meshd_sync_proxy_rules_duration_seconds", "meshd_dns_query_duration_seconds", "meshd_tasks_started_total"}
+		"meshd_sync_proxy_rules_duration_seconds", "meshd_dns_query_duration_seconds", "meshd_tasks_started_total",
+		"meshd_task_restarts_total", "meshd_gossip_convergence_seconds"}
 	slices.Sort(want)
 	if diff := cmp.Diff(want, ours); diff != "" {
 		t.Errorf("metric families of a fresh meshd (-want +got):\n%s", diff)
