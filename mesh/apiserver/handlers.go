@@ -189,6 +189,25 @@ func (s *Server) namespaces(*http.Request) (any, error) {
 
 func (s *Server) lbTables(*http.Request) (any, error) { return s.cfg.Node.LBTables(), nil }
 
+// kernel is the node's kernel snapshot, its namespaces described as ns
+// ls describes them.
+func (s *Server) kernel(r *http.Request) (any, error) {
+	snap, err := s.cfg.Node.Kernel(r.Context())
+	if err != nil {
+		return nil, err
+	}
+	st := s.cfg.Node.Objects()
+	for i := range snap.Namespaces {
+		ns := &snap.Namespaces[i]
+		if ns.Name == api.HostNamespace && ns.Path == "" {
+			ns.Kind = "host"
+			continue
+		}
+		ns.Kind, ns.Owner = describeNamespace(st, ns.Name)
+	}
+	return snap, nil
+}
+
 // Writes.
 
 func (s *Server) swarmInit(r *http.Request) (any, error) {
