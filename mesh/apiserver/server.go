@@ -218,6 +218,7 @@ var routes = []route{
 	{"GET /v1/namespaces", local, (*Server).namespaces},
 	{"GET /v1/lb", local, (*Server).lbTables},
 	{"GET /v1/kernel", local, (*Server).kernel},
+	{"POST /v1/trace", local, (*Server).trace},
 	{"GET /v1/events", local, (*Server).events},
 
 	{"POST /v1/swarm/init", local, (*Server).swarmInit},
