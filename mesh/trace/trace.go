@@ -60,7 +60,7 @@ func Run(snaps []api.KernelSnapshot, req api.TraceRequest) (api.Trace, error) {
 	out := api.Trace{From: req.From, Src: src.String(), To: dst.String(), Proto: proto}
 	tr := &lb.Tracer{Net: w.net, Next: w.next, Follow: true}
 	steps, err := tr.Trace(start.t, lb.TraceFlow{Src: src, Dst: dst.Addr(), Proto: proto, Port: dst.Port()}, output)
-	w.hops(&out, steps)
+	w.hops(&out, steps, output)
 	if err != nil {
 		out.Stopped = err.Error()
 		out.Hops = append(out.Hops, api.TraceHop{Kind: api.HopStop, Detail: err.Error()})
@@ -380,7 +380,7 @@ func firstAddr(l *api.KernelLink) netip.Addr {
 
 // hops turns the tracer's steps, with the hops between namespaces, into
 // the trace's hops.
-func (w *world) hops(out *api.Trace, steps []lb.Step) {
+func (w *world) hops(out *api.Trace, steps []lb.Step, output bool) {
 	group := 0
 	links := func() {
 		if group < len(w.links) {
@@ -393,7 +393,7 @@ func (w *world) hops(out *api.Trace, steps []lb.Step) {
 		h := api.TraceHop{Node: p.snap.NodeName, Netns: p.ns.Name, Packet: packetString(s.Flow)}
 		switch s.Kind {
 		case lb.StepArrive:
-			if i > 0 {
+			if i > 0 || output { // a trace from outside starts arriving
 				links()
 			}
 			h.Kind, h.Detail = api.HopArrive, "in "+s.Note
@@ -420,6 +420,9 @@ func (w *world) hops(out *api.Trace, steps []lb.Step) {
 			out.Stopped = fmt.Sprintf("%s: %s", p, h.Detail)
 		case lb.StepStop:
 			links()
+			if n := len(out.Hops); n > 0 { // it stops where the last hop got to
+				h.Node, h.Netns = out.Hops[n-1].Node, out.Hops[n-1].Netns
+			}
 			h.Kind, h.Detail = api.HopStop, s.Note
 			out.Stopped = s.Note
 		case lb.StepLeave:
