@@ -57,6 +57,12 @@ func Run(snaps []api.KernelSnapshot, req api.TraceRequest) (api.Trace, error) {
 	if err != nil {
 		return api.Trace{}, err
 	}
+	if dst.Addr().IsLoopback() && output {
+		// 127.0.0.0/8 is the sender's own (the local table, which
+		// snapshots leave out): the embedded resolver's 127.0.0.11.
+		start.t.Local = append(start.t.Local, dst.Addr())
+		src = netip.MustParseAddr("127.0.0.1")
+	}
 	out := api.Trace{From: req.From, Src: src.String(), To: dst.String(), Proto: proto}
 	tr := &lb.Tracer{Net: w.net, Next: w.next, Follow: true}
 	steps, err := tr.Trace(start.t, lb.TraceFlow{Src: src, Dst: dst.Addr(), Proto: proto, Port: dst.Port()}, output)
@@ -157,7 +163,7 @@ func (w *world) start(req api.TraceRequest, dst netip.Addr) (*place, netip.Addr,
 			if host || ns.Kind == "task" && ns.Owner == req.From {
 				p := w.placeOf(s, ns)
 				src, ok := p.t.Ifaces[routeFor(ns, dst).Dst]
-				if !ok || !src.Addr.IsValid() {
+				if (!ok || !src.Addr.IsValid()) && !dst.IsLoopback() {
 					return nil, netip.Addr{}, false, fmt.Errorf("trace from %s: no route to %s in %s", req.From, dst, p)
 				}
 				return p, src.Addr, true, nil

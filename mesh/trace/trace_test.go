@@ -254,3 +254,24 @@ func TestRunRefuses(t *testing.T) {
 		t.Errorf("no snapshots: err = %v", err)
 	}
 }
+
+// A task's DNS query: the DNAT of 127.0.0.11:53 to the embedded
+// resolver's socket in its own namespace.
+func TestRunDNS(t *testing.T) {
+	n2 := node2()
+	task := n2.Netns("49b862773ddd")
+	task.IPTables["nat"] = `*nat
+:OUTPUT ACCEPT [0:0]
+:MESH-DNS-OUTPUT - [0:0]
+[4:240] -A OUTPUT -d 127.0.0.11/32 -j MESH-DNS-OUTPUT
+[4:240] -A MESH-DNS-OUTPUT -d 127.0.0.11/32 -p udp -m udp --dport 53 -j DNAT --to-destination 127.0.0.11:41234
+COMMIT
+`
+	got, err := Run([]api.KernelSnapshot{n2}, api.TraceRequest{From: "www.2", To: "127.0.0.11:53/udp"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got.Reached || got.Backend != "127.0.0.11:41234" || len(got.Hops) != 3 || got.Hops[1].Rule != "-A MESH-DNS-OUTPUT -d 127.0.0.11/32 -p udp -m udp --dport 53 -j DNAT --to-destination 127.0.0.11:41234" {
+		t.Errorf("trace = %+v, want the DNAT to 127.0.0.11:41234 and delivery there", got)
+	}
+}
