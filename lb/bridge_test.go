@@ -541,10 +541,10 @@ func newBridgeNode(t *testing.T) TraceNet {
 		local = append(local, gw)
 	}
 	host := &TraceNS{Name: "host", Rules: NewFakeRules(), Local: local, Ifaces: ifaces}
-	if err := NewHostSyncer(host.Rules, WithConntrack(NewFakeConntrack())).Sync(ctx, worldOne.host); err != nil {
+	if err := NewHostSyncer(host.Rules.(*FakeRules), WithConntrack(NewFakeConntrack())).Sync(ctx, worldOne.host); err != nil {
 		t.Fatal(err)
 	}
-	mustSyncBridge(t, NewBridgeSyncer(host.Rules, WithConntrack(NewFakeConntrack())),
+	mustSyncBridge(t, NewBridgeSyncer(host.Rules.(*FakeRules), WithConntrack(NewFakeConntrack())),
 		BridgeRules{Networks: nets, Ports: bridgeThree.Ports})
 	container := func(name, a string, n BridgeNetwork) *TraceNS {
 		return &TraceNS{Name: name, Task: true, Local: []netip.Addr{addr(a)}, Gateway: host,

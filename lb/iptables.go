@@ -43,10 +43,18 @@ func (t IPTables) Apply(ctx context.Context, payload []byte) error {
 }
 
 // Save runs iptables-save.
-func (t IPTables) Save(ctx context.Context) ([]byte, error) {
-	stdout, stderr, err := t.runner().run(ctx, t.NetNS, nil, "iptables-save")
+func (t IPTables) Save(ctx context.Context) ([]byte, error) { return t.save(ctx, "iptables-save") }
+
+// SaveCounters runs "iptables-save -c": the same text with each chain's
+// and each rule's [packets:bytes].
+func (t IPTables) SaveCounters(ctx context.Context) ([]byte, error) {
+	return t.save(ctx, "iptables-save", "-c")
+}
+
+func (t IPTables) save(ctx context.Context, argv ...string) ([]byte, error) {
+	stdout, stderr, err := t.runner().run(ctx, t.NetNS, nil, argv...)
 	if err != nil {
-		return nil, fmt.Errorf("iptables-save%s: %w: %s", t.where(), err, strings.TrimSpace(string(stderr)))
+		return nil, fmt.Errorf("%s%s: %w: %s", strings.Join(argv, " "), t.where(), err, strings.TrimSpace(string(stderr)))
 	}
 	return stdout, nil
 }

@@ -2,9 +2,11 @@ package lb
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"io"
 	"net/netip"
+	"os"
 	"slices"
 	"strings"
 	"syscall"
@@ -53,6 +55,47 @@ type Destination struct {
 	// ActiveConn and InActConn are read back from the kernel; they are
 	// ignored when programming.
 	ActiveConn, InActConn int
+}
+
+// IPVSService is a fwmark service with its real servers, as [ReadIPVS]
+// reads them.
+type IPVSService struct {
+	VirtualService
+	Destinations []Destination
+}
+
+// ErrNoIPVS is [ReadIPVS]'s answer on a kernel without IPVS.
+var ErrNoIPVS = errors.New("lb: this kernel has no IPVS")
+
+// ipvsProcFile exists in every namespace once ip_vs is loaded.
+const ipvsProcFile = "/proc/net/ip_vs"
+
+// ReadIPVS lists the fwmark services of the IPVS table in the namespace at
+// nsPath ("" = the caller's) with their destinations, as "ipvsadm -Ln"
+// does. It never loads ip_vs: on a kernel where it is not loaded it
+// returns ErrNoIPVS.
+func ReadIPVS(nsPath string) ([]IPVSService, error) {
+	if _, err := os.Stat(ipvsProcFile); err != nil {
+		return nil, ErrNoIPVS
+	}
+	k, err := newKernelIPVS(nsPath)
+	if err != nil {
+		return nil, err
+	}
+	defer k.Close()
+	svcs, err := k.Services()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]IPVSService, 0, len(svcs))
+	for _, s := range svcs {
+		dests, err := k.Destinations(s)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, IPVSService{VirtualService: s, Destinations: dests})
+	}
+	return out, nil
 }
 
 // defaultScheduler is Swarm's: plain round robin.

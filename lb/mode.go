@@ -49,13 +49,12 @@ func ChooseMode(requested Mode, hasIPVS bool) (Mode, string, error) {
 // KernelHasIPVS reports whether IPVS is usable in the caller's network
 // namespace, loading the ip_vs module first when modprobe is there.
 func KernelHasIPVS() bool {
-	const procFile = "/proc/net/ip_vs"
-	if _, err := os.Stat(procFile); err == nil {
+	if _, err := os.Stat(ipvsProcFile); err == nil {
 		return true
 	}
 	if path, err := exec.LookPath("modprobe"); err == nil {
 		_ = exec.Command(path, "-q", "ip_vs").Run() // absence is the answer, not an error
 	}
-	_, err := os.Stat(procFile)
+	_, err := os.Stat(ipvsProcFile)
 	return err == nil
 }

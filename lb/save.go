@@ -49,30 +49,54 @@ type saved map[string]map[string][]string
 // parseSave reads iptables-save output. Comments, counters and policies
 // are dropped.
 func parseSave(data []byte) (saved, error) {
-	s := saved{}
+	s, _, err := parseSaveCounters(data)
+	return s, err
+}
+
+// Counter is a rule's packet and byte counts, as "iptables-save -c"
+// prints them before the rule ("[packets:bytes] -A …").
+type Counter struct{ Packets, Bytes uint64 }
+
+// counters are a saved text's rule counters, at the same places as the
+// rules: table → chain → one per rule.
+type counters map[string]map[string][]Counter
+
+// parseSaveCounters reads iptables-save output with or without -c; the
+// counters of a text without them are zero.
+func parseSaveCounters(data []byte) (saved, counters, error) {
+	s, cs := saved{}, counters{}
 	var table string
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	sc.Buffer(make([]byte, 64*1024), 16*1024*1024)
 	for n := 1; sc.Scan(); n++ {
 		line := strings.TrimSpace(sc.Text())
+		var c Counter
+		if strings.HasPrefix(line, "[") {
+			pb, rest, ok := strings.Cut(line[1:], "] ")
+			if _, err := fmt.Sscanf(pb, "%d:%d", &c.Packets, &c.Bytes); !ok || err != nil {
+				return nil, nil, fmt.Errorf("iptables-save line %d: bad counters in %q", n, line)
+			}
+			line = rest
+		}
 		switch {
 		case line == "" || strings.HasPrefix(line, "#") || line == "COMMIT":
 		case strings.HasPrefix(line, "*"):
 			table = line[1:]
-			s[table] = map[string][]string{}
+			s[table], cs[table] = map[string][]string{}, map[string][]Counter{}
 		case table == "":
-			return nil, fmt.Errorf("iptables-save line %d: %q outside a table", n, line)
+			return nil, nil, fmt.Errorf("iptables-save line %d: %q outside a table", n, line)
 		case strings.HasPrefix(line, ":"):
 			name, _, _ := strings.Cut(line[1:], " ")
 			s[table][name] = s[table][name][:0:0]
 		case strings.HasPrefix(line, "-A "):
 			chain, rule, _ := strings.Cut(line[3:], " ")
 			s[table][chain] = append(s[table][chain], rule)
+			cs[table][chain] = append(cs[table][chain], c)
 		default:
-			return nil, fmt.Errorf("iptables-save line %d: unexpected %q", n, line)
+			return nil, nil, fmt.Errorf("iptables-save line %d: unexpected %q", n, line)
 		}
 	}
-	return s, sc.Err()
+	return s, cs, sc.Err()
 }
 
 // chainKeys are the non-built-in chains, sorted.

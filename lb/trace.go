@@ -2,6 +2,7 @@ package lb
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"regexp"
@@ -11,18 +12,22 @@ import (
 )
 
 // TracePacket, the packet tracer, follows the first packet of a new
-// connection through the namespaces of one node, reading the rules the
-// syncers left in each namespace's FakeRules (the agent's tests use it to
-// follow a packet from the client to a task). It understands only the rule shapes the renderers
-// emit (as iptables-save spells them) and fails the test on any other. A
-// fwmark lookup in a FakeIPVS and a rotation chain both fan out to every
-// backend, so one trace shows every place a connection can end.
+// connection through network namespaces, reading each namespace's
+// iptables-save text: the rules the syncers left in a FakeRules (the
+// agent's tests use it to follow a packet from the client to a task), or
+// the text a real kernel printed with its counters (meshctl trace, over
+// the nodes' kernel snapshots). It understands only the rule shapes the
+// renderers emit (as iptables-save spells them) and fails on any other.
+// Without a [Tracer.Pick], a fwmark lookup in IPVS and a rotation chain
+// both fan out to every backend, so one trace shows every place a
+// connection can end; with one, it follows the backend the next
+// connection gets.
 
 // TraceNS is one network namespace as the tracer sees it.
 type TraceNS struct {
 	Name  string
-	Rules *FakeRules // nil: no rules
-	IPVS  *FakeIPVS  // nil: no IPVS
+	Rules Saver     // nil: no rules
+	IPVS  *FakeIPVS // nil: no IPVS
 	Local []netip.Addr
 	Task  bool // delivering here reaches a task (else it is a leak)
 	// Ifaces maps destination prefixes to an output interface and that
@@ -35,6 +40,18 @@ type TraceNS struct {
 	// nil: straight to the namespace that owns the destination.
 	Gateway *TraceNS
 }
+
+// Saver is where a namespace's rules are read: iptables-save text, with
+// or without counters. *FakeRules and [IPTables] are Savers.
+type Saver interface {
+	Save(ctx context.Context) ([]byte, error)
+}
+
+// SavedText is rules already saved, e.g. a kernel snapshot's.
+type SavedText []byte
+
+// Save returns the text.
+func (t SavedText) Save(context.Context) ([]byte, error) { return t, nil }
 
 // Iface is an output interface and its address.
 type Iface struct {
@@ -57,18 +74,74 @@ type packet struct {
 
 func (p packet) String() string { return fmt.Sprintf("%s:%d", p.dst, p.dport) }
 
+func (p packet) flow() TraceFlow {
+	return TraceFlow{Src: p.src, Dst: p.dst, Proto: p.proto, Port: p.dport, Mark: p.mark}
+}
+
+// TraceFlow is a traced packet as it is at one step.
+type TraceFlow struct {
+	Src, Dst netip.Addr
+	Proto    string
+	Port     uint16 // destination port
+	Mark     uint32
+}
+
 // Fataler is the part of testing.TB the tracer needs.
 type Fataler interface {
 	Helper()
 	Fatalf(format string, args ...any)
 }
 
-type tracer struct {
-	t       Fataler
-	net     TraceNet
-	saved   map[*TraceNS]saved
-	matches []string
-	outs    []string
+// Step kinds.
+const (
+	StepRule    = "rule"    // a rule matched
+	StepIPVS    = "ipvs"    // an IPVS service took the connection
+	StepArrive  = "arrive"  // the packet entered a namespace
+	StepDeliver = "deliver" // delivered to a local socket
+	StepLeave   = "leave"   // left the traced namespaces
+	StepVerdict = "verdict" // REJECT or DROP
+	StepStop    = "stop"    // the trace cannot go on: Note says why
+)
+
+// Step is one thing that happened to the packet, in order.
+type Step struct {
+	Kind  string
+	NS    *TraceNS
+	Table string // StepRule
+	Chain string // StepRule
+	Index int    // StepRule: the rule's place in its chain, from 0
+	Rule  string // StepRule: as iptables -S prints it after "-A CHAIN "
+	// Counter is the rule's counts in the saved text (StepRule).
+	Counter Counter
+	Flow    TraceFlow // the packet after the step
+	Note    string    // StepIPVS, StepVerdict, StepStop: what happened
+}
+
+// Tracer follows packets through a TraceNet.
+type Tracer struct {
+	Net TraceNet
+	// Next, when set, is where a packet leaving ns goes: the namespace
+	// it arrives in next, or nil when it leaves the traced namespaces; an
+	// error stops the trace there, its text the reason. Nil: the
+	// namespace that owns the destination, through ns.Gateway when it is
+	// not on one of ns.Ifaces.
+	Next func(ns *TraceNS, f TraceFlow) (*TraceNS, error)
+	// Follow follows one backend rather than fanning out: the turn of a
+	// rotation chain that takes the next connection, read from the
+	// chain's counters ([NextTurn]), and an IPVS service's first
+	// destination (which one rr gives next is not visible from outside
+	// the kernel).
+	Follow bool
+
+	t     Fataler
+	saved map[*TraceNS]savedRules
+	steps []Step
+	outs  []string
+}
+
+type savedRules struct {
+	rules saved
+	count counters
 }
 
 // TracePacket traces a new connection from src to dst:port. It starts in
@@ -79,17 +152,64 @@ type tracer struct {
 // delivered to a namespace that is not a task.
 func TracePacket(t Fataler, rules TraceNet, src netip.Addr, proto string, dst netip.Addr, port uint16) (matches []string, out string) {
 	t.Helper()
-	tr := &tracer{t: t, net: rules, saved: map[*TraceNS]saved{}}
+	tr := &Tracer{Net: rules}
 	p := packet{src: src, dst: dst, proto: proto, dport: port}
+	var steps []Step
 	if ns := rules.owner(src, nil); ns != nil {
-		tr.output(ns, p, 0)
+		steps = tr.trace(t, ns, p, true)
 	} else if ns := rules.owner(dst, nil); ns != nil {
-		tr.arrive(ns, p, 0)
+		steps = tr.trace(t, ns, p, false)
 	} else {
 		t.Fatalf("tracer: no namespace owns %s or %s", src, dst)
 	}
-	return tr.matches, strings.Join(tr.outs, ", ")
+	for _, s := range steps {
+		switch s.Kind {
+		case StepRule:
+			matches = append(matches, fmt.Sprintf("%s %s/%s: %s", s.NS.Name, s.Table, s.Chain, s.Rule))
+		case StepIPVS:
+			matches = append(matches, s.NS.Name+" ipvs: "+s.Note)
+		}
+	}
+	return matches, strings.Join(tr.outs, ", ")
 }
+
+// Trace follows a new connection from f.Src to f.Dst:f.Port starting in
+// start: sent by it when output, else arriving in it from a link. A rule
+// the tracer does not understand, or a namespace whose rules do not
+// parse, is an error; the steps up to there are returned with it.
+func (tr *Tracer) Trace(start *TraceNS, f TraceFlow, output bool) (steps []Step, err error) {
+	var fe fatalErr
+	defer func() {
+		if r := recover(); r != nil {
+			if _, ok := r.(fatalErr); !ok {
+				panic(r)
+			}
+			steps, err = tr.steps, errors.New(fe.msg)
+		}
+	}()
+	return tr.trace(&fe, start, packet{src: f.Src, dst: f.Dst, proto: f.Proto, dport: f.Port}, output), nil
+}
+
+// fatalErr turns the tracer's Fatalf into an error for Trace.
+type fatalErr struct{ msg string }
+
+func (*fatalErr) Helper() {}
+func (f *fatalErr) Fatalf(format string, args ...any) {
+	f.msg = fmt.Sprintf(format, args...)
+	panic(fatalErr{})
+}
+
+func (tr *Tracer) trace(t Fataler, start *TraceNS, p packet, output bool) []Step {
+	tr.t, tr.saved, tr.steps, tr.outs = t, map[*TraceNS]savedRules{}, nil, nil
+	if output {
+		tr.output(start, p, 0)
+	} else {
+		tr.arrive(start, p, 0)
+	}
+	return tr.steps
+}
+
+func (tr *Tracer) step(s Step) { tr.steps = append(tr.steps, s) }
 
 func (n TraceNet) owner(a netip.Addr, except *TraceNS) *TraceNS {
 	for _, ns := range n {
@@ -112,24 +232,27 @@ func (ns *TraceNS) onLink(dst netip.Addr) bool {
 }
 
 func (ns *TraceNS) outIface(dst netip.Addr) Iface {
+	best := Iface{Name: "eth0"}
+	bits := -1
 	for pfx, ifc := range ns.Ifaces {
-		if pfx.Contains(dst) {
-			return ifc
+		if pfx.Contains(dst) && pfx.Bits() > bits {
+			best, bits = ifc, pfx.Bits()
 		}
 	}
-	return Iface{Name: "eth0"}
+	return best
 }
 
-const maxHops = 8
+const maxHops = 16
 
 // arrive is a packet entering ns from a link: mangle and nat PREROUTING,
 // then routing. Marks and conntrack state do not cross namespaces.
-func (tr *tracer) arrive(ns *TraceNS, p packet, hops int) {
+func (tr *Tracer) arrive(ns *TraceNS, p packet, hops int) {
 	if hops > maxHops {
 		tr.t.Fatalf("tracer: more than %d hops at %s", maxHops, ns.Name)
 	}
 	p.mark, p.dnat, p.ipvs = 0, false, false
 	p.in = ns.outIface(p.src).Name
+	tr.step(Step{Kind: StepArrive, NS: ns, Flow: p.flow(), Note: p.in})
 	for _, q := range tr.hook(ns, "mangle", "PREROUTING", p) {
 		for _, r := range tr.hook(ns, "nat", "PREROUTING", q) {
 			if ns.isLocal(r.dst) {
@@ -142,7 +265,7 @@ func (tr *tracer) arrive(ns *TraceNS, p packet, hops int) {
 }
 
 // output is a packet the namespace sends itself.
-func (tr *tracer) output(ns *TraceNS, p packet, hops int) {
+func (tr *Tracer) output(ns *TraceNS, p packet, hops int) {
 	for _, q := range tr.hook(ns, "mangle", "OUTPUT", p) {
 		for _, r := range tr.hook(ns, "nat", "OUTPUT", q) {
 			for _, s := range tr.hook(ns, "filter", "OUTPUT", r) {
@@ -157,7 +280,7 @@ func (tr *tracer) output(ns *TraceNS, p packet, hops int) {
 }
 
 // input is local delivery: mangle and filter INPUT, then IPVS by mark.
-func (tr *tracer) input(ns *TraceNS, p packet, hops int) {
+func (tr *Tracer) input(ns *TraceNS, p packet, hops int) {
 	for _, q := range tr.hook(ns, "mangle", "INPUT", p) {
 		for _, r := range tr.hook(ns, "filter", "INPUT", q) {
 			dests, ok := []Destination(nil), false
@@ -166,18 +289,24 @@ func (tr *tracer) input(ns *TraceNS, p packet, hops int) {
 			}
 			switch {
 			case ok && len(dests) == 0:
-				tr.matches = append(tr.matches, fmt.Sprintf("%s ipvs: FWM %d, no destination", ns.Name, r.mark))
+				tr.step(Step{Kind: StepIPVS, NS: ns, Flow: r.flow(), Note: fmt.Sprintf("FWM %d, no destination", r.mark)})
+				tr.step(Step{Kind: StepVerdict, NS: ns, Flow: r.flow(), Note: "REJECT"})
 				tr.outs = append(tr.outs, "REJECT")
 			case ok:
+				if tr.Follow {
+					dests = dests[:1]
+				}
 				for _, d := range dests {
-					tr.matches = append(tr.matches, fmt.Sprintf("%s ipvs: FWM %d -> %s", ns.Name, r.mark, d.Addr))
 					s := r
 					s.dst, s.ipvs = d.Addr, true
+					tr.step(Step{Kind: StepIPVS, NS: ns, Flow: s.flow(), Note: fmt.Sprintf("FWM %d -> %s", r.mark, d.Addr)})
 					tr.leave(ns, s, hops)
 				}
 			case ns.Task:
+				tr.step(Step{Kind: StepDeliver, NS: ns, Flow: r.flow()})
 				tr.outs = append(tr.outs, r.String())
 			default:
+				tr.step(Step{Kind: StepDeliver, NS: ns, Flow: r.flow()})
 				tr.outs = append(tr.outs, ns.Name+" "+r.String())
 			}
 		}
@@ -185,24 +314,39 @@ func (tr *tracer) input(ns *TraceNS, p packet, hops int) {
 }
 
 // leave is nat POSTROUTING, then the next namespace, or the wire.
-func (tr *tracer) leave(ns *TraceNS, p packet, hops int) {
+func (tr *Tracer) leave(ns *TraceNS, p packet, hops int) {
 	for _, q := range tr.hook(ns, "nat", "POSTROUTING", p) {
-		if ns.Gateway != nil && !ns.onLink(q.dst) {
-			tr.arrive(ns.Gateway, q, hops+1)
-		} else if next := tr.net.owner(q.dst, ns); next != nil {
+		next, err := tr.next(ns, q)
+		switch {
+		case err != nil:
+			tr.step(Step{Kind: StepStop, NS: ns, Flow: q.flow(), Note: err.Error()})
+			tr.outs = append(tr.outs, "STOP")
+		case next != nil:
 			tr.arrive(next, q, hops+1)
-		} else {
+		default:
+			tr.step(Step{Kind: StepLeave, NS: ns, Flow: q.flow()})
 			tr.outs = append(tr.outs, q.String())
 		}
 	}
 }
 
+func (tr *Tracer) next(ns *TraceNS, p packet) (*TraceNS, error) {
+	if tr.Next != nil {
+		return tr.Next(ns, p.flow())
+	}
+	if ns.Gateway != nil && !ns.onLink(p.dst) {
+		return ns.Gateway, nil
+	}
+	return tr.Net.owner(p.dst, ns), nil
+}
+
 // hook runs a built-in chain and returns the packets that go on (none if
 // rejected; several where a rotation fans out).
-func (tr *tracer) hook(ns *TraceNS, table, chain string, p packet) []packet {
+func (tr *Tracer) hook(ns *TraceNS, table, chain string, p packet) []packet {
 	var out []packet
 	for _, r := range tr.walk(ns, table, chain, p, 0) {
 		if r.verdict == "REJECT" || r.verdict == "DROP" {
+			tr.step(Step{Kind: StepVerdict, NS: ns, Flow: r.p.flow(), Note: r.verdict})
 			tr.outs = append(tr.outs, r.verdict)
 			continue
 		}
@@ -218,33 +362,55 @@ type result struct {
 	verdict string
 }
 
-func (tr *tracer) rulesOf(ns *TraceNS, table, chain string) []string {
+func (tr *Tracer) rulesOf(ns *TraceNS, table, chain string) ([]string, []Counter) {
 	if ns.Rules == nil {
-		return nil
+		return nil, nil
+	}
+	if f, ok := ns.Rules.(*FakeRules); ok && f == nil {
+		return nil, nil
 	}
 	s, ok := tr.saved[ns]
 	if !ok {
-		data, _ := ns.Rules.Save(context.Background())
-		var err error
-		if s, err = parseSave(data); err != nil {
+		data, err := ns.Rules.Save(context.Background())
+		if err == nil {
+			s.rules, s.count, err = parseSaveCounters(data)
+		}
+		if err != nil {
 			tr.t.Fatalf("tracer: %s: %v", ns.Name, err)
 		}
 		tr.saved[ns] = s
 	}
-	return s[table][chain]
+	return s.rules[table][chain], s.count[table][chain]
 }
 
-func (tr *tracer) walk(ns *TraceNS, table, chain string, p packet, depth int) []result {
+func (tr *Tracer) walk(ns *TraceNS, table, chain string, p packet, depth int) []result {
 	if depth > 8 {
 		tr.t.Fatalf("tracer: %s %s/%s: too deep", ns.Name, table, chain)
 	}
 	var out []result
-	for _, rule := range tr.rulesOf(ns, table, chain) {
+	rules, counts := tr.rulesOf(ns, table, chain)
+	turn := -1
+	for i, rule := range rules {
 		a := tr.match(ns, rule, p)
+		if a.kind == actMaybe && tr.Follow {
+			if turn < 0 {
+				turn = NextTurn(rules, counts)
+			}
+			if i != turn {
+				continue
+			}
+			a.kind = actFinal
+		}
 		if a.kind == actNone {
 			continue
 		}
-		tr.matches = append(tr.matches, fmt.Sprintf("%s %s/%s: %s", ns.Name, table, chain, rule))
+		after := p
+		if a.kind == actMaybe || a.kind == actFinal {
+			after = a.p
+		} else if a.kind == actMark {
+			after.mark = a.mark
+		}
+		tr.step(Step{Kind: StepRule, NS: ns, Table: table, Chain: chain, Index: i, Rule: rule, Counter: counts[i], Flow: after.flow()})
 		switch a.kind {
 		case actMark:
 			p.mark = a.mark
@@ -270,6 +436,40 @@ func (tr *tracer) walk(ns *TraceNS, table, chain string, p packet, depth int) []
 	return append(out, result{p: p})
 }
 
+// everyRE finds a rotation turn's period.
+var everyRE = regexp.MustCompile(`-m statistic --mode nth --every (\d+) --packet 0 `)
+
+// NextTurn returns the index of the rule of a rotation chain (the
+// renderers' MESH-SVC-… chains: "-m statistic --mode nth --every N
+// --packet 0 -j DNAT" turns, then one plain DNAT) that the next new
+// connection matches, from the rules' packet counters. The kernel's nth
+// match counts the packets that reach its rule and matches the first and
+// every Nth after; each packet reaching the chain (the nat table sees a
+// connection's first packet only) ends at one of its rules, so the
+// chain's total is how many arrived, and the turns before a rule took
+// theirs. Counters and nth state are reset together when the chain is
+// rewritten, so they stay in step. -1 for a chain with no rule.
+func NextTurn(rules []string, counts []Counter) int {
+	var arrived uint64
+	for _, c := range counts {
+		arrived += c.Packets
+	}
+	for i, r := range rules {
+		m := everyRE.FindStringSubmatch(r)
+		if m == nil {
+			return i
+		}
+		every, _ := strconv.ParseUint(m[1], 10, 64)
+		if every == 0 || arrived%every == 0 {
+			return i
+		}
+		if i < len(counts) {
+			arrived -= min(arrived, counts[i].Packets)
+		}
+	}
+	return len(rules) - 1
+}
+
 type actKind int
 
 const (
@@ -291,30 +491,30 @@ type action struct {
 // shape is one rule shape the renderers emit, with what it does.
 type shape struct {
 	re *regexp.Regexp
-	do func(tr *tracer, ns *TraceNS, m []string, p packet) action
+	do func(tr *Tracer, ns *TraceNS, m []string, p packet) action
 }
 
 var shapes = []shape{
 	// A traced packet opens a connection: not RELATED or ESTABLISHED.
-	{regexp.MustCompile(`^(-m addrtype --dst-type LOCAL |-m conntrack ! --ctstate RELATED,ESTABLISHED )?-j (MESH-[A-Z0-9-]+)$`), func(_ *tracer, ns *TraceNS, m []string, p packet) action {
+	{regexp.MustCompile(`^(-m addrtype --dst-type LOCAL |-m conntrack ! --ctstate RELATED,ESTABLISHED )?-j (MESH-[A-Z0-9-]+)$`), func(_ *Tracer, ns *TraceNS, m []string, p packet) action {
 		if m[1] == "-m addrtype --dst-type LOCAL " && !ns.isLocal(p.dst) {
 			return action{}
 		}
 		return action{kind: actJump, chain: m[2]}
 	}},
-	{regexp.MustCompile(`^(?:-d ([\d.]+)/32 )?(?:-p (tcp|udp) -m (?:tcp|udp) --dport (\d+) )?-m comment --comment \S+ -j MARK --set-xmark (0x[0-9a-f]+)/0xffffffff$`), func(tr *tracer, _ *TraceNS, m []string, p packet) action {
+	{regexp.MustCompile(`^(?:-d ([\d.]+)/32 )?(?:-p (tcp|udp) -m (?:tcp|udp) --dport (\d+) )?-m comment --comment \S+ -j MARK --set-xmark (0x[0-9a-f]+)/0xffffffff$`), func(tr *Tracer, _ *TraceNS, m []string, p packet) action {
 		if !addrIs(m[1], p.dst) || !portIs(m[2], m[3], p) {
 			return action{}
 		}
 		return action{kind: actMark, mark: tr.mark(m[4])}
 	}},
-	{regexp.MustCompile(`^-d ([\d.]+)/32 -j (MESH-[A-Z-]+)$`), func(_ *tracer, _ *TraceNS, m []string, p packet) action {
+	{regexp.MustCompile(`^-d ([\d.]+)/32 -j (MESH-[A-Z-]+)$`), func(_ *Tracer, _ *TraceNS, m []string, p packet) action {
 		if !addrIs(m[1], p.dst) {
 			return action{}
 		}
 		return action{kind: actJump, chain: m[2]}
 	}},
-	{regexp.MustCompile(`^-d ([\d.]+)/32 -p (tcp|udp) -m (?:tcp|udp) --dport (\d+) -j DNAT --to-destination ([\d.]+):(\d+)$`), func(tr *tracer, _ *TraceNS, m []string, p packet) action {
+	{regexp.MustCompile(`^-d ([\d.]+)/32 -p (tcp|udp) -m (?:tcp|udp) --dport (\d+) -j DNAT --to-destination ([\d.]+):(\d+)$`), func(tr *Tracer, _ *TraceNS, m []string, p packet) action {
 		if !addrIs(m[1], p.dst) || !portIs(m[2], m[3], p) {
 			return action{}
 		}
@@ -322,43 +522,43 @@ var shapes = []shape{
 		return action{kind: actFinal, p: p, verdict: "DNAT"}
 	}},
 	// The resolver's answers: never the first packet of a connection.
-	{regexp.MustCompile(`^-s ([\d.]+)/32 -p (tcp|udp) -m (?:tcp|udp) --sport (\d+) -j SNAT --to-source :53$`), func(*tracer, *TraceNS, []string, packet) action {
+	{regexp.MustCompile(`^-s ([\d.]+)/32 -p (tcp|udp) -m (?:tcp|udp) --sport (\d+) -j SNAT --to-source :53$`), func(*Tracer, *TraceNS, []string, packet) action {
 		return action{}
 	}},
-	{regexp.MustCompile(`^-m mark --mark (0x[0-9a-f]+) -m comment --comment \S+ -j (MESH-SVC-[A-Z2-7]{8})$`), func(tr *tracer, _ *TraceNS, m []string, p packet) action {
+	{regexp.MustCompile(`^-m mark --mark (0x[0-9a-f]+) -m comment --comment \S+ -j (MESH-SVC-[A-Z2-7]{8})$`), func(tr *Tracer, _ *TraceNS, m []string, p packet) action {
 		if p.mark != tr.mark(m[1]) {
 			return action{}
 		}
 		return action{kind: actJump, chain: m[2]}
 	}},
-	{regexp.MustCompile(`^(-m statistic --mode nth --every \d+ --packet 0 )?-j DNAT --to-destination ([\d.]+)$`), func(_ *tracer, _ *TraceNS, m []string, p packet) action {
+	{regexp.MustCompile(`^(-m statistic --mode nth --every \d+ --packet 0 )?-j DNAT --to-destination ([\d.]+)$`), func(_ *Tracer, _ *TraceNS, m []string, p packet) action {
 		p.dst, p.dnat = netip.MustParseAddr(m[2]), true
 		if m[1] != "" {
 			return action{kind: actMaybe, p: p, verdict: "DNAT"}
 		}
 		return action{kind: actFinal, p: p, verdict: "DNAT"}
 	}},
-	{regexp.MustCompile(`^-d ([\d./]+) -m (conntrack --ctstate DNAT|ipvs --ipvs) -j SNAT --to-source ([\d.]+)$`), func(_ *tracer, _ *TraceNS, m []string, p packet) action {
+	{regexp.MustCompile(`^-d ([\d./]+) -m (conntrack --ctstate DNAT|ipvs --ipvs) -j SNAT --to-source ([\d.]+)$`), func(_ *Tracer, _ *TraceNS, m []string, p packet) action {
 		if !netip.MustParsePrefix(m[1]).Contains(p.dst) || m[2] == "ipvs --ipvs" && !p.ipvs || m[2] != "ipvs --ipvs" && !p.dnat {
 			return action{}
 		}
 		p.src = netip.MustParseAddr(m[3])
 		return action{kind: actFinal, p: p, verdict: "SNAT"}
 	}},
-	{regexp.MustCompile(`^-m mark --mark (0x[0-9a-f]+) -m conntrack ! --ctstate DNAT -m comment --comment \S+ -j REJECT --reject-with icmp-port-unreachable$`), func(tr *tracer, _ *TraceNS, m []string, p packet) action {
+	{regexp.MustCompile(`^-m mark --mark (0x[0-9a-f]+) -m conntrack ! --ctstate DNAT -m comment --comment \S+ -j REJECT --reject-with icmp-port-unreachable$`), func(tr *Tracer, _ *TraceNS, m []string, p packet) action {
 		if p.mark != tr.mark(m[1]) || p.dnat {
 			return action{}
 		}
 		return action{kind: actFinal, p: p, verdict: "REJECT"}
 	}},
-	{regexp.MustCompile(`^-p (tcp|udp) -m (?:tcp|udp) --dport (\d+) -j DNAT --to-destination ([\d.]+):(\d+)$`), func(tr *tracer, _ *TraceNS, m []string, p packet) action {
+	{regexp.MustCompile(`^-p (tcp|udp) -m (?:tcp|udp) --dport (\d+) -j DNAT --to-destination ([\d.]+):(\d+)$`), func(tr *Tracer, _ *TraceNS, m []string, p packet) action {
 		if !portIs(m[1], m[2], p) {
 			return action{}
 		}
 		p.dst, p.dport, p.dnat = netip.MustParseAddr(m[3]), tr.port(m[4]), true
 		return action{kind: actFinal, p: p, verdict: "DNAT"}
 	}},
-	{regexp.MustCompile(`^-d ([\d.]+)/32 -p (tcp|udp) -m (?:tcp|udp) --dport (\d+) -j ACCEPT$`), func(_ *tracer, _ *TraceNS, m []string, p packet) action {
+	{regexp.MustCompile(`^-d ([\d.]+)/32 -p (tcp|udp) -m (?:tcp|udp) --dport (\d+) -j ACCEPT$`), func(_ *Tracer, _ *TraceNS, m []string, p packet) action {
 		if !addrIs(m[1], p.dst) || !portIs(m[2], m[3], p) {
 			return action{}
 		}
@@ -366,13 +566,13 @@ var shapes = []shape{
 	}},
 	// Into mesh_gwbridge after a DNAT, or out of it (a task reaching a
 	// published port).
-	{regexp.MustCompile(`^-(o|i) (\S+) -m conntrack --ctstate DNAT -j ACCEPT$`), func(_ *tracer, ns *TraceNS, m []string, p packet) action {
+	{regexp.MustCompile(`^-(o|i) (\S+) -m conntrack --ctstate DNAT -j ACCEPT$`), func(_ *Tracer, ns *TraceNS, m []string, p packet) action {
 		if !p.dnat || m[1] == "o" && ns.outIface(p.dst).Name != m[2] || m[1] == "i" && p.in != m[2] {
 			return action{}
 		}
 		return action{kind: actFinal, p: p, verdict: "ACCEPT"}
 	}},
-	{regexp.MustCompile(`^-o (\S+) -m addrtype --src-type LOCAL -j MASQUERADE$`), func(_ *tracer, ns *TraceNS, m []string, p packet) action {
+	{regexp.MustCompile(`^-o (\S+) -m addrtype --src-type LOCAL -j MASQUERADE$`), func(_ *Tracer, ns *TraceNS, m []string, p packet) action {
 		out := ns.outIface(p.dst)
 		if out.Name != m[1] || !ns.isLocal(p.src) {
 			return action{}
@@ -382,7 +582,7 @@ var shapes = []shape{
 	}},
 	// The tasks' way out: their gateway-bridge addresses leaving by
 	// another interface.
-	{regexp.MustCompile(`^-s ([\d./]+) ! -o (\S+) -j MASQUERADE$`), func(_ *tracer, ns *TraceNS, m []string, p packet) action {
+	{regexp.MustCompile(`^-s ([\d./]+) ! -o (\S+) -j MASQUERADE$`), func(_ *Tracer, ns *TraceNS, m []string, p packet) action {
 		out := ns.outIface(p.dst)
 		if !netip.MustParsePrefix(m[1]).Contains(p.src) || out.Name == m[2] {
 			return action{}
@@ -391,20 +591,20 @@ var shapes = []shape{
 		return action{kind: actFinal, p: p, verdict: "MASQUERADE"}
 	}},
 	// Local bridge networks (bridge.go), in Docker's shapes.
-	{regexp.MustCompile(`^(?:-d ([\d.]+)/32 )?! -i (\S+) -p (tcp|udp) -m (?:tcp|udp) --dport (\d+) -j DNAT --to-destination ([\d.]+):(\d+)$`), func(tr *tracer, _ *TraceNS, m []string, p packet) action {
+	{regexp.MustCompile(`^(?:-d ([\d.]+)/32 )?! -i (\S+) -p (tcp|udp) -m (?:tcp|udp) --dport (\d+) -j DNAT --to-destination ([\d.]+):(\d+)$`), func(tr *Tracer, _ *TraceNS, m []string, p packet) action {
 		if !addrIs(m[1], p.dst) || p.in == m[2] || !portIs(m[3], m[4], p) {
 			return action{}
 		}
 		p.dst, p.dport, p.dnat = netip.MustParseAddr(m[5]), tr.port(m[6]), true
 		return action{kind: actFinal, p: p, verdict: "DNAT"}
 	}},
-	{regexp.MustCompile(`^-d ([\d.]+)/32 ! -i (\S+) -o (\S+) -p (tcp|udp) -m (?:tcp|udp) --dport (\d+) -j ACCEPT$`), func(_ *tracer, ns *TraceNS, m []string, p packet) action {
+	{regexp.MustCompile(`^-d ([\d.]+)/32 ! -i (\S+) -o (\S+) -p (tcp|udp) -m (?:tcp|udp) --dport (\d+) -j ACCEPT$`), func(_ *Tracer, ns *TraceNS, m []string, p packet) action {
 		if !addrIs(m[1], p.dst) || p.in == m[2] || ns.outIface(p.dst).Name != m[3] || !portIs(m[4], m[5], p) {
 			return action{}
 		}
 		return action{kind: actFinal, p: p, verdict: "ACCEPT"}
 	}},
-	{regexp.MustCompile(`^-i (\S+) (! )?-o (\S+) -j (ACCEPT|MESH-[A-Z0-9-]+)$`), func(_ *tracer, ns *TraceNS, m []string, p packet) action {
+	{regexp.MustCompile(`^-i (\S+) (! )?-o (\S+) -j (ACCEPT|MESH-[A-Z0-9-]+)$`), func(_ *Tracer, ns *TraceNS, m []string, p packet) action {
 		if p.in != m[1] || (ns.outIface(p.dst).Name == m[3]) == (m[2] != "") {
 			return action{}
 		}
@@ -413,7 +613,7 @@ var shapes = []shape{
 		}
 		return action{kind: actJump, chain: m[4]}
 	}},
-	{regexp.MustCompile(`^-o (\S+) -j (DROP|MESH-[A-Z0-9-]+)$`), func(_ *tracer, ns *TraceNS, m []string, p packet) action {
+	{regexp.MustCompile(`^-o (\S+) -j (DROP|MESH-[A-Z0-9-]+)$`), func(_ *Tracer, ns *TraceNS, m []string, p packet) action {
 		if ns.outIface(p.dst).Name != m[1] {
 			return action{}
 		}
@@ -423,23 +623,23 @@ var shapes = []shape{
 		return action{kind: actJump, chain: m[2]}
 	}},
 	// --internal: nothing crosses the subnet's edge.
-	{regexp.MustCompile(`^! -s ([\d./]+) -o (\S+) -j DROP$`), func(_ *tracer, ns *TraceNS, m []string, p packet) action {
+	{regexp.MustCompile(`^! -s ([\d./]+) -o (\S+) -j DROP$`), func(_ *Tracer, ns *TraceNS, m []string, p packet) action {
 		if netip.MustParsePrefix(m[1]).Contains(p.src) || ns.outIface(p.dst).Name != m[2] {
 			return action{}
 		}
 		return action{kind: actFinal, p: p, verdict: "DROP"}
 	}},
-	{regexp.MustCompile(`^! -d ([\d./]+) -i (\S+) -j DROP$`), func(_ *tracer, _ *TraceNS, m []string, p packet) action {
+	{regexp.MustCompile(`^! -d ([\d./]+) -i (\S+) -j DROP$`), func(_ *Tracer, _ *TraceNS, m []string, p packet) action {
 		if netip.MustParsePrefix(m[1]).Contains(p.dst) || p.in != m[2] {
 			return action{}
 		}
 		return action{kind: actFinal, p: p, verdict: "DROP"}
 	}},
 	// Replies into a bridge: never the first packet of a connection.
-	{regexp.MustCompile(`^-o (\S+) -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT$`), func(*tracer, *TraceNS, []string, packet) action {
+	{regexp.MustCompile(`^-o (\S+) -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT$`), func(*Tracer, *TraceNS, []string, packet) action {
 		return action{}
 	}},
-	{regexp.MustCompile(`^(?:-d ([\d.]+)/32 )?-p (tcp|udp) -m (?:tcp|udp) --dport (\d+) -j REDIRECT --to-ports (\d+)$`), func(tr *tracer, _ *TraceNS, m []string, p packet) action {
+	{regexp.MustCompile(`^(?:-d ([\d.]+)/32 )?-p (tcp|udp) -m (?:tcp|udp) --dport (\d+) -j REDIRECT --to-ports (\d+)$`), func(tr *Tracer, _ *TraceNS, m []string, p packet) action {
 		if !addrIs(m[1], p.dst) || !portIs(m[2], m[3], p) {
 			return action{}
 		}
@@ -448,7 +648,7 @@ var shapes = []shape{
 	}},
 }
 
-func (tr *tracer) match(ns *TraceNS, rule string, p packet) action {
+func (tr *Tracer) match(ns *TraceNS, rule string, p packet) action {
 	for _, s := range shapes {
 		if m := s.re.FindStringSubmatch(rule); m != nil {
 			return s.do(tr, ns, m, p)
@@ -466,7 +666,7 @@ func portIs(proto, port string, p packet) bool {
 	return proto == "" || proto == p.proto && port == strconv.Itoa(int(p.dport))
 }
 
-func (tr *tracer) mark(s string) uint32 {
+func (tr *Tracer) mark(s string) uint32 {
 	v, err := strconv.ParseUint(s, 0, 32)
 	if err != nil {
 		tr.t.Fatalf("tracer: mark %q: %v", s, err)
@@ -474,7 +674,7 @@ func (tr *tracer) mark(s string) uint32 {
 	return uint32(v)
 }
 
-func (tr *tracer) port(s string) uint16 {
+func (tr *Tracer) port(s string) uint16 {
 	v, err := strconv.ParseUint(s, 10, 16)
 	if err != nil {
 		tr.t.Fatalf("tracer: port %q: %v", s, err)

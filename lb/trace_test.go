@@ -30,7 +30,7 @@ func newFakeNode(t *testing.T, mode Mode) TraceNet {
 		Ifaces: map[netip.Prefix]Iface{netip.MustParsePrefix("172.18.0.0/16"): {GatewayBridgeName, addr("172.18.0.1")}}}
 	hr := HostRules{IngressGW: ingressGW, Egress: netip.MustParsePrefix("172.18.0.0/16"), Published: []Port{{"tcp", 8888, 80}, {"tcp", 9999, 80}, {"udp", 5353, 53}},
 		HostPorts: []HostPort{{Port{"tcp", 8080, 80}, webTaskGW}}}
-	if err := NewHostSyncer(host.Rules, WithConntrack(NewFakeConntrack())).Sync(ctx, hr); err != nil {
+	if err := NewHostSyncer(host.Rules.(*FakeRules), WithConntrack(NewFakeConntrack())).Sync(ctx, hr); err != nil {
 		t.Fatal(err)
 	}
 	sandbox := func(name string, sb Sandbox) *TraceNS {
@@ -52,7 +52,7 @@ func newFakeNode(t *testing.T, mode Mode) TraceNet {
 	lb := sandbox("lb_ovnet", lbSandbox(wwwLB, webLB, idleLB))
 	www1 := &TraceNS{Name: "www.1", Rules: NewFakeRules(), Task: true,
 		Local: []netip.Addr{addr("10.255.0.5"), addr("10.0.0.3"), addr("172.18.0.3"), addr("127.0.0.11")}}
-	if err := NewTaskSyncer(www1.Rules).Sync(ctx, worldOne.task); err != nil {
+	if err := NewTaskSyncer(www1.Rules.(*FakeRules)).Sync(ctx, worldOne.task); err != nil {
 		t.Fatal(err)
 	}
 	web1 := &TraceNS{Name: "web.1", Task: true, Local: []netip.Addr{webTaskGW, addr("10.0.0.8")}}

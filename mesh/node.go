@@ -1,12 +1,14 @@
 package mesh
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"net/netip"
 	"slices"
+	"time"
 
 	"github.com/meshd/meshd/internal/nsfile"
 	"github.com/meshd/meshd/ipam"
@@ -14,6 +16,7 @@ import (
 	"github.com/meshd/meshd/mesh/api"
 	"github.com/meshd/meshd/mesh/apiserver"
 	"github.com/meshd/meshd/mesh/ca"
+	"github.com/meshd/meshd/mesh/kstate"
 	"github.com/meshd/meshd/mesh/records"
 )
 
@@ -214,6 +217,19 @@ func (n nodeReads) LogSubs() (records.DB, netip.AddrPort) {
 		return nil, netip.AddrPort{}
 	}
 	return sess.db, addr
+}
+
+// Kernel reads this node's kernel snapshot, namespace by namespace.
+func (n nodeReads) Kernel(ctx context.Context) (api.KernelSnapshot, error) {
+	dir, names, err := n.Namespaces()
+	if err != nil {
+		return api.KernelSnapshot{}, err
+	}
+	snap := kstate.Read(ctx, kstate.NewKernel(nil), kstate.Netns(dir, names))
+	info := n.Info()
+	snap.NodeID, snap.NodeName, snap.NodeAddr, snap.DataPlane = info.NodeID, info.NodeName, info.NodeAddr, info.DataPlane
+	snap.Dir, snap.Taken = dir, time.Now()
+	return snap, ctx.Err()
 }
 
 func (n nodeReads) LBTables() []api.LBTable {

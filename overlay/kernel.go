@@ -133,8 +133,12 @@ type Link struct {
 	Master string // bridge it is a port of; "" for none
 	MTU    int
 	Up     bool // administratively up
-	MAC    net.HardwareAddr
-	Addrs  []netip.Prefix // addresses other than IPv6 link-local, sorted
+	// OperState is the operational state as "ip link" prints it: "UP",
+	// "DOWN", "UNKNOWN" (lo, a VXLAN device), "LOWERLAYERDOWN"; the fake
+	// leaves it empty.
+	OperState string
+	MAC       net.HardwareAddr
+	Addrs     []netip.Prefix // addresses other than IPv6 link-local, sorted
 
 	// VXLAN only.
 	VNI      uint32
@@ -143,8 +147,11 @@ type Link struct {
 	Learning bool
 	Proxy    bool
 
-	// Veth only: the peer's ifindex, in the peer's namespace.
-	PeerIndex int
+	// Veth only: the peer's ifindex, in the peer's namespace, and that
+	// namespace's ID as this one numbers it ("link-netnsid" in "ip -d
+	// link"); -1 when the peer is in the same namespace.
+	PeerIndex   int
+	PeerNetNSID int
 }
 
 // ARPEntry is one neighbour entry.
@@ -152,6 +159,9 @@ type ARPEntry struct {
 	IP        netip.Addr
 	MAC       net.HardwareAddr
 	Permanent bool
+	// State is the entry's state as "ip neigh" prints it ("PERMANENT",
+	// "REACHABLE", "STALE", "FAILED", …); the fake leaves it empty.
+	State string
 }
 
 // FDBEntry is one forwarding entry of a VXLAN device: MAC behind VTEP Dst.

@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"path/filepath"
 	"slices"
+	"strings"
 
 	"github.com/meshd/meshd/internal/nsfile"
 	"github.com/meshd/meshd/internal/nshandle"
@@ -143,6 +144,8 @@ func toLink(l netlink.Link, names map[int]string, addrs []netlink.Addr) Link {
 		MTU:    a.MTU,
 		Up:     a.Flags&net.FlagUp != 0,
 		MAC:    a.HardwareAddr,
+
+		OperState: operState(a.OperState),
 	}
 	for _, ad := range addrs {
 		ip, ok := netip.AddrFromSlice(ad.IP)
@@ -159,9 +162,14 @@ func toLink(l netlink.Link, names map[int]string, addrs []netlink.Addr) Link {
 		out.VNI, out.Port, out.Src = uint32(v.VxlanId), v.Port, src.Unmap()
 		out.Learning, out.Proxy = v.Learning, v.Proxy
 	case *netlink.Veth:
-		out.PeerIndex = a.ParentIndex
+		out.PeerIndex, out.PeerNetNSID = a.ParentIndex, a.NetNsID
 	}
 	return out
+}
+
+// operState spells s as "ip link" does ("UP", not netlink's "up").
+func operState(s netlink.LinkOperState) string {
+	return strings.ToUpper(strings.ReplaceAll(s.String(), "-", ""))
 }
 
 // fix sets what Ensure repairs in place; zero arguments are skipped.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"strings"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -67,7 +68,7 @@ func (netlinkKernel) ListARP(ns, dev string) ([]ARPEntry, error) {
 					continue
 				}
 				out = append(out, ARPEntry{IP: ip.Unmap(), MAC: n.HardwareAddr,
-					Permanent: n.State&netlink.NUD_PERMANENT != 0})
+					Permanent: n.State&netlink.NUD_PERMANENT != 0, State: neighState(n.State)})
 			}
 		}
 		return nil
@@ -118,4 +119,29 @@ func (netlinkKernel) ListFDB(ns, dev string) ([]FDBEntry, error) {
 		return nil
 	})
 	return out, err
+}
+
+// neighStates are the NUD states as "ip neigh" spells them.
+var neighStates = []struct {
+	bit  int
+	name string
+}{
+	{netlink.NUD_INCOMPLETE, "INCOMPLETE"}, {netlink.NUD_REACHABLE, "REACHABLE"},
+	{netlink.NUD_STALE, "STALE"}, {netlink.NUD_DELAY, "DELAY"}, {netlink.NUD_PROBE, "PROBE"},
+	{netlink.NUD_FAILED, "FAILED"}, {netlink.NUD_NOARP, "NOARP"}, {netlink.NUD_PERMANENT, "PERMANENT"},
+}
+
+// neighState spells a NUD state set as "ip neigh" does ("STALE", or
+// "NOARP" for lo's entries); "NONE" for none.
+func neighState(state int) string {
+	var names []string
+	for _, s := range neighStates {
+		if state&s.bit != 0 {
+			names = append(names, s.name)
+		}
+	}
+	if len(names) == 0 {
+		return "NONE"
+	}
+	return strings.Join(names, " ")
 }

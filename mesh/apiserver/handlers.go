@@ -11,6 +11,7 @@ import (
 
 	"github.com/meshd/meshd/mesh/api"
 	"github.com/meshd/meshd/mesh/records"
+	"github.com/meshd/meshd/mesh/trace"
 )
 
 // Reads.
@@ -188,6 +189,49 @@ func (s *Server) namespaces(*http.Request) (any, error) {
 }
 
 func (s *Server) lbTables(*http.Request) (any, error) { return s.cfg.Node.LBTables(), nil }
+
+// kernel is the node's kernel snapshot, its namespaces described as ns
+// ls describes them.
+func (s *Server) kernel(r *http.Request) (any, error) { return s.snapshot(r.Context()) }
+
+// trace traces a connection through the snapshots the request carries,
+// or this node's own.
+func (s *Server) trace(r *http.Request) (any, error) {
+	var req api.TraceRequest
+	if err := decodeBody(r, &req); err != nil {
+		return nil, err
+	}
+	snaps := req.Snapshots
+	if len(snaps) == 0 {
+		own, err := s.snapshot(r.Context())
+		if err != nil {
+			return nil, err
+		}
+		snaps = []api.KernelSnapshot{own}
+	}
+	t, err := trace.Run(snaps, req)
+	if err != nil {
+		return nil, api.Invalid("%v", err)
+	}
+	return t, nil
+}
+
+func (s *Server) snapshot(ctx context.Context) (api.KernelSnapshot, error) {
+	snap, err := s.cfg.Node.Kernel(ctx)
+	if err != nil {
+		return snap, err
+	}
+	st := s.cfg.Node.Objects()
+	for i := range snap.Namespaces {
+		ns := &snap.Namespaces[i]
+		if ns.Name == api.HostNamespace && ns.Path == "" {
+			ns.Kind = "host"
+			continue
+		}
+		ns.Kind, ns.Owner = describeNamespace(st, ns.Name)
+	}
+	return snap, nil
+}
 
 // Writes.
 

@@ -99,6 +99,9 @@ type Node interface {
 	LogSubs() (records.DB, netip.AddrPort)
 	// LBTables are this node's load balancers, ipvsadm-shaped.
 	LBTables() []api.LBTable
+	// Kernel is this node's kernel snapshot: its own namespace and those
+	// Namespaces lists. Kind and Owner are left to the server.
+	Kernel(ctx context.Context) (api.KernelSnapshot, error)
 	// NetworkBuilt says whether this node still has network id's
 	// namespaces (its overlay, its load-balancer sandbox).
 	NetworkBuilt(id string) bool
@@ -220,6 +223,8 @@ var routes = []route{
 	{"DELETE /v1/containers/{ref}", local, (*Server).removeContainer},
 	{"GET /v1/namespaces", local, (*Server).namespaces},
 	{"GET /v1/lb", local, (*Server).lbTables},
+	{"GET /v1/kernel", local, (*Server).kernel},
+	{"POST /v1/trace", local, (*Server).trace},
 	{"GET /v1/events", local, (*Server).events},
 	{"GET /v1/check", local, (*Server).check},
 	{"POST /v1/debug/repair", local, (*Server).pauseRepair},

@@ -58,6 +58,9 @@ func (n fakeNode) Check(context.Context) (api.Check, error) {
 func (n fakeNode) PauseRepair(context.Context, bool) error {
 	return api.Errorf(http.StatusForbidden, "test hooks are off: start meshd with --test-hooks")
 }
+func (n fakeNode) Kernel(context.Context) (api.KernelSnapshot, error) {
+	return api.KernelSnapshot{NodeName: "node2", Namespaces: []api.NetnsState{{Name: api.HostNamespace}, {Name: "ingress_sbox", Path: "/run/x/ingress_sbox"}}}, nil
+}
 
 // Objects: a node in no swarm knows no state, as the daemon's.
 func (n fakeNode) Objects() records.Objects {
@@ -428,3 +431,20 @@ func TestForwarderWithoutManager(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// TestKernelSnapshot: any node answers for its own kernel, its
+// namespaces described as ns ls describes them.
+func TestKernelSnapshot(t *testing.T) {
+	tc := newTestCluster(t)
+	snap, err := tc.worker.Kernel(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, ns := range snap.Namespaces {
+		got = append(got, ns.Name+" "+ns.Kind+" "+ns.Owner)
+	}
+	if want := []string{"host host ", "ingress_sbox ingress ingress"}; !slices.Equal(got, want) {
+		t.Errorf("namespaces = %q, want %q", got, want)
+	}
+}

@@ -78,6 +78,10 @@ type Node struct {
 	Start uint64 `json:"start_ticks"`
 }
 
+// NetnsPath is the file of the node's namespace (under /run/netns, as
+// "ip netns" names it), for nsenter --net.
+func (n Node) NetnsPath() string { return netnsPath(n.Netns) }
+
 // NodeError is an error about one node, such as a daemon that exited or
 // never became ready.
 type NodeError struct {

@@ -1,0 +1,80 @@
+//go:build linux
+
+package kstate
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"strconv"
+
+	"github.com/meshd/meshd/internal/nshandle"
+	"github.com/meshd/meshd/mesh/api"
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+)
+
+// netlinkReads are the reads no library had a seam for.
+type netlinkReads struct{}
+
+// Routes implements [Kernel]: the main table's IPv4 routes.
+func (netlinkReads) Routes(ns string) ([]api.KernelRoute, error) {
+	h, err := nshandle.Open(ns)
+	if err != nil {
+		return nil, err
+	}
+	defer h.Close()
+	var routes []netlink.Route
+	for range 3 { // a dump the kernel interrupted is asked again
+		if routes, err = h.RouteList(nil, unix.AF_INET); !errors.Is(err, netlink.ErrDumpInterrupted) {
+			break
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list routes: %w", err)
+	}
+	out := make([]api.KernelRoute, 0, len(routes))
+	for _, r := range routes {
+		kr := api.KernelRoute{Dst: netip.PrefixFrom(netip.IPv4Unspecified(), 0), Dev: strconv.Itoa(r.LinkIndex), Scope: r.Scope.String()}
+		if r.Dst != nil {
+			a, _ := netip.AddrFromSlice(r.Dst.IP)
+			bits, _ := r.Dst.Mask.Size()
+			kr.Dst = netip.PrefixFrom(a.Unmap(), bits)
+		}
+		if a, ok := netip.AddrFromSlice(r.Gw); ok {
+			kr.Gateway = a.Unmap()
+		}
+		if a, ok := netip.AddrFromSlice(r.Src); ok {
+			kr.Src = a.Unmap()
+		}
+		out = append(out, kr)
+	}
+	return out, nil
+}
+
+// NetNSIDs implements [Kernel] with RTM_GETNSID, asked in ns about each
+// other namespace's file.
+func (netlinkReads) NetNSIDs(ns string, others []string) (map[int]string, error) {
+	h, err := nshandle.Open(ns)
+	if err != nil {
+		return nil, err
+	}
+	defer h.Close()
+	out := map[int]string{}
+	for _, p := range others {
+		fd, err := netns.GetFromPath(p)
+		if err != nil {
+			continue // removed since it was listed
+		}
+		id, err := h.GetNetNsIdByFd(int(fd))
+		fd.Close()
+		if err != nil {
+			return nil, fmt.Errorf("netns id of %s: %w", p, err)
+		}
+		if id >= 0 {
+			out[id] = p
+		}
+	}
+	return out, nil
+}

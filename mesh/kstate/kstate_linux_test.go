@@ -1,0 +1,90 @@
+//go:build linux
+
+package kstate
+
+import (
+	"context"
+	"net/netip"
+	"os/exec"
+	"strings"
+	"testing"
+
+	"github.com/meshd/meshd/internal/testutil"
+	"github.com/meshd/meshd/mesh/api"
+)
+
+// TestReadKernel reads two real namespaces joined by a veth, one with a
+// VXLAN device, a forwarding entry, a neighbour and a rule, and never
+// touches the machine's own namespace.
+func TestReadKernel(t *testing.T) {
+	dir := testutil.NetNSDir(t)
+	for _, tool := range []string{"nsenter", "ip", "bridge", "iptables-save", "iptables"} {
+		testutil.RequireTool(t, tool)
+	}
+	a, b := testutil.NetNS(t, dir, "a"), testutil.NetNS(t, dir, "b")
+	in := func(ns string, argv ...string) {
+		t.Helper()
+		if out, err := exec.Command("nsenter", append([]string{"--net=" + ns, "--"}, argv...)...).CombinedOutput(); err != nil {
+			t.Fatalf("%s: %v: %s", strings.Join(argv, " "), err, out)
+		}
+	}
+	in(a, "ip", "link", "add", "veth-a", "type", "veth", "peer", "name", "eth0", "netns", b)
+	in(a, "ip", "link", "set", "veth-a", "up")
+	in(a, "ip", "addr", "add", "10.9.0.1/24", "dev", "veth-a")
+	in(b, "ip", "addr", "add", "10.9.0.2/24", "dev", "eth0")
+	in(b, "ip", "link", "set", "eth0", "up")
+	in(a, "ip", "link", "add", "vxlan0", "type", "vxlan", "id", "42", "local", "10.9.0.1", "dstport", "4789", "nolearning", "proxy")
+	in(a, "ip", "link", "set", "vxlan0", "up")
+	in(a, "bridge", "fdb", "add", "02:42:0a:00:00:05", "dev", "vxlan0", "dst", "10.9.0.2", "self", "permanent")
+	in(a, "ip", "neigh", "add", "10.0.0.5", "lladdr", "02:42:0a:00:00:05", "dev", "vxlan0", "nud", "permanent")
+	in(a, "iptables", "-t", "nat", "-A", "PREROUTING", "-p", "tcp", "--dport", "8888", "-j", "DNAT", "--to-destination", "10.9.0.2:8888")
+
+	snap := Read(context.Background(), NewKernel(nil), []Namespace{{Name: "a", Path: a}, {Name: "b", Path: b}})
+	sa, sb := snap.Netns("a"), snap.Netns("b")
+	if len(sa.Errors)+len(sb.Errors) > 0 {
+		t.Fatalf("errors: %v %v", sa.Errors, sb.Errors)
+	}
+	link := func(ns *api.NetnsState, name string) api.KernelLink {
+		for _, l := range ns.Links {
+			if l.Name == name {
+				return l
+			}
+		}
+		t.Fatalf("no %s in %s: %+v", name, ns.Name, ns.Links)
+		return api.KernelLink{}
+	}
+	va, eth0 := link(sa, "veth-a"), link(sb, "eth0")
+	if va.PeerNetns != "b" || va.PeerIndex != eth0.Index || eth0.PeerNetns != "a" || eth0.PeerIndex != va.Index {
+		t.Errorf("veth-a = %+v, eth0 = %+v: want each the other's peer", va, eth0)
+	}
+	// The operational state follows the carrier a moment later (linkwatch).
+	if !eth0.Up || eth0.State == "" || len(eth0.Addrs) != 1 || eth0.Addrs[0] != netip.MustParsePrefix("10.9.0.2/24") {
+		t.Errorf("eth0 = %+v, want up with 10.9.0.2/24", eth0)
+	}
+	if vx := link(sa, "vxlan0"); vx.VNI != 42 || vx.Port != 4789 || vx.Local != netip.MustParseAddr("10.9.0.1") {
+		t.Errorf("vxlan0 = %+v, want VNI 42 port 4789 local 10.9.0.1", vx)
+	}
+	if len(sa.FDB) != 1 || sa.FDB[0].MAC != "02:42:0a:00:00:05" || sa.FDB[0].Dst != netip.MustParseAddr("10.9.0.2") || !sa.FDB[0].Permanent {
+		t.Errorf("fdb = %+v", sa.FDB)
+	}
+	var neigh bool
+	for _, n := range sa.Neighbours {
+		neigh = neigh || n.IP == netip.MustParseAddr("10.0.0.5") && n.State == "PERMANENT" && n.Dev == "vxlan0"
+	}
+	if !neigh {
+		t.Errorf("neighbours = %+v, want 10.0.0.5 PERMANENT on vxlan0", sa.Neighbours)
+	}
+	var route bool
+	for _, r := range sb.Routes {
+		route = route || r.Dst == netip.MustParsePrefix("10.9.0.0/24") && r.Dev == "eth0" && r.Scope == "link"
+	}
+	if !route {
+		t.Errorf("routes of b = %+v, want 10.9.0.0/24 dev eth0 scope link", sb.Routes)
+	}
+	if nat := sa.IPTables["nat"]; !strings.Contains(nat, "[0:0] -A PREROUTING -p tcp -m tcp --dport 8888 -j DNAT --to-destination 10.9.0.2:8888") {
+		t.Errorf("nat of a:\n%s\nwant the DNAT with its counters", nat)
+	}
+	if lbIPVS := sa.IPVS; lbIPVS != api.IPVSNone && lbIPVS != api.IPVSRead {
+		t.Errorf("ipvs = %q", lbIPVS)
+	}
+}

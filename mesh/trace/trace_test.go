@@ -1,0 +1,277 @@
+package trace
+
+import (
+	"net/netip"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/meshd/meshd/mesh/api"
+)
+
+// The address plan is the tutorial's: nodes at 192.168.33.10-12, the
+// client at .1, the ingress network 10.255.0.0/16 on VNI 4096. node3 is
+// the entry node (ingress_sbox at 10.255.0.4, 172.18.0.2 on
+// mesh_gwbridge); node2 runs www.2 at 10.255.0.7, whose sandbox
+// redirects 8888 to 80. www.1 at 10.255.0.6 is on node1, whose snapshot
+// the tests leave out unless they need it.
+
+func pfx(s string) netip.Prefix { return netip.MustParsePrefix(s) }
+func ip(s string) netip.Addr    { return netip.MustParseAddr(s) }
+
+func link(index int, name, kind, master string, addrs ...string) api.KernelLink {
+	l := api.KernelLink{Index: index, Name: name, Kind: kind, Master: master, State: "UP", Up: true, Addrs: []netip.Prefix{}}
+	for _, a := range addrs {
+		l.Addrs = append(l.Addrs, pfx(a))
+	}
+	return l
+}
+
+func veth(index int, name, master string, peerNS string, peerIndex int, addrs ...string) api.KernelLink {
+	l := link(index, name, "veth", master, addrs...)
+	l.PeerNetns, l.PeerIndex = peerNS, peerIndex
+	return l
+}
+
+func vxlan(index int, local string) api.KernelLink {
+	l := link(index, "vxlan0", "vxlan", "br0")
+	l.VNI, l.Port, l.Local = 4096, 4789, ip(local)
+	return l
+}
+
+func route(dst, dev, src string) api.KernelRoute {
+	r := api.KernelRoute{Dst: pfx(dst), Dev: dev, Scope: "link"}
+	if src != "" {
+		r.Src = ip(src)
+	}
+	return r
+}
+
+const hostNat = `*nat
+:PREROUTING ACCEPT [0:0]
+:POSTROUTING ACCEPT [0:0]
+:MESH-INGRESS - [0:0]
+[3:180] -A PREROUTING -m addrtype --dst-type LOCAL -j MESH-INGRESS
+[3:180] -A MESH-INGRESS -p tcp -m tcp --dport 8888 -j DNAT --to-destination 172.18.0.2:8888
+COMMIT
+`
+
+const sboxMangle = `*mangle
+:PREROUTING ACCEPT [0:0]
+:MESH-PREROUTING - [0:0]
+[20:1200] -A PREROUTING -j MESH-PREROUTING
+[20:1200] -A MESH-PREROUTING -p tcp -m tcp --dport 8888 -m comment --comment www -j MARK --set-xmark 0x100/0xffffffff
+COMMIT
+`
+
+// sboxNat is the rotation with the counters given: which turn the next
+// connection takes follows from them.
+func sboxNat(first, second string) string {
+	return `*nat
+:PREROUTING ACCEPT [0:0]
+:POSTROUTING ACCEPT [0:0]
+:MESH-SERVICES - [0:0]
+:MESH-SNAT - [0:0]
+:MESH-SVC-3ZWH5QO3 - [0:0]
+[3:180] -A PREROUTING -j MESH-SERVICES
+[3:180] -A POSTROUTING -j MESH-SNAT
+[3:180] -A MESH-SERVICES -m mark --mark 0x100 -m comment --comment www -j MESH-SVC-3ZWH5QO3
+[3:180] -A MESH-SNAT -d 10.255.0.0/16 -m conntrack --ctstate DNAT -j SNAT --to-source 10.255.0.4
+[` + first + `] -A MESH-SVC-3ZWH5QO3 -m statistic --mode nth --every 2 --packet 0 -j DNAT --to-destination 10.255.0.6
+[` + second + `] -A MESH-SVC-3ZWH5QO3 -j DNAT --to-destination 10.255.0.7
+COMMIT
+`
+}
+
+const taskNat = `*nat
+:PREROUTING ACCEPT [0:0]
+:MESH-REDIRECT - [0:0]
+[1:60] -A PREROUTING -j MESH-REDIRECT
+[1:60] -A MESH-REDIRECT -d 10.255.0.7/32 -p tcp -m tcp --dport 8888 -j REDIRECT --to-ports 80
+COMMIT
+`
+
+// overlayNS is a node's 1-ingress namespace: br0, vxlan0 and the veth
+// ports given, with permanent neighbours and FDB entries for the remote
+// endpoints.
+func overlayNS(local string, ports []api.KernelLink, remote map[string]string) api.NetnsState {
+	ns := api.NetnsState{Name: "1-cg9cj6u9yy", Path: "/run/meshd/netns/1-cg9cj6u9yy", Kind: "overlay", Owner: "ingress", IPVS: api.IPVSNone,
+		Links:  append([]api.KernelLink{link(2, "br0", "bridge", "", "10.255.0.1/16"), vxlan(5, local)}, ports...),
+		Routes: []api.KernelRoute{route("10.255.0.0/16", "br0", "10.255.0.1")}}
+	for _, a := range slices.Sorted(func(yield func(string) bool) {
+		for a := range remote {
+			if !yield(a) {
+				return
+			}
+		}
+	}) {
+		mac := "02:42:0a:ff:00:0" + a[len(a)-1:]
+		ns.Neighbours = append(ns.Neighbours, api.KernelNeigh{IP: ip(a), MAC: mac, Dev: "vxlan0", State: "PERMANENT"})
+		ns.FDB = append(ns.FDB, api.KernelFDB{MAC: mac, Dev: "vxlan0", Dst: ip(remote[a]), Permanent: true})
+	}
+	return ns
+}
+
+func node3(first, second string) api.KernelSnapshot {
+	return api.KernelSnapshot{NodeID: "n3", NodeName: "node3", NodeAddr: "192.168.33.12", DataPlane: "iptables", Dir: "/run/meshd/netns",
+		Namespaces: []api.NetnsState{
+			{Name: "host", Kind: "host", IPVS: api.IPVSNone, IPTables: map[string]string{"nat": hostNat},
+				Links: []api.KernelLink{link(1, "lo", "device", "", "127.0.0.1/8"), link(2, "eth0", "veth", "", "192.168.33.12/24"),
+					link(4, "mesh_gwbridge", "bridge", "", "172.18.0.1/16"), veth(6, "gwingress", "mesh_gwbridge", "ingress_sbox", 3)},
+				Routes: []api.KernelRoute{route("172.18.0.0/16", "mesh_gwbridge", "172.18.0.1"), route("192.168.33.0/24", "eth0", "192.168.33.12")}},
+			overlayNS("192.168.33.12", []api.KernelLink{veth(3, "veth7e2c411", "br0", "ingress_sbox", 2)},
+				map[string]string{"10.255.0.6": "192.168.33.10", "10.255.0.7": "192.168.33.11"}),
+			{Name: "ingress_sbox", Path: "/run/meshd/netns/ingress_sbox", Kind: "ingress", Owner: "ingress", IPVS: api.IPVSNone,
+				IPTables: map[string]string{"mangle": sboxMangle, "nat": sboxNat(first, second)},
+				Links: []api.KernelLink{veth(2, "eth0", "", "1-cg9cj6u9yy", 3, "10.255.0.4/16"),
+					veth(3, "eth1", "", "host", 6, "172.18.0.2/16")},
+				Routes: []api.KernelRoute{{Dst: pfx("0.0.0.0/0"), Gateway: ip("172.18.0.1"), Dev: "eth1", Scope: "universe"},
+					route("10.255.0.0/16", "eth0", "10.255.0.4"), route("172.18.0.0/16", "eth1", "172.18.0.2")}},
+		}}
+}
+
+func node2() api.KernelSnapshot {
+	return api.KernelSnapshot{NodeID: "n2", NodeName: "node2", NodeAddr: "192.168.33.11", DataPlane: "iptables", Dir: "/run/meshd/netns",
+		Namespaces: []api.NetnsState{
+			{Name: "host", Kind: "host", IPVS: api.IPVSNone, Links: []api.KernelLink{link(2, "eth0", "veth", "", "192.168.33.11/24")},
+				Routes: []api.KernelRoute{route("192.168.33.0/24", "eth0", "192.168.33.11")}},
+			overlayNS("192.168.33.11", []api.KernelLink{veth(7, "veth3153f9d", "br0", "49b862773ddd", 2)},
+				map[string]string{"10.255.0.6": "192.168.33.10", "10.255.0.4": "192.168.33.12"}),
+			{Name: "49b862773ddd", Path: "/run/meshd/netns/49b862773ddd", Kind: "task", Owner: "www.2", IPVS: api.IPVSNone,
+				IPTables: map[string]string{"nat": taskNat},
+				Links:    []api.KernelLink{veth(2, "eth0", "", "1-cg9cj6u9yy", 7, "10.255.0.7/16")},
+				Routes:   []api.KernelRoute{route("10.255.0.0/16", "eth0", "10.255.0.7")}},
+		}}
+}
+
+// hopLine is a hop as the tests compare it.
+func hopLine(h api.TraceHop) string {
+	s := h.Node + " " + h.Netns + " " + h.Kind
+	if h.Kind == api.HopRule {
+		return s + " " + h.Table + " " + h.Rule
+	}
+	return s + " " + h.Detail
+}
+
+func TestRun(t *testing.T) {
+	fdbDeleted := node3("1:60", "0:0")
+	ovl := fdbDeleted.Netns("1-cg9cj6u9yy")
+	ovl.FDB = slices.DeleteFunc(ovl.FDB, func(e api.KernelFDB) bool { return e.MAC == "02:42:0a:ff:00:07" })
+	noRoute := node3("1:60", "0:0")
+	noRoute.Netns("ingress_sbox").Routes = noRoute.Netns("ingress_sbox").Routes[:1]
+	noRoute.Netns("ingress_sbox").Routes[0].Dev = "eth9"
+	tests := []struct {
+		name    string
+		snaps   []api.KernelSnapshot
+		from    string
+		to      string
+		want    []string // hop lines, in order (substrings: each must start one hop, after the last)
+		backend string
+		stopped string // substring; "" for reached
+	}{
+		{name: "second turn: to www.2 on node2", snaps: []api.KernelSnapshot{node3("1:60", "0:0"), node2()}, to: "192.168.33.12:8888",
+			want: []string{
+				"node3 host in in eth0",
+				"node3 host rule nat -A MESH-INGRESS -p tcp -m tcp --dport 8888 -j DNAT --to-destination 172.18.0.2:8888",
+				"node3 host link mesh_gwbridge → gwingress@if3 → ingress_sbox eth1",
+				"node3 ingress_sbox in in eth1",
+				"node3 ingress_sbox rule mangle -A MESH-PREROUTING -p tcp -m tcp --dport 8888 -m comment --comment www -j MARK --set-xmark 0x100/0xffffffff",
+				"node3 ingress_sbox rule nat -A MESH-SVC-3ZWH5QO3 -j DNAT --to-destination 10.255.0.7",
+				"node3 ingress_sbox rule nat -A MESH-SNAT -d 10.255.0.0/16 -m conntrack --ctstate DNAT -j SNAT --to-source 10.255.0.4",
+				"node3 ingress_sbox link eth0@if3 → 1-cg9cj6u9yy veth7e2c411@if2 → br0",
+				"node3 1-cg9cj6u9yy vxlan vxlan0 VNI 4096: 10.255.0.7 lladdr 02:42:0a:ff:00:07 → VTEP 192.168.33.11 (node2)",
+				"node2 1-cg9cj6u9yy link vxlan0 VNI 4096 → br0",
+				"node2 1-cg9cj6u9yy link br0 → veth3153f9d@if2 → 49b862773ddd eth0",
+				"node2 49b862773ddd in in eth0",
+				"node2 49b862773ddd rule nat -A MESH-REDIRECT -d 10.255.0.7/32 -p tcp -m tcp --dport 8888 -j REDIRECT --to-ports 80",
+				"node2 49b862773ddd deliver delivered to 10.255.0.7:80/tcp",
+			}, backend: "10.255.0.7:80"},
+		{name: "first turn: to www.1 on node1, not traced", snaps: []api.KernelSnapshot{node3("1:60", "1:60"), node2()}, to: "192.168.33.12:8888",
+			want:    []string{"node3 ingress_sbox rule nat -A MESH-SVC-3ZWH5QO3 -m statistic --mode nth --every 2 --packet 0 -j DNAT --to-destination 10.255.0.6"},
+			stopped: "10.255.0.6 (02:42:0a:ff:00:06) is behind VTEP 192.168.33.10, no node traced"},
+		{name: "FDB entry deleted: stops at vxlan0", snaps: []api.KernelSnapshot{fdbDeleted, node2()}, to: "192.168.33.12:8888",
+			want: []string{"node3 ingress_sbox link eth0@if3 → 1-cg9cj6u9yy veth7e2c411@if2 → br0",
+				"node3 1-cg9cj6u9yy vxlan vxlan0 VNI 4096: 10.255.0.7 lladdr 02:42:0a:ff:00:07, no FDB entry",
+				"node3 1-cg9cj6u9yy stop node3 1-cg9cj6u9yy: no FDB entry for 02:42:0a:ff:00:07 (10.255.0.7) on vxlan0 (VNI 4096)"},
+			stopped: "no FDB entry for 02:42:0a:ff:00:07"},
+		{name: "no route out of the sandbox", snaps: []api.KernelSnapshot{noRoute, node2()}, to: "192.168.33.12:8888",
+			want:    []string{"node3 ingress_sbox rule nat -A MESH-SNAT"},
+			stopped: "route to 10.255.0.7 in node3 ingress_sbox by eth9, which is not there"},
+		{name: "unpublished port stays on the node", snaps: []api.KernelSnapshot{node3("1:60", "0:0")}, to: "192.168.33.12:22",
+			want: []string{"node3 host in in eth0", "node3 host deliver delivered to 192.168.33.12:22/tcp in host"}, backend: "192.168.33.12:22"},
+		{name: "from a task to another's address", snaps: []api.KernelSnapshot{node3("1:60", "0:0"), node2()}, from: "www.2", to: "10.255.0.4:9999",
+			want: []string{"node2 1-cg9cj6u9yy vxlan vxlan0 VNI 4096: 10.255.0.4 lladdr 02:42:0a:ff:00:04 → VTEP 192.168.33.12 (node3)",
+				"node3 1-cg9cj6u9yy link vxlan0 VNI 4096 → br0", "node3 1-cg9cj6u9yy link br0 → veth7e2c411@if2 → ingress_sbox eth0",
+				"node3 ingress_sbox deliver delivered to 10.255.0.4:9999/tcp"}, backend: "10.255.0.4:9999"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			from := tt.from
+			if from == "" {
+				from = "client"
+			}
+			got, err := Run(tt.snaps, api.TraceRequest{From: from, Src: "192.168.33.1", To: tt.to})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var lines []string
+			for _, h := range got.Hops {
+				lines = append(lines, hopLine(h))
+			}
+			all := strings.Join(lines, "\n")
+			at := 0
+			for _, w := range tt.want {
+				i := slices.IndexFunc(lines[at:], func(l string) bool { return strings.HasPrefix(l, w) })
+				if i < 0 {
+					t.Fatalf("no hop %q after hop %d; hops:\n%s", w, at, all)
+				}
+				at += i + 1
+			}
+			if tt.stopped == "" && (!got.Reached || got.Backend != tt.backend) {
+				t.Errorf("reached %v %q (stopped %q), want %s; hops:\n%s", got.Reached, got.Backend, got.Stopped, tt.backend, all)
+			}
+			if tt.stopped != "" && (got.Reached || !strings.Contains(got.Stopped, tt.stopped)) {
+				t.Errorf("stopped %q, want it to say %q; hops:\n%s", got.Stopped, tt.stopped, all)
+			}
+		})
+	}
+}
+
+func TestRunRefuses(t *testing.T) {
+	snaps := []api.KernelSnapshot{node3("0:0", "0:0")}
+	for _, tt := range []struct{ from, src, to, want string }{
+		{"client", "192.168.33.1", "192.168.33.12", "want IPv4ADDRESS:PORT[/udp]"},
+		{"client", "192.168.33.1", "192.168.33.12:80/sctp", `protocol "sctp"`},
+		{"client", "", "192.168.33.12:80", "its address"},
+		{"client", "192.168.33.1", "192.168.33.99:80", "no node traced has 192.168.33.99"},
+		{"web.9", "", "10.0.0.2:80", "no such node or task"},
+	} {
+		if _, err := Run(snaps, api.TraceRequest{From: tt.from, Src: tt.src, To: tt.to}); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s %s: err = %v, want %q", tt.from, tt.to, err, tt.want)
+		}
+	}
+	if _, err := Run(nil, api.TraceRequest{To: "1.2.3.4:5"}); err != ErrNoSnapshots {
+		t.Errorf("no snapshots: err = %v", err)
+	}
+}
+
+// A task's DNS query: the DNAT of 127.0.0.11:53 to the embedded
+// resolver's socket in its own namespace.
+func TestRunDNS(t *testing.T) {
+	n2 := node2()
+	task := n2.Netns("49b862773ddd")
+	task.IPTables["nat"] = `*nat
+:OUTPUT ACCEPT [0:0]
+:MESH-DNS-OUTPUT - [0:0]
+[4:240] -A OUTPUT -d 127.0.0.11/32 -j MESH-DNS-OUTPUT
+[4:240] -A MESH-DNS-OUTPUT -d 127.0.0.11/32 -p udp -m udp --dport 53 -j DNAT --to-destination 127.0.0.11:41234
+COMMIT
+`
+	got, err := Run([]api.KernelSnapshot{n2}, api.TraceRequest{From: "www.2", To: "127.0.0.11:53/udp"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got.Reached || got.Backend != "127.0.0.11:41234" || len(got.Hops) != 3 || got.Hops[1].Rule != "-A MESH-DNS-OUTPUT -d 127.0.0.11/32 -p udp -m udp --dport 53 -j DNAT --to-destination 127.0.0.11:41234" {
+		t.Errorf("trace = %+v, want the DNAT to 127.0.0.11:41234 and delivery there", got)
+	}
+}
