@@ -134,9 +134,16 @@ type CapturedPacket struct {
 
 // CaptureEnd closes a stream: why, and each hop's counts.
 type CaptureEnd struct {
-	Reason string         `json:"Reason"` // count, duration, or an error
+	Reason string         `json:"Reason"` // a CaptureEnd constant, or what failed
 	Hops   []CaptureStats `json:"Hops"`
 }
+
+// Why a capture ended, in [CaptureEnd.Reason].
+const (
+	CaptureEndCount    = "count"
+	CaptureEndDuration = "duration"
+	CaptureEndCanceled = "canceled" // the client went away
+)
 
 // CaptureStats are one hop's counts: the packets it passed on, and those
 // its socket dropped for want of room.

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/meshd/meshd/mesh/api"
 	"golang.org/x/net/bpf"
 )
 
@@ -55,11 +56,11 @@ type Limits struct {
 	Duration time.Duration // from the start of Run
 }
 
-// Why a capture ended, as [Run] says it.
+// Why a capture ended, as [Run] says it: the API's words.
 const (
-	EndCount    = "count"
-	EndDuration = "duration"
-	EndCanceled = "canceled" // the caller went away
+	EndCount    = api.CaptureEndCount
+	EndDuration = api.CaptureEndDuration
+	EndCanceled = api.CaptureEndCanceled // the caller went away
 )
 
 // Run reads every source at once and passes each packet to emit, with
