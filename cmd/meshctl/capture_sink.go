@@ -40,7 +40,8 @@ func (s *pcapngSink) startHops(hops []hop, snapLen int, filter string) error {
 	s.start = time.Now()
 	var err error
 	for i, h := range hops {
-		intf := pcapgo.NgInterface{Name: h.spec, Description: hopDescription(h), Filter: filter, OS: runtime.GOOS,
+		// OS is the hop's, a node's: meshd runs on Linux alone.
+		intf := pcapgo.NgInterface{Name: h.spec, Description: hopDescription(h), Filter: filter, OS: "Linux",
 			LinkType: layers.LinkTypeEthernet, SnapLength: uint32(snapLen)}
 		if i == 0 {
 			opts := pcapgo.NgWriterOptions{SectionInfo: pcapgo.NgSectionInfo{OS: runtime.GOOS, Hardware: runtime.GOARCH, Application: "meshctl capture"}}
