@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -143,4 +144,20 @@ func TestCaptureEndsWithClient(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestCaptureNotOnClusterPort: the cluster port, which any host reaches,
+// has no capture route, whatever the caller's certificate.
+func TestCaptureNotOnClusterPort(t *testing.T) {
+	// A socket that opens: served, the request would answer 200.
+	op := &capture.FakeOpener{Sources: map[[2]string]*capture.FakeSource{{"", "eth0"}: capture.NewFakeSource()}}
+	srv, err := New(Config{Node: fakeNode{}, Swarm: fakeSwarm{}, Capture: op})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := httptest.NewRecorder()
+	srv.mux(cluster).ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/v1/capture", strings.NewReader(`{"Hops":[{"Interface":"eth0"}],"Duration":1000000}`)))
+	if rec.Code != http.StatusNotFound {
+		t.Errorf("POST /v1/capture on the cluster mux: %d, want 404", rec.Code)
+	}
 }

@@ -34,6 +34,7 @@
 // far longer, lift their write deadline, and so does a task's output,
 // which is streamed as it is (logs --follow lasts as long as the task), and
 // a capture, which ends at its count or duration (api.MaxCaptureCount and
-// api.MaxCaptureDuration at most) or when its client goes, four at once. Refused cluster requests are
-// logged at most once a minute per remote host, with a count of the rest.
+// api.MaxCaptureDuration at most) or when its client goes, four at once.
+// Refused cluster requests are logged at most once a minute per remote
+// host, with a count of the rest.
 package apiserver
