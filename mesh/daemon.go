@@ -34,6 +34,7 @@ import (
 	"github.com/meshd/meshd/mesh/api"
 	"github.com/meshd/meshd/mesh/apiserver"
 	"github.com/meshd/meshd/mesh/ca"
+	"github.com/meshd/meshd/mesh/capture"
 	"github.com/meshd/meshd/mesh/container"
 	"github.com/meshd/meshd/mesh/events"
 	"github.com/meshd/meshd/mesh/metrics"
@@ -147,7 +148,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		return err
 	}
 	if d.srv, err = apiserver.New(apiserver.Config{Node: nodeReads{d}, Swarm: swarmOps{d}, Peers: clusterPeers{d},
-		Containers: d.ctrs, Events: d.events, Logger: d.log.With("component", "api")}); err != nil {
+		Containers: d.ctrs, Events: d.events, Capture: capture.Kernel{}, Logger: d.log.With("component", "api")}); err != nil {
 		return err
 	}
 	if err := d.resume(ctx); err != nil {

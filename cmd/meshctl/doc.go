@@ -10,7 +10,9 @@
 // method it calls, as docker/cli's inspect package takes a getter.
 //
 // Flags follow docker's split: on a list (ls, ps) -f is --filter and
-// --format has no shorthand; on inspect and info -f is --format. The
+// --format has no shorthand; on inspect and info -f is --format. capture,
+// which docker has not, takes tcpdump's -w, -c and -s, and its -f is a
+// tcpdump filter expression. The
 // filters take docker's keys and match as docker's daemon and swarmkit do
 // (filter.go says how, per list), but meshctl applies them to what meshd
 // lists rather than asking meshd to: meshd's lists are small, and the keys

@@ -28,7 +28,7 @@ func newRootCommand(c *cli) *cobra.Command {
 	_ = pf.MarkHidden("lab-root")
 	root.AddCommand(newNodeCommand(c), newNetworkCommand(c), newServiceCommand(c), newPsCommand(c), newImagesCommand(c), newInspectAnyCommand(c), newLogsCommand(c), newExecCommand(c),
 		newRunCommand(c), newStopCommand(c), newStartCommand(c), newRestartCommand(c), newContainerRmCommand(c), newPortCommand(c),
-		newNsCommand(c), newLBCommand(c), newTraceCommand(c), newGraphCommand(c), newEventsCommand(c), newCheckCommand(c), newDebugCommand(c), newSwarmCommand(c), newInfoCommand(c), newLabCommand(c), newVersionCommand(c))
+		newNsCommand(c), newLBCommand(c), newTraceCommand(c), newGraphCommand(c), newCaptureCommand(c), newEventsCommand(c), newCheckCommand(c), newDebugCommand(c), newSwarmCommand(c), newInfoCommand(c), newLabCommand(c), newVersionCommand(c))
 	for _, extra := range extraCommands {
 		root.AddCommand(extra(c))
 	}

@@ -32,6 +32,9 @@
 // (api.Quote), on one line. The daemon gives both servers read, write and
 // idle timeouts; swarm init, join and leave, which may wait for a manager
 // far longer, lift their write deadline, and so does a task's output,
-// which is streamed as it is (logs --follow lasts as long as the task). Refused cluster requests are
-// logged at most once a minute per remote host, with a count of the rest.
+// which is streamed as it is (logs --follow lasts as long as the task), and
+// a capture, which ends at its count or duration (api.MaxCaptureCount and
+// api.MaxCaptureDuration at most) or when its client goes, four at once.
+// Refused cluster requests are logged at most once a minute per remote
+// host, with a count of the rest.
 package apiserver

@@ -12,10 +12,12 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/meshd/meshd/internal/ratelog"
 	"github.com/meshd/meshd/mesh/api"
+	"github.com/meshd/meshd/mesh/capture"
 	"github.com/meshd/meshd/mesh/events"
 	"github.com/meshd/meshd/mesh/records"
 )
@@ -150,6 +152,9 @@ type Config struct {
 	// Events is the node's event log (GET /v1/events); nil answers
 	// none.
 	Events *events.Log
+	// Capture opens packet sockets for POST /v1/capture; nil refuses
+	// captures.
+	Capture capture.Opener
 	// Logger receives refused cluster requests; nil discards.
 	Logger *slog.Logger
 }
@@ -160,6 +165,7 @@ type Server struct {
 	log      *slog.Logger
 	refusals *ratelog.Limiter // of refused cluster requests, per remote address
 	logs     logHub           // the service logs requests served here
+	captures atomic.Int32     // the captures running
 }
 
 // New returns a server; it listens on nothing (see LocalHandler and
@@ -228,6 +234,7 @@ var routes = []route{
 	{"GET /v1/events", local, (*Server).events},
 	{"GET /v1/check", local, (*Server).check},
 	{"POST /v1/debug/repair", local, (*Server).pauseRepair},
+	{"POST /v1/capture", local, (*Server).capture},
 
 	{"POST /v1/swarm/init", local, (*Server).swarmInit},
 	{"POST /v1/swarm/join", local, (*Server).swarmJoin},
