@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/meshd/meshd/mesh/api"
 )
 
 // checkExit runs meshctl check with args and returns its output and exit
@@ -26,13 +28,18 @@ func (l *testLab) checkExit(args ...string) (string, int) {
 
 // TestCheck runs meshctl check on the tutorial's 3-node lab with a
 // published service: in step once it has converged; with node3's repairs
-// paused (the test hook), an FDB entry of a backend on another node
-// deleted by hand from node3's ingress overlay namespace is named, with
-// its node, namespace and MAC, and check exits 1; once repairs resume,
-// the agent puts it back and check exits 0 again.
+// paused (the test hook), the FDB entry of the backend the client's next
+// connection through node3 goes to (meshctl trace says which) is deleted
+// by hand from node3's ingress overlay namespace: the trace then stops at
+// node3's vxlan0 and says the entry is missing, and check names it, with
+// its node, namespace and MAC, and exits 1; once repairs resume, the agent
+// puts it back, check exits 0 and the trace goes through again.
 func TestCheck(t *testing.T) {
 	l := newLabWith(t, 3, "--meshd-flag=--test-hooks")
-	l.must(t, "--node", "node1", "service", "create", "--name", "www", "--replicas", "2", "--publish", "8888:80", "whoami")
+	// Both tasks off node3, so that the connection through node3 crosses
+	// VXLAN whichever backend it gets.
+	l.must(t, "--node", "node1", "service", "create", "--name", "www", "--replicas", "2", "--publish", "8888:80",
+		"--constraint", "node.hostname!=node3", "whoami")
 	ingressID := strings.TrimSpace(l.must(t, "--node", "node1", "network", "inspect", "ingress", "--format", "{{.Id}}"))
 	eventually(t, 10*time.Second, "check in step", func() (bool, string) {
 		out, code := l.checkExit()
@@ -45,9 +52,13 @@ func TestCheck(t *testing.T) {
 		}
 	}
 
+	next := l.trace(t, "192.168.33.12:8888")
+	if !next.Reached {
+		t.Fatalf("trace in step stopped: %s", next.Stopped)
+	}
 	var backend taskInfo
 	for _, ti := range l.tasks(t, "www") {
-		if ti.node != "node3" {
+		if ti.ip+":80" == next.Backend {
 			backend = ti
 		}
 	}
@@ -62,6 +73,21 @@ func TestCheck(t *testing.T) {
 	if out, err := l.onNode("node3", "nsenter", "--net=/var/run/meshd/netns/"+ns, "bridge", "fdb", "del", backend.mac,
 		"dev", "vxlan0", "dst", vtep); err != nil {
 		t.Fatalf("bridge fdb del on node3: %v\n%s", err, out)
+	}
+	tr := l.trace(t, "192.168.33.12:8888")
+	last := tr.Hops[len(tr.Hops)-1]
+	if tr.Reached || !strings.Contains(tr.Stopped, "no FDB entry for "+backend.mac) || last.Node != "node3" || last.Netns != ns {
+		t.Errorf("trace with the FDB entry gone: reached %v, stopped %q at %s %s; want a stop on node3 in %s for %s\n%s",
+			tr.Reached, tr.Stopped, last.Node, last.Netns, ns, backend.mac, hopsText(tr))
+	}
+	var vx api.TraceHop
+	for _, h := range tr.Hops {
+		if h.Kind == api.HopVXLAN {
+			vx = h
+		}
+	}
+	if want := "vxlan0 VNI 4096: " + backend.ip + " lladdr " + backend.mac + ", no FDB entry"; vx.Detail != want {
+		t.Errorf("trace's vxlan0 hop %q, want %q", vx.Detail, want)
 	}
 	line := regexp.MustCompile(`(?m)^node3\s+` + regexp.QuoteMeta(ns) + `\s+fdb missing\s+` + regexp.QuoteMeta(backend.mac) +
 		` dst ` + regexp.QuoteMeta(vtep) + `\s+\(vxlan0\)$`)
@@ -97,4 +123,7 @@ func TestCheck(t *testing.T) {
 		out, code := l.checkExit()
 		return code == 0, out
 	})
+	if tr := l.trace(t, "192.168.33.12:8888"); !tr.Reached || tr.Backend != next.Backend {
+		t.Errorf("trace once repaired: reached %v, backend %s, stopped %q; want %s reached", tr.Reached, tr.Backend, tr.Stopped, next.Backend)
+	}
 }
