@@ -13,7 +13,10 @@
 // host has it (Debian's redis-server for redis: it becomes the task's
 // PID 1, as in a container), or runs the host command as its child, as
 // "docker run --init" does: it passes on signals, reaps orphans, and exits
-// with the command's status when the command exits. The kernel then kills
+// with the command's status when the command exits. Where Debian's tini
+// (Docker's --init) is installed, the init execs it to do that instead:
+// it holds under a megabyte for the task's life where the init's Go
+// runtime holds some 15 MB (TestTaskInitOverhead). The kernel then kills
 // whatever else runs in the namespace, so a task's forked children die
 // with it. The init gets SIGKILL when meshd's thread ends (Pdeathsig):
 // tasks do not outlive their meshd, so a killed daemon leaves no process

@@ -34,6 +34,7 @@ func initTask(args []string) (int, error) {
 	dir := fs.String("dir", "", "")
 	workDir := fs.String("workdir", "", "")
 	readyFD := fs.Int("ready-fd", -1, "")
+	tini := fs.String("tini", "", "")
 	if err := fs.Parse(args); err != nil {
 		return 0, err
 	}
@@ -75,14 +76,14 @@ func initTask(args []string) (int, error) {
 		f.Close()
 	}
 	if *image == "" {
-		return runCommand(fs.Args())
+		return runCommand(fs.Args(), *tini)
 	}
 	img, err := images.Lookup(*image)
 	if err != nil {
 		return 0, err
 	}
 	if img.RunsCommand(fs.Args()) {
-		return runCommand(images.Command(*image, fs.Args()))
+		return runCommand(images.Command(*image, fs.Args()), *tini)
 	}
 	if path, argv, ok := images.Program(img, fs.Args(), *dir); ok {
 		return 0, execProgram(path, argv, *dir)
@@ -154,18 +155,29 @@ func mountProc() error {
 // PID 1 of its namespace it is the one meshd signals to stop the task.
 var forwarded = []os.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2}
 
-// runCommand runs argv as the only child of this init, PID 1 of the task's
-// PID namespace, and reaps every process orphaned inside the namespace
+// runCommand runs argv under tini when meshd found it (see tiniPath),
+// else as the only child of this init, PID 1 of the task's PID namespace,
+// and reaps every process orphaned inside the namespace
 // until argv's process exits. It then returns that process's status; the
 // init exits with it and the kernel kills whatever else still runs in the
 // namespace, so nothing the command forked outlives the task.
-func runCommand(argv []string) (int, error) {
+func runCommand(argv []string, tini string) (int, error) {
 	if len(argv) == 0 {
 		return 0, errors.New("no image and no command")
 	}
 	path, err := lookPath(argv[0])
 	if err != nil {
 		return 0, err
+	}
+	if tini != "" {
+		// Debian's tini does this init's work (it is Docker's --init)
+		// in well under a megabyte, where this init's Go runtime holds
+		// some 15 MB for as long as the task runs. It resolves argv[0]
+		// on the same PATH, found above. Only if the exec fails does
+		// this init stay.
+		tiniArgv := append([]string{"tini", "--"}, argv...)
+		err := syscall.Exec(tini, tiniArgv, os.Environ())
+		fmt.Fprintf(os.Stderr, "task: exec %s: %v; reaping with meshd's own init\n", tini, err)
 	}
 	// Before the fork: a signal that comes before the child exists is
 	// queued, not lost.
@@ -194,6 +206,21 @@ func runCommand(argv []string) (int, error) {
 		}
 		// Any other pid was an orphan reparented to this init: reaped, done.
 	}
+}
+
+// tiniPaths are where Debian's tini package puts its two builds, the
+// static one first: fixed paths, not the task's PATH, which the service
+// sets.
+var tiniPaths = []string{"/usr/bin/tini-static", "/usr/bin/tini"}
+
+// tiniPath is the first tini of tiniPaths installed, or "".
+func tiniPath() string {
+	for _, p := range tiniPaths {
+		if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0 {
+			return p
+		}
+	}
+	return ""
 }
 
 // exitCode is the status a shell gives for ws: the exit code, or 128+N

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -100,9 +101,35 @@ func requireGone(t *testing.T, what string, pids ...int) {
 	}
 }
 
+// eachInit runs f with either init a host command can get: Debian's
+// tini, which Run prefers where it is installed, and meshd's own.
+func eachInit(t *testing.T, f func(t *testing.T, own bool)) {
+	t.Helper()
+	t.Run("tini", func(t *testing.T) {
+		testutil.RequireTool(t, "tini")
+		if tiniPath() == "" {
+			t.Fatalf("tini is on the PATH but not at %v", tiniPaths)
+		}
+		f(t, false)
+	})
+	t.Run("meshd", func(t *testing.T) { f(t, true) })
+}
+
+// hostSpec is newSpec with the init chosen.
+func hostSpec(t *testing.T, own bool, args ...string) Spec {
+	t.Helper()
+	spec := newSpec(t, args...)
+	spec.OwnInit = own
+	return spec
+}
+
 func TestStopKillsEveryProcessOfTheTask(t *testing.T) {
 	testutil.RequireRoot(t)
-	init, rec, stop := runningPID(t, newSpec(t, forking...))
+	eachInit(t, testStopKillsEveryProcess)
+}
+
+func testStopKillsEveryProcess(t *testing.T, own bool) {
+	init, rec, stop := runningPID(t, hostSpec(t, own, forking...))
 	kids := sleeps(t, init)
 	start := time.Now()
 	stop()
@@ -118,7 +145,11 @@ func TestStopKillsEveryProcessOfTheTask(t *testing.T) {
 // SIGKILL of the init is what meshd's end does to it (Pdeathsig).
 func TestKilledInitTakesTheTaskWithIt(t *testing.T) {
 	testutil.RequireRoot(t)
-	init, rec, _ := runningPID(t, newSpec(t, forking...))
+	eachInit(t, testKilledInit)
+}
+
+func testKilledInit(t *testing.T, own bool) {
+	init, rec, _ := runningPID(t, hostSpec(t, own, forking...))
 	kids := sleeps(t, init)
 	if err := syscall.Kill(init, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
@@ -143,6 +174,10 @@ func TestKilledInitTakesTheTaskWithIt(t *testing.T) {
 // on; they do not once it has exited.
 func TestTaskExitStatusWithChildrenLeft(t *testing.T) {
 	testutil.RequireRoot(t)
+	eachInit(t, testExitStatusWithChildrenLeft)
+}
+
+func testExitStatusWithChildrenLeft(t *testing.T, own bool) {
 	for _, tc := range []struct {
 		cmd, want string
 	}{
@@ -150,7 +185,7 @@ func TestTaskExitStatusWithChildrenLeft(t *testing.T) {
 		{"sleep 1000 & kill -9 $$", "task: non-zero exit (137)"},
 	} {
 		t.Run(tc.want, func(t *testing.T) {
-			init, rec, stop := runningPID(t, newSpec(t, "sh", "-c", tc.cmd))
+			init, rec, stop := runningPID(t, hostSpec(t, own, "sh", "-c", tc.cmd))
 			var reason string
 			testutil.Eventually(t, 5*time.Second, "a failed state", func() error {
 				rec.mu.Lock()
@@ -174,7 +209,11 @@ func TestTaskExitStatusWithChildrenLeft(t *testing.T) {
 
 func TestTaskSeesItsOwnProcesses(t *testing.T) {
 	testutil.RequireRoot(t)
-	spec := newSpec(t, "sh", "-c", "echo pid=$$; for p in /proc/[0-9]*; do echo proc=${p#/proc/}; done")
+	eachInit(t, testSeesItsOwnProcesses)
+}
+
+func testSeesItsOwnProcesses(t *testing.T, own bool) {
+	spec := hostSpec(t, own, "sh", "-c", "echo pid=$$; for p in /proc/[0-9]*; do echo proc=${p#/proc/}; done")
 	_, rec, stop := runningPID(t, spec)
 	testutil.Eventually(t, 5*time.Second, "the command's end", func() error {
 		if !strings.Contains(strings.Join(rec.names(), " "), "complete") {
@@ -199,8 +238,8 @@ func TestTaskSeesItsOwnProcesses(t *testing.T) {
 		}
 	}
 	// The init is 1 and the shell it started the only other process (its
-	// PID is not 2: the init's Go runtime threads took some); the host's
-	// processes are not there at all.
+	// PID may not be 2: meshd's init's Go runtime threads take some); the
+	// host's processes are not there at all.
 	if pid == "" || pid == "1" || strings.Join(procs, " ") != "1 "+pid {
 		t.Errorf("the task's shell is pid %q and sees /proc %v, want 1 and itself only", pid, procs)
 	}
@@ -251,4 +290,54 @@ func superviseMain(v string) {
 			fmt.Printf("running %d\n", s.PID)
 		}
 	})
+}
+
+// TestTaskInitOverhead measures what a host command's task holds in
+// memory besides the command: its init, PID 1 of the task, once the
+// command runs. Under tini it must stay under 2 MB; meshd's own init, a Go
+// runtime, is logged beside it.
+func TestTaskInitOverhead(t *testing.T) {
+	testutil.RequireRoot(t)
+	rss := map[bool]int{}
+	eachInit(t, func(t *testing.T, own bool) {
+		init, _, stop := runningPID(t, hostSpec(t, own, forking...))
+		sleeps(t, init) // the command and its child run
+		want, err := os.Executable()
+		if !own {
+			want, err = tiniPath(), nil
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", init))
+		if exe != want {
+			t.Fatalf("the task's init runs %s, want %s", exe, want)
+		}
+		rss[own] = vmRSS(t, init)
+		t.Logf("init (%s) resident: %d kB", filepath.Base(exe), rss[own])
+		stop()
+	})
+	if kb, ok := rss[false]; ok && kb >= 2048 {
+		t.Errorf("tini as the task's init holds %d kB resident, want under 2048 kB", kb)
+	}
+}
+
+// vmRSS is a process's resident set in kB, from /proc/PID/status.
+func vmRSS(t *testing.T, pid int) int {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, err := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(v), " kB"))
+			if err != nil {
+				t.Fatalf("VmRSS %q: %v", v, err)
+			}
+			return kb
+		}
+	}
+	t.Fatalf("no VmRSS in /proc/%d/status", pid)
+	return 0
 }

@@ -113,6 +113,9 @@ func startAndWait(spec Spec, pidc chan<- int) error {
 	if spec.WorkDir != "" {
 		args = append(args, "--workdir", spec.WorkDir)
 	}
+	if tini := tiniPath(); tini != "" && !spec.OwnInit {
+		args = append(args, "--tini", tini)
+	}
 	// The init says on this pipe when its mounts and hostname are set:
 	// the task is reported running only then, so that an exec entering
 	// its namespaces at once finds its resolv.conf, not the host's.

@@ -30,6 +30,9 @@ type Spec struct {
 	// WorkDir is where a host command starts (run's -w); it must exist
 	// (the task's mounts are the host's: nothing is made). Empty: /.
 	WorkDir string
+	// OwnInit makes meshd's own init reap a host command even where
+	// Debian's tini is installed (which it otherwise execs: see Run).
+	OwnInit bool
 }
 
 // IdleImage is what an idle standalone container runs: a shell image

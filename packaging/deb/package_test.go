@@ -86,7 +86,7 @@ func TestPackage(t *testing.T) {
 				t.Errorf("Depends %q lacks %s", fields["Depends"], dep)
 			}
 		}
-		for _, rec := range []string{"iproute2", "ipvsadm"} {
+		for _, rec := range []string{"iproute2", "ipvsadm", "tini"} {
 			if !strings.Contains(fields["Recommends"], rec) {
 				t.Errorf("Recommends %q lacks %s", fields["Recommends"], rec)
 			}
