@@ -131,12 +131,12 @@ func TestGolden(t *testing.T) {
 			return runLBLs(ctx, fake, out, lbLsOptions{format: "json"})
 		}},
 		{"ns-ls", func(ctx context.Context, out io.Writer) error { return runNsLs(ctx, fake, out) }},
-		// One node's view: its namespaces and endpoints, the cluster's services.
+		// node1's and node3's kernels, node2 not read; the cluster's services.
 		{"graph-dot", func(ctx context.Context, out io.Writer) error {
-			return runGraph(ctx, fake, []graphNodeAPI{fake}, out, graphOptions{format: "dot"})
+			return runGraph(ctx, fake, graphSnapshots(), out, graphOptions{format: "dot"})
 		}},
 		{"graph-mermaid", func(ctx context.Context, out io.Writer) error {
-			return runGraph(ctx, fake, []graphNodeAPI{fake}, out, graphOptions{format: "mermaid"})
+			return runGraph(ctx, fake, graphSnapshots(), out, graphOptions{format: "mermaid"})
 		}},
 		{"images", func(_ context.Context, out io.Writer) error { return runImages(out, listOptions{}, nil) }},
 		{"images-one-tag", func(_ context.Context, out io.Writer) error {

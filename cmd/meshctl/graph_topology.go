@@ -2,189 +2,189 @@ package main
 
 import (
 	"cmp"
-	"fmt"
 	"net/netip"
-	"strconv"
+	"slices"
 
 	"github.com/meshd/meshd/mesh/api"
 	"github.com/meshd/meshd/mesh/graph"
 )
 
-// gatewayBridge is the bridge every node's namespaces reach the outside
-// through, as network ls names it (Swarm's docker_gwbridge).
-const gatewayBridge = "mesh_gwbridge"
-
-// clusterView is what a manager says of the whole cluster.
+// clusterView is what a manager says of the whole cluster: the nodes, the
+// networks (to name the VIPs'), the services and their tasks.
 type clusterView struct {
 	Nodes    []api.Node
+	Networks []api.NetworkResource
 	Services []api.Service
 	Tasks    []api.Task
 }
 
-// nodeView is what one node says of itself: its namespaces and the
-// networks it has, inspected there (Containers are its own endpoints,
-// Peers the nodes it tunnels to).
-type nodeView struct {
-	Info       api.Info
-	Namespaces []api.Namespace
-	Networks   []api.NetworkResource
-}
-
-// topologyFrom builds the topology the API shows: the nodes, each viewed
-// node's namespaces with the addresses its endpoints have, the links the
-// design names (br0 and vxlan0 in an overlay namespace, eth0 in a
-// sandbox, a task's ethN per network in attach order then one on
-// mesh_gwbridge), the veth pairs between them with the overlay's or the
-// gateway's end left unnamed, a tunnel per overlay between every two
-// viewed nodes that have its namespace, and the services.
-//
-// Interface indexes, the overlay and host ends of the veths, the FDB
-// behind each tunnel and the VIPs programmed as addresses are the
-// kernel's, not the API's: they are left out here, for each node's kernel
-// snapshot to fill in when it is read.
-func topologyFrom(cv clusterView, nvs []nodeView) graph.Topology {
+// topologyFrom builds the topology from the nodes' kernel snapshots, and
+// the services from the cluster view. Each node whose snapshot is there is
+// drawn as its kernel holds it: every namespace, every link with its
+// ifindex, its peer's, its bridge and its addresses, the veth pairs by
+// their peer ifindex and namespace, and a VXLAN tunnel to each node that
+// a forwarding entry of its vxlan devices sends to. A node without a
+// snapshot is an empty host box, which the others' tunnels end at.
+func topologyFrom(cv clusterView, snaps []api.KernelSnapshot) graph.Topology {
 	var t graph.Topology
-	views := map[string]nodeView{}
-	for _, nv := range nvs {
-		views[nv.Info.NodeID] = nv
-	}
-	tasks := map[string]api.Task{} // by namespace name (hostname), current ones
-	for _, tk := range cv.Tasks {
-		if tk.Current() {
-			tasks[tk.Hostname()] = tk
-		}
+	byID := map[string]*api.KernelSnapshot{}
+	for i := range snaps {
+		byID[snaps[i].NodeID] = &snaps[i]
 	}
 	for _, n := range cv.Nodes {
 		gn := graph.Node{Name: n.Hostname, Addr: n.Addr}
-		nv, viewed := views[n.ID]
-		gn.Namespaces = append(gn.Namespaces, hostNamespace(nv))
-		if viewed {
-			for _, ns := range nv.Namespaces {
-				gn.Namespaces = append(gn.Namespaces, namespaceFrom(ns, nv, tasks))
-			}
-			gn.Veths = vethsFrom(gn, nv, tasks)
+		if s, ok := byID[n.ID]; ok {
+			gn.Namespaces = namespacesFrom(s, n.Addr)
+			gn.Veths = vethsFrom(gn, s)
+		} else {
+			gn.Namespaces = []graph.Namespace{{Name: api.HostNamespace, Kind: graph.KindHost}}
 		}
 		t.Nodes = append(t.Nodes, gn)
 	}
-	t.Sort() // nodes by name first: a tunnel goes from the first to the second
-	t.Tunnels = tunnelsFrom(t.Nodes, nvs)
-	t.Services = servicesFrom(cv, t.Nodes, nvs)
+	t.Tunnels = tunnelsFrom(cv.Nodes, snaps)
+	t.Services = servicesFrom(cv, t.Nodes)
 	t.Sort()
 	return t
 }
 
-// hostNamespace is the host's, with mesh_gwbridge when the node has one.
-func hostNamespace(nv nodeView) graph.Namespace {
-	ns := graph.Namespace{Name: "host", Kind: graph.KindHost}
-	for _, r := range nv.Networks {
-		if r.Name == gatewayBridge && len(r.IPAM.Config) > 0 {
-			c := r.IPAM.Config[0]
-			ns.Links = append(ns.Links, graph.Link{Name: gatewayBridge, Kind: graph.LinkBridge, Addrs: withPrefix(c.Gateway, c.Subnet)})
+// namespacesFrom is a snapshot's namespaces with their links, loopbacks
+// left out. Of the host's links only the mesh's are drawn: the veths
+// whose peer is in a namespace meshd made, the bridges they are ports of
+// (mesh_gwbridge) and the underlay link holding the node's address; a
+// machine's other links are not the mesh's business.
+func namespacesFrom(s *api.KernelSnapshot, addr string) []graph.Namespace {
+	var out []graph.Namespace
+	for _, ns := range s.Namespaces {
+		g := graph.Namespace{Name: ns.Name, Kind: graph.Kind(ns.Kind), Owner: ns.Owner}
+		switch g.Kind {
+		case graph.KindHost:
+			g.Owner = ""
+		case graph.KindIngress, graph.KindLB, graph.KindOverlay, graph.KindTask:
+		default:
+			g.Kind = graph.KindTask // a sandbox ns ls could not name: drawn with the tasks
 		}
-	}
-	return ns
-}
-
-// namespaceFrom is one namespace ns ls lists, with the links the design
-// gives it and the addresses the API knows for them.
-func namespaceFrom(ns api.Namespace, nv nodeView, tasks map[string]api.Task) graph.Namespace {
-	g := graph.Namespace{Name: ns.Name, Kind: graph.Kind(ns.Kind), Owner: ns.Owner}
-	switch g.Kind {
-	case graph.KindOverlay:
-		if r, ok := networkNamed(nv, ns.Owner); ok && len(r.IPAM.Config) > 0 {
-			c := r.IPAM.Config[0]
-			vni, _ := strconv.ParseUint(r.VNI(), 10, 32)
-			g.Links = []graph.Link{
-				{Name: "br0", Kind: graph.LinkBridge, Addrs: withPrefix(c.Gateway, c.Subnet)},
-				{Name: "vxlan0", Kind: graph.LinkVXLAN, Master: "br0", VNI: uint32(vni)},
-			}
+		keep := func(api.KernelLink) bool { return true }
+		if g.Kind == graph.KindHost {
+			keep = hostLinkFilter(ns, addr)
 		}
-	case graph.KindIngress, graph.KindLB:
-		key := "lb-" + ns.Owner
-		if g.Kind == graph.KindIngress {
-			key = api.IngressSandboxKey
-		}
-		if r, ok := networkNamed(nv, ns.Owner); ok {
-			g.Links = append(g.Links, graph.Link{Name: "eth0", Kind: graph.LinkVeth, Addrs: addrsOf(r.Containers[key])})
-		}
-		if gw, ok := networkNamed(nv, gatewayBridge); ok && g.Kind == graph.KindIngress {
-			g.Links = append(g.Links, graph.Link{Name: "eth1", Kind: graph.LinkVeth, Addrs: addrsOf(gw.Containers[api.IngressSandboxKey])})
-		}
-	case graph.KindTask:
-	default:
-		g.Kind = graph.KindTask // a sandbox ns ls could not name: drawn with the tasks
-	}
-	if tk, ok := tasks[ns.Name]; ok {
-		for i, tn := range tk.Networks {
-			g.Links = append(g.Links, graph.Link{Name: "eth" + strconv.Itoa(i), Kind: graph.LinkVeth, Addrs: withPrefix(tn.Addr, "")})
-		}
-		if gw, ok := networkNamed(nv, gatewayBridge); ok {
-			if ep, ok := gw.Containers[tk.ContainerID()]; ok {
-				g.Links = append(g.Links, graph.Link{Name: "eth" + strconv.Itoa(len(tk.Networks)), Kind: graph.LinkVeth, Addrs: addrsOf(ep)})
-			}
-		}
-	}
-	return g
-}
-
-// vethsFrom pairs each sandbox's links with the namespace at their other
-// end: the overlay namespace of their network, or the host's bridge.
-func vethsFrom(n graph.Node, nv nodeView, tasks map[string]api.Task) []graph.Veth {
-	overlayOf := map[string]string{} // network name → its overlay namespace here
-	for _, ns := range n.Namespaces {
-		if ns.Kind == graph.KindOverlay {
-			overlayOf[ns.Owner] = ns.Name
-		}
-	}
-	var out []graph.Veth
-	pair := func(ns, link, peerNS string) {
-		if peerNS != "" && n.Namespace(ns).Link(link) != nil {
-			out = append(out, graph.Veth{A: graph.End{Namespace: peerNS}, B: graph.End{Namespace: ns, Link: link}})
-		}
-	}
-	for _, ns := range n.Namespaces {
-		switch ns.Kind {
-		case graph.KindIngress:
-			pair(ns.Name, "eth0", overlayOf[ns.Owner])
-			pair(ns.Name, "eth1", "host")
-		case graph.KindLB:
-			pair(ns.Name, "eth0", overlayOf[ns.Owner])
-		case graph.KindTask:
-			tk, ok := tasks[ns.Name]
-			if !ok {
+		for _, l := range ns.Links {
+			if l.Name == "lo" || !keep(l) {
 				continue
 			}
-			for i, tn := range tk.Networks {
-				pair(ns.Name, "eth"+strconv.Itoa(i), overlayOf[tn.NetworkName])
+			gl := graph.Link{Name: l.Name, Kind: graph.LinkKind(l.Kind), Index: l.Index, PeerIndex: l.PeerIndex,
+				Master: l.Master, VNI: l.VNI}
+			for _, a := range l.Addrs {
+				gl.Addrs = append(gl.Addrs, a.String())
 			}
-			pair(ns.Name, "eth"+strconv.Itoa(len(tk.Networks)), "host")
+			g.Links = append(g.Links, gl)
+		}
+		out = append(out, g)
+	}
+	return out
+}
+
+// hostLinkFilter says which of the host namespace's links are the mesh's
+// (see namespacesFrom).
+func hostLinkFilter(ns api.NetnsState, addr string) func(api.KernelLink) bool {
+	meshPeer := func(l api.KernelLink) bool {
+		return l.Kind == "veth" && l.PeerNetns != "" && l.PeerNetns != api.HostNamespace
+	}
+	bridges := map[string]bool{}
+	for _, l := range ns.Links {
+		if meshPeer(l) && l.Master != "" {
+			bridges[l.Master] = true
+		}
+	}
+	underlay, _ := netip.ParseAddr(addr)
+	return func(l api.KernelLink) bool {
+		return meshPeer(l) || bridges[l.Name] || slices.ContainsFunc(l.Addrs, func(p netip.Prefix) bool { return p.Addr() == underlay })
+	}
+}
+
+// vethsFrom pairs each drawn veth with its peer: the link of that index in
+// the namespace the snapshot names, each pair once, the lesser end
+// first.
+func vethsFrom(n graph.Node, s *api.KernelSnapshot) []graph.Veth {
+	var out []graph.Veth
+	seen := map[graph.End]bool{}
+	for _, ns := range n.Namespaces {
+		kns := s.Netns(ns.Name)
+		for _, l := range ns.Links {
+			kl := kernelLink(kns, func(k api.KernelLink) bool { return k.Name == l.Name })
+			if kl == nil || kl.Kind != "veth" || kl.PeerNetns == "" {
+				continue
+			}
+			peer := kernelLink(s.Netns(kl.PeerNetns), func(k api.KernelLink) bool { return k.Index == kl.PeerIndex })
+			if pns := n.Namespace(kl.PeerNetns); peer == nil || pns == nil || pns.Link(peer.Name) == nil {
+				continue // its peer is not drawn: truncated, or moved since
+			}
+			a, b := graph.End{Namespace: ns.Name, Link: l.Name}, graph.End{Namespace: kl.PeerNetns, Link: peer.Name}
+			if seen[a] || seen[b] {
+				continue
+			}
+			seen[a], seen[b] = true, true
+			if cmp.Or(cmp.Compare(b.Namespace, a.Namespace), cmp.Compare(b.Link, a.Link)) < 0 {
+				a, b = b, a
+			}
+			out = append(out, graph.Veth{A: a, B: b})
 		}
 	}
 	return out
 }
 
-// tunnelsFrom joins, for each overlay network, every two nodes that have
-// its namespace.
-func tunnelsFrom(nodes []graph.Node, nvs []nodeView) []graph.Tunnel {
-	var out []graph.Tunnel
-	vnis := map[string]uint32{}
-	for _, nv := range nvs {
-		for _, r := range nv.Networks {
-			if v, err := strconv.ParseUint(r.VNI(), 10, 32); err == nil {
-				vnis[r.Name] = uint32(v)
-			}
+// kernelLink is the first of ns's links that match says, or nil (nil ns
+// too).
+func kernelLink(ns *api.NetnsState, match func(api.KernelLink) bool) *api.KernelLink {
+	if ns == nil {
+		return nil
+	}
+	for i := range ns.Links {
+		if match(ns.Links[i]) {
+			return &ns.Links[i]
 		}
 	}
-	for i, a := range nodes {
-		for _, b := range nodes[i+1:] {
-			for _, nsA := range a.Namespaces {
-				if nsA.Kind != graph.KindOverlay || nsA.Owner == "" {
+	return nil
+}
+
+// tunnelsFrom is one tunnel per network and pair of nodes that a vxlan
+// device's forwarding entry joins: the entry's destination VTEP is the
+// node with that underlay address. Entries for an address no node has
+// (a node gone from the cluster) draw nothing.
+func tunnelsFrom(nodes []api.Node, snaps []api.KernelSnapshot) []graph.Tunnel {
+	byAddr, byID := map[netip.Addr]string{}, map[string]string{}
+	for _, n := range nodes {
+		if a, err := netip.ParseAddr(n.Addr); err == nil {
+			byAddr[a] = n.Hostname
+		}
+		byID[n.ID] = n.Hostname
+	}
+	byName := map[string]*api.KernelSnapshot{}
+	for i := range snaps {
+		byName[byID[snaps[i].NodeID]] = &snaps[i]
+	}
+	var out []graph.Tunnel
+	seen := map[graph.Tunnel]bool{}
+	for _, s := range snaps {
+		self := byID[s.NodeID]
+		for _, ns := range s.Namespaces {
+			for _, l := range ns.Links {
+				if l.Kind != "vxlan" {
 					continue
 				}
-				for _, nsB := range b.Namespaces {
-					if nsB.Kind == graph.KindOverlay && nsB.Owner == nsA.Owner {
-						out = append(out, graph.Tunnel{Network: nsA.Owner, VNI: vnis[nsA.Owner],
-							A: graph.TunnelEnd{Node: a.Name, Namespace: nsA.Name}, B: graph.TunnelEnd{Node: b.Name, Namespace: nsB.Name}})
+				for _, e := range ns.FDB {
+					peer, ok := byAddr[e.Dst]
+					if e.Dev != l.Name || !ok || peer == self {
+						continue
+					}
+					tu := graph.Tunnel{Network: cmp.Or(ns.Owner, ns.Name), VNI: l.VNI,
+						A: graph.TunnelEnd{Node: self, Namespace: ns.Name},
+						B: graph.TunnelEnd{Node: peer, Namespace: overlayWithVNI(byName[peer], l.VNI)}}
+					if tu.B.Node < tu.A.Node {
+						tu.A, tu.B = tu.B, tu.A
+					}
+					if !seen[tu] {
+						seen[tu] = true
+						out = append(out, tu)
 					}
 				}
 			}
@@ -193,14 +193,25 @@ func tunnelsFrom(nodes []graph.Node, nvs []nodeView) []graph.Tunnel {
 	return out
 }
 
+// overlayWithVNI is the namespace of s holding a vxlan device with vni;
+// the host's when s is nil (the node's kernel was not read) or has none.
+func overlayWithVNI(s *api.KernelSnapshot, vni uint32) string {
+	if s != nil {
+		for _, ns := range s.Namespaces {
+			if kernelLink(&ns, func(l api.KernelLink) bool { return l.Kind == "vxlan" && l.VNI == vni }) != nil {
+				return ns.Name
+			}
+		}
+	}
+	return api.HostNamespace
+}
+
 // servicesFrom lists the services with their VIPs (by network name) and
 // their current tasks whose namespace is in the topology.
-func servicesFrom(cv clusterView, nodes []graph.Node, nvs []nodeView) []graph.Service {
+func servicesFrom(cv clusterView, nodes []graph.Node) []graph.Service {
 	netNames := map[string]string{}
-	for _, nv := range nvs {
-		for _, r := range nv.Networks {
-			netNames[r.ID] = r.Name
-		}
+	for _, r := range cv.Networks {
+		netNames[r.ID] = r.Name
 	}
 	nodeNames := map[string]string{}
 	for _, n := range cv.Nodes {
@@ -237,30 +248,3 @@ func hasNamespace(nodes []graph.Node, node, ns string) bool {
 	}
 	return false
 }
-
-func networkNamed(nv nodeView, name string) (api.NetworkResource, bool) {
-	for _, r := range nv.Networks {
-		if r.Name == name {
-			return r, true
-		}
-	}
-	return api.NetworkResource{}, false
-}
-
-// withPrefix is addr as a CIDR: with the subnet's length when addr has
-// none; nothing for an empty or invalid address.
-func withPrefix(addr, subnet string) []string {
-	if p, err := netip.ParsePrefix(addr); err == nil {
-		return []string{p.String()}
-	}
-	a, err := netip.ParseAddr(addr)
-	if err != nil {
-		return nil
-	}
-	if s, err := netip.ParsePrefix(subnet); err == nil {
-		return []string{netip.PrefixFrom(a, s.Bits()).String()}
-	}
-	return []string{fmt.Sprintf("%s/%d", a, a.BitLen())}
-}
-
-func addrsOf(ep api.EndpointResource) []string { return withPrefix(ep.IPv4Address, "") }

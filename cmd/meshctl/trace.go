@@ -31,7 +31,8 @@ type traceOptions struct {
 
 // traceSource gathers the kernel snapshots a trace reads and sends the
 // probe: the lab's nodes and client, or nothing outside a lab (the
-// answering node then traces through its own snapshot).
+// answering node then traces through its own snapshot). graph draws the
+// same snapshots.
 type traceSource interface {
 	snapshots(ctx context.Context) ([]api.KernelSnapshot, error)
 	// clientAddr is the lab's client address; "" outside a lab.

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -147,15 +148,32 @@ func (l *testLab) load() *lab.Lab {
 	return lb
 }
 
+// ctlStdout runs meshctl against this lab and returns its standard output
+// alone, for an output that is parsed whole (an SVG); its standard error
+// goes into the error.
+func (l *testLab) ctlStdout(args ...string) (string, error) {
+	var out, errOut bytes.Buffer
+	full := append([]string{"--lab-prefix", l.prefix, "--lab-root", l.root}, args...)
+	if err := runTo(60*time.Second, &out, &errOut, filepath.Join(binDir, "meshctl"), full...); err != nil {
+		return out.String(), fmt.Errorf("%w: %s", err, errOut.String())
+	}
+	return out.String(), nil
+}
+
 func run(timeout time.Duration, name string, args ...string) (string, error) {
+	var buf bytes.Buffer
+	err := runTo(timeout, &buf, &buf, name, args...)
+	return buf.String(), err
+}
+
+// runTo runs name with the lab's binaries first in its PATH.
+func runTo(timeout time.Duration, stdout, stderr io.Writer, name string, args ...string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	var buf bytes.Buffer
 	cmd := exec.CommandContext(ctx, name, args...)
-	cmd.Stdout, cmd.Stderr = &buf, &buf
+	cmd.Stdout, cmd.Stderr = stdout, stderr
 	cmd.Env = append(os.Environ(), "PATH="+binDir+":"+os.Getenv("PATH"))
-	err := cmd.Run()
-	return buf.String(), err
+	return cmd.Run()
 }
 
 // timeScale stretches the convergence windows the tests allow: 1 on real

@@ -6,7 +6,8 @@ import "fmt"
 // 192.168.33.10-12, ingress 10.255.0.0/16 (VNI 4096), ovnet 10.0.0.0/24
 // (VNI 4097), mesh_gwbridge 172.18.0.0/16. www has two tasks (node1,
 // node2) publishing 8888:80; db one on node3. Interface indexes are as a
-// kernel snapshot gives them: each veth end knows its peer's.
+// kernel snapshot gives them: each veth end knows its peer's, the host's
+// eth0 too, whose peer is in the lab's underlay namespace.
 
 const (
 	ingressNS = "1-ing0000000"
@@ -71,6 +72,13 @@ func fixtureNode(i int, tasks []fixtureTask) Node {
 		n.Namespaces = append(n.Namespaces, tn)
 	}
 	n.Namespaces = append([]Namespace{host, sbox, lb, ing, ov}, n.Namespaces...)
+	// Each veth end carries its peer's index, as the snapshot's links do.
+	for _, v := range n.Veths {
+		a, b := n.Namespace(v.A.Namespace).Link(v.A.Link), n.Namespace(v.B.Namespace).Link(v.B.Link)
+		a.PeerIndex, b.PeerIndex = b.Index, a.Index
+	}
+	// The underlay's end is in the lab's namespace, not drawn.
+	n.Namespaces[0].Links[0].Kind, n.Namespaces[0].Links[0].PeerIndex = LinkVeth, 40+i
 	return n
 }
 

@@ -38,8 +38,7 @@ type page struct {
 }
 
 var pageTemplate = template.Must(template.New("page").Funcs(template.FuncMap{
-	"join":  strings.Join,
-	"label": func(n Node, ns Namespace, l Link) string { return n.linkName(ns.Name, &l) },
+	"join": strings.Join,
 }).Parse(`<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -66,7 +65,7 @@ td.addr { font-family: monospace; }
 <table id="addresses">
 <tr><th>node</th><th>namespace</th><th>owner</th><th>link</th><th>addresses</th></tr>
 {{- range $n := .Topology.Nodes}}{{range $ns := $n.Namespaces}}{{range $l := $ns.Links}}
-<tr><td>{{$n.Name}}</td><td>{{$ns.Name}}</td><td>{{$ns.Owner}}</td><td>{{label $n $ns $l}}</td><td class="addr">{{join $l.Addrs " "}}</td></tr>
+<tr><td>{{$n.Name}}</td><td>{{$ns.Name}}</td><td>{{$ns.Owner}}</td><td>{{$l.IPName}}</td><td class="addr">{{join $l.Addrs " "}}</td></tr>
 {{- end}}{{end}}{{end}}
 </table>
 <h2>Services</h2>

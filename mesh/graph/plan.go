@@ -200,10 +200,8 @@ func (p *plan) tunnelEnd(e TunnelEnd) (string, error) {
 // linkLines are a link box's lines: its name as ip a prints it, its VNI,
 // its addresses.
 func (p *plan) linkLines(ni, si, li int) []string {
-	n := &p.t.Nodes[ni]
-	ns := &n.Namespaces[si]
-	l := &ns.Links[li]
-	lines := []string{n.linkName(ns.Name, l)}
+	l := &p.t.Nodes[ni].Namespaces[si].Links[li]
+	lines := []string{l.IPName()}
 	if l.VNI != 0 {
 		lines[0] += fmt.Sprintf(" (VNI %d)", l.VNI)
 	}

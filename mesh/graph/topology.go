@@ -65,10 +65,12 @@ type Namespace struct {
 type Link struct {
 	Name string // eth0, br0, vxlan0, mesh_gwbridge
 	Kind LinkKind
-	// Index is the ifindex in its namespace; 0 when not known. A veth's
-	// peer shows it as ip a does: eth0@if12 is the end whose peer has
-	// index 12.
+	// Index is the ifindex in its namespace; 0 when not known.
 	Index int
+	// PeerIndex is a veth's peer's ifindex, which ip a prints after the
+	// name (eth0@if12: the peer is index 12, in whichever namespace it
+	// is); 0 for none or not known.
+	PeerIndex int
 	// Master is the bridge (in the same namespace) the link is a port
 	// of; empty for none.
 	Master string
@@ -81,10 +83,9 @@ type Veth struct {
 	A, B End
 }
 
-// End names a link by namespace and link name. An empty Link stands for an
-// end whose name is not known yet (the API tells which namespace a task
-// is attached to, only the kernel its veth's name): the edge goes to the
-// namespace's bridge.
+// End names a link by namespace and link name. An empty Link stands for
+// the namespace as a whole (a service's task): the edge goes to the
+// namespace's bridge, else its first link.
 type End struct {
 	Namespace string
 	Link      string
@@ -98,10 +99,12 @@ type Tunnel struct {
 	A, B    TunnelEnd
 }
 
-// TunnelEnd is a tunnel's end: a node and its overlay namespace.
+// TunnelEnd is a tunnel's end: a node and its overlay namespace, or the
+// node's host namespace when its kernel was not read (the tunnel is known
+// from the other end's forwarding entries only).
 type TunnelEnd struct {
 	Node      string
-	Namespace string // 1-<netid[:10]>
+	Namespace string // 1-<netid[:10]>, or "host"
 }
 
 // Service is a swarm service: its VIPs, its published ports and where its
@@ -185,21 +188,11 @@ func (ns *Namespace) Title() string {
 	return ns.Name + " (" + ns.Owner + ")"
 }
 
-// linkName is a link's name as ip a prints it in a namespace: a veth end
-// whose peer's ifindex is known gets "@ifN".
-func (n *Node) linkName(nsName string, l *Link) string {
-	for _, v := range n.Veths {
-		for _, pair := range [2][2]End{{v.A, v.B}, {v.B, v.A}} {
-			self, peer := pair[0], pair[1]
-			if self.Namespace != nsName || self.Link != l.Name {
-				continue
-			}
-			if p := n.Namespace(peer.Namespace); p != nil {
-				if pl := p.Link(peer.Link); pl != nil && pl.Index > 0 {
-					return l.Name + "@if" + strconv.Itoa(pl.Index)
-				}
-			}
-		}
+// IPName is the link's name as ip a prints it: a veth with a known peer
+// gets "@ifN", N the peer's ifindex.
+func (l Link) IPName() string {
+	if l.PeerIndex > 0 {
+		return l.Name + "@if" + strconv.Itoa(l.PeerIndex)
 	}
 	return l.Name
 }
