@@ -12,8 +12,9 @@ import (
 )
 
 // reconnectTasks follows network connect and disconnect: a standalone
-// container whose desired networks differ from those its sandbox has (the
-// same task: the manager changed its networks in place) is attached to
+// container or a service's task whose desired networks differ from those
+// its sandbox has (the same task: the manager changed its networks in
+// place) is attached to
 // the new ones and detached from the old ones live, as docker's is, and
 // its process keeps running. Its names are announced or withdrawn on
 // those networks and its resolver sees the networks it is on. A network
@@ -21,7 +22,7 @@ import (
 func (a *Agent) reconnectTasks(st records.Objects, desired map[string]api.Task, built map[string]api.Network) {
 	for id, lt := range a.tasks {
 		t, ok := desired[id]
-		if !ok || t.Standalone == nil || lt.cancel == nil || sameNetworks(lt.spec.Networks, t.Networks) || !networksReady(t, built) {
+		if !ok || lt.cancel == nil || sameNetworks(lt.spec.Networks, t.Networks) || !networksReady(t, built) {
 			continue
 		}
 		if a.hasExited(lt) {

@@ -304,6 +304,13 @@ func endpointRecords(t api.Task, st records.Objects) map[string]records.Endpoint
 	}
 	svc := st.Services[t.ServiceID]
 	for _, tn := range t.Networks {
+		if tn.Connected {
+			// network connect's: Docker names the container there by its
+			// name, aliases and short ID, and its service not at all.
+			out[tn.NetworkID] = records.Endpoint{Name: api.ContainerName(t), IP: api.AddrOf(tn.Addr),
+				Aliases: append(slices.Clone(tn.Aliases), shortID(t))}
+			continue
+		}
 		rec := records.Endpoint{Name: api.ContainerName(t), Service: t.ServiceName, ServiceID: t.ServiceID,
 			IP: api.AddrOf(tn.Addr), VIP: vipOn(svc, tn.NetworkID)}
 		for _, a := range svc.Networks {
