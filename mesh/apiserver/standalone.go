@@ -233,15 +233,19 @@ func (s *Server) connection(r *http.Request, connect bool) (any, error) {
 	if t, err := api.MatchContainer(s.visibleTasks(s.cfg.Node.Objects()), req.Container); err == nil && t.Standalone == nil {
 		return s.taskConnection(r.Context(), t, network, req.Attach, connect)
 	}
-	if s.isSwarmNetwork(network) {
-		return nil, api.Conflict("network %s is a swarm network: a container on bridge networks cannot join it yet; run the container with --network %s", api.Clip(network), api.Clip(network))
-	}
+	// Another node's task or container is no container here, as Docker's.
 	e, err := s.engine()
+	if err != nil && s.isSwarmNetwork(network) {
+		return nil, api.NotFound("No such container: %s", api.Clip(req.Container))
+	}
 	if err != nil {
 		return nil, err
 	}
 	if err := s.standaloneOnly(e, req.Container); err != nil {
 		return nil, err
+	}
+	if s.isSwarmNetwork(network) {
+		return nil, api.Conflict("network %s is a swarm network: a container on bridge networks cannot join it yet; run the container with --network %s", api.Clip(network), api.Clip(network))
 	}
 	if connect {
 		err = e.Connect(network, req.Container, req.Attach)
