@@ -63,10 +63,10 @@ func (a *Agent) reconnect(lt *localTask, t api.Task, st records.Objects) {
 	}
 	spec := t
 	spec.Networks = slices.DeleteFunc(slices.Clone(t.Networks), func(tn api.TaskNetwork) bool { return !attached[tn.NetworkID] })
-	// A container on internal networks only has no way out: it gets one
-	// with its first other network and loses it with its last, as
-	// docker's.
-	switch wantGW := !internalOnly(spec, st); {
+	// A container on internal networks only, or on none, has no way out:
+	// it gets one with its first other network and loses it with its
+	// last, as docker's.
+	switch wantGW := wantsGateway(spec, st); {
 	case wantGW && lt.gwVeth == "":
 		if err := a.attachGateway(lt, freeIfName(lt)); err != nil {
 			a.log.Error("connect container to the gateway bridge", "task", t.Name(), "err", err)

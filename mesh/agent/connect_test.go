@@ -263,6 +263,22 @@ func TestContainerConnectGateway(t *testing.T) {
 	if l := f.links(lt.sandbox); len(l) != 1 || l["eth0"] == nil || lt.gwVeth != "" || f.agent.Gateway().Tasks[c1.ID].IsValid() {
 		t.Errorf("after a disconnect from ovnet: links %v, gateway veth %q", l, lt.gwVeth)
 	}
+	// Its last network too, as docker's: loopback only, no way out; a
+	// connect gives both back.
+	if _, err := f.mgr.DisconnectContainer(f.ctx, "node1id", "c1", "secret"); err != nil {
+		t.Fatal(err)
+	}
+	f.reconcile()
+	if l := f.links(lt.sandbox); len(l) != 0 || lt.gwVeth != "" || !slices.Contains(f.runner.Running(), c1.ID) {
+		t.Errorf("after a disconnect from its last network: links %v, gateway veth %q, running %v", l, lt.gwVeth, f.runner.Running())
+	}
+	if _, err := f.mgr.ConnectContainer(f.ctx, "node1id", "c1", api.ContainerAttach{Network: "ovnet"}); err != nil {
+		t.Fatal(err)
+	}
+	f.reconcile()
+	if l := f.links(lt.sandbox); len(l) != 2 || l["eth0"] == nil || onGateway(l) != "eth1" {
+		t.Errorf("after a connect from no network: links %v, want eth0 on ovnet and eth1 on the gateway bridge", l)
+	}
 	if n := f.runner.Starts(c1.ID); n != 1 {
 		t.Errorf("c1 started %d times", n)
 	}

@@ -362,6 +362,18 @@ func querier(t api.Task, st records.Objects) dns.Querier {
 	return q
 }
 
+// wantsGateway says whether a task gets its way out through the gateway
+// bridge: not when its networks are all internal, and not for a
+// standalone container on no network at all (network disconnect took its
+// last), which has its loopback only, as Docker's. A service's task on no
+// network still goes out.
+func wantsGateway(t api.Task, st records.Objects) bool {
+	if t.Standalone != nil && len(t.Networks) == 0 {
+		return false
+	}
+	return !internalOnly(t, st)
+}
+
 // internalOnly: a task whose networks are all internal gets no gateway.
 func internalOnly(t api.Task, st records.Objects) bool {
 	if len(t.Networks) == 0 {

@@ -340,9 +340,10 @@ func (m *Manager) ConnectContainer(_ context.Context, nodeID, ref string, a api.
 // DisconnectContainer detaches one of nodeID's containers, or a service's
 // task running there, from one of its networks, in place, and gives back
 // its address there; its node detaches the running container live. A
-// standalone container keeps its last network: a container of the
-// cluster is on one at least. A service task leaves only the networks
-// network connect gave it: the others are its service's.
+// standalone container may leave its last network, as Docker's: it keeps
+// its loopback only, and stays its node's until removed. A service task
+// leaves only the networks network connect gave it: the others are its
+// service's.
 func (m *Manager) DisconnectContainer(_ context.Context, nodeID, ref, network string) (api.Task, error) {
 	if len(network) > api.MaxRefLen {
 		return api.Task{}, api.Invalid("network reference too long: %d bytes, at most %d", len(network), api.MaxRefLen)
@@ -369,8 +370,6 @@ func (m *Manager) DisconnectContainer(_ context.Context, nodeID, ref, network st
 		case t.Standalone == nil && !tn.Connected:
 			return api.Conflict("container %s is a task of service %s, whose network %s is: use meshctl service update --network-rm %s %s",
 				api.ContainerName(t), t.ServiceName, tn.NetworkName, tn.NetworkName, t.ServiceName)
-		case t.Standalone != nil && len(t.Networks) == 1:
-			return api.Invalid("container %s is on network %s only: a container of the cluster keeps one swarm network at least; remove it instead", t.Standalone.Name, tn.NetworkName)
 		}
 		if err := release(s, t.Networks[i].NetworkID, t.Networks[i].Addr); err != nil {
 			return err

@@ -348,7 +348,6 @@ func TestConnectContainer(t *testing.T) {
 		{"unknown network", "nnode3", "c1", "nope", "not found"},
 		{"not connected", "nnode3", "other", "nope", "No such container"},
 		{"not on it", "nnode2", "other", "ov2", "is not connected to network ov2"},
-		{"the last network", "nnode2", "other", "ovnet", "keeps one swarm network at least"},
 		{"long network", "nnode3", "c1", strings.Repeat("n", 300), "too long"},
 	}
 	for _, tt := range disconnects {
@@ -394,6 +393,21 @@ func TestConnectContainer(t *testing.T) {
 	}
 	if len(started.Networks) != 2 || started.Networks[1].NetworkID != ov2ID {
 		t.Errorf("start after a connect while stopped: %+v", started.Networks)
+	}
+	// A container may leave its last network, as docker's: it keeps
+	// running on its loopback only, its addresses given back.
+	for _, network := range []string{"ovnet", "ov2"} {
+		if _, err := d.DisconnectContainer(d.ctx, "nnode2", "other", network); err != nil {
+			t.Fatalf("disconnect other from %s: %v", network, err)
+		}
+	}
+	for _, c := range nodeContainers(ptr(d.store.Snapshot()), "nnode2") {
+		if c.Standalone.Name == "other" && (len(c.Networks) != 0 || !c.Current()) {
+			t.Errorf("other after leaving every network: %+v", c)
+		}
+	}
+	if _, err := d.RunContainer(d.ctx, "nnode3", ovRun("c60", func(r *api.ContainerCreate) { r.Networks[0].IP = "10.0.0.60" })); err != nil {
+		t.Errorf("other's last address was not given back: %v", err)
 	}
 }
 
