@@ -98,5 +98,11 @@ func TestNetworkConnectServiceTask(t *testing.T) {
 	}
 	// The address is given back: another container may take it.
 	on("node2", "run", "-d", "--name", "c2", "--net", "ov1", "--ip", "10.0.9.77", "alpine", "sleep", "1000")
+	// A container leaves its last network too, as docker's: loopback only.
+	on("node2", "network", "disconnect", "ov1", "c1")
+	eventually(t, 10*time.Second, "c1 with its loopback only", func() (bool, string) {
+		out, err := l.on("node2", "exec", "c1", "--", "ip", "-o", "link")
+		return err == nil && strings.Count(strings.TrimSpace(out), "\n") == 0 && strings.Contains(out, " lo:"), out
+	})
 	on("node2", "rm", "-f", "c1", "c2")
 }
