@@ -12,8 +12,9 @@ import (
 )
 
 // reconnectTasks follows network connect and disconnect: a standalone
-// container whose desired networks differ from those its sandbox has (the
-// same task: the manager changed its networks in place) is attached to
+// container or a service's task whose desired networks differ from those
+// its sandbox has (the same task: the manager changed its networks in
+// place) is attached to
 // the new ones and detached from the old ones live, as docker's is, and
 // its process keeps running. Its names are announced or withdrawn on
 // those networks and its resolver sees the networks it is on. A network
@@ -21,7 +22,7 @@ import (
 func (a *Agent) reconnectTasks(st records.Objects, desired map[string]api.Task, built map[string]api.Network) {
 	for id, lt := range a.tasks {
 		t, ok := desired[id]
-		if !ok || t.Standalone == nil || lt.cancel == nil || sameNetworks(lt.spec.Networks, t.Networks) || !networksReady(t, built) {
+		if !ok || lt.cancel == nil || sameNetworks(lt.spec.Networks, t.Networks) || !networksReady(t, built) {
 			continue
 		}
 		if a.hasExited(lt) {
@@ -62,10 +63,10 @@ func (a *Agent) reconnect(lt *localTask, t api.Task, st records.Objects) {
 	}
 	spec := t
 	spec.Networks = slices.DeleteFunc(slices.Clone(t.Networks), func(tn api.TaskNetwork) bool { return !attached[tn.NetworkID] })
-	// A container on internal networks only has no way out: it gets one
-	// with its first other network and loses it with its last, as
-	// docker's.
-	switch wantGW := !internalOnly(spec, st); {
+	// A container on internal networks only, or on none, has no way out:
+	// it gets one with its first other network and loses it with its
+	// last, as docker's.
+	switch wantGW := wantsGateway(spec, st); {
 	case wantGW && lt.gwVeth == "":
 		if err := a.attachGateway(lt, freeIfName(lt)); err != nil {
 			a.log.Error("connect container to the gateway bridge", "task", t.Name(), "err", err)

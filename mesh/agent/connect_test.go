@@ -263,7 +263,96 @@ func TestContainerConnectGateway(t *testing.T) {
 	if l := f.links(lt.sandbox); len(l) != 1 || l["eth0"] == nil || lt.gwVeth != "" || f.agent.Gateway().Tasks[c1.ID].IsValid() {
 		t.Errorf("after a disconnect from ovnet: links %v, gateway veth %q", l, lt.gwVeth)
 	}
+	// Its last network too, as docker's: loopback only, no way out; a
+	// connect gives both back.
+	if _, err := f.mgr.DisconnectContainer(f.ctx, "node1id", "c1", "secret"); err != nil {
+		t.Fatal(err)
+	}
+	f.reconcile()
+	if l := f.links(lt.sandbox); len(l) != 0 || lt.gwVeth != "" || !slices.Contains(f.runner.Running(), c1.ID) {
+		t.Errorf("after a disconnect from its last network: links %v, gateway veth %q, running %v", l, lt.gwVeth, f.runner.Running())
+	}
+	if _, err := f.mgr.ConnectContainer(f.ctx, "node1id", "c1", api.ContainerAttach{Network: "ovnet"}); err != nil {
+		t.Fatal(err)
+	}
+	f.reconcile()
+	if l := f.links(lt.sandbox); len(l) != 2 || l["eth0"] == nil || onGateway(l) != "eth1" {
+		t.Errorf("after a connect from no network: links %v, want eth0 on ovnet and eth1 on the gateway bridge", l)
+	}
 	if n := f.runner.Starts(c1.ID); n != 1 {
 		t.Errorf("c1 started %d times", n)
+	}
+}
+
+// TestServiceTaskConnectLive: network connect of a service's running task
+// gives it a new ethN live, without a restart; there it is named as
+// Docker names a connected container (its container name, aliases and
+// short ID), not as its service's backend, while its service's network
+// keeps the service's record. Disconnect takes both link and name away.
+func TestServiceTaskConnectLive(t *testing.T) {
+	f := newFakeNode(t, lb.ModeIPTables)
+	for _, name := range []string{"ovnet", "ov2"} {
+		if _, err := f.mgr.CreateNetwork(f.ctx, api.NetworkCreate{Name: name, Attachable: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := f.mgr.CreateService(f.ctx, api.ServiceCreate{Name: "www", Image: "whoami", Replicas: replicas(1),
+		Constraints: []string{"node.hostname==node1"}, Networks: []api.NetworkAttachment{{Target: "ovnet"}}}); err != nil {
+		t.Fatal(err)
+	}
+	ovnet, ov2 := f.netID("ovnet"), f.netID("ov2")
+	www := f.tasks("www")["node1id"]
+	f.reconcile()
+	testutil.Eventually(t, 5*time.Second, "www running and announced", func() error {
+		if !slices.Contains(f.runner.Running(), www.ID) || !records.HasEndpoint(f.db, ovnet, www.ID) {
+			return fmt.Errorf("running %v", f.runner.Running())
+		}
+		return nil
+	})
+	box := f.agent.tasks[www.ID].sandbox
+	connected, err := f.mgr.ConnectContainer(f.ctx, "node1id", "www.1", api.ContainerAttach{Network: "ov2", Aliases: []string{"w2"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.reconcile()
+	f.reconcile()
+	if l := f.links(box); !slices.Contains(l["eth2"], netip.MustParsePrefix(connected.Networks[1].Addr)) || l["eth0"] == nil || l["eth1"] == nil {
+		t.Errorf("www.1's links after connect: %v, want eth2 with %s", l, connected.Networks[1].Addr)
+	}
+	if n := f.runner.Starts(www.ID); n != 1 {
+		t.Errorf("www.1 started %d times: a connect restarted it", n)
+	}
+	byNet := map[string]records.Endpoint{}
+	for _, e := range records.Endpoints(f.db, records.AllNetworks) {
+		if e.TaskID == www.ID {
+			byNet[e.Network] = e.Endpoint
+		}
+	}
+	want := records.Endpoint{Name: "www.1." + www.ID, IP: api.AddrOf(connected.Networks[1].Addr), Aliases: []string{"w2", www.ContainerID()[:12]}}
+	if got := byNet[ov2]; got.Name != want.Name || got.IP != want.IP || !slices.Equal(got.Aliases, want.Aliases) || got.ServiceID != "" || got.VIP.IsValid() {
+		t.Errorf("www.1's endpoint on ov2: %+v, want %+v", got, want)
+	}
+	if got := byNet[ovnet]; got.ServiceID != www.ServiceID || !got.VIP.IsValid() {
+		t.Errorf("www.1's endpoint on its service's network: %+v", got)
+	}
+	// The reconcile that follows leaves what connect made.
+	f.agent.tasks[www.ID].checkStack = true
+	f.reconcile()
+	if l := f.links(box); len(l) != 3 || l["eth2"] == nil {
+		t.Errorf("www.1's links after a repair: %v", l)
+	}
+
+	if _, err := f.mgr.DisconnectContainer(f.ctx, "node1id", "www.1", "ov2"); err != nil {
+		t.Fatal(err)
+	}
+	f.reconcile()
+	if l := f.links(box); l["eth2"] != nil || len(l) != 2 {
+		t.Errorf("www.1's links after disconnect: %v", l)
+	}
+	if records.HasEndpoint(f.db, ov2, www.ID) || !records.HasEndpoint(f.db, ovnet, www.ID) {
+		t.Errorf("after disconnect: named on ov2 %v, on ovnet %v", records.HasEndpoint(f.db, ov2, www.ID), records.HasEndpoint(f.db, ovnet, www.ID))
+	}
+	if n := f.runner.Starts(www.ID); n != 1 {
+		t.Errorf("www.1 started %d times: a disconnect restarted it", n)
 	}
 }

@@ -304,6 +304,13 @@ func endpointRecords(t api.Task, st records.Objects) map[string]records.Endpoint
 	}
 	svc := st.Services[t.ServiceID]
 	for _, tn := range t.Networks {
+		if tn.Connected {
+			// network connect's: Docker names the container there by its
+			// name, aliases and short ID, and its service not at all.
+			out[tn.NetworkID] = records.Endpoint{Name: api.ContainerName(t), IP: api.AddrOf(tn.Addr),
+				Aliases: append(slices.Clone(tn.Aliases), shortID(t))}
+			continue
+		}
 		rec := records.Endpoint{Name: api.ContainerName(t), Service: t.ServiceName, ServiceID: t.ServiceID,
 			IP: api.AddrOf(tn.Addr), VIP: vipOn(svc, tn.NetworkID)}
 		for _, a := range svc.Networks {
@@ -353,6 +360,18 @@ func querier(t api.Task, st records.Objects) dns.Querier {
 		q.Networks = append(q.Networks, tn.NetworkID)
 	}
 	return q
+}
+
+// wantsGateway says whether a task gets its way out through the gateway
+// bridge: not when its networks are all internal, and not for a
+// standalone container on no network at all (network disconnect took its
+// last), which has its loopback only, as Docker's. A service's task on no
+// network still goes out.
+func wantsGateway(t api.Task, st records.Objects) bool {
+	if t.Standalone != nil && len(t.Networks) == 0 {
+		return false
+	}
+	return !internalOnly(t, st)
 }
 
 // internalOnly: a task whose networks are all internal gets no gateway.

@@ -86,7 +86,7 @@ func (a *Agent) startTask(ctx context.Context, t api.Task, st records.Objects) (
 			return err
 		}
 	}
-	if !internalOnly(t, st) {
+	if wantsGateway(t, st) {
 		if err := a.attachGateway(lt, fmt.Sprintf("eth%d", len(t.Networks))); err != nil {
 			return err
 		}

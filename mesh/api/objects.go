@@ -460,6 +460,12 @@ type TaskNetwork struct {
 	// Aliases are a standalone container's names on the network
 	// (--net-alias); a service's are its attachment's.
 	Aliases []string `json:"Aliases,omitempty"`
+	// Connected marks a service task's network that network connect
+	// added, not one of its service's: there the task answers to its
+	// container name, its aliases and its short ID, as Docker's, and is
+	// no backend of its service. A service update does not count it as
+	// the task's spec; the task's end gives its address back.
+	Connected bool `json:"Connected,omitempty"`
 }
 
 // TaskStatus is what the node running a task reports.

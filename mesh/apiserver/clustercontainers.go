@@ -228,7 +228,7 @@ func (s *Server) hostPortTaken(nodeID string) func(proto string, port uint16) bo
 // container is on one kind of network.
 func (s *Server) clusterConnection(ctx context.Context, cw ContainerWrites, t api.Task, network string, a api.ContainerAttach, connect bool) (any, error) {
 	if s.isLocalNetwork(network) {
-		return nil, api.Invalid("container %s is on swarm networks: it cannot join a bridge network (%s) yet", t.Standalone.Name, api.Clip(network))
+		return nil, api.Invalid("container %s is on swarm networks: it cannot join a bridge network (%s) yet", api.ContainerName(t), api.Clip(network))
 	}
 	self := s.cfg.Node.Info().NodeID
 	var (

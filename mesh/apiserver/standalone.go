@@ -1,6 +1,7 @@
 package apiserver
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 
@@ -230,18 +231,21 @@ func (s *Server) connection(r *http.Request, connect bool) (any, error) {
 		return s.clusterConnection(r.Context(), cw, t, network, req.Attach, connect)
 	}
 	if t, err := api.MatchContainer(s.visibleTasks(s.cfg.Node.Objects()), req.Container); err == nil && t.Standalone == nil {
-		return nil, api.Conflict("container %s is a task of service %s: its networks are the service's: use meshctl service update --network-add or --network-rm",
-			api.ContainerName(t), t.ServiceName)
+		return s.taskConnection(r.Context(), t, network, req.Attach, connect)
 	}
-	if s.isSwarmNetwork(network) {
-		return nil, api.Conflict("network %s is a swarm network: a container on bridge networks cannot join it yet; run the container with --network %s", api.Clip(network), api.Clip(network))
-	}
+	// Another node's task or container is no container here, as Docker's.
 	e, err := s.engine()
+	if err != nil && s.isSwarmNetwork(network) {
+		return nil, api.NotFound("No such container: %s", api.Clip(req.Container))
+	}
 	if err != nil {
 		return nil, err
 	}
 	if err := s.standaloneOnly(e, req.Container); err != nil {
 		return nil, err
+	}
+	if s.isSwarmNetwork(network) {
+		return nil, api.Conflict("network %s is a swarm network: a container on bridge networks cannot join it yet; run the container with --network %s", api.Clip(network), api.Clip(network))
 	}
 	if connect {
 		err = e.Connect(network, req.Container, req.Attach)
@@ -252,4 +256,22 @@ func (s *Server) connection(r *http.Request, connect bool) (any, error) {
 		return nil, err
 	}
 	return struct{}{}, nil
+}
+
+// taskConnection connects or disconnects the container of a service's
+// task, as docker does on the task's node: live, on that node only.
+func (s *Server) taskConnection(ctx context.Context, t api.Task, network string, a api.ContainerAttach, connect bool) (any, error) {
+	self := s.cfg.Node.Info()
+	switch {
+	case t.NodeID != self.NodeID:
+		return nil, api.Conflict("container %s runs on node %s: connect or disconnect it there (meshctl --node %s)",
+			api.ContainerName(t), t.NodeName, t.NodeName)
+	case !t.Current():
+		return nil, api.Conflict("Container %s is not running", t.ContainerID())
+	}
+	cw, err := s.cfg.Node.ClusterContainers()
+	if err != nil {
+		return nil, err
+	}
+	return s.clusterConnection(ctx, cw, t, network, a, connect)
 }

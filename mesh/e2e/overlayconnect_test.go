@@ -67,8 +67,8 @@ func TestNetworkConnectOnAttachableOverlay(t *testing.T) {
 	if out, err := l.on("node2", "network", "connect", "ov2", "c1"); err == nil || !strings.Contains(out, "already attached") {
 		t.Errorf("connect to ov2 again: %v\n%s", err, out)
 	}
-	if out, err := l.on("node1", "network", "connect", "ov2", www.name); err == nil || !strings.Contains(out, "task of service www") {
-		t.Errorf("connect of a service's task: %v\n%s", err, out)
+	if out, err := l.on("node1", "network", "connect", "ov2", www.name); err == nil || !strings.Contains(out, "already exists in network ov2") {
+		t.Errorf("connect of a service's task to its own network: %v\n%s", err, out)
 	}
 
 	on("node2", "network", "disconnect", "ov2", "c1")

@@ -118,7 +118,10 @@ func (m *Manager) RunContainer(_ context.Context, nodeID string, req api.Contain
 }
 
 // attachContainer gives a container an address on one attachable
-// overlay: the one --ip asks for, or the next free one.
+// overlay: the one --ip asks for, or the next free one. A network the
+// container is on already is refused first, with Docker's words: a
+// swarm task's container (managed) gets libnetwork's endpoint conflict.
+// The ingress network is not attachable, as Docker's.
 func attachContainer(s *State, t api.Task, a api.ContainerAttach) (api.TaskNetwork, error) {
 	id, err := s.NetworkID(a.Network)
 	if err != nil {
@@ -126,12 +129,12 @@ func attachContainer(s *State, t api.Task, a api.ContainerAttach) (api.TaskNetwo
 	}
 	n := s.Networks[id]
 	switch {
-	case n.Ingress:
-		return api.TaskNetwork{}, api.Invalid("network %s is the routing mesh's own; a container cannot join it", n.Name)
-	case !n.Attachable:
-		return api.TaskNetwork{}, notAttachable(n.Name)
+	case slices.ContainsFunc(t.Networks, func(tn api.TaskNetwork) bool { return tn.NetworkID == id }) && t.Standalone == nil:
+		return api.TaskNetwork{}, api.Errorf(http.StatusForbidden, "endpoint with name %s already exists in network %s", api.ContainerName(t), n.Name)
 	case slices.ContainsFunc(t.Networks, func(tn api.TaskNetwork) bool { return tn.NetworkID == id }):
-		return api.TaskNetwork{}, api.Conflict("container %s is already attached to network %s", t.Standalone.Name, n.Name)
+		return api.TaskNetwork{}, api.Conflict("container %s is already attached to network %s", api.ContainerName(t), n.Name)
+	case n.Ingress || !n.Attachable:
+		return api.TaskNetwork{}, notAttachable(n.Name)
 	}
 	if err := checkAliases(a.Aliases); err != nil {
 		return api.TaskNetwork{}, api.Invalid("network %s: %v", n.Name, err)
@@ -151,7 +154,7 @@ func attachContainer(s *State, t api.Task, a api.ContainerAttach) (api.TaskNetwo
 		if want.IsValid() {
 			return api.TaskNetwork{}, api.Conflict("Address already in use: %s on %s", want, n.Name)
 		}
-		return api.TaskNetwork{}, api.Conflict("network %s: no address for %s: %v", n.Name, t.Standalone.Name, err)
+		return api.TaskNetwork{}, api.Conflict("network %s: no address for %s: %v", n.Name, api.ContainerName(t), err)
 	}
 	return api.TaskNetwork{NetworkID: id, NetworkName: n.Name, Addr: netip.PrefixFrom(ip, subnet.Bits()).String(),
 		MAC: ipam.MAC(ip).String(), Aliases: slices.Clone(a.Aliases)}, nil
@@ -173,6 +176,23 @@ func nodeContainers(s *State, nodeID string) []api.Task {
 // does: ID, name, unique prefix.
 func nodeContainer(s *State, nodeID, ref string) (api.Task, error) {
 	t, err := api.MatchContainer(nodeContainers(s, nodeID), ref)
+	if err != nil {
+		return api.Task{}, api.NotFound("No such container: %s", api.Clip(ref))
+	}
+	return t, nil
+}
+
+// nodeConnectable finds what network connect and disconnect change on a
+// node, as docker does on a swarm node: one of its standalone containers,
+// or the container of a service's task running there.
+func nodeConnectable(s *State, nodeID, ref string) (api.Task, error) {
+	tasks := nodeContainers(s, nodeID)
+	for _, id := range slices.Sorted(maps.Keys(s.Tasks)) {
+		if t := s.Tasks[id]; t.Standalone == nil && t.NodeID == nodeID && t.Current() {
+			tasks = append(tasks, t)
+		}
+	}
+	t, err := api.MatchContainer(tasks, ref)
 	if err != nil {
 		return api.Task{}, api.NotFound("No such container: %s", api.Clip(ref))
 	}
@@ -278,30 +298,34 @@ func (m *Manager) RemoveContainer(_ context.Context, nodeID, ref string, force b
 	})
 }
 
-// ConnectContainer attaches one of nodeID's containers to one more
-// attachable overlay, in place: same task, one more network, its address
-// allocated here. Its node attaches the running container live (a new
-// ethN) and names it on that network; a stopped one gets it at its start.
+// ConnectContainer attaches one of nodeID's containers, or a service's
+// task running there, to one more attachable overlay, in place: same
+// task, one more network, its address allocated here. Its node attaches
+// the running container live (a new ethN) and names it on that network; a
+// stopped one gets it at its start. A service task's new network is
+// marked Connected: its service neither counts it as the task's spec nor
+// names the service there.
 func (m *Manager) ConnectContainer(_ context.Context, nodeID, ref string, a api.ContainerAttach) (api.Task, error) {
 	if err := (api.NetworkConnect{Attach: a}).CheckSizes(); err != nil {
 		return api.Task{}, err
 	}
 	var out api.Task
 	err := m.update(func(s *State) error {
-		t, err := nodeContainer(s, nodeID, ref)
+		t, err := nodeConnectable(s, nodeID, ref)
 		if err != nil {
 			return err
 		}
 		if len(t.Networks) >= api.MaxNetworks {
-			return api.Invalid("container %s is on %d networks, the most it may be on", t.Standalone.Name, len(t.Networks))
+			return api.Invalid("container %s is on %d networks, the most it may be on", api.ContainerName(t), len(t.Networks))
 		}
 		tn, err := attachContainer(s, t, a)
 		if err != nil {
 			return err
 		}
+		tn.Connected = t.Standalone == nil
 		t.Networks = append(slices.Clone(t.Networks), tn)
 		s.Tasks[t.ID] = t
-		if err := records.CheckSize("task", t.Standalone.Name, t); err != nil {
+		if err := records.CheckSize("task", api.ContainerName(t), t); err != nil {
 			return err
 		}
 		out = t
@@ -313,17 +337,20 @@ func (m *Manager) ConnectContainer(_ context.Context, nodeID, ref string, a api.
 	return out, nil
 }
 
-// DisconnectContainer detaches one of nodeID's containers from one of
-// its networks, in place, and gives back its address there; its node
-// detaches the running container live. The last network stays: a
-// container of the cluster is on one at least.
+// DisconnectContainer detaches one of nodeID's containers, or a service's
+// task running there, from one of its networks, in place, and gives back
+// its address there; its node detaches the running container live. A
+// standalone container may leave its last network, as Docker's: it keeps
+// its loopback only, and stays its node's until removed. A service task
+// leaves only the networks network connect gave it: the others are its
+// service's.
 func (m *Manager) DisconnectContainer(_ context.Context, nodeID, ref, network string) (api.Task, error) {
 	if len(network) > api.MaxRefLen {
 		return api.Task{}, api.Invalid("network reference too long: %d bytes, at most %d", len(network), api.MaxRefLen)
 	}
 	var out api.Task
 	err := m.update(func(s *State) error {
-		t, err := nodeContainer(s, nodeID, ref)
+		t, err := nodeConnectable(s, nodeID, ref)
 		if err != nil {
 			return err
 		}
@@ -339,8 +366,10 @@ func (m *Manager) DisconnectContainer(_ context.Context, nodeID, ref, network st
 				return api.Invalid("container %s is not connected to network %s", t.ContainerID(), s.Networks[id].Name)
 			}
 		}
-		if len(t.Networks) == 1 {
-			return api.Invalid("container %s is on network %s only: a container of the cluster keeps one swarm network at least; remove it instead", t.Standalone.Name, t.Networks[i].NetworkName)
+		switch tn := t.Networks[i]; {
+		case t.Standalone == nil && !tn.Connected:
+			return api.Conflict("container %s is a task of service %s, whose network %s is: use meshctl service update --network-rm %s %s",
+				api.ContainerName(t), t.ServiceName, tn.NetworkName, tn.NetworkName, t.ServiceName)
 		}
 		if err := release(s, t.Networks[i].NetworkID, t.Networks[i].Addr); err != nil {
 			return err

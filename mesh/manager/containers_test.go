@@ -63,7 +63,7 @@ func TestRunContainerRefusals(t *testing.T) {
 	}{
 		{"not attachable", "nnode2", ovRun("c2", func(r *api.ContainerCreate) { r.Networks[0].Network = "plain" }),
 			"Could not attach to network plain: rpc error: code = PermissionDenied desc = network plain not manually attachable"},
-		{"ingress", "nnode2", ovRun("c2", func(r *api.ContainerCreate) { r.Networks[0].Network = "ingress" }), "routing mesh's own"},
+		{"ingress", "nnode2", ovRun("c2", func(r *api.ContainerCreate) { r.Networks[0].Network = "ingress" }), "network ingress not manually attachable"},
 		{"no network", "nnode2", ovRun("c2", func(r *api.ContainerCreate) { r.Networks = nil }), "needs a swarm network"},
 		{"unknown network", "nnode2", ovRun("c2", func(r *api.ContainerCreate) { r.Networks[0].Network = "nope" }), "not found"},
 		{"twice", "nnode2", ovRun("c2", func(r *api.ContainerCreate) { r.Networks = append(r.Networks, r.Networks[0]) }), "already attached"},
@@ -294,7 +294,7 @@ func TestConnectContainer(t *testing.T) {
 		{"unknown container", "nnode3", "nope", api.ContainerAttach{Network: "ov2"}, "No such container: nope"},
 		{"unknown network", "nnode3", "c1", api.ContainerAttach{Network: "nope"}, "not found"},
 		{"not attachable", "nnode3", "c1", api.ContainerAttach{Network: "plain"}, "network plain not manually attachable"},
-		{"ingress", "nnode3", "c1", api.ContainerAttach{Network: "ingress"}, "routing mesh's own"},
+		{"ingress", "nnode3", "c1", api.ContainerAttach{Network: "ingress"}, "Could not attach to network ingress: rpc error: code = PermissionDenied desc = network ingress not manually attachable"},
 		{"already attached", "nnode3", "c1", api.ContainerAttach{Network: "ovnet"}, "already attached to network ovnet"},
 		{"ip outside", "nnode3", "c1", api.ContainerAttach{Network: "ov2", IP: "10.0.0.9"}, "does not belong"},
 		{"ip garbage", "nnode3", "c1", api.ContainerAttach{Network: "ov2", IP: "x"}, "invalid IPv4 address"},
@@ -348,7 +348,6 @@ func TestConnectContainer(t *testing.T) {
 		{"unknown network", "nnode3", "c1", "nope", "not found"},
 		{"not connected", "nnode3", "other", "nope", "No such container"},
 		{"not on it", "nnode2", "other", "ov2", "is not connected to network ov2"},
-		{"the last network", "nnode2", "other", "ovnet", "keeps one swarm network at least"},
 		{"long network", "nnode3", "c1", strings.Repeat("n", 300), "too long"},
 	}
 	for _, tt := range disconnects {
@@ -395,6 +394,21 @@ func TestConnectContainer(t *testing.T) {
 	if len(started.Networks) != 2 || started.Networks[1].NetworkID != ov2ID {
 		t.Errorf("start after a connect while stopped: %+v", started.Networks)
 	}
+	// A container may leave its last network, as docker's: it keeps
+	// running on its loopback only, its addresses given back.
+	for _, network := range []string{"ovnet", "ov2"} {
+		if _, err := d.DisconnectContainer(d.ctx, "nnode2", "other", network); err != nil {
+			t.Fatalf("disconnect other from %s: %v", network, err)
+		}
+	}
+	for _, c := range nodeContainers(ptr(d.store.Snapshot()), "nnode2") {
+		if c.Standalone.Name == "other" && (len(c.Networks) != 0 || !c.Current()) {
+			t.Errorf("other after leaving every network: %+v", c)
+		}
+	}
+	if _, err := d.RunContainer(d.ctx, "nnode3", ovRun("c60", func(r *api.ContainerCreate) { r.Networks[0].IP = "10.0.0.60" })); err != nil {
+		t.Errorf("other's last address was not given back: %v", err)
+	}
 }
 
 // A container's host port is its node's: another node's container may
@@ -419,5 +433,91 @@ func TestContainerHostPorts(t *testing.T) {
 		Ports: []api.PortConfig{{PublishedPort: 8080, TargetPort: 80}}})
 	if err == nil || !regexp.MustCompile(`^port 8080/tcp is already published by container c[13] on node[23]$`).MatchString(err.Error()) {
 		t.Errorf("service publishing a container's host port: %v", err)
+	}
+}
+
+// TestConnectServiceTask: network connect and disconnect on a service's
+// running task, as docker does on the task's node: an attachable overlay
+// joins in place with an address allocated here, marked as connect's, so
+// that the service does not see its task as outdated; the service's own
+// networks and the ingress are refused with Docker's words and change
+// nothing; the address goes back at a disconnect and at the task's end.
+func TestConnectServiceTask(t *testing.T) {
+	d := newContainerCluster(t)
+	if _, err := d.CreateNetwork(d.ctx, api.NetworkCreate{Name: "ov2", Attachable: true, Subnet: "10.0.2.0/24"}); err != nil {
+		t.Fatal(err)
+	}
+	st := d.store.Snapshot()
+	id, err := st.ServiceID("www")
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := st.Services[id]
+	task := d.slotOf(svc, 1)[0]
+	other := "nnode2"
+	if task.NodeID == other {
+		other = "nnode3"
+	}
+	name := "www.1." + task.ID
+	refusals := []struct {
+		name, node, ref string
+		a               api.ContainerAttach
+		want            string
+	}{
+		{"another node's", other, "www.1", api.ContainerAttach{Network: "ov2"}, "No such container: www.1"},
+		{"its service's network", task.NodeID, "www.1", api.ContainerAttach{Network: "ovnet"}, "endpoint with name " + name + " already exists in network ovnet"},
+		{"not attachable", task.NodeID, "www.1", api.ContainerAttach{Network: "plain"}, "Could not attach to network plain: rpc error: code = PermissionDenied desc = network plain not manually attachable"},
+		{"ingress", task.NodeID, name, api.ContainerAttach{Network: "ingress"}, "network ingress not manually attachable"},
+	}
+	for _, tt := range refusals {
+		t.Run("connect "+tt.name, func(t *testing.T) {
+			before := d.store.Snapshot()
+			_, err := d.ConnectContainer(d.ctx, tt.node, tt.ref, tt.a)
+			if err == nil || !strings.Contains(err.Error(), tt.want) || strings.Contains(err.Error(), "\n") {
+				t.Fatalf("got %v, want one line with %q", err, tt.want)
+			}
+			if diff := stateDiff(before, d.store.Snapshot()); diff != "" {
+				t.Errorf("a refused connect changed the state:\n%s", diff)
+			}
+		})
+	}
+
+	got, err := d.ConnectContainer(d.ctx, task.NodeID, "www.1", api.ContainerAttach{Network: "ov2", Aliases: []string{"w"}, IP: "10.0.2.9"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st = d.store.Snapshot()
+	now := st.Tasks[task.ID]
+	if got.ID != task.ID || !now.Current() || len(now.Networks) != 2 {
+		t.Fatalf("connect did not change the task in place: %+v", now)
+	}
+	if tn := now.Networks[1]; tn.NetworkName != "ov2" || tn.Addr != "10.0.2.9/24" || !tn.Connected || tn.Aliases[0] != "w" || now.Networks[0].Connected {
+		t.Errorf("attachments after connect: %+v", now.Networks)
+	}
+	if hasOutdated(&st, svc) {
+		t.Errorf("a connected task counts as outdated: its service would replace it")
+	}
+
+	if _, err := d.DisconnectContainer(d.ctx, task.NodeID, "www.1", "ovnet"); err == nil ||
+		!strings.Contains(err.Error(), "use meshctl service update --network-rm ovnet www") {
+		t.Errorf("disconnect from the service's network: got %v", err)
+	}
+	if _, err := d.DisconnectContainer(d.ctx, task.NodeID, "www.1", "ov2"); err != nil {
+		t.Fatal(err)
+	}
+	if n := d.store.Snapshot().Tasks[task.ID].Networks; len(n) != 1 || n[0].NetworkName != "ovnet" {
+		t.Errorf("after disconnect: %+v", n)
+	}
+	if _, err := d.RunContainer(d.ctx, other, ovRun("c9", func(r *api.ContainerCreate) { r.Networks[0] = api.ContainerAttach{Network: "ov2", IP: "10.0.2.9"} })); err != nil {
+		t.Errorf("the disconnected address was not given back: %v", err)
+	}
+
+	// A connected task that ends gives its address back with the others.
+	if _, err := d.ConnectContainer(d.ctx, task.NodeID, "www.1", api.ContainerAttach{Network: "ov2", IP: "10.0.2.10"}); err != nil {
+		t.Fatal(err)
+	}
+	d.end(t, svc, 1, api.TaskFailed, "task: non-zero exit (1)", time.Now())
+	if _, err := d.RunContainer(d.ctx, other, ovRun("c10", func(r *api.ContainerCreate) { r.Networks[0] = api.ContainerAttach{Network: "ov2", IP: "10.0.2.10"} })); err != nil {
+		t.Errorf("the ended task's connected address was not given back: %v", err)
 	}
 }

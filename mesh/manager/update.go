@@ -378,7 +378,9 @@ func outdated(s *State, svc api.Service, t api.Task) bool {
 	}
 	var nets []string
 	for _, tn := range t.Networks {
-		nets = append(nets, tn.NetworkID)
+		if !tn.Connected { // network connect's are the task's, not its spec's
+			nets = append(nets, tn.NetworkID)
+		}
 	}
 	return !slices.Equal(nets, taskNetworks(s, svc))
 }
