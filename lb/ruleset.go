@@ -18,7 +18,7 @@ type jump struct{ table, from, rule string }
 // Shared chains are sets: each entry is independent of the others, is
 // added with -A and removed with -D, so adding a service never flushes
 // them. A shared chain exists, with its jumps from built-in chains, while
-// it has entries.
+// it has entries; a large one keeps them in bucket chains (buckets.go).
 type entry struct{ table, chain, rule string }
 
 func (e entry) key() chainKey { return chainKey{e.table, e.chain} }
@@ -225,8 +225,7 @@ func (p plan) relayout(k chainKey, rules []string, hc, nc counts) {
 		if len(rs) == 0 {
 			continue
 		}
-		ops := p.table(c.table)
-		ops.declare[c.chain] = true
+		p.table(c.table).declare[c.chain] = true
 		p.appendRules(c, rs...)
 		nc[c] = len(rs)
 	}
