@@ -152,6 +152,9 @@ func (o owner) owns(k chainKey) bool {
 	if o.fixed[k] {
 		return true
 	}
+	if p, ok := bucketParent(k); ok && o.fixed[p] {
+		return true // a bucket of one of ours (buckets.go)
+	}
 	for _, p := range o.prefixes {
 		if p.table == k.table && strings.HasPrefix(k.chain, p.chain) {
 			return true

@@ -106,10 +106,12 @@ func (s *syncer) dryRun(ctx context.Context, want ruleset) ([]Diff, error) {
 // are compared as iptables-save spells them (canonicalRule).
 func diffRules(observed saved, want ruleset, o owner) []Diff {
 	wantRules := map[chainKey][]string{}
-	for _, u := range want {
-		for _, e := range u.entries {
-			wantRules[e.key()] = append(wantRules[e.key()], canonicalRule(e.rule))
+	for k, rules := range layout(want.sharedEntries()) {
+		for _, r := range rules {
+			wantRules[k] = append(wantRules[k], canonicalRule(r))
 		}
+	}
+	for _, u := range want {
 		for c, rules := range u.own {
 			for _, r := range rules {
 				wantRules[c] = append(wantRules[c], canonicalRule(r))

@@ -2,6 +2,7 @@ package lb
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"slices"
 	"strings"
@@ -187,4 +188,13 @@ func sortedSets(s saved) saved {
 		}
 	}
 	return s
+}
+
+// benchService is the i-th of many services in the ingress sandbox: a
+// published port, a VIP and two backends.
+func benchService(i int) Service {
+	a := func(host int) netip.Addr { return netip.AddrFrom4([4]byte{10, 255, byte(host >> 8), byte(host)}) }
+	return Service{Key: fmt.Sprintf("svc%d/ingress", i), Name: fmt.Sprintf("svc%d", i), FWMark: uint32(0x100 + i),
+		VIP: a(4 + 3*i), Ports: []Port{{"tcp", uint16(10000 + i), 80}},
+		Backends: []Backend{{a(5 + 3*i), 1}, {a(6 + 3*i), 1}}}
 }

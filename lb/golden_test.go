@@ -91,7 +91,9 @@ func worldsOf[T any](before *world, w world, get func(world) T) []T {
 
 // TestGolden checks the whole payload each syncer writes for each
 // scenario: a first sync (from an empty namespace), or for "removed" the
-// incremental payload after the "two" state.
+// incremental payload after the "two" state. The "_buckets" files are the
+// same with bucket chains for any shared chain of more than one entry:
+// "two" in buckets, and "removed" going back out of them.
 func TestGolden(t *testing.T) {
 	for _, sc := range scenarios {
 		for _, tg := range goldenTargets {
@@ -102,6 +104,14 @@ func TestGolden(t *testing.T) {
 				for suffix, text := range extra {
 					testutil.Golden(t, goldenPath(name+"."+suffix), text)
 				}
+			})
+			if sc.name != "two" && sc.name != "removed" || tg.name == "task" {
+				continue
+			}
+			t.Run(name+"_buckets", func(t *testing.T) {
+				withBucketThreshold(t, 1)
+				payload, _ := tg.run(t, sc.before, sc.world)
+				testutil.Golden(t, goldenPath(name+"_buckets"), payload)
 			})
 		}
 	}

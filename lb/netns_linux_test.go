@@ -38,7 +38,17 @@ func newNamespaces(t testing.TB, names ...string) map[string]string {
 // already holds someone else's rules, and after every step compares the
 // kernel's iptables-save with the FakeRules model given the same steps.
 // Removing everything must give back the namespace's original rules.
+// "buckets" runs the same steps with every shared chain of more than one
+// entry in buckets, so that they come, go and move in and out of buckets.
 func TestKernelSyncMatchesModel(t *testing.T) {
+	t.Run("plain", kernelSyncMatchesModel)
+	t.Run("buckets", func(t *testing.T) {
+		withBucketThreshold(t, 1)
+		kernelSyncMatchesModel(t)
+	})
+}
+
+func kernelSyncMatchesModel(t *testing.T) {
 	ns := newNamespaces(t, "sbox")["sbox"]
 	ctx := context.Background()
 	kernel := IPTables{NetNS: ns}

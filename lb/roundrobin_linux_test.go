@@ -41,6 +41,10 @@ func TestKernelRoundRobin(t *testing.T) {
 			roundRobin(t, mode)
 		})
 	}
+	t.Run("iptables/buckets", func(t *testing.T) {
+		withBucketThreshold(t, 1)
+		roundRobin(t, ModeIPTables)
+	})
 }
 
 // needIPVS skips (or with LB_REQUIRE_IPVS set, fails) without IPVS.

@@ -18,7 +18,7 @@ type jump struct{ table, from, rule string }
 // Shared chains are sets: each entry is independent of the others, is
 // added with -A and removed with -D, so adding a service never flushes
 // them. A shared chain exists, with its jumps from built-in chains, while
-// it has entries.
+// it has entries; a large one keeps them in bucket chains (buckets.go).
 type entry struct{ table, chain, rule string }
 
 func (e entry) key() chainKey { return chainKey{e.table, e.chain} }
@@ -47,15 +47,15 @@ func (u *unit) add(table, chain, rule string) {
 	}
 }
 
-// counts is the number of entries in each shared chain.
+// counts is the number of rules in each chain that holds entries: a
+// shared chain, or a bucket of one and the shared chain then holding the
+// jumps to its buckets (see buckets.go).
 type counts map[chainKey]int
 
 func (r ruleset) counts() counts {
 	c := counts{}
-	for _, u := range r {
-		for _, e := range u.entries {
-			c[e.key()]++
-		}
+	for k, rules := range layout(r.sharedEntries()) {
+		c[k] = len(rules)
 	}
 	return c
 }
@@ -116,8 +116,11 @@ func (p plan) jumps(k chainKey, insert bool) {
 // counts) to want, and the counts after it. Only units that are not the
 // very same *unit are looked at, so its cost follows what changed, not
 // how much there is: shared chains get -A and -D of single entries, own
-// chains are rewritten whole, and a shared chain is created (with its
-// jumps) when it gets its first entry and removed when it loses its last.
+// chains are rewritten whole, and a chain that holds entries is created
+// (with its jumps from built-in chains, or from its parent for a bucket)
+// when it gets its first entry and removed when it loses its last. A
+// shared chain whose entries move into or out of buckets (its count
+// crossing bucketThreshold) is rewritten whole, with its buckets.
 func diffPlan(have, want ruleset, hc counts) (plan, counts) {
 	p, nc := plan{}, maps.Clone(hc)
 	var changed []string
@@ -131,11 +134,61 @@ func diffPlan(have, want ruleset, hc counts) (plan, counts) {
 			changed = append(changed, k)
 		}
 	}
-	var dels []entry
+	adds, dels := map[chainKey][]string{}, map[chainKey][]string{}
 	for _, k := range changed {
-		dels = append(dels, p.diffUnit(have[k], want[k], nc)...)
+		p.diffUnit(have[k], want[k], adds, dels)
+	}
+	totals := hc.totals()
+	rewritten := map[chainKey]bool{}
+	var gone []entry
+	for k := range adds {
+		if _, ok := dels[k]; !ok {
+			dels[k] = nil
+		}
+	}
+	for k, del := range dels {
+		before := totals[k]
+		after := before + len(adds[k]) - len(del)
+		if splits(k, before) != splits(k, after) {
+			p.relayout(k, want.entriesOf(k), hc, nc)
+			rewritten[k] = true
+			continue
+		}
+		for _, r := range del {
+			c := place(k, r, after)
+			nc[c]--
+			gone = append(gone, entry{c.table, c.chain, r})
+		}
+		for _, r := range adds[k] {
+			c := place(k, r, after)
+			p.appendRules(c, r)
+			nc[c]++
+		}
+	}
+	// Buckets come and go with their entries, and their jumps, entries of
+	// their parent, with them.
+	for k := range nc {
+		parent, ok := bucketParent(k)
+		if !ok || rewritten[parent] {
+			continue
+		}
+		before, after := hc[k] > 0, nc[k] > 0
+		switch {
+		case !before && after:
+			p.table(k.table).declare[k.chain] = true
+			p.appendRules(parent, "-j "+k.chain)
+			nc[parent]++
+		case before && !after:
+			p.removeChain(k)
+			gone = append(gone, entry{parent.table, parent.chain, "-j " + k.chain})
+			nc[parent]--
+			delete(nc, k)
+		}
 	}
 	for k := range nc {
+		if _, ok := bucketParent(k); ok {
+			continue
+		}
 		before, after := hc[k] > 0, nc[k] > 0
 		switch {
 		case !before && after:
@@ -149,7 +202,7 @@ func diffPlan(have, want ruleset, hc counts) (plan, counts) {
 			delete(nc, k)
 		}
 	}
-	for _, e := range dels {
+	for _, e := range gone {
 		if nc[e.key()] > 0 { // a chain that goes is flushed instead
 			p.deleteRule(e.key(), e.rule)
 		}
@@ -157,10 +210,31 @@ func diffPlan(have, want ruleset, hc counts) (plan, counts) {
 	return p, nc
 }
 
-// diffUnit plans the change from unit h to unit w (either may be nil),
-// updating the counts, and returns the entries to delete: those are
-// written only for chains that stay.
-func (p plan) diffUnit(h, w *unit, nc counts) (dels []entry) {
+// relayout rewrites shared chain k whole, holding rules, with its buckets:
+// those it had (by hc) are removed, and the new counts set in nc. Whether
+// k itself comes or goes is left to the caller, as for any chain.
+func (p plan) relayout(k chainKey, rules []string, hc, nc counts) {
+	for c := range hc {
+		if parent, ok := bucketParent(c); ok && parent == k {
+			p.removeChain(c)
+			delete(nc, c)
+		}
+	}
+	nc[k] = 0
+	for c, rs := range layout(map[chainKey][]string{k: rules}) {
+		if len(rs) == 0 {
+			continue
+		}
+		p.table(c.table).declare[c.chain] = true
+		p.appendRules(c, rs...)
+		nc[c] = len(rs)
+	}
+}
+
+// diffUnit plans the change from unit h to unit w (either may be nil) of
+// own chains, and collects the entries to add to and delete from each
+// shared chain; the caller places them.
+func (p plan) diffUnit(h, w *unit, adds, dels map[chainKey][]string) {
 	if h == nil {
 		h = newUnit()
 	}
@@ -169,14 +243,12 @@ func (p plan) diffUnit(h, w *unit, nc counts) (dels []entry) {
 	}
 	for _, e := range h.entries {
 		if !slices.Contains(w.entries, e) {
-			dels = append(dels, e)
-			nc[e.key()]--
+			dels[e.key()] = append(dels[e.key()], e.rule)
 		}
 	}
 	for _, e := range w.entries {
 		if !slices.Contains(h.entries, e) {
-			p.appendRules(e.key(), e.rule)
-			nc[e.key()]++
+			adds[e.key()] = append(adds[e.key()], e.rule)
 		}
 	}
 	for c := range h.own {
@@ -189,7 +261,6 @@ func (p plan) diffUnit(h, w *unit, nc counts) (dels []entry) {
 			p.addOwnChain(c, rules)
 		}
 	}
-	return dels
 }
 
 // fullPlan rebuilds everything: every wanted chain is declared (thus
@@ -197,15 +268,16 @@ func (p plan) diffUnit(h, w *unit, nc counts) (dels []entry) {
 // are removed, and the jumps from built-in chains are made exactly the
 // wanted ones, once each, whatever was there.
 func fullPlan(observed saved, want ruleset, o owner) (plan, counts) {
-	p, wc := plan{}, want.counts()
+	p, wc := plan{}, counts{}
 	chains := map[chainKey]bool{}
 	wantJumps := map[jump]bool{}
+	for k, rules := range layout(want.sharedEntries()) {
+		p.table(k.table).declare[k.chain] = true
+		p.appendRules(k, rules...)
+		chains[k] = true
+		wc[k] = len(rules)
+	}
 	for _, u := range want {
-		for _, e := range u.entries {
-			p.table(e.table).declare[e.chain] = true
-			p.appendRules(e.key(), e.rule)
-			chains[e.key()] = true
-		}
 		for c, rules := range u.own {
 			p.addOwnChain(c, rules)
 			chains[c] = true
@@ -296,12 +368,9 @@ func (p plan) bytes() []byte {
 // place, keeping the count, is not seen here; it is the price of not
 // normalising iptables-save's spelling of every match.
 func inSync(observed saved, want ruleset, o owner) bool {
-	wantCount := map[chainKey]int{}
+	wantCount := map[chainKey]int(want.counts())
 	wantJumps := map[jump]bool{}
 	for _, u := range want {
-		for _, e := range u.entries {
-			wantCount[e.key()]++
-		}
 		for c, rules := range u.own {
 			wantCount[c] += len(rules)
 		}

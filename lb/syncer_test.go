@@ -248,8 +248,17 @@ type failingSave struct{ *FakeRules }
 func (failingSave) Save(context.Context) ([]byte, error) { return nil, errors.New("no iptables-save") }
 
 // TestDiffFromNothingIsFull: the incremental plan from an empty namespace
-// writes exactly what a full rebuild of that empty namespace writes.
+// writes exactly what a full rebuild of that empty namespace writes, with
+// and without bucket chains.
 func TestDiffFromNothingIsFull(t *testing.T) {
+	t.Run("plain", diffFromNothingIsFull)
+	t.Run("buckets", func(t *testing.T) {
+		withBucketThreshold(t, 1)
+		diffFromNothingIsFull(t)
+	})
+}
+
+func diffFromNothingIsFull(t *testing.T) {
 	for _, sc := range scenarios {
 		w := sc.world
 		sets := map[string]ruleset{"host": hostRules(w.host), "task": taskRules(w.task)}

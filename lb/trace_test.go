@@ -96,26 +96,40 @@ func TestTrace(t *testing.T) {
 		{name: "unpublished port stays on the host", src: extClient, proto: "tcp", dst: nodeIP, port: 22,
 			out: "host 192.168.0.10:22", wantNone: []string{"DNAT"}},
 	}
-	for _, mode := range []Mode{ModeIPTables, ModeIPVS} {
-		node := newFakeNode(t, mode)
-		for _, tt := range tests {
-			t.Run(string(mode)+"/"+tt.name, func(t *testing.T) {
-				matches, out := TracePacket(t, node, tt.src, tt.proto, tt.dst, tt.port)
-				all := strings.Join(matches, "\n")
-				if out != tt.out {
-					t.Errorf("out = %q, want %q; matches:\n%s", out, tt.out, all)
-				}
-				for _, w := range tt.want {
-					if !strings.Contains(all, w) {
-						t.Errorf("no match contains %q; matches:\n%s", w, all)
+	// "buckets": every shared chain of more than one entry in buckets, so
+	// that the walk goes through their jumps.
+	for _, layout := range []string{"", "buckets/"} {
+		for _, mode := range []Mode{ModeIPTables, ModeIPVS} {
+			threshold := bucketThreshold
+			if layout != "" {
+				threshold = 1
+			}
+			old := bucketThreshold
+			bucketThreshold = threshold
+			node := newFakeNode(t, mode)
+			bucketThreshold = old
+			for _, tt := range tests {
+				t.Run(layout+string(mode)+"/"+tt.name, func(t *testing.T) {
+					matches, out := TracePacket(t, node, tt.src, tt.proto, tt.dst, tt.port)
+					all := strings.Join(matches, "\n")
+					if out != tt.out {
+						t.Errorf("out = %q, want %q; matches:\n%s", out, tt.out, all)
 					}
-				}
-				for _, w := range tt.wantNone {
-					if strings.Contains(all, w) {
-						t.Errorf("a match contains %q; matches:\n%s", w, all)
+					for _, w := range tt.want {
+						if !strings.Contains(all, w) {
+							t.Errorf("no match contains %q; matches:\n%s", w, all)
+						}
 					}
-				}
-			})
+					for _, w := range tt.wantNone {
+						if strings.Contains(all, w) {
+							t.Errorf("a match contains %q; matches:\n%s", w, all)
+						}
+					}
+					if layout != "" && !strings.Contains(all, "mangle/MESH-PREROUTING-") && !strings.Contains(all, "mangle/MESH-INPUT-") && strings.Contains(all, "MARK") {
+						t.Errorf("a mark set outside a bucket; matches:\n%s", all)
+					}
+				})
+			}
 		}
 	}
 }

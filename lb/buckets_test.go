@@ -1,0 +1,124 @@
+package lb
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+)
+
+// withBucketThreshold makes shared chains with more than n entries use
+// buckets until the test ends, so that small scenarios exercise them.
+func withBucketThreshold(t testing.TB, n int) {
+	t.Helper()
+	old := bucketThreshold
+	bucketThreshold = n
+	t.Cleanup(func() { bucketThreshold = old })
+}
+
+func TestBucketParent(t *testing.T) {
+	for _, tt := range []struct {
+		k      chainKey
+		parent string
+	}{
+		{chainKey{"mangle", "MESH-PREROUTING-0"}, chainMarkPre},
+		{chainKey{"mangle", "MESH-PREROUTING-F"}, chainMarkPre},
+		{chainKey{"nat", "MESH-SERVICES-A"}, chainServices},
+		{chainKey{"nat", "MESH-INGRESS-3"}, chainIngress},
+		{chainKey{"nat", chainIngressSNAT}, ""},        // a chain of its own, not a bucket
+		{chainKey{"filter", "MESH-INGRESS-3"}, ""},     // filter MESH-INGRESS is not split
+		{chainKey{"mangle", "MESH-PREROUTING-10"}, ""}, // beyond bucketCount
+		{chainKey{"mangle", "MESH-PREROUTING-a"}, ""},  // not as bucketOf spells it
+		{chainKey{"mangle", chainMarkPre}, ""},
+		{chainKey{"nat", svcChain("www/ingress")}, ""},
+	} {
+		p, ok := bucketParent(tt.k)
+		if ok != (tt.parent != "") || ok && p != (chainKey{tt.k.table, tt.parent}) {
+			t.Errorf("bucketParent(%v) = %v, %v; want %q", tt.k, p, ok, tt.parent)
+		}
+	}
+	for _, k := range sortedKeys(bucketed) {
+		for i := range 100 {
+			b := bucketOf(k, fmt.Sprint(i))
+			if p, ok := bucketParent(b); !ok || p != k || len(b.chain) > maxChainName {
+				t.Fatalf("bucketOf(%v) = %v, whose parent is %v, %v", k, b, p, ok)
+			}
+		}
+	}
+}
+
+// TestBucketsFollowTheCount adds services one by one past the threshold
+// and removes them in another order, on both planes and with published
+// ports on the host: after every incremental sync the namespace holds
+// exactly what a check of the same model wants (every rule, in the chains
+// that layout puts it in), and a full resync finds nothing to repair.
+func TestBucketsFollowTheCount(t *testing.T) {
+	withBucketThreshold(t, 4)
+	ctx := context.Background()
+	for _, mode := range []Mode{ModeIPTables, ModeIPVS} {
+		t.Run(string(mode), func(t *testing.T) {
+			dp, rules, _, _ := newFakePlane(t, mode)
+			host := NewHostSyncer(rules, WithConntrack(NewFakeConntrack()))
+			const n = 12
+			var order []int
+			for i := range n {
+				order = append(order, i)
+			}
+			var live []int
+			step := func(name string) {
+				t.Helper()
+				sb := ingressSandbox()
+				hr := HostRules{IngressGW: ingressGW}
+				for _, i := range live {
+					s := benchService(i)
+					sb.Services = append(sb.Services, s)
+					hr.Published = append(hr.Published, s.Ports...)
+				}
+				mustSync(t, dp, sb)
+				if err := host.Sync(ctx, hr); err != nil {
+					t.Fatal(err)
+				}
+				if d, err := dp.Check(ctx, sb); err != nil || len(d) > 0 {
+					t.Fatalf("%s: sandbox check: %+v, %v", name, d, err)
+				}
+				if d, err := host.Check(ctx, hr); err != nil || len(d) > 0 {
+					t.Fatalf("%s: host check: %+v, %v", name, d, err)
+				}
+				saved, err := parseSave(mustSave(t, rules))
+				if err != nil {
+					t.Fatal(err)
+				}
+				p := dp
+				if !inSync(saved, p.rules.have, p.rules.owner) {
+					t.Fatalf("%s: the periodic check would see drift", name)
+				}
+			}
+			for _, i := range order {
+				live = append(live, i)
+				step(fmt.Sprintf("add %d", i))
+			}
+			rand.New(rand.NewPCG(1, 2)).Shuffle(len(live), func(i, j int) { live[i], live[j] = live[j], live[i] })
+			for len(live) > 0 {
+				gone := live[len(live)-1]
+				live = live[:len(live)-1]
+				step(fmt.Sprintf("remove %d", gone))
+			}
+			left, err := parseSave(mustSave(t, rules))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(left.chainKeys())+len(left.builtinRules()) > 0 {
+				t.Errorf("removing everything left:\n%s", mustSave(t, rules))
+			}
+		})
+	}
+}
+
+func mustSave(t *testing.T, r Rules) []byte {
+	t.Helper()
+	b, err := r.Save(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
