@@ -295,7 +295,7 @@ func createVXLAN(h *netlink.Handle, spec VXLANSpec) (netlink.Link, error) {
 		Learning:  false,
 		Proxy:     true,
 	}
-	if err := hh.LinkAdd(vx); err != nil {
+	if err := addVXLAN(spec.HostNS, vx); err != nil {
 		return nil, fmt.Errorf("add vxlan %s (vni %d, dstport %d) in %s: %w",
 			tmp, spec.VNI, spec.Port, nsLabel(spec.HostNS), kerr(err))
 	}

@@ -247,7 +247,7 @@ func checkDevices(t *testing.T, tn *twoNodes) {
 	ov1, n1 := tn.ov1, tn.n1
 	mustContain(t, "ip -d link show vxlan0", run(t, ov1, "ip", "-d", "link", "show", "vxlan0"),
 		"mtu 1450", "master br0", "state UNKNOWN", "vxlan id 4097 local 192.168.33.10",
-		"dstport 4789", "nolearning", "proxy")
+		"dstport 4789", "nolearning", "proxy", "noudpcsum")
 	mustContain(t, "ip addr show br0", run(t, ov1, "ip", "-d", "addr", "show", "br0"),
 		"mtu 1450", "inet 10.0.0.1/24", "bridge")
 	mustContain(t, "ip link show veth", run(t, ov1, "ip", "-o", "link", "show", vethName("ep1")),
