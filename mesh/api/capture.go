@@ -162,23 +162,15 @@ func (c *Client) Capture(ctx context.Context, req CaptureRequest, fn func(Captur
 	if err != nil {
 		return fmt.Errorf("encode request: %w", err)
 	}
-	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+path, bytes.NewReader(body))
-	if err != nil {
-		return fmt.Errorf("build request: %w", err)
-	}
-	hreq.Header.Set("Content-Type", "application/json")
-	resp, err := c.untimed().Do(hreq)
+	stream, err := c.stream(ctx, http.MethodPost, path, "application/json", bytes.NewReader(body))
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil
 		}
-		return c.sendError(http.MethodPost, path, err)
+		return err
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode/100 != 2 {
-		return DecodeResponse(resp, nil)
-	}
-	return readCapture(ctx, resp.Body, fn)
+	defer stream.Close()
+	return readCapture(ctx, stream, fn)
 }
 
 // readCapture decodes a capture stream, each line at most

@@ -137,23 +137,15 @@ func (c *Client) Events(ctx context.Context, o EventsOptions, fn func(Event) err
 	for _, f := range o.Filters {
 		q.Add("filters", f)
 	}
-	path := "/v1/events?" + q.Encode()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+path, nil)
-	if err != nil {
-		return fmt.Errorf("build request: %w", err)
-	}
-	resp, err := c.untimed().Do(req)
+	body, err := c.stream(ctx, http.MethodGet, "/v1/events?"+q.Encode(), "", nil)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil
 		}
-		return c.sendError(http.MethodGet, path, err)
+		return err
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode/100 != 2 {
-		return DecodeResponse(resp, nil)
-	}
-	dec := json.NewDecoder(bufio.NewReader(resp.Body))
+	defer body.Close()
+	dec := json.NewDecoder(bufio.NewReader(body))
 	for {
 		var e Event
 		switch err := dec.Decode(&e); {

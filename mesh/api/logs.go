@@ -132,44 +132,45 @@ func (c *Client) ServiceLogs(ctx context.Context, ref string, o ServiceLogsOptio
 	if o.Follow {
 		q.Set("follow", "1")
 	}
-	path := "/v1/services/" + url.PathEscape(ref) + "/logs?" + q.Encode()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+path, nil)
+	body, err := c.stream(ctx, http.MethodGet, "/v1/services/"+url.PathEscape(ref)+"/logs?"+q.Encode(), "", nil)
 	if err != nil {
-		return nil, fmt.Errorf("build request: %w", err)
+		return nil, err
 	}
-	resp, err := c.untimed().Do(req)
-	if err != nil {
-		return nil, c.sendError(http.MethodGet, path, err)
-	}
-	if resp.StatusCode/100 != 2 {
-		defer resp.Body.Close()
-		return nil, DecodeResponse(resp, nil)
-	}
-	return NewLogStream(resp.Body)
+	return NewLogStream(body)
 }
 
 // PushLogs sends a node's records for log subscription id to the manager
 // (cluster port, with this node's certificate): body is JSON lines of
 // [LogPush], read until it ends or ctx does.
 func (c *Client) PushLogs(ctx context.Context, id string, body io.Reader) error {
-	path := "/v1/cluster/logs/" + url.PathEscape(id)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+path, body)
+	resp, err := c.stream(ctx, http.MethodPost, "/v1/cluster/logs/"+url.PathEscape(id), "application/x-ndjson", body)
 	if err != nil {
-		return fmt.Errorf("build request: %w", err)
+		return err
 	}
-	req.Header.Set("Content-Type", "application/x-ndjson")
-	resp, err := c.untimed().Do(req)
-	if err != nil {
-		return c.sendError(http.MethodPost, path, err)
-	}
-	defer resp.Body.Close()
-	return DecodeResponse(resp, nil)
+	return resp.Close()
 }
 
-// untimed is c's HTTP client without its timeout, which would cut a
-// stream; the caller's ctx bounds it.
-func (c *Client) untimed() *http.Client {
+// stream sends a request whose body or answer is a stream, with c's HTTP
+// client less its timeout, which would cut it (ctx bounds it), and
+// returns the answer's body for the caller to read and close. A refusal
+// comes back as the error the answer holds.
+func (c *Client) stream(ctx context.Context, method, path, contentType string, body io.Reader) (io.ReadCloser, error) {
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
+	if err != nil {
+		return nil, fmt.Errorf("build request: %w", err)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
 	hc := *c.http
 	hc.Timeout = 0
-	return &hc
+	resp, err := hc.Do(req)
+	if err != nil {
+		return nil, c.sendError(method, path, err)
+	}
+	if resp.StatusCode/100 != 2 {
+		defer resp.Body.Close()
+		return nil, DecodeResponse(resp, nil)
+	}
+	return resp.Body, nil
 }
