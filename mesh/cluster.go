@@ -475,7 +475,11 @@ func (d *Daemon) newAgent(db *gossip.DB) (*agent.Agent, error) {
 		return nil, err
 	}
 	a := d.advertise()
-	return agent.New(agent.Config{NodeID: d.id.ID, AdvertiseAddr: a, RunDir: d.cfg.RunDir,
+	var ctrs agent.Bridges
+	if d.ctrs != nil {
+		ctrs = d.ctrs
+	}
+	return agent.New(agent.Config{Bridges: ctrs, NodeID: d.id.ID, AdvertiseAddr: a, RunDir: d.cfg.RunDir,
 		DataPlane: d.dataPlane, DataPathPort: d.cfg.DataPathPort, UnderlayMTU: underlayMTU(a),
 		GatewaySubnet: subnet, DrainDelay: d.cfg.DrainDelay, IPVSTimeouts: d.cfg.IPVSTimeouts,
 		DNSUpstreams: d.cfg.DNSUpstreams, DNSTTL: d.cfg.DNSTTL, DB: db, PushLogs: d.pushLogs(d.tls),

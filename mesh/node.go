@@ -191,6 +191,22 @@ func (n nodeReads) Gateway() (apiserver.Gateway, bool) {
 	return apiserver.Gateway{Name: g.Name, Subnet: g.Subnet, Gateway: g.Gateway, Created: g.Created, Ingress: g.Ingress, Tasks: g.Tasks}, true
 }
 
+func (n nodeReads) ConnectBridge(ctx context.Context, taskID, network string, a api.ContainerAttach) error {
+	sess, _ := n.d.current()
+	if sess == nil {
+		return api.ErrNotInSwarm
+	}
+	return sess.agent.ConnectBridge(ctx, taskID, network, a)
+}
+
+func (n nodeReads) DisconnectBridge(ctx context.Context, taskID, network string) error {
+	sess, _ := n.d.current()
+	if sess == nil {
+		return api.ErrNotInSwarm
+	}
+	return sess.agent.DisconnectBridge(ctx, taskID, network)
+}
+
 func (n nodeReads) TaskEnded(taskID string) bool {
 	if sess, _ := n.d.current(); sess != nil {
 		return sess.agent.TaskEnded(taskID)

@@ -54,6 +54,7 @@ type Agent struct {
 	pulls        sync.WaitGroup
 
 	tasks      map[string]*localTask
+	names      *dns.Table             // the overlays' names, as last built (see setNames)
 	nets       map[string]api.Network // overlay networks built here
 	following  string                 // the desired state's source as last logged
 	persistErr string                 // the desired state's save failure as last logged
@@ -143,6 +144,12 @@ func New(cfg Config) (*Agent, error) {
 // removes what it built.
 func (a *Agent) Run(ctx context.Context) {
 	a.sweep()
+	if a.cfg.Bridges != nil {
+		// A bridge container that comes or goes changes what a task
+		// connected to its network resolves.
+		a.cfg.Bridges.OnNames(a.poke)
+		defer a.cfg.Bridges.OnNames(nil)
+	}
 	defer a.watcher.Close()
 	defer a.pulls.Wait()
 	for _, table := range []string{records.TableCluster, records.TableTasks, records.TableNetworks, records.TableServices,
@@ -304,7 +311,8 @@ func (a *Agent) Reconcile(ctx context.Context) {
 	synced, rulesTook := a.reconcileSandboxes(ctx, st, needed, eps)
 	a.repairTasks()
 	a.reconnectTasks(st, desired, needed)
-	a.dns.SetTable(dnsTable(st, eps))
+	a.names = dnsTable(st, eps)
+	a.setNames()
 	a.reportProgrammed(eps, synced)
 	for id, t := range desired {
 		if _, ok := st.Services[t.ServiceID]; (!ok && t.Standalone == nil) || !networksReady(t, needed) {

@@ -53,6 +53,9 @@ type Config struct {
 	// 600 s.
 	DNSUpstreams []netip.AddrPort
 	DNSTTL       time.Duration
+	// Bridges are the node's local bridge networks (mesh/container's
+	// Engine), which a task may be connected to too; nil: none.
+	Bridges Bridges
 	// ResyncInterval is how often the agent reconciles without being woken:
 	// the kernel reports what it removes (see Watch) and IPVS tables are
 	// verified every lb.IPVSCheckPeriod, so this is the safety net for

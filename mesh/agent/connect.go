@@ -89,13 +89,13 @@ func (a *Agent) reconnect(lt *localTask, t api.Task, st records.Objects) {
 	}
 	lt.mu.Unlock()
 	if lt.dns != nil {
-		lt.dns.SetQuerier(querier(spec, st))
+		lt.dns.SetQuerier(taskQuerier(lt, st))
 	}
 	// Docker adds a line to the container's /etc/hosts at a connect and
 	// takes it out at a disconnect. The file is written in place: the
 	// process sees it through its bind mount.
 	hosts := filepath.Join(a.taskDir(spec), "hosts")
-	if err := os.WriteFile(hosts, task.RenderHosts(spec.Hostname(), hostsAddrs(spec, st)), 0o644); err != nil {
+	if err := os.WriteFile(hosts, task.RenderHosts(spec.Hostname(), taskHostsAddrs(lt, st)), 0o644); err != nil {
 		a.log.Warn("rewrite the container's hosts file", "task", spec.Name(), "err", err)
 	}
 	if len(gone) > 0 || len(added) > 0 {

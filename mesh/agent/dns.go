@@ -16,7 +16,7 @@ func (a *Agent) attachDNS(lt *localTask, st records.Objects) error {
 		return err
 	}
 	lt.dnsPorts = lb.DNSPorts{UDP: uint16(pc.LocalAddr().(*net.UDPAddr).Port), TCP: uint16(ln.Addr().(*net.TCPAddr).Port)}
-	res, err := a.dns.Attach(querier(lt.spec, st), pc, ln)
+	res, err := a.dns.Attach(taskQuerier(lt, st), pc, ln)
 	if err != nil {
 		pc.Close()
 		ln.Close()

@@ -29,6 +29,10 @@ type localTask struct {
 	// next; a network connected later takes the first free ethN.
 	ifNames map[string]string
 	gwIf    string
+	// bridges are the node's bridge networks the task is connected to, in
+	// connection order (network connect); their links are the container
+	// engine's, their ethN in ifNames.
+	bridges []api.TaskNetwork
 	rules   *lb.TaskSyncer // the task's REDIRECTs and resolver DNAT
 	// drainUntil: the task left the desired state; its backends have
 	// weight 0 everywhere until then, and it is stopped. Zero when not
@@ -322,6 +326,7 @@ func (a *Agent) removeTaskSandbox(lt *localTask) {
 		}
 		lt.dns = nil
 	}
+	a.detachBridges(lt)
 	for _, tn := range lt.spec.Networks {
 		if err := records.DeletePeer(a.cfg.DB, tn.NetworkID, lt.spec.ID); err != nil {
 			a.log.Debug("withdraw peer", "task", lt.spec.Name(), "err", err)

@@ -224,11 +224,20 @@ func (s *Server) hostPortTaken(nodeID string) func(proto string, port uint16) bo
 // clusterConnection connects or disconnects one of this node's
 // containers of the cluster, live, through the cluster; it returns once
 // this node's desired state has the change, so that the exec that follows
-// finds the network. A bridge network of this node is refused: a
-// container is on one kind of network.
+// finds the network. A bridge network of this node is the node's alone:
+// its agent connects the task there, and the cluster hears nothing of it.
 func (s *Server) clusterConnection(ctx context.Context, cw ContainerWrites, t api.Task, network string, a api.ContainerAttach, connect bool) (any, error) {
 	if s.isLocalNetwork(network) {
-		return nil, api.Invalid("container %s is on swarm networks: it cannot join a bridge network (%s) yet", api.ContainerName(t), api.Clip(network))
+		var err error
+		if connect {
+			err = s.cfg.Node.ConnectBridge(ctx, t.ID, network, a)
+		} else {
+			err = s.cfg.Node.DisconnectBridge(ctx, t.ID, network)
+		}
+		if err != nil {
+			return nil, err
+		}
+		return struct{}{}, nil
 	}
 	self := s.cfg.Node.Info().NodeID
 	var (

@@ -73,6 +73,11 @@ type Node interface {
 	// manager, a [NodeForwarder] to the managers on a worker,
 	// api.ErrNotInSwarm outside a swarm.
 	ClusterContainers() (ContainerWrites, error)
+	// ConnectBridge and DisconnectBridge connect a task this node runs to
+	// one of its bridge networks and take it off again (the node's
+	// agent); api.ErrNotInSwarm outside a swarm.
+	ConnectBridge(ctx context.Context, taskID, network string, a api.ContainerAttach) error
+	DisconnectBridge(ctx context.Context, taskID, network string) error
 	// JoinToken returns the token for role (a manager's read).
 	JoinToken(role string) (api.JoinToken, error)
 	// CA returns the cluster's roots (a manager's read).

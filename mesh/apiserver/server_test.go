@@ -448,3 +448,8 @@ func TestKernelSnapshot(t *testing.T) {
 		t.Errorf("namespaces = %q, want %q", got, want)
 	}
 }
+
+func (n fakeNode) ConnectBridge(context.Context, string, string, api.ContainerAttach) error {
+	return api.ErrNotInSwarm
+}
+func (n fakeNode) DisconnectBridge(context.Context, string, string) error { return api.ErrNotInSwarm }

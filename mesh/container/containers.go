@@ -217,32 +217,42 @@ func (e *Engine) attachLocked(c *container, a api.ContainerAttach) error {
 			return api.Conflict("container %s is already attached to network %s", c.Task.Name(), n.Name)
 		}
 	}
+	tn, err := e.allocateLocked(n, a)
+	if err != nil {
+		return err
+	}
+	c.Task.Networks = append(c.Task.Networks, tn)
+	return nil
+}
+
+// allocateLocked takes an address on n for a new attachment, the one
+// a.IP asks for or the next free one, as Docker does.
+func (e *Engine) allocateLocked(n *network, a api.ContainerAttach) (api.TaskNetwork, error) {
 	if n.Default && len(a.Aliases) > 0 {
-		return api.Invalid("network-scoped alias is supported only for containers in user defined networks")
+		return api.TaskNetwork{}, api.Invalid("network-scoped alias is supported only for containers in user defined networks")
 	}
 	var want netip.Addr
 	if a.IP != "" {
 		if n.Default {
-			return api.Invalid("user specified IP address is supported on user defined networks only")
+			return api.TaskNetwork{}, api.Invalid("user specified IP address is supported on user defined networks only")
 		}
 		var err error
 		if want, err = netip.ParseAddr(a.IP); err != nil || !want.Is4() {
-			return api.Invalid("invalid IPv4 address: %s", api.Clip(a.IP))
+			return api.TaskNetwork{}, api.Invalid("invalid IPv4 address: %s", api.Clip(a.IP))
 		}
 		if !n.IPAM.Subnet.Contains(want) {
-			return api.Invalid("Invalid address %s: It does not belong to any of this network's subnets", want)
+			return api.TaskNetwork{}, api.Invalid("Invalid address %s: It does not belong to any of this network's subnets", want)
 		}
 	}
 	addr, err := e.pools[n.ID].Allocate(want)
 	if err != nil {
 		if want.IsValid() {
-			return api.Conflict("Address already in use: %s on %s", want, n.Name)
+			return api.TaskNetwork{}, api.Conflict("Address already in use: %s on %s", want, n.Name)
 		}
-		return api.Conflict("no address left on network %s: %v", n.Name, err)
+		return api.TaskNetwork{}, api.Conflict("no address left on network %s: %v", n.Name, err)
 	}
-	c.Task.Networks = append(c.Task.Networks, api.TaskNetwork{NetworkID: n.ID, NetworkName: n.Name,
-		Addr: netip.PrefixFrom(addr, n.IPAM.Subnet.Bits()).String(), MAC: ipam.MAC(addr).String(), Aliases: slices.Clone(a.Aliases)})
-	return nil
+	return api.TaskNetwork{NetworkID: n.ID, NetworkName: n.Name, Addr: netip.PrefixFrom(addr, n.IPAM.Subnet.Bits()).String(),
+		MAC: ipam.MAC(addr).String(), Aliases: slices.Clone(a.Aliases)}, nil
 }
 
 // portsLocked fixes a bridge container's host ports (AllocatePorts),

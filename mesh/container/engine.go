@@ -87,6 +87,11 @@ type Engine struct {
 	bridges map[string]*overlay.GatewayBridge // by network ID
 	boxes   map[string]*sandbox               // running containers, by task ID
 	ctx     context.Context                   // Serve's; nil before
+	// links are the swarm tasks connected to bridge networks, by task ID
+	// then network ID (see AttachTask).
+	links   map[string]map[string]*taskLink
+	names   *dns.Table // the resolvers' table as last set
+	onNames func()     // told of a new names table
 }
 
 // New loads the state from RunDir and returns an engine; nothing is
@@ -107,7 +112,8 @@ func New(cfg Config) (*Engine, error) {
 	}
 	e := &Engine{cfg: cfg, log: cfg.Logger, nsDir: filepath.Join(cfg.RunDir, "netns"), dns: server,
 		rules: lb.NewBridgeSyncer(cfg.Rules("")), pools: map[string]*ipam.Pool{},
-		bridges: map[string]*overlay.GatewayBridge{}, boxes: map[string]*sandbox{}}
+		bridges: map[string]*overlay.GatewayBridge{}, boxes: map[string]*sandbox{},
+		links: map[string]map[string]*taskLink{}, names: dns.NewTable(nil)}
 	if _, err := atomicfile.ReadJSON(e.statePath(), &e.st); err != nil {
 		return nil, fmt.Errorf("container state: %w", err)
 	}
@@ -242,7 +248,11 @@ func (e *Engine) syncRulesLocked(ctx context.Context) {
 	if err := e.rules.Sync(ctx, bridgeRules(e.st, e.running())); err != nil {
 		e.log.Error("bridge rules", "err", err)
 	}
-	e.dns.SetTable(dns.NewTable(dnsEndpoints(e.st, e.running())))
+	e.names = dns.NewTable(append(dnsEndpoints(e.st, e.running()), taskEndpoints(e.st, e.links)...))
+	e.dns.SetTable(e.names)
+	if e.onNames != nil {
+		e.onNames()
+	}
 }
 
 // running says which containers have a sandbox.

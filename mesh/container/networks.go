@@ -143,6 +143,9 @@ func (e *Engine) RemoveNetwork(ref string) (bool, error) {
 			}
 		}
 	}
+	if e.linkedOnLocked(n.ID) {
+		return true, api.Errorf(403, "error while removing network: network %s id %s has active endpoints", n.Name, n.ID)
+	}
 	if err := e.cfg.Kernel.RemoveLink("", n.Bridge); err != nil {
 		return true, fmt.Errorf("remove network %s: %w", n.Name, err)
 	}

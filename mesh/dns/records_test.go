@@ -197,3 +197,35 @@ func TestParseReverse(t *testing.T) {
 		}
 	}
 }
+
+// A task connected to an overlay and to a bridge network resolves
+// through one table joining the agent's and the container engine's.
+func TestMergeJoinsTwoOwnersTables(t *testing.T) {
+	var ovEps, devEps []Endpoint
+	for _, e := range fixture() {
+		switch e.NetworkID {
+		case netOv:
+			ovEps = append(ovEps, e)
+		case netDev:
+			devEps = append(devEps, e)
+		}
+	}
+	if len(ovEps) == 0 || len(devEps) == 0 {
+		t.Fatal("fixture: want endpoints on ovnet and on dev")
+	}
+	shadow := []Endpoint{{NetworkID: netOv, Network: "ovnet", TaskName: "www", IP: ip("10.0.0.99")}}
+	merged := Merge(NewTable(ovEps), nil, NewTable(append(devEps, shadow...)))
+	q := &Querier{Networks: []string{netOv, netDev}}
+	for name, want := range map[string]string{"www": "10.0.0.2", "es": "10.0.1.2"} {
+		addrs, found := merged.lookup(q, name)
+		if !found || len(addrs) != 1 || addrs[0] != ip(want) {
+			t.Errorf("%s: got %v (found %v), want %s", name, addrs, found, want)
+		}
+	}
+	if addrs, found := merged.lookup(&Querier{Networks: []string{netOv}}, "es"); found {
+		t.Errorf("es from ovnet alone: got %v, want not found (names are scoped per network)", addrs)
+	}
+	if got := len(Merge().nets); got != 0 {
+		t.Errorf("Merge(): %d networks, want none", got)
+	}
+}

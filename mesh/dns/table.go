@@ -184,3 +184,23 @@ func (t *Table) reverse(q *Querier, a netip.Addr) (string, bool) {
 	}
 	return "", false
 }
+
+// Merge is one table holding the networks of every table given, for a
+// resolver that sees networks of two owners (a swarm task connected to a
+// bridge network: the agent's overlays and the container engine's
+// bridges). Network IDs are unique across owners; were one in two tables,
+// the first table's records of it are kept. Nil tables are skipped.
+func Merge(tables ...*Table) *Table {
+	out := &Table{nets: map[string]*netRecords{}}
+	for _, t := range tables {
+		if t == nil {
+			continue
+		}
+		for id, n := range t.nets {
+			if _, ok := out.nets[id]; !ok {
+				out.nets[id] = n // records are never changed once built
+			}
+		}
+	}
+	return out
+}
