@@ -89,7 +89,7 @@ bench-overlay: build
 # reads there. Nor the tests of what reads the kernel without depending on
 # its version (packet sockets for capture, events, metrics) or attaches a
 # task or container to an overlay as the tests kept there already do.
-VM_TEST_SKIP ?= ^(TestGraph|TestCapture|TestEvents|TestMetrics|TestNetworkConnectServiceTask|TestContainersOnAttachableOverlay|TestCNMSlides|TestPublishOnAttachableOverlay|TestContainerRemoveLeavesNothing|TestContainersWithoutSwarm|TestTutorial002|TestTutorial003|TestInspectPsLogsLikeDocker|TestNetworkInspectPerNode|TestServiceLogsAcrossNodes|TestServiceEnv|TestServiceUpdateRefusals|TestUpdateFailureAction|TestUpdateContinuesUnderANewLeader|TestThreeManagers|TestTutorialSwarmInit|TestGlobalAndConstraints|TestRestartPolicy|TestSecurity|TestTrustRotation|TestTaskEtcFiles)$$
+VM_TEST_SKIP ?= ^(TestGraph|TestNetworkConnectTaskToBridge|TestCapture|TestEvents|TestMetrics|TestNetworkConnectServiceTask|TestContainersOnAttachableOverlay|TestCNMSlides|TestPublishOnAttachableOverlay|TestContainerRemoveLeavesNothing|TestContainersWithoutSwarm|TestTutorial002|TestTutorial003|TestInspectPsLogsLikeDocker|TestNetworkInspectPerNode|TestServiceLogsAcrossNodes|TestServiceEnv|TestServiceUpdateRefusals|TestUpdateFailureAction|TestUpdateContinuesUnderANewLeader|TestThreeManagers|TestTutorialSwarmInit|TestGlobalAndConstraints|TestRestartPolicy|TestSecurity|TestTrustRotation|TestTaskEtcFiles)$$
 export VM_TEST_SKIP
 
 .PHONY: test-vm
