@@ -18,13 +18,17 @@ import (
 //
 // Sizes are bounded so that a node with a runaway table answers in
 // bounded memory: at most [MaxKernelNamespaces] namespaces, and in each
-// at most [MaxKernelEntries] links, routes, neighbours and forwarding
-// entries (each kind), and [MaxKernelTable] bytes of iptables-save text
-// per table; whatever is cut is named in the namespace's Truncated.
+// at most [MaxKernelEntries] links, routes, neighbours, forwarding
+// entries and sockets (each kind), and [MaxKernelTable] bytes of
+// iptables-save text per table; whatever is cut is named in the
+// namespace's Truncated. Finding the process of each socket reads at most
+// [MaxKernelFDs] descriptor links of the node's processes: sockets whose
+// process was not found before that are "socket owners" in Truncated.
 const (
 	MaxKernelNamespaces = 512
 	MaxKernelEntries    = 4096
 	MaxKernelTable      = 256 << 10
+	MaxKernelFDs        = 1 << 17
 )
 
 // HostNamespace is the name a snapshot gives the node's own namespace,
@@ -66,6 +70,10 @@ type NetnsState struct {
 	IPTables   map[string]string `json:"IPTables"` // table → its iptables-save -c text, "*table" to "COMMIT"
 	IPVS       string            `json:"IPVS"`     // IPVSNone or IPVSRead
 	Services   []KernelIPVS      `json:"Services,omitempty"`
+	// Sockets are the namespace's TCP listeners and unconnected UDP
+	// sockets, sorted by protocol, port and address; nil when they were
+	// not read (an error says why), empty when there are none.
+	Sockets []KernelSocket `json:"Sockets"`
 	// Errors are the reads that failed; the rest of the namespace is
 	// still there.
 	Errors []string `json:"Errors,omitempty"`
@@ -137,6 +145,47 @@ type KernelIPVSDest struct {
 	Weight     int        `json:"Weight"`
 	ActiveConn int        `json:"ActiveConn"`
 	InActConn  int        `json:"InActConn"`
+}
+
+// KernelSocket is one socket that takes new connections or datagrams, as
+// "ss -ltunp" prints it: a TCP listener or an unconnected UDP socket, and
+// a process holding it.
+type KernelSocket struct {
+	Proto string `json:"Proto"` // tcp or udp
+	// Addr is the local address, 0.0.0.0 or :: for any (a :: socket
+	// takes IPv4 too unless it is IPv6-only); Port its port.
+	Addr  netip.Addr `json:"Addr"`
+	Port  uint16     `json:"Port"`
+	Inode uint32     `json:"Inode"` // socket:[Inode] in the holder's /proc/PID/fd
+	// PID is the process holding it, as the node sees it (tasks run in
+	// PID namespaces of their own, but the node's /proc sees them all);
+	// when several do, the lowest. 0 when none was found. Command is its
+	// /proc/PID/comm.
+	PID     int    `json:"PID,omitempty"`
+	Command string `json:"Command,omitempty"`
+}
+
+// Wildcard says the socket takes any local address.
+func (s KernelSocket) Wildcard() bool { return s.Addr.IsUnspecified() }
+
+// Listener returns the socket of ns that a new connection or datagram to
+// dst by proto reaches: one bound to dst's address, else a wildcard one;
+// false when there is none.
+func (ns *NetnsState) Listener(proto string, dst netip.AddrPort) (KernelSocket, bool) {
+	var wild KernelSocket
+	found := false
+	for _, s := range ns.Sockets {
+		if s.Proto != proto || s.Port != dst.Port() {
+			continue
+		}
+		if s.Addr.Unmap() == dst.Addr().Unmap() {
+			return s, true // the kernel prefers the bound address to a wildcard
+		}
+		if s.Wildcard() && (!found || wild.Addr.Is6() && s.Addr.Is4()) && (s.Addr.Is4() == dst.Addr().Unmap().Is4() || s.Addr.Is6()) {
+			wild, found = s, true
+		}
+	}
+	return wild, found
 }
 
 // Kernel returns the answering node's kernel snapshot.

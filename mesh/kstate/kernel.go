@@ -29,3 +29,7 @@ func (kernel) IPTables(ctx context.Context, ns string) ([]byte, error) {
 }
 
 func (kernel) IPVS(ns string) ([]lb.IPVSService, error) { return lb.ReadIPVS(ns) }
+
+func (kernel) SocketOwners(want map[uint32]bool, limit int) (map[uint32]Proc, bool, error) {
+	return procOwners("/proc", want, limit)
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strconv"
 
 	"github.com/meshd/meshd/internal/nshandle"
@@ -76,5 +77,46 @@ func (netlinkReads) NetNSIDs(ns string, others []string) (map[int]string, error)
 			out[id] = p
 		}
 	}
+	return out, nil
+}
+
+// Sockets implements [Kernel] with sock_diag (SOCK_DIAG_BY_FAMILY) asked
+// in ns, for both families: TCP sockets in LISTEN and UDP sockets not
+// connected, the ones that take new connections and datagrams.
+func (netlinkReads) Sockets(ns string) ([]api.KernelSocket, error) {
+	// The handle needs its own sock_diag socket: without one netlink asks
+	// in the calling thread's namespace.
+	h, err := nshandle.Open(ns, unix.NETLINK_INET_DIAG)
+	if err != nil {
+		return nil, err
+	}
+	defer h.Close()
+	type dump struct {
+		proto string
+		state uint8
+		list  func(uint8) ([]*netlink.Socket, error)
+	}
+	var out []api.KernelSocket
+	for _, d := range []dump{{"tcp", netlink.TCP_LISTEN, h.SocketDiagTCP}, {"udp", netlink.TCP_CLOSE, h.SocketDiagUDP}} {
+		for _, family := range []uint8{unix.AF_INET, unix.AF_INET6} {
+			var socks []*netlink.Socket
+			for range 3 { // a dump the kernel interrupted is asked again
+				if socks, err = d.list(family); !errors.Is(err, netlink.ErrDumpInterrupted) {
+					break
+				}
+			}
+			if err != nil {
+				return nil, fmt.Errorf("sock_diag %s family %d: %w", d.proto, family, err)
+			}
+			for _, s := range socks {
+				if s.State != d.state {
+					continue
+				}
+				a, _ := netip.AddrFromSlice(s.ID.Source)
+				out = append(out, api.KernelSocket{Proto: d.proto, Addr: a.Unmap(), Port: s.ID.SourcePort, Inode: s.INode})
+			}
+		}
+	}
+	slices.SortFunc(out, compareSockets)
 	return out, nil
 }

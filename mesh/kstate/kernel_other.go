@@ -15,3 +15,5 @@ func (netlinkReads) Routes(string) ([]api.KernelRoute, error) { return nil, over
 func (netlinkReads) NetNSIDs(string, []string) (map[int]string, error) {
 	return nil, overlay.ErrNotSupported
 }
+
+func (netlinkReads) Sockets(string) ([]api.KernelSocket, error) { return nil, overlay.ErrNotSupported }

@@ -37,6 +37,14 @@ type Kernel interface {
 	IPTables(ctx context.Context, ns string) ([]byte, error)
 	// IPVS is "ipvsadm -Ln"; lb.ErrNoIPVS on a kernel without IPVS.
 	IPVS(ns string) ([]lb.IPVSService, error)
+	// Sockets is "ss -ltun": TCP listeners and unconnected UDP sockets,
+	// sorted, with their inodes but no process.
+	Sockets(ns string) ([]api.KernelSocket, error)
+	// SocketOwners is the process part of "ss -p": the process holding
+	// each inode of want (a socket's inode is the same seen from any
+	// namespace), reading at most limit descriptors; cut says it
+	// stopped short.
+	SocketOwners(want map[uint32]bool, limit int) (owners map[uint32]Proc, cut bool, err error)
 }
 
 // Namespace is one namespace to read: its name as ns ls prints it and
@@ -68,7 +76,39 @@ func Read(ctx context.Context, k Kernel, nss []Namespace) api.KernelSnapshot {
 		r.read(ctx, paths, names)
 		snap.Namespaces = append(snap.Namespaces, r.out)
 	}
+	owners(k, snap.Namespaces)
 	return snap
+}
+
+// owners names the process of every socket of nss, from one walk of the
+// node's processes for all the namespaces.
+func owners(k Kernel, nss []api.NetnsState) {
+	want := map[uint32]bool{}
+	for _, ns := range nss {
+		for _, s := range ns.Sockets {
+			want[s.Inode] = true
+		}
+	}
+	if len(want) == 0 {
+		return
+	}
+	procs, cut, err := k.SocketOwners(want, api.MaxKernelFDs)
+	for i := range nss {
+		ns := &nss[i]
+		missing := false
+		for j := range ns.Sockets {
+			s := &ns.Sockets[j]
+			p, ok := procs[s.Inode]
+			s.PID, s.Command = p.PID, p.Command
+			missing = missing || !ok
+		}
+		switch {
+		case err != nil && len(ns.Sockets) > 0:
+			ns.Errors = append(ns.Errors, fmt.Sprintf("socket owners: %v", err))
+		case cut && missing:
+			ns.Truncated = append(ns.Truncated, "socket owners")
+		}
+	}
 }
 
 // hostPath is the file that names the node's own namespace for NetNSIDs:
@@ -108,6 +148,20 @@ func (r *reader) read(ctx context.Context, paths []string, names map[string]stri
 	}
 	r.iptables(ctx)
 	r.ipvs()
+	r.sockets()
+}
+
+func (r *reader) sockets() {
+	socks, err := r.k.Sockets(r.ns.Path)
+	if err != nil {
+		r.fail("sockets", err)
+		return
+	}
+	if len(socks) > api.MaxKernelEntries {
+		socks = socks[:api.MaxKernelEntries]
+		r.cut("sockets")
+	}
+	r.out.Sockets = append([]api.KernelSocket{}, socks...)
 }
 
 func (r *reader) links(links []overlay.Link, paths []string, names map[string]string) {

@@ -4,11 +4,14 @@ package kstate
 
 import (
 	"context"
+	"net"
 	"net/netip"
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
 
+	"github.com/meshd/meshd/internal/nsfile"
 	"github.com/meshd/meshd/internal/testutil"
 	"github.com/meshd/meshd/mesh/api"
 )
@@ -38,6 +41,25 @@ func TestReadKernel(t *testing.T) {
 	in(a, "bridge", "fdb", "add", "02:42:0a:00:00:05", "dev", "vxlan0", "dst", "10.9.0.2", "self", "permanent")
 	in(a, "ip", "neigh", "add", "10.0.0.5", "lladdr", "02:42:0a:00:00:05", "dev", "vxlan0", "nud", "permanent")
 	in(a, "iptables", "-t", "nat", "-A", "PREROUTING", "-p", "tcp", "--dport", "8888", "-j", "DNAT", "--to-destination", "10.9.0.2:8888")
+	// b listens on 10.9.0.2:8080/tcp and any :5353/udp, this process
+	// holding both sockets; a has only its VXLAN device's, which no
+	// process holds.
+	err := nsfile.Do(b, func() error {
+		ln, err := net.Listen("tcp4", "10.9.0.2:8080")
+		if err != nil {
+			return err
+		}
+		t.Cleanup(func() { ln.Close() })
+		pc, err := net.ListenPacket("udp4", "0.0.0.0:5353")
+		if err != nil {
+			return err
+		}
+		t.Cleanup(func() { pc.Close() })
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("listen in b: %v", err)
+	}
 
 	snap := Read(context.Background(), NewKernel(nil), []Namespace{{Name: "a", Path: a}, {Name: "b", Path: b}})
 	sa, sb := snap.Netns("a"), snap.Netns("b")
@@ -83,6 +105,29 @@ func TestReadKernel(t *testing.T) {
 	}
 	if nat := sa.IPTables["nat"]; !strings.Contains(nat, "[0:0] -A PREROUTING -p tcp -m tcp --dport 8888 -j DNAT --to-destination 10.9.0.2:8888") {
 		t.Errorf("nat of a:\n%s\nwant the DNAT with its counters", nat)
+	}
+	comm, err := os.ReadFile("/proc/self/comm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	me := strings.TrimSpace(string(comm))
+	if len(sa.Sockets) != 1 || sa.Sockets[0] != (api.KernelSocket{Proto: "udp", Addr: netip.IPv4Unspecified(), Port: 4789, Inode: sa.Sockets[0].Inode}) {
+		t.Errorf("sockets of a = %+v, want vxlan0's *:4789/udp alone, no process", sa.Sockets)
+	}
+	want := map[string]bool{"tcp 10.9.0.2:8080": false, "udp 0.0.0.0:5353": false}
+	for _, s := range sb.Sockets {
+		k := s.Proto + " " + netip.AddrPortFrom(s.Addr, s.Port).String()
+		if _, ok := want[k]; ok {
+			want[k] = true
+			if s.PID != os.Getpid() || s.Command != me || s.Inode == 0 {
+				t.Errorf("%s = %+v, want held by pid %d (%s)", k, s, os.Getpid(), me)
+			}
+		}
+	}
+	for k, seen := range want {
+		if !seen {
+			t.Errorf("no %s in b's sockets %+v", k, sb.Sockets)
+		}
 	}
 	if lbIPVS := sa.IPVS; lbIPVS != api.IPVSNone && lbIPVS != api.IPVSRead {
 		t.Errorf("ipvs = %q", lbIPVS)
