@@ -8,9 +8,11 @@
 // veth and its peer (as "ip a" prints eth0@if12), the bridge port that
 // leads to the next hop, and for an overlay the neighbour entry (IP to
 // MAC) and the forwarding entry (MAC to VTEP) on vxlan0, then the node
-// whose address is that VTEP and its namespace of the same VNI. A path
-// that cannot go on stops at that hop with the reason: no route, no
-// backend (REJECT), no neighbour or FDB entry, a VTEP no node has.
+// whose address is that VTEP and its namespace of the same VNI. The
+// last hop names the socket the connection reaches and the process
+// holding it, from the snapshot's listening sockets. A path that cannot
+// go on stops at that hop with the reason: no route, no backend (REJECT),
+// no neighbour or FDB entry, a VTEP no node has, nothing listening.
 package trace
 
 import (
@@ -417,9 +419,16 @@ func (w *world) hops(out *api.Trace, steps []lb.Step, output bool) {
 		case lb.StepIPVS:
 			h.Kind, h.Detail, h.Command = api.HopIPVS, s.Note, command(p.ns, "ipvsadm -Ln")
 		case lb.StepDeliver:
-			h.Kind, h.Detail = api.HopDeliver, fmt.Sprintf("delivered to %s:%d/%s in %s", s.Flow.Dst, s.Flow.Port, s.Flow.Proto, p.ns.Name)
-			h.Command = command(p.ns, "ss -lnp")
-			out.Reached, out.Backend = true, netip.AddrPortFrom(s.Flow.Dst, s.Flow.Port).String()
+			h.Command = command(p.ns, "ss -l"+s.Flow.Proto[:1]+"np")
+			out.Backend = netip.AddrPortFrom(s.Flow.Dst, s.Flow.Port).String()
+			listener, ok := deliver(p, s.Flow)
+			if !ok {
+				h.Kind, h.Detail = api.HopStop, listener
+				out.Stopped = fmt.Sprintf("%s: %s", p, listener)
+				break
+			}
+			h.Kind, h.Detail = api.HopDeliver, fmt.Sprintf("delivered to %s:%d/%s in %s%s", s.Flow.Dst, s.Flow.Port, s.Flow.Proto, p.ns.Name, listener)
+			out.Reached = true
 		case lb.StepVerdict:
 			links()
 			h.Kind, h.Detail = api.HopStop, s.Note+": no backend takes it"
@@ -438,6 +447,35 @@ func (w *world) hops(out *api.Trace, steps []lb.Step, output bool) {
 		}
 		out.Hops = append(out.Hops, h)
 	}
+}
+
+// deliver names the socket of p that flow f is delivered to, as ": CMD
+// (pid N) listening on ADDR:PORT" to follow the delivery; false, with
+// why, when nothing listens there and the connection is refused.
+func deliver(p *place, f lb.TraceFlow) (string, bool) {
+	if p.ns.Sockets == nil { // not read: an error of the snapshot says why
+		return " (its sockets were not read)", true
+	}
+	dst := netip.AddrPortFrom(f.Dst, f.Port)
+	s, ok := p.ns.Listener(f.Proto, dst)
+	if !ok {
+		if f.Proto == "udp" {
+			return fmt.Sprintf("no socket is bound to %s/udp: the datagram is refused (ICMP port unreachable)", dst), false
+		}
+		return fmt.Sprintf("nothing listens on %s/tcp: the connection is refused (RST)", dst), false
+	}
+	addr := netip.AddrPortFrom(s.Addr, s.Port).String()
+	if s.Wildcard() {
+		addr = fmt.Sprintf("*:%d", s.Port)
+	}
+	verb := "listening on"
+	if s.Proto == "udp" {
+		verb = "bound to"
+	}
+	if s.PID == 0 {
+		return fmt.Sprintf(": a socket of no process found (inode %d) %s %s", s.Inode, verb, addr), true
+	}
+	return fmt.Sprintf(": %s (pid %d) %s %s", s.Command, s.PID, verb, addr), true
 }
 
 // jumpRE is a rule that jumps to one of the mesh's chains.

@@ -112,13 +112,18 @@ func overlayNS(local string, ports []api.KernelLink, remote map[string]string) a
 	return ns
 }
 
+func sock(proto, addr string, port uint16, pid int, cmd string) api.KernelSocket {
+	return api.KernelSocket{Proto: proto, Addr: ip(addr), Port: port, Inode: uint32(1000 + port), PID: pid, Command: cmd}
+}
+
 func node3(first, second string) api.KernelSnapshot {
 	return api.KernelSnapshot{NodeID: "n3", NodeName: "node3", NodeAddr: "192.168.33.12", DataPlane: "iptables", Dir: "/run/meshd/netns",
 		Namespaces: []api.NetnsState{
 			{Name: "host", Kind: "host", IPVS: api.IPVSNone, IPTables: map[string]string{"nat": hostNat},
 				Links: []api.KernelLink{link(1, "lo", "device", "", "127.0.0.1/8"), link(2, "eth0", "veth", "", "192.168.33.12/24"),
 					link(4, "mesh_gwbridge", "bridge", "", "172.18.0.1/16"), veth(6, "gwingress", "mesh_gwbridge", "ingress_sbox", 3)},
-				Routes: []api.KernelRoute{route("172.18.0.0/16", "mesh_gwbridge", "172.18.0.1"), route("192.168.33.0/24", "eth0", "192.168.33.12")}},
+				Routes:  []api.KernelRoute{route("172.18.0.0/16", "mesh_gwbridge", "172.18.0.1"), route("192.168.33.0/24", "eth0", "192.168.33.12")},
+				Sockets: []api.KernelSocket{sock("tcp", "0.0.0.0", 22, 612, "sshd"), sock("udp", "0.0.0.0", 4789, 0, "")}},
 			overlayNS("192.168.33.12", []api.KernelLink{veth(3, "veth7e2c411", "br0", "ingress_sbox", 2)},
 				map[string]string{"10.255.0.6": "192.168.33.10", "10.255.0.7": "192.168.33.11"}),
 			{Name: "ingress_sbox", Path: "/run/meshd/netns/ingress_sbox", Kind: "ingress", Owner: "ingress", IPVS: api.IPVSNone,
@@ -126,7 +131,8 @@ func node3(first, second string) api.KernelSnapshot {
 				Links: []api.KernelLink{veth(2, "eth0", "", "1-cg9cj6u9yy", 3, "10.255.0.4/16"),
 					veth(3, "eth1", "", "host", 6, "172.18.0.2/16")},
 				Routes: []api.KernelRoute{{Dst: pfx("0.0.0.0/0"), Gateway: ip("172.18.0.1"), Dev: "eth1", Scope: "universe"},
-					route("10.255.0.0/16", "eth0", "10.255.0.4"), route("172.18.0.0/16", "eth1", "172.18.0.2")}},
+					route("10.255.0.0/16", "eth0", "10.255.0.4"), route("172.18.0.0/16", "eth1", "172.18.0.2")},
+				Sockets: []api.KernelSocket{}},
 		}}
 }
 
@@ -140,7 +146,8 @@ func node2() api.KernelSnapshot {
 			{Name: "49b862773ddd", Path: "/run/meshd/netns/49b862773ddd", Kind: "task", Owner: "www.2", IPVS: api.IPVSNone,
 				IPTables: map[string]string{"nat": taskNat},
 				Links:    []api.KernelLink{veth(2, "eth0", "", "1-cg9cj6u9yy", 7, "10.255.0.7/16")},
-				Routes:   []api.KernelRoute{route("10.255.0.0/16", "eth0", "10.255.0.7")}},
+				Routes:   []api.KernelRoute{route("10.255.0.0/16", "eth0", "10.255.0.7")},
+				Sockets:  []api.KernelSocket{sock("tcp", "::", 80, 4242, "whoami"), sock("udp", "127.0.0.11", 41234, 3105, "meshd")}},
 		}}
 }
 
@@ -160,6 +167,8 @@ func TestRun(t *testing.T) {
 	noRoute := node3("1:60", "0:0")
 	noRoute.Netns("ingress_sbox").Routes = noRoute.Netns("ingress_sbox").Routes[:1]
 	noRoute.Netns("ingress_sbox").Routes[0].Dev = "eth9"
+	notRead := node3("1:60", "0:0")
+	notRead.Netns("host").Sockets = nil
 	tests := []struct {
 		name    string
 		snaps   []api.KernelSnapshot
@@ -184,7 +193,7 @@ func TestRun(t *testing.T) {
 				"node2 1-cg9cj6u9yy link br0 → veth3153f9d@if2 → 49b862773ddd eth0",
 				"node2 49b862773ddd in in eth0",
 				"node2 49b862773ddd rule nat -A MESH-REDIRECT -d 10.255.0.7/32 -p tcp -m tcp --dport 8888 -j REDIRECT --to-ports 80",
-				"node2 49b862773ddd deliver delivered to 10.255.0.7:80/tcp",
+				"node2 49b862773ddd deliver delivered to 10.255.0.7:80/tcp in 49b862773ddd: whoami (pid 4242) listening on *:80",
 			}, backend: "10.255.0.7:80"},
 		{name: "first turn: to www.1 on node1, not traced", snaps: []api.KernelSnapshot{node3("1:60", "1:60"), node2()}, to: "192.168.33.12:8888",
 			want:    []string{"node3 ingress_sbox rule nat -A MESH-SVC-3ZWH5QO3 -m statistic --mode nth --every 2 --packet 0 -j DNAT --to-destination 10.255.0.6"},
@@ -198,11 +207,22 @@ func TestRun(t *testing.T) {
 			want:    []string{"node3 ingress_sbox rule nat -A MESH-SNAT"},
 			stopped: "route to 10.255.0.7 in node3 ingress_sbox by eth9, which is not there"},
 		{name: "unpublished port stays on the node", snaps: []api.KernelSnapshot{node3("1:60", "0:0")}, to: "192.168.33.12:22",
-			want: []string{"node3 host in in eth0", "node3 host deliver delivered to 192.168.33.12:22/tcp in host"}, backend: "192.168.33.12:22"},
+			want: []string{"node3 host in in eth0", "node3 host deliver delivered to 192.168.33.12:22/tcp in host: sshd (pid 612) listening on *:22"}, backend: "192.168.33.12:22"},
+		{name: "a node's kernel socket", snaps: []api.KernelSnapshot{node3("1:60", "0:0")}, to: "192.168.33.12:4789/udp",
+			want: []string{"node3 host deliver delivered to 192.168.33.12:4789/udp in host: a socket of no process found (inode 5789) bound to *:4789"}, backend: "192.168.33.12:4789"},
+		{name: "sockets not read", snaps: []api.KernelSnapshot{notRead}, to: "192.168.33.12:22",
+			want: []string{"node3 host deliver delivered to 192.168.33.12:22/tcp in host (its sockets were not read)"}, backend: "192.168.33.12:22"},
+		{name: "nothing listens on the node", snaps: []api.KernelSnapshot{node3("1:60", "0:0")}, to: "192.168.33.12:23",
+			want:    []string{"node3 host in in eth0", "node3 host stop nothing listens on 192.168.33.12:23/tcp: the connection is refused (RST)"},
+			stopped: "node3 host: nothing listens on 192.168.33.12:23/tcp"},
+		{name: "the bound address, not another", snaps: []api.KernelSnapshot{node3("1:60", "0:0"), node2()}, from: "www.2", to: "10.255.0.7:41234/udp",
+			want:    []string{"node2 49b862773ddd stop no socket is bound to 10.255.0.7:41234/udp: the datagram is refused (ICMP port unreachable)"},
+			stopped: "node2 49b862773ddd: no socket is bound to 10.255.0.7:41234/udp"},
 		{name: "from a task to another's address", snaps: []api.KernelSnapshot{node3("1:60", "0:0"), node2()}, from: "www.2", to: "10.255.0.4:9999",
 			want: []string{"node2 1-cg9cj6u9yy vxlan vxlan0 VNI 4096: 10.255.0.4 lladdr 02:42:0a:ff:00:04 → VTEP 192.168.33.12 (node3)",
 				"node3 1-cg9cj6u9yy link vxlan0 VNI 4096 → br0", "node3 1-cg9cj6u9yy link br0 → veth7e2c411@if2 → ingress_sbox eth0",
-				"node3 ingress_sbox deliver delivered to 10.255.0.4:9999/tcp"}, backend: "10.255.0.4:9999"},
+				"node3 ingress_sbox stop nothing listens on 10.255.0.4:9999/tcp: the connection is refused (RST)"},
+			stopped: "node3 ingress_sbox: nothing listens on 10.255.0.4:9999/tcp"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -271,7 +291,8 @@ COMMIT
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !got.Reached || got.Backend != "127.0.0.11:41234" || len(got.Hops) != 3 || got.Hops[1].Rule != "-A MESH-DNS-OUTPUT -d 127.0.0.11/32 -p udp -m udp --dport 53 -j DNAT --to-destination 127.0.0.11:41234" {
-		t.Errorf("trace = %+v, want the DNAT to 127.0.0.11:41234 and delivery there", got)
+	if !got.Reached || got.Backend != "127.0.0.11:41234" || len(got.Hops) != 3 || got.Hops[1].Rule != "-A MESH-DNS-OUTPUT -d 127.0.0.11/32 -p udp -m udp --dport 53 -j DNAT --to-destination 127.0.0.11:41234" ||
+		got.Hops[2].Detail != "delivered to 127.0.0.11:41234/udp in 49b862773ddd: meshd (pid 3105) bound to 127.0.0.11:41234" {
+		t.Errorf("trace = %+v, want the DNAT to 127.0.0.11:41234 and delivery to the resolver's socket", got)
 	}
 }
