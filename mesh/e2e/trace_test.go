@@ -4,12 +4,15 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/meshd/meshd/mesh/api"
+	"github.com/meshd/meshd/mesh/task"
 )
 
 // vtepRE reads a VXLAN hop: its VNI, the VTEP and the node behind it.
@@ -73,7 +76,7 @@ func TestTrace(t *testing.T) {
 	if next := l.trace(t, "192.168.33.12:8888"); next.Backend == tr.Backend && before.DataPlane == "iptables" {
 		t.Errorf("after the probe the trace still predicts %s", next.Backend)
 	}
-	t.Logf("traced to %s on %s", tr.Backend, remote)
+	t.Logf("traced to %s on %s: %s", tr.Backend, remote, tr.Hops[len(tr.Hops)-1].Detail)
 }
 
 func (l *testLab) trace(t *testing.T, args ...string) api.Trace {
@@ -139,11 +142,38 @@ func checkHops(t *testing.T, tr api.Trace, backend string) (remote string) {
 	remoteNetns = h.Detail[strings.LastIndex(h.Detail, "→ ")+len("→ ") : strings.LastIndex(h.Detail, " ")]
 	next(want{remote, remoteNetns, api.HopArrive, `^in eth0$`})
 	next(want{remote, remoteNetns, api.HopRule, `^-A MESH-REDIRECT -d ` + regexp.QuoteMeta(backend) + `/32 -p tcp -m tcp --dport 8888 -j REDIRECT --to-ports 80$`})
-	next(want{remote, remoteNetns, api.HopDeliver, `^delivered to ` + regexp.QuoteMeta(backend) + `:80/tcp`})
+	last := next(want{remote, remoteNetns, api.HopDeliver, `^delivered to ` + regexp.QuoteMeta(backend) + `:80/tcp in ` + remoteNetns + `: `})
+	checkListener(t, last.Detail, remoteNetns)
 	if tr.Backend != backend+":80" {
 		t.Errorf("backend %s, want %s:80", tr.Backend, backend)
 	}
 	return remote
+}
+
+// listenerRE reads a delivery hop's socket: the process and its PID.
+var listenerRE = regexp.MustCompile(`: (\S+) \(pid (\d+)\) listening on \*:80$`)
+
+// checkListener checks that the delivery hop names the task's whoami: it
+// runs in the task's init, meshd started again from /proc/self/exe, so
+// /proc names its command "exe" and its command line is the init's with
+// the task's hostname, the name of its namespace.
+func checkListener(t *testing.T, detail, netns string) {
+	t.Helper()
+	m := listenerRE.FindStringSubmatch(detail)
+	if m == nil {
+		t.Fatalf("delivery %q: want the process listening on *:80", detail)
+	}
+	if m[1] != "exe" {
+		t.Errorf("delivery %q: command %q, want the task init's, exe", detail, m[1])
+	}
+	cmdline, err := os.ReadFile("/proc/" + m[2] + "/cmdline")
+	if err != nil {
+		t.Fatalf("delivery %q: %v", detail, err)
+	}
+	args := strings.Split(string(cmdline), "\x00")
+	if !slices.Contains(args, task.InitArg) || !strings.Contains(strings.Join(args, " "), " --hostname "+netns+" ") {
+		t.Errorf("delivery %q: pid %s runs %q, want the init of task %s", detail, m[2], args, netns)
+	}
 }
 
 // otherTurns are the packet counters of the rotation rules of node3's
