@@ -3,11 +3,13 @@
 package kstate
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/meshd/meshd/internal/nshandle"
 	"github.com/meshd/meshd/mesh/api"
@@ -119,4 +121,10 @@ func (netlinkReads) Sockets(ns string) ([]api.KernelSocket, error) {
 	}
 	slices.SortFunc(out, compareSockets)
 	return out, nil
+}
+
+// compareSockets orders sockets by protocol, port, then address, so that
+// a snapshot reads the same whatever order the dumps came in.
+func compareSockets(a, b api.KernelSocket) int {
+	return cmp.Or(strings.Compare(a.Proto, b.Proto), cmp.Compare(a.Port, b.Port), a.Addr.Compare(b.Addr))
 }

@@ -1,15 +1,12 @@
 package kstate
 
 import (
-	"cmp"
 	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
-
-	"github.com/meshd/meshd/mesh/api"
 )
 
 // Proc is a process holding a socket: its PID as the node's /proc
@@ -87,10 +84,4 @@ func socketInode(target string) (uint32, bool) {
 	}
 	n, err := strconv.ParseUint(s[:len(s)-1], 10, 32)
 	return uint32(n), err == nil
-}
-
-// compareSockets orders sockets as ss does not, but stably: by protocol,
-// port, then address.
-func compareSockets(a, b api.KernelSocket) int {
-	return cmp.Or(strings.Compare(a.Proto, b.Proto), cmp.Compare(a.Port, b.Port), a.Addr.Compare(b.Addr))
 }
