@@ -34,7 +34,7 @@ var traceToNode2 = api.Trace{From: "client", Src: "192.168.33.1", To: "192.168.3
 		{Node: "node2", Netns: "49b862773ddd", Kind: api.HopArrive, Detail: "in eth0", Packet: "10.255.0.4 > 10.255.0.7:8888/tcp"},
 		{Node: "node2", Netns: "49b862773ddd", Kind: api.HopRule, Table: "nat", Rule: "-A MESH-REDIRECT -d 10.255.0.7/32 -p tcp -m tcp --dport 8888 -j REDIRECT --to-ports 80",
 			Packets: 1, Bytes: 60, Packet: "10.255.0.4 > 10.255.0.7:80/tcp", Command: "nsenter --net=/var/run/meshd/netns/49b862773ddd iptables -t nat -nvL MESH-REDIRECT"},
-		{Node: "node2", Netns: "49b862773ddd", Kind: api.HopDeliver, Detail: "delivered to 10.255.0.7:80/tcp in 49b862773ddd: exe (pid 4242) listening on *:80",
+		{Node: "node2", Netns: "49b862773ddd", Kind: api.HopDeliver, Detail: "delivered to 10.255.0.7:80/tcp in 49b862773ddd: whoami (pid 4242) listening on *:80",
 			Packet: "10.255.0.4 > 10.255.0.7:80/tcp", Command: "nsenter --net=/var/run/meshd/netns/49b862773ddd ss -ltnp"},
 	}}
 

@@ -154,17 +154,17 @@ func checkHops(t *testing.T, tr api.Trace, backend string) (remote string) {
 var listenerRE = regexp.MustCompile(`: (\S+) \(pid (\d+)\) listening on \*:80$`)
 
 // checkListener checks that the delivery hop names the task's whoami: it
-// runs in the task's init, meshd started again from /proc/self/exe, so
-// /proc names its command "exe" and its command line is the init's with
-// the task's hostname, the name of its namespace.
+// runs in the task's init, which names itself after its image, and its
+// command line is the init's with the task's hostname, the name of its
+// namespace.
 func checkListener(t *testing.T, detail, netns string) {
 	t.Helper()
 	m := listenerRE.FindStringSubmatch(detail)
 	if m == nil {
 		t.Fatalf("delivery %q: want the process listening on *:80", detail)
 	}
-	if m[1] != "exe" {
-		t.Errorf("delivery %q: command %q, want the task init's, exe", detail, m[1])
+	if m[1] != "whoami" {
+		t.Errorf("delivery %q: command %q, want whoami", detail, m[1])
 	}
 	cmdline, err := os.ReadFile("/proc/" + m[2] + "/cmdline")
 	if err != nil {

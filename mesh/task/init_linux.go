@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/meshd/meshd/mesh/images"
@@ -88,6 +89,11 @@ func initTask(args []string) (int, error) {
 	if path, argv, ok := images.Program(img, fs.Args(), *dir); ok {
 		return 0, execProgram(path, argv, *dir)
 	}
+	// The image's server runs in this process, which meshd started as
+	// /proc/self/exe: the kernel would call it "exe" in ps -o comm, ss -p
+	// and meshctl trace. It is named after its image instead.
+	// (/proc/self/comm is the main thread's, whichever thread writes.)
+	_ = os.WriteFile("/proc/self/comm", []byte(commName(img.Name)), 0)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	return 0, images.Run(ctx, img, fs.Args(), os.Stdout, os.Stderr)
@@ -221,6 +227,14 @@ func tiniPath() string {
 		}
 	}
 	return ""
+}
+
+// commName is a process name for /proc/PID/comm: the last element of an
+// image's name ("jpetazzo/trainingwheels" → "trainingwheels"), cut to
+// the kernel's 15 bytes.
+func commName(image string) string {
+	name := image[strings.LastIndexByte(image, '/')+1:]
+	return name[:min(len(name), 15)]
 }
 
 // exitCode is the status a shell gives for ws: the exit code, or 128+N

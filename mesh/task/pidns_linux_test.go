@@ -341,3 +341,23 @@ func vmRSS(t *testing.T, pid int) int {
 	t.Fatalf("no VmRSS in /proc/%d/status", pid)
 	return 0
 }
+
+// TestBuiltinImageNamedAfterIt: a built-in image's server, which runs in
+// the init (meshd started again as /proc/self/exe), is named after its
+// image in /proc/PID/comm, which ps, ss -p and meshctl trace show.
+func TestBuiltinImageNamedAfterIt(t *testing.T) {
+	testutil.RequireRoot(t)
+	spec := newSpec(t, "--port", "8080")
+	spec.Image = "whoami"
+	init, _, _ := runningPID(t, spec)
+	testutil.Eventually(t, 5*time.Second, "the init named whoami", func() error {
+		comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", init))
+		if err != nil {
+			return err
+		}
+		if got := strings.TrimSpace(string(comm)); got != "whoami" {
+			return fmt.Errorf("comm %q", got)
+		}
+		return nil
+	})
+}
