@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/netip"
 	"runtime"
 	"slices"
 	"sync"
@@ -94,12 +95,23 @@ func (r *Resolver) Close() error {
 }
 
 // serveUDP answers datagrams until the socket is closed. Local answers
-// are sent from this goroutine; forwarded ones from their own.
+// are sent from this goroutine; forwarded ones from their own. A
+// *net.UDPConn is read and written with netip addresses, which allocate
+// nothing per query.
 func (r *Resolver) serveUDP(ctx context.Context, pc net.PacketConn) {
 	buf := make([]byte, udpBufSize+1)
 	out := make([]byte, udpBufSize+1)
+	uc, _ := pc.(*net.UDPConn)
 	for {
-		n, addr, err := pc.ReadFrom(buf)
+		var n int
+		var from netip.AddrPort
+		var addr net.Addr
+		var err error
+		if uc != nil {
+			n, from, err = uc.ReadFromUDPAddrPort(buf)
+		} else {
+			n, addr, err = pc.ReadFrom(buf)
+		}
 		if err != nil {
 			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
 				return
@@ -115,8 +127,16 @@ func (r *Resolver) serveUDP(ctx context.Context, pc net.PacketConn) {
 			if b == nil {
 				return
 			}
-			if _, err := pc.WriteTo(b, addr); err != nil && ctx.Err() == nil {
-				r.srv.log.Debug("dns: udp write", "client", addr, "err", err)
+			var err error
+			var client any = from
+			if uc != nil {
+				_, err = uc.WriteToUDPAddrPort(b, from)
+			} else {
+				_, err = pc.WriteTo(b, addr)
+				client = addr
+			}
+			if err != nil && ctx.Err() == nil {
+				r.srv.log.Debug("dns: udp write", "client", client, "err", err)
 			}
 		})
 	}
