@@ -11,7 +11,7 @@ need=(
   ipvsadm:ipvsadm depmod:kmod timeout:coreutils bash:bash setpriv:util-linux
   date:coreutils sleep:coreutils jq:jq redis-server:redis-server
   dpkg-deb:dpkg man:man-db groff:groff-base lintian:lintian systemd-analyze:systemd
-  dot:graphviz chromium:chromium tini:tini
+  dot:graphviz chromium:chromium tini:tini dnsperf:dnsperf
 )
 missing=()
 for pair in "${need[@]}"; do

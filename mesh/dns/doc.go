@@ -52,8 +52,9 @@
 //
 // One [Server] per node holds one [Table] and one forwarder; a
 // [Resolver] per task holds its sockets and [Querier]. Every Resolver runs
-// a few goroutines reading its UDP socket (udpWorkers) and one accepting
-// TCP, plus one per TCP connection and per forwarded query in flight.
+// one goroutine reading its UDP socket in batches of datagrams (recvmmsg,
+// sendmmsg) and one accepting TCP, plus one per TCP connection and per
+// forwarded query in flight.
 // Local answers are built on the reading goroutine with no lock: the
 // Table is an immutable snapshot behind an atomic pointer, rebuilt by the
 // agent whenever the endpoint table changes and swapped whole with

@@ -14,7 +14,7 @@ import (
 // startUpstreamDNS runs dnsmasq in the client namespace at 192.168.33.1,
 // the lab's only upstream: example.org is known, everything else is
 // NXDOMAIN. No real resolver is ever asked.
-func (l *testLab) startUpstreamDNS(t *testing.T) {
+func (l *testLab) startUpstreamDNS(t testing.TB) {
 	t.Helper()
 	hosts := filepath.Join(t.TempDir(), "hosts")
 	if err := os.WriteFile(hosts, []byte("192.168.33.1 example.org\n"), 0o644); err != nil {
