@@ -162,8 +162,9 @@ host_cmds=(
 # harness itself runs on the host, and what only tests outside the VM use:
 # meshctl graph's tests lay out with Graphviz's dot (which loads its
 # plugins at run time, so a copied binary would not work anyway) and render
-# the page in Chromium (hundreds of MB the image has no use for).
-harness_only=" qemu-system-x86_64 busybox cpio lintian systemd-analyze dot chromium "
+# the page in Chromium (hundreds of MB the image has no use for); make
+# bench-dns runs dnsperf on the host only.
+harness_only=" qemu-system-x86_64 busybox cpio lintian systemd-analyze dot chromium dnsperf "
 for c in $(sed -n '/^need=(/,/^)/p' "$repo/scripts/deps.sh" | tr ' ' '\n' | sed -n 's/^\([^:(]*\):.*/\1/p'); do
   [[ $harness_only == *" $c "* ]] || host_cmds+=("$c")
 done
