@@ -30,22 +30,37 @@ type result struct {
 func TestRunEnds(t *testing.T) {
 	pkt := func(b byte) Packet { return Packet{Time: time.Unix(int64(b), 0), Length: 1, Data: []byte{b}} }
 	tests := []struct {
-		name  string
-		lim   Limits
-		drive func(cancel context.CancelFunc, a, b *FakeSource) // feeds the sources
+		name string
+		lim  Limits
+		// drive feeds the sources; emitted gets a value for each packet
+		// emitted, so that an end comes only after the packets before it.
+		drive func(cancel context.CancelFunc, a, b *FakeSource, emitted <-chan int)
 		want  string
 		// The sources of the packets emitted, sorted: two sources'
 		// packets may come in either order (the merge sorts by time).
 		hops []int
 	}{
 		{name: "count over all hops", lim: Limits{Count: 3}, want: EndCount, hops: []int{0, 0, 1},
-			drive: func(_ context.CancelFunc, a, b *FakeSource) { a.C <- pkt(1); b.C <- pkt(2); a.C <- pkt(3) }},
-		{name: "duration", lim: Limits{Duration: 20 * time.Millisecond}, want: EndDuration, hops: []int{1},
-			drive: func(_ context.CancelFunc, a, b *FakeSource) { b.C <- pkt(1) }},
+			drive: func(_ context.CancelFunc, a, b *FakeSource, _ <-chan int) {
+				a.C <- pkt(1)
+				b.C <- pkt(2)
+				a.C <- pkt(3)
+			}},
+		// Long enough for the packet to be emitted on a loaded machine.
+		{name: "duration", lim: Limits{Duration: 500 * time.Millisecond}, want: EndDuration, hops: []int{1},
+			drive: func(_ context.CancelFunc, a, b *FakeSource, _ <-chan int) { b.C <- pkt(1) }},
 		{name: "the caller goes", want: EndCanceled, hops: []int{0},
-			drive: func(cancel context.CancelFunc, a, b *FakeSource) { a.C <- pkt(1); cancel() }},
+			drive: func(cancel context.CancelFunc, a, b *FakeSource, emitted <-chan int) {
+				a.C <- pkt(1)
+				<-emitted
+				cancel()
+			}},
 		{name: "a socket fails", lim: Limits{Count: 10}, want: "hop 1: link gone", hops: []int{0},
-			drive: func(_ context.CancelFunc, a, b *FakeSource) { a.C <- pkt(1); b.Fail(errors.New("link gone")) }},
+			drive: func(_ context.CancelFunc, a, b *FakeSource, emitted <-chan int) {
+				a.C <- pkt(1)
+				<-emitted
+				b.Fail(errors.New("link gone"))
+			}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -54,11 +69,13 @@ func TestRunEnds(t *testing.T) {
 			a, b := NewFakeSource(), NewFakeSource()
 			a.Counts, b.Counts = Stats{Received: 7}, Stats{Received: 9, Dropped: 2}
 			var hops []int
+			emitted := make(chan int, 16)
 			done := runAsync(ctx, []Source{a, b}, tt.lim, func(hop int, _ Packet) error {
 				hops = append(hops, hop)
+				emitted <- hop
 				return nil
 			})
-			tt.drive(cancel, a, b)
+			tt.drive(cancel, a, b, emitted)
 			res := <-done
 			slices.Sort(hops)
 			if res.reason != tt.want {
