@@ -176,28 +176,24 @@ func (db *DB) aliveLocked(name string) bool {
 func (s MemberState) up() bool { return s == StateAlive || s == StateSuspect }
 
 // memberSuspect records that this node's probe of an alive member failed.
-func (db *DB) memberSuspect(name string) {
-	db.mu.Lock()
-	defer db.mu.Unlock()
-	r, ok := db.members[name]
-	if db.closed || !ok || r.State != StateAlive {
-		return
-	}
-	r.State = StateSuspect
-	db.notifyLocked(r.Member, StateAlive, false)
-}
+func (db *DB) memberSuspect(name string) { db.probed(name, StateAlive, StateSuspect) }
 
 // memberAnswered records that a member answered this node's probe: a
 // suspect one is alive again (it refuted the suspicion).
-func (db *DB) memberAnswered(name string) {
+func (db *DB) memberAnswered(name string) { db.probed(name, StateSuspect, StateAlive) }
+
+// probed moves a known member from one state to another after this
+// node's probe, and tells MemberChanged; a member in any other state is
+// left alone (dead and left come from memberlist's verdicts only).
+func (db *DB) probed(name string, from, to MemberState) {
 	db.mu.Lock()
 	defer db.mu.Unlock()
 	r, ok := db.members[name]
-	if db.closed || !ok || r.State != StateSuspect {
+	if db.closed || !ok || r.State != from {
 		return
 	}
-	r.State = StateAlive
-	db.notifyLocked(r.Member, StateSuspect, false)
+	r.State = to
+	db.notifyLocked(r.Member, from, false)
 }
 
 func (db *DB) countAliveLocked() {
