@@ -293,7 +293,7 @@ func TestUDPExchange(t *testing.T) {
 	m.SetEdns0(4096, false)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	r, err := udpExchange(ctx, m, pc.LocalAddr().(*net.UDPAddr).AddrPort())
+	r, err := dialExchange(ctx, m, pc.LocalAddr().(*net.UDPAddr).AddrPort(), "udp")
 	if err != nil {
 		t.Fatal(err)
 	}
