@@ -26,9 +26,14 @@ import (
 // agent. It runs in the agent's goroutine, between two reconciles, so it
 // sees the agent's own state (fwmarks, task links, DNS ports) as it
 // stands; ctx bounds the wait for that turn.
-func (a *Agent) Check(ctx context.Context) (diffs []api.CheckDiff, paused bool, err error) {
-	err = a.inLoop(ctx, func() { diffs, paused = a.check(ctx), a.paused })
-	return diffs, paused, err
+func (a *Agent) Check(ctx context.Context) ([]api.CheckDiff, bool, error) {
+	var diffs []api.CheckDiff
+	var paused bool
+	// Read only once f has run: after a timeout it may still write them.
+	if err := a.inLoop(ctx, func() { diffs, paused = a.check(ctx), a.paused }); err != nil {
+		return nil, false, err
+	}
+	return diffs, paused, nil
 }
 
 // PauseRepair pauses or resumes the agent's reconciling. Paused, Run
