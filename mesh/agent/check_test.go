@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"path/filepath"
@@ -284,6 +285,16 @@ func TestPauseRepair(t *testing.T) {
 			return nil
 		})
 	}
+	// The local task's endpoint comes when its process listens: until
+	// then the sandbox is in step without it, and a pause would catch it
+	// arriving.
+	local := f.tasks("www")["node1id"]
+	testutil.Eventually(t, 5*time.Second, "www's local task announced", func() error {
+		if !records.HasEndpoint(f.db, ingress, local.ID) {
+			return errors.New("not yet")
+		}
+		return nil
+	})
 	inStep("in step")
 
 	pause(true)
