@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"encoding/json"
 	"fmt"
 	"maps"
 	"net/netip"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/meshd/meshd/gossip"
 	"github.com/meshd/meshd/internal/testutil"
 	"github.com/meshd/meshd/lb"
 	"github.com/meshd/meshd/mesh/api"
@@ -424,5 +426,61 @@ func TestRestartWithoutManagerServesThePersistedState(t *testing.T) {
 	}
 	if info := f.agent.DesiredInfo(); info.Fresh || info.Leader != "node1id" || info.Warning() == "" {
 		t.Errorf("desired info: %+v, want the persisted state, not fresh", info)
+	}
+}
+
+// (c') A drained task outlives its delay while a reachable node still
+// reports it among its backends (that node would send new connections
+// into a removed sandbox), for a bounded time. Unreachable nodes do not
+// hold it.
+func TestDrainWaitsForTheNodesThatStillSendToTheTask(t *testing.T) {
+	cases := []struct {
+		name    string
+		node2   gossip.MemberState
+		report  bool          // node2 still reports the task gone
+		after   time.Duration // past the drain delay
+		stopped bool
+	}{
+		{"every node applied the drain", gossip.StateAlive, false, time.Millisecond, true},
+		{"node2 still sends to it", gossip.StateAlive, true, time.Millisecond, false},
+		{"node2 suspect still counts", gossip.StateSuspect, true, maxDrainWait - time.Second, false},
+		{"node2 dead is not waited for", gossip.StateDead, true, time.Millisecond, true},
+		{"the wait is bounded", gossip.StateAlive, true, maxDrainWait, true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			f := newServingNode(t, 4)
+			f.db.SetMembers(gossip.Member{Name: "node1id", State: gossip.StateAlive}, gossip.Member{Name: "node2id", State: c.node2})
+			gone, _, _ := f.drainOne()
+			ids := []string{}
+			for id, task := range f.mgr.Objects().Tasks {
+				if c.report || id != gone.ID {
+					ids = append(ids, task.ID)
+				}
+			}
+			b, _ := json.Marshal(ids)
+			if err := f.db.PutAs("node2id", records.TableProgrammed, gone.ServiceID, "node2id", b); err != nil {
+				t.Fatal(err)
+			}
+			f.clock = f.clock.Add(time.Hour) // the drain delay is over
+			f.agent.Reconcile(f.ctx)
+			f.clock = f.clock.Add(c.after)
+			f.agent.Reconcile(f.ctx)
+			if stopped := !slices.Contains(f.runner.Running(), gone.ID); stopped != c.stopped {
+				t.Errorf("task gone stopped %v, want %v (running %v)", stopped, c.stopped, f.runner.Running())
+			}
+			if c.stopped {
+				return
+			}
+			// node2 applies the drain: the task stops at the next pass.
+			b, _ = json.Marshal(slices.DeleteFunc(ids, func(id string) bool { return id == gone.ID }))
+			if err := f.db.PutAs("node2id", records.TableProgrammed, gone.ServiceID, "node2id", b); err != nil {
+				t.Fatal(err)
+			}
+			f.agent.Reconcile(f.ctx)
+			if slices.Contains(f.runner.Running(), gone.ID) {
+				t.Errorf("task gone still runs once node2 reports it drained")
+			}
+		})
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -38,6 +39,7 @@ type localTask struct {
 	// weight 0 everywhere until then, and it is stopped. Zero when not
 	// draining; only the agent goroutine touches it.
 	drainUntil time.Time
+	drainLate  bool // the delay is over, some node has not applied the drain: logged once
 	// mu orders the announcements of the agent (a drain starts or is
 	// cancelled) and of the supervisor (the process starts or ends), so
 	// that the last one says what is true: no backend for a process that
@@ -254,9 +256,59 @@ func (a *Agent) drainOrStop(lt *localTask) {
 		a.setDraining(lt, true)
 		time.AfterFunc(delay, a.poke)
 		a.log.Info("draining task", "task", lt.spec.Name(), "delay", delay)
-	case !a.now().Before(lt.drainUntil):
-		a.stopTask(lt)
+	case a.now().Before(lt.drainUntil):
+	default:
+		// The delay counts from the drain's announcement, but a node that
+		// has not applied it yet still sends new connections to the task,
+		// and they would be lost with its sandbox. Wait for every node to
+		// report the task gone from its balancers, for a bounded time: a
+		// node that never reports must not keep the task forever.
+		late := a.stillSentTo(lt)
+		over := a.now().Sub(lt.drainUntil)
+		if len(late) == 0 || over >= maxDrainWait {
+			if len(late) > 0 {
+				a.log.Warn("stopping a draining task some nodes still send to", "task", lt.spec.Name(), "nodes", late, "waited", over.Round(time.Millisecond))
+			}
+			a.stopTask(lt)
+			return
+		}
+		if !lt.drainLate {
+			lt.drainLate = true
+			a.log.Info("drain not applied everywhere yet", "task", lt.spec.Name(), "nodes", late)
+		}
+		time.AfterFunc(drainPoll, a.poke)
 	}
+}
+
+// maxDrainWait bounds how long a drained task waits, beyond the drain
+// delay, for the nodes that still send to it; drainPoll is how often it
+// looks again (gossip also wakes the agent when a report arrives).
+const (
+	maxDrainWait = 10 * time.Second
+	drainPoll    = 100 * time.Millisecond
+)
+
+// stillSentTo names the reachable nodes whose last programmed report
+// still counts the task among the service's backends.
+func (a *Agent) stillSentTo(lt *localTask) []string {
+	if lt.spec.ServiceID == "" {
+		return nil
+	}
+	reports := records.Programmed(a.cfg.DB)[lt.spec.ServiceID]
+	if len(reports) == 0 {
+		return nil
+	}
+	var late []string
+	for _, m := range a.cfg.DB.Members() {
+		if !records.Reachable(m.State) {
+			continue
+		}
+		if slices.Contains(reports[m.Name], lt.spec.ID) {
+			late = append(late, m.Name)
+		}
+	}
+	slices.Sort(late)
+	return late
 }
 
 // undrain puts a draining task that is desired again back in service, at
@@ -267,7 +319,7 @@ func (a *Agent) undrain(lt *localTask) {
 	if lt.drainUntil.IsZero() {
 		return
 	}
-	lt.drainUntil = time.Time{}
+	lt.drainUntil, lt.drainLate = time.Time{}, false
 	a.setDraining(lt, false)
 	a.log.Info("task desired again: drain cancelled", "task", lt.spec.Name())
 }
