@@ -56,7 +56,13 @@ func TestFaults(t *testing.T) {
 		// A marker no other process has: the two sleeps of the task.
 		procs := func() (int, string) {
 			out, _ := run(5*time.Second, "pgrep", "-f", "^sleep 777[12]$")
-			return len(strings.Fields(out)), out
+			pids := strings.Fields(out)
+			if len(pids) == 0 {
+				return 0, "none"
+			}
+			// What holds them, should they outlive their task.
+			ps, _ := run(5*time.Second, "ps", "-o", "pid,ppid,pidns,stat,etimes,args", "-p", strings.Join(pids, ","))
+			return len(pids), ps
 		}
 		create := func() string {
 			l.must(t, "--node", "node1", "service", "create", "--name", "forky", "--", "sh", "-c", "sleep 7771 & exec sleep 7772")
@@ -78,11 +84,16 @@ func TestFaults(t *testing.T) {
 			t.Logf("forky on the manager itself: its crash is the manager's")
 		}
 		l.must(t, "lab", "stop", node, "--kill")
+		// The next subtests need the node, also when this one fails.
+		defer func() {
+			if out, err := l.ctl("lab", "start", node); err != nil {
+				t.Errorf("lab start %s: %v\n%s", node, err, out)
+			}
+		}()
 		eventually(t, 10*time.Second, "no process of the task left after its meshd was killed", func() (bool, string) {
 			n, out := procs()
 			return n == 0, out
 		})
-		l.must(t, "lab", "start", node)
 	})
 
 	t.Run("network rm takes the namespaces down", func(t *testing.T) {
