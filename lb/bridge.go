@@ -22,6 +22,7 @@ import (
 //
 //	filter FORWARD ─► MESH-BRIDGE-FORWARD
 //	                   1. ─► MESH-ISOLATION-STAGE-1  -i br ! -o br ─► STAGE-2: -o <any bridge> DROP
+//	                                                 (mesh_gwbridge too, but for DNAT: published ports)
 //	                                                 (internal: DROP what crosses the subnet's edge)
 //	                   2. ─► MESH-BRIDGE-ACCEPT      replies into br, br out, br to br,
 //	                                                 -o br ─► MESH-BRIDGE: published ports
@@ -155,6 +156,15 @@ func bridgeRules(b BridgeRules) ruleset {
 	}
 	top := newUnit()
 	top.own[chainKey{"filter", chainBridgeForward}] = []string{"-j " + chainIsolation1, "-j " + chainBridgeAccept}
+	// mesh_gwbridge is isolated from the bridge networks as Docker
+	// isolates docker_gwbridge: a task does not reach a bridge container
+	// by address, nor a container a task. Published ports are the
+	// exception (DNAT): Docker accepts them in DOCKER-INGRESS, ahead of
+	// its isolation; here the agent's MESH-INGRESS and this chain both
+	// insert at the top of FORWARD, in either order, so the exception is
+	// written into the isolation rules themselves.
+	top.add("filter", chainIsolation1, fmt.Sprintf("-i %s ! -o %s -m conntrack ! --ctstate DNAT -j %s", GatewayBridgeName, GatewayBridgeName, chainIsolation2))
+	top.add("filter", chainIsolation2, fmt.Sprintf("-o %s -m conntrack ! --ctstate DNAT -j DROP", GatewayBridgeName))
 	rs["bridge"] = top
 	ports := map[string][]BridgePort{}
 	for _, p := range b.Ports {

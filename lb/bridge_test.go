@@ -553,7 +553,8 @@ func newBridgeNode(t *testing.T) TraceNet {
 	return TraceNet{host,
 		container("web", "172.17.0.2", defaultNet), container("idle", "172.17.0.3", defaultNet),
 		container("api", "172.19.0.2", devNet), container("shop", "172.20.0.5", prodNet),
-		container("vault", "172.21.0.2", secretNet)}
+		container("vault", "172.21.0.2", secretNet),
+		container("task", "172.18.0.5", BridgeNetwork{Bridge: GatewayBridgeName, Subnet: gwSubnet})}
 }
 
 func TestTraceBridge(t *testing.T) {
@@ -595,6 +596,17 @@ func TestTraceBridge(t *testing.T) {
 			wantNone: []string{"ACCEPT"}},
 		{name: "so is its published port, from a container", src: addr("172.20.0.5"), proto: "tcp", dst: nodeIP, port: 32768,
 			out: "DROP", want: []string{"DNAT --to-destination 172.19.0.2:5000", "MESH-ISOLATION-STAGE-2: -o br-3f2a1b4c5d6e -j DROP"}},
+		// mesh_gwbridge is isolated as Docker's docker_gwbridge, with the
+		// agent's published ports left reachable though MESH-BRIDGE-FORWARD
+		// comes first in FORWARD here.
+		{name: "a container reaches a published port of the mesh", src: addr("172.17.0.3"), proto: "tcp", dst: nodeIP, port: 8888,
+			out: "172.18.0.2:8888", want: []string{"host nat/MESH-INGRESS: -p tcp -m tcp --dport 8888 -j DNAT"},
+			wantNone: []string{"DROP"}},
+		{name: "a task does not reach a container by address", src: addr("172.18.0.5"), proto: "tcp", dst: addr("172.17.0.2"), port: 80,
+			out: "DROP", want: []string{"host filter/MESH-ISOLATION-STAGE-1: -i mesh_gwbridge ! -o mesh_gwbridge -m conntrack ! --ctstate DNAT -j MESH-ISOLATION-STAGE-2",
+				"host filter/MESH-ISOLATION-STAGE-2: -o mesh0 -j DROP"}},
+		{name: "nor a container a task", src: addr("172.17.0.3"), proto: "tcp", dst: addr("172.18.0.5"), port: 80,
+			out: "DROP", want: []string{"host filter/MESH-ISOLATION-STAGE-2: -o mesh_gwbridge -m conntrack ! --ctstate DNAT -j DROP"}},
 		{name: "an internal network cannot go out", src: addr("172.21.0.2"), proto: "tcp", dst: extClient, port: 443,
 			out: "DROP", want: []string{"! -d 172.21.0.0/16 -i br-5e4d3c2b1a09 -j DROP"}},
 		{name: "nor be reached from another network", src: addr("172.17.0.3"), proto: "tcp", dst: addr("172.21.0.2"), port: 8200,

@@ -604,23 +604,24 @@ var shapes = []shape{
 		}
 		return action{kind: actFinal, p: p, verdict: "ACCEPT"}
 	}},
-	{regexp.MustCompile(`^-i (\S+) (! )?-o (\S+) -j (ACCEPT|MESH-[A-Z0-9-]+)$`), func(_ *Tracer, ns *TraceNS, m []string, p packet) action {
-		if p.in != m[1] || (ns.outIface(p.dst).Name == m[3]) == (m[2] != "") {
+	// Isolation; mesh_gwbridge's rules leave published ports (DNAT) out.
+	{regexp.MustCompile(`^-i (\S+) (! )?-o (\S+)( -m conntrack ! --ctstate DNAT)? -j (ACCEPT|MESH-[A-Z0-9-]+)$`), func(_ *Tracer, ns *TraceNS, m []string, p packet) action {
+		if p.in != m[1] || (ns.outIface(p.dst).Name == m[3]) == (m[2] != "") || (m[4] != "" && p.dnat) {
 			return action{}
 		}
-		if m[4] == "ACCEPT" {
+		if m[5] == "ACCEPT" {
 			return action{kind: actFinal, p: p, verdict: "ACCEPT"}
 		}
-		return action{kind: actJump, chain: m[4]}
+		return action{kind: actJump, chain: m[5]}
 	}},
-	{regexp.MustCompile(`^-o (\S+) -j (DROP|MESH-[A-Z0-9-]+)$`), func(_ *Tracer, ns *TraceNS, m []string, p packet) action {
-		if ns.outIface(p.dst).Name != m[1] {
+	{regexp.MustCompile(`^-o (\S+)( -m conntrack ! --ctstate DNAT)? -j (DROP|MESH-[A-Z0-9-]+)$`), func(_ *Tracer, ns *TraceNS, m []string, p packet) action {
+		if ns.outIface(p.dst).Name != m[1] || (m[2] != "" && p.dnat) {
 			return action{}
 		}
-		if m[2] == "DROP" {
+		if m[3] == "DROP" {
 			return action{kind: actFinal, p: p, verdict: "DROP"}
 		}
-		return action{kind: actJump, chain: m[2]}
+		return action{kind: actJump, chain: m[3]}
 	}},
 	// --internal: nothing crosses the subnet's edge.
 	{regexp.MustCompile(`^! -s ([\d./]+) -o (\S+) -j DROP$`), func(_ *Tracer, ns *TraceNS, m []string, p packet) action {

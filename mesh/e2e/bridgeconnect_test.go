@@ -103,6 +103,22 @@ func TestNetworkConnectTaskToBridge(t *testing.T) {
 	if out, _ := l.on("node1", "exec", "www.1", "--", "getent", "hosts", "b1"); strings.Contains(out, b1IP) {
 		t.Errorf("www.1 still resolves b1 after disconnect:\n%s", out)
 	}
+	// mesh_gwbridge is isolated from the bridge networks, as Docker's
+	// docker_gwbridge: the task's way out does not lead to b1, nor b1's
+	// to the task's gateway address; the mesh's published ports stay
+	// open to b1.
+	if out, err := l.on("node1", "exec", "www.1", "--", "ping", "-c1", "-W2", b1IP); err == nil || answered(out, b1IP) {
+		t.Errorf("www.1 reaches b1 at %s through mesh_gwbridge after disconnect: %v\n%s", b1IP, err, out)
+	}
+	gwIP := on("node1", "exec", "www.1", "--", "sh", "-c", "ip -4 -o addr show | awk '/ 172\\.18\\./ {sub(\"/.*\", \"\", $4); print $4}'")
+	if out, err := l.on("node1", "exec", "b1", "--", "ping", "-c1", "-W2", gwIP); gwIP == "" || err == nil || answered(out, gwIP) {
+		t.Errorf("b1 reaches www.1's mesh_gwbridge address %q: %v\n%s", gwIP, err, out)
+	}
+	on("node1", "service", "create", "--name", "pub", "--publish", "8080:80", "whoami")
+	if out, err := l.on("node1", "exec", "b1", "--", "wget", "-qO-", "-T", "3", "http://192.168.33.10:8080/"); err != nil || !strings.Contains(out, "Hostname:") {
+		t.Errorf("b1 to the published port 8080 on node1: %v\n%s", err, out)
+	}
+	on("node1", "service", "rm", "pub")
 	if got := hostLinks(); got != before {
 		t.Errorf("node1's links after disconnect:\n%s\nwere\n%s", got, before)
 	}
