@@ -74,7 +74,7 @@ func (a *Agent) connectBridge(taskID, network string, at api.ContainerAttach) er
 	ifName := freeIfName(lt)
 	id := lt.spec.ContainerID()
 	tn, err := a.cfg.Bridges.AttachTask(network, container.TaskLink{TaskID: lt.spec.ID, Name: api.ContainerName(lt.spec),
-		ShortID: id[:min(12, len(id))], Sandbox: lt.sandbox, IfName: ifName, Attach: at})
+		ContainerID: id, Sandbox: lt.sandbox, IfName: ifName, Attach: at})
 	if err != nil {
 		return err
 	}

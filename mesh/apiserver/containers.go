@@ -2,6 +2,7 @@ package apiserver
 
 import (
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
@@ -35,7 +36,19 @@ func (s *Server) container(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newContainer(t, st.Services[t.ServiceID]), nil
+	return newContainer(s.withBridgeLinks(t), st.Services[t.ServiceID]), nil
+}
+
+// withBridgeLinks adds to a task of this node its connections to the
+// node's bridge networks, which the cluster's records do not hold.
+func (s *Server) withBridgeLinks(t api.Task) api.Task {
+	if s.cfg.Containers == nil || t.NodeID != s.cfg.Node.Info().NodeID {
+		return t
+	}
+	if links := s.cfg.Containers.TaskLinks(t.ID); len(links) > 0 {
+		t.Networks = append(slices.Clone(t.Networks), links...)
+	}
+	return t
 }
 
 // newContainer is api.NewContainer with the command line a container of
@@ -56,7 +69,7 @@ func (s *Server) containers(*http.Request) (any, error) {
 	out := []api.Container{}
 	for _, t := range taskView(st, s.cfg.Node.TaskStatuses()) {
 		if t.NodeID == self {
-			out = append(out, newContainer(t, st.Services[t.ServiceID]))
+			out = append(out, newContainer(s.withBridgeLinks(t), st.Services[t.ServiceID]))
 		}
 	}
 	for _, t := range s.standaloneTasks() {

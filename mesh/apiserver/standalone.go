@@ -28,6 +28,9 @@ type Containers interface {
 	Ended(id string) (ended, ok bool)
 	// PortTaken says whether a container publishes a host port.
 	PortTaken(proto string, port uint16) bool
+	// TaskLinks are a swarm task's connections to this node's bridge
+	// networks (network connect), which live on this node alone.
+	TaskLinks(taskID string) []api.TaskNetwork
 }
 
 // errNoContainers answers where the node runs no container engine.

@@ -258,5 +258,12 @@ func (e *Engine) resourceLocked(n *network, detail bool) api.NetworkResource {
 				MacAddress: tn.MAC, IPv4Address: tn.Addr}
 		}
 	}
+	// Swarm tasks connected to the network (network connect).
+	for _, byNet := range e.links {
+		if l := byNet[n.ID]; l != nil {
+			r.Containers[l.ContainerID] = api.EndpointResource{Name: l.Name, EndpointID: api.EndpointID(n.ID, l.ContainerID),
+				MacAddress: l.net.MAC, IPv4Address: l.net.Addr}
+		}
+	}
 	return r
 }

@@ -1,7 +1,9 @@
 package container
 
 import (
+	"cmp"
 	"fmt"
+	"maps"
 	"slices"
 
 	"github.com/meshd/meshd/mesh/api"
@@ -19,10 +21,10 @@ import (
 // TaskLink is a task's link to one bridge network.
 type TaskLink struct {
 	TaskID string
-	// Name is the task's container name (www.1.<taskid>) and ShortID its
-	// container ID's first 12 hex: both answer on the network, as a
-	// container's do.
-	Name, ShortID string
+	// Name is the task's container name (www.1.<taskid>) and ContainerID
+	// its container ID, whose first 12 hex answer on the network with the
+	// name, as a container's do.
+	Name, ContainerID string
 	// Sandbox is the task's namespace file and IfName the link's name in
 	// it, which the agent picks.
 	Sandbox, IfName string
@@ -109,6 +111,24 @@ func (e *Engine) DetachTask(netRef, taskID string) (api.TaskNetwork, error) {
 	return link.net, nil
 }
 
+// TaskLinks are a task's attachments to bridge networks, in the order of
+// their links in its sandbox (eth2 before eth10), for docker inspect.
+func (e *Engine) TaskLinks(taskID string) []api.TaskNetwork {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	links := slices.Collect(maps.Values(e.links[taskID]))
+	slices.SortFunc(links, func(a, b *taskLink) int {
+		return cmp.Or(cmp.Compare(len(a.IfName), len(b.IfName)), cmp.Compare(a.IfName, b.IfName))
+	})
+	out := make([]api.TaskNetwork, 0, len(links))
+	for _, l := range links {
+		tn := l.net
+		tn.Aliases = slices.Clone(tn.Aliases)
+		out = append(out, tn)
+	}
+	return out
+}
+
 // Names is the name table of the bridge networks, which a task's
 // resolver joins to its own for the bridge networks it is connected to.
 func (e *Engine) Names() *dns.Table {
@@ -150,7 +170,7 @@ func taskEndpoints(st state, links map[string]map[string]*taskLink) []dns.Endpoi
 				continue
 			}
 			out = append(out, dns.Endpoint{NetworkID: l.net.NetworkID, Network: l.net.NetworkName, IP: api.AddrOf(l.net.Addr),
-				TaskName: l.Name, TaskAliases: append(slices.Clone(l.net.Aliases), l.ShortID)})
+				TaskName: l.Name, TaskAliases: append(slices.Clone(l.net.Aliases), l.ContainerID[:min(12, len(l.ContainerID))])})
 		}
 	}
 	// Map order is random: sorted, the table is the same at every sync.

@@ -65,6 +65,13 @@ func TestNetworkConnectTaskToBridge(t *testing.T) {
 	if out := on("node1", "exec", "www.1", "--", "ip", "a"); !strings.Contains(out, "inet 10.88.0.77/24") || !strings.Contains(out, "eth2") {
 		t.Fatalf("www.1 after connect: want eth2 with 10.88.0.77/24\n%s", out)
 	}
+	// The link lives on node1 alone, where inspect shows it, as Docker's.
+	if got := on("node1", "inspect", "-f", `{{(index .NetworkSettings.Networks "dev").IPAddress}} {{(index .NetworkSettings.Networks "dev").Aliases}}`, "www.1"); got != "10.88.0.77 [w]" {
+		t.Errorf("inspect www.1 on dev: %q, want %q", got, "10.88.0.77 [w]")
+	}
+	if got := on("node1", "network", "inspect", "-f", "{{range .Containers}}{{.Name}} {{.IPv4Address}};{{end}}", "dev"); !strings.Contains(got, "www.1."+www.id+" 10.88.0.77/24;") {
+		t.Errorf("network inspect dev: %q, want www.1.%s at 10.88.0.77/24 among its containers", got, www.id)
+	}
 	for _, name := range []string{"w", "www.1." + www.id, "10.88.0.77"} {
 		out, err := l.on("node1", "exec", "b1", "--", "wget", "-qO-", "-T", "3", "http://"+name+"/")
 		if err != nil || !strings.Contains(out, "IP: 10.88.0.77") {
@@ -121,6 +128,9 @@ func TestNetworkConnectTaskToBridge(t *testing.T) {
 	on("node1", "service", "rm", "pub")
 	if got := hostLinks(); got != before {
 		t.Errorf("node1's links after disconnect:\n%s\nwere\n%s", got, before)
+	}
+	if got := on("node1", "inspect", "-f", "{{range $n, $e := .NetworkSettings.Networks}}{{$n}} {{end}}", "www.1"); strings.Contains(got, "dev") {
+		t.Errorf("inspect www.1 after disconnect still lists dev: %q", got)
 	}
 	if got := on("node1", "inspect", "-f", "{{.State.Pid}}", "www.1"); got != pid {
 		t.Errorf("www.1's process %s after connect and disconnect, was %s: it was restarted", got, pid)
