@@ -20,6 +20,8 @@ import (
 type Bridges interface {
 	AttachTask(network string, l container.TaskLink) (api.TaskNetwork, error)
 	DetachTask(network, taskID string) (api.TaskNetwork, error)
+	// RepairTask makes a task's bridge links again where they are gone.
+	RepairTask(taskID string) error
 	// Names are the bridge networks' names; OnNames is told when they
 	// change.
 	Names() *dns.Table

@@ -127,4 +127,10 @@ func (a *Agent) repairTask(lt *localTask) {
 			lt.checkStack = true
 		}
 	}
+	if len(lt.bridges) > 0 {
+		if err := a.cfg.Bridges.RepairTask(lt.spec.ID); err != nil {
+			a.log.Error("repair task bridge links", "task", lt.spec.Name(), "err", err)
+			lt.checkStack = true
+		}
+	}
 }

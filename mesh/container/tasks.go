@@ -2,6 +2,7 @@ package container
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -109,6 +110,20 @@ func (e *Engine) DetachTask(netRef, taskID string) (api.TaskNetwork, error) {
 		e.syncRulesLocked(e.ctx)
 	}
 	return link.net, nil
+}
+
+// RepairTask makes a task's links to bridge networks again where they
+// are gone (a veth deleted by hand), with the same names and addresses.
+func (e *Engine) RepairTask(taskID string) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var errs []error
+	for netID, l := range e.links[taskID] {
+		if err := e.bridges[netID].Connect(l.Sandbox, l.IfName, l.veth, api.AddrOf(l.net.Addr), false); err != nil {
+			errs = append(errs, fmt.Errorf("repair %s's link to %s: %w", l.Name, l.net.NetworkName, err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // TaskLinks are a task's attachments to bridge networks, in the order of

@@ -13,8 +13,8 @@ import (
 // bridge network reaches the task by its name, its alias and its address,
 // and the task reaches the container by name; a disconnect takes name and
 // address reachability away, gives the address back and leaves the
-// node's links as they were. A task that stops while connected leaves
-// nothing behind either.
+// node's links as they were. A link deleted by hand is made again. A task
+// that stops while connected leaves nothing behind either.
 func TestNetworkConnectTaskToBridge(t *testing.T) {
 	l := newLab(t, 2)
 	on := func(node string, args ...string) string {
@@ -90,6 +90,19 @@ func TestNetworkConnectTaskToBridge(t *testing.T) {
 	// the bridge.
 	if out, _ := l.on("node1", "exec", "b1", "--", "nslookup", "www"); strings.Contains(out, "Address: 10.") {
 		t.Errorf("b1 resolves the service www of svcnet:\n%s", out)
+	}
+	// A link deleted by hand is made again, with its name and address.
+	if len(made) == 1 {
+		if out, err := l.onNode("node1", "ip", "link", "del", made[0]); err != nil {
+			t.Fatalf("ip link del %s on node1: %v\n%s", made[0], err, out)
+		}
+		eventually(t, 10*time.Second, "www.1's link on dev made again", func() (bool, string) {
+			out, _ := l.on("node1", "exec", "www.1", "--", "ip", "-o", "-4", "addr", "show", "eth2")
+			return strings.Contains(out, "10.88.0.77/24") && strings.Contains(hostLinks(), made[0]), out
+		})
+		if out, err := l.on("node1", "exec", "b1", "--", "wget", "-qO-", "-T", "3", "http://10.88.0.77/"); err != nil || !strings.Contains(out, "IP: 10.88.0.77") {
+			t.Errorf("b1 to www.1 after the link's repair: %v\n%s", err, out)
+		}
 	}
 	for _, args := range [][]string{{"network", "connect", "dev", "www.1"}, {"network", "rm", "dev"}} {
 		if out, err := l.on("node1", args...); err == nil || strings.Count(strings.TrimSpace(out), "\n") > 0 {
