@@ -417,6 +417,7 @@ func (e *Engine) startLocked(ctx context.Context, c *container) (err error) {
 		routed = routed || route
 		addrs = append(addrs, api.AddrOf(tn.Addr))
 	}
+	reserveOverlayIfs(c, sb)
 	pc, ln, err := e.cfg.Listen(sb.path)
 	if err != nil {
 		return err

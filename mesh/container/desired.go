@@ -71,7 +71,7 @@ func dnsEndpoints(st state, running map[string]bool) []dns.Endpoint {
 }
 
 // querier is what a container's resolver may see: its user-defined
-// networks, in connection order.
+// bridge networks, in connection order, then its overlays.
 func querier(st state, c *container) dns.Querier {
 	isDefault := map[string]bool{}
 	for _, n := range st.Networks {
@@ -82,6 +82,9 @@ func querier(st state, c *container) dns.Querier {
 		if !isDefault[tn.NetworkID] {
 			q.Networks = append(q.Networks, tn.NetworkID)
 		}
+	}
+	for _, tn := range c.Overlays {
+		q.Networks = append(q.Networks, tn.NetworkID)
 	}
 	return q
 }

@@ -53,6 +53,9 @@ type container struct {
 	Run bool `json:"Run"`
 	// Named: run was given --name (else the name was made up).
 	Named bool `json:"Named,omitempty"`
+	// Overlays are the swarm overlays network connect attached it to, in
+	// connection order, with the leader's addresses (see ConnectOverlay).
+	Overlays []api.TaskNetwork `json:"Overlays,omitempty"`
 }
 
 // sandbox is what a running container has in the kernel.
@@ -90,8 +93,11 @@ type Engine struct {
 	// links are the swarm tasks connected to bridge networks, by task ID
 	// then network ID (see AttachTask).
 	links   map[string]map[string]*taskLink
-	names   *dns.Table // the resolvers' table as last set
+	names   *dns.Table // the bridges' names as last set
 	onNames func()     // told of a new names table
+	// overlayNames are the agent's names of the overlays, which the
+	// resolvers see beside names (SetOverlayNames).
+	overlayNames *dns.Table
 }
 
 // New loads the state from RunDir and returns an engine; nothing is
@@ -249,7 +255,7 @@ func (e *Engine) syncRulesLocked(ctx context.Context) {
 		e.log.Error("bridge rules", "err", err)
 	}
 	e.names = dns.NewTable(append(dnsEndpoints(e.st, e.running()), taskEndpoints(e.st, e.links)...))
-	e.dns.SetTable(e.names)
+	e.dns.SetTable(dns.Merge(e.names, e.overlayNames))
 	if e.onNames != nil {
 		e.onNames()
 	}
