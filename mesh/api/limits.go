@@ -248,6 +248,11 @@ func (a ContainerAttach) checkSizes() error {
 	if err := checkLens(sizeCheck{"network", a.Network, MaxRefLen}, sizeCheck{"IP address", a.IP, MaxRefLen}); err != nil {
 		return err
 	}
+	if l := a.Local; l != nil {
+		if err := checkLens(sizeCheck{"container ID", l.ID, MaxRefLen}, sizeCheck{"container name", l.Name, MaxRefLen}); err != nil {
+			return err
+		}
+	}
 	if err := checkCount("aliases on network "+Clip(a.Network), len(a.Aliases), MaxAliases); err != nil {
 		return err
 	}

@@ -47,7 +47,17 @@ type Standalone struct {
 	// (a task runs once), and the container keeps its ID, its sandbox's
 	// name and its hostname, as docker start keeps them.
 	ContainerID string `json:"ContainerID,omitempty"`
+	// Attachment: the task is no process but a container of its node's
+	// engine (a bridge container, ContainerID) on the swarm's attachable
+	// overlays, which network connect put there: the leader keeps its
+	// addresses, its node's agent builds its links in the container's
+	// namespace. Docker's network-attachment task.
+	Attachment bool `json:"Attachment,omitempty"`
 }
+
+// IsAttachment says whether t is an engine container's attachment to
+// overlays (Standalone.Attachment): no process of its own.
+func (t Task) IsAttachment() bool { return t.Standalone != nil && t.Standalone.Attachment }
 
 // ContainerPort is one published port of a standalone container:
 // HostIP:HostPort on the node is DNATed to the container's Port.
@@ -68,6 +78,17 @@ type ContainerAttach struct {
 	Network string   `json:"Network"`           // name or ID
 	Aliases []string `json:"Aliases,omitempty"` // per network; several containers may share one
 	IP      string   `json:"IP,omitempty"`      // a fixed address in the network's subnet
+	// Local is set when a node connects a container of its own engine to
+	// an overlay: the leader makes (or extends) that container's
+	// attachment task.
+	Local *LocalContainer `json:"Local,omitempty"`
+}
+
+// LocalContainer is a node's engine container as the leader records its
+// attachment: its 64-hex ID and its name.
+type LocalContainer struct {
+	ID   string `json:"ID"`
+	Name string `json:"Name"`
 }
 
 // ContainerCreate is meshctl run's request.

@@ -160,6 +160,32 @@ func attachContainer(s *State, t api.Task, a api.ContainerAttach) (api.TaskNetwo
 		MAC: ipam.MAC(ip).String(), Aliases: slices.Clone(a.Aliases)}, nil
 }
 
+// newAttachment is the attachment task of one of a node's engine
+// containers, on no network yet: network connect of a bridge container
+// to an attachable overlay makes it, its last disconnect removes it.
+// Its name is the container's, which no other container of the node's
+// may take meanwhile, as Docker's names are unique on a node.
+func newAttachment(s *State, nodeID string, c api.LocalContainer) (api.Task, error) {
+	if _, ok := s.Nodes[nodeID]; !ok {
+		return api.Task{}, api.NotFound("node %s is not part of the swarm", api.Clip(nodeID))
+	}
+	if len(c.ID) != 64 || strings.Trim(c.ID, "0123456789abcdef") != "" || c.Name == "" {
+		return api.Task{}, api.Invalid("container %s (%s): want a 64-hex ID and a name", api.Clip(c.Name), api.Clip(c.ID))
+	}
+	mine := nodeContainers(s, nodeID)
+	if len(mine) >= maxNodeContainers {
+		return api.Task{}, api.Conflict("node %s has %d containers on swarm networks, the most it may have: remove some first", s.Nodes[nodeID].Hostname, len(mine))
+	}
+	for _, o := range mine {
+		if o.Standalone.Name == c.Name {
+			return api.Task{}, api.Conflict(`Conflict. The container name "/%s" is already in use by container "%s". You have to remove (or rename) that container to be able to reuse that name.`,
+				c.Name, o.ContainerID())
+		}
+	}
+	return api.Task{ID: api.NewID(), NodeID: nodeID, DesiredState: api.TaskRunning, CreatedAt: time.Now().UTC(),
+		Standalone: &api.Standalone{Name: c.Name, ContainerID: c.ID, Attachment: true}}, nil
+}
+
 // nodeContainers are the standalone tasks of a node, stopped ones
 // included, in ID order.
 func nodeContainers(s *State, nodeID string) []api.Task {
@@ -312,6 +338,9 @@ func (m *Manager) ConnectContainer(_ context.Context, nodeID, ref string, a api.
 	var out api.Task
 	err := m.update(func(s *State) error {
 		t, err := nodeConnectable(s, nodeID, ref)
+		if err != nil && a.Local != nil && a.Local.ID == ref {
+			t, err = newAttachment(s, nodeID, *a.Local)
+		}
 		if err != nil {
 			return err
 		}
@@ -375,8 +404,16 @@ func (m *Manager) DisconnectContainer(_ context.Context, nodeID, ref, network st
 			return err
 		}
 		t.Networks = slices.Delete(slices.Clone(t.Networks), i, i+1)
-		s.Tasks[t.ID] = t
 		out = t
+		s.Tasks[t.ID] = t
+		if t.IsAttachment() && len(t.Networks) == 0 {
+			// Off its last overlay, the engine's container is no concern
+			// of the cluster's any more.
+			if err := removeTask(s, t.ID); err != nil {
+				return err
+			}
+			return ensureLBAddrs(s)
+		}
 		return ensureLBAddrs(s)
 	})
 	if err != nil {
@@ -389,7 +426,9 @@ func (m *Manager) DisconnectContainer(_ context.Context, nodeID, ref, network st
 // it is stopped, as docker's container is when its process exits, or
 // removed with run's --rm.
 func reapContainer(s *State, id string, st api.TaskStatus, now time.Time) error {
-	if s.Tasks[id].Standalone.AutoRemove {
+	// An attachment's container was removed on its node: nothing holds
+	// its addresses any more.
+	if s.Tasks[id].Standalone.AutoRemove || s.Tasks[id].IsAttachment() {
 		return removeTask(s, id)
 	}
 	stopContainer(s, id, st, now)

@@ -521,3 +521,68 @@ func TestConnectServiceTask(t *testing.T) {
 		t.Errorf("the ended task's connected address was not given back: %v", err)
 	}
 }
+
+// A node's engine container (a bridge container) on attachable overlays:
+// its first connect makes its attachment task, which holds its addresses
+// and is never scheduled; its last disconnect removes it; a bad
+// description is refused and changes nothing.
+func TestConnectEngineContainer(t *testing.T) {
+	d := newContainerCluster(t)
+	if _, err := d.CreateNetwork(d.ctx, api.NetworkCreate{Name: "ov2", Attachable: true, Subnet: "10.0.2.0/24"}); err != nil {
+		t.Fatal(err)
+	}
+	id := strings.Repeat("ab", 32)
+	local := &api.LocalContainer{ID: id, Name: "web"}
+	if _, err := d.RunContainer(d.ctx, "nnode3", ovRun("taken")); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name string
+		ref  string
+		l    *api.LocalContainer
+		want string
+	}{
+		{"no description", id, nil, "No such container"},
+		{"a short ID", "abab", &api.LocalContainer{ID: "abab", Name: "web"}, "64-hex"},
+		{"no name", id, &api.LocalContainer{ID: id}, "64-hex ID and a name"},
+		{"another ID than the ref", strings.Repeat("cd", 32), local, "No such container"},
+		{"a name in use on the node", id, &api.LocalContainer{ID: id, Name: "taken"}, `The container name "/taken" is already in use`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			before := d.store.Snapshot()
+			_, err := d.ConnectContainer(d.ctx, "nnode3", tt.ref, api.ContainerAttach{Network: "ov2", Local: tt.l})
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("got %v, want %q", err, tt.want)
+			}
+			if diff := stateDiff(before, d.store.Snapshot()); diff != "" {
+				t.Errorf("a refused connect changed the state:\n%s", diff)
+			}
+		})
+	}
+	got, err := d.ConnectContainer(d.ctx, "nnode3", id, api.ContainerAttach{Network: "ov2", Aliases: []string{"w"}, Local: local})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got.IsAttachment() || got.ContainerID() != id || got.Standalone.Name != "web" || len(got.Networks) != 1 || got.Networks[0].NetworkName != "ov2" {
+		t.Fatalf("attachment task: %+v", got)
+	}
+	again, err := d.ConnectContainer(d.ctx, "nnode3", id, api.ContainerAttach{Network: "ovnet", Local: local})
+	if err != nil || again.ID != got.ID || len(again.Networks) != 2 {
+		t.Fatalf("second overlay: %v %+v, want the same task on two networks", err, again)
+	}
+	if _, err := d.RunContainer(d.ctx, "nnode3", ovRun("web")); err == nil || !strings.Contains(err.Error(), "already in use") {
+		t.Errorf("run --name web beside the attached engine container: %v, want the name refused", err)
+	}
+	for _, network := range []string{"ov2", "ovnet"} {
+		if _, err := d.DisconnectContainer(d.ctx, "nnode3", id, network); err != nil {
+			t.Fatalf("disconnect from %s: %v", network, err)
+		}
+	}
+	if _, ok := d.store.Snapshot().Tasks[got.ID]; ok {
+		t.Errorf("the attachment task outlived its last network")
+	}
+	// Its addresses were given back.
+	if _, err := d.ConnectContainer(d.ctx, "nnode3", id, api.ContainerAttach{Network: "ov2", IP: api.AddrOf(got.Networks[0].Addr).String(), Local: local}); err != nil {
+		t.Errorf("connect again at the same address: %v", err)
+	}
+}
