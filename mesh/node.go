@@ -207,6 +207,14 @@ func (n nodeReads) DisconnectBridge(ctx context.Context, taskID, network string)
 	return sess.agent.DisconnectBridge(ctx, taskID, network)
 }
 
+func (n nodeReads) SyncAgent(ctx context.Context) error {
+	sess, _ := n.d.current()
+	if sess == nil {
+		return api.ErrNotInSwarm
+	}
+	return sess.agent.SyncNow(ctx)
+}
+
 func (n nodeReads) TaskEnded(taskID string) bool {
 	if sess, _ := n.d.current(); sess != nil {
 		return sess.agent.TaskEnded(taskID)

@@ -54,14 +54,15 @@ type Agent struct {
 	pulls        sync.WaitGroup
 
 	tasks      map[string]*localTask
-	names      *dns.Table             // the overlays' names, as last built (see setNames)
-	nets       map[string]api.Network // overlay networks built here
-	following  string                 // the desired state's source as last logged
-	persistErr string                 // the desired state's save failure as last logged
-	gwChecked  bool                   // mesh_gwbridge is known good since the last resync tick
-	ingressGW  netip.Addr             // the ingress sandbox's address on mesh_gwbridge
-	sboxes     map[string]*lbSandbox  // by network ID
-	programmed map[string]string      // by service: the task IDs last reported programmed, joined
+	attached   map[string]map[string]attachedLink // engine containers' overlay links, by attachment task, then network
+	names      *dns.Table                         // the overlays' names, as last built (see setNames)
+	nets       map[string]api.Network             // overlay networks built here
+	following  string                             // the desired state's source as last logged
+	persistErr string                             // the desired state's save failure as last logged
+	gwChecked  bool                               // mesh_gwbridge is known good since the last resync tick
+	ingressGW  netip.Addr                         // the ingress sandbox's address on mesh_gwbridge
+	sboxes     map[string]*lbSandbox              // by network ID
+	programmed map[string]string                  // by service: the task IDs last reported programmed, joined
 	marks      marks
 	// keptLogs are the standalone containers stopped here whose output
 	// is kept for docker logs until they leave the desired state.
@@ -133,7 +134,7 @@ func New(cfg Config) (*Agent, error) {
 	}
 	a := &Agent{cfg: cfg, log: log, nsDir: nsDir, ov: ov, gwIPs: gwIPs, dns: resolver, gw: gw,
 		host: lb.NewHostSyncer(cfg.Rules(""), lb.WithConntrack(cfg.Conntrack(""))), wake: make(chan struct{}, 1), calls: make(chan func()), desired: desired, now: time.Now,
-		tasks: map[string]*localTask{}, nets: map[string]api.Network{}, ingressGW: ingressGW,
+		tasks: map[string]*localTask{}, attached: map[string]map[string]attachedLink{}, nets: map[string]api.Network{}, ingressGW: ingressGW,
 		sboxes: map[string]*lbSandbox{}, marks: newMarks(), programmed: map[string]string{}, timed: map[string]bool{}, keptLogs: map[string]bool{}, started: time.Now()}
 	a.watcher = cfg.Watch(a.kernelChanged)
 	return a, nil
@@ -311,10 +312,14 @@ func (a *Agent) Reconcile(ctx context.Context) {
 	synced, rulesTook := a.reconcileSandboxes(ctx, st, needed, eps)
 	a.repairTasks()
 	a.reconnectTasks(st, desired, needed)
+	a.reconcileAttachments(st, desired, needed)
 	a.names = dnsTable(st, eps)
 	a.setNames()
 	a.reportProgrammed(eps, synced)
 	for id, t := range desired {
+		if t.IsAttachment() {
+			continue // no process: reconcileAttachments links its container
+		}
 		if _, ok := st.Services[t.ServiceID]; (!ok && t.Standalone == nil) || !networksReady(t, needed) {
 			continue // its service or network has not reached this node's tables yet
 		}

@@ -22,6 +22,13 @@ type Bridges interface {
 	DetachTask(network, taskID string) (api.TaskNetwork, error)
 	// RepairTask makes a task's bridge links again where they are gone.
 	RepairTask(taskID string) error
+	// OverlayLinks are the links the running containers' attachments to
+	// overlays should have; SetOverlayNames gives the containers'
+	// resolvers the overlays' names.
+	OverlayLinks() []container.OverlayLink
+	// Has says whether the engine has a container (ID, name or prefix).
+	Has(ref string) bool
+	SetOverlayNames(t *dns.Table)
 	// Names are the bridge networks' names; OnNames is told when they
 	// change.
 	Names() *dns.Table
@@ -140,6 +147,7 @@ func (a *Agent) setNames() {
 		return
 	}
 	a.dns.SetTable(dns.Merge(a.names, a.cfg.Bridges.Names()))
+	a.cfg.Bridges.SetOverlayNames(a.names)
 }
 
 // taskQuerier is what lt's resolver sees: its overlays, then the bridge

@@ -40,12 +40,17 @@ func (s *Server) container(r *http.Request) (any, error) {
 }
 
 // withBridgeLinks adds to a task of this node its connections to the
-// node's bridge networks, which the cluster's records do not hold.
+// node's bridge networks, which the cluster's records do not hold, and
+// to an engine container its overlays.
 func (s *Server) withBridgeLinks(t api.Task) api.Task {
 	if s.cfg.Containers == nil || t.NodeID != s.cfg.Node.Info().NodeID {
 		return t
 	}
-	if links := s.cfg.Containers.TaskLinks(t.ID); len(links) > 0 {
+	links := s.cfg.Containers.TaskLinks(t.ID)
+	if t.Standalone != nil {
+		links = s.cfg.Containers.Overlays(t.ContainerID()) // an engine container's
+	}
+	if len(links) > 0 {
 		t.Networks = append(slices.Clone(t.Networks), links...)
 	}
 	return t

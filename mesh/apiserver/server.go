@@ -78,6 +78,10 @@ type Node interface {
 	// agent); api.ErrNotInSwarm outside a swarm.
 	ConnectBridge(ctx context.Context, taskID, network string, a api.ContainerAttach) error
 	DisconnectBridge(ctx context.Context, taskID, network string) error
+	// SyncAgent runs the node's agent's reconcile now and waits for it:
+	// an engine container's overlay link is built before network
+	// connect returns.
+	SyncAgent(ctx context.Context) error
 	// JoinToken returns the token for role (a manager's read).
 	JoinToken(role string) (api.JoinToken, error)
 	// CA returns the cluster's roots (a manager's read).

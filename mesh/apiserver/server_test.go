@@ -453,3 +453,4 @@ func (n fakeNode) ConnectBridge(context.Context, string, string, api.ContainerAt
 	return api.ErrNotInSwarm
 }
 func (n fakeNode) DisconnectBridge(context.Context, string, string) error { return api.ErrNotInSwarm }
+func (n fakeNode) SyncAgent(context.Context) error                        { return nil }

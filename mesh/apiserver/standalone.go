@@ -2,10 +2,14 @@ package apiserver
 
 import (
 	"context"
+	"fmt"
+	"maps"
 	"net/http"
+	"slices"
 	"strconv"
 
 	"github.com/meshd/meshd/mesh/api"
+	"github.com/meshd/meshd/mesh/container"
 	"github.com/meshd/meshd/mesh/records"
 )
 
@@ -31,6 +35,12 @@ type Containers interface {
 	// TaskLinks are a swarm task's connections to this node's bridge
 	// networks (network connect), which live on this node alone.
 	TaskLinks(taskID string) []api.TaskNetwork
+	// ConnectOverlay and DisconnectOverlay record a container's
+	// attachment to a swarm overlay, whose address the leader gave;
+	// Overlays lists them.
+	ConnectOverlay(ref string, tn api.TaskNetwork) (container.OverlayLink, error)
+	DisconnectOverlay(ref, network string) (api.TaskNetwork, error)
+	Overlays(ref string) []api.TaskNetwork
 }
 
 // errNoContainers answers where the node runs no container engine.
@@ -195,10 +205,32 @@ func (s *Server) removeContainer(r *http.Request) (any, error) {
 		return nil, err
 	}
 	force, _ := strconv.ParseBool(r.URL.Query().Get("force"))
+	c, _ := api.MatchContainer(s.standaloneTasks(), r.PathValue("ref"))
+	overlays := e.Overlays(r.PathValue("ref"))
 	if err := e.Remove(r.PathValue("ref"), force); err != nil {
 		return nil, err
 	}
+	if len(overlays) > 0 {
+		// Its attachment goes with it, and its addresses with that.
+		if err := s.removeAttachment(r.Context(), c.ContainerID()); err != nil {
+			return nil, err
+		}
+	}
 	return struct{}{}, nil
+}
+
+// removeAttachment removes a removed engine container's attachment task.
+func (s *Server) removeAttachment(ctx context.Context, id string) error {
+	cw, err := s.cfg.Node.ClusterContainers()
+	if err != nil {
+		return fmt.Errorf("give back the overlay addresses of container %s: %w", api.Clip(id), err)
+	}
+	if err := cw.RemoveContainer(ctx, s.cfg.Node.Info().NodeID, id, true); err != nil && api.StatusCode(err) != http.StatusNotFound {
+		return fmt.Errorf("give back the overlay addresses of container %s: %w", api.Clip(id), err)
+	}
+	return s.seen(ctx, func(o records.Objects) bool {
+		return !slices.ContainsFunc(slices.Collect(maps.Values(o.Tasks)), func(t api.Task) bool { return t.IsAttachment() && t.ContainerID() == id })
+	})
 }
 
 // standaloneOnly refuses a service's task: its manager decides its fate.
@@ -247,8 +279,10 @@ func (s *Server) connection(r *http.Request, connect bool) (any, error) {
 	if err := s.standaloneOnly(e, req.Container); err != nil {
 		return nil, err
 	}
-	if s.isSwarmNetwork(network) {
-		return nil, api.Conflict("network %s is a swarm network: a container on bridge networks cannot join it yet; run the container with --network %s", api.Clip(network), api.Clip(network))
+	if s.isSwarmNetwork(network) || (!connect && slices.ContainsFunc(e.Overlays(req.Container), func(tn api.TaskNetwork) bool {
+		return tn.NetworkID == network || tn.NetworkName == network
+	})) {
+		return s.overlayConnection(r.Context(), e, req.Container, network, req.Attach, connect)
 	}
 	if connect {
 		err = e.Connect(network, req.Container, req.Attach)
@@ -277,4 +311,61 @@ func (s *Server) taskConnection(ctx context.Context, t api.Task, network string,
 		return nil, err
 	}
 	return s.clusterConnection(ctx, cw, t, network, a, connect)
+}
+
+// overlayConnection connects a container of this node's engine to an
+// attachable overlay, or disconnects it, as docker's network connect
+// does for a container on a bridge network: the leader gives (or takes
+// back) its address in the container's attachment task, the engine keeps
+// the attachment with the container, and the agent builds the link, which
+// is there when this returns.
+func (s *Server) overlayConnection(ctx context.Context, e Containers, ref, network string, a api.ContainerAttach, connect bool) (any, error) {
+	c, err := api.MatchContainer(s.standaloneTasks(), ref)
+	if err != nil {
+		return nil, err
+	}
+	cw, err := s.cfg.Node.ClusterContainers()
+	if err != nil {
+		return nil, err
+	}
+	self, id := s.cfg.Node.Info().NodeID, c.ContainerID()
+	var t api.Task
+	if connect {
+		a.Network = network
+		a.Local = &api.LocalContainer{ID: id, Name: c.Standalone.Name}
+		if t, err = cw.ConnectContainer(ctx, self, id, a); err != nil {
+			return nil, err
+		}
+		i := slices.IndexFunc(t.Networks, func(tn api.TaskNetwork) bool { return tn.NetworkID == network || tn.NetworkName == network })
+		if i < 0 {
+			i = len(t.Networks) - 1 // the one connect added: network named it by an ID prefix
+		}
+		if _, err := e.ConnectOverlay(id, t.Networks[i]); err != nil {
+			// The engine refused (the container went meanwhile): the
+			// address goes back.
+			if _, derr := cw.DisconnectContainer(ctx, self, id, t.Networks[i].NetworkID); derr != nil {
+				s.log.Warn("give back an overlay address", "container", c.Standalone.Name, "err", derr)
+			}
+			return nil, err
+		}
+	} else {
+		tn, err := e.DisconnectOverlay(id, network)
+		if err != nil {
+			return nil, err
+		}
+		if t, err = cw.DisconnectContainer(ctx, self, id, tn.NetworkID); err != nil && api.StatusCode(err) != http.StatusNotFound {
+			return nil, err
+		}
+	}
+	want := t.Networks
+	if err := s.seen(ctx, func(o records.Objects) bool {
+		got := o.Tasks[t.ID].Networks
+		return slices.EqualFunc(got, want, func(x, y api.TaskNetwork) bool { return x.NetworkID == y.NetworkID })
+	}); err != nil {
+		return nil, err
+	}
+	if err := s.cfg.Node.SyncAgent(ctx); err != nil {
+		return nil, err
+	}
+	return struct{}{}, nil
 }

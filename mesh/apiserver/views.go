@@ -96,6 +96,17 @@ func swarmNetwork(st records.Objects, n api.Network, site networkSite, detail bo
 			}
 		}
 	}
+	// This node's engine containers on the overlay (network connect).
+	for _, t := range st.Tasks {
+		if !t.IsAttachment() || t.NodeID != site.self {
+			continue
+		}
+		for _, tn := range t.Networks {
+			if tn.NetworkID == n.ID {
+				r.Containers[t.ContainerID()] = endpoint(n.ID, t.ContainerID(), api.ContainerName(t), tn.Addr)
+			}
+		}
+	}
 	if addr := n.LBAddrs[site.self]; addr != "" && site.built(n.ID) {
 		key, name := "lb-"+n.Name, n.Name+"-endpoint"
 		if n.Ingress {
@@ -173,6 +184,9 @@ func serviceView(st records.Objects, statuses map[string]api.TaskStatus, program
 func taskView(st records.Objects, statuses map[string]api.TaskStatus) []api.Task {
 	out := make([]api.Task, 0, len(st.Tasks))
 	for _, t := range st.Tasks {
+		if t.IsAttachment() {
+			continue // the engine's container shows itself, with its overlays
+		}
 		if t.Current() || t.Status.State == "" {
 			t.Status = statuses[t.ID]
 		}
