@@ -46,7 +46,9 @@ func TestNetworkConnectContainerToOverlay(t *testing.T) {
 		}
 	}
 
+	start := time.Now()
 	on("node1", "network", "connect", "--alias", "box", "--ip", "10.77.0.50", "ovl", "c1")
+	t.Logf("network connect returned after %v, the link built", time.Since(start).Round(time.Millisecond))
 	// At once, as docker's connect: the link, the service's name and VIP.
 	if out := on("node1", "exec", "c1", "--", "ip", "-o", "-4", "addr", "show", "eth1"); !strings.Contains(out, "10.77.0.50/24") {
 		t.Fatalf("c1 after connect: want eth1 with 10.77.0.50/24\n%s", out)
