@@ -21,16 +21,16 @@ func TestNetworkConnect(t *testing.T) {
 	}{
 		{name: "deck: connect", run: func(ctx context.Context, cl connectAPI) error {
 			return runNetworkConnect(ctx, cl, networkConnectOptions{network: "dev", container: "0ecccdfa45ef"})
-		}, want: []string{`connect dev: {Container:0ecccdfa45ef Attach:{Network:dev Aliases:[] IP:} Force:false}`}},
+		}, want: []string{`connect dev: {Container:0ecccdfa45ef Attach:{Network:dev Aliases:[] IP: Local:<nil>} Force:false}`}},
 		{name: "connect with aliases and an address", run: func(ctx context.Context, cl connectAPI) error {
 			return runNetworkConnect(ctx, cl, networkConnectOptions{network: "prod", container: "es", aliases: []string{"search", "es2"}, ip: "10.66.0.9"})
-		}, want: []string{`connect prod: {Container:es Attach:{Network:prod Aliases:[search es2] IP:10.66.0.9} Force:false}`}},
+		}, want: []string{`connect prod: {Container:es Attach:{Network:prod Aliases:[search es2] IP:10.66.0.9 Local:<nil>} Force:false}`}},
 		{name: "bad address", run: func(ctx context.Context, cl connectAPI) error {
 			return runNetworkConnect(ctx, cl, networkConnectOptions{network: "prod", container: "es", ip: "10.66.0"})
 		}, wantErr: "invalid IPv4 address: 10.66.0"},
 		{name: "disconnect -f", run: func(ctx context.Context, cl connectAPI) error {
 			return runNetworkDisconnect(ctx, cl, networkConnectOptions{network: "dev", container: "es", force: true})
-		}, want: []string{`disconnect dev: {Container:es Attach:{Network: Aliases:[] IP:} Force:true}`}},
+		}, want: []string{`disconnect dev: {Container:es Attach:{Network: Aliases:[] IP: Local:<nil>} Force:true}`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

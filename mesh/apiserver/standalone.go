@@ -259,6 +259,7 @@ func (s *Server) connection(r *http.Request, connect bool) (any, error) {
 		return nil, err
 	}
 	network := r.PathValue("ref")
+	req.Attach.Local = nil // the node's own word to its managers, never a client's
 	if cw, t, ok, err := s.ofCluster(req.Container); ok || err != nil {
 		if err != nil {
 			return nil, err
