@@ -12,6 +12,7 @@ need=(
   date:coreutils sleep:coreutils jq:jq redis-server:redis-server
   dpkg-deb:dpkg man:man-db groff:groff-base lintian:lintian systemd-analyze:systemd
   dot:graphviz chromium:chromium tini:tini dnsperf:dnsperf
+  nginx:nginx haproxy:haproxy redis-benchmark:redis-tools
 )
 missing=()
 for pair in "${need[@]}"; do
@@ -27,16 +28,24 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 echo "deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
+# Debian starts a daemon's service on install, on the host (redis-server on
+# 127.0.0.1:6379, nginx on :80, haproxy): the lab runs them in its tasks'
+# and nodes' namespaces only, so none is started (policy-rc.d), and none
+# is left enabled for the machine's next boot.
+policy=/usr/sbin/policy-rc.d
+if [ ! -e "$policy" ]; then
+  printf '#!/bin/sh\nexit 101\n' >"$policy"
+  chmod 0755 "$policy"
+  trap 'rm -f "$policy"' EXIT
+fi
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-# Debian starts redis-server as a service on install, on the host's
-# 127.0.0.1:6379: the redis image runs its own in each task's namespaces, so
-# no daemon should stay behind on the machine.
-if [[ " ${missing[*]} " == *" redis-server "* ]]; then
+for daemon in redis-server nginx haproxy; do
+  [[ " ${missing[*]} " == *" $daemon "* ]] || continue
   if [ -d /run/systemd/system ]; then
-    systemctl disable --now redis-server.service >/dev/null 2>&1 || true
-  elif [ -x /etc/init.d/redis-server ]; then
-    /etc/init.d/redis-server stop >/dev/null 2>&1 || true
-    update-rc.d redis-server disable >/dev/null 2>&1 || true
+    systemctl disable --now "$daemon.service" >/dev/null 2>&1 || true
+  elif [ -x "/etc/init.d/$daemon" ]; then
+    "/etc/init.d/$daemon" stop >/dev/null 2>&1 || true
+    update-rc.d "$daemon" disable >/dev/null 2>&1 || true
   fi
-fi
+done
