@@ -2,10 +2,15 @@ package gossip
 
 import (
 	"fmt"
+	"io"
+	"log"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/hashicorp/memberlist"
 )
 
 // BenchmarkConvergence measures how long a Put on one node takes to show up
@@ -13,21 +18,38 @@ import (
 // detection settings on 127.0.0.1. Each iteration writes putsPerOp entries
 // from the nodes in turn, at a steady 20 per second and in a burst of 100 per
 // second; p50-ms and p99-ms are over all of them (the slowest node counts).
+// pkt/s/node and kB/s/node are the UDP packets and bytes each node sends on
+// average (as written to the socket: compressed, with memberlist's probes),
+// while idle (sub-benchmark idle, 3 s with no writes) and while the puts
+// spread.
 //
 //	go test -run '^$' -bench Convergence ./gossip/
 func BenchmarkConvergence(b *testing.B) {
 	for _, n := range []int{3, 10, 30} {
 		b.Run(fmt.Sprintf("nodes=%d", n), func(b *testing.B) {
-			dbs := newCluster(b, testLogger(b), n, func(c *Config) {
+			tr := make([]memberlist.Transport, n)
+			var sent udpCount
+			for i := range tr {
+				tr[i] = newCountingTransport(b, &sent)
+			}
+			dbs := newMockCluster(b, testLogger(b), tr, func(c *Config) {
 				d := DefaultConfig() // c is LocalConfig: loopback, free ports
 				c.GossipInterval, c.GossipNodes, c.RetransmitMult = d.GossipInterval, d.GossipNodes, d.RetransmitMult
 				c.ProbeInterval, c.ProbeTimeout, c.SuspicionMult = d.ProbeInterval, d.ProbeTimeout, d.SuspicionMult
 				c.PushPullInterval = d.PushPullInterval
 			})
 			a := watchArrivals(b, dbs)
+			b.Run("idle", func(b *testing.B) {
+				start := sent.snapshot()
+				time.Sleep(3 * time.Second)
+				b.ReportMetric(0, "ns/op")
+				sent.report(b, start, n)
+			})
 			for _, rate := range []int{20, 100} {
 				b.Run(fmt.Sprintf("puts-per-s=%d", rate), func(b *testing.B) {
+					start := sent.snapshot()
 					benchConvergence(b, dbs, a, time.Second/time.Duration(rate))
+					sent.report(b, start, n)
 				})
 			}
 		})
@@ -35,6 +57,57 @@ func BenchmarkConvergence(b *testing.B) {
 }
 
 const putsPerOp = 100
+
+// udpCount counts the UDP packets and bytes a cluster's transports send.
+type udpCount struct{ packets, bytes atomic.Int64 }
+
+type udpSnapshot struct {
+	at             time.Time
+	packets, bytes int64
+}
+
+func (c *udpCount) snapshot() udpSnapshot {
+	return udpSnapshot{time.Now(), c.packets.Load(), c.bytes.Load()}
+}
+
+// report reports the packets and bytes per second each of n nodes sent on
+// average since start.
+func (c *udpCount) report(b *testing.B, start udpSnapshot, n int) {
+	now := c.snapshot()
+	perNode := now.at.Sub(start.at).Seconds() * float64(n)
+	b.ReportMetric(float64(now.packets-start.packets)/perNode, "pkt/s/node")
+	b.ReportMetric(float64(now.bytes-start.bytes)/perNode/1000, "kB/s/node")
+}
+
+// countingTransport is memberlist's UDP and TCP transport on 127.0.0.1,
+// counting the packets it sends.
+type countingTransport struct {
+	*memberlist.NetTransport
+	sent *udpCount
+}
+
+func newCountingTransport(b *testing.B, sent *udpCount) countingTransport {
+	b.Helper()
+	nt, err := memberlist.NewNetTransport(&memberlist.NetTransportConfig{
+		BindAddrs: []string{"127.0.0.1"}, Logger: log.New(io.Discard, "", 0),
+	})
+	if err != nil {
+		b.Fatalf("transport: %v", err)
+	}
+	return countingTransport{nt, sent}
+}
+
+func (t countingTransport) WriteTo(p []byte, addr string) (time.Time, error) {
+	t.sent.packets.Add(1)
+	t.sent.bytes.Add(int64(len(p)))
+	return t.NetTransport.WriteTo(p, addr)
+}
+
+func (t countingTransport) WriteToAddress(p []byte, a memberlist.Address) (time.Time, error) {
+	t.sent.packets.Add(1)
+	t.sent.bytes.Add(int64(len(p)))
+	return t.NetTransport.WriteToAddress(p, a)
+}
 
 // arrivals records when each key reached the last node.
 type arrivals struct {
