@@ -128,18 +128,34 @@ func DefaultConfig() Config {
 	return Config{
 		BindAddr: "0.0.0.0",
 		BindPort: 7946, // Swarm's gossip port, as in the tutorials
-		// Four targets every 50 ms reach every node in a few rounds: p99
-		// about 0.1 s at 10 nodes, 0.16 s at 30 (BenchmarkConvergence, 20
-		// puts/s), where memberlist's LAN values (3 targets every 200 ms)
-		// take 0.6 s at 10 nodes and seconds at 30. An idle node sends
-		// nothing, so the short interval costs only timer wake-ups.
-		GossipInterval: 50 * time.Millisecond,
-		GossipNodes:    4,
+		// Gossip's capacity is packets: every node that accepts an update
+		// sends it RetransmitMult * ceil(log10(n+1)) times (10 at 10 to 99
+		// nodes), about 6 updates of 200 bytes fit a 1.4 KB packet, and a
+		// node sends at most GossipNodes packets per GossipInterval, so
+		// the cluster carries about 6 * GossipNodes / GossipInterval / 10
+		// updates per second, whatever its size. 4 every 50 ms carried 48:
+		// a burst of 100 puts/s at 30 nodes queued up, p99 0.3 to 1.3 s
+		// in BenchmarkConvergence. 10 every 40 ms carry 150, and with
+		// GossipNodes at the retransmit limit a node spends an update's
+		// whole budget in the round after it gets it, on 10 distinct
+		// members: an update crosses 30 nodes in two or three hops of
+		// 20 ms on average. p99 at 30 nodes: 163 ms at 100 puts/s, 101 ms
+		// at 20; 42 and 40 ms at 3 nodes (medians of 3 runs on a busy
+		// 2-core machine; 12 of 15 runs at 30 nodes and 100 puts/s stayed
+		// under 300 ms). The cost is packets while updates flow, at most
+		// 250 a second per node (80 before): at 30 nodes 229 (100 kB/s) at
+		// 100 puts/s and 172 (37 kB/s) at 20, where 4 every 50 ms sent 84
+		// (54 kB/s) and 82 (28 kB/s). An idle node sends no gossip, only
+		// probes and acks: 4 packets a second either way.
+		GossipInterval: 40 * time.Millisecond,
+		GossipNodes:    10,
 		// Each node that gets an update sends it 5 * ceil(log10(n+1)) times
 		// (10 at 10 to 99 nodes). A simulation of this epidemic finds an
 		// update that misses some node, which then waits for push/pull, for
 		// 0.6% of updates at 30 nodes with 4, 0.1% with 5; memberlist's
-		// default is 4.
+		// default is 4. Fewer would carry more updates per packet sent, but
+		// 3 (6 sends at 30 nodes) left updates on some node for seconds in
+		// the one benchmark run tried: p99 11 s at 20 puts/s, 4 s at 100.
 		RetransmitMult: 5,
 		// Twice as eager as memberlist's LAN failure detector: probe one
 		// node every 500 ms, allow 250 ms for the ack (a LAN answers in
