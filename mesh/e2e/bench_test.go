@@ -3,7 +3,6 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
-	"os"
 	"os/exec"
 	"regexp"
 	"slices"
@@ -104,44 +103,4 @@ func wrkFromClient(b *testing.B, l *testLab, url string) float64 {
 	}
 	rps, _ := strconv.ParseFloat(m[1], 64)
 	return rps
-}
-
-// BenchmarkMesh measures requests/s from the client namespace to one
-// whoami task on node1, three ways, in the same run with the same wrk
-// parameters: through the routing mesh on node2 (no replica there, so
-// the request crosses VXLAN), straight to the task through a host-mode
-// port on node1, and through a userspace TCP proxy on node2 forwarding to
-// that host-mode port.
-func BenchmarkMesh(b *testing.B) {
-	l := newBenchLab(b, 2)
-	l.mustB(b, "--node", "node1", "service", "create", "--name", "bench", "--publish", "8888:80",
-		"--publish", "mode=host,published=8080,target=80", "whoami")
-	if task := l.mustB(b, "--node", "node1", "service", "ps", "bench", "--format", "{{.NodeName}}"); strings.TrimSpace(task) != "node1" {
-		b.Fatalf("bench task on %q, want node1", task)
-	}
-	self, err := os.Executable()
-	if err != nil {
-		b.Fatal(err)
-	}
-	proxy := exec.Command(ctlPath(), "--lab-prefix", l.prefix, "--lab-root", l.root, "lab", "exec", "node2", "--",
-		"env", proxyEnv+"=0.0.0.0:9090,192.168.33.10:8080", self)
-	if err := proxy.Start(); err != nil {
-		b.Fatal(err)
-	}
-	defer func() { _ = proxy.Process.Kill(); _ = proxy.Wait() }()
-	time.Sleep(300 * time.Millisecond)
-	var mesh, direct, user []float64
-	for i := 0; i < b.N; i++ {
-		mesh = append(mesh, wrkFromClient(b, l, "http://192.168.33.11:8888/"))
-		direct = append(direct, wrkFromClient(b, l, "http://192.168.33.10:8080/"))
-		user = append(user, wrkFromClient(b, l, "http://192.168.33.11:9090/"))
-	}
-	m, d, u := median(mesh), median(direct), median(user)
-	b.ReportMetric(m, "mesh-req/s")
-	b.ReportMetric(d, "direct-req/s")
-	b.ReportMetric(u, "proxy-req/s")
-	b.ReportMetric(m/d, "mesh/direct")
-	b.ReportMetric(m/u, "mesh/proxy")
-	b.Logf("mesh %.0f req/s, direct %.0f req/s, userspace proxy %.0f req/s; mesh/direct %.3f, mesh/proxy %.2f (runs %v %v %v)",
-		m, d, u, m/d, m/u, mesh, direct, user)
 }

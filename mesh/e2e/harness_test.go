@@ -23,7 +23,6 @@ import (
 var binDir string
 
 func TestMain(m *testing.M) {
-	runProxyIfAsked()
 	code, err := setup(m)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "e2e:", err)

@@ -1,0 +1,201 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// meshPaths are the four ways the client reaches the one task on node1,
+// as the benchmark names them: the routing mesh entered on node2 (no
+// task there: the request crosses VXLAN), the routing mesh entered on
+// node1 (the task's own node), the task's host-mode port, and HAProxy in
+// TCP mode on node2 forwarding to that port (the userspace peer).
+var meshPaths = []string{"mesh-via-node2", "mesh-via-node1", "direct", "haproxy"}
+
+// serverBench is one server measured over meshPaths: its address on each,
+// and the client's tool.
+type serverBench struct {
+	name  string
+	addrs map[string]string // by path: host:port
+	run   func(b *testing.B, l *testLab, addr string) float64
+}
+
+// BenchmarkMeshServers measures what users run through the routing mesh:
+// Debian's nginx (a task running /usr/sbin/nginx) under wrk, and Debian's
+// redis-server (the redis image) under redis-benchmark's SET, each with
+// its one task on node1, over meshPaths in the same run, alternating the
+// paths so that the machine's noise hits them alike; then the same with
+// 100 and 1000 services on the cluster (no tasks: published ports, VIPs
+// and their rules on every node). It reports each path's median
+// requests/s and the ratios the issue asks for: mesh/direct entering on
+// node2 and on node1, mesh/HAProxy, and each at 100 and 1000 services as
+// a share of the same at 1.
+//
+//	make bench-mesh
+func BenchmarkMeshServers(b *testing.B) {
+	for _, tool := range []string{"nginx", "haproxy", "wrk", "redis-server", "redis-benchmark"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			b.Fatalf("%s: not installed (make deps installs it)", tool)
+		}
+	}
+	l := newBenchLab(b, 2)
+	dir := b.TempDir()
+	conf := filepath.Join(dir, "nginx.conf")
+	// One worker, as the task is one of many on a node; no logs, Debian's
+	// default page, as its image serves it.
+	writeFile(b, conf, fmt.Sprintf(`worker_processes 1;
+pid %s/nginx.pid;
+error_log stderr;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  server { listen 80; root /usr/share/nginx/html; index index.html; }
+}
+`, dir))
+	l.mustB(b, "--node", "node1", "service", "create", "--name", "web", "--constraint", "node.hostname==node1",
+		"--publish", "8888:80", "--publish", "mode=host,published=8080,target=80",
+		"--", "nginx", "-c", conf, "-g", "daemon off;")
+	l.mustB(b, "--node", "node1", "service", "create", "--name", "kv", "--constraint", "node.hostname==node1",
+		"--publish", "6379:6379", "--publish", "mode=host,published=16379,target=6379", "redis")
+	haproxyCfg := filepath.Join(dir, "haproxy.cfg")
+	writeFile(b, haproxyCfg, `global
+  maxconn 4096
+defaults
+  mode tcp
+  timeout connect 5s
+  timeout client 60s
+  timeout server 60s
+listen web
+  bind 0.0.0.0:9090
+  server web 192.168.33.10:8080
+listen kv
+  bind 0.0.0.0:9379
+  server kv 192.168.33.10:16379
+`)
+	haproxy := exec.Command(ctlPath(), "--lab-prefix", l.prefix, "--lab-root", l.root, "lab", "exec", "node2", "--",
+		"haproxy", "-db", "-f", haproxyCfg)
+	if err := haproxy.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer func() { _ = haproxy.Process.Kill(); _ = haproxy.Wait() }()
+
+	servers := []serverBench{
+		{name: "nginx", run: wrkRequests, addrs: map[string]string{
+			"mesh-via-node2": "192.168.33.11:8888", "mesh-via-node1": "192.168.33.10:8888",
+			"direct": "192.168.33.10:8080", "haproxy": "192.168.33.11:9090"}},
+		{name: "redis", run: redisSets, addrs: map[string]string{
+			"mesh-via-node2": "192.168.33.11:6379", "mesh-via-node1": "192.168.33.10:6379",
+			"direct": "192.168.33.10:16379", "haproxy": "192.168.33.11:9379"}},
+	}
+	// Every path answers before anything is measured.
+	for _, s := range servers {
+		for _, p := range meshPaths {
+			addr := s.addrs[p]
+			deadline := time.Now().Add(30 * time.Second)
+			for {
+				out, err := l.ctl("lab", "exec", "client", "--", "bash", "-c", "exec 3<>/dev/tcp/"+strings.Replace(addr, ":", "/", 1))
+				if err == nil {
+					break
+				}
+				if time.Now().After(deadline) {
+					b.Fatalf("%s over %s (%s): nothing answers after 30 s: %v\n%s", s.name, p, addr, err, out)
+				}
+				time.Sleep(200 * time.Millisecond)
+			}
+		}
+	}
+
+	base := map[string]float64{} // by server and path, at 1 service
+	services := 2                // web and kv
+	for _, total := range []int{2, 100, 1000} {
+		for ; services < total; services++ {
+			// Published, with a VIP on ingress and rules on every node,
+			// but no task: what a cluster's other services cost the
+			// packets of this one.
+			l.mustB(b, "--node", "node1", "service", "create", "-d", "--replicas", "0",
+				"--name", fmt.Sprintf("other%d", services), "--publish", fmt.Sprintf("%d:80", 20000+services), "whoami")
+		}
+		waitRules(b, l, total)
+		for _, s := range servers {
+			runs := map[string][]float64{}
+			for range b.N {
+				for _, p := range meshPaths {
+					runs[p] = append(runs[p], s.run(b, l, s.addrs[p]))
+				}
+			}
+			med := map[string]float64{}
+			for _, p := range meshPaths {
+				med[p] = median(runs[p])
+				b.ReportMetric(med[p], fmt.Sprintf("%s-%s-req/s@%d", s.name, p, total))
+			}
+			b.ReportMetric(med["mesh-via-node2"]/med["direct"], fmt.Sprintf("%s-mesh-via-node2/direct@%d", s.name, total))
+			b.ReportMetric(med["mesh-via-node1"]/med["direct"], fmt.Sprintf("%s-mesh-via-node1/direct@%d", s.name, total))
+			b.ReportMetric(med["mesh-via-node2"]/med["haproxy"], fmt.Sprintf("%s-mesh/haproxy@%d", s.name, total))
+			if total == 2 {
+				for _, p := range meshPaths {
+					base[s.name+p] = med[p]
+				}
+			} else {
+				r := (med["mesh-via-node2"] / med["direct"]) / (base[s.name+"mesh-via-node2"] / base[s.name+"direct"])
+				b.ReportMetric(r, fmt.Sprintf("%s-mesh/direct@%d-vs-2", s.name, total))
+			}
+			b.Logf("%d services, %s: mesh via node2 %.0f, via node1 %.0f, direct %.0f, HAProxy %.0f req/s (runs %v)",
+				total, s.name, med["mesh-via-node2"], med["mesh-via-node1"], med["direct"], med["haproxy"], runs)
+		}
+	}
+}
+
+// waitRules waits until node2's ingress sandbox marks the published
+// ports of n services: the rules of the services just made are in.
+func waitRules(b *testing.B, l *testLab, n int) {
+	b.Helper()
+	marks := regexp.MustCompile(`(?m)--dport \d+ .*-j MARK`)
+	deadline := time.Now().Add(5 * time.Minute)
+	for {
+		out, _ := l.onNode("node2", "nsenter", "--net=/var/run/meshd/netns/ingress_sbox", "iptables-save", "-t", "mangle")
+		got := len(marks.FindAllString(out, -1))
+		if got >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("node2's ingress sandbox marks %d published ports after 5 minutes, want %d", got, n)
+		}
+		time.Sleep(time.Second)
+	}
+}
+
+// wrkRequests is wrkFromClient's requests/s for one address.
+func wrkRequests(b *testing.B, l *testLab, addr string) float64 {
+	return wrkFromClient(b, l, "http://"+addr+"/")
+}
+
+var redisRPS = regexp.MustCompile(`SET: ([0-9.]+) requests per second`)
+
+// redisSets runs redis-benchmark's SET from the client namespace, 50
+// clients, and returns requests/s.
+func redisSets(b *testing.B, l *testLab, addr string) float64 {
+	b.Helper()
+	host, port, _ := strings.Cut(addr, ":")
+	out, err := l.ctl("lab", "exec", "client", "--", "redis-benchmark", "-h", host, "-p", port,
+		"-t", "set", "-c", "50", "-n", "100000", "-q")
+	m := redisRPS.FindStringSubmatch(out)
+	if err != nil || m == nil {
+		b.Fatalf("redis-benchmark %s: %v\n%s", addr, err, out)
+	}
+	rps, _ := strconv.ParseFloat(m[1], 64)
+	return rps
+}
+
+func writeFile(b *testing.B, path, content string) {
+	b.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		b.Fatal(err)
+	}
+}
