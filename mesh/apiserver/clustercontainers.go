@@ -86,29 +86,26 @@ func (s *Server) isSwarmNetwork(ref string) bool {
 // its networks are no bridge networks of this node. A network this node
 // does not know is asked of the cluster too, which knows every overlay
 // at once (this node's state may not have a new one yet) and says
-// Docker's "not found" otherwise. Bridge networks and overlays in one
-// container are refused for now.
-func (s *Server) onSwarm(req api.ContainerCreate) (bool, error) {
+// Docker's "not found" otherwise. A container on bridge networks and
+// overlays at once is the engine's, and overlays lists the overlays it
+// joins after its start (see runContainer).
+func (s *Server) onSwarm(req api.ContainerCreate) (swarm bool, overlays []api.ContainerAttach, err error) {
 	if len(req.Networks) == 0 || errors.Is(s.manager(), api.ErrNotInSwarm) {
-		return false, nil
+		return false, nil, nil
 	}
-	var local, swarm string
+	local := false
 	for _, a := range req.Networks {
 		switch {
 		case s.isLocalNetwork(a.Network):
-			local = a.Network
+			local = true
 		case s.isSwarmNetwork(a.Network):
-			swarm = a.Network
+			overlays = append(overlays, a)
 		}
 	}
-	switch {
-	case local != "" && swarm != "":
-		return false, api.Invalid("a container cannot join both a bridge network (%s) and a swarm network (%s) yet: run it on one kind",
-			api.Clip(local), api.Clip(swarm))
-	case local != "":
-		return false, nil // the local engine names the networks it lacks
+	if local {
+		return false, overlays, nil // the local engine names the networks it lacks
 	}
-	return true, nil
+	return true, nil, nil
 }
 
 // clusterContainers are this node's standalone containers of the

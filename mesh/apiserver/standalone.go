@@ -98,7 +98,7 @@ func (s *Server) runContainer(r *http.Request) (any, error) {
 	if err := decodeBody(r, &req); err != nil {
 		return nil, err
 	}
-	onSwarm, err := s.onSwarm(req)
+	onSwarm, overlays, err := s.onSwarm(req)
 	if err != nil {
 		return nil, err
 	}
@@ -112,9 +112,28 @@ func (s *Server) runContainer(r *http.Request) (any, error) {
 	if o, ok := s.clusterContainer(req.Name); ok && req.Name != "" {
 		return nil, nameInUse(req.Name, o)
 	}
+	// Bridge networks and overlays: the engine runs the container on its
+	// bridges, then it joins the overlays as network connect joins them.
+	// A foreground command runs once run returns, on every network; a
+	// detached container's process starts a moment before its overlays.
+	req.Networks = slices.DeleteFunc(slices.Clone(req.Networks), func(a api.ContainerAttach) bool {
+		return slices.ContainsFunc(overlays, func(o api.ContainerAttach) bool { return o.Network == a.Network })
+	})
 	t, err := e.Run(req)
 	if err != nil {
 		return nil, err
+	}
+	for _, a := range overlays {
+		if _, err := s.overlayConnection(r.Context(), e, t.ContainerID(), a.Network, a, true); err != nil {
+			// Nothing is left of a run that failed.
+			if rerr := e.Remove(t.ContainerID(), true); rerr != nil {
+				s.log.Warn("remove a container whose run failed", "container", t.Standalone.Name, "err", rerr)
+			}
+			if rerr := s.removeAttachment(r.Context(), t.ContainerID()); rerr != nil {
+				s.log.Warn("give back a failed run's overlay addresses", "container", t.Standalone.Name, "err", rerr)
+			}
+			return nil, err
+		}
 	}
 	self := s.cfg.Node.Info()
 	t.NodeID, t.NodeName = self.NodeID, self.NodeName

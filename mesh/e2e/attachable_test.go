@@ -103,10 +103,23 @@ func TestContainersOnAttachableOverlay(t *testing.T) {
 		return strings.Join(standalone, " ") == "c1", ps
 	})
 
-	// Mixing a bridge network and an overlay is refused in one line.
+	// A bridge network and an overlay in one run: the container is on
+	// both when run returns. A plain overlay among them is refused in
+	// one line and leaves no container behind.
 	on("node2", "network", "create", "dev")
-	if out, err := l.on("node2", "run", "-d", "--net", "dev", "--net", "ovnet", "alpine", "sleep", "1"); err == nil || !strings.Contains(out, "cannot join both") {
-		t.Errorf("run on a bridge network and an overlay: %v\n%s", err, out)
+	on("node2", "run", "-d", "--name", "both", "--net", "dev", "--net", "ovnet", "--net-alias", "b", "alpine", "sleep", "1000")
+	if out := on("node2", "exec", "both", "--", "ip", "-o", "-4", "addr"); !strings.Contains(out, "eth0    inet 172.") || !strings.Contains(out, "eth1    inet 10.") {
+		t.Errorf("run --net dev --net ovnet: want eth0 on dev and eth1 on ovnet:\n%s", out)
+	}
+	if out, err := l.on("node2", "exec", "both", "--", "wget", "-qO-", "-T", "3", "http://www/"); err != nil || !strings.Contains(out, "Hostname:") {
+		t.Errorf("both to www on ovnet: %v\n%s", err, out)
+	}
+	on("node2", "rm", "-f", "both")
+	if out, err := l.on("node2", "run", "-d", "--name", "mixed", "--net", "dev", "--net", "plain", "alpine", "sleep", "1"); err == nil || !strings.Contains(out, "not manually attachable") || strings.Count(strings.TrimSpace(out), "\n") > 0 {
+		t.Errorf("run on a bridge network and a plain overlay: %v\n%s", err, out)
+	}
+	if out := on("node2", "ps", "-a", "--format", "{{.Names}}"); slices.Contains(strings.Fields(out), "mixed") {
+		t.Errorf("a refused run left its container:\n%s", out)
 	}
 
 	// stop and start keep the ID, the hostname and the address; rm -f
