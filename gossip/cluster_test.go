@@ -562,7 +562,7 @@ func TestPartitionHeals(t *testing.T) {
 	mu.Lock()
 	clear(cut)
 	mu.Unlock()
-	waitMembers(t, dbs...)
+	waitMembersFor(t, partitionWait, dbs...)
 	testutil.Eventually(t, partitionWait, "ep3 back", func() error { return sameEverywhere(dbs, "endpoint_table", "net1", "ep3", "node3") })
 }
 

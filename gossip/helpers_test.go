@@ -124,7 +124,15 @@ func addrOf(db *DB) string {
 // waitMembers waits until every node sees every other one alive.
 func waitMembers(t testing.TB, dbs ...*DB) {
 	t.Helper()
-	testutil.Eventually(t, 5*time.Second, "every member alive everywhere", func() error {
+	waitMembersFor(t, 5*time.Second, dbs...)
+}
+
+// waitMembersFor is waitMembers with its bound: after a partition heals,
+// refuting the suspicions takes memberlist's probe rounds, which a busy
+// machine stretches.
+func waitMembersFor(t testing.TB, d time.Duration, dbs ...*DB) {
+	t.Helper()
+	testutil.Eventually(t, d, "every member alive everywhere", func() error {
 		for _, db := range dbs {
 			for _, other := range dbs {
 				if got := stateOf(db, other.LocalName()); got != StateAlive {
