@@ -84,9 +84,18 @@ func TestAttachmentLinksFollowTheContainer(t *testing.T) {
 		t.Errorf("the engine's resolvers were given no overlay names")
 	}
 
-	// A hand-deleted link is made again at the next pass.
+	// A hand-deleted link: meshctl check names it, and the next pass
+	// makes it again.
+	if diffs := f.agent.check(f.ctx); len(diffs) != 0 {
+		t.Errorf("check with the link in place: %+v", diffs)
+	}
 	if err := f.kernel.RemoveLink(sandbox, "eth1"); err != nil {
 		t.Fatal(err)
+	}
+	if diffs := f.agent.check(f.ctx); !slices.ContainsFunc(diffs, func(d api.CheckDiff) bool {
+		return d.Kind == api.DiffLink && d.State == lb.Missing && d.Object == "eth1"
+	}) {
+		t.Errorf("check after the link's deletion: %+v, want eth1 missing", diffs)
 	}
 	f.reconcile()
 	if !hasLink() {

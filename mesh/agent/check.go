@@ -254,11 +254,27 @@ func (a *Agent) localTasks() (map[string]api.Task, map[string]netip.Addr) {
 // service and networks are here) and that has no sandbox is missing.
 func (a *Agent) checkTasks(ctx context.Context, c *checker, st records.Objects, desired map[string]api.Task, needed map[string]api.Network, expect func(string) bool) {
 	for id, t := range desired {
-		if _, ok := st.Services[t.ServiceID]; (!ok && t.Standalone == nil) || !networksReady(t, needed) {
+		if _, ok := st.Services[t.ServiceID]; (!ok && t.Standalone == nil) || !networksReady(t, needed) || t.IsAttachment() {
 			continue
 		}
 		if _, ok := a.tasks[id]; !ok {
 			expect(filepath.Join(a.nsDir, shortID(t)))
+		}
+	}
+	// The engine containers' overlay links, in their namespaces.
+	for _, id := range slices.Sorted(maps.Keys(a.attached)) {
+		byNet := a.attached[id]
+		for _, netID := range slices.Sorted(maps.Keys(byNet)) {
+			l := byNet[netID]
+			ns := filepath.Base(l.sandbox)
+			links, err := a.cfg.Kernel.ListLinks(l.sandbox)
+			if err != nil {
+				c.failed(ns, "links", err)
+				continue
+			}
+			if !slices.ContainsFunc(links, func(k overlay.Link) bool { return k.Name == l.ifName }) {
+				c.add(ns, api.CheckDiff{Kind: api.DiffLink, State: lb.Missing, Object: l.ifName})
+			}
 		}
 	}
 	for _, lt := range a.tasks {
