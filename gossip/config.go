@@ -134,19 +134,15 @@ func DefaultConfig() Config {
 		// node sends at most GossipNodes packets per GossipInterval, so
 		// the cluster carries about 6 * GossipNodes / GossipInterval / 10
 		// updates per second, whatever its size. 4 every 50 ms carried 48:
-		// a burst of 100 puts/s at 30 nodes queued up, p99 0.3 to 1.3 s
-		// in BenchmarkConvergence. 10 every 40 ms carry 150, and with
-		// GossipNodes at the retransmit limit a node spends an update's
-		// whole budget in the round after it gets it, on 10 distinct
-		// members: an update crosses 30 nodes in two or three hops of
-		// 20 ms on average. p99 at 30 nodes: 163 ms at 100 puts/s, 101 ms
-		// at 20; 42 and 40 ms at 3 nodes (medians of 3 runs on a busy
-		// 2-core machine; 12 of 15 runs at 30 nodes and 100 puts/s stayed
-		// under 300 ms). The cost is packets while updates flow, at most
-		// 250 a second per node (80 before): at 30 nodes 229 (100 kB/s) at
-		// 100 puts/s and 172 (37 kB/s) at 20, where 4 every 50 ms sent 84
-		// (54 kB/s) and 82 (28 kB/s). An idle node sends no gossip, only
-		// probes and acks: 4 packets a second either way.
+		// a burst of 100 puts/s at 30 nodes queued up (p99 0.7 and 1.8 s
+		// in two runs of BenchmarkConvergence). 10 every 40 ms carry 150,
+		// and with GossipNodes at the retransmit limit a node spends an
+		// update's whole budget in the round after it gets it, on 10
+		// distinct members. p99 at 30 nodes, 3 runs: 72 to 77 ms at 100
+		// puts/s, 69 to 81 ms at 20. The cost is packets while updates
+		// flow, at most 250 a second per node: 243 to 249 (113 kB/s) at
+		// 100 puts/s, 178 to 181 (38 kB/s) at 20. An idle node sends no
+		// gossip, only probes and acks: 4 packets a second.
 		GossipInterval: 40 * time.Millisecond,
 		GossipNodes:    10,
 		// Each node that gets an update sends it 5 * ceil(log10(n+1)) times
@@ -154,8 +150,7 @@ func DefaultConfig() Config {
 		// update that misses some node, which then waits for push/pull, for
 		// 0.6% of updates at 30 nodes with 4, 0.1% with 5; memberlist's
 		// default is 4. Fewer would carry more updates per packet sent, but
-		// 3 (6 sends at 30 nodes) left updates on some node for seconds in
-		// the one benchmark run tried: p99 11 s at 20 puts/s, 4 s at 100.
+		// an update that misses a node then waits there for push/pull.
 		RetransmitMult: 5,
 		// Twice as eager as memberlist's LAN failure detector: probe one
 		// node every 500 ms, allow 250 ms for the ack (a LAN answers in

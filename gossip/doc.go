@@ -92,49 +92,27 @@
 //
 // Gossip's capacity is a number of packets. Every node that accepts an
 // update sends it RetransmitMult * ceil(log10(n+1)) times (10 at 10 to 99
-// nodes), about 6 updates of 200 bytes fit a 1.4 KB packet (encrypted or
-// not), and a node sends at most GossipNodes packets per GossipInterval, so
-// the cluster carries about 6 * GossipNodes / GossipInterval / 10 updates
-// per second, whatever its size. The former values, 4 nodes every 50 ms,
-// carried about 48: a burst of 100 puts per second (a service created with
-// hundreds of replicas) queued up, and p99 at 30 nodes was 0.3 to 1.3 s
-// (0.75 s median of 21 runs). 10 every 40 ms carry about 150.
-//
-// GossipNodes equal to the retransmit limit also changes the shape of the
-// epidemic: a node sends an update to 10 distinct members in the round after
-// it got it, where 4 targets a round spread the same 10 sends over three
-// rounds, some to the same member twice. An update crosses 30 nodes in two
-// or three hops of half an interval on average. p99 at 30 nodes is 163 ms
-// at 100 puts per second and 101 ms at 20, 42 and 40 ms at 3 nodes (medians
-// of 3 runs, `go test -run '^$' -bench 'Convergence/nodes=(3|30)$'
-// -benchtime 1x -count 3 ./gossip/`). The machine measured on is shared and
-// has two cores for all 30 nodes, so single runs vary widely: over 15 runs
-// at 30 nodes and 100 puts per second p99 ranged from 77 to 753 ms, median
-// 182, 12 runs under 300 ms. In the two slowest the machine's other load
-// kept the nodes below their packet rate (111 and 134 packets a second per
-// node, 225 to 245 in the seven fastest); 30 ms or 12 nodes did no better
-// there.
+// nodes), about 6 updates of 200 bytes fit a 1.4 KB packet, and a node sends
+// at most GossipNodes packets per GossipInterval, so the cluster carries
+// about 6 * GossipNodes / GossipInterval / 10 updates per second, whatever
+// its size. The former values, 4 nodes every 50 ms, carried about 48: a
+// burst of 100 puts per second (a service created with hundreds of
+// replicas) queued up, and p99 at 30 nodes was 0.7 and 1.8 s in two runs.
+// 10 every 40 ms carry about 150. With GossipNodes equal to the retransmit
+// limit, a node sends an update to 10 distinct members in the round after it
+// got it, where 4 targets a round spread the same sends over three rounds.
+// p99 at 30 nodes is 72 to 77 ms at 100 puts per second and 69 to 81 ms at
+// 20, in three runs of `go test -run '^$' -bench 'Convergence/nodes=30$'
+// -benchtime 1x -count 3 ./gossip/` on an idle 2-core machine, where the
+// 30 nodes share the two cores; runs beside other work are slower.
 //
 // The cost is packets while updates flow, never at rest: an idle node sends
 // only memberlist's probes and their acks, 4 packets (0.2 kB) a second at 30
-// nodes before and after. Under load a node sends what the queue holds, at
-// most GossipNodes per GossipInterval (250 packets a second, 80 before): at
-// 30 nodes 229 a second (100 kB/s) at 100 puts per second and 172 (37 kB/s)
-// at 20, where the former values sent 84 (54 kB/s) and 82 (28 kB/s). A LAN
-// carries that easily; it is the price of an update being everywhere in a
-// fifth of a second rather than in a second.
-//
-// Two other levers were measured and left. Fewer retransmissions carry more
-// updates per packet, but push gossip needs about n * ln(n/ε) sends for an
-// update to reach all n nodes but with probability ε, and a node it misses
-// waits for push/pull (PushPullInterval, 10 s): RetransmitMult 3 gave p99 of
-// 11 s at 20 puts per second in the one run tried. A shorter interval to
-// fewer nodes (25 ms, 8) carries a little more but did worse in the
-// benchmark (p99 median 420 ms at 100 puts per second, and updates late by
-// seconds in two runs of seven), whose 30 nodes share two cores:
-// each packet costs a compression, a decompression and a 64 KB receive
-// buffer there, and with fewer targets than retransmissions an update takes
-// more rounds.
+// nodes. Under load a node sends what its queue holds, at most GossipNodes
+// per GossipInterval (250 packets a second): 243 to 249 a second (113 kB/s)
+// at 100 puts per second, 178 to 181 (38 kB/s) at 20. A LAN carries that
+// easily; it is the price of an update being everywhere in a tenth of a
+// second rather than in a second.
 //
 // Failure detection is twice as eager as memberlist's LAN values (probe
 // every 500 ms, 250 ms timeout, suspicion multiplier 2, see DefaultConfig)
