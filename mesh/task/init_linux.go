@@ -181,7 +181,9 @@ func runCommand(argv []string, tini string) (int, error) {
 		// some 15 MB for as long as the task runs. It resolves argv[0]
 		// on the same PATH, found above. Only if the exec fails does
 		// this init stay.
-		tiniArgv := append([]string{"tini", "--"}, argv...)
+		// -p SIGKILL: tini sets its own parent-death signal once it runs,
+		// rather than relying on the one set before this exec.
+		tiniArgv := append([]string{"tini", "-p", "SIGKILL", "--"}, argv...)
 		err := syscall.Exec(tini, tiniArgv, os.Environ())
 		fmt.Fprintf(os.Stderr, "task: exec %s: %v; reaping with meshd's own init\n", tini, err)
 	}
