@@ -36,13 +36,13 @@ func (s *Server) container(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newContainer(s.withBridgeLinks(t), st.Services[t.ServiceID]), nil
+	return newContainer(s.withLocalLinks(t), st.Services[t.ServiceID]), nil
 }
 
-// withBridgeLinks adds to a task of this node its connections to the
+// withLocalLinks adds to a task of this node its connections to the
 // node's bridge networks, which the cluster's records do not hold, and
 // to an engine container its overlays.
-func (s *Server) withBridgeLinks(t api.Task) api.Task {
+func (s *Server) withLocalLinks(t api.Task) api.Task {
 	if s.cfg.Containers == nil || t.NodeID != s.cfg.Node.Info().NodeID {
 		return t
 	}
@@ -74,7 +74,7 @@ func (s *Server) containers(*http.Request) (any, error) {
 	out := []api.Container{}
 	for _, t := range taskView(st, s.cfg.Node.TaskStatuses()) {
 		if t.NodeID == self {
-			out = append(out, newContainer(s.withBridgeLinks(t), st.Services[t.ServiceID]))
+			out = append(out, newContainer(s.withLocalLinks(t), st.Services[t.ServiceID]))
 		}
 	}
 	for _, t := range s.standaloneTasks() {

@@ -3,7 +3,6 @@ package apiserver
 import (
 	"context"
 	"fmt"
-	"maps"
 	"net/http"
 	"slices"
 	"strconv"
@@ -248,7 +247,12 @@ func (s *Server) removeAttachment(ctx context.Context, id string) error {
 		return fmt.Errorf("give back the overlay addresses of container %s: %w", api.Clip(id), err)
 	}
 	return s.seen(ctx, func(o records.Objects) bool {
-		return !slices.ContainsFunc(slices.Collect(maps.Values(o.Tasks)), func(t api.Task) bool { return t.IsAttachment() && t.ContainerID() == id })
+		for _, t := range o.Tasks {
+			if t.IsAttachment() && t.ContainerID() == id {
+				return false
+			}
+		}
+		return true
 	})
 }
 

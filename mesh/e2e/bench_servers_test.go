@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/meshd/meshd/internal/testutil"
 )
 
 // meshPaths are the four ways the client reaches the one task on node1,
@@ -98,17 +100,13 @@ listen kv
 	for _, s := range servers {
 		for _, p := range meshPaths {
 			addr := s.addrs[p]
-			deadline := time.Now().Add(30 * time.Second)
-			for {
+			testutil.Eventually(b, 30*time.Second, s.name+" answering over "+p+" ("+addr+")", func() error {
 				out, err := l.ctl("lab", "exec", "client", "--", "bash", "-c", "exec 3<>/dev/tcp/"+strings.Replace(addr, ":", "/", 1))
-				if err == nil {
-					break
+				if err != nil {
+					return fmt.Errorf("%v: %s", err, out)
 				}
-				if time.Now().After(deadline) {
-					b.Fatalf("%s over %s (%s): nothing answers after 30 s: %v\n%s", s.name, p, addr, err, out)
-				}
-				time.Sleep(200 * time.Millisecond)
-			}
+				return nil
+			})
 		}
 	}
 
@@ -157,18 +155,13 @@ listen kv
 func waitRules(b *testing.B, l *testLab, n int) {
 	b.Helper()
 	marks := regexp.MustCompile(`(?m)--dport \d+ .*-j MARK`)
-	deadline := time.Now().Add(5 * time.Minute)
-	for {
+	testutil.Eventually(b, 5*time.Minute, fmt.Sprintf("node2's ingress sandbox marking %d published ports", n), func() error {
 		out, _ := l.onNode("node2", "nsenter", "--net=/var/run/meshd/netns/ingress_sbox", "iptables-save", "-t", "mangle")
-		got := len(marks.FindAllString(out, -1))
-		if got >= n {
-			return
+		if got := len(marks.FindAllString(out, -1)); got < n {
+			return fmt.Errorf("%d marked", got)
 		}
-		if time.Now().After(deadline) {
-			b.Fatalf("node2's ingress sandbox marks %d published ports after 5 minutes, want %d", got, n)
-		}
-		time.Sleep(time.Second)
-	}
+		return nil
+	})
 }
 
 // wrkRequests is wrkFromClient's requests/s for one address.
