@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -21,27 +23,75 @@ func TestBucketParent(t *testing.T) {
 		k      chainKey
 		parent string
 	}{
-		{chainKey{"mangle", "MESH-PREROUTING-0"}, chainMarkPre},
-		{chainKey{"mangle", "MESH-PREROUTING-F"}, chainMarkPre},
+		{chainKey{"mangle", "MESH-PREROUTING-0"}, ""}, // split into sets
+		{chainKey{setTable, "MESH-PREROUTING-TCP"}, chainMarkPre},
+		{chainKey{setTable, "MESH-INPUT-VIP"}, chainMarkIn},
+		{chainKey{setTable, "MESH-OUTPUT-UDP"}, chainMarkOut},
+		{chainKey{setTable, "MESH-SERVICES-TCP"}, ""},
 		{chainKey{"nat", "MESH-SERVICES-A"}, chainServices},
+		{chainKey{"filter", "MESH-REJECT-0"}, chainReject},
 		{chainKey{"nat", "MESH-INGRESS-3"}, chainIngress},
-		{chainKey{"nat", chainIngressSNAT}, ""},        // a chain of its own, not a bucket
-		{chainKey{"filter", "MESH-INGRESS-3"}, ""},     // filter MESH-INGRESS is not split
-		{chainKey{"mangle", "MESH-PREROUTING-10"}, ""}, // beyond bucketCount
-		{chainKey{"mangle", "MESH-PREROUTING-a"}, ""},  // not as bucketOf spells it
+		{chainKey{"nat", chainIngressSNAT}, ""},    // a chain of its own, not a bucket
+		{chainKey{"filter", "MESH-INGRESS-3"}, ""}, // filter MESH-INGRESS is not split
+		{chainKey{"nat", "MESH-SERVICES-10"}, ""},  // beyond bucketCount
+		{chainKey{"nat", "MESH-SERVICES-a"}, ""},   // not as bucketOf spells it
 		{chainKey{"mangle", chainMarkPre}, ""},
 		{chainKey{"nat", svcChain("www/ingress")}, ""},
 	} {
 		p, ok := bucketParent(tt.k)
-		if ok != (tt.parent != "") || ok && p != (chainKey{tt.k.table, tt.parent}) {
+		table := tt.k.table
+		if table == setTable {
+			table = "mangle" // the sets of the mark chains
+		}
+		if ok != (tt.parent != "") || ok && p != (chainKey{table, tt.parent}) {
 			t.Errorf("bucketParent(%v) = %v, %v; want %q", tt.k, p, ok, tt.parent)
 		}
 	}
 	for _, k := range sortedKeys(bucketed) {
-		for i := range 100 {
-			b := bucketOf(k, fmt.Sprint(i))
+		for _, b := range bucketsOf(k) {
 			if p, ok := bucketParent(b); !ok || p != k || len(b.chain) > maxChainName {
-				t.Fatalf("bucketOf(%v) = %v, whose parent is %v, %v", k, b, p, ok)
+				t.Fatalf("bucket %v of %v has parent %v, %v", b, k, p, ok)
+			}
+		}
+	}
+}
+
+// TestEveryEntryHasABucket renders services of every shape on both planes
+// and checks that each entry of a split chain finds a bucket (a set, or a
+// bucket chain its parent's reference leads it to), never staying behind
+// in its parent.
+func TestEveryEntryHasABucket(t *testing.T) {
+	for _, mode := range []Mode{ModeIPTables, ModeIPVS} {
+		for _, kind := range []string{SandboxIngress, SandboxLB} {
+			sb := ingressSandbox()
+			sb.Kind = kind
+			for i := range 40 {
+				s := benchService(i)
+				if i%3 == 0 {
+					s.Ports = append(s.Ports, Port{"udp", s.Ports[0].Published, 53})
+				}
+				if i%5 == 0 {
+					s.Backends = nil // a MESH-REJECT entry on the iptables plane
+				}
+				sb.Services = append(sb.Services, s)
+			}
+			rs, _, _, err := newSandboxRenderer(mode).rules(sb)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for k, rules := range rs.sharedEntries() {
+				for _, rule := range rules {
+					b, _ := bucketOf(k, rule)
+					if p, ok := bucketParent(b); bucketed[k] != 0 && (!ok || p != k) {
+						t.Errorf("%s %s: %v entry %q stays in its parent", mode, kind, k, rule)
+					}
+					if m := markRE.FindStringSubmatch(rule); bucketed[k] == splitMark && m != nil {
+						v, _ := strconv.ParseUint(m[1], 0, 32)
+						if want := fmt.Sprintf("--mark %#x/0xf -j %s", v%16, b.chain); !strings.Contains(bucketRef(k, b), want) {
+							t.Errorf("%q in %s, entered by %q", rule, b.chain, bucketRef(k, b))
+						}
+					}
+				}
 			}
 		}
 	}

@@ -29,8 +29,9 @@ const (
 // its kernel holds.
 type Diff struct {
 	// Kind is "chain" (one of ours), "rule" (in one of our chains, or a
-	// jump to one from a built-in chain), "ipvs" (a fwmark service) or
-	// "backend" (a destination of one).
+	// jump to one from a built-in chain), "set" (an ipset of ours, see
+	// sets.go), "member" (of one), "ipvs" (a fwmark service) or "backend"
+	// (a destination of one).
 	Kind  string
 	State string // Missing, Extra or Differs
 	// Object is the rule as "iptables -S" prints it ("-A MESH-SNAT -d
@@ -39,7 +40,9 @@ type Diff struct {
 	// 10.255.0.5 weight 1"); what is wanted, or for Extra what the kernel
 	// holds.
 	Object string
-	// Where is the table of a chain or rule ("nat"), or "ipvs".
+	// Where is the table of a chain or rule ("nat"), "ipset" for a set or
+	// a member ("MESH-PREROUTING-TCP 8888 comment …", as "ipset add"
+	// takes it), or "ipvs".
 	Where string
 	// Have is, for Differs, what the kernel holds instead.
 	Have string
@@ -131,11 +134,15 @@ func diffRules(observed saved, want ruleset, o owner) []Diff {
 	for _, k := range sortedKeys(keys) {
 		have, ok := observed[k.table][k.chain]
 		wanted, isWanted := wantRules[k]
+		kind, ruleKind, prefix := "chain", "rule", "-A "+k.chain+" "
+		if k.table == setTable {
+			kind, ruleKind, prefix = "set", "member", k.chain+" "
+		}
 		switch {
 		case !ok:
-			out = append(out, Diff{Kind: "chain", State: Missing, Object: k.chain, Where: k.table})
+			out = append(out, Diff{Kind: kind, State: Missing, Object: k.chain, Where: k.table})
 		case !isWanted:
-			out = append(out, Diff{Kind: "chain", State: Extra, Object: k.chain, Where: k.table})
+			out = append(out, Diff{Kind: kind, State: Extra, Object: k.chain, Where: k.table})
 		}
 		canon := make([]string, len(have))
 		for i, r := range have {
@@ -143,10 +150,10 @@ func diffRules(observed saved, want ruleset, o owner) []Diff {
 		}
 		missing, extra := multisetDiff(wanted, canon, strings.Compare)
 		for _, r := range missing {
-			out = append(out, Diff{Kind: "rule", State: Missing, Object: "-A " + k.chain + " " + r, Where: k.table})
+			out = append(out, Diff{Kind: ruleKind, State: Missing, Object: prefix + r, Where: k.table})
 		}
 		for _, r := range extra {
-			out = append(out, Diff{Kind: "rule", State: Extra, Object: "-A " + k.chain + " " + r, Where: k.table})
+			out = append(out, Diff{Kind: ruleKind, State: Extra, Object: prefix + r, Where: k.table})
 		}
 	}
 	return append(out, diffJumps(observed, want, o)...)

@@ -189,3 +189,54 @@ func TestCheckSandbox(t *testing.T) {
 		})
 	}
 }
+
+// TestCheckSandboxSets: a large sandbox keeps its marks in ipsets; a
+// member deleted or changed by hand, or a set destroyed, is named by the
+// check and put back by the next sync that reads the kernel.
+func TestCheckSandboxSets(t *testing.T) {
+	withBucketThreshold(t, 1)
+	ctx := context.Background()
+	sb := worldTwo.ingress
+	tests := []struct {
+		name    string
+		payload string
+		want    []string
+	}{
+		{name: "a member deleted",
+			payload: "*ipset\n-D MESH-PREROUTING-TCP 8888 comment \"www\" skbmark 0x100\nCOMMIT\n",
+			want:    []string{`member missing MESH-PREROUTING-TCP 8888 comment "www" skbmark 0x100 (ipset)`}},
+		{name: "a member's mark changed",
+			payload: "*ipset\n-D MESH-PREROUTING-TCP 8888 comment \"www\" skbmark 0x100\n-A MESH-PREROUTING-TCP 8888 comment \"www\" skbmark 0x102\nCOMMIT\n",
+			want: []string{`member missing MESH-PREROUTING-TCP 8888 comment "www" skbmark 0x100 (ipset)`,
+				`member extra MESH-PREROUTING-TCP 8888 comment "www" skbmark 0x102 (ipset)`}},
+		{name: "a set flushed",
+			payload: "*ipset\n:MESH-OUTPUT-VIP - [0:0]\nCOMMIT\n",
+			want: []string{`member missing MESH-OUTPUT-VIP 10.255.0.4 comment "www" skbmark 0x100 (ipset)`,
+				`member missing MESH-OUTPUT-VIP 10.255.0.7 comment "api" skbmark 0x102 (ipset)`}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p, rules, _, _ := newFakePlane(t, ModeIPTables)
+			mustSync(t, p, sb)
+			if err := rules.Apply(ctx, []byte(tc.payload)); err != nil {
+				t.Fatal(err)
+			}
+			diffs, err := p.Check(ctx, sb)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, d := range diffs {
+				got = append(got, d.Kind+" "+d.State+" "+d.Object+" ("+d.Where+")")
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("Check (-want +got):\n%s", diff)
+			}
+			p.Recheck()
+			mustSync(t, p, sb)
+			if got, err := p.Check(ctx, sb); err != nil || len(got) > 0 {
+				t.Errorf("after a sync: got %+v, %v, want no difference", got, err)
+			}
+		})
+	}
+}

@@ -52,14 +52,12 @@
 //
 // Only the packets that open a connection enter the mark chains (the
 // jumps say "-m conntrack ! --ctstate RELATED,ESTABLISHED"): a mark only
-// chooses where a new connection goes, so the other packets skip the
-// walk of two rules a service, and a packet costs the same at 1 service
+// chooses where a new connection goes, so the other packets skip them,
+// and a packet of an established connection costs the same at 1 service
 // as at 1000. The host's FORWARD accepts in the same spirit: one rule each
 // way for what our DNATs sent into mesh_gwbridge, found by conntrack,
-// rather than two rules a port. A new connection still walks the marks:
-// an ipset (hash:ip,port with skbinfo) would make that one lookup too,
-// at the price of a second kind of kernel object to keep in sync and of
-// "iptables -t mangle -nvL" no longer showing which port gets which mark.
+// rather than two rules a port. A new connection meets one lookup, not a
+// walk, once a sandbox is large (see Bucket chains below).
 //
 // The rotation is "-m statistic --mode nth --every n-i --packet 0" on rule
 // i of n, the last rule unconditional: each rule counts only the new
@@ -96,39 +94,67 @@
 // chains exactly the wanted ones. That repairs rules lost to a firewall
 // reload or a hand edit, which Swarm never does.
 //
-// # Bucket chains
+// # Bucket chains, and the lookup that replaces the mark walk
 //
-// iptables-nft finds the rule of a "-D CHAIN RULE" by fetching and
-// comparing every rule of CHAIN (its cache is per chain), so a deletion
-// costs with the size of its chain: one iptables-restore deleting a rule
-// from a chain of 2000 took about 40 ms, from a chain of 2 beside it, or
-// appending one, about 10 ms (five runs each, by hand). The
-// shared chains that grow with the number of services (mangle
-// MESH-PREROUTING, MESH-INPUT and MESH-OUTPUT, nat MESH-SERVICES, filter
-// MESH-REJECT, and the host's nat MESH-INGRESS, one DNAT per published
-// port) are therefore split once they hold more than 64 entries: the
-// entries go into 16 bucket chains, MESH-PREROUTING-0 … MESH-PREROUTING-F,
-// chosen by a hash of the rule, and MESH-PREROUTING holds one jump to each
-// bucket in use. A bucket exists while it has entries, its jump with it,
-// like any chain of ours; a full resync sweeps buckets left over, as they
-// belong to their parent's owner. At 1000 services a bucket of
-// MESH-PREROUTING holds about 125 rules. Sixteen is a
-// compromise: a new connection walks one jump more per bucket in use, and
-// each bucket's deletions grow again past some hundreds of rules (some
-// thousands of services). Chains of at most 64 entries keep them, as they read in the
-// tutorials ("iptables -t mangle -nvL" shows the MARK lines under
-// MESH-PREROUTING itself; split, under MESH-PREROUTING-3 and its
-// siblings). A chain that crosses 64 is rewritten whole, with its buckets,
+// Two costs grow with a shared chain's entries. A new connection is
+// matched against every rule of every chain it enters (MARK does not end
+// the walk): two MARK rules and one MESH-SERVICES rule a service, about a
+// quarter of a microsecond each. And iptables-nft finds the rule of a "-D
+// CHAIN RULE" by fetching and comparing every rule of CHAIN, so removing
+// a service from a chain of 2000 took about 40 ms, against 10 ms for
+// appending one (five runs each, by hand).
+//
+// A shared chain is therefore split once it holds more than 64 entries
+// (buckets.go), by what its entries match:
+//
+//   - The mark chains (mangle MESH-PREROUTING, MESH-INPUT, MESH-OUTPUT)
+//     give their entries to ipsets with the skbinfo extension: the VIPs
+//     to MESH-PREROUTING-VIP (hash:ip), the published ports to
+//     MESH-PREROUTING-TCP and -UDP (bitmap:port), each member holding its
+//     service's mark and name. The chain then holds one rule per set,
+//     "-p tcp -j SET --map-set MESH-PREROUTING-TCP dst --map-mark": a hash
+//     or an array lookup sets the mark, at 1000 services as at 65.
+//     "ipset list MESH-PREROUTING-TCP" shows "8888 comment "www" skbmark
+//     0x100" where "iptables -t mangle -nvL" showed "tcp dpt:8888 MARK set
+//     0x100", and the tracer (meshctl trace) names the member that matched.
+//   - nat MESH-SERVICES and filter MESH-REJECT, whose entries match a mark,
+//     split into MESH-SERVICES-0 … -F by the mark's low four bits, entered
+//     by "-m mark --mark 0x3/0xf -j MESH-SERVICES-3": a new connection is
+//     matched against 16 rules and one bucket, a sixteenth of the services.
+//   - The host's nat MESH-INGRESS, one DNAT per published port, splits into
+//     16 buckets by a hash of the rule, all of them walked: a port has no
+//     bits a match can pick cheaply, and a DNAT cannot come from a set.
+//     Swarm's DOCKER-INGRESS walks the same way.
+//
+// A bucket, chain or set, exists while it has entries, and the parent's
+// rule that enters it with it; a full resync sweeps leftovers, as they
+// belong to their parent's owner. Chains of at most 64 entries keep them,
+// as they read in the tutorials ("iptables -t mangle -nvL" in
+// ingress_sbox shows "tcp dpt:8888 MARK set 0x100" under MESH-PREROUTING
+// itself). A chain that crosses 64 is rewritten whole, with its buckets,
 // in the same payload: one larger payload at the crossing, not one per
 // change.
 //
-// BenchmarkAddService (make bench-rules) times adding one service to a
-// sandbox that already has 1, 100 and 1000 (iptables plane, iptables
-// 1.8.9 nf_tables, a 2-vCPU VM), and removing it. Medians of 3: adding
-// 7.0, 7.7 and 10.4 ms, removing 6.9, 7.5 and 10.7 ms; most of it is
-// starting iptables-restore. At 1000, three runs before the buckets
-// beside three after: removing 35 to 38 ms before, 10.7 to 11.9 after;
-// adding 11.3 to 12.4 and 10.4 to 10.9 ms.
+// Why ipsets rather than nftables maps, which would also hold the DNATs:
+// the rest of the mesh is iptables, as Swarm's is and as the tutorials
+// read it, and iptables-nft cannot share a table with native nftables
+// rules; an ipset is a kernel object iptables matches against, listed by
+// a Debian tool beside iptables and ipvsadm, and both data planes use the
+// same marks. Sets travel in payloads and saved text as a pseudo-table
+// "*ipset" (sets.go), so the syncer diffs, lays out, checks and repairs
+// them as chains; IPTables applies that table with "ipset -exist restore"
+// before the iptables tables (a SET rule needs its set) and destroys sets
+// after them. A full resync declares each wanted set, which flushes and
+// refills it: new connections that arrive in between go unmarked for the
+// moment it takes. A set's members are compared whole in the periodic
+// check, so a member changed by hand is seen and put back.
+//
+// BenchmarkNewConnection (make bench-rules) times a connection (connect,
+// one round trip, reset) through an ingress sandbox of 1 service and one
+// of 1000, with the lookup and with every entry kept in its chain.
+// BenchmarkAddService times adding one service to a sandbox that already
+// has 1, 100 and 1000 (iptables plane, iptables 1.8.9 nf_tables, a 2-vCPU
+// VM), and removing it; most of it is starting iptables-restore.
 //
 // # Stale UDP conntrack entries
 //

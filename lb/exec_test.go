@@ -3,6 +3,7 @@ package lb
 import (
 	"context"
 	"errors"
+	"os/exec"
 	"strings"
 	"testing"
 
@@ -15,6 +16,13 @@ type fakeExec struct {
 	calls          []execCall
 	stdout, stderr string
 	err            error
+	// by answers the commands it names (argv[0]) instead.
+	by map[string]fakeOut
+}
+
+type fakeOut struct {
+	stdout string
+	err    error
 }
 
 type execCall struct {
@@ -25,6 +33,9 @@ type execCall struct {
 
 func (f *fakeExec) run(_ context.Context, netns string, stdin []byte, argv ...string) ([]byte, []byte, error) {
 	f.calls = append(f.calls, execCall{NetNS: netns, Argv: strings.Join(argv, " "), Stdin: string(stdin)})
+	if o, ok := f.by[argv[0]]; ok {
+		return []byte(o.stdout), nil, o.err
+	}
 	return []byte(f.stdout), []byte(f.stderr), f.err
 }
 
@@ -69,10 +80,46 @@ func TestIPTablesExec(t *testing.T) {
 		{
 			name:    "save",
 			netns:   ns,
-			fake:    fakeExec{stdout: "*nat\nCOMMIT\n", stderr: "a warning\n"},
+			fake:    fakeExec{stdout: "*nat\nCOMMIT\n", stderr: "a warning\n", by: map[string]fakeOut{"ipset": {}}},
 			do:      save,
-			want:    []execCall{{NetNS: ns, Argv: "iptables-save"}},
+			want:    []execCall{{NetNS: ns, Argv: "iptables-save"}, {NetNS: ns, Argv: "ipset save"}},
 			wantOut: "*nat\nCOMMIT\n",
+		},
+		{
+			name:  "save with sets",
+			netns: ns,
+			fake: fakeExec{stdout: "*nat\nCOMMIT\n", by: map[string]fakeOut{"ipset": {stdout: "" +
+				"create MESH-PREROUTING-TCP bitmap:port range 0-65535 comment skbinfo\n" +
+				"add MESH-PREROUTING-TCP 8888 comment \"www\" skbmark 0x100\n" +
+				"create other hash:ip family inet hashsize 1024 maxelem 65536\n"}}},
+			do:   save,
+			want: []execCall{{NetNS: ns, Argv: "iptables-save"}, {NetNS: ns, Argv: "ipset save"}},
+			wantOut: "*nat\nCOMMIT\n*ipset\n:MESH-PREROUTING-TCP - [0:0]\n" +
+				"-A MESH-PREROUTING-TCP 8888 comment \"www\" skbmark 0x100\n:other - [0:0]\nCOMMIT\n",
+		},
+		{
+			name:    "save without the ipset tool",
+			fake:    fakeExec{stdout: "*nat\nCOMMIT\n", by: map[string]fakeOut{"ipset": {err: exec.ErrNotFound}}},
+			do:      save,
+			want:    []execCall{{Argv: "iptables-save"}, {Argv: "ipset save"}},
+			wantOut: "*nat\nCOMMIT\n",
+		},
+		{
+			name:  "apply with sets",
+			netns: ns,
+			do: apply("*ipset\n:MESH-INPUT-VIP - [0:0]\n-D MESH-INPUT-VIP 10.0.0.9 comment \"api\" skbmark 0x103\n" +
+				"-A MESH-INPUT-VIP 10.0.0.2 comment \"www\" skbmark 0x101\n-X MESH-OUTPUT-VIP\nCOMMIT\n" + payload),
+			want: []execCall{
+				{NetNS: ns, Argv: "ipset -exist restore", Stdin: "create MESH-INPUT-VIP hash:ip family inet comment skbinfo\n" +
+					"flush MESH-INPUT-VIP\ndel MESH-INPUT-VIP 10.0.0.9\nadd MESH-INPUT-VIP 10.0.0.2 comment \"www\" skbmark 0x101\n"},
+				{NetNS: ns, Argv: "iptables-restore --noflush -w", Stdin: payload},
+				{NetNS: ns, Argv: "ipset -exist restore", Stdin: "destroy MESH-OUTPUT-VIP\n"},
+			},
+		},
+		{
+			name:    "apply refuses a set not of ours",
+			do:      apply("*ipset\n:other - [0:0]\nCOMMIT\n"),
+			wantErr: "ipset other: not a set of ours",
 		},
 		{
 			name:    "save fails",
@@ -98,7 +145,7 @@ func TestIPTablesExec(t *testing.T) {
 				t.Errorf("got error %v, want none", err)
 			case tt.wantErr != "" && (err == nil || err.Error() != tt.wantErr):
 				t.Errorf("got error %v, want %q", err, tt.wantErr)
-			case tt.wantErr != "" && !errors.Is(err, exitErr):
+			case tt.wantErr != "" && tt.fake.err != nil && !errors.Is(err, exitErr):
 				t.Errorf("error %v does not wrap the command's", err)
 			}
 		})

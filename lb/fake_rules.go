@@ -64,7 +64,19 @@ func (f *FakeRules) Apply(_ context.Context, payload []byte) error {
 		f.failNext = nil
 		return err
 	}
+	// As IPTables does: sets made and filled, the tables, sets destroyed.
+	pre, rules, post := splitSetPayload(payload)
 	touched := map[string]bool{}
+	for _, part := range [][]byte{pre, rules, post} {
+		if err := f.apply(part, touched); err != nil {
+			return err
+		}
+	}
+	f.touched = slices.Sorted(maps.Keys(touched))
+	return nil
+}
+
+func (f *FakeRules) apply(payload []byte, touched map[string]bool) error {
 	var tx *fakeTx
 	sc := bufio.NewScanner(strings.NewReader(string(payload)))
 	n := 0
@@ -99,7 +111,6 @@ func (f *FakeRules) Apply(_ context.Context, payload []byte) error {
 	if tx != nil {
 		return fmt.Errorf("iptables-restore: table %s: COMMIT expected", tx.table)
 	}
-	f.touched = slices.Sorted(maps.Keys(touched))
 	return nil
 }
 
@@ -111,6 +122,9 @@ func (f *FakeRules) Save(context.Context) ([]byte, error) {
 	var b strings.Builder
 	for _, t := range slices.Sorted(maps.Keys(f.tables)) {
 		chains := f.tables[t]
+		if t == setTable && len(chains) == 0 {
+			continue // "ipset save" prints nothing without sets
+		}
 		order := slices.Clone(builtinChains[t])
 		for _, c := range slices.Sorted(maps.Keys(chains)) {
 			if !isBuiltin(t, c) {
@@ -137,13 +151,14 @@ func (f *FakeRules) Save(context.Context) ([]byte, error) {
 
 // fakeTx is one table being changed, committed at COMMIT.
 type fakeTx struct {
+	f       *FakeRules // the other tables, for references to sets
 	table   string
 	chains  map[string][]string
 	touched map[string]bool
 }
 
 func (f *FakeRules) begin(table string) *fakeTx {
-	tx := &fakeTx{table: table, chains: map[string][]string{}, touched: map[string]bool{}}
+	tx := &fakeTx{f: f, table: table, chains: map[string][]string{}, touched: map[string]bool{}}
 	for c, rules := range f.tables[table] {
 		tx.chains[c] = slices.Clone(rules)
 	}
@@ -175,6 +190,9 @@ func (tx *fakeTx) do(line string) error {
 		return fmt.Errorf("%s: chain %q does not exist", cmd, chain)
 	}
 	tx.touched[chain] = true
+	if tx.table == setTable {
+		return tx.doSet(cmd, chain, rule)
+	}
 	switch cmd {
 	case "-A":
 		return tx.insert(chain, -1, rule)
@@ -197,6 +215,42 @@ func (tx *fakeTx) do(line string) error {
 		return tx.deleteChain(chain)
 	}
 	return fmt.Errorf("unknown command %q", cmd)
+}
+
+// doSet applies a command to a set as ipset -exist does: adding a member
+// that is there and deleting one that is not change nothing; a set that a
+// rule names cannot be destroyed.
+func (tx *fakeTx) doSet(cmd, set, member string) error {
+	members := tx.chains[set]
+	i := slices.Index(members, member)
+	switch cmd {
+	case "-A":
+		if setKindOf(set).create == "" || member == "" {
+			return fmt.Errorf("add %s %q: not a member of a set of ours", set, member)
+		}
+		if i < 0 {
+			tx.chains[set] = append(members, member)
+		}
+		return nil
+	case "-D":
+		if i >= 0 {
+			tx.chains[set] = slices.Delete(members, i, i+1)
+		}
+		return nil
+	case "-X":
+		for t, chains := range tx.f.tables {
+			for c, rules := range chains {
+				for _, r := range rules {
+					if strings.Contains(r+" ", " --map-set "+set+" ") {
+						return fmt.Errorf("destroy %s: in use by %s/%s (set is in use by a kernel component)", set, t, c)
+					}
+				}
+			}
+		}
+		delete(tx.chains, set)
+		return nil
+	}
+	return fmt.Errorf("ipset: unknown command %q", cmd)
 }
 
 func (tx *fakeTx) insert(chain string, pos int, rule string) error {
@@ -234,7 +288,7 @@ var fakeMatches = []string{"tcp", "udp", "mark", "conntrack", "comment", "statis
 
 // targetTables and targetHooks say where each target is allowed.
 var (
-	targetTables = map[string]string{"MARK": "mangle", "DNAT": "nat", "SNAT": "nat", "MASQUERADE": "nat", "REDIRECT": "nat", "REJECT": "filter"}
+	targetTables = map[string]string{"MARK": "mangle", "DNAT": "nat", "SNAT": "nat", "MASQUERADE": "nat", "REDIRECT": "nat", "REJECT": "filter", "SET": "mangle"}
 	targetHooks  = map[string][]string{
 		"DNAT": {"PREROUTING", "OUTPUT"}, "REDIRECT": {"PREROUTING", "OUTPUT"},
 		"SNAT": {"POSTROUTING", "INPUT"}, "MASQUERADE": {"POSTROUTING"},
@@ -259,6 +313,13 @@ func (tx *fakeTx) checkRule(rule string) error {
 	case targetTables[target] != "":
 		if targetTables[target] != tx.table {
 			return fmt.Errorf("target %s is not valid in table %s", target, tx.table)
+		}
+		if target == "SET" {
+			_, rest, _ := strings.Cut(rule, " --map-set ")
+			set, _, _ := strings.Cut(rest, " ")
+			if _, ok := tx.f.tables[setTable][set]; !ok {
+				return fmt.Errorf("set %q does not exist", set)
+			}
 		}
 	case isBuiltin(tx.table, target):
 		return fmt.Errorf("jump to built-in chain %s", target)

@@ -165,12 +165,15 @@ func saveText(t testing.TB, r Rules) string {
 }
 
 // rawState is a namespace's rules as iptables-save gives them, parsed:
-// in kernel order.
+// in kernel order. A set's members have no order: they are sorted.
 func rawState(t testing.TB, r Rules) saved {
 	t.Helper()
 	s, err := parseSave([]byte(saveText(t, r)))
 	if err != nil {
 		t.Fatal(err)
+	}
+	for _, members := range s[setTable] {
+		slices.Sort(members)
 	}
 	return s
 }

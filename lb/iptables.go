@@ -1,8 +1,11 @@
 package lb
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"os/exec"
 	"strings"
 )
 
@@ -29,24 +32,49 @@ type IPTables struct {
 var _ Rules = IPTables{}
 
 // Apply runs iptables-restore --noflush with payload on stdin. An empty
-// payload runs nothing.
+// payload runs nothing. The payload's "*ipset" table (sets.go) runs as
+// "ipset restore", its sets made and filled before the iptables tables
+// and destroyed after them.
 func (t IPTables) Apply(ctx context.Context, payload []byte) error {
-	if len(payload) == 0 {
+	pre, rules, post := splitSetPayload(payload)
+	if err := t.ipset(ctx, pre); err != nil {
+		return err
+	}
+	if len(bytes.TrimSpace(rules)) > 0 {
+		stdout, stderr, err := t.runner().run(ctx, t.NetNS, rules, "iptables-restore", "--noflush", "-w")
+		if err != nil {
+			out := append(append([]byte(nil), stdout...), stderr...)
+			return fmt.Errorf("iptables-restore%s: %w: %s", t.where(), err, strings.TrimSpace(string(out)))
+		}
+	}
+	return t.ipset(ctx, post)
+}
+
+// ipset runs "ipset -exist restore" with an "*ipset" table's commands.
+// -exist makes a create of a set that is there, an add of a member that
+// is there and a del of one that is not succeed, as a reconcile wants.
+func (t IPTables) ipset(ctx context.Context, table []byte) error {
+	if len(table) == 0 {
 		return nil
 	}
-	stdout, stderr, err := t.runner().run(ctx, t.NetNS, payload, "iptables-restore", "--noflush", "-w")
+	cmds, err := ipsetCommands(table)
+	if err != nil {
+		return err
+	}
+	stdout, stderr, err := t.runner().run(ctx, t.NetNS, cmds, "ipset", "-exist", "restore")
 	if err != nil {
 		out := append(append([]byte(nil), stdout...), stderr...)
-		return fmt.Errorf("iptables-restore%s: %w: %s", t.where(), err, strings.TrimSpace(string(out)))
+		return fmt.Errorf("ipset restore%s: %w: %s", t.where(), err, strings.TrimSpace(string(out)))
 	}
 	return nil
 }
 
-// Save runs iptables-save.
+// Save runs iptables-save, and "ipset save" for the namespace's sets,
+// which it appends as the "*ipset" table.
 func (t IPTables) Save(ctx context.Context) ([]byte, error) { return t.save(ctx, "iptables-save") }
 
 // SaveCounters runs "iptables-save -c": the same text with each chain's
-// and each rule's [packets:bytes].
+// and each rule's [packets:bytes] (sets' members have none).
 func (t IPTables) SaveCounters(ctx context.Context) ([]byte, error) {
 	return t.save(ctx, "iptables-save", "-c")
 }
@@ -55,6 +83,15 @@ func (t IPTables) save(ctx context.Context, argv ...string) ([]byte, error) {
 	stdout, stderr, err := t.runner().run(ctx, t.NetNS, nil, argv...)
 	if err != nil {
 		return nil, fmt.Errorf("%s%s: %w: %s", strings.Join(argv, " "), t.where(), err, strings.TrimSpace(string(stderr)))
+	}
+	sets, stderr, err := t.runner().run(ctx, t.NetNS, nil, "ipset", "save")
+	switch {
+	case errors.Is(err, exec.ErrNotFound):
+		// Without the ipset tool there can be no set of ours.
+	case err != nil:
+		return nil, fmt.Errorf("ipset save%s: %w: %s", t.where(), err, strings.TrimSpace(string(stderr)))
+	default:
+		stdout = append(stdout, savedSets(sets)...)
 	}
 	return stdout, nil
 }

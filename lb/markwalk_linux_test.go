@@ -58,6 +58,77 @@ func BenchmarkEstablishedPacket(b *testing.B) {
 	}
 }
 
+// BenchmarkNewConnection measures what the number of services costs a
+// new connection through the ingress sandbox, the one packet of it that
+// still walks the mark chains: each op connects from the client to the
+// published port, makes one round trip of 64 bytes and closes (with a
+// reset, so that no TIME_WAIT piles up), through a sandbox with 1 service
+// and through one with 1000, alternately. conn1-ns and conn1000-ns are the
+// mean times per connection; ratio is conn1/conn1000.
+//
+// "lookup" is the sandbox as the syncer writes it: past 64 entries the
+// marks come from ipsets and MESH-SERVICES is split by the mark's low
+// bits (buckets.go). "walk" keeps every entry in its chain, as a sandbox
+// below the threshold does, so a new connection is matched against two
+// MARK rules and one MESH-SERVICES rule per service. Run as root:
+//
+//	go test ./lb -run '^$' -bench NewConnection -benchtime 3x
+func BenchmarkNewConnection(b *testing.B) {
+	testutil.RequireRoot(b)
+	for _, variant := range []string{"lookup", "walk"} {
+		b.Run(variant, func(b *testing.B) {
+			if variant == "walk" {
+				withBucketThreshold(b, 1<<30)
+			}
+			one, many := newWalkNet(b, 1), newWalkNet(b, 1000)
+			const conns = 500
+			var t1, tn time.Duration
+			for i := 0; i < b.N; i++ {
+				t1 += one.connections(b, conns)
+				tn += many.connections(b, conns)
+			}
+			c1 := float64(t1.Nanoseconds()) / float64(b.N*conns)
+			cn := float64(tn.Nanoseconds()) / float64(b.N*conns)
+			b.ReportMetric(c1, "conn1-ns")
+			b.ReportMetric(cn, "conn1000-ns")
+			b.ReportMetric(c1/cn, "ratio")
+			b.ReportMetric(0, "ns/op")
+		})
+	}
+}
+
+// connections opens n connections from the client to the measured
+// service, one round trip each, and returns the time.
+func (w *walkNet) connections(b *testing.B, n int) time.Duration {
+	b.Helper()
+	var elapsed time.Duration
+	err := nsfile.Do(w.ns["client"], func() error {
+		buf := make([]byte, 64)
+		start := time.Now()
+		for range n {
+			c, err := net.Dial("tcp4", "203.0.113.1:8888")
+			if err != nil {
+				return err
+			}
+			_, err = c.Write(buf)
+			if err == nil {
+				_, err = io.ReadFull(c, buf)
+			}
+			_ = c.(*net.TCPConn).SetLinger(0)
+			c.Close()
+			if err != nil {
+				return err
+			}
+		}
+		elapsed = time.Since(start)
+		return nil
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return elapsed
+}
+
 // walkNet is a client, an ingress sandbox with n services and one
 // backend (the roundRobin topology), with an echo connection open from
 // the client to the last service's published port.

@@ -155,18 +155,18 @@ func diffPlan(have, want ruleset, hc counts) (plan, counts) {
 			continue
 		}
 		for _, r := range del {
-			c := place(k, r, after)
+			c, text := place(k, r, after)
 			nc[c]--
-			gone = append(gone, entry{c.table, c.chain, r})
+			gone = append(gone, entry{c.table, c.chain, text})
 		}
 		for _, r := range adds[k] {
-			c := place(k, r, after)
-			p.appendRules(c, r)
+			c, text := place(k, r, after)
+			p.appendRules(c, text)
 			nc[c]++
 		}
 	}
-	// Buckets come and go with their entries, and their jumps, entries of
-	// their parent, with them.
+	// Buckets come and go with their entries, and the rules of their
+	// parent that enter them with them.
 	for k := range nc {
 		parent, ok := bucketParent(k)
 		if !ok || rewritten[parent] {
@@ -176,11 +176,11 @@ func diffPlan(have, want ruleset, hc counts) (plan, counts) {
 		switch {
 		case !before && after:
 			p.table(k.table).declare[k.chain] = true
-			p.appendRules(parent, "-j "+k.chain)
+			p.appendRules(parent, bucketRef(parent, k))
 			nc[parent]++
 		case before && !after:
 			p.removeChain(k)
-			gone = append(gone, entry{parent.table, parent.chain, "-j " + k.chain})
+			gone = append(gone, entry{parent.table, parent.chain, bucketRef(parent, k)})
 			nc[parent]--
 			delete(nc, k)
 		}
@@ -360,8 +360,9 @@ func (p plan) bytes() []byte {
 }
 
 // inSync says whether the kernel (observed) visibly holds want: the same
-// chains of ours, each with the wanted number of rules, and exactly the
-// wanted jumps from built-in chains, once each. A full resync that finds
+// chains of ours, each with the wanted number of rules, the same members
+// in each set of ours, and exactly the wanted jumps from built-in chains,
+// once each. A full resync that finds
 // the namespace in sync writes nothing, so it can run often without
 // resetting rotation counters; what it repairs is what drifts in practice
 // (a flushed chain, a firewall reload, a deleted jump). A rule edited in
@@ -390,6 +391,13 @@ func inSync(observed saved, want ruleset, o owner) bool {
 			return false
 		}
 	}
+	// A set's members are compared whole: they are spelled as ipset
+	// prints them, and a mark changed in place keeps the count.
+	for k, members := range layout(want.sharedEntries()) {
+		if k.table == setTable && !sameMembers(members, observed[k.table][k.chain]) {
+			return false
+		}
+	}
 	seen := map[jump]bool{}
 	for _, j := range observed.builtinRules() {
 		if !o.owns(chainKey{j.table, jumpTarget(j.rule)}) {
@@ -401,4 +409,14 @@ func inSync(observed saved, want ruleset, o owner) bool {
 		seen[j] = true
 	}
 	return len(seen) == len(wantJumps)
+}
+
+func sameMembers(want, have []string) bool {
+	if len(want) != len(have) {
+		return false
+	}
+	a, b := slices.Clone(want), slices.Clone(have)
+	slices.Sort(a)
+	slices.Sort(b)
+	return slices.Equal(a, b)
 }

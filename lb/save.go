@@ -38,6 +38,7 @@ var builtinChains = map[string][]string{
 	"mangle": {"PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"},
 	"nat":    {"PREROUTING", "INPUT", "OUTPUT", "POSTROUTING"},
 	"raw":    {"PREROUTING", "OUTPUT"},
+	setTable: {}, // sets.go: a "chain" per set
 }
 
 func isBuiltin(table, chain string) bool { return slices.Contains(builtinChains[table], chain) }

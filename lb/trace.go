@@ -411,6 +411,9 @@ func (tr *Tracer) walk(ns *TraceNS, table, chain string, p packet, depth int) []
 			after.mark = a.mark
 		}
 		tr.step(Step{Kind: StepRule, NS: ns, Table: table, Chain: chain, Index: i, Rule: rule, Counter: counts[i], Flow: after.flow()})
+		if a.set != "" {
+			tr.step(Step{Kind: StepRule, NS: ns, Table: setTable, Chain: a.set, Index: a.index, Rule: a.member, Flow: after.flow()})
+		}
 		switch a.kind {
 		case actMark:
 			p.mark = a.mark
@@ -481,11 +484,15 @@ const (
 )
 
 type action struct {
-	kind    actKind
-	mark    uint32
-	chain   string
-	p       packet
-	verdict string
+	kind actKind
+	mark uint32
+	// set and member are the ipset member a SET rule took the mark from
+	// (actMark), at index in its set.
+	set, member string
+	index       int
+	chain       string
+	p           packet
+	verdict     string
 }
 
 // shape is one rule shape the renderers emit, with what it does.
@@ -507,6 +514,34 @@ var shapes = []shape{
 			return action{}
 		}
 		return action{kind: actMark, mark: tr.mark(m[4])}
+	}},
+	// A large mark chain's lookup (buckets.go): the member of the set
+	// keyed by the destination address or port holds the mark.
+	{regexp.MustCompile(`^(?:-p (tcp|udp) )?-j SET --map-set (\S+) dst --map-mark$`), func(tr *Tracer, ns *TraceNS, m []string, p packet) action {
+		if m[1] != "" && m[1] != p.proto {
+			return action{}
+		}
+		key := p.dst.String()
+		if m[1] != "" {
+			key = strconv.Itoa(int(p.dport))
+		}
+		members, _ := tr.rulesOf(ns, setTable, m[2])
+		for i, member := range members {
+			mm := setMemberRE.FindStringSubmatch(member)
+			if mm == nil {
+				tr.t.Fatalf("tracer: %s: set %s: unknown member %q", ns.Name, m[2], member)
+			}
+			if mm[1] == key {
+				return action{kind: actMark, mark: tr.mark(mm[2]), set: m[2], member: member, index: i}
+			}
+		}
+		return action{}
+	}},
+	{regexp.MustCompile(`^-m mark --mark (0x[0-9a-f]+)/(0x[0-9a-f]+) -j (MESH-[A-Z-]+-[0-9A-F])$`), func(tr *Tracer, _ *TraceNS, m []string, p packet) action {
+		if p.mark&tr.mark(m[2]) != tr.mark(m[1]) {
+			return action{}
+		}
+		return action{kind: actJump, chain: m[3]}
 	}},
 	{regexp.MustCompile(`^-d ([\d.]+)/32 -j (MESH-[A-Z-]+)$`), func(_ *Tracer, _ *TraceNS, m []string, p packet) action {
 		if !addrIs(m[1], p.dst) {
@@ -648,6 +683,9 @@ var shapes = []shape{
 		return action{kind: actFinal, p: p, verdict: "REDIRECT"}
 	}},
 }
+
+// setMemberRE reads a member of a mark set (sets.go): its key and mark.
+var setMemberRE = regexp.MustCompile(`^(\S+) comment "[^"]*" skbmark (0x[0-9a-f]+)$`)
 
 func (tr *Tracer) match(ns *TraceNS, rule string, p packet) action {
 	for _, s := range shapes {

@@ -69,10 +69,14 @@ func TestTrace(t *testing.T) {
 		out      string
 		want     []string // substrings of some match
 		wantNone []string // substrings of no match
+		// wantSplit are substrings of some match when the shared chains
+		// are split (marks from sets, buckets by mark).
+		wantSplit []string
 	}{
 		{name: "external to published port", src: extClient, proto: "tcp", dst: nodeIP, port: 8888,
-			out:  "10.255.0.5:80, 10.255.0.6:8888",
-			want: []string{"host nat/MESH-INGRESS", "ingress_sbox mangle/MESH-PREROUTING", "SNAT --to-source 10.255.0.2", "www.1 nat/MESH-REDIRECT"}},
+			out:       "10.255.0.5:80, 10.255.0.6:8888",
+			want:      []string{"host nat/MESH-INGRESS", "ingress_sbox mangle/MESH-PREROUTING", "SNAT --to-source 10.255.0.2", "www.1 nat/MESH-REDIRECT"},
+			wantSplit: []string{`ingress_sbox ipset/MESH-PREROUTING-TCP: 8888 comment "www" skbmark 0x100`}},
 		{name: "localhost to published port", src: addr("127.0.0.1"), proto: "tcp", dst: addr("127.0.0.1"), port: 8888,
 			out:  "10.255.0.5:80, 10.255.0.6:8888",
 			want: []string{"host nat/MESH-INGRESS-SNAT", "MASQUERADE"}},
@@ -81,8 +85,9 @@ func TestTrace(t *testing.T) {
 		{name: "tcp to the udp port", src: extClient, proto: "tcp", dst: nodeIP, port: 5353,
 			out: "host 192.168.0.10:5353"},
 		{name: "VIP from a task", src: addr("10.0.0.3"), proto: "tcp", dst: addr("10.0.0.2"), port: 80,
-			out:  "10.0.0.3:80, 10.0.0.4:80",
-			want: []string{"lb_ovnet", "SNAT --to-source 10.0.0.6"}},
+			out:       "10.0.0.3:80, 10.0.0.4:80",
+			want:      []string{"lb_ovnet", "SNAT --to-source 10.0.0.6"},
+			wantSplit: []string{`-VIP: 10.0.0.2 comment "www" skbmark 0x101`}},
 		{name: "host-mode port keeps the client address", src: extClient, proto: "tcp", dst: nodeIP, port: 8080,
 			out:      "172.18.0.5:80",
 			want:     []string{"DNAT --to-destination 172.18.0.5:80"},
@@ -125,8 +130,22 @@ func TestTrace(t *testing.T) {
 							t.Errorf("a match contains %q; matches:\n%s", w, all)
 						}
 					}
-					if layout != "" && !strings.Contains(all, "mangle/MESH-PREROUTING-") && !strings.Contains(all, "mangle/MESH-INPUT-") && strings.Contains(all, "MARK") {
-						t.Errorf("a mark set outside a bucket; matches:\n%s", all)
+					if layout == "" {
+						return
+					}
+					if strings.Contains(all, "-j MARK") {
+						t.Errorf("a MARK rule in a split chain; matches:\n%s", all)
+					}
+					if strings.Contains(all, "--map-set") != strings.Contains(all, " skbmark 0x") {
+						t.Errorf("a SET rule without the member it took its mark from; matches:\n%s", all)
+					}
+					for _, w := range tt.wantSplit {
+						if !strings.Contains(all, w) {
+							t.Errorf("no match contains %q; matches:\n%s", w, all)
+						}
+					}
+					if mode == ModeIPTables && strings.Contains(all, "nat/MESH-SVC-") && !strings.Contains(all, "nat/MESH-SERVICES-") {
+						t.Errorf("a service chain reached outside a bucket of MESH-SERVICES; matches:\n%s", all)
 					}
 				})
 			}
