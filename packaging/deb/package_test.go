@@ -78,10 +78,10 @@ func TestPackage(t *testing.T) {
 				t.Errorf("%s: %q, want %q", f, fields[f], want)
 			}
 		}
-		// What meshd and meshctl run: iptables-restore and -save, modprobe
-		// (ip_vs), nsenter (meshctl exec); the tutorials' tools are
-		// recommended.
-		for _, dep := range []string{"iptables", "kmod", "util-linux (>= "} {
+		// What meshd and meshctl run: iptables-restore and -save, ipset
+		// (large mark chains), modprobe (ip_vs), nsenter (meshctl exec); the
+		// tutorials' tools are recommended.
+		for _, dep := range []string{"iptables", "ipset", "kmod", "util-linux (>= "} {
 			if !strings.Contains(fields["Depends"], dep) {
 				t.Errorf("Depends %q lacks %s", fields["Depends"], dep)
 			}
