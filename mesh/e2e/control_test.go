@@ -168,6 +168,18 @@ func TestManagerRestartManyServices(t *testing.T) {
 		}
 	}
 	allUp(120 * time.Second)
+	if n > 64 {
+		// Past 64 entries the ports' marks come from an ipset, one lookup
+		// instead of a walk of the MARK rules (lb/buckets.go).
+		out, err := l.onNode("node2", "nsenter", "--net=/var/run/meshd/netns/ingress_sbox", "iptables", "-t", "mangle", "-nvL", "MESH-PREROUTING")
+		if err != nil || !strings.Contains(out, "map-set MESH-PREROUTING-TCP dst map-mark") || strings.Contains(out, "MARK set") {
+			t.Errorf("ingress_sbox mangle MESH-PREROUTING on node2: %v\n%.2000s", err, out)
+		}
+		out, err = l.onNode("node2", "nsenter", "--net=/var/run/meshd/netns/ingress_sbox", "ipset", "list", "MESH-PREROUTING-TCP")
+		if err != nil || !regexp.MustCompile(`(?m)^9000 comment "s0" skbmark 0x[0-9a-f]+$`).MatchString(out) || strings.Count(out, " skbmark ") != n {
+			t.Errorf("ipset list MESH-PREROUTING-TCP in ingress_sbox on node2: %v\n%.2000s", err, out)
+		}
+	}
 	l.must(t, "lab", "restart", "node1")
 	start := time.Now()
 	allUp(10 * time.Second)
