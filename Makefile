@@ -144,3 +144,4 @@ bench-dns: build
 bench-rules:
 	$(GO) test -run '^$$' -bench AddService -benchtime 30x ./lb/
 	$(GO) test -run '^$$' -bench EstablishedPacket -benchtime 3x -count 3 ./lb/
+	$(GO) test -run '^$$' -bench NewConnection -benchtime 3x -count 3 ./lb/
