@@ -142,9 +142,10 @@
 // a Debian tool beside iptables and ipvsadm, and both data planes use the
 // same marks. Sets travel in payloads and saved text as a pseudo-table
 // "*ipset" (sets.go), so the syncer diffs, lays out, checks and repairs
-// them as chains; IPTables applies that table with "ipset -exist restore"
-// before the iptables tables (a SET rule needs its set) and destroys sets
-// after them. A full resync declares each wanted set, which flushes and
+// them as chains; IPTables applies that table over netlink, before the
+// iptables tables (a SET rule needs its set), and destroys sets after
+// them. Changing a member costs microseconds, where an ipset process
+// would add a couple of milliseconds to every sync that touches one. A full resync declares each wanted set, which flushes and
 // refills it: new connections that arrive in between go unmarked for the
 // moment it takes. A set's members are compared whole in the periodic
 // check, so a member changed by hand is seen and put back.

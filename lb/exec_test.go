@@ -110,30 +110,25 @@ func TestIPTablesExec(t *testing.T) {
 			do: apply("*ipset\n:MESH-INPUT-VIP - [0:0]\n-D MESH-INPUT-VIP 10.0.0.9 comment \"api\" skbmark 0x103\n" +
 				"-A MESH-INPUT-VIP 10.0.0.2 comment \"www\" skbmark 0x101\n-X MESH-OUTPUT-VIP\nCOMMIT\n" + payload),
 			want: []execCall{
-				{NetNS: ns, Argv: "ipset -exist restore", Stdin: "create MESH-INPUT-VIP hash:ip family inet comment skbinfo\n" +
-					"flush MESH-INPUT-VIP\ndel MESH-INPUT-VIP 10.0.0.9\nadd MESH-INPUT-VIP 10.0.0.2 comment \"www\" skbmark 0x101\n"},
+				{NetNS: ns, Argv: "sets", Stdin: "*ipset\n:MESH-INPUT-VIP - [0:0]\n-D MESH-INPUT-VIP 10.0.0.9 comment \"api\" skbmark 0x103\n" +
+					"-A MESH-INPUT-VIP 10.0.0.2 comment \"www\" skbmark 0x101\nCOMMIT\n"},
 				{NetNS: ns, Argv: "iptables-restore --noflush -w", Stdin: payload},
-				{NetNS: ns, Argv: "ipset -exist restore", Stdin: "destroy MESH-OUTPUT-VIP\n"},
+				{NetNS: ns, Argv: "sets", Stdin: "*ipset\n-X MESH-OUTPUT-VIP\nCOMMIT\n"},
 			},
 		},
 		{
-			name:    "apply refuses a set not of ours",
-			do:      apply("*ipset\n:other - [0:0]\nCOMMIT\n"),
-			wantErr: "ipset other: not a set of ours",
-		},
-		{
-			name:    "save fails",
+			name:    "apply stops at the sets",
 			netns:   ns,
-			fake:    fakeExec{stdout: "*nat\n", stderr: "iptables-save: no tables\n", err: exitErr},
-			do:      save,
-			want:    []execCall{{NetNS: ns, Argv: "iptables-save"}},
-			wantErr: "iptables-save in " + ns + ": exit status 1: iptables-save: no tables",
+			fake:    fakeExec{err: exitErr},
+			do:      apply("*ipset\n:MESH-INPUT-VIP - [0:0]\nCOMMIT\n" + payload),
+			want:    []execCall{{NetNS: ns, Argv: "sets", Stdin: "*ipset\n:MESH-INPUT-VIP - [0:0]\nCOMMIT\n"}},
+			wantErr: "exit status 1 in " + ns,
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			fake := tt.fake
-			out, err := tt.do(IPTables{NetNS: tt.netns, exec: &fake})
+			out, err := tt.do(IPTables{NetNS: tt.netns, exec: &fake, sets: &fake})
 			if diff := cmp.Diff(tt.want, fake.calls); diff != "" {
 				t.Errorf("calls (-want +got):\n%s", diff)
 			}
@@ -150,6 +145,12 @@ func TestIPTablesExec(t *testing.T) {
 			}
 		})
 	}
+}
+
+// apply records a set table as a call of "sets", and fails with err.
+func (f *fakeExec) apply(netns string, table []byte) error {
+	f.calls = append(f.calls, execCall{NetNS: netns, Argv: "sets", Stdin: string(table)})
+	return f.err
 }
 
 func apply(payload string) func(IPTables) (string, error) {

@@ -225,7 +225,7 @@ func (tx *fakeTx) doSet(cmd, set, member string) error {
 	i := slices.Index(members, member)
 	switch cmd {
 	case "-A":
-		if setKindOf(set).create == "" || member == "" {
+		if setKindOf(set).typ == "" || !setMemberRE.MatchString(member) {
 			return fmt.Errorf("add %s %q: not a member of a set of ours", set, member)
 		}
 		if i < 0 {

@@ -26,18 +26,19 @@ type IPTables struct {
 	// Each call runs one process on a thread that has entered it.
 	NetNS string
 
-	exec execer // nil: nsExec; tests set a fake
+	exec execer     // nil: nsExec; tests set a fake
+	sets setApplier // nil: netlinkSets; tests set a fake
 }
 
 var _ Rules = IPTables{}
 
 // Apply runs iptables-restore --noflush with payload on stdin. An empty
-// payload runs nothing. The payload's "*ipset" table (sets.go) runs as
-// "ipset restore", its sets made and filled before the iptables tables
-// and destroyed after them.
+// payload runs nothing. The payload's "*ipset" table (sets.go) is applied
+// over netlink, its sets made and filled before the iptables tables and
+// destroyed after them.
 func (t IPTables) Apply(ctx context.Context, payload []byte) error {
 	pre, rules, post := splitSetPayload(payload)
-	if err := t.ipset(ctx, pre); err != nil {
+	if err := t.ipset(pre); err != nil {
 		return err
 	}
 	if len(bytes.TrimSpace(rules)) > 0 {
@@ -47,24 +48,20 @@ func (t IPTables) Apply(ctx context.Context, payload []byte) error {
 			return fmt.Errorf("iptables-restore%s: %w: %s", t.where(), err, strings.TrimSpace(string(out)))
 		}
 	}
-	return t.ipset(ctx, post)
+	return t.ipset(post)
 }
 
-// ipset runs "ipset -exist restore" with an "*ipset" table's commands.
-// -exist makes a create of a set that is there, an add of a member that
-// is there and a del of one that is not succeed, as a reconcile wants.
-func (t IPTables) ipset(ctx context.Context, table []byte) error {
+// ipset applies an "*ipset" table in the namespace.
+func (t IPTables) ipset(table []byte) error {
 	if len(table) == 0 {
 		return nil
 	}
-	cmds, err := ipsetCommands(table)
-	if err != nil {
-		return err
+	var sets setApplier = netlinkSets{}
+	if t.sets != nil {
+		sets = t.sets
 	}
-	stdout, stderr, err := t.runner().run(ctx, t.NetNS, cmds, "ipset", "-exist", "restore")
-	if err != nil {
-		out := append(append([]byte(nil), stdout...), stderr...)
-		return fmt.Errorf("ipset restore%s: %w: %s", t.where(), err, strings.TrimSpace(string(out)))
+	if err := sets.apply(t.NetNS, table); err != nil {
+		return fmt.Errorf("%w%s", err, t.where())
 	}
 	return nil
 }

@@ -41,10 +41,17 @@ func TestKernelRoundRobin(t *testing.T) {
 			roundRobin(t, mode)
 		})
 	}
-	t.Run("iptables/buckets", func(t *testing.T) {
-		withBucketThreshold(t, 1)
-		roundRobin(t, ModeIPTables)
-	})
+	// Every shared chain split: the marks come from ipsets, the iptables
+	// plane's service chains from buckets picked by the mark.
+	for _, mode := range []Mode{ModeIPTables, ModeIPVS} {
+		t.Run(string(mode)+"/buckets", func(t *testing.T) {
+			if mode == ModeIPVS {
+				needIPVS(t)
+			}
+			withBucketThreshold(t, 1)
+			roundRobin(t, mode)
+		})
+	}
 }
 
 // needIPVS skips (or with LB_REQUIRE_IPVS set, fails) without IPVS.

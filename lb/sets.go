@@ -1,7 +1,6 @@
 package lb
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
 	"regexp"
@@ -24,11 +23,12 @@ import (
 //	-A MESH-PREROUTING-TCP 8888 comment "www" skbmark 0x100
 //	COMMIT
 //
-// which IPTables applies as
+// which IPTables applies over netlink (ipset_linux.go) as these commands
+// would,
 //
-//	create MESH-PREROUTING-TCP bitmap:port range 0-65535 comment skbinfo
-//	flush MESH-PREROUTING-TCP
-//	add MESH-PREROUTING-TCP 8888 comment "www" skbmark 0x100
+//	ipset -exist create MESH-PREROUTING-TCP bitmap:port range 0-65535 comment skbinfo
+//	ipset flush MESH-PREROUTING-TCP
+//	ipset -exist add MESH-PREROUTING-TCP 8888 comment "www" skbmark 0x100
 //
 // and which "ipset list" shows with the service's name beside each port.
 
@@ -38,16 +38,16 @@ const setTable = "ipset"
 // setKind is one of the sets a mark chain splits into.
 type setKind struct {
 	suffix string // after the parent chain's name
-	create string // ipset's type and options
+	typ    string // ipset's type
 	proto  string // "" for the VIP set
 }
 
 // setKinds in the order their SET rules are written: a port's mark is
 // set after a VIP's, as the MARK rules sort.
 var setKinds = []setKind{
-	{"-VIP", "hash:ip family inet comment skbinfo", ""},
-	{"-TCP", "bitmap:port range 0-65535 comment skbinfo", "tcp"},
-	{"-UDP", "bitmap:port range 0-65535 comment skbinfo", "udp"},
+	{"-VIP", "hash:ip", ""},
+	{"-TCP", "bitmap:port", "tcp"},
+	{"-UDP", "bitmap:port", "udp"},
 }
 
 func setKindOf(name string) setKind {
@@ -72,6 +72,16 @@ var (
 	markPortRE = regexp.MustCompile(`^-p (tcp|udp) -m (?:tcp|udp) --dport (\d+) -m comment --comment (\S+) -j MARK --set-mark (0x[0-9a-f]+)$`)
 	markVIPRE  = regexp.MustCompile(`^-d ([\d.]+)/32 -m comment --comment (\S+) -j MARK --set-mark (0x[0-9a-f]+)$`)
 )
+
+// setMemberRE reads a member of a mark set: its key (a port or an
+// address), comment (the service's name) and mark.
+var setMemberRE = regexp.MustCompile(`^(\S+) comment "([^"]*)" skbmark (0x[0-9a-f]+)$`)
+
+// setApplier applies an "*ipset" table in a namespace ("" = the caller's).
+// The real one is netlinkSets; tests swap in a fake.
+type setApplier interface {
+	apply(netns string, table []byte) error
+}
 
 // markMember turns a MARK entry of chain into its set and member.
 func markMember(chain, rule string) (set, member string, ok bool) {
@@ -113,39 +123,6 @@ func splitSetPayload(payload []byte) (pre, rules, post []byte) {
 		return []byte("*" + setTable + "\n" + b.String() + "COMMIT\n")
 	}
 	return wrap(pb), rb.Bytes(), wrap(qb)
-}
-
-// ipsetCommands turns an "*ipset" table into "ipset restore" input.
-func ipsetCommands(table []byte) ([]byte, error) {
-	var b bytes.Buffer
-	sc := bufio.NewScanner(bytes.NewReader(table))
-	for sc.Scan() {
-		l := strings.TrimSpace(sc.Text())
-		switch {
-		case l == "" || l == "*"+setTable || l == "COMMIT":
-		case strings.HasPrefix(l, ":"):
-			name, _, _ := strings.Cut(l[1:], " ")
-			kind := setKindOf(name)
-			if kind.create == "" {
-				return nil, fmt.Errorf("ipset %s: not a set of ours", name)
-			}
-			fmt.Fprintf(&b, "create %s %s\nflush %s\n", name, kind.create, name)
-		case strings.HasPrefix(l, "-A "):
-			b.WriteString("add " + l[3:] + "\n")
-		case strings.HasPrefix(l, "-D "):
-			// del takes the member's key alone, without its extensions.
-			f := strings.Fields(l)
-			if len(f) < 3 {
-				return nil, fmt.Errorf("ipset payload: unexpected %q", l)
-			}
-			b.WriteString("del " + f[1] + " " + f[2] + "\n")
-		case strings.HasPrefix(l, "-X "):
-			b.WriteString("destroy " + l[3:] + "\n")
-		default:
-			return nil, fmt.Errorf("ipset payload: unexpected %q", l)
-		}
-	}
-	return b.Bytes(), sc.Err()
 }
 
 // savedSets turns "ipset save" output into an "*ipset" table (nothing

@@ -532,7 +532,7 @@ var shapes = []shape{
 				tr.t.Fatalf("tracer: %s: set %s: unknown member %q", ns.Name, m[2], member)
 			}
 			if mm[1] == key {
-				return action{kind: actMark, mark: tr.mark(mm[2]), set: m[2], member: member, index: i}
+				return action{kind: actMark, mark: tr.mark(mm[3]), set: m[2], member: member, index: i}
 			}
 		}
 		return action{}
@@ -683,9 +683,6 @@ var shapes = []shape{
 		return action{kind: actFinal, p: p, verdict: "REDIRECT"}
 	}},
 }
-
-// setMemberRE reads a member of a mark set (sets.go): its key and mark.
-var setMemberRE = regexp.MustCompile(`^(\S+) comment "[^"]*" skbmark (0x[0-9a-f]+)$`)
 
 func (tr *Tracer) match(ns *TraceNS, rule string, p packet) action {
 	for _, s := range shapes {
