@@ -50,6 +50,7 @@ const (
 	HopArrive  = "in"      // the packet enters a namespace by an interface
 	HopRule    = "rule"    // an iptables rule matched
 	HopIPVS    = "ipvs"    // an IPVS service took the connection
+	HopSet     = "ipset"   // the ipset member a SET rule took the mark from
 	HopLink    = "link"    // a veth, a bridge port
 	HopVXLAN   = "vxlan"   // encapsulated to another node's VTEP
 	HopDeliver = "deliver" // delivered to a socket of the namespace

@@ -406,6 +406,11 @@ func (w *world) hops(out *api.Trace, steps []lb.Step, output bool) {
 			}
 			h.Kind, h.Detail = api.HopArrive, "in "+s.Note
 		case lb.StepRule:
+			if s.Table == "ipset" { // the member of a mark set (lb/sets.go)
+				h.Kind, h.Detail = api.HopSet, s.Chain+" "+s.Rule
+				h.Command = command(p.ns, "ipset list "+s.Chain)
+				break
+			}
 			if target := jumpRE.FindStringSubmatch(s.Rule); target != nil && !(i+1 < len(steps) && steps[i+1].Kind == lb.StepRule && steps[i+1].Chain == target[1]) {
 				continue // a jump to a chain where nothing matched: no hop
 			}

@@ -64,6 +64,23 @@ const sboxMangle = `*mangle
 COMMIT
 `
 
+// sboxMangleSets is sboxMangle in a sandbox past 64 entries: the port's
+// mark comes from an ipset (lb/sets.go), read with the tables.
+const sboxMangleSets = `*mangle
+:PREROUTING ACCEPT [0:0]
+:MESH-PREROUTING - [0:0]
+[20:1200] -A PREROUTING -j MESH-PREROUTING
+[20:1200] -A MESH-PREROUTING -p tcp -j SET --map-set MESH-PREROUTING-TCP dst --map-mark
+COMMIT
+`
+
+const sboxSets = `*ipset
+:MESH-PREROUTING-TCP - [0:0]
+-A MESH-PREROUTING-TCP 9000 comment "other" skbmark 0x101
+-A MESH-PREROUTING-TCP 8888 comment "www" skbmark 0x100
+COMMIT
+`
+
 // sboxNat is the rotation with the counters given: which turn the next
 // connection takes follows from them.
 func sboxNat(first, second string) string {
@@ -169,6 +186,9 @@ func TestRun(t *testing.T) {
 	noRoute.Netns("ingress_sbox").Routes[0].Dev = "eth9"
 	notRead := node3("1:60", "0:0")
 	notRead.Netns("host").Sockets = nil
+	sets := node3("1:60", "0:0")
+	sets.Netns("ingress_sbox").IPTables["mangle"] = sboxMangleSets
+	sets.Netns("ingress_sbox").IPTables["ipset"] = sboxSets
 	tests := []struct {
 		name    string
 		snaps   []api.KernelSnapshot
@@ -194,6 +214,12 @@ func TestRun(t *testing.T) {
 				"node2 49b862773ddd in in eth0",
 				"node2 49b862773ddd rule nat -A MESH-REDIRECT -d 10.255.0.7/32 -p tcp -m tcp --dport 8888 -j REDIRECT --to-ports 80",
 				"node2 49b862773ddd deliver delivered to 10.255.0.7:80/tcp in 49b862773ddd: whoami (pid 4242) listening on *:80",
+			}, backend: "10.255.0.7:80"},
+		{name: "the mark from an ipset", snaps: []api.KernelSnapshot{sets, node2()}, to: "192.168.33.12:8888",
+			want: []string{
+				"node3 ingress_sbox rule mangle -A MESH-PREROUTING -p tcp -j SET --map-set MESH-PREROUTING-TCP dst --map-mark",
+				`node3 ingress_sbox ipset MESH-PREROUTING-TCP 8888 comment "www" skbmark 0x100`,
+				"node3 ingress_sbox rule nat -A MESH-SVC-3ZWH5QO3 -j DNAT --to-destination 10.255.0.7",
 			}, backend: "10.255.0.7:80"},
 		{name: "first turn: to www.1 on node1, not traced", snaps: []api.KernelSnapshot{node3("1:60", "1:60"), node2()}, to: "192.168.33.12:8888",
 			want:    []string{"node3 ingress_sbox rule nat -A MESH-SVC-3ZWH5QO3 -m statistic --mode nth --every 2 --packet 0 -j DNAT --to-destination 10.255.0.6"},
