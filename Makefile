@@ -139,8 +139,9 @@ bench-dns: build
 	$(GO) test -run '^$$' -bench BenchmarkResolver -benchtime 400000x ./mesh/dns/
 
 # Time to add one service's rules on a sandbox holding 1, 100, 1000, and
-# the round trip of an established connection through a sandbox of 1000
-# services as a share of that through one of 1 (root).
+# the round trip of an established connection and the time of a new one
+# through a sandbox of 1000 services as a share of those through one of 1
+# (root).
 bench-rules:
 	$(GO) test -run '^$$' -bench AddService -benchtime 30x ./lb/
 	$(GO) test -run '^$$' -bench EstablishedPacket -benchtime 3x -count 3 ./lb/
