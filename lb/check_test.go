@@ -3,6 +3,7 @@ package lb
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -238,5 +239,40 @@ func TestCheckSandboxSets(t *testing.T) {
 				t.Errorf("after a sync: got %+v, %v, want no difference", got, err)
 			}
 		})
+	}
+}
+
+// TestRestartKeepsSets: a new syncer over a namespace that already holds
+// the sets (meshd restarted) starts with a full resync; it mends the sets
+// member by member instead of flushing them, which would leave new
+// connections unmarked meanwhile.
+func TestRestartKeepsSets(t *testing.T) {
+	withBucketThreshold(t, 1)
+	ctx := context.Background()
+	p, rules, _, _ := newFakePlane(t, ModeIPTables)
+	mustSync(t, p, worldTwo.ingress)
+	// While meshd is down, a member is lost and one is changed.
+	if err := rules.Apply(ctx, []byte("*ipset\n-D MESH-PREROUTING-VIP 10.255.0.7 comment \"api\" skbmark 0x102\n"+
+		"-D MESH-PREROUTING-TCP 8888 comment \"www\" skbmark 0x100\n-A MESH-PREROUTING-TCP 8888 comment \"www\" skbmark 0x102\nCOMMIT\n")); err != nil {
+		t.Fatal(err)
+	}
+	n := len(rules.Payloads())
+	restarted, err := NewDataPlane(ModeIPTables, "", WithRules(rules), WithSysctl(func(string, string) error { return nil }), WithConntrack(NewFakeConntrack()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustSync(t, restarted, worldTwo.ingress)
+	payload := strings.Join(rules.Payloads()[n:], "")
+	if strings.Contains(payload, ":MESH-PREROUTING-TCP ") || strings.Contains(payload, ":MESH-PREROUTING-VIP ") {
+		t.Errorf("the restart's full resync flushed a set:\n%s", payload)
+	}
+	for _, want := range []string{`-A MESH-PREROUTING-VIP 10.255.0.7 comment "api" skbmark 0x102`,
+		`-D MESH-PREROUTING-TCP 8888 comment "www" skbmark 0x102`, `-A MESH-PREROUTING-TCP 8888 comment "www" skbmark 0x100`} {
+		if !strings.Contains(payload, want+"\n") {
+			t.Errorf("the restart's full resync lacks %q:\n%s", want, payload)
+		}
+	}
+	if got, err := restarted.(*plane).Check(ctx, worldTwo.ingress); err != nil || len(got) > 0 {
+		t.Errorf("after the restart: got %+v, %v, want no difference", got, err)
 	}
 }

@@ -145,10 +145,11 @@
 // them as chains; IPTables applies that table over netlink, before the
 // iptables tables (a SET rule needs its set), and destroys sets after
 // them. Changing a member costs microseconds, where an ipset process
-// would add a couple of milliseconds to every sync that touches one. A full resync declares each wanted set, which flushes and
-// refills it: new connections that arrive in between go unmarked for the
-// moment it takes. A set's members are compared whole in the periodic
-// check, so a member changed by hand is seen and put back.
+// would add a couple of milliseconds to every sync that touches one. A
+// full resync (meshd's start, drift) mends a set that is there member by
+// member rather than flushing it, which would leave new connections
+// unmarked meanwhile; and the periodic check compares a set's members
+// whole, so a member changed by hand is seen and put back.
 //
 // BenchmarkNewConnection (make bench-rules) times a connection (connect,
 // one round trip, reset) through an ingress sandbox of 1 service and one

@@ -264,18 +264,31 @@ func (p plan) diffUnit(h, w *unit, adds, dels map[chainKey][]string) {
 }
 
 // fullPlan rebuilds everything: every wanted chain is declared (thus
-// flushed) and refilled, chains of ours the kernel holds but we do not want
-// are removed, and the jumps from built-in chains are made exactly the
-// wanted ones, once each, whatever was there.
+// flushed) and refilled, a wanted set that exists gets the members it
+// lacks and loses those it should not have, chains and sets of ours the
+// kernel holds but we do not want are removed, and the jumps from
+// built-in chains are made exactly the wanted ones, once each, whatever
+// was there.
 func fullPlan(observed saved, want ruleset, o owner) (plan, counts) {
 	p, wc := plan{}, counts{}
 	chains := map[chainKey]bool{}
 	wantJumps := map[jump]bool{}
 	for k, rules := range layout(want.sharedEntries()) {
-		p.table(k.table).declare[k.chain] = true
-		p.appendRules(k, rules...)
 		chains[k] = true
 		wc[k] = len(rules)
+		if have, ok := observed[k.table][k.chain]; ok && k.table == setTable {
+			// A set that is there is mended member by member: flushing
+			// it would leave new connections unmarked meanwhile (a
+			// restart of meshd, which starts with a full resync).
+			missing, extra := multisetDiff(rules, have, strings.Compare)
+			for _, m := range extra {
+				p.deleteRule(k, m)
+			}
+			p.appendRules(k, missing...)
+			continue
+		}
+		p.table(k.table).declare[k.chain] = true
+		p.appendRules(k, rules...)
 	}
 	for _, u := range want {
 		for c, rules := range u.own {
