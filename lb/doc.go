@@ -98,8 +98,9 @@
 //
 // Two costs grow with a shared chain's entries. A new connection is
 // matched against every rule of every chain it enters (MARK does not end
-// the walk): two MARK rules and one MESH-SERVICES rule a service, about a
-// quarter of a microsecond each. And iptables-nft finds the rule of a "-D
+// the walk): two MARK rules and one MESH-SERVICES rule a service, some
+// 30 µs more per connection at 1000 services than at 1 here
+// (BenchmarkNewConnection, below). And iptables-nft finds the rule of a "-D
 // CHAIN RULE" by fetching and comparing every rule of CHAIN, so removing
 // a service from a chain of 2000 took about 40 ms, against 10 ms for
 // appending one (five runs each, by hand).
