@@ -16,7 +16,7 @@ import (
 // a MESH-PREROUTING of 2000 rules costs several times adding it; and
 // every rule of a chain a packet enters is a match to evaluate. Once such
 // a chain holds more than bucketThreshold entries, its entries move out
-// of it, by what they match (splitBy):
+// of it, by what they match (splitKind):
 //
 //   - the mark chains (mangle MESH-PREROUTING, MESH-INPUT, MESH-OUTPUT)
 //     into ipsets with skbinfo, MESH-PREROUTING-VIP (hash:ip) and
@@ -37,8 +37,8 @@ import (
 // it rewrites that one chain and its buckets in the same payload.
 //
 // Sets appear in payloads and saved text as the pseudo-table "*ipset", a
-// chain per set and a rule per member (sets.go); IPTables turns them into
-// ipset commands.
+// chain per set and a rule per member (sets.go); IPTables applies them
+// over netlink.
 const bucketCount = 16
 
 // bucketThreshold is the number of entries up to which a bucketed chain

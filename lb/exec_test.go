@@ -105,6 +105,13 @@ func TestIPTablesExec(t *testing.T) {
 			wantOut: "*nat\nCOMMIT\n",
 		},
 		{
+			name:    "save without the ipset tool, of rules that use a set",
+			fake:    fakeExec{stdout: "*mangle\n-A MESH-INPUT -j SET --map-set MESH-INPUT-VIP dst --map-mark\nCOMMIT\n", by: map[string]fakeOut{"ipset": {err: exec.ErrNotFound}}},
+			do:      save,
+			want:    []execCall{{Argv: "iptables-save"}, {Argv: "ipset save"}},
+			wantErr: "ipset save: the rules use sets, and reading them needs the ipset tool (Debian's ipset package): " + exec.ErrNotFound.Error(),
+		},
+		{
 			name:  "apply with sets",
 			netns: ns,
 			do: apply("*ipset\n:MESH-INPUT-VIP - [0:0]\n-D MESH-INPUT-VIP 10.0.0.9 comment \"api\" skbmark 0x103\n" +
@@ -140,7 +147,7 @@ func TestIPTablesExec(t *testing.T) {
 				t.Errorf("got error %v, want none", err)
 			case tt.wantErr != "" && (err == nil || err.Error() != tt.wantErr):
 				t.Errorf("got error %v, want %q", err, tt.wantErr)
-			case tt.wantErr != "" && tt.fake.err != nil && !errors.Is(err, exitErr):
+			case tt.wantErr != "" && tt.fake.err != nil && !errors.Is(err, tt.fake.err):
 				t.Errorf("error %v does not wrap the command's", err)
 			}
 		})

@@ -83,8 +83,10 @@ func (t IPTables) save(ctx context.Context, argv ...string) ([]byte, error) {
 	}
 	sets, stderr, err := t.runner().run(ctx, t.NetNS, nil, "ipset", "save")
 	switch {
+	case errors.Is(err, exec.ErrNotFound) && !bytes.Contains(stdout, []byte(" --map-set ")):
+		// No rule uses a set: nothing to read without the ipset tool.
 	case errors.Is(err, exec.ErrNotFound):
-		// Without the ipset tool there can be no set of ours.
+		return nil, fmt.Errorf("ipset save%s: the rules use sets, and reading them needs the ipset tool (Debian's ipset package): %w", t.where(), err)
 	case err != nil:
 		return nil, fmt.Errorf("ipset save%s: %w: %s", t.where(), err, strings.TrimSpace(string(stderr)))
 	default:
