@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/meshd/meshd/internal/nsfile"
 	"github.com/meshd/meshd/internal/testutil"
 	"github.com/meshd/meshd/mesh/api"
 )
@@ -49,8 +50,12 @@ func TestLab(t *testing.T) {
 			// this test, the first look found node1's daemon elsewhere.
 			testutil.Eventually(t, 5*time.Second, n.Name+" daemon in its netns", func() error {
 				if !sameNS(t, n.PID, "net", netnsPath(n.Netns)) {
+					// Which side moved: the daemon, or the file (a bind
+					// mount that went would leave a plain file).
 					link, _ := os.Readlink(fmt.Sprintf("/proc/%d/ns/net", n.PID))
-					return fmt.Errorf("%s daemon pid %d not in netns %s (it is in %s)", n.Name, n.PID, n.Netns, link)
+					file, _ := nsID(netnsPath(n.Netns))
+					return fmt.Errorf("%s daemon pid %d not in netns %s (it is in %s; the file is %+v, a namespace: %v)",
+						n.Name, n.PID, n.Netns, link, file, nsfile.Exists(netnsPath(n.Netns)))
 				}
 				return nil
 			})
