@@ -154,10 +154,14 @@ listen kv
 // ports of n services: the rules of the services just made are in.
 func waitRules(b *testing.B, l *testLab, n int) {
 	b.Helper()
+	// A port's mark is a MARK rule, or past 64 entries a member of the
+	// sandbox's port sets (lb/buckets.go).
 	marks := regexp.MustCompile(`(?m)--dport \d+ .*-j MARK`)
+	members := regexp.MustCompile(`(?m)^add MESH-PREROUTING-(?:TCP|UDP) `)
 	testutil.Eventually(b, 5*time.Minute, fmt.Sprintf("node2's ingress sandbox marking %d published ports", n), func() error {
-		out, _ := l.onNode("node2", "nsenter", "--net=/var/run/meshd/netns/ingress_sbox", "iptables-save", "-t", "mangle")
-		if got := len(marks.FindAllString(out, -1)); got < n {
+		rules, _ := l.onNode("node2", "nsenter", "--net=/var/run/meshd/netns/ingress_sbox", "iptables-save", "-t", "mangle")
+		sets, _ := l.onNode("node2", "nsenter", "--net=/var/run/meshd/netns/ingress_sbox", "ipset", "save")
+		if got := len(marks.FindAllString(rules, -1)) + len(members.FindAllString(sets, -1)); got < n {
 			return fmt.Errorf("%d marked", got)
 		}
 		return nil
