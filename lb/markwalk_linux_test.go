@@ -40,20 +40,7 @@ func BenchmarkEstablishedPacket(b *testing.B) {
 			for _, w := range []*walkNet{one, many} {
 				w.everyPacket(b, ctx, variant == "every-packet")
 			}
-			const trips = 5000
-			var t1, tn time.Duration
-			for i := 0; i < b.N; i++ {
-				// Alternate, so that a change of the machine's load
-				// weighs on both.
-				t1 += one.roundTrips(b, trips)
-				tn += many.roundTrips(b, trips)
-			}
-			r1 := float64(t1.Nanoseconds()) / float64(b.N*trips)
-			rn := float64(tn.Nanoseconds()) / float64(b.N*trips)
-			b.ReportMetric(r1, "rtt1-ns")
-			b.ReportMetric(rn, "rtt1000-ns")
-			b.ReportMetric(r1/rn, "ratio")
-			b.ReportMetric(0, "ns/op")
+			compareOneAndMany(b, one, many, 5000, "rtt", (*walkNet).roundTrips)
 		})
 	}
 }
@@ -81,20 +68,28 @@ func BenchmarkNewConnection(b *testing.B) {
 				withBucketThreshold(b, 1<<30)
 			}
 			one, many := newWalkNet(b, 1), newWalkNet(b, 1000)
-			const conns = 500
-			var t1, tn time.Duration
-			for i := 0; i < b.N; i++ {
-				t1 += one.connections(b, conns)
-				tn += many.connections(b, conns)
-			}
-			c1 := float64(t1.Nanoseconds()) / float64(b.N*conns)
-			cn := float64(tn.Nanoseconds()) / float64(b.N*conns)
-			b.ReportMetric(c1, "conn1-ns")
-			b.ReportMetric(cn, "conn1000-ns")
-			b.ReportMetric(c1/cn, "ratio")
-			b.ReportMetric(0, "ns/op")
+			compareOneAndMany(b, one, many, 500, "conn", (*walkNet).connections)
 		})
 	}
+}
+
+// compareOneAndMany runs measure (n times per op) on the sandbox of 1
+// service and on that of 1000, alternately so that a change of the
+// machine's load weighs on both, and reports the mean of each as
+// NAME1-ns and NAME1000-ns and their ratio (1 over 1000).
+func compareOneAndMany(b *testing.B, one, many *walkNet, n int, name string, measure func(*walkNet, *testing.B, int) time.Duration) {
+	b.Helper()
+	var t1, tn time.Duration
+	for i := 0; i < b.N; i++ {
+		t1 += measure(one, b, n)
+		tn += measure(many, b, n)
+	}
+	m1 := float64(t1.Nanoseconds()) / float64(b.N*n)
+	mn := float64(tn.Nanoseconds()) / float64(b.N*n)
+	b.ReportMetric(m1, name+"1-ns")
+	b.ReportMetric(mn, name+"1000-ns")
+	b.ReportMetric(m1/mn, "ratio")
+	b.ReportMetric(0, "ns/op")
 }
 
 // connections opens n connections from the client to the measured
