@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"sort"
 
+	_ "github.com/meshd/meshd/internal/mainthread" // locked goroutines die off the main thread
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 )

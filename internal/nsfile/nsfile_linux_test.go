@@ -1,6 +1,8 @@
 package nsfile_test
 
 import (
+	"fmt"
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -58,5 +60,33 @@ func TestNamespaceFileLifecycle(t *testing.T) {
 	}
 	if err := nsfile.Remove(path); err != nil {
 		t.Errorf("second Remove = %v, want nil", err)
+	}
+}
+
+// TestMainThreadKeepsItsNamespace: the goroutines Ensure and Do lock and
+// let die must never run on the main thread, whose namespace is the one
+// /proc/PID/ns/net shows. Before the main goroutine held it, a lab daemon
+// was once found "in" its own ingress_sbox.
+func TestMainThreadKeepsItsNamespace(t *testing.T) {
+	dir := testutil.NetNSDir(t)
+	pid := fmt.Sprintf("/proc/%d/ns/net", os.Getpid())
+	before, err := os.Readlink(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 100 {
+		path := filepath.Join(dir, fmt.Sprintf("main-%d", i))
+		if _, err := nsfile.Ensure(path); err != nil {
+			t.Fatal(err)
+		}
+		if err := nsfile.Do(path, func() error { return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if now, _ := os.Readlink(pid); now != before {
+			t.Fatalf("after %d namespaces the process is in %s, was in %s", i+1, now, before)
+		}
+		if err := nsfile.Remove(path); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"time"
 
+	_ "github.com/meshd/meshd/internal/mainthread" // locked goroutines die off the main thread
+
 	"github.com/vishvananda/netns"
 )
 
