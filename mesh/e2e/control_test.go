@@ -1,7 +1,10 @@
 package e2e
 
 import (
+	"bufio"
 	"fmt"
+	"io"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -13,8 +16,10 @@ import (
 // load is requests sent at a steady rate from the client namespace, each
 // on a new connection, while a fault happens.
 type load struct {
-	cmds []*exec.Cmd
-	outs []*strings.Builder
+	cmds    []*exec.Cmd
+	outs    []*strings.Builder
+	capture *exec.Cmd // tcpdump in the client namespace, or nil
+	pcap    string
 }
 
 // steadyLoad sends rate requests a second to each url for d, each a new
@@ -33,12 +38,13 @@ func (l *testLab) startLoad(t *testing.T, d time.Duration, rate int, flags []str
 	t.Helper()
 	n := int(d.Seconds()) * rate
 	ld := &load{}
+	l.captureClient(t, ld)
 	for _, u := range urls {
 		args := []string{"--lab-prefix", l.prefix, "--lab-root", l.root, "lab", "exec", "client", "--",
 			"curl", "-s", "--rate", fmt.Sprintf("%d/s", rate), "-m", "3", "-H", "Connection: close"}
 		// Each request's line says enough to follow a failure: which
 		// request, from which local port, how long, and curl's error.
-		args = append(append(args, flags...), "-w", `code=%{http_code} url=%{url_effective} port=%{local_port} time=%{time_total} err=%{errormsg}\n`,
+		args = append(append(args, flags...), "-w", `code=%{http_code} url=%{url_effective} port=%{local_port} connect=%{time_connect} time=%{time_total} err=%{errormsg}\n`,
 			fmt.Sprintf("%s?n=[1-%d]", u, n))
 		cmd := exec.Command(filepath.Join(binDir, "meshctl"), args...)
 		var out strings.Builder
@@ -72,10 +78,62 @@ func (ld *load) wait(t testing.TB) (ok, failed int) {
 			}
 		}
 	}
+	if ld.capture != nil {
+		_ = ld.capture.Process.Signal(os.Interrupt)
+		_ = ld.capture.Wait()
+	}
 	if failed > 0 {
 		t.Logf("%d requests failed; the first ones:\n%s", failed, strings.Join(sample, "\n"))
+		ld.logPackets(t, sample)
 	}
 	return ok, failed
+}
+
+// captureClient records the load's packets in the client namespace, so
+// that a failed request shows what went on the wire. A capture that does
+// not start is logged, not fatal: the load still counts.
+func (l *testLab) captureClient(t *testing.T, ld *load) {
+	t.Helper()
+	pcap := filepath.Join(t.TempDir(), "load.pcap")
+	cmd := exec.Command("nsenter", "--net="+filepath.Join("/run/netns", l.prefix+"client"), "--",
+		"tcpdump", "-U", "-nn", "-i", "eth0", "-w", pcap, "tcp")
+	stderr, err := cmd.StderrPipe()
+	if err == nil {
+		err = cmd.Start()
+	}
+	if err != nil {
+		t.Logf("no capture of the load: %v", err)
+		return
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	// tcpdump says "listening on" once its socket is bound.
+	sc := bufio.NewScanner(stderr)
+	for sc.Scan() {
+		if strings.Contains(sc.Text(), "listening on") {
+			go func() { _, _ = io.Copy(io.Discard, stderr) }()
+			ld.capture, ld.pcap = cmd, pcap
+			return
+		}
+	}
+	t.Logf("no capture of the load: tcpdump ended before listening")
+}
+
+var localPortRE = regexp.MustCompile(` port=(\d+) `)
+
+// logPackets logs the captured packets of the failed requests' local ports.
+func (ld *load) logPackets(t testing.TB, failures []string) {
+	t.Helper()
+	if ld.pcap == "" {
+		return
+	}
+	for _, f := range failures {
+		m := localPortRE.FindStringSubmatch(f)
+		if m == nil {
+			continue
+		}
+		out, err := exec.Command("tcpdump", "-r", ld.pcap, "-nn", "-tt", "port", m[1]).CombinedOutput()
+		t.Logf("packets of local port %s (%v):\n%s", m[1], err, out)
+	}
 }
 
 // ingressBackends returns the weights of the backends in a node's ingress
