@@ -64,7 +64,10 @@
 //
 // Forwarded queries run in their own goroutines, at most MaxInFlight per
 // task (REFUSED past it), so a task flooding unknown names cannot starve
-// the local answers of others, nor its own.
+// the local answers of others, nor its own. Identical questions in
+// flight at once, from any task of the node, share one exchange with the
+// upstream, as in dnsmasq; each socket to an upstream is still a fresh
+// one, with a random port, used for one query.
 //
 // Inside this package "dns" is github.com/miekg/dns, which parses and
 // packs messages and talks to upstreams; the serving loops are ours, so

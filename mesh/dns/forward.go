@@ -6,27 +6,120 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/netip"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/miekg/dns"
 )
 
 // forwarder sends the queries the table cannot answer to the node's
-// upstream servers. One forwarder serves every task; it holds no mutable
-// state, so any number of goroutines may use it.
+// upstream servers. One forwarder serves every task, and any number of
+// goroutines may use it.
+//
+// Identical questions in flight at once share one exchange, as dnsmasq
+// does: when a hundred tasks start together and look up the same
+// database host, the upstream is asked once, and the node opens one
+// socket rather than a hundred. Each client still gets its own ID and its
+// own question back. Nothing is cached: a question asked after the
+// answer came is sent again.
 type forwarder struct {
 	upstreams []netip.AddrPort // at most maxUpstreams, in order
 	timeout   time.Duration    // per upstream
 	exchange  ExchangeFunc
 	log       *slog.Logger
+
+	ctx     context.Context // ends at Server.Close: stops every flight
+	cancel  context.CancelFunc
+	mu      sync.Mutex // guards flights
+	flights map[flightKey]*flight
 }
 
-// forward asks each upstream in turn, over proto, and returns the first
+func newForwarder(upstreams []netip.AddrPort, timeout time.Duration, exchange ExchangeFunc, log *slog.Logger) *forwarder {
+	f := &forwarder{upstreams: upstreams, timeout: timeout, exchange: exchange, log: log, flights: map[flightKey]*flight{}}
+	f.ctx, f.cancel = context.WithCancel(context.Background())
+	return f
+}
+
+// flightKey is what makes two queries the same question to an upstream:
+// the transport (UDP may come back truncated), the question, the flags
+// a server reads (RD, CD) and the EDNS record as sent (size, DO bit,
+// options).
+type flightKey struct {
+	proto, name   string
+	qtype, qclass uint16
+	rd, cd        bool
+	opt           string
+}
+
+// flight is one exchange that several clients wait for.
+type flight struct {
+	done chan struct{} // closed once resp is set
+	resp *dns.Msg      // the answer, or SERVFAIL; never changed once set
+}
+
+// keyOf returns req's flightKey; ok is false for a query that carries
+// more than a question and an OPT record, which is sent on its own.
+func keyOf(req *dns.Msg, proto string) (k flightKey, ok bool) {
+	if len(req.Question) != 1 || len(req.Answer) > 0 || len(req.Ns) > 0 {
+		return k, false
+	}
+	opt := req.IsEdns0()
+	if len(req.Extra) > 1 || (len(req.Extra) == 1 && opt == nil) {
+		return k, false
+	}
+	q := req.Question[0]
+	k = flightKey{proto: proto, name: strings.ToLower(q.Name), qtype: q.Qtype, qclass: q.Qclass,
+		rd: req.RecursionDesired, cd: req.CheckingDisabled}
+	if opt != nil {
+		k.opt = opt.String()
+	}
+	return k, true
+}
+
+// forward answers req from the upstreams (see ask), joining the flight of
+// an identical question if one is in the air. It returns SERVFAIL at
+// once when ctx ends: the flight goes on for the others.
+func (f *forwarder) forward(ctx context.Context, req *dns.Msg, proto string) *dns.Msg {
+	key, ok := keyOf(req, proto)
+	if !ok {
+		return f.ask(ctx, req, proto)
+	}
+	f.mu.Lock()
+	fl := f.flights[key]
+	if fl == nil {
+		fl = &flight{done: make(chan struct{})}
+		f.flights[key] = fl
+		go f.fly(key, fl, req.Copy(), proto)
+	}
+	f.mu.Unlock()
+	select {
+	case <-fl.done:
+	case <-ctx.Done():
+		return newReply(req, dns.RcodeServerFailure)
+	}
+	resp := fl.resp.Copy()
+	resp.Id, resp.Question = req.Id, req.Question // the client's own, case and all
+	return resp
+}
+
+// fly runs one flight to its end, bounded by the upstreams' timeouts and
+// the server's life, whoever still waits for it.
+func (f *forwarder) fly(key flightKey, fl *flight, req *dns.Msg, proto string) {
+	resp := f.ask(f.ctx, req, proto)
+	f.mu.Lock()
+	delete(f.flights, key)
+	f.mu.Unlock()
+	fl.resp = resp
+	close(fl.done)
+}
+
+// ask asks each upstream in turn, over proto, and returns the first
 // real answer (NOERROR, NXDOMAIN, or any other rcode but SERVFAIL and
 // REFUSED, which mean "try the next one", as in Swarm). A truncated
 // answer is passed on: the client retries over TCP, and so do we. When
 // no upstream answers, or ctx ends, the reply is SERVFAIL.
-func (f *forwarder) forward(ctx context.Context, req *dns.Msg, proto string) *dns.Msg {
+func (f *forwarder) ask(ctx context.Context, req *dns.Msg, proto string) *dns.Msg {
 	q := req.Copy()
 	q.Id = uint16(rand.Uint32()) // the client's ID is guessable; ours is not
 	for _, up := range f.upstreams {

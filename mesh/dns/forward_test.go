@@ -3,14 +3,17 @@ package dns
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/meshd/meshd/internal/testutil"
 	"github.com/miekg/dns"
 )
 
@@ -193,9 +196,10 @@ func TestInFlightBound(t *testing.T) {
 		Exchange: ex, MaxInFlight: max}, fixture())
 	u, _ := attach(t, s, Querier{Networks: []string{netOv}})
 	errs := make(chan error, max)
-	for range max {
+	for i := range max {
 		go func() {
-			resp, err := exchange(u, "udp", "slow.example.", dns.TypeA, 0)
+			// Distinct names: identical ones would share one exchange.
+			resp, err := exchange(u, "udp", fmt.Sprintf("slow%d.example.", i), dns.TypeA, 0)
 			if err == nil && resp.Rcode != dns.RcodeSuccess {
 				err = errors.New("held query: got " + rcode(resp))
 			}
@@ -299,5 +303,93 @@ func TestUDPExchange(t *testing.T) {
 	}
 	if r.Id != 4242 || len(r.Answer) != records {
 		t.Errorf("got ID %d with %d answers, want 4242 with %d", r.Id, len(r.Answer), records)
+	}
+}
+
+// TestForwardSharesIdenticalQuestions holds the upstream while clients
+// ask: identical questions from several tasks make one exchange, and each
+// client gets the answer under its own ID and its own spelling of the
+// name; another type, another transport or another EDNS record is
+// another exchange; once answered, the same question is asked again.
+func TestForwardSharesIdenticalQuestions(t *testing.T) {
+	release := make(chan struct{})
+	var mu sync.Mutex
+	var sent []string
+	ex := func(ctx context.Context, m *dns.Msg, _ netip.AddrPort, proto string) (*dns.Msg, error) {
+		opt := ""
+		if o := m.IsEdns0(); o != nil {
+			opt = fmt.Sprintf(" edns%d", o.UDPSize())
+		}
+		mu.Lock()
+		sent = append(sent, fmt.Sprintf("%s %s %s%s", proto, dns.TypeToString[m.Question[0].Qtype], strings.ToLower(m.Question[0].Name), opt))
+		mu.Unlock()
+		select {
+		case <-release:
+			return answerA(m), nil
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	s := newTestServer(t, Config{Upstreams: []netip.AddrPort{netip.MustParseAddrPort("192.0.2.53:53")}, Exchange: ex}, nil)
+	u1, c1 := attach(t, s, Querier{})
+	u2, _ := attach(t, s, Querier{})
+	type query struct {
+		addr, proto, name string
+		qtype, edns       uint16
+	}
+	queries := []query{
+		{u1, "udp", "db.example.", dns.TypeA, 0},
+		{u1, "udp", "db.example.", dns.TypeA, 0},
+		{u2, "udp", "DB.Example.", dns.TypeA, 0}, // another task, another case
+		{u2, "udp", "db.example.", dns.TypeAAAA, 0},
+		{c1, "tcp", "db.example.", dns.TypeA, 0},
+		{u1, "udp", "db.example.", dns.TypeA, 1232},
+	}
+	type result struct {
+		q    query
+		resp *dns.Msg
+		err  error
+	}
+	results := make(chan result, len(queries))
+	for _, q := range queries {
+		go func() {
+			resp, err := exchange(q.addr, q.proto, q.name, q.qtype, q.edns)
+			results <- result{q, resp, err}
+		}()
+	}
+	want := []string{"tcp A db.example.", "udp A db.example.", "udp A db.example. edns1232", "udp AAAA db.example."}
+	testutil.Eventually(t, 5*time.Second, "one exchange per distinct question", func() error {
+		mu.Lock()
+		defer mu.Unlock()
+		got := slices.Sorted(slices.Values(sent))
+		if !slices.Equal(got, want) {
+			return fmt.Errorf("sent %q, want %q", got, want)
+		}
+		return nil
+	})
+	close(release)
+	for range queries {
+		r := <-results
+		if r.err != nil {
+			t.Errorf("%+v: %v", r.q, r.err)
+			continue
+		}
+		if r.resp.Rcode != dns.RcodeSuccess || len(r.resp.Question) != 1 || r.resp.Question[0].Name != r.q.name {
+			t.Errorf("%+v: got %s for %v, want NOERROR for its own question", r.q, rcode(r.resp), r.resp.Question)
+		}
+	}
+	mu.Lock()
+	if len(sent) != len(want) {
+		t.Errorf("exchanges %q, want %d", sent, len(want))
+	}
+	mu.Unlock()
+	// Nothing cached: the same question again is a new exchange.
+	if resp := ask(t, u1, "udp", "db.example.", dns.TypeA); resp.Rcode != dns.RcodeSuccess {
+		t.Errorf("asked again: %s", rcode(resp))
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(sent) != len(want)+1 {
+		t.Errorf("asked again after the answer: exchanges %q, want one more", sent)
 	}
 }

@@ -46,7 +46,7 @@ func New(cfg Config) (*Server, error) {
 		log:         c.Logger,
 		resolvers:   map[*Resolver]struct{}{},
 	}
-	s.fwd = &forwarder{upstreams: c.logUpstreams(), timeout: c.Timeout, exchange: c.Exchange, log: c.Logger}
+	s.fwd = newForwarder(c.logUpstreams(), c.Timeout, c.Exchange, c.Logger)
 	return s, nil
 }
 
@@ -97,5 +97,6 @@ func (s *Server) Close() error {
 	for _, r := range rs {
 		errs = append(errs, r.Close())
 	}
+	s.fwd.cancel() // the flights nobody waits for any more
 	return errors.Join(errs...)
 }
