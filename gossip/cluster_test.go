@@ -507,11 +507,21 @@ func (c cuttable) WriteTo(b []byte, addr string) (time.Time, error) {
 	return c.WriteToAddress(b, memberlist.Address{Addr: addr})
 }
 
+// WriteToAddress hands the packet over from a goroutine of its own, as a
+// network would. MockTransport's own send waits until the receiver's
+// memberlist reads it, and memberlist answers a ping from the goroutine
+// that reads packets: two nodes answering each other's pings at the same
+// moment would each wait for the other for good. Under load that once
+// froze two nodes, which then never noticed the partition. A packet to a
+// node shut down meanwhile leaves its goroutine blocked until the test
+// binary exits.
 func (c cuttable) WriteToAddress(b []byte, a memberlist.Address) (time.Time, error) {
 	if c.blocked(a.Addr) {
 		return time.Now(), nil
 	}
-	return c.MockTransport.WriteToAddress(b, a)
+	buf := bytes.Clone(b)
+	go func() { _, _ = c.MockTransport.WriteToAddress(buf, a) }()
+	return time.Now(), nil
 }
 
 func (c cuttable) DialTimeout(addr string, timeout time.Duration) (net.Conn, error) {
