@@ -44,8 +44,7 @@ func dnsperfIn(b *testing.B, l *testLab, task, server, file, miss string) dnsper
 		b.Fatal(err)
 	}
 	defer f.Close()
-	err = runTo(2*time.Minute, f, f, filepath.Join(binDir, "meshctl"), "--lab-prefix", l.prefix, "--lab-root", l.root,
-		"--node", "node1", "exec", task, "--", "dnsperf", "-s", server, "-d", file,
+	err = l.ctlTo(2*time.Minute, f, f, "--node", "node1", "exec", task, "--", "dnsperf", "-s", server, "-d", file,
 		"-q", "100", "-l", strconv.Itoa(dnsperfSeconds), "-v")
 	raw, rerr := os.ReadFile(f.Name())
 	if err == nil {

@@ -94,8 +94,9 @@ func (ld *load) wait(t testing.TB) (ok, failed int) {
 // not start is logged, not fatal: the load still counts.
 func (l *testLab) captureClient(t *testing.T, ld *load) {
 	t.Helper()
+	client, _ := l.load().Node("client")
 	pcap := filepath.Join(t.TempDir(), "load.pcap")
-	cmd := exec.Command("nsenter", "--net="+filepath.Join("/run/netns", l.prefix+"client"), "--",
+	cmd := exec.Command("nsenter", "--net="+client.NetnsPath(), "--",
 		"tcpdump", "-U", "-nn", "-i", "eth0", "-w", pcap, "tcp")
 	stderr, err := cmd.StderrPipe()
 	if err == nil {

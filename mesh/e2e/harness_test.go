@@ -152,11 +152,17 @@ func (l *testLab) load() *lab.Lab {
 // goes into the error.
 func (l *testLab) ctlStdout(args ...string) (string, error) {
 	var out, errOut bytes.Buffer
-	full := append([]string{"--lab-prefix", l.prefix, "--lab-root", l.root}, args...)
-	if err := runTo(60*time.Second, &out, &errOut, filepath.Join(binDir, "meshctl"), full...); err != nil {
+	if err := l.ctlTo(60*time.Second, &out, &errOut, args...); err != nil {
 		return out.String(), fmt.Errorf("%w: %s", err, errOut.String())
 	}
 	return out.String(), nil
+}
+
+// ctlTo runs meshctl against this lab with its output going to stdout
+// and stderr: an *os.File is handed to the command itself, no pipe.
+func (l *testLab) ctlTo(timeout time.Duration, stdout, stderr io.Writer, args ...string) error {
+	full := append([]string{"--lab-prefix", l.prefix, "--lab-root", l.root}, args...)
+	return runTo(timeout, stdout, stderr, filepath.Join(binDir, "meshctl"), full...)
 }
 
 func run(timeout time.Duration, name string, args ...string) (string, error) {
