@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -16,10 +17,16 @@ import (
 // load is requests sent at a steady rate from the client namespace, each
 // on a new connection, while a fault happens.
 type load struct {
-	cmds    []*exec.Cmd
-	outs    []*strings.Builder
-	capture *exec.Cmd // tcpdump in the client namespace, or nil
-	pcap    string
+	cmds     []*exec.Cmd
+	outs     []*strings.Builder
+	captures []capture
+}
+
+// capture is a tcpdump running in one namespace of the lab.
+type capture struct {
+	where string // "client", or a node's name
+	cmd   *exec.Cmd
+	pcap  string
 }
 
 // steadyLoad sends rate requests a second to each url for d, each a new
@@ -38,7 +45,7 @@ func (l *testLab) startLoad(t *testing.T, d time.Duration, rate int, flags []str
 	t.Helper()
 	n := int(d.Seconds()) * rate
 	ld := &load{}
-	l.captureClient(t, ld)
+	l.captureLoad(t, ld)
 	for _, u := range urls {
 		args := []string{"--lab-prefix", l.prefix, "--lab-root", l.root, "lab", "exec", "client", "--",
 			"curl", "-s", "--rate", fmt.Sprintf("%d/s", rate), "-m", "3", "-H", "Connection: close"}
@@ -78,9 +85,9 @@ func (ld *load) wait(t testing.TB) (ok, failed int) {
 			}
 		}
 	}
-	if ld.capture != nil {
-		_ = ld.capture.Process.Signal(os.Interrupt)
-		_ = ld.capture.Wait()
+	for _, c := range ld.captures {
+		_ = c.cmd.Process.Signal(os.Interrupt)
+		_ = c.cmd.Wait()
 	}
 	if failed > 0 {
 		t.Logf("%d requests failed; the first ones:\n%s", failed, strings.Join(sample, "\n"))
@@ -89,21 +96,36 @@ func (ld *load) wait(t testing.TB) (ok, failed int) {
 	return ok, failed
 }
 
-// captureClient records the load's packets in the client namespace, so
-// that a failed request shows what went on the wire. A capture that does
-// not start is logged, not fatal: the load still counts.
-func (l *testLab) captureClient(t *testing.T, ld *load) {
+// captureLoad records the load's packets as they leave and reach the
+// client, and the VXLAN packets on each node's eth0, so that a failed
+// request shows where its packets went: a backend's answer that leaves
+// its node at once but reaches the client late was held up on the way,
+// one that leaves late was late at the backend. A capture that does not
+// start is logged, not fatal: the load still counts.
+func (l *testLab) captureLoad(t *testing.T, ld *load) {
 	t.Helper()
-	client, _ := l.load().Node("client")
-	pcap := filepath.Join(t.TempDir(), "load.pcap")
-	cmd := exec.Command("nsenter", "--net="+client.NetnsPath(), "--",
-		"tcpdump", "-U", "-nn", "-i", "eth0", "-w", pcap, "tcp")
+	lb := l.load()
+	client, _ := lb.Node("client")
+	l.startLoadCapture(t, ld, "client", client.NetnsPath(), "tcp")
+	for _, n := range lb.Nodes() {
+		l.startLoadCapture(t, ld, n.Name, n.NetnsPath(), "udp", "port", strconv.Itoa(vxlanPort))
+	}
+}
+
+// vxlanPort is the lab's data path port, the default.
+const vxlanPort = 4789
+
+func (l *testLab) startLoadCapture(t *testing.T, ld *load, where, netns string, filter ...string) {
+	t.Helper()
+	pcap := filepath.Join(t.TempDir(), where+".pcap")
+	args := append([]string{"--net=" + netns, "--", "tcpdump", "-U", "-nn", "-i", "eth0", "-w", pcap}, filter...)
+	cmd := exec.Command("nsenter", args...)
 	stderr, err := cmd.StderrPipe()
 	if err == nil {
 		err = cmd.Start()
 	}
 	if err != nil {
-		t.Logf("no capture of the load: %v", err)
+		t.Logf("no capture of the load in %s: %v", where, err)
 		return
 	}
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
@@ -112,29 +134,59 @@ func (l *testLab) captureClient(t *testing.T, ld *load) {
 	for sc.Scan() {
 		if strings.Contains(sc.Text(), "listening on") {
 			go func() { _, _ = io.Copy(io.Discard, stderr) }()
-			ld.capture, ld.pcap = cmd, pcap
+			ld.captures = append(ld.captures, capture{where: where, cmd: cmd, pcap: pcap})
 			return
 		}
 	}
-	t.Logf("no capture of the load: tcpdump ended before listening")
+	t.Logf("no capture of the load in %s: tcpdump ended before listening", where)
 }
 
 var localPortRE = regexp.MustCompile(` port=(\d+) `)
 
-// logPackets logs the captured packets of the failed requests' local ports.
+// logPackets logs, from each capture, the packets of the failed requests'
+// local ports; in VXLAN, the encapsulated packets that carry the port
+// (the ingress sandbox's SNAT keeps a source port it can).
 func (ld *load) logPackets(t testing.TB, failures []string) {
 	t.Helper()
-	if ld.pcap == "" {
-		return
-	}
 	for _, f := range failures {
 		m := localPortRE.FindStringSubmatch(f)
 		if m == nil {
 			continue
 		}
-		out, err := exec.Command("tcpdump", "-r", ld.pcap, "-nn", "-tt", "port", m[1]).CombinedOutput()
-		t.Logf("packets of local port %s (%v):\n%s", m[1], err, out)
+		for _, c := range ld.captures {
+			out, err := exec.Command("tcpdump", "-r", c.pcap, "-nn", "-tt").Output()
+			if err != nil {
+				t.Logf("read the capture in %s: %v", c.where, err)
+				continue
+			}
+			t.Logf("packets of local port %s in %s:\n%s", m[1], c.where, strings.Join(packetsOf(string(out), m[1]), "\n"))
+		}
 	}
+}
+
+// packetsOf returns the lines of tcpdump's output that mention port as a
+// source or destination port; tcpdump prints a VXLAN packet's inner
+// packet on a line of its own, which is joined to its outer one.
+func packetsOf(dump, port string) []string {
+	var lines []string
+	for _, line := range strings.Split(dump, "\n") {
+		if line == "" {
+			continue
+		}
+		if len(lines) > 0 && (line[0] < '0' || line[0] > '9') {
+			lines[len(lines)-1] += " | " + line
+			continue
+		}
+		lines = append(lines, line)
+	}
+	re := regexp.MustCompile(`\.` + regexp.QuoteMeta(port) + `[ :]`)
+	var out []string
+	for _, line := range lines {
+		if re.MatchString(line) {
+			out = append(out, line)
+		}
+	}
+	return out
 }
 
 // ingressBackends returns the weights of the backends in a node's ingress
