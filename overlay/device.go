@@ -71,6 +71,9 @@ func (o *Overlay) EnsureNetwork(n Network) error {
 	if err := o.removeStrayVXLANs(ns); err != nil {
 		return fmt.Errorf("overlay: network %s: %w", n.ID, err)
 	}
+	if err := o.bridgeHooksOff(ns); err != nil {
+		return fmt.Errorf("overlay: network %s: %w", n.ID, err)
+	}
 	br, vx := o.bridgeSpec(n), o.vxlanSpec(n)
 	steps := []struct {
 		name     string
@@ -94,6 +97,29 @@ func (o *Overlay) EnsureNetwork(n Network) error {
 		}
 	}
 	o.nets[n.ID] = n
+	return nil
+}
+
+// bridgeNetfilterSysctls make br_netfilter pass a bridge's frames through
+// the namespace's iptables, ip6tables and arptables hooks. The host
+// wants that for its bridges (the gwbridge's isolation rules match
+// bridged frames); an overlay namespace holds no rules, so there the
+// hooks only cost every frame crossing br0 a pass through empty chains
+// and a conntrack lookup when conntrack is loaded. They are per namespace
+// since Linux 5.3; before, the files exist only in the host's, and
+// without br_netfilter nowhere: there is nothing to turn off then.
+var bridgeNetfilterSysctls = []string{
+	"net/bridge/bridge-nf-call-iptables", "net/bridge/bridge-nf-call-ip6tables", "net/bridge/bridge-nf-call-arptables",
+}
+
+// bridgeHooksOff turns the bridge's netfilter hooks off in overlay
+// namespace ns, where that is a setting of its own.
+func (o *Overlay) bridgeHooksOff(ns string) error {
+	for _, key := range bridgeNetfilterSysctls {
+		if err := o.k.SetSysctl(ns, key, "0"); err != nil && !isNotFound(err) {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -159,6 +185,7 @@ func (o *Overlay) RemoveNetwork(netID string) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	delete(o.nets, netID)
+	delete(o.local, netID)
 	if err := o.removeNamespace(o.NamespacePath(netID)); err != nil {
 		return fmt.Errorf("overlay: network %s: %w", netID, err)
 	}
@@ -216,7 +243,20 @@ func (o *Overlay) EnsureEndpoint(netID string, ep Endpoint) error {
 	if err := ep.validate(n); err != nil {
 		return err
 	}
-	if err := o.ensureVeth(o.vethSpec(n, ep)); err != nil {
+	spec := o.vethSpec(n, ep)
+	if o.local[netID] == nil {
+		o.local[netID] = map[string]string{}
+	}
+	if mac := spec.PeerMAC.String(); o.local[netID][ep.ID] != mac {
+		// A remote endpoint that had this MAC (its address, freed and
+		// given again) may still have br0's entry sending it to vxlan0.
+		err := o.k.DelBridgeFDB(spec.NS, vxlanName, spec.PeerMAC)
+		if err != nil && !isNotFound(err) {
+			return fmt.Errorf("overlay: network %s: endpoint %s: %w", netID, ep.ID, err)
+		}
+		o.local[netID][ep.ID] = mac
+	}
+	if err := o.ensureVeth(spec); err != nil {
 		return fmt.Errorf("overlay: network %s: endpoint %s: %w", netID, ep.ID, err)
 	}
 	return nil
@@ -260,6 +300,7 @@ func (o *Overlay) ensureVeth(spec VethSpec) error {
 func (o *Overlay) RemoveEndpoint(netID, epID string) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	delete(o.local[netID], epID)
 	err := o.k.RemoveLink(o.NamespacePath(netID), vethName(epID))
 	if err != nil && !isNotFound(err) {
 		return fmt.Errorf("overlay: network %s: endpoint %s: %w", netID, epID, err)

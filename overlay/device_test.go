@@ -24,6 +24,9 @@ netns /ns/1-net1aaaaaa
   br0: mtu 1450 UP bridge inet 10.0.0.1/24
   ` + v + `: mtu 1450 master br0 UP veth peer eth0 in /sb/task1
   vxlan0: mtu 1450 master br0 UP vxlan id 4097 local 192.168.0.10 dstport 4789 nolearning proxy
+  sysctl net/bridge/bridge-nf-call-arptables=0
+  sysctl net/bridge/bridge-nf-call-ip6tables=0
+  sysctl net/bridge/bridge-nf-call-iptables=0
 netns /sb/task1
   eth0: mtu 1450 UP veth peer ` + v + ` in /ns/1-net1aaaaaa address 02:42:0a:00:00:02 inet 10.0.0.2/24
 netns /sb/task2

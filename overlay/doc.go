@@ -45,7 +45,17 @@
 //
 // Every node already knows every remote endpoint's IP, MAC and node from
 // the gossiped peer table, so it programs them: a permanent neighbour
-// entry IP → MAC on vxlan0 and a permanent FDB entry MAC → remote VTEP.
+// entry IP → MAC on vxlan0, a permanent FDB entry MAC → remote VTEP on
+// vxlan0, and a static entry of br0 sending the MAC to its vxlan0 port
+// ("bridge fdb show dev vxlan0" lists "MAC master br0 static" above "MAC
+// dst VTEP self permanent"). Without br0's entry, a frame from a local
+// task to a remote one is an unknown destination for br0, which copies
+// it to every port: each other local task's namespace receives and drops
+// a copy of every packet leaving the node, so the cost of a packet grew
+// with the tasks on the node, and their tcpdump showed others' traffic.
+// A local endpoint's MAC never gets br0's entry, even from a stale peer
+// (an address freed on another node and given here): br0 learns it on
+// the endpoint's veth.
 // vxlan0 answers ARP requests from its neighbour table itself (its
 // "proxy" flag: this is the "proxy ARP" of the design notes; br0 has no
 // proxy_arp), so no broadcast ever crosses the underlay, and there are no

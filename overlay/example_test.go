@@ -49,6 +49,9 @@ func ExampleFakeKernel() {
 	//   br0: mtu 1450 UP bridge inet 10.255.0.1/16
 	//   veth816c5b0: mtu 1450 master br0 UP veth peer eth0 in /run/meshd/netns/ingress_sbox
 	//   vxlan0: mtu 1450 master br0 UP vxlan id 4096 local 192.168.0.10 dstport 4789 nolearning proxy
+	//   sysctl net/bridge/bridge-nf-call-arptables=0
+	//   sysctl net/bridge/bridge-nf-call-ip6tables=0
+	//   sysctl net/bridge/bridge-nf-call-iptables=0
 	// netns /run/meshd/netns/ingress_sbox
 	//   eth0: mtu 1450 UP veth peer veth816c5b0 in /run/meshd/netns/1-ingressnet address 02:42:0a:ff:00:02 inet 10.255.0.2/16 inet 10.255.0.5/32
 	//   eth1: mtu 1500 UP veth peer veth_ingress in host address 02:42:ac:12:00:02 inet 172.18.0.2/16

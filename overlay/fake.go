@@ -56,6 +56,7 @@ type fakeLink struct {
 	peerNS, peerName string
 	arp              map[netip.Addr]ARPEntry
 	fdb              map[string]FDBEntry // by MAC: one remote each
+	brfdb            map[string]bool     // static entries of its bridge for this port, by MAC
 }
 
 // NewFakeKernel returns a model holding only the host namespace.
@@ -324,7 +325,7 @@ func (f *FakeKernel) EnsureVeth(spec VethSpec) error {
 func (f *FakeKernel) newLink(n *fakeNS, name, kind string) *fakeLink {
 	f.index++
 	l := &fakeLink{Link: Link{Name: name, Kind: kind, Index: f.index},
-		arp: map[netip.Addr]ARPEntry{}, fdb: map[string]FDBEntry{}}
+		arp: map[netip.Addr]ARPEntry{}, fdb: map[string]FDBEntry{}, brfdb: map[string]bool{}}
 	n.links[name] = l
 	return l
 }
@@ -333,6 +334,9 @@ func (f *FakeKernel) newLink(n *fakeNS, name, kind string) *fakeLink {
 func fixFake(l *fakeLink, mtu int, master *fakeLink, addr netip.Prefix, mac net.HardwareAddr) {
 	l.MTU, l.Up = mtu, true
 	if master != nil {
+		if l.Master != master.Name {
+			clear(l.brfdb) // a port's bridge entries go when it leaves its bridge
+		}
 		l.Master = master.Name
 	}
 	if mac != nil {
@@ -395,6 +399,7 @@ func (f *FakeKernel) removeLink(ns string, l *fakeLink) {
 	for _, p := range n.links {
 		if p.Master == l.Name {
 			p.Master = ""
+			clear(p.brfdb)
 		}
 	}
 	if l.Kind == "veth" {

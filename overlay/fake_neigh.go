@@ -125,6 +125,65 @@ func (f *FakeKernel) ListFDB(ns, dev string) ([]FDBEntry, error) {
 	return out, nil
 }
 
+// SetBridgeFDB implements [Neighbors]. dev must be a bridge's port.
+func (f *FakeKernel) SetBridgeFDB(ns, dev string, mac net.HardwareAddr) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.injected("SetBridgeFDB"); err != nil {
+		return err
+	}
+	op := fmt.Sprintf("set fdb %s master static", mac)
+	l, err := f.link(op, ns, dev)
+	if err != nil {
+		return err
+	}
+	if l.Master == "" {
+		return &kernelError{err: fmt.Errorf("%s on %s in %s: operation not supported", op, dev, nsLabel(ns))}
+	}
+	l.brfdb[mac.String()] = true
+	f.record("SetBridgeFDB", ns, dev, mac)
+	return nil
+}
+
+// DelBridgeFDB implements [Neighbors].
+func (f *FakeKernel) DelBridgeFDB(ns, dev string, mac net.HardwareAddr) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.injected("DelBridgeFDB"); err != nil {
+		return err
+	}
+	op := fmt.Sprintf("del fdb %s master", mac)
+	l, err := f.link(op, ns, dev)
+	if err != nil {
+		return err
+	}
+	if !l.brfdb[mac.String()] {
+		return errNotFound("%s on %s in %s: no such file or directory", op, dev, nsLabel(ns))
+	}
+	delete(l.brfdb, mac.String())
+	f.record("DelBridgeFDB", ns, dev, mac)
+	return nil
+}
+
+// ListBridgeFDB implements [Neighbors].
+func (f *FakeKernel) ListBridgeFDB(ns, dev string) ([]net.HardwareAddr, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.injected("ListBridgeFDB"); err != nil {
+		return nil, err
+	}
+	l, err := f.link("list fdb master", ns, dev)
+	if err != nil {
+		return nil, err
+	}
+	var out []net.HardwareAddr
+	for _, k := range slices.Sorted(maps.Keys(l.brfdb)) {
+		mac, _ := net.ParseMAC(k)
+		out = append(out, mac)
+	}
+	return out, nil
+}
+
 // Dump prints the whole model, namespace by namespace (the host first,
 // then by path), in the words of "ip -d link", "bridge fdb show" and "ip
 // neigh show", each part sorted:
@@ -132,6 +191,7 @@ func (f *FakeKernel) ListFDB(ns, dev string) ([]FDBEntry, error) {
 //	netns /run/meshd/netns/1-abcdef0123
 //	  br0: mtu 1450 UP bridge inet 10.0.0.1/24
 //	  vxlan0: mtu 1450 master br0 UP vxlan id 4097 local 192.168.0.10 dstport 4789 nolearning proxy
+//	  fdb 02:42:0a:00:00:03 dev vxlan0 master br0 static
 //	  fdb 02:42:0a:00:00:03 dev vxlan0 dst 192.168.0.11 self permanent
 //	  neigh 10.0.0.3 dev vxlan0 lladdr 02:42:0a:00:00:03 PERMANENT
 func (f *FakeKernel) Dump() string {
@@ -147,6 +207,9 @@ func (f *FakeKernel) Dump() string {
 		}
 		for _, name := range names {
 			l := n.links[name]
+			for _, k := range slices.Sorted(maps.Keys(l.brfdb)) {
+				fmt.Fprintf(&b, "  fdb %s dev %s master %s static\n", k, name, l.Master)
+			}
 			for _, k := range slices.Sorted(maps.Keys(l.fdb)) {
 				e := l.fdb[k]
 				fmt.Fprintf(&b, "  fdb %s dev %s dst %s self permanent\n", e.MAC, name, e.Dst)

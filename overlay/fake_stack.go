@@ -89,7 +89,8 @@ func (f *FakeKernel) SetDefaultRoute(ns, dev string, gw netip.Addr) error {
 // plane sets, so one FakeKernel can take every sysctl of a node's tests.
 var (
 	fakeSysctlGlobals = []string{"net/ipv4/ip_forward", "net/ipv4/vs/conn_reuse_mode", "net/ipv4/vs/conntrack",
-		"net/ipv4/vs/expire_nodest_conn", "net/ipv4/vs/expire_quiescent_template"}
+		"net/ipv4/vs/expire_nodest_conn", "net/ipv4/vs/expire_quiescent_template",
+		"net/bridge/bridge-nf-call-iptables", "net/bridge/bridge-nf-call-ip6tables", "net/bridge/bridge-nf-call-arptables"}
 	// fakeSysctlLeaves are per device: net/ipv4/conf/DEV/LEAF.
 	fakeSysctlLeaves = []string{"accept_local", "forwarding", "proxy_arp", "route_localnet", "rp_filter", "send_redirects"}
 )

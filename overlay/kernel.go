@@ -91,6 +91,15 @@ type Neighbors interface {
 	// ListFDB is "bridge fdb show dev DEV self", the entries that have a
 	// destination (the bridge's own "master" entries are left out).
 	ListFDB(ns, dev string) ([]FDBEntry, error)
+	// SetBridgeFDB is "bridge fdb replace MAC dev DEV master static": the
+	// bridge DEV is a port of sends frames for MAC to DEV, for good.
+	SetBridgeFDB(ns, dev string, mac net.HardwareAddr) error
+	// DelBridgeFDB is "bridge fdb del MAC dev DEV master".
+	DelBridgeFDB(ns, dev string, mac net.HardwareAddr) error
+	// ListBridgeFDB is the MACs of the static entries of "bridge fdb show
+	// dev DEV master": neither the port's own address (permanent) nor
+	// learned ones.
+	ListBridgeFDB(ns, dev string) ([]net.HardwareAddr, error)
 }
 
 // BridgeSpec is a bridge device with one address.

@@ -262,8 +262,9 @@ func (netlinkKernel) EnsureVXLAN(spec VXLANSpec) error {
 
 // fixVXLANPort repairs vxlan0 and turns learning off on its bridge port
 // too: br0 would otherwise learn remote MACs behind vxlan0 and keep them
-// for 300 s after the peer is gone. Unknown destinations flood to vxlan0,
-// whose own permanent FDB entries then pick the VTEP.
+// for 300 s after the peer is gone. br0 gets a static entry per remote
+// MAC instead (SetPeers), and vxlan0's own permanent FDB entries then
+// pick the VTEP.
 func fixVXLANPort(h *netlink.Handle, spec VXLANSpec, l netlink.Link) error {
 	if err := fix(h, spec.NS, l, spec.MTU, spec.Master, netip.Prefix{}, nil); err != nil {
 		return err

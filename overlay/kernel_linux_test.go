@@ -258,12 +258,37 @@ func checkDevices(t *testing.T, tn *twoNodes) {
 		"veth", "vx-", "vxlan0", "eth0")
 	mustContain(t, "UDP sockets in the host namespace", run(t, n1.host, "ss", "-Hlun"), ":4789 ")
 	mustNotContain(t, "UDP sockets in the overlay namespace", run(t, ov1, "ss", "-Hlun"), ":4789 ")
+	checkBridgeHooks(t, n1.host, ov1)
+}
+
+// checkBridgeHooks: the bridge's netfilter hooks are off in the overlay
+// namespace and left as they were in the host's.
+func checkBridgeHooks(t *testing.T, host, ov string) {
+	t.Helper()
+	const file = "/proc/sys/net/bridge/bridge-nf-call-iptables"
+	hostValue, err := try(host, "cat", file)
+	if err != nil {
+		t.Logf("no br_netfilter here (%s: %v): nothing to turn off", file, strings.TrimSpace(hostValue))
+		return
+	}
+	if got := strings.TrimSpace(run(t, ov, "cat", file)); got != "0" {
+		t.Errorf("%s in the overlay namespace = %s, want 0", file, got)
+	}
+	if got := strings.TrimSpace(hostValue); got != "1" {
+		t.Errorf("%s in the host namespace = %s, want 1 (the default, untouched)", file, got)
+	}
 }
 
 func checkPeers(t *testing.T, tn *twoNodes) {
 	fdb := run(t, tn.ov1, "bridge", "fdb", "show", "dev", "vxlan0")
 	mustHaveLine(t, "bridge fdb show dev vxlan0", fdb, "02:42:0a:00:00:03 dst 192.168.33.11 ", " self permanent")
 	mustNotContain(t, "bridge fdb show dev vxlan0", fdb, "00:00:00:00:00:00", "02:42:0a:00:00:02 dst")
+	// br0 itself sends the remote MAC to vxlan0 rather than flooding it
+	// to every port; the local endpoint's MAC stays learned on its veth.
+	mustHaveLine(t, "bridge fdb show dev vxlan0", fdb, "02:42:0a:00:00:03 master br0 static")
+	mustNotContain(t, "bridge fdb show dev vxlan0", fdb, "02:42:0a:00:00:02 master")
+	mustContain(t, "bridge fdb get", run(t, tn.ov1, "bridge", "fdb", "get", "02:42:0a:00:00:03", "br", "br0"),
+		"dev vxlan0 master br0 static")
 	neigh := run(t, tn.ov1, "ip", "neigh", "show", "dev", "vxlan0")
 	mustContain(t, "ip neigh show dev vxlan0", neigh, "10.0.0.3 lladdr 02:42:0a:00:00:03 PERMANENT")
 	mustNotContain(t, "ip neigh show dev vxlan0", neigh, "10.0.0.2")
@@ -306,7 +331,7 @@ func checkNoPeers(t *testing.T, tn *twoNodes) {
 	if err := tn.n1.o.SetPeers(labNet.ID, nil); err != nil {
 		t.Fatal(err)
 	}
-	mustNotContain(t, "bridge fdb", run(t, tn.ov1, "bridge", "fdb", "show", "dev", "vxlan0"), " dst ")
+	mustNotContain(t, "bridge fdb", run(t, tn.ov1, "bridge", "fdb", "show", "dev", "vxlan0"), " dst ", " static")
 	mustNotContain(t, "ip neigh", run(t, tn.ov1, "ip", "neigh", "show", "dev", "vxlan0"), "10.0.0.3")
 	if out, err := try(tn.n1.sb, "ping", "-c1", "-W1", "10.0.0.3"); err == nil {
 		t.Errorf("ping without peers succeeded:\n%s", out)

@@ -44,6 +44,15 @@ func (unsupportedKernel) SetFDB(string, string, net.HardwareAddr, netip.Addr) er
 func (unsupportedKernel) DelFDB(string, string, net.HardwareAddr, netip.Addr) error {
 	return ErrNotSupported
 }
+func (unsupportedKernel) SetBridgeFDB(string, string, net.HardwareAddr) error {
+	return ErrNotSupported
+}
+func (unsupportedKernel) DelBridgeFDB(string, string, net.HardwareAddr) error {
+	return ErrNotSupported
+}
+func (unsupportedKernel) ListBridgeFDB(string, string) ([]net.HardwareAddr, error) {
+	return nil, ErrNotSupported
+}
 func (unsupportedKernel) ListFDB(string, string) ([]FDBEntry, error) {
 	return nil, ErrNotSupported
 }

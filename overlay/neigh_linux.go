@@ -121,6 +121,52 @@ func (netlinkKernel) ListFDB(ns, dev string) ([]FDBEntry, error) {
 	return out, err
 }
 
+// SetBridgeFDB implements [Neighbors]. A bridge entry's state says what
+// it is: NUD_NOARP a static one, NUD_PERMANENT the bridge's own address
+// (frames for it go up to the bridge, not out of the port).
+func (netlinkKernel) SetBridgeFDB(ns, dev string, mac net.HardwareAddr) error {
+	return withLink(ns, dev, func(h *netlink.Handle, index int) error {
+		err := h.NeighSet(&netlink.Neigh{LinkIndex: index, Family: unix.AF_BRIDGE,
+			State: netlink.NUD_NOARP, Flags: netlink.NTF_MASTER, HardwareAddr: mac})
+		if err != nil {
+			return fmt.Errorf("set fdb %s master static on %s in %s: %w", mac, dev, nsLabel(ns), kerr(err))
+		}
+		return nil
+	})
+}
+
+// DelBridgeFDB implements [Neighbors].
+func (netlinkKernel) DelBridgeFDB(ns, dev string, mac net.HardwareAddr) error {
+	return withLink(ns, dev, func(h *netlink.Handle, index int) error {
+		err := h.NeighDel(&netlink.Neigh{LinkIndex: index, Family: unix.AF_BRIDGE,
+			Flags: netlink.NTF_MASTER, HardwareAddr: mac})
+		if err != nil {
+			return fmt.Errorf("del fdb %s master on %s in %s: %w", mac, dev, nsLabel(ns), kerr(err))
+		}
+		return nil
+	})
+}
+
+// ListBridgeFDB implements [Neighbors]. The bridge's entries carry no
+// NTF_SELF; of those, static ones are NUD_NOARP.
+func (netlinkKernel) ListBridgeFDB(ns, dev string) ([]net.HardwareAddr, error) {
+	var out []net.HardwareAddr
+	err := withLink(ns, dev, func(h *netlink.Handle, index int) error {
+		neighs, err := retryDump(func() ([]netlink.Neigh, error) { return h.NeighList(index, unix.AF_BRIDGE) })
+		if err != nil {
+			return fmt.Errorf("list fdb master on %s in %s: %w", dev, nsLabel(ns), err)
+		}
+		for _, n := range neighs {
+			if n.Flags&netlink.NTF_SELF != 0 || n.State&netlink.NUD_NOARP == 0 || n.Vlan != 0 {
+				continue
+			}
+			out = append(out, n.HardwareAddr)
+		}
+		return nil
+	})
+	return out, err
+}
+
 // neighStates are the NUD states as "ip neigh" spells them.
 var neighStates = []struct {
 	bit  int

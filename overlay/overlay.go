@@ -120,6 +120,10 @@ type Overlay struct {
 
 	mu   sync.Mutex         // guards the fields below
 	nets map[string]Network // by ID: what EnsureNetwork was last given
+	// local holds the MAC of each local endpoint, by network and endpoint
+	// ID, as EnsureEndpoint was given it: SetPeers keeps br0 from sending
+	// those to vxlan0.
+	local map[string]map[string]string
 }
 
 // New checks cfg and returns an Overlay. It touches nothing in the kernel.
@@ -157,6 +161,7 @@ func New(cfg Config) (*Overlay, error) {
 		k:        cfg.Kernel,
 		log:      cfg.Logger,
 		nets:     make(map[string]Network),
+		local:    make(map[string]map[string]string),
 	}, nil
 }
 

@@ -137,17 +137,19 @@ func TestEnsureNetworkBuilds(t *testing.T) {
 netns /ns/1-net1aaaaaa
   br0: mtu 1450 UP bridge inet 10.0.0.1/24
   vxlan0: mtu 1450 master br0 UP vxlan id 4097 local 192.168.0.10 dstport 4789 nolearning proxy
+  sysctl net/bridge/bridge-nf-call-arptables=0
+  sysctl net/bridge/bridge-nf-call-ip6tables=0
+  sysctl net/bridge/bridge-nf-call-iptables=0
 netns /sb/task1
 netns /sb/task2
 `
 	if diff := cmp.Diff(want, f.k.Dump()); diff != "" {
 		t.Errorf("Dump (-want +got):\n%s", diff)
 	}
-	wantCalls := []string{
-		"EnsureNS /ns/1-net1aaaaaa",
+	wantCalls := append(append([]string{"EnsureNS /ns/1-net1aaaaaa"}, sysctlCalls...),
 		"EnsureBridge /ns/1-net1aaaaaa br0",
 		"EnsureVXLAN /ns/1-net1aaaaaa vxlan0 4097",
-	}
+	)
 	if diff := cmp.Diff(wantCalls, f.k.Calls()); diff != "" {
 		t.Errorf("calls (-want +got):\n%s", diff)
 	}
@@ -248,7 +250,7 @@ func TestEnsureNetworkRepairsDrift(t *testing.T) {
 		{
 			name:    "namespace deleted",
 			breakIt: func(k *FakeKernel) error { return k.RemoveNS(net1NS) },
-			wantCalls: []string{"EnsureNS /ns/1-net1aaaaaa", "EnsureBridge /ns/1-net1aaaaaa br0",
+			wantCalls: []string{"EnsureNS /ns/1-net1aaaaaa", sysctlCalls[0], sysctlCalls[1], sysctlCalls[2], "EnsureBridge /ns/1-net1aaaaaa br0",
 				"EnsureVXLAN /ns/1-net1aaaaaa vxlan0 4097"},
 		},
 	}
@@ -315,4 +317,12 @@ func TestRemoveNetwork(t *testing.T) {
 	if err := f.o.EnsureNetwork(net1); err != nil {
 		t.Errorf("EnsureNetwork after RemoveNetwork = %v, want nil (VNI free again)", err)
 	}
+}
+
+// sysctlCalls are EnsureNetwork's calls turning the bridge's netfilter
+// hooks off in a new overlay namespace.
+var sysctlCalls = []string{
+	"SetSysctl /ns/1-net1aaaaaa net/bridge/bridge-nf-call-iptables 0",
+	"SetSysctl /ns/1-net1aaaaaa net/bridge/bridge-nf-call-ip6tables 0",
+	"SetSysctl /ns/1-net1aaaaaa net/bridge/bridge-nf-call-arptables 0",
 }

@@ -12,7 +12,10 @@ import (
 
 // SetPeers makes peers the remote endpoints of network netID: for each, a
 // permanent neighbour entry (IP → MAC) and a permanent FDB entry (MAC →
-// VTEP) on vxlan0. Entries of peers no longer listed are removed, and
+// VTEP) on vxlan0, and a static entry of br0 sending the MAC to vxlan0.
+// Without that last one br0, which learns nothing on vxlan0, would flood
+// every frame for a remote endpoint to all its ports: a copy to each
+// local task, which drops it (and whose tcpdump shows it). Entries of peers no longer listed are removed, and
 // entries that differ (another MAC or VTEP, not permanent, changed by
 // hand) are replaced; entries that are right are not touched, so an
 // unchanged list makes no kernel call beyond two listings.
@@ -41,7 +44,11 @@ func (o *Overlay) SetPeers(netID string, peers []Peer) error {
 	if err != nil {
 		return fmt.Errorf("overlay: network %s: %w", netID, err)
 	}
-	plan := diffPeers(want, arp, fdb)
+	br, err := o.k.ListBridgeFDB(ns, vxlanName)
+	if err != nil {
+		return fmt.Errorf("overlay: network %s: %w", netID, err)
+	}
+	plan := diffPeers(want, arp, fdb, br, o.localMACs(netID))
 	for _, err := range o.applyPeers(ns, plan) {
 		errs = append(errs, fmt.Errorf("overlay: network %s: %w", netID, err))
 	}
@@ -97,6 +104,7 @@ func samePeer(a, b Peer) bool {
 
 // peerPlan is what SetPeers changes: removals first, then additions.
 type peerPlan struct {
+	delBr  []net.HardwareAddr
 	delFDB []FDBEntry
 	delARP []ARPEntry
 	set    []peerSet
@@ -105,12 +113,24 @@ type peerPlan struct {
 // peerSet is one peer to add or repair, with the entries it lacks.
 type peerSet struct {
 	Peer
-	arp, fdb bool
+	arp, fdb, br bool
+}
+
+// localMACs returns the MACs of network netID's local endpoints, as
+// EnsureEndpoint was given them.
+func (o *Overlay) localMACs(netID string) map[string]bool {
+	macs := map[string]bool{}
+	for _, mac := range o.local[netID] {
+		macs[mac] = true
+	}
+	return macs
 }
 
 // diffPeers compares the desired peers (from desiredPeers) with the
-// entries vxlan0 has. Pure.
-func diffPeers(want []Peer, arp []ARPEntry, fdb []FDBEntry) peerPlan {
+// entries vxlan0 has: arp and fdb its own, br the static entries of br0
+// for it. A MAC in local belongs to a local endpoint: br0 must not send
+// it to vxlan0 even while a stale peer still lists it. Pure.
+func diffPeers(want []Peer, arp []ARPEntry, fdb []FDBEntry, br []net.HardwareAddr, local map[string]bool) peerPlan {
 	byIP := make(map[netip.Addr]Peer, len(want))
 	byMAC := make(map[string]Peer, len(want))
 	for _, p := range want {
@@ -146,12 +166,22 @@ func diffPeers(want []Peer, arp []ARPEntry, fdb []FDBEntry) peerPlan {
 			plan.delFDB = append(plan.delFDB, e)
 		}
 	}
+	brOK := map[string]bool{}
+	for _, mac := range br {
+		if _, ok := byMAC[mac.String()]; ok && !local[mac.String()] {
+			brOK[mac.String()] = true
+			continue
+		}
+		plan.delBr = append(plan.delBr, mac)
+	}
 	for _, p := range want {
-		s := peerSet{Peer: p, arp: !arpOK[p.IP], fdb: !fdbOK[p.MAC.String()]}
-		if s.arp || s.fdb {
+		mac := p.MAC.String()
+		s := peerSet{Peer: p, arp: !arpOK[p.IP], fdb: !fdbOK[mac], br: !brOK[mac] && !local[mac]}
+		if s.arp || s.fdb || s.br {
 			plan.set = append(plan.set, s)
 		}
 	}
+	slices.SortFunc(plan.delBr, compareMAC)
 	slices.SortFunc(plan.delFDB, func(a, b FDBEntry) int { return compareMAC(a.MAC, b.MAC) })
 	slices.SortFunc(plan.delARP, func(a, b ARPEntry) int { return a.IP.Compare(b.IP) })
 	return plan
@@ -164,6 +194,13 @@ func compareMAC(a, b net.HardwareAddr) int {
 // applyPeers carries out plan on vxlan0 in ns and returns what failed.
 func (o *Overlay) applyPeers(ns string, plan peerPlan) []error {
 	var errs []error
+	for _, mac := range plan.delBr {
+		if err := o.k.DelBridgeFDB(ns, vxlanName, mac); err != nil && !isNotFound(err) {
+			errs = append(errs, err)
+			continue
+		}
+		o.log.Debug("removed bridge fdb entry", "netns", ns, "mac", mac)
+	}
 	for _, e := range plan.delFDB {
 		if err := o.k.DelFDB(ns, vxlanName, e.MAC, e.Dst); err != nil && !isNotFound(err) {
 			errs = append(errs, err)
@@ -188,17 +225,28 @@ func (o *Overlay) applyPeers(ns string, plan peerPlan) []error {
 	return errs
 }
 
-// setPeer adds the entries s lacks, ARP then FDB. If the FDB entry fails,
-// the ARP entry goes, whether it was just set or already there.
+// setPeer adds the entries s lacks, ARP then FDB, then br0's entry. If
+// the FDB entry fails, the ARP entry goes, whether it was just set or
+// already there. Without br0's entry the peer is still reached, by
+// flooding, so its failure takes nothing back.
 func (o *Overlay) setPeer(ns string, s peerSet) error {
 	if s.arp {
 		if err := o.k.SetARP(ns, vxlanName, s.IP, s.MAC); err != nil {
 			return err
 		}
 	}
-	if !s.fdb {
-		return nil
+	if s.fdb {
+		if err := o.setPeerFDB(ns, s); err != nil {
+			return err
+		}
 	}
+	if s.br {
+		return o.k.SetBridgeFDB(ns, vxlanName, s.MAC)
+	}
+	return nil
+}
+
+func (o *Overlay) setPeerFDB(ns string, s peerSet) error {
 	err := o.k.SetFDB(ns, vxlanName, s.MAC, s.VTEP)
 	if err == nil {
 		return nil
@@ -215,7 +263,7 @@ type PeerDiff struct {
 	Kind  string // "fdb", "neigh" or "link" (br0 or vxlan0 itself)
 	State string // "missing", "extra" or "differs"
 	// Entry is the entry as bridge fdb and ip neigh print it: for fdb
-	// "MAC dst VTEP", for neigh "IP lladdr MAC"; the wanted one when it is
+	// "MAC dst VTEP", or "MAC master br0 static" for br0's, for neigh "IP lladdr MAC"; the wanted one when it is
 	// missing or differs, the kernel's when it is extra.
 	Entry string
 	// Have is, when State is "differs", the kernel's entry for the same
@@ -255,13 +303,20 @@ func (o *Overlay) CheckPeers(netID string, peers []Peer) ([]PeerDiff, error) {
 	if err != nil {
 		return nil, fmt.Errorf("overlay: network %s: %w", netID, err)
 	}
-	return peerDiffs(diffPeers(want, arp, fdb), arp, fdb), nil
+	br, err := o.k.ListBridgeFDB(ns, vxlanName)
+	if err != nil {
+		return nil, fmt.Errorf("overlay: network %s: %w", netID, err)
+	}
+	return peerDiffs(diffPeers(want, arp, fdb, br, o.localMACs(netID)), arp, fdb), nil
 }
 
 // peerDiffs describes plan, which diffPeers made from arp and fdb: FDB
 // entries first, then neighbours, each in the plan's order.
 func peerDiffs(plan peerPlan, arp []ARPEntry, fdb []FDBEntry) []PeerDiff {
 	var fdbs, neighs []PeerDiff
+	for _, mac := range plan.delBr {
+		fdbs = append(fdbs, PeerDiff{Kind: "fdb", State: "extra", Entry: bridgeFDBString(mac)})
+	}
 	for _, e := range plan.delFDB {
 		fdbs = append(fdbs, PeerDiff{Kind: "fdb", State: "extra", Entry: fdbString(e.MAC, e.Dst, e.Permanent)})
 	}
@@ -276,6 +331,9 @@ func peerDiffs(plan peerPlan, arp []ARPEntry, fdb []FDBEntry) []PeerDiff {
 			}
 			fdbs = append(fdbs, d)
 		}
+		if s.br {
+			fdbs = append(fdbs, PeerDiff{Kind: "fdb", State: "missing", Entry: bridgeFDBString(s.MAC)})
+		}
 		if s.arp {
 			d := PeerDiff{Kind: "neigh", State: "missing", Entry: neighString(s.IP, s.MAC, true)}
 			if i := slices.IndexFunc(arp, func(e ARPEntry) bool { return e.IP == s.IP }); i >= 0 {
@@ -289,6 +347,10 @@ func peerDiffs(plan peerPlan, arp []ARPEntry, fdb []FDBEntry) []PeerDiff {
 
 func fdbString(mac net.HardwareAddr, dst netip.Addr, permanent bool) string {
 	return fmt.Sprintf("%s dst %s%s", mac, dst, notPermanent(permanent))
+}
+
+func bridgeFDBString(mac net.HardwareAddr) string {
+	return fmt.Sprintf("%s master %s static", mac, bridgeName)
 }
 
 func neighString(ip netip.Addr, mac net.HardwareAddr, permanent bool) string {

@@ -2,6 +2,7 @@ package overlay
 
 import (
 	"errors"
+	"net"
 	"net/netip"
 	"slices"
 	"strings"
@@ -39,13 +40,15 @@ func TestSetPeersDiff(t *testing.T) {
 		wantCalls []string
 	}{
 		{
-			name:  "add to empty, ARP then FDB, in IP order",
+			name:  "add to empty, ARP then FDB then br0's entry, in IP order",
 			after: []Peer{p4, p3},
 			wantCalls: []string{
 				"SetARP " + ns + " 10.0.0.3 02:42:0a:00:00:03",
 				"SetFDB " + ns + " 02:42:0a:00:00:03 192.168.0.11",
+				"SetBridgeFDB " + ns + " 02:42:0a:00:00:03",
 				"SetARP " + ns + " 10.0.0.4 02:42:0a:00:00:04",
 				"SetFDB " + ns + " 02:42:0a:00:00:04 192.168.0.12",
+				"SetBridgeFDB " + ns + " 02:42:0a:00:00:04",
 			},
 		},
 		{
@@ -64,16 +67,19 @@ func TestSetPeersDiff(t *testing.T) {
 			before: []Peer{p3},
 			after:  []Peer{remac},
 			wantCalls: []string{
+				"DelBridgeFDB " + ns + " 02:42:0a:00:00:03",
 				"DelFDB " + ns + " 02:42:0a:00:00:03 192.168.0.11",
 				"SetARP " + ns + " 10.0.0.3 02:42:de:ad:be:ef",
 				"SetFDB " + ns + " 02:42:de:ad:be:ef 192.168.0.11",
+				"SetBridgeFDB " + ns + " 02:42:de:ad:be:ef",
 			},
 		},
 		{
-			name:   "removed, FDB then ARP",
+			name:   "removed, br0's entry, then FDB, then ARP",
 			before: []Peer{p3, p4},
 			after:  []Peer{p4},
 			wantCalls: []string{
+				"DelBridgeFDB " + ns + " 02:42:0a:00:00:03",
 				"DelFDB " + ns + " 02:42:0a:00:00:03 192.168.0.11",
 				"DelARP " + ns + " 10.0.0.3",
 			},
@@ -83,6 +89,8 @@ func TestSetPeersDiff(t *testing.T) {
 			before: []Peer{p3, p4},
 			after:  nil,
 			wantCalls: []string{
+				"DelBridgeFDB " + ns + " 02:42:0a:00:00:03",
+				"DelBridgeFDB " + ns + " 02:42:0a:00:00:04",
 				"DelFDB " + ns + " 02:42:0a:00:00:03 192.168.0.11",
 				"DelFDB " + ns + " 02:42:0a:00:00:04 192.168.0.12",
 				"DelARP " + ns + " 10.0.0.3",
@@ -96,6 +104,7 @@ func TestSetPeersDiff(t *testing.T) {
 			wantCalls: []string{
 				"SetARP " + ns + " 10.0.0.4 02:42:0a:00:00:04",
 				"SetFDB " + ns + " 02:42:0a:00:00:04 192.168.0.12",
+				"SetBridgeFDB " + ns + " 02:42:0a:00:00:04",
 			},
 		},
 	}
@@ -128,8 +137,12 @@ func TestSetPeersDump(t *testing.T) {
 netns /ns/1-net1aaaaaa
   br0: mtu 1450 UP bridge inet 10.0.0.1/24
   vxlan0: mtu 1450 master br0 UP vxlan id 4097 local 192.168.0.10 dstport 4789 nolearning proxy
+  fdb 02:42:0a:00:00:03 dev vxlan0 master br0 static
   fdb 02:42:0a:00:00:03 dev vxlan0 dst 192.168.0.11 self permanent
   neigh 10.0.0.3 dev vxlan0 lladdr 02:42:0a:00:00:03 PERMANENT
+  sysctl net/bridge/bridge-nf-call-arptables=0
+  sysctl net/bridge/bridge-nf-call-ip6tables=0
+  sysctl net/bridge/bridge-nf-call-iptables=0
 netns /sb/task1
 netns /sb/task2
 `
@@ -175,9 +188,21 @@ func TestSetPeersRepairsDrift(t *testing.T) {
 				"EnsureVXLAN /ns/1-net1aaaaaa vxlan0 4097",
 				"SetARP /ns/1-net1aaaaaa vxlan0 10.0.0.3 02:42:0a:00:00:03",
 				"SetFDB /ns/1-net1aaaaaa vxlan0 02:42:0a:00:00:03 192.168.0.11",
+				"SetBridgeFDB /ns/1-net1aaaaaa vxlan0 02:42:0a:00:00:03",
 				"SetARP /ns/1-net1aaaaaa vxlan0 10.0.0.4 02:42:0a:00:00:04",
 				"SetFDB /ns/1-net1aaaaaa vxlan0 02:42:0a:00:00:04 192.168.0.12",
+				"SetBridgeFDB /ns/1-net1aaaaaa vxlan0 02:42:0a:00:00:04",
 			},
+		},
+		{
+			name:      "br0's entry removed by hand",
+			breakIt:   func(k *FakeKernel) error { return k.DelBridgeFDB(ns, dev, m3) },
+			wantCalls: []string{"SetBridgeFDB /ns/1-net1aaaaaa vxlan0 02:42:0a:00:00:03"},
+		},
+		{
+			name:      "a foreign br0 entry added by hand",
+			breakIt:   func(k *FakeKernel) error { return k.SetBridgeFDB(ns, dev, mac("02:42:0a:00:00:09")) },
+			wantCalls: []string{"DelBridgeFDB /ns/1-net1aaaaaa vxlan0 02:42:0a:00:00:09"},
 		},
 	}
 	for _, tt := range tests {
@@ -216,6 +241,7 @@ func TestSetPeersRollsBackHalfAddedPeer(t *testing.T) {
 		"DelARP /ns/1-net1aaaaaa vxlan0 10.0.0.3",
 		"SetARP /ns/1-net1aaaaaa vxlan0 10.0.0.4 02:42:0a:00:00:04",
 		"SetFDB /ns/1-net1aaaaaa vxlan0 02:42:0a:00:00:04 192.168.0.12",
+		"SetBridgeFDB /ns/1-net1aaaaaa vxlan0 02:42:0a:00:00:04",
 	}
 	if diff := cmp.Diff(wantCalls, f.k.Calls()); diff != "" {
 		t.Errorf("calls (-want +got):\n%s", diff)
@@ -257,7 +283,8 @@ func TestDiffPeersExtraRemotes(t *testing.T) {
 	m3 := p3.MAC
 	got := diffPeers([]Peer{p3},
 		[]ARPEntry{{IP: p3.IP, MAC: m3, Permanent: false}},
-		[]FDBEntry{{MAC: m3, Dst: node3, Permanent: true}, {MAC: m3, Dst: node2, Permanent: true}})
+		[]FDBEntry{{MAC: m3, Dst: node3, Permanent: true}, {MAC: m3, Dst: node2, Permanent: true}},
+		[]net.HardwareAddr{m3}, nil)
 	want := peerPlan{
 		delFDB: []FDBEntry{{MAC: m3, Dst: node3, Permanent: true}},
 		set:    []peerSet{{Peer: p3, arp: true}},
@@ -308,6 +335,11 @@ func TestCheckPeers(t *testing.T) {
 			want:    []PeerDiff{{Kind: "link", State: "missing", Entry: "vxlan0"}},
 		},
 		{
+			name:    "br0's entry deleted by hand",
+			breakIt: func(k *FakeKernel) error { return k.DelBridgeFDB(ns, dev, m3) },
+			want:    []PeerDiff{{Kind: "fdb", State: "missing", Entry: "02:42:0a:00:00:03 master br0 static"}},
+		},
+		{
 			name: "foreign entries",
 			breakIt: func(k *FakeKernel) error {
 				return errors.Join(k.SetFDB(ns, dev, mac("02:42:0a:00:00:09"), node2),
@@ -351,5 +383,43 @@ func TestCheckPeers(t *testing.T) {
 	f := newFakeOverlay(t)
 	if _, err := f.o.CheckPeers(net1.ID, peers); err == nil {
 		t.Error("CheckPeers on a network never built: no error")
+	}
+}
+
+// TestLocalEndpointKeepsItsMAC: an address freed by a remote task and
+// given to a local one brings its MAC here while the stale peer may still
+// be listed. br0 must deliver that MAC to the local veth, not to vxlan0:
+// EnsureEndpoint removes br0's entry for it, SetPeers does not put it
+// back while the endpoint is local, and does once it has gone.
+func TestLocalEndpointKeepsItsMAC(t *testing.T) {
+	const ns = "/ns/1-net1aaaaaa vxlan0"
+	stale := peer("10.0.0.3", node2)
+	f := newPeeredOverlay(t, []Peer{stale})
+	if !strings.Contains(f.k.Dump(), "fdb 02:42:0a:00:00:03 dev vxlan0 master br0 static") {
+		t.Fatalf("no br0 entry for the remote peer:\n%s", f.k.Dump())
+	}
+	if err := f.o.EnsureEndpoint(net1.ID, ep("ep3", "10.0.0.3", "/sb/task1", "eth0")); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.o.SetPeers(net1.ID, []Peer{stale}); err != nil {
+		t.Fatal(err)
+	}
+	if d := f.k.Dump(); strings.Contains(d, "02:42:0a:00:00:03 dev vxlan0 master br0") {
+		t.Errorf("br0 still sends the local endpoint's MAC to vxlan0:\n%s", d)
+	}
+	f.k.ResetCalls()
+	if err := f.o.EnsureEndpoint(net1.ID, ep("ep3", "10.0.0.3", "/sb/task1", "eth0")); err != nil {
+		t.Fatal(err)
+	}
+	f.mustNoCalls(t, "second EnsureEndpoint")
+	if err := f.o.RemoveEndpoint(net1.ID, "ep3"); err != nil {
+		t.Fatal(err)
+	}
+	f.k.ResetCalls()
+	if err := f.o.SetPeers(net1.ID, []Peer{stale}); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"SetBridgeFDB " + ns + " 02:42:0a:00:00:03"}, f.k.Calls()); diff != "" {
+		t.Errorf("calls once the endpoint left (-want +got):\n%s", diff)
 	}
 }
