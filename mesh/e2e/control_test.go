@@ -97,28 +97,32 @@ func (ld *load) wait(t testing.TB) (ok, failed int) {
 }
 
 // captureLoad records the load's packets as they leave and reach the
-// client, and the VXLAN packets on each node's eth0, so that a failed
+// client, the VXLAN packets on each node's eth0, and the packets between
+// each node and its ingress sandbox on mesh_gwbridge, so that a failed
 // request shows where its packets went: a backend's answer that leaves
 // its node at once but reaches the client late was held up on the way,
-// one that leaves late was late at the backend. A capture that does not
-// start is logged, not fatal: the load still counts.
+// one that leaves late was late at the backend, and one from a backend
+// on the entry node shows on that node's mesh_gwbridge alone. A capture
+// that does not start (no mesh_gwbridge yet) is logged, not fatal: the
+// load still counts.
 func (l *testLab) captureLoad(t *testing.T, ld *load) {
 	t.Helper()
 	lb := l.load()
 	client, _ := lb.Node("client")
-	l.startLoadCapture(t, ld, "client", client.NetnsPath(), "tcp")
+	l.startLoadCapture(t, ld, "client", client.NetnsPath(), "eth0", "tcp")
 	for _, n := range lb.Nodes() {
-		l.startLoadCapture(t, ld, n.Name, n.NetnsPath(), "udp", "port", strconv.Itoa(vxlanPort))
+		l.startLoadCapture(t, ld, n.Name, n.NetnsPath(), "eth0", "udp", "port", strconv.Itoa(vxlanPort))
+		l.startLoadCapture(t, ld, n.Name+" mesh_gwbridge", n.NetnsPath(), "mesh_gwbridge", "tcp")
 	}
 }
 
 // vxlanPort is the lab's data path port, the default.
 const vxlanPort = 4789
 
-func (l *testLab) startLoadCapture(t *testing.T, ld *load, where, netns string, filter ...string) {
+func (l *testLab) startLoadCapture(t *testing.T, ld *load, where, netns, dev string, filter ...string) {
 	t.Helper()
-	pcap := filepath.Join(t.TempDir(), where+".pcap")
-	args := append([]string{"--net=" + netns, "--", "tcpdump", "-U", "-nn", "-i", "eth0", "-w", pcap}, filter...)
+	pcap := filepath.Join(t.TempDir(), strings.ReplaceAll(where, " ", "-")+".pcap")
+	args := append([]string{"--net=" + netns, "--", "tcpdump", "-U", "-nn", "-i", dev, "-w", pcap}, filter...)
 	cmd := exec.Command("nsenter", args...)
 	stderr, err := cmd.StderrPipe()
 	if err == nil {
