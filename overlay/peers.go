@@ -15,10 +15,11 @@ import (
 // VTEP) on vxlan0, and a static entry of br0 sending the MAC to vxlan0.
 // Without that last one br0, which learns nothing on vxlan0, would flood
 // every frame for a remote endpoint to all its ports: a copy to each
-// local task, which drops it (and whose tcpdump shows it). Entries of peers no longer listed are removed, and
-// entries that differ (another MAC or VTEP, not permanent, changed by
-// hand) are replaced; entries that are right are not touched, so an
-// unchanged list makes no kernel call beyond two listings.
+// local task, which drops it (and whose tcpdump shows it). Entries of
+// peers no longer listed are removed, and entries that differ (another
+// MAC or VTEP, not permanent, changed by hand) are replaced; entries
+// that are right are not touched, so an unchanged list makes no kernel
+// call beyond three listings.
 //
 // Peers whose VTEP is this node's own address are local endpoints, reached
 // through the bridge, and are skipped. An invalid peer is reported in the
@@ -263,8 +264,9 @@ type PeerDiff struct {
 	Kind  string // "fdb", "neigh" or "link" (br0 or vxlan0 itself)
 	State string // "missing", "extra" or "differs"
 	// Entry is the entry as bridge fdb and ip neigh print it: for fdb
-	// "MAC dst VTEP", or "MAC master br0 static" for br0's, for neigh "IP lladdr MAC"; the wanted one when it is
-	// missing or differs, the kernel's when it is extra.
+	// "MAC dst VTEP" (vxlan0's) or "MAC master br0 static" (br0's), for
+	// neigh "IP lladdr MAC"; the wanted one when it is missing or
+	// differs, the kernel's when it is extra.
 	Entry string
 	// Have is, when State is "differs", the kernel's entry for the same
 	// MAC (fdb) or IP (neigh), with "not permanent" when it is not.
