@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -176,8 +177,11 @@ func ifindex(t *testing.T, ns, name string) int {
 type twoNodes struct {
 	n1, n2   testNode
 	ep1, ep2 Endpoint
-	peers    []Peer // both endpoints: each node skips its own
-	ov1      string // node1's overlay namespace
+	// bystander is a second endpoint on node1, attached by the flooding
+	// step only: a frame for the remote endpoint must not reach it.
+	bystander Endpoint
+	peers     []Peer // both endpoints: each node skips its own
+	ov1       string // node1's overlay namespace
 }
 
 func newTwoNodes(t *testing.T) *twoNodes {
@@ -187,6 +191,7 @@ func newTwoNodes(t *testing.T) *twoNodes {
 	l.underlay(t, tn.n1.host, labUL1, tn.n2.host, labUL2)
 	tn.ep1 = Endpoint{ID: "ep1", IP: netip.MustParseAddr("10.0.0.2"), Sandbox: tn.n1.sb, IfName: "eth0"}
 	tn.ep2 = Endpoint{ID: "ep2", IP: netip.MustParseAddr("10.0.0.3"), Sandbox: tn.n2.sb, IfName: "eth0"}
+	tn.bystander = Endpoint{ID: "ep3", IP: netip.MustParseAddr("10.0.0.4"), Sandbox: l.netns(t, "node1-task2"), IfName: "eth0"}
 	tn.peers = []Peer{
 		{IP: tn.ep1.IP, MAC: ipam.MAC(tn.ep1.IP), VTEP: labUL1.Addr()},
 		{IP: tn.ep2.IP, MAC: ipam.MAC(tn.ep2.IP), VTEP: labUL2.Addr()},
@@ -232,6 +237,7 @@ func TestTwoNodes(t *testing.T) {
 		{"devices", checkDevices},
 		{"peers", checkPeers},
 		{"ping over vxlan", checkPing},
+		{"no flooding to other local endpoints", checkNoFlood},
 		{"second pass changes nothing", checkSecondPass},
 		{"without peers no ping", checkNoPeers},
 		{"stale entries are replaced", checkStaleReplaced},
@@ -309,6 +315,42 @@ func checkPing(t *testing.T, tn *twoNodes) {
 	if after := txPackets(t, h); after <= before {
 		t.Errorf("vxlan0 tx packets %d → %d, want the pings to go through it", before, after)
 	}
+}
+
+// checkNoFlood pings the remote endpoint from node1 while a second local
+// endpoint sits on br0: br0 sends the echo requests to vxlan0 alone, so
+// the bystander receives none of them (an ARP broadcast at most). With
+// br0 flooding the remote MAC, it got a copy of each.
+func checkNoFlood(t *testing.T, tn *twoNodes) {
+	o := tn.n1.o
+	if err := o.EnsureEndpoint(labNet.ID, tn.bystander); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := o.RemoveEndpoint(labNet.ID, tn.bystander.ID); err != nil {
+			t.Error(err)
+		}
+	}()
+	h, err := nshandle.Open(tn.bystander.Sandbox)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	const pings = 10
+	before := rxPackets(t, h, "eth0")
+	run(t, tn.n1.sb, "ping", "-c", strconv.Itoa(pings), "-i", "0.01", "-W2", "10.0.0.3")
+	if got := rxPackets(t, h, "eth0") - before; got >= pings {
+		t.Errorf("the bystander's eth0 received %d packets during %d pings to the remote endpoint, want at most an ARP broadcast", got, pings)
+	}
+}
+
+func rxPackets(t *testing.T, h *netlink.Handle, dev string) uint64 {
+	t.Helper()
+	l, err := h.LinkByName(dev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l.Attrs().Statistics.RxPackets
 }
 
 func checkSecondPass(t *testing.T, tn *twoNodes) {
