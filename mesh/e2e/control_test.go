@@ -158,7 +158,9 @@ func (ld *load) logPackets(t testing.TB, failures []string) {
 			continue
 		}
 		for _, c := range ld.captures {
-			out, err := exec.Command("tcpdump", "-r", c.pcap, "-nn", "-tt").Output()
+			// -e: the MACs too, so a reply sent to a MAC the next hop no
+			// longer answers to shows as such.
+			out, err := exec.Command("tcpdump", "-r", c.pcap, "-nn", "-tt", "-e").Output()
 			if err != nil {
 				t.Logf("read the capture in %s: %v", c.where, err)
 				continue
