@@ -170,6 +170,10 @@ func (ld *load) logPackets(t testing.TB, failures []string) {
 	}
 }
 
+// stampRE starts a packet's line in "tcpdump -tt" output; an inner
+// packet's line starts with its MAC or "IP".
+var stampRE = regexp.MustCompile(`^\d+\.\d+ `)
+
 // packetsOf returns the lines of tcpdump's output that mention port as a
 // source or destination port; tcpdump prints a VXLAN packet's inner
 // packet on a line of its own, which is joined to its outer one.
@@ -179,7 +183,7 @@ func packetsOf(dump, port string) []string {
 		if line == "" {
 			continue
 		}
-		if len(lines) > 0 && (line[0] < '0' || line[0] > '9') {
+		if len(lines) > 0 && !stampRE.MatchString(line) {
 			lines[len(lines)-1] += " | " + line
 			continue
 		}
