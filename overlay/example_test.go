@@ -41,7 +41,7 @@ func ExampleFakeKernel() {
 	fmt.Print(k.Dump())
 	// Output:
 	// netns host
-	//   mesh_gwbridge: mtu 1500 UP bridge inet 172.18.0.1/16
+	//   mesh_gwbridge: mtu 1500 UP bridge address 02:42:ac:12:00:01 inet 172.18.0.1/16
 	//   veth_ingress: mtu 1500 master mesh_gwbridge UP veth peer eth1 in /run/meshd/netns/ingress_sbox
 	//   sysctl net/ipv4/conf/mesh_gwbridge/route_localnet=1
 	//   sysctl net/ipv4/ip_forward=1

@@ -221,7 +221,7 @@ func (f *FakeKernel) EnsureBridge(spec BridgeSpec) error {
 	} else {
 		l = f.newLink(n, spec.Name, "bridge")
 	}
-	fixFake(l, spec.MTU, nil, spec.Addr, nil)
+	fixFake(l, spec.MTU, nil, spec.Addr, spec.MAC)
 	f.record("EnsureBridge", spec.NS, spec.Name)
 	return nil
 }

@@ -94,7 +94,14 @@ func (g *GatewayBridge) Subnet() netip.Prefix { return g.subnet }
 // route_localnet on the bridge. The egress masquerade is a host rule
 // (lb.HostRules.Egress), not made here.
 func (g *GatewayBridge) Ensure() error {
-	spec := BridgeSpec{NS: g.ns, Name: g.name, MTU: g.mtu, Addr: netip.PrefixFrom(g.gateway, g.subnet.Bits())}
+	// The bridge's MAC is fixed, derived from the gateway address as the
+	// sandboxes' are from theirs, as Docker gives its bridges one of their
+	// own: a bridge otherwise takes its lowest port's, and when that
+	// port's task goes, every sandbox that cached the gateway's MAC sends
+	// its replies to an address the bridge no longer answers to, until its
+	// neighbour entry is resolved again.
+	spec := BridgeSpec{NS: g.ns, Name: g.name, MTU: g.mtu, Addr: netip.PrefixFrom(g.gateway, g.subnet.Bits()),
+		MAC: ipam.MAC(g.gateway)}
 	if err := g.k.EnsureBridge(spec); err != nil {
 		// An incompatible device of that name is someone else's: it is
 		// reported, not removed.

@@ -29,7 +29,8 @@ func TestKernelGatewayBridge(t *testing.T) {
 	check := func(when string) {
 		t.Helper()
 		mustHaveLine(t, when+": bridge", run(t, host, "ip", "-o", "addr", "show", "mesh_gwbridge"), "inet 172.18.0.1/16")
-		mustHaveLine(t, when+": bridge", run(t, host, "ip", "-o", "link", "show", "mesh_gwbridge"), ",UP", "mtu 1400")
+		mustHaveLine(t, when+": bridge", run(t, host, "ip", "-o", "link", "show", "mesh_gwbridge"), ",UP", "mtu 1400",
+			"link/ether 02:42:ac:12:00:01 ")
 		mustHaveLine(t, when+": host end", run(t, host, "ip", "-o", "link", "show", "gwveth0"), ",UP", "mtu 1400", "master mesh_gwbridge")
 		mustHaveLine(t, when+": sandbox end", run(t, sb, "ip", "-o", "link", "show", "eth1"), ",UP", "mtu 1400")
 		mustHaveLine(t, when+": sandbox end", run(t, sb, "ip", "-o", "addr", "show", "eth1"), "inet 172.18.0.2/16")
@@ -42,6 +43,12 @@ func TestKernelGatewayBridge(t *testing.T) {
 		run(t, sb, "ping", "-c1", "-W2", "172.18.0.1")
 	}
 	check("after Ensure and Attach")
+
+	// A port with a lower address than the bridge's does not give the
+	// bridge its address, as it would a bridge whose address the kernel
+	// picked: check() wants it unchanged.
+	run(t, host, "ip", "link", "set", "gwveth0", "address", "02:00:00:00:00:01")
+	check("with a port of a lower address")
 
 	run(t, host, "ip", "link", "set", "mesh_gwbridge", "down")
 	run(t, host, "sh", "-c", "echo 0 >/proc/sys/net/ipv4/conf/mesh_gwbridge/route_localnet")

@@ -46,7 +46,7 @@ func attachTwo(t *testing.T, g *GatewayBridge) {
 }
 
 const twoAttached = `netns host
-  gw0: mtu 1500 UP bridge inet 172.18.0.1/16
+  gw0: mtu 1500 UP bridge address 02:42:ac:12:00:01 inet 172.18.0.1/16
   gwveth1: mtu 1500 master gw0 UP veth peer eth1 in /sb/task1
   gwveth2: mtu 1500 master gw0 UP veth peer eth2 in /sb/task2
   sysctl net/ipv4/conf/gw0/route_localnet=1
@@ -131,7 +131,7 @@ func TestGatewayBridgeDetachSweep(t *testing.T) {
 	}
 	want := `netns host
   br9: mtu 1500 UP bridge
-  gw0: mtu 1500 UP bridge inet 172.18.0.1/16
+  gw0: mtu 1500 UP bridge address 02:42:ac:12:00:01 inet 172.18.0.1/16
   other0: mtu 1500 UP veth peer eth9 in /sb/task1
   other1: mtu 1500 master br9 UP veth peer eth9 in /sb/task2
   sysctl net/ipv4/conf/gw0/route_localnet=1
@@ -285,7 +285,7 @@ func TestGatewayBridgeConnectWithoutRoute(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := `netns host
-  gw0: mtu 1500 UP bridge inet 172.18.0.1/16
+  gw0: mtu 1500 UP bridge address 02:42:ac:12:00:01 inet 172.18.0.1/16
   gwveth1: mtu 1500 master gw0 UP veth peer eth1 in /sb/task1
   sysctl net/ipv4/conf/gw0/route_localnet=1
   sysctl net/ipv4/ip_forward=1

@@ -108,6 +108,10 @@ type BridgeSpec struct {
 	Name string       // "br0"
 	MTU  int          // bytes
 	Addr netip.Prefix // the gateway, e.g. 10.0.0.1/24; the bridge must hold it
+	// MAC, if set, is the bridge's own address. Unset, the kernel gives a
+	// bridge the lowest address among its ports, which changes as ports
+	// come and go.
+	MAC net.HardwareAddr
 }
 
 // VXLANSpec is a VXLAN device; learning is always off and ARP proxying on.
@@ -192,7 +196,7 @@ func bridgeIncompat(l Link) string {
 
 // bridgeDrift says what of spec l lacks that can be repaired in place.
 func bridgeDrift(spec BridgeSpec, l Link) string {
-	return drift(l, spec.MTU, "", spec.Addr, nil)
+	return drift(l, spec.MTU, "", spec.Addr, spec.MAC)
 }
 
 func vxlanIncompat(spec VXLANSpec, l Link) string {

@@ -217,16 +217,16 @@ func (netlinkKernel) EnsureBridge(spec BridgeSpec) error {
 			return err
 		}
 		if l == nil {
-			br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: spec.Name, MTU: spec.MTU}}
+			br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: spec.Name, MTU: spec.MTU, HardwareAddr: spec.MAC}}
 			if err := h.LinkAdd(br); err != nil {
 				return fmt.Errorf("add bridge %s in %s: %w", spec.Name, nsLabel(spec.NS), kerr(err))
 			}
-			return undoOnError(h, br, fix(h, spec.NS, br, spec.MTU, "", spec.Addr, nil))
+			return undoOnError(h, br, fix(h, spec.NS, br, spec.MTU, "", spec.Addr, spec.MAC))
 		}
 		if why := bridgeIncompat(toLink(l, nil, nil)); why != "" {
 			return errExists("ensure bridge %s in %s: exists: %s", spec.Name, nsLabel(spec.NS), why)
 		}
-		return fix(h, spec.NS, l, spec.MTU, "", spec.Addr, nil)
+		return fix(h, spec.NS, l, spec.MTU, "", spec.Addr, spec.MAC)
 	})
 }
 

@@ -130,7 +130,7 @@ func TestDefaultBridgeAndNetworkCreate(t *testing.T) {
 		t.Errorf("dev ID %q, bridge %q: want 64 hex and br-<id12>", dev.ID, dev.Options[optionBridgeName])
 	}
 	dump := h.kernel.Dump()
-	for _, want := range []string{"mesh0: mtu 1500 UP bridge inet 172.17.0.1/16", "br-" + dev.ID[:12] + ": mtu 1500 UP bridge inet 172.18.0.1/16"} {
+	for _, want := range []string{"mesh0: mtu 1500 UP bridge address 02:42:ac:11:00:01 inet 172.17.0.1/16", "br-" + dev.ID[:12] + ": mtu 1500 UP bridge address 02:42:ac:12:00:01 inet 172.18.0.1/16"} {
 		if !strings.Contains(dump, want) {
 			t.Errorf("kernel lacks %q:\n%s", want, dump)
 		}
