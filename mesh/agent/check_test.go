@@ -44,8 +44,10 @@ func newCheckEnv(t *testing.T, mode lb.Mode) checkEnv {
 	e.local, e.remote = tasks["node1id"], tasks["node2id"]
 	f.reconcile()
 	f.reconcile()
-	testutil.Eventually(t, 5*time.Second, "www.1 announced", func() error {
-		if !records.HasEndpoint(f.db, e.ingress, e.local.ID) {
+	// The task announces its endpoints one network after the other, in
+	// no set order: wait for both, or the next reconcile may miss one.
+	testutil.Eventually(t, 5*time.Second, "www.1 announced on ingress and ovnet", func() error {
+		if !records.HasEndpoint(f.db, e.ingress, e.local.ID) || !records.HasEndpoint(f.db, e.ovnet, e.local.ID) {
 			return fmt.Errorf("endpoints %v", records.Endpoints(f.db, records.AllNetworks))
 		}
 		return nil
