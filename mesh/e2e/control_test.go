@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/meshd/meshd/overlay"
 )
 
 // load is requests sent at a steady rate from the client namespace, each
@@ -111,13 +113,10 @@ func (l *testLab) captureLoad(t *testing.T, ld *load) {
 	client, _ := lb.Node("client")
 	l.startLoadCapture(t, ld, "client", client.NetnsPath(), "eth0", "tcp")
 	for _, n := range lb.Nodes() {
-		l.startLoadCapture(t, ld, n.Name, n.NetnsPath(), "eth0", "udp", "port", strconv.Itoa(vxlanPort))
+		l.startLoadCapture(t, ld, n.Name, n.NetnsPath(), "eth0", "udp", "port", strconv.Itoa(overlay.DefaultVXLANPort))
 		l.startLoadCapture(t, ld, n.Name+" mesh_gwbridge", n.NetnsPath(), "mesh_gwbridge", "tcp")
 	}
 }
-
-// vxlanPort is the lab's data path port, the default.
-const vxlanPort = 4789
 
 func (l *testLab) startLoadCapture(t *testing.T, ld *load, where, netns, dev string, filter ...string) {
 	t.Helper()
@@ -149,23 +148,31 @@ var localPortRE = regexp.MustCompile(` port=(\d+) `)
 
 // logPackets logs, from each capture, the packets of the failed requests'
 // local ports; in VXLAN, the encapsulated packets that carry the port
-// (the ingress sandbox's SNAT keeps a source port it can).
+// (the ingress sandbox's SNAT keeps a source port it can). Each capture
+// is read once. A request that never connected (port 0) has no packets
+// of its own to show.
 func (ld *load) logPackets(t testing.TB, failures []string) {
 	t.Helper()
+	var ports []string
 	for _, f := range failures {
-		m := localPortRE.FindStringSubmatch(f)
-		if m == nil {
+		if m := localPortRE.FindStringSubmatch(f); m != nil && m[1] != "0" {
+			ports = append(ports, m[1])
+		}
+	}
+	if len(ports) == 0 {
+		return
+	}
+	for _, c := range ld.captures {
+		// -e: the MACs too, so a reply sent to a MAC the next hop no
+		// longer answers to shows as such.
+		out, err := exec.Command("tcpdump", "-r", c.pcap, "-nn", "-tt", "-e").Output()
+		if err != nil {
+			t.Logf("read the capture in %s: %v", c.where, err)
 			continue
 		}
-		for _, c := range ld.captures {
-			// -e: the MACs too, so a reply sent to a MAC the next hop no
-			// longer answers to shows as such.
-			out, err := exec.Command("tcpdump", "-r", c.pcap, "-nn", "-tt", "-e").Output()
-			if err != nil {
-				t.Logf("read the capture in %s: %v", c.where, err)
-				continue
-			}
-			t.Logf("packets of local port %s in %s:\n%s", m[1], c.where, strings.Join(packetsOf(string(out), m[1]), "\n"))
+		lines := packetLines(string(out))
+		for _, port := range ports {
+			t.Logf("packets of local port %s in %s:\n%s", port, c.where, strings.Join(packetsOf(lines, port), "\n"))
 		}
 	}
 }
@@ -174,10 +181,10 @@ func (ld *load) logPackets(t testing.TB, failures []string) {
 // packet's line starts with its MAC or "IP".
 var stampRE = regexp.MustCompile(`^\d+\.\d+ `)
 
-// packetsOf returns the lines of tcpdump's output that mention port as a
-// source or destination port; tcpdump prints a VXLAN packet's inner
-// packet on a line of its own, which is joined to its outer one.
-func packetsOf(dump, port string) []string {
+// packetLines splits tcpdump's output into one line per packet: tcpdump
+// prints a VXLAN packet's inner packet on a line of its own, which is
+// joined to its outer one.
+func packetLines(dump string) []string {
 	var lines []string
 	for _, line := range strings.Split(dump, "\n") {
 		if line == "" {
@@ -189,6 +196,12 @@ func packetsOf(dump, port string) []string {
 		}
 		lines = append(lines, line)
 	}
+	return lines
+}
+
+// packetsOf returns the packets (from packetLines) that have port as a
+// source or destination port.
+func packetsOf(lines []string, port string) []string {
 	re := regexp.MustCompile(`\.` + regexp.QuoteMeta(port) + `[ :]`)
 	var out []string
 	for _, line := range lines {
