@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/netip"
 	"os"
 	"strings"
@@ -28,9 +27,9 @@ const (
 // ExchangeFunc sends m to upstream over proto ("udp" or "tcp") and returns
 // the reply. It must honour ctx's deadline and cancellation. The server
 // calls it from many goroutines at once; m is the caller's, not to be
-// kept after the call returns. The default dials with a net.Dialer from
-// the calling goroutine, so from the network namespace the process runs
-// in: the node's, as forwarded queries must leave from there.
+// kept after the call returns. The default opens its sockets from the
+// calling goroutine, so in the network namespace the process runs in:
+// the node's, as forwarded queries must leave from there.
 type ExchangeFunc func(ctx context.Context, m *dns.Msg, upstream netip.AddrPort, proto string) (*dns.Msg, error)
 
 // ObserveFunc is told of each query a [Resolver] answered: the answer's
@@ -67,8 +66,10 @@ type Config struct {
 	// (Swarm's). It keeps one task's resolver storm from piling up
 	// goroutines and sockets; local answers are not bounded by it.
 	MaxInFlight int
-	// Exchange sends one forwarded query. Nil means a net.Dialer from the
-	// calling goroutine (see ExchangeFunc).
+	// Exchange sends one forwarded query. Nil means the server's own: UDP
+	// on a few random-port sockets per upstream shared by the queries in
+	// flight, TCP on a connection each, all opened from the calling
+	// goroutine (see ExchangeFunc).
 	Exchange ExchangeFunc
 	// Observe, when set, is told of every answered query (metrics). Nil
 	// times nothing.
@@ -114,9 +115,6 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
-	}
-	if c.Exchange == nil {
-		c.Exchange = dialExchange
 	}
 	if len(c.Upstreams) == 0 {
 		ups, err := readResolvConf(c.ResolvConf)
@@ -181,35 +179,4 @@ func parseResolvConf(r io.Reader) ([]netip.AddrPort, error) {
 		return nil, fmt.Errorf("read resolv.conf: %w", err)
 	}
 	return out, nil
-}
-
-// dialExchange is the default ExchangeFunc: a fresh socket per query
-// (a random source port, as resolvers should use), closed when ctx ends.
-// UDP, nearly every forward, dials with net.DialUDP rather than through
-// a net.Dialer, which per query would allocate and start what only TCP
-// needs; miekg/dns's Client does the rest either way (skipping replies
-// under another ID, sizing the read by the query's EDNS).
-func dialExchange(ctx context.Context, m *dns.Msg, upstream netip.AddrPort, proto string) (*dns.Msg, error) {
-	c := &dns.Client{Net: proto, Dialer: &net.Dialer{}}
-	if dl, ok := ctx.Deadline(); ok {
-		c.Timeout = time.Until(dl) // the Client's own 2 s read timeout would cut first
-	}
-	var co *dns.Conn
-	if proto == "udp" {
-		uc, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(upstream))
-		if err != nil {
-			return nil, err
-		}
-		co = &dns.Conn{Conn: uc}
-	} else {
-		var err error
-		if co, err = c.DialContext(ctx, upstream.String()); err != nil {
-			return nil, err
-		}
-	}
-	defer co.Close()
-	stop := context.AfterFunc(ctx, func() { co.Close() })
-	defer stop()
-	r, _, err := c.ExchangeWithConnContext(ctx, m, co)
-	return r, err
 }

@@ -66,8 +66,11 @@
 // task (REFUSED past it), so a task flooding unknown names cannot starve
 // the local answers of others, nor its own. Identical questions in
 // flight at once, from any task of the node, share one exchange with the
-// upstream, as in dnsmasq; each socket to an upstream is still a fresh
-// one, with a random port, used for one query.
+// upstream, as in dnsmasq. Queries to an upstream share a few connected
+// UDP sockets on random ports, as dnsmasq's do, each retired after 128
+// queries for a new one on a new port: a socket per query would cost
+// its socket, connect, poller registration and close every time (see
+// upstream.go).
 //
 // Inside this package "dns" is github.com/miekg/dns, which parses and
 // packs messages and talks to upstreams; the serving loops are ours, so

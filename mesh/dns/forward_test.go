@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/netip"
 	"slices"
 	"strings"
@@ -259,50 +258,6 @@ func TestParseResolvConf(t *testing.T) {
 				t.Errorf("(-want +got):\n%s", diff)
 			}
 		})
-	}
-}
-
-// TestUDPExchange checks the default UDP exchange skips a reply under
-// another ID, takes the one under the query's, and reads an answer as
-// large as the query's EDNS size allows (beyond 512 bytes).
-func TestUDPExchange(t *testing.T) {
-	pc, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.MustParseAddrPort("127.0.0.1:0")))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pc.Close()
-	const records = 60 // 16 bytes each: about 1 kB
-	go func() {
-		buf := make([]byte, 4096)
-		n, from, err := pc.ReadFromUDPAddrPort(buf)
-		if err != nil {
-			return
-		}
-		q := new(dns.Msg)
-		if q.Unpack(buf[:n]) != nil {
-			return
-		}
-		for _, id := range []uint16{q.Id + 1, q.Id} {
-			a := answerA(q)
-			a.Id = id
-			for range records - 1 {
-				a.Answer = append(a.Answer, a.Answer[0])
-			}
-			b, _ := a.Pack()
-			_, _ = pc.WriteToUDPAddrPort(b, from)
-		}
-	}()
-	m := new(dns.Msg).SetQuestion("example.org.", dns.TypeA)
-	m.Id = 4242
-	m.SetEdns0(4096, false)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	r, err := dialExchange(ctx, m, pc.LocalAddr().(*net.UDPAddr).AddrPort(), "udp")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if r.Id != 4242 || len(r.Answer) != records {
-		t.Errorf("got ID %d with %d answers, want 4242 with %d", r.Id, len(r.Answer), records)
 	}
 }
 

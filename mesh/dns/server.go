@@ -18,6 +18,7 @@ type Server struct {
 	ttl         uint32
 	maxInFlight int
 	fwd         *forwarder
+	ex          *exchanger  // the default Exchange's sockets; nil with Config.Exchange
 	observe     ObserveFunc // nil: none
 	log         *slog.Logger
 	table       atomic.Pointer[Table] // swapped whole; nil answers nothing
@@ -46,7 +47,12 @@ func New(cfg Config) (*Server, error) {
 		log:         c.Logger,
 		resolvers:   map[*Resolver]struct{}{},
 	}
-	s.fwd = newForwarder(c.logUpstreams(), c.Timeout, c.Exchange, c.Logger)
+	exchange := c.Exchange
+	if exchange == nil {
+		s.ex = newExchanger()
+		exchange = s.ex.Exchange
+	}
+	s.fwd = newForwarder(c.logUpstreams(), c.Timeout, exchange, c.Logger)
 	return s, nil
 }
 
@@ -98,5 +104,8 @@ func (s *Server) Close() error {
 		errs = append(errs, r.Close())
 	}
 	s.fwd.cancel() // the flights nobody waits for any more
+	if s.ex != nil {
+		s.ex.Close()
+	}
 	return errors.Join(errs...)
 }
