@@ -123,12 +123,16 @@ type KernelNeigh struct {
 }
 
 // KernelFDB is one forwarding entry of a VXLAN device, as "bridge fdb show
-// dev vxlan0" prints it: MAC behind the remote VTEP Dst.
+// dev vxlan0" prints it: MAC behind the remote VTEP Dst ("MAC dst VTEP
+// self permanent"); or, with Master set, the static entry of the bridge
+// the device is a port of, which sends frames for MAC to that port alone
+// ("MAC master br0 static"), and has no Dst.
 type KernelFDB struct {
 	MAC       string     `json:"MAC"`
 	Dev       string     `json:"Dev"`
 	Dst       netip.Addr `json:"Dst"`
 	Permanent bool       `json:"Permanent"`
+	Master    string     `json:"Master,omitempty"`
 }
 
 // KernelIPVS is one IPVS fwmark service and its real servers.

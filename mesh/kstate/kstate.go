@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"path/filepath"
 	"slices"
@@ -26,6 +27,9 @@ type Kernel interface {
 	// ListFDB is "bridge fdb show dev DEV self", the entries with a
 	// destination.
 	ListFDB(ns, dev string) ([]overlay.FDBEntry, error)
+	// ListBridgeFDB is the MACs of the static entries of "bridge fdb show
+	// dev DEV master".
+	ListBridgeFDB(ns, dev string) ([]net.HardwareAddr, error)
 	// Routes is "ip -4 route" (the main table); Dev is an ifindex as a
 	// decimal string, which Read names.
 	Routes(ns string) ([]api.KernelRoute, error)
@@ -248,6 +252,20 @@ func (r *reader) neighbours(l overlay.Link) {
 			break
 		}
 		r.out.FDB = append(r.out.FDB, api.KernelFDB{MAC: macString(e.MAC), Dev: l.Name, Dst: e.Dst, Permanent: e.Permanent})
+	}
+	if l.Master == "" {
+		return
+	}
+	macs, err := r.k.ListBridgeFDB(r.ns.Path, l.Name)
+	if err != nil {
+		r.fail("fdb of "+l.Master+" on "+l.Name, err)
+	}
+	for _, mac := range macs {
+		if len(r.out.FDB) == api.MaxKernelEntries {
+			r.cut("fdb")
+			break
+		}
+		r.out.FDB = append(r.out.FDB, api.KernelFDB{MAC: macString(mac), Dev: l.Name, Master: l.Master})
 	}
 }
 

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/meshd/meshd/internal/nsfile"
 	"github.com/meshd/meshd/internal/testutil"
 	"github.com/meshd/meshd/mesh/api"
@@ -37,8 +39,11 @@ func TestReadKernel(t *testing.T) {
 	in(b, "ip", "addr", "add", "10.9.0.2/24", "dev", "eth0")
 	in(b, "ip", "link", "set", "eth0", "up")
 	in(a, "ip", "link", "add", "vxlan0", "type", "vxlan", "id", "42", "local", "10.9.0.1", "dstport", "4789", "nolearning", "proxy")
+	in(a, "ip", "link", "add", "br0", "type", "bridge")
+	in(a, "ip", "link", "set", "vxlan0", "master", "br0")
 	in(a, "ip", "link", "set", "vxlan0", "up")
 	in(a, "bridge", "fdb", "add", "02:42:0a:00:00:05", "dev", "vxlan0", "dst", "10.9.0.2", "self", "permanent")
+	in(a, "bridge", "fdb", "add", "02:42:0a:00:00:05", "dev", "vxlan0", "master", "static")
 	in(a, "ip", "neigh", "add", "10.0.0.5", "lladdr", "02:42:0a:00:00:05", "dev", "vxlan0", "nud", "permanent")
 	in(a, "iptables", "-t", "nat", "-A", "PREROUTING", "-p", "tcp", "--dport", "8888", "-j", "DNAT", "--to-destination", "10.9.0.2:8888")
 	// b listens on 10.9.0.2:8080/tcp and any :5353/udp, this process
@@ -86,8 +91,10 @@ func TestReadKernel(t *testing.T) {
 	if vx := link(sa, "vxlan0"); vx.VNI != 42 || vx.Port != 4789 || vx.Local != netip.MustParseAddr("10.9.0.1") {
 		t.Errorf("vxlan0 = %+v, want VNI 42 port 4789 local 10.9.0.1", vx)
 	}
-	if len(sa.FDB) != 1 || sa.FDB[0].MAC != "02:42:0a:00:00:05" || sa.FDB[0].Dst != netip.MustParseAddr("10.9.0.2") || !sa.FDB[0].Permanent {
-		t.Errorf("fdb = %+v", sa.FDB)
+	wantFDB := []api.KernelFDB{{MAC: "02:42:0a:00:00:05", Dev: "vxlan0", Dst: netip.MustParseAddr("10.9.0.2"), Permanent: true},
+		{MAC: "02:42:0a:00:00:05", Dev: "vxlan0", Master: "br0"}} // not the port's own MAC, which br0 holds too
+	if diff := cmp.Diff(wantFDB, sa.FDB, netipEqual); diff != "" {
+		t.Errorf("fdb (-want +got):\n%s", diff)
 	}
 	var neigh bool
 	for _, n := range sa.Neighbours {

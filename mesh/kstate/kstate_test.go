@@ -24,6 +24,7 @@ type fakeKernel struct {
 	links  map[string][]overlay.Link
 	arp    map[string][]overlay.ARPEntry // by ns + " " + dev
 	fdb    map[string][]overlay.FDBEntry
+	brfdb  map[string][]net.HardwareAddr // the bridge's static entries, by ns + " " + port
 	routes map[string][]api.KernelRoute
 	ids    map[string]map[int]string // ns → id → path
 	rules  map[string]string
@@ -58,6 +59,7 @@ func newFakeKernel() *fakeKernel {
 		fdb: map[string][]overlay.FDBEntry{
 			ovl + " vxlan0": {{MAC: mac("02:42:0a:ff:00:05"), Dst: netip.MustParseAddr("192.168.33.11"), Permanent: true}},
 		},
+		brfdb: map[string][]net.HardwareAddr{ovl + " vxlan0": {mac("02:42:0a:ff:00:05")}},
 		routes: map[string][]api.KernelRoute{
 			ovl: {{Dst: netip.MustParsePrefix("10.255.0.0/16"), Dev: "2", Scope: "link", Src: netip.MustParseAddr("10.255.0.1")}},
 		},
@@ -86,6 +88,9 @@ func (f *fakeKernel) ListARP(ns, dev string) ([]overlay.ARPEntry, error) {
 }
 func (f *fakeKernel) ListFDB(ns, dev string) ([]overlay.FDBEntry, error) {
 	return f.fdb[ns+" "+dev], f.err("fdb")
+}
+func (f *fakeKernel) ListBridgeFDB(ns, dev string) ([]net.HardwareAddr, error) {
+	return f.brfdb[ns+" "+dev], f.err("brfdb")
 }
 func (f *fakeKernel) Routes(ns string) ([]api.KernelRoute, error) {
 	return f.routes[ns], f.err("routes")
@@ -150,7 +155,8 @@ func TestRead(t *testing.T) {
 	if diff := cmp.Diff(wantRoutes, ovl.Routes, netipEqual); diff != "" {
 		t.Errorf("routes (-want +got):\n%s", diff)
 	}
-	wantFDB := []api.KernelFDB{{MAC: "02:42:0a:ff:00:05", Dev: "vxlan0", Dst: netip.MustParseAddr("192.168.33.11"), Permanent: true}}
+	wantFDB := []api.KernelFDB{{MAC: "02:42:0a:ff:00:05", Dev: "vxlan0", Dst: netip.MustParseAddr("192.168.33.11"), Permanent: true},
+		{MAC: "02:42:0a:ff:00:05", Dev: "vxlan0", Master: "br0"}}
 	if diff := cmp.Diff(wantFDB, ovl.FDB, netipEqual); diff != "" {
 		t.Errorf("fdb (-want +got):\n%s", diff)
 	}
