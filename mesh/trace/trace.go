@@ -303,7 +303,7 @@ func (w *world) vxlan(p *place, vx *api.KernelLink, via netip.Addr) (*lb.TraceNS
 		return nil, fmt.Errorf("%s: no neighbour entry for %s on %s (VNI %d): %s", p, via, vx.Name, vx.VNI, command(p.ns, "ip neigh show dev "+vx.Name))
 	}
 	mac := p.ns.Neighbours[i].MAC
-	j := slices.IndexFunc(p.ns.FDB, func(e api.KernelFDB) bool { return e.MAC == mac && e.Dev == vx.Name })
+	j := slices.IndexFunc(p.ns.FDB, func(e api.KernelFDB) bool { return e.MAC == mac && e.Dev == vx.Name && e.Master == "" })
 	if j < 0 {
 		w.hop(api.TraceHop{Node: p.snap.NodeName, Netns: p.ns.Name, Kind: api.HopVXLAN, Command: show,
 			Detail: fmt.Sprintf("%s VNI %d: %s lladdr %s, no FDB entry", vx.Name, vx.VNI, via, mac)})
@@ -315,7 +315,7 @@ func (w *world) vxlan(p *place, vx *api.KernelLink, via netip.Addr) (*lb.TraceNS
 		return nil, fmt.Errorf("%s: %s (%s) is behind VTEP %s, no node traced", p, via, mac, vtep)
 	}
 	w.hop(api.TraceHop{Node: p.snap.NodeName, Netns: p.ns.Name, Kind: api.HopVXLAN, Command: show,
-		Detail: fmt.Sprintf("%s VNI %d: %s lladdr %s → VTEP %s (%s) udp/%d from %s", vx.Name, vx.VNI, via, mac, vtep, remote.NodeName, vx.Port, vx.Local)})
+		Detail: fmt.Sprintf("%s VNI %d: %s lladdr %s → VTEP %s (%s) udp/%d from %s; %s", vx.Name, vx.VNI, via, mac, vtep, remote.NodeName, vx.Port, vx.Local, bridgeEntry(p.ns, vx, mac))})
 	for _, rp := range w.places {
 		if rp.snap != remote {
 			continue
@@ -328,6 +328,19 @@ func (w *world) vxlan(p *place, vx *api.KernelLink, via netip.Addr) (*lb.TraceNS
 		}
 	}
 	return nil, fmt.Errorf("%s has no VXLAN device of VNI %d", remote.NodeName, vx.VNI)
+}
+
+// bridgeEntry says how the bridge vx is a port of sends frames for mac:
+// to vx alone by its static entry, or, without one, to every port, each
+// local task of the network taking a copy.
+func bridgeEntry(ns *api.NetnsState, vx *api.KernelLink, mac string) string {
+	if vx.Master == "" {
+		return "no bridge"
+	}
+	if slices.ContainsFunc(ns.FDB, func(e api.KernelFDB) bool { return e.MAC == mac && e.Dev == vx.Name && e.Master == vx.Master }) {
+		return fmt.Sprintf("%s: %s master %s static", vx.Name, mac, vx.Master)
+	}
+	return fmt.Sprintf("%s has no entry for %s: flooded to every port", vx.Master, mac)
 }
 
 func linkHop(p *place, detail, dev string) api.TraceHop {

@@ -124,7 +124,8 @@ func overlayNS(local string, ports []api.KernelLink, remote map[string]string) a
 	}) {
 		mac := "02:42:0a:ff:00:0" + a[len(a)-1:]
 		ns.Neighbours = append(ns.Neighbours, api.KernelNeigh{IP: ip(a), MAC: mac, Dev: "vxlan0", State: "PERMANENT"})
-		ns.FDB = append(ns.FDB, api.KernelFDB{MAC: mac, Dev: "vxlan0", Dst: ip(remote[a]), Permanent: true})
+		ns.FDB = append(ns.FDB, api.KernelFDB{MAC: mac, Dev: "vxlan0", Dst: ip(remote[a]), Permanent: true},
+			api.KernelFDB{MAC: mac, Dev: "vxlan0", Master: "br0"})
 	}
 	return ns
 }
@@ -180,7 +181,10 @@ func hopLine(h api.TraceHop) string {
 func TestRun(t *testing.T) {
 	fdbDeleted := node3("1:60", "0:0")
 	ovl := fdbDeleted.Netns("1-cg9cj6u9yy")
-	ovl.FDB = slices.DeleteFunc(ovl.FDB, func(e api.KernelFDB) bool { return e.MAC == "02:42:0a:ff:00:07" })
+	ovl.FDB = slices.DeleteFunc(ovl.FDB, func(e api.KernelFDB) bool { return e.MAC == "02:42:0a:ff:00:07" && e.Master == "" })
+	brDeleted := node3("1:60", "0:0")
+	brOvl := brDeleted.Netns("1-cg9cj6u9yy")
+	brOvl.FDB = slices.DeleteFunc(brOvl.FDB, func(e api.KernelFDB) bool { return e.MAC == "02:42:0a:ff:00:07" && e.Master != "" })
 	noRoute := node3("1:60", "0:0")
 	noRoute.Netns("ingress_sbox").Routes = noRoute.Netns("ingress_sbox").Routes[:1]
 	noRoute.Netns("ingress_sbox").Routes[0].Dev = "eth9"
@@ -208,7 +212,7 @@ func TestRun(t *testing.T) {
 				"node3 ingress_sbox rule nat -A MESH-SVC-3ZWH5QO3 -j DNAT --to-destination 10.255.0.7",
 				"node3 ingress_sbox rule nat -A MESH-SNAT -d 10.255.0.0/16 -m conntrack --ctstate DNAT -j SNAT --to-source 10.255.0.4",
 				"node3 ingress_sbox link eth0@if3 → 1-cg9cj6u9yy veth7e2c411@if2 → br0",
-				"node3 1-cg9cj6u9yy vxlan vxlan0 VNI 4096: 10.255.0.7 lladdr 02:42:0a:ff:00:07 → VTEP 192.168.33.11 (node2)",
+				"node3 1-cg9cj6u9yy vxlan vxlan0 VNI 4096: 10.255.0.7 lladdr 02:42:0a:ff:00:07 → VTEP 192.168.33.11 (node2) udp/4789 from 192.168.33.12; vxlan0: 02:42:0a:ff:00:07 master br0 static",
 				"node2 1-cg9cj6u9yy link vxlan0 VNI 4096 → br0",
 				"node2 1-cg9cj6u9yy link br0 → veth3153f9d@if2 → 49b862773ddd eth0",
 				"node2 49b862773ddd in in eth0",
@@ -229,6 +233,9 @@ func TestRun(t *testing.T) {
 				"node3 1-cg9cj6u9yy vxlan vxlan0 VNI 4096: 10.255.0.7 lladdr 02:42:0a:ff:00:07, no FDB entry",
 				"node3 1-cg9cj6u9yy stop node3 1-cg9cj6u9yy: no FDB entry for 02:42:0a:ff:00:07 (10.255.0.7) on vxlan0 (VNI 4096)"},
 			stopped: "no FDB entry for 02:42:0a:ff:00:07"},
+		{name: "br0's entry deleted: flooded, still delivered", snaps: []api.KernelSnapshot{brDeleted, node2()}, to: "192.168.33.12:8888",
+			want: []string{"node3 1-cg9cj6u9yy vxlan vxlan0 VNI 4096: 10.255.0.7 lladdr 02:42:0a:ff:00:07 → VTEP 192.168.33.11 (node2) udp/4789 from 192.168.33.12; br0 has no entry for 02:42:0a:ff:00:07: flooded to every port",
+				"node2 49b862773ddd deliver delivered to 10.255.0.7:80/tcp"}, backend: "10.255.0.7:80"},
 		{name: "no route out of the sandbox", snaps: []api.KernelSnapshot{noRoute, node2()}, to: "192.168.33.12:8888",
 			want:    []string{"node3 ingress_sbox rule nat -A MESH-SNAT"},
 			stopped: "route to 10.255.0.7 in node3 ingress_sbox by eth9, which is not there"},
