@@ -29,6 +29,10 @@ const (
 	maxUDPReply = 65535
 )
 
+// readBufs are the sockets' read buffers: a socket lives for
+// queriesPerSocket queries, and its reader's buffer goes on to the next.
+var readBufs = sync.Pool{New: func() any { b := make([]byte, maxUDPReply); return &b }}
+
 // errClosedExchanger is the error of an exchange after Server.Close.
 var errClosedExchanger = errors.New("dns: forwarder closed")
 
@@ -202,7 +206,9 @@ func (uc *upstreamConn) release(id uint16, ch chan []byte) {
 // next upstream at once rather than at their timeout. The socket then
 // takes no more queries.
 func (uc *upstreamConn) read() {
-	buf := make([]byte, maxUDPReply)
+	bp := readBufs.Get().(*[]byte)
+	defer readBufs.Put(bp)
+	buf := *bp
 	for {
 		n, err := uc.c.Read(buf)
 		if err != nil {
