@@ -5,9 +5,11 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 
@@ -253,10 +255,7 @@ func (uc *upstreamConn) fail(err error) {
 func (e *exchanger) Close() {
 	e.mu.Lock()
 	e.closed = true
-	all := make([]*upstreamConn, 0, len(e.all))
-	for uc := range e.all {
-		all = append(all, uc)
-	}
+	all := slices.Collect(maps.Keys(e.all))
 	e.mu.Unlock()
 	for _, uc := range all {
 		uc.c.Close()
