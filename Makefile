@@ -83,16 +83,19 @@ bench-overlay: build
 # trust, scheduling, restarts, refusals) exercise nothing the data plane or
 # the kernel changes: the host suite runs them, the VM does not, which keeps
 # the VM within its time (VM_TEST_SKIP= runs them there too). Among them
-# TestManagerRestartManyServices: what it checks, backends back at weight 1
-# after a manager restart, is the agent's reading of the tables, which the
-# agent's unit tests check on the IPVS plane's fake. Nor does it
+# TestManagerRestartManyServices and TestManagerOutage: what they check of
+# the kernel, backends back at weight 1 after a manager restart, is the
+# agent's reading of the tables, which the agent's unit tests check on
+# the IPVS plane's fake; the rest is the control plane's. And
+# TestClusterLifecycle (join, leave, promote) and TestExecLikeDocker (the
+# CLI's argument shapes). Nor does it
 # run the single-host networks' tests: bridges and iptables, no IPVS. Nor
 # TestGraph: it needs Graphviz's dot and Chromium, which the VM image
 # leaves out, and the kernel snapshots it draws are the ones TestTrace
 # reads there. Nor the tests of what reads the kernel without depending on
 # its version (packet sockets for capture, events, metrics) or attaches a
 # task or container to an overlay as the tests kept there already do.
-VM_TEST_SKIP ?= ^(TestManagerRestartManyServices|TestNetworkConnectContainerToOverlay|TestGraph|TestNetworkConnectTaskToBridge|TestCapture|TestEvents|TestMetrics|TestNetworkConnectServiceTask|TestContainersOnAttachableOverlay|TestCNMSlides|TestPublishOnAttachableOverlay|TestContainerRemoveLeavesNothing|TestContainersWithoutSwarm|TestTutorial002|TestTutorial003|TestInspectPsLogsLikeDocker|TestNetworkInspectPerNode|TestServiceLogsAcrossNodes|TestServiceEnv|TestServiceUpdateRefusals|TestUpdateFailureAction|TestUpdateContinuesUnderANewLeader|TestThreeManagers|TestTutorialSwarmInit|TestGlobalAndConstraints|TestRestartPolicy|TestSecurity|TestTrustRotation|TestTaskEtcFiles)$$
+VM_TEST_SKIP ?= ^(TestManagerRestartManyServices|TestManagerOutage|TestClusterLifecycle|TestExecLikeDocker|TestNetworkConnectContainerToOverlay|TestGraph|TestNetworkConnectTaskToBridge|TestCapture|TestEvents|TestMetrics|TestNetworkConnectServiceTask|TestContainersOnAttachableOverlay|TestCNMSlides|TestPublishOnAttachableOverlay|TestContainerRemoveLeavesNothing|TestContainersWithoutSwarm|TestTutorial002|TestTutorial003|TestInspectPsLogsLikeDocker|TestNetworkInspectPerNode|TestServiceLogsAcrossNodes|TestServiceEnv|TestServiceUpdateRefusals|TestUpdateFailureAction|TestUpdateContinuesUnderANewLeader|TestThreeManagers|TestTutorialSwarmInit|TestGlobalAndConstraints|TestRestartPolicy|TestSecurity|TestTrustRotation|TestTaskEtcFiles)$$
 export VM_TEST_SKIP
 
 .PHONY: test-vm
