@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -13,23 +14,24 @@ import (
 // requestLog is a client loop's requests: when each started (the
 // kernel's clock, which the test shares) and its HTTP code.
 type requestLog struct {
-	cmd *exec.Cmd
-	out strings.Builder
+	cmd  *exec.Cmd
+	out  strings.Builder
+	stop string // the loop ends once this file exists
 }
 
 // timedRequests sends requests to url from the client, one after the
-// other with 20 ms between them, each given 2 s, for d. Several loops
-// run side by side for more samples.
+// other with 20 ms between them, each given 2 s, for d or until
+// endRequests.
 func (l *testLab) timedRequests(t *testing.T, url string, d time.Duration) *requestLog {
 	t.Helper()
+	rl := &requestLog{stop: filepath.Join(t.TempDir(), "stop")}
 	script := fmt.Sprintf(`end=$(( $(date +%%s%%N) + %d ))
-while [ "$(date +%%s%%N)" -lt "$end" ]; do
+while [ "$(date +%%s%%N)" -lt "$end" ] && [ ! -e %s ]; do
 	s=$(date +%%s%%N)
 	c=$(curl -s -m 2 -o /dev/null -w '%%{http_code}' %s)
 	echo "$s $c"
 	sleep 0.02
-done`, d.Nanoseconds(), url)
-	rl := &requestLog{}
+done`, d.Nanoseconds(), rl.stop, url)
 	rl.cmd = exec.Command(filepath.Join(binDir, "meshctl"), "--lab-prefix", l.prefix, "--lab-root", l.root,
 		"lab", "exec", "client", "--", "sh", "-c", script)
 	rl.cmd.Stdout = &rl.out
@@ -38,6 +40,13 @@ done`, d.Nanoseconds(), url)
 	}
 	t.Cleanup(func() { _ = rl.cmd.Process.Kill(); _ = rl.cmd.Wait() })
 	return rl
+}
+
+// endRequests ends the loop after the request in flight.
+func (rl *requestLog) endRequests(t *testing.T) {
+	if err := os.WriteFile(rl.stop, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // failures waits for the loop and returns how many requests it sent, the
@@ -101,6 +110,10 @@ func TestNodeCrash(t *testing.T) {
 			return on["node1"]+on["node2"]+on["node3"] == 6 && on[victim] == 0, out
 		})
 		replaced = append(replaced, time.Since(t0))
+		// The requests go on 2 s past the replacement, and past the
+		// 3 s the goal allows, then stop: what the goal is about is seen.
+		time.Sleep(time.Until(t0.Add(max(replaced[i]+2*time.Second, 5*time.Second*timeScale()))))
+		rl.endRequests(t)
 		sent, failed := rl.failures(t0)
 		last := time.Duration(0)
 		if len(failed) > 0 {
