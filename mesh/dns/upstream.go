@@ -67,6 +67,7 @@ func newExchanger() *exchanger {
 // queries waiting for an answer on it.
 type upstreamConn struct {
 	ex *exchanger
+	up netip.AddrPort
 	c  *net.UDPConn
 
 	mu      sync.Mutex // guards the fields below
@@ -157,7 +158,7 @@ func (e *exchanger) pick(upstream netip.AddrPort) (*upstreamConn, error) {
 		if err != nil {
 			return nil, err
 		}
-		uc = &upstreamConn{ex: e, c: c, pending: map[uint16]chan<- []byte{}}
+		uc = &upstreamConn{ex: e, up: upstream, c: c, pending: map[uint16]chan<- []byte{}}
 		e.all[uc] = struct{}{}
 		live = append(live, uc)
 		go uc.read()
@@ -169,28 +170,21 @@ func (e *exchanger) pick(upstream netip.AddrPort) (*upstreamConn, error) {
 	uc.holders++
 	if uc.uses >= queriesPerSocket {
 		uc.retired = true
-		live = deleteConn(live, uc)
+		live = slices.DeleteFunc(live, uc.is)
 	}
 	uc.mu.Unlock()
 	e.live[upstream] = live
 	return uc, nil
 }
 
-func deleteConn(live []*upstreamConn, uc *upstreamConn) []*upstreamConn {
-	for i, c := range live {
-		if c == uc {
-			return append(live[:i:i], live[i+1:]...)
-		}
-	}
-	return live
-}
+func (uc *upstreamConn) is(c *upstreamConn) bool { return c == uc }
 
 // release ends a query's hold on the socket (its wait on ch under id, if
 // it got that far: once its reply came, the ID may be another query's),
 // and closes a retired socket nobody holds any more.
 func (uc *upstreamConn) release(id uint16, ch chan []byte) {
 	uc.mu.Lock()
-	if cur, ok := uc.pending[id]; ok && ch != nil && cur == ch {
+	if ch != nil && uc.pending[id] == ch {
 		delete(uc.pending, id)
 	}
 	uc.holders--
@@ -235,9 +229,7 @@ func (uc *upstreamConn) read() {
 func (uc *upstreamConn) fail(err error) {
 	e := uc.ex
 	e.mu.Lock()
-	for up, live := range e.live {
-		e.live[up] = deleteConn(live, uc)
-	}
+	e.live[uc.up] = slices.DeleteFunc(e.live[uc.up], uc.is)
 	delete(e.all, uc)
 	e.mu.Unlock()
 	uc.mu.Lock()
@@ -263,9 +255,9 @@ func (e *exchanger) Close() {
 }
 
 // dialExchange sends one query on a connection of its own, closed when
-// ctx ends: TCP, or UDP when given an exchanger-less caller. miekg/dns's
-// Client does the exchange (skipping replies under another ID, sizing
-// the read by the query's EDNS).
+// ctx ends: the exchanger's way for TCP. miekg/dns's Client does the
+// exchange (skipping replies under another ID, sizing the read by the
+// query's EDNS).
 func dialExchange(ctx context.Context, m *dns.Msg, upstream netip.AddrPort, proto string) (*dns.Msg, error) {
 	c := &dns.Client{Net: proto, Dialer: &net.Dialer{}}
 	if dl, ok := ctx.Deadline(); ok {
