@@ -247,11 +247,9 @@ func (r *reader) neighbours(l overlay.Link) {
 		r.fail("fdb on "+l.Name, err)
 	}
 	for _, e := range fdb {
-		if len(r.out.FDB) == api.MaxKernelEntries {
-			r.cut("fdb")
-			break
+		if !r.addFDB(api.KernelFDB{MAC: macString(e.MAC), Dev: l.Name, Dst: e.Dst, Permanent: e.Permanent}) {
+			return
 		}
-		r.out.FDB = append(r.out.FDB, api.KernelFDB{MAC: macString(e.MAC), Dev: l.Name, Dst: e.Dst, Permanent: e.Permanent})
 	}
 	if l.Master == "" {
 		return
@@ -261,12 +259,21 @@ func (r *reader) neighbours(l overlay.Link) {
 		r.fail("fdb of "+l.Master+" on "+l.Name, err)
 	}
 	for _, mac := range macs {
-		if len(r.out.FDB) == api.MaxKernelEntries {
-			r.cut("fdb")
-			break
+		if !r.addFDB(api.KernelFDB{MAC: macString(mac), Dev: l.Name, Master: l.Master}) {
+			return
 		}
-		r.out.FDB = append(r.out.FDB, api.KernelFDB{MAC: macString(mac), Dev: l.Name, Master: l.Master})
 	}
+}
+
+// addFDB adds e to the snapshot, or says the snapshot is cut there and
+// returns false once it holds api.MaxKernelEntries entries.
+func (r *reader) addFDB(e api.KernelFDB) bool {
+	if len(r.out.FDB) == api.MaxKernelEntries {
+		r.cut("fdb")
+		return false
+	}
+	r.out.FDB = append(r.out.FDB, e)
+	return true
 }
 
 func (r *reader) iptables(ctx context.Context) {

@@ -267,6 +267,38 @@ func TestReadBounds(t *testing.T) {
 	}
 }
 
+// TestReadFDBBound: the bridge's entries count toward the same bound as
+// the device's, and a cut is said once, wherever it falls.
+func TestReadFDBBound(t *testing.T) {
+	const ovl = "/run/netns/1-abc"
+	for _, tt := range []struct {
+		self, bridge int
+		lastMaster   string
+	}{
+		{self: api.MaxKernelEntries - 1, bridge: 2, lastMaster: "br0"},
+		{self: api.MaxKernelEntries + 1, bridge: 2, lastMaster: ""},
+	} {
+		k := newFakeKernel()
+		k.fdb[ovl+" vxlan0"], k.brfdb[ovl+" vxlan0"] = nil, nil
+		for i := range max(tt.self, tt.bridge) {
+			m := net.HardwareAddr{0x02, 0x42, 0x0a, byte(i >> 16), byte(i >> 8), byte(i)}
+			if i < tt.self {
+				k.fdb[ovl+" vxlan0"] = append(k.fdb[ovl+" vxlan0"], overlay.FDBEntry{MAC: m, Dst: netip.MustParseAddr("192.168.33.11"), Permanent: true})
+			}
+			if i < tt.bridge {
+				k.brfdb[ovl+" vxlan0"] = append(k.brfdb[ovl+" vxlan0"], m)
+			}
+		}
+		got := Read(context.Background(), k, Netns("/run/netns", []string{"1-abc"})).Namespaces[1]
+		if n := len(got.FDB); n != api.MaxKernelEntries || got.FDB[n-1].Master != tt.lastMaster {
+			t.Errorf("%d+%d: %d entries, the last %+v; want %d, the last of master %q", tt.self, tt.bridge, n, got.FDB[n-1], api.MaxKernelEntries, tt.lastMaster)
+		}
+		if diff := cmp.Diff([]string{"fdb"}, got.Truncated); diff != "" {
+			t.Errorf("%d+%d: truncated (-want +got):\n%s", tt.self, tt.bridge, diff)
+		}
+	}
+}
+
 func TestSplitTables(t *testing.T) {
 	got := SplitTables([]byte("# Generated\n*mangle\n:INPUT ACCEPT [1:2]\nCOMMIT\n# Completed\n*nat\n-A X -j Y\nCOMMIT\n"))
 	want := map[string][]byte{"mangle": []byte("*mangle\n:INPUT ACCEPT [1:2]\nCOMMIT\n"), "nat": []byte("*nat\n-A X -j Y\nCOMMIT\n")}
