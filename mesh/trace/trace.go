@@ -334,9 +334,6 @@ func (w *world) vxlan(p *place, vx *api.KernelLink, via netip.Addr) (*lb.TraceNS
 // to vx alone by its static entry, or, without one, to every port, each
 // local task of the network taking a copy.
 func bridgeEntry(ns *api.NetnsState, vx *api.KernelLink, mac string) string {
-	if vx.Master == "" {
-		return "no bridge"
-	}
 	if slices.ContainsFunc(ns.FDB, func(e api.KernelFDB) bool { return e.MAC == mac && e.Dev == vx.Name && e.Master == vx.Master }) {
 		return fmt.Sprintf("%s: %s master %s static", vx.Name, mac, vx.Master)
 	}
