@@ -6,7 +6,7 @@
 // A lab with prefix P (empty for the default lab) is made of named network
 // namespaces, visible to "ip netns list":
 //
-//	Plab-underlay    br0 (up), no address, no route: the "wire", 192.168.33.0/24
+//	Plab-underlay    br0 (up), no address, no route, no br_netfilter: the "wire", 192.168.33.0/24
 //	  ├─ Pnode1 ──── Pnode1: lo, eth0 192.168.33.10/24   meshd --node-name node1 …   swarm init
 //	  ├─ Pnode2 ──── Pnode2: lo, eth0 192.168.33.11/24   meshd --node-name node2 …   swarm join 192.168.33.10:2377
 //	  └─ Pclient ─── Pclient: lo, eth0 192.168.33.1/24   the tutorials' workstation

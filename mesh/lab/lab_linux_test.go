@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/meshd/meshd/internal/nsfile"
 	"github.com/meshd/meshd/internal/testutil"
 	"github.com/meshd/meshd/mesh/api"
 )
@@ -39,6 +40,20 @@ func TestLab(t *testing.T) {
 			t.Errorf("CheckHermetic with a default route: got %v, want %q", err, want)
 		}
 		run(t, l, "client", "ip", "route", "del", "default")
+		// The wire is a switch: no frame it forwards meets iptables.
+		err = nsfile.Do(netnsPath(l.Prefix()+underlaySuffix), func() error {
+			b, err := os.ReadFile("/proc/sys/net/bridge/bridge-nf-call-iptables")
+			if errors.Is(err, os.ErrNotExist) {
+				return nil // no br_netfilter on this machine
+			}
+			if err == nil && strings.TrimSpace(string(b)) != "0" {
+				err = fmt.Errorf("bridge-nf-call-iptables is %s", strings.TrimSpace(string(b)))
+			}
+			return err
+		})
+		if err != nil {
+			t.Errorf("underlay: %v", err)
+		}
 		if diff := cmp.Diff(before, hostSnapshot(t)); diff != "" {
 			t.Errorf("host namespace changed (-before +now):\n%s", diff)
 		}
