@@ -97,17 +97,19 @@ func kernelSyncMatchesModel(t *testing.T) {
 			t.Errorf("%s: chain of www present = %v, want %v", st.name, ok, !ok)
 		}
 	}
-	if diff := cmp.Diff(original, rawState(t, kernel)); diff != "" {
+	if diff := cmp.Diff(original, lasting(t, kernel)); diff != "" {
 		t.Errorf("removing everything left a trace (-original +now):\n%s", diff)
 	}
-	var forward string
-	err = nsfile.Do(ns, func() error {
-		b, err := os.ReadFile("/proc/sys/net/ipv4/ip_forward")
-		forward = strings.TrimSpace(string(b))
-		return err
-	})
-	if err != nil || forward != "1" {
-		t.Errorf("ip_forward in the sandbox = %q, %v; want 1", forward, err)
+	for key, want := range map[string]string{"ip_forward": "1", "tcp_early_demux": "0", "udp_early_demux": "0"} {
+		var got string
+		err = nsfile.Do(ns, func() error {
+			b, err := os.ReadFile("/proc/sys/net/ipv4/" + key)
+			got = strings.TrimSpace(string(b))
+			return err
+		})
+		if err != nil || got != want {
+			t.Errorf("%s in the sandbox = %q, %v; want %s", key, got, err, want)
+		}
 	}
 }
 

@@ -86,12 +86,20 @@ func WithSysctl(set func(key, value string) error) Option {
 // connection) and ignores this.
 func WithTimeouts(t Timeouts) Option { return func(o *planeOptions) { o.timeouts = t } }
 
-// Swarm's sysctls for a load-balancing sandbox. The vs.* ones exist only
-// where IPVS does.
+// Swarm's sysctls for a load-balancing sandbox, and early demux off: a
+// sandbox forwards or balances, and holds no socket that the lookup of
+// every arriving packet's socket, before routing, could find. The vs.*
+// ones exist only where IPVS does.
 var (
-	forwardSysctls = [][2]string{{"net.ipv4.ip_forward", "1"}}
-	ipvsSysctls    = [][2]string{
+	forwardSysctls = [][2]string{
 		{"net.ipv4.ip_forward", "1"},
+		{"net.ipv4.tcp_early_demux", "0"},
+		{"net.ipv4.udp_early_demux", "0"},
+	}
+	ipvsSysctls = [][2]string{
+		{"net.ipv4.ip_forward", "1"},
+		{"net.ipv4.tcp_early_demux", "0"},
+		{"net.ipv4.udp_early_demux", "0"},
 		{"net.ipv4.vs.conntrack", "1"},                 // let iptables (SNAT, conntrack) see IPVS connections
 		{"net.ipv4.vs.conn_reuse_mode", "0"},           // no 1 s stall when a client reuses a port
 		{"net.ipv4.vs.expire_nodest_conn", "1"},        // drop connections of a removed backend at once

@@ -77,8 +77,8 @@ func TestPlaneSysctls(t *testing.T) {
 		mode Mode
 		want []string
 	}{
-		{ModeIPTables, []string{"net.ipv4.ip_forward=1"}},
-		{ModeIPVS, []string{"net.ipv4.ip_forward=1", "net.ipv4.vs.conntrack=1", "net.ipv4.vs.conn_reuse_mode=0",
+		{ModeIPTables, []string{"net.ipv4.ip_forward=1", "net.ipv4.tcp_early_demux=0", "net.ipv4.udp_early_demux=0"}},
+		{ModeIPVS, []string{"net.ipv4.ip_forward=1", "net.ipv4.tcp_early_demux=0", "net.ipv4.udp_early_demux=0", "net.ipv4.vs.conntrack=1", "net.ipv4.vs.conn_reuse_mode=0",
 			"net.ipv4.vs.expire_nodest_conn=1", "net.ipv4.vs.expire_quiescent_template=1"}},
 	} {
 		var got []string
