@@ -230,7 +230,7 @@ func TestBridgeSyncerZeroRemovesEverything(t *testing.T) {
 // and jumps exactly as they were, and its own as a fresh sync makes them.
 func TestBridgeAndHostSyncersShareNamespace(t *testing.T) {
 	rules := withForeignRules(t)
-	original := lasting(t, rules)
+	original := saveText(t, rules)
 	ct := WithConntrack(NewFakeConntrack())
 	host, bridge := NewHostSyncer(rules, ct), NewBridgeSyncer(rules, ct)
 	type step struct {
@@ -295,7 +295,7 @@ func TestBridgeAndHostSyncersShareNamespace(t *testing.T) {
 	if err := host.Sync(ctx, HostRules{}); err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff(original, lasting(t, rules)); diff != "" {
+	if diff := cmp.Diff(original, saveText(t, rules)); diff != "" {
 		t.Errorf("rules left behind (-original +now):\n%s", diff)
 	}
 }

@@ -56,12 +56,6 @@ const (
 	// through mesh_gwbridge (Swarm's "-s 172.18.0.0/16 ! -o docker_gwbridge
 	// -j MASQUERADE").
 	chainEgress = "MESH-POSTROUTING"
-	// chainNoTrack (raw, from PREROUTING and OUTPUT) keeps VXLAN's outer
-	// UDP packets out of conntrack: nothing NATs or filters them by state,
-	// and each would otherwise cost a lookup on the node that sends it and
-	// on the node that receives it, on top of the conntrack work done for
-	// the inner packet in the sandboxes.
-	chainNoTrack = "MESH-NOTRACK"
 
 	// --- the node's own namespace: local bridge networks ---
 	// (Docker's single-host networks; see bridge.go.) A second syncer, not
@@ -126,7 +120,6 @@ var hookJumps = map[chainKey][]jump{
 	{"nat", chainIngressSNAT}: {{"nat", "POSTROUTING", "-j " + chainIngressSNAT}},
 	{"nat", chainRedirect}:    {{"nat", "PREROUTING", "-j " + chainRedirect}},
 	{"nat", chainEgress}:      {{"nat", "POSTROUTING", "-j " + chainEgress}},
-	{"raw", chainNoTrack}:     {{"raw", "PREROUTING", "-j " + chainNoTrack}, {"raw", "OUTPUT", "-j " + chainNoTrack}},
 	{"nat", chainDNSOut}:      {{"nat", "OUTPUT", "-d " + embeddedDNS + "/32 -j " + chainDNSOut}},
 	{"nat", chainDNSPost}:     {{"nat", "POSTROUTING", "-d " + embeddedDNS + "/32 -j " + chainDNSPost}},
 	// chainBridgeForward is an own (ordered) chain, which has no jumps of
@@ -177,7 +170,7 @@ var (
 	}, prefixes: []chainKey{{"nat", svcChainPrefix}}}
 	hostOwner = owner{fixed: map[chainKey]bool{
 		{"nat", chainIngress}: true, {"filter", chainIngress}: true, {"nat", chainIngressSNAT}: true,
-		{"nat", chainEgress}: true, {"raw", chainNoTrack}: true,
+		{"nat", chainEgress}: true,
 	}}
 	bridgeOwner = owner{fixed: map[chainKey]bool{
 		{"filter", chainBridgeForward}: true, {"filter", chainIsolation1}: true, {"filter", chainIsolation2}: true,

@@ -68,26 +68,19 @@
 // its mark in filter INPUT/OUTPUT rather than reaching the sandbox itself;
 // IPVS answers ICMP port unreachable on its own.
 //
-// # Per-packet work that nothing needs
+// # Early demux off
 //
-// Conntrack is what makes the NAT above cost one lookup per packet, but
-// a lookup it is, on every packet of every namespace that has a nat
-// table; and the kernel looks up a socket for every packet that arrives.
-// Two lookups serve nothing, and are spared:
+// Before routing, the kernel looks up the socket of every TCP and UDP
+// packet that arrives, to skip routing for it. A sandbox forwards or
+// balances and holds no socket, so the lookup always failed, once per
+// packet; the planes set net.ipv4.tcp_early_demux and udp_early_demux to
+// 0 there, beside Swarm's sysctls.
 //
-//   - VXLAN's outer UDP packets, node to node. Nothing NATs them or
-//     filters them by state, and the inner packet is tracked anyway in
-//     the sandboxes. The host's raw table sends them past conntrack:
-//     "-p udp -m udp --dport 4789 -j CT --notrack" in MESH-NOTRACK, from
-//     PREROUTING and OUTPUT (both ways, since VXLAN always sends to the
-//     data path port). A host firewall that filters by state sees them as
-//     UNTRACKED: it must accept udp/4789 by port, as Swarm's
-//     documentation asks anyway.
-//   - The early demux of the sandboxes: before routing, the kernel looks
-//     up the socket of every TCP and UDP packet that arrives, to skip
-//     routing for it. A sandbox holds no socket, so the lookup always
-//     failed; the planes set net.ipv4.tcp_early_demux and udp_early_demux
-//     to 0 there.
+// VXLAN's outer packets are tracked by conntrack in the host, on both
+// nodes, though nothing NATs them. A raw-table NOTRACK for them was
+// measured and not kept: on the path through VXLAN, the raw chains that
+// every packet of the host then walks (and the xtables CT target) cost
+// about what the conntrack lookups saved.
 //
 // # Why per-service chains, and how a change is applied
 //

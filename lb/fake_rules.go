@@ -288,11 +288,11 @@ var fakeMatches = []string{"tcp", "udp", "mark", "conntrack", "comment", "statis
 
 // targetTables and targetHooks say where each target is allowed.
 var (
-	targetTables = map[string]string{"MARK": "mangle", "DNAT": "nat", "SNAT": "nat", "MASQUERADE": "nat", "REDIRECT": "nat", "REJECT": "filter", "SET": "mangle", "CT": "raw"}
+	targetTables = map[string]string{"MARK": "mangle", "DNAT": "nat", "SNAT": "nat", "MASQUERADE": "nat", "REDIRECT": "nat", "REJECT": "filter", "SET": "mangle"}
 	targetHooks  = map[string][]string{
 		"DNAT": {"PREROUTING", "OUTPUT"}, "REDIRECT": {"PREROUTING", "OUTPUT"},
 		"SNAT": {"POSTROUTING", "INPUT"}, "MASQUERADE": {"POSTROUTING"},
-		"REJECT": {"INPUT", "FORWARD", "OUTPUT"}, "CT": {"PREROUTING", "OUTPUT"},
+		"REJECT": {"INPUT", "FORWARD", "OUTPUT"},
 	}
 )
 

@@ -3,7 +3,6 @@ package lb
 import (
 	"context"
 	"fmt"
-	"maps"
 	"net/netip"
 	"slices"
 	"strings"
@@ -100,14 +99,14 @@ var (
 	worldOne = world{
 		ingress: ingressSandbox(wwwIngress),
 		lb:      lbSandbox(wwwLB),
-		host:    HostRules{IngressGW: ingressGW, Published: []Port{{"tcp", 8888, 80}}, Egress: gwSubnet, VXLANPort: 4789},
+		host:    HostRules{IngressGW: ingressGW, Published: []Port{{"tcp", 8888, 80}}, Egress: gwSubnet},
 		task:    TaskRules{Addr: addr("10.255.0.5"), Redirects: []Port{{"tcp", 8888, 80}}, DNS: taskDNS},
 	}
 	// worldTwo adds api; the task is api.1, which publishes two ports.
 	worldTwo = world{
 		ingress: ingressSandbox(wwwIngress, apiIngress),
 		lb:      lbSandbox(wwwLB, apiLB),
-		host:    HostRules{IngressGW: ingressGW, Published: []Port{{"tcp", 8888, 80}, {"tcp", 9090, 8080}, {"tcp", 9443, 8443}}, Egress: gwSubnet, VXLANPort: 4789},
+		host:    HostRules{IngressGW: ingressGW, Published: []Port{{"tcp", 8888, 80}, {"tcp", 9090, 8080}, {"tcp", 9443, 8443}}, Egress: gwSubnet},
 		task:    TaskRules{Addr: addr("10.255.0.8"), Redirects: []Port{{"tcp", 9090, 8080}, {"tcp", 9443, 8443}}, DNS: taskDNS},
 	}
 	// gwSubnet is mesh_gwbridge's subnet; taskDNS the ports a task's
@@ -176,24 +175,6 @@ func rawState(t testing.TB, r Rules) saved {
 	for _, members := range s[setTable] {
 		slices.Sort(members)
 	}
-	return s
-}
-
-// lasting is rawState without the tables that hold nothing but empty
-// built-in chains: iptables-nft lists a table's built-in chains whether it
-// exists or not, so one that a syncer created and emptied again (the raw
-// table of the VXLAN rule) reads as it did before.
-func lasting(t testing.TB, r Rules) saved {
-	t.Helper()
-	s := rawState(t, r)
-	maps.DeleteFunc(s, func(table string, chains map[string][]string) bool {
-		for c, rules := range chains {
-			if len(rules) > 0 || !isBuiltin(table, c) {
-				return false
-			}
-		}
-		return true
-	})
 	return s
 }
 

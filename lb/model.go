@@ -85,10 +85,6 @@ type HostRules struct {
 	// another interface is masqueraded, as Swarm's docker_gwbridge.
 	// Invalid means none.
 	Egress netip.Prefix
-	// VXLANPort is the data path port (4789): the outer UDP packets of
-	// VXLAN, which always go to it, skip conntrack on the way in and out.
-	// 0 means no such rule.
-	VXLANPort uint16
 }
 
 // TaskRules are the rules in one task's sandbox.

@@ -185,13 +185,6 @@ func hostRules(h HostRules) ruleset {
 		eg.add("nat", chainEgress, fmt.Sprintf("-s %s ! -o %s -j MASQUERADE", h.Egress.Masked(), GatewayBridgeName))
 		out["egress"] = eg
 	}
-	if h.VXLANPort != 0 {
-		// A unit of its own, as it changes with the node's configuration
-		// alone, never with the services.
-		vx := newUnit()
-		vx.add("raw", chainNoTrack, fmt.Sprintf("-p udp -m udp --dport %d -j CT --notrack", h.VXLANPort))
-		out["vxlan"] = vx
-	}
 	return out
 }
 

@@ -182,8 +182,8 @@ func (p *portSyncer) sync(ctx context.Context, rs ruleset, udp map[uint16]bool) 
 }
 
 // HostSyncer keeps the node's own namespace in step with [HostRules]:
-// nat and filter MESH-INGRESS, nat MESH-INGRESS-SNAT and MESH-POSTROUTING,
-// raw MESH-NOTRACK, with their jumps. Its methods may be called concurrently.
+// nat and filter MESH-INGRESS and nat MESH-INGRESS-SNAT, with their jumps.
+// Its methods may be called concurrently.
 type HostSyncer struct{ p *portSyncer }
 
 // NewHostSyncer returns a HostSyncer writing through r (nil: iptables in

@@ -109,14 +109,14 @@ func TestSyncerRemovesEverything(t *testing.T) {
 		})
 	}
 	rules := withForeignRules(t)
-	before := lasting(t, rules)
+	before := saveText(t, rules)
 	h := NewHostSyncer(rules, WithConntrack(NewFakeConntrack()))
 	for _, hr := range []HostRules{worldTwo.host, {}} {
 		if err := h.Sync(context.Background(), hr); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if diff := cmp.Diff(before, lasting(t, rules)); diff != "" {
+	if diff := cmp.Diff(before, saveText(t, rules)); diff != "" {
 		t.Errorf("host rules left behind (-before +after):\n%s", diff)
 	}
 }

@@ -165,10 +165,6 @@ func New(cfg Config) (*Overlay, error) {
 	}, nil
 }
 
-// VXLANPort is the UDP port every VXLAN device of this node sends to and
-// listens on (Config.VXLANPort, or its default).
-func (o *Overlay) VXLANPort() uint16 { return uint16(o.port) }
-
 // NamespacePath returns the namespace file of network netID:
 // NSDir/1-<netID[:10]>.
 func (o *Overlay) NamespacePath(netID string) string {

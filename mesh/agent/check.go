@@ -126,7 +126,7 @@ func (a *Agent) check(ctx context.Context) []api.CheckDiff {
 	eps := reachable(records.Endpoints(a.cfg.DB, records.AllNetworks), peered, a.cfg.NodeID)
 	a.checkSandboxes(ctx, c, st, needed, eps, expect)
 	local, gw := a.localTasks()
-	diffs, err := a.host.Check(ctx, hostRules(st, a.ingressGW, a.cfg.GatewaySubnet, a.ov.VXLANPort(), local, gw))
+	diffs, err := a.host.Check(ctx, hostRules(st, a.ingressGW, a.cfg.GatewaySubnet, local, gw))
 	c.lb("host", diffs, err, "host rules")
 	a.checkTasks(ctx, c, st, desired, needed, expect)
 	// Only the namespaces the agent names are its own: a task's and a

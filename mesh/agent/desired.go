@@ -235,10 +235,9 @@ func ingressPorts(svc api.Service) []lb.Port {
 // hostRules are the node's own rules: every ingress port to the ingress
 // sandbox, and the mode=host ports of the tasks running here and the
 // ports of its containers on swarm networks (gw: each
-// local task's address on mesh_gwbridge, by task ID); VXLAN's outer
-// packets, to and from vxlanPort, skip conntrack.
-func hostRules(st records.Objects, ingressGW netip.Addr, egress netip.Prefix, vxlanPort uint16, local map[string]api.Task, gw map[string]netip.Addr) lb.HostRules {
-	h := lb.HostRules{IngressGW: ingressGW, Egress: egress, VXLANPort: vxlanPort}
+// local task's address on mesh_gwbridge, by task ID).
+func hostRules(st records.Objects, ingressGW netip.Addr, egress netip.Prefix, local map[string]api.Task, gw map[string]netip.Addr) lb.HostRules {
+	h := lb.HostRules{IngressGW: ingressGW, Egress: egress}
 	for _, svc := range st.ServicesByName() {
 		h.Published = append(h.Published, ingressPorts(svc)...)
 	}

@@ -28,8 +28,8 @@ func TestHostRulesPorts(t *testing.T) {
 			{Proto: api.ProtoTCP, Port: 80, HostPort: 9000}}}}, // internal networks only: no gateway link
 	}
 	gw := map[string]netip.Addr{"t1": netip.MustParseAddr("172.18.0.3"), "c1": netip.MustParseAddr("172.18.0.4")}
-	got := hostRules(st, netip.MustParseAddr("172.18.0.2"), netip.MustParsePrefix("172.18.0.0/16"), 4789, local, gw)
-	want := lb.HostRules{IngressGW: netip.MustParseAddr("172.18.0.2"), Egress: netip.MustParsePrefix("172.18.0.0/16"), VXLANPort: 4789,
+	got := hostRules(st, netip.MustParseAddr("172.18.0.2"), netip.MustParsePrefix("172.18.0.0/16"), local, gw)
+	want := lb.HostRules{IngressGW: netip.MustParseAddr("172.18.0.2"), Egress: netip.MustParsePrefix("172.18.0.0/16"),
 		Published: []lb.Port{{Proto: api.ProtoTCP, Published: 8888, Target: 80}},
 		HostPorts: []lb.HostPort{
 			{Port: lb.Port{Proto: api.ProtoUDP, Published: 5353, Target: 53}, Dest: netip.MustParseAddr("172.18.0.4")},

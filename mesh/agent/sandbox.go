@@ -77,7 +77,7 @@ func (a *Agent) syncRules(ctx context.Context, st records.Objects) {
 		}
 	}
 	a.watchRebuild(a.host, "", nil, func() {
-		if err := a.host.Sync(ctx, hostRules(st, a.ingressGW, a.cfg.GatewaySubnet, a.ov.VXLANPort(), local, gw)); err != nil {
+		if err := a.host.Sync(ctx, hostRules(st, a.ingressGW, a.cfg.GatewaySubnet, local, gw)); err != nil {
 			a.log.Error("host rules", "err", err)
 		}
 	})
