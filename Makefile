@@ -127,10 +127,10 @@ bench-idle: build
 # Requests/s of Debian's nginx (wrk) and redis-server (redis-benchmark SET)
 # as tasks on node1, through the routing mesh entered on node2 and on node1,
 # straight to the task's host-mode port, and through HAProxy on node2;
-# medians of 3 alternating runs, with 2, 100 and 1000 services on the
-# cluster (root, make deps).
+# medians of 9 rounds of 1 s runs, the paths alternating, with 2, 100 and
+# 1000 services on the cluster (root, make deps).
 bench-mesh: build
-	$(GO) test -run '^$$' -bench 'BenchmarkMeshServers$$' -benchtime 3x -timeout 30m ./mesh/e2e/
+	$(GO) test -run '^$$' -bench 'BenchmarkMeshServers$$' -benchtime 9x -timeout 30m ./mesh/e2e/
 
 # Queries/s and p99/worst latency of the embedded DNS as a task sees it
 # (dnsperf inside a task, through the DNAT to 127.0.0.11) beside dnsmasq in

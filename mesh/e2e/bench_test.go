@@ -101,10 +101,11 @@ func median[T int64 | float64 | time.Duration](xs []T) T {
 
 var wrkRPS = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
 
-// wrkFromClient runs wrk from the client namespace and returns requests/s.
-func wrkFromClient(b *testing.B, l *testLab, url string) float64 {
+// wrkFromClient runs wrk from the client namespace for d and returns
+// requests/s.
+func wrkFromClient(b *testing.B, l *testLab, url string, d time.Duration) float64 {
 	b.Helper()
-	out, err := l.ctl("lab", "exec", "client", "--", "wrk", "-t", "2", "-c", "32", "-d", "4s", url)
+	out, err := l.ctl("lab", "exec", "client", "--", "wrk", "-t", "2", "-c", "32", "-d", d.String(), url)
 	m := wrkRPS.FindStringSubmatch(out)
 	if err != nil || m == nil || strings.Contains(out, "Non-2xx") || strings.Contains(out, "Socket errors") {
 		b.Fatalf("wrk %s: %v\n%s", url, err, out)
