@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -31,7 +32,8 @@ type forwarder struct {
 
 	ctx     context.Context // ends at Server.Close: stops every flight
 	cancel  context.CancelFunc
-	mu      sync.Mutex // guards flights
+	wg      sync.WaitGroup // every flight, and the answers it writes
+	mu      sync.Mutex     // guards flights
 	flights map[flightKey]*flight
 }
 
@@ -54,9 +56,20 @@ type flightKey struct {
 
 // flight is one exchange that several clients wait for.
 type flight struct {
-	done chan struct{} // closed once resp is set
-	resp *dns.Msg      // the answer, or SERVFAIL; never changed once set
+	waiters []waiter // guarded by forwarder.mu; nil once the flight landed
 }
+
+// waiter is a query waiting for a flight. The flight's goroutine calls
+// answer for each of its waiters, then flushForwarded once on each
+// distinct flusher they name: a task's answers to one flight leave in
+// one system call (see Resolver.flushForwarded) rather than one each.
+type waiter struct {
+	answer func(resp *dns.Msg) // resp is the flight's: not to be changed
+	flush  flusher             // nil: answer sent it already
+}
+
+// flusher sends the answers its waiters' answer calls queued.
+type flusher interface{ flushForwarded() }
 
 // keyOf returns req's flightKey; ok is false for a query that carries
 // more than a question and an OPT record, which is sent on its own.
@@ -77,41 +90,49 @@ func keyOf(req *dns.Msg, proto string) (k flightKey, ok bool) {
 	return k, true
 }
 
-// forward answers req from the upstreams (see ask), joining the flight of
-// an identical question if one is in the air. It returns SERVFAIL at
-// once when ctx ends: the flight goes on for the others.
-func (f *forwarder) forward(ctx context.Context, req *dns.Msg, proto string) *dns.Msg {
+// forward asks the upstreams for req (see ask), joining the flight of an
+// identical question if one is in the air, and hands w the answer from
+// the flight's goroutine. A waiter costs no goroutine of its own: under a
+// burst of one unknown name, the queries wait as entries of one list.
+// req is not kept once forward returns.
+func (f *forwarder) forward(req *dns.Msg, proto string, w waiter) {
 	key, ok := keyOf(req, proto)
-	if !ok {
-		return f.ask(ctx, req, proto)
-	}
 	f.mu.Lock()
-	fl := f.flights[key]
-	if fl == nil {
-		fl = &flight{done: make(chan struct{})}
+	if fl := f.flights[key]; ok && fl != nil {
+		fl.waiters = append(fl.waiters, w)
+		f.mu.Unlock()
+		return
+	}
+	fl := &flight{waiters: []waiter{w}}
+	if ok {
 		f.flights[key] = fl
-		go f.fly(key, fl, req.Copy(), proto)
 	}
 	f.mu.Unlock()
-	select {
-	case <-fl.done:
-	case <-ctx.Done():
-		return newReply(req, dns.RcodeServerFailure)
-	}
-	resp := fl.resp.Copy()
-	resp.Id, resp.Question = req.Id, req.Question // the client's own, case and all
-	return resp
+	f.wg.Go(func() { f.fly(key, ok, fl, req.Copy(), proto) })
 }
 
 // fly runs one flight to its end, bounded by the upstreams' timeouts and
-// the server's life, whoever still waits for it.
-func (f *forwarder) fly(key flightKey, fl *flight, req *dns.Msg, proto string) {
+// the server's life, and answers its waiters: those that joined before
+// it landed, shared is whether others could join (it is in flights).
+func (f *forwarder) fly(key flightKey, shared bool, fl *flight, req *dns.Msg, proto string) {
 	resp := f.ask(f.ctx, req, proto)
 	f.mu.Lock()
-	delete(f.flights, key)
+	if shared {
+		delete(f.flights, key)
+	}
+	ws := fl.waiters
+	fl.waiters = nil
 	f.mu.Unlock()
-	fl.resp = resp
-	close(fl.done)
+	var flushes []flusher
+	for _, w := range ws {
+		w.answer(resp)
+		if w.flush != nil && !slices.Contains(flushes, w.flush) {
+			flushes = append(flushes, w.flush)
+		}
+	}
+	for _, fl := range flushes {
+		fl.flushForwarded()
+	}
 }
 
 // ask asks each upstream in turn, over proto, and returns the first

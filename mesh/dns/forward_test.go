@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -346,5 +348,64 @@ func TestForwardSharesIdenticalQuestions(t *testing.T) {
 	defer mu.Unlock()
 	if len(sent) != len(want)+1 {
 		t.Errorf("asked again after the answer: exchanges %q, want one more", sent)
+	}
+}
+
+// TestFlightOutlivesAClosedResolver has two tasks wait on one flight and
+// the first task's resolver close before the upstream answers: Close
+// does not wait for the flight, and the other task still gets the answer
+// of the one exchange.
+func TestFlightOutlivesAClosedResolver(t *testing.T) {
+	release := make(chan struct{})
+	var sent atomic.Int32
+	ex := func(ctx context.Context, m *dns.Msg, _ netip.AddrPort, _ string) (*dns.Msg, error) {
+		sent.Add(1)
+		select {
+		case <-release:
+			return answerA(m), nil
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	s := newTestServer(t, Config{Upstreams: []netip.AddrPort{netip.MustParseAddrPort("192.0.2.53:53")}, Exchange: ex}, nil)
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r1, err := s.Attach(Querier{}, pc, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u2, _ := attach(t, s, Querier{})
+	go exchange(pc.LocalAddr().String(), "udp", "db.example.", dns.TypeA, 0)
+	got := make(chan *dns.Msg, 1)
+	go func() {
+		resp, err := exchange(u2, "udp", "db.example.", dns.TypeA, 0)
+		if err != nil {
+			t.Errorf("second task: %v", err)
+		}
+		got <- resp
+	}()
+	testutil.Eventually(t, 5*time.Second, "both queries wait on one flight", func() error {
+		s.fwd.mu.Lock()
+		defer s.fwd.mu.Unlock()
+		for _, fl := range s.fwd.flights {
+			if len(fl.waiters) == 2 {
+				return nil
+			}
+		}
+		return fmt.Errorf("%d flights", len(s.fwd.flights))
+	})
+	start := time.Now()
+	r1.Close()
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("Close took %s, want it not to wait for the flight", d)
+	}
+	close(release)
+	if resp := <-got; resp == nil || len(resp.Answer) != 1 {
+		t.Errorf("second task's answer: %v", resp)
+	}
+	if n := sent.Load(); n != 1 {
+		t.Errorf("%d exchanges, want 1", n)
 	}
 }

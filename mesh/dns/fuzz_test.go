@@ -56,7 +56,7 @@ func FuzzHandle(f *testing.F) {
 			calls++
 			got = append([]byte(nil), b...)
 		})
-		r.wg.Wait() // a forwarded query answers from a goroutine
+		r.srv.fwd.wg.Wait() // a forwarded query is answered by its flight's goroutine
 		if calls != 1 {
 			t.Fatalf("done called %d times, want 1", calls)
 		}

@@ -16,7 +16,7 @@ const overloadLogEvery = 10 * time.Second
 // It calls done exactly once: with the packed answer, or with nil when
 // the query is dropped (not a DNS header, or a response). Local answers
 // are done before handle returns, packed into out when it is big enough;
-// forwarded ones from a goroutine of the Resolver, later. raw is not
+// forwarded ones from the goroutine of their flight, later. raw is not
 // kept after handle returns.
 //
 // What gets which answer:
@@ -69,8 +69,8 @@ func (r *Resolver) handle(ctx context.Context, raw []byte, proto string, out []b
 		reply(r.pack(newReply(req, dns.RcodeRefused), req, proto, out))
 		return
 	}
-	answered = true // from here on the goroutine answers
-	r.wg.Go(func() { r.forward(ctx, req, proto, done) })
+	answered = true // from here on the flight answers
+	r.srv.fwd.forward(req, proto, r.waiter(ctx, req, proto, done))
 }
 
 // observed wraps done so that obs is told of each answer sent: its rcode,
@@ -94,25 +94,36 @@ func rcodeName(rcode int) string {
 	return "RCODE" + strconv.Itoa(rcode)
 }
 
-// forward answers req from the upstreams and releases its in-flight slot.
-func (r *Resolver) forward(ctx context.Context, req *dns.Msg, proto string, done func([]byte)) {
-	answered := false
-	defer func() {
-		<-r.sem
-		if p := recover(); p != nil {
-			r.srv.log.Error("dns: panic forwarding a query", "panic", p, "stack", string(debug.Stack()))
-			if !answered {
-				done(nil)
+// waiter is req's place in a flight: its answer is the flight's, under
+// req's ID and question, packed for its client and handed to done; then
+// its in-flight slot is released. A TCP answer is written from a
+// goroutine of its own, as a client that stopped reading would otherwise
+// hold the flight's other answers for the write deadline.
+func (r *Resolver) waiter(ctx context.Context, req *dns.Msg, proto string, done func([]byte)) waiter {
+	return waiter{flush: r, answer: func(resp *dns.Msg) {
+		answered := false
+		defer func() {
+			<-r.sem
+			if p := recover(); p != nil {
+				r.srv.log.Error("dns: panic answering a forwarded query", "panic", p, "stack", string(debug.Stack()))
+				if !answered {
+					done(nil)
+				}
 			}
+		}()
+		var b []byte
+		if ctx.Err() == nil { // closed meanwhile: the client gets nothing
+			m := resp.Copy()
+			m.Id, m.Question = req.Id, req.Question // the client's own, case and all
+			b = r.pack(m, req, proto, nil)
 		}
-	}()
-	resp := r.srv.fwd.forward(ctx, req, proto)
-	var b []byte
-	if ctx.Err() == nil { // closed meanwhile: the client gets nothing
-		b = r.pack(resp, req, proto, nil)
-	}
-	answered = true
-	done(b)
+		answered = true
+		if proto == "tcp" {
+			r.srv.fwd.wg.Go(func() { done(b) })
+			return
+		}
+		done(b)
+	}}
 }
 
 // pack packs resp for req's client, or returns nil (a drop) if it cannot

@@ -44,6 +44,12 @@ type Resolver struct {
 	ln      net.Listener
 	tcp     chan struct{} // one token per open TCP connection
 
+	// batch writes pc's datagrams in batches (sendmmsg); nil when pc is
+	// no *net.UDPConn.
+	batch *ipv4.PacketConn
+	outMu sync.Mutex     // guards out
+	out   []ipv4.Message // forwarded answers to send at the flight's flush
+
 	ctx    context.Context // ends at Close: stops loops and forwards
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // every goroutine of this resolver
@@ -53,6 +59,9 @@ type Resolver struct {
 func newResolver(s *Server, q Querier, pc net.PacketConn, ln net.Listener) *Resolver {
 	r := &Resolver{srv: s, sem: make(chan struct{}, s.maxInFlight), pc: pc, ln: ln,
 		tcp: make(chan struct{}, maxTCPConns)}
+	if uc, ok := pc.(*net.UDPConn); ok {
+		r.batch = ipv4.NewPacketConn(uc)
+	}
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 	r.SetQuerier(q)
 	return r
@@ -103,10 +112,10 @@ const udpBatch = 32
 // is served in batches (recvmmsg and sendmmsg on Linux): a busy task's
 // queries arrive in bursts, and a system call and a wake-up per datagram
 // were most of the server's CPU. Local answers are sent with the batch;
-// forwarded ones from their own goroutines.
+// forwarded ones in a batch per flight (flushForwarded).
 func (r *Resolver) serveUDP(ctx context.Context, pc net.PacketConn) {
-	if uc, ok := pc.(*net.UDPConn); ok {
-		r.serveUDPBatch(ctx, uc)
+	if r.batch != nil {
+		r.serveUDPBatch(ctx)
 		return
 	}
 	buf := make([]byte, udpBufSize+1)
@@ -155,8 +164,8 @@ type udpSlot struct {
 	answer  []byte     // nil: none (dropped, or forwarded)
 }
 
-func (r *Resolver) serveUDPBatch(ctx context.Context, uc *net.UDPConn) {
-	pc := ipv4.NewPacketConn(uc)
+func (r *Resolver) serveUDPBatch(ctx context.Context) {
+	pc := r.batch
 	slots := make([]udpSlot, udpBatch)
 	reads := make([]ipv4.Message, udpBatch)
 	for i := range slots {
@@ -193,7 +202,7 @@ func (r *Resolver) serveUDPBatch(ctx context.Context, uc *net.UDPConn) {
 					return
 				}
 				sl.mu.Unlock()
-				r.writeUDP(ctx, uc, b, addr) // forwarded, later
+				r.queueForwarded(b, addr) // forwarded, later
 			})
 			sl.mu.Lock()
 			sl.open = false
@@ -202,16 +211,44 @@ func (r *Resolver) serveUDPBatch(ctx context.Context, uc *net.UDPConn) {
 			}
 			sl.mu.Unlock()
 		}
-		for len(writes) > 0 {
-			sent, err := pc.WriteBatch(writes, 0)
-			if err != nil {
-				if ctx.Err() == nil {
-					r.srv.log.Debug("dns: udp write", "client", writes[0].Addr, "err", err)
-				}
-				sent = 1 // skip the answer that failed, send the rest
+		r.writeBatch(writes)
+	}
+}
+
+// writeBatch sends the datagrams of ms, as few system calls as they take.
+func (r *Resolver) writeBatch(ms []ipv4.Message) {
+	for len(ms) > 0 {
+		sent, err := r.batch.WriteBatch(ms, 0)
+		if err != nil {
+			if r.ctx.Err() == nil {
+				r.srv.log.Debug("dns: udp write", "client", ms[0].Addr, "err", err)
 			}
-			writes = writes[sent:]
+			sent = 1 // skip the answer that failed, send the rest
 		}
+		ms = ms[sent:]
+	}
+}
+
+// queueForwarded queues a forwarded answer for the flight's flush; nil
+// is a drop.
+func (r *Resolver) queueForwarded(b []byte, addr net.Addr) {
+	if b == nil {
+		return
+	}
+	r.outMu.Lock()
+	r.out = append(r.out, ipv4.Message{Buffers: [][]byte{b}, Addr: addr})
+	r.outMu.Unlock()
+}
+
+// flushForwarded sends the queued forwarded answers: those of one
+// flight, and of any other that landed meanwhile.
+func (r *Resolver) flushForwarded() {
+	r.outMu.Lock()
+	out := r.out
+	r.out = nil
+	r.outMu.Unlock()
+	if len(out) > 0 {
+		r.writeBatch(out)
 	}
 }
 
@@ -248,7 +285,14 @@ func (r *Resolver) serveConn(ctx context.Context, c net.Conn) {
 	var mu sync.Mutex     // serialises writes of local and forwarded answers
 	var wg sync.WaitGroup // forwarded answers still to write
 	defer c.Close()       // last: after the pending answers
-	defer wg.Wait()
+	defer func() {        // unless the Resolver closes: its forwards are abandoned
+		written := make(chan struct{})
+		go func() { wg.Wait(); close(written) }()
+		select {
+		case <-written:
+		case <-ctx.Done():
+		}
+	}()
 	reply := func(b []byte) {
 		mu.Lock()
 		defer mu.Unlock()

@@ -104,6 +104,7 @@ func (s *Server) Close() error {
 		errs = append(errs, r.Close())
 	}
 	s.fwd.cancel() // the flights nobody waits for any more
+	s.fwd.wg.Wait()
 	if s.ex != nil {
 		s.ex.Close()
 	}
