@@ -272,7 +272,7 @@ func TestForwardSharesIdenticalQuestions(t *testing.T) {
 	release := make(chan struct{})
 	var mu sync.Mutex
 	var sent []string
-	ex := func(ctx context.Context, m *dns.Msg, _ netip.AddrPort, proto string) (*dns.Msg, error) {
+	ex := heldExchange(release, func(m *dns.Msg, proto string) {
 		opt := ""
 		if o := m.IsEdns0(); o != nil {
 			opt = fmt.Sprintf(" edns%d", o.UDPSize())
@@ -280,13 +280,7 @@ func TestForwardSharesIdenticalQuestions(t *testing.T) {
 		mu.Lock()
 		sent = append(sent, fmt.Sprintf("%s %s %s%s", proto, dns.TypeToString[m.Question[0].Qtype], strings.ToLower(m.Question[0].Name), opt))
 		mu.Unlock()
-		select {
-		case <-release:
-			return answerA(m), nil
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
-	}
+	})
 	s := newTestServer(t, Config{Upstreams: []netip.AddrPort{netip.MustParseAddrPort("192.0.2.53:53")}, Exchange: ex}, nil)
 	u1, c1 := attach(t, s, Querier{})
 	u2, _ := attach(t, s, Querier{})
@@ -358,15 +352,7 @@ func TestForwardSharesIdenticalQuestions(t *testing.T) {
 func TestFlightOutlivesAClosedResolver(t *testing.T) {
 	release := make(chan struct{})
 	var sent atomic.Int32
-	ex := func(ctx context.Context, m *dns.Msg, _ netip.AddrPort, _ string) (*dns.Msg, error) {
-		sent.Add(1)
-		select {
-		case <-release:
-			return answerA(m), nil
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
-	}
+	ex := heldExchange(release, func(*dns.Msg, string) { sent.Add(1) })
 	s := newTestServer(t, Config{Upstreams: []netip.AddrPort{netip.MustParseAddrPort("192.0.2.53:53")}, Exchange: ex}, nil)
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
@@ -407,5 +393,19 @@ func TestFlightOutlivesAClosedResolver(t *testing.T) {
 	}
 	if n := sent.Load(); n != 1 {
 		t.Errorf("%d exchanges, want 1", n)
+	}
+}
+
+// heldExchange is an upstream that answers each query with answerA once
+// release is closed; seen is told of each query as it is sent.
+func heldExchange(release <-chan struct{}, seen func(m *dns.Msg, proto string)) ExchangeFunc {
+	return func(ctx context.Context, m *dns.Msg, _ netip.AddrPort, proto string) (*dns.Msg, error) {
+		seen(m, proto)
+		select {
+		case <-release:
+			return answerA(m), nil
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
 	}
 }
