@@ -113,9 +113,16 @@ func TestRoutingMesh(t *testing.T) {
 		}
 		for i, n := range nodes {
 			addr := fmt.Sprintf("192.168.33.1%d", i)
+			start := time.Now()
 			got := l.hits(t, 30, curlFrom("client", "http://"+addr+":8888/")...)
 			if !evenSplit(got, 2, 30) {
-				t.Errorf("30 requests to %s (%s): %v, want 15/15 over two hostnames", addr, n, got)
+				t.Errorf("30 requests to %s (%s) from %s: %v, want 15/15 over two hostnames", addr, n, start.Format("15:04:05.000"), got)
+				// What the agents programmed, and what the sandbox
+				// resolved, for the next time this is seen.
+				out, code := l.checkExit()
+				t.Logf("meshctl check (exit %d):\n%s", code, out)
+				out, _ = l.onNode(n, "nsenter", "--net=/var/run/meshd/netns/ingress_sbox", "ip", "neigh")
+				t.Logf("ip neigh in ingress_sbox on %s:\n%s", n, out)
 			}
 		}
 	})
