@@ -6,8 +6,6 @@ import (
 	"io"
 	"maps"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -140,17 +138,10 @@ func NewDataPlane(mode Mode, nsPath string, opts ...Option) (DataPlane, error) {
 	return p, nil
 }
 
-// setSysctl writes /proc/sys/<key> inside the namespace at nsPath.
+// setSysctl sets key (dotted, as sysctl(8) names it) inside the
+// namespace at nsPath.
 func setSysctl(nsPath, key, value string) error {
-	path := filepath.Join("/proc/sys", strings.ReplaceAll(key, ".", "/"))
-	write := func() error { return os.WriteFile(path, []byte(value), 0o644) }
-	var err error
-	if nsPath == "" {
-		err = write()
-	} else {
-		err = nsfile.Do(nsPath, write)
-	}
-	if err != nil {
+	if err := nsfile.WriteSysctl(nsPath, strings.ReplaceAll(key, ".", "/"), value); err != nil {
 		return fmt.Errorf("set sysctl %s=%s in %q: %w", key, value, nsPath, err)
 	}
 	return nil

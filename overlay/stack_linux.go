@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"os"
-	"path/filepath"
 
 	"github.com/meshd/meshd/internal/nsfile"
 	"github.com/vishvananda/netlink"
@@ -56,15 +54,12 @@ func (netlinkKernel) SetDefaultRoute(ns, dev string, gw netip.Addr) error {
 	})
 }
 
-// SetSysctl implements [Stack]. /proc/sys/net shows the namespace of the
-// thread that opens it, so the write happens on a thread inside ns.
+// SetSysctl implements [Stack].
 func (netlinkKernel) SetSysctl(ns, key, value string) error {
 	if err := checkSysctlKey(key); err != nil {
 		return err
 	}
-	path := filepath.Join("/proc/sys", key)
-	err := nsfile.Do(ns, func() error { return os.WriteFile(path, []byte(value), 0o644) })
-	if err != nil {
+	if err := nsfile.WriteSysctl(ns, key, value); err != nil {
 		return fmt.Errorf("set sysctl %s=%s in %s: %w", key, value, nsLabel(ns), kerr(err))
 	}
 	return nil

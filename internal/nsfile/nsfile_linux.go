@@ -144,6 +144,16 @@ func List(dir string) ([]string, error) {
 	return names, nil
 }
 
+// WriteSysctl writes value to /proc/sys/<key> (a path with slashes, as
+// "net/ipv4/ip_forward") inside the namespace at path ("" = the caller's
+// own). /proc/sys/net shows the namespace of the thread that opens it, so
+// the write happens on a thread inside it. An absent key's error matches
+// os.ErrNotExist.
+func WriteSysctl(path, key, value string) error {
+	file := filepath.Join("/proc/sys", key)
+	return Do(path, func() error { return os.WriteFile(file, []byte(value), 0o644) })
+}
+
 // Do runs fn inside the namespace at path ("" = the caller's own) on a
 // thread of its own, and returns fn's error.
 func Do(path string, fn func() error) error {

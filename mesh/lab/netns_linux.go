@@ -59,15 +59,13 @@ func (l *Lab) wire() error {
 // physical switch between VMs does not have, paid twice by a packet that
 // crosses VXLAN. The underlay has no rules to apply.
 func plainSwitch(ns string) error {
-	return nsfile.Do(ns, func() error {
-		for _, f := range []string{"iptables", "ip6tables", "arptables"} {
-			p := "/proc/sys/net/bridge/bridge-nf-call-" + f
-			if err := os.WriteFile(p, []byte("0"), 0o644); err != nil && !errors.Is(err, os.ErrNotExist) {
-				return fmt.Errorf("underlay %s: %w", p, err)
-			}
+	for _, f := range []string{"iptables", "ip6tables", "arptables"} {
+		key := "net/bridge/bridge-nf-call-" + f
+		if err := nsfile.WriteSysctl(ns, key, "0"); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("underlay %s: %w", key, err)
 		}
-		return nil
-	})
+	}
+	return nil
 }
 
 // CheckHermetic returns an error naming every route of every namespace of
