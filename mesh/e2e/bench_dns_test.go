@@ -34,7 +34,7 @@ var (
 // queries of file, 100 outstanding, and counts as failed the queries
 // lost and the answers with an rcode other than NXDOMAIN for miss and
 // NOERROR for the rest (an overloaded server's SERVFAIL, say).
-func dnsperfIn(b *testing.B, l *testLab, task, server, file, miss string) dnsperfResult {
+func dnsperfIn(b *testing.B, l *testLab, task, server, file, miss string, extra ...string) dnsperfResult {
 	b.Helper()
 	// -v prints a line per answer, tens of thousands a second: into a
 	// file, not a pipe, whose reader would be a third process on the CPUs
@@ -44,8 +44,9 @@ func dnsperfIn(b *testing.B, l *testLab, task, server, file, miss string) dnsper
 		b.Fatal(err)
 	}
 	defer f.Close()
-	err = l.ctlTo(2*time.Minute, f, f, "--node", "node1", "exec", task, "--", "dnsperf", "-s", server, "-d", file,
-		"-q", "100", "-l", strconv.Itoa(dnsperfSeconds), "-v")
+	argv := append([]string{"--node", "node1", "exec", task, "--", "dnsperf", "-s", server, "-d", file,
+		"-q", "100", "-l", strconv.Itoa(dnsperfSeconds), "-v"}, extra...)
+	err = l.ctlTo(2*time.Minute, f, f, argv...)
 	raw, rerr := os.ReadFile(f.Name())
 	if err == nil {
 		err = rerr
@@ -96,7 +97,10 @@ func tail(s string, n int) string { return s[max(0, len(s)-n):] }
 // work, and failed counts show how far to trust the other. For each mix
 // it reports the medians of each server's queries/s, their ratio, p99 and
 // worst latency (from dnsperf -v's per-query times), and each server process's
-// CPU per query (meshd's includes whatever else the node agent did).
+// CPU per query (meshd's includes whatever else the node agent did); then
+// the same runs again with dnsperf held to one rate for both servers
+// (-Q, half the slower one's median), reported as p99, worst and CPU per
+// query "@rate".
 func BenchmarkDNS(b *testing.B) {
 	l := newBenchLab(b, 1)
 	l.startUpstreamDNS(b)
@@ -156,58 +160,86 @@ func BenchmarkDNS(b *testing.B) {
 			meshdPID = n.PID
 		}
 	}
+	// tally is what a server's runs of one kind measured.
+	type tally struct {
+		runs    []dnsperfResult
+		cpu     int64 // ticks, 100 a second
+		queries float64
+	}
 	type server struct {
-		name, addr string
-		pid        int
-		runs       []dnsperfResult
-		cpu        int64 // ticks, 100 a second
-		queries    float64
+		name, addr  string
+		pid         int
+		full, fixed tally // as fast as dnsperf goes; at one rate for both
 	}
 	servers := map[string][]*server{}
 	for _, mix := range mixes {
 		servers[mix] = []*server{{name: mix + "-meshd", addr: "127.0.0.11", pid: meshdPID},
 			{name: mix + "-dnsmasq", addr: "127.0.0.12", pid: dnsmasq.Process.Pid}}
 	}
-	b.ResetTimer()
-	for i := 0; i < 2*b.N; i++ {
-		for _, mix := range mixes {
-			s := servers[mix][(i+i/2)%2] // meshd dnsmasq dnsmasq meshd meshd ...
-			before, _, err := cpuTicks(s.pid)
-			if err != nil {
-				b.Fatal(err)
-			}
-			r := dnsperfIn(b, l, task, s.addr, queryFiles[mix], miss)
-			after, _, err := cpuTicks(s.pid)
-			if err != nil {
-				b.Fatal(err)
-			}
-			s.runs = append(s.runs, r)
-			s.cpu += after - before
-			s.queries += r.qps * dnsperfSeconds
+	measure := func(s *server, t *tally, file string, extra ...string) {
+		before, _, err := cpuTicks(s.pid)
+		if err != nil {
+			b.Fatal(err)
 		}
+		r := dnsperfIn(b, l, task, s.addr, file, miss, extra...)
+		after, _, err := cpuTicks(s.pid)
+		if err != nil {
+			b.Fatal(err)
+		}
+		t.runs = append(t.runs, r)
+		t.cpu += after - before
+		t.queries += r.qps * dnsperfSeconds
 	}
-	b.StopTimer()
-	med := func(s *server, f func(dnsperfResult) float64) float64 {
+	med := func(t tally, f func(dnsperfResult) float64) float64 {
 		var xs []float64
-		for _, r := range s.runs {
+		for _, r := range t.runs {
 			xs = append(xs, f(r))
 		}
 		return median(xs)
 	}
 	qps := func(r dnsperfResult) float64 { return r.qps }
+	p99 := func(r dnsperfResult) float64 { return float64(r.p99.Microseconds()) / 1000 }
+	worst := func(r dnsperfResult) float64 { return float64(r.max.Microseconds()) / 1000 }
+	b.ResetTimer()
+	for i := 0; i < 2*b.N; i++ {
+		for _, mix := range mixes {
+			s := servers[mix][(i+i/2)%2] // meshd dnsmasq dnsmasq meshd meshd ...
+			measure(s, &s.full, queryFiles[mix])
+		}
+	}
+	// The same again at one rate, half the slower server's: at full
+	// speed dnsperf, on the same two CPUs, bounds the rate, and the
+	// server that answers sooner leaves it fewer answers per wake-up, so
+	// q/s there mixes the client's work with the server's. At one rate,
+	// p99 and CPU per query compare the servers alone.
+	rates := map[string]int{}
+	for _, mix := range mixes {
+		rates[mix] = int(min(med(servers[mix][0].full, qps), med(servers[mix][1].full, qps)) / 2)
+	}
+	for i := 0; i < 2*b.N; i++ {
+		for _, mix := range mixes {
+			s := servers[mix][(i+i/2)%2]
+			measure(s, &s.fixed, queryFiles[mix], "-Q", strconv.Itoa(rates[mix]))
+		}
+	}
+	b.StopTimer()
 	for _, mix := range mixes {
 		for _, s := range servers[mix] {
-			b.ReportMetric(med(s, qps), s.name+"-q/s")
-			b.ReportMetric(med(s, func(r dnsperfResult) float64 { return float64(r.p99.Microseconds()) / 1000 }), s.name+"-p99-ms")
-			b.ReportMetric(med(s, func(r dnsperfResult) float64 { return float64(r.max.Microseconds()) / 1000 }), s.name+"-max-ms")
-			b.ReportMetric(float64(s.cpu)*1e4/s.queries, s.name+"-cpu-µs/q")
+			b.ReportMetric(med(s.full, qps), s.name+"-q/s")
+			b.ReportMetric(med(s.full, p99), s.name+"-p99-ms")
+			b.ReportMetric(med(s.full, worst), s.name+"-max-ms")
+			b.ReportMetric(float64(s.full.cpu)*1e4/s.full.queries, s.name+"-cpu-µs/q")
+			b.ReportMetric(med(s.fixed, p99), s.name+"-p99-ms@rate")
+			b.ReportMetric(med(s.fixed, worst), s.name+"-max-ms@rate")
+			b.ReportMetric(float64(s.fixed.cpu)*1e4/s.fixed.queries, s.name+"-cpu-µs/q@rate")
 			failed := 0
-			for _, r := range s.runs {
+			for _, r := range slices.Concat(s.full.runs, s.fixed.runs) {
 				failed += r.failed
 			}
 			b.ReportMetric(float64(failed), s.name+"-failed")
-			b.Logf("%s runs (q/s p99 max failed): %v", s.name, s.runs)
+			b.Logf("%s runs (q/s p99 max failed): %v; at %d q/s: %v", s.name, s.full.runs, rates[mix], s.fixed.runs)
 		}
-		b.ReportMetric(med(servers[mix][0], qps)/med(servers[mix][1], qps), mix+"-meshd/dnsmasq")
+		b.ReportMetric(float64(rates[mix]), mix+"-rate-q/s")
+		b.ReportMetric(med(servers[mix][0].full, qps)/med(servers[mix][1].full, qps), mix+"-meshd/dnsmasq")
 	}
 }
