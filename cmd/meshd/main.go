@@ -69,6 +69,7 @@ func run(args []string) error {
 		level = slog.LevelDebug
 	}
 	cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	mesh.SetDaemonProcs()
 	d, err := mesh.New(cfg)
 	if err != nil {
 		return err
