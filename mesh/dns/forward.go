@@ -108,7 +108,8 @@ func (f *forwarder) forward(req *dns.Msg, proto string, w waiter) {
 		f.flights[key] = fl
 	}
 	f.mu.Unlock()
-	f.wg.Go(func() { f.fly(key, ok, fl, req.Copy(), proto) })
+	q := req.Copy()
+	f.wg.Go(func() { f.fly(key, ok, fl, q, proto) })
 }
 
 // fly runs one flight to its end, bounded by the upstreams' timeouts and
@@ -130,8 +131,8 @@ func (f *forwarder) fly(key flightKey, shared bool, fl *flight, req *dns.Msg, pr
 			flushes = append(flushes, w.flush)
 		}
 	}
-	for _, fl := range flushes {
-		fl.flushForwarded()
+	for _, to := range flushes {
+		to.flushForwarded()
 	}
 }
 
