@@ -41,7 +41,7 @@ func ovRun(name string, mod ...func(*api.ContainerCreate)) api.ContainerCreate {
 // line and changes nothing.
 func TestRunContainerRefusals(t *testing.T) {
 	d := newContainerCluster(t)
-	if _, err := d.RunContainer(d.ctx, "nnode2", ovRun("c1", func(r *api.ContainerCreate) {
+	if _, err := d.RunContainer(d.ctx, "nnode2", ovRun("box1", func(r *api.ContainerCreate) {
 		r.Networks[0].IP = "10.0.0.50"
 		r.Publish = []api.ContainerPort{{Proto: api.ProtoTCP, Port: 80, HostPort: 8080}}
 	})); err != nil {
@@ -67,7 +67,7 @@ func TestRunContainerRefusals(t *testing.T) {
 		{"no network", "nnode2", ovRun("c2", func(r *api.ContainerCreate) { r.Networks = nil }), "needs a swarm network"},
 		{"unknown network", "nnode2", ovRun("c2", func(r *api.ContainerCreate) { r.Networks[0].Network = "nope" }), "not found"},
 		{"twice", "nnode2", ovRun("c2", func(r *api.ContainerCreate) { r.Networks = append(r.Networks, r.Networks[0]) }), "already attached"},
-		{"name taken on the node", "nnode2", ovRun("c1"), `The container name "/c1" is already in use`},
+		{"name taken on the node", "nnode2", ovRun("box1"), `The container name "/box1" is already in use`},
 		{"bad name", "nnode2", ovRun("/c2"), "Invalid container name"},
 		{"unknown image", "nnode2", ovRun("c2", func(r *api.ContainerCreate) { r.Image = "nosuchimage" }), "nosuchimage"},
 		{"ip outside", "nnode2", ovRun("c2", func(r *api.ContainerCreate) { r.Networks[0].IP = "10.9.0.5" }), "does not belong"},
@@ -96,7 +96,7 @@ func TestRunContainerRefusals(t *testing.T) {
 		})
 	}
 	// Another node may use the name: names are the node's, as docker's.
-	if _, err := d.RunContainer(d.ctx, "nnode3", ovRun("c1")); err != nil {
+	if _, err := d.RunContainer(d.ctx, "nnode3", ovRun("box1")); err != nil {
 		t.Errorf("the same name on another node: %v", err)
 	}
 }
@@ -107,7 +107,7 @@ func TestRunContainerRefusals(t *testing.T) {
 func TestContainerLifecycle(t *testing.T) {
 	d := newContainerCluster(t)
 	ovID, _ := d.store.Read().NetworkID("ovnet")
-	c, err := d.RunContainer(d.ctx, "nnode3", ovRun("c1", func(r *api.ContainerCreate) { r.Networks[0].IP = "10.0.0.77" }))
+	c, err := d.RunContainer(d.ctx, "nnode3", ovRun("box1", func(r *api.ContainerCreate) { r.Networks[0].IP = "10.0.0.77" }))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,14 +122,14 @@ func TestContainerLifecycle(t *testing.T) {
 	}
 	// Only its node sees it.
 	for _, err := range []error{
-		d.StopContainer(d.ctx, "nnode2", "c1", nil),
-		d.RemoveContainer(d.ctx, "nnode2", "c1", true),
+		d.StopContainer(d.ctx, "nnode2", "box1", nil),
+		d.RemoveContainer(d.ctx, "nnode2", "box1", true),
 	} {
-		if err == nil || !strings.Contains(err.Error(), "No such container: c1") {
+		if err == nil || !strings.Contains(err.Error(), "No such container: box1") {
 			t.Errorf("another node's call: %v, want No such container", err)
 		}
 	}
-	if err := d.RemoveContainer(d.ctx, "nnode3", "c1", false); err == nil || !strings.Contains(err.Error(), "You cannot remove a running container") {
+	if err := d.RemoveContainer(d.ctx, "nnode3", "box1", false); err == nil || !strings.Contains(err.Error(), "You cannot remove a running container") {
 		t.Errorf("rm without -f of a running container: %v", err)
 	}
 	ended, err := d.RunContainer(d.ctx, "nnode3", ovRun("ended"))
@@ -142,7 +142,7 @@ func TestContainerLifecycle(t *testing.T) {
 	if err := d.RemoveContainer(d.ctx, "nnode3", "ended", false); err != nil {
 		t.Errorf("rm without -f of a container whose process ended, before the sync: %v", err)
 	}
-	if err := d.StopContainer(d.ctx, "nnode3", "c1", new(int(3))); err != nil {
+	if err := d.StopContainer(d.ctx, "nnode3", "box1", new(int(3))); err != nil {
 		t.Fatal(err)
 	}
 	stopped := d.store.Snapshot().Tasks[c.ID]
@@ -155,7 +155,7 @@ func TestContainerLifecycle(t *testing.T) {
 	if _, err := d.RunContainer(d.ctx, "nnode2", ovRun("c9", func(r *api.ContainerCreate) { r.Networks[0].IP = "10.0.0.77" })); err == nil {
 		t.Errorf("a stopped container's address was given away")
 	}
-	started, err := d.StartContainer(d.ctx, "nnode3", "c1")
+	started, err := d.StartContainer(d.ctx, "nnode3", "box1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,7 +171,7 @@ func TestContainerLifecycle(t *testing.T) {
 	if again, err := d.StartContainer(d.ctx, "nnode3", c.ContainerID()); err != nil || again.ID != started.ID {
 		t.Errorf("start by the container ID: %+v, %v", again, err)
 	}
-	if err := d.RemoveContainer(d.ctx, "nnode3", "c1", true); err != nil {
+	if err := d.RemoveContainer(d.ctx, "nnode3", "box1", true); err != nil {
 		t.Fatal(err)
 	}
 	st = d.store.Snapshot()
@@ -201,7 +201,7 @@ func runsServiceTask(st State, node string) bool {
 // one is not removed.
 func TestContainersAreNeverScheduled(t *testing.T) {
 	d := newContainerCluster(t)
-	c1, err := d.RunContainer(d.ctx, "nnode2", ovRun("c1"))
+	c1, err := d.RunContainer(d.ctx, "nnode2", ovRun("box1"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -273,7 +273,7 @@ func TestConnectContainer(t *testing.T) {
 	if _, err := d.CreateNetwork(d.ctx, api.NetworkCreate{Name: "ov2", Attachable: true, Subnet: "10.0.2.0/24"}); err != nil {
 		t.Fatal(err)
 	}
-	c, err := d.RunContainer(d.ctx, "nnode3", ovRun("c1"))
+	c, err := d.RunContainer(d.ctx, "nnode3", ovRun("box1"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -289,18 +289,18 @@ func TestConnectContainer(t *testing.T) {
 		a               api.ContainerAttach
 		want            string
 	}{
-		{"another node's", "nnode2", "c1", api.ContainerAttach{Network: "ov2"}, "No such container: c1"},
+		{"another node's", "nnode2", "box1", api.ContainerAttach{Network: "ov2"}, "No such container: box1"},
 		{"a service task", "nnode3", "www", api.ContainerAttach{Network: "ov2"}, "No such container"},
 		{"unknown container", "nnode3", "nope", api.ContainerAttach{Network: "ov2"}, "No such container: nope"},
-		{"unknown network", "nnode3", "c1", api.ContainerAttach{Network: "nope"}, "not found"},
-		{"not attachable", "nnode3", "c1", api.ContainerAttach{Network: "plain"}, "network plain not manually attachable"},
-		{"ingress", "nnode3", "c1", api.ContainerAttach{Network: "ingress"}, "Could not attach to network ingress: rpc error: code = PermissionDenied desc = network ingress not manually attachable"},
-		{"already attached", "nnode3", "c1", api.ContainerAttach{Network: "ovnet"}, "already attached to network ovnet"},
-		{"ip outside", "nnode3", "c1", api.ContainerAttach{Network: "ov2", IP: "10.0.0.9"}, "does not belong"},
-		{"ip garbage", "nnode3", "c1", api.ContainerAttach{Network: "ov2", IP: "x"}, "invalid IPv4 address"},
-		{"bad alias", "nnode3", "c1", api.ContainerAttach{Network: "ov2", Aliases: []string{"-x"}}, "invalid alias"},
-		{"too many aliases", "nnode3", "c1", api.ContainerAttach{Network: "ov2", Aliases: make([]string, api.MaxAliases+1)}, "aliases"},
-		{"long network", "nnode3", "c1", api.ContainerAttach{Network: strings.Repeat("n", 300)}, "network"},
+		{"unknown network", "nnode3", "box1", api.ContainerAttach{Network: "nope"}, "not found"},
+		{"not attachable", "nnode3", "box1", api.ContainerAttach{Network: "plain"}, "network plain not manually attachable"},
+		{"ingress", "nnode3", "box1", api.ContainerAttach{Network: "ingress"}, "Could not attach to network ingress: rpc error: code = PermissionDenied desc = network ingress not manually attachable"},
+		{"already attached", "nnode3", "box1", api.ContainerAttach{Network: "ovnet"}, "already attached to network ovnet"},
+		{"ip outside", "nnode3", "box1", api.ContainerAttach{Network: "ov2", IP: "10.0.0.9"}, "does not belong"},
+		{"ip garbage", "nnode3", "box1", api.ContainerAttach{Network: "ov2", IP: "x"}, "invalid IPv4 address"},
+		{"bad alias", "nnode3", "box1", api.ContainerAttach{Network: "ov2", Aliases: []string{"-x"}}, "invalid alias"},
+		{"too many aliases", "nnode3", "box1", api.ContainerAttach{Network: "ov2", Aliases: make([]string, api.MaxAliases+1)}, "aliases"},
+		{"long network", "nnode3", "box1", api.ContainerAttach{Network: strings.Repeat("n", 300)}, "network"},
 	}
 	for _, tt := range refusals {
 		t.Run("connect "+tt.name, func(t *testing.T) {
@@ -315,7 +315,7 @@ func TestConnectContainer(t *testing.T) {
 		})
 	}
 
-	got, err := d.ConnectContainer(d.ctx, "nnode3", "c1", api.ContainerAttach{Network: "ov2", Aliases: []string{"box2"}, IP: "10.0.2.40"})
+	got, err := d.ConnectContainer(d.ctx, "nnode3", "box1", api.ContainerAttach{Network: "ov2", Aliases: []string{"box2"}, IP: "10.0.2.40"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -344,11 +344,11 @@ func TestConnectContainer(t *testing.T) {
 	disconnects := []struct {
 		name, node, ref, network, want string
 	}{
-		{"another node's", "nnode2", "c1", "ov2", "No such container: c1"},
-		{"unknown network", "nnode3", "c1", "nope", "not found"},
+		{"another node's", "nnode2", "box1", "ov2", "No such container: box1"},
+		{"unknown network", "nnode3", "box1", "nope", "not found"},
 		{"not connected", "nnode3", "other", "nope", "No such container"},
 		{"not on it", "nnode2", "other", "ov2", "is not connected to network ov2"},
-		{"long network", "nnode3", "c1", strings.Repeat("n", 300), "too long"},
+		{"long network", "nnode3", "box1", strings.Repeat("n", 300), "too long"},
 	}
 	for _, tt := range disconnects {
 		t.Run("disconnect "+tt.name, func(t *testing.T) {
@@ -363,7 +363,7 @@ func TestConnectContainer(t *testing.T) {
 		})
 	}
 
-	if _, err := d.DisconnectContainer(d.ctx, "nnode3", "c1", ov2ID[:12]); err != nil {
+	if _, err := d.DisconnectContainer(d.ctx, "nnode3", "box1", ov2ID[:12]); err != nil {
 		t.Fatal(err)
 	}
 	st = d.store.Snapshot()
@@ -381,13 +381,13 @@ func TestConnectContainer(t *testing.T) {
 		t.Errorf("the disconnected address was not given back: %v", err)
 	}
 	// A stopped container keeps its networks for its start, as docker's.
-	if err := d.StopContainer(d.ctx, "nnode3", "c1", nil); err != nil {
+	if err := d.StopContainer(d.ctx, "nnode3", "box1", nil); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := d.ConnectContainer(d.ctx, "nnode3", "c1", api.ContainerAttach{Network: "ov2"}); err != nil {
+	if _, err := d.ConnectContainer(d.ctx, "nnode3", "box1", api.ContainerAttach{Network: "ov2"}); err != nil {
 		t.Fatal(err)
 	}
-	started, err := d.StartContainer(d.ctx, "nnode3", "c1")
+	started, err := d.StartContainer(d.ctx, "nnode3", "box1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -419,7 +419,7 @@ func TestContainerHostPorts(t *testing.T) {
 	on8080 := func(r *api.ContainerCreate) {
 		r.Publish = []api.ContainerPort{{Proto: api.ProtoTCP, Port: 80, HostPort: 8080}}
 	}
-	if _, err := d.RunContainer(d.ctx, "nnode2", ovRun("c1", on8080)); err != nil {
+	if _, err := d.RunContainer(d.ctx, "nnode2", ovRun("box1", on8080)); err != nil {
 		t.Fatal(err)
 	}
 	c3, err := d.RunContainer(d.ctx, "nnode3", ovRun("c3", on8080))
@@ -431,7 +431,7 @@ func TestContainerHostPorts(t *testing.T) {
 	}
 	_, err = d.CreateService(d.ctx, api.ServiceCreate{Name: "pub", Image: "whoami", Replicas: replicas(1),
 		Ports: []api.PortConfig{{PublishedPort: 8080, TargetPort: 80}}})
-	if err == nil || !regexp.MustCompile(`^port 8080/tcp is already published by container c[13] on node[23]$`).MatchString(err.Error()) {
+	if err == nil || !regexp.MustCompile(`^port 8080/tcp is already published by container (box1|c3) on node[23]$`).MatchString(err.Error()) {
 		t.Errorf("service publishing a container's host port: %v", err)
 	}
 }
