@@ -17,9 +17,12 @@ import (
 // again, and those threads run on the CPUs the node's tasks need. On a
 // 2-CPU node, under dnsperf in a task asking one unknown name in five,
 // one P instead of two answered 61-66k queries/s instead of 31-46k, and
-// at a fixed 20k/s spent 35 µs of CPU per query instead of 44-49
-// (make bench-dns measures both). Names answered from the table, one
-// goroutine's work, were as fast either way.
+// at a fixed 20k/s spent 35 µs of CPU per query instead of 44-49 (two
+// labs side by side, one started with GOMAXPROCS=2). Names answered from
+// the table, one goroutine's work, were as fast either way.
+//
+// Setting it also stops Go from following a later change of the
+// process's CPU limit (a cgroup's): the number is fixed at start.
 func DaemonProcs(atStart int, envSet bool) int {
 	if envSet {
 		return atStart

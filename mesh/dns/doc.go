@@ -69,13 +69,13 @@
 // as in dnsmasq. A waiting query is an entry in its flight's list, not a
 // goroutine, and the flight's answers to one task leave in one sendmmsg:
 // with a goroutine per waiting query, each woken to write its own answer,
-// under dnsperf in a task asking one unknown name in five, the worst
-// answer of a run came after 91-115 ms, against 9-12 ms for dnsmasq in
-// the same task, and now after 9-15 ms (make bench-dns). Queries to an upstream share a few connected
-// UDP sockets on random ports, as dnsmasq's do, each retired after 128
-// queries for a new one on a new port: a socket per query would cost
-// its socket, connect, poller registration and close every time (see
-// upstream.go).
+// the worst answer of a bench-dns run with one unknown name in five came
+// after 91-115 ms, against 9-12 ms for dnsmasq in the same task.
+//
+// Queries to an upstream share a few connected UDP sockets on random
+// ports, as dnsmasq's do, each retired after 128 queries for a new one on
+// a new port: a socket per query would cost its socket, connect, poller
+// registration and close every time (see upstream.go).
 //
 // Inside this package "dns" is github.com/miekg/dns, which parses and
 // packs messages and talks to upstreams; the serving loops are ours, so

@@ -65,7 +65,7 @@ type flight struct {
 // one system call (see Resolver.flushForwarded) rather than one each.
 type waiter struct {
 	answer func(resp *dns.Msg) // resp is the flight's: not to be changed
-	flush  flusher             // nil: answer sent it already
+	flush  flusher
 }
 
 // flusher sends the answers its waiters' answer calls queued.
@@ -127,7 +127,7 @@ func (f *forwarder) fly(key flightKey, shared bool, fl *flight, req *dns.Msg, pr
 	var flushes []flusher
 	for _, w := range ws {
 		w.answer(resp)
-		if w.flush != nil && !slices.Contains(flushes, w.flush) {
+		if !slices.Contains(flushes, w.flush) {
 			flushes = append(flushes, w.flush)
 		}
 	}
