@@ -22,11 +22,12 @@ import (
 var meshPaths = []string{"mesh-via-node2", "mesh-via-node1", "direct", "haproxy"}
 
 // serverBench is one server measured over meshPaths: its address on each,
-// and the client's tool.
+// and the client's tool, which returns requests/s and how many requests
+// were answered.
 type serverBench struct {
 	name  string
 	addrs map[string]string // by path: host:port
-	run   func(b *testing.B, l *testLab, addr string) float64
+	run   func(b *testing.B, l *testLab, addr string) (rps, requests float64)
 }
 
 // BenchmarkMeshServers measures what users run through the routing mesh:
@@ -39,6 +40,14 @@ type serverBench struct {
 // requests/s and the ratios the issue asks for: mesh/direct entering on
 // node2 and on node1, mesh/HAProxy, and each at 100 and 1000 services as
 // a share of the same at 1.
+//
+// Every path is CPU-bound on this machine, client included, so it also
+// reports the machine's busy CPU time per request (/proc/stat, all CPUs,
+// every process: client, server, meshd and the kernel's work on the
+// path) and what each mesh path costs over the direct one, in µs of CPU
+// per request: the price of a hop, which moves less with the machine's
+// speed than requests/s do. The client's start (meshctl lab exec, some
+// milliseconds of CPU) is counted in every path alike.
 //
 //	make bench-mesh
 func BenchmarkMeshServers(b *testing.B) {
@@ -122,16 +131,23 @@ listen kv
 		}
 		waitRules(b, l, total)
 		for _, s := range servers {
-			runs := map[string][]float64{}
+			runs, cpu := map[string][]float64{}, map[string][]float64{}
 			for range b.N {
 				for _, p := range meshPaths {
-					runs[p] = append(runs[p], s.run(b, l, s.addrs[p]))
+					before := machineBusy(b)
+					rps, n := s.run(b, l, s.addrs[p])
+					runs[p] = append(runs[p], rps)
+					cpu[p] = append(cpu[p], float64(machineBusy(b)-before)*1e4/n) // ticks of 10 ms → µs
 				}
 			}
-			med := map[string]float64{}
+			med, medCPU := map[string]float64{}, map[string]float64{}
 			for _, p := range meshPaths {
-				med[p] = median(runs[p])
+				med[p], medCPU[p] = median(runs[p]), median(cpu[p])
 				b.ReportMetric(med[p], fmt.Sprintf("%s-%s-req/s@%d", s.name, p, total))
+				b.ReportMetric(medCPU[p], fmt.Sprintf("%s-%s-cpu-µs/req@%d", s.name, p, total))
+			}
+			for _, p := range []string{"mesh-via-node2", "mesh-via-node1", "haproxy"} {
+				b.ReportMetric(medCPU[p]-medCPU["direct"], fmt.Sprintf("%s-%s-over-direct-cpu-µs/req@%d", s.name, p, total))
 			}
 			b.ReportMetric(med["mesh-via-node2"]/med["direct"], fmt.Sprintf("%s-mesh-via-node2/direct@%d", s.name, total))
 			b.ReportMetric(med["mesh-via-node1"]/med["direct"], fmt.Sprintf("%s-mesh-via-node1/direct@%d", s.name, total))
@@ -144,8 +160,10 @@ listen kv
 				r := (med["mesh-via-node2"] / med["direct"]) / (base[s.name+"mesh-via-node2"] / base[s.name+"direct"])
 				b.ReportMetric(r, fmt.Sprintf("%s-mesh/direct@%d-vs-2", s.name, total))
 			}
-			b.Logf("%d services, %s: mesh via node2 %.0f, via node1 %.0f, direct %.0f, HAProxy %.0f req/s (runs %v)",
-				total, s.name, med["mesh-via-node2"], med["mesh-via-node1"], med["direct"], med["haproxy"], runs)
+			b.Logf("%d services, %s: mesh via node2 %.0f, via node1 %.0f, direct %.0f, HAProxy %.0f req/s (runs %v); "+
+				"CPU per request %.1f, %.1f, %.1f, %.1f µs (runs %v)",
+				total, s.name, med["mesh-via-node2"], med["mesh-via-node1"], med["direct"], med["haproxy"], runs,
+				medCPU["mesh-via-node2"], medCPU["mesh-via-node1"], medCPU["direct"], medCPU["haproxy"], cpu)
 		}
 	}
 }
@@ -176,27 +194,56 @@ func waitRules(b *testing.B, l *testLab, n int) {
 // round run one after the other, so a slow stretch hits them alike.
 const serverRun = time.Second
 
-// wrkRequests is wrkFromClient's requests/s for one address.
-func wrkRequests(b *testing.B, l *testLab, addr string) float64 {
+// wrkRequests is wrkFromClient's measure of one address.
+func wrkRequests(b *testing.B, l *testLab, addr string) (rps, requests float64) {
 	return wrkFromClient(b, l, "http://"+addr+"/", serverRun)
 }
 
 var redisRPS = regexp.MustCompile(`SET: ([0-9.]+) requests per second`)
 
 // redisSets runs redis-benchmark's SET from the client namespace, 50
-// clients, and returns requests/s. redis-benchmark counts requests, not
-// time: 30,000 take about serverRun here.
-func redisSets(b *testing.B, l *testLab, addr string) float64 {
+// clients, and returns requests/s and the requests sent. redis-benchmark
+// counts requests, not time: redisRequests take about serverRun here.
+func redisSets(b *testing.B, l *testLab, addr string) (rps, requests float64) {
 	b.Helper()
 	host, port, _ := strings.Cut(addr, ":")
 	out, err := l.ctl("lab", "exec", "client", "--", "redis-benchmark", "-h", host, "-p", port,
-		"-t", "set", "-c", "50", "-n", "30000", "-q")
+		"-t", "set", "-c", "50", "-n", strconv.Itoa(redisRequests), "-q")
 	m := redisRPS.FindStringSubmatch(out)
 	if err != nil || m == nil {
 		b.Fatalf("redis-benchmark %s: %v\n%s", addr, err, out)
 	}
-	rps, _ := strconv.ParseFloat(m[1], 64)
-	return rps
+	rps, _ = strconv.ParseFloat(m[1], 64)
+	return rps, redisRequests
+}
+
+const redisRequests = 30000
+
+// machineBusy is the time all CPUs have spent busy since boot, in clock
+// ticks (100 a second): /proc/stat's first line less idle, iowait and
+// steal (time the hypervisor gave to others).
+func machineBusy(b *testing.B) int64 {
+	b.Helper()
+	data, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		b.Fatal(err)
+	}
+	line, _, _ := strings.Cut(string(data), "\n")
+	f := strings.Fields(line) // cpu user nice system idle iowait irq softirq steal …
+	if len(f) < 9 || f[0] != "cpu" {
+		b.Fatalf("/proc/stat: first line %q", line)
+	}
+	var busy int64
+	for i, v := range f[1:9] {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			b.Fatalf("/proc/stat: %q: %v", line, err)
+		}
+		if i != 3 && i != 4 && i != 7 { // idle, iowait, steal
+			busy += n
+		}
+	}
+	return busy
 }
 
 func writeFile(b *testing.B, path, content string) {

@@ -99,17 +99,21 @@ func median[T int64 | float64 | time.Duration](xs []T) T {
 	return s[len(s)/2]
 }
 
-var wrkRPS = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
+var (
+	wrkRPS   = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
+	wrkCount = regexp.MustCompile(`(\d+) requests in`)
+)
 
 // wrkFromClient runs wrk from the client namespace for d and returns
-// requests/s.
-func wrkFromClient(b *testing.B, l *testLab, url string, d time.Duration) float64 {
+// requests/s and how many requests were answered.
+func wrkFromClient(b *testing.B, l *testLab, url string, d time.Duration) (rps, requests float64) {
 	b.Helper()
 	out, err := l.ctl("lab", "exec", "client", "--", "wrk", "-t", "2", "-c", "32", "-d", d.String(), url)
-	m := wrkRPS.FindStringSubmatch(out)
-	if err != nil || m == nil || strings.Contains(out, "Non-2xx") || strings.Contains(out, "Socket errors") {
+	m, n := wrkRPS.FindStringSubmatch(out), wrkCount.FindStringSubmatch(out)
+	if err != nil || m == nil || n == nil || strings.Contains(out, "Non-2xx") || strings.Contains(out, "Socket errors") {
 		b.Fatalf("wrk %s: %v\n%s", url, err, out)
 	}
-	rps, _ := strconv.ParseFloat(m[1], 64)
-	return rps
+	rps, _ = strconv.ParseFloat(m[1], 64)
+	requests, _ = strconv.ParseFloat(n[1], 64)
+	return rps, requests
 }
