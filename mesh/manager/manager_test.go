@@ -19,7 +19,7 @@ import (
 
 // newFakeManager is a manager with a store and three Ready nodes (node1
 // is the manager itself) over a fake gossip store that hears all three.
-func newFakeManager(t *testing.T) *fakeManager {
+func newFakeManager(t testing.TB) *fakeManager {
 	t.Helper()
 	s := newTestStore(t)
 	db := records.NewFakeDB("nnode1")
@@ -81,7 +81,7 @@ func replicas(n int) *int { return &n }
 func withRole(n api.Node, role string) api.Node { n.Role = role; return n }
 
 // newTestStore is a one-manager store in memory that leads already.
-func newTestStore(t *testing.T) *Store {
+func newTestStore(t testing.TB) *Store {
 	t.Helper()
 	s, err := OpenStore(StoreConfig{NodeID: "nnode1", Fast: true})
 	if err != nil {

@@ -1,6 +1,7 @@
 package manager
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -294,12 +295,26 @@ func (s *Store) Update(fn func(*State) error) (bool, error) {
 	if s.raft.State() != raft.Leader {
 		return false, ErrNotLeader
 	}
-	cur := s.Read()
-	next := cur.clone()
+	cur, curJSON, err := s.fsm.encoded()
+	if err != nil {
+		return false, err
+	}
+	var next State // a deep copy of cur, from its JSON as clone makes one
+	if err := json.Unmarshal(curJSON, &next); err != nil {
+		return false, fmt.Errorf("decode state: %w", err)
+	}
+	next.init()
 	if err := fn(&next); err != nil {
 		return false, err
 	}
-	cmd, err := diff(cur, next)
+	nextJSON, err := json.Marshal(next)
+	if err != nil {
+		return false, fmt.Errorf("encode state: %w", err)
+	}
+	if bytes.Equal(curJSON, nextJSON) { // the same encoder, keys sorted: nothing changed
+		return false, nil
+	}
+	cmd, err := diffJSON(cur.Version, curJSON, nextJSON)
 	if err != nil {
 		return false, err
 	}

@@ -1,9 +1,12 @@
 package manager
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -74,6 +77,42 @@ func TestStoreFailedUpdateChangesNothing(t *testing.T) {
 	}
 	if s.raft.LastIndex() != index {
 		t.Error("a same-value update was logged")
+	}
+}
+
+// TestUpdateStartsFromARestoredState: a write computes from the state
+// installed last, not from the encoding kept of the one before.
+func TestUpdateStartsFromARestoredState(t *testing.T) {
+	s := newTestStore(t)
+	if _, err := s.Update(func(st *State) error { st.Nodes["n1"] = api.Node{ID: "n1"}; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	snap, err := json.Marshal(s.Snapshot())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Update(func(st *State) error { st.Nodes["n2"] = api.Node{ID: "n2"}; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	// A write that changes nothing keeps the encoding of n1 and n2.
+	if changed, err := s.Update(func(*State) error { return nil }); changed || err != nil {
+		t.Fatalf("empty update: changed %v, err %v", changed, err)
+	}
+	if err := s.fsm.Restore(io.NopCloser(bytes.NewReader(snap))); err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.Update(func(st *State) error {
+		if _, ok := st.Nodes["n2"]; ok {
+			return errors.New("the update was computed from the state before the restore")
+		}
+		st.Nodes["n3"] = api.Node{ID: "n3"}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := slices.Sorted(maps.Keys(s.Read().Nodes)); !slices.Equal(got, []string{"n1", "n3"}) {
+		t.Errorf("nodes after restore and update: %v, want [n1 n3]", got)
 	}
 }
 
@@ -291,4 +330,18 @@ func stateDiff(a, b State) string {
 	x, _ := json.MarshalIndent(a, "", " ")
 	y, _ := json.MarshalIndent(b, "", " ")
 	return cmp.Diff(string(x), string(y))
+}
+
+// diff returns the command that turns cur into next, as Store.Update
+// computes it.
+func diff(cur, next State) (command, error) {
+	a, err := json.Marshal(cur)
+	if err != nil {
+		return command{}, err
+	}
+	b, err := json.Marshal(next)
+	if err != nil {
+		return command{}, err
+	}
+	return diffJSON(cur.Version, a, b)
 }
