@@ -73,16 +73,30 @@ func (s *State) init() {
 // clone deep-copies the state through its JSON form: the state is small,
 // and a copy that cannot forget a field is worth the cost.
 func (s State) clone() State {
-	var c State
 	b, err := json.Marshal(s)
-	if err == nil {
-		err = json.Unmarshal(b, &c)
-	}
 	if err != nil {
 		panic(fmt.Sprintf("manager: state does not survive its own JSON: %v", err)) // a programming error
 	}
-	c.init()
-	return c
+	return mustDecodeState(b)
+}
+
+// decodeState decodes a state from its JSON, with its maps made.
+func decodeState(b []byte) (State, error) {
+	var s State
+	if err := json.Unmarshal(b, &s); err != nil {
+		return State{}, err
+	}
+	s.init()
+	return s, nil
+}
+
+// mustDecodeState decodes JSON that a state was just encoded to.
+func mustDecodeState(b []byte) State {
+	s, err := decodeState(b)
+	if err != nil {
+		panic(fmt.Sprintf("manager: state does not survive its own JSON: %v", err)) // a programming error
+	}
+	return s
 }
 
 // ErrNotLeader is returned by [Store.Update] on a manager that is not the
@@ -299,11 +313,7 @@ func (s *Store) Update(fn func(*State) error) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	var next State // a deep copy of cur, from its JSON as clone makes one
-	if err := json.Unmarshal(curJSON, &next); err != nil {
-		return false, fmt.Errorf("decode state: %w", err)
-	}
-	next.init()
+	next := mustDecodeState(curJSON) // a deep copy of cur
 	if err := fn(&next); err != nil {
 		return false, err
 	}
