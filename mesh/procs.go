@@ -16,10 +16,11 @@ import (
 // a P is idle wakes a thread that spins looking for work, then sleeps
 // again, and those threads run on the CPUs the node's tasks need. On a
 // 2-CPU node, under dnsperf in a task asking one unknown name in five,
-// one P instead of two answered 61-66k queries/s instead of 31-46k, and
-// at a fixed 20k/s spent 35 µs of CPU per query instead of 44-49 (two
-// labs side by side, one started with GOMAXPROCS=2). Names answered from
-// the table, one goroutine's work, were as fast either way.
+// one P instead of two answered 63-75k queries/s instead of 38-46k, and
+// at a fixed 20k/s spent 32-34 µs of CPU per query instead of 40-43 (two
+// 1-node labs side by side, one started with GOMAXPROCS=2, runs
+// alternating). Names answered from the table, one goroutine's work,
+// were as fast either way.
 //
 // Setting it also stops Go from following a later change of the
 // process's CPU limit (a cgroup's): the number is fixed at start.
