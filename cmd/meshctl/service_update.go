@@ -89,6 +89,7 @@ type updateConfigFlags struct {
 	delay         time.Duration
 	order         string
 	failureAction string
+	monitor       time.Duration
 }
 
 func addUpdateConfigFlags(cmd *cobra.Command, o *updateConfigFlags, prefix string) {
@@ -103,6 +104,7 @@ func addUpdateConfigFlags(cmd *cobra.Command, o *updateConfigFlags, prefix strin
 	f.DurationVar(&o.delay, prefix+"-delay", d.Delay, "delay between batches")
 	f.StringVar(&o.order, prefix+"-order", d.Order, "stop-first or start-first")
 	f.StringVar(&o.failureAction, prefix+"-failure-action", d.FailureAction, "on a task's failure: "+actions)
+	f.DurationVar(&o.monitor, prefix+"-monitor", d.Monitor, "how long after each task's update a failure still counts")
 }
 
 // change is what the flags given change, checked as meshd would check
@@ -134,6 +136,12 @@ func (o updateConfigFlags) change(flags *pflag.FlagSet) (*api.UpdateConfigChange
 		}
 		ch.FailureAction, set = &o.failureAction, true
 	}
+	if flags.Changed(o.prefix + "-monitor") {
+		if o.monitor < 0 {
+			return nil, fmt.Errorf("invalid --%s-monitor %s: want 0 or more", o.prefix, o.monitor)
+		}
+		ch.Monitor, set = &o.monitor, true
+	}
 	if !set {
 		return nil, nil
 	}
@@ -159,6 +167,9 @@ func (o updateConfigFlags) config(flags *pflag.FlagSet) (*api.UpdateConfig, erro
 	}
 	if ch.FailureAction != nil {
 		c.FailureAction = *ch.FailureAction
+	}
+	if ch.Monitor != nil {
+		c.Monitor = *ch.Monitor
 	}
 	return &c, nil
 }

@@ -60,9 +60,10 @@ func TestServiceUpdateRequest(t *testing.T) {
 		{name: "networks", args: []string{"--network-add", "name=ovnet,alias=web", "--network-rm", "backend"},
 			want: api.ServiceUpdate{NetworkAdd: []api.NetworkAttachment{{Target: "ovnet", Aliases: []string{"web"}}}, NetworkRm: []string{"backend"}}},
 		{name: "update config", args: []string{"--update-parallelism", "2", "--update-delay", "1s", "--update-order", "start-first",
-			"--update-failure-action", "rollback", "--rollback-parallelism", "0"},
+			"--update-failure-action", "rollback", "--update-monitor", "2s", "--rollback-parallelism", "0", "--rollback-monitor", "0"},
 			want: api.ServiceUpdate{Update: &api.UpdateConfigChange{Parallelism: ptrTo(uint64(2)), Delay: ptrTo(time.Second),
-				Order: ptrTo("start-first"), FailureAction: ptrTo("rollback")}, Rollback: &api.UpdateConfigChange{Parallelism: ptrTo(uint64(0))}}},
+				Order: ptrTo("start-first"), FailureAction: ptrTo("rollback"), Monitor: ptrTo(2 * time.Second)},
+				Rollback: &api.UpdateConfigChange{Parallelism: ptrTo(uint64(0)), Monitor: ptrTo(time.Duration(0))}}},
 		{name: "force", args: []string{"--force"}, want: api.ServiceUpdate{Force: true}},
 		{name: "rollback", args: []string{"--rollback", "-d"}},
 
@@ -70,6 +71,7 @@ func TestServiceUpdateRequest(t *testing.T) {
 		{name: "negative parallelism", args: []string{"--update-parallelism", "-1"},
 			wantErr: `invalid argument "-1" for "--update-parallelism" flag: strconv.ParseUint: parsing "-1": invalid syntax`},
 		{name: "negative delay", args: []string{"--update-delay", "-1s"}, wantErr: "invalid --update-delay -1s: want 0 or more"},
+		{name: "negative monitor", args: []string{"--rollback-monitor", "-1s"}, wantErr: "invalid --rollback-monitor -1s: want 0 or more"},
 		{name: "bad failure action", args: []string{"--update-failure-action", "retry"},
 			wantErr: `invalid --update-failure-action "retry": want pause, continue or rollback`},
 		{name: "a rollback does not roll back", args: []string{"--rollback-failure-action", "rollback"},
@@ -117,7 +119,7 @@ func TestServiceCreateEnvAndUpdateConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := api.ServiceCreate{Name: "www", Image: "nginx:latest", EndpointMode: "vip", Env: []string{"FOO=bar", "A=1=2", "USER=root"},
-		UpdateConfig: &api.UpdateConfig{Parallelism: 1, Order: "start-first", FailureAction: "pause"}}
+		UpdateConfig: &api.UpdateConfig{Parallelism: 1, Order: "start-first", FailureAction: "pause", Monitor: 5 * time.Second}}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("request mismatch (-want +got):\n%s", diff)
 	}
@@ -129,6 +131,7 @@ func TestServiceCreateEnvAndUpdateConfig(t *testing.T) {
 		{"-e", "=x"},
 		{"-e", "A B=1"},
 		{"--rollback-order", "later"},
+		{"--update-monitor", "-5s"},
 	} {
 		if _, err := parse(append(append([]string{"--name", "www"}, bad...), "nginx")...); err == nil || strings.Contains(err.Error(), "\n") {
 			t.Errorf("service create %q: got error %v, want one line", bad, err)

@@ -185,18 +185,25 @@ const (
 // UpdateConfig is how an update (or a rollback) replaces a service's
 // tasks: Parallelism at a time (0: all at once), waiting Delay after each
 // batch is running and reachable; stop-first stops the old task before
-// its replacement starts, start-first the other way round.
+// its replacement starts, start-first the other way round. A new task
+// that fails or ends within Monitor of its batch being done is a failure
+// of the update too, and the update is complete only once the last
+// batch has lasted Monitor.
 type UpdateConfig struct {
 	Parallelism   uint64        `json:"Parallelism"`
 	Delay         time.Duration `json:"Delay,omitempty"`
 	FailureAction string        `json:"FailureAction"`
+	Monitor       time.Duration `json:"Monitor,omitempty"`
 	Order         string        `json:"Order"`
 }
 
+// DefaultMonitor is Docker's --update-monitor and --rollback-monitor.
+const DefaultMonitor = 5 * time.Second
+
 // DefaultUpdateConfig is Docker's: one task at a time, no delay, pause
-// on failure, stop-first.
+// on failure, each task watched for 5 s, stop-first.
 func DefaultUpdateConfig() UpdateConfig {
-	return UpdateConfig{Parallelism: 1, FailureAction: ActionPause, Order: OrderStopFirst}
+	return UpdateConfig{Parallelism: 1, FailureAction: ActionPause, Monitor: DefaultMonitor, Order: OrderStopFirst}
 }
 
 // ServiceSpec is the part of a service an update changes and a rollback
@@ -268,6 +275,7 @@ type UpdateConfigChange struct {
 	Parallelism   *uint64        `json:"Parallelism,omitempty"`
 	Delay         *time.Duration `json:"Delay,omitempty"`
 	FailureAction *string        `json:"FailureAction,omitempty"`
+	Monitor       *time.Duration `json:"Monitor,omitempty"`
 	Order         *string        `json:"Order,omitempty"`
 }
 

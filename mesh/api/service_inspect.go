@@ -73,6 +73,7 @@ type UpdateConfigDoc struct {
 	Parallelism     uint64        `json:"Parallelism"`
 	Delay           time.Duration `json:"Delay,omitempty"`
 	FailureAction   string        `json:"FailureAction"`
+	Monitor         time.Duration `json:"Monitor,omitempty"`
 	MaxFailureRatio int           `json:"MaxFailureRatio"`
 	Order           string        `json:"Order"`
 }
@@ -138,5 +139,5 @@ func updateConfigDoc(c UpdateConfig) *UpdateConfigDoc {
 	if c == (UpdateConfig{}) {
 		return nil
 	}
-	return &UpdateConfigDoc{Parallelism: c.Parallelism, Delay: c.Delay, FailureAction: c.FailureAction, Order: c.Order}
+	return &UpdateConfigDoc{Parallelism: c.Parallelism, Delay: c.Delay, FailureAction: c.FailureAction, Monitor: c.Monitor, Order: c.Order}
 }

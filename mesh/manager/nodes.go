@@ -117,7 +117,7 @@ func (m *Manager) syncNodes(now time.Time) {
 // nextDue is the earliest time after now at which a sync has something to
 // do that no event announces: a down node's tasks to move (after
 // RescheduleAfter), a slot's restart delay ending, or an update's delay
-// between batches. Zero if none.
+// between batches or monitor period ending. Zero if none.
 func nextDue(s State, now time.Time, after time.Duration) time.Time {
 	var next time.Time
 	consider := func(t time.Time) {
@@ -158,6 +158,9 @@ func nextDue(s State, now time.Time, after time.Duration) time.Time {
 	}
 	for _, ro := range s.Rollouts {
 		consider(ro.NextBatchAt)
+		for _, until := range ro.Watched {
+			consider(until)
+		}
 	}
 	return next
 }

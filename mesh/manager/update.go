@@ -31,6 +31,11 @@ type Rollout struct {
 	Batch []string `json:"Batch,omitempty"`
 	// NextBatchAt is when the update delay after the last batch ends.
 	NextBatchAt time.Time `json:"NextBatchAt,omitzero"`
+	// Watched are the new tasks of the batches done, each until its
+	// monitor period ends: one that fails or ends before is the update's
+	// failure, as one of the batch under way is (Docker's --update-monitor:
+	// a task that runs for a moment and exits is caught).
+	Watched map[string]time.Time `json:"Watched,omitempty"`
 }
 
 // Update messages, as Docker's UpdateStatus.Message.
@@ -325,6 +330,9 @@ func updatedConfig(c api.UpdateConfig, ch *api.UpdateConfigChange, what string) 
 		if ch.FailureAction != nil {
 			c.FailureAction = *ch.FailureAction
 		}
+		if ch.Monitor != nil {
+			c.Monitor = *ch.Monitor
+		}
 		if ch.Order != nil {
 			c.Order = *ch.Order
 		}
@@ -334,6 +342,8 @@ func updatedConfig(c api.UpdateConfig, ch *api.UpdateConfigChange, what string) 
 		return c, api.Invalid("invalid %s parallelism %d: want 0 (all at once) to 1000", what, c.Parallelism)
 	case c.Delay < 0 || c.Delay > 24*time.Hour:
 		return c, api.Invalid("invalid %s delay %s: want 0 to 24h", what, c.Delay)
+	case c.Monitor < 0 || c.Monitor > 24*time.Hour:
+		return c, api.Invalid("invalid %s monitor %s: want 0 to 24h", what, c.Monitor)
 	case c.Order != api.OrderStopFirst && c.Order != api.OrderStartFirst:
 		return c, api.Invalid("invalid %s order %s: want stop-first or start-first", what, api.Quote(c.Order))
 	case c.FailureAction != api.ActionPause && c.FailureAction != api.ActionContinue &&
@@ -481,6 +491,20 @@ func advanceUpdate(s *State, id string, r nodeReports, now time.Time) error {
 	if rollingBack {
 		cfg = effectiveConfig(svc.RollbackConfig)
 	}
+	for _, tid := range slices.Sorted(maps.Keys(ro.Watched)) {
+		t, ok := s.Tasks[tid]
+		switch {
+		case !ok || !t.Current() && !api.Terminal(t.Status.State):
+			delete(ro.Watched, tid) // scaled away, or moved off its node
+		case !t.Current() && api.Terminal(t.Status.State) || api.Terminal(r.statuses[tid].State):
+			if cfg.FailureAction != api.ActionContinue {
+				return updateFailed(s, id, t, cfg, rollingBack, now)
+			}
+			delete(ro.Watched, tid)
+		case !now.Before(ro.Watched[tid]):
+			delete(ro.Watched, tid)
+		}
+	}
 	var pending []string
 	for _, tid := range ro.Batch {
 		t, ok := s.Tasks[tid]
@@ -512,6 +536,14 @@ func advanceUpdate(s *State, id string, r nodeReports, now time.Time) error {
 		return nil
 	}
 	if len(ro.Batch) > 0 {
+		if cfg.Monitor > 0 {
+			if ro.Watched == nil {
+				ro.Watched = map[string]time.Time{}
+			}
+			for _, tid := range ro.Batch {
+				ro.Watched[tid] = now.Add(cfg.Monitor)
+			}
+		}
 		ro.Batch = nil
 		if cfg.Delay > 0 {
 			ro.NextBatchAt = now.Add(cfg.Delay)
@@ -523,9 +555,10 @@ func advanceUpdate(s *State, id string, r nodeReports, now time.Time) error {
 	}
 	slots := outdatedSlots(s, svc)
 	if len(slots) == 0 {
-		// Done once no old task is left; one whose slot's new task is not
-		// reachable yet waits for it.
-		if !hasOutdated(s, svc) {
+		// Done once no old task is left (one whose slot's new task is not
+		// reachable yet waits for it) and the new ones have lasted their
+		// monitor period.
+		if !hasOutdated(s, svc) && len(ro.Watched) == 0 {
 			finishRollout(s, id, now)
 		}
 		return nil

@@ -1,7 +1,7 @@
 package manager
 
 import (
-	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -299,6 +299,71 @@ func TestUpdateFailureAction(t *testing.T) {
 	}
 }
 
+// TestUpdateMonitor: a new task that runs long enough for its batch to
+// be done, then ends within the monitor period, is the update's failure
+// as one of the batch under way is; one that ends after it is not; the
+// update completes only once the last batch has lasted the period.
+func TestUpdateMonitor(t *testing.T) {
+	const monitor = 5 * time.Second
+	tests := []struct {
+		name    string
+		endedAt time.Duration // after the first batch is done; 0: never
+		state   string        // the update's once the next syncs are done
+	}{
+		{"ended within the period", monitor - time.Second, api.UpdatePaused},
+		{"ended after it", monitor + time.Second, api.UpdateCompleted},
+		{"never ended", 0, api.UpdateCompleted},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			st, id := newUpdateState(t, &api.UpdateConfig{Parallelism: 1, Order: api.OrderStopFirst, FailureAction: api.ActionPause, Monitor: monitor})
+			start := time.Now().UTC()
+			mustUpdate(t, &st, api.ServiceUpdate{Image: ptr("nginx:1.15")}, start)
+			if err := advanceUpdates(&st, serving(&st), start); err != nil {
+				t.Fatal(err)
+			}
+			first := st.Rollouts[id].Batch[0]
+			// The first batch is done: the second starts, the first's task
+			// is watched until the period ends.
+			if err := advanceUpdates(&st, serving(&st), start); err != nil {
+				t.Fatal(err)
+			}
+			if ro := st.Rollouts[id]; !ro.Watched[first].Equal(start.Add(monitor)) || len(ro.Batch) != 1 {
+				t.Fatalf("after the first batch: %+v, want %s watched until %s and the next batch started", ro, first, start.Add(monitor))
+			}
+			if got := nextDue(st, start, time.Hour); !got.Equal(start.Add(monitor)) {
+				t.Errorf("next sync due %s, want the period's end %s", got, start.Add(monitor))
+			}
+			// A sync each second until 10 s on; the first task fails at endedAt.
+			var failedAt time.Time
+			for at := time.Second; at <= 2*monitor && st.Services[id].UpdateStatus.Rolling(); at += time.Second {
+				now := start.Add(at)
+				r := serving(&st)
+				if tt.endedAt != 0 && at == tt.endedAt {
+					r.statuses[first] = api.TaskStatus{State: api.TaskFailed, Err: "exit 3"}
+					failedAt = now
+				}
+				if err := reapTasks(&st, r.statuses, now); err != nil {
+					t.Fatal(err)
+				}
+				if err := advanceUpdates(&st, r, now); err != nil {
+					t.Fatal(err)
+				}
+				if us := st.Services[id].UpdateStatus; us.State == api.UpdateCompleted && !us.CompletedAt.After(start.Add(monitor)) {
+					t.Errorf("completed at %s, before the last batch had lasted %s", us.CompletedAt.Sub(start), monitor)
+				}
+			}
+			us := st.Services[id].UpdateStatus
+			if us.State != tt.state {
+				t.Errorf("the first task ended at %s: status %+v, want %s", tt.endedAt, us, tt.state)
+			}
+			if tt.state == api.UpdatePaused && (us.Message != "update paused due to failure or early termination of task "+first || failedAt.IsZero()) {
+				t.Errorf("paused with %q, want the first task named", us.Message)
+			}
+		})
+	}
+}
+
 // TestRollback: a rollback swaps the spec and the previous spec and
 // rolls the tasks back the same way; a service never updated has no
 // previous spec, with Docker's error.
@@ -309,12 +374,15 @@ func TestRollback(t *testing.T) {
 	}
 	now := time.Now().UTC()
 	mustUpdate(t, &st, api.ServiceUpdate{Image: ptr("nginx:1.15"), EnvAdd: []string{"FOO=baz"}}, now)
+	// A sync each monitor period: a batch's tasks have lasted it by the
+	// next one.
 	roll := func() int {
 		steps := 0
 		for ; st.Services[id].UpdateStatus.Rolling() && steps < 10; steps++ {
 			if err := advanceUpdates(&st, serving(&st), now); err != nil {
 				t.Fatal(err)
 			}
+			now = now.Add(api.DefaultMonitor)
 		}
 		return steps
 	}
@@ -330,8 +398,8 @@ func TestRollback(t *testing.T) {
 	if us := svc.UpdateStatus; us.State != api.UpdateRollbackStarted || us.Message != "manually requested rollback" {
 		t.Errorf("status %+v, want rollback_started, manually requested", us)
 	}
-	if steps := roll(); steps != 4 {
-		t.Errorf("rolled back in %d syncs, want 4 (one task at a time, then done)", steps)
+	if steps := roll(); steps != 5 {
+		t.Errorf("rolled back in %d syncs, want 5 (one task at a time, then the last one's monitor period)", steps)
 	}
 	if us := st.Services[id].UpdateStatus; us.State != api.UpdateRollbackCompleted || us.Message != "rollback completed" {
 		t.Errorf("status %+v, want rollback_completed", us)
@@ -360,8 +428,8 @@ func TestUpdateThatChangesNothing(t *testing.T) {
 	if !st.Services[id].UpdateStatus.Rolling() {
 		t.Fatalf("--force: status %+v, want updating", st.Services[id].UpdateStatus)
 	}
-	for i := 0; i < 4; i++ {
-		if err := advanceUpdates(&st, serving(&st), now); err != nil {
+	for i := range 5 {
+		if err := advanceUpdates(&st, serving(&st), now.Add(time.Duration(i)*api.DefaultMonitor)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -411,7 +479,7 @@ func TestUpdateChanges(t *testing.T) {
 		}},
 		{"update config", api.ServiceUpdate{Update: &api.UpdateConfigChange{Parallelism: ptr(uint64(2)), Order: ptr(api.OrderStartFirst)}},
 			func(t *testing.T, s *State, svc api.Service) {
-				want := api.UpdateConfig{Parallelism: 2, Order: api.OrderStartFirst, FailureAction: api.ActionPause}
+				want := api.UpdateConfig{Parallelism: 2, Order: api.OrderStartFirst, FailureAction: api.ActionPause, Monitor: api.DefaultMonitor}
 				if svc.UpdateConfig != want || svc.UpdateStatus.Rolling() {
 					t.Errorf("update config %+v status %+v, want %+v and nothing to roll", svc.UpdateConfig, svc.UpdateStatus, want)
 				}
@@ -514,9 +582,11 @@ func TestUpdateSurvivesALeaderChange(t *testing.T) {
 		t.Fatal(err)
 	}
 	next := leaderOf(t, stores, 0)
+	// The first batch's task is still watched: the new leader would act
+	// on its failure as the old one would have.
 	testutil.Eventually(t, 5*time.Second, "the new leader has the update", func() error {
-		if st := next.Snapshot(); len(st.Rollouts[id].Batch) != 1 {
-			return errors.New("not yet")
+		if ro := next.Snapshot().Rollouts[id]; len(ro.Batch) != 1 || len(ro.Watched) != 1 {
+			return fmt.Errorf("rollout %+v, want a batch of one and one task watched", ro)
 		}
 		return nil
 	})
@@ -524,6 +594,7 @@ func TestUpdateSurvivesALeaderChange(t *testing.T) {
 		if i > 5 {
 			t.Fatal("the new leader does not finish the update")
 		}
+		now = now.Add(api.DefaultMonitor)
 		write(next, func(st *State) error { return advanceUpdates(st, serving(st), now) })
 	}
 	st := next.Snapshot()
