@@ -16,7 +16,7 @@ import (
 //	go test -run '^$' -bench IdleSync ./mesh/manager/
 func BenchmarkIdleSync(b *testing.B) {
 	d := newFakeManager(b)
-	for i := range 1000 {
+	for i := range benchServices {
 		_, err := d.CreateService(d.ctx, api.ServiceCreate{Name: fmt.Sprintf("svc%d", i), Image: "whoami",
 			Replicas: replicas(0), Ports: []api.PortConfig{{PublishedPort: uint16(20000 + i), TargetPort: 80}}})
 		if err != nil {
@@ -35,3 +35,33 @@ func BenchmarkIdleSync(b *testing.B) {
 		b.Fatalf("an idle sync wrote: version %d, was %d", got, v)
 	}
 }
+
+// BenchmarkWriteAt1000 times a write on a state of 1000 published
+// services: one op creates a published service and removes it, two
+// writes, each replicated through raft and applied.
+//
+//	go test -run '^$' -bench WriteAt1000 ./mesh/manager/
+func BenchmarkWriteAt1000(b *testing.B) {
+	d := newFakeManager(b)
+	for i := range benchServices {
+		_, err := d.CreateService(d.ctx, api.ServiceCreate{Name: fmt.Sprintf("svc%d", i), Image: "whoami",
+			Replicas: replicas(0), Ports: []api.PortConfig{{PublishedPort: uint16(20000 + i), TargetPort: 80}}})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ResetTimer()
+	for i := range b.N {
+		svc, err := d.CreateService(d.ctx, api.ServiceCreate{Name: fmt.Sprintf("extra%d", i), Image: "whoami",
+			Replicas: replicas(0), Ports: []api.PortConfig{{PublishedPort: 30000, TargetPort: 80}}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := d.RemoveService(d.ctx, svc.ID); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// benchServices is the scale of the benchmarks above.
+const benchServices = 1000

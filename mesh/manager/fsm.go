@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"reflect"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/hashicorp/raft"
@@ -43,35 +45,70 @@ type command struct {
 // errStaleBase is the answer to a command computed against another version.
 var errStaleBase = errors.New("state changed while the write was computed")
 
-// diffJSON returns the command that turns the state encoded in cur, at
-// version base, into the one encoded in next.
-func diffJSON(base uint64, cur, next []byte) (command, error) {
-	a, err := split(cur)
-	if err != nil {
-		return command{}, err
+// encodedState is a state's JSON split into its top-level fields, with
+// the maps of the keyed fields split as a diff needs them. The leader
+// keeps the one of the state it last wrote: the next write starts from
+// that state and need not split it again.
+type encodedState struct {
+	raw    []byte
+	fields map[string]json.RawMessage
+	keyed  map[string]map[string]json.RawMessage
+}
+
+// splitState splits an encoded state into its top-level fields.
+func splitState(b []byte) (*encodedState, error) {
+	var f map[string]json.RawMessage
+	if err := json.Unmarshal(b, &f); err != nil {
+		return nil, fmt.Errorf("split state: %w", err)
 	}
-	b, err := split(next)
-	if err != nil {
-		return command{}, err
+	return &encodedState{raw: b, fields: f, keyed: map[string]map[string]json.RawMessage{}}, nil
+}
+
+// keyedMap is the keyed field's map, split once.
+func (e *encodedState) keyedMap(name string) (map[string]json.RawMessage, error) {
+	if m, ok := e.keyed[name]; ok {
+		return m, nil
 	}
+	var m map[string]json.RawMessage
+	if raw := e.fields[name]; len(raw) > 0 {
+		if err := json.Unmarshal(raw, &m); err != nil {
+			return nil, fmt.Errorf("split %s: %w", name, err)
+		}
+	}
+	e.keyed[name] = m
+	return m, nil
+}
+
+// diffJSON returns the command that turns the state a, at version base,
+// into b. A field that b leaves out (omitempty, and empty) is cleared.
+func diffJSON(base uint64, a, b *encodedState) (command, error) {
 	cmd := command{Base: base, Set: map[string]json.RawMessage{}, Put: map[string]map[string]json.RawMessage{},
 		Del: map[string][]string{}}
-	for name, nv := range b {
-		if name == "Version" {
+	names := slices.Collect(maps.Keys(b.fields))
+	for name := range a.fields {
+		if _, ok := b.fields[name]; !ok {
+			names = append(names, name)
+		}
+	}
+	for _, name := range names {
+		av, bv := a.fields[name], b.fields[name]
+		if name == "Version" || bytes.Equal(av, bv) {
 			continue
 		}
 		if !slices.Contains(keyedFields, name) {
-			if !bytes.Equal(a[name], nv) {
-				cmd.Set[name] = nv
+			if bv == nil {
+				bv = json.RawMessage("null")
 			}
+			cmd.Set[name] = bv
 			continue
 		}
-		var am, bm map[string]json.RawMessage
-		if err := json.Unmarshal(a[name], &am); err != nil && len(a[name]) > 0 {
-			return command{}, fmt.Errorf("diff %s: %w", name, err)
+		am, err := a.keyedMap(name)
+		if err != nil {
+			return command{}, err
 		}
-		if err := json.Unmarshal(nv, &bm); err != nil {
-			return command{}, fmt.Errorf("diff %s: %w", name, err)
+		bm, err := b.keyedMap(name)
+		if err != nil {
+			return command{}, err
 		}
 		for k, v := range bm {
 			if !bytes.Equal(am[k], v) {
@@ -95,7 +132,9 @@ func (c command) empty() bool {
 	return len(c.Replace) == 0 && len(c.Set) == 0 && len(c.Put) == 0 && len(c.Del) == 0
 }
 
-// apply returns the state the command makes of cur.
+// apply returns the state the command makes of cur. Only what changed is
+// decoded: the new state shares the rest with cur, which is safe because
+// an installed state is never changed (see [fsm]).
 func (c command) apply(cur State) (State, error) {
 	if c.Base != cur.Version {
 		return State{}, errStaleBase
@@ -106,38 +145,25 @@ func (c command) apply(cur State) (State, error) {
 			return State{}, fmt.Errorf("replace state: %w", err)
 		}
 	} else {
-		f, err := fields(cur)
-		if err != nil {
+		next = cur
+		if err := next.set(c.Set); err != nil {
 			return State{}, err
 		}
-		maps.Copy(f, c.Set)
-		for _, name := range keyedFields {
-			if len(c.Put[name]) == 0 && len(c.Del[name]) == 0 {
-				continue
-			}
-			m := map[string]json.RawMessage{}
-			if len(f[name]) > 0 {
-				if err := json.Unmarshal(f[name], &m); err != nil {
-					return State{}, fmt.Errorf("apply %s: %w", name, err)
-				}
-			}
-			if m == nil {
-				m = map[string]json.RawMessage{}
-			}
-			maps.Copy(m, c.Put[name])
-			for _, k := range c.Del[name] {
-				delete(m, k)
-			}
-			if f[name], err = json.Marshal(m); err != nil {
-				return State{}, fmt.Errorf("apply %s: %w", name, err)
-			}
+		var err error
+		if next.Nodes, err = patch(next.Nodes, c.Put["Nodes"], c.Del["Nodes"]); err != nil {
+			return State{}, fmt.Errorf("apply Nodes: %w", err)
 		}
-		b, err := json.Marshal(f)
-		if err != nil {
-			return State{}, fmt.Errorf("apply: %w", err)
+		if next.Networks, err = patch(next.Networks, c.Put["Networks"], c.Del["Networks"]); err != nil {
+			return State{}, fmt.Errorf("apply Networks: %w", err)
 		}
-		if err := json.Unmarshal(b, &next); err != nil {
-			return State{}, fmt.Errorf("apply: %w", err)
+		if next.Services, err = patch(next.Services, c.Put["Services"], c.Del["Services"]); err != nil {
+			return State{}, fmt.Errorf("apply Services: %w", err)
+		}
+		if next.Tasks, err = patch(next.Tasks, c.Put["Tasks"], c.Del["Tasks"]); err != nil {
+			return State{}, fmt.Errorf("apply Tasks: %w", err)
+		}
+		if next.Trusted, err = patch(next.Trusted, c.Put["Trusted"], c.Del["Trusted"]); err != nil {
+			return State{}, fmt.Errorf("apply Trusted: %w", err)
 		}
 	}
 	next.init()
@@ -145,28 +171,72 @@ func (c command) apply(cur State) (State, error) {
 	return next, nil
 }
 
-// fields splits a state into its top-level JSON fields.
-func fields(s State) (map[string]json.RawMessage, error) {
-	b, err := json.Marshal(s)
-	if err != nil {
-		return nil, fmt.Errorf("encode state: %w", err)
+// stateFields are the State's top-level fields by JSON name, with their
+// index for reflect (an embedded struct's fields are promoted, as JSON
+// promotes them).
+var stateFields = func() map[string][]int {
+	out := map[string][]int{}
+	for _, f := range reflect.VisibleFields(reflect.TypeFor[State]()) {
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if f.IsExported() && !f.Anonymous && name != "" && name != "-" {
+			out[name] = f.Index
+		}
 	}
-	return split(b)
+	return out
+}()
+
+// set replaces the top-level fields named in fields, whole. Each is
+// zeroed before it is decoded, so that a map or slice that s shares with
+// another state is replaced rather than written into.
+func (s *State) set(fields map[string]json.RawMessage) error {
+	if len(fields) == 0 {
+		return nil
+	}
+	v := reflect.ValueOf(s).Elem()
+	for name := range fields {
+		if slices.Contains(keyedFields, name) {
+			return fmt.Errorf("apply: %s is set whole", name)
+		}
+		if idx, ok := stateFields[name]; ok {
+			v.FieldByIndex(idx).SetZero()
+		}
+	}
+	b, err := json.Marshal(fields)
+	if err != nil {
+		return fmt.Errorf("apply: %w", err)
+	}
+	if err := json.Unmarshal(b, s); err != nil {
+		return fmt.Errorf("apply: %w", err)
+	}
+	return nil
 }
 
-// split splits an encoded state into its top-level JSON fields.
-func split(b []byte) (map[string]json.RawMessage, error) {
-	var f map[string]json.RawMessage
-	if err := json.Unmarshal(b, &f); err != nil {
-		return nil, fmt.Errorf("split state: %w", err)
+// patch returns m with the entries of put decoded in and those of del
+// removed: a new map when anything changes, m itself otherwise.
+func patch[T any](m map[string]T, put map[string]json.RawMessage, del []string) (map[string]T, error) {
+	if len(put) == 0 && len(del) == 0 {
+		return m, nil
 	}
-	return f, nil
+	out := make(map[string]T, len(m)+len(put))
+	maps.Copy(out, m)
+	for k, raw := range put {
+		var v T
+		if err := json.Unmarshal(raw, &v); err != nil {
+			return nil, fmt.Errorf("%s: %w", k, err)
+		}
+		out[k] = v
+	}
+	for _, k := range del {
+		delete(out, k)
+	}
+	return out, nil
 }
 
 // fsm is the raft state machine: the State every manager replays from the
 // log. Its snapshots are the state file. An applied state is never
-// changed: each command or restore installs a new one, so readers may
-// share it (Store.Read).
+// changed: each command or restore installs a new one, which shares with
+// the one before the objects and maps the command left alone, so readers
+// may share it (Store.Read) and must not write to it.
 type fsm struct {
 	mu sync.RWMutex
 	st State

@@ -134,8 +134,11 @@ type Store struct {
 	close []func() error
 
 	// writeMu serialises writes on the leader, so a command is always
-	// computed against the state it will be applied to.
+	// computed against the state it will be applied to. written is the
+	// state the last write proposed, split: the next one starts from it
+	// when the applied state encodes to the same bytes.
 	writeMu sync.Mutex
+	written *encodedState
 }
 
 // OpenStore starts this manager's raft node over what Dir holds. A new
@@ -324,14 +327,45 @@ func (s *Store) Update(fn func(*State) error) (bool, error) {
 	if bytes.Equal(curJSON, nextJSON) { // the same encoder, keys sorted: nothing changed
 		return false, nil
 	}
-	cmd, err := diffJSON(cur.Version, curJSON, nextJSON)
+	a := s.written
+	if a == nil || !sameButVersion(a.raw, curJSON) {
+		if a, err = splitState(curJSON); err != nil {
+			return false, err
+		}
+	}
+	b, err := splitState(nextJSON)
+	if err != nil {
+		return false, err
+	}
+	cmd, err := diffJSON(cur.Version, a, b)
 	if err != nil {
 		return false, err
 	}
 	if cmd.empty() {
 		return false, nil
 	}
-	return true, s.propose(cmd)
+	s.written = nil
+	if err := s.propose(cmd); err != nil {
+		return false, err
+	}
+	s.written = b
+	return true, nil
+}
+
+// sameButVersion says whether two encoded states are the same but for
+// their Version, which a state's JSON starts with.
+func sameButVersion(a, b []byte) bool {
+	rest := func(b []byte) ([]byte, bool) {
+		v, ok := bytes.CutPrefix(b, []byte(`{"Version":`))
+		i := bytes.IndexByte(v, ',')
+		if !ok || i < 1 || len(bytes.TrimLeft(v[:i], "0123456789")) > 0 {
+			return nil, false
+		}
+		return v[i:], true
+	}
+	x, ok := rest(a)
+	y, ok2 := rest(b)
+	return ok && ok2 && bytes.Equal(x, y)
 }
 
 // propose replicates cmd and waits until it is applied here.

@@ -132,7 +132,9 @@ func TestCommandRefusesAStaleBase(t *testing.T) {
 }
 
 // TestDiffApplyRoundTrip checks on random states that applying the diff
-// of a and b to a gives b, and that the diff carries only what changed.
+// of a and b to a gives b, leaves a as it was (the new state shares what
+// did not change with it), and carries only what changed; a field left
+// out of b's JSON (an empty Rollouts) is cleared.
 func TestDiffApplyRoundTrip(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	randomState := func() State {
@@ -147,7 +149,13 @@ func TestDiffApplyRoundTrip(t *testing.T) {
 		}
 		for i := range r.IntN(6) {
 			id := fmt.Sprint("s", i+r.IntN(3))
-			s.Services[id] = api.Service{ID: id, Name: id, Replicas: r.IntN(3)}
+			s.Services[id] = api.Service{ID: id, Name: id, Replicas: r.IntN(3), Env: []string{fmt.Sprint("A=", r.IntN(2))}}
+		}
+		for i := range r.IntN(3) {
+			s.Rollouts[fmt.Sprint("s", i)] = Rollout{Batch: []string{fmt.Sprint("t", r.IntN(2))}}
+		}
+		for range r.IntN(3) {
+			s.GossipKeys = append(s.GossipKeys, []byte{byte(r.IntN(2))})
 		}
 		return s
 	}
@@ -158,12 +166,16 @@ func TestDiffApplyRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		before := a.clone()
 		got, err := cmd.apply(a)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if d := stateDiff(b, got); d != "" || got.Version != a.Version+1 {
 			t.Fatalf("case %d: apply(diff(a, b), a) != b (-want +got):\n%s", i, d)
+		}
+		if d := stateDiff(before, a); d != "" {
+			t.Fatalf("case %d: apply changed the state it started from (-before +after):\n%s", i, d)
 		}
 		for k := range cmd.Put["Services"] {
 			if ok := a.Services[k]; cmp.Equal(ok, b.Services[k]) {
@@ -343,5 +355,53 @@ func diff(cur, next State) (command, error) {
 	if err != nil {
 		return command{}, err
 	}
-	return diffJSON(cur.Version, a, b)
+	x, err := splitState(a)
+	if err != nil {
+		return command{}, err
+	}
+	y, err := splitState(b)
+	if err != nil {
+		return command{}, err
+	}
+	return diffJSON(cur.Version, x, y)
+}
+
+// TestWriteStartsFromTheStateItWrote: the state a write proposed, once
+// applied, encodes to the same JSON but for its Version, so the next
+// write reuses its split rather than splitting the state again.
+func TestWriteStartsFromTheStateItWrote(t *testing.T) {
+	d := newFakeManager(t)
+	for i := range 3 {
+		if _, err := d.CreateService(d.ctx, api.ServiceCreate{Name: fmt.Sprint("svc", i), Image: "whoami",
+			Ports: []api.PortConfig{{PublishedPort: uint16(20000 + i), TargetPort: 80}}}); err != nil {
+			t.Fatal(err)
+		}
+		_, enc, err := d.store.fsm.encoded()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if w := d.store.written; w == nil || !sameButVersion(w.raw, enc) {
+			t.Errorf("write %d: the state applied does not encode as the one proposed", i)
+		}
+	}
+}
+
+func TestSameButVersion(t *testing.T) {
+	tests := []struct {
+		a, b string
+		want bool
+	}{
+		{`{"Version":3,"ClusterID":"c"}`, `{"Version":4,"ClusterID":"c"}`, true},
+		{`{"Version":3,"ClusterID":"c"}`, `{"Version":3,"ClusterID":"c"}`, true},
+		{`{"Version":3,"ClusterID":"c"}`, `{"Version":4,"ClusterID":"d"}`, false},
+		{`{"ClusterID":"c","Version":3}`, `{"ClusterID":"d","Version":3}`, false},
+		{`{"Version":"c","ClusterID":"c"}`, `{"Version":"d","ClusterID":"c"}`, false},
+		{`{"Version":3}`, `{"Version":4}`, false},
+		{``, ``, false},
+	}
+	for _, tt := range tests {
+		if got := sameButVersion([]byte(tt.a), []byte(tt.b)); got != tt.want {
+			t.Errorf("sameButVersion(%s, %s) = %v, want %v", tt.a, tt.b, got, tt.want)
+		}
+	}
 }
