@@ -51,6 +51,9 @@ type serverBench struct {
 //
 //	make bench-mesh
 func BenchmarkMeshServers(b *testing.B) {
+	if probeRun(b) {
+		return
+	}
 	for _, tool := range []string{"nginx", "haproxy", "wrk", "redis-server", "redis-benchmark"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			b.Fatalf("%s: not installed (make deps installs it)", tool)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -46,6 +47,20 @@ type testLab struct {
 	tb     testing.TB
 	prefix string
 	root   string
+}
+
+// probeRun says whether this run is the one of a single iteration that Go
+// makes before the -benchtime Nx asked for (N > 1), whose result it
+// throws away: a benchmark whose setup is a whole lab returns from it at
+// once rather than build everything twice. With a -benchtime in seconds
+// that run is how Go sizes the next ones, so it is never skipped then.
+func probeRun(b *testing.B) bool {
+	f := flag.Lookup("test.benchtime")
+	if b.N != 1 || f == nil {
+		return false
+	}
+	n, err := strconv.Atoi(strings.TrimSuffix(f.Value.String(), "x"))
+	return strings.HasSuffix(f.Value.String(), "x") && err == nil && n > 1
 }
 
 // newBenchLab is newLab for benchmarks.
