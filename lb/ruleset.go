@@ -28,6 +28,11 @@ func (e entry) key() chainKey { return chainKey{e.table, e.chain} }
 // a renderer that reuses a *unit says "unchanged", and the syncer skips it.
 type unit struct {
 	entries []entry
+	// index holds the entries too once there are more than indexAbove
+	// (the host unit has one per published port): a lookup is then one
+	// probe rather than a walk, and rendering and diffing it grow with
+	// the ports rather than with their square.
+	index map[entry]struct{}
 	// own are chains only this unit uses (a service's rotation), rewritten
 	// whole (declared, thus flushed, and refilled) when they change.
 	own map[chainKey][]string
@@ -40,11 +45,33 @@ type ruleset map[string]*unit
 // newUnit collects entries (without duplicates) and own chains.
 func newUnit() *unit { return &unit{own: map[chainKey][]string{}} }
 
+// indexAbove is the number of entries past which a unit indexes them.
+const indexAbove = 16
+
 func (u *unit) add(table, chain, rule string) {
 	e := entry{table, chain, rule}
-	if !slices.Contains(u.entries, e) {
-		u.entries = append(u.entries, e)
+	if u.has(e) {
+		return
 	}
+	u.entries = append(u.entries, e)
+	switch {
+	case u.index != nil:
+		u.index[e] = struct{}{}
+	case len(u.entries) > indexAbove:
+		u.index = make(map[entry]struct{}, 2*len(u.entries))
+		for _, x := range u.entries {
+			u.index[x] = struct{}{}
+		}
+	}
+}
+
+// has says whether the unit holds e.
+func (u *unit) has(e entry) bool {
+	if u.index != nil {
+		_, ok := u.index[e]
+		return ok
+	}
+	return slices.Contains(u.entries, e)
 }
 
 // counts is the number of rules in each chain that holds entries: a
@@ -242,12 +269,12 @@ func (p plan) diffUnit(h, w *unit, adds, dels map[chainKey][]string) {
 		w = newUnit()
 	}
 	for _, e := range h.entries {
-		if !slices.Contains(w.entries, e) {
+		if !w.has(e) {
 			dels[e.key()] = append(dels[e.key()], e.rule)
 		}
 	}
 	for _, e := range w.entries {
-		if !slices.Contains(h.entries, e) {
+		if !h.has(e) {
 			adds[e.key()] = append(adds[e.key()], e.rule)
 		}
 	}
