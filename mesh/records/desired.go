@@ -1,6 +1,7 @@
 package records
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -138,33 +139,55 @@ func digestEntries(tables [][]gossip.Entry) (digest string, n int) {
 	return d.sum(), d.n
 }
 
-// decodeObjects decodes every entry; one that does not decode fails the
-// whole state, which a digest that matched makes a publisher's bug.
-func decodeObjects(tables [][]gossip.Entry) (Objects, error) {
+// entryKey names a table entry.
+type entryKey struct{ table, key string }
+
+// decodeObjects decodes the entries; one that does not decode fails the
+// whole state, which a digest that matched makes a publisher's bug. An
+// entry whose value is the one prev was decoded from (prevRaw) keeps
+// prev's object, so that a change costs what changed rather than a decode
+// of every object (at 1000 services that showed in every reconcile). It
+// returns the values the objects were decoded from, for the next call.
+func decodeObjects(tables [][]gossip.Entry, prev Objects, prevRaw map[entryKey][]byte) (Objects, map[entryKey][]byte, error) {
 	var o Objects
 	o.Init()
+	raw := make(map[entryKey][]byte, len(prevRaw))
 	for _, es := range tables {
 		for _, e := range es {
+			k := entryKey{e.Table, e.Key}
+			old, same := prevRaw[k]
+			same = same && bytes.Equal(old, e.Value)
 			var err error
 			switch e.Table {
 			case TableNodes:
-				err = decodeInto(o.Nodes, e)
+				err = decodeInto(o.Nodes, prev.Nodes, e, same)
 			case TableNetworks:
-				err = decodeInto(o.Networks, e)
+				err = decodeInto(o.Networks, prev.Networks, e, same)
 			case TableServices:
-				err = decodeInto(o.Services, e)
+				err = decodeInto(o.Services, prev.Services, e, same)
 			case TableTasks:
-				err = decodeInto(o.Tasks, e)
+				err = decodeInto(o.Tasks, prev.Tasks, e, same)
 			}
 			if err != nil {
-				return Objects{}, err
+				return Objects{}, nil, err
+			}
+			if same {
+				raw[k] = old
+			} else {
+				raw[k] = bytes.Clone(e.Value)
 			}
 		}
 	}
-	return o, nil
+	return o, raw, nil
 }
 
-func decodeInto[T any](m map[string]T, e gossip.Entry) error {
+// decodeInto puts e's object in m: prev's when same says e holds what it
+// was decoded from, else decoded from e.
+func decodeInto[T any](m, prev map[string]T, e gossip.Entry, same bool) error {
+	if v, ok := prev[e.Key]; ok && same {
+		m[e.Key] = v
+		return nil
+	}
 	var v T
 	if err := json.Unmarshal(e.Value, &v); err != nil {
 		return tableErr("decode", e.Table, e.Key, err)
@@ -195,14 +218,15 @@ type Desired struct {
 	db   DB
 	path string
 
-	mu      sync.Mutex // guards the fields below
-	objs    Objects    // the state served
-	head    Head       // the head objs was verified against; zero before any
-	fresh   bool       // the tables matched a head at the last look
-	partial bool       // they held a head not older than objs, but not all its entries
-	stale   string     // why they did not match, when not fresh
-	dirty   bool       // objs or head differ from the file
-	errPer  error      // the last failure to persist, until one succeeds
+	mu      sync.Mutex          // guards the fields below
+	objs    Objects             // the state served
+	raw     map[entryKey][]byte // the table values objs was decoded from; none when it was read from the file
+	head    Head                // the head objs was verified against; zero before any
+	fresh   bool                // the tables matched a head at the last look
+	partial bool                // they held a head not older than objs, but not all its entries
+	stale   string              // why they did not match, when not fresh
+	dirty   bool                // objs or head differ from the file
+	errPer  error               // the last failure to persist, until one succeeds
 }
 
 // NewDesired returns a tracker serving the state persisted at path (mode
@@ -309,11 +333,11 @@ func (d *Desired) refresh() (stale string) {
 		d.head = h
 		return ""
 	}
-	objs, err := decodeObjects(tables)
+	objs, raw, err := decodeObjects(tables, d.objs, d.raw)
 	if err != nil {
 		return fmt.Sprintf("the state of %s at version %d: %v", h.Leader, h.Version, err)
 	}
-	d.objs, d.head, d.dirty = objs, h, true
+	d.objs, d.raw, d.head, d.dirty = objs, raw, h, true
 	return ""
 }
 

@@ -2,6 +2,7 @@ package records
 
 import (
 	"errors"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -471,4 +472,33 @@ func FuzzDecodeHead(f *testing.F) {
 			t.Fatalf("round trip of %+v: %+v, %v", h, back, err)
 		}
 	})
+}
+
+// TestDesiredFollowsEachChange: successive states, each changing,
+// adding or removing one object, are served exactly as published,
+// though only the entries that changed are decoded again.
+func TestDesiredFollowsEachChange(t *testing.T) {
+	db := NewFakeDB("m1")
+	p := NewPublisher()
+	d := newDesired(t, db, t.TempDir())
+	o := objects("t1", "t2")
+	steps := []func(o *Objects){
+		func(o *Objects) {},
+		func(o *Objects) { o.Services["s1"] = api.Service{ID: "s1", Name: "web"} },
+		func(o *Objects) { t := o.Tasks["t1"]; t.Slot = 7; o.Tasks["t1"] = t },
+		func(o *Objects) { delete(o.Tasks, "t2") },
+		func(o *Objects) {
+			o.Tasks["t3"] = api.Task{ID: "t3", ServiceID: "s1", ServiceName: "web", NodeID: "n1"}
+		},
+		func(o *Objects) { o.Services["s1"] = api.Service{ID: "s1", Name: "www", Replicas: 2} },
+	}
+	for i, change := range steps {
+		next := Objects{Nodes: maps.Clone(o.Nodes), Networks: maps.Clone(o.Networks), Services: maps.Clone(o.Services), Tasks: maps.Clone(o.Tasks)}
+		change(&next)
+		publish(t, p, db, next, uint64(i+1))
+		if diff := cmp.Diff(next, d.Current()); diff != "" {
+			t.Fatalf("step %d: served state (-want +got):\n%s", i, diff)
+		}
+		o = next
+	}
 }

@@ -1,6 +1,7 @@
 package records
 
 import (
+	"cmp"
 	"maps"
 	"slices"
 	"strings"
@@ -136,7 +137,20 @@ func (o Objects) NetworksByName() []api.Network {
 	return slices.SortedFunc(maps.Values(o.Networks), func(a, b api.Network) int { return strings.Compare(a.Name, b.Name) })
 }
 
-// ServicesByName returns the services sorted by name.
+// ServicesByName returns the services sorted by name. It sorts their
+// names and IDs, then copies each service once: sorting the services
+// themselves moves large structs, which at 1000 services showed in every
+// reconcile.
 func (o Objects) ServicesByName() []api.Service {
-	return slices.SortedFunc(maps.Values(o.Services), func(a, b api.Service) int { return strings.Compare(a.Name, b.Name) })
+	type named struct{ name, id string }
+	keys := make([]named, 0, len(o.Services))
+	for id, svc := range o.Services {
+		keys = append(keys, named{svc.Name, id})
+	}
+	slices.SortFunc(keys, func(a, b named) int { return cmp.Or(strings.Compare(a.name, b.name), strings.Compare(a.id, b.id)) })
+	out := make([]api.Service, len(keys))
+	for i, k := range keys {
+		out[i] = o.Services[k.id]
+	}
+	return out
 }
