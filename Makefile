@@ -118,10 +118,14 @@ test-vms: deps build
 	$(GO) test -tags vms -count=1 -timeout 15m -v ./vm/pair/
 
 # Raft leader failover (median of 5 kills), service create -d latency on
-# one manager vs three (median of 20, side by side), swarm join (median of 20).
+# one manager vs three (median of 20, side by side), swarm join (median of
+# 20); then, on a manager holding 1000 services, an idle sync and a write
+# (a create and a remove), and a node's sort of them by name.
 bench-control: build
 	$(GO) test -run '^$$' -bench LeaderFailover -benchtime 5x -timeout 10m ./mesh/e2e/
 	$(GO) test -run '^$$' -bench 'WriteLatency|Join$$' -benchtime 20x -timeout 10m ./mesh/e2e/
+	$(GO) test -run '^$$' -bench 'IdleSync|WriteAt1000' -benchtime 20x ./mesh/manager/
+	$(GO) test -run '^$$' -bench ServicesByName ./mesh/records/
 
 # CPU of each meshd at idle in a 3-node lab with 100 services (60 s).
 bench-idle: build
@@ -148,8 +152,10 @@ bench-dns: build
 # Time to add one service's rules on a sandbox holding 1, 100, 1000, and
 # the round trip of an established connection and the time of a new one
 # through a sandbox of 1000 services as a share of those through one of 1
-# (root).
+# (root); and the host syncer's CPU to publish one port beside 1000 and
+# remove it.
 bench-rules:
 	$(GO) test -run '^$$' -bench AddService -benchtime 30x ./lb/
+	$(GO) test -run '^$$' -bench HostSync -benchtime 20x ./lb/
 	$(GO) test -run '^$$' -bench EstablishedPacket -benchtime 3x -count 3 ./lb/
 	$(GO) test -run '^$$' -bench NewConnection -benchtime 3x -count 3 ./lb/
