@@ -15,14 +15,7 @@ import (
 //
 //	go test -run '^$' -bench IdleSync ./mesh/manager/
 func BenchmarkIdleSync(b *testing.B) {
-	d := newFakeManager(b)
-	for i := range benchServices {
-		_, err := d.CreateService(d.ctx, api.ServiceCreate{Name: fmt.Sprintf("svc%d", i), Image: "whoami",
-			Replicas: replicas(0), Ports: []api.PortConfig{{PublishedPort: uint16(20000 + i), TargetPort: 80}}})
-		if err != nil {
-			b.Fatal(err)
-		}
-	}
+	d := managerWithServices(b)
 	now := time.Now().UTC()
 	d.syncNodes(now)
 	v := d.store.Version()
@@ -42,14 +35,7 @@ func BenchmarkIdleSync(b *testing.B) {
 //
 //	go test -run '^$' -bench WriteAt1000 ./mesh/manager/
 func BenchmarkWriteAt1000(b *testing.B) {
-	d := newFakeManager(b)
-	for i := range benchServices {
-		_, err := d.CreateService(d.ctx, api.ServiceCreate{Name: fmt.Sprintf("svc%d", i), Image: "whoami",
-			Replicas: replicas(0), Ports: []api.PortConfig{{PublishedPort: uint16(20000 + i), TargetPort: 80}}})
-		if err != nil {
-			b.Fatal(err)
-		}
-	}
+	d := managerWithServices(b)
 	b.ResetTimer()
 	for i := range b.N {
 		svc, err := d.CreateService(d.ctx, api.ServiceCreate{Name: fmt.Sprintf("extra%d", i), Image: "whoami",
@@ -63,5 +49,16 @@ func BenchmarkWriteAt1000(b *testing.B) {
 	}
 }
 
-// benchServices is the scale of the benchmarks above.
-const benchServices = 1000
+// managerWithServices is a manager of three nodes holding 1000 published
+// services without tasks.
+func managerWithServices(b *testing.B) *fakeManager {
+	d := newFakeManager(b)
+	for i := range 1000 {
+		_, err := d.CreateService(d.ctx, api.ServiceCreate{Name: fmt.Sprintf("svc%d", i), Image: "whoami",
+			Replicas: replicas(0), Ports: []api.PortConfig{{PublishedPort: uint16(20000 + i), TargetPort: 80}}})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	return d
+}

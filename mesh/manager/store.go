@@ -136,7 +136,8 @@ type Store struct {
 	// writeMu serialises writes on the leader, so a command is always
 	// computed against the state it will be applied to. written is the
 	// state the last write proposed, split: the next one starts from it
-	// when the applied state encodes to the same bytes.
+	// when the applied state encodes to the same bytes (a create and a
+	// remove at 1000 services: 54-59 ms with it, 67 without).
 	writeMu sync.Mutex
 	written *encodedState
 }

@@ -494,15 +494,13 @@ func advanceUpdate(s *State, id string, r nodeReports, now time.Time) error {
 	for _, tid := range slices.Sorted(maps.Keys(ro.Watched)) {
 		t, ok := s.Tasks[tid]
 		switch {
-		case !ok || !t.Current() && !api.Terminal(t.Status.State):
-			delete(ro.Watched, tid) // scaled away, or moved off its node
-		case !t.Current() && api.Terminal(t.Status.State) || api.Terminal(r.statuses[tid].State):
+		case ok && newTaskEnded(t, r):
 			if cfg.FailureAction != api.ActionContinue {
 				return updateFailed(s, id, t, cfg, rollingBack, now)
 			}
 			delete(ro.Watched, tid)
-		case !now.Before(ro.Watched[tid]):
-			delete(ro.Watched, tid)
+		case !ok || !t.Current() || !now.Before(ro.Watched[tid]):
+			delete(ro.Watched, tid) // scaled away, moved off its node, or watched long enough
 		}
 	}
 	var pending []string
@@ -511,8 +509,7 @@ func advanceUpdate(s *State, id string, r nodeReports, now time.Time) error {
 		if !ok {
 			continue // scaled away
 		}
-		ended := !t.Current() && api.Terminal(t.Status.State)
-		if ended || api.Terminal(r.statuses[tid].State) {
+		if newTaskEnded(t, r) {
 			if cfg.FailureAction == api.ActionContinue {
 				continue
 			}
@@ -578,6 +575,13 @@ func advanceUpdate(s *State, id string, r nodeReports, now time.Time) error {
 	ro.NextBatchAt = time.Time{}
 	s.Rollouts[id] = ro
 	return ensureLBAddrs(s)
+}
+
+// newTaskEnded says whether an update's new task failed or ended: its
+// node reported it so, or the leader has shut it down after such a
+// report (rather than moved it off its node).
+func newTaskEnded(t api.Task, r nodeReports) bool {
+	return !t.Current() && api.Terminal(t.Status.State) || api.Terminal(r.statuses[t.ID].State)
 }
 
 // retireReplaced shuts down the outdated current tasks of the slots whose
