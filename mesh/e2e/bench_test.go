@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -15,27 +16,57 @@ import (
 // iperfSeconds is how long each throughput run lasts.
 const iperfSeconds = 4
 
-// iperfRun runs one iperf3 server (in server argv's context) and one
-// client (in client argv's context) with the given number of parallel
-// streams, and returns the received bit rate of them all.
-func iperfRun(b *testing.B, server, client []string, addr string, streams int) float64 {
+// iperfRun runs procs iperf3 servers (in server argv's context) and as
+// many clients at once (in client argv's context), each client with the
+// given number of parallel streams, and returns the bit rate they
+// received together and the machine's busy CPU ticks meanwhile.
+func iperfRun(b *testing.B, server, client []string, addr string, procs, streams int) (bits float64, busy int64) {
 	b.Helper()
-	srv := exec.Command(server[0], append(server[1:], "iperf3", "-s", "-1", "-p", "5201")...)
-	if err := srv.Start(); err != nil {
-		b.Fatal(err)
+	for i := range procs {
+		port := fmt.Sprint(5201 + i)
+		srv := exec.Command(server[0], append(server[1:], "iperf3", "-s", "-1", "-p", port)...)
+		if err := srv.Start(); err != nil {
+			b.Fatal(err)
+		}
+		defer func() { _ = srv.Process.Kill(); _ = srv.Wait() }()
 	}
-	defer func() { _ = srv.Process.Kill(); _ = srv.Wait() }()
+	rates := make([]float64, procs)
+	errs := make([]error, procs)
+	var wg sync.WaitGroup
+	start := machineBusy(b)
+	for i := range procs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rates[i], errs[i] = iperfClient(client, addr, 5201+i, streams)
+		}()
+	}
+	wg.Wait()
+	busy = machineBusy(b) - start
+	for i, err := range errs {
+		if err != nil {
+			b.Fatal(err)
+		}
+		bits += rates[i]
+	}
+	return bits, busy
+}
+
+// iperfClient runs one iperf3 client against addr:port, trying again
+// while its server is not yet listening, and returns the received bit
+// rate of its streams.
+func iperfClient(client []string, addr string, port, streams int) (float64, error) {
 	var out []byte
 	var err error
 	for range 20 { // the server needs a moment to listen
 		time.Sleep(150 * time.Millisecond)
-		cmd := exec.Command(client[0], append(client[1:], "iperf3", "-c", addr, "-p", "5201", "-t", fmt.Sprint(iperfSeconds), "-P", fmt.Sprint(streams), "-J")...)
+		cmd := exec.Command(client[0], append(client[1:], "iperf3", "-c", addr, "-p", fmt.Sprint(port), "-t", fmt.Sprint(iperfSeconds), "-P", fmt.Sprint(streams), "-J")...)
 		if out, err = cmd.Output(); err == nil {
 			break
 		}
 	}
 	if err != nil {
-		b.Fatalf("iperf3 -c %s: %v\n%s", addr, err, out)
+		return 0, fmt.Errorf("iperf3 -c %s -p %d: %v\n%s", addr, port, err, out)
 	}
 	var res struct {
 		End struct {
@@ -45,16 +76,26 @@ func iperfRun(b *testing.B, server, client []string, addr string, streams int) f
 		} `json:"end"`
 	}
 	if err := json.Unmarshal(out, &res); err != nil || res.End.SumReceived.BitsPerSecond == 0 {
-		b.Fatalf("iperf3 output: %v\n%s", err, out)
+		return 0, fmt.Errorf("iperf3 -c %s -p %d output: %v\n%s", addr, port, err, out)
 	}
-	return res.End.SumReceived.BitsPerSecond
+	return res.End.SumReceived.BitsPerSecond, nil
 }
 
 // BenchmarkOverlayThroughput compares TCP throughput between two tasks on
 // different nodes (over VXLAN) with TCP throughput between the two nodes'
 // underlay addresses, in the same run with the same tool (iperf3),
 // alternating the two so that machine noise hits both alike: with one
-// stream (overlay/underlay) and with four (overlay/underlay-4).
+// stream (overlay/underlay), with four streams of one iperf3 process
+// (overlay/underlay-4), and with four iperf3 processes of one stream
+// each (overlay/underlay-4proc).
+//
+// iperf3 3.12 runs all of a process's streams in one thread, and veth
+// hands a packet to the receive path on the CPU that sent it, so with one
+// process the sending thread's CPU carries the whole path while the other
+// CPU idles (15-30 % of it here): -4 compares what the two paths cost on
+// one CPU. Four processes keep both CPUs busy: -4proc compares what they
+// cost the machine. Each variant also reports CPU time per gigabit
+// (cpu-ms/Gbit, the machine's busy time over the bits received).
 func BenchmarkOverlayThroughput(b *testing.B) {
 	if probeRun(b) {
 		return
@@ -77,22 +118,33 @@ func BenchmarkOverlayThroughput(b *testing.B) {
 	taskExec := func(node, task string) []string {
 		return append(slices.Clone(ctl), "--node", node, "exec", task, "--")
 	}
-	for _, streams := range []int{1, 4} {
-		var under, over []float64
+	for _, v := range []struct {
+		suffix         string
+		procs, streams int
+	}{{"", 1, 1}, {"-4", 1, 4}, {"-4proc", 4, 1}} {
+		var under, over, underCPU, overCPU []float64
 		for i := 0; i < b.N; i++ {
-			under = append(under, iperfRun(b, labExec("node2"), labExec("node1"), "192.168.33.11", streams))
-			over = append(over, iperfRun(b, taskExec("node2", onNode2), taskExec("node1", onNode1), ip2, streams))
+			bits, busy := iperfRun(b, labExec("node2"), labExec("node1"), "192.168.33.11", v.procs, v.streams)
+			under, underCPU = append(under, bits), append(underCPU, cpuPerGbit(bits, busy))
+			bits, busy = iperfRun(b, taskExec("node2", onNode2), taskExec("node1", onNode1), ip2, v.procs, v.streams)
+			over, overCPU = append(over, bits), append(overCPU, cpuPerGbit(bits, busy))
 		}
 		u, o := median(under), median(over)
-		suffix := ""
-		if streams > 1 {
-			suffix = fmt.Sprintf("-%d", streams)
-		}
-		b.ReportMetric(u/1e9, "underlay"+suffix+"-Gbit/s")
-		b.ReportMetric(o/1e9, "overlay"+suffix+"-Gbit/s")
-		b.ReportMetric(o/u, "overlay/underlay"+suffix)
-		b.Logf("%d streams: underlay %.2f Gbit/s, overlay %.2f Gbit/s, ratio %.3f (runs: %v / %v)", streams, u/1e9, o/1e9, o/u, under, over)
+		b.ReportMetric(u/1e9, "underlay"+v.suffix+"-Gbit/s")
+		b.ReportMetric(o/1e9, "overlay"+v.suffix+"-Gbit/s")
+		b.ReportMetric(o/u, "overlay/underlay"+v.suffix)
+		b.ReportMetric(median(underCPU), "underlay"+v.suffix+"-cpu-ms/Gbit")
+		b.ReportMetric(median(overCPU), "overlay"+v.suffix+"-cpu-ms/Gbit")
+		b.Logf("%d process(es) × %d stream(s): underlay %.2f Gbit/s, overlay %.2f Gbit/s, ratio %.3f; CPU %.1f against %.1f ms per Gbit (runs: %v / %v)",
+			v.procs, v.streams, u/1e9, o/1e9, o/u, median(underCPU), median(overCPU), under, over)
 	}
+}
+
+// cpuPerGbit is the machine's busy CPU time, in ms, per gigabit received
+// at rate bits/s over an iperf3 run: busy ticks are 10 ms each.
+func cpuPerGbit(bits float64, busy int64) float64 {
+	gbit := bits / 1e9 * iperfSeconds
+	return float64(busy) * 10 / gbit
 }
 
 // median is the middle value (the upper one of an even count).
