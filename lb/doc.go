@@ -168,7 +168,12 @@
 //
 // BenchmarkNewConnection (make bench-rules) times a connection (connect,
 // one round trip, reset) through an ingress sandbox of 1 service and one
-// of 1000, with the lookup and with every entry kept in its chain.
+// of 1000, with the lookup and with every entry kept in its chain;
+// BenchmarkEstablishedPacket a round trip on an open connection. Both run
+// on each data plane; make bench-rules-vm runs the IPVS ones in the test
+// VM, whose stock kernel has IPVS. There, on the IPVS plane, round trips
+// at 1000 services ran at 0.99-1.07 of their rate at 1 (0.44-0.45 with
+// every packet walking the marks), new connections at 1.01-1.09.
 // BenchmarkAddService times adding one service to a sandbox that already
 // has 1, 100 and 1000 (iptables plane, iptables 1.8.9 nf_tables, a 2-vCPU
 // VM), and removing it; most of it is starting iptables-restore.

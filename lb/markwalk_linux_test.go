@@ -30,26 +30,34 @@ import (
 // their mark from an ipset). "every-packet" keeps every MARK rule in its
 // chain, as a sandbox below the threshold does, and adds back an
 // unconditional jump into MESH-PREROUTING, as the mark chains were
-// entered before, so every packet walks two MARK rules per service. Run
-// as root:
+// entered before, so every packet walks two MARK rules per service.
+//
+// Each variant runs on both data planes, iptables/… and ipvs/…; the IPVS
+// ones are skipped where the kernel has no IPVS (make bench-rules-vm
+// runs them in the test VM's stock kernel). Run as root:
 //
 //	go test ./lb -run '^$' -bench EstablishedPacket -benchtime 3x
 func BenchmarkEstablishedPacket(b *testing.B) {
 	testutil.RequireRoot(b)
 	ctx := context.Background()
-	for _, variant := range []string{"new-only", "every-packet"} {
-		b.Run(variant, func(b *testing.B) {
-			every := variant == "every-packet"
-			if every {
-				withBucketThreshold(b, 1<<30)
-			}
-			one, many := newWalkNet(b, 1), newWalkNet(b, 1000)
-			if every {
-				one.everyPacket(b, ctx)
-				many.everyPacket(b, ctx)
-			}
-			compareOneAndMany(b, one, many, 5000, "rtt", (*walkNet).roundTrips)
-		})
+	for _, mode := range []Mode{ModeIPTables, ModeIPVS} {
+		for _, variant := range []string{"new-only", "every-packet"} {
+			b.Run(string(mode)+"/"+variant, func(b *testing.B) {
+				if mode == ModeIPVS {
+					needIPVS(b)
+				}
+				every := variant == "every-packet"
+				if every {
+					withBucketThreshold(b, 1<<30)
+				}
+				one, many := newWalkNet(b, mode, 1), newWalkNet(b, mode, 1000)
+				if every {
+					one.everyPacket(b, ctx)
+					many.everyPacket(b, ctx)
+				}
+				compareOneAndMany(b, one, many, 5000, "rtt", (*walkNet).roundTrips)
+			})
+		}
 	}
 }
 
@@ -65,19 +73,26 @@ func BenchmarkEstablishedPacket(b *testing.B) {
 // marks come from ipsets and MESH-SERVICES is split by the mark's low
 // bits (buckets.go). "walk" keeps every entry in its chain, as a sandbox
 // below the threshold does, so a new connection is matched against two
-// MARK rules and one MESH-SERVICES rule per service. Run as root:
+// MARK rules and one MESH-SERVICES rule per service (the IPVS plane has
+// no MESH-SERVICES: IPVS finds the service by its mark in a hash). Both
+// data planes, as in BenchmarkEstablishedPacket. Run as root:
 //
 //	go test ./lb -run '^$' -bench NewConnection -benchtime 3x
 func BenchmarkNewConnection(b *testing.B) {
 	testutil.RequireRoot(b)
-	for _, variant := range []string{"lookup", "walk"} {
-		b.Run(variant, func(b *testing.B) {
-			if variant == "walk" {
-				withBucketThreshold(b, 1<<30)
-			}
-			one, many := newWalkNet(b, 1), newWalkNet(b, 1000)
-			compareOneAndMany(b, one, many, 500, "conn", (*walkNet).connections)
-		})
+	for _, mode := range []Mode{ModeIPTables, ModeIPVS} {
+		for _, variant := range []string{"lookup", "walk"} {
+			b.Run(string(mode)+"/"+variant, func(b *testing.B) {
+				if mode == ModeIPVS {
+					needIPVS(b)
+				}
+				if variant == "walk" {
+					withBucketThreshold(b, 1<<30)
+				}
+				one, many := newWalkNet(b, mode, 1), newWalkNet(b, mode, 1000)
+				compareOneAndMany(b, one, many, 500, "conn", (*walkNet).connections)
+			})
+		}
 	}
 }
 
@@ -141,11 +156,11 @@ type walkNet struct {
 	buf  []byte
 }
 
-func newWalkNet(b *testing.B, n int) *walkNet {
+func newWalkNet(b *testing.B, mode Mode, n int) *walkNet {
 	b.Helper()
 	ns := newNamespaces(b, "client", "sbox", "a", "b", "c")
 	buildRoundRobinNet(b, ns)
-	dp, err := NewDataPlane(ModeIPTables, ns["sbox"])
+	dp, err := NewDataPlane(mode, ns["sbox"])
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -55,7 +55,7 @@ func TestKernelRoundRobin(t *testing.T) {
 }
 
 // needIPVS skips (or with LB_REQUIRE_IPVS set, fails) without IPVS.
-func needIPVS(t *testing.T) {
+func needIPVS(t testing.TB) {
 	t.Helper()
 	testutil.RequireRoot(t)
 	if !KernelHasIPVS() {
