@@ -617,3 +617,46 @@ func TestSyncWithBringsWhatGossipLost(t *testing.T) {
 		t.Errorf("SyncWith(node9), no such member: no error")
 	}
 }
+
+// TestGeneration: every change to a table's live entries, written here or
+// gossiped, moves its generation, and nothing else does.
+func TestGeneration(t *testing.T) {
+	dbs := newCluster(t, testLogger(t), 2, stable)
+	a, b := dbs[0], dbs[1]
+	step := func(what string, db *DB, table string, want uint64) {
+		t.Helper()
+		if got := db.Generation(table); got != want {
+			t.Errorf("%s: %s's generation of %s is %d, want %d", what, db.LocalName(), table, got, want)
+		}
+	}
+	step("nothing written", a, "services", 0)
+	if err := a.Put("services", "", "s1", []byte("v1")); err != nil {
+		t.Fatal(err)
+	}
+	step("a put", a, "services", 1)
+	step("a put", a, "tasks", 0)
+	if err := a.Put("services", "", "s1", []byte("v1")); err != nil {
+		t.Fatal(err)
+	}
+	step("the same value again", a, "services", 2)
+	if err := a.Delete("services", "", "absent"); err != nil {
+		t.Fatal(err)
+	}
+	step("a delete of nothing", a, "services", 2)
+	if err := a.Delete("services", "", "s1"); err != nil {
+		t.Fatal(err)
+	}
+	step("a delete", a, "services", 3)
+	if err := a.Put("services", "", "s2", []byte("v2")); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 5*time.Second, "s2 reaches node2", func() error {
+		if _, ok := b.Get("services", "", "s2"); !ok {
+			return fmt.Errorf("node2 has no s2")
+		}
+		return nil
+	})
+	if b.Generation("services") == 0 {
+		t.Errorf("node2's generation of services did not move with what gossip brought")
+	}
+}

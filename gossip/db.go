@@ -58,6 +58,7 @@ type DB struct {
 	st       *store
 	members  map[string]*memberRecord
 	watchers map[*watcher]struct{}
+	gens     map[string]uint64 // by table: changes to its live entries (see Generation)
 	meta     []byte
 	left     bool // Leave was called: no more writes or announcements
 	closed   bool // Shutdown was called: no more goroutines
@@ -83,6 +84,7 @@ func New(cfg Config) (*DB, error) {
 		st:       newStore(cfg.Name),
 		members:  make(map[string]*memberRecord),
 		watchers: make(map[*watcher]struct{}),
+		gens:     make(map[string]uint64),
 		meta:     cfg.Meta,
 	}
 	db.queue = &memberlist.TransmitLimitedQueue{
@@ -312,6 +314,17 @@ func (db *DB) List(table, scope string) []Entry {
 		out[i] = out[i].clone()
 	}
 	return out
+}
+
+// Generation counts the changes to table's live entries seen so far:
+// every create, update and delete, local or gossiped, bumps it. The same
+// generation means the same live entries, so a reader that derives
+// something from a whole table (a digest, a decode) can skip the work
+// while the table's generation stays where it was.
+func (db *DB) Generation(table string) uint64 {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	return db.gens[table]
 }
 
 // UpdateMeta replaces this node's metadata (at most 512 bytes) and gossips

@@ -125,6 +125,7 @@ func (db *DB) handle(b []byte) {
 // applyLocked hands a store outcome to the watchers and the cluster.
 func (db *DB) applyLocked(o outcome) {
 	for _, ev := range o.events {
+		db.gens[ev.Entry.Table]++
 		for w := range db.watchers {
 			if w.table == "" || w.table == ev.Entry.Table {
 				w.push(Event{Type: ev.Type, Entry: ev.Entry.clone()})

@@ -2,6 +2,7 @@ package records
 
 import (
 	"fmt"
+	"path/filepath"
 	"testing"
 
 	"github.com/meshd/meshd/mesh/api"
@@ -22,5 +23,82 @@ func BenchmarkServicesByName(b *testing.B) {
 		if got := o.ServicesByName(); len(got) != 1000 {
 			b.Fatalf("%d services", len(got))
 		}
+	}
+}
+
+// thousandServices is a state of 1000 published services.
+func thousandServices() Objects {
+	var o Objects
+	o.Init()
+	for i := range 1000 {
+		id := fmt.Sprintf("%025d", i)
+		o.Services[id] = api.Service{ID: id, Name: fmt.Sprintf("svc%d", i), Image: "whoami", Env: []string{"A=1"},
+			Endpoint: api.Endpoint{Ports: []api.PortConfig{{PublishedPort: uint16(20000 + i), TargetPort: 80}}}}
+	}
+	return o
+}
+
+// BenchmarkPublish times the leader's publish of a state of 1000 services
+// already in the tables, as it runs every second: "same-version" when the
+// state is the one it published last, "new-version" when its version
+// moved but none of its objects did (every object encoded and compared).
+//
+//	go test -run '^$' -bench Publish ./mesh/records/
+func BenchmarkPublish(b *testing.B) {
+	for _, moved := range []bool{false, true} {
+		name := map[bool]string{false: "same-version", true: "new-version"}[moved]
+		b.Run(name, func(b *testing.B) {
+			db, p, o := NewFakeDB("m1"), NewPublisher(), thousandServices()
+			version := uint64(1)
+			if err := p.Publish(db, o, version, ""); err != nil {
+				b.Fatal(err)
+			}
+			b.ResetTimer()
+			for range b.N {
+				if moved {
+					version++
+				}
+				if err := p.Publish(db, o, version, ""); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkDesiredLook times a node's look at the desired state
+// (Desired.Current) with 1000 services published: "unchanged" while the
+// tables stay as they were, as between two changes; "moved" after a
+// write to one of them (the head rewritten as it was), which lists and
+// hashes the tables again.
+//
+//	go test -run '^$' -bench DesiredLook ./mesh/records/
+func BenchmarkDesiredLook(b *testing.B) {
+	db := NewFakeDB("m1")
+	if err := NewPublisher().Publish(db, thousandServices(), 1, ""); err != nil {
+		b.Fatal(err)
+	}
+	d, err := NewDesired(db, filepath.Join(b.TempDir(), "desired.json"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	if got := d.Current(); len(got.Services) != 1000 {
+		b.Fatalf("%d services served", len(got.Services))
+	}
+	h, _ := db.Get(TableCluster, "", HeadKey)
+	for _, moved := range []bool{false, true} {
+		name := map[bool]string{false: "unchanged", true: "moved"}[moved]
+		b.Run(name, func(b *testing.B) {
+			for range b.N {
+				if moved {
+					if err := db.Put(TableCluster, "", HeadKey, h.Value); err != nil {
+						b.Fatal(err)
+					}
+				}
+				if got := d.Current(); len(got.Services) != 1000 || !d.Fresh() {
+					b.Fatalf("%d services served, fresh %v", len(got.Services), d.Fresh())
+				}
+			}
+		})
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/meshd/meshd/gossip"
 	"github.com/meshd/meshd/mesh/api"
 )
 
@@ -500,5 +501,63 @@ func TestDesiredFollowsEachChange(t *testing.T) {
 			t.Fatalf("step %d: served state (-want +got):\n%s", i, diff)
 		}
 		o = next
+	}
+}
+
+// listCounter counts the table listings of a FakeDB.
+type listCounter struct {
+	*FakeDB
+	lists int
+}
+
+func (l *listCounter) List(table, scope string) []gossip.Entry {
+	l.lists++
+	return l.FakeDB.List(table, scope)
+}
+
+func TestDesiredLooksAgainOnlyWhenTheTablesMove(t *testing.T) {
+	db := &listCounter{FakeDB: NewFakeDB("m1")}
+	p := NewPublisher()
+	d := newDesired(t, db, t.TempDir())
+	publish(t, p, db, objects("t1"), 1)
+	look := func(step string, wantList bool, want Objects) {
+		t.Helper()
+		before := db.lists
+		got := d.Current()
+		if listed := db.lists > before; listed != wantList {
+			t.Errorf("%s: listed the tables %v, want %v", step, listed, wantList)
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("%s: served state (-want +got):\n%s", step, diff)
+		}
+		if !d.Fresh() {
+			t.Errorf("%s: not fresh: %s", step, d.Info().Stale)
+		}
+	}
+	look("first look", true, objects("t1"))
+	look("nothing moved", false, objects("t1"))
+	if err := db.Put(TableTaskStatus, "", "t1", []byte(`{}`)); err != nil {
+		t.Fatal(err)
+	}
+	look("another table moved", false, objects("t1"))
+	publish(t, p, db, objects("t1", "t2"), 2)
+	look("a task published", true, objects("t1", "t2"))
+	look("nothing moved again", false, objects("t1", "t2"))
+
+	// A head that certifies entries not there yet is looked at again once
+	// they come, and not before.
+	h := head(t, db)
+	h.Version, h.Entries = 3, h.Entries+1
+	b, err := encodeHead(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.PutAs("m2", TableCluster, "", HeadKey, b); err != nil {
+		t.Fatal(err)
+	}
+	d.Current()
+	before := db.lists
+	if d.Current(); db.lists != before || d.Fresh() || !d.Info().Partial {
+		t.Errorf("partial tables, nothing moved: listed %v, fresh %v, partial %v", db.lists != before, d.Fresh(), d.Info().Partial)
 	}
 }

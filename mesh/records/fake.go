@@ -21,14 +21,16 @@ type FakeDB struct {
 	entries  map[[3]string]gossip.Entry
 	members  []gossip.Member
 	watchers map[string][]chan gossip.Event
-	synced   []string // the members SyncWith was called with, in order
+	synced   []string          // the members SyncWith was called with, in order
+	gens     map[string]uint64 // by table: its changes
 }
 
 var _ DB = (*FakeDB)(nil)
 
 // NewFakeDB returns an empty store for the node named self.
 func NewFakeDB(self string) *FakeDB {
-	return &FakeDB{self: self, entries: map[[3]string]gossip.Entry{}, watchers: map[string][]chan gossip.Event{}}
+	return &FakeDB{self: self, entries: map[[3]string]gossip.Entry{}, watchers: map[string][]chan gossip.Event{},
+		gens: map[string]uint64{}}
 }
 
 // LocalName returns the node name the store was made for.
@@ -124,12 +126,20 @@ func (f *FakeDB) Watch(ctx context.Context, table string) <-chan gossip.Event {
 }
 
 func (f *FakeDB) notifyLocked(ev gossip.Event) {
+	f.gens[ev.Entry.Table]++
 	for _, ch := range f.watchers[ev.Entry.Table] {
 		select {
 		case ch <- ev:
 		default:
 		}
 	}
+}
+
+// Generation counts the table's writes and deletes.
+func (f *FakeDB) Generation(table string) uint64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.gens[table]
 }
 
 // SyncWith records the call: a FakeDB holds what the test put, so there

@@ -62,6 +62,9 @@ type Publisher struct {
 	last  map[string]map[string][]byte // table → key → value
 	swept bool                         // the tables held nothing this publisher did not write
 	head  Head                         // the last head written; zero before any
+	// written is the version whose objects are all in last, written
+	// without error; zero before any.
+	written uint64
 }
 
 // NewPublisher returns a publisher that has written nothing yet: a new
@@ -83,7 +86,15 @@ func NewPublisher() *Publisher { return &Publisher{last: map[string]map[string][
 // It goes on past a failed write, which the next publish retries, and
 // returns the first error with its table and key. The head is then not
 // written: it would certify tables that do not hold o.
+//
+// A version names one state: o is the same whenever version is. The
+// leader publishes every second, mostly the version it wrote last; that
+// publish only checks the head, rather than encode every object to find
+// nothing changed (2.5-2.8 ms at 1000 services, BenchmarkPublish).
 func (p *Publisher) Publish(db DB, o Objects, version uint64, trust string) error {
+	if version != 0 && version == p.written && p.swept {
+		return p.publishHead(db, version, trust, false)
+	}
 	nodes, err1 := encodeTable(TableNodes, o.Nodes)
 	nets, err2 := encodeTable(TableNetworks, o.Networks)
 	svcs, err3 := encodeTable(TableServices, o.Services)
@@ -108,6 +119,7 @@ func (p *Publisher) Publish(db DB, o Objects, version uint64, trust string) erro
 	if err := firstErr(errs...); err != nil {
 		return err
 	}
+	p.written = version
 	return p.publishHead(db, version, trust, changed)
 }
 

@@ -41,6 +41,9 @@ type DB interface {
 	// SyncWith exchanges full state with the member now (anti-entropy
 	// on demand, see gossip.DB.SyncWith).
 	SyncWith(member string) error
+	// Generation counts the changes to a table's live entries: the same
+	// count, the same entries (see gossip.DB.Generation).
+	Generation(table string) uint64
 }
 
 var _ DB = (*gossip.DB)(nil)
