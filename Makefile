@@ -129,7 +129,8 @@ bench-control: build
 
 # CPU of each meshd at idle in a 3-node lab with 100 services (60 s).
 bench-idle: build
-	$(GO) test -run '^$$' -bench IdleCPU -benchtime 1x -timeout 10m ./mesh/e2e/
+	$(GO) test -run '^$$' -bench 'IdleCPU$$' -benchtime 1x -timeout 10m ./mesh/e2e/
+	$(GO) test -run '^$$' -bench IdleCPUAt1000 -benchtime 1x -timeout 15m ./mesh/e2e/
 
 # Requests/s of Debian's nginx (wrk) and redis-server (redis-benchmark SET)
 # as tasks on node1, through the routing mesh entered on node2 and on node1,

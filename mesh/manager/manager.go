@@ -54,6 +54,9 @@ type Manager struct {
 	// voters serialises raft configuration changes, which wait for the
 	// new manager to answer.
 	voters sync.Mutex
+	// quiet is the last sync that changed nothing (see syncNodes).
+	quietMu sync.Mutex
+	quiet   quietSync
 }
 
 // New returns a manager; Run publishes and watches liveness while it leads.

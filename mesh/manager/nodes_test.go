@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"strings"
 	"testing"
 	"time"
@@ -445,4 +446,66 @@ func TestNextDue(t *testing.T) {
 	if got, want := nextDue(st, now, 5*time.Second), now.Add(time.Second); !got.Equal(want) {
 		t.Errorf("a restart due sooner: %v, want %v", got, want)
 	}
+}
+
+// TestQuietSync: after a sync that changed nothing, the next ones are
+// skipped while their inputs stay, nothing is due and quietFor has not
+// passed; any input moving ends it.
+func TestQuietSync(t *testing.T) {
+	d := newFakeManager(t)
+	db := d.cfg.DB.(*records.FakeDB)
+	now := time.Now().UTC()
+	d.syncNodes(now)
+	d.syncNodes(now) // nothing left to change: quiet
+	d.quietMu.Lock()
+	q := d.quiet
+	d.quietMu.Unlock()
+	if q.at.IsZero() || !q.until.After(now) {
+		t.Fatalf("no quiet sync recorded: %+v", q)
+	}
+	alive := aliveOf(q.inputs)
+	for _, tt := range []struct {
+		what   string
+		change func(alive map[string]bool)
+		at     time.Time
+	}{
+		{"quietFor passed", func(map[string]bool) {}, now.Add(quietFor)},
+		{"the clock went back", func(map[string]bool) {}, now.Add(-time.Second)},
+		{"a write", func(map[string]bool) {
+			if _, err := d.store.Update(func(s *State) error { s.Trusted["nnode2"] += "x"; return nil }); err != nil {
+				t.Fatal(err)
+			}
+		}, now.Add(time.Second)},
+		{"a task report", func(map[string]bool) {
+			if err := db.PutAs("nnode2", records.TableTaskStatus, "", "t1", []byte(`{}`)); err != nil {
+				t.Fatal(err)
+			}
+		}, now.Add(time.Second)},
+		{"a programmed report", func(map[string]bool) {
+			if err := db.PutAs("nnode2", records.TableProgrammed, "", "s1", []byte(`{}`)); err != nil {
+				t.Fatal(err)
+			}
+		}, now.Add(time.Second)},
+		{"a member went", func(alive map[string]bool) { delete(alive, "nnode1") }, now.Add(time.Second)},
+	} {
+		cur := d.syncInputs(alive)
+		d.quietUntil(cur, now)
+		if !d.stillQuiet(cur, now.Add(time.Second)) {
+			t.Fatalf("%s: not quiet a second after a quiet sync", tt.what)
+		}
+		changed := maps.Clone(alive)
+		tt.change(changed)
+		if d.stillQuiet(d.syncInputs(changed), tt.at) {
+			t.Errorf("%s: still quiet", tt.what)
+		}
+	}
+}
+
+// aliveOf turns syncInputs.alive back into the map it was made from.
+func aliveOf(in syncInputs) map[string]bool {
+	alive := map[string]bool{}
+	for _, id := range strings.Split(in.alive, ",") {
+		alive[id] = true
+	}
+	return alive
 }

@@ -101,6 +101,11 @@ func TestRestartPolicy(t *testing.T) {
 				}
 			}
 			d.syncNodes(now.Add(tt.delay))
+			// On time: the sync before the delay changed nothing, and
+			// the next must not be skipped for it (see quietSync).
+			if n := len(d.slotOf(svc, 1)); tt.restarted && n != 2 {
+				t.Errorf("at the delay: %d tasks in the slot, want the restarted one too", n)
+			}
 			d.syncNodes(now.Add(tt.delay + time.Hour))
 			tasks = d.slotOf(svc, 1)
 			if !tt.restarted {
@@ -157,6 +162,12 @@ func TestRestartWindow(t *testing.T) {
 	d.end(t, svc, 1, api.TaskFailed, "x", now.Add(time.Second))
 	if tasks := d.slotOf(svc, 1); tasks[0].Current() {
 		t.Fatalf("a second restart within the window was made")
+	}
+	// The first restart leaves the window a minute after it was made: the
+	// leader's sync is due then (and is not skipped as quiet).
+	first := d.slotOf(svc, 1)[0] // restart 1, ended
+	if got, want := nextDue(d.store.Snapshot(), now.Add(2*time.Second), d.cfg.RescheduleAfter), first.CreatedAt.Add(time.Minute); !got.Equal(want) {
+		t.Errorf("next due %v, want %v: when the first restart leaves the window", got, want)
 	}
 	d.syncNodes(now.Add(2 * time.Minute))
 	if tasks := d.slotOf(svc, 1); !tasks[0].Current() {
