@@ -650,7 +650,7 @@ func TestGeneration(t *testing.T) {
 	if err := a.Put("services", "", "s2", []byte("v2")); err != nil {
 		t.Fatal(err)
 	}
-	testutil.Eventually(t, 5*time.Second, "s2 reaches node2", func() error {
+	testutil.Eventually(t, 30*time.Second, "s2 reaches node2", func() error {
 		if _, ok := b.Get("services", "", "s2"); !ok {
 			return fmt.Errorf("node2 has no s2")
 		}
