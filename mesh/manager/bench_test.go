@@ -26,9 +26,7 @@ func BenchmarkIdleSync(b *testing.B) {
 		b.Run(map[bool]string{false: "computed", true: "skipped"}[skipped], func(b *testing.B) {
 			for range b.N {
 				if !skipped {
-					d.quietMu.Lock()
 					d.quiet = quietSync{}
-					d.quietMu.Unlock()
 				}
 				d.syncNodes(now)
 			}

@@ -55,8 +55,7 @@ type Manager struct {
 	// new manager to answer.
 	voters sync.Mutex
 	// quiet is the last sync that changed nothing (see syncNodes).
-	quietMu sync.Mutex
-	quiet   quietSync
+	quiet quietSync
 }
 
 // New returns a manager; Run publishes and watches liveness while it leads.

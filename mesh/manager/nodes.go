@@ -70,7 +70,7 @@ func (m *Manager) syncNodes(now time.Time) {
 			m.log.Error("record node", "peer", meta.Name, "err", err)
 		}
 	}
-	inputs := m.syncInputs(alive)
+	inputs := m.inputsOf(alive)
 	if m.stillQuiet(inputs, now) {
 		return
 	}
@@ -81,7 +81,7 @@ func (m *Manager) syncNodes(now time.Time) {
 		markLiveness(s, alive, now)
 		before = s.Trust()
 		advanceTrust(s)
-		if every := m.cfg.GossipKeyRotation; every > 0 && len(s.GossipKeys) > 0 && s.GossipRotation == 0 && now.Sub(s.GossipRotatedAt) >= every {
+		if due := gossipRotationDue(s, m.cfg.GossipKeyRotation); !due.IsZero() && !now.Before(due) {
 			s.GossipKeys = append(s.GossipKeys[:1:1], newGossipKey())
 			s.GossipRotation, s.GossipRotatedAt = gossipKeyAdded, now
 		}
@@ -124,13 +124,13 @@ func (m *Manager) syncNodes(now time.Time) {
 
 // quietSync is what a sync that changed nothing was computed from: while
 // none of it moves and nothing falls due, the next sync would change
-// nothing either, and at 1000 services each costs the leader 11 ms (a copy
-// of the state, the checks, its encoding: BenchmarkIdleSync), once a
-// second.
+// nothing either, and at 1000 services each costs the leader 10-14 ms (a
+// copy of the state, the checks, its encoding: BenchmarkIdleSync), once a
+// second. Only syncNodes touches it, and only Run's goroutine calls that.
 type quietSync struct {
 	inputs syncInputs
 	at     time.Time // when it ran
-	until  time.Time // when something falls due (nextDue), at most quietFor after at
+	until  time.Time // when something falls due (nextDue), at most quietFor after at; zero: no quiet sync
 }
 
 // syncInputs is what syncNodes reads besides the clock: the state's
@@ -146,7 +146,9 @@ type syncInputs struct {
 // alone: a time-driven change it did not foresee comes at most this late.
 const quietFor = 5 * time.Second
 
-func (m *Manager) syncInputs(alive map[string]bool) syncInputs {
+// inputsOf returns the sync's inputs now, alive being the reachable
+// members.
+func (m *Manager) inputsOf(alive map[string]bool) syncInputs {
 	var names []string
 	for id, ok := range alive {
 		if ok {
@@ -161,10 +163,8 @@ func (m *Manager) syncInputs(alive map[string]bool) syncInputs {
 // stillQuiet says whether the last sync changed nothing, was computed
 // from the same inputs, and nothing has fallen due since.
 func (m *Manager) stillQuiet(in syncInputs, now time.Time) bool {
-	m.quietMu.Lock()
-	defer m.quietMu.Unlock()
 	q := m.quiet
-	return q.inputs == in && !q.at.IsZero() && !now.Before(q.at) && now.Before(q.until)
+	return q.inputs == in && !now.Before(q.at) && now.Before(q.until)
 }
 
 // quietUntil records a sync that changed nothing.
@@ -174,14 +174,20 @@ func (m *Manager) quietUntil(in syncInputs, now time.Time) {
 	if due := nextDue(st, now, m.cfg.RescheduleAfter); !due.IsZero() && due.Before(until) {
 		until = due
 	}
-	if every := m.cfg.GossipKeyRotation; every > 0 && len(st.GossipKeys) > 0 && st.GossipRotation == 0 {
-		if due := st.GossipRotatedAt.Add(every); due.Before(until) {
-			until = due
-		}
+	if due := gossipRotationDue(&st, m.cfg.GossipKeyRotation); !due.IsZero() && due.Before(until) {
+		until = due
 	}
-	m.quietMu.Lock()
 	m.quiet = quietSync{inputs: in, at: now, until: until}
-	m.quietMu.Unlock()
+}
+
+// gossipRotationDue is when the next gossip key rotation is to start,
+// every after the last one; zero when none is (rotation off, no keys yet,
+// or one under way).
+func gossipRotationDue(s *State, every time.Duration) time.Time {
+	if every <= 0 || len(s.GossipKeys) == 0 || s.GossipRotation != 0 {
+		return time.Time{}
+	}
+	return s.GossipRotatedAt.Add(every)
 }
 
 // nextDue is the earliest time after now at which a sync has something to

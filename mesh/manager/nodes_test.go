@@ -457,9 +457,7 @@ func TestQuietSync(t *testing.T) {
 	now := time.Now().UTC()
 	d.syncNodes(now)
 	d.syncNodes(now) // nothing left to change: quiet
-	d.quietMu.Lock()
 	q := d.quiet
-	d.quietMu.Unlock()
 	if q.at.IsZero() || !q.until.After(now) {
 		t.Fatalf("no quiet sync recorded: %+v", q)
 	}
@@ -488,14 +486,14 @@ func TestQuietSync(t *testing.T) {
 		}, now.Add(time.Second)},
 		{"a member went", func(alive map[string]bool) { delete(alive, "nnode1") }, now.Add(time.Second)},
 	} {
-		cur := d.syncInputs(alive)
+		cur := d.inputsOf(alive)
 		d.quietUntil(cur, now)
 		if !d.stillQuiet(cur, now.Add(time.Second)) {
 			t.Fatalf("%s: not quiet a second after a quiet sync", tt.what)
 		}
 		changed := maps.Clone(alive)
 		tt.change(changed)
-		if d.stillQuiet(d.syncInputs(changed), tt.at) {
+		if d.stillQuiet(d.inputsOf(changed), tt.at) {
 			t.Errorf("%s: still quiet", tt.what)
 		}
 	}
