@@ -499,6 +499,24 @@ func TestQuietSync(t *testing.T) {
 	}
 }
 
+// TestQuietSyncWakesForTheKeyRotation: a quiet sync ends when the next
+// gossip key rotation is due, not up to quietFor later.
+func TestQuietSyncWakesForTheKeyRotation(t *testing.T) {
+	d := newFakeManager(t)
+	now := time.Now().UTC()
+	if _, err := d.store.Update(func(s *State) error {
+		s.GossipRotation, s.GossipRotatedAt = 0, now.Add(-time.Second)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	d.cfg.GossipKeyRotation = 3 * time.Second
+	d.quietUntil(syncInputs{}, now)
+	if want := now.Add(2 * time.Second); !d.quiet.until.Equal(want) {
+		t.Errorf("quiet until %s, want the rotation's due time %s", d.quiet.until, want)
+	}
+}
+
 // aliveOf turns syncInputs.alive back into the map it was made from.
 func aliveOf(in syncInputs) map[string]bool {
 	alive := map[string]bool{}
