@@ -227,11 +227,10 @@ type Desired struct {
 	stale   string              // why they did not match, when not fresh
 	dirty   bool                // objs or head differ from the file
 	errPer  error               // the last failure to persist, until one succeeds
-	// The tables' generations at the last refresh, and what it found:
-	// while they stay, the tables do too, and so would the answer.
-	looked                   []uint64
-	lookedStale              string
-	lookedPartial, lookedSet bool
+	// looked are the tables' generations at the last look (nil before
+	// any): while they stay, so do the tables, and so would what the look
+	// found (stale, partial).
+	looked []uint64
 }
 
 // NewDesired returns a tracker serving the state persisted at path (mode
@@ -291,7 +290,6 @@ func readDesiredFile(path string) (desiredFile, bool, error) {
 func (d *Desired) Current() Objects {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.partial = false
 	d.stale = d.refresh()
 	d.fresh = d.stale == ""
 	if d.dirty {
@@ -307,7 +305,7 @@ func (d *Desired) Current() Objects {
 }
 
 // refresh adopts the tables' state when their head certifies it, and
-// otherwise says why not.
+// otherwise says why not (and sets partial).
 //
 // Listing and hashing the tables costs 2.1-2.3 ms at 1000 services
 // (BenchmarkDesiredLook), and each reconcile, role check and bridge sync
@@ -319,13 +317,10 @@ func (d *Desired) refresh() (stale string) {
 	for _, t := range desiredTables {
 		gens = append(gens, d.db.Generation(t))
 	}
-	if d.lookedSet && slices.Equal(gens, d.looked) {
-		d.partial = d.lookedPartial
-		return d.lookedStale
+	if slices.Equal(gens, d.looked) {
+		return d.stale // partial stays as the last look left it
 	}
-	defer func() {
-		d.looked, d.lookedStale, d.lookedPartial, d.lookedSet = gens, stale, d.partial, true
-	}()
+	d.looked, d.partial = gens, false
 	e, ok := d.db.Get(TableCluster, "", HeadKey)
 	if !ok {
 		return "no head in the tables"
