@@ -143,9 +143,11 @@ bench-mesh: build
 
 # Queries/s and p99/worst latency of the embedded DNS as a task sees it
 # (dnsperf inside a task, through the DNAT to 127.0.0.11) beside dnsmasq in
-# the same task holding the same records (root, dnsperf, dnsmasq), as fast
-# as dnsperf goes and at one rate for both; then the package's server alone
-# against dnsmasq, no daemon or DNAT, a micro-benchmark of the answer path.
+# the same task holding the same records (root, dnsperf, dnsmasq): q/s as
+# fast as plain dnsperf goes; latencies from dnsperf -v (a line per answer,
+# which costs the client more than the server), as fast as it goes and at
+# one rate for both; then the package's server alone against dnsmasq, no
+# daemon or DNAT, a micro-benchmark of the answer path.
 bench-dns: build
 	$(GO) test -run '^$$' -bench 'BenchmarkDNS$$' -benchtime 3x -timeout 10m ./mesh/e2e/
 	$(GO) test -run '^$$' -bench BenchmarkResolver -benchtime 400000x ./mesh/dns/

@@ -26,6 +26,9 @@ type dnsperfResult struct {
 var (
 	dnsperfQPS  = regexp.MustCompile(`Queries per second:\s+([0-9.]+)`)
 	dnsperfLost = regexp.MustCompile(`Queries lost:\s+([0-9]+)`)
+	// dnsperfCodes is the summary's "Response codes: NOERROR 404 (80.00%), NXDOMAIN 101 (20.00%)".
+	dnsperfCodes = regexp.MustCompile(`Response codes:\s+(.*)`)
+	dnsperfCode  = regexp.MustCompile(`([A-Z]+) ([0-9]+) \(`)
 	// dnsperfLine is one answer of -v: "> RCODE name type seconds".
 	dnsperfLine = regexp.MustCompile(`(?m)^> (\S+) (\S+) \S+ ([0-9.]+)$`)
 )
@@ -33,8 +36,11 @@ var (
 // dnsperfIn runs dnsperf in task's namespaces against server with the
 // queries of file, 100 outstanding, and counts as failed the queries
 // lost and the answers with an rcode other than NXDOMAIN for miss and
-// NOERROR for the rest (an overloaded server's SERVFAIL, say).
-func dnsperfIn(b *testing.B, l *testLab, task, server, file, miss string, extra ...string) dnsperfResult {
+// NOERROR for the rest (an overloaded server's SERVFAIL, say). With
+// perAnswer it runs dnsperf -v, whose line per answer gives the p99 and
+// the worst latency; without, dnsperf does only its own work, and the
+// summary's rcode counts give the failures.
+func dnsperfIn(b *testing.B, l *testLab, task, server, file, miss string, perAnswer bool, extra ...string) dnsperfResult {
 	b.Helper()
 	// -v prints a line per answer, tens of thousands a second: into a
 	// file, not a pipe, whose reader would be a third process on the CPUs
@@ -44,8 +50,12 @@ func dnsperfIn(b *testing.B, l *testLab, task, server, file, miss string, extra 
 		b.Fatal(err)
 	}
 	defer f.Close()
-	argv := append([]string{"--node", "node1", "exec", task, "--", "dnsperf", "-s", server, "-d", file,
-		"-q", "100", "-l", strconv.Itoa(dnsperfSeconds), "-v"}, extra...)
+	argv := []string{"--node", "node1", "exec", task, "--", "dnsperf", "-s", server, "-d", file,
+		"-q", "100", "-l", strconv.Itoa(dnsperfSeconds)}
+	if perAnswer {
+		argv = append(argv, "-v")
+	}
+	argv = append(argv, extra...)
 	err = l.ctlTo(2*time.Minute, f, f, argv...)
 	raw, rerr := os.ReadFile(f.Name())
 	if err == nil {
@@ -58,6 +68,20 @@ func dnsperfIn(b *testing.B, l *testLab, task, server, file, miss string, extra 
 	}
 	var r dnsperfResult
 	r.failed, _ = strconv.Atoi(lost[1])
+	r.qps, _ = strconv.ParseFloat(qps[1], 64)
+	if !perAnswer {
+		codes := dnsperfCodes.FindStringSubmatch(out)
+		if codes == nil {
+			b.Fatalf("dnsperf -s %s: no response codes\n%s", server, tail(out, 2000))
+		}
+		for _, c := range dnsperfCode.FindAllStringSubmatch(codes[1], -1) {
+			if c[1] != "NOERROR" && (c[1] != "NXDOMAIN" || miss == "") {
+				n, _ := strconv.Atoi(c[2])
+				r.failed += n
+			}
+		}
+		return r
+	}
 	var lat []time.Duration
 	for _, m := range dnsperfLine.FindAllStringSubmatch(out, -1) {
 		want := "NOERROR"
@@ -75,7 +99,6 @@ func dnsperfIn(b *testing.B, l *testLab, task, server, file, miss string, extra 
 	}
 	slices.Sort(lat)
 	r.max, r.p99 = lat[len(lat)-1], lat[len(lat)*99/100]
-	r.qps, _ = strconv.ParseFloat(qps[1], 64)
 	return r
 }
 
@@ -95,12 +118,16 @@ func tail(s string, n int) string { return s[max(0, len(s)-n):] }
 // (dnsperf then waits out its timeout with 100 queries lost, a stalled
 // run), so the local mix is the one that compares the servers' own
 // work, and failed counts show how far to trust the other. For each mix
-// it reports the medians of each server's queries/s, their ratio, p99 and
-// worst latency (from dnsperf -v's per-query times), and each server process's
-// CPU per query (meshd's includes whatever else the node agent did); then
-// the same runs again with dnsperf held to one rate for both servers
-// (-Q, half the slower one's median), reported as p99, worst and CPU per
-// query "@rate".
+// it reports, from runs of plain dnsperf, the medians of each server's
+// queries/s, their ratio, and each server process's CPU per query
+// (meshd's includes whatever else the node agent did); from runs of
+// dnsperf -v, whose line per answer gives the latencies, p99 and worst
+// latency, and their queries/s and ratio too ("-v"): writing those lines
+// costs dnsperf more than either server's work, so on the two CPUs the
+// three share, the client bounds -v's rate and the ratio there mostly
+// measures it. Then the -v runs again with dnsperf held to one rate for
+// both servers (-Q, half the slower one's median), reported as p99, worst
+// and CPU per query "@rate".
 func BenchmarkDNS(b *testing.B) {
 	if probeRun(b) {
 		return
@@ -170,21 +197,24 @@ func BenchmarkDNS(b *testing.B) {
 		queries float64
 	}
 	type server struct {
-		name, addr  string
-		pid         int
-		full, fixed tally // as fast as dnsperf goes; at one rate for both
+		name, addr string
+		pid        int
+		// As fast as dnsperf goes, plain and with -v; with -v at one
+		// rate for both.
+		plain, full, fixed tally
 	}
 	servers := map[string][]*server{}
 	for _, mix := range mixes {
 		servers[mix] = []*server{{name: mix + "-meshd", addr: "127.0.0.11", pid: meshdPID},
 			{name: mix + "-dnsmasq", addr: "127.0.0.12", pid: dnsmasq.Process.Pid}}
 	}
-	measure := func(s *server, t *tally, file string, extra ...string) {
+	missOf := map[string]string{"local": "", "miss": miss} // the name answered NXDOMAIN
+	measure := func(s *server, t *tally, mix string, perAnswer bool, extra ...string) {
 		before, _, err := cpuTicks(s.pid)
 		if err != nil {
 			b.Fatal(err)
 		}
-		r := dnsperfIn(b, l, task, s.addr, file, miss, extra...)
+		r := dnsperfIn(b, l, task, s.addr, queryFiles[mix], missOf[mix], perAnswer, extra...)
 		after, _, err := cpuTicks(s.pid)
 		if err != nil {
 			b.Fatal(err)
@@ -207,11 +237,12 @@ func BenchmarkDNS(b *testing.B) {
 	for i := 0; i < 2*b.N; i++ {
 		for _, mix := range mixes {
 			s := servers[mix][(i+i/2)%2] // meshd dnsmasq dnsmasq meshd meshd ...
-			measure(s, &s.full, queryFiles[mix])
+			measure(s, &s.plain, mix, false)
+			measure(s, &s.full, mix, true)
 		}
 	}
-	// The same again at one rate, half the slower server's: at full
-	// speed dnsperf, on the same two CPUs, bounds the rate, and the
+	// The -v runs again at one rate, half the slower server's: at full
+	// speed dnsperf -v, on the same two CPUs, bounds the rate, and the
 	// server that answers sooner leaves it fewer answers per wake-up, so
 	// q/s there mixes the client's work with the server's. At one rate,
 	// p99 and CPU per query compare the servers alone.
@@ -222,27 +253,29 @@ func BenchmarkDNS(b *testing.B) {
 	for i := 0; i < 2*b.N; i++ {
 		for _, mix := range mixes {
 			s := servers[mix][(i+i/2)%2]
-			measure(s, &s.fixed, queryFiles[mix], "-Q", strconv.Itoa(rates[mix]))
+			measure(s, &s.fixed, mix, true, "-Q", strconv.Itoa(rates[mix]))
 		}
 	}
 	b.StopTimer()
 	for _, mix := range mixes {
 		for _, s := range servers[mix] {
-			b.ReportMetric(med(s.full, qps), s.name+"-q/s")
+			b.ReportMetric(med(s.plain, qps), s.name+"-q/s")
+			b.ReportMetric(float64(s.plain.cpu)*1e4/s.plain.queries, s.name+"-cpu-µs/q")
+			b.ReportMetric(med(s.full, qps), s.name+"-q/s-v")
 			b.ReportMetric(med(s.full, p99), s.name+"-p99-ms")
 			b.ReportMetric(med(s.full, worst), s.name+"-max-ms")
-			b.ReportMetric(float64(s.full.cpu)*1e4/s.full.queries, s.name+"-cpu-µs/q")
 			b.ReportMetric(med(s.fixed, p99), s.name+"-p99-ms@rate")
 			b.ReportMetric(med(s.fixed, worst), s.name+"-max-ms@rate")
 			b.ReportMetric(float64(s.fixed.cpu)*1e4/s.fixed.queries, s.name+"-cpu-µs/q@rate")
 			failed := 0
-			for _, r := range slices.Concat(s.full.runs, s.fixed.runs) {
+			for _, r := range slices.Concat(s.plain.runs, s.full.runs, s.fixed.runs) {
 				failed += r.failed
 			}
 			b.ReportMetric(float64(failed), s.name+"-failed")
-			b.Logf("%s runs (q/s p99 max failed): %v; at %d q/s: %v", s.name, s.full.runs, rates[mix], s.fixed.runs)
+			b.Logf("%s runs (q/s p99 max failed): plain %v; -v %v; at %d q/s: %v", s.name, s.plain.runs, s.full.runs, rates[mix], s.fixed.runs)
 		}
 		b.ReportMetric(float64(rates[mix]), mix+"-rate-q/s")
-		b.ReportMetric(med(servers[mix][0].full, qps)/med(servers[mix][1].full, qps), mix+"-meshd/dnsmasq")
+		b.ReportMetric(med(servers[mix][0].plain, qps)/med(servers[mix][1].plain, qps), mix+"-meshd/dnsmasq")
+		b.ReportMetric(med(servers[mix][0].full, qps)/med(servers[mix][1].full, qps), mix+"-meshd/dnsmasq-v")
 	}
 }
