@@ -42,6 +42,42 @@ func TestEntrySeenOnAllNodes(t *testing.T) {
 	}
 }
 
+// TestCompressedAndPlainNodesTalk: a node with memberlist's compression
+// (meshd's earlier versions) and one without exchange their state when
+// one joins the other (push/pull and announce streams) and gossip each
+// other's updates (packets), whichever way.
+func TestCompressedAndPlainNodesTalk(t *testing.T) {
+	log := testLogger(t)
+	value := bytes.Repeat([]byte("10.0.0.2 "), 40) // compressible, as JSON is
+	old := newNode(t, log, "node1", stable, func(c *Config) { c.compress = true })
+	for i := range 50 {
+		if err := old.Put("endpoint_table", "net1", fmt.Sprintf("old%d", i), value); err != nil {
+			t.Fatalf("Put: %v", err)
+		}
+	}
+	plain := newNode(t, log, "node2", stable)
+	for i := range 50 {
+		if err := plain.Put("endpoint_table", "net1", fmt.Sprintf("plain%d", i), value); err != nil {
+			t.Fatalf("Put: %v", err)
+		}
+	}
+	join(t, plain, old)
+	waitMembers(t, old, plain)
+	for _, db := range []*DB{old, plain} {
+		if err := db.Put("endpoint_table", "net1", "late-"+db.LocalName(), value); err != nil {
+			t.Fatalf("Put: %v", err)
+		}
+	}
+	testutil.Eventually(t, 10*time.Second, "entries spread", func() error {
+		for _, db := range []*DB{old, plain} {
+			if n := len(db.List("endpoint_table", "net1")); n != 102 {
+				return fmt.Errorf("%s lists %d entries, want 102", db.LocalName(), n)
+			}
+		}
+		return nil
+	})
+}
+
 func TestConvergesToNewest(t *testing.T) {
 	dbs := newCluster(t, testLogger(t), 3, stable)
 	tests := []struct {
