@@ -19,7 +19,7 @@ import (
 // from the nodes in turn, at a steady 20 per second and in a burst of 100 per
 // second; p50-ms and p99-ms are over all of them (the slowest node counts).
 // pkt/s/node and kB/s/node are the UDP packets and bytes each node sends on
-// average (as written to the socket: compressed, with memberlist's probes),
+// average (as written to the socket, with memberlist's probes),
 // while idle (sub-benchmark idle, 3 s with no writes) and while the puts
 // spread.
 //
@@ -188,4 +188,38 @@ func benchConvergence(b *testing.B, dbs []*DB, a *arrivals, every time.Duration)
 	b.ReportMetric(ms(0.50), "p50-ms")
 	b.ReportMetric(ms(0.99), "p99-ms")
 	b.ReportMetric(ms(1), "max-ms")
+}
+
+// BenchmarkLocalState is a push/pull's state of a node holding 1000
+// entries of 700 bytes (about a node's at 1000 services): encoded after
+// a change to the store, and handed out again while there is none.
+//
+//	go test -run '^$' -bench LocalState ./gossip/
+func BenchmarkLocalState(b *testing.B) {
+	db := newNode(b, nil, "node1")
+	value := make([]byte, 700)
+	for i := range 1000 {
+		if err := db.Put("services", "", fmt.Sprintf("svc%d", i), value); err != nil {
+			b.Fatal(err)
+		}
+	}
+	d := delegate{db}
+	b.Run("changed", func(b *testing.B) {
+		for i := 0; b.Loop(); i++ {
+			value[0] = byte(i)
+			if err := db.Put("services", "", "svc0", value); err != nil {
+				b.Fatal(err)
+			}
+			if len(d.LocalState(false)) == 0 {
+				b.Fatal("no state")
+			}
+		}
+	})
+	b.Run("unchanged", func(b *testing.B) {
+		for b.Loop() {
+			if len(d.LocalState(false)) == 0 {
+				b.Fatal("no state")
+			}
+		}
+	})
 }

@@ -78,6 +78,41 @@ func TestCompressedAndPlainNodesTalk(t *testing.T) {
 	})
 }
 
+// TestLocalStateFollowsTheStore: the state a push/pull sends is encoded
+// once per version of the store: handed out again while nothing changed,
+// and holding every change after one.
+func TestLocalStateFollowsTheStore(t *testing.T) {
+	db := newNode(t, testLogger(t), "node1")
+	d := delegate{db}
+	state := func() []Entry {
+		t.Helper()
+		m, err := decodeMessage(d.LocalState(false))
+		if err != nil {
+			t.Fatalf("decode local state: %v", err)
+		}
+		return m.Entries
+	}
+	for i, step := range []func() error{
+		func() error { return db.Put("tasks", "net1", "t1", []byte("running")) },
+		func() error { return db.Put("tasks", "net1", "t1", []byte("stopped")) },
+		func() error { return db.Delete("tasks", "net1", "t1") },
+		func() error { return db.Put("services", "", "www", []byte("10.0.0.2")) },
+	} {
+		if err := step(); err != nil {
+			t.Fatalf("step %d: %v", i, err)
+		}
+		db.mu.Lock()
+		want := db.st.entries(func(Entry) bool { return true })
+		db.mu.Unlock()
+		if diff := cmp.Diff(want, state()); diff != "" {
+			t.Errorf("after step %d, local state (-store +sent):\n%s", i, diff)
+		}
+		if a, b := d.LocalState(false), d.LocalState(true); &a[0] != &b[0] {
+			t.Errorf("after step %d, an unchanged store's state was encoded again", i)
+		}
+	}
+}
+
 func TestConvergesToNewest(t *testing.T) {
 	dbs := newCluster(t, testLogger(t), 3, stable)
 	tests := []struct {

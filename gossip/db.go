@@ -59,9 +59,14 @@ type DB struct {
 	members  map[string]*memberRecord
 	watchers map[*watcher]struct{}
 	gens     map[string]uint64 // by table: changes to its live entries (see Generation)
-	meta     []byte
-	left     bool // Leave was called: no more writes or announcements
-	closed   bool // Shutdown was called: no more goroutines
+	// state is the last push/pull state encoded, for the store's
+	// version stateOf: memberlist asks for it every PushPullInterval,
+	// and it is all of the entries.
+	state   []byte
+	stateOf uint64
+	meta    []byte
+	left    bool // Leave was called: no more writes or announcements
+	closed  bool // Shutdown was called: no more goroutines
 }
 
 // New starts a node: memberlist listens on cfg.BindAddr:cfg.BindPort, but

@@ -35,17 +35,26 @@ func (d delegate) GetBroadcasts(overhead, limit int) [][]byte {
 }
 
 // LocalState is this node's half of a push/pull: every entry it holds,
-// tombstones included.
+// tombstones included. While the store has not changed, it hands out the
+// same encoding again (memberlist only copies it).
 func (d delegate) LocalState(join bool) []byte {
 	db := d.db
 	db.mu.Lock()
-	all := db.st.entries(func(Entry) bool { return true })
+	if db.state != nil && db.stateOf == db.st.version {
+		defer db.mu.Unlock()
+		return db.state
+	}
+	all, version := db.st.entries(func(Entry) bool { return true }), db.st.version
 	db.mu.Unlock()
+	// Encoded without the lock, which the DB's writers and readers wait on.
 	b, err := encodeMessage(message{Type: msgState, From: db.cfg.Name, Entries: all})
 	if err != nil {
 		db.log.Error("encode local state", "err", err)
 		return nil
 	}
+	db.mu.Lock()
+	db.state, db.stateOf = b, version
+	db.mu.Unlock()
 	return b
 }
 

@@ -17,6 +17,7 @@ type store struct {
 	self    string
 	clock   uint64 // the highest Lamport time written or seen here
 	records map[entryKey]*record
+	version uint64 // moves with every change to records
 }
 
 type record struct {
@@ -78,6 +79,7 @@ func (s *store) replace(e Entry, now time.Time) outcome {
 	}
 	old, had := s.records[keyOf(e)]
 	s.records[keyOf(e)] = r
+	s.version++
 	wasLive := had && !old.Deleted
 	switch {
 	case e.Deleted && wasLive:
@@ -128,6 +130,7 @@ func (s *store) assert(e Entry, now time.Time) (outcome, bool) {
 			r.deletedAt = now // a re-stamped tombstone lives a full TTL again
 		}
 		s.records[k] = r
+		s.version++
 		return outcome{gossip: []Entry{mine}}, false
 	case ok && !newer(e, cur.Entry):
 		return outcome{}, false // another node's newer write already wins
@@ -162,6 +165,7 @@ func (s *store) dropOwner(name string) outcome {
 	var o outcome
 	for _, e := range s.entries(func(e Entry) bool { return e.Owner == name }) {
 		delete(s.records, keyOf(e))
+		s.version++
 		if !e.Deleted {
 			e.Deleted = true
 			o.events = append(o.events, Event{Type: Delete, Entry: e})
@@ -176,6 +180,7 @@ func (s *store) reap(now time.Time, ttl time.Duration) int {
 	for k, r := range s.records {
 		if r.Deleted && !now.Before(r.deletedAt.Add(ttl)) {
 			delete(s.records, k)
+			s.version++
 			n++
 		}
 	}

@@ -230,3 +230,48 @@ func TestDeleteOfAnotherNodesEntryWins(t *testing.T) {
 		}
 	}
 }
+
+// TestVersionMovesWithEveryChange: the push/pull state is encoded again
+// only when the store's version moves, so every operation that changes
+// the records must move it. Each step runs on the store the steps before
+// it left.
+func TestVersionMovesWithEveryChange(t *testing.T) {
+	s := newStore("me")
+	all := func(Entry) bool { return true }
+	steps := []struct {
+		name    string
+		changes bool // whether the step changes the records
+		do      func()
+	}{
+		{"local put", true, func() { s.write(entryKey{"t", "net1", "a"}, []byte("1"), false, t0) }},
+		{"local update", true, func() { s.write(entryKey{"t", "net1", "a"}, []byte("2"), false, t0) }},
+		{"remote entry", true, func() { s.merge(Entry{Table: "t", Key: "b", Value: []byte("x"), Owner: "beta", LTime: 20}, true, t0) }},
+		{"older remote version", false, func() { s.merge(Entry{Table: "t", Key: "b", Value: []byte("old"), Owner: "beta", LTime: 3}, true, t0) }},
+		{"entry of a dead owner", false, func() { s.merge(Entry{Table: "t", Key: "c", Value: []byte("x"), Owner: "gamma", LTime: 30}, false, t0) }},
+		{"network's newer copy of ours, re-stamped", true, func() {
+			s.merge(Entry{Table: "t", Scope: "net1", Key: "a", Value: []byte("theirs"), Owner: "me", LTime: 40}, true, t0)
+		}},
+		{"our own version echoed", false, func() {
+			cur, _ := s.live(entryKey{"t", "net1", "a"})
+			s.merge(cur, true, t0)
+		}},
+		{"unknown entry of ours, tombstoned", true, func() {
+			s.merge(Entry{Table: "t", Key: "z", Value: []byte("x"), Owner: "me", LTime: 50}, true, t0)
+		}},
+		{"scope deleted", true, func() { s.deleteScope("net1", t0.Add(time.Minute)) }},
+		{"owner dropped", true, func() { s.dropOwner("beta") }},
+		{"nothing to reap yet", false, func() { s.reap(t0.Add(30*time.Second), time.Minute) }},
+		{"tombstones reaped", true, func() { s.reap(t0.Add(5*time.Minute), time.Minute) }},
+	}
+	for _, step := range steps {
+		before, v := s.entries(all), s.version
+		step.do()
+		changed := !cmp.Equal(before, s.entries(all))
+		if changed != step.changes {
+			t.Fatalf("%s: records changed %v, want %v", step.name, changed, step.changes)
+		}
+		if moved := s.version != v; moved != changed {
+			t.Errorf("%s: records changed %v, version moved %v", step.name, changed, moved)
+		}
+	}
+}
