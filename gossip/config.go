@@ -118,8 +118,8 @@ type Config struct {
 	// starting any node, as it is not safe for concurrent use.
 	Transport memberlist.Transport
 
-	// compress turns memberlist's compression on, as meshd had it until
-	// it went off: the tests check that nodes with and without it talk.
+	// compress turns memberlist's compression on, as earlier versions of
+	// meshd had it: the tests check that nodes with and without it talk.
 	compress bool
 }
 
