@@ -58,8 +58,17 @@ func BenchmarkConvergence(b *testing.B) {
 
 const putsPerOp = 100
 
-// udpCount counts the UDP packets and bytes a cluster's transports send.
-type udpCount struct{ packets, bytes atomic.Int64 }
+// udpCount counts the UDP packets and bytes a cluster's transports send,
+// and the packets memberlist compressed (of unencrypted ones, which show
+// memberlist's message type).
+type udpCount struct{ packets, bytes, compressed atomic.Int64 }
+
+// memberlist's message types of a compressed message and of one with a
+// checksum (5 bytes, then the message), values of its wire protocol.
+const (
+	compressMsg = 9
+	hasCRCMsg   = 12
+)
 
 type udpSnapshot struct {
 	at             time.Time
@@ -86,7 +95,7 @@ type countingTransport struct {
 	sent *udpCount
 }
 
-func newCountingTransport(b *testing.B, sent *udpCount) countingTransport {
+func newCountingTransport(b testing.TB, sent *udpCount) countingTransport {
 	b.Helper()
 	nt, err := memberlist.NewNetTransport(&memberlist.NetTransportConfig{
 		BindAddrs: []string{"127.0.0.1"}, Logger: log.New(io.Discard, "", 0),
@@ -98,15 +107,24 @@ func newCountingTransport(b *testing.B, sent *udpCount) countingTransport {
 }
 
 func (t countingTransport) WriteTo(p []byte, addr string) (time.Time, error) {
-	t.sent.packets.Add(1)
-	t.sent.bytes.Add(int64(len(p)))
+	t.count(p)
 	return t.NetTransport.WriteTo(p, addr)
 }
 
 func (t countingTransport) WriteToAddress(p []byte, a memberlist.Address) (time.Time, error) {
+	t.count(p)
+	return t.NetTransport.WriteToAddress(p, a)
+}
+
+func (t countingTransport) count(p []byte) {
 	t.sent.packets.Add(1)
 	t.sent.bytes.Add(int64(len(p)))
-	return t.NetTransport.WriteToAddress(p, a)
+	if len(p) > 5 && p[0] == hasCRCMsg {
+		p = p[5:]
+	}
+	if len(p) > 0 && p[0] == compressMsg {
+		t.sent.compressed.Add(1)
+	}
 }
 
 // arrivals records when each key reached the last node.

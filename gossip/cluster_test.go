@@ -45,17 +45,21 @@ func TestEntrySeenOnAllNodes(t *testing.T) {
 // TestCompressedAndPlainNodesTalk: a node with memberlist's compression
 // (meshd's earlier versions) and one without exchange their state when
 // one joins the other (push/pull and announce streams) and gossip each
-// other's updates (packets), whichever way.
+// other's updates (packets), whichever way. The packets each sends show
+// that one compresses and the other does not.
 func TestCompressedAndPlainNodesTalk(t *testing.T) {
 	log := testLogger(t)
 	value := bytes.Repeat([]byte("10.0.0.2 "), 40) // compressible, as JSON is
-	old := newNode(t, log, "node1", stable, func(c *Config) { c.compress = true })
+	var oldSent, plainSent udpCount
+	old := newNode(t, log, "node1", stable, func(c *Config) {
+		c.compress, c.Transport = true, newCountingTransport(t, &oldSent)
+	})
 	for i := range 50 {
 		if err := old.Put("endpoint_table", "net1", fmt.Sprintf("old%d", i), value); err != nil {
 			t.Fatalf("Put: %v", err)
 		}
 	}
-	plain := newNode(t, log, "node2", stable)
+	plain := newNode(t, log, "node2", stable, func(c *Config) { c.Transport = newCountingTransport(t, &plainSent) })
 	for i := range 50 {
 		if err := plain.Put("endpoint_table", "net1", fmt.Sprintf("plain%d", i), value); err != nil {
 			t.Fatalf("Put: %v", err)
@@ -63,19 +67,36 @@ func TestCompressedAndPlainNodesTalk(t *testing.T) {
 	}
 	join(t, plain, old)
 	waitMembers(t, old, plain)
-	for _, db := range []*DB{old, plain} {
-		if err := db.Put("endpoint_table", "net1", "late-"+db.LocalName(), value); err != nil {
-			t.Fatalf("Put: %v", err)
-		}
+	spread := func(want int) {
+		t.Helper()
+		testutil.Eventually(t, 10*time.Second, "entries spread", func() error {
+			for _, db := range []*DB{old, plain} {
+				if n := len(db.List("endpoint_table", "net1")); n != want {
+					return fmt.Errorf("%s lists %d entries, want %d", db.LocalName(), n, want)
+				}
+			}
+			return nil
+		})
 	}
-	testutil.Eventually(t, 10*time.Second, "entries spread", func() error {
+	spread(100) // by the join's streams
+	// Writes after the join travel in gossip packets, though the first
+	// ones may still ride in the join's announcements: write until both
+	// nodes have sent packets, each write reaching the other node.
+	for i := 0; oldSent.compressed.Load() == 0 || plainSent.packets.Load() == 0; i++ {
+		if i == 20 {
+			t.Fatalf("after %d writes each, node1 sent %d compressed packets (of %d), node2 %d packets",
+				i, oldSent.compressed.Load(), oldSent.packets.Load(), plainSent.packets.Load())
+		}
 		for _, db := range []*DB{old, plain} {
-			if n := len(db.List("endpoint_table", "net1")); n != 102 {
-				return fmt.Errorf("%s lists %d entries, want 102", db.LocalName(), n)
+			if err := db.Put("endpoint_table", "net1", fmt.Sprintf("late-%s-%d", db.LocalName(), i), value); err != nil {
+				t.Fatalf("Put: %v", err)
 			}
 		}
-		return nil
-	})
+		spread(100 + 2*(i+1))
+	}
+	if n := plainSent.compressed.Load(); n != 0 {
+		t.Errorf("node2 sent %d compressed packets (of %d)", n, plainSent.packets.Load())
+	}
 }
 
 // TestLocalStateFollowsTheStore: the state a push/pull sends is encoded
