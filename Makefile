@@ -69,7 +69,7 @@ deb:
 	@GO="$(GO)" DIST="$(DIST)" packaging/deb/build.sh
 
 # TCP throughput task to task over VXLAN vs node to node on the underlay.
-bench-overlay: build
+bench-overlay: deps build
 	$(GO) test -run '^$$' -bench OverlayThroughput -benchtime 3x -timeout 10m ./mesh/e2e/
 
 # ---------------------------------------------------------------------------
@@ -121,14 +121,14 @@ test-vms: deps build
 # one manager vs three (median of 20, side by side), swarm join (median of
 # 20); then, on a manager holding 1000 services, an idle sync and a write
 # (a create and a remove), and a node's sort of them by name.
-bench-control: build
+bench-control: deps build
 	$(GO) test -run '^$$' -bench LeaderFailover -benchtime 5x -timeout 10m ./mesh/e2e/
 	$(GO) test -run '^$$' -bench 'WriteLatency|Join$$' -benchtime 20x -timeout 10m ./mesh/e2e/
 	$(GO) test -run '^$$' -bench 'IdleSync|WriteAt1000' -benchtime 20x ./mesh/manager/
 	$(GO) test -run '^$$' -bench ServicesByName ./mesh/records/
 
 # CPU of each meshd at idle in a 3-node lab with 100 services (60 s).
-bench-idle: build
+bench-idle: deps build
 	$(GO) test -run '^$$' -bench 'IdleCPU$$' -benchtime 1x -timeout 10m ./mesh/e2e/
 	$(GO) test -run '^$$' -bench IdleCPUAt1000 -benchtime 1x -timeout 15m ./mesh/e2e/
 
@@ -138,7 +138,7 @@ bench-idle: build
 # medians of 9 rounds of 1 s runs, the paths alternating, with 2, 100 and
 # 1000 services on the cluster; and the machine's CPU time per request on
 # each path, and each path's over the direct one (root, make deps).
-bench-mesh: build
+bench-mesh: deps build
 	$(GO) test -run '^$$' -bench 'BenchmarkMeshServers$$' -benchtime 9x -timeout 30m ./mesh/e2e/
 
 # Queries/s and p99/worst latency of the embedded DNS as a task sees it
@@ -148,7 +148,7 @@ bench-mesh: build
 # which costs the client more than the server), as fast as it goes and at
 # one rate for both; then the package's server alone against dnsmasq, no
 # daemon or DNAT, a micro-benchmark of the answer path.
-bench-dns: build
+bench-dns: deps build
 	$(GO) test -run '^$$' -bench 'BenchmarkDNS$$' -benchtime 3x -timeout 10m ./mesh/e2e/
 	$(GO) test -run '^$$' -bench BenchmarkResolver -benchtime 400000x ./mesh/dns/
 
@@ -157,7 +157,7 @@ bench-dns: build
 # through a sandbox of 1000 services as a share of those through one of 1
 # (root); and the host syncer's CPU to publish one port beside 1000 and
 # remove it.
-bench-rules:
+bench-rules: deps
 	$(GO) test -run '^$$' -bench AddService -benchtime 30x ./lb/
 	$(GO) test -run '^$$' -bench HostSync -benchtime 20x ./lb/
 	$(GO) test -run '^$$' -bench EstablishedPacket -benchtime 3x -count 3 ./lb/
