@@ -46,6 +46,7 @@ func BenchmarkAddService(b *testing.B) {
 				}
 				b.StopTimer()
 				restore += timed.spent
+				WaitBackground() // one change at a time (restore_linux.go)
 				timed.spent = 0
 				start := time.Now()
 				if err := dp.Sync(ctx, sb); err != nil {
@@ -53,6 +54,7 @@ func BenchmarkAddService(b *testing.B) {
 				}
 				removal += time.Since(start)
 				removeRestore += timed.spent
+				WaitBackground()
 				b.StartTimer()
 			}
 			b.ReportMetric(float64(restore.Nanoseconds())/float64(b.N), "restore-ns/op")

@@ -178,6 +178,27 @@
 // has 1, 100 and 1000 (iptables plane, iptables 1.8.9 nf_tables, a 2-vCPU
 // VM), and removing it; most of it is starting iptables-restore.
 //
+// # When a change is in
+//
+// iptables-nft's commit takes effect when the kernel takes its batch,
+// but nf_tables frees what a commit deleted only after an RCU grace
+// period, and the release of any nftables netlink socket meanwhile waits
+// for that freeing: the process's own at its exit, and those it opens
+// and closes between two tables of one payload. A removal therefore ran
+// for one or two grace periods (12-27 ms on a 6.18 kernel at HZ=250),
+// against 2 ms for an addition, its rules long gone from the packet
+// path. Apply listens to nftables' announcements in the namespace and
+// returns once the iptables-restore child has committed every table of
+// the payload (restore_linux.go), leaving the child to exit on its own;
+// the daemon waits for such children before it exits (WaitBackground).
+// A removal that touches one table (the nat chains, once the marks are
+// in sets) is in within about 2 ms at 100 and 1000 services; one that
+// touches two (mangle's marks and nat's chain, under 65 services) still
+// waits one grace period between them. A change made within a grace
+// period of a removal waits for the rest of it, and a payload that
+// destroys sets waits for the child's exit, as the deleted rules hold
+// their sets until they are freed.
+//
 // # Stale UDP conntrack entries
 //
 // The nat table sees only the first packet of a connection, and a UDP

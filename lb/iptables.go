@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os/exec"
 	"strings"
+	"sync"
 )
 
 // Rules applies iptables-restore payloads: "iptables-restore --noflush -w".
@@ -42,13 +43,55 @@ func (t IPTables) Apply(ctx context.Context, payload []byte) error {
 		return err
 	}
 	if len(bytes.TrimSpace(rules)) > 0 {
-		stdout, stderr, err := t.runner().run(ctx, t.NetNS, rules, "iptables-restore", "--noflush", "-w")
+		argv := []string{"iptables-restore", "--noflush", "-w"}
+		var stdout, stderr []byte
+		var err error
+		if r, ok := t.runner().(restorer); ok {
+			n := commits(rules)
+			if len(post) > 0 {
+				// A set the rules stop matching can be destroyed only
+				// once the deleted rules are freed (they hold it), which
+				// the child's exit waits for.
+				n = 0
+			}
+			stdout, stderr, _, err = r.restore(ctx, t.NetNS, rules, n, argv...)
+		} else {
+			stdout, stderr, err = t.runner().run(ctx, t.NetNS, rules, argv...)
+		}
 		if err != nil {
 			out := append(append([]byte(nil), stdout...), stderr...)
 			return fmt.Errorf("iptables-restore%s: %w: %s", t.where(), err, strings.TrimSpace(string(out)))
 		}
 	}
 	return t.ipset(post)
+}
+
+// lingering counts what Apply left to finish in the background
+// (restore_linux.go): sockets being closed, iptables-restore children
+// being reaped, each done within a few tens of milliseconds.
+var lingering sync.WaitGroup
+
+// WaitBackground waits until what Apply left to finish in the background
+// is done, so that a daemon stopping, or a test ending, leaves no
+// iptables-restore process behind, and a benchmark times one change at
+// a time.
+func WaitBackground() { lingering.Wait() }
+
+// restorer is an execer that can tell when an iptables-restore child's
+// tables are all committed, before it exits (restore_linux.go).
+type restorer interface {
+	restore(ctx context.Context, netns string, payload []byte, commits int, argv ...string) (stdout, stderr []byte, early bool, err error)
+}
+
+// commits counts the tables an iptables-restore payload commits.
+func commits(payload []byte) int {
+	n := 0
+	for _, line := range bytes.Split(payload, []byte("\n")) {
+		if string(bytes.TrimSpace(line)) == "COMMIT" {
+			n++
+		}
+	}
+	return n
 }
 
 // ipset applies an "*ipset" table in the namespace.

@@ -31,6 +31,8 @@ func newNamespaces(t testing.TB, names ...string) map[string]string {
 	for _, n := range names {
 		paths[n] = testutil.NetNS(t, dir, n)
 	}
+	// Before the namespaces go: no iptables-restore left in them.
+	t.Cleanup(WaitBackground)
 	return paths
 }
 

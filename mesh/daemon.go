@@ -126,6 +126,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 		return err
 	}
 	defer unlock()
+	// Last before the lock goes: no iptables-restore of ours outlives us.
+	defer lb.WaitBackground()
 	mode, reason, err := lb.ChooseMode(d.cfg.LBMode, lb.KernelHasIPVS())
 	if err != nil {
 		return err

@@ -1,0 +1,122 @@
+//go:build linux
+
+package lb
+
+import (
+	"context"
+	"encoding/binary"
+	"strings"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+// TestRestoreReturnsAtCommit runs iptables-restore in a namespace through
+// restore: it must return as soon as every table of the payload is
+// committed (early), with the rules already in or out, and fall back to
+// the child's exit, error and output included, whenever the count of
+// commits cannot be trusted.
+func TestRestoreReturnsAtCommit(t *testing.T) {
+	ns := newNamespaces(t, "sbox")["sbox"]
+	ctx := context.Background()
+	argv := []string{"iptables-restore", "--noflush", "-w"}
+	save := func() string {
+		out, err := IPTables{NetNS: ns}.Save(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(out)
+	}
+	add := "*filter\n:T-F - [0:0]\n-A T-F -j ACCEPT\n-A INPUT -p tcp --dport 9 -j T-F\nCOMMIT\n" +
+		"*nat\n:T-N - [0:0]\n-A T-N -j RETURN\n-A OUTPUT -p tcp --dport 9 -j T-N\nCOMMIT\n"
+	del := "*filter\n-D INPUT -p tcp --dport 9 -j T-F\n-F T-F\n-X T-F\nCOMMIT\n" +
+		"*nat\n-D OUTPUT -p tcp --dport 9 -j T-N\n-F T-N\n-X T-N\nCOMMIT\n"
+	for _, tc := range []struct {
+		name, payload string
+		early         string   // "yes", "no", or "" for either
+		err           string   // in the error's output; "" for none
+		in, out       []string // in iptables-save right after the return
+	}{
+		// The child exits right after committing what it adds: either way.
+		{name: "add two tables", payload: add, in: []string{"-A T-F -j ACCEPT", "-A OUTPUT -p tcp -m tcp --dport 9 -j T-N"}},
+		// What it deletes is freed a grace period later, which its exit
+		// waits for: restore must not.
+		{name: "delete two tables", payload: del, early: "yes", out: []string{"T-F", "T-N"}},
+		// A table that changes nothing commits nothing: the count falls
+		// short, and the exit is waited for.
+		{name: "an empty table", payload: "*mangle\nCOMMIT\n" + add, early: "no", in: []string{"-A T-F -j ACCEPT"}},
+		// The first table commits, the second fails: one generation of
+		// two, and the child's error.
+		{name: "the second table fails", payload: "*filter\n-D INPUT -p tcp --dport 9 -j T-F\nCOMMIT\n" +
+			"*nat\n-D OUTPUT -p tcp --dport 99 -j T-N\nCOMMIT\n", early: "no", err: "line 5 failed",
+			out: []string{"-A INPUT -p tcp -m tcp --dport 9 -j T-F"}, in: []string{"-A OUTPUT -p tcp -m tcp --dport 9 -j T-N"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			stdout, stderr, early, err := nsExec{}.restore(ctx, ns, []byte(tc.payload), commits([]byte(tc.payload)), argv...)
+			if tc.early != "" && early != (tc.early == "yes") {
+				t.Errorf("early = %v, want %s", early, tc.early)
+			}
+			if tc.err == "" && err != nil {
+				t.Fatalf("restore: %v: %s%s", err, stdout, stderr)
+			}
+			if tc.err != "" && (err == nil || !strings.Contains(string(stdout)+string(stderr), tc.err)) {
+				t.Fatalf("restore: err %v, output %q; want a failure saying %q", err, string(stdout)+string(stderr), tc.err)
+			}
+			got := save()
+			for _, s := range tc.in {
+				if !strings.Contains(got, s) {
+					t.Errorf("right after restore, iptables-save lacks %q:\n%s", s, got)
+				}
+			}
+			for _, s := range tc.out {
+				if strings.Contains(got, s) {
+					t.Errorf("right after restore, iptables-save still has %q:\n%s", s, got)
+				}
+			}
+		})
+	}
+}
+
+// genMsg builds one NFT_MSG_NEWGEN notification naming pid.
+func genMsg(pid uint32, seq uint32) []byte {
+	attr := func(typ uint16, v uint32) []byte {
+		b := make([]byte, 8)
+		binary.NativeEndian.PutUint16(b, 8)
+		binary.NativeEndian.PutUint16(b[2:], typ)
+		binary.BigEndian.PutUint32(b[4:], v)
+		return b
+	}
+	body := append([]byte{unix.AF_UNSPEC, 0, 0, 0}, attr(1, seq)...) // NFTA_GEN_ID
+	body = append(body, attr(nftaGenProcPID, pid)...)
+	h := make([]byte, unix.SizeofNlMsghdr)
+	binary.NativeEndian.PutUint32(h, uint32(len(h)+len(body)))
+	binary.NativeEndian.PutUint16(h[4:], nfnlSubsysNFTables<<8|nftMsgNewGen)
+	return append(h, body...)
+}
+
+func TestGensBy(t *testing.T) {
+	two := append(genMsg(42, 1), genMsg(7, 2)...)
+	two = append(two, genMsg(42, 3)...)
+	if n, err := gensBy(two, 42); n != 2 || err != nil {
+		t.Errorf("gensBy(42) = %d, %v; want 2", n, err)
+	}
+	if n, err := gensBy(two, 9); n != 0 || err != nil {
+		t.Errorf("gensBy(9) = %d, %v; want 0", n, err)
+	}
+	bad := genMsg(42, 1)
+	binary.NativeEndian.PutUint16(bad[unix.SizeofNlMsghdr+4:], 200) // an attribute past the message
+	if _, err := gensBy(bad, 42); err == nil {
+		t.Error("gensBy took an attribute longer than its message")
+	}
+	if n, _ := gensBy(genMsg(42, 1)[:20], 42); n != 0 {
+		t.Error("gensBy counted a truncated message")
+	}
+	if n := commits([]byte("*nat\n-A X -j Y\nCOMMIT\n*filter\n COMMIT \n# COMMIT\n")); n != 2 {
+		t.Errorf("commits = %d, want 2", n)
+	}
+}
+
+func FuzzGensBy(f *testing.F) {
+	f.Add(genMsg(42, 1))
+	f.Fuzz(func(t *testing.T, b []byte) { _, _ = gensBy(b, 42) })
+}
