@@ -54,7 +54,9 @@
 // [Resolver] per task holds its sockets and [Querier]. Every Resolver runs
 // one goroutine reading its UDP socket in batches of datagrams (recvmmsg,
 // sendmmsg) and one accepting TCP, plus one per TCP connection and per
-// forwarded question in flight.
+// forwarded question in flight. On Linux the batches are raw system
+// calls that cannot block (udpio_linux.go says why and what it saved);
+// the runtime's poller still does the waiting.
 // Local answers are built on the reading goroutine with no lock: the
 // Table is an immutable snapshot behind an atomic pointer, rebuilt by the
 // agent whenever the endpoint table changes and swapped whole with

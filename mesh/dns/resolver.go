@@ -165,36 +165,33 @@ type udpSlot struct {
 }
 
 func (r *Resolver) serveUDPBatch(ctx context.Context) {
-	pc := r.batch
 	slots := make([]udpSlot, udpBatch)
-	reads := make([]ipv4.Message, udpBatch)
 	for i := range slots {
 		slots[i].in = make([]byte, udpBufSize+1)
 		slots[i].out = make([]byte, udpBufSize+1)
-		reads[i].Buffers = [][]byte{slots[i].in}
 	}
-	writes := make([]ipv4.Message, 0, udpBatch)
+	io := r.newUDPIO(slots)
 	for {
-		n, err := pc.ReadBatch(reads, 0)
+		n, err := io.read()
 		if err != nil {
 			if r.readFailed(ctx, err) {
 				return
 			}
 			continue
 		}
-		writes = writes[:0]
 		for i := range n {
-			m, sl := &reads[i], &slots[i]
-			if m.N > udpBufSize {
+			sl := &slots[i]
+			size := io.size(i)
+			if size > udpBufSize {
 				continue // larger than any query we take: drop
 			}
-			addr := m.Addr
+			peer := io.peer(i)
 			sl.mu.Lock()
 			sl.query++
 			sl.open, sl.answer = true, nil
 			query := sl.query
 			sl.mu.Unlock()
-			r.handle(ctx, sl.in[:m.N], "udp", sl.out, func(b []byte) {
+			r.handle(ctx, sl.in[:size], "udp", sl.out, func(b []byte) {
 				sl.mu.Lock()
 				if sl.open && sl.query == query { // answered locally, within handle
 					sl.answer = b
@@ -202,16 +199,16 @@ func (r *Resolver) serveUDPBatch(ctx context.Context) {
 					return
 				}
 				sl.mu.Unlock()
-				r.queueForwarded(b, addr) // forwarded, later
+				r.queueForwarded(b, net.UDPAddrFromAddrPort(peer)) // forwarded, later
 			})
 			sl.mu.Lock()
 			sl.open = false
 			if sl.answer != nil {
-				writes = append(writes, ipv4.Message{Buffers: [][]byte{sl.answer}, Addr: addr})
+				io.reply(i, sl.answer)
 			}
 			sl.mu.Unlock()
 		}
-		r.writeBatch(writes)
+		io.flush()
 	}
 }
 
