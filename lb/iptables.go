@@ -66,16 +66,56 @@ func (t IPTables) Apply(ctx context.Context, payload []byte) error {
 	return t.ipset(post)
 }
 
-// lingering counts what Apply left to finish in the background
+// lingering is what Apply left to finish in the background
 // (restore_linux.go): sockets being closed, iptables-restore children
 // being reaped, each done within a few tens of milliseconds.
-var lingering sync.WaitGroup
+var lingering = newBackground()
 
 // WaitBackground waits until what Apply left to finish in the background
 // is done, so that a daemon stopping, or a test ending, leaves no
 // iptables-restore process behind, and a benchmark times one change at
 // a time.
-func WaitBackground() { lingering.Wait() }
+func WaitBackground() { lingering.wait() }
+
+// background counts goroutines and lets one wait until none runs. Unlike
+// a WaitGroup's, its wait may overlap new work, as one daemon's or
+// test's may overlap another's Apply in the same process.
+type background struct {
+	mu   sync.Mutex
+	n    int
+	none *sync.Cond
+}
+
+func newBackground() *background {
+	b := &background{}
+	b.none = sync.NewCond(&b.mu)
+	return b
+}
+
+// run runs f in a goroutine of its own, counted until it returns.
+func (b *background) run(f func()) {
+	b.mu.Lock()
+	b.n++
+	b.mu.Unlock()
+	go func() {
+		defer func() {
+			b.mu.Lock()
+			if b.n--; b.n == 0 {
+				b.none.Broadcast()
+			}
+			b.mu.Unlock()
+		}()
+		f()
+	}()
+}
+
+func (b *background) wait() {
+	b.mu.Lock()
+	for b.n > 0 {
+		b.none.Wait()
+	}
+	b.mu.Unlock()
+}
 
 // restorer is an execer that can tell when an iptables-restore child's
 // tables are all committed, before it exits (restore_linux.go).

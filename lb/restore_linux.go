@@ -94,8 +94,7 @@ func (nsExec) restore(ctx context.Context, netns string, payload []byte, commits
 		closeLater(watch)
 		// The exit status can only say what the generations said: every
 		// table is in. The process still owns out and errOut.
-		lingering.Add(1)
-		go func() { defer lingering.Done(); <-exited }()
+		lingering.run(func() { <-exited })
 		return nil, nil, true, nil
 	}
 }
@@ -104,8 +103,7 @@ func (nsExec) restore(ctx context.Context, netns string, payload []byte, commits
 // child's, waits for the deleted objects' freeing. Its reader ends with
 // it.
 func closeLater(watch *os.File) {
-	lingering.Add(1)
-	go func() { defer lingering.Done(); _ = watch.Close() }()
+	lingering.run(func() { _ = watch.Close() })
 }
 
 // openGenWatch opens, in the calling thread's namespace, a non-blocking

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/binary"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -119,4 +120,23 @@ func TestGensBy(t *testing.T) {
 func FuzzGensBy(f *testing.F) {
 	f.Add(genMsg(42, 1))
 	f.Fuzz(func(t *testing.T, b []byte) { _, _ = gensBy(b, 42) })
+}
+
+// TestBackground: wait returns once every run has returned, also when
+// new work starts while it waits.
+func TestBackground(t *testing.T) {
+	b := newBackground()
+	b.wait() // nothing running: returns at once
+	release := make(chan struct{})
+	var finished atomic.Int32
+	for range 3 {
+		b.run(func() { <-release; finished.Add(1) })
+	}
+	waited := make(chan int32)
+	go func() { b.wait(); waited <- finished.Load() }()
+	b.run(func() { <-release; finished.Add(1) }) // while wait waits
+	close(release)
+	if n := <-waited; n != 4 {
+		t.Errorf("wait returned with %d of 4 finished", n)
+	}
 }

@@ -170,9 +170,9 @@ func (r *Resolver) serveUDPBatch(ctx context.Context) {
 		slots[i].in = make([]byte, udpBufSize+1)
 		slots[i].out = make([]byte, udpBufSize+1)
 	}
-	io := r.newUDPIO(slots)
+	uio := r.newUDPIO(slots)
 	for {
-		n, err := io.read()
+		n, err := uio.read()
 		if err != nil {
 			if r.readFailed(ctx, err) {
 				return
@@ -181,11 +181,11 @@ func (r *Resolver) serveUDPBatch(ctx context.Context) {
 		}
 		for i := range n {
 			sl := &slots[i]
-			size := io.size(i)
+			size := uio.size(i)
 			if size > udpBufSize {
 				continue // larger than any query we take: drop
 			}
-			peer := io.peer(i)
+			peer := uio.peer(i)
 			sl.mu.Lock()
 			sl.query++
 			sl.open, sl.answer = true, nil
@@ -204,11 +204,11 @@ func (r *Resolver) serveUDPBatch(ctx context.Context) {
 			sl.mu.Lock()
 			sl.open = false
 			if sl.answer != nil {
-				io.reply(i, sl.answer)
+				uio.reply(i, sl.answer)
 			}
 			sl.mu.Unlock()
 		}
-		io.flush()
+		uio.flush()
 	}
 }
 
