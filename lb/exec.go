@@ -33,11 +33,15 @@ func (nsExec) run(ctx context.Context, netns string, stdin []byte, argv ...strin
 		cmd.Stdout, cmd.Stderr = &stdout, &stderr
 		return cmd.Run()
 	}
-	var err error
-	if netns == "" {
-		err = start()
-	} else {
-		err = nsfile.Do(netns, start)
-	}
+	err := inNetNS(netns, start)
 	return stdout.Bytes(), stderr.Bytes(), err
+}
+
+// inNetNS calls f on a thread inside the namespace file netns, or where
+// it is for "".
+func inNetNS(netns string, f func() error) error {
+	if netns == "" {
+		return f()
+	}
+	return nsfile.Do(netns, f)
 }

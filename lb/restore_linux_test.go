@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/meshd/meshd/internal/nlsub"
 	"golang.org/x/sys/unix"
 )
 
@@ -91,7 +92,7 @@ func genMsg(pid uint32, seq uint32) []byte {
 	body = append(body, attr(nftaGenProcPID, pid)...)
 	h := make([]byte, unix.SizeofNlMsghdr)
 	binary.NativeEndian.PutUint32(h, uint32(len(h)+len(body)))
-	binary.NativeEndian.PutUint16(h[4:], nfnlSubsysNFTables<<8|nftMsgNewGen)
+	binary.NativeEndian.PutUint16(h[4:], nlsub.NFTablesSubsys<<8|nftMsgNewGen)
 	return append(h, body...)
 }
 

@@ -1,6 +1,10 @@
 package kwatch
 
-import "syscall"
+import (
+	"syscall"
+
+	"github.com/meshd/meshd/internal/nlsub"
+)
 
 // rtnetlink message types and multicast groups (linux/rtnetlink.h).
 const (
@@ -16,12 +20,8 @@ const (
 	rtmgrpIPv4Route = 0x40
 )
 
-// nfnetlink: the nftables subsystem and its multicast group
-// (linux/netfilter/nfnetlink.h, nf_tables.h).
+// nftables message types (linux/netfilter/nf_tables.h).
 const (
-	nfnlSubsysNFTables = 10
-	nfnlgrpNFTables    = 7
-
 	nftMsgDelTable     = 2
 	nftMsgDelChain     = 5
 	nftMsgDelRule      = 8
@@ -34,7 +34,7 @@ const (
 const routeGroups = rtmgrpLink | rtmgrpNeigh | rtmgrpIPv4Addr | rtmgrpIPv4Route
 
 // nftGroups is nfnetlink's nftables group as a bind mask.
-const nftGroups = 1 << (nfnlgrpNFTables - 1)
+const nftGroups = 1 << (nlsub.NFTablesGroup - 1)
 
 // routeChanged reports whether a datagram of rtnetlink notifications
 // holds one that may undo meshd's work: a link changed or removed, an
@@ -66,7 +66,7 @@ func nftChanged(b []byte) bool {
 		return true
 	}
 	for _, m := range msgs {
-		if m.Header.Type>>8 != nfnlSubsysNFTables {
+		if m.Header.Type>>8 != nlsub.NFTablesSubsys {
 			continue
 		}
 		switch m.Header.Type & 0xff {

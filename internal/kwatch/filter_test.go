@@ -3,6 +3,8 @@ package kwatch
 import (
 	"encoding/binary"
 	"testing"
+
+	"github.com/meshd/meshd/internal/nlsub"
 )
 
 // msg builds one netlink message of type typ with payload data.
@@ -47,7 +49,7 @@ func TestRouteChanged(t *testing.T) {
 }
 
 func TestNFTChanged(t *testing.T) {
-	nft := func(m uint16) []byte { return msg(nfnlSubsysNFTables<<8|m, make([]byte, 4)) }
+	nft := func(m uint16) []byte { return msg(nlsub.NFTablesSubsys<<8|m, make([]byte, 4)) }
 	for _, tc := range []struct {
 		name string
 		in   []byte
@@ -72,7 +74,7 @@ func TestNFTChanged(t *testing.T) {
 // answer without panicking.
 func FuzzFilters(f *testing.F) {
 	f.Add(msg(rtmDelNeigh, ndmsg(0x80)))
-	f.Add(msg(nfnlSubsysNFTables<<8|nftMsgDelRule, nil))
+	f.Add(msg(nlsub.NFTablesSubsys<<8|nftMsgDelRule, nil))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		routeChanged(b)
 		nftChanged(b)

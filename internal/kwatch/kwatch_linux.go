@@ -8,6 +8,7 @@ import (
 	"os"
 	"sync"
 
+	"github.com/meshd/meshd/internal/nlsub"
 	"github.com/meshd/meshd/internal/nsfile"
 	"golang.org/x/sys/unix"
 )
@@ -29,7 +30,7 @@ func subscribe(ns string, notify func(string, Kind)) (*subscription, error) {
 			proto  int
 			groups uint32
 		}{{unix.NETLINK_ROUTE, routeGroups}, {unix.NETLINK_NETFILTER, nftGroups}} { // in Kind order
-			f, err := open(sock.proto, sock.groups)
+			f, err := nlsub.Open(sock.proto, sock.groups)
 			if err != nil {
 				return err
 			}
@@ -47,23 +48,6 @@ func subscribe(ns string, notify func(string, Kind)) (*subscription, error) {
 		go s.read(f, filters[i], func() { notify(ns, Kind(i)) })
 	}
 	return s, nil
-}
-
-// open makes a non-blocking netlink socket joined to groups. os.NewFile
-// hands a non-blocking descriptor to the runtime's poller.
-func open(proto int, groups uint32) (*os.File, error) {
-	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, proto)
-	if err != nil {
-		return nil, fmt.Errorf("netlink socket %d: %w", proto, err)
-	}
-	if err := unix.Bind(fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK, Groups: groups}); err != nil {
-		_ = unix.Close(fd)
-		return nil, fmt.Errorf("netlink bind %d groups %#x: %w", proto, groups, err)
-	}
-	// A burst (a namespace's rules rebuilt) must not overflow before
-	// the reader runs; if it still does, ENOBUFS says so.
-	_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, 1<<20)
-	return os.NewFile(uintptr(fd), fmt.Sprintf("netlink-%d", proto)), nil
 }
 
 // read calls report whenever a datagram passes changed, or notifications

@@ -20,9 +20,10 @@ import (
 // once a batch here: in a profile of meshd under dnsperf, sysmon and the
 // scheduler's hand-offs took about a quarter of its samples. Neither
 // call can block, so the worker keeps its processor through them. In a
-// lab task with dnsperf (100 queries outstanding, the local names), this
-// took meshd from 89-120k queries/s at 7.2-9.1 µs of its CPU a query to
-// 134-149k at 5.6-6.0 µs; dnsmasq did 117-146k at 6.0-7.1 µs.
+// lab task with dnsperf (100 queries outstanding, the local names, 4 s
+// runs, binaries alternating), this took meshd from 84-119k queries/s at
+// 7.3-9.6 µs of its CPU a query to 131-150k at 5.5-6.4 µs; dnsmasq, in
+// the same task after each, did 116-140k at 6.1-6.9 µs.
 type rawIO struct {
 	r      *Resolver
 	rc     syscall.RawConn
