@@ -7,11 +7,14 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/meshd/meshd/internal/nlsub"
+	"golang.org/x/sys/unix"
 )
 
 // BenchmarkAddService measures adding one service (its marks, its chain,
-// its jump: one iptables-restore inside the namespace) to a sandbox that
-// already has n services. restore-ns/op is the part spent in the
+// its jump: one payload to the sandbox's kept iptables-restore) to a
+// sandbox that already has n services. restore-ns/op is the part spent in the
 // iptables-restore process; remove-ns/op is the removal that resets each
 // round (not timed in ns/op), remove-restore-ns/op its iptables-restore.
 // Run as root:
@@ -21,7 +24,9 @@ func BenchmarkAddService(b *testing.B) {
 	for _, n := range []int{1, 100, 1000} {
 		b.Run(fmt.Sprintf("existing=%d", n), func(b *testing.B) {
 			ns := newNamespaces(b, "sbox")["sbox"]
-			timed := &timedRules{Rules: IPTables{NetNS: ns}}
+			kept := IPTables{NetNS: ns}.Keep()
+			b.Cleanup(func() { _ = kept.Close() })
+			timed := &timedRules{Rules: kept}
 			dp, err := NewDataPlane(ModeIPTables, ns, WithRules(timed))
 			if err != nil {
 				b.Fatal(err)
@@ -46,7 +51,7 @@ func BenchmarkAddService(b *testing.B) {
 				}
 				b.StopTimer()
 				restore += timed.spent
-				WaitBackground() // one change at a time (restore_linux.go)
+				waitFreed(b, ns) // one change at a time (kept_linux.go)
 				timed.spent = 0
 				start := time.Now()
 				if err := dp.Sync(ctx, sb); err != nil {
@@ -54,7 +59,7 @@ func BenchmarkAddService(b *testing.B) {
 				}
 				removal += time.Since(start)
 				removeRestore += timed.spent
-				WaitBackground()
+				waitFreed(b, ns)
 				b.StartTimer()
 			}
 			b.ReportMetric(float64(restore.Nanoseconds())/float64(b.N), "restore-ns/op")
@@ -75,4 +80,26 @@ func (r *timedRules) Apply(ctx context.Context, payload []byte) error {
 	start := time.Now()
 	defer func() { r.spent += time.Since(start) }()
 	return r.Rules.Apply(ctx, payload)
+}
+
+// waitFreed returns once what the changes so far deleted in netns is
+// freed, and the process children of one-off payloads are gone: until
+// then, a rule added with an xtables match or target (-m comment, -j
+// MARK) waits for the freeing (nft_compat's check of a new match waits
+// for pending destructors), so a change right after a removal pays the
+// rest of the removal's grace period. The release of a bound nftables
+// netlink socket waits for the same freeing (restore_linux.go).
+func waitFreed(tb testing.TB, netns string) {
+	tb.Helper()
+	lingering.wait()
+	err := inNetNS(netns, func() error {
+		f, err := nlsub.Open(unix.NETLINK_NETFILTER, 0)
+		if err != nil {
+			return err
+		}
+		return f.Close()
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
 }

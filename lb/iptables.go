@@ -29,6 +29,26 @@ type IPTables struct {
 
 	exec execer     // nil: nsExec; tests set a fake
 	sets setApplier // nil: netlinkSets; tests set a fake
+	kept *keeper    // nil: a process per Apply; see Keep
+}
+
+// Keep returns t with its Apply writing to one iptables-restore process
+// kept running in t.NetNS from one call to the next (kept_linux.go), as
+// a data plane's rules are. Close ends the process.
+func (t IPTables) Keep() IPTables {
+	if t.exec == nil {
+		t.kept = newKeeper()
+	}
+	return t
+}
+
+// Close ends the process Keep keeps, if any; Apply then starts one per
+// call.
+func (t IPTables) Close() error {
+	if t.kept != nil {
+		t.kept.close()
+	}
+	return nil
 }
 
 var _ Rules = IPTables{}
@@ -45,18 +65,14 @@ func (t IPTables) Apply(ctx context.Context, payload []byte) error {
 	if len(bytes.TrimSpace(rules)) > 0 {
 		argv := []string{"iptables-restore", "--noflush", "-w"}
 		var stdout, stderr []byte
-		var err error
-		if r, ok := t.runner().(restorer); ok {
-			n := commits(rules)
-			if len(post) > 0 {
-				// A set the rules stop matching can be destroyed only
-				// once the deleted rules are freed (they hold it), which
-				// the child's exit waits for.
-				n = 0
-			}
-			stdout, stderr, _, err = r.restore(ctx, t.NetNS, rules, n, argv...)
-		} else {
-			stdout, stderr, err = t.runner().run(ctx, t.NetNS, rules, argv...)
+		err := errNotKept
+		if t.kept != nil && len(post) == 0 {
+			// A payload that destroys sets needs a process of its own:
+			// see restoreOnce.
+			stderr, err = t.kept.apply(ctx, t.NetNS, rules, argv...)
+		}
+		if errors.Is(err, errNotKept) {
+			stdout, stderr, err = t.restoreOnce(ctx, rules, len(post) > 0, argv)
 		}
 		if err != nil {
 			out := append(append([]byte(nil), stdout...), stderr...)
@@ -66,16 +82,37 @@ func (t IPTables) Apply(ctx context.Context, payload []byte) error {
 	return t.ipset(post)
 }
 
+// restoreOnce runs an iptables-restore of its own for rules, and returns
+// once it has committed them, or when it exits if it destroys sets.
+func (t IPTables) restoreOnce(ctx context.Context, rules []byte, destroysSets bool, argv []string) (stdout, stderr []byte, err error) {
+	r, ok := t.runner().(restorer)
+	if !ok {
+		return t.runner().run(ctx, t.NetNS, rules, argv...)
+	}
+	n := commits(rules)
+	if destroysSets {
+		// A set the rules stop matching can be destroyed only once the
+		// deleted rules are freed (they hold it), which the child's exit
+		// waits for.
+		n = 0
+	}
+	stdout, stderr, _, err = r.restore(ctx, t.NetNS, rules, n, argv...)
+	return stdout, stderr, err
+}
+
 // lingering is what Apply left to finish in the background
 // (restore_linux.go): sockets being closed, iptables-restore children
 // being reaped, each done within a few tens of milliseconds.
 var lingering = newBackground()
 
-// WaitBackground waits until what Apply left to finish in the background
-// is done, so that a daemon stopping, or a test ending, leaves no
-// iptables-restore process behind, and a benchmark times one change at
-// a time.
-func WaitBackground() { lingering.wait() }
+// WaitBackground ends the iptables-restore processes kept for data
+// planes (Keep) and waits until what Apply left to finish in the
+// background is done, so that a daemon stopping, or a test ending,
+// leaves no iptables-restore process behind.
+func WaitBackground() {
+	closeKeepers()
+	lingering.wait()
+}
 
 // background counts goroutines and lets one wait until none runs. Unlike
 // a WaitGroup's, its wait may overlap new work, as one daemon's or

@@ -120,6 +120,13 @@ func NewDataPlane(mode Mode, nsPath string, opts ...Option) (DataPlane, error) {
 	if o.rules == nil {
 		o.rules = IPTables{NetNS: nsPath}
 	}
+	var kept io.Closer
+	if t, ok := o.rules.(IPTables); ok && t.kept == nil {
+		// The sandbox's rules change with every service: one process
+		// takes all its payloads (kept_linux.go).
+		t = t.Keep()
+		o.rules, kept = t, t
+	}
 	if o.ct == nil {
 		o.ct = KernelConntrack{NetNS: nsPath}
 	}
@@ -127,10 +134,13 @@ func NewDataPlane(mode Mode, nsPath string, opts ...Option) (DataPlane, error) {
 		o.sysctl = func(key, value string) error { return setSysctl(nsPath, key, value) }
 	}
 	p := &plane{mode: mode, rules: newSyncer(o.rules, sandboxOwner), render: newSandboxRenderer(mode),
-		sysctl: o.sysctl, ipvs: o.ipvs, timeouts: o.timeouts, ct: ctCleanup{ct: o.ct}, nsPath: nsPath}
+		sysctl: o.sysctl, ipvs: o.ipvs, timeouts: o.timeouts, ct: ctCleanup{ct: o.ct}, nsPath: nsPath, kept: kept}
 	if mode == ModeIPVS && p.ipvs == nil {
 		k, err := newKernelIPVS(nsPath)
 		if err != nil {
+			if kept != nil {
+				_ = kept.Close()
+			}
 			return nil, err
 		}
 		p.ipvs, p.closer = k, k
@@ -161,6 +171,7 @@ type plane struct {
 	sysctl   func(key, value string) error
 	ipvs     IPVS      // ModeIPVS only
 	closer   io.Closer // the kernel IPVS handle, if we opened it
+	kept     io.Closer // the kept iptables-restore, if we keep one
 	timeouts Timeouts  // ModeIPVS only
 	nsPath   string    // for errors
 
@@ -302,6 +313,9 @@ func (p *plane) Table() (string, error) {
 }
 
 func (p *plane) Close() error {
+	if p.kept != nil {
+		_ = p.kept.Close()
+	}
 	if p.closer != nil {
 		return p.closer.Close()
 	}

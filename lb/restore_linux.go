@@ -23,8 +23,10 @@ import (
 // work). So an iptables-restore that removed a service spent most of its
 // life exiting: 12-27 ms in BenchmarkAddService here (a 6.18 kernel,
 // HZ=250), against about 2 ms for one that added it. The rules were gone
-// from the packet path long before. lb/doc.go ("When a change is in")
-// says what is left.
+// from the packet path long before. A data plane's payloads go to a
+// process it keeps (kept_linux.go), whose commits are counted the same
+// way; restore is for the rest. lb/doc.go ("When a change is in") says
+// what is left.
 //
 // nftables announces each commit to its multicast group, last in the
 // commit, as a new generation naming the process that made it
