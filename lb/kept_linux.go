@@ -128,6 +128,12 @@ func (k *keeper) apply(ctx context.Context, netns string, payload []byte, argv .
 	if k.closed {
 		return nil, errNotKept
 	}
+	if k.proc != nil && k.proc.gone() {
+		// Ended between payloads (killed by hand, say): not this
+		// payload's failure.
+		k.proc.end()
+		k.proc = nil
+	}
 	if k.proc == nil {
 		p, err := startKept(ctx, netns, argv...)
 		if errors.Is(err, errLegacy) {
@@ -252,6 +258,16 @@ func (p *keptProc) count() {
 				return
 			}
 		}
+	}
+}
+
+// gone says whether the process has exited.
+func (p *keptProc) gone() bool {
+	select {
+	case <-p.exited:
+		return true
+	default:
+		return false
 	}
 }
 

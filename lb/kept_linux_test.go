@@ -55,6 +55,10 @@ func TestKeptRestore(t *testing.T) {
 		{name: "first payload starts it", payload: add, proc: "new", in: []string{inRule, natRule}},
 		{name: "two tables out, same process", payload: del, proc: "same", out: []string{"T-F", "T-N"}},
 		{name: "two tables in, same process", payload: add, proc: "same", in: []string{inRule, natRule}},
+		// Killed between payloads, it is not the next payload's failure.
+		{name: "a process killed meanwhile is replaced", payload: del, proc: "new", out: []string{"T-F", "T-N"},
+			before: func() { _ = k.proc.cmd.Process.Kill(); <-k.proc.exited }},
+		{name: "two tables in again", payload: add, proc: "same", in: []string{inRule, natRule}},
 		// The first table commits, the second fails: the process exits
 		// with its error; the first table's change stays, as ever.
 		{name: "a failed line ends it", payload: "*filter\n-D INPUT -p tcp --dport 9 -m comment --comment t -j T-F\nCOMMIT\n" +
