@@ -158,7 +158,7 @@ bench-dns: deps build
 # (root); and the host syncer's CPU to publish one port beside 1000 and
 # remove it.
 bench-rules: deps
-	$(GO) test -run '^$$' -bench AddService -benchtime 30x ./lb/
+	$(GO) test -run '^$$' -bench AddService -benchtime 30x -count 3 ./lb/
 	$(GO) test -run '^$$' -bench HostSync -benchtime 20x ./lb/
 	$(GO) test -run '^$$' -bench EstablishedPacket -benchtime 3x -count 3 ./lb/
 	$(GO) test -run '^$$' -bench NewConnection -benchtime 3x -count 3 ./lb/
