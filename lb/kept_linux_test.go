@@ -12,6 +12,9 @@ import (
 
 // keptPID is the pid of k's running process, 0 for none.
 func keptPID(k *keeper) int {
+	if k == nil {
+		return 0
+	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if k.proc == nil {
@@ -143,5 +146,39 @@ func TestEveryTableChanges(t *testing.T) {
 		if got := everyTableChanges([]byte(tc.payload)); got != tc.want {
 			t.Errorf("everyTableChanges(%q) = %v, want %v", tc.payload, got, tc.want)
 		}
+	}
+}
+
+// TestPlaneKeepsOneRestore: a data plane built on the real rules writes
+// every sync to one iptables-restore, which its Close ends.
+func TestPlaneKeepsOneRestore(t *testing.T) {
+	ns := newNamespaces(t, "sbox")["sbox"]
+	dp, err := NewDataPlane(ModeIPTables, ns, WithConntrack(NewFakeConntrack()), WithSysctl(func(string, string) error { return nil }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := dp.(*plane).rules.rules.(IPTables).kept
+	ctx := context.Background()
+	pid := 0
+	for i := range 4 {
+		sb := ingressSandbox()
+		for j := range 1 + i%2 {
+			sb.Services = append(sb.Services, benchService(j))
+		}
+		if err := dp.Sync(ctx, sb); err != nil {
+			t.Fatal(err)
+		}
+		now := keptPID(k)
+		if now == 0 || (pid != 0 && now != pid) {
+			t.Fatalf("sync %d: iptables-restore %d, before %d: want one kept", i, now, pid)
+		}
+		pid = now
+	}
+	if err := dp.Close(); err != nil {
+		t.Fatal(err)
+	}
+	lingering.wait()
+	if err := syscall.Kill(pid, 0); !errors.Is(err, syscall.ESRCH) {
+		t.Errorf("iptables-restore %d after Close: kill 0 = %v, want ESRCH", pid, err)
 	}
 }
