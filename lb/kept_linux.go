@@ -33,12 +33,13 @@ import (
 //
 // The kept process reads payload after payload on its stdin, which
 // stays open; Apply counts its commits on nftables' multicast group as
-// restore does, and returns once every table is in. Where that count
-// could fall short (a table that may commit nothing, iptables-legacy,
-// lost notifications, or no count within keptPatience), Apply closes
-// the process's stdin instead and waits for its exit, error and output
-// included, as for a process of its own; the next Apply starts a new
-// one. A failed payload ends the process the same way.
+// restore does, and returns once every table is in. A payload whose
+// count could fall short by design (a table that may commit nothing, a
+// set to destroy after the rules, iptables-legacy) goes to a process of
+// its own instead. When the count is lost (ENOBUFS) or does not come
+// within keptPatience, Apply closes the kept process's stdin and waits
+// for its exit, error and output included, as for a process of its own;
+// the next Apply starts a new one. A failed line ends the process too.
 
 // keptPatience bounds the wait for a count that should come within a
 // few milliseconds; past it the exit is waited for, which always comes.
