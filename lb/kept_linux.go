@@ -29,7 +29,8 @@ import (
 // of a removal's 15 ms here. A process kept from one change to the next
 // has every extension loaded after its first payloads and never closes
 // a socket between tables, nor at the end; it also saves the 1 ms of
-// starting one. It costs about 3 MB resident per sandbox.
+// starting one. Each costs 3 MB resident, 0.7 MB of it proportional
+// (smaps_rollup's Pss, four in a lab) and 0.35 MB dirty of its own.
 //
 // The kept process reads payload after payload on its stdin, which
 // stays open; Apply counts its commits on nftables' multicast group as
