@@ -201,3 +201,19 @@ func benchService(i int) Service {
 		VIP: a(4 + 3*i), Ports: []Port{{"tcp", uint16(10000 + i), 80}},
 		Backends: []Backend{{a(5 + 3*i), 1}, {a(6 + 3*i), 1}}}
 }
+
+// checkHolds reports, as label's, each string of in that text lacks and
+// each of out that it holds.
+func checkHolds(t testing.TB, label, text string, in, out []string) {
+	t.Helper()
+	for _, s := range in {
+		if !strings.Contains(text, s) {
+			t.Errorf("%s lacks %q:\n%s", label, s, text)
+		}
+	}
+	for _, s := range out {
+		if strings.Contains(text, s) {
+			t.Errorf("%s holds %q:\n%s", label, s, text)
+		}
+	}
+}

@@ -98,17 +98,7 @@ func TestKeptRestore(t *testing.T) {
 		if now != 0 {
 			pid = now
 		}
-		got := save()
-		for _, s := range step.in {
-			if !strings.Contains(got, s) {
-				t.Errorf("%s: iptables-save lacks %q:\n%s", step.name, s, got)
-			}
-		}
-		for _, s := range step.out {
-			if strings.Contains(got, s) {
-				t.Errorf("%s: iptables-save still has %q:\n%s", step.name, s, got)
-			}
-		}
+		checkHolds(t, step.name+": iptables-save", save(), step.in, step.out)
 	}
 
 	if err := kept.Apply(ctx, []byte(add)); err != nil {

@@ -64,17 +64,7 @@ func TestRestoreReturnsAtCommit(t *testing.T) {
 			if tc.err != "" && (err == nil || !strings.Contains(string(stdout)+string(stderr), tc.err)) {
 				t.Fatalf("restore: err %v, output %q; want a failure saying %q", err, string(stdout)+string(stderr), tc.err)
 			}
-			got := save()
-			for _, s := range tc.in {
-				if !strings.Contains(got, s) {
-					t.Errorf("right after restore, iptables-save lacks %q:\n%s", s, got)
-				}
-			}
-			for _, s := range tc.out {
-				if strings.Contains(got, s) {
-					t.Errorf("right after restore, iptables-save still has %q:\n%s", s, got)
-				}
-			}
+			checkHolds(t, "right after restore, iptables-save", save(), tc.in, tc.out)
 		})
 	}
 }

@@ -120,16 +120,7 @@ func TestTrace(t *testing.T) {
 					if out != tt.out {
 						t.Errorf("out = %q, want %q; matches:\n%s", out, tt.out, all)
 					}
-					for _, w := range tt.want {
-						if !strings.Contains(all, w) {
-							t.Errorf("no match contains %q; matches:\n%s", w, all)
-						}
-					}
-					for _, w := range tt.wantNone {
-						if strings.Contains(all, w) {
-							t.Errorf("a match contains %q; matches:\n%s", w, all)
-						}
-					}
+					checkHolds(t, "the matches", all, tt.want, tt.wantNone)
 					if layout == "" {
 						return
 					}
