@@ -42,8 +42,9 @@ type DataPlane interface {
 	// Sync(sb) would make them and returns the differences, changing
 	// nothing (a dry run: see check.go).
 	Check(ctx context.Context, sb Sandbox) ([]Diff, error)
-	// Close releases the plane's handles; it leaves the kernel as it is
-	// (the sandbox's namespace usually goes next).
+	// Close releases the plane's handles and ends the iptables-restore
+	// it keeps in the sandbox (which would keep the namespace alive); it
+	// leaves the rules as they are (the namespace usually goes next).
 	Close() error
 }
 
@@ -109,6 +110,8 @@ var (
 // ModeAuto into one with ChooseMode first) for the sandbox whose namespace
 // file is nsPath ("" = the caller's namespace). It touches nothing until
 // the first Sync, except that the IPVS plane opens its netlink socket.
+// Given the real rules (IPTables, the default), it keeps one
+// iptables-restore in the sandbox for all its syncs (kept_linux.go).
 func NewDataPlane(mode Mode, nsPath string, opts ...Option) (DataPlane, error) {
 	if err := checkPlane(mode); err != nil {
 		return nil, err
