@@ -64,18 +64,17 @@ func (t IPTables) Apply(ctx context.Context, payload []byte) error {
 	}
 	if len(bytes.TrimSpace(rules)) > 0 {
 		argv := []string{"iptables-restore", "--noflush", "-w"}
-		var stdout, stderr []byte
+		var out []byte
 		err := errNotKept
 		if t.kept != nil && len(post) == 0 {
 			// A payload that destroys sets needs a process of its own:
 			// see restoreOnce.
-			stderr, err = t.kept.apply(ctx, t.NetNS, rules, argv...)
+			out, err = t.kept.apply(ctx, t.NetNS, rules, argv...)
 		}
 		if errors.Is(err, errNotKept) {
-			stdout, stderr, err = t.restoreOnce(ctx, rules, len(post) > 0, argv)
+			out, err = t.restoreOnce(ctx, rules, len(post) > 0, argv)
 		}
 		if err != nil {
-			out := append(append([]byte(nil), stdout...), stderr...)
 			return fmt.Errorf("iptables-restore%s: %w: %s", t.where(), err, strings.TrimSpace(string(out)))
 		}
 	}
@@ -83,21 +82,23 @@ func (t IPTables) Apply(ctx context.Context, payload []byte) error {
 }
 
 // restoreOnce runs an iptables-restore of its own for rules, and returns
-// once it has committed them, or when it exits if it destroys sets.
-func (t IPTables) restoreOnce(ctx context.Context, rules []byte, destroysSets bool, argv []string) (stdout, stderr []byte, err error) {
+// once it has committed them, or when it exits if it destroys sets; out
+// is what it wrote, when it was waited for.
+func (t IPTables) restoreOnce(ctx context.Context, rules []byte, destroysSets bool, argv []string) (out []byte, err error) {
 	r, ok := t.runner().(restorer)
 	if !ok {
-		return t.runner().run(ctx, t.NetNS, rules, argv...)
+		stdout, stderr, err := t.runner().run(ctx, t.NetNS, rules, argv...)
+		return append(append([]byte(nil), stdout...), stderr...), err
 	}
-	n := commits(rules)
+	n, _ := commits(rules)
 	if destroysSets {
 		// A set the rules stop matching can be destroyed only once the
 		// deleted rules are freed (they hold it), which the child's exit
 		// waits for.
 		n = 0
 	}
-	stdout, stderr, _, err = r.restore(ctx, t.NetNS, rules, n, argv...)
-	return stdout, stderr, err
+	out, _, err = r.restore(ctx, t.NetNS, rules, n, argv...)
+	return out, err
 }
 
 // lingering is what Apply left to finish in the background
@@ -157,18 +158,30 @@ func (b *background) wait() {
 // restorer is an execer that can tell when an iptables-restore child's
 // tables are all committed, before it exits (restore_linux.go).
 type restorer interface {
-	restore(ctx context.Context, netns string, payload []byte, commits int, argv ...string) (stdout, stderr []byte, early bool, err error)
+	restore(ctx context.Context, netns string, payload []byte, commits int, argv ...string) (out []byte, early bool, err error)
 }
 
-// commits counts the tables an iptables-restore payload commits.
-func commits(payload []byte) int {
-	n := 0
+// commits counts the tables an iptables-restore payload commits, and
+// says whether each of them holds a command that changes something when
+// it succeeds (an append, insert, delete, replace or chain deletion), so
+// that each COMMIT is a new generation. A table of chain declarations
+// alone may commit nothing: the chains may be there, empty.
+func commits(payload []byte) (n int, everyTableChanges bool) {
+	everyTableChanges = true
+	changes := true
 	for _, line := range bytes.Split(payload, []byte("\n")) {
-		if string(bytes.TrimSpace(line)) == "COMMIT" {
+		line = bytes.TrimSpace(line)
+		switch {
+		case bytes.HasPrefix(line, []byte("*")):
+			changes = false
+		case len(line) > 3 && line[0] == '-' && bytes.IndexByte([]byte("AIDRX"), line[1]) >= 0 && line[2] == ' ':
+			changes = true
+		case string(line) == "COMMIT":
 			n++
+			everyTableChanges = everyTableChanges && changes
 		}
 	}
-	return n
+	return n, everyTableChanges
 }
 
 // ipset applies an "*ipset" table in the namespace.

@@ -35,13 +35,6 @@ func TestKeptRestore(t *testing.T) {
 	kept := IPTables{NetNS: ns}.Keep()
 	k := kept.kept
 	t.Cleanup(func() { _ = kept.Close() })
-	save := func() string {
-		out, err := IPTables{NetNS: ns}.Save(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return string(out)
-	}
 	add := "*filter\n:T-F - [0:0]\n-A T-F -j ACCEPT\n-A INPUT -p tcp --dport 9 -m comment --comment t -j T-F\nCOMMIT\n" +
 		"*nat\n:T-N - [0:0]\n-A T-N -j RETURN\n-A OUTPUT -p tcp --dport 9 -m mark --mark 0x9 -j T-N\nCOMMIT\n"
 	del := "*filter\n-D INPUT -p tcp --dport 9 -m comment --comment t -j T-F\n-F T-F\n-X T-F\nCOMMIT\n" +
@@ -98,7 +91,7 @@ func TestKeptRestore(t *testing.T) {
 		if now != 0 {
 			pid = now
 		}
-		checkHolds(t, step.name+": iptables-save", save(), step.in, step.out)
+		checkHolds(t, step.name+": iptables-save", saveText(t, IPTables{NetNS: ns}), step.in, step.out)
 	}
 
 	if err := kept.Apply(ctx, []byte(add)); err != nil {
@@ -119,22 +112,24 @@ func TestKeptRestore(t *testing.T) {
 	}
 }
 
-func TestEveryTableChanges(t *testing.T) {
+func TestCommits(t *testing.T) {
 	for _, tc := range []struct {
 		payload string
-		want    bool
+		n       int
+		every   bool // every table changes something
 	}{
-		{"*nat\n-A X -j Y\nCOMMIT\n", true},
-		{"*nat\n:X - [0:0]\n-X X\nCOMMIT\n*mangle\n-D P -j MARK --set-mark 1\nCOMMIT\n", true},
-		{"*filter\n-I INPUT 1 -j X\nCOMMIT\n*nat\n-R X 1 -j Y\nCOMMIT\n", true},
-		{"*nat\n:X - [0:0]\nCOMMIT\n", false},                 // declarations alone
-		{"*nat\n-A X -j Y\nCOMMIT\n*mangle\nCOMMIT\n", false}, // an empty table
-		{"*nat\n-F X\nCOMMIT\n", false},                       // a flush of an empty chain changes nothing
-		{"*nat\n-Ax\nCOMMIT\n", false},
-		{"", true},
+		{"*nat\n-A X -j Y\nCOMMIT\n", 1, true},
+		{"*nat\n:X - [0:0]\n-X X\nCOMMIT\n*mangle\n-D P -j MARK --set-mark 1\nCOMMIT\n", 2, true},
+		{"*filter\n-I INPUT 1 -j X\nCOMMIT\n*nat\n-R X 1 -j Y\nCOMMIT\n", 2, true},
+		{"*nat\n:X - [0:0]\nCOMMIT\n", 1, false},                 // declarations alone
+		{"*nat\n-A X -j Y\nCOMMIT\n*mangle\nCOMMIT\n", 2, false}, // an empty table
+		{"*nat\n-F X\nCOMMIT\n", 1, false},                       // a flush of an empty chain changes nothing
+		{"*nat\n-Ax\nCOMMIT\n", 1, false},
+		{"*nat\n-A X -j Y\nCOMMIT\n*filter\n COMMIT \n# COMMIT\n", 2, false},
+		{"", 0, true},
 	} {
-		if got := everyTableChanges([]byte(tc.payload)); got != tc.want {
-			t.Errorf("everyTableChanges(%q) = %v, want %v", tc.payload, got, tc.want)
+		if n, every := commits([]byte(tc.payload)); n != tc.n || every != tc.every {
+			t.Errorf("commits(%q) = %d, %v; want %d, %v", tc.payload, n, every, tc.n, tc.every)
 		}
 	}
 }

@@ -7,9 +7,11 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"io"
 	"os"
 	"os/exec"
 	"syscall"
+	"time"
 
 	"github.com/meshd/meshd/internal/nlsub"
 	"golang.org/x/sys/unix"
@@ -50,47 +52,138 @@ const (
 // restore runs argv (iptables-restore) in netns with payload on stdin,
 // as run does, and returns early, with early true, once the child has
 // committed commits tables; the child is then reaped in the background.
-func (nsExec) restore(ctx context.Context, netns string, payload []byte, commits int, argv ...string) (stdout, stderr []byte, early bool, err error) {
-	var out, errOut bytes.Buffer
-	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
-	cmd.Stdin = bytes.NewReader(payload)
-	cmd.Stdout, cmd.Stderr = &out, &errOut
-	var watch *os.File
+// out is its stdout and stderr, when it was waited for.
+func (nsExec) restore(ctx context.Context, netns string, payload []byte, commits int, argv ...string) (out []byte, early bool, err error) {
+	p, err := startRestore(netns, commits > 0, argv...)
+	if err != nil {
+		return nil, false, err
+	}
+	p.send(payload, true)
+	if p.await(ctx, commits, 0) {
+		lingering.run(p.reap)
+		return nil, true, nil
+	}
+	if ctx.Err() != nil {
+		_ = p.cmd.Process.Kill()
+	}
+	<-p.exited
+	lingering.run(p.reap)
+	if ctx.Err() != nil {
+		return p.out.Bytes(), false, ctx.Err()
+	}
+	return p.out.Bytes(), false, p.waitErr
+}
+
+// restoreProc is one iptables-restore child, started in a namespace
+// while a socket there follows nftables' announcements, so that its
+// commits can be counted before it exits. restore runs one per payload;
+// a keeper (kept_linux.go) writes payload after payload to one.
+type restoreProc struct {
+	cmd     *exec.Cmd
+	stdin   io.WriteCloser
+	wrote   chan error    // the last send's end
+	out     bytes.Buffer  // stdout and stderr: read once exited is closed
+	watch   *os.File      // nil: nothing is counted
+	gens    chan struct{} // one per generation the child committed
+	lost    chan struct{} // closed when the count ends: watch closed or failed
+	exited  chan struct{} // closed once the child is reaped
+	waitErr error         // the exit's, once exited is closed
+}
+
+// startRestore starts argv in netns, with a watch if watched (best
+// effort: without the socket nothing is counted).
+func startRestore(netns string, watched bool, argv ...string) (*restoreProc, error) {
+	p := &restoreProc{gens: make(chan struct{}, 64), lost: make(chan struct{}), exited: make(chan struct{})}
+	// Not CommandContext: a child that committed is left to exit on its
+	// own, and a kept one outlives the Apply that starts it.
+	p.cmd = exec.Command(argv[0], argv[1:]...)
+	p.cmd.Stdout, p.cmd.Stderr = &p.out, &p.out
+	stdin, err := p.cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	p.stdin = stdin
 	start := func() error {
-		if commits > 0 {
-			// Best effort: without the socket the exit is waited for.
-			watch, _ = nlsub.Open(unix.NETLINK_NETFILTER, 1<<(nlsub.NFTablesGroup-1))
+		if watched {
+			p.watch, _ = nlsub.Open(unix.NETLINK_NETFILTER, 1<<(nlsub.NFTablesGroup-1))
 		}
-		return cmd.Start()
+		return p.cmd.Start()
 	}
-	if err = inNetNS(netns, start); err != nil {
-		if watch != nil {
-			closeLater(watch)
+	if err := inNetNS(netns, start); err != nil {
+		if p.watch != nil {
+			closeLater(p.watch)
 		}
-		return nil, nil, false, err
+		_ = p.stdin.Close()
+		return nil, err
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	if watch == nil {
-		err = <-exited
-		return out.Bytes(), errOut.Bytes(), false, err
-	}
-	allIn := make(chan struct{})
 	go func() {
-		if countGens(watch, cmd.Process.Pid, commits) {
-			close(allIn)
-		}
+		p.waitErr = p.cmd.Wait()
+		close(p.exited)
 	}()
+	if p.watch != nil {
+		go p.count()
+	} else {
+		close(p.lost)
+	}
+	return p, nil
+}
+
+// send writes payload to the child's stdin in the background, and
+// closes it after if last; p.wrote says when it is done.
+func (p *restoreProc) send(payload []byte, last bool) {
+	p.wrote = make(chan error, 1)
+	go func() {
+		_, err := p.stdin.Write(payload)
+		if last {
+			_ = p.stdin.Close()
+		}
+		p.wrote <- err
+	}()
+}
+
+// await says whether the child committed n more tables; false, once it
+// has exited, its count has ended, ctx is done or patience (if not 0)
+// has run out first, or at once for n 0.
+func (p *restoreProc) await(ctx context.Context, n int, patience time.Duration) bool {
+	var late <-chan time.Time
+	if patience > 0 {
+		t := time.NewTimer(patience)
+		defer t.Stop()
+		late = t.C
+	}
+	for range n {
+		select {
+		case <-p.gens:
+		case <-p.exited:
+			return false
+		case <-p.lost:
+			return false
+		case <-late:
+			return false
+		case <-ctx.Done():
+			return false
+		}
+	}
+	return n > 0
+}
+
+// gone says whether the child has exited.
+func (p *restoreProc) gone() bool {
 	select {
-	case err = <-exited:
-		closeLater(watch)
-		return out.Bytes(), errOut.Bytes(), false, err
-	case <-allIn:
-		closeLater(watch)
-		// The exit status can only say what the generations said: every
-		// table is in. The process still owns out and errOut.
-		lingering.run(func() { <-exited })
-		return nil, nil, true, nil
+	case <-p.exited:
+		return true
+	default:
+		return false
+	}
+}
+
+// reap waits for the child's exit and closes its watch: both wait for
+// what its commits deleted to be freed, so they run in the background
+// (lingering).
+func (p *restoreProc) reap() {
+	<-p.exited
+	if p.watch != nil {
+		_ = p.watch.Close()
 	}
 }
 
@@ -101,23 +194,28 @@ func closeLater(watch *os.File) {
 	lingering.run(func() { _ = watch.Close() })
 }
 
-// countGens reads f until it has seen n new generations committed by
-// pid, and then reports true; false when f is closed or fails first
-// (ENOBUFS: notifications were lost, and the count with them).
-func countGens(f *os.File, pid, n int) bool {
+// count forwards the child's generations to gens until the watch is
+// closed or fails (ENOBUFS: notifications were lost, and the count with
+// them).
+func (p *restoreProc) count() {
+	defer close(p.lost)
 	buf := make([]byte, 64<<10)
-	seen := 0
+	pid := p.cmd.Process.Pid
 	for {
-		m, err := f.Read(buf)
+		m, err := p.watch.Read(buf)
 		if err != nil {
-			return false
+			return
 		}
 		c, err := gensBy(buf[:m], pid)
 		if err != nil {
-			return false
+			return
 		}
-		if seen += c; seen >= n {
-			return true
+		for range c {
+			select {
+			case p.gens <- struct{}{}:
+			case <-p.exited:
+				return
+			}
 		}
 	}
 }
