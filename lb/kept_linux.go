@@ -19,10 +19,10 @@ import (
 // a service under 65 services deletes mangle's marks, commits, and only
 // then reads nat's "-m mark" jump: that socket's close waits for the
 // marks' freeing, a grace period (restore_linux.go says why): 15.4 ms
-// under strace here, where BenchmarkAddService's removal took 14.9 ms. A process kept from one change to the next
-// has every extension loaded after its first payloads and never closes
-// a socket between tables, nor at the end; it also saves the 1 ms of
-// starting one. Each costs 3 MB resident, 0.7 MB of it proportional
+// under strace here, where BenchmarkAddService's removal took 14.9 ms.
+// A process kept from one change to the next has every extension
+// loaded after its first payloads and never closes a socket between
+// tables, nor at the end; it also saves the 1 ms of starting one. Each costs 3 MB resident, 0.7 MB of it proportional
 // (smaps_rollup's Pss, four in a lab) and 0.35 MB dirty of its own.
 //
 // The kept process reads payload after payload on its stdin, which
