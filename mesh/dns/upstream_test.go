@@ -25,6 +25,11 @@ func udpUpstream(t *testing.T, serve func(q *dns.Msg, from netip.AddrPort, reply
 	if err != nil {
 		t.Fatal(err)
 	}
+	return serveUDP(t, pc, serve)
+}
+
+// serveUDP serves pc as udpUpstream does and returns its address.
+func serveUDP(t *testing.T, pc *net.UDPConn, serve func(q *dns.Msg, from netip.AddrPort, reply func(*dns.Msg))) netip.AddrPort {
 	done := make(chan struct{})
 	t.Cleanup(func() { pc.Close(); <-done })
 	go func() {
