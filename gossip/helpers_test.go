@@ -1,12 +1,10 @@
 package gossip
 
 import (
-	"bytes"
 	"fmt"
 	"log/slog"
 	"slices"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,29 +16,10 @@ import (
 // picks (LocalConfig), except a restarted node, which takes its old port
 // back as a real node would keep 7946.
 
-// syncBuffer collects the logs of a test's nodes; they are printed only when
-// the test fails.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // testLogger returns a logger whose output the test prints if it fails.
 func testLogger(t testing.TB) *slog.Logger {
 	t.Helper()
-	var buf syncBuffer
+	var buf testutil.Buffer
 	// Registered first, so it runs after the nodes' Shutdown cleanups.
 	t.Cleanup(func() {
 		if t.Failed() {

@@ -134,7 +134,7 @@ func TestBucketsFollowTheCount(t *testing.T) {
 				if d, err := host.Check(ctx, hr); err != nil || len(d) > 0 {
 					t.Fatalf("%s: host check: %+v, %v", name, d, err)
 				}
-				saved, err := parseSave(mustSave(t, rules))
+				saved, err := parseSave([]byte(saveText(t, rules)))
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -153,22 +153,13 @@ func TestBucketsFollowTheCount(t *testing.T) {
 				live = live[:len(live)-1]
 				step(fmt.Sprintf("remove %d", gone))
 			}
-			left, err := parseSave(mustSave(t, rules))
+			left, err := parseSave([]byte(saveText(t, rules)))
 			if err != nil {
 				t.Fatal(err)
 			}
 			if len(left.chainKeys())+len(left.builtinRules()) > 0 {
-				t.Errorf("removing everything left:\n%s", mustSave(t, rules))
+				t.Errorf("removing everything left:\n%s", saveText(t, rules))
 			}
 		})
 	}
-}
-
-func mustSave(t *testing.T, r Rules) []byte {
-	t.Helper()
-	b, err := r.Save(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
 }

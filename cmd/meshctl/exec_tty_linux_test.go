@@ -1,13 +1,11 @@
 package main
 
 import (
-	"bytes"
 	"errors"
 	"io"
 	"os"
 	"os/exec"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -20,26 +18,8 @@ import (
 // These run real commands through runTTY, the code path of exec -t, with
 // no nsenter in front: they need no root.
 
-// syncBuffer is a bytes.Buffer the copy goroutine and the test can share.
-type syncBuffer struct {
-	mu sync.Mutex // guards b
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func TestRunTTYIsATerminal(t *testing.T) {
-	var out syncBuffer
+	var out testutil.Buffer
 	x := exec.Command("sh", "-c", "test -t 0 && test -t 1 && test -t 2 && echo on-a-tty; tty")
 	if err := runTTY(x, ttyIO{out: &out, rawFd: -1, sizeFd: -1}); err != nil {
 		t.Fatalf("got error %v, want none", err)
@@ -51,7 +31,7 @@ func TestRunTTYIsATerminal(t *testing.T) {
 }
 
 func TestRunTTYInputAndStatus(t *testing.T) {
-	var out syncBuffer
+	var out testutil.Buffer
 	x := exec.Command("sh", "-c", "read n; echo got $n >&2; exit $n")
 	err := runTTY(x, ttyIO{in: strings.NewReader("5\n"), out: &out, rawFd: -1, sizeFd: -1})
 	var ee *exec.ExitError
@@ -87,7 +67,7 @@ func TestRunTTYTerminal(t *testing.T) {
 	// resize to reach it.
 	in, send := io.Pipe()
 	defer send.Close()
-	var out syncBuffer
+	var out testutil.Buffer
 	x := exec.Command("sh", "-c", `stty size; read x; i=0
 		while [ "$(stty size)" != "40 120" ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i+1)); done; stty size`)
 	done := make(chan error, 1)

@@ -9,9 +9,10 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/meshd/meshd/internal/testutil"
 )
 
 // stopDeadline is how long a stopped image may take to return. It is well
@@ -19,31 +20,13 @@ import (
 // did, not because a timeout forced it.
 const stopDeadline = 2 * time.Second
 
-// syncBuffer is a bytes.Buffer safe for the server's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // running is an image started by startImage.
 type running struct {
-	url    string        // http://127.0.0.1:PORT, "" for an idle image
-	asked  string        // the address the image asked to listen on, e.g. ":80"
-	stdout *syncBuffer   // the task's stdout and stderr
-	done   chan struct{} // closed when Run has returned
-	err    error         // Run's result, once done is closed
+	url    string           // http://127.0.0.1:PORT, "" for an idle image
+	asked  string           // the address the image asked to listen on, e.g. ":80"
+	stdout *testutil.Buffer // the task's stdout and stderr
+	done   chan struct{}    // closed when Run has returned
+	err    error            // Run's result, once done is closed
 	cancel context.CancelFunc
 }
 
@@ -72,7 +55,7 @@ func startImage(t *testing.T, ref string, args ...string) *running {
 		t.Fatalf("Lookup(%q): %v", ref, err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &running{stdout: &syncBuffer{}, done: make(chan struct{}), cancel: cancel}
+	r := &running{stdout: &testutil.Buffer{}, done: make(chan struct{}), cancel: cancel}
 	listening := make(chan string, 1)
 	opts := runOptions{listen: func(ctx context.Context, addr string) (net.Listener, error) {
 		var lc net.ListenConfig
