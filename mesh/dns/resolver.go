@@ -6,9 +6,11 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/netip"
 	"slices"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"golang.org/x/net/ipv4"
@@ -44,11 +46,13 @@ type Resolver struct {
 	ln      net.Listener
 	tcp     chan struct{} // one token per open TCP connection
 
-	// batch writes pc's datagrams in batches (sendmmsg); nil when pc is
-	// no *net.UDPConn.
+	// batch writes pc's datagrams in batches (sendmmsg), and rc is pc's
+	// raw access (see udpio_linux.go); both nil when pc is no
+	// *net.UDPConn.
 	batch *ipv4.PacketConn
-	outMu sync.Mutex     // guards out
-	out   []ipv4.Message // forwarded answers to send at the flight's flush
+	rc    syscall.RawConn
+	outMu sync.Mutex        // guards out
+	out   []forwardedAnswer // forwarded answers to send at the flight's flush
 
 	ctx    context.Context // ends at Close: stops loops and forwards
 	cancel context.CancelFunc
@@ -61,6 +65,7 @@ func newResolver(s *Server, q Querier, pc net.PacketConn, ln net.Listener) *Reso
 		tcp: make(chan struct{}, maxTCPConns)}
 	if uc, ok := pc.(*net.UDPConn); ok {
 		r.batch = ipv4.NewPacketConn(uc)
+		r.rc, _ = uc.SyscallConn() // nil: the portable batches
 	}
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 	r.SetQuerier(q)
@@ -199,7 +204,7 @@ func (r *Resolver) serveUDPBatch(ctx context.Context) {
 					return
 				}
 				sl.mu.Unlock()
-				r.queueForwarded(b, net.UDPAddrFromAddrPort(peer)) // forwarded, later
+				r.queueForwarded(b, peer) // forwarded, later
 			})
 			sl.mu.Lock()
 			sl.open = false
@@ -226,14 +231,20 @@ func (r *Resolver) writeBatch(ms []ipv4.Message) {
 	}
 }
 
+// forwardedAnswer is a forwarded query's answer and its client.
+type forwardedAnswer struct {
+	b  []byte
+	to netip.AddrPort
+}
+
 // queueForwarded queues a forwarded answer for the flight's flush; nil
 // is a drop.
-func (r *Resolver) queueForwarded(b []byte, addr net.Addr) {
+func (r *Resolver) queueForwarded(b []byte, to netip.AddrPort) {
 	if b == nil {
 		return
 	}
 	r.outMu.Lock()
-	r.out = append(r.out, ipv4.Message{Buffers: [][]byte{b}, Addr: addr})
+	r.out = append(r.out, forwardedAnswer{b: b, to: to})
 	r.outMu.Unlock()
 }
 
@@ -245,8 +256,17 @@ func (r *Resolver) flushForwarded() {
 	r.out = nil
 	r.outMu.Unlock()
 	if len(out) > 0 {
-		r.writeBatch(out)
+		r.sendForwarded(out)
 	}
+}
+
+// writeForwarded sends forwarded answers in x/net's batches.
+func (r *Resolver) writeForwarded(out []forwardedAnswer) {
+	ms := make([]ipv4.Message, len(out))
+	for i, a := range out {
+		ms[i] = ipv4.Message{Buffers: [][]byte{a.b}, Addr: net.UDPAddrFromAddrPort(a.to)}
+	}
+	r.writeBatch(ms)
 }
 
 // serveTCP accepts connections until the listener is closed.

@@ -3,7 +3,6 @@
 package dns
 
 import (
-	"net"
 	"net/netip"
 	"syscall"
 	"unsafe"
@@ -45,16 +44,11 @@ type mmsghdr struct {
 // newUDPIO picks how a worker moves its datagrams: raw batches on a UDP
 // socket, x/net's otherwise.
 func (r *Resolver) newUDPIO(slots []udpSlot) udpIO {
-	uc, ok := r.pc.(*net.UDPConn)
-	if !ok {
-		return newXnetIO(r, slots)
-	}
-	rc, err := uc.SyscallConn()
-	if err != nil {
+	if r.rc == nil {
 		return newXnetIO(r, slots)
 	}
 	n := len(slots)
-	x := &rawIO{r: r, rc: rc, reads: make([]mmsghdr, n), iovs: make([]unix.Iovec, n),
+	x := &rawIO{r: r, rc: r.rc, reads: make([]mmsghdr, n), iovs: make([]unix.Iovec, n),
 		names: make([]unix.RawSockaddrInet6, n), writes: make([]mmsghdr, n), wiovs: make([]unix.Iovec, n)}
 	for i := range slots {
 		x.iovs[i].Base = &slots[i].in[0]
@@ -124,28 +118,106 @@ func (x *rawIO) reply(i int, answer []byte) {
 }
 
 func (x *rawIO) flush() {
-	for sent := 0; sent < x.queued; {
+	sendBatch(x.r, x.rc, x.writes[:x.queued])
+	x.queued = 0
+}
+
+// sendBatch sends the datagrams of hdrs on rc, as few raw sendmmsg calls
+// as they take; an answer that fails is skipped.
+func sendBatch(r *Resolver, rc syscall.RawConn, hdrs []mmsghdr) {
+	for sent := 0; sent < len(hdrs); {
 		var n int
 		var errno syscall.Errno
-		err := x.rc.Write(func(fd uintptr) bool {
-			r, _, e := syscall.RawSyscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&x.writes[sent])),
-				uintptr(x.queued-sent), unix.MSG_DONTWAIT, 0, 0)
+		err := rc.Write(func(fd uintptr) bool {
+			m, _, e := syscall.RawSyscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&hdrs[sent])),
+				uintptr(len(hdrs)-sent), unix.MSG_DONTWAIT, 0, 0)
 			if e == unix.EAGAIN {
 				return false // wait until writable
 			}
-			n, errno = int(r), e
+			n, errno = int(m), e
 			return true
 		})
 		if err != nil { // closed
-			break
+			return
 		}
-		if errno != 0 && x.r.ctx.Err() == nil {
-			x.r.srv.log.Debug("dns: udp write", "err", errno)
+		if errno != 0 && r.ctx.Err() == nil {
+			r.srv.log.Debug("dns: udp write", "err", errno)
 		}
 		if errno != 0 || n <= 0 {
 			n = 1 // skip the answer that failed, send the rest
 		}
 		sent += n
 	}
-	x.queued = 0
+}
+
+// sendForwarded sends a flight's answers the worker's way, raw: the
+// flight's goroutine keeps its processor through the call. Through
+// x/net's batches, a call the runtime is told of, sysmon gave the one
+// processor to the worker whenever the call ran past 20 µs, and the
+// flight, its answers sent, then waited for the worker to park or be
+// preempted, up to 10 ms, holding the socket's write lock; so did an
+// upstream query's send (upstreamConn.write), before it went out. In a
+// lab task under dnsperf -v asking one unknown name in five (three runs
+// of each binary, twice, alternating), the forwarded answers' p99 went
+// from 5.3-7.5 ms to 2.0-2.2 ms, and the mix from 98-106k to 114-129k
+// queries/s; dnsmasq in the same task: 2.8-3.2 ms, 80-91k.
+func (r *Resolver) sendForwarded(out []forwardedAnswer) {
+	if r.rc == nil {
+		r.writeForwarded(out)
+		return
+	}
+	hdrs := make([]mmsghdr, len(out))
+	iovs := make([]unix.Iovec, len(out))
+	names := make([]unix.RawSockaddrInet6, len(out)) // room for either family
+	for i, a := range out {
+		iovs[i].Base = &a.b[0]
+		iovs[i].SetLen(len(a.b))
+		h := &hdrs[i].hdr
+		h.Name = (*byte)(unsafe.Pointer(&names[i]))
+		h.Namelen = putSockaddr(&names[i], a.to)
+		h.Iov = &iovs[i]
+		h.SetIovlen(1)
+	}
+	sendBatch(r, r.rc, hdrs)
+}
+
+// putSockaddr writes ap into sa as the sockaddr of its family (an
+// IPv4-mapped address is IPv6's, as an IPv6 socket reads it) and
+// returns its length.
+func putSockaddr(sa *unix.RawSockaddrInet6, ap netip.AddrPort) uint32 {
+	if ap.Addr().Is4() {
+		sa4 := (*unix.RawSockaddrInet4)(unsafe.Pointer(sa))
+		sa4.Family = unix.AF_INET
+		p := (*[2]byte)(unsafe.Pointer(&sa4.Port))
+		p[0], p[1] = byte(ap.Port()>>8), byte(ap.Port())
+		sa4.Addr = ap.Addr().As4()
+		return unix.SizeofSockaddrInet4
+	}
+	sa.Family = unix.AF_INET6
+	p := (*[2]byte)(unsafe.Pointer(&sa.Port))
+	p[0], p[1] = byte(ap.Port()>>8), byte(ap.Port())
+	sa.Addr = ap.Addr().As16()
+	return unix.SizeofSockaddrInet6
+}
+
+// write sends one query on the upstream socket, raw, as sendForwarded
+// sends answers (see there for why).
+func (uc *upstreamConn) write(b []byte) error {
+	var errno syscall.Errno
+	err := uc.rc.Write(func(fd uintptr) bool {
+		_, _, e := syscall.RawSyscall6(unix.SYS_SENDTO, fd, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)),
+			unix.MSG_DONTWAIT, 0, 0)
+		if e == unix.EAGAIN {
+			return false // wait until writable
+		}
+		errno = e
+		return true
+	})
+	if err != nil {
+		return err
+	}
+	if errno != 0 {
+		return errno
+	}
+	return nil
 }

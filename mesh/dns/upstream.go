@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/miekg/dns"
@@ -72,6 +73,7 @@ type upstreamConn struct {
 	ex *exchanger
 	up netip.AddrPort
 	c  *net.UDPConn
+	rc syscall.RawConn // c's, for write
 
 	mu      sync.Mutex // guards the fields below
 	pending map[uint16]chan<- []byte
@@ -142,7 +144,7 @@ func (e *exchanger) send(upstream netip.AddrPort, buf []byte) (*upstreamConn, ui
 		uc.pending[id] = ch
 		uc.mu.Unlock()
 		binary.BigEndian.PutUint16(buf, id)
-		if _, werr := uc.c.Write(buf); werr != nil {
+		if werr := uc.write(buf); werr != nil {
 			err = fmt.Errorf("send to %s: %w", upstream, werr)
 			uc.retire()
 			uc.release(id, ch)
@@ -169,7 +171,12 @@ func (e *exchanger) pick(upstream netip.AddrPort) (*upstreamConn, error) {
 		if err != nil {
 			return nil, err
 		}
-		uc = &upstreamConn{ex: e, up: upstream, c: c, pending: map[uint16]chan<- []byte{}}
+		rc, err := c.SyscallConn()
+		if err != nil {
+			c.Close()
+			return nil, err
+		}
+		uc = &upstreamConn{ex: e, up: upstream, c: c, rc: rc, pending: map[uint16]chan<- []byte{}}
 		e.all[uc] = struct{}{}
 		live = append(live, uc)
 		go uc.read()
