@@ -54,9 +54,10 @@
 // [Resolver] per task holds its sockets and [Querier]. Every Resolver runs
 // one goroutine reading its UDP socket in batches of datagrams (recvmmsg,
 // sendmmsg) and one accepting TCP, plus one per TCP connection and per
-// forwarded question in flight. On Linux the batches are raw system
-// calls that cannot block (udpio_linux.go says why and what it saved);
-// the runtime's poller still does the waiting.
+// forwarded question in flight. On Linux the batches, a flight's
+// answers and its query to the upstream are raw system calls that cannot
+// block (udpio_linux.go says why and what it saved); the runtime's poller
+// still does the waiting.
 // Local answers are built on the reading goroutine with no lock: the
 // Table is an immutable snapshot behind an atomic pointer, rebuilt by the
 // agent whenever the endpoint table changes and swapped whole with
@@ -77,7 +78,9 @@
 // Queries to an upstream share a few connected UDP sockets on random
 // ports, as dnsmasq's do, each retired after 128 queries for a new one on
 // a new port: a socket per query would cost its socket, connect, poller
-// registration and close every time (see upstream.go).
+// registration and close every time (see upstream.go). A socket whose
+// send the node's own netfilter refuses is retired at once, and the
+// query goes out on another.
 //
 // Inside this package "dns" is github.com/miekg/dns, which parses and
 // packs messages and talks to upstreams; the serving loops are ours, so
