@@ -221,3 +221,30 @@ func (uc *upstreamConn) write(b []byte) error {
 	}
 	return nil
 }
+
+// recv reads one reply from the upstream socket, raw, as write sends.
+// Read with a call the runtime is told of, the replies kept sysmon
+// awake: in perf record of meshd under dnsperf at 45,000 queries/s with
+// one unknown name in five, sysmon took 13.6 % of its samples (0.2 %
+// with only local names); read raw, 0.8 %, and meshd's CPU per query went
+// from 14.5-15.1 µs to 12.0-12.8 (dnsmasq in the same task: 12.7-13.0).
+func (uc *upstreamConn) recv(b []byte) (int, error) {
+	var n int
+	var errno syscall.Errno
+	err := uc.rc.Read(func(fd uintptr) bool {
+		r, _, e := syscall.RawSyscall6(unix.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)),
+			unix.MSG_DONTWAIT, 0, 0)
+		if e == unix.EAGAIN {
+			return false // wait until readable
+		}
+		n, errno = int(r), e
+		return true
+	})
+	if err != nil {
+		return 0, err
+	}
+	if errno != 0 {
+		return 0, errno
+	}
+	return n, nil
+}

@@ -13,3 +13,6 @@ func (uc *upstreamConn) write(b []byte) error {
 	_, err := uc.c.Write(b)
 	return err
 }
+
+// recv reads one reply from the upstream socket.
+func (uc *upstreamConn) recv(b []byte) (int, error) { return uc.c.Read(b) }

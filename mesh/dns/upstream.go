@@ -224,7 +224,7 @@ func (uc *upstreamConn) read() {
 	defer readBufs.Put(bp)
 	buf := *bp
 	for {
-		n, err := uc.c.Read(buf)
+		n, err := uc.recv(buf)
 		if err != nil {
 			uc.fail(err)
 			return
