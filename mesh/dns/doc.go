@@ -55,9 +55,9 @@
 // one goroutine reading its UDP socket in batches of datagrams (recvmmsg,
 // sendmmsg) and one accepting TCP, plus one per TCP connection and per
 // forwarded question in flight. On Linux the batches, a flight's
-// answers and its query to the upstream are raw system calls that cannot
-// block (udpio_linux.go says why and what it saved); the runtime's poller
-// still does the waiting.
+// answers, and its query to the upstream and the reply are raw system
+// calls that cannot block (udpio_linux.go says why and what it saved);
+// the runtime's poller still does the waiting.
 // Local answers are built on the reading goroutine with no lock: the
 // Table is an immutable snapshot behind an atomic pointer, rebuilt by the
 // agent whenever the endpoint table changes and swapped whole with
