@@ -120,9 +120,9 @@ func (e *exchanger) Exchange(ctx context.Context, m *dns.Msg, upstream netip.Add
 // socket it picks, and returns where the reply will come. A socket whose
 // write fails is retired and the query goes out on another, on a new
 // port: the node's own netfilter may drop a packet it sends (EPERM). In
-// a lab under dnsperf that came 1 to 5 times in 800,000 forwarded
-// queries, each time with one more insert_failed in the node's conntrack
-// statistics, and it failed a whole flight of waiting clients at once.
+// make bench-dns that came 1 to 5 times a run, each time with one more
+// insert_failed in the node's conntrack statistics, and it failed a
+// whole flight of waiting clients at once.
 func (e *exchanger) send(upstream netip.AddrPort, buf []byte) (*upstreamConn, uint16, chan []byte, error) {
 	err := fmt.Errorf("send to %s: sockets keep failing", upstream)
 	for range sendAttempts {
