@@ -65,7 +65,9 @@ func newResolver(s *Server, q Querier, pc net.PacketConn, ln net.Listener) *Reso
 		tcp: make(chan struct{}, maxTCPConns)}
 	if uc, ok := pc.(*net.UDPConn); ok {
 		r.batch = ipv4.NewPacketConn(uc)
-		r.rc, _ = uc.SyscallConn() // nil: the portable batches
+		if !s.portableUDP {
+			r.rc, _ = uc.SyscallConn() // nil: the portable batches
+		}
 	}
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 	r.SetQuerier(q)

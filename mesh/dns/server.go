@@ -22,6 +22,9 @@ type Server struct {
 	observe     ObserveFunc // nil: none
 	log         *slog.Logger
 	table       atomic.Pointer[Table] // swapped whole; nil answers nothing
+	// portableUDP serves UDP with x/net's batches where raw calls would
+	// do (udpio_linux.go): the tests cover the other systems' way so.
+	portableUDP bool
 	// lastOverloadLog is when a Resolver last warned that it refuses
 	// queries, in Unix nanoseconds: one warning per interval per node.
 	lastOverloadLog atomic.Int64

@@ -3,10 +3,13 @@
 package dns
 
 import (
+	"fmt"
+	"net"
 	"net/netip"
 	"testing"
 	"unsafe"
 
+	"github.com/miekg/dns"
 	"golang.org/x/sys/unix"
 )
 
@@ -44,5 +47,52 @@ func TestPutSockaddr(t *testing.T) {
 		if addr != ap.Addr() {
 			t.Errorf("%s: address %s, want %s", tt.ap, addr, ap.Addr())
 		}
+	}
+}
+
+// TestPortableBatches serves the same queries both ways a UDP worker can
+// move its datagrams, the raw calls (Linux) and x/net's batches (the
+// other systems): local answers and forwarded ones, 64 at once so that
+// batches hold several.
+func TestPortableBatches(t *testing.T) {
+	for _, portable := range []bool{false, true} {
+		t.Run(map[bool]string{false: "raw", true: "x/net"}[portable], func(t *testing.T) {
+			up := startUpstream(t, answerA)
+			s := newTestServer(t, Config{Upstreams: []netip.AddrPort{up.addr}}, fixture())
+			s.portableUDP = portable
+			pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			r, err := s.Attach(Querier{Networks: []string{netOv}}, pc, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { r.Close() })
+			if got := r.rc == nil; got != portable {
+				t.Fatalf("x/net's batches: %v, want %v", got, portable)
+			}
+			want := map[string]string{"www.": "www.\t600\tIN\tA\t10.0.0.2", "example.org.": "example.org.\t30\tIN\tA\t192.0.2.1"}
+			errs := make(chan error, 64)
+			for i := range 64 {
+				name := map[bool]string{false: "www.", true: "example.org."}[i%4 == 0]
+				go func() {
+					resp, err := exchange(pc.LocalAddr().String(), "udp", name, dns.TypeA, 0)
+					switch {
+					case err != nil:
+						errs <- fmt.Errorf("%s: %w", name, err)
+					case len(resp.Answer) != 1 || resp.Answer[0].String() != want[name]:
+						errs <- fmt.Errorf("%s: answer %v, want %s", name, resp.Answer, want[name])
+					default:
+						errs <- nil
+					}
+				}()
+			}
+			for range 64 {
+				if err := <-errs; err != nil {
+					t.Error(err)
+				}
+			}
+		})
 	}
 }
