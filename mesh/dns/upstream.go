@@ -123,10 +123,10 @@ func (e *exchanger) Exchange(ctx context.Context, m *dns.Msg, upstream netip.Add
 // make bench-dns that came 1 to 5 times a run, each time with one more
 // insert_failed in the node's conntrack statistics, and it failed a
 // whole flight of waiting clients at once. It comes where other flows
-// crowd the node's ports toward the upstream: after 3 s of dnsmasq in a
-// task forwarding through the node's masquerade, 39,750 of the 64,512
-// ports above 1023 were held, and conntrack gave 6,976 of meshd's next
-// 7,666 flows another source port. dnsmasq's own forwards met the same
+// crowd the node's ports toward the upstream: after a few 3 s runs of
+// dnsmasq in a task forwarding through the node's masquerade, 39,750 of
+// the 64,512 ports above 1023 were held, and conntrack gave 6,976 of
+// meshd's next 7,666 flows another source port. dnsmasq's own forwards met the same
 // drops, and sending a socket's first datagram before any other did not
 // avoid them.
 func (e *exchanger) send(upstream netip.AddrPort, buf []byte) (*upstreamConn, uint16, chan []byte, error) {

@@ -115,12 +115,13 @@ func tail(s string, n int) string { return s[max(0, len(s)-n):] }
 // "miss", the same plus a name neither knows (one query in five), which
 // both forward to the lab's upstream (dnsmasq at 192.168.33.1 answering
 // NXDOMAIN). Now and then the node's conntrack drops a forwarded query
-// as it leaves: meshd sends it again on another socket, dnsmasq never
-// answers it and dnsperf waits out its timeout with 100 queries lost (a
-// stalled run, seen by hand). So the local mix is the one that compares
-// the servers' own work, and failed counts show how far to trust the
-// other. For each mix
-// it reports, from runs of plain dnsperf, the medians of each server's
+// as it leaves, where dnsmasq's forwards through the node's masquerade
+// crowd its ports toward the upstream (see mesh/dns/upstream.go's send):
+// meshd sends it again on another socket, dnsmasq never answers it and
+// dnsperf waits out its timeout with 100 queries lost (a stalled run,
+// seen by hand). So the local mix is the one that compares the servers'
+// own work, and failed counts show how far to trust the other. For each
+// mix it reports, from runs of plain dnsperf, the medians of each server's
 // queries/s, their ratio, and each server process's CPU per query
 // (meshd's includes whatever else the node agent did); from runs of
 // dnsperf -v, whose line per answer gives the latencies, p99 and worst
