@@ -126,9 +126,10 @@ func (e *exchanger) Exchange(ctx context.Context, m *dns.Msg, upstream netip.Add
 // crowd the node's ports toward the upstream: after a few 3 s runs of
 // dnsmasq in a task forwarding through the node's masquerade, 39,750 of
 // the 64,512 ports above 1023 were held, and conntrack gave 6,976 of
-// meshd's next 7,666 flows another source port. dnsmasq's own forwards met the same
-// drops, and sending a socket's first datagram before any other did not
-// avoid them.
+// meshd's next 7,666 flows another source port (in a build that opened
+// a socket every 4 queries, to have many flows). dnsmasq's own forwards
+// met the same drops, and sending a socket's first datagram before any
+// other did not avoid them.
 func (e *exchanger) send(upstream netip.AddrPort, buf []byte) (*upstreamConn, uint16, chan []byte, error) {
 	err := fmt.Errorf("send to %s: sockets keep failing", upstream)
 	for range sendAttempts {
