@@ -103,19 +103,7 @@ func nowait(rc syscall.RawConn, read bool, call func(fd uintptr) (uintptr, sysca
 
 func (x *rawIO) size(i int) int { return int(x.reads[i].n) }
 
-func (x *rawIO) peer(i int) netip.AddrPort {
-	sa := &x.names[i]
-	switch sa.Family {
-	case unix.AF_INET:
-		sa4 := (*unix.RawSockaddrInet4)(unsafe.Pointer(sa))
-		p := (*[2]byte)(unsafe.Pointer(&sa4.Port))
-		return netip.AddrPortFrom(netip.AddrFrom4(sa4.Addr), uint16(p[0])<<8|uint16(p[1]))
-	case unix.AF_INET6:
-		p := (*[2]byte)(unsafe.Pointer(&sa.Port))
-		return netip.AddrPortFrom(netip.AddrFrom16(sa.Addr), uint16(p[0])<<8|uint16(p[1]))
-	}
-	return netip.AddrPort{}
-}
+func (x *rawIO) peer(i int) netip.AddrPort { return getSockaddr(&x.names[i]) }
 
 // reply sends answer to the address datagram i came from, as read: its
 // sockaddr stays in place until the next read, after the flush.
@@ -191,21 +179,38 @@ func (r *Resolver) sendForwarded(out []forwardedAnswer) {
 	sendBatch(r, r.rc, hdrs)
 }
 
+// A sockaddr_in6 has room for a sockaddr_in, whose port sits at the same
+// offset, in network order, in both.
+
+// getSockaddr reads the address sa holds, of either family (the zero
+// AddrPort for another).
+func getSockaddr(sa *unix.RawSockaddrInet6) netip.AddrPort {
+	var addr netip.Addr
+	switch sa.Family {
+	case unix.AF_INET:
+		addr = netip.AddrFrom4((*unix.RawSockaddrInet4)(unsafe.Pointer(sa)).Addr)
+	case unix.AF_INET6:
+		addr = netip.AddrFrom16(sa.Addr)
+	default:
+		return netip.AddrPort{}
+	}
+	p := (*[2]byte)(unsafe.Pointer(&sa.Port))
+	return netip.AddrPortFrom(addr, uint16(p[0])<<8|uint16(p[1]))
+}
+
 // putSockaddr writes ap into sa as the sockaddr of its family (an
 // IPv4-mapped address is IPv6's, as an IPv6 socket reads it) and
 // returns its length.
 func putSockaddr(sa *unix.RawSockaddrInet6, ap netip.AddrPort) uint32 {
+	p := (*[2]byte)(unsafe.Pointer(&sa.Port))
+	p[0], p[1] = byte(ap.Port()>>8), byte(ap.Port())
 	if ap.Addr().Is4() {
 		sa4 := (*unix.RawSockaddrInet4)(unsafe.Pointer(sa))
 		sa4.Family = unix.AF_INET
-		p := (*[2]byte)(unsafe.Pointer(&sa4.Port))
-		p[0], p[1] = byte(ap.Port()>>8), byte(ap.Port())
 		sa4.Addr = ap.Addr().As4()
 		return unix.SizeofSockaddrInet4
 	}
 	sa.Family = unix.AF_INET6
-	p := (*[2]byte)(unsafe.Pointer(&sa.Port))
-	p[0], p[1] = byte(ap.Port()>>8), byte(ap.Port())
 	sa.Addr = ap.Addr().As16()
 	return unix.SizeofSockaddrInet6
 }

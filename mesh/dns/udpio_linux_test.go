@@ -3,6 +3,7 @@
 package dns
 
 import (
+	"encoding/binary"
 	"fmt"
 	"net"
 	"net/netip"
@@ -13,10 +14,11 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// TestPutSockaddr checks the sockaddr a forwarded answer is sent to: the
-// family of the address, the port in network order, and an IPv4-mapped
-// address kept as IPv6's (what an IPv6 socket reads).
-func TestPutSockaddr(t *testing.T) {
+// TestSockaddr checks the sockaddr a forwarded answer is sent to: the
+// family of the address, the port in network order, an IPv4-mapped
+// address kept as IPv6's (what an IPv6 socket reads), and that a
+// datagram's peer read back from it is the address written.
+func TestSockaddr(t *testing.T) {
 	for _, tt := range []struct {
 		ap     string
 		family uint16
@@ -34,19 +36,15 @@ func TestPutSockaddr(t *testing.T) {
 		if sa.Family != tt.family {
 			t.Errorf("%s: family %d, want %d", tt.ap, sa.Family, tt.family)
 		}
-		port := (*[2]byte)(unsafe.Pointer(&sa.Port)) // same offset in both families
-		if got := uint16(port[0])<<8 | uint16(port[1]); got != ap.Port() {
-			t.Errorf("%s: port %d, want %d", tt.ap, got, ap.Port())
+		if got := binary.BigEndian.Uint16((*[2]byte)(unsafe.Pointer(&sa.Port))[:]); got != ap.Port() {
+			t.Errorf("%s: port %d in network order, want %d", tt.ap, got, ap.Port())
 		}
-		var addr netip.Addr
-		if tt.family == unix.AF_INET {
-			addr = netip.AddrFrom4((*unix.RawSockaddrInet4)(unsafe.Pointer(&sa)).Addr)
-		} else {
-			addr = netip.AddrFrom16(sa.Addr)
+		if got := getSockaddr(&sa); got != ap {
+			t.Errorf("%s: read back as %s", tt.ap, got)
 		}
-		if addr != ap.Addr() {
-			t.Errorf("%s: address %s, want %s", tt.ap, addr, ap.Addr())
-		}
+	}
+	if got := getSockaddr(&unix.RawSockaddrInet6{Family: unix.AF_UNIX}); got.IsValid() {
+		t.Errorf("AF_UNIX: read as %s, want none", got)
 	}
 }
 
