@@ -135,7 +135,7 @@ func sendBatch(r *Resolver, rc syscall.RawConn, hdrs []mmsghdr) {
 				uintptr(len(hdrs)-sent), unix.MSG_DONTWAIT, 0, 0)
 			return m, e
 		})
-		if _, failed := err.(syscall.Errno); err != nil && !failed { // closed
+		if _, isErrno := err.(syscall.Errno); err != nil && !isErrno { // closed
 			return
 		}
 		if err != nil && r.ctx.Err() == nil {

@@ -73,7 +73,7 @@ type upstreamConn struct {
 	ex *exchanger
 	up netip.AddrPort
 	c  *net.UDPConn
-	rc syscall.RawConn // c's, for write
+	rc syscall.RawConn // c's, for write and recv
 
 	mu      sync.Mutex // guards the fields below
 	pending map[uint16]chan<- []byte
