@@ -5,7 +5,7 @@ PREFIX  ?= /usr/local
 NODES   ?= 3
 GOFLAGS ?=
 
-.PHONY: all build deps install lab lab-down test vet unit bench-gossip bench-control bench-overlay bench-mesh bench-dns bench-rules bench-rules-vm bench-idle test-vm test-vms clean deb
+.PHONY: all build deps install lab lab-down test vet unit bench-gossip bench-control bench-overlay bench-mesh bench-dns bench-rules bench-rules-vm bench-flow-vm bench-idle test-vm test-vms clean deb
 
 all: build
 
@@ -167,6 +167,14 @@ bench-rules: deps
 	$(GO) test -run '^$$' -bench HostSync -benchtime 20x ./lb/
 	$(GO) test -run '^$$' -bench EstablishedPacket -benchtime 3x -count 3 ./lb/
 	$(GO) test -run '^$$' -bench NewConnection -benchtime 3x -count 3 ./lb/
+
+# What the iptables plane's flowtable saves the packets of an established
+# connection through an ingress sandbox (round trips, with it and without,
+# alternately), in the test VM's stock Debian kernel: this machine's has
+# no flowtables.
+bench-flow-vm: deps build
+	GO="$(GO)" BIN="$(BIN)" vm/build.sh
+	VM_TEST_RUN='^$$' VM_DEBUG_CMD="cd /tmp && /lb.test -test.run '^$$' -test.bench FlowtablePacket -test.benchtime 3x -test.count 3" vm/run.sh
 
 # The per-packet benchmarks of bench-rules on the IPVS plane, in the test
 # VM's stock Debian kernel (this machine's has no IPVS): 1 service against

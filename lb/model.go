@@ -61,6 +61,10 @@ type Sandbox struct {
 	OwnAddr  netip.Addr   // this node's address on the network (eth0): the SNAT source
 	Subnet   netip.Prefix // the network's subnet
 	Services []Service    // empty: remove everything of ours
+	// Ifaces are the sandbox's interfaces (eth0, and eth1 on
+	// mesh_gwbridge for ingress): the iptables plane's flowtable
+	// offloads connections between them.
+	Ifaces []string
 }
 
 // HostPort is a mode=host published port of a task running on this node:
@@ -124,6 +128,11 @@ type portKey struct {
 func (sb Sandbox) validate() error {
 	if sb.Kind != SandboxIngress && sb.Kind != SandboxLB {
 		return fmt.Errorf("sandbox kind %q: want %q or %q", sb.Kind, SandboxIngress, SandboxLB)
+	}
+	for _, i := range sb.Ifaces {
+		if !ifaceName.MatchString(i) {
+			return fmt.Errorf("sandbox %s: interface name %q", sb.Kind, i)
+		}
 	}
 	if len(sb.Services) == 0 {
 		return nil

@@ -2,6 +2,7 @@ package lb
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -58,6 +59,8 @@ type planeOptions struct {
 	sysctl   func(key, value string) error
 	timeouts Timeouts
 	ct       Conntrack
+	flow     FlowTables
+	offload  bool
 }
 
 // WithRules makes the plane write rules through r instead of
@@ -76,6 +79,15 @@ func WithConntrack(c Conntrack) Option { return func(o *planeOptions) { o.ct = c
 // through set instead of /proc/sys inside the namespace.
 func WithSysctl(set func(key, value string) error) Option {
 	return func(o *planeOptions) { o.sysctl = set }
+}
+
+// WithFlowTables gives the plane its sandbox's nftables table of ours.
+// With offload, the iptables plane keeps there the flowtable that carries
+// balanced connections once established (see "Flow offload" in doc.go);
+// otherwise, and always in the IPVS plane, the plane removes a table an
+// earlier run left. Without this option the plane leaves nftables alone.
+func WithFlowTables(f FlowTables, offload bool) Option {
+	return func(o *planeOptions) { o.flow, o.offload = f, offload }
 }
 
 // WithTimeouts sets the IPVS connection timeouts of the sandbox (Swarm
@@ -138,6 +150,10 @@ func NewDataPlane(mode Mode, nsPath string, opts ...Option) (DataPlane, error) {
 	}
 	p := &plane{mode: mode, rules: newSyncer(o.rules, sandboxOwner), render: newSandboxRenderer(mode),
 		sysctl: o.sysctl, ipvs: o.ipvs, timeouts: o.timeouts, ct: ctCleanup{ct: o.ct}, nsPath: nsPath, kept: kept}
+	p.flow.ft = o.flow
+	// IPVS's NAT is not conntrack's: a flowtable would send IPVS's
+	// replies on without their source rewritten.
+	p.offload = o.offload && mode == ModeIPTables
 	if mode == ModeIPVS && p.ipvs == nil {
 		k, err := newKernelIPVS(nsPath)
 		if err != nil {
@@ -172,11 +188,13 @@ type plane struct {
 	mode     Mode
 	rules    *syncer
 	sysctl   func(key, value string) error
-	ipvs     IPVS      // ModeIPVS only
-	closer   io.Closer // the kernel IPVS handle, if we opened it
-	kept     io.Closer // the kept iptables-restore, if we keep one
-	timeouts Timeouts  // ModeIPVS only
-	nsPath   string    // for errors
+	ipvs     IPVS        // ModeIPVS only
+	flow     flowOffload // the table of ours in nftables
+	offload  bool        // flow holds a flowtable (ModeIPTables only)
+	closer   io.Closer   // the kernel IPVS handle, if we opened it
+	kept     io.Closer   // the kept iptables-restore, if we keep one
+	timeouts Timeouts    // ModeIPVS only
+	nsPath   string      // for errors
 
 	mu       sync.Mutex // guards the fields below
 	render   *sandboxRenderer
@@ -200,7 +218,13 @@ func (p *plane) Sync(ctx context.Context, sb Sandbox) error {
 	}
 	// Only now does a new packet get NATed to a live backend. A failure
 	// leaves the deletions owed to the next Sync; rules and IPVS are fine.
-	return p.ct.flush(fmt.Sprintf("%s sandbox %q", sb.Kind, p.nsPath))
+	err := p.ct.flush(fmt.Sprintf("%s sandbox %q", sb.Kind, p.nsPath))
+	// After the rules: a flowtable only carries what they balanced, and
+	// a failure to write it leaves them working.
+	if ferr := p.flow.sync(ctx, p.offload && len(sb.Services) > 0, sb.Ifaces, p.rules.clock()); ferr != nil {
+		err = errors.Join(err, fmt.Errorf("%s sandbox %q: %w", sb.Kind, p.nsPath, ferr))
+	}
+	return err
 }
 
 // sync sets the sysctls (once, and again after a failure), then for IPVS
@@ -251,10 +275,11 @@ func (p *plane) sync(ctx context.Context, sb Sandbox) error {
 	return nil
 }
 
-func (p *plane) Rebuilt() uint64 { return p.rules.rebuilt.Load() }
+func (p *plane) Rebuilt() uint64 { return p.rules.rebuilt.Load() + p.flow.rebuilds() }
 
 func (p *plane) Recheck() {
 	p.rules.recheck()
+	p.flow.markRecheck()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.ipvsOK = false

@@ -1,0 +1,254 @@
+package lb
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os/exec"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// FlowTables writes and reads the nftables table "inet meshd" of one
+// sandbox, which holds the iptables plane's flowtable (see "Flow offload"
+// in doc.go).
+type FlowTables interface {
+	// Apply runs script as one nft transaction ("nft -f -"), all or
+	// nothing; with check it is only checked by the kernel ("nft -c"),
+	// which changes nothing.
+	Apply(ctx context.Context, script string, check bool) error
+	// List returns "nft list table inet meshd", or "" when there is no
+	// such table.
+	List(ctx context.Context) (string, error)
+}
+
+// Nft is the real FlowTables: the nft command, run in the namespace file
+// NetNS ("" = the caller's namespace).
+type Nft struct {
+	NetNS string
+	exec  execer // nil: nsExec; tests set a fake
+}
+
+var _ FlowTables = Nft{}
+
+func (n Nft) run(ctx context.Context, stdin []byte, argv ...string) (stdout, stderr []byte, err error) {
+	e := n.exec
+	if e == nil {
+		e = nsExec{}
+	}
+	return e.run(ctx, n.NetNS, stdin, argv...)
+}
+
+// Apply runs nft -f - (or nft -c -f -) with script on stdin.
+func (n Nft) Apply(ctx context.Context, script string, check bool) error {
+	argv := []string{"nft", "-f", "-"}
+	if check {
+		argv = []string{"nft", "-c", "-f", "-"}
+	}
+	_, stderr, err := n.run(ctx, []byte(script), argv...)
+	if err != nil {
+		return fmt.Errorf("%s in %q: %w: %s", strings.Join(argv[:len(argv)-2], " "), n.NetNS, err, firstLine(stderr))
+	}
+	return nil
+}
+
+// List runs nft list table inet meshd. nft answers a missing table with
+// ENOENT's message, which is no table rather than a failure.
+func (n Nft) List(ctx context.Context) (string, error) {
+	out, stderr, err := n.run(ctx, nil, "nft", "list", "table", "inet", flowTableName)
+	if err != nil {
+		if strings.Contains(string(stderr), "No such file or directory") {
+			return "", nil
+		}
+		return "", fmt.Errorf("nft list table inet %s in %q: %w: %s", flowTableName, n.NetNS, err, firstLine(stderr))
+	}
+	return string(out), nil
+}
+
+// firstLine is nft's error message without the script lines and carets it
+// quotes below it.
+func firstLine(b []byte) string {
+	s, _, _ := strings.Cut(strings.TrimSpace(string(b)), "\n")
+	return s
+}
+
+// The sandbox's nftables table of ours ("inet meshd"), its flowtable and
+// its chain. nft's parser takes "offload", "forward" and "fwd" for
+// keywords, not names.
+const (
+	flowTableName  = "meshd"
+	flowTableFT    = "fastpath"
+	flowTableChain = "balanced"
+)
+
+// ifaceName is what a sandbox's interface name may be, as the flowtable's
+// script names it: Linux's limit of
+// 15 bytes, and nothing nft would read as syntax.
+var ifaceName = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,15}$`)
+
+// renderFlowTable is the script that makes the table hold exactly the
+// flowtable over ifaces and the rule that fills it, in one transaction:
+// the table is declared (so that deleting it cannot fail), deleted and
+// declared again whole. Only connections the sandbox's DNAT balanced are
+// offloaded ("ct status dnat"); the kernel adds a connection once it is
+// established, so its first packets still meet every rule.
+func renderFlowTable(ifaces []string) string {
+	return fmt.Sprintf(`table inet %[1]s
+delete table inet %[1]s
+table inet %[1]s {
+	flowtable %[3]s {
+		hook ingress priority filter
+		devices = { %[2]s }
+	}
+	chain %[4]s {
+		type filter hook forward priority filter; policy accept;
+		ct status dnat meta l4proto { tcp, udp } flow add @%[3]s
+	}
+}
+`, flowTableName, strings.Join(ifaces, ", "), flowTableFT, flowTableChain)
+}
+
+// flowTableRemoval deletes the table, whether or not it is there.
+var flowTableRemoval = fmt.Sprintf("table inet %[1]s\ndelete table inet %[1]s\n", flowTableName)
+
+// flowProbe is checked, never applied, when a table fails: a kernel
+// without flowtables (CONFIG_NF_FLOW_TABLE unset) refuses it with ENOENT.
+// It names no device, so a missing one cannot make it fail.
+var flowProbe = "table inet meshd-probe {\n\tflowtable " + flowTableFT + " {\n\t\thook ingress priority filter\n\t}\n}\n"
+
+// flowOffload keeps one sandbox's flowtable as wanted: the table over the
+// sandbox's interfaces while it balances something, none otherwise. It
+// compares nft's listing with the one taken after its last write every
+// DefaultFullResyncPeriod (or when told to recheck), and writes the table
+// again when they differ. A kernel or a node without flowtables (or
+// without nft) turns it off for the plane's life: the rules alone carry
+// every packet, as before.
+type flowOffload struct {
+	ft FlowTables // nil: off
+
+	mu      sync.Mutex // guards the fields below
+	lacking error      // why this node cannot hold a flowtable; nil: it can, or not known yet
+	ifaces  []string   // the devices of the table written; nil: none of ours
+	clean   bool       // known to hold no table of ours
+	listing string     // nft's listing after the last write
+	checked time.Time  // when listing was last compared
+	recheck bool       // compare at the next sync whatever the time
+	rebuilt int        // drifted tables written again
+}
+
+// sync makes the table match: the flowtable over ifaces when want is
+// true, no table otherwise.
+func (f *flowOffload) sync(ctx context.Context, want bool, ifaces []string, now time.Time) error {
+	if f.ft == nil {
+		return nil
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.lacking != nil {
+		return nil
+	}
+	ifaces = slices.Sorted(slices.Values(ifaces)) // Sandbox.validate checked the names
+	if !want || len(ifaces) == 0 {
+		if f.clean {
+			return nil
+		}
+		if err := f.apply(ctx, flowTableRemoval); err != nil {
+			return err
+		}
+		f.ifaces, f.listing, f.clean = nil, "", true
+		return nil
+	}
+	if slices.Equal(f.ifaces, ifaces) && !f.recheck && now.Sub(f.checked) < DefaultFullResyncPeriod {
+		return nil
+	}
+	if slices.Equal(f.ifaces, ifaces) {
+		have, err := f.ft.List(ctx)
+		if err != nil {
+			return err
+		}
+		f.checked, f.recheck = now, false
+		if have == f.listing {
+			return nil
+		}
+		f.rebuilt++
+	}
+	if err := f.apply(ctx, renderFlowTable(ifaces)); err != nil {
+		return err
+	}
+	if f.lacking != nil {
+		return nil
+	}
+	have, err := f.ft.List(ctx)
+	if err != nil {
+		f.ifaces = nil // write it again next time
+		return err
+	}
+	f.ifaces, f.listing, f.clean, f.checked, f.recheck = ifaces, have, false, now, false
+	return nil
+}
+
+// apply writes script. When it fails, the probe tells a node that cannot
+// hold a flowtable (which then has none, and no error) from a failure to
+// report and retry.
+func (f *flowOffload) apply(ctx context.Context, script string) error {
+	err := f.ft.Apply(ctx, script, false)
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, exec.ErrNotFound) {
+		f.lacking = err
+		return nil
+	}
+	if perr := f.ft.Apply(ctx, flowProbe, true); perr != nil && kernelLacks(perr) {
+		f.lacking = perr
+		return nil
+	}
+	return err
+}
+
+// kernelLacks tells the kernel's refusal of a flowtable (ENOENT: no
+// flowtable type for the family; EOPNOTSUPP, EPROTONOSUPPORT or
+// EAFNOSUPPORT: no nftables at all) from anything else, such as a script
+// nft cannot parse, which is ours to fix and is reported.
+func kernelLacks(err error) bool {
+	s := err.Error()
+	for _, lacks := range []string{"No such file or directory", "Operation not supported",
+		"Protocol not supported", "Address family not supported"} {
+		if strings.Contains(s, lacks) {
+			return true
+		}
+	}
+	return false
+}
+
+// state says whether the sandbox offloads: "on" (devices), "off" (no
+// table: nothing to balance, or not written yet) or why it cannot.
+func (f *flowOffload) state() string {
+	if f.ft == nil {
+		return "off"
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	switch {
+	case f.lacking != nil:
+		return "unavailable: " + f.lacking.Error()
+	case f.ifaces != nil:
+		return "on (" + strings.Join(f.ifaces, ", ") + ")"
+	}
+	return "off"
+}
+
+func (f *flowOffload) rebuilds() uint64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return uint64(f.rebuilt)
+}
+
+func (f *flowOffload) markRecheck() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.recheck = true
+}

@@ -1,0 +1,247 @@
+package lb
+
+import (
+	"context"
+	"errors"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/meshd/meshd/internal/testutil"
+)
+
+func newFlowPlane(t *testing.T, mode Mode, ft FlowTables) (*plane, *fixedClock) {
+	t.Helper()
+	return newFlowPlaneWith(t, mode, ft, true)
+}
+
+func newFlowPlaneWith(t *testing.T, mode Mode, ft FlowTables, offload bool) (*plane, *fixedClock) {
+	t.Helper()
+	opts := []Option{WithRules(NewFakeRules()), WithSysctl(func(string, string) error { return nil }),
+		WithConntrack(NewFakeConntrack()), WithFlowTables(ft, offload)}
+	if mode == ModeIPVS {
+		opts = append(opts, WithIPVS(NewFakeIPVS()))
+	}
+	dp, err := NewDataPlane(mode, "", opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock := &fixedClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	p := dp.(*plane)
+	p.rules.now = clock.now
+	return p, clock
+}
+
+func withIfaces(sb Sandbox, ifaces ...string) Sandbox {
+	sb.Ifaces = ifaces
+	return sb
+}
+
+// TestFlowTableGolden checks the script the iptables plane writes for an
+// ingress sandbox, and that the fake holds what the script declares.
+func TestFlowTableGolden(t *testing.T) {
+	ft := NewFakeFlowTables()
+	p, _ := newFlowPlane(t, ModeIPTables, ft)
+	mustSync(t, p, withIfaces(worldTwo.ingress, "eth1", "eth0"))
+	if len(applied(ft)) != 1 {
+		t.Fatalf("applied %d scripts, want 1", len(applied(ft)))
+	}
+	testutil.Golden(t, goldenPath("flowtable_ingress"), applied(ft)[0])
+	if got := p.flow.state(); got != "on (eth0, eth1)" {
+		t.Errorf("state %q", got)
+	}
+}
+
+func TestFlowTable(t *testing.T) {
+	ingress := withIfaces(worldTwo.ingress, "eth0", "eth1")
+	empty := withIfaces(Sandbox{Kind: SandboxIngress}, "eth0", "eth1")
+	noFlowtables := errors.New("nft -c -f: exit status 1: /dev/stdin:2:12-13: Error: Could not process rule: No such file or directory")
+	tests := []struct {
+		name string
+		mode Mode
+		ft   *FakeFlowTables
+		run  func(t *testing.T, p *plane, c *fixedClock, ft *FakeFlowTables)
+	}{
+		{"nothing written again while nothing changed", ModeIPTables, NewFakeFlowTables(), func(t *testing.T, p *plane, c *fixedClock, ft *FakeFlowTables) {
+			mustSync(t, p, ingress)
+			c.t = c.t.Add(DefaultFullResyncPeriod / 2)
+			mustSync(t, p, ingress)
+			if n, _ := calls(ft); n != 1 {
+				t.Errorf("applied %d scripts, want 1", n)
+			}
+		}},
+		{"a table edited by hand is written again at the next check", ModeIPTables, NewFakeFlowTables(), func(t *testing.T, p *plane, c *fixedClock, ft *FakeFlowTables) {
+			mustSync(t, p, ingress)
+			want := ft.Table()
+			ft.SetTable(strings.Replace(want, "eth1", "eth9", 1))
+			mustSync(t, p, ingress)
+			if ft.Table() == want {
+				t.Fatal("repaired before the check was due")
+			}
+			c.t = c.t.Add(DefaultFullResyncPeriod)
+			mustSync(t, p, ingress)
+			if ft.Table() != want || p.Rebuilt() != 1 {
+				t.Errorf("table %q, rebuilt %d; want it written again, once", ft.Table(), p.Rebuilt())
+			}
+		}},
+		{"a deleted table is written again after Recheck", ModeIPTables, NewFakeFlowTables(), func(t *testing.T, p *plane, c *fixedClock, ft *FakeFlowTables) {
+			mustSync(t, p, ingress)
+			want := ft.Table()
+			ft.SetTable("")
+			p.Recheck()
+			mustSync(t, p, ingress)
+			if ft.Table() != want {
+				t.Errorf("table %q, want it written again", ft.Table())
+			}
+		}},
+		{"new interfaces rewrite it", ModeIPTables, NewFakeFlowTables(), func(t *testing.T, p *plane, c *fixedClock, ft *FakeFlowTables) {
+			mustSync(t, p, withIfaces(ingress, "eth0"))
+			mustSync(t, p, ingress)
+			if !strings.Contains(ft.Table(), "devices = { eth0, eth1 }") {
+				t.Errorf("table:\n%s", ft.Table())
+			}
+		}},
+		{"no services: no table, and a leftover one removed", ModeIPTables, withTable("leftover"), func(t *testing.T, p *plane, c *fixedClock, ft *FakeFlowTables) {
+			mustSync(t, p, empty)
+			if ft.Table() != "" {
+				t.Errorf("table %q left", ft.Table())
+			}
+			mustSync(t, p, ingress)
+			mustSync(t, p, empty)
+			if ft.Table() != "" || p.flow.state() != "off" {
+				t.Errorf("table %q, state %q after the last service", ft.Table(), p.flow.state())
+			}
+			mustSync(t, p, empty)
+			if n, _ := calls(ft); n != 3 {
+				t.Errorf("applied %d scripts, want 3 (remove, write, remove)", n)
+			}
+		}},
+		{"a kernel without flowtables: rules alone, no error, no more tries", ModeIPTables, failing(noFlowtables, noFlowtables), func(t *testing.T, p *plane, c *fixedClock, ft *FakeFlowTables) {
+			mustSync(t, p, ingress)
+			c.t = c.t.Add(2 * DefaultFullResyncPeriod)
+			p.Recheck()
+			mustSync(t, p, ingress)
+			if n, checks := calls(ft); n != 1 || checks != 1 {
+				t.Errorf("%d applies and %d checks, want one of each", n, checks)
+			}
+			if got := p.flow.state(); !strings.HasPrefix(got, "unavailable: ") {
+				t.Errorf("state %q", got)
+			}
+			if len(p.rules.rules.(*FakeRules).Payloads()) == 0 {
+				t.Error("no rules written")
+			}
+		}},
+		{"no nft on the node: rules alone", ModeIPTables, failing(exec.ErrNotFound, exec.ErrNotFound), func(t *testing.T, p *plane, c *fixedClock, ft *FakeFlowTables) {
+			mustSync(t, p, ingress)
+			if _, checks := calls(ft); checks != 0 || !strings.HasPrefix(p.flow.state(), "unavailable: ") {
+				t.Errorf("%d checks, state %q", checks, p.flow.state())
+			}
+		}},
+		{"a failure the probe does not explain is reported and retried", ModeIPTables, failing(errors.New("nft -f: exit status 1: Error: Could not process rule: Device or resource busy"), nil), func(t *testing.T, p *plane, c *fixedClock, ft *FakeFlowTables) {
+			err := p.Sync(context.Background(), ingress)
+			if err == nil || !strings.Contains(err.Error(), "resource busy") {
+				t.Fatalf("sync: %v", err)
+			}
+			if len(p.rules.rules.(*FakeRules).Payloads()) == 0 {
+				t.Error("no rules written")
+			}
+			ft.FailApply(nil, nil)
+			mustSync(t, p, ingress)
+			if ft.Table() == "" {
+				t.Error("not written on the next sync")
+			}
+		}},
+		{"a script nft cannot parse is reported, not taken for a kernel without flowtables", ModeIPTables, failing(errors.New("nft -f: exit status 1: Error: syntax error, unexpected offload"), errors.New("nft -c: exit status 1: Error: syntax error, unexpected offload")), func(t *testing.T, p *plane, c *fixedClock, ft *FakeFlowTables) {
+			if err := p.Sync(context.Background(), ingress); err == nil || !strings.Contains(err.Error(), "syntax error") {
+				t.Fatalf("sync: %v", err)
+			}
+			if strings.HasPrefix(p.flow.state(), "unavailable") {
+				t.Errorf("state %q", p.flow.state())
+			}
+		}},
+		{"the IPVS plane has none, and removes one left", ModeIPVS, withTable("left by an iptables-plane run"), func(t *testing.T, p *plane, c *fixedClock, ft *FakeFlowTables) {
+			mustSync(t, p, ingress)
+			mustSync(t, p, empty)
+			mustSync(t, p, ingress)
+			if n, _ := calls(ft); n != 1 || ft.Table() != "" {
+				t.Errorf("%d applies, table %q; want one removal", n, ft.Table())
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p, c := newFlowPlane(t, tt.mode, tt.ft)
+			tt.run(t, p, c, tt.ft)
+		})
+	}
+}
+
+// TestFlowOffloadOff: meshd --flow-offload=false, a table left by an
+// earlier run with it is removed and none written.
+func TestFlowOffloadOff(t *testing.T) {
+	ft := withTable("left by a run with offload")
+	p, _ := newFlowPlaneWith(t, ModeIPTables, ft, false)
+	mustSync(t, p, withIfaces(worldTwo.ingress, "eth0", "eth1"))
+	mustSync(t, p, withIfaces(worldTwo.ingress, "eth0", "eth1"))
+	if n, _ := calls(ft); n != 1 || ft.Table() != "" || p.flow.state() != "off" {
+		t.Errorf("%d applies, table %q, state %q; want one removal", n, ft.Table(), p.flow.state())
+	}
+}
+
+func TestSandboxIfaceNames(t *testing.T) {
+	p, _ := newFlowPlane(t, ModeIPTables, NewFakeFlowTables())
+	for _, name := range []string{"", "eth0 }", "eth0;flush", "a-name-of-16-chr"} {
+		if err := p.Sync(context.Background(), withIfaces(worldTwo.ingress, "eth0", name)); err == nil {
+			t.Errorf("interface %q accepted", name)
+		}
+	}
+}
+
+func TestNftExec(t *testing.T) {
+	const ns = "/run/meshd/netns/ingress_sbox"
+	ctx := context.Background()
+	fe := &fakeExec{}
+	n := Nft{NetNS: ns, exec: fe}
+	if err := n.Apply(ctx, "table inet meshd\n", false); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Apply(ctx, flowProbe, true); err != nil {
+		t.Fatal(err)
+	}
+	want := []execCall{{NetNS: ns, Argv: "nft -f -", Stdin: "table inet meshd\n"}, {NetNS: ns, Argv: "nft -c -f -", Stdin: flowProbe}}
+	if len(fe.calls) != 2 || fe.calls[0] != want[0] || fe.calls[1] != want[1] {
+		t.Errorf("calls %+v, want %+v", fe.calls, want)
+	}
+	fe.err, fe.stderr = errors.New("exit status 1"), "Error: No such file or directory\nlist table inet meshd\n^^^\n"
+	if got, err := n.List(ctx); got != "" || err != nil {
+		t.Errorf("missing table: %q, %v", got, err)
+	}
+	fe.stderr = "Error: Could not process rule: Operation not permitted\nmore\n"
+	err := n.Apply(ctx, "x", false)
+	if err == nil || !strings.HasSuffix(err.Error(), "Operation not permitted") || !strings.Contains(err.Error(), ns) {
+		t.Errorf("error %v", err)
+	}
+}
+
+func withTable(s string) *FakeFlowTables {
+	f := NewFakeFlowTables()
+	f.SetTable(s)
+	return f
+}
+
+func failing(err, probe error) *FakeFlowTables {
+	f := NewFakeFlowTables()
+	f.FailApply(err, probe)
+	return f
+}
+
+func applied(f *FakeFlowTables) []string {
+	a, _ := f.Calls()
+	return a
+}
+
+func calls(f *FakeFlowTables) (applied, checks int) {
+	a, c := f.Calls()
+	return len(a), c
+}
