@@ -46,6 +46,7 @@ func DefaultConfig() Config {
 		// A node declared dead (2 s or so) that does not come back
 		// within 5 s more loses its tasks: a restart keeps them.
 		RescheduleDelay: 5 * time.Second,
+		FlowOffload:     true,
 	}
 }
 
@@ -86,6 +87,8 @@ type UserConfig struct {
 	// move; zero keeps the default.
 	RescheduleDelay time.Duration
 	IPVSTimeouts    string
+	// NoFlowOffload is --flow-offload=false.
+	NoFlowOffload bool
 	// TokenEnv is $MESHD_TOKEN as the command line found it.
 	TokenEnv    string
 	SocketGroup string
@@ -143,6 +146,12 @@ type Config struct {
 	// (tcp, tcpfin, udp); zero values leave the kernel's (900 s, 120 s,
 	// 300 s). Swarm cannot change the 900 s that cuts idle connections.
 	IPVSTimeouts lb.Timeouts
+	// FlowOffload gives each sandbox of the iptables data plane an
+	// nftables flowtable that carries a balanced connection, once
+	// established, between the sandbox's interfaces without its hooks
+	// (lb's doc.go, "Flow offload"), where the kernel has flowtables.
+	// DefaultConfig: true.
+	FlowOffload bool
 	// GossipPort overrides DefaultGossipPort (tests).
 	GossipPort int
 	// SocketGroup, when set, is the group that shares the unix socket
@@ -169,6 +178,7 @@ type Config struct {
 func (u UserConfig) ToConfig() (Config, error) {
 	c := DefaultConfig()
 	c.Init, c.Join, c.TestHooks = u.Init, u.Join, u.TestHooks
+	c.FlowOffload = !u.NoFlowOffload
 	var err error
 	if c.Token, err = u.token(); err != nil {
 		return c, err

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strconv"
 	"syscall"
 
 	"github.com/meshd/meshd/mesh"
@@ -103,6 +104,9 @@ func newFlagSet(u *mesh.UserConfig, debug, version *bool, tokenFile string) *pfl
 	fs.DurationVar(&u.GossipKeyRotation, "gossip-key-rotation", def.GossipKeyRotation, "how often the leading manager rotates the gossip key")
 	fs.DurationVar(&u.RescheduleDelay, "reschedule-delay", def.RescheduleDelay, "how long a node may be down before its tasks move to other nodes")
 	fs.StringVar(&u.IPVSTimeouts, "ipvs-timeouts", "", "IPVS timeouts tcp,tcpfin,udp (e.g. 3600s,120s,300s); default: the kernel's")
+	offload := fs.VarPF(offFlag{&u.NoFlowOffload}, "flow-offload", "", "iptables data plane: established connections through an nftables flowtable where the kernel has one")
+	offload.NoOptDefVal = "true"
+	offload.DefValue = "true"
 	fs.StringVar(&u.MetricsAddr, "metrics-addr", "", "serve Prometheus metrics at http://IP:PORT/metrics, e.g. 127.0.0.1:9323 (default: off)")
 	fs.BoolVar(&u.TestHooks, "test-hooks", false, "offer the tests' hooks on the socket (pausing repairs); never in production")
 	_ = fs.MarkHidden("test-hooks") // for the e2e tests, not for users
@@ -110,3 +114,25 @@ func newFlagSet(u *mesh.UserConfig, debug, version *bool, tokenFile string) *pfl
 	fs.BoolVar(version, "version", false, "print the version and exit")
 	return fs
 }
+
+// offFlag is a boolean flag that is true unless given false, kept as its
+// opposite (*off) so that UserConfig's zero value is the default.
+type offFlag struct{ off *bool }
+
+func (f offFlag) String() string {
+	if f.off == nil {
+		return "true"
+	}
+	return strconv.FormatBool(!*f.off)
+}
+
+func (f offFlag) Set(s string) error {
+	v, err := strconv.ParseBool(s)
+	if err != nil {
+		return err
+	}
+	*f.off = !v
+	return nil
+}
+
+func (offFlag) Type() string { return "bool" }

@@ -94,3 +94,34 @@ func TestManPageNamesEveryFlag(t *testing.T) {
 		t.Errorf("packaging/deb/meshd.8 does not name $%s", tokenFileEnv)
 	}
 }
+
+// TestFlowOffloadFlag: on unless given false, and only a boolean.
+func TestFlowOffloadFlag(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		want bool
+		err  bool
+	}{
+		{nil, true, false},
+		{[]string{"--flow-offload"}, true, false},
+		{[]string{"--flow-offload=false"}, false, false},
+		{[]string{"--flow-offload=true"}, true, false},
+		{[]string{"--flow-offload=maybe"}, false, true},
+	} {
+		var u mesh.UserConfig
+		var debug, version bool
+		fs := newFlagSet(&u, &debug, &version, "")
+		err := fs.Parse(append([]string{"--node-name", "node1", "--advertise-addr", "192.168.33.10"}, tt.args...))
+		if (err != nil) != tt.err {
+			t.Errorf("%v: err = %v", tt.args, err)
+			continue
+		}
+		if err != nil {
+			continue
+		}
+		c, err := u.ToConfig()
+		if err != nil || c.FlowOffload != tt.want {
+			t.Errorf("%v: FlowOffload = %v (%v), want %v", tt.args, c.FlowOffload, err, tt.want)
+		}
+	}
+}

@@ -58,6 +58,7 @@ type fakeNode struct {
 	mu           sync.Mutex               // guards the fields below, written by the agent's task goroutines
 	rules        map[string]*lb.FakeRules // by namespace path, "" = the host
 	ipvs         map[string]*lb.FakeIPVS
+	flows        map[string]*lb.FakeFlowTables
 	deaf         bool              // the tasks' processes do not listen on their ports
 	listenChecks int               // how often the agent looked
 	resolvers    map[string]string // task sandbox → its resolver's UDP address
@@ -103,7 +104,7 @@ func newFakeNode(t *testing.T, mode lb.Mode) *fakeNode {
 		t.Fatal(err)
 	}
 	f := &fakeNode{t: t, ctx: context.Background(), mode: mode, db: records.NewFakeDB("node1id"), kernel: overlay.NewFakeKernel(),
-		runDir: runDir, clock: now, metrics: metrics.New(metrics.Config{}), events: events.New(0), runner: task.NewFakeRunner(), pub: records.NewPublisher(), rules: map[string]*lb.FakeRules{}, ipvs: map[string]*lb.FakeIPVS{},
+		runDir: runDir, clock: now, metrics: metrics.New(metrics.Config{}), events: events.New(0), runner: task.NewFakeRunner(), pub: records.NewPublisher(), rules: map[string]*lb.FakeRules{}, ipvs: map[string]*lb.FakeIPVS{}, flows: map[string]*lb.FakeFlowTables{},
 		resolvers: map[string]string{}, watched: map[string]bool{}}
 	if f.mgr, err = manager.New(manager.Config{Store: store, DB: f.db, NodeID: "node1id"}); err != nil {
 		t.Fatal(err)
@@ -133,6 +134,8 @@ func (f *fakeNode) newAgent() *Agent {
 		IPVS:         func(ns string) (lb.IPVS, error) { return f.ipvsOf(ns), nil },
 		Sysctl:       func(ns, key, value string) error { return nil },
 		Conntrack:    func(string) lb.Conntrack { return lb.NewFakeConntrack() },
+		FlowTables:   func(ns string) lb.FlowTables { return f.flowsOf(ns) },
+		FlowOffload:  true,
 		Runner:       f.runner.Run,
 		Listening: func(int, uint16, string) bool {
 			f.mu.Lock()
@@ -193,6 +196,15 @@ func (f *fakeNode) rulesOf(ns string) lb.Rules {
 		f.rules[ns] = lb.NewFakeRules()
 	}
 	return f.rules[ns]
+}
+
+func (f *fakeNode) flowsOf(ns string) *lb.FakeFlowTables {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.flows[ns] == nil {
+		f.flows[ns] = lb.NewFakeFlowTables()
+	}
+	return f.flows[ns]
 }
 
 func (f *fakeNode) ipvsOf(ns string) *lb.FakeIPVS {
@@ -354,6 +366,15 @@ func testServiceLifecycle(t *testing.T, mode lb.Mode) {
 		t.Errorf("lb sandbox of ovnet: got %+v, want %s holding %s", f.agent.sboxes[ovnet], lbName, vip)
 	}
 
+	// The iptables plane offloads between each sandbox's interfaces;
+	// IPVS's NAT is not conntrack's, so its sandboxes have no flowtable.
+	for path, devices := range map[string]string{filepath.Join(nsDir, ingressSandbox): "eth0, eth1", filepath.Join(nsDir, lbName): "eth0"} {
+		table := f.flowsOf(path).Table()
+		if got := strings.Contains(table, "devices = { "+devices+" }"); got != (mode == lb.ModeIPTables) {
+			t.Errorf("%s's flowtable, %s plane:\n%s", filepath.Base(path), mode, table)
+		}
+	}
+
 	// A client on the underlay reaches both tasks through node1's mesh,
 	// and a task reaches both through the VIP.
 	trace := func(src, dst netip.Addr, port uint16) string {
@@ -391,6 +412,9 @@ func testServiceLifecycle(t *testing.T, mode lb.Mode) {
 	}
 	if eps := records.Endpoints(f.db, records.AllNetworks); len(eps) != 0 {
 		t.Errorf("endpoints left: %v", eps)
+	}
+	if table := f.flowsOf(filepath.Join(nsDir, ingressSandbox)).Table(); table != "" {
+		t.Errorf("ingress_sbox's table with nothing to balance:\n%s", table)
 	}
 	if got := trace(client, node1Addr, 8888); got != "host 192.168.33.10:8888" {
 		t.Errorf("client to node1:8888 after rm ends at %q, want the host itself", got)

@@ -200,12 +200,12 @@ func (a *Agent) checkSandboxes(ctx context.Context, c *checker, st records.Objec
 		want := vips(model)
 		for _, v := range want {
 			if err == nil && !slices.Contains(have, v) {
-				c.add(ns, api.CheckDiff{Kind: api.DiffVIP, State: lb.Missing, Object: v.String() + "/32", Where: "eth0"})
+				c.add(ns, api.CheckDiff{Kind: api.DiffVIP, State: lb.Missing, Object: v.String() + "/32", Where: sandboxIf})
 			}
 		}
 		for _, v := range have {
 			if !slices.Contains(want, v) {
-				c.add(ns, api.CheckDiff{Kind: api.DiffVIP, State: lb.Extra, Object: v.String() + "/32", Where: "eth0"})
+				c.add(ns, api.CheckDiff{Kind: api.DiffVIP, State: lb.Extra, Object: v.String() + "/32", Where: sandboxIf})
 			}
 		}
 		plane, done, err := a.planeOf(sb)

@@ -88,6 +88,13 @@ type Config struct {
 	// Conntrack returns the conntrack table of a namespace ("" = the
 	// node's own), where stale UDP entries are deleted.
 	Conntrack func(nsPath string) lb.Conntrack
+	// FlowTables returns the nftables table of ours in a sandbox, where
+	// the iptables plane keeps its flowtable if FlowOffload
+	// (lb.WithFlowTables); nil: nftables is left alone.
+	FlowTables func(nsPath string) lb.FlowTables
+	// FlowOffload is meshd --flow-offload: false removes the sandboxes'
+	// flowtables.
+	FlowOffload bool
 	// Sysctl writes a sysctl inside a sandbox.
 	Sysctl func(nsPath, key, value string) error
 	// Runner runs a task's process once, until it exits or ctx ends,
@@ -170,6 +177,9 @@ func (c Config) withDefaults() (Config, error) {
 // planeOptions are the seams a sandbox's data plane is built with.
 func (c Config) planeOptions(ns string) ([]lb.Option, error) {
 	opts := []lb.Option{lb.WithTimeouts(c.IPVSTimeouts), lb.WithRules(c.Rules(ns)), lb.WithConntrack(c.Conntrack(ns))}
+	if c.FlowTables != nil {
+		opts = append(opts, lb.WithFlowTables(c.FlowTables(ns), c.FlowOffload))
+	}
 	if c.Sysctl != nil {
 		opts = append(opts, lb.WithSysctl(func(k, v string) error { return c.Sysctl(ns, k, v) }))
 	}

@@ -24,6 +24,10 @@ const (
 	lbSandboxIDLen  = 9
 	firstFWMark     = 0x100 // per node, one per (service, network), never reused
 	ingressGWVeth   = "gwingress"
+	// A sandbox's interface on its overlay, and the ingress sandbox's on
+	// mesh_gwbridge.
+	sandboxIf   = "eth0"
+	ingressGWIf = "eth1"
 )
 
 // tasksOf returns the tasks the objects assign to node.
@@ -148,9 +152,10 @@ func reachable(eps []records.EndpointEntry, peered map[string]map[netip.Addr]boo
 // hold every network's).
 func sandboxModel(st records.Objects, n api.Network, own netip.Addr, eps []records.EndpointEntry, mark func(string) uint32) lb.Sandbox {
 	subnet, _ := netip.ParsePrefix(n.Subnet)
-	model := lb.Sandbox{Kind: lb.SandboxLB, OwnAddr: own, Subnet: subnet.Masked()}
+	model := lb.Sandbox{Kind: lb.SandboxLB, OwnAddr: own, Subnet: subnet.Masked(), Ifaces: []string{sandboxIf}}
 	if n.Ingress {
 		model.Kind = lb.SandboxIngress
+		model.Ifaces = append(model.Ifaces, ingressGWIf)
 	}
 	backends := map[string][]lb.Backend{}
 	for _, e := range eps {

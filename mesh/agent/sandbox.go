@@ -110,13 +110,13 @@ func (a *Agent) ensureSandbox(n api.Network) (*lbSandbox, error) {
 		return nil, err
 	}
 	epID := sandboxEndpointID(n.ID, a.cfg.NodeID)
-	ep := overlay.Endpoint{ID: epID, IP: addr.Addr(), MAC: ipam.MAC(addr.Addr()), Sandbox: sb.path, IfName: "eth0"}
+	ep := overlay.Endpoint{ID: epID, IP: addr.Addr(), MAC: ipam.MAC(addr.Addr()), Sandbox: sb.path, IfName: sandboxIf}
 	if err := a.ov.EnsureEndpoint(n.ID, ep); err != nil {
 		return nil, err
 	}
 	a.watch(sb.path)
 	if n.Ingress && (a.sboxes[n.ID] == nil || sb.checkStack) {
-		if err := a.gw.Attach(sb.path, "eth1", ingressGWVeth, a.ingressGW); err != nil {
+		if err := a.gw.Attach(sb.path, ingressGWIf, ingressGWVeth, a.ingressGW); err != nil {
 			return nil, err
 		}
 	}
@@ -155,7 +155,7 @@ func (a *Agent) syncVIPs(sb *lbSandbox, want []netip.Addr) error {
 	}
 	for _, v := range want {
 		if !slices.Contains(have, v) {
-			if err := a.cfg.Kernel.SetAddr(sb.path, "eth0", netip.PrefixFrom(v, 32)); err != nil {
+			if err := a.cfg.Kernel.SetAddr(sb.path, sandboxIf, netip.PrefixFrom(v, 32)); err != nil {
 				sb.checkStack = true // look again next time
 				return fmt.Errorf("add VIP %s: %w", v, err)
 			}
@@ -163,7 +163,7 @@ func (a *Agent) syncVIPs(sb *lbSandbox, want []netip.Addr) error {
 	}
 	for _, v := range have {
 		if !slices.Contains(want, v) {
-			_ = a.cfg.Kernel.DelAddr(sb.path, "eth0", netip.PrefixFrom(v, 32)) // gone already is fine
+			_ = a.cfg.Kernel.DelAddr(sb.path, sandboxIf, netip.PrefixFrom(v, 32)) // gone already is fine
 		}
 	}
 	sb.vips = want
@@ -179,7 +179,7 @@ func (a *Agent) kernelVIPs(sb *lbSandbox) ([]netip.Addr, error) {
 	}
 	var out []netip.Addr
 	for _, l := range links {
-		if l.Name != "eth0" {
+		if l.Name != sandboxIf {
 			continue
 		}
 		for _, p := range l.Addrs {
