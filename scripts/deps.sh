@@ -12,7 +12,7 @@ need=(
   date:coreutils sleep:coreutils jq:jq redis-server:redis-server
   dpkg-deb:dpkg man:man-db groff:groff-base lintian:lintian systemd-analyze:systemd
   dot:graphviz chromium:chromium tini:tini dnsperf:dnsperf
-  nginx:nginx haproxy:haproxy redis-benchmark:redis-tools ipset:ipset
+  nginx:nginx haproxy:haproxy redis-benchmark:redis-tools ipset:ipset nft:nftables
 )
 missing=()
 for pair in "${need[@]}"; do

@@ -1,0 +1,65 @@
+package e2e
+
+import (
+	"fmt"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestFlowOffload: with the iptables data plane, where the kernel has
+// nftables flowtables (the stock Debian kernel of the VM suite), node2's
+// ingress sandbox holds the table "inet meshd" with a flowtable over eth0
+// and eth1, a connection through the mesh is offloaded once established
+// ("[OFFLOAD]" in the sandbox's conntrack table) and its later answer
+// still comes back, NATed by the fast path. Where the kernel has none
+// (the machines the host suite runs on), the sandbox holds no table and
+// the mesh answers as before.
+func TestFlowOffload(t *testing.T) {
+	// modprobe -n finds a module or a built-in without loading anything.
+	expect := exec.Command("modprobe", "-n", "nf_flow_table_inet").Run() == nil
+	l := newLabWith(t, 2, "--lb-mode", "iptables")
+	l.must(t, "--node", "node1", "service", "create", "--name", "web", "--constraint", "node.hostname==node1",
+		"--publish", "8888:80", "whoami")
+	const url = "http://192.168.33.11:8888/"
+	eventually(t, 30*time.Second, "web answering through node2", func() (bool, string) {
+		out, err := l.onNode("client", "curl", "-sf", "-m", "2", url)
+		return err == nil && strings.Contains(out, "Hostname:"), out
+	})
+	sandbox := func(argv ...string) (string, error) {
+		return l.onNode("node2", append([]string{"nsenter", "--net=/var/run/meshd/netns/ingress_sbox"}, argv...)...)
+	}
+	eventually(t, 10*time.Second, fmt.Sprintf("node2's ingress_sbox with a flowtable: %v", expect), func() (bool, string) {
+		out, err := sandbox("nft", "list", "table", "inet", "meshd")
+		has := err == nil && strings.Contains(out, "flowtable fastpath") && strings.Contains(out, "devices = { eth0, eth1 }")
+		return has == expect, out
+	})
+
+	// Two requests on one connection, the second answered after a wait:
+	// the connection sits established, offloaded, in between.
+	wait := 3 * time.Second * timeScale()
+	done := make(chan string, 1)
+	go func() {
+		out, err := l.onNode("client", "curl", "-sS", "-m", fmt.Sprint(int(wait.Seconds())+30), url, fmt.Sprintf("%s?wait=%s", url, wait))
+		if err != nil {
+			out += err.Error()
+		}
+		done <- out
+	}()
+	if expect {
+		eventually(t, wait/timeScale(), "the connection offloaded in node2's ingress_sbox", func() (bool, string) {
+			out, _ := sandbox("cat", "/proc/net/nf_conntrack")
+			for _, line := range strings.Split(out, "\n") {
+				if strings.Contains(line, "dport=8888 ") && strings.Contains(line, "[OFFLOAD]") {
+					return true, line
+				}
+			}
+			return false, out
+		})
+	}
+	out := <-done
+	if n := strings.Count(out, "Hostname:"); n != 2 {
+		t.Errorf("%d answers on the connection, want 2:\n%s", n, out)
+	}
+}
