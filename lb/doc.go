@@ -104,8 +104,9 @@
 // Where the kernel has no flowtables (CONFIG_NF_FLOW_TABLE unset, as on
 // the machines this is developed on) or nft is missing, the first write
 // fails, a check of a table without devices ("nft -c") tells why, and
-// the plane goes on without one; meshd --flow-offload=false leaves every
-// sandbox without one.
+// the plane goes on without one (DataPlane.FlowOffload says which, and
+// meshd logs it once per sandbox: msg="flow offload" state=...); meshd
+// --flow-offload=false leaves every sandbox without one.
 //
 // Only the iptables plane: IPVS's NAT is not conntrack's, so a flowtable
 // would carry IPVS's replies without their source rewritten (tried: every

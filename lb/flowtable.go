@@ -199,11 +199,11 @@ func (f *flowOffload) apply(ctx context.Context, script string) error {
 		return nil
 	}
 	if errors.Is(err, exec.ErrNotFound) {
-		f.lacking = err
+		f.lacking = fmt.Errorf("no nft on this node: %w", err)
 		return nil
 	}
 	if perr := f.ft.Apply(ctx, flowProbe, true); perr != nil && kernelLacks(perr) {
-		f.lacking = perr
+		f.lacking = fmt.Errorf("the kernel has no flowtables: %w", perr)
 		return nil
 	}
 	return err

@@ -43,6 +43,10 @@ type DataPlane interface {
 	// Sync(sb) would make them and returns the differences, changing
 	// nothing (a dry run: see check.go).
 	Check(ctx context.Context, sb Sandbox) ([]Diff, error)
+	// FlowOffload says whether a flowtable carries the sandbox's
+	// established connections (iptables plane): "on (eth0, eth1)",
+	// "off", or "unavailable: " and why (a kernel without flowtables).
+	FlowOffload() string
 	// Close releases the plane's handles and ends the iptables-restore
 	// it keeps in the sandbox (which would keep the namespace alive); it
 	// leaves the rules as they are (the namespace usually goes next).
@@ -274,6 +278,8 @@ func (p *plane) sync(ctx context.Context, sb Sandbox) error {
 	}
 	return nil
 }
+
+func (p *plane) FlowOffload() string { return p.flow.state() }
 
 func (p *plane) Rebuilt() uint64 { return p.rules.rebuilt.Load() + p.flow.rebuilds() }
 

@@ -374,6 +374,10 @@ func testServiceLifecycle(t *testing.T, mode lb.Mode) {
 			t.Errorf("%s's flowtable, %s plane:\n%s", filepath.Base(path), mode, table)
 		}
 	}
+	wantFlow := map[lb.Mode]string{lb.ModeIPTables: "on (eth0, eth1)", lb.ModeIPVS: "off"}[mode]
+	if got := f.agent.sboxes[ingress].plane.FlowOffload(); got != wantFlow {
+		t.Errorf("ingress_sbox's FlowOffload, %s plane: %q, want %q", mode, got, wantFlow)
+	}
 
 	// A client on the underlay reaches both tasks through node1's mesh,
 	// and a task reaches both through the VIP.

@@ -26,6 +26,8 @@ type lbSandbox struct {
 	// VIPs and the gateway link are compared with the kernel, not with
 	// what was last set.
 	checkStack bool
+	// flow is the plane's FlowOffload as last logged.
+	flow string
 }
 
 // reconcileSandboxes builds and syncs the ingress sandbox and the LB
@@ -56,6 +58,12 @@ func (a *Agent) reconcileSandboxes(ctx context.Context, st records.Objects, need
 			continue
 		}
 		synced[n.ID] = true
+		// Said once, and again when it changes: whether a flowtable
+		// carries the sandbox's connections, or why none can.
+		if f := sb.plane.FlowOffload(); f != sb.flow && (sb.flow != "" || f != "off") {
+			a.log.Info("flow offload", "network", n.Name, "sandbox", filepath.Base(sb.path), "state", f)
+			sb.flow = f
+		}
 	}
 	for id, sb := range a.sboxes {
 		if _, ok := needed[id]; !ok {
