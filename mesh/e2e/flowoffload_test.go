@@ -13,7 +13,8 @@ import (
 // ingress sandbox holds the table "inet meshd" with a flowtable over eth0
 // and eth1, a connection through the mesh is offloaded once established
 // ("[OFFLOAD]" in the sandbox's conntrack table) and its later answer
-// still comes back, NATed by the fast path. Where the kernel has none
+// still comes back, NATed by the fast path; the table deleted by hand is
+// written again. Where the kernel has none
 // (the machines the host suite runs on), the sandbox holds no table and
 // the mesh answers as before.
 func TestFlowOffload(t *testing.T) {
@@ -62,4 +63,18 @@ func TestFlowOffload(t *testing.T) {
 	if n := strings.Count(out, "Hostname:"); n != 2 {
 		t.Errorf("%d answers on the connection, want 2:\n%s", n, out)
 	}
+	if !expect {
+		return
+	}
+	// Deleted by hand, written again: the node hears the table go, well
+	// before its periodic check (lb.DefaultFullResyncPeriod) would see it.
+	if out, err := sandbox("nft", "delete", "table", "inet", "meshd"); err != nil {
+		t.Fatalf("nft delete table: %v\n%s", err, out)
+	}
+	start := time.Now()
+	eventually(t, 3*time.Second, "node2's ingress_sbox's table written again", func() (bool, string) {
+		out, err := sandbox("nft", "list", "table", "inet", "meshd")
+		return err == nil && strings.Contains(out, "devices = { eth0, eth1 }"), out
+	})
+	t.Logf("table written again %v after its deletion", time.Since(start).Round(time.Millisecond))
 }
