@@ -118,9 +118,10 @@
 // BenchmarkFlowtablePacket (make bench-flow-vm) times round trips on an
 // established connection through an ingress sandbox with its flowtable
 // and through one without, in the test VM's stock kernel (under
-// emulation): 1.29-1.32 times as many with it. Requests of nginx under
-// wrk through a 2-node lab there, with the ingress sandboxes' tables and
-// without them by turns, differed by less than the runs' spread (the
+// emulation): 1.29-1.34 times as many with it, in two runs. Requests of
+// nginx under wrk through a 2-node lab there, with the ingress
+// sandboxes' tables and without them by turns, differed by less than the
+// runs' spread (the
 // mesh's cost over direct, 19-25 µs via node1 and 77-87 via node2 of
 // some 250 µs a request, moved either way between two runs), so no
 // benchmark of that is kept.

@@ -35,11 +35,7 @@ type Nft struct {
 var _ FlowTables = Nft{}
 
 func (n Nft) run(ctx context.Context, stdin []byte, argv ...string) (stdout, stderr []byte, err error) {
-	e := n.exec
-	if e == nil {
-		e = nsExec{}
-	}
-	return e.run(ctx, n.NetNS, stdin, argv...)
+	return orNSExec(n.exec).run(ctx, n.NetNS, stdin, argv...)
 }
 
 // Apply runs nft -f - (or nft -c -f -) with script on stdin.
@@ -91,14 +87,11 @@ var ifaceName = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,15}$`)
 
 // renderFlowTable is the script that makes the table hold exactly the
 // flowtable over ifaces and the rule that fills it, in one transaction:
-// the table is declared (so that deleting it cannot fail), deleted and
-// declared again whole. Only connections the sandbox's DNAT balanced are
+// the table removed (flowTableRemoval), then declared again whole. Only connections the sandbox's DNAT balanced are
 // offloaded ("ct status dnat"); the kernel adds a connection once it is
 // established, so its first packets still meet every rule.
 func renderFlowTable(ifaces []string) string {
-	return fmt.Sprintf(`table inet %[1]s
-delete table inet %[1]s
-table inet %[1]s {
+	return flowTableRemoval + fmt.Sprintf(`table inet %[1]s {
 	flowtable %[3]s {
 		hook ingress priority filter
 		devices = { %[2]s }
@@ -111,7 +104,8 @@ table inet %[1]s {
 `, flowTableName, strings.Join(ifaces, ", "), flowTableFT, flowTableChain)
 }
 
-// flowTableRemoval deletes the table, whether or not it is there.
+// flowTableRemoval deletes the table, whether or not it is there: it is
+// declared first, so that deleting it cannot fail.
 var flowTableRemoval = fmt.Sprintf("table inet %[1]s\ndelete table inet %[1]s\n", flowTableName)
 
 // flowProbe is checked, never applied, when a table fails: a kernel
@@ -136,7 +130,7 @@ type flowOffload struct {
 	listing string     // nft's listing after the last write
 	checked time.Time  // when listing was last compared
 	recheck bool       // compare at the next sync whatever the time
-	rebuilt int        // drifted tables written again
+	rebuilt uint64     // drifted tables written again
 }
 
 // sync makes the table match: the flowtable over ifaces when want is
@@ -244,7 +238,7 @@ func (f *flowOffload) state() string {
 func (f *flowOffload) rebuilds() uint64 {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return uint64(f.rebuilt)
+	return f.rebuilt
 }
 
 func (f *flowOffload) markRecheck() {

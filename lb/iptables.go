@@ -228,11 +228,15 @@ func (t IPTables) save(ctx context.Context, argv ...string) ([]byte, error) {
 	return stdout, nil
 }
 
-func (t IPTables) runner() execer {
-	if t.exec == nil {
+func (t IPTables) runner() execer { return orNSExec(t.exec) }
+
+// orNSExec is e, or the real execer for nil: the real types ([IPTables],
+// [Nft]) hold a nil execer unless a test sets a fake.
+func orNSExec(e execer) execer {
+	if e == nil {
 		return nsExec{}
 	}
-	return t.exec
+	return e
 }
 
 func (t IPTables) where() string {
