@@ -121,14 +121,15 @@ type fixedClock struct{ t time.Time }
 func (c *fixedClock) now() time.Time { return c.t }
 
 // newFakePlane returns a data plane over fakes, its rules, its IPVS (for
-// ModeIPVS) and its clock.
-func newFakePlane(t *testing.T, mode Mode) (*plane, *FakeRules, *FakeIPVS, *fixedClock) {
+// ModeIPVS) and its clock; extra options come after the fakes'.
+func newFakePlane(t *testing.T, mode Mode, extra ...Option) (*plane, *FakeRules, *FakeIPVS, *fixedClock) {
 	t.Helper()
 	rules, ipvs := NewFakeRules(), NewFakeIPVS()
 	opts := []Option{WithRules(rules), WithSysctl(func(string, string) error { return nil }), WithConntrack(NewFakeConntrack())}
 	if mode == ModeIPVS {
 		opts = append(opts, WithIPVS(ipvs))
 	}
+	opts = append(opts, extra...)
 	dp, err := NewDataPlane(mode, "", opts...)
 	if err != nil {
 		t.Fatal(err)

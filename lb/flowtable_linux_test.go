@@ -4,13 +4,11 @@ package lb
 
 import (
 	"context"
-	"net"
 	"net/netip"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/meshd/meshd/internal/nsfile"
 	"github.com/meshd/meshd/internal/testutil"
 )
 
@@ -111,16 +109,5 @@ func newFlowNet(b *testing.B, offload bool) *walkNet {
 	if have, err := ft.List(context.Background()); err != nil || strings.Contains(have, "flowtable") != offload {
 		b.Fatalf("offload %v: %s; table %q (%v)", offload, dp.(*plane).flow.state(), have, err)
 	}
-	echo(b, ns["a"], 8888)
-	w := &walkNet{ns: ns, buf: make([]byte, 64)}
-	err = nsfile.Do(ns["client"], func() error {
-		w.conn, err = net.Dial("tcp4", "203.0.113.1:8888")
-		return err
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { w.conn.Close() })
-	w.roundTrips(b, 10) // established end to end, and offloaded
-	return w
+	return dialEcho(b, ns)
 }

@@ -6,32 +6,9 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/meshd/meshd/internal/testutil"
 )
-
-func newFlowPlane(t *testing.T, mode Mode, ft FlowTables) (*plane, *fixedClock) {
-	t.Helper()
-	return newFlowPlaneWith(t, mode, ft, true)
-}
-
-func newFlowPlaneWith(t *testing.T, mode Mode, ft FlowTables, offload bool) (*plane, *fixedClock) {
-	t.Helper()
-	opts := []Option{WithRules(NewFakeRules()), WithSysctl(func(string, string) error { return nil }),
-		WithConntrack(NewFakeConntrack()), WithFlowTables(ft, offload)}
-	if mode == ModeIPVS {
-		opts = append(opts, WithIPVS(NewFakeIPVS()))
-	}
-	dp, err := NewDataPlane(mode, "", opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	clock := &fixedClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
-	p := dp.(*plane)
-	p.rules.now = clock.now
-	return p, clock
-}
 
 func withIfaces(sb Sandbox, ifaces ...string) Sandbox {
 	sb.Ifaces = ifaces
@@ -42,7 +19,7 @@ func withIfaces(sb Sandbox, ifaces ...string) Sandbox {
 // ingress sandbox, and that the fake holds what the script declares.
 func TestFlowTableGolden(t *testing.T) {
 	ft := NewFakeFlowTables()
-	p, _ := newFlowPlane(t, ModeIPTables, ft)
+	p, _, _, _ := newFakePlane(t, ModeIPTables, WithFlowTables(ft, true))
 	mustSync(t, p, withIfaces(worldTwo.ingress, "eth1", "eth0"))
 	if len(applied(ft)) != 1 {
 		t.Fatalf("applied %d scripts, want 1", len(applied(ft)))
@@ -171,7 +148,7 @@ func TestFlowTable(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p, c := newFlowPlane(t, tt.mode, tt.ft)
+			p, _, _, c := newFakePlane(t, tt.mode, WithFlowTables(tt.ft, true))
 			tt.run(t, p, c, tt.ft)
 		})
 	}
@@ -181,7 +158,7 @@ func TestFlowTable(t *testing.T) {
 // earlier run with it is removed and none written.
 func TestFlowOffloadOff(t *testing.T) {
 	ft := withTable("left by a run with offload")
-	p, _ := newFlowPlaneWith(t, ModeIPTables, ft, false)
+	p, _, _, _ := newFakePlane(t, ModeIPTables, WithFlowTables(ft, false))
 	mustSync(t, p, withIfaces(worldTwo.ingress, "eth0", "eth1"))
 	mustSync(t, p, withIfaces(worldTwo.ingress, "eth0", "eth1"))
 	if n, _ := calls(ft); n != 1 || ft.Table() != "" || p.flow.state() != "off" {
@@ -190,7 +167,7 @@ func TestFlowOffloadOff(t *testing.T) {
 }
 
 func TestSandboxIfaceNames(t *testing.T) {
-	p, _ := newFlowPlane(t, ModeIPTables, NewFakeFlowTables())
+	p, _, _, _ := newFakePlane(t, ModeIPTables, WithFlowTables(NewFakeFlowTables(), true))
 	for _, name := range []string{"", "eth0 }", "eth0;flush", "a-name-of-16-chr"} {
 		if err := p.Sync(context.Background(), withIfaces(worldTwo.ingress, "eth0", name)); err == nil {
 			t.Errorf("interface %q accepted", name)

@@ -177,9 +177,18 @@ func newWalkNet(b *testing.B, mode Mode, n int) *walkNet {
 	if err := dp.Sync(context.Background(), sb); err != nil {
 		b.Fatal(err)
 	}
+	return dialEcho(b, ns)
+}
+
+// dialEcho starts an echo server on backend a's port 8888 and returns the
+// walkNet of ns with a connection open from the client to the published
+// port 203.0.113.1:8888, established end to end (and, through a sandbox
+// with a flowtable, offloaded) by a few round trips.
+func dialEcho(b *testing.B, ns map[string]string) *walkNet {
+	b.Helper()
 	echo(b, ns["a"], 8888)
 	w := &walkNet{ns: ns, buf: make([]byte, 64)}
-	err = nsfile.Do(ns["client"], func() error {
+	err := nsfile.Do(ns["client"], func() (err error) {
 		w.conn, err = net.Dial("tcp4", "203.0.113.1:8888")
 		return err
 	})
@@ -187,7 +196,7 @@ func newWalkNet(b *testing.B, mode Mode, n int) *walkNet {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { w.conn.Close() })
-	w.roundTrips(b, 10) // the connection is established end to end
+	w.roundTrips(b, 10)
 	return w
 }
 
