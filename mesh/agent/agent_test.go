@@ -189,31 +189,24 @@ func (f *fakeNode) reconcile() {
 	f.agent.Reconcile(f.ctx)
 }
 
-func (f *fakeNode) rulesOf(ns string) lb.Rules {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.rules[ns] == nil {
-		f.rules[ns] = lb.NewFakeRules()
-	}
-	return f.rules[ns]
-}
+func (f *fakeNode) rulesOf(ns string) lb.Rules { return inNS(f, f.rules, ns, lb.NewFakeRules) }
 
 func (f *fakeNode) flowsOf(ns string) *lb.FakeFlowTables {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.flows[ns] == nil {
-		f.flows[ns] = lb.NewFakeFlowTables()
-	}
-	return f.flows[ns]
+	return inNS(f, f.flows, ns, lb.NewFakeFlowTables)
 }
 
-func (f *fakeNode) ipvsOf(ns string) *lb.FakeIPVS {
+func (f *fakeNode) ipvsOf(ns string) *lb.FakeIPVS { return inNS(f, f.ipvs, ns, lb.NewFakeIPVS) }
+
+// inNS returns namespace ns's fake from m, made by mk on first use.
+func inNS[T any](f *fakeNode, m map[string]T, ns string, mk func() T) T {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.ipvs[ns] == nil {
-		f.ipvs[ns] = lb.NewFakeIPVS()
+	v, ok := m[ns]
+	if !ok {
+		v = mk()
+		m[ns] = v
 	}
-	return f.ipvs[ns]
+	return v
 }
 
 // tasks returns the manager's tasks of a service by node.
