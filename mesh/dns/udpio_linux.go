@@ -179,11 +179,10 @@ func (r *Resolver) sendForwarded(out []forwardedAnswer) {
 	sendBatch(r, r.rc, hdrs)
 }
 
-// A sockaddr_in6 has room for a sockaddr_in, whose port sits at the same
-// offset, in network order, in both.
-
 // getSockaddr reads the address sa holds, of either family (the zero
-// AddrPort for another).
+// AddrPort for another). A sockaddr_in6 has room for a sockaddr_in, whose
+// port sits at the same offset, in network order, in both; putSockaddr
+// relies on the same.
 func getSockaddr(sa *unix.RawSockaddrInet6) netip.AddrPort {
 	var addr netip.Addr
 	switch sa.Family {
