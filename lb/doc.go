@@ -118,7 +118,7 @@
 // BenchmarkFlowtablePacket (make bench-flow-vm) times round trips on an
 // established connection through an ingress sandbox with its flowtable
 // and through one without, in the test VM's stock kernel (under
-// emulation): 1.29-1.34 times as many with it, in two runs. Requests of
+// emulation): 1.29-1.37 times as many with it, in three runs. Requests of
 // nginx under wrk through a 2-node lab there, with the ingress
 // sandboxes' tables and without them by turns, differed by less than the
 // runs' spread (the
