@@ -25,13 +25,17 @@ const (
 	Differs = "differs" // in both, not alike
 )
 
+// DiffFlowTable is the Kind of a [Diff] in a sandbox's nftables table of
+// ours (flowtable.go): the table, or one line of nft's listing of it.
+const DiffFlowTable = "flowtable"
+
 // Diff is one difference between what a namespace should hold and what
 // its kernel holds.
 type Diff struct {
 	// Kind is "chain" (one of ours), "rule" (in one of our chains, or a
 	// jump to one from a built-in chain), "set" (an ipset of ours, see
-	// sets.go), "member" (of one), "ipvs" (a fwmark service) or "backend"
-	// (a destination of one).
+	// sets.go), "member" (of one), "ipvs" (a fwmark service), "backend"
+	// (a destination of one) or DiffFlowTable.
 	Kind  string
 	State string // Missing, Extra or Differs
 	// Object is the rule as "iptables -S" prints it ("-A MESH-SNAT -d
@@ -67,10 +71,11 @@ func (t *TaskSyncer) Check(ctx context.Context, want TaskRules) ([]Diff, error) 
 	return t.s.dryRun(ctx, taskRules(want))
 }
 
-// Check compares the sandbox's rules, and for IPVS its table, with what
-// Sync(sb) would make them and returns the differences: rules first,
-// then IPVS services and backends by mark. It changes nothing, not even
-// what the next Sync compares with.
+// Check compares the sandbox's rules, for IPVS its table, and its
+// nftables table of ours with what Sync(sb) would make them and returns
+// the differences: rules first, then IPVS services and backends by mark,
+// then the flowtable's lines. It changes nothing, not even what the next
+// Sync compares with.
 func (p *plane) Check(ctx context.Context, sb Sandbox) ([]Diff, error) {
 	if err := sb.validate(); err != nil {
 		return nil, err
@@ -80,13 +85,19 @@ func (p *plane) Check(ctx context.Context, sb Sandbox) ([]Diff, error) {
 		return nil, err
 	}
 	diffs, err := p.rules.dryRun(ctx, rs)
-	if err != nil || p.mode != ModeIPVS {
+	if err != nil {
 		return diffs, err
 	}
-	p.mu.Lock() // keeps IPVS netlink requests apart
-	defer p.mu.Unlock()
-	ipvs, err := diffIPVS(p.ipvs, sb.Services)
-	return append(diffs, ipvs...), err
+	if p.mode == ModeIPVS {
+		p.mu.Lock() // keeps IPVS netlink requests apart
+		ipvs, err := diffIPVS(p.ipvs, sb.Services)
+		p.mu.Unlock()
+		if diffs = append(diffs, ipvs...); err != nil {
+			return diffs, err
+		}
+	}
+	flow, err := p.flow.check(ctx, p.offload && len(sb.Services) > 0, sb.Ifaces)
+	return append(diffs, flow...), err
 }
 
 // dryRun reads the namespace's rules and compares them with want.

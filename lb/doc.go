@@ -108,6 +108,14 @@
 // meshd logs it once per sandbox: msg="flow offload" state=...); meshd
 // --flow-offload=false leaves every sandbox without one.
 //
+// The table is reconciled like the rules: nft's listing is compared with
+// the one taken after the last write, and a table where none is wanted
+// is looked for, every DefaultFullResyncPeriod or on Recheck; what
+// differs is written again. The dry run (Check, meshctl check) compares
+// the same way, line by line ("flowtable missing chain balanced: ct
+// status dnat ..."); a plane that did not write the table compares it
+// with the script, which nft lists line for line.
+//
 // Only the iptables plane: IPVS's NAT is not conntrack's, so a flowtable
 // would carry IPVS's replies without their source rewritten (tried: every
 // connection through the mesh failed). Nor the node's own namespace: a

@@ -146,13 +146,24 @@ func (f *flowOffload) sync(ctx context.Context, want bool, ifaces []string, now 
 	}
 	ifaces = slices.Sorted(slices.Values(ifaces)) // Sandbox.validate checked the names
 	if !want || len(ifaces) == 0 {
-		if f.clean {
+		if f.clean && !f.recheck && now.Sub(f.checked) < DefaultFullResyncPeriod {
 			return nil
+		}
+		if f.clean { // a table made since, by hand or by an older meshd
+			have, err := f.ft.List(ctx)
+			if err != nil {
+				return err
+			}
+			f.checked, f.recheck = now, false
+			if have == "" {
+				return nil
+			}
+			f.rebuilt++
 		}
 		if err := f.apply(ctx, flowTableRemoval); err != nil {
 			return err
 		}
-		f.ifaces, f.listing, f.clean = nil, "", true
+		f.ifaces, f.listing, f.clean, f.checked, f.recheck = nil, "", true, now, false
 		return nil
 	}
 	if slices.Equal(f.ifaces, ifaces) && !f.recheck && now.Sub(f.checked) < DefaultFullResyncPeriod {
@@ -182,6 +193,74 @@ func (f *flowOffload) sync(ctx context.Context, want bool, ifaces []string, now 
 	}
 	f.ifaces, f.listing, f.clean, f.checked, f.recheck = ifaces, have, false, now, false
 	return nil
+}
+
+// check compares the table with what sync would make it and returns the
+// differences, changing nothing. A table sync wrote over these
+// interfaces is compared with nft's listing taken after that write, as
+// sync compares it; otherwise with the script sync would write, which nft
+// lists line for line but for its spacing.
+func (f *flowOffload) check(ctx context.Context, want bool, ifaces []string) ([]Diff, error) {
+	if f.ft == nil {
+		return nil, nil
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.lacking != nil {
+		return nil, nil
+	}
+	have, err := f.ft.List(ctx)
+	if errors.Is(err, exec.ErrNotFound) {
+		return nil, nil // no nft: sync turns offload off
+	}
+	if err != nil {
+		return nil, err
+	}
+	ifaces = slices.Sorted(slices.Values(ifaces))
+	table := "table inet " + flowTableName
+	switch {
+	case (!want || len(ifaces) == 0) && have != "":
+		return []Diff{{Kind: DiffFlowTable, State: Extra, Object: table, Where: "nftables"}}, nil
+	case !want || len(ifaces) == 0:
+		return nil, nil
+	case have == "":
+		return []Diff{{Kind: DiffFlowTable, State: Missing, Where: "nftables",
+			Object: fmt.Sprintf("%s (flowtable %s over %s)", table, flowTableFT, strings.Join(ifaces, ", "))}}, nil
+	}
+	wanted := f.listing
+	if !slices.Equal(f.ifaces, ifaces) {
+		wanted = strings.TrimPrefix(renderFlowTable(ifaces), flowTableRemoval)
+	}
+	missing, extra := multisetDiff(nftLines(wanted), nftLines(have), strings.Compare)
+	var out []Diff
+	for _, l := range missing {
+		out = append(out, Diff{Kind: DiffFlowTable, State: Missing, Object: l, Where: "inet " + flowTableName})
+	}
+	for _, l := range extra {
+		out = append(out, Diff{Kind: DiffFlowTable, State: Extra, Object: l, Where: "inet " + flowTableName})
+	}
+	return out, nil
+}
+
+// nftLines are a table's lines as nft lists it, each without its spacing
+// and inside a flowtable or chain prefixed with it ("chain balanced: ct
+// status dnat …"), so that a difference says where it is; closing braces
+// and blank lines left out.
+func nftLines(listing string) []string {
+	var out []string
+	block := ""
+	for _, l := range strings.Split(listing, "\n") {
+		l = strings.Join(strings.Fields(l), " ")
+		switch {
+		case l == "" || l == "}" || strings.HasPrefix(l, "table "):
+		case strings.HasSuffix(l, " {"):
+			block = strings.TrimSuffix(l, " {")
+			out = append(out, block)
+		default:
+			out = append(out, block+": "+l)
+		}
+	}
+	return out
 }
 
 // apply writes script. When it fails, the probe tells a node that cannot

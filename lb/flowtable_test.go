@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 
@@ -137,6 +138,19 @@ func TestFlowTable(t *testing.T) {
 				t.Errorf("state %q", p.flow.state())
 			}
 		}},
+		{"a table made while none is wanted is removed at the next check", ModeIPTables, NewFakeFlowTables(), func(t *testing.T, p *plane, c *fixedClock, ft *FakeFlowTables) {
+			mustSync(t, p, empty)
+			ft.SetTable("made by hand")
+			mustSync(t, p, empty)
+			if ft.Table() == "" {
+				t.Fatal("removed before the check was due")
+			}
+			c.t = c.t.Add(DefaultFullResyncPeriod)
+			mustSync(t, p, empty)
+			if ft.Table() != "" || p.Rebuilt() != 1 {
+				t.Errorf("table %q, rebuilt %d; want it removed, once", ft.Table(), p.Rebuilt())
+			}
+		}},
 		{"the IPVS plane has none, and removes one left", ModeIPVS, withTable("left by an iptables-plane run"), func(t *testing.T, p *plane, c *fixedClock, ft *FakeFlowTables) {
 			mustSync(t, p, ingress)
 			mustSync(t, p, empty)
@@ -150,6 +164,87 @@ func TestFlowTable(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			p, _, _, c := newFakePlane(t, tt.mode, WithFlowTables(tt.ft, true))
 			tt.run(t, p, c, tt.ft)
+		})
+	}
+}
+
+// TestFlowTableCheck: the dry run reports, line by line, what the next
+// sync would write again, and changes nothing.
+func TestFlowTableCheck(t *testing.T) {
+	ingress := withIfaces(worldTwo.ingress, "eth0", "eth1")
+	empty := withIfaces(Sandbox{Kind: SandboxIngress}, "eth0", "eth1")
+	const rule = "chain balanced: ct status dnat meta l4proto { tcp, udp } flow add @fastpath"
+	written := strings.TrimPrefix(renderFlowTable([]string{"eth0", "eth1"}), flowTableRemoval)
+	tests := []struct {
+		name   string
+		mode   Mode
+		synced Sandbox // synced before the edit; zero: the plane never synced
+		sb     Sandbox // checked, and synced after
+		table  string  // the table before the edit
+		edit   func(string) string
+		want   []Diff
+	}{
+		{name: "in step", mode: ModeIPTables, synced: ingress, sb: ingress},
+		{name: "written by an earlier run, in step", mode: ModeIPTables, sb: ingress, table: written},
+		{name: "its rule deleted", mode: ModeIPTables, synced: ingress, sb: ingress,
+			edit: func(s string) string { return strings.Replace(s, "ct status", "# ct status", 1) },
+			want: []Diff{
+				{Kind: DiffFlowTable, State: Missing, Object: rule, Where: "inet meshd"},
+				{Kind: DiffFlowTable, State: Extra, Object: "chain balanced: # " + strings.TrimPrefix(rule, "chain balanced: "), Where: "inet meshd"},
+			}},
+		{name: "a device changed", mode: ModeIPTables, synced: ingress, sb: ingress,
+			edit: func(s string) string { return strings.Replace(s, "eth1", "eth9", 1) },
+			want: []Diff{
+				{Kind: DiffFlowTable, State: Missing, Object: "flowtable fastpath: devices = { eth0, eth1 }", Where: "inet meshd"},
+				{Kind: DiffFlowTable, State: Extra, Object: "flowtable fastpath: devices = { eth0, eth9 }", Where: "inet meshd"},
+			}},
+		{name: "deleted", mode: ModeIPTables, synced: ingress, sb: ingress,
+			edit: func(string) string { return "" },
+			want: []Diff{{Kind: DiffFlowTable, State: Missing, Object: "table inet meshd (flowtable fastpath over eth0, eth1)", Where: "nftables"}}},
+		{name: "new interfaces", mode: ModeIPTables, synced: withIfaces(ingress, "eth0"), sb: ingress,
+			want: []Diff{
+				{Kind: DiffFlowTable, State: Missing, Object: "flowtable fastpath: devices = { eth0, eth1 }", Where: "inet meshd"},
+				{Kind: DiffFlowTable, State: Extra, Object: "flowtable fastpath: devices = { eth0 }", Where: "inet meshd"},
+			}},
+		{name: "none wanted, one made by hand", mode: ModeIPTables, synced: empty, sb: empty,
+			edit: func(string) string { return written },
+			want: []Diff{{Kind: DiffFlowTable, State: Extra, Object: "table inet meshd", Where: "nftables"}}},
+		{name: "the IPVS plane, one left", mode: ModeIPVS, sb: ingress, table: written,
+			want: []Diff{{Kind: DiffFlowTable, State: Extra, Object: "table inet meshd", Where: "nftables"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ft := withTable(tt.table)
+			p, _, _, c := newFakePlane(t, tt.mode, WithFlowTables(ft, true))
+			if tt.synced.Kind != "" {
+				mustSync(t, p, tt.synced)
+			}
+			if tt.edit != nil {
+				ft.SetTable(tt.edit(ft.Table()))
+			}
+			before, n := ft.Table(), len(applied(ft))
+			got, err := p.Check(context.Background(), tt.sb)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var flow []Diff
+			for _, d := range got {
+				if d.Kind == DiffFlowTable {
+					flow = append(flow, d)
+				}
+			}
+			if !slices.Equal(flow, tt.want) {
+				t.Errorf("diffs:\n%v\nwant:\n%v", flow, tt.want)
+			}
+			if ft.Table() != before || len(applied(ft)) != n {
+				t.Fatal("the check changed the table")
+			}
+			// What it reported, the next due sync repairs.
+			c.t = c.t.Add(DefaultFullResyncPeriod)
+			mustSync(t, p, tt.sb)
+			if got, err := p.Check(context.Background(), tt.sb); err != nil || slices.ContainsFunc(got, func(d Diff) bool { return d.Kind == DiffFlowTable }) {
+				t.Errorf("after a sync: %v, %v", got, err)
+			}
 		})
 	}
 }

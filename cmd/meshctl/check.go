@@ -44,8 +44,9 @@ func newCheckCommand(c *cli) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "check [--node NODE] [-o text|json]",
 		Short: "Compare each node's desired state with its kernel, as libnetwork's ssd",
-		Long: "For each node: every namespace, vxlan0 FDB and neighbour entry, VIP, iptables chain and rule\n" +
-			"and IPVS service or backend that its desired state wants and its kernel lacks, or that its\n" +
+		Long: "For each node: every namespace, vxlan0 FDB and neighbour entry, VIP, iptables chain and rule,\n" +
+			"IPVS service or backend, and line of a sandbox's flowtable (nft list table inet meshd)\n" +
+			"that its desired state wants and its kernel lacks, or that its\n" +
 			"kernel holds and its desired state does not, one line each (node, namespace, what, where);\n" +
 			"then a digest of each gossip table on each node, so that nodes whose tables diverge show.\n" +
 			"In a local lab it checks every node, or the one --node names; elsewhere it checks the node\n" +

@@ -151,6 +151,25 @@ func testCheck(t *testing.T, mode lb.Mode) {
 			return []string{"ingress_sbox rule missing -A MESH-SNAT -d 10.255.0.0/16 " + match + " -j SNAT --to-source 10.255.0.2 (nat)"}
 		},
 	}, {
+		// The iptables plane's flowtable deleted; the IPVS plane, which
+		// has none, finds one an earlier run left.
+		name: "the flowtable in ingress_sbox",
+		breakIt: func(t *testing.T, e checkEnv) string {
+			ns := e.f.agent.sboxes[e.ingress].path
+			table := ""
+			if mode == lb.ModeIPVS {
+				table = "table inet meshd {\n}\n"
+			}
+			e.f.flowsOf(ns).SetTable(table)
+			return ns
+		},
+		want: func(e checkEnv) []string {
+			if mode == lb.ModeIPVS {
+				return []string{"ingress_sbox flowtable extra table inet meshd (nftables)"}
+			}
+			return []string{"ingress_sbox flowtable missing table inet meshd (flowtable fastpath over eth0, eth1) (nftables)"}
+		},
+	}, {
 		name: "a sandbox namespace deleted",
 		breakIt: func(t *testing.T, e checkEnv) string {
 			if err := e.f.kernel.RemoveNS(e.f.agent.sboxes[e.ovnet].path); err != nil {

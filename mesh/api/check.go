@@ -32,6 +32,10 @@ const (
 	DiffRule    = "rule"    // an iptables rule in one, or a jump to one
 	DiffIPVS    = "ipvs"    // an IPVS fwmark service
 	DiffBackend = "backend" // a destination of an IPVS service
+	// DiffFlowTable is a sandbox's nftables table of meshd's, "table inet
+	// meshd", or a line of it as "nft list table inet meshd" prints it
+	// ("chain balanced: ct status dnat …"): its flowtable.
+	DiffFlowTable = "flowtable"
 	// DiffError is something the check could not read; it counts as a
 	// difference, since it cannot say the node is in step.
 	DiffError = "error"
