@@ -46,6 +46,12 @@ func TestReadKernel(t *testing.T) {
 	in(a, "bridge", "fdb", "add", "02:42:0a:00:00:05", "dev", "vxlan0", "master", "static")
 	in(a, "ip", "neigh", "add", "10.0.0.5", "lladdr", "02:42:0a:00:00:05", "dev", "vxlan0", "nud", "permanent")
 	in(a, "iptables", "-t", "nat", "-A", "PREROUTING", "-p", "tcp", "--dport", "8888", "-j", "DNAT", "--to-destination", "10.9.0.2:8888")
+	// a holds meshd's nftables table, b none. A table without a
+	// flowtable, which any kernel with nftables takes.
+	_, nftErr := exec.LookPath("nft")
+	if nftErr == nil {
+		in(a, "nft", "add table inet meshd; add chain inet meshd balanced { type filter hook forward priority filter; }")
+	}
 	// b listens on 10.9.0.2:8080/tcp and any :5353/udp, this process
 	// holding both sockets; a has only its VXLAN device's, which no
 	// process holds.
@@ -135,6 +141,9 @@ func TestReadKernel(t *testing.T) {
 		if !seen {
 			t.Errorf("no %s in b's sockets %+v", k, sb.Sockets)
 		}
+	}
+	if nftErr == nil && (!strings.HasPrefix(sa.NFT, "table inet meshd {\n") || !strings.Contains(sa.NFT, "chain balanced {") || sb.NFT != "") {
+		t.Errorf("nft: a %q, b %q; want a's table, none in b", sa.NFT, sb.NFT)
 	}
 	if lbIPVS := sa.IPVS; lbIPVS != api.IPVSNone && lbIPVS != api.IPVSRead {
 		t.Errorf("ipvs = %q", lbIPVS)
