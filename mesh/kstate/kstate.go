@@ -297,11 +297,14 @@ func (r *reader) iptables(ctx context.Context) {
 	}
 }
 
-// nft reads meshd's nftables table. It is asked in every namespace: the
-// reader knows names, not kinds, and only sandboxes hold one, so the
-// others answer "". A node without nft holds no table of ours: that is
-// no error.
+// nft reads meshd's nftables table in the load-balancer sandboxes, the
+// only namespaces that hold one (ingress_sbox, lb_<netid>): an nft run in
+// each task would make every snapshot slower for nothing. A node without
+// nft holds no table of ours: that is no error.
 func (r *reader) nft(ctx context.Context) {
+	if r.ns.Name != "ingress_sbox" && !strings.HasPrefix(r.ns.Name, "lb_") {
+		return
+	}
 	text, err := r.k.NFT(ctx, r.ns.Path)
 	if errors.Is(err, exec.ErrNotFound) {
 		return

@@ -240,7 +240,7 @@ const sboxTable = `table inet meshd {
 // no nft on the node, is an empty one and no error; a listing past the
 // bound is cut at a line and named.
 func TestReadNFT(t *testing.T) {
-	const ovl = "/run/netns/1-abc"
+	const sbox = "/run/netns/ingress_sbox"
 	var long strings.Builder
 	long.WriteString("table inet meshd {\n")
 	for i := 0; long.Len() <= api.MaxKernelTable; i++ {
@@ -252,23 +252,24 @@ func TestReadNFT(t *testing.T) {
 		nft       map[string]string
 		noNft     bool
 		fail      string
-		want      string // the overlay namespace's NFT
+		want      string // ingress_sbox's NFT
 		errors    string // substring of its errors; "" for none
 		truncated []string
 	}{
-		{name: "a table", nft: map[string]string{ovl: sboxTable}, want: sboxTable},
+		{name: "a table", nft: map[string]string{sbox: sboxTable}, want: sboxTable},
 		{name: "no table", nft: map[string]string{}},
-		{name: "no nft on the node", nft: map[string]string{ovl: sboxTable}, noNft: true},
-		{name: "nft fails", nft: map[string]string{ovl: sboxTable}, fail: "nft", errors: "nft: injected"},
-		{name: "past the bound", nft: map[string]string{ovl: long.String()}, want: "cut", truncated: []string{"nft"}},
+		{name: "no nft on the node", nft: map[string]string{sbox: sboxTable}, noNft: true},
+		{name: "nft fails", nft: map[string]string{sbox: sboxTable}, fail: "nft", errors: "nft: injected"},
+		{name: "past the bound", nft: map[string]string{sbox: long.String()}, want: "cut", truncated: []string{"nft"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			k := newFakeKernel()
 			k.nft, k.noNft, k.fail = tt.nft, tt.noNft, tt.fail
-			snap := Read(context.Background(), k, Netns("/run/netns", []string{"1-abc"}))
-			host, got := snap.Namespaces[0], snap.Namespaces[1]
-			if host.NFT != "" {
-				t.Errorf("host NFT = %q, want none", host.NFT)
+			k.nft["/run/netns/1-abc"] = sboxTable // not a sandbox: not asked
+			snap := Read(context.Background(), k, Netns("/run/netns", []string{"ingress_sbox", "1-abc"}))
+			host, got, ovl := snap.Namespaces[0], snap.Namespaces[1], snap.Namespaces[2]
+			if host.NFT != "" || ovl.NFT != "" {
+				t.Errorf("host NFT = %q, overlay's %q; want none", host.NFT, ovl.NFT)
 			}
 			switch errs := strings.Join(got.Errors, "\n"); {
 			case tt.errors == "" && errs != "":
@@ -300,7 +301,7 @@ func TestReadErrors(t *testing.T) {
 		t.Run(what, func(t *testing.T) {
 			k := newFakeKernel()
 			k.fail = what
-			snap := Read(context.Background(), k, Netns("/run/netns", []string{"1-abc"}))
+			snap := Read(context.Background(), k, Netns("/run/netns", []string{"1-abc", "lb_abc"}))
 			var errs []string
 			for _, ns := range snap.Namespaces {
 				errs = append(errs, ns.Errors...)
