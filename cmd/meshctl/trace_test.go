@@ -50,6 +50,17 @@ var traceFDBDeleted = api.Trace{From: "client", Src: "192.168.33.1", To: "192.16
 			Detail: "node3 1-cg9cj6u9yy: no FDB entry for 02:42:0a:ff:00:07 (10.255.0.7) on vxlan0 (VNI 4096): the packet has no VTEP to go to"}),
 }
 
+// traceFlowtable is traceToNode2 on a kernel with flowtables: node3's
+// ingress sandbox carries the connection past its rules once established.
+var traceFlowtable = api.Trace{From: traceToNode2.From, Src: traceToNode2.Src, To: traceToNode2.To, Proto: traceToNode2.Proto,
+	Reached: true, Backend: traceToNode2.Backend, Backends: traceToNode2.Backends,
+	Hops: append(append(append([]api.TraceHop(nil), traceToNode2.Hops[:7]...),
+		api.TraceHop{Node: "node3", Netns: "ingress_sbox", Kind: api.HopFlow,
+			Detail:  "fastpath (eth0, eth1): once established, later packets of this connection skip ingress_sbox's rules",
+			Command: "nsenter --net=/var/run/meshd/netns/ingress_sbox nft list table inet meshd"}),
+		traceToNode2.Hops[7:]...),
+}
+
 type fakeTraceAPI struct {
 	trace api.Trace
 	got   api.TraceRequest
@@ -105,6 +116,7 @@ func TestTraceGolden(t *testing.T) {
 	}{
 		{name: "trace", trace: traceToNode2},
 		{name: "trace-fdb-deleted", trace: traceFDBDeleted},
+		{name: "trace-flowtable", trace: traceFlowtable},
 		{name: "trace-json", trace: traceFDBDeleted, opts: traceOptions{output: "json"}},
 		{name: "trace-probe", trace: traceToNode2, opts: traceOptions{probe: true}, moved: []string{
 			"node3 host nat -A MESH-INGRESS -p tcp -m tcp --dport 8888 -j DNAT --to-destination 172.18.0.2:8888",

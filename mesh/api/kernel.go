@@ -12,18 +12,20 @@ import (
 // namespace first, then every namespace file meshd made (those ns ls
 // lists), each with its links as "ip -d addr" shows them, its main routing
 // table, its neighbours, the forwarding entries of its VXLAN devices, its
-// iptables-save -c text per table and its IPVS table. Namespaces are read
-// one after the other, not atomically: a snapshot taken while the agent
-// reconciles may show half of a change.
+// iptables-save -c text per table, its IPVS table and meshd's nftables
+// table (a sandbox's flowtable). Namespaces are read one after the other,
+// not atomically: a snapshot taken while the agent reconciles may show
+// half of a change.
 //
 // Sizes are bounded so that a node with a runaway table answers in
 // bounded memory: at most [MaxKernelNamespaces] namespaces, and in each
 // at most [MaxKernelEntries] links, routes, neighbours, forwarding
 // entries and sockets (each kind), and [MaxKernelTable] bytes of
-// iptables-save text per table; whatever is cut is named in the
-// namespace's Truncated. Finding the process of each socket reads at most
-// [MaxKernelFDs] descriptor links of the node's processes: sockets whose
-// process was not found before that are "socket owners" in Truncated.
+// iptables-save text per table and of nft's listing; whatever is cut is
+// named in the namespace's Truncated. Finding the process of each socket
+// reads at most [MaxKernelFDs] descriptor links of the node's processes:
+// sockets whose process was not found before that are "socket owners" in
+// Truncated.
 const (
 	MaxKernelNamespaces = 512
 	MaxKernelEntries    = 4096
@@ -70,6 +72,10 @@ type NetnsState struct {
 	IPTables   map[string]string `json:"IPTables"` // table → its iptables-save -c text, "*table" to "COMMIT"
 	IPVS       string            `json:"IPVS"`     // IPVSNone or IPVSRead
 	Services   []KernelIPVS      `json:"Services,omitempty"`
+	// NFT is "nft list table inet meshd": the flowtable of a sandbox of
+	// the iptables plane (lb/flowtable.go); "" when there is no such
+	// table, or no nft on the node.
+	NFT string `json:"NFT,omitempty"`
 	// Sockets are the namespace's TCP listeners and unconnected UDP
 	// sockets, sorted by protocol, port and address; nil when they were
 	// not read (an error says why), empty when there are none.

@@ -47,15 +47,16 @@ type Trace struct {
 
 // Trace hop kinds.
 const (
-	HopArrive  = "in"      // the packet enters a namespace by an interface
-	HopRule    = "rule"    // an iptables rule matched
-	HopIPVS    = "ipvs"    // an IPVS service took the connection
-	HopSet     = "ipset"   // the ipset member a SET rule took the mark from
-	HopLink    = "link"    // a veth, a bridge port
-	HopVXLAN   = "vxlan"   // encapsulated to another node's VTEP
-	HopDeliver = "deliver" // delivered to a socket of the namespace
-	HopLeave   = "leave"   // left the nodes traced
-	HopStop    = "stop"    // cannot go on: Detail says why
+	HopArrive  = "in"        // the packet enters a namespace by an interface
+	HopRule    = "rule"      // an iptables rule matched
+	HopIPVS    = "ipvs"      // an IPVS service took the connection
+	HopSet     = "ipset"     // the ipset member a SET rule took the mark from
+	HopFlow    = "flowtable" // the namespace's flowtable carries the DNATed connection once established
+	HopLink    = "link"      // a veth, a bridge port
+	HopVXLAN   = "vxlan"     // encapsulated to another node's VTEP
+	HopDeliver = "deliver"   // delivered to a socket of the namespace
+	HopLeave   = "leave"     // left the nodes traced
+	HopStop    = "stop"      // cannot go on: Detail says why
 )
 
 // TraceHop is one hop of a trace.

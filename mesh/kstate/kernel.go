@@ -8,8 +8,8 @@ import (
 )
 
 // kernel is the real [Kernel]: overlay's for links, neighbours and
-// forwarding entries, lb's for rules and IPVS, and netlink here for the
-// rest (kernel_linux.go).
+// forwarding entries, lb's for rules, IPVS and the flowtable, and netlink
+// here for the rest (kernel_linux.go).
 type kernel struct {
 	overlay.Kernel
 	netlinkReads
@@ -29,6 +29,10 @@ func (kernel) IPTables(ctx context.Context, ns string) ([]byte, error) {
 }
 
 func (kernel) IPVS(ns string) ([]lb.IPVSService, error) { return lb.ReadIPVS(ns) }
+
+func (kernel) NFT(ctx context.Context, ns string) (string, error) {
+	return lb.Nft{NetNS: ns}.List(ctx)
+}
 
 func (kernel) SocketOwners(want map[uint32]bool, limit int) (map[uint32]Proc, bool, error) {
 	return procOwners("/proc", want, limit)

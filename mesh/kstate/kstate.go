@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -41,6 +42,9 @@ type Kernel interface {
 	IPTables(ctx context.Context, ns string) ([]byte, error)
 	// IPVS is "ipvsadm -Ln"; lb.ErrNoIPVS on a kernel without IPVS.
 	IPVS(ns string) ([]lb.IPVSService, error)
+	// NFT is "nft list table inet meshd", "" when there is no such
+	// table; an error wrapping exec.ErrNotFound when nft is missing.
+	NFT(ctx context.Context, ns string) (string, error)
 	// Sockets is "ss -ltun": TCP listeners and unconnected UDP sockets,
 	// sorted, with their inodes but no process.
 	Sockets(ns string) ([]api.KernelSocket, error)
@@ -152,6 +156,7 @@ func (r *reader) read(ctx context.Context, paths []string, names map[string]stri
 	}
 	r.iptables(ctx)
 	r.ipvs()
+	r.nft(ctx)
 	r.sockets()
 }
 
@@ -285,12 +290,43 @@ func (r *reader) iptables(ctx context.Context) {
 	}
 	for table, body := range SplitTables(text) {
 		if len(body) > api.MaxKernelTable {
-			cut := bytes.LastIndexByte(body[:api.MaxKernelTable], '\n')
-			body = body[:cut+1]
+			body = wholeLines(body, api.MaxKernelTable)
 			r.cut("iptables " + table)
 		}
 		r.out.IPTables[table] = string(body)
 	}
+}
+
+// nft reads meshd's nftables table in the load-balancer sandboxes, the
+// only namespaces that hold one (ingress_sbox, lb_<netid>): an nft run in
+// each task would make every snapshot slower for nothing. A node without
+// nft holds no table of ours: that is no error.
+func (r *reader) nft(ctx context.Context) {
+	if r.ns.Name != "ingress_sbox" && !strings.HasPrefix(r.ns.Name, "lb_") {
+		return
+	}
+	text, err := r.k.NFT(ctx, r.ns.Path)
+	if errors.Is(err, exec.ErrNotFound) {
+		return
+	}
+	if err != nil {
+		r.fail("nft", err)
+		return
+	}
+	if len(text) > api.MaxKernelTable {
+		text = string(wholeLines([]byte(text), api.MaxKernelTable))
+		r.cut("nft")
+	}
+	r.out.NFT = text
+}
+
+// wholeLines is b cut to at most n bytes, at the end of a line, so that
+// a cut text still parses line by line.
+func wholeLines(b []byte, n int) []byte {
+	if len(b) <= n {
+		return b
+	}
+	return b[:bytes.LastIndexByte(b[:n], '\n')+1]
 }
 
 func (r *reader) ipvs() {

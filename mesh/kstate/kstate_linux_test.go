@@ -46,6 +46,12 @@ func TestReadKernel(t *testing.T) {
 	in(a, "bridge", "fdb", "add", "02:42:0a:00:00:05", "dev", "vxlan0", "master", "static")
 	in(a, "ip", "neigh", "add", "10.0.0.5", "lladdr", "02:42:0a:00:00:05", "dev", "vxlan0", "nud", "permanent")
 	in(a, "iptables", "-t", "nat", "-A", "PREROUTING", "-p", "tcp", "--dport", "8888", "-j", "DNAT", "--to-destination", "10.9.0.2:8888")
+	// a (named as a sandbox is, lb_a) holds meshd's nftables table, b none. A table without a
+	// flowtable, which any kernel with nftables takes.
+	_, nftErr := exec.LookPath("nft")
+	if nftErr == nil {
+		in(a, "nft", "add table inet meshd; add chain inet meshd balanced { type filter hook forward priority filter; }")
+	}
 	// b listens on 10.9.0.2:8080/tcp and any :5353/udp, this process
 	// holding both sockets; a has only its VXLAN device's, which no
 	// process holds.
@@ -66,8 +72,8 @@ func TestReadKernel(t *testing.T) {
 		t.Fatalf("listen in b: %v", err)
 	}
 
-	snap := Read(context.Background(), NewKernel(nil), []Namespace{{Name: "a", Path: a}, {Name: "b", Path: b}})
-	sa, sb := snap.Netns("a"), snap.Netns("b")
+	snap := Read(context.Background(), NewKernel(nil), []Namespace{{Name: "lb_a", Path: a}, {Name: "b", Path: b}})
+	sa, sb := snap.Netns("lb_a"), snap.Netns("b")
 	if len(sa.Errors)+len(sb.Errors) > 0 {
 		t.Fatalf("errors: %v %v", sa.Errors, sb.Errors)
 	}
@@ -81,7 +87,7 @@ func TestReadKernel(t *testing.T) {
 		return api.KernelLink{}
 	}
 	va, eth0 := link(sa, "veth-a"), link(sb, "eth0")
-	if va.PeerNetns != "b" || va.PeerIndex != eth0.Index || eth0.PeerNetns != "a" || eth0.PeerIndex != va.Index {
+	if va.PeerNetns != "b" || va.PeerIndex != eth0.Index || eth0.PeerNetns != "lb_a" || eth0.PeerIndex != va.Index {
 		t.Errorf("veth-a = %+v, eth0 = %+v: want each the other's peer", va, eth0)
 	}
 	// The operational state follows the carrier a moment later (linkwatch).
@@ -135,6 +141,9 @@ func TestReadKernel(t *testing.T) {
 		if !seen {
 			t.Errorf("no %s in b's sockets %+v", k, sb.Sockets)
 		}
+	}
+	if nftErr == nil && (!strings.HasPrefix(sa.NFT, "table inet meshd {\n") || !strings.Contains(sa.NFT, "chain balanced {") || sb.NFT != "") {
+		t.Errorf("nft: a %q, b %q; want a's table, none in b", sa.NFT, sb.NFT)
 	}
 	if lbIPVS := sa.IPVS; lbIPVS != api.IPVSNone && lbIPVS != api.IPVSRead {
 		t.Errorf("ipvs = %q", lbIPVS)

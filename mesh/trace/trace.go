@@ -10,9 +10,14 @@
 // MAC) and the forwarding entry (MAC to VTEP) on vxlan0, then the node
 // whose address is that VTEP and its namespace of the same VNI. The
 // last hop names the socket the connection reaches and the process
-// holding it, from the snapshot's listening sockets. A path that cannot
-// go on stops at that hop with the reason: no route, no backend (REJECT),
-// no neighbour or FDB entry, a VTEP no node has, nothing listening.
+// holding it, from the snapshot's listening sockets. A sandbox that
+// DNATs the connection and forwards it, and whose nftables table
+// (NetnsState.NFT) holds a flowtable a rule fills, gets a hop of its own
+// after its rules: the connection's first packet walks them, as traced,
+// but once it is established the kernel carries the later ones past
+// them (see "Flow offload" in lb/doc.go). A path that cannot go on
+// stops at that hop with the reason: no route, no backend (REJECT), no
+// neighbour or FDB entry, a VTEP no node has, nothing listening.
 package trace
 
 import (
@@ -406,14 +411,29 @@ func (w *world) hops(out *api.Trace, steps []lb.Step, output bool) {
 			group++
 		}
 	}
+	// The namespace the packet last arrived in, and whether it was
+	// DNATed there: a flowtable takes forwarded connections only.
+	var in *place
+	dnat := false
+	forwarded := func(from *place) {
+		if from == in && dnat {
+			if h, ok := flowHop(from); ok {
+				out.Hops = append(out.Hops, h)
+			}
+		}
+	}
 	for i, s := range steps {
 		p := w.places[s.NS]
 		h := api.TraceHop{Node: p.snap.NodeName, Netns: p.ns.Name, Packet: packetString(s.Flow)}
 		switch s.Kind {
 		case lb.StepArrive:
+			if i > 0 {
+				forwarded(w.places[steps[i-1].NS])
+			}
 			if i > 0 || output { // a trace from outside starts arriving
 				links()
 			}
+			in, dnat = p, false
 			h.Kind, h.Detail = api.HopArrive, "in "+s.Note
 		case lb.StepRule:
 			if s.Table == "ipset" { // the member of a mark set (lb/sets.go)
@@ -426,6 +446,7 @@ func (w *world) hops(out *api.Trace, steps []lb.Step, output bool) {
 			}
 			h.Kind, h.Table, h.Rule = api.HopRule, s.Table, "-A "+s.Chain+" "+s.Rule
 			h.Packets, h.Bytes = s.Counter.Packets, s.Counter.Bytes
+			dnat = dnat || s.Table == "nat" && dnatRE.MatchString(s.Rule)
 			h.Command = command(p.ns, fmt.Sprintf("iptables -t %s -nvL %s", s.Table, s.Chain))
 			if strings.HasPrefix(s.Chain, "MESH-SVC-") {
 				out.Backends = rotation(p.ns.IPTables["nat"], s.Chain)
@@ -449,6 +470,9 @@ func (w *world) hops(out *api.Trace, steps []lb.Step, output bool) {
 			h.Kind, h.Detail = api.HopStop, s.Note+": no backend takes it"
 			out.Stopped = fmt.Sprintf("%s: %s", p, h.Detail)
 		case lb.StepStop:
+			if group < len(w.links) && len(w.links[group]) > 0 { // it got out, and stopped further on
+				forwarded(p)
+			}
 			links()
 			if n := len(out.Hops); n > 0 { // it stops where the last hop got to
 				h.Node, h.Netns = out.Hops[n-1].Node, out.Hops[n-1].Netns
@@ -456,6 +480,7 @@ func (w *world) hops(out *api.Trace, steps []lb.Step, output bool) {
 			h.Kind, h.Detail = api.HopStop, s.Note
 			out.Stopped = s.Note
 		case lb.StepLeave:
+			forwarded(p)
 			links()
 			h.Kind, h.Detail = api.HopLeave, "left the nodes traced"
 			out.Backend = netip.AddrPortFrom(s.Flow.Dst, s.Flow.Port).String()
@@ -492,6 +517,71 @@ func deliver(p *place, f lb.TraceFlow) (string, bool) {
 	}
 	return fmt.Sprintf(": %s (pid %d) %s %s", s.Command, s.PID, verb, addr), true
 }
+
+// flowHop is the hop of a connection DNATed in p and forwarded out of
+// it, which p's flowtable carries once established; false when p holds
+// none that a rule fills.
+func flowHop(p *place) (api.TraceHop, bool) {
+	name, devices, ok := flowTable(p.ns.NFT)
+	if !ok {
+		return api.TraceHop{}, false
+	}
+	return api.TraceHop{Node: p.snap.NodeName, Netns: p.ns.Name, Kind: api.HopFlow,
+		Detail: fmt.Sprintf("%s (%s): once established, later packets of this connection skip %s's rules",
+			name, strings.Join(devices, ", "), p.ns.Name),
+		Command: command(p.ns, "nft list table inet meshd")}, true
+}
+
+// flowTable reads nft's listing of meshd's table: the first flowtable
+// with devices that a rule adds connections to ("flow add @NAME"), its
+// name and devices. A flowtable without devices or without such a rule
+// carries nothing.
+func flowTable(listing string) (name string, devices []string, ok bool) {
+	type flowtable struct {
+		name    string
+		devices []string
+	}
+	var fts []flowtable
+	in := false // in a flowtable's block
+	for line := range strings.Lines(listing) {
+		l := strings.TrimSpace(line)
+		if m := flowtableRE.FindStringSubmatch(l); m != nil {
+			fts, in = append(fts, flowtable{name: m[1]}), true
+			continue
+		}
+		if l == "}" {
+			in = false
+		}
+		if m := devicesRE.FindStringSubmatch(l); m != nil && in {
+			for d := range strings.SplitSeq(m[1], ",") {
+				if d = strings.Trim(strings.TrimSpace(d), `"`); d != "" {
+					fts[len(fts)-1].devices = append(fts[len(fts)-1].devices, d)
+				}
+			}
+		}
+	}
+	for _, ft := range fts {
+		if len(ft.devices) > 0 && flowAddRE(ft.name).MatchString(listing) {
+			return ft.name, ft.devices, true
+		}
+	}
+	return "", nil, false
+}
+
+var (
+	flowtableRE = regexp.MustCompile(`^flowtable (\S+) \{$`)
+	devicesRE   = regexp.MustCompile(`^devices = \{(.*)\}$`)
+)
+
+// flowAddRE is a rule that adds connections to flowtable name ("flow
+// offload @" is nft's older spelling).
+func flowAddRE(name string) *regexp.Regexp {
+	return regexp.MustCompile(`\bflow (add|offload) @` + regexp.QuoteMeta(name) + `(\s|$)`)
+}
+
+// dnatRE is a rule that DNATs (a REDIRECT is delivered locally, which a
+// flowtable does not take).
+var dnatRE = regexp.MustCompile(`(^| )-j DNAT( |$)`)
 
 // jumpRE is a rule that jumps to one of the mesh's chains.
 var jumpRE = regexp.MustCompile(`-j (MESH-[A-Z0-9-]+)$`)

@@ -1,6 +1,7 @@
 package trace
 
 import (
+	"cmp"
 	"net/netip"
 	"slices"
 	"strings"
@@ -327,5 +328,153 @@ COMMIT
 	if !got.Reached || got.Backend != "127.0.0.11:41234" || len(got.Hops) != 3 || got.Hops[1].Rule != "-A MESH-DNS-OUTPUT -d 127.0.0.11/32 -p udp -m udp --dport 53 -j DNAT --to-destination 127.0.0.11:41234" ||
 		got.Hops[2].Detail != "delivered to 127.0.0.11:41234/udp in 49b862773ddd: meshd (pid 3105) bound to 127.0.0.11:41234" {
 		t.Errorf("trace = %+v, want the DNAT to 127.0.0.11:41234 and delivery to the resolver's socket", got)
+	}
+}
+
+// sboxTable is nft's listing of a sandbox's flowtable (lb/flowtable.go).
+const sboxTable = `table inet meshd {
+	flowtable fastpath {
+		hook ingress priority filter
+		devices = { eth0, eth1 }
+	}
+
+	chain balanced {
+		type filter hook forward priority filter; policy accept;
+		ct status dnat meta l4proto { tcp, udp } flow add @fastpath
+	}
+}
+`
+
+// A namespace's flowtable is a hop of the connection that namespace
+// DNATs and forwards: after its rules, before the link it leaves by.
+func TestRunFlowtable(t *testing.T) {
+	flowHop := api.TraceHop{Node: "node3", Netns: "ingress_sbox", Kind: api.HopFlow,
+		Detail:  "fastpath (eth0, eth1): once established, later packets of this connection skip ingress_sbox's rules",
+		Command: "nsenter --net=/run/meshd/netns/ingress_sbox nft list table inet meshd"}
+	with := func(first, second string, tables map[string]string) api.KernelSnapshot {
+		s := node3(first, second)
+		for ns, text := range tables {
+			s.Netns(ns).NFT = text
+		}
+		return s
+	}
+	n2 := func(tables map[string]string) api.KernelSnapshot {
+		s := node2()
+		for ns, text := range tables {
+			s.Netns(ns).NFT = text
+		}
+		return s
+	}
+	// www.2 routes all else by ingress_sbox, which forwards it to the
+	// host's mesh_gwbridge address without a DNAT.
+	byIngress := func(tables map[string]string) api.KernelSnapshot {
+		s := n2(tables)
+		task := s.Netns("49b862773ddd")
+		task.Routes = append(task.Routes, api.KernelRoute{Dst: pfx("0.0.0.0/0"), Gateway: ip("10.255.0.4"), Dev: "eth0", Scope: "universe"})
+		return s
+	}
+	// www.2 DNATs what it sends itself, which ingress_sbox forwards as
+	// it is: a flowtable takes the connections its namespace DNATs and
+	// forwards, not the namespace's own, nor those DNATed before.
+	selfDNAT := byIngress(map[string]string{"49b862773ddd": sboxTable})
+	selfDNAT.Netns("49b862773ddd").IPTables["nat"] = `*nat
+:OUTPUT ACCEPT [0:0]
+[1:60] -A OUTPUT -d 10.255.0.99/32 -p tcp -m tcp --dport 80 -j DNAT --to-destination 172.18.0.1:22
+COMMIT
+`
+	noRoute := with("1:60", "0:0", map[string]string{"ingress_sbox": sboxTable})
+	noRoute.Netns("ingress_sbox").Routes = noRoute.Netns("ingress_sbox").Routes[:1]
+	noRoute.Netns("ingress_sbox").Routes[0].Dev = "eth9"
+	for _, tt := range []struct {
+		name  string
+		snaps []api.KernelSnapshot
+		from  string
+		to    string
+		want  bool   // the flowtable hop, between ingress_sbox's SNAT rule and its link out
+		stops string // where the trace stops; "" when it reaches a socket
+	}{
+		{name: "the sandbox's flowtable", snaps: []api.KernelSnapshot{with("1:60", "0:0", map[string]string{"ingress_sbox": sboxTable}), node2()},
+			to: "192.168.33.12:8888", want: true},
+		{name: "no flowtable", snaps: []api.KernelSnapshot{node3("1:60", "0:0"), node2()}, to: "192.168.33.12:8888"},
+		{name: "tables where nothing is DNATed", to: "192.168.33.12:8888", snaps: []api.KernelSnapshot{
+			with("1:60", "0:0", map[string]string{"1-cg9cj6u9yy": sboxTable}),
+			n2(map[string]string{"1-cg9cj6u9yy": sboxTable, "49b862773ddd": sboxTable})}},
+		{name: "forwarded by the sandbox without a DNAT", from: "www.2", to: "172.18.0.1:22", snaps: []api.KernelSnapshot{
+			with("1:60", "0:0", map[string]string{"ingress_sbox": sboxTable, "host": sboxTable}),
+			byIngress(map[string]string{"1-cg9cj6u9yy": sboxTable})}},
+		{name: "DNATed by its sender", from: "www.2", to: "10.255.0.99:80", snaps: []api.KernelSnapshot{
+			with("1:60", "0:0", map[string]string{"ingress_sbox": sboxTable}), selfDNAT}},
+		{name: "a table without a flowtable", to: "192.168.33.12:8888", snaps: []api.KernelSnapshot{
+			with("1:60", "0:0", map[string]string{"ingress_sbox": "table inet meshd {\n}\n"}), node2()}},
+		{name: "a flowtable no rule fills", to: "192.168.33.12:8888", snaps: []api.KernelSnapshot{
+			with("1:60", "0:0", map[string]string{"ingress_sbox": strings.Replace(sboxTable, "flow add @fastpath", "accept", 1)}), node2()}},
+		{name: "a flowtable without devices", to: "192.168.33.12:8888", snaps: []api.KernelSnapshot{
+			with("1:60", "0:0", map[string]string{"ingress_sbox": strings.Replace(sboxTable, "\t\tdevices = { eth0, eth1 }\n", "", 1)}), node2()}},
+		{name: "out of the sandbox, stopped further on", to: "192.168.33.12:8888", want: true, stops: "no node traced",
+			snaps: []api.KernelSnapshot{with("1:60", "1:60", map[string]string{"ingress_sbox": sboxTable}), node2()}},
+		{name: "never out of the sandbox", to: "192.168.33.12:8888", stops: "which is not there", snaps: []api.KernelSnapshot{noRoute, node2()}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			from := cmp.Or(tt.from, "client")
+			got, err := Run(tt.snaps, api.TraceRequest{From: from, Src: "192.168.33.1", To: tt.to})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var lines []string
+			var flows []int
+			for i, h := range got.Hops {
+				lines = append(lines, hopLine(h))
+				if h.Kind == api.HopFlow {
+					flows = append(flows, i)
+				}
+			}
+			all := strings.Join(lines, "\n")
+			if !got.Reached && tt.stops == "" || got.Reached && tt.stops != "" || !strings.Contains(got.Stopped, tt.stops) {
+				t.Fatalf("reached %v, stopped %q; want it to stop only %q; hops:\n%s", got.Reached, got.Stopped, tt.stops, all)
+			}
+			if !tt.want {
+				if len(flows) > 0 {
+					t.Errorf("flowtable hops at %v, want none; hops:\n%s", flows, all)
+				}
+				return
+			}
+			if len(flows) != 1 {
+				t.Fatalf("flowtable hops at %v, want one; hops:\n%s", flows, all)
+			}
+			i := flows[0]
+			if got.Hops[i] != flowHop {
+				t.Errorf("flowtable hop = %+v, want %+v", got.Hops[i], flowHop)
+			}
+			if !strings.HasPrefix(lines[i-1], "node3 ingress_sbox rule nat -A MESH-SNAT") || i+1 == len(lines) ||
+				!strings.HasPrefix(lines[i+1], "node3 ingress_sbox link eth0@if3") {
+				t.Errorf("flowtable hop at %d, want it after the sandbox's SNAT and before its link out; hops:\n%s", i, all)
+			}
+		})
+	}
+}
+
+func TestFlowTable(t *testing.T) {
+	for _, tt := range []struct {
+		name, listing string
+		want          string // NAME (DEV, …); "" for none
+	}{
+		{"the sandbox's", sboxTable, "fastpath (eth0, eth1)"},
+		{"one device", strings.Replace(sboxTable, "eth0, eth1", "eth0", 1), "fastpath (eth0)"},
+		{"quoted devices", strings.Replace(sboxTable, "eth0, eth1", `"eth0", "eth1"`, 1), "fastpath (eth0, eth1)"},
+		{"nft's older spelling", strings.Replace(sboxTable, "flow add", "flow offload", 1), "fastpath (eth0, eth1)"},
+		{"the one a rule fills", strings.Replace(sboxTable, "\tflowtable fastpath {", "\tflowtable idle {\n\t\thook ingress priority filter\n\t\tdevices = { eth2 }\n\t}\n\n\tflowtable fastpath {", 1),
+			"fastpath (eth0, eth1)"},
+		{"a rule for another", strings.Replace(sboxTable, "@fastpath", "@fastpath2", 1), ""},
+		{"no table", "", ""},
+		{"devices outside a flowtable", "table inet meshd {\n\tdevices = { eth0 }\n\tflow add @x\n}\n", ""},
+	} {
+		name, devices, ok := flowTable(tt.listing)
+		got := ""
+		if ok {
+			got = name + " (" + strings.Join(devices, ", ") + ")"
+		}
+		if got != tt.want {
+			t.Errorf("%s: %q, want %q", tt.name, got, tt.want)
+		}
 	}
 }
