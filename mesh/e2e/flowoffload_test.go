@@ -3,9 +3,12 @@ package e2e
 import (
 	"fmt"
 	"os/exec"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/meshd/meshd/mesh/api"
 )
 
 // TestFlowOffload: with the iptables data plane, where the kernel has
@@ -13,14 +16,16 @@ import (
 // ingress sandbox holds the table "inet meshd" with a flowtable over eth0
 // and eth1, a connection through the mesh is offloaded once established
 // ("[OFFLOAD]" in the sandbox's conntrack table) and its later answer
-// still comes back, NATed by the fast path; the table deleted by hand is
-// written again. Where the kernel has none
+// still comes back, NATed by the fast path; meshctl check finds it in
+// step, and names its rule flushed by hand while repairs are paused;
+// meshctl trace names it as a hop; the table deleted by hand is written
+// again. Where the kernel has none
 // (the machines the host suite runs on), the sandbox holds no table and
 // the mesh answers as before.
 func TestFlowOffload(t *testing.T) {
 	// modprobe -n finds a module or a built-in without loading anything.
 	expect := exec.Command("modprobe", "-n", "nf_flow_table_inet").Run() == nil
-	l := newLabWith(t, 2, "--lb-mode", "iptables")
+	l := newLabWith(t, 2, "--lb-mode", "iptables", "--meshd-flag=--test-hooks")
 	l.must(t, "--node", "node1", "service", "create", "--name", "web", "--constraint", "node.hostname==node1",
 		"--publish", "8888:80", "whoami")
 	const url = "http://192.168.33.11:8888/"
@@ -63,9 +68,44 @@ func TestFlowOffload(t *testing.T) {
 	if n := strings.Count(out, "Hostname:"); n != 2 {
 		t.Errorf("%d answers on the connection, want 2:\n%s", n, out)
 	}
+	// meshctl check finds the table as meshd wrote it, or none where the
+	// kernel cannot hold one: in step either way.
+	if out, code := l.checkExit(); code != 0 {
+		t.Fatalf("check: exit %d, want 0:\n%s", code, out)
+	}
+	// meshctl trace names the flowtable after the sandbox's rules, where
+	// there is one.
+	tr := l.trace(t, "192.168.33.11:8888")
+	var flowHops []string
+	for _, h := range tr.Hops {
+		if h.Kind == api.HopFlow {
+			flowHops = append(flowHops, h.Node+" "+h.Netns+" "+h.Detail)
+		}
+	}
+	if want := "node2 ingress_sbox fastpath (eth0, eth1): "; expect && (len(flowHops) != 1 || !strings.HasPrefix(flowHops[0], want)) ||
+		!expect && len(flowHops) != 0 || !tr.Reached {
+		t.Errorf("trace: reached %v, flowtable hops %q; want one, %q…, where the kernel has flowtables (%v)\n%s",
+			tr.Reached, flowHops, want, expect, hopsText(tr))
+	}
 	if !expect {
 		return
 	}
+	// With node2's repairs paused, its rule flushed by hand: check names
+	// the line, and once repairs resume the node writes it again.
+	l.must(t, "--node", "node2", "debug", "repair", "pause")
+	if out, err := sandbox("nft", "flush", "chain", "inet", "meshd", "balanced"); err != nil {
+		t.Fatalf("nft flush chain: %v\n%s", err, out)
+	}
+	line := regexp.MustCompile(`(?m)^node2\s+ingress_sbox\s+flowtable missing\s+` +
+		regexp.QuoteMeta("chain balanced: ct status dnat meta l4proto { tcp, udp } flow add @fastpath") + `\s+\(inet meshd\)$`)
+	if out, code := l.checkExit(); code != 1 || !line.MatchString(out) {
+		t.Errorf("check with the rule flushed: exit %d, want 1 and a line matching %s:\n%s", code, line, out)
+	}
+	l.must(t, "--node", "node2", "debug", "repair", "resume")
+	eventually(t, 5*time.Second, "check in step once repairs resume", func() (bool, string) {
+		out, code := l.checkExit()
+		return code == 0, out
+	})
 	// Deleted by hand, written again: the node hears the table go, well
 	// before its periodic check (lb.DefaultFullResyncPeriod) would see it.
 	if out, err := sandbox("nft", "delete", "table", "inet", "meshd"); err != nil {
