@@ -26,6 +26,11 @@ func TestFlowTableGolden(t *testing.T) {
 		t.Fatalf("applied %d scripts, want 1", len(applied(ft)))
 	}
 	testutil.Golden(t, goldenPath("flowtable_ingress"), applied(ft)[0])
+	// The listing other packages' tests take for a sandbox's is this
+	// table's, as nft lists it.
+	if got, want := nftLines(testutil.FlowTableListing), nftLines(ft.Table()); !slices.Equal(got, want) {
+		t.Errorf("testutil.FlowTableListing lines %q, want %q", got, want)
+	}
 	if got := p.flow.state(); got != "on (eth0, eth1)" {
 		t.Errorf("state %q", got)
 	}

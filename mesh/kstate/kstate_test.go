@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+	"github.com/meshd/meshd/internal/testutil"
 	"github.com/meshd/meshd/lb"
 	"github.com/meshd/meshd/mesh/api"
 	"github.com/meshd/meshd/overlay"
@@ -222,19 +223,8 @@ func TestReadIPVS(t *testing.T) {
 	}
 }
 
-// sboxTable is what nft lists of a sandbox's flowtable (lb/flowtable.go).
-const sboxTable = `table inet meshd {
-	flowtable fastpath {
-		hook ingress priority filter
-		devices = { eth0, eth1 }
-	}
-
-	chain balanced {
-		type filter hook forward priority filter; policy accept;
-		ct status dnat meta l4proto { tcp, udp } flow add @fastpath
-	}
-}
-`
+// sboxTable is nft's listing of an ingress sandbox's flowtable.
+const sboxTable = testutil.FlowTableListing
 
 // The namespace's nftables table is read as nft lists it; no table, or
 // no nft on the node, is an empty one and no error; a listing past the

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/meshd/meshd/internal/testutil"
 	"github.com/meshd/meshd/mesh/api"
 )
 
@@ -331,19 +332,8 @@ COMMIT
 	}
 }
 
-// sboxTable is nft's listing of a sandbox's flowtable (lb/flowtable.go).
-const sboxTable = `table inet meshd {
-	flowtable fastpath {
-		hook ingress priority filter
-		devices = { eth0, eth1 }
-	}
-
-	chain balanced {
-		type filter hook forward priority filter; policy accept;
-		ct status dnat meta l4proto { tcp, udp } flow add @fastpath
-	}
-}
-`
+// sboxTable is nft's listing of an ingress sandbox's flowtable.
+const sboxTable = testutil.FlowTableListing
 
 // A namespace's flowtable is a hop of the connection that namespace
 // DNATs and forwards: after its rules, before the link it leaves by.
