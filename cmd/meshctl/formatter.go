@@ -232,6 +232,7 @@ func (n nodeRow) MarshalJSON() ([]byte, error) {
 // lbFields are lb ls's, meshd's own list.
 var lbFields = map[string]string{
 	"Sandbox": "SANDBOX", "Network": "NETWORK", "DataPlane": "DATA PLANE", "Table": "TABLE", "Error": "ERROR",
+	"FlowOffload": "FLOW OFFLOAD",
 }
 
 // ellipsis cuts s to width characters, the last one "…", as docker does.

@@ -17,6 +17,19 @@ import (
 // -update" rewrites them.
 func TestGolden(t *testing.T) {
 	fake := newFakeAPI()
+	iptablesNode := newFakeAPI()
+	iptablesNode.lbTablesFunc = func() ([]api.LBTable, error) {
+		return []api.LBTable{
+			{Sandbox: "ingress_sbox", Network: "ingress", DataPlane: "iptables", FlowOffload: "on (eth0, eth1)",
+				Table: "IP Virtual Server version 1.2.1 (size=4096)\nProt LocalAddress:Port Scheduler Flags\n" +
+					"  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\nFWM  256 rr\n" +
+					"  -> 10.255.0.5:0                 Masq    1      0          0\n"},
+			{Sandbox: "lb_kq0b2hbd7c", Network: "ovnet", DataPlane: "iptables",
+				FlowOffload: `unavailable: the kernel has no flowtables: nft -c in "/var/run/meshd/netns/lb_kq0b2hbd7c": exit status 1: Error: Could not process rule: No such file or directory`,
+				Table: "IP Virtual Server version 1.2.1 (size=4096)\nProt LocalAddress:Port Scheduler Flags\n" +
+					"  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n"},
+		}, nil
+	}
 	clock := func() time.Time { return testNow }
 	tests := []struct {
 		name string
@@ -129,6 +142,12 @@ func TestGolden(t *testing.T) {
 		{"lb-ls", func(ctx context.Context, out io.Writer) error { return runLBLs(ctx, fake, out, lbLsOptions{}) }},
 		{"lb-ls-json", func(ctx context.Context, out io.Writer) error {
 			return runLBLs(ctx, fake, out, lbLsOptions{format: "json"})
+		}},
+		// A node of the iptables plane: a flowtable in ingress_sbox, none
+		// in lb_ where the kernel refused it.
+		{"lb-ls-iptables", func(ctx context.Context, out io.Writer) error { return runLBLs(ctx, iptablesNode, out, lbLsOptions{}) }},
+		{"lb-ls-flow-offload", func(ctx context.Context, out io.Writer) error {
+			return runLBLs(ctx, iptablesNode, out, lbLsOptions{format: "{{.Sandbox}}: {{.FlowOffload}}"})
 		}},
 		{"ns-ls", func(ctx context.Context, out io.Writer) error { return runNsLs(ctx, fake, out) }},
 		// node1's and node3's kernels, node2 not read; the cluster's services.

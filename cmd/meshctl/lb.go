@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/meshd/meshd/mesh/api"
 	"github.com/spf13/cobra"
@@ -48,6 +49,21 @@ func newLBLsCommand(c *cli) *cobra.Command {
 	return cmd
 }
 
+// flowNote is the header's word on the sandbox's flowtable: which
+// interfaces it carries established connections between, or that the
+// node cannot hold one (why is in -o json and {{.FlowOffload}}); nothing
+// where there is none to have (the IPVS plane, nothing balanced,
+// --flow-offload=false).
+func flowNote(state string) string {
+	switch {
+	case strings.HasPrefix(state, "on "):
+		return ", flow offload " + state
+	case strings.HasPrefix(state, "unavailable"):
+		return ", flow offload unavailable"
+	}
+	return ""
+}
+
 // runLBLs prints each sandbox's table under a "# sandbox" line.
 func runLBLs(ctx context.Context, cl lbAPI, out io.Writer, opts lbLsOptions) error {
 	tables, err := listFiltered(ctx, cl.LBTables, lbFilters, opts.filter, nil)
@@ -64,7 +80,7 @@ func runLBLs(ctx context.Context, cl lbAPI, out io.Writer, opts lbLsOptions) err
 		if i > 0 {
 			fmt.Fprintln(out)
 		}
-		fmt.Fprintf(out, "# %s (network %s, data plane %s)\n", t.Sandbox, t.Network, t.DataPlane)
+		fmt.Fprintf(out, "# %s (network %s, data plane %s%s)\n", t.Sandbox, t.Network, t.DataPlane, flowNote(t.FlowOffload))
 		if t.Error != "" {
 			fmt.Fprintf(out, "error: %s\n", t.Error)
 		}

@@ -371,6 +371,12 @@ func testServiceLifecycle(t *testing.T, mode lb.Mode) {
 	if got := f.agent.sboxes[ingress].plane.FlowOffload(); got != wantFlow {
 		t.Errorf("ingress_sbox's FlowOffload, %s plane: %q, want %q", mode, got, wantFlow)
 	}
+	// meshctl lb ls says so.
+	for _, tab := range f.agent.LBTables() {
+		if tab.Sandbox == ingressSandbox && tab.FlowOffload != wantFlow {
+			t.Errorf("lb ls: ingress_sbox's FlowOffload %q, want %q", tab.FlowOffload, wantFlow)
+		}
+	}
 
 	// A client on the underlay reaches both tasks through node1's mesh,
 	// and a task reaches both through the VIP.

@@ -240,7 +240,7 @@ func (a *Agent) LBTables() []api.LBTable {
 	a.mu.Unlock()
 	out := make([]api.LBTable, 0, len(views))
 	for _, v := range views {
-		t := api.LBTable{Sandbox: v.sandbox, Network: v.network, DataPlane: string(a.cfg.DataPlane)}
+		t := api.LBTable{Sandbox: v.sandbox, Network: v.network, DataPlane: string(a.cfg.DataPlane), FlowOffload: v.plane.FlowOffload()}
 		text, err := v.plane.Table()
 		if err != nil {
 			t.Error = err.Error()

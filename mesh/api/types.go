@@ -223,4 +223,8 @@ type LBTable struct {
 	DataPlane string `json:"DataPlane"`
 	Table     string `json:"Table"`
 	Error     string `json:"Error,omitempty"`
+	// FlowOffload says whether a flowtable carries the sandbox's
+	// established connections (the iptables plane, lb/flowtable.go): "on
+	// (eth0, eth1)", "off", or "unavailable: " and why.
+	FlowOffload string `json:"FlowOffload,omitempty"`
 }

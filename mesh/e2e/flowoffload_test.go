@@ -18,7 +18,7 @@ import (
 // ("[OFFLOAD]" in the sandbox's conntrack table) and its later answer
 // still comes back, NATed by the fast path; meshctl check finds it in
 // step, and names its rule flushed by hand while repairs are paused;
-// meshctl trace names it as a hop; the table deleted by hand is written
+// meshctl trace names it as a hop and lb ls says it is on; the table deleted by hand is written
 // again. Where the kernel has none
 // (the machines the host suite runs on), the sandbox holds no table and
 // the mesh answers as before.
@@ -67,6 +67,14 @@ func TestFlowOffload(t *testing.T) {
 	out := <-done
 	if n := strings.Count(out, "Hostname:"); n != 2 {
 		t.Errorf("%d answers on the connection, want 2:\n%s", n, out)
+	}
+	// meshctl lb ls says which it is.
+	header := "# ingress_sbox (network ingress, data plane iptables, flow offload unavailable)"
+	if expect {
+		header = "# ingress_sbox (network ingress, data plane iptables, flow offload on (eth0, eth1))"
+	}
+	if out := l.must(t, "--node", "node2", "lb", "ls"); !strings.Contains(out, header+"\n") {
+		t.Errorf("lb ls on node2: no line %q in\n%s", header, out)
 	}
 	// meshctl check finds the table as meshd wrote it, or none where the
 	// kernel cannot hold one: in step either way.
