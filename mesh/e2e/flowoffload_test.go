@@ -18,8 +18,9 @@ import (
 // ("[OFFLOAD]" in the sandbox's conntrack table) and its later answer
 // still comes back, NATed by the fast path; meshctl check finds it in
 // step, and names its rule flushed by hand while repairs are paused;
-// meshctl trace names it as a hop and lb ls says it is on; the table deleted by hand is written
-// again. Where the kernel has none
+// meshctl trace names it as a hop and lb ls says it is on; a VIP's
+// connection through a one-armed lb sandbox is offloaded and answered too;
+// the table deleted by hand is written again. Where the kernel has none
 // (the machines the host suite runs on), the sandbox holds no table and
 // the mesh answers as before.
 func TestFlowOffload(t *testing.T) {
@@ -98,6 +99,36 @@ func TestFlowOffload(t *testing.T) {
 	if !expect {
 		return
 	}
+	// A VIP's connection through a one-armed lb sandbox (eth0 in and out)
+	// is offloaded there too, and answered.
+	l.must(t, "--node", "node1", "network", "create", "--driver", "overlay", "app")
+	l.must(t, "--node", "node1", "service", "create", "--name", "api", "--network", "app", "--constraint", "node.hostname==node1", "whoami")
+	l.must(t, "--node", "node1", "service", "create", "--name", "cli", "--network", "app", "--constraint", "node.hostname==node2", "alpine")
+	appID := strings.TrimSpace(l.must(t, "--node", "node1", "network", "inspect", "app", "--format", "{{.Id}}"))
+	eventually(t, 30*time.Second, "api answering cli through its VIP", func() (bool, string) {
+		out, err := l.on("node2", "exec", "cli.1", "--", "curl", "-sf", "-m", "2", "http://api/")
+		return err == nil && strings.Contains(out, "Hostname:"), out
+	})
+	go func() {
+		out, err := l.on("node2", "exec", "cli.1", "--", "curl", "-sS", "-m", fmt.Sprint(int(wait.Seconds())+30), "http://api/", fmt.Sprintf("http://api/?wait=%s", wait))
+		if err != nil {
+			out += err.Error()
+		}
+		done <- out
+	}()
+	eventually(t, wait/timeScale(), "the VIP's connection offloaded in node2's lb sandbox", func() (bool, string) {
+		out, _ := l.onNode("node2", "nsenter", "--net=/var/run/meshd/netns/lb_"+appID[:9], "cat", "/proc/net/nf_conntrack")
+		for _, line := range strings.Split(out, "\n") {
+			if strings.Contains(line, "dport=80 ") && strings.Contains(line, "[OFFLOAD]") {
+				return true, line
+			}
+		}
+		return false, out
+	})
+	if out := <-done; strings.Count(out, "Hostname:") != 2 {
+		t.Errorf("%d answers on the VIP's connection, want 2:\n%s", strings.Count(out, "Hostname:"), out)
+	}
+
 	// With node2's repairs paused, its rule flushed by hand: check names
 	// the line, and once repairs resume the node writes it again.
 	l.must(t, "--node", "node2", "debug", "repair", "pause")
