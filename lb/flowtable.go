@@ -76,7 +76,7 @@ func firstLine(b []byte) string {
 // keywords, not names.
 const (
 	flowTableName  = "meshd"
-	flowTableFT    = "fastpath"
+	Flowtable      = "fastpath" // the flowtable's name, as nft lists it
 	flowTableChain = "balanced"
 )
 
@@ -101,7 +101,7 @@ func renderFlowTable(ifaces []string) string {
 		ct status dnat meta l4proto { tcp, udp } flow add @%[3]s
 	}
 }
-`, flowTableName, strings.Join(ifaces, ", "), flowTableFT, flowTableChain)
+`, flowTableName, strings.Join(ifaces, ", "), Flowtable, flowTableChain)
 }
 
 // flowTableRemoval deletes the table, whether or not it is there: it is
@@ -111,7 +111,7 @@ var flowTableRemoval = fmt.Sprintf("table inet %[1]s\ndelete table inet %[1]s\n"
 // flowProbe is checked, never applied, when a table fails: a kernel
 // without flowtables (CONFIG_NF_FLOW_TABLE unset) refuses it with ENOENT.
 // It names no device, so a missing one cannot make it fail.
-var flowProbe = "table inet meshd-probe {\n\tflowtable " + flowTableFT + " {\n\t\thook ingress priority filter\n\t}\n}\n"
+var flowProbe = "table inet meshd-probe {\n\tflowtable " + Flowtable + " {\n\t\thook ingress priority filter\n\t}\n}\n"
 
 // flowOffload keeps one sandbox's flowtable as wanted: the table over the
 // sandbox's interfaces while it balances something, none otherwise. It
@@ -125,12 +125,21 @@ type flowOffload struct {
 
 	mu      sync.Mutex // guards the fields below
 	lacking error      // why this node cannot hold a flowtable; nil: it can, or not known yet
-	ifaces  []string   // the devices of the table written; nil: none of ours
-	clean   bool       // known to hold no table of ours
-	listing string     // nft's listing after the last write
+	synced  bool       // the last write (ifaces, listing) stands; false: write at the next sync
+	ifaces  []string   // the devices of the table written; nil: no table of ours
+	listing string     // nft's listing after the last write; "" for no table
 	checked time.Time  // when listing was last compared
 	recheck bool       // compare at the next sync whatever the time
-	rebuilt uint64     // drifted tables written again
+	rebuilt uint64     // drifted tables written again (or removed)
+}
+
+// target is the devices of the table wanted, sorted; nil for none.
+// Sandbox.validate checked the names.
+func target(want bool, ifaces []string) []string {
+	if !want || len(ifaces) == 0 {
+		return nil
+	}
+	return slices.Sorted(slices.Values(ifaces))
 }
 
 // sync makes the table match: the flowtable over ifaces when want is
@@ -144,32 +153,11 @@ func (f *flowOffload) sync(ctx context.Context, want bool, ifaces []string, now 
 	if f.lacking != nil {
 		return nil
 	}
-	ifaces = slices.Sorted(slices.Values(ifaces)) // Sandbox.validate checked the names
-	if !want || len(ifaces) == 0 {
-		if f.clean && !f.recheck && now.Sub(f.checked) < DefaultFullResyncPeriod {
+	devs := target(want, ifaces)
+	if f.synced && slices.Equal(f.ifaces, devs) {
+		if !f.recheck && now.Sub(f.checked) < DefaultFullResyncPeriod {
 			return nil
 		}
-		if f.clean { // a table made since, by hand or by an older meshd
-			have, err := f.ft.List(ctx)
-			if err != nil {
-				return err
-			}
-			f.checked, f.recheck = now, false
-			if have == "" {
-				return nil
-			}
-			f.rebuilt++
-		}
-		if err := f.apply(ctx, flowTableRemoval); err != nil {
-			return err
-		}
-		f.ifaces, f.listing, f.clean, f.checked, f.recheck = nil, "", true, now, false
-		return nil
-	}
-	if slices.Equal(f.ifaces, ifaces) && !f.recheck && now.Sub(f.checked) < DefaultFullResyncPeriod {
-		return nil
-	}
-	if slices.Equal(f.ifaces, ifaces) {
 		have, err := f.ft.List(ctx)
 		if err != nil {
 			return err
@@ -180,18 +168,25 @@ func (f *flowOffload) sync(ctx context.Context, want bool, ifaces []string, now 
 		}
 		f.rebuilt++
 	}
-	if err := f.apply(ctx, renderFlowTable(ifaces)); err != nil {
+	script := flowTableRemoval
+	if devs != nil {
+		script = renderFlowTable(devs)
+	}
+	if err := f.apply(ctx, script); err != nil {
 		return err
 	}
 	if f.lacking != nil {
 		return nil
 	}
-	have, err := f.ft.List(ctx)
-	if err != nil {
-		f.ifaces = nil // write it again next time
-		return err
+	have := ""
+	if devs != nil {
+		var err error
+		if have, err = f.ft.List(ctx); err != nil {
+			f.ifaces, f.synced = nil, false // write it again next time
+			return err
+		}
 	}
-	f.ifaces, f.listing, f.clean, f.checked, f.recheck = ifaces, have, false, now, false
+	f.ifaces, f.listing, f.synced, f.checked, f.recheck = devs, have, true, now, false
 	return nil
 }
 
@@ -216,20 +211,20 @@ func (f *flowOffload) check(ctx context.Context, want bool, ifaces []string) ([]
 	if err != nil {
 		return nil, err
 	}
-	ifaces = slices.Sorted(slices.Values(ifaces))
+	devs := target(want, ifaces)
 	table := "table inet " + flowTableName
 	switch {
-	case (!want || len(ifaces) == 0) && have != "":
+	case devs == nil && have != "":
 		return []Diff{{Kind: DiffFlowTable, State: Extra, Object: table, Where: "nftables"}}, nil
-	case !want || len(ifaces) == 0:
+	case devs == nil:
 		return nil, nil
 	case have == "":
 		return []Diff{{Kind: DiffFlowTable, State: Missing, Where: "nftables",
-			Object: fmt.Sprintf("%s (flowtable %s over %s)", table, flowTableFT, strings.Join(ifaces, ", "))}}, nil
+			Object: fmt.Sprintf("%s (flowtable %s over %s)", table, Flowtable, strings.Join(devs, ", "))}}, nil
 	}
 	wanted := f.listing
-	if !slices.Equal(f.ifaces, ifaces) {
-		wanted = strings.TrimPrefix(renderFlowTable(ifaces), flowTableRemoval)
+	if !f.synced || !slices.Equal(f.ifaces, devs) {
+		wanted = strings.TrimPrefix(renderFlowTable(devs), flowTableRemoval)
 	}
 	missing, extra := multisetDiff(nftLines(wanted), nftLines(have), strings.Compare)
 	var out []Diff
