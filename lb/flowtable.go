@@ -258,6 +258,31 @@ func nftLines(listing string) []string {
 	return out
 }
 
+// OffloadDevices reads nft's listing of a sandbox's table of ours (as
+// [Nft.List] returns it, e.g. in a kernel snapshot): the interfaces its
+// flowtable carries connections between, or nil when it holds no
+// flowtable that a rule fills. "flow offload" is nft's older spelling of
+// "flow add".
+func OffloadDevices(listing string) []string {
+	var devices []string
+	filled := false
+	for _, l := range nftLines(listing) {
+		if list, ok := strings.CutPrefix(l, "flowtable "+Flowtable+": devices = {"); ok {
+			for d := range strings.SplitSeq(strings.TrimSuffix(list, "}"), ",") {
+				if d = strings.Trim(strings.TrimSpace(d), `"`); d != "" {
+					devices = append(devices, d)
+				}
+			}
+		}
+		filled = filled || strings.HasPrefix(l, "chain ") &&
+			(strings.HasSuffix(l, " flow add @"+Flowtable) || strings.HasSuffix(l, " flow offload @"+Flowtable))
+	}
+	if !filled {
+		return nil
+	}
+	return devices
+}
+
 // apply writes script. When it fails, the probe tells a node that cannot
 // hold a flowtable (which then has none, and no error) from a failure to
 // report and retry.

@@ -322,3 +322,27 @@ func calls(f *FakeFlowTables) (applied, checks int) {
 	a, c := f.Calls()
 	return len(a), c
 }
+
+// TestOffloadDevices reads listings as nft prints them, and as a table
+// edited by hand may read.
+func TestOffloadDevices(t *testing.T) {
+	listing := testutil.FlowTableListing
+	for _, tt := range []struct {
+		name, listing string
+		want          []string
+	}{
+		{"an ingress sandbox's", listing, []string{"eth0", "eth1"}},
+		{"an lb sandbox's", strings.Replace(listing, "eth0, eth1", "eth0", 1), []string{"eth0"}},
+		{"quoted devices", strings.Replace(listing, "eth0, eth1", `"eth0", "eth1"`, 1), []string{"eth0", "eth1"}},
+		{"nft's older spelling", strings.Replace(listing, "flow add", "flow offload", 1), []string{"eth0", "eth1"}},
+		{"a rule for another flowtable", strings.Replace(listing, "@fastpath", "@fastpath2", 1), nil},
+		{"no rule", strings.Replace(listing, "flow add @fastpath", "accept", 1), nil},
+		{"no devices", strings.Replace(listing, "\t\tdevices = { eth0, eth1 }\n", "", 1), nil},
+		{"devices of another flowtable", strings.Replace(listing, "flowtable fastpath {", "flowtable other {", 1), nil},
+		{"no table", "", nil},
+	} {
+		if got := OffloadDevices(tt.listing); !slices.Equal(got, tt.want) {
+			t.Errorf("%s: %q, want %q", tt.name, got, tt.want)
+		}
+	}
+}

@@ -522,61 +522,14 @@ func deliver(p *place, f lb.TraceFlow) (string, bool) {
 // it, which p's flowtable carries once established; false when p holds
 // none that a rule fills.
 func flowHop(p *place) (api.TraceHop, bool) {
-	name, devices, ok := flowTable(p.ns.NFT)
-	if !ok {
+	devices := lb.OffloadDevices(p.ns.NFT)
+	if len(devices) == 0 {
 		return api.TraceHop{}, false
 	}
 	return api.TraceHop{Node: p.snap.NodeName, Netns: p.ns.Name, Kind: api.HopFlow,
 		Detail: fmt.Sprintf("%s (%s): once established, later packets of this connection skip %s's rules",
-			name, strings.Join(devices, ", "), p.ns.Name),
+			lb.Flowtable, strings.Join(devices, ", "), p.ns.Name),
 		Command: command(p.ns, "nft list table inet meshd")}, true
-}
-
-// flowTable reads nft's listing of meshd's table: the first flowtable
-// with devices that a rule adds connections to ("flow add @NAME"), its
-// name and devices. A flowtable without devices or without such a rule
-// carries nothing.
-func flowTable(listing string) (name string, devices []string, ok bool) {
-	type flowtable struct {
-		name    string
-		devices []string
-	}
-	var fts []flowtable
-	in := false // in a flowtable's block
-	for line := range strings.Lines(listing) {
-		l := strings.TrimSpace(line)
-		if m := flowtableRE.FindStringSubmatch(l); m != nil {
-			fts, in = append(fts, flowtable{name: m[1]}), true
-			continue
-		}
-		if l == "}" {
-			in = false
-		}
-		if m := devicesRE.FindStringSubmatch(l); m != nil && in {
-			for d := range strings.SplitSeq(m[1], ",") {
-				if d = strings.Trim(strings.TrimSpace(d), `"`); d != "" {
-					fts[len(fts)-1].devices = append(fts[len(fts)-1].devices, d)
-				}
-			}
-		}
-	}
-	for _, ft := range fts {
-		if len(ft.devices) > 0 && flowAddRE(ft.name).MatchString(listing) {
-			return ft.name, ft.devices, true
-		}
-	}
-	return "", nil, false
-}
-
-var (
-	flowtableRE = regexp.MustCompile(`^flowtable (\S+) \{$`)
-	devicesRE   = regexp.MustCompile(`^devices = \{(.*)\}$`)
-)
-
-// flowAddRE is a rule that adds connections to flowtable name ("flow
-// offload @" is nft's older spelling).
-func flowAddRE(name string) *regexp.Regexp {
-	return regexp.MustCompile(`\bflow (add|offload) @` + regexp.QuoteMeta(name) + `(\s|$)`)
 }
 
 // dnatRE is a rule that DNATs (a REDIRECT is delivered locally, which a

@@ -442,29 +442,3 @@ COMMIT
 		})
 	}
 }
-
-func TestFlowTable(t *testing.T) {
-	for _, tt := range []struct {
-		name, listing string
-		want          string // NAME (DEV, …); "" for none
-	}{
-		{"the sandbox's", sboxTable, "fastpath (eth0, eth1)"},
-		{"one device", strings.Replace(sboxTable, "eth0, eth1", "eth0", 1), "fastpath (eth0)"},
-		{"quoted devices", strings.Replace(sboxTable, "eth0, eth1", `"eth0", "eth1"`, 1), "fastpath (eth0, eth1)"},
-		{"nft's older spelling", strings.Replace(sboxTable, "flow add", "flow offload", 1), "fastpath (eth0, eth1)"},
-		{"the one a rule fills", strings.Replace(sboxTable, "\tflowtable fastpath {", "\tflowtable idle {\n\t\thook ingress priority filter\n\t\tdevices = { eth2 }\n\t}\n\n\tflowtable fastpath {", 1),
-			"fastpath (eth0, eth1)"},
-		{"a rule for another", strings.Replace(sboxTable, "@fastpath", "@fastpath2", 1), ""},
-		{"no table", "", ""},
-		{"devices outside a flowtable", "table inet meshd {\n\tdevices = { eth0 }\n\tflow add @x\n}\n", ""},
-	} {
-		name, devices, ok := flowTable(tt.listing)
-		got := ""
-		if ok {
-			got = name + " (" + strings.Join(devices, ", ") + ")"
-		}
-		if got != tt.want {
-			t.Errorf("%s: %q, want %q", tt.name, got, tt.want)
-		}
-	}
-}
