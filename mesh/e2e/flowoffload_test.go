@@ -44,31 +44,35 @@ func TestFlowOffload(t *testing.T) {
 	})
 
 	// Two requests on one connection, the second answered after a wait:
-	// the connection sits established, offloaded, in between.
+	// the connection sits established, offloaded, in between (in the
+	// sandbox netns, where the kernel has flowtables).
 	wait := 3 * time.Second * timeScale()
-	done := make(chan string, 1)
-	go func() {
-		out, err := l.onNode("client", "curl", "-sS", "-m", fmt.Sprint(int(wait.Seconds())+30), url, fmt.Sprintf("%s?wait=%s", url, wait))
-		if err != nil {
-			out += err.Error()
-		}
-		done <- out
-	}()
-	if expect {
-		eventually(t, wait/timeScale(), "the connection offloaded in node2's ingress_sbox", func() (bool, string) {
-			out, _ := sandbox("cat", "/proc/net/nf_conntrack")
-			for _, line := range strings.Split(out, "\n") {
-				if strings.Contains(line, "dport=8888 ") && strings.Contains(line, "[OFFLOAD]") {
-					return true, line
-				}
+	twoOnOne := func(what string, curl []string, url, netns, dport string) {
+		t.Helper()
+		done := make(chan string, 1)
+		go func() {
+			out, err := l.ctl(append(curl, "curl", "-sS", "-m", fmt.Sprint(int(wait.Seconds())+30), url, fmt.Sprintf("%s?wait=%s", url, wait))...)
+			if err != nil {
+				out += err.Error()
 			}
-			return false, out
-		})
+			done <- out
+		}()
+		if expect {
+			eventually(t, wait/timeScale(), what+": the connection offloaded in node2's "+netns, func() (bool, string) {
+				out, _ := l.onNode("node2", "nsenter", "--net=/var/run/meshd/netns/"+netns, "cat", "/proc/net/nf_conntrack")
+				for _, line := range strings.Split(out, "\n") {
+					if strings.Contains(line, "dport="+dport+" ") && strings.Contains(line, "[OFFLOAD]") {
+						return true, line
+					}
+				}
+				return false, out
+			})
+		}
+		if out := <-done; strings.Count(out, "Hostname:") != 2 {
+			t.Errorf("%s: %d answers on the connection, want 2:\n%s", what, strings.Count(out, "Hostname:"), out)
+		}
 	}
-	out := <-done
-	if n := strings.Count(out, "Hostname:"); n != 2 {
-		t.Errorf("%d answers on the connection, want 2:\n%s", n, out)
-	}
+	twoOnOne("the client through node2", []string{"lab", "exec", "client", "--"}, url, "ingress_sbox", "8888")
 	// meshctl lb ls says which it is.
 	header := "# ingress_sbox (network ingress, data plane iptables, flow offload unavailable)"
 	if expect {
@@ -109,25 +113,7 @@ func TestFlowOffload(t *testing.T) {
 		out, err := l.on("node2", "exec", "cli.1", "--", "curl", "-sf", "-m", "2", "http://api/")
 		return err == nil && strings.Contains(out, "Hostname:"), out
 	})
-	go func() {
-		out, err := l.on("node2", "exec", "cli.1", "--", "curl", "-sS", "-m", fmt.Sprint(int(wait.Seconds())+30), "http://api/", fmt.Sprintf("http://api/?wait=%s", wait))
-		if err != nil {
-			out += err.Error()
-		}
-		done <- out
-	}()
-	eventually(t, wait/timeScale(), "the VIP's connection offloaded in node2's lb sandbox", func() (bool, string) {
-		out, _ := l.onNode("node2", "nsenter", "--net=/var/run/meshd/netns/lb_"+appID[:9], "cat", "/proc/net/nf_conntrack")
-		for _, line := range strings.Split(out, "\n") {
-			if strings.Contains(line, "dport=80 ") && strings.Contains(line, "[OFFLOAD]") {
-				return true, line
-			}
-		}
-		return false, out
-	})
-	if out := <-done; strings.Count(out, "Hostname:") != 2 {
-		t.Errorf("%d answers on the VIP's connection, want 2:\n%s", strings.Count(out, "Hostname:"), out)
-	}
+	twoOnOne("cli.1 through api's VIP", []string{"--node", "node2", "exec", "cli.1", "--"}, "http://api/", "lb_"+appID[:9], "80")
 
 	// With node2's repairs paused, its rule flushed by hand: check names
 	// the line, and once repairs resume the node writes it again.
