@@ -6,6 +6,7 @@ import (
 	"context"
 	"net/netip"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -55,6 +56,9 @@ func TestNftTakesOurScripts(t *testing.T) {
 	// listing after the write and, by a plane that did not write it, with
 	// the script.
 	if f.lacking == nil {
+		if got := OffloadDevices(have); !slices.Equal(got, []string{"eth0", "eth1"}) {
+			t.Errorf("OffloadDevices of nft's listing: %q, want eth0, eth1; listing:\n%s", got, have)
+		}
 		for name, g := range map[string]*flowOffload{"writer": &f, "another": {ft: n}} {
 			if diffs, err := g.check(ctx, true, []string{"eth0", "eth1"}); len(diffs) != 0 || err != nil {
 				t.Errorf("%s's check: %v, %v; listing:\n%s", name, diffs, err, have)
