@@ -81,15 +81,16 @@ const (
 )
 
 // ifaceName is what a sandbox's interface name may be, as the flowtable's
-// script names it: Linux's limit of
-// 15 bytes, and nothing nft would read as syntax.
+// script names it: Linux's limit of 15 bytes, and nothing nft would read
+// as syntax.
 var ifaceName = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,15}$`)
 
 // renderFlowTable is the script that makes the table hold exactly the
 // flowtable over ifaces and the rule that fills it, in one transaction:
-// the table removed (flowTableRemoval), then declared again whole. Only connections the sandbox's DNAT balanced are
-// offloaded ("ct status dnat"); the kernel adds a connection once it is
-// established, so its first packets still meet every rule.
+// the table removed (flowTableRemoval), then declared again whole. Only
+// connections the sandbox's DNAT balanced are offloaded ("ct status
+// dnat"); the kernel adds a connection once it is established, so its
+// first packets still meet every rule.
 func renderFlowTable(ifaces []string) string {
 	return flowTableRemoval + fmt.Sprintf(`table inet %[1]s {
 	flowtable %[3]s {
