@@ -5,8 +5,6 @@ package lb
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
-	"errors"
 	"io"
 	"os"
 	"os/exec"
@@ -40,14 +38,6 @@ import (
 // nothing, a lost notification, iptables-legacy, a child in another PID
 // namespace) leaves the count short, and restore waits for the exit as
 // before, error and output included.
-
-// nftables' generation message and the attribute naming its process
-// (linux/netfilter/nf_tables.h), behind nfnetlink's 4-byte header.
-const (
-	nftMsgNewGen   = 15
-	nftaGenProcPID = 2
-	nfgenmsgLen    = 4
-)
 
 // restore runs argv (iptables-restore) in netns with payload on stdin,
 // as run does, and returns early, with early true, once the child has
@@ -229,20 +219,12 @@ func gensBy(b []byte, pid int) (int, error) {
 	}
 	n := 0
 	for _, m := range msgs {
-		if m.Header.Type != nlsub.NFTablesSubsys<<8|nftMsgNewGen || len(m.Data) < nfgenmsgLen {
-			continue
+		by, gen, err := nlsub.CommitPID(m)
+		if err != nil {
+			return n, err
 		}
-		attrs := m.Data[nfgenmsgLen:]
-		for len(attrs) >= unix.SizeofNlAttr {
-			l := int(binary.NativeEndian.Uint16(attrs))
-			typ := binary.NativeEndian.Uint16(attrs[2:]) &^ (unix.NLA_F_NESTED | unix.NLA_F_NET_BYTEORDER)
-			if l < unix.SizeofNlAttr || l > len(attrs) {
-				return n, errors.New("nftables generation: bad attribute")
-			}
-			if typ == nftaGenProcPID && l == unix.SizeofNlAttr+4 && int(binary.BigEndian.Uint32(attrs[unix.SizeofNlAttr:])) == pid {
-				n++
-			}
-			attrs = attrs[min(len(attrs), (l+unix.NLA_ALIGNTO-1)&^(unix.NLA_ALIGNTO-1)):]
+		if gen && by == pid {
+			n++
 		}
 	}
 	return n, nil

@@ -9,7 +9,7 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/meshd/meshd/internal/nlsub"
+	"github.com/meshd/meshd/internal/testutil"
 	"golang.org/x/sys/unix"
 )
 
@@ -63,44 +63,27 @@ func TestRestoreReturnsAtCommit(t *testing.T) {
 	}
 }
 
-// genMsg builds one NFT_MSG_NEWGEN notification naming pid.
-func genMsg(pid uint32, seq uint32) []byte {
-	attr := func(typ uint16, v uint32) []byte {
-		b := make([]byte, 8)
-		binary.NativeEndian.PutUint16(b, 8)
-		binary.NativeEndian.PutUint16(b[2:], typ)
-		binary.BigEndian.PutUint32(b[4:], v)
-		return b
-	}
-	body := append([]byte{unix.AF_UNSPEC, 0, 0, 0}, attr(1, seq)...) // NFTA_GEN_ID
-	body = append(body, attr(nftaGenProcPID, pid)...)
-	h := make([]byte, unix.SizeofNlMsghdr)
-	binary.NativeEndian.PutUint32(h, uint32(len(h)+len(body)))
-	binary.NativeEndian.PutUint16(h[4:], nlsub.NFTablesSubsys<<8|nftMsgNewGen)
-	return append(h, body...)
-}
-
 func TestGensBy(t *testing.T) {
-	two := append(genMsg(42, 1), genMsg(7, 2)...)
-	two = append(two, genMsg(42, 3)...)
+	two := append(testutil.NFTCommit(42, 1), testutil.NFTCommit(7, 2)...)
+	two = append(two, testutil.NFTCommit(42, 3)...)
 	if n, err := gensBy(two, 42); n != 2 || err != nil {
 		t.Errorf("gensBy(42) = %d, %v; want 2", n, err)
 	}
 	if n, err := gensBy(two, 9); n != 0 || err != nil {
 		t.Errorf("gensBy(9) = %d, %v; want 0", n, err)
 	}
-	bad := genMsg(42, 1)
+	bad := testutil.NFTCommit(42, 1)
 	binary.NativeEndian.PutUint16(bad[unix.SizeofNlMsghdr+4:], 200) // an attribute past the message
 	if _, err := gensBy(bad, 42); err == nil {
 		t.Error("gensBy took an attribute longer than its message")
 	}
-	if n, _ := gensBy(genMsg(42, 1)[:20], 42); n != 0 {
+	if n, _ := gensBy(testutil.NFTCommit(42, 1)[:20], 42); n != 0 {
 		t.Error("gensBy counted a truncated message")
 	}
 }
 
 func FuzzGensBy(f *testing.F) {
-	f.Add(genMsg(42, 1))
+	f.Add(testutil.NFTCommit(42, 1))
 	f.Fuzz(func(t *testing.T, b []byte) { _, _ = gensBy(b, 42) })
 }
 

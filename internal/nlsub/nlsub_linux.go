@@ -3,8 +3,11 @@
 package nlsub
 
 import (
+	"encoding/binary"
+	"errors"
 	"fmt"
 	"os"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -26,4 +29,36 @@ func Open(proto int, groups uint32) (*os.File, error) {
 	// the reader runs; if it still does, ENOBUFS says so.
 	_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, 1<<20)
 	return os.NewFile(uintptr(fd), fmt.Sprintf("netlink-%d", proto)), nil
+}
+
+// nftables' generation message and the attribute naming its process
+// (linux/netfilter/nf_tables.h), behind nfnetlink's 4-byte header.
+const (
+	nftMsgNewGen   = 15
+	nftaGenProcPID = 2
+	nfgenmsgLen    = 4
+)
+
+// CommitPID reads m as the new generation (NFT_MSG_NEWGEN) that ends
+// every nftables commit: gen says whether it is one, pid is the process
+// that committed (NFTA_GEN_PROC_PID, as the initial PID namespace
+// numbers it; 0 when the message does not say). A malformed attribute is
+// an error.
+func CommitPID(m syscall.NetlinkMessage) (pid int, gen bool, err error) {
+	if m.Header.Type != NFTablesSubsys<<8|nftMsgNewGen || len(m.Data) < nfgenmsgLen {
+		return 0, false, nil
+	}
+	attrs := m.Data[nfgenmsgLen:]
+	for len(attrs) >= unix.SizeofNlAttr {
+		l := int(binary.NativeEndian.Uint16(attrs))
+		typ := binary.NativeEndian.Uint16(attrs[2:]) &^ (unix.NLA_F_NESTED | unix.NLA_F_NET_BYTEORDER)
+		if l < unix.SizeofNlAttr || l > len(attrs) {
+			return 0, true, errors.New("nftables generation: bad attribute")
+		}
+		if typ == nftaGenProcPID && l == unix.SizeofNlAttr+4 {
+			pid = int(binary.BigEndian.Uint32(attrs[unix.SizeofNlAttr:]))
+		}
+		attrs = attrs[min(len(attrs), (l+unix.NLA_ALIGNTO-1)&^(unix.NLA_ALIGNTO-1)):]
+	}
+	return pid, true, nil
 }
