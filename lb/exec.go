@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"os/exec"
+	"time"
 
 	"github.com/meshd/meshd/internal/nsfile"
 )
@@ -31,7 +32,12 @@ func (nsExec) run(ctx context.Context, netns string, stdin []byte, argv ...strin
 			cmd.Stdin = bytes.NewReader(stdin)
 		}
 		cmd.Stdout, cmd.Stderr = &stdout, &stderr
-		return cmd.Run()
+		if err := cmd.Start(); err != nil {
+			return err
+		}
+		ownProcs.started(cmd.Process.Pid)
+		defer func() { ownProcs.exited(cmd.Process.Pid, time.Now()) }()
+		return cmd.Wait()
 	}
 	err := inNetNS(netns, start)
 	return stdout.Bytes(), stderr.Bytes(), err

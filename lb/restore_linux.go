@@ -106,8 +106,10 @@ func startRestore(netns string, watched bool, argv ...string) (*restoreProc, err
 		_ = p.stdin.Close()
 		return nil, err
 	}
+	ownProcs.started(p.cmd.Process.Pid)
 	go func() {
 		p.waitErr = p.cmd.Wait()
+		ownProcs.exited(p.cmd.Process.Pid, time.Now())
 		close(p.exited)
 	}()
 	if p.watch != nil {

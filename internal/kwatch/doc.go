@@ -8,9 +8,14 @@
 // It reports removals (a link, address, route, neighbour or FDB entry,
 // rule, chain or table deleted) and link changes (down, MTU, master),
 // saying whether they touched the network stack or the rules, which cost
-// differently to check; additions are what meshd itself makes, so they are not
-// reported and a repair does not wake the check that made it. A socket
-// that overflowed (ENOBUFS) lost notifications: its namespace is reported.
+// differently to check. Additions are what meshd itself makes, so they
+// are not reported and a repair does not wake the check that made it.
+// Nor are rule removals meshd commits itself (a service removed): each
+// nftables commit ends with a new generation naming the process that
+// made it, and a removal is reported only once that generation shows a
+// process the caller does not claim (lb's iptables-restore and nft
+// children). A socket that overflowed (ENOBUFS) lost notifications: its
+// namespace is reported.
 //
 // The sockets are non-blocking and read through the Go runtime's poller:
 // a hundred namespaces cost no thread and no CPU while nothing changes.

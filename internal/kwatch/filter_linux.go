@@ -38,8 +38,8 @@ const nftGroups = 1 << (nlsub.NFTablesGroup - 1)
 
 // routeChanged reports whether a datagram of rtnetlink notifications
 // holds one that may undo meshd's work: a link changed or removed, an
-// IPv4 address, route, neighbour or FDB entry removed. A datagram that does not parse counts as a change: what it
-// said is unknown.
+// IPv4 address, route, neighbour or FDB entry removed. A datagram that
+// does not parse counts as a change: what it said is unknown.
 func routeChanged(b []byte) bool {
 	msgs, err := syscall.ParseNetlinkMessage(b)
 	if err != nil || len(msgs) == 0 {
@@ -58,21 +58,46 @@ func routeChanged(b []byte) bool {
 	return false
 }
 
-// nftChanged reports whether a datagram of nftables notifications removes
-// a rule, chain or table. A datagram that does not parse counts as one.
-func nftChanged(b []byte) bool {
+// nftFilter follows one namespace's nftables announcements. A commit's
+// removals come first and its new generation, naming the process that
+// committed, last; so a removal is held until its generation says whose
+// it was, and reported only when ours (nil: nothing is) does not claim
+// that process.
+type nftFilter struct {
+	ours    func(pid int) bool
+	removed bool // the commit under way removed something
+}
+
+// changed reports whether a datagram of nftables notifications ends a
+// commit, not ours, that removed a rule, chain or table. A datagram that
+// does not parse counts as one.
+func (f *nftFilter) changed(b []byte) bool {
 	msgs, err := syscall.ParseNetlinkMessage(b)
 	if err != nil || len(msgs) == 0 {
+		f.removed = false
 		return true
 	}
+	changed := false
 	for _, m := range msgs {
 		if m.Header.Type>>8 != nlsub.NFTablesSubsys {
 			continue
 		}
 		switch m.Header.Type & 0xff {
 		case nftMsgDelTable, nftMsgDelChain, nftMsgDelRule, nftMsgDestroyTable, nftMsgDestroyChain, nftMsgDestroyRule:
+			f.removed = true
+			continue
+		}
+		pid, gen, err := nlsub.CommitPID(m)
+		if err != nil {
+			f.removed = false
 			return true
 		}
+		if gen {
+			if f.removed && (f.ours == nil || !f.ours(pid)) {
+				changed = true
+			}
+			f.removed = false
+		}
 	}
-	return false
+	return changed
 }

@@ -2,9 +2,11 @@ package kwatch
 
 import (
 	"encoding/binary"
+	"slices"
 	"testing"
 
 	"github.com/meshd/meshd/internal/nlsub"
+	"github.com/meshd/meshd/internal/testutil"
 )
 
 // msg builds one netlink message of type typ with payload data.
@@ -48,25 +50,45 @@ func TestRouteChanged(t *testing.T) {
 	}
 }
 
-func TestNFTChanged(t *testing.T) {
+func TestNFTFilter(t *testing.T) {
 	nft := func(m uint16) []byte { return msg(nlsub.NFTablesSubsys<<8|m, make([]byte, 4)) }
+	ours := func(pid int) bool { return pid == 42 }
+	theirs, mine := testutil.NFTCommit(7, 1), testutil.NFTCommit(42, 1)
+	cat := func(bs ...[]byte) []byte { return slices.Concat(bs...) }
 	for _, tc := range []struct {
 		name string
-		in   []byte
-		want bool
+		in   [][]byte // datagrams, in order
+		want []bool   // changed, per datagram
 	}{
-		{"rule added", nft(6), false},
-		{"new generation", nft(15), false},
-		{"rule removed", nft(nftMsgDelRule), true},
-		{"chain removed", nft(nftMsgDelChain), true},
-		{"table removed", nft(nftMsgDelTable), true},
-		{"rule destroyed", nft(nftMsgDestroyRule), true},
-		{"another subsystem", msg(1<<8|nftMsgDelRule, make([]byte, 4)), false},
-		{"garbage", []byte{9}, true},
+		{"rule added", [][]byte{cat(nft(6), theirs)}, []bool{false}},
+		{"new generation alone", [][]byte{theirs}, []bool{false}},
+		{"rule removed", [][]byte{cat(nft(nftMsgDelRule), theirs)}, []bool{true}},
+		{"chain removed", [][]byte{cat(nft(nftMsgDelChain), theirs)}, []bool{true}},
+		{"table removed", [][]byte{cat(nft(nftMsgDelTable), theirs)}, []bool{true}},
+		{"rule destroyed", [][]byte{cat(nft(nftMsgDestroyRule), theirs)}, []bool{true}},
+		{"removed by us", [][]byte{cat(nft(nftMsgDelRule), mine)}, []bool{false}},
+		{"generation in the next datagram", [][]byte{nft(nftMsgDelRule), theirs}, []bool{false, true}},
+		{"ours in the next datagram", [][]byte{nft(nftMsgDelRule), mine}, []bool{false, false}},
+		// A commit of ours, then another's that only adds: the removal
+		// was ours and ends with our generation.
+		{"ours, then their addition", [][]byte{cat(nft(nftMsgDelRule), mine, nft(6), theirs)}, []bool{false}},
+		{"ours, then their removal", [][]byte{cat(nft(nftMsgDelRule), mine), cat(nft(nftMsgDelChain), theirs)}, []bool{false, true}},
+		{"generation without a process", [][]byte{cat(nft(nftMsgDelRule), testutil.NFTMessage(15, nil))}, []bool{true}},
+		{"another subsystem", [][]byte{cat(msg(1<<8|nftMsgDelRule, make([]byte, 4)), theirs)}, []bool{false}},
+		{"garbage", [][]byte{{9}}, []bool{true}},
+		{"garbage drops a held removal", [][]byte{nft(nftMsgDelRule), {9}, theirs}, []bool{false, true, false}},
 	} {
-		if got := nftChanged(tc.in); got != tc.want {
-			t.Errorf("%s: nftChanged = %v, want %v", tc.name, got, tc.want)
+		f := &nftFilter{ours: ours}
+		for i, d := range tc.in {
+			if got := f.changed(d); got != tc.want[i] {
+				t.Errorf("%s: datagram %d: changed = %v, want %v", tc.name, i, got, tc.want[i])
+			}
 		}
+	}
+	// Without ours, every removal is reported.
+	f := &nftFilter{}
+	if !f.changed(cat(nft(nftMsgDelRule), mine)) {
+		t.Error("no ours: a removal was not reported")
 	}
 }
 
@@ -75,8 +97,11 @@ func TestNFTChanged(t *testing.T) {
 func FuzzFilters(f *testing.F) {
 	f.Add(msg(rtmDelNeigh, ndmsg(0x80)))
 	f.Add(msg(nlsub.NFTablesSubsys<<8|nftMsgDelRule, nil))
+	f.Add(testutil.NFTCommit(42, 1))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		routeChanged(b)
-		nftChanged(b)
+		f := &nftFilter{ours: func(int) bool { return false }}
+		f.changed(b)
+		f.changed(b)
 	})
 }

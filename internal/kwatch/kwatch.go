@@ -27,15 +27,19 @@ func (k Kind) String() string {
 // several goroutines at once and must not block for long.
 type Watcher struct {
 	notify func(ns string, k Kind)
+	ours   func(pid int) bool
 
 	mu     sync.Mutex
 	subs   map[string]*subscription
 	closed bool
 }
 
-// New returns a Watcher that reports to notify.
-func New(notify func(ns string, k Kind)) *Watcher {
-	return &Watcher{notify: notify, subs: map[string]*subscription{}}
+// New returns a Watcher that reports to notify. ours, if not nil, names
+// the processes whose nftables commits are the caller's own (the
+// announcement of a commit says which process made it): their removals
+// are not reported, as the caller knows of them.
+func New(notify func(ns string, k Kind), ours func(pid int) bool) *Watcher {
+	return &Watcher{notify: notify, ours: ours, subs: map[string]*subscription{}}
 }
 
 // Watch starts watching the namespace at ns ("" = the caller's own); a
@@ -50,7 +54,7 @@ func (w *Watcher) Watch(ns string) error {
 	if _, ok := w.subs[ns]; ok {
 		return nil
 	}
-	s, err := subscribe(ns, w.notify)
+	s, err := subscribe(ns, w.notify, w.ours)
 	if err != nil {
 		return err
 	}

@@ -23,7 +23,7 @@ type subscription struct {
 
 // subscribe opens the sockets inside ns, so they stay bound to it, and
 // starts one reader per socket.
-func subscribe(ns string, notify func(string, Kind)) (*subscription, error) {
+func subscribe(ns string, notify func(string, Kind), ours func(int) bool) (*subscription, error) {
 	s := &subscription{}
 	err := nsfile.Do(ns, func() error {
 		for _, sock := range []struct {
@@ -42,7 +42,8 @@ func subscribe(ns string, notify func(string, Kind)) (*subscription, error) {
 		s.close()
 		return nil, fmt.Errorf("kwatch: watch netns %q: %w", ns, err)
 	}
-	filters := []func([]byte) bool{routeChanged, nftChanged}
+	nft := &nftFilter{ours: ours}
+	filters := []func([]byte) bool{routeChanged, nft.changed}
 	for i, f := range s.files {
 		s.wg.Add(1)
 		go s.read(f, filters[i], func() { notify(ns, Kind(i)) })

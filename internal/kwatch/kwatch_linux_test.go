@@ -45,7 +45,7 @@ func TestWatchReportsRemovals(t *testing.T) {
 	testutil.RequireRoot(t)
 	ns := testutil.NetNS(t, testutil.NetNSDir(t), "kw")
 	c := &counter{n: map[string]int{}}
-	w := New(c.notify)
+	w := New(c.notify, nil)
 	defer w.Close()
 	sh(t, ns, "ip", "link", "add", "d0", "type", "veth", "peer", "name", "d1")
 	sh(t, ns, "ip", "link", "set", "d0", "up")
@@ -90,9 +90,58 @@ func TestWatchReportsRemovals(t *testing.T) {
 
 func TestWatchMissingNamespace(t *testing.T) {
 	testutil.RequireRoot(t)
-	w := New(func(string, Kind) {})
+	w := New(func(string, Kind) {}, nil)
 	defer w.Close()
 	if err := w.Watch("/nonexistent/kwatch-ns"); err == nil {
 		t.Fatal("watching a missing namespace: no error")
+	}
+}
+
+// TestWatchSkipsOwnRemovals: a removal committed by a process the
+// caller claims is not reported; one by any other process is.
+func TestWatchSkipsOwnRemovals(t *testing.T) {
+	testutil.RequireRoot(t)
+	ns := testutil.NetNS(t, testutil.NetNSDir(t), "kwo")
+	for _, chain := range []string{"MINE", "THEIRS"} {
+		sh(t, ns, "iptables", "-t", "nat", "-N", chain)
+		sh(t, ns, "iptables", "-t", "nat", "-A", chain, "-j", "RETURN")
+	}
+	var mu sync.Mutex
+	mine := map[int]bool{}
+	c := &counter{n: map[string]int{}}
+	w := New(c.notify, func(pid int) bool { mu.Lock(); defer mu.Unlock(); return mine[pid] })
+	defer w.Close()
+	if err := w.Watch(ns); err != nil {
+		t.Fatal(err)
+	}
+	// Ours: the shell waits for a line before it becomes iptables (same
+	// process), so its pid is claimed before it commits.
+	own := exec.Command("nsenter", "--net="+ns, "sh", "-c", "read go && exec iptables -t nat -F MINE")
+	stdin, err := own.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := own.Start(); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	mine[own.Process.Pid] = true
+	mu.Unlock()
+	_, _ = stdin.Write([]byte("go\n"))
+	if err := own.Wait(); err != nil {
+		t.Fatalf("iptables -F MINE: %v", err)
+	}
+	// Theirs, after ours: the socket reports in order, so once theirs is
+	// in, ours was read before it.
+	key := ns + " " + Rules.String()
+	sh(t, ns, "iptables", "-t", "nat", "-F", "THEIRS")
+	testutil.Eventually(t, 2*time.Second, "another's removal reported", func() error {
+		if c.get(key) == 0 {
+			return fmt.Errorf("no notification")
+		}
+		return nil
+	})
+	if n := c.get(key); n != 1 {
+		t.Errorf("%d notifications, want 1: our own removal was reported", n)
 	}
 }

@@ -8,7 +8,7 @@ var errClosed = errors.New("kwatch: watcher closed")
 
 type subscription struct{}
 
-func subscribe(string, func(string, Kind)) (*subscription, error) {
+func subscribe(string, func(string, Kind), func(int) bool) (*subscription, error) {
 	return nil, errors.New("kwatch: not supported on this system")
 }
 

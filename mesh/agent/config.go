@@ -169,7 +169,7 @@ func (c Config) withDefaults() (Config, error) {
 		c.Listen = dns.ListenIn
 	}
 	if c.Watch == nil {
-		c.Watch = func(notify func(string, kwatch.Kind)) Watcher { return kwatch.New(notify) }
+		c.Watch = func(notify func(string, kwatch.Kind)) Watcher { return kwatch.New(notify, lb.OwnProcess) }
 	}
 	return c, nil
 }
