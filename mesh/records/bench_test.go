@@ -102,3 +102,36 @@ func BenchmarkDesiredLook(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkDesiredChange times a node's adoption of a new desired state
+// of 1000 services that differs from the last by one service (its
+// decoding, and the state persisted to desired.json), as on every
+// change a manager publishes; publishing is outside the timing.
+//
+//	go test -run '^$' -bench DesiredChange ./mesh/records/
+func BenchmarkDesiredChange(b *testing.B) {
+	db, p := NewFakeDB("m1"), NewPublisher()
+	o := thousandServices()
+	if err := p.Publish(db, o, 1, ""); err != nil {
+		b.Fatal(err)
+	}
+	d, err := NewDesired(db, filepath.Join(b.TempDir(), "desired.json"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	d.Current()
+	id := fmt.Sprintf("%025d", 0)
+	for i := range b.N {
+		b.StopTimer()
+		s := o.Services[id]
+		s.Env = []string{fmt.Sprintf("A=%d", i)}
+		o.Services[id] = s
+		if err := p.Publish(db, o, uint64(i+2), ""); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		if got := d.Current(); got.Services[id].Env[0] != s.Env[0] || !d.Fresh() {
+			b.Fatalf("change %d not adopted", i)
+		}
+	}
+}

@@ -294,8 +294,9 @@ func (d *Desired) Current() Objects {
 	d.fresh = d.stale == ""
 	if d.dirty {
 		// A failed write is retried at the next look; the state is served
-		// from memory meanwhile.
-		if err := atomicfile.WriteJSON(d.path, desiredFile{Head: headWire(d.head), Objects: d.objs}, 0o600); err != nil {
+		// from memory meanwhile. Compact: at 1000 services indenting
+		// took a third of a change's adoption (BenchmarkDesiredChange).
+		if err := atomicfile.WriteCompactJSON(d.path, desiredFile{Head: headWire(d.head), Objects: d.objs}, 0o600); err != nil {
 			d.errPer = fmt.Errorf("save desired state: %w", err)
 		} else {
 			d.dirty, d.errPer = false, nil
