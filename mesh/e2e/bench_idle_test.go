@@ -91,7 +91,8 @@ func BenchmarkIdleCPU(b *testing.B) {
 // holding 1000 published services without tasks, as bench-mesh's largest
 // case: what the size of the state alone costs a node each second (the
 // leader's sync and publish, the nodes' looks at the desired state,
-// gossip's full-state exchanges).
+// gossip's full-state exchanges); then what a service removed and one
+// added cost a worker at that size (reportChangeCPU).
 func BenchmarkIdleCPUAt1000(b *testing.B) {
 	l := newBenchLab(b, 2)
 	for i := range 1000 {
@@ -100,13 +101,65 @@ func BenchmarkIdleCPUAt1000(b *testing.B) {
 	}
 	waitRules(b, l, 1000)
 	time.Sleep(30 * time.Second) // let the start-up work settle
-	reportIdleCPU(b, l)
+	idle := reportIdleCPU(b, l)
+	reportChangeCPU(b, l, idle["node2"])
+}
+
+// reportChangeCPU reports what node2's meshd (a worker) spends on each of
+// 20 services removed one after the other from the 1000, then on each of
+// them published again: its CPU and its children's over a 20 s window
+// holding the changes and their rules, less what it spends at idle
+// (idlePct, % of a core) over as long. The changes' commands run from the
+// manager; node2 only follows them.
+func reportChangeCPU(b *testing.B, l *testLab, idlePct float64) {
+	b.Helper()
+	const changes, window = 20, 20 * time.Second
+	var pid int
+	for _, n := range l.load().Nodes() {
+		if n.Name == "node2" {
+			pid = n.PID
+		}
+	}
+	perChange := func(name string, change func(i int), ok func(int) bool) float64 {
+		s0, c0, err := cpuTicks(pid)
+		if err != nil {
+			b.Fatal(err)
+		}
+		start := time.Now()
+		for i := range changes {
+			change(i)
+		}
+		waitMarked(b, l, name, ok)
+		if left := window - time.Since(start); left > 0 {
+			time.Sleep(left) // the window is fixed, so the idle share is known
+		} else {
+			b.Fatalf("%d changes took %v, past the %v window", changes, time.Since(start), window)
+		}
+		s1, c1, err := cpuTicks(pid)
+		if err != nil {
+			b.Fatal(err)
+		}
+		busyMs := float64(s1-s0+c1-c0) * 10
+		return (busyMs - idlePct/100*float64(window.Milliseconds())) / changes
+	}
+	rm := perChange("980", func(i int) {
+		l.mustB(b, "--node", "node1", "service", "rm", fmt.Sprintf("idle%d", i))
+	}, func(got int) bool { return got == 1000-changes })
+	add := perChange("1000", func(i int) {
+		l.mustB(b, "--node", "node1", "service", "create", "-d", "--replicas", "0",
+			"--name", fmt.Sprintf("idle%d", i), "--publish", fmt.Sprintf("%d:80", 20000+i), "whoami")
+	}, func(got int) bool { return got == 1000 })
+	b.ReportMetric(rm, "node2-cpu-ms/remove")
+	b.ReportMetric(add, "node2-cpu-ms/add")
+	b.ReportMetric(rm/add, "remove/add")
 }
 
 // reportIdleCPU reports each meshd's CPU over a 60 s window per op, as a
-// percentage of one core, and the share of it its iptables processes took.
-func reportIdleCPU(b *testing.B, l *testLab) {
+// percentage of one core, and the share of it its iptables processes
+// took; it returns the last window's percentages by node.
+func reportIdleCPU(b *testing.B, l *testLab) map[string]float64 {
 	b.Helper()
+	last := map[string]float64{}
 	nodes := l.load().Nodes()
 	const window = 60 * time.Second
 	b.ResetTimer()
@@ -130,10 +183,12 @@ func reportIdleCPU(b *testing.B, l *testLab) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				b.ReportMetric(pct(s-before[n.Name].self+c-before[n.Name].children), "%cpu-"+n.Name)
+				last[n.Name] = pct(s - before[n.Name].self + c - before[n.Name].children)
+				b.ReportMetric(last[n.Name], "%cpu-"+n.Name)
 				// The rule checks' and changes' processes alone.
 				b.ReportMetric(pct(c-before[n.Name].children), "%cpu-iptables-"+n.Name)
 			}
 		}
 	}
+	return last
 }

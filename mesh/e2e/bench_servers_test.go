@@ -175,14 +175,21 @@ listen kv
 // ports of n services: the rules of the services just made are in.
 func waitRules(b *testing.B, l *testLab, n int) {
 	b.Helper()
+	waitMarked(b, l, fmt.Sprintf("at least %d", n), func(got int) bool { return got >= n })
+}
+
+// waitMarked waits until the number of published ports node2's ingress
+// sandbox marks is as ok wants (what says how, for the failure).
+func waitMarked(b *testing.B, l *testLab, what string, ok func(int) bool) {
+	b.Helper()
 	// A port's mark is a MARK rule, or past 64 entries a member of the
 	// sandbox's port sets (lb/buckets.go).
 	marks := regexp.MustCompile(`(?m)--dport \d+ .*-j MARK`)
 	members := regexp.MustCompile(`(?m)^add MESH-PREROUTING-(?:TCP|UDP) `)
-	testutil.Eventually(b, 5*time.Minute, fmt.Sprintf("node2's ingress sandbox marking %d published ports", n), func() error {
+	testutil.Eventually(b, 5*time.Minute, "node2's ingress sandbox marking "+what+" published ports", func() error {
 		rules, _ := l.onNode("node2", "nsenter", "--net=/var/run/meshd/netns/ingress_sbox", "iptables-save", "-t", "mangle")
 		sets, _ := l.onNode("node2", "nsenter", "--net=/var/run/meshd/netns/ingress_sbox", "ipset", "save")
-		if got := len(marks.FindAllString(rules, -1)) + len(members.FindAllString(sets, -1)); got < n {
+		if got := len(marks.FindAllString(rules, -1)) + len(members.FindAllString(sets, -1)); !ok(got) {
 			return fmt.Errorf("%d marked", got)
 		}
 		return nil
