@@ -107,7 +107,9 @@ type Config struct {
 	Listening func(pid int, port uint16, protocol string) bool
 	// Watch returns what tells the agent, through notify, in which
 	// namespace the kernel removed something (kwatch.Watcher); the agent
-	// repairs that namespace at once instead of at its next resync.
+	// repairs that namespace at once instead of at its next resync. The
+	// default leaves out rule removals committed by lb's own processes
+	// (lb.OwnProcess).
 	Watch func(notify func(ns string, k kwatch.Kind)) Watcher
 	// Listen opens the embedded DNS's UDP and TCP sockets on 127.0.0.11
 	// inside a task's sandbox.
