@@ -120,7 +120,9 @@ func reportChangeCPU(b *testing.B, l *testLab, idlePct float64) {
 			pid = n.PID
 		}
 	}
-	perChange := func(name string, change func(i int), ok func(int) bool) float64 {
+	// perChange runs change for each of the services, and waits until
+	// node2 marks want published ports.
+	perChange := func(want int, change func(i int)) float64 {
 		s0, c0, err := cpuTicks(pid)
 		if err != nil {
 			b.Fatal(err)
@@ -129,7 +131,7 @@ func reportChangeCPU(b *testing.B, l *testLab, idlePct float64) {
 		for i := range changes {
 			change(i)
 		}
-		waitMarked(b, l, name, ok)
+		waitMarked(b, l, fmt.Sprint(want), func(got int) bool { return got == want })
 		if left := window - time.Since(start); left > 0 {
 			time.Sleep(left) // the window is fixed, so the idle share is known
 		} else {
@@ -142,13 +144,13 @@ func reportChangeCPU(b *testing.B, l *testLab, idlePct float64) {
 		busyMs := float64(s1-s0+c1-c0) * 10
 		return (busyMs - idlePct/100*float64(window.Milliseconds())) / changes
 	}
-	rm := perChange("980", func(i int) {
+	rm := perChange(1000-changes, func(i int) {
 		l.mustB(b, "--node", "node1", "service", "rm", fmt.Sprintf("idle%d", i))
-	}, func(got int) bool { return got == 1000-changes })
-	add := perChange("1000", func(i int) {
+	})
+	add := perChange(1000, func(i int) {
 		l.mustB(b, "--node", "node1", "service", "create", "-d", "--replicas", "0",
 			"--name", fmt.Sprintf("idle%d", i), "--publish", fmt.Sprintf("%d:80", 20000+i), "whoami")
-	}, func(got int) bool { return got == 1000 })
+	})
 	b.ReportMetric(rm, "node2-cpu-ms/remove")
 	b.ReportMetric(add, "node2-cpu-ms/add")
 	b.ReportMetric(rm/add, "remove/add")
