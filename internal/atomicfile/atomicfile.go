@@ -1,4 +1,4 @@
-// Package atomicfile writes files, JSON mostly, crash-safely: a temporary file in
+// Package atomicfile writes JSON files crash-safely: a temporary file in
 // the same directory, fsync, rename over the target, fsync of the
 // directory. A crash leaves the old file or the new one, never a torn one.
 package atomicfile
@@ -16,7 +16,7 @@ func WriteJSON(path string, v any, mode os.FileMode) error {
 	if err != nil {
 		return fmt.Errorf("encode %s: %w", path, err)
 	}
-	return Write(path, data, mode)
+	return write(path, data, mode)
 }
 
 // WriteCompactJSON writes v as JSON without indentation to path with
@@ -27,11 +27,11 @@ func WriteCompactJSON(path string, v any, mode os.FileMode) error {
 	if err != nil {
 		return fmt.Errorf("encode %s: %w", path, err)
 	}
-	return Write(path, data, mode)
+	return write(path, data, mode)
 }
 
-// Write writes data and a newline to path with mode.
-func Write(path string, data []byte, mode os.FileMode) error {
+// write writes data and a newline to path with mode.
+func write(path string, data []byte, mode os.FileMode) error {
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
 	if err != nil {
