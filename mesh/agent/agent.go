@@ -192,9 +192,7 @@ func (a *Agent) Run(ctx context.Context) {
 		if !a.paused {
 			a.Reconcile(ctx)
 		}
-		if !a.pullDue.IsZero() && !a.pulling.Load() {
-			pull.Reset(max(a.pullDue.Sub(a.now()), 0))
-		}
+		a.armPull(pull)
 		for woken := false; !woken; {
 			select {
 			case <-ctx.Done():
@@ -216,6 +214,18 @@ func (a *Agent) Run(ctx context.Context) {
 			}
 		}
 	}
+}
+
+// armPull sets the pull timer for the pull pullIfStuck planned, or stops
+// it: once the tables hold what their head certifies, or while a pull
+// runs (its end wakes Run), a timer left armed would only wake a pass
+// with nothing to do.
+func (a *Agent) armPull(pull *time.Timer) {
+	if a.pullDue.IsZero() || a.pulling.Load() {
+		pull.Stop()
+		return
+	}
+	pull.Reset(max(a.pullDue.Sub(a.now()), 0))
 }
 
 // verifyIPVS repairs the sandboxes' IPVS tables against their last sync.
