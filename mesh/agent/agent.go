@@ -32,6 +32,10 @@ type Agent struct {
 	dns   *dns.Server
 	host  *lb.HostSyncer
 	wake  chan struct{}
+	// tables wakes Run for a change in the tables, which may leave all a
+	// pass reads as the last one saw it (see tablesMoved).
+	tables chan struct{}
+	seen   passInputs // what the last pass read from the tables
 	// calls are functions to run in Run's goroutine between reconciles
 	// (Check, PauseRepair).
 	calls chan func()
@@ -133,7 +137,7 @@ func New(cfg Config) (*Agent, error) {
 		return nil, err
 	}
 	a := &Agent{cfg: cfg, log: log, nsDir: nsDir, ov: ov, gwIPs: gwIPs, dns: resolver, gw: gw,
-		host: lb.NewHostSyncer(cfg.Rules(""), lb.WithConntrack(cfg.Conntrack(""))), wake: make(chan struct{}, 1), calls: make(chan func()), desired: desired, now: time.Now,
+		host: lb.NewHostSyncer(cfg.Rules(""), lb.WithConntrack(cfg.Conntrack(""))), wake: make(chan struct{}, 1), tables: make(chan struct{}, 1), calls: make(chan func()), desired: desired, now: time.Now,
 		tasks: map[string]*localTask{}, attached: map[string]map[string]attachedLink{}, nets: map[string]api.Network{}, ingressGW: ingressGW,
 		sboxes: map[string]*lbSandbox{}, marks: newMarks(), programmed: map[string]string{}, timed: map[string]bool{}, keptLogs: map[string]bool{}, started: time.Now()}
 	a.watcher = cfg.Watch(a.kernelChanged)
@@ -158,7 +162,10 @@ func (a *Agent) Run(ctx context.Context) {
 		ch := a.cfg.DB.Watch(ctx, table)
 		go func() {
 			for range ch {
-				a.poke()
+				select {
+				case a.tables <- struct{}{}:
+				default:
+				}
 			}
 		}()
 	}
@@ -188,16 +195,19 @@ func (a *Agent) Run(ctx context.Context) {
 	}
 	pull := time.NewTimer(time.Hour) // armed while the tables are partial
 	pull.Stop()
-	for {
-		if !a.paused {
+	for byTables := false; ; {
+		if !a.paused && (!byTables || a.tablesMoved()) {
 			a.Reconcile(ctx)
 		}
 		a.armPull(pull)
 		for woken := false; !woken; {
+			byTables = false
 			select {
 			case <-ctx.Done():
 				a.teardown()
 				return
+			case <-a.tables:
+				woken, byTables = true, true
 			case <-a.wake:
 				woken = true
 			case <-pull.C:
@@ -278,12 +288,40 @@ func (a *Agent) sweep() {
 	}
 }
 
+// passInputs is what a pass reads from the tables: the desired state
+// served, and the generations of the two tables read beside it.
+type passInputs struct {
+	leader, digest   string
+	version          uint64
+	peers, endpoints uint64
+}
+
+func (a *Agent) inputs() passInputs {
+	i := a.desired.Info()
+	return passInputs{leader: i.Leader, digest: i.Digest, version: i.Version,
+		peers: a.cfg.DB.Generation(records.TableOverlayPeer), endpoints: a.cfg.DB.Generation(records.TableEndpoints)}
+}
+
+// tablesMoved looks at the tables after a wake-up from them and says
+// whether they changed anything a pass reads since the last one began.
+// A manager's change reaches a node as its entries and then the head
+// that certifies them; until the head comes, the state served stays the
+// last one verified, and a pass over it would redo the last pass (every
+// service added cost a node a whole pass more). The look still logs a
+// change of source and plans a pull if the tables stay short.
+func (a *Agent) tablesMoved() bool {
+	a.desiredState()
+	a.pullIfStuck()
+	return a.inputs() != a.seen
+}
+
 // Reconcile brings networks, sandboxes, tasks, peers and rules to the
 // desired state once. Run calls it; tests call it to step the agent.
 func (a *Agent) Reconcile(ctx context.Context) {
 	a.markDrift()
 	a.ensureGateway() // every sandbox and task hangs off it
 	st := a.desiredState()
+	a.seen = a.inputs()
 	a.pullIfStuck()
 	desired := tasksOf(st, a.cfg.NodeID)
 	a.dropLogs(st)

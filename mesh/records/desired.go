@@ -383,6 +383,9 @@ type DesiredInfo struct {
 	Leader  string
 	Version uint64
 	Entries int
+	// Digest is the digest of the state served, as its head gave it: a
+	// state that changes gets another.
+	Digest string
 	// Trust is the head's trust (see Head.Trust).
 	Trust string
 	// Stale says why the tables were not adopted, when not Fresh.
@@ -397,7 +400,7 @@ func (d *Desired) Info() DesiredInfo {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	i := DesiredInfo{Fresh: d.fresh, Partial: d.partial, Leader: d.head.Leader, Version: d.head.Version, Entries: d.head.Entries,
-		Trust: d.head.Trust}
+		Digest: d.head.Digest, Trust: d.head.Trust}
 	if !d.fresh {
 		i.Stale = d.stale
 	}

@@ -92,7 +92,7 @@ func TestHeadCertifiesThePublishedState(t *testing.T) {
 	if diff := cmp.Diff(o, d.Current()); diff != "" {
 		t.Errorf("adopted state (-want +got):\n%s", diff)
 	}
-	want := DesiredInfo{Fresh: true, Leader: "m1", Version: 7, Entries: 5}
+	want := DesiredInfo{Fresh: true, Leader: "m1", Version: 7, Entries: 5, Digest: digest}
 	if got := d.Info(); got != want || !d.Fresh() || got.Warning() != "" {
 		t.Errorf("info: got %+v (warning %q), want %+v", got, got.Warning(), want)
 	}
