@@ -14,8 +14,14 @@
 // nftables commit ends with a new generation naming the process that
 // made it, and a removal is reported only once that generation shows a
 // process the caller does not claim (lb's iptables-restore and nft
-// children). A socket that overflowed (ENOBUFS) lost notifications: its
-// namespace is reported.
+// children). Nor are addresses this process removes itself (a service's
+// VIP), nor the routes the kernel removes with them: rtnetlink names the
+// port of the socket that asked for a change, and a process's request
+// sockets get its ID as port, which the watch's own sockets leave free
+// (nlsub.Open). A route the kernel removes names no port; it follows an
+// address or link change, reported on its own unless it was ours. A
+// socket that overflowed (ENOBUFS) lost notifications: its namespace is
+// reported.
 //
 // The sockets are non-blocking and read through the Go runtime's poller:
 // a hundred namespaces cost no thread and no CPU while nothing changes.

@@ -36,18 +36,40 @@ const routeGroups = rtmgrpLink | rtmgrpNeigh | rtmgrpIPv4Addr | rtmgrpIPv4Route
 // nftGroups is nfnetlink's nftables group as a bind mask.
 const nftGroups = 1 << (nlsub.NFTablesGroup - 1)
 
-// routeChanged reports whether a datagram of rtnetlink notifications
-// holds one that may undo meshd's work: a link changed or removed, an
-// IPv4 address, route, neighbour or FDB entry removed. A datagram that
-// does not parse counts as a change: what it said is unknown.
-func routeChanged(b []byte) bool {
+// routeFilter follows one namespace's rtnetlink notifications.
+//
+// A notification names the port of the socket that asked for the change
+// (0: the kernel made it). self is this process's ID, the port of its
+// request sockets (nlsub.Open leaves it to them): an address this
+// process removed is its own doing (a service's VIP), and so are the
+// routes the kernel then removes. A route the kernel removes follows an
+// address or link change, which is reported on its own unless it was
+// ours.
+type routeFilter struct {
+	self uint32
+}
+
+// changed reports whether a datagram of rtnetlink notifications holds
+// one that may undo meshd's work: a link changed or removed, an IPv4
+// address removed by another process, a route removed by one, a
+// neighbour or FDB entry removed. A datagram that does not parse counts
+// as a change: what it said is unknown.
+func (f routeFilter) changed(b []byte) bool {
 	msgs, err := syscall.ParseNetlinkMessage(b)
 	if err != nil || len(msgs) == 0 {
 		return true
 	}
 	for _, m := range msgs {
 		switch m.Header.Type {
-		case rtmNewLink, rtmDelLink, rtmDelAddr, rtmDelRoute, rtmDelNeigh:
+		case rtmDelAddr:
+			if m.Header.Pid != f.self {
+				return true
+			}
+		case rtmDelRoute:
+			if m.Header.Pid != 0 {
+				return true
+			}
+		case rtmNewLink, rtmDelLink, rtmDelNeigh:
 			// A removed neighbour comes as FAILED whatever it was, so
 			// a removed static entry cannot be told from an expired
 			// learnt one: both are reported, and checking the

@@ -21,13 +21,23 @@ func msg(typ uint16, data []byte) []byte {
 	return b
 }
 
+// from sets the port that asked for the change of a message msg built.
+func from(b []byte, port uint32) []byte {
+	binary.NativeEndian.PutUint32(b[12:16], port)
+	return b
+}
+
 func ndmsg(state uint16) []byte {
 	b := make([]byte, 12)
 	binary.NativeEndian.PutUint16(b[8:10], state)
 	return b
 }
 
-func TestRouteChanged(t *testing.T) {
+func TestRouteFilter(t *testing.T) {
+	const self, other = 42, 7
+	f := routeFilter{self: self}
+	addrDel := func(port uint32) []byte { return from(msg(rtmDelAddr, make([]byte, 8)), port) }
+	routeDel := func(port uint32) []byte { return from(msg(rtmDelRoute, make([]byte, 12)), port) }
 	for _, tc := range []struct {
 		name string
 		in   []byte
@@ -36,16 +46,22 @@ func TestRouteChanged(t *testing.T) {
 		{"link removed", msg(rtmDelLink, make([]byte, 16)), true},
 		{"link changed", msg(rtmNewLink, make([]byte, 16)), true},
 		{"address added", msg(20, make([]byte, 8)), false},
-		{"address removed", msg(rtmDelAddr, make([]byte, 8)), true},
+		{"address removed", addrDel(other), true},
+		{"address removed by the kernel", addrDel(0), true},
+		{"address removed by us", addrDel(self), false},
 		{"route added", msg(24, make([]byte, 12)), false},
-		{"route removed", msg(rtmDelRoute, make([]byte, 12)), true},
+		{"route removed", routeDel(other), true},
+		{"route removed by us", routeDel(self), true},
+		{"route removed by the kernel", routeDel(0), false},
+		{"our address and the kernel's route", slices.Concat(addrDel(self), routeDel(0)), false},
+		{"our address, then another's", slices.Concat(addrDel(self), addrDel(other)), true},
 		{"neighbour state changed", msg(28, ndmsg(0x02)), false},
 		{"neighbour removed", msg(rtmDelNeigh, ndmsg(0x20)), true},
-		{"addition then removal", append(msg(20, make([]byte, 8)), msg(rtmDelAddr, make([]byte, 8))...), true},
+		{"addition then removal", append(msg(20, make([]byte, 8)), addrDel(other)...), true},
 		{"garbage", []byte{1, 2, 3}, true},
 	} {
-		if got := routeChanged(tc.in); got != tc.want {
-			t.Errorf("%s: routeChanged = %v, want %v", tc.name, got, tc.want)
+		if got := f.changed(tc.in); got != tc.want {
+			t.Errorf("%s: changed = %v, want %v", tc.name, got, tc.want)
 		}
 	}
 }
@@ -99,7 +115,7 @@ func FuzzFilters(f *testing.F) {
 	f.Add(msg(nlsub.NFTablesSubsys<<8|nftMsgDelRule, nil))
 	f.Add(testutil.NFTCommit(42, 1))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		routeChanged(b)
+		routeFilter{self: 42}.changed(b)
 		f := &nftFilter{ours: func(int) bool { return false }}
 		f.changed(b)
 		f.changed(b)

@@ -43,7 +43,7 @@ func subscribe(ns string, notify func(string, Kind), ours func(int) bool) (*subs
 		return nil, fmt.Errorf("kwatch: watch netns %q: %w", ns, err)
 	}
 	nft := &nftFilter{ours: ours}
-	filters := []func([]byte) bool{routeChanged, nft.changed}
+	filters := []func([]byte) bool{routeFilter{self: uint32(os.Getpid())}.changed, nft.changed}
 	for i, f := range s.files {
 		s.wg.Add(1)
 		go s.read(f, filters[i], func() { notify(ns, Kind(i)) })

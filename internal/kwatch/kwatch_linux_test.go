@@ -4,13 +4,16 @@ package kwatch
 
 import (
 	"fmt"
+	"net"
 	"os/exec"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/meshd/meshd/internal/nshandle"
 	"github.com/meshd/meshd/internal/testutil"
+	"github.com/vishvananda/netlink"
 )
 
 // counter counts the notifications per namespace.
@@ -135,6 +138,50 @@ func TestWatchSkipsOwnRemovals(t *testing.T) {
 	// in, ours was read before it.
 	key := ns + " " + Rules.String()
 	sh(t, ns, "iptables", "-t", "nat", "-F", "THEIRS")
+	testutil.Eventually(t, 2*time.Second, "another's removal reported", func() error {
+		if c.get(key) == 0 {
+			return fmt.Errorf("no notification")
+		}
+		return nil
+	})
+	if n := c.get(key); n != 1 {
+		t.Errorf("%d notifications, want 1: our own removal was reported", n)
+	}
+}
+
+// TestWatchSkipsOwnAddressRemovals: an address this process removes
+// through netlink, and the local route the kernel removes with it, are
+// not reported; an address another process removes is.
+func TestWatchSkipsOwnAddressRemovals(t *testing.T) {
+	testutil.RequireRoot(t)
+	ns := testutil.NetNS(t, testutil.NetNSDir(t), "kwa")
+	sh(t, ns, "ip", "link", "add", "d0", "type", "veth", "peer", "name", "d1")
+	sh(t, ns, "ip", "link", "set", "d0", "up")
+	for _, a := range []string{"10.9.0.1/24", "10.9.0.2/32", "10.9.0.3/32"} {
+		sh(t, ns, "ip", "addr", "add", a, "dev", "d0")
+	}
+	c := &counter{n: map[string]int{}}
+	w := New(c.notify, nil)
+	defer w.Close()
+	if err := w.Watch(ns); err != nil {
+		t.Fatal(err)
+	}
+	// Ours: a handle per call, as meshd's kernel seams open them.
+	h, err := nshandle.Open(ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	link, err := h.LinkByName("d0")
+	if err == nil {
+		err = h.AddrDel(link, &netlink.Addr{IPNet: &net.IPNet{IP: net.IPv4(10, 9, 0, 2), Mask: net.CIDRMask(32, 32)}})
+	}
+	h.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Theirs, after ours: once theirs is in, ours was read before it.
+	key := ns + " " + Stack.String()
+	sh(t, ns, "ip", "addr", "del", "10.9.0.3/32", "dev", "d0")
 	testutil.Eventually(t, 2*time.Second, "another's removal reported", func() error {
 		if c.get(key) == 0 {
 			return fmt.Errorf("no notification")

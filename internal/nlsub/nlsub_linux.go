@@ -16,7 +16,19 @@ import (
 // netlink socket of proto joined to groups (a bind mask). os.NewFile
 // hands the descriptor to the runtime's poller, so a Close ends a
 // pending Read.
+//
+// The socket leaves the process's ID free as a port. The kernel gives a
+// process's first socket of a protocol in a namespace its ID as port,
+// and names that port in the notifications of the changes the socket
+// asks for; a listener holding it would push the process's short-lived
+// request sockets (a netlink handle per call) onto random ports, and
+// its own changes could no longer be told from anyone else's. So a
+// placeholder holds the ID while the listener binds.
 func Open(proto int, groups uint32) (*os.File, error) {
+	if hold, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, proto); err == nil {
+		_ = unix.Bind(hold, &unix.SockaddrNetlink{Family: unix.AF_NETLINK})
+		defer unix.Close(hold)
+	}
 	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, proto)
 	if err != nil {
 		return nil, fmt.Errorf("netlink socket %d: %w", proto, err)

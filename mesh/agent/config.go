@@ -109,7 +109,8 @@ type Config struct {
 	// namespace the kernel removed something (kwatch.Watcher); the agent
 	// repairs that namespace at once instead of at its next resync. The
 	// default leaves out rule removals committed by lb's own processes
-	// (lb.OwnProcess).
+	// (lb.OwnProcess) and addresses meshd removed itself (a service's
+	// VIP).
 	Watch func(notify func(ns string, k kwatch.Kind)) Watcher
 	// Listen opens the embedded DNS's UDP and TCP sockets on 127.0.0.11
 	// inside a task's sandbox.
