@@ -5,6 +5,7 @@ package overlay
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/netip"
 	"os/exec"
@@ -78,7 +79,7 @@ func (l *testLab) underlay(t *testing.T, ns1 string, a1 netip.Prefix, ns2 string
 	run(t, ns2, "ip", "link", "set", "ul0", "up")
 }
 
-// run runs a command inside the namespace file ns and returns its output.
+// run runs a command inside the namespace file ns and returns its stdout.
 func run(t *testing.T, ns string, args ...string) string {
 	t.Helper()
 	out, err := try(ns, args...)
@@ -88,9 +89,20 @@ func run(t *testing.T, ns string, args ...string) string {
 	return out
 }
 
+// try runs a command in ns and returns what it printed on stdout; what
+// it printed on stderr goes into the error. Output compared must leave
+// stderr out: naming a link's peer namespace, ip reads every file in
+// /run/netns, where other packages' labs come and go, and says on stderr
+// when one vanished under it ("Peer netns reference is invalid").
 func try(ns string, args ...string) (string, error) {
-	out, err := exec.Command("nsenter", append([]string{"--net=" + ns}, args...)...).CombinedOutput()
-	return string(out), err
+	var stderr strings.Builder
+	cmd := exec.Command("nsenter", append([]string{"--net=" + ns}, args...)...)
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return string(out), fmt.Errorf("%w: %s", err, strings.TrimSpace(stderr.String()))
+	}
+	return string(out), nil
 }
 
 func mustContain(t *testing.T, what, got string, wants ...string) {
@@ -452,36 +464,19 @@ func txPackets(t *testing.T, h *netlink.Handle) uint64 {
 func snapshot(t *testing.T, ov, sb string) []string {
 	t.Helper()
 	var self []string
-	for _, line := range strings.Split(stdout(t, ov, "bridge", "fdb", "show", "dev", "vxlan0"), "\n") {
+	for _, line := range strings.Split(run(t, ov, "bridge", "fdb", "show", "dev", "vxlan0"), "\n") {
 		if strings.Contains(line, " self") {
 			self = append(self, line)
 		}
 	}
 	return []string{
-		timers.ReplaceAllString(stdout(t, ov, "ip", "-d", "-o", "link", "show", "vxlan0"), ""),
-		stdout(t, ov, "ip", "-o", "addr", "show", "br0"),
-		stdout(t, ov, "ip", "-o", "link", "show", "br0"),
+		timers.ReplaceAllString(run(t, ov, "ip", "-d", "-o", "link", "show", "vxlan0"), ""),
+		run(t, ov, "ip", "-o", "addr", "show", "br0"),
+		run(t, ov, "ip", "-o", "link", "show", "br0"),
 		strings.Join(self, "\n") + "\n",
-		stdout(t, ov, "ip", "neigh", "show", "dev", "vxlan0"),
-		stdout(t, sb, "ip", "-o", "addr", "show", "eth0"),
+		run(t, ov, "ip", "neigh", "show", "dev", "vxlan0"),
+		run(t, sb, "ip", "-o", "addr", "show", "eth0"),
 	}
-}
-
-// stdout runs a command as run does and returns what it printed on
-// stdout alone. Naming a link's peer namespace, ip reads every file in
-// /run/netns, where other packages' labs come and go, and says on stderr
-// when one vanished under it ("Peer netns reference is invalid"): a
-// snapshot must not differ for that.
-func stdout(t *testing.T, ns string, args ...string) string {
-	t.Helper()
-	var errb strings.Builder
-	cmd := exec.Command("nsenter", append([]string{"--net=" + ns}, args...)...)
-	cmd.Stderr = &errb
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("nsenter --net=%s %s: %v\n%s", ns, strings.Join(args, " "), err, errb.String())
-	}
-	return string(out)
 }
 
 var timers = regexp.MustCompile(`\w+_timer\s+[0-9.]+`)
