@@ -162,10 +162,7 @@ func (a *Agent) Run(ctx context.Context) {
 		ch := a.cfg.DB.Watch(ctx, table)
 		go func() {
 			for range ch {
-				select {
-				case a.tables <- struct{}{}:
-				default:
-				}
+				signal(a.tables)
 			}
 		}()
 	}
@@ -247,9 +244,13 @@ func (a *Agent) verifyIPVS() {
 	}
 }
 
-func (a *Agent) poke() {
+func (a *Agent) poke() { signal(a.wake) }
+
+// signal wakes the reader of ch, a channel of one slot: a wake-up
+// already pending covers this one.
+func signal(ch chan<- struct{}) {
 	select {
-	case a.wake <- struct{}{}:
+	case ch <- struct{}{}:
 	default:
 	}
 }
