@@ -95,24 +95,25 @@ func (h Head) validate() error {
 // order. Every field is length-prefixed, so two different sets of entries
 // never feed the hash the same bytes.
 type digester struct {
-	h hash.Hash
-	n int
+	h   hash.Hash
+	buf []byte // an entry's prefixes, table and key, fed to h in one write
+	n   int
 }
 
 func newDigester() *digester { return &digester{h: sha256.New()} }
 
+// add feeds an entry with two writes and no copy of its value: at 1000
+// services a look hashes some 700 kB.
 func (d *digester) add(table, key string, value []byte) {
-	d.field(table)
-	d.field(key)
-	d.field(string(value))
+	b := binary.BigEndian.AppendUint64(d.buf[:0], uint64(len(table)))
+	b = append(b, table...)
+	b = binary.BigEndian.AppendUint64(b, uint64(len(key)))
+	b = append(b, key...)
+	b = binary.BigEndian.AppendUint64(b, uint64(len(value)))
+	d.h.Write(b)
+	d.h.Write(value)
+	d.buf = b
 	d.n++
-}
-
-func (d *digester) field(s string) {
-	var n [8]byte
-	binary.BigEndian.PutUint64(n[:], uint64(len(s)))
-	d.h.Write(n[:])
-	_, _ = io.WriteString(d.h, s)
 }
 
 func (d *digester) sum() string { return hex.EncodeToString(d.h.Sum(nil)) }
@@ -308,7 +309,7 @@ func (d *Desired) Current() Objects {
 // refresh adopts the tables' state when their head certifies it, and
 // otherwise says why not (and sets partial).
 //
-// Listing and hashing the tables costs 2.1-2.3 ms at 1000 services
+// Listing and hashing the tables costs about 1 ms at 1000 services
 // (BenchmarkDesiredLook), and each reconcile, role check and bridge sync
 // looks, so a look at tables whose generations have not moved gives the
 // last answer: 0.2 µs.

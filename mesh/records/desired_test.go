@@ -125,6 +125,18 @@ func TestDigestIsUnambiguous(t *testing.T) {
 	}
 }
 
+// The digest is what managers and workers of different releases compare:
+// its bytes are pinned (length-prefixed table, key and value, in order).
+func TestDigestIsPinned(t *testing.T) {
+	d := newDigester()
+	d.add("nodes", "a", []byte("bc"))
+	d.add("tasks", "key", []byte(`{"ID":"t1"}`))
+	d.add("tasks", "k2", nil)
+	if got, want := d.sum(), "bcde3bc85e30dd423cc9d928a395e38d0d6724b6be99a1b37d5e85e9f616d2e3"; got != want {
+		t.Errorf("digest %s, want %s", got, want)
+	}
+}
+
 func TestPublishWritesOnlyWhatChanged(t *testing.T) {
 	db := NewFakeDB("m1")
 	p := NewPublisher()
