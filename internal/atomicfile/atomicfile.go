@@ -16,22 +16,11 @@ func WriteJSON(path string, v any, mode os.FileMode) error {
 	if err != nil {
 		return fmt.Errorf("encode %s: %w", path, err)
 	}
-	return write(path, data, mode)
+	return Write(path, data, mode)
 }
 
-// WriteCompactJSON writes v as JSON without indentation to path with
-// mode: for a large file written often, where indenting would be half
-// of the encoding's cost.
-func WriteCompactJSON(path string, v any, mode os.FileMode) error {
-	data, err := json.Marshal(v)
-	if err != nil {
-		return fmt.Errorf("encode %s: %w", path, err)
-	}
-	return write(path, data, mode)
-}
-
-// write writes data and a newline to path with mode.
-func write(path string, data []byte, mode os.FileMode) error {
+// Write writes data, already encoded, and a newline to path with mode.
+func Write(path string, data []byte, mode os.FileMode) error {
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
 	if err != nil {

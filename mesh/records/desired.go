@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -295,15 +296,82 @@ func (d *Desired) Current() Objects {
 	d.fresh = d.stale == ""
 	if d.dirty {
 		// A failed write is retried at the next look; the state is served
-		// from memory meanwhile. Compact: at 1000 services indenting
-		// took a third of a change's adoption (BenchmarkDesiredChange).
-		if err := atomicfile.WriteCompactJSON(d.path, desiredFile{Head: headWire(d.head), Objects: d.objs}, 0o600); err != nil {
+		// from memory meanwhile.
+		if err := d.save(); err != nil {
 			d.errPer = fmt.Errorf("save desired state: %w", err)
 		} else {
 			d.dirty, d.errPer = false, nil
 		}
 	}
 	return d.objs
+}
+
+// save writes the state served to d.path.
+func (d *Desired) save() error {
+	data, err := encodeDesiredFile(d.head, d.objs, d.raw)
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", d.path, err)
+	}
+	return atomicfile.Write(d.path, data, 0o600)
+}
+
+// encodeDesiredFile returns the file's JSON for objs and h. Where raw
+// holds the table value each object was decoded from, the objects are
+// copied from them rather than encoded again: the values are the
+// publisher's encoding of the same objects, so the file is the same
+// (json.Marshal's, key order and escaping included), and encoding the
+// whole state at 1000 services cost a third of a change's adoption
+// (BenchmarkDesiredChange). A state read from the file has no values,
+// and is encoded.
+func encodeDesiredFile(h Head, objs Objects, raw map[entryKey][]byte) ([]byte, error) {
+	if len(raw) != len(objs.Nodes)+len(objs.Networks)+len(objs.Services)+len(objs.Tasks) {
+		return json.Marshal(desiredFile{Head: headWire(h), Objects: objs})
+	}
+	head, err := json.Marshal(headWire(h))
+	if err != nil {
+		return nil, err
+	}
+	var b bytes.Buffer
+	b.Grow(64 * len(raw))
+	b.WriteString(`{"Head":`)
+	b.Write(head)
+	b.WriteString(`,"Objects":{`)
+	ok := copyTable(&b, `"Nodes":`, TableNodes, objs.Nodes, raw) &&
+		copyTable(&b, `,"Networks":`, TableNetworks, objs.Networks, raw) &&
+		copyTable(&b, `,"Services":`, TableServices, objs.Services, raw) &&
+		copyTable(&b, `,"Tasks":`, TableTasks, objs.Tasks, raw)
+	if !ok {
+		return json.Marshal(desiredFile{Head: headWire(h), Objects: objs})
+	}
+	b.WriteString("}}")
+	return b.Bytes(), nil
+}
+
+// copyTable writes field and then m as a JSON object of table's values
+// in raw, keys sorted as json.Marshal sorts them; false when a value is
+// missing.
+func copyTable[T any](b *bytes.Buffer, field, table string, m map[string]T, raw map[entryKey][]byte) bool {
+	b.WriteString(field)
+	if m == nil {
+		b.WriteString("null")
+		return true
+	}
+	b.WriteByte('{')
+	for i, k := range slices.Sorted(maps.Keys(m)) {
+		v, ok := raw[entryKey{table, k}]
+		if !ok {
+			return false
+		}
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		key, _ := json.Marshal(k) // a string always encodes
+		b.Write(key)
+		b.WriteByte(':')
+		b.Write(v)
+	}
+	b.WriteByte('}')
+	return true
 }
 
 // refresh adopts the tables' state when their head certifies it, and

@@ -1,6 +1,7 @@
 package records
 
 import (
+	"encoding/json"
 	"errors"
 	"maps"
 	"os"
@@ -571,5 +572,66 @@ func TestDesiredLooksAgainOnlyWhenTheTablesMove(t *testing.T) {
 	before := db.lists
 	if d.Current(); db.lists != before || d.Fresh() || !d.Info().Partial {
 		t.Errorf("partial tables, nothing moved: listed %v, fresh %v, partial %v", db.lists != before, d.Fresh(), d.Info().Partial)
+	}
+}
+
+// The file written from the table values is the one json.Marshal would
+// write for the state served, byte for byte: when the state is adopted,
+// when it changes, and when a state read back from the file (no values)
+// is written again under another leader.
+func TestDesiredFileIsTheStateEncoded(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "desired.json")
+	wantFile := func(t *testing.T, d *Desired, o Objects) {
+		t.Helper()
+		want, err := json.Marshal(desiredFile{Head: headWire(d.head), Objects: o})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(got) != string(want)+"\n" {
+			t.Errorf("file:\n%s\nwant:\n%s", got, want)
+		}
+	}
+	o := objects("t1", "t2")
+	o.Services["s<&>2"] = api.Service{ID: "s<&>2", Name: "é \"quoted\" <b>", Env: []string{"A=<&>"}}
+	db := NewFakeDB("w1")
+	publish(t, NewPublisher(), ownedBy{db, "m1"}, o, 5)
+	d := newDesired(t, db, dir)
+	wantFile(t, d, d.Current())
+	if len(d.raw) == 0 {
+		t.Fatal("no table values kept: the file was not written from them")
+	}
+
+	o.Tasks["t3"] = api.Task{ID: "t3", ServiceID: "s1", NodeID: "n1", DesiredState: api.TaskRunning}
+	publish(t, NewPublisher(), ownedBy{db, "m1"}, o, 6)
+	wantFile(t, d, d.Current())
+
+	// Another leader publishes the same state: the digest is the same,
+	// nothing is decoded, and the restarted node has no values to copy.
+	db2 := NewFakeDB("w1")
+	publish(t, NewPublisher(), ownedBy{db2, "m2"}, o, 7)
+	restarted := newDesired(t, db2, dir)
+	got := restarted.Current()
+	if restarted.head.Leader != "m2" || len(restarted.raw) != 0 {
+		t.Fatalf("leader %q, %d values: want m2's head adopted without decoding", restarted.head.Leader, len(restarted.raw))
+	}
+	wantFile(t, restarted, got)
+
+	// A value missing for one object (one of another in its place): the
+	// state is encoded instead.
+	raw := maps.Clone(d.raw)
+	raw[entryKey{TableTasks, "t9"}] = raw[entryKey{TableTasks, "t3"}]
+	delete(raw, entryKey{TableTasks, "t3"})
+	b, err := encodeDesiredFile(d.head, d.objs, raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := json.Marshal(desiredFile{Head: headWire(d.head), Objects: d.objs})
+	if string(b) != string(want) {
+		t.Errorf("with a value missing:\n%s\nwant:\n%s", b, want)
 	}
 }
