@@ -317,19 +317,29 @@ func (d *Desired) save() error {
 
 // encodeDesiredFile returns the file's JSON for objs and h. Where raw
 // holds the table value each object was decoded from, the objects are
-// copied from them rather than encoded again: the values are the
-// publisher's encoding of the same objects, so the file is the same
-// (json.Marshal's, key order and escaping included), and encoding the
-// whole state at 1000 services cost a third of a change's adoption
-// (BenchmarkDesiredChange). A state read from the file has no values,
-// and is encoded.
+// copied from them rather than encoded again, as encoding the whole
+// state at 1000 services cost a third of a change's adoption
+// (BenchmarkDesiredChange). Each value decoded into its object, so it is
+// valid JSON and reads back as that object; a publisher of this release
+// encodes objects with json.Marshal, so the file is then the very bytes
+// encoding the state would give. A state read from the file has no
+// values, and is encoded.
 func encodeDesiredFile(h Head, objs Objects, raw map[entryKey][]byte) ([]byte, error) {
+	if b, ok := copyDesiredFile(h, objs, raw); ok {
+		return b, nil
+	}
+	return json.Marshal(desiredFile{Head: headWire(h), Objects: objs})
+}
+
+// copyDesiredFile assembles the file from raw; false when raw lacks a
+// value for one of the objects.
+func copyDesiredFile(h Head, objs Objects, raw map[entryKey][]byte) ([]byte, bool) {
 	if len(raw) != len(objs.Nodes)+len(objs.Networks)+len(objs.Services)+len(objs.Tasks) {
-		return json.Marshal(desiredFile{Head: headWire(h), Objects: objs})
+		return nil, false
 	}
 	head, err := json.Marshal(headWire(h))
 	if err != nil {
-		return nil, err
+		return nil, false
 	}
 	var b bytes.Buffer
 	b.Grow(64 * len(raw))
@@ -340,11 +350,8 @@ func encodeDesiredFile(h Head, objs Objects, raw map[entryKey][]byte) ([]byte, e
 		copyTable(&b, `,"Networks":`, TableNetworks, objs.Networks, raw) &&
 		copyTable(&b, `,"Services":`, TableServices, objs.Services, raw) &&
 		copyTable(&b, `,"Tasks":`, TableTasks, objs.Tasks, raw)
-	if !ok {
-		return json.Marshal(desiredFile{Head: headWire(h), Objects: objs})
-	}
 	b.WriteString("}}")
-	return b.Bytes(), nil
+	return b.Bytes(), ok
 }
 
 // copyTable writes field and then m as a JSON object of table's values
