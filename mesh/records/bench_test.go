@@ -101,6 +101,17 @@ func BenchmarkDesiredLook(b *testing.B) {
 			}
 		})
 	}
+	// A service's entry ahead of the head that counts it.
+	b.Run("ahead", func(b *testing.B) {
+		for i := range b.N {
+			if err := db.Put(TableServices, "", "ahead", fmt.Appendf(nil, `{"ID":"ahead","Name":"a%d"}`, i)); err != nil {
+				b.Fatal(err)
+			}
+			if got := d.Current(); len(got.Services) != 1000 || !d.Info().Partial {
+				b.Fatalf("%d services served, partial %v", len(got.Services), d.Info().Partial)
+			}
+		}
+	})
 }
 
 // BenchmarkDesiredChange times a node's adoption of a new desired state

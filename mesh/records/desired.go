@@ -119,26 +119,27 @@ func (d *digester) add(table, key string, value []byte) {
 
 func (d *digester) sum() string { return hex.EncodeToString(d.h.Sum(nil)) }
 
-// listDesired returns the four tables' cluster-scope entries, each sorted
-// by key, in desiredTables order.
-func listDesired(db DB) [][]gossip.Entry {
-	out := make([][]gossip.Entry, len(desiredTables))
+// listDesired returns the four tables' cluster-scope entries, in
+// desiredTables order, and how many there are.
+func listDesired(db DB) ([][]gossip.Entry, int) {
+	out, n := make([][]gossip.Entry, len(desiredTables)), 0
 	for i, table := range desiredTables {
-		es := db.List(table, "")
-		slices.SortFunc(es, func(a, b gossip.Entry) int { return strings.Compare(a.Key, b.Key) })
-		out[i] = es
+		out[i] = db.List(table, "")
+		n += len(out[i])
 	}
-	return out
+	return out, n
 }
 
-func digestEntries(tables [][]gossip.Entry) (digest string, n int) {
+// digestEntries sorts each table's entries by key and hashes them.
+func digestEntries(tables [][]gossip.Entry) string {
 	d := newDigester()
 	for _, es := range tables {
+		slices.SortFunc(es, func(a, b gossip.Entry) int { return strings.Compare(a.Key, b.Key) })
 		for _, e := range es {
 			d.add(e.Table, e.Key, e.Value)
 		}
 	}
-	return d.sum(), d.n
+	return d.sum()
 }
 
 // entryKey names a table entry.
@@ -409,12 +410,15 @@ func (d *Desired) refresh() (stale string) {
 	if h.Version < d.head.Version {
 		return fmt.Sprintf("the head of %s is at version %d, older than the state served (%d)", h.Leader, h.Version, d.head.Version)
 	}
-	tables := listDesired(d.db)
-	digest, n := digestEntries(tables)
-	switch {
-	case n != h.Entries:
+	// An entry ahead of its head (a service added or removed, the head
+	// not gossiped yet) shows in the count: no need to sort and hash.
+	tables, n := listDesired(d.db)
+	if n != h.Entries {
 		d.partial = true
 		return fmt.Sprintf("the tables hold %d entries, the head of %s counts %d", n, h.Leader, h.Entries)
+	}
+	digest := digestEntries(tables)
+	switch {
 	case digest != h.Digest:
 		d.partial = true
 		return fmt.Sprintf("the tables do not match the digest of the head of %s", h.Leader)

@@ -78,7 +78,8 @@ func TestHeadCertifiesThePublishedState(t *testing.T) {
 	o := objects("t1", "t2")
 	publish(t, NewPublisher(), db, o, 7)
 	h := head(t, db)
-	digest, n := digestEntries(listDesired(db))
+	tables, n := listDesired(db)
+	digest := digestEntries(tables)
 	if h.Leader != "m1" || h.Version != 7 || h.Entries != 5 || h.Digest != digest || n != 5 {
 		t.Errorf("head %+v, tables' digest %s over %d entries; want m1 at 7 over 5 entries", h, digest, n)
 	}
@@ -264,7 +265,8 @@ func TestDesiredKeepsTheLastVerifiedState(t *testing.T) {
 		{name: "certified entries that do not decode", stale: "decode tasks/t2", change: func(t *testing.T, db *FakeDB) {
 			_ = db.Put(TableTasks, "", "t2", []byte(`{"ID":7}`))
 			h := head(t, db)
-			h.Digest, h.Entries = digestEntries(listDesired(db))
+			tables, n := listDesired(db)
+			h.Digest, h.Entries = digestEntries(tables), n
 			b, _ := encodeHead(h)
 			_ = db.Put(TableCluster, "", HeadKey, b)
 		}},
