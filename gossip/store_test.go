@@ -275,3 +275,33 @@ func TestVersionMovesWithEveryChange(t *testing.T) {
 		}
 	}
 }
+
+// List's order is part of its contract: records hashes the desired
+// state's tables in the order List gives, against a digest taken over
+// keys sorted by the leader.
+func TestListIsSortedByKey(t *testing.T) {
+	db := newNode(t, testLogger(t), "node1")
+	for _, k := range []string{"m", "b", "z", "a", "k"} {
+		for _, scope := range []string{"s2", "s1"} {
+			if err := db.Put("t", scope, k, []byte("v")); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := db.Put("other", "s1", "c", []byte("v")); err != nil {
+		t.Fatal(err)
+	}
+	keys := func(es []Entry) (out []string) {
+		for _, e := range es {
+			out = append(out, e.Scope+"/"+e.Key)
+		}
+		return out
+	}
+	if diff := cmp.Diff([]string{"s1/a", "s1/b", "s1/k", "s1/m", "s1/z"}, keys(db.List("t", "s1"))); diff != "" {
+		t.Errorf("List(t, s1) (-want +got):\n%s", diff)
+	}
+	want := []string{"s1/a", "s1/b", "s1/k", "s1/m", "s1/z", "s2/a", "s2/b", "s2/k", "s2/m", "s2/z"}
+	if diff := cmp.Diff(want, keys(db.List("t", AllScopes))); diff != "" {
+		t.Errorf("List(t, AllScopes) (-want +got):\n%s", diff)
+	}
+}

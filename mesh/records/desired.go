@@ -13,7 +13,6 @@ import (
 	"maps"
 	"os"
 	"slices"
-	"strings"
 	"sync"
 
 	"github.com/meshd/meshd/gossip"
@@ -130,11 +129,10 @@ func listDesired(db DB) ([][]gossip.Entry, int) {
 	return out, n
 }
 
-// digestEntries sorts each table's entries by key and hashes them.
+// digestEntries hashes the tables' entries, which DB.List sorts by key.
 func digestEntries(tables [][]gossip.Entry) string {
 	d := newDigester()
 	for _, es := range tables {
-		slices.SortFunc(es, func(a, b gossip.Entry) int { return strings.Compare(a.Key, b.Key) })
 		for _, e := range es {
 			d.add(e.Table, e.Key, e.Value)
 		}

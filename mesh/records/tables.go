@@ -35,6 +35,9 @@ type DB interface {
 	Put(table, scope, key string, value []byte) error
 	Delete(table, scope, key string) error
 	Get(table, scope, key string) (gossip.Entry, bool)
+	// List returns a table's live entries in scope sorted by key, as
+	// gossip.DB.List does: the desired state's digest is taken in that
+	// order.
 	List(table, scope string) []gossip.Entry
 	Members() []gossip.Member
 	Watch(ctx context.Context, table string) <-chan gossip.Event
