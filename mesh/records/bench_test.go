@@ -70,7 +70,8 @@ func BenchmarkPublish(b *testing.B) {
 // (Desired.Current) with 1000 services published: "unchanged" while the
 // tables stay as they were, as between two changes; "moved" after a
 // write to one of them (the head rewritten as it was), which lists and
-// hashes the tables again.
+// hashes the tables again; "ahead" after a service's entry came that
+// its head does not count yet, which lists them and stops at the count.
 //
 //	go test -run '^$' -bench DesiredLook ./mesh/records/
 func BenchmarkDesiredLook(b *testing.B) {

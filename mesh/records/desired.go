@@ -331,11 +331,9 @@ func encodeDesiredFile(h Head, objs Objects, raw map[entryKey][]byte) ([]byte, e
 }
 
 // copyDesiredFile assembles the file from raw; false when raw lacks a
-// value for one of the objects.
+// value for one of the objects (all of them, for a state read from the
+// file).
 func copyDesiredFile(h Head, objs Objects, raw map[entryKey][]byte) ([]byte, bool) {
-	if len(raw) != len(objs.Nodes)+len(objs.Networks)+len(objs.Services)+len(objs.Tasks) {
-		return nil, false
-	}
 	head, err := json.Marshal(headWire(h))
 	if err != nil {
 		return nil, false
@@ -353,15 +351,11 @@ func copyDesiredFile(h Head, objs Objects, raw map[entryKey][]byte) ([]byte, boo
 	return b.Bytes(), ok
 }
 
-// copyTable writes field and then m as a JSON object of table's values
-// in raw, keys sorted as json.Marshal sorts them; false when a value is
-// missing.
+// copyTable writes field and then m (made, as Objects.Init makes it) as
+// a JSON object of table's values in raw, keys sorted as json.Marshal
+// sorts them; false when a value is missing.
 func copyTable[T any](b *bytes.Buffer, field, table string, m map[string]T, raw map[entryKey][]byte) bool {
 	b.WriteString(field)
-	if m == nil {
-		b.WriteString("null")
-		return true
-	}
 	b.WriteByte('{')
 	for i, k := range slices.Sorted(maps.Keys(m)) {
 		v, ok := raw[entryKey{table, k}]

@@ -604,8 +604,8 @@ func TestDesiredFileIsTheStateEncoded(t *testing.T) {
 	publish(t, NewPublisher(), ownedBy{db, "m1"}, o, 5)
 	d := newDesired(t, db, dir)
 	wantFile(t, d, d.Current())
-	if len(d.raw) == 0 {
-		t.Fatal("no table values kept: the file was not written from them")
+	if _, copied := copyDesiredFile(d.head, d.objs, d.raw); !copied {
+		t.Fatal("the adopted state's file is encoded, not copied from its table values")
 	}
 
 	o.Tasks["t3"] = api.Task{ID: "t3", ServiceID: "s1", NodeID: "n1", DesiredState: api.TaskRunning}
@@ -618,8 +618,8 @@ func TestDesiredFileIsTheStateEncoded(t *testing.T) {
 	publish(t, NewPublisher(), ownedBy{db2, "m2"}, o, 7)
 	restarted := newDesired(t, db2, dir)
 	got := restarted.Current()
-	if restarted.head.Leader != "m2" || len(restarted.raw) != 0 {
-		t.Fatalf("leader %q, %d values: want m2's head adopted without decoding", restarted.head.Leader, len(restarted.raw))
+	if _, copied := copyDesiredFile(restarted.head, restarted.objs, restarted.raw); restarted.head.Leader != "m2" || copied {
+		t.Fatalf("leader %q, copied %v: want m2's head adopted without decoding, nothing to copy", restarted.head.Leader, copied)
 	}
 	wantFile(t, restarted, got)
 
@@ -628,6 +628,9 @@ func TestDesiredFileIsTheStateEncoded(t *testing.T) {
 	raw := maps.Clone(d.raw)
 	raw[entryKey{TableTasks, "t9"}] = raw[entryKey{TableTasks, "t3"}]
 	delete(raw, entryKey{TableTasks, "t3"})
+	if _, copied := copyDesiredFile(d.head, d.objs, raw); copied {
+		t.Error("copied with a value missing")
+	}
 	b, err := encodeDesiredFile(d.head, d.objs, raw)
 	if err != nil {
 		t.Fatal(err)
