@@ -30,3 +30,34 @@ func TestCommand(t *testing.T) {
 		}
 	}
 }
+
+func TestIdle(t *testing.T) {
+	busybox, err := exec.LookPath("busybox")
+	if err != nil {
+		t.Fatal("no busybox on this machine: make deps installs it")
+	}
+	for _, tc := range []struct {
+		ref   string
+		args  []string
+		idles bool
+		want  []string
+	}{
+		{"alpine", nil, true, []string{busybox, "sleep", "infinity"}},
+		{"busybox:1.36", []string{}, true, []string{busybox, "sleep", "infinity"}},
+		{"ubuntu", nil, true, []string{"sleep", "infinity"}},
+		{"alpine", []string{"sleep", "50000"}, false, nil},
+		{"whoami", nil, false, nil},
+		{"nginx", nil, false, nil},
+	} {
+		img, err := Lookup(tc.ref)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := img.Idles(tc.args); got != tc.idles {
+			t.Errorf("%s %q idles: %v, want %v", tc.ref, tc.args, got, tc.idles)
+		}
+		if tc.idles && !slices.Equal(IdleCommand(tc.ref), tc.want) {
+			t.Errorf("IdleCommand(%s) = %q, want %q", tc.ref, IdleCommand(tc.ref), tc.want)
+		}
+	}
+}

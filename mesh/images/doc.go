@@ -79,7 +79,9 @@
 //     are our own.
 //   - alpine, busybox, centos, ubuntu and debian wait for the end of their
 //     context, like `sleep infinity`, so there is a task to exec into;
-//     given a command they run it instead (see [Image.RunsCommand]).
+//     given a command they run it instead (see [Image.RunsCommand]). A
+//     task idles this way only where the node has no tini: with one, it
+//     runs [IdleCommand] under tini instead (see mesh/task).
 //
 // Each server writes one line to the task's stdout when it listens
 // ("whoami: listening on :80", "trainingwheels: listening on :5000"); that is the task's log, plain text as a

@@ -105,6 +105,20 @@ func (img Image) RunsCommand(args []string) bool {
 	return len(args) > 0 && isShell(img.Name)
 }
 
+// Idles says whether a task of img with args has nothing to run: a shell
+// image given no command, which holds its namespaces until it is stopped,
+// so that there is a task to exec into.
+func (img Image) Idles(args []string) bool {
+	return len(args) == 0 && isShell(img.Name)
+}
+
+// IdleCommand is the command line an idle task of image ref runs where an
+// init reaps it (mesh/task runs it under tini): sleep infinity, BusyBox's
+// for alpine and busybox as their commands are.
+func IdleCommand(ref string) []string {
+	return Command(ref, []string{"sleep", "infinity"})
+}
+
 // isShell reports whether name is one of the images that are only a
 // userland: without a command they idle, with one they run it.
 func isShell(name string) bool {

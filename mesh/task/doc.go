@@ -16,7 +16,10 @@
 // with the command's status when the command exits. Where Debian's tini
 // (Docker's --init) is installed, the init execs it to do that instead:
 // it holds under a megabyte for the task's life where the init's Go
-// runtime holds some 15 MB (TestTaskInitOverhead). The kernel then kills
+// runtime holds some 15 MB (TestTaskInitOverhead). A shell image given no
+// command (alpine, busybox: the idle task or container one execs into)
+// runs "sleep infinity" under tini there, rather than waiting inside the
+// init (TestIdleTask). The kernel then kills
 // whatever else runs in the namespace, so a task's forked children die
 // with it. The init gets SIGKILL when meshd's thread ends (Pdeathsig):
 // tasks do not outlive their meshd, so a killed daemon leaves no process

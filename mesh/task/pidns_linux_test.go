@@ -49,6 +49,21 @@ func runningPID(t *testing.T, spec Spec) (int, *recorder, func()) {
 // init and returns their host PIDs.
 func sleeps(t *testing.T, init int) []int {
 	t.Helper()
+	var got map[string]int
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		got = procsOf(t, init)
+		if got["sleep 1000"] != 0 && got["sleep 1001"] != 0 {
+			return []int{got["sleep 1000"], got["sleep 1001"]}
+		}
+	}
+	t.Fatalf("the task's sleeps never both ran in its PID namespace: %v", got)
+	return nil
+}
+
+// procsOf is the processes in the PID namespace of a task's init, by
+// command line (arguments joined by spaces), with their host PIDs.
+func procsOf(t *testing.T, init int) map[string]int {
+	t.Helper()
 	ns, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/pid", init))
 	if err != nil {
 		t.Fatalf("task init %d: %v", init, err)
@@ -57,27 +72,20 @@ func sleeps(t *testing.T, init int) []int {
 	if ns == host {
 		t.Fatalf("task init %d runs in the host's PID namespace %s", init, ns)
 	}
-	var got map[string]int
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		got = map[string]int{}
-		ents, _ := os.ReadDir("/proc")
-		for _, e := range ents {
-			pid, err := strconv.Atoi(e.Name())
-			if err != nil {
-				continue
-			}
-			if l, _ := os.Readlink("/proc/" + e.Name() + "/ns/pid"); l != ns {
-				continue
-			}
-			argv, _ := os.ReadFile("/proc/" + e.Name() + "/cmdline")
-			got[strings.ReplaceAll(strings.TrimSuffix(string(argv), "\x00"), "\x00", " ")] = pid
+	got := map[string]int{}
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
 		}
-		if got["sleep 1000"] != 0 && got["sleep 1001"] != 0 {
-			return []int{got["sleep 1000"], got["sleep 1001"]}
+		if l, _ := os.Readlink("/proc/" + e.Name() + "/ns/pid"); l != ns {
+			continue
 		}
+		argv, _ := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+		got[strings.ReplaceAll(strings.TrimSuffix(string(argv), "\x00"), "\x00", " ")] = pid
 	}
-	t.Fatalf("the task's sleeps never both ran in its PID namespace: %v", got)
-	return nil
+	return got
 }
 
 // gone reports whether pid no longer exists, as a process or a zombie.
@@ -320,6 +328,69 @@ func TestTaskInitOverhead(t *testing.T) {
 	if kb, ok := rss[false]; ok && kb >= 2048 {
 		t.Errorf("tini as the task's init holds %d kB resident, want under 2048 kB", kb)
 	}
+}
+
+// TestIdleTask: a shell image given no command idles. Where tini is
+// installed, the task is tini and "sleep infinity", a few MB resident
+// rather than a Go runtime's 15; with meshd's own init, the init waits
+// in-process. Either way a stop ends it at SIGTERM, well before the
+// SIGKILL that follows stopGrace later (a sleep as PID 1 would ignore
+// SIGTERM).
+func TestIdleTask(t *testing.T) {
+	testutil.RequireRoot(t)
+	eachInit(t, func(t *testing.T, own bool) {
+		spec := hostSpec(t, own)
+		spec.Image = "alpine"
+		init, rec, stop := runningPID(t, spec)
+		exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", init))
+		var procs map[string]int
+		if own {
+			want, err := os.Executable()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if exe != want {
+				t.Fatalf("the task's init runs %s, want %s", exe, want)
+			}
+			if procs = procsOf(t, init); len(procs) != 1 {
+				t.Errorf("processes of the idle task: %v, want its init alone", procs)
+			}
+		} else {
+			if exe != tiniPath() {
+				t.Fatalf("the idle task's init runs %s, want %s", exe, tiniPath())
+			}
+			sleep := 0
+			for deadline := time.Now().Add(5 * time.Second); sleep == 0 && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+				procs = procsOf(t, init)
+				for argv, pid := range procs {
+					if pid != init && strings.HasSuffix(argv, "sleep infinity") {
+						sleep = pid
+					}
+				}
+			}
+			if sleep == 0 || len(procs) != 2 {
+				t.Fatalf("processes of the idle task: %v, want tini and sleep infinity", procs)
+			}
+			tini, kid := vmRSS(t, init), vmRSS(t, sleep)
+			t.Logf("resident: tini %d kB, sleep %d kB", tini, kid)
+			if tini >= 2048 || tini+kid >= 4096 {
+				t.Errorf("the idle task holds %d kB (tini) + %d kB (sleep), want tini under 2048 and both under 4096", tini, kid)
+			}
+		}
+		start := time.Now()
+		stop()
+		if d := time.Since(start); d >= stopGrace {
+			t.Errorf("stop took %s: the idle task waited for SIGKILL", d)
+		}
+		pids := []int{init}
+		for _, pid := range procs {
+			pids = append(pids, pid)
+		}
+		requireGone(t, "after stop", pids...)
+		if got := rec.names(); got[len(got)-1] != "shutdown" {
+			t.Errorf("states %v, want shutdown last", got)
+		}
+	})
 }
 
 // vmRSS is a process's resident set in kB, from /proc/PID/status.
