@@ -52,11 +52,12 @@ func (n Nft) Apply(ctx context.Context, script string, check bool) error {
 }
 
 // List runs nft list table inet meshd. nft answers a missing table with
-// ENOENT's message, which is no table rather than a failure.
+// ENOENT's message, and a kernel without nftables with one of the others
+// kernelLacks knows: either way there is no table, rather than a failure.
 func (n Nft) List(ctx context.Context) (string, error) {
 	out, stderr, err := n.run(ctx, nil, "nft", "list", "table", "inet", flowTableName)
 	if err != nil {
-		if strings.Contains(string(stderr), "No such file or directory") {
+		if kernelLacks(string(stderr)) {
 			return "", nil
 		}
 		return "", fmt.Errorf("nft list table inet %s in %q: %w: %s", flowTableName, n.NetNS, err, firstLine(stderr))
@@ -296,7 +297,7 @@ func (f *flowOffload) apply(ctx context.Context, script string) error {
 		f.lacking = fmt.Errorf("no nft on this node: %w", err)
 		return nil
 	}
-	if perr := f.ft.Apply(ctx, flowProbe, true); perr != nil && kernelLacks(perr) {
+	if perr := f.ft.Apply(ctx, flowProbe, true); perr != nil && kernelLacks(perr.Error()) {
 		f.lacking = fmt.Errorf("the kernel has no flowtables: %w", perr)
 		return nil
 	}
@@ -306,12 +307,12 @@ func (f *flowOffload) apply(ctx context.Context, script string) error {
 // kernelLacks tells the kernel's refusal of a flowtable (ENOENT: no
 // flowtable type for the family; EOPNOTSUPP, EPROTONOSUPPORT or
 // EAFNOSUPPORT: no nftables at all) from anything else, such as a script
-// nft cannot parse, which is ours to fix and is reported.
-func kernelLacks(err error) bool {
-	s := err.Error()
+// nft cannot parse, which is ours to fix and is reported: msg is nft's
+// error or its stderr.
+func kernelLacks(msg string) bool {
 	for _, lacks := range []string{"No such file or directory", "Operation not supported",
 		"Protocol not supported", "Address family not supported"} {
-		if strings.Contains(s, lacks) {
+		if strings.Contains(msg, lacks) {
 			return true
 		}
 	}

@@ -32,7 +32,7 @@ func TestNftTakesOurScripts(t *testing.T) {
 	ctx := context.Background()
 	for name, script := range map[string]string{"table": renderFlowTable([]string{"eth0", "eth1"}), "removal": flowTableRemoval, "probe": flowProbe} {
 		err := n.Apply(ctx, script, true)
-		if err != nil && (strings.Contains(err.Error(), "syntax error") || !kernelLacks(err)) {
+		if err != nil && (strings.Contains(err.Error(), "syntax error") || !kernelLacks(err.Error())) {
 			t.Errorf("%s: %v", name, err)
 		}
 	}

@@ -294,6 +294,14 @@ func TestNftExec(t *testing.T) {
 	if got, err := n.List(ctx); got != "" || err != nil {
 		t.Errorf("missing table: %q, %v", got, err)
 	}
+	fe.stderr = "netlink: Error: cache initialization failed: Protocol not supported\n"
+	if got, err := n.List(ctx); got != "" || err != nil {
+		t.Errorf("a kernel without nftables: %q, %v", got, err)
+	}
+	fe.stderr = "Error: syntax error, unexpected junk\n"
+	if _, err := n.List(ctx); err == nil || !strings.Contains(err.Error(), "syntax error") {
+		t.Errorf("nft's own failure: %v, want it reported", err)
+	}
 	fe.stderr = "Error: Could not process rule: Operation not permitted\nmore\n"
 	err := n.Apply(ctx, "x", false)
 	if err == nil || !strings.HasSuffix(err.Error(), "Operation not permitted") || !strings.Contains(err.Error(), ns) {
