@@ -19,9 +19,9 @@
 // runtime holds some 15 MB (TestTaskInitOverhead). A shell image given no
 // command (alpine, busybox: the idle task or container one execs into)
 // runs "sleep infinity" under tini there, rather than waiting inside the
-// init (TestIdleTask). The kernel then kills
-// whatever else runs in the namespace, so a task's forked children die
-// with it. The init gets SIGKILL when meshd's thread ends (Pdeathsig):
-// tasks do not outlive their meshd, so a killed daemon leaves no process
-// behind and a restarted one starts from a clean slate.
+// init (TestIdleTask). The kernel then kills whatever else runs in the
+// namespace, so a task's forked children die with it. The init gets
+// SIGKILL when meshd's thread ends (Pdeathsig): tasks do not outlive
+// their meshd, so a killed daemon leaves no process behind and a
+// restarted one starts from a clean slate.
 package task

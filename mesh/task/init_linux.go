@@ -87,8 +87,9 @@ func initTask(args []string) (int, error) {
 		return runCommand(images.Command(*image, fs.Args()), *tini)
 	}
 	if img.Idles(fs.Args()) && *tini != "" {
-		// tini and a sleep hold some 2 MB for as long as the task idles,
-		// where this init waiting in its Go runtime holds some 15 MB.
+		// tini and a sleep hold some 2 MB resident, most of it shared
+		// with every other idle task, where this init waiting in its Go
+		// runtime holds some 15 MB.
 		return runCommand(images.IdleCommand(*image), *tini)
 	}
 	if path, argv, ok := images.Program(img, fs.Args(), *dir); ok {
