@@ -304,8 +304,8 @@ func (f *flowOffload) apply(ctx context.Context, script string) error {
 	return err
 }
 
-// kernelLacks tells the kernel's refusal of a flowtable (ENOENT: no
-// flowtable type for the family; EOPNOTSUPP, EPROTONOSUPPORT or
+// kernelLacks tells the kernel's refusal (ENOENT: no flowtable type for
+// the family, or no such table to list; EOPNOTSUPP, EPROTONOSUPPORT or
 // EAFNOSUPPORT: no nftables at all) from anything else, such as a script
 // nft cannot parse, which is ours to fix and is reported: msg is nft's
 // error or its stderr.
