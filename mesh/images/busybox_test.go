@@ -6,11 +6,19 @@ import (
 	"testing"
 )
 
-func TestCommand(t *testing.T) {
-	busybox, err := exec.LookPath("busybox")
+// hostBusybox is the path of the host's busybox, which alpine and
+// busybox run their applets from.
+func hostBusybox(t *testing.T) string {
+	t.Helper()
+	path, err := exec.LookPath("busybox")
 	if err != nil {
 		t.Fatal("no busybox on this machine: make deps installs it")
 	}
+	return path
+}
+
+func TestCommand(t *testing.T) {
+	busybox := hostBusybox(t)
 	for _, tc := range []struct {
 		ref  string
 		argv []string
@@ -32,10 +40,7 @@ func TestCommand(t *testing.T) {
 }
 
 func TestIdle(t *testing.T) {
-	busybox, err := exec.LookPath("busybox")
-	if err != nil {
-		t.Fatal("no busybox on this machine: make deps installs it")
-	}
+	busybox := hostBusybox(t)
 	for _, tc := range []struct {
 		ref   string
 		args  []string
