@@ -49,14 +49,24 @@ func runningPID(t *testing.T, spec Spec) (int, *recorder, func()) {
 // init and returns their host PIDs.
 func sleeps(t *testing.T, init int) []int {
 	t.Helper()
+	got := waitProcs(t, init, "both sleeps", func(p map[string]int) bool {
+		return p["sleep 1000"] != 0 && p["sleep 1001"] != 0
+	})
+	return []int{got["sleep 1000"], got["sleep 1001"]}
+}
+
+// waitProcs waits until the processes in the PID namespace of init (see
+// procsOf) are what ok wants, and returns them; want says what that is,
+// for the failure.
+func waitProcs(t *testing.T, init int, want string, ok func(map[string]int) bool) map[string]int {
+	t.Helper()
 	var got map[string]int
 	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		got = procsOf(t, init)
-		if got["sleep 1000"] != 0 && got["sleep 1001"] != 0 {
-			return []int{got["sleep 1000"], got["sleep 1001"]}
+		if got = procsOf(t, init); ok(got) {
+			return got
 		}
 	}
-	t.Fatalf("the task's sleeps never both ran in its PID namespace: %v", got)
+	t.Fatalf("the task's PID namespace never held %s: %v", want, got)
 	return nil
 }
 
@@ -360,17 +370,14 @@ func TestIdleTask(t *testing.T) {
 				t.Fatalf("the idle task's init runs %s, want %s", exe, tiniPath())
 			}
 			sleep := 0
-			for deadline := time.Now().Add(5 * time.Second); sleep == 0 && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-				procs = procsOf(t, init)
-				for argv, pid := range procs {
+			procs = waitProcs(t, init, "tini and sleep infinity alone", func(p map[string]int) bool {
+				for argv, pid := range p {
 					if pid != init && strings.HasSuffix(argv, "sleep infinity") {
 						sleep = pid
 					}
 				}
-			}
-			if sleep == 0 || len(procs) != 2 {
-				t.Fatalf("processes of the idle task: %v, want tini and sleep infinity", procs)
-			}
+				return sleep != 0 && len(p) == 2
+			})
 			tini, kid := vmRSS(t, init), vmRSS(t, sleep)
 			t.Logf("resident: tini %d kB, sleep %d kB", tini, kid)
 			if tini >= 2048 || tini+kid >= 4096 {
