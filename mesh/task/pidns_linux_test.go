@@ -61,13 +61,13 @@ func sleeps(t *testing.T, init int) []int {
 func waitProcs(t *testing.T, init int, want string, ok func(map[string]int) bool) map[string]int {
 	t.Helper()
 	var got map[string]int
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if got = procsOf(t, init); ok(got) {
-			return got
+	testutil.Eventually(t, 5*time.Second, "the task's PID namespace holding "+want, func() error {
+		if got = procsOf(t, init); !ok(got) {
+			return fmt.Errorf("it holds %v", got)
 		}
-	}
-	t.Fatalf("the task's PID namespace never held %s: %v", want, got)
-	return nil
+		return nil
+	})
+	return got
 }
 
 // procsOf is the processes in the PID namespace of a task's init, by
@@ -369,15 +369,19 @@ func TestIdleTask(t *testing.T) {
 			if exe != tiniPath() {
 				t.Fatalf("the idle task's init runs %s, want %s", exe, tiniPath())
 			}
-			sleep := 0
-			procs = waitProcs(t, init, "tini and sleep infinity alone", func(p map[string]int) bool {
+			// The sleep's PID: the one process besides the init.
+			sleepPID := func(p map[string]int) int {
 				for argv, pid := range p {
 					if pid != init && strings.HasSuffix(argv, "sleep infinity") {
-						sleep = pid
+						return pid
 					}
 				}
-				return sleep != 0 && len(p) == 2
+				return 0
+			}
+			procs = waitProcs(t, init, "tini and sleep infinity alone", func(p map[string]int) bool {
+				return sleepPID(p) != 0 && len(p) == 2
 			})
+			sleep := sleepPID(procs)
 			tini, kid := vmRSS(t, init), vmRSS(t, sleep)
 			t.Logf("resident: tini %d kB, sleep %d kB", tini, kid)
 			if tini >= 2048 || tini+kid >= 4096 {
