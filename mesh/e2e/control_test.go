@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -22,7 +24,17 @@ type load struct {
 	cmds     []*exec.Cmd
 	outs     []*strings.Builder
 	captures []capture
+
+	// An open load (openLoad) runs one curl after another per url
+	// until end's deadline.
+	mu       sync.Mutex
+	deadline time.Time // zero until end
+	asked    int       // requests asked of the curls so far
+	running  sync.WaitGroup
 }
+
+// loadChunk is how long each of an open load's curls sends for.
+const loadChunk = 2 * time.Second
 
 // capture is a tcpdump running in one namespace of the lab.
 type capture struct {
@@ -48,13 +60,9 @@ func (l *testLab) startLoad(t *testing.T, d time.Duration, rate int, flags []str
 	n := int(d.Seconds()) * rate
 	ld := &load{}
 	l.captureLoad(t, ld)
+	ld.asked = n * len(urls)
 	for _, u := range urls {
-		args := []string{"--lab-prefix", l.prefix, "--lab-root", l.root, "lab", "exec", "client", "--",
-			"curl", "-s", "--rate", fmt.Sprintf("%d/s", rate), "-m", "3", "-H", "Connection: close"}
-		// Each request's line says enough to follow a failure: which
-		// request, from which local port, how long, and curl's error.
-		args = append(append(args, flags...), "-w", `code=%{http_code} url=%{url_effective} port=%{local_port} connect=%{time_connect} time=%{time_total} err=%{errormsg}\n`,
-			fmt.Sprintf("%s?n=[1-%d]", u, n))
+		args := append([]string{"--lab-prefix", l.prefix, "--lab-root", l.root, "lab", "exec", "client", "--"}, curlLoad(rate, n, flags, u)...)
 		cmd := exec.Command(filepath.Join(binDir, "meshctl"), args...)
 		var out strings.Builder
 		cmd.Stdout, cmd.Stderr = &out, &out
@@ -67,6 +75,77 @@ func (l *testLab) startLoad(t *testing.T, d time.Duration, rate int, flags []str
 	return ld
 }
 
+// curlLoad is the curl command line that sends n requests to url at rate
+// a second, each on a new connection.
+func curlLoad(rate, n int, flags []string, url string) []string {
+	argv := append([]string{"curl", "-s", "--rate", fmt.Sprintf("%d/s", rate), "-m", "3", "-H", "Connection: close"}, flags...)
+	// Each request's line says enough to follow a failure: which
+	// request, from which local port, how long, and curl's error.
+	return append(argv, "-w", `code=%{http_code} url=%{url_effective} port=%{local_port} connect=%{time_connect} time=%{time_total} err=%{errormsg}\n`,
+		fmt.Sprintf("%s?n=[1-%d]", url, n))
+}
+
+// openLoad is startLoad for as long as what it watches takes: each url
+// gets one curl of loadChunk after another until end is called and its
+// tail has passed. An update under software emulation takes 11 to 28 s,
+// on this machine 2 to 5 s; a fixed window long enough for the slowest
+// wastes the difference at every step.
+func (l *testLab) openLoad(t *testing.T, rate int, flags []string, urls ...string) *load {
+	t.Helper()
+	ld := &load{}
+	l.captureLoad(t, ld)
+	lb := l.load()
+	for _, u := range urls {
+		out := &strings.Builder{}
+		ld.outs = append(ld.outs, out)
+		ld.running.Add(1)
+		go func() {
+			defer ld.running.Done()
+			for n := ld.next(rate); n > 0; n = ld.next(rate) {
+				cmd := lb.ExecCmd("client", curlLoad(rate, n, flags, u))
+				cmd.Stdout, cmd.Stderr = out, out
+				var exit *exec.ExitError
+				if err := cmd.Run(); err != nil && !errors.As(err, &exit) {
+					fmt.Fprintf(out, "code=000 start curl: %v\n", err)
+					return
+				}
+			}
+		}()
+	}
+	t.Cleanup(func() { ld.end(0); ld.running.Wait() })
+	return ld
+}
+
+// next returns how many requests an open load's next curl sends: a
+// chunk's worth, fewer to stop at the deadline, none past it.
+func (ld *load) next(rate int) int {
+	ld.mu.Lock()
+	defer ld.mu.Unlock()
+	d := loadChunk
+	if !ld.deadline.IsZero() {
+		d = min(d, time.Until(ld.deadline))
+	}
+	n := int(d.Seconds() * float64(rate))
+	ld.asked += max(n, 0)
+	return n
+}
+
+// end lets an open load go on for tail more, then stop.
+func (ld *load) end(tail time.Duration) {
+	ld.mu.Lock()
+	defer ld.mu.Unlock()
+	if ld.deadline.IsZero() {
+		ld.deadline = time.Now().Add(tail)
+	}
+}
+
+// requested is how many requests the load's curls were asked for.
+func (ld *load) requested() int {
+	ld.mu.Lock()
+	defer ld.mu.Unlock()
+	return ld.asked
+}
+
 var codeRE = regexp.MustCompile(`(?m)^code=(\d+) .*$`)
 
 // wait returns how many requests were answered 200 and how many failed,
@@ -75,9 +154,12 @@ var codeRE = regexp.MustCompile(`(?m)^code=(\d+) .*$`)
 func (ld *load) wait(t testing.TB) (ok, failed int) {
 	t.Helper()
 	var sample []string
-	for i, cmd := range ld.cmds {
+	for _, cmd := range ld.cmds {
 		_ = cmd.Wait() // curl's status is the last transfer's; the codes tell all
-		for _, m := range codeRE.FindAllStringSubmatch(ld.outs[i].String(), -1) {
+	}
+	ld.running.Wait()
+	for _, out := range ld.outs {
+		for _, m := range codeRE.FindAllStringSubmatch(out.String(), -1) {
 			if m[1] == "200" {
 				ok++
 				continue
