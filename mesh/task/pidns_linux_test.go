@@ -31,18 +31,13 @@ func runningPID(t *testing.T, spec Spec) (int, *recorder, func()) {
 	go func() { Run(ctx, spec, rec.report); close(done) }()
 	stop := func() { cancel(); <-done }
 	t.Cleanup(stop)
-	var pid int
-	for deadline := time.Now().Add(5 * time.Second); pid == 0 && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		rec.mu.Lock()
-		for _, s := range rec.states {
-			pid = max(pid, s.PID)
+	testutil.Eventually(t, 5*time.Second, "a running state", func() error {
+		if rec.pid() == 0 {
+			return fmt.Errorf("states %v", rec.names())
 		}
-		rec.mu.Unlock()
-	}
-	if pid == 0 {
-		t.Fatalf("no running state: %v", rec.names())
-	}
-	return pid, rec, stop
+		return nil
+	})
+	return rec.pid(), rec, stop
 }
 
 // sleeps waits until both sleeps of forking run in the PID namespace of
@@ -107,16 +102,19 @@ func gone(pid int) bool {
 // end, until every one of pids is gone.
 func requireGone(t *testing.T, what string, pids ...int) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for _, pid := range pids {
-		for !gone(pid) && time.Now().Before(deadline) {
-			time.Sleep(20 * time.Millisecond)
+	testutil.Eventually(t, 5*time.Second, what+": every process gone", func() error {
+		var left []string
+		for _, pid := range pids {
+			if !gone(pid) {
+				argv, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+				left = append(left, fmt.Sprintf("pid %d (%q)", pid, argv))
+			}
 		}
-		if !gone(pid) {
-			argv, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-			t.Errorf("%s: pid %d (%q) still exists", what, pid, argv)
+		if len(left) > 0 {
+			return fmt.Errorf("still there: %s", strings.Join(left, ", "))
 		}
-	}
+		return nil
+	})
 }
 
 // eachInit runs f with either init a host command can get: Debian's

@@ -62,6 +62,17 @@ func (r *recorder) report(s State) {
 	r.states = append(r.states, s)
 }
 
+// pid is the highest PID the task has reported, 0 before it runs.
+func (r *recorder) pid() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	pid := 0
+	for _, s := range r.states {
+		pid = max(pid, s.PID)
+	}
+	return pid
+}
+
 func (r *recorder) names() []string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -131,25 +142,9 @@ func TestTaskSeesItsOwnSandbox(t *testing.T) {
 
 func TestRunStopsARunningTask(t *testing.T) {
 	testutil.RequireRoot(t)
-	spec := newSpec(t, "sleep", "1000")
-	ctx, cancel := context.WithCancel(context.Background())
-	var rec recorder
-	done := make(chan struct{})
-	go func() { Run(ctx, spec, rec.report); close(done) }()
-	var pid int
-	for deadline := time.Now().Add(5 * time.Second); pid == 0 && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		rec.mu.Lock()
-		for _, s := range rec.states {
-			pid = max(pid, s.PID)
-		}
-		rec.mu.Unlock()
-	}
-	if pid == 0 {
-		t.Fatalf("no running state: %v", rec.names())
-	}
+	pid, rec, stop := runningPID(t, newSpec(t, "sleep", "1000"))
 	start := time.Now()
-	cancel()
-	<-done
+	stop()
 	if d := time.Since(start); d > stopGrace+time.Second {
 		t.Errorf("stop took %s", d)
 	}
