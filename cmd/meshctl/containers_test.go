@@ -26,7 +26,8 @@ func testContainer(t api.Task) api.Container {
 }
 
 // hostPortAPI is node1 running one task of a service publishing 8080
-// in host mode, and one that exited with status 3, as ps sees them.
+// in host mode, one that exited with status 3, and the container of a
+// foreground run whose command exited with status 5, as ps sees them.
 func hostPortAPI() *fakeAPI {
 	fake := newFakeAPI()
 	web := api.Task{ID: "z9y8x7w6v5u4t3s2r1q0p9o8n", ServiceID: "e1e2e3e4e5e6e7e8e9e0e1e2e", ServiceName: "web", Slot: 1,
@@ -36,12 +37,20 @@ func hostPortAPI() *fakeAPI {
 		NodeID: testInfo.NodeID, NodeName: "node1", Args: []string{"sh", "-c", "exit 3"}, DesiredState: api.TaskShutdown,
 		CreatedAt: testNow.Add(-5 * time.Minute), EndedAt: testNow.Add(-2 * time.Minute),
 		Status: api.TaskStatus{State: api.TaskFailed, Err: "task: non-zero exit (3)", Timestamp: testNow.Add(-2 * time.Minute)}}
-	tasks := []api.Task{web, exit3}
+	// run stops the idle container with its command's status.
+	fg := api.Task{ID: "b2c3d4e5f6g7h8i9j0k1l2m3n", ServiceID: "g1g2g3g4g5g6g7g8g9g0g1g2g", NodeID: testInfo.NodeID, NodeName: "node1",
+		Image: "alpine", Args: []string{"sh", "-c", "exit 5"}, DesiredState: api.TaskShutdown,
+		Standalone: &api.Standalone{Name: "fg", Idle: true, ExitCode: new(5)},
+		CreatedAt:  testNow.Add(-4 * time.Minute), EndedAt: testNow.Add(-time.Minute),
+		Status: api.TaskStatus{State: api.TaskShutdown, Timestamp: testNow.Add(-time.Minute)}}
+	tasks := []api.Task{web, exit3, fg}
 	fake.tasksFunc = func(string, string) ([]api.Task, error) { return tasks, nil }
 	host := api.Service{ID: web.ServiceID, Name: "web", Endpoint: api.Endpoint{Mode: "vip",
 		Ports: []api.PortConfig{{Protocol: "tcp", TargetPort: 80, PublishedPort: 8080, PublishMode: api.PublishHost}}}}
 	fake.containersFunc = func() ([]api.Container, error) {
-		return []api.Container{api.NewContainer(web, host), testContainer(exit3)}, nil
+		fgc := testContainer(fg)
+		fgc.Path, fgc.Args = "sh", []string{"-c", "exit 5"} // the node's engine says what ran
+		return []api.Container{api.NewContainer(web, host), testContainer(exit3), fgc}, nil
 	}
 	return fake
 }

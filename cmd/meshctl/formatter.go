@@ -131,7 +131,8 @@ func (c containerRow) Ports() string { return c.ports }
 func (c containerRow) State() string { return api.ContainerStatus(c.Task.Status.State) }
 
 // Status is docker's: "Up 3 hours", "Exited (3) 2 minutes ago" (no
-// status when the node stopped the task), "Created".
+// status when the node stopped the task), "Created". A foreground run's
+// container shows its command's status, as inspect does.
 func (c containerRow) Status() string {
 	s := c.Task.Status
 	since := func() string {
@@ -145,7 +146,7 @@ func (c containerRow) Status() string {
 		return "Up" + since()
 	case "exited":
 		out := "Exited"
-		if code, ok := api.ExitCode(s); ok {
+		if code, ok := api.ContainerExitCode(c.Task); ok {
 			out += fmt.Sprintf(" (%d)", code)
 		}
 		if ago := since(); ago != "" {

@@ -132,6 +132,19 @@ func ExitCode(s TaskStatus) (int, bool) {
 	return 0, false
 }
 
+// ContainerExitCode is the status docker shows for t's exited container:
+// the one its foreground command ended with, which run reported when it
+// stopped the container (Standalone.ExitCode), or else the task's own.
+func ContainerExitCode(t Task) (int, bool) {
+	if ContainerStatus(t.Status.State) != "exited" {
+		return 0, false
+	}
+	if sa := t.Standalone; sa != nil && sa.ExitCode != nil {
+		return *sa.ExitCode, true
+	}
+	return ExitCode(t.Status)
+}
+
 // NewContainer shows task t of service svc as docker inspect shows a
 // swarm task's container.
 func NewContainer(t Task, svc Service) Container {
@@ -154,12 +167,9 @@ func NewContainer(t Task, svc Service) Container {
 	if c.Args == nil {
 		c.Args = []string{}
 	}
-	c.State = containerState(t.Status)
+	c.State = containerState(t)
 	if sa := t.Standalone; sa != nil {
 		c.Config.Labels = map[string]string{}
-		if sa.ExitCode != nil && c.State.Status == "exited" {
-			c.State.ExitCode = sa.ExitCode
-		}
 		if c.State.Running {
 			for _, p := range sa.Ports {
 				key := strconv.Itoa(int(p.Port)) + "/" + p.Proto
@@ -200,7 +210,8 @@ func NewContainer(t Task, svc Service) Container {
 
 // containerState is a task's reported status as docker's container
 // state.
-func containerState(s TaskStatus) ContainerState {
+func containerState(t Task) ContainerState {
+	s := t.Status
 	cs := ContainerState{Status: ContainerStatus(s.State), Error: s.Err}
 	switch cs.Status {
 	case "running":
@@ -208,7 +219,7 @@ func containerState(s TaskStatus) ContainerState {
 		cs.ExitCode = new(int)
 	case "exited":
 		cs.FinishedAt = s.Timestamp
-		if code, ok := ExitCode(s); ok {
+		if code, ok := ContainerExitCode(t); ok {
 			cs.ExitCode = &code
 		}
 	default:
