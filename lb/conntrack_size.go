@@ -1,0 +1,147 @@
+package lb
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+)
+
+// Why meshd sizes the host's conntrack table, with what it measured:
+// doc.go, "The conntrack table's size".
+
+// Conntrack table sysctls, below /proc/sys.
+const (
+	conntrackMaxKey     = "net/netfilter/nf_conntrack_max"
+	conntrackBucketsKey = "net/netfilter/nf_conntrack_buckets"
+)
+
+// ConntrackSize is the kernel's conntrack table size: the entries a
+// namespace may hold (nf_conntrack_max) and the hash buckets they are
+// spread over (nf_conntrack_buckets), both one figure for the machine.
+type ConntrackSize struct {
+	Max, Buckets int
+}
+
+func (s ConntrackSize) String() string {
+	return fmt.Sprintf("nf_conntrack_max=%d nf_conntrack_buckets=%d", s.Max, s.Buckets)
+}
+
+// Bounds of a conntrack limit meshd accepts (0 leaves the kernel's): each
+// entry costs about 320 bytes, so the top is some 5 GB of kernel memory.
+const (
+	MinConntrackMax = 1024
+	MaxConntrackMax = 1 << 24
+)
+
+// DefaultConntrackMax is kube-proxy's default limit for a machine with
+// cpus CPUs: 32,768 entries per CPU, at least 131,072.
+func DefaultConntrackMax(cpus int) int {
+	return min(max(32768*cpus, 131072), MaxConntrackMax)
+}
+
+// WantConntrackSize is the size the table should have, given the size it
+// has and the limit wanted: never smaller than it is, and with a bucket
+// for every four entries (kube-proxy's hashsize) so that lookups walk
+// short chains. least 0 wants nothing changed.
+func WantConntrackSize(cur ConntrackSize, least int) ConntrackSize {
+	if least <= 0 {
+		return cur
+	}
+	want := ConntrackSize{Max: max(cur.Max, least)}
+	want.Buckets = max(cur.Buckets, want.Max/4)
+	return want
+}
+
+// Sysctls reads and writes kernel settings by their path below /proc/sys
+// ("net/netfilter/nf_conntrack_max"). Errors wrap the file's: fs.ErrNotExist
+// for an absent key, fs.ErrPermission for one this namespace may not write.
+type Sysctls interface {
+	Get(key string) (string, error)
+	Set(key, value string) error
+}
+
+// ProcSysctls is [Sysctls] through /proc/sys, in the caller's network
+// namespace.
+type ProcSysctls struct{}
+
+// Get implements [Sysctls]. The value keeps the file's newline.
+func (ProcSysctls) Get(key string) (string, error) {
+	b, err := os.ReadFile(filepath.Join("/proc/sys", key))
+	return string(b), err
+}
+
+// Set implements [Sysctls].
+func (ProcSysctls) Set(key, value string) error {
+	return os.WriteFile(filepath.Join("/proc/sys", key), []byte(value), 0o644)
+}
+
+// ErrConntrackReadOnly is the table's size being the host's to set, not
+// this namespace's: outside the initial network namespace (a lab's node)
+// the kernel shows nf_conntrack_max read-only.
+var ErrConntrackReadOnly = errors.New("read-only in this network namespace")
+
+// ErrNoConntrack is a kernel whose conntrack is not loaded yet: it loads
+// with the first NAT rule.
+var ErrNoConntrack = errors.New("conntrack not loaded")
+
+// GrowConntrack raises the table to WantConntrackSize(its size, least),
+// buckets first so that the larger limit never meets the old chains, and
+// returns the size before and after. It never shrinks the table and
+// writes nothing when it is large enough.
+func GrowConntrack(s Sysctls, least int) (before, after ConntrackSize, err error) {
+	if before, err = readConntrackSize(s); err != nil {
+		return before, before, err
+	}
+	want := WantConntrackSize(before, least)
+	after = before
+	for _, w := range []struct {
+		key       string
+		have, set int
+		field     *int
+	}{
+		{conntrackBucketsKey, before.Buckets, want.Buckets, &after.Buckets},
+		{conntrackMaxKey, before.Max, want.Max, &after.Max},
+	} {
+		if w.set == w.have {
+			continue
+		}
+		if err := s.Set(w.key, strconv.Itoa(w.set)); err != nil {
+			return before, after, conntrackErr("set", w.key, err)
+		}
+		*w.field = w.set
+	}
+	return before, after, nil
+}
+
+func readConntrackSize(s Sysctls) (ConntrackSize, error) {
+	var size ConntrackSize
+	for key, field := range map[string]*int{conntrackMaxKey: &size.Max, conntrackBucketsKey: &size.Buckets} {
+		v, err := s.Get(key)
+		if err != nil {
+			return size, conntrackErr("read", key, err)
+		}
+		n, err := strconv.Atoi(strings.TrimSpace(v))
+		if err != nil || n < 0 {
+			return size, fmt.Errorf("read %s: %q is not a count", key, v)
+		}
+		*field = n
+	}
+	return size, nil
+}
+
+// conntrackErr names the key and maps the kernel's refusals to
+// ErrNoConntrack and ErrConntrackReadOnly.
+func conntrackErr(op, key string, err error) error {
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		err = ErrNoConntrack
+	case errors.Is(err, fs.ErrPermission), errors.Is(err, syscall.EROFS):
+		err = ErrConntrackReadOnly
+	}
+	return fmt.Errorf("%s %s: %w", op, key, err)
+}
