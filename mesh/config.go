@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"os/user"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -47,6 +48,10 @@ func DefaultConfig() Config {
 		// within 5 s more loses its tasks: a restart keeps them.
 		RescheduleDelay: 5 * time.Second,
 		FlowOffload:     true,
+		// kube-proxy's: the kernel sizes the table from memory (8,192
+		// entries in a 1 GB VM), which short connections through the
+		// mesh fill in about two minutes.
+		ConntrackMax: lb.DefaultConntrackMax(runtime.NumCPU()),
 	}
 }
 
@@ -87,6 +92,9 @@ type UserConfig struct {
 	// move; zero keeps the default.
 	RescheduleDelay time.Duration
 	IPVSTimeouts    string
+	// ConntrackMax is --conntrack-max: a count, "0" to leave the kernel's
+	// table alone, or empty for the default.
+	ConntrackMax string
 	// NoFlowOffload is --flow-offload=false.
 	NoFlowOffload bool
 	// TokenEnv is $MESHD_TOKEN as the command line found it.
@@ -152,6 +160,12 @@ type Config struct {
 	// (lb's doc.go, "Flow offload"), where the kernel has flowtables.
 	// DefaultConfig: true.
 	FlowOffload bool
+	// ConntrackMax is the least nf_conntrack_max (and a bucket per four
+	// entries) the node keeps: raised where lower, never lowered, logged
+	// when changed; a lab's nodes share their host's table and leave it.
+	// Zero leaves the kernel's. DefaultConfig: kube-proxy's, 32,768 per
+	// CPU and at least 131,072 (lb.DefaultConntrackMax).
+	ConntrackMax int
 	// GossipPort overrides DefaultGossipPort (tests).
 	GossipPort int
 	// SocketGroup, when set, is the group that shares the unix socket
@@ -266,6 +280,13 @@ func (u UserConfig) ToConfig() (Config, error) {
 		if c.IPVSTimeouts, err = lb.ParseTimeouts(u.IPVSTimeouts); err != nil {
 			return c, fmt.Errorf("--ipvs-timeouts: %w", err)
 		}
+	}
+	if u.ConntrackMax != "" {
+		n, err := strconv.Atoi(u.ConntrackMax)
+		if err != nil || n != 0 && (n < lb.MinConntrackMax || n > lb.MaxConntrackMax) {
+			return c, fmt.Errorf("--conntrack-max %s: want 0 (leave the kernel's) or %d to %d", api.Quote(u.ConntrackMax), lb.MinConntrackMax, lb.MaxConntrackMax)
+		}
+		c.ConntrackMax = n
 	}
 	if u.SocketGroup != "" {
 		if c.SocketGroup, c.SocketGID, err = lookupGroup(u.SocketGroup); err != nil {

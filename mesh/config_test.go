@@ -4,10 +4,13 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/meshd/meshd/lb"
 )
 
 func TestUserConfigToConfig(t *testing.T) {
@@ -103,6 +106,24 @@ func TestUserConfigToConfig(t *testing.T) {
 		{name: "metrics addr by name", edit: func(u *UserConfig) { u.MetricsAddr = "localhost:9323" }, wantErr: "want IP:port"},
 		{name: "metrics on the cluster port", edit: func(u *UserConfig) { u.MetricsAddr = "0.0.0.0:2377" }, wantErr: "port 2377 is the cluster API's"},
 		{name: "metrics on the gossip port", edit: func(u *UserConfig) { u.MetricsAddr = "[::1]:7946" }, wantErr: "port 7946 is gossip's"},
+		{name: "conntrack max by default", edit: func(u *UserConfig) {}, check: func(t *testing.T, c Config) {
+			if want := lb.DefaultConntrackMax(runtime.NumCPU()); c.ConntrackMax != want || want < 131072 {
+				t.Errorf("conntrack max %d by default, want %d (at least 131072)", c.ConntrackMax, want)
+			}
+		}},
+		{name: "conntrack max given", edit: func(u *UserConfig) { u.ConntrackMax = "262144" }, check: func(t *testing.T, c Config) {
+			if c.ConntrackMax != 262144 {
+				t.Errorf("conntrack max %d, want 262144", c.ConntrackMax)
+			}
+		}},
+		{name: "conntrack left alone", edit: func(u *UserConfig) { u.ConntrackMax = "0" }, check: func(t *testing.T, c Config) {
+			if c.ConntrackMax != 0 {
+				t.Errorf("conntrack max %d, want 0 (the kernel's)", c.ConntrackMax)
+			}
+		}},
+		{name: "conntrack max too small", edit: func(u *UserConfig) { u.ConntrackMax = "100" }, wantErr: `--conntrack-max "100": want 0 (leave the kernel's) or 1024 to 16777216`},
+		{name: "conntrack max not a count", edit: func(u *UserConfig) { u.ConntrackMax = "lots" }, wantErr: `--conntrack-max "lots"`},
+		{name: "conntrack max negative", edit: func(u *UserConfig) { u.ConntrackMax = "-1" }, wantErr: `--conntrack-max "-1"`},
 		{name: "world-readable token file", edit: func(u *UserConfig) { u.Join, u.TokenFile = "192.168.33.10", worldReadable },
 			wantErr: "readable by every user (mode 0644); chmod 600 it"},
 	}

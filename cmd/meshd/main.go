@@ -104,6 +104,7 @@ func newFlagSet(u *mesh.UserConfig, debug, version *bool, tokenFile string) *pfl
 	fs.DurationVar(&u.GossipKeyRotation, "gossip-key-rotation", def.GossipKeyRotation, "how often the leading manager rotates the gossip key")
 	fs.DurationVar(&u.RescheduleDelay, "reschedule-delay", def.RescheduleDelay, "how long a node may be down before its tasks move to other nodes")
 	fs.StringVar(&u.IPVSTimeouts, "ipvs-timeouts", "", "IPVS timeouts tcp,tcpfin,udp (e.g. 3600s,120s,300s); default: the kernel's")
+	fs.StringVar(&u.ConntrackMax, "conntrack-max", strconv.Itoa(def.ConntrackMax), "least nf_conntrack_max kept on the node, raised where lower (0: leave the kernel's)")
 	offload := fs.VarPF(offFlag{&u.NoFlowOffload}, "flow-offload", "", "iptables data plane: established connections through an nftables flowtable where the kernel has one")
 	offload.NoOptDefVal = "true"
 	offload.DefValue = "true"

@@ -63,6 +63,7 @@ type Agent struct {
 	nets       map[string]api.Network             // overlay networks built here
 	following  string                             // the desired state's source as last logged
 	persistErr string                             // the desired state's save failure as last logged
+	conntrack  string                             // why the conntrack table was left, as last logged
 	gwChecked  bool                               // mesh_gwbridge is known good since the last resync tick
 	ingressGW  netip.Addr                         // the ingress sandbox's address on mesh_gwbridge
 	sboxes     map[string]*lbSandbox              // by network ID

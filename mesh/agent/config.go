@@ -95,6 +95,12 @@ type Config struct {
 	// FlowOffload is meshd --flow-offload: false removes the sandboxes'
 	// flowtables.
 	FlowOffload bool
+	// ConntrackMax is the least size of the kernel's conntrack table the
+	// agent keeps (lb.GrowConntrack) through HostSysctls; zero leaves it.
+	ConntrackMax int
+	// HostSysctls reads and writes the agent's own namespace's sysctls;
+	// nil: /proc/sys.
+	HostSysctls lb.Sysctls
 	// Sysctl writes a sysctl inside a sandbox.
 	Sysctl func(nsPath, key, value string) error
 	// Runner runs a task's process once, until it exits or ctx ends,
@@ -164,6 +170,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.Listening == nil {
 		c.Listening = listeningInProc
+	}
+	if c.HostSysctls == nil {
+		c.HostSysctls = lb.ProcSysctls{}
 	}
 	if c.Runner == nil {
 		c.Runner = task.Run

@@ -1,0 +1,69 @@
+package agent
+
+import (
+	"log/slog"
+	"strings"
+	"testing"
+
+	"github.com/meshd/meshd/internal/testutil"
+	"github.com/meshd/meshd/lb"
+)
+
+// TestGrowConntrack: the agent raises a small table at its first pass,
+// leaves it at the next ones, raises it again once someone shrank it, and
+// a node whose namespace may not size it says so once.
+func TestGrowConntrack(t *testing.T) {
+	small := lb.ConntrackSize{Max: 8192, Buckets: 8192}
+	agentWith := func(sys lb.Sysctls, least int) (*Agent, *testutil.Buffer) {
+		var logs testutil.Buffer
+		return &Agent{cfg: Config{ConntrackMax: least, HostSysctls: sys}, log: slog.New(slog.NewTextHandler(&logs, nil))}, &logs
+	}
+
+	t.Run("raised, and again after a shrink", func(t *testing.T) {
+		sys := lb.NewFakeConntrackSysctls(small)
+		a, logs := agentWith(sys, 131072)
+		a.growConntrack()
+		a.growConntrack()
+		want := []string{"net/netfilter/nf_conntrack_buckets=32768", "net/netfilter/nf_conntrack_max=131072"}
+		if strings.Join(sys.Writes, " ") != strings.Join(want, " ") {
+			t.Errorf("writes %v, want %v once", sys.Writes, want)
+		}
+		if err := sys.Set("net/netfilter/nf_conntrack_max", "4096"); err != nil {
+			t.Fatal(err)
+		}
+		a.growConntrack()
+		if got := sys.Vals["net/netfilter/nf_conntrack_max"]; got != "131072" {
+			t.Errorf("nf_conntrack_max after a shrink and a pass: %s, want 131072", got)
+		}
+		if n := strings.Count(logs.String(), `msg="conntrack table raised"`); n != 2 {
+			t.Errorf("%d raises logged, want 2:\n%s", n, logs.String())
+		}
+		if !strings.Contains(logs.String(), `from="nf_conntrack_max=8192 nf_conntrack_buckets=8192" to="nf_conntrack_max=131072 nf_conntrack_buckets=32768"`) {
+			t.Errorf("the first raise's log does not say from what to what:\n%s", logs.String())
+		}
+	})
+
+	t.Run("a lab's node: said once", func(t *testing.T) {
+		sys := lb.NewFakeConntrackSysctls(small)
+		sys.ReadOnly = true
+		a, logs := agentWith(sys, 131072)
+		for range 3 {
+			a.growConntrack()
+		}
+		if n := strings.Count(logs.String(), `msg="conntrack table left as it is"`); n != 1 || !strings.Contains(logs.String(), "level=INFO") ||
+			!strings.Contains(logs.String(), "read-only in this network namespace") {
+			t.Errorf("want one INFO line saying the table is read-only here:\n%s", logs.String())
+		}
+	})
+
+	t.Run("not loaded yet, or left alone: quiet", func(t *testing.T) {
+		sys := &lb.FakeSysctls{Vals: map[string]string{}}
+		a, logs := agentWith(sys, 131072)
+		a.growConntrack()
+		b, logs2 := agentWith(lb.NewFakeConntrackSysctls(small), 0)
+		b.growConntrack()
+		if logs.String()+logs2.String() != "" {
+			t.Errorf("logged:\n%s%s", logs.String(), logs2.String())
+		}
+	})
+}
