@@ -46,14 +46,17 @@ func DefaultConntrackMax(cpus int) int {
 
 // WantConntrackSize is the size the table should have, given the size it
 // has and the limit wanted: never smaller than it is, and with a bucket
-// for every four entries (kube-proxy's hashsize) so that lookups walk
-// short chains. least 0 wants nothing changed.
+// for every entry, the ratio the kernel sets itself. Each entry sits in
+// two chains (its original and reply directions), and kernels since
+// 5.15 refuse to insert into a chain grown too long, so kube-proxy's
+// bucket for every four entries would leave eight to a chain in a full
+// table. A bucket costs 8 bytes. least 0 wants nothing changed.
 func WantConntrackSize(cur ConntrackSize, least int) ConntrackSize {
 	if least <= 0 {
 		return cur
 	}
 	want := ConntrackSize{Max: max(cur.Max, least)}
-	want.Buckets = max(cur.Buckets, want.Max/4)
+	want.Buckets = max(cur.Buckets, want.Max)
 	return want
 }
 
@@ -92,7 +95,9 @@ var ErrNoConntrack = errors.New("conntrack not loaded")
 // GrowConntrack raises the table to WantConntrackSize(its size, least),
 // buckets first so that the larger limit never meets the old chains, and
 // returns the size before and after. It never shrinks the table and
-// writes nothing when it is large enough.
+// writes nothing when it is large enough. A refused write does not stop
+// the other (older kernels keep the buckets read-only but let the limit
+// be raised); the error is the first refusal.
 func GrowConntrack(s Sysctls, least int) (before, after ConntrackSize, err error) {
 	if before, err = readConntrackSize(s); err != nil {
 		return before, before, err
@@ -110,12 +115,15 @@ func GrowConntrack(s Sysctls, least int) (before, after ConntrackSize, err error
 		if w.set == w.have {
 			continue
 		}
-		if err := s.Set(w.key, strconv.Itoa(w.set)); err != nil {
-			return before, after, conntrackErr("set", w.key, err)
+		if werr := s.Set(w.key, strconv.Itoa(w.set)); werr != nil {
+			if err == nil {
+				err = conntrackErr("set", w.key, werr)
+			}
+			continue
 		}
 		*w.field = w.set
 	}
-	return before, after, nil
+	return before, after, err
 }
 
 func readConntrackSize(s Sysctls) (ConntrackSize, error) {

@@ -125,8 +125,11 @@
 //
 // meshd therefore does what kube-proxy does: it keeps nf_conntrack_max
 // at least 32,768 per CPU and 131,072 (--conntrack-max; 0 leaves the
-// kernel's), with a bucket for every four entries so that lookups walk
-// short chains, buckets first (conntrack_size.go). It raises, never
+// kernel's). It gives the table as many hash buckets, the kernel's own
+// ratio (8,192 and 8,192 in that VM, 262,144 and 262,144 where meshd is
+// developed), rather than kube-proxy's one for every four entries: each
+// entry hangs in two chains, and kernels since 5.15 refuse to insert into
+// a chain grown too long. Buckets go first (conntrack_size.go). It raises, never
 // lowers, at every pass of the agent after the host's rules (whose NAT
 // loads conntrack), and logs each raise: msg="conntrack table raised"
 // from=... to=.... Only the initial network namespace may write these

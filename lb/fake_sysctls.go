@@ -2,6 +2,7 @@ package lb
 
 import (
 	"io/fs"
+	"slices"
 	"strconv"
 	"sync"
 	"syscall"
@@ -9,13 +10,13 @@ import (
 
 // FakeSysctls is an in-memory /proc/sys ([Sysctls]) for tests: Vals by
 // key, as the kernel shows them; an absent key is absent (a module not
-// loaded). ReadOnly refuses every write as the kernel does outside the
-// initial network namespace. Writes lists each write, "key=value", in
-// order.
+// loaded). ReadOnly are the keys whose writes it refuses, as the kernel
+// refuses the conntrack table's outside the initial network namespace.
+// Writes lists each write, "key=value", in order.
 type FakeSysctls struct {
 	mu       sync.Mutex
 	Vals     map[string]string
-	ReadOnly bool
+	ReadOnly []string
 	Writes   []string
 }
 
@@ -35,7 +36,7 @@ func (f *FakeSysctls) Set(key, value string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	switch _, ok := f.Vals[key]; {
-	case f.ReadOnly:
+	case slices.Contains(f.ReadOnly, key):
 		return &fs.PathError{Op: "open", Path: "/proc/sys/" + key, Err: syscall.EACCES}
 	case !ok:
 		return &fs.PathError{Op: "open", Path: "/proc/sys/" + key, Err: syscall.ENOENT}
@@ -44,6 +45,10 @@ func (f *FakeSysctls) Set(key, value string) error {
 	f.Writes = append(f.Writes, key+"="+value)
 	return nil
 }
+
+// ConntrackSysctls are the conntrack table's keys, for
+// FakeSysctls.ReadOnly.
+var ConntrackSysctls = []string{conntrackMaxKey, conntrackBucketsKey}
 
 // NewFakeConntrackSysctls is a FakeSysctls holding a conntrack table of
 // size s.

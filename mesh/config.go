@@ -160,8 +160,8 @@ type Config struct {
 	// (lb's doc.go, "Flow offload"), where the kernel has flowtables.
 	// DefaultConfig: true.
 	FlowOffload bool
-	// ConntrackMax is the least nf_conntrack_max (and a bucket per four
-	// entries) the node keeps: raised where lower, never lowered, logged
+	// ConntrackMax is the least nf_conntrack_max (and as many hash
+	// buckets) the node keeps: raised where lower, never lowered, logged
 	// when changed; a lab's nodes share their host's table and leave it.
 	// Zero leaves the kernel's. DefaultConfig: kube-proxy's, 32,768 per
 	// CPU and at least 131,072 (lb.DefaultConntrackMax).

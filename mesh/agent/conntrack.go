@@ -9,28 +9,30 @@ import (
 // growConntrack keeps the kernel's conntrack table at least
 // cfg.ConntrackMax (lb.GrowConntrack): after the host's rules, whose NAT
 // loads conntrack, and again at every pass, so a table someone shrank is
-// raised again. A raise is logged each time; a table left as it is, once
-// per reason: a lab's node, whose namespace may not size the host's
-// table, says so at its start and is quiet after.
+// raised again. A raise is logged each time; a refusal once per reason:
+// a lab's node, whose namespace may not size the host's table, says so
+// at its start and is quiet after.
 func (a *Agent) growConntrack() {
 	if a.cfg.ConntrackMax == 0 {
 		return
 	}
 	before, after, err := lb.GrowConntrack(a.cfg.HostSysctls, a.cfg.ConntrackMax)
-	switch {
-	case errors.Is(err, lb.ErrNoConntrack):
+	if errors.Is(err, lb.ErrNoConntrack) {
 		return // loaded by the first NAT rule; the next pass sees it
-	case err != nil:
-		if note := err.Error(); note != a.conntrack {
-			level := a.log.Warn
-			if errors.Is(err, lb.ErrConntrackReadOnly) {
-				level = a.log.Info
-			}
-			level("conntrack table left as it is", "size", after.String(), "want_max", a.cfg.ConntrackMax, "reason", note)
-			a.conntrack = note
-		}
-	case after != before:
-		a.log.Info("conntrack table raised", "from", before.String(), "to", after.String())
-		a.conntrack = ""
 	}
+	if after != before {
+		a.log.Info("conntrack table raised", "from", before.String(), "to", after.String())
+	}
+	note := ""
+	if err != nil {
+		note = err.Error()
+	}
+	if note != a.conntrack && note != "" {
+		level := a.log.Warn
+		if errors.Is(err, lb.ErrConntrackReadOnly) {
+			level = a.log.Info
+		}
+		level("conntrack table not raised", "size", after.String(), "want_max", a.cfg.ConntrackMax, "reason", note)
+	}
+	a.conntrack = note
 }

@@ -24,7 +24,7 @@ func TestGrowConntrack(t *testing.T) {
 		a, logs := agentWith(sys, 131072)
 		a.growConntrack()
 		a.growConntrack()
-		want := []string{"net/netfilter/nf_conntrack_buckets=32768", "net/netfilter/nf_conntrack_max=131072"}
+		want := []string{"net/netfilter/nf_conntrack_buckets=131072", "net/netfilter/nf_conntrack_max=131072"}
 		if strings.Join(sys.Writes, " ") != strings.Join(want, " ") {
 			t.Errorf("writes %v, want %v once", sys.Writes, want)
 		}
@@ -38,19 +38,19 @@ func TestGrowConntrack(t *testing.T) {
 		if n := strings.Count(logs.String(), `msg="conntrack table raised"`); n != 2 {
 			t.Errorf("%d raises logged, want 2:\n%s", n, logs.String())
 		}
-		if !strings.Contains(logs.String(), `from="nf_conntrack_max=8192 nf_conntrack_buckets=8192" to="nf_conntrack_max=131072 nf_conntrack_buckets=32768"`) {
+		if !strings.Contains(logs.String(), `from="nf_conntrack_max=8192 nf_conntrack_buckets=8192" to="nf_conntrack_max=131072 nf_conntrack_buckets=131072"`) {
 			t.Errorf("the first raise's log does not say from what to what:\n%s", logs.String())
 		}
 	})
 
 	t.Run("a lab's node: said once", func(t *testing.T) {
 		sys := lb.NewFakeConntrackSysctls(small)
-		sys.ReadOnly = true
+		sys.ReadOnly = lb.ConntrackSysctls
 		a, logs := agentWith(sys, 131072)
 		for range 3 {
 			a.growConntrack()
 		}
-		if n := strings.Count(logs.String(), `msg="conntrack table left as it is"`); n != 1 || !strings.Contains(logs.String(), "level=INFO") ||
+		if n := strings.Count(logs.String(), `msg="conntrack table not raised"`); n != 1 || !strings.Contains(logs.String(), "level=INFO") ||
 			!strings.Contains(logs.String(), "read-only in this network namespace") {
 			t.Errorf("want one INFO line saying the table is read-only here:\n%s", logs.String())
 		}

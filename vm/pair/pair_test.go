@@ -354,13 +354,13 @@ func TestTwoVMs(t *testing.T) {
 	// The VMs' kernels size their tables from 1 GB: 8,192 entries, which
 	// the routing mesh's short connections fill in about two minutes.
 	t.Run("meshd raised each VM's conntrack table as kube-proxy sizes it", func(t *testing.T) {
-		const want = "131072 32768" // one CPU: kube-proxy's floor, a bucket per four entries
+		const want = "131072 131072" // one CPU: kube-proxy's floor, and a bucket per entry
 		for _, n := range nodes {
 			n.until(t, "nf_conntrack_max and buckets "+want, "sysctl -n net.netfilter.nf_conntrack_max net.netfilter.nf_conntrack_buckets | paste -sd' '",
 				func(out string) bool { return strings.TrimSpace(out) == want })
 			log := n.sh(t, "grep 'conntrack table' /var/log/meshd.log")
 			if !strings.Contains(log, `msg="conntrack table raised"`) ||
-				!strings.Contains(log, `from="nf_conntrack_max=8192 nf_conntrack_buckets=8192" to="nf_conntrack_max=131072 nf_conntrack_buckets=32768"`) {
+				!strings.Contains(log, `from="nf_conntrack_max=8192 nf_conntrack_buckets=8192" to="nf_conntrack_max=131072 nf_conntrack_buckets=131072"`) {
 				t.Errorf("%s's meshd.log on its conntrack table:\n%s\nwant it raised from the kernel's 8192 to 131072", n.name, log)
 			}
 			t.Logf("%s$ grep 'conntrack table' /var/log/meshd.log\n%s", n.name, log)
