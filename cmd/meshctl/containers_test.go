@@ -26,8 +26,9 @@ func testContainer(t api.Task) api.Container {
 }
 
 // hostPortAPI is node1 running one task of a service publishing 8080
-// in host mode, one that exited with status 3, and the container of a
-// foreground run whose command exited with status 5, as ps sees them.
+// in host mode, one that exited with status 3, the container of a
+// foreground run whose command exited with status 5, and a container
+// stopped whose process the stop's SIGTERM ended, as ps sees them.
 func hostPortAPI() *fakeAPI {
 	fake := newFakeAPI()
 	web := api.Task{ID: "z9y8x7w6v5u4t3s2r1q0p9o8n", ServiceID: "e1e2e3e4e5e6e7e8e9e0e1e2e", ServiceName: "web", Slot: 1,
@@ -43,14 +44,21 @@ func hostPortAPI() *fakeAPI {
 		Standalone: &api.Standalone{Name: "fg", Idle: true, ExitCode: new(5)},
 		CreatedAt:  testNow.Add(-4 * time.Minute), EndedAt: testNow.Add(-time.Minute),
 		Status: api.TaskStatus{State: api.TaskShutdown, Timestamp: testNow.Add(-time.Minute)}}
-	tasks := []api.Task{web, exit3, fg}
+	stopped := api.Task{ID: "c3d4e5f6g7h8i9j0k1l2m3n4o", ServiceID: "h1h2h3h4h5h6h7h8h9h0h1h2h", NodeID: testInfo.NodeID, NodeName: "node1",
+		Image: "alpine", Args: []string{"sleep", "1000"}, DesiredState: api.TaskShutdown,
+		Standalone: &api.Standalone{Name: "sleeper"},
+		CreatedAt:  testNow.Add(-3 * time.Minute), EndedAt: testNow.Add(-30 * time.Second),
+		Status: api.TaskStatus{State: api.TaskShutdown, ExitCode: new(143), Timestamp: testNow.Add(-30 * time.Second)}}
+	tasks := []api.Task{web, exit3, fg, stopped}
 	fake.tasksFunc = func(string, string) ([]api.Task, error) { return tasks, nil }
 	host := api.Service{ID: web.ServiceID, Name: "web", Endpoint: api.Endpoint{Mode: "vip",
 		Ports: []api.PortConfig{{Protocol: "tcp", TargetPort: 80, PublishedPort: 8080, PublishMode: api.PublishHost}}}}
 	fake.containersFunc = func() ([]api.Container, error) {
 		fgc := testContainer(fg)
 		fgc.Path, fgc.Args = "sh", []string{"-c", "exit 5"} // the node's engine says what ran
-		return []api.Container{api.NewContainer(web, host), testContainer(exit3), fgc}, nil
+		sc := testContainer(stopped)
+		sc.Path, sc.Args = "sleep", []string{"1000"}
+		return []api.Container{api.NewContainer(web, host), testContainer(exit3), fgc, sc}, nil
 	}
 	return fake
 }

@@ -123,7 +123,7 @@ func (a *Agent) startTask(ctx context.Context, t api.Task, st records.Objects) (
 	go func() {
 		defer close(lt.done)
 		a.cfg.Runner(tctx, spec, func(s task.State) {
-			a.report(t, api.TaskStatus{State: s.State, PID: s.PID, Err: s.Err, Sandbox: lt.sandbox})
+			a.report(t, api.TaskStatus{State: s.State, PID: s.PID, Err: s.Err, ExitCode: s.ExitCode, Sandbox: lt.sandbox})
 			// Backends are announced only while the process runs.
 			lt.mu.Lock()
 			defer lt.mu.Unlock()

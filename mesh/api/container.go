@@ -116,10 +116,15 @@ func ContainerStatus(taskState string) string {
 }
 
 // ExitCode is the status a task's process exited with, when its node
-// reported one: 0 for complete, N for a failure mesh/task reports as
-// "task: non-zero exit (N)". A task that failed to start, or that its
-// node stopped, has none.
+// reported one: its ExitCode, which a stopped process's report carries
+// too (143 for the stop's SIGTERM); else, from a node that reports no
+// ExitCode, 0 for complete and N for a failure mesh/task reports as
+// "task: non-zero exit (N)". A task that failed to start has none, nor
+// one a manager stopped before its node said how it ended.
 func ExitCode(s TaskStatus) (int, bool) {
+	if s.ExitCode != nil {
+		return *s.ExitCode, true
+	}
 	switch s.State {
 	case TaskComplete:
 		return 0, true

@@ -55,6 +55,8 @@ func TestNewContainer(t *testing.T) {
 		{"complete", TaskStatus{State: TaskComplete}, "exited", "0", 0},
 		{"failed to start", TaskStatus{State: TaskFailed, Err: "start task t: exec: no such file"}, "exited", "", 0},
 		{"stopped by its node", TaskStatus{State: TaskShutdown}, "exited", "", 0},
+		{"stopped, its process ended by the SIGTERM", TaskStatus{State: TaskShutdown, ExitCode: new(143)}, "exited", "143", 0},
+		{"exited 3, its code reported", TaskStatus{State: TaskFailed, Err: "task: non-zero exit (3)", ExitCode: new(3)}, "exited", "3", 0},
 	}
 	for _, tt := range tests {
 		task.Status = tt.status

@@ -484,4 +484,7 @@ type TaskStatus struct {
 	Timestamp time.Time `json:"Timestamp"`
 	PID       int       `json:"PID,omitempty"`
 	Sandbox   string    `json:"Sandbox,omitempty"` // network namespace file
+	// ExitCode is the process's exit status once it has ended, as its
+	// node reported it (mesh/task's State.ExitCode); nil when unknown.
+	ExitCode *int `json:"ExitCode,omitempty"`
 }

@@ -462,7 +462,7 @@ func (e *Engine) supervise(ctx context.Context, c *container, sb *sandbox, spec 
 		if e.boxes[c.Task.ID] != sb {
 			return
 		}
-		c.Task.Status = api.TaskStatus{State: s.State, PID: s.PID, Err: s.Err, Timestamp: e.cfg.Now().UTC(), Sandbox: sb.path}
+		c.Task.Status = api.TaskStatus{State: s.State, PID: s.PID, Err: s.Err, ExitCode: s.ExitCode, Timestamp: e.cfg.Now().UTC(), Sandbox: sb.path}
 		if s.State != api.TaskStarting {
 			sb.settled()
 		}

@@ -309,4 +309,20 @@ func TestContainersWithoutSwarm(t *testing.T) {
 	if out := l.must(t, "--node", "node1", "run", "--rm", "--net", "dev", "alpine", "sh", "-c", "ping -c 1 es"); !strings.Contains(out, "64 bytes from es.dev") {
 		t.Errorf("ping es outside a swarm:\n%s", out)
 	}
+	// stop ends the process with SIGTERM, which its init (tini) passes
+	// on: Exited (143), as docker stop shows a container run with --init.
+	l.must(t, "--node", "node1", "run", "-d", "--name", "sl", "alpine", "sleep", "1000")
+	// Once sleep runs, tini handles signals; before, as PID 1 of its
+	// namespace with no handler yet, it would drop the SIGTERM.
+	eventually(t, 10*time.Second, "sleep running in sl", func() (bool, string) {
+		out, _ := l.on("node1", "exec", "sl", "ps", "-o", "args")
+		return strings.Contains(out, "sleep 1000"), out
+	})
+	l.must(t, "--node", "node1", "stop", "sl")
+	if out := l.must(t, "--node", "node1", "ps", "-a", "--filter", "name=sl", "--format", "{{.Names}} {{.Status}}"); !strings.HasPrefix(out, "sl Exited (143) ") {
+		t.Errorf("ps -a after stop sl: %q, want sl Exited (143) …", out)
+	}
+	if code := strings.TrimSpace(l.must(t, "--node", "node1", "inspect", "-f", "{{.State.ExitCode}}", "sl")); code != "143" {
+		t.Errorf("inspect -f {{.State.ExitCode}} sl after stop: %q, want 143", code)
+	}
 }

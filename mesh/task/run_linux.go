@@ -26,7 +26,7 @@ func Run(ctx context.Context, spec Spec, report func(State)) {
 	report(State{State: "starting"})
 	err := runOnce(ctx, spec, func(pid int) { report(State{State: "running", PID: pid}) })
 	if ctx.Err() != nil {
-		report(State{State: "shutdown"})
+		report(State{State: "shutdown", ExitCode: statusOf(err)})
 		return
 	}
 	report(exitState(err))
@@ -35,14 +35,24 @@ func Run(ctx context.Context, spec Spec, report func(State)) {
 // exitState turns how the process ended into the state reported, with
 // Docker's text for a non-zero status.
 func exitState(err error) State {
+	code := statusOf(err)
+	switch {
+	case code == nil:
+		return State{State: "failed", Err: err.Error()}
+	case *code == 0:
+		return State{State: "complete", ExitCode: code}
+	}
+	return State{State: "failed", Err: fmt.Sprintf("task: non-zero exit (%d)", *code), ExitCode: code}
+}
+
+// statusOf is the status of a process that ran (err an *exitError), or
+// nil.
+func statusOf(err error) *int {
 	var ee *exitError
 	if !errors.As(err, &ee) {
-		return State{State: "failed", Err: err.Error()}
+		return nil
 	}
-	if ee.code == 0 {
-		return State{State: "complete"}
-	}
-	return State{State: "failed", Err: fmt.Sprintf("task: non-zero exit (%d)", ee.code)}
+	return new(ee.code)
 }
 
 // exitError is a process that ran and exited with code: its status, or

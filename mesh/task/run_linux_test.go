@@ -89,10 +89,11 @@ func TestRunReportsTheEndOnce(t *testing.T) {
 	testutil.RequireRoot(t)
 	for _, tc := range []struct {
 		name, cmd, want, err string
+		code                 int
 	}{
-		{"exit 3", "exit 3", "failed", "task: non-zero exit (3)"},
-		{"exit 0", "true", "complete", ""},
-		{"killed", "kill -9 $$", "failed", "task: non-zero exit (137)"},
+		{"exit 3", "exit 3", "failed", "task: non-zero exit (3)", 3},
+		{"exit 0", "true", "complete", "", 0},
+		{"killed", "kill -9 $$", "failed", "task: non-zero exit (137)", 137},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			spec := newSpec(t, "sh", "-c", tc.cmd)
@@ -102,8 +103,8 @@ func TestRunReportsTheEndOnce(t *testing.T) {
 			if want := "starting running " + tc.want; got != want {
 				t.Errorf("states %q, want %q", got, want)
 			}
-			if last := rec.states[len(rec.states)-1]; last.Err != tc.err {
-				t.Errorf("error %q, want %q", last.Err, tc.err)
+			if last := rec.states[len(rec.states)-1]; last.Err != tc.err || last.ExitCode == nil || *last.ExitCode != tc.code {
+				t.Errorf("error %q, exit code %s; want %q, %d", last.Err, codeString(last.ExitCode), tc.err, tc.code)
 			}
 		})
 	}
@@ -116,9 +117,18 @@ func TestRunFailsToStart(t *testing.T) {
 	var rec recorder
 	Run(context.Background(), spec, rec.report)
 	got := rec.names()
-	if strings.Join(got, " ") != "starting failed" || !strings.Contains(rec.states[1].Err, "open netns") {
-		t.Errorf("states %v (%q), want starting failed with the reason", got, rec.states[len(rec.states)-1].Err)
+	if strings.Join(got, " ") != "starting failed" || !strings.Contains(rec.states[1].Err, "open netns") || rec.states[1].ExitCode != nil {
+		t.Errorf("states %v (%q, exit code %s), want starting failed with the reason and no exit code", got,
+			rec.states[len(rec.states)-1].Err, codeString(rec.states[len(rec.states)-1].ExitCode))
 	}
+}
+
+// codeString prints an exit code that may be unknown.
+func codeString(code *int) string {
+	if code == nil {
+		return "none"
+	}
+	return fmt.Sprint(*code)
 }
 
 func TestTaskSeesItsOwnSandbox(t *testing.T) {
@@ -143,16 +153,25 @@ func TestTaskSeesItsOwnSandbox(t *testing.T) {
 func TestRunStopsARunningTask(t *testing.T) {
 	testutil.RequireRoot(t)
 	pid, rec, stop := runningPID(t, newSpec(t, "sleep", "1000"))
+	// tini forks the command once it has blocked the signals it passes
+	// on: a SIGTERM before that, right after its exec, finds no handler,
+	// and PID 1 of a namespace drops such a signal.
+	waitProcs(t, pid, "sleep 1000", func(p map[string]int) bool { return p["sleep 1000"] != 0 })
 	start := time.Now()
 	stop()
-	if d := time.Since(start); d > stopGrace+time.Second {
-		t.Errorf("stop took %s", d)
+	if d := time.Since(start); d >= stopGrace {
+		t.Errorf("stop took %s: the SIGTERM did not end the task, the SIGKILL after %s did", d, stopGrace)
 	}
 	if err := syscall.Kill(pid, 0); err == nil {
 		t.Errorf("task %d still alive after stop", pid)
 	}
-	if got := rec.names(); got[len(got)-1] != "shutdown" {
-		t.Errorf("last state %q, want shutdown", got[len(got)-1])
+	// The init passes the stop's SIGTERM on to sleep, which dies of it:
+	// 128+15, as docker stop shows for a container run with --init.
+	rec.mu.Lock()
+	last := rec.states[len(rec.states)-1]
+	rec.mu.Unlock()
+	if last.State != "shutdown" || last.ExitCode == nil || *last.ExitCode != 143 {
+		t.Errorf("last state %q, exit code %s; want shutdown, 143", last.State, codeString(last.ExitCode))
 	}
 }
 

@@ -62,6 +62,10 @@ type State struct {
 	State string // starting, running, complete, failed, shutdown
 	PID   int
 	Err   string
+	// ExitCode is the process's exit status once it has ended, 128+N for
+	// a death by signal N: also for a shutdown, where the stop's SIGTERM
+	// often ends it (143), as docker stop shows. Nil when no process ran.
+	ExitCode *int
 }
 
 // stopGrace is how long a task has to exit after SIGTERM.
