@@ -118,23 +118,24 @@
 // back to back through node2, the kernel's 8,192 answered 6,702, then
 // 3,869 (6 wrk timeouts), then 670 requests (8 timeouts): node2's own
 // namespace dropped 1,348 packets ("table full" 190 times in dmesg) and
-// evicted 22,078 entries. With the limit at 131,072 and 32,768 buckets,
-// set by hand before the same three runs: 6,694, 6,177 and 5,398
-// answered, no timeout, nothing dropped or evicted; node2's namespace
-// peaked at 20,560 entries, the sandbox at 10,351, the task's at 10,502.
+// evicted 22,078 entries. With the limit and the buckets at 131,072, as
+// meshd sets them, set by hand before the same three runs: 6,598, 5,817
+// and 5,761 answered, no timeout, nothing dropped or evicted; node2's
+// namespace peaked at 22,853 entries, the sandbox at 10,486, the task's
+// at 10,596.
 //
 // meshd therefore does what kube-proxy does: it keeps nf_conntrack_max
 // at least 32,768 per CPU and 131,072 (--conntrack-max; 0 leaves the
 // kernel's). It gives the table as many hash buckets, the kernel's own
 // ratio (8,192 and 8,192 in that VM, 262,144 and 262,144 where meshd is
 // developed), rather than kube-proxy's one for every four entries: each
-// entry hangs in two chains, and kernels since 5.15 refuse to insert into
-// a chain grown too long. Buckets go first (conntrack_size.go). It raises, never
-// lowers, at every pass of the agent after the host's rules (whose NAT
-// loads conntrack), and logs each raise: msg="conntrack table raised"
-// from=... to=.... Only the initial network namespace may write these
-// sysctls; a lab's nodes, in namespaces of their own, find them
-// read-only, leave the host's table as it is and say so once.
+// entry hangs in two chains, and kernels since 5.15 refuse to insert
+// into a chain grown too long. Buckets go first (conntrack_size.go). It
+// raises, never lowers, at every pass of the agent after the host's
+// rules (whose NAT loads conntrack), and logs each raise: msg="conntrack
+// table raised" from=... to=.... Only the initial network namespace may
+// write these sysctls; a lab's nodes, in namespaces of their own, find
+// them read-only, leave the host's table as it is and say so once.
 //
 // # Flow offload (iptables plane)
 //

@@ -353,7 +353,7 @@ func TestTwoVMs(t *testing.T) {
 
 	// The VMs' kernels size their tables from 1 GB: 8,192 entries, which
 	// the routing mesh's short connections fill in about two minutes.
-	t.Run("meshd raised each VM's conntrack table as kube-proxy sizes it", func(t *testing.T) {
+	t.Run("meshd raised each VM's conntrack table to 131072 entries", func(t *testing.T) {
 		const want = "131072 131072" // one CPU: kube-proxy's floor, and a bucket per entry
 		for _, n := range nodes {
 			n.until(t, "nf_conntrack_max and buckets "+want, "sysctl -n net.netfilter.nf_conntrack_max net.netfilter.nf_conntrack_buckets | paste -sd' '",
