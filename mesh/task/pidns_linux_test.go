@@ -350,23 +350,18 @@ func TestIdleTask(t *testing.T) {
 		spec := hostSpec(t, own)
 		spec.Image = "alpine"
 		init, rec, stop := runningPID(t, spec)
-		exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", init))
 		var procs map[string]int
 		if own {
 			want, err := os.Executable()
 			if err != nil {
 				t.Fatal(err)
 			}
-			if exe != want {
-				t.Fatalf("the task's init runs %s, want %s", exe, want)
-			}
+			waitExe(t, init, want)
 			if procs = procsOf(t, init); len(procs) != 1 {
 				t.Errorf("processes of the idle task: %v, want its init alone", procs)
 			}
 		} else {
-			if exe != tiniPath() {
-				t.Fatalf("the idle task's init runs %s, want %s", exe, tiniPath())
-			}
+			waitExe(t, init, tiniPath())
 			// The sleep's PID: the one process besides the init.
 			sleepPID := func(p map[string]int) int {
 				for argv, pid := range p {
@@ -399,6 +394,19 @@ func TestIdleTask(t *testing.T) {
 		if got := rec.names(); got[len(got)-1] != "shutdown" {
 			t.Errorf("states %v, want shutdown last", got)
 		}
+	})
+}
+
+// waitExe waits until process pid runs the program want: a task is
+// reported running once its init has set the namespaces up, and the init
+// execs tini, or an image's program, only after that.
+func waitExe(t *testing.T, pid int, want string) {
+	t.Helper()
+	testutil.Eventually(t, 5*time.Second, fmt.Sprintf("process %d running %s", pid, want), func() error {
+		if exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid)); err != nil || exe != want {
+			return fmt.Errorf("it runs %q (%v)", exe, err)
+		}
+		return nil
 	})
 }
 
