@@ -168,3 +168,22 @@ func (s udpSocket) ask(to netip.AddrPort) (string, error) {
 		}
 	}
 }
+
+// TestGrowConntrackInANodeNamespace: in a namespace of its own, as a
+// lab's node is, the kernel shows the conntrack table's size read-only;
+// GrowConntrack through /proc/sys says so and changes nothing, and the
+// size it reads is the host's, one figure for the machine.
+func TestGrowConntrackInANodeNamespace(t *testing.T) {
+	ns := newNamespaces(t, "node")["node"]
+	host, err := readConntrackSize(ProcSysctls{})
+	if err != nil {
+		t.Fatalf("the host's conntrack table: %v", err)
+	}
+	before, after, err := GrowConntrack(ProcSysctls{NetNS: ns}, host.Max+1024)
+	if !errors.Is(err, ErrConntrackReadOnly) || before != host || after != host {
+		t.Errorf("GrowConntrack in a namespace: %v -> %v, %v; want %v unchanged and %v", before, after, err, host, ErrConntrackReadOnly)
+	}
+	if now, err := readConntrackSize(ProcSysctls{}); err != nil || now != host {
+		t.Errorf("the host's table after: %v, %v; want %v", now, err, host)
+	}
+}

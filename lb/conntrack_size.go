@@ -1,14 +1,15 @@
 package lb
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
+
+	"github.com/meshd/meshd/internal/nsfile"
 )
 
 // Why meshd sizes the host's conntrack table, with what it measured:
@@ -31,8 +32,9 @@ func (s ConntrackSize) String() string {
 	return fmt.Sprintf("nf_conntrack_max=%d nf_conntrack_buckets=%d", s.Max, s.Buckets)
 }
 
-// Bounds of a conntrack limit meshd accepts (0 leaves the kernel's): each
-// entry costs about 320 bytes, so the top is some 5 GB of kernel memory.
+// Bounds of a conntrack limit meshd accepts (0 leaves the kernel's): an
+// entry is a 256-byte slab object here (nf_conntrack in /proc/slabinfo),
+// so a full table at the top holds some 4 GB of kernel memory.
 const (
 	MinConntrackMax = 1024
 	MaxConntrackMax = 1 << 24
@@ -68,20 +70,15 @@ type Sysctls interface {
 	Set(key, value string) error
 }
 
-// ProcSysctls is [Sysctls] through /proc/sys, in the caller's network
-// namespace.
-type ProcSysctls struct{}
+// ProcSysctls is [Sysctls] through /proc/sys in the network namespace
+// at NetNS ("" = the caller's).
+type ProcSysctls struct{ NetNS string }
 
-// Get implements [Sysctls]. The value keeps the file's newline.
-func (ProcSysctls) Get(key string) (string, error) {
-	b, err := os.ReadFile(filepath.Join("/proc/sys", key))
-	return string(b), err
-}
+// Get implements [Sysctls].
+func (p ProcSysctls) Get(key string) (string, error) { return nsfile.ReadSysctl(p.NetNS, key) }
 
 // Set implements [Sysctls].
-func (ProcSysctls) Set(key, value string) error {
-	return os.WriteFile(filepath.Join("/proc/sys", key), []byte(value), 0o644)
-}
+func (p ProcSysctls) Set(key, value string) error { return nsfile.WriteSysctl(p.NetNS, key, value) }
 
 // ErrConntrackReadOnly is the table's size being the host's to set, not
 // this namespace's: outside the initial network namespace (a lab's node)
@@ -103,43 +100,41 @@ func GrowConntrack(s Sysctls, least int) (before, after ConntrackSize, err error
 		return before, before, err
 	}
 	want := WantConntrackSize(before, least)
-	after = before
-	for _, w := range []struct {
-		key       string
-		have, set int
-		field     *int
-	}{
-		{conntrackBucketsKey, before.Buckets, want.Buckets, &after.Buckets},
-		{conntrackMaxKey, before.Max, want.Max, &after.Max},
-	} {
-		if w.set == w.have {
-			continue
+	// raise writes want to key where it is more than have, and returns
+	// the value the key holds after.
+	raise := func(key string, have, want int) int {
+		if want == have {
+			return have
 		}
-		if werr := s.Set(w.key, strconv.Itoa(w.set)); werr != nil {
-			if err == nil {
-				err = conntrackErr("set", w.key, werr)
-			}
-			continue
+		if werr := s.Set(key, strconv.Itoa(want)); werr != nil {
+			err = cmp.Or(err, conntrackErr("set", key, werr))
+			return have
 		}
-		*w.field = w.set
+		return want
 	}
+	after.Buckets = raise(conntrackBucketsKey, before.Buckets, want.Buckets)
+	after.Max = raise(conntrackMaxKey, before.Max, want.Max)
 	return before, after, err
 }
 
 func readConntrackSize(s Sysctls) (ConntrackSize, error) {
-	var size ConntrackSize
-	for key, field := range map[string]*int{conntrackMaxKey: &size.Max, conntrackBucketsKey: &size.Buckets} {
+	count := func(key string) (int, error) {
 		v, err := s.Get(key)
 		if err != nil {
-			return size, conntrackErr("read", key, err)
+			return 0, conntrackErr("read", key, err)
 		}
 		n, err := strconv.Atoi(strings.TrimSpace(v))
 		if err != nil || n < 0 {
-			return size, fmt.Errorf("read %s: %q is not a count", key, v)
+			return 0, fmt.Errorf("read %s: %q is not a count", key, v)
 		}
-		*field = n
+		return n, nil
 	}
-	return size, nil
+	limit, err := count(conntrackMaxKey)
+	if err != nil {
+		return ConntrackSize{}, err
+	}
+	buckets, err := count(conntrackBucketsKey)
+	return ConntrackSize{Max: limit, Buckets: buckets}, err
 }
 
 // conntrackErr names the key and maps the kernel's refusals to

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sort"
+	"strings"
 
 	_ "github.com/meshd/meshd/internal/mainthread" // locked goroutines die off the main thread
 	"github.com/vishvananda/netns"
@@ -152,6 +153,17 @@ func List(dir string) ([]string, error) {
 func WriteSysctl(path, key, value string) error {
 	file := filepath.Join("/proc/sys", key)
 	return Do(path, func() error { return os.WriteFile(file, []byte(value), 0o644) })
+}
+
+// ReadSysctl is /proc/sys/<key> inside the namespace at path, as
+// WriteSysctl writes it, without its newline.
+func ReadSysctl(path, key string) (string, error) {
+	var v []byte
+	err := Do(path, func() (err error) {
+		v, err = os.ReadFile(filepath.Join("/proc/sys", key))
+		return err
+	})
+	return strings.TrimSpace(string(v)), err
 }
 
 // Do runs fn inside the namespace at path ("" = the caller's own) on a
