@@ -131,11 +131,12 @@
 // developed), rather than kube-proxy's one for every four entries: each
 // entry hangs in two chains, and kernels since 5.15 refuse to insert
 // into a chain grown too long. Buckets go first (conntrack_size.go). It
-// raises, never lowers, at every pass of the agent after the host's
-// rules (whose NAT loads conntrack), and logs each raise: msg="conntrack
-// table raised" from=... to=.... Only the initial network namespace may
-// write these sysctls; a lab's nodes, in namespaces of their own, find
-// them read-only, leave the host's table as it is and say so once.
+// raises, never lowers: at the agent's first pass after the host's rules
+// (whose NAT loads conntrack), then at each resync tick, and logs each
+// raise: msg="conntrack table raised" from=... to=.... Only the initial
+// network namespace may write these sysctls; a lab's nodes, in
+// namespaces of their own, find them read-only, leave the host's table
+// as it is and say so once.
 //
 // # Flow offload (iptables plane)
 //

@@ -10,8 +10,9 @@ import (
 )
 
 // TestGrowConntrack: the agent raises a small table at its first pass,
-// leaves it at the next ones, raises it again once someone shrank it, and
-// a node whose namespace may not size it says so once.
+// reads nothing more until the resync tick, raises it again at the tick
+// after someone shrank it, waits for conntrack to be loaded, and a node
+// whose namespace may not size it says so once.
 func TestGrowConntrack(t *testing.T) {
 	small := lb.ConntrackSize{Max: 8192, Buckets: 8192}
 	agentWith := func(sys lb.Sysctls, least int) (*Agent, *testutil.Buffer) {
@@ -32,8 +33,13 @@ func TestGrowConntrack(t *testing.T) {
 			t.Fatal(err)
 		}
 		a.growConntrack()
+		if got := sys.Vals["net/netfilter/nf_conntrack_max"]; got != "4096" {
+			t.Errorf("nf_conntrack_max after a shrink and a pass before the tick: %s, want 4096 (not looked at)", got)
+		}
+		a.ctChecked = false // the resync tick
+		a.growConntrack()
 		if got := sys.Vals["net/netfilter/nf_conntrack_max"]; got != "131072" {
-			t.Errorf("nf_conntrack_max after a shrink and a pass: %s, want 131072", got)
+			t.Errorf("nf_conntrack_max after a shrink and the tick: %s, want 131072", got)
 		}
 		if n := strings.Count(logs.String(), `msg="conntrack table raised"`); n != 2 {
 			t.Errorf("%d raises logged, want 2:\n%s", n, logs.String())
@@ -49,6 +55,7 @@ func TestGrowConntrack(t *testing.T) {
 		a, logs := agentWith(sys, 131072)
 		for range 3 {
 			a.growConntrack()
+			a.ctChecked = false // the resync tick
 		}
 		if n := strings.Count(logs.String(), `msg="conntrack table not raised"`); n != 1 || !strings.Contains(logs.String(), "level=INFO") ||
 			!strings.Contains(logs.String(), "read-only in this network namespace") {
@@ -57,13 +64,19 @@ func TestGrowConntrack(t *testing.T) {
 	})
 
 	t.Run("not loaded yet, or left alone: quiet", func(t *testing.T) {
-		sys := &lb.FakeSysctls{Vals: map[string]string{}}
-		a, logs := agentWith(sys, 131072)
+		a, logs := agentWith(&lb.FakeSysctls{Vals: map[string]string{}}, 131072)
 		a.growConntrack()
 		b, logs2 := agentWith(lb.NewFakeConntrackSysctls(small), 0)
 		b.growConntrack()
 		if logs.String()+logs2.String() != "" {
 			t.Errorf("logged:\n%s%s", logs.String(), logs2.String())
+		}
+		// Loaded by the next pass's NAT: raised then, without a tick.
+		loaded := lb.NewFakeConntrackSysctls(small)
+		a.cfg.HostSysctls = loaded
+		a.growConntrack()
+		if got := loaded.Vals["net/netfilter/nf_conntrack_max"]; got != "131072" {
+			t.Errorf("nf_conntrack_max once loaded: %s, want 131072 at the next pass", got)
 		}
 	})
 }

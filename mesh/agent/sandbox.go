@@ -89,7 +89,6 @@ func (a *Agent) syncRules(ctx context.Context, st records.Objects) {
 			a.log.Error("host rules", "err", err)
 		}
 	})
-	a.growConntrack()
 	for _, lt := range a.tasks {
 		if lt.rules == nil {
 			continue
