@@ -61,9 +61,11 @@ func (l *testLab) startLoad(t *testing.T, d time.Duration, rate int, flags []str
 	ld := &load{}
 	l.captureLoad(t, ld)
 	ld.asked = n * len(urls)
+	lb := l.load()
 	for _, u := range urls {
-		args := append([]string{"--lab-prefix", l.prefix, "--lab-root", l.root, "lab", "exec", "client", "--"}, curlLoad(rate, n, flags, u)...)
-		cmd := exec.Command(filepath.Join(binDir, "meshctl"), args...)
+		// nsenter execs curl: the cleanup's kill reaches curl itself,
+		// where killing a "meshctl lab exec" would leave its child.
+		cmd := lb.ExecCmd("client", curlLoad(rate, n, flags, u))
 		var out strings.Builder
 		cmd.Stdout, cmd.Stderr = &out, &out
 		if err := cmd.Start(); err != nil {
