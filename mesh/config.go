@@ -49,8 +49,8 @@ func DefaultConfig() Config {
 		RescheduleDelay: 5 * time.Second,
 		FlowOffload:     true,
 		// kube-proxy's: the kernel sizes the table from memory (8,192
-		// entries in a 1 GB VM), which short connections through the
-		// mesh fill in about two minutes.
+		// entries in a 1 GB VM, which 40 s of short connections through
+		// the mesh filled; lb's doc.go).
 		ConntrackMax: lb.DefaultConntrackMax(runtime.NumCPU()),
 	}
 }

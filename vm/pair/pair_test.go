@@ -352,7 +352,7 @@ func TestTwoVMs(t *testing.T) {
 	task1, task2 := taskOn(node1), taskOn(node2)
 
 	// The VMs' kernels size their tables from 1 GB: 8,192 entries, which
-	// the routing mesh's short connections fill in about two minutes.
+	// 40 s of short connections through the mesh filled (lb's doc.go).
 	t.Run("meshd raised each VM's conntrack table to 131072 entries", func(t *testing.T) {
 		const want = "131072 131072" // one CPU: kube-proxy's floor, and a bucket per entry
 		for _, n := range nodes {
