@@ -24,4 +24,15 @@
 // SIGKILL when meshd's thread ends (Pdeathsig): tasks do not outlive
 // their meshd, so a killed daemon leaves no process behind and a
 // restarted one starts from a clean slate.
+//
+// A stop sends the task's PID 1 SIGTERM, then SIGKILL after a grace of
+// 5 s. The kernel drops a signal that PID 1 of a namespace neither
+// catches nor blocks, so meshd holds the SIGTERM back until the task can
+// take it: the init keeps a pipe open until the exec of tini or of the
+// image's program closes it, or until it passes signals on itself, and
+// then the program must have caught or blocked SIGTERM (tini: forked its
+// child, which it does once it has). A stop right after a start, as
+// "meshctl run -d" then "meshctl stop" makes it, thus ends the command by
+// SIGTERM (Exited (143)) rather than by the SIGKILL 5 s later (137), or
+// by the init's Go runtime exiting 2 (TestStopRightAfterStart).
 package task

@@ -69,28 +69,38 @@ func initTask(args []string) (int, error) {
 			return 0, fmt.Errorf("working directory: %w", err)
 		}
 	}
+	// Set up: the task may be entered now, a byte on the ready pipe says
+	// so. The pipe stays open until the task can take a stop's SIGTERM,
+	// which meshd holds back until then: the exec of tini or of an
+	// image's program closes it (close-on-exec, so no program of the
+	// task inherits it), or heard does, after a second byte, once this
+	// init handles the signals itself.
+	heard := func() {}
 	if *readyFD >= 0 {
-		// Set up: the task may be entered now. The fd is closed, so the
-		// task's programs do not inherit it.
-		f := os.NewFile(uintptr(*readyFD), "ready")
-		_, _ = f.Write([]byte{1})
-		f.Close()
+		// A bare fd: an *os.File's finalizer could close it early.
+		fd := *readyFD
+		syscall.CloseOnExec(fd)
+		_, _ = syscall.Write(fd, []byte{1})
+		heard = func() {
+			_, _ = syscall.Write(fd, []byte{2})
+			_ = syscall.Close(fd)
+		}
 	}
 	if *image == "" {
-		return runCommand(fs.Args(), *tini)
+		return runCommand(fs.Args(), *tini, heard)
 	}
 	img, err := images.Lookup(*image)
 	if err != nil {
 		return 0, err
 	}
 	if img.RunsCommand(fs.Args()) {
-		return runCommand(images.Command(*image, fs.Args()), *tini)
+		return runCommand(images.Command(*image, fs.Args()), *tini, heard)
 	}
 	if img.Idles(fs.Args()) && *tini != "" {
 		// tini and a sleep hold some 2 MB resident, most of it shared
 		// with every other idle task, where this init waiting in its Go
 		// runtime holds some 15 MB.
-		return runCommand(images.IdleCommand(*image), *tini)
+		return runCommand(images.IdleCommand(*image), *tini, heard)
 	}
 	if path, argv, ok := images.Program(img, fs.Args(), *dir); ok {
 		return 0, execProgram(path, argv, *dir)
@@ -102,6 +112,7 @@ func initTask(args []string) (int, error) {
 	_ = os.WriteFile("/proc/self/comm", []byte(commName(img.Name)), 0)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	heard()
 	return 0, images.Run(ctx, img, fs.Args(), os.Stdout, os.Stderr)
 }
 
@@ -173,7 +184,9 @@ var forwarded = []os.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, sys
 // until argv's process exits. It then returns that process's status; the
 // init exits with it and the kernel kills whatever else still runs in the
 // namespace, so nothing the command forked outlives the task.
-func runCommand(argv []string, tini string) (int, error) {
+//
+// heard is called once the init passes signals on, before the fork.
+func runCommand(argv []string, tini string, heard func()) (int, error) {
 	if len(argv) == 0 {
 		return 0, errors.New("no image and no command")
 	}
@@ -197,6 +210,7 @@ func runCommand(argv []string, tini string) (int, error) {
 	// queued, not lost.
 	sigc := make(chan os.Signal, 8)
 	signal.Notify(sigc, forwarded...)
+	heard()
 	child, err := syscall.ForkExec(path, argv, &syscall.ProcAttr{Env: os.Environ(), Files: []uintptr{0, 1, 2}})
 	if err != nil {
 		return 0, fmt.Errorf("start %s: %w", argv[0], err)

@@ -1,6 +1,7 @@
 package task
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -8,6 +9,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -69,37 +72,146 @@ func (e *exitError) Error() string { return fmt.Sprintf("task exited: exit statu
 // all of the task.
 func runOnce(ctx context.Context, spec Spec, started func(pid int)) error {
 	errc := make(chan error, 1)
-	pidc := make(chan int, 1)
+	initc := make(chan taskInit, 1)
 	go func() {
 		runtime.LockOSThread() // never unlocked: the thread dies with this goroutine
-		errc <- startAndWait(spec, pidc)
+		errc <- startAndWait(spec, initc)
 	}()
 	select {
-	case pid := <-pidc:
-		started(pid)
-		return waitOrStop(ctx, pid, errc)
+	case in := <-initc:
+		started(in.pid)
+		return waitOrStop(ctx, in, errc)
 	case err := <-errc:
 		return err
 	}
 }
 
-func waitOrStop(ctx context.Context, pid int, errc <-chan error) error {
+// taskInit is a task's init once it has said it is set up: its PID, the
+// signal handlers of its Go runtime, and heard, closed once the task's
+// program takes signals (see initTask): in the init itself (inProcess)
+// or in a program it exec'd.
+type taskInit struct {
+	pid       int
+	goCaught  uint64
+	heard     <-chan struct{}
+	inProcess *bool // read once heard is closed
+}
+
+func waitOrStop(ctx context.Context, in taskInit, errc <-chan error) error {
 	select {
 	case err := <-errc:
 		return err
 	case <-ctx.Done():
 	}
-	_ = syscall.Kill(pid, syscall.SIGTERM)
+	grace := time.NewTimer(stopGrace)
+	defer grace.Stop()
+	quit := make(chan struct{})
+	defer close(quit)
+	listening := make(chan struct{})
+	go func() {
+		if awaitSIGTERM(in, quit) {
+			close(listening)
+		}
+	}()
 	select {
 	case err := <-errc:
 		return err
-	case <-time.After(stopGrace):
+	case <-listening:
+		_ = syscall.Kill(in.pid, syscall.SIGTERM)
+		select {
+		case err := <-errc:
+			return err
+		case <-grace.C:
+		}
+	case <-grace.C:
 	}
-	_ = syscall.Kill(pid, syscall.SIGKILL)
+	_ = syscall.Kill(in.pid, syscall.SIGKILL)
 	return <-errc
 }
 
-func startAndWait(spec Spec, pidc chan<- int) error {
+// awaitSIGTERM returns true once the init of in may be sent a SIGTERM
+// without losing it, false if quit comes first. The kernel drops a
+// signal that PID 1 of a namespace neither catches nor blocks, and the
+// init's Go runtime, catching one nobody asked for, exits 2. So it waits
+// for the init to say the task takes signals (heard). A program the init
+// exec'd must then have lost the Go runtime's handlers (the kernel
+// closes the pipe a moment before it resets them) and blocked or caught
+// SIGTERM itself: tini blocks the signals it passes on within
+// microseconds, nginx and redis-server set handlers. A program that
+// never does gets the SIGKILL after the grace, as it would anyway.
+func awaitSIGTERM(in taskInit, quit <-chan struct{}) bool {
+	select {
+	case <-in.heard:
+	case <-quit:
+		return false
+	}
+	if *in.inProcess {
+		return true
+	}
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	for {
+		blocked, caught, err := signalMasks(in.pid)
+		if err != nil { // it has gone: a signal harms nothing
+			return true
+		}
+		if caught != in.goCaught && ((blocked|caught)&sigBit(syscall.SIGTERM) != 0 || hasChildren(in.pid)) {
+			return true
+		}
+		select {
+		case <-tick.C:
+		case <-quit:
+			return false
+		}
+	}
+}
+
+// hasChildren says whether process pid has forked. tini forks the
+// task's command only once it has blocked the signals it passes on, and
+// while it waits for them (sigtimedwait) the kernel lifts the block, so
+// its status shows none blocked.
+func hasChildren(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
+	return err == nil && len(bytes.TrimSpace(b)) > 0
+}
+
+func sigBit(sig syscall.Signal) uint64 { return 1 << (uint(sig) - 1) }
+
+// signalMasks are the signals process pid blocks and catches.
+func signalMasks(pid int) (blocked, caught uint64, err error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, 0, err
+	}
+	return parseSignalMasks(string(b))
+}
+
+// parseSignalMasks reads the SigBlk and SigCgt masks of a /proc/PID/status.
+func parseSignalMasks(status string) (blocked, caught uint64, err error) {
+	found := 0
+	for line := range strings.Lines(status) {
+		key, val, ok := strings.Cut(line, ":")
+		if !ok || (key != "SigBlk" && key != "SigCgt") {
+			continue
+		}
+		mask, err := strconv.ParseUint(strings.TrimSpace(val), 16, 64)
+		if err != nil {
+			return 0, 0, fmt.Errorf("%s mask %q: %w", key, strings.TrimSpace(val), err)
+		}
+		if key == "SigBlk" {
+			blocked = mask
+		} else {
+			caught = mask
+		}
+		found++
+	}
+	if found != 2 {
+		return 0, 0, errors.New("process status without SigBlk and SigCgt")
+	}
+	return blocked, caught, nil
+}
+
+func startAndWait(spec Spec, initc chan<- taskInit) error {
 	h, err := netns.GetFromPath(spec.NetNS)
 	if err != nil {
 		return fmt.Errorf("open netns %s: %w", spec.NetNS, err)
@@ -157,7 +269,18 @@ func startAndWait(spec Spec, pidc chan<- int) error {
 	// A byte when ready; EOF when the init failed before (it exits,
 	// and Wait reports why).
 	_, _ = ready.Read(make([]byte, 1))
-	pidc <- cmd.Process.Pid
+	// Then EOF once the task takes signals, after a byte if the init
+	// itself handles them; or once the init has exited.
+	in := taskInit{pid: cmd.Process.Pid, inProcess: new(bool)}
+	_, in.goCaught, _ = signalMasks(in.pid)
+	heard := make(chan struct{})
+	go func() {
+		n, _ := ready.Read(make([]byte, 1))
+		*in.inProcess = n == 1
+		close(heard)
+	}()
+	in.heard = heard
+	initc <- in
 	err = cmd.Wait()
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {

@@ -175,6 +175,78 @@ func TestRunStopsARunningTask(t *testing.T) {
 	}
 }
 
+// A stop that comes as soon as the task is reported running, as
+// "meshctl run -d" followed at once by "meshctl stop" makes it, ends the
+// task by its SIGTERM too: the init may then still be setting up, or
+// have just exec'd tini, which has not yet blocked the signals it waits
+// for. PID 1 of a namespace drops a signal it neither catches nor
+// blocks, and the Go runtime, catching one nobody asked for, exits 2.
+func TestStopRightAfterStart(t *testing.T) {
+	testutil.RequireRoot(t)
+	for _, tc := range []struct {
+		name, image, tool string
+		args              []string
+		own               bool
+		code              int // a server that stops on SIGTERM exits 0
+	}{
+		{"tini", "", "", []string{"sleep", "1000"}, false, 143},
+		{"own init", "", "", []string{"sleep", "1000"}, true, 143},
+		{"server in the init", "whoami", "", []string{"--port", "8080"}, false, 0},
+		{"exec'd program", "redis", "redis-server", nil, false, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.tool != "" {
+				testutil.RequireTool(t, tc.tool)
+			}
+			for i := range 10 {
+				spec := newSpec(t, tc.args...)
+				spec.Image, spec.OwnInit = tc.image, tc.own
+				ctx, cancel := context.WithCancel(context.Background())
+				var rec recorder
+				start := time.Now()
+				Run(ctx, spec, func(s State) {
+					rec.report(s)
+					if s.State == "running" {
+						cancel()
+					}
+				})
+				cancel()
+				d := time.Since(start)
+				last := rec.states[len(rec.states)-1]
+				if last.State != "shutdown" || last.ExitCode == nil || *last.ExitCode != tc.code || d >= stopGrace {
+					t.Fatalf("run %d: last state %q, exit code %s after %s; want shutdown, %d, well within %s; log:\n%s",
+						i, last.State, codeString(last.ExitCode), d.Round(time.Millisecond), tc.code, stopGrace, readLog(spec))
+				}
+			}
+		})
+	}
+}
+
+func TestParseSignalMasks(t *testing.T) {
+	for _, tc := range []struct {
+		name, status    string
+		blocked, caught uint64
+		err             bool
+	}{
+		{"tini", "Name:\ttini-static\nSigQ:\t0/31\nSigPnd:\t0000000000000000\nSigBlk:\tfffffffe3fcbfa07\nSigIgn:\t0000000000180000\nSigCgt:\t0000000000000000\n",
+			0xfffffffe3fcbfa07, 0, false},
+		{"go", "SigBlk:\t0000000000000000\nSigCgt:\tfffffffd7fc1feff\n", 0, 0xfffffffd7fc1feff, false},
+		{"no masks", "Name:\tx\n", 0, 0, true},
+		{"one mask", "SigBlk:\t0000000000000000\n", 0, 0, true},
+		{"bad hex", "SigBlk:\tzz\nSigCgt:\t0\n", 0, 0, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			blocked, caught, err := parseSignalMasks(tc.status)
+			if (err != nil) != tc.err || blocked != tc.blocked || caught != tc.caught {
+				t.Errorf("got %x %x %v, want %x %x, error %v", blocked, caught, err, tc.blocked, tc.caught, tc.err)
+			}
+		})
+	}
+	if sigBit(syscall.SIGTERM) != 1<<14 {
+		t.Errorf("SIGTERM's bit %x, want bit 14", sigBit(syscall.SIGTERM))
+	}
+}
+
 // TestTaskGetsItsEnvironment: the service's variables reach the command
 // (one may override PATH), and the host's environment does not.
 func TestTaskGetsItsEnvironment(t *testing.T) {
