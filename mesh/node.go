@@ -222,6 +222,13 @@ func (n nodeReads) TaskEnded(taskID string) bool {
 	return true
 }
 
+func (n nodeReads) StoppedContainer(taskID string) (*int, bool) {
+	if sess, _ := n.d.current(); sess != nil {
+		return sess.agent.StoppedContainer(taskID)
+	}
+	return nil, false
+}
+
 func (n nodeReads) TaskLogPath(taskID string) string {
 	if sess, _ := n.d.current(); sess != nil {
 		return sess.agent.TaskLogPath(taskID)

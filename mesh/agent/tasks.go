@@ -47,6 +47,7 @@ type localTask struct {
 	mu        sync.Mutex
 	running   bool   // the process runs
 	exited    bool   // the process ended (or never started): it is not run again
+	exitCode  *int   // the process's exit status once it has ended
 	listening bool   // ... and listens on its target ports: its backends are announced
 	gen       uint64 // counts the process's state changes, so a late readiness check is dropped
 	draining  bool
@@ -119,6 +120,9 @@ func (a *Agent) startTask(ctx context.Context, t api.Task, st records.Objects) (
 	tctx, cancel := context.WithCancel(ctx)
 	lt.cancel = cancel
 	a.tasks[t.ID] = lt
+	if t.Standalone != nil {
+		a.containers.start(t.ID)
+	}
 	lt.endpoints = endpointRecords(t, st)
 	go func() {
 		defer close(lt.done)
@@ -132,6 +136,9 @@ func (a *Agent) startTask(ctx context.Context, t api.Task, st records.Objects) (
 			}
 			lt.running = s.State == api.TaskRunning
 			lt.exited = lt.exited || api.Terminal(s.State)
+			if s.ExitCode != nil {
+				lt.exitCode = s.ExitCode
+			}
 			lt.gen++
 			if !lt.running {
 				lt.listening = false
@@ -395,7 +402,10 @@ func (a *Agent) removeTaskSandbox(lt *localTask) {
 	if lt.spec.Standalone != nil {
 		// docker logs reads a stopped container's output until it is
 		// removed (see dropLogs).
-		a.keptLogs[lt.spec.ID] = true
+		lt.mu.Lock()
+		code := lt.exitCode
+		lt.mu.Unlock()
+		a.containers.stop(lt.spec.ID, code)
 		return
 	}
 	_ = os.RemoveAll(a.taskDir(lt.spec))
@@ -404,11 +414,66 @@ func (a *Agent) removeTaskSandbox(lt *localTask) {
 // dropLogs removes the output kept of the stopped standalone containers
 // that are no longer this node's in st.
 func (a *Agent) dropLogs(st records.Objects) {
-	for id := range a.keptLogs {
-		if t, ok := st.Tasks[id]; ok && t.NodeID == a.cfg.NodeID {
-			continue
-		}
+	for _, id := range a.containers.drop(func(id string) bool {
+		t, ok := st.Tasks[id]
+		return !ok || t.NodeID != a.cfg.NodeID
+	}) {
 		_ = os.RemoveAll(filepath.Join(a.cfg.RunDir, "tasks", id))
-		delete(a.keptLogs, id)
 	}
+}
+
+// StoppedContainer says whether standalone container task id has no
+// process on this node: the agent has stopped it, or never started it.
+// code is how the process ended, nil when unknown (it never ran here):
+// the stop's SIGTERM mostly ends it (143), as docker stop shows for a
+// container run with --init.
+func (a *Agent) StoppedContainer(id string) (code *int, stopped bool) {
+	return a.containers.state(id)
+}
+
+// containerProcs are the standalone containers whose process runs here
+// (live), and those stopped here (stopped, with their exit status), kept
+// until they leave the desired state: the API's stop reads them while
+// the agent changes them.
+type containerProcs struct {
+	mu      sync.Mutex
+	live    map[string]bool
+	stopped map[string]*int
+}
+
+func (c *containerProcs) start(id string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.live[id] = true
+}
+
+func (c *containerProcs) stop(id string, code *int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.live, id)
+	c.stopped[id] = code
+}
+
+func (c *containerProcs) state(id string) (*int, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.live[id] {
+		return nil, false
+	}
+	return c.stopped[id], true
+}
+
+// drop forgets the stopped containers gone says have left, and returns
+// them.
+func (c *containerProcs) drop(gone func(id string) bool) []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []string
+	for id := range c.stopped {
+		if gone(id) {
+			delete(c.stopped, id)
+			out = append(out, id)
+		}
+	}
+	return out
 }

@@ -43,19 +43,58 @@ const seenTimeout = 10 * time.Second
 // seen waits until this node's desired state satisfies ok. The write is
 // done whatever the wait gives: a late state only delays the agent.
 func (s *Server) seen(ctx context.Context, ok func(records.Objects) bool) error {
-	ctx, cancel := context.WithTimeout(ctx, seenTimeout)
+	if !poll(ctx, seenTimeout, func() bool { return ok(s.cfg.Node.Objects()) }) {
+		s.log.Warn("a container write is not in this node's desired state yet", "wait", seenTimeout)
+	}
+	return nil
+}
+
+// poll waits until ok, for at most timeout, and says whether it came.
+func poll(ctx context.Context, timeout time.Duration, ok func() bool) bool {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
-	for !ok(s.cfg.Node.Objects()) {
+	for !ok() {
 		select {
 		case <-ctx.Done():
-			s.log.Warn("a container write is not in this node's desired state yet", "wait", seenTimeout)
-			return nil
+			return false
 		case <-tick.C:
 		}
 	}
-	return nil
+	return true
+}
+
+// stoppedTimeout bounds stop's wait for this node's agent to have
+// stopped a container: its grace (SIGTERM, SIGKILL 5 s later) and the
+// removal of its sandbox.
+const stoppedTimeout = 15 * time.Second
+
+// recordExit waits, as docker stop does, until this node's agent has
+// stopped its container task id, and gives the managers the process's
+// exit status if they have none (they wrote the stop before the process
+// ended), then waits for this node to see it: ps and inspect then show
+// Exited (143) after a stop, as docker does for a container run with
+// --init.
+func (s *Server) recordExit(ctx context.Context, cw ContainerWrites, id string) error {
+	var code *int
+	if !poll(ctx, stoppedTimeout, func() (stopped bool) { code, stopped = s.cfg.Node.StoppedContainer(id); return stopped }) {
+		s.log.Warn("a stopped container's process has not ended yet", "task_id", id, "wait", stoppedTimeout)
+		return nil
+	}
+	if code == nil {
+		return nil
+	}
+	known := func(o records.Objects) bool { _, ok := api.ContainerExitCode(o.Tasks[id]); return ok }
+	if known(s.cfg.Node.Objects()) {
+		return nil
+	}
+	if err := cw.StopContainer(ctx, s.cfg.Node.Info().NodeID, id, code); err != nil {
+		// The container is stopped all the same; ps shows no status.
+		s.log.Warn("give the managers a stopped container's exit status", "task_id", id, "err", err)
+		return nil
+	}
+	return s.seen(ctx, known)
 }
 
 // isLocalNetwork says whether ref names one of this node's bridge

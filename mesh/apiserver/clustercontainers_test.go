@@ -74,6 +74,11 @@ func TestContainersOnOverlays(t *testing.T) {
 			if tc.m.State().Tasks[made.ID].Current() {
 				t.Errorf("stopped container still desired running")
 			}
+			// The node's agent ended the process by the stop's SIGTERM;
+			// the managers, which wrote the stop before, learn its status.
+			if code, ok := api.ContainerExitCode(tc.m.State().Tasks[made.ID]); !ok || code != 143 {
+				t.Errorf("stopped container's exit code %d (known %v), want 143", code, ok)
+			}
 			again, err := c.client.StartContainer(ctx, name)
 			if err != nil || again.ID == made.ID || !tc.m.State().Tasks[again.ID].Current() {
 				t.Fatalf("start: %+v, %v", again, err)

@@ -49,6 +49,8 @@ func (n *taskNode) TaskStatuses() map[string]api.TaskStatus {
 func (n *taskNode) TaskLogPath(id string) string { return filepath.Join(n.dir, id, "task.log") }
 func (n *taskNode) StateVersion() uint64         { return 0 }
 
+func (n *taskNode) StoppedContainer(string) (*int, bool) { return nil, true }
+
 // TaskEnded: the task's process reported its end, or it was shut down.
 func (n *taskNode) TaskEnded(id string) bool {
 	st := n.TaskStatuses()[id].State

@@ -100,8 +100,17 @@ func (n fakeNode) Gateway() (Gateway, bool) {
 	}
 	return gw, true
 }
-func (n fakeNode) TaskLogPath(string) string                  { return "" }
-func (n fakeNode) TaskEnded(string) bool                      { return true }
+func (n fakeNode) TaskLogPath(string) string { return "" }
+func (n fakeNode) TaskEnded(string) bool     { return true }
+
+// StoppedContainer: an agent that stops a container as soon as it is no
+// longer desired running, by the stop's SIGTERM.
+func (n fakeNode) StoppedContainer(id string) (*int, bool) {
+	if n.m == nil || n.Objects().Tasks[id].Current() {
+		return nil, false
+	}
+	return new(143), true
+}
 func (n fakeNode) LogSubs() (records.DB, netip.AddrPort)      { return nil, netip.AddrPort{} }
 func (n fakeNode) Programmed() map[string]map[string][]string { return nil }
 func (n fakeNode) StateVersion() uint64                       { return n.m.State().Version }

@@ -151,7 +151,13 @@ func (s *Server) stopContainer(r *http.Request) (any, error) {
 		if err := cw.StopContainer(r.Context(), s.cfg.Node.Info().NodeID, t.ID, req.ExitCode); err != nil {
 			return nil, err
 		}
-		return struct{}{}, s.seen(r.Context(), func(o records.Objects) bool { return !o.Tasks[t.ID].Current() })
+		if err := s.seen(r.Context(), func(o records.Objects) bool { return !o.Tasks[t.ID].Current() }); err != nil {
+			return nil, err
+		}
+		if req.ExitCode != nil || !t.Current() { // a foreground run's status, or stopped before
+			return struct{}{}, nil
+		}
+		return struct{}{}, s.recordExit(r.Context(), cw, t.ID)
 	}
 	e, err := s.engine()
 	if err != nil {

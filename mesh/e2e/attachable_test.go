@@ -126,6 +126,12 @@ func TestContainersOnAttachableOverlay(t *testing.T) {
 	// gives the address back.
 	c1ID := on("node2", "inspect", "-f", "{{.Id}}", "c1")
 	on("node2", "stop", "c1")
+	// stop returns once the process has ended, and its status is known:
+	// the SIGTERM ended sleep under tini, as docker stop shows a
+	// container run with --init.
+	if ps := on("node2", "ps", "-a", "--filter", "name=c1", "--format", "{{.Names}} {{.Status}}"); !strings.HasPrefix(ps, "c1 Exited (143) ") {
+		t.Errorf("ps -a after stop c1: %q, want c1 Exited (143) …", ps)
+	}
 	on("node2", "start", "c1")
 	if ip := ipOf("node2", "c1"); ip != c1IP {
 		t.Errorf("c1's address after stop and start: %s, want %s", ip, c1IP)

@@ -33,7 +33,7 @@ func NewFakeRunner() *FakeRunner {
 
 // Run is a process that reports running (PID [FakePID]) at once, from
 // the caller's goroutine as [Run] does, then runs until ctx ends
-// (shutdown) or [FakeRunner.Exit] ends it with the state its end reports.
+// (shutdown, exit status 143) or [FakeRunner.Exit] ends it with the state its end reports.
 // report is called without the runner's lock held.
 func (r *FakeRunner) Run(ctx context.Context, spec Spec, report func(State)) {
 	exit := make(chan State, 1)
@@ -44,7 +44,7 @@ func (r *FakeRunner) Run(ctx context.Context, spec Spec, report func(State)) {
 	r.running[spec.ID] = true
 	r.mu.Unlock()
 	report(State{State: api.TaskRunning, PID: FakePID})
-	end := State{State: api.TaskShutdown}
+	end := State{State: api.TaskShutdown, ExitCode: new(143)} // as the stop's SIGTERM ends a command under tini
 	select {
 	case <-ctx.Done():
 	case end = <-exit:

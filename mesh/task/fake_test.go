@@ -2,6 +2,7 @@ package task
 
 import (
 	"context"
+	"reflect"
 	"slices"
 	"testing"
 
@@ -48,8 +49,8 @@ func TestFakeRunner(t *testing.T) {
 		t.Errorf("t1 reported %+v, want %+v", got, want)
 	}
 	cancel()
-	want = []State{{State: api.TaskRunning, PID: FakePID}, {State: api.TaskShutdown}}
-	if got := <-t2; !slices.Equal(got, want) {
+	want = []State{{State: api.TaskRunning, PID: FakePID}, {State: api.TaskShutdown, ExitCode: new(143)}}
+	if got := <-t2; !reflect.DeepEqual(got, want) {
 		t.Errorf("t2 reported %+v, want %+v", got, want)
 	}
 	again, stop := context.WithCancel(context.Background())
