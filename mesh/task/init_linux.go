@@ -2,6 +2,7 @@ package task
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -70,17 +71,19 @@ func initTask(args []string) (int, error) {
 		}
 	}
 	// Set up: the task may be entered now, a byte on the ready pipe says
-	// so. The pipe stays open until the task can take a stop's SIGTERM,
-	// which meshd holds back until then: the exec of tini or of an
-	// image's program closes it (close-on-exec, so no program of the
-	// task inherits it), or heard does, after a second byte, once this
-	// init handles the signals itself.
+	// so, with the signals this init's Go runtime catches. The pipe stays
+	// open until the task can take a stop's SIGTERM, which meshd holds
+	// back until then: the exec of tini or of an image's program closes
+	// it (close-on-exec, so no program of the task inherits it), or heard
+	// does, after a second byte, once this init handles the signals
+	// itself.
 	heard := func() {}
 	if *readyFD >= 0 {
 		// A bare fd: an *os.File's finalizer could close it early.
 		fd := *readyFD
 		syscall.CloseOnExec(fd)
-		_, _ = syscall.Write(fd, []byte{1})
+		_, caught, _ := readSignalMasks("/proc/self/status")
+		_, _ = syscall.Write(fd, binary.LittleEndian.AppendUint64([]byte{1}, caught))
 		heard = func() {
 			_, _ = syscall.Write(fd, []byte{2})
 			_ = syscall.Close(fd)

@@ -3,8 +3,10 @@ package task
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -87,7 +89,7 @@ func runOnce(ctx context.Context, spec Spec, started func(pid int)) error {
 }
 
 // taskInit is a task's init once it has said it is set up: its PID, the
-// signal handlers of its Go runtime, and heard, closed once the task's
+// signals its Go runtime catches (as it said), and heard, closed once the task's
 // program takes signals (see initTask): in the init itself (inProcess)
 // or in a program it exec'd.
 type taskInit struct {
@@ -179,7 +181,12 @@ func sigBit(sig syscall.Signal) uint64 { return 1 << (uint(sig) - 1) }
 
 // signalMasks are the signals process pid blocks and catches.
 func signalMasks(pid int) (blocked, caught uint64, err error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	return readSignalMasks(fmt.Sprintf("/proc/%d/status", pid))
+}
+
+// readSignalMasks reads the masks of a process's status file.
+func readSignalMasks(path string) (blocked, caught uint64, err error) {
+	b, err := os.ReadFile(path)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -266,13 +273,16 @@ func startAndWait(spec Spec, initc chan<- taskInit) error {
 	if err != nil {
 		return fmt.Errorf("start task %s: %w", spec.ID, err)
 	}
-	// A byte when ready; EOF when the init failed before (it exits,
-	// and Wait reports why).
-	_, _ = ready.Read(make([]byte, 1))
+	// A byte when ready, with the signals the init's Go runtime catches
+	// (read here, the init might have exec'd already); EOF when the init
+	// failed before (it exits, and Wait reports why).
+	in := taskInit{pid: cmd.Process.Pid, inProcess: new(bool)}
+	msg := make([]byte, 9)
+	if n, _ := io.ReadFull(ready, msg); n == len(msg) {
+		in.goCaught = binary.LittleEndian.Uint64(msg[1:])
+	}
 	// Then EOF once the task takes signals, after a byte if the init
 	// itself handles them; or once the init has exited.
-	in := taskInit{pid: cmd.Process.Pid, inProcess: new(bool)}
-	_, in.goCaught, _ = signalMasks(in.pid)
 	heard := make(chan struct{})
 	go func() {
 		n, _ := ready.Read(make([]byte, 1))
