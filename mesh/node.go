@@ -222,9 +222,9 @@ func (n nodeReads) TaskEnded(taskID string) bool {
 	return true
 }
 
-func (n nodeReads) StoppedContainer(taskID string) (*int, bool) {
+func (n nodeReads) StoppedTask(taskID string) (*int, bool) {
 	if sess, _ := n.d.current(); sess != nil {
-		return sess.agent.StoppedContainer(taskID)
+		return sess.agent.StoppedTask(taskID)
 	}
 	return nil, false
 }

@@ -70,9 +70,9 @@ type Agent struct {
 	sboxes     map[string]*lbSandbox              // by network ID
 	programmed map[string]string                  // by service: the task IDs last reported programmed, joined
 	marks      marks
-	// containers are the standalone containers of the cluster on this
-	// node, as the API's stop reads them (StoppedContainer).
-	containers containerProcs
+	// procs are the tasks whose process runs or was stopped here, as the
+	// API's stop, ps and inspect read them (StoppedTask).
+	procs taskProcs
 	// timed are the programmed tasks whose programming time was measured
 	// (or cannot be), kept while their endpoint lasts.
 	timed map[string]bool
@@ -141,7 +141,7 @@ func New(cfg Config) (*Agent, error) {
 	a := &Agent{cfg: cfg, log: log, nsDir: nsDir, ov: ov, gwIPs: gwIPs, dns: resolver, gw: gw,
 		host: lb.NewHostSyncer(cfg.Rules(""), lb.WithConntrack(cfg.Conntrack(""))), wake: make(chan struct{}, 1), tables: make(chan struct{}, 1), calls: make(chan func()), desired: desired, now: time.Now,
 		tasks: map[string]*localTask{}, attached: map[string]map[string]attachedLink{}, nets: map[string]api.Network{}, ingressGW: ingressGW,
-		sboxes: map[string]*lbSandbox{}, marks: newMarks(), programmed: map[string]string{}, timed: map[string]bool{}, containers: containerProcs{live: map[string]bool{}, stopped: map[string]*int{}}, started: time.Now()}
+		sboxes: map[string]*lbSandbox{}, marks: newMarks(), programmed: map[string]string{}, timed: map[string]bool{}, procs: taskProcs{live: map[string]bool{}, stopped: map[string]*int{}}, started: time.Now()}
 	a.watcher = cfg.Watch(a.kernelChanged)
 	return a, nil
 }

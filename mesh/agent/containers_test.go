@@ -94,7 +94,7 @@ func TestContainerOnAnOverlay(t *testing.T) {
 		}
 	}
 
-	if _, stopped := f.agent.StoppedContainer(c1.ID); stopped {
+	if _, stopped := f.agent.StoppedTask(c1.ID); stopped {
 		t.Errorf("a running container reported stopped")
 	}
 	if err := f.mgr.StopContainer(f.ctx, "node1id", "c1", nil); err != nil {
@@ -102,7 +102,7 @@ func TestContainerOnAnOverlay(t *testing.T) {
 	}
 	f.reconcile()
 	// The API's stop waits for this, and gives the managers the status.
-	if code, stopped := f.agent.StoppedContainer(c1.ID); !stopped || code == nil || *code != 143 {
+	if code, stopped := f.agent.StoppedTask(c1.ID); !stopped || code == nil || *code != 143 {
 		t.Errorf("after stop: stopped %v, exit status %v; want stopped, 143", stopped, code)
 	}
 	if slices.Contains(f.runner.Running(), c1.ID) || records.HasEndpoint(f.db, ovnet, c1.ID) {

@@ -120,9 +120,7 @@ func (a *Agent) startTask(ctx context.Context, t api.Task, st records.Objects) (
 	tctx, cancel := context.WithCancel(ctx)
 	lt.cancel = cancel
 	a.tasks[t.ID] = lt
-	if t.Standalone != nil {
-		a.containers.start(t.ID)
-	}
+	a.procs.start(t.ID)
 	lt.endpoints = endpointRecords(t, st)
 	go func() {
 		defer close(lt.done)
@@ -399,22 +397,23 @@ func (a *Agent) removeTaskSandbox(lt *localTask) {
 	if err := a.cfg.Kernel.RemoveNS(lt.sandbox); err != nil {
 		a.log.Warn("remove sandbox", "task", lt.spec.Name(), "err", err)
 	}
+	lt.mu.Lock()
+	code := lt.exitCode
+	lt.mu.Unlock()
+	a.procs.stop(lt.spec.ID, code)
 	if lt.spec.Standalone != nil {
 		// docker logs reads a stopped container's output until it is
 		// removed (see dropLogs).
-		lt.mu.Lock()
-		code := lt.exitCode
-		lt.mu.Unlock()
-		a.containers.stop(lt.spec.ID, code)
 		return
 	}
 	_ = os.RemoveAll(a.taskDir(lt.spec))
 }
 
 // dropLogs removes the output kept of the stopped standalone containers
-// that are no longer this node's in st.
+// that are no longer this node's in st, and forgets how the tasks that
+// left it ended.
 func (a *Agent) dropLogs(st records.Objects) {
-	for _, id := range a.containers.drop(func(id string) bool {
+	for _, id := range a.procs.drop(func(id string) bool {
 		t, ok := st.Tasks[id]
 		return !ok || t.NodeID != a.cfg.NodeID
 	}) {
@@ -422,39 +421,40 @@ func (a *Agent) dropLogs(st records.Objects) {
 	}
 }
 
-// StoppedContainer says whether standalone container task id has no
-// process on this node: the agent has stopped it, or never started it.
-// code is how the process ended, nil when unknown (it never ran here):
-// the stop's SIGTERM mostly ends it (143), as docker stop shows for a
-// container run with --init.
-func (a *Agent) StoppedContainer(id string) (code *int, stopped bool) {
-	return a.containers.state(id)
+// StoppedTask says whether task id has no process on this node: the
+// agent has stopped it, or never started it. code is how the process
+// ended, nil when unknown (it never ran here): the stop's SIGTERM mostly
+// ends it, 143 under tini as docker stop shows for a container run with
+// --init, 0 for a server that exits cleanly on it. The managers write a
+// task's shutdown before its node ends the process, so their records
+// lack it.
+func (a *Agent) StoppedTask(id string) (code *int, stopped bool) {
+	return a.procs.state(id)
 }
 
-// containerProcs are the standalone containers whose process runs here
-// (live), and those stopped here (stopped, with their exit status), kept
-// until they leave the desired state: the API's stop reads them while
-// the agent changes them.
-type containerProcs struct {
+// taskProcs are the tasks whose process runs here (live), and those
+// stopped here (stopped, with their exit status), kept until they leave
+// the desired state: the API reads them while the agent changes them.
+type taskProcs struct {
 	mu      sync.Mutex
 	live    map[string]bool
 	stopped map[string]*int
 }
 
-func (c *containerProcs) start(id string) {
+func (c *taskProcs) start(id string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.live[id] = true
 }
 
-func (c *containerProcs) stop(id string, code *int) {
+func (c *taskProcs) stop(id string, code *int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	delete(c.live, id)
 	c.stopped[id] = code
 }
 
-func (c *containerProcs) state(id string) (*int, bool) {
+func (c *taskProcs) state(id string) (*int, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.live[id] {
@@ -463,9 +463,8 @@ func (c *containerProcs) state(id string) (*int, bool) {
 	return c.stopped[id], true
 }
 
-// drop forgets the stopped containers gone says have left, and returns
-// them.
-func (c *containerProcs) drop(gone func(id string) bool) []string {
+// drop forgets the stopped tasks gone says have left, and returns them.
+func (c *taskProcs) drop(gone func(id string) bool) []string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var out []string

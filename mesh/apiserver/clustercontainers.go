@@ -78,7 +78,7 @@ const stoppedTimeout = 15 * time.Second
 // --init.
 func (s *Server) recordExit(ctx context.Context, cw ContainerWrites, id string) error {
 	var code *int
-	if !poll(ctx, stoppedTimeout, func() (stopped bool) { code, stopped = s.cfg.Node.StoppedContainer(id); return stopped }) {
+	if !poll(ctx, stoppedTimeout, func() (stopped bool) { code, stopped = s.cfg.Node.StoppedTask(id); return stopped }) {
 		s.log.Warn("a stopped container's process has not ended yet", "task_id", id, "wait", stoppedTimeout)
 		return nil
 	}

@@ -36,7 +36,25 @@ func (s *Server) container(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newContainer(s.withLocalLinks(t), st.Services[t.ServiceID]), nil
+	return newContainer(s.withExitCode(s.withLocalLinks(t)), st.Services[t.ServiceID]), nil
+}
+
+// withExitCode gives an ended task of this node the exit status its
+// agent saw when it stopped the process, if the cluster's records have
+// none: the managers write a task's shutdown before its node ends the
+// process. A service task an update replaced then shows Exited (0) in
+// ps -a, or (143), as docker shows the container of such a task.
+func (s *Server) withExitCode(t api.Task) api.Task {
+	if t.Current() || t.NodeID != s.cfg.Node.Info().NodeID {
+		return t
+	}
+	if _, known := api.ContainerExitCode(t); known {
+		return t
+	}
+	if code, stopped := s.cfg.Node.StoppedTask(t.ID); stopped && code != nil {
+		t.Status.ExitCode = code
+	}
+	return t
 }
 
 // withLocalLinks adds to a task of this node its connections to the
@@ -74,7 +92,7 @@ func (s *Server) containers(*http.Request) (any, error) {
 	out := []api.Container{}
 	for _, t := range taskView(st, s.cfg.Node.TaskStatuses()) {
 		if t.NodeID == self {
-			out = append(out, newContainer(s.withLocalLinks(t), st.Services[t.ServiceID]))
+			out = append(out, newContainer(s.withExitCode(s.withLocalLinks(t)), st.Services[t.ServiceID]))
 		}
 	}
 	for _, t := range s.standaloneTasks() {

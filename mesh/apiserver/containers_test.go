@@ -27,6 +27,7 @@ type taskNode struct {
 	mu       sync.Mutex
 	objects  records.Objects
 	statuses map[string]api.TaskStatus
+	exits    map[string]int // how its agent saw the processes it stopped end
 }
 
 func (n *taskNode) Info() api.Info { return api.Info{NodeID: n.self} }
@@ -49,7 +50,15 @@ func (n *taskNode) TaskStatuses() map[string]api.TaskStatus {
 func (n *taskNode) TaskLogPath(id string) string { return filepath.Join(n.dir, id, "task.log") }
 func (n *taskNode) StateVersion() uint64         { return 0 }
 
-func (n *taskNode) StoppedContainer(string) (*int, bool) { return nil, true }
+func (n *taskNode) StoppedTask(id string) (*int, bool) {
+	if t := n.objects.Tasks[id]; t.Current() && t.NodeID == n.self {
+		return nil, false
+	}
+	if code, ok := n.exits[id]; ok {
+		return &code, true
+	}
+	return nil, true
+}
 
 // TaskEnded: the task's process reported its end, or it was shut down.
 func (n *taskNode) TaskEnded(id string) bool {
@@ -64,8 +73,9 @@ func (n *taskNode) setStatus(id string, s api.TaskStatus) {
 }
 
 // newTaskNode is node n1 (a worker unless manager) running www.1 (t1, a
-// host-mode port) with www.2 (t2) on n2, and www.1's earlier task t0 that
-// exited with status 3.
+// host-mode port) with www.2 (t2) on n2, www.1's earlier task t0 that
+// exited with status 3, and tz before it, which an update shut down and
+// whose server exited 0 on the agent's SIGTERM.
 func newTaskNode(t *testing.T, manager bool) (*taskNode, *api.Client) {
 	t.Helper()
 	st := records.Objects{}
@@ -80,10 +90,12 @@ func newTaskNode(t *testing.T, manager bool) (*taskNode, *api.Client) {
 	st.Tasks["t2"] = api.Task{ID: "t2", ServiceID: "s1", ServiceName: "www", Slot: 2, NodeID: "n2", Image: "whoami", DesiredState: api.TaskRunning}
 	st.Tasks["t0"] = api.Task{ID: "t0", ServiceID: "s1", ServiceName: "www", Slot: 1, NodeID: "n1", Image: "whoami", DesiredState: api.TaskShutdown,
 		Status: api.TaskStatus{State: api.TaskFailed, Err: "task: non-zero exit (3)"}}
+	st.Tasks["tz"] = api.Task{ID: "tz", ServiceID: "s1", ServiceName: "www", Slot: 1, NodeID: "n1", Image: "whoami", DesiredState: api.TaskShutdown,
+		Status: api.TaskStatus{State: api.TaskShutdown}}
 	n := &taskNode{self: "n1", manager: manager, dir: t.TempDir(), objects: st, statuses: map[string]api.TaskStatus{
 		"t1": {State: api.TaskRunning, PID: 42, Sandbox: "/var/run/meshd/netns/" + st.Tasks["t1"].Hostname()},
 		"t2": {State: api.TaskRunning, PID: 43},
-	}}
+	}, exits: map[string]int{"t0": 137, "tz": 0}}
 	srv, err := New(Config{Node: n, Swarm: fakeSwarm{}})
 	if err != nil {
 		t.Fatal(err)
@@ -131,10 +143,25 @@ func TestContainerRoutes(t *testing.T) {
 		len(old.NetworkSettings.Ports) != 0 {
 		t.Errorf("got %+v, %v, want exited with status 3 and no ports", old.State, err)
 	}
+	// The managers wrote tz's shutdown without a status; its agent saw
+	// the process exit 0. t0's own report, 3, stands.
+	if c, err := worker.Container(ctx, "tz"); err != nil || c.State.Status != "exited" || c.State.ExitCode == nil || *c.State.ExitCode != 0 {
+		t.Errorf("tz: got %+v, %v, want exited with status 0, as its agent saw", c.State, err)
+	}
 	// ps: the node's own tasks, ended ones included.
 	all, err := manager.Containers(ctx)
-	if err != nil || len(all) != 2 {
-		t.Fatalf("got %d containers (%v), want node1's 2", len(all), err)
+	if err != nil || len(all) != 3 {
+		t.Fatalf("got %d containers (%v), want node1's 3", len(all), err)
+	}
+	// meshctl ps reads the node's tasks.
+	tasks, err := worker.Tasks(ctx, "", "n1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tk := range tasks {
+		if code, ok := api.ContainerExitCode(tk); tk.ID == "tz" && (!ok || code != 0) {
+			t.Errorf("ps: tz's exit status %d (known %v), want 0", code, ok)
+		}
 	}
 }
 

@@ -153,6 +153,9 @@ func (s *Server) tasks(r *http.Request) (any, error) {
 		// ps's: names are per node, and exec reaches them there only.
 		tasks = slices.DeleteFunc(tasks, func(t api.Task) bool { return t.Standalone != nil && t.NodeID != self.NodeID })
 	}
+	for i := range tasks {
+		tasks[i] = s.withExitCode(tasks[i])
+	}
 	if r.URL.Query().Get("service") == "" && (node == "" || node == self.NodeID || node == self.NodeName) {
 		tasks = append(tasks, s.standaloneTasks()...)
 	}

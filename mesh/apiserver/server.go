@@ -104,10 +104,10 @@ type Node interface {
 	// TaskEnded says whether a task will write no more output here: its
 	// process ended, or it is no longer this node's current task.
 	TaskEnded(taskID string) bool
-	// StoppedContainer says whether this node's agent has stopped
-	// standalone container taskID, and its process's exit status (nil:
-	// unknown).
-	StoppedContainer(taskID string) (exitCode *int, stopped bool)
+	// StoppedTask says whether taskID has no process on this node (its
+	// agent stopped it, or never started it), and how the process ended
+	// (nil: unknown).
+	StoppedTask(taskID string) (exitCode *int, stopped bool)
 	// LogSubs is where service logs asks the nodes for their tasks'
 	// output: the gossip store and the address of this manager's cluster
 	// API, which the nodes push to; a nil store off a manager.

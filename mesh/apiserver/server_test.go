@@ -103,9 +103,9 @@ func (n fakeNode) Gateway() (Gateway, bool) {
 func (n fakeNode) TaskLogPath(string) string { return "" }
 func (n fakeNode) TaskEnded(string) bool     { return true }
 
-// StoppedContainer: an agent that stops a container as soon as it is no
+// StoppedTask: an agent that stops a container as soon as it is no
 // longer desired running, by the stop's SIGTERM.
-func (n fakeNode) StoppedContainer(id string) (*int, bool) {
+func (n fakeNode) StoppedTask(id string) (*int, bool) {
 	if n.m == nil || n.Objects().Tasks[id].Current() {
 		return nil, false
 	}

@@ -116,6 +116,29 @@ nsenter --net=$NAMESPACE_CTN ip a`
 		}
 	})
 
+	t.Run("ps -a shows how a replaced task ended", func(t *testing.T) {
+		// The managers write the old task's shutdown before its node
+		// ends it; the node tells how it ended: whoami exits 0 on the
+		// SIGTERM, as docker ps -a shows such a container.
+		l.must(t, "--node", "node1", "service", "create", "--name", "upd", "--constraint", "node.hostname==node1", "whoami")
+		l.must(t, "--node", "node1", "service", "update", "--force", "upd")
+		var old string
+		eventually(t, 20*time.Second, "the replaced upd.1 Exited (0) in ps -a", func() (bool, string) {
+			out, _ := l.on("node1", "ps", "-a", "--filter", "name=upd", "--format", "{{.Names}} {{.Status}}")
+			for _, line := range strings.Split(out, "\n") {
+				if name, status, _ := strings.Cut(line, " "); strings.HasPrefix(status, "Exited (0) ") {
+					old = name
+					return true, out
+				}
+			}
+			return false, out
+		})
+		if code := strings.TrimSpace(l.must(t, "--node", "node1", "inspect", "-f", "{{.State.ExitCode}}", old)); code != "0" {
+			t.Errorf("inspect -f {{.State.ExitCode}} %s: %q, want 0", old, code)
+		}
+		l.must(t, "--node", "node1", "service", "rm", "upd")
+	})
+
 	t.Run("logs", func(t *testing.T) {
 		var out string
 		eventually(t, 10*time.Second, "www.1's listening line", func() (bool, string) {
