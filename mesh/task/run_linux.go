@@ -89,14 +89,13 @@ func runOnce(ctx context.Context, spec Spec, started func(pid int)) error {
 }
 
 // taskInit is a task's init once it has said it is set up: its PID, the
-// signals its Go runtime catches (as it said), and heard, closed once the task's
-// program takes signals (see initTask): in the init itself (inProcess)
-// or in a program it exec'd.
+// signals its Go runtime catches (as it said), and heard, which delivers
+// once the task takes signals (see initTask): true when the init itself
+// handles them, false when a program it exec'd does (or it exited).
 type taskInit struct {
-	pid       int
-	goCaught  uint64
-	heard     <-chan struct{}
-	inProcess *bool // read once heard is closed
+	pid      int
+	goCaught uint64
+	heard    <-chan bool
 }
 
 func waitOrStop(ctx context.Context, in taskInit, errc <-chan error) error {
@@ -142,12 +141,13 @@ func waitOrStop(ctx context.Context, in taskInit, errc <-chan error) error {
 // microseconds, nginx and redis-server set handlers. A program that
 // never does gets the SIGKILL after the grace, as it would anyway.
 func awaitSIGTERM(in taskInit, quit <-chan struct{}) bool {
+	var inProcess bool
 	select {
-	case <-in.heard:
+	case inProcess = <-in.heard:
 	case <-quit:
 		return false
 	}
-	if *in.inProcess {
+	if inProcess {
 		return true
 	}
 	tick := time.NewTicker(time.Millisecond)
@@ -276,18 +276,17 @@ func startAndWait(spec Spec, initc chan<- taskInit) error {
 	// A byte when ready, with the signals the init's Go runtime catches
 	// (read here, the init might have exec'd already); EOF when the init
 	// failed before (it exits, and Wait reports why).
-	in := taskInit{pid: cmd.Process.Pid, inProcess: new(bool)}
+	in := taskInit{pid: cmd.Process.Pid}
 	msg := make([]byte, 9)
 	if n, _ := io.ReadFull(ready, msg); n == len(msg) {
 		in.goCaught = binary.LittleEndian.Uint64(msg[1:])
 	}
 	// Then EOF once the task takes signals, after a byte if the init
 	// itself handles them; or once the init has exited.
-	heard := make(chan struct{})
+	heard := make(chan bool, 1)
 	go func() {
 		n, _ := ready.Read(make([]byte, 1))
-		*in.inProcess = n == 1
-		close(heard)
+		heard <- n == 1
 	}()
 	in.heard = heard
 	initc <- in
