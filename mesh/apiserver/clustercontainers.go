@@ -73,9 +73,10 @@ const stoppedTimeout = 15 * time.Second
 // recordExit waits, as docker stop does, until this node's agent has
 // stopped its container task id, and gives the managers the process's
 // exit status if they have none (they wrote the stop before the process
-// ended), then waits for this node to see it: ps and inspect then show
-// Exited (143) after a stop, as docker does for a container run with
-// --init.
+// ended), so that it outlives this meshd. Until this node's copy of
+// their records has it, ps and inspect here read it from the agent
+// (withExitCode): Exited (143) after a stop, as docker shows a container
+// run with --init.
 func (s *Server) recordExit(ctx context.Context, cw ContainerWrites, id string) error {
 	var code *int
 	if !poll(ctx, stoppedTimeout, func() (stopped bool) { code, stopped = s.cfg.Node.StoppedTask(id); return stopped }) {
@@ -85,16 +86,15 @@ func (s *Server) recordExit(ctx context.Context, cw ContainerWrites, id string) 
 	if code == nil {
 		return nil
 	}
-	known := func(o records.Objects) bool { _, ok := api.ContainerExitCode(o.Tasks[id]); return ok }
-	if known(s.cfg.Node.Objects()) {
+	if _, known := api.ContainerExitCode(s.cfg.Node.Objects().Tasks[id]); known {
 		return nil
 	}
 	if err := cw.StopContainer(ctx, s.cfg.Node.Info().NodeID, id, code); err != nil {
-		// The container is stopped all the same; ps shows no status.
+		// The container is stopped all the same; the agent still knows
+		// its status.
 		s.log.Warn("give the managers a stopped container's exit status", "task_id", id, "err", err)
-		return nil
 	}
-	return s.seen(ctx, known)
+	return nil
 }
 
 // isLocalNetwork says whether ref names one of this node's bridge
