@@ -5,7 +5,7 @@ PREFIX  ?= /usr/local
 NODES   ?= 3
 GOFLAGS ?=
 
-.PHONY: all build deps install lab lab-down test test-host vet unit bench-gossip bench-control bench-overlay bench-mesh bench-dns bench-rules bench-rules-vm bench-flow-vm bench-idle test-vm test-vms clean deb
+.PHONY: all build deps install lab lab-down test vet unit bench-gossip bench-control bench-overlay bench-mesh bench-dns bench-rules bench-rules-vm bench-flow-vm bench-idle test-vm test-vms clean deb
 
 all: build
 
@@ -48,18 +48,12 @@ vet:
 	GOOS=windows $(GO) vet ./cmd/meshctl/
 
 # Every test: unit, kernel and lab e2e tests on this kernel (iptables data
-# plane here, test-host), beside the same e2e suite in a stock Debian
-# kernel under qemu with the IPVS data plane (test-vm), then two VMs with
-# the Debian package (test-vms). The host suite mostly waits (its labs'
-# convergence, timers) and left the CPU idle 73 % of its time, the VM 28 %:
-# side by side, with each one's output kept whole (-O), make test took 18.7
-# minutes on a 2-core machine where one after the other took 27.2.
+# plane here), then the same e2e suite in a stock Debian kernel under qemu
+# with the IPVS data plane, then two VMs with the Debian package (test-vms).
 test: deps vet build
-	$(MAKE) --no-print-directory -j2 -O test-host test-vm
-	$(MAKE) --no-print-directory test-vms
-
-test-host:
 	$(GO) test -count=1 -timeout 20m ./...
+	$(MAKE) --no-print-directory test-vm
+	$(MAKE) --no-print-directory test-vms
 
 unit:
 	$(GO) test -short -count=1 ./...
@@ -87,7 +81,7 @@ bench-overlay: deps build
 # VM suite: the lab e2e tests inside a stock Debian cloud kernel under qemu
 # (software emulation), where IPVS exists. The kernel package is downloaded
 # once into .cache/vm (git-ignored); see vm/build.sh and vm/run.sh.
-# Knobs (environment or make VAR=...): VM_TIMEOUT (seconds, default 1500),
+# Knobs (environment or make VAR=...): VM_TIMEOUT (seconds, default 1080),
 # VM_TEST_RUN (-test.run pattern), VM_TEST_ARGS, VM_DEBUG_CMD, VM_MEM,
 # VM_SMP, VM_ACCEL (tcg; kvm hangs on these machines), VM_KERNEL_PKG.
 # The tests of the CLI's shapes and of the control plane alone (raft,

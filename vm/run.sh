@@ -8,8 +8,7 @@
 # seconds. qemu is killed whatever happens, by the PID it wrote.
 #
 # Environment:
-#   VM_TIMEOUT   seconds before the VM is killed (default 1500: the suite
-#                took 714 s alone, 948 s beside the host suite in make test)
+#   VM_TIMEOUT   seconds before the VM is killed (default 1080)
 #   VM_MEM       guest memory (default 2G)
 #   VM_SMP       guest CPUs (default 2)
 #   VM_ACCEL     qemu accelerator (default tcg). KVM exists on these
@@ -30,7 +29,7 @@ set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cache=${VM_CACHE:-$repo/.cache/vm}
-timeout_s=${VM_TIMEOUT:-1500}
+timeout_s=${VM_TIMEOUT:-1080}
 mem=${VM_MEM:-2G}
 smp=${VM_SMP:-2}
 accel=${VM_ACCEL:-tcg}
