@@ -257,7 +257,7 @@ func TestRestartKeepsSets(t *testing.T) {
 		t.Fatal(err)
 	}
 	n := len(rules.Payloads())
-	restarted, err := NewDataPlane(ModeIPTables, "", WithRules(rules), WithSysctl(func(string, string) error { return nil }), WithConntrack(NewFakeConntrack()))
+	restarted, err := NewDataPlane(ModeIPTables, "", WithRules(rules), WithSysctls(&FakeSysctls{AnyKey: true}), WithConntrack(NewFakeConntrack()))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,8 +8,6 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
-
-	"github.com/meshd/meshd/internal/nsfile"
 )
 
 // Why meshd sizes the host's conntrack table, with what it measured:
@@ -61,24 +59,6 @@ func WantConntrackSize(cur ConntrackSize, least int) ConntrackSize {
 	want.Buckets = max(cur.Buckets, want.Max)
 	return want
 }
-
-// Sysctls reads and writes kernel settings by their path below /proc/sys
-// ("net/netfilter/nf_conntrack_max"). Errors wrap the file's: fs.ErrNotExist
-// for an absent key, fs.ErrPermission for one this namespace may not write.
-type Sysctls interface {
-	Get(key string) (string, error)
-	Set(key, value string) error
-}
-
-// ProcSysctls is [Sysctls] through /proc/sys in the network namespace
-// at NetNS ("" = the caller's).
-type ProcSysctls struct{ NetNS string }
-
-// Get implements [Sysctls].
-func (p ProcSysctls) Get(key string) (string, error) { return nsfile.ReadSysctl(p.NetNS, key) }
-
-// Set implements [Sysctls].
-func (p ProcSysctls) Set(key, value string) error { return nsfile.WriteSysctl(p.NetNS, key, value) }
 
 // ErrConntrackReadOnly is the table's size being the host's to set, not
 // this namespace's: outside the initial network namespace (a lab's node)

@@ -10,15 +10,14 @@ import (
 
 // A data plane on fakes needs no root and no IPVS in the kernel: the
 // rules go to a FakeRules, the services to a FakeIPVS, the conntrack
-// deletions to a FakeConntrack and the sysctls to any function (an
-// overlay.FakeKernel's SetSysctl, say). The namespace path is then only a
-// name.
+// deletions to a FakeConntrack and the sysctls to a FakeSysctls. The
+// namespace path is then only a name.
 func ExampleNewDataPlane() {
 	rules, ipvs := lb.NewFakeRules(), lb.NewFakeIPVS()
-	sysctls := map[string]string{}
+	sysctls := &lb.FakeSysctls{AnyKey: true}
 	dp, err := lb.NewDataPlane(lb.ModeIPVS, "/run/meshd/netns/ingress_sbox",
 		lb.WithRules(rules), lb.WithIPVS(ipvs), lb.WithConntrack(lb.NewFakeConntrack()),
-		lb.WithSysctl(func(key, value string) error { sysctls[key] = value; return nil }))
+		lb.WithSysctls(sysctls))
 	if err != nil {
 		panic(err)
 	}
@@ -36,7 +35,7 @@ func ExampleNewDataPlane() {
 		dests, _ := ipvs.Destinations(s)
 		fmt.Println("FWM", s.FWMark, s.Scheduler, len(dests), "destinations")
 	}
-	fmt.Println("ip_forward", sysctls["net.ipv4.ip_forward"])
+	fmt.Println("ip_forward", sysctls.Vals["net/ipv4/ip_forward"])
 	fmt.Println(len(rules.Payloads()), "iptables-restore payload")
 	// Output:
 	// FWM 256 rr 2 destinations

@@ -12,11 +12,13 @@ import (
 // key, as the kernel shows them; an absent key is absent (a module not
 // loaded). ReadOnly are the keys whose writes it refuses, as the kernel
 // refuses the conntrack table's outside the initial network namespace.
-// Writes lists each write, "key=value", in order.
+// AnyKey takes a write to a key it does not hold, as a namespace with
+// every module loaded. Writes lists each write, "key=value", in order.
 type FakeSysctls struct {
 	mu       sync.Mutex
 	Vals     map[string]string
 	ReadOnly []string
+	AnyKey   bool
 	Writes   []string
 }
 
@@ -38,8 +40,10 @@ func (f *FakeSysctls) Set(key, value string) error {
 	switch _, ok := f.Vals[key]; {
 	case slices.Contains(f.ReadOnly, key):
 		return &fs.PathError{Op: "open", Path: "/proc/sys/" + key, Err: syscall.EACCES}
-	case !ok:
+	case !ok && !f.AnyKey:
 		return &fs.PathError{Op: "open", Path: "/proc/sys/" + key, Err: syscall.ENOENT}
+	case f.Vals == nil:
+		f.Vals = map[string]string{}
 	}
 	f.Vals[key] = value
 	f.Writes = append(f.Writes, key+"="+value)

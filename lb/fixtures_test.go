@@ -125,7 +125,7 @@ func (c *fixedClock) now() time.Time { return c.t }
 func newFakePlane(t *testing.T, mode Mode, extra ...Option) (*plane, *FakeRules, *FakeIPVS, *fixedClock) {
 	t.Helper()
 	rules, ipvs := NewFakeRules(), NewFakeIPVS()
-	opts := []Option{WithRules(rules), WithSysctl(func(string, string) error { return nil }), WithConntrack(NewFakeConntrack())}
+	opts := []Option{WithRules(rules), WithSysctls(&FakeSysctls{AnyKey: true}), WithConntrack(NewFakeConntrack())}
 	if mode == ModeIPVS {
 		opts = append(opts, WithIPVS(ipvs))
 	}

@@ -138,7 +138,7 @@ func TestCommits(t *testing.T) {
 // every sync to one iptables-restore, which its Close ends.
 func TestPlaneKeepsOneRestore(t *testing.T) {
 	ns := newNamespaces(t, "sbox")["sbox"]
-	dp, err := NewDataPlane(ModeIPTables, ns, WithConntrack(NewFakeConntrack()), WithSysctl(func(string, string) error { return nil }))
+	dp, err := NewDataPlane(ModeIPTables, ns, WithConntrack(NewFakeConntrack()), WithSysctls(&FakeSysctls{AnyKey: true}))
 	if err != nil {
 		t.Fatal(err)
 	}

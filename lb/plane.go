@@ -11,8 +11,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/meshd/meshd/internal/nsfile"
 )
 
 // DataPlane is the load balancing of one sandbox (ingress_sbox or an
@@ -60,7 +58,7 @@ type Option func(*planeOptions)
 type planeOptions struct {
 	rules    Rules
 	ipvs     IPVS
-	sysctl   func(key, value string) error
+	sysctls  Sysctls
 	timeouts Timeouts
 	ct       Conntrack
 	flow     FlowTables
@@ -79,11 +77,9 @@ func WithIPVS(v IPVS) Option { return func(o *planeOptions) { o.ipvs = v } }
 // entries through c instead of the kernel's table in the namespace.
 func WithConntrack(c Conntrack) Option { return func(o *planeOptions) { o.ct = c } }
 
-// WithSysctl makes the plane set sysctls ("net.ipv4.ip_forward", "1")
-// through set instead of /proc/sys inside the namespace.
-func WithSysctl(set func(key, value string) error) Option {
-	return func(o *planeOptions) { o.sysctl = set }
-}
+// WithSysctls makes the plane set its sysctls through s instead of
+// /proc/sys inside the namespace.
+func WithSysctls(s Sysctls) Option { return func(o *planeOptions) { o.sysctls = s } }
 
 // WithFlowTables gives the plane its sandbox's nftables table of ours.
 // With offload, the iptables plane keeps there the flowtable that carries
@@ -107,18 +103,18 @@ func WithTimeouts(t Timeouts) Option { return func(o *planeOptions) { o.timeouts
 // ones exist only where IPVS does.
 var (
 	forwardSysctls = [][2]string{
-		{"net.ipv4.ip_forward", "1"},
-		{"net.ipv4.tcp_early_demux", "0"},
-		{"net.ipv4.udp_early_demux", "0"},
+		{"net/ipv4/ip_forward", "1"},
+		{"net/ipv4/tcp_early_demux", "0"},
+		{"net/ipv4/udp_early_demux", "0"},
 	}
 	ipvsSysctls = [][2]string{
-		{"net.ipv4.ip_forward", "1"},
-		{"net.ipv4.tcp_early_demux", "0"},
-		{"net.ipv4.udp_early_demux", "0"},
-		{"net.ipv4.vs.conntrack", "1"},                 // let iptables (SNAT, conntrack) see IPVS connections
-		{"net.ipv4.vs.conn_reuse_mode", "0"},           // no 1 s stall when a client reuses a port
-		{"net.ipv4.vs.expire_nodest_conn", "1"},        // drop connections of a removed backend at once
-		{"net.ipv4.vs.expire_quiescent_template", "1"}, // weight 0 ends persistence too
+		{"net/ipv4/ip_forward", "1"},
+		{"net/ipv4/tcp_early_demux", "0"},
+		{"net/ipv4/udp_early_demux", "0"},
+		{"net/ipv4/vs/conntrack", "1"},                 // let iptables (SNAT, conntrack) see IPVS connections
+		{"net/ipv4/vs/conn_reuse_mode", "0"},           // no 1 s stall when a client reuses a port
+		{"net/ipv4/vs/expire_nodest_conn", "1"},        // drop connections of a removed backend at once
+		{"net/ipv4/vs/expire_quiescent_template", "1"}, // weight 0 ends persistence too
 	}
 )
 
@@ -149,11 +145,11 @@ func NewDataPlane(mode Mode, nsPath string, opts ...Option) (DataPlane, error) {
 	if o.ct == nil {
 		o.ct = KernelConntrack{NetNS: nsPath}
 	}
-	if o.sysctl == nil {
-		o.sysctl = func(key, value string) error { return setSysctl(nsPath, key, value) }
+	if o.sysctls == nil {
+		o.sysctls = ProcSysctls{NetNS: nsPath}
 	}
 	p := &plane{mode: mode, rules: newSyncer(o.rules, sandboxOwner), render: newSandboxRenderer(mode),
-		sysctl: o.sysctl, ipvs: o.ipvs, timeouts: o.timeouts, ct: ctCleanup{ct: o.ct}, nsPath: nsPath, kept: kept}
+		sysctls: o.sysctls, ipvs: o.ipvs, timeouts: o.timeouts, ct: ctCleanup{ct: o.ct}, nsPath: nsPath, kept: kept}
 	p.flow.ft = o.flow
 	// IPVS's NAT is not conntrack's: a flowtable would send IPVS's
 	// replies on without their source rewritten.
@@ -171,15 +167,6 @@ func NewDataPlane(mode Mode, nsPath string, opts ...Option) (DataPlane, error) {
 	return p, nil
 }
 
-// setSysctl sets key (dotted, as sysctl(8) names it) inside the
-// namespace at nsPath.
-func setSysctl(nsPath, key, value string) error {
-	if err := nsfile.WriteSysctl(nsPath, strings.ReplaceAll(key, ".", "/"), value); err != nil {
-		return fmt.Errorf("set sysctl %s=%s in %q: %w", key, value, nsPath, err)
-	}
-	return nil
-}
-
 // IPVSCheckPeriod is how often the IPVS table is compared whole with what
 // is wanted: by Sync when it last did so longer ago, and by the agent
 // through VerifyIPVS. The kernel sends no notification when an IPVS
@@ -191,7 +178,7 @@ const IPVSCheckPeriod = 2 * time.Second
 type plane struct {
 	mode     Mode
 	rules    *syncer
-	sysctl   func(key, value string) error
+	sysctls  Sysctls
 	ipvs     IPVS        // ModeIPVS only
 	flow     flowOffload // the table of ours in nftables
 	offload  bool        // flow holds a flowtable (ModeIPTables only)
@@ -318,8 +305,8 @@ func (p *plane) setSysctls() error {
 		set = ipvsSysctls
 	}
 	for _, kv := range set {
-		if err := p.sysctl(kv[0], kv[1]); err != nil {
-			return err
+		if err := p.sysctls.Set(kv[0], kv[1]); err != nil {
+			return fmt.Errorf("set sysctl %s=%s in %q: %w", kv[0], kv[1], p.nsPath, err)
 		}
 	}
 	if ts, ok := p.ipvs.(timeoutSetter); ok && p.mode == ModeIPVS && !p.timeouts.IsZero() {

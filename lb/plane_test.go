@@ -2,6 +2,8 @@ package lb
 
 import (
 	"context"
+	"errors"
+	"io/fs"
 	"strings"
 	"testing"
 	"time"
@@ -77,26 +79,44 @@ func TestPlaneSysctls(t *testing.T) {
 		mode Mode
 		want []string
 	}{
-		{ModeIPTables, []string{"net.ipv4.ip_forward=1", "net.ipv4.tcp_early_demux=0", "net.ipv4.udp_early_demux=0"}},
-		{ModeIPVS, []string{"net.ipv4.ip_forward=1", "net.ipv4.tcp_early_demux=0", "net.ipv4.udp_early_demux=0", "net.ipv4.vs.conntrack=1", "net.ipv4.vs.conn_reuse_mode=0",
-			"net.ipv4.vs.expire_nodest_conn=1", "net.ipv4.vs.expire_quiescent_template=1"}},
+		{ModeIPTables, []string{"net/ipv4/ip_forward=1", "net/ipv4/tcp_early_demux=0", "net/ipv4/udp_early_demux=0"}},
+		{ModeIPVS, []string{"net/ipv4/ip_forward=1", "net/ipv4/tcp_early_demux=0", "net/ipv4/udp_early_demux=0", "net/ipv4/vs/conntrack=1", "net/ipv4/vs/conn_reuse_mode=0",
+			"net/ipv4/vs/expire_nodest_conn=1", "net/ipv4/vs/expire_quiescent_template=1"}},
 	} {
-		var got []string
-		opts := []Option{WithRules(NewFakeRules()), WithIPVS(NewFakeIPVS()), WithConntrack(NewFakeConntrack()),
-			WithSysctl(func(k, v string) error { got = append(got, k+"="+v); return nil })}
+		sys := &FakeSysctls{AnyKey: true}
+		opts := []Option{WithRules(NewFakeRules()), WithIPVS(NewFakeIPVS()), WithConntrack(NewFakeConntrack()), WithSysctls(sys)}
 		dp, err := NewDataPlane(tt.mode, "", opts...)
 		if err != nil {
 			t.Fatal(err)
 		}
 		mustSync(t, dp, ingressSandbox())
-		if len(got) != 0 {
-			t.Errorf("%s: sysctls set for an empty sandbox: %v", tt.mode, got)
+		if len(sys.Writes) != 0 {
+			t.Errorf("%s: sysctls set for an empty sandbox: %v", tt.mode, sys.Writes)
 		}
 		mustSync(t, dp, worldOne.ingress)
 		mustSync(t, dp, worldTwo.ingress)
-		if diff := cmp.Diff(tt.want, got); diff != "" {
+		if diff := cmp.Diff(tt.want, sys.Writes); diff != "" {
 			t.Errorf("%s: sysctls (-want +got):\n%s", tt.mode, diff)
 		}
+	}
+}
+
+// TestPlaneSysctlRefused: a sysctl the namespace refuses fails the sync
+// with the key and the namespace named, and the next sync tries again.
+func TestPlaneSysctlRefused(t *testing.T) {
+	sys := &FakeSysctls{AnyKey: true, ReadOnly: []string{"net/ipv4/ip_forward"}}
+	dp, err := NewDataPlane(ModeIPTables, "/run/meshd/netns/ingress_sbox", WithRules(NewFakeRules()), WithConntrack(NewFakeConntrack()), WithSysctls(sys))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = dp.Sync(context.Background(), worldOne.ingress)
+	if err == nil || !strings.Contains(err.Error(), `set sysctl net/ipv4/ip_forward=1 in "/run/meshd/netns/ingress_sbox"`) || !errors.Is(err, fs.ErrPermission) {
+		t.Fatalf("sync with ip_forward refused: %v, want the key, the namespace and a permission error", err)
+	}
+	sys.ReadOnly = nil
+	mustSync(t, dp, worldOne.ingress)
+	if got := sys.Vals["net/ipv4/ip_forward"]; got != "1" {
+		t.Errorf("ip_forward after the refusal ended: %q, want 1", got)
 	}
 }
 
@@ -158,7 +178,7 @@ func TestPlaneTimeouts(t *testing.T) {
 	ipvs := NewFakeIPVS()
 	want := Timeouts{TCP: 3600 * time.Second, UDP: 60 * time.Second}
 	dp, err := NewDataPlane(ModeIPVS, "", WithRules(NewFakeRules()), WithIPVS(ipvs), WithTimeouts(want), WithConntrack(NewFakeConntrack()),
-		WithSysctl(func(string, string) error { return nil }))
+		WithSysctls(&FakeSysctls{AnyKey: true}))
 	if err != nil {
 		t.Fatal(err)
 	}

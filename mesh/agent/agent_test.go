@@ -59,6 +59,7 @@ type fakeNode struct {
 	rules        map[string]*lb.FakeRules // by namespace path, "" = the host
 	ipvs         map[string]*lb.FakeIPVS
 	flows        map[string]*lb.FakeFlowTables
+	sysctls      *lb.FakeSysctls   // every namespace's, the sandboxes' and the node's
 	deaf         bool              // the tasks' processes do not listen on their ports
 	listenChecks int               // how often the agent looked
 	resolvers    map[string]string // task sandbox → its resolver's UDP address
@@ -104,7 +105,7 @@ func newFakeNode(t *testing.T, mode lb.Mode) *fakeNode {
 		t.Fatal(err)
 	}
 	f := &fakeNode{t: t, ctx: context.Background(), mode: mode, db: records.NewFakeDB("node1id"), kernel: overlay.NewFakeKernel(),
-		runDir: runDir, clock: now, metrics: metrics.New(metrics.Config{}), events: events.New(0), runner: task.NewFakeRunner(), pub: records.NewPublisher(), rules: map[string]*lb.FakeRules{}, ipvs: map[string]*lb.FakeIPVS{}, flows: map[string]*lb.FakeFlowTables{},
+		runDir: runDir, clock: now, metrics: metrics.New(metrics.Config{}), events: events.New(0), runner: task.NewFakeRunner(), pub: records.NewPublisher(), rules: map[string]*lb.FakeRules{}, ipvs: map[string]*lb.FakeIPVS{}, flows: map[string]*lb.FakeFlowTables{}, sysctls: &lb.FakeSysctls{AnyKey: true},
 		resolvers: map[string]string{}, watched: map[string]bool{}}
 	if f.mgr, err = manager.New(manager.Config{Store: store, DB: f.db, NodeID: "node1id"}); err != nil {
 		t.Fatal(err)
@@ -132,7 +133,7 @@ func (f *fakeNode) newAgent() *Agent {
 		Kernel:       f.kernel,
 		Rules:        f.rulesOf,
 		IPVS:         func(ns string) (lb.IPVS, error) { return f.ipvsOf(ns), nil },
-		Sysctl:       func(ns, key, value string) error { return nil },
+		Sysctls:      func(string) lb.Sysctls { return f.sysctls },
 		Conntrack:    func(string) lb.Conntrack { return lb.NewFakeConntrack() },
 		FlowTables:   func(ns string) lb.FlowTables { return f.flowsOf(ns) },
 		FlowOffload:  true,

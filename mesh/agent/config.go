@@ -96,13 +96,11 @@ type Config struct {
 	// flowtables.
 	FlowOffload bool
 	// ConntrackMax is the least size of the kernel's conntrack table the
-	// agent keeps (lb.GrowConntrack) through HostSysctls; zero leaves it.
+	// agent keeps (lb.GrowConntrack) through Sysctls(""); zero leaves it.
 	ConntrackMax int
-	// HostSysctls reads and writes the agent's own namespace's sysctls;
-	// nil: /proc/sys.
-	HostSysctls lb.Sysctls
-	// Sysctl writes a sysctl inside a sandbox.
-	Sysctl func(nsPath, key, value string) error
+	// Sysctls returns the sysctls of a namespace ("" = the agent's own):
+	// a sandbox's forwarding settings, the host's conntrack table.
+	Sysctls func(nsPath string) lb.Sysctls
 	// Runner runs a task's process once, until it exits or ctx ends,
 	// reporting its states; it never restarts it.
 	Runner func(ctx context.Context, spec task.Spec, report func(task.State))
@@ -171,8 +169,8 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Listening == nil {
 		c.Listening = listeningInProc
 	}
-	if c.HostSysctls == nil {
-		c.HostSysctls = lb.ProcSysctls{}
+	if c.Sysctls == nil {
+		c.Sysctls = func(ns string) lb.Sysctls { return lb.ProcSysctls{NetNS: ns} }
 	}
 	if c.Runner == nil {
 		c.Runner = task.Run
@@ -188,12 +186,9 @@ func (c Config) withDefaults() (Config, error) {
 
 // planeOptions are the seams a sandbox's data plane is built with.
 func (c Config) planeOptions(ns string) ([]lb.Option, error) {
-	opts := []lb.Option{lb.WithTimeouts(c.IPVSTimeouts), lb.WithRules(c.Rules(ns)), lb.WithConntrack(c.Conntrack(ns))}
+	opts := []lb.Option{lb.WithTimeouts(c.IPVSTimeouts), lb.WithRules(c.Rules(ns)), lb.WithConntrack(c.Conntrack(ns)), lb.WithSysctls(c.Sysctls(ns))}
 	if c.FlowTables != nil {
 		opts = append(opts, lb.WithFlowTables(c.FlowTables(ns), c.FlowOffload))
-	}
-	if c.Sysctl != nil {
-		opts = append(opts, lb.WithSysctl(func(k, v string) error { return c.Sysctl(ns, k, v) }))
 	}
 	if c.IPVS != nil && c.DataPlane == lb.ModeIPVS {
 		v, err := c.IPVS(ns)

@@ -17,7 +17,7 @@ func (a *Agent) growConntrack() {
 	if a.cfg.ConntrackMax == 0 || a.ctChecked {
 		return
 	}
-	before, after, err := lb.GrowConntrack(a.cfg.HostSysctls, a.cfg.ConntrackMax)
+	before, after, err := lb.GrowConntrack(a.cfg.Sysctls(""), a.cfg.ConntrackMax)
 	if errors.Is(err, lb.ErrNoConntrack) {
 		return // loaded by the first NAT rule; the next pass sees it
 	}

@@ -17,7 +17,7 @@ func TestGrowConntrack(t *testing.T) {
 	small := lb.ConntrackSize{Max: 8192, Buckets: 8192}
 	agentWith := func(sys lb.Sysctls, least int) (*Agent, *testutil.Buffer) {
 		var logs testutil.Buffer
-		return &Agent{cfg: Config{ConntrackMax: least, HostSysctls: sys}, log: slog.New(slog.NewTextHandler(&logs, nil))}, &logs
+		return &Agent{cfg: Config{ConntrackMax: least, Sysctls: func(string) lb.Sysctls { return sys }}, log: slog.New(slog.NewTextHandler(&logs, nil))}, &logs
 	}
 
 	t.Run("raised, and again after a shrink", func(t *testing.T) {
@@ -73,7 +73,7 @@ func TestGrowConntrack(t *testing.T) {
 		}
 		// Loaded by the next pass's NAT: raised then, without a tick.
 		loaded := lb.NewFakeConntrackSysctls(small)
-		a.cfg.HostSysctls = loaded
+		a.cfg.Sysctls = func(string) lb.Sysctls { return loaded }
 		a.growConntrack()
 		if got := loaded.Vals["net/netfilter/nf_conntrack_max"]; got != "131072" {
 			t.Errorf("nf_conntrack_max once loaded: %s, want 131072 at the next pass", got)

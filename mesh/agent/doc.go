@@ -13,7 +13,7 @@
 // tasks; then the host and task rules, which depend on the tasks running.
 //
 // The kernel is reached only through Config's plug points (overlay.Kernel,
-// lb.Rules and lb.IPVS per namespace, the sysctl writer, the task runner
+// lb.Rules, lb.IPVS and lb.Sysctls per namespace, the task runner
 // and the resolver's socket opener); nil means the real ones. Tests plug
 // overlay.FakeKernel, lb.FakeRules and lb.FakeIPVS in and run the agent
 // without root.
