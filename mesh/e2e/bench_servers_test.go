@@ -36,10 +36,11 @@ type serverBench struct {
 // its one task on node1, over meshPaths in the same run, alternating the
 // paths so that the machine's noise hits them alike; then the same with
 // 100 and 1000 services on the cluster (no tasks: published ports, VIPs
-// and their rules on every node). It reports each path's median
-// requests/s and the ratios the issue asks for: mesh/direct entering on
-// node2 and on node1, mesh/HAProxy, and each at 100 and 1000 services as
-// a share of the same at 1.
+// and their rules on every node), the server's own the only one at 1. It
+// reports each path's median requests/s and the ratios the issue asks
+// for: mesh/direct entering on node2 and on node1, mesh/HAProxy, and
+// mesh/direct at 100 and 1000 services as a share of the same at 1
+// (…-mesh/direct@N-vs-1).
 //
 // Every path is CPU-bound on this machine, client included, so it also
 // reports the machine's busy CPU time per request (/proc/stat, all CPUs,
@@ -73,11 +74,13 @@ http {
   server { listen 80; root /usr/share/nginx/html; index index.html; }
 }
 `, dir))
-	l.mustB(b, "--node", "node1", "service", "create", "--name", "web", "--constraint", "node.hostname==node1",
-		"--publish", "8888:80", "--publish", "mode=host,published=8080,target=80",
-		"--", "nginx", "-c", conf, "-g", "daemon off;")
-	l.mustB(b, "--node", "node1", "service", "create", "--name", "kv", "--constraint", "node.hostname==node1",
-		"--publish", "6379:6379", "--publish", "mode=host,published=16379,target=6379", "redis")
+	createArgs := map[string][]string{
+		"nginx": {"--node", "node1", "service", "create", "--name", "web", "--constraint", "node.hostname==node1",
+			"--publish", "8888:80", "--publish", "mode=host,published=8080,target=80",
+			"--", "nginx", "-c", conf, "-g", "daemon off;"},
+		"redis": {"--node", "node1", "service", "create", "--name", "kv", "--constraint", "node.hostname==node1",
+			"--publish", "6379:6379", "--publish", "mode=host,published=16379,target=6379", "redis"},
+	}
 	haproxyCfg := filepath.Join(dir, "haproxy.cfg")
 	writeFile(b, haproxyCfg, `global
   maxconn 4096
@@ -109,7 +112,7 @@ listen kv
 			"direct": "192.168.33.10:16379", "haproxy": "192.168.33.11:9379"}},
 	}
 	// Every path answers before anything is measured.
-	for _, s := range servers {
+	answering := func(s serverBench) {
 		for _, p := range meshPaths {
 			addr := s.addrs[p]
 			testutil.Eventually(b, 30*time.Second, s.name+" answering over "+p+" ("+addr+")", func() error {
@@ -121,10 +124,57 @@ listen kv
 			})
 		}
 	}
-
 	base := map[string]float64{} // by server and path, at 1 service
-	services := 2                // web and kv
-	for _, total := range []int{2, 100, 1000} {
+	measure := func(s serverBench, total int) {
+		runs, cpu := map[string][]float64{}, map[string][]float64{}
+		for range b.N {
+			for _, p := range meshPaths {
+				before := machineBusy(b)
+				rps, n := s.run(b, l, s.addrs[p])
+				runs[p] = append(runs[p], rps)
+				cpu[p] = append(cpu[p], float64(machineBusy(b)-before)*1e4/n) // ticks of 10 ms → µs
+			}
+		}
+		med, medCPU := map[string]float64{}, map[string]float64{}
+		for _, p := range meshPaths {
+			med[p], medCPU[p] = median(runs[p]), median(cpu[p])
+			b.ReportMetric(med[p], fmt.Sprintf("%s-%s-req/s@%d", s.name, p, total))
+			b.ReportMetric(medCPU[p], fmt.Sprintf("%s-%s-cpu-µs/req@%d", s.name, p, total))
+		}
+		for _, p := range []string{"mesh-via-node2", "mesh-via-node1", "haproxy"} {
+			b.ReportMetric(medCPU[p]-medCPU["direct"], fmt.Sprintf("%s-%s-over-direct-cpu-µs/req@%d", s.name, p, total))
+		}
+		b.ReportMetric(med["mesh-via-node2"]/med["direct"], fmt.Sprintf("%s-mesh-via-node2/direct@%d", s.name, total))
+		b.ReportMetric(med["mesh-via-node1"]/med["direct"], fmt.Sprintf("%s-mesh-via-node1/direct@%d", s.name, total))
+		b.ReportMetric(med["mesh-via-node2"]/med["haproxy"], fmt.Sprintf("%s-mesh/haproxy@%d", s.name, total))
+		if total == 1 {
+			for _, p := range meshPaths {
+				base[s.name+p] = med[p]
+			}
+		} else {
+			r := (med["mesh-via-node2"] / med["direct"]) / (base[s.name+"mesh-via-node2"] / base[s.name+"direct"])
+			b.ReportMetric(r, fmt.Sprintf("%s-mesh/direct@%d-vs-1", s.name, total))
+		}
+		b.Logf("%d services, %s: mesh via node2 %.0f, via node1 %.0f, direct %.0f, HAProxy %.0f req/s (runs %v); "+
+			"CPU per request %.1f, %.1f, %.1f, %.1f µs (runs %v)",
+			total, s.name, med["mesh-via-node2"], med["mesh-via-node1"], med["direct"], med["haproxy"], runs,
+			medCPU["mesh-via-node2"], medCPU["mesh-via-node1"], medCPU["direct"], medCPU["haproxy"], cpu)
+	}
+
+	// At 1 service, each server's is the cluster's only one: web is
+	// removed, its ports no longer marked, before kv is made.
+	l.mustB(b, createArgs["nginx"]...)
+	answering(servers[0])
+	measure(servers[0], 1)
+	l.mustB(b, "--node", "node1", "service", "rm", "web")
+	waitMarked(b, l, "no", func(got int) bool { return got == 0 })
+	l.mustB(b, createArgs["redis"]...)
+	answering(servers[1])
+	measure(servers[1], 1)
+	l.mustB(b, createArgs["nginx"]...)
+	answering(servers[0])
+	services := 2 // web and kv
+	for _, total := range []int{100, 1000} {
 		for ; services < total; services++ {
 			// Published, with a VIP on ingress and rules on every node,
 			// but no task: what a cluster's other services cost the
@@ -134,39 +184,7 @@ listen kv
 		}
 		waitRules(b, l, total)
 		for _, s := range servers {
-			runs, cpu := map[string][]float64{}, map[string][]float64{}
-			for range b.N {
-				for _, p := range meshPaths {
-					before := machineBusy(b)
-					rps, n := s.run(b, l, s.addrs[p])
-					runs[p] = append(runs[p], rps)
-					cpu[p] = append(cpu[p], float64(machineBusy(b)-before)*1e4/n) // ticks of 10 ms → µs
-				}
-			}
-			med, medCPU := map[string]float64{}, map[string]float64{}
-			for _, p := range meshPaths {
-				med[p], medCPU[p] = median(runs[p]), median(cpu[p])
-				b.ReportMetric(med[p], fmt.Sprintf("%s-%s-req/s@%d", s.name, p, total))
-				b.ReportMetric(medCPU[p], fmt.Sprintf("%s-%s-cpu-µs/req@%d", s.name, p, total))
-			}
-			for _, p := range []string{"mesh-via-node2", "mesh-via-node1", "haproxy"} {
-				b.ReportMetric(medCPU[p]-medCPU["direct"], fmt.Sprintf("%s-%s-over-direct-cpu-µs/req@%d", s.name, p, total))
-			}
-			b.ReportMetric(med["mesh-via-node2"]/med["direct"], fmt.Sprintf("%s-mesh-via-node2/direct@%d", s.name, total))
-			b.ReportMetric(med["mesh-via-node1"]/med["direct"], fmt.Sprintf("%s-mesh-via-node1/direct@%d", s.name, total))
-			b.ReportMetric(med["mesh-via-node2"]/med["haproxy"], fmt.Sprintf("%s-mesh/haproxy@%d", s.name, total))
-			if total == 2 {
-				for _, p := range meshPaths {
-					base[s.name+p] = med[p]
-				}
-			} else {
-				r := (med["mesh-via-node2"] / med["direct"]) / (base[s.name+"mesh-via-node2"] / base[s.name+"direct"])
-				b.ReportMetric(r, fmt.Sprintf("%s-mesh/direct@%d-vs-2", s.name, total))
-			}
-			b.Logf("%d services, %s: mesh via node2 %.0f, via node1 %.0f, direct %.0f, HAProxy %.0f req/s (runs %v); "+
-				"CPU per request %.1f, %.1f, %.1f, %.1f µs (runs %v)",
-				total, s.name, med["mesh-via-node2"], med["mesh-via-node1"], med["direct"], med["haproxy"], runs,
-				medCPU["mesh-via-node2"], medCPU["mesh-via-node1"], medCPU["direct"], medCPU["haproxy"], cpu)
+			measure(s, total)
 		}
 	}
 }
