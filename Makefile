@@ -142,8 +142,9 @@ bench-idle: deps build
 # Requests/s of Debian's nginx (wrk) and redis-server (redis-benchmark SET)
 # as tasks on node1, through the routing mesh entered on node2 and on node1,
 # straight to the task's host-mode port, and through HAProxy on node2;
-# medians of 9 rounds of 1 s runs, the paths alternating, with 1 (the
-# server's own), 100 and 1000 services on the cluster; and the machine's CPU time per request on
+# medians of 9 rounds of 1 s runs, the paths alternating, and each ratio
+# the median of the rounds' own, with 1 (the server's own), 100 and 1000
+# services on the cluster; and the machine's CPU time per request on
 # each path, and each path's over the direct one (root, make deps).
 bench-mesh: deps build
 	$(GO) test -run '^$$' -bench 'BenchmarkMeshServers$$' -benchtime 9x -timeout 30m ./mesh/e2e/
