@@ -202,6 +202,23 @@ func pairedRatio(a, b []float64) float64 {
 	return median(r)
 }
 
+// TestPairedRatio: a round that ran slow on both paths does not pair
+// one path's fast figure with the other's slow one.
+func TestPairedRatio(t *testing.T) {
+	for _, tt := range []struct {
+		a, b []float64
+		want float64
+	}{
+		{[]float64{9, 5, 5}, []float64{10, 10, 6}, 5.0 / 6}, // medians alone: 0.5
+		{[]float64{8, 8, 4}, []float64{10, 10, 5}, 0.8},
+		{[]float64{3}, []float64{4}, 0.75},
+	} {
+		if got := pairedRatio(tt.a, tt.b); got != tt.want {
+			t.Errorf("pairedRatio(%v, %v) = %v, want %v", tt.a, tt.b, got, tt.want)
+		}
+	}
+}
+
 // waitRules waits until node2's ingress sandbox marks the published
 // ports of n services: the rules of the services just made are in.
 func waitRules(b *testing.B, l *testLab, n int) {
