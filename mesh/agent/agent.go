@@ -327,7 +327,7 @@ func (a *Agent) Reconcile(ctx context.Context) {
 	a.seen = a.inputs()
 	a.pullIfStuck()
 	desired := tasksOf(st, a.cfg.NodeID)
-	a.dropLogs(st)
+	a.dropStopped(st)
 	for id, lt := range a.tasks {
 		if _, ok := desired[id]; ok {
 			a.undrain(lt)
@@ -528,7 +528,7 @@ func (a *Agent) teardown() {
 		a.stopTask(lt)
 	}
 	var none records.Objects
-	a.dropLogs(none)
+	a.dropStopped(none)
 	for _, sb := range a.sboxes {
 		a.removeLBSandbox(sb)
 	}

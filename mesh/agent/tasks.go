@@ -403,16 +403,16 @@ func (a *Agent) removeTaskSandbox(lt *localTask) {
 	a.procs.stop(lt.spec.ID, code)
 	if lt.spec.Standalone != nil {
 		// docker logs reads a stopped container's output until it is
-		// removed (see dropLogs).
+		// removed (see dropStopped).
 		return
 	}
 	_ = os.RemoveAll(a.taskDir(lt.spec))
 }
 
-// dropLogs removes the output kept of the stopped standalone containers
+// dropStopped removes the output kept of the stopped standalone containers
 // that are no longer this node's in st, and forgets how the tasks that
 // left it ended.
-func (a *Agent) dropLogs(st records.Objects) {
+func (a *Agent) dropStopped(st records.Objects) {
 	for _, id := range a.procs.drop(func(id string) bool {
 		t, ok := st.Tasks[id]
 		return !ok || t.NodeID != a.cfg.NodeID

@@ -73,7 +73,7 @@ func (s *Server) hopNamespace(ref string) (string, error) {
 	}
 	self := s.cfg.Node.Info()
 	var own []api.Task
-	for _, t := range taskView(s.cfg.Node.Objects(), s.cfg.Node.TaskStatuses()) {
+	for _, t := range s.taskView(s.cfg.Node.Objects()) {
 		if t.NodeID == self.NodeID && t.Standalone == nil {
 			own = append(own, t)
 		}

@@ -75,7 +75,7 @@ const stoppedTimeout = 15 * time.Second
 // exit status if they have none (they wrote the stop before the process
 // ended), so that it outlives this meshd. Until this node's copy of
 // their records has it, ps and inspect here read it from the agent
-// (withExitCode): Exited (143) after a stop, as docker shows a container
+// (taskView): Exited (143) after a stop, as docker shows a container
 // run with --init.
 func (s *Server) recordExit(ctx context.Context, cw ContainerWrites, id string) error {
 	var code *int
@@ -155,7 +155,7 @@ func (s *Server) clusterContainers() []api.Task {
 	}
 	self := s.cfg.Node.Info().NodeID
 	var out []api.Task
-	for _, t := range taskView(s.cfg.Node.Objects(), s.cfg.Node.TaskStatuses()) {
+	for _, t := range s.taskView(s.cfg.Node.Objects()) {
 		if t.Standalone != nil && t.NodeID == self {
 			out = append(out, t)
 		}

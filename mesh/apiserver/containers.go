@@ -20,7 +20,7 @@ func (s *Server) visibleTasks(st records.Objects) []api.Task {
 	ownOnly := s.manager() != nil
 	self := s.cfg.Node.Info().NodeID
 	var out []api.Task
-	for _, t := range taskView(st, s.cfg.Node.TaskStatuses()) {
+	for _, t := range s.taskView(st) {
 		// Another node's standalone containers are its own (see tasks).
 		if (!ownOnly && t.Standalone == nil) || t.NodeID == self {
 			out = append(out, t)
@@ -36,25 +36,30 @@ func (s *Server) container(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newContainer(s.withExitCode(s.withLocalLinks(t)), st.Services[t.ServiceID]), nil
+	return newContainer(s.withLocalLinks(t), st.Services[t.ServiceID]), nil
 }
 
-// withExitCode gives an ended task of this node the exit status its
-// agent saw when it stopped the process, if the cluster's records have
-// none: the managers write a task's shutdown before its node ends the
-// process. A service task an update replaced then shows Exited (0) in
-// ps -a, or (143), as docker shows the container of such a task.
-func (s *Server) withExitCode(t api.Task) api.Task {
-	if t.Current() || t.NodeID != s.cfg.Node.Info().NodeID {
-		return t
+// taskView is taskView of st with this node's statuses, and the exit
+// status its agent saw when it stopped the process of an ended task of
+// this node, where the cluster's records have none: the managers write a
+// task's shutdown before its node ends the process. A service task an
+// update replaced then shows Exited (0) in ps -a, or (143), as docker
+// shows the container of such a task.
+func (s *Server) taskView(st records.Objects) []api.Task {
+	out := taskView(st, s.cfg.Node.TaskStatuses())
+	self := s.cfg.Node.Info().NodeID
+	for i, t := range out {
+		if t.Current() || t.NodeID != self {
+			continue
+		}
+		if _, known := api.ContainerExitCode(t); known {
+			continue
+		}
+		if code, stopped := s.cfg.Node.StoppedTask(t.ID); stopped && code != nil {
+			out[i].Status.ExitCode = code
+		}
 	}
-	if _, known := api.ContainerExitCode(t); known {
-		return t
-	}
-	if code, stopped := s.cfg.Node.StoppedTask(t.ID); stopped && code != nil {
-		t.Status.ExitCode = code
-	}
-	return t
+	return out
 }
 
 // withLocalLinks adds to a task of this node its connections to the
@@ -90,9 +95,9 @@ func (s *Server) containers(*http.Request) (any, error) {
 	st := s.cfg.Node.Objects()
 	self := s.cfg.Node.Info().NodeID
 	out := []api.Container{}
-	for _, t := range taskView(st, s.cfg.Node.TaskStatuses()) {
+	for _, t := range s.taskView(st) {
 		if t.NodeID == self {
-			out = append(out, newContainer(s.withExitCode(s.withLocalLinks(t)), st.Services[t.ServiceID]))
+			out = append(out, newContainer(s.withLocalLinks(t), st.Services[t.ServiceID]))
 		}
 	}
 	for _, t := range s.standaloneTasks() {

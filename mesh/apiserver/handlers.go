@@ -138,7 +138,7 @@ func (s *Server) tasks(r *http.Request) (any, error) {
 		}
 	}
 	st := s.cfg.Node.Objects()
-	tasks := taskView(st, s.cfg.Node.TaskStatuses())
+	tasks := s.taskView(st)
 	if ref := r.URL.Query().Get("service"); ref != "" {
 		id, err := st.ServiceID(ref)
 		if err != nil {
@@ -152,9 +152,6 @@ func (s *Server) tasks(r *http.Request) (any, error) {
 		// Another node's standalone containers are its own, as docker
 		// ps's: names are per node, and exec reaches them there only.
 		tasks = slices.DeleteFunc(tasks, func(t api.Task) bool { return t.Standalone != nil && t.NodeID != self.NodeID })
-	}
-	for i := range tasks {
-		tasks[i] = s.withExitCode(tasks[i])
 	}
 	if r.URL.Query().Get("service") == "" && (node == "" || node == self.NodeID || node == self.NodeName) {
 		tasks = append(tasks, s.standaloneTasks()...)

@@ -245,7 +245,7 @@ func (s *Server) serviceLogs(r *http.Request) (any, error) {
 // ID prefix or name www.1), as docker service logs takes either.
 func (s *Server) logTasks(ref string) (tasks map[string]api.Task, replicas int, serviceID string, err error) {
 	st := s.cfg.Node.Objects()
-	view := taskView(st, s.cfg.Node.TaskStatuses())
+	view := s.taskView(st)
 	tasks = map[string]api.Task{}
 	if serviceID, err = st.ServiceID(ref); err == nil {
 		for _, t := range view {
