@@ -1,11 +1,8 @@
 package e2e
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
-	"io"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -39,7 +36,7 @@ const loadChunk = 2 * time.Second
 // capture is a tcpdump running in one namespace of the lab.
 type capture struct {
 	where string // "client", or a node's name
-	cmd   *exec.Cmd
+	proc  *tcpdumpProc
 	pcap  string
 }
 
@@ -172,8 +169,7 @@ func (ld *load) wait(t testing.TB) (ok, failed int) {
 		}
 	}
 	for _, c := range ld.captures {
-		_ = c.cmd.Process.Signal(os.Interrupt)
-		_ = c.cmd.Wait()
+		c.proc.stop()
 	}
 	if failed > 0 {
 		t.Logf("%d requests failed; the first ones:\n%s", failed, strings.Join(sample, "\n"))
@@ -205,27 +201,12 @@ func (l *testLab) captureLoad(t *testing.T, ld *load) {
 func (l *testLab) startLoadCapture(t *testing.T, ld *load, where, netns, dev string, filter ...string) {
 	t.Helper()
 	pcap := filepath.Join(t.TempDir(), strings.ReplaceAll(where, " ", "-")+".pcap")
-	args := append([]string{"--net=" + netns, "--", "tcpdump", "-U", "-nn", "-i", dev, "-w", pcap}, filter...)
-	cmd := exec.Command("nsenter", args...)
-	stderr, err := cmd.StderrPipe()
-	if err == nil {
-		err = cmd.Start()
-	}
+	p, err := startTcpdump(t, nil, append([]string{"nsenter", "--net=" + netns, "--", "tcpdump", "-U", "-nn", "-i", dev, "-w", pcap}, filter...)...)
 	if err != nil {
 		t.Logf("no capture of the load in %s: %v", where, err)
 		return
 	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	// tcpdump says "listening on" once its socket is bound.
-	sc := bufio.NewScanner(stderr)
-	for sc.Scan() {
-		if strings.Contains(sc.Text(), "listening on") {
-			go func() { _, _ = io.Copy(io.Discard, stderr) }()
-			ld.captures = append(ld.captures, capture{where: where, cmd: cmd, pcap: pcap})
-			return
-		}
-	}
-	t.Logf("no capture of the load in %s: tcpdump ended before listening", where)
+	ld.captures = append(ld.captures, capture{where: where, proc: p, pcap: pcap})
 }
 
 var localPortRE = regexp.MustCompile(` port=(\d+) `)

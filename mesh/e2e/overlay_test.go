@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"fmt"
-	"os/exec"
 	"regexp"
 	"strings"
 	"testing"
@@ -80,20 +79,18 @@ func TestOverlay(t *testing.T) {
 	}
 
 	t.Run("tasks ping each other over VXLAN", func(t *testing.T) {
-		capture := exec.Command(ctlPath(), "--lab-prefix", l.prefix, "--lab-root", l.root, "lab", "exec", "node1", "--",
-			"timeout", "10", "tcpdump", "-c", "2", "-nvi", "eth0", "udp", "port", "4789")
 		var buf strings.Builder
-		capture.Stdout, capture.Stderr = &buf, &buf
-		if err := capture.Start(); err != nil {
+		capture, err := startTcpdump(t, &buf, ctlPath(), "--lab-prefix", l.prefix, "--lab-root", l.root, "lab", "exec", "node1", "--",
+			"timeout", "10", "tcpdump", "-c", "2", "-nvi", "eth0", "udp", "port", "4789")
+		if err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(time.Second) // let tcpdump open its socket
 		if out, err := l.on("node1", "exec", local.name, "--", "ping", "-c", "2", "-W", "2", remote.ip); err != nil {
 			t.Errorf("ping %s from %s: %v\n%s", remote.ip, local.name, err, out)
 		}
-		_ = capture.Wait()
+		_ = capture.wait()
 		if !strings.Contains(buf.String(), "VXLAN") || !strings.Contains(buf.String(), "vni 4097") {
-			t.Errorf("capture on node1's underlay shows no VXLAN vni 4097:\n%s", buf.String())
+			t.Errorf("capture on node1's underlay shows no VXLAN vni 4097:\n%s%s", buf.String(), capture.stderr)
 		}
 	})
 

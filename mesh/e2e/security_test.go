@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -37,16 +36,10 @@ func TestSecurity(t *testing.T) {
 	lb := l.load()
 	node1 := lb.Nodes()[0]
 	capture := filepath.Join(t.TempDir(), "2377.pcap")
-	dump := exec.Command("ip", "netns", "exec", l.prefix+"node1", "tcpdump", "--immediate-mode", "-i", "eth0", "-U", "-w", capture, "tcp port 2377")
-	var dumpErr bytes.Buffer
-	dump.Stderr = &dumpErr
-	if err := dump.Start(); err != nil {
+	dump, err := startTcpdump(t, nil, "ip", "netns", "exec", l.prefix+"node1", "tcpdump", "--immediate-mode", "-i", "eth0", "-U", "-w", capture, "tcp port 2377")
+	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = dump.Process.Kill(); _ = dump.Wait() })
-	eventually(t, 5*time.Second, "tcpdump listening", func() (bool, string) {
-		return strings.Contains(dumpErr.String(), "listening on"), dumpErr.String()
-	})
 	l.must(t, "--node", "node1", "swarm", "init", "--advertise-addr", "192.168.33.10")
 	managerToken := strings.TrimSpace(l.must(t, "--node", "node1", "swarm", "join-token", "-q", "manager"))
 	l.must(t, "--node", "node2", "swarm", "join", "--token", managerToken, "192.168.33.10:2377")
@@ -60,11 +53,10 @@ func TestSecurity(t *testing.T) {
 			fi, err := os.Stat(capture)
 			return err == nil && fi.Size() >= 1000, fmt.Sprint(fi, err)
 		})
-		_ = dump.Process.Signal(os.Interrupt)
-		_ = dump.Wait()
+		dump.stop()
 		pcap, err := os.ReadFile(capture)
 		if err != nil || len(pcap) < 1000 {
-			t.Fatalf("capture of 2377: %d bytes, %v; tcpdump said:\n%s", len(pcap), err, dumpErr.String())
+			t.Fatalf("capture of 2377: %d bytes, %v; tcpdump said:\n%s", len(pcap), err, dump.stderr)
 		}
 		secret := managerToken[len(managerToken)-25:]
 		for _, clear := range []string{secret, "topsecretsvc", "/bin/sleep", `"Hostname"`, "POST /v1"} {
