@@ -25,9 +25,10 @@ var meshPaths = []string{"mesh-via-node2", "mesh-via-node1", "direct", "haproxy"
 // and the client's tool, which returns requests/s and how many requests
 // were answered.
 type serverBench struct {
-	name  string
-	addrs map[string]string // by path: host:port
-	run   func(b *testing.B, l *testLab, addr string) (rps, requests float64)
+	name   string
+	create []string          // the meshctl command line that makes its service
+	addrs  map[string]string // by path: host:port
+	run    func(b *testing.B, l *testLab, addr string) (rps, requests float64)
 }
 
 // BenchmarkMeshServers measures what users run through the routing mesh:
@@ -75,13 +76,6 @@ http {
   server { listen 80; root /usr/share/nginx/html; index index.html; }
 }
 `, dir))
-	createArgs := map[string][]string{
-		"nginx": {"--node", "node1", "service", "create", "--name", "web", "--constraint", "node.hostname==node1",
-			"--publish", "8888:80", "--publish", "mode=host,published=8080,target=80",
-			"--", "nginx", "-c", conf, "-g", "daemon off;"},
-		"redis": {"--node", "node1", "service", "create", "--name", "kv", "--constraint", "node.hostname==node1",
-			"--publish", "6379:6379", "--publish", "mode=host,published=16379,target=6379", "redis"},
-	}
 	haproxyCfg := filepath.Join(dir, "haproxy.cfg")
 	writeFile(b, haproxyCfg, `global
   maxconn 4096
@@ -104,14 +98,19 @@ listen kv
 	}
 	defer func() { _ = haproxy.Process.Kill(); _ = haproxy.Wait() }()
 
-	servers := []serverBench{
-		{name: "nginx", run: wrkRequests, addrs: map[string]string{
+	nginx := serverBench{name: "nginx", run: wrkRequests,
+		create: []string{"--node", "node1", "service", "create", "--name", "web", "--constraint", "node.hostname==node1",
+			"--publish", "8888:80", "--publish", "mode=host,published=8080,target=80",
+			"--", "nginx", "-c", conf, "-g", "daemon off;"},
+		addrs: map[string]string{
 			"mesh-via-node2": "192.168.33.11:8888", "mesh-via-node1": "192.168.33.10:8888",
-			"direct": "192.168.33.10:8080", "haproxy": "192.168.33.11:9090"}},
-		{name: "redis", run: redisSets, addrs: map[string]string{
+			"direct": "192.168.33.10:8080", "haproxy": "192.168.33.11:9090"}}
+	redis := serverBench{name: "redis", run: redisSets,
+		create: []string{"--node", "node1", "service", "create", "--name", "kv", "--constraint", "node.hostname==node1",
+			"--publish", "6379:6379", "--publish", "mode=host,published=16379,target=6379", "redis"},
+		addrs: map[string]string{
 			"mesh-via-node2": "192.168.33.11:6379", "mesh-via-node1": "192.168.33.10:6379",
-			"direct": "192.168.33.10:16379", "haproxy": "192.168.33.11:9379"}},
-	}
+			"direct": "192.168.33.10:16379", "haproxy": "192.168.33.11:9379"}}
 	// Every path answers before anything is measured.
 	answering := func(s serverBench) {
 		for _, p := range meshPaths {
@@ -162,16 +161,16 @@ listen kv
 
 	// At 1 service, each server's is the cluster's only one: web is
 	// removed, its ports no longer marked, before kv is made.
-	l.mustB(b, createArgs["nginx"]...)
-	answering(servers[0])
-	measure(servers[0], 1)
+	l.mustB(b, nginx.create...)
+	answering(nginx)
+	measure(nginx, 1)
 	l.mustB(b, "--node", "node1", "service", "rm", "web")
 	waitMarked(b, l, "no", func(got int) bool { return got == 0 })
-	l.mustB(b, createArgs["redis"]...)
-	answering(servers[1])
-	measure(servers[1], 1)
-	l.mustB(b, createArgs["nginx"]...)
-	answering(servers[0])
+	l.mustB(b, redis.create...)
+	answering(redis)
+	measure(redis, 1)
+	l.mustB(b, nginx.create...)
+	answering(nginx)
 	services := 2 // web and kv
 	for _, total := range []int{100, 1000} {
 		for ; services < total; services++ {
@@ -182,9 +181,8 @@ listen kv
 				"--name", fmt.Sprintf("other%d", services), "--publish", fmt.Sprintf("%d:80", 20000+services), "whoami")
 		}
 		waitRules(b, l, total)
-		for _, s := range servers {
-			measure(s, total)
-		}
+		measure(nginx, total)
+		measure(redis, total)
 	}
 }
 
