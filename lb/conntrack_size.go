@@ -1,12 +1,9 @@
 package lb
 
 import (
-	"cmp"
 	"errors"
 	"fmt"
 	"io/fs"
-	"strconv"
-	"strings"
 	"syscall"
 )
 
@@ -80,40 +77,17 @@ func GrowConntrack(s Sysctls, least int) (before, after ConntrackSize, err error
 		return before, before, err
 	}
 	want := WantConntrackSize(before, least)
-	// raise writes want to key where it is more than have, and returns
-	// the value the key holds after.
-	raise := func(key string, have, want int) int {
-		if want == have {
-			return have
-		}
-		if werr := s.Set(key, strconv.Itoa(want)); werr != nil {
-			err = cmp.Or(err, conntrackErr("set", key, werr))
-			return have
-		}
-		return want
-	}
-	after.Buckets = raise(conntrackBucketsKey, before.Buckets, want.Buckets)
-	after.Max = raise(conntrackMaxKey, before.Max, want.Max)
+	after.Buckets = raiseCount(s, conntrackBucketsKey, before.Buckets, want.Buckets, &err, conntrackErr)
+	after.Max = raiseCount(s, conntrackMaxKey, before.Max, want.Max, &err, conntrackErr)
 	return before, after, err
 }
 
 func readConntrackSize(s Sysctls) (ConntrackSize, error) {
-	count := func(key string) (int, error) {
-		v, err := s.Get(key)
-		if err != nil {
-			return 0, conntrackErr("read", key, err)
-		}
-		n, err := strconv.Atoi(strings.TrimSpace(v))
-		if err != nil || n < 0 {
-			return 0, fmt.Errorf("read %s: %q is not a count", key, v)
-		}
-		return n, nil
-	}
-	limit, err := count(conntrackMaxKey)
+	limit, err := readCount(s, conntrackMaxKey, conntrackErr)
 	if err != nil {
 		return ConntrackSize{}, err
 	}
-	buckets, err := count(conntrackBucketsKey)
+	buckets, err := readCount(s, conntrackBucketsKey, conntrackErr)
 	return ConntrackSize{Max: limit, Buckets: buckets}, err
 }
 

@@ -62,3 +62,13 @@ func NewFakeConntrackSysctls(s ConntrackSize) *FakeSysctls {
 		conntrackBucketsKey: strconv.Itoa(s.Buckets),
 	}}
 }
+
+// NewFakeNeighbourSysctls is a FakeSysctls holding neighbour table
+// limits n.
+func NewFakeNeighbourSysctls(n NeighbourLimits) *FakeSysctls {
+	return &FakeSysctls{Vals: map[string]string{
+		neighThresh1Key: strconv.Itoa(n.GC1),
+		neighThresh2Key: strconv.Itoa(n.GC2),
+		neighThresh3Key: strconv.Itoa(n.GC3),
+	}}
+}

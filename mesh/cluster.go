@@ -483,7 +483,7 @@ func (d *Daemon) newAgent(db *gossip.DB) (*agent.Agent, error) {
 	return agent.New(agent.Config{Bridges: ctrs, NodeID: d.id.ID, AdvertiseAddr: a, RunDir: d.cfg.RunDir,
 		DataPlane: d.dataPlane, DataPathPort: d.cfg.DataPathPort, UnderlayMTU: underlayMTU(a),
 		GatewaySubnet: subnet, DrainDelay: d.cfg.DrainDelay, IPVSTimeouts: d.cfg.IPVSTimeouts, ConntrackMax: d.cfg.ConntrackMax,
-		FlowTables: func(ns string) lb.FlowTables { return lb.Nft{NetNS: ns} }, FlowOffload: d.cfg.FlowOffload,
+		NeighbourMax: lb.DefaultNeighbourMax, FlowTables: func(ns string) lb.FlowTables { return lb.Nft{NetNS: ns} }, FlowOffload: d.cfg.FlowOffload,
 		DNSUpstreams: d.cfg.DNSUpstreams, DNSTTL: d.cfg.DNSTTL, DB: db, PushLogs: d.pushLogs(d.tls),
 		Metrics: d.metrics, Events: d.events, Logger: d.log.With("component", "agent")})
 }

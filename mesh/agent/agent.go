@@ -63,8 +63,8 @@ type Agent struct {
 	nets       map[string]api.Network             // overlay networks built here
 	following  string                             // the desired state's source as last logged
 	persistErr string                             // the desired state's save failure as last logged
-	conntrack  string                             // why the conntrack table was not raised, as last logged
-	ctChecked  bool                               // the conntrack table's size is known since the last resync tick
+	conntrack  hostTable                          // the kernel's conntrack table (growHostTables)
+	neighbours hostTable                          // the kernel's neighbour table
 	gwChecked  bool                               // mesh_gwbridge is known good since the last resync tick
 	ingressGW  netip.Addr                         // the ingress sandbox's address on mesh_gwbridge
 	sboxes     map[string]*lbSandbox              // by network ID
@@ -212,7 +212,7 @@ func (a *Agent) Run(ctx context.Context) {
 			case <-pull.C:
 				woken = true
 			case <-t.C:
-				a.gwChecked, a.ctChecked = false, false // look for drift
+				a.gwChecked, a.conntrack.checked, a.neighbours.checked = false, false, false // look for drift
 				woken = true
 			case <-ipvsTick:
 				if !a.paused {
@@ -384,7 +384,7 @@ func (a *Agent) Reconcile(ctx context.Context) {
 	start := time.Now()
 	a.syncRules(ctx, st)
 	a.cfg.Metrics.ObserveRuleSync(rulesTook + time.Since(start))
-	a.growConntrack() // after the host's rules, whose NAT loads conntrack
+	a.growHostTables() // after the host's rules, whose NAT loads conntrack
 	defer a.publishBuilt()
 	for id, n := range a.nets {
 		if _, ok := needed[id]; !ok {

@@ -98,8 +98,13 @@ type Config struct {
 	// ConntrackMax is the least size of the kernel's conntrack table the
 	// agent keeps (lb.GrowConntrack) through Sysctls(""); zero leaves it.
 	ConntrackMax int
+	// NeighbourMax is the least hard limit of the kernel's neighbour
+	// table (gc_thresh3) the agent keeps (lb.GrowNeighbours) through
+	// Sysctls(""); zero leaves it.
+	NeighbourMax int
 	// Sysctls returns the sysctls of a namespace ("" = the agent's own):
-	// a sandbox's forwarding settings, the host's conntrack table.
+	// a sandbox's forwarding settings, the host's conntrack and
+	// neighbour tables.
 	Sysctls func(nsPath string) lb.Sysctls
 	// Runner runs a task's process once, until it exits or ctx ends,
 	// reporting its states; it never restarts it.

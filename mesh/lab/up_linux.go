@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/meshd/meshd/internal/nsfile"
+	"github.com/meshd/meshd/lb"
 )
 
 // Up builds the lab opts describes, starts a daemon per node and, when
@@ -43,6 +44,7 @@ func Up(ctx context.Context, opts Options) (*Lab, error) {
 		return nil, err
 	}
 	l.logger.Info("lab up", "prefix", l.prefix, "nodes", l.n, "dir", dir)
+	l.growNeighbours()
 	if err := l.build(ctx); err != nil {
 		return nil, l.abort(err)
 	}
@@ -320,5 +322,21 @@ func waitReady(ctx context.Context, pending []Node, interval time.Duration, read
 			return &NodeError{Node: pending[0].Name, Err: fmt.Errorf("not ready: %w (last: %w)", ctx.Err(), last)}
 		case <-time.After(interval):
 		}
+	}
+}
+
+// growNeighbours raises this kernel's neighbour table limits as meshd
+// does on a host of its own (lb.GrowNeighbours): the nodes share the
+// table, each counting its sandboxes' and tasks' neighbours into it, and
+// their namespaces do not show its limits, so their daemons leave them.
+// At the kernel's 1024, 100 services of 2 tasks in a 3-node lab
+// overflowed it (lb's doc). Like meshd, it raises and never lowers, and
+// lab down leaves the limits as they are.
+func (l *Lab) growNeighbours() {
+	before, after, err := lb.GrowNeighbours(lb.ProcSysctls{}, lb.DefaultNeighbourMax)
+	if err != nil {
+		l.logger.Warn("neighbour table not raised", "size", after.String(), "reason", err)
+	} else if before != after {
+		l.logger.Info("neighbour table raised", "from", before.String(), "to", after.String())
 	}
 }
