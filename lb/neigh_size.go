@@ -38,7 +38,7 @@ func (n NeighbourLimits) String() string {
 // learns a neighbour for every backend it sends to and each task one for
 // every sandbox that sends to it, so a node's table grows with the
 // cluster's tasks, past the kernel's 1024 at a few hundred. An entry is
-// some 400 bytes of kernel memory, taken only while the entry exists.
+// 336 bytes of kernel memory here, taken only while the entry exists.
 const DefaultNeighbourMax = 65536
 
 // WantNeighbourLimits are the limits the table should have, given those
