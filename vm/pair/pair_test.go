@@ -367,6 +367,22 @@ func TestTwoVMs(t *testing.T) {
 		}
 	})
 
+	// The kernel's neighbour table holds 1024 entries for every namespace
+	// together; each sandbox learns one per task it balances to (lb's doc).
+	t.Run("meshd raised each VM's neighbour table limits", func(t *testing.T) {
+		const want = "8192 32768 65536"
+		for _, n := range nodes {
+			n.until(t, "gc_thresh1..3 "+want, "sysctl -n net.ipv4.neigh.default.gc_thresh1 net.ipv4.neigh.default.gc_thresh2 net.ipv4.neigh.default.gc_thresh3 | paste -sd' '",
+				func(out string) bool { return strings.TrimSpace(out) == want })
+			log := n.sh(t, "grep 'neighbour table' /var/log/meshd.log")
+			if !strings.Contains(log, `msg="neighbour table raised"`) ||
+				!strings.Contains(log, `from="gc_thresh1=128 gc_thresh2=512 gc_thresh3=1024" to="gc_thresh1=8192 gc_thresh2=32768 gc_thresh3=65536"`) {
+				t.Errorf("%s's meshd.log on its neighbour table:\n%s\nwant it raised from the kernel's 1024 to 65536", n.name, log)
+			}
+			t.Logf("%s$ grep 'neighbour table' /var/log/meshd.log\n%s", n.name, log)
+		}
+	})
+
 	t.Run("IPVS in node1 points at node2's task", func(t *testing.T) {
 		// A fwmark service's destinations have no port: "10.255.0.6:0".
 		dest := func(ip string) *regexp.Regexp { return regexp.MustCompile(`-> ` + regexp.QuoteMeta(ip) + `:0\s+Masq`) }
